@@ -1,0 +1,5 @@
+"""``python -m publisher`` runs the CLI."""
+
+from .cli import main
+
+main()

@@ -1,0 +1,315 @@
+"""publisher.toml, read once into a typed, validated Config.
+
+Every table and key is declared here as a frozen dataclass field; unknown keys, wrong types and a
+missing or relative base_url each give one line naming the key and the file. Secrets never live in
+the file: they come from the environment (see ``secret_from_env``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import os
+import tomllib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from .errors import ConfigError
+
+CONFIG_NAME = "publisher.toml"
+
+
+@dataclass(frozen=True)
+class FeedSettings:
+    """[feeds]: which feeds to write and how many entries each holds."""
+
+    limit: int = 50
+    per_reviewer: bool = True
+    per_tag: bool = True
+    #: Path of review permalinks under base_url; ``{slug}`` is replaced.
+    permalink: str = "reviews/{slug}/"
+    #: WebSub hub advertised in the feeds, if any.
+    hub: str = ""
+
+
+@dataclass(frozen=True)
+class NewsletterSettings:
+    """[newsletter]: the digest, its sender and its schedule."""
+
+    name: str = ""  # defaults to the site title
+    from_name: str = ""  # defaults to the site title
+    from_address: str = "newsletter@example.org"
+    reply_to: str = ""
+    #: Envelope sender / Return-Path for bounces; defaults to from_address.
+    bounce_address: str = ""
+    #: RFC 2919 list identifier, e.g. "reviews.example.org"; defaults to base_url's host.
+    list_id: str = ""
+    #: Contact / postal line printed in every footer (CAN-SPAM and GDPR want one).
+    postal_address: str = ""
+    subject: str = (
+        "{{ publication }} #{{ number }}: {{ first_title }}"
+        "{% if n %} and {{ n }} more{% endif %}"
+    )
+    #: https endpoint that serves one-click unsubscribe; the token is appended as ?token=...
+    unsubscribe_url: str = ""  # defaults to base_url + "unsubscribe"
+    #: mailto address for List-Unsubscribe; defaults to from_address.
+    unsubscribe_mailto: str = ""
+    subscribe_url: str = ""  # defaults to base_url + "subscribe"
+    feedback_id: str = ""  # Gmail Feedback-ID campaign part; defaults to list_id
+    excerpt_words: int = 60
+    schedule: str = "0 9 * * FRI"
+    timezone: str = ""  # defaults to the site timezone
+    min_reviews: int = 1
+    max_reviews: int = 10
+    #: A missed slot older than this is skipped, not sent late (hours).
+    grace_hours: float = 36.0
+
+
+@dataclass(frozen=True)
+class DeliverySettings:
+    """[delivery]: where messages go and how fast."""
+
+    #: smtp://host:port, smtps://host:port, maildir:///path, file:///dir (relative paths are
+    #: taken from the publication directory).
+    transport: str = "maildir://.publisher/outbox"
+    smtp_user: str = ""
+    starttls: bool = True
+    timeout: float = 30.0
+    connections: int = 4
+    #: Messages per minute across all connections; 0 means no limit.
+    rate_limit: int = 0
+    #: Messages per SMTP session before reconnecting.
+    session_messages: int = 100
+    #: Give up retrying a 4xx delivery after this many hours.
+    give_up_hours: float = 72.0
+    #: First retry delay in seconds; doubles on each attempt.
+    retry_base_seconds: float = 300.0
+
+
+@dataclass(frozen=True)
+class DkimSettings:
+    """[dkim]: optional DKIM signing. The key file path is config; the key never is."""
+
+    key_file: str = ""
+    selector: str = ""
+    domain: str = ""
+
+
+@dataclass(frozen=True)
+class StateSettings:
+    """[state]: the ledger database."""
+
+    database: str = "sqlite:///.publisher/state.db"
+
+
+@dataclass(frozen=True)
+class Config:
+    """A publication: its identity, where its files live, and how it publishes."""
+
+    title: str
+    base_url: str
+    description: str = ""
+    language: str = "en"
+    author: str = ""
+    author_email: str = ""
+    copyright: str = ""
+    timezone: str = "UTC"
+    output_dir: str = "public"
+    reviews_dir: str = "reviews"
+    templates_dir: str = "templates"
+    feeds: FeedSettings = field(default_factory=FeedSettings)
+    newsletter: NewsletterSettings = field(default_factory=NewsletterSettings)
+    delivery: DeliverySettings = field(default_factory=DeliverySettings)
+    dkim: DkimSettings = field(default_factory=DkimSettings)
+    state: StateSettings = field(default_factory=StateSettings)
+    #: Directory holding publisher.toml; relative paths above are taken from here.
+    root: Path = field(default=Path("."), compare=False)
+    #: The file this config was read from (for messages).
+    path: Path = field(default=Path(CONFIG_NAME), compare=False)
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    @property
+    def newsletter_tz(self) -> ZoneInfo:
+        return ZoneInfo(self.newsletter.timezone or self.timezone)
+
+    @property
+    def output_path(self) -> Path:
+        return self.root / self.output_dir
+
+    @property
+    def reviews_path(self) -> Path:
+        return self.root / self.reviews_dir
+
+    @property
+    def templates_path(self) -> Path:
+        return self.root / self.templates_dir
+
+    @property
+    def domain(self) -> str:
+        return urlsplit(self.base_url).hostname or "localhost"
+
+    @property
+    def newsletter_name(self) -> str:
+        return self.newsletter.name or self.title
+
+    def url(self, path: str = "") -> str:
+        """An absolute URL under base_url (path given without a leading slash)."""
+        return self.base_url + path.lstrip("/")
+
+    def permalink(self, slug: str) -> str:
+        return self.url(self.feeds.permalink.format(slug=slug))
+
+    def resolve(self, path: str) -> Path:
+        """A path from the config, taken relative to the publication directory."""
+        p = Path(path).expanduser()
+        return p if p.is_absolute() else self.root / p
+
+
+# Keys a user may reasonably write that live elsewhere in our schema: say where.
+_KEY_HINTS = {
+    "password": "passwords come only from the environment (PUBLISHER_SMTP_PASSWORD)",
+    "smtp_password": "passwords come only from the environment (PUBLISHER_SMTP_PASSWORD)",
+    "secret": "the signing secret comes only from the environment (PUBLISHER_SECRET)",
+}
+
+
+def _type_name(tp: object) -> str:
+    if tp is float:
+        return "a number"
+    return {str: "a string", int: "an integer", bool: "true or false"}.get(tp, str(tp))
+
+
+def _convert(value: object, tp: object, key: str, where: str) -> object:
+    if tp is float and isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    if tp is int and isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if tp in (str, bool) and isinstance(value, tp):  # type: ignore[arg-type]
+        return value
+    raise ConfigError(
+        f"{where}: {key}: expected {_type_name(tp)}, got {type(value).__name__} {value!r}"
+    )
+
+
+def _build(cls: type, data: dict[str, object], prefix: str, where: str) -> object:
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.name not in ("root", "path")}
+    kwargs: dict[str, object] = {}
+    for key, value in data.items():
+        dotted = f"{prefix}{key}"
+        if key not in fields:
+            hint = _KEY_HINTS.get(key)
+            if hint is None:
+                close = difflib.get_close_matches(key, list(fields), n=1)
+                hint = f"did you mean '{prefix}{close[0]}'?" if close else (
+                    "known keys: " + ", ".join(sorted(fields))
+                )
+            raise ConfigError(f"{where}: {dotted}: unknown key; {hint}")
+        tp = hints[key]
+        if dataclasses.is_dataclass(tp):
+            if not isinstance(value, dict):
+                raise ConfigError(f"{where}: {dotted}: expected a table [{dotted}]")
+            kwargs[key] = _build(tp, value, dotted + ".", where)  # type: ignore[arg-type]
+        else:
+            if isinstance(tp, types.UnionType):  # pragma: no cover - no optional keys yet
+                tp = typing.get_args(tp)[0]
+            kwargs[key] = _convert(value, tp, dotted, where)
+    missing = [
+        name
+        for name, f in fields.items()
+        if name not in kwargs
+        and f.default is dataclasses.MISSING
+        and f.default_factory is dataclasses.MISSING
+    ]
+    if missing:
+        raise ConfigError(f"{where}: {prefix}{missing[0]}: required key is missing")
+    return cls(**kwargs)
+
+
+def _check(config: Config, where: str) -> Config:
+    parts = urlsplit(config.base_url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ConfigError(
+            f"{where}: base_url: {config.base_url!r} is not an absolute http(s) URL; "
+            "write it in full, e.g. base_url = \"https://reviews.example.org/\""
+        )
+    for key, tz in (("timezone", config.timezone), ("newsletter.timezone", config.newsletter.timezone)):
+        if not tz:
+            continue
+        try:
+            ZoneInfo(tz)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ConfigError(
+                f"{where}: {key}: unknown time zone {tz!r}; use an IANA name such as "
+                "\"Europe/London\""
+            ) from None
+    if config.feeds.limit < 1:
+        raise ConfigError(f"{where}: feeds.limit: must be at least 1, got {config.feeds.limit}")
+    if "{slug}" not in config.feeds.permalink:
+        raise ConfigError(f"{where}: feeds.permalink: must contain {{slug}}")
+    if config.delivery.connections < 1:
+        raise ConfigError(f"{where}: delivery.connections: must be at least 1")
+    nl = config.newsletter
+    if nl.min_reviews < 1 or nl.max_reviews < nl.min_reviews:
+        raise ConfigError(
+            f"{where}: newsletter.max_reviews: must be at least min_reviews ({nl.min_reviews}), "
+            "and min_reviews at least 1"
+        )
+    return config
+
+
+def parse_config(text: str, *, root: Path, path: Path) -> Config:
+    """Parse and validate publisher.toml text; ``path`` is used in messages."""
+    where = str(path)
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{where}: not valid TOML: {exc}") from None
+    config = _build(Config, data, "", where)
+    assert isinstance(config, Config)
+    base = config.base_url if config.base_url.endswith("/") else config.base_url + "/"
+    config = dataclasses.replace(config, base_url=base, root=root, path=path)
+    return _check(config, where)
+
+
+def find_config(config_path: str | os.PathLike[str] | None = None,
+                directory: str | os.PathLike[str] | None = None) -> Path:
+    """The publisher.toml to use: ``--config PATH``, else ``-C DIR``, else the working directory."""
+    if config_path is not None:
+        return Path(config_path)
+    return Path(directory or ".") / CONFIG_NAME
+
+
+def load_config(config_path: str | os.PathLike[str] | None = None,
+                directory: str | os.PathLike[str] | None = None) -> Config:
+    """Read and validate a publication's config. Raises ConfigError with one clear line."""
+    path = find_config(config_path, directory)
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise ConfigError(
+            f"{path}: no such file; run 'publisher init DIR' to create a publication, "
+            "or point at one with -C DIR / --config PATH"
+        ) from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not UTF-8 text; save the file as UTF-8") from None
+    return parse_config(text, root=path.resolve().parent, path=path)
+
+
+def secret_from_env(name: str, purpose: str) -> str:
+    """A secret from the environment, or a ConfigError saying which variable to set."""
+    value = os.environ.get(name, "")
+    if not value:
+        raise ConfigError(f"{name} is not set; {purpose}")
+    return value
