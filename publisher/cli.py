@@ -91,6 +91,27 @@ def main(ctx: click.Context, config_path: str | None, directory: str | None, now
 
 
 # --- commands are registered below, grouped by concern -------------------------------------
+# Each area keeps its commands under its own heading.
+
+# === init and check (sources) ===
+
+
+# === build (feeds, archive) ===
+
+
+# === import (importer) ===
+
+
+# === digest (preview, screenshot) ===
+
+
+# === subscribers and issues (store) ===
+
+
+# === issue send (delivery) ===
+
+
+# === schedule and run (cron) ===
 
 
 if __name__ == "__main__":  # pragma: no cover
