@@ -105,13 +105,34 @@ def main(ctx: click.Context, config_path: str | None, directory: str | None, now
 # === digest (preview, screenshot) ===
 
 
+@main.group()
+def digest() -> None:
+    """Render newsletter digests for inspection."""
+
+
 # === subscribers and issues (store) ===
+
+
+@main.group()
+def subscribers() -> None:
+    """Manage the subscriber list."""
+
+
+@main.group()
+def issue() -> None:
+    """Compose, inspect and send newsletter issues."""
 
 
 # === issue send (delivery) ===
 
 
 # === schedule and run (cron) ===
+
+
+@main.group(invoke_without_command=True)
+@click.pass_context
+def schedule(ctx: click.Context) -> None:
+    """Show when issues are due, or print a crontab line / systemd units."""
 
 
 if __name__ == "__main__":  # pragma: no cover
