@@ -105,3 +105,31 @@ class Subscriber:
     name: str = ""
     id: int = 0
     status: str = "active"  # active / unsubscribed / bounced / complained
+
+
+#: Per-subscriber values stamped into a compiled digest after compiling it once.
+PERSONAL_FIELDS = ("email", "name", "unsubscribe_url")
+
+
+def personal_markers(seed: str) -> dict[str, str]:
+    """Markers for PERSONAL_FIELDS: ASCII, no '=', unique to ``seed`` (say, an issue's identity)
+    so that review text cannot collide with them, and deterministic for the same seed."""
+    import hashlib
+
+    nonce = hashlib.sha256(seed.encode("utf-8")).hexdigest()[:12]
+    return {name: f"@@PUB-{name.upper()}-{nonce}@@" for name in PERSONAL_FIELDS}
+
+
+@dataclass(frozen=True)
+class RenderedDigest:
+    """An issue rendered once: subject, compiled HTML and text, personal fields as markers.
+
+    In ``html`` a marker stands where the HTML-escaped value goes; in ``text`` where the raw value
+    goes. ``markers`` maps each of PERSONAL_FIELDS to its marker.
+    """
+
+    issue: Issue
+    subject: str
+    html: str
+    text: str
+    markers: dict[str, str]
