@@ -1,0 +1,88 @@
+"""publisher.toml: typed, validated, one clear line per mistake naming the key and the file."""
+
+from __future__ import annotations
+
+import pytest
+
+from publisher.config import load_config, secret_from_env
+from publisher.errors import ConfigError
+
+from .conftest import MINIMAL_CONFIG, REPO
+
+
+def test_the_repository_is_itself_a_publication():
+    config = load_config(directory=REPO)
+    assert config.title == "The Second Reel"
+    assert config.base_url == "https://secondreel.example.org/"
+    assert config.domain == "secondreel.example.org"
+    assert config.newsletter.schedule == "0 9 * * FRI"
+
+
+def test_defaults_fill_what_the_file_leaves_out(publication):
+    config = publication.config
+    assert config.output_path == publication.root / "public"
+    assert config.feeds.limit == 50
+    assert config.delivery.connections == 4
+    assert config.newsletter_name == "Test Reel"
+    assert config.permalink("alien") == "https://reel.test/reviews/alien/"
+
+
+def test_base_url_gains_a_trailing_slash(publication):
+    publication.write_config(MINIMAL_CONFIG.replace('"https://reel.test/"', '"https://reel.test/blog"'))
+    assert publication.config.base_url == "https://reel.test/blog/"
+    assert publication.config.url("feed.xml") == "https://reel.test/blog/feed.xml"
+
+
+@pytest.mark.parametrize(
+    ("extra", "expected"),
+    [
+        ("titel = 'x'", "titel: unknown key; did you mean 'title'?"),
+        ("[feeds]\nlimt = 3", "feeds.limt: unknown key; did you mean 'feeds.limit'?"),
+        ("[feeds]\nlimit = 'ten'", "feeds.limit: expected an integer, got str 'ten'"),
+        ("[feeds]\nlimit = 0", "feeds.limit: must be at least 1"),
+        ("[delivery]\npassword = 'hunter2'", "passwords come only from the environment"),
+        ("[newsletter]\ntimezone = 'Mars/Olympus'", "newsletter.timezone: unknown time zone"),
+        ("[feeds]\npermalink = 'reviews/'", "feeds.permalink: must contain {slug}"),
+        ("feeds = 3", "feeds: expected a table [feeds]"),
+    ],
+)
+def test_mistakes_name_the_key_and_the_file(publication, extra, expected):
+    publication.add_config(extra)
+    with pytest.raises(ConfigError) as caught:
+        publication.config
+    message = str(caught.value)
+    assert message.startswith(str(publication.root / "publisher.toml"))
+    assert expected in message
+    assert "\n" not in message
+
+
+@pytest.mark.parametrize("base_url", ["/reviews/", "reel.test", "ftp://reel.test/"])
+def test_a_relative_or_odd_base_url_is_refused(publication, base_url):
+    publication.write_config(MINIMAL_CONFIG.replace('"https://reel.test/"', f'"{base_url}"'))
+    with pytest.raises(ConfigError, match="base_url: .* is not an absolute http\\(s\\) URL"):
+        publication.config
+
+
+def test_a_missing_base_url_is_named(publication):
+    publication.write_config(MINIMAL_CONFIG.replace('base_url = "https://reel.test/"\n', ""))
+    with pytest.raises(ConfigError, match="base_url: required key is missing"):
+        publication.config
+
+
+def test_a_missing_file_says_how_to_make_one(tmp_path):
+    with pytest.raises(ConfigError, match="no such file; run 'publisher init DIR'"):
+        load_config(directory=tmp_path)
+
+
+def test_invalid_toml_names_the_file(publication):
+    publication.write_config('title = "unterminated\n')
+    with pytest.raises(ConfigError, match="publisher.toml: not valid TOML"):
+        publication.config
+
+
+def test_secrets_come_only_from_the_environment(monkeypatch):
+    monkeypatch.delenv("PUBLISHER_SECRET", raising=False)
+    with pytest.raises(ConfigError, match="PUBLISHER_SECRET is not set; it signs links"):
+        secret_from_env("PUBLISHER_SECRET", "it signs links")
+    monkeypatch.setenv("PUBLISHER_SECRET", "s3cret-value")
+    assert secret_from_env("PUBLISHER_SECRET", "it signs links") == "s3cret-value"
