@@ -7,13 +7,16 @@ import os
 import sys
 from collections.abc import Callable
 from datetime import datetime, timezone
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from . import __version__
 from .config import Config, load_config
 from .errors import PublisherError
+
+if TYPE_CHECKING:
+    from .store import Store
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -95,11 +98,144 @@ def main(ctx: click.Context, config_path: str | None, directory: str | None, now
 
 # === init and check (sources) ===
 
+#: Further checks that `publisher check` runs once the config has loaded: each takes the Config
+#: and returns error lines (empty when all is well). Template lint belongs here.
+CHECKS: list[Callable[[Config], list[str]]] = []
+
+
+@main.command("init")
+@click.argument("directory", type=click.Path(file_okay=False))
+@click.option("--title", default="Film Reviews", show_default=True,
+              help="The publication's title.")
+@click.option("--base-url", default="https://reviews.example.org/", show_default=True,
+              help="Where the site is served; links in reviews are made absolute against it.")
+@click.option("--timezone", "tz", default="UTC", show_default=True,
+              help="IANA time zone for dates given without one, e.g. Europe/London.")
+@click.option("--author", default="Editor", show_default=True,
+              help="The editor's name (also the sample review's reviewer).")
+@pass_state
+@handle_errors
+def init_command(state: State, directory: str, title: str, base_url: str, tz: str,
+                 author: str) -> None:
+    """Create a publication in DIRECTORY: publisher.toml and one sample review."""
+    from pathlib import Path
+
+    from .sources import init_publication
+
+    written = init_publication(Path(directory), title=title, base_url=base_url, timezone=tz,
+                               author=author, now=state.now())
+    for path in written:
+        click.echo(f"wrote {path}")
+    click.echo(f"next: publisher -C {directory} check, then publisher -C {directory} build")
+
+
+@main.command("check")
+@pass_state
+@handle_errors
+def check_command(state: State) -> None:
+    """Validate publisher.toml and every review without writing anything.
+
+    Prints every problem as FILE:LINE: FIELD: MESSAGE and exits 1 if there is any, so it can
+    run as a pre-commit hook.
+    """
+    from .sources import check_sources
+
+    config = state.config
+    result = check_sources(config)
+    errors = [str(problem) for problem in result.problems]
+    for extra_check in CHECKS:
+        errors.extend(extra_check(config))
+    now = state.now()
+    # The digest of the latest reviews: template lint, HTML size, images without alt text.
+    from .digest import check_digest
+    from .errors import TemplateError
+
+    digest_line, warnings = "", [str(w) for w in result.warnings]
+    try:
+        digest_line, digest_warnings = check_digest(
+            config, [r for r in result.reviews if r.is_published(now)], now=now)
+        warnings.extend(digest_warnings)
+    except TemplateError as exc:
+        errors.append(str(exc))
+    for line in errors:
+        click.echo(line, err=True)
+    for warning in warnings:
+        click.echo(f"warning: {warning}", err=True)
+    if digest_line:
+        click.echo(digest_line)
+    published = sum(1 for r in result.reviews if r.is_published(now))
+    drafts = sum(1 for r in result.reviews if r.draft)
+    scheduled = len(result.reviews) - published - drafts
+    click.echo(f"{_count(result.files, 'review file')}: {published} published, "
+               f"{_count(drafts, 'draft')}, {scheduled} scheduled; "
+               f"{_count(len(errors), 'error')}, {_count(len(warnings), 'warning')}")
+    if errors:
+        sys.exit(1)
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
 
 # === build (feeds, archive) ===
 
 
+@main.command("build")
+@click.option("--no-cache", is_flag=True,
+              help="Ignore the caches in .publisher/cache: parse every source, render every feed.")
+@pass_state
+@handle_errors
+def build_command(state: State, no_cache: bool) -> None:
+    """Write the feeds (site, per reviewer, per tag), the issue archive and static/ files to
+    the output directory. Nothing is written if any source is invalid."""
+    from .build import build_publication
+
+    config = state.config
+    report = build_publication(config, now=state.now(), cache=not no_cache)
+    for warning in report.warnings:
+        click.echo(f"warning: {warning}", err=True)
+    removed = f", {len(report.removed)} removed" if report.removed else ""
+    click.echo(f"{config.output_dir}/: {_count(len(report.written), 'file')} written, "
+               f"{report.unchanged} unchanged{removed}; "
+               f"{_count(len(report.warnings), 'warning')}")
+
+
 # === import (importer) ===
+
+
+@main.command(name="import")
+@click.argument("pages", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.option("--title", help="The film's title (default: made from the page's file name).")
+@click.option("--date", "date",
+              help="Publication date, e.g. 2026-03-01 (without it the review is a draft).")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False),
+              help="Directory to write the review to (default: the publication's reviews/).")
+@click.option("--force", is_flag=True, help="Overwrite an existing review with the same slug.")
+@pass_state
+@handle_errors
+def import_command(state: State, pages: tuple[str, ...], title: str | None, date: str | None,
+                   out_dir: str | None, force: bool) -> None:
+    """Import review pages exported from a website builder (PAGE.txt) as reviews/*.md."""
+    from pathlib import Path
+
+    from .errors import ImportError_
+    from .importer import format_result, import_page
+
+    if title is not None and len(pages) > 1:
+        raise click.UsageError("--title names one film: import one page at a time with it")
+    config, failed = state.config, False
+    for page in pages:
+        try:
+            result = import_page(Path(page), config, title=title, date=date,
+                                 out_dir=Path(out_dir) if out_dir else None, force=force,
+                                 now=state.now())
+        except ImportError_ as exc:
+            click.echo(f"error: {exc}", err=True)
+            failed = True
+            continue
+        click.echo(format_result(result, base=Path.cwd()))
+    if failed:
+        sys.exit(1)
 
 
 # === digest (preview, screenshot) ===
@@ -108,6 +244,103 @@ def main(ctx: click.Context, config_path: str | None, directory: str | None, now
 @main.group()
 def digest() -> None:
     """Render newsletter digests for inspection."""
+
+
+def _preview_digest(state: State, last: int | None, since: datetime | None) -> Any:
+    """A RenderedDigest of the chosen published reviews (never stored, no subscriber data)."""
+    from . import digest as digest_lib
+    from .sources import load_reviews
+
+    if last is not None and since is not None:
+        raise click.UsageError("choose the reviews with --last N or --since DATE, not both")
+    config, now = state.config, state.now()
+    published = load_reviews(config).published(now)
+    reviews = digest_lib.select_reviews(published, last=last,
+                                        since=since.date() if since else None, config=config)
+    if not reviews:
+        raise PublisherError("no published reviews match; nothing to preview")
+    return digest_lib.render_digest(digest_lib.preview_issue(config, reviews, now=now), config)
+
+
+_preview_options = [
+    click.option("--last", type=click.IntRange(min=1),
+                 help="The N most recent published reviews (default: newsletter.max_reviews)."),
+    click.option("--since", type=click.DateTime(formats=["%Y-%m-%d"]),
+                 help="Every review published on or after DATE (YYYY-MM-DD)."),
+]
+
+
+def _with_preview_options(func: F) -> F:
+    for option in reversed(_preview_options):
+        func = option(func)
+    return func
+
+
+@digest.command("preview")
+@_with_preview_options
+@click.option("--out", type=click.Path(dir_okay=False),
+              help="Write the HTML part to FILE.html (placeholder subscriber values).")
+@click.option("--eml", type=click.Path(dir_okay=False),
+              help="Write the whole message to FILE.eml (open it in a mail client).")
+@click.option("--text", "show_text", is_flag=True, help="Print the plain-text part.")
+@pass_state
+@handle_errors
+def digest_preview(state: State, last: int | None, since: datetime | None, out: str | None,
+                   eml: str | None, show_text: bool) -> None:
+    """Render a digest of recent reviews for inspection, with no subscriber data."""
+    from pathlib import Path
+
+    from . import digest as digest_lib
+    from .files import write_atomic
+
+    config = state.config
+    rendered = _preview_digest(state, last, since)
+    html, text = digest_lib.personalise(rendered, digest_lib.preview_values(config))
+    size = len(rendered.html.encode("utf-8")) / 1024
+    count = len(rendered.issue.reviews)
+    click.echo(f"{rendered.subject}\n{count} review{'s' if count != 1 else ''}, "
+               f"HTML {size:.1f} KB, text {len(text.encode('utf-8')) / 1024:.1f} KB", err=True)
+    for warning in digest_lib.lint_templates(config) + digest_lib.check_digest_html(rendered.html):
+        click.echo(f"warning: {warning}", err=True)
+    if out:
+        write_atomic(Path(out), html.encode("utf-8"))
+        click.echo(f"wrote {out}", err=True)
+    if eml:
+        from .mail import preview_message
+
+        write_atomic(Path(eml), preview_message(rendered, config, date=state.now()))
+        click.echo(f"wrote {eml}", err=True)
+    if show_text:
+        click.echo(text, nl=False)
+
+
+@digest.command("screenshot")
+@_with_preview_options
+@click.option("--out", "out_dir", type=click.Path(file_okay=False),
+              help="Directory for the PNG files (default: .publisher/screenshots).")
+@click.option("--dark", is_flag=True,
+              help="Also render in dark mode and with forced colour inversion.")
+@pass_state
+@handle_errors
+def digest_screenshot(state: State, last: int | None, since: datetime | None,
+                      out_dir: str | None, dark: bool) -> None:
+    """Screenshot a digest at 375 px and 1200 px wide with headless Chromium (no network)."""
+    from pathlib import Path
+
+    from . import digest as digest_lib
+
+    if digest_lib.find_chromium() is None:
+        click.echo(digest_lib.CHROMIUM_HINT, err=True)
+        sys.exit(1)
+    config = state.config
+    html, _ = digest_lib.personalise(_preview_digest(state, last, since),
+                                     digest_lib.preview_values(config))
+    html = digest_lib.local_assets(html, config)
+    target = Path(out_dir) if out_dir else config.root / ".publisher" / "screenshots"
+    schemes = ("light", "dark", "inverted") if dark else ("light",)
+    for scheme in schemes:
+        for path in digest_lib.screenshot(html, target, scheme=scheme):
+            click.echo(str(path))
 
 
 # === subscribers and issues (store) ===
@@ -123,7 +356,281 @@ def issue() -> None:
     """Compose, inspect and send newsletter issues."""
 
 
+def open_store_for(state: State) -> Store:
+    """The publication's ledger, closed when the current command ends."""
+    from .store import open_store
+
+    store = open_store(state.config)
+    click.get_current_context().call_on_close(store.close)
+    return store
+
+
+def _local_time(when: datetime | None, config: Config) -> str:
+    return "-" if when is None else f"{when.astimezone(config.tz):%Y-%m-%d %H:%M %Z}"
+
+
+@subscribers.command("add")
+@click.argument("email")
+@click.option("--name", default="", help="The subscriber's name (used in the greeting).")
+@click.option("--force", is_flag=True,
+              help="Subscribe again someone who unsubscribed, bounced or complained.")
+@pass_state
+@handle_errors
+def subscribers_add(state: State, email: str, name: str, force: bool) -> None:
+    """Add EMAIL to the list (the address is checked, without DNS look-ups)."""
+    sub = open_store_for(state).add_subscriber(email, name, now=state.now(), force=force)
+    click.echo(f"subscribed {sub.email}")
+
+
+@subscribers.command("import")
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--force", is_flag=True,
+              help="Subscribe again those who unsubscribed, bounced or complained.")
+@pass_state
+@handle_errors
+def subscribers_import(state: State, file: str, force: bool) -> None:
+    """Add the subscribers in FILE.csv (a header row naming email and name, then one row each).
+
+    Invalid rows are reported with their line numbers (and the exit code is 1); duplicates are
+    skipped; someone who unsubscribed or bounced is not subscribed again without --force.
+    """
+    from pathlib import Path
+
+    report = open_store_for(state).import_subscribers_csv(Path(file), now=state.now(),
+                                                           force=force)
+    for problem in report.problems:
+        click.echo(f"error: {problem}", err=True)
+    click.echo(report.summary())
+    if report.problems:
+        sys.exit(1)
+
+
+@subscribers.command("export")
+@click.argument("file", required=False, type=click.Path(dir_okay=False))
+@pass_state
+@handle_errors
+def subscribers_export(state: State, file: str | None) -> None:
+    """Write every subscriber as CSV (email,name,status,source,created_at) to FILE or stdout.
+
+    'subscribers import' reads the file back, keeping unsubscribed and bounced addresses so.
+    """
+    from pathlib import Path
+
+    from .files import write_atomic
+    from .store import subscribers_csv
+
+    subs = open_store_for(state).subscribers()
+    text = subscribers_csv(subs)
+    if file is None or file == "-":
+        click.echo(text, nl=False)
+    else:
+        write_atomic(Path(file), text.encode("utf-8"))
+        click.echo(f"wrote {len(subs)} subscriber{'' if len(subs) == 1 else 's'} to {file}")
+
+
+@subscribers.command("list")
+@click.option("--status", type=click.Choice(("active", "unsubscribed", "bounced", "complained")),
+              help="Only subscribers with this status.")
+@pass_state
+@handle_errors
+def subscribers_list(state: State, status: str | None) -> None:
+    """List subscribers: address, status, name."""
+    subs = open_store_for(state).subscribers(status)
+    if not subs:
+        click.echo(f"no {status + ' ' if status else ''}subscribers")
+        return
+    width = max(len(sub.email) for sub in subs)
+    for sub in subs:
+        click.echo(f"{sub.email:<{width}}  {sub.status:<12}  {sub.name}".rstrip())
+
+
+@subscribers.command("remove")
+@click.argument("email")
+@pass_state
+@handle_errors
+def subscribers_remove(state: State, email: str) -> None:
+    """Forget EMAIL entirely, with its delivery history (to keep someone off the list for good,
+    use 'unsubscribe')."""
+    open_store_for(state).remove_subscriber(email)
+    click.echo(f"removed {email}")
+
+
+@subscribers.command("unsubscribe")
+@click.argument("email")
+@pass_state
+@handle_errors
+def subscribers_unsubscribe(state: State, email: str) -> None:
+    """Unsubscribe EMAIL: it stays on record so that no import subscribes it again."""
+    sub = open_store_for(state).set_subscriber_status(email, "unsubscribed", now=state.now())
+    click.echo(f"unsubscribed {sub.email}")
+
+
+@issue.command("new")
+@click.option("--dry-run", is_flag=True, help="Show what the issue would hold; write nothing.")
+@click.option("--note", type=click.Path(dir_okay=False),
+              help="An editor's note in Markdown (FILE.md), shown above the reviews.")
+@pass_state
+@handle_errors
+def issue_new(state: State, dry_run: bool, note: str | None) -> None:
+    """Compose the next issue from the published reviews that are in no issue yet."""
+    from pathlib import Path
+
+    from .compose import compose_issue, note_from_file
+    from .sources import load_reviews
+
+    config = state.config
+    catalog = load_reviews(config)
+    for warning in catalog.warnings:
+        click.echo(f"warning: {warning}", err=True)
+    note_html = note_from_file(Path(note), config) if note else ""
+    record = compose_issue(config, open_store_for(state), catalog, now=state.now(),
+                           dry_run=dry_run, note_html=note_html)
+    verb = "would create" if dry_run else "created"
+    click.echo(f"{verb} issue #{record.number} (draft): {record.subject}")
+    for position, review_id in enumerate(record.review_ids, 1):
+        review = catalog.by_id(review_id)
+        assert review is not None
+        click.echo(f"  {position}. {review.title} ({review.reviewer}, {review.date:%Y-%m-%d})")
+    if dry_run:
+        click.echo("(dry run: nothing written)")
+
+
+@issue.command("list")
+@pass_state
+@handle_errors
+def issue_list(state: State) -> None:
+    """List issues: number, state, date, how many reviews, subject."""
+    records = open_store_for(state).issues()
+    if not records:
+        click.echo("no issues yet; 'publisher issue new' composes one")
+        return
+    config = state.config
+    for record in records:
+        when = record.sent_at or record.created_at
+        count = len(record.review_ids)
+        click.echo(f"#{record.number:<4} {record.state:<9}  {_local_time(when, config)}  "
+                   f"{count} review{'' if count == 1 else 's'}  {record.subject}")
+
+
+@issue.command("show")
+@click.argument("number", type=int)
+@pass_state
+@handle_errors
+def issue_show(state: State, number: int) -> None:
+    """Show issue NUMBER: subject, state, reviews and delivery counts."""
+    from .errors import SourceError
+    from .sources import load_reviews
+
+    config = state.config
+    store = open_store_for(state)
+    record = store.issue(number)
+    try:
+        catalog = load_reviews(config)
+    except SourceError as exc:
+        catalog = None
+        click.echo(f"warning: reviews not shown by title: {exc.problems[0]}", err=True)
+    click.echo(f"issue #{record.number}: {record.subject}")
+    click.echo(f"state: {record.state}")
+    click.echo(f"created: {_local_time(record.created_at, config)}")
+    if record.slot is not None:
+        click.echo(f"slot: {_local_time(record.slot, config)}")
+    if record.sent_at is not None:
+        click.echo(f"sent: {_local_time(record.sent_at, config)}")
+    released = " (released when the issue was cancelled)" if record.state == "cancelled" else ""
+    click.echo(f"reviews ({len(record.review_ids)}){released}:")
+    for position, review_id in enumerate(record.review_ids, 1):
+        review = catalog.by_id(review_id) if catalog is not None else None
+        if review is None:
+            missing = " (no longer in the sources)" if catalog is not None else ""
+            click.echo(f"  {position}. {review_id}{missing}")
+        else:
+            click.echo(f"  {position}. {review.title} ({review.reviewer}, "
+                       f"{review.date:%Y-%m-%d})  {review_id}")
+    counts = store.delivery_counts(number)
+    total = sum(counts.values())
+    detail = ", ".join(f"{n} {status}" for status, n in counts.items() if n)
+    click.echo(f"deliveries: {total}" + (f" ({detail})" if detail else ""))
+
+
+@issue.command("cancel")
+@click.argument("number", type=int)
+@pass_state
+@handle_errors
+def issue_cancel(state: State, number: int) -> None:
+    """Cancel draft issue NUMBER before sending starts; its reviews go into the next issue.
+    (Its number is not reused.)"""
+    record = open_store_for(state).set_issue_state(number, "cancelled", now=state.now())
+    count = len(record.review_ids)
+    click.echo(f"cancelled issue #{number}; its {count} review{'' if count == 1 else 's'} "
+               "will go into the next issue")
+
+
 # === issue send (delivery) ===
+
+
+def _signing_secret() -> str:
+    from .config import secret_from_env
+
+    return secret_from_env("PUBLISHER_SECRET",
+                           "it signs unsubscribe links; set it to a long random string")
+
+
+@issue.command("send")
+@click.argument("number", type=int)
+@click.option("--dry-run", is_flag=True, help="Say what would be sent, and send nothing.")
+@click.option("--to", "address", metavar="ADDRESS",
+              help="Send one test copy to ADDRESS; nothing is queued or recorded.")
+@pass_state
+@handle_errors
+def issue_send(state: State, number: int, dry_run: bool, address: str | None) -> None:
+    """Queue issue NUMBER for every active subscriber and deliver it."""
+    from . import delivery
+    from .sources import load_reviews
+    from .store import open_store
+
+    config, now = state.config, state.now()
+    with open_store(config) as store:
+        if dry_run:
+            for line in delivery.plan(config, store, number, now=now):
+                click.echo(line)
+            return
+        secret = _signing_secret()
+        catalog = load_reviews(config)
+        if address is not None:
+            from .compose import issue_from_record
+
+            issue_ = issue_from_record(store.issue(number), catalog, config)
+            reply = delivery.send_test(config, issue_, address, secret=secret, now=now)
+            click.echo(f"sent a test copy of issue #{number} to {address}: {reply}")
+            return
+        report = delivery.deliver_issue(config, store, number, now=now, secret=secret,
+                                        catalog=catalog, progress=sys.stderr.isatty(),
+                                        echo=click.echo)
+    if report.paused:
+        click.echo(f"error: {report.paused}", err=True)
+        sys.exit(1)
+
+
+@issue.command("resend-ambiguous")
+@click.argument("number", type=int)
+@pass_state
+@handle_errors
+def issue_resend_ambiguous(state: State, number: int) -> None:
+    """Send again, on purpose, the deliveries of NUMBER whose fate is unknown (some recipients
+    may receive a second copy)."""
+    from . import delivery
+    from .sources import load_reviews
+    from .store import open_store
+
+    config, now = state.config, state.now()
+    with open_store(config) as store:
+        report = delivery.resend_ambiguous(config, store, number, now=now,
+                                           secret=_signing_secret(),
+                                           catalog=load_reviews(config),
+                                           progress=sys.stderr.isatty(), echo=click.echo)
+    if report.paused:
+        click.echo(f"error: {report.paused}", err=True)
+        sys.exit(1)
 
 
 # === schedule and run (cron) ===
@@ -131,8 +638,62 @@ def issue() -> None:
 
 @main.group(invoke_without_command=True)
 @click.pass_context
+@handle_errors
 def schedule(ctx: click.Context) -> None:
     """Show when issues are due, or print a crontab line / systemd units."""
+    if ctx.invoked_subcommand is None:
+        from .schedule import describe
+
+        state = ctx.find_object(State)
+        for line in describe(state.config, state.now()):
+            click.echo(line)
+
+
+@schedule.command("crontab")
+@pass_state
+@handle_errors
+def schedule_crontab(state: State) -> None:
+    """Print a crontab entry that runs 'publisher run' every five minutes."""
+    from .schedule import crontab_line, publisher_command
+
+    root = state.config.root
+    click.echo(crontab_line(root, publisher_command(), root / ".publisher" / "cron.log"), nl=False)
+
+
+@schedule.command("systemd")
+@pass_state
+@handle_errors
+def schedule_systemd(state: State) -> None:
+    """Print a systemd .service and .timer pair that run 'publisher run' every five minutes."""
+    from .schedule import publisher_command, systemd_units
+
+    config = state.config
+    units = systemd_units(config.root, publisher_command(), title=config.title)
+    timer = next(name for name in units if name.endswith(".timer"))
+    click.echo("# Save these in ~/.config/systemd/user/, then:\n"
+               f"#   systemctl --user enable --now {timer}")
+    for name, text in units.items():
+        click.echo(f"\n# --- {name} ---\n{text}", nl=False)
+
+
+@main.command("run")
+@click.option("--catch-up", is_flag=True,
+              help="Send an issue whose slot is older than the grace window (instead of "
+                   "skipping it).")
+@pass_state
+@handle_errors
+def run_command(state: State, catch_up: bool) -> None:
+    """Build feeds, compose the issue if one is due, deliver what is queued (cron calls this)."""
+    from .run import run_once
+
+    report = run_once(state.config, now=state.now(), catch_up=catch_up, echo=click.echo,
+                      progress=sys.stderr.isatty())
+    decision = report.decision
+    if decision is not None and report.outcome is None and sys.stdout.isatty():
+        click.echo(decision.reason)  # on a terminal, say why nothing was composed
+    if report.problem:
+        click.echo(f"error: {report.problem}", err=True)
+        sys.exit(report.exit_code)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -29,7 +29,8 @@ class Problem:
 
     def __str__(self) -> str:
         field = f" {self.field}:" if self.field else ""
-        return f"{self.path}:{self.line}:{field} {self.message}"
+        where = f"{self.path}:{self.line}:" if self.line else f"{self.path}:"  # 0: whole file
+        return f"{where}{field} {self.message}"
 
 
 class SourceError(PublisherError, ValueError):

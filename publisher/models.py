@@ -105,6 +105,8 @@ class Subscriber:
     name: str = ""
     id: int = 0
     status: str = "active"  # active / unsubscribed / bounced / complained
+    source: str = ""  # how they joined: "cli", "import:subscribers.csv", ...
+    created_at: datetime | None = None  # aware (UTC) when read from the ledger
 
 
 #: Per-subscriber values stamped into a compiled digest after compiling it once.

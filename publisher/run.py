@@ -1,0 +1,254 @@
+"""``publisher run``: the one command cron calls, safe to call every few minutes.
+
+Under the run lock: load the sources, build the feeds, decide whether a schedule slot is due,
+compose its issue (the slot is UNIQUE in the ledger, so double firing, overlapping runs or a
+restored backup never make a second issue for one slot), deliver every issue with deliveries due,
+and rebuild the archive when an issue has gone out. Problems a person must act on (invalid
+sources, a paused issue, a transport error, ambiguous deliveries) end the run with one line and a
+non-zero exit code; everything else prints only summary lines.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .config import Config
+from .errors import PublisherError, SourceError, TransportError
+from .schedule import Decision, LockHeld, config_schedule, decide, format_local, latest_time
+from .schedule import run_lock as _run_lock
+
+if TYPE_CHECKING:
+    from .delivery import DeliveryReport
+    from .sources import Catalog
+    from .store import Store
+
+SECRET_ENV = "PUBLISHER_SECRET"
+SECRET_PURPOSE = "it signs unsubscribe links; set it to a long random string"
+
+
+@dataclass(frozen=True)
+class RunReport:
+    """What one run did.
+
+    ``locked_by``: the pid holding the lock when this run stepped aside (0 if unknown), else None.
+    ``outcome``: what was recorded for the due slot (issued / skipped / empty), if anything.
+    ``delivered``: (issue number, DeliveryReport) per issue delivered. ``problem``: the one line
+    a person must act on, or None.
+    """
+
+    locked_by: int | None = None
+    decision: Decision | None = None
+    outcome: str | None = None
+    issue: int | None = None
+    delivered: tuple[tuple[int, DeliveryReport], ...] = ()
+    written: int = 0
+    archived: tuple[int, ...] = ()
+    problem: str | None = None
+    problems: tuple[str, ...] = field(default=(), repr=False)
+
+    @property
+    def exit_code(self) -> int:
+        return 1 if self.problem else 0
+
+
+def lock_path(config: Config) -> Path:
+    return config.root / ".publisher" / "run.lock"
+
+
+def run_once(config: Config, *, now: datetime, catch_up: bool = False,
+             echo: Callable[[str], Any] = print, progress: bool = False) -> RunReport:
+    """One cron run at ``now``. Steps aside (exit code 0, one line) when another run holds the
+    lock. Raises ConfigError for a bad schedule; every other problem is in the report."""
+    config_schedule(config)  # a bad schedule is a config error: say so before anything else
+    with ExitStack() as stack:
+        try:
+            stack.enter_context(_run_lock(lock_path(config)))
+        except LockHeld as exc:
+            echo(str(exc))
+            return RunReport(locked_by=exc.pid or 0)
+        return _Run(config, now=now, catch_up=catch_up, echo=echo, progress=progress).run()
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _first_line(exc: BaseException) -> str:
+    if isinstance(exc, SourceError):
+        count = len(exc.problems)
+        more = f" (and {count - 1} more)" if count > 1 else ""
+        return (f"{count} problem{'s' if count != 1 else ''} in review sources, nothing built "
+                f"or sent: {exc.problems[0]}{more}")
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+class _Run:
+    """The steps of one locked run; collects problems instead of stopping at the first."""
+
+    def __init__(self, config: Config, *, now: datetime, catch_up: bool,
+                 echo: Callable[[str], Any], progress: bool):
+        self.config, self.now, self.catch_up = config, now, catch_up
+        self.echo, self.progress = echo, progress
+        self.problems: list[str] = []
+
+    def run(self) -> RunReport:
+        from .sources import load_reviews
+        from .store import open_store
+
+        try:
+            catalog = load_reviews(self.config)
+        except SourceError as exc:
+            return self._report(problems=[_first_line(exc)])
+        with open_store(self.config) as store:
+            written = self._build(store, catalog)
+            decision, outcome, number = self._schedule(store, catalog)
+            delivered = self._deliver(store, catalog, number)
+            archived = tuple(n for n, report in delivered if report.state == "sent")
+            if archived:
+                written += self._build(store, catalog, archive=archived)
+            self._check_ambiguous(store, {n for n, _ in delivered})
+        return self._report(decision=decision, outcome=outcome, issue=number,
+                            delivered=tuple(delivered), written=written, archived=archived)
+
+    def _report(self, *, problems: list[str] | None = None, **fields: Any) -> RunReport:
+        found = tuple(problems or self.problems)
+        return RunReport(problem=found[0] if found else None, problems=found, **fields)
+
+    # --- feeds and archive ---------------------------------------------------------------------
+
+    def _build(self, store: Store, catalog: Catalog, archive: tuple[int, ...] = ()) -> int:
+        from .build import build_site
+        from .compose import issue_from_record
+
+        try:
+            sent = [issue_from_record(r, catalog, self.config)
+                    for r in store.issues() if r.state == "sent"]
+            report = build_site(self.config, now=self.now, issues=sent, catalog=catalog)
+        except PublisherError as exc:
+            self.problems.append(f"build failed, feeds not updated: {_first_line(exc)}")
+            return 0
+        if archive:
+            numbers = ", ".join(f"#{n}" for n in archive)
+            self.echo(f"archive: issue {numbers} published "
+                      f"({len(report.written)} files written to {self.config.output_dir}/)")
+        elif report.written:
+            self.echo(f"build: {len(report.written)} files written to {self.config.output_dir}/")
+        return len(report.written)
+
+    # --- the schedule --------------------------------------------------------------------------
+
+    def _schedule(self, store: Store, catalog: Catalog) -> tuple[Decision, str | None, int | None]:
+        from .compose import NotEnoughReviews, compose_issue
+        from .store import SlotTaken
+
+        expr, tz, grace = config_schedule(self.config)
+        last = store.last_slot()
+        decision = decide(expr, tz, self.now, last, grace, self.catch_up)
+        for slot in decision.skipped:
+            if store.record_slot(slot, "skipped", now=self.now):
+                self.echo(decision.reason)
+        if decision.slot is None:
+            if self.catch_up and last is not None and self._skipped_and_unsent(store, last):
+                return self._catch_up_skipped(store, catalog, decision, last)
+            return decision, ("skipped" if decision.skipped else None), None
+
+        slot, when = decision.slot, format_local(decision.slot, tz)
+        try:
+            record = compose_issue(self.config, store, catalog, now=self.now, slot=slot)
+        except NotEnoughReviews as exc:
+            store.record_slot(slot, "empty", now=self.now)
+            self.echo(f"no issue for the slot {when}: {exc}")
+            return decision, "empty", None
+        except SlotTaken as exc:  # another publisher on another copy of the ledger, say
+            self.echo(f"no issue composed: {exc}")
+            return decision, None, None
+        except PublisherError as exc:  # a subject template error, say: the slot stays open
+            self.problems.append(f"no issue composed for the slot {when}: {_first_line(exc)}")
+            return decision, None, None
+        self.echo(f"composed issue #{record.number} ({decision.reason}): {record.subject}")
+        return decision, "issued", record.number
+
+    def _skipped_and_unsent(self, store: Store, last: datetime) -> bool:
+        """The last slot was skipped, is still the latest scheduled time, and no issue was
+        composed since: --catch-up may send it now."""
+        expr, tz, _grace = config_schedule(self.config)
+        outcome = store.slot_outcome(last)
+        if outcome is None or outcome[0] != "skipped" or latest_time(expr, tz, self.now) != last:
+            return False
+        return not any(r.created_at >= last for r in store.issues() if r.state != "cancelled")
+
+    def _catch_up_skipped(self, store: Store, catalog: Catalog, decision: Decision,
+                          last: datetime) -> tuple[Decision, str | None, int | None]:
+        # The slot's row already says "skipped", so the issue cannot be keyed by it; the check
+        # above (no issue composed since the slot) keeps a repeated --catch-up from sending twice.
+        from .compose import NotEnoughReviews, compose_issue
+
+        _expr, tz, _grace = config_schedule(self.config)
+        when = format_local(last, tz)
+        try:
+            record = compose_issue(self.config, store, catalog, now=self.now)
+        except NotEnoughReviews as exc:
+            self.echo(f"nothing to catch up for the skipped slot {when}: {exc}")
+            return decision, None, None
+        self.echo(f"composed issue #{record.number} for the skipped slot {when}, caught up on "
+                  f"request: {record.subject}")
+        return decision, "issued", record.number
+
+    # --- delivery ------------------------------------------------------------------------------
+
+    def _deliver(self, store: Store, catalog: Catalog,
+                 composed: int | None) -> list[tuple[int, DeliveryReport]]:
+        from .config import secret_from_env
+        from .delivery import deliver_issue
+
+        todo = []
+        for record in store.issues():
+            # A draft with a slot was composed by a run (one killed before it queued the issue,
+            # perhaps); drafts composed by hand wait for 'publisher issue send'.
+            if record.number == composed or (record.state == "draft" and record.slot is not None):
+                todo.append(record.number)
+            elif record.state == "sending" and store.due_deliveries(record.number, now=self.now,
+                                                                    limit=1):
+                todo.append(record.number)
+        if not todo:
+            return []
+        try:
+            secret = secret_from_env(SECRET_ENV, SECRET_PURPOSE)
+        except PublisherError as exc:
+            numbers = ", ".join(f"#{n}" for n in todo)
+            self.problems.append(f"issue {numbers} not sent: {exc}")
+            return []
+        done: list[tuple[int, DeliveryReport]] = []
+        for number in todo:
+            try:
+                report = deliver_issue(self.config, store, number, now=self.now, secret=secret,
+                                       catalog=catalog, progress=self.progress, echo=self.echo)
+            except TransportError as exc:
+                self.problems.append(f"issue #{number} not sent: {_first_line(exc)}")
+                break  # the same transport would fail for the next issue too
+            except PublisherError as exc:
+                self.problems.append(f"issue #{number}: {_first_line(exc)}")
+                continue
+            if report.paused:
+                self.problems.append(report.paused)
+            done.append((number, report))
+        return done
+
+    def _check_ambiguous(self, store: Store, delivered: set[int]) -> None:
+        from .delivery import ambiguous_line
+
+        for record in store.issues():
+            if record.state != "sending":
+                continue
+            count = len(store.ambiguous_deliveries(record.number))
+            if not count:
+                continue
+            if record.number not in delivered:  # deliver_issue has not listed them this run
+                self.echo(ambiguous_line(store, record.number))
+            self.problems.append(
+                f"issue #{record.number}: {count} deliver{'y is' if count == 1 else 'ies are'} "
+                "ambiguous (a send was interrupted); decide, then run "
+                f"'publisher issue resend-ambiguous {record.number}' to send them again")
