@@ -6,7 +6,7 @@ import functools
 import os
 import sys
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
@@ -40,7 +40,7 @@ class State:
 
     def now(self) -> datetime:
         """The one clock: --now / PUBLISHER_NOW when given (tests walk schedules with it)."""
-        return self.fixed_now or datetime.now(timezone.utc)
+        return self.fixed_now or datetime.now(UTC)
 
 
 def _parse_now(value: str | None) -> datetime | None:

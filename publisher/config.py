@@ -240,7 +240,8 @@ def _check(config: Config, where: str) -> Config:
             f"{where}: base_url: {config.base_url!r} is not an absolute http(s) URL; "
             "write it in full, e.g. base_url = \"https://reviews.example.org/\""
         )
-    for key, tz in (("timezone", config.timezone), ("newsletter.timezone", config.newsletter.timezone)):
+    zones = (("timezone", config.timezone), ("newsletter.timezone", config.newsletter.timezone))
+    for key, tz in zones:
         if not tz:
             continue
         try:

@@ -44,7 +44,7 @@ class SourceError(PublisherError, ValueError):
 
 
 class ImportError_(PublisherError, ValueError):
-    """An exported page could not be imported (named with a trailing underscore: not the builtin)."""
+    """An exported page could not be imported (the trailing underscore avoids the builtin)."""
 
 
 class TemplateError(PublisherError, ValueError):

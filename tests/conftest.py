@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import shutil
 import textwrap
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -14,7 +14,7 @@ from publisher.config import Config, load_config
 REPO = Path(__file__).resolve().parent.parent
 
 #: The frozen "now" for tests that do not care: after every sample review but the future one.
-NOW = datetime(2026, 11, 20, 12, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 
 MINIMAL_CONFIG = """\
 title = "Test Reel"

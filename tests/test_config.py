@@ -49,7 +49,7 @@ def test_base_url_gains_a_trailing_slash(publication):
 def test_mistakes_name_the_key_and_the_file(publication, extra, expected):
     publication.add_config(extra)
     with pytest.raises(ConfigError) as caught:
-        publication.config
+        load_config(directory=publication.root)
     message = str(caught.value)
     assert message.startswith(str(publication.root / "publisher.toml"))
     assert expected in message
@@ -60,13 +60,13 @@ def test_mistakes_name_the_key_and_the_file(publication, extra, expected):
 def test_a_relative_or_odd_base_url_is_refused(publication, base_url):
     publication.write_config(MINIMAL_CONFIG.replace('"https://reel.test/"', f'"{base_url}"'))
     with pytest.raises(ConfigError, match="base_url: .* is not an absolute http\\(s\\) URL"):
-        publication.config
+        load_config(directory=publication.root)
 
 
 def test_a_missing_base_url_is_named(publication):
     publication.write_config(MINIMAL_CONFIG.replace('base_url = "https://reel.test/"\n', ""))
     with pytest.raises(ConfigError, match="base_url: required key is missing"):
-        publication.config
+        load_config(directory=publication.root)
 
 
 def test_a_missing_file_says_how_to_make_one(tmp_path):
@@ -77,7 +77,7 @@ def test_a_missing_file_says_how_to_make_one(tmp_path):
 def test_invalid_toml_names_the_file(publication):
     publication.write_config('title = "unterminated\n')
     with pytest.raises(ConfigError, match="publisher.toml: not valid TOML"):
-        publication.config
+        load_config(directory=publication.root)
 
 
 def test_secrets_come_only_from_the_environment(monkeypatch):
