@@ -87,26 +87,8 @@ def start_sink(kind: str, port: int, delay: float = 0.0
     return proc, command
 
 
-def _prototype_mark_sent_many() -> None:
-    """A stand-in for Store.mark_sent_many (many sending → sent in ONE transaction), written
-    against the store's internals only to measure what it would gain (--batch-sent)."""
-    from sqlalchemy import update
-
-    from publisher.store import Store, deliveries_t
-
-    def mark_sent_many(self, items, *, now):  # type: ignore[no-untyped-def]
-        with self._write() as conn:
-            for delivery_id, reply, message_id in items:
-                conn.execute(update(deliveries_t).where(
-                    deliveries_t.c.id == delivery_id, deliveries_t.c.status == "sending",
-                ).values(status="sent", attempts=deliveries_t.c.attempts + 1, updated_at=now,
-                         last_reply=reply, message_id=message_id))
-
-    Store.mark_sent_many = mark_sent_many  # type: ignore[attr-defined]
-
-
 def one(connections: int, subscribers: int, sink: str, claim_batch: int,
-        batch_sent: bool = False, delay: float = 0.0) -> dict[str, object]:
+        delay: float = 0.0) -> dict[str, object]:
     sys.path.insert(0, str(HERE))
     from gen_reviews import generate
 
@@ -114,11 +96,9 @@ def one(connections: int, subscribers: int, sink: str, claim_batch: int,
     from publisher.compose import compose_issue
     from publisher.config import load_config
     from publisher.sources import load_reviews
-    from publisher.store import Store, open_store
+    from publisher.store import open_store
 
     delivery.CLAIM_BATCH = claim_batch
-    if batch_sent and not hasattr(Store, "mark_sent_many"):
-        _prototype_mark_sent_many()
     work = Path(tempfile.mkdtemp(prefix="bench-deliver-"))
     port = free_port()
     proc, sink_command = start_sink(sink, port, delay)
@@ -152,7 +132,6 @@ def one(connections: int, subscribers: int, sink: str, claim_batch: int,
         "connections": connections,
         "subscribers": subscribers,
         "claim_batch": claim_batch,
-        "sent_batched": hasattr(Store, "mark_sent_many"),
         "seconds": round(seconds, 2),
         "deliveries_per_s": round(subscribers / seconds, 1),
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
@@ -167,9 +146,6 @@ def main() -> int:
     parser.add_argument("--sink", choices=("auto", "smtp-sink", "aiosmtpd"), default="auto")
     parser.add_argument("--claim-batch", type=int, default=None,
                         help="deliveries claimed per transaction (default: delivery.CLAIM_BATCH)")
-    parser.add_argument("--batch-sent", action="store_true",
-                        help="record 250s in one transaction per group (a prototype of "
-                             "Store.mark_sent_many when the store lacks it)")
     parser.add_argument("--reply-delay", type=float, default=0.0, metavar="SECONDS",
                         help="use an aiosmtpd sink that waits this long before each 250, like "
                              "a distant relay (shows what parallel connections are for)")
@@ -184,24 +160,22 @@ def main() -> int:
         args.claim_batch = CLAIM_BATCH
     if args.one:
         result = one(args.connections[0], args.subscribers, sink, args.claim_batch,
-                     args.batch_sent, args.reply_delay)
+                     args.reply_delay)
         print(json.dumps(result))
         return 0
     for connections in args.connections:
         out = subprocess.run(
             [sys.executable, __file__, "--one", "--connections", str(connections),
              "--subscribers", str(args.subscribers), "--sink", sink,
-             "--claim-batch", str(args.claim_batch), "--reply-delay", str(args.reply_delay),
-             *(["--batch-sent"] * args.batch_sent)],
+             "--claim-batch", str(args.claim_batch), "--reply-delay", str(args.reply_delay)],
             capture_output=True, text=True,
         )
         if out.returncode != 0:
             print(out.stderr, file=sys.stderr)
             return 1
         result = json.loads(out.stdout.strip().splitlines()[-1])
-        batched = "batched" if result["sent_batched"] else "one per transaction"
         print(f"{result['connections']} connection(s), claim batch {result['claim_batch']}, "
-              f"sent recorded {batched}: "
+              ": "
               f"{result['subscribers']} deliveries in {result['seconds']} s = "
               f"{result['deliveries_per_s']}/s, peak RSS {result['peak_rss_mb']} MB "
               f"(sink: {result['sink']})")

@@ -530,7 +530,9 @@ def issue_show(state: State, number: int) -> None:
         catalog = None
         click.echo(f"warning: reviews not shown by title: {exc.problems[0]}", err=True)
     click.echo(f"issue #{record.number}: {record.subject}")
-    click.echo(f"state: {record.state}")
+    click.echo(f"state: {record.state}" + (" (paused)" if record.paused_reason else ""))
+    if record.paused_reason:
+        click.echo(f"paused: {record.paused_reason}; 'publisher issue send {number}' resumes")
     click.echo(f"created: {_local_time(record.created_at, config)}")
     if record.slot is not None:
         click.echo(f"slot: {_local_time(record.slot, config)}")
@@ -603,12 +605,23 @@ def issue_send(state: State, number: int, dry_run: bool, address: str | None) ->
             reply = delivery.send_test(config, issue_, address, secret=secret, now=now)
             click.echo(f"sent a test copy of issue #{number} to {address}: {reply}")
             return
-        report = delivery.deliver_issue(config, store, number, now=now, secret=secret,
-                                        catalog=catalog, progress=sys.stderr.isatty(),
-                                        echo=click.echo)
+        with _sending_lock(config):
+            report = delivery.deliver_issue(config, store, number, now=now, secret=secret,
+                                            catalog=catalog, progress=sys.stderr.isatty(),
+                                            echo=click.echo, resume=True)
     if report.paused:
         click.echo(f"error: {report.paused}", err=True)
         sys.exit(1)
+
+
+def _sending_lock(config: Config) -> Any:
+    """The run lock, so that a hand-started send and a cron run never send side by side (the
+    ledger would keep them from sending twice, but each would report the other's messages in
+    flight as ambiguous)."""
+    from .run import lock_path
+    from .schedule import run_lock
+
+    return run_lock(lock_path(config))
 
 
 @issue.command("resend-ambiguous")
@@ -623,7 +636,7 @@ def issue_resend_ambiguous(state: State, number: int) -> None:
     from .store import open_store
 
     config, now = state.config, state.now()
-    with open_store(config) as store:
+    with open_store(config) as store, _sending_lock(config):
         report = delivery.resend_ambiguous(config, store, number, now=now,
                                            secret=_signing_secret(),
                                            catalog=load_reviews(config),
@@ -631,6 +644,22 @@ def issue_resend_ambiguous(state: State, number: int) -> None:
     if report.paused:
         click.echo(f"error: {report.paused}", err=True)
         sys.exit(1)
+
+
+@issue.command("settle-ambiguous")
+@click.argument("number", type=int)
+@pass_state
+@handle_errors
+def issue_settle_ambiguous(state: State, number: int) -> None:
+    """Record NUMBER's ambiguous deliveries as delivered, without sending them again (when the
+    relay's logs show they went out)."""
+    from .store import open_store
+
+    with open_store(state.config) as store, _sending_lock(state.config):
+        count = store.settle_ambiguous(number, now=state.now())
+        record = store.issue(number)
+    click.echo(f"issue #{number}: {count} ambiguous deliver{'y' if count == 1 else 'ies'} "
+               f"recorded as delivered; the issue is {record.state}")
 
 
 # === schedule and run (cron) ===

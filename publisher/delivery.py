@@ -277,6 +277,7 @@ class _Run:
             transport, template, progress, echo)
         self.counts = dict.fromkeys(("sent", "retried", "failed", "bounced", "ambiguous"), 0)
         self.paused: str | None = None
+        self.pause_reason = ""
         self.error: TransportError | None = None
         self.unknown: BaseException | None = None
         self.shared = _Shared(1)  # replaced in run(), once the number of senders is known
@@ -284,13 +285,13 @@ class _Run:
     # outcome handling (main thread only) ----------------------------------------------------
 
     def _record_many(self, batch: list[tuple[_Job, str | BaseException]]) -> None:
-        """Record outcomes; the 250s in one transaction when the store can (mark_sent_many)."""
-        many = getattr(self.store, "mark_sent_many", None)
+        """Record outcomes; the 250s of a batch in one transaction (Store.mark_sent_many)."""
         sent = [(job, outcome) for job, outcome in batch if isinstance(outcome, str)]
-        if many is not None and len(sent) > 1:
-            many([(job.record.id, reply, self.template.message_id(_subscriber(job.record)))
-                  for job, reply in sent], now=self.now)
-            self.counts["sent"] += len(sent)
+        if len(sent) > 1:
+            stale = self.store.mark_sent_many(
+                [(job.record.id, reply, self.template.message_id(_subscriber(job.record)))
+                 for job, reply in sent], now=self.now)
+            self.counts["sent"] += len(sent) - len(stale)
             batch = [item for item in batch if not isinstance(item[1], str)]
         for job, outcome in batch:
             self._record(job, outcome)
@@ -321,10 +322,9 @@ class _Run:
         elif isinstance(outcome, PolicyDeliveryError):
             store.release([d.id], now=now)
             if self.paused is None:
-                self.paused = (
-                    f"issue #{self.number} paused: the server refused {d.email} for policy "
-                    f"reasons ({outcome}); nobody was unsubscribed; fix the cause (sender "
-                    "authorisation, reputation, content) and run again")
+                self.pause_reason = (f"the server refused {d.email} for policy reasons "
+                                     f"({outcome}); nobody was unsubscribed")
+                self.paused = _paused_line(self.number, self.pause_reason)
             self.shared.stop.set()
         elif isinstance(outcome, TransportError):
             store.release([d.id], now=now)
@@ -487,8 +487,12 @@ class _ProgressBar:
 
 def deliver_issue(config: Config, store: Store, number: int, *, now: datetime, secret: str,
                   catalog: Catalog, progress: bool = False, echo: Callable[[str], Any] = print,
-                  transport: Transport | None = None) -> DeliveryReport:
+                  transport: Transport | None = None, resume: bool = False) -> DeliveryReport:
     """Deliver issue ``number``: queue it if it is a draft, then send what is due.
+
+    A policy refusal (5.7.x) pauses the issue in the ledger, so that cron runs do not keep
+    knocking on a relay that refuses us; a paused issue sends nothing until ``resume`` (what
+    ``publisher issue send N`` passes: a person decided the cause is fixed).
 
     Renders the digest and the message template once. Prints a summary line (and the ambiguous
     deliveries, if any) with ``echo``; a progress bar on stderr when ``progress``. Raises
@@ -502,6 +506,12 @@ def deliver_issue(config: Config, store: Store, number: int, *, now: datetime, s
     if record.state == "sent":
         echo(f"issue #{number} was sent at {record.sent_at:%Y-%m-%d %H:%M %Z}; nothing to do")
         return DeliveryReport(state="sent")
+    if record.paused_reason:
+        if not resume:
+            return DeliveryReport(state=record.state,
+                                  paused=_paused_line(number, record.paused_reason))
+        store.resume_issue(number)
+        echo(f"issue #{number}: resuming after the pause ({record.paused_reason})")
     issue = issue_from_record(record, catalog, config)
     template = _message_template(config, issue, secret=secret, now=now)
     if record.state == "draft":
@@ -510,6 +520,8 @@ def deliver_issue(config: Config, store: Store, number: int, *, now: datetime, s
     run = _Run(config, store, number, now=now, transport=transport, template=template,
                progress=progress, echo=echo)
     report = run.run()
+    if run.pause_reason:
+        store.pause_issue(number, run.pause_reason)
     echo(report.summary(number, transport.description, time.monotonic() - started))
     for note in dict.fromkeys(run.shared.notes):
         echo(f"issue #{number}: a connection failed and the others carried on: {note}")
@@ -523,6 +535,12 @@ def deliver_issue(config: Config, store: Store, number: int, *, now: datetime, s
     return report
 
 
+def _paused_line(number: int, reason: str) -> str:
+    """The one line a person reads about a paused issue."""
+    return (f"issue #{number} paused: {reason}; fix the cause (sender authorisation, reputation, "
+            f"content), then 'publisher issue send {number}' resumes it")
+
+
 def ambiguous_line(store: Store, number: int) -> str:
     """One line naming the ambiguous deliveries of issue ``number`` and what to do about them."""
     records = store.ambiguous_deliveries(number)
@@ -531,7 +549,8 @@ def ambiguous_line(store: Store, number: int) -> str:
         names += f" and {len(records) - _LIST_AMBIGUOUS} more"
     return (f"issue #{number}: {len(records)} ambiguous (the server may or may not have accepted "
             f"them; not resent automatically): {names}; to send them again on purpose run "
-            f"'publisher issue resend-ambiguous {number}'")
+            f"'publisher issue resend-ambiguous {number}', or to record them as delivered "
+            f"'publisher issue settle-ambiguous {number}'")
 
 
 def resend_ambiguous(config: Config, store: Store, number: int, *, now: datetime, secret: str,
@@ -543,7 +562,7 @@ def resend_ambiguous(config: Config, store: Store, number: int, *, now: datetime
     count = store.requeue_ambiguous(number, now=now)
     echo(f"issue #{number}: requeued {count} ambiguous deliver{'y' if count == 1 else 'ies'}")
     return deliver_issue(config, store, number, now=now, secret=secret, catalog=catalog,
-                         progress=progress, echo=echo, transport=transport)
+                         progress=progress, echo=echo, transport=transport, resume=True)
 
 
 def send_test(config: Config, issue: Issue, address: str, *, secret: str, now: datetime,

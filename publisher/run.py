@@ -251,4 +251,5 @@ class _Run:
             self.problems.append(
                 f"issue #{record.number}: {count} deliver{'y is' if count == 1 else 'ies are'} "
                 "ambiguous (a send was interrupted); decide, then run "
-                f"'publisher issue resend-ambiguous {record.number}' to send them again")
+                f"'publisher issue resend-ambiguous {record.number}' to send them again or "
+                f"'publisher issue settle-ambiguous {record.number}' to record them as delivered")

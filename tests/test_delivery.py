@@ -273,8 +273,14 @@ def test_policy_rejection_pauses_the_issue_and_suppresses_nobody(server, make_ne
     assert (blocked_delivery.status, blocked_delivery.attempts) == ("queued", 0)
     assert max(copies(server).values(), default=1) == 1
 
-    resumed = newsletter.deliver()  # the cause went away: carry on
+    assert newsletter.store.issue(1).paused_reason.startswith(f"the server refused {blocked}")
+    again = newsletter.deliver()  # cron runs again: the pause holds, nothing is sent
+    assert again.paused == report.paused and again.sent == 0
+    assert len(server.messages) == report.sent
+
+    resumed = newsletter.deliver(resume=True)  # a person fixed the cause: carry on
     assert resumed.paused is None and resumed.state == "sent"
+    assert newsletter.store.issue(1).paused_reason == ""
     assert copies(server) == Counter(READERS)
 
 

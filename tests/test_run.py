@@ -262,8 +262,19 @@ def test_policy_refusal_pauses_the_issue_with_one_line(publication, server):
                                      "policy reasons")
     with open_store(config) as store:
         assert store.subscribers("active") and len(store.subscribers("active")) == 6
-    # the cause is fixed (the fault fired once): the next run finishes the issue
+    # cron runs again: the pause holds (no knocking on a relay that refuses us), still one line
+    sent_before = len(server.messages)
     report, _ = run(config, SLOT + timedelta(minutes=6))
+    assert report.exit_code == 1 and report.problem.startswith("issue #1 paused:")
+    assert "'publisher issue send 1' resumes it" in report.problem
+    assert len(server.messages) == sent_before
+    # a person fixed the cause (the fault fired once) and resumes: the issue is finished
+    result = CliRunner().invoke(main, ["-C", str(publication.root), "--now",
+                                       (SLOT + timedelta(minutes=8)).isoformat(),
+                                       "issue", "send", "1"],
+                                )
+    assert result.exit_code == 0, result.output
+    report, _ = run(config, SLOT + timedelta(minutes=11))
     assert report.exit_code == 0, report.problem
     assert sorted(r for m in server.messages for r in m.rcpt_tos) == addresses
 
@@ -284,6 +295,16 @@ def test_ambiguous_deliveries_are_reported_on_every_run_until_someone_decides(pu
     report, lines = run(config, SLOT + timedelta(minutes=6))
     assert report.exit_code == 1 and report.delivered == ()
     assert addresses[1] in lines.text()  # listed by name on this run too
+    assert all(len(server.received_by(a)) == 1 for a in addresses)
+
+    # someone checks the relay's log and settles them as delivered: runs are clean again
+    result = CliRunner().invoke(main, ["-C", str(publication.root), "--now",
+                                       (SLOT + timedelta(minutes=8)).isoformat(),
+                                       "issue", "settle-ambiguous", "1"])
+    assert result.exit_code == 0, result.output
+    assert "1 ambiguous delivery recorded as delivered; the issue is sent" in result.output
+    report, _ = run(config, SLOT + timedelta(minutes=11))
+    assert report.exit_code == 0, report.problem
     assert all(len(server.received_by(a)) == 1 for a in addresses)
 
 

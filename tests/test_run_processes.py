@@ -115,7 +115,8 @@ def test_sigkill_mid_send_then_run_again_sends_nobody_two_copies(publication):
     assert errors == [f"error: issue #1: {len(ambiguous)} deliver"
                       f"{'y is' if len(ambiguous) == 1 else 'ies are'} ambiguous (a send was "
                       "interrupted); decide, then run 'publisher issue resend-ambiguous 1' to "
-                      "send them again"]
+                      "send them again or 'publisher issue settle-ambiguous 1' to record them "
+                      "as delivered"]
     listed = re.search(r"issue #1: (\d+) ambiguous .*?: (.*); to send them", second.stdout)
     assert listed and int(listed[1]) == len(ambiguous)
     named = set(listed[2].split(" and ")[0].split(", "))

@@ -118,9 +118,22 @@ def test_an_older_database_is_upgraded_on_open_keeping_its_data(config: Config):
             store.create_issue(subject="again", review_ids=["r"], now=NOW,
                                slot=datetime(2026, 1, 2, 9, 0, tzinfo=UTC))
     with raw_engine(path).connect() as conn:
-        assert conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar() == "0002"
+        assert conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar() == "0003"
         indexes = {ix["name"] for ix in sa.inspect(conn).get_indexes("deliveries")}
+        issue_columns = {c["name"] for c in sa.inspect(conn).get_columns("issues")}
     assert "ix_deliveries_due" in indexes
+    assert "paused_reason" in issue_columns  # 0003
+
+
+def test_a_paused_issue_remembers_why_until_resumed(store: Store):
+    number = new_issue(store)
+    store.pause_issue(number, "the server refused a@example.org for policy reasons")
+    assert store.issue(number).paused_reason.startswith("the server refused")
+    assert store.resume_issue(number) is True
+    assert store.issue(number).paused_reason == ""
+    assert store.resume_issue(number) is False
+    with pytest.raises(StoreError, match="no issue #99"):
+        store.pause_issue(99, "x")
 
 
 def test_a_database_from_a_newer_publisher_is_refused(config: Config):
@@ -415,6 +428,19 @@ def test_mark_sending_takes_each_delivery_once(store: Store):
         "sent", 1, "250 2.0.0 Ok: queued", "<a@x>")
     with pytest.raises(StoreError, match=f"delivery {ids[0]} is sent, not sending"):
         store.mark_sent(ids[0], now=NOW, reply="250", message_id="<a@x>")
+
+
+def test_mark_sent_many_records_a_group_of_replies_at_once(store: Store):
+    add_many(store, 4)
+    number = new_issue(store)
+    store.queue_deliveries(number, now=NOW)
+    ids = [d.id for d in store.due_deliveries(number, now=NOW)]
+    store.mark_sending(ids[:3], now=NOW)
+    stale = store.mark_sent_many([(i, f"250 ok {i}", f"<{i}@x>") for i in ids], now=NOW)
+    assert stale == [ids[3]]  # still queued: never taken, so not recorded as sent
+    assert [store.delivery(i).status for i in ids] == ["sent", "sent", "sent", "queued"]
+    assert store.delivery(ids[1]).message_id == f"<{ids[1]}@x>"
+    assert store.delivery_counts(number)["sent"] == 3
 
 
 def test_retry_backs_off_and_failure_suppresses_bounced_subscribers(store: Store):
