@@ -174,8 +174,7 @@ def main() -> int:
             print(out.stderr, file=sys.stderr)
             return 1
         result = json.loads(out.stdout.strip().splitlines()[-1])
-        print(f"{result['connections']} connection(s), claim batch {result['claim_batch']}, "
-              ": "
+        print(f"{result['connections']} connection(s), claim batch {result['claim_batch']}: "
               f"{result['subscribers']} deliveries in {result['seconds']} s = "
               f"{result['deliveries_per_s']}/s, peak RSS {result['peak_rss_mb']} MB "
               f"(sink: {result['sink']})")
