@@ -15,7 +15,7 @@ import hashlib
 import json
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path, PurePosixPath
 
@@ -314,19 +314,19 @@ def _remove_stale(out: Path, old: dict[str, dict[str, object]],
     return removed
 
 
-def ledger_issues(config: Config, catalog: object) -> list[Issue]:
-    """The sent issues in the ledger, for the archive; none if there is no ledger yet (a build
-    never creates one, and never imports the database layer when there is nothing to read)."""
+def ledger_issues(config: Config, catalog: object) -> tuple[list[Issue], list[Problem]]:
+    """The sent issues in the ledger, for the archive, and warnings about reviews they held
+    that left the sources; none if there is no ledger yet (a build never creates one, and never
+    imports the database layer when there is nothing to read)."""
     database = config.state.database
     if database.startswith("sqlite:///"):
         if not config.resolve(database[len("sqlite:///"):]).is_file():
-            return []
-    from .compose import issue_from_record
+            return [], []
+    from .compose import archived_issues
     from .store import open_store
 
     with open_store(config) as store:
-        return [issue_from_record(record, catalog, config)  # type: ignore[arg-type]
-                for record in store.issues() if record.state == "sent"]
+        return archived_issues(store.issues(), catalog, config)  # type: ignore[arg-type]
 
 
 def build_publication(config: Config, *, now: datetime, cache: bool = True) -> BuildReport:
@@ -335,5 +335,6 @@ def build_publication(config: Config, *, now: datetime, cache: bool = True) -> B
     from .sources import load_reviews
 
     catalog = load_reviews(config, cache=cache)
-    return build_site(config, now=now, issues=ledger_issues(config, catalog), catalog=catalog,
-                      cache=cache)
+    issues, warnings = ledger_issues(config, catalog)
+    report = build_site(config, now=now, issues=issues, catalog=catalog, cache=cache)
+    return replace(report, warnings=report.warnings + tuple(warnings))

@@ -147,7 +147,7 @@ def check_command(state: State) -> None:
         errors.extend(extra_check(config))
     now = state.now()
     # The digest of the latest reviews: template lint, HTML size, images without alt text.
-    from .digest import check_digest
+    from .digest import check_digest, lint_templates
     from .errors import TemplateError
 
     digest_line, warnings = "", [str(w) for w in result.warnings]
@@ -157,6 +157,7 @@ def check_command(state: State) -> None:
         warnings.extend(digest_warnings)
     except TemplateError as exc:
         errors.append(str(exc))
+        warnings.extend(lint_templates(config))  # usually the reason it did not compile
     for line in errors:
         click.echo(line, err=True)
     for warning in warnings:
@@ -291,24 +292,26 @@ def digest_preview(state: State, last: int | None, since: datetime | None, out: 
     from pathlib import Path
 
     from . import digest as digest_lib
-    from .files import write_atomic
 
     config = state.config
+    # Lint first: when a template trap stops MJML compiling, the warning says which one.
+    for warning in digest_lib.lint_templates(config):
+        click.echo(f"warning: {warning}", err=True)
     rendered = _preview_digest(state, last, since)
     html, text = digest_lib.personalise(rendered, digest_lib.preview_values(config))
     size = len(rendered.html.encode("utf-8")) / 1024
     count = len(rendered.issue.reviews)
     click.echo(f"{rendered.subject}\n{count} review{'s' if count != 1 else ''}, "
                f"HTML {size:.1f} KB, text {len(text.encode('utf-8')) / 1024:.1f} KB", err=True)
-    for warning in digest_lib.lint_templates(config) + digest_lib.check_digest_html(rendered.html):
+    for warning in digest_lib.check_digest_html(rendered.html):
         click.echo(f"warning: {warning}", err=True)
     if out:
-        write_atomic(Path(out), html.encode("utf-8"))
+        digest_lib.write_output(Path(out), html.encode("utf-8"))
         click.echo(f"wrote {out}", err=True)
     if eml:
         from .mail import preview_message
 
-        write_atomic(Path(eml), preview_message(rendered, config, date=state.now()))
+        digest_lib.write_output(Path(eml), preview_message(rendered, config, date=state.now()))
         click.echo(f"wrote {eml}", err=True)
     if show_text:
         click.echo(text, nl=False)
@@ -434,14 +437,18 @@ def subscribers_export(state: State, file: str | None) -> None:
 @pass_state
 @handle_errors
 def subscribers_list(state: State, status: str | None) -> None:
-    """List subscribers: address, status, name."""
+    """List subscribers: address, status, when and how they joined, name."""
     subs = open_store_for(state).subscribers(status)
     if not subs:
         click.echo(f"no {status + ' ' if status else ''}subscribers")
         return
     width = max(len(sub.email) for sub in subs)
+    source_width = max(len(sub.source) for sub in subs)
+    tz = state.config.tz
     for sub in subs:
-        click.echo(f"{sub.email:<{width}}  {sub.status:<12}  {sub.name}".rstrip())
+        joined = f"{sub.created_at.astimezone(tz):%Y-%m-%d}" if sub.created_at else "-"
+        click.echo(f"{sub.email:<{width}}  {sub.status:<12}  {joined}  "
+                   f"{sub.source:<{source_width}}  {sub.name}".rstrip())
 
 
 @subscribers.command("remove")
@@ -683,10 +690,11 @@ def schedule(ctx: click.Context) -> None:
 @handle_errors
 def schedule_crontab(state: State) -> None:
     """Print a crontab entry that runs 'publisher run' every five minutes."""
-    from .schedule import crontab_line, publisher_command
+    from .schedule import crontab_line, publication_command
 
     root = state.config.root
-    click.echo(crontab_line(root, publisher_command(), root / ".publisher" / "cron.log"), nl=False)
+    click.echo(crontab_line(root, publication_command(state.config),
+                            root / ".publisher" / "cron.log"), nl=False)
 
 
 @schedule.command("systemd")
@@ -694,10 +702,10 @@ def schedule_crontab(state: State) -> None:
 @handle_errors
 def schedule_systemd(state: State) -> None:
     """Print a systemd .service and .timer pair that run 'publisher run' every five minutes."""
-    from .schedule import publisher_command, systemd_units
+    from .schedule import publication_command, systemd_units
 
     config = state.config
-    units = systemd_units(config.root, publisher_command(), title=config.title)
+    units = systemd_units(config.root, publication_command(config), title=config.title)
     timer = next(name for name in units if name.endswith(".timer"))
     click.echo("# Save these in ~/.config/systemd/user/, then:\n"
                f"#   systemctl --user enable --now {timer}")

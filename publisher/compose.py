@@ -7,12 +7,14 @@ first, at most ``newsletter.max_reviews``.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 
 from .config import Config
 from .digest import compose_subject
-from .errors import PublisherError
+from .errors import Problem, PublisherError
 from .models import Issue, Review
 from .sources import Catalog
 from .store import IssueRecord, Store
@@ -95,6 +97,28 @@ def issue_from_record(record: IssueRecord, catalog: Catalog, config: Config) -> 
                  date=record.sent_at or record.created_at,
                  reviews=reviews,  # type: ignore[arg-type]  # None excluded above
                  note_html=record.note_html)
+
+
+def archived_issues(records: Sequence[IssueRecord], catalog: Catalog,
+                    config: Config) -> tuple[list[Issue], list[Problem]]:
+    """The sent issues among ``records``, for the web archive, with a warning for each review
+    that has since left the sources: its archive page leaves that review out rather than
+    stopping every later build (the issue went out; its page should stay up)."""
+    issues: list[Issue] = []
+    warnings: list[Problem] = []
+    for record in records:
+        if record.state != "sent":
+            continue
+        present = tuple(rid for rid in record.review_ids if catalog.by_id(rid) is not None)
+        for rid in record.review_ids:
+            if rid not in present:
+                warnings.append(Problem(
+                    config.reviews_dir + "/", 0, "id",
+                    f"issue #{record.number} held review {rid}, no longer in the sources; its "
+                    "archive page leaves it out (restore the file, or give the renamed review "
+                    "that id in its front matter)"))
+        issues.append(issue_from_record(replace(record, review_ids=present), catalog, config))
+    return issues, warnings
 
 
 def note_from_file(path: Path, config: Config) -> str:

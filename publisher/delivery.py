@@ -228,7 +228,10 @@ def _sender(transport: Transport, envelope_from: str, jobs: queue.Queue[_Job | N
             if isinstance(outcome, TransportError) or in_session >= session_messages:
                 stack.close()
                 session = None
-            if isinstance(outcome, TransportError) and shared.leave(str(outcome)):
+            # A connection that cannot be had leaves its job to the others; a refusal the server
+            # replied (the sender refused: it carries ``reply``) would be the same on any of them.
+            if (isinstance(outcome, TransportError) and getattr(outcome, "reply", None) is None
+                    and shared.leave(str(outcome))):
                 jobs.put(job)  # nothing was sent: another connection takes it
                 return
             results.put((job, outcome))

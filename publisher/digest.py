@@ -5,9 +5,10 @@ text. Per-subscriber values (address, unsubscribe URL) appear in both as markers
 (``models.personal_markers``) that publisher.mail replaces per message without recompiling.
 
 Templates are looked up in the publication's ``templates/`` directory first and the packaged
-defaults second. Autoescaping is on for everything but ``*.txt.j2`` (MJML is XML); review
-fields are passed as data, so ``{{ … }}`` inside a review comes out literally, and only HTML
-that render.py has sanitised is passed in as Markup.
+defaults second; ``defaults/<name>`` always names the packaged one (for an override that
+extends the default it replaces). Autoescaping is on for everything but ``*.txt.j2`` (MJML
+is XML); review fields are passed as data, so ``{{ … }}`` inside a review comes out
+literally, and only HTML that render.py has sanitised is passed in as Markup.
 
 mjml-python's MRML differs from the reference MJML: it raises on ``mj-html-attributes``,
 ignores ``mj-raw position="file-start"``, drops ``mj-image sizes`` and ``mj-button title``,
@@ -38,9 +39,9 @@ from markupsafe import Markup
 
 from .config import Config
 from .errors import PublisherError, TemplateError
+from .files import write_atomic
 from .models import Issue, RenderedDigest, Review, personal_markers, rating_text, stars
 from .render import excerpt as html_excerpt
-from .render import html_to_text
 
 #: The packaged default templates (the repository's templates/ is a symlink to this directory).
 DEFAULT_TEMPLATES = Path(__file__).resolve().parent / "templates"
@@ -65,9 +66,13 @@ def _autoescape(name: str | None) -> bool:
 
 @lru_cache(maxsize=16)
 def _environment(templates_path: Path) -> jinja2.Environment:
+    defaults = jinja2.FileSystemLoader(str(DEFAULT_TEMPLATES))
     loader = jinja2.ChoiceLoader([
         jinja2.FileSystemLoader(str(templates_path)),
-        jinja2.FileSystemLoader(str(DEFAULT_TEMPLATES)),
+        defaults,
+        # "defaults/<name>" is always the packaged template, so that an override can extend
+        # the default of the same name and change one block.
+        jinja2.PrefixLoader({"defaults": defaults}),
     ])
     return jinja2.Environment(
         loader=loader,
@@ -110,6 +115,12 @@ def render_template(config: Config, name: str, context: Mapping[str, Any]) -> st
     except jinja2.TemplateError as exc:
         where = _template_location(exc) or name
         raise TemplateError(f"{where}: {exc.message or exc}") from None
+    except RecursionError:
+        raise TemplateError(
+            f"{name}: the templates in {config.templates_path} extend or include each other "
+            f"in a loop; to extend the default of the same name, write "
+            f"{{% extends \"defaults/<name>\" %}}"
+        ) from None
 
 
 # --- subject --------------------------------------------------------------------------------
@@ -122,14 +133,14 @@ _SPACE = re.compile(r"\s+")
 
 def header_text(text: str, limit: int = SUBJECT_MAX) -> str:
     """``text`` made safe for a one-line header: CR, LF and other line breaks folded to spaces,
-    NUL, control characters and bidi overrides dropped, cut at a word near ``limit``."""
+    NUL, control characters and bidi overrides dropped, cut at a word near ``limit`` (at most
+    ``limit`` characters with the "…", so publisher.mail's own cut leaves it alone)."""
     text = _SPACE.sub(" ", _DROP.sub("", text)).strip()
     if len(text) <= limit:
         return text
     cut = text[:limit]
     space = cut.rfind(" ")
-    if space >= limit * 3 // 4:
-        cut = cut[:space]
+    cut = cut[:space] if space >= limit * 3 // 4 else cut[:limit - 1]
     return cut.rstrip(" ,;:-–—·") + "…"
 
 
@@ -239,6 +250,78 @@ def publication_context(config: Config) -> dict[str, Any]:
     }
 
 
+_NOTE_BLOCKS = {"p", "div", "ul", "ol", "li", "blockquote", "pre", "table", "tr", "hr", "h1",
+                "h2", "h3", "h4", "h5", "h6", "dl", "dt", "dd", "figure", "figcaption"}
+
+
+class _NoteText(HTMLParser):
+    """Sanitised HTML as plain text that keeps what a reader needs: paragraphs apart, line
+    breaks, list items as "- ", each link's URL after its words, images by their alt text."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.blocks: list[tuple[str, bool]] = []  # (text, is a list item)
+        self.current: list[str] = []
+        self.item = False
+        self.pre = 0
+        self.links: list[tuple[str, int]] = []  # (href, where its words start in current)
+
+    def flush(self) -> None:
+        raw = "".join(self.current)  # "\0" marks a <br>; other line breaks are spaces
+        lines = (raw.replace("\0", "\n").split("\n") if self.pre
+                 else [_SPACE.sub(" ", line).strip() for line in raw.split("\0")])
+        text = "\n".join(line.rstrip() for line in lines).strip("\n")
+        if text.strip():
+            self.blocks.append((("- " if self.item else "") + text, self.item))
+            self.item = False
+        self.current = []
+        self.links = [(href, 0) for href, _ in self.links]
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        found = dict(attrs)
+        if tag == "br":
+            self.current.append("\0")
+        elif tag == "img":
+            self.current.append(found.get("alt") or "")
+        elif tag == "a":
+            self.links.append((found.get("href") or "", len(self.current)))
+        elif tag in ("td", "th"):
+            self.current.append(" ")  # cells of a row side by side
+        elif tag in _NOTE_BLOCKS:
+            self.flush()
+            self.item = self.item or tag == "li"
+            self.pre += tag == "pre"
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "a" and self.links:
+            href, start = self.links.pop()
+            url = href.removeprefix("mailto:")
+            words = "".join(self.current[start:])
+            if href.startswith(("http://", "https://", "mailto:")) and url not in words:
+                self.current.append(f" ({url})")
+        elif tag in _NOTE_BLOCKS:
+            self.flush()
+            self.pre -= tag == "pre" and self.pre > 0
+
+    def handle_data(self, data: str) -> None:
+        self.current.append(data.replace("\0", ""))
+
+
+def note_text(html: str) -> str:
+    """The editor's note (sanitised HTML) for the text part: blank lines between paragraphs,
+    list items on lines of their own, links followed by their URL in brackets."""
+    parser = _NoteText()
+    parser.feed(html)
+    parser.close()
+    parser.flush()
+    out = ""
+    for i, (text, item) in enumerate(parser.blocks):
+        if i:
+            out += "\n" if item and parser.blocks[i - 1][1] else "\n\n"
+        out += text
+    return _DROP.sub("", out)
+
+
 def issue_context(issue: Issue, config: Config) -> dict[str, Any]:
     """The template context shared by the digest and the archive page (no personal data)."""
     cards = [review_card(r, config) for r in issue.reviews]
@@ -253,7 +336,7 @@ def issue_context(issue: Issue, config: Config) -> dict[str, Any]:
         "preheader": f"In this issue: {films}" if films else subject,
         "cards": cards,
         "note": Markup(issue.note_html) if issue.note_html else "",  # sanitised by render.py
-        "note_text": html_to_text(issue.note_html) if issue.note_html else "",
+        "note_text": note_text(issue.note_html) if issue.note_html else "",
         "archive_url": config.url(f"issues/{issue.number}/"),
     })
     return context
@@ -264,6 +347,20 @@ def issue_context(issue: Issue, config: Config) -> dict[str, Any]:
 _INLINE_STYLE = re.compile(
     r"<mj-style\b[^>]*\binline\s*=\s*[\"']inline[\"'][^>]*>(.*?)</mj-style\s*>", re.S
 )
+
+
+_POSITION = re.compile(r"at position (\d+):(\d+)")
+
+
+def _near(source: str, message: str) -> str:
+    """" (at 'mj-html-attributes')" for an MRML error giving byte offsets into ``source``:
+    what it stumbled on, since the offsets are into the rendered MJML, not a template file."""
+    found = _POSITION.search(message)
+    if not found:
+        return ""
+    start, end = int(found.group(1)), int(found.group(2))
+    text = source.encode("utf-8")[start:min(end, start + 60)].decode("utf-8", "replace").strip()
+    return f" (at {text!r})" if text else ""
 
 
 def compile_mjml(source: str, *, name: str = "digest.mjml.j2") -> str:
@@ -277,7 +374,9 @@ def compile_mjml(source: str, *, name: str = "digest.mjml.j2") -> str:
     try:
         html = mjml2html(source, disable_comments=True)
     except Exception as exc:  # MRML raises plain ValueError/RuntimeError with its message
-        raise TemplateError(f"{name}: MJML did not compile: {exc}") from None
+        raise TemplateError(
+            f"{name}: MJML did not compile: {exc}{_near(source, str(exc))}"
+        ) from None
     if inline_css:
         import css_inline
 
@@ -341,13 +440,23 @@ def personalise(digest: RenderedDigest, values: Mapping[str, str]) -> tuple[str,
 
 
 def preview_values(config: Config) -> dict[str, str]:
-    """Placeholder personal values for a preview: no real subscriber."""
-    unsubscribe = config.newsletter.unsubscribe_url or config.url("unsubscribe")
+    """Placeholder personal values for a preview: no real subscriber, and the unsubscribe URL
+    that ``mail.preview_message`` puts in the .eml (a dummy token)."""
+    from .mail import PREVIEW_SUBSCRIBER, preview_unsubscribe_url
+
     return {
-        "email": "subscriber@example.org",
-        "name": "Subscriber",
-        "unsubscribe_url": f"{unsubscribe}?token=preview",
+        "email": PREVIEW_SUBSCRIBER.email,
+        "name": PREVIEW_SUBSCRIBER.name,
+        "unsubscribe_url": preview_unsubscribe_url(config),
     }
+
+
+def write_output(path: Path, data: bytes) -> None:
+    """Write a preview file atomically; PublisherError naming the file when that fails."""
+    try:
+        write_atomic(path, data)
+    except OSError as exc:
+        raise PublisherError(f"{path}: cannot write: {exc.strerror or exc}") from None
 
 
 def preview_issue(config: Config, reviews: Sequence[Review], *, now: datetime,
@@ -373,7 +482,11 @@ def check_digest(config: Config, published: Sequence[Review], *,
                  now: datetime) -> tuple[str, list[str]]:
     """For ``publisher check``: a line giving the HTML size of a digest of the latest
     ``newsletter.max_reviews`` reviews, and warnings (template lint, size, images without alt).
+    The web archive is rendered for that issue too, so that a broken archive template shows
+    here rather than when an issue has just been sent. Raises TemplateError.
     """
+    from .archive import render_archive
+
     warnings = lint_templates(config)
     if not config.newsletter.postal_address.strip():
         warnings.append(f"{config.path}: newsletter.postal_address is empty; anti-spam laws "
@@ -381,7 +494,9 @@ def check_digest(config: Config, published: Sequence[Review], *,
     reviews = select_reviews(published, config=config)
     if not reviews:
         return "digest: no published reviews yet, so no digest to measure", warnings
-    rendered = render_digest(preview_issue(config, reviews, now=now), config)
+    issue = preview_issue(config, reviews, now=now)
+    rendered = render_digest(issue, config)
+    render_archive(config, [issue])
     size = len(rendered.html.encode("utf-8"))
     line = (f"digest of {len(reviews)} review{'s' if len(reviews) != 1 else ''}: "
             f"{size / 1024:.1f} KB of HTML (Gmail clips above 102 KB)")
@@ -649,7 +764,10 @@ def screenshot(html: str, out_dir: Path, *, widths: Sequence[int] = SCREENSHOT_W
     if scheme == "inverted":
         html = _ignore_dark_styles(html)
     suffix = "" if scheme == "light" else f"-{scheme}"
-    out_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise PublisherError(f"{out_dir}: cannot create the directory: {exc.strerror}") from None
     written = []
     with tempfile.TemporaryDirectory(prefix="publisher-shot-") as tmp:
         page = Path(tmp) / "page.html"

@@ -162,14 +162,16 @@ class _ChannelLinks(BaseExtension):
 
 
 class _PosterEntry(BaseEntryExtension):
-    """Entry-level extension: the poster enclosure done right in both formats.
+    """Entry-level extension: the poster enclosure done right in both formats, and the entry's
+    updated time in RSS (which has no element for it: atom:updated, as readers understand).
 
-    (Its alt text goes into the content's <img>, not media:description: feedparser would take
-    that for the entry's summary.)
+    (The poster's alt text goes into the content's <img>, not media:description: feedparser
+    would take that for the entry's summary.)
     """
 
     def __init__(self) -> None:
         self.poster: PosterInfo | None = None
+        self.updated: datetime | None = None
 
     def extend_atom(self, entry: Any) -> Any:
         from lxml.etree import SubElement
@@ -191,6 +193,8 @@ class _PosterEntry(BaseEntryExtension):
         if p is not None:
             length = p.length if p.length is not None else UNKNOWN_LENGTH
             SubElement(item, "enclosure", url=p.url, length=str(length), type=p.type)
+        if self.updated is not None:
+            SubElement(item, f"{{{_ATOM_NS}}}updated").text = self.updated.isoformat()
         return item
 
 
@@ -225,6 +229,11 @@ class FeedRenderer:
     def _zoned(self, dt: datetime) -> datetime:
         if dt.tzinfo is None:
             dt = dt.replace(tzinfo=self.config.tz)
+        offset = dt.utcoffset()
+        if offset is not None and offset.seconds % 60:
+            # Local mean time (a zone before it was standardised, e.g. +00:19:32) has seconds
+            # that neither RFC 822 nor RFC 3339 offsets can carry: give such a time in UTC.
+            dt = dt.astimezone(UTC)
         return dt.replace(microsecond=0)
 
     def entry(self, review: Review) -> EntryData:
@@ -358,6 +367,7 @@ class FeedRenderer:
             if e.summary:
                 fe.summary(e.summary)
             fe.content(content, type="html")
+            fe.publisher.updated = e.updated
             if e.poster is not None:
                 media: dict[str, Any] = {"url": e.poster.url, "type": e.poster.type,
                                          "medium": "image", "group": None}
@@ -442,7 +452,8 @@ def _header_html(r: Review, title: str, poster: PosterInfo | None) -> str:
         parts.append('<ul class="film">' + "".join(facts) + "</ul>")
     if r.rating is not None:
         words = rating_text(r.rating)
-        parts.append(f'<p class="rating" title="{words}">{stars(r.rating)} — {words}</p>')
+        shown = f"{stars(r.rating)} — {words}" if stars(r.rating) else words  # 0: no stars
+        parts.append(f'<p class="rating" title="{words}">{shown}</p>')
     if poster is not None:
         alt = html.escape(poster.alt or f"Poster for {title}", quote=True)
         parts.append(f'<p class="poster"><img src="{html.escape(poster.url, quote=True)}" '

@@ -488,6 +488,33 @@ def _existing_id(path: Path) -> str | None:
     return value if isinstance(value, str) and value.strip() else None
 
 
+_SLUG_LINE = re.compile(r"""^slug:[ \t]*(["']?)(.*?)\1[ \t]*(?:#.*)?\r?$""", re.MULTILINE)
+
+
+def _slug_owner(directory: Path, target: Path, slug: str) -> Path | None:
+    """Another review in ``directory`` whose slug (its ``slug:`` field, else its file name) is
+    ``slug``: writing ``target`` beside it would make two reviews with one slug."""
+    try:
+        names = sorted(entry.name for entry in directory.iterdir())
+    except OSError:
+        return None
+    for name in names:
+        if not name.endswith(".md") or name.startswith((".", "_")) or name == target.name:
+            continue
+        other = directory / name
+        try:
+            if target.exists() and other.samefile(target):  # a case-insensitive file system
+                continue
+            text = other.read_text(encoding="utf-8-sig", errors="replace")
+        except OSError:
+            continue
+        front = text.split("\n---", 1)[0] if text.startswith("---") else ""
+        match = _SLUG_LINE.search(front)
+        if (match.group(2).strip() if match else slugify(other.stem)) == slug:
+            return other
+    return None
+
+
 def import_page(path: Path, config: Config, *, title: str | None = None,
                 date: str | None = None, out_dir: Path | None = None, force: bool = False,
                 now: datetime | None = None) -> ImportResult:
@@ -496,8 +523,9 @@ def import_page(path: Path, config: Config, *, title: str | None = None,
     The slug comes from the title (``title``, else the humanised file name). Without ``date``
     the review is written with ``draft: true`` and the import day (``now`` in the publication's
     timezone) as a placeholder date; ``missing`` lists what to fill in. Raises ImportError_
-    naming the page (and line) for an unreadable or malformed page, and naming the review file
-    when it exists and ``force`` is not set.
+    naming the page (and line) for an unreadable or malformed page, naming the review file
+    when it exists and ``force`` is not set, and naming the other review when one already has
+    the slug (written there, the two would fail every build).
     """
     path = Path(path)
     page = parse_page(_read_page(path), path=str(path))
@@ -534,6 +562,12 @@ def import_page(path: Path, config: Config, *, title: str | None = None,
                 f"{target}: already exists (from {path}); use --force to overwrite it"
             )
         review_id = _existing_id(target) or review_id
+    owner = _slug_owner(target.parent, target, slug)
+    if owner is not None:
+        raise ImportError_(
+            f"{owner}: already has the slug {slug!r} (importing {path}); import with another "
+            "--title, or give that review another slug"
+        )
 
     text = render_review(page, title=title, date=date_text, review_id=review_id, draft=draft,
                          date_is_placeholder="date" in missing)

@@ -107,6 +107,11 @@ def unsubscribe_url(config: Config, secret: str, email: str) -> str:
     return _unsubscribe_base(config) + _query(email, token)
 
 
+def preview_unsubscribe_url(config: Config) -> str:
+    """The unsubscribe URL of PREVIEW_SUBSCRIBER in previews: the real form, a dummy token."""
+    return _unsubscribe_base(config) + _query(PREVIEW_SUBSCRIBER.email, "preview")
+
+
 def _ascii_url(url: str) -> str:
     # A header carries ASCII only; a URL configured with non-ASCII path text is percent-encoded.
     return url if url.isascii() else quote(url, safe=":/?#[]@!$&'()*+,;=%~")

@@ -10,9 +10,14 @@ from decimal import Decimal
 
 
 def slugify(text: str) -> str:
-    """A lower-case ASCII slug: 'Sam Okafor' -> 'sam-okafor', 'Amélie' -> 'amelie'."""
+    """A lower-case ASCII slug: 'Sam Okafor' -> 'sam-okafor', 'Amélie' -> 'amelie'. Text with
+    letters but none in the Latin alphabet gets their Punycode, so that names in other scripts
+    keep distinct slugs ('王伟' -> 'cpqu10g'); text without letters or digits is 'untitled'."""
     ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
     slug = re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-")
+    if not slug:
+        letters = re.sub(r"[\W_]+", "", unicodedata.normalize("NFC", text).lower())
+        slug = letters.encode("punycode").decode("ascii") if letters else ""
     return slug or "untitled"
 
 

@@ -121,15 +121,16 @@ class _Run:
 
     def _build(self, store: Store, catalog: Catalog, archive: tuple[int, ...] = ()) -> int:
         from .build import build_site
-        from .compose import issue_from_record
+        from .compose import archived_issues
 
         try:
-            sent = [issue_from_record(r, catalog, self.config)
-                    for r in store.issues() if r.state == "sent"]
+            sent, warnings = archived_issues(store.issues(), catalog, self.config)
             report = build_site(self.config, now=self.now, issues=sent, catalog=catalog)
         except PublisherError as exc:
             self.problems.append(f"build failed, feeds not updated: {_first_line(exc)}")
             return 0
+        for warning in warnings:
+            self.echo(f"warning: {warning}")
         if archive:
             numbers = ", ".join(f"#{n}" for n in archive)
             self.echo(f"archive: issue {numbers} published "
@@ -205,6 +206,7 @@ class _Run:
         from .delivery import deliver_issue
 
         todo = []
+        done: list[tuple[int, DeliveryReport]] = []
         for record in store.issues():
             # A draft with a slot was composed by a run (one killed before it queued the issue,
             # perhaps); drafts composed by hand wait for 'publisher issue send'.
@@ -213,15 +215,18 @@ class _Run:
             elif record.state == "sending" and store.due_deliveries(record.number, now=self.now,
                                                                     limit=1):
                 todo.append(record.number)
+            elif record.state == "sending":
+                finished = self._finish_if_done(store, record.number)
+                if finished is not None:
+                    done.append((record.number, finished))
         if not todo:
-            return []
+            return done
         try:
             secret = secret_from_env(SECRET_ENV, SECRET_PURPOSE)
         except PublisherError as exc:
             numbers = ", ".join(f"#{n}" for n in todo)
             self.problems.append(f"issue {numbers} not sent: {exc}")
-            return []
-        done: list[tuple[int, DeliveryReport]] = []
+            return done
         for number in todo:
             try:
                 report = deliver_issue(self.config, store, number, now=self.now, secret=secret,
@@ -236,6 +241,21 @@ class _Run:
                 self.problems.append(report.paused)
             done.append((number, report))
         return done
+
+    def _finish_if_done(self, store: Store, number: int) -> DeliveryReport | None:
+        """An issue being sent with nothing left to send or settle — its last queued deliveries
+        went with subscribers who left, say — is sent (and archived); else None."""
+        from .delivery import DeliveryReport
+
+        counts = store.delivery_counts(number)
+        if counts["queued"] or counts["sending"]:
+            return None
+        store.resume_issue(number)  # a pause has nothing left to hold back
+        record = store.set_issue_state(number, "sent", now=self.now)
+        self.echo(f"issue #{number}: nothing left to send ({counts['sent']} sent, "
+                  f"{counts['bounced']} bounced, {counts['failed']} failed); issue #{number} "
+                  "is sent")
+        return DeliveryReport(state=record.state)
 
     def _check_ambiguous(self, store: Store, delivered: set[int]) -> None:
         from .delivery import ambiguous_line

@@ -28,7 +28,7 @@ from pathlib import Path
 
 from cronsim import CronSim, CronSimError
 
-from .config import Config
+from .config import CONFIG_NAME, Config
 from .errors import ConfigError, PublisherError
 from .models import slugify
 
@@ -277,6 +277,15 @@ def publisher_command(argv0: str | None = None, python: str | None = None) -> li
     if beside.is_file() and os.access(beside, os.X_OK):
         return [str(beside.absolute())]
     return [str(Path(python).absolute()), "-m", "publisher"]
+
+
+def publication_command(config: Config) -> list[str]:
+    """``publisher_command()``, plus ``--config FILE`` when the publication's config is not the
+    ``publisher.toml`` that ``publisher run`` finds by itself in the working directory."""
+    command = publisher_command()
+    if config.path.name != CONFIG_NAME:
+        command += ["--config", str(Path(config.path).resolve())]
+    return command
 
 
 def crontab_line(root: Path, command: list[str], log: Path) -> str:

@@ -173,6 +173,24 @@ def _kind(node: yaml.Node) -> str:
     return "a single value"
 
 
+def _flow_text(node: yaml.Node) -> str | None:
+    """The text of a one-line flow list or mapping of plain values (``[REC]``), as written
+    give or take spacing; None for anything else."""
+    if not getattr(node, "flow_style", False) or node.start_mark.line != node.end_mark.line:
+        return None
+    if isinstance(node, yaml.SequenceNode):
+        items = node.value
+        if all(isinstance(i, yaml.ScalarNode) for i in items):
+            return "[" + ", ".join(i.value for i in items) + "]"
+    elif isinstance(node, yaml.MappingNode):
+        pairs = node.value
+        if all(isinstance(k, yaml.ScalarNode) and isinstance(v, yaml.ScalarNode)
+               for k, v in pairs):
+            return "{" + ", ".join(f"{k.value}: {v.value}" if v.value else k.value
+                                   for k, v in pairs) + "}"
+    return None
+
+
 class _Fields:
     """The front matter's mapping node, read field by field with line numbers."""
 
@@ -224,8 +242,13 @@ class _Fields:
         if node is None:
             return None
         if not isinstance(node, yaml.ScalarNode):
+            hint = ""
+            written = _flow_text(node)
+            if written is not None:  # title: [REC] is a list to YAML
+                hint = (f"; if the brackets belong to the value, quote it: "
+                        f"{key}: {_quoted(written)}")
             self.out.error(self.line(key), self.prefix + key,
-                           f"expected a single value, got {_kind(node)}")
+                           f"expected a single value, got {_kind(node)}{hint}")
             return None
         value, removed = render.remove_control_chars(node.value)
         if removed:
@@ -279,6 +302,9 @@ def _parse_datetime(value: str, config: Config) -> datetime:
     return parsed.astimezone(config.tz)
 
 
+#: Publication and update dates must fall within these years.
+MIN_YEAR, MAX_YEAR = 1900, 2100
+
 _DATE_SHAPE = re.compile(r"\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?"
                          r"(?:Z|[+-]\d{2}:?\d{2})?)?\Z")
 
@@ -289,9 +315,18 @@ def _date_field(fields: _Fields, key: str, config: Config) -> datetime | None:
         return None
     if _DATE_SHAPE.match(value):
         try:
-            return _parse_datetime(value, config)
+            parsed = _parse_datetime(value, config)
         except ValueError:
             pass
+        else:
+            if MIN_YEAR <= parsed.year <= MAX_YEAR:
+                return parsed
+            # A typo (0206 for 2026) would date feed entries before time zones existed
+            # or beyond what feeds can carry, or schedule the review for ever.
+            fields.out.error(fields.line(key), key,
+                             f"{value!r} is out of range; expected a date between "
+                             f"{MIN_YEAR} and {MAX_YEAR}")
+            return None
     fields.out.error(fields.line(key), key,
                      f"{value!r} is not a valid date; expected YYYY-MM-DD or "
                      "YYYY-MM-DD HH:MM (optionally with a UTC offset such as +01:00)")
@@ -484,6 +519,22 @@ _YAML_TRAPS = (
 )
 # Valid YAML that would silently drop part of a value: anchors (&x), aliases (*x), tags (!x).
 _SILENT_TRAPS = {"&": _YAML_TRAPS[2][1], "*": _YAML_TRAPS[1][1], "!": _YAML_TRAPS[4][1]}
+# Text fields where " #" starts a YAML comment that would silently cut the text short
+# ("title: Number #9 Dream" is "Number"); elsewhere a trailing comment is fine.
+_TEXT_KEYS = frozenset({"title", "reviewer", "summary", "availability", "poster_alt",
+                        "director", "classification", "alt"})
+
+
+def _comment_trap(key: str, value: str) -> str | None:
+    """Why a plain text value loses its end to a YAML comment, or None."""
+    if key not in _TEXT_KEYS or not value or value[0] in "\"'|>[{":
+        return None
+    if value.startswith("#"):
+        return "a value starting with '#' is read as a YAML comment, leaving the field empty"
+    if " #" in value or "\t#" in value:
+        return ("the text from ' #' on is read as a YAML comment and dropped (a comment "
+                "belongs on a line of its own)")
+    return None
 
 
 def _quoted(value: str) -> str:
@@ -518,9 +569,16 @@ def _compose(front: str, out: _Collector) -> yaml.Node | None:
     ``summary: *Alien* returns``) is reported with the fix, then quoted so that the remaining
     fields are still checked."""
     lines = front.split("\n")
-    suspects = lines if "&" in front or "*" in front or "!" in front else []
+    suspects = lines if "&" in front or "*" in front or "!" in front or "#" in front else []
     for index, line in enumerate(suspects):
         key_match = _TOP_KEY.match(line)
+        comment = key_match and _comment_trap(key_match.group(2), key_match.group(3))
+        if key_match and comment:
+            indent, key, value = key_match.groups()
+            out.error(index + 2, _dotted(lines, index),
+                      f"{comment}; quote the whole value: {key}: {_quoted(value)}")
+            lines[index] = f"{indent}{key}: {_quoted(value)}"
+            continue
         if key_match and key_match.group(3)[:1] in _SILENT_TRAPS:
             indent, key, value = key_match.groups()
             out.error(index + 2, _dotted(lines, index),
@@ -594,6 +652,9 @@ def _parse(text: str, path: str, config: Config) -> _Result:
         return None, out.problems, out.warnings, ()
     front, body, body_line = split
     front = _remove_front_matter_controls(front, out)
+    # A non-breaking space pasted after "reviewer:" would make the line invalid YAML; every
+    # text value has its odd spaces made plain anyway.
+    front = render.normalise_spaces(front)
     node = _compose(front, out)
     if node is None:
         if not out.problems:

@@ -508,7 +508,8 @@ class Store:
                                force: bool = False) -> ImportReport:
         """Add the subscribers in a CSV file with a header row naming ``email`` and optionally
         ``name`` (``status``, ``source`` and ``created_at``, as ``subscribers_csv`` writes them,
-        are accepted too; a non-active status is recorded as a suppression).
+        are accepted too: a non-active status is recorded as a suppression, and a new
+        subscriber keeps the file's source and created_at — when and how they joined).
 
         Valid rows are added in one transaction; each invalid row is reported with its line;
         addresses already present (or repeated in the file) are counted as duplicates; someone
@@ -520,14 +521,14 @@ class Store:
         source = f"import:{path.name}"
         with self._write() as conn:
             existing: dict[str, Any] = {}
-            keys = [_key(address) for _line, address, _name, _status in rows]
+            keys = [_key(row[1]) for row in rows]
             for chunk in _chunks(keys):
                 for row in conn.execute(
                     select(subscribers_t).where(subscribers_t.c.email_normalised.in_(chunk))
                 ):
                     existing[row.email_normalised] = row
             seen: set[str] = set()
-            for _line, address, name, status in rows:
+            for _line, address, name, status, row_source, joined in rows:
                 key = _key(address)
                 if key in seen:
                     duplicates += 1
@@ -535,9 +536,11 @@ class Store:
                 seen.add(key)
                 row = existing.get(key)
                 if row is None:
+                    # An exported list keeps when and how each subscriber joined.
                     conn.execute(insert(subscribers_t).values(
                         email=address, email_normalised=key, name=name, status=status,
-                        source=source, created_at=now, status_changed_at=now,
+                        source=row_source or source, created_at=joined or now,
+                        status_changed_at=now,
                     ))
                     if status == "active":
                         added += 1
@@ -1012,8 +1015,12 @@ def _check_slot_free(conn: Connection, slot: datetime | None) -> None:
 _CSV_COLUMNS = ("email", "name", "status", "source", "created_at")
 
 
-def _read_subscriber_csv(path: Path) -> tuple[list[tuple[int, str, str, str]], list[str]]:
-    """(line, address, name, status) for each valid row, and a problem line for each invalid."""
+#: line, address, name, status, source ('' if none), created_at (None if none).
+_CsvRow = tuple[int, str, str, str, str, datetime | None]
+
+
+def _read_subscriber_csv(path: Path) -> tuple[list[_CsvRow], list[str]]:
+    """A row for each valid line, and a problem line for each invalid one."""
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
@@ -1027,7 +1034,7 @@ def _read_subscriber_csv(path: Path) -> tuple[list[tuple[int, str, str, str]], l
         raise CsvError(f"{path}:{line}: not UTF-8 text; save the file as UTF-8 CSV") from None
     reader = csv.reader(io.StringIO(text, newline=""))
     header: list[str] | None = None
-    rows: list[tuple[int, str, str, str]] = []
+    rows: list[_CsvRow] = []
     problems: list[str] = []
     last_line = 0
     try:
@@ -1048,6 +1055,11 @@ def _read_subscriber_csv(path: Path) -> tuple[list[tuple[int, str, str, str]], l
             if not email:
                 problems.append(f"{path}:{line}: email: missing")
                 continue
+            if "\n" in email or "\r" in email:  # a stray quote swallowed the following lines
+                problems.append(f"{path}:{line}: email: a quote (\") on this line is not closed, "
+                                f"so lines {line}-{reader.line_num} were read as one row; "
+                                "remove or close the quote")
+                continue
             status = values.get("status", "").strip().lower() or "active"
             if status not in SUBSCRIBER_STATUSES:
                 problems.append(f"{path}:{line}: status: {status!r} is not one of "
@@ -1060,7 +1072,19 @@ def _read_subscriber_csv(path: Path) -> tuple[list[tuple[int, str, str, str]], l
                 field = "name" if str(exc).startswith("name ") else "email"
                 problems.append(f"{path}:{line}: {field}: {exc}")
                 continue
-            rows.append((line, address, name, status))
+            source = " ".join(_CONTROL.sub(" ", values.get("source", "")).split())[:200]
+            created = values.get("created_at", "").strip()
+            joined: datetime | None = None
+            if created:
+                try:
+                    joined = datetime.fromisoformat(created)
+                except ValueError:
+                    joined = None
+                if joined is None or joined.tzinfo is None:
+                    problems.append(f"{path}:{line}: created_at: {created!r} is not an ISO 8601 "
+                                    "time with a UTC offset, e.g. 2026-11-20T12:00:00+00:00")
+                    continue
+            rows.append((line, address, name, status, source, joined))
     except csv.Error as exc:
         problems.append(f"{path}:{reader.line_num}: malformed CSV: {exc}")
     if header is None:

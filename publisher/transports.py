@@ -97,7 +97,8 @@ def classify(stage: str, code: int, text: bytes | str) -> DeliveryError:
 
     4xx is temporary; 5.7.x and 554 are policy; 5.1.x, and 550/551/553 at RCPT, bounce;
     other 5xx at RCPT or after DATA fail the delivery without a bounce; other 5xx at MAIL
-    (the sender refused) make the transport unusable.
+    (the sender refused, 5.1.x included: 5.1.7/5.1.8 name the sender's address, never the
+    subscriber's) make the transport unusable.
     """
     reply = reply_text(code, text)
     detail = reply.split(" ", 1)[1] if " " in reply else ""
@@ -107,10 +108,10 @@ def classify(stage: str, code: int, text: bytes | str) -> DeliveryError:
         return _error(TemporaryDeliveryError, reply)
     if subject == "7" or (code == 554 and subject != "1"):
         return _error(PolicyDeliveryError, reply)
-    if subject == "1" or (stage == "rcpt" and code in (550, 551, 553)):
-        return _error(PermanentDeliveryError, reply, bounce=True)
     if stage == "mail":
         return _error(TransportError, reply, context="the server refused the sender: ")
+    if subject == "1" or (stage == "rcpt" and code in (550, 551, 553)):
+        return _error(PermanentDeliveryError, reply, bounce=True)
     if 500 <= code < 600:
         return _error(PermanentDeliveryError, reply)
     return _error(TemporaryDeliveryError, reply, context="unexpected reply: ")
@@ -457,6 +458,15 @@ class FileSession:
 # --- choosing one -------------------------------------------------------------------------------
 
 
+def _masked(url: str) -> str:
+    """The URL for messages: whatever precedes an @ (user:password@) shown as ***."""
+    if "@" not in url:
+        return url
+    scheme, sep, _rest = url.partition(":")
+    host = url.rpartition("@")[2]
+    return f"{scheme}://***@{host}" if sep else f"***@{host}"
+
+
 def transport_from_url(config: Config) -> SmtpTransport | MaildirTransport | FileTransport:
     """The transport named by ``delivery.transport``.
 
@@ -468,7 +478,8 @@ def transport_from_url(config: Config) -> SmtpTransport | MaildirTransport | Fil
     scheme, sep, rest = url.partition("://")
     scheme = scheme.lower()
     if not sep or scheme not in ("smtp", "smtps", "maildir", "file"):
-        raise TransportError(f"{where}: unsupported transport URL {url!r}; supported: {SUPPORTED}")
+        raise TransportError(f"{where}: unsupported transport URL {_masked(url)!r}; "
+                             f"supported: {SUPPORTED}")
     if scheme in ("maildir", "file"):
         raw = unquote(rest.split("?", 1)[0])
         if not raw.strip("/"):

@@ -16,6 +16,8 @@ Faults, per recipient (``times`` limits how often one fires; None means always):
 - "drop_after_data": the message is received and recorded, then the connection is closed
   without the 250 reply, so the client cannot know it was accepted.
 
+``refuse_sender(reply)`` answers every MAIL FROM with ``reply`` (a relay refusing our sender).
+
 With ``max_connections`` a connection beyond that many at once gets 421 4.7.0 after its
 EHLO and is closed. With ``password`` set the server offers AUTH (user ``user``) and refuses
 mail without it; wrong credentials get 535 5.7.8. With ``tls`` (a (certfile, keyfile) pair) it
@@ -84,6 +86,7 @@ class FaultyHandler:
         self.messages: list[Received] = []
         self.rcpt_attempts: dict[str, int] = {}
         self.connections = 0
+        self.sender_reply: str | None = None  # set: every MAIL FROM gets this reply
 
     def fail(self, address: str, kind: str, times: int | None = None) -> None:
         if kind not in KINDS:
@@ -120,6 +123,14 @@ class FaultyHandler:
     def closed(self, session: Any) -> None:
         with self._lock:
             self._active.discard(id(session))
+
+    async def handle_MAIL(self, server: SMTP, session: Any, envelope: Any, address: str,
+                          mail_options: list[str]) -> str:
+        if self.sender_reply is not None:
+            return self.sender_reply
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return "250 OK"
 
     async def handle_RCPT(self, server: SMTP, session: Any, envelope: Any, address: str,
                           rcpt_options: list[str]) -> str:
@@ -232,6 +243,9 @@ class SmtpServer:
 
     def fail(self, address: str, kind: str, times: int | None = None) -> None:
         self.handler.fail(address, kind, times)
+
+    def refuse_sender(self, reply: str) -> None:
+        self.handler.sender_reply = reply
 
     def received_by(self, address: str) -> list[Received]:
         return [m for m in self.handler.messages

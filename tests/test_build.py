@@ -105,6 +105,20 @@ def test_build_writes_valid_site_reviewer_and_tag_feeds(publication, now):
                                   for n in ("feed.xml", "atom.xml", "feed.json")}
 
 
+def test_reviewers_named_in_other_scripts_each_get_their_own_feed(publication, now):
+    write(publication, "one", reviewer="王伟", tags="ドラマ")
+    write(publication, "two", reviewer="李娜", tags="恐怖")
+    config = publication.config
+    build_site(config, now=now)
+    public = config.output_path
+    reviewers = [d for d in feed_dirs(public) if d.startswith("reviewers/")]
+    tags = [d for d in feed_dirs(public) if d.startswith("tags/")]
+    assert len(reviewers) == 2 and len(tags) == 2
+    for path in reviewers + tags:
+        [entry] = check_feed_dir(public, config.base_url, path)["atom"].entries
+        assert entry.author in ("王伟", "李娜")
+
+
 def test_poster_is_copied_and_its_real_size_is_the_enclosure_length(publication, now):
     sample(publication)
     config = publication.config

@@ -373,6 +373,17 @@ def test_connection_refused_is_one_clear_line(make_newsletter):
     assert newsletter.counts() == {"queued": 20}
 
 
+def test_a_refused_sender_stops_the_run_and_bounces_nobody(server, make_newsletter):
+    newsletter = make_newsletter(server.url, connections=4)
+    server.refuse_sender("553 5.1.8 Sender address rejected: Domain not found")
+    with pytest.raises(TransportError, match="refused the sender: 553 5.1.8"):
+        newsletter.deliver()
+    assert not any("the others carried on" in line for line in newsletter.lines)
+    assert server.messages == []
+    assert newsletter.counts() == {"queued": 20}  # nothing sent, failed or bounced
+    assert len(newsletter.store.subscribers("active")) == len(READERS)
+
+
 def test_unknown_transport_url_fails_before_anything_is_queued(make_newsletter):
     newsletter = make_newsletter("pigeon://loft/7")
     result = cli(newsletter, "issue", "send", "1")

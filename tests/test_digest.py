@@ -12,8 +12,14 @@ is followed by '<' so that a diff shows what changed (the comparison uses the sa
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
+import subprocess
+import sys
+import zipfile
 from datetime import date
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -129,6 +135,16 @@ def test_each_review_card_has_every_part(config):
     assert "The first act is all surfaces & set-ups" in page.visible
 
 
+def test_a_rating_of_zero_is_said_in_words(config):
+    from decimal import Decimal
+
+    review = make_review(config, 0, rating=Decimal(0))
+    issue = Issue(number=1, subject="s", date=review.date, reviews=(review,))
+    rendered = digest.render_digest(issue, config)
+    assert "Rated 0 out of 5" in rendered.text
+    assert "Rated 0 out of 5" in Page(rendered.html).visible
+
+
 def test_excerpt_follows_excerpt_words(publication):
     publication.add_config("[newsletter]\nexcerpt_words = 12\n")
     config = publication.config
@@ -187,6 +203,21 @@ def test_text_part_wraps_at_78_columns_and_has_no_markup(config):
     assert rendered.text.endswith(POSTAL + "\n")
 
 
+def test_the_editors_note_keeps_paragraphs_lists_and_link_urls_in_the_text_part(config):
+    note = ('<p>Read <a href="https://reel.test/interviews/ines/">our interview</a> with the\n'
+            'director, or write to <a href="mailto:ed@reel.test">ed@reel.test</a>.</p>\n'
+            "<ul>\n<li>One &amp; only</li>\n<li>Two</li>\n</ul>\n"
+            '<p>A quote<br>\non two lines <img src="https://reel.test/x.png" alt="(poster)"></p>')
+    rendered = digest.render_digest(make_issue(config, 1, note_html=note), config)
+    assert ("Issue #3 · 20 November 2026\n\n"
+            "Read our interview (https://reel.test/interviews/ines/) with the director, or\n"
+            "write to ed@reel.test.\n\n"
+            "- One & only\n- Two\n\n"
+            "A quote\non two lines (poster)\n\n---") in rendered.text
+    assert (("https://reel.test/interviews/ines/", "our interview")
+            in Page(rendered.html).links)
+
+
 def test_personal_values_replace_the_markers_escaped_in_html_and_raw_in_text(config):
     rendered = digest.render_digest(make_issue(config), config)
     values = {"email": "o'brien&co@example.org", "name": "Ana",
@@ -232,6 +263,17 @@ def test_long_subject_is_cut_at_a_word_near_200_characters(config):
     assert 150 <= len(subject) <= 201 and subject.endswith("Supercalifragilistic…")
 
 
+def test_a_subject_cut_inside_one_long_word_still_fits_200_characters(config):
+    # No space in the last quarter: the cut falls inside the word, and the "…" must fit too,
+    # or the mail Subject (cut again at 200) would differ from the digest's <title>.
+    from publisher.mail import clean_subject
+
+    title = "Tora! " + "x" * 300
+    subject = digest.compose_subject(config, 1, [make_review(config, 0, title=title)])
+    assert len(subject) == 200 and subject.endswith("x…")
+    assert clean_subject(subject) == subject
+
+
 def test_broken_subject_template_names_the_config_key(publication):
     publication.add_config('[newsletter]\nsubject = "{{ publication }"\n')
     config = publication.config
@@ -250,6 +292,69 @@ def test_publication_templates_override_the_defaults(publication):
     rendered = digest.render_digest(make_issue(config), config)
     assert rendered.text == f"Custom: {rendered.subject}\n{rendered.markers['unsubscribe_url']}\n"
     assert "Read the full review" in rendered.html  # the HTML still comes from the defaults
+
+
+def test_an_override_can_extend_the_default_of_the_same_name(publication):
+    templates = publication.root / "templates"
+    templates.mkdir()
+    (templates / "digest.mjml.j2").write_text(
+        '{% extends "defaults/digest.mjml.j2" %}\n'
+        '{% block head_extra %}<mj-style inline="inline">.dm-film h2 { letter-spacing: 2px; }'
+        "</mj-style>{% endblock %}\n")
+    config = publication.config
+    rendered = digest.render_digest(make_issue(config), config)
+    page = Page(rendered.html)
+    assert all("letter-spacing: 2px" in (a["style"] or "") for t, a in page.tags if t == "h2")
+    assert (rendered.markers["unsubscribe_url"], "Unsubscribe") in page.links  # inherited
+
+
+def test_an_override_that_extends_itself_is_a_template_error(publication):
+    templates = publication.root / "templates"
+    templates.mkdir()
+    (templates / "_base.mjml.j2").write_text('{% extends "_base.mjml.j2" %}\n')
+    config = publication.config
+    with pytest.raises(TemplateError, match=r'in a loop; .*\{% extends "defaults/<name>" %\}'):
+        digest.render_digest(make_issue(config), config)
+
+
+@pytest.mark.slow
+def test_the_wheel_carries_the_default_templates_and_works_outside_the_repository(
+        publication, now, tmp_path):
+    # Build from a copy of the sources, so that setuptools' build/ never lands in the checkout.
+    repo = Path(__file__).resolve().parent.parent
+    src = tmp_path / "src"
+    shutil.copytree(repo / "publisher", src / "publisher",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy2(repo / name, src / name)
+    built = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w",
+                            str(tmp_path / "dist"), str(src)],
+                           capture_output=True, text=True, timeout=300, check=False)
+    assert built.returncode == 0, built.stdout + built.stderr
+    (wheel,) = (tmp_path / "dist").glob("publisher-*.whl")
+    with zipfile.ZipFile(wheel) as archive_file:
+        names = set(archive_file.namelist())
+        archive_file.extractall(tmp_path / "site")
+    defaults = sorted(p.name for p in digest.DEFAULT_TEMPLATES.iterdir() if p.is_file())
+    assert {"digest.mjml.j2", "digest.txt.j2", "archive.html.j2"} <= set(defaults)
+    assert {f"publisher/templates/{name}" for name in defaults} <= names
+
+    # The unpacked wheel, ahead of this checkout on the path, run from elsewhere for a
+    # publication without a templates/ directory: the defaults come from the wheel.
+    write_sample_publication(publication, 2)
+    assert not (publication.root / "templates").exists()
+    env = {**os.environ, "PYTHONPATH": str(tmp_path / "site")}
+    where = subprocess.run(
+        [sys.executable, "-c", "from publisher import digest; print(digest.DEFAULT_TEMPLATES)"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60, check=True)
+    assert where.stdout.strip() == str(tmp_path / "site" / "publisher" / "templates")
+    preview = subprocess.run(
+        [sys.executable, "-m", "publisher", "-C", str(publication.root), "--now",
+         now.isoformat(), "digest", "preview", "--text", "--out", str(tmp_path / "d.html")],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60, check=False)
+    assert preview.returncode == 0, preview.stderr
+    assert "Read the full review:\nhttps://reel.test/reviews/film-2/\n" in preview.stdout
+    assert "Read the full review" in (tmp_path / "d.html").read_text(encoding="utf-8")
 
 
 def test_template_errors_name_the_file_and_line(publication):
@@ -436,6 +541,72 @@ def test_cli_preview_writes_a_message_file(publication, now, tmp_path):
     assert message["Subject"] == "Test Reel #1: Fast & Furious <Extended Cut> and 1 more"
     html = message.get_body(("html",)).get_content()
     assert "https://reel.test/reviews/film-1/" in html and "@@PUB-" not in html
+
+
+def test_preview_values_use_the_same_unsubscribe_url_as_the_preview_message(publication):
+    from publisher.mail import preview_message
+
+    publication.add_config('[newsletter]\nunsubscribe_url = "https://lists.example.org/u?l=reel"\n')
+    config = publication.config
+    rendered = digest.render_digest(make_issue(config, 1), config)
+    values = digest.preview_values(config)
+    url = values["unsubscribe_url"]
+    assert url == "https://lists.example.org/u?l=reel&address=subscriber%40example.org&token=preview"
+    message = preview_message(rendered, config, date=rendered.issue.date).decode("ascii")
+    assert f"List-Unsubscribe: <{url}>," in message
+    html, text = digest.personalise(rendered, values)
+    assert url in text.splitlines() and (url, "Unsubscribe") in Page(html).links
+
+
+def test_a_template_that_does_not_compile_is_explained_by_check_and_preview(publication, now):
+    write_sample_publication(publication, 2)
+    templates = publication.root / "templates"
+    templates.mkdir()
+    (templates / "_head.mjml.j2").write_text(
+        '<mj-html-attributes><mj-selector path=".dm-card">\n'
+        '<mj-html-attribute name="data-x">1</mj-html-attribute></mj-selector>\n'
+        "</mj-html-attributes>\n")
+    base = ["-C", str(publication.root), "--now", now.isoformat()]
+    trap = re.compile(r"^warning: .*/templates/_head\.mjml\.j2:1: <mj-html-attributes> makes "
+                      r"mjml-python \(MRML\) fail", re.M)
+
+    result = CliRunner().invoke(main, [*base, "check"])
+    assert result.exit_code == 1
+    assert "digest.mjml.j2: MJML did not compile" in result.stderr
+    assert "(at 'mj-html-attributes')" in result.stderr  # what MRML stumbled on
+    assert trap.search(result.stderr), result.stderr  # and the lint says why
+    assert "1 error, 3 warnings" in result.stdout
+
+    result = CliRunner().invoke(main, [*base, "digest", "preview"])
+    assert result.exit_code == 1 and "MJML did not compile" in result.stderr
+    assert trap.search(result.stderr), result.stderr
+
+
+@pytest.mark.parametrize("name", ["archive.html.j2", "archive_index.html.j2",
+                                  "archive_atom.xml.j2"])
+def test_cli_check_renders_the_archive_templates_too(publication, now, name):
+    write_sample_publication(publication, 1)
+    templates = publication.root / "templates"
+    templates.mkdir()
+    (templates / name).write_text("{{ no_such_value }}\n")
+    result = CliRunner().invoke(main, ["-C", str(publication.root), "--now", now.isoformat(),
+                                       "check"])
+    assert result.exit_code == 1
+    assert re.search(rf"templates/{re.escape(name)}:1: 'no_such_value' is undefined",
+                     result.stderr), result.stderr
+
+
+@pytest.mark.parametrize("option", ["--out", "--eml"])
+def test_cli_preview_names_a_file_it_cannot_write(publication, now, tmp_path, option):
+    write_sample_publication(publication, 1)
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    target = blocker / "preview.out"
+    result = CliRunner().invoke(main, ["-C", str(publication.root), "--now", now.isoformat(),
+                                       "digest", "preview", option, str(target)])
+    assert result.exit_code == 1
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert f"error: {target}: cannot write: " in result.stderr
 
 
 def test_cli_check_reports_digest_size_and_template_warnings(publication, now):

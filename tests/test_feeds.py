@@ -94,6 +94,19 @@ def test_every_field_survives_a_feedparser_round_trip(config):
     assert datetime(*atom_entry.updated_parsed[:6], tzinfo=UTC) == review.updated
 
 
+def test_rss_items_carry_the_updated_time_too(config):
+    # RSS has no element for it; atom:updated (which readers and the W3C validator accept)
+    # keeps an edit visible, where feedparser would otherwise report pubDate as "updated".
+    review = make_review(1)
+    assert review.updated != review.date
+    rss, _ = check_valid(render([review], config))
+    item = rss.find("channel/item")
+    assert len(item.findall(f"{ATOM}updated")) == 1
+    [entry] = parse(render([review], config))["feed.xml"].entries
+    assert datetime(*entry.published_parsed[:6], tzinfo=UTC) == review.date
+    assert datetime(*entry.updated_parsed[:6], tzinfo=UTC) == review.updated
+
+
 def test_json_feed_is_valid_json_feed_1_1_with_every_field(config):
     review = make_review(2, poster=Poster(src=f"{SITE}posters/p.jpg", alt="A poster"))
     feed = json.loads(render([review], config, path="tags/sci-fi/")["feed.json"])
@@ -278,6 +291,22 @@ def test_dates_are_rfc822_in_rss_and_rfc3339_in_atom_in_the_review_zone(config):
     assert entry.findtext(f"{ATOM}updated") == "2025-07-05T08:00:00+01:00"
 
 
+def test_a_local_mean_time_offset_with_seconds_is_given_in_utc(config):
+    # Amsterdam kept +00:19:32 until 1937: no RFC 822 or RFC 3339 offset can say that.
+    from zoneinfo import ZoneInfo
+
+    when = datetime(1930, 5, 1, 20, 0, tzinfo=ZoneInfo("Europe/Amsterdam"))
+    review = make_review(1, date=when, updated=when)
+    files = render([review], config)
+    rss, atom = check_valid(files)
+    assert rss.find("channel/item").findtext("pubDate") == "Thu, 01 May 1930 19:40:28 +0000"
+    assert atom.find(f"{ATOM}entry").findtext(f"{ATOM}published") == "1930-05-01T19:40:28+00:00"
+    assert json.loads(files["feed.json"])["items"][0]["date_published"] == \
+        "1930-05-01T19:40:28+00:00"
+    for d in parse(files).values():
+        assert datetime(*d.entries[0].published_parsed[:6], tzinfo=UTC) == when
+
+
 def test_naive_datetimes_are_taken_in_the_publication_zone(config):
     # feedgen trap: naive datetimes raise.
     review = make_review(1, date=datetime(2025, 1, 10, 9, 0), updated=datetime(2025, 1, 10, 9))
@@ -321,6 +350,15 @@ def test_rating_header_and_availability_are_in_the_content(config):
         assert fact in content
     assert "availability" not in content
     assert "out of 5" not in by_title["Film Number 2"]
+
+
+def test_a_zero_rating_is_shown_in_words_without_a_dangling_dash(config):
+    files = render([make_review(1, rating=Decimal("0")), make_review(2, rating=Decimal("0.5"))],
+                   config)
+    check_valid(files)
+    by_title = {e.title: e.content[0].value for e in parse(files)["atom.xml"].entries}
+    assert '<p class="rating" title="0 out of 5">0 out of 5</p>' in by_title["Film Number 1"]
+    assert "½ — 0.5 out of 5" in by_title["Film Number 2"]
 
 
 # --- posters ------------------------------------------------------------------------------------

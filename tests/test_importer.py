@@ -632,6 +632,27 @@ def test_an_existing_review_is_never_overwritten_without_force(tmp_path, publica
     assert existing.read_text(encoding="utf-8") == "keep me\n"
 
 
+@pytest.mark.parametrize(("name", "front"), [
+    ("other-name.md", 'slug: "film"\n'),
+    ("other-name.md", "slug: film  # renamed\n"),
+    ("Film.md", ""),
+])
+def test_a_review_that_already_has_the_slug_is_never_doubled(tmp_path, publication, now, name,
+                                                              front):
+    existing = publication.write_review(name, "---\ntitle: Film\ndate: 2026-01-02\n"
+                                              f"reviewer: Sam Okafor\n{front}---\nKeep me.\n")
+    source = write_page(tmp_path, "film.txt", MINIMAL)
+    for force in (False, True):
+        with pytest.raises(ImportError_) as exc:
+            import_page(source, publication.config, date="2026-03-06", now=now, force=force)
+        assert str(exc.value) == (f"{existing}: already has the slug 'film' (importing "
+                                  f"{source}); import with another --title, or give that "
+                                  "review another slug")
+    assert [p.name for p in (publication.root / "reviews").iterdir()] == [name]
+    import_page(source, publication.config, title="Film Two", date="2026-03-06", now=now)
+    assert len(load_reviews(publication.config, cache=False).reviews) == 2
+
+
 def test_force_overwrites_and_keeps_the_id_already_published(tmp_path, publication, now):
     source = write_page(tmp_path, "film.txt", MINIMAL)
     first = import_page(source, publication.config, date="2026-03-06", now=now)

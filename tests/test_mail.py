@@ -381,7 +381,7 @@ def test_a_thousand_messages_differ_only_in_the_personal_fields(template, digest
     subscribers = many_subscribers(1000)
     lid = list_id(config)
     first = None
-    message_ids = set()
+    message_ids, tokens = set(), set()
     for i, s in enumerate(subscribers):
         raw = template.render(s)
         assert max(len(line) for line in raw.split(b"\r\n")) <= 998
@@ -394,6 +394,7 @@ def test_a_thousand_messages_differ_only_in_the_personal_fields(template, digest
         query = parse_qs(urlsplit(url).query)
         assert query["address"] == [s.email]
         (token,) = query["token"]
+        tokens.add(token)
         assert verify_unsubscribe_token(SECRET, lid, s.email, token)
         assert verify_unsubscribe_token(SECRET, lid, s.email.upper(), token)
         other = subscribers[i - 1]
@@ -413,6 +414,9 @@ def test_a_thousand_messages_differ_only_in_the_personal_fields(template, digest
             assert (text, page) == (digest.text, digest.html)
         assert shape == first, f"message {i} differs outside its personal fields"
     assert len(message_ids) == len(subscribers)
+    # Verification recomputes the expected token, so distinct tokens mean each one fails for
+    # every other subscriber, not just the neighbour checked above.
+    assert len(tokens) == len(subscribers)
 
 
 def test_rendering_is_deterministic(digest, config):

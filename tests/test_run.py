@@ -279,6 +279,27 @@ def test_policy_refusal_pauses_the_issue_with_one_line(publication, server):
     assert sorted(r for m in server.messages for r in m.rcpt_tos) == addresses
 
 
+def test_an_issue_whose_last_retry_left_with_its_subscriber_is_finished(publication, server):
+    write_reviews(publication, 2)
+    use_smtp(publication, server.url, connections=1)
+    config = publication.config
+    addresses = add_subscribers(config, 3, SLOT - timedelta(days=1))
+    server.fail(addresses[0], "451")
+    report, _ = run(config, SLOT + timedelta(minutes=1))
+    assert report.exit_code == 0 and ledger(config)[0][0].state == "sending"
+    with open_store(config) as store:  # the one waiting for a retry unsubscribes meanwhile
+        store.set_subscriber_status(addresses[0], "unsubscribed", now=SLOT + timedelta(minutes=2))
+
+    report, lines = run(config, SLOT + timedelta(minutes=6))
+    assert report.exit_code == 0, report.problem
+    assert lines[0] == ("issue #1: nothing left to send (2 sent, 0 bounced, 1 failed); "
+                        "issue #1 is sent")
+    issues, _ = ledger(config)
+    assert issues[0].state == "sent" and issues[0].sent_at == SLOT + timedelta(minutes=6)
+    assert report.archived == (1,) and (config.output_path / "issues/1/index.html").is_file()
+    assert len(server.messages) == 2
+
+
 def test_ambiguous_deliveries_are_reported_on_every_run_until_someone_decides(publication,
                                                                              server):
     write_reviews(publication, 2)
@@ -376,3 +397,29 @@ def test_readme_flow_on_the_sample_publication(tmp_path, monkeypatch):
     assert len(mailbox.Maildir(".publisher/outbox", create=False)) == subscribers
     after = {p: p.stat().st_mtime_ns for p in Path("public").rglob("*") if p.is_file()}
     assert after == before
+
+
+# --- the archive outlives its sources ---------------------------------------------------------
+
+
+def test_a_review_deleted_after_its_issue_went_out_does_not_stop_later_runs(publication):
+    slugs = write_reviews(publication, 2)
+    use_maildir(publication)
+    config = publication.config
+    add_subscribers(config, 2, SLOT - timedelta(days=1))
+    report, _ = run(config, SLOT + timedelta(minutes=1))
+    assert report.exit_code == 0 and report.issue == 1
+    page = config.output_path / "issues" / "1" / "index.html"
+    assert "Film 2" in page.read_text(encoding="utf-8")
+
+    (publication.root / "reviews" / f"{slugs[1]}.md").unlink()
+    report, lines = run(config, SLOT + timedelta(minutes=6))
+    assert report.exit_code == 0, report.problem
+    assert any(line.startswith("warning: reviews/:") and "issue #1 held review" in line
+               and "leaves it out" in line for line in lines), lines
+    text = page.read_text(encoding="utf-8")
+    assert "Film 1" in text and "Film 2" not in text
+
+    result = CliRunner().invoke(main, ["-C", str(publication.root), "build"])
+    assert result.exit_code == 0, result.output
+    assert "issue #1 held review" in result.output

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -461,3 +462,22 @@ def test_schedule_crontab_and_systemd_commands(publication):
     assert f"WorkingDirectory={root}" in units.output
     assert "OnCalendar=*:0/5" in units.output
     assert "systemctl --user enable --now publisher-test-reel.timer" in units.output
+
+
+def test_crontab_and_systemd_name_a_config_file_not_called_publisher_toml(publication):
+    root = publication.root.resolve()
+    (root / "publisher.toml").rename(root / "site.toml")
+    args = ["--config", str(root / "site.toml")]
+    cron = CliRunner().invoke(main, [*args, "schedule", "crontab"], catch_exceptions=False)
+    assert cron.exit_code == 0, cron.output
+    (entry,) = [line for line in cron.output.splitlines() if line.startswith("*/5")]
+    command = entry.split(" && ")[-1].split(" >> ")[0]
+    assert command.endswith(f" --config {root / 'site.toml'} run")
+    # the entry's command, run from its working directory, finds the publication
+    found = subprocess.run([*shlex.split(command)[:-1], "schedule"], cwd=root,
+                           capture_output=True, text=True, timeout=60)
+    assert found.returncode == 0, found.stderr
+    assert found.stdout.startswith("'0 9 * * FRI' in ")
+
+    units = CliRunner().invoke(main, [*args, "schedule", "systemd"], catch_exceptions=False)
+    assert f"--config {root / 'site.toml'} run\n" in units.output

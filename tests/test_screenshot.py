@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import http.server
 import shutil
+import threading
 
 import pytest
 from click.testing import CliRunner
 
 from publisher import digest
 from publisher.cli import main
+from publisher.errors import PublisherError
 
 from .digest_helpers import (
     hex_rgb,
@@ -76,6 +79,35 @@ def test_dark_mode_screenshot_uses_the_dark_palette(html, tmp_path):
 
 @pytest.mark.slow
 @needs_chromium
+def test_screenshots_make_no_network_requests(tmp_path):
+    requests: list[str] = []
+
+    class Recorder(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 (the http.server API)
+            requests.append(self.path)
+            self.send_response(404)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Recorder)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        port = server.server_address[1]
+        page = (f'<html><head><link rel="stylesheet" href="http://127.0.0.1:{port}/a.css">'
+                f'</head><body><img src="http://127.0.0.1:{port}/poster.png" alt="p">'
+                f'<img src="http://localhost:{port}/local.png" alt="l"></body></html>')
+        (shot,) = digest.screenshot(page, tmp_path, widths=(375,))
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert png_size(shot.read_bytes())[0] == 375
+    assert requests == []
+
+
+@pytest.mark.slow
+@needs_chromium
 def test_cli_screenshot_writes_both_widths(publication, now, tmp_path):
     write_sample_publication(publication, 2)
     out = tmp_path / "shots"
@@ -86,6 +118,13 @@ def test_cli_screenshot_writes_both_widths(publication, now, tmp_path):
                                           str(out / "digest-1200.png")]
     assert [png_size((out / n).read_bytes())[0] for n in ("digest-375.png",
                                                           "digest-1200.png")] == [375, 1200]
+
+
+def test_a_screenshot_directory_that_cannot_be_made_is_named(tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    with pytest.raises(PublisherError, match=r"a-file/shots: cannot create the directory"):
+        digest.screenshot("<p>x</p>", blocker / "shots", chromium="/bin/true")
 
 
 def test_cli_screenshot_without_chromium_says_how_to_install_it(publication, now, tmp_path,

@@ -187,6 +187,17 @@ def test_tags_that_make_the_same_feed_are_one_tag(publication):
     assert r.tags == ("Sci-Fi", "horror")
 
 
+def test_names_in_other_scripts_keep_distinct_slugs(publication):
+    # Folding to ASCII would leave nothing of them: every such name would become "untitled",
+    # one feed for every reviewer, and a tag such as ドラマ an error.
+    r = one(publication, BASIC.replace("Sam Okafor", "王伟") + "tags: [ドラマ, 恐怖, Horror]\n",
+            name="日本.md")
+    other = one(publication, BASIC.replace("Sam Okafor", "李娜"), name="日本.md")
+    assert len({r.reviewer_slug, other.reviewer_slug, "untitled"}) == 3
+    assert len({*r.tag_slugs, "untitled"}) == 4 and "horror" in r.tag_slugs
+    assert r.slug not in ("untitled", "") and r.slug.isascii() and r.slug.isalnum()
+
+
 def test_slug_defaults_to_the_file_name_made_safe(publication):
     r = one(publication, BASIC, name="Harbour Lights (2026).md")
     assert r.slug == "harbour-lights-2026"
@@ -249,6 +260,12 @@ def test_nbsp_and_stray_spaces_are_normalised(publication):
     assert r.body_html == "<p>A body.</p>"
 
 
+def test_a_non_breaking_space_pasted_after_a_colon_is_a_plain_space(publication):
+    r = one(publication, BASIC.replace("reviewer: ", "reviewer:\u00a0") + "film:\n  year:\u2009"
+            "1999\n  director: Lynne\u00a0Ramsay\n")
+    assert (r.reviewer, r.film.year, r.film.director) == ("Sam Okafor", 1999, "Lynne Ramsay")
+
+
 def test_bom_is_fine(publication):
     publication.write_review("film.md", "\ufeff" + review(BASIC))
     publication.write_review("crlf.md", review(BASIC.replace("Lights", "Nights"))
@@ -273,7 +290,8 @@ def test_control_characters_are_removed_with_a_warning_naming_the_file(publicati
 def test_each_problem_is_reported_once(publication):
     publication.write_review("x.md", review(BASIC + "updated: [2026-03-05]\nupdated: x\n"))
     assert problems_of(publication) == [
-        "reviews/x.md:5: updated: expected a single value, got a list",
+        "reviews/x.md:5: updated: expected a single value, got a list; if the brackets belong "
+        'to the value, quote it: updated: "[2026-03-05]"',
         "reviews/x.md:6: updated: given twice (first on line 5); keep one",
     ]
     publication.write_review("x.md", review(BASIC.replace("2026-03-06", "2026-03-06\x01")
@@ -353,6 +371,13 @@ rating: 7
         ("availability: @cinemas",
          "availability: a value starting with '@', '`', '%' or a tab is not allowed unquoted "
          'in YAML; quote the whole value: availability: "@cinemas"'),
+        ("summary: #1 at the box office",
+         "summary: a value starting with '#' is read as a YAML comment, leaving the field empty; "
+         'quote the whole value: summary: "#1 at the box office"'),
+        ("availability: Cinemas #3 and #4",
+         "availability: the text from ' #' on is read as a YAML comment and dropped (a comment "
+         'belongs on a line of its own); quote the whole value: availability: "Cinemas #3 and '
+         '#4"'),
         ('summary: "Quoted" and then not',
          "summary: text after a closing quote is not allowed; quote the whole value: "
          'summary: "\\"Quoted\\" and then not"'),
@@ -361,6 +386,23 @@ rating: 7
 def test_yaml_traps_are_explained(publication, line, message):
     publication.write_review("x.md", review(BASIC + line + "\n"))
     assert problems_of(publication) == [f"reviews/x.md:5: {message}"]
+
+
+def test_a_comment_never_silently_cuts_a_title_short(publication):
+    publication.write_review("x.md", review(BASIC.replace("Harbour Lights", "Number #9 Dream")
+                                            + "film:  # the facts\n  director: A. Maker # sic\n"))
+    assert problems_of(publication) == [
+        "reviews/x.md:2: title: the text from ' #' on is read as a YAML comment and dropped (a "
+        'comment belongs on a line of its own); quote the whole value: title: "Number #9 Dream"',
+        "reviews/x.md:6: film.director: the text from ' #' on is read as a YAML comment and "
+        "dropped (a comment belongs on a line of its own); quote the whole value: director: "
+        '"A. Maker # sic"',
+    ]
+    # Comments after other values, on their own lines, and a quoted '#' are all fine.
+    r = one(publication, '# notes for the editor\ntitle: "#Alive"\ndate: 2026-03-06  # moved\n'
+                         "reviewer: Sam Okafor\nrating: 4 # generous\nsummary: C# and F#\n",
+            name="x.md")
+    assert (r.title, r.rating, r.summary) == ("#Alive", 4, "C# and F#")
 
 
 def test_anchors_aliases_and_tags_never_silently_eat_a_value(publication):
@@ -457,6 +499,12 @@ def test_good_ratings(publication, value):
     [
         ("date", "March 6", "'March 6' is not a valid date; expected YYYY-MM-DD or "
                             "YYYY-MM-DD HH:MM (optionally with a UTC offset such as +01:00)"),
+        ("date", "0206-03-06", "'0206-03-06' is out of range; expected a date between 1900 "
+                               "and 2100"),
+        ("date", "9999-12-31 23:00", "'9999-12-31 23:00' is out of range; expected a date "
+                                     "between 1900 and 2100"),
+        ("updated", "2206-03-06", "'2206-03-06' is out of range; expected a date between 1900 "
+                                  "and 2100"),
         ("slug", "../etc", "'../etc' is not a safe slug; expected lower-case letters, digits "
                            "and hyphens, e.g. 'alien-romulus'"),
         ("slug", "Harbour Lights", "'Harbour Lights' is not a safe slug; expected lower-case "
@@ -474,7 +522,13 @@ def test_good_ratings(publication, value):
                                    "'horror'"),
         ("film", "Some film", "expected a mapping with fields such as year and director, got "
                               "a single value"),
-        ("title", "[a, b]", "expected a single value, got a list"),
+        ("title", "[a, b]", 'expected a single value, got a list; if the brackets belong to '
+                            'the value, quote it: title: "[a, b]"'),
+        ("title", "[REC]", 'expected a single value, got a list; if the brackets belong to '
+                           'the value, quote it: title: "[REC]"'),
+        ("title", "{Untitled}", "expected a single value, got a mapping; if the brackets belong "
+                                'to the value, quote it: title: "{Untitled}"'),
+        ("title", "\n  - a\n  - b", "expected a single value, got a list"),
     ],
 )
 def test_field_errors(publication, field, value, message):

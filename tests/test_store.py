@@ -267,6 +267,20 @@ def test_csv_import_reports_every_invalid_row_with_its_line(store: Store, tmp_pa
         "complained: not subscribed; --force subscribes them again); 3 invalid rows rejected")
 
 
+def test_an_unclosed_quote_is_named_with_the_lines_it_swallowed(store: Store, tmp_path: Path):
+    path = write_csv(tmp_path, (
+        "email,name\n"
+        "ada@example.com,Ada\n"
+        '"bo@example.net,Bo\n'       # 3: the quote is never closed...
+        "cy@example.org,Cy\n"         # ...so these lines become part of row 3
+        "dee@example.org,Dee\n"
+    ))
+    report = store.import_subscribers_csv(path, now=NOW)
+    assert report.added == 1
+    assert report.problems == (f'{path}:3: email: a quote (") on this line is not closed, so '
+                               "lines 3-5 were read as one row; remove or close the quote",)
+
+
 def test_csv_import_with_force_subscribes_suppressed_addresses_again(store: Store,
                                                                      tmp_path: Path):
     store.add_subscriber("left@example.org", now=NOW)
@@ -312,6 +326,29 @@ def test_export_and_import_round_trip_keeps_suppressions(store: Store, tmp_path:
         assert (report.added, report.suppressed) == (1, 1)
         assert [(s.email, s.status) for s in fresh.subscribers()] == [
             ("a@example.org", "active"), ("b@example.org", "unsubscribed")]
+        # when and how they joined travels with them
+        assert {(s.source, s.created_at) for s in fresh.subscribers()} == {("cli", NOW)}
+
+
+def test_an_imported_join_time_must_carry_its_offset(store: Store, tmp_path: Path):
+    path = write_csv(tmp_path, (
+        "email,name,created_at\n"
+        "a@example.org,Ann,2026-01-05T08:00:00+01:00\n"
+        "b@example.org,Ben,2026-01-05 08:00\n"
+        "c@example.org,Cy,last Tuesday\n"
+        "d@example.org,Dee,\n"
+    ))
+    report = store.import_subscribers_csv(path, now=NOW)
+    assert report.added == 2
+    assert [p.split(":", 2)[1:] for p in report.problems] == [
+        ["3", " created_at: '2026-01-05 08:00' is not an ISO 8601 time with a UTC offset, "
+              "e.g. 2026-11-20T12:00:00+00:00"],
+        ["4", " created_at: 'last Tuesday' is not an ISO 8601 time with a UTC offset, "
+              "e.g. 2026-11-20T12:00:00+00:00"]]
+    joined = {s.email: (s.source, s.created_at) for s in store.subscribers()}
+    assert joined == {"a@example.org": ("import:subscribers.csv", datetime(2026, 1, 5, 7, 0,
+                                                                           tzinfo=UTC)),
+                      "d@example.org": ("import:subscribers.csv", NOW)}
 
 
 # --- issues and slots -------------------------------------------------------------------------

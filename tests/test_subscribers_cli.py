@@ -28,9 +28,9 @@ def test_add_then_list(publication):
     assert result.stdout == "subscribed Ada@example.com\n"
     run(publication, "subscribers", "add", "bo@example.net")
     listed = run(publication, "subscribers", "list")
-    assert listed.stdout.splitlines() == [
-        "Ada@example.com  active        Ada Reader",
-        "bo@example.net   active",
+    assert listed.stdout.splitlines() == [  # address, status, when and how joined, name
+        "Ada@example.com  active        2026-11-20  cli  Ada Reader",
+        "bo@example.net   active        2026-11-20  cli",
     ]
 
 
@@ -62,7 +62,7 @@ def test_list_by_status_and_remove(publication):
         run(publication, "subscribers", "add", address)
     run(publication, "subscribers", "unsubscribe", "b@example.org")
     assert run(publication, "subscribers", "list", "--status", "unsubscribed").stdout == (
-        "b@example.org  unsubscribed\n")
+        "b@example.org  unsubscribed  2026-11-20  cli\n")
     assert run(publication, "subscribers", "list", "--status", "bounced").stdout == (
         "no bounced subscribers\n")
     assert run(publication, "subscribers", "remove", "c@example.org").stdout == (

@@ -74,6 +74,9 @@ def server():
     ("data", 550, "5.1.1 unknown user (checked after DATA)", PermanentDeliveryError, True),
     ("mail", 530, "5.7.0 Authentication required", PolicyDeliveryError, False),
     ("mail", 553, "5.3.0 Sender address rejected", TransportError, False),
+    # 5.1.x at MAIL is about OUR address (5.1.7 bad sender, 5.1.8 sender domain): no bounce
+    ("mail", 553, "5.1.8 Sender address rejected: Domain not found", TransportError, False),
+    ("mail", 550, "5.1.7 Bad sender mailbox syntax", TransportError, False),
 ])
 def test_replies_are_classified_by_code_and_enhanced_status(stage, code, text, kind, bounce):
     error = classify(stage, code, text.encode())
@@ -119,6 +122,24 @@ def test_password_in_the_url_is_refused(publication):
     with pytest.raises(ConfigError) as info:
         transport_from_url(publication.config)
     assert "PUBLISHER_SMTP_PASSWORD" in str(info.value)
+    assert "hunter2" not in str(info.value)
+
+
+@pytest.mark.parametrize("url", ["smtp+tls://me:hunter2@mail.reel.test:587",
+                                 "smtp:/me:hunter2@mail.reel.test"])
+def test_a_password_in_an_unsupported_url_is_not_repeated(publication, url):
+    publication.add_config(f'[delivery]\ntransport = "{url}"\n')
+    with pytest.raises(TransportError, match="unsupported transport URL") as info:
+        transport_from_url(publication.config)
+    assert "hunter2" not in str(info.value) and "mail.reel.test" in str(info.value)
+
+
+def test_a_password_in_the_config_file_is_refused_without_repeating_it(publication):
+    publication.add_config('[delivery]\ntransport = "smtp://mail.reel.test:587"\n'
+                           'smtp_user = "me"\nsmtp_password = "hunter2"\n')
+    with pytest.raises(ConfigError, match="passwords come only from the environment "
+                                          r"\(PUBLISHER_SMTP_PASSWORD\)") as info:
+        publication.config  # noqa: B018 - loading the config is what refuses it
     assert "hunter2" not in str(info.value)
 
 
