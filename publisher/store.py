@@ -16,7 +16,7 @@ from __future__ import annotations
 import csv
 import io
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -830,24 +830,33 @@ class Store:
                     taken.append(delivery_id)
         return taken
 
-    def _finish(self, delivery_id: int, from_states: tuple[str, ...], **values: Any) -> None:
-        """Compare-and-set one delivery out of ``from_states``; StoreError if it was not in one."""
+    @staticmethod
+    def _move(conn: Connection, delivery_id: int, from_states: tuple[str, ...], status: str,
+              values: Callable[[Any], dict[str, Any]]) -> Any:
+        """Compare-and-set one delivery out of ``from_states`` into ``status`` inside ``conn``'s
+        transaction (``values`` gives the other columns from the current row); returns that row.
+        StoreError if the delivery is missing or in another state."""
+        row = conn.execute(
+            select(deliveries_t.c.status, deliveries_t.c.subscriber_id)
+            .where(deliveries_t.c.id == delivery_id)
+        ).first()
+        if row is None:
+            raise StoreError(f"no delivery {delivery_id}")
+        if row.status not in from_states:
+            raise StoreError(
+                f"delivery {delivery_id} is {row.status}, not {' or '.join(from_states)}; "
+                f"it cannot become {status}"
+            )
+        conn.execute(update(deliveries_t)
+                     .where(deliveries_t.c.id == delivery_id, deliveries_t.c.status == row.status)
+                     .values(status=status, **values(row)))
+        return row
+
+    def _finish(self, delivery_id: int, from_states: tuple[str, ...], status: str,
+                **values: Any) -> None:
+        """Compare-and-set one delivery out of ``from_states``, in a transaction of its own."""
         with self._write() as conn:
-            row = conn.execute(
-                select(deliveries_t.c.status, deliveries_t.c.subscriber_id)
-                .where(deliveries_t.c.id == delivery_id)
-            ).first()
-            if row is None:
-                raise StoreError(f"no delivery {delivery_id}")
-            if row.status not in from_states:
-                raise StoreError(
-                    f"delivery {delivery_id} is {row.status}, not {' or '.join(from_states)}; "
-                    f"it cannot become {values['status']}"
-                )
-            conn.execute(update(deliveries_t)
-                         .where(deliveries_t.c.id == delivery_id,
-                                deliveries_t.c.status == row.status)
-                         .values(**values))
+            self._move(conn, delivery_id, from_states, status, lambda _row: values)
 
     def mark_sent(self, delivery_id: int, *, now: datetime, reply: str,
                   message_id: str) -> None:
@@ -892,23 +901,10 @@ class Store:
         and the subscriber is marked bounced too, so later issues skip them."""
         status = "bounced" if bounced else "failed"
         with self._write() as conn:
-            row = conn.execute(
-                select(deliveries_t.c.status, deliveries_t.c.subscriber_id)
-                .where(deliveries_t.c.id == delivery_id)
-            ).first()
-            if row is None:
-                raise StoreError(f"no delivery {delivery_id}")
-            if row.status not in ("sending", "queued"):
-                raise StoreError(
-                    f"delivery {delivery_id} is {row.status}, not sending or queued; "
-                    f"it cannot become {status}"
-                )
-            conn.execute(update(deliveries_t).where(
-                deliveries_t.c.id == delivery_id, deliveries_t.c.status == row.status,
-            ).values(
-                status=status, updated_at=now, last_reply=reply,
-                attempts=deliveries_t.c.attempts + (1 if row.status == "sending" else 0),
-            ))
+            row = self._move(conn, delivery_id, ("sending", "queued"), status, lambda row: {
+                "updated_at": now, "last_reply": reply,
+                "attempts": deliveries_t.c.attempts + (1 if row.status == "sending" else 0),
+            })
             if bounced:
                 current = conn.execute(select(subscribers_t.c.status)
                                        .where(subscribers_t.c.id == row.subscriber_id)).scalar()
