@@ -15,6 +15,7 @@ from pathlib import Path
 from .config import Config
 from .digest import compose_subject
 from .errors import Problem, PublisherError
+from .files import read_text
 from .models import Issue, Review
 from .sources import Catalog
 from .store import IssueRecord, Store
@@ -125,12 +126,5 @@ def note_from_file(path: Path, config: Config) -> str:
     """An editor's note in Markdown, as sanitised HTML with absolute links."""
     from .render import markdown_to_html
 
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except FileNotFoundError:
-        raise ComposeError(f"{path}: no such file (the editor's note)") from None
-    except UnicodeDecodeError:
-        raise ComposeError(f"{path}: not UTF-8 text; save the note as UTF-8") from None
-    except OSError as exc:
-        raise ComposeError(f"{path}: cannot read: {exc.strerror}") from None
+    text = read_text(path, ComposeError, what="an editor's note", hint="save the note as UTF-8")
     return markdown_to_html(text, config.base_url)

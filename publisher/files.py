@@ -35,3 +35,23 @@ def write_if_changed(path: Path, data: bytes) -> bool:
         pass
     write_atomic(path, data)
     return True
+
+
+def read_text(path: Path, error: type[Exception], *, what: str = "a file",
+              hint: str = "save it as UTF-8") -> str:
+    """A text file a person gave us (UTF-8; a BOM is fine), or ``error`` with one line naming the
+    file — and for bytes that are not UTF-8, the line they are on — and what to do about it."""
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise error(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise error(f"{path}: is a directory, not {what}") from None
+    except OSError as exc:
+        raise error(f"{path}: cannot read: {exc.strerror}") from None
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        raise error(f"{path}:{line}: not UTF-8 text (byte 0x{raw[exc.start]:02x}); {hint}"
+                    ) from None

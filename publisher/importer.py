@@ -36,7 +36,7 @@ import yaml
 
 from .config import Config
 from .errors import ImportError_
-from .files import write_atomic
+from .files import read_text, write_atomic
 from .models import slugify
 
 __all__ = [
@@ -233,22 +233,7 @@ class ParsedPage:
 
 
 def _read_page(path: Path) -> str:
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise ImportError_(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise ImportError_(f"{path}: is a directory, not a page") from None
-    except OSError as exc:
-        raise ImportError_(f"{path}: cannot read: {exc.strerror}") from None
-    try:
-        return raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = raw[: exc.start].count(b"\n") + 1
-        raise ImportError_(
-            f"{path}:{line}: not UTF-8 text (byte 0x{raw[exc.start]:02x}); "
-            "export or save the page as UTF-8"
-        ) from None
+    return read_text(path, ImportError_, what="a page", hint="export or save the page as UTF-8")
 
 
 def _director(value: str) -> tuple[str, tuple[str, ...]]:

@@ -53,6 +53,7 @@ from sqlalchemy.exc import ArgumentError, IntegrityError, NoSuchModuleError, SQL
 
 from .config import Config
 from .errors import PublisherError, StoreError
+from .files import read_text
 from .models import Subscriber
 
 SUBSCRIBER_STATUSES = ("active", "unsubscribed", "bounced", "complained")
@@ -1017,17 +1018,7 @@ _CsvRow = tuple[int, str, str, str, str, datetime | None]
 
 def _read_subscriber_csv(path: Path) -> tuple[list[_CsvRow], list[str]]:
     """A row for each valid line, and a problem line for each invalid one."""
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise CsvError(f"{path}: no such file") from None
-    except OSError as exc:
-        raise CsvError(f"{path}: cannot read: {exc.strerror}") from None
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = raw[:exc.start].count(b"\n") + 1
-        raise CsvError(f"{path}:{line}: not UTF-8 text; save the file as UTF-8 CSV") from None
+    text = read_text(path, CsvError, what="a CSV file", hint="save the file as UTF-8 CSV")
     reader = csv.reader(io.StringIO(text, newline=""))
     header: list[str] | None = None
     rows: list[_CsvRow] = []
