@@ -11,10 +11,11 @@ size and mtime of the files written. A feed whose inputs and files are unchanged
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path, PurePosixPath
@@ -60,16 +61,14 @@ def plan_feeds(config: Config, published: Sequence[Review]) -> list[FeedSpec]:
                       tuple(published[-limit:][::-1]))]
     by_reviewer: dict[str, list[Review]] = {}
     by_tag: dict[str, list[Review]] = {}
-    slugs: dict[str, str] = {}  # slugify once per distinct name, not once per review
+    slug_of = functools.cache(slugify)  # once per distinct name, not once per review
     for review in published:
         if config.feeds.per_reviewer:
-            slug = slugs.get(review.reviewer) or slugs.setdefault(review.reviewer,
-                                                                  slugify(review.reviewer))
-            by_reviewer.setdefault(slug, []).append(review)
+            by_reviewer.setdefault(slug_of(review.reviewer), []).append(review)
         if config.feeds.per_tag:
             seen = set()
             for tag in review.tags:
-                slug = slugs.get(tag) or slugs.setdefault(tag, slugify(tag))
+                slug = slug_of(tag)
                 if slug not in seen:
                     seen.add(slug)
                     by_tag.setdefault(slug, []).append(review)
@@ -81,7 +80,7 @@ def plan_feeds(config: Config, published: Sequence[Review]) -> list[FeedSpec]:
     for slug in sorted(by_tag):
         chosen = tuple(by_tag[slug][-limit:][::-1])
         newest = chosen[0]
-        tag = next(t for t in newest.tags if slugify(t) == slug)
+        tag = next(t for t in newest.tags if slug_of(t) == slug)
         specs.append(FeedSpec(f"tags/{slug}/", f"{site}: {tag}",
                               f"Film reviews tagged “{tag}” in {site}.", chosen))
     return specs
@@ -109,28 +108,23 @@ def _stamp(path: Path) -> list[int] | None:
     return [st.st_size, st.st_mtime_ns]
 
 
-_CODE_DIGEST: str | None = None
-
-
+@functools.cache
 def _code_digest() -> str:
     """Digest of the code that shapes feeds: a change to it re-renders every feed."""
-    global _CODE_DIGEST
-    if _CODE_DIGEST is None:
-        import feedgen.version
+    import feedgen.version
 
-        here = Path(__file__).parent
-        h = hashlib.blake2b(digest_size=16)
-        for name in ("feeds.py", "models.py", "build.py"):
-            h.update((here / name).read_bytes())
-        h.update(feedgen.version.version_str.encode())
-        _CODE_DIGEST = h.hexdigest()
-    return _CODE_DIGEST
+    here = Path(__file__).parent
+    h = hashlib.blake2b(digest_size=16)
+    for name in ("feeds.py", "models.py", "build.py"):
+        h.update((here / name).read_bytes())
+    h.update(feedgen.version.version_str.encode())
+    return h.hexdigest()
 
 
 class _Inputs:
     """Digests of a feed's inputs, with each review hashed once per build."""
 
-    def __init__(self, config: Config, poster_length: object) -> None:
+    def __init__(self, config: Config, poster_length: Callable[[str], int | None]) -> None:
         self.config = config
         self.poster_length = poster_length
         self._reviews: dict[int, str] = {}
@@ -143,7 +137,7 @@ class _Inputs:
         if digest is None:
             length = None
             if review.poster is not None:
-                length = self.poster_length(review.poster.src)  # type: ignore[operator]
+                length = self.poster_length(review.poster.src)
             digest = hashlib.blake2b(repr((review, length)).encode("utf-8", "surrogatepass"),
                                      digest_size=16).hexdigest()
             self._reviews[id(review)] = digest
@@ -242,7 +236,7 @@ def build_site(config: Config, *, now: datetime, issues: Sequence[Issue] = (),
             outputs[_safe_relpath(rel)] = data
 
     # --- static files: copied unless the copy is already current -----------------------------
-    static: dict[str, tuple[Path, bytes]] = {}
+    static: dict[str, bytes] = {}
     feed_paths = {spec.path + name for spec in specs for name in FEED_FILES}
     for rel, src in _static_files(config):
         if rel in outputs or rel in feed_paths:
@@ -258,23 +252,18 @@ def build_site(config: Config, *, now: datetime, issues: Sequence[Issue] = (),
         except FileNotFoundError:
             pass
         try:
-            static[rel] = (src, src.read_bytes())
+            static[rel] = src.read_bytes()
         except OSError as exc:
             raise PublisherError(f"static/{rel}: cannot read: {exc.strerror}") from None
 
     # --- nothing has been written so far; now write ------------------------------------------
     written: list[str] = []
-    for rel in sorted(outputs):
-        if write_if_changed(out / rel, outputs[rel]):
-            written.append(rel)
-        else:
-            unchanged += 1
-    for rel in sorted(static):
-        src, data = static[rel]
-        if write_if_changed(out / rel, data):
-            written.append(rel)
-        else:
-            unchanged += 1
+    for files in (outputs, static):  # generated files first, then the copies
+        for rel in sorted(files):
+            if write_if_changed(out / rel, files[rel]):
+                written.append(rel)
+            else:
+                unchanged += 1
     for spec_path, entry in manifest.items():
         if "files" not in entry:
             entry["files"] = {spec_path + n: _stamp(out / (spec_path + n)) for n in FEED_FILES}

@@ -38,6 +38,7 @@ from .config import Config
 from .errors import ImportError_
 from .files import read_text, write_atomic
 from .models import slugify
+from .sources import derived_id
 
 __all__ = [
     "ImportResult",
@@ -483,12 +484,13 @@ def _slug_owner(directory: Path, target: Path, slug: str) -> Path | None:
         names = sorted(entry.name for entry in directory.iterdir())
     except OSError:
         return None
+    target_exists = target.exists()
     for name in names:
         if not name.endswith(".md") or name.startswith((".", "_")) or name == target.name:
             continue
         other = directory / name
         try:
-            if target.exists() and other.samefile(target):  # a case-insensitive file system
+            if target_exists and other.samefile(target):  # a case-insensitive file system
                 continue
             text = other.read_text(encoding="utf-8-sig", errors="replace")
         except OSError:
@@ -540,7 +542,7 @@ def import_page(path: Path, config: Config, *, title: str | None = None,
     draft = bool(missing)
 
     target = (out_dir if out_dir is not None else config.reviews_path) / f"{slug}.md"
-    review_id = f"tag:{config.domain},{day.isoformat()}:{slug}"
+    review_id = derived_id(config, day, slug)
     if target.exists():
         if not force:
             raise ImportError_(

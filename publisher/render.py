@@ -38,15 +38,12 @@ _URL_SCHEMES = {"http", "https", "mailto"}
 
 # XML 1.0 forbids C0 controls other than tab, LF and CR (and U+FFFE/U+FFFF); C1 controls are
 # legal XML but never intended in review text (they come from mojibake), so they go too.
-ILLEGAL_CHARS = _ILLEGAL = re.compile(
-    "[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x84\x86-\x9f\ufffe\uffff]"
-)
+_ILLEGAL_SET = "\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x84\x86-\x9f\ufffe\uffff"
 # Non-breaking and other fixed-width spaces that editors paste in from word processors.
-_ODD_SPACES = re.compile("[\u00a0\u1680\u2000-\u200a\u202f\u205f\u3000]")
-_SUSPECT = re.compile(
-    "[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x84\x86-\x9f\ufffe\uffff"
-    "\u00a0\u1680\u2000-\u200a\u202f\u205f\u3000]"
-)
+_ODD_SPACE_SET = "\u00a0\u1680\u2000-\u200a\u202f\u205f\u3000"
+ILLEGAL_CHARS = _ILLEGAL = re.compile(f"[{_ILLEGAL_SET}]")
+_ODD_SPACES = re.compile(f"[{_ODD_SPACE_SET}]")
+_SUSPECT = re.compile(f"[{_ILLEGAL_SET}{_ODD_SPACE_SET}]")  # either of the two above
 
 _BLOCK_TAGS = re.compile(
     r"</?(?:p|div|br|li|ul|ol|h[1-6]|blockquote|pre|table|thead|tbody|tr|td|th|hr|figure|"
@@ -60,8 +57,7 @@ def remove_control_chars(text: str) -> tuple[str, int]:
     """``text`` without XML-illegal control characters, and how many were removed."""
     if text.isprintable() or not _ILLEGAL.search(text):
         return text, 0
-    cleaned, count = _ILLEGAL.subn("", text)
-    return cleaned, count
+    return _ILLEGAL.subn("", text)
 
 
 def normalise_spaces(text: str) -> str:

@@ -37,7 +37,6 @@ import hashlib
 import os
 import pickle
 import re
-import tempfile
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -142,9 +141,6 @@ class Catalog:
 
     def by_id(self, review_id: str) -> Review | None:
         return self._ids.get(review_id)
-
-    def by_slug(self, slug: str) -> Review | None:
-        return next((r for r in self.reviews if r.slug == slug), None)
 
 
 # --- one file ------------------------------------------------------------------------------
@@ -286,9 +282,10 @@ class _Fields:
         return _Fields(node, self.offset, self.out, self.prefix + key + ".", known)
 
 
-@functools.lru_cache(maxsize=8)
-def _domain(base_url: str) -> str:
-    return urlsplit(base_url).hostname or "localhost"
+def derived_id(config: Config, day: date_type, slug: str) -> str:
+    """The id of a review without an ``id`` field: the RFC 4151 tag URI
+    ``tag:{domain},{YYYY-MM-DD}:{slug}`` (the importer writes the same into the files it makes)."""
+    return f"tag:{config.domain},{day.isoformat()}:{slug}"
 
 
 def _parse_datetime(value: str, config: Config) -> datetime:
@@ -724,7 +721,7 @@ def _parse(text: str, path: str, config: Config) -> _Result:
     if summary is None:
         summary = render.excerpt(body_html, config.newsletter.excerpt_words)
     if review_id is None:
-        review_id = f"tag:{_domain(config.base_url)},{published.date().isoformat()}:{slug}"
+        review_id = derived_id(config, published.date(), slug)
     review = Review(
         slug=slug,
         title=title,
@@ -763,8 +760,6 @@ def _decode(data: bytes, path: str) -> tuple[str | None, list[Problem]]:
         return None, [Problem(path, line, "", f"not UTF-8 text (byte 0x{data[exc.start]:02x} "
                                               f"at offset {exc.start}); save the file as "
                                               "UTF-8")]
-
-
 
 
 def _parse_bytes(data: bytes, path: str, config: Config) -> _Result:
@@ -847,18 +842,9 @@ def _unpickle(path: Path) -> Any:
 
 
 def _write_file(path: Path, payload: bytes) -> bool:
-    """Write atomically (temp file and rename; no fsync: a lost cache is only rebuilt)."""
+    """Write atomically (no fsync: a lost cache is only rebuilt); False if it cannot be."""
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(payload)
-            os.replace(tmp, path)
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
-            raise
+        write_atomic(path, payload, fsync=False)
     except OSError:  # a read-only checkout still loads, just without a cache
         return False
     return True
@@ -1218,4 +1204,4 @@ def init_publication(directory: Path, *, title: str = "Film Reviews",
 
 
 __all__ = ["Catalog", "SourceCheck", "load_reviews", "check_sources", "parse_review",
-           "parse_runtime", "cache_path", "init_publication"]
+           "parse_runtime", "derived_id", "cache_path", "init_publication"]
