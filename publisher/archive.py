@@ -17,9 +17,12 @@ from markupsafe import Markup
 
 from .config import Config
 from .digest import (
+    archive_url,
     compile_mjml,
     date_text,
     issue_context,
+    issue_subject,
+    join_names,
     publication_context,
     render_template,
 )
@@ -79,13 +82,6 @@ def render_issue_page(issue: Issue, config: Config) -> bytes:
     return compile_mjml(source, name="archive.html.j2").encode("utf-8")
 
 
-def _films(issue: Issue) -> str:
-    titles = [r.title for r in issue.reviews]
-    if len(titles) <= 1:
-        return "".join(titles)
-    return ", ".join(titles[:-1]) + " and " + titles[-1]
-
-
 def _summary_html(issue: Issue) -> str:
     items = []
     for review in issue.reviews:
@@ -101,17 +97,16 @@ def _summary_html(issue: Issue) -> str:
 def _entries(issues: Sequence[Issue], config: Config) -> list[dict[str, Any]]:
     entries = []
     for issue in sorted(issues, key=lambda i: i.number, reverse=True):
-        context = issue_context(issue, config)
         entries.append({
             "number": issue.number,
-            "subject": context["subject"],
+            "subject": issue_subject(issue, config),
             "date_text": date_text(issue.date, config),
             "date_iso": issue.date.astimezone(config.newsletter_tz).date().isoformat(),
             "updated": _atom_time(issue.date),
-            "url": context["archive_url"],
+            "url": archive_url(config, issue.number),
             "id": f"tag:{config.domain},{issue.date.astimezone(UTC):%Y-%m-%d}:"
                   f"issues/{issue.number}",
-            "films": _films(issue),
+            "films": join_names([r.title for r in issue.reviews]),
             "content_html": _summary_html(issue),
         })
     return entries

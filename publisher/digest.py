@@ -186,7 +186,8 @@ class Card:
     poster_alt: str
 
 
-def _join_names(names: Sequence[str]) -> str:
+def join_names(names: Sequence[str]) -> str:
+    """'A', 'A and B', 'A, B and C' (empty names left out)."""
     names = [n for n in names if n]
     if len(names) <= 1:
         return "".join(names)
@@ -200,7 +201,7 @@ def review_card(review: Review, config: Config) -> Card:
     if film.director:
         credits.append(f"Directed by {film.director}")
     if film.starring:
-        credits.append(f"Starring {_join_names(film.starring)}")
+        credits.append(f"Starring {join_names(film.starring)}")
     summary = _SPACE.sub(" ", review.summary).strip()
     body = html_excerpt(review.body_html, config.newsletter.excerpt_words)
     # A logline derived from the body repeats the excerpt's opening: show it once.
@@ -322,11 +323,21 @@ def note_text(html: str) -> str:
     return _DROP.sub("", out)
 
 
+def issue_subject(issue: Issue, config: Config) -> str:
+    """The issue's subject as stored, made header-safe; composed afresh when it is empty."""
+    return header_text(issue.subject) or compose_subject(config, issue.number, issue.reviews)
+
+
+def archive_url(config: Config, number: int) -> str:
+    """The web archive page of issue ``number``."""
+    return config.url(f"issues/{number}/")
+
+
 def issue_context(issue: Issue, config: Config) -> dict[str, Any]:
     """The template context shared by the digest and the archive page (no personal data)."""
     cards = [review_card(r, config) for r in issue.reviews]
-    subject = header_text(issue.subject) or compose_subject(config, issue.number, issue.reviews)
-    films = _join_names([c.title for c in cards])
+    subject = issue_subject(issue, config)
+    films = join_names([c.title for c in cards])
     context = publication_context(config)
     context.update({
         "issue": issue,
@@ -337,7 +348,7 @@ def issue_context(issue: Issue, config: Config) -> dict[str, Any]:
         "cards": cards,
         "note": Markup(issue.note_html) if issue.note_html else "",  # sanitised by render.py
         "note_text": note_text(issue.note_html) if issue.note_html else "",
-        "archive_url": config.url(f"issues/{issue.number}/"),
+        "archive_url": archive_url(config, issue.number),
     })
     return context
 
@@ -416,11 +427,7 @@ def render_digest(issue: Issue, config: Config) -> RenderedDigest:
     """
     markers = personal_markers(f"{config.base_url}#{issue.number}")
     context = issue_context(issue, config)
-    context.update({
-        "email": markers["email"],
-        "name": markers["name"],
-        "unsubscribe_url": markers["unsubscribe_url"],
-    })
+    context.update(markers)  # email, name, unsubscribe_url
     mjml_source = render_template(config, "digest.mjml.j2", context)
     html = compile_mjml(mjml_source, name="digest.mjml.j2")
     text = wrap_text(render_template(config, "digest.txt.j2", context))

@@ -603,12 +603,11 @@ class MessageTemplate:
             _split_part(text, markers, kind, pieces, slots)
         pieces.append(rest)
 
+        dkim_prefix = b""
         if signer is not None:
             for piece in pieces[header_end:]:
                 if not _relaxed_invariant(piece):  # pragma: no cover - a bug in this module
                     raise AssertionError("body piece not in DKIM relaxed canonical form")
-        dkim_prefix = b""
-        if signer is not None:
             dkim_prefix = _fold_dkim(
                 f"v=1; a={signer.algorithm}; c=relaxed/relaxed; d={signer.domain}; "
                 f"s={signer.selector}; t={int(date.timestamp())}; "
