@@ -14,8 +14,9 @@ What each reply does (transports.py classifies them):
 - 250: sent.  4xx: back to the queue with exponential backoff (retry_base_seconds * 2**attempts);
   after give_up_hours since the delivery was queued it fails (not bounced).
 - 5.1.x / 550 / 551 / 553 at RCPT: failed, subscriber bounced (later issues skip them).
-- 5.7.x / 554 (policy): stop sending this issue for now — release what is not yet sent, report
-  ``paused`` — and suppress nobody. The next run tries again.
+- 5.7.x / 554 (policy): stop sending this issue — release what is not yet sent, report
+  ``paused`` — and suppress nobody. The pause is kept in the ledger: later runs leave the issue
+  alone until ``publisher issue send N`` resumes it.
 - Lost connection after DATA: ambiguous (left in ``sending``) and counted.
 - TransportError (refused connection, TLS or authentication failure): release everything not
   sent and raise it.
@@ -30,7 +31,7 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from .compose import issue_from_record
@@ -57,8 +58,8 @@ from .transports import Session, Transport, transport_from_url
 #: The price: a crash can leave the claimed-but-unsent part of a group ambiguous too.
 CLAIM_BATCH = 8
 
-#: Outcomes recorded per transaction at most (with Store.mark_sent_many, where the store has
-#: it): a crash before the commit leaves those sent messages ambiguous, never resent.
+#: Outcomes recorded per transaction at most (the 250s, with Store.mark_sent_many): a crash
+#: before the commit leaves those sent messages ambiguous, never resent.
 RECORD_BATCH = 32
 
 #: How many ambiguous addresses the summary names before "and N more".
@@ -265,22 +266,15 @@ def _render_all(template: MessageTemplate, due: list[DeliveryRecord]
 # --- the run ----------------------------------------------------------------------------------
 
 
-def _aware(value: datetime) -> datetime:
-    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
-
-
 class _Run:
     """One delivery run of one issue (main thread: ledger; sender threads: SMTP)."""
 
     def __init__(self, config: Config, store: Store, number: int, *, now: datetime,
-                 transport: Transport, template: MessageTemplate, progress: bool,
-                 echo: Callable[[str], Any]):
+                 transport: Transport, template: MessageTemplate, progress: bool):
         self.config, self.store, self.number, self.now = config, store, number, now
-        self.transport, self.template, self.progress, self.echo = (
-            transport, template, progress, echo)
-        self.counts = dict.fromkeys(("sent", "retried", "failed", "bounced", "ambiguous"), 0)
-        self.paused: str | None = None
-        self.pause_reason = ""
+        self.transport, self.template, self.progress = transport, template, progress
+        self.counts = dict.fromkeys(("sent", "retried", "failed", "bounced"), 0)
+        self.pause_reason = ""  # set by the first policy refusal
         self.error: TransportError | None = None
         self.unknown: BaseException | None = None
         self.shared = _Shared(1)  # replaced in run(), once the number of senders is known
@@ -307,7 +301,7 @@ class _Run:
             self.counts["sent"] += 1
         elif isinstance(outcome, TemporaryDeliveryError):
             reply = str(outcome)
-            if now - _aware(d.created_at) >= timedelta(hours=self.config.delivery.give_up_hours):
+            if now - d.created_at >= timedelta(hours=self.config.delivery.give_up_hours):
                 store.mark_failed(d.id, now=now, bounced=False, reply=(
                     f"gave up after {self.config.delivery.give_up_hours:g} hours: {reply}"))
                 self.counts["failed"] += 1
@@ -321,13 +315,12 @@ class _Run:
             store.mark_failed(d.id, now=now, reply=str(outcome), bounced=bounce)
             self.counts["bounced" if bounce else "failed"] += 1
         elif isinstance(outcome, AmbiguousDeliveryError):
-            self.counts["ambiguous"] += 1  # stays in sending
+            pass  # stays in sending; the report counts the ledger's ambiguous deliveries
         elif isinstance(outcome, PolicyDeliveryError):
             store.release([d.id], now=now)
-            if self.paused is None:
+            if not self.pause_reason:
                 self.pause_reason = (f"the server refused {d.email} for policy reasons "
                                      f"({outcome}); nobody was unsubscribed")
-                self.paused = _paused_line(self.number, self.pause_reason)
             self.shared.stop.set()
         elif isinstance(outcome, TransportError):
             store.release([d.id], now=now)
@@ -337,7 +330,6 @@ class _Run:
         elif isinstance(outcome, _NotSent):
             store.release([d.id], now=now)
         else:  # _Unknown or another DeliveryError: it may have gone out — leave it ambiguous
-            self.counts["ambiguous"] += 1
             if self.unknown is None:
                 self.unknown = outcome
             self.shared.stop.set()
@@ -450,12 +442,13 @@ class _Run:
         counts = store.delivery_counts(number)
         ambiguous = counts.get("sending", 0)
         state = store.issue(number).state
-        if (self.error is None and self.paused is None and self.unknown is None
+        if (self.error is None and not self.pause_reason and self.unknown is None
                 and counts.get("queued", 0) == 0 and ambiguous == 0 and state == "sending"):
             state = store.set_issue_state(number, "sent", now=self.now).state
         c = self.counts
+        paused = _paused_line(number, self.pause_reason) if self.pause_reason else None
         return DeliveryReport(sent=c["sent"], retried=c["retried"], failed=c["failed"],
-                              bounced=c["bounced"], ambiguous=ambiguous, paused=self.paused,
+                              bounced=c["bounced"], ambiguous=ambiguous, paused=paused,
                               waiting=counts.get("queued", 0), state=state)
 
 
@@ -521,7 +514,7 @@ def deliver_issue(config: Config, store: Store, number: int, *, now: datetime, s
         store.queue_deliveries(number, now=now)  # draft → sending, in the same transaction
     started = time.monotonic()
     run = _Run(config, store, number, now=now, transport=transport, template=template,
-               progress=progress, echo=echo)
+               progress=progress)
     report = run.run()
     if run.pause_reason:
         store.pause_issue(number, run.pause_reason)
@@ -590,7 +583,7 @@ def plan(config: Config, store: Store, number: int, *, now: datetime) -> list[st
     record = store.issue(number)
     lines = [f"issue #{number} ({record.state}): {record.subject}"]
     if record.state == "draft":
-        active = len(store.subscribers("active"))
+        active = store.subscriber_counts()["active"]
         lines.append(f"would queue {active} deliveries (one per active subscriber) and send "
                      f"them via {transport.description}")
     elif record.state == "sending":

@@ -18,7 +18,7 @@ import io
 import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -252,8 +252,13 @@ def _key(address: str) -> str:
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
+def _one_line(text: str) -> str:
+    """``text`` with control characters and runs of whitespace made single spaces."""
+    return " ".join(_CONTROL.sub(" ", text).split())
+
+
 def _clean_name(name: str) -> str:
-    cleaned = " ".join(_CONTROL.sub(" ", name).split())
+    cleaned = _one_line(name)
     if len(cleaned) > _NAME_MAX:
         raise InvalidAddress(f"name {cleaned[:30]!r}… is longer than {_NAME_MAX} characters")
     return cleaned
@@ -476,8 +481,7 @@ class Store:
             conn.execute(update(subscribers_t).where(subscribers_t.c.id == row.id).values(
                 status="active", status_changed_at=now, name=name or row.name,
             ))
-            return Subscriber(email=row.email, name=name or row.name, id=row.id,
-                              status="active", source=row.source, created_at=row.created_at)
+            return replace(_subscriber(row), name=name or row.name, status="active")
 
     def set_subscriber_status(self, email: str, status: str, *, now: datetime) -> Subscriber:
         """Change a subscriber's status. Leaving ``active`` also fails their queued deliveries,
@@ -492,8 +496,7 @@ class Store:
                 raise StoreError(f"no subscriber {email.strip()!r}")
             if row.status != status:
                 _set_status(conn, row.id, status, now)
-            return Subscriber(email=row.email, name=row.name, id=row.id, status=status,
-                              source=row.source, created_at=row.created_at)
+            return replace(_subscriber(row), status=status)
 
     def remove_subscriber(self, email: str) -> None:
         """Forget a subscriber entirely, with their delivery history. A later import may add
@@ -1059,7 +1062,7 @@ def _read_subscriber_csv(path: Path) -> tuple[list[_CsvRow], list[str]]:
                 field = "name" if str(exc).startswith("name ") else "email"
                 problems.append(f"{path}:{line}: {field}: {exc}")
                 continue
-            source = " ".join(_CONTROL.sub(" ", values.get("source", "")).split())[:200]
+            source = _one_line(values.get("source", ""))[:200]
             created = values.get("created_at", "").strip()
             joined: datetime | None = None
             if created:

@@ -196,7 +196,6 @@ class SmtpSession:
     def __init__(self, transport: SmtpTransport):
         self.transport = transport
         self._smtp: smtplib.SMTP | None = None
-        self.connections = 0  # how many times this session connected
 
     @property
     def _where(self) -> str:
@@ -266,7 +265,6 @@ class SmtpSession:
             _close_quietly(smtp)
             raise TransportError(f"cannot connect to {where}: {exc}") from None
         self._smtp = smtp
-        self.connections += 1
 
     def close(self) -> None:
         smtp, self._smtp = self._smtp, None
