@@ -24,6 +24,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from gen_reviews import generate  # noqa: E402
+
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 
 
@@ -32,8 +36,7 @@ def ensure_publication(n: int, directory: Path) -> None:
     if reviews.is_dir() and sum(1 for _ in reviews.glob("*.md")) == n:
         return
     shutil.rmtree(directory, ignore_errors=True)
-    subprocess.run([sys.executable, str(HERE / "gen_reviews.py"), str(n), str(directory)],
-                   check=True)
+    generate(n, directory)
 
 
 def make_cold(directory: Path) -> None:

@@ -26,7 +26,9 @@ from email.message import EmailMessage
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent))
+sys.path[:0] = [str(HERE.parent), str(HERE)]
+
+from gen_reviews import generate  # noqa: E402
 
 from publisher import digest as digest_module  # noqa: E402
 from publisher import mail  # noqa: E402
@@ -54,7 +56,7 @@ def rate(fn, items) -> tuple[float, int]:  # type: ignore[no-untyped-def]
     return count / (time.perf_counter() - start), total
 
 
-def with_dkim(config, key: Path, directory: Path):  # type: ignore[no-untyped-def]
+def with_dkim(config, key: Path):  # type: ignore[no-untyped-def]
     import dataclasses
 
     dkim_settings = dataclasses.replace(config.dkim, key_file=str(key), selector="bench",
@@ -88,12 +90,12 @@ def main(argv: list[str]) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         pub = root / "pub"
-        subprocess.run([sys.executable, str(HERE / "gen_reviews.py"), "12", str(pub)],
-                       check=True, capture_output=True)
-        (pub / "publisher.toml").open("a").write(
-            '\n[newsletter]\nfrom_address = "news@bench.example.org"\n'
-            'reply_to = "editor@bench.example.org"\nbounce_address = "bounces@bench.example.org"\n'
-            'postal_address = "Bench Reel, 1 Film Street, Bristol"\n')
+        generate(12, pub)
+        with (pub / "publisher.toml").open("a", encoding="utf-8") as fh:
+            fh.write('\n[newsletter]\nfrom_address = "news@bench.example.org"\n'
+                     'reply_to = "editor@bench.example.org"\n'
+                     'bounce_address = "bounces@bench.example.org"\n'
+                     'postal_address = "Bench Reel, 1 Film Street, Bristol"\n')
         config = load_config(directory=pub)
         reviews = [r for r in load_reviews(config, cache=False).reviews if not r.draft][:10]
         issue = Issue(1, digest_module.compose_subject(config, 1, reviews), reviews[-1].date,
@@ -138,12 +140,12 @@ def main(argv: list[str]) -> int:
             subprocess.run(["openssl", "genpkey", "-algorithm", algorithm, *extra,
                             "-out", str(keys / f"{kind}.pem")], check=True, capture_output=True)
 
-        ed_config = with_dkim(config, keys / "ed25519.pem", keys)
+        ed_config = with_dkim(config, keys / "ed25519.pem")
         ed = mail.MessageTemplate.from_digest(d, ed_config, secret=SECRET, date=issue.date)
         per_second, _ = rate(ed.render_many, people)
         results["ed25519_messages_per_s"] = round(per_second)
 
-        rsa_config = with_dkim(config, keys / "rsa.pem", keys)
+        rsa_config = with_dkim(config, keys / "rsa.pem")
         rsa = mail.MessageTemplate.from_digest(d, rsa_config, secret=SECRET, date=issue.date)
         per_second, _ = rate(lambda items: map(rsa.render, items), people[:200])
         results["rsa_inline_messages_per_s"] = round(per_second)

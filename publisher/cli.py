@@ -7,13 +7,14 @@ import os
 import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from . import __version__
 from .config import Config, load_config
-from .errors import PublisherError
+from .errors import ImportError_, PublisherError, SourceError, TemplateError
 
 if TYPE_CHECKING:
     from .store import Store
@@ -66,7 +67,8 @@ def handle_errors(func: F) -> F:
             return func(*args, **kwargs)
         except PublisherError as exc:
             ctx = click.get_current_context(silent=True)
-            if ctx is not None and ctx.find_object(State) and ctx.find_object(State).debug:
+            state = ctx.find_object(State) if ctx is not None else None
+            if state is not None and state.debug:
                 raise
             click.echo(f"error: {exc}", err=True)
             sys.exit(1)
@@ -118,8 +120,6 @@ CHECKS: list[Callable[[Config], list[str]]] = []
 def init_command(state: State, directory: str, title: str, base_url: str, tz: str,
                  author: str) -> None:
     """Create a publication in DIRECTORY: publisher.toml and one sample review."""
-    from pathlib import Path
-
     from .sources import init_publication
 
     written = init_publication(Path(directory), title=title, base_url=base_url, timezone=tz,
@@ -138,6 +138,7 @@ def check_command(state: State) -> None:
     Prints every problem as FILE:LINE: FIELD: MESSAGE and exits 1 if there is any, so it can
     run as a pre-commit hook.
     """
+    from .digest import check_digest, lint_templates
     from .sources import check_sources
 
     config = state.config
@@ -146,14 +147,11 @@ def check_command(state: State) -> None:
     for extra_check in CHECKS:
         errors.extend(extra_check(config))
     now = state.now()
+    published = [r for r in result.reviews if r.is_published(now)]
     # The digest of the latest reviews: template lint, HTML size, images without alt text.
-    from .digest import check_digest, lint_templates
-    from .errors import TemplateError
-
     digest_line, warnings = "", [str(w) for w in result.warnings]
     try:
-        digest_line, digest_warnings = check_digest(
-            config, [r for r in result.reviews if r.is_published(now)], now=now)
+        digest_line, digest_warnings = check_digest(config, published, now=now)
         warnings.extend(digest_warnings)
     except TemplateError as exc:
         errors.append(str(exc))
@@ -164,10 +162,9 @@ def check_command(state: State) -> None:
         click.echo(f"warning: {warning}", err=True)
     if digest_line:
         click.echo(digest_line)
-    published = sum(1 for r in result.reviews if r.is_published(now))
     drafts = sum(1 for r in result.reviews if r.draft)
-    scheduled = len(result.reviews) - published - drafts
-    click.echo(f"{_count(result.files, 'review file')}: {published} published, "
+    scheduled = len(result.reviews) - len(published) - drafts
+    click.echo(f"{_count(result.files, 'review file')}: {len(published)} published, "
                f"{_count(drafts, 'draft')}, {scheduled} scheduled; "
                f"{_count(len(errors), 'error')}, {_count(len(warnings), 'warning')}")
     if errors:
@@ -217,9 +214,6 @@ def build_command(state: State, no_cache: bool) -> None:
 def import_command(state: State, pages: tuple[str, ...], title: str | None, date: str | None,
                    out_dir: str | None, force: bool) -> None:
     """Import review pages exported from a website builder (PAGE.txt) as reviews/*.md."""
-    from pathlib import Path
-
-    from .errors import ImportError_
     from .importer import format_result, import_page
 
     if title is not None and len(pages) > 1:
@@ -289,8 +283,6 @@ def _with_preview_options(func: F) -> F:
 def digest_preview(state: State, last: int | None, since: datetime | None, out: str | None,
                    eml: str | None, show_text: bool) -> None:
     """Render a digest of recent reviews for inspection, with no subscriber data."""
-    from pathlib import Path
-
     from . import digest as digest_lib
 
     config = state.config
@@ -300,8 +292,7 @@ def digest_preview(state: State, last: int | None, since: datetime | None, out: 
     rendered = _preview_digest(state, last, since)
     html, text = digest_lib.personalise(rendered, digest_lib.preview_values(config))
     size = len(rendered.html.encode("utf-8")) / 1024
-    count = len(rendered.issue.reviews)
-    click.echo(f"{rendered.subject}\n{count} review{'s' if count != 1 else ''}, "
+    click.echo(f"{rendered.subject}\n{_count(len(rendered.issue.reviews), 'review')}, "
                f"HTML {size:.1f} KB, text {len(text.encode('utf-8')) / 1024:.1f} KB", err=True)
     for warning in digest_lib.check_digest_html(rendered.html):
         click.echo(f"warning: {warning}", err=True)
@@ -328,8 +319,6 @@ def digest_preview(state: State, last: int | None, since: datetime | None, out: 
 def digest_screenshot(state: State, last: int | None, since: datetime | None,
                       out_dir: str | None, dark: bool) -> None:
     """Screenshot a digest at 375 px and 1200 px wide with headless Chromium (no network)."""
-    from pathlib import Path
-
     from . import digest as digest_lib
 
     if digest_lib.find_chromium() is None:
@@ -397,8 +386,6 @@ def subscribers_import(state: State, file: str, force: bool) -> None:
     Invalid rows are reported with their line numbers (and the exit code is 1); duplicates are
     skipped; someone who unsubscribed or bounced is not subscribed again without --force.
     """
-    from pathlib import Path
-
     report = open_store_for(state).import_subscribers_csv(Path(file), now=state.now(),
                                                            force=force)
     for problem in report.problems:
@@ -417,8 +404,6 @@ def subscribers_export(state: State, file: str | None) -> None:
 
     'subscribers import' reads the file back, keeping unsubscribed and bounced addresses so.
     """
-    from pathlib import Path
-
     from .files import write_atomic
     from .store import subscribers_csv
 
@@ -428,7 +413,7 @@ def subscribers_export(state: State, file: str | None) -> None:
         click.echo(text, nl=False)
     else:
         write_atomic(Path(file), text.encode("utf-8"))
-        click.echo(f"wrote {len(subs)} subscriber{'' if len(subs) == 1 else 's'} to {file}")
+        click.echo(f"wrote {_count(len(subs), 'subscriber')} to {file}")
 
 
 @subscribers.command("list")
@@ -480,8 +465,6 @@ def subscribers_unsubscribe(state: State, email: str) -> None:
 @handle_errors
 def issue_new(state: State, dry_run: bool, note: str | None) -> None:
     """Compose the next issue from the published reviews that are in no issue yet."""
-    from pathlib import Path
-
     from .compose import compose_issue, note_from_file
     from .sources import load_reviews
 
@@ -514,9 +497,8 @@ def issue_list(state: State) -> None:
     config = state.config
     for record in records:
         when = record.sent_at or record.created_at
-        count = len(record.review_ids)
         click.echo(f"#{record.number:<4} {record.state:<9}  {_local_time(when, config)}  "
-                   f"{count} review{'' if count == 1 else 's'}  {record.subject}")
+                   f"{_count(len(record.review_ids), 'review')}  {record.subject}")
 
 
 @issue.command("show")
@@ -525,7 +507,6 @@ def issue_list(state: State) -> None:
 @handle_errors
 def issue_show(state: State, number: int) -> None:
     """Show issue NUMBER: subject, state, reviews and delivery counts."""
-    from .errors import SourceError
     from .sources import load_reviews
 
     config = state.config
@@ -569,19 +550,11 @@ def issue_cancel(state: State, number: int) -> None:
     """Cancel draft issue NUMBER before sending starts; its reviews go into the next issue.
     (Its number is not reused.)"""
     record = open_store_for(state).set_issue_state(number, "cancelled", now=state.now())
-    count = len(record.review_ids)
-    click.echo(f"cancelled issue #{number}; its {count} review{'' if count == 1 else 's'} "
+    click.echo(f"cancelled issue #{number}; its {_count(len(record.review_ids), 'review')} "
                "will go into the next issue")
 
 
 # === issue send (delivery) ===
-
-
-def _signing_secret() -> str:
-    from .config import secret_from_env
-
-    return secret_from_env("PUBLISHER_SECRET",
-                           "it signs unsubscribe links; set it to a long random string")
 
 
 @issue.command("send")
@@ -594,28 +567,28 @@ def _signing_secret() -> str:
 def issue_send(state: State, number: int, dry_run: bool, address: str | None) -> None:
     """Queue issue NUMBER for every active subscriber and deliver it."""
     from . import delivery
+    from .mail import load_secret
     from .sources import load_reviews
-    from .store import open_store
 
     config, now = state.config, state.now()
-    with open_store(config) as store:
-        if dry_run:
-            for line in delivery.plan(config, store, number, now=now):
-                click.echo(line)
-            return
-        secret = _signing_secret()
-        catalog = load_reviews(config)
-        if address is not None:
-            from .compose import issue_from_record
+    store = open_store_for(state)
+    if dry_run:
+        for line in delivery.plan(config, store, number, now=now):
+            click.echo(line)
+        return
+    secret = load_secret()
+    catalog = load_reviews(config)
+    if address is not None:
+        from .compose import issue_from_record
 
-            issue_ = issue_from_record(store.issue(number), catalog, config)
-            reply = delivery.send_test(config, issue_, address, secret=secret, now=now)
-            click.echo(f"sent a test copy of issue #{number} to {address}: {reply}")
-            return
-        with _sending_lock(config):
-            report = delivery.deliver_issue(config, store, number, now=now, secret=secret,
-                                            catalog=catalog, progress=sys.stderr.isatty(),
-                                            echo=click.echo, resume=True)
+        issue_ = issue_from_record(store.issue(number), catalog, config)
+        reply = delivery.send_test(config, issue_, address, secret=secret, now=now)
+        click.echo(f"sent a test copy of issue #{number} to {address}: {reply}")
+        return
+    with _sending_lock(config):
+        report = delivery.deliver_issue(config, store, number, now=now, secret=secret,
+                                        catalog=catalog, progress=sys.stderr.isatty(),
+                                        echo=click.echo, resume=True)
     if report.paused:
         click.echo(f"error: {report.paused}", err=True)
         sys.exit(1)
@@ -639,13 +612,13 @@ def issue_resend_ambiguous(state: State, number: int) -> None:
     """Send again, on purpose, the deliveries of NUMBER whose fate is unknown (some recipients
     may receive a second copy)."""
     from . import delivery
+    from .mail import load_secret
     from .sources import load_reviews
-    from .store import open_store
 
     config, now = state.config, state.now()
-    with open_store(config) as store, _sending_lock(config):
-        report = delivery.resend_ambiguous(config, store, number, now=now,
-                                           secret=_signing_secret(),
+    store = open_store_for(state)
+    with _sending_lock(config):
+        report = delivery.resend_ambiguous(config, store, number, now=now, secret=load_secret(),
                                            catalog=load_reviews(config),
                                            progress=sys.stderr.isatty(), echo=click.echo)
     if report.paused:
@@ -660,9 +633,8 @@ def issue_resend_ambiguous(state: State, number: int) -> None:
 def issue_settle_ambiguous(state: State, number: int) -> None:
     """Record NUMBER's ambiguous deliveries as delivered, without sending them again (when the
     relay's logs show they went out)."""
-    from .store import open_store
-
-    with open_store(state.config) as store, _sending_lock(state.config):
+    store = open_store_for(state)
+    with _sending_lock(state.config):
         count = store.settle_ambiguous(number, now=state.now())
         record = store.issue(number)
     click.echo(f"issue #{number}: {count} ambiguous deliver{'y' if count == 1 else 'ies'} "

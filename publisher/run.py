@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta, tzinfo
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -26,9 +26,6 @@ if TYPE_CHECKING:
     from .delivery import DeliveryReport
     from .sources import Catalog
     from .store import Store
-
-SECRET_ENV = "PUBLISHER_SECRET"
-SECRET_PURPOSE = "it signs unsubscribe links; set it to a long random string"
 
 
 @dataclass(frozen=True)
@@ -64,14 +61,15 @@ def run_once(config: Config, *, now: datetime, catch_up: bool = False,
              echo: Callable[[str], Any] = print, progress: bool = False) -> RunReport:
     """One cron run at ``now``. Steps aside (exit code 0, one line) when another run holds the
     lock. Raises ConfigError for a bad schedule; every other problem is in the report."""
-    config_schedule(config)  # a bad schedule is a config error: say so before anything else
+    schedule = config_schedule(config)  # a bad schedule is a config error: say so first
     with ExitStack() as stack:
         try:
             stack.enter_context(_run_lock(lock_path(config)))
         except LockHeld as exc:
             echo(str(exc))
             return RunReport(locked_by=exc.pid or 0)
-        return _Run(config, now=now, catch_up=catch_up, echo=echo, progress=progress).run()
+        return _Run(config, schedule, now=now, catch_up=catch_up, echo=echo,
+                    progress=progress).run()
     raise AssertionError("unreachable")  # pragma: no cover
 
 
@@ -88,9 +86,10 @@ def _first_line(exc: BaseException) -> str:
 class _Run:
     """The steps of one locked run; collects problems instead of stopping at the first."""
 
-    def __init__(self, config: Config, *, now: datetime, catch_up: bool,
-                 echo: Callable[[str], Any], progress: bool):
+    def __init__(self, config: Config, schedule: tuple[str, tzinfo, timedelta], *,
+                 now: datetime, catch_up: bool, echo: Callable[[str], Any], progress: bool):
         self.config, self.now, self.catch_up = config, now, catch_up
+        self.expr, self.tz, self.grace = schedule  # from config_schedule(config)
         self.echo, self.progress = echo, progress
         self.problems: list[str] = []
 
@@ -145,9 +144,8 @@ class _Run:
         from .compose import NotEnoughReviews, compose_issue
         from .store import SlotTaken
 
-        expr, tz, grace = config_schedule(self.config)
         last = store.last_slot()
-        decision = decide(expr, tz, self.now, last, grace, self.catch_up)
+        decision = decide(self.expr, self.tz, self.now, last, self.grace, self.catch_up)
         for slot in decision.skipped:
             if store.record_slot(slot, "skipped", now=self.now):
                 self.echo(decision.reason)
@@ -156,7 +154,7 @@ class _Run:
                 return self._catch_up_skipped(store, catalog, decision, last)
             return decision, ("skipped" if decision.skipped else None), None
 
-        slot, when = decision.slot, format_local(decision.slot, tz)
+        slot, when = decision.slot, format_local(decision.slot, self.tz)
         try:
             record = compose_issue(self.config, store, catalog, now=self.now, slot=slot)
         except NotEnoughReviews as exc:
@@ -175,9 +173,9 @@ class _Run:
     def _skipped_and_unsent(self, store: Store, last: datetime) -> bool:
         """The last slot was skipped, is still the latest scheduled time, and no issue was
         composed since: --catch-up may send it now."""
-        expr, tz, _grace = config_schedule(self.config)
         outcome = store.slot_outcome(last)
-        if outcome is None or outcome[0] != "skipped" or latest_time(expr, tz, self.now) != last:
+        if (outcome is None or outcome[0] != "skipped"
+                or latest_time(self.expr, self.tz, self.now) != last):
             return False
         return not any(r.created_at >= last for r in store.issues() if r.state != "cancelled")
 
@@ -187,8 +185,7 @@ class _Run:
         # above (no issue composed since the slot) keeps a repeated --catch-up from sending twice.
         from .compose import NotEnoughReviews, compose_issue
 
-        _expr, tz, _grace = config_schedule(self.config)
-        when = format_local(last, tz)
+        when = format_local(last, self.tz)
         try:
             record = compose_issue(self.config, store, catalog, now=self.now)
         except NotEnoughReviews as exc:
@@ -202,8 +199,8 @@ class _Run:
 
     def _deliver(self, store: Store, catalog: Catalog,
                  composed: int | None) -> list[tuple[int, DeliveryReport]]:
-        from .config import secret_from_env
         from .delivery import deliver_issue
+        from .mail import load_secret
 
         todo = []
         done: list[tuple[int, DeliveryReport]] = []
@@ -222,7 +219,7 @@ class _Run:
         if not todo:
             return done
         try:
-            secret = secret_from_env(SECRET_ENV, SECRET_PURPOSE)
+            secret = load_secret()
         except PublisherError as exc:
             numbers = ", ".join(f"#{n}" for n in todo)
             self.problems.append(f"issue {numbers} not sent: {exc}")

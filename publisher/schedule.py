@@ -189,9 +189,9 @@ def decide(schedule: str, tz: tzinfo, now: datetime, last_slot: datetime | None,
         _aware("last_slot", last_slot)
         last_slot = last_slot.astimezone(UTC)
     latest = latest_time(schedule, tz, now)
-    upcoming = next_times(schedule, tz, now, 1)
-    later = f"; next at {format_local(upcoming[0], tz)}" if upcoming else ""
     if latest is None or (last_slot is not None and latest <= last_slot):
+        upcoming = next_times(schedule, tz, now, 1)
+        later = f"; next at {format_local(upcoming[0], tz)}" if upcoming else ""
         return Decision(None, (), f"no issue due{later}")
 
     missed = 0 if last_slot is None else _count_between(schedule, tz, last_slot, latest)
