@@ -284,21 +284,23 @@ class _Run:
     def _record_many(self, batch: list[tuple[_Job, str | BaseException]]) -> None:
         """Record outcomes; the 250s of a batch in one transaction (Store.mark_sent_many)."""
         sent = [(job, outcome) for job, outcome in batch if isinstance(outcome, str)]
-        if len(sent) > 1:
-            stale = self.store.mark_sent_many(
-                [(job.record.id, reply, self.template.message_id(_subscriber(job.record)))
-                 for job, reply in sent], now=self.now)
-            self.counts["sent"] += len(sent) - len(stale)
-            batch = [item for item in batch if not isinstance(item[1], str)]
+        if sent:
+            self._record_sent(sent)
         for job, outcome in batch:
-            self._record(job, outcome)
+            if not isinstance(outcome, str):
+                self._record(job, outcome)
+
+    def _record_sent(self, sent: list[tuple[_Job, str]]) -> None:
+        """The 250s, however many, in one transaction: one path for one reply or thirty-two."""
+        stale = self.store.mark_sent_many(
+            [(job.record.id, reply, self.template.message_id(_subscriber(job.record)))
+             for job, reply in sent], now=self.now)
+        self.counts["sent"] += len(sent) - len(stale)
 
     def _record(self, job: _Job, outcome: str | BaseException) -> None:
         d, store, now = job.record, self.store, self.now
         if isinstance(outcome, str):
-            store.mark_sent(d.id, now=now, reply=outcome,
-                            message_id=self.template.message_id(_subscriber(d)))
-            self.counts["sent"] += 1
+            self._record_sent([(job, outcome)])
         elif isinstance(outcome, TemporaryDeliveryError):
             reply = str(outcome)
             if now - d.created_at >= timedelta(hours=self.config.delivery.give_up_hours):
