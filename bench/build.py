@@ -45,8 +45,8 @@ def make_cold(directory: Path) -> None:
 
 
 def time_library(directory: Path, *, cold: bool) -> tuple[float, object]:
-    from publisher.build import build_publication
     from publisher.config import load_config
+    from publisher.pipeline.build import build_publication
 
     if cold:
         make_cold(directory)
@@ -66,8 +66,8 @@ def time_cli(directory: Path, *, cold: bool) -> float:
 
 
 def profile(directory: Path, *, cold: bool, top: int) -> None:
-    from publisher.build import build_publication
     from publisher.config import load_config
+    from publisher.pipeline.build import build_publication
 
     if cold:
         make_cold(directory)

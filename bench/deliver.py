@@ -92,13 +92,14 @@ def one(connections: int, subscribers: int, sink: str, claim_batch: int,
     sys.path.insert(0, str(HERE))
     from gen_reviews import generate
 
-    from publisher import delivery
-    from publisher.compose import compose_issue
     from publisher.config import load_config
+    from publisher.delivery import engine
+    from publisher.ledger import open_store
+    from publisher.pipeline.issues import compose_issue
+    from publisher.pipeline.send import deliver_issue
     from publisher.sources import load_reviews
-    from publisher.store import open_store
 
-    delivery.CLAIM_BATCH = claim_batch
+    engine.CLAIM_BATCH = claim_batch
     work = Path(tempfile.mkdtemp(prefix="bench-deliver-"))
     port = free_port()
     proc, sink_command = start_sink(sink, port, delay)
@@ -117,9 +118,9 @@ def one(connections: int, subscribers: int, sink: str, claim_batch: int,
             record = compose_issue(config, store, catalog, now=NOW)
             lines: list[str] = []
             start = time.perf_counter()
-            report = delivery.deliver_issue(config, store, record.number, now=NOW,
-                                            secret="bench-secret", catalog=catalog,
-                                            echo=lines.append)
+            report = deliver_issue(config, store, record.number, now=NOW,
+                                   secret="bench-secret", catalog=catalog,
+                                   echo=lines.append)
             seconds = time.perf_counter() - start
             counts = store.delivery_counts(record.number)
     finally:
@@ -155,7 +156,7 @@ def main() -> int:
     if sink == "auto":
         sink = "smtp-sink" if Path(SMTP_SINK).exists() else "aiosmtpd"
     if args.claim_batch is None:
-        from publisher.delivery import CLAIM_BATCH
+        from publisher.delivery.engine import CLAIM_BATCH
 
         args.claim_batch = CLAIM_BATCH
     if args.one:

@@ -30,10 +30,11 @@ sys.path[:0] = [str(HERE.parent), str(HERE)]
 
 from gen_reviews import generate  # noqa: E402
 
-from publisher import digest as digest_module  # noqa: E402
-from publisher import mail  # noqa: E402
 from publisher.config import load_config  # noqa: E402
 from publisher.models import Issue, Subscriber  # noqa: E402
+from publisher.render import digest as digest_module  # noqa: E402
+from publisher.render import message as mail  # noqa: E402
+from publisher.render.tokens import unsubscribe_url  # noqa: E402
 from publisher.sources import load_reviews  # noqa: E402
 
 SECRET = "bench-secret"
@@ -67,7 +68,7 @@ def with_dkim(config, key: Path):  # type: ignore[no-untyped-def]
 def email_package_message(config, d, s: Subscriber, secret: str) -> bytes:  # type: ignore
     """What the splice replaces: one message built by the email package per subscriber."""
     values = {"email": s.email, "name": s.name,
-              "unsubscribe_url": mail.unsubscribe_url(config, secret, s.email)}
+              "unsubscribe_url": unsubscribe_url(config, secret, s.email)}
     page, text = digest_module.personalise(d, values)
     msg = EmailMessage(policy=policy.SMTP)
     msg["From"] = Address(config.title, addr_spec=config.newsletter.from_address)

@@ -21,6 +21,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from .errors import ConfigError
 
 CONFIG_NAME = "publisher.toml"
+#: Where publisher keeps its own state, under the publication directory.
+STATE_DIR = ".publisher"
 
 
 @dataclass(frozen=True)
@@ -75,7 +77,7 @@ class DeliverySettings:
 
     #: smtp://host:port, smtps://host:port, maildir:///path, file:///dir (relative paths are
     #: taken from the publication directory).
-    transport: str = "maildir://.publisher/outbox"
+    transport: str = f"maildir://{STATE_DIR}/outbox"
     smtp_user: str = ""
     starttls: bool = True
     timeout: float = 30.0
@@ -103,7 +105,50 @@ class DkimSettings:
 class StateSettings:
     """[state]: the ledger database."""
 
-    database: str = "sqlite:///.publisher/state.db"
+    database: str = f"sqlite:///{STATE_DIR}/state.db"
+
+
+@dataclass(frozen=True)
+class Paths:
+    """Where a publication's files live: the one place that knows ``.publisher/…`` and
+    ``static/``. Every path is absolute or relative to the working directory, ready to open."""
+
+    root: Path
+    reviews: Path
+    templates: Path
+    output: Path
+
+    @property
+    def static(self) -> Path:
+        """Files copied as they are into the output directory (posters, images)."""
+        return self.root / "static"
+
+    @property
+    def state(self) -> Path:
+        """publisher's own directory: caches, the lock, the default outbox and ledger."""
+        return self.root / STATE_DIR
+
+    @property
+    def cache(self) -> Path:
+        """Parsed reviews and the build manifest (safe to delete at any time)."""
+        return self.state / "cache"
+
+    @property
+    def build_manifest(self) -> Path:
+        return self.cache / "build.json"
+
+    @property
+    def lock(self) -> Path:
+        """The run lock: one run, or one hand-started send, at a time."""
+        return self.state / "run.lock"
+
+    @property
+    def screenshots(self) -> Path:
+        return self.state / "screenshots"
+
+    @property
+    def cron_log(self) -> Path:
+        return self.state / "cron.log"
 
 
 @dataclass(frozen=True)
@@ -140,16 +185,21 @@ class Config:
         return ZoneInfo(self.newsletter.timezone or self.timezone)
 
     @property
+    def paths(self) -> Paths:
+        return Paths(root=self.root, reviews=self.root / self.reviews_dir,
+                     templates=self.root / self.templates_dir, output=self.root / self.output_dir)
+
+    @property
     def output_path(self) -> Path:
-        return self.root / self.output_dir
+        return self.paths.output
 
     @property
     def reviews_path(self) -> Path:
-        return self.root / self.reviews_dir
+        return self.paths.reviews
 
     @property
     def templates_path(self) -> Path:
-        return self.root / self.templates_dir
+        return self.paths.templates
 
     @property
     def domain(self) -> str:
@@ -314,3 +364,13 @@ def secret_from_env(name: str, purpose: str) -> str:
     if not value:
         raise ConfigError(f"{name} is not set; {purpose}")
     return value
+
+
+#: The signing secret for unsubscribe tokens and Message-IDs.
+SECRET_ENV = "PUBLISHER_SECRET"
+SECRET_PURPOSE = "it signs unsubscribe links; set it to a long random string"
+
+
+def load_secret() -> str:
+    """PUBLISHER_SECRET from the environment, or a ConfigError saying to set it."""
+    return secret_from_env(SECRET_ENV, SECRET_PURPOSE)

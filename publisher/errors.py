@@ -2,12 +2,36 @@
 
 The CLI turns these into one clear line (or one line per problem) and a non-zero exit code;
 anything else is a bug and gets a traceback behind ``--debug``.
+
+    PublisherError
+    ├── ConfigError            publisher.toml, the environment, a transport URL
+    ├── SourceError            review sources (every Problem at once)
+    ├── PageImportError        an exported page that cannot be imported
+    ├── TemplateError          a digest, archive or subject template
+    ├── ComposeError           an issue that cannot be composed
+    │   ├── NotEnoughReviews
+    │   └── MissingReview
+    ├── StoreError             the ledger
+    │   ├── SlotTaken
+    │   ├── AlreadySubscribed
+    │   └── Suppressed
+    ├── InvalidAddress         an email address (also a ValueError)
+    ├── CsvError               a subscriber CSV file
+    ├── LockHeld               another run holds the publication's lock
+    └── DeliveryError          sending one message; ``reply`` and ``bounce`` say what happened
+        ├── TemporaryDeliveryError
+        ├── PermanentDeliveryError
+        │   └── AddressError
+        ├── PolicyDeliveryError
+        ├── AmbiguousDeliveryError
+        └── TransportError
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import Path
 
 
 class PublisherError(Exception):
@@ -15,7 +39,7 @@ class PublisherError(Exception):
 
 
 class ConfigError(PublisherError, ValueError):
-    """publisher.toml is missing, unreadable or invalid."""
+    """publisher.toml is missing, unreadable or invalid; or the environment lacks a secret."""
 
 
 @dataclass(frozen=True, order=True)
@@ -43,20 +67,77 @@ class SourceError(PublisherError, ValueError):
         super().__init__(head + ":\n" + "\n".join(str(p) for p in self.problems))
 
 
-class ImportError_(PublisherError, ValueError):
-    """An exported page could not be imported (the trailing underscore avoids the builtin)."""
+class PageImportError(PublisherError, ValueError):
+    """An exported page could not be imported."""
 
 
 class TemplateError(PublisherError, ValueError):
-    """A digest or archive template failed to render or compile."""
+    """A digest, archive or subject template failed to render or compile."""
+
+
+class ComposeError(PublisherError):
+    """An issue cannot be composed or rebuilt."""
+
+
+class NotEnoughReviews(ComposeError):
+    """Fewer new published reviews than newsletter.min_reviews."""
+
+    def __init__(self, message: str, *, found: int, needed: int):
+        super().__init__(message)
+        self.found = found
+        self.needed = needed
+
+
+class MissingReview(ComposeError):
+    """An issue in the ledger names a review that is no longer in the sources."""
 
 
 class StoreError(PublisherError):
     """The ledger database is unusable: unreachable, too new, or in an impossible state."""
 
 
+class SlotTaken(StoreError):
+    """The schedule slot already has a row: an issue, or a recorded skip."""
+
+
+class AlreadySubscribed(StoreError):
+    """The address is already on the list and active."""
+
+
+class Suppressed(StoreError):
+    """The address unsubscribed, bounced or complained; only --force subscribes it again."""
+
+
+class InvalidAddress(PublisherError, ValueError):
+    """Not a valid email address (syntax only; no DNS look-ups)."""
+
+
+class CsvError(PublisherError, ValueError):
+    """A subscriber CSV file cannot be read at all (missing, not UTF-8, no header)."""
+
+
+class LockHeld(PublisherError):
+    """Another process holds the publication's run lock."""
+
+    def __init__(self, path: Path, pid: int | None):
+        self.path = path
+        self.pid = pid
+        who = f"pid {pid}" if pid else "pid unknown"
+        super().__init__(f"another publisher run holds the lock ({who}); nothing done")
+
+
 class DeliveryError(PublisherError):
-    """Sending a message failed."""
+    """Sending a message failed.
+
+    ``reply`` is the server's reply as one line ("" when no server replied: a refused
+    connection, a local write error); ``bounce`` is true when the reply says the address does
+    not exist, so the subscriber is marked bounced.
+    """
+
+    def __init__(self, message: str, *, reply: str = "", bounce: bool = False):
+        super().__init__(message)
+        self.reply = reply
+        self.bounce = bounce
 
 
 class TemporaryDeliveryError(DeliveryError):
@@ -64,7 +145,16 @@ class TemporaryDeliveryError(DeliveryError):
 
 
 class PermanentDeliveryError(DeliveryError):
-    """A 5xx reply about the recipient: do not retry, mark the subscriber bounced."""
+    """A 5xx reply about the recipient: do not retry; ``bounce`` marks the subscriber."""
+
+
+class AddressError(PermanentDeliveryError, ValueError):
+    """A subscriber address that cannot be put in a header safely (so it is never sent to)."""
+
+
+class PolicyDeliveryError(DeliveryError):
+    """A 5.7.x reply (policy, authentication, reputation): pause the issue, never suppress the
+    subscriber."""
 
 
 class AmbiguousDeliveryError(DeliveryError):
@@ -72,10 +162,5 @@ class AmbiguousDeliveryError(DeliveryError):
 
 
 class TransportError(DeliveryError):
-    """The transport itself is unusable (bad URL, refused connection, authentication failed):
-    stop, mark nothing sent."""
-
-
-class PolicyDeliveryError(DeliveryError):
-    """A 5.7.x reply (policy, authentication, reputation): pause the issue, never suppress the
-    subscriber."""
+    """The transport itself is unusable (refused connection, authentication failed, the sender
+    refused): stop, mark nothing sent. ``reply`` is set when a server said so."""

@@ -2,23 +2,13 @@
 
 from __future__ import annotations
 
-import re
-import unicodedata
+import hashlib
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
+from enum import StrEnum
 
-
-def slugify(text: str) -> str:
-    """A lower-case ASCII slug: 'Sam Okafor' -> 'sam-okafor', 'Amélie' -> 'amelie'. Text with
-    letters but none in the Latin alphabet gets their Punycode, so that names in other scripts
-    keep distinct slugs ('王伟' -> 'cpqu10g'); text without letters or digits is 'untitled'."""
-    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
-    slug = re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-")
-    if not slug:
-        letters = re.sub(r"[\W_]+", "", unicodedata.normalize("NFC", text).lower())
-        slug = letters.encode("punycode").decode("ascii") if letters else ""
-    return slug or "untitled"
+from .text import slugify
 
 
 @dataclass(frozen=True)
@@ -75,22 +65,6 @@ class Review:
         return not self.draft and self.date <= now
 
 
-def stars(rating: Decimal | None) -> str:
-    """★★★½ for 3.5; empty for no rating."""
-    if rating is None:
-        return ""
-    whole = int(rating)
-    return "★" * whole + ("½" if rating - whole else "")
-
-
-def rating_text(rating: Decimal | None) -> str:
-    """'3.5 out of 5' for 3.5, '4 out of 5' for 4; empty for no rating."""
-    if rating is None:
-        return ""
-    value = f"{rating:f}".rstrip("0").rstrip(".") if "." in f"{rating:f}" else f"{rating:f}"
-    return f"{value} out of 5"
-
-
 @dataclass(frozen=True)
 class Issue:
     """A numbered newsletter issue: the reviews it carries, in order."""
@@ -102,6 +76,39 @@ class Issue:
     note_html: str = ""  # optional editor's note, sanitised HTML
 
 
+class SubscriberStatus(StrEnum):
+    ACTIVE = "active"
+    UNSUBSCRIBED = "unsubscribed"
+    BOUNCED = "bounced"
+    COMPLAINED = "complained"
+
+
+class IssueState(StrEnum):
+    """draft → sending → sent, or draft → cancelled."""
+
+    DRAFT = "draft"
+    SENDING = "sending"
+    SENT = "sent"
+    CANCELLED = "cancelled"
+
+
+class DeliveryStatus(StrEnum):
+    """queued → sending (claimed) → sent; or back to queued (retry), or failed / bounced.
+    A delivery left in ``sending`` by a crash is ambiguous."""
+
+    QUEUED = "queued"
+    SENDING = "sending"
+    SENT = "sent"
+    FAILED = "failed"
+    BOUNCED = "bounced"
+
+
+class SlotOutcome(StrEnum):
+    ISSUED = "issued"
+    SKIPPED = "skipped"
+    EMPTY = "empty"
+
+
 @dataclass(frozen=True)
 class Subscriber:
     """Someone on the list."""
@@ -109,7 +116,7 @@ class Subscriber:
     email: str
     name: str = ""
     id: int = 0
-    status: str = "active"  # active / unsubscribed / bounced / complained
+    status: SubscriberStatus = SubscriberStatus.ACTIVE
     source: str = ""  # how they joined: "cli", "import:subscribers.csv", ...
     created_at: datetime | None = None  # aware (UTC) when read from the ledger
 
@@ -121,8 +128,6 @@ PERSONAL_FIELDS = ("email", "name", "unsubscribe_url")
 def personal_markers(seed: str) -> dict[str, str]:
     """Markers for PERSONAL_FIELDS: ASCII, no '=', unique to ``seed`` (say, an issue's identity)
     so that review text cannot collide with them, and deterministic for the same seed."""
-    import hashlib
-
     nonce = hashlib.sha256(seed.encode("utf-8")).hexdigest()[:12]
     return {name: f"@@PUB-{name.upper()}-{nonce}@@" for name in PERSONAL_FIELDS}
 
@@ -140,3 +145,40 @@ class RenderedDigest:
     html: str
     text: str
     markers: dict[str, str]
+
+
+@dataclass(frozen=True)
+class IssueRecord:
+    """An issue as the ledger holds it; ``review_ids`` in issue order."""
+
+    number: int
+    subject: str
+    state: IssueState
+    slot: datetime | None
+    created_at: datetime
+    sent_at: datetime | None
+    review_ids: tuple[str, ...]
+    note_html: str = ""
+    paused_reason: str = ""  # non-empty while sending is paused (a 5.7.x refusal)
+
+
+@dataclass(frozen=True)
+class DeliveryRecord:
+    """One issue to one subscriber, with the subscriber's address and name."""
+
+    id: int
+    issue_number: int
+    subscriber_id: int
+    email: str
+    name: str
+    status: DeliveryStatus
+    attempts: int
+    next_attempt_at: datetime
+    last_reply: str
+    message_id: str
+    created_at: datetime
+    updated_at: datetime
+
+    @property
+    def subscriber(self) -> Subscriber:
+        return Subscriber(email=self.email, name=self.name, id=self.subscriber_id)

@@ -13,8 +13,9 @@ from pathlib import Path
 
 from publisher.config import Config
 from publisher.models import Film, Issue, Poster, Review
+from tests.fixtures import DATA
 
-GOLDEN = Path(__file__).parent / "golden"
+GOLDEN = DATA / "golden"
 REGEN = os.environ.get("PUBLISHER_REGEN_GOLDEN") == "1"
 ISSUE_DATE = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
 POSTAL = "Test Reel, 1 Reel Street, Bristol BS1 1AA, United Kingdom"
@@ -68,7 +69,7 @@ def make_review(config: Config, index: int, **changes: object) -> Review:
 
 def make_issue(config: Config, count: int = 4, *, number: int = 3, note_html: str = "",
                subject: str = "") -> Issue:
-    from publisher.digest import compose_subject
+    from publisher.render.digest import compose_subject
 
     reviews = tuple(make_review(config, i) for i in range(count))
     return Issue(number=number, subject=subject or compose_subject(config, number, reviews),

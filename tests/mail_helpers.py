@@ -22,8 +22,8 @@ from publisher.models import (
     Review,
     Subscriber,
     personal_markers,
-    stars,
 )
+from publisher.text import stars
 
 DATE = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
 

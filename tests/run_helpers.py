@@ -6,7 +6,7 @@ import csv
 from datetime import UTC, date, datetime, timedelta
 
 from publisher.config import Config
-from publisher.store import open_store
+from publisher.ledger.store import open_store
 
 #: Friday 20 November 2026, 09:00 in London (GMT): a slot of the default "0 9 * * FRI".
 SLOT = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)

@@ -6,12 +6,11 @@ import pytest
 
 from publisher.config import load_config, secret_from_env
 from publisher.errors import ConfigError
+from tests.fixtures import EXAMPLE, MINIMAL_CONFIG
 
-from .conftest import MINIMAL_CONFIG, REPO
 
-
-def test_the_repository_is_itself_a_publication():
-    config = load_config(directory=REPO)
+def test_the_example_is_a_publication():
+    config = load_config(directory=EXAMPLE)
     assert config.title == "The Second Reel"
     assert config.base_url == "https://secondreel.example.org/"
     assert config.domain == "secondreel.example.org"

@@ -1,0 +1,110 @@
+"""The command line: click only. Each command parses its options, calls the library, prints.
+
+Commands live in one module per area (``publication``, ``digest``, ``subscribers``, ``issues``,
+``schedule``) and are imported only when invoked: ``publisher --help`` and a mistyped command
+answer without loading the library (start-up is most of what a cron run costs when nothing is
+due). The registry below names each command's module and the one-line help that ``publisher
+--help`` shows; tests hold it to the commands themselves.
+"""
+
+from __future__ import annotations
+
+import importlib
+from datetime import UTC, datetime
+
+import click
+
+from .. import __version__
+from ..config import Config, load_config
+
+#: name → (module:attribute under publisher.cli, one-line help)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "init": ("publication:init_command", "Create a new publication in DIRECTORY."),
+    "check": ("publication:check_command",
+              "Validate the config, reviews and templates; write nothing."),
+    "build": ("publication:build_command",
+              "Write the feeds, the issue archive and static files."),
+    "import": ("publication:import_command",
+               "Import review pages exported from a website builder."),
+    "digest": ("digest:digest", "Render newsletter digests for inspection."),
+    "subscribers": ("subscribers:subscribers", "Manage the subscriber list."),
+    "issue": ("issues:issue", "Compose, inspect and send newsletter issues."),
+    "schedule": ("schedule:schedule",
+                 "Show when issues are due; print crontab or systemd units."),
+    "run": ("schedule:run_command",
+            "Do what is due: build, compose, deliver (cron calls this)."),
+}
+
+
+class State:
+    """What the group's options give every command: where the publication is, and the clock."""
+
+    def __init__(self, config_path: str | None, directory: str | None, now: datetime | None,
+                 debug: bool):
+        self.config_path = config_path
+        self.directory = directory
+        self.fixed_now = now
+        self.debug = debug
+        self._config: Config | None = None
+
+    @property
+    def config(self) -> Config:
+        if self._config is None:
+            self._config = load_config(self.config_path, self.directory)
+        return self._config
+
+    def now(self) -> datetime:
+        """The one clock: --now / PUBLISHER_NOW when given (tests walk schedules with it)."""
+        return self.fixed_now or datetime.now(UTC)
+
+
+def parse_now(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(
+            f"{value!r} is not an ISO 8601 time such as 2026-03-29T09:00:00+01:00"
+        ) from None
+    if parsed.tzinfo is None:
+        raise click.BadParameter(f"{value!r} has no UTC offset; add one, e.g. +00:00")
+    return parsed
+
+
+class _LazyGroup(click.Group):
+    """A group whose commands are imported from COMMANDS when first asked for."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        entry = COMMANDS.get(cmd_name)
+        if entry is None:
+            return None
+        module_name, _, attribute = entry[0].partition(":")
+        module = importlib.import_module(f"{__name__}.{module_name}")
+        command: click.Command = getattr(module, attribute)
+        command.short_help = entry[1]
+        return command
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = [(name, COMMANDS[name][1]) for name in self.list_commands(ctx)]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+
+@click.group(cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--config", "config_path", type=click.Path(dir_okay=False),
+              help="Path to publisher.toml (default: ./publisher.toml).")
+@click.option("-C", "directory", type=click.Path(file_okay=False),
+              help="Publication directory holding publisher.toml.")
+@click.option("--now", "now", envvar="PUBLISHER_NOW",
+              help="Run as if the clock read this ISO 8601 time (also PUBLISHER_NOW).")
+@click.option("--debug", is_flag=True, help="Show tracebacks for errors.")
+@click.version_option(__version__, prog_name="publisher")
+@click.pass_context
+def main(ctx: click.Context, config_path: str | None, directory: str | None, now: str | None,
+         debug: bool) -> None:
+    """Turn film-review sources into feeds and email newsletters."""
+    ctx.obj = State(config_path, directory, parse_now(now), debug)

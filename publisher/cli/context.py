@@ -1,0 +1,65 @@
+"""What every command shares: the one decorator that hands it the publication and turns a
+PublisherError into one line and an exit code, the ledger, and a few ways of printing."""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable, Iterable
+from datetime import datetime
+from typing import Concatenate, ParamSpec
+
+import click
+
+from ..config import Config
+from ..errors import PublisherError
+from ..ledger import Store
+from ..ledger import open_store as open_ledger
+from . import State
+
+P = ParamSpec("P")
+
+
+def publication_command(
+    func: Callable[Concatenate[State, P], int | None],
+) -> Callable[P, None]:
+    """Give the command the State (publication and clock) as its first argument. A
+    PublisherError becomes one line on stderr and exit code 1 (a traceback only with --debug);
+    a command's own non-zero return value is its exit code."""
+
+    @functools.wraps(func)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> None:
+        state = click.get_current_context().find_object(State)
+        assert state is not None, "commands run under the publisher group"
+        try:
+            code = func(state, *args, **kwargs)
+        except PublisherError as exc:
+            if state.debug:
+                raise
+            click.echo(f"error: {exc}", err=True)
+            code = 1
+        if code:
+            sys.exit(code)
+
+    return wrapper
+
+
+def open_store(state: State) -> Store:
+    """The publication's ledger, closed when the current command ends."""
+    store = open_ledger(state.config)
+    click.get_current_context().call_on_close(store.close)
+    return store
+
+
+def count(n: int, noun: str) -> str:
+    """'1 review', '3 reviews'."""
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
+def warn(lines: Iterable[object]) -> None:
+    for line in lines:
+        click.echo(f"warning: {line}", err=True)
+
+
+def local_time(when: datetime | None, config: Config) -> str:
+    return "-" if when is None else f"{when.astimezone(config.tz):%Y-%m-%d %H:%M %Z}"

@@ -1,0 +1,170 @@
+"""``publisher issue``: compose, inspect and send newsletter issues."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from ..config import load_secret
+from ..errors import SourceError
+from ..models import IssueState
+from ..newsletter.compose import issue_from_record
+from ..pipeline import send
+from ..pipeline.issues import compose_issue, note_from_file
+from ..sources import Catalog, load_reviews
+from . import State
+from .context import count, local_time, open_store, publication_command, warn
+
+
+@click.group()
+def issue() -> None:
+    """Compose, inspect and send newsletter issues."""
+
+
+@issue.command("new")
+@click.option("--dry-run", is_flag=True, help="Show what the issue would hold; write nothing.")
+@click.option("--note", type=click.Path(dir_okay=False),
+              help="An editor's note in Markdown (FILE.md), shown above the reviews.")
+@publication_command
+def issue_new(state: State, dry_run: bool, note: str | None) -> None:
+    """Compose the next issue from the published reviews that are in no issue yet."""
+    config = state.config
+    catalog = load_reviews(config)
+    warn(catalog.warnings)
+    note_html = note_from_file(Path(note), config) if note else ""
+    record = compose_issue(config, open_store(state), catalog, now=state.now(),
+                           dry_run=dry_run, note_html=note_html)
+    verb = "would create" if dry_run else "created"
+    click.echo(f"{verb} issue #{record.number} (draft): {record.subject}")
+    for position, review_id in enumerate(record.review_ids, 1):
+        review = catalog.by_id(review_id)
+        assert review is not None
+        click.echo(f"  {position}. {review.title} ({review.reviewer}, {review.date:%Y-%m-%d})")
+    if dry_run:
+        click.echo("(dry run: nothing written)")
+
+
+@issue.command("list")
+@publication_command
+def issue_list(state: State) -> None:
+    """List issues: number, state, date, how many reviews, subject."""
+    records = open_store(state).issues()
+    if not records:
+        click.echo("no issues yet; 'publisher issue new' composes one")
+        return
+    config = state.config
+    for record in records:
+        when = record.sent_at or record.created_at
+        click.echo(f"#{record.number:<4} {record.state:<9}  {local_time(when, config)}  "
+                   f"{count(len(record.review_ids), 'review')}  {record.subject}")
+
+
+@issue.command("show")
+@click.argument("number", type=int)
+@publication_command
+def issue_show(state: State, number: int) -> None:
+    """Show issue NUMBER: subject, state, reviews and delivery counts."""
+    config = state.config
+    store = open_store(state)
+    record = store.issue(number)
+    catalog: Catalog | None
+    try:
+        catalog = load_reviews(config)
+    except SourceError as exc:
+        catalog = None
+        click.echo(f"warning: reviews not shown by title: {exc.problems[0]}", err=True)
+    click.echo(f"issue #{record.number}: {record.subject}")
+    click.echo(f"state: {record.state}" + (" (paused)" if record.paused_reason else ""))
+    if record.paused_reason:
+        click.echo(f"paused: {record.paused_reason}; 'publisher issue send {number}' resumes")
+    click.echo(f"created: {local_time(record.created_at, config)}")
+    if record.slot is not None:
+        click.echo(f"slot: {local_time(record.slot, config)}")
+    if record.sent_at is not None:
+        click.echo(f"sent: {local_time(record.sent_at, config)}")
+    released = (" (released when the issue was cancelled)"
+                if record.state == IssueState.CANCELLED else "")
+    click.echo(f"reviews ({len(record.review_ids)}){released}:")
+    for position, review_id in enumerate(record.review_ids, 1):
+        review = catalog.by_id(review_id) if catalog is not None else None
+        if review is None:
+            missing = " (no longer in the sources)" if catalog is not None else ""
+            click.echo(f"  {position}. {review_id}{missing}")
+        else:
+            click.echo(f"  {position}. {review.title} ({review.reviewer}, "
+                       f"{review.date:%Y-%m-%d})  {review_id}")
+    counts = store.delivery_counts(number)
+    total = sum(counts.values())
+    detail = ", ".join(f"{n} {status}" for status, n in counts.items() if n)
+    click.echo(f"deliveries: {total}" + (f" ({detail})" if detail else ""))
+
+
+@issue.command("cancel")
+@click.argument("number", type=int)
+@publication_command
+def issue_cancel(state: State, number: int) -> None:
+    """Cancel draft issue NUMBER before sending starts; its reviews go into the next issue.
+    (Its number is not reused.)"""
+    record = open_store(state).set_issue_state(number, IssueState.CANCELLED, now=state.now())
+    click.echo(f"cancelled issue #{number}; its {count(len(record.review_ids), 'review')} "
+               "will go into the next issue")
+
+
+@issue.command("send")
+@click.argument("number", type=int)
+@click.option("--dry-run", is_flag=True, help="Say what would be sent, and send nothing.")
+@click.option("--to", "address", metavar="ADDRESS",
+              help="Send one test copy to ADDRESS; nothing is queued or recorded.")
+@publication_command
+def issue_send(state: State, number: int, dry_run: bool, address: str | None) -> int:
+    """Queue issue NUMBER for every active subscriber and deliver it."""
+    config, now = state.config, state.now()
+    store = open_store(state)
+    if dry_run:
+        for line in send.plan(config, store, number, now=now):
+            click.echo(line)
+        return 0
+    secret = load_secret()
+    catalog = load_reviews(config)
+    if address is not None:
+        issue_ = issue_from_record(store.issue(number), catalog, config)
+        reply = send.send_test(config, issue_, address, secret=secret, now=now)
+        click.echo(f"sent a test copy of issue #{number} to {address}: {reply}")
+        return 0
+    report = send.deliver_issue(config, store, number, now=now, secret=secret, catalog=catalog,
+                                progress=sys.stderr.isatty(), echo=click.echo, resume=True)
+    if report.paused:
+        click.echo(f"error: {report.paused}", err=True)
+        return 1
+    return 0
+
+
+@issue.command("resend-ambiguous")
+@click.argument("number", type=int)
+@publication_command
+def issue_resend_ambiguous(state: State, number: int) -> int:
+    """Send again, on purpose, the deliveries of NUMBER whose fate is unknown (some recipients
+    may receive a second copy)."""
+    config = state.config
+    report = send.resend_ambiguous(config, open_store(state), number, now=state.now(),
+                                   secret=load_secret(), catalog=load_reviews(config),
+                                   progress=sys.stderr.isatty(), echo=click.echo)
+    if report.paused:
+        click.echo(f"error: {report.paused}", err=True)
+        return 1
+    return 0
+
+
+@issue.command("settle-ambiguous")
+@click.argument("number", type=int)
+@publication_command
+def issue_settle_ambiguous(state: State, number: int) -> None:
+    """Record NUMBER's ambiguous deliveries as delivered, without sending them again (when the
+    relay's logs show they went out)."""
+    store = open_store(state)
+    settled = send.settle_ambiguous(state.config, store, number, now=state.now())
+    record = store.issue(number)
+    click.echo(f"issue #{number}: {settled} ambiguous deliver{'y' if settled == 1 else 'ies'} "
+               f"recorded as delivered; the issue is {record.state}")

@@ -1,0 +1,104 @@
+"""``publisher subscribers``: the list, managed by the editor."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from ..files import write_atomic
+from ..ledger import subscribers_csv
+from ..models import SubscriberStatus
+from . import State
+from .context import count, open_store, publication_command
+
+
+@click.group()
+def subscribers() -> None:
+    """Manage the subscriber list."""
+
+
+@subscribers.command("add")
+@click.argument("email")
+@click.option("--name", default="", help="The subscriber's name (used in the greeting).")
+@click.option("--force", is_flag=True,
+              help="Subscribe again someone who unsubscribed, bounced or complained.")
+@publication_command
+def subscribers_add(state: State, email: str, name: str, force: bool) -> None:
+    """Add EMAIL to the list (the address is checked, without DNS look-ups)."""
+    sub = open_store(state).add_subscriber(email, name, now=state.now(), force=force)
+    click.echo(f"subscribed {sub.email}")
+
+
+@subscribers.command("import")
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--force", is_flag=True,
+              help="Subscribe again those who unsubscribed, bounced or complained.")
+@publication_command
+def subscribers_import(state: State, file: str, force: bool) -> int:
+    """Add the subscribers in FILE.csv (a header row naming email and name, then one row each).
+
+    Invalid rows are reported with their line numbers (and the exit code is 1); duplicates are
+    skipped; someone who unsubscribed or bounced is not subscribed again without --force.
+    """
+    report = open_store(state).import_subscribers_csv(Path(file), now=state.now(), force=force)
+    for problem in report.problems:
+        click.echo(f"error: {problem}", err=True)
+    click.echo(report.summary())
+    return 1 if report.problems else 0
+
+
+@subscribers.command("export")
+@click.argument("file", required=False, type=click.Path(dir_okay=False))
+@publication_command
+def subscribers_export(state: State, file: str | None) -> None:
+    """Write every subscriber as CSV (email,name,status,source,created_at) to FILE or stdout.
+
+    'subscribers import' reads the file back, keeping unsubscribed and bounced addresses so.
+    """
+    subs = open_store(state).subscribers()
+    text = subscribers_csv(subs)
+    if file is None or file == "-":
+        click.echo(text, nl=False)
+    else:
+        write_atomic(Path(file), text.encode("utf-8"))
+        click.echo(f"wrote {count(len(subs), 'subscriber')} to {file}")
+
+
+@subscribers.command("list")
+@click.option("--status", type=click.Choice([status.value for status in SubscriberStatus]),
+              help="Only subscribers with this status.")
+@publication_command
+def subscribers_list(state: State, status: str | None) -> None:
+    """List subscribers: address, status, when and how they joined, name."""
+    subs = open_store(state).subscribers(status)
+    if not subs:
+        click.echo(f"no {status + ' ' if status else ''}subscribers")
+        return
+    width = max(len(sub.email) for sub in subs)
+    source_width = max(len(sub.source) for sub in subs)
+    tz = state.config.tz
+    for sub in subs:
+        joined = f"{sub.created_at.astimezone(tz):%Y-%m-%d}" if sub.created_at else "-"
+        click.echo(f"{sub.email:<{width}}  {sub.status:<12}  {joined}  "
+                   f"{sub.source:<{source_width}}  {sub.name}".rstrip())
+
+
+@subscribers.command("remove")
+@click.argument("email")
+@publication_command
+def subscribers_remove(state: State, email: str) -> None:
+    """Forget EMAIL entirely, with its delivery history (to keep someone off the list for good,
+    use 'unsubscribe')."""
+    open_store(state).remove_subscriber(email)
+    click.echo(f"removed {email}")
+
+
+@subscribers.command("unsubscribe")
+@click.argument("email")
+@publication_command
+def subscribers_unsubscribe(state: State, email: str) -> None:
+    """Unsubscribe EMAIL: it stays on record so that no import subscribes it again."""
+    sub = open_store(state).set_subscriber_status(email, SubscriberStatus.UNSUBSCRIBED,
+                                                  now=state.now())
+    click.echo(f"unsubscribed {sub.email}")

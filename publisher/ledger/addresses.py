@@ -1,0 +1,45 @@
+"""Addresses and names as the ledger stores them."""
+
+from __future__ import annotations
+
+from email_validator import EmailNotValidError, validate_email
+
+from ..errors import InvalidAddress
+from ..text import header_text
+from .schema import NAME_MAX
+
+
+def normalise_email(address: str) -> str:
+    """The address as stored: domain lower-cased, and in its ASCII (IDNA) form when the local
+    part is ASCII, so that plain SMTP can deliver to it (only an address with a non-ASCII local
+    part needs SMTPUTF8). InvalidAddress if its syntax is wrong. No DNS look-ups."""
+    text = address.strip()
+    if not text:
+        raise InvalidAddress("empty email address")
+    try:
+        info = validate_email(text, check_deliverability=False)
+    except EmailNotValidError as exc:
+        raise InvalidAddress(f"{text!r} is not a valid email address: {exc}") from None
+    return info.ascii_email or info.normalized
+
+
+def address_key(address: str) -> str:
+    """The case-insensitive uniqueness key of a normalised address."""
+    return address.lower()
+
+
+def lookup_key(email: str) -> str:
+    """The uniqueness key for looking an address up; a malformed one simply finds nothing."""
+    try:
+        return address_key(normalise_email(email))
+    except InvalidAddress:
+        return address_key(email.strip())
+
+
+def clean_name(name: str) -> str:
+    """A subscriber's name as stored: header-safe (it goes into the To: header), at most
+    NAME_MAX characters. InvalidAddress for a longer one."""
+    cleaned = header_text(name)
+    if len(cleaned) > NAME_MAX:
+        raise InvalidAddress(f"name {cleaned[:30]!r}… is longer than {NAME_MAX} characters")
+    return cleaned

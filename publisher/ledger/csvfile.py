@@ -1,0 +1,140 @@
+"""Subscriber lists as CSV: read (every bad row reported by line) and written back."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from ..errors import CsvError, InvalidAddress
+from ..files import read_text
+from ..models import Subscriber, SubscriberStatus
+from ..text import one_line
+from .addresses import clean_name, normalise_email
+
+_STATUSES = tuple(status.value for status in SubscriberStatus)
+
+@dataclass(frozen=True)
+class ImportReport:
+    """What a CSV import did; ``problems`` holds one "FILE:LINE: ..." line per rejected row."""
+
+    added: int
+    duplicates: int
+    suppressed: int
+    problems: tuple[str, ...]
+
+    def summary(self) -> str:
+        """One line: 'added 3 subscribers; 1 duplicate skipped; ...'."""
+        def n(count: int, word: str) -> str:
+            return f"{count} {word}{'' if count == 1 else 's'}"
+
+        parts = [f"added {n(self.added, 'subscriber')}"]
+        if self.duplicates:
+            parts.append(f"{n(self.duplicates, 'duplicate')} skipped")
+        if self.suppressed:
+            parts.append(f"{self.suppressed} suppressed (unsubscribed, bounced or complained: "
+                         "not subscribed; --force subscribes them again)")
+        if self.problems:
+            parts.append(f"{n(len(self.problems), 'invalid row')} rejected")
+        return "; ".join(parts)
+
+
+
+_CSV_COLUMNS = ("email", "name", "status", "source", "created_at")
+
+
+#: line, address, name, status, source ('' if none), created_at (None if none).
+_CsvRow = tuple[int, str, str, str, str, datetime | None]
+
+
+def read_subscriber_csv(path: Path) -> tuple[list[_CsvRow], list[str]]:
+    """A row for each valid line, and a problem line for each invalid one."""
+    text = read_text(path, CsvError, what="a CSV file", hint="save the file as UTF-8 CSV")
+    reader = csv.reader(io.StringIO(text, newline=""))
+    header: list[str] | None = None
+    rows: list[_CsvRow] = []
+    problems: list[str] = []
+    last_line = 0
+    try:
+        for record in reader:
+            line, last_line = last_line + 1, reader.line_num
+            if not any(field.strip() for field in record):
+                continue
+            if header is None:
+                header = [field.strip().lower() for field in record]
+                _check_header(path, line, header)
+                continue
+            if len(record) > len(header):
+                problems.append(f"{path}:{line}: {len(record)} fields, but the header names "
+                                f"{len(header)}; quote values that contain commas")
+                continue
+            values = dict(zip(header, record, strict=False))
+            email = values.get("email", "").strip()
+            if not email:
+                problems.append(f"{path}:{line}: email: missing")
+                continue
+            if "\n" in email or "\r" in email:  # a stray quote swallowed the following lines
+                problems.append(f"{path}:{line}: email: a quote (\") on this line is not closed, "
+                                f"so lines {line}-{reader.line_num} were read as one row; "
+                                "remove or close the quote")
+                continue
+            status = values.get("status", "").strip().lower() or "active"
+            if status not in _STATUSES:
+                problems.append(f"{path}:{line}: status: {status!r} is not one of "
+                                f"{', '.join(_STATUSES)}")
+                continue
+            try:
+                address = normalise_email(email)
+                name = clean_name(values.get("name", ""))
+            except InvalidAddress as exc:
+                field = "name" if str(exc).startswith("name ") else "email"
+                problems.append(f"{path}:{line}: {field}: {exc}")
+                continue
+            source = one_line(values.get("source", ""))[:200]
+            created = values.get("created_at", "").strip()
+            joined: datetime | None = None
+            if created:
+                try:
+                    joined = datetime.fromisoformat(created)
+                except ValueError:
+                    joined = None
+                if joined is None or joined.tzinfo is None:
+                    problems.append(f"{path}:{line}: created_at: {created!r} is not an ISO 8601 "
+                                    "time with a UTC offset, e.g. 2026-11-20T12:00:00+00:00")
+                    continue
+            rows.append((line, address, name, status, source, joined))
+    except csv.Error as exc:
+        problems.append(f"{path}:{reader.line_num}: malformed CSV: {exc}")
+    if header is None:
+        raise CsvError(f"{path}: empty; the first line must be a header such as: email,name")
+    return rows, problems
+
+
+def _check_header(path: Path, line: int, header: list[str]) -> None:
+    if "email" not in header:
+        looks_like_data = any("@" in field for field in header)
+        hint = ("the first line must be a header naming the columns, e.g. email,name"
+                if looks_like_data else "no 'email' column; the header must name email "
+                "(and optionally name)")
+        raise CsvError(f"{path}:{line}: {hint}")
+    unknown = [name for name in header if name not in _CSV_COLUMNS]
+    if unknown:
+        raise CsvError(f"{path}:{line}: unknown column {unknown[0]!r}; the columns are "
+                       f"{', '.join(_CSV_COLUMNS)} (email required)")
+    if len(set(header)) != len(header):
+        raise CsvError(f"{path}:{line}: a column is named twice in the header")
+
+
+def subscribers_csv(subscribers: Iterable[Subscriber]) -> str:
+    """CSV with a header (email,name,status,source,created_at) that import reads back."""
+    out = io.StringIO(newline="")
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(_CSV_COLUMNS)
+    for sub in subscribers:
+        created = sub.created_at.isoformat() if sub.created_at else ""
+        writer.writerow((sub.email, sub.name, sub.status, sub.source, created))
+    return out.getvalue()
+

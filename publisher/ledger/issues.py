@@ -1,0 +1,222 @@
+"""Issues and schedule slots: composing, moving through their states, pausing."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from ..errors import SlotTaken, StoreError
+from ..models import IssueRecord, IssueState, SlotOutcome
+from .base import StoreBase, chunks
+from .schema import TRANSITIONS, issue_reviews_t, issues_t, slots_t
+
+
+class IssueStore(StoreBase):
+    """The issues (and schedule slots) part of the ledger."""
+
+    def _issue_records(self, conn: Connection, where: Any = None) -> list[IssueRecord]:
+        query = select(issues_t).order_by(issues_t.c.number)
+        if where is not None:
+            query = query.where(where)
+        rows = conn.execute(query).all()
+        if not rows:
+            return []
+        reviews: dict[int, list[str]] = {row.number: [] for row in rows}
+        for chunk in chunks(list(reviews)):
+            for number, review_id in conn.execute(
+                select(issue_reviews_t.c.issue_number, issue_reviews_t.c.review_id)
+                .where(issue_reviews_t.c.issue_number.in_(chunk))
+                .order_by(issue_reviews_t.c.issue_number, issue_reviews_t.c.position)
+            ):
+                reviews[number].append(review_id)
+        return [
+            IssueRecord(number=row.number, subject=row.subject, state=IssueState(row.state),
+                        slot=row.slot, created_at=row.created_at, sent_at=row.sent_at,
+                        review_ids=tuple(reviews[row.number]), note_html=row.note_html,
+                        paused_reason=row.paused_reason or "")
+            for row in rows
+        ]
+
+    def issues(self) -> list[IssueRecord]:
+        """Every issue, cancelled ones included, by number."""
+        with self._read() as conn:
+            return self._issue_records(conn)
+
+    def last_issue(self) -> IssueRecord | None:
+        """The highest-numbered issue, whatever its state, or None."""
+        with self._read() as conn:
+            highest = conn.execute(select(func.max(issues_t.c.number))).scalar()
+            if highest is None:
+                return None
+            return self._issue_records(conn, issues_t.c.number == highest)[0]
+
+    def issue(self, number: int) -> IssueRecord:
+        """Issue ``number``; StoreError naming it if there is none."""
+        with self._read() as conn:
+            found = self._issue_records(conn, issues_t.c.number == number)
+            if found:
+                return found[0]
+            highest = conn.execute(select(func.max(issues_t.c.number))).scalar()
+        known = "there are no issues yet" if highest is None else (
+            "the only issue is #1" if highest == 1 else f"issues are #1 to #{highest}"
+        )
+        raise StoreError(f"no issue #{number}; {known}")
+
+    def issued_review_ids(self) -> set[str]:
+        """Ids of the reviews held by any issue that was not cancelled."""
+        with self._read() as conn:
+            return set(conn.execute(
+                select(issue_reviews_t.c.review_id).where(issue_reviews_t.c.claimed.is_not(None))
+            ).scalars())
+
+    def create_issue(self, *, subject: str, review_ids: Sequence[str], now: datetime,
+                     slot: datetime | None = None, note_html: str = "",
+                     number: int | None = None) -> IssueRecord:
+        """Create a draft issue numbered highest + 1 (numbers are never reused).
+
+        With ``slot``, the slot is recorded as issued in the same transaction; SlotTaken if it
+        already has a row. ``number``, when given, is the number the caller expects (its subject
+        may name it): StoreError if another issue took it meanwhile. StoreError if a review is
+        already in a live issue.
+        """
+        ids = tuple(review_ids)
+        if not ids:
+            raise StoreError("an issue needs at least one review")
+        if len(set(ids)) != len(ids):
+            raise StoreError("the same review is listed twice for one issue")
+        try:
+            with self._write() as conn:
+                check_slot_free(conn, slot)
+                for chunk in chunks(ids):
+                    taken = conn.execute(
+                        select(issue_reviews_t.c.review_id, issue_reviews_t.c.issue_number)
+                        .where(issue_reviews_t.c.review_id.in_(chunk),
+                               issue_reviews_t.c.claimed.is_not(None))
+                    ).first()
+                    if taken is not None:
+                        raise StoreError(
+                            f"review {taken.review_id} is already in issue #{taken.issue_number}"
+                        )
+                highest = conn.execute(select(func.max(issues_t.c.number))).scalar() or 0
+                if number is not None and number != highest + 1:
+                    raise StoreError(
+                        f"cannot create issue #{number}: the next number is #{highest + 1} "
+                        "(another issue was created meanwhile); compose it again"
+                    )
+                new = highest + 1
+                conn.execute(insert(issues_t).values(
+                    number=new, subject=subject, state="draft", slot=slot, created_at=now,
+                    sent_at=None, note_html=note_html,
+                ))
+                conn.execute(insert(issue_reviews_t), [
+                    {"issue_number": new, "review_id": rid, "position": i, "claimed": True}
+                    for i, rid in enumerate(ids)
+                ])
+                if slot is not None:
+                    conn.execute(insert(slots_t).values(
+                        slot=slot, outcome="issued", issue_number=new, recorded_at=now,
+                    ))
+        except IntegrityError as exc:
+            # Only another database client (say, PostgreSQL without our write lock) gets here.
+            if slot is not None:
+                with self._read() as conn:
+                    check_slot_free(conn, slot)
+            raise StoreError(f"could not create the issue: {exc.orig}") from None
+        return IssueRecord(number=new, subject=subject, state="draft", slot=slot,
+                           created_at=now, sent_at=None, review_ids=ids, note_html=note_html)
+
+    def set_issue_state(self, number: int, state: str, *, now: datetime) -> IssueRecord:
+        """Move an issue draft → sending → sent, or draft → cancelled (which releases its
+        reviews for a later issue; the cancelled issue keeps the record of them). Setting the
+        current state again changes nothing. StoreError for any other change."""
+        if state not in tuple(IssueState):
+            raise ValueError(f"unknown issue state {state!r}")
+        with self._write() as conn:
+            current = conn.execute(
+                select(issues_t.c.state).where(issues_t.c.number == number)
+            ).scalar()
+            if current is None:
+                raise StoreError(f"no issue #{number}")
+            if current != state:
+                if state not in TRANSITIONS[current]:
+                    if state == "cancelled":
+                        raise StoreError(
+                            f"issue #{number} is {current}: only a draft issue can be cancelled, "
+                            "before sending starts"
+                        )
+                    raise StoreError(f"issue #{number} is {current}; it cannot become {state}")
+                values: dict[str, Any] = {"state": state}
+                if state == "sent":
+                    values["sent_at"] = now
+                conn.execute(update(issues_t).where(
+                    issues_t.c.number == number, issues_t.c.state == current).values(**values))
+                if state == "cancelled":
+                    conn.execute(update(issue_reviews_t)
+                                 .where(issue_reviews_t.c.issue_number == number)
+                                 .values(claimed=None))
+            return self._issue_records(conn, issues_t.c.number == number)[0]
+
+    def pause_issue(self, number: int, reason: str) -> None:
+        """Remember that sending issue ``number`` is paused, and why (a 5.7.x refusal): runs
+        leave it alone until a person resumes it (``resume_issue``)."""
+        with self._write() as conn:
+            done = conn.execute(update(issues_t).where(issues_t.c.number == number)
+                                .values(paused_reason=reason or "paused"))
+            if done.rowcount != 1:
+                raise StoreError(f"no issue #{number}")
+
+    def resume_issue(self, number: int) -> bool:
+        """Clear a pause; True if the issue was paused."""
+        with self._write() as conn:
+            done = conn.execute(update(issues_t).where(
+                issues_t.c.number == number, issues_t.c.paused_reason.is_not(None),
+            ).values(paused_reason=None))
+            return done.rowcount == 1
+
+    def record_slot(self, slot: datetime, outcome: str, *, now: datetime,
+                    issue_number: int | None = None) -> bool:
+        """Record what happened at a schedule slot; False if the slot already has a row.
+        (create_issue with a slot records it as issued itself.)"""
+        if outcome not in tuple(SlotOutcome):
+            raise ValueError(f"unknown slot outcome {outcome!r}")
+        try:
+            with self._write() as conn:
+                if conn.execute(select(slots_t.c.slot).where(slots_t.c.slot == slot)).first():
+                    return False
+                conn.execute(insert(slots_t).values(
+                    slot=slot, outcome=outcome, issue_number=issue_number, recorded_at=now,
+                ))
+        except IntegrityError:
+            return False
+        return True
+
+    def last_slot(self) -> datetime | None:
+        """The latest recorded schedule slot (issued, skipped or empty), or None."""
+        with self._read() as conn:
+            return conn.execute(select(func.max(slots_t.c.slot))).scalar()
+
+    def slot_outcome(self, slot: datetime) -> tuple[str, int | None] | None:
+        """(outcome, issue number) recorded for ``slot``, or None."""
+        with self._read() as conn:
+            row = conn.execute(
+                select(slots_t.c.outcome, slots_t.c.issue_number).where(slots_t.c.slot == slot)
+            ).first()
+        return None if row is None else (row.outcome, row.issue_number)
+
+
+
+def check_slot_free(conn: Connection, slot: datetime | None) -> None:
+    if slot is None:
+        return
+    row = conn.execute(
+        select(slots_t.c.outcome, slots_t.c.issue_number).where(slots_t.c.slot == slot)
+    ).first()
+    if row is not None:
+        what = f"issue #{row.issue_number}" if row.issue_number is not None else row.outcome
+        when = slot.astimezone(UTC)
+        raise SlotTaken(f"the schedule slot {when:%Y-%m-%d %H:%M} UTC is already taken ({what})")
+

@@ -1,0 +1,110 @@
+"""The ledger's schema at head, for queries (the Alembic migrations in ``migrations/`` create
+it; a test holds the two together)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    DateTime,
+    ForeignKey,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    TypeDecorator,
+)
+
+from ..models import IssueState
+
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+NAME_MAX = 200
+
+#: Issue state changes the ledger allows; an issue can be cancelled only before sending starts.
+TRANSITIONS: dict[IssueState, tuple[IssueState, ...]] = {
+    IssueState.DRAFT: (IssueState.SENDING, IssueState.CANCELLED),
+    IssueState.SENDING: (IssueState.SENT,),
+    IssueState.SENT: (),
+    IssueState.CANCELLED: (),
+}
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware datetimes in the API, naive UTC in the column (portable across databases)."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r}: the ledger needs aware times")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        return None if value is None else value.replace(tzinfo=UTC)
+
+
+# The schema at head, for queries; the migrations in migrations/versions create it.
+metadata = MetaData()
+subscribers_t = Table(
+    "subscribers", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("email", String(320), nullable=False),
+    Column("email_normalised", String(320), nullable=False, unique=True),
+    Column("name", String(NAME_MAX), nullable=False, server_default=""),
+    Column("status", String(20), nullable=False),
+    Column("source", String(200), nullable=False, server_default=""),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("status_changed_at", UTCDateTime, nullable=False),
+)
+issues_t = Table(
+    "issues", metadata,
+    Column("number", Integer, primary_key=True, autoincrement=False),
+    Column("subject", String(500), nullable=False),
+    Column("state", String(20), nullable=False),
+    Column("slot", UTCDateTime, nullable=True, unique=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("sent_at", UTCDateTime, nullable=True),
+    Column("note_html", Text, nullable=False, server_default=""),
+    # Set when a policy (5.7.x) refusal paused sending; cleared when a person resumes it.
+    Column("paused_reason", Text, nullable=True),
+)
+# claimed: TRUE while the issue holds the review, NULL once the issue is cancelled. UNIQUE
+# (review_id, claimed) then lets a review be in one live issue only (NULLs are distinct), while
+# a cancelled issue still records what it held.
+issue_reviews_t = Table(
+    "issue_reviews", metadata,
+    Column("issue_number", Integer, ForeignKey("issues.number"), primary_key=True),
+    Column("review_id", String(500), primary_key=True),
+    Column("position", Integer, nullable=False),
+    Column("claimed", Boolean, nullable=True),
+)
+slots_t = Table(
+    "slots", metadata,
+    Column("slot", UTCDateTime, primary_key=True),
+    Column("outcome", String(20), nullable=False),
+    Column("issue_number", Integer, ForeignKey("issues.number"), nullable=True),
+    Column("recorded_at", UTCDateTime, nullable=False),
+)
+deliveries_t = Table(
+    "deliveries", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("issue_number", Integer, ForeignKey("issues.number"), nullable=False),
+    Column("subscriber_id", Integer, ForeignKey("subscribers.id", ondelete="CASCADE"),
+           nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("next_attempt_at", UTCDateTime, nullable=False),
+    Column("last_reply", Text, nullable=False, server_default=""),
+    Column("message_id", String(500), nullable=False, server_default=""),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+

@@ -1,0 +1,197 @@
+"""When an issue is due: a pure decision over a cron schedule in a local time zone.
+
+Times handed in and out are aware datetimes; slots come back in UTC so that comparisons never trip
+over PEP 495 (two aware datetimes sharing a tzinfo compare by wall time and ignore ``fold``).
+
+DST follows cronsim's Debian-cron behaviour for five-field expressions with a fixed minute and hour
+(read from cronsim 2.8's source, and pinned by tests/newsletter/test_schedule.py): 09:00 local
+stays 09:00 local; a time that does not exist on a spring-forward day runs at the first valid
+minute after the gap (Sydney's 02:30 on the first Sunday of October runs at 03:00 AEDT); a time
+repeated on a fall-back day runs once, at its first occurrence. Interval schedules
+(``*/5 * * * *``) tick in real time instead, so the repeated hour gets its slots twice, as real
+minutes.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta, tzinfo
+
+from cronsim import CronSim, CronSimError
+
+from ..config import Config
+from ..errors import ConfigError
+
+#: How many passed-over slots decide() counts before it stops counting (a long outage with an
+#: every-five-minutes schedule would otherwise walk tens of thousands of them).
+_MISSED_COUNT_LIMIT = 1000
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What a run should do about the schedule at ``now``.
+
+    ``slot``: the scheduled time (UTC) to compose an issue for, or None. ``skipped``: slots (UTC)
+    to record as skipped because they are older than the grace window. ``missed``: how many earlier
+    slots passed without a run and are folded into this one (one issue, not one per slot; counted
+    up to 1000). ``reason``: one line for people.
+    """
+
+    slot: datetime | None
+    skipped: tuple[datetime, ...] = ()
+    reason: str = ""
+    missed: int = 0
+
+
+@functools.lru_cache(maxsize=64)
+def check_schedule(schedule: str) -> None:
+    """Raise ConfigError unless ``schedule`` is a five-field cron expression cronsim accepts."""
+    fields = schedule.split()
+    if len(fields) != 5:
+        raise ConfigError(
+            f"newsletter.schedule: {schedule!r} has {len(fields)} fields; cron syntax has five: "
+            "minute hour day-of-month month day-of-week, e.g. \"0 9 * * FRI\""
+        )
+    try:
+        CronSim(schedule, datetime(2000, 1, 1, tzinfo=UTC))
+    except CronSimError as exc:
+        raise ConfigError(
+            f"newsletter.schedule: {schedule!r} is not a valid cron expression ({exc})"
+        ) from None
+
+
+def config_schedule(config: Config) -> tuple[str, tzinfo, timedelta]:
+    """The publication's (schedule, zone, grace), checked; a bad schedule names the file."""
+    try:
+        check_schedule(config.newsletter.schedule)
+    except ConfigError as exc:
+        raise ConfigError(f"{config.path}: {exc}") from None
+    return (config.newsletter.schedule, config.newsletter_tz,
+            timedelta(hours=config.newsletter.grace_hours))
+
+
+def describe(config: Config, now: datetime, count: int = 5) -> list[str]:
+    """Lines for ``publisher schedule``: the schedule, then the next due times, local and UTC."""
+    expr, tz, grace = config_schedule(config)
+    lines = [f"{expr!r} in {getattr(tz, 'key', tz)}; a missed issue still goes out up to "
+             f"{_hours(grace)} late. Next {count}:"]
+    times = [(format_local(t, tz), t) for t in next_times(expr, tz, now, count)]
+    width = max((len(text) for text, _ in times), default=0)
+    for text, t in times:
+        lines.append(f"  {text:<{width}}   {t:%a %Y-%m-%d %H:%M} UTC")
+    return lines
+
+
+def _aware(name: str, dt: datetime) -> None:
+    if dt.tzinfo is None or dt.utcoffset() is None:
+        raise ValueError(f"{name} must be an aware datetime, got {dt!r}")
+
+
+def _iter(schedule: str, start: datetime, tz: tzinfo, *, reverse: bool = False
+          ) -> Iterator[datetime]:
+    """cronsim's ticks from ``start`` (exclusive) in zone ``tz``, as UTC datetimes."""
+    check_schedule(schedule)
+    for tick in CronSim(schedule, start.astimezone(tz), reverse=reverse):
+        yield tick.astimezone(UTC)
+
+
+def next_times(schedule: str, tz: tzinfo, after: datetime, count: int = 5) -> list[datetime]:
+    """The next ``count`` scheduled times strictly after ``after``, in UTC, ascending."""
+    _aware("after", after)
+    after = after.astimezone(UTC)
+    out: list[datetime] = []
+    # cronsim walks local wall time; from the second pass of a fall-back hour its first tick can
+    # land before ``after`` in real time, so filter by the real instant.
+    for tick in _iter(schedule, after, tz):
+        if tick > after:
+            out.append(tick)
+            if len(out) == count:
+                break
+    return out
+
+
+def latest_time(schedule: str, tz: tzinfo, now: datetime) -> datetime | None:
+    """The latest scheduled time at or before ``now`` (to the second), in UTC."""
+    _aware("now", now)
+    now = now.astimezone(UTC)
+    # cronsim's reverse iteration starts one second before a whole-second start, so start one
+    # second after ``now`` to include a slot at exactly ``now``.
+    start = now.replace(microsecond=0) + timedelta(seconds=1)
+    candidate = next(_iter(schedule, start, tz, reverse=True), None)
+    if candidate is None:
+        return None
+    # Reverse iteration walks wall time too: at 01:20 in the *second* pass of a fall-back hour it
+    # finds yesterday's 01:30 although today's (first-pass) 01:30 has already happened. Step
+    # forward while the next tick is still in the past.
+    for tick in _iter(schedule, candidate, tz):
+        if tick > now:
+            break
+        candidate = tick
+    return candidate
+
+
+def _count_between(schedule: str, tz: tzinfo, after: datetime, before: datetime) -> int:
+    """How many scheduled times lie strictly between ``after`` and ``before`` (capped)."""
+    count = 0
+    for tick in _iter(schedule, after, tz):
+        if tick >= before or count >= _MISSED_COUNT_LIMIT:
+            break
+        if tick > after:
+            count += 1
+    return count
+
+
+def format_local(dt: datetime, tz: tzinfo) -> str:
+    """'Fri 2026-11-27 09:00 GMT' — a slot as a person in the publication's zone reads it."""
+    return dt.astimezone(tz).strftime("%a %Y-%m-%d %H:%M %Z")
+
+
+def _hours(delta: timedelta) -> str:
+    hours = delta.total_seconds() / 3600
+    if hours >= 48:
+        return f"{hours / 24:.1f} days"
+    return f"{hours:.0f} h" if hours >= 1 else f"{delta.total_seconds() / 60:.0f} min"
+
+
+def decide(schedule: str, tz: tzinfo, now: datetime, last_slot: datetime | None,
+           grace: timedelta, catch_up: bool = False) -> Decision:
+    """Is an issue due at ``now``? A pure function of its arguments (the clock is ``now``).
+
+    The due slot is the latest scheduled time ≤ now that is after ``last_slot`` (the last slot a
+    run dealt with, whatever the outcome); with no ``last_slot``, the latest scheduled time ≤ now.
+    Several passed slots give ONE decision, for the latest. A slot older than ``grace`` is returned
+    in ``skipped`` instead, unless ``catch_up``. Raises ConfigError for a bad schedule and
+    ValueError for naive datetimes.
+    """
+    _aware("now", now)
+    now = now.astimezone(UTC)
+    if last_slot is not None:
+        _aware("last_slot", last_slot)
+        last_slot = last_slot.astimezone(UTC)
+    latest = latest_time(schedule, tz, now)
+    if latest is None or (last_slot is not None and latest <= last_slot):
+        upcoming = next_times(schedule, tz, now, 1)
+        later = f"; next at {format_local(upcoming[0], tz)}" if upcoming else ""
+        return Decision(None, (), f"no issue due{later}")
+
+    missed = 0 if last_slot is None else _count_between(schedule, tz, last_slot, latest)
+    passed = ""
+    if missed:
+        more = "more than " if missed >= _MISSED_COUNT_LIMIT else ""
+        passed = (f"; {more}{missed} earlier scheduled time{'s' if missed != 1 else ''} passed "
+                  "without a run, one issue for the latest")
+    age = now - latest
+    when = format_local(latest, tz)
+    if age > grace and not catch_up:
+        return Decision(
+            None, (latest,),
+            f"skipped the issue due {when}: {_hours(age)} late, beyond the {_hours(grace)} grace"
+            f"; its reviews roll into the next issue ('publisher run --catch-up' sends it now)"
+            f"{passed}",
+            missed,
+        )
+    late = f", {_hours(age)} late, caught up on request" if age > grace else ""
+    return Decision(latest, (), f"issue due {when}{late}{passed}", missed)
+

@@ -1,0 +1,88 @@
+"""``publisher check``: everything a run will need, checked without writing anything."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from ..config import Config
+from ..errors import TemplateError
+from ..models import Review
+from ..render.archive import render_archive
+from ..render.digest import render_digest
+from ..render.lint import check_digest_html, lint_templates
+from ..sources import check_sources
+from .preview import preview_issue, select_reviews
+
+
+@dataclass(frozen=True)
+class CheckReport:
+    """What checking found: ``errors`` (a run would fail on them), ``warnings``, and lines that
+    describe the publication (the digest's size, the count of reviews)."""
+
+    errors: tuple[str, ...]
+    warnings: tuple[str, ...]
+    info: tuple[str, ...]
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+
+#: Further checks, each taking the Config and returning error lines (empty when all is well).
+Check = Callable[[Config], list[str]]
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
+def check_publication(config: Config, *, now: datetime,
+                      checks: Sequence[Check] = ()) -> CheckReport:
+    """Check the sources (every problem, with file and line), the templates (a digest of the
+    latest reviews is rendered and measured, the archive page too) and ``checks``."""
+    result = check_sources(config)
+    errors = [str(problem) for problem in result.problems]
+    for extra_check in checks:
+        errors.extend(extra_check(config))
+    published = [r for r in result.reviews if r.is_published(now)]
+    warnings = [str(w) for w in result.warnings]
+    info: list[str] = []
+    try:
+        digest_line, digest_warnings = check_digest(config, published, now=now)
+        warnings.extend(digest_warnings)
+        info.append(digest_line)
+    except TemplateError as exc:
+        errors.append(str(exc))
+        warnings.extend(lint_templates(config.templates_path))  # usually why it did not compile
+    drafts = sum(1 for r in result.reviews if r.draft)
+    scheduled = len(result.reviews) - len(published) - drafts
+    info.append(f"{_count(result.files, 'review file')}: {len(published)} published, "
+                f"{_count(drafts, 'draft')}, {scheduled} scheduled; "
+                f"{_count(len(errors), 'error')}, {_count(len(warnings), 'warning')}")
+    return CheckReport(tuple(errors), tuple(warnings), tuple(info))
+
+
+def check_digest(config: Config, published: Sequence[Review], *,
+                 now: datetime) -> tuple[str, list[str]]:
+    """For ``publisher check``: a line giving the HTML size of a digest of the latest
+    ``newsletter.max_reviews`` reviews, and warnings (template lint, size, images without alt).
+    The web archive is rendered for that issue too, so that a broken archive template shows
+    here rather than when an issue has just been sent. Raises TemplateError.
+    """
+    warnings = lint_templates(config.templates_path)
+    if not config.newsletter.postal_address.strip():
+        warnings.append(f"{config.path}: newsletter.postal_address is empty; anti-spam laws "
+                        "(CAN-SPAM, PECR) want a contact address in every digest's footer")
+    reviews = select_reviews(published, config=config)
+    if not reviews:
+        return "digest: no published reviews yet, so no digest to measure", warnings
+    issue = preview_issue(config, reviews, now=now)
+    rendered = render_digest(issue, config)
+    render_archive(config, [issue])
+    size = len(rendered.html.encode("utf-8"))
+    line = (f"digest of {len(reviews)} review{'s' if len(reviews) != 1 else ''}: "
+            f"{size / 1024:.1f} KB of HTML (Gmail clips above 102 KB)")
+    return line, warnings + check_digest_html(rendered.html)
+

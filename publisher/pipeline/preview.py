@@ -1,0 +1,54 @@
+"""Digests rendered for inspection: a preview never touches the ledger or a subscriber."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date, datetime
+from pathlib import Path
+
+from ..config import Config
+from ..errors import PublisherError
+from ..files import write_atomic
+from ..models import Issue, RenderedDigest, Review
+from ..render.digest import compose_subject, render_digest
+from ..sources import load_reviews
+
+
+def write_output(path: Path, data: bytes) -> None:
+    """Write a preview file atomically; PublisherError naming the file when that fails."""
+    try:
+        write_atomic(path, data)
+    except OSError as exc:
+        raise PublisherError(f"{path}: cannot write: {exc.strerror or exc}") from None
+
+
+def preview_issue(config: Config, reviews: Sequence[Review], *, now: datetime,
+                  number: int = 1) -> Issue:
+    """An issue of ``reviews`` for inspection (never stored), dated ``now``."""
+    return Issue(number=number, subject=compose_subject(config, number, reviews), date=now,
+                 reviews=tuple(reviews))
+
+
+def select_reviews(published: Sequence[Review], *, last: int | None = None,
+                   since: date | None = None, config: Config) -> list[Review]:
+    """Reviews for a preview, oldest first: those published on or after ``since`` (a date in
+    the publication's time zone), else the ``last`` most recent (default
+    newsletter.max_reviews)."""
+    ordered = sorted(published, key=lambda r: (r.date, r.slug))
+    if since is not None:
+        return [r for r in ordered if r.date.astimezone(config.tz).date() >= since]
+    count = last if last is not None else config.newsletter.max_reviews
+    return ordered[-count:] if count > 0 else []
+
+
+
+def preview_digest(config: Config, *, now: datetime, last: int | None = None,
+                   since: date | None = None) -> RenderedDigest:
+    """A digest of the chosen published reviews (never stored, no subscriber data): those
+    published on or after ``since``, else the ``last`` most recent. PublisherError when none
+    match."""
+    published = load_reviews(config).published(now)
+    reviews = select_reviews(published, last=last, since=since, config=config)
+    if not reviews:
+        raise PublisherError("no published reviews match; nothing to preview")
+    return render_digest(preview_issue(config, reviews, now=now), config)

@@ -1,0 +1,258 @@
+"""``publisher run``: the one command cron calls, safe to call every few minutes.
+
+Under the run lock: load the sources, build the feeds, decide whether a schedule slot is due,
+compose its issue (the slot is UNIQUE in the ledger, so double firing, overlapping runs or a
+restored backup never make a second issue for one slot), deliver every issue with deliveries due,
+and rebuild the archive when an issue has gone out. Problems a person must act on (invalid
+sources, a paused issue, a transport error, ambiguous deliveries) end the run with one line and a
+non-zero exit code; everything else prints only summary lines.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, tzinfo
+from typing import Any
+
+from ..config import Config, load_secret
+from ..delivery.engine import DeliveryReport
+from ..errors import (
+    LockHeld,
+    NotEnoughReviews,
+    PublisherError,
+    SlotTaken,
+    SourceError,
+    TransportError,
+)
+from ..ledger import Store, open_store
+from ..newsletter.compose import archived_issues
+from ..newsletter.schedule import Decision, config_schedule, decide, format_local, latest_time
+from ..sources import Catalog, load_reviews
+from .build import build_site
+from .issues import compose_issue
+from .lock import publication_lock
+from .send import ambiguous_line, deliver
+
+
+@dataclass(frozen=True)
+class RunReport:
+    """What one run did.
+
+    ``locked_by``: the pid holding the lock when this run stepped aside (0 if unknown), else None.
+    ``outcome``: what was recorded for the due slot (issued / skipped / empty), if anything.
+    ``delivered``: (issue number, DeliveryReport) per issue delivered. ``problem``: the one line
+    a person must act on, or None.
+    """
+
+    locked_by: int | None = None
+    decision: Decision | None = None
+    outcome: str | None = None
+    issue: int | None = None
+    delivered: tuple[tuple[int, DeliveryReport], ...] = ()
+    written: int = 0
+    archived: tuple[int, ...] = ()
+    problem: str | None = None
+    problems: tuple[str, ...] = field(default=(), repr=False)
+
+    @property
+    def exit_code(self) -> int:
+        return 1 if self.problem else 0
+
+
+def run_once(config: Config, *, now: datetime, catch_up: bool = False,
+             echo: Callable[[str], Any] = print, progress: bool = False) -> RunReport:
+    """One cron run at ``now``. Steps aside (exit code 0, one line) when another run holds the
+    lock. Raises ConfigError for a bad schedule; every other problem is in the report."""
+    schedule = config_schedule(config)  # a bad schedule is a config error: say so first
+    with ExitStack() as stack:
+        try:
+            stack.enter_context(publication_lock(config))
+        except LockHeld as exc:
+            echo(str(exc))
+            return RunReport(locked_by=exc.pid or 0)
+        return _Run(config, schedule, now=now, catch_up=catch_up, echo=echo,
+                    progress=progress).run()
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _first_line(exc: BaseException) -> str:
+    if isinstance(exc, SourceError):
+        count = len(exc.problems)
+        more = f" (and {count - 1} more)" if count > 1 else ""
+        return (f"{count} problem{'s' if count != 1 else ''} in review sources, nothing built "
+                f"or sent: {exc.problems[0]}{more}")
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+class _Run:
+    """The steps of one locked run; collects problems instead of stopping at the first."""
+
+    def __init__(self, config: Config, schedule: tuple[str, tzinfo, timedelta], *,
+                 now: datetime, catch_up: bool, echo: Callable[[str], Any], progress: bool):
+        self.config, self.now, self.catch_up = config, now, catch_up
+        self.expr, self.tz, self.grace = schedule  # from config_schedule(config)
+        self.echo, self.progress = echo, progress
+        self.problems: list[str] = []
+
+    def run(self) -> RunReport:
+        try:
+            catalog = load_reviews(self.config)
+        except SourceError as exc:
+            return self._report(problems=[_first_line(exc)])
+        with open_store(self.config) as store:
+            written = self._build(store, catalog)
+            decision, outcome, number = self._schedule(store, catalog)
+            delivered = self._deliver(store, catalog, number)
+            archived = tuple(n for n, report in delivered if report.state == "sent")
+            if archived:
+                written += self._build(store, catalog, archive=archived)
+            self._check_ambiguous(store, {n for n, _ in delivered})
+        return self._report(decision=decision, outcome=outcome, issue=number,
+                            delivered=tuple(delivered), written=written, archived=archived)
+
+    def _report(self, *, problems: list[str] | None = None, **fields: Any) -> RunReport:
+        found = tuple(problems or self.problems)
+        return RunReport(problem=found[0] if found else None, problems=found, **fields)
+
+    # --- feeds and archive ---------------------------------------------------------------------
+
+    def _build(self, store: Store, catalog: Catalog, archive: tuple[int, ...] = ()) -> int:
+        try:
+            sent, warnings = archived_issues(store.issues(), catalog, self.config)
+            report = build_site(self.config, now=self.now, issues=sent, catalog=catalog)
+        except PublisherError as exc:
+            self.problems.append(f"build failed, feeds not updated: {_first_line(exc)}")
+            return 0
+        for warning in warnings:
+            self.echo(f"warning: {warning}")
+        if archive:
+            numbers = ", ".join(f"#{n}" for n in archive)
+            self.echo(f"archive: issue {numbers} published "
+                      f"({len(report.written)} files written to {self.config.output_dir}/)")
+        elif report.written:
+            self.echo(f"build: {len(report.written)} files written to {self.config.output_dir}/")
+        return len(report.written)
+
+    # --- the schedule --------------------------------------------------------------------------
+
+    def _schedule(self, store: Store, catalog: Catalog) -> tuple[Decision, str | None, int | None]:
+        last = store.last_slot()
+        decision = decide(self.expr, self.tz, self.now, last, self.grace, self.catch_up)
+        for slot in decision.skipped:
+            if store.record_slot(slot, "skipped", now=self.now):
+                self.echo(decision.reason)
+        if decision.slot is None:
+            if self.catch_up and last is not None and self._skipped_and_unsent(store, last):
+                return self._catch_up_skipped(store, catalog, decision, last)
+            return decision, ("skipped" if decision.skipped else None), None
+
+        slot, when = decision.slot, format_local(decision.slot, self.tz)
+        try:
+            record = compose_issue(self.config, store, catalog, now=self.now, slot=slot)
+        except NotEnoughReviews as exc:
+            store.record_slot(slot, "empty", now=self.now)
+            self.echo(f"no issue for the slot {when}: {exc}")
+            return decision, "empty", None
+        except SlotTaken as exc:  # another publisher on another copy of the ledger, say
+            self.echo(f"no issue composed: {exc}")
+            return decision, None, None
+        except PublisherError as exc:  # a subject template error, say: the slot stays open
+            self.problems.append(f"no issue composed for the slot {when}: {_first_line(exc)}")
+            return decision, None, None
+        self.echo(f"composed issue #{record.number} ({decision.reason}): {record.subject}")
+        return decision, "issued", record.number
+
+    def _skipped_and_unsent(self, store: Store, last: datetime) -> bool:
+        """The last slot was skipped, is still the latest scheduled time, and no issue was
+        composed since: --catch-up may send it now."""
+        outcome = store.slot_outcome(last)
+        if (outcome is None or outcome[0] != "skipped"
+                or latest_time(self.expr, self.tz, self.now) != last):
+            return False
+        return not any(r.created_at >= last for r in store.issues() if r.state != "cancelled")
+
+    def _catch_up_skipped(self, store: Store, catalog: Catalog, decision: Decision,
+                          last: datetime) -> tuple[Decision, str | None, int | None]:
+        # The slot's row already says "skipped", so the issue cannot be keyed by it; the check
+        # above (no issue composed since the slot) keeps a repeated --catch-up from sending twice.
+        when = format_local(last, self.tz)
+        try:
+            record = compose_issue(self.config, store, catalog, now=self.now)
+        except NotEnoughReviews as exc:
+            self.echo(f"nothing to catch up for the skipped slot {when}: {exc}")
+            return decision, None, None
+        self.echo(f"composed issue #{record.number} for the skipped slot {when}, caught up on "
+                  f"request: {record.subject}")
+        return decision, "issued", record.number
+
+    # --- delivery ------------------------------------------------------------------------------
+
+    def _deliver(self, store: Store, catalog: Catalog,
+                 composed: int | None) -> list[tuple[int, DeliveryReport]]:
+        todo = []
+        done: list[tuple[int, DeliveryReport]] = []
+        for record in store.issues():
+            # A draft with a slot was composed by a run (one killed before it queued the issue,
+            # perhaps); drafts composed by hand wait for 'publisher issue send'.
+            if record.number == composed or (record.state == "draft" and record.slot is not None):
+                todo.append(record.number)
+            elif record.state == "sending" and store.due_deliveries(record.number, now=self.now,
+                                                                    limit=1):
+                todo.append(record.number)
+            elif record.state == "sending":
+                finished = self._finish_if_done(store, record.number)
+                if finished is not None:
+                    done.append((record.number, finished))
+        if not todo:
+            return done
+        try:
+            secret = load_secret()
+        except PublisherError as exc:
+            numbers = ", ".join(f"#{n}" for n in todo)
+            self.problems.append(f"issue {numbers} not sent: {exc}")
+            return done
+        for number in todo:
+            try:
+                report = deliver(self.config, store, number, now=self.now, secret=secret,
+                                       catalog=catalog, progress=self.progress, echo=self.echo)
+            except TransportError as exc:
+                self.problems.append(f"issue #{number} not sent: {_first_line(exc)}")
+                break  # the same transport would fail for the next issue too
+            except PublisherError as exc:
+                self.problems.append(f"issue #{number}: {_first_line(exc)}")
+                continue
+            if report.paused:
+                self.problems.append(report.paused)
+            done.append((number, report))
+        return done
+
+    def _finish_if_done(self, store: Store, number: int) -> DeliveryReport | None:
+        """An issue being sent with nothing left to send or settle — its last queued deliveries
+        went with subscribers who left, say — is sent (and archived); else None."""
+        counts = store.delivery_counts(number)
+        if counts["queued"] or counts["sending"]:
+            return None
+        store.resume_issue(number)  # a pause has nothing left to hold back
+        record = store.set_issue_state(number, "sent", now=self.now)
+        self.echo(f"issue #{number}: nothing left to send ({counts['sent']} sent, "
+                  f"{counts['bounced']} bounced, {counts['failed']} failed); issue #{number} "
+                  "is sent")
+        return DeliveryReport(state=record.state)
+
+    def _check_ambiguous(self, store: Store, delivered: set[int]) -> None:
+        for record in store.issues():
+            if record.state != "sending":
+                continue
+            count = len(store.ambiguous_deliveries(record.number))
+            if not count:
+                continue
+            if record.number not in delivered:  # deliver_issue has not listed them this run
+                self.echo(ambiguous_line(store, record.number))
+            self.problems.append(
+                f"issue #{record.number}: {count} deliver{'y is' if count == 1 else 'ies are'} "
+                "ambiguous (a send was interrupted); decide, then run "
+                f"'publisher issue resend-ambiguous {record.number}' to send them again or "
+                f"'publisher issue settle-ambiguous {record.number}' to record them as delivered")

@@ -1,0 +1,167 @@
+"""Sending an issue: the entry points that send, each under the publication's run lock."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from email_validator import EmailNotValidError, validate_email
+
+from ..config import Config
+from ..delivery.engine import DeliveryReport, Run, paused_line
+from ..delivery.transports import Transport, transport_from_url
+from ..errors import DeliveryError, PublisherError
+from ..ledger import Store
+from ..models import Issue, Subscriber
+from ..newsletter.compose import issue_from_record
+from ..render.digest import render_digest
+from ..render.message import MessageTemplate
+from ..sources import Catalog
+from .lock import holds_lock, publication_lock
+
+#: How many ambiguous addresses the summary names before "and N more".
+_LIST_AMBIGUOUS = 10
+
+
+
+def _message_template(config: Config, issue: Issue, *, secret: str,
+                      now: datetime) -> MessageTemplate:
+    return MessageTemplate.from_digest(render_digest(issue, config), config, secret=secret,
+                                       date=now)
+
+
+def deliver_issue(config: Config, store: Store, number: int, *, now: datetime, secret: str,
+                  catalog: Catalog, progress: bool = False, echo: Callable[[str], Any] = print,
+                  transport: Transport | None = None, resume: bool = False) -> DeliveryReport:
+    """Deliver issue ``number``: queue it if it is a draft, then send what is due.
+
+    A policy refusal (5.7.x) pauses the issue in the ledger, so that cron runs do not keep
+    knocking on a relay that refuses us; a paused issue sends nothing until ``resume`` (what
+    ``publisher issue send N`` passes: a person decided the cause is fixed).
+
+    Renders the digest and the message template once. Prints a summary line (and the ambiguous
+    deliveries, if any) with ``echo``; a progress bar on stderr when ``progress``. Raises
+    TransportError (after releasing everything not sent) when the transport is unusable, and
+    PublisherError for a cancelled issue, LockHeld while another run or send holds the
+    publication's lock.
+    """
+    transport = transport or transport_from_url(config)  # a bad URL fails before anything else
+    with publication_lock(config):
+        return deliver(config, store, number, now=now, secret=secret, catalog=catalog,
+                       progress=progress, echo=echo, transport=transport, resume=resume)
+
+
+def deliver(config: Config, store: Store, number: int, *, now: datetime, secret: str,
+            catalog: Catalog, progress: bool = False, echo: Callable[[str], Any] = print,
+            transport: Transport | None = None, resume: bool = False) -> DeliveryReport:
+    """``deliver_issue`` for a caller that already holds the publication's run lock (``run``
+    does); PublisherError if it does not."""
+    if not holds_lock(config):
+        raise PublisherError("deliver: the caller must hold the publication's run lock "
+                             "(use deliver_issue, which takes it)")
+    transport = transport or transport_from_url(config)
+    record = store.issue(number)
+    if record.state == "cancelled":
+        raise PublisherError(f"issue #{number} is cancelled; there is nothing to send")
+    if record.state == "sent":
+        echo(f"issue #{number} was sent at {record.sent_at:%Y-%m-%d %H:%M %Z}; nothing to do")
+        return DeliveryReport(state="sent")
+    if record.paused_reason:
+        if not resume:
+            return DeliveryReport(state=record.state,
+                                  paused=paused_line(number, record.paused_reason))
+        store.resume_issue(number)
+        echo(f"issue #{number}: resuming after the pause ({record.paused_reason})")
+    issue = issue_from_record(record, catalog, config)
+    template = _message_template(config, issue, secret=secret, now=now)
+    if record.state == "draft":
+        store.queue_deliveries(number, now=now)  # draft → sending, in the same transaction
+    started = time.monotonic()
+    run = Run(config, store, number, now=now, transport=transport, template=template,
+               progress=progress)
+    report = run.run()
+    if run.pause_reason:
+        store.pause_issue(number, run.pause_reason)
+    echo(report.summary(number, transport.description, time.monotonic() - started))
+    for note in dict.fromkeys(run.shared.notes):
+        echo(f"issue #{number}: a connection failed and the others carried on: {note}")
+    if report.ambiguous:
+        echo(ambiguous_line(store, number))
+    if run.error is not None:
+        raise run.error
+    if run.unknown is not None:
+        raise DeliveryError(f"issue #{number}: sending stopped by an unexpected error: "
+                            f"{run.unknown}") from run.unknown
+    return report
+
+
+def ambiguous_line(store: Store, number: int) -> str:
+    """One line naming the ambiguous deliveries of issue ``number`` and what to do about them."""
+    records = store.ambiguous_deliveries(number)
+    names = ", ".join(r.email for r in records[:_LIST_AMBIGUOUS])
+    if len(records) > _LIST_AMBIGUOUS:
+        names += f" and {len(records) - _LIST_AMBIGUOUS} more"
+    return (f"issue #{number}: {len(records)} ambiguous (the server may or may not have accepted "
+            f"them; not resent automatically): {names}; to send them again on purpose run "
+            f"'publisher issue resend-ambiguous {number}', or to record them as delivered "
+            f"'publisher issue settle-ambiguous {number}'")
+
+
+def resend_ambiguous(config: Config, store: Store, number: int, *, now: datetime, secret: str,
+                     catalog: Catalog, progress: bool = False, echo: Callable[[str], Any] = print,
+                     transport: Transport | None = None) -> DeliveryReport:
+    """Requeue issue ``number``'s ambiguous deliveries (some recipients may get a second copy)
+    and deliver them."""
+    transport = transport or transport_from_url(config)
+    with publication_lock(config):
+        count = store.requeue_ambiguous(number, now=now)
+        echo(f"issue #{number}: requeued {count} ambiguous deliver{'y' if count == 1 else 'ies'}")
+        return deliver(config, store, number, now=now, secret=secret, catalog=catalog,
+                       progress=progress, echo=echo, transport=transport, resume=True)
+
+
+def settle_ambiguous(config: Config, store: Store, number: int, *, now: datetime) -> int:
+    """Record issue ``number``'s ambiguous deliveries as delivered without sending them again
+    (a person judged that they went out, e.g. from the relay's logs); returns how many."""
+    with publication_lock(config):
+        return store.settle_ambiguous(number, now=now)
+
+
+def send_test(config: Config, issue: Issue, address: str, *, secret: str, now: datetime,
+              transport: Transport | None = None) -> str:
+    """Send one copy of ``issue`` to ``address`` and record nothing; returns the server's reply.
+
+    It takes no lock: it touches no delivery in the ledger, so it cannot be mistaken for, or
+    mistake, another sender's work, and a test copy can go out while a long send runs."""
+    try:
+        address = validate_email(address, check_deliverability=False).normalized
+    except EmailNotValidError as exc:
+        raise DeliveryError(f"--to {address!r}: {exc}") from None
+    transport = transport or transport_from_url(config)
+    template = _message_template(config, issue, secret=secret, now=now)
+    subscriber = Subscriber(email=address)
+    with transport.session() as session:
+        return session.send(template.envelope_from, address, template.render(subscriber))
+
+
+def plan(config: Config, store: Store, number: int, *, now: datetime) -> list[str]:
+    """What ``issue send N`` would do, without doing it (``--dry-run``)."""
+    transport = transport_from_url(config)
+    record = store.issue(number)
+    lines = [f"issue #{number} ({record.state}): {record.subject}"]
+    if record.state == "draft":
+        active = store.subscriber_counts()["active"]
+        lines.append(f"would queue {active} deliveries (one per active subscriber) and send "
+                     f"them via {transport.description}")
+    elif record.state == "sending":
+        counts = store.delivery_counts(number)
+        due = len(store.due_deliveries(number, now=now))
+        lines.append(f"would send {due} due deliveries via {transport.description}; "
+                     f"{counts.get('queued', 0) - due} wait for a retry, "
+                     f"{counts.get('sent', 0)} sent, {counts.get('sending', 0)} ambiguous")
+    else:
+        lines.append("nothing to send")
+    return lines
+

@@ -1,0 +1,99 @@
+"""The crontab line and systemd units that call ``publisher run``."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import shutil
+import sys
+from pathlib import Path
+
+from ..config import CONFIG_NAME, Config
+from ..text import slugify
+
+
+def publisher_command(argv0: str | None = None, python: str | None = None) -> list[str]:
+    """The absolute command that runs this publisher: the running ``publisher`` script when that is
+    how we were started, else the venv's ``publisher`` beside the interpreter, else
+    ``python -m publisher``."""
+    argv0 = sys.argv[0] if argv0 is None else argv0
+    python = sys.executable if python is None else python
+    script = Path(argv0)
+    if script.name.startswith("publisher") and script.suffix != ".py":
+        found = script if script.parent != Path() else None
+        if found is None:
+            which = shutil.which(argv0)
+            found = Path(which) if which else None
+        if found is not None and found.is_file():
+            return [str(found.resolve())]
+    beside = Path(python).parent / "publisher"
+    if beside.is_file() and os.access(beside, os.X_OK):
+        return [str(beside.absolute())]
+    return [str(Path(python).absolute()), "-m", "publisher"]
+
+
+def publication_command(config: Config) -> list[str]:
+    """``publisher_command()``, plus ``--config FILE`` when the publication's config is not the
+    ``publisher.toml`` that ``publisher run`` finds by itself in the working directory."""
+    command = publisher_command()
+    if config.path.name != CONFIG_NAME:
+        command += ["--config", str(Path(config.path).resolve())]
+    return command
+
+
+def crontab_line(root: Path, command: list[str], log: Path) -> str:
+    """A crontab entry (comment lines and the entry) running ``publisher run`` every five minutes
+    from the publication directory, appending its output to ``log``."""
+    def q(part: str | Path) -> str:
+        # cron turns an unescaped % into a newline.
+        return shlex.quote(str(part)).replace("%", r"\%")
+
+    run = " ".join(q(p) for p in [*command, "run"])
+    mkdir = f"mkdir -p {q(log.parent)} && " if log.parent != root else ""
+    return (
+        "# publisher: compose and deliver the newsletter when it is due, every five minutes.\n"
+        "# PUBLISHER_SECRET must be in the environment: add a line PUBLISHER_SECRET=... (and\n"
+        "# PUBLISHER_SMTP_PASSWORD=... for SMTP) above this entry, with the crontab kept private.\n"
+        f"*/5 * * * * cd {q(root)} && {mkdir}{run} >> {q(log)} 2>&1\n"
+    )
+
+
+def systemd_units(root: Path, command: list[str], *, title: str = "") -> dict[str, str]:
+    """A .service and .timer pair (file name → text) running ``publisher run`` every five
+    minutes in ``root``; the secrets come from an EnvironmentFile."""
+    def q(part: str | Path) -> str:
+        text = str(part).replace("%", "%%")
+        if any(c.isspace() or c in "\"'\\;" for c in text):
+            text = '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+        return text
+
+    name = f"publisher-{slugify(title or root.name)}"
+    label = title or str(root)
+    env_file = f"%h/.config/publisher/{name}.env"
+    service = (
+        "[Unit]\n"
+        f"Description=publisher run: {label}\n"
+        "Wants=network-online.target\n"
+        "After=network-online.target\n"
+        "\n"
+        "[Service]\n"
+        "Type=oneshot\n"
+        f"WorkingDirectory={q(root)}\n"
+        f"# PUBLISHER_SECRET=... (and PUBLISHER_SMTP_PASSWORD=... for SMTP) live in this file,\n"
+        f"# readable only by you (chmod 600); never in publisher.toml.\n"
+        f"EnvironmentFile={env_file}\n"
+        f"ExecStart={' '.join(q(p) for p in [*command, 'run'])}\n"
+    )
+    timer = (
+        "[Unit]\n"
+        f"Description=publisher run every five minutes: {label}\n"
+        "\n"
+        "[Timer]\n"
+        "OnCalendar=*:0/5\n"
+        "Persistent=true\n"
+        "\n"
+        "[Install]\n"
+        "WantedBy=timers.target\n"
+    )
+    return {f"{name}.service": service, f"{name}.timer": timer}
+

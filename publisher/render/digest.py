@@ -1,0 +1,220 @@
+"""Newsletter digests: an issue rendered once into its subject, compiled HTML and text.
+
+Per-subscriber values (address, name, unsubscribe URL) appear in both parts as markers
+(``models.personal_markers``) that ``message.MessageTemplate`` replaces per message without
+recompiling. The archive pages share the digest's context (``issue_context``).
+"""
+
+from __future__ import annotations
+
+import html as html_lib
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from html.parser import HTMLParser
+from typing import Any
+
+import jinja2
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+from markupsafe import Markup
+
+from ..config import Config
+from ..errors import TemplateError
+from ..models import Issue, RenderedDigest, Review, personal_markers
+from ..text import SUBJECT_MAX, drop_unsafe, header_text, join_names
+from .card import review_card
+from .engine import compile_mjml, render_template, wrap_text
+from .tokens import PREVIEW_SUBSCRIBER, preview_unsubscribe_url
+
+_MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August",
+           "September", "October", "November", "December")
+_RTL_LANGUAGES = {"ar", "arc", "dv", "fa", "ha", "he", "khw", "ks", "ku", "ps", "ur", "yi"}
+
+
+# --- subject --------------------------------------------------------------------------------
+
+def compose_subject(config: Config, number: int, reviews: Sequence[Review]) -> str:
+    """The issue's subject from ``config.newsletter.subject``, a Jinja template given
+    ``publication``, ``number``, ``first_title``, ``n`` (how many more) and ``titles``.
+
+    Raises TemplateError naming the config key when the template is broken.
+    """
+    titles = [header_text(r.title, SUBJECT_MAX) for r in reviews]
+    env = ImmutableSandboxedEnvironment(autoescape=False, undefined=jinja2.StrictUndefined)
+    try:
+        subject = env.from_string(config.newsletter.subject).render(
+            publication=config.newsletter_name,
+            number=number,
+            first_title=titles[0] if titles else "",
+            n=max(len(titles) - 1, 0),
+            titles=titles,
+        )
+    except jinja2.TemplateError as exc:
+        raise TemplateError(f"{config.path}: newsletter.subject: {exc}") from None
+    return header_text(subject, SUBJECT_MAX)
+
+
+def date_text(when: datetime, config: Config) -> str:
+    """'20 November 2026' in the newsletter's time zone (locale-independent)."""
+    local = when.astimezone(config.newsletter_tz)
+    return f"{local.day} {_MONTHS[local.month - 1]} {local.year}"
+
+
+def subscribe_url(config: Config) -> str:
+    return config.newsletter.subscribe_url or config.url("subscribe")
+
+
+def publication_context(config: Config) -> dict[str, Any]:
+    """Template values about the publication itself (shared by every digest/archive page)."""
+    language = config.language or "en"
+    return {
+        "config": config,
+        "publication": config.newsletter_name,
+        "title": config.title,
+        "language": language,
+        "direction": "rtl" if language.split("-")[0].lower() in _RTL_LANGUAGES else "ltr",
+        "site_url": config.base_url,
+        "index_url": config.url("issues/"),
+        "atom_url": config.url("issues/atom.xml"),
+        "subscribe_url": subscribe_url(config),
+        "postal_address": config.newsletter.postal_address,
+    }
+
+
+_NOTE_BLOCKS = {"p", "div", "ul", "ol", "li", "blockquote", "pre", "table", "tr", "hr", "h1",
+                "h2", "h3", "h4", "h5", "h6", "dl", "dt", "dd", "figure", "figcaption"}
+
+
+class _NoteText(HTMLParser):
+    """Sanitised HTML as plain text that keeps what a reader needs: paragraphs apart, line
+    breaks, list items as "- ", each link's URL after its words, images by their alt text."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.blocks: list[tuple[str, bool]] = []  # (text, is a list item)
+        self.current: list[str] = []
+        self.item = False
+        self.pre = 0
+        self.links: list[tuple[str, int]] = []  # (href, where its words start in current)
+
+    def flush(self) -> None:
+        raw = "".join(self.current)  # "\0" marks a <br>; other line breaks are spaces
+        lines = (raw.replace("\0", "\n").split("\n") if self.pre
+                 else [" ".join(line.split()) for line in raw.split("\0")])
+        text = "\n".join(line.rstrip() for line in lines).strip("\n")
+        if text.strip():
+            self.blocks.append((("- " if self.item else "") + text, self.item))
+            self.item = False
+        self.current = []
+        self.links = [(href, 0) for href, _ in self.links]
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        found = dict(attrs)
+        if tag == "br":
+            self.current.append("\0")
+        elif tag == "img":
+            self.current.append(found.get("alt") or "")
+        elif tag == "a":
+            self.links.append((found.get("href") or "", len(self.current)))
+        elif tag in ("td", "th"):
+            self.current.append(" ")  # cells of a row side by side
+        elif tag in _NOTE_BLOCKS:
+            self.flush()
+            self.item = self.item or tag == "li"
+            self.pre += tag == "pre"
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "a" and self.links:
+            href, start = self.links.pop()
+            url = href.removeprefix("mailto:")
+            words = "".join(self.current[start:])
+            if href.startswith(("http://", "https://", "mailto:")) and url not in words:
+                self.current.append(f" ({url})")
+        elif tag in _NOTE_BLOCKS:
+            self.flush()
+            self.pre -= tag == "pre" and self.pre > 0
+
+    def handle_data(self, data: str) -> None:
+        self.current.append(data.replace("\0", ""))
+
+
+def note_text(html: str) -> str:
+    """The editor's note (sanitised HTML) for the text part: blank lines between paragraphs,
+    list items on lines of their own, links followed by their URL in brackets."""
+    parser = _NoteText()
+    parser.feed(html)
+    parser.close()
+    parser.flush()
+    out = ""
+    for i, (text, item) in enumerate(parser.blocks):
+        if i:
+            out += "\n" if item and parser.blocks[i - 1][1] else "\n\n"
+        out += text
+    return drop_unsafe(out)
+
+
+def issue_subject(issue: Issue, config: Config) -> str:
+    """The issue's subject as stored, made header-safe; composed afresh when it is empty."""
+    return (header_text(issue.subject, SUBJECT_MAX)
+            or compose_subject(config, issue.number, issue.reviews))
+
+
+def archive_url(config: Config, number: int) -> str:
+    """The web archive page of issue ``number``."""
+    return config.url(f"issues/{number}/")
+
+
+def issue_context(issue: Issue, config: Config) -> dict[str, Any]:
+    """The template context shared by the digest and the archive page (no personal data)."""
+    cards = [review_card(r, config) for r in issue.reviews]
+    subject = issue_subject(issue, config)
+    films = join_names([c.title for c in cards])
+    context = publication_context(config)
+    context.update({
+        "issue": issue,
+        "subject": subject,
+        "number": issue.number,
+        "date_text": date_text(issue.date, config),
+        "preheader": f"In this issue: {films}" if films else subject,
+        "cards": cards,
+        "note": Markup(issue.note_html) if issue.note_html else "",  # sanitised by render.py
+        "note_text": note_text(issue.note_html) if issue.note_html else "",
+        "archive_url": archive_url(config, issue.number),
+    })
+    return context
+
+
+def render_digest(issue: Issue, config: Config) -> RenderedDigest:
+    """Render ``issue`` once: subject, compiled HTML and text, personal values as markers.
+
+    In ``html`` a marker stands where the HTML-escaped value goes; in ``text`` where the raw
+    value goes. Raises TemplateError naming the template file and line.
+    """
+    markers = personal_markers(f"{config.base_url}#{issue.number}")
+    context = issue_context(issue, config)
+    context.update(markers)  # email, name, unsubscribe_url
+    mjml_source = render_template(config.templates_path, "digest.mjml.j2", context)
+    html = compile_mjml(mjml_source, name="digest.mjml.j2")
+    text = wrap_text(render_template(config.templates_path, "digest.txt.j2", context))
+    return RenderedDigest(issue=issue, subject=context["subject"], html=html, text=text,
+                          markers=markers)
+
+
+def personalise(digest: RenderedDigest, values: Mapping[str, str]) -> tuple[str, str]:
+    """(html, text) with the markers replaced by ``values`` (escaped in the HTML). For previews
+    and tests; mail.py splices pre-encoded message bytes instead."""
+    html, text = digest.html, digest.text
+    for field, marker in digest.markers.items():
+        value = values.get(field, "")
+        html = html.replace(marker, html_lib.escape(value, quote=True))
+        text = text.replace(marker, value)
+    return html, text
+
+
+def preview_values(config: Config) -> dict[str, str]:
+    """Placeholder personal values for a preview: no real subscriber, and the unsubscribe URL
+    that ``mail.preview_message`` puts in the .eml (a dummy token)."""
+    return {
+        "email": PREVIEW_SUBSCRIBER.email,
+        "name": PREVIEW_SUBSCRIBER.name,
+        "unsubscribe_url": preview_unsubscribe_url(config),
+    }

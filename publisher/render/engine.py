@@ -1,0 +1,166 @@
+"""The template engine: Jinja producing MJML, HTML, XML or text; MJML compiled with MRML.
+
+Templates are looked up in the publication's ``templates/`` directory first and the packaged
+defaults second; ``defaults/<name>`` always names the packaged one (for an override that
+extends the default it replaces). Autoescaping is on for everything but ``*.txt.j2`` (MJML
+is XML); review fields are passed as data, so ``{{ … }}`` inside a review comes out
+literally, and only HTML that the sources' Markdown renderer has sanitised is passed in as
+Markup.
+
+mjml-python's MRML differs from the reference MJML: it raises on ``mj-html-attributes``,
+ignores ``mj-raw position="file-start"``, drops ``mj-image sizes`` and ``mj-button title``,
+passes unknown tags and attributes silently, and does not inline ``mj-style inline="inline"``
+(we inline those rules with css-inline after compiling). ``lint.lint_templates`` reports these
+traps.
+"""
+
+from __future__ import annotations
+
+import re
+import textwrap
+from collections.abc import Mapping
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import css_inline
+import jinja2
+from mjml import mjml2html
+
+from ..errors import TemplateError
+
+#: The packaged default templates.
+DEFAULT_TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+TEXT_WIDTH = 78
+
+
+# --- Jinja --------------------------------------------------------------------------------
+
+
+def _autoescape(name: str | None) -> bool:
+    # MJML, HTML and XML templates escape; only the plain-text part does not.
+    return name is None or not name.endswith(".txt.j2")
+
+
+@lru_cache(maxsize=16)
+def _environment(templates_path: Path) -> jinja2.Environment:
+    defaults = jinja2.FileSystemLoader(str(DEFAULT_TEMPLATES))
+    loader = jinja2.ChoiceLoader([
+        jinja2.FileSystemLoader(str(templates_path)),
+        defaults,
+        # "defaults/<name>" is always the packaged template, so that an override can extend
+        # the default of the same name and change one block.
+        jinja2.PrefixLoader({"defaults": defaults}),
+    ])
+    return jinja2.Environment(
+        loader=loader,
+        autoescape=_autoescape,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+
+
+def template_environment(templates: Path) -> jinja2.Environment:
+    """The Jinja environment for a publication: its ``templates`` directory first, the packaged
+    defaults second."""
+    return _environment(templates.resolve())
+
+
+def _template_location(exc: BaseException) -> str:
+    """'file.j2:LINE' for the innermost template frame of a rendering error, if any."""
+    if isinstance(exc, jinja2.TemplateSyntaxError):
+        return f"{exc.filename or exc.name}:{exc.lineno}"
+    where = ""
+    tb = exc.__traceback__
+    while tb is not None:
+        filename = tb.tb_frame.f_code.co_filename
+        if filename.endswith(".j2"):
+            where = f"{filename}:{tb.tb_lineno}"
+        tb = tb.tb_next
+    return where
+
+
+def render_template(templates: Path, name: str, context: Mapping[str, Any]) -> str:
+    """Render one template; any Jinja error becomes a TemplateError naming file and line."""
+    env = template_environment(templates)
+    try:
+        return env.get_template(name).render(context)
+    except jinja2.TemplateNotFound as exc:
+        raise TemplateError(
+            f"template {exc.name!r} not found in {templates} or the defaults"
+        ) from None
+    except jinja2.TemplateError as exc:
+        where = _template_location(exc) or name
+        raise TemplateError(f"{where}: {exc.message or exc}") from None
+    except RecursionError:
+        raise TemplateError(
+            f"{name}: the templates in {templates} extend or include each other "
+            f"in a loop; to extend the default of the same name, write "
+            f"{{% extends \"defaults/<name>\" %}}"
+        ) from None
+
+
+
+# --- compiling --------------------------------------------------------------------------------
+
+_INLINE_STYLE = re.compile(
+    r"<mj-style\b[^>]*\binline\s*=\s*[\"']inline[\"'][^>]*>(.*?)</mj-style\s*>", re.S
+)
+
+
+_POSITION = re.compile(r"at position (\d+):(\d+)")
+
+
+def _near(source: str, message: str) -> str:
+    """" (at 'mj-html-attributes')" for an MRML error giving byte offsets into ``source``:
+    what it stumbled on, since the offsets are into the rendered MJML, not a template file."""
+    found = _POSITION.search(message)
+    if not found:
+        return ""
+    start, end = int(found.group(1)), int(found.group(2))
+    text = source.encode("utf-8")[start:min(end, start + 60)].decode("utf-8", "replace").strip()
+    return f" (at {text!r})" if text else ""
+
+
+def compile_mjml(source: str, *, name: str = "digest.mjml.j2") -> str:
+    """MJML to HTML with mjml-python (MRML), then css-inline for ``mj-style inline="inline"``
+    rules, which MRML would otherwise leave in a <style> block. Raises TemplateError."""
+    inline_css = "\n".join(m.group(1) for m in _INLINE_STYLE.finditer(source))
+    if inline_css:
+        source = _INLINE_STYLE.sub("", source)
+    try:
+        html = mjml2html(source, disable_comments=True)
+    except Exception as exc:  # MRML raises plain ValueError/RuntimeError with its message
+        raise TemplateError(
+            f"{name}: MJML did not compile: {exc}{_near(source, str(exc))}"
+        ) from None
+    if inline_css:
+        inliner = css_inline.CSSInliner(
+            inline_style_tags=False, keep_style_tags=True, keep_link_tags=True,
+            load_remote_stylesheets=False, extra_css=inline_css,
+        )
+        html = inliner.inline(html)
+    return html
+
+
+def _wrap_line(line: str, width: int) -> list[str]:
+    if len(line) <= width:
+        return [line]
+    indent = line[: len(line) - len(line.lstrip(" "))]
+    return textwrap.wrap(
+        line, width=width, subsequent_indent=indent, break_long_words=False,
+        break_on_hyphens=False,
+    ) or [line]
+
+
+def wrap_text(text: str, width: int = TEXT_WIDTH) -> str:
+    """Plain text with trailing spaces removed, lines longer than ``width`` wrapped at spaces
+    (a single word longer than that, such as a URL, keeps its own line), blank runs squeezed."""
+    lines: list[str] = []
+    for raw in text.splitlines():
+        lines.extend(_wrap_line(raw.rstrip(), width))
+    out = re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip("\n")
+    return out + "\n"
+

@@ -1,0 +1,283 @@
+"""The catalogue: every review source under ``reviews/`` loaded, checked and cross-checked.
+
+Every problem in every file is collected and raised together as one SourceError. Files whose
+names start with ``.`` or ``_`` are ignored (editor backups, notes). Loading 10,000 files is
+fast: parsed reviews are cached (``cache.py``), and when many files miss the cache they are
+parsed in a pool of worker processes.
+"""
+
+from __future__ import annotations
+
+import functools
+import gc
+import hashlib
+import os
+import pickle
+import re
+from collections.abc import Iterable
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from time import time_ns
+
+from ..config import Config
+from ..errors import Problem, SourceError
+from ..models import Review
+from .cache import Entry, Job, ReviewCache, cache_key, cache_path, is_trusted, write_chunk
+from .schema import ParseResult, parse_bytes
+
+#: Parse in worker processes when at least this many files miss the cache.
+POOL_THRESHOLD = 200
+POOL_WORKERS = 2
+#: Freeze the garbage collector's view of a catalogue this big once it is loaded.
+FREEZE_THRESHOLD = 2000
+
+
+@dataclass(frozen=True)
+class Catalog:
+    """Every valid review (drafts and future ones too), oldest first by (date, slug)."""
+
+    reviews: tuple[Review, ...]
+    warnings: tuple[Problem, ...] = ()
+
+    @functools.cached_property
+    def _ids(self) -> dict[str, Review]:
+        return {r.id: r for r in self.reviews}
+
+    def published(self, now: datetime) -> tuple[Review, ...]:
+        """Reviews that are not drafts and not dated after ``now``, oldest first."""
+        return tuple(r for r in self.reviews if r.is_published(now))
+
+    def by_id(self, review_id: str) -> Review | None:
+        return self._ids.get(review_id)
+
+
+def _load_one(rel: str, path: str, cached: str | None, config: Config) -> Entry:
+    """Read, hash and (unless the hash is ``cached``) parse one file."""
+    seen = time_ns()
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read()
+    except OSError as exc:
+        return rel, seen, "", (None, [Problem(rel, 0, "", f"cannot read: {exc.strerror}")], [],
+                               ())
+    digest = hashlib.sha256(data).hexdigest()
+    if digest == cached:
+        return rel, seen, digest, None
+    return rel, seen, digest, parse_bytes(data, rel, config)
+
+
+def _load_many(jobs: list[Job], config: Config) -> list[Entry]:
+    enabled = gc.isenabled()
+    gc.disable()  # parsing makes many small objects and no cycles worth collecting
+    try:
+        return [_load_one(rel, path, cached, config) for rel, path, cached in jobs]
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _load_batch(jobs: list[Job], config: Config, chunk_dir: str | None,
+                ) -> tuple[str | None, bytes]:
+    """In a worker process: load a batch, store it as a chunk; (chunk name, pickled entries)."""
+    entries = _load_many(jobs, config)
+    blob = pickle.dumps(entries, protocol=pickle.HIGHEST_PROTOCOL)
+    name = write_chunk(Path(chunk_dir), entries, blob) if chunk_dir is not None else None
+    return name, blob
+
+
+# --- the whole directory ----------------------------------------------------------------------
+
+
+def _source_files(config: Config) -> list[tuple[str, str]]:
+    """(relative path for messages, absolute path) of every review source, sorted."""
+    directory = config.reviews_path
+    try:
+        names = sorted(
+            entry.name for entry in os.scandir(directory)
+            if entry.name.endswith(".md") and not entry.name.startswith((".", "_"))
+            and entry.is_file()
+        )
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+    try:
+        prefix = directory.resolve().relative_to(config.root.resolve()).as_posix()
+    except ValueError:
+        prefix = directory.as_posix()
+    prefix = "" if prefix == "." else prefix + "/"
+    base = str(directory)
+    return [(prefix + name, os.path.join(base, name)) for name in names]
+
+
+def _cross_checks(results: Iterable[ParseResult], config: Config) -> list[Problem]:
+    """Problems that need every file: duplicate slugs and ids, missing poster files."""
+    problems: list[Problem] = []
+    slugs: dict[str, str] = {}
+    ids: dict[str, str] = {}
+    static = config.paths.static
+    for review, _problems, _warnings, needs in results:
+        for relative in needs:
+            if review is not None and not (static / relative).is_file():
+                problems.append(Problem(review.source_path, 1, "poster",
+                                        f"static/{relative} does not exist; add the image "
+                                        "there or give an https URL"))
+        if review is None:
+            continue
+        other = slugs.setdefault(review.slug, review.source_path)
+        if other != review.source_path:
+            problems.append(Problem(review.source_path, 1, "slug",
+                                    f"{review.slug!r} is also the slug of {other}; give one of "
+                                    "them another slug (or rename the file)"))
+            continue  # a derived id repeats the slug: one problem is enough
+        other = ids.setdefault(review.id, review.source_path)
+        if other != review.source_path:
+            problems.append(Problem(review.source_path, 1, "id",
+                                    f"{review.id!r} is also the id of {other}; every review "
+                                    "needs its own id"))
+    return problems
+
+
+def _field_line(path: str, key: str) -> int:
+    """The line of a top-level ``key:`` in the front matter (1 if absent), for cross-file
+    messages; run only when such a problem is found."""
+    try:
+        data = Path(path).read_bytes()
+    except OSError:
+        return 1
+    pattern = re.compile(rb"^" + re.escape(key.encode()) + rb"\s*:", re.MULTILINE)
+    match = pattern.search(data)
+    return data.count(b"\n", 0, match.start()) + 1 if match else 1
+
+
+@dataclass(frozen=True)
+class SourceCheck:
+    """What checking the sources found: the valid reviews, every problem, every warning."""
+
+    reviews: tuple[Review, ...]
+    problems: tuple[Problem, ...]
+    warnings: tuple[Problem, ...]
+    files: int
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def load_reviews(config: Config, *, cache: bool = True) -> Catalog:
+    """Load and check every review under ``config.reviews_path``.
+
+    Raises SourceError listing every problem in every file. With ``cache`` the parsed reviews
+    are kept in ``.publisher/cache/`` and reused while a file's bytes are unchanged; without it
+    nothing is read from or written to the cache.
+    """
+    result = check_sources(config, cache=cache)
+    if result.problems:
+        raise SourceError(result.problems)
+    return Catalog(reviews=result.reviews, warnings=result.warnings)
+
+
+def _load_sources(config: Config, use_cache: bool,
+                  ) -> tuple[list[tuple[str, str]], list[ParseResult]]:
+    """Every source file (relative and absolute path) and its parse result, in file order."""
+    files = _source_files(config)
+    cache = ReviewCache(cache_path(config) if use_cache else None, cache_key(config))
+    signatures: dict[str, tuple[int, ...]] = {}
+    new_index: dict[str, tuple[tuple[int, ...], int, str]] = {}
+    found: dict[str, ParseResult] = {}
+    rehash: list[Job] = []  # a cached result exists, but the file may have changed
+    misses: list[Job] = []  # no cached result
+    for rel, path in files:
+        try:
+            st = os.stat(path)
+        except OSError:
+            signature: tuple[int, ...] = ()
+        else:
+            signature = (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
+        signatures[rel] = signature
+        known = cache.files.get(rel)
+        hit = cache.results.get(rel)
+        if hit is None:
+            misses.append((rel, path, None))
+        elif signature and is_trusted(signature, st.st_ctime_ns, known) and known \
+                and hit[0] == known[2]:
+            new_index[rel] = known  # unchanged: not even read
+            found[rel] = hit[1]
+        else:
+            rehash.append((rel, path, hit[0]))
+
+    entries = _load_many(rehash, config)
+    new_chunks: list[str] = []
+    stored = cache.stored
+    pooled: list[Entry] = []
+    if len(misses) >= POOL_THRESHOLD and (os.cpu_count() or 1) >= 2:
+        size = -(-len(misses) // (POOL_WORKERS * 4))
+        batches = [misses[i:i + size] for i in range(0, len(misses), size)]
+        chunk_dir = str(cache.directory) if cache.directory is not None else None
+        try:
+            with ProcessPoolExecutor(max_workers=POOL_WORKERS) as pool:
+                for name, blob in pool.map(_load_batch, batches, [config] * len(batches),
+                                           [chunk_dir] * len(batches)):
+                    batch = pickle.loads(blob)
+                    if name is None:  # not stored by the worker: store it here
+                        entries.extend(batch)
+                    else:
+                        pooled.extend(batch)
+                        new_chunks.append(name)
+                        stored += len(batch)
+        except (OSError, BrokenProcessPool):  # no processes to be had: do it all here
+            pooled, new_chunks, stored = [], [], cache.stored
+            entries = entries[: len(rehash)] + _load_many(misses, config)
+    else:
+        entries.extend(_load_many(misses, config))
+    pending = [e for e in entries if e[3] is not None]
+    entries.extend(pooled)
+
+    for rel, seen, digest, result in entries:
+        if result is None:  # the same bytes as cached
+            result = cache.results[rel][1]
+        else:
+            cache.results[rel] = (digest, result)
+        found[rel] = result
+        if digest and signatures[rel]:
+            new_index[rel] = (signatures[rel], seen, digest)
+    cache.save(new_index, new_chunks, pending, stored)
+    return files, [found[rel] for rel, _ in files]
+
+
+def check_sources(config: Config, *, cache: bool = False) -> SourceCheck:
+    """Check every review without raising (and, by default, without touching the cache)."""
+    enabled = gc.isenabled()
+    gc.disable()  # loading builds many small objects; cyclic GC passes over them only cost time
+    try:
+        result = _check_sources(config, cache)
+    finally:
+        if enabled:
+            gc.enable()
+    if len(result.reviews) >= FREEZE_THRESHOLD:
+        # A big catalogue lives as long as the process and holds no cycles: move it out of the
+        # collector's sight so that later passes do not walk it again and again.
+        gc.freeze()
+    return result
+
+
+def _check_sources(config: Config, cache: bool) -> SourceCheck:
+    files, ordered = _load_sources(config, cache)
+    absolute = dict(files)
+    problems: list[Problem] = []
+    reviews: list[Review] = []
+    warnings: list[Problem] = []
+    for review, file_problems, file_warnings, _needs in ordered:
+        problems.extend(file_problems)
+        warnings.extend(file_warnings)
+        if review is not None:
+            reviews.append(review)
+    cross = _cross_checks(ordered, config)
+    # Locate each cross-file problem at its field's line (only now, on the error path).
+    problems.extend(Problem(p.path, _field_line(absolute[p.path], p.field), p.field, p.message)
+                    for p in cross)
+    reviews.sort(key=lambda r: (r.date, r.slug))
+    return SourceCheck(reviews=tuple(reviews), problems=tuple(sorted(problems)),
+                       warnings=tuple(sorted(warnings)), files=len(files))
+

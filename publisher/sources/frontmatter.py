@@ -1,0 +1,377 @@
+"""Front matter: the YAML block between two ``---`` lines, read without YAML's guesses.
+
+The YAML is composed, never constructed: PyYAML's parser (the C one where available) with the
+resolver cut to one lookup, so every scalar stays the string the editor wrote and the schema
+(``schema.py``) types each field. Plain values that YAML misreads (``title: Alien: Romulus``,
+``summary: *Alien* returns``, ``title: Number #9 Dream``) are reported with the quoting that fixes
+them, then quoted, so that the remaining fields are still checked.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Mapping, Sequence
+
+import yaml
+
+from ..errors import Problem
+from ..text import ILLEGAL_CHARS, normalise_spaces, one_line, remove_control_chars
+
+try:  # the C parser is several times faster; fall back to pure Python where libyaml is absent
+    from yaml.cyaml import CParser as _Parser
+except ImportError:  # pragma: no cover - libyaml is present in our environments
+    from yaml.composer import Composer
+    from yaml.parser import Parser
+    from yaml.reader import Reader
+    from yaml.scanner import Scanner
+
+    class _Parser(Reader, Scanner, Parser, Composer):  # type: ignore[no-redef]
+        def __init__(self, stream: str) -> None:
+            Reader.__init__(self, stream)
+            Scanner.__init__(self)
+            Parser.__init__(self)
+            Composer.__init__(self)
+
+_KIND_TAGS = {
+    yaml.ScalarNode: "tag:yaml.org,2002:str",
+    yaml.SequenceNode: "tag:yaml.org,2002:seq",
+    yaml.MappingNode: "tag:yaml.org,2002:map",
+}
+
+
+class _Loader(_Parser):  # type: ignore[misc,valid-type]
+    """A composer only (as BaseLoader: every scalar a string, nothing constructed), with the
+    resolver cut to one lookup: our schema types the values, never YAML's implicit rules."""
+
+    def resolve(self, kind: type, value: object, implicit: object) -> str:
+        return _KIND_TAGS[kind]
+
+    def descend_resolver(self, current_node: object, current_index: object) -> None:
+        pass
+
+    def ascend_resolver(self) -> None:
+        pass
+
+
+def _compose_yaml(text: str) -> yaml.Node | None:
+    loader = _Loader(text)
+    try:
+        return loader.get_single_node()
+    finally:
+        loader.dispose()
+
+_FRONT_MATTER_END = re.compile(r"^(?:---|\.\.\.)[ \t]*\r?$", re.MULTILINE)
+_TOP_KEY = re.compile(r"^(\s*)([A-Za-z_][\w-]*)\s*:\s+(.*?)\s*\r?$")
+_KEY_LINE = re.compile(r"^(\s*)(?:-\s+)?([A-Za-z_][\w-]*)\s*:(?:\s|$)(.*)")
+_LIST_ITEM = re.compile(r"^(\s*-\s+)(.*?)\s*\r?$")
+
+
+class Collector:
+    """Problems and warnings found in one file."""
+
+    def __init__(self, path: str):
+        self.path = path
+        self.problems: list[Problem] = []
+        self.warnings: list[Problem] = []
+
+    def error(self, line: int, field_name: str, message: str) -> None:
+        self.problems.append(Problem(self.path, line, field_name, message))
+
+    def warn(self, line: int, field_name: str, message: str) -> None:
+        self.warnings.append(Problem(self.path, line, field_name, message))
+
+
+def node_kind(node: yaml.Node) -> str:
+    if isinstance(node, yaml.MappingNode):
+        return "a mapping"
+    if isinstance(node, yaml.SequenceNode):
+        return "a list"
+    return "a single value"
+
+
+def _flow_text(node: yaml.Node) -> str | None:
+    """The text of a one-line flow list or mapping of plain values (``[REC]``), as written
+    give or take spacing; None for anything else."""
+    if not getattr(node, "flow_style", False) or node.start_mark.line != node.end_mark.line:
+        return None
+    if isinstance(node, yaml.SequenceNode):
+        items = node.value
+        if all(isinstance(i, yaml.ScalarNode) for i in items):
+            return "[" + ", ".join(i.value for i in items) + "]"
+    elif isinstance(node, yaml.MappingNode):
+        pairs = node.value
+        if all(isinstance(k, yaml.ScalarNode) and isinstance(v, yaml.ScalarNode)
+               for k, v in pairs):
+            return "{" + ", ".join(f"{k.value}: {v.value}" if v.value else k.value
+                                   for k, v in pairs) + "}"
+    return None
+
+
+class Fields:
+    """The front matter's mapping node, read field by field with line numbers."""
+
+    def __init__(self, node: yaml.MappingNode, offset: int, out: Collector, prefix: str,
+                 known: Sequence[str], nested: Mapping[str, Sequence[str]] | None = None):
+        """``known``: the field names allowed here; ``nested``: fields that belong under one of
+        them (``{"film": ("year", ...)}``), named in the hint when written at this level."""
+        self.offset = offset
+        self.out = out
+        self.prefix = prefix
+        self.nodes: dict[str, yaml.Node] = {}
+        self.lines: dict[str, int] = {}
+        self.texts: dict[str, str | None] = {}
+        for key_node, value_node in node.value:
+            line = key_node.start_mark.line + offset
+            if not isinstance(key_node, yaml.ScalarNode):
+                out.error(line, prefix.rstrip("."), "a field name must be a plain word")
+                continue
+            key = key_node.value
+            name = prefix + key
+            if key in self.nodes:
+                out.error(line, name, f"given twice (first on line {self.lines[key]}); "
+                                      "keep one")
+                continue
+            if key not in known:
+                close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
+                home = next((group for group, members in (nested or {}).items()
+                             if key in members), None)
+                if home is not None:
+                    hint = f"did you mean '{prefix}{home}.{key}'? (indent it under {home}:)"
+                elif close:
+                    hint = f"did you mean '{prefix}{close[0]}'?"
+                else:
+                    hint = "known fields: " + ", ".join(known)
+                out.error(line, name, f"unknown field; {hint}")
+                continue
+            self.nodes[key] = value_node
+            self.lines[key] = line
+
+    def line(self, key: str, default: int = 1) -> int:
+        return self.lines.get(key, default)
+
+    def text(self, key: str) -> str | None:
+        """A scalar field as cleaned text; None when absent or empty (each problem reported
+        once, however often the field is read)."""
+        if key in self.texts:
+            return self.texts[key]
+        self.texts[key] = value = self._text(key)
+        return value
+
+    def _text(self, key: str) -> str | None:
+        node = self.nodes.get(key)
+        if node is None:
+            return None
+        if not isinstance(node, yaml.ScalarNode):
+            hint = ""
+            written = _flow_text(node)
+            if written is not None:  # title: [REC] is a list to YAML
+                hint = (f"; if the brackets belong to the value, quote it: "
+                        f"{key}: {_quoted(written)}")
+            self.out.error(self.line(key), self.prefix + key,
+                           f"expected a single value, got {node_kind(node)}{hint}")
+            return None
+        value, removed = remove_control_chars(node.value)
+        if removed:
+            self.out.warn(self.line(key), self.prefix + key,
+                          f"removed {removed} control character{'s' if removed > 1 else ''} "
+                          "that XML cannot carry")
+        value = one_line(value)
+        return value or None
+
+    def text_list(self, key: str) -> tuple[str, ...] | None:
+        """A list of text values, or one comma-separated line."""
+        node = self.nodes.get(key)
+        if node is None:
+            return None
+        name = self.prefix + key
+        if isinstance(node, yaml.ScalarNode):
+            items = [one_line(v) for v in node.value.split(",")]
+        elif isinstance(node, yaml.SequenceNode):
+            items = []
+            for item in node.value:
+                if not isinstance(item, yaml.ScalarNode):
+                    self.out.error(item.start_mark.line + self.offset, name,
+                                   f"expected a list of names, got {node_kind(item)} in it")
+                    return None
+                items.append(one_line(item.value))
+        else:
+            self.out.error(self.line(key), name, "expected a list, e.g. [a, b], got a mapping")
+            return None
+        return tuple(dict.fromkeys(i for i in items if i))
+
+    def mapping(self, key: str, known: Sequence[str]) -> Fields | None:
+        node = self.nodes.get(key)
+        if node is None or not isinstance(node, yaml.MappingNode):
+            return None
+        return Fields(node, self.offset, self.out, self.prefix + key + ".", known)
+
+
+
+def split_front_matter(text: str, out: Collector) -> tuple[str, str, int] | None:
+    """(front matter, body, line number of the body's first line), or None with a problem."""
+    first, _, rest = text.partition("\n")
+    if first.rstrip() != "---":
+        out.error(1, "", "no front matter; start the file with a line '---', then fields "
+                         "such as 'title: ...', then another '---'")
+        return None
+    match = _FRONT_MATTER_END.search(rest)
+    if match is None:
+        out.error(1, "", "front matter is not closed; add a line '---' after the last field")
+        return None
+    front = rest[: match.start()]
+    body = rest[match.end():].lstrip("\r").removeprefix("\n")
+    body_line = 2 + front.count("\n") + 1
+    return front, body, body_line
+
+
+_YAML_TRAPS = (
+    ("mapping values are not allowed", "the value contains ': ', which YAML reads as a new "
+                                       "field"),
+    ("alias", "a value starting with '*' is read as a YAML alias"),
+    ("anchor", "a value starting with '&' is read as a YAML anchor"),
+    ("cannot start any token", "a value starting with '@', '`', '%' or a tab is not allowed "
+                               "unquoted in YAML"),
+    ("tag", "a value starting with '!' is read as a YAML tag"),
+    ("did not find expected key", "text after a closing quote is not allowed"),
+)
+# Valid YAML that would silently drop part of a value: anchors (&x), aliases (*x), tags (!x).
+_SILENT_TRAPS = {"&": _YAML_TRAPS[2][1], "*": _YAML_TRAPS[1][1], "!": _YAML_TRAPS[4][1]}
+# Text fields where " #" starts a YAML comment that would silently cut the text short
+# ("title: Number #9 Dream" is "Number"); elsewhere a trailing comment is fine.
+_TEXT_KEYS = frozenset({"title", "reviewer", "summary", "availability", "poster_alt",
+                        "director", "classification", "alt"})
+
+
+def _comment_trap(key: str, value: str) -> str | None:
+    """Why a plain text value loses its end to a YAML comment, or None."""
+    if key not in _TEXT_KEYS or not value or value[0] in "\"'|>[{":
+        return None
+    if value.startswith("#"):
+        return "a value starting with '#' is read as a YAML comment, leaving the field empty"
+    if " #" in value or "\t#" in value:
+        return ("the text from ' #' on is read as a YAML comment and dropped (a comment "
+                "belongs on a line of its own)")
+    return None
+
+
+def _quoted(value: str) -> str:
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _dotted(lines: list[str], index: int) -> str:
+    """The dotted field name (``film.director``) of the line at ``index``: its own key (or the
+    key of the list it is an item of) under each enclosing ``key:`` that opens a mapping."""
+    names: list[str] = []
+    width = None
+    for i in range(min(index, len(lines) - 1), -1, -1):
+        match = _KEY_LINE.match(lines[i])
+        if match is None:
+            continue
+        indent = len(match.group(1))
+        if width is None:
+            names.append(match.group(2))
+            width = indent
+        elif indent < width:
+            if match.group(3).split("#")[0].strip():
+                break  # a field with a value on its line encloses nothing
+            names.append(match.group(2))
+            width = indent
+        if width == 0:
+            break
+    return ".".join(reversed(names))
+
+
+def compose_front_matter(front: str, out: Collector) -> yaml.Node | None:
+    """Compose the YAML. A plain value that YAML misreads (``title: Alien: Romulus``,
+    ``summary: *Alien* returns``) is reported with the fix, then quoted so that the remaining
+    fields are still checked."""
+    lines = front.split("\n")
+    suspects = lines if "&" in front or "*" in front or "!" in front or "#" in front else []
+    for index, line in enumerate(suspects):
+        key_match = _TOP_KEY.match(line)
+        comment = key_match and _comment_trap(key_match.group(2), key_match.group(3))
+        if key_match and comment:
+            indent, key, value = key_match.groups()
+            out.error(index + 2, _dotted(lines, index),
+                      f"{comment}; quote the whole value: {key}: {_quoted(value)}")
+            lines[index] = f"{indent}{key}: {_quoted(value)}"
+            continue
+        if key_match and key_match.group(3)[:1] in _SILENT_TRAPS:
+            indent, key, value = key_match.groups()
+            out.error(index + 2, _dotted(lines, index),
+                      f"{_SILENT_TRAPS[value[0]]}; quote the whole value: {key}: "
+                      f"{_quoted(value)}")
+            lines[index] = f"{indent}{key}: {_quoted(value)}"
+            continue
+        item_match = _LIST_ITEM.match(line)
+        if item_match and item_match.group(2)[:1] in _SILENT_TRAPS:
+            dash, value = item_match.groups()
+            out.error(index + 2, _dotted(lines, index),
+                      f"{_SILENT_TRAPS[value[0]]}; quote the whole item: - {_quoted(value)}")
+            lines[index] = f"{dash}{_quoted(value)}"
+    for _attempt in range(len(lines) + 1):
+        try:
+            return _compose_yaml("\n".join(lines))
+        except yaml.MarkedYAMLError as exc:
+            mark = exc.problem_mark
+            problem = exc.problem or "invalid"
+            index = mark.line if mark is not None else 0
+            line_no = index + 2
+            current = lines[index] if index < len(lines) else ""
+            key_match = _TOP_KEY.match(current)
+            trap = next((why for needle, why in _YAML_TRAPS
+                         if needle in problem or needle in (exc.context or "")), None)
+            if key_match and trap:
+                indent, key, value = key_match.groups()
+                quoted_start = "expected key" in problem
+                misread = ": " in value or value.endswith(":") or "mapping values" not in problem
+                if value and misread and (quoted_start or value[0] not in "\"'[{|>"):
+                    out.error(line_no, _dotted(lines, index),
+                              f"{trap}; quote the whole value: {key}: {_quoted(value)}")
+                    lines[index] = f"{indent}{key}: {_quoted(value)}"
+                    continue
+            if exc.context_mark is not None and exc.context_mark.line < index and \
+                    "block mapping" not in (exc.context or ""):
+                index = exc.context_mark.line  # where the unclosed list or quote began
+                line_no = index + 2
+            context = f" {exc.context}:" if exc.context else ""
+            out.error(line_no, _dotted(lines, index),
+                      f"front matter is not valid YAML:{context} {problem}; check quoting and "
+                      "indentation")
+            return None
+        except yaml.YAMLError as exc:  # pragma: no cover - errors without a position
+            out.error(1, "", f"front matter is not valid YAML: {exc}")
+            return None
+    return None  # pragma: no cover
+
+
+def remove_front_matter_controls(front: str, out: Collector) -> str:
+    """YAML refuses control characters outright: remove them, with a warning per line."""
+    if front.isprintable() or not ILLEGAL_CHARS.search(front):
+        return front
+    lines = front.split("\n")
+    for index, line in enumerate(lines):
+        cleaned, removed = remove_control_chars(line)
+        if removed:
+            out.warn(index + 2, _dotted(lines, index),
+                     f"removed {removed} control character{'s' if removed > 1 else ''} that "
+                     "XML cannot carry")
+            lines[index] = cleaned
+    return "\n".join(lines)
+
+
+
+def read_scalars(text: str) -> dict[str, str]:
+    """The top-level plain values of a source's front matter (``id``, ``slug``, ...), read as
+    the loader reads them; empty when the file has no readable front matter. For tools that need
+    one field of an existing review (the importer), not for validation."""
+    out = Collector("")
+    split = split_front_matter(text.removeprefix("\ufeff"), out)
+    if split is None:
+        return {}
+    node = compose_front_matter(normalise_spaces(split[0]), out)
+    if not isinstance(node, yaml.MappingNode):
+        return {}
+    return {key.value: one_line(value.value) for key, value in node.value
+            if isinstance(key, yaml.ScalarNode) and isinstance(value, yaml.ScalarNode)}

@@ -1,0 +1,539 @@
+"""Import plain-text review pages exported from a website builder as ``reviews/*.md``.
+
+A page looks like this (blank lines and page chrome may vary)::
+
+    top of page
+    Director: NAME (earlier film, another film)
+    Starring: name, name, and name
+    REVIEWER: name
+    The logline: one paragraph.
+    Body paragraphs ...
+    TITLE is available to rent from ...
+    bottom of page
+
+The page carries neither the film's title nor a date: they come from ``--title`` / ``--date``.
+Without a title the file name is humanised; without a date the review is written as a draft (with
+the import day as a placeholder date, so the file still loads) and the result lists the fields an
+editor must fill in before publishing.
+
+Every written review gets an ``id``: an RFC 4151 tag URI ``tag:{domain},{day}:{slug}`` where day
+is the publication date when given, else the import day. A tag URI rather than a random UUID
+because it is readable, is exactly what the loader would derive for a hand-written review dated
+that day, and is deterministic: importing the same page again gives the same id (and ``--force``
+keeps the id already in the file), so a re-import never shows up as a new entry in feed readers.
+Because it is written into the file, renaming the slug or retitling later keeps it.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from datetime import date as Date
+from pathlib import Path
+
+import yaml
+
+from ..config import Config
+from ..errors import PageImportError
+from ..files import read_text, write_atomic
+from ..text import pasted_line, slugify
+from .frontmatter import read_scalars
+from .schema import derived_id
+
+__all__ = [
+    "ImportResult",
+    "ParsedPage",
+    "case_name",
+    "case_title",
+    "escape_markdown",
+    "format_result",
+    "humanise_filename",
+    "import_page",
+    "parse_page",
+    "render_review",
+]
+
+# --- pages --------------------------------------------------------------------------------------
+
+#: Lines a website builder adds around every page.
+_CHROME = frozenset({"top of page", "bottom of page", "skip to main content"})
+
+
+# --- casing ----------------------------------------------------------------------------------
+
+#: Name particles kept lower-case inside a name ("Greta van der Berg", "Ana de la Torre").
+_PARTICLES = frozenset(
+    {"da", "das", "de", "del", "della", "der", "des", "di", "do", "dos", "du", "la", "le",
+     "van", "von", "den", "ten", "ter", "y"}
+)
+_ROMAN = re.compile(r"^(?:ii|iii|iv|vi|vii|viii|ix|xi|xii)$")
+_SUFFIXES = {"jr": "Jr", "sr": "Sr"}
+#: Words a film title keeps lower-case unless first or last (Chicago style, short list).
+_SMALL_WORDS = frozenset(
+    {"a", "an", "and", "as", "at", "but", "by", "for", "from", "in", "into", "nor", "of", "on",
+     "or", "the", "to", "vs", "with"}
+)
+
+
+def _cap(segment: str) -> str:
+    """Capitalise one name segment: Mc and O'/D' prefixes, else the first letter only."""
+    m = re.match(r"^([od])(['’])(\w.*)$", segment)
+    if m:
+        return m.group(1).upper() + m.group(2) + _cap(m.group(3))
+    if segment.startswith("mc") and len(segment) > 2 and segment[2].isalpha():
+        return "Mc" + segment[2].upper() + segment[3:]
+    return segment[:1].upper() + segment[1:]
+
+
+def _case_word(word: str) -> str:
+    """Case a lower-cased word part by part: hyphens and initials ("j.k.") each start anew."""
+    bare = word.rstrip(".,")
+    if _ROMAN.match(bare):
+        return word.upper()
+    if bare in _SUFFIXES:
+        return _SUFFIXES[bare] + word[len(bare):]
+    return "".join(_cap(part) for part in re.split(r"([-‐.])", word))
+
+
+def case_name(name: str) -> str:
+    """A person's name properly cased: 'oliver mcallister' -> 'Oliver McAllister',
+    "DANE O'CONNELL" -> "Dane O'Connell", 'greta van der berg' -> 'Greta van der Berg'.
+
+    Words written in mixed case ('DeShawn', 'MacLeod', 'Van') are taken as the writer meant them;
+    only all-lower and all-upper words are recased. Particles stay lower-case except as the
+    first or last word. 'Mac' is not split ('Mack', 'Macy'): write 'MacLeod' to get it.
+    """
+    words = name.split()
+    out = []
+    for i, word in enumerate(words):
+        if word != word.lower() and word != word.upper():
+            out.append(word)
+            continue
+        lower = word.lower()
+        if 0 < i < len(words) - 1 and lower in _PARTICLES:
+            out.append(lower)
+        else:
+            out.append(_case_word(lower))
+    return " ".join(out)
+
+
+def case_title(title: str) -> str:
+    """A film title in title case: 'the long way down' -> 'The Long Way Down'.
+
+    Mixed-case words are kept as written; all-capitals words are kept (acronyms) unless the
+    whole title is in capitals.
+    """
+    shouting = title == title.upper()
+    words = title.split()
+    out = []
+    for i, word in enumerate(words):
+        if word != word.lower() and not (shouting and word == word.upper()):
+            out.append(word)
+            continue
+        lower = word.lower()
+        after_colon = i > 0 and words[i - 1].endswith((":", "—", "–"))
+        if 0 < i < len(words) - 1 and lower in _SMALL_WORDS and not after_colon:
+            out.append(lower)
+        elif _ROMAN.match(lower.rstrip(".,:")):
+            out.append(lower.upper())
+        else:
+            out.append("".join(p[:1].upper() + p[1:] for p in re.split(r"([-‐.])", lower)))
+    return " ".join(out)
+
+
+def humanise_filename(path: Path) -> str:
+    """A title from a page's file name: 'salt-harbour.txt' -> 'Salt Harbour'."""
+    words = re.sub(r"[-_\s]+", " ", path.stem).strip()
+    return case_title(words) if words else ""
+
+
+def _split_names(value: str) -> list[str]:
+    """'a, b, c, and d' / 'a, b and c' / 'a & b' -> ['a', 'b', 'c', 'd']."""
+    value = value.rstrip(";").rstrip()
+    # A closing full stop ends the line, unless it belongs to 'Jr.' or an initial.
+    if value.endswith(".") and not re.search(r"(?:\b[js]r|\b\w)\.$", value, re.IGNORECASE):
+        value = value[:-1]
+    names = []
+    for item in value.split(","):
+        for part in re.split(r"\s+(?:and|&)\s+", item.strip(), flags=re.IGNORECASE):
+            part = re.sub(r"^(?:and|&)\s+", "", part.strip(), flags=re.IGNORECASE).strip()
+            if part:
+                names.append(part)
+    return names
+
+
+# --- Markdown --------------------------------------------------------------------------------
+
+# Characters with a meaning anywhere in a CommonMark/GFM line (emphasis, code, links, raw HTML,
+# strikethrough, escapes). Escaping them is always safe: a backslash before ASCII punctuation
+# renders as the character itself.
+_INLINE_SPECIAL = re.compile(r"([\\`*_\[\]<~])")
+_ENTITY = re.compile(r"&(?=#?[0-9A-Za-z]+;)")
+# Only at the start of a line: headings, block quotes, list items, thematic breaks.
+_LINE_START = re.compile(r"^(?:([#>+=-])|(\d{1,9})([.)]))")
+
+
+def escape_markdown(text: str) -> str:
+    """Escape plain text so that Markdown renders it as the same text, not as markup.
+
+    Typographic quotes and dashes are left to the renderer, and a bare URL is still made a
+    link (GFM autolinks): neither changes the text a reader sees.
+    """
+    text = _INLINE_SPECIAL.sub(r"\\\1", text)
+    text = _ENTITY.sub(r"\\&", text)
+    m = _LINE_START.match(text)
+    if m and m.group(1):
+        text = "\\" + text
+    elif m:
+        text = m.group(2) + "\\" + text[m.end(2):]
+    return text
+
+
+# --- parsing ---------------------------------------------------------------------------------
+
+_HEADER = re.compile(
+    r"^(?P<key>director|directed by|starring|cast|reviewer|reviewed by|year)\s*:\s*(?P<value>.*)$",
+    re.IGNORECASE,
+)
+_HEADER_KEYS = {"director": "director", "directed by": "director", "starring": "starring",
+                "cast": "starring", "reviewer": "reviewer", "reviewed by": "reviewer",
+                "year": "year"}
+_AVAILABLE = re.compile(r"\b(?:is|are)\s+(?:now\s+)?available\b", re.IGNORECASE)
+_ELLIPSIS_ONLY = re.compile(r"^(?:…|\.{2,}|etc\.?)$", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class ParsedPage:
+    """What a page says, cleaned and cased; no title or date (the page has neither)."""
+
+    reviewer: str
+    summary: str
+    paragraphs: tuple[str, ...]  # plain text, one entry per body paragraph
+    director: str = ""
+    credits: tuple[str, ...] = ()
+    starring: tuple[str, ...] = ()
+    year: int | None = None
+    availability: str = ""
+    notes: tuple[str, ...] = ()
+
+
+def _read_page(path: Path) -> str:
+    return read_text(path, PageImportError, what="a page", hint="export or save the page as UTF-8")
+
+
+def _director(value: str) -> tuple[str, tuple[str, ...]]:
+    """'rosa delgado (film one, film two)' -> ('Rosa Delgado', ('Film One', 'Film Two'))."""
+    name, paren, rest = value.partition("(")
+    credits: list[str] = []
+    if paren:
+        inner = rest.rsplit(")", 1)[0] if ")" in rest else rest
+        for item in re.split(r"[,;]", inner):
+            item = item.strip().strip("'\"‘’“”")
+            if item and not _ELLIPSIS_ONLY.match(item):
+                credits.append(case_title(item))
+    names = [case_name(n) for n in _split_names(name.strip())]
+    return " and ".join(names), tuple(credits)
+
+
+def parse_page(text: str, *, path: str) -> ParsedPage:
+    """Parse a page's text; ``path`` names the page in errors (``path:LINE: ...``).
+
+    Raises PageImportError for an empty page, a missing or empty REVIEWER line, a header field given
+    twice, or a page with no review text after its header.
+    """
+    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    cleaned = [(n, pasted_line(raw)) for n, raw in enumerate(lines, start=1)]
+    cleaned = [(n, s) for n, s in cleaned if s.lower() not in _CHROME]
+    if not any(s for _, s in cleaned):
+        raise PageImportError(f"{path}:1: the page is empty (no text besides page chrome)")
+
+    header: dict[str, tuple[int, str]] = {}
+    index = 0
+    for index, (n, s) in enumerate(cleaned):  # noqa: B007 - index is used after the loop
+        if not s:
+            continue
+        m = _HEADER.match(s)
+        if not m:
+            break
+        key = _HEADER_KEYS[m.group("key").lower()]
+        if key in header:
+            raise PageImportError(
+                f"{path}:{n}: a second '{m.group('key')}:' line (the first is line "
+                f"{header[key][0]}); keep one"
+            )
+        header[key] = (n, m.group("value").strip())
+    else:
+        index = len(cleaned)
+    text_lines = cleaned[index:]
+
+    if "reviewer" not in header:
+        where = text_lines[0][0] if text_lines else cleaned[-1][0]
+        raise PageImportError(
+            f"{path}:{where}: no 'REVIEWER: name' line before the review text; add one above "
+            "the logline (the header lines are Director:, Starring: and REVIEWER:)"
+        )
+    reviewer_line, reviewer = header["reviewer"]
+    if not reviewer:
+        raise PageImportError(f"{path}:{reviewer_line}: REVIEWER: the reviewer's name is empty")
+
+    # Paragraphs: runs of non-blank lines, joined with spaces; (first line number, lines).
+    blocks: list[tuple[int, list[str]]] = []
+    previous_blank = True
+    for n, s in text_lines:
+        if s and previous_blank:
+            blocks.append((n, [s]))
+        elif s:
+            blocks[-1][1].append(s)
+        previous_blank = not s
+
+    notes: list[str] = []
+    availability = ""
+    if blocks and len(blocks[-1][1]) == 1:
+        last = blocks[-1][1][0]
+        if len(last) <= 300 and _AVAILABLE.search(last):
+            availability = last
+            blocks.pop()
+    paras = [" ".join(ls) for _, ls in blocks]
+    if not paras:
+        last_header = max(n for n, _ in header.values())
+        raise PageImportError(
+            f"{path}:{last_header}: no review text after the header; the first paragraph after "
+            "'REVIEWER:' is the logline and the rest is the review"
+        )
+
+    director, credits = "", ()
+    if "director" in header and header["director"][1]:
+        director, credits = _director(header["director"][1])
+    else:
+        notes.append("no Director line: film.director is left out")
+    starring: tuple[str, ...] = ()
+    if "starring" in header:
+        starring = tuple(case_name(n) for n in _split_names(header["starring"][1]))
+    year = None
+    if "year" in header:
+        n, value = header["year"]
+        if not re.fullmatch(r"\d{4}", value):
+            raise PageImportError(f"{path}:{n}: Year: {value!r} is not a year such as 2024")
+        year = int(value)
+
+    return ParsedPage(
+        reviewer=case_name(reviewer),
+        summary=paras[0],
+        paragraphs=tuple(paras[1:]),
+        director=director,
+        credits=credits,
+        starring=starring,
+        year=year,
+        availability=availability,
+        notes=tuple(notes),
+    )
+
+
+# --- writing ---------------------------------------------------------------------------------
+
+
+class _Quoted(str):
+    """A string value that YAML must write double-quoted (keys stay plain)."""
+
+
+class _Dumper(yaml.SafeDumper):
+    pass
+
+
+_Dumper.add_representer(
+    _Quoted, lambda dumper, data: dumper.represent_scalar("tag:yaml.org,2002:str", str(data),
+                                                          style='"')
+)
+
+
+def _quote(value: object) -> object:
+    if isinstance(value, str):
+        return _Quoted(value)
+    if isinstance(value, dict):
+        return {k: _quote(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_quote(v) for v in value]
+    return value
+
+
+_PLACEHOLDER_NOTE = "  # placeholder (the import day): set the publication date, then remove draft"
+
+
+def render_review(page: ParsedPage, *, title: str, date: str, review_id: str,
+                  draft: bool, date_is_placeholder: bool = False) -> str:
+    """The review file's text: YAML front matter with every string double-quoted (so 'No',
+    '1917' and 'Alien: Romulus' stay strings), then the body as Markdown paragraphs."""
+    film: dict[str, object] = {}
+    if page.year is not None:
+        film["year"] = page.year
+    if page.director:
+        film["director"] = page.director
+    if page.credits:
+        film["credits"] = list(page.credits)
+    if page.starring:
+        film["starring"] = list(page.starring)
+    data: dict[str, object] = {"id": review_id, "title": title, "date": date,
+                               "reviewer": page.reviewer}
+    if film:
+        data["film"] = film
+    data["summary"] = page.summary
+    if page.availability:
+        data["availability"] = page.availability
+    if draft:
+        data["draft"] = True
+    front = yaml.dump(_quote(data), Dumper=_Dumper, sort_keys=False, allow_unicode=True,
+                      default_flow_style=False, width=2**16)
+    if date_is_placeholder:
+        front = front.replace(f'date: "{date}"\n', f'date: "{date}"{_PLACEHOLDER_NOTE}\n', 1)
+    body = "\n\n".join(escape_markdown(p) for p in page.paragraphs)
+    return f"---\n{front}---\n\n{body}\n" if body else f"---\n{front}---\n"
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    """One imported page: where the review went, and what an editor still has to do."""
+
+    path: Path
+    missing: tuple[str, ...]  # front matter fields to fill in before the review can publish
+    draft: bool
+    notes: tuple[str, ...] = field(default=())  # things worth checking, not blocking
+
+
+#: What to tell the editor for each missing field.
+_MISSING_HINTS = {
+    "date": "date: the page has no date; the import day was written as a placeholder — set "
+            "the publication date (e.g. date: \"2026-03-01\")",
+    "body": "the review body: the page has only the logline (summary); add the review text "
+            "below the front matter",
+}
+
+
+def format_result(result: ImportResult, *, base: Path | None = None) -> str:
+    """What the import command prints for one page (the path shown relative to ``base``)."""
+    shown = result.path
+    if base is not None and shown.is_relative_to(base):
+        shown = shown.relative_to(base)
+    head = f"wrote {shown}" + (" (draft)" if result.draft else "")
+    lines = [head]
+    if result.missing:
+        lines.append(f"  to publish it, fill in: {', '.join(result.missing)}")
+        lines += [f"  - {_MISSING_HINTS.get(m, m)}" for m in result.missing]
+        lines.append("  then delete the line 'draft: true'")
+    lines += [f"  note: {n}" for n in result.notes]
+    return "\n".join(lines)
+
+
+def _parse_date(value: str) -> tuple[str, Date]:
+    """Validate --date: a bare date or an ISO 8601 time; returns (as written, its day)."""
+    value = value.strip()
+    try:
+        day = Date.fromisoformat(value)
+        return day.isoformat(), day
+    except ValueError:
+        pass
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise PageImportError(
+            f"--date: {value!r} is not a date such as 2026-03-01 or a time such as "
+            "2026-03-01T09:00:00+00:00"
+        ) from None
+    return moment.isoformat(), moment.date()
+
+
+def _front_matter(path: Path) -> dict[str, str]:
+    """The plain top-level values of an existing review's front matter, read as the loader reads
+    them (empty when the file is unreadable or has none)."""
+    try:
+        text = path.read_text(encoding="utf-8-sig", errors="replace")
+    except OSError:
+        return {}
+    return read_scalars(text)
+
+
+def _existing_id(path: Path) -> str | None:
+    """The ``id`` in an existing review's front matter, if it has one (kept on --force)."""
+    return _front_matter(path).get("id") or None
+
+
+def _slug_owner(directory: Path, target: Path, slug: str) -> Path | None:
+    """Another review in ``directory`` whose slug (its ``slug:`` field, else its file name) is
+    ``slug``: writing ``target`` beside it would make two reviews with one slug."""
+    try:
+        names = sorted(entry.name for entry in directory.iterdir())
+    except OSError:
+        return None
+    target_exists = target.exists()
+    for name in names:
+        if not name.endswith(".md") or name.startswith((".", "_")) or name == target.name:
+            continue
+        other = directory / name
+        try:
+            if target_exists and other.samefile(target):  # a case-insensitive file system
+                continue
+        except OSError:
+            continue
+        if (_front_matter(other).get("slug") or slugify(other.stem)) == slug:
+            return other
+    return None
+
+
+def import_page(path: Path, config: Config, *, title: str | None = None,
+                date: str | None = None, out_dir: Path | None = None, force: bool = False,
+                now: datetime | None = None) -> ImportResult:
+    """Turn one exported page into ``{out_dir}/{slug}.md`` (default out_dir: reviews/).
+
+    The slug comes from the title (``title``, else the humanised file name). Without ``date``
+    the review is written with ``draft: true`` and the import day (``now`` in the publication's
+    timezone) as a placeholder date; ``missing`` lists what to fill in. Raises PageImportError
+    naming the page (and line) for an unreadable or malformed page, naming the review file
+    when it exists and ``force`` is not set, and naming the other review when one already has
+    the slug (written there, the two would fail every build).
+    """
+    path = Path(path)
+    page = parse_page(_read_page(path), path=str(path))
+    notes = list(page.notes)
+
+    if title is not None:
+        title = pasted_line(title)
+        if not title:
+            raise PageImportError(f"{path}: --title is empty; give the film's title")
+    else:
+        title = humanise_filename(path)
+        if not title:
+            raise PageImportError(f"{path}: cannot make a title from the file name; use --title")
+        notes.insert(0, f"title {title!r} was made from the file name; check it "
+                        "(or import again with --title and --force)")
+    slug = slugify(title)
+
+    missing: list[str] = []
+    today = (now or datetime.now(UTC)).astimezone(config.tz).date()
+    if date is not None:
+        date_text, day = _parse_date(date)
+    else:
+        date_text, day = today.isoformat(), today
+        missing.append("date")
+    if not page.paragraphs:
+        missing.append("body")
+    draft = bool(missing)
+
+    target = (out_dir if out_dir is not None else config.reviews_path) / f"{slug}.md"
+    review_id = derived_id(config, day, slug)
+    if target.exists():
+        if not force:
+            raise PageImportError(
+                f"{target}: already exists (from {path}); use --force to overwrite it"
+            )
+        review_id = _existing_id(target) or review_id
+    owner = _slug_owner(target.parent, target, slug)
+    if owner is not None:
+        raise PageImportError(
+            f"{owner}: already has the slug {slug!r} (importing {path}); import with another "
+            "--title, or give that review another slug"
+        )
+
+    text = render_review(page, title=title, date=date_text, review_id=review_id, draft=draft,
+                         date_is_placeholder="date" in missing)
+    write_atomic(target, text.encode("utf-8"))
+    return ImportResult(path=target, missing=tuple(missing), draft=draft, notes=tuple(notes))

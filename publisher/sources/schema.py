@@ -1,0 +1,395 @@
+"""The review schema: front matter fields typed and checked, the body rendered, one Review.
+
+Every scalar arrives as the string the editor wrote (``frontmatter.py``); each field is
+converted here, so ``title: 1917`` is the film "1917", ``title: No`` is not False and
+``runtime: 1:30:00`` is ninety minutes, not 5400. Every problem in a file is collected, each one
+located as ``reviews/x.md:LINE: field: what is wrong, what is expected``.
+
+Conventions:
+
+- ``date`` / ``updated``: ``YYYY-MM-DD`` means midnight in the publication's timezone;
+  ``YYYY-MM-DD HH:MM[:SS]`` without an offset is also taken in that timezone; an explicit
+  offset (``+01:00``, ``Z``) is honoured. Dates are stored in the publication's timezone.
+- ``runtime`` is in minutes: ``90``, ``90 min``, ``1h 30m``, ``1h30``, ``1:30`` (h:mm) or
+  ``1:30:00`` (h:mm:ss).
+- ``rating``: 0 to 5 in half steps (``3.5`` or ``3½``).
+- ``tags`` and ``film.starring`` / ``film.credits``: a YAML list, or one comma-separated line.
+- ``poster``: a path (a file in the publication's ``static/`` directory, served from base_url)
+  or an absolute http(s) URL, with ``poster_alt`` for its alt text; or a mapping with ``src``
+  and ``alt``. Without alt text it is "Poster for TITLE".
+- ``slug`` defaults to the file name (slugified); ``id`` defaults to
+  ``tag:{domain},{YYYY-MM-DD}:{slug}`` with the date in the publication's timezone.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from datetime import date as date_type
+from datetime import datetime, time
+from decimal import Decimal, InvalidOperation
+from urllib.parse import urlsplit
+
+import yaml
+
+from ..config import Config
+from ..errors import Problem, SourceError
+from ..models import Film, Poster, Review
+from ..text import excerpt, normalise_spaces, one_line, slugify
+from .frontmatter import (
+    Collector,
+    Fields,
+    compose_front_matter,
+    node_kind,
+    remove_front_matter_controls,
+    split_front_matter,
+)
+from .markdown import absolute_url, prepare_markdown, render_prepared
+
+#: Bump when parsing or rendering changes in a way the source hashes cannot see.
+CACHE_FORMAT = 1
+
+FIELDS = (
+    "title", "date", "reviewer", "film", "rating", "summary", "tags", "poster", "poster_alt",
+    "availability", "slug", "id", "updated", "draft",
+)
+FILM_FIELDS = ("year", "director", "starring", "runtime", "classification", "credits")
+POSTER_FIELDS = ("src", "alt")
+REQUIRED = ("title", "date", "reviewer")
+
+_SAFE_SLUG = re.compile(r"[a-z0-9]+(?:[-_.][a-z0-9]+)*\Z")
+
+
+def derived_id(config: Config, day: date_type, slug: str) -> str:
+    """The id of a review without an ``id`` field: the RFC 4151 tag URI
+    ``tag:{domain},{YYYY-MM-DD}:{slug}`` (the importer writes the same into the files it makes)."""
+    return f"tag:{config.domain},{day.isoformat()}:{slug}"
+
+
+def _parse_datetime(value: str, config: Config) -> datetime:
+    """A bare date is midnight in the publication's timezone; a time without an offset is too."""
+    if len(value) == 10:
+        day = date_type.fromisoformat(value)
+        return datetime.combine(day, time(0, 0), tzinfo=config.tz)
+    parsed = datetime.fromisoformat(value)
+    if parsed.tzinfo is None:
+        return parsed.replace(tzinfo=config.tz)
+    return parsed.astimezone(config.tz)
+
+
+#: Publication and update dates must fall within these years.
+MIN_YEAR, MAX_YEAR = 1900, 2100
+
+_DATE_SHAPE = re.compile(r"\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?"
+                         r"(?:Z|[+-]\d{2}:?\d{2})?)?\Z")
+
+
+def _date_field(fields: Fields, key: str, config: Config) -> datetime | None:
+    value = fields.text(key)
+    if value is None:
+        return None
+    if _DATE_SHAPE.match(value):
+        try:
+            parsed = _parse_datetime(value, config)
+        except ValueError:
+            pass
+        else:
+            if MIN_YEAR <= parsed.year <= MAX_YEAR:
+                return parsed
+            # A typo (0206 for 2026) would date feed entries before time zones existed
+            # or beyond what feeds can carry, or schedule the review for ever.
+            fields.out.error(fields.line(key), key,
+                             f"{value!r} is out of range; expected a date between "
+                             f"{MIN_YEAR} and {MAX_YEAR}")
+            return None
+    fields.out.error(fields.line(key), key,
+                     f"{value!r} is not a valid date; expected YYYY-MM-DD or "
+                     "YYYY-MM-DD HH:MM (optionally with a UTC offset such as +01:00)")
+    return None
+
+
+_RUNTIME_UNITS = re.compile(
+    r"(?:(?P<h>\d+)\s*h(?:ours?|rs?)?)?\s*(?:(?P<m>\d+)\s*m(?:in(?:ute)?s?)?)?\Z",
+    re.IGNORECASE,
+)
+_RUNTIME_HM = re.compile(r"(?P<h>\d+):(?P<m>[0-5]\d)(?::(?P<s>[0-5]\d))?\Z")
+_RUNTIME_H_M = re.compile(r"(?P<h>\d+)\s*h\s*(?P<m>[0-5]?\d)\Z", re.IGNORECASE)
+
+
+def parse_runtime(value: str) -> int | None:
+    """Minutes from ``90``, ``90 min``, ``1h 30m``, ``1h30``, ``1:30`` or ``1:30:00``; None if
+    the text is none of those."""
+    value = value.strip()
+    if value.isdigit():
+        return int(value)
+    match = _RUNTIME_HM.match(value)
+    if match:
+        seconds = int(match["s"] or 0)
+        return int(match["h"]) * 60 + int(match["m"]) + (1 if seconds >= 30 else 0)
+    match = _RUNTIME_H_M.match(value) or _RUNTIME_UNITS.match(value)
+    if match and (match["h"] or match["m"]):
+        return int(match["h"] or 0) * 60 + int(match["m"] or 0)
+    return None
+
+
+def _film(fields: Fields) -> Film:
+    node = fields.nodes.get("film")
+    if node is None or (isinstance(node, yaml.ScalarNode) and not node.value.strip()):
+        return Film()
+    if not isinstance(node, yaml.MappingNode):
+        fields.out.error(fields.line("film"), "film",
+                         f"expected a mapping with fields such as year and director, got "
+                         f"{node_kind(node)}")
+        return Film()
+    film = fields.mapping("film", FILM_FIELDS)
+    assert film is not None
+    year: int | None = None
+    raw_year = film.text("year")
+    if raw_year is not None:
+        if raw_year.isdigit() and 1870 <= int(raw_year) <= 2100:
+            year = int(raw_year)
+        else:
+            film.out.error(film.line("year"), "film.year",
+                           f"{raw_year!r} is not a year; expected four digits such as 1979")
+    runtime: int | None = None
+    raw_runtime = film.text("runtime")
+    if raw_runtime is not None:
+        runtime = parse_runtime(raw_runtime)
+        if runtime is None or not 1 <= runtime <= 1500:
+            film.out.error(film.line("runtime"), "film.runtime",
+                           f"{raw_runtime!r} is not a running time; expected minutes such as "
+                           "90, or 1h 30m, or 1:30 (hours:minutes)")
+            runtime = None
+    return Film(
+        year=year,
+        director=film.text("director") or "",
+        starring=film.text_list("starring") or (),
+        runtime=runtime,
+        classification=film.text("classification") or "",
+        credits=film.text_list("credits") or (),
+    )
+
+
+_HALF = {"½": ".5", "1/2": ".5"}
+
+
+def _rating(fields: Fields) -> Decimal | None:
+    raw = fields.text("rating")
+    if raw is None:
+        return None
+    text = raw.replace(" ", "")
+    for half, decimal in _HALF.items():
+        if text.endswith(half):
+            text = (text[: -len(half)] or "0") + decimal
+    line = fields.line("rating")
+    try:
+        value = Decimal(text)
+    except InvalidOperation:
+        value = None
+    if value is None or not value.is_finite():
+        fields.out.error(line, "rating", f"{raw!r} is not a number; expected 0 to 5 in half "
+                                         "steps, e.g. 3.5")
+        return None
+    if not 0 <= value <= 5:
+        fields.out.error(line, "rating", f"{raw} is out of range; expected 0 to 5")
+        return None
+    if (value * 2) % 1:
+        fields.out.error(line, "rating", f"{raw} is not in half steps; expected a whole or "
+                                         "half number such as 3 or 3.5")
+        return None
+    return value.normalize() if value % 1 else Decimal(int(value))
+
+
+def _bool(fields: Fields, key: str) -> bool:
+    raw = fields.text(key)
+    if raw is None:
+        return False
+    lowered = raw.lower()
+    if lowered in ("true", "yes", "on"):
+        return True
+    if lowered in ("false", "no", "off"):
+        return False
+    fields.out.error(fields.line(key), key, f"{raw!r} is not true or false; expected true or "
+                                            "false")
+    return False
+
+
+def _poster(fields: Fields, title: str, config: Config) -> tuple[Poster | None, tuple[str, ...]]:
+    """The poster (``poster: PATH-OR-URL`` with ``poster_alt: TEXT``, or ``poster:`` with
+    ``src`` and ``alt`` under it), and the file under static/ it needs when given as a path."""
+    node = fields.nodes.get("poster")
+    alt = fields.text("poster_alt")
+    if node is None:
+        if alt is not None:
+            fields.out.error(fields.line("poster_alt"), "poster_alt",
+                             "alt text without a poster; add poster: with the image's path or "
+                             "URL, or remove poster_alt")
+        return None, ()
+    line = fields.line("poster")
+    if isinstance(node, yaml.MappingNode):
+        sub = fields.mapping("poster", POSTER_FIELDS)
+        assert sub is not None
+        src = sub.text("src")
+        if sub.text("alt") is not None:
+            if alt is not None:
+                fields.out.error(fields.line("poster_alt"), "poster_alt",
+                                 "the alt text is given twice (also as poster.alt); keep one")
+            alt = sub.text("alt")
+        if src is None:
+            fields.out.error(line, "poster.src", "missing; expected a path such as "
+                                                 "posters/film.png or an https URL")
+            return None, ()
+    else:
+        src = fields.text("poster")
+        if src is None:
+            return None, ()
+    parts = urlsplit(src)
+    if parts.scheme and parts.scheme.lower() not in ("http", "https"):
+        fields.out.error(line, "poster", f"{src!r} is not an http(s) URL or a path under "
+                                         "static/")
+        return None, ()
+    if parts.scheme or parts.netloc:
+        return Poster(src=absolute_url(src, config.base_url),
+                      alt=alt or f"Poster for {title}"), ()
+    segments = [s for s in parts.path.split("/") if s and s != "."]
+    if ".." in segments or "\\" in src or not segments:
+        fields.out.error(line, "poster", f"{src!r} leaves the static/ directory; expected a "
+                                         "path such as posters/film.png")
+        return None, ()
+    # static/ is published at base_url, so "/posters/x.png" and "posters/x.png" are one file.
+    path = "/".join(segments)
+    return Poster(src=config.url(path), alt=alt or f"Poster for {title}"), (path,)
+
+
+#: (review or None, problems, warnings, files under static/ the review needs)
+ParseResult = tuple[Review | None, list[Problem], list[Problem], tuple[str, ...]]
+
+
+def parse_source(text: str, path: str, config: Config) -> ParseResult:
+    """Parse one source: (review or None, problems, warnings, static files needed)."""
+    out = Collector(path)
+    text = text.removeprefix("\ufeff")
+    split = split_front_matter(text, out)
+    if split is None:
+        return None, out.problems, out.warnings, ()
+    front, body, body_line = split
+    front = remove_front_matter_controls(front, out)
+    # A non-breaking space pasted after "reviewer:" would make the line invalid YAML; every
+    # text value has its odd spaces made plain anyway.
+    front = normalise_spaces(front)
+    node = compose_front_matter(front, out)
+    if node is None:
+        if not out.problems:
+            out.error(2, "", "front matter is empty; expected fields such as title, date and "
+                             "reviewer")
+        return None, out.problems, out.warnings, ()
+    if not isinstance(node, yaml.MappingNode):
+        out.error(node.start_mark.line + 2, "", f"front matter must be fields such as "
+                                                f"'title: ...', got {node_kind(node)}")
+        return None, out.problems, out.warnings, ()
+    fields = Fields(node, 2, out, "", FIELDS, nested={"film": FILM_FIELDS})
+
+    title = fields.text("title")
+    reviewer = fields.text("reviewer")
+    published = _date_field(fields, "date", config)
+    for key in REQUIRED:
+        node = fields.nodes.get(key)
+        if node is None:
+            out.error(1, key, f"missing; every review needs a {key}")
+        elif isinstance(node, yaml.ScalarNode) and not one_line(node.value):
+            out.error(fields.line(key), key, f"is empty; every review needs a {key}")
+    updated = _date_field(fields, "updated", config)
+    if updated is not None and published is not None and updated < published:
+        out.error(fields.line("updated"), "updated",
+                  f"{fields.text('updated')} is before the date {fields.text('date')}; "
+                  "expected a time on or after the publication date")
+
+    stem = os.path.splitext(os.path.basename(path))[0]
+    slug = fields.text("slug")
+    if slug is not None:
+        if not _SAFE_SLUG.match(slug):
+            out.error(fields.line("slug"), "slug",
+                      f"{slug!r} is not a safe slug; expected lower-case letters, digits and "
+                      "hyphens, e.g. 'alien-romulus'")
+    else:
+        slug = slugify(stem)
+
+    review_id = fields.text("id")
+    if review_id is not None and (":" not in review_id or " " in review_id):
+        out.error(fields.line("id"), "id", f"{review_id!r} is not a URI; expected an id such "
+                                           "as tag:example.org,2026-03-01:film (keep the one "
+                                           "already published)")
+
+    tag_slugs: dict[str, str] = {}  # one tag per slug: "Horror" and "horror" are one feed
+    for tag in fields.text_list("tags") or ():
+        tag_slug = slugify(tag)
+        if tag_slug == "untitled" and tag.lower() != "untitled":
+            out.error(fields.line("tags"), "tags",
+                      f"{tag!r} has no letters or digits; expected a word such as 'horror'")
+        tag_slugs.setdefault(tag_slug, tag)
+    tags = tuple(tag_slugs.values())
+
+    film = _film(fields)
+    rating = _rating(fields)
+    summary = fields.text("summary")
+    availability = fields.text("availability") or ""
+    draft = _bool(fields, "draft")
+    poster, needs = _poster(fields, title or stem, config)
+
+    body, removed = prepare_markdown(body)
+    if removed:
+        out.warn(body_line, "body", f"removed {removed} control character"
+                                    f"{'s' if removed > 1 else ''} that XML cannot carry")
+    if out.problems or title is None or reviewer is None or published is None:
+        return None, out.problems, out.warnings, ()
+    body_html = render_prepared(body, config.base_url)
+    if summary is None:
+        summary = excerpt(body_html, config.newsletter.excerpt_words)
+    if review_id is None:
+        review_id = derived_id(config, published.date(), slug)
+    review = Review(
+        slug=slug,
+        title=title,
+        date=published,
+        updated=updated or published,
+        reviewer=reviewer,
+        id=review_id,
+        url=config.permalink(slug),
+        body_html=body_html,
+        summary=summary,
+        film=film,
+        rating=rating,
+        tags=tags,
+        poster=poster,
+        availability=availability,
+        draft=draft,
+        source_path=path,
+    )
+    return review, out.problems, out.warnings, needs
+
+
+def parse_review(text: str, *, path: str, config: Config) -> Review:
+    """Parse one review source; raises SourceError listing every problem in it. ``path`` (as
+    in ``reviews/x.md``) names the file in messages and gives the default slug."""
+    review, problems, _warnings, _needs = parse_source(text, path, config)
+    if problems or review is None:
+        raise SourceError(problems)
+    return review
+
+
+def _decode(data: bytes, path: str) -> tuple[str | None, list[Problem]]:
+    try:
+        return data.decode("utf-8-sig"), []
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        return None, [Problem(path, line, "", f"not UTF-8 text (byte 0x{data[exc.start]:02x} "
+                                              f"at offset {exc.start}); save the file as "
+                                              "UTF-8")]
+
+
+def parse_bytes(data: bytes, path: str, config: Config) -> ParseResult:
+    text, problems = _decode(data, path)
+    if text is None:
+        return None, problems, [], ()
+    return parse_source(text, path, config)
+

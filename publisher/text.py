@@ -1,0 +1,195 @@
+"""Every rule for cleaning and shaping text, in one place.
+
+Each rule has one name here and is used wherever its kind of text goes:
+
+- ``one_line``: a review field, a CSV value: XML-illegal controls removed, odd spaces and runs
+  of white space made one space, ends trimmed.
+- ``header_text``: anything that goes into a mail header or a subject line — subjects and
+  subscriber names alike: line breaks folded, controls, bidi controls and marks, zero-width
+  spaces and lone surrogates dropped; optionally cut at a word with "…".
+- ``xml_safe``: text for an XML document (feeds): the characters XML 1.0 cannot carry removed.
+- ``pasted_line``: a line of a page exported from a website builder (its padding and
+  zero-width junk removed).
+- ``remove_control_chars`` / ``normalise_spaces``: the two halves of ``one_line`` for text whose
+  line structure must stay (front matter, Markdown bodies).
+- ``html_to_text`` / ``excerpt``: the visible words of an HTML fragment.
+- ``join_names``, ``stars``, ``rating_text``, ``slugify``: how names, ratings and slugs read.
+"""
+
+from __future__ import annotations
+
+import html as html_lib
+import re
+import unicodedata
+from collections.abc import Sequence
+from decimal import Decimal
+
+# XML 1.0 forbids C0 controls other than tab, LF and CR, lone surrogates and U+FFFE/U+FFFF; C1
+# controls are legal XML but never intended in text (they come from mojibake), so they go too.
+# U+0085 (NEL) is a line break and is kept.
+_ILLEGAL_SET = "\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x84\x86-\x9f\ud800-\udfff\ufffe\uffff"
+# Non-breaking and other fixed-width spaces that editors paste in from word processors.
+_ODD_SPACE_SET = "\u00a0\u1680\u2000-\u200a\u202f\u205f\u3000"
+# Bidi embeddings, overrides, isolates and marks: they can make a line read backwards.
+_BIDI_SET = "\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069"
+
+ILLEGAL_CHARS = re.compile(f"[{_ILLEGAL_SET}]")
+_ODD_SPACES = re.compile(f"[{_ODD_SPACE_SET}]")
+SUSPECT_CHARS = re.compile(f"[{_ILLEGAL_SET}{_ODD_SPACE_SET}]")  # either of the two above
+# What a reader is never shown: bidi controls, zero-width space and BOM, non-characters and lone
+# surrogates vanish; C0 and C1 controls become spaces (a NUL between two words must not join
+# them), and headers then fold every run of white space into one.
+_INVISIBLE = re.compile(f"[\u200b\ufeff\ufffe\uffff\ud800-\udfff{_BIDI_SET}]")
+_CONTROLS = re.compile("[\x00-\x08\x0e-\x1f\x7f-\x84\x86-\x9f]")
+_WHITE = re.compile(r"\s+")
+
+#: Subjects longer than this are cut at a word (Gmail shows about 70; 200 is already generous).
+SUBJECT_MAX = 200
+
+
+def remove_control_chars(text: str) -> tuple[str, int]:
+    """``text`` without XML-illegal control characters, and how many were removed."""
+    if text.isprintable() or not ILLEGAL_CHARS.search(text):
+        return text, 0
+    return ILLEGAL_CHARS.subn("", text)
+
+
+def normalise_spaces(text: str) -> str:
+    """Non-breaking and other odd spaces become plain spaces (line structure is kept)."""
+    return text if text.isascii() else _ODD_SPACES.sub(" ", text)
+
+
+def one_line(text: str) -> str:
+    """A one-line text value: XML-illegal control characters are removed, odd spaces and runs
+    of white space become one space, and the ends are trimmed."""
+    if not text.isprintable():  # controls are never printable; nor are odd spaces and newlines
+        text = ILLEGAL_CHARS.sub("", text)
+    # str.split() splits on every Unicode space, the non-breaking ones included.
+    return " ".join(text.split())
+
+
+def xml_safe(text: str) -> str:
+    """``text`` without the characters XML 1.0 cannot carry (lxml raises on them)."""
+    return ILLEGAL_CHARS.sub("", text) if text else text
+
+
+def drop_unsafe(text: str) -> str:
+    """``text`` without what a reader should never be shown: bidi controls and marks,
+    zero-width spaces, non-characters and lone surrogates removed; control characters other
+    than tab, LF, VT, FF and CR made spaces."""
+    if text.isprintable():
+        return text
+    return _CONTROLS.sub(" ", _INVISIBLE.sub("", text))
+
+
+def header_text(text: str, limit: int | None = None) -> str:
+    """``text`` made safe for a one-line header (a subject, a display name): ``drop_unsafe``,
+    then CR, LF and every other run of white space (the controls too) folded to one space; when
+    ``limit`` is given and the text is longer, cut at a word near it, the result (with its "…")
+    at most ``limit`` characters."""
+    text = _WHITE.sub(" ", drop_unsafe(text)).strip()
+    if limit is None or len(text) <= limit:
+        return text
+    cut = text[:limit]
+    space = cut.rfind(" ")
+    # One enormous word: cut inside it rather than lose most of it.
+    cut = cut[:space] if space >= limit * 3 // 4 else cut[:limit - 1]
+    return cut.rstrip(" ,;:-–—·") + "…"
+
+
+# --- pages exported from website builders -----------------------------------------------------
+
+#: Website builders pad text with these; they all become (or vanish into) plain spaces.
+_PASTED_SPACES = (
+    "\u00a0\u202f\u2007"  # no-break, narrow no-break, figure space
+    "\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2008\u2009\u200a\u3000"
+    "\u2028\u2029\t"
+)
+_PASTED_ZERO_WIDTH = "\u200b\u200c\u200d\u2060\ufeff\u00ad"
+_PASTED_TABLE = ({ord(c): " " for c in _PASTED_SPACES}
+                 | {ord(c): None for c in _PASTED_ZERO_WIDTH})
+# C0/C1 control characters (tab is turned into a space above): never meaningful in a page.
+_PASTED_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def pasted_line(line: str) -> str:
+    """A line of a page exported from a website builder: its odd spaces made plain, zero-width
+    characters and soft hyphens (layout junk there, not writing) and controls removed, runs of
+    spaces squeezed, ends trimmed."""
+    line = _PASTED_CONTROL.sub("", line.translate(_PASTED_TABLE))
+    return re.sub(r" {2,}", " ", line).strip()
+
+
+# --- HTML to words ------------------------------------------------------------------------------
+
+_BLOCK_TAGS = re.compile(
+    r"</?(?:p|div|br|li|ul|ol|h[1-6]|blockquote|pre|table|thead|tbody|tr|td|th|hr|figure|"
+    r"figcaption|dl|dt|dd|section|article|aside|header|footer|details|summary|img)\b[^>]*>",
+    re.IGNORECASE,
+)
+_ANY_TAG = re.compile(r"<[^>]*>")
+
+
+def html_to_text(html: str) -> str:
+    """The visible text of an HTML fragment on one line (block boundaries become spaces)."""
+    text = _BLOCK_TAGS.sub(" ", html)
+    text = _ANY_TAG.sub("", text)
+    return one_line(html_lib.unescape(text))
+
+
+def excerpt(html: str, words: int) -> str:
+    """The first ``words`` words of an HTML fragment as plain text, cut at a word, with "…"
+    when anything was cut."""
+    # Only the opening of a long body is needed: try a generous prefix first.
+    prefix = html[: max(words, 1) * 16]
+    if prefix.rfind("<") > prefix.rfind(">"):
+        prefix = prefix[: prefix.rfind("<")]  # never half a tag; half a word is dropped below
+    parts = html_to_text(prefix).split(" ")
+    if len(parts) <= words + 1 or len(prefix) == len(html):
+        parts = html_to_text(html).split(" ")
+    if len(parts) <= words:
+        return " ".join(p for p in parts if p)
+    cut = " ".join(parts[:words]).rstrip(",;:.!?—–-")
+    return cut + "…"
+
+
+# --- names, ratings, slugs ----------------------------------------------------------------------
+
+
+def join_names(names: Sequence[str]) -> str:
+    """'A', 'A and B', 'A, B and C' (empty names left out)."""
+    present = [n for n in names if n]
+    if len(present) <= 1:
+        return "".join(present)
+    return ", ".join(present[:-1]) + " and " + present[-1]
+
+
+def stars(rating: Decimal | None) -> str:
+    """★★★½ for 3.5; empty for no rating (and for 0, which ``rating_text`` says in words)."""
+    if rating is None:
+        return ""
+    whole = int(rating)
+    return "★" * whole + ("½" if rating - whole else "")
+
+
+def rating_value(rating: Decimal) -> str:
+    """'3.5' for 3.5, '4' for 4.0: the rating as a reader writes it."""
+    text = f"{rating:f}"
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+def rating_text(rating: Decimal | None) -> str:
+    """'3.5 out of 5' for 3.5, '4 out of 5' for 4; empty for no rating."""
+    return "" if rating is None else f"{rating_value(rating)} out of 5"
+
+
+def slugify(text: str) -> str:
+    """A lower-case ASCII slug: 'Sam Okafor' -> 'sam-okafor', 'Amélie' -> 'amelie'. Text with
+    letters but none in the Latin alphabet gets their Punycode, so that names in other scripts
+    keep distinct slugs ('王伟' -> 'cpqu10g'); text without letters or digits is 'untitled'."""
+    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
+    slug = re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-")
+    if not slug:
+        letters = re.sub(r"[\W_]+", "", unicodedata.normalize("NFC", text).lower())
+        slug = letters.encode("punycode").decode("ascii") if letters else ""
+    return slug or "untitled"

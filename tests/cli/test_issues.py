@@ -1,0 +1,263 @@
+"""Composing issues (compose.py) and `publisher issue new/list/show/cancel`, against real
+review sources and a real ledger in the publication."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from click.testing import CliRunner, Result
+
+from publisher.cli import main
+from publisher.errors import MissingReview, NotEnoughReviews, SlotTaken
+from publisher.ledger.store import open_store
+from publisher.newsletter.compose import fresh_reviews, issue_from_record
+from publisher.pipeline.issues import compose_issue
+from publisher.sources.catalog import load_reviews
+
+NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
+NOW_ISO = NOW.isoformat()
+
+
+def write_reviews(publication, days: list[int], *, draft_day: int | None = None,
+                  future_day: int | None = None) -> None:
+    """One review per October day in ``days`` ("Film <day>"), plus a draft and one dated after
+    NOW when asked."""
+    def review(name: str, day: str, extra: str = "") -> None:
+        publication.write_review(f"{name}.md", f"""
+            ---
+            title: "{name.replace('-', ' ').title()}"
+            date: {day}
+            reviewer: Sam Okafor
+            {extra}
+            ---
+            A review of {name}, with [a link](/about/).
+            """)
+
+    for day in days:
+        review(f"film-{day:02d}", f"2026-10-{day:02d}")
+    if draft_day is not None:
+        review("a-draft", f"2026-10-{draft_day:02d}", "draft: true")
+    if future_day is not None:
+        review("the-future", f"2026-12-{future_day:02d}")
+
+
+def run(publication, *args: str) -> Result:
+    return CliRunner().invoke(main, ["-C", str(publication.root), "--now", NOW_ISO, *args])
+
+
+def review_id(day: int) -> str:
+    return f"tag:reel.test,2026-10-{day:02d}:film-{day:02d}"
+
+
+# --- composing ------------------------------------------------------------------------------
+
+
+def next_issue_reviews(catalog, store, config, *, now):
+    return fresh_reviews(catalog, store.issued_review_ids(), now)[: config.newsletter.max_reviews]
+
+
+def test_next_issue_holds_published_reviews_in_no_issue_oldest_first(publication):
+    write_reviews(publication, [5, 1, 3], draft_day=2, future_day=1)
+    config = publication.config
+    catalog = load_reviews(config)
+    with open_store(config) as store:
+        chosen = next_issue_reviews(catalog, store, config, now=NOW)
+        assert [r.id for r in chosen] == [review_id(1), review_id(3), review_id(5)]
+        record = compose_issue(config, store, catalog, now=NOW)
+        assert record.number == 1
+        assert record.review_ids == (review_id(1), review_id(3), review_id(5))
+        assert record.subject == "Test Reel #1: Film 01 and 2 more"
+        assert next_issue_reviews(catalog, store, config, now=NOW) == []
+        # The future review is published once its date has passed.
+        later = datetime(2026, 12, 2, tzinfo=UTC)
+        assert [r.slug for r in next_issue_reviews(catalog, store, config, now=later)] == [
+            "the-future"]
+
+
+def test_at_most_max_reviews_and_the_rest_roll_over(publication):
+    publication.add_config("[newsletter]\nmax_reviews = 2\n")
+    write_reviews(publication, [1, 2, 3, 4, 5])
+    config = publication.config
+    catalog = load_reviews(config)
+    with open_store(config) as store:
+        first = compose_issue(config, store, catalog, now=NOW)
+        second = compose_issue(config, store, catalog, now=NOW)
+        third = compose_issue(config, store, catalog, now=NOW)
+    assert [first.review_ids, second.review_ids, third.review_ids] == [
+        (review_id(1), review_id(2)), (review_id(3), review_id(4)), (review_id(5),)]
+    assert [first.number, second.number, third.number] == [1, 2, 3]
+
+
+def test_fewer_than_min_reviews_is_refused_with_a_clear_line(publication):
+    publication.add_config("[newsletter]\nmin_reviews = 3\n")
+    write_reviews(publication, [1, 2])
+    config = publication.config
+    catalog = load_reviews(config)
+    with open_store(config) as store:
+        with pytest.raises(NotEnoughReviews) as caught:
+            compose_issue(config, store, catalog, now=NOW)
+        assert str(caught.value) == ("only 2 new published reviews for issue #1; need at least 3 "
+                                     "(newsletter.min_reviews)")
+        assert (caught.value.found, caught.value.needed) == (2, 3)
+        assert store.issues() == []
+
+
+def test_dry_run_writes_nothing(publication):
+    write_reviews(publication, [1, 2])
+    config = publication.config
+    catalog = load_reviews(config)
+    with open_store(config) as store:
+        preview = compose_issue(config, store, catalog, now=NOW, dry_run=True)
+        assert (preview.number, preview.review_ids) == (1, (review_id(1), review_id(2)))
+        assert store.issues() == [] and store.issued_review_ids() == set()
+        assert compose_issue(config, store, catalog, now=NOW) == preview
+
+
+def test_a_slot_gets_one_issue(publication):
+    publication.add_config("[newsletter]\nmax_reviews = 1\n")
+    write_reviews(publication, [1, 2])
+    config = publication.config
+    catalog = load_reviews(config)
+    slot = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
+    with open_store(config) as store:
+        compose_issue(config, store, catalog, now=NOW, slot=slot)
+        with pytest.raises(SlotTaken):
+            compose_issue(config, store, catalog, now=NOW, slot=slot)
+        assert [i.slot for i in store.issues()] == [slot]
+        assert store.issued_review_ids() == {review_id(1)}
+
+
+def test_issue_from_record_uses_current_sources_and_names_a_lost_review(publication):
+    write_reviews(publication, [1, 2])
+    config = publication.config
+    with open_store(config) as store:
+        record = compose_issue(config, store, load_reviews(config), now=NOW,
+                               note_html="<p>Hello</p>")
+    issue = issue_from_record(record, load_reviews(config), config)
+    assert (issue.number, issue.subject, issue.date, issue.note_html) == (
+        1, record.subject, NOW, "<p>Hello</p>")
+    assert [r.title for r in issue.reviews] == ["Film 01", "Film 02"]
+
+    (publication.root / "reviews" / "film-02.md").unlink()
+    with pytest.raises(MissingReview, match=f"issue #1 holds review {review_id(2)}, no longer "
+                                            "in the sources \\(reviews/\\)"):
+        issue_from_record(record, load_reviews(config), config)
+
+
+# --- the CLI --------------------------------------------------------------------------------
+
+
+def test_issue_new_dry_run_then_for_real(publication):
+    write_reviews(publication, [2, 1], draft_day=3)
+    dry = run(publication, "issue", "new", "--dry-run")
+    assert dry.exit_code == 0, dry.output
+    assert dry.stdout.splitlines() == [
+        "would create issue #1 (draft): Test Reel #1: Film 01 and 1 more",
+        "  1. Film 01 (Sam Okafor, 2026-10-01)",
+        "  2. Film 02 (Sam Okafor, 2026-10-02)",
+        "(dry run: nothing written)",
+    ]
+    assert run(publication, "issue", "list").stdout == (
+        "no issues yet; 'publisher issue new' composes one\n")
+
+    real = run(publication, "issue", "new")
+    assert real.exit_code == 0, real.output
+    assert real.stdout.splitlines()[0] == (
+        "created issue #1 (draft): Test Reel #1: Film 01 and 1 more")
+    assert run(publication, "issue", "list").stdout == (
+        "#1    draft      2026-11-20 12:00 GMT  2 reviews  Test Reel #1: Film 01 and 1 more\n")
+
+    again = run(publication, "issue", "new")
+    assert again.exit_code == 1
+    assert again.stderr == ("error: only 0 new published reviews since issue #1; need at least 1"
+                            " (newsletter.min_reviews)\n")
+
+
+def test_issue_new_with_an_editors_note(publication, tmp_path):
+    write_reviews(publication, [1])
+    note = tmp_path / "note.md"
+    note.write_text("Hello *readers*. <script>alert(1)</script> See [the list](/films/).",
+                    encoding="utf-8")
+    assert run(publication, "issue", "new", "--note", str(note)).exit_code == 0
+    with open_store(publication.config) as store:
+        html = store.issue(1).note_html
+    assert "<em>readers</em>" in html and "<script" not in html
+    assert 'href="https://reel.test/films/"' in html
+    missing = run(publication, "issue", "new", "--note", str(tmp_path / "nope.md"))
+    assert missing.exit_code == 1 and "nope.md: no such file" in missing.stderr
+
+
+def test_issue_show_prints_reviews_and_delivery_counts(publication):
+    write_reviews(publication, [1, 2])
+    run(publication, "subscribers", "add", "a@example.org")
+    run(publication, "subscribers", "add", "b@example.org")
+    assert run(publication, "issue", "new").exit_code == 0
+    with open_store(publication.config) as store:
+        store.queue_deliveries(1, now=NOW)
+        taken = store.mark_sending([store.due_deliveries(1, now=NOW)[0].id], now=NOW)
+        store.mark_sent(taken[0], now=NOW, reply="250 OK", message_id="<1@reel.test>")
+    result = run(publication, "issue", "show", "1")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines() == [
+        "issue #1: Test Reel #1: Film 01 and 1 more",
+        "state: sending",
+        "created: 2026-11-20 12:00 GMT",
+        "reviews (2):",
+        f"  1. Film 01 (Sam Okafor, 2026-10-01)  {review_id(1)}",
+        f"  2. Film 02 (Sam Okafor, 2026-10-02)  {review_id(2)}",
+        "deliveries: 2 (1 queued, 1 sent)",
+    ]
+    missing = run(publication, "issue", "show", "7")
+    assert (missing.exit_code, missing.stderr) == (1, "error: no issue #7; the only issue is #1\n")
+
+
+def test_cancel_releases_reviews_and_the_number_is_not_reused(publication):
+    write_reviews(publication, [1, 2])
+    run(publication, "issue", "new")
+    result = run(publication, "issue", "cancel", "1")
+    assert result.exit_code == 0
+    assert result.stdout == "cancelled issue #1; its 2 reviews will go into the next issue\n"
+    shown = run(publication, "issue", "show", "1").stdout
+    assert "state: cancelled" in shown and "reviews (2) (released when the issue was cancelled)" \
+        in shown
+    second = run(publication, "issue", "new")
+    assert second.stdout.splitlines()[0] == (
+        "created issue #2 (draft): Test Reel #2: Film 01 and 1 more")
+    assert [line.split()[:2] for line in run(publication, "issue", "list").stdout.splitlines()] \
+        == [["#1", "cancelled"], ["#2", "draft"]]
+
+
+def test_an_issue_being_sent_cannot_be_cancelled(publication):
+    write_reviews(publication, [1])
+    run(publication, "subscribers", "add", "a@example.org")
+    run(publication, "issue", "new")
+    with open_store(publication.config) as store:
+        store.queue_deliveries(1, now=NOW)
+    result = run(publication, "issue", "cancel", "1")
+    assert result.exit_code == 1
+    assert result.stderr == ("error: issue #1 is sending: only a draft issue can be cancelled, "
+                             "before sending starts\n")
+
+
+def test_issue_new_reports_broken_sources(publication):
+    publication.write_review("broken.md", "---\ntitle: Broken\n---\nNo date.\n")
+    result = run(publication, "issue", "new")
+    assert result.exit_code == 1
+    assert "broken.md" in result.stderr and "date" in result.stderr
+
+
+@pytest.mark.parametrize("command", ["new", "list", "show", "cancel"])
+def test_every_issue_command_has_help(command: str):
+    result = CliRunner().invoke(main, ["issue", command, "--help"])
+    assert result.exit_code == 0
+    assert len(result.stdout.split("\n\n")[1].strip()) > 20
+
+
+def test_issue_new_uses_the_clock_option(publication):
+    write_reviews(publication, [1], future_day=1)
+    early = CliRunner().invoke(main, ["-C", str(publication.root), "--now",
+                                      (NOW + timedelta(days=12)).isoformat(), "issue", "new",
+                                      "--dry-run"])
+    assert "The Future" in early.stdout
+    assert "The Future" not in run(publication, "issue", "new", "--dry-run").stdout

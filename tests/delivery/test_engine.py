@@ -1,0 +1,475 @@
+"""Delivering issues exactly once, against a real aiosmtpd server and a real SQLite ledger."""
+
+from __future__ import annotations
+
+import base64
+import email.policy
+import logging
+import mailbox
+import time
+from collections import Counter
+from datetime import datetime, timedelta
+from email import message_from_bytes
+
+import pytest
+from click.testing import CliRunner
+
+from publisher.cli import main
+from publisher.errors import DeliveryError, TransportError
+from publisher.ledger.store import open_store
+from publisher.newsletter.compose import issue_from_record
+from publisher.pipeline.issues import compose_issue
+from publisher.pipeline.send import deliver_issue, resend_ambiguous, send_test
+from publisher.sources.catalog import load_reviews
+from tests.delivery.test_transports import free_port
+from tests.fixtures import NOW
+from tests.smtpserver import SmtpServer
+
+SECRET = "test-secret-for-unsubscribe-links"
+PASSWORD = "s3cret-smtp-pa55word"
+READERS = [f"reader{i:02d}@example.org" for i in range(20)]
+
+REVIEW = """\
+---
+title: {title}
+date: {date}
+reviewer: Sam Okafor
+film:
+  year: 2026
+  director: Ada Brandt
+rating: 4
+summary: A film called {title}.
+---
+A review of **{title}**, with enough words to make an excerpt of it.
+"""
+
+
+def toml_value(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return f'"{value}"'
+    return str(value)
+
+
+class Newsletter:
+    """A publication with two reviews, 20 subscribers and issue #1 composed (a draft)."""
+
+    def __init__(self, publication, transport: str, **delivery: object):
+        self.publication = publication
+        settings = {"transport": transport, "starttls": False, "timeout": 5.0,
+                    "retry_base_seconds": 60.0, **delivery}
+        publication.add_config("[delivery]\n" + "".join(
+            f"{key} = {toml_value(value)}\n" for key, value in settings.items()))
+        publication.write_review("first.md", REVIEW.format(title="First Light", date="2026-11-01"))
+        publication.write_review("second.md", REVIEW.format(title="Second Wind",
+                                                            date="2026-11-02"))
+        self.config = publication.config
+        self.store = open_store(self.config)
+        for address in READERS:
+            self.store.add_subscriber(address, f"Reader {address[6:8]}", now=NOW)
+        self.issue = compose_issue(self.config, self.store, self.catalog(), now=NOW)
+        self.lines: list[str] = []
+
+    def catalog(self):
+        return load_reviews(self.config)
+
+    def deliver(self, now: datetime = NOW, number: int | None = None, **kwargs):
+        return deliver_issue(self.config, self.store, number or self.issue.number, now=now,
+                             secret=SECRET, catalog=self.catalog(), echo=self.lines.append,
+                             **kwargs)
+
+    def status(self, address: str, number: int | None = None):
+        (found,) = [d for d in self.store.deliveries(number or self.issue.number)
+                    if d.email == address]
+        return found
+
+    def counts(self, number: int | None = None) -> dict[str, int]:
+        return {k: v for k, v in self.store.delivery_counts(number or self.issue.number).items()
+                if v}
+
+    def state(self, number: int | None = None) -> str:
+        return self.store.issue(number or self.issue.number).state
+
+    def close(self) -> None:
+        self.store.close()
+
+
+@pytest.fixture
+def server():
+    with SmtpServer() as srv:
+        yield srv
+
+
+@pytest.fixture
+def make_newsletter(publication):
+    made: list[Newsletter] = []
+
+    def make(transport: str, **delivery: object) -> Newsletter:
+        newsletter = Newsletter(publication, transport, **delivery)
+        made.append(newsletter)
+        return newsletter
+
+    yield make
+    for newsletter in made:
+        newsletter.close()
+
+
+def copies(server: SmtpServer) -> Counter[str]:
+    return Counter(r for m in server.messages for r in m.rcpt_tos)
+
+
+def cli(newsletter: Newsletter, *args: str, env: dict[str, str] | None = None):
+    environment = {"PUBLISHER_SECRET": SECRET, **(env or {})}
+    return CliRunner().invoke(
+        main, ["-C", str(newsletter.publication.root), "--now", NOW.isoformat(), *args],
+        env=environment)
+
+
+# --- the happy path ----------------------------------------------------------------------------
+
+
+def test_every_subscriber_gets_exactly_one_copy(server, make_newsletter):
+    newsletter = make_newsletter(server.url, connections=4)
+    report = newsletter.deliver()
+    assert (report.sent, report.retried, report.failed, report.bounced, report.ambiguous) == (
+        20, 0, 0, 0, 0)
+    assert copies(server) == Counter(READERS)
+    assert newsletter.counts() == {"sent": 20}
+    record = newsletter.store.issue(1)
+    assert record.state == "sent" and record.sent_at == NOW
+    assert 1 <= server.handler.connections <= 4
+    for received in server.messages:
+        (address,) = received.rcpt_tos
+        message = received.message
+        assert address in message["To"]
+        assert message["Message-ID"] == newsletter.status(address).message_id
+        assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+        assert received.mail_from == "newsletter@example.org"
+    assert newsletter.lines[-1].startswith("issue #1: 20 sent, 0 to retry later")
+    assert newsletter.lines[-1].endswith("issue #1 is sent")
+    # Running again sends nothing.
+    again = newsletter.deliver(now=NOW + timedelta(hours=1))
+    assert again.sent == 0 and len(server.messages) == 20
+
+
+def test_without_progress_only_a_summary_line_is_printed(server, make_newsletter, capsys):
+    newsletter = make_newsletter(server.url)
+    newsletter.deliver()
+    assert len(newsletter.lines) == 1
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err == ""
+
+
+def test_progress_bar_goes_to_stderr(server, make_newsletter, capsys):
+    newsletter = make_newsletter(server.url)
+    newsletter.deliver(progress=True)
+    captured = capsys.readouterr()
+    assert "20/20" in captured.err and captured.out == ""
+    assert len(newsletter.lines) == 1
+
+
+def test_many_messages_per_session_up_to_session_messages(server, make_newsletter):
+    newsletter = make_newsletter(server.url, connections=1, session_messages=7)
+    assert newsletter.deliver().sent == 20
+    assert server.handler.connections == 3  # 7 + 7 + 6
+    assert copies(server) == Counter(READERS)
+
+
+def test_a_relay_that_allows_fewer_connections_gets_everything_over_those(make_newsletter):
+    with SmtpServer(max_connections=1) as server:
+        newsletter = make_newsletter(server.url, connections=4)
+        report = newsletter.deliver()
+    assert (report.sent, report.state) == (20, "sent")
+    assert copies(server) == Counter(READERS)
+    assert server.handler.connections == 1
+    assert any("the others carried on" in line and "421 4.7.0" in line
+               for line in newsletter.lines)
+
+
+def test_rate_limit_spaces_messages_across_connections(server, make_newsletter):
+    newsletter = make_newsletter(server.url, connections=4, rate_limit=1200)  # one per 50 ms
+    start = time.monotonic()
+    assert newsletter.deliver().sent == 20
+    assert time.monotonic() - start >= 19 * 0.05 * 0.95
+
+
+# --- temporary failures ------------------------------------------------------------------------
+
+
+def test_4xx_is_retried_later_with_exponential_backoff(server, make_newsletter):
+    newsletter = make_newsletter(server.url, retry_base_seconds=60.0)
+    slow = READERS[3]
+    server.fail(slow, "451", times=2)
+    report = newsletter.deliver()
+    assert (report.sent, report.retried, report.waiting) == (19, 1, 1)
+    delivery = newsletter.status(slow)
+    assert (delivery.status, delivery.attempts) == ("queued", 1)
+    assert delivery.next_attempt_at == NOW + timedelta(seconds=60)
+    assert delivery.last_reply.startswith("451 4.3.0")
+    assert newsletter.state() == "sending"
+
+    assert newsletter.deliver(now=NOW + timedelta(seconds=30)).sent == 0  # not due yet
+    second = NOW + timedelta(seconds=60)
+    assert newsletter.deliver(now=second).retried == 1
+    delivery = newsletter.status(slow)
+    assert delivery.attempts == 2
+    assert delivery.next_attempt_at == second + timedelta(seconds=120)  # doubled
+
+    final = newsletter.deliver(now=second + timedelta(seconds=120))
+    assert final.sent == 1 and final.state == "sent"
+    assert copies(server) == Counter(READERS)
+    assert newsletter.status(slow).status == "sent"
+
+
+def test_4xx_gives_up_after_give_up_hours_without_bouncing(server, make_newsletter):
+    newsletter = make_newsletter(server.url, give_up_hours=1.0)
+    full = READERS[0]
+    server.fail(full, "452")
+    assert newsletter.deliver().retried == 1
+    report = newsletter.deliver(now=NOW + timedelta(hours=2))
+    assert (report.failed, report.bounced, report.state) == (1, 0, "sent")
+    delivery = newsletter.status(full)
+    assert delivery.status == "failed" and "gave up after 1 hours" in delivery.last_reply
+    assert newsletter.store.subscriber(full).status == "active"
+
+
+# --- permanent failures ------------------------------------------------------------------------
+
+
+def test_550_bounces_and_the_next_issue_skips_the_subscriber(server, make_newsletter):
+    newsletter = make_newsletter(server.url)
+    gone = READERS[7]
+    server.fail(gone, "550")
+    report = newsletter.deliver()
+    assert (report.sent, report.bounced, report.state) == (19, 1, "sent")
+    assert newsletter.status(gone).status == "bounced"
+    assert newsletter.store.subscriber(gone).status == "bounced"
+
+    newsletter.publication.write_review("third.md", REVIEW.format(title="Third Act",
+                                                                  date="2026-11-25"))
+    later = NOW + timedelta(days=7)
+    second = compose_issue(newsletter.config, newsletter.store, newsletter.catalog(), now=later)
+    report = newsletter.deliver(now=later, number=second.number)
+    assert report.sent == 19
+    assert gone not in {d.email for d in newsletter.store.deliveries(second.number)}
+    assert copies(server)[gone] == 0
+    assert copies(server) == Counter({r: 2 for r in READERS if r != gone})
+
+
+def test_policy_rejection_pauses_the_issue_and_suppresses_nobody(server, make_newsletter):
+    newsletter = make_newsletter(server.url, connections=4)
+    blocked = READERS[5]
+    server.fail(blocked, "554", times=1)
+    report = newsletter.deliver()
+    assert report.paused is not None and "5.7.1" in report.paused and blocked in report.paused
+    assert "\n" not in report.paused
+    assert newsletter.store.subscriber(blocked).status == "active"
+    assert newsletter.state() == "sending"
+    counts = newsletter.counts()
+    assert set(counts) <= {"sent", "queued"} and counts["queued"] >= 1
+    assert counts.get("sent", 0) == report.sent == len(server.messages)
+    blocked_delivery = newsletter.status(blocked)
+    assert (blocked_delivery.status, blocked_delivery.attempts) == ("queued", 0)
+    assert max(copies(server).values(), default=1) == 1
+
+    assert newsletter.store.issue(1).paused_reason.startswith(f"the server refused {blocked}")
+    again = newsletter.deliver()  # cron runs again: the pause holds, nothing is sent
+    assert again.paused == report.paused and again.sent == 0
+    assert len(server.messages) == report.sent
+
+    resumed = newsletter.deliver(resume=True)  # a person fixed the cause: carry on
+    assert resumed.paused is None and resumed.state == "sent"
+    assert newsletter.store.issue(1).paused_reason == ""
+    assert copies(server) == Counter(READERS)
+
+
+# --- ambiguity -------------------------------------------------------------------------------
+
+
+def test_disconnect_after_data_is_ambiguous_and_only_resent_on_purpose(server, make_newsletter):
+    newsletter = make_newsletter(server.url)
+    eve = READERS[11]
+    server.fail(eve, "drop_after_data", times=1)
+    report = newsletter.deliver()
+    assert (report.sent, report.ambiguous, report.state) == (19, 1, "sending")
+    assert newsletter.status(eve).status == "sending"
+    assert eve in newsletter.lines[-1] and "resend-ambiguous 1" in newsletter.lines[-1]
+    assert len(server.received_by(eve)) == 1  # it did arrive; we cannot know that
+
+    again = newsletter.deliver(now=NOW + timedelta(hours=1))
+    assert (again.sent, again.ambiguous) == (0, 1)
+    assert len(server.received_by(eve)) == 1
+
+    resent = resend_ambiguous(newsletter.config, newsletter.store, 1, now=NOW + timedelta(hours=2),
+                              secret=SECRET, catalog=newsletter.catalog(),
+                              echo=newsletter.lines.append)
+    assert (resent.sent, resent.ambiguous, resent.state) == (1, 0, "sent")
+    assert len(server.received_by(eve)) == 2
+    assert copies(server) == Counter({**Counter(READERS), eve: 2})
+
+
+def test_deliveries_left_sending_by_a_crash_are_not_resent(server, make_newsletter):
+    newsletter = make_newsletter(server.url)
+    newsletter.store.queue_deliveries(1, now=NOW)
+    crashed = newsletter.store.due_deliveries(1, now=NOW, limit=2)
+    newsletter.store.mark_sending([d.id for d in crashed], now=NOW)  # then the process died
+    report = newsletter.deliver()
+    assert (report.sent, report.ambiguous, report.state) == (18, 2, "sending")
+    assert {d.email for d in crashed}.isdisjoint(copies(server))
+    assert "2 ambiguous" in newsletter.lines[-1]
+
+
+def test_connection_dropped_mid_session_reconnects_and_carries_on(server, make_newsletter):
+    newsletter = make_newsletter(server.url, connections=1)
+    server.fail(READERS[9], "drop_before_data", times=1)
+    report = newsletter.deliver()
+    assert (report.sent, report.retried, report.state) == (20, 0, "sent")
+    assert copies(server) == Counter(READERS)
+    assert server.handler.connections == 2
+
+
+# --- the transport is unusable -----------------------------------------------------------------
+
+
+def test_wrong_smtp_password_is_a_clear_error_and_nothing_is_sent(make_newsletter, caplog):
+    caplog.set_level(logging.DEBUG)
+    with SmtpServer(password=PASSWORD) as server:
+        newsletter = make_newsletter(server.url, smtp_user="user")
+        result = cli(newsletter, "issue", "send", "1",
+                     env={"PUBLISHER_SMTP_PASSWORD": "wrong-" + PASSWORD})
+    assert result.exit_code == 1
+    errors = [line for line in result.output.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1
+    assert "SMTP authentication failed for user 'user'" in errors[0]
+    assert "PUBLISHER_SMTP_PASSWORD" in errors[0]
+    everything = result.output + caplog.text
+    for secret in (PASSWORD, base64.b64encode(f"\0user\0wrong-{PASSWORD}".encode()).decode()):
+        assert secret not in everything
+    assert server.messages == []
+    assert server.handler.connections <= 1  # one failed login, not one per connection
+    assert newsletter.counts() == {"queued": 20}
+
+
+def test_right_smtp_password_from_the_environment_sends(make_newsletter):
+    with SmtpServer(password=PASSWORD) as server:
+        newsletter = make_newsletter(server.url, smtp_user="user")
+        result = cli(newsletter, "issue", "send", "1", env={"PUBLISHER_SMTP_PASSWORD": PASSWORD})
+    assert result.exit_code == 0, result.output
+    assert copies(server) == Counter(READERS)
+    assert PASSWORD not in result.output
+
+
+def test_connection_refused_is_one_clear_line(make_newsletter):
+    port = free_port()
+    newsletter = make_newsletter(f"smtp://127.0.0.1:{port}")
+    with pytest.raises(TransportError):
+        newsletter.deliver()
+    assert newsletter.counts() == {"queued": 20}
+    result = cli(newsletter, "issue", "send", "1")
+    assert result.exit_code == 1
+    assert result.output.splitlines()[-1] == (
+        f"error: cannot connect to smtp://127.0.0.1:{port}: connection refused")
+    assert newsletter.counts() == {"queued": 20}
+
+
+def test_a_refused_sender_stops_the_run_and_bounces_nobody(server, make_newsletter):
+    newsletter = make_newsletter(server.url, connections=4)
+    server.refuse_sender("553 5.1.8 Sender address rejected: Domain not found")
+    with pytest.raises(TransportError, match="refused the sender: 553 5.1.8"):
+        newsletter.deliver()
+    assert not any("the others carried on" in line for line in newsletter.lines)
+    assert server.messages == []
+    assert newsletter.counts() == {"queued": 20}  # nothing sent, failed or bounced
+    assert len(newsletter.store.subscribers("active")) == len(READERS)
+
+
+def test_unknown_transport_url_fails_before_anything_is_queued(make_newsletter):
+    newsletter = make_newsletter("pigeon://loft/7")
+    result = cli(newsletter, "issue", "send", "1")
+    assert result.exit_code == 1
+    assert "unsupported transport URL 'pigeon://loft/7'" in result.output
+    assert "smtp://host:port" in result.output
+    assert newsletter.state() == "draft" and newsletter.counts() == {}
+
+
+# --- local transports ------------------------------------------------------------------------
+
+
+def test_maildir_transport_delivers_messages_that_parse(make_newsletter):
+    newsletter = make_newsletter("maildir://.publisher/outbox")
+    report = newsletter.deliver()
+    assert report.sent == 20 and report.state == "sent"
+    outbox = newsletter.publication.root / ".publisher" / "outbox"
+    box = mailbox.Maildir(outbox, factory=None, create=False)
+    messages = [message_from_bytes(box.get_bytes(key), policy=email.policy.default)
+                for key in box.keys()]
+    assert sorted(str(m["To"].addresses[0].addr_spec) for m in messages) == READERS
+    for message in messages:
+        assert message.get_content_type() == "multipart/alternative"
+        assert "First Light" in message.get_body(("plain",)).get_content()
+    assert all(b"\r\n" not in p.read_bytes() for p in (outbox / "new").iterdir())
+
+
+def test_file_transport_writes_an_eml_per_message_id(make_newsletter, tmp_path):
+    out = tmp_path / "eml"
+    newsletter = make_newsletter(f"file://{out}")
+    assert newsletter.deliver().sent == 20
+    files = sorted(out.glob("*.eml"))
+    assert len(files) == 20
+    ids = {d.message_id.strip("<>") + ".eml" for d in newsletter.store.deliveries(1)}
+    assert {f.name for f in files} == ids
+    for path in files:
+        message = message_from_bytes(path.read_bytes(), policy=email.policy.default)
+        assert message["Subject"] and message.get_body(("html",)) is not None
+
+
+# --- test copies and dry runs ------------------------------------------------------------------
+
+
+def test_send_to_one_address_records_nothing(server, make_newsletter):
+    newsletter = make_newsletter(server.url)
+    result = cli(newsletter, "issue", "send", "1", "--to", "editor@example.org")
+    assert result.exit_code == 0, result.output
+    assert "sent a test copy of issue #1 to editor@example.org: 250" in result.output
+    assert copies(server) == Counter(["editor@example.org"])
+    assert newsletter.state() == "draft" and newsletter.counts() == {}
+
+
+def test_send_test_refuses_an_invalid_address(server, make_newsletter):
+    newsletter = make_newsletter(server.url)
+    issue = issue_from_record(newsletter.issue, newsletter.catalog(), newsletter.config)
+    with pytest.raises(DeliveryError, match="--to 'not an address'"):
+        send_test(newsletter.config, issue, "not an address", secret=SECRET, now=NOW)
+    assert server.messages == []
+
+
+def test_dry_run_says_what_would_happen_and_sends_nothing(server, make_newsletter):
+    newsletter = make_newsletter(server.url)
+    result = cli(newsletter, "issue", "send", "1", "--dry-run")
+    assert result.exit_code == 0, result.output
+    assert f"would queue 20 deliveries (one per active subscriber) and send them via " \
+           f"smtp://127.0.0.1:{server.port}" in result.output
+    assert server.messages == [] and newsletter.state() == "draft"
+
+
+def test_resend_ambiguous_command(server, make_newsletter):
+    newsletter = make_newsletter(server.url)
+    server.fail(READERS[0], "drop_after_data", times=1)
+    first = cli(newsletter, "issue", "send", "1")
+    assert first.exit_code == 0 and "1 ambiguous" in first.output
+    result = cli(newsletter, "issue", "resend-ambiguous", "1")
+    assert result.exit_code == 0, result.output
+    assert "requeued 1 ambiguous delivery" in result.output
+    assert newsletter.state() == "sent"
+    assert copies(server)[READERS[0]] == 2
+
+
+def test_paused_issue_exits_non_zero_with_one_line(server, make_newsletter):
+    newsletter = make_newsletter(server.url, connections=1)
+    server.fail(READERS[0], "554")
+    result = cli(newsletter, "issue", "send", "1")
+    assert result.exit_code == 1
+    errors = [line for line in result.output.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "paused" in errors[0]
+    assert newsletter.store.subscriber(READERS[0]).status == "active"

@@ -1,0 +1,657 @@
+"""The ledger against a real SQLite file: migrations, subscribers, issues, slots, deliveries,
+and two senders racing for the same deliveries."""
+
+from __future__ import annotations
+
+import dataclasses
+import subprocess
+import sys
+import threading
+import time
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from publisher.config import Config, StateSettings
+from publisher.errors import (
+    AlreadySubscribed,
+    CsvError,
+    InvalidAddress,
+    SlotTaken,
+    StoreError,
+    Suppressed,
+)
+from publisher.ledger.csvfile import subscribers_csv
+from publisher.ledger.schema import metadata
+from publisher.ledger.store import Store, migrate, open_store
+
+NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
+LATER = NOW + timedelta(hours=1)
+
+
+@pytest.fixture
+def config(publication) -> Config:
+    return publication.config
+
+
+@pytest.fixture
+def store(config: Config):
+    with open_store(config) as opened:
+        yield opened
+
+
+def db_path(config: Config) -> Path:
+    return config.root / ".publisher" / "state.db"
+
+
+def raw_engine(path: Path) -> sa.Engine:
+    return sa.create_engine(f"sqlite:///{path}")
+
+
+def add_many(store: Store, count: int) -> None:
+    for i in range(count):
+        store.add_subscriber(f"reader{i:04d}@example.org", f"Reader {i}", now=NOW)
+
+
+def new_issue(store: Store, *ids: str, **kwargs) -> int:
+    return store.create_issue(subject="Issue", review_ids=ids or ("tag:x,2026:a",), now=NOW,
+                              **kwargs).number
+
+
+# --- opening and migrations -----------------------------------------------------------------
+
+
+def test_open_creates_the_database_in_wal_mode_with_safe_pragmas(store: Store, config: Config):
+    assert db_path(config).is_file()
+    with store._engine.connect() as conn:
+        pragma = {name: conn.exec_driver_sql(f"PRAGMA {name}").scalar()
+                  for name in ("journal_mode", "busy_timeout", "synchronous", "foreign_keys")}
+    assert pragma == {"journal_mode": "wal", "busy_timeout": 30000, "synchronous": 2,
+                      "foreign_keys": 1}
+
+
+def test_the_migrated_schema_matches_the_tables_the_store_queries(store: Store):
+    from alembic.autogenerate import compare_metadata
+    from alembic.runtime.migration import MigrationContext
+
+    with store._engine.connect() as conn:
+        context = MigrationContext.configure(conn, opts={"compare_type": False})
+        diffs = compare_metadata(context, metadata)
+    # Only differences that matter for queries: tables and columns.
+    assert [d for d in diffs if d[0] in ("add_table", "remove_table", "add_column",
+                                          "remove_column")] == []
+
+
+def test_relative_database_path_is_taken_from_the_publication(tmp_path: Path):
+    config = Config(title="T", base_url="https://t.test/", root=tmp_path / "pub",
+                    state=StateSettings(database="sqlite:///var/ledger.db"))
+    with open_store(config):
+        pass
+    assert (tmp_path / "pub" / "var" / "ledger.db").is_file()
+
+
+def test_an_older_database_is_upgraded_on_open_keeping_its_data(config: Config):
+    path = db_path(config)
+    path.parent.mkdir(parents=True)
+    engine = raw_engine(path)
+    migrate(engine, "0001")
+    with engine.begin() as conn:
+        assert "slots" not in sa.inspect(conn).get_table_names()
+        conn.execute(sa.text(
+            "INSERT INTO subscribers (email, email_normalised, name, status, source, created_at,"
+            " status_changed_at) VALUES ('old@example.org', 'old@example.org', 'Old', 'active',"
+            " 'cli', '2026-01-01 00:00:00.000000', '2026-01-01 00:00:00.000000')"))
+        conn.execute(sa.text(
+            "INSERT INTO issues (number, subject, state, slot, created_at, note_html) VALUES "
+            "(1, 'First', 'sent', '2026-01-02 09:00:00.000000', '2026-01-02 09:00:00.000000', '')"))
+    engine.dispose()
+
+    with open_store(config) as store:
+        assert [s.email for s in store.subscribers()] == ["old@example.org"]
+        # 0002 created the slots table and recorded the old issue's slot in it.
+        assert store.last_slot() == datetime(2026, 1, 2, 9, 0, tzinfo=UTC)
+        with pytest.raises(SlotTaken):
+            store.create_issue(subject="again", review_ids=["r"], now=NOW,
+                               slot=datetime(2026, 1, 2, 9, 0, tzinfo=UTC))
+    with raw_engine(path).connect() as conn:
+        assert conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar() == "0003"
+        indexes = {ix["name"] for ix in sa.inspect(conn).get_indexes("deliveries")}
+        issue_columns = {c["name"] for c in sa.inspect(conn).get_columns("issues")}
+    assert "ix_deliveries_due" in indexes
+    assert "paused_reason" in issue_columns  # 0003
+
+
+def test_a_paused_issue_remembers_why_until_resumed(store: Store):
+    number = new_issue(store)
+    store.pause_issue(number, "the server refused a@example.org for policy reasons")
+    assert store.issue(number).paused_reason.startswith("the server refused")
+    assert store.resume_issue(number) is True
+    assert store.issue(number).paused_reason == ""
+    assert store.resume_issue(number) is False
+    with pytest.raises(StoreError, match="no issue #99"):
+        store.pause_issue(99, "x")
+
+
+def test_a_database_from_a_newer_publisher_is_refused(config: Config):
+    open_store(config).close()
+    engine = raw_engine(db_path(config))
+    with engine.begin() as conn:
+        conn.execute(sa.text("UPDATE alembic_version SET version_num = '0099_future'"))
+    engine.dispose()
+    with pytest.raises(StoreError, match=r"0099_future.*created by a newer publisher; "
+                                         r"upgrade publisher"):
+        open_store(config)
+
+
+def test_a_file_that_is_not_a_database_is_a_clear_error(config: Config):
+    path = db_path(config)
+    path.parent.mkdir(parents=True)
+    path.write_bytes(b"this is not sqlite, just some text " * 200)
+    with pytest.raises(StoreError, match="cannot open the ledger.*not a database"):
+        open_store(config)
+
+
+def test_a_malformed_database_url_names_the_key(tmp_path: Path):
+    config = Config(title="T", base_url="https://t.test/", root=tmp_path,
+                    state=StateSettings(database="not a url"))
+    with pytest.raises(StoreError, match="state.database: 'not a url' is not a database URL"):
+        open_store(config)
+
+
+def test_times_are_stored_as_utc_and_naive_times_refused(store: Store):
+    paris = timezone(timedelta(hours=1))
+    sub = store.add_subscriber("tz@example.org", now=datetime(2026, 11, 20, 13, 0, tzinfo=paris))
+    again = store.subscriber("tz@example.org")
+    assert again is not None and again.created_at == NOW and again.created_at.tzinfo == UTC
+    assert sub.id == again.id
+    with pytest.raises(sa.exc.StatementError, match="naive datetime"):
+        store.add_subscriber("naive@example.org", now=datetime(2026, 11, 20, 12, 0))
+
+
+# --- subscribers ------------------------------------------------------------------------------
+
+
+def test_addresses_are_normalised_and_unique_whatever_their_case(store: Store):
+    sub = store.add_subscriber("  Jane.Doe@Example.ORG ", "  Jane   Doe ", now=NOW)
+    assert (sub.email, sub.name, sub.status, sub.source) == (
+        "Jane.Doe@example.org", "Jane Doe", "active", "cli")
+    with pytest.raises(AlreadySubscribed, match="Jane.Doe@example.org is already subscribed"):
+        store.add_subscriber("jane.doe@EXAMPLE.org", now=NOW)
+    assert len(store.subscribers()) == 1
+
+
+def test_an_international_domain_is_stored_in_its_deliverable_ascii_form(store: Store):
+    assert store.add_subscriber("ann@BÜCHER.example", now=NOW).email == (
+        "ann@xn--bcher-kva.example")
+    with pytest.raises(AlreadySubscribed):
+        store.add_subscriber("ANN@xn--bcher-kva.example", now=NOW)
+    # A non-ASCII local part needs SMTPUTF8 whatever the domain: kept in Unicode.
+    assert store.add_subscriber("Zoë@Exämple.ORG", now=NOW).email == "Zoë@exämple.org"
+    with pytest.raises(AlreadySubscribed):
+        store.add_subscriber("zoë@xn--exmple-cua.org", now=NOW)
+
+
+@pytest.mark.parametrize("bad", ["", "no-at-sign", "two@@example.org", "a@b", "x@example..org"])
+def test_invalid_addresses_are_refused(store: Store, bad: str):
+    with pytest.raises(InvalidAddress):
+        store.add_subscriber(bad, now=NOW)
+    assert store.subscribers() == []
+
+
+def test_someone_who_left_is_not_subscribed_again_without_force(store: Store):
+    store.add_subscriber("gone@example.org", "Gone", now=NOW)
+    store.set_subscriber_status("GONE@example.org", "unsubscribed", now=LATER)
+    with pytest.raises(Suppressed, match="gone@example.org is unsubscribed.*--force"):
+        store.add_subscriber("gone@example.org", now=LATER)
+    back = store.add_subscriber("gone@example.org", now=LATER, force=True)
+    assert back.status == "active" and back.name == "Gone"
+    assert store.subscriber_counts() == {"active": 1, "unsubscribed": 0, "bounced": 0,
+                                         "complained": 0}
+
+
+def test_status_filter_and_unknown_addresses(store: Store):
+    store.add_subscriber("a@example.org", now=NOW)
+    store.add_subscriber("b@example.org", now=NOW)
+    store.set_subscriber_status("b@example.org", "complained", now=NOW)
+    assert [s.email for s in store.subscribers("active")] == ["a@example.org"]
+    assert [s.email for s in store.subscribers("complained")] == ["b@example.org"]
+    with pytest.raises(StoreError, match="no subscriber 'c@example.org'"):
+        store.set_subscriber_status("c@example.org", "unsubscribed", now=NOW)
+    with pytest.raises(StoreError, match="no subscriber"):
+        store.remove_subscriber("c@example.org")
+    store.remove_subscriber("A@EXAMPLE.ORG")
+    assert [s.email for s in store.subscribers()] == ["b@example.org"]
+
+
+def write_csv(tmp_path: Path, text: str, *, bom: bool = False) -> Path:
+    path = tmp_path / "subscribers.csv"
+    path.write_bytes(("\ufeff" if bom else "").encode() + text.encode("utf-8"))
+    return path
+
+
+def test_csv_import_reports_every_invalid_row_with_its_line(store: Store, tmp_path: Path):
+    store.add_subscriber("known@example.org", now=NOW)
+    store.add_subscriber("left@example.org", now=NOW)
+    store.set_subscriber_status("left@example.org", "bounced", now=NOW)
+    path = write_csv(tmp_path, (
+        "Email,Name\n"                          # 1 header (any case, BOM before it)
+        "ada@example.com,Ada Reader\n"          # 2 added
+        "not-an-address,Bad\n"                  # 3 invalid
+        "\n"                                    # 4 blank: ignored
+        '"bo@example.net","Bo, ""the"" Reader\n'  # 5-6 quoted name over two lines
+        'and friend"\n'
+        ",No Address\n"                         # 7 missing email
+        "ADA@example.com,Ada Again\n"           # 8 duplicate in the file
+        "known@example.org,Known\n"             # 9 duplicate in the database
+        "left@example.org,Left\n"               # 10 bounced: suppressed
+        "cy@example.org,Cy,extra\n"             # 11 too many fields
+        "dee@example.org\n"                     # 12 added, no name
+    ), bom=True)
+    report = store.import_subscribers_csv(path, now=NOW)
+    assert (report.added, report.duplicates, report.suppressed) == (3, 2, 1)
+    assert [p.split(":")[1] for p in report.problems] == ["3", "7", "11"]
+    assert "not-an-address" in report.problems[0] and report.problems[0].startswith(str(path))
+    assert "email: missing" in report.problems[1]
+    assert "3 fields" in report.problems[2]
+    assert {s.email: s.name for s in store.subscribers("active")} == {
+        "ada@example.com": "Ada Reader", "bo@example.net": 'Bo, "the" Reader and friend',
+        "dee@example.org": "", "known@example.org": ""}
+    assert store.subscriber("left@example.org").status == "bounced"
+    assert store.subscriber("ada@example.com").source == "import:subscribers.csv"
+    assert report.summary() == (
+        "added 3 subscribers; 2 duplicates skipped; 1 suppressed (unsubscribed, bounced or "
+        "complained: not subscribed; --force subscribes them again); 3 invalid rows rejected")
+
+
+def test_an_unclosed_quote_is_named_with_the_lines_it_swallowed(store: Store, tmp_path: Path):
+    path = write_csv(tmp_path, (
+        "email,name\n"
+        "ada@example.com,Ada\n"
+        '"bo@example.net,Bo\n'       # 3: the quote is never closed...
+        "cy@example.org,Cy\n"         # ...so these lines become part of row 3
+        "dee@example.org,Dee\n"
+    ))
+    report = store.import_subscribers_csv(path, now=NOW)
+    assert report.added == 1
+    assert report.problems == (f'{path}:3: email: a quote (") on this line is not closed, so '
+                               "lines 3-5 were read as one row; remove or close the quote",)
+
+
+def test_csv_import_with_force_subscribes_suppressed_addresses_again(store: Store,
+                                                                     tmp_path: Path):
+    store.add_subscriber("left@example.org", now=NOW)
+    store.set_subscriber_status("left@example.org", "unsubscribed", now=NOW)
+    path = write_csv(tmp_path, "email,name\nleft@example.org,Left\n")
+    report = store.import_subscribers_csv(path, now=LATER, force=True)
+    assert (report.added, report.suppressed) == (1, 0)
+    assert store.subscriber("left@example.org").status == "active"
+
+
+@pytest.mark.parametrize(("content", "message"), [
+    (b"", "empty; the first line must be a header"),
+    (b"ada@example.com,Ada\n", ":1: the first line must be a header naming the columns"),
+    (b"mail,name\nada@example.com,Ada\n", ":1: no 'email' column"),
+    (b"email,nom\nada@example.com,Ada\n", ":1: unknown column 'nom'"),
+    (b"email,name\nad\xe9@example.com,Ad\xe9\n", ":2: not UTF-8 text"),
+])
+def test_unreadable_csv_files_are_refused_whole(store: Store, tmp_path: Path, content: bytes,
+                                                message: str):
+    path = tmp_path / "in.csv"
+    path.write_bytes(content)
+    with pytest.raises(CsvError, match=message):
+        store.import_subscribers_csv(path, now=NOW)
+    assert store.subscribers() == []
+
+
+def test_export_and_import_round_trip_keeps_suppressions(store: Store, tmp_path: Path,
+                                                         publication):
+    store.add_subscriber("a@example.org", "Ann", now=NOW)
+    store.add_subscriber("b@example.org", "Ben, Jr.", now=NOW)
+    store.set_subscriber_status("b@example.org", "unsubscribed", now=NOW)
+    text = subscribers_csv(store.subscribers())
+    assert text.splitlines() == [
+        "email,name,status,source,created_at",
+        "a@example.org,Ann,active,cli,2026-11-20T12:00:00+00:00",
+        'b@example.org,"Ben, Jr.",unsubscribed,cli,2026-11-20T12:00:00+00:00',
+    ]
+    path = write_csv(tmp_path, text)
+    other = dataclasses.replace(publication.config,
+                                state=StateSettings(database=f"sqlite:///{tmp_path}/other.db"))
+    with open_store(other) as fresh:
+        report = fresh.import_subscribers_csv(path, now=LATER)
+        assert (report.added, report.suppressed) == (1, 1)
+        assert [(s.email, s.status) for s in fresh.subscribers()] == [
+            ("a@example.org", "active"), ("b@example.org", "unsubscribed")]
+        # when and how they joined travels with them
+        assert {(s.source, s.created_at) for s in fresh.subscribers()} == {("cli", NOW)}
+
+
+def test_an_imported_join_time_must_carry_its_offset(store: Store, tmp_path: Path):
+    path = write_csv(tmp_path, (
+        "email,name,created_at\n"
+        "a@example.org,Ann,2026-01-05T08:00:00+01:00\n"
+        "b@example.org,Ben,2026-01-05 08:00\n"
+        "c@example.org,Cy,last Tuesday\n"
+        "d@example.org,Dee,\n"
+    ))
+    report = store.import_subscribers_csv(path, now=NOW)
+    assert report.added == 2
+    assert [p.split(":", 2)[1:] for p in report.problems] == [
+        ["3", " created_at: '2026-01-05 08:00' is not an ISO 8601 time with a UTC offset, "
+              "e.g. 2026-11-20T12:00:00+00:00"],
+        ["4", " created_at: 'last Tuesday' is not an ISO 8601 time with a UTC offset, "
+              "e.g. 2026-11-20T12:00:00+00:00"]]
+    joined = {s.email: (s.source, s.created_at) for s in store.subscribers()}
+    assert joined == {"a@example.org": ("import:subscribers.csv", datetime(2026, 1, 5, 7, 0,
+                                                                           tzinfo=UTC)),
+                      "d@example.org": ("import:subscribers.csv", NOW)}
+
+
+# --- issues and slots -------------------------------------------------------------------------
+
+
+def test_issue_numbers_follow_on_and_are_never_reused(store: Store):
+    assert store.last_issue() is None
+    first = store.create_issue(subject="One", review_ids=["r1", "r2"], now=NOW, note_html="<p>Hi")
+    assert (first.number, first.state, first.review_ids, first.note_html) == (
+        1, "draft", ("r1", "r2"), "<p>Hi")
+    assert store.issued_review_ids() == {"r1", "r2"}
+    cancelled = store.set_issue_state(1, "cancelled", now=NOW)
+    # The cancelled issue keeps its record, but its reviews are free again.
+    assert cancelled.review_ids == ("r1", "r2") and cancelled.state == "cancelled"
+    assert store.issued_review_ids() == set()
+    second = store.create_issue(subject="Two", review_ids=["r2", "r1"], now=NOW)
+    assert second.number == 2 and second.review_ids == ("r2", "r1")
+    assert [i.number for i in store.issues()] == [1, 2]
+    assert store.last_issue() == second
+    assert store.issue(1).state == "cancelled"
+
+
+def test_a_review_goes_into_one_live_issue_only(store: Store):
+    new_issue(store, "r1", "r2")
+    with pytest.raises(StoreError, match="review r2 is already in issue #1"):
+        new_issue(store, "r3", "r2")
+    assert [i.number for i in store.issues()] == [1]
+
+
+def test_an_expected_number_guards_against_a_concurrent_compose(store: Store):
+    new_issue(store, "r1")
+    with pytest.raises(StoreError, match="cannot create issue #1: the next number is #2"):
+        store.create_issue(subject="#1", review_ids=["r2"], now=NOW, number=1)
+    assert store.create_issue(subject="#2", review_ids=["r2"], now=NOW, number=2).number == 2
+
+
+def test_missing_issue_is_named(store: Store):
+    with pytest.raises(StoreError, match="no issue #4; there are no issues yet"):
+        store.issue(4)
+    new_issue(store, "r1")
+    new_issue(store, "r2")
+    with pytest.raises(StoreError, match="no issue #4; issues are #1 to #2"):
+        store.issue(4)
+
+
+def test_only_a_draft_can_be_cancelled(store: Store):
+    new_issue(store, "r1")
+    store.set_issue_state(1, "sending", now=NOW)
+    with pytest.raises(StoreError, match="issue #1 is sending: only a draft issue can be "
+                                         "cancelled, before sending starts"):
+        store.set_issue_state(1, "cancelled", now=NOW)
+    sent = store.set_issue_state(1, "sent", now=LATER)
+    assert (sent.state, sent.sent_at) == ("sent", LATER)
+    with pytest.raises(StoreError, match="issue #1 is sent; it cannot become sending"):
+        store.set_issue_state(1, "sending", now=LATER)
+    assert store.issued_review_ids() == {"r1"}
+
+
+def test_a_slot_holds_one_issue_or_one_outcome(store: Store):
+    slot = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
+    assert store.last_slot() is None
+    new_issue(store, "r1", slot=slot)
+    assert store.slot_outcome(slot) == ("issued", 1)
+    with pytest.raises(SlotTaken, match="2026-11-20 09:00 UTC is already taken \\(issue #1\\)"):
+        new_issue(store, "r2", slot=slot.astimezone(timezone(timedelta(hours=-5))))
+    assert [i.number for i in store.issues()] == [1]
+    assert store.record_slot(slot, "skipped", now=NOW) is False
+    earlier = slot - timedelta(days=7)
+    assert store.record_slot(earlier, "skipped", now=NOW) is True
+    assert store.record_slot(earlier, "empty", now=NOW) is False
+    assert store.slot_outcome(earlier) == ("skipped", None)
+    assert store.last_slot() == slot
+    later = slot + timedelta(days=7)
+    assert store.record_slot(later, "empty", now=NOW) is True
+    assert store.last_slot() == later
+    with pytest.raises(SlotTaken, match=r"\(empty\)"):
+        new_issue(store, "r2", slot=later)
+
+
+# --- deliveries ---------------------------------------------------------------------------------
+
+
+def test_queueing_is_one_per_active_subscriber_and_idempotent(store: Store):
+    add_many(store, 3)
+    store.add_subscriber("left@example.org", now=NOW)
+    store.set_subscriber_status("left@example.org", "unsubscribed", now=NOW)
+    number = new_issue(store, "r1")
+    assert store.queue_deliveries(number, now=NOW) == 3
+    assert store.issue(number).state == "sending"
+    assert store.queue_deliveries(number, now=NOW) == 0
+    store.add_subscriber("late@example.org", now=LATER)
+    assert store.queue_deliveries(number, now=LATER) == 1
+    assert store.delivery_counts(number) == {"queued": 4, "sending": 0, "sent": 0, "failed": 0,
+                                             "bounced": 0}
+    assert "left@example.org" not in {d.email for d in store.deliveries(number)}
+    store.set_issue_state(number, "sent", now=LATER)
+    with pytest.raises(StoreError, match="issue #1 is sent; it cannot be queued"):
+        store.queue_deliveries(number, now=LATER)
+
+
+def test_mark_sending_takes_each_delivery_once(store: Store):
+    add_many(store, 5)
+    number = new_issue(store)
+    store.queue_deliveries(number, now=NOW)
+    due = store.due_deliveries(number, now=NOW, limit=3)
+    assert [d.email for d in due] == [f"reader{i:04d}@example.org" for i in range(3)]
+    ids = [d.id for d in due]
+    assert store.mark_sending(ids, now=NOW) == ids
+    assert store.mark_sending(ids + [999], now=NOW) == []
+    assert {d.id for d in store.due_deliveries(number, now=NOW)}.isdisjoint(ids)
+    store.mark_sent(ids[0], now=NOW, reply="250 2.0.0 Ok: queued", message_id="<a@x>")
+    sent = store.delivery(ids[0])
+    assert (sent.status, sent.attempts, sent.last_reply, sent.message_id) == (
+        "sent", 1, "250 2.0.0 Ok: queued", "<a@x>")
+    with pytest.raises(StoreError, match=f"delivery {ids[0]} is sent, not sending"):
+        store.mark_sent(ids[0], now=NOW, reply="250", message_id="<a@x>")
+
+
+def test_mark_sent_many_records_a_group_of_replies_at_once(store: Store):
+    add_many(store, 4)
+    number = new_issue(store)
+    store.queue_deliveries(number, now=NOW)
+    ids = [d.id for d in store.due_deliveries(number, now=NOW)]
+    store.mark_sending(ids[:3], now=NOW)
+    stale = store.mark_sent_many([(i, f"250 ok {i}", f"<{i}@x>") for i in ids], now=NOW)
+    assert stale == [ids[3]]  # still queued: never taken, so not recorded as sent
+    assert [store.delivery(i).status for i in ids] == ["sent", "sent", "sent", "queued"]
+    assert store.delivery(ids[1]).message_id == f"<{ids[1]}@x>"
+    assert store.delivery_counts(number)["sent"] == 3
+
+
+def test_retry_backs_off_and_failure_suppresses_bounced_subscribers(store: Store):
+    add_many(store, 3)
+    number = new_issue(store, "r1")
+    store.queue_deliveries(number, now=NOW)
+    d0, d1, d2 = (d.id for d in store.due_deliveries(number, now=NOW))
+    store.mark_sending([d0, d1, d2], now=NOW)
+
+    store.mark_retry(d0, now=NOW, reply="451 4.3.0 try later", next_attempt_at=LATER)
+    retried = store.delivery(d0)
+    assert (retried.status, retried.attempts, retried.next_attempt_at) == ("queued", 1, LATER)
+    assert store.due_deliveries(number, now=NOW) == []
+    assert [d.id for d in store.due_deliveries(number, now=LATER)] == [d0]
+
+    store.mark_failed(d1, now=NOW, reply="550 5.1.1 no such user", bounced=True)
+    assert store.delivery(d1).status == "bounced"
+    assert store.subscriber("reader0001@example.org").status == "bounced"
+    store.mark_failed(d2, now=NOW, reply="554 5.6.0 message refused", bounced=False)
+    assert store.delivery(d2).status == "failed"
+    assert store.subscriber("reader0002@example.org").status == "active"
+
+    # A later issue skips the bounced subscriber.
+    later = new_issue(store, "r2")
+    store.queue_deliveries(later, now=LATER)
+    assert {d.email for d in store.deliveries(later)} == {"reader0000@example.org",
+                                                          "reader0002@example.org"}
+
+
+def test_leaving_the_list_cancels_queued_deliveries(store: Store):
+    add_many(store, 2)
+    number = new_issue(store)
+    store.queue_deliveries(number, now=NOW)
+    store.set_subscriber_status("reader0000@example.org", "unsubscribed", now=LATER)
+    gone = store.deliveries(number, "failed")
+    assert [(d.email, d.last_reply) for d in gone] == [
+        ("reader0000@example.org", "not sent: subscriber unsubscribed")]
+    assert [d.email for d in store.due_deliveries(number, now=LATER)] == [
+        "reader0001@example.org"]
+    store.remove_subscriber("reader0001@example.org")
+    assert store.delivery_counts(number)["queued"] == 0
+
+
+def test_ambiguous_deliveries_are_listed_released_and_requeued(store: Store):
+    add_many(store, 4)
+    number = new_issue(store)
+    store.queue_deliveries(number, now=NOW)
+    ids = [d.id for d in store.due_deliveries(number, now=NOW)]
+    store.mark_sending(ids, now=NOW)
+    assert store.pending_issues() == []  # nothing queued: the sender holds them all
+    assert store.release(ids[:1], now=NOW) == 1
+    assert store.delivery(ids[0]).attempts == 0
+    assert [i.number for i in store.pending_issues()] == [number]
+    assert [d.id for d in store.ambiguous_deliveries(number)] == ids[1:]
+    assert store.requeue_ambiguous(number, now=LATER) == 3
+    assert store.ambiguous_deliveries(number) == []
+    assert sorted(d.id for d in store.due_deliveries(number, now=LATER)) == ids
+
+
+# --- concurrency ------------------------------------------------------------------------------
+
+
+def test_threads_on_two_stores_racing_never_take_the_same_delivery(config: Config):
+    with open_store(config) as setup:
+        add_many(setup, 200)
+        number = new_issue(setup)
+        setup.queue_deliveries(number, now=NOW)
+        ids = [d.id for d in setup.due_deliveries(number, now=NOW)]
+    barrier = threading.Barrier(4)
+    taken: dict[int, list[int]] = {}
+
+    errors: list[BaseException] = []
+
+    def sender(worker: int, store: Store, order: list[int]) -> None:
+        barrier.wait()
+        mine: list[int] = []
+        try:
+            for start in range(0, len(order), 7):
+                got = store.mark_sending(order[start:start + 7], now=NOW)
+                for delivery_id in got:
+                    store.mark_sent(delivery_id, now=NOW, reply="250", message_id=f"<{worker}>")
+                mine += got
+        except BaseException as exc:  # a thread's exception would otherwise go unseen
+            errors.append(exc)
+        taken[worker] = mine
+
+    # Two stores (as two processes would have), each shared by two threads.
+    with open_store(config) as first, open_store(config) as second:
+        threads = [
+            threading.Thread(target=sender, args=(0, first, ids)),
+            threading.Thread(target=sender, args=(1, first, ids[::-1])),
+            threading.Thread(target=sender, args=(2, second, ids)),
+            threading.Thread(target=sender, args=(3, second, ids[::-1])),
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert first.delivery_counts(number)["sent"] == 200
+    assert errors == []
+    everything = [i for mine in taken.values() for i in mine]
+    assert sorted(everything) == ids  # each taken exactly once
+    assert len(taken) == 4
+
+
+def test_concurrent_composes_get_distinct_numbers_without_lock_errors(config: Config):
+    # create_issue reads the highest number, then writes: without taking the write lock first
+    # (BEGIN IMMEDIATE) a second writer would fail with "database is locked" instead of waiting.
+    open_store(config).close()
+    barrier = threading.Barrier(6)
+    errors: list[BaseException] = []
+
+    def composer(worker: int) -> None:
+        with open_store(config) as store:
+            barrier.wait()
+            try:
+                for i in range(5):
+                    store.create_issue(subject="x", review_ids=[f"r{worker}-{i}"], now=NOW)
+            except BaseException as exc:
+                errors.append(exc)
+
+    threads = [threading.Thread(target=composer, args=(w,)) for w in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    with open_store(config) as store:
+        assert [i.number for i in store.issues()] == list(range(1, 31))
+
+
+RACER = """
+import sys, time
+from datetime import datetime
+from pathlib import Path
+from publisher.config import load_config
+from publisher.ledger import open_store
+
+root, go, reverse = sys.argv[1], Path(sys.argv[2]), sys.argv[3] == "1"
+now = datetime.fromisoformat("2026-11-20T12:00:00+00:00")
+with open_store(load_config(directory=root)) as store:
+    ids = [d.id for d in store.due_deliveries(1, now=now)]
+    if reverse:
+        ids.reverse()
+    print("ready", flush=True)
+    while not go.exists():
+        time.sleep(0.001)
+    for start in range(0, len(ids), 5):
+        for taken in store.mark_sending(ids[start:start + 5], now=now):
+            print(taken, flush=True)
+"""
+
+
+@pytest.mark.slow
+def test_two_processes_racing_never_take_the_same_delivery(config: Config, tmp_path: Path):
+    with open_store(config) as setup:
+        add_many(setup, 300)
+        setup.queue_deliveries(new_issue(setup), now=NOW)
+        ids = [d.id for d in setup.due_deliveries(1, now=NOW)]
+    go = tmp_path / "go"
+    procs = [
+        subprocess.Popen([sys.executable, "-c", RACER, str(config.root), str(go), reverse],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for reverse in ("0", "1")
+    ]
+    for proc in procs:
+        assert proc.stdout.readline().strip() == "ready", proc.stderr.read()
+    time.sleep(0.05)
+    go.touch()
+    results = []
+    for proc in procs:
+        out, err = proc.communicate(timeout=60)
+        assert proc.returncode == 0, err
+        results.append([int(line) for line in out.split()])
+    a, b = results
+    assert set(a).isdisjoint(b)
+    assert sorted(a + b) == ids
+    with open_store(config) as check:
+        assert check.delivery_counts(1)["sending"] == 300

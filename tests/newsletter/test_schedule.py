@@ -1,0 +1,476 @@
+"""The schedule decision (pure, clock injected), DST in London and Sydney, the run lock, and the
+`publisher schedule` commands."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import signal
+import subprocess
+import sys
+import textwrap
+from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+from click.testing import CliRunner
+
+from publisher.cli import main
+from publisher.errors import ConfigError, LockHeld
+from publisher.newsletter.schedule import decide, latest_time, next_times
+from publisher.pipeline.lock import run_lock
+from publisher.pipeline.units import crontab_line, publisher_command, systemd_units
+
+LONDON = ZoneInfo("Europe/London")
+SYDNEY = ZoneInfo("Australia/Sydney")
+WEEKLY = "0 9 * * FRI"
+GRACE = timedelta(hours=36)
+
+# The 2026 change days (all Sundays): London 29 March (01:00 GMT → 02:00 BST) and 25 October
+# (02:00 BST → 01:00 GMT); Sydney 5 April (03:00 AEDT → 02:00 AEST) and 4 October
+# (02:00 AEST → 03:00 AEDT).
+LONDON_SPRING, LONDON_FALL = date(2026, 3, 29), date(2026, 10, 25)
+SYDNEY_FALL, SYDNEY_SPRING = date(2026, 4, 5), date(2026, 10, 4)
+
+
+def utc(*args: int) -> datetime:
+    return datetime(*args, tzinfo=UTC)
+
+
+def local(tz: ZoneInfo, *args: int, fold: int = 0) -> datetime:
+    return datetime(*args, tzinfo=tz, fold=fold)
+
+
+# --- expected slots, computed without cronsim ---------------------------------------------------
+
+
+def _exists(naive: datetime, tz: ZoneInfo) -> bool:
+    return naive.replace(tzinfo=tz).astimezone(UTC).astimezone(tz).replace(tzinfo=None) == naive
+
+
+def expected_local_slot(day: date, at: time, tz: ZoneInfo) -> datetime:
+    """Debian cron's answer for a fixed local time on ``day``: the first valid minute from ``at``
+    on (spring forward), the first occurrence when it is repeated (fall back). In UTC."""
+    naive = datetime.combine(day, at)
+    while not _exists(naive, tz):
+        naive += timedelta(minutes=1)
+    return naive.replace(tzinfo=tz, fold=0).astimezone(UTC)
+
+
+def expected_slots(at: time, tz: ZoneInfo, start: date, end: date,
+                   weekday: int | None = None) -> list[datetime]:
+    out, day = [], start
+    while day < end:
+        if weekday is None or day.weekday() == weekday:
+            out.append(expected_local_slot(day, at, tz))
+        day += timedelta(days=1)
+    return out
+
+
+def walk(schedule: str, tz: ZoneInfo, times: list[datetime], *, last_slot: datetime | None,
+         grace: timedelta = GRACE) -> tuple[list[tuple[datetime, datetime]], list[datetime]]:
+    """Run decide() at each of ``times`` as cron would, remembering the last slot dealt with.
+    Returns (slot, when it was issued) pairs and the skipped slots."""
+    issued, skipped = [], []
+    for now in times:
+        decision = decide(schedule, tz, now, last_slot, grace)
+        if decision.slot is not None:
+            issued.append((decision.slot, now))
+            last_slot = decision.slot
+        for slot in decision.skipped:
+            skipped.append(slot)
+            last_slot = slot
+    return issued, skipped
+
+
+def checkpoints(start: datetime, end: datetime, step: timedelta,
+                slots: list[datetime]) -> list[datetime]:
+    """Every ``step`` from start to end, plus each slot and the moments just around it."""
+    points = set()
+    t = start
+    while t < end:
+        points.add(t)
+        t += step
+    for slot in slots:
+        for offset in (-300, -1, 0, 1, 299):
+            points.add(slot + timedelta(seconds=offset))
+    return sorted(p for p in points if start <= p < end)
+
+
+# --- a year walked --------------------------------------------------------------------------
+
+YEAR_CASES = [
+    # (schedule, zone, local time, weekday or None)
+    ("30 2 * * *", SYDNEY, time(2, 30), None),   # missing on 4 Oct, repeated on 5 Apr
+    ("30 2 * * *", LONDON, time(2, 30), None),   # exists exactly once every day in London
+    ("30 1 * * *", LONDON, time(1, 30), None),   # missing on 29 Mar, repeated on 25 Oct
+    (WEEKLY, LONDON, time(9), 4),
+    (WEEKLY, SYDNEY, time(9), 4),
+]
+
+
+@pytest.mark.parametrize(("schedule", "tz", "at", "weekday"), YEAR_CASES,
+                         ids=[f"{c[1].key}-{c[0]}" for c in YEAR_CASES])
+def test_a_year_walked_issues_every_slot_once_on_its_local_day_and_time(schedule, tz, at,
+                                                                        weekday):
+    start, end = utc(2026, 1, 1), utc(2027, 1, 1)
+    slots = [s for s in expected_slots(at, tz, date(2025, 12, 31), date(2027, 1, 2), weekday)
+             if start <= s < end]
+    # cron every five minutes is walked every three hours plus the minutes around each slot
+    times = checkpoints(start, end, timedelta(hours=3), slots)
+    issued, skipped = walk(schedule, tz, times, last_slot=start - timedelta(seconds=1))
+
+    assert [slot for slot, _ in issued] == slots  # each slot, in order, none twice
+    assert skipped == []
+    for slot, when in issued:
+        assert when == slot  # the run at the slot's own second issued it
+        local_slot = slot.astimezone(tz)
+        if weekday is not None:
+            assert local_slot.weekday() == weekday
+            assert local_slot.time() == at  # 09:00 local in summer and in winter
+    utc_hours = {slot.astimezone(UTC).hour for slot, _ in issued}
+    assert len(utc_hours) == 2  # ...which is two different UTC hours across the year
+
+
+@pytest.mark.parametrize(("tz", "days"), [(LONDON, (LONDON_SPRING, LONDON_FALL)),
+                                          (SYDNEY, (SYDNEY_FALL, SYDNEY_SPRING))])
+@pytest.mark.parametrize("at", [time(1, 30), time(2, 30)])
+def test_change_days_walked_every_five_minutes(tz, days, at):
+    for day in days:
+        start = datetime.combine(day - timedelta(days=1), time(12), tzinfo=tz).astimezone(UTC)
+        times = [start + timedelta(minutes=5 * i) for i in range(2 * 24 * 12)]
+        issued, skipped = walk(f"{at.minute} {at.hour} * * *", tz, times, last_slot=start)
+        expected = [expected_local_slot(d, at, tz) for d in (day, day + timedelta(days=1))]
+        assert [slot for slot, _ in issued] == expected
+        assert all(timedelta(0) <= when - slot < timedelta(minutes=5) for slot, when in issued)
+        assert skipped == []
+
+
+# --- the change days, spelled out -----------------------------------------------------------
+
+DST_TABLE = [
+    # Sydney, 02:30 daily: 4 Oct 2026 has no 02:30 (02:00 AEST → 03:00 AEDT): runs at 03:00 AEDT.
+    ("30 2 * * *", SYDNEY, local(SYDNEY, 2026, 10, 3, 2, 30), local(SYDNEY, 2026, 10, 4, 3, 0)),
+    ("30 2 * * *", SYDNEY, local(SYDNEY, 2026, 10, 4, 3, 0), local(SYDNEY, 2026, 10, 5, 2, 30)),
+    # Sydney, 5 Apr 2026: 02:30 happens twice (AEDT, then AEST); only the first counts.
+    ("30 2 * * *", SYDNEY, local(SYDNEY, 2026, 4, 4, 2, 30), local(SYDNEY, 2026, 4, 5, 2, 30)),
+    ("30 2 * * *", SYDNEY, local(SYDNEY, 2026, 4, 5, 2, 30), local(SYDNEY, 2026, 4, 6, 2, 30)),
+    # London, 01:30 daily: 29 Mar 2026 has no 01:30 (01:00 GMT → 02:00 BST): runs at 02:00 BST.
+    ("30 1 * * *", LONDON, local(LONDON, 2026, 3, 28, 1, 30), local(LONDON, 2026, 3, 29, 2, 0)),
+    # London, 25 Oct 2026: 01:30 happens twice; only the first (BST) counts.
+    ("30 1 * * *", LONDON, local(LONDON, 2026, 10, 25, 1, 30), local(LONDON, 2026, 10, 26, 1, 30)),
+    # London, 02:30 daily exists on both change days, once.
+    ("30 2 * * *", LONDON, local(LONDON, 2026, 3, 28, 2, 30), local(LONDON, 2026, 3, 29, 2, 30)),
+    ("30 2 * * *", LONDON, local(LONDON, 2026, 10, 24, 2, 30), local(LONDON, 2026, 10, 25, 2, 30)),
+    # Weekly: 09:00 local on the Fridays either side of each change.
+    (WEEKLY, LONDON, local(LONDON, 2026, 3, 27, 9), local(LONDON, 2026, 4, 3, 9)),
+    (WEEKLY, LONDON, local(LONDON, 2026, 10, 23, 9), local(LONDON, 2026, 10, 30, 9)),
+    (WEEKLY, SYDNEY, local(SYDNEY, 2026, 4, 3, 9), local(SYDNEY, 2026, 4, 10, 9)),
+    (WEEKLY, SYDNEY, local(SYDNEY, 2026, 10, 2, 9), local(SYDNEY, 2026, 10, 9, 9)),
+    # Weekly on the change day itself, at the missing / repeated hour.
+    ("30 2 * * SUN", SYDNEY, local(SYDNEY, 2026, 9, 27, 2, 30), local(SYDNEY, 2026, 10, 4, 3, 0)),
+    ("30 2 * * SUN", SYDNEY, local(SYDNEY, 2026, 3, 29, 2, 30), local(SYDNEY, 2026, 4, 5, 2, 30)),
+]
+
+
+@pytest.mark.parametrize(("schedule", "tz", "previous", "expected"), DST_TABLE)
+def test_next_slot_across_a_change(schedule, tz, previous, expected):
+    assert next_times(schedule, tz, previous, 1) == [expected.astimezone(UTC)]
+    # due exactly at it, not a second before, and only once
+    slot = expected.astimezone(UTC)
+    before = decide(schedule, tz, slot - timedelta(seconds=1), previous, GRACE)
+    at = decide(schedule, tz, slot, previous, GRACE)
+    again = decide(schedule, tz, slot + timedelta(minutes=59), slot, GRACE)
+    assert before.slot is None
+    assert at.slot == slot
+    assert again.slot is None
+
+
+def test_repeated_hour_second_pass_still_sees_the_first_pass_slot():
+    # 02:20 AEST on 5 Apr happens 50 minutes after 02:30 AEDT: that slot has passed. (cronsim's
+    # reverse walk alone would answer yesterday's 02:30, since it walks wall-clock time.)
+    now = local(SYDNEY, 2026, 4, 5, 2, 20, fold=1)
+    first_pass = local(SYDNEY, 2026, 4, 5, 2, 30, fold=0).astimezone(UTC)
+    assert now.astimezone(UTC) - first_pass == timedelta(minutes=50)
+    assert latest_time("30 2 * * *", SYDNEY, now) == first_pass
+    yesterday = local(SYDNEY, 2026, 4, 4, 2, 30)
+    assert decide("30 2 * * *", SYDNEY, now, yesterday, GRACE).slot == first_pass
+
+
+def test_interval_schedules_tick_in_real_minutes_through_the_repeated_hour():
+    # Every 30 minutes over London's fall-back night: 00:00-03:00 local is four real hours.
+    start = local(LONDON, 2026, 10, 25, 0, 0).astimezone(UTC)
+    times = [start + timedelta(minutes=5 * i) for i in range(1, 4 * 12 + 1)]
+    issued, _ = walk("*/30 * * * *", LONDON, times, last_slot=start)
+    assert [s for s, _ in issued] == [start + timedelta(minutes=30 * i) for i in range(1, 9)]
+
+
+# --- outages, grace, catch-up, first run -------------------------------------------------------
+
+
+def test_a_long_outage_gives_one_issue_for_the_latest_slot():
+    last = local(LONDON, 2026, 1, 2, 9).astimezone(UTC)
+    back = local(LONDON, 2026, 6, 5, 10).astimezone(UTC)  # a Friday, an hour after its slot
+    decision = decide(WEEKLY, LONDON, back, last, GRACE)
+    assert decision.slot == local(LONDON, 2026, 6, 5, 9).astimezone(UTC)
+    assert decision.skipped == ()
+    assert decision.missed == 21  # the Fridays from 9 January to 29 May
+    assert "21 earlier scheduled times passed" in decision.reason
+    # and the next run, five minutes later, does nothing
+    assert decide(WEEKLY, LONDON, back + timedelta(minutes=5), decision.slot, GRACE).slot is None
+
+
+def test_an_outage_walked_gives_one_issue_then_the_schedule_resumes():
+    slots = expected_slots(time(9), SYDNEY, date(2026, 5, 1), date(2026, 8, 1), weekday=4)
+    start, end = slots[0] - timedelta(hours=1), slots[-1] + timedelta(hours=1)
+    off_from, off_until = slots[2] + timedelta(hours=1), slots[7] + timedelta(hours=2)
+    times = [t for t in checkpoints(start, end, timedelta(hours=1), slots)
+             if not off_from <= t < off_until]
+    issued, skipped = walk(WEEKLY, SYDNEY, times, last_slot=start - timedelta(days=1))
+    # slots 3..6 passed while off; slot 7 is 2 h old when the machine is back: one issue for it
+    assert [s for s, _ in issued] == slots[:3] + slots[7:]
+    assert issued[3][1] == off_until
+    assert skipped == []
+
+
+def test_an_outage_longer_than_grace_skips_the_slot():
+    slots = expected_slots(time(9), LONDON, date(2026, 5, 1), date(2026, 6, 30), weekday=4)
+    start, end = slots[0] - timedelta(hours=1), slots[-1] + timedelta(hours=1)
+    off_from, off_until = slots[1] + timedelta(hours=1), slots[4] + timedelta(hours=40)
+    times = [t for t in checkpoints(start, end, timedelta(hours=1), slots)
+             if not off_from <= t < off_until]
+    issued, skipped = walk(WEEKLY, LONDON, times, last_slot=start - timedelta(days=1))
+    assert skipped == [slots[4]]  # recorded once, at the first run after the outage
+    assert [s for s, _ in issued] == slots[:2] + slots[5:]
+
+
+@pytest.mark.parametrize(("age", "due"), [
+    (timedelta(hours=36), True),
+    (timedelta(hours=36, seconds=1), False),
+])
+def test_grace_boundary(age, due):
+    slot = local(LONDON, 2026, 11, 20, 9).astimezone(UTC)
+    last = slot - timedelta(days=7)
+    decision = decide(WEEKLY, LONDON, slot + age, last, GRACE)
+    assert (decision.slot == slot) is due
+    assert decision.skipped == (() if due else (slot,))
+
+
+def test_skipped_slot_says_so_and_catch_up_sends_it():
+    slot = local(LONDON, 2026, 11, 20, 9).astimezone(UTC)
+    now = slot + timedelta(days=3)
+    skipped = decide(WEEKLY, LONDON, now, slot - timedelta(days=7), GRACE)
+    assert skipped.slot is None and skipped.skipped == (slot,)
+    assert "skipped the issue due Fri 2026-11-20 09:00 GMT" in skipped.reason
+    assert "--catch-up" in skipped.reason
+    caught = decide(WEEKLY, LONDON, now, slot - timedelta(days=7), GRACE, catch_up=True)
+    assert caught.slot == slot and caught.skipped == ()
+    assert "caught up on request" in caught.reason
+
+
+def test_first_run_of_a_new_publication_takes_the_most_recent_slot_within_grace():
+    slot = local(LONDON, 2026, 11, 20, 9).astimezone(UTC)
+    assert decide(WEEKLY, LONDON, slot + timedelta(hours=3), None, GRACE).slot == slot
+    late = decide(WEEKLY, LONDON, slot + timedelta(days=2), None, GRACE)
+    assert late.slot is None and late.skipped == (slot,)
+
+
+def test_nothing_due_names_the_next_time():
+    slot = local(LONDON, 2026, 11, 20, 9).astimezone(UTC)
+    decision = decide(WEEKLY, LONDON, slot + timedelta(hours=1), slot, GRACE)
+    assert decision.slot is None and decision.skipped == ()
+    assert decision.reason == "no issue due; next at Fri 2026-11-27 09:00 GMT"
+
+
+def test_decide_is_pure_and_takes_any_zone_for_now():
+    slot = local(SYDNEY, 2026, 11, 20, 9).astimezone(UTC)
+    in_sydney = local(SYDNEY, 2026, 11, 20, 9, 5)
+    in_utc = in_sydney.astimezone(UTC)
+    assert decide(WEEKLY, SYDNEY, in_sydney, None, GRACE) == decide(WEEKLY, SYDNEY, in_utc,
+                                                                   None, GRACE)
+    assert decide(WEEKLY, SYDNEY, in_utc, None, GRACE).slot == slot
+
+
+@pytest.mark.parametrize(("schedule", "message"), [
+    ("0 9 * FRI", "has 4 fields"),
+    ("0 0 9 * * FRI", "has 6 fields"),
+    ("0 25 * * FRI", "not a valid cron expression"),
+    ("0 9 * * FUNDAY", "not a valid cron expression"),
+])
+def test_bad_schedules_are_config_errors(schedule, message):
+    with pytest.raises(ConfigError, match=message):
+        decide(schedule, LONDON, utc(2026, 1, 1), None, GRACE)
+
+
+def test_naive_times_are_refused():
+    with pytest.raises(ValueError, match="aware"):
+        decide(WEEKLY, LONDON, datetime(2026, 1, 1), None, GRACE)
+
+
+def test_next_times_are_ascending_and_strictly_after():
+    slot = local(LONDON, 2026, 3, 20, 9)
+    times = next_times(WEEKLY, LONDON, slot, 5)
+    assert [t.astimezone(LONDON).strftime("%m-%d %H:%M %Z") for t in times] == [
+        "03-27 09:00 GMT", "04-03 09:00 BST", "04-10 09:00 BST", "04-17 09:00 BST",
+        "04-24 09:00 BST"]
+
+
+# --- the lock -------------------------------------------------------------------------------
+
+
+def test_lock_is_exclusive_and_names_the_holder(tmp_path):
+    path = tmp_path / ".publisher" / "run.lock"
+    with run_lock(path) as pid:
+        assert pid == os.getpid()
+        with pytest.raises(LockHeld) as info:
+            with run_lock(path):
+                pass
+        assert info.value.pid == os.getpid()
+        assert str(info.value) == (f"another publisher run holds the lock (pid {os.getpid()}); "
+                                   "nothing done")
+    with run_lock(path):  # released on exit
+        pass
+
+
+def test_a_lock_left_by_a_killed_process_is_taken_over(tmp_path):
+    path = tmp_path / "run.lock"
+    holder = subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(f"""
+            import sys, time
+            from pathlib import Path
+            from publisher.pipeline.lock import run_lock
+            with run_lock(Path({str(path)!r})):
+                print("held", flush=True)
+                time.sleep(60)
+        """)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with pytest.raises(LockHeld) as info:
+            with run_lock(path):
+                pass
+        assert info.value.pid == holder.pid
+        holder.send_signal(signal.SIGKILL)
+        holder.wait(10)
+        assert path.read_text().strip() == str(holder.pid)  # the stale file is still there
+        with run_lock(path) as pid:
+            assert path.read_text().strip() == str(pid)
+    finally:
+        if holder.poll() is None:
+            holder.kill()
+            holder.wait()
+        holder.stdout.close()
+
+
+# --- crontab and systemd ----------------------------------------------------------------------
+
+
+def test_crontab_line_runs_every_five_minutes_from_the_publication(tmp_path):
+    root = tmp_path / "my reel"
+    text = crontab_line(root, ["/opt/venv/bin/publisher"], root / ".publisher" / "cron.log")
+    entry = [line for line in text.splitlines() if not line.startswith("#")]
+    assert entry == [f"*/5 * * * * cd '{root}' && mkdir -p '{root}/.publisher' && "
+                     f"/opt/venv/bin/publisher run >> '{root}/.publisher/cron.log' 2>&1"]
+    assert "PUBLISHER_SECRET" in text
+
+
+def test_crontab_escapes_percent_signs(tmp_path):
+    text = crontab_line(Path("/srv/100%"), ["/bin/publisher"], Path("/srv/100%/cron.log"))
+    assert r"/srv/100\%" in text and "100%/" not in text
+
+
+def test_publisher_command_prefers_the_running_script_then_the_venv(tmp_path):
+    script = tmp_path / "bin" / "publisher"
+    script.parent.mkdir()
+    script.write_text("#!/bin/sh\n")
+    script.chmod(0o755)
+    assert publisher_command(str(script), "/usr/bin/python3") == [str(script.resolve())]
+    python = tmp_path / "bin" / "python"
+    assert publisher_command("/x/publisher/__main__.py", str(python)) == [str(script)]
+    assert publisher_command("/x/publisher/__main__.py", "/nowhere/python") == [
+        "/nowhere/python", "-m", "publisher"]
+
+
+def test_systemd_units_are_a_oneshot_service_and_a_five_minute_timer(tmp_path):
+    units = systemd_units(tmp_path / "pub", ["/opt/venv/bin/publisher"], title="Test Reel")
+    assert sorted(units) == ["publisher-test-reel.service", "publisher-test-reel.timer"]
+    service, timer = units["publisher-test-reel.service"], units["publisher-test-reel.timer"]
+    assert f"WorkingDirectory={tmp_path / 'pub'}\n" in service
+    assert "ExecStart=/opt/venv/bin/publisher run\n" in service
+    assert "Type=oneshot" in service and "EnvironmentFile=" in service
+    assert "PUBLISHER_SECRET" in service
+    assert "OnCalendar=*:0/5\n" in timer and "Persistent=true" in timer
+
+
+# --- the CLI ----------------------------------------------------------------------------------
+
+
+def invoke(publication, *args: str):
+    return CliRunner().invoke(main, ["-C", str(publication.root), *args],
+                              catch_exceptions=False)
+
+
+def test_schedule_prints_the_next_five_times_local_and_utc(publication):
+    result = invoke(publication, "--now", "2026-03-20T12:00:00+00:00", "schedule")
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert lines[0].startswith("'0 9 * * FRI' in Europe/London")
+    assert lines[1:] == [
+        "  Fri 2026-03-27 09:00 GMT   Fri 2026-03-27 09:00 UTC",
+        "  Fri 2026-04-03 09:00 BST   Fri 2026-04-03 08:00 UTC",
+        "  Fri 2026-04-10 09:00 BST   Fri 2026-04-10 08:00 UTC",
+        "  Fri 2026-04-17 09:00 BST   Fri 2026-04-17 08:00 UTC",
+        "  Fri 2026-04-24 09:00 BST   Fri 2026-04-24 08:00 UTC",
+    ]
+
+
+def test_schedule_uses_the_newsletter_zone_and_rejects_a_bad_schedule(publication):
+    publication.add_config('[newsletter]\nschedule = "30 2 * * SUN"\n'
+                           'timezone = "Australia/Sydney"\n')
+    result = invoke(publication, "--now", "2026-09-28T00:00:00+00:00", "schedule")
+    assert "  Sun 2026-10-04 03:00 AEDT   Sat 2026-10-03 16:00 UTC" in result.output.splitlines()
+    publication.write_config((publication.root / "publisher.toml").read_text()
+                             .replace("30 2 * * SUN", "30 2 * *"))
+    result = CliRunner().invoke(main, ["-C", str(publication.root), "schedule"])
+    assert result.exit_code == 1
+    assert "publisher.toml: newsletter.schedule: '30 2 * *' has 4 fields" in result.output
+
+
+def test_schedule_crontab_and_systemd_commands(publication):
+    root = publication.root.resolve()
+    cron = invoke(publication, "schedule", "crontab")
+    assert cron.exit_code == 0
+    entry = [line for line in cron.output.splitlines() if line.startswith("*/5")]
+    assert len(entry) == 1
+    assert entry[0].startswith(f"*/5 * * * * cd {root} && ")
+    command = entry[0].split(" && ")[-1].split(" run >> ")[0]
+    assert Path(command.split()[0]).is_absolute() and Path(command.split()[0]).exists()
+    assert entry[0].endswith(f">> {root}/.publisher/cron.log 2>&1")
+    assert "PUBLISHER_SECRET" in cron.output
+
+    units = invoke(publication, "schedule", "systemd")
+    assert units.exit_code == 0
+    assert "# --- publisher-test-reel.service ---" in units.output
+    assert "# --- publisher-test-reel.timer ---" in units.output
+    assert f"WorkingDirectory={root}" in units.output
+    assert "OnCalendar=*:0/5" in units.output
+    assert "systemctl --user enable --now publisher-test-reel.timer" in units.output
+
+
+def test_crontab_and_systemd_name_a_config_file_not_called_publisher_toml(publication):
+    root = publication.root.resolve()
+    (root / "publisher.toml").rename(root / "site.toml")
+    args = ["--config", str(root / "site.toml")]
+    cron = CliRunner().invoke(main, [*args, "schedule", "crontab"], catch_exceptions=False)
+    assert cron.exit_code == 0, cron.output
+    (entry,) = [line for line in cron.output.splitlines() if line.startswith("*/5")]
+    command = entry.split(" && ")[-1].split(" >> ")[0]
+    assert command.endswith(f" --config {root / 'site.toml'} run")
+    # the entry's command, run from its working directory, finds the publication
+    found = subprocess.run([*shlex.split(command)[:-1], "schedule"], cwd=root,
+                           capture_output=True, text=True, timeout=60)
+    assert found.returncode == 0, found.stderr
+    assert found.stdout.startswith("'0 9 * * FRI' in ")
+
+    units = CliRunner().invoke(main, [*args, "schedule", "systemd"], catch_exceptions=False)
+    assert f"--config {root / 'site.toml'} run\n" in units.output

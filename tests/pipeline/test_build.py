@@ -1,0 +1,320 @@
+"""`publisher build`: real sources in a temporary publication, real files, feeds parsed back."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import feedparser
+import jsonschema
+import pytest
+from click.testing import CliRunner
+
+from publisher.cli import main
+from publisher.errors import SourceError
+from publisher.models import Issue
+from publisher.pipeline.build import BuildReport, build_publication, build_site, manifest_path
+from publisher.sources.catalog import load_reviews
+from tests.feeds_helpers import atom_problems, rss_problems
+from tests.fixtures import DATA, SAMPLE
+
+SCHEMA = json.loads((DATA / "jsonfeed-1.1.schema.json").read_text("utf-8"))
+
+REVIEW = """\
+---
+title: {title}
+date: {date}
+reviewer: {reviewer}
+film:
+  year: 1999
+  director: Lynne Ramsay
+  starring: [Samantha Morton, Kathleen McDermott]
+rating: 4
+summary: A logline for {title}.
+tags: [{tags}]
+---
+{body}
+"""
+
+
+def write(publication, slug, *, title=None, date="2026-03-01", reviewer="Sam Okafor",
+          tags="drama", body="A body with a [link](/reviews/other/).", extra=""):
+    text = REVIEW.format(title=title or slug.replace("-", " ").title(), date=date,
+                         reviewer=reviewer, tags=tags, body=body)
+    if extra:
+        text = text.replace("---\n", "---\n" + extra, 1)
+    return publication.write_review(f"{slug}.md", text)
+
+
+def sample(publication):
+    """The repository's sample publication (reviews and static posters) in tmp_path."""
+    publication.copy_sample_reviews()
+    shutil.copytree(SAMPLE / "static", publication.root / "static")
+
+
+def snapshot(root: Path) -> dict[str, tuple[bytes, int]]:
+    return {p.relative_to(root).as_posix(): (p.read_bytes(), p.stat().st_mtime_ns)
+            for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def feed_dirs(public: Path) -> list[str]:
+    return sorted(p.parent.relative_to(public).as_posix() + "/" if p.parent != public else ""
+                  for p in public.rglob("feed.xml"))
+
+
+def check_feed_dir(public: Path, base_url: str, path: str) -> dict[str, feedparser.FeedParserDict]:
+    rss, atom = (public / path / "feed.xml").read_bytes(), (public / path / "atom.xml").read_bytes()
+    assert rss_problems(rss, f"{base_url}{path}feed.xml") == []
+    assert atom_problems(atom, f"{base_url}{path}atom.xml") == []
+    jsonschema.validate(json.loads((public / path / "feed.json").read_bytes()), SCHEMA)
+    parsed = {"rss": feedparser.parse(rss), "atom": feedparser.parse(atom)}
+    for d in parsed.values():
+        assert d.bozo == 0, (path, d.get("bozo_exception"))
+    return parsed
+
+
+def test_build_writes_valid_site_reviewer_and_tag_feeds(publication, now):
+    sample(publication)
+    config = publication.config
+    report = build_site(config, now=now)
+    public = config.output_path
+    catalog = load_reviews(config)
+    published = catalog.published(now)
+    assert 0 < len(published) < len(catalog.reviews)  # the samples have a draft and a future one
+
+    reviewers = {r.reviewer_slug for r in published}
+    tags = {t for r in published for t in r.tag_slugs}
+    expected = [""] + [f"reviewers/{s}/" for s in reviewers] + [f"tags/{s}/" for s in tags]
+    assert feed_dirs(public) == sorted(expected)
+    for path in expected:
+        check_feed_dir(public, config.base_url, path)
+
+    site = check_feed_dir(public, config.base_url, "")
+    newest_first = sorted(published, key=lambda r: r.date, reverse=True)
+    for d in site.values():
+        assert [e.title for e in d.entries] == [r.title for r in newest_first]
+        assert [e.id for e in d.entries] == [r.id for r in newest_first]
+    for r in published:
+        for d in check_feed_dir(public, config.base_url, f"reviewers/{r.reviewer_slug}/").values():
+            assert r.title in [e.title for e in d.entries]
+            assert {e.author for e in d.entries} == {r.reviewer}
+    assert report.rendered == len(expected)
+    assert set(report.written) >= {f"{p}{n}" for p in expected
+                                  for n in ("feed.xml", "atom.xml", "feed.json")}
+
+
+def test_reviewers_named_in_other_scripts_each_get_their_own_feed(publication, now):
+    write(publication, "one", reviewer="王伟", tags="ドラマ")
+    write(publication, "two", reviewer="李娜", tags="恐怖")
+    config = publication.config
+    build_site(config, now=now)
+    public = config.output_path
+    reviewers = [d for d in feed_dirs(public) if d.startswith("reviewers/")]
+    tags = [d for d in feed_dirs(public) if d.startswith("tags/")]
+    assert len(reviewers) == 2 and len(tags) == 2
+    for path in reviewers + tags:
+        [entry] = check_feed_dir(public, config.base_url, path)["atom"].entries
+        assert entry.author in ("王伟", "李娜")
+
+
+def test_poster_is_copied_and_its_real_size_is_the_enclosure_length(publication, now):
+    sample(publication)
+    config = publication.config
+    build_site(config, now=now)
+    [poster] = (publication.root / "static" / "posters").iterdir()
+    copied = config.output_path / "posters" / poster.name
+    assert copied.read_bytes() == poster.read_bytes()
+    d = feedparser.parse((config.output_path / "feed.xml").read_bytes())
+    enclosures = [enc for e in d.entries for enc in e.enclosures]
+    assert [(enc.href, enc.length) for enc in enclosures] == [
+        (f"{config.base_url}posters/{poster.name}", str(poster.stat().st_size))]
+
+
+def test_two_builds_of_the_same_sources_are_byte_identical(publication, now, tmp_path):
+    sample(publication)
+    build_site(publication.config, now=now)
+    first = {k: v[0] for k, v in snapshot(publication.config.output_path).items()}
+    # a second publication elsewhere, built cold without any cache
+    other = tmp_path / "other"
+    shutil.copytree(publication.root, other, ignore=shutil.ignore_patterns("public", ".publisher"))
+    from publisher.config import load_config
+
+    build_site(load_config(directory=other), now=now, cache=False)
+    second = {k: v[0] for k, v in snapshot(other / "public").items()}
+    assert first == second
+    assert len(first) > 10
+
+
+def test_an_invalid_source_writes_nothing_and_lists_every_problem(publication, now):
+    sample(publication)
+    config = publication.config
+    build_site(config, now=now)
+    before = snapshot(config.output_path)
+    manifest_before = manifest_path(config).read_bytes()
+    write(publication, "brand-new")  # valid, would change the site feed
+    write(publication, "bad-rating", extra="raitng: 4\n")
+    write(publication, "bad-date", date="2026-02-30")
+    with pytest.raises(SourceError) as caught:
+        build_site(config, now=now)
+    paths = {p.path for p in caught.value.problems}
+    assert {"reviews/bad-rating.md", "reviews/bad-date.md"} <= paths
+    assert "reviews/bad-rating.md" in str(caught.value) and "raitng" in str(caught.value)
+    assert snapshot(config.output_path) == before  # same files, same bytes, same mtimes
+    assert manifest_path(config).read_bytes() == manifest_before
+
+
+def test_unchanged_files_are_not_rewritten_and_unchanged_feeds_not_rendered(publication, now):
+    sample(publication)
+    config = publication.config
+    build_site(config, now=now)
+    before = snapshot(config.output_path)
+    report = build_site(config, now=now)
+    assert report == BuildReport(written=(), unchanged=len(before), warnings=(), rendered=0)
+    assert snapshot(config.output_path) == before
+
+    # edit one review: only the feeds that carry it are rendered and rewritten
+    catalog = load_reviews(config)
+    review = catalog.published(now)[0]
+    source = publication.root / review.source_path
+    source.write_text(source.read_text("utf-8").replace(review.summary, "A brand new logline."),
+                      encoding="utf-8")
+    report = build_site(config, now=now)
+    carrying = {"", f"reviewers/{review.reviewer_slug}/"} | {f"tags/{t}/" for t in review.tag_slugs}
+    assert report.rendered == len(carrying)
+    assert set(report.written) == {f"{p}{n}" for p in carrying
+                                   for n in ("feed.xml", "atom.xml", "feed.json")}
+    after = snapshot(config.output_path)
+    for rel, (data, mtime) in before.items():
+        if rel not in report.written:
+            assert after[rel] == (data, mtime), rel
+    assert b"A brand new logline." in after["feed.xml"][0]
+
+
+def test_a_deleted_or_hand_edited_feed_file_is_restored(publication, now):
+    sample(publication)
+    config = publication.config
+    build_site(config, now=now)
+    public = config.output_path
+    tag = sorted((public / "tags").iterdir())[0].name
+    original = (public / "tags" / tag / "atom.xml").read_bytes()
+    (public / "tags" / tag / "atom.xml").unlink()
+    (public / "feed.json").write_text("{}", encoding="utf-8")
+    report = build_site(config, now=now)
+    assert report.rendered == 2
+    assert sorted(report.written) == ["feed.json", f"tags/{tag}/atom.xml"]
+    assert (public / "tags" / tag / "atom.xml").read_bytes() == original
+
+
+def test_feeds_of_a_tag_that_no_longer_has_reviews_are_removed(publication, now):
+    write(publication, "one", tags="drama, one-off")
+    write(publication, "two", tags="drama", date="2026-03-02")
+    config = publication.config
+    build_site(config, now=now)
+    assert (config.output_path / "tags" / "one-off" / "feed.xml").exists()
+    write(publication, "one", tags="drama, one-off", extra="draft: true\n")
+    report = build_site(config, now=now)
+    assert sorted(report.removed) == [f"tags/one-off/{n}" for n in
+                                      ("atom.xml", "feed.json", "feed.xml")]
+    assert not (config.output_path / "tags" / "one-off").exists()
+    assert (config.output_path / "tags" / "drama" / "feed.xml").exists()
+
+
+def test_control_characters_in_a_source_warn_and_never_break_a_feed(publication, now):
+    write(publication, "noisy", title="Noisy\x07 Film", body="Bell\x07 and escape\x1b here.")
+    report = build_site(publication.config, now=now)
+    assert report.warnings and all(w.path == "reviews/noisy.md" for w in report.warnings)
+    assert any("control character" in w.message for w in report.warnings)
+    for d in check_feed_dir(publication.config.output_path, "https://reel.test/", "").values():
+        assert d.entries[0].title == "Noisy Film"
+        assert "Bell and escape here." in d.entries[0].content[0].value
+
+
+def test_future_and_draft_reviews_stay_out_until_their_time(publication, now):
+    write(publication, "now-showing", date="2026-11-01")
+    write(publication, "coming-soon", date="2026-12-25")
+    write(publication, "unfinished", extra="draft: true\n")
+    config = publication.config
+    build_site(config, now=now)
+    titles = [e.title for e in feedparser.parse(config.output_path / "feed.xml").entries]
+    assert titles == ["Now Showing"]
+    later = now.replace(year=2027)
+    build_site(config, now=later)
+    titles = [e.title for e in feedparser.parse(config.output_path / "feed.xml").entries]
+    assert titles == ["Coming Soon", "Now Showing"]
+
+
+def test_per_reviewer_and_per_tag_feeds_can_be_turned_off(publication, now):
+    write(publication, "only")
+    publication.add_config("[feeds]\nper_reviewer = false\nper_tag = false\n")
+    build_site(publication.config, now=now)
+    assert feed_dirs(publication.config.output_path) == [""]
+
+
+def test_static_files_are_copied_but_never_over_a_generated_file(publication, now):
+    write(publication, "only")
+    static = publication.root / "static"
+    (static / "css").mkdir(parents=True)
+    (static / "css" / "site.css").write_text("body {}", encoding="utf-8")
+    (static / "feed.xml").write_text("<not-a-feed/>", encoding="utf-8")
+    (static / ".DS_Store").write_bytes(b"junk")
+    report = build_site(publication.config, now=now)
+    public = publication.config.output_path
+    assert (public / "css" / "site.css").read_text("utf-8") == "body {}"
+    assert not (public / ".DS_Store").exists()
+    assert b"<rss" in (public / "feed.xml").read_bytes()
+    assert [(w.path, w.message) for w in report.warnings] == [
+        ("static/feed.xml", "has the same path as a generated file; not copied")]
+    again = build_site(publication.config, now=now)
+    assert "css/site.css" not in again.written
+
+
+def test_archive_is_written_when_issues_are_given(publication, now):
+    write(publication, "only")
+    config = publication.config
+    review = load_reviews(config).reviews[0]
+    issue = Issue(number=1, subject="Test Reel #1: Only", date=now, reviews=(review,))
+    report = build_site(config, now=now, issues=[issue])
+    for rel in ("issues/index.html", "issues/atom.xml", "issues/1/index.html"):
+        assert rel in report.written
+        assert (config.output_path / rel).stat().st_size > 0
+    assert "Only" in (config.output_path / "issues" / "1" / "index.html").read_text("utf-8")
+
+
+def test_build_publication_takes_sent_issues_from_the_ledger(publication, now):
+    from publisher.ledger import open_store
+
+    write(publication, "only")
+    config = publication.config
+    report = build_publication(config, now=now)
+    assert not any(rel.startswith("issues/") for rel in report.written)
+    assert not (publication.root / ".publisher" / "state.db").exists()  # build made no ledger
+    review = load_reviews(config).reviews[0]
+    with open_store(config) as store:
+        store.create_issue(subject="Test Reel #1", review_ids=[review.id], now=now)
+        store.set_issue_state(1, "sending", now=now)
+        store.set_issue_state(1, "sent", now=now)
+    report = build_publication(config, now=now)
+    assert "issues/1/index.html" in report.written
+
+
+# --- the command ------------------------------------------------------------------------------
+
+
+def test_build_command_prints_a_summary_and_fails_cleanly_on_bad_sources(publication, now):
+    write(publication, "only")
+    runner = CliRunner()
+    args = ["-C", str(publication.root), "--now", now.isoformat(), "build"]
+    result = runner.invoke(main, args)
+    assert result.exit_code == 0, result.output
+    assert "public/: 9 files written, 0 unchanged; 0 warnings" in result.output
+    result = runner.invoke(main, args)
+    assert "public/: 0 files written, 9 unchanged; 0 warnings" in result.output
+
+    write(publication, "broken", extra="raitng: 4\n")
+    write(publication, "also-broken", date="yesterday")
+    result = runner.invoke(main, args)
+    assert result.exit_code == 1
+    assert "reviews/broken.md" in result.output and "reviews/also-broken.md" in result.output
+    assert "Traceback" not in result.output
+

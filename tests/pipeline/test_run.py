@@ -1,0 +1,422 @@
+"""`publisher run` in-process: the lock, build, schedule, compose, deliver and archive steps,
+against a real ledger under tmp_path, a real Maildir and a real SMTP server on loopback."""
+
+from __future__ import annotations
+
+import mailbox
+import shutil
+import socket
+from datetime import timedelta
+from pathlib import Path
+
+import feedparser
+import pytest
+from click.testing import CliRunner
+
+from publisher.cli import main
+from publisher.ledger.store import open_store
+from publisher.pipeline.lock import run_lock
+from publisher.pipeline.run import run_once
+from tests.fixtures import EXAMPLE
+from tests.run_helpers import SLOT, add_subscribers, use_maildir, use_smtp, write_reviews
+from tests.smtpserver import SmtpServer
+
+
+@pytest.fixture(autouse=True)
+def secret(monkeypatch):
+    monkeypatch.setenv("PUBLISHER_SECRET", "test-secret-not-for-production")
+
+
+@pytest.fixture
+def server():
+    with SmtpServer() as srv:
+        yield srv
+
+
+class Lines(list):
+    """An echo that remembers what was said."""
+
+    def __call__(self, line: str) -> None:
+        self.append(line)
+
+    def text(self) -> str:
+        return "\n".join(self)
+
+
+def run(config, now, **kwargs):
+    lines = Lines()
+    report = run_once(config, now=now, echo=lines, **kwargs)
+    return report, lines
+
+
+def ledger(config):
+    with open_store(config) as store:
+        return store.issues(), store.last_slot()
+
+
+def maildir_count(config) -> int:
+    return len(mailbox.Maildir(config.root / ".publisher" / "outbox", create=False))
+
+
+# --- a due slot, end to end -------------------------------------------------------------------
+
+
+def test_due_slot_composes_sends_and_archives_then_the_next_run_does_nothing(publication,
+                                                                              server):
+    write_reviews(publication, 3)
+    use_smtp(publication, server.url)
+    config = publication.config
+    addresses = add_subscribers(config, 20, SLOT - timedelta(days=1))
+    now = SLOT + timedelta(minutes=4)
+
+    report, lines = run(config, now)
+
+    assert report.exit_code == 0 and report.problem is None, lines
+    assert report.outcome == "issued" and report.issue == 1
+    assert report.decision.slot == SLOT
+    assert sorted(r for m in server.messages for r in m.rcpt_tos) == addresses
+    issues, last = ledger(config)
+    assert [(i.number, i.state, i.slot) for i in issues] == [(1, "sent", SLOT)]
+    assert last == SLOT
+    assert report.archived == (1,)
+    assert (config.output_path / "issues" / "1" / "index.html").is_file()
+    feed = feedparser.parse((config.output_path / "feed.xml").read_bytes())
+    assert not feed.bozo and len(feed.entries) == 3
+    assert any(line.startswith("composed issue #1 (issue due Fri 2026-11-20 09:00 GMT)")
+               for line in lines)
+    assert any(line.startswith("issue #1: 20 sent") for line in lines)
+
+    # cron fires again five minutes later, and again at the same instant (double firing)
+    for again in (now + timedelta(minutes=5), now):
+        report, lines = run(config, again)
+        assert report.exit_code == 0 and report.issue is None and report.outcome is None
+        assert lines == []  # quiet: nothing happened
+    assert len(server.messages) == 20
+    assert [i.number for i in ledger(config)[0]] == [1]
+
+
+def test_before_the_slot_nothing_is_composed_but_feeds_are_built(publication):
+    write_reviews(publication, 2)
+    config = publication.config
+    # A brand-new publication's first run looks at the latest slot: a week old, so skipped.
+    report, lines = run(config, SLOT - timedelta(seconds=1))
+    assert report.exit_code == 0 and report.issue is None and report.outcome == "skipped"
+    assert lines[0] == f"build: {report.written} files written to public/"
+    assert lines[1].startswith("skipped the issue due Fri 2026-11-13 09:00 GMT: 7.0 days late")
+    assert (config.output_path / "feed.xml").is_file()
+    assert ledger(config) == ([], SLOT - timedelta(days=7))
+
+    report, lines = run(config, SLOT - timedelta(seconds=1))
+    assert report.exit_code == 0 and report.issue is None and report.outcome is None
+    assert report.decision.reason == "no issue due; next at Fri 2026-11-20 09:00 GMT"
+    assert lines == []
+
+
+def test_fewer_than_min_reviews_records_the_slot_as_empty(publication):
+    write_reviews(publication, 1, first=SLOT.date() + timedelta(days=3))  # not yet published
+    config = publication.config
+    report, lines = run(config, SLOT + timedelta(minutes=1))
+    assert report.exit_code == 0 and report.outcome == "empty" and report.issue is None
+    assert "no issue for the slot Fri 2026-11-20 09:00 GMT: only 0 new published reviews" \
+        in lines.text()
+    assert ledger(config) == ([], SLOT)
+    # the review is published by the next Friday: that slot gets the issue
+    use_maildir(publication)
+    add_subscribers(publication.config, 2, SLOT)
+    report, lines = run(publication.config, SLOT + timedelta(days=7, minutes=1))
+    assert report.issue == 1 and report.exit_code == 0
+    assert maildir_count(config) == 2
+
+
+# --- grace, skip and catch-up -----------------------------------------------------------------
+
+
+def test_a_slot_beyond_grace_is_skipped_and_its_reviews_roll_into_the_next_issue(publication):
+    write_reviews(publication, 3)
+    use_maildir(publication)
+    config = publication.config
+    add_subscribers(config, 3, SLOT - timedelta(days=1))
+
+    report, lines = run(config, SLOT + timedelta(days=2))
+    assert report.exit_code == 0 and report.outcome == "skipped" and report.issue is None
+    assert report.decision.skipped == (SLOT,)
+    assert ("skipped the issue due Fri 2026-11-20 09:00 GMT: 2.0 days late, beyond the 36 h "
+            "grace") in lines.text()
+    assert ledger(config) == ([], SLOT)
+
+    write_reviews(publication, 1, first=SLOT.date() + timedelta(days=3), prefix="late")
+    report, lines = run(config, SLOT + timedelta(days=7, minutes=1))
+    assert report.issue == 1
+    issues, last = ledger(config)
+    assert len(issues[0].review_ids) == 4  # the skipped slot's three, and the new one
+    assert last == SLOT + timedelta(days=7)
+    assert maildir_count(config) == 3
+
+
+def test_catch_up_sends_a_late_slot_on_purpose(publication):
+    write_reviews(publication, 2)
+    use_maildir(publication)
+    config = publication.config
+    add_subscribers(config, 4, SLOT - timedelta(days=1))
+    report, lines = run(config, SLOT + timedelta(days=3), catch_up=True)
+    assert report.exit_code == 0 and report.issue == 1
+    assert "3.0 days late, caught up on request" in lines.text()
+    assert ledger(config)[0][0].slot == SLOT
+    assert maildir_count(config) == 4
+
+
+def test_catch_up_after_a_recorded_skip_sends_once(publication):
+    write_reviews(publication, 2)
+    use_maildir(publication)
+    config = publication.config
+    add_subscribers(config, 4, SLOT - timedelta(days=1))
+    later = SLOT + timedelta(days=3)
+    assert run(config, later)[0].outcome == "skipped"  # cron got there first
+
+    report, lines = run(config, later + timedelta(minutes=10), catch_up=True)
+    assert report.exit_code == 0 and report.issue == 1
+    assert "for the skipped slot Fri 2026-11-20 09:00 GMT, caught up on request" in lines.text()
+    assert maildir_count(config) == 4
+
+    # typed twice: nothing more
+    report, lines = run(config, later + timedelta(minutes=11), catch_up=True)
+    assert report.issue is None and report.exit_code == 0
+    assert maildir_count(config) == 4
+    assert len(ledger(config)[0]) == 1
+
+
+# --- problems a person must act on --------------------------------------------------------------
+
+
+def test_invalid_sources_stop_the_run_with_one_line(publication):
+    write_reviews(publication, 2)
+    publication.write_review("broken.md", "---\ntitle: Broken\n---\nNo date, no reviewer.\n")
+    config = publication.config
+    report, lines = run(config, SLOT + timedelta(minutes=1))
+    assert report.exit_code == 1
+    assert report.problem.startswith("2 problems in review sources, nothing built or sent: "
+                                     "reviews/broken.md:1: date: missing")
+    assert "\n" not in report.problem
+    assert not (config.output_path / "feed.xml").exists()
+    assert ledger(config) == ([], None)
+
+
+def test_without_the_secret_the_issue_waits_and_goes_out_on_the_next_run(publication,
+                                                                         monkeypatch):
+    write_reviews(publication, 2)
+    use_maildir(publication)
+    config = publication.config
+    add_subscribers(config, 3, SLOT - timedelta(days=1))
+    monkeypatch.delenv("PUBLISHER_SECRET")
+    report, _ = run(config, SLOT + timedelta(minutes=1))
+    assert report.exit_code == 1 and report.issue == 1
+    assert report.problem == ("issue #1 not sent: PUBLISHER_SECRET is not set; it signs "
+                              "unsubscribe links; set it to a long random string")
+    assert ledger(config)[0][0].state == "draft"
+
+    monkeypatch.setenv("PUBLISHER_SECRET", "now-it-is-set")
+    report, lines = run(config, SLOT + timedelta(minutes=6))
+    assert report.exit_code == 0 and report.issue is None  # nothing new composed...
+    assert [n for n, _ in report.delivered] == [1]  # ...but the waiting draft was sent
+    assert ledger(config)[0][0].state == "sent"
+    assert maildir_count(config) == 3
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_refused_connection_is_one_line_and_the_next_run_delivers(publication):
+    write_reviews(publication, 2)
+    port = free_port()
+    use_smtp(publication, f"smtp://127.0.0.1:{port}")
+    config = publication.config
+    add_subscribers(config, 5, SLOT - timedelta(days=1))
+    report, _ = run(config, SLOT + timedelta(minutes=1))
+    assert report.exit_code == 1
+    assert report.problem == (f"issue #1 not sent: cannot connect to smtp://127.0.0.1:{port}: "
+                              "connection refused")
+    with open_store(config) as store:
+        assert store.delivery_counts(1)["sent"] == 0
+        assert store.delivery_counts(1)["queued"] == 5
+
+    with SmtpServer() as srv:
+        text = (publication.root / "publisher.toml").read_text()
+        publication.write_config(text.replace(f"127.0.0.1:{port}", f"127.0.0.1:{srv.port}"))
+        report, _ = run(publication.config, SLOT + timedelta(minutes=6))
+        assert report.exit_code == 0, report.problem
+        assert len(srv.messages) == 5
+
+
+def test_policy_refusal_pauses_the_issue_with_one_line(publication, server):
+    write_reviews(publication, 2)
+    use_smtp(publication, server.url, connections=1)
+    config = publication.config
+    addresses = add_subscribers(config, 6, SLOT - timedelta(days=1))
+    server.fail(addresses[2], "554", times=1)
+    report, _ = run(config, SLOT + timedelta(minutes=1))
+    assert report.exit_code == 1
+    assert report.problem.startswith(f"issue #1 paused: the server refused {addresses[2]} for "
+                                     "policy reasons")
+    with open_store(config) as store:
+        assert store.subscribers("active") and len(store.subscribers("active")) == 6
+    # cron runs again: the pause holds (no knocking on a relay that refuses us), still one line
+    sent_before = len(server.messages)
+    report, _ = run(config, SLOT + timedelta(minutes=6))
+    assert report.exit_code == 1 and report.problem.startswith("issue #1 paused:")
+    assert "'publisher issue send 1' resumes it" in report.problem
+    assert len(server.messages) == sent_before
+    # a person fixed the cause (the fault fired once) and resumes: the issue is finished
+    result = CliRunner().invoke(main, ["-C", str(publication.root), "--now",
+                                       (SLOT + timedelta(minutes=8)).isoformat(),
+                                       "issue", "send", "1"],
+                                )
+    assert result.exit_code == 0, result.output
+    report, _ = run(config, SLOT + timedelta(minutes=11))
+    assert report.exit_code == 0, report.problem
+    assert sorted(r for m in server.messages for r in m.rcpt_tos) == addresses
+
+
+def test_an_issue_whose_last_retry_left_with_its_subscriber_is_finished(publication, server):
+    write_reviews(publication, 2)
+    use_smtp(publication, server.url, connections=1)
+    config = publication.config
+    addresses = add_subscribers(config, 3, SLOT - timedelta(days=1))
+    server.fail(addresses[0], "451")
+    report, _ = run(config, SLOT + timedelta(minutes=1))
+    assert report.exit_code == 0 and ledger(config)[0][0].state == "sending"
+    with open_store(config) as store:  # the one waiting for a retry unsubscribes meanwhile
+        store.set_subscriber_status(addresses[0], "unsubscribed", now=SLOT + timedelta(minutes=2))
+
+    report, lines = run(config, SLOT + timedelta(minutes=6))
+    assert report.exit_code == 0, report.problem
+    assert lines[0] == ("issue #1: nothing left to send (2 sent, 0 bounced, 1 failed); "
+                        "issue #1 is sent")
+    issues, _ = ledger(config)
+    assert issues[0].state == "sent" and issues[0].sent_at == SLOT + timedelta(minutes=6)
+    assert report.archived == (1,) and (config.output_path / "issues/1/index.html").is_file()
+    assert len(server.messages) == 2
+
+
+def test_ambiguous_deliveries_are_reported_on_every_run_until_someone_decides(publication,
+                                                                             server):
+    write_reviews(publication, 2)
+    use_smtp(publication, server.url, connections=1)
+    config = publication.config
+    addresses = add_subscribers(config, 5, SLOT - timedelta(days=1))
+    server.fail(addresses[1], "drop_after_data", times=1)
+    report, lines = run(config, SLOT + timedelta(minutes=1))
+    assert report.exit_code == 1
+    assert report.problem.startswith("issue #1: 1 delivery is ambiguous")
+    assert "resend-ambiguous 1" in report.problem
+    assert len(server.received_by(addresses[1])) == 1  # it did arrive; the client cannot know
+
+    report, lines = run(config, SLOT + timedelta(minutes=6))
+    assert report.exit_code == 1 and report.delivered == ()
+    assert addresses[1] in lines.text()  # listed by name on this run too
+    assert all(len(server.received_by(a)) == 1 for a in addresses)
+
+    # someone checks the relay's log and settles them as delivered: runs are clean again
+    result = CliRunner().invoke(main, ["-C", str(publication.root), "--now",
+                                       (SLOT + timedelta(minutes=8)).isoformat(),
+                                       "issue", "settle-ambiguous", "1"])
+    assert result.exit_code == 0, result.output
+    assert "1 ambiguous delivery recorded as delivered; the issue is sent" in result.output
+    report, _ = run(config, SLOT + timedelta(minutes=11))
+    assert report.exit_code == 0, report.problem
+    assert all(len(server.received_by(a)) == 1 for a in addresses)
+
+
+# --- the lock ---------------------------------------------------------------------------------
+
+
+def test_a_run_steps_aside_while_another_holds_the_lock(publication):
+    write_reviews(publication, 2)
+    config = publication.config
+    with run_lock(config.paths.lock) as pid:
+        report, lines = run(config, SLOT + timedelta(minutes=1))
+    assert report.locked_by == pid and report.exit_code == 0
+    assert lines == [f"another publisher run holds the lock (pid {pid}); nothing done"]
+    assert not config.output_path.exists()
+    assert ledger(config) == ([], None)
+
+
+def test_cli_run_exit_codes(publication):
+    write_reviews(publication, 2)
+    config = publication.config
+    args = ["-C", str(publication.root), "--now", "2026-11-20T09:01:00+00:00", "run"]
+    with run_lock(config.paths.lock) as pid:
+        result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0
+    assert result.output == f"another publisher run holds the lock (pid {pid}); nothing done\n"
+
+    publication.write_review("broken.md", "---\ntitle: Broken\n---\n")
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 1
+    assert result.output.count("\n") == 1
+    assert result.output.startswith("error: 2 problems in review sources")
+
+
+# --- README's main flow ---------------------------------------------------------------------
+
+
+def test_readme_flow_on_the_sample_publication(tmp_path, monkeypatch):
+    root = tmp_path / "sample"
+    root.mkdir()
+    shutil.copytree(EXAMPLE, root, dirs_exist_ok=True)
+    assert (root / "reviews").is_dir(), "the sample publication's reviews/ is missing"
+    monkeypatch.setenv("PUBLISHER_SECRET", "dev-only-not-secret")
+    monkeypatch.chdir(root)
+    # README runs with the real clock; a Monday keeps the catch-up meaningful and the test
+    # repeatable (the latest Friday slot is three days old, beyond the 36 h grace)
+    now = ["--now", "2026-11-23T12:00:00+00:00"]
+    cli = CliRunner()
+    result = cli.invoke(main, [*now, "subscribers", "import", "subscribers.csv"])
+    assert result.exit_code == 0, result.output
+    subscribers = len(Path("subscribers.csv").read_text().strip().splitlines()) - 1
+
+    result = cli.invoke(main, [*now, "run", "--catch-up"])
+    assert result.exit_code == 0, result.output
+    feed = feedparser.parse(Path("public/feed.xml").read_bytes())
+    assert not feed.bozo and feed.feed.title == "The Second Reel" and feed.entries
+    outbox = mailbox.Maildir(".publisher/outbox", create=False)
+    recipients = sorted(msg["To"] for msg in outbox)
+    assert len(recipients) == subscribers == 3
+    assert all(msg["Subject"].startswith("The Second Reel #1") for msg in outbox)
+    assert Path("public/issues/1/index.html").is_file()
+
+    before = {p: p.stat().st_mtime_ns for p in Path("public").rglob("*") if p.is_file()}
+    result = cli.invoke(main, [*now[:1], "2026-11-23T12:05:00+00:00", "run"])
+    assert result.exit_code == 0, result.output
+    assert result.output == ""
+    assert len(mailbox.Maildir(".publisher/outbox", create=False)) == subscribers
+    after = {p: p.stat().st_mtime_ns for p in Path("public").rglob("*") if p.is_file()}
+    assert after == before
+
+
+# --- the archive outlives its sources ---------------------------------------------------------
+
+
+def test_a_review_deleted_after_its_issue_went_out_does_not_stop_later_runs(publication):
+    slugs = write_reviews(publication, 2)
+    use_maildir(publication)
+    config = publication.config
+    add_subscribers(config, 2, SLOT - timedelta(days=1))
+    report, _ = run(config, SLOT + timedelta(minutes=1))
+    assert report.exit_code == 0 and report.issue == 1
+    page = config.output_path / "issues" / "1" / "index.html"
+    assert "Film 2" in page.read_text(encoding="utf-8")
+
+    (publication.root / "reviews" / f"{slugs[1]}.md").unlink()
+    report, lines = run(config, SLOT + timedelta(minutes=6))
+    assert report.exit_code == 0, report.problem
+    assert any(line.startswith("warning: reviews/:") and "issue #1 held review" in line
+               and "leaves it out" in line for line in lines), lines
+    text = page.read_text(encoding="utf-8")
+    assert "Film 1" in text and "Film 2" not in text
+
+    result = CliRunner().invoke(main, ["-C", str(publication.root), "build"])
+    assert result.exit_code == 0, result.output
+    assert "issue #1 held review" in result.output

@@ -1,0 +1,162 @@
+"""`publisher run` as cron runs it: real processes (python -m publisher run) against a real SMTP
+server on loopback, killed with SIGKILL mid-send, and two runs at once."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from datetime import timedelta
+
+import pytest
+
+from publisher.delivery.engine import CLAIM_BATCH
+from publisher.ledger.store import open_store
+from tests.run_helpers import SLOT, add_subscribers, use_smtp, write_reviews
+from tests.smtpserver import SmtpServer
+
+pytestmark = pytest.mark.slow
+
+CONNECTIONS = 4
+NOW = (SLOT + timedelta(minutes=2)).isoformat()
+
+
+def hold_data(server: SmtpServer, *, delay: float = 0.0,
+              gate: threading.Event | None = None) -> None:
+    """Make the server slow to answer DATA (``delay`` seconds, and until ``gate`` is set), so a
+    run can be caught mid-send. Counts DATA commands in ``server.handler.data_calls``."""
+    handler = server.handler
+    original = handler.handle_DATA
+    handler.data_calls = 0
+
+    async def handle_DATA(smtp, session, envelope):  # noqa: N802 - aiosmtpd's hook name
+        handler.data_calls += 1
+        while gate is not None and not gate.is_set():
+            await asyncio.sleep(0.005)
+        if delay:
+            await asyncio.sleep(delay)
+        return await original(smtp, session, envelope)
+
+    handler.handle_DATA = handle_DATA  # aiosmtpd looks hooks up per connection
+
+
+def publisher(publication, *args: str) -> list[str]:
+    return [sys.executable, "-m", "publisher", "-C", str(publication.root), *args]
+
+
+def environment() -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(PUBLISHER_NOW=NOW, PUBLISHER_SECRET="process-test-secret")
+    return env
+
+
+def wait_for(predicate, timeout: float = 60.0, what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.005)
+
+
+def received_counts(server: SmtpServer) -> Counter[str]:
+    return Counter(r.lower() for m in server.messages for r in m.rcpt_tos)
+
+
+def test_sigkill_mid_send_then_run_again_sends_nobody_two_copies(publication):
+    write_reviews(publication, 3)
+    with SmtpServer() as server:
+        hold_data(server, delay=0.01)
+        use_smtp(publication, server.url, connections=CONNECTIONS)
+        config = publication.config
+        addresses = add_subscribers(config, 500, SLOT - timedelta(days=1))
+
+        first = subprocess.Popen(publisher(publication, "run"), env=environment(),
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        try:
+            wait_for(lambda: len(server.messages) >= 100 or first.poll() is not None,
+                     what="100 messages")
+            first.send_signal(signal.SIGKILL)
+        finally:
+            out, err = first.communicate(timeout=30)
+        assert first.returncode == -signal.SIGKILL, (out, err)
+        at_kill = len(server.messages)
+        assert 100 <= at_kill < 500
+        # let the server settle: aiosmtpd drops the DATA commands whose client died (the
+        # connection's handler task is cancelled), and finishes none of them later
+        time.sleep(0.5)
+        with open_store(config) as store:
+            sent_after_kill = store.delivery_counts(1)["sent"]
+            ambiguous_after_kill = {d.email for d in store.ambiguous_deliveries(1)}
+
+        second = subprocess.run(publisher(publication, "run"), env=environment(),
+                                capture_output=True, text=True, timeout=180)
+
+        with open_store(config) as store:
+            ambiguous = {d.email for d in store.ambiguous_deliveries(1)}
+            counts = store.delivery_counts(1)
+        received = received_counts(server)
+
+    # nobody got two copies; everyone not ambiguous got exactly one
+    assert max(received.values()) == 1
+    assert all(received[a] == 1 for a in addresses if a not in ambiguous)
+    assert all(received[a] <= 1 for a in ambiguous)
+    assert counts["sent"] == 500 - len(ambiguous) and counts["queued"] == 0
+    # the ambiguous ones: at most what one run claims ahead (connections × claim batch bounds
+    # delivery.py's window), reported and counted
+    assert 1 <= len(ambiguous) <= CONNECTIONS * CLAIM_BATCH
+    assert second.returncode == 1, second
+    errors = second.stderr.splitlines()
+    assert errors == [f"error: issue #1: {len(ambiguous)} deliver"
+                      f"{'y is' if len(ambiguous) == 1 else 'ies are'} ambiguous (a send was "
+                      "interrupted); decide, then run 'publisher issue resend-ambiguous 1' to "
+                      "send them again or 'publisher issue settle-ambiguous 1' to record them "
+                      "as delivered"]
+    listed = re.search(r"issue #1: (\d+) ambiguous .*?: (.*); to send them", second.stdout)
+    assert listed and int(listed[1]) == len(ambiguous)
+    named = set(listed[2].split(" and ")[0].split(", "))
+    assert named <= ambiguous and len(named) == min(10, len(ambiguous))
+    # the second run sent everything else, and left the ambiguous ones alone
+    assert ambiguous == ambiguous_after_kill
+    sent_now = re.search(r"issue #1: (\d+) sent", second.stdout)
+    assert sent_now and int(sent_now[1]) == 500 - sent_after_kill - len(ambiguous)
+
+
+def test_two_overlapping_runs_one_works_one_steps_aside(publication):
+    write_reviews(publication, 2)
+    gate = threading.Event()
+    with SmtpServer() as server:
+        hold_data(server, gate=gate)
+        use_smtp(publication, server.url, connections=CONNECTIONS)
+        config = publication.config
+        addresses = add_subscribers(config, 60, SLOT - timedelta(days=1))
+
+        first = subprocess.Popen(publisher(publication, "run"), env=environment(),
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            # the first run is mid-send, holding the lock, when the second starts
+            wait_for(lambda: server.handler.data_calls >= 1 or first.poll() is not None,
+                     what="the first run to start sending")
+            second = subprocess.run(publisher(publication, "run"), env=environment(),
+                                    capture_output=True, text=True, timeout=60)
+        finally:
+            gate.set()
+            out, err = first.communicate(timeout=120)
+
+        with open_store(config) as store:
+            issues = store.issues()
+        received = received_counts(server)
+
+    assert second.returncode == 0, second
+    assert second.stdout == (f"another publisher run holds the lock (pid {first.pid}); "
+                             "nothing done\n")
+    assert second.stderr == ""
+    assert first.returncode == 0, (out, err)
+    assert "issue #1: 60 sent" in out
+    assert [(i.number, i.state) for i in issues] == [(1, "sent")]
+    assert sorted(received) == addresses and set(received.values()) == {1}

@@ -1,0 +1,154 @@
+"""The web archive: issue pages without personal data, schema.org JSON-LD, index, Atom feed.
+
+Golden file tests/golden/archive-issue.html; regenerate with PUBLISHER_REGEN_GOLDEN=1 (see
+tests/test_digest.py).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import replace
+from datetime import timedelta
+
+import feedparser
+import pytest
+
+from publisher.models import Issue
+from publisher.render.archive import render_archive, render_issue_page
+from publisher.render.digest import render_digest
+from tests.digest_helpers import ISSUE_DATE, POSTAL, Page, golden, make_issue, make_review
+
+
+@pytest.fixture
+def config(publication):
+    publication.add_config(f'[newsletter]\npostal_address = "{POSTAL}"\n')
+    return publication.config
+
+
+@pytest.fixture
+def issues(config):
+    first = make_issue(config, 2, number=1)
+    second = make_issue(config, 4, number=2)
+    second = replace(second, date=ISSUE_DATE + timedelta(days=7),
+                     reviews=second.reviews[2:] + (make_review(config, 5),))
+    return [first, second]
+
+
+def json_ld(html: str) -> list[dict]:
+    blocks = re.findall(r'<script type="application/ld\+json">(.*?)</script>', html, re.S)
+    return [json.loads(block) for block in blocks]
+
+
+def test_archive_has_a_page_per_issue_an_index_and_a_feed(config, issues):
+    out = render_archive(config, issues)
+    assert sorted(out) == ["issues/1/index.html", "issues/2/index.html", "issues/atom.xml",
+                           "issues/index.html"]
+    assert all(isinstance(data, bytes) for data in out.values())
+
+
+def test_archive_bytes_are_deterministic(config, issues):
+    assert render_archive(config, issues) == render_archive(config, issues[::-1])
+
+
+def test_issue_page_matches_the_golden_file(config, issues):
+    golden("archive-issue.html", render_issue_page(issues[0], config).decode("utf-8"))
+
+
+def test_issue_page_has_the_digest_design_without_personal_data(config, issues):
+    html = render_archive(config, issues)["issues/1/index.html"].decode("utf-8")
+    page = Page(html)
+    assert "@@PUB-" not in html and "Unsubscribe" not in page.visible
+    assert "You are receiving this" not in page.visible
+    assert (config.url("subscribe"), "Subscribe") in page.links
+    assert (config.url("issues/"), "All issues") in page.links
+    for review in issues[0].reviews:
+        assert (review.url, "Read the full review") in page.links
+        assert review.title in page.visible
+    assert "dm-card" in html and 'name="color-scheme" content="light dark"' in html
+    assert f'<link rel="canonical" href="{config.url("issues/1/")}"' in html
+    assert POSTAL in page.visible
+
+
+def test_subscribe_link_follows_config(publication):
+    publication.add_config('[newsletter]\nsubscribe_url = "https://lists.example.org/join"\n')
+    config = publication.config
+    html = render_issue_page(make_issue(config, 1), config).decode("utf-8")
+    assert ("https://lists.example.org/join", "Subscribe") in Page(html).links
+
+
+def test_each_review_carries_schema_org_review_data(config, issues):
+    html = render_archive(config, issues)["issues/1/index.html"].decode("utf-8")
+    data = json_ld(html)
+    assert len(data) == len(issues[0].reviews) == 2
+    first = data[0]
+    assert first["@context"] == "https://schema.org" and first["@type"] == "Review"
+    assert first["url"] == "https://reel.test/reviews/film-1/"
+    assert first["author"] == {"@type": "Person", "name": "Sam Okafor"}
+    assert first["reviewRating"] == {"@type": "Rating", "ratingValue": "3.5",
+                                     "bestRating": "5", "worstRating": "0"}
+    movie = first["itemReviewed"]
+    assert movie["@type"] == "Movie" and movie["name"] == "Fast & Furious <Extended Cut>"
+    assert movie["director"] == {"@type": "Person", "name": "Justin Lin"}
+    assert [a["name"] for a in movie["actor"]] == ["Vin Diesel", "Paul Walker",
+                                                   "Michelle Rodriguez"]
+    assert movie["dateCreated"] == "2009"
+
+
+def test_json_ld_cannot_break_out_of_its_script_element(config):
+    evil = make_review(config, 0, title="</script><script>alert(1)</script>",
+                       summary="<!-- & -->")
+    issue = Issue(number=5, subject="", date=ISSUE_DATE, reviews=(evil,))
+    html = render_issue_page(issue, config).decode("utf-8")
+    assert html.count("<script") == html.count("</script>") == 1
+    (data,) = json_ld(html)
+    assert data["name"] == "</script><script>alert(1)</script>"
+    assert data["description"] == "<!-- & -->"
+
+
+def test_unrated_review_without_cast_has_no_rating_or_actors(config):
+    plain = make_review(config, 3, rating=None, film=replace(make_review(config, 3).film,
+                                                             starring=(), director=""))
+    issue = Issue(number=6, subject="", date=ISSUE_DATE, reviews=(plain,))
+    (data,) = json_ld(render_issue_page(issue, config).decode("utf-8"))
+    assert "reviewRating" not in data
+    assert "actor" not in data["itemReviewed"] and "director" not in data["itemReviewed"]
+
+
+def test_index_lists_issues_newest_first(config, issues):
+    html = render_archive(config, issues)["issues/index.html"].decode("utf-8")
+    page = Page(html)
+    links = [(href, text) for href, text in page.links if "/issues/" in href and text]
+    assert [href for href, _ in links[:2]] == [config.url("issues/2/"), config.url("issues/1/")]
+    assert links[1][1] == "Test Reel #1: Fast & Furious <Extended Cut> and 1 more"
+    assert "Issue #2 · 27 November 2026" in page.visible
+    assert '<link rel="alternate" type="application/atom+xml"' in html
+    assert "&#39;" not in html.split("</style>")[0]  # font names survive autoescaping in CSS
+
+
+def test_atom_feed_of_issues_is_valid(config, issues):
+    feed = feedparser.parse(render_archive(config, issues)["issues/atom.xml"])
+    assert feed.bozo == 0, feed.get("bozo_exception")
+    assert feed.version == "atom10"
+    assert feed.feed.title == "Test Reel: newsletter issues"
+    assert feed.feed.updated == "2026-11-27T09:00:00Z"
+    assert [e.link for e in feed.entries] == [config.url("issues/2/"), config.url("issues/1/")]
+    assert feed.entries[1].title == "Test Reel #1: Fast & Furious <Extended Cut> and 1 more"
+    assert len({e.id for e in feed.entries}) == 2
+    content = feed.entries[1].content[0]
+    assert content.type == "text/html"
+    assert '<a href="https://reel.test/reviews/film-1/">Fast &amp; Furious' in content.value
+
+
+def test_empty_archive_is_still_valid(config):
+    out = render_archive(config, [])
+    assert sorted(out) == ["issues/atom.xml", "issues/index.html"]
+    assert feedparser.parse(out["issues/atom.xml"]).bozo == 0
+    assert "No issues yet." in out["issues/index.html"].decode()
+
+
+def test_issue_pages_and_digest_share_the_card_design(config, issues):
+    page = render_issue_page(issues[0], config).decode("utf-8")
+    mail_html = render_digest(issues[0], config).html
+    card = re.search(r'<div class="dm-card".*?Read the full review', mail_html, re.S)
+    assert card and card.group(0) in page

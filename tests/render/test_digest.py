@@ -1,0 +1,634 @@
+"""The email digest: templates, escaping, subject, text part, markers, lint and size checks.
+
+Golden files: tests/golden/digest.html and tests/golden/digest.txt hold the compiled HTML and
+text of a fixed issue built here from fixed Review objects. After an intended change to the
+templates, regenerate them and review the diff:
+
+    PUBLISHER_REGEN_GOLDEN=1 python -m pytest -q tests/test_digest.py tests/test_archive.py
+
+MRML writes the whole document on one line; the golden copies break it after every '>' that
+is followed by '<' so that a diff shows what changed (the comparison uses the same split).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import zipfile
+from datetime import date
+
+import pytest
+from click.testing import CliRunner
+
+from publisher.cli import main
+from publisher.errors import TemplateError
+from publisher.models import Issue, personal_markers
+from publisher.pipeline.check import check_digest
+from publisher.pipeline.preview import select_reviews
+from publisher.render.digest import compose_subject, personalise, preview_values, render_digest
+from publisher.render.engine import DEFAULT_TEMPLATES
+from publisher.render.lint import check_digest_html, lint_mjml, lint_templates
+from publisher.render.message import preview_message
+from publisher.text import SUBJECT_MAX, header_text
+from tests.digest_helpers import (
+    POSTAL,
+    Page,
+    golden,
+    make_issue,
+    make_review,
+    write_sample_publication,
+)
+from tests.fixtures import REPO
+
+TITLE = "Fast & Furious <Extended Cut>"
+
+
+@pytest.fixture
+def config(publication):
+    publication.add_config(f'[newsletter]\npostal_address = "{POSTAL}"\n')
+    return publication.config
+
+
+# --- golden and determinism -------------------------------------------------------------------
+
+
+def test_compiled_html_and_text_match_the_golden_files(config):
+    note = "<p>Welcome to issue three: <em>four</em> films, one of them loud.</p>"
+    rendered = render_digest(make_issue(config, note_html=note), config)
+    golden("digest.html", rendered.html)
+    golden("digest.txt", rendered.text)
+
+
+def test_rendering_twice_gives_identical_output(config):
+    issue = make_issue(config)
+    first, second = render_digest(issue, config), render_digest(issue, config)
+    assert (first.html, first.text, first.subject) == (second.html, second.text, second.subject)
+
+
+# --- escaping -------------------------------------------------------------------------------
+
+
+def test_a_title_with_ampersand_and_angle_brackets_comes_out_right_everywhere(config):
+    rendered = render_digest(make_issue(config), config)
+    assert rendered.subject == f"Test Reel #3: {TITLE} and 3 more"
+    assert "Fast &amp; Furious &lt;Extended Cut&gt;" in rendered.html
+    assert "<Extended Cut>" not in rendered.html
+    page = Page(rendered.html)
+    assert f"{TITLE} (2009)" in page.visible
+    assert any(img["alt"] == f"Poster for {TITLE}" for img in page.images)
+    assert f"{TITLE} (2009)" in rendered.text.splitlines()
+    assert "&amp;" not in rendered.text and "&lt;" not in rendered.text
+
+
+def test_review_text_is_data_never_template(config):
+    issue = make_issue(config, 1)
+    tricky = make_review(config, 1, title="{{ 7 * 7 }} {% if true %}yes{% endif %}",
+                         summary="{{ config.base_url }} and {# comment #}")
+    issue = Issue(number=4, subject="", date=issue.date, reviews=(tricky,))
+    rendered = render_digest(issue, config)
+    for output in (rendered.html, rendered.text, rendered.subject):
+        assert "{{ 7 * 7 }} {% if true %}yes{% endif %}" in output
+        assert "49" not in output
+    assert "{{ config.base_url }} and {# comment #}" in rendered.text
+    assert "{{ config.base_url }} and {# comment #}" in Page(rendered.html).visible
+
+
+def test_only_sanitised_html_passes_as_markup(config):
+    # The editor's note is HTML sanitised by render.py: it keeps its markup. Review fields are
+    # text: markup in them is shown, not obeyed.
+    sneaky = make_review(config, 0, summary="<script>alert(1)</script> <b>bold</b>")
+    issue = make_issue(config, 1, note_html="<p>Hello <em>there</em></p>")
+    issue = Issue(number=3, subject="", date=issue.date, reviews=(sneaky,),
+                            note_html=issue.note_html)
+    rendered = render_digest(issue, config)
+    assert "<p>Hello <em>there</em></p>" in rendered.html
+    assert "<script>" not in rendered.html and "<b>bold</b>" not in rendered.html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt; &lt;b&gt;bold&lt;/b&gt;" in rendered.html
+    assert "Hello there" in rendered.text
+
+
+# --- the design -------------------------------------------------------------------------------
+
+
+def test_each_review_card_has_every_part(config):
+    issue = make_issue(config)
+    rendered = render_digest(issue, config)
+    page = Page(rendered.html)
+    images = {img["src"]: img for img in page.images}
+    for review in issue.reviews:
+        card_text = page.visible
+        assert review.title in card_text
+        assert f"Reviewed by {review.reviewer}" in card_text
+        assert (review.url, "Read the full review") in page.links
+        assert (review.url, review.title) in page.links  # the title links to the permalink too
+        if review.poster:
+            img = images[review.poster.src]
+            assert img["alt"] == review.poster.alt and img["width"] == "150"
+    # Stars with a text alternative, credits, logline and excerpt.
+    spans = [a for tag, a in page.tags if tag == "span" and a.get("role") == "img"]
+    assert [s["aria-label"] for s in spans] == [
+        "Rated 3.5 out of 5", "Rated 4 out of 5", "Rated 2.5 out of 5"]
+    assert "★★★½" in page.visible and "★★★★" in page.visible
+    assert ("Directed by Justin Lin · Starring Vin Diesel, Paul Walker and Michelle Rodriguez"
+            in page.visible)
+    assert "Directed by Kenji Mori" in page.visible
+    assert "Starring Aoife Byrne" in page.visible
+    assert "A lighthouse keeper's last winter, told in long, patient takes." in page.visible
+    assert "The first act is all surfaces & set-ups" in page.visible
+
+
+def test_a_rating_of_zero_is_said_in_words(config):
+    from decimal import Decimal
+
+    review = make_review(config, 0, rating=Decimal(0))
+    issue = Issue(number=1, subject="s", date=review.date, reviews=(review,))
+    rendered = render_digest(issue, config)
+    assert "Rated 0 out of 5" in rendered.text
+    assert "Rated 0 out of 5" in Page(rendered.html).visible
+
+
+def test_excerpt_follows_excerpt_words(publication):
+    publication.add_config("[newsletter]\nexcerpt_words = 12\n")
+    config = publication.config
+    rendered = render_digest(make_issue(config, 1), config)
+    expected = "Fast & Furious <Extended Cut> arrives with more confidence than it has…"
+    assert expected in rendered.text.replace("\n", " ")
+    assert expected in Page(rendered.html).visible
+    assert "slowly, earns it" not in rendered.text
+
+
+def test_header_preheader_and_footer(config):
+    issue = make_issue(config)
+    rendered = render_digest(issue, config)
+    page = Page(rendered.html)
+    markers = personal_markers(f"{config.base_url}#3")
+    assert rendered.markers == markers
+    assert page.visible.startswith(
+        "In this issue: Fast & Furious <Extended Cut>, The Quiet Harbour, Paper Moons and "
+        "Static Bloom")
+    preheader = next(a for t, a in page.tags if a.get("class") == "preheader")
+    style = preheader["style"]
+    for rule in ("display:none", "max-height:0", "overflow:hidden", "mso-hide:all"):
+        assert rule in style
+    assert "Test Reel" in page.visible and "Issue #3 · 20 November 2026" in page.visible
+    assert POSTAL in page.visible
+    assert (config.url("issues/3/"), "Read this issue on the web") in page.links
+    assert (markers["unsubscribe_url"], "Unsubscribe") in page.links
+    assert f"because {markers['email']} subscribed" in page.visible
+
+
+def test_document_is_dark_mode_ready_with_lang_and_no_external_css(publication):
+    toml = publication.root / "publisher.toml"
+    toml.write_text(toml.read_text().replace('language = "en"', 'language = "en-GB"'))
+    config = publication.config
+    html = render_digest(make_issue(config), config).html
+    page = Page(html)
+    metas = {a.get("name"): a.get("content") for t, a in page.tags if t == "meta"}
+    assert metas["color-scheme"] == "light dark"
+    assert metas["supported-color-schemes"] == "light dark"
+    assert re.search(r'<html lang="en-GB" dir="ltr"', html)
+    assert "@media (prefers-color-scheme: dark)" in html and "[data-ogsc]" in html
+    assert not [a for t, a in page.tags if t == "link"], "no external stylesheets or fonts"
+    assert "@import" not in html and "fonts.googleapis" not in html
+
+
+def test_text_part_wraps_at_78_columns_and_has_no_markup(config):
+    note = "<p>A <strong>long</strong> note. " + "Words " * 40 + "</p>"
+    issue = make_issue(config, note_html=note)
+    rendered = render_digest(issue, config)
+    for line in rendered.text.splitlines():
+        assert len(line) <= 78 or " " not in line, line  # only an unbreakable URL may be longer
+    assert not re.search(r"</?(p|a|em|strong|div|span|br|img|table)\b", rendered.text)
+    for review in issue.reviews:
+        assert review.url in rendered.text.splitlines()
+    assert rendered.markers["unsubscribe_url"] in rendered.text.splitlines()
+    assert rendered.text.endswith(POSTAL + "\n")
+
+
+def test_the_editors_note_keeps_paragraphs_lists_and_link_urls_in_the_text_part(config):
+    note = ('<p>Read <a href="https://reel.test/interviews/ines/">our interview</a> with the\n'
+            'director, or write to <a href="mailto:ed@reel.test">ed@reel.test</a>.</p>\n'
+            "<ul>\n<li>One &amp; only</li>\n<li>Two</li>\n</ul>\n"
+            '<p>A quote<br>\non two lines <img src="https://reel.test/x.png" alt="(poster)"></p>')
+    rendered = render_digest(make_issue(config, 1, note_html=note), config)
+    assert ("Issue #3 · 20 November 2026\n\n"
+            "Read our interview (https://reel.test/interviews/ines/) with the director, or\n"
+            "write to ed@reel.test.\n\n"
+            "- One & only\n- Two\n\n"
+            "A quote\non two lines (poster)\n\n---") in rendered.text
+    assert (("https://reel.test/interviews/ines/", "our interview")
+            in Page(rendered.html).links)
+
+
+def test_personal_values_replace_the_markers_escaped_in_html_and_raw_in_text(config):
+    rendered = render_digest(make_issue(config), config)
+    values = {"email": "o'brien&co@example.org", "name": "Ana",
+              "unsubscribe_url": "https://reel.test/unsubscribe?token=a&list=b"}
+    html, text = personalise(rendered, values)
+    assert "@@PUB-" not in html and "@@PUB-" not in text
+    page = Page(html)
+    assert (values["unsubscribe_url"], "Unsubscribe") in page.links
+    assert 'href="https://reel.test/unsubscribe?token=a&amp;list=b"' in html
+    assert "o&#x27;brien&amp;co@example.org" in html
+    assert "\no'brien&co@example.org.\n" in text
+    assert values["unsubscribe_url"] in text.splitlines()
+
+
+# --- subject --------------------------------------------------------------------------------
+
+
+def test_subject_default_and_single_review(config):
+    reviews = [make_review(config, i) for i in range(3)]
+    assert compose_subject(config, 7, reviews) == f"Test Reel #7: {TITLE} and 2 more"
+    assert compose_subject(config, 8, reviews[1:2]) == "Test Reel #8: The Quiet Harbour"
+
+
+def test_subject_template_from_config_sees_titles(publication):
+    publication.add_config('[newsletter]\nsubject = "{{ publication }} no. {{ number }}: '
+                           '{{ titles | join(\' / \') }}"\n')
+    config = publication.config
+    reviews = [make_review(config, i) for i in range(2)]
+    assert (compose_subject(config, 2, reviews)
+            == f"Test Reel no. 2: {TITLE} / The Quiet Harbour")
+
+
+def test_subject_folds_line_breaks_and_drops_controls_and_bidi_overrides(config):
+    evil = make_review(config, 0, title="Evil\r\nBcc: victim@example.org\x00\u202egnp.exe\u2066")
+    subject = compose_subject(config, 1, [evil])
+    assert subject == "Test Reel #1: Evil Bcc: victim@example.org gnp.exe"
+    assert not re.search("[\r\n\x00\u202a-\u202e\u2066-\u2069]", subject)
+
+
+def test_long_subject_is_cut_at_a_word_near_200_characters(config):
+    long_title = " ".join(["Supercalifragilistic"] * 20)
+    subject = compose_subject(config, 1, [make_review(config, 0, title=long_title)])
+    assert 150 <= len(subject) <= 201 and subject.endswith("Supercalifragilistic…")
+
+
+def test_a_subject_cut_inside_one_long_word_still_fits_200_characters(config):
+    # No space in the last quarter: the cut falls inside the word, and the "…" must fit too,
+    # or the mail Subject (cut again at 200) would differ from the digest's <title>.
+    title = "Tora! " + "x" * 300
+    subject = compose_subject(config, 1, [make_review(config, 0, title=title)])
+    assert len(subject) == 200 and subject.endswith("x…")
+    assert header_text(subject, SUBJECT_MAX) == subject
+
+
+def test_broken_subject_template_names_the_config_key(publication):
+    publication.add_config('[newsletter]\nsubject = "{{ publication }"\n')
+    config = publication.config
+    with pytest.raises(TemplateError, match=r"publisher\.toml: newsletter\.subject"):
+        compose_subject(config, 1, [make_review(config, 0)])
+
+
+# --- templates: overrides, errors, inlining ---------------------------------------------------
+
+
+def test_publication_templates_override_the_defaults(publication):
+    templates = publication.root / "templates"
+    templates.mkdir()
+    (templates / "digest.txt.j2").write_text("Custom: {{ subject }}\n{{ unsubscribe_url }}\n")
+    config = publication.config
+    rendered = render_digest(make_issue(config), config)
+    assert rendered.text == f"Custom: {rendered.subject}\n{rendered.markers['unsubscribe_url']}\n"
+    assert "Read the full review" in rendered.html  # the HTML still comes from the defaults
+
+
+def test_an_override_can_extend_the_default_of_the_same_name(publication):
+    templates = publication.root / "templates"
+    templates.mkdir()
+    (templates / "digest.mjml.j2").write_text(
+        '{% extends "defaults/digest.mjml.j2" %}\n'
+        '{% block head_extra %}<mj-style inline="inline">.dm-film h2 { letter-spacing: 2px; }'
+        "</mj-style>{% endblock %}\n")
+    config = publication.config
+    rendered = render_digest(make_issue(config), config)
+    page = Page(rendered.html)
+    assert all("letter-spacing: 2px" in (a["style"] or "") for t, a in page.tags if t == "h2")
+    assert (rendered.markers["unsubscribe_url"], "Unsubscribe") in page.links  # inherited
+
+
+def test_an_override_that_extends_itself_is_a_template_error(publication):
+    templates = publication.root / "templates"
+    templates.mkdir()
+    (templates / "_base.mjml.j2").write_text('{% extends "_base.mjml.j2" %}\n')
+    config = publication.config
+    with pytest.raises(TemplateError, match=r'in a loop; .*\{% extends "defaults/<name>" %\}'):
+        render_digest(make_issue(config), config)
+
+
+@pytest.mark.slow
+def test_the_wheel_carries_the_default_templates_and_works_outside_the_repository(
+        publication, now, tmp_path):
+    # Build from a copy of the sources, so that setuptools' build/ never lands in the checkout.
+    repo = REPO
+    src = tmp_path / "src"
+    shutil.copytree(repo / "publisher", src / "publisher",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy2(repo / name, src / name)
+    built = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w",
+                            str(tmp_path / "dist"), str(src)],
+                           capture_output=True, text=True, timeout=300, check=False)
+    assert built.returncode == 0, built.stdout + built.stderr
+    (wheel,) = (tmp_path / "dist").glob("publisher-*.whl")
+    with zipfile.ZipFile(wheel) as archive_file:
+        names = set(archive_file.namelist())
+        archive_file.extractall(tmp_path / "site")
+    defaults = sorted(p.name for p in DEFAULT_TEMPLATES.iterdir() if p.is_file())
+    assert {"digest.mjml.j2", "digest.txt.j2", "archive.html.j2"} <= set(defaults)
+    assert {f"publisher/templates/{name}" for name in defaults} <= names
+
+    # The unpacked wheel, ahead of this checkout on the path, run from elsewhere for a
+    # publication without a templates/ directory: the defaults come from the wheel.
+    write_sample_publication(publication, 2)
+    assert not (publication.root / "templates").exists()
+    env = {**os.environ, "PYTHONPATH": str(tmp_path / "site")}
+    where = subprocess.run(
+        [sys.executable, "-c",
+         "from publisher.render.engine import DEFAULT_TEMPLATES; print(DEFAULT_TEMPLATES)"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60, check=True)
+    assert where.stdout.strip() == str(tmp_path / "site" / "publisher" / "templates")
+    preview = subprocess.run(
+        [sys.executable, "-m", "publisher", "-C", str(publication.root), "--now",
+         now.isoformat(), "digest", "preview", "--text", "--out", str(tmp_path / "d.html")],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60, check=False)
+    assert preview.returncode == 0, preview.stderr
+    assert "Read the full review:\nhttps://reel.test/reviews/film-2/\n" in preview.stdout
+    assert "Read the full review" in (tmp_path / "d.html").read_text(encoding="utf-8")
+
+
+def test_template_errors_name_the_file_and_line(publication):
+    templates = publication.root / "templates"
+    templates.mkdir()
+    (templates / "digest.txt.j2").write_text("line one\nline two\n{{ no_such_value }}\n")
+    config = publication.config
+    with pytest.raises(TemplateError, match=r"digest\.txt\.j2:3: 'no_such_value' is undefined"):
+        render_digest(make_issue(config), config)
+    (templates / "digest.txt.j2").write_text("{% if %}\n")
+    with pytest.raises(TemplateError, match=r"digest\.txt\.j2:1: "):
+        render_digest(make_issue(config), config)
+
+
+def test_mj_style_inline_rules_are_inlined_after_compiling(publication):
+    templates = publication.root / "templates"
+    templates.mkdir()
+    (templates / "digest.mjml.j2").write_text(
+        '{% extends "_base.mjml.j2" %}\n'
+        '{% block head_extra %}<mj-style inline="inline">.dm-film h2 { letter-spacing: 3px; }'
+        "</mj-style>{% endblock %}\n"
+        "{% block footer_links %}<a href=\"{{ unsubscribe_url }}\">Unsubscribe</a>"
+        "{% endblock %}\n")
+    config = publication.config
+    html = render_digest(make_issue(config), config).html
+    headings = [a for t, a in Page(html).tags if t == "h2"]
+    assert len(headings) == 4
+    assert all("letter-spacing: 3px" in (h["style"] or "") for h in headings)
+    assert "{ letter-spacing: 3px; }" not in html  # inlined, not left in a <style> block
+
+
+def test_mjml_compile_errors_are_template_errors(publication):
+    templates = publication.root / "templates"
+    templates.mkdir()
+    (templates / "digest.mjml.j2").write_text("<mjml><mj-head><mj-html-attributes>"
+                                             "</mj-html-attributes></mj-head><mj-body>"
+                                             "</mj-body></mjml>")
+    config = publication.config
+    with pytest.raises(TemplateError, match=r"digest\.mjml\.j2: MJML did not compile"):
+        render_digest(make_issue(config), config)
+
+
+# --- lint and size checks -------------------------------------------------------------------
+
+
+def test_default_templates_lint_clean():
+    for path in sorted(DEFAULT_TEMPLATES.glob("*.j2")):
+        assert lint_mjml(path.read_text(encoding="utf-8"), path.name) == [], path.name
+
+
+def test_lint_finds_every_mrml_trap_with_file_and_line(publication):
+    templates = publication.root / "templates"
+    templates.mkdir()
+    (templates / "digest.mjml.j2").write_text(
+        "<mjml>\n"
+        "  <mj-head>\n"
+        "    <mj-html-attributes><mj-selector path=\".x\"></mj-selector></mj-html-attributes>\n"
+        "    <mj-raw position=\"file-start\"><!-- hi --></mj-raw>\n"
+        "  </mj-head>\n"
+        "  <mj-body>\n"
+        "    <mj-section><mj-column>\n"
+        "      <mj-image src=\"{{ src }}\" alt=\"a\" sizes=\"(max-width: 480px) 100vw\" />\n"
+        "      <mj-button href=\"{{ url }}\" title=\"Go\">Go</mj-button>\n"
+        "      <mj-text colour=\"#123456\" padding=\"0\">{{ x }}</mj-text>\n"
+        "      <mj-fancy>?</mj-fancy>\n"
+        "    </mj-column></mj-section>\n"
+        "  </mj-body>\n"
+        "</mjml>\n")
+    (templates / "_broken.mjml.j2").write_text("<mjml>\n{% for x in %}\n</mjml>\n")
+    (templates / "digest.txt.j2").write_text("{{ subject }}\n")  # fine: no warnings
+    warnings = lint_templates(publication.config.templates_path)
+    root = str(templates)
+    expected = [
+        (f"{root}/_broken.mjml.j2:2:", "Jinja syntax error"),
+        (f"{root}/digest.mjml.j2:3:", "<mj-html-attributes> makes mjml-python (MRML) fail"),
+        (f"{root}/digest.mjml.j2:3:", "<mj-selector> makes mjml-python (MRML) fail"),
+        (f"{root}/digest.mjml.j2:4:", 'mj-raw position="file-start"> is not supported'),
+        (f"{root}/digest.mjml.j2:8:", "mj-image sizes is dropped"),
+        (f"{root}/digest.mjml.j2:9:", "mj-button title is dropped"),
+        (f"{root}/digest.mjml.j2:10:", "<mj-text> has no attribute 'colour'"),
+        (f"{root}/digest.mjml.j2:11:", "<mj-fancy> is not an MJML tag"),
+    ]
+    assert len(warnings) == len(expected), warnings
+    for (where, what), warning in zip(expected, warnings, strict=True):
+        assert warning.startswith(where) and what in warning, warning
+
+
+def test_lint_without_a_templates_directory_is_quiet(config):
+    assert lint_templates(config.templates_path) == []
+
+
+def test_html_size_warning_above_90_kb(publication):
+    publication.add_config("[newsletter]\nexcerpt_words = 400\nmax_reviews = 40\n")
+    config = publication.config
+    small = render_digest(make_issue(config, 3), config).html
+    assert check_digest_html(small) == []
+    big_issue = make_issue(config, 3)
+    wordy = tuple(make_review(config, i, body_html="<p>" + "word " * 400 + "</p>")
+                  for i in range(40))
+    big = render_digest(Issue(number=3, subject="", date=big_issue.date,
+                                                   reviews=wordy), config).html
+    size = len(big.encode()) / 1024
+    assert size > 90
+    (warning,) = check_digest_html(big)
+    assert f"digest HTML is {size:.1f} KB" in warning and "102 KB" in warning
+
+
+def test_images_without_alt_text_are_reported():
+    html = ('<p><img src="https://x.test/a.png" alt="A poster">'
+            '<img src="https://x.test/b.png"><img src="https://x.test/c.png" alt=" "></p>')
+    assert check_digest_html(html) == [
+        'digest HTML: <img src="https://x.test/b.png"> has no alt text',
+        'digest HTML: <img src="https://x.test/c.png"> has no alt text',
+    ]
+
+
+def test_check_digest_reports_size_and_warnings(publication, now):
+    write_sample_publication(publication, 3)
+    from publisher.sources import load_reviews
+
+    config = publication.config
+    line, warnings = check_digest(config, load_reviews(config).published(now), now=now)
+    assert re.fullmatch(r"digest of 3 reviews: \d+\.\d KB of HTML \(Gmail clips above 102 KB\)",
+                        line)
+    assert warnings == []
+
+
+def test_check_digest_warns_without_a_postal_address(publication, now):
+    config = publication.config
+    line, warnings = check_digest(config, [make_review(config, 0)], now=now)
+    assert line.startswith("digest of 1 review: ")
+    assert warnings == [f"{config.path}: newsletter.postal_address is empty; anti-spam laws "
+                        "(CAN-SPAM, PECR) want a contact address in every digest's footer"]
+
+
+# --- choosing reviews and the CLI -----------------------------------------------------------
+
+
+def test_select_reviews_by_last_and_since(config):
+    reviews = [make_review(config, i) for i in range(4)]  # published Nov 10..13
+    assert select_reviews(reviews, last=2, config=config) == reviews[2:]
+    assert select_reviews(reviews[::-1], last=10, config=config) == reviews
+    assert select_reviews(reviews, since=date(2026, 11, 12), config=config) == reviews[2:]
+
+
+def test_cli_preview_writes_html_and_prints_text(publication, now, tmp_path):
+    write_sample_publication(publication, 3)
+    out = tmp_path / "preview.html"
+    result = CliRunner().invoke(main, ["-C", str(publication.root), "--now", now.isoformat(),
+                                       "digest", "preview", "--last", "2", "--out", str(out),
+                                       "--text"])
+    assert result.exit_code == 0, result.output
+    html = out.read_text(encoding="utf-8")
+    assert "The Quiet Harbour" in html and "Paper Moons" in html and "Fast &amp;" not in html
+    assert "@@PUB-" not in html and "subscriber@example.org" in html
+    assert "Test Reel #1: The Quiet Harbour and 1 more" in result.stderr
+    assert "Read the full review:\nhttps://reel.test/reviews/film-3/\n" in result.stdout
+    assert "<" not in result.stdout.replace("<Extended Cut>", "")
+
+
+def test_cli_preview_since_and_conflicting_options(publication, now):
+    write_sample_publication(publication, 3)
+    base = ["-C", str(publication.root), "--now", now.isoformat(), "digest", "preview"]
+    result = CliRunner().invoke(main, [*base, "--since", "2026-11-12", "--text"])
+    assert result.exit_code == 0, result.output
+    assert "Paper Moons" in result.stdout and "Quiet Harbour" not in result.stdout
+    result = CliRunner().invoke(main, [*base, "--since", "2026-11-01", "--last", "1"])
+    assert result.exit_code == 2 and "not both" in result.output
+    result = CliRunner().invoke(main, [*base, "--since", "2027-01-01"])
+    assert result.exit_code == 1 and "no published reviews match" in result.output
+
+
+def test_cli_preview_writes_a_message_file(publication, now, tmp_path):
+    import email
+    from email import policy
+
+    write_sample_publication(publication, 2)
+    eml = tmp_path / "preview.eml"
+    result = CliRunner().invoke(main, ["-C", str(publication.root), "--now", now.isoformat(),
+                                       "digest", "preview", "--eml", str(eml)])
+    assert result.exit_code == 0, result.output
+    message = email.message_from_bytes(eml.read_bytes(), policy=policy.default)
+    assert message["Subject"] == "Test Reel #1: Fast & Furious <Extended Cut> and 1 more"
+    html = message.get_body(("html",)).get_content()
+    assert "https://reel.test/reviews/film-1/" in html and "@@PUB-" not in html
+
+
+def test_preview_values_use_the_same_unsubscribe_url_as_the_preview_message(publication):
+    publication.add_config('[newsletter]\nunsubscribe_url = "https://lists.example.org/u?l=reel"\n')
+    config = publication.config
+    rendered = render_digest(make_issue(config, 1), config)
+    values = preview_values(config)
+    url = values["unsubscribe_url"]
+    assert url == "https://lists.example.org/u?l=reel&address=subscriber%40example.org&token=preview"
+    message = preview_message(rendered, config, date=rendered.issue.date).decode("ascii")
+    assert f"List-Unsubscribe: <{url}>," in message
+    html, text = personalise(rendered, values)
+    assert url in text.splitlines() and (url, "Unsubscribe") in Page(html).links
+
+
+def test_a_template_that_does_not_compile_is_explained_by_check_and_preview(publication, now):
+    write_sample_publication(publication, 2)
+    templates = publication.root / "templates"
+    templates.mkdir()
+    (templates / "_head.mjml.j2").write_text(
+        '<mj-html-attributes><mj-selector path=".dm-card">\n'
+        '<mj-html-attribute name="data-x">1</mj-html-attribute></mj-selector>\n'
+        "</mj-html-attributes>\n")
+    base = ["-C", str(publication.root), "--now", now.isoformat()]
+    trap = re.compile(r"^warning: .*/templates/_head\.mjml\.j2:1: <mj-html-attributes> makes "
+                      r"mjml-python \(MRML\) fail", re.M)
+
+    result = CliRunner().invoke(main, [*base, "check"])
+    assert result.exit_code == 1
+    assert "digest.mjml.j2: MJML did not compile" in result.stderr
+    assert "(at 'mj-html-attributes')" in result.stderr  # what MRML stumbled on
+    assert trap.search(result.stderr), result.stderr  # and the lint says why
+    assert "1 error, 3 warnings" in result.stdout
+
+    result = CliRunner().invoke(main, [*base, "digest", "preview"])
+    assert result.exit_code == 1 and "MJML did not compile" in result.stderr
+    assert trap.search(result.stderr), result.stderr
+
+
+@pytest.mark.parametrize("name", ["archive.html.j2", "archive_index.html.j2",
+                                  "archive_atom.xml.j2"])
+def test_cli_check_renders_the_archive_templates_too(publication, now, name):
+    write_sample_publication(publication, 1)
+    templates = publication.root / "templates"
+    templates.mkdir()
+    (templates / name).write_text("{{ no_such_value }}\n")
+    result = CliRunner().invoke(main, ["-C", str(publication.root), "--now", now.isoformat(),
+                                       "check"])
+    assert result.exit_code == 1
+    assert re.search(rf"templates/{re.escape(name)}:1: 'no_such_value' is undefined",
+                     result.stderr), result.stderr
+
+
+@pytest.mark.parametrize("option", ["--out", "--eml"])
+def test_cli_preview_names_a_file_it_cannot_write(publication, now, tmp_path, option):
+    write_sample_publication(publication, 1)
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    target = blocker / "preview.out"
+    result = CliRunner().invoke(main, ["-C", str(publication.root), "--now", now.isoformat(),
+                                       "digest", "preview", option, str(target)])
+    assert result.exit_code == 1
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert f"error: {target}: cannot write: " in result.stderr
+
+
+def test_cli_check_reports_digest_size_and_template_warnings(publication, now):
+    write_sample_publication(publication, 2)
+    templates = publication.root / "templates"
+    templates.mkdir()
+    (templates / "_card.mjml.j2").write_text(
+        (DEFAULT_TEMPLATES / "_card.mjml.j2").read_text().replace(
+            '<mj-button href="{{ card.url }}">',
+            '<mj-button href="{{ card.url }}" title="Read {{ card.title }}">'))
+    result = CliRunner().invoke(main, ["-C", str(publication.root), "--now", now.isoformat(),
+                                       "check"])
+    assert result.exit_code == 0, result.output
+    assert re.search(r"^digest of 2 reviews: \d+\.\d KB of HTML", result.stdout, re.M)
+    (warning,) = [line for line in result.stderr.splitlines() if line.startswith("warning:")]
+    assert re.fullmatch(r"warning: .*/templates/_card\.mjml\.j2:\d+: mj-button title is "
+                        r"dropped by mjml-python \(MRML\); put the words in the button text",
+                        warning)
+    assert "0 errors, 1 warning" in result.stdout
+    (templates / "_card.mjml.j2").write_text("{{ card.no_such_field }}")
+    result = CliRunner().invoke(main, ["-C", str(publication.root), "--now", now.isoformat(),
+                                       "check"])
+    assert result.exit_code == 1
+    assert "_card.mjml.j2:1:" in result.stderr and "no_such_field" in result.stderr

@@ -1,0 +1,772 @@
+"""The importer: exported website-builder pages become review sources that load and build."""
+
+from __future__ import annotations
+
+import textwrap
+from datetime import UTC, datetime
+from pathlib import Path
+
+import feedparser
+import pytest
+import yaml
+from click.testing import CliRunner
+
+from publisher.cli import main
+from publisher.errors import PageImportError
+from publisher.pipeline.build import build_site
+from publisher.sources.catalog import load_reviews
+from publisher.sources.importer import (
+    case_name,
+    case_title,
+    escape_markdown,
+    format_result,
+    humanise_filename,
+    import_page,
+    parse_page,
+)
+from publisher.sources.markdown import markdown_to_html
+from publisher.sources.schema import parse_review
+from publisher.text import html_to_text
+from tests.fixtures import DATA
+
+PAGES = DATA / "pages"
+NBSP = "\u00a0"
+
+
+def page(text: str) -> str:
+    return textwrap.dedent(text).lstrip("\n")
+
+
+def parse(text: str, path: str = "page.txt"):
+    return parse_page(page(text), path=path)
+
+
+def write_page(directory: Path, name: str, text: str | bytes) -> Path:
+    path = directory / name
+    if isinstance(text, bytes):
+        path.write_bytes(text)
+    else:
+        path.write_text(page(text), encoding="utf-8")
+    return path
+
+
+def front_matter(path: Path) -> dict:
+    text = path.read_text(encoding="utf-8")
+    assert text.startswith("---\n")
+    return yaml.safe_load(text.split("---\n")[1])
+
+
+def body_of(path: Path) -> str:
+    return path.read_text(encoding="utf-8").split("---\n", 2)[2].strip()
+
+
+MINIMAL = """
+    REVIEWER: ann lee
+
+    The logline.
+
+    The body.
+"""
+
+
+# --- the sample pages, end to end ---------------------------------------------------------
+
+SAMPLE_EXPECTATIONS = {
+    "the-cartographers-winter.txt": {
+        "reviewer": "Theo McAndrew",
+        "director": "Imogen van der Linde",
+        "credits": ("Paper Lanterns", "The Second Winter"),
+        "starring": ("Fergus McBride", "Siobhan O'Rourke", "Lucía de la Fuente", "Tobias Wren"),
+        "summary_start": "Two rival mapmakers",
+        "paragraphs": 4,
+        "availability": "The Cartographer's Winter is available to stream on most subscription "
+                        "services from Friday.",
+    },
+    "night-bus-to-varna.txt": {
+        "reviewer": "Mira O'Hanlon",
+        "director": "",
+        "credits": (),
+        "starring": ("Ada Kowalczyk", "Benedikt von Hallberg"),
+        "summary_start": "A night-shift driver",
+        "paragraphs": 4,
+        "availability": "",
+    },
+    "quiet-harvest.txt": {
+        "reviewer": "Nadia van der Meer",
+        "director": "Hamish Macleod-Brown",
+        "credits": ("The Fen", "Paper Boats"),
+        "starring": ("Jean-Paul Asante", "Ciaran O'Donnell", "Rosalind McKenna",
+                     "Tomas de la Vega Jr."),
+        "summary_start": "A widowed farmer",
+        "paragraphs": 3,
+        "availability": "Quiet Harvest is now available on DVD and Blu-ray, and to rent online.",
+    },
+}
+
+
+def test_every_sample_page_has_expectations():
+    assert sorted(p.name for p in PAGES.glob("*.txt")) == sorted(SAMPLE_EXPECTATIONS)
+
+
+@pytest.mark.parametrize("name", sorted(SAMPLE_EXPECTATIONS))
+def test_sample_pages_parse(name):
+    expected = SAMPLE_EXPECTATIONS[name]
+    parsed = parse_page((PAGES / name).read_text(encoding="utf-8-sig"), path=name)
+    assert parsed.reviewer == expected["reviewer"]
+    assert parsed.director == expected["director"]
+    assert parsed.credits == expected["credits"]
+    assert parsed.starring == expected["starring"]
+    assert parsed.summary.startswith(expected["summary_start"])
+    assert len(parsed.paragraphs) == expected["paragraphs"]
+    assert parsed.availability == expected["availability"]
+    everything = [parsed.summary, parsed.availability, *parsed.paragraphs]
+    assert not any(NBSP in s or "  " in s or s != s.strip() for s in everything)
+    assert not any("of page" in s for s in everything)
+    assert parsed.availability not in parsed.paragraphs
+
+
+@pytest.mark.parametrize("name", sorted(SAMPLE_EXPECTATIONS))
+def test_every_imported_sample_page_loads_through_sources(publication, now, name):
+    result = import_page(PAGES / name, publication.config, date="2026-03-06", now=now)
+    assert result.path.parent == publication.root / "reviews"
+    assert not result.draft and result.missing == ()
+    catalog = load_reviews(publication.config, cache=False)
+    (review,) = catalog.reviews
+    expected = SAMPLE_EXPECTATIONS[name]
+    assert review.title == humanise_filename(PAGES / name)
+    assert review.slug == result.path.stem
+    assert review.reviewer == expected["reviewer"]
+    assert review.film.director == expected["director"]
+    assert review.film.starring == expected["starring"]
+    assert review.film.credits == expected["credits"]
+    assert review.availability == expected["availability"]
+    assert review.summary.startswith(expected["summary_start"])
+    assert review.body_html.count("<p>") == expected["paragraphs"]
+    assert review.date == datetime(2026, 3, 6, tzinfo=publication.config.tz)
+    assert review.id == f"tag:reel.test,2026-03-06:{review.slug}"
+    assert catalog.published(now) == (review,)
+
+
+def test_all_sample_pages_together_load_and_build(publication, now):
+    for path in sorted(PAGES.glob("*.txt")):
+        import_page(path, publication.config, date="2026-03-06", now=now)
+    catalog = load_reviews(publication.config, cache=False)
+    assert len(catalog.reviews) == len(SAMPLE_EXPECTATIONS)
+    report = build_site(publication.config, now=now)
+    assert "feed.xml" in report.written
+    feed = feedparser.parse((publication.config.output_path / "feed.xml").read_bytes())
+    assert feed.bozo == 0
+    assert sorted(e.id for e in feed.entries) == sorted(r.id for r in catalog.reviews)
+    assert {e.author for e in feed.entries} == {e["reviewer"] for e in
+                                                SAMPLE_EXPECTATIONS.values()}
+
+
+def test_the_markdown_body_renders_back_to_the_page_text(publication, now):
+    result = import_page(PAGES / "night-bus-to-varna.txt", publication.config,
+                         date="2026-03-06", now=now)
+    parsed = parse_page((PAGES / "night-bus-to-varna.txt").read_text(encoding="utf-8"),
+                        path="night-bus-to-varna.txt")
+    review = parse_review(result.path.read_text(encoding="utf-8"), path="reviews/x.md",
+                          config=publication.config)
+    rendered = [html_to_text(p) for p in review.body_html.split("</p>") if p.strip()]
+    assert [unsmarten(r) for r in rendered] == list(parsed.paragraphs)
+    assert "<EXIT>" in rendered[1] and "[sic]" in rendered[2] and "&amp;" in rendered[3]
+    assert "<h1" not in review.body_html and "<li" not in review.body_html
+    assert "<em>" not in review.body_html
+
+
+# --- casing ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("written", "expected"),
+    [
+        ("oliver mcallister", "Oliver McAllister"),
+        ("dane o'connell", "Dane O'Connell"),
+        ("dane o’connell", "Dane O’Connell"),
+        ("DANE O'CONNELL", "Dane O'Connell"),
+        ("greta van der berg", "Greta van der Berg"),
+        ("GRETA VAN DER BERG", "Greta van der Berg"),
+        ("ana de la torre", "Ana de la Torre"),
+        ("ludwig von trier", "Ludwig von Trier"),
+        ("rosa delgado-whyte", "Rosa Delgado-Whyte"),
+        ("mary-kate o'brien-mcgee", "Mary-Kate O'Brien-McGee"),
+        ("j.k. simmons", "J.K. Simmons"),
+        ("tomas vega jr.", "Tomas Vega Jr."),
+        ("henry cavendish iii", "Henry Cavendish III"),
+        ("zoë åberg", "Zoë Åberg"),
+        ("sam okafor", "Sam Okafor"),
+        # written in mixed case: the writer's casing is kept
+        ("DeShawn MacLeod", "DeShawn MacLeod"),
+        ("Greta Van Der Berg", "Greta Van Der Berg"),
+        ("oliver McAllister", "Oliver McAllister"),
+        # a particle is capitalised as the first or last word
+        ("de niro", "De Niro"),
+        ("anna de", "Anna De"),
+        # 'Mac' is ambiguous (Mack, Macy): not split
+        ("mack macy", "Mack Macy"),
+        ("  sam   okafor ", "Sam Okafor"),
+    ],
+)
+def test_case_name(written, expected):
+    assert case_name(written) == expected
+
+
+@pytest.mark.parametrize(
+    ("written", "expected"),
+    [
+        ("the long way down", "The Long Way Down"),
+        ("tin roof", "Tin Roof"),
+        ("THE FEN", "The Fen"),
+        ("a tale of two cities", "A Tale of Two Cities"),
+        ("alien: the return", "Alien: The Return"),
+        ("what we talk about", "What We Talk About"),
+        ("rocky ii", "Rocky II"),
+        ("the FBI story", "The FBI Story"),
+        ("Paper Boats", "Paper Boats"),
+        ("twenty-one grams", "Twenty-One Grams"),
+    ],
+)
+def test_case_title(written, expected):
+    assert case_title(written) == expected
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("salt-harbour.txt", "Salt Harbour"),
+        ("night_bus_to_varna.txt", "Night Bus to Varna"),
+        ("1917.txt", "1917"),
+        ("no.txt", "No"),
+        ("The Long Goodbye.txt", "The Long Goodbye"),
+    ],
+)
+def test_humanise_filename(name, expected):
+    assert humanise_filename(Path(name)) == expected
+
+
+# --- parsing rules -------------------------------------------------------------------------
+
+
+def test_page_chrome_is_dropped_and_nbsps_are_normalised():
+    parsed = parse(f"""
+        top of page
+        Top Of Page
+        REVIEWER:{NBSP}ann{NBSP}{NBSP}lee{NBSP}
+        {NBSP}
+        The{NBSP}logline.{NBSP}{NBSP}
+        {NBSP}{NBSP}
+        One\u202fbody\u200b paragraph.
+        bottom of page
+    """)
+    assert parsed.reviewer == "Ann Lee"
+    assert parsed.summary == "The logline."
+    assert parsed.paragraphs == ("One body paragraph.",)
+
+
+def test_director_gives_name_and_earlier_credits():
+    parsed = parse("""
+        Director: rosa delgado-whyte (the long way down, tin roof, …)
+        REVIEWER: ann lee
+        Logline.
+    """)
+    assert parsed.director == "Rosa Delgado-Whyte"
+    assert parsed.credits == ("The Long Way Down", "Tin Roof")
+
+
+@pytest.mark.parametrize(
+    ("line", "director", "credits"),
+    [
+        ("Director: ann hui", "Ann Hui", ()),
+        ("director: ann hui ()", "Ann Hui", ()),
+        ("Directed by: ann hui (Boat People; 'summer snow')", "Ann Hui", ("Boat People",
+                                                                         "Summer Snow")),
+        ("Director: joel coen and ethan coen (fargo", "Joel Coen and Ethan Coen", ("Fargo",)),
+        ("Director: ann hui (the way we are, etc.)", "Ann Hui", ("The Way We Are",)),
+    ],
+)
+def test_director_line_variants(line, director, credits):
+    parsed = parse(f"{line}\nREVIEWER: x y\n\nLogline.\n")
+    assert (parsed.director, parsed.credits) == (director, credits)
+
+
+def test_a_page_without_a_director_says_so_in_the_notes():
+    parsed = parse(MINIMAL)
+    assert parsed.director == "" and parsed.credits == ()
+    assert any("Director" in note for note in parsed.notes)
+
+
+@pytest.mark.parametrize(
+    ("line", "cast"),
+    [
+        ("Starring: a b, c d, e f, and g h", ("A B", "C D", "E F", "G H")),
+        ("Starring: anna lee, bo kim and cy young.", ("Anna Lee", "Bo Kim", "Cy Young")),
+        ("STARRING: ALEXANDRA ANDERSON AND ANDY SANDS", ("Alexandra Anderson", "Andy Sands")),
+        ("starring: anna lee & bo kim", ("Anna Lee", "Bo Kim")),
+        ("Cast: solo artist", ("Solo Artist",)),
+        ("Starring: j. k. simmons, and mo o'neill jr.", ("J. K. Simmons", "Mo O'Neill Jr.")),
+    ],
+)
+def test_starring_gives_the_cast_list_properly_cased(line, cast):
+    parsed = parse(f"{line}\nREVIEWER: x y\n\nLogline.\n")
+    assert parsed.starring == cast
+
+
+@pytest.mark.parametrize("line", ["REVIEWER: sam okafor", "Reviewer: sam okafor",
+                                  "reviewer : SAM OKAFOR", "ReViEwEr:sam okafor",
+                                  "Reviewed by: sam okafor"])
+def test_reviewer_line_in_any_case(line):
+    assert parse(f"{line}\n\nLogline.\n").reviewer == "Sam Okafor"
+
+
+def test_header_lines_come_in_any_order_with_or_without_blank_lines():
+    parsed = parse("""
+        REVIEWER: ann lee
+        Starring: bo kim
+        Director: cy young
+        Logline on the next line.
+        Still the logline.
+
+        Body.
+    """)
+    assert (parsed.reviewer, parsed.starring, parsed.director) == ("Ann Lee", ("Bo Kim",),
+                                                                   "Cy Young")
+    assert parsed.summary == "Logline on the next line. Still the logline."
+
+
+def test_first_paragraph_is_the_logline_and_the_rest_the_body_paragraphs_kept():
+    parsed = parse("""
+        REVIEWER: ann lee
+
+
+        The logline,
+        wrapped over two lines.
+
+
+
+        First body paragraph.
+
+        Second body paragraph,
+        also wrapped.
+        And a third line.
+        {NBSP}
+        Third body paragraph.
+    """.replace("{NBSP}", NBSP))
+    assert parsed.summary == "The logline, wrapped over two lines."
+    assert parsed.paragraphs == (
+        "First body paragraph.",
+        "Second body paragraph, also wrapped. And a third line.",
+        "Third body paragraph.",
+    )
+
+
+def test_windows_line_endings_and_a_bom_are_fine(tmp_path, publication, now):
+    source = write_page(tmp_path, "film.txt",
+                        "\ufeffREVIEWER: ann lee\r\n\r\nLogline.\r\n\r\nBody one.\r\n".encode())
+    result = import_page(source, publication.config, date="2026-01-02", now=now)
+    assert front_matter(result.path)["reviewer"] == "Ann Lee"
+    assert body_of(result.path) == "Body one."
+
+
+def test_a_closing_is_available_line_becomes_availability_not_body():
+    parsed = parse("""
+        REVIEWER: ann lee
+
+        Logline.
+
+        Body.
+
+        The Film is available to rent from Friday.
+    """)
+    assert parsed.availability == "The Film is available to rent from Friday."
+    assert parsed.paragraphs == ("Body.",)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # not the closing paragraph
+        "REVIEWER: a b\n\nLogline.\n\nThe film is available in cinemas.\n\nThe end.\n",
+        # the closing paragraph, but a wrapped paragraph of body text
+        "REVIEWER: a b\n\nLogline.\n\nEvery frame is available\nlight and nothing else.\n",
+        # no 'is available' at all
+        "REVIEWER: a b\n\nLogline.\n\nBody.\n\nStreaming on every service soon.\n",
+    ],
+)
+def test_availability_is_only_a_closing_is_available_line(text):
+    parsed = parse_page(text, path="p.txt")
+    assert parsed.availability == ""
+
+
+def test_a_year_header_gives_the_film_year():
+    assert parse("Year: 2024\nREVIEWER: a b\n\nLogline.\n").year == 2024
+
+
+# --- Markdown escaping -----------------------------------------------------------------------
+
+
+def unsmarten(text: str) -> str:
+    """Undo the renderer's typographic quotes and dashes, which do not change meaning."""
+    for curly, plain in (("’", "'"), ("‘", "'"), ("“", '"'), ("”", '"'), ("—", "---"),
+                         ("–", "--")):
+        text = text.replace(curly, plain)
+    return text
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "#1 with a bullet",
+        "# not a heading",
+        "> not a quote",
+        "- not a list item",
+        "+ nor this",
+        "* nor this",
+        "1. not an ordered list",
+        "1917) not one either",
+        "---",
+        "***",
+        "___",
+        "===",
+        "*not emphasis* and _not this_ and **nor this**",
+        "snake_case_name stays",
+        "[not a link](page.html) or ![an image](x.png) or [ref][1]",
+        "<b>not bold</b> and <script>alert(1)</script>",
+        "~~not struck~~ and `not code`",
+        "a backslash \\ and \\* literal",
+        "&amp; and &#169; stay literal, AT&T too",
+        "100% | pipes | stay",
+    ],
+)
+def test_escape_markdown_renders_as_the_same_text(text):
+    html = markdown_to_html(escape_markdown(text), "https://reel.test/")
+    assert html.startswith("<p>") and html.endswith("</p>") and html.count("<p>") == 1
+    assert html.count("<") == 2  # only the paragraph's own tags
+    assert unsmarten(html_to_text(html)) == text
+
+
+def test_plain_text_is_not_needlessly_escaped():
+    text = "An ordinary sentence, with commas; colons: and (brackets) - fine. It's 100%!"
+    assert escape_markdown(text) == text
+
+
+# --- errors name the page and the line ---------------------------------------------------------
+
+
+def test_empty_page_is_an_error(tmp_path, publication):
+    source = write_page(tmp_path, "empty.txt", b"")
+    with pytest.raises(PageImportError) as exc:
+        import_page(source, publication.config)
+    assert str(exc.value) == f"{source}:1: the page is empty (no text besides page chrome)"
+
+
+def test_chrome_only_page_is_empty(tmp_path, publication):
+    source = write_page(tmp_path, "chrome.txt", f"top of page\n{NBSP}\n\nbottom of page\n")
+    with pytest.raises(PageImportError, match=r"chrome\.txt:1: the page is empty"):
+        import_page(source, publication.config)
+
+
+def test_a_page_without_a_reviewer_line_names_the_line_where_the_text_starts(tmp_path,
+                                                                             publication):
+    source = write_page(tmp_path, "anon.txt", """
+        top of page
+
+        Director: ann hui
+
+        A logline with no reviewer above it.
+
+        Body.
+    """)
+    with pytest.raises(PageImportError) as exc:
+        import_page(source, publication.config)
+    assert str(exc.value).startswith(f"{source}:5: no 'REVIEWER: name' line before the review "
+                                     "text")
+    assert not list((publication.root / "reviews").iterdir())
+
+
+def test_an_empty_reviewer_is_an_error():
+    with pytest.raises(PageImportError, match=r"^p\.txt:2: REVIEWER: the reviewer's name is empty"):
+        parse("Director: a b\nREVIEWER:  \n\nLogline.\n", path="p.txt")
+
+
+def test_a_header_line_given_twice_is_an_error():
+    with pytest.raises(PageImportError, match=r"^p\.txt:3: a second 'Reviewer:' line \(the first "
+                                           r"is line 1\)"):
+        parse("REVIEWER: a b\n\nReviewer: c d\n\nLogline.\n", path="p.txt")
+
+
+def test_a_page_with_only_a_header_is_an_error():
+    with pytest.raises(PageImportError, match=r"^p\.txt:3: no review text after the header"):
+        parse("Director: a b\n\nREVIEWER: c d\n\nThe Film is available now.\n", path="p.txt")
+
+
+def test_a_bad_year_is_an_error():
+    with pytest.raises(PageImportError, match=r"^p\.txt:1: Year: 'soon' is not a year"):
+        parse("Year: soon\nREVIEWER: a b\n\nLogline.\n", path="p.txt")
+
+
+def test_a_page_that_is_not_utf8_names_the_file_and_line(tmp_path, publication):
+    source = write_page(tmp_path, "latin1.txt",
+                        "REVIEWER: ann lee\n\nA caf\u00e9 logline.\n".encode("latin-1"))
+    with pytest.raises(PageImportError) as exc:
+        import_page(source, publication.config)
+    assert str(exc.value) == (f"{source}:3: not UTF-8 text (byte 0xe9); export or save the "
+                              "page as UTF-8")
+
+
+def test_a_missing_page_is_an_error(tmp_path, publication):
+    with pytest.raises(PageImportError, match=r"nope\.txt: no such file"):
+        import_page(tmp_path / "nope.txt", publication.config)
+
+
+@pytest.mark.parametrize("bad", ["tomorrow", "2026-13-01", "01/03/2026"])
+def test_a_bad_date_option_is_an_error(tmp_path, publication, bad):
+    source = write_page(tmp_path, "film.txt", MINIMAL)
+    with pytest.raises(PageImportError,
+                       match=rf"^--date: '{bad}' is not a date such as 2026-03-01"):
+        import_page(source, publication.config, date=bad)
+
+
+def test_an_empty_title_option_is_an_error(tmp_path, publication):
+    source = write_page(tmp_path, "film.txt", MINIMAL)
+    with pytest.raises(PageImportError, match=r"film\.txt: --title is empty"):
+        import_page(source, publication.config, title=f" {NBSP}")
+
+
+# --- writing the review ------------------------------------------------------------------------
+
+
+def test_title_and_date_give_a_publishable_review(tmp_path, publication, now):
+    source = write_page(tmp_path, "page-17.txt", MINIMAL)
+    result = import_page(source, publication.config, title="The Long Goodbye",
+                         date="2026-03-06", now=now)
+    assert result.path == publication.root / "reviews" / "the-long-goodbye.md"
+    assert (result.missing, result.draft) == ((), False)
+    data = front_matter(result.path)
+    assert data == {
+        "id": "tag:reel.test,2026-03-06:the-long-goodbye",
+        "title": "The Long Goodbye",
+        "date": "2026-03-06",
+        "reviewer": "Ann Lee",
+        "summary": "The logline.",
+    }
+    assert body_of(result.path) == "The body."
+
+
+def test_without_a_date_the_review_is_a_draft_and_the_message_lists_what_to_fill_in(
+        tmp_path, publication, now):
+    source = write_page(tmp_path, "salt-harbour.txt", MINIMAL)
+    result = import_page(source, publication.config, now=now)
+    assert result.draft is True
+    assert result.missing == ("date",)
+    data = front_matter(result.path)
+    assert data["draft"] is True
+    assert data["title"] == "Salt Harbour"
+    assert data["date"] == now.astimezone(publication.config.tz).date().isoformat()
+    assert "# placeholder" in result.path.read_text(encoding="utf-8")
+    message = format_result(result, base=publication.root)
+    assert message.splitlines()[:2] == [
+        "wrote reviews/salt-harbour.md (draft)",
+        "  to publish it, fill in: date",
+    ]
+    assert "then delete the line 'draft: true'" in message
+    assert "title 'Salt Harbour' was made from the file name" in message
+    review = parse_review(result.path.read_text(encoding="utf-8"),
+                          path="reviews/salt-harbour.md", config=publication.config)
+    assert review.draft and not review.is_published(now)
+
+
+def test_a_page_with_only_a_logline_is_a_draft_missing_its_body(tmp_path, publication, now):
+    source = write_page(tmp_path, "short.txt", "REVIEWER: ann lee\n\nJust a logline.\n")
+    result = import_page(source, publication.config, date="2026-03-06", now=now)
+    assert (result.draft, result.missing) == (True, ("body",))
+    assert "fill in: body" in format_result(result)
+    review = load_reviews(publication.config, cache=False).reviews[0]
+    assert review.summary == "Just a logline." and review.draft
+
+
+def test_the_import_day_is_taken_in_the_publications_timezone(tmp_path, publication):
+    source = write_page(tmp_path, "film.txt", MINIMAL)
+    late = datetime(2026, 6, 30, 23, 30, tzinfo=UTC)  # already July 1st in London
+    result = import_page(source, publication.config, now=late)
+    assert front_matter(result.path)["date"] == "2026-07-01"
+    assert front_matter(result.path)["id"] == "tag:reel.test,2026-07-01:film"
+
+
+@pytest.mark.parametrize(
+    ("title", "slug"),
+    [
+        ("Alien: Romulus", "alien-romulus"),
+        ("No", "no"),
+        ("1917", "1917"),
+        ("Yes", "yes"),
+        ("null", "null"),
+        ("#hashtag: the movie", "hashtag-the-movie"),
+        ('The "Quoted" One', "the-quoted-one"),
+        ("- Dash & Co. -", "dash-co"),
+        ("Amélie", "amelie"),
+    ],
+)
+def test_titles_that_trip_yaml_survive_the_round_trip(tmp_path, publication, now, title, slug):
+    source = write_page(tmp_path, "film.txt", MINIMAL)
+    result = import_page(source, publication.config, title=title, date="2026-03-06", now=now)
+    assert result.path.name == f"{slug}.md"
+    assert 'title: "' in result.path.read_text(encoding="utf-8")
+    (review,) = load_reviews(publication.config, cache=False).reviews
+    assert review.title == title and review.slug == slug
+
+
+@pytest.mark.parametrize("when", ["2026-03-06T09:30:00+00:00", "2026-03-06 09:30",
+                                  "2026-03-06T09:30:00Z"])
+def test_a_date_option_may_carry_a_time(tmp_path, publication, now, when):
+    source = write_page(tmp_path, "film.txt", MINIMAL)
+    result = import_page(source, publication.config, date=when, now=now)
+    (review,) = load_reviews(publication.config, cache=False).reviews
+    assert review.date.date().isoformat() == "2026-03-06" and review.date.hour in (9, 10)
+    assert front_matter(result.path)["id"] == "tag:reel.test,2026-03-06:film"
+
+
+def test_an_existing_review_is_never_overwritten_without_force(tmp_path, publication, now):
+    existing = publication.write_review("film.md", "keep me\n")
+    source = write_page(tmp_path, "film.txt", MINIMAL)
+    with pytest.raises(PageImportError) as exc:
+        import_page(source, publication.config, date="2026-03-06", now=now)
+    assert str(exc.value) == f"{existing}: already exists (from {source}); use --force to " \
+                             "overwrite it"
+    assert existing.read_text(encoding="utf-8") == "keep me\n"
+
+
+@pytest.mark.parametrize(("name", "front"), [
+    ("other-name.md", 'slug: "film"\n'),
+    ("other-name.md", "slug: film  # renamed\n"),
+    ("Film.md", ""),
+])
+def test_a_review_that_already_has_the_slug_is_never_doubled(tmp_path, publication, now, name,
+                                                              front):
+    existing = publication.write_review(name, "---\ntitle: Film\ndate: 2026-01-02\n"
+                                              f"reviewer: Sam Okafor\n{front}---\nKeep me.\n")
+    source = write_page(tmp_path, "film.txt", MINIMAL)
+    for force in (False, True):
+        with pytest.raises(PageImportError) as exc:
+            import_page(source, publication.config, date="2026-03-06", now=now, force=force)
+        assert str(exc.value) == (f"{existing}: already has the slug 'film' (importing "
+                                  f"{source}); import with another --title, or give that "
+                                  "review another slug")
+    assert [p.name for p in (publication.root / "reviews").iterdir()] == [name]
+    import_page(source, publication.config, title="Film Two", date="2026-03-06", now=now)
+    assert len(load_reviews(publication.config, cache=False).reviews) == 2
+
+
+def test_force_overwrites_and_keeps_the_id_already_published(tmp_path, publication, now):
+    source = write_page(tmp_path, "film.txt", MINIMAL)
+    first = import_page(source, publication.config, date="2026-03-06", now=now)
+    published_id = front_matter(first.path)["id"]
+    source.write_text(page(MINIMAL).replace("The body.", "A revised body."), encoding="utf-8")
+    second = import_page(source, publication.config, date="2026-04-01", now=now, force=True)
+    assert second.path == first.path
+    data = front_matter(second.path)
+    assert data["id"] == published_id == "tag:reel.test,2026-03-06:film"
+    assert data["date"] == "2026-04-01"
+    assert body_of(second.path) == "A revised body."
+    assert not [p for p in second.path.parent.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_importing_twice_gives_identical_bytes(tmp_path, publication, now):
+    first = import_page(PAGES / "quiet-harvest.txt", publication.config, out_dir=tmp_path / "a",
+                        now=now)
+    second = import_page(PAGES / "quiet-harvest.txt", publication.config,
+                         out_dir=tmp_path / "b", now=now)
+    assert first.path.read_bytes() == second.path.read_bytes()
+
+
+def test_out_dir_chooses_where_the_review_goes(tmp_path, publication, now):
+    result = import_page(PAGES / "quiet-harvest.txt", publication.config,
+                         out_dir=tmp_path / "elsewhere", date="2026-03-06", now=now)
+    assert result.path == tmp_path / "elsewhere" / "quiet-harvest.md"
+    assert not list((publication.root / "reviews").iterdir())
+
+
+def test_a_renamed_slug_keeps_the_written_id(tmp_path, publication, now):
+    result = import_page(PAGES / "quiet-harvest.txt", publication.config, date="2026-03-06",
+                         now=now)
+    original = load_reviews(publication.config, cache=False).reviews[0].id
+    result.path.rename(result.path.with_name("a-quiet-harvest.md"))
+    (renamed,) = load_reviews(publication.config, cache=False).reviews
+    assert renamed.slug == "a-quiet-harvest" and renamed.id == original
+
+
+# --- the command ----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def run(publication, monkeypatch):
+    """Run `publisher import ...` from the publication's directory, clock at 2026-11-20."""
+    monkeypatch.chdir(publication.root)
+
+    def invoke(*args: str):
+        return CliRunner().invoke(main, ["--now", "2026-11-20T12:00:00+00:00", "import", *args])
+
+    return invoke
+
+
+def test_cli_import_with_title_and_date(publication, run):
+    result = run(str(PAGES / "quiet-harvest.txt"), "--title", "Alien: Romulus",
+                 "--date", "2026-03-06")
+    assert result.exit_code == 0, result.output
+    target = publication.root / "reviews" / "alien-romulus.md"
+    assert result.stdout.splitlines()[0] == "wrote reviews/alien-romulus.md"
+    assert front_matter(target)["title"] == "Alien: Romulus"
+    (review,) = load_reviews(publication.config, cache=False).reviews
+    assert review.film.director == "Hamish Macleod-Brown"
+
+
+def test_cli_import_without_date_writes_a_draft_and_says_what_to_fill_in(publication, run):
+    result = run(str(PAGES / "the-cartographers-winter.txt"))
+    assert result.exit_code == 0, result.output
+    assert "(draft)" in result.stdout
+    assert "to publish it, fill in: date" in result.stdout
+    assert "'The Cartographers Winter' was made from the file name" in result.stdout
+    data = front_matter(publication.root / "reviews" / "the-cartographers-winter.md")
+    assert data["draft"] is True and data["date"] == "2026-11-20"
+
+
+def test_cli_imports_several_pages_and_reports_each(publication, run):
+    result = run(*(str(p) for p in sorted(PAGES.glob("*.txt"))), "--date",
+                 "2026-03-06")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.count("wrote ") == 3
+    assert len(load_reviews(publication.config, cache=False).reviews) == 3
+
+
+def test_cli_refuses_to_overwrite_without_force(publication, run):
+    page_path = str(PAGES / "quiet-harvest.txt")
+    assert run(page_path, "--date", "2026-03-06").exit_code == 0
+    again = run(page_path, "--date", "2026-03-07")
+    assert again.exit_code == 1
+    assert "quiet-harvest.md: already exists" in again.stderr
+    assert "use --force" in again.stderr
+    forced = run(page_path, "--date", "2026-03-07", "--force")
+    assert forced.exit_code == 0, forced.output
+    assert front_matter(publication.root / "reviews" / "quiet-harvest.md")["date"] == "2026-03-07"
+
+
+def test_cli_reports_a_bad_page_and_still_imports_the_good_one(tmp_path, publication, run):
+    bad = write_page(tmp_path, "bad.txt", "Just text, no reviewer.\n")
+    result = run(str(bad), str(PAGES / "quiet-harvest.txt"), "--date", "2026-03-06")
+    assert result.exit_code == 1
+    assert f"error: {bad}:1: no 'REVIEWER: name' line" in result.stderr
+    assert (publication.root / "reviews" / "quiet-harvest.md").exists()
+
+
+def test_cli_title_names_one_page_only(publication, run):
+    result = run(str(PAGES / "quiet-harvest.txt"),
+                 str(PAGES / "night-bus-to-varna.txt"), "--title", "X")
+    assert result.exit_code == 2
+    assert "--title names one film" in result.output
+
+
+def test_cli_import_has_help():
+    result = CliRunner().invoke(main, ["import", "--help"])
+    assert result.exit_code == 0
+    for option in ("--title", "--date", "--out", "--force"):
+        assert option in result.output

@@ -1,0 +1,171 @@
+"""Markdown to safe HTML with absolute URLs; excerpts; text clean-up."""
+
+from __future__ import annotations
+
+from urllib.parse import urljoin
+
+import pytest
+
+from publisher.sources.markdown import absolute_url, markdown_to_html, sanitise_html
+from publisher.text import excerpt, html_to_text, one_line, remove_control_chars
+
+BASE = "https://reel.test/"
+
+
+def test_gfm_tables_strikethrough_and_typographic_quotes():
+    html = markdown_to_html(
+        '"Quoted" -- it\'s ~~bad~~ fine...\n\n| Film | Stars |\n|---|:-:|\n| Alien | 4 |\n', BASE)
+    assert html.startswith("<p>“Quoted” – it’s <del>bad</del> fine…</p>")
+    assert "<table>" in html and '<th align="center">Stars</th>' in html
+    assert "<td>Alien</td>" in html
+
+
+@pytest.mark.parametrize(
+    ("markdown", "forbidden"),
+    [
+        ("Hi <script>alert('x')</script> there", ["<script", "alert"]),
+        ("<style>p { color: red }</style>\n\nText", ["<style", "color"]),
+        ('<iframe src="https://evil.test/"></iframe>', ["<iframe", "evil"]),
+        ('<p onclick="steal()">Hi</p>', ["onclick", "steal"]),
+        ('<img src="x.png" onerror="steal()">', ["onerror", "steal"]),
+        ('<a href="javascript:steal()">x</a>', ["javascript", "steal"]),
+        ("[x](javascript:steal())", ["javascript", "steal"]),
+        ("[x](vbscript:steal)", ["vbscript"]),
+        ('<object data="x.swf"></object><embed src="y.swf">', ["<object", "<embed", "swf"]),
+        ('<form action="/x"><input name="q"></form>', ["<form", "<input"]),
+        ('<div style="background:url(x)">z</div>', ["style", "url("]),
+        ("<svg><script>steal()</script></svg>", ["<svg", "steal"]),
+    ],
+)
+def test_unsafe_html_is_removed(markdown, forbidden):
+    html = markdown_to_html(markdown, BASE)
+    for text in forbidden:
+        assert text not in html, html
+
+
+def test_safe_raw_html_is_kept():
+    html = markdown_to_html('Seen at <abbr title="golden hour">dusk</abbr>, <em>twice</em>.', BASE)
+    assert html == '<p>Seen at <abbr title="golden hour">dusk</abbr>, <em>twice</em>.</p>'
+
+
+@pytest.mark.parametrize("extra", ["", "\n\n<b>raw</b>\n"])
+def test_relative_urls_become_absolute(extra):
+    # With and without raw HTML in the source (two rendering paths), the same result.
+    html = markdown_to_html(
+        "[a](/reviews/alien/) [b](posters/p.png) [c](../up) [d](#cast) [e](?page=2)\n"
+        "![poster](posters/alien.png) [f](https://other.test/x) [g](mailto:ed@reel.test)\n"
+        "[h](//cdn.test/i.png)" + extra,
+        BASE + "blog/",
+    )
+    for href in ['href="https://reel.test/reviews/alien/"', 'href="https://reel.test/blog/posters/p.png"',
+                 'href="https://reel.test/up"', 'href="https://reel.test/blog/#cast"',
+                 'href="https://reel.test/blog/?page=2"', 'src="https://reel.test/blog/posters/alien.png"',
+                 'href="https://other.test/x"', 'href="mailto:ed@reel.test"',
+                 'href="https://cdn.test/i.png"']:
+        assert href in html
+
+
+def test_srcset_and_cite_become_absolute():
+    html = markdown_to_html(
+        '<img src="a.png" srcset="a.png 1x, /b.png 2x, https://cdn.test/c.png 3x" alt="A">\n\n'
+        '<blockquote cite="/quotes/1">Q</blockquote>', BASE)
+    assert ('srcset="https://reel.test/a.png 1x, https://reel.test/b.png 2x, '
+            'https://cdn.test/c.png 3x"') in html
+    assert 'src="https://reel.test/a.png"' in html
+    assert 'cite="https://reel.test/quotes/1"' in html
+
+
+def test_links_outside_http_and_mailto_lose_their_url():
+    assert markdown_to_html("[x](ftp://files.test/a)", BASE) == "<p><a>x</a></p>"
+    assert markdown_to_html("<a href='ftp://files.test/a'>x</a>", BASE) == "<p><a>x</a></p>"
+    assert markdown_to_html("![x](data:image/png;base64,AAAA)", BASE) == '<p><img alt="x"></p>'
+
+
+def test_urls_in_text_are_left_alone():
+    html = markdown_to_html('Write `<a href="x">` or href="y" in prose.', BASE)
+    assert html == '<p>Write <code>&lt;a href="x"&gt;</code> or href=“y” in prose.</p>'
+
+
+def test_both_rendering_paths_give_the_same_markup():
+    markdown = ('# Title\n\n*a* **b** `c` [d](/e) ![f](g.png "h")  \nbreak\n\n---\n\n'
+                "> quote\n\n1. one\n2. two\n\n```py\nx = 1\n```\n")
+    plain = markdown_to_html(markdown, BASE)
+    with_raw = markdown_to_html(markdown + "\n<span>x</span>\n", BASE)
+    assert with_raw.startswith(plain)
+    assert "<br>" in plain and "<hr>" in plain and '<pre lang="py"><code>' in plain
+
+
+def test_nbsp_and_control_characters_in_markdown():
+    html = markdown_to_html("A\u00a0film\x0b about\u202fboats.", BASE)
+    assert html == "<p>A film about boats.</p>"
+
+
+def test_sanitise_html_alone():
+    html = sanitise_html('<p class="x" onclick="y()"><a href="/z">z</a><script>1</script></p>',
+                         BASE)
+    assert html == '<p><a href="https://reel.test/z">z</a></p>'
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["/x/y/", "posters/a.png", "../a", "./a", "a/../b", "#f", "?q=1", "//cdn.test/a", "a/./b",
+     "/a/..", "x?y=../z", "..", ".", "a/b/.", "http://z.test/", "mailto:a@b.test", "a%20b"],
+)
+@pytest.mark.parametrize("base", ["https://reel.test/", "https://reel.test/blog/"])
+def test_absolute_url_agrees_with_urljoin(url, base):
+    assert absolute_url(url, base) == urljoin(base, url)
+
+
+# --- text --------------------------------------------------------------------------------------
+
+
+def test_one_line():
+    assert one_line("  Harbour\u00a0Lights\n\tby  Ines\u2009Calloway ") == (
+        "Harbour Lights by Ines Calloway")
+    assert one_line("Bell\x07 and\x00 book\ufffe") == "Bell and book"
+    assert one_line("Amélie — “Le fabuleux”") == "Amélie — “Le fabuleux”"
+
+
+def test_remove_control_chars_counts():
+    assert remove_control_chars("a\x01b\x02c\n\td\r") == ("abc\n\td\r", 2)
+    assert remove_control_chars("plain text") == ("plain text", 0)
+    assert remove_control_chars("C1\x85 next line stays, \x9b goes") == (
+        "C1\x85 next line stays,  goes", 1)
+
+
+def test_html_to_text_spaces_blocks_and_unescapes():
+    assert html_to_text("<p>One &amp; <em>two</em></p><p>three<br>four</p>") == (
+        "One & two three four")
+
+
+# --- excerpts ----------------------------------------------------------------------------------
+
+
+def test_excerpt_cuts_at_a_word_with_an_ellipsis():
+    html = "<p>The tide comes in, and the <em>town</em> goes quiet.</p><p>Then night.</p>"
+    assert excerpt(html, 5) == "The tide comes in, and…"
+    assert excerpt(html, 4) == "The tide comes in…"  # trailing punctuation dropped
+    assert excerpt(html, 11) == "The tide comes in, and the town goes quiet. Then night."
+    assert excerpt(html, 50) == "The tide comes in, and the town goes quiet. Then night."
+    assert excerpt("", 10) == ""
+
+
+def test_excerpt_of_a_long_body_matches_the_whole_text():
+    words = [f"word{i}" for i in range(2000)]
+    html = "".join(f"<p>{' '.join(words[i:i + 7])}</p>\n" for i in range(0, 2000, 7))
+    for n in (1, 10, 60, 300):
+        assert excerpt(html, n) == " ".join(words[:n]) + "…"
+
+
+def test_excerpt_skips_markup_with_long_attributes():
+    html = f'<p><img src="https://reel.test/{"x" * 3000}.png" alt="A">Short text here.</p>'
+    assert excerpt(html, 2) == "Short text…"
+
+
+def test_excerpt_never_shows_half_a_tag():
+    html = "<p>" + " ".join(["word"] * 5) + ' <a href="/x" title="one two three four five six">'
+    html += "link</a> " + " ".join(["more"] * 200) + "</p>"
+    for n in range(1, 12):
+        text = excerpt(html, n)
+        assert "<" not in text and "title" not in text and "href" not in text
+        assert text.count(" ") == n - 1

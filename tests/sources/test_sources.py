@@ -1,0 +1,804 @@
+"""Review sources: the schema, every error message, the sample publication, and the cache."""
+
+from __future__ import annotations
+
+import pickle
+import shutil
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from publisher.config import load_config
+from publisher.errors import ConfigError, PublisherError, SourceError
+from publisher.sources import cache
+from publisher.sources import catalog as catalog_module
+from publisher.sources.cache import cache_path, is_trusted
+from publisher.sources.catalog import check_sources, load_reviews
+from publisher.sources.scaffold import init_publication
+from publisher.sources.schema import parse_review, parse_runtime
+from tests.fixtures import SAMPLE, Publication
+
+LONDON = ZoneInfo("Europe/London")
+
+
+def review(front: str, body: str = "A body.\n") -> str:
+    """A review source from front matter lines (no indentation) and a body."""
+    return f"---\n{front.strip()}\n---\n{body}"
+
+
+BASIC = """\
+title: Harbour Lights
+date: 2026-03-06
+reviewer: Sam Okafor
+"""
+
+
+def problems_of(publication: Publication) -> list[str]:
+    with pytest.raises(SourceError) as info:
+        load_reviews(publication.config, cache=False)
+    return [str(p) for p in info.value.problems]
+
+
+def one(publication: Publication, front: str, body: str = "A body.\n", name: str = "film.md"):
+    publication.write_review(name, review(front, body))
+    return load_reviews(publication.config, cache=False).reviews[0]
+
+
+# --- the sample publication ----------------------------------------------------------------
+
+
+def test_sample_reviews_load_and_only_drafts_and_future_ones_are_unpublished(now):
+    catalog = load_reviews(load_config(directory=SAMPLE), cache=False)
+    assert len(catalog.reviews) >= 6
+    assert catalog.warnings == ()
+    dates = [(r.date, r.slug) for r in catalog.reviews]
+    assert dates == sorted(dates)
+    drafts = [r for r in catalog.reviews if r.draft]
+    future = [r for r in catalog.reviews if r.date > now]
+    assert len(drafts) == 1 and len(future) == 1
+    assert future[0].date > datetime(2026, 12, 31, tzinfo=UTC)
+    published = catalog.published(now)
+    assert set(published) == set(catalog.reviews) - {drafts[0], future[0]}
+    assert all(r.date.year == 2026 and r.date < now for r in published)
+    assert len({r.reviewer for r in catalog.reviews}) >= 3
+    assert len({t for r in catalog.reviews for t in r.tags}) >= 5
+    assert catalog.by_id(published[0].id) is published[0]
+    assert catalog.by_id("tag:nowhere,2000-01-01:x") is None
+
+
+def test_sample_poster_is_a_real_png_under_static(now):
+    config = load_config(directory=SAMPLE)
+    with_poster = [r for r in load_reviews(config, cache=False).reviews if r.poster]
+    assert with_poster
+    for r in with_poster:
+        assert r.poster.src.startswith(config.base_url)
+        path = SAMPLE / "static" / r.poster.src[len(config.base_url):]
+        assert path.read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
+        assert r.poster.alt
+
+
+def test_sample_review_renamed_slug_keeps_its_published_id():
+    catalog = load_reviews(load_config(directory=SAMPLE), cache=False)
+    renamed = [r for r in catalog.reviews if r.slug not in r.id]
+    assert renamed, "one sample shows a slug changed after publication, keeping its id"
+    assert renamed[0].url.endswith(f"/reviews/{renamed[0].slug}/")
+
+
+# --- typed by our schema, not YAML's -------------------------------------------------------
+
+
+def test_scalars_keep_their_text(publication):
+    r = one(publication, """\
+title: 1917
+date: 2026-03-06
+reviewer: No
+film:
+  year: 2019
+  runtime: 1:30:00
+  classification: 15
+  starring: [Yes, 0x1F, ~]
+rating: 4
+""")
+    assert r.title == "1917"
+    assert r.reviewer == "No"
+    assert r.film.runtime == 90
+    assert r.film.classification == "15"
+    assert r.film.starring == ("Yes", "0x1F", "~")
+    assert r.rating == Decimal(4)
+
+
+def test_title_no_is_not_false(publication):
+    assert one(publication, BASIC.replace("Harbour Lights", "No")).title == "No"
+
+
+@pytest.mark.parametrize(
+    ("text", "minutes"),
+    [("90", 90), ("90 min", 90), ("90 minutes", 90), ("1h 30m", 90), ("1h30", 90),
+     ("1 h 30 min", 90), ("2h", 120), ("1:30", 90), ("1:30:00", 90), ("1:59:40", 120),
+     ("2 hours", 120)],
+)
+def test_runtime_forms(text, minutes):
+    assert parse_runtime(text) == minutes
+
+
+@pytest.mark.parametrize("text", ["ninety", "1:75", "1.5h", "", "h", "90 seconds"])
+def test_runtime_rejects(text):
+    assert parse_runtime(text) is None
+
+
+def test_bare_date_is_midnight_in_the_publication_timezone(publication):
+    r = one(publication, BASIC.replace("2026-03-06", "2026-07-01"))
+    assert r.date == datetime(2026, 7, 1, 0, 0, tzinfo=LONDON)
+    assert r.date.utcoffset() == timedelta(hours=1)
+    assert r.updated == r.date
+
+
+def test_time_with_offset_is_kept_and_id_uses_the_local_date(publication):
+    r = one(publication, BASIC.replace("2026-03-06", "2026-06-30T23:30:00Z"))
+    assert r.date == datetime(2026, 6, 30, 23, 30, tzinfo=UTC)
+    assert r.date.tzinfo == LONDON  # shown in the publication's timezone: 00:30 on 1 July
+    assert r.id == "tag:reel.test,2026-07-01:film"
+    assert r.url == "https://reel.test/reviews/film/"
+
+
+def test_time_without_offset_is_local(publication):
+    r = one(publication, BASIC.replace("2026-03-06", "2026-07-01 18:30"))
+    assert r.date == datetime(2026, 7, 1, 17, 30, tzinfo=UTC)
+
+
+def test_optional_fields(publication):
+    r = one(publication, BASIC + """\
+updated: 2026-03-07 10:00
+film:
+  director: Ines  Calloway
+  credits: Salt Year, The Understudy
+rating: 3½
+summary: "A harbour, a ghost: and the tide."
+tags: horror, Slow Cinema
+poster: https://images.example.org/p.jpg
+availability: In cinemas
+draft: yes
+id: urn:uuid:7d3c5a52-6f6f-4a55-9a43-2f0f0e3e3a10
+slug: harbour-lights-2026
+""")
+    assert r.updated == datetime(2026, 3, 7, 10, 0, tzinfo=LONDON)
+    assert r.film.director == "Ines Calloway"
+    assert r.film.credits == ("Salt Year", "The Understudy")
+    assert r.rating == Decimal("3.5")
+    assert r.summary == "A harbour, a ghost: and the tide."
+    assert r.tags == ("horror", "Slow Cinema")
+    assert r.tag_slugs == ("horror", "slow-cinema")
+    assert r.poster.src == "https://images.example.org/p.jpg"
+    assert r.poster.alt == "Poster for Harbour Lights"
+    assert r.availability == "In cinemas"
+    assert r.draft is True
+    assert r.id == "urn:uuid:7d3c5a52-6f6f-4a55-9a43-2f0f0e3e3a10"
+    assert r.slug == "harbour-lights-2026"
+
+
+def test_tags_that_make_the_same_feed_are_one_tag(publication):
+    r = one(publication, BASIC + "tags: [Sci-Fi, sci fi, horror, Horror, Sci-Fi]\n")
+    assert r.tags == ("Sci-Fi", "horror")
+
+
+def test_names_in_other_scripts_keep_distinct_slugs(publication):
+    # Folding to ASCII would leave nothing of them: every such name would become "untitled",
+    # one feed for every reviewer, and a tag such as ドラマ an error.
+    r = one(publication, BASIC.replace("Sam Okafor", "王伟") + "tags: [ドラマ, 恐怖, Horror]\n",
+            name="日本.md")
+    other = one(publication, BASIC.replace("Sam Okafor", "李娜"), name="日本.md")
+    assert len({r.reviewer_slug, other.reviewer_slug, "untitled"}) == 3
+    assert len({*r.tag_slugs, "untitled"}) == 4 and "horror" in r.tag_slugs
+    assert r.slug not in ("untitled", "") and r.slug.isascii() and r.slug.isalnum()
+
+
+def test_slug_defaults_to_the_file_name_made_safe(publication):
+    r = one(publication, BASIC, name="Harbour Lights (2026).md")
+    assert r.slug == "harbour-lights-2026"
+    assert r.source_path == "reviews/Harbour Lights (2026).md"
+
+
+def test_missing_summary_is_an_excerpt_of_the_body(publication):
+    publication.add_config("[newsletter]\nexcerpt_words = 5\n")
+    r = one(publication, BASIC, "The *tide* comes in,\n\nand the town goes quiet at night.\n")
+    assert r.summary == "The tide comes in, and…"
+    short = one(publication, BASIC, "Short and sweet.\n", name="film.md")
+    assert short.summary == "Short and sweet."
+
+
+def test_body_is_rendered_safe_with_absolute_links(publication):
+    r = one(publication, BASIC, '[Earlier](/reviews/x/) "quoted" <script>x()</script>\n'
+                                '<img src="p.png" onerror="x()">\n')
+    assert '<a href="https://reel.test/reviews/x/">Earlier</a>' in r.body_html
+    assert "“quoted”" in r.body_html
+    assert "script" not in r.body_html and "onerror" not in r.body_html
+    assert '<img src="https://reel.test/p.png">' in r.body_html
+
+
+def test_poster_path_is_served_from_static(publication):
+    (publication.root / "static" / "posters").mkdir(parents=True)
+    (publication.root / "static" / "posters" / "h.png").write_bytes(b"\x89PNG\r\n\x1a\n")
+    r = one(publication, BASIC + "poster:\n  src: posters/h.png\n  alt: A harbour at dusk\n")
+    assert r.poster.src == "https://reel.test/posters/h.png"
+    assert r.poster.alt == "A harbour at dusk"
+
+
+def test_poster_with_poster_alt_as_the_readme_shows(publication):
+    (publication.root / "static" / "posters").mkdir(parents=True)
+    (publication.root / "static" / "posters" / "h.png").write_bytes(b"\x89PNG\r\n\x1a\n")
+    publication.write_config((publication.root / "publisher.toml").read_text()
+                             .replace("https://reel.test/", "https://reel.test/films/"))
+    for src in ("/posters/h.png", "posters/h.png", "./posters//h.png"):
+        r = one(publication, BASIC + f"poster: {src}\nposter_alt: A harbour at dusk\n")
+        assert r.poster.src == "https://reel.test/films/posters/h.png"  # static/ is at base_url
+        assert r.poster.alt == "A harbour at dusk"
+
+
+def test_poster_alt_problems(publication):
+    publication.write_review("x.md", review(BASIC + "poster_alt: Lonely alt text\n"))
+    publication.write_review("y.md", review(BASIC.replace("Lights", "Nights")
+                                            + "poster:\n  src: https://img.test/p.jpg\n"
+                                              "  alt: One\nposter_alt: Two\n"))
+    assert problems_of(publication) == [
+        "reviews/x.md:5: poster_alt: alt text without a poster; add poster: with the image's "
+        "path or URL, or remove poster_alt",
+        "reviews/y.md:8: poster_alt: the alt text is given twice (also as poster.alt); keep one",
+    ]
+
+
+def test_nbsp_and_stray_spaces_are_normalised(publication):
+    r = one(publication, "title: \"Harbour\u00a0Lights \"\ndate: 2026-03-06\n"
+                         "reviewer: \" Sam\u202fOkafor\"\n", "A\u00a0body.\n")
+    assert r.title == "Harbour Lights"
+    assert r.reviewer == "Sam Okafor"
+    assert r.body_html == "<p>A body.</p>"
+
+
+def test_a_non_breaking_space_pasted_after_a_colon_is_a_plain_space(publication):
+    r = one(publication, BASIC.replace("reviewer: ", "reviewer:\u00a0") + "film:\n  year:\u2009"
+            "1999\n  director: Lynne\u00a0Ramsay\n")
+    assert (r.reviewer, r.film.year, r.film.director) == ("Sam Okafor", 1999, "Lynne Ramsay")
+
+
+def test_bom_is_fine(publication):
+    publication.write_review("film.md", "\ufeff" + review(BASIC))
+    publication.write_review("crlf.md", review(BASIC.replace("Lights", "Nights"))
+                             .replace("\n", "\r\n").encode("utf-8-sig"))
+    titles = {r.title for r in load_reviews(publication.config, cache=False).reviews}
+    assert titles == {"Harbour Lights", "Harbour Nights"}
+
+
+def test_control_characters_are_removed_with_a_warning_naming_the_file(publication):
+    publication.write_review("film.md", review(BASIC.replace("Harbour", "Har\x0bbour"),
+                                               "Body\x01 text\x1f.\n"))
+    catalog = load_reviews(publication.config, cache=False)
+    r = catalog.reviews[0]
+    assert r.title == "Harbour Lights"
+    assert r.body_html == "<p>Body text.</p>"
+    assert [str(w) for w in catalog.warnings] == [
+        "reviews/film.md:2: title: removed 1 control character that XML cannot carry",
+        "reviews/film.md:6: body: removed 2 control characters that XML cannot carry",
+    ]
+
+
+def test_each_problem_is_reported_once(publication):
+    publication.write_review("x.md", review(BASIC + "updated: [2026-03-05]\nupdated: x\n"))
+    assert problems_of(publication) == [
+        "reviews/x.md:5: updated: expected a single value, got a list; if the brackets belong "
+        'to the value, quote it: updated: "[2026-03-05]"',
+        "reviews/x.md:6: updated: given twice (first on line 5); keep one",
+    ]
+    publication.write_review("x.md", review(BASIC.replace("2026-03-06", "2026-03-06\x01")
+                                            + "updated: 2026-03-05\x02\n"))
+    with pytest.raises(SourceError) as info:
+        load_reviews(publication.config, cache=False)
+    assert [str(p) for p in info.value.problems] == [
+        "reviews/x.md:5: updated: 2026-03-05 is before the date 2026-03-06; expected a time on "
+        "or after the publication date"
+    ]
+    result = check_sources(publication.config)
+    assert [(w.line, w.field) for w in result.warnings] == [(3, "date"), (5, "updated")]
+
+
+def test_empty_body_is_allowed(publication):
+    r = one(publication, BASIC + "summary: Just the logline.\n", "")
+    assert r.body_html == "" and r.summary == "Just the logline."
+
+
+def test_drafts_and_future_reviews_load_but_are_not_published(publication, now):
+    publication.write_review("a.md", review(BASIC))
+    publication.write_review("b.md", review(BASIC + "draft: true\n"))
+    publication.write_review("c.md", review(BASIC.replace("2026-03-06", "2027-02-01")))
+    publication.write_review("d.md", review(BASIC.replace("2026-03-06",
+                                                          "2026-11-20T12:00:00Z")))
+    catalog = load_reviews(publication.config, cache=False)
+    assert [r.slug for r in catalog.reviews] == ["a", "b", "d", "c"]
+    assert [r.slug for r in catalog.published(now)] == ["a", "d"]
+    assert [r.slug for r in catalog.published(now - timedelta(seconds=1))] == ["a"]
+
+
+def test_files_starting_with_dot_or_underscore_are_ignored(publication):
+    publication.write_review("a.md", review(BASIC))
+    publication.write_review(".a.md.swp.md", "garbage")
+    publication.write_review("_notes.md", "garbage")
+    publication.write_review("notes.txt", "garbage")
+    assert len(load_reviews(publication.config, cache=False).reviews) == 1
+
+
+def test_no_reviews_directory_is_an_empty_catalog(publication):
+    shutil.rmtree(publication.root / "reviews")
+    assert load_reviews(publication.config).reviews == ()
+
+
+# --- every problem, located, with what is expected -------------------------------------------
+
+
+def test_unquoted_colon_says_to_quote_and_the_rest_is_still_checked(publication):
+    publication.write_review("alien.md", review("""\
+title: Alien: Romulus
+date: 2026-02-30
+reviewer: Sam Okafor
+film:
+  director: Fede Álvarez: the second
+rating: 7
+"""))
+    assert problems_of(publication) == [
+        'reviews/alien.md:2: title: the value contains \': \', which YAML reads as a new field; '
+        'quote the whole value: title: "Alien: Romulus"',
+        "reviews/alien.md:3: date: '2026-02-30' is not a valid date; expected YYYY-MM-DD or "
+        "YYYY-MM-DD HH:MM (optionally with a UTC offset such as +01:00)",
+        "reviews/alien.md:6: film.director: the value contains ': ', which YAML reads as a new "
+        'field; quote the whole value: director: "Fede Álvarez: the second"',
+        "reviews/alien.md:7: rating: 7 is out of range; expected 0 to 5",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ("summary: *Alien* returns",
+         "summary: a value starting with '*' is read as a YAML alias; quote the whole value: "
+         'summary: "*Alien* returns"'),
+        ("summary: &more to say",
+         "summary: a value starting with '&' is read as a YAML anchor; quote the whole value: "
+         'summary: "&more to say"'),
+        ("availability: @cinemas",
+         "availability: a value starting with '@', '`', '%' or a tab is not allowed unquoted "
+         'in YAML; quote the whole value: availability: "@cinemas"'),
+        ("summary: #1 at the box office",
+         "summary: a value starting with '#' is read as a YAML comment, leaving the field empty; "
+         'quote the whole value: summary: "#1 at the box office"'),
+        ("availability: Cinemas #3 and #4",
+         "availability: the text from ' #' on is read as a YAML comment and dropped (a comment "
+         'belongs on a line of its own); quote the whole value: availability: "Cinemas #3 and '
+         '#4"'),
+        ('summary: "Quoted" and then not',
+         "summary: text after a closing quote is not allowed; quote the whole value: "
+         'summary: "\\"Quoted\\" and then not"'),
+    ],
+)
+def test_yaml_traps_are_explained(publication, line, message):
+    publication.write_review("x.md", review(BASIC + line + "\n"))
+    assert problems_of(publication) == [f"reviews/x.md:5: {message}"]
+
+
+def test_a_comment_never_silently_cuts_a_title_short(publication):
+    publication.write_review("x.md", review(BASIC.replace("Harbour Lights", "Number #9 Dream")
+                                            + "film:  # the facts\n  director: A. Maker # sic\n"))
+    assert problems_of(publication) == [
+        "reviews/x.md:2: title: the text from ' #' on is read as a YAML comment and dropped (a "
+        'comment belongs on a line of its own); quote the whole value: title: "Number #9 Dream"',
+        "reviews/x.md:6: film.director: the text from ' #' on is read as a YAML comment and "
+        "dropped (a comment belongs on a line of its own); quote the whole value: director: "
+        '"A. Maker # sic"',
+    ]
+    # Comments after other values, on their own lines, and a quoted '#' are all fine.
+    r = one(publication, '# notes for the editor\ntitle: "#Alive"\ndate: 2026-03-06  # moved\n'
+                         "reviewer: Sam Okafor\nrating: 4 # generous\nsummary: C# and F#\n",
+            name="x.md")
+    assert (r.title, r.rating, r.summary) == ("#Alive", 4, "C# and F#")
+
+
+def test_anchors_aliases_and_tags_never_silently_eat_a_value(publication):
+    publication.write_review("x.md", review(BASIC.replace("Harbour Lights", "!Women Art Revolution")
+                                            + "tags:\n  - &x horror\n  - *x\n"))
+    assert problems_of(publication) == [
+        "reviews/x.md:2: title: a value starting with '!' is read as a YAML tag; quote the whole "
+        'value: title: "!Women Art Revolution"',
+        "reviews/x.md:6: tags: a value starting with '&' is read as a YAML anchor; quote the "
+        'whole item: - "&x horror"',
+        "reviews/x.md:7: tags: a value starting with '*' is read as a YAML alias; quote the whole "
+        'item: - "*x"',
+    ]
+
+
+def test_a_wrongly_indented_field(publication):
+    publication.write_review("x.md", review("title: Harbour Lights\n  date: 2026-03-06\n"
+                                            "reviewer: Sam\n"))
+    assert problems_of(publication) == [
+        "reviews/x.md:3: date: front matter is not valid YAML: mapping values are not allowed "
+        "in this context; check quoting and indentation"
+    ]
+
+
+def test_broken_yaml_names_the_line_where_it_started(publication):
+    publication.write_review("x.md", review(BASIC + "tags: [drama, horror\n"))
+    assert problems_of(publication) == [
+        "reviews/x.md:5: tags: front matter is not valid YAML: while parsing a flow sequence: "
+        "did not find expected ',' or ']'; check quoting and indentation"
+    ]
+
+
+def test_unknown_fields_get_a_did_you_mean(publication):
+    publication.write_review("x.md", review(BASIC + """\
+raitng: 4
+runtime: 90
+film:
+  directr: Someone
+  producer: Someone else
+colour: blue
+"""))
+    assert problems_of(publication) == [
+        "reviews/x.md:5: raitng: unknown field; did you mean 'rating'?",
+        "reviews/x.md:6: runtime: unknown field; did you mean 'film.runtime'? "
+        "(indent it under film:)",
+        "reviews/x.md:8: film.directr: unknown field; did you mean 'film.director'?",
+        "reviews/x.md:9: film.producer: unknown field; known fields: year, director, starring, "
+        "runtime, classification, credits",
+        "reviews/x.md:10: colour: unknown field; known fields: title, date, reviewer, film, "
+        "rating, summary, tags, poster, poster_alt, availability, slug, id, updated, draft",
+    ]
+
+
+def test_a_field_given_twice(publication):
+    publication.write_review("x.md", review(BASIC + "title: Again\n"))
+    assert problems_of(publication) == [
+        "reviews/x.md:5: title: given twice (first on line 2); keep one"
+    ]
+
+
+def test_missing_and_empty_required_fields(publication):
+    publication.write_review("x.md", review('title: ""\nrating: 3\n'))
+    assert problems_of(publication) == [
+        "reviews/x.md:1: date: missing; every review needs a date",
+        "reviews/x.md:1: reviewer: missing; every review needs a reviewer",
+        "reviews/x.md:2: title: is empty; every review needs a title",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("5.5", "5.5 is out of range; expected 0 to 5"),
+        ("-1", "-1 is out of range; expected 0 to 5"),
+        ("3.3", "3.3 is not in half steps; expected a whole or half number such as 3 or 3.5"),
+        ("3.25", "3.25 is not in half steps; expected a whole or half number such as 3 or 3.5"),
+        ("great", "'great' is not a number; expected 0 to 5 in half steps, e.g. 3.5"),
+        ("NaN", "'NaN' is not a number; expected 0 to 5 in half steps, e.g. 3.5"),
+    ],
+)
+def test_bad_ratings(publication, value, message):
+    publication.write_review("x.md", review(BASIC + f"rating: {value}\n"))
+    assert problems_of(publication) == [f"reviews/x.md:5: rating: {message}"]
+
+
+@pytest.mark.parametrize("value", ["0", "0.5", "2.50", "5", "4½", "4 1/2"])
+def test_good_ratings(publication, value):
+    r = one(publication, BASIC + f"rating: {value}\n")
+    assert r.rating * 2 == int(r.rating * 2) and 0 <= r.rating <= 5
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("date", "March 6", "'March 6' is not a valid date; expected YYYY-MM-DD or "
+                            "YYYY-MM-DD HH:MM (optionally with a UTC offset such as +01:00)"),
+        ("date", "0206-03-06", "'0206-03-06' is out of range; expected a date between 1900 "
+                               "and 2100"),
+        ("date", "9999-12-31 23:00", "'9999-12-31 23:00' is out of range; expected a date "
+                                     "between 1900 and 2100"),
+        ("updated", "2206-03-06", "'2206-03-06' is out of range; expected a date between 1900 "
+                                  "and 2100"),
+        ("slug", "../etc", "'../etc' is not a safe slug; expected lower-case letters, digits "
+                           "and hyphens, e.g. 'alien-romulus'"),
+        ("slug", "Harbour Lights", "'Harbour Lights' is not a safe slug; expected lower-case "
+                                   "letters, digits and hyphens, e.g. 'alien-romulus'"),
+        ("slug", "a/b", "'a/b' is not a safe slug; expected lower-case letters, digits and "
+                        "hyphens, e.g. 'alien-romulus'"),
+        ("draft", "maybe", "'maybe' is not true or false; expected true or false"),
+        ("id", "not a uri", "'not a uri' is not a URI; expected an id such as "
+                            "tag:example.org,2026-03-01:film (keep the one already published)"),
+        ("poster", "javascript:alert(1)", "'javascript:alert(1)' is not an http(s) URL or a "
+                                          "path under static/"),
+        ("poster", "../../secret.png", "'../../secret.png' leaves the static/ directory; "
+                                       "expected a path such as posters/film.png"),
+        ("tags", "[drama, '!!!']", "'!!!' has no letters or digits; expected a word such as "
+                                   "'horror'"),
+        ("film", "Some film", "expected a mapping with fields such as year and director, got "
+                              "a single value"),
+        ("title", "[a, b]", 'expected a single value, got a list; if the brackets belong to '
+                            'the value, quote it: title: "[a, b]"'),
+        ("title", "[REC]", 'expected a single value, got a list; if the brackets belong to '
+                           'the value, quote it: title: "[REC]"'),
+        ("title", "{Untitled}", "expected a single value, got a mapping; if the brackets belong "
+                                'to the value, quote it: title: "{Untitled}"'),
+        ("title", "\n  - a\n  - b", "expected a single value, got a list"),
+    ],
+)
+def test_field_errors(publication, field, value, message):
+    front = BASIC if field not in ("date", "title") else "\n".join(
+        line for line in BASIC.splitlines() if not line.startswith(field + ":"))
+    publication.write_review("x.md", review(front.strip() + f"\n{field}: {value}\n"))
+    found = problems_of(publication)
+    assert len(found) == 1 and found[0].endswith(f": {field}: {message}"), found
+
+
+def test_film_field_errors(publication):
+    publication.write_review("x.md", review(BASIC + """\
+film:
+  year: nineteen
+  runtime: forever
+  starring: {lead: Someone}
+"""))
+    assert problems_of(publication) == [
+        "reviews/x.md:6: film.year: 'nineteen' is not a year; expected four digits such as 1979",
+        "reviews/x.md:7: film.runtime: 'forever' is not a running time; expected minutes such as "
+        "90, or 1h 30m, or 1:30 (hours:minutes)",
+        "reviews/x.md:8: film.starring: expected a list, e.g. [a, b], got a mapping",
+    ]
+
+
+def test_updated_before_date(publication):
+    publication.write_review("x.md", review(BASIC + "updated: 2026-03-05\n"))
+    assert problems_of(publication) == [
+        "reviews/x.md:5: updated: 2026-03-05 is before the date 2026-03-06; expected a time on "
+        "or after the publication date"
+    ]
+
+
+def test_poster_file_must_exist_under_static(publication):
+    publication.write_review("x.md", review(BASIC + "poster: posters/missing.png\n"))
+    assert problems_of(publication) == [
+        "reviews/x.md:5: poster: static/posters/missing.png does not exist; add the image there "
+        "or give an https URL"
+    ]
+
+
+def test_duplicate_slugs_name_both_files(publication):
+    publication.write_review("harbour-lights.md", review(BASIC))
+    publication.write_review("other.md", review(BASIC + "slug: harbour-lights\n"))
+    assert problems_of(publication) == [
+        "reviews/other.md:5: slug: 'harbour-lights' is also the slug of "
+        "reviews/harbour-lights.md; give one of them another slug (or rename the file)"
+    ]
+
+
+def test_duplicate_ids_name_both_files(publication):
+    publication.write_review("a.md", review("id: tag:reel.test,2026:x\n" + BASIC))
+    publication.write_review("b.md", review("id: tag:reel.test,2026:x\n" + BASIC))
+    assert problems_of(publication) == [
+        "reviews/b.md:2: id: 'tag:reel.test,2026:x' is also the id of reviews/a.md; every "
+        "review needs its own id"
+    ]
+
+
+def test_not_utf8_names_the_file_and_line(publication):
+    data = review(BASIC, "Fine.\nCaf\xe9 society\n").encode("latin-1")
+    publication.write_review("latin1.md", data)
+    assert problems_of(publication) == [
+        f"reviews/latin1.md:7: not UTF-8 text (byte 0xe9 at offset {data.index(0xE9)}); save "
+        "the file as UTF-8"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("title: x\n", "reviews/x.md:1: no front matter; start the file with a line '---', then "
+                       "fields such as 'title: ...', then another '---'"),
+        ("---\ntitle: x\n", "reviews/x.md:1: front matter is not closed; add a line '---' after "
+                            "the last field"),
+        ("---\n---\nbody\n", "reviews/x.md:2: front matter is empty; expected fields such as "
+                             "title, date and reviewer"),
+        ("---\n- a\n- b\n---\n", "reviews/x.md:2: front matter must be fields such as "
+                                 "'title: ...', got a list"),
+    ],
+)
+def test_front_matter_shape(publication, text, message):
+    publication.write_review("x.md", text)
+    assert problems_of(publication) == [message]
+
+
+def test_every_problem_in_every_file_is_reported(publication):
+    publication.write_review("a.md", review(BASIC + "rating: 9\nraitng: 3\n"))
+    publication.write_review("b.md", review("title: B\ndate: soon\n"))
+    publication.write_review("c.md", review(BASIC))
+    with pytest.raises(SourceError) as info:
+        load_reviews(publication.config)
+    assert str(info.value).splitlines() == [
+        "4 problems in review sources:",
+        "reviews/a.md:5: rating: 9 is out of range; expected 0 to 5",
+        "reviews/a.md:6: raitng: unknown field; did you mean 'rating'?",
+        "reviews/b.md:1: reviewer: missing; every review needs a reviewer",
+        "reviews/b.md:3: date: 'soon' is not a valid date; expected YYYY-MM-DD or "
+        "YYYY-MM-DD HH:MM (optionally with a UTC offset such as +01:00)",
+    ]
+
+
+def test_parse_review_alone(publication):
+    config = publication.config
+    r = parse_review(review(BASIC), path="reviews/harbour.md", config=config)
+    assert (r.slug, r.source_path) == ("harbour", "reviews/harbour.md")
+    with pytest.raises(SourceError) as info:
+        parse_review(review(BASIC + "rating: 6\n"), path="reviews/harbour.md", config=config)
+    assert str(info.value.problems[0]) == (
+        "reviews/harbour.md:5: rating: 6 is out of range; expected 0 to 5")
+
+
+def test_check_sources_reports_without_raising(publication):
+    publication.write_review("a.md", review(BASIC))
+    publication.write_review("b.md", review(BASIC + "rating: 6\n"))
+    result = check_sources(publication.config)
+    assert not result.ok and result.files == 2
+    assert [r.slug for r in result.reviews] == ["a"]
+    assert [p.path for p in result.problems] == ["reviews/b.md"]
+    assert not (publication.root / ".publisher").exists()
+
+
+# --- the cache -------------------------------------------------------------------------------
+
+
+def test_cache_gives_the_same_catalog_and_sees_every_change(publication):
+    publication.copy_sample_reviews()
+    (publication.root / "static" / "posters").mkdir(parents=True)
+    for png in (SAMPLE / "static" / "posters").glob("*.png"):
+        shutil.copy(png, publication.root / "static" / "posters" / png.name)
+    config = publication.config
+    uncached = load_reviews(config, cache=False)
+    assert not cache_path(config).exists()
+    first = load_reviews(config)
+    assert (cache_path(config) / "index.pickle").is_file()
+    assert list(cache_path(config).glob("chunk-*.pickle"))
+    second = load_reviews(config)
+    assert first.reviews == second.reviews == uncached.reviews
+
+    # Same size, rewritten at once: the content hash must still see the change.
+    path = publication.root / "reviews" / "1987.md"
+    text = path.read_text(encoding="utf-8")
+    path.write_text(text.replace("rating: 4.5", "rating: 3.5"), encoding="utf-8")
+    changed = {r.slug: r for r in load_reviews(config).reviews}
+    assert changed["1987"].rating == Decimal("3.5")
+
+    path.unlink()
+    assert "1987" not in {r.slug for r in load_reviews(config).reviews}
+
+    # A config field that shapes the output invalidates every entry.
+    publication.write_config((publication.root / "publisher.toml").read_text()
+                             .replace("https://reel.test/", "https://other.test/"))
+    moved = load_reviews(publication.config)
+    assert all(r.url.startswith("https://other.test/") for r in moved.reviews)
+
+
+def test_a_file_is_trusted_unread_only_when_its_signature_is_safely_old():
+    sig = (120, 10_000_000_000, 10_000_000_000, 42)
+    later = 10_000_000_000 + 3_000_000_000
+    assert is_trusted(sig, 10_000_000_000, (sig, later, "abc"))
+    # Seen within the timestamp granularity margin of its last change: hash it again.
+    assert not is_trusted(sig, 10_000_000_000, (sig, 10_500_000_000, "abc"))
+    # Any change of size, times or inode: read it.
+    for changed in [(121, *sig[1:]), (120, 1, *sig[2:]), (*sig[:2], 1, 42), (*sig[:3], 43)]:
+        assert not is_trusted(changed, changed[2], (sig, later, "abc"))
+    assert not is_trusted(sig, sig[2], None)
+
+
+def chunks(config) -> list[Path]:
+    return sorted(cache_path(config).glob("chunk-*.pickle"))
+
+
+def test_a_second_load_does_not_reread_old_files(publication):
+    path = publication.write_review("a.md", review(BASIC))
+    config = publication.config
+    load_reviews(config)
+    index_file = cache_path(config) / "index.pickle"
+    # Pretend the first load happened well after the file was last changed.
+    index = pickle.loads(index_file.read_bytes())
+    sig, _seen, digest = index["files"]["reviews/a.md"]
+    index["files"]["reviews/a.md"] = (sig, sig[2] + 10**10, digest)
+    index_file.write_bytes(pickle.dumps(index))
+    stamp = index_file.stat().st_mtime_ns
+    assert load_reviews(config).reviews[0].title == "Harbour Lights"
+    assert index_file.stat().st_mtime_ns == stamp  # nothing to record: the file was trusted
+    path.write_text(review(BASIC.replace("Lights", "Nights")), encoding="utf-8")
+    assert load_reviews(config).reviews[0].title == "Harbour Nights"
+
+
+def test_a_corrupt_or_lost_cache_is_ignored(publication):
+    publication.write_review("a.md", review(BASIC))
+    config = publication.config
+    load_reviews(config)
+    for chunk in chunks(config):
+        chunk.write_bytes(b"not a pickle")
+    assert [r.title for r in load_reviews(config).reviews] == ["Harbour Lights"]
+    for chunk in chunks(config):
+        chunk.unlink()
+    assert [r.title for r in load_reviews(config).reviews] == ["Harbour Lights"]
+    (cache_path(config) / "index.pickle").write_bytes(b"\x80\x05garbage")
+    assert [r.title for r in load_reviews(config).reviews] == ["Harbour Lights"]
+    assert [r.title for r in load_reviews(config).reviews] == ["Harbour Lights"]
+
+
+def test_chunks_are_compacted_and_old_ones_removed(publication, monkeypatch):
+    monkeypatch.setattr(cache, "_MAX_CHUNKS", 3)
+    path = publication.write_review("a.md", review(BASIC))
+    publication.write_review("b.md", review(BASIC.replace("Lights", "Nights")))
+    config = publication.config
+    for rating in ("1", "2", "3", "4", "5", "0.5"):
+        path.write_text(review(BASIC + f"rating: {rating}\n"), encoding="utf-8")
+        catalog = load_reviews(config)
+        assert {r.slug: r.rating for r in catalog.reviews} == {"a": Decimal(rating), "b": None}
+        assert 1 <= len(chunks(config)) <= 3
+
+
+def test_errors_are_cached_too_and_fixed_files_load(publication):
+    path = publication.write_review("a.md", review(BASIC + "rating: 6\n"))
+    config = publication.config
+    for _ in range(2):
+        with pytest.raises(SourceError):
+            load_reviews(config)
+    path.write_text(review(BASIC + "rating: 5\n"), encoding="utf-8")
+    assert load_reviews(config).reviews[0].rating == 5
+
+
+def test_many_files_are_parsed_in_worker_processes(publication, monkeypatch):
+    monkeypatch.setattr(catalog_module, "POOL_THRESHOLD", 4)
+    for i in range(12):
+        publication.write_review(f"film-{i:02}.md", review(
+            BASIC.replace("Harbour Lights", f"Film {i}")
+            + (f"rating: {i}\n" if i == 7 else "")))
+    with pytest.raises(SourceError) as info:
+        load_reviews(publication.config)
+    assert [str(p) for p in info.value.problems] == [
+        "reviews/film-07.md:5: rating: 7 is out of range; expected 0 to 5"]
+    assert chunks(publication.config)  # each worker stored its own batch
+    (publication.root / "reviews" / "film-07.md").unlink()
+    expected = [f"Film {i}" for i in range(12) if i != 7]
+    assert [r.title for r in load_reviews(publication.config).reviews] == expected
+    assert [r.title for r in load_reviews(publication.config, cache=False).reviews] == expected
+
+
+# --- a new publication -----------------------------------------------------------------------
+
+
+def test_init_publication_loads_cleanly(tmp_path, now):
+    written = init_publication(tmp_path / "new", title="Reel “Talk”", timezone="Europe/Paris",
+                               author="Ana O'Neill", now=now)
+    assert [p.name for p in written] == ["publisher.toml", "first-review.md"]
+    config = load_config(directory=tmp_path / "new")
+    assert (config.title, config.timezone) == ("Reel “Talk”", "Europe/Paris")
+    catalog = load_reviews(config, cache=False)
+    (r,) = catalog.published(now)
+    assert r.reviewer == "Ana O'Neill"
+    assert r.date.date() == now.date()
+
+
+def test_init_refuses_to_overwrite_and_validates_first(tmp_path):
+    init_publication(tmp_path / "a")
+    before = (tmp_path / "a" / "publisher.toml").read_bytes()
+    with pytest.raises(PublisherError, match="already exists; not overwriting"):
+        init_publication(tmp_path / "a", title="Other")
+    assert (tmp_path / "a" / "publisher.toml").read_bytes() == before
+    with pytest.raises(ConfigError, match="base_url"):
+        init_publication(tmp_path / "b", base_url="reviews.example.org")
+    assert not (tmp_path / "b").exists()
+
+
+def test_sources_path_is_relative_to_the_publication(tmp_path, monkeypatch):
+    pub = Publication(tmp_path / "pub")
+    pub.write_review("a.md", review(BASIC + "rating: 6\n"))
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SourceError) as info:
+        load_reviews(load_config(directory=Path("pub")), cache=False)
+    assert info.value.problems[0].path == "reviews/a.md"
