@@ -1,13 +1,13 @@
 """Deliveries per second for one issue to 10,000 subscribers over loopback SMTP.
 
-    /work/venv/bin/python bench/deliver.py [--subscribers 10000] [--connections 1 4]
-                                           [--sink auto|smtp-sink|aiosmtpd] [--claim-batch N]
+    .venv/bin/python bench/deliver.py [--subscribers 10000] [--connections 1 4]
+                                      [--sink auto|smtp-sink|aiosmtpd] [--reply-delay S]
 
 The sink is Postfix's smtp-sink (``smtp-sink -u nobody -c 127.0.0.1:PORT 1000``) when it is
 installed, else aiosmtpd's Sink handler in a separate process. Each connection count runs in a
 fresh child process with a fresh publication (10 synthetic reviews, bench/gen_reviews.py), a fresh
 ledger and the subscribers imported from CSV, so its peak RSS (ru_maxrss) is its own. The time
-covers ``delivery.deliver_issue`` only: rendering the digest once, queueing, claiming, sending,
+covers ``pipeline.send.deliver_issue`` only: rendering the digest once, queueing, claiming, sending,
 recording each outcome in the ledger (SQLite, WAL, synchronous=FULL) and marking the issue sent.
 """
 
@@ -87,19 +87,16 @@ def start_sink(kind: str, port: int, delay: float = 0.0
     return proc, command
 
 
-def one(connections: int, subscribers: int, sink: str, claim_batch: int,
-        delay: float = 0.0) -> dict[str, object]:
+def one(connections: int, subscribers: int, sink: str, delay: float = 0.0) -> dict[str, object]:
     sys.path.insert(0, str(HERE))
     from gen_reviews import generate
 
     from publisher.config import load_config
-    from publisher.delivery import engine
     from publisher.ledger import open_store
     from publisher.pipeline.issues import compose_issue
     from publisher.pipeline.send import deliver_issue
     from publisher.sources import load_reviews
 
-    engine.CLAIM_BATCH = claim_batch
     work = Path(tempfile.mkdtemp(prefix="bench-deliver-"))
     port = free_port()
     proc, sink_command = start_sink(sink, port, delay)
@@ -132,7 +129,6 @@ def one(connections: int, subscribers: int, sink: str, claim_batch: int,
     return {
         "connections": connections,
         "subscribers": subscribers,
-        "claim_batch": claim_batch,
         "seconds": round(seconds, 2),
         "deliveries_per_s": round(subscribers / seconds, 1),
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
@@ -145,8 +141,6 @@ def main() -> int:
     parser.add_argument("--subscribers", type=int, default=10_000)
     parser.add_argument("--connections", type=int, nargs="+", default=[1, 4])
     parser.add_argument("--sink", choices=("auto", "smtp-sink", "aiosmtpd"), default="auto")
-    parser.add_argument("--claim-batch", type=int, default=None,
-                        help="deliveries claimed per transaction (default: delivery.CLAIM_BATCH)")
     parser.add_argument("--reply-delay", type=float, default=0.0, metavar="SECONDS",
                         help="use an aiosmtpd sink that waits this long before each 250, like "
                              "a distant relay (shows what parallel connections are for)")
@@ -155,27 +149,22 @@ def main() -> int:
     sink = args.sink
     if sink == "auto":
         sink = "smtp-sink" if Path(SMTP_SINK).exists() else "aiosmtpd"
-    if args.claim_batch is None:
-        from publisher.delivery.engine import CLAIM_BATCH
-
-        args.claim_batch = CLAIM_BATCH
     if args.one:
-        result = one(args.connections[0], args.subscribers, sink, args.claim_batch,
-                     args.reply_delay)
+        result = one(args.connections[0], args.subscribers, sink, args.reply_delay)
         print(json.dumps(result))
         return 0
     for connections in args.connections:
         out = subprocess.run(
             [sys.executable, __file__, "--one", "--connections", str(connections),
              "--subscribers", str(args.subscribers), "--sink", sink,
-             "--claim-batch", str(args.claim_batch), "--reply-delay", str(args.reply_delay)],
+             "--reply-delay", str(args.reply_delay)],
             capture_output=True, text=True,
         )
         if out.returncode != 0:
             print(out.stderr, file=sys.stderr)
             return 1
         result = json.loads(out.stdout.strip().splitlines()[-1])
-        print(f"{result['connections']} connection(s), claim batch {result['claim_batch']}: "
+        print(f"{result['connections']} connection(s): "
               f"{result['subscribers']} deliveries in {result['seconds']} s = "
               f"{result['deliveries_per_s']}/s, peak RSS {result['peak_rss_mb']} MB "
               f"(sink: {result['sink']})")

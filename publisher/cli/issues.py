@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import click
@@ -10,12 +9,12 @@ import click
 from ..config import load_secret
 from ..errors import SourceError
 from ..models import IssueState
-from ..newsletter.compose import issue_from_record
 from ..pipeline import send
 from ..pipeline.issues import compose_issue, note_from_file
 from ..sources import Catalog, load_reviews
 from . import State
 from .context import count, local_time, open_store, publication_command, warn
+from .progress import terminal_progress
 
 
 @click.group()
@@ -107,7 +106,7 @@ def issue_show(state: State, number: int) -> None:
 def issue_cancel(state: State, number: int) -> None:
     """Cancel draft issue NUMBER before sending starts; its reviews go into the next issue.
     (Its number is not reused.)"""
-    record = open_store(state).set_issue_state(number, IssueState.CANCELLED, now=state.now())
+    record = open_store(state).cancel_issue(number, now=state.now())
     click.echo(f"cancelled issue #{number}; its {count(len(record.review_ids), 'review')} "
                "will go into the next issue")
 
@@ -129,12 +128,13 @@ def issue_send(state: State, number: int, dry_run: bool, address: str | None) ->
     secret = load_secret()
     catalog = load_reviews(config)
     if address is not None:
-        issue_ = issue_from_record(store.issue(number), catalog, config)
-        reply = send.send_test(config, issue_, address, secret=secret, now=now)
+        reply = send.send_test(config, store, number, address, secret=secret, now=now,
+                               catalog=catalog)
         click.echo(f"sent a test copy of issue #{number} to {address}: {reply}")
         return 0
     report = send.deliver_issue(config, store, number, now=now, secret=secret, catalog=catalog,
-                                progress=sys.stderr.isatty(), echo=click.echo, resume=True)
+                                progress=terminal_progress(f"issue #{number}"),
+                                echo=click.echo, resume=True)
     if report.paused:
         click.echo(f"error: {report.paused}", err=True)
         return 1
@@ -150,7 +150,8 @@ def issue_resend_ambiguous(state: State, number: int) -> int:
     config = state.config
     report = send.resend_ambiguous(config, open_store(state), number, now=state.now(),
                                    secret=load_secret(), catalog=load_reviews(config),
-                                   progress=sys.stderr.isatty(), echo=click.echo)
+                                   progress=terminal_progress(f"issue #{number}"),
+                                   echo=click.echo)
     if report.paused:
         click.echo(f"error: {report.paused}", err=True)
         return 1

@@ -11,6 +11,7 @@ from ..pipeline import units
 from ..pipeline.run import run_once
 from . import State
 from .context import publication_command
+from .progress import terminal_progress
 
 
 @click.group(invoke_without_command=True)
@@ -54,7 +55,7 @@ def schedule_systemd(state: State) -> None:
 def run_command(state: State, catch_up: bool) -> int:
     """Build feeds, compose the issue if one is due, deliver what is queued (cron calls this)."""
     report = run_once(state.config, now=state.now(), catch_up=catch_up, echo=click.echo,
-                      progress=sys.stderr.isatty())
+                      progress=terminal_progress("sending"))
     decision = report.decision
     if decision is not None and report.outcome is None and sys.stdout.isatty():
         click.echo(decision.reason)  # on a terminal, say why nothing was composed

@@ -1,61 +1,62 @@
-"""Deliver an issue to its subscribers, exactly once each, over N parallel connections.
+"""Deliver one issue's due deliveries, exactly once each, over N parallel connections.
 
-How "never twice" holds: the main thread is the only one that touches the ledger. It claims
-deliveries (queued → sending, committed) BEFORE handing their messages to the sender threads, and
-records each outcome when the sender reports it: ``sent`` only after the server's 250. A crash
-leaves the claimed-but-unconfirmed deliveries in ``sending``: ambiguous, never resent by a later
-run, only by ``publisher issue resend-ambiguous N``. Claims are taken ``CLAIM_BATCH`` at a time in
-one transaction (see the note there), and at most ``2 * (connections + CLAIM_BATCH)`` are claimed
-and unconfirmed at any moment (24 with 4 connections), so a crash makes at most that many
-ambiguous.
+How "never twice" holds: the main thread is the only one that touches the ledger. A delivery is
+claimed (queued → sending) in a committed transaction before its message can reach a server, and
+recorded when its sender reports the outcome: ``sent`` only after the server's 250. A crash
+leaves the claimed-but-unrecorded deliveries in ``sending``: ambiguous, never resent by a later
+run, only by ``publisher issue resend-ambiguous N`` (or recorded by ``settle-ambiguous``).
 
-What each reply does (transports.py classifies them):
+How few are left in doubt: each sender holds one message at a time. When it reports an outcome,
+the main thread hands it the next message at once and then, in ONE transaction, records the
+outcome and claims the next delivery (several senders' outcomes share a commit when they arrive
+together). The sender meanwhile opens the SMTP transaction (MAIL FROM, RCPT TO) and waits before
+DATA until that commit is done (the gate in ``senders.py``). So at any moment a sender has at
+most one delivery claimed and unrecorded, and a SIGKILL leaves at most one ambiguous delivery per
+connection — the message that was in flight — while the commit costs no time on the wire.
 
-- 250: sent.  4xx: back to the queue with exponential backoff (retry_base_seconds * 2**attempts);
-  after give_up_hours since the delivery was queued it fails (not bounced).
-- 5.1.x / 550 / 551 / 553 at RCPT: failed, subscriber bounced (later issues skip them).
-- 5.7.x / 554 (policy): stop sending this issue — release what is not yet sent, report
-  ``paused`` — and suppress nobody. The pause is kept in the ledger: later runs leave the issue
-  alone until ``publisher issue send N`` resumes it.
-- Lost connection after DATA: ambiguous (left in ``sending``) and counted.
-- TransportError (refused connection, TLS or authentication failure): release everything not
-  sent and raise it.
+What each reply means is ``newsletter.policy``'s decision; this module carries it out:
+
+- sent, retry, give up, fail, bounce: recorded as the policy says.
+- pause (5.7.x / 554): stop taking messages, release what is not sent, report ``paused``;
+  the pause is kept in the ledger (``pipeline.send``).
+- ambiguous (connection lost after DATA): left claimed; an unexpected error after the message
+  may have gone is treated the same way and stops the run.
+- stop (the transport is unusable): release everything not sent and raise the TransportError.
 """
 
 from __future__ import annotations
 
 import queue
-import threading
 import time
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
+from typing import Protocol
 
 from ..config import Config
-from ..errors import (
-    AmbiguousDeliveryError,
-    DeliveryError,
-    PermanentDeliveryError,
-    PolicyDeliveryError,
-    TemporaryDeliveryError,
-    TransportError,
-)
+from ..errors import AmbiguousDeliveryError, DeliveryError, TransportError
 from ..ledger import Store
-from ..models import DeliveryRecord
+from ..ledger.deliveries import Attempt
+from ..models import DeliveryRecord, DeliveryStatus, IssueState
+from ..newsletter.policy import Action, Outcome, Retry, decide
 from ..render.message import MessageTemplate
-from .senders import Job, NotSent, Pacer, Shared, sender
-from .transports import Transport
+from .senders import Job, Left, NotSent, Pacer, Sender, Shared, Unknown
+from .session import NotClaimed, Transport
 
-#: Deliveries claimed per transaction. Every claim is a committed (fsynced: synchronous=FULL)
-#: SQLite transaction of about 1 ms, as is every ``mark_sent``; claiming one at a time made the
-#: ledger, not SMTP, the bottleneck (bench/deliver.py: about 1.8x slower with 1 than with 8).
-#: The price: a crash can leave the claimed-but-unsent part of a group ambiguous too.
-CLAIM_BATCH = 8
+#: Due deliveries are read from the ledger this many at a time (memory stays flat however long
+#: the list).
+PAGE = 1000
 
-#: Outcomes recorded per transaction at most (the 250s, with Store.mark_sent_many): a crash
-#: before the commit leaves those sent messages ambiguous, never resent.
-RECORD_BATCH = 32
+
+class Progress(Protocol):
+    """Where a run reports how far it is (the CLI draws a bar on a terminal)."""
+
+    def start(self, total: int) -> None: ...
+
+    def advance(self, count: int) -> None: ...
+
+    def close(self) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -77,18 +78,24 @@ class DeliveryReport:
         line = (f"issue #{number}: {self.sent} sent, {self.retried} to retry later, "
                 f"{self.bounced} bounced, {self.failed} failed, {self.ambiguous} ambiguous "
                 f"via {where} in {seconds:.1f} s")
-        if self.state == "sent":
+        if self.state == IssueState.SENT:
             line += f"; issue #{number} is sent"
         elif self.waiting:
             line += f"; {self.waiting} waiting for a retry"
         return line
 
 
+def paused_line(number: int, reason: str) -> str:
+    """The one line a person reads about a paused issue."""
+    return (f"issue #{number} paused: {reason}; fix the cause (sender authorisation, reputation, "
+            f"content), then 'publisher issue send {number}' resumes it")
 
 
+#: A due delivery with its message, or with the error that stops it being rendered.
+_Item = tuple[DeliveryRecord, bytes | DeliveryError]
 
-def _render_all(template: MessageTemplate, due: list[DeliveryRecord]
-                ) -> Iterator[tuple[DeliveryRecord, bytes | DeliveryError]]:
+
+def _rendered(template: MessageTemplate, due: list[DeliveryRecord]) -> Iterator[_Item]:
     """Each delivery with its message, or with the error that stops it being rendered.
 
     render_many signs DKIM in worker processes, so signing never serialises sending; it cannot
@@ -110,226 +117,217 @@ def _render_all(template: MessageTemplate, due: list[DeliveryRecord]
             start += 1
 
 
-# --- the run ----------------------------------------------------------------------------------
+_COUNTED = {Action.SENT: "sent", Action.RETRY: "retried", Action.GIVE_UP: "failed",
+            Action.FAIL: "failed", Action.BOUNCE: "bounced"}
 
 
 class Run:
-    """One delivery run of one issue (main thread: ledger; sender threads: SMTP)."""
+    """One delivery run of one issue: the main thread claims and records, senders send."""
 
     def __init__(self, config: Config, store: Store, number: int, *, now: datetime,
-                 transport: Transport, template: MessageTemplate, progress: bool):
+                 transport: Transport, template: MessageTemplate,
+                 progress: Progress | None = None, pacer: Pacer | None = None):
         self.config, self.store, self.number, self.now = config, store, number, now
         self.transport, self.template, self.progress = transport, template, progress
+        delivery = config.delivery
+        self.retry = Retry(base_seconds=delivery.retry_base_seconds,
+                           give_up_hours=delivery.give_up_hours)
+        self.pacer = pacer or Pacer(delivery.rate_limit)
         self.counts = dict.fromkeys(("sent", "retried", "failed", "bounced"), 0)
         self.pause_reason = ""  # set by the first policy refusal
         self.error: TransportError | None = None
         self.unknown: BaseException | None = None
         self.shared = Shared(1)  # replaced in run(), once the number of senders is known
+        # What the next commit records, fails and claims.
+        self._attempts: list[Attempt] = []
+        self._unsendable: list[tuple[int, str]] = []
+        self._tentative: list[Job] = []
+        self._returned: deque[_Item] = deque()  # jobs a leaving sender handed back
 
-    # outcome handling (main thread only) ----------------------------------------------------
+    # --- the work, a page at a time ----------------------------------------------------------
 
-    def _record_many(self, batch: list[tuple[Job, str | BaseException]]) -> None:
-        """Record outcomes; the 250s of a batch in one transaction (Store.mark_sent_many)."""
-        sent = [(job, outcome) for job, outcome in batch if isinstance(outcome, str)]
-        if sent:
-            self._record_sent(sent)
-        for job, outcome in batch:
-            if not isinstance(outcome, str):
-                self._record(job, outcome)
+    def _work(self) -> Iterator[_Item]:
+        after = 0
+        while True:
+            page = self.store.due_deliveries(self.number, now=self.now, limit=PAGE, after=after)
+            if not page:
+                return
+            after = page[-1].id
+            yield from _rendered(self.template, page)
 
-    def _record_sent(self, sent: list[tuple[Job, str]]) -> None:
-        """The 250s, however many, in one transaction: one path for one reply or thirty-two."""
-        stale = self.store.mark_sent_many(
-            [(job.record.id, reply, self.template.message_id(job.record.subscriber))
-             for job, reply in sent], now=self.now)
-        self.counts["sent"] += len(sent) - len(stale)
+    def _next(self, work: Iterator[_Item]) -> tuple[DeliveryRecord, bytes] | None:
+        """The next message to send; a delivery whose message cannot be rendered is failed."""
+        while True:
+            item = self._returned.popleft() if self._returned else next(work, None)
+            if item is None:
+                return None
+            record, message = item
+            if isinstance(message, bytes):
+                return record, message
+            self._unsendable.append((record.id, str(message)))
+            self.counts["failed"] += 1
+            self._advance(1)
 
-    def _record(self, job: Job, outcome: str | BaseException) -> None:
-        d, store, now = job.record, self.store, self.now
-        if isinstance(outcome, str):
-            self._record_sent([(job, outcome)])
-        elif isinstance(outcome, TemporaryDeliveryError):
-            reply = str(outcome)
-            if now - d.created_at >= timedelta(hours=self.config.delivery.give_up_hours):
-                store.mark_failed(d.id, now=now, bounced=False, reply=(
-                    f"gave up after {self.config.delivery.give_up_hours:g} hours: {reply}"))
-                self.counts["failed"] += 1
-            else:
-                delay = self.config.delivery.retry_base_seconds * 2 ** d.attempts
-                store.mark_retry(d.id, now=now, reply=reply,
-                                 next_attempt_at=now + timedelta(seconds=delay))
-                self.counts["retried"] += 1
-        elif isinstance(outcome, PermanentDeliveryError):
-            bounce = outcome.bounce
-            store.mark_failed(d.id, now=now, reply=str(outcome), bounced=bounce)
-            self.counts["bounced" if bounce else "failed"] += 1
-        elif isinstance(outcome, AmbiguousDeliveryError):
-            pass  # stays in sending; the report counts the ledger's ambiguous deliveries
-        elif isinstance(outcome, PolicyDeliveryError):
-            store.release([d.id], now=now)
-            if not self.pause_reason:
-                self.pause_reason = (f"the server refused {d.email} for policy reasons "
-                                     f"({outcome}); nobody was unsubscribed")
-            self.shared.stop.set()
-        elif isinstance(outcome, TransportError):
-            store.release([d.id], now=now)
-            if self.error is None:
-                self.error = outcome
-            self.shared.stop.set()
-        elif isinstance(outcome, NotSent):
-            store.release([d.id], now=now)
-        else:  # Unknown or another DeliveryError: it may have gone out — leave it ambiguous
-            if self.unknown is None:
-                self.unknown = outcome
-            self.shared.stop.set()
-
-    # the loop ----------------------------------------------------------------------------
-
-    def _work(self) -> Iterator[tuple[DeliveryRecord, bytes | DeliveryError]]:
-        due = self.store.due_deliveries(self.number, now=self.now)
-        self.total = len(due)
-        return _render_all(self.template, due)
+    # --- the loop ----------------------------------------------------------------------------
 
     def run(self) -> DeliveryReport:
         delivery = self.config.delivery
-        connections = max(1, delivery.connections)
-        jobs: queue.Queue[Job | None] = queue.Queue()
-        results: queue.Queue[tuple[Job, str | BaseException]] = queue.Queue()
-        pacer = Pacer(delivery.rate_limit)
+        total = self.store.due_count(self.number, now=self.now)
+        count = min(max(1, delivery.connections), max(1, total))
+        results: queue.Queue[tuple[int, Job, str | BaseException]] = queue.Queue()
+        self.shared = Shared(count)
+        senders = [Sender(i, self.transport, self.template.envelope_from, results, self.shared,
+                          self.pacer, max(1, delivery.session_messages)) for i in range(count)]
+        busy: set[int] = set()
+        alive = {sender.index for sender in senders}
         work = self._work()
-        window = 2 * (connections + CLAIM_BATCH)  # claimed ahead: senders never wait
-        senders = min(connections, max(1, self.total))
-        self.shared = Shared(senders)
-        threads = [
-            threading.Thread(
-                target=sender, name=f"publisher-sender-{i}", daemon=True,
-                args=(self.transport, self.template.envelope_from, jobs, results, self.shared,
-                      pacer, max(1, delivery.session_messages)))
-            for i in range(senders)
-        ]
-        in_flight: dict[int, Job] = {}
-        pending: deque[tuple[DeliveryRecord, bytes | DeliveryError]] = deque()
-        exhausted = self.total == 0
-        bar = _ProgressBar(self.total, f"issue #{self.number}") if self.progress else None
-        for thread in threads:
-            thread.start()
+        if self.progress is not None:
+            self.progress.start(total)
+        for sender in senders:
+            sender.thread.start()
         try:
-            while True:
-                while (not exhausted and not self.shared.stop.is_set()
-                       and len(in_flight) + CLAIM_BATCH <= window):
-                    while len(pending) < CLAIM_BATCH and (item := next(work, None)):
-                        pending.append(item)
-                    if not pending:
-                        exhausted = True
-                        break
-                    group = []
-                    while pending and len(group) < CLAIM_BATCH:
-                        record, message = pending.popleft()
-                        if isinstance(message, DeliveryError):  # an address we cannot send to
-                            self.store.mark_failed(record.id, now=self.now, reply=str(message),
-                                                   bounced=False)
-                            self.counts["failed"] += 1
-                            if bar is not None:
-                                bar.advance()
-                        else:
-                            group.append((record, message))
-                    if not group:
-                        continue
-                    taken = set(self.store.mark_sending([d.id for d, _ in group], now=self.now))
-                    for record, message in group:
-                        if record.id in taken:  # others were taken by another sender
-                            job = Job(record, message)
-                            in_flight[record.id] = job
-                            jobs.put(job)
-                        elif bar is not None:
-                            bar.advance()
-                if not in_flight:
-                    break
+            for sender in senders:
+                if self._assign(sender, work):
+                    busy.add(sender.index)
+            self._commit()
+            while busy:
                 batch = [results.get()]
-                while len(batch) < RECORD_BATCH:
+                while len(batch) < count:
                     try:
                         batch.append(results.get_nowait())
                     except queue.Empty:
                         break
-                for job, _ in batch:
-                    del in_flight[job.record.id]
-                self._record_many(batch)
-                if bar is not None:
-                    bar.advance(len(batch))
+                for index, job, outcome in batch:
+                    busy.discard(index)
+                    self._settle(job, outcome)
+                    if isinstance(outcome, Left):  # its connection failed; others carry on
+                        alive.discard(index)
+                # Every idle sender gets work: the one that reported, and one that ran out
+                # earlier when a leaving sender has handed a job back.
+                for index in sorted(alive - busy):
+                    if self._assign(senders[index], work):
+                        busy.add(index)
+                self._commit()
+                self._advance(len(batch))
         except BaseException:
             # Interrupted (Ctrl-C, a ledger error): senders finish what they are sending and
             # return the rest unsent, which goes back to the queue; the rest stays ambiguous.
             self.shared.stop.set()
-            self._drain(in_flight, results)
+            self._drain(busy, results)
             raise
         finally:
-            for _ in threads:
-                jobs.put(None)
-            for thread in threads:
-                thread.join()
+            for job in self._tentative:  # a claim that was never committed: never sent
+                job.settle_claim(False)
+            for sender in senders:
+                sender.inbox.put(None)
+            for sender in senders:
+                sender.thread.join()
             work.close()  # stops render_many's workers when the run stopped early
-            if bar is not None:
-                bar.close()
+            if self.progress is not None:
+                self.progress.close()
         return self._finish()
 
-    def _drain(self, in_flight: dict[int, Job],
-               results: queue.Queue[tuple[Job, str | BaseException]]) -> None:
+    def _assign(self, sender: Sender, work: Iterator[_Item]) -> bool:
+        """Hand ``sender`` its next message, to be claimed at the next commit; False when there
+        is none (or the run is stopping)."""
+        if self.shared.stop.is_set():
+            return False
+        item = self._next(work)
+        if item is None:
+            return False
+        job = Job(*item)
+        self._tentative.append(job)
+        sender.inbox.put(job)
+        return True
+
+    def _commit(self) -> None:
+        """Record what happened and claim what was handed out, in one transaction; then open
+        the senders' gates."""
+        jobs, self._tentative = self._tentative, []
+        taken = set(self.store.record(self._attempts, now=self.now,
+                                      unsendable=self._unsendable,
+                                      claim=[job.record.id for job in jobs]))
+        self._attempts, self._unsendable = [], []
+        for job in jobs:
+            job.settle_claim(job.record.id in taken)
+
+    def _settle(self, job: Job, outcome: str | BaseException) -> None:
+        """What to record for one job (at the next commit), and whether the run stops."""
+        if not job.taken:
+            return  # another sender holds it (or the claim never came): nothing of ours
+        record = job.record
+        if isinstance(outcome, Left):
+            self.shared.notes.append(str(outcome))
+            self._release(job)
+            self._returned.append((record, job.message))  # for a sender that still works
+            return
+        if isinstance(outcome, NotSent | NotClaimed):
+            self._release(job)
+            return
+        if isinstance(outcome, Unknown):
+            if self.unknown is None:
+                self.unknown = outcome
+            self.shared.stop.set()
+            return  # it may have gone out: left claimed, ambiguous
+        assert isinstance(outcome, str | DeliveryError)
+        decision = decide(outcome, attempts=record.attempts, queued_at=record.created_at,
+                          now=self.now, retry=self.retry)
+        if decision.action == Action.AMBIGUOUS and not isinstance(outcome, AmbiguousDeliveryError):
+            # A DeliveryError no transport raises, after the message may have gone: stop.
+            if self.unknown is None:
+                self.unknown = DeliveryError(str(outcome))
+            self.shared.stop.set()
+        message_id = self.template.message_id(record.subscriber) if isinstance(outcome, str) \
+            else ""
+        self._attempts.append(Attempt(record.id, record.subscriber_id, decision, message_id))
+        if decision.action in _COUNTED:
+            self.counts[_COUNTED[decision.action]] += 1
+        elif decision.action == Action.PAUSE:
+            if not self.pause_reason:
+                self.pause_reason = (f"the server refused {record.email} for policy reasons "
+                                     f"({outcome}); nobody was unsubscribed")
+            self.shared.stop.set()
+        elif decision.action == Action.STOP:
+            assert isinstance(outcome, TransportError)
+            if self.error is None:
+                self.error = outcome
+            self.shared.stop.set()
+
+    def _release(self, job: Job) -> None:
+        self._attempts.append(Attempt(job.record.id, job.record.subscriber_id,
+                                      Outcome(Action.RELEASE, "")))
+
+    def _advance(self, count: int) -> None:
+        if self.progress is not None:
+            self.progress.advance(count)
+
+    def _drain(self, busy: set[int],
+               results: queue.Queue[tuple[int, Job, str | BaseException]]) -> None:
+        """After an interruption: record what the senders still report, for a while."""
+        for job in self._tentative:
+            job.settle_claim(False)
+        self._tentative = []
         deadline = time.monotonic() + self.config.delivery.timeout + 5
-        while in_flight and time.monotonic() < deadline:
-            try:
-                job, outcome = results.get(timeout=max(0.1, deadline - time.monotonic()))
-            except queue.Empty:
-                break
-            in_flight.pop(job.record.id, None)
-            try:
-                self._record(job, outcome)
-            except Exception:  # the ledger itself may be what failed
-                break
+        try:
+            while busy and time.monotonic() < deadline:
+                try:
+                    index, job, outcome = results.get(
+                        timeout=max(0.1, deadline - time.monotonic()))
+                except queue.Empty:
+                    break
+                busy.discard(index)
+                self._settle(job, outcome)
+            self._commit()
+        except Exception:  # noqa: BLE001 - the ledger itself may be what failed
+            pass
 
     def _finish(self) -> DeliveryReport:
-        store, number = self.store, self.number
-        counts = store.delivery_counts(number)
-        ambiguous = counts.get("sending", 0)
-        state = store.issue(number).state
-        if (self.error is None and not self.pause_reason and self.unknown is None
-                and counts.get("queued", 0) == 0 and ambiguous == 0 and state == "sending"):
-            state = store.set_issue_state(number, "sent", now=self.now).state
+        record = self.store.finish_if_done(self.number, now=self.now)
+        counts = self.store.delivery_counts(self.number)
         c = self.counts
-        paused = paused_line(number, self.pause_reason) if self.pause_reason else None
+        paused = paused_line(self.number, self.pause_reason) if self.pause_reason else None
         return DeliveryReport(sent=c["sent"], retried=c["retried"], failed=c["failed"],
-                              bounced=c["bounced"], ambiguous=ambiguous, paused=paused,
-                              waiting=counts.get("queued", 0), state=state)
+                              bounced=c["bounced"], ambiguous=counts[DeliveryStatus.SENDING],
+                              paused=paused, waiting=counts[DeliveryStatus.QUEUED],
+                              state=record.state)
 
-
-class _ProgressBar:
-    """A rich progress bar on stderr (only on a terminal: the CLI decides)."""
-
-    def __init__(self, total: int, label: str):
-        from rich.console import Console
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            TextColumn,
-            TimeRemainingColumn,
-        )
-
-        self._progress = Progress(TextColumn("{task.description}"), BarColumn(),
-                                  MofNCompleteColumn(), TimeRemainingColumn(),
-                                  console=Console(stderr=True))
-        self._task = self._progress.add_task(label, total=total)
-        self._progress.start()
-
-    def advance(self, count: int = 1) -> None:
-        self._progress.advance(self._task, count)
-
-    def close(self) -> None:
-        self._progress.stop()
-
-
-
-
-def paused_line(number: int, reason: str) -> str:
-    """The one line a person reads about a paused issue."""
-    return (f"issue #{number} paused: {reason}; fix the cause (sender authorisation, reputation, "
-            f"content), then 'publisher issue send {number}' resumes it")

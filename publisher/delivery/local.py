@@ -13,6 +13,7 @@ from pathlib import Path
 
 from ..errors import TransportError
 from ..files import write_atomic
+from .session import Gate, NotClaimed
 
 
 @dataclass(frozen=True)
@@ -40,7 +41,10 @@ class MaildirSession:
         self.transport = transport
         self._box = box
 
-    def send(self, envelope_from: str, recipient: str, message: bytes) -> str:
+    def send(self, envelope_from: str, recipient: str, message: bytes, *,
+             gate: Gate | None = None) -> str:
+        if gate is not None and not gate():
+            raise NotClaimed()
         data = message.replace(b"\r\n", b"\n")
         try:
             with self.transport._lock:  # one Maildir name counter for all threads
@@ -82,7 +86,10 @@ class FileSession:
     def __init__(self, transport: FileTransport):
         self.transport = transport
 
-    def send(self, envelope_from: str, recipient: str, message: bytes) -> str:
+    def send(self, envelope_from: str, recipient: str, message: bytes, *,
+             gate: Gate | None = None) -> str:
+        if gate is not None and not gate():
+            raise NotClaimed()
         mid = message_id_of(message) or hashlib.sha256(message).hexdigest()[:32]
         name = re.sub(r"[^A-Za-z0-9._@+=-]", "_", mid)[:200] + ".eml"
         target = self.transport.path / name

@@ -1,16 +1,23 @@
-"""The sender threads: one SMTP connection each, sending the jobs the engine hands them."""
+"""The sender threads: one connection each, sending the jobs the engine hands them, one at a time.
+
+A job arrives before its claim is committed: the sender opens the SMTP transaction (MAIL FROM,
+RCPT TO) while the engine commits, and waits at the gate — the point after which the message
+may reach the server — until the claim is durable. So a sender never holds more than one
+claimed message whose fate the ledger does not know, and the commit costs no time on the wire.
+"""
 
 from __future__ import annotations
 
 import queue
 import threading
 import time
+from collections.abc import Callable
 from contextlib import ExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ..errors import DeliveryError, TransportError
 from ..models import DeliveryRecord
-from .transports import Session, Transport
+from .session import NotClaimed, Session, Transport
 
 
 class NotSent(Exception):
@@ -21,29 +28,50 @@ class Unknown(Exception):
     """An unexpected error while sending: whether the message went out is unknown."""
 
 
-class Pacer:
-    """A shared rate limit: messages per minute across every connection (0: none)."""
+class Left(Exception):
+    """The sender's connection could not be had; it left, and another sender takes the job."""
 
-    def __init__(self, per_minute: int):
+
+class Pacer:
+    """A shared rate limit: messages per minute across every connection (0: none). ``clock``
+    and ``sleep`` are injected so that tests spend no real seconds."""
+
+    def __init__(self, per_minute: int, *, clock: Callable[[], float] = time.monotonic,
+                 sleep: Callable[[float], None] = time.sleep):
         self.interval = 60.0 / per_minute if per_minute > 0 else 0.0
-        self._next = time.monotonic()
+        self._clock, self._sleep = clock, sleep
+        self._next = clock()
         self._lock = threading.Lock()
 
     def wait(self) -> None:
+        """Return when the next message may go: one ``interval`` after the previous one."""
         if not self.interval:
             return
         with self._lock:
-            slot = max(self._next, time.monotonic())
+            slot = max(self._next, self._clock())
             self._next = slot + self.interval
-        delay = slot - time.monotonic()
+        delay = slot - self._clock()
         if delay > 0:
-            time.sleep(delay)
+            self._sleep(delay)
 
 
-@dataclass
+@dataclass(eq=False)
 class Job:
+    """One message for one sender. ``claimed`` is set once the engine has committed the claim
+    (or given up on it); ``taken`` says whether this run holds the delivery."""
+
     record: DeliveryRecord
     message: bytes
+    claimed: threading.Event = field(default_factory=threading.Event)
+    taken: bool = False
+
+    def settle_claim(self, taken: bool) -> None:
+        self.taken = taken
+        self.claimed.set()
+
+
+#: What a sender reports for a job: the server's 250 reply, or what stopped it.
+Outcome = str | BaseException
 
 
 class Shared:
@@ -53,7 +81,7 @@ class Shared:
 
     def __init__(self, senders: int) -> None:
         self.stop = threading.Event()
-        self.gate = threading.Event()
+        self.first_done = threading.Event()
         self.connected = False  # some connection opened: the relay and credentials are fine
         self.notes: list[str] = []
         self._alive = senders
@@ -67,7 +95,7 @@ class Shared:
             if not self._opener_taken:
                 self._opener_taken = True
                 return True
-        self.gate.wait()
+        self.first_done.wait()
         if self.stop.is_set():
             raise NotSent()
         return False
@@ -77,7 +105,7 @@ class Shared:
             self.connected = True
         else:
             self.stop.set()
-        self.gate.set()
+        self.first_done.set()
 
     def leave(self, reason: str) -> bool:
         """True if this sender may stop and leave its job to the others: some connection works
@@ -90,58 +118,78 @@ class Shared:
         return False
 
 
-def sender(transport: Transport, envelope_from: str, jobs: queue.Queue[Job | None],
-            results: queue.Queue[tuple[Job, str | BaseException]], shared: Shared,
-            pacer: Pacer, session_messages: int) -> None:
-    """One connection: send jobs until the None sentinel; every job gets exactly one result."""
-    stack = ExitStack()
-    session: Session | None = None
-    in_session = 0
-    first, opener = True, False
-    try:
-        while (job := jobs.get()) is not None:
-            outcome: str | BaseException
-            try:
-                if shared.stop.is_set():
-                    raise NotSent()
-                if session is None:
-                    if first:
-                        opener = shared.first_open()
-                    try:
-                        session = stack.enter_context(transport.session())
-                    except DeliveryError:
-                        if opener:
-                            shared.opened(False)
-                        raise
-                    except Exception as exc:  # not a transport failure we know: say what
-                        if opener:
-                            shared.opened(False)
-                        raise TransportError(f"{transport.description}: cannot open a "
-                                             f"connection: {type(exc).__name__}: {exc}") from exc
-                    if opener:
-                        shared.opened(True)
-                    first, opener, in_session = False, False, 0
-                pacer.wait()
+class Sender:
+    """One connection's thread: takes jobs from its inbox until None, reports every job's
+    outcome exactly once on ``results`` as (this sender's index, job, outcome)."""
+
+    def __init__(self, index: int, transport: Transport, envelope_from: str,
+                 results: queue.Queue[tuple[int, Job, Outcome]], shared: Shared, pacer: Pacer,
+                 session_messages: int):
+        self.index = index
+        self.inbox: queue.Queue[Job | None] = queue.Queue()
+        self._transport, self._envelope_from = transport, envelope_from
+        self._results, self._shared, self._pacer = results, shared, pacer
+        self._session_messages = session_messages
+        self.thread = threading.Thread(target=self._run, name=f"publisher-sender-{index}",
+                                       daemon=True)
+
+    def _gate(self, job: Job) -> Callable[[], bool]:
+        def gate() -> bool:
+            job.claimed.wait()
+            return job.taken and not self._shared.stop.is_set()
+        return gate
+
+    def _run(self) -> None:
+        stack = ExitStack()
+        session: Session | None = None
+        in_session = 0
+        first, opener = True, False
+        shared = self._shared
+        try:
+            while (job := self.inbox.get()) is not None:
+                outcome: Outcome
                 try:
-                    outcome = session.send(envelope_from, job.record.email, job.message)
-                except DeliveryError:
-                    raise
-                except Exception as exc:  # after the message may have gone: not knowable
-                    raise Unknown(f"{type(exc).__name__}: {exc}") from exc
-                in_session += 1
-            except (NotSent, DeliveryError, Unknown) as exc:
-                outcome = exc
-            if isinstance(outcome, TransportError) or in_session >= session_messages:
-                stack.close()
-                session = None
-            # A connection that cannot be had leaves its job to the others; a refusal the server
-            # replied (the sender refused: it carries ``reply``) would be the same on any of them.
-            if (isinstance(outcome, TransportError) and not outcome.reply
-                    and shared.leave(str(outcome))):
-                jobs.put(job)  # nothing was sent: another connection takes it
-                return
-            results.put((job, outcome))
-    finally:
-        stack.close()
-
-
+                    if shared.stop.is_set():
+                        raise NotSent()
+                    if session is None:
+                        if first:
+                            opener = shared.first_open()
+                        try:
+                            session = stack.enter_context(self._transport.session())
+                        except DeliveryError:
+                            if opener:
+                                shared.opened(False)
+                            raise
+                        except Exception as exc:  # not a transport failure we know: say what
+                            if opener:
+                                shared.opened(False)
+                            raise TransportError(
+                                f"{self._transport.description}: cannot open a connection: "
+                                f"{type(exc).__name__}: {exc}") from exc
+                        if opener:
+                            shared.opened(True)
+                        first, opener, in_session = False, False, 0
+                    self._pacer.wait()
+                    try:
+                        outcome = session.send(self._envelope_from, job.record.email,
+                                               job.message, gate=self._gate(job))
+                    except (DeliveryError, NotClaimed):
+                        raise
+                    except Exception as exc:  # after the message may have gone: not knowable
+                        raise Unknown(f"{type(exc).__name__}: {exc}") from exc
+                    in_session += 1
+                except (NotSent, NotClaimed, DeliveryError, Unknown) as exc:
+                    outcome = exc
+                if isinstance(outcome, TransportError) or in_session >= self._session_messages:
+                    stack.close()
+                    session = None
+                # A connection that cannot be had leaves its job to the others; a refusal the
+                # server replied (the sender refused: it carries ``reply``) would be the same on
+                # any of them.
+                if (isinstance(outcome, TransportError) and not outcome.reply
+                        and shared.leave(str(outcome))):
+                    self._results.put((self.index, job, Left(str(outcome))))
+                    return
+                self._results.put((self.index, job, outcome))
+        finally:
+            stack.close()

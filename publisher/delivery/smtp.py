@@ -26,6 +26,7 @@ from ..errors import (
     TransportError,
 )
 from ..newsletter.policy import classify, reply_text
+from .session import Gate, NotClaimed
 
 PASSWORD_ENV = "PUBLISHER_SMTP_PASSWORD"
 CAFILE_ENV = "PUBLISHER_SMTP_CAFILE"
@@ -207,13 +208,16 @@ class SmtpSession:
             self._reset()
         return classify(stage, code, text)
 
-    def send(self, envelope_from: str, recipient: str, message: bytes) -> str:
-        """Send one message; the 250 reply, or one of the DeliveryError kinds."""
+    def send(self, envelope_from: str, recipient: str, message: bytes, *,
+             gate: Gate | None = None) -> str:
+        """Send one message; the 250 reply, or one of the DeliveryError kinds. ``gate`` is
+        asked once the recipient is accepted, before DATA: False resets the transaction and
+        raises NotClaimed."""
         for attempt in (1, 2):
             if self._smtp is None:
                 self.connect()
             try:
-                return self._transaction(envelope_from, recipient, message)
+                return self._transaction(envelope_from, recipient, message, gate)
             except _Dropped as exc:
                 self._discard()
                 if attempt == 2:
@@ -221,7 +225,8 @@ class SmtpSession:
                         f"connection to {self._where} lost twice before DATA: {exc}") from None
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _transaction(self, envelope_from: str, recipient: str, message: bytes) -> str:
+    def _transaction(self, envelope_from: str, recipient: str, message: bytes,
+                     gate: Gate | None) -> str:
         smtp = self._smtp
         assert smtp is not None
         payload = _data_bytes(message)
@@ -243,6 +248,9 @@ class SmtpSession:
             code, text = smtp.rcpt(recipient)
             if code not in (250, 251):
                 raise self._refused("rcpt", code, text)
+            if gate is not None and not gate():
+                self._reset()
+                raise NotClaimed()
             smtp.putcmd("data")
             code, text = smtp.getreply()
             if code != 354:

@@ -27,33 +27,18 @@ PUBLISHER_SMTP_CAFILE environment variable; certificates are always verified.
 from __future__ import annotations
 
 import os
-from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import Protocol
 from urllib.parse import unquote, urlsplit
 
 from ..config import Config, secret_from_env
 from ..errors import ConfigError
 from .local import FileTransport, MaildirTransport
+from .session import Gate, NotClaimed, Session, Transport
 from .smtp import CAFILE_ENV, PASSWORD_ENV, SmtpTransport
 
+__all__ = ["Gate", "NotClaimed", "Session", "Transport", "transport_from_url"]
+
 SUPPORTED = "smtp://host:port, smtps://host:port, maildir:///path, file:///dir"
-
-
-class Session(Protocol):
-    """An open connection (or an open mailbox) that sends one message at a time."""
-
-    def send(self, envelope_from: str, recipient: str, message: bytes) -> str: ...
-
-
-class Transport(Protocol):
-    """A destination for messages; ``session()`` opens a connection to it."""
-
-    description: str  # for messages: never holds a secret
-
-    def session(self) -> AbstractContextManager[Session]: ...
-
-
 
 
 def _masked(url: str) -> str:

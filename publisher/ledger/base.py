@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from datetime import datetime
 from typing import Any, Self
 
 from sqlalchemy import Connection, Engine
 from sqlalchemy.engine import URL
+
+from .schema import UTCDateTime
 
 
 def display_url(url: URL) -> str:
@@ -27,6 +30,12 @@ class StoreBase:
 
     def __init__(self, engine: Engine):
         self._engine = engine
+        dialect = engine.dialect
+        # SQL written with "?" runs as written on qmark drivers (sqlite3) and with "%s" on
+        # format drivers (psycopg); times are bound as the UTCDateTime columns store them.
+        self._format_params = dialect.paramstyle in ("format", "pyformat")
+        self._bind_time: Callable[[datetime], Any] = (
+            UTCDateTime().bind_processor(dialect) or (lambda value: value))
 
     @property
     def url(self) -> str:
@@ -54,3 +63,17 @@ class StoreBase:
             conn.execution_options(publisher_write=True)
             with conn.begin():
                 yield conn
+
+    @staticmethod
+    def _cursor(conn: Connection) -> Any:
+        """The DBAPI cursor of ``conn``'s transaction, for statements run many times."""
+        return conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+
+    def _execute(self, cursor: Any, sql: str, params: Sequence[Any]) -> int:
+        """Run ``sql`` (written with "?" placeholders) on ``cursor``; the rows it changed."""
+        cursor.execute(sql.replace("?", "%s") if self._format_params else sql, params)
+        return int(cursor.rowcount)
+
+    def _time(self, when: datetime) -> Any:
+        """``when`` as a parameter of a statement run with ``_execute``."""
+        return self._bind_time(when)

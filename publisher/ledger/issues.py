@@ -10,16 +10,19 @@ from sqlalchemy import Connection, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from ..errors import SlotTaken, StoreError
-from ..models import IssueRecord, IssueState, SlotOutcome
+from ..models import Issue, IssueRecord, IssueState, RenderedDigest, SlotOutcome
 from .base import StoreBase, chunks
-from .schema import TRANSITIONS, issue_reviews_t, issues_t, slots_t
+from .schema import issue_reviews_t, issues_t, slots_t
+from .snapshot import decode_digest, decode_issue
 
 
 class IssueStore(StoreBase):
     """The issues (and schedule slots) part of the ledger."""
 
     def _issue_records(self, conn: Connection, where: Any = None) -> list[IssueRecord]:
-        query = select(issues_t).order_by(issues_t.c.number)
+        # Every column but the frozen issue and digest, which only sending and the archive read.
+        query = select(*(c for c in issues_t.c if not c.name.startswith("frozen_"))).order_by(
+            issues_t.c.number)
         if where is not None:
             query = query.where(where)
         rows = conn.execute(query).all()
@@ -40,6 +43,35 @@ class IssueStore(StoreBase):
                         paused_reason=row.paused_reason or "")
             for row in rows
         ]
+
+    def frozen_issue(self, number: int) -> Issue | None:
+        """What issue ``number`` was when sending started (None while it is a draft, and for
+        an issue being sent before the ledger could freeze it)."""
+        with self._read() as conn:
+            text = conn.execute(
+                select(issues_t.c.frozen_issue).where(issues_t.c.number == number)
+            ).scalar()
+        return None if text is None else decode_issue(text)
+
+    def frozen_issues(self) -> dict[int, Issue]:
+        """The sent issues that were frozen, by number (for the web archive)."""
+        with self._read() as conn:
+            rows = conn.execute(
+                select(issues_t.c.number, issues_t.c.frozen_issue)
+                .where(issues_t.c.state == IssueState.SENT, issues_t.c.frozen_issue.is_not(None))
+            ).all()
+        return {row.number: decode_issue(row.frozen_issue) for row in rows}
+
+    def frozen_digest(self, number: int) -> RenderedDigest | None:
+        """Issue ``number``'s digest as rendered when sending started (None before that)."""
+        with self._read() as conn:
+            row = conn.execute(
+                select(issues_t.c.frozen_issue, issues_t.c.frozen_digest)
+                .where(issues_t.c.number == number)
+            ).first()
+        if row is None or row.frozen_issue is None or row.frozen_digest is None:
+            return None
+        return decode_digest(row.frozen_digest, decode_issue(row.frozen_issue))
 
     def issues(self) -> list[IssueRecord]:
         """Every issue, cancelled ones included, by number."""
@@ -129,35 +161,27 @@ class IssueStore(StoreBase):
         return IssueRecord(number=new, subject=subject, state="draft", slot=slot,
                            created_at=now, sent_at=None, review_ids=ids, note_html=note_html)
 
-    def set_issue_state(self, number: int, state: str, *, now: datetime) -> IssueRecord:
-        """Move an issue draft → sending → sent, or draft → cancelled (which releases its
-        reviews for a later issue; the cancelled issue keeps the record of them). Setting the
-        current state again changes nothing. StoreError for any other change."""
-        if state not in tuple(IssueState):
-            raise ValueError(f"unknown issue state {state!r}")
+    def cancel_issue(self, number: int, *, now: datetime) -> IssueRecord:
+        """Cancel a draft issue, which releases its reviews for a later issue (the cancelled
+        issue keeps the record of them). Cancelling it again changes nothing. StoreError once
+        sending has started. (An issue becomes ``sending`` when it is queued and ``sent`` when
+        its deliveries are over: ``DeliveryStore.start_sending`` and ``finish_if_done``.)"""
         with self._write() as conn:
             current = conn.execute(
                 select(issues_t.c.state).where(issues_t.c.number == number)
             ).scalar()
             if current is None:
                 raise StoreError(f"no issue #{number}")
-            if current != state:
-                if state not in TRANSITIONS[current]:
-                    if state == "cancelled":
-                        raise StoreError(
-                            f"issue #{number} is {current}: only a draft issue can be cancelled, "
-                            "before sending starts"
-                        )
-                    raise StoreError(f"issue #{number} is {current}; it cannot become {state}")
-                values: dict[str, Any] = {"state": state}
-                if state == "sent":
-                    values["sent_at"] = now
+            if current not in (IssueState.DRAFT, IssueState.CANCELLED):
+                raise StoreError(f"issue #{number} is {current}: only a draft issue can be "
+                                 "cancelled, before sending starts")
+            if current == IssueState.DRAFT:
                 conn.execute(update(issues_t).where(
-                    issues_t.c.number == number, issues_t.c.state == current).values(**values))
-                if state == "cancelled":
-                    conn.execute(update(issue_reviews_t)
-                                 .where(issue_reviews_t.c.issue_number == number)
-                                 .values(claimed=None))
+                    issues_t.c.number == number, issues_t.c.state == current,
+                ).values(state=IssueState.CANCELLED))
+                conn.execute(update(issue_reviews_t)
+                             .where(issue_reviews_t.c.issue_number == number)
+                             .values(claimed=None))
             return self._issue_records(conn, issues_t.c.number == number)[0]
 
     def pause_issue(self, number: int, reason: str) -> None:

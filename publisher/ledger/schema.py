@@ -20,19 +20,8 @@ from sqlalchemy import (
     TypeDecorator,
 )
 
-from ..models import IssueState
-
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 NAME_MAX = 200
-
-#: Issue state changes the ledger allows; an issue can be cancelled only before sending starts.
-TRANSITIONS: dict[IssueState, tuple[IssueState, ...]] = {
-    IssueState.DRAFT: (IssueState.SENDING, IssueState.CANCELLED),
-    IssueState.SENDING: (IssueState.SENT,),
-    IssueState.SENT: (),
-    IssueState.CANCELLED: (),
-}
-
 
 class UTCDateTime(TypeDecorator[datetime]):
     """Aware datetimes in the API, naive UTC in the column (portable across databases)."""
@@ -75,6 +64,9 @@ issues_t = Table(
     Column("note_html", Text, nullable=False, server_default=""),
     # Set when a policy (5.7.x) refusal paused sending; cleared when a person resumes it.
     Column("paused_reason", Text, nullable=True),
+    # What the issue is, frozen when sending starts (snapshot.py); NULL while a draft.
+    Column("frozen_issue", Text, nullable=True),
+    Column("frozen_digest", Text, nullable=True),
 )
 # claimed: TRUE while the issue holds the review, NULL once the issue is cancelled. UNIQUE
 # (review_id, claimed) then lets a review be in one live issue only (NULLs are distinct), while

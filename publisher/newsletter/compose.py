@@ -7,7 +7,7 @@ first, at most ``newsletter.max_reviews``.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 
@@ -75,15 +75,21 @@ def issue_from_record(record: IssueRecord, catalog: Catalog, config: Config) -> 
                  note_html=record.note_html)
 
 
-def archived_issues(records: Sequence[IssueRecord], catalog: Catalog,
-                    config: Config) -> tuple[list[Issue], list[Problem]]:
-    """The sent issues among ``records``, for the web archive, with a warning for each review
-    that has since left the sources: its archive page leaves that review out rather than
-    stopping every later build (the issue went out; its page should stay up)."""
+def archived_issues(records: Sequence[IssueRecord], catalog: Catalog, config: Config,
+                    frozen: Mapping[int, Issue]) -> tuple[list[Issue], list[Problem]]:
+    """The sent issues among ``records``, for the web archive: each as it was frozen when it
+    was sent (``frozen``), dated when it was sent. An issue sent before the ledger froze issues
+    is rebuilt from the sources, with a warning for each review that has since left them: its
+    archive page leaves that review out rather than stopping every later build (the issue went
+    out; its page should stay up)."""
     issues: list[Issue] = []
     warnings: list[Problem] = []
     for record in records:
         if record.state != IssueState.SENT:
+            continue
+        if record.number in frozen:
+            issues.append(replace(frozen[record.number],
+                                  date=record.sent_at or record.created_at))
             continue
         present = tuple(rid for rid in record.review_ids if catalog.by_id(rid) is not None)
         for rid in record.review_ids:

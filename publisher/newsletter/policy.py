@@ -80,6 +80,7 @@ class Action(StrEnum):
     PAUSE = "pause"  # released; the issue is paused until a person resumes it
     AMBIGUOUS = "ambiguous"  # left claimed: the server may have it
     STOP = "stop"  # released; the transport is unusable, stop the run
+    RELEASE = "release"  # released: the run stopped before this message was transmitted
 
 
 @dataclass(frozen=True)
@@ -111,6 +112,7 @@ _STATUS = {
     Action.PAUSE: DeliveryStatus.QUEUED,
     Action.AMBIGUOUS: DeliveryStatus.SENDING,
     Action.STOP: DeliveryStatus.QUEUED,
+    Action.RELEASE: DeliveryStatus.QUEUED,
 }
 
 

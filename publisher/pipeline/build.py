@@ -310,7 +310,7 @@ def ledger_issues(config: Config, catalog: Catalog) -> tuple[list[Issue], list[P
         if not config.resolve(database[len("sqlite:///"):]).is_file():
             return [], []
     with open_store(config) as store:
-        return archived_issues(store.issues(), catalog, config)
+        return archived_issues(store.issues(), catalog, config, store.frozen_issues())
 
 
 def build_publication(config: Config, *, now: datetime, cache: bool = True) -> BuildReport:

@@ -17,7 +17,7 @@ from datetime import datetime, timedelta, tzinfo
 from typing import Any
 
 from ..config import Config, load_secret
-from ..delivery.engine import DeliveryReport
+from ..delivery.engine import DeliveryReport, Progress
 from ..errors import (
     LockHeld,
     NotEnoughReviews,
@@ -27,6 +27,7 @@ from ..errors import (
     TransportError,
 )
 from ..ledger import Store, open_store
+from ..models import DeliveryStatus, IssueState
 from ..newsletter.compose import archived_issues
 from ..newsletter.schedule import Decision, config_schedule, decide, format_local, latest_time
 from ..sources import Catalog, load_reviews
@@ -62,7 +63,8 @@ class RunReport:
 
 
 def run_once(config: Config, *, now: datetime, catch_up: bool = False,
-             echo: Callable[[str], Any] = print, progress: bool = False) -> RunReport:
+             echo: Callable[[str], Any] = print,
+             progress: Progress | None = None) -> RunReport:
     """One cron run at ``now``. Steps aside (exit code 0, one line) when another run holds the
     lock. Raises ConfigError for a bad schedule; every other problem is in the report."""
     schedule = config_schedule(config)  # a bad schedule is a config error: say so first
@@ -91,7 +93,8 @@ class _Run:
     """The steps of one locked run; collects problems instead of stopping at the first."""
 
     def __init__(self, config: Config, schedule: tuple[str, tzinfo, timedelta], *,
-                 now: datetime, catch_up: bool, echo: Callable[[str], Any], progress: bool):
+                 now: datetime, catch_up: bool, echo: Callable[[str], Any],
+                 progress: Progress | None):
         self.config, self.now, self.catch_up = config, now, catch_up
         self.expr, self.tz, self.grace = schedule  # from config_schedule(config)
         self.echo, self.progress = echo, progress
@@ -121,7 +124,8 @@ class _Run:
 
     def _build(self, store: Store, catalog: Catalog, archive: tuple[int, ...] = ()) -> int:
         try:
-            sent, warnings = archived_issues(store.issues(), catalog, self.config)
+            sent, warnings = archived_issues(store.issues(), catalog, self.config,
+                                             store.frozen_issues())
             report = build_site(self.config, now=self.now, issues=sent, catalog=catalog)
         except PublisherError as exc:
             self.problems.append(f"build failed, feeds not updated: {_first_line(exc)}")
@@ -197,12 +201,13 @@ class _Run:
         for record in store.issues():
             # A draft with a slot was composed by a run (one killed before it queued the issue,
             # perhaps); drafts composed by hand wait for 'publisher issue send'.
-            if record.number == composed or (record.state == "draft" and record.slot is not None):
+            if record.number == composed or (record.state == IssueState.DRAFT
+                                             and record.slot is not None):
                 todo.append(record.number)
-            elif record.state == "sending" and store.due_deliveries(record.number, now=self.now,
-                                                                    limit=1):
+            elif (record.state == IssueState.SENDING
+                  and store.due_count(record.number, now=self.now)):
                 todo.append(record.number)
-            elif record.state == "sending":
+            elif record.state == IssueState.SENDING:
                 finished = self._finish_if_done(store, record.number)
                 if finished is not None:
                     done.append((record.number, finished))
@@ -217,7 +222,7 @@ class _Run:
         for number in todo:
             try:
                 report = deliver(self.config, store, number, now=self.now, secret=secret,
-                                       catalog=catalog, progress=self.progress, echo=self.echo)
+                                 catalog=catalog, progress=self.progress, echo=self.echo)
             except TransportError as exc:
                 self.problems.append(f"issue #{number} not sent: {_first_line(exc)}")
                 break  # the same transport would fail for the next issue too
@@ -232,11 +237,10 @@ class _Run:
     def _finish_if_done(self, store: Store, number: int) -> DeliveryReport | None:
         """An issue being sent with nothing left to send or settle — its last queued deliveries
         went with subscribers who left, say — is sent (and archived); else None."""
-        counts = store.delivery_counts(number)
-        if counts["queued"] or counts["sending"]:
+        record = store.finish_if_done(number, now=self.now)
+        if record.state != IssueState.SENT:
             return None
-        store.resume_issue(number)  # a pause has nothing left to hold back
-        record = store.set_issue_state(number, "sent", now=self.now)
+        counts = store.delivery_counts(number)
         self.echo(f"issue #{number}: nothing left to send ({counts['sent']} sent, "
                   f"{counts['bounced']} bounced, {counts['failed']} failed); issue #{number} "
                   "is sent")
@@ -244,9 +248,9 @@ class _Run:
 
     def _check_ambiguous(self, store: Store, delivered: set[int]) -> None:
         for record in store.issues():
-            if record.state != "sending":
+            if record.state != IssueState.SENDING:
                 continue
-            count = len(store.ambiguous_deliveries(record.number))
+            count = store.delivery_counts(record.number)[DeliveryStatus.SENDING]
             if not count:
                 continue
             if record.number not in delivered:  # deliver_issue has not listed them this run

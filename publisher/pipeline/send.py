@@ -1,4 +1,9 @@
-"""Sending an issue: the entry points that send, each under the publication's run lock."""
+"""Sending an issue: the entry points that send, each under the publication's run lock.
+
+An issue is frozen when it leaves draft: its reviews and its rendered digest are stored in the
+ledger (``ledger.snapshot``) in the transaction that queues it, and every later run — retries,
+``resend-ambiguous``, test copies — sends that, never the sources as they are by then.
+"""
 
 from __future__ import annotations
 
@@ -10,11 +15,11 @@ from typing import Any
 from email_validator import EmailNotValidError, validate_email
 
 from ..config import Config
-from ..delivery.engine import DeliveryReport, Run, paused_line
+from ..delivery.engine import DeliveryReport, Progress, Run, paused_line
 from ..delivery.transports import Transport, transport_from_url
 from ..errors import DeliveryError, PublisherError
 from ..ledger import Store
-from ..models import Issue, Subscriber
+from ..models import DeliveryStatus, IssueRecord, IssueState, RenderedDigest, Subscriber
 from ..newsletter.compose import issue_from_record
 from ..render.digest import render_digest
 from ..render.message import MessageTemplate
@@ -24,26 +29,32 @@ from .lock import holds_lock, publication_lock
 #: How many ambiguous addresses the summary names before "and N more".
 _LIST_AMBIGUOUS = 10
 
+Echo = Callable[[str], Any]
 
 
-def _message_template(config: Config, issue: Issue, *, secret: str,
-                      now: datetime) -> MessageTemplate:
-    return MessageTemplate.from_digest(render_digest(issue, config), config, secret=secret,
-                                       date=now)
+def _digest(config: Config, store: Store, record: IssueRecord,
+            catalog: Catalog) -> tuple[RenderedDigest, bool]:
+    """What issue ``record`` sends, and whether that was frozen: the digest frozen when sending
+    started, or, for a draft (and an issue being sent since before the ledger froze issues),
+    the digest rendered from the sources as they are. MissingReview when a review it holds
+    left the sources."""
+    frozen = store.frozen_digest(record.number)
+    if frozen is not None:
+        return frozen, True
+    return render_digest(issue_from_record(record, catalog, config), config), False
 
 
 def deliver_issue(config: Config, store: Store, number: int, *, now: datetime, secret: str,
-                  catalog: Catalog, progress: bool = False, echo: Callable[[str], Any] = print,
+                  catalog: Catalog, progress: Progress | None = None, echo: Echo = print,
                   transport: Transport | None = None, resume: bool = False) -> DeliveryReport:
-    """Deliver issue ``number``: queue it if it is a draft, then send what is due.
+    """Deliver issue ``number``: freeze and queue it if it is a draft, then send what is due.
 
     A policy refusal (5.7.x) pauses the issue in the ledger, so that cron runs do not keep
     knocking on a relay that refuses us; a paused issue sends nothing until ``resume`` (what
     ``publisher issue send N`` passes: a person decided the cause is fixed).
 
-    Renders the digest and the message template once. Prints a summary line (and the ambiguous
-    deliveries, if any) with ``echo``; a progress bar on stderr when ``progress``. Raises
-    TransportError (after releasing everything not sent) when the transport is unusable, and
+    Prints a summary line (and the ambiguous deliveries, if any) with ``echo``. Raises
+    TransportError (after releasing everything not sent) when the transport is unusable,
     PublisherError for a cancelled issue, LockHeld while another run or send holds the
     publication's lock.
     """
@@ -54,7 +65,7 @@ def deliver_issue(config: Config, store: Store, number: int, *, now: datetime, s
 
 
 def deliver(config: Config, store: Store, number: int, *, now: datetime, secret: str,
-            catalog: Catalog, progress: bool = False, echo: Callable[[str], Any] = print,
+            catalog: Catalog, progress: Progress | None = None, echo: Echo = print,
             transport: Transport | None = None, resume: bool = False) -> DeliveryReport:
     """``deliver_issue`` for a caller that already holds the publication's run lock (``run``
     does); PublisherError if it does not."""
@@ -63,24 +74,24 @@ def deliver(config: Config, store: Store, number: int, *, now: datetime, secret:
                              "(use deliver_issue, which takes it)")
     transport = transport or transport_from_url(config)
     record = store.issue(number)
-    if record.state == "cancelled":
+    if record.state == IssueState.CANCELLED:
         raise PublisherError(f"issue #{number} is cancelled; there is nothing to send")
-    if record.state == "sent":
+    if record.state == IssueState.SENT:
         echo(f"issue #{number} was sent at {record.sent_at:%Y-%m-%d %H:%M %Z}; nothing to do")
-        return DeliveryReport(state="sent")
+        return DeliveryReport(state=IssueState.SENT)
     if record.paused_reason:
         if not resume:
             return DeliveryReport(state=record.state,
                                   paused=paused_line(number, record.paused_reason))
         store.resume_issue(number)
         echo(f"issue #{number}: resuming after the pause ({record.paused_reason})")
-    issue = issue_from_record(record, catalog, config)
-    template = _message_template(config, issue, secret=secret, now=now)
-    if record.state == "draft":
-        store.queue_deliveries(number, now=now)  # draft → sending, in the same transaction
+    digest, frozen = _digest(config, store, record, catalog)
+    template = MessageTemplate.from_digest(digest, config, secret=secret, date=now)
+    if not frozen:
+        store.start_sending(digest, now=now)  # a draft is queued in the same transaction
     started = time.monotonic()
     run = Run(config, store, number, now=now, transport=transport, template=template,
-               progress=progress)
+              progress=progress)
     report = run.run()
     if run.pause_reason:
         store.pause_issue(number, run.pause_reason)
@@ -110,7 +121,7 @@ def ambiguous_line(store: Store, number: int) -> str:
 
 
 def resend_ambiguous(config: Config, store: Store, number: int, *, now: datetime, secret: str,
-                     catalog: Catalog, progress: bool = False, echo: Callable[[str], Any] = print,
+                     catalog: Catalog, progress: Progress | None = None, echo: Echo = print,
                      transport: Transport | None = None) -> DeliveryReport:
     """Requeue issue ``number``'s ambiguous deliveries (some recipients may get a second copy)
     and deliver them."""
@@ -124,14 +135,16 @@ def resend_ambiguous(config: Config, store: Store, number: int, *, now: datetime
 
 def settle_ambiguous(config: Config, store: Store, number: int, *, now: datetime) -> int:
     """Record issue ``number``'s ambiguous deliveries as delivered without sending them again
-    (a person judged that they went out, e.g. from the relay's logs); returns how many."""
+    (a person judged that they went out, e.g. from the relay's logs); returns how many. The
+    issue is finished if nothing else is left."""
     with publication_lock(config):
         return store.settle_ambiguous(number, now=now)
 
 
-def send_test(config: Config, issue: Issue, address: str, *, secret: str, now: datetime,
-              transport: Transport | None = None) -> str:
-    """Send one copy of ``issue`` to ``address`` and record nothing; returns the server's reply.
+def send_test(config: Config, store: Store, number: int, address: str, *, secret: str,
+              now: datetime, catalog: Catalog, transport: Transport | None = None) -> str:
+    """Send one copy of issue ``number`` (as frozen, or as a draft would be sent now) to
+    ``address`` and record nothing; returns the server's reply.
 
     It takes no lock: it touches no delivery in the ledger, so it cannot be mistaken for, or
     mistake, another sender's work, and a test copy can go out while a long send runs."""
@@ -140,10 +153,11 @@ def send_test(config: Config, issue: Issue, address: str, *, secret: str, now: d
     except EmailNotValidError as exc:
         raise DeliveryError(f"--to {address!r}: {exc}") from None
     transport = transport or transport_from_url(config)
-    template = _message_template(config, issue, secret=secret, now=now)
-    subscriber = Subscriber(email=address)
+    digest, _ = _digest(config, store, store.issue(number), catalog)
+    template = MessageTemplate.from_digest(digest, config, secret=secret, date=now)
     with transport.session() as session:
-        return session.send(template.envelope_from, address, template.render(subscriber))
+        return session.send(template.envelope_from, address,
+                            template.render(Subscriber(email=address)))
 
 
 def plan(config: Config, store: Store, number: int, *, now: datetime) -> list[str]:
@@ -151,17 +165,17 @@ def plan(config: Config, store: Store, number: int, *, now: datetime) -> list[st
     transport = transport_from_url(config)
     record = store.issue(number)
     lines = [f"issue #{number} ({record.state}): {record.subject}"]
-    if record.state == "draft":
+    if record.state == IssueState.DRAFT:
         active = store.subscriber_counts()["active"]
         lines.append(f"would queue {active} deliveries (one per active subscriber) and send "
                      f"them via {transport.description}")
-    elif record.state == "sending":
+    elif record.state == IssueState.SENDING:
         counts = store.delivery_counts(number)
-        due = len(store.due_deliveries(number, now=now))
+        due = store.due_count(number, now=now)
         lines.append(f"would send {due} due deliveries via {transport.description}; "
-                     f"{counts.get('queued', 0) - due} wait for a retry, "
-                     f"{counts.get('sent', 0)} sent, {counts.get('sending', 0)} ambiguous")
+                     f"{counts[DeliveryStatus.QUEUED] - due} wait for a retry, "
+                     f"{counts[DeliveryStatus.SENT]} sent, "
+                     f"{counts[DeliveryStatus.SENDING]} ambiguous")
     else:
         lines.append("nothing to send")
     return lines
-

@@ -10,8 +10,10 @@ from click.testing import CliRunner, Result
 
 from publisher.cli import main
 from publisher.errors import MissingReview, NotEnoughReviews, SlotTaken
+from publisher.ledger.deliveries import Attempt
 from publisher.ledger.store import open_store
 from publisher.newsletter.compose import fresh_reviews, issue_from_record
+from publisher.newsletter.policy import Action, Outcome
 from publisher.pipeline.issues import compose_issue
 from publisher.sources.catalog import load_reviews
 
@@ -195,8 +197,10 @@ def test_issue_show_prints_reviews_and_delivery_counts(publication):
     assert run(publication, "issue", "new").exit_code == 0
     with open_store(publication.config) as store:
         store.queue_deliveries(1, now=NOW)
-        taken = store.mark_sending([store.due_deliveries(1, now=NOW)[0].id], now=NOW)
-        store.mark_sent(taken[0], now=NOW, reply="250 OK", message_id="<1@reel.test>")
+        first = store.due_deliveries(1, now=NOW)[0]
+        assert store.claim([first.id], now=NOW) == [first.id]
+        store.record([Attempt(first.id, first.subscriber_id, Outcome(Action.SENT, "250 OK"),
+                              "<1@reel.test>")], now=NOW)
     result = run(publication, "issue", "show", "1")
     assert result.exit_code == 0, result.output
     assert result.stdout.splitlines() == [

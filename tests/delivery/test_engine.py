@@ -6,7 +6,8 @@ import base64
 import email.policy
 import logging
 import mailbox
-import time
+import re
+import threading
 from collections import Counter
 from datetime import datetime, timedelta
 from email import message_from_bytes
@@ -15,11 +16,14 @@ import pytest
 from click.testing import CliRunner
 
 from publisher.cli import main
-from publisher.errors import DeliveryError, TransportError
+from publisher.cli.progress import TerminalProgress
+from publisher.delivery.engine import Run
+from publisher.delivery.senders import Pacer
+from publisher.errors import DeliveryError, LockHeld, TransportError
 from publisher.ledger.store import open_store
-from publisher.newsletter.compose import issue_from_record
 from publisher.pipeline.issues import compose_issue
-from publisher.pipeline.send import deliver_issue, resend_ambiguous, send_test
+from publisher.pipeline.lock import run_lock
+from publisher.pipeline.send import deliver_issue, resend_ambiguous, send_test, settle_ambiguous
 from publisher.sources.catalog import load_reviews
 from tests.delivery.test_transports import free_port
 from tests.fixtures import NOW
@@ -163,7 +167,7 @@ def test_without_progress_only_a_summary_line_is_printed(server, make_newsletter
 
 def test_progress_bar_goes_to_stderr(server, make_newsletter, capsys):
     newsletter = make_newsletter(server.url)
-    newsletter.deliver(progress=True)
+    newsletter.deliver(progress=TerminalProgress("issue #1"))
     captured = capsys.readouterr()
     assert "20/20" in captured.err and captured.out == ""
     assert len(newsletter.lines) == 1
@@ -187,11 +191,46 @@ def test_a_relay_that_allows_fewer_connections_gets_everything_over_those(make_n
                for line in newsletter.lines)
 
 
-def test_rate_limit_spaces_messages_across_connections(server, make_newsletter):
-    newsletter = make_newsletter(server.url, connections=4, rate_limit=1200)  # one per 50 ms
-    start = time.monotonic()
-    assert newsletter.deliver().sent == 20
-    assert time.monotonic() - start >= 19 * 0.05 * 0.95
+class VirtualClock:
+    """A clock that moves only when someone sleeps on it."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+        self.lock = threading.Lock()
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        with self.lock:
+            self.now = max(self.now, self.now + seconds)
+
+
+def test_rate_limit_spaces_messages_across_connections():
+    clock = VirtualClock()
+    pacer = Pacer(1200, clock=clock, sleep=clock.sleep)  # one message per 50 ms
+    released: list[float] = []
+
+    def connection() -> None:
+        for _ in range(5):
+            pacer.wait()
+            released.append(clock())
+
+    threads = [threading.Thread(target=connection) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    gaps = [b - a for a, b in zip(sorted(released), sorted(released)[1:], strict=False)]
+    assert len(released) == 20 and min(gaps) >= 0.05 - 1e-9
+    assert max(released) - min(released) >= 19 * 0.05 - 1e-9
+
+
+def test_the_configured_rate_limit_reaches_the_pacer(server, make_newsletter):
+    newsletter = make_newsletter(server.url, rate_limit=600)
+    run = Run(newsletter.config, newsletter.store, 1, now=NOW, transport=None,
+              template=None)  # type: ignore[arg-type]
+    assert run.pacer.interval == 0.1
 
 
 # --- temporary failures ------------------------------------------------------------------------
@@ -313,7 +352,7 @@ def test_deliveries_left_sending_by_a_crash_are_not_resent(server, make_newslett
     newsletter = make_newsletter(server.url)
     newsletter.store.queue_deliveries(1, now=NOW)
     crashed = newsletter.store.due_deliveries(1, now=NOW, limit=2)
-    newsletter.store.mark_sending([d.id for d in crashed], now=NOW)  # then the process died
+    newsletter.store.claim([d.id for d in crashed], now=NOW)  # then the process died
     report = newsletter.deliver()
     assert (report.sent, report.ambiguous, report.state) == (18, 2, "sending")
     assert {d.email for d in crashed}.isdisjoint(copies(server))
@@ -438,9 +477,9 @@ def test_send_to_one_address_records_nothing(server, make_newsletter):
 
 def test_send_test_refuses_an_invalid_address(server, make_newsletter):
     newsletter = make_newsletter(server.url)
-    issue = issue_from_record(newsletter.issue, newsletter.catalog(), newsletter.config)
     with pytest.raises(DeliveryError, match="--to 'not an address'"):
-        send_test(newsletter.config, issue, "not an address", secret=SECRET, now=NOW)
+        send_test(newsletter.config, newsletter.store, 1, "not an address", secret=SECRET,
+                  now=NOW, catalog=newsletter.catalog())
     assert server.messages == []
 
 
@@ -473,3 +512,89 @@ def test_paused_issue_exits_non_zero_with_one_line(server, make_newsletter):
     errors = [line for line in result.output.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and "paused" in errors[0]
     assert newsletter.store.subscriber(READERS[0]).status == "active"
+
+
+# --- one definition of "finished" --------------------------------------------------------------
+
+
+def test_an_issue_paused_then_settled_with_nothing_left_is_sent_and_not_paused(
+        server, make_newsletter):
+    # Pause on a 5.7.1 for the last reader, one delivery left ambiguous; the refused reader
+    # unsubscribes (their queued delivery fails), then a person settles the ambiguous one:
+    # nothing is left to send, so the issue is sent, and no longer paused.
+    newsletter = make_newsletter(server.url, connections=1)
+    server.fail(READERS[3], "drop_after_data", times=1)
+    server.fail(READERS[19], "554")
+    report = newsletter.deliver()
+    assert report.paused and report.ambiguous == 1
+    assert cli(newsletter, "subscribers", "unsubscribe", READERS[19]).exit_code == 0
+
+    settled = cli(newsletter, "issue", "settle-ambiguous", "1")
+    assert settled.exit_code == 0, settled.output
+    assert "the issue is sent" in settled.output
+    record = newsletter.store.issue(1)
+    assert (record.state, record.paused_reason) == ("sent", "")
+    shown = cli(newsletter, "issue", "show", "1")
+    assert "state: sent\n" in shown.output
+    assert "paused" not in shown.output and "issue send 1" not in shown.output
+
+
+# --- what an issue is, frozen when sending starts ------------------------------------------------
+
+
+def test_a_review_edited_between_a_4xx_and_its_retry_does_not_change_the_issue(
+        server, make_newsletter):
+    newsletter = make_newsletter(server.url, connections=1)
+    late = READERS[7]
+    server.fail(late, "451", times=1)
+    first = newsletter.deliver()
+    assert first.retried == 1
+    newsletter.publication.write_review(
+        "first.md", REVIEW.format(title="First Light", date="2026-11-01")
+        .replace("with enough words", "REWRITTEN AFTER THE ISSUE WENT OUT, with enough words"))
+    retried = newsletter.deliver(now=NOW + timedelta(hours=1))
+    assert (retried.sent, retried.state) == (1, "sent")
+    def text(address: str) -> str:  # the plain-text part, the reader's own values masked
+        body = server.received_by(address)[0].message.get_body(("plain",)).get_content()
+        return re.sub(r"unsubscribe\?address=\S+", "unsubscribe?…", body.replace(address, "…"))
+
+    assert "REWRITTEN" not in text(late)
+    assert text(late) == text(READERS[0])
+
+
+def test_a_review_deleted_mid_send_neither_stalls_the_issue_nor_leaves_it(
+        server, make_newsletter, tmp_path):
+    newsletter = make_newsletter(server.url, connections=1)
+    late = READERS[7]
+    server.fail(late, "451", times=1)
+    newsletter.deliver()
+    (newsletter.publication.root / "reviews" / "second.md").unlink()
+    retried = newsletter.deliver(now=NOW + timedelta(hours=1))
+    assert (retried.sent, retried.state) == (1, "sent")
+    text = server.received_by(late)[0].message.get_body(("plain",)).get_content()
+    assert "Second Wind" in text
+
+    # A test copy and the web archive read the same frozen issue.
+    assert cli(newsletter, "issue", "send", "1", "--to", "editor@example.org").exit_code == 0
+    copy = server.received_by("editor@example.org")[0].message
+    assert "Second Wind" in copy.get_body(("plain",)).get_content()
+    built = cli(newsletter, "build")
+    assert built.exit_code == 0, built.output
+    page = (newsletter.publication.root / "public" / "issues" / "1" / "index.html").read_text()
+    assert "Second Wind" in page and "no longer in the sources" not in built.output
+
+
+# --- the run lock, in the library ----------------------------------------------------------------
+
+
+def test_every_library_entry_point_that_sends_takes_the_run_lock(server, make_newsletter):
+    newsletter = make_newsletter(server.url)
+    with run_lock(newsletter.config.paths.lock):  # another run, as far as the kernel can tell
+        with pytest.raises(LockHeld):
+            newsletter.deliver()
+        with pytest.raises(LockHeld):
+            resend_ambiguous(newsletter.config, newsletter.store, 1, now=NOW, secret=SECRET,
+                             catalog=newsletter.catalog(), echo=newsletter.lines.append)
+        with pytest.raises(LockHeld):
+            settle_ambiguous(newsletter.config, newsletter.store, 1, now=NOW)
+    assert server.messages == [] and newsletter.state() == "draft"

@@ -24,8 +24,10 @@ from publisher.errors import (
     Suppressed,
 )
 from publisher.ledger.csvfile import subscribers_csv
+from publisher.ledger.deliveries import Attempt
 from publisher.ledger.schema import metadata
 from publisher.ledger.store import Store, migrate, open_store
+from publisher.newsletter.policy import Action, Outcome
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 LATER = NOW + timedelta(hours=1)
@@ -53,6 +55,11 @@ def raw_engine(path: Path) -> sa.Engine:
 def add_many(store: Store, count: int) -> None:
     for i in range(count):
         store.add_subscriber(f"reader{i:04d}@example.org", f"Reader {i}", now=NOW)
+
+
+def sent(delivery, reply: str = "250 OK", message_id: str = "") -> Attempt:
+    """What the engine records for a 250."""
+    return Attempt(delivery.id, delivery.subscriber_id, Outcome(Action.SENT, reply), message_id)
 
 
 def new_issue(store: Store, *ids: str, **kwargs) -> int:
@@ -116,11 +123,12 @@ def test_an_older_database_is_upgraded_on_open_keeping_its_data(config: Config):
             store.create_issue(subject="again", review_ids=["r"], now=NOW,
                                slot=datetime(2026, 1, 2, 9, 0, tzinfo=UTC))
     with raw_engine(path).connect() as conn:
-        assert conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar() == "0003"
+        assert conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar() == "0004"
         indexes = {ix["name"] for ix in sa.inspect(conn).get_indexes("deliveries")}
         issue_columns = {c["name"] for c in sa.inspect(conn).get_columns("issues")}
     assert "ix_deliveries_due" in indexes
     assert "paused_reason" in issue_columns  # 0003
+    assert {"frozen_issue", "frozen_digest"} <= issue_columns  # 0004
 
 
 def test_a_paused_issue_remembers_why_until_resumed(store: Store):
@@ -358,7 +366,7 @@ def test_issue_numbers_follow_on_and_are_never_reused(store: Store):
     assert (first.number, first.state, first.review_ids, first.note_html) == (
         1, "draft", ("r1", "r2"), "<p>Hi")
     assert store.issued_review_ids() == {"r1", "r2"}
-    cancelled = store.set_issue_state(1, "cancelled", now=NOW)
+    cancelled = store.cancel_issue(1, now=NOW)
     # The cancelled issue keeps its record, but its reviews are free again.
     assert cancelled.review_ids == ("r1", "r2") and cancelled.state == "cancelled"
     assert store.issued_review_ids() == set()
@@ -394,14 +402,14 @@ def test_missing_issue_is_named(store: Store):
 
 def test_only_a_draft_can_be_cancelled(store: Store):
     new_issue(store, "r1")
-    store.set_issue_state(1, "sending", now=NOW)
+    store.queue_deliveries(1, now=NOW)  # nobody subscribed: sending, with nothing to send
     with pytest.raises(StoreError, match="issue #1 is sending: only a draft issue can be "
                                          "cancelled, before sending starts"):
-        store.set_issue_state(1, "cancelled", now=NOW)
-    sent = store.set_issue_state(1, "sent", now=LATER)
+        store.cancel_issue(1, now=NOW)
+    sent = store.finish_if_done(1, now=LATER)
     assert (sent.state, sent.sent_at) == ("sent", LATER)
-    with pytest.raises(StoreError, match="issue #1 is sent; it cannot become sending"):
-        store.set_issue_state(1, "sending", now=LATER)
+    with pytest.raises(StoreError, match="issue #1 is sent: only a draft issue can be"):
+        store.cancel_issue(1, now=LATER)
     assert store.issued_review_ids() == {"r1"}
 
 
@@ -442,38 +450,46 @@ def test_queueing_is_one_per_active_subscriber_and_idempotent(store: Store):
     assert store.delivery_counts(number) == {"queued": 4, "sending": 0, "sent": 0, "failed": 0,
                                              "bounced": 0}
     assert "left@example.org" not in {d.email for d in store.deliveries(number)}
-    store.set_issue_state(number, "sent", now=LATER)
+    for d in store.due_deliveries(number, now=LATER):
+        store.claim([d.id], now=LATER)
+        store.record([Attempt(d.id, d.subscriber_id, Outcome(Action.SENT, "250"))], now=LATER)
+    assert store.finish_if_done(number, now=LATER).state == "sent"
     with pytest.raises(StoreError, match="issue #1 is sent; it cannot be queued"):
         store.queue_deliveries(number, now=LATER)
 
 
-def test_mark_sending_takes_each_delivery_once(store: Store):
+def test_a_claim_takes_each_delivery_once_and_a_250_is_recorded_once(store: Store):
     add_many(store, 5)
     number = new_issue(store)
     store.queue_deliveries(number, now=NOW)
     due = store.due_deliveries(number, now=NOW, limit=3)
     assert [d.email for d in due] == [f"reader{i:04d}@example.org" for i in range(3)]
     ids = [d.id for d in due]
-    assert store.mark_sending(ids, now=NOW) == ids
-    assert store.mark_sending(ids + [999], now=NOW) == []
+    assert store.claim(ids, now=NOW) == ids
+    assert store.claim(ids + [999], now=NOW) == []
     assert {d.id for d in store.due_deliveries(number, now=NOW)}.isdisjoint(ids)
-    store.mark_sent(ids[0], now=NOW, reply="250 2.0.0 Ok: queued", message_id="<a@x>")
-    sent = store.delivery(ids[0])
-    assert (sent.status, sent.attempts, sent.last_reply, sent.message_id) == (
+    store.record([sent(due[0], "250 2.0.0 Ok: queued", "<a@x>")], now=NOW)
+    done = store.delivery(ids[0])
+    assert (done.status, done.attempts, done.last_reply, done.message_id) == (
         "sent", 1, "250 2.0.0 Ok: queued", "<a@x>")
-    with pytest.raises(StoreError, match=f"delivery {ids[0]} is sent, not sending"):
-        store.mark_sent(ids[0], now=NOW, reply="250", message_id="<a@x>")
+    # Recording it again changes nothing: it is no longer sending.
+    store.record([sent(due[0], "250 again", "<b@x>")], now=LATER)
+    assert store.delivery(ids[0]) == done
 
 
-def test_mark_sent_many_records_a_group_of_replies_at_once(store: Store):
-    add_many(store, 4)
+def test_one_transaction_records_a_group_of_replies_and_claims_the_next(store: Store):
+    add_many(store, 6)
     number = new_issue(store)
     store.queue_deliveries(number, now=NOW)
-    ids = [d.id for d in store.due_deliveries(number, now=NOW)]
-    store.mark_sending(ids[:3], now=NOW)
-    stale = store.mark_sent_many([(i, f"250 ok {i}", f"<{i}@x>") for i in ids], now=NOW)
-    assert stale == [ids[3]]  # still queued: never taken, so not recorded as sent
-    assert [store.delivery(i).status for i in ids] == ["sent", "sent", "sent", "queued"]
+    due = store.due_deliveries(number, now=NOW)
+    ids = [d.id for d in due]
+    store.claim(ids[:3], now=NOW)
+    taken = store.record([sent(d, f"250 ok {d.id}", f"<{d.id}@x>") for d in due[:4]],
+                         claim=ids[4:], now=NOW)
+    assert taken == ids[4:]
+    # ids[3] was never claimed: a 250 for it is not recorded
+    assert [store.delivery(i).status for i in ids] == [
+        "sent", "sent", "sent", "queued", "sending", "sending"]
     assert store.delivery(ids[1]).message_id == f"<{ids[1]}@x>"
     assert store.delivery_counts(number)["sent"] == 3
 
@@ -482,19 +498,23 @@ def test_retry_backs_off_and_failure_suppresses_bounced_subscribers(store: Store
     add_many(store, 3)
     number = new_issue(store, "r1")
     store.queue_deliveries(number, now=NOW)
-    d0, d1, d2 = (d.id for d in store.due_deliveries(number, now=NOW))
-    store.mark_sending([d0, d1, d2], now=NOW)
+    first, second, third = store.due_deliveries(number, now=NOW)
+    d0, d1, d2 = first.id, second.id, third.id
+    store.claim([d0, d1, d2], now=NOW)
 
-    store.mark_retry(d0, now=NOW, reply="451 4.3.0 try later", next_attempt_at=LATER)
+    store.record([Attempt(d0, first.subscriber_id,
+                          Outcome(Action.RETRY, "451 4.3.0 try later", retry_at=LATER))], now=NOW)
     retried = store.delivery(d0)
     assert (retried.status, retried.attempts, retried.next_attempt_at) == ("queued", 1, LATER)
     assert store.due_deliveries(number, now=NOW) == []
     assert [d.id for d in store.due_deliveries(number, now=LATER)] == [d0]
 
-    store.mark_failed(d1, now=NOW, reply="550 5.1.1 no such user", bounced=True)
+    store.record([Attempt(d1, second.subscriber_id,
+                          Outcome(Action.BOUNCE, "550 5.1.1 no such user"))], now=NOW)
     assert store.delivery(d1).status == "bounced"
     assert store.subscriber("reader0001@example.org").status == "bounced"
-    store.mark_failed(d2, now=NOW, reply="554 5.6.0 message refused", bounced=False)
+    store.record([Attempt(d2, third.subscriber_id,
+                          Outcome(Action.FAIL, "554 5.6.0 message refused"))], now=NOW)
     assert store.delivery(d2).status == "failed"
     assert store.subscriber("reader0002@example.org").status == "active"
 
@@ -524,7 +544,7 @@ def test_ambiguous_deliveries_are_listed_released_and_requeued(store: Store):
     number = new_issue(store)
     store.queue_deliveries(number, now=NOW)
     ids = [d.id for d in store.due_deliveries(number, now=NOW)]
-    store.mark_sending(ids, now=NOW)
+    store.claim(ids, now=NOW)
     assert store.pending_issues() == []  # nothing queued: the sender holds them all
     assert store.release(ids[:1], now=NOW) == 1
     assert store.delivery(ids[0]).attempts == 0
@@ -543,7 +563,9 @@ def test_threads_on_two_stores_racing_never_take_the_same_delivery(config: Confi
         add_many(setup, 200)
         number = new_issue(setup)
         setup.queue_deliveries(number, now=NOW)
-        ids = [d.id for d in setup.due_deliveries(number, now=NOW)]
+        due = setup.due_deliveries(number, now=NOW)
+        ids = [d.id for d in due]
+        subscribers = {d.id: d.subscriber_id for d in due}
     barrier = threading.Barrier(4)
     taken: dict[int, list[int]] = {}
 
@@ -553,10 +575,13 @@ def test_threads_on_two_stores_racing_never_take_the_same_delivery(config: Confi
         barrier.wait()
         mine: list[int] = []
         try:
-            for start in range(0, len(order), 7):
-                got = store.mark_sending(order[start:start + 7], now=NOW)
-                for delivery_id in got:
-                    store.mark_sent(delivery_id, now=NOW, reply="250", message_id=f"<{worker}>")
+            # What the engine does: record the previous outcomes and claim the next ones in
+            # one transaction.
+            previous: list[Attempt] = []
+            for start in range(0, len(order) + 7, 7):
+                got = store.record(previous, claim=order[start:start + 7], now=NOW)
+                previous = [Attempt(i, subscribers[i], Outcome(Action.SENT, "250"), f"<{worker}>")
+                            for i in got]
                 mine += got
         except BaseException as exc:  # a thread's exception would otherwise go unseen
             errors.append(exc)
@@ -624,7 +649,7 @@ with open_store(load_config(directory=root)) as store:
     while not go.exists():
         time.sleep(0.001)
     for start in range(0, len(ids), 5):
-        for taken in store.mark_sending(ids[start:start + 5], now=now):
+        for taken in store.claim(ids[start:start + 5], now=now):
             print(taken, flush=True)
 """
 

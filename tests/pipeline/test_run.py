@@ -6,6 +6,7 @@ from __future__ import annotations
 import mailbox
 import shutil
 import socket
+import sqlite3
 from datetime import timedelta
 from pathlib import Path
 
@@ -15,8 +16,10 @@ from click.testing import CliRunner
 
 from publisher.cli import main
 from publisher.ledger.store import open_store
+from publisher.pipeline.issues import compose_issue
 from publisher.pipeline.lock import run_lock
 from publisher.pipeline.run import run_once
+from publisher.sources import load_reviews
 from tests.fixtures import EXAMPLE
 from tests.run_helpers import SLOT, add_subscribers, use_maildir, use_smtp, write_reviews
 from tests.smtpserver import SmtpServer
@@ -359,6 +362,28 @@ def test_cli_run_exit_codes(publication):
     assert result.output.startswith("error: 2 problems in review sources")
 
 
+def test_cli_run_prints_every_problem_each_on_its_line(publication, monkeypatch):
+    # Issue #1 is being sent and two of its deliveries were left claimed by a crash; the secret
+    # is missing, so the run cannot send the rest either. Both problems are printed.
+    write_reviews(publication, 2)
+    use_maildir(publication)
+    config = publication.config
+    add_subscribers(config, 5, SLOT)
+    with open_store(config) as store:
+        compose_issue(config, store, load_reviews(config), now=SLOT)
+        store.queue_deliveries(1, now=SLOT)
+        crashed = [d.id for d in store.due_deliveries(1, now=SLOT, limit=2)]
+        assert store.claim(crashed, now=SLOT) == crashed
+    monkeypatch.delenv("PUBLISHER_SECRET")
+    result = CliRunner().invoke(main, ["-C", str(publication.root), "--now",
+                                       "2026-11-20T09:10:00+00:00", "run"])
+    assert result.exit_code == 1
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 2, result.stderr
+    assert "PUBLISHER_SECRET is not set" in errors[0]
+    assert "2 deliveries are ambiguous" in errors[1]
+
+
 # --- README's main flow ---------------------------------------------------------------------
 
 
@@ -399,7 +424,7 @@ def test_readme_flow_on_the_sample_publication(tmp_path, monkeypatch):
 # --- the archive outlives its sources ---------------------------------------------------------
 
 
-def test_a_review_deleted_after_its_issue_went_out_does_not_stop_later_runs(publication):
+def test_a_review_deleted_after_its_issue_went_out_stays_on_its_archive_page(publication):
     slugs = write_reviews(publication, 2)
     use_maildir(publication)
     config = publication.config
@@ -407,7 +432,28 @@ def test_a_review_deleted_after_its_issue_went_out_does_not_stop_later_runs(publ
     report, _ = run(config, SLOT + timedelta(minutes=1))
     assert report.exit_code == 0 and report.issue == 1
     page = config.output_path / "issues" / "1" / "index.html"
-    assert "Film 2" in page.read_text(encoding="utf-8")
+    before = page.read_bytes()
+    assert b"Film 2" in before
+
+    # The page shows the issue as it was sent, from the ledger, not from today's sources.
+    (publication.root / "reviews" / f"{slugs[1]}.md").unlink()
+    report, lines = run(config, SLOT + timedelta(minutes=6))
+    assert report.exit_code == 0, report.problem
+    assert not any("held review" in line for line in lines), lines
+    assert page.read_bytes() == before
+
+
+def test_an_issue_sent_before_issues_were_frozen_drops_a_deleted_review_with_a_warning(
+        publication):
+    slugs = write_reviews(publication, 2)
+    use_maildir(publication)
+    config = publication.config
+    add_subscribers(config, 2, SLOT - timedelta(days=1))
+    report, _ = run(config, SLOT + timedelta(minutes=1))
+    assert report.exit_code == 0 and report.issue == 1
+    with sqlite3.connect(config.root / ".publisher" / "state.db") as db:  # as 0003 left it
+        db.execute("UPDATE issues SET frozen_issue = NULL, frozen_digest = NULL")
+    page = config.output_path / "issues" / "1" / "index.html"
 
     (publication.root / "reviews" / f"{slugs[1]}.md").unlink()
     report, lines = run(config, SLOT + timedelta(minutes=6))
