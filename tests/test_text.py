@@ -1,0 +1,89 @@
+"""The text rules: each one idempotent, and what it promises holds for any input."""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from publisher.text import (
+    ILLEGAL_CHARS,
+    drop_unsafe,
+    excerpt,
+    header_text,
+    join_names,
+    one_line,
+    pasted_line,
+    rating_text,
+    slugify,
+    stars,
+    xml_safe,
+)
+
+# Text with the characters these rules exist for mixed into ordinary letters.
+TRICKY = "\x00\x01\x07\x08\t\n\x0b\x0c\r\x1b\x7f\x85\x9f\u00a0\u061c\u200b\u200c\u200d" \
+         "\u200e\u200f\u2028\u2029\u202a\u202e\u2066\u2069\ufeff\ufffe\uffff\ud800"
+texts = st.text(alphabet=st.one_of(st.characters(), st.sampled_from(TRICKY)), max_size=300)
+limits = st.one_of(st.none(), st.integers(min_value=8, max_value=250))
+
+CONTROLS = re.compile("[\x00-\x1f\x7f-\x9f]")
+BIDI_AND_INVISIBLE = re.compile("[\u061c\u200b\u200e\u200f\u202a-\u202e\u2066-\u2069\ufeff]")
+SURROGATES = re.compile("[\ud800-\udfff]")
+
+
+@given(texts, limits)
+def test_header_text_is_idempotent_and_one_clean_line(text, limit):
+    once = header_text(text, limit)
+    assert header_text(once, limit) == once
+    assert not CONTROLS.search(once)  # CR, LF, NUL, tab and C1 included
+    assert not BIDI_AND_INVISIBLE.search(once) and not SURROGATES.search(once)
+    assert once == once.strip() and "  " not in once
+    if limit is not None:
+        assert len(once) <= limit
+
+
+@given(texts)
+def test_header_text_keeps_joiners_that_build_emoji_and_scripts(text):
+    family = "👩\u200d👩\u200d👧"
+    assert family in header_text(f"{text} {family} ")
+
+
+@given(texts)
+def test_one_line_is_idempotent_and_xml_safe(text):
+    once = one_line(text)
+    assert one_line(once) == once
+    assert not ILLEGAL_CHARS.search(once)
+    assert "\n" not in once and "  " not in once and once == once.strip()
+
+
+@given(texts)
+def test_xml_safe_and_drop_unsafe_are_idempotent(text):
+    assert xml_safe(xml_safe(text)) == xml_safe(text)
+    assert not ILLEGAL_CHARS.search(xml_safe(text))
+    assert drop_unsafe(drop_unsafe(text)) == drop_unsafe(text)
+    assert not BIDI_AND_INVISIBLE.search(drop_unsafe(text))
+
+
+@given(texts)
+def test_pasted_line_is_idempotent(text):
+    line = text.replace("\n", " ")
+    assert pasted_line(pasted_line(line)) == pasted_line(line)
+
+
+@given(st.lists(st.text(alphabet="abc <>&", min_size=1, max_size=12), max_size=40),
+       st.integers(min_value=1, max_value=30))
+def test_an_excerpt_has_at_most_the_words_asked_for(words, count):
+    html = "<p>" + " ".join(words) + "</p>"
+    cut = excerpt(html, count)
+    assert len(cut.rstrip("…").split()) <= count
+
+
+def test_names_ratings_and_slugs_read_as_people_write_them():
+    assert join_names(["A", "", "B", "C"]) == "A, B and C"
+    assert (stars(None), rating_text(None)) == ("", "")
+    assert (stars(Decimal("3.5")), rating_text(Decimal("3.5"))) == ("★★★½", "3.5 out of 5")
+    assert rating_text(Decimal("4.0")) == "4 out of 5"
+    assert [slugify(n) for n in ("Sam Okafor", "Amélie", "王伟", "!!!")] == [
+        "sam-okafor", "amelie", "cpqu10g", "untitled"]
