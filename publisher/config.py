@@ -233,7 +233,8 @@ _KEY_HINTS = {
 def _type_name(tp: object) -> str:
     if tp is float:
         return "a number"
-    return {str: "a string", int: "an integer", bool: "true or false"}.get(tp, str(tp))
+    names: dict[object, str] = {str: "a string", int: "an integer", bool: "true or false"}
+    return names.get(tp, str(tp))
 
 
 def _convert(value: object, tp: object, key: str, where: str) -> object:
@@ -241,7 +242,7 @@ def _convert(value: object, tp: object, key: str, where: str) -> object:
         return float(value)
     if tp is int and isinstance(value, int) and not isinstance(value, bool):
         return value
-    if tp in (str, bool) and isinstance(value, tp):  # type: ignore[arg-type]
+    if (tp is str and isinstance(value, str)) or (tp is bool and isinstance(value, bool)):
         return value
     raise ConfigError(
         f"{where}: {key}: expected {_type_name(tp)}, got {type(value).__name__} {value!r}"

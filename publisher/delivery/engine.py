@@ -29,7 +29,7 @@ from __future__ import annotations
 import queue
 import time
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -146,7 +146,7 @@ class Run:
 
     # --- the work, a page at a time ----------------------------------------------------------
 
-    def _work(self) -> Iterator[_Item]:
+    def _work(self) -> Generator[_Item, None, None]:
         after = 0
         while True:
             page = self.store.due_deliveries(self.number, now=self.now, limit=PAGE, after=after)

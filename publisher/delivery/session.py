@@ -28,6 +28,8 @@ class Session(Protocol):
 class Transport(Protocol):
     """A destination for messages; ``session()`` opens a connection to it."""
 
-    description: str  # for messages: never holds a secret
+    @property
+    def description(self) -> str:
+        """Where messages go, for messages to people: never holds a secret."""
 
     def session(self) -> AbstractContextManager[Session]: ...

@@ -50,7 +50,7 @@ def _masked(url: str) -> str:
     return f"{scheme}://***@{host}" if sep else f"***@{host}"
 
 
-def transport_from_url(config: Config) -> SmtpTransport | MaildirTransport | FileTransport:
+def transport_from_url(config: Config) -> Transport:
     """The transport named by ``delivery.transport``.
 
     Raises ConfigError for an unknown scheme or a malformed URL, when the URL holds a password,

@@ -141,7 +141,7 @@ class IssueStore(StoreBase):
                     )
                 new = highest + 1
                 conn.execute(insert(issues_t).values(
-                    number=new, subject=subject, state="draft", slot=slot, created_at=now,
+                    number=new, subject=subject, state=IssueState.DRAFT, slot=slot, created_at=now,
                     sent_at=None, note_html=note_html,
                 ))
                 conn.execute(insert(issue_reviews_t), [
@@ -158,7 +158,7 @@ class IssueStore(StoreBase):
                 with self._read() as conn:
                     check_slot_free(conn, slot)
             raise StoreError(f"could not create the issue: {exc.orig}") from None
-        return IssueRecord(number=new, subject=subject, state="draft", slot=slot,
+        return IssueRecord(number=new, subject=subject, state=IssueState.DRAFT, slot=slot,
                            created_at=now, sent_at=None, review_ids=ids, note_html=note_html)
 
     def cancel_issue(self, number: int, *, now: datetime) -> IssueRecord:

@@ -46,7 +46,7 @@ class SubscriberStore(StoreBase):
 
     def subscriber_counts(self) -> dict[str, int]:
         """Number of subscribers per status (every status present, zero if none)."""
-        counts = dict.fromkeys(tuple(SubscriberStatus), 0)
+        counts = {status.value: 0 for status in SubscriberStatus}
         with self._read() as conn:
             rows = conn.execute(
                 select(subscribers_t.c.status, func.count()).group_by(subscribers_t.c.status)
@@ -66,12 +66,13 @@ class SubscriberStore(StoreBase):
                 .where(subscribers_t.c.email_normalised == address_key(address))
             ).first()
             if row is None:
-                new_id = conn.execute(insert(subscribers_t).values(
+                inserted = conn.execute(insert(subscribers_t).values(
                     email=address, email_normalised=address_key(address), name=name,
                     status=SubscriberStatus.ACTIVE, source=source, created_at=now,
                     status_changed_at=now,
-                )).inserted_primary_key[0]
-                return Subscriber(email=address, name=name, id=new_id,
+                )).inserted_primary_key
+                assert inserted is not None
+                return Subscriber(email=address, name=name, id=int(inserted[0]),
                                   status=SubscriberStatus.ACTIVE, source=source, created_at=now)
             if row.status == SubscriberStatus.ACTIVE:
                 raise AlreadySubscribed(f"{row.email} is already subscribed")
@@ -141,8 +142,8 @@ class SubscriberStore(StoreBase):
                     duplicates += 1
                     continue
                 seen.add(key)
-                row = existing.get(key)
-                if row is None:
+                found = existing.get(key)
+                if found is None:
                     # An exported list keeps when and how each subscriber joined.
                     conn.execute(insert(subscribers_t).values(
                         email=address, email_normalised=key, name=name, status=status,
@@ -155,15 +156,15 @@ class SubscriberStore(StoreBase):
                         suppressed += 1
                 elif status != SubscriberStatus.ACTIVE:
                     # A suppression in the file is always honoured.
-                    if row.status == SubscriberStatus.ACTIVE:
-                        set_status(conn, row.id, status, now)
+                    if found.status == SubscriberStatus.ACTIVE:
+                        set_status(conn, found.id, status, now)
                         suppressed += 1
                     else:
                         duplicates += 1
-                elif row.status == SubscriberStatus.ACTIVE:
+                elif found.status == SubscriberStatus.ACTIVE:
                     duplicates += 1
                 elif force:
-                    set_status(conn, row.id, SubscriberStatus.ACTIVE, now)
+                    set_status(conn, found.id, SubscriberStatus.ACTIVE, now)
                     added += 1
                 else:
                     suppressed += 1

@@ -19,6 +19,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path, PurePosixPath
+from typing import Any
 
 import feedgen.version
 
@@ -98,13 +99,15 @@ def manifest_path(config: Config) -> Path:
     return config.paths.build_manifest
 
 
-def _read_manifest(path: Path) -> dict[str, dict[str, object]]:
+def _read_manifest(path: Path) -> dict[str, dict[str, Any]]:
     try:
         data = json.loads(path.read_bytes())
-        if data.get("version") == MANIFEST_VERSION and isinstance(data.get("feeds"), dict):
-            return data["feeds"]
-    except (OSError, ValueError, AttributeError):
-        pass  # missing or unreadable: every feed is rendered and compared byte for byte
+    except (OSError, ValueError):
+        return {}  # missing or unreadable: every feed is rendered and compared byte for byte
+    if isinstance(data, dict) and data.get("version") == MANIFEST_VERSION:
+        feeds = data.get("feeds")
+        if isinstance(feeds, dict):
+            return feeds
     return {}
 
 
@@ -205,9 +208,10 @@ def build_site(config: Config, *, now: datetime, issues: Sequence[Issue] = (),
         digest = inputs.feed(spec)
         old = old_manifest.get(spec.path)
         names = [spec.path + name for name in FEED_FILES]
+        files = old.get("files") if old is not None else None
         if (cache and old is not None and old.get("inputs") == digest
-                and isinstance(old.get("files"), dict)
-                and all(old["files"].get(n) == _stamp(out / n) for n in names)):  # type: ignore[union-attr]
+                and isinstance(files, dict)
+                and all(files.get(n) == _stamp(out / n) for n in names)):
             manifest[spec.path] = old
             unchanged += len(names)
         else:

@@ -58,10 +58,10 @@ def deliver_issue(config: Config, store: Store, number: int, *, now: datetime, s
     PublisherError for a cancelled issue, LockHeld while another run or send holds the
     publication's lock.
     """
-    transport = transport or transport_from_url(config)  # a bad URL fails before anything else
+    destination = transport or transport_from_url(config)  # a bad URL fails before all else
     with publication_lock(config):
         return deliver(config, store, number, now=now, secret=secret, catalog=catalog,
-                       progress=progress, echo=echo, transport=transport, resume=resume)
+                       progress=progress, echo=echo, transport=destination, resume=resume)
 
 
 def deliver(config: Config, store: Store, number: int, *, now: datetime, secret: str,
@@ -72,7 +72,7 @@ def deliver(config: Config, store: Store, number: int, *, now: datetime, secret:
     if not holds_lock(config):
         raise PublisherError("deliver: the caller must hold the publication's run lock "
                              "(use deliver_issue, which takes it)")
-    transport = transport or transport_from_url(config)
+    destination = transport or transport_from_url(config)
     record = store.issue(number)
     if record.state == IssueState.CANCELLED:
         raise PublisherError(f"issue #{number} is cancelled; there is nothing to send")
@@ -90,12 +90,12 @@ def deliver(config: Config, store: Store, number: int, *, now: datetime, secret:
     if not frozen:
         store.start_sending(digest, now=now)  # a draft is queued in the same transaction
     started = time.monotonic()
-    run = Run(config, store, number, now=now, transport=transport, template=template,
+    run = Run(config, store, number, now=now, transport=destination, template=template,
               progress=progress)
     report = run.run()
     if run.pause_reason:
         store.pause_issue(number, run.pause_reason)
-    echo(report.summary(number, transport.description, time.monotonic() - started))
+    echo(report.summary(number, destination.description, time.monotonic() - started))
     for note in dict.fromkeys(run.shared.notes):
         echo(f"issue #{number}: a connection failed and the others carried on: {note}")
     if report.ambiguous:
@@ -125,12 +125,12 @@ def resend_ambiguous(config: Config, store: Store, number: int, *, now: datetime
                      transport: Transport | None = None) -> DeliveryReport:
     """Requeue issue ``number``'s ambiguous deliveries (some recipients may get a second copy)
     and deliver them."""
-    transport = transport or transport_from_url(config)
+    destination = transport or transport_from_url(config)
     with publication_lock(config):
         count = store.requeue_ambiguous(number, now=now)
         echo(f"issue #{number}: requeued {count} ambiguous deliver{'y' if count == 1 else 'ies'}")
         return deliver(config, store, number, now=now, secret=secret, catalog=catalog,
-                       progress=progress, echo=echo, transport=transport, resume=True)
+                       progress=progress, echo=echo, transport=destination, resume=True)
 
 
 def settle_ambiguous(config: Config, store: Store, number: int, *, now: datetime) -> int:
@@ -152,10 +152,10 @@ def send_test(config: Config, store: Store, number: int, address: str, *, secret
         address = validate_email(address, check_deliverability=False).normalized
     except EmailNotValidError as exc:
         raise DeliveryError(f"--to {address!r}: {exc}") from None
-    transport = transport or transport_from_url(config)
+    destination = transport or transport_from_url(config)
     digest, _ = _digest(config, store, store.issue(number), catalog)
     template = MessageTemplate.from_digest(digest, config, secret=secret, date=now)
-    with transport.session() as session:
+    with destination.session() as session:
         return session.send(template.envelope_from, address,
                             template.render(Subscriber(email=address)))
 

@@ -60,8 +60,8 @@ def code_fingerprint() -> str:
     for path in sorted(package.glob("sources/*.py")) + [package / "text.py",
                                                         package / "models.py"]:
         digest.update(path.read_bytes())
-    digest.update(f"{CACHE_FORMAT}|{yaml.__version__}|{nh3.__version__}|"
-                  f"{getattr(cmarkgfm, '__version__', '')}".encode())
+    versions = [getattr(module, "__version__", "") for module in (yaml, nh3, cmarkgfm)]
+    digest.update(f"{CACHE_FORMAT}|{'|'.join(versions)}".encode())
     return digest.hexdigest()
 
 
@@ -159,8 +159,9 @@ class ReviewCache:
             ours.add(name)
             stored += len(pending)
         if len(chunks) > _MAX_CHUNKS or stored > 2 * len(files) + 100:
-            live = [(rel, 0, digest, result) for rel, (digest, result) in self.results.items()
-                    if rel in files]
+            live: list[Entry] = [(rel, 0, digest, result)
+                                 for rel, (digest, result) in self.results.items()
+                                 if rel in files]
             name = write_chunk(directory, live)
             if name is None:
                 return

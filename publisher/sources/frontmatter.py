@@ -14,24 +14,32 @@ import re
 from collections.abc import Mapping, Sequence
 
 import yaml
+import yaml.composer
+import yaml.parser
+import yaml.reader
+import yaml.scanner
 
 from ..errors import Problem
 from ..text import ILLEGAL_CHARS, normalise_spaces, one_line, remove_control_chars
 
-try:  # the C parser is several times faster; fall back to pure Python where libyaml is absent
-    from yaml.cyaml import CParser as _Parser
-except ImportError:  # pragma: no cover - libyaml is present in our environments
-    from yaml.composer import Composer
-    from yaml.parser import Parser
-    from yaml.reader import Reader
-    from yaml.scanner import Scanner
 
-    class _Parser(Reader, Scanner, Parser, Composer):  # type: ignore[no-redef]
-        def __init__(self, stream: str) -> None:
-            Reader.__init__(self, stream)
-            Scanner.__init__(self)
-            Parser.__init__(self)
-            Composer.__init__(self)
+class _PurePythonParser(yaml.reader.Reader, yaml.scanner.Scanner, yaml.parser.Parser,
+                        yaml.composer.Composer):
+    """PyYAML's own composer, where libyaml (the C one, several times faster) is missing."""
+
+    def __init__(self, stream: str) -> None:
+        yaml.reader.Reader.__init__(self, stream)
+        yaml.scanner.Scanner.__init__(self)
+        yaml.parser.Parser.__init__(self)
+        yaml.composer.Composer.__init__(self)
+
+
+try:  # the C parser is several times faster; libyaml is present in our environments
+    import yaml.cyaml
+except ImportError:  # pragma: no cover
+    _Parser: type = _PurePythonParser
+else:
+    _Parser = yaml.cyaml.CParser  # type: ignore[attr-defined]  # stubs do not re-export it
 
 _KIND_TAGS = {
     yaml.ScalarNode: "tag:yaml.org,2002:str",
@@ -40,7 +48,7 @@ _KIND_TAGS = {
 }
 
 
-class _Loader(_Parser):  # type: ignore[misc,valid-type]
+class _Loader(_Parser):  # type: ignore[misc]  # the parser is chosen at import time
     """A composer only (as BaseLoader: every scalar a string, nothing constructed), with the
     resolver cut to one lookup: our schema types the values, never YAML's implicit rules."""
 
@@ -57,7 +65,8 @@ class _Loader(_Parser):  # type: ignore[misc,valid-type]
 def _compose_yaml(text: str) -> yaml.Node | None:
     loader = _Loader(text)
     try:
-        return loader.get_single_node()
+        node: yaml.Node | None = loader.get_single_node()
+        return node
     finally:
         loader.dispose()
 

@@ -302,7 +302,7 @@ def parse_page(text: str, *, path: str) -> ParsedPage:
             "'REVIEWER:' is the logline and the rest is the review"
         )
 
-    director, credits = "", ()
+    director, credits = "", tuple[str, ...]()
     if "director" in header and header["director"][1]:
         director, credits = _director(header["director"][1])
     else:
