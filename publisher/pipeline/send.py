@@ -17,7 +17,9 @@ from ..ledger import Store
 from ..models import Issue, Subscriber
 from ..newsletter.compose import issue_from_record
 from ..render.digest import render_digest
+from ..render.dkim import DkimSigner
 from ..render.message import MessageTemplate
+from ..render.sender import Sender
 from ..sources import Catalog
 from .lock import holds_lock, publication_lock
 
@@ -28,8 +30,9 @@ _LIST_AMBIGUOUS = 10
 
 def _message_template(config: Config, issue: Issue, *, secret: str,
                       now: datetime) -> MessageTemplate:
-    return MessageTemplate.from_digest(render_digest(issue, config), config, secret=secret,
-                                       date=now)
+    return MessageTemplate.from_digest(render_digest(issue, config), Sender.from_config(config),
+                                       secret=secret, date=now,
+                                       signer=DkimSigner.from_config(config))
 
 
 def deliver_issue(config: Config, store: Store, number: int, *, now: datetime, secret: str,

@@ -23,7 +23,8 @@ from ..models import Issue, RenderedDigest, Review, personal_markers
 from ..text import SUBJECT_MAX, drop_unsafe, header_text, join_names
 from .card import review_card
 from .engine import compile_mjml, render_template, wrap_text
-from .tokens import PREVIEW_SUBSCRIBER, preview_unsubscribe_url
+from .sender import Sender
+from .tokens import PREVIEW_SUBSCRIBER
 
 _MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August",
            "September", "October", "November", "December")
@@ -210,11 +211,11 @@ def personalise(digest: RenderedDigest, values: Mapping[str, str]) -> tuple[str,
     return html, text
 
 
-def preview_values(config: Config) -> dict[str, str]:
+def preview_values(sender: Sender) -> dict[str, str]:
     """Placeholder personal values for a preview: no real subscriber, and the unsubscribe URL
-    that ``mail.preview_message`` puts in the .eml (a dummy token)."""
+    that ``message.preview_message`` puts in the .eml (a dummy token)."""
     return {
         "email": PREVIEW_SUBSCRIBER.email,
         "name": PREVIEW_SUBSCRIBER.name,
-        "unsubscribe_url": preview_unsubscribe_url(config),
+        "unsubscribe_url": sender.preview_unsubscribe_url(),
     }

@@ -32,6 +32,7 @@ from publisher.render.digest import compose_subject, personalise, preview_values
 from publisher.render.engine import DEFAULT_TEMPLATES
 from publisher.render.lint import check_digest_html, lint_mjml, lint_templates
 from publisher.render.message import preview_message
+from publisher.render.sender import Sender
 from publisher.text import SUBJECT_MAX, header_text
 from tests.digest_helpers import (
     POSTAL,
@@ -550,10 +551,11 @@ def test_preview_values_use_the_same_unsubscribe_url_as_the_preview_message(publ
     publication.add_config('[newsletter]\nunsubscribe_url = "https://lists.example.org/u?l=reel"\n')
     config = publication.config
     rendered = render_digest(make_issue(config, 1), config)
-    values = preview_values(config)
+    sender = Sender.from_config(config)
+    values = preview_values(sender)
     url = values["unsubscribe_url"]
     assert url == "https://lists.example.org/u?l=reel&address=subscriber%40example.org&token=preview"
-    message = preview_message(rendered, config, date=rendered.issue.date).decode("ascii")
+    message = preview_message(rendered, sender, date=rendered.issue.date).decode("ascii")
     assert f"List-Unsubscribe: <{url}>," in message
     html, text = personalise(rendered, values)
     assert url in text.splitlines() and (url, "Unsubscribe") in Page(html).links
