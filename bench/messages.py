@@ -36,6 +36,7 @@ from publisher.render import digest as digest_module  # noqa: E402
 from publisher.render import message as mail  # noqa: E402
 from publisher.render.dkim import DkimSigner  # noqa: E402
 from publisher.render.sender import Sender  # noqa: E402
+from publisher.render.site import Site  # noqa: E402
 from publisher.sources import load_reviews  # noqa: E402
 
 SECRET = "bench-secret"
@@ -99,15 +100,15 @@ def main(argv: list[str]) -> int:
                      'bounce_address = "bounces@bench.example.org"\n'
                      'postal_address = "Bench Reel, 1 Film Street, Bristol"\n')
         config = load_config(directory=pub)
-        sender = Sender.from_config(config)
+        site, sender = Site.from_config(config), Sender.from_config(config)
         reviews = [r for r in load_reviews(config, cache=False).reviews if not r.draft][:10]
-        issue = Issue(1, digest_module.compose_subject(config, 1, reviews), reviews[-1].date,
+        issue = Issue(1, digest_module.compose_subject(site, 1, reviews), reviews[-1].date,
                       tuple(reviews))
 
         times = []
         for _ in range(5):
             start = time.perf_counter()
-            d = digest_module.render_digest(issue, config)
+            d = digest_module.render_digest(issue, site)
             times.append(time.perf_counter() - start)
         results["digest_render_first_ms"] = round(times[0] * 1000, 1)
         results["digest_render_median_ms"] = round(statistics.median(times) * 1000, 1)

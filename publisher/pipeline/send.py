@@ -20,6 +20,7 @@ from ..render.digest import render_digest
 from ..render.dkim import DkimSigner
 from ..render.message import MessageTemplate
 from ..render.sender import Sender
+from ..render.site import Site
 from ..sources import Catalog
 from .lock import holds_lock, publication_lock
 
@@ -30,8 +31,8 @@ _LIST_AMBIGUOUS = 10
 
 def _message_template(config: Config, issue: Issue, *, secret: str,
                       now: datetime) -> MessageTemplate:
-    return MessageTemplate.from_digest(render_digest(issue, config), Sender.from_config(config),
-                                       secret=secret, date=now,
+    return MessageTemplate.from_digest(render_digest(issue, Site.from_config(config)),
+                                       Sender.from_config(config), secret=secret, date=now,
                                        signer=DkimSigner.from_config(config))
 
 

@@ -15,11 +15,11 @@ from typing import Any
 
 from markupsafe import Markup
 
-from ..config import Config
 from ..models import Issue, Review
 from ..text import join_names, rating_value
 from .digest import archive_url, date_text, issue_context, issue_subject, publication_context
 from .engine import compile_mjml, render_template
+from .site import Site
 
 
 def _atom_time(when: datetime) -> str:
@@ -34,7 +34,7 @@ def _script_json(data: dict[str, Any]) -> Markup:
     return Markup(text.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029"))
 
 
-def review_json_ld(review: Review, config: Config) -> dict[str, Any]:
+def review_json_ld(review: Review, site: Site) -> dict[str, Any]:
     """schema.org Review data for one review: itemReviewed Movie (director, actors), the rating
     out of 5 and the author."""
     film = review.film
@@ -52,9 +52,9 @@ def review_json_ld(review: Review, config: Config) -> dict[str, Any]:
         "@type": "Review",
         "name": review.title,
         "url": review.url,
-        "datePublished": review.date.astimezone(config.tz).date().isoformat(),
+        "datePublished": review.date.astimezone(site.tz).date().isoformat(),
         "author": {"@type": "Person", "name": review.reviewer},
-        "publisher": {"@type": "Organization", "name": config.title, "url": config.base_url},
+        "publisher": {"@type": "Organization", "name": site.title, "url": site.base_url},
         "itemReviewed": movie,
     }
     if review.summary:
@@ -65,11 +65,11 @@ def review_json_ld(review: Review, config: Config) -> dict[str, Any]:
     return data
 
 
-def render_issue_page(issue: Issue, config: Config) -> bytes:
+def render_issue_page(issue: Issue, site: Site) -> bytes:
     """``issues/<n>/index.html``: the issue in the digest's design, with no personal data."""
-    context = issue_context(issue, config)
-    context["json_ld"] = [_script_json(review_json_ld(r, config)) for r in issue.reviews]
-    source = render_template(config.templates_path, "archive.html.j2", context)
+    context = issue_context(issue, site)
+    context["json_ld"] = [_script_json(review_json_ld(r, site)) for r in issue.reviews]
+    source = render_template(site.templates, "archive.html.j2", context)
     return compile_mjml(source, name="archive.html.j2").encode("utf-8")
 
 
@@ -85,17 +85,17 @@ def _summary_html(issue: Issue) -> str:
     return "<ul>" + "".join(items) + "</ul>"
 
 
-def _entries(issues: Sequence[Issue], config: Config) -> list[dict[str, Any]]:
+def _entries(issues: Sequence[Issue], site: Site) -> list[dict[str, Any]]:
     entries = []
     for issue in sorted(issues, key=lambda i: i.number, reverse=True):
         entries.append({
             "number": issue.number,
-            "subject": issue_subject(issue, config),
-            "date_text": date_text(issue.date, config),
-            "date_iso": issue.date.astimezone(config.newsletter_tz).date().isoformat(),
+            "subject": issue_subject(issue, site),
+            "date_text": date_text(issue.date, site.newsletter_tz),
+            "date_iso": issue.date.astimezone(site.newsletter_tz).date().isoformat(),
             "updated": _atom_time(issue.date),
-            "url": archive_url(config, issue.number),
-            "id": f"tag:{config.domain},{issue.date.astimezone(UTC):%Y-%m-%d}:"
+            "url": archive_url(site, issue.number),
+            "id": f"tag:{site.domain},{issue.date.astimezone(UTC):%Y-%m-%d}:"
                   f"issues/{issue.number}",
             "films": join_names([r.title for r in issue.reviews]),
             "content_html": _summary_html(issue),
@@ -103,25 +103,25 @@ def _entries(issues: Sequence[Issue], config: Config) -> list[dict[str, Any]]:
     return entries
 
 
-def render_archive(config: Config, issues: Sequence[Issue]) -> dict[str, bytes]:
+def render_archive(site: Site, issues: Sequence[Issue]) -> dict[str, bytes]:
     """The web archive for ``issues``: ``issues/<n>/index.html`` for each, ``issues/index.html``
     and ``issues/atom.xml`` (paths relative to the output directory). Raises TemplateError."""
-    shared = publication_context(config)
-    shared["entries"] = _entries(issues, config)
+    shared = publication_context(site)
+    shared["entries"] = _entries(issues, site)
     newest = max((i.date for i in issues), default=datetime(1970, 1, 1, tzinfo=UTC))
-    feed = render_template(config.templates_path, "archive_atom.xml.j2", {
+    feed = render_template(site.templates, "archive_atom.xml.j2", {
         **shared,
-        "feed_id": config.url("issues/"),
+        "feed_id": site.url("issues/"),
         "updated": _atom_time(newest),
-        "author": config.author or config.title,
-        "author_email": config.author_email,
-        "copyright": config.copyright,
+        "author": site.author or site.title,
+        "author_email": site.author_email,
+        "copyright": site.copyright,
     })
     out = {
-        "issues/index.html": render_template(config.templates_path, "archive_index.html.j2",
+        "issues/index.html": render_template(site.templates, "archive_index.html.j2",
                                              shared).encode("utf-8"),
         "issues/atom.xml": feed.encode("utf-8"),
     }
     for issue in issues:
-        out[f"issues/{issue.number}/index.html"] = render_issue_page(issue, config)
+        out[f"issues/{issue.number}/index.html"] = render_issue_page(issue, site)
     return dict(sorted(out.items()))

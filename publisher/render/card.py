@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..config import Config
 from ..models import Review
 from ..text import excerpt, join_names, one_line, rating_text, stars
 
@@ -27,8 +26,9 @@ class Card:
     poster_alt: str
 
 
-def review_card(review: Review, config: Config) -> Card:
-    """The card for one review: credits line, logline and an excerpt of the body."""
+def review_card(review: Review, excerpt_words: int) -> Card:
+    """The card for one review: credits line, logline and an excerpt of ``excerpt_words`` words
+    of the body."""
     film = review.film
     credits = []
     if film.director:
@@ -36,7 +36,7 @@ def review_card(review: Review, config: Config) -> Card:
     if film.starring:
         credits.append(f"Starring {join_names(film.starring)}")
     summary = one_line(review.summary)
-    body = excerpt(review.body_html, config.newsletter.excerpt_words)
+    body = excerpt(review.body_html, excerpt_words)
     # A logline derived from the body repeats the excerpt's opening: show it once.
     if summary and body.startswith(summary.rstrip("…").rstrip()):
         summary = ""

@@ -28,6 +28,7 @@ from publisher.render.message import (
     preview_message,
 )
 from publisher.render.sender import Sender, format_address, requires_smtputf8
+from publisher.render.site import Site
 from publisher.render.tokens import unsubscribe_token, verify_unsubscribe_token
 from publisher.text import SUBJECT_MAX, header_text
 from tests.mail_helpers import (
@@ -239,9 +240,10 @@ def test_a_real_compiled_digest_arrives_intact(config):
     """render_digest's MRML output (one line of ~58,000 characters) through the splice,
     checked against personalise, an independent substitution."""
     reviews = make_reviews(config, 10)
-    issue = Issue(number=7, subject=compose_subject(config, 7, reviews), date=DATE,
+    site = Site.from_config(config)
+    issue = Issue(number=7, subject=compose_subject(site, 7, reviews), date=DATE,
                   reviews=reviews)
-    rendered = render_digest(issue, config)
+    rendered = render_digest(issue, site)
     assert max(len(line) for line in rendered.html.splitlines()) > 37_000  # why QP is needed
     template = template_for(rendered, config, secret=SECRET, date=DATE)
 

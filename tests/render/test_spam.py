@@ -20,6 +20,7 @@ import pytest
 from publisher.render.digest import personalise, preview_values, render_digest
 from publisher.render.message import preview_message
 from publisher.render.sender import Sender
+from publisher.render.site import Site
 from tests.digest_helpers import ISSUE_DATE, make_issue
 
 pytestmark = [
@@ -53,7 +54,7 @@ def message(publication) -> tuple[bytes, object]:
     publication.add_config('[newsletter]\npostal_address = "Test Reel, 1 Reel Street, Bristol"\n'
                            'from_address = "newsletter@reel.test"\n')
     config = publication.config
-    rendered = render_digest(make_issue(config), config)
+    rendered = render_digest(make_issue(config), Site.from_config(config))
     return preview_message(rendered, Sender.from_config(config), date=ISSUE_DATE), rendered
 
 

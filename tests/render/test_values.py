@@ -1,5 +1,5 @@
-"""The values renderers take instead of the Config: Sender (the message template), built once
-from the Config at the edge."""
+"""The values renderers take instead of the Config: Site (digests, archive, feeds) and Sender
+(the message template), each built once from the Config at the edge."""
 
 from __future__ import annotations
 
@@ -11,10 +11,46 @@ from publisher.errors import ConfigError
 from publisher.render.digest import preview_values
 from publisher.render.message import preview_message
 from publisher.render.sender import Sender
+from publisher.render.site import Site
 from publisher.render.tokens import verify_unsubscribe_token
 from tests.mail_helpers import DATE, make_digest
 
 SECRET = "test-secret-only-for-tests"
+
+
+# --- Site ------------------------------------------------------------------------------------
+
+
+def test_site_resolves_the_newsletter_defaults(publication):
+    config = publication.config
+    site = Site.from_config(config)
+    assert (site.title, site.base_url, site.domain) == ("Test Reel", "https://reel.test/",
+                                                         "reel.test")
+    assert site.newsletter_name == "Test Reel"  # newsletter.name defaults to the title
+    assert site.subscribe_url == "https://reel.test/subscribe"
+    assert site.tz == site.newsletter_tz == ZoneInfo("Europe/London")
+    assert site.excerpt_words == 60 and site.feed_limit == 50 and site.feed_hub == ""
+    assert site.templates == config.templates_path and site.static == config.paths.static
+    assert site.origin == str(config.path)
+    assert site.url("/issues/") == "https://reel.test/issues/"
+
+
+def test_site_takes_what_the_config_sets(publication):
+    publication.add_config('[newsletter]\nname = "The Letter"\ntimezone = "Asia/Tokyo"\n'
+                           'subscribe_url = "https://lists.test/join"\nexcerpt_words = 12\n'
+                           '[feeds]\nlimit = 3\nhub = "https://hub.test/"\n')
+    site = Site.from_config(publication.config)
+    assert site.newsletter_name == "The Letter"
+    assert site.newsletter_tz == ZoneInfo("Asia/Tokyo") and site.tz == ZoneInfo("Europe/London")
+    assert site.subscribe_url == "https://lists.test/join"
+    assert (site.excerpt_words, site.feed_limit, site.feed_hub) == (12, 3, "https://hub.test/")
+
+
+def test_a_site_is_a_frozen_value(publication):
+    site = Site.from_config(publication.config)
+    assert site == Site.from_config(publication.config)
+    with pytest.raises(AttributeError):
+        site.title = "Other"  # type: ignore[misc]
 
 
 # --- Sender ----------------------------------------------------------------------------------
