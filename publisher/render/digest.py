@@ -21,7 +21,7 @@ from markupsafe import Markup
 from ..errors import TemplateError
 from ..models import Issue, RenderedDigest, Review, personal_markers
 from ..text import SUBJECT_MAX, drop_unsafe, header_text, join_names
-from .card import review_card
+from .card import Card, review_card
 from .engine import compile_mjml, render_template, wrap_text
 from .sender import Sender
 from .site import Site
@@ -161,9 +161,16 @@ def archive_url(site: Site, number: int) -> str:
     return site.url(f"issues/{number}/")
 
 
-def issue_context(issue: Issue, site: Site) -> dict[str, Any]:
-    """The template context shared by the digest and the archive page (no personal data)."""
-    cards = [review_card(r, site.excerpt_words) for r in issue.reviews]
+def issue_cards(issue: Issue, site: Site) -> list[Card]:
+    """The cards of an issue's reviews, in issue order."""
+    return [review_card(r, site.excerpt_words) for r in issue.reviews]
+
+
+def issue_context(issue: Issue, site: Site, cards: Sequence[Card] | None = None
+                  ) -> dict[str, Any]:
+    """The template context shared by the digest and the archive page (no personal data).
+    ``cards`` are the issue's (``issue_cards``) when the caller has built them already."""
+    cards = list(cards) if cards is not None else issue_cards(issue, site)
     subject = issue_subject(issue, site)
     films = join_names([c.title for c in cards])
     context = publication_context(site)

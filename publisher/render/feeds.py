@@ -19,6 +19,9 @@ here, and only here (each has a test in tests/test_feeds.py):
   publication's, and every string is cleaned first.
 * An Atom feed without an author is not caught (invalid when an entry has none): the feed always
   has one (the site's author, else the publication title) and every entry has its reviewer.
+
+What an entry shows of its review comes from the review's card (``card.Card``), the same one the
+digest and the archive show; this module only makes it valid XML and lays it out for feeds.
 """
 
 from __future__ import annotations
@@ -40,7 +43,8 @@ from lxml.etree import SubElement
 
 from .. import __version__
 from ..models import Review
-from ..text import rating_text, stars, xml_safe
+from ..text import xml_safe
+from .card import Card, review_card
 from .site import Site
 
 #: The three files every feed directory holds.
@@ -231,46 +235,50 @@ class FeedRenderer:
         hit = self._entries.get(id(review))
         if hit is not None and hit[0] is review:
             return hit[1]
-        data = self._prepare(review)
+        data = self._prepare(review_card(review, self.site.excerpt_words))
         self._entries[id(review)] = (review, data)
         return data
 
-    def _prepare(self, r: Review) -> EntryData:
+    def _prepare(self, card: Card) -> EntryData:
+        """The card made valid XML (no illegal characters, zoned dates, absolute URLs) and laid
+        out as a feed entry: the film facts above the body, availability below."""
+        title = xml_safe(card.title)
         poster = None
-        if r.poster is not None and r.poster.src:
-            src = urljoin(self.site.base_url, xml_safe(r.poster.src))
+        if card.poster_src:
+            src = urljoin(self.site.base_url, xml_safe(card.poster_src))
             suffix = PurePosixPath(urlsplit(src).path).suffix.lower()
             poster = PosterInfo(
                 url=src,
                 type=_IMAGE_TYPES.get(suffix, "application/octet-stream"),
                 length=self._poster_length(src),
-                alt=xml_safe(r.poster.alt),
+                # Alt text made only of characters XML cannot carry is no alt text: say whose
+                # poster it is, as the card does for a poster given without one.
+                alt=xml_safe(card.poster_alt) or f"Poster for {title}",
             )
-        url = xml_safe(r.url)
-        published = self._zoned(r.date)
-        updated = max(self._zoned(r.updated), published)
-        title = xml_safe(r.title)
-        summary = xml_safe(r.summary)
-        header = _header_html(r, title, poster)
-        body = absolutise(xml_safe(r.body_html), url)
+        url = xml_safe(card.url)
+        published = self._zoned(card.published)
+        updated = max(self._zoned(card.updated), published)
+        summary = xml_safe(card.summary)
+        header = _header_html(card, poster)
+        body = absolutise(xml_safe(card.review.body_html), url)
         footer = ""
-        if r.availability:
-            footer = f'\n<p class="availability">{html.escape(xml_safe(r.availability))}</p>'
+        if card.availability:
+            footer = f'\n<p class="availability">{html.escape(xml_safe(card.availability))}</p>'
         more = (f'\n<p><a href="{html.escape(url)}">Read the full review of '
                 f"{html.escape(title)}</a></p>")
         short = header + (f"\n<p>{html.escape(summary)}</p>" if summary else "") + more
         return EntryData(
-            id=xml_safe(r.id),
-            guid_is_permalink=r.id == r.url,
+            id=xml_safe(card.id),
+            guid_is_permalink=card.id == card.url,
             url=url,
             title=title,
             summary=summary,
             content_html=header + "\n" + body + footer,
             published=published,
             updated=updated,
-            author=(xml_safe(r.reviewer) or xml_safe(self.site.author)
+            author=(xml_safe(card.reviewer) or xml_safe(self.site.author)
                     or xml_safe(self.site.title)),
-            tags=tuple(t for t in (xml_safe(t) for t in r.tags) if t),
+            tags=tuple(t for t in (xml_safe(t) for t in card.tags) if t),
             poster=poster,
             short_html=short + footer,
         )
@@ -420,31 +428,30 @@ def _xml_escaped(text: str) -> bytes:
     return html.escape(text, quote=False).encode("utf-8")
 
 
-def _header_html(r: Review, title: str, poster: PosterInfo | None) -> str:
+def _header_html(card: Card, poster: PosterInfo | None) -> str:
     """The block above the review: film facts, rating as stars and in words, poster."""
-    film = r.film
     facts = []
-    if film.year:
-        facts.append(f"<li><strong>Year:</strong> {film.year}</li>")
-    if film.director:
-        facts.append(f"<li><strong>Director:</strong> {html.escape(xml_safe(film.director))}</li>")
-    if film.starring:
-        cast = ", ".join(html.escape(xml_safe(name)) for name in film.starring)
+    if card.year:
+        facts.append(f"<li><strong>Year:</strong> {card.year}</li>")
+    if card.director:
+        facts.append(f"<li><strong>Director:</strong> {html.escape(xml_safe(card.director))}</li>")
+    if card.cast:
+        cast = ", ".join(html.escape(xml_safe(name)) for name in card.cast)
         facts.append(f"<li><strong>Cast:</strong> {cast}</li>")
-    if film.runtime:
-        facts.append(f"<li><strong>Runtime:</strong> {film.runtime} minutes</li>")
-    if film.classification:
+    if card.runtime:
+        facts.append(f"<li><strong>Runtime:</strong> {card.runtime} minutes</li>")
+    if card.certificate:
         facts.append(f"<li><strong>Certificate:</strong> "
-                     f"{html.escape(xml_safe(film.classification))}</li>")
+                     f"{html.escape(xml_safe(card.certificate))}</li>")
     parts = ['<div class="review-header">']
     if facts:
         parts.append('<ul class="film">' + "".join(facts) + "</ul>")
-    if r.rating is not None:
-        words = rating_text(r.rating)
-        shown = f"{stars(r.rating)} — {words}" if stars(r.rating) else words  # 0: no stars
+    if card.rating_text:
+        words = card.rating_text
+        shown = f"{card.stars} — {words}" if card.stars else words  # 0: no stars
         parts.append(f'<p class="rating" title="{words}">{shown}</p>')
     if poster is not None:
-        alt = html.escape(poster.alt or f"Poster for {title}", quote=True)
+        alt = html.escape(poster.alt, quote=True)
         parts.append(f'<p class="poster"><img src="{html.escape(poster.url, quote=True)}" '
                      f'alt="{alt}"></p>')
     parts.append("</div>")
