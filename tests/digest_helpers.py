@@ -70,10 +70,12 @@ def make_review(config: Config, index: int, **changes: object) -> Review:
 def make_issue(config: Config, count: int = 4, *, number: int = 3, note_html: str = "",
                subject: str = "") -> Issue:
     from publisher.render.digest import compose_subject
+    from publisher.render.site import Site
 
     reviews = tuple(make_review(config, i) for i in range(count))
-    return Issue(number=number, subject=subject or compose_subject(config, number, reviews),
-                 date=ISSUE_DATE, reviews=reviews, note_html=note_html)
+    subject = subject or compose_subject(Site.from_config(config), number, reviews)
+    return Issue(number=number, subject=subject, date=ISSUE_DATE, reviews=reviews,
+                 note_html=note_html)
 
 
 def golden(name: str, actual: str) -> None:

@@ -16,6 +16,7 @@ from ..pipeline.screenshot import CHROMIUM_HINT, find_chromium, local_assets, sc
 from ..render.digest import personalise, preview_values
 from ..render.lint import check_digest_html, lint_templates
 from ..render.message import preview_message
+from ..render.sender import Sender
 from . import State
 from .context import count, publication_command, warn
 
@@ -58,7 +59,8 @@ def digest_preview(state: State, last: int | None, since: datetime | None, out: 
     # Lint first: when a template trap stops MJML compiling, the warning says which one.
     warn(lint_templates(config.templates_path))
     rendered = _preview(state, last, since)
-    html, text = personalise(rendered, preview_values(config))
+    sender = Sender.from_config(config)
+    html, text = personalise(rendered, preview_values(sender))
     size = len(rendered.html.encode("utf-8")) / 1024
     click.echo(f"{rendered.subject}\n{count(len(rendered.issue.reviews), 'review')}, "
                f"HTML {size:.1f} KB, text {len(text.encode('utf-8')) / 1024:.1f} KB", err=True)
@@ -67,7 +69,7 @@ def digest_preview(state: State, last: int | None, since: datetime | None, out: 
         write_output(Path(out), html.encode("utf-8"))
         click.echo(f"wrote {out}", err=True)
     if eml:
-        write_output(Path(eml), preview_message(rendered, config, date=state.now()))
+        write_output(Path(eml), preview_message(rendered, sender, date=state.now()))
         click.echo(f"wrote {eml}", err=True)
     if show_text:
         click.echo(text, nl=False)
@@ -86,7 +88,8 @@ def digest_screenshot(state: State, last: int | None, since: datetime | None,
     if find_chromium() is None:
         raise PublisherError(CHROMIUM_HINT)
     config = state.config
-    html, _ = personalise(_preview(state, last, since), preview_values(config))
+    html, _ = personalise(_preview(state, last, since),
+                          preview_values(Sender.from_config(config)))
     html = local_assets(html, config)
     target = Path(out_dir) if out_dir else config.paths.screenshots
     schemes = ("light", "dark", "inverted") if dark else ("light",)

@@ -15,6 +15,7 @@ from ..config import Config
 from ..errors import MissingReview, NotEnoughReviews, Problem
 from ..models import Issue, IssueRecord, IssueState, Review
 from ..render.digest import compose_subject
+from ..render.site import Site
 from ..sources import Catalog
 
 
@@ -52,7 +53,7 @@ def plan_issue(config: Config, catalog: Catalog, *, issued: Collection[str],
             f"need at least {needed} (newsletter.min_reviews)",
             found=count, needed=needed,
         )
-    return IssuePlan(number, reviews, compose_subject(config, number, reviews))
+    return IssuePlan(number, reviews, compose_subject(Site.from_config(config), number, reviews))
 
 
 def issue_from_record(record: IssueRecord, catalog: Catalog, config: Config) -> Issue:

@@ -31,6 +31,7 @@ from ..models import Issue, Review
 from ..newsletter.compose import archived_issues
 from ..render.archive import render_archive
 from ..render.feeds import FEED_FILES, FeedRenderer
+from ..render.site import Site
 from ..sources import Catalog, load_reviews
 from ..text import slugify
 
@@ -124,7 +125,7 @@ def _code_digest() -> str:
     """Digest of the code that shapes feeds: a change to it re-renders every feed."""
     package = Path(__file__).resolve().parent.parent
     h = hashlib.blake2b(digest_size=16)
-    for name in ("render/feeds.py", "render/card.py", "models.py", "text.py",
+    for name in ("render/feeds.py", "render/card.py", "render/site.py", "models.py", "text.py",
                  "pipeline/build.py"):
         h.update((package / name).read_bytes())
     h.update(feedgen.version.version_str.encode())
@@ -198,7 +199,8 @@ def build_site(config: Config, *, now: datetime, issues: Sequence[Issue] = (),
     unchanged = 0
 
     # --- feeds: render only those whose inputs changed ---------------------------------------
-    renderer = FeedRenderer(config)
+    site = Site.from_config(config)
+    renderer = FeedRenderer(site)
     inputs = _Inputs(config, renderer.static_poster_length)
     old_manifest = _read_manifest(manifest_path(config))
     manifest: dict[str, dict[str, object]] = {}
@@ -236,7 +238,7 @@ def build_site(config: Config, *, now: datetime, issues: Sequence[Issue] = (),
 
     # --- the issue archive ----------------------------------------------------------------------
     if issues:
-        for rel, data in render_archive(config, issues).items():
+        for rel, data in render_archive(site, issues).items():
             outputs[_safe_relpath(rel)] = data
 
     # --- static files: copied unless the copy is already current -----------------------------

@@ -12,6 +12,7 @@ from ..models import Review
 from ..render.archive import render_archive
 from ..render.digest import render_digest
 from ..render.lint import check_digest_html, lint_templates
+from ..render.site import Site
 from ..sources import check_sources
 from .preview import preview_issue, select_reviews
 
@@ -79,8 +80,9 @@ def check_digest(config: Config, published: Sequence[Review], *,
     if not reviews:
         return "digest: no published reviews yet, so no digest to measure", warnings
     issue = preview_issue(config, reviews, now=now)
-    rendered = render_digest(issue, config)
-    render_archive(config, [issue])
+    site = Site.from_config(config)
+    rendered = render_digest(issue, site)
+    render_archive(site, [issue])
     size = len(rendered.html.encode("utf-8"))
     line = (f"digest of {len(reviews)} review{'s' if len(reviews) != 1 else ''}: "
             f"{size / 1024:.1f} KB of HTML (Gmail clips above 102 KB)")

@@ -11,6 +11,7 @@ from ..errors import PublisherError
 from ..files import write_atomic
 from ..models import Issue, RenderedDigest, Review
 from ..render.digest import compose_subject, render_digest
+from ..render.site import Site
 from ..sources import load_reviews
 
 
@@ -25,8 +26,8 @@ def write_output(path: Path, data: bytes) -> None:
 def preview_issue(config: Config, reviews: Sequence[Review], *, now: datetime,
                   number: int = 1) -> Issue:
     """An issue of ``reviews`` for inspection (never stored), dated ``now``."""
-    return Issue(number=number, subject=compose_subject(config, number, reviews), date=now,
-                 reviews=tuple(reviews))
+    return Issue(number=number, subject=compose_subject(Site.from_config(config), number, reviews),
+                 date=now, reviews=tuple(reviews))
 
 
 def select_reviews(published: Sequence[Review], *, last: int | None = None,
@@ -51,4 +52,4 @@ def preview_digest(config: Config, *, now: datetime, last: int | None = None,
     reviews = select_reviews(published, last=last, since=since, config=config)
     if not reviews:
         raise PublisherError("no published reviews match; nothing to preview")
-    return render_digest(preview_issue(config, reviews, now=now), config)
+    return render_digest(preview_issue(config, reviews, now=now), Site.from_config(config))

@@ -22,7 +22,10 @@ from ..ledger import Store
 from ..models import DeliveryStatus, IssueRecord, IssueState, RenderedDigest, Subscriber
 from ..newsletter.compose import issue_from_record
 from ..render.digest import render_digest
+from ..render.dkim import DkimSigner
 from ..render.message import MessageTemplate
+from ..render.sender import Sender
+from ..render.site import Site
 from ..sources import Catalog
 from .lock import holds_lock, publication_lock
 
@@ -41,7 +44,14 @@ def _digest(config: Config, store: Store, record: IssueRecord,
     frozen = store.frozen_digest(record.number)
     if frozen is not None:
         return frozen, True
-    return render_digest(issue_from_record(record, catalog, config), config), False
+    issue = issue_from_record(record, catalog, config)
+    return render_digest(issue, Site.from_config(config)), False
+
+
+def _message_template(config: Config, digest: RenderedDigest, *, secret: str,
+                      now: datetime) -> MessageTemplate:
+    return MessageTemplate.from_digest(digest, Sender.from_config(config), secret=secret,
+                                       date=now, signer=DkimSigner.from_config(config))
 
 
 def deliver_issue(config: Config, store: Store, number: int, *, now: datetime, secret: str,
@@ -86,7 +96,7 @@ def deliver(config: Config, store: Store, number: int, *, now: datetime, secret:
         store.resume_issue(number)
         echo(f"issue #{number}: resuming after the pause ({record.paused_reason})")
     digest, frozen = _digest(config, store, record, catalog)
-    template = MessageTemplate.from_digest(digest, config, secret=secret, date=now)
+    template = _message_template(config, digest, secret=secret, now=now)
     if not frozen:
         store.start_sending(digest, now=now)  # a draft is queued in the same transaction
     started = time.monotonic()
@@ -154,7 +164,7 @@ def send_test(config: Config, store: Store, number: int, address: str, *, secret
         raise DeliveryError(f"--to {address!r}: {exc}") from None
     destination = transport or transport_from_url(config)
     digest, _ = _digest(config, store, store.issue(number), catalog)
-    template = MessageTemplate.from_digest(digest, config, secret=secret, date=now)
+    template = _message_template(config, digest, secret=secret, now=now)
     with destination.session() as session:
         return session.send(template.envelope_from, address,
                             template.render(Subscriber(email=address)))

@@ -15,11 +15,19 @@ from typing import Any
 
 from markupsafe import Markup
 
-from ..config import Config
-from ..models import Issue, Review
-from ..text import join_names, rating_value
-from .digest import archive_url, date_text, issue_context, issue_subject, publication_context
+from ..models import Issue
+from ..text import join_names
+from .card import Card
+from .digest import (
+    archive_url,
+    date_text,
+    issue_cards,
+    issue_context,
+    issue_subject,
+    publication_context,
+)
 from .engine import compile_mjml, render_template
+from .site import Site
 
 
 def _atom_time(when: datetime) -> str:
@@ -34,94 +42,95 @@ def _script_json(data: dict[str, Any]) -> Markup:
     return Markup(text.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029"))
 
 
-def review_json_ld(review: Review, config: Config) -> dict[str, Any]:
+def review_json_ld(card: Card, site: Site) -> dict[str, Any]:
     """schema.org Review data for one review: itemReviewed Movie (director, actors), the rating
     out of 5 and the author."""
-    film = review.film
-    movie: dict[str, Any] = {"@type": "Movie", "name": review.title}
-    if film.year:
-        movie["dateCreated"] = str(film.year)
-    if film.director:
-        movie["director"] = {"@type": "Person", "name": film.director}
-    if film.starring:
-        movie["actor"] = [{"@type": "Person", "name": name} for name in film.starring]
-    if review.poster:
-        movie["image"] = review.poster.src
+    movie: dict[str, Any] = {"@type": "Movie", "name": card.title}
+    if card.year:
+        movie["dateCreated"] = str(card.year)
+    if card.director:
+        movie["director"] = {"@type": "Person", "name": card.director}
+    if card.cast:
+        movie["actor"] = [{"@type": "Person", "name": name} for name in card.cast]
+    if card.poster_src:
+        movie["image"] = card.poster_src
     data: dict[str, Any] = {
         "@context": "https://schema.org",
         "@type": "Review",
-        "name": review.title,
-        "url": review.url,
-        "datePublished": review.date.astimezone(config.tz).date().isoformat(),
-        "author": {"@type": "Person", "name": review.reviewer},
-        "publisher": {"@type": "Organization", "name": config.title, "url": config.base_url},
+        "name": card.title,
+        "url": card.url,
+        "datePublished": card.published.astimezone(site.tz).date().isoformat(),
+        "author": {"@type": "Person", "name": card.reviewer},
+        "publisher": {"@type": "Organization", "name": site.title, "url": site.base_url},
         "itemReviewed": movie,
     }
-    if review.summary:
-        data["description"] = review.summary
-    if review.rating is not None:
-        data["reviewRating"] = {"@type": "Rating", "ratingValue": rating_value(review.rating),
+    if card.summary:
+        data["description"] = card.summary
+    if card.rating_value:
+        data["reviewRating"] = {"@type": "Rating", "ratingValue": card.rating_value,
                                 "bestRating": "5", "worstRating": "0"}
     return data
 
 
-def render_issue_page(issue: Issue, config: Config) -> bytes:
-    """``issues/<n>/index.html``: the issue in the digest's design, with no personal data."""
-    context = issue_context(issue, config)
-    context["json_ld"] = [_script_json(review_json_ld(r, config)) for r in issue.reviews]
-    source = render_template(config.templates_path, "archive.html.j2", context)
+def render_issue_page(issue: Issue, site: Site, cards: Sequence[Card] | None = None) -> bytes:
+    """``issues/<n>/index.html``: the issue in the digest's design, with no personal data.
+    ``cards`` are the issue's (``digest.issue_cards``) when the caller has built them already."""
+    cards = list(cards) if cards is not None else issue_cards(issue, site)
+    context = issue_context(issue, site, cards)
+    context["json_ld"] = [_script_json(review_json_ld(c, site)) for c in cards]
+    source = render_template(site.templates, "archive.html.j2", context)
     return compile_mjml(source, name="archive.html.j2").encode("utf-8")
 
 
-def _summary_html(issue: Issue) -> str:
+def _summary_html(cards: Sequence[Card]) -> str:
     items = []
-    for review in issue.reviews:
-        year = f" ({review.film.year})" if review.film.year else ""
-        line = (f'<a href="{html_lib.escape(review.url)}">{html_lib.escape(review.title)}</a>'
-                f"{year}, reviewed by {html_lib.escape(review.reviewer)}")
-        if review.summary:
-            line += f": {html_lib.escape(review.summary)}"
+    for card in cards:
+        year = f" ({card.year})" if card.year else ""
+        line = (f'<a href="{html_lib.escape(card.url)}">{html_lib.escape(card.title)}</a>'
+                f"{year}, reviewed by {html_lib.escape(card.reviewer)}")
+        if card.summary:
+            line += f": {html_lib.escape(card.summary)}"
         items.append(f"<li>{line}</li>")
     return "<ul>" + "".join(items) + "</ul>"
 
 
-def _entries(issues: Sequence[Issue], config: Config) -> list[dict[str, Any]]:
-    entries = []
-    for issue in sorted(issues, key=lambda i: i.number, reverse=True):
-        entries.append({
-            "number": issue.number,
-            "subject": issue_subject(issue, config),
-            "date_text": date_text(issue.date, config),
-            "date_iso": issue.date.astimezone(config.newsletter_tz).date().isoformat(),
-            "updated": _atom_time(issue.date),
-            "url": archive_url(config, issue.number),
-            "id": f"tag:{config.domain},{issue.date.astimezone(UTC):%Y-%m-%d}:"
-                  f"issues/{issue.number}",
-            "films": join_names([r.title for r in issue.reviews]),
-            "content_html": _summary_html(issue),
-        })
-    return entries
+def _entry(issue: Issue, cards: Sequence[Card], site: Site) -> dict[str, Any]:
+    """One issue as the archive's index and Atom feed list it."""
+    return {
+        "number": issue.number,
+        "subject": issue_subject(issue, site),
+        "date_text": date_text(issue.date, site.newsletter_tz),
+        "date_iso": issue.date.astimezone(site.newsletter_tz).date().isoformat(),
+        "updated": _atom_time(issue.date),
+        "url": archive_url(site, issue.number),
+        "id": f"tag:{site.domain},{issue.date.astimezone(UTC):%Y-%m-%d}:issues/{issue.number}",
+        "films": join_names([c.title for c in cards]),
+        "content_html": _summary_html(cards),
+    }
 
 
-def render_archive(config: Config, issues: Sequence[Issue]) -> dict[str, bytes]:
+def render_archive(site: Site, issues: Sequence[Issue]) -> dict[str, bytes]:
     """The web archive for ``issues``: ``issues/<n>/index.html`` for each, ``issues/index.html``
     and ``issues/atom.xml`` (paths relative to the output directory). Raises TemplateError."""
-    shared = publication_context(config)
-    shared["entries"] = _entries(issues, config)
+    # Each issue's cards are built once, for its page and for its entry in the index and feed.
+    carded = [(issue, issue_cards(issue, site)) for issue in issues]
+    shared = publication_context(site)
+    shared["entries"] = [_entry(issue, cards, site) for issue, cards
+                         in sorted(carded, key=lambda pair: pair[0].number, reverse=True)]
     newest = max((i.date for i in issues), default=datetime(1970, 1, 1, tzinfo=UTC))
-    feed = render_template(config.templates_path, "archive_atom.xml.j2", {
+    feed = render_template(site.templates, "archive_atom.xml.j2", {
         **shared,
-        "feed_id": config.url("issues/"),
+        "feed_id": site.url("issues/"),
         "updated": _atom_time(newest),
-        "author": config.author or config.title,
-        "author_email": config.author_email,
-        "copyright": config.copyright,
+        "author": site.author or site.title,
+        "author_email": site.author_email,
+        "copyright": site.copyright,
     })
     out = {
-        "issues/index.html": render_template(config.templates_path, "archive_index.html.j2",
+        "issues/index.html": render_template(site.templates, "archive_index.html.j2",
                                              shared).encode("utf-8"),
         "issues/atom.xml": feed.encode("utf-8"),
     }
-    for issue in issues:
-        out[f"issues/{issue.number}/index.html"] = render_issue_page(issue, config)
+    for issue, cards in carded:
+        out[f"issues/{issue.number}/index.html"] = render_issue_page(issue, site, cards)
     return dict(sorted(out.items()))

@@ -12,18 +12,20 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from html.parser import HTMLParser
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import jinja2
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 from markupsafe import Markup
 
-from ..config import Config
 from ..errors import TemplateError
 from ..models import Issue, RenderedDigest, Review, personal_markers
 from ..text import SUBJECT_MAX, drop_unsafe, header_text, join_names
-from .card import review_card
+from .card import Card, review_card
 from .engine import compile_mjml, render_template, wrap_text
-from .tokens import PREVIEW_SUBSCRIBER, preview_unsubscribe_url
+from .sender import Sender
+from .site import Site
+from .tokens import PREVIEW_SUBSCRIBER
 
 _MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August",
            "September", "October", "November", "December")
@@ -32,51 +34,47 @@ _RTL_LANGUAGES = {"ar", "arc", "dv", "fa", "ha", "he", "khw", "ks", "ku", "ps", 
 
 # --- subject --------------------------------------------------------------------------------
 
-def compose_subject(config: Config, number: int, reviews: Sequence[Review]) -> str:
-    """The issue's subject from ``config.newsletter.subject``, a Jinja template given
-    ``publication``, ``number``, ``first_title``, ``n`` (how many more) and ``titles``.
+def compose_subject(site: Site, number: int, reviews: Sequence[Review]) -> str:
+    """The issue's subject from ``site.subject_template`` (newsletter.subject), a Jinja template
+    given ``publication``, ``number``, ``first_title``, ``n`` (how many more) and ``titles``.
 
     Raises TemplateError naming the config key when the template is broken.
     """
     titles = [header_text(r.title, SUBJECT_MAX) for r in reviews]
     env = ImmutableSandboxedEnvironment(autoescape=False, undefined=jinja2.StrictUndefined)
     try:
-        subject = env.from_string(config.newsletter.subject).render(
-            publication=config.newsletter_name,
+        subject = env.from_string(site.subject_template).render(
+            publication=site.newsletter_name,
             number=number,
             first_title=titles[0] if titles else "",
             n=max(len(titles) - 1, 0),
             titles=titles,
         )
     except jinja2.TemplateError as exc:
-        raise TemplateError(f"{config.path}: newsletter.subject: {exc}") from None
+        raise TemplateError(f"{site.origin}: newsletter.subject: {exc}") from None
     return header_text(subject, SUBJECT_MAX)
 
 
-def date_text(when: datetime, config: Config) -> str:
-    """'20 November 2026' in the newsletter's time zone (locale-independent)."""
-    local = when.astimezone(config.newsletter_tz)
+def date_text(when: datetime, tz: ZoneInfo) -> str:
+    """'20 November 2026' in ``tz`` (locale-independent)."""
+    local = when.astimezone(tz)
     return f"{local.day} {_MONTHS[local.month - 1]} {local.year}"
 
 
-def subscribe_url(config: Config) -> str:
-    return config.newsletter.subscribe_url or config.url("subscribe")
-
-
-def publication_context(config: Config) -> dict[str, Any]:
+def publication_context(site: Site) -> dict[str, Any]:
     """Template values about the publication itself (shared by every digest/archive page)."""
-    language = config.language or "en"
+    language = site.language or "en"
     return {
-        "config": config,
-        "publication": config.newsletter_name,
-        "title": config.title,
+        "site": site,
+        "publication": site.newsletter_name,
+        "title": site.title,
         "language": language,
         "direction": "rtl" if language.split("-")[0].lower() in _RTL_LANGUAGES else "ltr",
-        "site_url": config.base_url,
-        "index_url": config.url("issues/"),
-        "atom_url": config.url("issues/atom.xml"),
-        "subscribe_url": subscribe_url(config),
-        "postal_address": config.newsletter.postal_address,
+        "site_url": site.base_url,
+        "index_url": site.url("issues/"),
+        "atom_url": site.url("issues/atom.xml"),
+        "subscribe_url": site.subscribe_url,
+        "postal_address": site.postal_address,
     }
 
 
@@ -152,49 +150,56 @@ def note_text(html: str) -> str:
     return drop_unsafe(out)
 
 
-def issue_subject(issue: Issue, config: Config) -> str:
+def issue_subject(issue: Issue, site: Site) -> str:
     """The issue's subject as stored, made header-safe; composed afresh when it is empty."""
     return (header_text(issue.subject, SUBJECT_MAX)
-            or compose_subject(config, issue.number, issue.reviews))
+            or compose_subject(site, issue.number, issue.reviews))
 
 
-def archive_url(config: Config, number: int) -> str:
+def archive_url(site: Site, number: int) -> str:
     """The web archive page of issue ``number``."""
-    return config.url(f"issues/{number}/")
+    return site.url(f"issues/{number}/")
 
 
-def issue_context(issue: Issue, config: Config) -> dict[str, Any]:
-    """The template context shared by the digest and the archive page (no personal data)."""
-    cards = [review_card(r, config) for r in issue.reviews]
-    subject = issue_subject(issue, config)
+def issue_cards(issue: Issue, site: Site) -> list[Card]:
+    """The cards of an issue's reviews, in issue order."""
+    return [review_card(r, site.excerpt_words) for r in issue.reviews]
+
+
+def issue_context(issue: Issue, site: Site, cards: Sequence[Card] | None = None
+                  ) -> dict[str, Any]:
+    """The template context shared by the digest and the archive page (no personal data).
+    ``cards`` are the issue's (``issue_cards``) when the caller has built them already."""
+    cards = list(cards) if cards is not None else issue_cards(issue, site)
+    subject = issue_subject(issue, site)
     films = join_names([c.title for c in cards])
-    context = publication_context(config)
+    context = publication_context(site)
     context.update({
         "issue": issue,
         "subject": subject,
         "number": issue.number,
-        "date_text": date_text(issue.date, config),
+        "date_text": date_text(issue.date, site.newsletter_tz),
         "preheader": f"In this issue: {films}" if films else subject,
         "cards": cards,
         "note": Markup(issue.note_html) if issue.note_html else "",  # sanitised by render.py
         "note_text": note_text(issue.note_html) if issue.note_html else "",
-        "archive_url": archive_url(config, issue.number),
+        "archive_url": archive_url(site, issue.number),
     })
     return context
 
 
-def render_digest(issue: Issue, config: Config) -> RenderedDigest:
+def render_digest(issue: Issue, site: Site) -> RenderedDigest:
     """Render ``issue`` once: subject, compiled HTML and text, personal values as markers.
 
     In ``html`` a marker stands where the HTML-escaped value goes; in ``text`` where the raw
     value goes. Raises TemplateError naming the template file and line.
     """
-    markers = personal_markers(f"{config.base_url}#{issue.number}")
-    context = issue_context(issue, config)
+    markers = personal_markers(f"{site.base_url}#{issue.number}")
+    context = issue_context(issue, site)
     context.update(markers)  # email, name, unsubscribe_url
-    mjml_source = render_template(config.templates_path, "digest.mjml.j2", context)
+    mjml_source = render_template(site.templates, "digest.mjml.j2", context)
     html = compile_mjml(mjml_source, name="digest.mjml.j2")
-    text = wrap_text(render_template(config.templates_path, "digest.txt.j2", context))
+    text = wrap_text(render_template(site.templates, "digest.txt.j2", context))
     return RenderedDigest(issue=issue, subject=context["subject"], html=html, text=text,
                           markers=markers)
 
@@ -210,11 +215,11 @@ def personalise(digest: RenderedDigest, values: Mapping[str, str]) -> tuple[str,
     return html, text
 
 
-def preview_values(config: Config) -> dict[str, str]:
+def preview_values(sender: Sender) -> dict[str, str]:
     """Placeholder personal values for a preview: no real subscriber, and the unsubscribe URL
-    that ``mail.preview_message`` puts in the .eml (a dummy token)."""
+    that ``message.preview_message`` puts in the .eml (a dummy token)."""
     return {
         "email": PREVIEW_SUBSCRIBER.email,
         "name": PREVIEW_SUBSCRIBER.name,
-        "unsubscribe_url": preview_unsubscribe_url(config),
+        "unsubscribe_url": sender.preview_unsubscribe_url(),
     }

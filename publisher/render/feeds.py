@@ -18,7 +18,10 @@ here, and only here (each has a test in tests/test_feeds.py):
 * Naive datetimes and XML-illegal control characters raise: dates without a zone get the
   publication's, and every string is cleaned first.
 * An Atom feed without an author is not caught (invalid when an entry has none): the feed always
-  has one (config author, else the publication title) and every entry has its reviewer.
+  has one (the site's author, else the publication title) and every entry has its reviewer.
+
+What an entry shows of its review comes from the review's card (``card.Card``), the same one the
+digest and the archive show; this module only makes it valid XML and lays it out for feeds.
 """
 
 from __future__ import annotations
@@ -39,9 +42,10 @@ from feedgen.feed import FeedGenerator
 from lxml.etree import SubElement
 
 from .. import __version__
-from ..config import Config
 from ..models import Review
-from ..text import rating_text, stars, xml_safe
+from ..text import xml_safe
+from .card import Card, review_card
+from .site import Site
 
 #: The three files every feed directory holds.
 FEED_FILES = ("feed.xml", "atom.xml", "feed.json")
@@ -192,12 +196,12 @@ class FeedRenderer:
     """Renders feeds for one publication, preparing each review once however many feeds carry it.
 
     ``poster_length(url)`` gives a poster's byte size or None; by default a URL under base_url is
-    looked up as ``<root>/static/<path>``.
+    looked up as ``site.static/<path>``.
     """
 
-    def __init__(self, config: Config,
+    def __init__(self, site: Site,
                  poster_length: Callable[[str], int | None] | None = None) -> None:
-        self.config = config
+        self.site = site
         self._poster_length = poster_length or self.static_poster_length
         self._entries: dict[int, tuple[Review, EntryData]] = {}
 
@@ -205,20 +209,20 @@ class FeedRenderer:
 
     def static_poster_length(self, url: str) -> int | None:
         """Byte size of a poster served from the publication's static/ directory, else None."""
-        base = self.config.base_url
+        base = self.site.base_url
         if not url.startswith(base):
             return None
         rel = PurePosixPath(urlsplit(url[len(base):]).path)
         if rel.is_absolute() or ".." in rel.parts or not rel.parts:
             return None
         try:
-            return (self.config.paths.static / rel).stat().st_size
+            return (self.site.static / rel).stat().st_size
         except OSError:
             return None
 
     def _zoned(self, dt: datetime) -> datetime:
         if dt.tzinfo is None:
-            dt = dt.replace(tzinfo=self.config.tz)
+            dt = dt.replace(tzinfo=self.site.tz)
         offset = dt.utcoffset()
         if offset is not None and offset.seconds % 60:
             # Local mean time (a zone before it was standardised, e.g. +00:19:32) has seconds
@@ -231,46 +235,50 @@ class FeedRenderer:
         hit = self._entries.get(id(review))
         if hit is not None and hit[0] is review:
             return hit[1]
-        data = self._prepare(review)
+        data = self._prepare(review_card(review, self.site.excerpt_words))
         self._entries[id(review)] = (review, data)
         return data
 
-    def _prepare(self, r: Review) -> EntryData:
+    def _prepare(self, card: Card) -> EntryData:
+        """The card made valid XML (no illegal characters, zoned dates, absolute URLs) and laid
+        out as a feed entry: the film facts above the body, availability below."""
+        title = xml_safe(card.title)
         poster = None
-        if r.poster is not None and r.poster.src:
-            src = urljoin(self.config.base_url, xml_safe(r.poster.src))
+        if card.poster_src:
+            src = urljoin(self.site.base_url, xml_safe(card.poster_src))
             suffix = PurePosixPath(urlsplit(src).path).suffix.lower()
             poster = PosterInfo(
                 url=src,
                 type=_IMAGE_TYPES.get(suffix, "application/octet-stream"),
                 length=self._poster_length(src),
-                alt=xml_safe(r.poster.alt),
+                # Alt text made only of characters XML cannot carry is no alt text: say whose
+                # poster it is, as the card does for a poster given without one.
+                alt=xml_safe(card.poster_alt) or f"Poster for {title}",
             )
-        url = xml_safe(r.url)
-        published = self._zoned(r.date)
-        updated = max(self._zoned(r.updated), published)
-        title = xml_safe(r.title)
-        summary = xml_safe(r.summary)
-        header = _header_html(r, title, poster)
-        body = absolutise(xml_safe(r.body_html), url)
+        url = xml_safe(card.url)
+        published = self._zoned(card.published)
+        updated = max(self._zoned(card.updated), published)
+        summary = xml_safe(card.summary)
+        header = _header_html(card, poster)
+        body = absolutise(xml_safe(card.review.body_html), url)
         footer = ""
-        if r.availability:
-            footer = f'\n<p class="availability">{html.escape(xml_safe(r.availability))}</p>'
+        if card.availability:
+            footer = f'\n<p class="availability">{html.escape(xml_safe(card.availability))}</p>'
         more = (f'\n<p><a href="{html.escape(url)}">Read the full review of '
                 f"{html.escape(title)}</a></p>")
         short = header + (f"\n<p>{html.escape(summary)}</p>" if summary else "") + more
         return EntryData(
-            id=xml_safe(r.id),
-            guid_is_permalink=r.id == r.url,
+            id=xml_safe(card.id),
+            guid_is_permalink=card.id == card.url,
             url=url,
             title=title,
             summary=summary,
             content_html=header + "\n" + body + footer,
             published=published,
             updated=updated,
-            author=(xml_safe(r.reviewer) or xml_safe(self.config.author)
-                    or xml_safe(self.config.title)),
-            tags=tuple(t for t in (xml_safe(t) for t in r.tags) if t),
+            author=(xml_safe(card.reviewer) or xml_safe(self.site.author)
+                    or xml_safe(self.site.title)),
+            tags=tuple(t for t in (xml_safe(t) for t in card.tags) if t),
             poster=poster,
             short_html=short + footer,
         )
@@ -281,12 +289,12 @@ class FeedRenderer:
                description: str) -> RenderedFeed:
         """RSS, Atom and JSON Feed for ``reviews`` whose files live under ``public/<path>``.
 
-        Entries are newest first, at most config.feeds.limit; if a document would exceed
+        Entries are newest first, at most site.feed_limit; if a document would exceed
         MAX_FEED_BYTES the oldest entries are shortened to their header, logline and a link
         (and, if that is not enough, the oldest entries are left out).
         """
         path = path.strip("/") + "/" if path.strip("/") else ""
-        entries = [self.entry(r) for r in select(reviews, self.config.feeds.limit)]
+        entries = [self.entry(r) for r in select(reviews, self.site.feed_limit)]
         title, description = xml_safe(title), xml_safe(description) or xml_safe(title)
         short: set[int] = set()
         count = len(entries)
@@ -315,13 +323,13 @@ class FeedRenderer:
                 count -= max(1, count // 10)
 
     def _links(self, path: str) -> tuple[str, str, str]:
-        home = self.config.url(path) if path else self.config.base_url
-        return home, self.config.url(path + "feed.xml"), self.config.url(path + "atom.xml")
+        home = self.site.url(path) if path else self.site.base_url
+        return home, self.site.url(path + "feed.xml"), self.site.url(path + "atom.xml")
 
     def _xml(self, chosen: list[tuple[str, EntryData]], path: str, title: str,
              description: str) -> tuple[bytes, bytes]:
         """(RSS, Atom) from one FeedGenerator: only the channel links differ between them."""
-        config = self.config
+        site = self.site
         home, rss_url, atom_url = self._links(path)
         fg = FeedGenerator()
         fg.load_extension("media", atom=True, rss=True)
@@ -331,17 +339,17 @@ class FeedRenderer:
         fg.title(title)
         fg.description(description)
         fg.subtitle(description)
-        fg.language(config.language)
+        fg.language(site.language)
         fg.generator(GENERATOR, version=__version__)
-        author = {"name": xml_safe(config.author) or title}
-        if config.author_email:
-            author["email"] = xml_safe(config.author_email)
+        author = {"name": xml_safe(site.author) or title}
+        if site.author_email:
+            author["email"] = xml_safe(site.author_email)
         fg.author(author)
-        if config.copyright:
-            fg.rights(xml_safe(config.copyright))
+        if site.copyright:
+            fg.rights(xml_safe(site.copyright))
         fg.updated(max((e.updated for _, e in chosen), default=_EPOCH))
-        if config.feeds.hub:
-            fg.publisher.links = [{"href": config.feeds.hub, "rel": "hub"}]
+        if site.feed_hub:
+            fg.publisher.links = [{"href": site.feed_hub, "rel": "hub"}]
         for content, e in chosen:
             fe = fg.add_entry(order="append")
             fe.guid(e.id, permalink=e.guid_is_permalink)
@@ -371,8 +379,8 @@ class FeedRenderer:
             # Each format's self link is its own URL. Order matters: RSS takes its channel
             # <link> from the link added last, so the site link goes last.
             fg.link(href=self_url, rel="self", type=self_type, replace=True)
-            if config.feeds.hub:
-                fg.link(href=config.feeds.hub, rel="hub")
+            if site.feed_hub:
+                fg.link(href=site.feed_hub, rel="hub")
             fg.link(href=home, rel="alternate", type="text/html")
             out.append(fg.rss_str(pretty=True) if self_type.endswith("rss+xml")
                        else fg.atom_str(pretty=True))
@@ -380,19 +388,19 @@ class FeedRenderer:
 
     def _json(self, chosen: list[tuple[str, EntryData]], path: str, title: str,
               description: str) -> bytes:
-        config = self.config
+        site = self.site
         home, _, _ = self._links(path)
         feed: dict[str, Any] = {
             "version": JSONFEED_VERSION,
             "title": title,
             "home_page_url": home,
-            "feed_url": config.url(path + "feed.json"),
+            "feed_url": site.url(path + "feed.json"),
             "description": description,
-            "language": config.language,
-            "authors": [{"name": xml_safe(config.author) or title, "url": config.base_url}],
+            "language": site.language,
+            "authors": [{"name": xml_safe(site.author) or title, "url": site.base_url}],
         }
-        if config.feeds.hub:
-            feed["hubs"] = [{"type": "WebSub", "url": config.feeds.hub}]
+        if site.feed_hub:
+            feed["hubs"] = [{"type": "WebSub", "url": site.feed_hub}]
         items = []
         for content, e in chosen:
             item: dict[str, Any] = {
@@ -420,41 +428,40 @@ def _xml_escaped(text: str) -> bytes:
     return html.escape(text, quote=False).encode("utf-8")
 
 
-def _header_html(r: Review, title: str, poster: PosterInfo | None) -> str:
+def _header_html(card: Card, poster: PosterInfo | None) -> str:
     """The block above the review: film facts, rating as stars and in words, poster."""
-    film = r.film
     facts = []
-    if film.year:
-        facts.append(f"<li><strong>Year:</strong> {film.year}</li>")
-    if film.director:
-        facts.append(f"<li><strong>Director:</strong> {html.escape(xml_safe(film.director))}</li>")
-    if film.starring:
-        cast = ", ".join(html.escape(xml_safe(name)) for name in film.starring)
+    if card.year:
+        facts.append(f"<li><strong>Year:</strong> {card.year}</li>")
+    if card.director:
+        facts.append(f"<li><strong>Director:</strong> {html.escape(xml_safe(card.director))}</li>")
+    if card.cast:
+        cast = ", ".join(html.escape(xml_safe(name)) for name in card.cast)
         facts.append(f"<li><strong>Cast:</strong> {cast}</li>")
-    if film.runtime:
-        facts.append(f"<li><strong>Runtime:</strong> {film.runtime} minutes</li>")
-    if film.classification:
+    if card.runtime:
+        facts.append(f"<li><strong>Runtime:</strong> {card.runtime} minutes</li>")
+    if card.certificate:
         facts.append(f"<li><strong>Certificate:</strong> "
-                     f"{html.escape(xml_safe(film.classification))}</li>")
+                     f"{html.escape(xml_safe(card.certificate))}</li>")
     parts = ['<div class="review-header">']
     if facts:
         parts.append('<ul class="film">' + "".join(facts) + "</ul>")
-    if r.rating is not None:
-        words = rating_text(r.rating)
-        shown = f"{stars(r.rating)} — {words}" if stars(r.rating) else words  # 0: no stars
+    if card.rating_text:
+        words = card.rating_text
+        shown = f"{card.stars} — {words}" if card.stars else words  # 0: no stars
         parts.append(f'<p class="rating" title="{words}">{shown}</p>')
     if poster is not None:
-        alt = html.escape(poster.alt or f"Poster for {title}", quote=True)
+        alt = html.escape(poster.alt, quote=True)
         parts.append(f'<p class="poster"><img src="{html.escape(poster.url, quote=True)}" '
                      f'alt="{alt}"></p>')
     parts.append("</div>")
     return "\n".join(parts)
 
 
-def render_feeds(reviews: Sequence[Review], *, config: Config, path: str = "", title: str,
+def render_feeds(reviews: Sequence[Review], *, site: Site, path: str = "", title: str,
                  description: str) -> dict[str, bytes]:
     """{"feed.xml", "atom.xml", "feed.json"} for a feed whose files live under public/<path>;
-    reviews newest first, limited to config.feeds.limit, each document under MAX_FEED_BYTES."""
-    return FeedRenderer(config).render(reviews, path=path, title=title,
-                                       description=description).files
+    reviews newest first, limited to site.feed_limit, each document under MAX_FEED_BYTES."""
+    return FeedRenderer(site).render(reviews, path=path, title=title,
+                                     description=description).files
 

@@ -34,7 +34,7 @@ from email.message import EmailMessage, MIMEPart
 from email.utils import format_datetime
 from itertools import islice
 
-from ..config import SECRET_ENV, SECRET_PURPOSE, Config
+from ..config import SECRET_ENV, SECRET_PURPOSE
 from ..errors import AddressError, ConfigError
 from ..models import PERSONAL_FIELDS, RenderedDigest, Subscriber
 from ..text import SUBJECT_MAX, header_text
@@ -48,71 +48,8 @@ from .dkim import (
     worker_init,
     worker_sign,
 )
-from .tokens import PREVIEW_SUBSCRIBER, list_id, query, unsubscribe_base, unsubscribe_token
-
-_ATOM_PHRASE = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~ -]+")
-_ADDRESS_FORBIDDEN = re.compile(r'[\s<>()\[\],;:"\\]')
-
-
-def _encoded_words(text: str) -> str:
-    """RFC 2047 base64 encoded-words of at most 75 characters, folded onto separate lines."""
-    words, chunk, size = [], [], 0
-    for ch in text:
-        n = len(ch.encode("utf-8"))
-        if size + n > 45 and chunk:  # 45 octets -> 60 base64 characters -> a 72-char word
-            words.append("".join(chunk))
-            chunk, size = [], 0
-        chunk.append(ch)
-        size += n
-    words.append("".join(chunk))
-    return "\r\n ".join(
-        "=?utf-8?b?" + base64.b64encode(w.encode("utf-8")).decode("ascii") + "?=" for w in words
-    )
-
-
-def _phrase(name: str) -> str:
-    """A display name as an RFC 5322 phrase: atoms as they are, else a quoted string, else
-    (non-ASCII, very long, or text that would read as an encoded-word) RFC 2047 words."""
-    if name.isascii() and "=?" not in name and len(name) <= 64:
-        if _ATOM_PHRASE.fullmatch(name):
-            return name
-        return '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
-    return _encoded_words(name)
-
-
-def _header_address(email: str) -> str:
-    """The address as a header carries it; raises AddressError for anything unsafe."""
-    reason = ""
-    local, at, domain = email.rpartition("@")
-    if not at or not local or not domain:
-        reason = "it has no local part and domain"
-    elif _ADDRESS_FORBIDDEN.search(email) or not email.isprintable():
-        reason = "it contains white space, control characters or <>()[],;:\"\\"
-    elif len(email.encode("utf-8")) > 254 or len(local.encode("utf-8")) > 64:
-        reason = "it is longer than SMTP allows (64 octets before the @, 254 in all)"
-    if reason:
-        raise AddressError(f"{email!r} is not a usable address: {reason}")
-    if local.isascii() and not domain.isascii():
-        try:
-            domain = domain.encode("idna").decode("ascii")
-        except UnicodeError:
-            raise AddressError(f"{email!r} is not a usable address: bad domain") from None
-        return f"{local}@{domain}"
-    # A non-ASCII local part stays UTF-8 (RFC 6532): such a message needs SMTPUTF8.
-    return email
-
-
-def requires_smtputf8(email: str) -> bool:
-    """True when the address's local part is not ASCII (the relay must offer SMTPUTF8)."""
-    return not email.rpartition("@")[0].isascii()
-
-
-def format_address(name: str, email: str) -> str:
-    """``Name <address>`` ready for a header (folded with CRLF when long); the address alone
-    when there is no name. Raises AddressError for an unusable address."""
-    address = _header_address(email)
-    name = header_text(name)
-    return f"{_phrase(name)} <{address}>" if name else address
+from .sender import Sender, encoded_words, header_address, phrase
+from .tokens import PREVIEW_SUBSCRIBER, query, unsubscribe_token
 
 
 def _fold_subject(subject: str) -> bytes:
@@ -124,7 +61,7 @@ def _fold_subject(subject: str) -> bytes:
     # to the same text, else write the subject as plain encoded-words.
     parsed = message_from_bytes(folded + b"\r\n", policy=policy.default)["Subject"]
     if str(parsed) != subject:
-        folded = f"Subject: {_encoded_words(subject)}\r\n".encode("ascii")
+        folded = f"Subject: {encoded_words(subject)}\r\n".encode("ascii")
     return folded
 
 
@@ -211,14 +148,14 @@ _TO, _MESSAGE_ID, _LIST_UNSUBSCRIBE = "to", "message-id", "list-unsubscribe"
 class MessageTemplate:
     """One issue's message, built once; ``render`` makes one subscriber's complete message."""
 
-    def __init__(self, *, config: Config, number: int, envelope_from: str,
+    def __init__(self, *, sender: Sender, number: int,
                  pieces: list[bytes], slots: list[tuple[int, str, str]], header_end: int,
                  canon_plan: list[bytes | str], secret: str | None,
                  signer: DkimSigner | None, dkim_prefix: bytes):
-        self.config = config
+        self.sender = sender
         self.number = number
         #: The SMTP envelope sender (MAIL FROM), where bounces go.
-        self.envelope_from = envelope_from
+        self.envelope_from = sender.envelope_from
         self._pieces = pieces
         self._slots = slots
         self._header_end = header_end  # pieces[:header_end] are the header block
@@ -227,29 +164,24 @@ class MessageTemplate:
         self._secret = secret
         self._signer = signer
         self._dkim_prefix = dkim_prefix
-        self._list_id = list_id(config)
-        self._unsubscribe_base = unsubscribe_base(config)
-        mailto = config.newsletter.unsubscribe_mailto or config.newsletter.from_address
-        self._mailto = f"mailto:{_header_address(mailto)}?subject=unsubscribe"
 
     # -- construction --
 
     @classmethod
-    def from_digest(cls, digest: RenderedDigest, config: Config, *, secret: str,
-                    date: datetime) -> MessageTemplate:
-        """Build the message for ``digest`` once. ``secret`` signs the unsubscribe tokens
-        (see ``load_secret``); DKIM signing is set up when [dkim] is configured."""
+    def from_digest(cls, digest: RenderedDigest, sender: Sender, *, secret: str,
+                    date: datetime, signer: DkimSigner | None) -> MessageTemplate:
+        """Build the message for ``digest`` from ``sender`` once. ``secret`` signs the
+        unsubscribe tokens (see ``load_secret``); ``signer`` (``DkimSigner.from_config``) signs
+        each message, or None when the relay signs or nobody does."""
         if not secret:
             raise ConfigError(f"{SECRET_ENV} is empty; {SECRET_PURPOSE}")
-        return cls._build(digest, config, secret=secret, date=date,
-                          signer=DkimSigner.from_config(config))
+        return cls._build(digest, sender, secret=secret, date=date, signer=signer)
 
     @classmethod
-    def _build(cls, digest: RenderedDigest, config: Config, *, secret: str | None,
+    def _build(cls, digest: RenderedDigest, sender: Sender, *, secret: str | None,
                date: datetime, signer: DkimSigner | None) -> MessageTemplate:
         if date.tzinfo is None:
             raise ValueError("date must be timezone-aware")
-        nl = config.newsletter
         number = digest.issue.number
         markers = {f: m for f, m in digest.markers.items() if f in PERSONAL_FIELDS}
         nonce = hashlib.sha256(
@@ -273,20 +205,11 @@ class MessageTemplate:
         # Headers. Return-Path is not written here: the receiving server adds it from the
         # envelope sender (MAIL FROM = envelope_from), and any we wrote would be replaced.
         # No "Precedence: bulk": it is obsolete and only hurts with some filters.
-        from_name = header_text(nl.from_name or config.title)
-        try:
-            from_header = format_address(from_name, nl.from_address)
-            reply_to = format_address("", nl.reply_to) if nl.reply_to else ""
-            envelope_from = _header_address(nl.bounce_address or nl.from_address)
-        except AddressError as exc:
-            raise ConfigError(f"{config.path}: newsletter: {exc}") from None
-        lid = list_id(config)
-        campaign = re.sub(r"[^A-Za-z0-9._-]", "-", nl.feedback_id or lid)
         subject = header_text(digest.subject, SUBJECT_MAX)
         head = [
-            f"Date: {format_datetime(date.astimezone(config.newsletter_tz))}\r\n".encode(),
-            f"From: {from_header}\r\n".encode(),
-            f"Reply-To: {reply_to}\r\n".encode() if reply_to else b"",
+            f"Date: {format_datetime(date.astimezone(sender.tz))}\r\n".encode(),
+            f"From: {sender.from_header}\r\n".encode(),
+            f"Reply-To: {sender.reply_to}\r\n".encode() if sender.reply_to else b"",
         ]
         pieces: list[bytes] = [b"".join(head)]
         slots: list[tuple[int, str, str]] = [(len(pieces), "header", _TO)]
@@ -294,16 +217,16 @@ class MessageTemplate:
         pieces.append(_fold_subject(subject))
         slots.append((len(pieces), "header", _MESSAGE_ID))
         pieces.append(b"")
-        list_name = header_text(nl.name or config.title)
         pieces.append(
             b"MIME-Version: 1.0\r\n"
-            + f"List-Id: {_phrase(list_name)} <{lid}>\r\n".encode("ascii")
+            + f"List-Id: {phrase(sender.list_name)} <{sender.list_id}>\r\n".encode("ascii")
         )
         slots.append((len(pieces), "header", _LIST_UNSUBSCRIBE))
         pieces.append(b"")
+        feedback_id = f"{number}:{sender.campaign}:digest:{sender.domain}"
         pieces.append(
             b"List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n"
-            + f"Feedback-ID: {number}:{campaign}:digest:{config.domain}\r\n".encode("ascii")
+            + f"Feedback-ID: {feedback_id}\r\n".encode("ascii")
             + content_type + b"\r\n\r\n"
         )
         header_end = len(pieces)
@@ -342,21 +265,22 @@ class MessageTemplate:
                 f"s={signer.selector}; t={int(date.timestamp())}; "
                 f"h={':'.join(DKIM_HEADERS)}".encode("ascii")
             ) + b";\r\n bh="
-        return cls(config=config, number=number, envelope_from=envelope_from, pieces=pieces,
-                   slots=slots, header_end=header_end, canon_plan=canon_plan,
-                   secret=secret, signer=signer, dkim_prefix=dkim_prefix)
+        return cls(sender=sender, number=number, pieces=pieces, slots=slots,
+                   header_end=header_end, canon_plan=canon_plan, secret=secret, signer=signer,
+                   dkim_prefix=dkim_prefix)
 
     # -- per subscriber --
 
     def message_id(self, subscriber: Subscriber) -> str:
         """``<issue-N.HASH@domain>``: the same for this issue and address every time, so a
         resend is recognisable; keyed with the secret so it does not reveal the address."""
-        data = f"message-id\0{self._list_id}\0{self.number}\0{subscriber.email.lower()}".encode()
+        data = (f"message-id\0{self.sender.list_id}\0{self.number}\0"
+                f"{subscriber.email.lower()}").encode()
         if self._secret is None:
             digest = hashlib.sha256(data).digest()
         else:
             digest = hmac.digest(self._secret.encode("utf-8"), data, "sha256")
-        return f"<issue-{self.number}.{digest[:12].hex()}@{self.config.domain}>"
+        return f"<issue-{self.number}.{digest[:12].hex()}@{self.sender.domain}>"
 
     def unsubscribe_url(self, subscriber: Subscriber) -> str:
         """This subscriber's one-click unsubscribe URL (a dummy token in previews)."""
@@ -364,18 +288,19 @@ class MessageTemplate:
         if self._secret is None:
             token = "preview"
         else:
-            token = unsubscribe_token(self._secret, self._list_id, email)
-        return self._unsubscribe_base + query(email, token)
+            token = unsubscribe_token(self._secret, self.sender.list_id, email)
+        return self.sender.unsubscribe_base + query(email, token)
 
     def _fill(self, subscriber: Subscriber) -> list[bytes]:
         email = subscriber.email
-        address = _header_address(email)  # raises AddressError before anything else
+        address = header_address(email)  # raises AddressError before anything else
         name = header_text(subscriber.name)
-        to = f"{_phrase(name)} <{address}>" if name else address
+        to = f"{phrase(name)} <{address}>" if name else address
         url = self.unsubscribe_url(subscriber)
         if len(url) > 900:  # List-Unsubscribe must stay within SMTP's 998-octet line
             raise AddressError(f"{email!r} makes an unsubscribe link longer than a header line")
         raw = {"email": email, "name": name, "unsubscribe_url": url}
+        mailto = self.sender.unsubscribe_mailto
         out = self._pieces.copy()
         encoded: dict[str, bytes] = {}  # a value escapes to itself in HTML more often than not
         for index, kind, field in self._slots:
@@ -389,7 +314,7 @@ class MessageTemplate:
             elif field == _MESSAGE_ID:
                 out[index] = f"Message-ID: {self.message_id(subscriber)}\r\n".encode("ascii")
             else:
-                out[index] = f"List-Unsubscribe: <{url}>,\r\n <{self._mailto}>\r\n".encode()
+                out[index] = f"List-Unsubscribe: <{url}>,\r\n <{mailto}>\r\n".encode()
         return out
 
     def _digest_to_sign(self, out: list[bytes]) -> tuple[bytes, bytes]:
@@ -483,9 +408,9 @@ def _split_part(text: str, markers: dict[str, str], kind: str, pieces: list[byte
     pieces.append(_qp_static(text[position:], soft_end=False))
 
 
-def preview_message(digest: RenderedDigest, config: Config, *, date: datetime) -> bytes:
+def preview_message(digest: RenderedDigest, sender: Sender, *, date: datetime) -> bytes:
     """The message as a placeholder reader would get it: no secret, no DKIM, a dummy token."""
-    template = MessageTemplate._build(digest, config, secret=None, date=date, signer=None)
+    template = MessageTemplate._build(digest, sender, secret=None, date=date, signer=None)
     return template.render(PREVIEW_SUBSCRIBER)
 
 

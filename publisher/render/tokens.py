@@ -1,4 +1,5 @@
-"""The list's identity and the HMAC tokens in every message's unsubscribe link."""
+"""The HMAC tokens in every message's unsubscribe link, and what a list identifier looks like.
+(The list's identity itself is ``sender.Sender``.)"""
 
 from __future__ import annotations
 
@@ -7,8 +8,6 @@ import hmac
 import re
 from urllib.parse import quote
 
-from ..config import Config
-from ..errors import ConfigError
 from ..models import Subscriber
 
 #: Placeholder subscriber for previews: no real address, no secret.
@@ -17,15 +16,9 @@ PREVIEW_SUBSCRIBER = Subscriber(email="subscriber@example.org", name="Subscriber
 _LIST_ID = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9_-]*)(?:\.[A-Za-z0-9_-]+)+")
 
 
-def list_id(config: Config) -> str:
-    """The RFC 2919 list identifier: newsletter.list_id, else base_url's host."""
-    value = config.newsletter.list_id or config.domain
-    if not _LIST_ID.fullmatch(value):
-        raise ConfigError(
-            f"{config.path}: newsletter.list_id: {value!r} is not a list identifier; write a "
-            "dotted name such as \"reviews.example.org\""
-        )
-    return value
+def is_list_id(value: str) -> bool:
+    """True for an RFC 2919 list identifier: a dotted name such as "reviews.example.org"."""
+    return _LIST_ID.fullmatch(value) is not None
 
 
 def unsubscribe_token(secret: str, list_id: str, email: str) -> str:
@@ -40,30 +33,8 @@ def verify_unsubscribe_token(secret: str, list_id: str, email: str, token: str) 
     return hmac.compare_digest(expected, token.encode("utf-8", "surrogatepass"))
 
 
-def unsubscribe_base(config: Config) -> str:
-    base = _ascii_url(config.newsletter.unsubscribe_url or config.url("unsubscribe"))
-    return base + ("&" if "?" in base else "?")
-
-
 def query(email: str, token: str) -> str:
     # urlencode's result for these two fields, without its per-call overhead. The parameter is
     # "address", not "email": SpamAssassin's GB_CUSTOM_HTM_URI adds a point to any message
     # whose links carry "email=<the recipient's address>" (phishing kits do that).
     return f"address={quote(email, safe='')}&token={token}"
-
-
-def unsubscribe_url(config: Config, secret: str, email: str) -> str:
-    """The one-click unsubscribe URL for ``email``: ...?address=...&token=... (urlencoded)."""
-    token = unsubscribe_token(secret, list_id(config), email)
-    return unsubscribe_base(config) + query(email, token)
-
-
-def preview_unsubscribe_url(config: Config) -> str:
-    """The unsubscribe URL of PREVIEW_SUBSCRIBER in previews: the real form, a dummy token."""
-    return unsubscribe_base(config) + query(PREVIEW_SUBSCRIBER.email, "preview")
-
-
-def _ascii_url(url: str) -> str:
-    # A header carries ASCII only; a URL configured with non-ASCII path text is percent-encoded.
-    return url if url.isascii() else quote(url, safe=":/?#[]@!$&'()*+,;=%~")
-

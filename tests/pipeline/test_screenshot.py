@@ -13,6 +13,8 @@ from publisher.cli import main
 from publisher.errors import PublisherError
 from publisher.pipeline.screenshot import CHROMIUM_HINT, local_assets, screenshot
 from publisher.render.digest import personalise, preview_values, render_digest
+from publisher.render.sender import Sender
+from publisher.render.site import Site
 from tests.digest_helpers import (
     hex_rgb,
     make_issue,
@@ -42,8 +44,8 @@ def html(publication):
     posters.mkdir(parents=True)
     for i in range(4):
         write_png(posters / f"film-{i + 1}.png", 200, 300, (200, 40 + 40 * i, 40))
-    rendered = render_digest(make_issue(config), config)
-    page, _ = personalise(rendered, preview_values(config))
+    rendered = render_digest(make_issue(config), Site.from_config(config))
+    page, _ = personalise(rendered, preview_values(Sender.from_config(config)))
     return local_assets(page, config)
 
 

@@ -17,6 +17,7 @@ import pytest
 from publisher.models import Issue
 from publisher.render.archive import render_archive, render_issue_page
 from publisher.render.digest import render_digest
+from publisher.render.site import Site
 from tests.digest_helpers import ISSUE_DATE, POSTAL, Page, golden, make_issue, make_review
 
 
@@ -41,22 +42,24 @@ def json_ld(html: str) -> list[dict]:
 
 
 def test_archive_has_a_page_per_issue_an_index_and_a_feed(config, issues):
-    out = render_archive(config, issues)
+    out = render_archive(Site.from_config(config), issues)
     assert sorted(out) == ["issues/1/index.html", "issues/2/index.html", "issues/atom.xml",
                            "issues/index.html"]
     assert all(isinstance(data, bytes) for data in out.values())
 
 
 def test_archive_bytes_are_deterministic(config, issues):
-    assert render_archive(config, issues) == render_archive(config, issues[::-1])
+    site = Site.from_config(config)
+    assert render_archive(site, issues) == render_archive(site, issues[::-1])
 
 
 def test_issue_page_matches_the_golden_file(config, issues):
-    golden("archive-issue.html", render_issue_page(issues[0], config).decode("utf-8"))
+    page = render_issue_page(issues[0], Site.from_config(config))
+    golden("archive-issue.html", page.decode("utf-8"))
 
 
 def test_issue_page_has_the_digest_design_without_personal_data(config, issues):
-    html = render_archive(config, issues)["issues/1/index.html"].decode("utf-8")
+    html = render_archive(Site.from_config(config), issues)["issues/1/index.html"].decode("utf-8")
     page = Page(html)
     assert "@@PUB-" not in html and "Unsubscribe" not in page.visible
     assert "You are receiving this" not in page.visible
@@ -73,12 +76,12 @@ def test_issue_page_has_the_digest_design_without_personal_data(config, issues):
 def test_subscribe_link_follows_config(publication):
     publication.add_config('[newsletter]\nsubscribe_url = "https://lists.example.org/join"\n')
     config = publication.config
-    html = render_issue_page(make_issue(config, 1), config).decode("utf-8")
+    html = render_issue_page(make_issue(config, 1), Site.from_config(config)).decode("utf-8")
     assert ("https://lists.example.org/join", "Subscribe") in Page(html).links
 
 
 def test_each_review_carries_schema_org_review_data(config, issues):
-    html = render_archive(config, issues)["issues/1/index.html"].decode("utf-8")
+    html = render_archive(Site.from_config(config), issues)["issues/1/index.html"].decode("utf-8")
     data = json_ld(html)
     assert len(data) == len(issues[0].reviews) == 2
     first = data[0]
@@ -99,7 +102,7 @@ def test_json_ld_cannot_break_out_of_its_script_element(config):
     evil = make_review(config, 0, title="</script><script>alert(1)</script>",
                        summary="<!-- & -->")
     issue = Issue(number=5, subject="", date=ISSUE_DATE, reviews=(evil,))
-    html = render_issue_page(issue, config).decode("utf-8")
+    html = render_issue_page(issue, Site.from_config(config)).decode("utf-8")
     assert html.count("<script") == html.count("</script>") == 1
     (data,) = json_ld(html)
     assert data["name"] == "</script><script>alert(1)</script>"
@@ -110,13 +113,13 @@ def test_unrated_review_without_cast_has_no_rating_or_actors(config):
     plain = make_review(config, 3, rating=None, film=replace(make_review(config, 3).film,
                                                              starring=(), director=""))
     issue = Issue(number=6, subject="", date=ISSUE_DATE, reviews=(plain,))
-    (data,) = json_ld(render_issue_page(issue, config).decode("utf-8"))
+    (data,) = json_ld(render_issue_page(issue, Site.from_config(config)).decode("utf-8"))
     assert "reviewRating" not in data
     assert "actor" not in data["itemReviewed"] and "director" not in data["itemReviewed"]
 
 
 def test_index_lists_issues_newest_first(config, issues):
-    html = render_archive(config, issues)["issues/index.html"].decode("utf-8")
+    html = render_archive(Site.from_config(config), issues)["issues/index.html"].decode("utf-8")
     page = Page(html)
     links = [(href, text) for href, text in page.links if "/issues/" in href and text]
     assert [href for href, _ in links[:2]] == [config.url("issues/2/"), config.url("issues/1/")]
@@ -127,7 +130,7 @@ def test_index_lists_issues_newest_first(config, issues):
 
 
 def test_atom_feed_of_issues_is_valid(config, issues):
-    feed = feedparser.parse(render_archive(config, issues)["issues/atom.xml"])
+    feed = feedparser.parse(render_archive(Site.from_config(config), issues)["issues/atom.xml"])
     assert feed.bozo == 0, feed.get("bozo_exception")
     assert feed.version == "atom10"
     assert feed.feed.title == "Test Reel: newsletter issues"
@@ -141,14 +144,15 @@ def test_atom_feed_of_issues_is_valid(config, issues):
 
 
 def test_empty_archive_is_still_valid(config):
-    out = render_archive(config, [])
+    out = render_archive(Site.from_config(config), [])
     assert sorted(out) == ["issues/atom.xml", "issues/index.html"]
     assert feedparser.parse(out["issues/atom.xml"]).bozo == 0
     assert "No issues yet." in out["issues/index.html"].decode()
 
 
 def test_issue_pages_and_digest_share_the_card_design(config, issues):
-    page = render_issue_page(issues[0], config).decode("utf-8")
-    mail_html = render_digest(issues[0], config).html
+    site = Site.from_config(config)
+    page = render_issue_page(issues[0], site).decode("utf-8")
+    mail_html = render_digest(issues[0], site).html
     card = re.search(r'<div class="dm-card".*?Read the full review', mail_html, re.S)
     assert card and card.group(0) in page

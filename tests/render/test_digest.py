@@ -32,6 +32,8 @@ from publisher.render.digest import compose_subject, personalise, preview_values
 from publisher.render.engine import DEFAULT_TEMPLATES
 from publisher.render.lint import check_digest_html, lint_mjml, lint_templates
 from publisher.render.message import preview_message
+from publisher.render.sender import Sender
+from publisher.render.site import Site
 from publisher.text import SUBJECT_MAX, header_text
 from tests.digest_helpers import (
     POSTAL,
@@ -57,14 +59,15 @@ def config(publication):
 
 def test_compiled_html_and_text_match_the_golden_files(config):
     note = "<p>Welcome to issue three: <em>four</em> films, one of them loud.</p>"
-    rendered = render_digest(make_issue(config, note_html=note), config)
+    rendered = render_digest(make_issue(config, note_html=note), Site.from_config(config))
     golden("digest.html", rendered.html)
     golden("digest.txt", rendered.text)
 
 
 def test_rendering_twice_gives_identical_output(config):
     issue = make_issue(config)
-    first, second = render_digest(issue, config), render_digest(issue, config)
+    site = Site.from_config(config)
+    first, second = render_digest(issue, site), render_digest(issue, site)
     assert (first.html, first.text, first.subject) == (second.html, second.text, second.subject)
 
 
@@ -72,7 +75,7 @@ def test_rendering_twice_gives_identical_output(config):
 
 
 def test_a_title_with_ampersand_and_angle_brackets_comes_out_right_everywhere(config):
-    rendered = render_digest(make_issue(config), config)
+    rendered = render_digest(make_issue(config), Site.from_config(config))
     assert rendered.subject == f"Test Reel #3: {TITLE} and 3 more"
     assert "Fast &amp; Furious &lt;Extended Cut&gt;" in rendered.html
     assert "<Extended Cut>" not in rendered.html
@@ -88,7 +91,7 @@ def test_review_text_is_data_never_template(config):
     tricky = make_review(config, 1, title="{{ 7 * 7 }} {% if true %}yes{% endif %}",
                          summary="{{ config.base_url }} and {# comment #}")
     issue = Issue(number=4, subject="", date=issue.date, reviews=(tricky,))
-    rendered = render_digest(issue, config)
+    rendered = render_digest(issue, Site.from_config(config))
     for output in (rendered.html, rendered.text, rendered.subject):
         assert "{{ 7 * 7 }} {% if true %}yes{% endif %}" in output
         assert "49" not in output
@@ -103,7 +106,7 @@ def test_only_sanitised_html_passes_as_markup(config):
     issue = make_issue(config, 1, note_html="<p>Hello <em>there</em></p>")
     issue = Issue(number=3, subject="", date=issue.date, reviews=(sneaky,),
                             note_html=issue.note_html)
-    rendered = render_digest(issue, config)
+    rendered = render_digest(issue, Site.from_config(config))
     assert "<p>Hello <em>there</em></p>" in rendered.html
     assert "<script>" not in rendered.html and "<b>bold</b>" not in rendered.html
     assert "&lt;script&gt;alert(1)&lt;/script&gt; &lt;b&gt;bold&lt;/b&gt;" in rendered.html
@@ -115,7 +118,7 @@ def test_only_sanitised_html_passes_as_markup(config):
 
 def test_each_review_card_has_every_part(config):
     issue = make_issue(config)
-    rendered = render_digest(issue, config)
+    rendered = render_digest(issue, Site.from_config(config))
     page = Page(rendered.html)
     images = {img["src"]: img for img in page.images}
     for review in issue.reviews:
@@ -145,7 +148,7 @@ def test_a_rating_of_zero_is_said_in_words(config):
 
     review = make_review(config, 0, rating=Decimal(0))
     issue = Issue(number=1, subject="s", date=review.date, reviews=(review,))
-    rendered = render_digest(issue, config)
+    rendered = render_digest(issue, Site.from_config(config))
     assert "Rated 0 out of 5" in rendered.text
     assert "Rated 0 out of 5" in Page(rendered.html).visible
 
@@ -153,7 +156,7 @@ def test_a_rating_of_zero_is_said_in_words(config):
 def test_excerpt_follows_excerpt_words(publication):
     publication.add_config("[newsletter]\nexcerpt_words = 12\n")
     config = publication.config
-    rendered = render_digest(make_issue(config, 1), config)
+    rendered = render_digest(make_issue(config, 1), Site.from_config(config))
     expected = "Fast & Furious <Extended Cut> arrives with more confidence than it has…"
     assert expected in rendered.text.replace("\n", " ")
     assert expected in Page(rendered.html).visible
@@ -162,7 +165,7 @@ def test_excerpt_follows_excerpt_words(publication):
 
 def test_header_preheader_and_footer(config):
     issue = make_issue(config)
-    rendered = render_digest(issue, config)
+    rendered = render_digest(issue, Site.from_config(config))
     page = Page(rendered.html)
     markers = personal_markers(f"{config.base_url}#3")
     assert rendered.markers == markers
@@ -184,7 +187,7 @@ def test_document_is_dark_mode_ready_with_lang_and_no_external_css(publication):
     toml = publication.root / "publisher.toml"
     toml.write_text(toml.read_text().replace('language = "en"', 'language = "en-GB"'))
     config = publication.config
-    html = render_digest(make_issue(config), config).html
+    html = render_digest(make_issue(config), Site.from_config(config)).html
     page = Page(html)
     metas = {a.get("name"): a.get("content") for t, a in page.tags if t == "meta"}
     assert metas["color-scheme"] == "light dark"
@@ -198,7 +201,7 @@ def test_document_is_dark_mode_ready_with_lang_and_no_external_css(publication):
 def test_text_part_wraps_at_78_columns_and_has_no_markup(config):
     note = "<p>A <strong>long</strong> note. " + "Words " * 40 + "</p>"
     issue = make_issue(config, note_html=note)
-    rendered = render_digest(issue, config)
+    rendered = render_digest(issue, Site.from_config(config))
     for line in rendered.text.splitlines():
         assert len(line) <= 78 or " " not in line, line  # only an unbreakable URL may be longer
     assert not re.search(r"</?(p|a|em|strong|div|span|br|img|table)\b", rendered.text)
@@ -213,7 +216,7 @@ def test_the_editors_note_keeps_paragraphs_lists_and_link_urls_in_the_text_part(
             'director, or write to <a href="mailto:ed@reel.test">ed@reel.test</a>.</p>\n'
             "<ul>\n<li>One &amp; only</li>\n<li>Two</li>\n</ul>\n"
             '<p>A quote<br>\non two lines <img src="https://reel.test/x.png" alt="(poster)"></p>')
-    rendered = render_digest(make_issue(config, 1, note_html=note), config)
+    rendered = render_digest(make_issue(config, 1, note_html=note), Site.from_config(config))
     assert ("Issue #3 · 20 November 2026\n\n"
             "Read our interview (https://reel.test/interviews/ines/) with the director, or\n"
             "write to ed@reel.test.\n\n"
@@ -224,7 +227,7 @@ def test_the_editors_note_keeps_paragraphs_lists_and_link_urls_in_the_text_part(
 
 
 def test_personal_values_replace_the_markers_escaped_in_html_and_raw_in_text(config):
-    rendered = render_digest(make_issue(config), config)
+    rendered = render_digest(make_issue(config), Site.from_config(config))
     values = {"email": "o'brien&co@example.org", "name": "Ana",
               "unsubscribe_url": "https://reel.test/unsubscribe?token=a&list=b"}
     html, text = personalise(rendered, values)
@@ -242,8 +245,9 @@ def test_personal_values_replace_the_markers_escaped_in_html_and_raw_in_text(con
 
 def test_subject_default_and_single_review(config):
     reviews = [make_review(config, i) for i in range(3)]
-    assert compose_subject(config, 7, reviews) == f"Test Reel #7: {TITLE} and 2 more"
-    assert compose_subject(config, 8, reviews[1:2]) == "Test Reel #8: The Quiet Harbour"
+    site = Site.from_config(config)
+    assert compose_subject(site, 7, reviews) == f"Test Reel #7: {TITLE} and 2 more"
+    assert compose_subject(site, 8, reviews[1:2]) == "Test Reel #8: The Quiet Harbour"
 
 
 def test_subject_template_from_config_sees_titles(publication):
@@ -251,20 +255,21 @@ def test_subject_template_from_config_sees_titles(publication):
                            '{{ titles | join(\' / \') }}"\n')
     config = publication.config
     reviews = [make_review(config, i) for i in range(2)]
-    assert (compose_subject(config, 2, reviews)
+    assert (compose_subject(Site.from_config(config), 2, reviews)
             == f"Test Reel no. 2: {TITLE} / The Quiet Harbour")
 
 
 def test_subject_folds_line_breaks_and_drops_controls_and_bidi_overrides(config):
     evil = make_review(config, 0, title="Evil\r\nBcc: victim@example.org\x00\u202egnp.exe\u2066")
-    subject = compose_subject(config, 1, [evil])
+    subject = compose_subject(Site.from_config(config), 1, [evil])
     assert subject == "Test Reel #1: Evil Bcc: victim@example.org gnp.exe"
     assert not re.search("[\r\n\x00\u202a-\u202e\u2066-\u2069]", subject)
 
 
 def test_long_subject_is_cut_at_a_word_near_200_characters(config):
     long_title = " ".join(["Supercalifragilistic"] * 20)
-    subject = compose_subject(config, 1, [make_review(config, 0, title=long_title)])
+    subject = compose_subject(Site.from_config(config), 1,
+                              [make_review(config, 0, title=long_title)])
     assert 150 <= len(subject) <= 201 and subject.endswith("Supercalifragilistic…")
 
 
@@ -272,7 +277,7 @@ def test_a_subject_cut_inside_one_long_word_still_fits_200_characters(config):
     # No space in the last quarter: the cut falls inside the word, and the "…" must fit too,
     # or the mail Subject (cut again at 200) would differ from the digest's <title>.
     title = "Tora! " + "x" * 300
-    subject = compose_subject(config, 1, [make_review(config, 0, title=title)])
+    subject = compose_subject(Site.from_config(config), 1, [make_review(config, 0, title=title)])
     assert len(subject) == 200 and subject.endswith("x…")
     assert header_text(subject, SUBJECT_MAX) == subject
 
@@ -281,7 +286,7 @@ def test_broken_subject_template_names_the_config_key(publication):
     publication.add_config('[newsletter]\nsubject = "{{ publication }"\n')
     config = publication.config
     with pytest.raises(TemplateError, match=r"publisher\.toml: newsletter\.subject"):
-        compose_subject(config, 1, [make_review(config, 0)])
+        compose_subject(Site.from_config(config), 1, [make_review(config, 0)])
 
 
 # --- templates: overrides, errors, inlining ---------------------------------------------------
@@ -292,7 +297,7 @@ def test_publication_templates_override_the_defaults(publication):
     templates.mkdir()
     (templates / "digest.txt.j2").write_text("Custom: {{ subject }}\n{{ unsubscribe_url }}\n")
     config = publication.config
-    rendered = render_digest(make_issue(config), config)
+    rendered = render_digest(make_issue(config), Site.from_config(config))
     assert rendered.text == f"Custom: {rendered.subject}\n{rendered.markers['unsubscribe_url']}\n"
     assert "Read the full review" in rendered.html  # the HTML still comes from the defaults
 
@@ -305,7 +310,7 @@ def test_an_override_can_extend_the_default_of_the_same_name(publication):
         '{% block head_extra %}<mj-style inline="inline">.dm-film h2 { letter-spacing: 2px; }'
         "</mj-style>{% endblock %}\n")
     config = publication.config
-    rendered = render_digest(make_issue(config), config)
+    rendered = render_digest(make_issue(config), Site.from_config(config))
     page = Page(rendered.html)
     assert all("letter-spacing: 2px" in (a["style"] or "") for t, a in page.tags if t == "h2")
     assert (rendered.markers["unsubscribe_url"], "Unsubscribe") in page.links  # inherited
@@ -317,7 +322,7 @@ def test_an_override_that_extends_itself_is_a_template_error(publication):
     (templates / "_base.mjml.j2").write_text('{% extends "_base.mjml.j2" %}\n')
     config = publication.config
     with pytest.raises(TemplateError, match=r'in a loop; .*\{% extends "defaults/<name>" %\}'):
-        render_digest(make_issue(config), config)
+        render_digest(make_issue(config), Site.from_config(config))
 
 
 @pytest.mark.slow
@@ -367,10 +372,10 @@ def test_template_errors_name_the_file_and_line(publication):
     (templates / "digest.txt.j2").write_text("line one\nline two\n{{ no_such_value }}\n")
     config = publication.config
     with pytest.raises(TemplateError, match=r"digest\.txt\.j2:3: 'no_such_value' is undefined"):
-        render_digest(make_issue(config), config)
+        render_digest(make_issue(config), Site.from_config(config))
     (templates / "digest.txt.j2").write_text("{% if %}\n")
     with pytest.raises(TemplateError, match=r"digest\.txt\.j2:1: "):
-        render_digest(make_issue(config), config)
+        render_digest(make_issue(config), Site.from_config(config))
 
 
 def test_mj_style_inline_rules_are_inlined_after_compiling(publication):
@@ -383,7 +388,7 @@ def test_mj_style_inline_rules_are_inlined_after_compiling(publication):
         "{% block footer_links %}<a href=\"{{ unsubscribe_url }}\">Unsubscribe</a>"
         "{% endblock %}\n")
     config = publication.config
-    html = render_digest(make_issue(config), config).html
+    html = render_digest(make_issue(config), Site.from_config(config)).html
     headings = [a for t, a in Page(html).tags if t == "h2"]
     assert len(headings) == 4
     assert all("letter-spacing: 3px" in (h["style"] or "") for h in headings)
@@ -398,7 +403,7 @@ def test_mjml_compile_errors_are_template_errors(publication):
                                              "</mj-body></mjml>")
     config = publication.config
     with pytest.raises(TemplateError, match=r"digest\.mjml\.j2: MJML did not compile"):
-        render_digest(make_issue(config), config)
+        render_digest(make_issue(config), Site.from_config(config))
 
 
 # --- lint and size checks -------------------------------------------------------------------
@@ -453,13 +458,13 @@ def test_lint_without_a_templates_directory_is_quiet(config):
 def test_html_size_warning_above_90_kb(publication):
     publication.add_config("[newsletter]\nexcerpt_words = 400\nmax_reviews = 40\n")
     config = publication.config
-    small = render_digest(make_issue(config, 3), config).html
+    small = render_digest(make_issue(config, 3), Site.from_config(config)).html
     assert check_digest_html(small) == []
     big_issue = make_issue(config, 3)
     wordy = tuple(make_review(config, i, body_html="<p>" + "word " * 400 + "</p>")
                   for i in range(40))
     big = render_digest(Issue(number=3, subject="", date=big_issue.date,
-                                                   reviews=wordy), config).html
+                                                   reviews=wordy), Site.from_config(config)).html
     size = len(big.encode()) / 1024
     assert size > 90
     (warning,) = check_digest_html(big)
@@ -549,11 +554,12 @@ def test_cli_preview_writes_a_message_file(publication, now, tmp_path):
 def test_preview_values_use_the_same_unsubscribe_url_as_the_preview_message(publication):
     publication.add_config('[newsletter]\nunsubscribe_url = "https://lists.example.org/u?l=reel"\n')
     config = publication.config
-    rendered = render_digest(make_issue(config, 1), config)
-    values = preview_values(config)
+    rendered = render_digest(make_issue(config, 1), Site.from_config(config))
+    sender = Sender.from_config(config)
+    values = preview_values(sender)
     url = values["unsubscribe_url"]
     assert url == "https://lists.example.org/u?l=reel&address=subscriber%40example.org&token=preview"
-    message = preview_message(rendered, config, date=rendered.issue.date).decode("ascii")
+    message = preview_message(rendered, sender, date=rendered.issue.date).decode("ascii")
     assert f"List-Unsubscribe: <{url}>," in message
     html, text = personalise(rendered, values)
     assert url in text.splitlines() and (url, "Unsubscribe") in Page(html).links

@@ -17,6 +17,7 @@ from publisher.errors import AddressError, ConfigError
 from publisher.models import Subscriber
 from publisher.render.dkim import DKIM_HEADERS, DkimSigner
 from publisher.render.message import MessageTemplate
+from publisher.render.sender import Sender
 from tests.mail_helpers import AWKWARD_SUBSCRIBERS, DATE, make_digest, many_subscribers
 
 SECRET = "test-secret-only-for-tests"
@@ -92,7 +93,9 @@ def signing(request, publication, keys):  # type: ignore[no-untyped-def]
     key.parent.mkdir()
     shutil.copy(source, key)
     config = signed_config(publication, key)
-    template = MessageTemplate.from_digest(make_digest(config), config, secret=SECRET, date=DATE)
+    template = MessageTemplate.from_digest(make_digest(config), Sender.from_config(config),
+                                           secret=SECRET, date=DATE,
+                                           signer=DkimSigner.from_config(config))
     return template, dns_for(record)
 
 
@@ -192,8 +195,10 @@ def test_the_key_path_is_taken_from_the_publication_and_the_key_never_shown(publ
 def test_no_dkim_table_means_no_signature(publication):
     config = publication.config
     assert DkimSigner.from_config(config) is None
-    raw = MessageTemplate.from_digest(make_digest(config), config, secret=SECRET,
-                                      date=DATE).render(Subscriber("a@example.com"))
+    raw = MessageTemplate.from_digest(make_digest(config), Sender.from_config(config),
+                                      secret=SECRET, date=DATE,
+                                      signer=DkimSigner.from_config(config)
+                                      ).render(Subscriber("a@example.com"))
     assert b"DKIM-Signature" not in raw
 
 

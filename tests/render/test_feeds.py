@@ -26,6 +26,7 @@ from publisher.render.feeds import (
     absolutise,
     render_feeds,
 )
+from publisher.render.site import Site
 from publisher.text import xml_safe
 from tests.feeds_helpers import (
     ATOM,
@@ -49,7 +50,8 @@ def config(publication):
 
 
 def render(reviews, config, path="", title="Test Reel", description="Reviews for tests."):
-    return render_feeds(reviews, config=config, path=path, title=title, description=description)
+    return render_feeds(reviews, site=Site.from_config(config), path=path, title=title,
+                        description=description)
 
 
 def parse(files):
@@ -405,7 +407,7 @@ def test_poster_of_unknown_size_uses_the_documented_fallback(config):
 
 
 def test_poster_path_outside_static_is_never_looked_up(config, tmp_path):
-    renderer = FeedRenderer(config)
+    renderer = FeedRenderer(Site.from_config(config))
     assert renderer.static_poster_length(f"{SITE}../../etc/passwd") is None
     assert renderer.static_poster_length("https://elsewhere.example/posters/a.png") is None
 
@@ -470,7 +472,8 @@ def test_main_feed_stays_under_one_megabyte_with_many_long_reviews(config):
     paragraph = "<p>" + " ".join(["A long review needs a great many words."] * 60) + "</p>\n"
     reviews = [make_review(i, body_html=paragraph * 20) for i in range(50)]
     assert sum(len(r.body_html) for r in reviews) > 2 * MAX_FEED_BYTES
-    feed = FeedRenderer(config).render(reviews, title="Test Reel", description="D")
+    renderer = FeedRenderer(Site.from_config(config))
+    feed = renderer.render(reviews, title="Test Reel", description="D")
     for name, data in feed.files.items():
         assert len(data) < MAX_FEED_BYTES, name
     assert feed.shortened > 0 and feed.dropped == 0
@@ -496,7 +499,7 @@ def test_two_renderings_are_byte_identical(config):
 
 
 def test_renderer_prepares_each_review_once(config):
-    renderer = FeedRenderer(config)
+    renderer = FeedRenderer(Site.from_config(config))
     review = make_review(1)
     assert renderer.entry(review) is renderer.entry(review)
     other = make_review(1, title="Changed")

@@ -20,20 +20,16 @@ from publisher.config import Config, load_secret
 from publisher.errors import AddressError, ConfigError, PermanentDeliveryError
 from publisher.models import Issue, RenderedDigest, Subscriber
 from publisher.render.digest import compose_subject, personalise, render_digest
+from publisher.render.dkim import DkimSigner
 from publisher.render.message import (
     MessageTemplate,
     _qp_static,
     _qp_value,
-    format_address,
     preview_message,
-    requires_smtputf8,
 )
-from publisher.render.tokens import (
-    list_id,
-    unsubscribe_token,
-    unsubscribe_url,
-    verify_unsubscribe_token,
-)
+from publisher.render.sender import Sender, format_address, requires_smtputf8
+from publisher.render.site import Site
+from publisher.render.tokens import unsubscribe_token, verify_unsubscribe_token
 from publisher.text import SUBJECT_MAX, header_text
 from tests.mail_helpers import (
     AWKWARD_SUBSCRIBERS,
@@ -67,9 +63,16 @@ def digest(config: Config) -> RenderedDigest:
     return make_digest(config)
 
 
+def template_for(digest: RenderedDigest, config: Config, *, secret: str,
+                 date: datetime) -> MessageTemplate:
+    """The message template as pipeline.send builds it: sender and signer from the config."""
+    return MessageTemplate.from_digest(digest, Sender.from_config(config), secret=secret,
+                                       date=date, signer=DkimSigner.from_config(config))
+
+
 @pytest.fixture
 def template(digest: RenderedDigest, config: Config) -> MessageTemplate:
-    return MessageTemplate.from_digest(digest, config, secret=SECRET, date=DATE)
+    return template_for(digest, config, secret=SECRET, date=DATE)
 
 
 def parse(raw: bytes) -> EmailMessage:
@@ -130,7 +133,7 @@ def test_every_header_is_there_and_right(template, config):
     assert msg["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     assert msg["Feedback-ID"] == "1:reel.test:digest:reel.test"
     https, mailto = re.fullmatch(r"<([^>]+)>,\s*<([^>]+)>", msg["List-Unsubscribe"]).groups()
-    assert https == unsubscribe_url(config, SECRET, s.email)
+    assert https == Sender.from_config(config).unsubscribe_url(SECRET, s.email)
     assert https.startswith("https://reel.test/unsubscribe?address=ann%40example.com&token=")
     assert mailto == "mailto:news@reel.test?subject=unsubscribe"
     # Bounces go to the envelope sender; Return-Path is the receiving server's to write.
@@ -143,7 +146,7 @@ def test_every_header_is_there_and_right(template, config):
 def test_reply_to_absent_and_envelope_sender_defaults_to_from(publication):
     publication.add_config('[newsletter]\nfrom_address = "news@reel.test"\n')
     config = publication.config
-    template = MessageTemplate.from_digest(make_digest(config), config, secret=SECRET, date=DATE)
+    template = template_for(make_digest(config), config, secret=SECRET, date=DATE)
     msg = parse(template.render(Subscriber("ann@example.com")))
 
     assert "Reply-To" not in msg
@@ -153,13 +156,13 @@ def test_reply_to_absent_and_envelope_sender_defaults_to_from(publication):
 
 
 def test_date_is_in_the_newsletter_time_zone_and_must_be_aware(digest, config):
-    msg = parse(MessageTemplate.from_digest(digest, config, secret=SECRET, date=DATE)
+    msg = parse(template_for(digest, config, secret=SECRET, date=DATE)
                 .render(Subscriber("a@example.com")))
     assert msg["Date"] == "Fri, 20 Nov 2026 09:00:00 +0000"  # Europe/London in November
 
     with pytest.raises(ValueError, match="timezone-aware"):
-        MessageTemplate.from_digest(digest, config, secret=SECRET,
-                                    date=datetime(2026, 11, 20, 9))
+        template_for(digest, config, secret=SECRET,
+                     date=datetime(2026, 11, 20, 9))
 
 
 # --- bodies -----------------------------------------------------------------------------------
@@ -196,7 +199,7 @@ def test_a_marker_lands_anywhere_on_a_line_without_being_split(config, digest):
     page = "<p>" + "".join("é" * col + f'<a href="{m["unsubscribe_url"]}">{m["name"]}</a>'
                            for col in range(0, 160, 3)) + "</p>\n"
     custom = replace(digest, text=text + m["email"] + "\n", html=page)
-    template = MessageTemplate.from_digest(custom, config, secret=SECRET, date=DATE)
+    template = template_for(custom, config, secret=SECRET, date=DATE)
     s = Subscriber("marker.test@example.com", "Zoë <Z> & \"Q\"")
 
     raw = template.render(s)
@@ -211,7 +214,7 @@ def test_a_marker_lands_anywhere_on_a_line_without_being_split(config, digest):
 def test_white_space_and_dots_survive_exactly(config, digest):
     text = "a  b\t\tc   \n\t\n.\n  \n" + "word " * 40 + "\n" + ". " * 60 + "\nend\n"
     custom = replace(digest, text=text, html=text.replace("\n", "<br>\n"))
-    msg = parse(MessageTemplate.from_digest(custom, config, secret=SECRET, date=DATE)
+    msg = parse(template_for(custom, config, secret=SECRET, date=DATE)
                 .render(Subscriber("a@example.com")))
 
     assert decoded(msg, "plain") == text
@@ -237,11 +240,12 @@ def test_a_real_compiled_digest_arrives_intact(config):
     """render_digest's MRML output (one line of ~58,000 characters) through the splice,
     checked against personalise, an independent substitution."""
     reviews = make_reviews(config, 10)
-    issue = Issue(number=7, subject=compose_subject(config, 7, reviews), date=DATE,
+    site = Site.from_config(config)
+    issue = Issue(number=7, subject=compose_subject(site, 7, reviews), date=DATE,
                   reviews=reviews)
-    rendered = render_digest(issue, config)
+    rendered = render_digest(issue, site)
     assert max(len(line) for line in rendered.html.splitlines()) > 37_000  # why QP is needed
-    template = MessageTemplate.from_digest(rendered, config, secret=SECRET, date=DATE)
+    template = template_for(rendered, config, secret=SECRET, date=DATE)
 
     for s in AWKWARD_SUBSCRIBERS:
         raw = template.render(s)
@@ -265,8 +269,8 @@ def test_a_real_compiled_digest_arrives_intact(config):
 
 def test_a_title_with_line_breaks_cannot_add_a_header(config, digest):
     evil = "Fast & Furious\r\nBcc: victim@example.net\r\n\r\n<b>body</b>\x00\u202etxt.exe"
-    template = MessageTemplate.from_digest(replace(digest, subject=evil), config,
-                                           secret=SECRET, date=DATE)
+    template = template_for(replace(digest, subject=evil), config,
+                            secret=SECRET, date=DATE)
     raw = template.render(Subscriber("ann@example.com"))
     msg = parse(raw)
 
@@ -278,8 +282,8 @@ def test_a_title_with_line_breaks_cannot_add_a_header(config, digest):
 
 def test_a_non_ascii_subject_is_rfc2047_encoded(config, digest):
     subject = "Crouching Tiger (卧虎藏龙) — Amélie & Léon: «the best» of 2026"
-    raw = MessageTemplate.from_digest(replace(digest, subject=subject), config, secret=SECRET,
-                                      date=DATE).render(Subscriber("a@example.com"))
+    raw = template_for(replace(digest, subject=subject), config, secret=SECRET,
+                       date=DATE).render(Subscriber("a@example.com"))
     head = raw.partition(b"\r\n\r\n")[0]
 
     assert head.isascii() and b"=?utf-8?" in head
@@ -288,16 +292,16 @@ def test_a_non_ascii_subject_is_rfc2047_encoded(config, digest):
 
 def test_a_subject_that_looks_encoded_reads_literally(config, digest):
     subject = "Review of =?utf-8?q?Hacked?= and more"
-    msg = parse(MessageTemplate.from_digest(replace(digest, subject=subject), config,
-                                            secret=SECRET, date=DATE)
+    msg = parse(template_for(replace(digest, subject=subject), config,
+                             secret=SECRET, date=DATE)
                 .render(Subscriber("a@example.com")))
     assert str(msg["Subject"]) == subject
 
 
 def test_a_long_subject_is_cut_at_a_word_near_200_characters(config, digest):
     subject = " ".join(f"Film{i:03d}" for i in range(60))  # 479 characters
-    msg = parse(MessageTemplate.from_digest(replace(digest, subject=subject), config,
-                                            secret=SECRET, date=DATE)
+    msg = parse(template_for(replace(digest, subject=subject), config,
+                             secret=SECRET, date=DATE)
                 .render(Subscriber("a@example.com")))
     got = str(msg["Subject"])
 
@@ -377,7 +381,7 @@ def test_the_longest_addresses_still_fit_every_line(template):
 @pytest.mark.slow
 def test_a_thousand_messages_differ_only_in_the_personal_fields(template, digest, config):
     subscribers = many_subscribers(1000)
-    lid = list_id(config)
+    lid = Sender.from_config(config).list_id
     first = None
     message_ids, tokens = set(), set()
     for i, s in enumerate(subscribers):
@@ -419,8 +423,8 @@ def test_a_thousand_messages_differ_only_in_the_personal_fields(template, digest
 
 def test_rendering_is_deterministic(digest, config):
     s = Subscriber("ann@example.com", "Ann")
-    a = MessageTemplate.from_digest(digest, config, secret=SECRET, date=DATE).render(s)
-    b = MessageTemplate.from_digest(digest, config, secret=SECRET, date=DATE).render(s)
+    a = template_for(digest, config, secret=SECRET, date=DATE).render(s)
+    b = template_for(digest, config, secret=SECRET, date=DATE).render(s)
     assert a == b
 
 
@@ -434,9 +438,9 @@ def test_render_many_is_render_for_each(template):
 
 def test_message_id_is_stable_per_issue_and_subscriber(digest, config, template):
     ann, bob = Subscriber("ann@example.com"), Subscriber("bob@example.com")
-    again = MessageTemplate.from_digest(digest, config, secret=SECRET, date=DATE)
-    issue2 = MessageTemplate.from_digest(make_digest(config, number=2), config, secret=SECRET,
-                                         date=DATE)
+    again = template_for(digest, config, secret=SECRET, date=DATE)
+    issue2 = template_for(make_digest(config, number=2), config, secret=SECRET,
+                          date=DATE)
 
     assert template.message_id(ann) == again.message_id(ann)
     assert template.message_id(ann) == template.message_id(Subscriber("ANN@example.com", "A"))
@@ -462,12 +466,12 @@ def test_unsubscribe_tokens_verify_only_for_their_own_address_and_list():
 
 def test_unsubscribe_url_is_urlencoded_onto_the_configured_endpoint(publication):
     config = publication.config
-    url = unsubscribe_url(config, SECRET, "a+b@example.com")
+    url = Sender.from_config(config).unsubscribe_url(SECRET, "a+b@example.com")
     assert url.startswith("https://reel.test/unsubscribe?address=a%2Bb%40example.com&token=")
     assert parse_qs(urlsplit(url).query)["address"] == ["a+b@example.com"]
 
     publication.add_config('[newsletter]\nunsubscribe_url = "https://lists.test/u?list=reel"\n')
-    url = unsubscribe_url(publication.config, SECRET, "a@example.com")
+    url = Sender.from_config(publication.config).unsubscribe_url(SECRET, "a@example.com")
     assert url.startswith("https://lists.test/u?list=reel&address=a%40example.com&token=")
 
 
@@ -476,7 +480,7 @@ def test_a_missing_secret_is_a_clear_error(monkeypatch, digest, config):
     with pytest.raises(ConfigError, match="PUBLISHER_SECRET is not set; it signs unsubscribe"):
         load_secret()
     with pytest.raises(ConfigError, match="PUBLISHER_SECRET"):
-        MessageTemplate.from_digest(digest, config, secret="", date=DATE)
+        template_for(digest, config, secret="", date=DATE)
 
     monkeypatch.setenv("PUBLISHER_SECRET", "from-the-environment")
     assert load_secret() == "from-the-environment"
@@ -485,7 +489,7 @@ def test_a_missing_secret_is_a_clear_error(monkeypatch, digest, config):
 def test_a_bad_list_id_is_a_config_error(publication):
     publication.add_config('[newsletter]\nlist_id = "not a list id"\n')
     with pytest.raises(ConfigError, match=r"publisher\.toml: newsletter\.list_id"):
-        list_id(publication.config)
+        Sender.from_config(publication.config)
 
 
 # --- preview ------------------------------------------------------------------------------------
@@ -493,7 +497,7 @@ def test_a_bad_list_id_is_a_config_error(publication):
 
 def test_preview_needs_no_secret_and_carries_placeholders(monkeypatch, digest, config):
     monkeypatch.delenv("PUBLISHER_SECRET", raising=False)
-    raw = preview_message(digest, config, date=DATE)
+    raw = preview_message(digest, Sender.from_config(config), date=DATE)
     msg = parse(raw)
 
     assert str(msg["To"]) == "Subscriber <subscriber@example.org>"

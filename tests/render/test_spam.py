@@ -19,6 +19,8 @@ import pytest
 
 from publisher.render.digest import personalise, preview_values, render_digest
 from publisher.render.message import preview_message
+from publisher.render.sender import Sender
+from publisher.render.site import Site
 from tests.digest_helpers import ISSUE_DATE, make_issue
 
 pytestmark = [
@@ -52,8 +54,8 @@ def message(publication) -> tuple[bytes, object]:
     publication.add_config('[newsletter]\npostal_address = "Test Reel, 1 Reel Street, Bristol"\n'
                            'from_address = "newsletter@reel.test"\n')
     config = publication.config
-    rendered = render_digest(make_issue(config), config)
-    return preview_message(rendered, config, date=ISSUE_DATE), rendered
+    rendered = render_digest(make_issue(config), Site.from_config(config))
+    return preview_message(rendered, Sender.from_config(config), date=ISSUE_DATE), rendered
 
 
 def test_default_digest_scores_below_one(message, tmp_path):
@@ -69,7 +71,7 @@ def test_the_digest_parts_alone_score_nothing(message, publication, tmp_path):
     # unsubscribe URL: what the templates themselves contribute to the score.
     _, rendered = message
     config = publication.config
-    html, text = personalise(rendered, preview_values(config))
+    html, text = personalise(rendered, preview_values(Sender.from_config(config)))
     plain = EmailMessage(policy=policy.SMTP)
     plain["From"] = "Test Reel <newsletter@reel.test>"
     plain["To"] = "subscriber@example.org"

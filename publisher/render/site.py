@@ -1,0 +1,75 @@
+"""The publication as the digest, archive and feed renderers see it: a small frozen value built
+from the Config once, at the edge (``Site.from_config``), so that no renderer reads the Config.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
+
+from ..config import Config
+
+
+@dataclass(frozen=True)
+class Site:
+    """Who publishes and how: every value a digest, an archive page or a feed shows or needs.
+
+    URLs are absolute; ``base_url`` ends with "/". Defaults (newsletter name and time zone,
+    subscribe URL) are already resolved, so renderers never fall back themselves.
+    """
+
+    title: str
+    base_url: str
+    description: str
+    language: str
+    author: str
+    author_email: str
+    copyright: str
+    tz: ZoneInfo  # bare dates in reviews, schema.org dates
+    newsletter_tz: ZoneInfo  # issue dates, the digest's date line
+    newsletter_name: str
+    subscribe_url: str
+    postal_address: str
+    templates: Path  # the publication's templates/, searched before the packaged defaults
+    static: Path  # files served under base_url (posters): feeds read their sizes here
+    excerpt_words: int
+    subject_template: str  # newsletter.subject, a Jinja template
+    feed_limit: int  # entries per feed
+    feed_hub: str  # WebSub hub, or ""
+    #: The file these values came from, named in error messages ("publisher.toml: …").
+    origin: str
+
+    @classmethod
+    def from_config(cls, config: Config) -> Site:
+        nl = config.newsletter
+        return cls(
+            title=config.title,
+            base_url=config.base_url,
+            description=config.description,
+            language=config.language,
+            author=config.author,
+            author_email=config.author_email,
+            copyright=config.copyright,
+            tz=config.tz,
+            newsletter_tz=config.newsletter_tz,
+            newsletter_name=config.newsletter_name,
+            subscribe_url=nl.subscribe_url or config.url("subscribe"),
+            postal_address=nl.postal_address,
+            templates=config.templates_path,
+            static=config.paths.static,
+            excerpt_words=nl.excerpt_words,
+            subject_template=nl.subject,
+            feed_limit=config.feeds.limit,
+            feed_hub=config.feeds.hub,
+            origin=str(config.path),
+        )
+
+    @property
+    def domain(self) -> str:
+        return urlsplit(self.base_url).hostname or "localhost"
+
+    def url(self, path: str = "") -> str:
+        """An absolute URL under base_url (path given without a leading slash)."""
+        return self.base_url + path.lstrip("/")

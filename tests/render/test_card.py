@@ -1,0 +1,110 @@
+"""The review card: one view of a review, built once, that the digest, the archive pages (with
+their schema.org data) and the feeds all render from."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import replace
+from decimal import Decimal
+
+import feedparser
+
+from publisher.models import Film, Issue, Poster
+from publisher.render.archive import render_archive, render_issue_page, review_json_ld
+from publisher.render.card import review_card
+from publisher.render.digest import render_digest
+from publisher.render.feeds import FeedRenderer
+from publisher.render.site import Site
+from tests.digest_helpers import ISSUE_DATE, Page, make_review
+
+
+def full_review(config):  # type: ignore[no-untyped-def]
+    return make_review(
+        config, 0, summary="  Cars,\u00a0family and\n a heist.  ", availability="In cinemas.",
+        tags=("Action", "Heist"), rating=Decimal("3.5"),
+        film=Film(year=2009, director="Justin Lin", starring=("Vin Diesel", "Paul Walker"),
+                  runtime=107, classification="12A"),
+        poster=Poster(src=config.url("posters/ff.png"), alt=""))
+
+
+def test_a_card_holds_everything_a_renderer_shows(publication):
+    config = publication.config
+    review = full_review(config)
+    card = review_card(review, 12)
+    assert card.review is review
+    assert (card.id, card.url, card.title) == (review.id, review.url, review.title)
+    assert (card.year, card.director, card.cast) == (2009, "Justin Lin",
+                                                     ("Vin Diesel", "Paul Walker"))
+    assert (card.runtime, card.certificate) == (107, "12A")
+    assert card.credits == "Directed by Justin Lin · Starring Vin Diesel and Paul Walker"
+    assert (card.rating, card.rating_value, card.stars, card.rating_text) == (
+        Decimal("3.5"), "3.5", "★★★½", "3.5 out of 5")
+    assert card.reviewer == "Sam Okafor"
+    assert card.summary == review.summary  # as written, for feeds and schema.org
+    assert card.logline == "Cars, family and a heist."  # on one line, for the digest
+    assert card.excerpt == ("Fast & Furious <Extended Cut> arrives with more confidence than it "
+                            "has…")
+    assert card.poster_src == config.url("posters/ff.png")
+    assert card.poster_alt == "Poster for Fast & Furious <Extended Cut>"  # none given
+    assert (card.availability, card.tags) == ("In cinemas.", ("Action", "Heist"))
+    assert (card.published, card.updated) == (review.date, review.updated)
+
+
+def test_a_card_without_the_optional_parts_leaves_them_empty(publication):
+    config = publication.config
+    review = make_review(config, 2, rating=None, film=Film(), poster=None, summary="")
+    card = review_card(review, 60)
+    assert (card.year, card.director, card.cast, card.runtime, card.certificate) == (
+        None, "", (), None, "")
+    assert card.credits == card.rating_value == card.stars == card.rating_text == ""
+    assert card.rating is None
+    assert card.poster_src == card.poster_alt == card.logline == ""
+
+
+def test_a_zero_rating_has_a_value_and_words_but_no_stars(publication):
+    card = review_card(make_review(publication.config, 0, rating=Decimal(0)), 60)
+    assert (card.rating_value, card.stars, card.rating_text) == ("0", "", "0 out of 5")
+
+
+def test_a_logline_that_opens_the_excerpt_is_shown_once(publication):
+    config = publication.config
+    review = make_review(config, 0)
+    opening = "Fast & Furious <Extended Cut> arrives with more confidence than it has…"
+    assert review_card(replace(review, summary=opening), 12).logline == ""
+    assert review_card(replace(review, summary="Something else."), 12).logline == (
+        "Something else.")
+
+
+def test_digest_archive_and_feeds_show_the_same_card(publication):
+    config = publication.config
+    site = Site.from_config(config)
+    review = full_review(config)
+    card = review_card(review, site.excerpt_words)
+    issue = Issue(number=1, subject="One", date=ISSUE_DATE, reviews=(review,))
+
+    digest_page = Page(render_digest(issue, site).html)
+    assert card.credits in digest_page.visible
+    assert card.logline in digest_page.visible
+    assert f"Reviewed by {card.reviewer}" in digest_page.visible
+    assert {"src": card.poster_src, "alt": card.poster_alt}.items() <= next(
+        img for img in digest_page.images if img["src"] == card.poster_src).items()
+
+    archive_html = render_issue_page(issue, site).decode("utf-8")
+    (data,) = [json.loads(block) for block in re.findall(
+        r'<script type="application/ld\+json">(.*?)</script>', archive_html, re.S)]
+    assert data == review_json_ld(card, site)
+    assert data["reviewRating"]["ratingValue"] == card.rating_value
+    assert data["description"] == card.summary
+    assert data["itemReviewed"]["image"] == card.poster_src
+    assert [a["name"] for a in data["itemReviewed"]["actor"]] == list(card.cast)
+    atom = feedparser.parse(render_archive(site, [issue])["issues/atom.xml"])
+    assert f"reviewed by {card.reviewer}: {card.summary}" in atom.entries[0].content[0].value
+
+    entry = FeedRenderer(site).render([review], title="T", description="D").files
+    content = feedparser.parse(entry["atom.xml"]).entries[0].content[0].value
+    assert f"{card.stars} — {card.rating_text}" in content
+    assert [img["alt"] for img in Page(content).images] == [card.poster_alt]
+    for fact in (str(card.year), card.director, ", ".join(card.cast), f"{card.runtime} minutes",
+                 card.certificate, card.availability):
+        assert fact in content
