@@ -29,7 +29,7 @@ from __future__ import annotations
 import queue
 import time
 from collections import deque
-from collections.abc import Generator, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -96,25 +96,13 @@ _Item = tuple[DeliveryRecord, bytes | DeliveryError]
 
 
 def _rendered(template: MessageTemplate, due: list[DeliveryRecord]) -> Iterator[_Item]:
-    """Each delivery with its message, or with the error that stops it being rendered.
-
-    render_many signs DKIM in worker processes, so signing never serialises sending; it cannot
-    say which subscriber failed, so after a failure the next one is rendered alone and
-    render_many starts again after it.
-    """
-    start = 0
-    while start < len(due):
+    """Each delivery with its message, or with the error that stops it being rendered (an
+    address no header can carry)."""
+    for record in due:
         try:
-            for message in template.render_many(d.subscriber for d in due[start:]):
-                yield due[start], message
-                start += 1
-        except DeliveryError:
-            record = due[start]
-            try:
-                yield record, template.render(record.subscriber)
-            except DeliveryError as exc:
-                yield record, exc
-            start += 1
+            yield record, template.render(record.subscriber)
+        except DeliveryError as exc:
+            yield record, exc
 
 
 _COUNTED = {Action.SENT: "sent", Action.RETRY: "retried", Action.GIVE_UP: "failed",
@@ -146,7 +134,7 @@ class Run:
 
     # --- the work, a page at a time ----------------------------------------------------------
 
-    def _work(self) -> Generator[_Item, None, None]:
+    def _work(self) -> Iterator[_Item]:
         after = 0
         while True:
             page = self.store.due_deliveries(self.number, now=self.now, limit=PAGE, after=after)
@@ -222,7 +210,6 @@ class Run:
                 sender.inbox.put(None)
             for sender in senders:
                 sender.thread.join()
-            work.close()  # stops render_many's workers when the run stopped early
             if self.progress is not None:
                 self.progress.close()
         return self._finish()

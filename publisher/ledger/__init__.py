@@ -3,6 +3,6 @@ domain (subscribers, issues and slots, deliveries); subscriber CSV files and add
 it."""
 
 from .csvfile import ImportReport, subscribers_csv
-from .store import Store, database_url, migrate, open_store
+from .store import Store, database_url, open_store
 
-__all__ = ["ImportReport", "Store", "database_url", "migrate", "open_store", "subscribers_csv"]
+__all__ = ["ImportReport", "Store", "database_url", "open_store", "subscribers_csv"]

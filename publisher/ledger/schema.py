@@ -21,6 +21,8 @@ from sqlalchemy import (
 )
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+#: The newest migration in MIGRATIONS/versions (a test holds the two together).
+SCHEMA_REVISION = "0004"
 NAME_MAX = 200
 
 class UTCDateTime(TypeDecorator[datetime]):

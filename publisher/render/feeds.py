@@ -146,7 +146,7 @@ class RenderedFeed:
     dropped: int = 0  # oldest entries left out entirely
 
 
-class _ChannelLinks(BaseExtension):
+class _ChannelLinks(BaseExtension):  # type: ignore[misc]  # feedgen is untyped
     """Feed-level extension: atom:link elements RSS would otherwise drop (hub, archives, ...)."""
 
     def __init__(self) -> None:
@@ -155,11 +155,11 @@ class _ChannelLinks(BaseExtension):
     def extend_rss(self, feed: Any) -> Any:
         channel = feed.find("channel")
         for link in self.links:
-            SubElement(channel, f"{{{_ATOM_NS}}}link", **link)
+            SubElement(channel, f"{{{_ATOM_NS}}}link", link)
         return feed
 
 
-class _PosterEntry(BaseEntryExtension):
+class _PosterEntry(BaseEntryExtension):  # type: ignore[misc]  # feedgen is untyped
     """Entry-level extension: the poster enclosure done right in both formats, and the entry's
     updated time in RSS (which has no element for it: atom:updated, as readers understand).
 
@@ -179,7 +179,7 @@ class _PosterEntry(BaseEntryExtension):
                 attrs["length"] = str(p.length)
             # feedgen writes Atom elements unqualified under a literal xmlns attribute; a
             # qualified element here would get a stray prefix.
-            SubElement(entry, "link", **attrs)
+            SubElement(entry, "link", attrs)
         return entry
 
     def extend_rss(self, item: Any) -> Any:

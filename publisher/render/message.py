@@ -23,16 +23,12 @@ import binascii
 import hashlib
 import hmac
 import html
-import os
 import re
-from collections import deque
 from collections.abc import Iterable, Iterator
-from concurrent.futures import Future, ProcessPoolExecutor
 from datetime import datetime
 from email import message_from_bytes, policy
 from email.message import EmailMessage, MIMEPart
 from email.utils import format_datetime
-from itertools import islice
 
 from ..config import SECRET_ENV, SECRET_PURPOSE
 from ..errors import AddressError, ConfigError
@@ -43,10 +39,7 @@ from .dkim import (
     DkimSigner,
     fold_dkim,
     header_fields,
-    mp_context,
     relaxed_header,
-    worker_init,
-    worker_sign,
 )
 from .sender import Sender, encoded_words, header_address, phrase
 from .tokens import PREVIEW_SUBSCRIBER, query, unsubscribe_token
@@ -61,8 +54,8 @@ def _fold_subject(subject: str) -> bytes:
     # to the same text, else write the subject as plain encoded-words.
     parsed = message_from_bytes(folded + b"\r\n", policy=policy.default)["Subject"]
     if str(parsed) != subject:
-        folded = f"Subject: {encoded_words(subject)}\r\n".encode("ascii")
-    return folded
+        return f"Subject: {encoded_words(subject)}\r\n".encode("ascii")
+    return bytes(folded)
 
 
 # --- quoted-printable in DKIM-relaxed form ---------------------------------------------------
@@ -135,10 +128,6 @@ def _relaxed_invariant(piece: bytes) -> bool:
 
 
 
-#: A message waiting for its signature (DKIM value without b=, pieces), or why it has none.
-_Prepared = tuple[bytes, list[bytes]] | AddressError
-
-
 # --- the template ----------------------------------------------------------------------------
 
 # Slots a subscriber fills. Header slots hold whole header lines.
@@ -196,7 +185,9 @@ class MessageTemplate:
         for subtype, placeholder in placeholders.items():
             part = MIMEPart(policy=policy.SMTP)
             part.set_content(placeholder + "\n", subtype=subtype, cte="quoted-printable")
-            skeleton.attach(part)
+            # A MIMEPart (no MIME-Version of its own) is what belongs inside; typeshed asks for
+            # an EmailMessage.
+            skeleton.attach(part)  # type: ignore[arg-type]
         skeleton.set_boundary(f"=_{nonce}")
         mime = skeleton.as_bytes()
         content_type, sep, mime_body = mime.partition(b"\r\n\r\n")
@@ -344,50 +335,9 @@ class MessageTemplate:
         value, digest = self._digest_to_sign(out)
         return self._signed(value, self._signer.sign_digest(digest), out)
 
-    def render_many(self, subscribers: Iterable[Subscriber], *, workers: int | None = None,
-                    batch: int = 16) -> Iterator[bytes]:
-        """``render`` for each subscriber, in order. With an RSA key the signatures are made in
-        ``workers`` processes (default: one per core) while rendering goes on here. An error
-        (AddressError) is raised in its place in the order: every message before it comes
-        out first, so the caller knows exactly which subscriber failed."""
-        if self._signer is None or self._signer.in_process:
-            yield from map(self.render, subscribers)
-            return
-        workers = workers or os.cpu_count() or 1
-        it = iter(subscribers)
-        pending: deque[tuple[list[_Prepared], Future[list[bytes]]]] = deque()
-        with ProcessPoolExecutor(workers, mp_context=mp_context(), initializer=worker_init,
-                                 initargs=(self._signer.rsa_key,)) as pool:
-            try:
-                while chunk := list(islice(it, batch)):
-                    prepared: list[_Prepared] = []
-                    digests = []
-                    for subscriber in chunk:
-                        try:
-                            out = self._fill(subscriber)
-                        except AddressError as exc:
-                            prepared.append(exc)
-                            continue
-                        value, digest = self._digest_to_sign(out)
-                        prepared.append((value, out))
-                        digests.append(digest)
-                    pending.append((prepared, pool.submit(worker_sign, digests)))
-                    while len(pending) > 2 * workers:
-                        yield from self._finish(*pending.popleft())
-                while pending:
-                    yield from self._finish(*pending.popleft())
-            finally:
-                for _, future in pending:
-                    future.cancel()
-
-    def _finish(self, prepared: list[_Prepared], future: Future[list[bytes]]
-                ) -> Iterator[bytes]:
-        signatures = iter(future.result())
-        for item in prepared:
-            if isinstance(item, AddressError):
-                raise item
-            value, out = item
-            yield self._signed(value, next(signatures), out)
+    def render_many(self, subscribers: Iterable[Subscriber]) -> Iterator[bytes]:
+        """``render`` for each subscriber, in order; an AddressError is raised in its place."""
+        return map(self.render, subscribers)
 
 
 

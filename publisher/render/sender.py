@@ -26,7 +26,9 @@ _ADDRESS_FORBIDDEN = re.compile(r'[\s<>()\[\],;:"\\]')
 
 def encoded_words(text: str) -> str:
     """RFC 2047 base64 encoded-words of at most 75 characters, folded onto separate lines."""
-    words, chunk, size = [], [], 0
+    words: list[str] = []
+    chunk: list[str] = []
+    size = 0
     for ch in text:
         n = len(ch.encode("utf-8"))
         if size + n > 45 and chunk:  # 45 octets -> 60 base64 characters -> a 72-char word

@@ -25,8 +25,9 @@ from publisher.errors import (
 )
 from publisher.ledger.csvfile import subscribers_csv
 from publisher.ledger.deliveries import Attempt
-from publisher.ledger.schema import metadata
-from publisher.ledger.store import Store, migrate, open_store
+from publisher.ledger.migrate import migrate
+from publisher.ledger.schema import MIGRATIONS, SCHEMA_REVISION, metadata
+from publisher.ledger.store import Store, open_store
 from publisher.newsletter.policy import Action, Outcome
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
@@ -89,6 +90,15 @@ def test_the_migrated_schema_matches_the_tables_the_store_queries(store: Store):
     # Only differences that matter for queries: tables and columns.
     assert [d for d in diffs if d[0] in ("add_table", "remove_table", "add_column",
                                           "remove_column")] == []
+
+
+def test_the_schema_revision_opened_without_alembic_is_the_newest_migration():
+    from alembic.config import Config as AlembicConfig
+    from alembic.script import ScriptDirectory
+
+    cfg = AlembicConfig()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    assert ScriptDirectory.from_config(cfg).get_current_head() == SCHEMA_REVISION
 
 
 def test_relative_database_path_is_taken_from_the_publication(tmp_path: Path):

@@ -1,0 +1,45 @@
+"""Alembic migrations of the ledger: the scripts are in ``migrations/versions/``."""
+
+from __future__ import annotations
+
+from alembic import command
+from alembic.config import Config as AlembicConfig
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Engine
+
+from ..errors import StoreError
+from .base import display_url
+from .schema import MIGRATIONS
+
+
+def _alembic_config() -> AlembicConfig:
+    cfg = AlembicConfig()
+    cfg.set_main_option("script_location", str(MIGRATIONS).replace("%", "%%"))
+    return cfg
+
+
+def migrate(engine: Engine, revision: str = "head") -> None:
+    """Upgrade the database to ``revision`` (head by default) under the write lock.
+
+    Raises StoreError if the database carries a revision this publisher does not know: it was
+    written by a newer publisher, and touching it could lose data.
+    """
+    cfg = _alembic_config()
+    script = ScriptDirectory.from_config(cfg)
+    known = {rev.revision for rev in script.walk_revisions()}
+    with engine.connect() as conn:
+        conn.execution_options(publisher_write=True)
+        with conn.begin():
+            current = MigrationContext.configure(conn).get_current_heads()
+            unknown = [rev for rev in current if rev not in known]
+            if unknown:
+                raise StoreError(
+                    f"{display_url(engine.url)}: ledger schema revision {unknown[0]} is unknown: "
+                    f"it was created by a newer publisher; upgrade publisher (this one knows "
+                    f"revisions up to {script.get_current_head()})"
+                )
+            if revision == "head" and tuple(current) == (script.get_current_head(),):
+                return
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, revision)
