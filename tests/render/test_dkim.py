@@ -17,7 +17,7 @@ from publisher.errors import AddressError, ConfigError
 from publisher.models import Subscriber
 from publisher.render.dkim import DKIM_HEADERS, DkimSigner
 from publisher.render.message import MessageTemplate
-from tests.mail_helpers import AWKWARD_SUBSCRIBERS, DATE, make_digest, many_subscribers
+from tests.fixtures import AWKWARD_SUBSCRIBERS, ISSUE_DATE, make_digest, many_subscribers
 
 SECRET = "test-secret-only-for-tests"
 SELECTOR, DOMAIN = "reel2026", "reel.test"
@@ -92,7 +92,8 @@ def signing(request, publication, keys):  # type: ignore[no-untyped-def]
     key.parent.mkdir()
     shutil.copy(source, key)
     config = signed_config(publication, key)
-    template = MessageTemplate.from_digest(make_digest(config), config, secret=SECRET, date=DATE)
+    template = MessageTemplate.from_digest(make_digest(config), config, secret=SECRET,
+                                           date=ISSUE_DATE)
     return template, dns_for(record)
 
 
@@ -193,7 +194,7 @@ def test_no_dkim_table_means_no_signature(publication):
     config = publication.config
     assert DkimSigner.from_config(config) is None
     raw = MessageTemplate.from_digest(make_digest(config), config, secret=SECRET,
-                                      date=DATE).render(Subscriber("a@example.com"))
+                                      date=ISSUE_DATE).render(Subscriber("a@example.com"))
     assert b"DKIM-Signature" not in raw
 
 

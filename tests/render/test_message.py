@@ -35,11 +35,10 @@ from publisher.render.tokens import (
     verify_unsubscribe_token,
 )
 from publisher.text import SUBJECT_MAX, header_text
-from tests.mail_helpers import (
+from tests.fixtures import (
     AWKWARD_SUBSCRIBERS,
-    DATE,
+    ISSUE_DATE,
     make_digest,
-    make_reviews,
     many_subscribers,
 )
 
@@ -69,7 +68,7 @@ def digest(config: Config) -> RenderedDigest:
 
 @pytest.fixture
 def template(digest: RenderedDigest, config: Config) -> MessageTemplate:
-    return MessageTemplate.from_digest(digest, config, secret=SECRET, date=DATE)
+    return MessageTemplate.from_digest(digest, config, secret=SECRET, date=ISSUE_DATE)
 
 
 def parse(raw: bytes) -> EmailMessage:
@@ -122,7 +121,7 @@ def test_every_header_is_there_and_right(template, config):
     assert str(msg["Reply-To"]) == "editor@reel.test"
     assert str(msg["To"]) == "Ann Example <ann@example.com>"
     assert str(msg["Subject"]) == "Test Reel #1"
-    assert msg["Date"].datetime == DATE
+    assert msg["Date"].datetime == ISSUE_DATE
     assert msg["MIME-Version"] == "1.0"
     assert msg["Message-ID"] == template.message_id(s)
     assert re.fullmatch(r"<issue-1\.[0-9a-f]{24}@reel\.test>", msg["Message-ID"])
@@ -143,7 +142,8 @@ def test_every_header_is_there_and_right(template, config):
 def test_reply_to_absent_and_envelope_sender_defaults_to_from(publication):
     publication.add_config('[newsletter]\nfrom_address = "news@reel.test"\n')
     config = publication.config
-    template = MessageTemplate.from_digest(make_digest(config), config, secret=SECRET, date=DATE)
+    template = MessageTemplate.from_digest(make_digest(config), config, secret=SECRET,
+                                           date=ISSUE_DATE)
     msg = parse(template.render(Subscriber("ann@example.com")))
 
     assert "Reply-To" not in msg
@@ -153,7 +153,7 @@ def test_reply_to_absent_and_envelope_sender_defaults_to_from(publication):
 
 
 def test_date_is_in_the_newsletter_time_zone_and_must_be_aware(digest, config):
-    msg = parse(MessageTemplate.from_digest(digest, config, secret=SECRET, date=DATE)
+    msg = parse(MessageTemplate.from_digest(digest, config, secret=SECRET, date=ISSUE_DATE)
                 .render(Subscriber("a@example.com")))
     assert msg["Date"] == "Fri, 20 Nov 2026 09:00:00 +0000"  # Europe/London in November
 
@@ -196,7 +196,7 @@ def test_a_marker_lands_anywhere_on_a_line_without_being_split(config, digest):
     page = "<p>" + "".join("é" * col + f'<a href="{m["unsubscribe_url"]}">{m["name"]}</a>'
                            for col in range(0, 160, 3)) + "</p>\n"
     custom = replace(digest, text=text + m["email"] + "\n", html=page)
-    template = MessageTemplate.from_digest(custom, config, secret=SECRET, date=DATE)
+    template = MessageTemplate.from_digest(custom, config, secret=SECRET, date=ISSUE_DATE)
     s = Subscriber("marker.test@example.com", "Zoë <Z> & \"Q\"")
 
     raw = template.render(s)
@@ -211,7 +211,7 @@ def test_a_marker_lands_anywhere_on_a_line_without_being_split(config, digest):
 def test_white_space_and_dots_survive_exactly(config, digest):
     text = "a  b\t\tc   \n\t\n.\n  \n" + "word " * 40 + "\n" + ". " * 60 + "\nend\n"
     custom = replace(digest, text=text, html=text.replace("\n", "<br>\n"))
-    msg = parse(MessageTemplate.from_digest(custom, config, secret=SECRET, date=DATE)
+    msg = parse(MessageTemplate.from_digest(custom, config, secret=SECRET, date=ISSUE_DATE)
                 .render(Subscriber("a@example.com")))
 
     assert decoded(msg, "plain") == text
@@ -236,12 +236,12 @@ def test_html_part_links_every_review_and_text_part_is_plain_and_wrapped(templat
 def test_a_real_compiled_digest_arrives_intact(config):
     """render_digest's MRML output (one line of ~58,000 characters) through the splice,
     checked against personalise, an independent substitution."""
-    reviews = make_reviews(config, 10)
-    issue = Issue(number=7, subject=compose_subject(config, 7, reviews), date=DATE,
+    reviews = make_digest(config, count=10).issue.reviews
+    issue = Issue(number=7, subject=compose_subject(config, 7, reviews), date=ISSUE_DATE,
                   reviews=reviews)
     rendered = render_digest(issue, config)
     assert max(len(line) for line in rendered.html.splitlines()) > 37_000  # why QP is needed
-    template = MessageTemplate.from_digest(rendered, config, secret=SECRET, date=DATE)
+    template = MessageTemplate.from_digest(rendered, config, secret=SECRET, date=ISSUE_DATE)
 
     for s in AWKWARD_SUBSCRIBERS:
         raw = template.render(s)
@@ -266,7 +266,7 @@ def test_a_real_compiled_digest_arrives_intact(config):
 def test_a_title_with_line_breaks_cannot_add_a_header(config, digest):
     evil = "Fast & Furious\r\nBcc: victim@example.net\r\n\r\n<b>body</b>\x00\u202etxt.exe"
     template = MessageTemplate.from_digest(replace(digest, subject=evil), config,
-                                           secret=SECRET, date=DATE)
+                                           secret=SECRET, date=ISSUE_DATE)
     raw = template.render(Subscriber("ann@example.com"))
     msg = parse(raw)
 
@@ -279,7 +279,7 @@ def test_a_title_with_line_breaks_cannot_add_a_header(config, digest):
 def test_a_non_ascii_subject_is_rfc2047_encoded(config, digest):
     subject = "Crouching Tiger (卧虎藏龙) — Amélie & Léon: «the best» of 2026"
     raw = MessageTemplate.from_digest(replace(digest, subject=subject), config, secret=SECRET,
-                                      date=DATE).render(Subscriber("a@example.com"))
+                                      date=ISSUE_DATE).render(Subscriber("a@example.com"))
     head = raw.partition(b"\r\n\r\n")[0]
 
     assert head.isascii() and b"=?utf-8?" in head
@@ -289,7 +289,7 @@ def test_a_non_ascii_subject_is_rfc2047_encoded(config, digest):
 def test_a_subject_that_looks_encoded_reads_literally(config, digest):
     subject = "Review of =?utf-8?q?Hacked?= and more"
     msg = parse(MessageTemplate.from_digest(replace(digest, subject=subject), config,
-                                            secret=SECRET, date=DATE)
+                                            secret=SECRET, date=ISSUE_DATE)
                 .render(Subscriber("a@example.com")))
     assert str(msg["Subject"]) == subject
 
@@ -297,7 +297,7 @@ def test_a_subject_that_looks_encoded_reads_literally(config, digest):
 def test_a_long_subject_is_cut_at_a_word_near_200_characters(config, digest):
     subject = " ".join(f"Film{i:03d}" for i in range(60))  # 479 characters
     msg = parse(MessageTemplate.from_digest(replace(digest, subject=subject), config,
-                                            secret=SECRET, date=DATE)
+                                            secret=SECRET, date=ISSUE_DATE)
                 .render(Subscriber("a@example.com")))
     got = str(msg["Subject"])
 
@@ -419,8 +419,8 @@ def test_a_thousand_messages_differ_only_in_the_personal_fields(template, digest
 
 def test_rendering_is_deterministic(digest, config):
     s = Subscriber("ann@example.com", "Ann")
-    a = MessageTemplate.from_digest(digest, config, secret=SECRET, date=DATE).render(s)
-    b = MessageTemplate.from_digest(digest, config, secret=SECRET, date=DATE).render(s)
+    a = MessageTemplate.from_digest(digest, config, secret=SECRET, date=ISSUE_DATE).render(s)
+    b = MessageTemplate.from_digest(digest, config, secret=SECRET, date=ISSUE_DATE).render(s)
     assert a == b
 
 
@@ -434,9 +434,9 @@ def test_render_many_is_render_for_each(template):
 
 def test_message_id_is_stable_per_issue_and_subscriber(digest, config, template):
     ann, bob = Subscriber("ann@example.com"), Subscriber("bob@example.com")
-    again = MessageTemplate.from_digest(digest, config, secret=SECRET, date=DATE)
+    again = MessageTemplate.from_digest(digest, config, secret=SECRET, date=ISSUE_DATE)
     issue2 = MessageTemplate.from_digest(make_digest(config, number=2), config, secret=SECRET,
-                                         date=DATE)
+                                         date=ISSUE_DATE)
 
     assert template.message_id(ann) == again.message_id(ann)
     assert template.message_id(ann) == template.message_id(Subscriber("ANN@example.com", "A"))
@@ -476,7 +476,7 @@ def test_a_missing_secret_is_a_clear_error(monkeypatch, digest, config):
     with pytest.raises(ConfigError, match="PUBLISHER_SECRET is not set; it signs unsubscribe"):
         load_secret()
     with pytest.raises(ConfigError, match="PUBLISHER_SECRET"):
-        MessageTemplate.from_digest(digest, config, secret="", date=DATE)
+        MessageTemplate.from_digest(digest, config, secret="", date=ISSUE_DATE)
 
     monkeypatch.setenv("PUBLISHER_SECRET", "from-the-environment")
     assert load_secret() == "from-the-environment"
@@ -493,7 +493,7 @@ def test_a_bad_list_id_is_a_config_error(publication):
 
 def test_preview_needs_no_secret_and_carries_placeholders(monkeypatch, digest, config):
     monkeypatch.delenv("PUBLISHER_SECRET", raising=False)
-    raw = preview_message(digest, config, date=DATE)
+    raw = preview_message(digest, config, date=ISSUE_DATE)
     msg = parse(raw)
 
     assert str(msg["To"]) == "Subscriber <subscriber@example.org>"

@@ -19,7 +19,7 @@ import pytest
 
 from publisher.render.digest import personalise, preview_values, render_digest
 from publisher.render.message import preview_message
-from tests.digest_helpers import ISSUE_DATE, make_issue
+from tests.fixtures import ISSUE_DATE, make_issue
 
 pytestmark = [
     pytest.mark.slow,
