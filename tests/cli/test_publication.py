@@ -154,10 +154,3 @@ def test_check_runs_extra_checks_given_to_the_library(publication: Publication, 
     assert not report.ok
     assert report.errors == ("templates/digest.mjml.j2:3: mj-column outside mj-section",)
     assert "; 1 error," in report.info[-1]
-
-
-def test_help_texts():
-    for command in ("init", "check"):
-        result = run_cli(command, "--help")
-        assert result.exit_code == 0
-        assert "Usage:" in result.output and len(result.output.splitlines()) > 3

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-
 from publisher.cli.subscribers import subscribers
 from publisher.ledger.store import open_store
 from publisher.models import SubscriberStatus
-from tests.fixtures import EXAMPLE, run_cli
+from tests.fixtures import EXAMPLE
 
 
 def emails(publication, status: str | None = None) -> dict[str, str]:
@@ -146,13 +144,6 @@ def test_export_to_stdout_and_to_a_file_reads_back(publication, tmp_path: Path, 
     restored = cli("subscribers", "import", str(out))
     assert restored.exit_code == 0
     assert emails(publication) == {"ada@example.com": "active", "bo@example.net": "unsubscribed"}
-
-
-@pytest.mark.parametrize("command", ["add", "import", "export", "list", "remove", "unsubscribe"])
-def test_every_subscribers_command_has_help(command: str):
-    result = run_cli("subscribers", command, "--help")
-    assert result.exit_code == 0
-    assert len(result.stdout.split("\n\n")[1].strip()) > 20
 
 
 def test_list_status_choices_are_the_ledger_statuses():

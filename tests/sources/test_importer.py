@@ -763,10 +763,3 @@ def test_cli_title_names_one_page_only():
                      str(PAGES / "night-bus-to-varna.txt"), "--title", "X")
     assert result.exit_code == 2
     assert "--title names one film" in result.output
-
-
-def test_cli_import_has_help():
-    result = run_cli("import", "--help")
-    assert result.exit_code == 0
-    for option in ("--title", "--date", "--out", "--force"):
-        assert option in result.output
