@@ -8,6 +8,7 @@ W3C validator. Each feedgen 1.0.0 trap that feeds.py works around has its own te
 from __future__ import annotations
 
 import json
+import re
 import time
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -20,6 +21,7 @@ from feedgen.feed import FeedGenerator
 
 from publisher.models import Film, Poster
 from publisher.render.feeds import (
+    FEED_FILES,
     MAX_FEED_BYTES,
     UNKNOWN_LENGTH,
     FeedRenderer,
@@ -34,6 +36,7 @@ from tests.fixtures import (
     DC,
     MEDIA,
     atom_problems,
+    golden,
     make_review,
     relative_urls,
     rss_problems,
@@ -481,6 +484,32 @@ def test_main_feed_stays_under_one_megabyte_with_many_long_reviews(config):
     # the newest keep their full text: the shortened ones are the oldest
     flags = ["Read the full review" in e.content[0].value for e in parsed["atom.xml"].entries]
     assert flags == sorted(flags) and not flags[0] and flags[-1]
+
+
+def test_feeds_match_the_golden_files(config):
+    # tests/data/golden/feed.xml, atom.xml and feed.json, from three fixed reviews: a complete
+    # one, one with an awkward title, a poster and no rating, one rated 0 with every film fact,
+    # no logline and a relative link. After an intended change, regenerate with
+    # PUBLISHER_REGEN_GOLDEN=1 and review the diff.
+    poster = f"{SITE}posters/film-2.png"
+    reviews = [
+        make_review(1),
+        make_review(2, title="Fast & Furious <Extended Cut>", rating=None, tags=("Action",),
+                    availability="", poster=Poster(src=poster, alt="Two cars, one road")),
+        make_review(3, rating=Decimal("0"), summary="", reviewer="Zoë Ångström",
+                    film=Film(year=2024, director="Ines Calloway", starring=("Maren Doyle",),
+                              runtime=112, classification="12A"),
+                    body_html='<p>Unlike <a href="/reviews/film-1/">the first</a>, quiet.</p>'),
+    ]
+    files = dict(FeedRenderer(config, poster_length={poster: 48213}.get).render(
+        reviews, title="Test Reel", description="Reviews for tests.").files)
+    check_valid(files)
+    # Atom names publisher's version, which changes with releases, not with the output.
+    files["atom.xml"], versions = re.subn(rb'<generator version="[^"]+">',
+                                          b'<generator version="(version)">', files["atom.xml"])
+    assert versions == 1
+    for name in FEED_FILES:
+        golden(name, files[name])
 
 
 def test_two_renderings_are_byte_identical(config):

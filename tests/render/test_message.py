@@ -3,6 +3,7 @@ email package exactly as a mail client would."""
 
 from __future__ import annotations
 
+import base64
 import binascii
 import html
 import random
@@ -14,6 +15,7 @@ from email.header import decode_header, make_header
 from email.message import EmailMessage
 from urllib.parse import parse_qs, urlsplit
 
+import nacl.signing
 import pytest
 
 from publisher.config import Config, load_secret
@@ -38,7 +40,9 @@ from publisher.text import SUBJECT_MAX, header_text
 from tests.fixtures import (
     AWKWARD_SUBSCRIBERS,
     ISSUE_DATE,
+    golden,
     make_digest,
+    make_issue,
     many_subscribers,
 )
 
@@ -160,6 +164,42 @@ def test_date_is_in_the_newsletter_time_zone_and_must_be_aware(digest, config):
     with pytest.raises(ValueError, match="timezone-aware"):
         MessageTemplate.from_digest(digest, config, secret=SECRET,
                                     date=datetime(2026, 11, 20, 9))
+
+
+# --- the golden message ------------------------------------------------------------------------
+
+
+def normalised(raw: bytes) -> bytes:
+    """``raw`` with what may differ between runs masked, as rss2email normalises its expected
+    emails: the Date header, and the DKIM signature (b=) of a key made for the run."""
+    head, sep, body = raw.partition(b"\r\n\r\n")
+    fields = re.split(rb"\r\n(?![ \t])", head)
+    for k, field in enumerate(fields):
+        name = field.partition(b":")[0].lower()
+        if name == b"date":
+            fields[k] = b"Date: (masked)"
+        elif name == b"dkim-signature":
+            fields[k] = re.sub(rb"(;\s*b=)[^;]*$", rb"\1(masked)", field)
+    return b"\r\n".join(fields) + sep + body
+
+
+def test_a_signed_message_matches_the_golden_file(publication):
+    # tests/data/golden/message.eml: the compiled digest of two FILMS for a subscriber whose
+    # name needs RFC 2047, DKIM-signed. After an intended change to the message, regenerate it
+    # with PUBLISHER_REGEN_GOLDEN=1 and review the diff.
+    key = publication.root / "secrets" / "dkim.key"
+    key.parent.mkdir()
+    key.write_bytes(base64.b64encode(bytes(nacl.signing.SigningKey.generate())))
+    publication.add_config(NEWSLETTER + '[dkim]\nkey_file = "secrets/dkim.key"\n'
+                           'selector = "reel2026"\ndomain = "reel.test"\n')
+    config = publication.config
+    digest = render_digest(make_issue(config, 2), config)
+    template = MessageTemplate.from_digest(digest, config, secret=SECRET, date=ISSUE_DATE)
+    raw = template.render(Subscriber("zoe@example.com", "Zoë Ångström-Łukasiewicz"))
+    masked = normalised(raw)
+    assert masked.startswith(b"DKIM-Signature: ") and masked.count(b"b=(masked)") == 1
+    assert masked.count(b"\r\nDate: (masked)\r\n") == 1
+    golden("message.eml", masked)
 
 
 # --- bodies -----------------------------------------------------------------------------------
