@@ -18,10 +18,12 @@ import re
 import shutil
 import socket
 import struct
+import sys
 import textwrap
 import zlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
+from datetime import datetime as real_datetime  # unpatched, whatever Clock.freeze patches
 from decimal import Decimal
 from email.utils import parsedate_to_datetime
 from html.parser import HTMLParser
@@ -137,6 +139,60 @@ def config(publication: Publication) -> Config:
 def now() -> datetime:
     """The frozen clock the library is given (functions take ``now``; the CLI takes --now)."""
     return NOW
+
+
+class Clock:
+    """A frozen wall clock, for code that reads the time itself instead of being given it (as
+    feedgen does): ``freeze(prefix)`` makes ``datetime.now()`` in every loaded module whose name
+    starts with ``prefix`` read ``clock.now``; set it or ``advance`` it to make time jump."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, now: datetime):
+        self.now = now
+        self._monkeypatch = monkeypatch
+        clock = self
+
+        class _Meta(type):
+            # feedgen checks isinstance(value, datetime) against the name we replace
+            def __instancecheck__(cls, obj: object) -> bool:
+                return isinstance(obj, real_datetime)
+
+            def __subclasscheck__(cls, sub: type) -> bool:
+                return issubclass(sub, real_datetime)
+
+        class FrozenDatetime(real_datetime, metaclass=_Meta):
+            @classmethod
+            def now(cls, tz: Any = None) -> real_datetime:  # type: ignore[override]
+                if tz is None:
+                    return clock.now.astimezone().replace(tzinfo=None)
+                return clock.now.astimezone(tz)
+
+            @classmethod
+            def utcnow(cls) -> real_datetime:  # type: ignore[override]
+                return clock.now.astimezone(UTC).replace(tzinfo=None)
+
+            @classmethod
+            def today(cls) -> real_datetime:  # type: ignore[override]
+                return cls.now()
+
+        self._frozen = FrozenDatetime
+
+    def freeze(self, *prefixes: str) -> list[str]:
+        """Freeze the clock for the loaded modules named ``prefix…``; returns their names."""
+        frozen = []
+        for name, module in list(sys.modules.items()):
+            if name.startswith(prefixes) and getattr(module, "datetime", None) is real_datetime:
+                self._monkeypatch.setattr(module, "datetime", self._frozen)
+                frozen.append(name)
+        assert frozen, f"no loaded module under {prefixes} imports datetime"
+        return frozen
+
+    def advance(self, delta: timedelta) -> None:
+        self.now += delta
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
+    return Clock(monkeypatch, NOW)
 
 
 # --- the ledger ---------------------------------------------------------------------------------

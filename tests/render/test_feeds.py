@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import re
-import time
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -206,16 +205,21 @@ def test_hub_link_is_kept_in_rss_too(publication):
     assert rss.find("channel").findtext("link") == SITE  # still the site, hub added before it
 
 
-def test_channel_dates_are_the_newest_update_never_the_clock(config):
-    # feedgen trap: feed and entry dates default to the current time.
+def test_channel_dates_are_the_newest_update_never_the_clock(config, clock):
+    # feedgen trap: feed and entry dates default to the current time. The wall clock is frozen
+    # for feedgen and publisher, then jumps: the same reviews must give the same bytes.
+    frozen = clock.freeze("feedgen.", "publisher.")
+    assert {"feedgen.feed", "feedgen.entry", "publisher.render.feeds"} <= set(frozen)
+    assert FeedGenerator().updated() == clock.now  # feedgen reads the frozen clock
     older = make_review(1)
     newer = make_review(2, updated=datetime(2025, 6, 1, 8, 30, tzinfo=UTC))
     files = render([newer, older], config)
     rss, atom = check_valid(files)
     assert rss.find("channel").findtext("lastBuildDate") == "Sun, 01 Jun 2025 08:30:00 +0000"
     assert atom.findtext(f"{ATOM}updated") == "2025-06-01T08:30:00+00:00"
-    # and a second rendering a moment later is byte-identical
-    time.sleep(1.1)
+    # a year, a day and a second later, a second rendering is byte-identical
+    clock.advance(timedelta(days=366, seconds=1))
+    assert FeedGenerator().updated() == clock.now
     assert render([newer, older], config) == files
 
 
