@@ -6,9 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from click.testing import CliRunner, Result
 
-from publisher.cli import main
 from publisher.errors import MissingReview, NotEnoughReviews, SlotTaken
 from publisher.ledger.deliveries import Attempt
 from publisher.ledger.store import open_store
@@ -16,36 +14,23 @@ from publisher.newsletter.compose import fresh_reviews, issue_from_record
 from publisher.newsletter.policy import Action, Outcome
 from publisher.pipeline.issues import compose_issue
 from publisher.sources.catalog import load_reviews
-
-NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
-NOW_ISO = NOW.isoformat()
+from tests.fixtures import NOW, write_reviews
 
 
-def write_reviews(publication, days: list[int], *, draft_day: int | None = None,
-                  future_day: int | None = None) -> None:
-    """One review per October day in ``days`` ("Film <day>"), plus a draft and one dated after
-    NOW when asked."""
-    def review(name: str, day: str, extra: str = "") -> None:
-        publication.write_review(f"{name}.md", f"""
-            ---
-            title: "{name.replace('-', ' ').title()}"
-            date: {day}
-            reviewer: Sam Okafor
-            {extra}
-            ---
-            A review of {name}, with [a link](/about/).
-            """)
+def october(days: list[int], *, draft_day: int | None = None,
+            future_day: int | None = None) -> list[dict[str, object]]:
+    """For write_reviews: one review per October day in ``days`` (film-DD, "Film DD", by Sam
+    Okafor, unrated), plus a draft and one dated after NOW when asked."""
+    def review(slug: str, day: str, **extra: object) -> dict[str, object]:
+        return {"slug": slug, "date": day, "reviewer": "Sam Okafor", "rating": None,
+                "summary": None, **extra}
 
-    for day in days:
-        review(f"film-{day:02d}", f"2026-10-{day:02d}")
+    reviews = [review(f"film-{day:02d}", f"2026-10-{day:02d}") for day in days]
     if draft_day is not None:
-        review("a-draft", f"2026-10-{draft_day:02d}", "draft: true")
+        reviews.append(review("a-draft", f"2026-10-{draft_day:02d}", draft="true"))
     if future_day is not None:
-        review("the-future", f"2026-12-{future_day:02d}")
-
-
-def run(publication, *args: str) -> Result:
-    return CliRunner().invoke(main, ["-C", str(publication.root), "--now", NOW_ISO, *args])
+        reviews.append(review("the-future", f"2026-12-{future_day:02d}"))
+    return reviews
 
 
 def review_id(day: int) -> str:
@@ -60,7 +45,7 @@ def next_issue_reviews(catalog, store, config, *, now):
 
 
 def test_next_issue_holds_published_reviews_in_no_issue_oldest_first(publication):
-    write_reviews(publication, [5, 1, 3], draft_day=2, future_day=1)
+    write_reviews(publication, october([5, 1, 3], draft_day=2, future_day=1))
     config = publication.config
     catalog = load_reviews(config)
     with open_store(config) as store:
@@ -79,7 +64,7 @@ def test_next_issue_holds_published_reviews_in_no_issue_oldest_first(publication
 
 def test_at_most_max_reviews_and_the_rest_roll_over(publication):
     publication.add_config("[newsletter]\nmax_reviews = 2\n")
-    write_reviews(publication, [1, 2, 3, 4, 5])
+    write_reviews(publication, october([1, 2, 3, 4, 5]))
     config = publication.config
     catalog = load_reviews(config)
     with open_store(config) as store:
@@ -93,7 +78,7 @@ def test_at_most_max_reviews_and_the_rest_roll_over(publication):
 
 def test_fewer_than_min_reviews_is_refused_with_a_clear_line(publication):
     publication.add_config("[newsletter]\nmin_reviews = 3\n")
-    write_reviews(publication, [1, 2])
+    write_reviews(publication, october([1, 2]))
     config = publication.config
     catalog = load_reviews(config)
     with open_store(config) as store:
@@ -106,7 +91,7 @@ def test_fewer_than_min_reviews_is_refused_with_a_clear_line(publication):
 
 
 def test_dry_run_writes_nothing(publication):
-    write_reviews(publication, [1, 2])
+    write_reviews(publication, october([1, 2]))
     config = publication.config
     catalog = load_reviews(config)
     with open_store(config) as store:
@@ -118,7 +103,7 @@ def test_dry_run_writes_nothing(publication):
 
 def test_a_slot_gets_one_issue(publication):
     publication.add_config("[newsletter]\nmax_reviews = 1\n")
-    write_reviews(publication, [1, 2])
+    write_reviews(publication, october([1, 2]))
     config = publication.config
     catalog = load_reviews(config)
     slot = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
@@ -131,7 +116,7 @@ def test_a_slot_gets_one_issue(publication):
 
 
 def test_issue_from_record_uses_current_sources_and_names_a_lost_review(publication):
-    write_reviews(publication, [1, 2])
+    write_reviews(publication, october([1, 2]))
     config = publication.config
     with open_store(config) as store:
         record = compose_issue(config, store, load_reviews(config), now=NOW,
@@ -150,9 +135,9 @@ def test_issue_from_record_uses_current_sources_and_names_a_lost_review(publicat
 # --- the CLI --------------------------------------------------------------------------------
 
 
-def test_issue_new_dry_run_then_for_real(publication):
-    write_reviews(publication, [2, 1], draft_day=3)
-    dry = run(publication, "issue", "new", "--dry-run")
+def test_issue_new_dry_run_then_for_real(publication, cli):
+    write_reviews(publication, october([2, 1], draft_day=3))
+    dry = cli("issue", "new", "--dry-run")
     assert dry.exit_code == 0, dry.output
     assert dry.stdout.splitlines() == [
         "would create issue #1 (draft): Test Reel #1: Film 01 and 1 more",
@@ -160,48 +145,48 @@ def test_issue_new_dry_run_then_for_real(publication):
         "  2. Film 02 (Sam Okafor, 2026-10-02)",
         "(dry run: nothing written)",
     ]
-    assert run(publication, "issue", "list").stdout == (
+    assert cli("issue", "list").stdout == (
         "no issues yet; 'publisher issue new' composes one\n")
 
-    real = run(publication, "issue", "new")
+    real = cli("issue", "new")
     assert real.exit_code == 0, real.output
     assert real.stdout.splitlines()[0] == (
         "created issue #1 (draft): Test Reel #1: Film 01 and 1 more")
-    assert run(publication, "issue", "list").stdout == (
+    assert cli("issue", "list").stdout == (
         "#1    draft      2026-11-20 12:00 GMT  2 reviews  Test Reel #1: Film 01 and 1 more\n")
 
-    again = run(publication, "issue", "new")
+    again = cli("issue", "new")
     assert again.exit_code == 1
     assert again.stderr == ("error: only 0 new published reviews since issue #1; need at least 1"
                             " (newsletter.min_reviews)\n")
 
 
-def test_issue_new_with_an_editors_note(publication, tmp_path):
-    write_reviews(publication, [1])
+def test_issue_new_with_an_editors_note(publication, tmp_path, cli):
+    write_reviews(publication, october([1]))
     note = tmp_path / "note.md"
     note.write_text("Hello *readers*. <script>alert(1)</script> See [the list](/films/).",
                     encoding="utf-8")
-    assert run(publication, "issue", "new", "--note", str(note)).exit_code == 0
+    assert cli("issue", "new", "--note", str(note)).exit_code == 0
     with open_store(publication.config) as store:
         html = store.issue(1).note_html
     assert "<em>readers</em>" in html and "<script" not in html
     assert 'href="https://reel.test/films/"' in html
-    missing = run(publication, "issue", "new", "--note", str(tmp_path / "nope.md"))
+    missing = cli("issue", "new", "--note", str(tmp_path / "nope.md"))
     assert missing.exit_code == 1 and "nope.md: no such file" in missing.stderr
 
 
-def test_issue_show_prints_reviews_and_delivery_counts(publication):
-    write_reviews(publication, [1, 2])
-    run(publication, "subscribers", "add", "a@example.org")
-    run(publication, "subscribers", "add", "b@example.org")
-    assert run(publication, "issue", "new").exit_code == 0
+def test_issue_show_prints_reviews_and_delivery_counts(publication, cli):
+    write_reviews(publication, october([1, 2]))
+    cli("subscribers", "add", "a@example.org")
+    cli("subscribers", "add", "b@example.org")
+    assert cli("issue", "new").exit_code == 0
     with open_store(publication.config) as store:
         store.queue_deliveries(1, now=NOW)
         first = store.due_deliveries(1, now=NOW)[0]
         assert store.claim([first.id], now=NOW) == [first.id]
         store.record([Attempt(first.id, first.subscriber_id, Outcome(Action.SENT, "250 OK"),
                               "<1@reel.test>")], now=NOW)
-    result = run(publication, "issue", "show", "1")
+    result = cli("issue", "show", "1")
     assert result.exit_code == 0, result.output
     assert result.stdout.splitlines() == [
         "issue #1: Test Reel #1: Film 01 and 1 more",
@@ -212,56 +197,47 @@ def test_issue_show_prints_reviews_and_delivery_counts(publication):
         f"  2. Film 02 (Sam Okafor, 2026-10-02)  {review_id(2)}",
         "deliveries: 2 (1 queued, 1 sent)",
     ]
-    missing = run(publication, "issue", "show", "7")
+    missing = cli("issue", "show", "7")
     assert (missing.exit_code, missing.stderr) == (1, "error: no issue #7; the only issue is #1\n")
 
 
-def test_cancel_releases_reviews_and_the_number_is_not_reused(publication):
-    write_reviews(publication, [1, 2])
-    run(publication, "issue", "new")
-    result = run(publication, "issue", "cancel", "1")
+def test_cancel_releases_reviews_and_the_number_is_not_reused(publication, cli):
+    write_reviews(publication, october([1, 2]))
+    cli("issue", "new")
+    result = cli("issue", "cancel", "1")
     assert result.exit_code == 0
     assert result.stdout == "cancelled issue #1; its 2 reviews will go into the next issue\n"
-    shown = run(publication, "issue", "show", "1").stdout
+    shown = cli("issue", "show", "1").stdout
     assert "state: cancelled" in shown and "reviews (2) (released when the issue was cancelled)" \
         in shown
-    second = run(publication, "issue", "new")
+    second = cli("issue", "new")
     assert second.stdout.splitlines()[0] == (
         "created issue #2 (draft): Test Reel #2: Film 01 and 1 more")
-    assert [line.split()[:2] for line in run(publication, "issue", "list").stdout.splitlines()] \
+    assert [line.split()[:2] for line in cli("issue", "list").stdout.splitlines()] \
         == [["#1", "cancelled"], ["#2", "draft"]]
 
 
-def test_an_issue_being_sent_cannot_be_cancelled(publication):
-    write_reviews(publication, [1])
-    run(publication, "subscribers", "add", "a@example.org")
-    run(publication, "issue", "new")
+def test_an_issue_being_sent_cannot_be_cancelled(publication, cli):
+    write_reviews(publication, october([1]))
+    cli("subscribers", "add", "a@example.org")
+    cli("issue", "new")
     with open_store(publication.config) as store:
         store.queue_deliveries(1, now=NOW)
-    result = run(publication, "issue", "cancel", "1")
+    result = cli("issue", "cancel", "1")
     assert result.exit_code == 1
     assert result.stderr == ("error: issue #1 is sending: only a draft issue can be cancelled, "
                              "before sending starts\n")
 
 
-def test_issue_new_reports_broken_sources(publication):
+def test_issue_new_reports_broken_sources(publication, cli):
     publication.write_review("broken.md", "---\ntitle: Broken\n---\nNo date.\n")
-    result = run(publication, "issue", "new")
+    result = cli("issue", "new")
     assert result.exit_code == 1
     assert "broken.md" in result.stderr and "date" in result.stderr
 
 
-@pytest.mark.parametrize("command", ["new", "list", "show", "cancel"])
-def test_every_issue_command_has_help(command: str):
-    result = CliRunner().invoke(main, ["issue", command, "--help"])
-    assert result.exit_code == 0
-    assert len(result.stdout.split("\n\n")[1].strip()) > 20
-
-
-def test_issue_new_uses_the_clock_option(publication):
-    write_reviews(publication, [1], future_day=1)
-    early = CliRunner().invoke(main, ["-C", str(publication.root), "--now",
-                                      (NOW + timedelta(days=12)).isoformat(), "issue", "new",
-                                      "--dry-run"])
+def test_issue_new_uses_the_clock_option(publication, cli):
+    write_reviews(publication, october([1], future_day=1))
+    early = cli("issue", "new", "--dry-run", now=NOW + timedelta(days=12))
     assert "The Future" in early.stdout
-    assert "The Future" not in run(publication, "issue", "new", "--dry-run").stdout
+    assert "The Future" not in cli("issue", "new", "--dry-run").stdout

@@ -1,22 +1,15 @@
-"""`publisher init` and `publisher check` through click's CliRunner."""
+"""`publisher init` and `publisher check` through the command line, in-process."""
 
 from __future__ import annotations
 
 import shutil
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
-from publisher.cli import main
 from publisher.pipeline.check import check_publication
-from tests.fixtures import EXAMPLE, Publication
-
-NOW = "2026-11-20T12:00:00+00:00"
-
-
-def run(*args: str):
-    return CliRunner().invoke(main, ["--now", NOW, *args], catch_exceptions=False)
+from tests.fixtures import EXAMPLE, Publication, run_cli
 
 
 @pytest.fixture
@@ -37,15 +30,15 @@ def files_under(root: Path) -> set[Path]:
 
 def test_init_makes_a_publication_that_checks_clean(tmp_path):
     target = tmp_path / "reel"
-    result = run("init", str(target), "--title", "Second Looks", "--timezone", "Europe/London",
-                 "--base-url", "https://looks.test/", "--author", "Ana Ruiz")
+    result = run_cli("init", str(target), "--title", "Second Looks", "--timezone",
+                     "Europe/London", "--base-url", "https://looks.test/", "--author", "Ana Ruiz")
     assert result.exit_code == 0, result.output
     assert f"wrote {target / 'publisher.toml'}" in result.output
     assert f"wrote {target / 'reviews' / 'first-review.md'}" in result.output
     review = (target / "reviews" / "first-review.md").read_text(encoding="utf-8")
     assert "date: 2026-11-20\n" in review and 'reviewer: "Ana Ruiz"' in review
 
-    checked = run("-C", str(target), "check")
+    checked = run_cli("check", root=target)
     assert checked.exit_code == 0, checked.output
     assert summary(checked).startswith(
         "1 review file: 1 published, 0 drafts, 0 scheduled; 0 errors, ")
@@ -55,9 +48,9 @@ def test_init_makes_a_publication_that_checks_clean(tmp_path):
 
 
 def test_init_never_overwrites(tmp_path):
-    assert run("init", str(tmp_path)).exit_code == 0
+    assert run_cli("init", str(tmp_path)).exit_code == 0
     before = (tmp_path / "publisher.toml").read_bytes()
-    again = run("init", str(tmp_path), "--title", "Other")
+    again = run_cli("init", str(tmp_path), "--title", "Other")
     assert again.exit_code == 1
     assert f"error: {tmp_path / 'publisher.toml'}: already exists; not overwriting it" in (
         again.output)
@@ -65,7 +58,7 @@ def test_init_never_overwrites(tmp_path):
 
 
 def test_init_with_a_bad_option_writes_nothing(tmp_path):
-    result = run("init", str(tmp_path / "x"), "--timezone", "Mars/Olympus")
+    result = run_cli("init", str(tmp_path / "x"), "--timezone", "Mars/Olympus")
     assert result.exit_code == 1
     assert "timezone: unknown time zone 'Mars/Olympus'" in result.output
     assert not (tmp_path / "x").exists()
@@ -75,14 +68,14 @@ def test_check_passes_on_the_sample_publication_and_writes_nothing(tmp_path):
     pub = tmp_path / "sample"
     shutil.copytree(EXAMPLE, pub)
     before = files_under(pub)
-    result = run("-C", str(pub), "check")
+    result = run_cli("check", root=pub)
     assert result.exit_code == 0, result.output
     assert summary(result) == (
         "8 review files: 6 published, 1 draft, 1 scheduled; 0 errors, 0 warnings")
     assert files_under(pub) == before
 
 
-def test_check_prints_every_problem_and_fails(publication: Publication):
+def test_check_prints_every_problem_and_fails(publication: Publication, cli):
     publication.write_review("a.md", """\
         ---
         title: Alien: Romulus
@@ -102,7 +95,7 @@ def test_check_prints_every_problem_and_fails(publication: Publication):
         Body\x01.
         """)
     before = files_under(publication.root)
-    result = run("-C", str(publication.root), "check")
+    result = cli("check")
     assert result.exit_code == 1
     assert result.stderr.splitlines() == [
         "reviews/a.md:2: title: the value contains ': ', which YAML reads as a new field; "
@@ -119,31 +112,30 @@ def test_check_prints_every_problem_and_fails(publication: Publication):
     assert files_under(publication.root) == before
 
 
-def test_check_reports_warnings_but_passes(publication: Publication):
+def test_check_reports_warnings_but_passes(publication: Publication, cli):
     publication.write_review("a.md", "---\ntitle: Harbour\x07 Lights\ndate: 2026-03-06\n"
                                      "reviewer: Sam\n---\nBody.\n")
-    result = run("-C", str(publication.root), "check")
+    result = cli("check")
     assert result.exit_code == 0
     assert result.stderr == (
         "warning: reviews/a.md:2: title: removed 1 control character that XML cannot carry\n")
 
 
-def test_check_counts_drafts_and_scheduled_reviews(publication: Publication):
+def test_check_counts_drafts_and_scheduled_reviews(publication: Publication, cli):
     head = "---\ntitle: T\nreviewer: R\n"
     publication.write_review("a.md", head + "date: 2026-01-01\n---\n")
     publication.write_review("b.md", head + "date: 2026-01-01\ndraft: true\n---\n")
     publication.write_review("c.md", head + "date: 2027-01-01\n---\n")
-    result = run("-C", str(publication.root), "check")
+    result = cli("check")
     assert summary(result) == ("3 review files: 1 published, 1 draft, 1 scheduled; 0 errors, "
                                "0 warnings")
-    later = CliRunner().invoke(main, ["--now", "2027-06-01T00:00:00+00:00", "-C",
-                                      str(publication.root), "check"])
+    later = cli("check", now=datetime(2027, 6, 1, tzinfo=UTC))
     assert summary(later).startswith("3 review files: 2 published, 1 draft, 0 scheduled;")
 
 
-def test_check_reports_a_config_error_in_one_line(publication: Publication):
+def test_check_reports_a_config_error_in_one_line(publication: Publication, cli):
     publication.add_config("limt = 10\n")
-    result = run("-C", str(publication.root), "check")
+    result = cli("check")
     assert result.exit_code == 1
     assert result.stderr.startswith(f"error: {publication.root / 'publisher.toml'}: ")
     assert "limt: unknown key" in result.stderr and len(result.stderr.splitlines()) == 1
@@ -162,10 +154,3 @@ def test_check_runs_extra_checks_given_to_the_library(publication: Publication, 
     assert not report.ok
     assert report.errors == ("templates/digest.mjml.j2:3: mj-column outside mj-section",)
     assert "; 1 error," in report.info[-1]
-
-
-def test_help_texts():
-    for command in ("init", "check"):
-        result = CliRunner().invoke(main, [command, "--help"])
-        assert result.exit_code == 0
-        assert "Usage:" in result.output and len(result.output.splitlines()) > 3

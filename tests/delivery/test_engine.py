@@ -13,9 +13,7 @@ from datetime import datetime, timedelta
 from email import message_from_bytes
 
 import pytest
-from click.testing import CliRunner
 
-from publisher.cli import main
 from publisher.cli.progress import TerminalProgress
 from publisher.delivery.engine import Run
 from publisher.delivery.senders import Pacer
@@ -25,8 +23,7 @@ from publisher.pipeline.issues import compose_issue
 from publisher.pipeline.lock import run_lock
 from publisher.pipeline.send import deliver_issue, resend_ambiguous, send_test, settle_ambiguous
 from publisher.sources.catalog import load_reviews
-from tests.delivery.test_transports import free_port
-from tests.fixtures import NOW
+from tests.fixtures import NOW, free_port, run_cli
 from tests.smtpserver import SmtpServer
 
 SECRET = "test-secret-for-unsubscribe-links"
@@ -100,12 +97,6 @@ class Newsletter:
 
 
 @pytest.fixture
-def server():
-    with SmtpServer() as srv:
-        yield srv
-
-
-@pytest.fixture
 def make_newsletter(publication):
     made: list[Newsletter] = []
 
@@ -124,10 +115,8 @@ def copies(server: SmtpServer) -> Counter[str]:
 
 
 def cli(newsletter: Newsletter, *args: str, env: dict[str, str] | None = None):
-    environment = {"PUBLISHER_SECRET": SECRET, **(env or {})}
-    return CliRunner().invoke(
-        main, ["-C", str(newsletter.publication.root), "--now", NOW.isoformat(), *args],
-        env=environment)
+    return run_cli(*args, root=newsletter.publication.root, now=NOW,
+                   env={"PUBLISHER_SECRET": SECRET, **(env or {})})
 
 
 # --- the happy path ----------------------------------------------------------------------------

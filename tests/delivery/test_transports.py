@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import email.policy
 import mailbox
-import socket
 from email import message_from_bytes
 from email.message import EmailMessage
 from pathlib import Path
@@ -23,6 +22,7 @@ from publisher.errors import (
     TransportError,
 )
 from publisher.newsletter.policy import classify
+from tests.fixtures import free_port
 from tests.smtpserver import SmtpServer, make_certificate
 
 SENDER = "bounces@reel.test"
@@ -43,12 +43,6 @@ def smtp(server: SmtpServer, **kwargs: object) -> SmtpTransport:
     options: dict[str, object] = {"starttls": False, "timeout": 5.0}
     options.update(kwargs)
     return SmtpTransport("127.0.0.1", server.port, **options)  # type: ignore[arg-type]
-
-
-@pytest.fixture
-def server():
-    with SmtpServer() as srv:
-        yield srv
 
 
 # --- reply classification ----------------------------------------------------------------------
@@ -242,12 +236,6 @@ def test_connection_that_keeps_dropping_before_data_is_temporary(server):
             session.send(SENDER, "flaky@reel.test", make_message("flaky@reel.test"))
         session.send(SENDER, "a@reel.test", make_message("a@reel.test"))
     assert [m.rcpt_tos[0] for m in server.messages] == ["a@reel.test"]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def test_connection_refused_is_one_clear_line():

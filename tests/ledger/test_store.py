@@ -34,17 +34,6 @@ NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 LATER = NOW + timedelta(hours=1)
 
 
-@pytest.fixture
-def config(publication) -> Config:
-    return publication.config
-
-
-@pytest.fixture
-def store(config: Config):
-    with open_store(config) as opened:
-        yield opened
-
-
 def db_path(config: Config) -> Path:
     return config.root / ".publisher" / "state.db"
 

@@ -14,13 +14,12 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
-from click.testing import CliRunner
 
-from publisher.cli import main
 from publisher.errors import ConfigError, LockHeld
 from publisher.newsletter.schedule import decide, latest_time, next_times
 from publisher.pipeline.lock import run_lock
 from publisher.pipeline.units import crontab_line, publisher_command, systemd_units
+from tests.fixtures import run_cli
 
 LONDON = ZoneInfo("Europe/London")
 SYDNEY = ZoneInfo("Australia/Sydney")
@@ -405,13 +404,8 @@ def test_systemd_units_are_a_oneshot_service_and_a_five_minute_timer(tmp_path):
 # --- the CLI ----------------------------------------------------------------------------------
 
 
-def invoke(publication, *args: str):
-    return CliRunner().invoke(main, ["-C", str(publication.root), *args],
-                              catch_exceptions=False)
-
-
-def test_schedule_prints_the_next_five_times_local_and_utc(publication):
-    result = invoke(publication, "--now", "2026-03-20T12:00:00+00:00", "schedule")
+def test_schedule_prints_the_next_five_times_local_and_utc(publication, cli):
+    result = cli("schedule", now=datetime(2026, 3, 20, 12, 0, tzinfo=UTC))
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
     assert lines[0].startswith("'0 9 * * FRI' in Europe/London")
@@ -424,21 +418,21 @@ def test_schedule_prints_the_next_five_times_local_and_utc(publication):
     ]
 
 
-def test_schedule_uses_the_newsletter_zone_and_rejects_a_bad_schedule(publication):
+def test_schedule_uses_the_newsletter_zone_and_rejects_a_bad_schedule(publication, cli):
     publication.add_config('[newsletter]\nschedule = "30 2 * * SUN"\n'
                            'timezone = "Australia/Sydney"\n')
-    result = invoke(publication, "--now", "2026-09-28T00:00:00+00:00", "schedule")
+    result = cli("schedule", now=datetime(2026, 9, 28, 0, 0, tzinfo=UTC))
     assert "  Sun 2026-10-04 03:00 AEDT   Sat 2026-10-03 16:00 UTC" in result.output.splitlines()
     publication.write_config((publication.root / "publisher.toml").read_text()
                              .replace("30 2 * * SUN", "30 2 * *"))
-    result = CliRunner().invoke(main, ["-C", str(publication.root), "schedule"])
+    result = cli("schedule")
     assert result.exit_code == 1
     assert "publisher.toml: newsletter.schedule: '30 2 * *' has 4 fields" in result.output
 
 
-def test_schedule_crontab_and_systemd_commands(publication):
+def test_schedule_crontab_and_systemd_commands(publication, cli):
     root = publication.root.resolve()
-    cron = invoke(publication, "schedule", "crontab")
+    cron = cli("schedule", "crontab")
     assert cron.exit_code == 0
     entry = [line for line in cron.output.splitlines() if line.startswith("*/5")]
     assert len(entry) == 1
@@ -448,7 +442,7 @@ def test_schedule_crontab_and_systemd_commands(publication):
     assert entry[0].endswith(f">> {root}/.publisher/cron.log 2>&1")
     assert "PUBLISHER_SECRET" in cron.output
 
-    units = invoke(publication, "schedule", "systemd")
+    units = cli("schedule", "systemd")
     assert units.exit_code == 0
     assert "# --- publisher-test-reel.service ---" in units.output
     assert "# --- publisher-test-reel.timer ---" in units.output
@@ -461,7 +455,7 @@ def test_crontab_and_systemd_name_a_config_file_not_called_publisher_toml(public
     root = publication.root.resolve()
     (root / "publisher.toml").rename(root / "site.toml")
     args = ["--config", str(root / "site.toml")]
-    cron = CliRunner().invoke(main, [*args, "schedule", "crontab"], catch_exceptions=False)
+    cron = run_cli(*args, "schedule", "crontab")
     assert cron.exit_code == 0, cron.output
     (entry,) = [line for line in cron.output.splitlines() if line.startswith("*/5")]
     command = entry.split(" && ")[-1].split(" >> ")[0]
@@ -472,5 +466,5 @@ def test_crontab_and_systemd_name_a_config_file_not_called_publisher_toml(public
     assert found.returncode == 0, found.stderr
     assert found.stdout.startswith("'0 9 * * FRI' in ")
 
-    units = CliRunner().invoke(main, [*args, "schedule", "systemd"], catch_exceptions=False)
+    units = run_cli(*args, "schedule", "systemd")
     assert f"--config {root / 'site.toml'} run\n" in units.output

@@ -9,42 +9,27 @@ from pathlib import Path
 import feedparser
 import jsonschema
 import pytest
-from click.testing import CliRunner
 
-from publisher.cli import main
 from publisher.errors import SourceError
 from publisher.models import Issue
 from publisher.pipeline.build import BuildReport, build_publication, build_site, manifest_path
 from publisher.sources.catalog import load_reviews
-from tests.feeds_helpers import atom_problems, rss_problems
-from tests.fixtures import DATA, SAMPLE
+from tests.fixtures import DATA, SAMPLE, atom_problems, rss_problems, write_reviews
 
 SCHEMA = json.loads((DATA / "jsonfeed-1.1.schema.json").read_text("utf-8"))
 
-REVIEW = """\
----
-title: {title}
-date: {date}
-reviewer: {reviewer}
-film:
-  year: 1999
-  director: Lynne Ramsay
-  starring: [Samantha Morton, Kathleen McDermott]
-rating: 4
-summary: A logline for {title}.
-tags: [{tags}]
----
-{body}
-"""
-
 
 def write(publication, slug, *, title=None, date="2026-03-01", reviewer="Sam Okafor",
-          tags="drama", body="A body with a [link](/reviews/other/).", extra=""):
-    text = REVIEW.format(title=title or slug.replace("-", " ").title(), date=date,
-                         reviewer=reviewer, tags=tags, body=body)
-    if extra:
-        text = text.replace("---\n", "---\n" + extra, 1)
-    return publication.write_review(f"{slug}.md", text)
+          tags="drama", body="A body with a [link](/reviews/other/).", **extra):
+    """reviews/<slug>.md: a Lynne Ramsay film tagged ``tags`` (YAML text), dated 1 March 2026;
+    ``extra`` front-matter fields go in as written (a misspelt key, a draft)."""
+    title = title or slug.replace("-", " ").title()
+    write_reviews(publication, [{
+        "slug": slug, "title": title, "date": date, "reviewer": reviewer,
+        "film": {"year": 1999, "director": "Lynne Ramsay",
+                 "starring": ["Samantha Morton", "Kathleen McDermott"]},
+        "summary": f"A logline for {title}.", "tags": f"[{tags}]", "body": body, **extra,
+    }])
 
 
 def sample(publication):
@@ -153,7 +138,7 @@ def test_an_invalid_source_writes_nothing_and_lists_every_problem(publication, n
     before = snapshot(config.output_path)
     manifest_before = manifest_path(config).read_bytes()
     write(publication, "brand-new")  # valid, would change the site feed
-    write(publication, "bad-rating", extra="raitng: 4\n")
+    write(publication, "bad-rating", raitng=4)
     write(publication, "bad-date", date="2026-02-30")
     with pytest.raises(SourceError) as caught:
         build_site(config, now=now)
@@ -212,7 +197,7 @@ def test_feeds_of_a_tag_that_no_longer_has_reviews_are_removed(publication, now)
     config = publication.config
     build_site(config, now=now)
     assert (config.output_path / "tags" / "one-off" / "feed.xml").exists()
-    write(publication, "one", tags="drama, one-off", extra="draft: true\n")
+    write(publication, "one", tags="drama, one-off", draft="true")
     report = build_site(config, now=now)
     assert sorted(report.removed) == [f"tags/one-off/{n}" for n in
                                       ("atom.xml", "feed.json", "feed.xml")]
@@ -233,7 +218,7 @@ def test_control_characters_in_a_source_warn_and_never_break_a_feed(publication,
 def test_future_and_draft_reviews_stay_out_until_their_time(publication, now):
     write(publication, "now-showing", date="2026-11-01")
     write(publication, "coming-soon", date="2026-12-25")
-    write(publication, "unfinished", extra="draft: true\n")
+    write(publication, "unfinished", draft="true")
     config = publication.config
     build_site(config, now=now)
     titles = [e.title for e in feedparser.parse(config.output_path / "feed.xml").entries]
@@ -301,19 +286,17 @@ def test_build_publication_takes_sent_issues_from_the_ledger(publication, now):
 # --- the command ------------------------------------------------------------------------------
 
 
-def test_build_command_prints_a_summary_and_fails_cleanly_on_bad_sources(publication, now):
+def test_build_command_prints_a_summary_and_fails_cleanly_on_bad_sources(publication, cli):
     write(publication, "only")
-    runner = CliRunner()
-    args = ["-C", str(publication.root), "--now", now.isoformat(), "build"]
-    result = runner.invoke(main, args)
+    result = cli("build")
     assert result.exit_code == 0, result.output
     assert "public/: 9 files written, 0 unchanged; 0 warnings" in result.output
-    result = runner.invoke(main, args)
+    result = cli("build")
     assert "public/: 0 files written, 9 unchanged; 0 warnings" in result.output
 
-    write(publication, "broken", extra="raitng: 4\n")
+    write(publication, "broken", raitng=4)
     write(publication, "also-broken", date="yesterday")
-    result = runner.invoke(main, args)
+    result = cli("build")
     assert result.exit_code == 1
     assert "reviews/broken.md" in result.output and "reviews/also-broken.md" in result.output
     assert "Traceback" not in result.output

@@ -5,35 +5,34 @@ from __future__ import annotations
 
 import mailbox
 import shutil
-import socket
 import sqlite3
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import feedparser
 import pytest
-from click.testing import CliRunner
 
-from publisher.cli import main
 from publisher.ledger.store import open_store
 from publisher.pipeline.issues import compose_issue
 from publisher.pipeline.lock import run_lock
 from publisher.pipeline.run import run_once
 from publisher.sources import load_reviews
-from tests.fixtures import EXAMPLE
-from tests.run_helpers import SLOT, add_subscribers, use_maildir, use_smtp, write_reviews
+from tests.fixtures import (
+    EXAMPLE,
+    SLOT,
+    add_subscribers,
+    free_port,
+    run_cli,
+    use_maildir,
+    use_smtp,
+    write_reviews,
+)
 from tests.smtpserver import SmtpServer
 
 
 @pytest.fixture(autouse=True)
 def secret(monkeypatch):
     monkeypatch.setenv("PUBLISHER_SECRET", "test-secret-not-for-production")
-
-
-@pytest.fixture
-def server():
-    with SmtpServer() as srv:
-        yield srv
 
 
 class Lines(list):
@@ -225,12 +224,6 @@ def test_without_the_secret_the_issue_waits_and_goes_out_on_the_next_run(publica
     assert maildir_count(config) == 3
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def test_refused_connection_is_one_line_and_the_next_run_delivers(publication):
     write_reviews(publication, 2)
     port = free_port()
@@ -253,7 +246,7 @@ def test_refused_connection_is_one_line_and_the_next_run_delivers(publication):
         assert len(srv.messages) == 5
 
 
-def test_policy_refusal_pauses_the_issue_with_one_line(publication, server):
+def test_policy_refusal_pauses_the_issue_with_one_line(publication, server, cli):
     write_reviews(publication, 2)
     use_smtp(publication, server.url, connections=1)
     config = publication.config
@@ -272,10 +265,7 @@ def test_policy_refusal_pauses_the_issue_with_one_line(publication, server):
     assert "'publisher issue send 1' resumes it" in report.problem
     assert len(server.messages) == sent_before
     # a person fixed the cause (the fault fired once) and resumes: the issue is finished
-    result = CliRunner().invoke(main, ["-C", str(publication.root), "--now",
-                                       (SLOT + timedelta(minutes=8)).isoformat(),
-                                       "issue", "send", "1"],
-                                )
+    result = cli("issue", "send", "1", now=SLOT + timedelta(minutes=8))
     assert result.exit_code == 0, result.output
     report, _ = run(config, SLOT + timedelta(minutes=11))
     assert report.exit_code == 0, report.problem
@@ -303,8 +293,8 @@ def test_an_issue_whose_last_retry_left_with_its_subscriber_is_finished(publicat
     assert len(server.messages) == 2
 
 
-def test_ambiguous_deliveries_are_reported_on_every_run_until_someone_decides(publication,
-                                                                             server):
+def test_ambiguous_deliveries_are_reported_on_every_run_until_someone_decides(publication, server,
+                                                                              cli):
     write_reviews(publication, 2)
     use_smtp(publication, server.url, connections=1)
     config = publication.config
@@ -322,9 +312,7 @@ def test_ambiguous_deliveries_are_reported_on_every_run_until_someone_decides(pu
     assert all(len(server.received_by(a)) == 1 for a in addresses)
 
     # someone checks the relay's log and settles them as delivered: runs are clean again
-    result = CliRunner().invoke(main, ["-C", str(publication.root), "--now",
-                                       (SLOT + timedelta(minutes=8)).isoformat(),
-                                       "issue", "settle-ambiguous", "1"])
+    result = cli("issue", "settle-ambiguous", "1", now=SLOT + timedelta(minutes=8))
     assert result.exit_code == 0, result.output
     assert "1 ambiguous delivery recorded as delivered; the issue is sent" in result.output
     report, _ = run(config, SLOT + timedelta(minutes=11))
@@ -346,23 +334,23 @@ def test_a_run_steps_aside_while_another_holds_the_lock(publication):
     assert ledger(config) == ([], None)
 
 
-def test_cli_run_exit_codes(publication):
+def test_cli_run_exit_codes(publication, cli):
     write_reviews(publication, 2)
     config = publication.config
-    args = ["-C", str(publication.root), "--now", "2026-11-20T09:01:00+00:00", "run"]
+    at = SLOT + timedelta(minutes=1)
     with run_lock(config.paths.lock) as pid:
-        result = CliRunner().invoke(main, args)
+        result = cli("run", now=at)
     assert result.exit_code == 0
     assert result.output == f"another publisher run holds the lock (pid {pid}); nothing done\n"
 
     publication.write_review("broken.md", "---\ntitle: Broken\n---\n")
-    result = CliRunner().invoke(main, args)
+    result = cli("run", now=at)
     assert result.exit_code == 1
     assert result.output.count("\n") == 1
     assert result.output.startswith("error: 2 problems in review sources")
 
 
-def test_cli_run_prints_every_problem_each_on_its_line(publication, monkeypatch):
+def test_cli_run_prints_every_problem_each_on_its_line(publication, monkeypatch, cli):
     # Issue #1 is being sent and two of its deliveries were left claimed by a crash; the secret
     # is missing, so the run cannot send the rest either. Both problems are printed.
     write_reviews(publication, 2)
@@ -375,8 +363,7 @@ def test_cli_run_prints_every_problem_each_on_its_line(publication, monkeypatch)
         crashed = [d.id for d in store.due_deliveries(1, now=SLOT, limit=2)]
         assert store.claim(crashed, now=SLOT) == crashed
     monkeypatch.delenv("PUBLISHER_SECRET")
-    result = CliRunner().invoke(main, ["-C", str(publication.root), "--now",
-                                       "2026-11-20T09:10:00+00:00", "run"])
+    result = cli("run", now=datetime(2026, 11, 20, 9, 10, tzinfo=UTC))
     assert result.exit_code == 1
     errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
     assert len(errors) == 2, result.stderr
@@ -396,13 +383,12 @@ def test_readme_flow_on_the_sample_publication(tmp_path, monkeypatch):
     monkeypatch.chdir(root)
     # README runs with the real clock; a Monday keeps the catch-up meaningful and the test
     # repeatable (the latest Friday slot is three days old, beyond the 36 h grace)
-    now = ["--now", "2026-11-23T12:00:00+00:00"]
-    cli = CliRunner()
-    result = cli.invoke(main, [*now, "subscribers", "import", "subscribers.csv"])
+    now = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+    result = run_cli("subscribers", "import", "subscribers.csv", now=now)
     assert result.exit_code == 0, result.output
     subscribers = len(Path("subscribers.csv").read_text().strip().splitlines()) - 1
 
-    result = cli.invoke(main, [*now, "run", "--catch-up"])
+    result = run_cli("run", "--catch-up", now=now)
     assert result.exit_code == 0, result.output
     feed = feedparser.parse(Path("public/feed.xml").read_bytes())
     assert not feed.bozo and feed.feed.title == "The Second Reel" and feed.entries
@@ -413,7 +399,7 @@ def test_readme_flow_on_the_sample_publication(tmp_path, monkeypatch):
     assert Path("public/issues/1/index.html").is_file()
 
     before = {p: p.stat().st_mtime_ns for p in Path("public").rglob("*") if p.is_file()}
-    result = cli.invoke(main, [*now[:1], "2026-11-23T12:05:00+00:00", "run"])
+    result = run_cli("run", now=now + timedelta(minutes=5))
     assert result.exit_code == 0, result.output
     assert result.output == ""
     assert len(mailbox.Maildir(".publisher/outbox", create=False)) == subscribers
@@ -444,7 +430,7 @@ def test_a_review_deleted_after_its_issue_went_out_stays_on_its_archive_page(pub
 
 
 def test_an_issue_sent_before_issues_were_frozen_drops_a_deleted_review_with_a_warning(
-        publication):
+        publication, cli):
     slugs = write_reviews(publication, 2)
     use_maildir(publication)
     config = publication.config
@@ -463,6 +449,6 @@ def test_an_issue_sent_before_issues_were_frozen_drops_a_deleted_review_with_a_w
     text = page.read_text(encoding="utf-8")
     assert "Film 1" in text and "Film 2" not in text
 
-    result = CliRunner().invoke(main, ["-C", str(publication.root), "build"])
+    result = cli("build", now=None)
     assert result.exit_code == 0, result.output
     assert "issue #1 held review" in result.output

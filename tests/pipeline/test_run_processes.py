@@ -17,7 +17,7 @@ from datetime import timedelta
 import pytest
 
 from publisher.ledger.store import open_store
-from tests.run_helpers import SLOT, add_subscribers, use_smtp, write_reviews
+from tests.fixtures import SLOT, add_subscribers, use_smtp, write_reviews
 from tests.smtpserver import SmtpServer
 
 pytestmark = pytest.mark.slow

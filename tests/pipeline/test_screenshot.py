@@ -4,26 +4,73 @@ from __future__ import annotations
 
 import http.server
 import shutil
+import struct
 import threading
+import zlib
 
 import pytest
-from click.testing import CliRunner
 
-from publisher.cli import main
 from publisher.errors import PublisherError
 from publisher.pipeline.screenshot import CHROMIUM_HINT, local_assets, screenshot
 from publisher.render.digest import personalise, preview_values, render_digest
 from publisher.render.sender import Sender
 from publisher.render.site import Site
-from tests.digest_helpers import (
-    hex_rgb,
-    make_issue,
-    pixel,
-    png_rows,
-    png_size,
-    write_png,
-    write_sample_publication,
-)
+from tests.fixtures import make_issue, write_films, write_png
+
+# --- reading screenshots back (no Pillow in our dependencies) -----------------------------------
+
+
+def png_size(data: bytes) -> tuple[int, int]:
+    assert data[:8] == b"\x89PNG\r\n\x1a\n", "not a PNG file"
+    assert data[12:16] == b"IHDR"
+    return struct.unpack(">II", data[16:24])
+
+
+def png_rows(data: bytes, count: int) -> list[bytes]:
+    """The first ``count`` rows of an 8-bit RGB/RGBA non-interlaced PNG, unfiltered."""
+    width, _ = png_size(data)
+    depth, colour, interlace = data[24], data[25], data[28]
+    assert depth == 8 and colour in (2, 6) and interlace == 0, "unsupported PNG layout"
+    bpp = 3 if colour == 2 else 4
+    idat, pos = b"", 8
+    while pos < len(data):
+        length = struct.unpack(">I", data[pos:pos + 4])[0]
+        if data[pos + 4:pos + 8] == b"IDAT":
+            idat += data[pos + 8:pos + 8 + length]
+        pos += 12 + length
+    stride = width * bpp
+    raw = zlib.decompressobj().decompress(idat, (stride + 1) * count)
+    rows, prev = [], bytearray(stride)
+    for y in range(count):
+        start = y * (stride + 1)
+        kind, line = raw[start], bytearray(raw[start + 1:start + 1 + stride])
+        for x in range(stride):
+            a = line[x - bpp] if x >= bpp else 0
+            b, c = prev[x], (prev[x - bpp] if x >= bpp else 0)
+            if kind == 1:
+                line[x] = (line[x] + a) & 255
+            elif kind == 2:
+                line[x] = (line[x] + b) & 255
+            elif kind == 3:
+                line[x] = (line[x] + (a + b) // 2) & 255
+            elif kind == 4:
+                p = a + b - c
+                pa, pb, pc = abs(p - a), abs(p - b), abs(p - c)
+                line[x] = (line[x] + (a if pa <= pb and pa <= pc else b if pb <= pc else c)) & 255
+        rows.append(bytes(line))
+        prev = line
+    return rows
+
+
+def pixel(rows: list[bytes], x: int, y: int, bpp: int = 3) -> tuple[int, int, int]:
+    r, g, b = rows[y][x * bpp:x * bpp + 3]
+    return r, g, b
+
+
+def hex_rgb(colour: str) -> tuple[int, int, int]:
+    colour = colour.lstrip("#")
+    return int(colour[0:2], 16), int(colour[2:4], 16), int(colour[4:6], 16)
+
 
 needs_chromium = pytest.mark.skipif(
     shutil.which("chromium") is None,
@@ -110,11 +157,10 @@ def test_screenshots_make_no_network_requests(tmp_path):
 
 @pytest.mark.slow
 @needs_chromium
-def test_cli_screenshot_writes_both_widths(publication, now, tmp_path):
-    write_sample_publication(publication, 2)
+def test_cli_screenshot_writes_both_widths(publication, tmp_path, cli):
+    write_films(publication, 2)
     out = tmp_path / "shots"
-    result = CliRunner().invoke(main, ["-C", str(publication.root), "--now", now.isoformat(),
-                                       "digest", "screenshot", "--out", str(out)])
+    result = cli("digest", "screenshot", "--out", str(out))
     assert result.exit_code == 0, result.output
     assert result.stdout.splitlines() == [str(out / "digest-375.png"),
                                           str(out / "digest-1200.png")]
@@ -129,14 +175,13 @@ def test_a_screenshot_directory_that_cannot_be_made_is_named(tmp_path):
         screenshot("<p>x</p>", blocker / "shots", chromium="/bin/true")
 
 
-def test_cli_screenshot_without_chromium_says_how_to_install_it(publication, now, tmp_path,
-                                                                monkeypatch):
-    write_sample_publication(publication, 1)
+def test_cli_screenshot_without_chromium_says_how_to_install_it(publication, tmp_path, monkeypatch,
+                                                                cli):
+    write_films(publication, 1)
     empty = tmp_path / "bin"
     empty.mkdir()
     monkeypatch.setenv("PATH", str(empty))
-    result = CliRunner().invoke(main, ["-C", str(publication.root), "--now", now.isoformat(),
-                                       "digest", "screenshot"])
+    result = cli("digest", "screenshot")
     assert result.exit_code == 1
     assert result.stderr.strip().splitlines() == [f"error: {CHROMIUM_HINT}"]
     assert "apt-get install chromium" in CHROMIUM_HINT

@@ -1,7 +1,7 @@
 """The web archive: issue pages without personal data, schema.org JSON-LD, index, Atom feed.
 
-Golden file tests/golden/archive-issue.html; regenerate with PUBLISHER_REGEN_GOLDEN=1 (see
-tests/test_digest.py).
+Golden file tests/data/golden/archive-issue.html; regenerate with PUBLISHER_REGEN_GOLDEN=1 (see
+tests/render/test_digest.py).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from publisher.models import Issue
 from publisher.render.archive import render_archive, render_issue_page
 from publisher.render.digest import render_digest
 from publisher.render.site import Site
-from tests.digest_helpers import ISSUE_DATE, POSTAL, Page, golden, make_issue, make_review
+from tests.fixtures import ISSUE_DATE, POSTAL, Page, golden, make_issue
 
 
 @pytest.fixture
@@ -31,8 +31,9 @@ def config(publication):
 def issues(config):
     first = make_issue(config, 2, number=1)
     second = make_issue(config, 4, number=2)
+    sixth = make_issue(config, 6).reviews[5]
     second = replace(second, date=ISSUE_DATE + timedelta(days=7),
-                     reviews=second.reviews[2:] + (make_review(config, 5),))
+                     reviews=second.reviews[2:] + (sixth,))
     return [first, second]
 
 
@@ -99,8 +100,8 @@ def test_each_review_carries_schema_org_review_data(config, issues):
 
 
 def test_json_ld_cannot_break_out_of_its_script_element(config):
-    evil = make_review(config, 0, title="</script><script>alert(1)</script>",
-                       summary="<!-- & -->")
+    evil = replace(make_issue(config, 1).reviews[0], title="</script><script>alert(1)</script>",
+                   summary="<!-- & -->")
     issue = Issue(number=5, subject="", date=ISSUE_DATE, reviews=(evil,))
     html = render_issue_page(issue, Site.from_config(config)).decode("utf-8")
     assert html.count("<script") == html.count("</script>") == 1
@@ -110,8 +111,8 @@ def test_json_ld_cannot_break_out_of_its_script_element(config):
 
 
 def test_unrated_review_without_cast_has_no_rating_or_actors(config):
-    plain = make_review(config, 3, rating=None, film=replace(make_review(config, 3).film,
-                                                             starring=(), director=""))
+    review = make_issue(config, 4).reviews[3]
+    plain = replace(review, rating=None, film=replace(review.film, starring=(), director=""))
     issue = Issue(number=6, subject="", date=ISSUE_DATE, reviews=(plain,))
     (data,) = json_ld(render_issue_page(issue, Site.from_config(config)).decode("utf-8"))
     assert "reviewRating" not in data

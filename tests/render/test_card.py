@@ -16,11 +16,16 @@ from publisher.render.card import review_card
 from publisher.render.digest import render_digest
 from publisher.render.feeds import FeedRenderer
 from publisher.render.site import Site
-from tests.digest_helpers import ISSUE_DATE, Page, make_review
+from tests.fixtures import ISSUE_DATE, Page, make_issue
+
+
+def film(config, i: int = 0, **changes):  # type: ignore[no-untyped-def]
+    """The digest tests' film number ``i`` (FILMS), with ``changes``."""
+    return replace(make_issue(config, i + 1).reviews[i], **changes)
 
 
 def full_review(config):  # type: ignore[no-untyped-def]
-    return make_review(
+    return film(
         config, 0, summary="  Cars,\u00a0family and\n a heist.  ", availability="In cinemas.",
         tags=("Action", "Heist"), rating=Decimal("3.5"),
         film=Film(year=2009, director="Justin Lin", starring=("Vin Diesel", "Paul Walker"),
@@ -53,7 +58,7 @@ def test_a_card_holds_everything_a_renderer_shows(publication):
 
 def test_a_card_without_the_optional_parts_leaves_them_empty(publication):
     config = publication.config
-    review = make_review(config, 2, rating=None, film=Film(), poster=None, summary="")
+    review = film(config, 2, rating=None, film=Film(), poster=None, summary="")
     card = review_card(review, 60)
     assert (card.year, card.director, card.cast, card.runtime, card.certificate) == (
         None, "", (), None, "")
@@ -63,13 +68,13 @@ def test_a_card_without_the_optional_parts_leaves_them_empty(publication):
 
 
 def test_a_zero_rating_has_a_value_and_words_but_no_stars(publication):
-    card = review_card(make_review(publication.config, 0, rating=Decimal(0)), 60)
+    card = review_card(film(publication.config, 0, rating=Decimal(0)), 60)
     assert (card.rating_value, card.stars, card.rating_text) == ("0", "", "0 out of 5")
 
 
 def test_a_logline_that_opens_the_excerpt_is_shown_once(publication):
     config = publication.config
-    review = make_review(config, 0)
+    review = film(config, 0)
     opening = "Fast & Furious <Extended Cut> arrives with more confidence than it has…"
     assert review_card(replace(review, summary=opening), 12).logline == ""
     assert review_card(replace(review, summary="Something else."), 12).logline == (

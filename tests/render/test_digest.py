@@ -1,10 +1,10 @@
 """The email digest: templates, escaping, subject, text part, markers, lint and size checks.
 
-Golden files: tests/golden/digest.html and tests/golden/digest.txt hold the compiled HTML and
-text of a fixed issue built here from fixed Review objects. After an intended change to the
-templates, regenerate them and review the diff:
+Golden files: tests/data/golden/digest.html and digest.txt hold the compiled HTML and text of a
+fixed issue (tests/fixtures.py's make_issue). After an intended change to the templates,
+regenerate them and review the diff:
 
-    PUBLISHER_REGEN_GOLDEN=1 python -m pytest -q tests/test_digest.py tests/test_archive.py
+    PUBLISHER_REGEN_GOLDEN=1 python -m pytest -q tests/render
 
 MRML writes the whole document on one line; the golden copies break it after every '>' that
 is followed by '<' so that a diff shows what changed (the comparison uses the same split).
@@ -18,12 +18,11 @@ import shutil
 import subprocess
 import sys
 import zipfile
+from dataclasses import replace
 from datetime import date
 
 import pytest
-from click.testing import CliRunner
 
-from publisher.cli import main
 from publisher.errors import TemplateError
 from publisher.models import Issue, personal_markers
 from publisher.pipeline.check import check_digest
@@ -35,15 +34,15 @@ from publisher.render.message import preview_message
 from publisher.render.sender import Sender
 from publisher.render.site import Site
 from publisher.text import SUBJECT_MAX, header_text
-from tests.digest_helpers import (
+from tests.fixtures import (
     POSTAL,
+    REPO,
     Page,
     golden,
     make_issue,
     make_review,
-    write_sample_publication,
+    write_films,
 )
-from tests.fixtures import REPO
 
 TITLE = "Fast & Furious <Extended Cut>"
 
@@ -87,9 +86,9 @@ def test_a_title_with_ampersand_and_angle_brackets_comes_out_right_everywhere(co
 
 
 def test_review_text_is_data_never_template(config):
-    issue = make_issue(config, 1)
-    tricky = make_review(config, 1, title="{{ 7 * 7 }} {% if true %}yes{% endif %}",
-                         summary="{{ config.base_url }} and {# comment #}")
+    issue = make_issue(config, 2)
+    tricky = replace(issue.reviews[1], title="{{ 7 * 7 }} {% if true %}yes{% endif %}",
+                     summary="{{ config.base_url }} and {# comment #}")
     issue = Issue(number=4, subject="", date=issue.date, reviews=(tricky,))
     rendered = render_digest(issue, Site.from_config(config))
     for output in (rendered.html, rendered.text, rendered.subject):
@@ -102,8 +101,8 @@ def test_review_text_is_data_never_template(config):
 def test_only_sanitised_html_passes_as_markup(config):
     # The editor's note is HTML sanitised by render.py: it keeps its markup. Review fields are
     # text: markup in them is shown, not obeyed.
-    sneaky = make_review(config, 0, summary="<script>alert(1)</script> <b>bold</b>")
     issue = make_issue(config, 1, note_html="<p>Hello <em>there</em></p>")
+    sneaky = replace(issue.reviews[0], summary="<script>alert(1)</script> <b>bold</b>")
     issue = Issue(number=3, subject="", date=issue.date, reviews=(sneaky,),
                             note_html=issue.note_html)
     rendered = render_digest(issue, Site.from_config(config))
@@ -146,7 +145,7 @@ def test_each_review_card_has_every_part(config):
 def test_a_rating_of_zero_is_said_in_words(config):
     from decimal import Decimal
 
-    review = make_review(config, 0, rating=Decimal(0))
+    review = replace(make_issue(config, 1).reviews[0], rating=Decimal(0))
     issue = Issue(number=1, subject="s", date=review.date, reviews=(review,))
     rendered = render_digest(issue, Site.from_config(config))
     assert "Rated 0 out of 5" in rendered.text
@@ -244,7 +243,7 @@ def test_personal_values_replace_the_markers_escaped_in_html_and_raw_in_text(con
 
 
 def test_subject_default_and_single_review(config):
-    reviews = [make_review(config, i) for i in range(3)]
+    reviews = make_issue(config, 3).reviews
     site = Site.from_config(config)
     assert compose_subject(site, 7, reviews) == f"Test Reel #7: {TITLE} and 2 more"
     assert compose_subject(site, 8, reviews[1:2]) == "Test Reel #8: The Quiet Harbour"
@@ -254,13 +253,14 @@ def test_subject_template_from_config_sees_titles(publication):
     publication.add_config('[newsletter]\nsubject = "{{ publication }} no. {{ number }}: '
                            '{{ titles | join(\' / \') }}"\n')
     config = publication.config
-    reviews = [make_review(config, i) for i in range(2)]
+    reviews = make_issue(config, 2).reviews
     assert (compose_subject(Site.from_config(config), 2, reviews)
             == f"Test Reel no. 2: {TITLE} / The Quiet Harbour")
 
 
 def test_subject_folds_line_breaks_and_drops_controls_and_bidi_overrides(config):
-    evil = make_review(config, 0, title="Evil\r\nBcc: victim@example.org\x00\u202egnp.exe\u2066")
+    evil = make_review(config=config,
+                       title="Evil\r\nBcc: victim@example.org\x00\u202egnp.exe\u2066")
     subject = compose_subject(Site.from_config(config), 1, [evil])
     assert subject == "Test Reel #1: Evil Bcc: victim@example.org gnp.exe"
     assert not re.search("[\r\n\x00\u202a-\u202e\u2066-\u2069]", subject)
@@ -269,7 +269,7 @@ def test_subject_folds_line_breaks_and_drops_controls_and_bidi_overrides(config)
 def test_long_subject_is_cut_at_a_word_near_200_characters(config):
     long_title = " ".join(["Supercalifragilistic"] * 20)
     subject = compose_subject(Site.from_config(config), 1,
-                              [make_review(config, 0, title=long_title)])
+                              [make_review(config=config, title=long_title)])
     assert 150 <= len(subject) <= 201 and subject.endswith("Supercalifragilistic…")
 
 
@@ -277,7 +277,8 @@ def test_a_subject_cut_inside_one_long_word_still_fits_200_characters(config):
     # No space in the last quarter: the cut falls inside the word, and the "…" must fit too,
     # or the mail Subject (cut again at 200) would differ from the digest's <title>.
     title = "Tora! " + "x" * 300
-    subject = compose_subject(Site.from_config(config), 1, [make_review(config, 0, title=title)])
+    subject = compose_subject(Site.from_config(config), 1,
+                              [make_review(config=config, title=title)])
     assert len(subject) == 200 and subject.endswith("x…")
     assert header_text(subject, SUBJECT_MAX) == subject
 
@@ -286,7 +287,7 @@ def test_broken_subject_template_names_the_config_key(publication):
     publication.add_config('[newsletter]\nsubject = "{{ publication }"\n')
     config = publication.config
     with pytest.raises(TemplateError, match=r"publisher\.toml: newsletter\.subject"):
-        compose_subject(Site.from_config(config), 1, [make_review(config, 0)])
+        compose_subject(Site.from_config(config), 1, [make_review(config=config)])
 
 
 # --- templates: overrides, errors, inlining ---------------------------------------------------
@@ -326,8 +327,8 @@ def test_an_override_that_extends_itself_is_a_template_error(publication):
 
 
 @pytest.mark.slow
-def test_the_wheel_carries_the_default_templates_and_works_outside_the_repository(
-        publication, now, tmp_path):
+def test_the_wheel_carries_the_default_templates_and_works_outside_the_repository(publication, now,
+                                                                                  tmp_path):
     # Build from a copy of the sources, so that setuptools' build/ never lands in the checkout.
     repo = REPO
     src = tmp_path / "src"
@@ -349,7 +350,7 @@ def test_the_wheel_carries_the_default_templates_and_works_outside_the_repositor
 
     # The unpacked wheel, ahead of this checkout on the path, run from elsewhere for a
     # publication without a templates/ directory: the defaults come from the wheel.
-    write_sample_publication(publication, 2)
+    write_films(publication, 2)
     assert not (publication.root / "templates").exists()
     env = {**os.environ, "PYTHONPATH": str(tmp_path / "site")}
     where = subprocess.run(
@@ -461,8 +462,8 @@ def test_html_size_warning_above_90_kb(publication):
     small = render_digest(make_issue(config, 3), Site.from_config(config)).html
     assert check_digest_html(small) == []
     big_issue = make_issue(config, 3)
-    wordy = tuple(make_review(config, i, body_html="<p>" + "word " * 400 + "</p>")
-                  for i in range(40))
+    wordy = tuple(replace(review, body_html="<p>" + "word " * 400 + "</p>")
+                  for review in make_issue(config, 40).reviews)
     big = render_digest(Issue(number=3, subject="", date=big_issue.date,
                                                    reviews=wordy), Site.from_config(config)).html
     size = len(big.encode()) / 1024
@@ -481,7 +482,7 @@ def test_images_without_alt_text_are_reported():
 
 
 def test_check_digest_reports_size_and_warnings(publication, now):
-    write_sample_publication(publication, 3)
+    write_films(publication, 3)
     from publisher.sources import load_reviews
 
     config = publication.config
@@ -493,7 +494,7 @@ def test_check_digest_reports_size_and_warnings(publication, now):
 
 def test_check_digest_warns_without_a_postal_address(publication, now):
     config = publication.config
-    line, warnings = check_digest(config, [make_review(config, 0)], now=now)
+    line, warnings = check_digest(config, [make_review(config=config)], now=now)
     assert line.startswith("digest of 1 review: ")
     assert warnings == [f"{config.path}: newsletter.postal_address is empty; anti-spam laws "
                         "(CAN-SPAM, PECR) want a contact address in every digest's footer"]
@@ -503,18 +504,16 @@ def test_check_digest_warns_without_a_postal_address(publication, now):
 
 
 def test_select_reviews_by_last_and_since(config):
-    reviews = [make_review(config, i) for i in range(4)]  # published Nov 10..13
+    reviews = list(make_issue(config, 4).reviews)  # published Nov 10..13
     assert select_reviews(reviews, last=2, config=config) == reviews[2:]
     assert select_reviews(reviews[::-1], last=10, config=config) == reviews
     assert select_reviews(reviews, since=date(2026, 11, 12), config=config) == reviews[2:]
 
 
-def test_cli_preview_writes_html_and_prints_text(publication, now, tmp_path):
-    write_sample_publication(publication, 3)
+def test_cli_preview_writes_html_and_prints_text(publication, tmp_path, cli):
+    write_films(publication, 3)
     out = tmp_path / "preview.html"
-    result = CliRunner().invoke(main, ["-C", str(publication.root), "--now", now.isoformat(),
-                                       "digest", "preview", "--last", "2", "--out", str(out),
-                                       "--text"])
+    result = cli("digest", "preview", "--last", "2", "--out", str(out), "--text")
     assert result.exit_code == 0, result.output
     html = out.read_text(encoding="utf-8")
     assert "The Quiet Harbour" in html and "Paper Moons" in html and "Fast &amp;" not in html
@@ -524,26 +523,24 @@ def test_cli_preview_writes_html_and_prints_text(publication, now, tmp_path):
     assert "<" not in result.stdout.replace("<Extended Cut>", "")
 
 
-def test_cli_preview_since_and_conflicting_options(publication, now):
-    write_sample_publication(publication, 3)
-    base = ["-C", str(publication.root), "--now", now.isoformat(), "digest", "preview"]
-    result = CliRunner().invoke(main, [*base, "--since", "2026-11-12", "--text"])
+def test_cli_preview_since_and_conflicting_options(publication, cli):
+    write_films(publication, 3)
+    result = cli("digest", "preview", "--since", "2026-11-12", "--text")
     assert result.exit_code == 0, result.output
     assert "Paper Moons" in result.stdout and "Quiet Harbour" not in result.stdout
-    result = CliRunner().invoke(main, [*base, "--since", "2026-11-01", "--last", "1"])
+    result = cli("digest", "preview", "--since", "2026-11-01", "--last", "1")
     assert result.exit_code == 2 and "not both" in result.output
-    result = CliRunner().invoke(main, [*base, "--since", "2027-01-01"])
+    result = cli("digest", "preview", "--since", "2027-01-01")
     assert result.exit_code == 1 and "no published reviews match" in result.output
 
 
-def test_cli_preview_writes_a_message_file(publication, now, tmp_path):
+def test_cli_preview_writes_a_message_file(publication, tmp_path, cli):
     import email
     from email import policy
 
-    write_sample_publication(publication, 2)
+    write_films(publication, 2)
     eml = tmp_path / "preview.eml"
-    result = CliRunner().invoke(main, ["-C", str(publication.root), "--now", now.isoformat(),
-                                       "digest", "preview", "--eml", str(eml)])
+    result = cli("digest", "preview", "--eml", str(eml))
     assert result.exit_code == 0, result.output
     message = email.message_from_bytes(eml.read_bytes(), policy=policy.default)
     assert message["Subject"] == "Test Reel #1: Fast & Furious <Extended Cut> and 1 more"
@@ -565,67 +562,63 @@ def test_preview_values_use_the_same_unsubscribe_url_as_the_preview_message(publ
     assert url in text.splitlines() and (url, "Unsubscribe") in Page(html).links
 
 
-def test_a_template_that_does_not_compile_is_explained_by_check_and_preview(publication, now):
-    write_sample_publication(publication, 2)
+def test_a_template_that_does_not_compile_is_explained_by_check_and_preview(publication, cli):
+    write_films(publication, 2)
     templates = publication.root / "templates"
     templates.mkdir()
     (templates / "_head.mjml.j2").write_text(
         '<mj-html-attributes><mj-selector path=".dm-card">\n'
         '<mj-html-attribute name="data-x">1</mj-html-attribute></mj-selector>\n'
         "</mj-html-attributes>\n")
-    base = ["-C", str(publication.root), "--now", now.isoformat()]
     trap = re.compile(r"^warning: .*/templates/_head\.mjml\.j2:1: <mj-html-attributes> makes "
                       r"mjml-python \(MRML\) fail", re.M)
 
-    result = CliRunner().invoke(main, [*base, "check"])
+    result = cli("check")
     assert result.exit_code == 1
     assert "digest.mjml.j2: MJML did not compile" in result.stderr
     assert "(at 'mj-html-attributes')" in result.stderr  # what MRML stumbled on
     assert trap.search(result.stderr), result.stderr  # and the lint says why
     assert "1 error, 3 warnings" in result.stdout
 
-    result = CliRunner().invoke(main, [*base, "digest", "preview"])
+    result = cli("digest", "preview")
     assert result.exit_code == 1 and "MJML did not compile" in result.stderr
     assert trap.search(result.stderr), result.stderr
 
 
 @pytest.mark.parametrize("name", ["archive.html.j2", "archive_index.html.j2",
                                   "archive_atom.xml.j2"])
-def test_cli_check_renders_the_archive_templates_too(publication, now, name):
-    write_sample_publication(publication, 1)
+def test_cli_check_renders_the_archive_templates_too(publication, name, cli):
+    write_films(publication, 1)
     templates = publication.root / "templates"
     templates.mkdir()
     (templates / name).write_text("{{ no_such_value }}\n")
-    result = CliRunner().invoke(main, ["-C", str(publication.root), "--now", now.isoformat(),
-                                       "check"])
+    result = cli("check")
     assert result.exit_code == 1
     assert re.search(rf"templates/{re.escape(name)}:1: 'no_such_value' is undefined",
                      result.stderr), result.stderr
 
 
 @pytest.mark.parametrize("option", ["--out", "--eml"])
-def test_cli_preview_names_a_file_it_cannot_write(publication, now, tmp_path, option):
-    write_sample_publication(publication, 1)
+def test_cli_preview_names_a_file_it_cannot_write(publication, tmp_path, option, cli):
+    write_films(publication, 1)
     blocker = tmp_path / "a-file"
     blocker.write_text("not a directory")
     target = blocker / "preview.out"
-    result = CliRunner().invoke(main, ["-C", str(publication.root), "--now", now.isoformat(),
-                                       "digest", "preview", option, str(target)])
+    result = cli("digest", "preview", option, str(target))
     assert result.exit_code == 1
     assert result.exception is None or isinstance(result.exception, SystemExit)
     assert f"error: {target}: cannot write: " in result.stderr
 
 
-def test_cli_check_reports_digest_size_and_template_warnings(publication, now):
-    write_sample_publication(publication, 2)
+def test_cli_check_reports_digest_size_and_template_warnings(publication, cli):
+    write_films(publication, 2)
     templates = publication.root / "templates"
     templates.mkdir()
     (templates / "_card.mjml.j2").write_text(
         (DEFAULT_TEMPLATES / "_card.mjml.j2").read_text().replace(
             '<mj-button href="{{ card.url }}">',
             '<mj-button href="{{ card.url }}" title="Read {{ card.title }}">'))
-    result = CliRunner().invoke(main, ["-C", str(publication.root), "--now", now.isoformat(),
-                                       "check"])
+    result = cli("check")
     assert result.exit_code == 0, result.output
     assert re.search(r"^digest of 2 reviews: \d+\.\d KB of HTML", result.stdout, re.M)
     (warning,) = [line for line in result.stderr.splitlines() if line.startswith("warning:")]
@@ -634,7 +627,6 @@ def test_cli_check_reports_digest_size_and_template_warnings(publication, now):
                         warning)
     assert "0 errors, 1 warning" in result.stdout
     (templates / "_card.mjml.j2").write_text("{{ card.no_such_field }}")
-    result = CliRunner().invoke(main, ["-C", str(publication.root), "--now", now.isoformat(),
-                                       "check"])
+    result = cli("check")
     assert result.exit_code == 1
     assert "_card.mjml.j2:1:" in result.stderr and "no_such_field" in result.stderr

@@ -19,7 +19,7 @@ from publisher.models import Subscriber
 from publisher.render.dkim import DKIM_HEADERS, DkimSigner
 from publisher.render.message import MessageTemplate
 from publisher.render.sender import Sender
-from tests.mail_helpers import AWKWARD_SUBSCRIBERS, DATE, make_digest, many_subscribers
+from tests.fixtures import AWKWARD_SUBSCRIBERS, ISSUE_DATE, make_digest, many_subscribers
 
 SECRET = "test-secret-only-for-tests"
 SELECTOR, DOMAIN = "reel2026", "reel.test"
@@ -95,7 +95,7 @@ def signing(request, publication, keys):  # type: ignore[no-untyped-def]
     shutil.copy(source, key)
     config = signed_config(publication, key)
     template = MessageTemplate.from_digest(make_digest(config), Sender.from_config(config),
-                                           secret=SECRET, date=DATE,
+                                           secret=SECRET, date=ISSUE_DATE,
                                            signer=DkimSigner.from_config(config))
     return template, dns_for(record)
 
@@ -198,7 +198,7 @@ def test_no_dkim_table_means_no_signature(publication):
     config = publication.config
     assert DkimSigner.from_config(config) is None
     raw = MessageTemplate.from_digest(make_digest(config), Sender.from_config(config),
-                                      secret=SECRET, date=DATE,
+                                      secret=SECRET, date=ISSUE_DATE,
                                       signer=DkimSigner.from_config(config)
                                       ).render(Subscriber("a@example.com"))
     assert b"DKIM-Signature" not in raw

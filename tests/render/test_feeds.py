@@ -1,14 +1,14 @@
 """Feeds: RSS 2.0, Atom 1.0 and JSON Feed 1.1 for reviews built directly (no sources needed).
 
 Every output is parsed back with feedparser (bozo 0) and checked field by field, checked for
-well-formedness with lxml, and run through tests/feeds_helpers.py's offline approximation of the
+well-formedness with lxml, and run through tests/fixtures.py's offline approximation of the
 W3C validator. Each feedgen 1.0.0 trap that feeds.py works around has its own test.
 """
 
 from __future__ import annotations
 
 import json
-import time
+import re
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -20,6 +20,7 @@ from feedgen.feed import FeedGenerator
 
 from publisher.models import Film, Poster
 from publisher.render.feeds import (
+    FEED_FILES,
     MAX_FEED_BYTES,
     UNKNOWN_LENGTH,
     FeedRenderer,
@@ -28,25 +29,21 @@ from publisher.render.feeds import (
 )
 from publisher.render.site import Site
 from publisher.text import xml_safe
-from tests.feeds_helpers import (
+from tests.fixtures import (
     ATOM,
     CONTENT,
+    DATA,
     DC,
     MEDIA,
     atom_problems,
+    golden,
     make_review,
     relative_urls,
     rss_problems,
 )
-from tests.fixtures import DATA
 
 SCHEMA = json.loads((DATA / "jsonfeed-1.1.schema.json").read_text("utf-8"))
 SITE = "https://reel.test/"
-
-
-@pytest.fixture
-def config(publication):
-    return publication.config
 
 
 def render(reviews, config, path="", title="Test Reel", description="Reviews for tests."):
@@ -210,16 +207,21 @@ def test_hub_link_is_kept_in_rss_too(publication):
     assert rss.find("channel").findtext("link") == SITE  # still the site, hub added before it
 
 
-def test_channel_dates_are_the_newest_update_never_the_clock(config):
-    # feedgen trap: feed and entry dates default to the current time.
+def test_channel_dates_are_the_newest_update_never_the_clock(config, clock):
+    # feedgen trap: feed and entry dates default to the current time. The wall clock is frozen
+    # for feedgen and publisher, then jumps: the same reviews must give the same bytes.
+    frozen = clock.freeze("feedgen.", "publisher.")
+    assert {"feedgen.feed", "feedgen.entry", "publisher.render.feeds"} <= set(frozen)
+    assert FeedGenerator().updated() == clock.now  # feedgen reads the frozen clock
     older = make_review(1)
     newer = make_review(2, updated=datetime(2025, 6, 1, 8, 30, tzinfo=UTC))
     files = render([newer, older], config)
     rss, atom = check_valid(files)
     assert rss.find("channel").findtext("lastBuildDate") == "Sun, 01 Jun 2025 08:30:00 +0000"
     assert atom.findtext(f"{ATOM}updated") == "2025-06-01T08:30:00+00:00"
-    # and a second rendering a moment later is byte-identical
-    time.sleep(1.1)
+    # a year, a day and a second later, a second rendering is byte-identical
+    clock.advance(timedelta(days=366, seconds=1))
+    assert FeedGenerator().updated() == clock.now
     assert render([newer, older], config) == files
 
 
@@ -267,8 +269,8 @@ def test_entry_author_is_dc_creator_in_rss_because_rss_author_needs_an_email(con
 def test_guid_is_the_stable_id_and_a_permalink_only_when_it_is_the_url(config):
     tagged = make_review(1)
     linked = make_review(2, id="https://reel.test/reviews/film-2/")
-    retitled = make_review(1, title="A New Title", slug="renamed",
-                           url="https://reel.test/reviews/renamed/")
+    retitled = make_review(1, title="A New Title", slug="renamed", id=tagged.id)
+    assert retitled.url == "https://reel.test/reviews/renamed/"
     rss, atom = check_valid(render([tagged, linked], config))
     guids = {g.text: g.get("isPermaLink") for g in rss.iter("guid")}
     assert guids == {tagged.id: "false", linked.id: "true"}
@@ -489,6 +491,32 @@ def test_main_feed_stays_under_one_megabyte_with_many_long_reviews(config):
     # the newest keep their full text: the shortened ones are the oldest
     flags = ["Read the full review" in e.content[0].value for e in parsed["atom.xml"].entries]
     assert flags == sorted(flags) and not flags[0] and flags[-1]
+
+
+def test_feeds_match_the_golden_files(config):
+    # tests/data/golden/feed.xml, atom.xml and feed.json, from three fixed reviews: a complete
+    # one, one with an awkward title, a poster and no rating, one rated 0 with every film fact,
+    # no logline and a relative link. After an intended change, regenerate with
+    # PUBLISHER_REGEN_GOLDEN=1 and review the diff.
+    poster = f"{SITE}posters/film-2.png"
+    reviews = [
+        make_review(1),
+        make_review(2, title="Fast & Furious <Extended Cut>", rating=None, tags=("Action",),
+                    availability="", poster=Poster(src=poster, alt="Two cars, one road")),
+        make_review(3, rating=Decimal("0"), summary="", reviewer="Zoë Ångström",
+                    film=Film(year=2024, director="Ines Calloway", starring=("Maren Doyle",),
+                              runtime=112, classification="12A"),
+                    body_html='<p>Unlike <a href="/reviews/film-1/">the first</a>, quiet.</p>'),
+    ]
+    files = dict(FeedRenderer(Site.from_config(config), poster_length={poster: 48213}.get).render(
+        reviews, title="Test Reel", description="Reviews for tests.").files)
+    check_valid(files)
+    # Atom names publisher's version, which changes with releases, not with the output.
+    files["atom.xml"], versions = re.subn(rb'<generator version="[^"]+">',
+                                          b'<generator version="(version)">', files["atom.xml"])
+    assert versions == 1
+    for name in FEED_FILES:
+        golden(name, files[name])
 
 
 def test_two_renderings_are_byte_identical(config):

@@ -21,7 +21,7 @@ from publisher.render.digest import personalise, preview_values, render_digest
 from publisher.render.message import preview_message
 from publisher.render.sender import Sender
 from publisher.render.site import Site
-from tests.digest_helpers import ISSUE_DATE, make_issue
+from tests.fixtures import ISSUE_DATE, make_issue
 
 pytestmark = [
     pytest.mark.slow,

@@ -13,7 +13,7 @@ from publisher.render.message import preview_message
 from publisher.render.sender import Sender
 from publisher.render.site import Site
 from publisher.render.tokens import verify_unsubscribe_token
-from tests.mail_helpers import DATE, make_digest
+from tests.fixtures import ISSUE_DATE, make_digest
 
 SECRET = "test-secret-only-for-tests"
 
@@ -127,5 +127,5 @@ def test_previews_take_the_sender_and_no_secret(monkeypatch, publication):
     sender = Sender.from_config(publication.config)
     values = preview_values(sender)
     assert values["unsubscribe_url"] == sender.preview_unsubscribe_url()
-    raw = preview_message(make_digest(publication.config), sender, date=DATE)
+    raw = preview_message(make_digest(publication.config), sender, date=ISSUE_DATE)
     assert f"<{sender.preview_unsubscribe_url()}>".encode() in raw

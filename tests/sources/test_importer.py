@@ -9,9 +9,7 @@ from pathlib import Path
 import feedparser
 import pytest
 import yaml
-from click.testing import CliRunner
 
-from publisher.cli import main
 from publisher.errors import PageImportError
 from publisher.pipeline.build import build_site
 from publisher.sources.catalog import load_reviews
@@ -27,7 +25,7 @@ from publisher.sources.importer import (
 from publisher.sources.markdown import markdown_to_html
 from publisher.sources.schema import parse_review
 from publisher.text import html_to_text
-from tests.fixtures import DATA
+from tests.fixtures import DATA, run_cli
 
 PAGES = DATA / "pages"
 NBSP = "\u00a0"
@@ -699,19 +697,15 @@ def test_a_renamed_slug_keeps_the_written_id(tmp_path, publication, now):
 
 
 @pytest.fixture
-def run(publication, monkeypatch):
-    """Run `publisher import ...` from the publication's directory, clock at 2026-11-20."""
+def in_publication(publication, monkeypatch):
+    """Work from the publication's directory, as an editor running `publisher import` would."""
     monkeypatch.chdir(publication.root)
 
-    def invoke(*args: str):
-        return CliRunner().invoke(main, ["--now", "2026-11-20T12:00:00+00:00", "import", *args])
 
-    return invoke
-
-
-def test_cli_import_with_title_and_date(publication, run):
-    result = run(str(PAGES / "quiet-harvest.txt"), "--title", "Alien: Romulus",
-                 "--date", "2026-03-06")
+@pytest.mark.usefixtures("in_publication")
+def test_cli_import_with_title_and_date(publication):
+    result = run_cli("import", str(PAGES / "quiet-harvest.txt"), "--title", "Alien: Romulus",
+                     "--date", "2026-03-06")
     assert result.exit_code == 0, result.output
     target = publication.root / "reviews" / "alien-romulus.md"
     assert result.stdout.splitlines()[0] == "wrote reviews/alien-romulus.md"
@@ -720,8 +714,9 @@ def test_cli_import_with_title_and_date(publication, run):
     assert review.film.director == "Hamish Macleod-Brown"
 
 
-def test_cli_import_without_date_writes_a_draft_and_says_what_to_fill_in(publication, run):
-    result = run(str(PAGES / "the-cartographers-winter.txt"))
+@pytest.mark.usefixtures("in_publication")
+def test_cli_import_without_date_writes_a_draft_and_says_what_to_fill_in(publication):
+    result = run_cli("import", str(PAGES / "the-cartographers-winter.txt"))
     assert result.exit_code == 0, result.output
     assert "(draft)" in result.stdout
     assert "to publish it, fill in: date" in result.stdout
@@ -730,43 +725,41 @@ def test_cli_import_without_date_writes_a_draft_and_says_what_to_fill_in(publica
     assert data["draft"] is True and data["date"] == "2026-11-20"
 
 
-def test_cli_imports_several_pages_and_reports_each(publication, run):
-    result = run(*(str(p) for p in sorted(PAGES.glob("*.txt"))), "--date",
-                 "2026-03-06")
+@pytest.mark.usefixtures("in_publication")
+def test_cli_imports_several_pages_and_reports_each(publication):
+    result = run_cli("import", *(str(p) for p in sorted(PAGES.glob("*.txt"))), "--date",
+                     "2026-03-06")
     assert result.exit_code == 0, result.output
     assert result.stdout.count("wrote ") == 3
     assert len(load_reviews(publication.config, cache=False).reviews) == 3
 
 
-def test_cli_refuses_to_overwrite_without_force(publication, run):
+@pytest.mark.usefixtures("in_publication")
+def test_cli_refuses_to_overwrite_without_force(publication):
     page_path = str(PAGES / "quiet-harvest.txt")
-    assert run(page_path, "--date", "2026-03-06").exit_code == 0
-    again = run(page_path, "--date", "2026-03-07")
+    assert run_cli("import", page_path, "--date", "2026-03-06").exit_code == 0
+    again = run_cli("import", page_path, "--date", "2026-03-07")
     assert again.exit_code == 1
     assert "quiet-harvest.md: already exists" in again.stderr
     assert "use --force" in again.stderr
-    forced = run(page_path, "--date", "2026-03-07", "--force")
+    forced = run_cli("import", page_path, "--date", "2026-03-07", "--force")
     assert forced.exit_code == 0, forced.output
     assert front_matter(publication.root / "reviews" / "quiet-harvest.md")["date"] == "2026-03-07"
 
 
-def test_cli_reports_a_bad_page_and_still_imports_the_good_one(tmp_path, publication, run):
+@pytest.mark.usefixtures("in_publication")
+def test_cli_reports_a_bad_page_and_still_imports_the_good_one(tmp_path, publication):
     bad = write_page(tmp_path, "bad.txt", "Just text, no reviewer.\n")
-    result = run(str(bad), str(PAGES / "quiet-harvest.txt"), "--date", "2026-03-06")
+    result = run_cli("import", str(bad), str(PAGES / "quiet-harvest.txt"), "--date",
+                     "2026-03-06")
     assert result.exit_code == 1
     assert f"error: {bad}:1: no 'REVIEWER: name' line" in result.stderr
     assert (publication.root / "reviews" / "quiet-harvest.md").exists()
 
 
-def test_cli_title_names_one_page_only(publication, run):
-    result = run(str(PAGES / "quiet-harvest.txt"),
-                 str(PAGES / "night-bus-to-varna.txt"), "--title", "X")
+@pytest.mark.usefixtures("in_publication")
+def test_cli_title_names_one_page_only():
+    result = run_cli("import", str(PAGES / "quiet-harvest.txt"),
+                     str(PAGES / "night-bus-to-varna.txt"), "--title", "X")
     assert result.exit_code == 2
     assert "--title names one film" in result.output
-
-
-def test_cli_import_has_help():
-    result = CliRunner().invoke(main, ["import", "--help"])
-    assert result.exit_code == 0
-    for option in ("--title", "--date", "--out", "--force"):
-        assert option in result.output

@@ -1,0 +1,104 @@
+"""The command line documents itself: every command and option has help text, `publisher --help`
+shows what ``publisher.cli.COMMANDS`` registers, and README's Commands table names every command
+(and only options that exist)."""
+
+from __future__ import annotations
+
+import importlib
+import re
+import subprocess
+import sys
+from collections.abc import Iterator
+
+import click
+import pytest
+
+from publisher.cli import COMMANDS, main
+from tests.fixtures import REPO, run_cli
+
+
+def walk(command: click.Command, path: tuple[str, ...] = ()
+         ) -> Iterator[tuple[tuple[str, ...], click.Command]]:
+    """``command`` and every command under it, each with the words that invoke it."""
+    yield path, command
+    if isinstance(command, click.Group):
+        ctx = click.Context(command, info_name=" ".join(("publisher", *path)))
+        for name in command.list_commands(ctx):
+            sub = command.get_command(ctx, name)
+            assert sub is not None, f"{' '.join(path)} lists {name!r} but cannot load it"
+            yield from walk(sub, (*path, name))
+
+
+COMMAND_TREE = dict(walk(main))
+
+
+def runnable(command: click.Command) -> bool:
+    """A command a user runs: not a group that only holds others."""
+    return not isinstance(command, click.Group) or command.invoke_without_command
+
+
+def readme_commands() -> dict[tuple[str, ...], str]:
+    """README's Commands table: {command words: the synopsis after them}."""
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    table = readme.split("\n### Commands\n", 1)[1].split("\n#", 1)[0]
+    rows = {}
+    for synopsis in re.findall(r"^\| `publisher ([^`]*)` \|", table, re.M):
+        words = synopsis.split()
+        n = next((i for i, w in enumerate(words) if not re.fullmatch(r"[a-z][a-z-]*", w)),
+                 len(words))
+        rows[tuple(words[:n])] = " ".join(words[n:])
+    return rows
+
+
+@pytest.mark.parametrize("path", COMMAND_TREE, ids=lambda p: " ".join(("publisher", *p)))
+def test_every_command_and_option_has_help(path):
+    command = COMMAND_TREE[path]
+    assert (command.help or "").strip(), f"{path}: no help text"
+    options = [p for p in command.params if isinstance(p, click.Option) and not p.hidden]
+    for option in options:
+        assert (option.help or "").strip(), f"{path}: {option.opts[0]} has no help text"
+    result = run_cli(*path, "--help", now=None)
+    assert result.exit_code == 0, result.output
+    assert len(result.stdout.split("\n\n")[1].strip()) > 20  # the description, not just usage
+    for option in options:
+        assert option.opts[-1] in result.stdout, f"{path}: --help does not show {option.opts}"
+
+
+def test_every_command_is_in_the_readme_commands_table():
+    documented = readme_commands()
+    commands = {path for path, command in COMMAND_TREE.items() if path and runnable(command)}
+    assert sorted(commands - documented.keys()) == [], "commands missing from README's table"
+    assert sorted(documented.keys() - commands) == [], "README's table names no such command"
+    for path, synopsis in documented.items():
+        known = {opt for p in COMMAND_TREE[path].params for opt in p.opts}
+        for option in re.findall(r"--[a-z][a-z-]*", synopsis):
+            assert option in known, f"README: publisher {' '.join(path)} has no {option}"
+
+
+def test_each_registered_command_is_what_publisher_help_shows():
+    result = run_cli("--help", now=None)
+    assert result.exit_code == 0, result.output
+    section = result.stdout.split("\nCommands:\n", 1)[1]
+    # one line each: a one-line help that wraps would read as another command here
+    shown = dict(re.findall(r"^  (\S+) +(\S.*)$", section, re.M))
+    assert shown == {name: one_line for name, (_, one_line) in COMMANDS.items()}
+
+    ctx = click.Context(main, info_name="publisher")
+    for name, (target, one_line) in COMMANDS.items():
+        module_name, _, attribute = target.partition(":")
+        command = getattr(importlib.import_module(f"publisher.cli.{module_name}"), attribute)
+        assert isinstance(command, click.Command), f"{target} is not a click command"
+        assert command.name == name, f"COMMANDS[{name!r}] is the command {command.name!r}"
+        assert main.get_command(ctx, name) is command
+        assert command.get_short_help_str() == one_line
+
+
+def test_publisher_help_loads_no_command_module():
+    # The registry exists so that --help (and a mistyped command) answers without importing
+    # the commands and the library behind them.
+    code = ("import sys\nfrom publisher.cli import main\ntry:\n    main(['--help'])\n"
+            "except SystemExit:\n    pass\n"
+            "print(sorted(m for m in sys.modules if m.startswith('publisher.cli.')))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=60, check=True)
+    assert done.stdout.strip().splitlines()[-1] == "[]"
