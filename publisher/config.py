@@ -109,6 +109,18 @@ class StateSettings:
 
 
 @dataclass(frozen=True)
+class ServerSettings:
+    """[server]: ``publisher serve``, the readers' endpoints (subscribe, confirm, unsubscribe,
+    preferences)."""
+
+    #: The public base URL the server is reached at (it may differ from base_url, e.g.
+    #: "https://list.example.org/"); empty when there is no server.
+    url: str = ""
+    host: str = "127.0.0.1"
+    port: int = 8025
+
+
+@dataclass(frozen=True)
 class Paths:
     """Where a publication's files live: the one place that knows ``.publisher/…`` and
     ``static/``. Every path is absolute or relative to the working directory, ready to open."""
@@ -171,6 +183,7 @@ class Config:
     delivery: DeliverySettings = field(default_factory=DeliverySettings)
     dkim: DkimSettings = field(default_factory=DkimSettings)
     state: StateSettings = field(default_factory=StateSettings)
+    server: ServerSettings = field(default_factory=ServerSettings)
     #: Directory holding publisher.toml; relative paths above are taken from here.
     root: Path = field(default=Path("."), compare=False)
     #: The file this config was read from (for messages).
