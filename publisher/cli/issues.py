@@ -135,10 +135,14 @@ def issue_send(state: State, number: int, dry_run: bool, address: str | None) ->
     report = send.deliver_issue(config, store, number, now=now, secret=secret, catalog=catalog,
                                 progress=terminal_progress(f"issue #{number}"),
                                 echo=click.echo, resume=True)
-    if report.paused:
-        click.echo(f"error: {report.paused}", err=True)
-        return 1
-    return 0
+    return _problems(report.problems(number))
+
+
+def _problems(lines: list[str]) -> int:
+    """Each line a person must act on, on stderr; the exit code (the rule ``run`` follows)."""
+    for line in lines:
+        click.echo(f"error: {line}", err=True)
+    return 1 if lines else 0
 
 
 @issue.command("resend-ambiguous")
@@ -152,10 +156,7 @@ def issue_resend_ambiguous(state: State, number: int) -> int:
                                    secret=load_secret(), catalog=load_reviews(config),
                                    progress=terminal_progress(f"issue #{number}"),
                                    echo=click.echo)
-    if report.paused:
-        click.echo(f"error: {report.paused}", err=True)
-        return 1
-    return 0
+    return _problems(report.problems(number))
 
 
 @issue.command("settle-ambiguous")
