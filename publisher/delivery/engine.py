@@ -225,8 +225,11 @@ class _Recorder:
 
     def claim(self, job: Job) -> None:
         with self._wake:
-            self._claims.append(job)
-            self._wake.notify()
+            if self._crash is None:
+                self._claims.append(job)
+                self._wake.notify()
+                return
+        job.settle_claim(False)  # nobody is left to make the claim
 
     def _ready(self) -> bool:
         return bool(self._claims or self._closing
@@ -255,8 +258,8 @@ class _Recorder:
                 elif closing:
                     return
         except BaseException as exc:  # a bug: say so where the run can see it
-            self._crash = exc
             with self._wake:
+                self._crash = exc
                 jobs, self._claims = self._claims, []
             for job in jobs:
                 job.settle_claim(False)
@@ -301,14 +304,14 @@ class Run:
     def __init__(self, config: Config, store: Store, number: int, *, now: datetime,
                  transport: Transport, template: MessageTemplate,
                  progress: Progress | None = None, pacer: Pacer | None = None,
-                 ledger_wait: float = LEDGER_WAIT):
+                 ledger_wait: float | None = None):
         self.config, self.store, self.number, self.now = config, store, number, now
         self.transport, self.template, self.progress = transport, template, progress
         delivery = config.delivery
         self.retry = Retry(base_seconds=delivery.retry_base_seconds,
                            give_up_hours=delivery.give_up_hours)
         self.pacer = pacer or Pacer(delivery.rate_limit)
-        self.ledger_wait = ledger_wait
+        self.ledger_wait = LEDGER_WAIT if ledger_wait is None else ledger_wait
         self.counts = dict.fromkeys(("sent", "retried", "failed", "bounced", "gave_up"), 0)
         self.pause_reason = ""  # set by the first policy refusal
         self.halted = ""  # set when deliveries without an answer in a row stopped the run

@@ -150,12 +150,13 @@ def _ledger_failed(number: int, error: StoreError, unrecorded: list[tuple[Delive
                 f"{report.waiting} left")
     sent = [r.email for r, action in unrecorded if action == "sent"]
     other = [r.email for r, action in unrecorded if action != "sent"]
-    names = "; ".join(part for part in (
-        f"sent but recorded as ambiguous: {', '.join(sent)}" if sent else "",
-        f"not sent but recorded as ambiguous: {', '.join(other)}" if other else "") if part)
-    return (f"issue #{number}: sending stopped: {error}; {len(unrecorded)} outcomes could not be "
-            f"recorded ({names}); free space, then settle those that were sent "
-            f"('publisher issue settle-ambiguous {number}' settles all of them)")
+    facts = "; ".join(part for part in (
+        f"the server took {', '.join(sent)}" if sent else "",
+        f"{', '.join(other)} never got the message" if other else "") if part)
+    return (f"issue #{number}: sending stopped: {error}; the ledger still could not be written "
+            f"after waiting, so {len(unrecorded)} deliveries are left ambiguous although "
+            f"publisher knows what became of them ({facts}); free space, then settle or resend "
+            "them as that says")
 
 
 def ambiguous_line(store: Store, number: int) -> str:

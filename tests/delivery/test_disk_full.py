@@ -9,6 +9,7 @@ import os
 import shutil
 import sqlite3
 import subprocess
+import threading
 import time
 from collections import Counter
 from datetime import timedelta
@@ -16,8 +17,13 @@ from pathlib import Path
 
 import pytest
 
+from publisher.delivery import engine
+from publisher.errors import StoreError
 from publisher.ledger.store import open_store
-from tests.fixtures import SLOT, add_subscribers, use_smtp, write_reviews
+from publisher.pipeline.issues import compose_issue
+from publisher.pipeline.send import deliver_issue
+from publisher.sources import load_reviews
+from tests.fixtures import NOW, SLOT, add_subscribers, use_smtp, write_reviews
 from tests.pipeline.test_run_processes import environment, hold_data, publisher, wait_for
 from tests.smtpserver import SmtpServer
 
@@ -46,13 +52,16 @@ def small_disk(tmp_path: Path):
 def fill(disk: Path) -> Path:
     """Write a file until the disk is full; returns it."""
     filler = disk / "filler"
-    with filler.open("wb") as fh:
-        try:
-            while True:
-                fh.write(b"\0" * 65536)
-                fh.flush()
-        except OSError:
-            pass
+    fd = os.open(filler, os.O_WRONLY | os.O_CREAT)
+    try:
+        for size in (65536, 4096, 1):  # to the last byte
+            try:
+                while True:
+                    os.write(fd, b"\0" * size)
+            except OSError:
+                pass
+    finally:
+        os.close(fd)
     return filler
 
 
@@ -122,3 +131,55 @@ def test_a_full_disk_mid_send_stops_with_one_line_and_records_everything_once_fr
                                capture_output=True, text=True, timeout=120)
         assert again.returncode == 0, again
         assert acknowledged(server) == Counter({address: 1 for address in addresses})
+
+
+def test_outcomes_the_ledger_never_takes_are_named_with_what_became_of_them(
+        publication, small_disk, monkeypatch):
+    # The disk stays full for longer than the run waits: the deliveries whose fate publisher
+    # knows but could not record are left ambiguous, and the line says what became of each.
+    monkeypatch.setattr(engine, "LEDGER_WAIT", 1.0)
+    write_reviews(publication, 3)
+    with SmtpServer() as server:
+        hold_data(server, delay=0.005)
+        use_smtp(publication, server.url, connections=1)
+        database = small_disk / "state.db"
+        publication.add_config(f'[state]\ndatabase = "sqlite:///{database}"\n')
+        config = publication.config
+        add_subscribers(config, SUBSCRIBERS, SLOT - timedelta(days=1))
+        with open_store(config) as store:
+            compose_issue(config, store, load_reviews(config), now=NOW)
+            outcome: list[BaseException] = []
+
+            def send() -> None:
+                try:
+                    deliver_issue(config, store, 1, now=NOW, secret="s" * 40,
+                                  catalog=load_reviews(config), echo=lambda line: None)
+                except BaseException as exc:  # noqa: BLE001 - handed to the test
+                    outcome.append(exc)
+
+            sender = threading.Thread(target=send)
+            sender.start()
+            reader = sqlite3.connect(database, isolation_level=None)
+            try:
+                wait_for(lambda: len(server.messages) >= 40 or not sender.is_alive(),
+                         what="40 messages")
+                reader.execute("BEGIN")
+                reader.execute("SELECT count(*) FROM deliveries").fetchone()
+                filler = fill(small_disk)
+                sender.join(60)
+                assert not sender.is_alive()
+                filler.unlink()
+            finally:
+                reader.close()
+            left = {d.email for d in store.ambiguous_deliveries(1)}
+        got = acknowledged(server)
+
+    (error,) = outcome
+    assert isinstance(error, StoreError)
+    assert left and left <= set(got)  # what it could not record had gone out
+    assert str(error).startswith(
+        f"issue #1: sending stopped: sqlite:///{database}: cannot write the ledger: database or "
+        f"disk is full; free space on the disk that holds it; the ledger still could not be "
+        f"written after waiting, so {len(left)} deliveries are left ambiguous although "
+        f"publisher knows what became of them (the server took ")
+    assert all(address in str(error) for address in left)
