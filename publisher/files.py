@@ -7,10 +7,12 @@ import tempfile
 from pathlib import Path
 
 
-def write_atomic(path: Path, data: bytes, *, fsync: bool = True) -> None:
+def write_atomic(path: Path, data: bytes, *, fsync: bool = True, mode: int = 0o644) -> None:
     """Write ``data`` to ``path`` so that readers see the old file or the new one, never half.
 
-    ``fsync=False`` skips flushing to disk, for files a crash may lose (caches are rebuilt)."""
+    ``fsync=False`` skips flushing to disk, for files a crash may lose (caches are rebuilt).
+    ``mode`` is the file's permissions whatever the umask: 0o600 for files holding personal
+    data (the temporary file is created 0600, so the data is never readable by others)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
@@ -19,7 +21,7 @@ def write_atomic(path: Path, data: bytes, *, fsync: bool = True) -> None:
             if fsync:
                 fh.flush()
                 os.fsync(fh.fileno())
-        os.chmod(tmp, 0o644)
+        os.chmod(tmp, mode)
         os.replace(tmp, path)
     except BaseException:
         try:

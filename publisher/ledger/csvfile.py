@@ -45,6 +45,24 @@ class ImportReport:
 
 _CSV_COLUMNS = ("email", "name", "status", "source", "created_at")
 
+# Spreadsheets run a cell that starts with one of these as a formula ("CSV injection": a name
+# such as =HYPERLINK(...) in an exported list). Such a cell is written with a leading
+# apostrophe, which spreadsheets show as text; so is a cell that starts with an apostrophe, so
+# that import, which removes one, gives back exactly what was exported.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _neutralised(value: str) -> str:
+    """A cell as exported: an apostrophe before a formula trigger (or an apostrophe)."""
+    return "'" + value if value.startswith((*_FORMULA_START, "'")) else value
+
+
+def _restored(value: str) -> str:
+    """A cell as imported: the apostrophe that ``_neutralised`` added, removed."""
+    if value.startswith("'") and value[1:].startswith((*_FORMULA_START, "'")):
+        return value[1:]
+    return value
+
 
 #: line, address, name, status, source ('' if none), created_at (None if none).
 _CsvRow = tuple[int, str, str, str, str, datetime | None]
@@ -71,7 +89,8 @@ def read_subscriber_csv(path: Path) -> tuple[list[_CsvRow], list[str]]:
                 problems.append(f"{path}:{line}: {len(record)} fields, but the header names "
                                 f"{len(header)}; quote values that contain commas")
                 continue
-            values = dict(zip(header, record, strict=False))
+            values = {key: _restored(value)
+                      for key, value in zip(header, record, strict=False)}
             email = values.get("email", "").strip()
             if not email:
                 problems.append(f"{path}:{line}: email: missing")
@@ -129,12 +148,15 @@ def _check_header(path: Path, line: int, header: list[str]) -> None:
 
 
 def subscribers_csv(subscribers: Iterable[Subscriber]) -> str:
-    """CSV with a header (email,name,status,source,created_at) that import reads back."""
+    """CSV with a header (email,name,status,source,created_at) that import reads back. A cell
+    a spreadsheet would run as a formula (starting with =, +, -, @) gets a leading apostrophe,
+    which import removes."""
     out = io.StringIO(newline="")
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(_CSV_COLUMNS)
     for sub in subscribers:
         created = sub.created_at.isoformat() if sub.created_at else ""
-        writer.writerow((sub.email, sub.name, sub.status, sub.source, created))
+        writer.writerow([_neutralised(value)
+                         for value in (sub.email, sub.name, sub.status, sub.source, created)])
     return out.getvalue()
 

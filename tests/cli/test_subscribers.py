@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import stat
 from pathlib import Path
 
 from publisher.cli.subscribers import subscribers
@@ -150,3 +152,18 @@ def test_list_status_choices_are_the_ledger_statuses():
     command = subscribers.commands["list"]
     status = next(p for p in command.params if p.name == "status")
     assert tuple(status.type.choices) == tuple(s.value for s in SubscriberStatus)
+
+
+def test_export_to_a_file_is_private_whatever_the_umask(publication, cli, tmp_path):
+    cli("subscribers", "add", "ada@example.com", "--name", "Ada")
+    target = tmp_path / "backup.csv"
+    target.write_text("old\n")
+    target.chmod(0o644)  # an older export, or a file made by hand: replaced, and made private
+    old = os.umask(0o022)
+    try:
+        result = cli("subscribers", "export", str(target))
+    finally:
+        os.umask(old)
+    assert result.exit_code == 0, result.output
+    assert stat.S_IMODE(target.stat().st_mode) == 0o600
+    assert target.read_text().startswith("email,name,status,source,created_at\nada@example.com")
