@@ -167,3 +167,22 @@ def test_export_to_a_file_is_private_whatever_the_umask(publication, cli, tmp_pa
     assert result.exit_code == 0, result.output
     assert stat.S_IMODE(target.stat().st_mode) == 0o600
     assert target.read_text().startswith("email,name,status,source,created_at\nada@example.com")
+
+
+def test_a_local_part_longer_than_64_bytes_is_refused_at_add_and_import(publication, cli,
+                                                                        tmp_path):
+    longest = "a" * 64 + "@example.org"
+    assert cli("subscribers", "add", longest).exit_code == 0
+    refused = cli("subscribers", "add", "b" * 65 + "@example.org")
+    assert refused.exit_code == 1
+    assert refused.stderr.count("\n") == 1
+    assert "the part before the @ is 65 bytes" in refused.stderr
+    # octets, not characters: 33 × "é" is 66 bytes of UTF-8 (SMTPUTF8 counts octets)
+    assert cli("subscribers", "add", "é" * 33 + "@example.org").exit_code == 1
+    people = tmp_path / "people.csv"
+    people.write_text(f"email,name\nok@example.org,Ok\n{'c' * 65}@example.org,Long\n")
+    imported = cli("subscribers", "import", str(people))
+    assert imported.exit_code == 1
+    assert f"{people}:3: email:" in imported.stderr
+    assert "65 bytes" in imported.stderr
+    assert emails(publication) == {longest: "active", "ok@example.org": "active"}
