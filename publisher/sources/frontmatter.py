@@ -70,6 +70,15 @@ def _compose_yaml(text: str) -> yaml.Node | None:
     finally:
         loader.dispose()
 
+#: A review's front matter is a few dozen lines. Anything longer is a mistake (a misplaced
+#: closing '---'), or hostile: front matter is refused past this many lines, before YAML reads
+#: it, so that no source can hold the run lock for long.
+MAX_FRONT_MATTER_LINES = 2000
+#: Values YAML misreads are quoted and the YAML read again, once per such value: at most this
+#: many times (each reading is linear in the front matter, so a file cannot make it quadratic;
+#: the problems found so far are reported, and the rest once those are fixed).
+MAX_YAML_FIXES = 25
+
 _FRONT_MATTER_END = re.compile(r"^(?:---|\.\.\.)[ \t]*\r?$", re.MULTILINE)
 _TOP_KEY = re.compile(r"^(\s*)([A-Za-z_][\w-]*)\s*:\s+(.*?)\s*\r?$")
 _KEY_LINE = re.compile(r"^(\s*)(?:-\s+)?([A-Za-z_][\w-]*)\s*:(?:\s|$)(.*)")
@@ -229,8 +238,14 @@ def split_front_matter(text: str, out: Collector) -> tuple[str, str, int] | None
         out.error(1, "", "front matter is not closed; add a line '---' after the last field")
         return None
     front = rest[: match.start()]
+    lines = front.count("\n")
+    if lines > MAX_FRONT_MATTER_LINES:
+        out.error(1, "", f"front matter is {lines} lines long, more than the "
+                         f"{MAX_FRONT_MATTER_LINES} publisher reads; a review has a few dozen "
+                         "fields at most (is the closing '---' in the right place?)")
+        return None
     body = rest[match.end():].lstrip("\r").removeprefix("\n")
-    body_line = 2 + front.count("\n") + 1
+    body_line = 2 + lines + 1
     return front, body, body_line
 
 
@@ -319,7 +334,7 @@ def compose_front_matter(front: str, out: Collector) -> yaml.Node | None:
             out.error(index + 2, _dotted(lines, index),
                       f"{_SILENT_TRAPS[value[0]]}; quote the whole item: - {_quoted(value)}")
             lines[index] = f"{dash}{_quoted(value)}"
-    for _attempt in range(len(lines) + 1):
+    for attempt in range(MAX_YAML_FIXES + 1):
         try:
             return _compose_yaml("\n".join(lines))
         except yaml.MarkedYAMLError as exc:
@@ -336,6 +351,11 @@ def compose_front_matter(front: str, out: Collector) -> yaml.Node | None:
                 quoted_start = "expected key" in problem
                 misread = ": " in value or value.endswith(":") or "mapping values" not in problem
                 if value and misread and (quoted_start or value[0] not in "\"'[{|>"):
+                    if attempt == MAX_YAML_FIXES:
+                        out.error(line_no, _dotted(lines, index),
+                                  f"{trap}; and more values like it: stopped after "
+                                  f"{MAX_YAML_FIXES} of them; quote those, then check again")
+                        return None
                     out.error(line_no, _dotted(lines, index),
                               f"{trap}; quote the whole value: {key}: {_quoted(value)}")
                     lines[index] = f"{indent}{key}: {_quoted(value)}"
@@ -352,7 +372,7 @@ def compose_front_matter(front: str, out: Collector) -> yaml.Node | None:
         except yaml.YAMLError as exc:  # pragma: no cover - errors without a position
             out.error(1, "", f"front matter is not valid YAML: {exc}")
             return None
-    return None  # pragma: no cover
+    return None  # pragma: no cover  # the last attempt returns above
 
 
 def remove_front_matter_controls(front: str, out: Collector) -> str:
