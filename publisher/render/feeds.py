@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import PurePosixPath
 from typing import Any
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import unquote, urljoin, urlsplit
 
 from feedgen.ext.base import BaseEntryExtension, BaseExtension
 from feedgen.feed import FeedGenerator
@@ -212,7 +212,7 @@ class FeedRenderer:
         base = self.site.base_url
         if not url.startswith(base):
             return None
-        rel = PurePosixPath(urlsplit(url[len(base):]).path)
+        rel = PurePosixPath(unquote(urlsplit(url[len(base):]).path))  # "my%20poster.png"
         if rel.is_absolute() or ".." in rel.parts or not rel.parts:
             return None
         try:
