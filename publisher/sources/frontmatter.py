@@ -20,7 +20,14 @@ import yaml.reader
 import yaml.scanner
 
 from ..errors import Problem
-from ..text import ILLEGAL_CHARS, normalise_spaces, one_line, remove_control_chars
+from ..text import (
+    BIDI_CHARS,
+    ILLEGAL_CHARS,
+    normalise_spaces,
+    one_line,
+    remove_bidi_controls,
+    remove_control_chars,
+)
 
 
 class _PurePythonParser(yaml.reader.Reader, yaml.scanner.Scanner, yaml.parser.Parser,
@@ -376,8 +383,9 @@ def compose_front_matter(front: str, out: Collector) -> yaml.Node | None:
 
 
 def remove_front_matter_controls(front: str, out: Collector) -> str:
-    """YAML refuses control characters outright: remove them, with a warning per line."""
-    if front.isprintable() or not ILLEGAL_CHARS.search(front):
+    """YAML refuses control characters outright, and bidi controls make a title read
+    backwards: remove both, with a warning per line."""
+    if front.isprintable() or not (ILLEGAL_CHARS.search(front) or BIDI_CHARS.search(front)):
         return front
     lines = front.split("\n")
     for index, line in enumerate(lines):
@@ -386,8 +394,16 @@ def remove_front_matter_controls(front: str, out: Collector) -> str:
             out.warn(index + 2, _dotted(lines, index),
                      f"removed {removed} control character{'s' if removed > 1 else ''} that "
                      "XML cannot carry")
-            lines[index] = cleaned
+        cleaned, bidi = remove_bidi_controls(cleaned)
+        if bidi:
+            out.warn(index + 2, _dotted(lines, index), bidi_warning(bidi))
+        lines[index] = cleaned
     return "\n".join(lines)
+
+
+def bidi_warning(count: int) -> str:
+    return (f"removed {count} bidi control character{'s' if count > 1 else ''} (they can make "
+            "text read backwards)")
 
 
 

@@ -16,7 +16,7 @@ import cmarkgfm
 import nh3
 from cmarkgfm.cmark import Options
 
-from ..text import ILLEGAL_CHARS, SUSPECT_CHARS, normalise_spaces
+from ..text import ILLEGAL_CHARS, SUSPECT_CHARS, normalise_spaces, remove_bidi_controls
 
 # Sources without "<" cannot hold raw HTML, and cmark's own output in its safe mode (which also
 # blanks javascript:, vbscript:, file: and data: links) lies within our allow-list, so nh3 is
@@ -158,4 +158,4 @@ def markdown_to_html(text: str, base_url: str) -> str:
     """Render Markdown (GFM: tables, strikethrough, autolinks; typographic quotes) to sanitised
     HTML (no script, style, iframe or event handlers; links only http, https and mailto) whose
     href/src/srcset are absolute against ``base_url``."""
-    return render_prepared(prepare_markdown(text)[0], base_url)
+    return render_prepared(prepare_markdown(remove_bidi_controls(text)[0])[0], base_url)

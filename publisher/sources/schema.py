@@ -35,10 +35,11 @@ import yaml
 from ..config import Config
 from ..errors import Problem, SourceError
 from ..models import Film, Poster, Review
-from ..text import excerpt, normalise_spaces, one_line, slugify
+from ..text import excerpt, normalise_spaces, one_line, remove_bidi_controls, slugify
 from .frontmatter import (
     Collector,
     Fields,
+    bidi_warning,
     compose_front_matter,
     node_kind,
     remove_front_matter_controls,
@@ -368,6 +369,9 @@ def parse_source(text: str, path: str, config: Config) -> ParseResult:
     draft = _bool(fields, "draft")
     poster, needs = _poster(fields, title or stem, config)
 
+    body, bidi = remove_bidi_controls(body)
+    if bidi:
+        out.warn(body_line, "body", bidi_warning(bidi))
     body, removed = prepare_markdown(body)
     if removed:
         out.warn(body_line, "body", f"removed {removed} control character"

@@ -1,13 +1,21 @@
-"""Sources written to hurt: front matter that would make YAML work quadratically."""
+"""Sources written to hurt: front matter that would make YAML work quadratically, text that
+reads backwards."""
 
 from __future__ import annotations
 
 import pytest
 
 from publisher.errors import SourceError
+from publisher.models import Issue
+from publisher.render.archive import render_archive
+from publisher.render.digest import render_digest
+from publisher.render.feeds import render_feeds
+from publisher.render.site import Site
 from publisher.sources import frontmatter
 from publisher.sources.catalog import load_reviews
 from publisher.sources.frontmatter import MAX_FRONT_MATTER_LINES, MAX_YAML_FIXES
+from publisher.sources.markdown import markdown_to_html
+from publisher.text import BIDI_CHARS
 
 
 def problems_of(publication) -> list[str]:
@@ -53,3 +61,40 @@ def test_a_few_misread_values_are_all_reported_at_once(publication):
         "reviews/film.md:4: reviewer: the value contains ': ', which YAML reads as a new field; "
         "quote the whole value: reviewer: \"Sam: Okafor\"",
     ]
+
+
+RLO = "\u202e"  # RIGHT-TO-LEFT OVERRIDE: "gpj.exe" reads "exe.jpg"
+
+
+def test_bidi_controls_never_reach_feeds_digests_or_archive_pages(publication, now):
+    publication.write_review("film.md", (
+        f"---\ntitle: Harbour {RLO}sthgiL\ndate: 2026-03-06\nreviewer: Sam{RLO} Okafor\n"
+        f"summary: A quiet{RLO} film\ntags: [drama{RLO}]\n---\nA body with\u2067 an isolate.\n"))
+    catalog = load_reviews(publication.config, cache=False)
+    [review] = catalog.reviews
+    assert (review.title, review.reviewer, review.summary, review.tags) == (
+        "Harbour sthgiL", "Sam Okafor", "A quiet film", ("drama",))
+    assert "\u2067" not in review.body_html
+    assert [str(w) for w in catalog.warnings] == [
+        "reviews/film.md:2: title: removed 1 bidi control character (they can make text read "
+        "backwards)",
+        "reviews/film.md:4: reviewer: removed 1 bidi control character (they can make text "
+        "read backwards)",
+        "reviews/film.md:5: summary: removed 1 bidi control character (they can make text read "
+        "backwards)",
+        "reviews/film.md:6: tags: removed 1 bidi control character (they can make text read "
+        "backwards)",
+        "reviews/film.md:8: body: removed 1 bidi control character (they can make text read "
+        "backwards)",
+    ]
+    site = Site.from_config(publication.config)
+    issue = Issue(number=1, subject="", date=now, reviews=(review,))
+    archive = render_archive(site, [issue])["issues/1/index.html"].decode("utf-8")
+    feeds = render_feeds([review], site=site, title="Reel", description="Reviews")
+    for text in (archive, render_digest(issue, site).html, *(f.decode() for f in feeds.values())):
+        assert not BIDI_CHARS.search(text)
+        assert "\\u{" not in text  # MRML's way of writing one into an attribute
+
+
+def test_an_editors_note_loses_bidi_controls_too():
+    assert markdown_to_html(f"Read {RLO}this", "https://reel.test/") == "<p>Read this</p>"
