@@ -26,16 +26,16 @@ def normalise_email(address: str) -> str:
         info = validate_email(text, check_deliverability=False)
     except EmailNotValidError as exc:
         raise InvalidAddress(f"{text!r} is not a valid email address: {exc}") from None
-    address: str = info.ascii_email or info.normalized
-    local = address.rpartition("@")[0]
+    stored: str = info.ascii_email or info.normalized
+    local = stored.rpartition("@")[0]
     size = len(local.encode("utf-8"))
     if size > LOCAL_PART_MAX:
         raise InvalidAddress(f"{text!r} is not a valid email address: the part before the @ is "
                              f"{size} bytes, and mail servers accept at most {LOCAL_PART_MAX}")
-    if len(address.encode("utf-8")) > ADDRESS_MAX:
+    if len(stored.encode("utf-8")) > ADDRESS_MAX:
         raise InvalidAddress(f"{text!r} is not a valid email address: it is longer than "
                              f"{ADDRESS_MAX} bytes, the most mail servers accept")
-    return address
+    return stored
 
 
 def address_key(address: str) -> str:
