@@ -10,9 +10,11 @@ from datetime import datetime
 from typing import Concatenate, ParamSpec
 
 import click
+from sqlalchemy.exc import OperationalError
 
 from ..config import Config
 from ..errors import PublisherError
+from ..files import describe_os_error
 from ..ledger import Store
 from ..ledger import open_store as open_ledger
 from . import State
@@ -24,8 +26,9 @@ def publication_command(
     func: Callable[Concatenate[State, P], int | None],
 ) -> Callable[P, None]:
     """Give the command the State (publication and clock) as its first argument. A
-    PublisherError becomes one line on stderr and exit code 1 (a traceback only with --debug);
-    a command's own non-zero return value is its exit code."""
+    PublisherError becomes one line on stderr and exit code 1 (a traceback only with --debug),
+    and so does a fault of the machine (an OSError: a read-only or full disk; a database
+    error); a command's own non-zero return value is its exit code."""
 
     @functools.wraps(func)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> None:
@@ -37,6 +40,16 @@ def publication_command(
             if state.debug:
                 raise
             click.echo(f"error: {exc}", err=True)
+            code = 1
+        except OSError as exc:  # a read-only or full disk, a file where a directory should be
+            if state.debug:
+                raise
+            click.echo(f"error: {describe_os_error(exc)}", err=True)
+            code = 1
+        except OperationalError as exc:  # the database, beyond the faults the ledger names
+            if state.debug:
+                raise
+            click.echo(f"error: the ledger: {getattr(exc, 'orig', None) or exc}", err=True)
             code = 1
         if code:
             sys.exit(code)

@@ -27,6 +27,7 @@ from ..config import STATE_DIR, Config
 from ..errors import StoreError
 from .base import display_url
 from .deliveries import DeliveryStore
+from .faults import fault_of
 from .issues import IssueStore
 from .schema import SCHEMA_REVISION
 from .subscribers import SubscriberStore
@@ -96,6 +97,11 @@ def open_store(config: Config) -> Store:
     except (ArgumentError, NoSuchModuleError) as exc:
         raise StoreError(f"{config.path}: state.database: cannot use {display_url(url)}: {exc}") \
             from None
+    except ImportError as exc:  # postgresql:// without its driver, say
+        raise StoreError(
+            f"{config.path}: state.database: {url.get_backend_name()} needs the Python module "
+            f"{exc.name or exc}, which is not installed; install it into publisher's environment "
+            f"(for PostgreSQL: pip install 'psycopg[binary]')") from None
     if url.get_backend_name() == "sqlite":
         _configure_sqlite(engine)
     try:
@@ -110,6 +116,9 @@ def open_store(config: Config) -> Store:
         raise
     except SQLAlchemyError as exc:
         engine.dispose()
+        fault = fault_of(exc, display_url(url))
+        if fault is not None:
+            raise fault from None
         orig = getattr(exc, "orig", None) or exc
         raise StoreError(f"{display_url(url)}: cannot open the ledger: {orig}") from None
     return Store(engine)

@@ -18,6 +18,7 @@ from typing import Any
 
 from ..config import Config, load_secret
 from ..delivery.engine import DeliveryReport, Progress
+from ..files import describe_os_error
 from ..errors import (
     LockHeld,
     NotEnoughReviews,
@@ -117,7 +118,7 @@ class _Run:
                             delivered=tuple(delivered), written=written, archived=archived)
 
     def _report(self, *, problems: list[str] | None = None, **fields: Any) -> RunReport:
-        found = tuple(problems or self.problems)
+        found = tuple(dict.fromkeys(problems or self.problems))  # a build fails alike twice
         return RunReport(problem=found[0] if found else None, problems=found, **fields)
 
     # --- feeds and archive ---------------------------------------------------------------------
@@ -129,6 +130,9 @@ class _Run:
             report = build_site(self.config, now=self.now, issues=sent, catalog=catalog)
         except PublisherError as exc:
             self.problems.append(f"build failed, feeds not updated: {_first_line(exc)}")
+            return 0
+        except OSError as exc:  # a read-only or full disk: the newsletter still goes out
+            self.problems.append(f"build failed, feeds not updated: {describe_os_error(exc)}")
             return 0
         for warning in warnings:
             self.echo(f"warning: {warning}")
