@@ -18,7 +18,6 @@ from typing import Any
 
 from ..config import Config, load_secret
 from ..delivery.engine import DeliveryReport, Progress
-from ..files import describe_os_error
 from ..errors import (
     LockHeld,
     NotEnoughReviews,
@@ -27,6 +26,7 @@ from ..errors import (
     SourceError,
     TransportError,
 )
+from ..files import describe_os_error
 from ..ledger import Store, open_store
 from ..models import DeliveryStatus, IssueState
 from ..newsletter.compose import archived_issues
