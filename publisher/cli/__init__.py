@@ -1,7 +1,7 @@
 """The command line: click only. Each command parses its options, calls the library, prints.
 
 Commands live in one module per area (``publication``, ``digest``, ``subscribers``, ``issues``,
-``schedule``) and are imported only when invoked: ``publisher --help`` and a mistyped command
+``schedule``, …) and are imported only when invoked: ``publisher --help`` and a mistyped command
 answer without loading the library (start-up is most of what a cron run costs when nothing is
 due). The registry below names each command's module and the one-line help that ``publisher
 --help`` shows; tests hold it to the commands themselves.
@@ -33,6 +33,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
                  "Show when issues are due; print crontab or systemd units."),
     "run": ("schedule:run_command",
             "Do what is due: build, compose, deliver (cron calls this)."),
+    "backup": ("backup:backup_command",
+               "Copy the whole ledger to a file, safely while runs go on."),
+    "restore": ("backup:restore_command", "Replace the ledger with a backup file."),
 }
 
 
