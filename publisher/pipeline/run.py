@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, tzinfo
 from typing import Any
 
-from ..config import Config, load_secret
+from ..config import Config
 from ..delivery.engine import DeliveryReport, Progress
 from ..errors import (
     LockHeld,
@@ -35,6 +35,7 @@ from ..sources import Catalog, load_reviews
 from .build import build_site
 from .issues import compose_issue
 from .lock import publication_lock
+from .preflight import sending_secret
 from .send import ambiguous_line, deliver
 
 
@@ -218,7 +219,7 @@ class _Run:
         if not todo:
             return done
         try:
-            secret = load_secret()
+            secret = sending_secret(self.config, store)
         except PublisherError as exc:
             numbers = ", ".join(f"#{n}" for n in todo)
             self.problems.append(f"issue {numbers} not sent: {exc}")

@@ -32,7 +32,7 @@ from tests.smtpserver import SmtpServer
 
 @pytest.fixture(autouse=True)
 def secret(monkeypatch):
-    monkeypatch.setenv("PUBLISHER_SECRET", "test-secret-not-for-production")
+    monkeypatch.setenv("PUBLISHER_SECRET", "test-secret-not-for-production-use")
 
 
 class Lines(list):

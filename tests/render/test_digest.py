@@ -573,7 +573,7 @@ def test_a_template_that_does_not_compile_is_explained_by_check_and_preview(publ
     trap = re.compile(r"^warning: .*/templates/_head\.mjml\.j2:1: <mj-html-attributes> makes "
                       r"mjml-python \(MRML\) fail", re.M)
 
-    result = cli("check")
+    result = cli("check", "--sources")
     assert result.exit_code == 1
     assert "digest.mjml.j2: MJML did not compile" in result.stderr
     assert "(at 'mj-html-attributes')" in result.stderr  # what MRML stumbled on
@@ -592,7 +592,7 @@ def test_cli_check_renders_the_archive_templates_too(publication, name, cli):
     templates = publication.root / "templates"
     templates.mkdir()
     (templates / name).write_text("{{ no_such_value }}\n")
-    result = cli("check")
+    result = cli("check", "--sources")
     assert result.exit_code == 1
     assert re.search(rf"templates/{re.escape(name)}:1: 'no_such_value' is undefined",
                      result.stderr), result.stderr
@@ -618,7 +618,7 @@ def test_cli_check_reports_digest_size_and_template_warnings(publication, cli):
         (DEFAULT_TEMPLATES / "_card.mjml.j2").read_text().replace(
             '<mj-button href="{{ card.url }}">',
             '<mj-button href="{{ card.url }}" title="Read {{ card.title }}">'))
-    result = cli("check")
+    result = cli("check", "--sources")
     assert result.exit_code == 0, result.output
     assert re.search(r"^digest of 2 reviews: \d+\.\d KB of HTML", result.stdout, re.M)
     (warning,) = [line for line in result.stderr.splitlines() if line.startswith("warning:")]
@@ -627,6 +627,6 @@ def test_cli_check_reports_digest_size_and_template_warnings(publication, cli):
                         warning)
     assert "0 errors, 1 warning" in result.stdout
     (templates / "_card.mjml.j2").write_text("{{ card.no_such_field }}")
-    result = cli("check")
+    result = cli("check", "--sources")
     assert result.exit_code == 1
     assert "_card.mjml.j2:1:" in result.stderr and "no_such_field" in result.stderr
