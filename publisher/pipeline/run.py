@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from contextlib import ExitStack
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, tzinfo
 from typing import Any
 
@@ -30,7 +30,14 @@ from ..files import describe_os_error
 from ..ledger import Store, open_store
 from ..models import DeliveryStatus, IssueState
 from ..newsletter.compose import archived_issues
-from ..newsletter.schedule import Decision, config_schedule, decide, format_local, latest_time
+from ..newsletter.schedule import (
+    Decision,
+    before_first_run,
+    config_schedule,
+    decide,
+    format_local,
+    latest_time,
+)
 from ..sources import Catalog, load_reviews
 from .build import build_site
 from .issues import compose_issue
@@ -150,6 +157,15 @@ class _Run:
     def _schedule(self, store: Store, catalog: Catalog) -> tuple[Decision, str | None, int | None]:
         last = store.last_slot()
         decision = decide(self.expr, self.tz, self.now, last, self.grace, self.catch_up)
+        if decision.skipped and last is None:
+            first = store.first_record()
+            if first is None or decision.skipped[-1] < first:
+                # The publication's first run finds a slot from before it existed: recorded,
+                # so that --catch-up cannot send it later, but no issue was skipped.
+                for slot in decision.skipped:
+                    store.record_slot(slot, "skipped", now=self.now)
+                return replace(decision, reason=before_first_run(
+                    self.expr, self.tz, self.now, decision.skipped[-1])), None, None
         for slot in decision.skipped:
             if store.record_slot(slot, "skipped", now=self.now):
                 self.echo(decision.reason)
@@ -159,6 +175,18 @@ class _Run:
             return decision, ("skipped" if decision.skipped else None), None
 
         slot, when = decision.slot, format_local(decision.slot, self.tz)
+        drafts = [r for r in store.issues() if r.state == IssueState.DRAFT and r.slot is None]
+        if drafts:  # composed by hand: it is what the editor means to send at the slot
+            try:
+                record = store.adopt_draft(drafts[0].number, slot, now=self.now)
+            except SlotTaken as exc:
+                self.echo(f"no issue sent: {exc}")
+                return decision, None, None
+            waiting = "".join(f"; draft issue #{r.number} waits for the next slot"
+                              for r in drafts[1:])
+            self.echo(f"issue #{record.number}, composed by hand, goes out for the slot "
+                      f"{when}: {record.subject}{waiting}")
+            return decision, "issued", record.number
         try:
             record = compose_issue(self.config, store, catalog, now=self.now, slot=slot)
         except NotEnoughReviews as exc:
@@ -204,8 +232,9 @@ class _Run:
         todo = []
         done: list[tuple[int, DeliveryReport]] = []
         for record in store.issues():
-            # A draft with a slot was composed by a run (one killed before it queued the issue,
-            # perhaps); drafts composed by hand wait for 'publisher issue send'.
+            # A draft with a slot was composed (or, composed by hand, adopted) for a slot by a
+            # run, one killed before it queued the issue perhaps; other drafts composed by hand
+            # wait for the next slot, or for 'publisher issue send'.
             if record.number == composed or (record.state == IssueState.DRAFT
                                              and record.slot is not None):
                 todo.append(record.number)
