@@ -11,6 +11,7 @@ from ..models import IssueState
 from ..pipeline import send
 from ..pipeline.issues import compose_issue, note_from_file
 from ..pipeline.preflight import sending_secret
+from ..pipeline.rehearsal import refuse_future_clock
 from ..sources import Catalog, load_reviews
 from . import State
 from .context import count, local_time, open_store, publication_command, warn
@@ -125,6 +126,7 @@ def issue_send(state: State, number: int, dry_run: bool, address: str | None) ->
         for line in send.plan(config, store, number, now=now):
             click.echo(line)
         return 0
+    refuse_future_clock(state.config, state.fixed_now)
     secret = sending_secret(config, store)
     catalog = load_reviews(config)
     if address is not None:
@@ -148,6 +150,7 @@ def issue_resend_ambiguous(state: State, number: int) -> int:
     """Send again, on purpose, the deliveries of NUMBER whose fate is unknown (some recipients
     may receive a second copy)."""
     config = state.config
+    refuse_future_clock(state.config, state.fixed_now)
     store = open_store(state)
     report = send.resend_ambiguous(config, store, number, now=state.now(),
                                    secret=sending_secret(config, store),

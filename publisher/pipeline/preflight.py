@@ -216,13 +216,14 @@ def check_secret(ledger: LedgerStatus, *, sends_mail: bool,
     return found
 
 
-def sending_secret(config: Config, store: Store,
+def sending_secret(config: Config, store: Store | None,
                    environ: Mapping[str, str] = os.environ) -> str:
     """The secret to sign what is about to be sent: ConfigError when it is missing, or when a
-    new publication (no issue has left draft) would send real mail with one shorter than 32
-    bytes. (The local outbox takes any secret: a rehearsal.)"""
+    new publication (no issue has left draft; no ledger yet, ``store`` None) would send real
+    mail with one shorter than 32 bytes. (The local outbox takes any secret: a rehearsal.)"""
     secret = environ.get(SECRET_ENV, "")
-    new = not any(r.state in (IssueState.SENDING, IssueState.SENT) for r in store.issues())
+    new = store is None or not any(r.state in (IssueState.SENDING, IssueState.SENT)
+                                   for r in store.issues())
     problem = secret_problem(secret, new=new)
     if problem and (not secret or not is_local(transport_from_url(config))):
         raise ConfigError(problem)

@@ -88,7 +88,7 @@ def run_once(config: Config, *, now: datetime, catch_up: bool = False,
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-def _first_line(exc: BaseException) -> str:
+def first_line(exc: BaseException) -> str:
     if isinstance(exc, SourceError):
         count = len(exc.problems)
         more = f" (and {count - 1} more)" if count > 1 else ""
@@ -96,6 +96,25 @@ def _first_line(exc: BaseException) -> str:
                 f"or sent: {exc.problems[0]}{more}")
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
+
+
+def skipped_and_unsent(store: Store, last: datetime, expr: str, tz: tzinfo,
+                       now: datetime) -> bool:
+    """The last slot was skipped, is still the latest scheduled time, and no issue was composed
+    since: --catch-up may send it now."""
+    outcome = store.slot_outcome(last)
+    if outcome is None or outcome[0] != "skipped" or latest_time(expr, tz, now) != last:
+        return False
+    return not any(r.created_at >= last for r in store.issues() if r.state != "cancelled")
+
+
+def quiet_first_skip(store: Store, decision: Decision, last: datetime | None) -> bool:
+    """Whether the slots ``decision`` skips passed before the publication existed (its first
+    run finds them): recorded, but no issue was skipped."""
+    if not decision.skipped or last is not None:
+        return False
+    first = store.first_record()
+    return first is None or decision.skipped[-1] < first
 
 
 class _Run:
@@ -113,7 +132,7 @@ class _Run:
         try:
             catalog = load_reviews(self.config)
         except SourceError as exc:
-            return self._report(problems=[_first_line(exc)])
+            return self._report(problems=[first_line(exc)])
         with open_store(self.config) as store:
             written = self._build(store, catalog)
             decision, outcome, number = self._schedule(store, catalog)
@@ -137,7 +156,7 @@ class _Run:
                                              store.frozen_issues())
             report = build_site(self.config, now=self.now, issues=sent, catalog=catalog)
         except PublisherError as exc:
-            self.problems.append(f"build failed, feeds not updated: {_first_line(exc)}")
+            self.problems.append(f"build failed, feeds not updated: {first_line(exc)}")
             return 0
         except OSError as exc:  # a read-only or full disk: the newsletter still goes out
             self.problems.append(f"build failed, feeds not updated: {describe_os_error(exc)}")
@@ -157,15 +176,12 @@ class _Run:
     def _schedule(self, store: Store, catalog: Catalog) -> tuple[Decision, str | None, int | None]:
         last = store.last_slot()
         decision = decide(self.expr, self.tz, self.now, last, self.grace, self.catch_up)
-        if decision.skipped and last is None:
-            first = store.first_record()
-            if first is None or decision.skipped[-1] < first:
-                # The publication's first run finds a slot from before it existed: recorded,
-                # so that --catch-up cannot send it later, but no issue was skipped.
-                for slot in decision.skipped:
-                    store.record_slot(slot, "skipped", now=self.now)
-                return replace(decision, reason=before_first_run(
-                    self.expr, self.tz, self.now, decision.skipped[-1])), None, None
+        if quiet_first_skip(store, decision, last):
+            # Recorded, so that --catch-up cannot send it later; but no issue was skipped.
+            for slot in decision.skipped:
+                store.record_slot(slot, "skipped", now=self.now)
+            return replace(decision, reason=before_first_run(
+                self.expr, self.tz, self.now, decision.skipped[-1])), None, None
         for slot in decision.skipped:
             if store.record_slot(slot, "skipped", now=self.now):
                 self.echo(decision.reason)
@@ -197,19 +213,13 @@ class _Run:
             self.echo(f"no issue composed: {exc}")
             return decision, None, None
         except PublisherError as exc:  # a subject template error, say: the slot stays open
-            self.problems.append(f"no issue composed for the slot {when}: {_first_line(exc)}")
+            self.problems.append(f"no issue composed for the slot {when}: {first_line(exc)}")
             return decision, None, None
         self.echo(f"composed issue #{record.number} ({decision.reason}): {record.subject}")
         return decision, "issued", record.number
 
     def _skipped_and_unsent(self, store: Store, last: datetime) -> bool:
-        """The last slot was skipped, is still the latest scheduled time, and no issue was
-        composed since: --catch-up may send it now."""
-        outcome = store.slot_outcome(last)
-        if (outcome is None or outcome[0] != "skipped"
-                or latest_time(self.expr, self.tz, self.now) != last):
-            return False
-        return not any(r.created_at >= last for r in store.issues() if r.state != "cancelled")
+        return skipped_and_unsent(store, last, self.expr, self.tz, self.now)
 
     def _catch_up_skipped(self, store: Store, catalog: Catalog, decision: Decision,
                           last: datetime) -> tuple[Decision, str | None, int | None]:
@@ -258,10 +268,10 @@ class _Run:
                 report = deliver(self.config, store, number, now=self.now, secret=secret,
                                  catalog=catalog, progress=self.progress, echo=self.echo)
             except TransportError as exc:
-                self.problems.append(f"issue #{number} not sent: {_first_line(exc)}")
+                self.problems.append(f"issue #{number} not sent: {first_line(exc)}")
                 break  # the same transport would fail for the next issue too
             except PublisherError as exc:
-                self.problems.append(f"issue #{number}: {_first_line(exc)}")
+                self.problems.append(f"issue #{number}: {first_line(exc)}")
                 continue
             if report.paused:
                 self.problems.append(report.paused)
