@@ -20,7 +20,8 @@ def subscribers() -> None:
 
 @subscribers.command("add")
 @click.argument("email")
-@click.option("--name", default="", help="The subscriber's name (used in the greeting).")
+@click.option("--name", default="",
+              help="The subscriber's name, shown in the To: header of their mail.")
 @click.option("--force", is_flag=True,
               help="Subscribe again someone who unsubscribed, bounced or complained.")
 @publication_command

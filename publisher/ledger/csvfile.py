@@ -19,12 +19,17 @@ _STATUSES = tuple(status.value for status in SubscriberStatus)
 
 @dataclass(frozen=True)
 class ImportReport:
-    """What a CSV import did; ``problems`` holds one "FILE:LINE: ..." line per rejected row."""
+    """What a CSV import did; ``problems`` holds one "FILE:LINE: ..." line per rejected row.
+
+    ``suppressed``: rows asking for an active subscriber whose address unsubscribed, bounced or
+    complained before (not subscribed again without --force). ``recorded``: rows the file itself
+    marks unsubscribed, bounced or complained (an export's), recorded as such."""
 
     added: int
     duplicates: int
     suppressed: int
     problems: tuple[str, ...]
+    recorded: int = 0
 
     def summary(self) -> str:
         """One line: 'added 3 subscribers; 1 duplicate skipped; ...'."""
@@ -34,9 +39,12 @@ class ImportReport:
         parts = [f"added {n(self.added, 'subscriber')}"]
         if self.duplicates:
             parts.append(f"{n(self.duplicates, 'duplicate')} skipped")
+        if self.recorded:
+            parts.append(f"{self.recorded} recorded as unsubscribed, bounced or complained, as "
+                         "the file says (kept off the list)")
         if self.suppressed:
-            parts.append(f"{self.suppressed} suppressed (unsubscribed, bounced or complained: "
-                         "not subscribed; --force subscribes them again)")
+            parts.append(f"{self.suppressed} not subscribed again (they unsubscribed, bounced "
+                         "or complained before; --force subscribes them)")
         if self.problems:
             parts.append(f"{n(len(self.problems), 'invalid row')} rejected")
         return "; ".join(parts)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import mailbox
 import os
 import stat
 from pathlib import Path
@@ -9,7 +10,7 @@ from pathlib import Path
 from publisher.cli.subscribers import subscribers
 from publisher.ledger.store import open_store
 from publisher.models import SubscriberStatus
-from tests.fixtures import EXAMPLE
+from tests.fixtures import EXAMPLE, write_reviews
 
 
 def emails(publication, status: str | None = None) -> dict[str, str]:
@@ -109,7 +110,7 @@ def test_import_never_resubscribes_without_force(publication, tmp_path: Path, cl
     path.write_text("email,name\ngone@example.org,Gone\n", encoding="utf-8")
     result = cli("subscribers", "import", str(path))
     assert result.exit_code == 0
-    assert result.stdout.startswith("added 0 subscribers; 1 suppressed")
+    assert result.stdout.startswith("added 0 subscribers; 1 not subscribed again")
     assert emails(publication) == {"gone@example.org": "unsubscribed"}
     forced = cli("subscribers", "import", str(path), "--force")
     assert forced.stdout == "added 1 subscriber\n"
@@ -186,3 +187,29 @@ def test_a_local_part_longer_than_64_bytes_is_refused_at_add_and_import(publicat
     assert f"{people}:3: email:" in imported.stderr
     assert "65 bytes" in imported.stderr
     assert emails(publication) == {longest: "active", "ok@example.org": "active"}
+
+
+def test_bounced_rows_of_an_export_are_reported_as_recorded(publication, cli, tmp_path):
+    """A CSV whose rows say bounced or unsubscribed (an export) records them as such; the
+    summary said they were "suppressed … not subscribed; --force subscribes them again"."""
+    path = tmp_path / "export.csv"
+    path.write_text("email,name,status\nok@example.org,Ok,active\nb@example.org,B,bounced\n"
+                    "u@example.org,U,unsubscribed\n")
+    result = cli("subscribers", "import", str(path))
+    assert result.exit_code == 0
+    assert result.stdout == ("added 1 subscriber; 2 recorded as unsubscribed, bounced or "
+                             "complained, as the file says (kept off the list)\n")
+    assert emails(publication) == {"ok@example.org": "active", "b@example.org": "bounced",
+                                   "u@example.org": "unsubscribed"}
+
+
+def test_the_name_goes_where_the_help_says(publication, cli):
+    help_text = cli("subscribers", "add", "--help").stdout
+    assert "greeting" not in help_text and "To: header" in help_text
+    write_reviews(publication, 1)  # the local outbox is the default transport
+    cli("subscribers", "add", "ada@example.org", "--name", "Ada Reader")
+    assert cli("issue", "new").exit_code == 0
+    sent = cli("issue", "send", "1", env={"PUBLISHER_SECRET": "x" * 32})
+    assert sent.exit_code == 0, sent.output
+    [message] = mailbox.Maildir(publication.root / ".publisher" / "outbox", create=False)
+    assert message["To"] == "Ada Reader <ada@example.org>"

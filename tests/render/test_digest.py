@@ -630,3 +630,17 @@ def test_cli_check_reports_digest_size_and_template_warnings(publication, cli):
     result = cli("check", "--sources")
     assert result.exit_code == 1
     assert "_card.mjml.j2:1:" in result.stderr and "no_such_field" in result.stderr
+
+
+def test_cli_preview_is_numbered_as_the_next_issue(publication, cli):
+    """It said "#1" whatever the ledger held; it shows the number the next issue will have,
+    read without writing (no ledger: #1, and none is created)."""
+    write_films(publication, 3)
+    result = cli("digest", "preview", "--text")
+    assert "Test Reel #1: " in result.stderr
+    assert not (publication.root / ".publisher" / "state.db").exists()
+    assert cli("issue", "new").exit_code == 0
+    assert cli("issue", "cancel", "1").exit_code == 0  # a cancelled issue keeps its number
+    result = cli("digest", "preview", "--text")
+    assert result.exit_code == 0, result.output
+    assert "Test Reel #2: " in result.stderr
