@@ -90,7 +90,8 @@ def operations(config: Config, *, now: datetime, connect: bool = False,
                environ: Mapping[str, str] = os.environ) -> Findings:
     """Everything ``publisher run`` will need, one check per concern (``preflight``): the
     schedule, the transport (with ``connect``, a real session that sends nothing), the
-    addresses, the secret, DKIM, the ledger and the directories a run writes."""
+    addresses, the secret, DKIM (with ``connect``, the record in DNS), the ledger and the
+    directories a run writes."""
     found = Findings()
     found.extend(check_schedule(config, now))
     found.extend(check_transport(config, connect=connect))
@@ -101,7 +102,7 @@ def operations(config: Config, *, now: datetime, connect: bool = False,
     found.extend(check_addresses(config, sends_mail=sends_mail))
     ledger_found, ledger = check_ledger(config)
     found.extend(check_secret(ledger, sends_mail=sends_mail, environ=environ))
-    found.extend(check_dkim(config))
+    found.extend(check_dkim(config, connect=connect))
     found.extend(ledger_found)
     found.extend(check_directories(config))
     return found

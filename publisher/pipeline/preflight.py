@@ -1,7 +1,7 @@
 """What cron will need, checked before it needs it: the schedule, the transport (and, on request,
-a real connection to the relay), the addresses, the signing secret, the DKIM key, the ledger and
-the directories a run writes. One function per concern, each returning ``Findings``; nothing is
-written, nothing is sent.
+a real connection to the relay), the addresses, the signing secret, the DKIM key (and, on
+request, the record published in DNS), the ledger and the directories a run writes. One
+function per concern, each returning ``Findings``; nothing is written, nothing is sent.
 
 Each check uses the code a run uses (``transport_from_url``, ``Sender.from_config``,
 ``DkimSigner.from_config``, ``config_schedule``), so that nothing this passes fails at send time
@@ -17,6 +17,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from urllib.parse import urlsplit
+
+import dns.exception
+import dns.resolver
 
 from ..config import SECRET_ENV, SECRET_PURPOSE, Config
 from ..delivery.local import FileTransport, MaildirTransport
@@ -233,9 +236,55 @@ def sending_secret(config: Config, store: Store | None,
 # --- DKIM ----------------------------------------------------------------------------------------
 
 
-def check_dkim(config: Config) -> Findings:
+def published_dkim(name: str, resolver: dns.resolver.Resolver | None = None) -> list[str]:
+    """The TXT records at ``name`` (each one's strings joined), from DNS; [] when there are
+    none. dns.exception.DNSException when the look-up itself fails."""
+    resolver = resolver or dns.resolver.Resolver()
+    try:
+        answer = resolver.resolve(name, "TXT", lifetime=10)
+    except (dns.resolver.NXDOMAIN, dns.resolver.NoAnswer):
+        return []
+    return [b"".join(rdata.strings).decode("ascii", "replace") for rdata in answer]
+
+
+def _dkim_tags(record: str) -> dict[str, str]:
+    tags = {}
+    for part in record.split(";"):
+        key, sep, value = part.partition("=")
+        if sep:
+            tags[key.strip()] = "".join(value.split())
+    return tags
+
+
+def _check_published(signer: DkimSigner, name: str, found: Findings,
+                     resolver: dns.resolver.Resolver | None) -> None:
+    """Compare the record published at ``name`` with the key (an error when it is missing or
+    holds another key: receivers could not verify a single signature)."""
+    expected = _dkim_tags(signer.dns_record())
+    try:
+        records = published_dkim(name, resolver)
+    except dns.exception.DNSException as exc:
+        found.warnings.append(f"dkim: could not look up {name} in DNS: {exc}")
+        return
+    keys = [tags for tags in map(_dkim_tags, records) if "p" in tags]
+    if not keys:
+        found.errors.append(f"dkim: no DKIM record is published at {name}; receivers cannot "
+                            "verify a signature until it is (the record is printed below)")
+    elif not any(tags["p"] == expected["p"] for tags in keys):
+        revoked = " (an empty p=: revoked)" if any(not t["p"] for t in keys) else ""
+        found.errors.append(f"dkim: the record published at {name} holds another key"
+                            f"{revoked}; publish the one printed below, or set dkim.key_file "
+                            "to the key it was made from")
+    else:
+        found.info.append(f"dkim: the record published at {name} matches the key")
+
+
+def check_dkim(config: Config, *, connect: bool = False,
+               resolver: dns.resolver.Resolver | None = None) -> Findings:
     """The DKIM key is readable and private, the selector and domain make a DNS name, the domain
-    aligns with the From address (DMARC); the TXT record to publish is printed."""
+    aligns with the From address (DMARC); the TXT record to publish is printed. With
+    ``connect``, the record published in DNS (``resolver``, the system's by default) must hold
+    this key."""
     found = Findings()
     try:
         signer = DkimSigner.from_config(config)
@@ -259,9 +308,13 @@ def check_dkim(config: Config) -> Findings:
     if mode & 0o077:
         found.warnings.append(f"{config.path}: dkim.key_file: {config.resolve(d.key_file)} is "
                               "readable by others; chmod 600 it")
-    if not found.errors:
-        found.info.append(f"dkim: {signer.algorithm} as {d.selector}._domainkey.{d.domain}; "
-                          f"publish this DNS TXT record there: {signer.dns_record()}")
+    if found.errors:
+        return found
+    name = f"{d.selector}._domainkey.{d.domain}"
+    if connect:
+        _check_published(signer, name, found, resolver)
+    found.info.append(f"dkim: {signer.algorithm} as {name}; publish this DNS TXT record there: "
+                      f"{signer.dns_record()}")
     return found
 
 

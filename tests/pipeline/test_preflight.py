@@ -15,9 +15,11 @@ from sqlalchemy import create_engine
 from publisher.ledger.migrate import migrate
 from publisher.ledger.store import open_store
 from publisher.models import Subscriber
+from publisher.pipeline.preflight import check_dkim
 from publisher.render.dkim import DkimSigner
 from publisher.render.message import MessageTemplate
 from publisher.render.sender import Sender
+from tests.dnsserver import DnsServer
 from tests.fixtures import (
     ISSUE_DATE,
     SLOT,
@@ -346,3 +348,33 @@ def test_sources_only_is_for_a_pre_commit_hook(publication, cli):
     result = check(cli, "--sources", env={"PUBLISHER_SECRET": None})
     assert result.exit_code == 0, result.output
     assert result.stdout.splitlines()[-1].startswith("2 review files: 2 published")
+
+
+@needs_openssl
+def test_connect_compares_the_dkim_record_published_in_dns(publication, tmp_path):
+    key, record = make_key(publication.root, "rsa")
+    key.chmod(0o600)
+    other, other_record = make_key(tmp_path, "rsa")
+    publication.add_config(f'[dkim]\nkey_file = "{key.name}"\nselector = "s2026"\n'
+                           'domain = "secondlooks.org"\n')
+    config = publication.config
+    name = "s2026._domainkey.secondlooks.org"
+    cases = [
+        ({f"{name}.": [record.decode()]}, "info", f"dkim: the record published at {name} "
+                                                  "matches the key"),
+        ({}, "errors", f"dkim: no DKIM record is published at {name}"),
+        ({f"{name}.": [other_record.decode()]}, "errors", f"dkim: the record published at "
+                                                          f"{name} holds another key"),
+        ({f"{name}.": ["v=DKIM1; k=rsa; p="]}, "errors", "holds another key (an empty p=: "
+                                                         "revoked)"),
+    ]
+    for records, kind, says in cases:
+        with DnsServer(records) as dns_server:
+            found = check_dkim(config, connect=True, resolver=dns_server.resolver())
+            assert dns_server.queries == [f"{name}."]
+        lines = getattr(found, kind)
+        assert [line for line in lines if says in line], (records, found)
+    # without --connect, DNS is not asked
+    with DnsServer({}) as dns_server:
+        found = check_dkim(config, resolver=dns_server.resolver())
+        assert dns_server.queries == [] and found.errors == []
