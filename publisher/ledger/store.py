@@ -17,6 +17,7 @@ same delivery.
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event
@@ -56,6 +57,12 @@ def database_url(config: Config) -> URL:
         if database and database != ":memory:" and not database.startswith("file:"):
             path = config.resolve(database)
             path.parent.mkdir(parents=True, exist_ok=True)
+            # Every subscriber's address is in it: readable by its owner only, whatever the
+            # umask (SQLite gives its -wal and -shm files the database file's permissions).
+            try:
+                os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+            except FileExistsError:
+                pass
             url = url.set(database=str(path))
     return url
 
