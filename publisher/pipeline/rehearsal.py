@@ -14,6 +14,8 @@ permanently dated then).
 
 from __future__ import annotations
 
+import errno
+import fcntl
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -68,6 +70,28 @@ def refuse_future_clock(config: Config, now: datetime | None,
         "local outbox (maildir://.publisher/outbox)")
 
 
+def lock_holder(config: Config) -> int | None:
+    """The pid of the process holding the publication's run lock (0 when it wrote none), or
+    None when nobody holds it; asks the kernel with a shared flock on a read-only descriptor,
+    so the lock file is neither created nor written."""
+    try:
+        fd = os.open(config.paths.lock, os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except OSError as exc:
+            if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                raise
+            text = os.pread(fd, 32, 0).decode("ascii", "replace").strip()
+            return int(text) if text.isdigit() else 0
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return None
+    finally:
+        os.close(fd)
+
+
 def rehearse_run(config: Config, *, now: datetime, catch_up: bool = False,
                  environ: Mapping[str, str] = os.environ) -> RunPlan:
     """What ``publisher run`` would do at ``now``, doing none of it. Raises ConfigError for a
@@ -75,6 +99,11 @@ def rehearse_run(config: Config, *, now: datetime, catch_up: bool = False,
     expr, tz, grace = config_schedule(config)
     lines: list[str] = ["dry run: nothing is written, nothing is sent"]
     problems: list[str] = []
+    holder = lock_holder(config)
+    if holder is not None:
+        who = f"pid {holder}" if holder else "pid unknown"
+        lines.append(f"another run holds the lock ({who}): a run now would step aside and do "
+                     "nothing; what follows is what the next one would do")
     try:
         catalog = load_reviews(config)
     except SourceError as exc:

@@ -4,6 +4,7 @@ a --now in the future drives the local outbox but never real mail."""
 from __future__ import annotations
 
 import hashlib
+import os
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -12,6 +13,7 @@ from sqlalchemy import create_engine
 
 from publisher.ledger.migrate import migrate
 from publisher.ledger.store import open_store
+from publisher.pipeline.lock import publication_lock
 from tests.fixtures import SLOT, add_subscribers, use_maildir, use_smtp, write_reviews
 
 SECRET = {"PUBLISHER_SECRET": "a-secret-of-at-least-thirty-two-bytes"}
@@ -135,3 +137,15 @@ def test_a_future_clock_drives_the_local_outbox(publication, cli):
     result = cli("run", now=FUTURE, env=SECRET)
     assert result.exit_code == 0, result.output
     assert "composed issue #1" in result.stdout
+
+
+def test_dry_run_says_when_another_run_holds_the_lock(due, cli):
+    with publication_lock(due.config):
+        result = cli("run", "--dry-run", now=SLOT + timedelta(minutes=3), env=SECRET)
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines()[1] == (
+        f"another run holds the lock (pid {os.getpid()}): a run now would step aside and do "
+        "nothing; what follows is what the next one would do")
+    assert "would compose issue #1" in result.stdout
+    again = cli("run", "--dry-run", now=SLOT + timedelta(minutes=3), env=SECRET)
+    assert "holds the lock" not in again.stdout
