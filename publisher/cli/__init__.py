@@ -22,7 +22,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "init": ("publication:init_command", "Create a new publication in DIRECTORY."),
     "check": ("publication:check_command",
               "Validate the config, reviews and templates; write nothing."),
-    "build": ("publication:build_command",
+    "build": ("build:build_command",
               "Write the feeds, the issue archive and static files."),
     "import": ("publication:import_command",
                "Import review pages exported from a website builder."),
@@ -31,7 +31,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "issue": ("issues:issue", "Compose, inspect and send newsletter issues."),
     "schedule": ("schedule:schedule",
                  "Show when issues are due; print crontab or systemd units."),
-    "run": ("schedule:run_command",
+    "run": ("run:run_command",
             "Do what is due: build, compose, deliver (cron calls this)."),
 }
 

@@ -48,6 +48,8 @@ class BuildReport:
     warnings: tuple[Problem, ...]
     removed: tuple[str, ...] = ()  # feed files of feeds that no longer exist
     rendered: int = 0  # feeds rendered (the rest were unchanged and skipped)
+    #: The clock times over which the same sources publish the same reviews (Catalog.steady).
+    steady: tuple[datetime | None, datetime | None] = (None, None)
 
 
 @dataclass(frozen=True)
@@ -325,4 +327,5 @@ def build_publication(config: Config, *, now: datetime, cache: bool = True) -> B
     catalog = load_reviews(config, cache=cache)
     issues, warnings = ledger_issues(config, catalog)
     report = build_site(config, now=now, issues=issues, catalog=catalog, cache=cache)
-    return replace(report, warnings=report.warnings + tuple(warnings))
+    return replace(report, warnings=report.warnings + tuple(warnings),
+                   steady=catalog.steady(now))
