@@ -66,7 +66,8 @@ class Impl:
     def __init__(self, spec: str):
         name, _, python = spec.partition("=")
         self.name = name
-        self.command = publisher_command(python or sys.executable)
+        self.python = python or sys.executable
+        self.command = publisher_command(self.python)
         self.env = {**os.environ, "PUBLISHER_SECRET": "bench-only-not-secret"}
 
     def __call__(self, directory: Path | None, *args: str, check: bool = True) -> Sample:
@@ -101,10 +102,13 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'N':>7} {'what':<8} {'impl':<10} {HEADER}")
     if "help" in scenarios:
         samples: dict[str, list[Sample]] = {impl.name: [] for impl in impls}
+        bare: list[Sample] = []  # the interpreter alone, for reference
         for _ in range(args.repeat):
             for impl in impls:
                 samples[impl.name].append(impl(None, "--help"))
+            bare.append(run([impls[0].python, "-c", "pass"]))
         report("-", "help", impls, samples)
+        print(f"{'-':>7} {'python':<8} {'-c pass':<10} {fmt(median(bare))}")
     for n in (int(s) for s in args.sizes.split(",")):
         corpus = ensure_corpus(n, args.out)
         dirs = {impl.name: ensure_copy(corpus, impl.name) for impl in impls}

@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import importlib
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 import click
 
 from .. import __version__
-from ..config import Config, load_config
+
+if TYPE_CHECKING:
+    from ..config import Config
 
 #: name → (module:attribute under publisher.cli, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -50,6 +53,11 @@ class State:
     @property
     def config(self) -> Config:
         if self._config is None:
+            # Imported on first use: ``publisher --help`` and a mistyped command never read a
+            # config, and tomllib, zoneinfo and the dataclass machinery are a quarter of the
+            # start-up they would otherwise pay.
+            from ..config import load_config
+
             self._config = load_config(self.config_path, self.directory)
         return self._config
 
