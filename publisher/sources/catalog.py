@@ -81,7 +81,7 @@ def _load_one(rel: str, path: str, cached: str | None, config: Config) -> Entry:
     digest = hashlib.sha256(data).hexdigest()
     if digest == cached:
         return rel, seen, digest, None
-    return rel, seen, digest, parse_bytes(data, rel, config)
+    return rel, seen, digest, parse_bytes(data, rel, config, file=(path, digest))
 
 
 def _load_many(jobs: list[Job], config: Config) -> list[Entry]:
