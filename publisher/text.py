@@ -40,7 +40,8 @@ ILLEGAL_CHARS = re.compile(f"[{_ILLEGAL_SET}]")
 #: "\u{202e}": review sources lose them, with a warning.
 BIDI_CHARS = re.compile(f"[{_BIDI_SET}]")
 _ODD_SPACES = re.compile(f"[{_ODD_SPACE_SET}]")
-SUSPECT_CHARS = re.compile(f"[{_ILLEGAL_SET}{_ODD_SPACE_SET}]")  # either of the two above
+# Any of the above, or a bidi control: one scan tells a body that needs no cleaning.
+SUSPECT_CHARS = re.compile(f"[{_ILLEGAL_SET}{_ODD_SPACE_SET}{_BIDI_SET}]")
 # What a reader is never shown: bidi controls, zero-width space and BOM, non-characters and lone
 # surrogates vanish; C0 and C1 controls become spaces (a NUL between two words must not join
 # them), and headers then fold every run of white space into one.

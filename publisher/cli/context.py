@@ -7,17 +7,17 @@ import functools
 import sys
 from collections.abc import Callable, Iterable
 from datetime import datetime
-from typing import Concatenate, ParamSpec
+from typing import TYPE_CHECKING, Concatenate, ParamSpec
 
 import click
-from sqlalchemy.exc import OperationalError
 
 from ..config import Config
 from ..errors import PublisherError
 from ..files import describe_os_error
-from ..ledger import Store
-from ..ledger import open_store as open_ledger
 from . import State
+
+if TYPE_CHECKING:
+    from ..ledger import Store
 
 P = ParamSpec("P")
 
@@ -46,8 +46,8 @@ def publication_command(
                 raise
             click.echo(f"error: {describe_os_error(exc)}", err=True)
             code = 1
-        except OperationalError as exc:  # the database, beyond the faults the ledger names
-            if state.debug:
+        except Exception as exc:
+            if state.debug or not _database_fault(exc):
                 raise
             click.echo(f"error: the ledger: {getattr(exc, 'orig', None) or exc}", err=True)
             code = 1
@@ -57,8 +57,21 @@ def publication_command(
     return wrapper
 
 
+def _database_fault(exc: Exception) -> bool:
+    """Whether ``exc`` is the database's own (SQLAlchemy's OperationalError: locked past the
+    busy timeout, a full disk, an I/O error) rather than a bug. SQLAlchemy is looked up, not
+    imported: a command that never loaded it cannot have raised it, and an idle run must not
+    pay for the import."""
+    module = sys.modules.get("sqlalchemy.exc")
+    return module is not None and isinstance(exc, module.OperationalError)
+
+
 def open_store(state: State) -> Store:
     """The publication's ledger, closed when the current command ends."""
+    # SQLAlchemy is imported here, by the commands that use the ledger, not by every command
+    # that shares this module (an idle ``publisher run`` never loads it).
+    from ..ledger import open_store as open_ledger
+
     store = open_ledger(state.config)
     click.get_current_context().call_on_close(store.close)
     return store

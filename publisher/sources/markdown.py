@@ -129,12 +129,13 @@ def sanitise_html(html: str, base_url: str) -> str:
 
 
 def prepare_markdown(text: str) -> tuple[str, int]:
-    """Markdown with XML-illegal control characters removed and odd spaces made plain (one scan
-    when there is nothing to do); also how many control characters were removed."""
+    """Markdown with XML-illegal control characters removed, odd spaces made plain and bidi
+    controls removed (one scan when there is nothing to do); also how many control characters
+    were removed (``parse_source`` counts the bidi ones itself, for its warning)."""
     if not SUSPECT_CHARS.search(text):
         return text, 0
     text, removed = ILLEGAL_CHARS.subn("", text)
-    return normalise_spaces(text), removed
+    return normalise_spaces(remove_bidi_controls(text)[0]), removed
 
 
 def render_prepared(text: str, base_url: str) -> str:
@@ -158,4 +159,4 @@ def markdown_to_html(text: str, base_url: str) -> str:
     """Render Markdown (GFM: tables, strikethrough, autolinks; typographic quotes) to sanitised
     HTML (no script, style, iframe or event handlers; links only http, https and mailto) whose
     href/src/srcset are absolute against ``base_url``."""
-    return render_prepared(prepare_markdown(remove_bidi_controls(text)[0])[0], base_url)
+    return render_prepared(prepare_markdown(text)[0], base_url)
