@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 COMMANDS: dict[str, tuple[str, str]] = {
     "init": ("publication:init_command", "Create a new publication in DIRECTORY."),
     "check": ("publication:check_command",
-              "Validate the config, reviews and templates; write nothing."),
+              "Check everything a run will need; write and send nothing."),
     "build": ("build:build_command",
               "Write the feeds, the issue archive and static files."),
     "import": ("publication:import_command",
