@@ -46,7 +46,7 @@ from gen_reviews import generate  # noqa: E402
 SMTP_SINK = "/usr/sbin/smtp-sink"
 SMTP_SOURCE = "/usr/sbin/smtp-source"
 NOW = "2030-01-04T09:00:00+00:00"  # after every synthetic review
-SECRET = "bench-secret"
+SECRET = "bench-secret-of-at-least-32-bytes-long"
 SENDER = "newsletter@bench.example.org"
 
 BARE_LOOP = f"""\

@@ -63,7 +63,8 @@ def main() -> int:
     args = parser.parse_args()
     work = args.keep or Path(tempfile.mkdtemp(prefix="bench-million-"))
     root = work / "pub"
-    env = {**os.environ, "PUBLISHER_SECRET": "bench-secret", "PUBLISHER_NOW": NOW}
+    env = {**os.environ, "PUBLISHER_SECRET": "bench-secret-of-at-least-32-bytes-long",
+           "PUBLISHER_NOW": NOW}
 
     def cli(*command: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run([args.publisher, "-C", str(root), *command], env=env,
