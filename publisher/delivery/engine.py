@@ -1,6 +1,6 @@
 """Deliver one issue's due deliveries, exactly once each, over N parallel connections.
 
-How "never twice" holds: the main thread is the only one that touches the ledger. A delivery is
+How "never twice" holds: one thread, the recorder, writes the ledger. A delivery is
 claimed (queued → sending) in a committed transaction before its message can reach a server, and
 recorded when its sender reports the outcome: ``sent`` only after the server's 250. A crash
 leaves the claimed-but-unrecorded deliveries in ``sending``: ambiguous, never resent by a later
