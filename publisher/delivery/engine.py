@@ -212,24 +212,20 @@ class _Recorder:
         self.thread = threading.Thread(target=self._run, name="publisher-recorder", daemon=True)
         self.thread.start()
 
-    def record(self, attempt: Attempt, record: DeliveryRecord) -> None:
+    def submit(self, outcomes: list[tuple[Attempt, DeliveryRecord]],
+               unsendable: list[tuple[int, str]], claims: list[Job]) -> None:
+        """Queue outcomes to record, queued deliveries that cannot be sent at all (their
+        message cannot be made) and jobs to claim, for the next commit, all at once: a claim
+        never goes into an earlier commit than an outcome submitted with it or before it."""
         with self._wake:
-            self._outcomes.append((attempt, record))
-            self._wake.notify()
-
-    def fail(self, delivery_id: int, why: str) -> None:
-        """A queued delivery that cannot be sent at all (its message cannot be made)."""
-        with self._wake:
-            self._unsendable.append((delivery_id, why))
-            self._wake.notify()
-
-    def claim(self, job: Job) -> None:
-        with self._wake:
+            self._outcomes.extend(outcomes)
+            self._unsendable.extend(unsendable)
             if self._crash is None:
-                self._claims.append(job)
-                self._wake.notify()
-                return
-        job.settle_claim(False)  # nobody is left to make the claim
+                self._claims.extend(claims)
+                claims = []
+            self._wake.notify()
+        for job in claims:
+            job.settle_claim(False)  # nobody is left to make the claim
 
     def _ready(self) -> bool:
         return bool(self._claims or self._closing
@@ -330,6 +326,10 @@ class Run:
         self._results: _Results = queue.SimpleQueue()
         self._recorder: _Recorder | None = None
         self._returned: deque[_Item] = deque()  # jobs a leaving sender handed back
+        # For the recorder, submitted together once per turn of the loop (``_submit``).
+        self._outcomes: list[tuple[Attempt, DeliveryRecord]] = []
+        self._unsendable: list[tuple[int, str]] = []
+        self._claims: list[Job] = []
 
     @property
     def recorder(self) -> _Recorder:
@@ -356,7 +356,7 @@ class Run:
             record, message = item
             if isinstance(message, Rendered):
                 return record, message
-            self.recorder.fail(record.id, str(message))
+            self._unsendable.append((record.id, str(message)))
             self.counts["failed"] += 1
             self._advance(1)
 
@@ -385,7 +385,10 @@ class Run:
         self.shared = Shared(count)
         senders = [Sender(i, self.transport, self.template.envelope_from, results, self.shared,
                           self.pacer, max(1, delivery.session_messages)) for i in range(count)]
-        busy: set[int] = set()
+        # Per sender, the jobs handed to it and not yet reported: the first is its own (claimed
+        # with the commit that follows the handing), a second waits behind it, made and handed
+        # but not claimed, so that the sender goes on the moment it has a reply.
+        handed: dict[int, deque[Job]] = {sender.index: deque() for sender in senders}
         alive = {sender.index for sender in senders}
         work = self._work()
         if self.progress is not None:
@@ -397,35 +400,52 @@ class Run:
                 sender.thread.start()
             try:
                 for sender in senders:
-                    if self._assign(sender, work):
-                        busy.add(sender.index)
-                while busy:
+                    self._top_up(sender, handed[sender.index], work)
+                self._submit()
+                while any(handed.values()):
                     batch = self._wait(results, count)
                     if self._signals:
                         self.shared.stop.set()
                         if self._signals > 1:  # asked twice: stop waiting for the wire
                             forced = True
                             break
+                    done = 0
                     for index, job, outcome in batch:
-                        busy.discard(index)
-                        self._settle(job, outcome)
+                        jobs = handed[index]
+                        assert jobs and jobs[0] is job, "a sender reports its jobs in order"
+                        jobs.popleft()
+                        done += self._settle(job, outcome)
                         if isinstance(outcome, Left):  # its connection failed; others go on
                             alive.discard(index)
-                    # Every idle sender gets work: the one that reported, and one that ran out
-                    # earlier when a leaving sender has handed a job back.
-                    for index in sorted(alive - busy):
-                        if self._assign(senders[index], work):
-                            busy.add(index)
-                    self._advance(len(batch))
+                            for left in jobs:  # never claimed: for the others
+                                left.settle_claim(False)
+                                self._returned.append((left.record, left.message))
+                            jobs.clear()
+                        elif jobs:  # the job waiting behind becomes the sender's own
+                            self._claim(jobs[0])
+                    if self.shared.stop.is_set():
+                        self._refuse_waiting(handed)
+                    # Every sender that still works gets its jobs: the one that reported, and
+                    # one that ran out earlier when a leaving sender has handed jobs back.
+                    for index in sorted(alive):
+                        self._top_up(senders[index], handed[index], work)
+                    self._submit()
+                    self._advance(done)
             except BaseException:
                 # A bug: senders finish what they are sending and return the rest unsent;
                 # what was in flight stays ambiguous.
                 self.shared.stop.set()
-                self._drain(busy, results)
+                self._drain(handed, results)
                 raise
             finally:
+                self._refuse_waiting(handed)
                 for sender in senders:
                     sender.inbox.put(None)
+                if forced:  # nobody will hear how these went: they must not be claimed now
+                    for job in self._claims:
+                        job.settle_claim(False)
+                    self._claims = []
+                self._submit()
                 recorder.close()
                 if not forced:
                     for sender in senders:
@@ -449,7 +469,7 @@ class Run:
         a signal or by the ledger failing."""
         first = results.get()
         batch = [] if first is None else [first]
-        while len(batch) < count:
+        while len(batch) < 2 * count:
             try:
                 item = results.get_nowait()
             except queue.Empty:
@@ -458,18 +478,39 @@ class Run:
                 batch.append(item)
         return batch
 
-    def _assign(self, sender: Sender, work: Iterator[_Item]) -> bool:
-        """Hand ``sender`` its next message and have it claimed; False when there is none (or
-        the run is stopping)."""
+    def _top_up(self, sender: Sender, jobs: deque[Job], work: Iterator[_Item]) -> None:
+        """Hand ``sender`` jobs until it has its own and one waiting behind it (none once the
+        run is stopping or the work is done)."""
+        while len(jobs) < 2 and not self.shared.stop.is_set():
+            item = self._next(work)
+            if item is None:
+                return
+            job = Job(*item)
+            sender.inbox.put(job)
+            if not jobs:
+                self._claim(job)
+            jobs.append(job)
+
+    def _claim(self, job: Job) -> None:
+        """Have ``job`` claimed at the next commit, after every outcome decided before it."""
         if self.shared.stop.is_set():
-            return False
-        item = self._next(work)
-        if item is None:
-            return False
-        job = Job(*item)
-        sender.inbox.put(job)
-        self.recorder.claim(job)
-        return True
+            job.settle_claim(False)
+        else:
+            self._claims.append(job)
+
+    def _refuse_waiting(self, handed: dict[int, deque[Job]]) -> None:
+        """The run is stopping: no job waiting behind a sender's own is claimed any more (its
+        sender drops it before the server can take it)."""
+        for jobs in handed.values():
+            for job in list(jobs)[1:]:
+                if not job.claimed.is_set():
+                    job.settle_claim(False)
+
+    def _submit(self) -> None:
+        """Hand the recorder what this turn decided and claimed, all at once."""
+        if self._outcomes or self._unsendable or self._claims:
+            self.recorder.submit(self._outcomes, self._unsendable, self._claims)
+            self._outcomes, self._unsendable, self._claims = [], [], []
 
     def _record_when_possible(self) -> None:
         """After the ledger failed: try to record what the run knows until it succeeds or
@@ -503,27 +544,28 @@ class Run:
                 return False
         return True
 
-    def _settle(self, job: Job, outcome: str | BaseException) -> None:
-        """What to record for one job, and whether the run stops."""
+    def _settle(self, job: Job, outcome: str | BaseException) -> int:
+        """What to record for one job, and whether the run stops; 1 if the job is done with
+        (for the progress bar), else 0."""
         # A refusal before the gate can come back before the recorder has committed the claim:
         # whether this run holds the delivery is known only then.
         job.claimed.wait()
         if not job.taken:
-            return  # another sender holds it (or the claim never came): nothing of ours
+            return 0  # another sender holds it (or the claim never came): nothing of ours
         record = job.record
         if isinstance(outcome, Left):
             self.shared.notes.append(str(outcome))
             self._release(job)
             self._returned.append((record, job.message))  # for a sender that still works
-            return
+            return 0
         if isinstance(outcome, NotSent | NotClaimed):
             self._release(job)
-            return
+            return 0
         if isinstance(outcome, Unknown):
             if self.unknown is None:
                 self.unknown = outcome
             self.shared.stop.set()
-            return  # it may have gone out: left claimed, ambiguous
+            return 1  # it may have gone out: left claimed, ambiguous
         assert isinstance(outcome, str | DeliveryError)
         decision = decide(outcome, attempts=record.attempts, queued_at=record.created_at,
                           now=self.now, retry=self.retry)
@@ -547,8 +589,8 @@ class Run:
                     "again")
                 self.shared.stop.set()
         message_id = job.message.message_id if isinstance(outcome, str) else ""
-        self.recorder.record(Attempt(record.id, record.subscriber_id, decision, message_id),
-                             record)
+        self._outcomes.append((Attempt(record.id, record.subscriber_id, decision, message_id),
+                               record))
         if decision.action in _COUNTED:
             self.counts[_COUNTED[decision.action]] += 1
             if decision.action == Action.GIVE_UP:
@@ -566,20 +608,23 @@ class Run:
             if self.error is None:
                 self.error = outcome
             self.shared.stop.set()
+            return 0
+        return 1
 
     def _release(self, job: Job) -> None:
-        self.recorder.record(Attempt(job.record.id, job.record.subscriber_id,
-                                     Outcome(Action.RELEASE, "")), job.record)
+        self._outcomes.append((Attempt(job.record.id, job.record.subscriber_id,
+                                       Outcome(Action.RELEASE, "")), job.record))
 
     def _advance(self, count: int) -> None:
         if self.progress is not None:
             self.progress.advance(count)
 
-    def _drain(self, busy: set[int], results: _Results) -> None:
+    def _drain(self, handed: dict[int, deque[Job]], results: _Results) -> None:
         """After an unexpected error: record what the senders still report, for a while."""
         deadline = time.monotonic() + 2 * self.config.delivery.timeout + 5
         try:
-            while busy and time.monotonic() < deadline:
+            self._refuse_waiting(handed)
+            while any(handed.values()) and time.monotonic() < deadline:
                 try:
                     item = results.get(timeout=max(0.1, deadline - time.monotonic()))
                 except queue.Empty:
@@ -587,8 +632,10 @@ class Run:
                 if item is None:
                     continue
                 index, job, outcome = item
-                busy.discard(index)
+                if handed[index] and handed[index][0] is job:
+                    handed[index].popleft()
                 self._settle(job, outcome)
+            self._submit()
         except Exception:  # noqa: BLE001 - the ledger itself may be what failed
             pass
 
