@@ -6,17 +6,18 @@ recorded when its sender reports the outcome: ``sent`` only after the server's 2
 leaves the claimed-but-unrecorded deliveries in ``sending``: ambiguous, never resent by a later
 run, only by ``publisher issue resend-ambiguous N`` (or recorded by ``settle-ambiguous``).
 
-How few are left in doubt: each sender holds one message at a time. When it reports an outcome,
-the main thread decides what it means and hands the sender its next message at once; the
-recorder thread then writes, in ONE transaction, the outcome and the claim of the next delivery
-(with whatever else arrived meanwhile: outcomes and claims of several senders share a commit,
-and the next commit starts as soon as one ends). The sender meanwhile sends the whole next
-message but its final "." and waits there until that commit is done (the gate: ``senders.py``,
-``smtp.py``). An outcome is always queued for the recorder before the claim that follows it, so
-a claim is never durable before the outcome of the same sender's previous message: at any
-moment a sender has at most one delivery claimed and unrecorded, and a SIGKILL leaves at most
-one ambiguous delivery per connection — the message that was in flight — while the fsync of each
-commit overlaps the messages on the wire instead of stopping them.
+How few are left in doubt: each sender holds one claimed message at a time, and has the next
+one already handed to it, made but not claimed. The moment it has a reply it starts sending
+that next message and reports; the main thread decides what the reply means, and the recorder
+thread writes, in ONE transaction, the outcome and the claim of the next delivery (with whatever
+else arrived meanwhile: outcomes and claims of several senders share a commit, and the next
+commit starts as soon as one ends). The sender meanwhile sends the whole next message but its
+final "." and waits there until that commit is done (the gate: ``senders.py``, ``smtp.py``). An
+outcome always goes to the recorder with or before the claim that follows it, so a claim is
+never durable before the outcome of the same sender's previous message: at any moment a sender
+has at most one delivery claimed and unrecorded, and a SIGKILL leaves at most one ambiguous
+delivery per connection — the message that was in flight — while the fsync of each commit
+overlaps the messages on the wire instead of stopping them.
 
 The recorder is the only thread that writes the ledger; the main thread reads the due
 deliveries a page at a time. Neither waits for the other except where the order above needs it.
