@@ -15,9 +15,11 @@ import json
 import os
 import random
 import re
+import secrets
 import shutil
 import socket
 import struct
+import subprocess
 import sys
 import textwrap
 import zlib
@@ -37,7 +39,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from publisher.cli import main
-from publisher.config import Config, load_config
+from publisher.config import Config, StateSettings, load_config
 from publisher.ledger.store import Store, open_store
 from publisher.models import (
     Film,
@@ -201,9 +203,148 @@ def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
 
 @pytest.fixture
 def store(config: Config) -> Iterator[Store]:
-    """The publication's ledger (SQLite under .publisher/), open for the test."""
+    """The publication's ledger (SQLite under .publisher/, or the test's PostgreSQL database
+    where the ``database`` fixture chose it), open for the test."""
     with open_store(config) as opened:
         yield opened
+
+
+# --- PostgreSQL ---------------------------------------------------------------------------------
+
+#: A URL of the server's maintenance database, as a role that may create databases.
+POSTGRES_ENV = "PUBLISHER_TEST_POSTGRES"
+POSTGRES_DEFAULT = "postgresql:///postgres"
+
+
+class PostgresServer:
+    """A real PostgreSQL server: each test gets a database of its own, created from a template
+    migrated once per session (or empty), and dropped after the test."""
+
+    def __init__(self, admin_url: str):
+        import psycopg  # the test extra installs it
+
+        self.admin_url = admin_url
+        self._psycopg = psycopg
+        self._template: str | None = None
+        self._made: list[str] = []
+
+    def _admin(self, sql: str) -> None:
+        with self._psycopg.connect(self._libpq(self.admin_url), autocommit=True) as conn:
+            conn.execute(sql)
+
+    @staticmethod
+    def _libpq(url: str) -> str:
+        return url.replace("postgresql+psycopg://", "postgresql://")
+
+    def url(self, name: str) -> str:
+        base = self.admin_url.rsplit("/", 1)[0]
+        return f"{base}/{name}"
+
+    def _migrated_template(self) -> str:
+        if self._template is None:
+            name = f"publisher_template_{os.getpid()}_{secrets.token_hex(3)}"
+            self._admin(f"CREATE DATABASE {name}")
+            self._made.append(name)
+            config = Config(title="T", base_url="https://t.test/",
+                            state=StateSettings(database=self.url(name)))
+            open_store(config).close()
+            self._template = name
+        return self._template
+
+    def database(self, *, migrated: bool = True) -> str:
+        """A new database's URL: at the schema's head, or empty (``migrated=False``)."""
+        name = f"publisher_test_{secrets.token_hex(6)}"
+        template = self._migrated_template() if migrated else "template0"
+        self._admin(f"CREATE DATABASE {name} TEMPLATE {template} STRATEGY WAL_LOG")
+        self._made.append(name)
+        return self.url(name)
+
+    def drop(self, url: str) -> None:
+        name = url.rsplit("/", 1)[1]
+        self._admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        if name in self._made:
+            self._made.remove(name)
+
+    def close(self) -> None:
+        for name in list(self._made):
+            self._admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        self._made.clear()
+
+
+def _start_local_postgres() -> str:
+    """Start Debian's PostgreSQL clusters that are down (pg_ctlcluster); what was done."""
+    if shutil.which("pg_lsclusters") is None or shutil.which("pg_ctlcluster") is None:
+        return "no pg_ctlcluster here (install Debian's postgresql package)"
+    listed = subprocess.run(["pg_lsclusters", "--no-header"], capture_output=True, text=True)
+    started = []
+    for line in listed.stdout.splitlines():
+        fields = line.split()
+        if len(fields) >= 4 and fields[3] == "down":
+            done = subprocess.run(["pg_ctlcluster", fields[0], fields[1], "start"],
+                                  capture_output=True, text=True)
+            started.append(f"{fields[0]}/{fields[1]}: "
+                           f"{'started' if done.returncode == 0 else done.stderr.strip()}")
+    return "; ".join(started) or "no cluster to start"
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer | str]:
+    """The PostgreSQL server for the tests ($PUBLISHER_TEST_POSTGRES, else the local one through
+    its socket, started with pg_ctlcluster if it is down), or why there is none."""
+    try:
+        import psycopg
+    except ImportError:
+        yield "psycopg is not installed (pip install -e '.[test]')"
+        return
+    url = os.environ.get(POSTGRES_ENV, POSTGRES_DEFAULT)
+    attempts = []
+    for attempt in range(2):
+        try:
+            with psycopg.connect(PostgresServer._libpq(url), connect_timeout=5):
+                break
+        except psycopg.Error as exc:
+            attempts.append(str(exc).strip().splitlines()[0])
+            if attempt == 0 and POSTGRES_ENV not in os.environ:
+                attempts.append(_start_local_postgres())
+    else:
+        yield (f"no PostgreSQL server at {url} ({'; '.join(attempts)}); start one "
+               f"(pg_ctlcluster 15 main start) or set {POSTGRES_ENV}")
+        return
+    server = PostgresServer(url)
+    try:
+        yield server
+    finally:
+        server.close()
+
+
+@pytest.fixture
+def postgres(postgres_server: PostgresServer | str) -> PostgresServer:
+    """The PostgreSQL server; the test is skipped, saying why, when none can be started."""
+    if isinstance(postgres_server, str):
+        pytest.skip(f"PostgreSQL: {postgres_server}")
+    return postgres_server
+
+
+@pytest.fixture
+def postgres_url(postgres: PostgresServer) -> Iterator[str]:
+    """A new PostgreSQL database at the schema's head, dropped after the test."""
+    url = postgres.database()
+    yield url
+    postgres.drop(url)
+
+
+def use_database(publication: Publication, url: str) -> None:
+    publication.add_config(f'[state]\ndatabase = "{url}"\n')
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database(request: pytest.FixtureRequest, publication: Publication) -> str:
+    """Each test that uses it runs twice: on SQLite (the default ledger) and on a PostgreSQL
+    database of its own (skipped, saying why, when no server can be started). Returns the
+    backend's name; the publication's config points at the database."""
+    if request.param == "postgresql":
+        use_database(publication, request.getfixturevalue("postgres_url"))
+    return str(request.param)
 
 
 def subscriber_addresses(count: int) -> list[str]:

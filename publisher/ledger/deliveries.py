@@ -131,9 +131,10 @@ class DeliveryStore(IssueStore):
             literal(DeliveryStatus.QUEUED.value, String), literal(0, Integer),
             literal(now, UTCDateTime), literal(now, UTCDateTime), literal(now, UTCDateTime),
         ).where(subscribers_t.c.status == SubscriberStatus.ACTIVE, ~already)
+        # SQLAlchemy keeps an INSERT's row count only when asked (psycopg has it; sqlite3 too).
         result = conn.execute(insert(deliveries_t).from_select(
             ["issue_number", "subscriber_id", "status", "attempts", "next_attempt_at",
-             "created_at", "updated_at"], source))
+             "created_at", "updated_at"], source), execution_options={"preserve_rowcount": True})
         return result.rowcount
 
     def _deliveries(self, *where: Any, limit: int | None = None) -> list[DeliveryRecord]:

@@ -11,6 +11,7 @@ from sqlalchemy import (
     Boolean,
     Column,
     DateTime,
+    Float,
     ForeignKey,
     Integer,
     MetaData,
@@ -22,7 +23,7 @@ from sqlalchemy import (
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 #: The newest migration in MIGRATIONS/versions (a test holds the two together).
-SCHEMA_REVISION = "0004"
+SCHEMA_REVISION = "0005_postgres"
 NAME_MAX = 200
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -100,5 +101,14 @@ deliveries_t = Table(
     Column("message_id", String(500), nullable=False, server_default=""),
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
+    # The worker holding the delivery (reserved while queued, or claimed), and until when.
+    Column("lease_owner", String(100), nullable=True),
+    Column("lease_expires_at", UTCDateTime, nullable=True),
+)
+#: The shared rate limit's next free time, in seconds since the epoch by the database's clock.
+rate_limits_t = Table(
+    "rate_limits", metadata,
+    Column("name", String(100), primary_key=True),
+    Column("next_at", Float, nullable=False),
 )
 

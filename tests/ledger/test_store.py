@@ -27,7 +27,7 @@ from publisher.ledger.csvfile import subscribers_csv
 from publisher.ledger.deliveries import Attempt
 from publisher.ledger.migrate import migrate
 from publisher.ledger.schema import MIGRATIONS, SCHEMA_REVISION, metadata
-from publisher.ledger.store import Store, open_store
+from publisher.ledger.store import Store, database_url, open_store
 from publisher.newsletter.policy import Action, Outcome
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
@@ -38,8 +38,9 @@ def db_path(config: Config) -> Path:
     return config.root / ".publisher" / "state.db"
 
 
-def raw_engine(path: Path) -> sa.Engine:
-    return sa.create_engine(f"sqlite:///{path}")
+def raw_engine(config: Config) -> sa.Engine:
+    """An engine on the publication's database, without publisher's store around it."""
+    return sa.create_engine(database_url(config))
 
 
 def add_many(store: Store, count: int) -> None:
@@ -60,9 +61,10 @@ def new_issue(store: Store, *ids: str, **kwargs) -> int:
 # --- opening and migrations -----------------------------------------------------------------
 
 
-def test_open_creates_the_database_in_wal_mode_with_safe_pragmas(store: Store, config: Config):
-    assert db_path(config).is_file()
-    with store._engine.connect() as conn:
+def test_open_creates_the_database_in_wal_mode_with_safe_pragmas(sqlite_config: Config):
+    config = sqlite_config
+    with open_store(config) as store, store._engine.connect() as conn:
+        assert db_path(config).is_file()
         pragma = {name: conn.exec_driver_sql(f"PRAGMA {name}").scalar()
                   for name in ("journal_mode", "busy_timeout", "synchronous", "foreign_keys")}
     assert pragma == {"journal_mode": "wal", "busy_timeout": 30000, "synchronous": 2,
@@ -98,10 +100,9 @@ def test_relative_database_path_is_taken_from_the_publication(tmp_path: Path):
     assert (tmp_path / "pub" / "var" / "ledger.db").is_file()
 
 
-def test_an_older_database_is_upgraded_on_open_keeping_its_data(config: Config):
-    path = db_path(config)
-    path.parent.mkdir(parents=True)
-    engine = raw_engine(path)
+def test_an_older_database_is_upgraded_on_open_keeping_its_data(empty_config: Config):
+    config = empty_config
+    engine = raw_engine(config)
     migrate(engine, "0001")
     with engine.begin() as conn:
         assert "slots" not in sa.inspect(conn).get_table_names()
@@ -121,8 +122,9 @@ def test_an_older_database_is_upgraded_on_open_keeping_its_data(config: Config):
         with pytest.raises(SlotTaken):
             store.create_issue(subject="again", review_ids=["r"], now=NOW,
                                slot=datetime(2026, 1, 2, 9, 0, tzinfo=UTC))
-    with raw_engine(path).connect() as conn:
-        assert conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar() == "0004"
+    with raw_engine(config).connect() as conn:
+        version = conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar()
+        assert version == SCHEMA_REVISION
         indexes = {ix["name"] for ix in sa.inspect(conn).get_indexes("deliveries")}
         issue_columns = {c["name"] for c in sa.inspect(conn).get_columns("issues")}
     assert "ix_deliveries_due" in indexes
@@ -143,7 +145,7 @@ def test_a_paused_issue_remembers_why_until_resumed(store: Store):
 
 def test_a_database_from_a_newer_publisher_is_refused(config: Config):
     open_store(config).close()
-    engine = raw_engine(db_path(config))
+    engine = raw_engine(config)
     with engine.begin() as conn:
         conn.execute(sa.text("UPDATE alembic_version SET version_num = '0099_future'"))
     engine.dispose()
@@ -152,8 +154,9 @@ def test_a_database_from_a_newer_publisher_is_refused(config: Config):
         open_store(config)
 
 
-def test_a_file_that_is_not_a_database_is_a_clear_error(config: Config):
-    path = db_path(config)
+def test_a_file_that_is_not_a_database_is_a_clear_error(sqlite_config: Config):
+    path = db_path(sqlite_config)
+    config = sqlite_config
     path.parent.mkdir(parents=True)
     path.write_bytes(b"this is not sqlite, just some text " * 200)
     with pytest.raises(StoreError, match="cannot open the ledger.*not a database"):
