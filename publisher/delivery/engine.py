@@ -120,7 +120,7 @@ class Run:
         delivery = config.delivery
         self.retry = Retry(base_seconds=delivery.retry_base_seconds,
                            give_up_hours=delivery.give_up_hours)
-        self.pacer = pacer or Pacer(delivery.rate_limit)
+        self.pacer = pacer or Pacer(delivery.rate_limit, reserve=store.rate_reserver())
         self.counts = dict.fromkeys(("sent", "retried", "failed", "bounced"), 0)
         self.pause_reason = ""  # set by the first policy refusal
         self.error: TransportError | None = None
@@ -137,7 +137,8 @@ class Run:
     def _work(self) -> Iterator[_Item]:
         after = 0
         while True:
-            page = self.store.due_deliveries(self.number, now=self.now, limit=PAGE, after=after)
+            # On PostgreSQL this reserves the page for this worker (several may share the issue).
+            page = self.store.take_due(self.number, now=self.now, limit=PAGE, after=after)
             if not page:
                 return
             after = page[-1].id
@@ -210,9 +211,18 @@ class Run:
                 sender.inbox.put(None)
             for sender in senders:
                 sender.thread.join()
+            self._end_leases()
             if self.progress is not None:
                 self.progress.close()
         return self._finish()
+
+    def _end_leases(self) -> None:
+        """What this worker reserved and did not send is the other workers' to take now, and
+        what it leaves in ``sending`` is ambiguous to all (``DeliveryStore.end_leases``)."""
+        try:
+            self.store.end_leases(self.number)
+        except Exception:  # noqa: BLE001 - the ledger may be what failed; the lease lapses
+            pass
 
     def _assign(self, sender: Sender, work: Iterator[_Item]) -> bool:
         """Hand ``sender`` its next message, to be claimed at the next commit; False when there
@@ -313,8 +323,11 @@ class Run:
         counts = self.store.delivery_counts(self.number)
         c = self.counts
         paused = paused_line(self.number, self.pause_reason) if self.pause_reason else None
+        # Not every delivery in ``sending`` is in doubt: other workers may have theirs in flight.
+        ambiguous = len(self.store.ambiguous_deliveries(self.number)) \
+            if counts[DeliveryStatus.SENDING] else 0
         return DeliveryReport(sent=c["sent"], retried=c["retried"], failed=c["failed"],
-                              bounced=c["bounced"], ambiguous=counts[DeliveryStatus.SENDING],
+                              bounced=c["bounced"], ambiguous=ambiguous,
                               paused=paused, waiting=counts[DeliveryStatus.QUEUED],
                               state=record.state)
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import secrets
 import socket
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -41,6 +42,17 @@ def new_worker_id() -> str:
     return f"{host}:{os.getpid()}:{secrets.token_hex(3)}"
 
 
+#: Workers of this process with a ledger open: on SQLite, how a worker in this process is known
+#: to be alive (PostgreSQL sees every worker's connections).
+_open_workers: set[str] = set()
+_open_guard = threading.Lock()
+
+
+def open_workers() -> set[str]:
+    with _open_guard:
+        return set(_open_workers)
+
+
 def chunks(items: Sequence[Any], size: int = 500) -> Iterator[Sequence[Any]]:
     """``items`` in slices small enough for an ``IN (...)`` list on every database."""
     for start in range(0, len(items), size):
@@ -61,6 +73,8 @@ class StoreBase:
         # Leases run on the real clock, whatever --now says: they measure how long a worker
         # has been silent, not where the schedule stands.
         self._wall = wall_clock or (lambda: datetime.now(UTC))
+        with _open_guard:
+            _open_workers.add(self.worker)
         # SQL written with "?" runs as written on qmark drivers (sqlite3) and with "%s" on
         # format drivers (psycopg); times are bound as the UTCDateTime columns store them.
         self._format_params = dialect.paramstyle in ("format", "pyformat")
@@ -72,6 +86,8 @@ class StoreBase:
         return display_url(self._engine.url)
 
     def close(self) -> None:
+        with _open_guard:
+            _open_workers.discard(self.worker)
         self._engine.dispose()
 
     def __enter__(self) -> Self:
