@@ -119,10 +119,12 @@ class CsvError(PublisherError, ValueError):
 class LockHeld(PublisherError):
     """Another process holds the publication's run lock."""
 
-    def __init__(self, path: Path, pid: int | None):
+    def __init__(self, path: Path, pid: int | None, *, holder: str = ""):
         self.path = path
         self.pid = pid
         who = f"pid {pid}" if pid else "pid unknown"
+        if holder:  # the database's run lock (PostgreSQL): the holders' worker names
+            who = f"in the database: {holder}"
         super().__init__(f"another publisher run holds the lock ({who}); nothing done")
 
 

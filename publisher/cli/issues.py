@@ -8,7 +8,7 @@ import click
 
 from ..config import load_secret
 from ..errors import SourceError
-from ..models import IssueState
+from ..models import DeliveryStatus, IssueState
 from ..pipeline import send
 from ..pipeline.issues import compose_issue, note_from_file
 from ..sources import Catalog, load_reviews
@@ -98,6 +98,13 @@ def issue_show(state: State, number: int) -> None:
     total = sum(counts.values())
     detail = ", ".join(f"{n} {status}" for status, n in counts.items() if n)
     click.echo(f"deliveries: {total}" + (f" ({detail})" if detail else ""))
+    if counts[DeliveryStatus.SENDING]:
+        flying = store.in_flight(number)  # other workers' (PostgreSQL), still to be recorded
+        if flying:
+            click.echo(f"in flight: {sum(flying.values())} with "
+                       f"{count(len(flying), 'sender')} at work ({', '.join(sorted(flying))})")
+        if counts[DeliveryStatus.SENDING] > sum(flying.values()):
+            click.echo(send.ambiguous_line(store, number))
 
 
 @issue.command("cancel")

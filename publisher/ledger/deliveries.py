@@ -65,9 +65,16 @@ _DELIVERY_COLUMNS = (
 # The sending path's statements, with "?" for each parameter (see ``StoreBase._execute``).
 # A claim takes a queued delivery that no other worker holds (or whose hold lapsed) and keeps
 # the lease; a retry or a release gives it back to the queue, free for any worker.
+_CLAIMABLE = ("status = 'queued' AND "
+              "(lease_owner IS NULL OR lease_owner = ? OR lease_expires_at < ?)")
 _CLAIM = ("UPDATE deliveries SET status = 'sending', updated_at = ?, lease_owner = ?, "
-          "lease_expires_at = ? WHERE id = ? AND status = 'queued' AND "
-          "(lease_owner IS NULL OR lease_owner = ? OR lease_expires_at < ?)")
+          f"lease_expires_at = ? WHERE id = ? AND {_CLAIMABLE}")
+# PostgreSQL: a delivery whose row another transaction has locked (another worker claiming it)
+# is skipped, not waited for — so claims never queue up behind each other, nor deadlock.
+_CLAIM_SKIP_LOCKED = (
+    "UPDATE deliveries SET status = 'sending', updated_at = ?, lease_owner = ?, "
+    "lease_expires_at = ? WHERE id = (SELECT id FROM deliveries WHERE id = ? AND "
+    f"{_CLAIMABLE} FOR UPDATE SKIP LOCKED)")
 _RECORD_SENT = ("UPDATE deliveries SET status = 'sent', attempts = attempts + 1, updated_at = ?, "
                 "last_reply = ?, message_id = ? WHERE id = ? AND status = 'sending'")
 _RECORD_RETRY = ("UPDATE deliveries SET status = 'queued', attempts = attempts + 1, "
@@ -329,8 +336,10 @@ class DeliveryStore(IssueStore):
                 self._execute(cursor, _RECORD_UNSENDABLE, (stamp, why, delivery_id))
             lease = (self.worker, self._time(wall + LEASE))
             free_if_lapsed = (self.worker, self._time(wall))
+            claim_sql = _CLAIM_SKIP_LOCKED if self.postgres else _CLAIM
             for delivery_id in claim:
-                if self._execute(cursor, _CLAIM, (stamp, *lease, delivery_id, *free_if_lapsed)):
+                if self._execute(cursor, claim_sql,
+                                 (stamp, *lease, delivery_id, *free_if_lapsed)):
                     taken.append(delivery_id)
         return taken
 

@@ -33,7 +33,7 @@ from ..newsletter.schedule import Decision, config_schedule, decide, format_loca
 from ..sources import Catalog, load_reviews
 from .build import build_site
 from .issues import compose_issue
-from .lock import publication_lock
+from .lock import run_locks
 from .send import ambiguous_line, deliver
 
 
@@ -70,7 +70,7 @@ def run_once(config: Config, *, now: datetime, catch_up: bool = False,
     schedule = config_schedule(config)  # a bad schedule is a config error: say so first
     with ExitStack() as stack:
         try:
-            stack.enter_context(publication_lock(config))
+            stack.enter_context(run_locks(config))
         except LockHeld as exc:
             echo(str(exc))
             return RunReport(locked_by=exc.pid or 0)
@@ -250,7 +250,10 @@ class _Run:
         for record in store.issues():
             if record.state != IssueState.SENDING:
                 continue
-            count = store.delivery_counts(record.number)[DeliveryStatus.SENDING]
+            if not store.delivery_counts(record.number)[DeliveryStatus.SENDING]:
+                continue
+            # Other workers' messages in flight (PostgreSQL) are theirs to record, not in doubt.
+            count = len(store.ambiguous_deliveries(record.number))
             if not count:
                 continue
             if record.number not in delivered:  # deliver_issue has not listed them this run
