@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
@@ -12,9 +13,12 @@ from sqlalchemy import Connection, delete, func, insert, select, update
 from ..errors import AlreadySubscribed, StoreError, Suppressed
 from ..models import DeliveryStatus, Subscriber, SubscriberStatus
 from .addresses import address_key, clean_name, lookup_key, normalise_email
-from .base import StoreBase, chunks
-from .csvfile import ImportReport, read_subscriber_csv
+from .base import StoreBase
+from .csvfile import ImportReport, iter_subscriber_csv
 from .schema import deliveries_t, subscribers_t
+
+#: Rows staged per round trip while importing.
+_STAGE_BATCH = 10_000
 
 
 def _subscriber_from(row: Any) -> Subscriber:
@@ -120,55 +124,116 @@ class SubscriberStore(StoreBase):
         subscriber keeps the file's source and created_at — when and how they joined).
 
         Valid rows are added in one transaction; each invalid row is reported with its line;
-        addresses already present (or repeated in the file) are counted as duplicates; someone
-        who unsubscribed, bounced or complained is counted as suppressed and stays so unless
-        ``force``. Raises CsvError if the file cannot be read or has no usable header.
+        addresses already present (or repeated in the file: the first row counts) are counted
+        as duplicates; someone who unsubscribed, bounced or complained is counted as
+        suppressed and stays so unless ``force``. Raises CsvError if the file cannot be read or
+        has no usable header (and then nothing is imported).
+
+        The file streams through a staging table (COPY on PostgreSQL, batched inserts on
+        SQLite) and is merged into the list by a few set-wise statements, so a million rows
+        import in bounded memory.
         """
-        rows, problems = read_subscriber_csv(path)
-        added = duplicates = suppressed = 0
+        problems: list[str] = []
         source = f"import:{path.name}"
         with self._write() as conn:
-            existing: dict[str, Any] = {}
-            keys = [address_key(row[1]) for row in rows]
-            for chunk in chunks(keys):
-                for row in conn.execute(
-                    select(subscribers_t).where(subscribers_t.c.email_normalised.in_(chunk))
-                ):
-                    existing[row.email_normalised] = row
-            seen: set[str] = set()
-            for _line, address, name, status, row_source, joined in rows:
-                key = address_key(address)
-                if key in seen:
-                    duplicates += 1
-                    continue
-                seen.add(key)
-                found = existing.get(key)
-                if found is None:
-                    # An exported list keeps when and how each subscriber joined.
-                    conn.execute(insert(subscribers_t).values(
-                        email=address, email_normalised=key, name=name, status=status,
-                        source=row_source or source, created_at=joined or now,
-                        status_changed_at=now,
-                    ))
-                    if status == SubscriberStatus.ACTIVE:
-                        added += 1
-                    else:
-                        suppressed += 1
-                elif status != SubscriberStatus.ACTIVE:
-                    # A suppression in the file is always honoured.
-                    if found.status == SubscriberStatus.ACTIVE:
-                        set_status(conn, found.id, status, now)
-                        suppressed += 1
-                    else:
-                        duplicates += 1
-                elif found.status == SubscriberStatus.ACTIVE:
-                    duplicates += 1
-                elif force:
-                    set_status(conn, found.id, SubscriberStatus.ACTIVE, now)
-                    added += 1
-                else:
-                    suppressed += 1
-        return ImportReport(added, duplicates, suppressed, tuple(problems))
+            cursor = self._cursor(conn)
+            self._stage(cursor, iter_subscriber_csv(path), problems)
+            report = self._merge(cursor, source=source, now=now, force=force)
+        return ImportReport(*report, problems=tuple(problems))
+
+    def _stage(self, cursor: Any, items: Iterable[Any], problems: list[str]) -> None:
+        """Load the valid rows of ``items`` into the temporary table import_rows (its problem
+        lines go to ``problems``)."""
+        when = "TIMESTAMP" if self.postgres else "TEXT"
+        cursor.execute("DROP TABLE IF EXISTS import_rows")
+        cursor.execute(
+            "CREATE TEMPORARY TABLE import_rows (line INTEGER PRIMARY KEY, key TEXT NOT NULL, "
+            "email TEXT NOT NULL, name TEXT NOT NULL, status TEXT NOT NULL, "
+            f"source TEXT NOT NULL, created_at {when})")
+        batch: list[tuple[Any, ...]] = []
+        for item in items:
+            if isinstance(item, str):
+                problems.append(item)
+                continue
+            line, address, name, status, row_source, joined = item
+            batch.append((line, address_key(address), address, name, status, row_source,
+                          None if joined is None else self._time(joined)))
+            if len(batch) >= _STAGE_BATCH:
+                self._stage_batch(cursor, batch)
+                batch = []
+        self._stage_batch(cursor, batch)
+        cursor.execute("CREATE INDEX import_rows_key ON import_rows (key, line)")
+
+    def _stage_batch(self, cursor: Any, batch: list[tuple[Any, ...]]) -> None:
+        if not batch:
+            return
+        if self.postgres:
+            with cursor.copy("COPY import_rows (line, key, email, name, status, source, "
+                             "created_at) FROM STDIN") as copy:
+                for row in batch:
+                    copy.write_row(row)
+        else:
+            cursor.executemany("INSERT INTO import_rows VALUES (?, ?, ?, ?, ?, ?, ?)", batch)
+
+    def _merge(self, cursor: Any, *, source: str, now: datetime,
+               force: bool) -> tuple[int, int, int]:
+        """Merge import_rows into the list; (added, duplicates, suppressed)."""
+        stamp = self._time(now)
+        # The first row of each address, beside the subscriber it names (if any) as they are
+        # before the import: the whole plan is decided from this, then carried out.
+        cursor.execute("DROP TABLE IF EXISTS import_plan")
+        cursor.execute(
+            "CREATE TEMPORARY TABLE import_plan AS "
+            "SELECT r.line, r.key, r.email, r.name, r.status, r.source, r.created_at, "
+            "s.id AS subscriber_id, s.status AS current FROM import_rows r "
+            "JOIN (SELECT key, MIN(line) AS line FROM import_rows GROUP BY key) f "
+            "ON f.line = r.line LEFT JOIN subscribers s ON s.email_normalised = r.key")
+        cursor.execute("CREATE INDEX import_plan_subscriber ON import_plan (subscriber_id)")
+        self._execute(cursor, "SELECT "
+                      "COUNT(*), "
+                      "SUM(CASE WHEN subscriber_id IS NULL AND status = 'active' THEN 1 "
+                      "ELSE 0 END), "
+                      "SUM(CASE WHEN subscriber_id IS NULL AND status <> 'active' THEN 1 "
+                      "ELSE 0 END), "
+                      "SUM(CASE WHEN status <> 'active' AND current = 'active' THEN 1 "
+                      "ELSE 0 END), "
+                      "SUM(CASE WHEN status = 'active' AND current <> 'active' THEN 1 "
+                      "ELSE 0 END) "
+                      "FROM import_plan", ())
+        firsts, new_active, new_suppressed, leaving, returning = (
+            int(value or 0) for value in cursor.fetchone())
+        self._execute(cursor, "SELECT COUNT(*) FROM import_rows", ())
+        repeats = int(cursor.fetchone()[0]) - firsts
+        # A suppression in the file is always honoured: they leave, and what was queued for
+        # them fails (as set_status does, one statement for all).
+        leavers = ("SELECT subscriber_id FROM import_plan "
+                   "WHERE status <> 'active' AND current = 'active'")
+        self._execute(cursor, "UPDATE deliveries SET status = 'failed', updated_at = ?, "
+                      "last_reply = 'not sent: subscriber ' || (SELECT p.status FROM import_plan"
+                      " p WHERE p.subscriber_id = deliveries.subscriber_id) "
+                      f"WHERE status = 'queued' AND subscriber_id IN ({leavers})", (stamp,))
+        self._execute(cursor, "UPDATE subscribers SET status_changed_at = ?, status = (SELECT "
+                      "p.status FROM import_plan p WHERE p.subscriber_id = subscribers.id) "
+                      f"WHERE id IN ({leavers})", (stamp,))
+        if force:
+            self._execute(cursor, "UPDATE subscribers SET status = 'active', "
+                          "status_changed_at = ? WHERE id IN (SELECT subscriber_id FROM "
+                          "import_plan WHERE status = 'active' AND current <> 'active')",
+                          (stamp,))
+        # An exported list keeps when and how each subscriber joined.
+        self._execute(cursor, "INSERT INTO subscribers (email, email_normalised, name, status, "
+                      "source, created_at, status_changed_at) "
+                      "SELECT email, key, name, status, "
+                      "CASE WHEN source = '' THEN ? ELSE source END, "
+                      "COALESCE(created_at, ?), ? FROM import_plan "
+                      "WHERE subscriber_id IS NULL ORDER BY line",
+                      (source, stamp, stamp))
+        cursor.execute("DROP TABLE import_plan")
+        cursor.execute("DROP TABLE import_rows")
+        unchanged = firsts - new_active - new_suppressed - leaving - returning
+        added = new_active + (returning if force else 0)
+        suppressed = new_suppressed + leaving + (0 if force else returning)
+        return added, unchanged + repeats, suppressed
 
 
 

@@ -338,6 +338,51 @@ def test_export_and_import_round_trip_keeps_suppressions(store: Store, tmp_path:
         assert {(s.source, s.created_at) for s in fresh.subscribers()} == {("cli", NOW)}
 
 
+def test_bytes_that_are_not_utf8_after_valid_rows_import_nothing(store: Store, tmp_path: Path):
+    # The file streams: rows before the bad line were already staged, and are rolled back.
+    path = tmp_path / "in.csv"
+    path.write_bytes(b"email,name\na@example.org,Ann\nb@example.org,Ben\nc@example.org,C\xe9\n")
+    with pytest.raises(CsvError, match=r"in.csv:4: not UTF-8 text \(byte 0xe9\)"):
+        store.import_subscribers_csv(path, now=NOW)
+    assert store.subscribers() == []
+    path.write_bytes(b"email,name\na@example.org,Ann\n")
+    assert store.import_subscribers_csv(path, now=NOW).added == 1  # nothing left behind
+
+
+def test_a_suppression_in_an_imported_file_fails_what_was_queued(store: Store, tmp_path: Path):
+    add_many(store, 3)
+    number = new_issue(store)
+    store.queue_deliveries(number, now=NOW)
+    path = write_csv(tmp_path, (
+        "email,name,status\n"
+        "reader0001@example.org,Reader 1,unsubscribed\n"
+        "reader0001@example.org,Reader 1,active\n"      # a repeat: the first row counts
+        "reader0002@example.org,Reader 2,complained\n"
+        "new@example.org,New,bounced\n"
+    ))
+    report = store.import_subscribers_csv(path, now=LATER)
+    assert (report.added, report.duplicates, report.suppressed) == (0, 1, 3)
+    statuses = {s.email: s.status for s in store.subscribers()}
+    assert statuses == {"reader0000@example.org": "active",
+                        "reader0001@example.org": "unsubscribed",
+                        "reader0002@example.org": "complained", "new@example.org": "bounced"}
+    replies = {d.email: (d.status, d.last_reply) for d in store.deliveries(number)}
+    assert replies == {"reader0000@example.org": ("queued", ""),
+                       "reader0001@example.org": ("failed", "not sent: subscriber unsubscribed"),
+                       "reader0002@example.org": ("failed", "not sent: subscriber complained")}
+    assert store.subscriber("reader0001@example.org").created_at == NOW  # not re-created
+
+
+def test_importing_the_same_file_twice_adds_nobody_the_second_time(store: Store,
+                                                                    tmp_path: Path):
+    path = write_csv(tmp_path, "email,name\n" + "".join(
+        f"person{i}@example.org,Person {i}\n" for i in range(2500)))
+    assert store.import_subscribers_csv(path, now=NOW).added == 2500
+    again = store.import_subscribers_csv(path, now=LATER)
+    assert (again.added, again.duplicates, again.suppressed) == (0, 2500, 0)
+    assert store.subscriber_counts()["active"] == 2500
+
+
 def test_an_imported_join_time_must_carry_its_offset(store: Store, tmp_path: Path):
     path = write_csv(tmp_path, (
         "email,name,created_at\n"
