@@ -217,29 +217,50 @@ class DeliveryStore(IssueStore):
     def take_due(self, number: int, *, now: datetime, limit: int,
                  after: int = 0) -> list[DeliveryRecord]:
         """The next page of issue ``number``'s due deliveries for this worker to send, in queue
-        order, after the delivery ``after``. On PostgreSQL (several senders) it reserves them
-        — at most RESERVATION, skipping any another worker holds or is reserving right now —
-        so that no two workers render and offer the same message; elsewhere it only reads."""
+        order. On SQLite, those after the delivery ``after`` (it only reads: one process sends
+        at a time). On PostgreSQL (several senders) it reserves them wherever they are in the
+        queue — at most RESERVATION, none that another worker holds or is reserving right now,
+        none reserved already (this worker's are in hand) — so that no two workers render and
+        offer the same message. When nothing is free but a worker that died still holds
+        reservations, they are taken over then, not when its lease lapses."""
         if not self.postgres:
             return self.due_deliveries(number, now=now, limit=limit, after=after)
-        wall = self._wall()
-        mine = deliveries_t.c.lease_owner == self.worker
-        free = (deliveries_t.c.lease_owner.is_(None) | mine
-                | (deliveries_t.c.lease_expires_at < wall))
-        page = (select(deliveries_t.c.id)
-                .where(deliveries_t.c.issue_number == number,
-                       deliveries_t.c.status == DeliveryStatus.QUEUED,
-                       deliveries_t.c.next_attempt_at <= now, deliveries_t.c.id > after, free)
-                .order_by(deliveries_t.c.id).limit(min(limit, RESERVATION))
-                .with_for_update(skip_locked=True))
+        due = (deliveries_t.c.issue_number == number,
+               deliveries_t.c.status == DeliveryStatus.QUEUED,
+               deliveries_t.c.next_attempt_at <= now)
         with self._write(serial=False) as conn:
-            ids = list(conn.execute(
-                update(deliveries_t).where(deliveries_t.c.id.in_(page.scalar_subquery()))
-                .values(lease_owner=self.worker, lease_expires_at=wall + LEASE)
-                .returning(deliveries_t.c.id)).scalars())
+            ids = self._reserve(conn, due, min(limit, RESERVATION))
+            if not ids and self._free_the_deads(conn, due):
+                ids = self._reserve(conn, due, min(limit, RESERVATION))
         if not ids:
             return []
         return self._deliveries(deliveries_t.c.id.in_(ids))
+
+    def _reserve(self, conn: Connection, due: tuple[Any, ...], limit: int) -> list[int]:
+        wall = self._wall()
+        free = deliveries_t.c.lease_owner.is_(None) | (deliveries_t.c.lease_expires_at < wall)
+        page = (select(deliveries_t.c.id).where(*due, free)
+                .order_by(deliveries_t.c.id).limit(limit)
+                .with_for_update(skip_locked=True))
+        return list(conn.execute(
+            update(deliveries_t).where(deliveries_t.c.id.in_(page.scalar_subquery()))
+            .values(lease_owner=self.worker, lease_expires_at=wall + LEASE)
+            .returning(deliveries_t.c.id)).scalars())
+
+    def _free_the_deads(self, conn: Connection, due: tuple[Any, ...]) -> bool:
+        """Free the due deliveries reserved by workers that are no longer alive; whether any
+        were."""
+        owners = set(conn.execute(
+            select(deliveries_t.c.lease_owner).distinct()
+            .where(*due, deliveries_t.c.lease_owner.is_not(None),
+                   deliveries_t.c.lease_owner != self.worker)).scalars())
+        dead = owners - self._live_workers(conn, owners)
+        if not dead:
+            return False
+        conn.execute(update(deliveries_t)
+                     .where(*due, deliveries_t.c.lease_owner.in_(sorted(dead)))
+                     .values(lease_owner=None, lease_expires_at=None))
+        return True
 
     def end_leases(self, number: int) -> None:
         """This worker's run of issue ``number`` is over: the queued deliveries it reserved

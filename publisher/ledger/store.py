@@ -21,6 +21,8 @@ same delivery.
 from __future__ import annotations
 
 import importlib.util
+from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event
@@ -162,8 +164,10 @@ def _schema_is_current(engine: Engine) -> bool:
     return [row[0] for row in rows] == [SCHEMA_REVISION]
 
 
-def open_store(config: Config) -> Store:
-    """Open (creating or upgrading) the publication's ledger. Raises StoreError."""
+def open_store(config: Config, *,
+               lease_clock: Callable[[], datetime] | None = None) -> Store:
+    """Open (creating or upgrading) the publication's ledger. Raises StoreError.
+    ``lease_clock`` is the real-time clock that leases run on (the system's by default)."""
     url = database_url(config)
     worker = new_worker_id()
     engine = create_ledger_engine(config, url, worker=worker)
@@ -180,6 +184,6 @@ def open_store(config: Config) -> Store:
     except SQLAlchemyError as exc:
         engine.dispose()
         raise StoreError(connect_error(url, exc)) from None
-    return Store(engine, worker=worker)
+    return Store(engine, worker=worker, wall_clock=lease_clock)
 
 
