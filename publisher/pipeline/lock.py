@@ -32,21 +32,24 @@ from ..ledger.store import connect_error, create_ledger_engine, database_url
 #: The advisory lock's key on PostgreSQL ("pubr"; the ledger's writers use another).
 RUN_LOCK = 0x7075_6272
 
-#: The locks this process holds (a resolved path, or the database's URL), and the thread
-#: holding each.
-_held: dict[object, int] = {}
+#: The locks this process holds (a resolved path, or the database's URL), and the threads
+#: holding each (the database's can be held shared by several, each on its own connection).
+_held: dict[object, list[int]] = {}
 _held_guard = threading.Lock()
 
 
 @contextmanager
 def _holding(key: object) -> Iterator[None]:
     with _held_guard:
-        _held[key] = threading.get_ident()
+        _held.setdefault(key, []).append(threading.get_ident())
     try:
         yield
     finally:
         with _held_guard:
-            del _held[key]
+            holders = _held[key]
+            holders.remove(threading.get_ident())
+            if not holders:
+                del _held[key]
 
 
 @contextmanager
@@ -153,7 +156,7 @@ def holds_lock(config: Config) -> bool:
     """Whether this thread holds the run lock of ``config``'s publication."""
     key = _database_key(config) or config.paths.lock.resolve()
     with _held_guard:
-        return _held.get(key) == threading.get_ident()
+        return threading.get_ident() in _held.get(key, ())
 
 
 def _read_pid(fd: int) -> int | None:

@@ -1,14 +1,2 @@
-"""The delivery tests run on SQLite and on PostgreSQL (the ``database`` fixture)."""
-
-from __future__ import annotations
-
-import pytest
-
-from publisher.config import Config
-from tests.fixtures import Publication
-
-
-@pytest.fixture
-def config(publication: Publication, database: str) -> Config:
-    """The publication's config, its ledger on each database in turn."""
-    return publication.config
+"""The delivery tests run on SQLite and on PostgreSQL: test_engine.py asks for the ``database``
+fixture, which points the publication's ledger at each in turn."""

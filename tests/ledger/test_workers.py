@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from publisher.config import Config
-from publisher.errors import SlotTaken
+from publisher.errors import AlreadySubscribed, SlotTaken
 from publisher.ledger.base import LEASE
 from publisher.ledger.deliveries import RESERVATION, Attempt
 from publisher.ledger.store import Store, open_store
@@ -222,3 +222,30 @@ def test_hosts_composing_for_one_slot_make_one_issue(config: Config):
                             "(issue #1)") for o in sorted(outcomes)[1:]), outcomes
     with open_store(config) as store:
         assert len(store.issues()) == 1
+
+
+def test_hosts_subscribing_one_address_at_once_add_it_once(config: Config):
+    # A read-then-write on every host at once: the writers' lock makes them take turns, so the
+    # others find the address there (AlreadySubscribed), never a unique-key error.
+    stores = [open_store(config) for _ in range(6)]
+    barrier = threading.Barrier(len(stores))
+    outcomes: list[str] = []
+
+    def subscribe(store: Store) -> None:
+        barrier.wait()
+        try:
+            store.add_subscriber("same@example.org", "Same", now=NOW)
+            outcomes.append("added")
+        except AlreadySubscribed:
+            outcomes.append("already")
+        except Exception as exc:  # noqa: BLE001 - reported below
+            outcomes.append(f"{type(exc).__name__}: {exc}")
+
+    threads = [threading.Thread(target=subscribe, args=(store,)) for store in stores]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for store in stores:
+        store.close()
+    assert sorted(outcomes) == ["added"] + ["already"] * 5, outcomes
