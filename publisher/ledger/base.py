@@ -19,8 +19,9 @@ from .schema import UTCDateTime
 
 
 def display_url(url: URL) -> str:
-    """The database URL for messages: never with its password."""
-    return url.render_as_string(hide_password=True)
+    """The database URL for messages, as the user wrote it (no driver) and never with a
+    password."""
+    return url.set(drivername=url.get_backend_name()).render_as_string(hide_password=True)
 
 
 #: The key of the transaction-scoped advisory lock that every writing transaction takes on

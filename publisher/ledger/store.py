@@ -87,6 +87,12 @@ def database_url(config: Config, *, create_dir: bool = True) -> URL:
             )
         # postgresql:// alone means psycopg2 to SQLAlchemy; ours is psycopg 3.
         url = url.set(drivername="postgresql+psycopg")
+    else:
+        raise StoreError(
+            f"{config.path}: state.database: {backend} is not supported; the ledger lives in "
+            f"SQLite (\"sqlite:///{STATE_DIR}/state.db\") or PostgreSQL "
+            "(\"postgresql://publisher@db.example.org/publisher\")"
+        )
     return url
 
 
@@ -126,6 +132,9 @@ def connect_error(url: URL, exc: SQLAlchemyError) -> str:
         hint = "; set PGPASSWORD or add the password to ~/.pgpass (mode 0600)"
     elif "does not exist" in text and "database" in text:
         hint = f"; create it first: createdb {url.database or ''}".rstrip()
+    elif "permission denied" in text:
+        hint = (f"; grant the role {url.username or 'you connect as'} SELECT, INSERT, UPDATE and "
+                "DELETE on the ledger's tables (and USAGE on their sequences)")
     elif "Connection refused" in text or "could not connect" in text or "timeout" in text:
         hint = "; is the server running, and are the host and port right?"
     return f"{display_url(url)}: cannot open the ledger: {text}{hint}"

@@ -8,6 +8,7 @@ from datetime import datetime
 
 from ..config import Config
 from ..errors import TemplateError
+from ..ledger.health import check_ledger
 from ..models import Review
 from ..render.archive import render_archive
 from ..render.digest import render_digest
@@ -50,6 +51,10 @@ def check_publication(config: Config, *, now: datetime,
     published = [r for r in result.reviews if r.is_published(now)]
     warnings = [str(w) for w in result.warnings]
     info: list[str] = []
+    ledger = check_ledger(config)  # reached, migrated, usable: one line each
+    errors.extend(ledger.errors)
+    warnings.extend(ledger.warnings)
+    info.extend(ledger.info)
     try:
         digest_line, digest_warnings = check_digest(config, published, now=now)
         warnings.extend(digest_warnings)
