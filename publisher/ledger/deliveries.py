@@ -20,7 +20,6 @@ time (the run lock), so ``take_due`` only reads, but claims carry the lease all 
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -104,16 +103,6 @@ class Attempt:
 #: worker's connections busy between two reservations, few enough that the workers run out of
 #: work together rather than one finishing a long page alone.
 RESERVATION = 100
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # someone else's process: alive
-        return True
-    return True
-
 
 def _delivery_from(row: Any) -> DeliveryRecord:
     values = dict(row._mapping)
@@ -386,7 +375,9 @@ class DeliveryStore(IssueStore):
     def _live_workers(self, conn: Connection, owners: set[str]) -> set[str]:
         """Which of ``owners`` (worker ids) are still at work. On PostgreSQL: those with a
         connection open, by its application_name (a killed process's connections close with
-        it). On SQLite: ledgers open in this process, and processes alive on this host."""
+        it). On SQLite: ledgers open in this process only — every other sender there holds
+        the publication's file lock, so none can be at work beside one that asks while
+        holding it (and a pid is no proof of life: pids are reused)."""
         if not owners:
             return set()
         if self.postgres:
@@ -394,15 +385,7 @@ class DeliveryStore(IssueStore):
                 "SELECT DISTINCT application_name FROM pg_stat_activity "
                 "WHERE application_name = ANY(%(owners)s)", {"owners": sorted(owners)})
             return {row[0] for row in rows}
-        live = owners & open_workers()
-        host = self.worker.split(":", 1)[0]
-        for owner in owners - live:
-            owner_host, _, rest = owner.partition(":")
-            pid = rest.partition(":")[0]
-            if (owner_host == host and pid.isdigit() and int(pid) != os.getpid()
-                    and _pid_alive(int(pid))):
-                live.add(owner)
-        return live
+        return owners & open_workers()
 
     def _sending(self, conn: Connection, number: int) -> tuple[list[Any], list[Any]]:
         """Issue ``number``'s deliveries in ``sending``, split into (ambiguous, in flight).
