@@ -68,12 +68,6 @@ _CLAIMABLE = ("status = 'queued' AND "
               "(lease_owner IS NULL OR lease_owner = ? OR lease_expires_at < ?)")
 _CLAIM = ("UPDATE deliveries SET status = 'sending', updated_at = ?, lease_owner = ?, "
           f"lease_expires_at = ? WHERE id = ? AND {_CLAIMABLE}")
-# PostgreSQL: a delivery whose row another transaction has locked (another worker claiming it)
-# is skipped, not waited for — so claims never queue up behind each other, nor deadlock.
-_CLAIM_SKIP_LOCKED = (
-    "UPDATE deliveries SET status = 'sending', updated_at = ?, lease_owner = ?, "
-    "lease_expires_at = ? WHERE id = (SELECT id FROM deliveries WHERE id = ? AND "
-    f"{_CLAIMABLE} FOR UPDATE SKIP LOCKED)")
 _RECORD_SENT = ("UPDATE deliveries SET status = 'sent', attempts = attempts + 1, updated_at = ?, "
                 "last_reply = ?, message_id = ? WHERE id = ? AND status = 'sending'")
 _RECORD_RETRY = ("UPDATE deliveries SET status = 'queued', attempts = attempts + 1, "
@@ -317,7 +311,6 @@ class DeliveryStore(IssueStore):
         as it is; the others are recorded even so, since a rollback would forget replies the
         server really gave.
         """
-        taken: list[int] = []
         wall = self._wall()
         with self._write(serial=False) as conn:
             cursor = self._cursor(conn)
@@ -346,11 +339,14 @@ class DeliveryStore(IssueStore):
                 self._execute(cursor, _RECORD_UNSENDABLE, (stamp, why, delivery_id))
             lease = (self.worker, self._time(wall + LEASE))
             free_if_lapsed = (self.worker, self._time(wall))
-            claim_sql = _CLAIM_SKIP_LOCKED if self.postgres else _CLAIM
-            for delivery_id in claim:
-                if self._execute(cursor, claim_sql,
-                                 (stamp, *lease, delivery_id, *free_if_lapsed)):
-                    taken.append(delivery_id)
+            # A claim waits for a row another transaction holds (a worker reserving a page
+            # locks rows it then passes over, for the length of its transaction); claims go
+            # in id order, as reservations do, so two of them never wait for each other.
+            wanted = list(claim)
+            got = {delivery_id for delivery_id in sorted(set(wanted))
+                   if self._execute(cursor, _CLAIM,
+                                    (stamp, *lease, delivery_id, *free_if_lapsed))}
+            taken = [delivery_id for delivery_id in dict.fromkeys(wanted) if delivery_id in got]
         return taken
 
     @staticmethod
