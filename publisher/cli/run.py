@@ -16,7 +16,7 @@ import click
 from ..config import Config
 from ..errors import LockHeld
 from ..pipeline.idle import Answer, IdleCheck, forget
-from ..pipeline.lock import publication_lock
+from ..pipeline.lock import run_lock
 from . import State
 from .context import publication_command
 
@@ -68,7 +68,9 @@ def _idle(config: Config, now: datetime) -> tuple[IdleCheck | None, Answer | Non
     """The idle check, taken under the run lock; (None, None) when another run holds it (the
     full path reports that)."""
     try:
-        with publication_lock(config):
+        # The host's file lock: what the idle check reads is this host's files and a SQLite
+        # ledger (a PostgreSQL one is never idle-checked, and its run lock is for senders).
+        with run_lock(config.paths.lock):
             check = IdleCheck.take(config, "run")
             return check, check.answer(now)
     except LockHeld:

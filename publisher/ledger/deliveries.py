@@ -64,17 +64,20 @@ _DELIVERY_COLUMNS = (
 # The sending path's statements, with "?" for each parameter (see ``StoreBase._execute``).
 # A claim takes a queued delivery that no other worker holds (or whose hold lapsed) and keeps
 # the lease; a retry or a release gives it back to the queue, free for any worker.
+# A hold is a lease_owner with an unexpired lease_expires_at; a delivery recorded sent or failed
+# keeps the name of the worker that sent it, and no hold.
 _CLAIMABLE = ("status = 'queued' AND "
-              "(lease_owner IS NULL OR lease_owner = ? OR lease_expires_at < ?)")
+              "(lease_expires_at IS NULL OR lease_expires_at < ? OR lease_owner = ?)")
 _CLAIM = ("UPDATE deliveries SET status = 'sending', updated_at = ?, lease_owner = ?, "
           f"lease_expires_at = ? WHERE id = ? AND {_CLAIMABLE}")
 _RECORD_SENT = ("UPDATE deliveries SET status = 'sent', attempts = attempts + 1, updated_at = ?, "
-                "last_reply = ?, message_id = ? WHERE id = ? AND status = 'sending'")
+                "last_reply = ?, message_id = ?, lease_expires_at = NULL "
+                "WHERE id = ? AND status = 'sending'")
 _RECORD_RETRY = ("UPDATE deliveries SET status = 'queued', attempts = attempts + 1, "
                  "updated_at = ?, last_reply = ?, next_attempt_at = ?, lease_owner = NULL, "
                  "lease_expires_at = NULL WHERE id = ? AND status = 'sending'")
 _RECORD_FAILED = ("UPDATE deliveries SET status = ?, attempts = attempts + 1, updated_at = ?, "
-                  "last_reply = ? WHERE id = ? AND status = 'sending'")
+                  "last_reply = ?, lease_expires_at = NULL WHERE id = ? AND status = 'sending'")
 _RECORD_RELEASED = ("UPDATE deliveries SET status = 'queued', updated_at = ?, "
                     "lease_owner = NULL, lease_expires_at = NULL "
                     "WHERE id = ? AND status = 'sending'")
@@ -221,7 +224,8 @@ class DeliveryStore(IssueStore):
 
     def _reserve(self, conn: Connection, due: tuple[Any, ...], limit: int) -> list[int]:
         wall = self._wall()
-        free = deliveries_t.c.lease_owner.is_(None) | (deliveries_t.c.lease_expires_at < wall)
+        free = (deliveries_t.c.lease_expires_at.is_(None)
+                | (deliveries_t.c.lease_expires_at < wall))
         page = (select(deliveries_t.c.id).where(*due, free)
                 .order_by(deliveries_t.c.id).limit(limit)
                 .with_for_update(skip_locked=True))
@@ -338,7 +342,7 @@ class DeliveryStore(IssueStore):
             for delivery_id, why in unsendable:
                 self._execute(cursor, _RECORD_UNSENDABLE, (stamp, why, delivery_id))
             lease = (self.worker, self._time(wall + LEASE))
-            free_if_lapsed = (self.worker, self._time(wall))
+            free_if_lapsed = (self._time(wall), self.worker)
             # A claim waits for a row another transaction holds (a worker reserving a page
             # locks rows it then passes over, for the length of its transaction); claims go
             # in id order, as reservations do, so two of them never wait for each other.
@@ -452,7 +456,7 @@ class DeliveryStore(IssueStore):
                 settled += conn.execute(update(deliveries_t).where(
                     deliveries_t.c.id.in_(chunk),
                     deliveries_t.c.status == DeliveryStatus.SENDING,
-                ).values(status=DeliveryStatus.SENT, updated_at=now,
+                ).values(status=DeliveryStatus.SENT, updated_at=now, lease_expires_at=None,
                          last_reply="settled by hand: taken as delivered")).rowcount
             self._finish_if_done(conn, number, now)
             return settled
