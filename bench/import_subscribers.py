@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/import_subscribers.py [--rows 1000000] [--databases sqlite postgresql]
                                                  [--postgres postgresql:///postgres]
+                                                 [--before DIR]
 
 Writes a CSV of N subscribers (``email,name``; 2 % of the rows repeat an earlier address, as
 real lists do) once under bench/out/, then for each database imports it with the CLI
@@ -10,6 +11,8 @@ ledger: a new SQLite file, or a new PostgreSQL database created on the server gi
 maintenance database URL; the role must be allowed to create databases) and dropped after.
 Reports the wall time of the command, interpreter start-up included, and the child's peak RSS
 (ru_maxrss). Alternates the databases when ``--repeat`` is above 1, so both see the same load.
+``--before DIR`` also runs, before each of ours, the publisher whose source tree is DIR (say
+``git archive OLD | tar -x -C DIR``), for before-and-after figures from one run.
 """
 
 from __future__ import annotations
@@ -56,7 +59,8 @@ def admin(url: str, sql: str) -> None:
         conn.execute(sql)
 
 
-def run_import(database: str, csv_path: Path, postgres: str) -> tuple[float, float, str]:
+def run_import(database: str, csv_path: Path, postgres: str,
+               code: Path | None = None) -> tuple[float, float, str]:
     """Import into a fresh ledger of ``database``; (seconds, peak RSS in MB, summary line)."""
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
@@ -69,10 +73,15 @@ def run_import(database: str, csv_path: Path, postgres: str) -> tuple[float, flo
             admin(postgres, f"CREATE DATABASE {name}")
             url = postgres.rsplit("/", 1)[0] + "/" + name
         (root / "publisher.toml").write_text(CONFIG.format(database=url))
+        env = dict(os.environ)
+        if code is not None:
+            env["PYTHONPATH"] = str(code)
+            env["PYTHONDONTWRITEBYTECODE"] = "1"
         try:
             # Open (and migrate) the ledger first, so that only the import is timed.
             subprocess.run([sys.executable, "-m", "publisher", "-C", str(root), "subscribers",
-                            "list", "--status", "bounced"], check=True, capture_output=True)
+                            "list", "--status", "bounced"], check=True, capture_output=True,
+                           env=env, cwd=root)
             code = (
                 "import resource, subprocess, sys, time\n"
                 "start = time.perf_counter()\n"
@@ -85,7 +94,7 @@ def run_import(database: str, csv_path: Path, postgres: str) -> tuple[float, flo
             result = subprocess.run(
                 [sys.executable, "-c", code, sys.executable, "-m", "publisher", "-C", str(root),
                  "subscribers", "import", str(csv_path)],
-                capture_output=True, text=True, check=True)
+                capture_output=True, text=True, check=True, env=env, cwd=root)
             figures, returncode, summary, errors = result.stdout.rstrip("\n").split("\t")
             if returncode != "0":
                 raise SystemExit(f"{database}: import failed ({returncode}): {errors}")
@@ -104,14 +113,24 @@ def main() -> None:
     parser.add_argument("--postgres", default=os.environ.get(
         "PUBLISHER_TEST_POSTGRES", "postgresql:///postgres"))
     parser.add_argument("--repeat", type=int, default=1)
+    parser.add_argument("--before", type=Path, metavar="DIR",
+                        help="also time the publisher whose source tree is DIR")
     args = parser.parse_args()
     csv_path = write_csv(args.rows)
     print(f"{args.rows:,} rows, {csv_path.stat().st_size / 1e6:.0f} MB: {csv_path}")
     for round_ in range(args.repeat):
         for database in args.databases:
-            seconds, peak, summary = run_import(database, csv_path, args.postgres)
-            print(f"round {round_ + 1}  {database:<10}  {seconds:6.1f} s  "
-                  f"peak RSS {peak:5.0f} MB  {summary}", flush=True)
+            for label, code in (("before", args.before), ("after", None)):
+                if label == "before" and code is None:
+                    continue
+                try:
+                    seconds, peak, summary = run_import(database, csv_path, args.postgres, code)
+                except (SystemExit, subprocess.CalledProcessError) as exc:
+                    print(f"round {round_ + 1}  {database:<10}  {label:<6}  failed: {exc}",
+                          flush=True)
+                    continue
+                print(f"round {round_ + 1}  {database:<10}  {label:<6}  {seconds:6.1f} s  "
+                      f"peak RSS {peak:5.0f} MB  {summary}", flush=True)
 
 
 if __name__ == "__main__":
