@@ -249,3 +249,31 @@ def test_hosts_subscribing_one_address_at_once_add_it_once(config: Config):
     for store in stores:
         store.close()
     assert sorted(outcomes) == ["added"] + ["already"] * 5, outcomes
+
+
+@postgres_only
+def test_a_claim_waits_for_a_row_another_transaction_has_locked(config: Config):
+    # A worker reserving a page locks rows it then passes over until its transaction ends; a
+    # claim of such a row must wait for it, not skip it (a skipped claim left the delivery
+    # queued and reserved by a worker that had finished).
+    import psycopg
+
+    with open_store(config) as setup:
+        number = queued_issue(setup, 1)
+        (delivery,) = setup.due_deliveries(number, now=NOW)
+    with open_store(config) as a:
+        (reserved,) = a.take_due(number, now=NOW, limit=10)
+        got: list[list[int]] = []
+        with psycopg.connect(config.state.database) as other:
+            other.execute("SELECT id FROM deliveries WHERE id = %s FOR UPDATE", (reserved.id,))
+            claimer = threading.Thread(target=lambda: got.append(a.claim([reserved.id],
+                                                                         now=NOW)))
+            claimer.start()
+            waiting = ("SELECT count(*) FROM pg_stat_activity WHERE application_name = %s "
+                       "AND wait_event_type = 'Lock'")
+            with psycopg.connect(config.state.database, autocommit=True) as watcher:
+                assert eventually(lambda: (got, watcher.execute(waiting, (a.worker,))
+                                           .fetchone()[0]), ([], 1)) == ([], 1)
+            other.rollback()
+        claimer.join(timeout=10)
+    assert got == [[delivery.id]]
