@@ -28,13 +28,14 @@ from ..errors import StoreError
 from .base import display_url
 from .deliveries import DeliveryStore
 from .issues import IssueStore
+from .readers import ReaderStore
 from .schema import SCHEMA_REVISION
 from .subscribers import SubscriberStore
 
 BUSY_TIMEOUT_MS = 30_000
 
 
-class Store(SubscriberStore, DeliveryStore, IssueStore):
+class Store(SubscriberStore, DeliveryStore, IssueStore, ReaderStore):
     """The ledger: every method runs in its own transaction (see ``base.StoreBase``)."""
 
 
