@@ -58,14 +58,17 @@ def crontab_line(root: Path, command: list[str], log: Path) -> str:
     )
 
 
+def _systemd_quote(part: str | Path) -> str:
+    text = str(part).replace("%", "%%")
+    if any(c.isspace() or c in "\"'\\;" for c in text):
+        text = '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return text
+
+
 def systemd_units(root: Path, command: list[str], *, title: str = "") -> dict[str, str]:
     """A .service and .timer pair (file name → text) running ``publisher run`` every five
     minutes in ``root``; the secrets come from an EnvironmentFile."""
-    def q(part: str | Path) -> str:
-        text = str(part).replace("%", "%%")
-        if any(c.isspace() or c in "\"'\\;" for c in text):
-            text = '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
-        return text
+    q = _systemd_quote
 
     name = f"publisher-{slugify(title or root.name)}"
     label = title or str(root)
@@ -97,3 +100,34 @@ def systemd_units(root: Path, command: list[str], *, title: str = "") -> dict[st
     )
     return {f"{name}.service": service, f"{name}.timer": timer}
 
+
+
+def server_unit(root: Path, command: list[str], *, title: str = "") -> dict[str, str]:
+    """A long-running .service (file name → text) for ``publisher serve`` in ``root``: restarted
+    on failure, secrets from the same EnvironmentFile as the run units (a user unit, like
+    theirs: systemd's file-system sandboxing is left out, as user managers often cannot apply
+    it)."""
+    q = _systemd_quote
+    name = f"publisher-{slugify(title or root.name)}"
+    label = title or str(root)
+    service = (
+        "[Unit]\n"
+        f"Description=publisher serve: the readers' endpoints of {label}\n"
+        "Wants=network-online.target\n"
+        "After=network-online.target\n"
+        "\n"
+        "[Service]\n"
+        "Type=exec\n"
+        f"WorkingDirectory={q(root)}\n"
+        "# PUBLISHER_SECRET=... (the same as publisher run's: it signs the links in messages)\n"
+        "# and PUBLISHER_SMTP_PASSWORD=... for SMTP (it sends confirmation messages).\n"
+        f"EnvironmentFile=%h/.config/publisher/{name}.env\n"
+        f"ExecStart={' '.join(q(p) for p in [*command, 'serve'])}\n"
+        "Restart=on-failure\n"
+        "RestartSec=2\n"
+        "NoNewPrivileges=yes\n"
+        "\n"
+        "[Install]\n"
+        "WantedBy=default.target\n"
+    )
+    return {f"{name}-serve.service": service}
