@@ -79,7 +79,7 @@ class Pages:
     def page(self, template: str, title: str, code: int = 200, /, **context: Any
              ) -> HTMLResponse:
         context.setdefault("css_url", "style.css")
-        context.setdefault("subscribe_url", "subscribe")
+        context.setdefault("subscribe_url", self.desk.site.subscribe_url)
         html = render_page(self.desk.site, self.t, template, {"title": title, **context})
         return HTMLResponse(html, status_code=code, headers={"cache-control": "no-store"})
 
