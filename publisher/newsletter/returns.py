@@ -130,6 +130,8 @@ def _dsn(message: Message, key: str) -> Returned:
         code = status.group(0) if status else ""
         recipient = _address(block.get("Final-Recipient") or block.get("Original-Recipient"))
         diagnostic = _one_line(block.get("Diagnostic-Code"))
+        if re.match(r"[\w-]+;", diagnostic):  # "smtp; 550 …": the type is noise here
+            diagnostic = diagnostic.partition(";")[2].strip()
         if action == "failed":
             if not code:  # some MTAs put the status only in the diagnostic
                 found = _STATUS.search(diagnostic)
@@ -143,7 +145,7 @@ def _dsn(message: Message, key: str) -> Returned:
         return Returned(OTHER, key, reason=reason)
     hard = [f for f in failed if f[0].startswith("5.") and not f[0].startswith("5.7.")]
     code, recipient, diagnostic = (hard or failed)[0]
-    detail = diagnostic if code in diagnostic else f"{code} {diagnostic}".strip()
+    detail = f"{code}: {diagnostic}" if diagnostic else code
     return Returned(HARD if hard else SOFT, key, tuple(_quoted_message_ids(message)),
                     tuple(dict.fromkeys(r for _, r, _ in failed if r)), detail or code)
 
