@@ -54,7 +54,7 @@ class Reader:
         messages = wait_for_messages(self.outbox, count)
         assert len(messages) >= count, f"{len(messages)} messages in the outbox"
         text = messages[count - 1].get_body(("plain",)).get_content()
-        return re.search(r"^(http\S+/confirm\?token=\S+)$", text, re.M).group(1)
+        return re.search(r"(http\S+/confirm\?token=\S+)", text).group(1)
 
 
 def serve_publication(publication: Publication, extra: str = "") -> tuple[object, Config]:
