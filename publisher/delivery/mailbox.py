@@ -109,8 +109,12 @@ class ImapBox:
             raise MailboxError(f"{self.description}: {self._reason(exc)}") from None
         if status != "OK":
             raise MailboxError(f"{self.description}: no folder {folder!r}")
-        capabilities = getattr(self._imap, "capabilities", ())
-        self._can_move = "MOVE" in capabilities
+        # What the server offers once logged in (the greeting's list is often shorter).
+        _, data = self._imap.capability()
+        listed = data[0] if data and isinstance(data[0], bytes) else b""
+        offered = set(listed.decode("ascii", "replace").upper().split())
+        self._can_move = "MOVE" in offered
+        self._uidplus = "UIDPLUS" in offered
         self._created = False
 
     @property
@@ -159,6 +163,9 @@ class ImapBox:
             return
         self._command("COPY", message_id, self._quote(self.processed))
         self._command("STORE", message_id, "+FLAGS", "(\\Deleted)")
+        if self._uidplus:  # only this message, not whatever else a person marked deleted
+            self._command("EXPUNGE", message_id)
+            return
         try:
             self._imap.expunge()
         except (OSError, imaplib.IMAP4.error) as exc:

@@ -195,3 +195,66 @@ def test_an_inbox_setting_that_is_not_a_mailbox_names_the_key(publication: Publi
     assert result.exit_code == 1
     assert "inbox.mailbox: unsupported mailbox 'imap://mail.example.org/INBOX'" in result.stderr
     assert "IMAP without TLS is refused" in result.stderr
+
+
+# --- IMAP over TLS, against Dovecot ----------------------------------------------------------
+
+
+@pytest.fixture
+def dovecot():
+    from tests.imapserver import Dovecot, unavailable
+
+    reason = unavailable()
+    if reason:
+        pytest.skip(reason)
+    with Dovecot() as server:
+        yield server
+
+
+def use_imap(publication: Publication, dovecot) -> dict[str, str]:
+    from tests.imapserver import PASSWORD, USER
+
+    text = (publication.root / "publisher.toml").read_text()
+    text = re.sub(r'mailbox = ".*"', f'mailbox = "{dovecot.url}"\nuser = "{USER}"', text)
+    (publication.root / "publisher.toml").write_text(text)
+    return {"PUBLISHER_IMAP_PASSWORD": PASSWORD,
+            "PUBLISHER_IMAP_CAFILE": str(dovecot.cert)}
+
+
+def test_an_imap_inbox_over_tls_is_read_without_marking_anything_read(sent, dovecot,
+                                                                      publication):
+    config, addresses, ids = sent
+    env = use_imap(publication, dovecot)
+    dovecot.append(variant("postfix-hard.eml", 1, addresses[0], ids[addresses[0]]))
+    dovecot.append(variant("arf-yahoo.eml", 2, addresses[1], ids[addresses[1]]))
+    dovecot.append(variant("mailto-unsubscribe.eml", 3, addresses[2]))
+    dovecot.append(variant("unrelated.eml", 4))
+    dovecot.append(variant("postfix-delayed.eml", 5))
+
+    result = run_cli("inbox", root=config.root, env=env)
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith(f"inbox {dovecot.url}: processed 3 (1 bounced, "
+                                    "1 complained, 1 unsubscribed); left 2 unread")
+    assert len(dovecot.flags("processed")) == 3
+    left = dovecot.flags("INBOX")
+    assert len(left) == 2 and not any("\\Seen" in flags for flags in left)
+    again = run_cli("inbox", root=config.root, env=env)
+    assert "processed 0; left 2 unread" in again.stdout
+    assert statuses(config) == Counter(active=57, bounced=1, complained=1, unsubscribed=1)
+
+
+def test_imap_failures_are_one_line_naming_the_fix(sent, dovecot, publication):
+    config, _, _ = sent
+    env = use_imap(publication, dovecot)
+    wrong = run_cli("inbox", root=config.root, env={**env, "PUBLISHER_IMAP_PASSWORD": "nope"})
+    assert wrong.exit_code == 1
+    assert wrong.stderr.startswith(f"error: {dovecot.url}: ") and "\n" == wrong.stderr[-1]
+    assert wrong.stderr.count("\n") == 1 and "nope" not in wrong.stderr
+    untrusted = run_cli("inbox", root=config.root,
+                        env={**env, "PUBLISHER_IMAP_CAFILE": ""})
+    assert untrusted.exit_code == 1
+    assert "certificate not trusted" in untrusted.stderr
+    assert "PUBLISHER_IMAP_CAFILE" in untrusted.stderr
+    missing = run_cli("inbox", root=config.root, env={"PUBLISHER_IMAP_PASSWORD": ""})
+    assert missing.exit_code == 1
+    assert "PUBLISHER_IMAP_PASSWORD is not set" in missing.stderr
