@@ -161,16 +161,27 @@ class ReaderStore(StoreBase):
                                                                               bool]:
         """Unsubscribe ``email`` (idempotent): the subscriber (None when not on the list) and
         whether this call changed anything. Their queued deliveries are not sent."""
+        return self.unsubscribe_many([email], now=now, via=via)[0]
+
+    def unsubscribe_many(self, emails: Sequence[str], *, now: datetime, via: str
+                         ) -> list[tuple[Subscriber | None, bool]]:
+        """``unsubscribe`` for each address, in one transaction: one commit (one fsync) for a
+        burst of one-click requests instead of one each."""
+        results: list[tuple[Subscriber | None, bool]] = []
         with self._write() as conn:
-            row = self._row(conn, email)
-            if row is None:
-                return None, False
-            if row.status != SubscriberStatus.ACTIVE:
-                return _subscriber_from(row), False
-            set_status(conn, row.id, SubscriberStatus.UNSUBSCRIBED, now, detail=via)
-            return Subscriber(email=row.email, name=row.name, id=row.id,
-                              status=SubscriberStatus.UNSUBSCRIBED, source=row.source,
-                              created_at=row.created_at), True
+            for email in emails:
+                row = self._row(conn, email)
+                if row is None:
+                    results.append((None, False))
+                elif row.status != SubscriberStatus.ACTIVE:
+                    results.append((_subscriber_from(row), False))
+                else:
+                    set_status(conn, row.id, SubscriberStatus.UNSUBSCRIBED, now, detail=via)
+                    results.append((Subscriber(
+                        email=row.email, name=row.name, id=row.id,
+                        status=SubscriberStatus.UNSUBSCRIBED, source=row.source,
+                        created_at=row.created_at), True))
+        return results
 
     def resubscribe(self, email: str, *, now: datetime, via: str) -> Subscriber | None:
         """Make ``email`` active again on its own request (the undo button, the preferences
