@@ -33,10 +33,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
                  "Show when issues are due; print crontab or systemd units."),
     "run": ("schedule:run_command",
             "Do what is due: build, compose, deliver (cron calls this)."),
-    "serve": ("reader:serve_command",
-              "Serve the readers' endpoints: subscribe, unsubscribe, preferences."),
-    "inbox": ("reader:inbox_command",
-              "Read bounces, complaints and mailto unsubscribes from the mailbox."),
+    "serve": ("reader:serve_command", "Serve subscribe, unsubscribe and preferences pages."),
+    "inbox": ("reader:inbox_command", "Act on bounces, complaints and mailto unsubscribes."),
 }
 
 

@@ -52,6 +52,7 @@ class SubscriptionRequest:
     email: str
     name: str
     expires_at: datetime
+    confirmed_at: datetime | None = None
 
 
 class ReturnKind:
@@ -108,7 +109,7 @@ class ReaderStore(StoreBase):
             row = conn.execute(select(subscription_requests_t).where(
                 subscription_requests_t.c.id == request_id)).first()
         return None if row is None else SubscriptionRequest(row.id, row.email, row.name,
-                                                            row.expires_at)
+                                                            row.expires_at, row.confirmed_at)
 
     def confirm_subscription(self, request_id: int, email: str, *, now: datetime
                              ) -> tuple[ConfirmOutcome, Subscriber | None]:

@@ -23,7 +23,7 @@ from ..errors import BadToken, DeliveryError, ExpiredToken
 from ..ledger import Store
 from ..ledger.readers import SubscriptionRequest
 from ..models import Subscriber
-from ..newsletter.subscriptions import ConfirmOutcome, SubscribeAction
+from ..newsletter.subscriptions import ConfirmOutcome, SubscribeAction, decide_confirm
 from ..render.dkim import DkimSigner
 from ..render.reader import Strings, confirmation_message, load_strings
 from ..render.sender import Sender
@@ -144,11 +144,11 @@ class ReaderDesk:
         request_id, _, email = subject.partition(" ")
         if not request_id.isdigit():
             raise BadToken("confirmation token without a request")
-        if not commit:
+        if not commit:  # may it be confirmed? (then the page asks)
             request = self.store.subscription_request(int(request_id))
-            if request is None:
-                return ConfirmOutcome.UNKNOWN, email
-            return ConfirmOutcome.CONFIRMED, email  # may be confirmed: ask
+            found = request is not None and request.email.lower() == email.lower()
+            return decide_confirm(found, request.confirmed_at if request else None,
+                                  request.expires_at if request else None, self.clock()), email
         with self._write_lock:
             outcome, _ = self.store.confirm_subscription(int(request_id), email,
                                                          now=self.clock())

@@ -5,9 +5,12 @@ shutdown on SIGTERM and SIGINT."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import signal
 import socket
 import sys
+from collections.abc import Iterator
 
 import uvicorn
 
@@ -49,10 +52,21 @@ def uvicorn_config(app: ASGIApp, *, trusted_proxies: str) -> uvicorn.Config:
     )
 
 
+class _Server(uvicorn.Server):
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        # uvicorn finishes the requests in hand, then raises the signal again, so the process
+        # dies of it; a stop that was asked for is a clean exit here (0, and one log line).
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, self.handle_exit)
+        yield
+
+
 def serve(app: ASGIApp, sock: socket.socket, *, trusted_proxies: str) -> None:
-    """Serve ``app`` on ``sock`` until SIGTERM or SIGINT."""
+    """Serve ``app`` on ``sock`` until SIGTERM or SIGINT, then return."""
     if not logging.getLogger().handlers:
         logging.basicConfig(stream=sys.stderr, level=logging.INFO,
                             format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    server = uvicorn.Server(uvicorn_config(app, trusted_proxies=trusted_proxies))
+    server = _Server(uvicorn_config(app, trusted_proxies=trusted_proxies))
     server.run(sockets=[sock])
+    logging.getLogger("publisher.serve").info("stopped")

@@ -109,6 +109,7 @@ def test_a_confirmation_link_works_once(reader: Reader):
     link = reader.confirmation_link()
     assert reader.client.post(link).status_code == 200
     reader.client.post(reader.unsubscribe_url("ann@example.org"))
+    assert "already been used" in visible(reader.client.get(link))  # no button to press
     again = reader.client.post(link)
     assert "already been used" in visible(again)
     assert reader.store.subscriber("ann@example.org").status == "unsubscribed"
