@@ -1,18 +1,24 @@
 """One-click unsubscribes per second: wrk against ``publisher serve`` over loopback.
 
     .venv/bin/python bench/serve.py [--subscribers 200000] [--duration 30] [--connections 16]
-                                    [--rounds 1] [--variants nodelay nagle]
+                                    [--rounds 1] [--variants shipped h11 h11-nagle]
+                                    [--client wrk|httpx]
 
 A publication with ``--subscribers`` active subscribers (imported from CSV) is served by
-``publisher serve`` in a child process (the CLI, as deployed). wrk (Debian's package; 2 threads,
+``publisher serve`` in a child process (the CLI, as deployed). wrk (Debian's package; 2 threads
+(1 for one connection),
 ``--connections`` connections, ``--duration`` seconds) sends RFC 8058 one-click POSTs exactly as
 Gmail does, each to a different subscriber's List-Unsubscribe URL, in order. Afterwards the
-ledger must hold one unsubscribe per 200 answered, and no request may have failed.
+ledger must hold one unsubscribe per 200 answered, and no request may have failed. The
+publication (bench/out/serve/) is reused by the next run with as many subscribers.
 
-Variants, interleaved round by round so that both see the same machine: ``nodelay`` is the
-server as shipped (TCP_NODELAY on its listening socket); ``nagle`` clears TCP_NODELAY, as
-uvicorn left it when given a socket, to show what it cost. Between runs every subscriber is
-made active again, so each run unsubscribes fresh addresses.
+Variants, interleaved round by round so that both see the same machine: ``shipped`` is the
+server as it is (uvicorn with httptools and uvloop, TCP_NODELAY on the listening socket);
+``h11`` swaps in uvicorn's pure-Python HTTP parser and asyncio's loop, as it ran before
+httptools and uvloop were dependencies; ``h11-nagle`` also clears TCP_NODELAY, as uvicorn left
+it when given a socket of ours. Between runs every subscriber is made active again, so each run
+unsubscribes fresh addresses. ``--client httpx`` replaces wrk with one Python client posting
+back to back on one connection (where Nagle's delay shows).
 """
 
 from __future__ import annotations
@@ -77,12 +83,19 @@ SERVER = r"""
 import socket, sys
 from publisher.cli import main
 import publisher.web.server as server
-listen = server.listen
+variant = sys.argv[1]
+listen, config = server.listen, server.uvicorn_config
 def listen_nagle(host, port):
     sock = listen(host, port)
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 0)
     return sock
-if sys.argv[1] == "nagle":
+def config_h11(app, **kwargs):
+    made = config(app, **kwargs)
+    made.http, made.loop = "h11", "asyncio"
+    return made
+if variant.startswith("h11"):
+    server.uvicorn_config = config_h11
+if variant.endswith("nagle"):
     server.listen = listen_nagle
 sys.argv = ["publisher", *sys.argv[2:]]
 main()
@@ -158,9 +171,12 @@ def run(variant: str, root: Path, script: Path, args: argparse.Namespace) -> dic
                 if time.monotonic() > deadline or server.poll() is not None:
                     raise SystemExit(f"publisher serve did not start; see {log.name}") from None
                 time.sleep(0.1)
+        if args.client == "httpx":
+            return python_client(port, root, args)
         out = subprocess.run(
-            [WRK, "-t2", f"-c{args.connections}", f"-d{args.duration}s", "-s", str(script),
-             f"http://127.0.0.1:{port}/"], capture_output=True, text=True, check=True).stdout
+            [WRK, f"-t{min(2, args.connections)}", f"-c{args.connections}",
+             f"-d{args.duration}s", "-s", str(script), f"http://127.0.0.1:{port}/"],
+            capture_output=True, text=True, check=True).stdout
     finally:
         server.terminate()
         server.wait(30)
@@ -172,27 +188,59 @@ def run(variant: str, root: Path, script: Path, args: argparse.Namespace) -> dic
     return result
 
 
+def python_client(port: int, root: Path, args: argparse.Namespace) -> dict[str, float]:
+    """One httpx connection posting one-click requests back to back for the duration."""
+    import httpx
+
+    paths = (root / "paths.txt").read_text().splitlines()
+    latencies: list[float] = []
+    non200 = 0
+    headers = {"Content-Type": "application/x-www-form-urlencoded"}
+    with httpx.Client(base_url=f"http://127.0.0.1:{port}") as client:
+        end = time.monotonic() + args.duration
+        while time.monotonic() < end and len(latencies) < len(paths):
+            started = time.monotonic()
+            response = client.post(paths[len(latencies)], content=b"List-Unsubscribe=One-Click",
+                                   headers=headers)
+            latencies.append((time.monotonic() - started) * 1000)
+            non200 += response.status_code != 200
+    latencies.sort()
+    return {"requests": len(latencies), "rate": len(latencies) / args.duration,
+            "p50": latencies[len(latencies) // 2], "p99": latencies[len(latencies) * 99 // 100],
+            "max": latencies[-1], "non200": non200, "connect": 0, "read": 0, "write": 0,
+            "timeout": 0, "recorded": unsubscribed(root / ".publisher" / "state.db")}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--subscribers", type=int, default=200_000)
     parser.add_argument("--duration", type=int, default=30)
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--rounds", type=int, default=1)
-    parser.add_argument("--variants", nargs="+", default=["nodelay", "nagle"],
-                        choices=["nodelay", "nagle"])
+    parser.add_argument("--variants", nargs="+", default=["shipped", "h11", "h11-nagle"],
+                        choices=["shipped", "h11", "h11-nagle"])
+    parser.add_argument("--client", choices=["wrk", "httpx"], default="wrk",
+                        help="httpx: one Python client, requests back to back (one connection)")
     args = parser.parse_args()
     if not os.path.exists(WRK):
         raise SystemExit("wrk is not installed (apt-get install wrk)")
     root = HERE / "out" / "serve"
     started = time.monotonic()
-    paths = make_publication(root, args.subscribers)
     paths_file = root / "paths.txt"
-    paths_file.write_text("\n".join(paths) + "\n", encoding="ascii")
+    if paths_file.exists() and len(paths_file.read_text().splitlines()) == args.subscribers:
+        pass  # the publication of an earlier run, with as many subscribers: reused
+    else:
+        paths = make_publication(root, args.subscribers)
+        paths_file.write_text("\n".join(paths) + "\n", encoding="ascii")
     script = Path(tempfile.mkdtemp()) / "one-click.lua"
-    script.write_text(LUA % {"paths": paths_file, "threads": 2}, encoding="utf-8")
+    script.write_text(LUA % {"paths": paths_file, "threads": min(2, args.connections)},
+                      encoding="utf-8")
+    load = " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    client = ("one httpx client, back to back" if args.client == "httpx" else
+              f"wrk -t{min(2, args.connections)} -c{args.connections}")
     print(f"{args.subscribers} subscribers ready in {time.monotonic() - started:.1f} s; "
-          f"wrk -t2 -c{args.connections} -d{args.duration}s, one-click POSTs", flush=True)
-    print(f"{'round':>5} {'variant':<8} {'req/s':>8} {'p50 ms':>7} {'p99 ms':>7} "
+          f"{client} for {args.duration} s, one-click POSTs; load average {load}", flush=True)
+    print(f"{'round':>5} {'variant':<9} {'req/s':>8} {'p50 ms':>7} {'p99 ms':>7} "
           f"{'max ms':>7} {'errors':>6} {'200s':>7} {'in ledger':>9}")
     for n in range(1, args.rounds + 1):
         for variant in args.variants:
@@ -200,7 +248,7 @@ def main() -> None:
             r = run(variant, root, script, args)
             errors = int(r["connect"] + r["read"] + r["write"] + r["timeout"] + r["non200"])
             ok = int(r["requests"]) - int(r["non200"])
-            print(f"{n:>5} {variant:<8} {r['rate']:>8.0f} {r['p50']:>7.1f} {r['p99']:>7.1f} "
+            print(f"{n:>5} {variant:<9} {r['rate']:>8.0f} {r['p50']:>7.1f} {r['p99']:>7.1f} "
                   f"{r['max']:>7.1f} {errors:>6} {ok:>7} {int(r['recorded']):>9}", flush=True)
             # Requests in flight when wrk stops are served and recorded, but not counted by wrk:
             # at most one per connection.
