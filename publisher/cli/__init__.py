@@ -11,18 +11,21 @@ from __future__ import annotations
 
 import importlib
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 import click
 
 from .. import __version__
-from ..config import Config, load_config
+
+if TYPE_CHECKING:
+    from ..config import Config
 
 #: name → (module:attribute under publisher.cli, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
     "init": ("publication:init_command", "Create a new publication in DIRECTORY."),
     "check": ("publication:check_command",
               "Validate the config, reviews and templates; write nothing."),
-    "build": ("publication:build_command",
+    "build": ("build:build_command",
               "Write the feeds, the issue archive and static files."),
     "import": ("publication:import_command",
                "Import review pages exported from a website builder."),
@@ -31,7 +34,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "issue": ("issues:issue", "Compose, inspect and send newsletter issues."),
     "schedule": ("schedule:schedule",
                  "Show when issues are due; print crontab or systemd units."),
-    "run": ("schedule:run_command",
+    "run": ("run:run_command",
             "Do what is due: build, compose, deliver (cron calls this)."),
     "serve": ("reader:serve_command", "Serve subscribe, unsubscribe and preferences pages."),
     "inbox": ("reader:inbox_command", "Act on bounces, complaints and mailto unsubscribes."),
@@ -52,6 +55,11 @@ class State:
     @property
     def config(self) -> Config:
         if self._config is None:
+            # Imported on first use: ``publisher --help`` and a mistyped command never read a
+            # config, and tomllib, zoneinfo and the dataclass machinery are a quarter of the
+            # start-up they would otherwise pay.
+            from ..config import load_config
+
             self._config = load_config(self.config_path, self.directory)
         return self._config
 

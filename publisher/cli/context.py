@@ -7,15 +7,16 @@ import functools
 import sys
 from collections.abc import Callable, Iterable
 from datetime import datetime
-from typing import Concatenate, ParamSpec
+from typing import TYPE_CHECKING, Concatenate, ParamSpec
 
 import click
 
 from ..config import Config
 from ..errors import PublisherError
-from ..ledger import Store
-from ..ledger import open_store as open_ledger
 from . import State
+
+if TYPE_CHECKING:
+    from ..ledger import Store
 
 P = ParamSpec("P")
 
@@ -46,6 +47,10 @@ def publication_command(
 
 def open_store(state: State) -> Store:
     """The publication's ledger, closed when the current command ends."""
+    # SQLAlchemy is imported here, by the commands that use the ledger, not by every command
+    # that shares this module (an idle ``publisher run`` never loads it).
+    from ..ledger import open_store as open_ledger
+
     store = open_ledger(state.config)
     click.get_current_context().call_on_close(store.close)
     return store

@@ -1,4 +1,4 @@
-"""Commands about the publication itself: init, check, build, import."""
+"""Commands about the publication itself: init, check, import (build is in ``build.py``)."""
 
 from __future__ import annotations
 
@@ -7,12 +7,11 @@ from pathlib import Path
 import click
 
 from ..errors import PageImportError
-from ..pipeline.build import build_publication
 from ..pipeline.check import check_publication
 from ..sources.importer import format_result, import_page
 from ..sources.scaffold import init_publication
 from . import State
-from .context import count, publication_command, warn
+from .context import publication_command, warn
 
 
 @click.command("init")
@@ -51,22 +50,6 @@ def check_command(state: State) -> int:
     for line in report.info:
         click.echo(line)
     return 0 if report.ok else 1
-
-
-@click.command("build")
-@click.option("--no-cache", is_flag=True,
-              help="Ignore the caches in .publisher/cache: parse every source, render every feed.")
-@publication_command
-def build_command(state: State, no_cache: bool) -> None:
-    """Write the feeds (site, per reviewer, per tag), the issue archive and static/ files to
-    the output directory. Nothing is written if any source is invalid."""
-    config = state.config
-    report = build_publication(config, now=state.now(), cache=not no_cache)
-    warn(report.warnings)
-    removed = f", {len(report.removed)} removed" if report.removed else ""
-    click.echo(f"{config.output_dir}/: {count(len(report.written), 'file')} written, "
-               f"{report.unchanged} unchanged{removed}; "
-               f"{count(len(report.warnings), 'warning')}")
 
 
 @click.command(name="import")

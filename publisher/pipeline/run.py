@@ -57,6 +57,8 @@ class RunReport:
     archived: tuple[int, ...] = ()
     problem: str | None = None
     problems: tuple[str, ...] = field(default=(), repr=False)
+    #: The clock times over which the same sources publish the same reviews (Catalog.steady).
+    steady: tuple[datetime | None, datetime | None] = (None, None)
 
     @property
     def exit_code(self) -> int:
@@ -116,7 +118,8 @@ class _Run:
                 written += self._build(store, catalog, archive=archived)
             self._check_ambiguous(store, {n for n, _ in delivered})
         return self._report(decision=decision, outcome=outcome, issue=number,
-                            delivered=tuple(delivered), written=written, archived=archived)
+                            delivered=tuple(delivered), written=written, archived=archived,
+                            steady=catalog.steady(self.now))
 
     def _report(self, *, problems: list[str] | None = None, **fields: Any) -> RunReport:
         found = tuple(problems or self.problems)

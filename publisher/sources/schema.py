@@ -34,8 +34,9 @@ import yaml
 
 from ..config import Config
 from ..errors import Problem, SourceError
-from ..models import Film, Poster, Review
-from ..text import excerpt, normalise_spaces, one_line, slugify
+from ..models import Deferred, Film, Poster, Review
+from ..text import normalise_spaces, one_line, slugify
+from .body import Excerpt, FileBody, MarkdownBody
 from .frontmatter import (
     Collector,
     Fields,
@@ -44,10 +45,10 @@ from .frontmatter import (
     remove_front_matter_controls,
     split_front_matter,
 )
-from .markdown import absolute_url, prepare_markdown, render_prepared
+from .markdown import absolute_url, prepare_markdown
 
 #: Bump when parsing or rendering changes in a way the source hashes cannot see.
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2
 
 FIELDS = (
     "title", "date", "reviewer", "film", "rating", "summary", "tags", "poster", "poster_alt",
@@ -265,14 +266,20 @@ def _poster(fields: Fields, title: str, config: Config) -> tuple[Poster | None, 
 ParseResult = tuple[Review | None, list[Problem], list[Problem], tuple[str, ...]]
 
 
-def parse_source(text: str, path: str, config: Config) -> ParseResult:
-    """Parse one source: (review or None, problems, warnings, static files needed)."""
+def parse_source(text: str, path: str, config: Config, *,
+                 file: tuple[str, str] | None = None) -> ParseResult:
+    """Parse one source: (review or None, problems, warnings, static files needed).
+
+    ``file`` is (absolute path, sha256 of its bytes) when ``text`` was read from that file: the
+    review's body is then read again and rendered when first used (``body.FileBody``);
+    otherwise the Markdown is kept in memory until then."""
     out = Collector(path)
     text = text.removeprefix("\ufeff")
     split = split_front_matter(text, out)
     if split is None:
         return None, out.problems, out.warnings, ()
     front, body, body_line = split
+    body_offset = len(text) - len(body)
     front = remove_front_matter_controls(front, out)
     # A non-breaking space pasted after "reviewer:" would make the line invalid YAML; every
     # text value has its odd spaces made plain anyway.
@@ -342,9 +349,10 @@ def parse_source(text: str, path: str, config: Config) -> ParseResult:
                                     f"{'s' if removed > 1 else ''} that XML cannot carry")
     if out.problems or title is None or reviewer is None or published is None:
         return None, out.problems, out.warnings, ()
-    body_html = render_prepared(body, config.base_url)
-    if summary is None:
-        summary = excerpt(body_html, config.newsletter.excerpt_words)
+    # Rendered when an output first reads it: most reviews are in no feed and no digest.
+    body_html: str | Deferred = (
+        MarkdownBody(body, config.base_url) if file is None
+        else FileBody(file[0], path, file[1], body_offset, config.base_url))
     if review_id is None:
         review_id = derived_id(config, published.date(), slug)
     review = Review(
@@ -356,7 +364,7 @@ def parse_source(text: str, path: str, config: Config) -> ParseResult:
         id=review_id,
         url=config.permalink(slug),
         body_html=body_html,
-        summary=summary,
+        summary=Excerpt(config.newsletter.excerpt_words) if summary is None else summary,
         film=film,
         rating=rating,
         tags=tags,
@@ -387,9 +395,11 @@ def _decode(data: bytes, path: str) -> tuple[str | None, list[Problem]]:
                                               "UTF-8")]
 
 
-def parse_bytes(data: bytes, path: str, config: Config) -> ParseResult:
+def parse_bytes(data: bytes, path: str, config: Config, *,
+                file: tuple[str, str] | None = None) -> ParseResult:
+    """parse_source for a file's bytes; ``file`` as there."""
     text, problems = _decode(data, path)
     if text is None:
         return None, problems, [], ()
-    return parse_source(text, path, config)
+    return parse_source(text, path, config, file=file)
 

@@ -1,0 +1,47 @@
+"""``publisher build``: the feeds, the archive and the static files.
+
+A build with nothing to do is answered by the idle check (``pipeline/idle.py``) without loading
+the sources, the renderers or the database layer; those are imported only when there is work.
+"""
+
+from __future__ import annotations
+
+import click
+
+from ..pipeline.idle import IdleCheck, forget
+from . import State
+from .context import count, publication_command
+
+
+@click.command("build")
+@click.option("--no-cache", is_flag=True,
+              help="Ignore the caches in .publisher/cache: parse every source, render every feed.")
+@publication_command
+def build_command(state: State, no_cache: bool) -> None:
+    """Write the feeds (site, per reviewer, per tag), the issue archive and static/ files to
+    the output directory. Nothing is written if any source is invalid."""
+    config, now = state.config, state.now()
+    check = None if no_cache else IdleCheck.take(config, "build")
+    answer = check.answer(now) if check is not None else None
+    if answer is not None:
+        for line in answer.stderr:
+            click.echo(line, err=True)
+        for line in answer.stdout:
+            click.echo(line)
+        return
+    # Loaded only now that there is work: most of what an idle build would otherwise cost.
+    from ..pipeline.build import build_publication
+
+    report = build_publication(config, now=now, cache=not no_cache)
+    warnings = [f"warning: {line}" for line in report.warnings]
+    removed = f", {len(report.removed)} removed" if report.removed else ""
+    summary = (f"{config.output_dir}/: {count(len(report.written), 'file')} written, "
+               f"{report.unchanged} unchanged{removed}; "
+               f"{count(len(report.warnings), 'warning')}")
+    for line in warnings:
+        click.echo(line, err=True)
+    click.echo(summary)
+    if check is not None and not report.written and not report.removed:
+        check.record(steady=report.steady, stdout=[summary], stderr=warnings)
+    else:
+        forget(config)
