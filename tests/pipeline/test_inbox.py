@@ -258,3 +258,29 @@ def test_imap_failures_are_one_line_naming_the_fix(sent, dovecot, publication):
     missing = run_cli("inbox", root=config.root, env={"PUBLISHER_IMAP_PASSWORD": ""})
     assert missing.exit_code == 1
     assert "PUBLISHER_IMAP_PASSWORD is not set" in missing.stderr
+
+
+def test_a_run_with_an_inbox_is_never_answered_as_idle(publication: Publication):
+    """An idle run is answered from a record of what it read; mail that came back since is no
+    part of it, so a run with an [inbox] reads the mailbox every time."""
+    publication.add_config("""
+        [newsletter]
+        from_address = "news@reel.test"
+
+        [inbox]
+        mailbox = "maildir://.publisher/inbox"
+        """)
+    config = publication.config
+    inbox = config.root / ".publisher" / "inbox"
+    inbox.parent.mkdir(parents=True, exist_ok=True)
+    box = mailbox.Maildir(inbox, factory=None, create=True)
+    with open_store(config) as store:
+        store.add_subscriber("zoe@example.com", now=NOW)
+    assert run_cli("run", root=config.root, env=SECRET).exit_code == 0  # builds, skips a slot
+    for _ in range(2):  # a quiet run is recorded, and the next would be answered from it
+        result = run_cli("run", root=config.root, env=SECRET)
+        assert result.exit_code == 0 and result.stdout == ""
+    box.add(variant("mailto-unsubscribe.eml", 1))
+    result = run_cli("run", root=config.root, env=SECRET)
+    assert "processed 1 (1 unsubscribed)" in result.stdout
+    assert statuses(config) == Counter(unsubscribed=1)
