@@ -31,15 +31,19 @@ def serve_command(state: State, host: str | None, port: int | None, systemd: boo
         for file_name, text in unit_files.items():
             click.echo(f"\n# --- {file_name} ---\n{text}", nl=False)
         return
+    from ..pipeline.preflight import sending_secret
     from ..pipeline.reader import ReaderDesk
     from ..web.app import create_app
     from ..web.server import listen, serve
 
-    secret = load_secret()
+    load_secret()  # missing: say so before anything else
+    store = open_store(state)
+    # The links it signs and the confirmations it sends follow the rule for sending mail.
+    secret = sending_secret(config, store)
     bind_host = host or config.server.host
     bind_port = port or config.server.port
     sock = listen(bind_host, bind_port)
-    desk = ReaderDesk(config, open_store(state), secret=secret, clock=state.now)
+    desk = ReaderDesk(config, store, secret=secret, clock=state.now)
     public = config.server.url or config.base_url
     click.echo(f"serving {config.title} for readers on http://{bind_host}:{bind_port}/ "
                f"(public URL {public}); Ctrl-C stops", err=True)

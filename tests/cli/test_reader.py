@@ -17,7 +17,7 @@ from tests.fixtures import free_port, run_cli
 
 def test_serve_answers_and_stops_cleanly_on_sigterm(publication):
     port = free_port()
-    env = {**os.environ, "PUBLISHER_SECRET": "cli-test-secret"}
+    env = {**os.environ, "PUBLISHER_SECRET": "cli-test-secret-of-forty-characters-long"}
     proc = subprocess.Popen([sys.executable, "-m", "publisher", "-C", str(publication.root),
                              "serve", "--port", str(port)], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
@@ -41,7 +41,7 @@ def test_serve_answers_and_stops_cleanly_on_sigterm(publication):
     assert proc.returncode == 0
     text = err.decode()
     assert f"on http://127.0.0.1:{port}/" in text and "Traceback" not in text
-    assert "GET /healthz 200" in text and "cli-test-secret" not in text
+    assert "GET /healthz 200" in text and "cli-test-secret-of-forty-characters-long" not in text
 
 
 def test_serve_without_the_secret_or_with_its_port_taken_is_one_line(publication):
@@ -57,6 +57,15 @@ def test_serve_without_the_secret_or_with_its_port_taken_is_one_line(publication
     assert busy.exit_code == 1
     assert busy.stderr == (f"error: cannot listen on 127.0.0.1:{port}: Address already in "
                            "use; choose another with --host/--port or [server] host/port\n")
+
+
+def test_serve_refuses_a_short_secret_where_a_new_publication_sends_real_mail(publication):
+    publication.add_config('[delivery]\ntransport = "smtp://127.0.0.1:25"\nstarttls = false\n')
+    short = run_cli("serve", "--port", "1", root=publication.root,
+                    env={"PUBLISHER_SECRET": "too-short"})
+    assert short.exit_code == 1
+    assert short.stderr.startswith("error: PUBLISHER_SECRET is 9 bytes; a new publication "
+                                   "needs at least 32")
 
 
 def test_serve_prints_a_systemd_unit_that_keeps_it_running(publication):

@@ -20,7 +20,7 @@ import pytest
 from publisher.ledger.store import open_store
 from tests.fixtures import NOW, REPO, Publication, add_subscribers, run_cli, write_reviews
 
-SECRET = {"PUBLISHER_SECRET": "inbox-test-secret"}
+SECRET = {"PUBLISHER_SECRET": "inbox-test-secret-of-forty-characters-ok"}
 SAMPLES = REPO / "tests" / "data" / "inbox"
 ORIGINAL = b"<issue-3.b803e1f2203e6fcc485ef6a2@reel.test>"
 

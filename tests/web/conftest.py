@@ -18,7 +18,7 @@ from publisher.render.sender import Sender
 from tests.fixtures import NOW, POSTAL, Publication
 from tests.webserver import MutableClock, ReaderServer, bind, wait_for_messages
 
-SECRET = "reader-test-secret"
+SECRET = "reader-test-secret-of-forty-characters-ok"
 
 
 @dataclass

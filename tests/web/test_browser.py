@@ -84,7 +84,8 @@ def test_subscribe_confirm_receive_unsubscribe_and_hear_no_more(publication: Pub
     write_reviews(publication, 1, first=date(2026, 11, 1), prefix="first")
     assert run_cli("subscribers", "add", "other@example.org", root=config.root).exit_code == 0
     assert run_cli("issue", "new", root=config.root).exit_code == 0
-    assert run_cli("issue", "send", "1", root=config.root, env=ENV).exit_code == 0
+    first = run_cli("issue", "send", "1", root=config.root, env=ENV)
+    assert first.exit_code == 0, first.output
     assert run_cli("build", root=config.root).exit_code == 0
 
     with open_store(config) as store, StaticSite(config.output_path) as site:
