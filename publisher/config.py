@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import os
+import re
 import tomllib
 import types
 import typing
@@ -57,10 +58,13 @@ class NewsletterSettings:
         "{% if n %} and {{ n }} more{% endif %}"
     )
     #: https endpoint that serves one-click unsubscribe; the token is appended as ?token=...
-    unsubscribe_url: str = ""  # defaults to base_url + "unsubscribe"
+    unsubscribe_url: str = ""  # defaults to server.url (else base_url) + "unsubscribe"
     #: mailto address for List-Unsubscribe; defaults to from_address.
     unsubscribe_mailto: str = ""
-    subscribe_url: str = ""  # defaults to base_url + "subscribe"
+    subscribe_url: str = ""  # defaults to server.url (else base_url) + "subscribe"
+    #: The page where a subscriber manages their subscription (a token is appended);
+    #: defaults to server.url (else base_url) + "preferences".
+    preferences_url: str = ""
     feedback_id: str = ""  # Gmail Feedback-ID campaign part; defaults to list_id
     excerpt_words: int = 60
     schedule: str = "0 9 * * FRI"
@@ -118,6 +122,35 @@ class ServerSettings:
     url: str = ""
     host: str = "127.0.0.1"
     port: int = 8025
+    #: Record the address a subscription came from with its consent (false: record none).
+    store_ip: bool = True
+    #: How long a confirmation link works (hours).
+    confirm_hours: float = 48.0
+    #: Subscribe requests one IP address may make per hour; beyond it the form answers 429.
+    subscribe_per_ip_hour: int = 10
+    #: Confirmation messages one address is sent per day, whoever asks.
+    confirmations_per_day: int = 3
+    #: How long the "resubscribe" (undo) button on the unsubscribe page works (hours).
+    undo_hours: float = 168.0
+    #: Comma-separated addresses of reverse proxies whose X-Forwarded-For is believed.
+    trusted_proxies: str = "127.0.0.1"
+
+
+@dataclass(frozen=True)
+class InboxSettings:
+    """[inbox]: the mailbox where bounces, complaints and mailto unsubscribes arrive
+    (``publisher inbox``, and ``publisher run`` when set)."""
+
+    #: maildir:///path (relative paths from the publication directory) or
+    #: imaps://host:993/FOLDER; empty: no inbox.
+    mailbox: str = ""
+    #: IMAP login; the password comes only from PUBLISHER_IMAP_PASSWORD.
+    user: str = ""
+    #: Where a message goes once what it says is in the ledger.
+    processed_folder: str = "processed"
+    #: Soft bounces (4.x.x) within soft_bounce_days that mark a subscriber bounced.
+    soft_bounce_limit: int = 3
+    soft_bounce_days: float = 14.0
 
 
 @dataclass(frozen=True)
@@ -184,6 +217,7 @@ class Config:
     dkim: DkimSettings = field(default_factory=DkimSettings)
     state: StateSettings = field(default_factory=StateSettings)
     server: ServerSettings = field(default_factory=ServerSettings)
+    inbox: InboxSettings = field(default_factory=InboxSettings)
     #: Directory holding publisher.toml; relative paths above are taken from here.
     root: Path = field(default=Path("."), compare=False)
     #: The file this config was read from (for messages).
@@ -225,6 +259,11 @@ class Config:
     def url(self, path: str = "") -> str:
         """An absolute URL under base_url (path given without a leading slash)."""
         return self.base_url + path.lstrip("/")
+
+    def reader_url(self, path: str) -> str:
+        """An absolute URL of ``publisher serve`` (subscribe, unsubscribe, preferences): under
+        server.url when it is set, else under base_url (a proxy in front of the site)."""
+        return (self.server.url or self.base_url) + path.lstrip("/")
 
     def permalink(self, slug: str) -> str:
         return self.url(self.feeds.permalink.format(slug=slug))
@@ -297,7 +336,39 @@ def _build(cls: type, data: dict[str, object], prefix: str, where: str) -> objec
     return cls(**kwargs)
 
 
+# Line breaks are fine in these (a feed description, a footer address); every other string
+# is one line: a title with a newline went raw into a systemd unit's Description= (a new
+# directive) and into feed titles.
+_MULTI_LINE = frozenset({"description", "newsletter.postal_address"})
+# C0 and C1 controls but tab, and bidi controls and marks (text that reads backwards).
+_BAD_CHARS = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e"
+                        "\u2066-\u2069]")
+
+
+def _check_text(value: object, prefix: str, where: str) -> None:
+    """ConfigError for a string with a line break outside _MULTI_LINE, or with a control or
+    bidi character anywhere."""
+    for f in dataclasses.fields(value):  # type: ignore[arg-type]
+        if f.name in ("root", "path"):
+            continue
+        key, item = prefix + f.name, getattr(value, f.name)
+        if dataclasses.is_dataclass(item):
+            _check_text(item, key + ".", where)
+            continue
+        if not isinstance(item, str):
+            continue
+        text = item.replace("\r\n", "\n").replace("\n", "") if key in _MULTI_LINE else item
+        bad = _BAD_CHARS.search(text)
+        if bad is None:
+            continue
+        if bad.group() in "\r\n":
+            raise ConfigError(f"{where}: {key}: holds a line break; write it on one line")
+        raise ConfigError(f"{where}: {key}: holds the invisible character "
+                          f"U+{ord(bad.group()):04X}; remove it")
+
+
 def _check(config: Config, where: str) -> Config:
+    _check_text(config, "", where)
     parts = urlsplit(config.base_url)
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise ConfigError(
@@ -327,6 +398,18 @@ def _check(config: Config, where: str) -> Config:
             f"{where}: newsletter.max_reviews: must be at least min_reviews ({nl.min_reviews}), "
             "and min_reviews at least 1"
         )
+    server = config.server
+    if server.url:
+        parts = urlsplit(server.url)
+        if parts.scheme not in ("http", "https") or not parts.netloc or parts.query:
+            raise ConfigError(
+                f"{where}: server.url: {server.url!r} is not an absolute http(s) URL; write "
+                "it in full, e.g. url = \"https://list.example.org/\""
+            )
+    if not 0 < server.port < 65536:
+        raise ConfigError(f"{where}: server.port: {server.port} is not a TCP port")
+    if config.inbox.soft_bounce_limit < 1:
+        raise ConfigError(f"{where}: inbox.soft_bounce_limit: must be at least 1")
     return config
 
 
@@ -341,6 +424,9 @@ def parse_config(text: str, *, root: Path, path: Path) -> Config:
     assert isinstance(config, Config)
     base = config.base_url if config.base_url.endswith("/") else config.base_url + "/"
     config = dataclasses.replace(config, base_url=base, root=root, path=path)
+    if config.server.url and not config.server.url.endswith("/"):
+        config = dataclasses.replace(
+            config, server=dataclasses.replace(config.server, url=config.server.url + "/"))
     return _check(config, where)
 
 
@@ -383,6 +469,8 @@ def secret_from_env(name: str, purpose: str) -> str:
 #: The signing secret for unsubscribe tokens and Message-IDs.
 SECRET_ENV = "PUBLISHER_SECRET"
 SECRET_PURPOSE = "it signs unsubscribe links; set it to a long random string"
+#: The IMAP password of [inbox] user.
+IMAP_PASSWORD_ENV = "PUBLISHER_IMAP_PASSWORD"
 
 
 def load_secret() -> str:

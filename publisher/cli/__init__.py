@@ -1,7 +1,7 @@
 """The command line: click only. Each command parses its options, calls the library, prints.
 
 Commands live in one module per area (``publication``, ``digest``, ``subscribers``, ``issues``,
-``schedule``) and are imported only when invoked: ``publisher --help`` and a mistyped command
+``schedule``, …) and are imported only when invoked: ``publisher --help`` and a mistyped command
 answer without loading the library (start-up is most of what a cron run costs when nothing is
 due). The registry below names each command's module and the one-line help that ``publisher
 --help`` shows; tests hold it to the commands themselves.
@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 COMMANDS: dict[str, tuple[str, str]] = {
     "init": ("publication:init_command", "Create a new publication in DIRECTORY."),
     "check": ("publication:check_command",
-              "Validate the config, reviews and templates; write nothing."),
+              "Check everything a run will need; write and send nothing."),
     "build": ("build:build_command",
               "Write the feeds, the issue archive and static files."),
     "import": ("publication:import_command",
@@ -36,6 +36,11 @@ COMMANDS: dict[str, tuple[str, str]] = {
                  "Show when issues are due; print crontab or systemd units."),
     "run": ("run:run_command",
             "Do what is due: build, compose, deliver (cron calls this)."),
+    "backup": ("backup:backup_command",
+               "Copy the whole ledger to a file, safely while runs go on."),
+    "restore": ("backup:restore_command", "Replace the ledger with a backup file."),
+    "serve": ("reader:serve_command", "Serve subscribe, unsubscribe and preferences pages."),
+    "inbox": ("reader:inbox_command", "Act on bounces, complaints and mailto unsubscribes."),
 }
 
 

@@ -13,6 +13,7 @@ import click
 
 from ..config import Config
 from ..errors import PublisherError
+from ..files import describe_os_error
 from . import State
 
 if TYPE_CHECKING:
@@ -25,8 +26,9 @@ def publication_command(
     func: Callable[Concatenate[State, P], int | None],
 ) -> Callable[P, None]:
     """Give the command the State (publication and clock) as its first argument. A
-    PublisherError becomes one line on stderr and exit code 1 (a traceback only with --debug);
-    a command's own non-zero return value is its exit code."""
+    PublisherError becomes one line on stderr and exit code 1 (a traceback only with --debug),
+    and so does a fault of the machine (an OSError: a read-only or full disk; a database
+    error); a command's own non-zero return value is its exit code."""
 
     @functools.wraps(func)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> None:
@@ -39,10 +41,29 @@ def publication_command(
                 raise
             click.echo(f"error: {exc}", err=True)
             code = 1
+        except OSError as exc:  # a read-only or full disk, a file where a directory should be
+            if state.debug:
+                raise
+            click.echo(f"error: {describe_os_error(exc)}", err=True)
+            code = 1
+        except Exception as exc:
+            if state.debug or not _database_fault(exc):
+                raise
+            click.echo(f"error: the ledger: {getattr(exc, 'orig', None) or exc}", err=True)
+            code = 1
         if code:
             sys.exit(code)
 
     return wrapper
+
+
+def _database_fault(exc: Exception) -> bool:
+    """Whether ``exc`` is the database's own (SQLAlchemy's OperationalError: locked past the
+    busy timeout, a full disk, an I/O error) rather than a bug. SQLAlchemy is looked up, not
+    imported: a command that never loaded it cannot have raised it, and an idle run must not
+    pay for the import."""
+    module = sys.modules.get("sqlalchemy.exc")
+    return module is not None and isinstance(exc, module.OperationalError)
 
 
 def open_store(state: State) -> Store:

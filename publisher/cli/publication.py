@@ -36,14 +36,22 @@ def init_command(state: State, directory: str, title: str, base_url: str, tz: st
 
 
 @click.command("check")
+@click.option("--connect", is_flag=True,
+              help="Also connect to the SMTP relay: TLS, EHLO, STARTTLS and login, sending "
+                   "nothing.")
+@click.option("--sources", "sources_only", is_flag=True,
+              help="Check only publisher.toml, the reviews and the templates (for a pre-commit "
+                   "hook, where the secret and the relay are not at hand).")
 @publication_command
-def check_command(state: State) -> int:
-    """Validate publisher.toml, every review and the templates without writing anything.
+def check_command(state: State, connect: bool, sources_only: bool) -> int:
+    """Check everything a run will need, writing nothing: publisher.toml, every review, the
+    templates, the schedule (with the next due time), the transport, the addresses, the
+    secret, the DKIM key (with the DNS record to publish), the ledger and the directories.
 
-    Prints every problem as FILE:LINE: FIELD: MESSAGE and exits 1 if there is any, so it can
-    run as a pre-commit hook.
+    Prints every problem as FILE:LINE: FIELD: MESSAGE and exits 1 if there is any.
     """
-    report = check_publication(state.config, now=state.now())
+    report = check_publication(state.config, now=state.now(), connect=connect,
+                               sources_only=sources_only)
     for line in report.errors:
         click.echo(line, err=True)
     warn(report.warnings)

@@ -25,10 +25,19 @@ from .context import publication_command
 @click.option("--catch-up", is_flag=True,
               help="Send an issue whose slot is older than the grace window (instead of "
                    "skipping it).")
+@click.option("--dry-run", is_flag=True,
+              help="Say what the run would do (build, compose, deliver); write and send "
+                   "nothing.")
 @publication_command
-def run_command(state: State, catch_up: bool) -> int:
+def run_command(state: State, catch_up: bool, dry_run: bool) -> int:
     """Build feeds, compose the issue if one is due, deliver what is queued (cron calls this)."""
     config, now = state.config, state.now()
+    if dry_run:
+        return _rehearse(state, catch_up)
+    if state.fixed_now is not None:  # cron gives no --now: only a rehearsal pays this import
+        from ..pipeline.rehearsal import refuse_future_clock
+
+        refuse_future_clock(config, state.fixed_now)
     check, answer = (None, None) if catch_up else _idle(config, now)
     if answer is not None:
         for line in answer.stdout:
@@ -64,9 +73,24 @@ def run_command(state: State, catch_up: bool) -> int:
     return report.exit_code
 
 
+def _rehearse(state: State, catch_up: bool) -> int:
+    """``run --dry-run``: what a run would do, doing none of it (no lock, no idle record)."""
+    from ..pipeline.rehearsal import rehearse_run
+
+    plan = rehearse_run(state.config, now=state.now(), catch_up=catch_up)
+    for line in plan.lines:
+        click.echo(line)
+    for problem in plan.problems:
+        click.echo(f"error: {problem}", err=True)
+    return plan.exit_code
+
+
 def _idle(config: Config, now: datetime) -> tuple[IdleCheck | None, Answer | None]:
     """The idle check, taken under the run lock; (None, None) when another run holds it (the
-    full path reports that)."""
+    full path reports that), or when an [inbox] is set: mail may have come back since the last
+    run, and the mailbox is no part of the idle signature, so such a run always reads it."""
+    if config.inbox.mailbox:
+        return None, None
     try:
         # The host's file lock: what the idle check reads is this host's files and a SQLite
         # ledger (a PostgreSQL one is never idle-checked, and its run lock is for senders).

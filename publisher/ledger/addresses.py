@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 
 from email_validator import EmailNotValidError, validate_email
@@ -9,6 +10,12 @@ from email_validator import EmailNotValidError, validate_email
 from ..errors import InvalidAddress
 from ..text import header_text
 from .schema import NAME_MAX
+
+#: RFC 5321 4.5.3.1: the largest local part and path (address) a server must accept, in octets
+#: (UTF-8 octets for an internationalised address, RFC 6531). email-validator's default checks
+#: neither in octets, and a longer address is refused at every send.
+LOCAL_PART_MAX = 64
+ADDRESS_MAX = 254
 
 
 def normalise_email(address: str) -> str:
@@ -22,11 +29,20 @@ def normalise_email(address: str) -> str:
         info = validate_email(text, check_deliverability=False)
     except EmailNotValidError as exc:
         raise InvalidAddress(f"{text!r} is not a valid email address: {exc}") from None
-    return info.ascii_email or info.normalized
+    stored: str = info.ascii_email or info.normalized
+    local = stored.rpartition("@")[0]
+    size = len(local.encode("utf-8"))
+    if size > LOCAL_PART_MAX:
+        raise InvalidAddress(f"{text!r} is not a valid email address: the part before the @ is "
+                             f"{size} bytes, and mail servers accept at most {LOCAL_PART_MAX}")
+    if len(stored.encode("utf-8")) > ADDRESS_MAX:
+        raise InvalidAddress(f"{text!r} is not a valid email address: it is longer than "
+                             f"{ADDRESS_MAX} bytes, the most mail servers accept")
+    return stored
 
 
 #: A local part that email_validator accepts and leaves as it is: dot-separated atoms of letters,
-#: digits, "_", "+" and "-" (at most 64 characters, checked apart).
+#: digits, "_", "+" and "-" (at most LOCAL_PART_MAX characters, checked apart).
 _PLAIN_LOCAL = re.compile(r"[A-Za-z0-9_+-]+(?:\.[A-Za-z0-9_+-]+)*\Z")
 
 
@@ -43,7 +59,7 @@ class AddressNormaliser:
     def __call__(self, address: str) -> str:
         text = address.strip()
         local, at, domain = text.rpartition("@")
-        if not (at and len(local) <= 64 and _PLAIN_LOCAL.match(local)):
+        if not (at and len(local) <= LOCAL_PART_MAX and _PLAIN_LOCAL.match(local)):
             return normalise_email(text)
         if domain not in self._domains:
             try:
@@ -54,9 +70,12 @@ class AddressNormaliser:
             self._domains[domain] = normalised.rpartition("@")[2]
             return normalised
         known = self._domains[domain]
-        if known is None or len(local) + 1 + len(known) > 254:
+        if known is None:
             return normalise_email(text)
-        return f"{local}@{known}"
+        address = f"{local}@{known}"
+        if len(address.encode("utf-8")) > ADDRESS_MAX:
+            return normalise_email(text)  # refused, in its words
+        return address
 
 
 def address_key(address: str) -> str:
@@ -79,3 +98,10 @@ def clean_name(name: str) -> str:
     if len(cleaned) > NAME_MAX:
         raise InvalidAddress(f"name {cleaned[:30]!r}… is longer than {NAME_MAX} characters")
     return cleaned
+
+
+def address_hash(email: str) -> str:
+    """What a suppression keeps of an erased address: SHA-256 of its uniqueness key. Not keyed
+    with the secret, so that it outlives a change of secret; it tells only whether a given
+    address was erased, which is what it is for."""
+    return hashlib.sha256(lookup_key(email).encode("utf-8")).hexdigest()

@@ -15,6 +15,7 @@ from typing import Any, Self
 from sqlalchemy import Connection, Engine
 from sqlalchemy.engine import URL
 
+from .faults import translated
 from .schema import UTCDateTime
 
 
@@ -99,7 +100,7 @@ class StoreBase:
 
     @contextmanager
     def _read(self) -> Iterator[Connection]:
-        with self._engine.begin() as conn:
+        with translated(self.url), self._engine.begin() as conn:
             yield conn
 
     @contextmanager
@@ -109,7 +110,7 @@ class StoreBase:
         locked" halfway; on PostgreSQL, with ``serial``, the transaction-scoped advisory lock
         LEDGER_LOCK, so writers on every host take turns. ``serial=False`` is for statements
         that are safe side by side on their own (compare-and-sets, SKIP LOCKED)."""
-        with self._engine.connect() as conn:
+        with translated(self.url), self._engine.connect() as conn:
             conn.execution_options(publisher_write=True)
             with conn.begin():
                 if serial and self.postgres:

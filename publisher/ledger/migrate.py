@@ -20,7 +20,7 @@ def _alembic_config() -> AlembicConfig:
 
 
 def known_revisions() -> set[str]:
-    """Every revision this publisher's migrations know."""
+    """Every schema revision this publisher's migrations know."""
     script = ScriptDirectory.from_config(_alembic_config())
     return {rev.revision for rev in script.walk_revisions()}
 

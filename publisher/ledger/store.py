@@ -21,6 +21,7 @@ same delivery.
 from __future__ import annotations
 
 import importlib.util
+import os
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -39,7 +40,9 @@ from ..config import STATE_DIR, Config
 from ..errors import StoreError
 from .base import display_url, new_worker_id
 from .deliveries import DeliveryStore
+from .faults import fault_of
 from .issues import IssueStore
+from .readers import ReaderStore
 from .schema import SCHEMA_REVISION
 from .subscribers import SubscriberStore
 
@@ -49,7 +52,7 @@ CONNECT_TIMEOUT = 10
 POSTGRES_EXTRA = "pip install 'publisher[postgres]'"
 
 
-class Store(SubscriberStore, DeliveryStore, IssueStore):
+class Store(SubscriberStore, DeliveryStore, IssueStore, ReaderStore):
     """The ledger: every method runs in its own transaction (see ``base.StoreBase``)."""
 
 
@@ -73,6 +76,13 @@ def database_url(config: Config, *, create_dir: bool = True) -> URL:
             path = config.resolve(database)
             if create_dir:
                 path.parent.mkdir(parents=True, exist_ok=True)
+                # Every subscriber's address is in it: readable by its owner only, whatever
+                # the umask (SQLite gives its -wal and -shm files the database file's
+                # permissions).
+                try:
+                    os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+                except FileExistsError:
+                    pass
             url = url.set(database=str(path))
     elif backend in ("postgresql", "postgres"):
         if url.password is not None:
@@ -115,6 +125,11 @@ def create_ledger_engine(config: Config, url: URL, *, worker: str) -> Engine:
     except (ArgumentError, NoSuchModuleError) as exc:
         raise StoreError(f"{config.path}: state.database: cannot use {display_url(url)}: {exc}") \
             from None
+    except ImportError as exc:  # a driver that find_spec saw but cannot load, say
+        raise StoreError(
+            f"{config.path}: state.database: {backend} needs the Python module "
+            f"{exc.name or exc}, which cannot be imported; reinstall it into publisher's "
+            f"environment (for PostgreSQL: {POSTGRES_EXTRA})") from None
     if backend == "sqlite":
         _configure_sqlite(engine)
     return engine
@@ -122,7 +137,13 @@ def create_ledger_engine(config: Config, url: URL, *, worker: str) -> Engine:
 
 def connect_error(url: URL, exc: SQLAlchemyError) -> str:
     """The one line that says why the database could not be used: the driver's first line
-    (never the password: libpq's messages do not carry it)."""
+    (never the password: libpq's messages do not carry it), and what to do about it."""
+    return f"{display_url(url)}: cannot open the ledger: {connect_problem(url, exc)}"
+
+
+def connect_problem(url: URL, exc: BaseException) -> str:
+    """Why the database could not be used, and what to do (``connect_error`` without the
+    URL)."""
     orig = getattr(exc, "orig", None) or exc
     text = " ".join(str(orig).split("\n")[0].split()) or type(orig).__name__
     if text.startswith("connection failed: "):
@@ -137,7 +158,7 @@ def connect_error(url: URL, exc: SQLAlchemyError) -> str:
                 "DELETE on the ledger's tables (and USAGE on their sequences)")
     elif "Connection refused" in text or "could not connect" in text or "timeout" in text:
         hint = "; is the server running, and are the host and port right?"
-    return f"{display_url(url)}: cannot open the ledger: {text}{hint}"
+    return f"{text}{hint}"
 
 
 def _configure_sqlite(engine: Engine) -> None:
@@ -192,6 +213,9 @@ def open_store(config: Config, *,
         raise
     except SQLAlchemyError as exc:
         engine.dispose()
+        fault = fault_of(exc, display_url(url))
+        if fault is not None:
+            raise fault from None
         raise StoreError(connect_error(url, exc)) from None
     return Store(engine, worker=worker, wall_clock=lease_clock)
 

@@ -182,13 +182,15 @@ def _static_files(config: Config) -> list[tuple[str, Path]]:
 
 
 def build_site(config: Config, *, now: datetime, issues: Sequence[Issue] = (),
-               catalog: Catalog | None = None, cache: bool = True) -> BuildReport:
+               catalog: Catalog | None = None, cache: bool = True,
+               dry_run: bool = False) -> BuildReport:
     """Load the sources and write every feed, the issue archive (when ``issues`` are given) and
     the static files under config.output_path.
 
     Raises SourceError (listing every problem) before anything is written if a source is
     invalid. ``catalog`` may be passed by a caller that has already loaded the sources;
-    ``cache=False`` ignores every cache (sources and feeds).
+    ``cache=False`` ignores every cache (sources and feeds). ``dry_run`` renders everything and
+    writes nothing: the report's ``written`` and ``removed`` are what a build would change.
     """
     if catalog is None:
         catalog = load_reviews(config, cache=cache)
@@ -263,6 +265,14 @@ def build_site(config: Config, *, now: datetime, issues: Sequence[Issue] = (),
         except OSError as exc:
             raise PublisherError(f"static/{rel}: cannot read: {exc.strerror}") from None
 
+    if dry_run:
+        changed = [rel for files in (outputs, static) for rel in sorted(files)
+                   if not _holds(out / rel, files[rel])]
+        gone = _remove_stale(out, old_manifest, manifest, dry_run=True)
+        return BuildReport(written=tuple(changed),
+                           unchanged=unchanged + len(outputs) + len(static) - len(changed),
+                           warnings=tuple(warnings), removed=tuple(gone), rendered=len(stale))
+
     # --- nothing has been written so far; now write ------------------------------------------
     written: list[str] = []
     for files in (outputs, static):  # generated files first, then the copies
@@ -283,21 +293,36 @@ def build_site(config: Config, *, now: datetime, issues: Sequence[Issue] = (),
                        removed=tuple(removed), rendered=len(stale))
 
 
+def _holds(path: Path, data: bytes) -> bool:
+    """Whether ``path`` already holds exactly ``data``."""
+    try:
+        return path.stat().st_size == len(data) and path.read_bytes() == data
+    except OSError:
+        return False
+
+
 def _remove_stale(out: Path, old: dict[str, dict[str, object]],
-                  new: dict[str, dict[str, object]]) -> list[str]:
+                  new: dict[str, dict[str, object]], *, dry_run: bool = False) -> list[str]:
     """Delete the files of feeds the previous build wrote and this one no longer has (a tag
-    whose only review became a draft, say); only files listed in the manifest are touched."""
+    whose only review became a draft, say); only files listed in the manifest are touched.
+    ``dry_run``: only say which."""
     removed: list[str] = []
     for spec_path in sorted(set(old) - set(new)):
         if not spec_path:
             continue
         for name in FEED_FILES:
             rel = _safe_relpath(spec_path + name)
+            if dry_run:
+                if (out / rel).is_file():
+                    removed.append(rel)
+                continue
             try:
                 (out / rel).unlink()
                 removed.append(rel)
             except FileNotFoundError:
                 pass
+        if dry_run:
+            continue
         directory = (out / spec_path).resolve()
         while directory != out.resolve() and out.resolve() in directory.parents:
             try:

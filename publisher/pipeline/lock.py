@@ -22,12 +22,9 @@ from collections.abc import Iterator
 from contextlib import AbstractContextManager, ExitStack, contextmanager
 from pathlib import Path
 
-from sqlalchemy.exc import SQLAlchemyError
-
 from ..config import Config
-from ..errors import LockHeld, StoreError
-from ..ledger.base import new_worker_id
-from ..ledger.store import connect_error, create_ledger_engine, database_url
+from ..errors import LockHeld, PublisherError, StoreError
+from ..files import describe_os_error
 
 #: The advisory lock's key on PostgreSQL ("pubr"; the ledger's writers use another).
 RUN_LOCK = 0x7075_6272
@@ -61,9 +58,12 @@ def run_lock(path: Path) -> Iterator[int]:
     holds it, or this one (a second open file description is refused like any other: the lock is
     not re-entrant).
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as exc:  # a read-only .publisher/, say: one line, not a traceback
+        raise PublisherError(f"cannot take the run lock: {describe_os_error(exc)}") from None
     key = path.resolve()
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -85,11 +85,11 @@ def run_lock(path: Path) -> Iterator[int]:
 
 
 def _database_key(config: Config) -> str | None:
-    """The run lock's key when the ledger is in PostgreSQL, else None."""
-    url = database_url(config, create_dir=False)
-    if url.get_backend_name() != "postgresql":
-        return None
-    return url.render_as_string(hide_password=True)
+    """The run lock's key when the ledger is in PostgreSQL (its URL as configured), else None.
+    Read from the text, so that taking the file lock (an idle cron run) loads no database
+    layer."""
+    scheme = config.state.database.partition(":")[0].partition("+")[0].strip().lower()
+    return config.state.database if scheme in ("postgresql", "postgres") else None
 
 
 @contextmanager
@@ -97,6 +97,11 @@ def database_lock(config: Config, *, shared: bool) -> Iterator[int]:
     """Hold the run lock in the publication's PostgreSQL database for the block (shared or
     exclusive, on a connection of its own); yields our pid. Raises LockHeld naming a holder
     when it cannot be had at once, StoreError when the database cannot be reached."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from ..ledger.base import display_url, new_worker_id
+    from ..ledger.store import connect_error, create_ledger_engine, database_url
+
     key = _database_key(config)
     assert key is not None, "database_lock needs a PostgreSQL ledger"
     url = database_url(config, create_dir=False)
@@ -111,7 +116,8 @@ def database_lock(config: Config, *, shared: bool) -> Iterator[int]:
             raise StoreError(connect_error(url, exc)) from None
         try:
             if not got:
-                raise LockHeld(Path(key), None, holder=", ".join(holders) or "a worker")
+                raise LockHeld(Path(display_url(url)), None,
+                               holder=", ".join(holders) or "a worker")
             with _holding(key):
                 yield os.getpid()
         finally:

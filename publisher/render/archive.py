@@ -30,6 +30,11 @@ from .engine import compile_mjml, render_template
 from .site import Site
 
 
+def archive_page(number: int) -> str:
+    """Where issue ``number``'s archive page lives, relative to the output directory."""
+    return f"issues/{number}/index.html"
+
+
 def _atom_time(when: datetime) -> str:
     return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -132,5 +137,5 @@ def render_archive(site: Site, issues: Sequence[Issue]) -> dict[str, bytes]:
         "issues/atom.xml": feed.encode("utf-8"),
     }
     for issue, cards in carded:
-        out[f"issues/{issue.number}/index.html"] = render_issue_page(issue, site, cards)
+        out[archive_page(issue.number)] = render_issue_page(issue, site, cards)
     return dict(sorted(out.items()))

@@ -19,6 +19,10 @@ here, and only here (each has a test in tests/test_feeds.py):
   publication's, and every string is cleaned first.
 * An Atom feed without an author is not caught (invalid when an entry has none): the feed always
   has one (the site's author, else the publication title) and every entry has its reviewer.
+* RSS ``<description>`` (the channel's and an item's) is HTML to readers, but feedgen writes the
+  Atom subtitle's and summary's plain text into it: a tag named "<i>noir</i>" or a logline
+  "Fast & Furious <Extended Cut>" became markup. Text goes into RSS descriptions HTML-escaped
+  (the channel's by our extension, an item's with ``description()``, which RSS alone reads).
 
 What an entry shows of its review comes from the review's card (``card.Card``), the same one the
 digest and the archive show; this module only makes it valid XML and lays it out for feeds.
@@ -35,7 +39,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import PurePosixPath
 from typing import Any
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import unquote, urljoin, urlsplit
 
 from feedgen.ext.base import BaseEntryExtension, BaseExtension
 from feedgen.feed import FeedGenerator
@@ -147,13 +151,17 @@ class RenderedFeed:
 
 
 class _ChannelLinks(BaseExtension):  # type: ignore[misc]  # feedgen is untyped
-    """Feed-level extension: atom:link elements RSS would otherwise drop (hub, archives, ...)."""
+    """Feed-level extension: atom:link elements RSS would otherwise drop (hub, archives, ...),
+    and the channel description escaped as the HTML RSS readers take it for."""
 
     def __init__(self) -> None:
         self.links: list[dict[str, str]] = []
 
     def extend_rss(self, feed: Any) -> Any:
         channel = feed.find("channel")
+        description = channel.find("description")
+        if description is not None and description.text:  # plain text, in a field of HTML
+            description.text = html.escape(description.text, quote=False)
         for link in self.links:
             SubElement(channel, f"{{{_ATOM_NS}}}link", link)
         return feed
@@ -212,7 +220,7 @@ class FeedRenderer:
         base = self.site.base_url
         if not url.startswith(base):
             return None
-        rel = PurePosixPath(urlsplit(url[len(base):]).path)
+        rel = PurePosixPath(unquote(urlsplit(url[len(base):]).path))  # "my%20poster.png"
         if rel.is_absolute() or ".." in rel.parts or not rel.parts:
             return None
         try:
@@ -362,7 +370,8 @@ class FeedRenderer:
             for tag in e.tags:
                 fe.category(term=tag)
             if e.summary:
-                fe.summary(e.summary)
+                fe.summary(e.summary)  # Atom: type="text"
+                fe.description(html.escape(e.summary, quote=False))  # RSS: HTML
             fe.content(content, type="html")
             fe.publisher.updated = e.updated
             if e.poster is not None:

@@ -55,7 +55,7 @@ class Site:
             tz=config.tz,
             newsletter_tz=config.newsletter_tz,
             newsletter_name=config.newsletter_name,
-            subscribe_url=nl.subscribe_url or config.url("subscribe"),
+            subscribe_url=nl.subscribe_url or config.reader_url("subscribe"),
             postal_address=nl.postal_address,
             templates=config.templates_path,
             static=config.paths.static,

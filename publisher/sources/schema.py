@@ -28,18 +28,19 @@ import re
 from datetime import date as date_type
 from datetime import datetime, time
 from decimal import Decimal, InvalidOperation
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import yaml
 
 from ..config import Config
 from ..errors import Problem, SourceError
 from ..models import Deferred, Film, Poster, Review
-from ..text import normalise_spaces, one_line, slugify
+from ..text import normalise_spaces, one_line, remove_bidi_controls, slugify
 from .body import Excerpt, FileBody, MarkdownBody
 from .frontmatter import (
     Collector,
     Fields,
+    bidi_warning,
     compose_front_matter,
     node_kind,
     remove_front_matter_controls,
@@ -48,7 +49,7 @@ from .frontmatter import (
 from .markdown import absolute_url, prepare_markdown
 
 #: Bump when parsing or rendering changes in a way the source hashes cannot see.
-CACHE_FORMAT = 2
+CACHE_FORMAT = 3
 
 FIELDS = (
     "title", "date", "reviewer", "film", "rating", "summary", "tags", "poster", "poster_alt",
@@ -244,13 +245,23 @@ def _poster(fields: Fields, title: str, config: Config) -> tuple[Poster | None, 
         src = fields.text("poster")
         if src is None:
             return None, ()
-    parts = urlsplit(src)
+    try:
+        parts = urlsplit(src)
+        parts.port  # noqa: B018  # raises ValueError for a port that is not a number
+    except ValueError as exc:
+        fields.out.error(line, "poster", f"{src!r} is not a valid URL ({exc})")
+        return None, ()
     if parts.scheme and parts.scheme.lower() not in ("http", "https"):
         fields.out.error(line, "poster", f"{src!r} is not an http(s) URL or a path under "
                                          "static/")
         return None, ()
     if parts.scheme or parts.netloc:
-        return Poster(src=absolute_url(src, config.base_url),
+        problem = _url_problem(src, parts.hostname)
+        if problem:
+            fields.out.error(line, "poster", f"{src!r} is not a valid URL: {problem}")
+            return None, ()
+        # An address pasted from a browser's bar may hold letters beyond ASCII: encoded.
+        return Poster(src=absolute_url(quote(src, safe=_URL_SAFE), config.base_url),
                       alt=alt or f"Poster for {title}"), ()
     segments = [s for s in parts.path.split("/") if s and s != "."]
     if ".." in segments or "\\" in src or not segments:
@@ -258,8 +269,30 @@ def _poster(fields: Fields, title: str, config: Config) -> tuple[Poster | None, 
                                          "path such as posters/film.png")
         return None, ()
     # static/ is published at base_url, so "/posters/x.png" and "posters/x.png" are one file.
+    # A file name may hold spaces, quotes or accents: its URL has them percent-encoded.
     path = "/".join(segments)
-    return Poster(src=config.url(path), alt=alt or f"Poster for {title}"), (path,)
+    return Poster(src=config.url(quote(path, safe="/")), alt=alt or f"Poster for {title}"), (path,)
+
+
+# Printable ASCII a URL may hold as it is (RFC 3986's reserved and unreserved characters, and
+# "%" of escapes already made); quote() encodes the rest, i.e. letters beyond ASCII.
+_URL_SAFE = "".join(chr(c) for c in range(0x21, 0x7F) if chr(c) not in '"<>\\^`{|}')
+_URL_FORBIDDEN = re.compile(r'[\s"<>\\^`{|}\x00-\x1f\x7f]')
+
+
+def _url_problem(src: str, hostname: str | None) -> str | None:
+    """Why an absolute poster URL cannot go into a feed's enclosure as written, or None."""
+    bad = _URL_FORBIDDEN.search(src)
+    if bad is not None:
+        char = bad.group()
+        what = "a space" if char == " " else "a quote" if char == '"' else repr(char)
+        return (f"it contains {what}, which a URL cannot hold; percent-encode it "
+                f"(%{ord(char):02X}) or copy the address again")
+    if not hostname:
+        return "it names no host; write it in full, e.g. https://images.example.org/film.jpg"
+    if not hostname.isascii():
+        return "write its host name in its ASCII (xn--) form"
+    return None
 
 
 #: (review or None, problems, warnings, files under static/ the review needs)
@@ -343,6 +376,9 @@ def parse_source(text: str, path: str, config: Config, *,
     draft = _bool(fields, "draft")
     poster, needs = _poster(fields, title or stem, config)
 
+    body, bidi = remove_bidi_controls(body)
+    if bidi:
+        out.warn(body_line, "body", bidi_warning(bidi))
     body, removed = prepare_markdown(body)
     if removed:
         out.warn(body_line, "body", f"removed {removed} control character"

@@ -8,7 +8,7 @@ bucket, in seconds since the epoch by the database's clock, so that hosts whose 
 still share one rate.
 
 Revision ID: 0005_postgres
-Revises: 0004
+Revises: 0005_reader
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0005_postgres"
-down_revision = "0004"
+down_revision = "0005_reader"
 branch_labels = None
 depends_on = None
 
