@@ -16,7 +16,6 @@ from publisher.ledger.schema import SCHEMA_REVISION
 from publisher.ledger.store import database_url, open_store
 from tests.fixtures import PostgresServer, Publication, run_cli, use_database
 
-
 SECRET = "a-long-random-secret-for-the-pre-flight-1234"
 
 
