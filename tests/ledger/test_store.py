@@ -364,7 +364,7 @@ def test_a_suppression_in_an_imported_file_fails_what_was_queued(store: Store, t
         "new@example.org,New,bounced\n"
     ))
     report = store.import_subscribers_csv(path, now=LATER)
-    assert (report.added, report.duplicates, report.suppressed) == (0, 1, 3)
+    assert (report.added, report.duplicates, report.suppressed, report.recorded) == (0, 1, 0, 3)
     statuses = {s.email: s.status for s in store.subscribers()}
     assert statuses == {"reader0000@example.org": "active",
                         "reader0001@example.org": "unsubscribed",
