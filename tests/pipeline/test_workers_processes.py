@@ -140,3 +140,34 @@ def test_two_hosts_runs_racing_on_one_due_slot_make_one_issue_delivered_once(
     # two report sending adds up to one copy each
     shares = [int(m[1]) for out, _ in outputs for m in re.finditer(r"issue #1: (\d+) sent", out)]
     assert sum(shares) == 400, outputs
+
+
+def test_the_rate_limit_holds_across_workers(publication: Publication, postgres_url: str):
+    # 6,000 a minute is one message every 10 ms, whoever sends it: two workers each keeping the
+    # pace alone would send 250 messages in half the time.
+    write_reviews(publication, 2)
+    use_database(publication, postgres_url)
+    with SmtpServer() as server:
+        arrivals: list[float] = []
+        original = server.handler.handle_DATA
+
+        async def handle_DATA(smtp, session, envelope):  # noqa: N802 - aiosmtpd's hook name
+            arrivals.append(time.monotonic())
+            return await original(smtp, session, envelope)
+
+        server.handler.handle_DATA = handle_DATA
+        use_smtp(publication, server.url, connections=2)
+        path = publication.root / "publisher.toml"
+        path.write_text(path.read_text().replace("connections = 2\n",
+                                                 "connections = 2\nrate_limit = 6000\n"))
+        add_subscribers(publication.config, 250, SLOT - timedelta(days=1))
+        assert run_cli("issue", "new", root=publication.root).exit_code == 0
+        workers = [subprocess.Popen(publisher(publication, "issue", "send", "1"),
+                                    env=environment(), stdout=subprocess.PIPE,
+                                    stderr=subprocess.PIPE, text=True) for _ in range(2)]
+        outputs = [worker.communicate(timeout=120) for worker in workers]
+    shares = [int(m[1]) for out, _ in outputs for m in re.finditer(r"issue #1: (\d+) sent", out)]
+    assert len(shares) == 2 and sum(shares) == 250 and min(shares) > 0, outputs
+    assert len(arrivals) == 250
+    span = max(arrivals) - min(arrivals)
+    assert span >= 249 * 0.010 * 0.9, span  # never faster than the limit, all workers together
