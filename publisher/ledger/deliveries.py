@@ -12,10 +12,12 @@ Several senders (PostgreSQL; each process is a worker, ``StoreBase.worker``) sha
 through leases: ``take_due`` reserves the next page of queued deliveries for this worker
 (``SELECT … FOR UPDATE SKIP LOCKED`` in a short transaction, then ``lease_owner`` and
 ``lease_expires_at`` set), so each worker renders and sends its own; a claim keeps the lease.
-Nothing is ever taken from a worker that holds it: a reservation that lapsed (its worker died
-or stalled) is free for the others, and a claim whose worker is gone — its connections closed,
-or its lease lapsed — is *ambiguous*, never resent by itself. On SQLite one process sends at a
-time (the run lock), so ``take_due`` only reads, but claims carry the lease all the same.
+Nothing is taken from a live worker that holds it: a reservation whose lease lapsed, or whose
+worker's connections are gone (it died), is free for the others, and a claim whose worker is
+gone or silent past its lease is *ambiguous*, never resent by itself. On SQLite one process
+sends at a time (the run lock), so ``take_due`` only reads, but claims carry the lease all the
+same. The rate limit the workers share is a row of its own (``reserve_rate``), which the sender
+threads take their turns from.
 """
 
 from __future__ import annotations
