@@ -40,10 +40,28 @@ class Site:
     feed_hub: str  # WebSub hub, or ""
     #: The file these values came from, named in error messages ("publisher.toml: …").
     origin: str
+    #: True when publisher builds the site's pages (review permalinks under base_url); False
+    #: when another site has them (an absolute feeds.permalink).
+    pages: bool = True
+    #: Where the subscribe form posts (``publisher serve``'s endpoint, "<server.url>subscribe");
+    #: "" when no server is configured, and the pages link to subscribe_url instead.
+    subscribe_action: str = ""
+    per_page: int = 50  # reviews on each page of an index
+    home_reviews: int = 10  # the latest reviews on the home page
+    feeds_per_reviewer: bool = True
+    feeds_per_tag: bool = True
 
     @classmethod
     def from_config(cls, config: Config) -> Site:
         nl = config.newsletter
+        server = config.server.url
+        if server and not server.endswith("/"):
+            server += "/"
+        pages = not config.external_pages
+        # Where "Subscribe" links go: the configured page, else the server's form, else the
+        # page publisher builds to say how to subscribe (subscribe/index.html).
+        subscribe = nl.subscribe_url or (server + "subscribe" if server else
+                                         config.url("subscribe/" if pages else "subscribe"))
         return cls(
             title=config.title,
             base_url=config.base_url,
@@ -55,7 +73,7 @@ class Site:
             tz=config.tz,
             newsletter_tz=config.newsletter_tz,
             newsletter_name=config.newsletter_name,
-            subscribe_url=nl.subscribe_url or config.url("subscribe"),
+            subscribe_url=subscribe,
             postal_address=nl.postal_address,
             templates=config.templates_path,
             static=config.paths.static,
@@ -64,6 +82,12 @@ class Site:
             feed_limit=config.feeds.limit,
             feed_hub=config.feeds.hub,
             origin=str(config.path),
+            pages=pages,
+            subscribe_action=server + "subscribe" if server else "",
+            per_page=config.site.per_page,
+            home_reviews=config.site.home_reviews,
+            feeds_per_reviewer=config.feeds.per_reviewer,
+            feeds_per_tag=config.feeds.per_tag,
         )
 
     @property

@@ -24,6 +24,7 @@ from time import time_ns
 
 from ..config import Config
 from ..errors import Problem, SourceError
+from ..files import escapes
 from ..models import Review
 from .cache import Entry, Job, ReviewCache, cache_key, cache_path, is_trusted, write_chunk
 from .schema import ParseResult, parse_bytes
@@ -91,24 +92,54 @@ def _load_batch(jobs: list[Job], config: Config, chunk_dir: str | None,
 # --- the whole directory ----------------------------------------------------------------------
 
 
-def _source_files(config: Config) -> list[tuple[str, str]]:
-    """(relative path for messages, absolute path) of every review source, sorted."""
+def _source_files(config: Config) -> tuple[list[tuple[str, str]], list[Problem]]:
+    """(relative path for messages, absolute path) of every review source, sorted; and a
+    problem for each source that is a symbolic link leading out of the publication (see
+    ``files.escapes``: such a file is never read)."""
     directory = config.reviews_path
     try:
-        names = sorted(
-            entry.name for entry in os.scandir(directory)
+        entries = sorted(
+            (entry.name, entry.is_symlink()) for entry in os.scandir(directory)
             if entry.name.endswith(".md") and not entry.name.startswith((".", "_"))
             and entry.is_file()
         )
     except (FileNotFoundError, NotADirectoryError):
-        return []
+        return [], []
     try:
         prefix = directory.resolve().relative_to(config.root.resolve()).as_posix()
     except ValueError:
         prefix = directory.as_posix()
     prefix = "" if prefix == "." else prefix + "/"
     base = str(directory)
-    return [(prefix + name, os.path.join(base, name)) for name in names]
+    allowed = _allowed_directories(config)
+    refused: list[Problem] = []
+    if escapes(directory, allowed) is not None:
+        # reviews/ itself is a link out of the publication: every file in it is outside.
+        entries = [(name, True) for name, _ in entries]
+    files = []
+    for name, linked in entries:
+        path = os.path.join(base, name)
+        target = escapes(Path(path), allowed) if linked else None
+        if target is not None:
+            refused.append(Problem(prefix + name, 0, "",
+                                   f"is a symbolic link to {target}, outside the publication; "
+                                   "publisher reads no file from outside it: copy the review "
+                                   "in, or remove the link"))
+        else:
+            files.append((prefix + name, path))
+    return files, refused
+
+
+def _allowed_directories(config: Config) -> list[Path]:
+    """Where review sources may really be: the publication, and the reviews directory when
+    publisher.toml itself puts it elsewhere (reviews_dir = "/srv/reviews" is the editor's
+    choice; a link named reviews/ that leads out is not)."""
+    root = config.root.resolve()
+    allowed = [root]
+    configured = Path(os.path.abspath(config.reviews_path))
+    if not configured.is_relative_to(os.path.abspath(config.root)):
+        allowed.append(configured.resolve())
+    return allowed
 
 
 def _cross_checks(results: Iterable[ParseResult], config: Config) -> list[Problem]:
@@ -179,9 +210,10 @@ def load_reviews(config: Config, *, cache: bool = True) -> Catalog:
 
 
 def _load_sources(config: Config, use_cache: bool,
-                  ) -> tuple[list[tuple[str, str]], list[ParseResult]]:
-    """Every source file (relative and absolute path) and its parse result, in file order."""
-    files = _source_files(config)
+                  ) -> tuple[list[tuple[str, str]], list[ParseResult], list[Problem]]:
+    """Every source file (relative and absolute path) and its parse result, in file order;
+    and the sources refused unread (links out of the publication)."""
+    files, refused = _source_files(config)
     cache = ReviewCache(cache_path(config) if use_cache else None, cache_key(config))
     signatures: dict[str, tuple[int, ...]] = {}
     new_index: dict[str, tuple[tuple[int, ...], int, str]] = {}
@@ -243,7 +275,7 @@ def _load_sources(config: Config, use_cache: bool,
         if digest and signatures[rel]:
             new_index[rel] = (signatures[rel], seen, digest)
     cache.save(new_index, new_chunks, pending, stored)
-    return files, [found[rel] for rel, _ in files]
+    return files, [found[rel] for rel, _ in files], refused
 
 
 def check_sources(config: Config, *, cache: bool = False) -> SourceCheck:
@@ -263,9 +295,9 @@ def check_sources(config: Config, *, cache: bool = False) -> SourceCheck:
 
 
 def _check_sources(config: Config, cache: bool) -> SourceCheck:
-    files, ordered = _load_sources(config, cache)
+    files, ordered, refused = _load_sources(config, cache)
     absolute = dict(files)
-    problems: list[Problem] = []
+    problems: list[Problem] = list(refused)
     reviews: list[Review] = []
     warnings: list[Problem] = []
     for review, file_problems, file_warnings, _needs in ordered:
@@ -279,5 +311,5 @@ def _check_sources(config: Config, cache: bool) -> SourceCheck:
                     for p in cross)
     reviews.sort(key=lambda r: (r.date, r.slug))
     return SourceCheck(reviews=tuple(reviews), problems=tuple(sorted(problems)),
-                       warnings=tuple(sorted(warnings)), files=len(files))
+                       warnings=tuple(sorted(warnings)), files=len(files) + len(refused))
 

@@ -1,0 +1,314 @@
+"""The output directory, changed all-or-nothing as a reader sees it.
+
+A build first *stages* every file it changes — the new bytes in a staging directory, new
+directories created empty — and only when every file is staged does it *commit*: each staged
+file is renamed over its target, then the files the build no longer makes are removed. Staging
+is where a build can fail (a full disk, a read-only mount, an unreadable static file, a kill):
+then the staged files are removed and the output is exactly as it was. Renaming needs no space,
+so a commit that starts finishes.
+
+Why not build a whole new tree beside the old one and swap the two? That needs the output
+directory's parent to be writable and on the same file system, and it rewrites (or hard-links)
+every file on every build; a static site is often served from a mount point or a directory
+owned by another tool, and thousands of unchanged pages should keep their inode and mtime for
+rsync and CDNs. The commit here instead orders its renames so that a reader never follows a
+link to a page that is not there yet: files that are linked to (static files, review pages,
+archives) go in before the pages and feeds that link to them (indexes, the home page, the
+sitemap), and removed files go last, once nothing links to them. A reader who loads pages
+during the few milliseconds of a commit sees old pages and new ones, each complete, with every
+link landing.
+
+Staged files are not fsync'ed one by one (thousands of fsyncs would cost seconds): when many
+files are staged, one syncfs(2) flushes them before the renames; the build manifest records
+each file's size and mtime, so a file a crash left short is rendered again by the next build.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import ctypes.util
+import errno
+import fcntl
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+from ..errors import PublisherError
+
+#: Staged files fsync'ed one by one up to this many; above it, one syncfs(2) for all.
+FSYNC_EACH = 32
+_STAGING_PREFIX = ".publisher-staging-"
+
+
+class OutputError(PublisherError):
+    """The output directory cannot be written; nothing in it was changed."""
+
+
+def _reason(exc: OSError) -> str:
+    if exc.errno == errno.ENOSPC:
+        return "no space left on the device"
+    if exc.errno == errno.EDQUOT:
+        return "disk quota exceeded"
+    if exc.errno == errno.EROFS:
+        return "read-only file system"
+    return exc.strerror or str(exc)
+
+
+class Output:
+    """Stage files for ``out`` (``put``, ``copy``, ``remove``), then ``commit`` — or
+    ``abort`` (also what leaving a ``with`` block by an exception does). ``state`` is
+    publisher's own directory: staging happens there when it can rename into ``out`` (same
+    mount), else in a hidden directory inside ``out``. Raises OutputError."""
+
+    def __init__(self, out: Path, state: Path, *, label: str = "") -> None:
+        self.out = out
+        self.state = state
+        self.label = label or str(out)
+        self._staging: Path | None = None
+        self._staged: list[tuple[int, str, Path]] = []  # (rank, relative path, staged file)
+        self._removals: list[str] = []
+        self._created: list[Path] = []  # directories made under out, deepest last
+        self._count = 0
+
+    def __enter__(self) -> Output:
+        return self
+
+    def __exit__(self, kind: object, value: object, traceback: object) -> None:
+        if kind is not None:
+            self.abort()
+
+    # -- staging ---------------------------------------------------------------------------
+
+    def _fail(self, exc: OSError, what: str) -> OutputError:
+        self.abort()
+        return OutputError(f"{self.label}: cannot write {what}: {_reason(exc)}; the previous "
+                           "output is unchanged")
+
+    def _staging_dir(self) -> Path:
+        if self._staging is not None:
+            return self._staging
+        try:
+            self.out.mkdir(parents=True, exist_ok=True)
+        except FileExistsError:
+            raise OutputError(f"{self.label}: exists and is not a directory; move it away or "
+                              "set output_dir to another path") from None
+        except OSError as exc:
+            raise self._fail(exc, "the directory") from None
+        self._staging = self._make_staging()
+        return self._staging
+
+    def _make_staging(self) -> Path:
+        """A fresh staging directory from which a rename lands in ``out``: under the state
+        directory when that is on the same mount, else inside ``out`` itself."""
+        try:
+            self.state.mkdir(parents=True, exist_ok=True)
+            candidate = Path(tempfile.mkdtemp(prefix="staging-", dir=self.state))
+        except OSError:
+            candidate = None
+        if candidate is not None:
+            probe = candidate / "probe"
+            target = self.out / f"{_STAGING_PREFIX}probe-{os.getpid()}"
+            try:
+                probe.write_bytes(b"")
+                os.rename(probe, target)
+                os.unlink(target)
+                return candidate
+            except OSError as exc:
+                shutil.rmtree(candidate, ignore_errors=True)
+                if exc.errno not in (errno.EXDEV, errno.EACCES, errno.EPERM):
+                    raise self._fail(exc, "a file") from None
+        try:
+            return Path(tempfile.mkdtemp(prefix=_STAGING_PREFIX, dir=self.out))
+        except OSError as exc:
+            raise self._fail(exc, "a file") from None
+
+    def _parent(self, rel: str) -> None:
+        """Create the directories ``rel`` needs under out (remembered, to undo on abort)."""
+        parent = (self.out / rel).parent
+        missing = []
+        while parent != self.out and not parent.is_dir():
+            missing.append(parent)
+            parent = parent.parent
+        for directory in reversed(missing):
+            try:
+                directory.mkdir()
+            except FileExistsError:
+                raise OutputError(f"{self.label}: {directory.relative_to(self.out)} exists and "
+                                  "is not a directory; move it away") from None
+            self._created.append(directory)
+
+    def _stage_path(self) -> Path:
+        self._count += 1
+        return self._staging_dir() / f"{self._count}"
+
+    def put(self, rel: str, data: bytes, rank: int = 5) -> bool:
+        """Stage ``data`` for ``out/rel`` unless the file already holds exactly these bytes;
+        True if staged. ``rank`` orders the commit: lower goes in first."""
+        target = self.out / rel
+        try:
+            if target.stat().st_size == len(data) and target.read_bytes() == data:
+                return False
+        except (FileNotFoundError, NotADirectoryError):
+            pass
+        except OSError as exc:
+            raise self._fail(exc, rel) from None
+        staged = self._stage_path()
+        try:
+            self._parent(rel)
+            with open(staged, "wb") as fh:
+                fh.write(data)
+            os.chmod(staged, 0o644)
+        except OSError as exc:
+            raise self._fail(exc, rel) from None
+        self._staged.append((rank, rel, staged))
+        return True
+
+    def copy(self, rel: str, source: Path, rank: int = 0) -> None:
+        """Stage a copy of ``source`` for ``out/rel``."""
+        staged = self._stage_path()
+        try:
+            self._parent(rel)
+            shutil.copyfile(source, staged)
+            os.chmod(staged, 0o644)
+        except OSError as exc:
+            if exc.filename == str(source) or exc.filename == source:
+                self.abort()
+                raise OutputError(f"{rel}: cannot read {source}: {_reason(exc)}; the previous "
+                                  "output is unchanged") from None
+            raise self._fail(exc, rel) from None
+        self._staged.append((rank, rel, staged))
+
+    def remove(self, rel: str) -> None:
+        """Remove ``out/rel`` when committing (after every new file is in place)."""
+        self._removals.append(rel)
+
+    @property
+    def pending(self) -> bool:
+        return bool(self._staged or self._removals)
+
+    # -- committing ------------------------------------------------------------------------
+
+    def commit(self) -> tuple[list[str], list[str]]:
+        """Put every staged file in place, then remove what is to go; (written, removed)."""
+        try:
+            self._flush()
+        except OSError as exc:
+            raise self._fail(exc, "the staged files") from None
+        written: list[str] = []
+        try:
+            for _rank, rel, staged in sorted(self._staged, key=lambda s: (s[0], s[1])):
+                os.replace(staged, self.out / rel)
+                written.append(rel)
+        except OSError as exc:
+            # Not expected (a rename needs no space): say plainly what state the output is in.
+            self._discard()
+            raise OutputError(f"{self.label}: {_reason(exc)} while putting the new files in "
+                              f"place; {len(written)} of {len(self._staged)} were; run the "
+                              "build again") from None
+        removed = []
+        for rel in sorted(self._removals):
+            try:
+                (self.out / rel).unlink()
+                removed.append(rel)
+            except FileNotFoundError:
+                pass
+            except OSError:
+                continue  # left in place; the next build tries again
+            self._prune((self.out / rel).parent)
+        self._staged.clear()
+        self._removals.clear()
+        self._created.clear()
+        self._discard()
+        return written, removed
+
+    def _flush(self) -> None:
+        if not self._staged:
+            return
+        if len(self._staged) <= FSYNC_EACH:
+            for _rank, _rel, staged in self._staged:
+                fd = os.open(staged, os.O_RDONLY)
+                try:
+                    os.fsync(fd)
+                finally:
+                    os.close(fd)
+            return
+        _syncfs(self._staged[0][2].parent)
+
+    def _prune(self, directory: Path) -> None:
+        """Remove ``directory`` and its parents up to ``out`` while they are empty."""
+        while directory != self.out and self.out in directory.parents:
+            try:
+                directory.rmdir()
+            except OSError:
+                return
+            directory = directory.parent
+
+    # -- giving up -------------------------------------------------------------------------
+
+    def _discard(self) -> None:
+        if self._staging is not None:
+            shutil.rmtree(self._staging, ignore_errors=True)
+            self._staging = None
+
+    def abort(self) -> None:
+        """Forget everything staged: staged files and the directories made for them go."""
+        self._discard()
+        for directory in reversed(self._created):
+            with contextlib.suppress(OSError):
+                directory.rmdir()
+        self._staged.clear()
+        self._removals.clear()
+        self._created.clear()
+
+
+def _syncfs(path: Path) -> None:
+    """Flush the file system holding ``path`` (syncfs(2) where the C library has it, else
+    sync(2))."""
+    libc_name = ctypes.util.find_library("c")
+    syncfs = getattr(ctypes.CDLL(libc_name, use_errno=True), "syncfs", None) if libc_name \
+        else None
+    if syncfs is None:
+        os.sync()
+        return
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        if syncfs(fd) != 0:
+            os.sync()
+    finally:
+        os.close(fd)
+
+
+def sweep(out: Path, state: Path) -> None:
+    """Remove what a build killed while staging left behind (called under the build lock)."""
+    with contextlib.suppress(OSError):
+        for entry in os.scandir(state):
+            if entry.name.startswith("staging-") and entry.is_dir(follow_symlinks=False):
+                shutil.rmtree(entry.path, ignore_errors=True)
+    with contextlib.suppress(OSError):
+        for entry in os.scandir(out):
+            if entry.name.startswith(_STAGING_PREFIX):
+                if entry.is_dir(follow_symlinks=False):
+                    shutil.rmtree(entry.path, ignore_errors=True)
+                else:
+                    with contextlib.suppress(OSError):
+                        os.unlink(entry.path)
+
+
+@contextlib.contextmanager
+def build_lock(state: Path) -> Iterator[None]:
+    """One build at a time per publication (a hand-run ``publisher build`` while cron's run
+    builds waits for it): an flock on ``.publisher/build.lock``, released with the process."""
+    try:
+        state.mkdir(parents=True, exist_ok=True)
+        fd = os.open(state / "build.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    except OSError as exc:
+        raise OutputError(f"{state}: cannot create the build lock: {_reason(exc)}; publisher "
+                          "needs to write to its .publisher directory") from None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
