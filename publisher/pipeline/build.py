@@ -24,8 +24,11 @@ import functools
 import hashlib
 import json
 import math
+import multiprocessing
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path, PurePosixPath
@@ -45,6 +48,7 @@ from ..render.feeds import XSL_PATH, FeedRenderer, Paging
 from ..render.pages import PageRenderer, Term, index_path, page_file, render_robots, render_sitemap
 from ..render.site import Site
 from ..sources import Catalog, load_reviews
+from ..sources.cache import cache_key
 from ..sources.posters import PosterFacts
 from ..text import slugify
 from .output import Output, build_lock, sweep
@@ -161,9 +165,9 @@ def _read_manifest(path: Path) -> dict[str, dict[str, Any]]:
     return {}
 
 
-def _stamp(path: Path) -> list[int] | None:
+def _stamp_at(path: str) -> list[int] | None:
     try:
-        st = path.stat()
+        st = os.stat(path)
     except OSError:
         return None
     return [st.st_size, st.st_mtime_ns]
@@ -261,29 +265,34 @@ def static_files(config: Config) -> list[tuple[str, Path]]:
 class _Planner:
     """Builds the list of units for one build; digests each review once."""
 
-    def __init__(self, config: Config, site: Site, published: Sequence[Review],
-                 issues: Sequence[Issue], posters: PosterFacts, now: datetime,
-                 warnings: Sequence[Problem]) -> None:
+    def __init__(self, config: Config, site: Site, catalog: Catalog,
+                 issues: Sequence[Issue], posters: PosterFacts, now: datetime) -> None:
         self.config, self.site, self.now = config, site, now
-        self.warnings = list(warnings)
+        self.warnings = list(catalog.warnings)
+        self.fingerprints = catalog.fingerprints
+        published = catalog.published(now)
         self.published = sorted(published, key=lambda r: (r.date, r.slug))
         self.issues = list(issues)
         self.posters = posters
         self.groups = _groups(self.published)
         self.pages = PageRenderer(site, poster_facts=posters.facts, issues=bool(self.issues))
         reviewer_url = self.pages.reviewer_url if site.pages else None
-        self.feeds = FeedRenderer(site, poster_facts=posters.facts, reviewer_url=reviewer_url)
+        self.feeds = FeedRenderer(site, poster_facts=posters.facts, reviewer_url=reviewer_url,
+                                  card=self.pages.card)
         self._reviews: dict[int, str] = {}
-        self.base = _digest(_code_digest(), _templates_digest(site.templates), repr(site),
-                            bool(self.issues))
+        self.base = _digest(_code_digest(), cache_key(config), _templates_digest(site.templates),
+                            repr(site), bool(self.issues))
         self.units: list[Unit] = []
 
     def review(self, review: Review) -> str:
-        """A digest of the review and its poster's facts (once per review per build)."""
+        """A digest of the review and its poster's facts (once per review per build): from
+        its source file's sha256 when the catalogue has it (a review is its file read under
+        the sources' cache key, which is in ``base``), else from its fields."""
         found = self._reviews.get(id(review))
         if found is None:
             facts = self.posters.facts(review.poster.src) if review.poster else None
-            found = _digest(review, facts)
+            source = self.fingerprints.get(review.source_path)
+            found = _digest(source, facts) if source else _digest(_fields(review), facts)
             self._reviews[id(review)] = found
         return found
 
@@ -475,6 +484,18 @@ class _Planner:
                  lambda: render_archive_index(site, issues), topic=True)
 
 
+def _fields(review: Review) -> str:
+    """Everything a review holds, as one string (faster than its repr)."""
+    film, poster = review.film, review.poster
+    return "\x1f".join((
+        review.slug, review.title, review.date.isoformat(), review.updated.isoformat(),
+        review.reviewer, review.id, review.url, review.body_html, review.summary,
+        str(review.rating), "\x1e".join(review.tags),
+        f"{poster.src}\x1e{poster.alt}" if poster else "", review.availability,
+        str(review.draft), str(film.year), film.director, "\x1e".join(film.starring),
+        str(film.runtime), film.classification, "\x1e".join(film.credits)))
+
+
 def _archive_dir(month: str) -> str:
     return f"archive/{month}/"
 
@@ -522,8 +543,7 @@ def _build(config: Config, *, now: datetime, issues: Sequence[Issue], catalog: C
     site = Site.from_config(config)
     posters = PosterFacts(config, cache=cache)
     statics = static_files(config)  # refuses links out of the publication, before anything
-    planner = _Planner(config, site, catalog.published(now), issues, posters, now,
-                       catalog.warnings)
+    planner = _Planner(config, site, catalog, issues, posters, now)
     specs = planner.plan_feeds()
     planner.plan_pages(specs)
     planner.plan_issues()
@@ -531,38 +551,39 @@ def _build(config: Config, *, now: datetime, issues: Sequence[Issue], catalog: C
 
     old = _read_manifest(manifest_path(config))
     manifest: dict[str, dict[str, Any]] = {}
-    outputs: dict[str, tuple[bytes, int, str]] = {}  # path → (bytes, rank, unit key)
     owner: dict[str, str] = {}  # path → the unit that makes it
-    topics: set[str] = set()
-    unchanged = rendered = 0
+    stale: list[Unit] = []
+    unchanged = 0
+    base = str(out) + os.sep
     for unit in planner.units:
         previous = old.get(unit.key)
         files = _unit_files(previous)
         if (cache and unit.inputs is not None and previous is not None
                 and previous.get("inputs") == unit.inputs and files
-                and all(files[rel] == _stamp(out / rel) for rel in files)):
+                and all(files[rel] == _stamp_at(base + rel) for rel in files)):
             manifest[unit.key] = previous
             unchanged += len(files)
             for rel in files:
                 _claim(owner, rel, unit.key)
-            continue
-        rendered += 1
-        made = unit.render()
-        for rel, data in made.items():
-            rel = _safe_relpath(rel)
-            _claim(owner, rel, unit.key)
-            outputs[rel] = (data, unit.rank, unit.key)
-        manifest[unit.key] = {"inputs": unit.inputs, "files": sorted(made)}
-        if unit.topic:
-            topics.update(made)
+        else:
+            stale.append(unit)
 
     written: list[str] = []
     warnings = planner.warnings
+    topics: set[str] = set()
     with Output(out, config.paths.state, label=f"{config.output_dir}/") as output:
-        for rel in sorted(outputs):
-            data, rank, _key = outputs[rel]
-            if not output.put(rel, data, rank):
-                unchanged += 1
+        # Each unit's files are staged as soon as it is rendered: the output is still all or
+        # nothing (nothing is in place before the commit), and memory holds one unit at a time.
+        by_key = {unit.key: unit for unit in stale}
+        for key, made, same, new_warnings in _render(stale, output, warnings):
+            for rel in made:
+                _claim(owner, rel, key)
+            manifest[key] = {"inputs": by_key[key].inputs, "files": sorted(made)}
+            if by_key[key].topic:
+                topics.update(made)
+            unchanged += same
+            if new_warnings is not warnings:
+                warnings.extend(new_warnings)
         static_manifest: dict[str, Any] = {}
         for rel, src in statics:
             if rel in owner:
@@ -570,9 +591,8 @@ def _build(config: Config, *, now: datetime, issues: Sequence[Issue], catalog: C
                                         "has the same path as a generated file; not copied"))
                 continue
             static_manifest[rel] = None
-            dest = out / rel
             try:
-                s, d = src.stat(), dest.stat()
+                s, d = src.stat(), os.stat(base + rel)
                 if s.st_size == d.st_size and d.st_mtime_ns >= s.st_mtime_ns:
                     unchanged += 1
                     continue
@@ -594,12 +614,13 @@ def _build(config: Config, *, now: datetime, issues: Sequence[Issue], catalog: C
             written, removed = output.commit()
         else:
             removed = []
+    rendered = len(stale)
 
     # Record what is now on disk, each file with its size and mtime.
     for entry in manifest.values():
         names = entry["files"]
         if isinstance(names, list):
-            entry["files"] = {rel: _stamp(out / rel) for rel in names}
+            entry["files"] = {rel: _stamp_at(base + rel) for rel in names}
     payload = json.dumps({"version": MANIFEST_VERSION, "units": manifest}, sort_keys=True,
                          separators=(",", ":"))
     write_atomic(manifest_path(config), payload.encode("utf-8"), fsync=False)
@@ -609,6 +630,71 @@ def _build(config: Config, *, now: datetime, issues: Sequence[Issue], catalog: C
                          and rel.endswith(("feed.xml", "atom.xml", "feed.json"))))
     return BuildReport(written=tuple(written), unchanged=unchanged, warnings=tuple(warnings),
                        removed=tuple(removed), rendered=rendered, topics=feeds)
+
+
+#: Render in worker processes when at least this many units are to be rendered (a first build,
+#: a changed template): each worker renders and stages its share, the parent commits.
+POOL_THRESHOLD = 400
+POOL_WORKERS = 2
+_CHUNK = 24
+
+#: (units, output directory, state directory, staging directory, the list the units append
+#: their warnings to) for forked workers.
+_JOB: tuple[Sequence[Unit], Path, Path, Path, list[Problem]] | None = None
+
+#: What rendering one unit gave: its key, its files, how many of them were unchanged on disk,
+#: and the warnings it added (in a worker; in this process they are in the list already).
+Rendered = tuple[str, list[str], int, list[Problem]]
+
+
+def _render_one(unit: Unit, output: Output) -> tuple[str, list[str], int]:
+    made = unit.render()
+    files, same = [], 0
+    for rel, data in made.items():
+        rel = _safe_relpath(rel)
+        files.append(rel)
+        if not output.put(rel, data, unit.rank):
+            same += 1
+    return unit.key, files, same
+
+
+def _render(units: Sequence[Unit], output: Output, warnings: list[Problem]
+            ) -> Iterator[Rendered]:
+    """Render ``units`` and stage their files into ``output``: here, or in worker processes
+    when there are many (each stages its own share; ``output`` adopts what they staged).
+    ``warnings`` is the list the units add their warnings to."""
+    if len(units) < POOL_THRESHOLD or (os.cpu_count() or 1) < 2:
+        for unit in units:
+            yield (*_render_one(unit, output), warnings)
+        return
+    global _JOB
+    _JOB = (units, output.out, output.state, output.prepare(), warnings)
+    chunks = [list(range(i, min(i + _CHUNK, len(units)))) for i in range(0, len(units), _CHUNK)]
+    try:
+        with ProcessPoolExecutor(max_workers=POOL_WORKERS,
+                                 mp_context=multiprocessing.get_context("fork")) as pool:
+            for results, staged, created in pool.map(_work, chunks):
+                output.adopt(staged, created)
+                yield from results
+    except BrokenProcessPool:
+        raise PublisherError("a build worker process died (out of memory?); nothing was "
+                             "written") from None
+    finally:
+        _JOB = None
+
+
+def _work(indices: list[int]) -> tuple[list[Rendered], list[tuple[int, str, Path]], list[Path]]:
+    """In a worker process: render and stage some units; hand back what was staged."""
+    assert _JOB is not None, "workers are forked with the job in place"
+    units, out, state, staging, warnings = _JOB
+    output = Output(out, state, staging=staging)
+    results: list[Rendered] = []
+    with output:
+        for i in indices:
+            before = len(warnings)
+            results.append((*_render_one(units[i], output), warnings[before:]))
+        staged, created = output.records()
+    return results, staged, created
 
 
 def _claim(owner: dict[str, str], rel: str, key: str) -> None:

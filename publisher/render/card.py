@@ -9,9 +9,10 @@ illegal characters, JSON), so the digest, the archive and the feeds cannot drift
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
+from functools import cached_property
 from pathlib import PurePosixPath
 from typing import Any
 from urllib.parse import urlsplit
@@ -57,8 +58,6 @@ class Card:
     rating_text: str  # "3.5 out of 5"
     reviewer: str
     summary: str  # the review's summary as written (feeds, schema.org, the archive's list)
-    logline: str  # the summary on one line, empty when it only repeats the excerpt's opening
-    excerpt: str  # the first words of the body as plain text
     poster_src: str  # absolute URL; empty when there is no poster
     poster_alt: str  # the poster's alt text, "Poster for <title>" when the source gives none
     poster_type: str  # its MIME type, from the file suffix ("application/octet-stream" unknown)
@@ -69,6 +68,25 @@ class Card:
     tags: tuple[str, ...]
     published: datetime
     updated: datetime
+    excerpt_words: int = field(default=60, repr=False)
+
+    # The excerpt and the logline are made when a renderer first asks (the digest and the
+    # archive do; feeds and pages mostly do not, and at 10,000 reviews the excerpts cost half
+    # a second).
+
+    @cached_property
+    def excerpt(self) -> str:
+        """The first ``excerpt_words`` words of the body as plain text."""
+        return excerpt(self.review.body_html, self.excerpt_words)
+
+    @cached_property
+    def logline(self) -> str:
+        """The summary on one line; empty when it only repeats the excerpt's opening (a
+        summary derived from the body): shown once."""
+        logline = one_line(self.review.summary)
+        if logline and self.excerpt.startswith(logline.rstrip("…").rstrip()):
+            return ""
+        return logline
 
 
 def review_card(review: Review, excerpt_words: int, poster: ImageFacts | None = None) -> Card:
@@ -80,11 +98,6 @@ def review_card(review: Review, excerpt_words: int, poster: ImageFacts | None = 
         credits.append(f"Directed by {film.director}")
     if film.starring:
         credits.append(f"Starring {join_names(film.starring)}")
-    logline = one_line(review.summary)
-    body = excerpt(review.body_html, excerpt_words)
-    # A logline derived from the body repeats the excerpt's opening: show it once.
-    if logline and body.startswith(logline.rstrip("…").rstrip()):
-        logline = ""
     image = review.poster
     rating = review.rating
     suffix = PurePosixPath(urlsplit(image.src).path).suffix.lower() if image else ""
@@ -105,8 +118,6 @@ def review_card(review: Review, excerpt_words: int, poster: ImageFacts | None = 
         rating_text=rating_text(rating),
         reviewer=review.reviewer,
         summary=review.summary,
-        logline=logline,
-        excerpt=body,
         poster_src=image.src if image else "",
         poster_alt=(image.alt or f"Poster for {review.title}") if image else "",
         poster_type=IMAGE_TYPES.get(suffix, "application/octet-stream") if image else "",
@@ -117,6 +128,7 @@ def review_card(review: Review, excerpt_words: int, poster: ImageFacts | None = 
         tags=review.tags,
         published=review.date,
         updated=review.updated,
+        excerpt_words=excerpt_words,
     )
 
 

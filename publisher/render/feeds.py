@@ -88,6 +88,8 @@ def absolutise(fragment: str, base: str) -> str:
     (many readers and RSS-to-email services ignore xml:base)."""
 
     def one(url: str) -> str:
+        if url.startswith(("https://", "http://")) and "&" not in url:
+            return url  # already absolute (as every link from the sources is): leave it be
         url = html.unescape(url.strip())
         if urlsplit(url).scheme:
             return html.escape(url, quote=True)
@@ -104,9 +106,24 @@ def absolutise(fragment: str, base: str) -> str:
                 parts.append(" ".join([one(bits[0]), *bits[1:]]))
         return m.group(1) + ", ".join(parts) + m.group(3)
 
-    if "=" not in fragment:
+    if _all_absolute(fragment):
         return fragment
     return _SRCSET_ATTR.sub(srcset, _URL_ATTR.sub(attr, fragment))
+
+
+def _all_absolute(fragment: str) -> bool:
+    """True when every href and src in ``fragment`` is already an http(s) (or mailto) URL, as
+    in every body from the sources, which resolve links when they render Markdown: counted
+    with str methods, ten times faster than the regular expressions above."""
+    if 'srcset="' in fragment:
+        return False
+    for attr in ('href="', 'src="'):
+        found = fragment.count(attr)
+        if found and found != (fragment.count(attr + "https://")
+                               + fragment.count(attr + "http://")
+                               + fragment.count(attr + "mailto:")):
+            return False
+    return True
 
 
 def select(reviews: Sequence[Review], limit: int) -> list[Review]:
@@ -177,15 +194,25 @@ class EntryData:
     tags: tuple[str, ...]
     poster: PosterInfo | None
     review_data: dict[str, Any]
-    _pieces: dict[tuple[str, bool], str] = field(default_factory=dict, repr=False)
+    _pieces: dict[tuple[str, bool], bytes] = field(default_factory=dict, repr=False)
+    _escaped: dict[bool, str] = field(default_factory=dict, repr=False)
 
-    def piece(self, fmt: str, short: bool = False) -> str:
+    def piece(self, fmt: str, short: bool = False) -> bytes:
+        """This entry in one format ("rss", "atom", "json"), serialised once, as UTF-8."""
         key = (fmt, short)
         found = self._pieces.get(key)
         if found is None:
-            content = self.short_html if short else self.content_html
-            found = {"rss": _rss_item, "atom": _atom_entry, "json": _json_item}[fmt](self, content)
-            self._pieces[key] = found
+            if fmt == "json":
+                text = _json_item(self, self.short_html if short else self.content_html)
+            else:
+                # The content as XML text, escaped once for both XML formats (it is already
+                # free of characters XML cannot carry).
+                content = self._escaped.get(short)
+                if content is None:
+                    raw = self.short_html if short else self.content_html
+                    content = self._escaped[short] = html.escape(raw, quote=False)
+                text = (_rss_item if fmt == "rss" else _atom_entry)(self, content)
+            found = self._pieces[key] = text.encode("utf-8")
         return found
 
 
@@ -206,10 +233,12 @@ class FeedRenderer:
 
     def __init__(self, site: Site,
                  poster_facts: Callable[[str], ImageFacts | None] | None = None,
-                 reviewer_url: Callable[[Review], str] | None = None) -> None:
+                 reviewer_url: Callable[[Review], str] | None = None,
+                 card: Callable[[Review], Card] | None = None) -> None:
         self.site = site
         self._poster_facts = poster_facts or (lambda url: None)
         self._reviewer_url = reviewer_url
+        self._card = card or self._make_card
         self._entries: dict[int, tuple[Review, EntryData]] = {}
 
     # -- preparing entries -------------------------------------------------------------------
@@ -229,12 +258,15 @@ class FeedRenderer:
         hit = self._entries.get(id(review))
         if hit is not None and hit[0] is review:
             return hit[1]
+        data = self._prepare(self._card(review))
+        self._entries[id(review)] = (review, data)
+        return data
+
+    def _make_card(self, review: Review) -> Card:
         facts = None
         if review.poster is not None:
             facts = self._poster_facts(urljoin(self.site.base_url, review.poster.src))
-        data = self._prepare(review_card(review, self.site.excerpt_words, facts))
-        self._entries[id(review)] = (review, data)
-        return data
+        return review_card(review, self.site.excerpt_words, facts)
 
     def _prepare(self, card: Card) -> EntryData:
         """The card made valid XML (no illegal characters, zoned dates, absolute URLs) and laid
@@ -418,9 +450,9 @@ class FeedRenderer:
                    f"    <generator>{GENERATOR}</generator>\n"
                    f"    <language>{_text(site.language)}</language>\n"
                    f"    <lastBuildDate>{_rfc822(updated)}</lastBuildDate>\n")
-        out.extend(e.piece("rss", short) for e, short in chosen)
-        out.append("  </channel>\n</rss>\n")
-        return "".join(out).encode("utf-8")
+        head = "".join(out).encode("utf-8")
+        return b"".join([head, *(e.piece("rss", short) for e, short in chosen),
+                         b"  </channel>\n</rss>\n"])
 
     def _atom(self, chosen: list[tuple[EntryData, bool]], path: str, title: str,
               description: str, home: str, updated: datetime, paging: Paging | None) -> bytes:
@@ -453,9 +485,8 @@ class FeedRenderer:
         out.append(f"  <subtitle>{_text(description)}</subtitle>\n")
         if archive:
             out.append("  <fh:archive/>\n")
-        out.extend(e.piece("atom", short) for e, short in chosen)
-        out.append("</feed>\n")
-        return "".join(out).encode("utf-8")
+        head = "".join(out).encode("utf-8")
+        return b"".join([head, *(e.piece("atom", short) for e, short in chosen), b"</feed>\n"])
 
     def _json(self, chosen: list[tuple[EntryData, bool]], path: str, title: str,
               description: str, home: str, paging: Paging | None) -> bytes:
@@ -478,10 +509,10 @@ class FeedRenderer:
         if paging is not None and paging.prev is not None:
             # JSON Feed pages go from newest to oldest: the next page is the older archive.
             feed["next_url"] = site.url(paging.prev + "feed.json")
-        head = json.dumps(feed, ensure_ascii=False)
-        items = ", ".join(e.piece("json", short) for e, short in chosen)
         # Compact: the C encoder only serves indent=None, and feed.json is for machines.
-        return (head[:-1] + ', "items": [' + items + "]}\n").encode("utf-8")
+        head = json.dumps(feed, ensure_ascii=False)[:-1] + ', "items": ['
+        items = b", ".join(e.piece("json", short) for e, short in chosen)
+        return b"".join([head.encode("utf-8"), items, b"]}\n"])
 
 
 def _directory(path: str) -> str:
@@ -493,14 +524,15 @@ def _xml_escaped(text: str) -> bytes:
 
 
 def _rss_item(e: EntryData, content: str) -> str:
+    """An RSS <item>; ``content`` is the entry's HTML already escaped as XML text."""
     out = ["    <item>\n",
            f"      <title>{_text(e.title)}</title>\n",
            f"      <link>{_text(e.url)}</link>\n"]
     if e.summary:
         out.append(f"      <description>{_html_text(e.summary)}</description>\n"
-                   f"      <content:encoded>{_text(content)}</content:encoded>\n")
+                   f"      <content:encoded>{content}</content:encoded>\n")
     else:
-        out.append(f"      <description>{_text(content)}</description>\n")
+        out.append(f"      <description>{content}</description>\n")
     permalink = "true" if e.guid_is_permalink else "false"
     out.append(f'      <guid isPermaLink="{permalink}">{_text(e.id)}</guid>\n')
     out.extend(f"      <category>{_text(tag)}</category>\n" for tag in e.tags)
@@ -519,6 +551,7 @@ def _rss_item(e: EntryData, content: str) -> str:
 
 
 def _atom_entry(e: EntryData, content: str) -> str:
+    """An Atom <entry>; ``content`` is the entry's HTML already escaped as XML text."""
     out = ["  <entry>\n",
            f"    <id>{_text(e.id)}</id>\n",
            f"    <title>{_text(e.title)}</title>\n",
@@ -534,7 +567,7 @@ def _atom_entry(e: EntryData, content: str) -> str:
     out.extend(f'    <category term="{_attr(tag)}"/>\n' for tag in e.tags)
     if e.summary:
         out.append(f"    <summary>{_text(e.summary)}</summary>\n")
-    out.append(f'    <content type="html">{_text(content)}</content>\n')
+    out.append(f'    <content type="html">{content}</content>\n')
     if p is not None:
         out.append(_media(p, "    "))
     out.append(_review_xml(e.review_data, "    "))

@@ -22,6 +22,7 @@ Where things live (paths under the output directory):
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import html
 from collections.abc import Callable, Mapping, Sequence
@@ -86,7 +87,9 @@ class PageRenderer:
                  issues: bool = False) -> None:
         self.site = site
         self._poster_facts = poster_facts or (lambda url: None)
-        self._env = template_environment(site.templates)
+        # Templates do not change during a build: no file check on each render (the extends
+        # of each page would stat its parent every time).
+        self._env = template_environment(site.templates).overlay(auto_reload=False)
         self._templates: dict[str, jinja2.Template] = {}
         self._cards: dict[int, tuple[Review, Card]] = {}
         self._items: dict[int, Markup] = {}
@@ -113,6 +116,8 @@ class PageRenderer:
         raise TemplateError(f"{name}: failed to render")  # pragma: no cover - raised above
 
     def _shared_context(self, css_url: str) -> dict[str, Any]:
+        """What every page's template is given, the parts that are the same on every page
+        (head lines, header, subscribe box, footer) already rendered."""
         site = self.site
         context = publication_context(site)
         language = context["language"]
@@ -122,51 +127,64 @@ class PageRenderer:
         if self.issues:
             nav.append({"label": "Newsletter", "url": site.url("issues/"), "key": "issues"})
         nav.append({"label": "Subscribe", "url": site.subscribe_url, "key": "subscribe"})
+        title = site.title
         context.update({
-            "publication": site.title,
+            "publication": title,
             "newsletter": site.newsletter_name,
             "description": site.description,
             "css_url": css_url,
             "nav": nav,
             "og_locale": language.replace("-", "_"),
             "subscribe_action": site.subscribe_action,
-            "feeds_url": site.url("feeds/"),
+            "feeds_url": site.url("feeds/") if site.pages else "",
             "site_feeds": [{"label": "RSS", "url": site.url("feed.xml")},
                            {"label": "Atom", "url": site.url("atom.xml")},
                            {"label": "JSON Feed", "url": site.url("feed.json")}],
+            "site_feed_links": [
+                {"type": "application/rss+xml", "title": f"{title} (RSS)",
+                 "url": site.url("feed.xml")},
+                {"type": "application/atom+xml", "title": f"{title} (Atom)",
+                 "url": site.url("atom.xml")},
+                {"type": "application/feed+json", "title": f"{title} (JSON Feed)",
+                 "url": site.url("feed.json")}],
             "copyright": site.copyright,
             "reviews_url": site.url("reviews/"),
             "issues_url": site.url("issues/") if self.issues else "",
             "section": "",
+            "feeds": [],
             "json_ld": [],
         })
+        for name, template in (("site_head", "_site_head.html.j2"),
+                               ("subscribe_box", "_subscribe.html.j2"),
+                               ("footer", "_footer.html.j2")):
+            context[name] = Markup(self._render(template, context).strip())
+        self._headers: dict[str, Markup] = {}
         return context
 
-    def _feeds(self, path: str = "", name: str = "") -> list[dict[str, str]]:
-        """Feed discovery links: the site's feeds, then (for a reviewer or tag) its own."""
+    def _header(self, section: str) -> Markup:
+        found = self._headers.get(section)
+        if found is None:
+            found = self._headers[section] = Markup(self._render(
+                "_header.html.j2", {**self._shared, "section": section}).strip())
+        return found
+
+    def _feeds(self, path: str, name: str) -> list[dict[str, str]]:
+        """Feed discovery links of a reviewer's or tag's own feeds (the site's are on every
+        page already)."""
         site = self.site
-        title = site.title
-        feeds = [{"type": "application/rss+xml", "title": f"{title} (RSS)",
-                  "url": site.url("feed.xml")},
-                 {"type": "application/atom+xml", "title": f"{title} (Atom)",
-                  "url": site.url("atom.xml")},
-                 {"type": "application/feed+json", "title": f"{title} (JSON Feed)",
-                  "url": site.url("feed.json")}]
-        if path:
-            feeds += [{"type": "application/rss+xml", "title": f"{name} (RSS)",
-                       "url": site.url(path + "feed.xml")},
-                      {"type": "application/atom+xml", "title": f"{name} (Atom)",
-                       "url": site.url(path + "atom.xml")},
-                      {"type": "application/feed+json", "title": f"{name} (JSON Feed)",
-                       "url": site.url(path + "feed.json")}]
-        return feeds
+        return [{"type": "application/rss+xml", "title": f"{name} (RSS)",
+                 "url": site.url(path + "feed.xml")},
+                {"type": "application/atom+xml", "title": f"{name} (Atom)",
+                 "url": site.url(path + "atom.xml")},
+                {"type": "application/feed+json", "title": f"{name} (JSON Feed)",
+                 "url": site.url(path + "feed.json")}]
 
     def _page(self, name: str, page: dict[str, Any], **context: Any) -> bytes:
         values = dict(self._shared)
-        values["feeds"] = self._feeds()
         values["page"] = {"title": page["heading"], "description": "", "canonical": "",
                           "og_type": "website", "image": None, "published": "", **page}
         values.update(context)
+        values["header"] = self._header(values["section"])
         return self._render(name, values).encode("utf-8")
 
     # -- reviews -----------------------------------------------------------------------------
@@ -183,7 +201,7 @@ class PageRenderer:
         return made
 
     def reviewer_url(self, review: Review) -> str:
-        return self.site.url(index_path("reviewers", slugify(review.reviewer)))
+        return self.site.url(index_path("reviewers", _slug(review.reviewer)))
 
     def _dates(self, card: Card) -> dict[str, str]:
         tz = self.site.tz
@@ -221,7 +239,7 @@ class PageRenderer:
                 "published": published.isoformat(),
                 "modified": max(card.updated, card.published).astimezone(site.tz).isoformat(),
                 "author": card.reviewer, "tags": card.tags}
-        tags = [{"name": tag, "url": site.url(index_path("tags", slugify(tag)))}
+        tags = [{"name": tag, "url": site.url(index_path("tags", _slug(tag)))}
                 for tag in card.tags]
 
         def neighbour(other: Review | None) -> dict[str, str] | None:
@@ -338,6 +356,9 @@ class PageRenderer:
 
     def feed_stylesheet(self) -> bytes:
         return self._render("feed.xsl.j2", self._shared).encode("utf-8")
+
+
+_slug = functools.lru_cache(maxsize=4096)(slugify)  # a name is slugged once, not per page
 
 
 def _count(n: int, noun: str) -> str:

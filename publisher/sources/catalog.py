@@ -14,10 +14,10 @@ import hashlib
 import os
 import pickle
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from time import time_ns
@@ -42,6 +42,9 @@ class Catalog:
 
     reviews: tuple[Review, ...]
     warnings: tuple[Problem, ...] = ()
+    #: The sha256 of each review's source file, by source_path: with the sources' cache key,
+    #: all a review depends on, so a build can tell what changed without hashing reviews.
+    fingerprints: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
 
     @functools.cached_property
     def _ids(self) -> dict[str, Review]:
@@ -190,6 +193,7 @@ class SourceCheck:
     problems: tuple[Problem, ...]
     warnings: tuple[Problem, ...]
     files: int
+    fingerprints: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -206,13 +210,15 @@ def load_reviews(config: Config, *, cache: bool = True) -> Catalog:
     result = check_sources(config, cache=cache)
     if result.problems:
         raise SourceError(result.problems)
-    return Catalog(reviews=result.reviews, warnings=result.warnings)
+    return Catalog(reviews=result.reviews, warnings=result.warnings,
+                   fingerprints=result.fingerprints)
 
 
 def _load_sources(config: Config, use_cache: bool,
-                  ) -> tuple[list[tuple[str, str]], list[ParseResult], list[Problem]]:
+                  ) -> tuple[list[tuple[str, str]], list[ParseResult], list[Problem],
+                             dict[str, str]]:
     """Every source file (relative and absolute path) and its parse result, in file order;
-    and the sources refused unread (links out of the publication)."""
+    the sources refused unread (links out of the publication); each file's sha256."""
     files, refused = _source_files(config)
     cache = ReviewCache(cache_path(config) if use_cache else None, cache_key(config))
     signatures: dict[str, tuple[int, ...]] = {}
@@ -275,7 +281,8 @@ def _load_sources(config: Config, use_cache: bool,
         if digest and signatures[rel]:
             new_index[rel] = (signatures[rel], seen, digest)
     cache.save(new_index, new_chunks, pending, stored)
-    return files, [found[rel] for rel, _ in files], refused
+    fingerprints = {rel: entry[2] for rel, entry in new_index.items()}
+    return files, [found[rel] for rel, _ in files], refused, fingerprints
 
 
 def check_sources(config: Config, *, cache: bool = False) -> SourceCheck:
@@ -295,7 +302,7 @@ def check_sources(config: Config, *, cache: bool = False) -> SourceCheck:
 
 
 def _check_sources(config: Config, cache: bool) -> SourceCheck:
-    files, ordered, refused = _load_sources(config, cache)
+    files, ordered, refused, fingerprints = _load_sources(config, cache)
     absolute = dict(files)
     problems: list[Problem] = list(refused)
     reviews: list[Review] = []
@@ -311,5 +318,6 @@ def _check_sources(config: Config, cache: bool) -> SourceCheck:
                     for p in cross)
     reviews.sort(key=lambda r: (r.date, r.slug))
     return SourceCheck(reviews=tuple(reviews), problems=tuple(sorted(problems)),
-                       warnings=tuple(sorted(warnings)), files=len(files) + len(refused))
+                       warnings=tuple(sorted(warnings)), files=len(files) + len(refused),
+                       fingerprints=fingerprints)
 
