@@ -67,6 +67,8 @@ def build_command(state: State, no_cache: bool) -> None:
     click.echo(f"{config.output_dir}/: {count(len(report.written), 'file')} written, "
                f"{report.unchanged} unchanged{removed}; "
                f"{count(len(report.warnings), 'warning')}")
+    if report.websub:
+        click.echo(report.websub)
 
 
 @click.command(name="import")

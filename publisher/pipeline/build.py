@@ -52,6 +52,7 @@ from ..sources.cache import cache_key
 from ..sources.posters import PosterFacts
 from ..text import slugify
 from .output import Output, build_lock, sweep
+from .websub import announce
 
 MANIFEST_VERSION = 2
 
@@ -72,6 +73,7 @@ class BuildReport:
     removed: tuple[str, ...] = ()
     rendered: int = 0
     topics: tuple[str, ...] = ()
+    websub: str = ""  # what the WebSub hub was told (build_publication), one line
 
 
 @dataclass(frozen=True)
@@ -725,9 +727,11 @@ def ledger_issues(config: Config, catalog: Catalog) -> tuple[list[Issue], list[P
 
 def build_publication(config: Config, *, now: datetime, cache: bool = True) -> BuildReport:
     """What ``publisher build`` does: load the sources, take the sent issues from the ledger
-    (when there is one) and build everything."""
+    (when there is one), build everything, and tell the WebSub hub (when there is one) which
+    feeds changed."""
     catalog = load_reviews(config, cache=cache)
     issues, warnings = ledger_issues(config, catalog)
     report = build_site(config, now=now, issues=issues, catalog=catalog, cache=cache)
-    return replace(report, warnings=report.warnings + tuple(warnings))
+    hub = announce(config, report.topics)
+    return replace(report, warnings=report.warnings + tuple(warnings), websub=hub.line)
 

@@ -204,16 +204,22 @@ class Output:
 
     def copy(self, rel: str, source: Path, rank: int = 0) -> None:
         """Stage a copy of ``source`` for ``out/rel``."""
+        try:
+            src = open(source, "rb")  # noqa: SIM115 - closed below, after the copy
+        except OSError as exc:
+            self.abort()
+            raise OutputError(f"{rel}: cannot read {source}: {_reason(exc)}; the previous "
+                              "output is unchanged") from None
         staged = self._stage_path()
         try:
-            self._parent(rel)
-            shutil.copyfile(source, staged)
-            os.chmod(staged, 0o644)
+            with src:
+                self._parent(rel)
+                fd = os.open(staged, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
+                with open(fd, "wb") as dst:
+                    if _UMASK & 0o644:
+                        os.fchmod(fd, 0o644)
+                    shutil.copyfileobj(src, dst, 1 << 20)
         except OSError as exc:
-            if exc.filename == str(source) or exc.filename == source:
-                self.abort()
-                raise OutputError(f"{rel}: cannot read {source}: {_reason(exc)}; the previous "
-                                  "output is unchanged") from None
             raise self._fail(exc, rel) from None
         self._staged.append((rank, rel, staged))
 

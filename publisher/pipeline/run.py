@@ -35,6 +35,7 @@ from .build import build_site
 from .issues import compose_issue
 from .lock import publication_lock
 from .send import ambiguous_line, deliver
+from .websub import announce
 
 
 @dataclass(frozen=True)
@@ -130,6 +131,9 @@ class _Run:
         except PublisherError as exc:
             self.problems.append(f"build failed, feeds not updated: {_first_line(exc)}")
             return 0
+        hub = announce(self.config, report.topics)  # never raises; retried by the next run
+        if hub.line:
+            self.echo(hub.line)
         for warning in warnings:
             self.echo(f"warning: {warning}")
         if archive:

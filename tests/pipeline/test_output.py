@@ -1,0 +1,266 @@
+"""The output directory as a reader sees it: all or nothing. A full disk (a small tmpfs), a
+read-only mount, a broken template or a killed build leave the last good site exactly in place;
+links out of the publication in static/ and reviews/ are refused by name."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from publisher.errors import PublisherError, SourceError
+from publisher.pipeline.build import build_site, manifest_path
+from tests.fixtures import write_png, write_reviews
+
+
+def snapshot(root: Path) -> dict[str, tuple[bytes, int]]:
+    return {p.relative_to(root).as_posix(): (p.read_bytes(), p.stat().st_mtime_ns)
+            for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def directories(root: Path) -> list[str]:
+    return sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_dir())
+
+
+# --- mounts (root only: CI runs as root) ---------------------------------------------------
+
+
+def _mount(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["mount", *args], capture_output=True, text=True, check=False)
+
+
+@pytest.fixture
+def mounts():
+    """Mount helpers that unmount at the end; skips the test where mounting is not allowed."""
+    if os.geteuid() != 0 or shutil.which("mount") is None:
+        pytest.skip("mounting a tmpfs or a read-only bind mount needs root (CI runs as root)")
+    mounted: list[Path] = []
+
+    def mount(*args: str, target: Path) -> None:
+        done = _mount(*args, str(target))
+        if done.returncode != 0:
+            pytest.skip(f"cannot mount here: {done.stderr.strip()}")
+        mounted.append(target)
+
+    yield mount
+    for target in reversed(mounted):
+        subprocess.run(["umount", "-l", str(target)], check=False)
+
+
+def test_a_full_disk_leaves_the_last_good_site_in_place(publication, now, mounts, cli):
+    public = publication.root / "public"
+    public.mkdir()
+    mounts("-t", "tmpfs", "-o", "size=1m", "tmpfs", target=public)
+    write_reviews(publication, 3)
+    config = publication.config
+    build_site(config, now=now)
+    before = snapshot(public)
+    manifest = manifest_path(config).read_bytes()
+    assert "index.html" in before and "reviews/film-1/index.html" in before
+
+    # A new review and a poster too big for what is left on the device.
+    write_reviews(publication, [{"slug": "film-4", "title": "Film Four", "date": "2026-11-10"}])
+    static = publication.root / "static" / "posters"
+    static.mkdir(parents=True)
+    (static / "huge.png").write_bytes(os.urandom(2_000_000))
+    result = cli("build")
+    assert result.exit_code == 1
+    assert result.stderr.strip().splitlines() == [
+        "error: public/: cannot write posters/huge.png: no space left on the device; the "
+        "previous output is unchanged"]
+    assert snapshot(public) == before  # same files, same bytes, same mtimes
+    assert "reviews/film-4" not in directories(public)  # the directory made for it went too
+    assert not [p for p in public.iterdir() if p.name.startswith(".")]  # no staging left
+    assert manifest_path(config).read_bytes() == manifest
+
+    # Room again: the build goes through, and only what changed is written.
+    (static / "huge.png").unlink()
+    report = build_site(config, now=now)
+    assert "reviews/film-4/index.html" in report.written
+    assert "reviews/film-3/index.html" in report.written  # its "newer" link is film 4 now
+    assert "reviews/film-1/index.html" not in report.written
+
+
+def test_a_read_only_site_is_left_alone_and_a_build_with_nothing_new_still_passes(
+        publication, now, mounts):
+    public = publication.root / "public"
+    write_reviews(publication, 2)
+    config = publication.config
+    build_site(config, now=now)
+    before = snapshot(public)
+    mounts("--bind", str(public), target=public)
+    mounts("-o", "remount,ro,bind", str(public), target=public)
+    assert build_site(config, now=now).written == ()  # nothing to write: no error either
+
+    write_reviews(publication, [{"slug": "film-3"}])
+    with pytest.raises(PublisherError) as caught:
+        build_site(config, now=now)
+    assert str(caught.value).startswith("public/: cannot write ")
+    assert str(caught.value).endswith("read-only file system; the previous output is unchanged")
+    assert snapshot(public) == before
+
+
+# --- everywhere ------------------------------------------------------------------------------
+
+
+def test_a_template_error_mid_build_writes_nothing(publication, now):
+    write_reviews(publication, 3)
+    config = publication.config
+    build_site(config, now=now)
+    before = snapshot(config.output_path)
+    (publication.root / "templates").mkdir()
+    (publication.root / "templates" / "review.html.j2").write_text(
+        '{% extends "defaults/review.html.j2" %}\n{% block main %}{{ card.title | nosuchfilter }}'
+        "{% endblock %}\n", encoding="utf-8")
+    with pytest.raises(PublisherError) as caught:
+        build_site(config, now=now)
+    assert "review.html.j2" in str(caught.value) and "nosuchfilter" in str(caught.value)
+    assert snapshot(config.output_path) == before
+
+
+def test_what_a_killed_build_staged_is_swept_away(publication, now):
+    write_reviews(publication, 1)
+    config = publication.config
+    public, state = config.output_path, config.paths.state
+    (public / ".publisher-staging-1234").mkdir(parents=True)
+    (public / ".publisher-staging-1234" / "7").write_bytes(b"half a page")
+    (state / "staging-abcd").mkdir(parents=True)
+    build_site(config, now=now)
+    assert not (public / ".publisher-staging-1234").exists()
+    assert not (state / "staging-abcd").exists()
+
+
+def test_new_files_go_in_before_the_pages_that_link_to_them(publication, now):
+    write_reviews(publication, 2)
+    config = publication.config
+    written = list(build_site(config, now=now).written)
+    position = {rel: i for i, rel in enumerate(written)}
+    for page in ("reviews/film-1/index.html", "reviews/film-2/index.html",
+                 "archive/2026-11/atom.xml"):
+        for referrer in ("reviews/index.html", "index.html", "feed.xml", "sitemap.xml"):
+            assert position[page] < position[referrer], (page, referrer)
+    assert written[-2:] == ["robots.txt", "sitemap.xml"]
+
+
+def test_two_builds_at_once_take_turns(publication, now):
+    # The build lock: a second build waits; both finish with a complete site.
+    import threading
+
+    write_reviews(publication, 5)
+    config = publication.config
+    errors: list[BaseException] = []
+
+    def build() -> None:
+        try:
+            build_site(config, now=now)
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=build) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert build_site(config, now=now).written == ()
+
+
+# --- links out of the publication ------------------------------------------------------------
+
+
+@pytest.fixture
+def secret(tmp_path):
+    """A private file outside the publication, as an environment file holding
+    PUBLISHER_SECRET would be."""
+    path = tmp_path / "publisher.env"
+    path.write_text("PUBLISHER_SECRET=not-for-the-web\n", encoding="utf-8")
+    path.chmod(0o600)
+    return path
+
+
+def test_a_static_link_out_of_the_publication_is_refused_by_name(publication, now, secret,
+                                                                  cli):
+    write_reviews(publication, 1)
+    config = publication.config
+    build_site(config, now=now)
+    before = snapshot(config.output_path)
+    posters = publication.root / "static" / "posters"
+    posters.mkdir(parents=True)
+    write_png(posters / "ok.png", 10, 10, (0, 0, 0))
+    (posters / "leak.png").symlink_to(secret)
+    result = cli("build")
+    assert result.exit_code == 1
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith(f"error: static/posters/leak.png → {secret}: a symbolic link out of "
+                           "the publication;")
+    assert snapshot(config.output_path) == before  # not even the good poster went in
+    assert not any(b"not-for-the-web" in data for data, _ in snapshot(config.output_path)
+                   .values())
+
+
+@pytest.mark.parametrize("where", ["directory", "static"])
+def test_a_linked_directory_out_of_the_publication_is_refused(publication, now, tmp_path, where):
+    write_reviews(publication, 1)
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    (outside / "passwd").write_text("root:x:0:0\n", encoding="utf-8")
+    if where == "directory":
+        (publication.root / "static").mkdir()
+        (publication.root / "static" / "etc").symlink_to(outside)
+        name = "static/etc"
+    else:
+        (publication.root / "static").symlink_to(outside)
+        name = "static"
+    with pytest.raises(PublisherError, match=f"^{name} → {outside}"):
+        build_site(publication.config, now=now)
+
+
+def test_links_inside_the_publication_are_followed(publication, now):
+    write_reviews(publication, 1)
+    shared = publication.root / "artwork"
+    shared.mkdir()
+    write_png(shared / "poster.png", 20, 30, (1, 2, 3))
+    static = publication.root / "static"
+    static.mkdir()
+    (static / "poster.png").symlink_to(shared / "poster.png")
+    (static / "art").symlink_to(shared, target_is_directory=True)
+    (static / "loop").symlink_to(static, target_is_directory=True)  # a loop is walked once
+    build_site(publication.config, now=now)
+    public = publication.config.output_path
+    assert (public / "poster.png").read_bytes() == (shared / "poster.png").read_bytes()
+    assert (public / "art" / "poster.png").is_file()
+    assert not (public / "poster.png").is_symlink()  # a copy, never a link into the sources
+
+
+def test_a_review_linked_from_outside_is_refused_by_name(publication, now, tmp_path):
+    write_reviews(publication, 1)
+    outside = tmp_path / "elsewhere.md"
+    shutil.copy(publication.root / "reviews" / "film-1.md", outside)
+    (publication.root / "reviews" / "borrowed.md").symlink_to(outside)
+    inside = publication.root / "drafts"
+    inside.mkdir()
+    shutil.copy(publication.root / "reviews" / "film-1.md", inside / "kept.md")
+    (inside / "kept.md").write_text((inside / "kept.md").read_text("utf-8")
+                                    .replace("Film 1", "Kept"), encoding="utf-8")
+    (publication.root / "reviews" / "kept.md").symlink_to(inside / "kept.md")
+    with pytest.raises(SourceError) as caught:
+        build_site(publication.config, now=now)
+    [problem] = caught.value.problems
+    assert problem.path == "reviews/borrowed.md"
+    assert f"is a symbolic link to {outside}, outside the publication" in problem.message
+
+
+def test_a_reviews_directory_set_elsewhere_in_the_config_is_the_editors_choice(
+        publication, now, tmp_path):
+    elsewhere = tmp_path / "shared-reviews"
+    elsewhere.mkdir()
+    write_reviews(publication, 1)
+    shutil.move(publication.root / "reviews" / "film-1.md", elsewhere / "film-1.md")
+    publication.add_config(f'reviews_dir = "{elsewhere}"\n'.replace("\n", ""))
+    config = publication.config
+    assert config.reviews_path == elsewhere
+    report = build_site(config, now=now)
+    assert "reviews/film-1/index.html" in report.written
