@@ -713,6 +713,24 @@ def _describe(key: str) -> str:
             "archive": f"the archive of {name}", "issue": f"issue #{name}"}.get(kind, key)
 
 
+def link_warnings(config: Config, published: Sequence[Review]) -> list[str]:
+    """For ``publisher check``: a warning when feed links point under base_url at pages that
+    publisher cannot build (a permalink ending neither in "/" nor ".html") and no other site
+    is said to have them (an absolute feeds.permalink, or ``url:`` in the review)."""
+    if config.external_pages:
+        return []
+    site = Site.from_config(config)
+    missing = [r.url for r in published
+               if r.url == config.permalink(r.slug) and page_file(r.url, site) is None]
+    if not missing:
+        return []
+    more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
+    return [f"{config.path}: feeds.permalink: feed links point at {missing[0]}{more}, a page "
+            "publisher does not build; end it with '/' or '.html' to have publisher build "
+            "the pages, or write the other site's pattern as an absolute URL "
+            "(https://…/{slug})"]
+
+
 def ledger_issues(config: Config, catalog: Catalog) -> tuple[list[Issue], list[Problem]]:
     """The sent issues in the ledger, for the archive, and warnings about reviews they held
     that left the sources; none if there is no ledger yet (a build never creates one, and never

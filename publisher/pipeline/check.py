@@ -14,6 +14,7 @@ from ..render.digest import render_digest
 from ..render.lint import check_digest_html, lint_templates
 from ..render.site import Site
 from ..sources import check_sources
+from .build import link_warnings
 from .preview import preview_issue, select_reviews
 
 
@@ -48,7 +49,7 @@ def check_publication(config: Config, *, now: datetime,
     for extra_check in checks:
         errors.extend(extra_check(config))
     published = [r for r in result.reviews if r.is_published(now)]
-    warnings = [str(w) for w in result.warnings]
+    warnings = [str(w) for w in result.warnings] + link_warnings(config, published)
     info: list[str] = []
     try:
         digest_line, digest_warnings = check_digest(config, published, now=now)
