@@ -23,7 +23,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "check": ("publication:check_command",
               "Validate the config, reviews and templates; write nothing."),
     "build": ("publication:build_command",
-              "Write the feeds, the issue archive and static files."),
+              "Write the site: pages, feeds, archives and static files."),
     "import": ("publication:import_command",
                "Import review pages exported from a website builder."),
     "digest": ("digest:digest", "Render newsletter digests for inspection."),

@@ -58,8 +58,11 @@ def check_command(state: State) -> int:
               help="Ignore the caches in .publisher/cache: parse every source, render every feed.")
 @publication_command
 def build_command(state: State, no_cache: bool) -> None:
-    """Write the feeds (site, per reviewer, per tag), the issue archive and static/ files to
-    the output directory. Nothing is written if any source is invalid."""
+    """Write the site to the output directory: a page per review, the home page and indexes,
+    the feeds (site, per reviewer, per tag) with their monthly archives, the issue archive
+    and static/ files. All or nothing: if anything fails (an invalid source, a full disk),
+    the previous output stays as it was. Tells the WebSub hub ([feeds] hub) which feeds
+    changed."""
     config = state.config
     report = build_publication(config, now=state.now(), cache=not no_cache)
     warn(report.warnings)
