@@ -93,7 +93,8 @@ def test_each_archive_is_a_valid_complete_rfc5005_document(publication, now):
     counts = {"2026-08": 2, "2026-09": 0, "2026-10": 3, "2026-11": 2}
     for i, month in enumerate(months):
         path = f"archive/{month}/"
-        rss, atom = (public / path / "feed.xml").read_bytes(), (public / path / "atom.xml").read_bytes()
+        rss = (public / path / "feed.xml").read_bytes()
+        atom = (public / path / "atom.xml").read_bytes()
         assert rss_problems(rss, f"{base}{path}feed.xml") == []
         assert atom_problems(atom, f"{base}{path}atom.xml") == []
         for data in (rss, atom):
