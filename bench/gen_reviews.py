@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import random
 import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -69,43 +71,96 @@ def _body(rng: random.Random, n: int) -> str:
     return "\n\n".join(paragraphs) + "\n"
 
 
-def review_text(i: int, n: int, rng: random.Random) -> str:
+@dataclass(frozen=True)
+class Synthetic:
+    """One generated review as data, so that every generator (publisher, Hugo, Pelican) is
+    given the same films, dates, people and words."""
+
+    slug: str
+    title: str
+    date: datetime
+    with_time: bool  # written as "YYYY-MM-DD HH:MM", else as a bare date
+    reviewer: str
+    year: int
+    director: str
+    starring: tuple[str, ...]
+    runtime: int
+    classification: str
+    rating: float
+    tags: tuple[str, ...]
+    summary: str | None
+    poster: str | None
+    availability: str | None
+    draft: bool
+    body: str
+
+
+def synthetic(i: int, n: int, rng: random.Random) -> Synthetic:
     start = datetime(2020, 1, 1, 9, 0)
     date = start + timedelta(hours=rng.randrange(7 * 365 * 24))
+    title = f"Film {i}: {rng.choice(WORDS).title()} {rng.choice(WORDS).title()}"
+    with_time = rng.random() < 0.5
+    reviewer = rng.choice(REVIEWERS)
+    year = rng.randint(1920, 2026)
+    director = _name(rng)
+    starring = tuple(_name(rng) for _ in range(rng.randint(2, 5)))
+    runtime = rng.randint(75, 200)
+    classification = rng.choice(["U", "PG", "12A", "15", "18"])
+    rating = rng.randint(0, 10) / 2
+    tags = tuple(rng.sample(TAGS, rng.randint(1, 3)))
+    summary = _sentence(rng) if rng.random() < 0.7 else None
+    poster = (f"https://images.example.org/posters/{i}.jpg" if rng.random() < 0.3 else None)
+    availability = ("In cinemas now; streaming later in the year." if rng.random() < 0.2
+                    else None)
+    draft = rng.random() < 0.02
+    return Synthetic(f"film-{i}", title, date, with_time, reviewer, year, director, starring,
+                     runtime, classification, rating, tags, summary, poster, availability,
+                     draft, _body(rng, n))
+
+
+def review_text(review: Synthetic) -> str:
+    """The review as a publisher source."""
+    r = review
     lines = [
         "---",
-        f'title: "Film {i}: {rng.choice(WORDS).title()} {rng.choice(WORDS).title()}"',
-        f"date: {date:%Y-%m-%d %H:%M}" if rng.random() < 0.5 else f"date: {date:%Y-%m-%d}",
-        f"reviewer: {rng.choice(REVIEWERS)}",
+        f'title: "{r.title}"',
+        f"date: {r.date:%Y-%m-%d %H:%M}" if r.with_time else f"date: {r.date:%Y-%m-%d}",
+        f"reviewer: {r.reviewer}",
         "film:",
-        f"  year: {rng.randint(1920, 2026)}",
-        f"  director: {_name(rng)}",
-        "  starring: [" + ", ".join(_name(rng) for _ in range(rng.randint(2, 5))) + "]",
-        f"  runtime: {rng.randint(75, 200)}",
-        f"  classification: {rng.choice(['U', 'PG', '12A', '15', '18'])}",
-        f"rating: {rng.randint(0, 10) / 2:g}",
-        "tags: [" + ", ".join(rng.sample(TAGS, rng.randint(1, 3))) + "]",
+        f"  year: {r.year}",
+        f"  director: {r.director}",
+        "  starring: [" + ", ".join(r.starring) + "]",
+        f"  runtime: {r.runtime}",
+        f"  classification: {r.classification}",
+        f"rating: {r.rating:g}",
+        "tags: [" + ", ".join(r.tags) + "]",
     ]
-    if rng.random() < 0.7:
-        lines.append(f'summary: "{_sentence(rng)}"')
-    if rng.random() < 0.3:
-        lines += ["poster:", f"  src: https://images.example.org/posters/{i}.jpg",
-                  f"  alt: Poster for film {i}"]
-    if rng.random() < 0.2:
-        lines.append("availability: In cinemas now; streaming later in the year.")
-    if rng.random() < 0.02:
+    if r.summary is not None:
+        lines.append(f'summary: "{r.summary}"')
+    if r.poster is not None:
+        number = r.slug.removeprefix("film-")
+        lines += ["poster:", f"  src: {r.poster}", f"  alt: Poster for film {number}"]
+    if r.availability is not None:
+        lines.append(f"availability: {r.availability}")
+    if r.draft:
         lines.append("draft: true")
     lines.append("---")
-    return "\n".join(lines) + "\n" + _body(rng, n)
+    return "\n".join(lines) + "\n" + r.body
+
+
+def reviews(n: int) -> Iterator[Synthetic]:
+    """The n reviews of a publication of size n (deterministic for a given n)."""
+    rng = random.Random(n)
+    for i in range(n):
+        yield synthetic(i, n, rng)
 
 
 def generate(n: int, directory: Path) -> None:
-    rng = random.Random(n)
-    reviews = directory / "reviews"
-    reviews.mkdir(parents=True, exist_ok=True)
+    folder = directory / "reviews"
+    folder.mkdir(parents=True, exist_ok=True)
     (directory / "publisher.toml").write_text(CONFIG, encoding="utf-8")
-    for i in range(n):
-        (reviews / f"film-{i}.md").write_text(review_text(i, n, rng), encoding="utf-8")
+    for review in reviews(n):
+        (folder / f"{review.slug}.md").write_text(review_text(review), encoding="utf-8")
 
 
 def main(argv: list[str]) -> int:

@@ -51,7 +51,7 @@ from typing import Any
 from aiosmtpd.smtp import SMTP
 
 NOW = "2026-11-20T09:02:00+00:00"  # after every review below
-SECRET = "kill-trials-secret"
+SECRET = "kill-trials-secret-of-at-least-32-bytes"
 SETTLE = 0.5  # seconds for the sink to take in what the killed client had already written
 WAIT_LIMIT = 120.0  # seconds for a command, for the send to reach its kill point, for it to exit
 

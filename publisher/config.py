@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import os
+import re
 import tomllib
 import types
 import typing
@@ -323,7 +324,39 @@ def _build(cls: type, data: dict[str, object], prefix: str, where: str) -> objec
     return cls(**kwargs)
 
 
+# Line breaks are fine in these (a feed description, a footer address); every other string
+# is one line: a title with a newline went raw into a systemd unit's Description= (a new
+# directive) and into feed titles.
+_MULTI_LINE = frozenset({"description", "newsletter.postal_address"})
+# C0 and C1 controls but tab, and bidi controls and marks (text that reads backwards).
+_BAD_CHARS = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e"
+                        "\u2066-\u2069]")
+
+
+def _check_text(value: object, prefix: str, where: str) -> None:
+    """ConfigError for a string with a line break outside _MULTI_LINE, or with a control or
+    bidi character anywhere."""
+    for f in dataclasses.fields(value):  # type: ignore[arg-type]
+        if f.name in ("root", "path"):
+            continue
+        key, item = prefix + f.name, getattr(value, f.name)
+        if dataclasses.is_dataclass(item):
+            _check_text(item, key + ".", where)
+            continue
+        if not isinstance(item, str):
+            continue
+        text = item.replace("\r\n", "\n").replace("\n", "") if key in _MULTI_LINE else item
+        bad = _BAD_CHARS.search(text)
+        if bad is None:
+            continue
+        if bad.group() in "\r\n":
+            raise ConfigError(f"{where}: {key}: holds a line break; write it on one line")
+        raise ConfigError(f"{where}: {key}: holds the invisible character "
+                          f"U+{ord(bad.group()):04X}; remove it")
+
+
 def _check(config: Config, where: str) -> Config:
+    _check_text(config, "", where)
     parts = urlsplit(config.base_url)
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise ConfigError(

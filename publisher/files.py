@@ -2,32 +2,62 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
+# What to do about the faults of a file system, by errno.
+_FIXES = {
+    errno.EROFS: "the file system is mounted read-only",
+    errno.EACCES: "permission denied; make it writable by the user that runs publisher",
+    errno.EPERM: "not permitted; make it writable by the user that runs publisher",
+    errno.ENOSPC: "the disk is full; free some space and run again",
+    errno.EDQUOT: "the disk quota is used up; free some space and run again",
+    errno.ENOTDIR: "a part of the path is a file where a directory should be; move it away",
+    errno.EISDIR: "it is a directory where a file should be; move it away",
+    errno.EEXIST: "a file is in the way; move it away",
+    errno.EIO: "an input/output error: the disk may be failing",
+}
 
-def write_atomic(path: Path, data: bytes, *, fsync: bool = True) -> None:
+
+def write_atomic(path: Path, data: bytes, *, fsync: bool = True, mode: int = 0o644) -> None:
     """Write ``data`` to ``path`` so that readers see the old file or the new one, never half.
 
-    ``fsync=False`` skips flushing to disk, for files a crash may lose (caches are rebuilt)."""
+    ``fsync=False`` skips flushing to disk, for files a crash may lose (caches are rebuilt).
+    ``mode`` is the file's permissions whatever the umask: 0o600 for files holding personal
+    data (the temporary file is created 0600, so the data is never readable by others)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as exc:  # name the file being written, not a temporary name
+        raise OSError(exc.errno, exc.strerror, str(path)) from None
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             if fsync:
                 fh.flush()
                 os.fsync(fh.fileno())
-        os.chmod(tmp, 0o644)
+        os.chmod(tmp, mode)
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         try:
             os.unlink(tmp)
         except FileNotFoundError:
             pass
+        if isinstance(exc, OSError) and exc.filename is None:  # a full disk says no file
+            raise OSError(exc.errno, exc.strerror, str(path)) from None
         raise
+
+
+def describe_os_error(exc: OSError) -> str:
+    """What went wrong with a file, for one line: the path, the system's words and what to do
+    ("public: Not a directory: a part of the path is a file where a directory should be …")."""
+    words = exc.strerror or str(exc)
+    fix = _FIXES.get(exc.errno or 0)
+    where = f"{exc.filename}: " if exc.filename else ""
+    return f"{where}{words}" + (f"; {fix}" if fix else "")
 
 
 def write_if_changed(path: Path, data: bytes) -> bool:

@@ -7,8 +7,45 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
+from typing import Any
 
 from .text import slugify
+
+
+class Deferred:
+    """A Review text computed when first read: the body's HTML rendered from its source, or a
+    summary taken from that HTML. Loading 10,000 reviews then renders only the few hundred that
+    an output shows. A subclass's repr must identify what it would compute (the build's change
+    detection digests reviews by repr without computing anything)."""
+
+    def compute(self, review: Review) -> str:
+        raise NotImplementedError
+
+
+class _Text:
+    """A Review field holding text, or a Deferred that computes it on first read (kept beside
+    it, so the review's repr, pickle and change digests stay those of the source)."""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name, self.slot, self.done = name, "_" + name, "_" + name + "_text"
+
+    def __get__(self, review: Review | None, owner: type | None = None) -> str:
+        if review is None:
+            raise AttributeError(self.name)  # a required field: no class-level default
+        state = review.__dict__
+        value = state[self.slot]
+        if isinstance(value, Deferred):
+            done = state.get(self.done)
+            if done is None:
+                done = state[self.done] = value.compute(review)
+            return str(done)
+        return str(value)
+
+    def __set__(self, review: Review, value: str | Deferred) -> None:
+        review.__dict__[self.slot] = value
+
+    def source(self, review: Review) -> str | Deferred:
+        return review.__dict__[self.slot]  # type: ignore[no-any-return]
 
 
 @dataclass(frozen=True)
@@ -52,8 +89,8 @@ class Review:
     reviewer: str
     id: str  # stable entry id (front matter `id`, else derived from domain, date and slug)
     url: str  # absolute permalink
-    body_html: str  # sanitised HTML with absolute URLs
-    summary: str  # the logline (plain text); derived from the body when not given
+    body_html: _Text = _Text()  # sanitised HTML with absolute URLs (str, or Deferred)
+    summary: _Text = _Text()  # the logline (plain text); derived from the body when not given
     film: Film = field(default_factory=Film)
     rating: Decimal | None = None  # 0-5 in half steps
     tags: tuple[str, ...] = ()
@@ -61,6 +98,19 @@ class Review:
     availability: str = ""
     draft: bool = False
     source_path: str = ""  # as given to the loader, for messages
+
+    def __repr__(self) -> str:
+        # What each field is made from, deferred texts included, without computing them.
+        parts = []
+        for name in self.__dataclass_fields__:
+            field_ = type(self).__dict__.get(name)
+            value = field_.source(self) if isinstance(field_, _Text) else getattr(self, name)
+            parts.append(f"{name}={value!r}")
+        return f"Review({', '.join(parts)})"
+
+    def __getstate__(self) -> dict[str, Any]:
+        # Computed texts are not pickled (the parse cache keeps what they are made from).
+        return {k: v for k, v in self.__dict__.items() if not k.endswith("_text")}
 
     @property
     def reviewer_slug(self) -> str:

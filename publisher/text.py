@@ -11,7 +11,8 @@ Each rule has one name here and is used wherever its kind of text goes:
 - ``pasted_line``: a line of a page exported from a website builder (its padding and
   zero-width junk removed).
 - ``remove_control_chars`` / ``normalise_spaces``: the two halves of ``one_line`` for text whose
-  line structure must stay (front matter, Markdown bodies).
+  line structure must stay (front matter, Markdown bodies); ``remove_bidi_controls`` for the
+  same text, which must not read backwards.
 - ``html_to_text`` / ``excerpt``: the visible words of an HTML fragment.
 - ``join_names``, ``stars``, ``rating_text``, ``slugify``: how names, ratings and slugs read.
 """
@@ -34,8 +35,13 @@ _ODD_SPACE_SET = "\u00a0\u1680\u2000-\u200a\u202f\u205f\u3000"
 _BIDI_SET = "\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069"
 
 ILLEGAL_CHARS = re.compile(f"[{_ILLEGAL_SET}]")
+#: Bidi controls and marks. In a title or a summary they make text read backwards (U+202E
+#: turns "gpj.exe" into "exe.jpg"), and MRML writes them in attributes as the literal text
+#: "\u{202e}": review sources lose them, with a warning.
+BIDI_CHARS = re.compile(f"[{_BIDI_SET}]")
 _ODD_SPACES = re.compile(f"[{_ODD_SPACE_SET}]")
-SUSPECT_CHARS = re.compile(f"[{_ILLEGAL_SET}{_ODD_SPACE_SET}]")  # either of the two above
+# Any of the above, or a bidi control: one scan tells a body that needs no cleaning.
+SUSPECT_CHARS = re.compile(f"[{_ILLEGAL_SET}{_ODD_SPACE_SET}{_BIDI_SET}]")
 # What a reader is never shown: bidi controls, zero-width space and BOM, non-characters and lone
 # surrogates vanish; C0 and C1 controls become spaces (a NUL between two words must not join
 # them), and headers then fold every run of white space into one.
@@ -52,6 +58,13 @@ def remove_control_chars(text: str) -> tuple[str, int]:
     if text.isprintable() or not ILLEGAL_CHARS.search(text):
         return text, 0
     return ILLEGAL_CHARS.subn("", text)
+
+
+def remove_bidi_controls(text: str) -> tuple[str, int]:
+    """``text`` without bidi controls and marks, and how many were removed."""
+    if text.isprintable() or not BIDI_CHARS.search(text):
+        return text, 0
+    return BIDI_CHARS.subn("", text)
 
 
 def normalise_spaces(text: str) -> str:

@@ -1,7 +1,7 @@
 """The command line: click only. Each command parses its options, calls the library, prints.
 
 Commands live in one module per area (``publication``, ``digest``, ``subscribers``, ``issues``,
-``schedule``) and are imported only when invoked: ``publisher --help`` and a mistyped command
+``schedule``, …) and are imported only when invoked: ``publisher --help`` and a mistyped command
 answer without loading the library (start-up is most of what a cron run costs when nothing is
 due). The registry below names each command's module and the one-line help that ``publisher
 --help`` shows; tests hold it to the commands themselves.
@@ -11,18 +11,21 @@ from __future__ import annotations
 
 import importlib
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 import click
 
 from .. import __version__
-from ..config import Config, load_config
+
+if TYPE_CHECKING:
+    from ..config import Config
 
 #: name → (module:attribute under publisher.cli, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
     "init": ("publication:init_command", "Create a new publication in DIRECTORY."),
     "check": ("publication:check_command",
-              "Validate the config, reviews and templates; write nothing."),
-    "build": ("publication:build_command",
+              "Check everything a run will need; write and send nothing."),
+    "build": ("build:build_command",
               "Write the site: pages, feeds, archives and static files."),
     "import": ("publication:import_command",
                "Import review pages exported from a website builder."),
@@ -31,8 +34,11 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "issue": ("issues:issue", "Compose, inspect and send newsletter issues."),
     "schedule": ("schedule:schedule",
                  "Show when issues are due; print crontab or systemd units."),
-    "run": ("schedule:run_command",
+    "run": ("run:run_command",
             "Do what is due: build, compose, deliver (cron calls this)."),
+    "backup": ("backup:backup_command",
+               "Copy the whole ledger to a file, safely while runs go on."),
+    "restore": ("backup:restore_command", "Replace the ledger with a backup file."),
 }
 
 
@@ -50,6 +56,11 @@ class State:
     @property
     def config(self) -> Config:
         if self._config is None:
+            # Imported on first use: ``publisher --help`` and a mistyped command never read a
+            # config, and tomllib, zoneinfo and the dataclass machinery are a quarter of the
+            # start-up they would otherwise pay.
+            from ..config import load_config
+
             self._config = load_config(self.config_path, self.directory)
         return self._config
 

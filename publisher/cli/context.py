@@ -7,15 +7,17 @@ import functools
 import sys
 from collections.abc import Callable, Iterable
 from datetime import datetime
-from typing import Concatenate, ParamSpec
+from typing import TYPE_CHECKING, Concatenate, ParamSpec
 
 import click
 
 from ..config import Config
 from ..errors import PublisherError
-from ..ledger import Store
-from ..ledger import open_store as open_ledger
+from ..files import describe_os_error
 from . import State
+
+if TYPE_CHECKING:
+    from ..ledger import Store
 
 P = ParamSpec("P")
 
@@ -24,8 +26,9 @@ def publication_command(
     func: Callable[Concatenate[State, P], int | None],
 ) -> Callable[P, None]:
     """Give the command the State (publication and clock) as its first argument. A
-    PublisherError becomes one line on stderr and exit code 1 (a traceback only with --debug);
-    a command's own non-zero return value is its exit code."""
+    PublisherError becomes one line on stderr and exit code 1 (a traceback only with --debug),
+    and so does a fault of the machine (an OSError: a read-only or full disk; a database
+    error); a command's own non-zero return value is its exit code."""
 
     @functools.wraps(func)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> None:
@@ -38,14 +41,37 @@ def publication_command(
                 raise
             click.echo(f"error: {exc}", err=True)
             code = 1
+        except OSError as exc:  # a read-only or full disk, a file where a directory should be
+            if state.debug:
+                raise
+            click.echo(f"error: {describe_os_error(exc)}", err=True)
+            code = 1
+        except Exception as exc:
+            if state.debug or not _database_fault(exc):
+                raise
+            click.echo(f"error: the ledger: {getattr(exc, 'orig', None) or exc}", err=True)
+            code = 1
         if code:
             sys.exit(code)
 
     return wrapper
 
 
+def _database_fault(exc: Exception) -> bool:
+    """Whether ``exc`` is the database's own (SQLAlchemy's OperationalError: locked past the
+    busy timeout, a full disk, an I/O error) rather than a bug. SQLAlchemy is looked up, not
+    imported: a command that never loaded it cannot have raised it, and an idle run must not
+    pay for the import."""
+    module = sys.modules.get("sqlalchemy.exc")
+    return module is not None and isinstance(exc, module.OperationalError)
+
+
 def open_store(state: State) -> Store:
     """The publication's ledger, closed when the current command ends."""
+    # SQLAlchemy is imported here, by the commands that use the ledger, not by every command
+    # that shares this module (an idle ``publisher run`` never loads it).
+    from ..ledger import open_store as open_ledger
+
     store = open_ledger(state.config)
     click.get_current_context().call_on_close(store.close)
     return store

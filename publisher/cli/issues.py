@@ -6,11 +6,12 @@ from pathlib import Path
 
 import click
 
-from ..config import load_secret
 from ..errors import SourceError
 from ..models import IssueState
 from ..pipeline import send
 from ..pipeline.issues import compose_issue, note_from_file
+from ..pipeline.preflight import sending_secret
+from ..pipeline.rehearsal import refuse_future_clock
 from ..sources import Catalog, load_reviews
 from . import State
 from .context import count, local_time, open_store, publication_command, warn
@@ -125,7 +126,8 @@ def issue_send(state: State, number: int, dry_run: bool, address: str | None) ->
         for line in send.plan(config, store, number, now=now):
             click.echo(line)
         return 0
-    secret = load_secret()
+    refuse_future_clock(state.config, state.fixed_now)
+    secret = sending_secret(config, store)
     catalog = load_reviews(config)
     if address is not None:
         reply = send.send_test(config, store, number, address, secret=secret, now=now,
@@ -148,8 +150,11 @@ def issue_resend_ambiguous(state: State, number: int) -> int:
     """Send again, on purpose, the deliveries of NUMBER whose fate is unknown (some recipients
     may receive a second copy)."""
     config = state.config
-    report = send.resend_ambiguous(config, open_store(state), number, now=state.now(),
-                                   secret=load_secret(), catalog=load_reviews(config),
+    refuse_future_clock(state.config, state.fixed_now)
+    store = open_store(state)
+    report = send.resend_ambiguous(config, store, number, now=state.now(),
+                                   secret=sending_secret(config, store),
+                                   catalog=load_reviews(config),
                                    progress=terminal_progress(f"issue #{number}"),
                                    echo=click.echo)
     if report.paused:

@@ -1,4 +1,4 @@
-"""Commands about the publication itself: init, check, build, import."""
+"""Commands about the publication itself: init, check, import (build is in ``build.py``)."""
 
 from __future__ import annotations
 
@@ -7,12 +7,11 @@ from pathlib import Path
 import click
 
 from ..errors import PageImportError
-from ..pipeline.build import build_publication
 from ..pipeline.check import check_publication
 from ..sources.importer import format_result, import_page
 from ..sources.scaffold import init_publication
 from . import State
-from .context import count, publication_command, warn
+from .context import publication_command, warn
 
 
 @click.command("init")
@@ -37,41 +36,28 @@ def init_command(state: State, directory: str, title: str, base_url: str, tz: st
 
 
 @click.command("check")
+@click.option("--connect", is_flag=True,
+              help="Also connect to the SMTP relay: TLS, EHLO, STARTTLS and login, sending "
+                   "nothing.")
+@click.option("--sources", "sources_only", is_flag=True,
+              help="Check only publisher.toml, the reviews and the templates (for a pre-commit "
+                   "hook, where the secret and the relay are not at hand).")
 @publication_command
-def check_command(state: State) -> int:
-    """Validate publisher.toml, every review and the templates without writing anything.
+def check_command(state: State, connect: bool, sources_only: bool) -> int:
+    """Check everything a run will need, writing nothing: publisher.toml, every review, the
+    templates, the schedule (with the next due time), the transport, the addresses, the
+    secret, the DKIM key (with the DNS record to publish), the ledger and the directories.
 
-    Prints every problem as FILE:LINE: FIELD: MESSAGE and exits 1 if there is any, so it can
-    run as a pre-commit hook.
+    Prints every problem as FILE:LINE: FIELD: MESSAGE and exits 1 if there is any.
     """
-    report = check_publication(state.config, now=state.now())
+    report = check_publication(state.config, now=state.now(), connect=connect,
+                               sources_only=sources_only)
     for line in report.errors:
         click.echo(line, err=True)
     warn(report.warnings)
     for line in report.info:
         click.echo(line)
     return 0 if report.ok else 1
-
-
-@click.command("build")
-@click.option("--no-cache", is_flag=True,
-              help="Ignore the caches in .publisher/cache: parse every source, render every feed.")
-@publication_command
-def build_command(state: State, no_cache: bool) -> None:
-    """Write the site to the output directory: a page per review, the home page and indexes,
-    the feeds (site, per reviewer, per tag) with their monthly archives, the issue archive
-    and static/ files. All or nothing: if anything fails (an invalid source, a full disk),
-    the previous output stays as it was. Tells the WebSub hub ([feeds] hub) which feeds
-    changed."""
-    config = state.config
-    report = build_publication(config, now=state.now(), cache=not no_cache)
-    warn(report.warnings)
-    removed = f", {len(report.removed)} removed" if report.removed else ""
-    click.echo(f"{config.output_dir}/: {count(len(report.written), 'file')} written, "
-               f"{report.unchanged} unchanged{removed}; "
-               f"{count(len(report.warnings), 'warning')}")
-    if report.websub:
-        click.echo(report.websub)
 
 
 @click.command(name="import")

@@ -1,17 +1,14 @@
-"""``publisher schedule`` and ``publisher run``: what cron sees."""
+"""``publisher schedule``: when issues are due, and the crontab line or systemd units that run
+``publisher run`` (``run.py``)."""
 
 from __future__ import annotations
-
-import sys
 
 import click
 
 from ..newsletter.schedule import describe
 from ..pipeline import units
-from ..pipeline.run import run_once
 from . import State
 from .context import publication_command
-from .progress import terminal_progress
 
 
 @click.group(invoke_without_command=True)
@@ -45,20 +42,3 @@ def schedule_systemd(state: State) -> None:
                f"#   systemctl --user enable --now {timer}")
     for name, text in unit_files.items():
         click.echo(f"\n# --- {name} ---\n{text}", nl=False)
-
-
-@click.command("run")
-@click.option("--catch-up", is_flag=True,
-              help="Send an issue whose slot is older than the grace window (instead of "
-                   "skipping it).")
-@publication_command
-def run_command(state: State, catch_up: bool) -> int:
-    """Build feeds, compose the issue if one is due, deliver what is queued (cron calls this)."""
-    report = run_once(state.config, now=state.now(), catch_up=catch_up, echo=click.echo,
-                      progress=terminal_progress("sending"))
-    decision = report.decision
-    if decision is not None and report.outcome is None and sys.stdout.isatty():
-        click.echo(decision.reason)  # on a terminal, say why nothing was composed
-    for problem in report.problems:
-        click.echo(f"error: {problem}", err=True)
-    return report.exit_code

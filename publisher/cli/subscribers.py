@@ -20,7 +20,8 @@ def subscribers() -> None:
 
 @subscribers.command("add")
 @click.argument("email")
-@click.option("--name", default="", help="The subscriber's name (used in the greeting).")
+@click.option("--name", default="",
+              help="The subscriber's name, shown in the To: header of their mail.")
 @click.option("--force", is_flag=True,
               help="Subscribe again someone who unsubscribed, bounced or complained.")
 @publication_command
@@ -55,13 +56,15 @@ def subscribers_export(state: State, file: str | None) -> None:
     """Write every subscriber as CSV (email,name,status,source,created_at) to FILE or stdout.
 
     'subscribers import' reads the file back, keeping unsubscribed and bounced addresses so.
+    FILE holds personal data: it is written readable by you only (0600). A cell that a
+    spreadsheet would run as a formula (=, +, -, @) starts with an apostrophe.
     """
     subs = open_store(state).subscribers()
     text = subscribers_csv(subs)
     if file is None or file == "-":
         click.echo(text, nl=False)
     else:
-        write_atomic(Path(file), text.encode("utf-8"))
+        write_atomic(Path(file), text.encode("utf-8"), mode=0o600)  # personal data
         click.echo(f"wrote {count(len(subs), 'subscriber')} to {file}")
 
 

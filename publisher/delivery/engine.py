@@ -272,7 +272,9 @@ class Run:
         elif decision.action == Action.PAUSE:
             if not self.pause_reason:
                 self.pause_reason = (f"the server refused {record.email} for policy reasons "
-                                     f"({outcome}); nobody was unsubscribed")
+                                     f"({outcome}); nobody was unsubscribed; if only that "
+                                     f"address is refused, 'publisher subscribers unsubscribe "
+                                     f"{record.email}' lets the others get the issue")
             self.shared.stop.set()
         elif decision.action == Action.STOP:
             assert isinstance(outcome, TransportError)

@@ -94,7 +94,7 @@ class FileSession:
         name = re.sub(r"[^A-Za-z0-9._@+=-]", "_", mid)[:200] + ".eml"
         target = self.transport.path / name
         try:
-            write_atomic(target, message)
+            write_atomic(target, message, mode=0o600)  # a subscriber's address, their link
         except OSError as exc:
             raise TransportError(f"{self.transport.description}: cannot write: {exc}") from None
         return f"wrote {target}"

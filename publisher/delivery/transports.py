@@ -69,7 +69,11 @@ def transport_from_url(config: Config) -> Transport:
             raise ConfigError(f"{where}: {url!r} names no directory; e.g. {scheme}:///var/mail")
         path = config.resolve(raw)
         return MaildirTransport(path) if scheme == "maildir" else FileTransport(path)
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError as exc:  # "smtp://[::1:25": Invalid IPv6 URL
+        raise ConfigError(f"{where}: {_masked(url)!r} is not a valid URL ({exc}); write it as "
+                          f"{scheme}://host:port, an IPv6 address in brackets") from None
     if parts.username is not None or parts.password is not None:
         raise ConfigError(
             f"{where}: put no user or password in the URL; set delivery.smtp_user, and the "

@@ -8,6 +8,12 @@ from ..errors import InvalidAddress
 from ..text import header_text
 from .schema import NAME_MAX
 
+#: RFC 5321 4.5.3.1: the largest local part and path (address) a server must accept, in octets
+#: (UTF-8 octets for an internationalised address, RFC 6531). email-validator's default checks
+#: neither in octets, and a longer address is refused at every send.
+LOCAL_PART_MAX = 64
+ADDRESS_MAX = 254
+
 
 def normalise_email(address: str) -> str:
     """The address as stored: domain lower-cased, and in its ASCII (IDNA) form when the local
@@ -20,7 +26,16 @@ def normalise_email(address: str) -> str:
         info = validate_email(text, check_deliverability=False)
     except EmailNotValidError as exc:
         raise InvalidAddress(f"{text!r} is not a valid email address: {exc}") from None
-    return info.ascii_email or info.normalized
+    stored: str = info.ascii_email or info.normalized
+    local = stored.rpartition("@")[0]
+    size = len(local.encode("utf-8"))
+    if size > LOCAL_PART_MAX:
+        raise InvalidAddress(f"{text!r} is not a valid email address: the part before the @ is "
+                             f"{size} bytes, and mail servers accept at most {LOCAL_PART_MAX}")
+    if len(stored.encode("utf-8")) > ADDRESS_MAX:
+        raise InvalidAddress(f"{text!r} is not a valid email address: it is longer than "
+                             f"{ADDRESS_MAX} bytes, the most mail servers accept")
+    return stored
 
 
 def address_key(address: str) -> str:

@@ -10,6 +10,7 @@ from typing import Any, Self
 from sqlalchemy import Connection, Engine
 from sqlalchemy.engine import URL
 
+from .faults import translated
 from .schema import UTCDateTime
 
 
@@ -52,14 +53,14 @@ class StoreBase:
 
     @contextmanager
     def _read(self) -> Iterator[Connection]:
-        with self._engine.begin() as conn:
+        with translated(self.url), self._engine.begin() as conn:
             yield conn
 
     @contextmanager
     def _write(self) -> Iterator[Connection]:
         """A writing transaction: on SQLite it takes the write lock up front (BEGIN
         IMMEDIATE), so a read-then-write never fails with "database is locked" halfway."""
-        with self._engine.connect() as conn:
+        with translated(self.url), self._engine.connect() as conn:
             conn.execution_options(publisher_write=True)
             with conn.begin():
                 yield conn

@@ -19,12 +19,17 @@ _STATUSES = tuple(status.value for status in SubscriberStatus)
 
 @dataclass(frozen=True)
 class ImportReport:
-    """What a CSV import did; ``problems`` holds one "FILE:LINE: ..." line per rejected row."""
+    """What a CSV import did; ``problems`` holds one "FILE:LINE: ..." line per rejected row.
+
+    ``suppressed``: rows asking for an active subscriber whose address unsubscribed, bounced or
+    complained before (not subscribed again without --force). ``recorded``: rows the file itself
+    marks unsubscribed, bounced or complained (an export's), recorded as such."""
 
     added: int
     duplicates: int
     suppressed: int
     problems: tuple[str, ...]
+    recorded: int = 0
 
     def summary(self) -> str:
         """One line: 'added 3 subscribers; 1 duplicate skipped; ...'."""
@@ -34,9 +39,12 @@ class ImportReport:
         parts = [f"added {n(self.added, 'subscriber')}"]
         if self.duplicates:
             parts.append(f"{n(self.duplicates, 'duplicate')} skipped")
+        if self.recorded:
+            parts.append(f"{self.recorded} recorded as unsubscribed, bounced or complained, as "
+                         "the file says (kept off the list)")
         if self.suppressed:
-            parts.append(f"{self.suppressed} suppressed (unsubscribed, bounced or complained: "
-                         "not subscribed; --force subscribes them again)")
+            parts.append(f"{self.suppressed} not subscribed again (they unsubscribed, bounced "
+                         "or complained before; --force subscribes them)")
         if self.problems:
             parts.append(f"{n(len(self.problems), 'invalid row')} rejected")
         return "; ".join(parts)
@@ -44,6 +52,24 @@ class ImportReport:
 
 
 _CSV_COLUMNS = ("email", "name", "status", "source", "created_at")
+
+# Spreadsheets run a cell that starts with one of these as a formula ("CSV injection": a name
+# such as =HYPERLINK(...) in an exported list). Such a cell is written with a leading
+# apostrophe, which spreadsheets show as text; so is a cell that starts with an apostrophe, so
+# that import, which removes one, gives back exactly what was exported.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _neutralised(value: str) -> str:
+    """A cell as exported: an apostrophe before a formula trigger (or an apostrophe)."""
+    return "'" + value if value.startswith((*_FORMULA_START, "'")) else value
+
+
+def _restored(value: str) -> str:
+    """A cell as imported: the apostrophe that ``_neutralised`` added, removed."""
+    if value.startswith("'") and value[1:].startswith((*_FORMULA_START, "'")):
+        return value[1:]
+    return value
 
 
 #: line, address, name, status, source ('' if none), created_at (None if none).
@@ -71,7 +97,8 @@ def read_subscriber_csv(path: Path) -> tuple[list[_CsvRow], list[str]]:
                 problems.append(f"{path}:{line}: {len(record)} fields, but the header names "
                                 f"{len(header)}; quote values that contain commas")
                 continue
-            values = dict(zip(header, record, strict=False))
+            values = {key: _restored(value)
+                      for key, value in zip(header, record, strict=False)}
             email = values.get("email", "").strip()
             if not email:
                 problems.append(f"{path}:{line}: email: missing")
@@ -129,12 +156,15 @@ def _check_header(path: Path, line: int, header: list[str]) -> None:
 
 
 def subscribers_csv(subscribers: Iterable[Subscriber]) -> str:
-    """CSV with a header (email,name,status,source,created_at) that import reads back."""
+    """CSV with a header (email,name,status,source,created_at) that import reads back. A cell
+    a spreadsheet would run as a formula (starting with =, +, -, @) gets a leading apostrophe,
+    which import removes."""
     out = io.StringIO(newline="")
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(_CSV_COLUMNS)
     for sub in subscribers:
         created = sub.created_at.isoformat() if sub.created_at else ""
-        writer.writerow((sub.email, sub.name, sub.status, sub.source, created))
+        writer.writerow([_neutralised(value)
+                         for value in (sub.email, sub.name, sub.status, sub.source, created)])
     return out.getvalue()
 

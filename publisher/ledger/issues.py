@@ -12,7 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from ..errors import SlotTaken, StoreError
 from ..models import Issue, IssueRecord, IssueState, RenderedDigest, SlotOutcome
 from .base import StoreBase, chunks
-from .schema import issue_reviews_t, issues_t, slots_t
+from .schema import issue_reviews_t, issues_t, slots_t, subscribers_t
 from .snapshot import decode_digest, decode_issue
 
 
@@ -161,6 +161,23 @@ class IssueStore(StoreBase):
         return IssueRecord(number=new, subject=subject, state=IssueState.DRAFT, slot=slot,
                            created_at=now, sent_at=None, review_ids=ids, note_html=note_html)
 
+    def adopt_draft(self, number: int, slot: datetime, *, now: datetime) -> IssueRecord:
+        """Give a draft composed by hand the schedule slot it goes out for, recording the slot
+        as issued, in one transaction. SlotTaken if the slot already has a row; StoreError
+        unless issue ``number`` is a draft without a slot."""
+        with self._write() as conn:
+            check_slot_free(conn, slot)
+            done = conn.execute(update(issues_t).where(
+                issues_t.c.number == number, issues_t.c.state == IssueState.DRAFT,
+                issues_t.c.slot.is_(None),
+            ).values(slot=slot))
+            if done.rowcount != 1:
+                raise StoreError(f"issue #{number} is not a draft waiting for a slot")
+            conn.execute(insert(slots_t).values(
+                slot=slot, outcome="issued", issue_number=number, recorded_at=now,
+            ))
+            return self._issue_records(conn, issues_t.c.number == number)[0]
+
     def cancel_issue(self, number: int, *, now: datetime) -> IssueRecord:
         """Cancel a draft issue, which releases its reviews for a later issue (the cancelled
         issue keeps the record of them). Cancelling it again changes nothing. StoreError once
@@ -217,6 +234,15 @@ class IssueStore(StoreBase):
         except IntegrityError:
             return False
         return True
+
+    def first_record(self) -> datetime | None:
+        """When the ledger first recorded anything (a subscriber or an issue), or None: a
+        schedule slot before it passed before the publication existed."""
+        with self._read() as conn:
+            times = [conn.execute(select(func.min(table.c.created_at))).scalar()
+                     for table in (subscribers_t, issues_t)]
+        present = [t for t in times if t is not None]
+        return min(present) if present else None
 
     def last_slot(self) -> datetime | None:
         """The latest recorded schedule slot (issued, skipped or empty), or None."""

@@ -19,6 +19,12 @@ def _alembic_config() -> AlembicConfig:
     return cfg
 
 
+def known_revisions() -> set[str]:
+    """Every schema revision this publisher's migrations know."""
+    script = ScriptDirectory.from_config(_alembic_config())
+    return {rev.revision for rev in script.walk_revisions()}
+
+
 def migrate(engine: Engine, revision: str = "head") -> None:
     """Upgrade the database to ``revision`` (head by default) under the write lock.
 

@@ -17,6 +17,7 @@ same delivery.
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event
@@ -27,6 +28,7 @@ from ..config import STATE_DIR, Config
 from ..errors import StoreError
 from .base import display_url
 from .deliveries import DeliveryStore
+from .faults import fault_of
 from .issues import IssueStore
 from .schema import SCHEMA_REVISION
 from .subscribers import SubscriberStore
@@ -55,6 +57,12 @@ def database_url(config: Config) -> URL:
         if database and database != ":memory:" and not database.startswith("file:"):
             path = config.resolve(database)
             path.parent.mkdir(parents=True, exist_ok=True)
+            # Every subscriber's address is in it: readable by its owner only, whatever the
+            # umask (SQLite gives its -wal and -shm files the database file's permissions).
+            try:
+                os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+            except FileExistsError:
+                pass
             url = url.set(database=str(path))
     return url
 
@@ -96,6 +104,11 @@ def open_store(config: Config) -> Store:
     except (ArgumentError, NoSuchModuleError) as exc:
         raise StoreError(f"{config.path}: state.database: cannot use {display_url(url)}: {exc}") \
             from None
+    except ImportError as exc:  # postgresql:// without its driver, say
+        raise StoreError(
+            f"{config.path}: state.database: {url.get_backend_name()} needs the Python module "
+            f"{exc.name or exc}, which is not installed; install it into publisher's environment "
+            f"(for PostgreSQL: pip install 'psycopg[binary]')") from None
     if url.get_backend_name() == "sqlite":
         _configure_sqlite(engine)
     try:
@@ -110,6 +123,9 @@ def open_store(config: Config) -> Store:
         raise
     except SQLAlchemyError as exc:
         engine.dispose()
+        fault = fault_of(exc, display_url(url))
+        if fault is not None:
+            raise fault from None
         orig = getattr(exc, "orig", None) or exc
         raise StoreError(f"{display_url(url)}: cannot open the ledger: {orig}") from None
     return Store(engine)

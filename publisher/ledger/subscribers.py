@@ -125,7 +125,7 @@ class SubscriberStore(StoreBase):
         ``force``. Raises CsvError if the file cannot be read or has no usable header.
         """
         rows, problems = read_subscriber_csv(path)
-        added = duplicates = suppressed = 0
+        added = duplicates = suppressed = recorded = 0
         source = f"import:{path.name}"
         with self._write() as conn:
             existing: dict[str, Any] = {}
@@ -153,12 +153,12 @@ class SubscriberStore(StoreBase):
                     if status == SubscriberStatus.ACTIVE:
                         added += 1
                     else:
-                        suppressed += 1
+                        recorded += 1
                 elif status != SubscriberStatus.ACTIVE:
                     # A suppression in the file is always honoured.
                     if found.status == SubscriberStatus.ACTIVE:
                         set_status(conn, found.id, status, now)
-                        suppressed += 1
+                        recorded += 1
                     else:
                         duplicates += 1
                 elif found.status == SubscriberStatus.ACTIVE:
@@ -168,7 +168,7 @@ class SubscriberStore(StoreBase):
                     added += 1
                 else:
                     suppressed += 1
-        return ImportReport(added, duplicates, suppressed, tuple(problems))
+        return ImportReport(added, duplicates, suppressed, tuple(problems), recorded)
 
 
 

@@ -195,3 +195,12 @@ def decide(schedule: str, tz: tzinfo, now: datetime, last_slot: datetime | None,
     late = f", {_hours(age)} late, caught up on request" if age > grace else ""
     return Decision(latest, (), f"issue due {when}{late}{passed}", missed)
 
+
+
+def before_first_run(schedule: str, tz: tzinfo, now: datetime, slot: datetime) -> str:
+    """Why nothing goes out for ``slot``, a scheduled time that passed before the publication
+    existed (its first run finds it beyond the grace window): not a skipped issue."""
+    upcoming = next_times(schedule, tz, now, 1)
+    later = f"; next at {format_local(upcoming[0], tz)}" if upcoming else ""
+    return (f"no issue due: the last scheduled time, {format_local(slot, tz)}, passed before "
+            f"this publication's first run{later}")

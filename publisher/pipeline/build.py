@@ -34,15 +34,12 @@ from datetime import datetime
 from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
 
 from ..config import Config
 from ..errors import Problem, PublisherError
 from ..files import escapes, write_atomic
-from ..ledger import open_store
 from ..models import Issue, Review
-from ..newsletter.compose import archived_issues
-from ..render.archive import render_archive_index, render_issue_page
-from ..render.digest import issue_cards
 from ..render.engine import DEFAULT_TEMPLATES
 from ..render.feeds import XSL_PATH, FeedRenderer, Paging
 from ..render.pages import PageRenderer, Term, index_path, page_file, render_robots, render_sitemap
@@ -74,6 +71,8 @@ class BuildReport:
     rendered: int = 0
     topics: tuple[str, ...] = ()
     websub: str = ""  # what the WebSub hub was told (build_publication), one line
+    #: The clock times over which the same sources make the same output (``steady``).
+    steady: tuple[datetime | None, datetime | None] = (None, None)
 
 
 @dataclass(frozen=True)
@@ -289,12 +288,13 @@ class _Planner:
     def review(self, review: Review) -> str:
         """A digest of the review and its poster's facts (once per review per build): from
         its source file's sha256 when the catalogue has it (a review is its file read under
-        the sources' cache key, which is in ``base``), else from its fields."""
+        the sources' cache key, which is in ``base``), else from its repr."""
         found = self._reviews.get(id(review))
         if found is None:
             facts = self.posters.facts(review.poster.src) if review.poster else None
             source = self.fingerprints.get(review.source_path)
-            found = _digest(source, facts) if source else _digest(_fields(review), facts)
+            # repr names what a deferred body is made from without rendering it (models.py)
+            found = _digest(source, facts) if source else _digest(repr(review), facts)
             self._reviews[id(review)] = found
         return found
 
@@ -475,8 +475,12 @@ class _Planner:
         site = self.site
         if not self.issues:
             return
+        # MJML and the issue renderers are loaded only for a publication that has issues.
+        from ..render.archive import archive_page, render_archive_index, render_issue_page
+        from ..render.digest import issue_cards
+
         for issue in self.issues:
-            rel = f"issues/{issue.number}/index.html"
+            rel = archive_page(issue.number)
             self.add(f"issue:{issue.number}", RANK_LEAF, _digest(self.base, issue),
                      functools.partial(lambda rel, issue: {
                          rel: render_issue_page(issue, site, issue_cards(issue, site))},
@@ -484,18 +488,6 @@ class _Planner:
         issues = self.issues
         self.add("issues", RANK_FEED, _digest(self.base, issues),
                  lambda: render_archive_index(site, issues), topic=True)
-
-
-def _fields(review: Review) -> str:
-    """Everything a review holds, as one string (faster than its repr)."""
-    film, poster = review.film, review.poster
-    return "\x1f".join((
-        review.slug, review.title, review.date.isoformat(), review.updated.isoformat(),
-        review.reviewer, review.id, review.url, review.body_html, review.summary,
-        str(review.rating), "\x1e".join(review.tags),
-        f"{poster.src}\x1e{poster.alt}" if poster else "", review.availability,
-        str(review.draft), str(film.year), film.director, "\x1e".join(film.starring),
-        str(film.runtime), film.classification, "\x1e".join(film.credits)))
 
 
 def _archive_dir(month: str) -> str:
@@ -521,17 +513,22 @@ def _unit_files(entry: dict[str, Any] | None) -> dict[str, Any]:
 
 
 def build_site(config: Config, *, now: datetime, issues: Sequence[Issue] = (),
-               catalog: Catalog | None = None, cache: bool = True) -> BuildReport:
+               catalog: Catalog | None = None, cache: bool = True,
+               dry_run: bool = False) -> BuildReport:
     """Load the sources and write every feed and archive, the pages, the issue archive (when
     ``issues`` are given) and the static files under config.output_path.
 
     Raises SourceError (listing every problem) or another PublisherError before anything is
     written; the output directory is then exactly as it was. ``catalog`` may be passed by a
     caller that has already loaded the sources; ``cache=False`` ignores every cache (sources,
-    posters and the build manifest).
+    posters and the build manifest). ``dry_run`` renders what changed and writes nothing at
+    all: the report's ``written`` and ``removed`` are what a build would change.
     """
     if catalog is None:
         catalog = load_reviews(config, cache=cache)
+    if dry_run:
+        return _build(config, now=now, issues=issues, catalog=catalog, cache=cache,
+                      dry_run=True)
     paths = config.paths
     out = config.output_path
     with build_lock(paths.state):
@@ -539,8 +536,26 @@ def build_site(config: Config, *, now: datetime, issues: Sequence[Issue] = (),
         return _build(config, now=now, issues=issues, catalog=catalog, cache=cache)
 
 
+def steady(config: Config, catalog: Catalog, now: datetime
+           ) -> tuple[datetime | None, datetime | None]:
+    """The clock times around ``now`` over which the same sources make the same output: while
+    the same reviews are published (Catalog.steady), and within this month, since the monthly
+    archives gain a document when a month begins."""
+    start, until = catalog.steady(now)
+    tz = ZoneInfo(config.timezone)
+    local = now.astimezone(tz)
+    this_month = datetime(local.year, local.month, 1, tzinfo=tz)
+    year, month = (local.year + 1, 1) if local.month == 12 else (local.year, local.month + 1)
+    next_month = datetime(year, month, 1, tzinfo=tz)
+    if until is None or next_month < until:
+        until = next_month
+    if start is None or this_month > start:
+        start = this_month
+    return start, until
+
+
 def _build(config: Config, *, now: datetime, issues: Sequence[Issue], catalog: Catalog,
-           cache: bool) -> BuildReport:
+           cache: bool, dry_run: bool = False) -> BuildReport:
     out = config.output_path
     site = Site.from_config(config)
     posters = PosterFacts(config, cache=cache)
@@ -569,6 +584,19 @@ def _build(config: Config, *, now: datetime, issues: Sequence[Issue], catalog: C
                 _claim(owner, rel, unit.key)
         else:
             stale.append(unit)
+    # The newsletter's archive is a record of what was sent: a build that finds fewer issues
+    # in the ledger than it published before (a ledger lost, or restored from an old backup)
+    # leaves their pages where they are. They are what tells `issue new` that an issue number
+    # was used already (newsletter/compose.py), so that nobody is sent it twice.
+    planned = {unit.key for unit in planner.units}
+    for key, entry in old.items():
+        if key not in planned and (key == "issues" or key.startswith("issue:")):
+            manifest[key] = entry
+            for rel in _unit_files(entry):
+                _claim(owner, rel, key)
+
+    if dry_run:
+        return _rehearse(planner, stale, statics, owner, old, out, unchanged)
 
     written: list[str] = []
     warnings = planner.warnings
@@ -699,6 +727,48 @@ def _work(indices: list[int]) -> tuple[list[Rendered], list[tuple[int, str, Path
     return results, staged, created
 
 
+def _rehearse(planner: _Planner, stale: Sequence[Unit], statics: Sequence[tuple[str, Path]],
+              owner: dict[str, str], old: dict[str, dict[str, Any]], out: Path,
+              unchanged: int) -> BuildReport:
+    """``build_site(dry_run=True)``: render what is stale and compare, write nothing."""
+    changed: list[str] = []
+    for unit in stale:
+        for rel, data in unit.render().items():
+            rel = _safe_relpath(rel)
+            _claim(owner, rel, unit.key)
+            if _holds(out / rel, data):
+                unchanged += 1
+            else:
+                changed.append(rel)
+    copies = set()
+    for rel, src in statics:
+        if rel in owner:
+            continue
+        copies.add(rel)
+        try:
+            s, d = src.stat(), (out / rel).stat()
+            if s.st_size == d.st_size and d.st_mtime_ns >= s.st_mtime_ns:
+                unchanged += 1
+                continue
+        except OSError:
+            pass
+        changed.append(rel)
+    keep = set(owner) | copies
+    gone = sorted({rel for entry in old.values() for rel in _unit_files(entry)
+                   if rel not in keep and (out / rel).is_file()})
+    return BuildReport(written=tuple(sorted(changed)), unchanged=unchanged,
+                       warnings=tuple(planner.warnings), removed=tuple(gone),
+                       rendered=len(stale))
+
+
+def _holds(path: Path, data: bytes) -> bool:
+    """Whether ``path`` already holds exactly ``data``."""
+    try:
+        return path.stat().st_size == len(data) and path.read_bytes() == data
+    except OSError:
+        return False
+
+
 def _claim(owner: dict[str, str], rel: str, key: str) -> None:
     other = owner.setdefault(rel, key)
     if other != key:
@@ -739,6 +809,11 @@ def ledger_issues(config: Config, catalog: Catalog) -> tuple[list[Issue], list[P
     if database.startswith("sqlite:///"):
         if not config.resolve(database[len("sqlite:///"):]).is_file():
             return [], []
+    # SQLAlchemy and the issue renderers are a third of a cold build's CPU for a publication
+    # without a ledger: they are loaded only when there is one to read.
+    from ..ledger import open_store
+    from ..newsletter.compose import archived_issues
+
     with open_store(config) as store:
         return archived_issues(store.issues(), catalog, config, store.frozen_issues())
 
@@ -751,5 +826,6 @@ def build_publication(config: Config, *, now: datetime, cache: bool = True) -> B
     issues, warnings = ledger_issues(config, catalog)
     report = build_site(config, now=now, issues=issues, catalog=catalog, cache=cache)
     hub = announce(config, report.topics)
-    return replace(report, warnings=report.warnings + tuple(warnings), websub=hub.line)
+    return replace(report, warnings=report.warnings + tuple(warnings), websub=hub.line,
+                   steady=steady(config, catalog, now))
 

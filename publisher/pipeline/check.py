@@ -1,13 +1,16 @@
-"""``publisher check``: everything a run will need, checked without writing anything."""
+"""``publisher check``: everything a run will need, checked without writing anything: the
+sources and templates (what a commit can break), then what cron needs (``preflight``)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import os
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
 from ..config import Config
-from ..errors import TemplateError
+from ..delivery.transports import transport_from_url
+from ..errors import PublisherError, TemplateError
 from ..models import Review
 from ..render.archive import render_archive
 from ..render.digest import render_digest
@@ -15,6 +18,17 @@ from ..render.lint import check_digest_html, lint_templates
 from ..render.site import Site
 from ..sources import check_sources
 from .build import link_warnings
+from .preflight import (
+    Findings,
+    check_addresses,
+    check_directories,
+    check_dkim,
+    check_ledger,
+    check_schedule,
+    check_secret,
+    check_transport,
+    is_local,
+)
 from .preview import preview_issue, select_reviews
 
 
@@ -40,10 +54,12 @@ def _count(n: int, noun: str) -> str:
     return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
-def check_publication(config: Config, *, now: datetime,
-                      checks: Sequence[Check] = ()) -> CheckReport:
+def check_publication(config: Config, *, now: datetime, checks: Sequence[Check] = (),
+                      sources_only: bool = False, connect: bool = False,
+                      environ: Mapping[str, str] = os.environ) -> CheckReport:
     """Check the sources (every problem, with file and line), the templates (a digest of the
-    latest reviews is rendered and measured, the archive page too) and ``checks``."""
+    latest reviews is rendered and measured, the archive page too) and ``checks``; then, unless
+    ``sources_only``, what a run will need (``operations``)."""
     result = check_sources(config)
     errors = [str(problem) for problem in result.problems]
     for extra_check in checks:
@@ -51,6 +67,11 @@ def check_publication(config: Config, *, now: datetime,
     published = [r for r in result.reviews if r.is_published(now)]
     warnings = [str(w) for w in result.warnings] + link_warnings(config, published)
     info: list[str] = []
+    if not sources_only:
+        found = operations(config, now=now, connect=connect, environ=environ)
+        errors += found.errors
+        warnings += found.warnings
+        info += found.info
     try:
         digest_line, digest_warnings = check_digest(config, published, now=now)
         warnings.extend(digest_warnings)
@@ -64,6 +85,28 @@ def check_publication(config: Config, *, now: datetime,
                 f"{_count(drafts, 'draft')}, {scheduled} scheduled; "
                 f"{_count(len(errors), 'error')}, {_count(len(warnings), 'warning')}")
     return CheckReport(tuple(errors), tuple(warnings), tuple(info))
+
+
+def operations(config: Config, *, now: datetime, connect: bool = False,
+               environ: Mapping[str, str] = os.environ) -> Findings:
+    """Everything ``publisher run`` will need, one check per concern (``preflight``): the
+    schedule, the transport (with ``connect``, a real session that sends nothing), the
+    addresses, the secret, DKIM (with ``connect``, the record in DNS), the ledger and the
+    directories a run writes."""
+    found = Findings()
+    found.extend(check_schedule(config, now))
+    found.extend(check_transport(config, connect=connect))
+    try:
+        sends_mail = not is_local(transport_from_url(config))
+    except PublisherError:
+        sends_mail = True  # the transport's own error is reported above
+    found.extend(check_addresses(config, sends_mail=sends_mail))
+    ledger_found, ledger = check_ledger(config)
+    found.extend(check_secret(ledger, sends_mail=sends_mail, environ=environ))
+    found.extend(check_dkim(config, connect=connect))
+    found.extend(ledger_found)
+    found.extend(check_directories(config))
+    return found
 
 
 def check_digest(config: Config, published: Sequence[Review], *,

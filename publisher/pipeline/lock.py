@@ -17,7 +17,8 @@ from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
 from ..config import Config
-from ..errors import LockHeld
+from ..errors import LockHeld, PublisherError
+from ..files import describe_os_error
 
 #: The locks this process holds (resolved paths), and the thread holding each.
 _held: dict[Path, int] = {}
@@ -33,9 +34,12 @@ def run_lock(path: Path) -> Iterator[int]:
     holds it, or this one (a second open file description is refused like any other: the lock is
     not re-entrant).
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as exc:  # a read-only .publisher/, say: one line, not a traceback
+        raise PublisherError(f"cannot take the run lock: {describe_os_error(exc)}") from None
     key = path.resolve()
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

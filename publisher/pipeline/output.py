@@ -34,6 +34,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from ..errors import PublisherError
+from ..files import describe_os_error
 
 #: Staged files are fsync'ed one by one up to this many; a bigger build is not flushed.
 FSYNC_EACH = 32
@@ -94,12 +95,15 @@ class Output:
 
     # -- staging ---------------------------------------------------------------------------
 
-    def _fail(self, exc: OSError, what: str) -> OutputError:
+    def _fail(self, exc: OSError, path: Path) -> OutputError:
+        """Undo everything staged; the error for one line: the output file that could not be
+        written (not a staging name), the system's words and what to do."""
         self.abort()
-        return OutputError(f"{self.label}: cannot write {what}: {_reason(exc)}; the previous "
-                           "output is unchanged")
+        return OutputError(describe_os_error(OSError(exc.errno, exc.strerror, str(path))))
 
-    def _staging_dir(self) -> Path:
+    def _staging_dir(self, rel: str = "") -> Path:
+        """The staging directory, made on first use; ``rel`` is the file about to be staged
+        (named if the output cannot be written at all)."""
         if self._staging is not None:
             return self._staging
         try:
@@ -108,13 +112,14 @@ class Output:
             raise OutputError(f"{self.label}: exists and is not a directory; move it away or "
                               "set output_dir to another path") from None
         except OSError as exc:
-            raise self._fail(exc, "the directory") from None
-        self._staging = self._make_staging()
+            raise self._fail(exc, self.out) from None
+        self._staging = self._make_staging(self.out / rel)
         return self._staging
 
-    def _make_staging(self) -> Path:
+    def _make_staging(self, first: Path) -> Path:
         """A fresh staging directory from which a rename lands in ``out``: under the state
-        directory when that is on the same mount, else inside ``out`` itself."""
+        directory when that is on the same mount, else inside ``out`` itself. ``first`` is
+        the output file about to be written, for the message when nothing can be."""
         try:
             self.state.mkdir(parents=True, exist_ok=True)
             candidate = Path(tempfile.mkdtemp(prefix="staging-", dir=self.state))
@@ -131,11 +136,11 @@ class Output:
             except OSError as exc:
                 shutil.rmtree(candidate, ignore_errors=True)
                 if exc.errno not in (errno.EXDEV, errno.EACCES, errno.EPERM):
-                    raise self._fail(exc, "a file") from None
+                    raise self._fail(exc, first) from None
         try:
             return Path(tempfile.mkdtemp(prefix=_STAGING_PREFIX, dir=self.out))
         except OSError as exc:
-            raise self._fail(exc, "a file") from None
+            raise self._fail(exc, first) from None
 
     def _parent(self, rel: str) -> None:
         """Create the directories ``rel`` needs under out (remembered, to undo on abort)."""
@@ -156,9 +161,9 @@ class Output:
         """The staging directory, made now (before worker processes stage into it)."""
         return self._staging_dir()
 
-    def _stage_path(self) -> Path:
+    def _stage_path(self, rel: str) -> Path:
         self._count += 1
-        return self._staging_dir() / f"{self._prefix}{self._count}"
+        return self._staging_dir(rel) / f"{self._prefix}{self._count}"
 
     def records(self) -> tuple[list[tuple[int, str, Path]], list[Path]]:
         """What a worker staged and the directories it made, for its parent to ``adopt``."""
@@ -182,8 +187,8 @@ class Output:
         except (FileNotFoundError, NotADirectoryError):
             pass
         except OSError as exc:
-            raise self._fail(exc, rel) from None
-        staged = self._stage_path()
+            raise self._fail(exc, self.out / rel) from None
+        staged = self._stage_path(rel)
         try:
             self._parent(rel)
             # os.open and os.write: three system calls a file where open() makes eight, which
@@ -198,7 +203,7 @@ class Output:
             finally:
                 os.close(fd)
         except OSError as exc:
-            raise self._fail(exc, rel) from None
+            raise self._fail(exc, self.out / rel) from None
         self._staged.append((rank, rel, staged))
         return True
 
@@ -208,9 +213,8 @@ class Output:
             src = open(source, "rb")  # noqa: SIM115 - closed below, after the copy
         except OSError as exc:
             self.abort()
-            raise OutputError(f"{rel}: cannot read {source}: {_reason(exc)}; the previous "
-                              "output is unchanged") from None
-        staged = self._stage_path()
+            raise OutputError(f"static/{rel}: cannot read: {_reason(exc)}") from None
+        staged = self._stage_path(rel)
         try:
             with src:
                 self._parent(rel)
@@ -220,7 +224,7 @@ class Output:
                         os.fchmod(fd, 0o644)
                     shutil.copyfileobj(src, dst, 1 << 20)
         except OSError as exc:
-            raise self._fail(exc, rel) from None
+            raise self._fail(exc, self.out / rel) from None
         self._staged.append((rank, rel, staged))
 
     def remove(self, rel: str) -> None:
@@ -238,7 +242,7 @@ class Output:
         try:
             self._flush()
         except OSError as exc:
-            raise self._fail(exc, "the staged files") from None
+            raise self._fail(exc, self.out) from None
         written: list[str] = []
         try:
             for _rank, rel, staged in sorted(self._staged, key=lambda s: (s[0], s[1])):

@@ -9,6 +9,7 @@ from pathlib import Path
 from ..config import Config
 from ..errors import PublisherError
 from ..files import write_atomic
+from ..ledger.probe import readonly_store
 from ..models import Issue, RenderedDigest, Review
 from ..render.digest import compose_subject, render_digest
 from ..render.site import Site
@@ -43,13 +44,22 @@ def select_reviews(published: Sequence[Review], *, last: int | None = None,
 
 
 
+def next_issue_number(config: Config) -> int:
+    """The number the next issue will have (1 without a ledger), read without writing."""
+    with readonly_store(config) as store:
+        last = store.last_issue() if store is not None else None
+    return last.number + 1 if last is not None else 1
+
+
 def preview_digest(config: Config, *, now: datetime, last: int | None = None,
-                   since: date | None = None) -> RenderedDigest:
+                   since: date | None = None, number: int | None = None) -> RenderedDigest:
     """A digest of the chosen published reviews (never stored, no subscriber data): those
-    published on or after ``since``, else the ``last`` most recent. PublisherError when none
-    match."""
+    published on or after ``since``, else the ``last`` most recent; numbered ``number``, by
+    default as the next issue will be. PublisherError when none match."""
     published = load_reviews(config).published(now)
     reviews = select_reviews(published, last=last, since=since, config=config)
     if not reviews:
         raise PublisherError("no published reviews match; nothing to preview")
-    return render_digest(preview_issue(config, reviews, now=now), Site.from_config(config))
+    number = number if number is not None else next_issue_number(config)
+    return render_digest(preview_issue(config, reviews, now=now, number=number),
+                         Site.from_config(config))

@@ -12,11 +12,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from contextlib import ExitStack
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, tzinfo
 from typing import Any
 
-from ..config import Config, load_secret
+from ..config import Config
 from ..delivery.engine import DeliveryReport, Progress
 from ..errors import (
     LockHeld,
@@ -26,14 +26,23 @@ from ..errors import (
     SourceError,
     TransportError,
 )
+from ..files import describe_os_error
 from ..ledger import Store, open_store
 from ..models import DeliveryStatus, IssueState
 from ..newsletter.compose import archived_issues
-from ..newsletter.schedule import Decision, config_schedule, decide, format_local, latest_time
+from ..newsletter.schedule import (
+    Decision,
+    before_first_run,
+    config_schedule,
+    decide,
+    format_local,
+    latest_time,
+)
 from ..sources import Catalog, load_reviews
-from .build import build_site
+from .build import build_site, steady
 from .issues import compose_issue
 from .lock import publication_lock
+from .preflight import sending_secret
 from .send import ambiguous_line, deliver
 from .websub import announce
 
@@ -57,6 +66,8 @@ class RunReport:
     archived: tuple[int, ...] = ()
     problem: str | None = None
     problems: tuple[str, ...] = field(default=(), repr=False)
+    #: The clock times over which the same sources publish the same reviews (Catalog.steady).
+    steady: tuple[datetime | None, datetime | None] = (None, None)
 
     @property
     def exit_code(self) -> int:
@@ -80,7 +91,7 @@ def run_once(config: Config, *, now: datetime, catch_up: bool = False,
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-def _first_line(exc: BaseException) -> str:
+def first_line(exc: BaseException) -> str:
     if isinstance(exc, SourceError):
         count = len(exc.problems)
         more = f" (and {count - 1} more)" if count > 1 else ""
@@ -88,6 +99,25 @@ def _first_line(exc: BaseException) -> str:
                 f"or sent: {exc.problems[0]}{more}")
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
+
+
+def skipped_and_unsent(store: Store, last: datetime, expr: str, tz: tzinfo,
+                       now: datetime) -> bool:
+    """The last slot was skipped, is still the latest scheduled time, and no issue was composed
+    since: --catch-up may send it now."""
+    outcome = store.slot_outcome(last)
+    if outcome is None or outcome[0] != "skipped" or latest_time(expr, tz, now) != last:
+        return False
+    return not any(r.created_at >= last for r in store.issues() if r.state != "cancelled")
+
+
+def quiet_first_skip(store: Store, decision: Decision, last: datetime | None) -> bool:
+    """Whether the slots ``decision`` skips passed before the publication existed (its first
+    run finds them): recorded, but no issue was skipped."""
+    if not decision.skipped or last is not None:
+        return False
+    first = store.first_record()
+    return first is None or decision.skipped[-1] < first
 
 
 class _Run:
@@ -105,7 +135,7 @@ class _Run:
         try:
             catalog = load_reviews(self.config)
         except SourceError as exc:
-            return self._report(problems=[_first_line(exc)])
+            return self._report(problems=[first_line(exc)])
         with open_store(self.config) as store:
             written = self._build(store, catalog)
             decision, outcome, number = self._schedule(store, catalog)
@@ -115,10 +145,11 @@ class _Run:
                 written += self._build(store, catalog, archive=archived)
             self._check_ambiguous(store, {n for n, _ in delivered})
         return self._report(decision=decision, outcome=outcome, issue=number,
-                            delivered=tuple(delivered), written=written, archived=archived)
+                            delivered=tuple(delivered), written=written, archived=archived,
+                            steady=steady(self.config, catalog, self.now))
 
     def _report(self, *, problems: list[str] | None = None, **fields: Any) -> RunReport:
-        found = tuple(problems or self.problems)
+        found = tuple(dict.fromkeys(problems or self.problems))  # a build fails alike twice
         return RunReport(problem=found[0] if found else None, problems=found, **fields)
 
     # --- feeds and archive ---------------------------------------------------------------------
@@ -129,7 +160,10 @@ class _Run:
                                              store.frozen_issues())
             report = build_site(self.config, now=self.now, issues=sent, catalog=catalog)
         except PublisherError as exc:
-            self.problems.append(f"build failed, feeds not updated: {_first_line(exc)}")
+            self.problems.append(f"build failed, feeds not updated: {first_line(exc)}")
+            return 0
+        except OSError as exc:  # a read-only or full disk: the newsletter still goes out
+            self.problems.append(f"build failed, feeds not updated: {describe_os_error(exc)}")
             return 0
         hub = announce(self.config, report.topics)  # never raises; retried by the next run
         if hub.line:
@@ -149,6 +183,12 @@ class _Run:
     def _schedule(self, store: Store, catalog: Catalog) -> tuple[Decision, str | None, int | None]:
         last = store.last_slot()
         decision = decide(self.expr, self.tz, self.now, last, self.grace, self.catch_up)
+        if quiet_first_skip(store, decision, last):
+            # Recorded, so that --catch-up cannot send it later; but no issue was skipped.
+            for slot in decision.skipped:
+                store.record_slot(slot, "skipped", now=self.now)
+            return replace(decision, reason=before_first_run(
+                self.expr, self.tz, self.now, decision.skipped[-1])), None, None
         for slot in decision.skipped:
             if store.record_slot(slot, "skipped", now=self.now):
                 self.echo(decision.reason)
@@ -158,6 +198,18 @@ class _Run:
             return decision, ("skipped" if decision.skipped else None), None
 
         slot, when = decision.slot, format_local(decision.slot, self.tz)
+        drafts = [r for r in store.issues() if r.state == IssueState.DRAFT and r.slot is None]
+        if drafts:  # composed by hand: it is what the editor means to send at the slot
+            try:
+                record = store.adopt_draft(drafts[0].number, slot, now=self.now)
+            except SlotTaken as exc:
+                self.echo(f"no issue sent: {exc}")
+                return decision, None, None
+            waiting = "".join(f"; draft issue #{r.number} waits for the next slot"
+                              for r in drafts[1:])
+            self.echo(f"issue #{record.number}, composed by hand, goes out for the slot "
+                      f"{when}: {record.subject}{waiting}")
+            return decision, "issued", record.number
         try:
             record = compose_issue(self.config, store, catalog, now=self.now, slot=slot)
         except NotEnoughReviews as exc:
@@ -168,19 +220,13 @@ class _Run:
             self.echo(f"no issue composed: {exc}")
             return decision, None, None
         except PublisherError as exc:  # a subject template error, say: the slot stays open
-            self.problems.append(f"no issue composed for the slot {when}: {_first_line(exc)}")
+            self.problems.append(f"no issue composed for the slot {when}: {first_line(exc)}")
             return decision, None, None
         self.echo(f"composed issue #{record.number} ({decision.reason}): {record.subject}")
         return decision, "issued", record.number
 
     def _skipped_and_unsent(self, store: Store, last: datetime) -> bool:
-        """The last slot was skipped, is still the latest scheduled time, and no issue was
-        composed since: --catch-up may send it now."""
-        outcome = store.slot_outcome(last)
-        if (outcome is None or outcome[0] != "skipped"
-                or latest_time(self.expr, self.tz, self.now) != last):
-            return False
-        return not any(r.created_at >= last for r in store.issues() if r.state != "cancelled")
+        return skipped_and_unsent(store, last, self.expr, self.tz, self.now)
 
     def _catch_up_skipped(self, store: Store, catalog: Catalog, decision: Decision,
                           last: datetime) -> tuple[Decision, str | None, int | None]:
@@ -203,8 +249,9 @@ class _Run:
         todo = []
         done: list[tuple[int, DeliveryReport]] = []
         for record in store.issues():
-            # A draft with a slot was composed by a run (one killed before it queued the issue,
-            # perhaps); drafts composed by hand wait for 'publisher issue send'.
+            # A draft with a slot was composed (or, composed by hand, adopted) for a slot by a
+            # run, one killed before it queued the issue perhaps; other drafts composed by hand
+            # wait for the next slot, or for 'publisher issue send'.
             if record.number == composed or (record.state == IssueState.DRAFT
                                              and record.slot is not None):
                 todo.append(record.number)
@@ -218,7 +265,7 @@ class _Run:
         if not todo:
             return done
         try:
-            secret = load_secret()
+            secret = sending_secret(self.config, store)
         except PublisherError as exc:
             numbers = ", ".join(f"#{n}" for n in todo)
             self.problems.append(f"issue {numbers} not sent: {exc}")
@@ -228,10 +275,10 @@ class _Run:
                 report = deliver(self.config, store, number, now=self.now, secret=secret,
                                  catalog=catalog, progress=self.progress, echo=self.echo)
             except TransportError as exc:
-                self.problems.append(f"issue #{number} not sent: {_first_line(exc)}")
+                self.problems.append(f"issue #{number} not sent: {first_line(exc)}")
                 break  # the same transport would fail for the next issue too
             except PublisherError as exc:
-                self.problems.append(f"issue #{number}: {_first_line(exc)}")
+                self.problems.append(f"issue #{number}: {first_line(exc)}")
                 continue
             if report.paused:
                 self.problems.append(report.paused)

@@ -9,7 +9,7 @@ import subprocess
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from ..config import Config
 from ..errors import PublisherError
@@ -55,7 +55,7 @@ def local_assets(html: str, config: Config) -> str:
         url = html_lib.unescape(match.group(2))
         if not url.startswith(base):
             return match.group(0)
-        path = urlsplit(url).path[len(urlsplit(base).path):]
+        path = unquote(urlsplit(url).path[len(urlsplit(base).path):])
         candidate = (static / path).resolve()
         if candidate.is_file() and candidate.is_relative_to(static):
             return f'{match.group(1)}"{html_lib.escape(candidate.as_uri())}"'

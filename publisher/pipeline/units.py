@@ -9,7 +9,8 @@ import sys
 from pathlib import Path
 
 from ..config import CONFIG_NAME, Config
-from ..text import slugify
+from ..errors import PublisherError
+from ..text import header_text, slugify
 
 
 def publisher_command(argv0: str | None = None, python: str | None = None) -> list[str]:
@@ -41,13 +42,27 @@ def publication_command(config: Config) -> list[str]:
     return command
 
 
+def _cron_word(part: str | Path) -> str:
+    """One shell word of a crontab command. cron ends the command at an unescaped "%" (the
+    rest becomes its stdin) and turns "\\%" into "%", but cannot give a shell a backslash right
+    before a "%": so "%" is written outside the shell's single quotes, as "\\%"
+    (vixie cron's do_command.c, the cron Debian ships)."""
+    word = shlex.quote(str(part))
+    if "%" not in word:
+        return word
+    if word.startswith("'"):
+        return word.replace("%", "'\\%'")
+    return word.replace("%", "\\%")  # a bare word holds no backslash
+
+
 def crontab_line(root: Path, command: list[str], log: Path) -> str:
     """A crontab entry (comment lines and the entry) running ``publisher run`` every five minutes
     from the publication directory, appending its output to ``log``."""
-    def q(part: str | Path) -> str:
-        # cron turns an unescaped % into a newline.
-        return shlex.quote(str(part)).replace("%", r"\%")
-
+    q = _cron_word
+    for part in (root, log, *command):
+        if "\n" in str(part) or "\r" in str(part):
+            raise PublisherError(f"{str(part)!r} holds a line break, which a crontab line "
+                                 "cannot carry; move the publication to a plainer path")
     run = " ".join(q(p) for p in [*command, "run"])
     mkdir = f"mkdir -p {q(log.parent)} && " if log.parent != root else ""
     return (
@@ -58,17 +73,52 @@ def crontab_line(root: Path, command: list[str], log: Path) -> str:
     )
 
 
+def _systemd_text(text: str) -> str:
+    """A value where systemd expands specifiers (%h, %n…): "%" written "%%"."""
+    return text.replace("%", "%%")
+
+
+def _systemd_word(part: str | Path, *, executable: bool = False) -> str:
+    """One word of an Exec line: specifiers ("%") escaped, variables ("$") too in arguments
+    (systemd expands none in the executable), and quoted (with C-style escapes) when it holds
+    white space, quotes, a backslash or a ";"."""
+    text = _systemd_text(str(part))
+    if not executable:
+        text = text.replace("$", "$$")
+    if not text or any(c.isspace() or c in "\"'\\;" for c in text):
+        text = '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return text
+
+
+def _systemd_exec(command: list[str]) -> str:
+    """An ExecStart= value running ``command``. systemd refuses to run an executable whose path
+    holds a quote or a backslash however it is quoted: such a path goes through env(1), as an
+    argument, where anything can be quoted."""
+    program, *args = command
+    if any(c in program for c in "\"'\\"):
+        if "=" in program:  # env would read it as NAME=VALUE
+            raise PublisherError(f"systemd cannot run {program!r}; install publisher in a "
+                                 "directory whose path has no quotes or backslashes")
+        args = [program, *args]
+        program = shutil.which("env") or "/usr/bin/env"
+    return " ".join([_systemd_word(program, executable=True),
+                     *(_systemd_word(a) for a in args)])
+
+
 def systemd_units(root: Path, command: list[str], *, title: str = "") -> dict[str, str]:
     """A .service and .timer pair (file name → text) running ``publisher run`` every five
-    minutes in ``root``; the secrets come from an EnvironmentFile."""
-    def q(part: str | Path) -> str:
-        text = str(part).replace("%", "%%")
-        if any(c.isspace() or c in "\"'\\;" for c in text):
-            text = '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
-        return text
+    minutes in ``root``; the secrets come from an EnvironmentFile.
 
+    systemd takes WorkingDirectory= as written (quotes would be part of the path), so the path
+    is written bare; the title is folded to one line so that it cannot start a directive.
+    PublisherError for a path that a unit file cannot carry (a line break, space at its ends).
+    """
+    directory = str(root)
+    if any(c in directory for c in "\n\r") or directory != directory.strip():
+        raise PublisherError(f"{directory!r} cannot be written in a systemd unit (a line break, "
+                             "or spaces at its ends); move the publication to a plainer path")
     name = f"publisher-{slugify(title or root.name)}"
-    label = title or str(root)
+    label = _systemd_text(header_text(title) or directory)
     env_file = f"%h/.config/publisher/{name}.env"
     service = (
         "[Unit]\n"
@@ -78,11 +128,11 @@ def systemd_units(root: Path, command: list[str], *, title: str = "") -> dict[st
         "\n"
         "[Service]\n"
         "Type=oneshot\n"
-        f"WorkingDirectory={q(root)}\n"
+        f"WorkingDirectory={_systemd_text(directory)}\n"
         f"# PUBLISHER_SECRET=... (and PUBLISHER_SMTP_PASSWORD=... for SMTP) live in this file,\n"
         f"# readable only by you (chmod 600); never in publisher.toml.\n"
         f"EnvironmentFile={env_file}\n"
-        f"ExecStart={' '.join(q(p) for p in [*command, 'run'])}\n"
+        f"ExecStart={_systemd_exec([*command, 'run'])}\n"
     )
     timer = (
         "[Unit]\n"
@@ -96,4 +146,3 @@ def systemd_units(root: Path, command: list[str], *, title: str = "") -> dict[st
         "WantedBy=timers.target\n"
     )
     return {f"{name}.service": service, f"{name}.timer": timer}
-

@@ -27,6 +27,11 @@ from .engine import compile_mjml, render_template
 from .site import Site
 
 
+def archive_page(number: int) -> str:
+    """Where issue ``number``'s archive page lives, relative to the output directory."""
+    return f"issues/{number}/index.html"
+
+
 def _atom_time(when: datetime) -> str:
     return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -96,6 +101,7 @@ def render_archive_index(site: Site, issues: Sequence[Issue],
     }
 
 
+
 def render_archive(site: Site, issues: Sequence[Issue]) -> dict[str, bytes]:
     """The web archive for ``issues``: ``issues/<n>/index.html`` for each, ``issues/index.html``
     and ``issues/atom.xml`` (paths relative to the output directory). Raises TemplateError."""
@@ -103,5 +109,5 @@ def render_archive(site: Site, issues: Sequence[Issue]) -> dict[str, bytes]:
     cards = [issue_cards(issue, site) for issue in issues]
     out = render_archive_index(site, issues, cards)
     for issue, issue_cards_ in zip(issues, cards, strict=True):
-        out[f"issues/{issue.number}/index.html"] = render_issue_page(issue, site, issue_cards_)
+        out[archive_page(issue.number)] = render_issue_page(issue, site, issue_cards_)
     return dict(sorted(out.items()))

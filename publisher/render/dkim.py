@@ -110,6 +110,17 @@ class DkimSigner:
             )
         return cls(domain, selector, ed25519.Ed25519PrivateKey.from_private_bytes(seed))
 
+    def dns_record(self) -> str:
+        """The TXT record that publishes this key at ``selector._domainkey.domain`` (RFC 6376
+        3.6.1; RFC 8463 for Ed25519: the raw 32-byte key)."""
+        public = self.key.public_key()
+        if isinstance(public, rsa.RSAPublicKey):
+            der = public.public_bytes(serialization.Encoding.DER,
+                                      serialization.PublicFormat.SubjectPublicKeyInfo)
+            return f"v=DKIM1; k=rsa; p={base64.b64encode(der).decode('ascii')}"
+        raw = public.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+        return f"v=DKIM1; k=ed25519; p={base64.b64encode(raw).decode('ascii')}"
+
     def sign_digest(self, digest: bytes) -> bytes:
         """The signature over ``digest``, the SHA-256 of the canonical header data."""
         if isinstance(self.key, rsa.RSAPrivateKey):

@@ -57,6 +57,21 @@ class Catalog:
     def by_id(self, review_id: str) -> Review | None:
         return self._ids.get(review_id)
 
+    def steady(self, now: datetime) -> tuple[datetime | None, datetime | None]:
+        """The span of clock times around ``now`` over which ``published()`` stays the same:
+        from the newest published review's date to the next scheduled one's (exclusive); None
+        for an open end."""
+        start: datetime | None = None
+        until: datetime | None = None
+        for review in self.reviews:
+            if review.draft:
+                continue
+            if review.date <= now:
+                start = review.date if start is None else max(start, review.date)
+            elif until is None or review.date < until:
+                until = review.date
+        return start, until
+
 
 def _load_one(rel: str, path: str, cached: str | None, config: Config) -> Entry:
     """Read, hash and (unless the hash is ``cached``) parse one file."""
@@ -70,7 +85,7 @@ def _load_one(rel: str, path: str, cached: str | None, config: Config) -> Entry:
     digest = hashlib.sha256(data).hexdigest()
     if digest == cached:
         return rel, seen, digest, None
-    return rel, seen, digest, parse_bytes(data, rel, config)
+    return rel, seen, digest, parse_bytes(data, rel, config, file=(path, digest))
 
 
 def _load_many(jobs: list[Job], config: Config) -> list[Entry]:

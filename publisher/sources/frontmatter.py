@@ -20,7 +20,14 @@ import yaml.reader
 import yaml.scanner
 
 from ..errors import Problem
-from ..text import ILLEGAL_CHARS, normalise_spaces, one_line, remove_control_chars
+from ..text import (
+    BIDI_CHARS,
+    ILLEGAL_CHARS,
+    normalise_spaces,
+    one_line,
+    remove_bidi_controls,
+    remove_control_chars,
+)
 
 
 class _PurePythonParser(yaml.reader.Reader, yaml.scanner.Scanner, yaml.parser.Parser,
@@ -69,6 +76,15 @@ def _compose_yaml(text: str) -> yaml.Node | None:
         return node
     finally:
         loader.dispose()
+
+#: A review's front matter is a few dozen lines. Anything longer is a mistake (a misplaced
+#: closing '---'), or hostile: front matter is refused past this many lines, before YAML reads
+#: it, so that no source can hold the run lock for long.
+MAX_FRONT_MATTER_LINES = 2000
+#: Values YAML misreads are quoted and the YAML read again, once per such value: at most this
+#: many times (each reading is linear in the front matter, so a file cannot make it quadratic;
+#: the problems found so far are reported, and the rest once those are fixed).
+MAX_YAML_FIXES = 25
 
 _FRONT_MATTER_END = re.compile(r"^(?:---|\.\.\.)[ \t]*\r?$", re.MULTILINE)
 _TOP_KEY = re.compile(r"^(\s*)([A-Za-z_][\w-]*)\s*:\s+(.*?)\s*\r?$")
@@ -229,8 +245,14 @@ def split_front_matter(text: str, out: Collector) -> tuple[str, str, int] | None
         out.error(1, "", "front matter is not closed; add a line '---' after the last field")
         return None
     front = rest[: match.start()]
+    lines = front.count("\n")
+    if lines > MAX_FRONT_MATTER_LINES:
+        out.error(1, "", f"front matter is {lines} lines long, more than the "
+                         f"{MAX_FRONT_MATTER_LINES} publisher reads; a review has a few dozen "
+                         "fields at most (is the closing '---' in the right place?)")
+        return None
     body = rest[match.end():].lstrip("\r").removeprefix("\n")
-    body_line = 2 + front.count("\n") + 1
+    body_line = 2 + lines + 1
     return front, body, body_line
 
 
@@ -319,7 +341,7 @@ def compose_front_matter(front: str, out: Collector) -> yaml.Node | None:
             out.error(index + 2, _dotted(lines, index),
                       f"{_SILENT_TRAPS[value[0]]}; quote the whole item: - {_quoted(value)}")
             lines[index] = f"{dash}{_quoted(value)}"
-    for _attempt in range(len(lines) + 1):
+    for attempt in range(MAX_YAML_FIXES + 1):
         try:
             return _compose_yaml("\n".join(lines))
         except yaml.MarkedYAMLError as exc:
@@ -336,6 +358,11 @@ def compose_front_matter(front: str, out: Collector) -> yaml.Node | None:
                 quoted_start = "expected key" in problem
                 misread = ": " in value or value.endswith(":") or "mapping values" not in problem
                 if value and misread and (quoted_start or value[0] not in "\"'[{|>"):
+                    if attempt == MAX_YAML_FIXES:
+                        out.error(line_no, _dotted(lines, index),
+                                  f"{trap}; and more values like it: stopped after "
+                                  f"{MAX_YAML_FIXES} of them; quote those, then check again")
+                        return None
                     out.error(line_no, _dotted(lines, index),
                               f"{trap}; quote the whole value: {key}: {_quoted(value)}")
                     lines[index] = f"{indent}{key}: {_quoted(value)}"
@@ -352,12 +379,13 @@ def compose_front_matter(front: str, out: Collector) -> yaml.Node | None:
         except yaml.YAMLError as exc:  # pragma: no cover - errors without a position
             out.error(1, "", f"front matter is not valid YAML: {exc}")
             return None
-    return None  # pragma: no cover
+    return None  # pragma: no cover  # the last attempt returns above
 
 
 def remove_front_matter_controls(front: str, out: Collector) -> str:
-    """YAML refuses control characters outright: remove them, with a warning per line."""
-    if front.isprintable() or not ILLEGAL_CHARS.search(front):
+    """YAML refuses control characters outright, and bidi controls make a title read
+    backwards: remove both, with a warning per line."""
+    if front.isprintable() or not (ILLEGAL_CHARS.search(front) or BIDI_CHARS.search(front)):
         return front
     lines = front.split("\n")
     for index, line in enumerate(lines):
@@ -366,8 +394,16 @@ def remove_front_matter_controls(front: str, out: Collector) -> str:
             out.warn(index + 2, _dotted(lines, index),
                      f"removed {removed} control character{'s' if removed > 1 else ''} that "
                      "XML cannot carry")
-            lines[index] = cleaned
+        cleaned, bidi = remove_bidi_controls(cleaned)
+        if bidi:
+            out.warn(index + 2, _dotted(lines, index), bidi_warning(bidi))
+        lines[index] = cleaned
     return "\n".join(lines)
+
+
+def bidi_warning(count: int) -> str:
+    return (f"removed {count} bidi control character{'s' if count > 1 else ''} (they can make "
+            "text read backwards)")
 
 
 

@@ -479,6 +479,26 @@ def _slug_owner(directory: Path, target: Path, slug: str) -> Path | None:
     return None
 
 
+def _earlier_draft(page: ParsedPage, path: Path, directory: Path, slug: str) -> Path | None:
+    """The draft that importing ``path`` without --title wrote (titled from the file name, its
+    text unchanged since), when this import names the film and so writes another file: the note
+    after that import says to import again with --title and --force, which replaces the draft
+    rather than leaving a second review of the same film."""
+    guessed = humanise_filename(path)
+    if not guessed or slugify(guessed) == slug:
+        return None
+    old = directory / f"{slugify(guessed)}.md"
+    fields = _front_matter(old)
+    if fields.get("draft", "").lower() != "true" or fields.get("title") != guessed:
+        return None
+    written = render_review(page, title=guessed, date="", review_id="", draft=True)
+    try:
+        text = old.read_text(encoding="utf-8-sig")
+    except OSError:
+        return None
+    return old if text.partition("\n---\n")[2] == written.partition("\n---\n")[2] else None
+
+
 def import_page(path: Path, config: Config, *, title: str | None = None,
                 date: str | None = None, out_dir: Path | None = None, force: bool = False,
                 now: datetime | None = None) -> ImportResult:
@@ -532,8 +552,17 @@ def import_page(path: Path, config: Config, *, title: str | None = None,
             f"{owner}: already has the slug {slug!r} (importing {path}); import with another "
             "--title, or give that review another slug"
         )
+    earlier = _earlier_draft(page, path, target.parent, slug)
+    if earlier is not None and not force:
+        raise PageImportError(
+            f"{earlier}: the draft an earlier import of {path} wrote, titled from the file name; "
+            f"add --force to replace it with {target.name}"
+        )
 
     text = render_review(page, title=title, date=date_text, review_id=review_id, draft=draft,
                          date_is_placeholder="date" in missing)
     write_atomic(target, text.encode("utf-8"))
+    if earlier is not None:
+        earlier.unlink()
+        notes.append(f"replaced {earlier.name}, the draft the earlier import wrote")
     return ImportResult(path=target, missing=tuple(missing), draft=draft, notes=tuple(notes))

@@ -16,7 +16,7 @@ import cmarkgfm
 import nh3
 from cmarkgfm.cmark import Options
 
-from ..text import ILLEGAL_CHARS, SUSPECT_CHARS, normalise_spaces
+from ..text import ILLEGAL_CHARS, SUSPECT_CHARS, normalise_spaces, remove_bidi_controls
 
 # Sources without "<" cannot hold raw HTML, and cmark's own output in its safe mode (which also
 # blanks javascript:, vbscript:, file: and data: links) lies within our allow-list, so nh3 is
@@ -129,12 +129,13 @@ def sanitise_html(html: str, base_url: str) -> str:
 
 
 def prepare_markdown(text: str) -> tuple[str, int]:
-    """Markdown with XML-illegal control characters removed and odd spaces made plain (one scan
-    when there is nothing to do); also how many control characters were removed."""
+    """Markdown with XML-illegal control characters removed, odd spaces made plain and bidi
+    controls removed (one scan when there is nothing to do); also how many control characters
+    were removed (``parse_source`` counts the bidi ones itself, for its warning)."""
     if not SUSPECT_CHARS.search(text):
         return text, 0
     text, removed = ILLEGAL_CHARS.subn("", text)
-    return normalise_spaces(text), removed
+    return normalise_spaces(remove_bidi_controls(text)[0]), removed
 
 
 def render_prepared(text: str, base_url: str) -> str:

@@ -31,26 +31,28 @@ import re
 from datetime import date as date_type
 from datetime import datetime, time
 from decimal import Decimal, InvalidOperation
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import yaml
 
 from ..config import Config
 from ..errors import Problem, SourceError
-from ..models import Film, Poster, Review
-from ..text import excerpt, normalise_spaces, one_line, slugify
+from ..models import Deferred, Film, Poster, Review
+from ..text import normalise_spaces, one_line, remove_bidi_controls, slugify
+from .body import Excerpt, FileBody, MarkdownBody
 from .frontmatter import (
     Collector,
     Fields,
+    bidi_warning,
     compose_front_matter,
     node_kind,
     remove_front_matter_controls,
     split_front_matter,
 )
-from .markdown import absolute_url, prepare_markdown, render_prepared
+from .markdown import absolute_url, prepare_markdown
 
 #: Bump when parsing or rendering changes in a way the source hashes cannot see.
-CACHE_FORMAT = 1
+CACHE_FORMAT = 3
 
 FIELDS = (
     "title", "date", "reviewer", "film", "rating", "summary", "tags", "poster", "poster_alt",
@@ -248,13 +250,23 @@ def _poster(fields: Fields, title: str, config: Config) -> tuple[Poster | None, 
         src = fields.text("poster")
         if src is None:
             return None, ()
-    parts = urlsplit(src)
+    try:
+        parts = urlsplit(src)
+        parts.port  # noqa: B018  # raises ValueError for a port that is not a number
+    except ValueError as exc:
+        fields.out.error(line, "poster", f"{src!r} is not a valid URL ({exc})")
+        return None, ()
     if parts.scheme and parts.scheme.lower() not in ("http", "https"):
         fields.out.error(line, "poster", f"{src!r} is not an http(s) URL or a path under "
                                          "static/")
         return None, ()
     if parts.scheme or parts.netloc:
-        return Poster(src=absolute_url(src, config.base_url),
+        problem = _url_problem(src, parts.hostname)
+        if problem:
+            fields.out.error(line, "poster", f"{src!r} is not a valid URL: {problem}")
+            return None, ()
+        # An address pasted from a browser's bar may hold letters beyond ASCII: encoded.
+        return Poster(src=absolute_url(quote(src, safe=_URL_SAFE), config.base_url),
                       alt=alt or f"Poster for {title}"), ()
     segments = [s for s in parts.path.split("/") if s and s != "."]
     if ".." in segments or "\\" in src or not segments:
@@ -262,22 +274,50 @@ def _poster(fields: Fields, title: str, config: Config) -> tuple[Poster | None, 
                                          "path such as posters/film.png")
         return None, ()
     # static/ is published at base_url, so "/posters/x.png" and "posters/x.png" are one file.
+    # A file name may hold spaces, quotes or accents: its URL has them percent-encoded.
     path = "/".join(segments)
-    return Poster(src=config.url(path), alt=alt or f"Poster for {title}"), (path,)
+    return Poster(src=config.url(quote(path, safe="/")), alt=alt or f"Poster for {title}"), (path,)
+
+
+# Printable ASCII a URL may hold as it is (RFC 3986's reserved and unreserved characters, and
+# "%" of escapes already made); quote() encodes the rest, i.e. letters beyond ASCII.
+_URL_SAFE = "".join(chr(c) for c in range(0x21, 0x7F) if chr(c) not in '"<>\\^`{|}')
+_URL_FORBIDDEN = re.compile(r'[\s"<>\\^`{|}\x00-\x1f\x7f]')
+
+
+def _url_problem(src: str, hostname: str | None) -> str | None:
+    """Why an absolute poster URL cannot go into a feed's enclosure as written, or None."""
+    bad = _URL_FORBIDDEN.search(src)
+    if bad is not None:
+        char = bad.group()
+        what = "a space" if char == " " else "a quote" if char == '"' else repr(char)
+        return (f"it contains {what}, which a URL cannot hold; percent-encode it "
+                f"(%{ord(char):02X}) or copy the address again")
+    if not hostname:
+        return "it names no host; write it in full, e.g. https://images.example.org/film.jpg"
+    if not hostname.isascii():
+        return "write its host name in its ASCII (xn--) form"
+    return None
 
 
 #: (review or None, problems, warnings, files under static/ the review needs)
 ParseResult = tuple[Review | None, list[Problem], list[Problem], tuple[str, ...]]
 
 
-def parse_source(text: str, path: str, config: Config) -> ParseResult:
-    """Parse one source: (review or None, problems, warnings, static files needed)."""
+def parse_source(text: str, path: str, config: Config, *,
+                 file: tuple[str, str] | None = None) -> ParseResult:
+    """Parse one source: (review or None, problems, warnings, static files needed).
+
+    ``file`` is (absolute path, sha256 of its bytes) when ``text`` was read from that file: the
+    review's body is then read again and rendered when first used (``body.FileBody``);
+    otherwise the Markdown is kept in memory until then."""
     out = Collector(path)
     text = text.removeprefix("\ufeff")
     split = split_front_matter(text, out)
     if split is None:
         return None, out.problems, out.warnings, ()
     front, body, body_line = split
+    body_offset = len(text) - len(body)
     front = remove_front_matter_controls(front, out)
     # A non-breaking space pasted after "reviewer:" would make the line invalid YAML; every
     # text value has its odd spaces made plain anyway.
@@ -351,15 +391,19 @@ def parse_source(text: str, path: str, config: Config) -> ParseResult:
     draft = _bool(fields, "draft")
     poster, needs = _poster(fields, title or stem, config)
 
+    body, bidi = remove_bidi_controls(body)
+    if bidi:
+        out.warn(body_line, "body", bidi_warning(bidi))
     body, removed = prepare_markdown(body)
     if removed:
         out.warn(body_line, "body", f"removed {removed} control character"
                                     f"{'s' if removed > 1 else ''} that XML cannot carry")
     if out.problems or title is None or reviewer is None or published is None:
         return None, out.problems, out.warnings, ()
-    body_html = render_prepared(body, config.base_url)
-    if summary is None:
-        summary = excerpt(body_html, config.newsletter.excerpt_words)
+    # Rendered when an output first reads it: most reviews are in no feed and no digest.
+    body_html: str | Deferred = (
+        MarkdownBody(body, config.base_url) if file is None
+        else FileBody(file[0], path, file[1], body_offset, config.base_url))
     if review_id is None:
         review_id = derived_id(config, published.date(), slug)
     review = Review(
@@ -371,7 +415,7 @@ def parse_source(text: str, path: str, config: Config) -> ParseResult:
         id=review_id,
         url=url or config.permalink(slug),
         body_html=body_html,
-        summary=summary,
+        summary=Excerpt(config.newsletter.excerpt_words) if summary is None else summary,
         film=film,
         rating=rating,
         tags=tags,
@@ -402,9 +446,11 @@ def _decode(data: bytes, path: str) -> tuple[str | None, list[Problem]]:
                                               "UTF-8")]
 
 
-def parse_bytes(data: bytes, path: str, config: Config) -> ParseResult:
+def parse_bytes(data: bytes, path: str, config: Config, *,
+                file: tuple[str, str] | None = None) -> ParseResult:
+    """parse_source for a file's bytes; ``file`` as there."""
     text, problems = _decode(data, path)
     if text is None:
         return None, problems, [], ()
-    return parse_source(text, path, config)
+    return parse_source(text, path, config, file=file)
 

@@ -11,6 +11,8 @@ import pytest
 from publisher.pipeline.check import check_publication
 from tests.fixtures import EXAMPLE, Publication, run_cli
 
+SECRET = {"PUBLISHER_SECRET": "a-secret-of-at-least-thirty-two-bytes"}
+
 
 @pytest.fixture
 def publication(publication: Publication) -> Publication:
@@ -38,11 +40,12 @@ def test_init_makes_a_publication_that_checks_clean(tmp_path):
     review = (target / "reviews" / "first-review.md").read_text(encoding="utf-8")
     assert "date: 2026-11-20\n" in review and 'reviewer: "Ana Ruiz"' in review
 
-    checked = run_cli("check", root=target)
+    checked = run_cli("check", root=target, env=SECRET)
     assert checked.exit_code == 0, checked.output
     assert summary(checked).startswith(
         "1 review file: 1 published, 0 drafts, 0 scheduled; 0 errors, ")
-    # The only advice left is to fill in the editor's own details (a postal address).
+    # The only advice left is to fill in the editor's own details (addresses, a postal
+    # address): the scaffold's example.org reaches nobody, which is fine for its outbox.
     assert all(line.startswith(f"warning: {target / 'publisher.toml'}: ")
                for line in checked.stderr.splitlines())
 
@@ -68,11 +71,15 @@ def test_check_passes_on_the_sample_publication_and_writes_nothing(tmp_path):
     pub = tmp_path / "sample"
     shutil.copytree(EXAMPLE, pub)
     before = files_under(pub)
-    result = run_cli("check", root=pub)
+    result = run_cli("check", root=pub, env=SECRET)
     assert result.exit_code == 0, result.output
-    assert summary(result) == (
-        "8 review files: 6 published, 1 draft, 1 scheduled; 0 errors, 0 warnings")
+    assert summary(result) == (  # its addresses are at secondreel.example.org
+        "8 review files: 6 published, 1 draft, 1 scheduled; 0 errors, 1 warning")
     assert files_under(pub) == before
+    sources = run_cli("check", "--sources", root=pub, env={"PUBLISHER_SECRET": ""})
+    assert sources.exit_code == 0, sources.output
+    assert summary(sources) == (
+        "8 review files: 6 published, 1 draft, 1 scheduled; 0 errors, 0 warnings")
 
 
 def test_check_prints_every_problem_and_fails(publication: Publication, cli):
@@ -95,7 +102,7 @@ def test_check_prints_every_problem_and_fails(publication: Publication, cli):
         Body\x01.
         """)
     before = files_under(publication.root)
-    result = cli("check")
+    result = cli("check", "--sources")
     assert result.exit_code == 1
     assert result.stderr.splitlines() == [
         "reviews/a.md:2: title: the value contains ': ', which YAML reads as a new field; "
@@ -115,7 +122,7 @@ def test_check_prints_every_problem_and_fails(publication: Publication, cli):
 def test_check_reports_warnings_but_passes(publication: Publication, cli):
     publication.write_review("a.md", "---\ntitle: Harbour\x07 Lights\ndate: 2026-03-06\n"
                                      "reviewer: Sam\n---\nBody.\n")
-    result = cli("check")
+    result = cli("check", "--sources")
     assert result.exit_code == 0
     assert result.stderr == (
         "warning: reviews/a.md:2: title: removed 1 control character that XML cannot carry\n")
@@ -126,10 +133,10 @@ def test_check_counts_drafts_and_scheduled_reviews(publication: Publication, cli
     publication.write_review("a.md", head + "date: 2026-01-01\n---\n")
     publication.write_review("b.md", head + "date: 2026-01-01\ndraft: true\n---\n")
     publication.write_review("c.md", head + "date: 2027-01-01\n---\n")
-    result = cli("check")
+    result = cli("check", "--sources")
     assert summary(result) == ("3 review files: 1 published, 1 draft, 1 scheduled; 0 errors, "
                                "0 warnings")
-    later = cli("check", now=datetime(2027, 6, 1, tzinfo=UTC))
+    later = cli("check", "--sources", now=datetime(2027, 6, 1, tzinfo=UTC))
     assert summary(later).startswith("3 review files: 2 published, 1 draft, 0 scheduled;")
 
 
@@ -149,7 +156,7 @@ def test_check_runs_extra_checks_given_to_the_library(publication: Publication, 
         seen.append(config.title)
         return ["templates/digest.mjml.j2:3: mj-column outside mj-section"]
 
-    report = check_publication(publication.config, now=now, checks=[lint])
+    report = check_publication(publication.config, now=now, checks=[lint], sources_only=True)
     assert seen == ["Test Reel"]
     assert not report.ok
     assert report.errors == ("templates/digest.mjml.j2:3: mj-column outside mj-section",)

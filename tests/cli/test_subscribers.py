@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import mailbox
+import os
+import stat
 from pathlib import Path
 
 from publisher.cli.subscribers import subscribers
 from publisher.ledger.store import open_store
 from publisher.models import SubscriberStatus
-from tests.fixtures import EXAMPLE
+from tests.fixtures import EXAMPLE, write_reviews
 
 
 def emails(publication, status: str | None = None) -> dict[str, str]:
@@ -107,7 +110,7 @@ def test_import_never_resubscribes_without_force(publication, tmp_path: Path, cl
     path.write_text("email,name\ngone@example.org,Gone\n", encoding="utf-8")
     result = cli("subscribers", "import", str(path))
     assert result.exit_code == 0
-    assert result.stdout.startswith("added 0 subscribers; 1 suppressed")
+    assert result.stdout.startswith("added 0 subscribers; 1 not subscribed again")
     assert emails(publication) == {"gone@example.org": "unsubscribed"}
     forced = cli("subscribers", "import", str(path), "--force")
     assert forced.stdout == "added 1 subscriber\n"
@@ -150,3 +153,63 @@ def test_list_status_choices_are_the_ledger_statuses():
     command = subscribers.commands["list"]
     status = next(p for p in command.params if p.name == "status")
     assert tuple(status.type.choices) == tuple(s.value for s in SubscriberStatus)
+
+
+def test_export_to_a_file_is_private_whatever_the_umask(publication, cli, tmp_path):
+    cli("subscribers", "add", "ada@example.com", "--name", "Ada")
+    target = tmp_path / "backup.csv"
+    target.write_text("old\n")
+    target.chmod(0o644)  # an older export, or a file made by hand: replaced, and made private
+    old = os.umask(0o022)
+    try:
+        result = cli("subscribers", "export", str(target))
+    finally:
+        os.umask(old)
+    assert result.exit_code == 0, result.output
+    assert stat.S_IMODE(target.stat().st_mode) == 0o600
+    assert target.read_text().startswith("email,name,status,source,created_at\nada@example.com")
+
+
+def test_a_local_part_longer_than_64_bytes_is_refused_at_add_and_import(publication, cli,
+                                                                        tmp_path):
+    longest = "a" * 64 + "@example.org"
+    assert cli("subscribers", "add", longest).exit_code == 0
+    refused = cli("subscribers", "add", "b" * 65 + "@example.org")
+    assert refused.exit_code == 1
+    assert refused.stderr.count("\n") == 1
+    assert "the part before the @ is 65 bytes" in refused.stderr
+    # octets, not characters: 33 × "é" is 66 bytes of UTF-8 (SMTPUTF8 counts octets)
+    assert cli("subscribers", "add", "é" * 33 + "@example.org").exit_code == 1
+    people = tmp_path / "people.csv"
+    people.write_text(f"email,name\nok@example.org,Ok\n{'c' * 65}@example.org,Long\n")
+    imported = cli("subscribers", "import", str(people))
+    assert imported.exit_code == 1
+    assert f"{people}:3: email:" in imported.stderr
+    assert "65 bytes" in imported.stderr
+    assert emails(publication) == {longest: "active", "ok@example.org": "active"}
+
+
+def test_bounced_rows_of_an_export_are_reported_as_recorded(publication, cli, tmp_path):
+    """A CSV whose rows say bounced or unsubscribed (an export) records them as such; the
+    summary said they were "suppressed … not subscribed; --force subscribes them again"."""
+    path = tmp_path / "export.csv"
+    path.write_text("email,name,status\nok@example.org,Ok,active\nb@example.org,B,bounced\n"
+                    "u@example.org,U,unsubscribed\n")
+    result = cli("subscribers", "import", str(path))
+    assert result.exit_code == 0
+    assert result.stdout == ("added 1 subscriber; 2 recorded as unsubscribed, bounced or "
+                             "complained, as the file says (kept off the list)\n")
+    assert emails(publication) == {"ok@example.org": "active", "b@example.org": "bounced",
+                                   "u@example.org": "unsubscribed"}
+
+
+def test_the_name_goes_where_the_help_says(publication, cli):
+    help_text = cli("subscribers", "add", "--help").stdout
+    assert "greeting" not in help_text and "To: header" in help_text
+    write_reviews(publication, 1)  # the local outbox is the default transport
+    cli("subscribers", "add", "ada@example.org", "--name", "Ada Reader")
+    assert cli("issue", "new").exit_code == 0
+    sent = cli("issue", "send", "1", env={"PUBLISHER_SECRET": "x" * 32})
+    assert sent.exit_code == 0, sent.output
+    [message] = mailbox.Maildir(publication.root / ".publisher" / "outbox", create=False)
+    assert message["To"] == "Ada Reader <ada@example.org>"

@@ -156,7 +156,7 @@ def test_a_file_that_is_not_a_database_is_a_clear_error(config: Config):
     path = db_path(config)
     path.parent.mkdir(parents=True)
     path.write_bytes(b"this is not sqlite, just some text " * 200)
-    with pytest.raises(StoreError, match="cannot open the ledger.*not a database"):
+    with pytest.raises(StoreError, match="the ledger is damaged .file is not a database"):
         open_store(config)
 
 
@@ -268,8 +268,8 @@ def test_csv_import_reports_every_invalid_row_with_its_line(store: Store, tmp_pa
     assert store.subscriber("left@example.org").status == "bounced"
     assert store.subscriber("ada@example.com").source == "import:subscribers.csv"
     assert report.summary() == (
-        "added 3 subscribers; 2 duplicates skipped; 1 suppressed (unsubscribed, bounced or "
-        "complained: not subscribed; --force subscribes them again); 3 invalid rows rejected")
+        "added 3 subscribers; 2 duplicates skipped; 1 not subscribed again (they unsubscribed, "
+        "bounced or complained before; --force subscribes them); 3 invalid rows rejected")
 
 
 def test_an_unclosed_quote_is_named_with_the_lines_it_swallowed(store: Store, tmp_path: Path):
@@ -328,7 +328,10 @@ def test_export_and_import_round_trip_keeps_suppressions(store: Store, tmp_path:
                                 state=StateSettings(database=f"sqlite:///{tmp_path}/other.db"))
     with open_store(other) as fresh:
         report = fresh.import_subscribers_csv(path, now=LATER)
-        assert (report.added, report.suppressed) == (1, 1)
+        # the unsubscribed row is recorded as the file says: not "suppressed … not subscribed"
+        assert (report.added, report.recorded, report.suppressed) == (1, 1, 0)
+        assert report.summary() == ("added 1 subscriber; 1 recorded as unsubscribed, bounced or "
+                                    "complained, as the file says (kept off the list)")
         assert [(s.email, s.status) for s in fresh.subscribers()] == [
             ("a@example.org", "active"), ("b@example.org", "unsubscribed")]
         # when and how they joined travels with them

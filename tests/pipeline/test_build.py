@@ -324,3 +324,20 @@ def test_build_command_prints_a_summary_and_fails_cleanly_on_bad_sources(publica
     assert "reviews/broken.md" in result.output and "reviews/also-broken.md" in result.output
     assert "Traceback" not in result.output
 
+
+
+def test_the_issue_archive_stays_when_the_ledger_forgets_its_issues(publication, now):
+    # A ledger lost or restored from an old backup lists fewer issues: their archive pages are
+    # a record of what was sent (and what stops issue #1 going out again), so they stay.
+    write(publication, "only")
+    config = publication.config
+    review = load_reviews(config).reviews[0]
+    issue = Issue(number=1, subject="Test Reel #1: Only", date=now, reviews=(review,))
+    build_site(config, now=now, issues=[issue])
+    kept = {rel: (config.output_path / rel).read_bytes()
+            for rel in ("issues/1/index.html", "issues/index.html", "issues/atom.xml")}
+    report = build_site(config, now=now, issues=[])
+    assert not any(rel.startswith("issues/") for rel in report.removed + report.written)
+    for rel, data in kept.items():
+        assert (config.output_path / rel).read_bytes() == data
+    assert build_site(config, now=now, issues=[]).written == ()

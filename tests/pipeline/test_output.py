@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -14,6 +13,7 @@ import pytest
 from publisher.errors import PublisherError, SourceError
 from publisher.pipeline.build import build_site, manifest_path
 from tests.fixtures import write_png, write_reviews
+from tests.mounts import read_only, tiny_disk
 
 
 def snapshot(root: Path) -> dict[str, tuple[bytes, int]]:
@@ -25,35 +25,16 @@ def directories(root: Path) -> list[str]:
     return sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_dir())
 
 
-# --- mounts (root only: CI runs as root) ---------------------------------------------------
+# --- real faults: a full tmpfs, a read-only bind mount (tests/mounts.py; root only) ------
 
 
-def _mount(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["mount", *args], capture_output=True, text=True, check=False)
-
-
-@pytest.fixture
-def mounts():
-    """Mount helpers that unmount at the end; skips the test where mounting is not allowed."""
-    if os.geteuid() != 0 or shutil.which("mount") is None:
-        pytest.skip("mounting a tmpfs or a read-only bind mount needs root (CI runs as root)")
-    mounted: list[Path] = []
-
-    def mount(*args: str, target: Path) -> None:
-        done = _mount(*args, str(target))
-        if done.returncode != 0:
-            pytest.skip(f"cannot mount here: {done.stderr.strip()}")
-        mounted.append(target)
-
-    yield mount
-    for target in reversed(mounted):
-        subprocess.run(["umount", "-l", str(target)], check=False)
-
-
-def test_a_full_disk_leaves_the_last_good_site_in_place(publication, now, mounts, cli):
+def test_a_full_disk_leaves_the_last_good_site_in_place(publication, now, cli):
     public = publication.root / "public"
-    public.mkdir()
-    mounts("-t", "tmpfs", "-o", "size=1m", "tmpfs", target=public)
+    with tiny_disk(public, "1m"):
+        full_disk(publication, now, cli, public)
+
+
+def full_disk(publication, now, cli, public):
     write_reviews(publication, 3)
     config = publication.config
     build_site(config, now=now)
@@ -69,8 +50,8 @@ def test_a_full_disk_leaves_the_last_good_site_in_place(publication, now, mounts
     result = cli("build")
     assert result.exit_code == 1
     assert result.stderr.strip().splitlines() == [
-        "error: public/: cannot write posters/huge.png: no space left on the device; the "
-        "previous output is unchanged"]
+        f"error: {public}/posters/huge.png: No space left on device; the disk is full; free "
+        "some space and run again"]
     assert snapshot(public) == before  # same files, same bytes, same mtimes
     assert "reviews/film-4" not in directories(public)  # the directory made for it went too
     assert not [p for p in public.iterdir() if p.name.startswith(".")]  # no staging left
@@ -85,22 +66,22 @@ def test_a_full_disk_leaves_the_last_good_site_in_place(publication, now, mounts
 
 
 def test_a_read_only_site_is_left_alone_and_a_build_with_nothing_new_still_passes(
-        publication, now, mounts):
+        publication, now):
     public = publication.root / "public"
     write_reviews(publication, 2)
     config = publication.config
     build_site(config, now=now)
     before = snapshot(public)
-    mounts("--bind", str(public), target=public)
-    mounts("-o", "remount,ro,bind", str(public), target=public)
-    assert build_site(config, now=now).written == ()  # nothing to write: no error either
+    with read_only(public):
+        assert build_site(config, now=now).written == ()  # nothing to write: no error either
 
-    write_reviews(publication, [{"slug": "film-3"}])
-    with pytest.raises(PublisherError) as caught:
-        build_site(config, now=now)
-    assert str(caught.value).startswith("public/: cannot write ")
-    assert str(caught.value).endswith("read-only file system; the previous output is unchanged")
-    assert snapshot(public) == before
+        write_reviews(publication, [{"slug": "film-3"}])
+        with pytest.raises(PublisherError) as caught:
+            build_site(config, now=now)
+        assert str(caught.value).startswith(f"{public}/")
+        assert str(caught.value).endswith(
+            ": Read-only file system; the file system is mounted read-only")
+        assert snapshot(public) == before
 
 
 # --- everywhere ------------------------------------------------------------------------------

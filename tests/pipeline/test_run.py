@@ -32,7 +32,7 @@ from tests.smtpserver import SmtpServer
 
 @pytest.fixture(autouse=True)
 def secret(monkeypatch):
-    monkeypatch.setenv("PUBLISHER_SECRET", "test-secret-not-for-production")
+    monkeypatch.setenv("PUBLISHER_SECRET", "test-secret-not-for-production-use")
 
 
 class Lines(list):
@@ -100,11 +100,14 @@ def test_due_slot_composes_sends_and_archives_then_the_next_run_does_nothing(pub
 def test_before_the_slot_nothing_is_composed_but_feeds_are_built(publication):
     write_reviews(publication, 2)
     config = publication.config
-    # A brand-new publication's first run looks at the latest slot: a week old, so skipped.
+    # A brand-new publication's first run finds the latest slot a week old: it passed before the
+    # publication existed, so it is recorded (--catch-up will not send it) without a "skipped".
     report, lines = run(config, SLOT - timedelta(seconds=1))
-    assert report.exit_code == 0 and report.issue is None and report.outcome == "skipped"
-    assert lines[0] == f"build: {report.written} files written to public/"
-    assert lines[1].startswith("skipped the issue due Fri 2026-11-13 09:00 GMT: 7.0 days late")
+    assert report.exit_code == 0 and report.issue is None and report.outcome is None
+    assert lines == [f"build: {report.written} files written to public/"]
+    assert report.decision.reason == (
+        "no issue due: the last scheduled time, Fri 2026-11-13 09:00 GMT, passed before this "
+        "publication's first run; next at Fri 2026-11-20 09:00 GMT")
     assert (config.output_path / "feed.xml").is_file()
     assert ledger(config) == ([], SLOT - timedelta(days=7))
 

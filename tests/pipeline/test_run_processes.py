@@ -51,7 +51,7 @@ def publisher(publication, *args: str) -> list[str]:
 
 def environment() -> dict[str, str]:
     env = dict(os.environ)
-    env.update(PUBLISHER_NOW=NOW, PUBLISHER_SECRET="process-test-secret")
+    env.update(PUBLISHER_NOW=NOW, PUBLISHER_SECRET="process-test-secret-of-32-bytes-or-more")
     return env
 
 

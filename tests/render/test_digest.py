@@ -573,7 +573,7 @@ def test_a_template_that_does_not_compile_is_explained_by_check_and_preview(publ
     trap = re.compile(r"^warning: .*/templates/_head\.mjml\.j2:1: <mj-html-attributes> makes "
                       r"mjml-python \(MRML\) fail", re.M)
 
-    result = cli("check")
+    result = cli("check", "--sources")
     assert result.exit_code == 1
     assert "digest.mjml.j2: MJML did not compile" in result.stderr
     assert "(at 'mj-html-attributes')" in result.stderr  # what MRML stumbled on
@@ -592,7 +592,7 @@ def test_cli_check_renders_the_archive_templates_too(publication, name, cli):
     templates = publication.root / "templates"
     templates.mkdir()
     (templates / name).write_text("{{ no_such_value }}\n")
-    result = cli("check")
+    result = cli("check", "--sources")
     assert result.exit_code == 1
     assert re.search(rf"templates/{re.escape(name)}:1: 'no_such_value' is undefined",
                      result.stderr), result.stderr
@@ -618,7 +618,7 @@ def test_cli_check_reports_digest_size_and_template_warnings(publication, cli):
         (DEFAULT_TEMPLATES / "_card.mjml.j2").read_text().replace(
             '<mj-button href="{{ card.url }}">',
             '<mj-button href="{{ card.url }}" title="Read {{ card.title }}">'))
-    result = cli("check")
+    result = cli("check", "--sources")
     assert result.exit_code == 0, result.output
     assert re.search(r"^digest of 2 reviews: \d+\.\d KB of HTML", result.stdout, re.M)
     (warning,) = [line for line in result.stderr.splitlines() if line.startswith("warning:")]
@@ -627,6 +627,20 @@ def test_cli_check_reports_digest_size_and_template_warnings(publication, cli):
                         warning)
     assert "0 errors, 1 warning" in result.stdout
     (templates / "_card.mjml.j2").write_text("{{ card.no_such_field }}")
-    result = cli("check")
+    result = cli("check", "--sources")
     assert result.exit_code == 1
     assert "_card.mjml.j2:1:" in result.stderr and "no_such_field" in result.stderr
+
+
+def test_cli_preview_is_numbered_as_the_next_issue(publication, cli):
+    """It said "#1" whatever the ledger held; it shows the number the next issue will have,
+    read without writing (no ledger: #1, and none is created)."""
+    write_films(publication, 3)
+    result = cli("digest", "preview", "--text")
+    assert "Test Reel #1: " in result.stderr
+    assert not (publication.root / ".publisher" / "state.db").exists()
+    assert cli("issue", "new").exit_code == 0
+    assert cli("issue", "cancel", "1").exit_code == 0  # a cancelled issue keeps its number
+    result = cli("digest", "preview", "--text")
+    assert result.exit_code == 0, result.output
+    assert "Test Reel #2: " in result.stderr

@@ -763,3 +763,40 @@ def test_cli_title_names_one_page_only():
                      str(PAGES / "night-bus-to-varna.txt"), "--title", "X")
     assert result.exit_code == 2
     assert "--title names one film" in result.output
+
+
+def test_importing_again_with_the_title_replaces_the_first_draft(publication, now, cli,
+                                                                 tmp_path):
+    """The first import (no --title, no --date) titles the draft from the file name and says to
+    import again with --title and --force: doing so must not leave that draft behind as a
+    second review of the same film."""
+    exported = tmp_path / "page-3.txt"
+    exported.write_text((PAGES / "night-bus-to-varna.txt").read_text(encoding="utf-8"))
+    first = cli("import", str(exported))
+    assert first.exit_code == 0, first.output
+    assert "import again with --title and --force" in first.stdout
+    reviews = publication.root / "reviews"
+    assert sorted(p.name for p in reviews.glob("*.md")) == ["page-3.md"]
+
+    refused = cli("import", str(exported), "--title", "Night Bus to Varna", "--date",
+                  "2026-03-06")
+    assert refused.exit_code == 1
+    assert "page-3.md: the draft an earlier import of" in refused.stderr
+    assert "add --force to replace it with night-bus-to-varna.md" in refused.stderr
+
+    again = cli("import", str(exported), "--title", "Night Bus to Varna", "--date",
+                "2026-03-06", "--force")
+    assert again.exit_code == 0, again.output
+    assert "replaced page-3.md, the draft the earlier import wrote" in again.stdout
+    assert sorted(p.name for p in reviews.glob("*.md")) == ["night-bus-to-varna.md"]
+
+
+def test_a_draft_edited_since_its_import_is_not_replaced(publication, cli, tmp_path):
+    exported = tmp_path / "page-3.txt"
+    exported.write_text((PAGES / "night-bus-to-varna.txt").read_text(encoding="utf-8"))
+    assert cli("import", str(exported)).exit_code == 0
+    draft = publication.root / "reviews" / "page-3.md"
+    draft.write_text(draft.read_text() + "\nThe editor's own paragraph.\n")
+    again = cli("import", str(exported), "--title", "Night Bus to Varna", "--force")
+    assert again.exit_code == 0, again.output
+    assert draft.is_file()  # someone's work: never deleted

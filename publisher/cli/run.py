@@ -1,0 +1,96 @@
+"""``publisher run``: what cron calls every few minutes.
+
+Most calls find nothing to do: the idle check (``pipeline/idle.py``) answers those from stat
+signatures, the record of the last idle run and one read of the ledger, under the run lock,
+before anything heavy is imported. Anything else runs in full and, when it did nothing, is
+recorded for the next call.
+"""
+
+from __future__ import annotations
+
+import sys
+from datetime import datetime
+
+import click
+
+from ..config import Config
+from ..errors import LockHeld
+from ..pipeline.idle import Answer, IdleCheck, forget
+from ..pipeline.lock import publication_lock
+from . import State
+from .context import publication_command
+
+
+@click.command("run")
+@click.option("--catch-up", is_flag=True,
+              help="Send an issue whose slot is older than the grace window (instead of "
+                   "skipping it).")
+@click.option("--dry-run", is_flag=True,
+              help="Say what the run would do (build, compose, deliver); write and send "
+                   "nothing.")
+@publication_command
+def run_command(state: State, catch_up: bool, dry_run: bool) -> int:
+    """Build feeds, compose the issue if one is due, deliver what is queued (cron calls this)."""
+    config, now = state.config, state.now()
+    if dry_run:
+        return _rehearse(state, catch_up)
+    if state.fixed_now is not None:  # cron gives no --now: only a rehearsal pays this import
+        from ..pipeline.rehearsal import refuse_future_clock
+
+        refuse_future_clock(config, state.fixed_now)
+    check, answer = (None, None) if catch_up else _idle(config, now)
+    if answer is not None:
+        for line in answer.stdout:
+            click.echo(line)
+        if answer.decision is not None and sys.stdout.isatty():
+            click.echo(answer.decision.reason)  # as below: say why nothing was composed
+        return answer.exit_code
+    # Loaded only now that there may be work: most of what an idle run would otherwise cost.
+    from ..pipeline.run import run_once
+    from .progress import terminal_progress
+
+    said: list[str] = []
+
+    def echo(line: str) -> None:
+        said.append(line)
+        click.echo(line)
+
+    report = run_once(config, now=now, catch_up=catch_up, echo=echo,
+                      progress=terminal_progress("sending"))
+    decision = report.decision
+    if decision is not None and report.outcome is None and sys.stdout.isatty():
+        click.echo(decision.reason)  # on a terminal, say why nothing was composed
+    for problem in report.problems:
+        click.echo(f"error: {problem}", err=True)
+    idle = (check is not None and not said and report.exit_code == 0
+            and report.locked_by is None and decision is not None and decision.slot is None
+            and not decision.skipped and report.outcome is None and not report.delivered
+            and not report.written and not report.archived)
+    if check is not None and idle:
+        check.record(steady=report.steady)
+    elif report.locked_by is None:
+        forget(config)
+    return report.exit_code
+
+
+def _rehearse(state: State, catch_up: bool) -> int:
+    """``run --dry-run``: what a run would do, doing none of it (no lock, no idle record)."""
+    from ..pipeline.rehearsal import rehearse_run
+
+    plan = rehearse_run(state.config, now=state.now(), catch_up=catch_up)
+    for line in plan.lines:
+        click.echo(line)
+    for problem in plan.problems:
+        click.echo(f"error: {problem}", err=True)
+    return plan.exit_code
+
+
+def _idle(config: Config, now: datetime) -> tuple[IdleCheck | None, Answer | None]:
+    """The idle check, taken under the run lock; (None, None) when another run holds it (the
+    full path reports that)."""
+    try:
+        with publication_lock(config):
+            check = IdleCheck.take(config, "run")
+            return check, check.answer(now)
+    except LockHeld:
+        return None, None

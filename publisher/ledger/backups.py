@@ -1,0 +1,148 @@
+"""Copies of an SQLite ledger, whole, with SQLite's online backup API: a consistent snapshot
+taken page by page while other processes go on reading and writing, never a half-copied file
+(copying state.db with cp during a send can give one: the WAL holds the newest pages).
+
+A backup is one self-contained file (rollback journal, not WAL), checked with ``quick_check``
+before it takes its name, and readable by its owner only: it holds every subscriber's address.
+Restoring copies a backup into the ledger through the same API, so the ledger is never a
+mixture of the two. (PostgreSQL ledgers are backed up with pg_dump.)
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import tempfile
+from pathlib import Path
+from urllib.parse import quote
+
+from ..errors import StoreError
+from ..files import describe_os_error
+from .probe import LedgerStatus, read_status, readonly_engine
+from .store import BUSY_TIMEOUT_MS
+
+
+def _readonly(path: Path) -> sqlite3.Connection:
+    return sqlite3.connect(f"file:{quote(str(path.resolve()))}?mode=ro", uri=True,
+                           timeout=BUSY_TIMEOUT_MS / 1000)
+
+
+def _quick_check(conn: sqlite3.Connection, path: Path) -> None:
+    try:
+        rows = conn.execute("PRAGMA quick_check").fetchall()
+    except sqlite3.DatabaseError as exc:
+        raise StoreError(f"{path}: not a usable SQLite database: {exc}") from None
+    if [tuple(row) for row in rows] != [("ok",)]:
+        raise StoreError(f"{path}: damaged: {rows[0][0]}")
+
+
+def write_backup(ledger: Path, target: Path) -> int:
+    """Copy the SQLite ledger ``ledger`` to ``target`` (replaced atomically if it exists, mode
+    0600, fsynced); returns its size in bytes. StoreError when the copy cannot be made or does
+    not pass SQLite's quick_check."""
+    if target.exists() and target.resolve() == ledger.resolve():
+        raise StoreError(f"{target} is the ledger itself; name another file")
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    except OSError as exc:
+        raise StoreError(f"cannot write the backup: {describe_os_error(exc)}") from None
+    os.close(fd)  # mkstemp made it 0600; SQLite writes it from here
+    try:
+        src = _readonly(ledger)
+        try:
+            dst = sqlite3.connect(tmp)
+            try:
+                src.backup(dst)
+                # One self-contained file: no -wal beside it to forget when it is copied away.
+                dst.execute("PRAGMA journal_mode = DELETE")
+                _quick_check(dst, target)
+            finally:
+                dst.close()
+        finally:
+            src.close()
+        with open(tmp, "rb") as fh:
+            os.fsync(fh.fileno())
+        os.chmod(tmp, 0o600)
+        os.replace(tmp, target)
+    except sqlite3.Error as exc:
+        _unlink(tmp)
+        raise StoreError(f"cannot back up {ledger}: {exc}") from None
+    except OSError as exc:
+        _unlink(tmp)
+        raise StoreError(f"cannot write the backup: {describe_os_error(exc)}") from None
+    except BaseException:
+        _unlink(tmp)
+        raise
+    _fsync_directory(target.parent)
+    return target.stat().st_size
+
+
+def inspect_backup(path: Path, known_revisions: set[str]) -> LedgerStatus:
+    """What the backup file ``path`` holds; StoreError unless it is an undamaged publisher
+    ledger at a schema revision this publisher knows (``known_revisions``)."""
+    if not path.is_file():
+        raise StoreError(f"{path}: no such file")
+    try:
+        conn = _readonly(path)
+        try:
+            _quick_check(conn, path)
+        finally:
+            conn.close()
+    except sqlite3.Error as exc:
+        raise StoreError(f"{path}: not a usable SQLite database: {exc}") from None
+    engine = readonly_engine(path)
+    try:
+        status = read_status(engine, str(path))
+    finally:
+        engine.dispose()
+    if status.problem:
+        raise StoreError(f"{path}: {status.problem}")
+    if not status.exists:
+        raise StoreError(f"{path}: an empty database, not a publisher ledger")
+    if status.revision not in known_revisions:
+        raise StoreError(f"{path}: ledger schema revision {status.revision} is unknown: the "
+                         "backup was made by a newer publisher; upgrade publisher to restore it")
+    return status
+
+
+def copy_into(source: Path, ledger: Path) -> None:
+    """Replace the content of the SQLite ledger ``ledger`` (created if missing) with that of
+    ``source``, in one transaction of the backup API: readers see the old ledger or the new."""
+    try:
+        ledger.parent.mkdir(parents=True, exist_ok=True)
+        src = _readonly(source)
+        try:
+            dst = sqlite3.connect(str(ledger), timeout=BUSY_TIMEOUT_MS / 1000)
+            try:
+                src.backup(dst)
+            finally:
+                dst.close()
+        finally:
+            src.close()
+        os.chmod(ledger, 0o600)  # subscribers' addresses: readable by the owner only
+    except sqlite3.Error as exc:
+        raise StoreError(f"cannot restore into {ledger}: {exc}") from None
+    except OSError as exc:
+        raise StoreError(f"cannot restore: {describe_os_error(exc)}") from None
+
+
+def _unlink(path: str) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+
+
+def _fsync_directory(directory: Path) -> None:
+    """Make the rename durable (the directory entry), where the platform allows it."""
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)

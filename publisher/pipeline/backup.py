@@ -1,0 +1,109 @@
+"""``publisher backup`` and ``publisher restore``: the whole ledger, not only its subscribers.
+
+A lost ledger restored from ``subscribers export`` alone forgets which issues went out, and the
+next run would send issue #1 to everyone again; so a backup is the ledger itself (subscribers,
+issues frozen as sent, every delivery), copied with SQLite's online backup API. Restoring takes
+the run lock (no send can be under way), keeps the ledger it replaces beside it, and says which
+archived issues the backup does not know: composing one of those numbers again is refused
+(``pipeline.issues.compose_issue``).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from ..config import Config
+from ..errors import StoreError
+from ..ledger import open_store
+from ..ledger.backups import copy_into, inspect_backup, write_backup
+from ..ledger.migrate import known_revisions
+from ..ledger.probe import LedgerStatus, probe_ledger, sqlite_path
+from .lock import publication_lock
+
+_ARCHIVED = re.compile(r"[1-9][0-9]*")
+
+
+@dataclass(frozen=True)
+class BackupResult:
+    path: Path
+    size: int
+    ledger: LedgerStatus  # what the backup holds
+
+
+@dataclass(frozen=True)
+class RestoreResult:
+    ledger: LedgerStatus  # what the ledger holds now
+    saved: Path | None  # where the ledger it replaced was kept, if there was one
+    unknown_archived: tuple[int, ...]  # archived issue numbers the restored ledger lacks
+
+
+def backups_dir(config: Config) -> Path:
+    return config.paths.state / "backups"
+
+
+def default_backup_path(config: Config, now: datetime, label: str = "state") -> Path:
+    """.publisher/backups/<label>-<UTC time>.db, never the name of an existing file (two in one
+    second get -2, -3, …)."""
+    stem = f"{label}-{now.astimezone(UTC):%Y%m%dT%H%M%SZ}"
+    path = backups_dir(config) / f"{stem}.db"
+    n = 1
+    while path.exists():
+        n += 1
+        path = backups_dir(config) / f"{stem}-{n}.db"
+    return path
+
+
+def _ledger_file(config: Config) -> Path:
+    path = sqlite_path(config)
+    if path is None:
+        raise StoreError(f"{config.path}: state.database: backup and restore work on an SQLite "
+                         "ledger; back up another database with its own tools (pg_dump)")
+    return path
+
+
+def backup(config: Config, target: Path | None, *, now: datetime) -> BackupResult:
+    """Copy the ledger to ``target`` (default: .publisher/backups/state-<UTC time>.db).
+    StoreError when there is no ledger, or the copy fails."""
+    ledger = _ledger_file(config)
+    if not ledger.is_file():
+        raise StoreError(f"{ledger}: no ledger yet; nothing to back up")
+    path = target if target is not None else default_backup_path(config, now)
+    size = write_backup(ledger, path)
+    return BackupResult(path, size, inspect_backup(path, known_revisions()))
+
+
+def archived_numbers(config: Config) -> list[int]:
+    """The issue numbers that have a page in the web archive (public/issues/<n>/), ascending."""
+    directory = config.output_path / "issues"
+    try:
+        names = [p.name for p in directory.iterdir() if _ARCHIVED.fullmatch(p.name)]
+    except OSError:  # no archive yet (or none readable): nothing to compare
+        return []
+    return sorted(int(n) for n in names
+                  if (directory / n / "index.html").is_file())
+
+
+def restore(config: Config, source: Path, *, now: datetime) -> RestoreResult:
+    """Replace the ledger with the backup ``source``, under the run lock; the replaced ledger
+    is kept as .publisher/backups/state-before-restore-<UTC time>.db. The restored ledger is
+    migrated to this publisher's schema. StoreError when ``source`` is not an undamaged ledger
+    this publisher can read; LockHeld while a run or a send is under way."""
+    ledger = _ledger_file(config)
+    inspect_backup(source, known_revisions())
+    if ledger.exists() and source.resolve() == ledger.resolve():
+        raise StoreError(f"{source} is the ledger itself; name a backup file")
+    with publication_lock(config):
+        saved = None
+        if ledger.is_file():
+            saved = default_backup_path(config, now, "state-before-restore")
+            write_backup(ledger, saved)
+        copy_into(source, ledger)
+        open_store(config).close()  # migrated to this publisher's schema, if it is older
+    status = probe_ledger(config)
+    with open_store(config) as store:
+        known = {record.number for record in store.issues()}
+    missing = tuple(n for n in archived_numbers(config) if n not in known)
+    return RestoreResult(status, saved, missing)

@@ -1,0 +1,395 @@
+"""What cron will need, checked before it needs it: the schedule, the transport (and, on request,
+a real connection to the relay), the addresses, the signing secret, the DKIM key (and, on
+request, the record published in DNS), the ledger and the directories a run writes. One
+function per concern, each returning ``Findings``; nothing is written, nothing is sent.
+
+Each check uses the code a run uses (``transport_from_url``, ``Sender.from_config``,
+``DkimSigner.from_config``, ``config_schedule``), so that nothing this passes fails at send time
+for a reason it could have seen.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import dns.exception
+import dns.resolver
+
+from ..config import SECRET_ENV, SECRET_PURPOSE, Config
+from ..delivery.local import FileTransport, MaildirTransport
+from ..delivery.transports import Transport, transport_from_url
+from ..errors import ConfigError, InvalidAddress, PublisherError
+from ..ledger import Store
+from ..ledger.addresses import normalise_email
+from ..ledger.probe import LedgerStatus, probe_ledger, sqlite_path
+from ..ledger.schema import SCHEMA_REVISION
+from ..models import IssueState
+from ..newsletter.schedule import config_schedule, format_local, next_times
+from ..render.dkim import DkimSigner
+from ..render.sender import Sender
+
+#: Shorter secrets are refused for a new publication (HMAC-SHA256 keys: 32 bytes is its
+#: output size, and what secrets.token_urlsafe(32) gives).
+SECRET_MIN_BYTES = 32
+SECRET_HINT = "python3 -c 'import secrets; print(secrets.token_urlsafe(32))' makes one"
+
+#: Domains reserved for examples and tests (RFC 2606, RFC 6761): mail from or links to them
+#: reach nobody. The scaffold writes example.org until the editor sets their own.
+_PLACEHOLDER = re.compile(r"(?:^|\.)(?:example(?:\.(?:org|com|net))?|test|invalid|localhost)\Z",
+                          re.IGNORECASE)
+_DNS_LABEL = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\Z")
+
+
+@dataclass
+class Findings:
+    """What one check found: ``errors`` (a run would fail, or do harm), ``warnings``, and
+    ``info`` lines that say what was checked."""
+
+    errors: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    info: list[str] = field(default_factory=list)
+
+    def extend(self, other: Findings) -> Findings:
+        self.errors += other.errors
+        self.warnings += other.warnings
+        self.info += other.info
+        return self
+
+
+def is_local(transport: Transport) -> bool:
+    """Whether messages stay on this machine (the Maildir outbox, a directory of files)."""
+    return isinstance(transport, MaildirTransport | FileTransport)
+
+
+def placeholder_domain(host: str) -> bool:
+    """Whether ``host`` is a domain reserved for examples (example.org, *.test, …)."""
+    return bool(_PLACEHOLDER.search(host.rstrip(".")))
+
+
+# --- the schedule --------------------------------------------------------------------------------
+
+
+def check_schedule(config: Config, now: datetime) -> Findings:
+    """The schedule parses; the next time an issue is due."""
+    found = Findings()
+    try:
+        expr, tz, _grace = config_schedule(config)
+    except ConfigError as exc:
+        found.errors.append(str(exc))
+        return found
+    upcoming = next_times(expr, tz, now, 1)
+    when = format_local(upcoming[0], tz) if upcoming else "never"
+    found.info.append(f"schedule: {expr!r} in {getattr(tz, 'key', tz)}; next issue due {when}")
+    return found
+
+
+# --- the transport -------------------------------------------------------------------------------
+
+
+def check_transport(config: Config, *, connect: bool = False) -> Findings:
+    """delivery.transport parses as a send would parse it (and its password is in the
+    environment); with ``connect``, a real session is opened — TLS, EHLO, STARTTLS and AUTH as
+    configured — and closed with QUIT, sending nothing. A local transport's directory must be
+    writable."""
+    found = Findings()
+    try:
+        transport = transport_from_url(config)
+    except ConfigError as exc:
+        found.errors.append(str(exc))
+        return found
+    if isinstance(transport, MaildirTransport | FileTransport):
+        problem = writable_problem(transport.path)
+        if problem:
+            found.errors.append(f"{config.path}: delivery.transport: {problem}")
+        else:
+            found.info.append(f"transport: {transport.description} (local: messages stay on "
+                              "this machine)")
+        return found
+    if not connect:
+        found.info.append(f"transport: {transport.description} (not contacted; "
+                          "'publisher check --connect' logs in and sends nothing)")
+        return found
+    try:
+        with transport.session():
+            pass
+    except PublisherError as exc:
+        found.errors.append(f"transport: {exc}")
+        return found
+    user = config.delivery.smtp_user
+    steps = ["connected"]
+    if urlsplit(config.delivery.transport).scheme.lower() == "smtps":
+        steps.append("TLS")
+    elif config.delivery.starttls:
+        steps.append("STARTTLS")
+    if user:
+        steps.append(f"logged in as {user}")
+    found.info.append(f"transport: {transport.description}: {', '.join(steps)}; nothing sent")
+    return found
+
+
+# --- addresses -----------------------------------------------------------------------------------
+
+
+def check_addresses(config: Config, *, sends_mail: bool) -> Findings:
+    """Every address of [newsletter] is valid and can go in a header; none is a placeholder
+    (example.org) when mail goes out for real; base_url, which unsubscribe links hang off, is
+    not one either."""
+    found = Findings()
+    try:
+        Sender.from_config(config)
+    except ConfigError as exc:
+        found.errors.append(str(exc))
+        return found
+    nl = config.newsletter
+    keys = {"newsletter.from_address": nl.from_address, "newsletter.reply_to": nl.reply_to,
+            "newsletter.bounce_address": nl.bounce_address,
+            "newsletter.unsubscribe_mailto": nl.unsubscribe_mailto,
+            "author_email": config.author_email}
+    placeholders = []
+    for key, address in keys.items():
+        if not address:
+            continue
+        if placeholder_domain(address.rpartition("@")[2]):
+            placeholders.append(key)
+            continue
+        try:
+            normalise_email(address)
+        except InvalidAddress as exc:
+            found.errors.append(f"{config.path}: {key}: {exc}")
+    if placeholder_domain(urlsplit(config.base_url).hostname or ""):
+        placeholders.append("base_url (where unsubscribe links point)")
+    if placeholders:
+        line = (f"{config.path}: {', '.join(placeholders)}: a domain reserved for examples "
+                "(reaching nobody); set your own")
+        (found.errors if sends_mail else found.warnings).append(line)
+    if not found.errors:
+        sender = nl.bounce_address or nl.from_address
+        found.info.append(f"addresses: from {nl.from_address}, bounces to {sender}")
+    return found
+
+
+# --- the signing secret --------------------------------------------------------------------------
+
+
+def established(ledger: LedgerStatus) -> bool:
+    """A publication is established once an issue has left draft: mail with links signed by its
+    secret is in readers' hands, and changing the secret would break them. Until then it is
+    new, and must start with a strong secret."""
+    return ledger.started > 0
+
+
+def secret_problem(secret: str, *, new: bool) -> str | None:
+    """Why ``secret`` is not good enough, or None."""
+    if not secret:
+        return f"{SECRET_ENV} is not set; {SECRET_PURPOSE}"
+    size = len(secret.encode("utf-8"))
+    if size < SECRET_MIN_BYTES and new:
+        return (f"{SECRET_ENV} is {size} bytes; a new publication needs at least "
+                f"{SECRET_MIN_BYTES} ({SECRET_HINT})")
+    return None
+
+
+def check_secret(ledger: LedgerStatus, *, sends_mail: bool,
+                 environ: Mapping[str, str] = os.environ) -> Findings:
+    """PUBLISHER_SECRET is set, and at least 32 bytes before a new publication (``established``)
+    sends real mail; with the local outbox a short one is a warning (a rehearsal), and so it is
+    for an established publication, whose sent links a change would break. The secret itself is
+    never shown."""
+    found = Findings()
+    secret = environ.get(SECRET_ENV, "")
+    problem = secret_problem(secret, new=not established(ledger))
+    if problem and (sends_mail or not secret):
+        found.errors.append(problem)
+        return found
+    size = len(secret.encode("utf-8"))
+    if problem:
+        found.warnings.append(f"{problem}; fine in the local outbox, refused before real mail "
+                              "goes out")
+    elif size < SECRET_MIN_BYTES:
+        found.warnings.append(
+            f"{SECRET_ENV} is {size} bytes, short for an HMAC key; it is kept, because changing "
+            "it would break the unsubscribe links in the issues already sent")
+    found.info.append(f"secret: {SECRET_ENV} is set ({size} bytes)")
+    return found
+
+
+def sending_secret(config: Config, store: Store | None,
+                   environ: Mapping[str, str] = os.environ) -> str:
+    """The secret to sign what is about to be sent: ConfigError when it is missing, or when a
+    new publication (no issue has left draft; no ledger yet, ``store`` None) would send real
+    mail with one shorter than 32 bytes. (The local outbox takes any secret: a rehearsal.)"""
+    secret = environ.get(SECRET_ENV, "")
+    new = store is None or not any(r.state in (IssueState.SENDING, IssueState.SENT)
+                                   for r in store.issues())
+    problem = secret_problem(secret, new=new)
+    if problem and (not secret or not is_local(transport_from_url(config))):
+        raise ConfigError(problem)
+    return secret
+
+
+# --- DKIM ----------------------------------------------------------------------------------------
+
+
+def published_dkim(name: str, resolver: dns.resolver.Resolver | None = None) -> list[str]:
+    """The TXT records at ``name`` (each one's strings joined), from DNS; [] when there are
+    none. dns.exception.DNSException when the look-up itself fails."""
+    resolver = resolver or dns.resolver.Resolver()
+    try:
+        answer = resolver.resolve(name, "TXT", lifetime=10)
+    except (dns.resolver.NXDOMAIN, dns.resolver.NoAnswer):
+        return []
+    return [b"".join(rdata.strings).decode("ascii", "replace") for rdata in answer]
+
+
+def _dkim_tags(record: str) -> dict[str, str]:
+    tags = {}
+    for part in record.split(";"):
+        key, sep, value = part.partition("=")
+        if sep:
+            tags[key.strip()] = "".join(value.split())
+    return tags
+
+
+def _check_published(signer: DkimSigner, name: str, found: Findings,
+                     resolver: dns.resolver.Resolver | None) -> None:
+    """Compare the record published at ``name`` with the key (an error when it is missing or
+    holds another key: receivers could not verify a single signature)."""
+    expected = _dkim_tags(signer.dns_record())
+    try:
+        records = published_dkim(name, resolver)
+    except dns.exception.DNSException as exc:
+        found.warnings.append(f"dkim: could not look up {name} in DNS: {exc}")
+        return
+    keys = [tags for tags in map(_dkim_tags, records) if "p" in tags]
+    if not keys:
+        found.errors.append(f"dkim: no DKIM record is published at {name}; receivers cannot "
+                            "verify a signature until it is (the record is printed below)")
+    elif not any(tags["p"] == expected["p"] for tags in keys):
+        revoked = " (an empty p=: revoked)" if any(not t["p"] for t in keys) else ""
+        found.errors.append(f"dkim: the record published at {name} holds another key"
+                            f"{revoked}; publish the one printed below, or set dkim.key_file "
+                            "to the key it was made from")
+    else:
+        found.info.append(f"dkim: the record published at {name} matches the key")
+
+
+def check_dkim(config: Config, *, connect: bool = False,
+               resolver: dns.resolver.Resolver | None = None) -> Findings:
+    """The DKIM key is readable and private, the selector and domain make a DNS name, the domain
+    aligns with the From address (DMARC); the TXT record to publish is printed. With
+    ``connect``, the record published in DNS (``resolver``, the system's by default) must hold
+    this key."""
+    found = Findings()
+    try:
+        signer = DkimSigner.from_config(config)
+    except ConfigError as exc:
+        found.errors.append(str(exc))
+        return found
+    if signer is None:
+        found.info.append("dkim: not set (fine when the relay signs for you)")
+        return found
+    d = config.dkim
+    for key, name in (("dkim.selector", d.selector), ("dkim.domain", d.domain)):
+        if not all(_DNS_LABEL.match(label) for label in name.rstrip(".").split(".")):
+            found.errors.append(f"{config.path}: {key}: {name!r} is not a DNS name")
+    from_domain = config.newsletter.from_address.rpartition("@")[2].lower()
+    domain = d.domain.lower().rstrip(".")
+    if from_domain != domain and not from_domain.endswith("." + domain):
+        found.warnings.append(
+            f"{config.path}: dkim.domain {d.domain} is not the domain of newsletter.from_address "
+            f"({from_domain}) or a parent of it: DMARC will not count this signature")
+    mode = config.resolve(d.key_file).stat().st_mode
+    if mode & 0o077:
+        found.warnings.append(f"{config.path}: dkim.key_file: {config.resolve(d.key_file)} is "
+                              "readable by others; chmod 600 it")
+    if found.errors:
+        return found
+    name = f"{d.selector}._domainkey.{d.domain}"
+    if connect:
+        _check_published(signer, name, found, resolver)
+    found.info.append(f"dkim: {signer.algorithm} as {name}; publish this DNS TXT record there: "
+                      f"{signer.dns_record()}")
+    return found
+
+
+# --- the ledger ----------------------------------------------------------------------------------
+
+
+def check_ledger(config: Config) -> tuple[Findings, LedgerStatus]:
+    """The ledger is reachable and readable at a schema revision this publisher can use, and
+    (SQLite) private to its owner; with what it holds. Nothing is created or migrated."""
+    found = Findings()
+    status = probe_ledger(config)
+    if status.problem:
+        found.errors.append(f"ledger: {status.url}: {status.problem}")
+        return found, status
+    if not status.exists:
+        found.info.append(f"ledger: {status.url} does not exist yet; the first command that "
+                          "needs it creates it")
+        return found, status
+    if not status.current:
+        from ..ledger.migrate import known_revisions  # loads Alembic: only when it is needed
+
+        if status.revision not in known_revisions():
+            found.errors.append(f"ledger: {status.url}: schema revision {status.revision} is "
+                                "unknown: it was written by a newer publisher; upgrade publisher")
+            return found, status
+        found.info.append(f"ledger: {status.url}: schema {status.revision}, upgraded to "
+                          f"{SCHEMA_REVISION} by the next command that opens it")
+    path = sqlite_path(config)
+    if path is not None and path.stat().st_mode & 0o077:
+        found.warnings.append(f"ledger: {path} is readable by others and holds every "
+                              "subscriber's address; chmod 600 it")
+    found.info.append(f"ledger: {status.url}: {status.subscribers} subscriber"
+                      f"{'' if status.subscribers == 1 else 's'}, {status.issues} issue"
+                      f"{'' if status.issues == 1 else 's'} ({status.started} sent or being sent)")
+    return found, status
+
+
+# --- directories ---------------------------------------------------------------------------------
+
+
+def writable_problem(directory: Path) -> str | None:
+    """Why files cannot be written in ``directory`` (created if missing), or None. Asks the
+    kernel (access(2)), which also knows a read-only mount; writes nothing."""
+    if directory.exists() and not directory.is_dir():
+        return f"{directory} is a file, not a directory; move it away"
+    probe = directory
+    while not probe.exists():
+        if probe.parent == probe:
+            return f"{directory}: no such directory"
+        probe = probe.parent
+    if not probe.is_dir():
+        return f"{probe} is a file where a directory should be; move it away"
+    if not os.access(probe, os.W_OK | os.X_OK):
+        why = "read-only file system" if _read_only(probe) else "permission denied"
+        return f"{probe}: not writable ({why}); a run needs to write there"
+    return None
+
+
+def _read_only(path: Path) -> bool:
+    try:
+        return bool(os.statvfs(path).f_flag & os.ST_RDONLY)
+    except OSError:
+        return False
+
+
+def check_directories(config: Config) -> Findings:
+    """The output directory (feeds, archive) and .publisher/ (lock, caches, ledger) can be
+    written by this user."""
+    found = Findings()
+    paths = config.paths
+    for what, directory in ((f"{config.output_dir}/", paths.output),
+                            (".publisher/", paths.state)):
+        problem = writable_problem(directory)
+        if problem:
+            found.errors.append(f"{what}: {problem}")
+    if not found.errors:
+        found.info.append(f"directories: {config.output_dir}/ and .publisher/ are writable")
+    return found

@@ -1,0 +1,241 @@
+"""Rehearsals without consequences.
+
+``rehearse_run`` is ``publisher run --dry-run``: every decision a run would make at ``now`` —
+what the build would change, which slots it would record, the issue it would compose (or the
+draft it would send), how many deliveries it would make and through what, what it would report —
+made against the ledger opened read-only (``ledger.probe.readonly_store``), with the output
+directory rendered in memory. Nothing is written (but the sources' parse cache), no lock is
+taken, nothing is sent.
+
+``refuse_future_clock`` keeps ``--now`` a rehearsal tool: a clock set in the future may drive
+the local outbox, but never real mail (mail dated days ahead, and an issue and archive page
+permanently dated then).
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta, tzinfo
+
+from ..config import Config
+from ..delivery.transports import transport_from_url
+from ..errors import NotEnoughReviews, PublisherError, SourceError
+from ..ledger import Store
+from ..ledger.probe import readonly_store
+from ..models import DeliveryStatus, Issue, IssueRecord, IssueState
+from ..newsletter.compose import archived_issues, plan_issue
+from ..newsletter.schedule import before_first_run, config_schedule, decide, format_local
+from ..sources import Catalog, load_reviews
+from .build import build_site
+from .issues import refuse_archived
+from .preflight import is_local, sending_secret
+from .run import first_line, quiet_first_skip, skipped_and_unsent
+
+#: How far ahead of the wall clock --now may be before it counts as "in the future" (a script
+#: that passes the time it read a moment ago is not rehearsing).
+FUTURE_TOLERANCE = timedelta(minutes=1)
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    """What a run would do: ``lines`` to print, and the ``problems`` it would end with."""
+
+    lines: tuple[str, ...]
+    problems: tuple[str, ...]
+
+    @property
+    def exit_code(self) -> int:
+        return 1 if self.problems else 0
+
+
+def refuse_future_clock(config: Config, now: datetime | None,
+                        wall: datetime | None = None) -> None:
+    """PublisherError when ``now`` (``--now``, None when not given) is ahead of the wall clock
+    (``wall``, read here when not given: what --now is compared with is the real time) and the
+    transport sends real mail; the local outbox and file transports take any clock."""
+    wall = wall or datetime.now(UTC)
+    if now is None or now <= wall + FUTURE_TOLERANCE:
+        return
+    transport = transport_from_url(config)
+    if is_local(transport):
+        return
+    raise PublisherError(
+        f"--now {now.isoformat()} is in the future and {transport.description} sends real mail: "
+        "it would go out now, dated then, and the issue and its archive page would stay dated "
+        "then; rehearse with 'publisher run --dry-run', or point delivery.transport at the "
+        "local outbox (maildir://.publisher/outbox)")
+
+
+def lock_holder(config: Config) -> int | None:
+    """The pid of the process holding the publication's run lock (0 when it wrote none), or
+    None when nobody holds it; asks the kernel with a shared flock on a read-only descriptor,
+    so the lock file is neither created nor written."""
+    try:
+        fd = os.open(config.paths.lock, os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except OSError as exc:
+            if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                raise
+            text = os.pread(fd, 32, 0).decode("ascii", "replace").strip()
+            return int(text) if text.isdigit() else 0
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return None
+    finally:
+        os.close(fd)
+
+
+def rehearse_run(config: Config, *, now: datetime, catch_up: bool = False,
+                 environ: Mapping[str, str] = os.environ) -> RunPlan:
+    """What ``publisher run`` would do at ``now``, doing none of it. Raises ConfigError for a
+    bad schedule (as a run does); every other problem is in the plan."""
+    expr, tz, grace = config_schedule(config)
+    lines: list[str] = ["dry run: nothing is written, nothing is sent"]
+    problems: list[str] = []
+    holder = lock_holder(config)
+    if holder is not None:
+        who = f"pid {holder}" if holder else "pid unknown"
+        lines.append(f"another run holds the lock ({who}): a run now would step aside and do "
+                     "nothing; what follows is what the next one would do")
+    try:
+        catalog = load_reviews(config)
+    except SourceError as exc:
+        return RunPlan(tuple(lines), (first_line(exc),))
+    with readonly_store(config) as store:
+        _Plan(config, store, catalog, now, lines, problems).rehearse(expr, tz, grace, catch_up,
+                                                                      environ)
+    return RunPlan(tuple(lines), tuple(dict.fromkeys(problems)))
+
+
+class _Plan:
+    """The steps of ``rehearse_run``, in the order a run takes them."""
+
+    def __init__(self, config: Config, store: Store | None, catalog: Catalog, now: datetime,
+                 lines: list[str], problems: list[str]):
+        self.config, self.store, self.catalog, self.now = config, store, catalog, now
+        self.lines, self.problems = lines, problems
+        self.records: list[IssueRecord] = store.issues() if store is not None else []
+
+    def rehearse(self, expr: str, tz: tzinfo, grace: timedelta, catch_up: bool,
+                 environ: Mapping[str, str]) -> None:
+        self._build()
+        composed = self._schedule(expr, tz, grace, catch_up)
+        self._deliveries(composed, environ)
+
+    def _build(self) -> None:
+        config = self.config
+        try:
+            sent: list[Issue] = []
+            if self.store is not None:
+                sent, _ = archived_issues(self.records, self.catalog, config,
+                                          self.store.frozen_issues())
+            report = build_site(config, now=self.now, issues=sent, catalog=self.catalog,
+                                dry_run=True)
+        except (PublisherError, OSError) as exc:
+            self.problems.append(f"build would fail, feeds not updated: {first_line(exc)}")
+            return
+        if report.written or report.removed:
+            removed = f", {len(report.removed)} removed" if report.removed else ""
+            self.lines.append(f"build: {len(report.written)} files would be written to "
+                              f"{config.output_dir}/{removed}")
+        else:
+            self.lines.append(f"build: {config.output_dir}/ is up to date")
+
+    def _schedule(self, expr: str, tz: tzinfo, grace: timedelta,
+                  catch_up: bool) -> tuple[int, str] | None:
+        """Say what the schedule decides; (number, what) of the issue it would send, or None."""
+        store, now = self.store, self.now
+        last = store.last_slot() if store is not None else None
+        decision = decide(expr, tz, now, last, grace, catch_up)
+        if decision.skipped:
+            if store is None or quiet_first_skip(store, decision, last):
+                self.lines.append(before_first_run(expr, tz, now,
+                                                   decision.skipped[-1]))
+                return None
+            self.lines.append(f"would record: {decision.reason}")
+        if decision.slot is None:
+            if (catch_up and store is not None and last is not None
+                    and skipped_and_unsent(store, last, expr, tz, now)):
+                return self._compose(f"the skipped slot {format_local(last, tz)}")
+            if not decision.skipped:
+                self.lines.append(decision.reason)
+            return None
+        when = format_local(decision.slot, tz)
+        self.lines.append(decision.reason)
+        drafts = [r for r in self.records if r.state == IssueState.DRAFT and r.slot is None]
+        if drafts:
+            self.lines.append(f"would send issue #{drafts[0].number}, composed by hand, for the "
+                              f"slot {when}: {drafts[0].subject}")
+            return drafts[0].number, "draft"
+        return self._compose(f"the slot {when}")
+
+    def _compose(self, what: str) -> tuple[int, str] | None:
+        issued = self.store.issued_review_ids() if self.store is not None else set()
+        try:
+            plan = plan_issue(self.config, self.catalog, issued=issued, records=self.records,
+                              now=self.now)
+            refuse_archived(self.config, plan.number)
+        except NotEnoughReviews as exc:
+            self.lines.append(f"would record {what} as empty: {exc}")
+            return None
+        except PublisherError as exc:
+            self.problems.append(f"no issue would be composed for {what}: {first_line(exc)}")
+            return None
+        self.lines.append(f"would compose issue #{plan.number} for {what}: {plan.subject}")
+        for position, review in enumerate(plan.reviews, 1):
+            self.lines.append(f"  {position}. {review.title} ({review.reviewer}, "
+                              f"{review.date:%Y-%m-%d})")
+        return plan.number, "new"
+
+    def _deliveries(self, composed: tuple[int, str] | None, environ: Mapping[str, str]) -> None:
+        store, config = self.store, self.config
+        todo: list[tuple[int, int, str]] = []  # (number, deliveries, what)
+        active = store.subscriber_counts()["active"] if store is not None else 0
+        if composed is not None:
+            todo.append((composed[0], active, "queued, one per active subscriber"))
+        for record in self.records:
+            if composed is not None and record.number == composed[0]:
+                continue
+            if record.paused_reason:
+                self.lines.append(f"issue #{record.number} is paused ({record.paused_reason}); "
+                                  f"a run sends nothing for it until 'publisher issue send "
+                                  f"{record.number}'")
+                self.problems.append(f"issue #{record.number} is paused")
+            elif record.state == IssueState.DRAFT and record.slot is not None:
+                todo.append((record.number, active, "queued, one per active subscriber"))
+            elif record.state == IssueState.SENDING and store is not None:
+                due = store.due_count(record.number, now=self.now)
+                if due:
+                    todo.append((record.number, due, "due now"))
+                ambiguous = store.delivery_counts(record.number)[DeliveryStatus.SENDING]
+                if ambiguous:
+                    self.problems.append(
+                        f"issue #{record.number}: {ambiguous} ambiguous deliver"
+                        f"{'y' if ambiguous == 1 else 'ies'} wait for 'publisher issue "
+                        f"resend-ambiguous {record.number}' or 'settle-ambiguous "
+                        f"{record.number}'")
+        if not todo:
+            self.lines.append("deliver: nothing to send")
+            return
+        try:
+            transport = transport_from_url(config)
+        except PublisherError as exc:
+            self.problems.append(f"nothing would be sent: {first_line(exc)}")
+            return
+        try:
+            sending_secret(config, store, environ)
+        except PublisherError as exc:
+            numbers = ", ".join(f"#{n}" for n, _, _ in todo)
+            self.problems.append(f"issue {numbers} would not be sent: {first_line(exc)}")
+        for number, count, what in todo:
+            self.lines.append(f"deliver: issue #{number}: {count} deliver"
+                              f"{'y' if count == 1 else 'ies'} ({what}) via "
+                              f"{transport.description}, then its archive page in "
+                              f"{config.output_dir}/issues/{number}/")

@@ -1,0 +1,71 @@
+"""A review's body and derived summary, rendered when an output first reads them.
+
+A cold build of 10,000 reviews used to render every body, though its feeds show about a thousand
+and a digest ten; a warm one unpickled every body's HTML from the cache. Now loading a review
+keeps only where its body is: ``FileBody`` names the source file, the sha256 of the bytes that
+were parsed and where the body starts, and reads and renders it on first use. If the file has
+changed since (an edit during a build), the render refuses rather than pair the old front matter
+with the new body; the command fails with one line and the next run starts afresh.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+from ..errors import Problem, SourceError
+from ..models import Deferred, Review
+from ..text import excerpt
+from .markdown import prepare_markdown, render_prepared
+
+
+def decode(data: bytes) -> str:
+    """A source's text as the loader reads it (UTF-8, byte-order marks dropped)."""
+    return data.decode("utf-8-sig").removeprefix("\ufeff")
+
+
+@dataclass(frozen=True)
+class FileBody(Deferred):
+    """The body of ``source`` (named so in messages), read from ``path`` from character
+    ``offset`` of its text, provided the file still hashes to ``digest``."""
+
+    path: str
+    source: str
+    digest: str
+    offset: int
+    base_url: str
+
+    def compute(self, review: Review) -> str:
+        try:
+            with open(self.path, "rb") as fh:
+                data = fh.read()
+        except OSError as exc:
+            raise self._changed(f"cannot be read any more ({exc.strerror})") from None
+        if hashlib.sha256(data).hexdigest() != self.digest:
+            raise self._changed("changed while publisher was using it")
+        text, _removed = prepare_markdown(decode(data)[self.offset:])
+        return render_prepared(text, self.base_url)
+
+    def _changed(self, what: str) -> SourceError:
+        return SourceError([Problem(self.source, 0, "", f"{what}; run the command again")])
+
+
+@dataclass(frozen=True)
+class MarkdownBody(Deferred):
+    """A body given as text (a review parsed from a string, not from a file)."""
+
+    markdown: str  # already through prepare_markdown
+    base_url: str
+
+    def compute(self, review: Review) -> str:
+        return render_prepared(self.markdown, self.base_url)
+
+
+@dataclass(frozen=True)
+class Excerpt(Deferred):
+    """The summary of a review that gives none: the first ``words`` words of its body."""
+
+    words: int
+
+    def compute(self, review: Review) -> str:
+        return excerpt(review.body_html, self.words)

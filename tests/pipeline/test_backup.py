@@ -1,0 +1,186 @@
+"""A lost ledger does not mean a second issue #1: ``publisher backup`` / ``restore`` keep the
+whole ledger (SQLite's online backup API), and composing an issue number the web archive
+already has is refused."""
+
+from __future__ import annotations
+
+import mailbox
+import sqlite3
+import stat
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import create_engine
+
+from publisher.errors import ComposeError, LockHeld, StoreError
+from publisher.ledger.migrate import migrate
+from publisher.ledger.store import open_store
+from publisher.pipeline.backup import backup, restore
+from publisher.pipeline.issues import compose_issue
+from publisher.pipeline.lock import publication_lock
+from publisher.sources import load_reviews
+from tests.fixtures import SLOT, add_subscribers, use_maildir, write_reviews
+
+SECRET = {"PUBLISHER_SECRET": "a-secret-of-at-least-thirty-two-bytes"}
+WEEK = timedelta(days=7)
+
+
+def outbox(publication) -> list[str]:
+    box = mailbox.Maildir(publication.root / ".publisher" / "outbox", create=False)
+    return sorted(str(message["To"]) for message in box)
+
+
+@pytest.fixture
+def sent(publication, cli):
+    """Issue #1 composed at SLOT and sent to three subscribers through the local outbox, its
+    archive page built."""
+    write_reviews(publication, 4)
+    use_maildir(publication)
+    add_subscribers(publication.config, 3, SLOT - timedelta(days=1))
+    result = cli("run", now=SLOT + timedelta(minutes=1), env=SECRET)
+    assert result.exit_code == 0, result.output
+    assert (publication.root / "public" / "issues" / "1" / "index.html").is_file()
+    assert len(outbox(publication)) == 3
+    return publication
+
+
+def test_a_lost_ledger_restored_from_an_export_does_not_send_issue_1_again(sent, cli, tmp_path):
+    """The issue as filed: subscribers exported, the ledger lost, the export imported: the next
+    run must not send issue #1 to everyone again."""
+    export = tmp_path / "people.csv"
+    assert cli("subscribers", "export", str(export)).exit_code == 0
+    (sent.root / ".publisher" / "state.db").unlink()
+    assert cli("subscribers", "import", str(export)).exit_code == 0
+    write_reviews(sent, [{"slug": "later-film", "date": "2026-11-22"}])
+
+    result = cli("run", now=SLOT + WEEK + timedelta(minutes=1), env=SECRET)
+    assert result.exit_code == 1
+    [line] = result.stderr.splitlines()
+    assert line.startswith("error: no issue composed for the slot Fri 2026-11-27 09:00 GMT: "
+                           "issue #1 not composed: the web archive already has an issue #1 "
+                           "(public/issues/1/) that this ledger does not know")
+    assert "publisher restore FILE" in line
+    assert len(outbox(sent)) == 3  # nobody got anything twice
+    # and by hand, the same
+    refused = cli("issue", "new")
+    assert refused.exit_code == 1 and "already has an issue #1" in refused.stderr
+
+
+def test_backup_then_restore_keeps_the_ledger_whole(sent, cli, tmp_path):
+    copy = tmp_path / "offsite" / "reel.db"
+    made = cli("backup", str(copy))
+    assert made.exit_code == 0, made.output
+    assert made.stdout.startswith(f"wrote {copy}: 3 subscribers, 1 issue (1 sent or being sent)")
+    assert stat.S_IMODE(copy.stat().st_mode) == 0o600  # every subscriber's address
+
+    (sent.root / ".publisher" / "state.db").unlink()  # the disk the ledger was on is gone
+    restored = cli("restore", str(copy))
+    assert restored.exit_code == 0, restored.output
+    assert restored.stdout == f"restored {copy}: 3 subscribers, 1 issue (1 sent or being sent)\n"
+    assert restored.stderr == ""
+
+    write_reviews(sent, [{"slug": "later-film", "date": "2026-11-22"}])
+    result = cli("run", now=SLOT + WEEK + timedelta(minutes=1), env=SECRET)
+    assert result.exit_code == 0, result.output
+    assert "composed issue #2" in result.stdout
+    assert len(outbox(sent)) == 6  # issue #2 to the three; issue #1 never again
+
+
+def test_restoring_an_older_backup_names_the_archived_issues_it_does_not_know(sent, cli,
+                                                                             tmp_path):
+    old = tmp_path / "old.db"
+    assert cli("backup", str(old)).exit_code == 0
+    write_reviews(sent, [{"slug": "later-film", "date": "2026-11-22"}])
+    assert cli("run", now=SLOT + WEEK + timedelta(minutes=1), env=SECRET).exit_code == 0
+    restored = cli("restore", str(old))
+    assert restored.exit_code == 0
+    assert "the ledger it replaced is kept as " in restored.stdout
+    assert restored.stderr == (
+        "warning: public/issues/ has issue #2, which this backup does not know (sent after it "
+        "was made?): composing those numbers is refused until a newer backup is restored, or "
+        "public/issues/ is moved away\n")
+    with pytest.raises(ComposeError, match="already has an issue #2"), \
+            open_store(sent.config) as store:
+        compose_issue(sent.config, store, load_reviews(sent.config), now=SLOT + 2 * WEEK)
+    # the replaced ledger was kept: restoring it gives issue #2 back
+    saved = restored.stdout.split("kept as ")[1].strip()
+    assert cli("restore", saved).exit_code == 0
+    with open_store(sent.config) as store:
+        assert [r.number for r in store.issues()] == [1, 2]
+
+
+def test_a_backup_is_a_consistent_snapshot_while_another_process_writes(sent, tmp_path):
+    ledger = sent.root / ".publisher" / "state.db"
+    writer = sqlite3.connect(ledger, isolation_level=None)
+    writer.execute("BEGIN IMMEDIATE")  # a run in the middle of recording, say
+    writer.execute("UPDATE subscribers SET name = 'changed, not committed'")
+    try:
+        result = backup(sent.config, tmp_path / "snap.db", now=SLOT)
+    finally:
+        writer.execute("ROLLBACK")
+        writer.close()
+    assert result.ledger.subscribers == 3
+    snap = sqlite3.connect(tmp_path / "snap.db")
+    assert snap.execute("PRAGMA journal_mode").fetchone() == ("delete",)  # one file, no -wal
+    assert "changed, not committed" not in {n for (n,) in snap.execute(
+        "SELECT name FROM subscribers")}
+    snap.close()
+
+
+def test_restore_refuses_what_is_not_an_undamaged_ledger(sent, tmp_path):
+    text = tmp_path / "notes.db"
+    text.write_text("not a database\n" * 400)
+    with pytest.raises(StoreError, match="not a usable SQLite database"):
+        restore(sent.config, text, now=SLOT)
+    empty = tmp_path / "empty.db"
+    sqlite3.connect(empty).close()
+    with pytest.raises(StoreError, match="not a publisher ledger"):
+        restore(sent.config, empty, now=SLOT)
+    newer = tmp_path / "newer.db"
+    backup(sent.config, newer, now=SLOT)
+    conn = sqlite3.connect(newer)
+    conn.execute("UPDATE alembic_version SET version_num = '9999_future'")
+    conn.commit()
+    conn.close()
+    with pytest.raises(StoreError, match="made by a newer publisher"):
+        restore(sent.config, newer, now=SLOT)
+    with open_store(sent.config) as store:  # the ledger is untouched by every refusal
+        assert len(store.subscribers()) == 3
+
+
+def test_restore_waits_for_no_run_and_migrates_an_older_backup(sent, tmp_path):
+    good = tmp_path / "good.db"
+    backup(sent.config, good, now=SLOT)
+    with publication_lock(sent.config), pytest.raises(LockHeld):
+        restore(sent.config, good, now=SLOT)
+    old = tmp_path / "rev3.db"
+    engine = create_engine(f"sqlite:///{old}")
+    migrate(engine, "0003")
+    engine.dispose()
+    result = restore(sent.config, old, now=SLOT)
+    assert result.ledger.current and result.ledger.subscribers == 0
+    assert result.unknown_archived == (1,)
+
+
+def test_backup_and_restore_refuse_another_database_in_one_line(publication, cli):
+    publication.add_config('[state]\ndatabase = "postgresql://news@127.0.0.1/reel"\n')
+    for args in (("backup",), ("restore", "x.db")):
+        result = cli(*args)
+        assert result.exit_code == 1
+        assert result.stderr == (f"error: {publication.root / 'publisher.toml'}: state.database: "
+                                 "backup and restore work on an SQLite ledger; back up another "
+                                 "database with its own tools (pg_dump)\n")
+
+
+def test_a_damaged_ledger_never_replaces_the_last_good_backup(sent, cli, tmp_path):
+    copy = tmp_path / "backups" / "reel.db"
+    assert cli("backup", str(copy)).exit_code == 0
+    good = copy.read_bytes()
+    with (sent.root / ".publisher" / "state.db").open("r+b") as fh:
+        fh.seek(4096)
+        fh.write(b"\xa5" * 8192)
+    result = cli("backup", str(copy))
+    assert result.exit_code == 1 and result.stderr.count("\n") == 1
+    assert "damaged" in result.stderr or "malformed" in result.stderr
+    assert copy.read_bytes() == good
+    assert [p.name for p in copy.parent.iterdir()] == ["reel.db"]  # no temporary file left

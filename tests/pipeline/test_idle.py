@@ -1,0 +1,290 @@
+"""The idle check (pipeline/idle.py) against the full path: ``build`` and ``run`` answered from
+the record only while nothing they read has changed and nothing is due; every change a full
+command would act on sends it down the full path.
+
+The full path is made to fail loudly (``full`` below): a test that expects the idle answer would
+see the failure if the full path ran, and a test that expects the full path checks that it ran.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from publisher.pipeline import build as build_module
+from publisher.pipeline import idle
+from publisher.pipeline import run as run_module
+from tests.fixtures import NOW, SLOT, add_subscribers, use_maildir, write_reviews
+
+
+@pytest.fixture(autouse=True)
+def trust_fresh_files(monkeypatch):
+    """The files under test were written a moment ago; the tests change them in ways a stat
+    always shows (new sizes, or a bumped mtime), so no racy margin is needed here."""
+    monkeypatch.setattr(idle, "RACY_NS", -10**12)
+    monkeypatch.setenv("PUBLISHER_SECRET", "test-secret-not-for-production")
+
+
+class Calls:
+    """Counts calls of the full build and the full run, still making them."""
+
+    def __init__(self, monkeypatch):
+        self.build = self.run = 0
+        real_build, real_run = build_module.build_publication, run_module.run_once
+
+        def build(*args, **kwargs):
+            self.build += 1
+            return real_build(*args, **kwargs)
+
+        def run(*args, **kwargs):
+            self.run += 1
+            return real_run(*args, **kwargs)
+
+        monkeypatch.setattr(build_module, "build_publication", build)
+        monkeypatch.setattr(run_module, "run_once", run)
+
+
+@pytest.fixture
+def full(monkeypatch) -> Calls:
+    return Calls(monkeypatch)
+
+
+def bump(path) -> None:
+    """Change a file's mtime as an editor's save would (a tick later)."""
+    st = path.stat()
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000))
+
+
+def idle_build(cli, full, **kwargs):
+    """Build twice (the second records itself as idle); return the third's result, which
+    must be the idle answer."""
+    cli("build", **kwargs)
+    second = cli("build", **kwargs)
+    before = full.build
+    third = cli("build", **kwargs)
+    assert full.build == before, "the third build ran in full"
+    assert third.output == second.output
+    return third
+
+
+# --- build ------------------------------------------------------------------------------------
+
+
+def test_an_idle_build_answers_as_the_full_one_did(publication, cli, full):
+    write_reviews(publication, 3)
+    first = cli("build")
+    assert "files written" in first.output and full.build == 1
+    second = cli("build")
+    assert "public/: 0 files written" in second.output and full.build == 2
+    third = cli("build")
+    assert full.build == 2  # answered from the record
+    assert third.exit_code == 0 and third.output == second.output
+
+
+def test_an_idle_build_repeats_the_warnings(publication, cli, full):
+    write_reviews(publication, 2)
+    publication.write_review("odd.md", "---\ntitle: Odd\x07\ndate: 2026-11-02\n"
+                                       "reviewer: Sam\n---\nBody\n")
+    result = idle_build(cli, full)
+    assert "warning: reviews/odd.md:2: title: removed 1 control character" in result.stderr
+
+
+@pytest.mark.parametrize("change", [
+    "edit a review", "add a review", "remove a review", "edit the config",
+    "touch an output", "delete an output", "add a static file", "edit a template",
+])
+def test_any_change_sends_build_down_the_full_path(publication, cli, full, change):
+    write_reviews(publication, 3)
+    idle_build(cli, full)
+    root = publication.root
+    review = root / "reviews" / "film-1.md"
+    if change == "edit a review":
+        review.write_text(review.read_text().replace("Film 1", "Film One"))
+    elif change == "add a review":
+        write_reviews(publication, 1, prefix="extra")
+    elif change == "remove a review":
+        review.unlink()
+    elif change == "edit the config":
+        publication.add_config("[feeds]\nlimit = 2\n")
+    elif change == "touch an output":
+        bump(root / "public" / "feed.xml")
+    elif change == "delete an output":
+        (root / "public" / "atom.xml").unlink()
+    elif change == "add a static file":
+        (root / "static").mkdir()
+        (root / "static" / "humans.txt").write_text("Made by people.\n")
+    elif change == "edit a template":
+        (root / "templates").mkdir()
+        (root / "templates" / "archive.html.j2").write_text("{{ issue.subject }}\n")
+    before = full.build
+    result = cli("build")
+    assert full.build == before + 1, f"{change}: answered from the record"
+    assert result.exit_code == 0, result.output
+    # A touched output is rendered again and found equal; there is no archive for the
+    # template to change. Every other change writes something.
+    if change not in ("touch an output", "edit a template"):
+        assert "public/: 0 files written" not in result.output
+
+
+def test_the_clock_reaching_a_scheduled_review_sends_build_down_the_full_path(
+        publication, cli, full):
+    write_reviews(publication, 2)
+    write_reviews(publication, [{"date": "2026-11-25"}], prefix="later")
+    idle_build(cli, full)
+    assert "later-1" not in (publication.root / "public" / "feed.xml").read_text()
+    cli("build", now=datetime(2026, 11, 24, 23, 59, tzinfo=UTC))
+    assert full.build == 2  # still before it: the record holds
+    result = cli("build", now=datetime(2026, 11, 25, 0, 0, tzinfo=UTC))
+    assert full.build == 3 and "public/: 0 files written" not in result.output
+    assert "later-1" in (publication.root / "public" / "feed.xml").read_text()
+
+
+def test_a_clock_set_back_before_the_newest_review_is_not_answered(publication, cli, full):
+    write_reviews(publication, 2, first=datetime(2026, 11, 10).date())
+    idle_build(cli, full)
+    cli("build", now=datetime(2026, 11, 10, 12, 0, tzinfo=UTC))
+    assert full.build == 3
+
+
+def test_no_cache_always_builds_in_full(publication, cli, full):
+    write_reviews(publication, 1)
+    idle_build(cli, full)
+    cli("build", "--no-cache")
+    assert full.build == 3
+
+
+def test_a_racy_signature_is_not_recorded(publication, cli, full, monkeypatch):
+    monkeypatch.setattr(idle, "RACY_NS", idle.RACY_NS * -1)  # everything is "just changed"
+    write_reviews(publication, 1)
+    for _ in range(3):
+        cli("build")
+    assert full.build == 3
+    assert not idle.record_path(publication.config).exists()
+
+
+def test_a_sent_issue_sends_build_down_the_full_path(publication, cli, full):
+    write_reviews(publication, 2)
+    use_maildir(publication)
+    cli("run")  # composes and sends issue #1 (to nobody) and archives it
+    idle_build(cli, full)
+    with sqlite3.connect(publication.root / ".publisher" / "state.db") as db:
+        db.execute("UPDATE issues SET subject = 'Edited' WHERE number = 1")
+    before = full.build
+    cli("build")
+    assert full.build == before + 1
+
+
+# --- run --------------------------------------------------------------------------------------
+
+
+def idle_run(cli, full, **kwargs):
+    cli("run", **kwargs)
+    second = cli("run", **kwargs)
+    before = full.run
+    third = cli("run", **kwargs)
+    assert full.run == before, "the third run ran in full"
+    assert third.exit_code == second.exit_code == 0
+    assert third.output == second.output
+    return third
+
+
+def test_an_idle_run_answers_without_the_full_path(publication, cli, full):
+    write_reviews(publication, 2)
+    use_maildir(publication)
+    first = cli("run")
+    assert "composed issue #1" in first.output
+    idle_run(cli, full)
+    assert full.run == 2
+
+
+def test_a_due_slot_sends_run_down_the_full_path(publication, cli, full):
+    write_reviews(publication, 2)
+    use_maildir(publication)
+    idle_run(cli, full)
+    write_reviews(publication, [{"date": "2026-11-21"}], prefix="new")
+    next_slot = SLOT + timedelta(days=7)
+    cli("run", now=next_slot - timedelta(minutes=2))  # builds the new review
+    cli("run", now=next_slot - timedelta(minutes=1))  # finds nothing to do: recorded
+    before = full.run
+    cli("run", now=next_slot - timedelta(seconds=1))
+    assert full.run == before  # nothing due yet: idle
+    result = cli("run", now=next_slot + timedelta(minutes=5))
+    assert full.run == before + 1
+    assert "composed issue #2" in result.output
+
+
+def test_queued_deliveries_send_run_down_the_full_path(publication, cli, full, config):
+    write_reviews(publication, 2)
+    use_maildir(publication)
+    idle_run(cli, full)
+    add_subscribers(publication.config, 2, NOW)
+    assert cli("issue", "new").exit_code == 1  # nothing new to compose: no draft either
+    write_reviews(publication, 1, prefix="more")
+    assert cli("issue", "new").exit_code == 0
+    assert cli("issue", "send", "2").exit_code == 0
+    with sqlite3.connect(publication.root / ".publisher" / "state.db") as db:
+        db.execute("UPDATE issues SET state = 'sending' WHERE number = 2")
+        db.execute("UPDATE deliveries SET status = 'sending' WHERE issue_number = 2")
+    before = full.run
+    for _ in range(2):  # ambiguous deliveries: reported, exit 1, every time, never idle
+        result = cli("run")
+        assert result.exit_code == 1 and "ambiguous" in result.output
+    assert full.run == before + 2
+
+
+def test_a_held_lock_is_reported_by_the_full_path(publication, cli, full):
+    from publisher.pipeline.lock import publication_lock
+
+    write_reviews(publication, 1)
+    use_maildir(publication)
+    idle_run(cli, full)
+    with publication_lock(publication.config):
+        result = cli("run")
+    assert result.exit_code == 0 and "run" in result.output.lower()
+    assert full.run == 3
+
+
+def test_catch_up_always_runs_in_full(publication, cli, full):
+    write_reviews(publication, 1)
+    use_maildir(publication)
+    idle_run(cli, full)
+    cli("run", "--catch-up")
+    assert full.run == 3
+
+
+def test_no_ledger_runs_in_full(publication, cli, full):
+    write_reviews(publication, 1)
+    use_maildir(publication)
+    cli("build")
+    cli("build")
+    check = idle.IdleCheck.take(publication.config, "run")
+    assert check.signature is None  # the full run creates the ledger
+
+
+def test_deliveries_waiting_for_a_retry_keep_run_off_the_idle_path(publication, cli, full):
+    """An issue being sent whose deliveries wait for their retry time has nothing due now, and
+    the ledger does not change while the clock reaches that time: only the issue's state can
+    tell the idle check that a run will have work then."""
+    write_reviews(publication, 2)
+    use_maildir(publication)
+    idle_run(cli, full)
+    add_subscribers(publication.config, 2, NOW)
+    write_reviews(publication, 1, prefix="more")
+    assert cli("issue", "new").exit_code == 0
+    assert cli("issue", "send", "2").exit_code == 0
+    retry_at = NOW + timedelta(hours=1)
+    with sqlite3.connect(publication.root / ".publisher" / "state.db") as db:
+        db.execute("UPDATE issues SET state = 'sending', sent_at = NULL WHERE number = 2")
+        db.execute("UPDATE deliveries SET status = 'queued', next_attempt_at = ? "
+                   "WHERE issue_number = 2", (f"{retry_at:%Y-%m-%d %H:%M:%S.%f}",))
+    before = full.run
+    for _ in range(3):
+        result = cli("run")
+        assert result.exit_code == 0 and "sent" not in result.output
+    assert full.run == before + 3
+    result = cli("run", now=retry_at + timedelta(minutes=5))
+    assert full.run == before + 4
+    assert "issue #2: 2 sent" in result.output

@@ -1,0 +1,380 @@
+"""`publisher check` is the pre-flight for everything cron will need: the schedule, the
+transport (with --connect, a real session against a real SMTP server with TLS and AUTH, sending
+nothing), the addresses, the secret, the DKIM key, the ledger and the directories; and what it
+passes does not fail at send time for a reason it could have seen."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import timedelta
+
+import dkim
+import pytest
+from sqlalchemy import create_engine
+
+from publisher.ledger.migrate import migrate
+from publisher.ledger.store import open_store
+from publisher.models import Subscriber
+from publisher.pipeline.preflight import check_dkim
+from publisher.render.dkim import DkimSigner
+from publisher.render.message import MessageTemplate
+from publisher.render.sender import Sender
+from tests.dnsserver import DnsServer
+from tests.fixtures import (
+    ISSUE_DATE,
+    SLOT,
+    add_subscribers,
+    make_digest,
+    write_reviews,
+)
+from tests.mounts import read_only
+from tests.render.test_dkim import make_key, needs_openssl
+from tests.smtpserver import SmtpServer, make_certificate
+
+SECRET = "a-secret-of-at-least-thirty-two-bytes"
+ENV = {"PUBLISHER_SECRET": SECRET}
+PASSWORD = "relay-password-for-tests"
+OWN = """\
+newsletter.from_address = "news@secondlooks.org"
+newsletter.postal_address = "1 Reel Street, Bristol"
+"""
+
+
+def root_keys(publication, text: str) -> None:
+    """Add keys (dotted, like newsletter.schedule) at the top of publisher.toml, before any
+    [table], so that tests can also add whole tables such as [delivery] below."""
+    path = publication.root / "publisher.toml"
+    path.write_text(text + path.read_text())
+
+
+@pytest.fixture
+def publication(publication):
+    """A publication whose addresses are its own (not example.org), with two reviews."""
+    publication.write_config(publication.root.joinpath("publisher.toml").read_text()
+                             .replace("https://reel.test/", "https://secondlooks.org/")
+                             .replace("editor@reel.test", "editor@secondlooks.org"))
+    root_keys(publication, OWN)
+    write_reviews(publication, 2)
+    return publication
+
+
+def check(cli, *args, env=ENV, now=None):
+    kwargs = {"now": now} if now else {}
+    result = cli("check", *args, env=env, **kwargs)
+    assert "Traceback" not in result.output
+    return result
+
+
+def errors(result) -> list[str]:
+    return [line for line in result.stderr.splitlines() if not line.startswith("warning: ")]
+
+
+def warnings(result) -> list[str]:
+    return [line[len("warning: "):] for line in result.stderr.splitlines()
+            if line.startswith("warning: ")]
+
+
+def test_a_publication_ready_for_cron_passes_and_says_what_it_checked(publication, cli):
+    result = check(cli)
+    assert result.exit_code == 0, result.output
+    out = result.stdout.splitlines()
+    assert out[0] == ("schedule: '0 9 * * FRI' in Europe/London; next issue due "
+                      "Fri 2026-11-27 09:00 GMT")
+    assert out[1].startswith("transport: maildir://") and out[1].endswith(
+        "(local: messages stay on this machine)")
+    assert "secret: PUBLISHER_SECRET is set (37 bytes)" in out
+    assert SECRET not in result.output
+    assert any(line.startswith("ledger: sqlite:///") and "does not exist yet" in line
+               for line in out)
+    assert "directories: public/ and .publisher/ are writable" in out
+    assert result.stderr == ""
+
+
+# --- what the issue found check passing ---------------------------------------------------------
+
+
+@pytest.mark.parametrize(("table", "says"), [
+    ('newsletter.schedule = "every friday"\n',
+     "newsletter.schedule: 'every friday' has 2 fields; cron syntax has five"),
+    ('[delivery]\ntransport = "smtpp://relay.test:25"\n',
+     "delivery.transport: unsupported transport URL 'smtpp://relay.test:25'"),
+    ('[delivery]\ntransport = "smtp://[::1:25"\n',
+     "delivery.transport: 'smtp://[::1:25' is not a valid URL (Invalid IPv6 URL)"),
+    ('[delivery]\ntransport = "maildir://"\n', "delivery.transport: 'maildir://' names no "
+                                               "directory"),
+    ('newsletter.reply_to = "editor@@secondlooks.org"\n', "newsletter.reply_to: 'editor@@"
+     "secondlooks.org' is not a valid email address"),
+    ('[delivery]\ntransport = "smtp://relay.test:587"\nsmtp_user = "news"\n',
+     "PUBLISHER_SMTP_PASSWORD is not set"),
+])
+def test_what_a_run_would_fail_on_is_an_error(publication, cli, table, says):
+    if table.startswith("["):
+        publication.add_config(table)
+    else:
+        root_keys(publication, table)
+    result = check(cli)
+    assert result.exit_code == 1
+    assert [line for line in errors(result) if says in line], result.stderr
+
+
+def test_an_invalid_from_address_is_an_error(publication, cli):
+    text = publication.root.joinpath("publisher.toml").read_text()
+    publication.write_config(text.replace("news@secondlooks.org", "news at secondlooks.org"))
+    result = check(cli)
+    assert result.exit_code == 1
+    assert [line for line in errors(result) if "newsletter: 'news at secondlooks.org' is not a "
+            "usable address" in line], result.stderr
+
+
+def test_the_scaffolds_example_org_is_a_warning_for_the_outbox_and_an_error_for_a_relay(
+        tmp_path, cli):
+    root = tmp_path / "new"
+    assert cli("init", str(root)).exit_code == 0
+    result = cli("check", root=root, env=ENV)
+    assert result.exit_code == 0
+    [placeholder] = [w for w in warnings(result) if "reserved for examples" in w]
+    assert "newsletter.from_address" in placeholder and "base_url" in placeholder
+    text = (root / "publisher.toml").read_text()
+    (root / "publisher.toml").write_text(text.replace(
+        'transport = "maildir://.publisher/outbox"', 'transport = "smtp://relay.test:587"'))
+    result = cli("check", root=root, env=ENV)
+    assert result.exit_code == 1
+    assert [e for e in errors(result) if "reserved for examples" in e]
+
+
+def test_a_missing_secret_is_an_error(publication, cli):
+    result = check(cli, env={"PUBLISHER_SECRET": None})
+    assert result.exit_code == 1
+    assert errors(result) == ["PUBLISHER_SECRET is not set; it signs unsubscribe links; set it "
+                              "to a long random string"]
+
+
+def test_a_short_secret_is_refused_before_a_new_publication_sends_real_mail(publication, cli,
+                                                                           server):
+    short = {"PUBLISHER_SECRET": "only-twenty-one-bytes"}
+    result = check(cli, env=short)  # the local outbox: a rehearsal
+    assert result.exit_code == 0
+    assert [w for w in warnings(result) if w.startswith(
+        "PUBLISHER_SECRET is 21 bytes; a new publication needs at least 32")]
+    publication.add_config(f'[delivery]\ntransport = "{server.url}"\nstarttls = false\n')
+    result = check(cli, env=short)
+    assert result.exit_code == 1
+    assert [e for e in errors(result) if e.startswith("PUBLISHER_SECRET is 21 bytes; a new "
+                                                      "publication needs at least 32")]
+    # and sending refuses it too, with the same words: check and send agree
+    add_subscribers(publication.config, 2, SLOT - timedelta(days=1))
+    assert cli("issue", "new", env=short).exit_code == 0
+    sent = cli("issue", "send", "1", env=short)
+    assert sent.exit_code == 1
+    assert sent.stderr.startswith("error: PUBLISHER_SECRET is 21 bytes; a new publication needs")
+    assert server.messages == []
+
+
+def test_an_established_publication_keeps_its_short_secret_with_a_warning(publication, cli,
+                                                                          server):
+    short = {"PUBLISHER_SECRET": "only-twenty-one-bytes"}  # the outbox is the default transport
+    add_subscribers(publication.config, 2, SLOT - timedelta(days=1))
+    assert cli("run", now=SLOT + timedelta(minutes=1), env=short).exit_code == 0  # issue #1
+    publication.add_config(f'[delivery]\ntransport = "{server.url}"\nstarttls = false\n')
+    result = check(cli, env=short)
+    assert result.exit_code == 0, result.output
+    assert [w for w in warnings(result) if "changing it would break the unsubscribe links" in w]
+
+
+# --- --connect: a real session, nothing sent ---------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def certificate(tmp_path_factory):
+    pair = make_certificate(tmp_path_factory.mktemp("tls"))
+    if pair is None:
+        pytest.skip("the openssl command is not installed (needed to make a test certificate)")
+    return pair
+
+
+def relay_config(publication, srv) -> None:
+    publication.add_config(f'[delivery]\ntransport = "{srv.url}"\nsmtp_user = "user"\n'
+                           "timeout = 10\n")
+
+
+def test_connect_logs_in_over_starttls_and_sends_nothing(publication, cli, certificate):
+    cert, _ = certificate
+    env = {**ENV, "PUBLISHER_SMTP_PASSWORD": PASSWORD, "PUBLISHER_SMTP_CAFILE": str(cert)}
+    with SmtpServer(password=PASSWORD, tls=certificate) as srv:
+        relay_config(publication, srv)
+        quiet = check(cli, env=env)
+        assert quiet.exit_code == 0, quiet.output
+        assert srv.handler.connections == 0  # without --connect, nobody is called
+        result = check(cli, "--connect", env=env)
+    assert result.exit_code == 0, result.output
+    assert (f"transport: smtp://127.0.0.1:{srv.port}: connected, STARTTLS, logged in as user; "
+            "nothing sent") in result.stdout.splitlines()
+    assert srv.handler.connections >= 1  # (a session counts again after STARTTLS)
+    assert srv.handler.rcpt_attempts == {} and srv.messages == []
+    assert PASSWORD not in result.output
+
+
+def test_connect_reports_a_wrong_password_and_an_untrusted_certificate(publication, cli,
+                                                                      certificate):
+    cert, _ = certificate
+    with SmtpServer(password=PASSWORD, tls=certificate) as srv:
+        relay_config(publication, srv)
+        wrong = check(cli, "--connect", env={**ENV, "PUBLISHER_SMTP_PASSWORD": "wrong-one",
+                                             "PUBLISHER_SMTP_CAFILE": str(cert)})
+        untrusted = check(cli, "--connect", env={**ENV, "PUBLISHER_SMTP_PASSWORD": PASSWORD,
+                                                 "PUBLISHER_SMTP_CAFILE": None})
+    assert wrong.exit_code == 1
+    assert [e for e in errors(wrong) if "SMTP authentication failed for user 'user'" in e]
+    assert "wrong-one" not in wrong.output
+    assert untrusted.exit_code == 1
+    assert [e for e in errors(untrusted) if "TLS certificate is not trusted" in e]
+    assert srv.messages == []
+
+
+def test_connect_reports_a_refused_connection(publication, cli):
+    from tests.fixtures import free_port
+
+    publication.add_config(f'[delivery]\ntransport = "smtp://127.0.0.1:{free_port()}"\n'
+                           "starttls = false\n")
+    result = check(cli, "--connect")
+    assert result.exit_code == 1
+    assert [e for e in errors(result) if "connection refused" in e]
+
+
+# --- DKIM ---------------------------------------------------------------------------------------
+
+
+@needs_openssl
+@pytest.mark.parametrize("kind", ["rsa", "ed25519"])
+def test_dkim_prints_the_dns_record_that_verifies_its_signatures(publication, cli, kind):
+    key, expected = make_key(publication.root, kind)
+    key.chmod(0o600)
+    publication.add_config(f'[dkim]\nkey_file = "{key.name}"\nselector = "s2026"\n'
+                           'domain = "secondlooks.org"\n')
+    result = check(cli)
+    assert result.exit_code == 0, result.output
+    [line] = [line for line in result.stdout.splitlines() if line.startswith("dkim: ")]
+    prefix = "publish this DNS TXT record there: "
+    assert line.startswith(f"dkim: {'rsa' if kind == 'rsa' else 'ed25519'}-sha256 as "
+                           "s2026._domainkey.secondlooks.org; " + prefix)
+    record = line.split(prefix, 1)[1]
+    assert record == expected.decode()
+    # the record, published, verifies what publisher signs (dkimpy, independent of our code)
+    config = publication.config
+    template = MessageTemplate.from_digest(make_digest(config), Sender.from_config(config),
+                                           secret=SECRET, date=ISSUE_DATE,
+                                           signer=DkimSigner.from_config(config))
+    message = template.render(Subscriber(email="ada@example.net"))
+    assert dkim.verify(message, dnsfunc=lambda name, timeout=5: record.encode())
+
+
+@needs_openssl
+def test_dkim_problems_are_named(publication, cli):
+    key, _ = make_key(publication.root, "rsa")
+    key.chmod(0o644)
+    publication.add_config(f'[dkim]\nkey_file = "{key.name}"\nselector = "bad selector"\n'
+                           'domain = "other.example.net"\n')
+    result = check(cli)
+    assert result.exit_code == 1
+    assert [e for e in errors(result) if "dkim.selector: 'bad selector' is not a DNS name" in e]
+    assert [w for w in warnings(result) if "is readable by others; chmod 600 it" in w]
+    assert [w for w in warnings(result) if "DMARC will not count this signature" in w]
+    publication.add_config("")  # a missing key file is an error naming it
+    key.unlink()
+    result = check(cli)
+    assert [e for e in errors(result) if "dkim.key_file: cannot read" in e]
+
+
+# --- the ledger ---------------------------------------------------------------------------------
+
+
+def test_the_ledger_is_reported_and_never_created_or_migrated(publication, cli):
+    ledger = publication.root / ".publisher" / "state.db"
+    check(cli)
+    assert not ledger.exists()
+    add_subscribers(publication.config, 3, SLOT)
+    ledger.chmod(0o600)
+    result = check(cli)
+    assert f"ledger: sqlite:///{ledger}: 3 subscribers, 0 issues (0 sent or being sent)" in (
+        result.stdout.splitlines())
+    ledger.unlink()
+    engine = create_engine(f"sqlite:///{ledger}")
+    migrate(engine, "0003")
+    engine.dispose()
+    ledger.chmod(0o644)
+    result = check(cli)
+    assert result.exit_code == 0, result.output
+    assert (f"ledger: sqlite:///{ledger}: schema 0003, upgraded to 0004 by the next command that "
+            "opens it") in result.stdout.splitlines()
+    assert [w for w in warnings(result) if "readable by others" in w]
+    version = sqlite3.connect(ledger).execute("SELECT version_num FROM alembic_version")
+    assert version.fetchone() == ("0003",)  # check migrated nothing
+
+
+def test_a_damaged_or_newer_ledger_is_an_error(publication, cli):
+    ledger = publication.root / ".publisher" / "state.db"
+    with open_store(publication.config):
+        pass
+    conn = sqlite3.connect(ledger)
+    conn.execute("UPDATE alembic_version SET version_num = '9999_future'")
+    conn.commit()
+    conn.close()
+    result = check(cli)
+    assert result.exit_code == 1
+    assert [e for e in errors(result) if "schema revision 9999_future is unknown" in e]
+    ledger.write_bytes(b"garbage" * 1000)
+    result = check(cli)
+    assert [e for e in errors(result) if "the ledger is damaged" in e]
+
+
+# --- directories --------------------------------------------------------------------------------
+
+
+def test_public_as_a_file_and_a_read_only_state_directory_are_errors(publication, cli):
+    (publication.root / "public").write_text("oops\n")
+    result = check(cli)
+    assert result.exit_code == 1
+    assert [e for e in errors(result) if e.startswith("public/: ") and "is a file" in e]
+    (publication.root / "public").unlink()
+    with read_only(publication.root / ".publisher"):
+        result = check(cli)
+    assert result.exit_code == 1
+    assert [e for e in errors(result) if e.startswith(".publisher/: ")
+            and "not writable (read-only file system)" in e]
+
+
+def test_sources_only_is_for_a_pre_commit_hook(publication, cli):
+    publication.add_config('[delivery]\ntransport = "smtpp://typo"\n')
+    result = check(cli, "--sources", env={"PUBLISHER_SECRET": None})
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines()[-1].startswith("2 review files: 2 published")
+
+
+@needs_openssl
+def test_connect_compares_the_dkim_record_published_in_dns(publication, tmp_path):
+    key, record = make_key(publication.root, "rsa")
+    key.chmod(0o600)
+    other, other_record = make_key(tmp_path, "rsa")
+    publication.add_config(f'[dkim]\nkey_file = "{key.name}"\nselector = "s2026"\n'
+                           'domain = "secondlooks.org"\n')
+    config = publication.config
+    name = "s2026._domainkey.secondlooks.org"
+    cases = [
+        ({f"{name}.": [record.decode()]}, "info", f"dkim: the record published at {name} "
+                                                  "matches the key"),
+        ({}, "errors", f"dkim: no DKIM record is published at {name}"),
+        ({f"{name}.": [other_record.decode()]}, "errors", f"dkim: the record published at "
+                                                          f"{name} holds another key"),
+        ({f"{name}.": ["v=DKIM1; k=rsa; p="]}, "errors", "holds another key (an empty p=: "
+                                                         "revoked)"),
+    ]
+    for records, kind, says in cases:
+        with DnsServer(records) as dns_server:
+            found = check_dkim(config, connect=True, resolver=dns_server.resolver())
+            assert dns_server.queries == [f"{name}."]
+        lines = getattr(found, kind)
+        assert [line for line in lines if says in line], (records, found)
+    # without --connect, DNS is not asked
+    with DnsServer({}) as dns_server:
+        found = check_dkim(config, resolver=dns_server.resolver())
+        assert dns_server.queries == [] and found.errors == []

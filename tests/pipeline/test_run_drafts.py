@@ -1,0 +1,103 @@
+"""`publisher run` and what the editor did by hand: a draft composed with `issue new` goes out at
+the next slot instead of being passed over, or the run says why not; and the first run of a new
+publication does not report skipping a slot from before it existed."""
+
+from __future__ import annotations
+
+import mailbox
+from datetime import timedelta
+
+from publisher.ledger.store import open_store
+from tests.fixtures import SLOT, add_subscribers, use_maildir, write_reviews
+
+SECRET = {"PUBLISHER_SECRET": "a-secret-of-at-least-thirty-two-bytes"}
+
+
+def outbox(publication) -> list:
+    path = publication.root / ".publisher" / "outbox"
+    return list(mailbox.Maildir(path, create=False)) if path.exists() else []
+
+
+def issues(publication) -> list[tuple[int, str, object]]:
+    with open_store(publication.config) as store:
+        return [(r.number, r.state, r.slot) for r in store.issues()]
+
+
+def test_a_draft_composed_by_hand_goes_out_at_the_next_slot(publication, cli, tmp_path):
+    write_reviews(publication, 3)
+    use_maildir(publication)
+    add_subscribers(publication.config, 2, SLOT - timedelta(days=2))
+    note = tmp_path / "note.md"
+    note.write_text("A word from the editor.\n")
+    composed = cli("issue", "new", "--note", str(note), now=SLOT - timedelta(days=1))
+    assert composed.exit_code == 0, composed.output
+    write_reviews(publication, [{"slug": "late-arrival", "date": "2026-11-19"}])
+
+    result = cli("run", now=SLOT + timedelta(minutes=2), env=SECRET)
+    assert result.exit_code == 0, result.output
+    assert ("issue #1, composed by hand, goes out for the slot Fri 2026-11-20 09:00 GMT: "
+            in result.stdout)
+    assert "composed issue #2" not in result.stdout
+    assert issues(publication) == [(1, "sent", SLOT)]
+    messages = outbox(publication)
+    assert len(messages) == 2
+    assert "A word from the editor." in messages[0].get_payload()[0].get_payload(decode=True) \
+        .decode()
+    # the review published after the draft was composed waits for the next issue
+    with open_store(publication.config) as store:
+        assert "late-arrival" not in " ".join(store.issue(1).review_ids)
+
+
+def test_two_drafts_go_out_one_per_slot_and_the_run_says_so(publication, cli):
+    write_reviews(publication, 4)
+    use_maildir(publication)
+    add_subscribers(publication.config, 1, SLOT - timedelta(days=2))
+    publication.add_config("")
+    text = (publication.root / "publisher.toml").read_text()
+    (publication.root / "publisher.toml").write_text(
+        text.replace("[delivery]", "[newsletter]\nmax_reviews = 2\n\n[delivery]"))
+    assert cli("issue", "new", now=SLOT - timedelta(days=1)).exit_code == 0
+    assert cli("issue", "new", now=SLOT - timedelta(days=1)).exit_code == 0
+    result = cli("run", now=SLOT + timedelta(minutes=2), env=SECRET)
+    assert result.exit_code == 0, result.output
+    assert "; draft issue #2 waits for the next slot" in result.stdout
+    week = SLOT + timedelta(days=7)
+    result = cli("run", now=week + timedelta(minutes=2), env=SECRET)
+    assert "issue #2, composed by hand, goes out for the slot Fri 2026-11-27" in result.stdout
+    assert issues(publication) == [(1, "sent", SLOT), (2, "sent", week)]
+
+
+def test_a_draft_that_cannot_go_out_is_named_with_the_reason(publication, cli):
+    slugs = write_reviews(publication, 2)
+    use_maildir(publication)
+    add_subscribers(publication.config, 1, SLOT - timedelta(days=2))
+    assert cli("issue", "new", now=SLOT - timedelta(days=1)).exit_code == 0
+    (publication.root / "reviews" / f"{slugs[0]}.md").unlink()  # a review it holds is gone
+    result = cli("run", now=SLOT + timedelta(minutes=2), env=SECRET)
+    assert result.exit_code == 1
+    assert "issue #1, composed by hand, goes out for the slot" in result.stdout
+    [line] = result.stderr.splitlines()
+    assert line.startswith("error: issue #1: issue #1 holds review ")
+    assert "no longer in the sources" in line
+    assert outbox(publication) == []
+
+
+def test_the_first_run_does_not_report_a_slot_from_before_the_publication(publication, cli):
+    write_reviews(publication, 2)
+    use_maildir(publication)
+    three_days_late = SLOT + timedelta(days=3)
+    add_subscribers(publication.config, 1, SLOT + timedelta(days=2))  # set up after the slot
+    result = cli("run", now=three_days_late, env=SECRET)
+    assert result.exit_code == 0, result.output
+    assert "skipped" not in result.output
+    assert issues(publication) == []
+
+
+def test_a_slot_missed_after_the_publication_existed_is_reported(publication, cli):
+    write_reviews(publication, 2)
+    use_maildir(publication)
+    add_subscribers(publication.config, 1, SLOT - timedelta(days=2))  # set up before the slot
+    result = cli("run", now=SLOT + timedelta(days=3), env=SECRET)
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines()[-1].startswith(
+        "skipped the issue due Fri 2026-11-20 09:00 GMT: 3.0 days late")

@@ -1,0 +1,78 @@
+"""Bodies rendered when an output reads them (sources/body.py): a build renders only the bodies
+of what it writes again, a review's HTML and derived summary are the same as rendering at once
+would give, and a source edited between loading and rendering stops the command with one
+line."""
+
+from __future__ import annotations
+
+import pickle
+
+import pytest
+
+from publisher.errors import SourceError
+from publisher.pipeline.build import build_publication
+from publisher.sources import body as body_module
+from publisher.sources import load_reviews
+from publisher.sources.markdown import markdown_to_html
+from publisher.text import excerpt
+from tests.fixtures import NOW, write_reviews
+
+
+class Renders:
+    def __init__(self, monkeypatch):
+        self.count = 0
+        real = body_module.render_prepared
+
+        def render(*args, **kwargs):
+            self.count += 1
+            return real(*args, **kwargs)
+
+        monkeypatch.setattr(body_module, "render_prepared", render)
+
+
+def test_loading_renders_no_body_and_a_build_only_those_it_writes(publication, monkeypatch):
+    publication.add_config("[feeds]\nlimit = 3\nper_reviewer = false\nper_tag = false\n")
+    write_reviews(publication, [{"date": f"2025-{month:02d}-10"} for month in range(1, 13)])
+    renders = Renders(monkeypatch)
+    catalog = load_reviews(publication.config)
+    assert len(catalog.reviews) == 12 and renders.count == 0
+    # A first build writes every review's page and its month's archive: each body once.
+    build_publication(publication.config, now=NOW)
+    assert renders.count == 12
+    # An edit to one review (alone in its month): its page, its month's archive and the feed
+    # show it again; its neighbours' pages and the indexes only name it. Its body is rendered,
+    # and the feed's two other entries' (the feed is written again whole): three, not twelve.
+    path = publication.root / "reviews" / "film-12.md"
+    path.write_text(path.read_text(encoding="utf-8").replace("number 12", "number twelve"),
+                    encoding="utf-8")
+    renders.count = 0
+    build_publication(publication.config, now=NOW)
+    assert renders.count == 3
+
+
+def test_a_deferred_body_is_what_rendering_at_once_gives(publication):
+    write_reviews(publication, [{"summary": None}])
+    source = (publication.root / "reviews" / "film-1.md").read_text(encoding="utf-8")
+    markdown = source.split("---\n", 2)[2]
+    config = publication.config
+    review = load_reviews(config).reviews[0]
+    assert review.body_html == markdown_to_html(markdown, config.base_url)
+    assert review.summary == excerpt(review.body_html, config.newsletter.excerpt_words)
+    # A cached review (pickled) computes the same again; what was computed is not pickled.
+    again = pickle.loads(pickle.dumps(review))
+    assert "_body_html_text" not in again.__dict__
+    assert again.body_html == review.body_html and again.summary == review.summary
+
+
+def test_a_body_edited_after_loading_stops_the_command_with_one_line(publication):
+    write_reviews(publication, 1)
+    review = load_reviews(publication.config).reviews[0]
+    path = publication.root / "reviews" / "film-1.md"
+    path.write_text(path.read_text(encoding="utf-8") + "\nA new paragraph.\n", encoding="utf-8")
+    with pytest.raises(SourceError) as caught:
+        review.body_html  # noqa: B018 - reading it renders it
+    assert str(caught.value).splitlines()[1] == (
+        "reviews/film-1.md: changed while publisher was using it; run the command again")
+    path.unlink()
+    with pytest.raises(SourceError, match="film-1.md: cannot be read any more"):
+        review.body_html  # noqa: B018

@@ -1,0 +1,100 @@
+"""Sources written to hurt: front matter that would make YAML work quadratically, text that
+reads backwards."""
+
+from __future__ import annotations
+
+import pytest
+
+from publisher.errors import SourceError
+from publisher.models import Issue
+from publisher.render.archive import render_archive
+from publisher.render.digest import render_digest
+from publisher.render.feeds import render_feeds
+from publisher.render.site import Site
+from publisher.sources import frontmatter
+from publisher.sources.catalog import load_reviews
+from publisher.sources.frontmatter import MAX_FRONT_MATTER_LINES, MAX_YAML_FIXES
+from publisher.sources.markdown import markdown_to_html
+from publisher.text import BIDI_CHARS
+
+
+def problems_of(publication) -> list[str]:
+    with pytest.raises(SourceError) as info:
+        load_reviews(publication.config, cache=False)
+    return [str(p) for p in info.value.problems]
+
+
+def test_lines_yaml_misreads_are_read_a_bounded_number_of_times(publication, monkeypatch):
+    """Each 'key: a: b' line used to cost one more reading of the whole front matter (8,000 such
+    lines took 139 s, holding the run lock); now the readings stop after MAX_YAML_FIXES."""
+    readings = []
+    compose = frontmatter._compose_yaml
+    monkeypatch.setattr(frontmatter, "_compose_yaml",
+                        lambda text: readings.append(1) or compose(text))
+    lines = "".join(f"k{i}: a: b\n" for i in range(300))
+    publication.write_review("hostile.md", f"---\ntitle: x\n{lines}---\nBody.\n")
+    problems = problems_of(publication)
+    assert len(readings) <= MAX_YAML_FIXES + 1
+    assert problems[0] == ("reviews/hostile.md:3: k0: the value contains ': ', which YAML reads "
+                           "as a new field; quote the whole value: k0: \"a: b\"")
+    assert len(problems) == MAX_YAML_FIXES + 1
+    assert problems[-1].endswith(f"stopped after {MAX_YAML_FIXES} of them; quote those, then "
+                                 "check again")
+
+
+def test_front_matter_longer_than_the_limit_is_refused_unread(publication, monkeypatch):
+    monkeypatch.setattr(frontmatter, "_compose_yaml", lambda text: pytest.fail("YAML read"))
+    lines = "".join(f"k{i}: a: b\n" for i in range(8000))
+    publication.write_review("huge.md", f"---\ntitle: x\n{lines}---\nBody.\n")
+    assert problems_of(publication) == [
+        f"reviews/huge.md:1: front matter is 8001 lines long, more than the "
+        f"{MAX_FRONT_MATTER_LINES} publisher reads; a review has a few dozen fields at most (is "
+        "the closing '---' in the right place?)"]
+
+
+def test_a_few_misread_values_are_all_reported_at_once(publication):
+    publication.write_review("film.md", "---\ntitle: Alien: Romulus\ndate: 2026-01-02\n"
+                                        "reviewer: Sam: Okafor\n---\nBody.\n")
+    assert problems_of(publication) == [
+        "reviews/film.md:2: title: the value contains ': ', which YAML reads as a new field; "
+        "quote the whole value: title: \"Alien: Romulus\"",
+        "reviews/film.md:4: reviewer: the value contains ': ', which YAML reads as a new field; "
+        "quote the whole value: reviewer: \"Sam: Okafor\"",
+    ]
+
+
+RLO = "\u202e"  # RIGHT-TO-LEFT OVERRIDE: "gpj.exe" reads "exe.jpg"
+
+
+def test_bidi_controls_never_reach_feeds_digests_or_archive_pages(publication, now):
+    publication.write_review("film.md", (
+        f"---\ntitle: Harbour {RLO}sthgiL\ndate: 2026-03-06\nreviewer: Sam{RLO} Okafor\n"
+        f"summary: A quiet{RLO} film\ntags: [drama{RLO}]\n---\nA body with\u2067 an isolate.\n"))
+    catalog = load_reviews(publication.config, cache=False)
+    [review] = catalog.reviews
+    assert (review.title, review.reviewer, review.summary, review.tags) == (
+        "Harbour sthgiL", "Sam Okafor", "A quiet film", ("drama",))
+    assert "\u2067" not in review.body_html
+    assert [str(w) for w in catalog.warnings] == [
+        "reviews/film.md:2: title: removed 1 bidi control character (they can make text read "
+        "backwards)",
+        "reviews/film.md:4: reviewer: removed 1 bidi control character (they can make text "
+        "read backwards)",
+        "reviews/film.md:5: summary: removed 1 bidi control character (they can make text read "
+        "backwards)",
+        "reviews/film.md:6: tags: removed 1 bidi control character (they can make text read "
+        "backwards)",
+        "reviews/film.md:8: body: removed 1 bidi control character (they can make text read "
+        "backwards)",
+    ]
+    site = Site.from_config(publication.config)
+    issue = Issue(number=1, subject="", date=now, reviews=(review,))
+    archive = render_archive(site, [issue])["issues/1/index.html"].decode("utf-8")
+    feeds = render_feeds([review], site=site, title="Reel", description="Reviews")
+    for text in (archive, render_digest(issue, site).html, *(f.decode() for f in feeds.values())):
+        assert not BIDI_CHARS.search(text)
+        assert "\\u{" not in text  # MRML's way of writing one into an attribute
+
+
+def test_an_editors_note_loses_bidi_controls_too():
+    assert markdown_to_html(f"Read {RLO}this", "https://reel.test/") == "<p>Read this</p>"
