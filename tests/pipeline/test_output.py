@@ -180,6 +180,10 @@ def test_a_static_link_out_of_the_publication_is_refused_by_name(publication, no
     assert snapshot(config.output_path) == before  # not even the good poster went in
     assert not any(b"not-for-the-web" in data for data, _ in snapshot(config.output_path)
                    .values())
+    # publisher check says so before any build
+    result = cli("check", "--sources")
+    assert result.exit_code == 1
+    assert "static/posters/leak.png" in result.stderr and "out of the publication" in result.stderr
 
 
 @pytest.mark.parametrize("where", ["directory", "static"])
