@@ -48,7 +48,7 @@ from ..sources import Catalog, load_reviews
 from ..sources.cache import cache_key
 from ..sources.posters import PosterFacts
 from ..text import slugify
-from .output import Output, build_lock, sweep
+from .output import Output, Records, build_lock, sweep
 from .websub import announce
 
 MANIFEST_VERSION = 2
@@ -532,7 +532,9 @@ def build_site(config: Config, *, now: datetime, issues: Sequence[Issue] = (),
     paths = config.paths
     out = config.output_path
     with build_lock(paths.state):
-        sweep(out, paths.state)
+        recorded = {rel for entry in _read_manifest(manifest_path(config)).values()
+                    for rel in _unit_files(entry)}
+        sweep(out, paths.state, recorded)
         return _build(config, now=now, issues=issues, catalog=catalog, cache=cache)
 
 
@@ -703,8 +705,8 @@ def _render(units: Sequence[Unit], output: Output, warnings: list[Problem]
     try:
         with ProcessPoolExecutor(max_workers=POOL_WORKERS,
                                  mp_context=multiprocessing.get_context("fork")) as pool:
-            for results, staged, created in pool.map(_work, chunks):
-                output.adopt(staged, created)
+            for results, records in pool.map(_work, chunks):
+                output.adopt(records)
                 yield from results
     except BrokenProcessPool:
         raise PublisherError("a build worker process died (out of memory?); nothing was "
@@ -713,7 +715,7 @@ def _render(units: Sequence[Unit], output: Output, warnings: list[Problem]
         _JOB = None
 
 
-def _work(indices: list[int]) -> tuple[list[Rendered], list[tuple[int, str, Path]], list[Path]]:
+def _work(indices: list[int]) -> tuple[list[Rendered], Records]:
     """In a worker process: render and stage some units; hand back what was staged."""
     assert _JOB is not None, "workers are forked with the job in place"
     units, out, state, staging, warnings = _JOB
@@ -723,8 +725,8 @@ def _work(indices: list[int]) -> tuple[list[Rendered], list[tuple[int, str, Path
         for i in indices:
             before = len(warnings)
             results.append((*_render_one(units[i], output), warnings[before:]))
-        staged, created = output.records()
-    return results, staged, created
+        records = output.records()
+    return results, records
 
 
 def _rehearse(planner: _Planner, stale: Sequence[Unit], statics: Sequence[tuple[str, Path]],

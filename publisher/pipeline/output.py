@@ -30,7 +30,8 @@ import itertools
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Set
+from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import PublisherError
@@ -39,7 +40,33 @@ from ..files import describe_os_error
 #: Staged files are fsync'ed one by one up to this many; a bigger build is not flushed.
 FSYNC_EACH = 32
 _STAGING_PREFIX = ".publisher-staging-"
+_JOURNAL_PREFIX = "new-files-"
 _WORKER_OUTPUTS = itertools.count()  # tells apart the outputs one worker process stages
+
+
+@dataclass(frozen=True)
+class Records:
+    """What one Output staged, wrote new (with the lists naming those) and the directories it
+    made: what a worker hands its parent."""
+
+    staged: list[tuple[int, str, Path]]
+    fresh: list[str]
+    journals: list[Path]
+    created: list[Path]
+
+
+def _write_new(path: Path, data: bytes) -> None:
+    # os.open and os.write: three system calls a file where open() makes eight, which counts
+    # when a first build writes ten thousand pages.
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
+    try:
+        if _UMASK & 0o644:  # a strict umask (077, say): the site is still readable
+            os.fchmod(fd, 0o644)
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+    finally:
+        os.close(fd)
 
 
 def _current_umask() -> int:
@@ -82,9 +109,14 @@ class Output:
         self._owner = staging is None
         self._prefix = "" if self._owner else f"{os.getpid()}-{next(_WORKER_OUTPUTS)}-"
         self._staged: list[tuple[int, str, Path]] = []  # (rank, relative path, staged file)
+        self._fresh: list[str] = []  # files that did not exist, written where they go
+        self._journals: list[Path] = []  # the lists of those files (this one's and workers')
+        self._journal: int | None = None  # this Output's own list, open for appending
+        self._no_journal = False
         self._removals: list[str] = []
         self._created: list[Path] = []  # directories made under out, deepest last
         self._count = 0
+        self._out_ready = False
 
     def __enter__(self) -> Output:
         return self
@@ -101,11 +133,10 @@ class Output:
         self.abort()
         return OutputError(describe_os_error(OSError(exc.errno, exc.strerror, str(path))))
 
-    def _staging_dir(self, rel: str = "") -> Path:
-        """The staging directory, made on first use; ``rel`` is the file about to be staged
-        (named if the output cannot be written at all)."""
-        if self._staging is not None:
-            return self._staging
+    def _make_out(self) -> None:
+        """The output directory itself, made on the first write."""
+        if self._out_ready:
+            return
         try:
             self.out.mkdir(parents=True, exist_ok=True)
         except FileExistsError:
@@ -113,6 +144,14 @@ class Output:
                               "set output_dir to another path") from None
         except OSError as exc:
             raise self._fail(exc, self.out) from None
+        self._out_ready = True
+
+    def _staging_dir(self, rel: str = "") -> Path:
+        """The staging directory, made on first use; ``rel`` is the file about to be staged
+        (named if the output cannot be written at all)."""
+        if self._staging is not None:
+            return self._staging
+        self._make_out()
         self._staging = self._make_staging(self.out / rel)
         return self._staging
 
@@ -165,43 +204,73 @@ class Output:
         self._count += 1
         return self._staging_dir(rel) / f"{self._prefix}{self._count}"
 
-    def records(self) -> tuple[list[tuple[int, str, Path]], list[Path]]:
-        """What a worker staged and the directories it made, for its parent to ``adopt``."""
-        staged, created = list(self._staged), list(self._created)
+    def records(self) -> Records:
+        """What a worker staged, wrote new and made, for its parent to ``adopt``."""
+        self._close_journal()
+        found = Records(list(self._staged), list(self._fresh), list(self._journals),
+                        list(self._created))
         self._staged.clear()
+        self._fresh.clear()
+        self._journals.clear()
         self._created.clear()
-        return staged, created
+        return found
 
-    def adopt(self, staged: list[tuple[int, str, Path]], created: list[Path]) -> None:
-        """Take over what a worker staged (committed or aborted with everything else)."""
-        self._staged.extend(staged)
-        self._created.extend(created)
+    def adopt(self, records: Records) -> None:
+        """Take over what a worker did (committed or aborted with everything else)."""
+        self._staged.extend(records.staged)
+        self._fresh.extend(records.fresh)
+        self._journals.extend(records.journals)
+        self._created.extend(records.created)
+
+    def _note_fresh(self, rel: str) -> bool:
+        """Write down ``rel`` in the list of files this build creates where they go (read by
+        the next build's ``sweep`` if this one is killed); False when there is nowhere to
+        write it, and the file is then staged like any other."""
+        if self._journal is None:
+            if self._no_journal:
+                return False
+            try:
+                self.state.mkdir(parents=True, exist_ok=True)
+                fd, name = tempfile.mkstemp(prefix=_JOURNAL_PREFIX, suffix=".txt",
+                                            dir=self.state)
+            except OSError:
+                self._no_journal = True
+                return False
+            self._journal = fd
+            self._journals.append(Path(name))
+        os.write(self._journal, (rel + "\n").encode("utf-8", "surrogateescape"))
+        return True
+
+    def _close_journal(self) -> None:
+        if self._journal is not None:
+            os.close(self._journal)
+            self._journal = None
 
     def put(self, rel: str, data: bytes, rank: int = 5) -> bool:
         """Stage ``data`` for ``out/rel`` unless the file already holds exactly these bytes;
-        True if staged. ``rank`` orders the commit: lower goes in first."""
+        True if staged. ``rank`` orders the commit: lower goes in first.
+
+        A file that does not exist yet is written where it goes at once (no page links to it
+        before the commit, and ``abort`` removes it): on a first build that halves the
+        directory operations, the slowest part of writing ten thousand pages."""
         target = self.out / rel
         try:
             if target.stat().st_size == len(data) and target.read_bytes() == data:
                 return False
+            exists = True
         except (FileNotFoundError, NotADirectoryError):
-            pass
+            exists = False
         except OSError as exc:
             raise self._fail(exc, self.out / rel) from None
-        staged = self._stage_path(rel)
+        self._make_out()
         try:
             self._parent(rel)
-            # os.open and os.write: three system calls a file where open() makes eight, which
-            # counts when a first build writes ten thousand pages.
-            fd = os.open(staged, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
-            try:
-                if _UMASK & 0o644:  # a strict umask (077, say): the site is still readable
-                    os.fchmod(fd, 0o644)
-                view = memoryview(data)
-                while view:
-                    view = view[os.write(fd, view):]
-            finally:
-                os.close(fd)
+            if not exists and self._note_fresh(rel):
+                _write_new(target, data)
+                self._fresh.append(rel)
+                return True
+            staged = self._stage_path(rel)
+            _write_new(staged, data)
         except OSError as exc:
             raise self._fail(exc, self.out / rel) from None
         self._staged.append((rank, rel, staged))
@@ -233,17 +302,18 @@ class Output:
 
     @property
     def pending(self) -> bool:
-        return bool(self._staged or self._removals)
+        return bool(self._staged or self._fresh or self._removals)
 
     # -- committing ------------------------------------------------------------------------
 
     def commit(self) -> tuple[list[str], list[str]]:
-        """Put every staged file in place, then remove what is to go; (written, removed)."""
+        """Put every staged file in place, then remove what is to go; (written, removed),
+        the files written in commit order (the new ones, already in place, first)."""
         try:
             self._flush()
         except OSError as exc:
             raise self._fail(exc, self.out) from None
-        written: list[str] = []
+        written: list[str] = sorted(self._fresh)
         try:
             for _rank, rel, staged in sorted(self._staged, key=lambda s: (s[0], s[1])):
                 os.replace(staged, self.out / rel)
@@ -252,8 +322,8 @@ class Output:
             # Not expected (a rename needs no space): say plainly what state the output is in.
             self._discard()
             raise OutputError(f"{self.label}: {_reason(exc)} while putting the new files in "
-                              f"place; {len(written)} of {len(self._staged)} were; run the "
-                              "build again") from None
+                              f"place; {len(written) - len(self._fresh)} of "
+                              f"{len(self._staged)} were; run the build again") from None
         removed = []
         for rel in sorted(self._removals):
             try:
@@ -265,20 +335,32 @@ class Output:
                 continue  # left in place; the next build tries again
             self._prune((self.out / rel).parent)
         self._staged.clear()
+        self._fresh.clear()
         self._removals.clear()
         self._created.clear()
         self._discard()
+        self.close()  # every new file is in place: nothing for a sweep to undo
         return written, removed
 
+    def close(self) -> None:
+        """Forget the lists of the new files written where they go."""
+        self._close_journal()
+        for journal in self._journals:
+            with contextlib.suppress(OSError):
+                journal.unlink()
+        self._journals.clear()
+
     def _flush(self) -> None:
-        """Make a small set of staged files durable before they replace the old ones. A big
+        """Make a small set of written files durable before they replace the old ones. A big
         one (a first build, a new template) is not flushed: thousands of fsyncs, or a syncfs
         of hundreds of megabytes, would cost seconds; the build manifest records each file's
         size and mtime, so a file a crash left short is rendered again by the next build."""
-        if not self._staged or len(self._staged) > FSYNC_EACH:
+        paths = [staged for _rank, _rel, staged in self._staged]
+        paths += [self.out / rel for rel in self._fresh]
+        if not paths or len(paths) > FSYNC_EACH:
             return
-        for _rank, _rel, staged in self._staged:
-            fd = os.open(staged, os.O_RDONLY)
+        for path in paths:
+            fd = os.open(path, os.O_RDONLY)
             try:
                 os.fsync(fd)
             finally:
@@ -305,8 +387,14 @@ class Output:
                     os.unlink(staged)
 
     def abort(self) -> None:
-        """Forget everything staged: staged files and the directories made for them go."""
+        """Forget everything staged: staged files, files written new and the directories
+        made for them go."""
         self._discard()
+        for rel in self._fresh:
+            with contextlib.suppress(OSError):
+                (self.out / rel).unlink()
+        self._fresh.clear()
+        self.close()
         for directory in reversed(self._created):
             with contextlib.suppress(OSError):
                 directory.rmdir()
@@ -315,12 +403,16 @@ class Output:
         self._created.clear()
 
 
-def sweep(out: Path, state: Path) -> None:
-    """Remove what a build killed while staging left behind (called under the build lock)."""
+def sweep(out: Path, state: Path, recorded: Set[str] = frozenset()) -> None:
+    """Remove what a build killed before its commit left behind (called under the build
+    lock): its staging directories, and the new files it wrote where they go that the last
+    build's manifest (``recorded``) does not list."""
     with contextlib.suppress(OSError):
         for entry in os.scandir(state):
             if entry.name.startswith("staging-") and entry.is_dir(follow_symlinks=False):
                 shutil.rmtree(entry.path, ignore_errors=True)
+            elif entry.name.startswith(_JOURNAL_PREFIX):
+                _undo_journal(Path(entry.path), out, recorded)
     with contextlib.suppress(OSError):
         for entry in os.scandir(out):
             if entry.name.startswith(_STAGING_PREFIX):
@@ -329,6 +421,28 @@ def sweep(out: Path, state: Path) -> None:
                 else:
                     with contextlib.suppress(OSError):
                         os.unlink(entry.path)
+
+
+def _undo_journal(journal: Path, out: Path, recorded: Set[str]) -> None:
+    try:
+        names = journal.read_bytes().decode("utf-8", "surrogateescape").splitlines()
+    except OSError:
+        return
+    for rel in sorted(set(names), reverse=True):
+        if not rel or rel in recorded or ".." in rel.split("/") or rel.startswith("/"):
+            continue
+        path = out / rel
+        with contextlib.suppress(OSError):
+            path.unlink()
+        directory = path.parent
+        while directory != out and out in directory.parents:  # the directories made for it
+            try:
+                directory.rmdir()
+            except OSError:
+                break
+            directory = directory.parent
+    with contextlib.suppress(OSError):
+        journal.unlink()
 
 
 @contextlib.contextmanager

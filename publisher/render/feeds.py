@@ -317,8 +317,10 @@ class FeedRenderer:
     def _review_data(self, card: Card, poster: PosterInfo | None, author: str
                      ) -> dict[str, Any]:
         """The review as data (JSON Feed ``_review``; the same fields as ``review:review``)."""
-        data: dict[str, Any] = {"about": self.site.url("feeds/#review-data"),
-                                "version": REVIEW_VERSION}
+        data: dict[str, Any] = {}
+        if self.site.pages:  # the site documents the data on its feeds page
+            data["about"] = self.site.url("feeds/#review-data")
+        data["version"] = REVIEW_VERSION
         if card.rating is not None:
             data["rating"] = float(card.rating) if card.rating % 1 else int(card.rating)
             data["best_rating"] = 5

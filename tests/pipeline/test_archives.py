@@ -156,3 +156,15 @@ def test_a_closed_month_is_never_rewritten_unless_one_of_its_reviews_changes(pub
     report = build_site(config, now=december + timedelta(days=5))
     assert {rel.split("/")[1] for rel in report.written if rel.startswith("archive/")} == {
         "2026-10"}
+
+
+def test_an_idle_build_is_not_replayed_past_the_end_of_the_month(publication, now):
+    # The archives gain a document when a month begins, so the span over which a build with
+    # nothing new is answered from the idle record ends with the month, in the site's zone.
+    from publisher.pipeline.build import build_publication
+
+    reviews_over_months(publication)
+    report = build_publication(publication.config, now=now)
+    start, until = report.steady
+    assert until == datetime.fromisoformat("2026-12-01T00:00:00+00:00")  # London, GMT
+    assert start == datetime.fromisoformat("2026-11-19T00:00:00+00:00")  # the newest review

@@ -116,14 +116,19 @@ def test_what_a_killed_build_staged_is_swept_away(publication, now):
 
 def test_new_files_go_in_before_the_pages_that_link_to_them(publication, now):
     write_reviews(publication, 2)
+    build_site(publication.config, now=now)
+    # A new title changes every page and feed: the commit replaces them in link order (a
+    # file that did not exist is written where it goes at once: no old page links to it).
+    text = (publication.root / "publisher.toml").read_text("utf-8")
+    publication.write_config(text.replace('title = "Test Reel"', 'title = "Test Reel II"'))
     config = publication.config
     written = list(build_site(config, now=now).written)
     position = {rel: i for i, rel in enumerate(written)}
     for page in ("reviews/film-1/index.html", "reviews/film-2/index.html",
                  "archive/2026-11/atom.xml"):
-        for referrer in ("reviews/index.html", "index.html", "feed.xml", "sitemap.xml"):
+        for referrer in ("reviews/index.html", "tags/index.html", "index.html", "feed.xml"):
             assert position[page] < position[referrer], (page, referrer)
-    assert written[-2:] == ["robots.txt", "sitemap.xml"]
+    assert position["reviews/index.html"] < position["index.html"]  # an index, then home
 
 
 def test_two_builds_at_once_take_turns(publication, now):
@@ -249,3 +254,45 @@ def test_a_reviews_directory_set_elsewhere_in_the_config_is_the_editors_choice(
     assert config.reviews_path == elsewhere
     report = build_site(config, now=now)
     assert "reviews/film-1/index.html" in report.written
+
+
+def test_a_build_killed_half_way_leaves_nothing_behind_for_the_next(publication, now, tmp_path):
+    # A first build is killed once it has written some pages where they go (they are listed
+    # in .publisher/new-files-*.txt as it writes them); the next build removes what the kill
+    # left and the site is exactly what a build that was never interrupted makes.
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    write_reviews(publication, [{"slug": f"film-{i}",
+                                 "date": f"2025-{1 + i % 12:02d}-{1 + i % 27:02d}"}
+                                for i in range(300)])
+    state = publication.root / ".publisher"
+    command = [sys.executable, "-m", "publisher", "-C", str(publication.root), "--now",
+               now.isoformat(), "build"]
+    child = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        journals = list(state.glob("new-files-*.txt")) if state.exists() else []
+        if journals and sum(len(j.read_bytes().splitlines()) for j in journals) > 20:
+            break
+        time.sleep(0.01)
+    child.send_signal(signal.SIGKILL)
+    child.wait()
+    public = publication.root / "public"
+    assert list(state.glob("new-files-*.txt")), "killed before it wrote any page"
+
+    # Some other review source now: a page the killed build wrote has no review any more.
+    (publication.root / "reviews" / "film-7.md").unlink()
+    build_site(publication.config, now=now)
+    assert not list(state.glob("new-files-*.txt"))
+    assert not (public / "reviews" / "film-7").exists()
+    clean = tmp_path / "clean"
+    shutil.copytree(publication.root, clean, ignore=shutil.ignore_patterns("public",
+                                                                           ".publisher"))
+    from publisher.config import load_config
+
+    build_site(load_config(directory=clean), now=now)
+    assert {k: v[0] for k, v in snapshot(public).items()} == {
+        k: v[0] for k, v in snapshot(clean / "public").items()}

@@ -237,6 +237,9 @@ def test_an_absolute_permalink_means_no_pages_only_feeds(publication, now):
     assert (public / "feed.xsl").is_file() and (public / "site.css").is_file()
     assert b"https://www.reel.test/post/film-1" in (public / "feed.xml").read_bytes()
     assert not any(rel.endswith("index.html") for rel in report.written)
+    # nothing in the feeds or their browser view points at a page that is not built
+    assert "about" not in json.loads((public / "feed.json").read_bytes())["items"][0]["_review"]
+    assert "feeds/" not in (public / "feed.xsl").read_text("utf-8")
     check = check_publication(config, now=now)
     assert not [w for w in check.warnings if "feeds.permalink" in w]
 
