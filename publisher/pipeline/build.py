@@ -24,11 +24,8 @@ import functools
 import hashlib
 import json
 import math
-import multiprocessing
 import os
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path, PurePosixPath
@@ -48,7 +45,7 @@ from ..sources import Catalog, load_reviews
 from ..sources.cache import cache_key
 from ..sources.posters import PosterFacts
 from ..text import slugify
-from .output import Output, Records, build_lock, sweep
+from .output import Output, build_lock, sweep
 from .websub import announce
 
 MANIFEST_VERSION = 2
@@ -607,15 +604,13 @@ def _build(config: Config, *, now: datetime, issues: Sequence[Issue], catalog: C
         # Each unit's files are staged as soon as it is rendered: the output is still all or
         # nothing (nothing is in place before the commit), and memory holds one unit at a time.
         by_key = {unit.key: unit for unit in stale}
-        for key, made, same, new_warnings in _render(stale, output, warnings):
+        for key, made, same in _render(stale, output):
             for rel in made:
                 _claim(owner, rel, key)
             manifest[key] = {"inputs": by_key[key].inputs, "files": sorted(made)}
             if by_key[key].topic:
                 topics.update(made)
             unchanged += same
-            if new_warnings is not warnings:
-                warnings.extend(new_warnings)
         static_manifest: dict[str, Any] = {}
         for rel, src in statics:
             if rel in owner:
@@ -664,69 +659,26 @@ def _build(config: Config, *, now: datetime, issues: Sequence[Issue], catalog: C
                        removed=tuple(removed), rendered=rendered, topics=feeds)
 
 
-#: Render in worker processes when at least this many units are to be rendered (a first build,
-#: a changed template): each worker renders and stages its share, the parent commits.
-POOL_THRESHOLD = 400
-POOL_WORKERS = 2
-_CHUNK = 24
-
-#: (units, output directory, state directory, staging directory, the list the units append
-#: their warnings to) for forked workers.
-_JOB: tuple[Sequence[Unit], Path, Path, Path, list[Problem]] | None = None
-
-#: What rendering one unit gave: its key, its files, how many of them were unchanged on disk,
-#: and the warnings it added (in a worker; in this process they are in the list already).
-Rendered = tuple[str, list[str], int, list[Problem]]
+#: What rendering one unit gave: its key, its files, how many of them were unchanged on disk.
+Rendered = tuple[str, list[str], int]
 
 
-def _render_one(unit: Unit, output: Output) -> tuple[str, list[str], int]:
-    made = unit.render()
-    files, same = [], 0
-    for rel, data in made.items():
-        rel = _safe_relpath(rel)
-        files.append(rel)
-        if not output.put(rel, data, unit.rank):
-            same += 1
-    return unit.key, files, same
+def _render(units: Sequence[Unit], output: Output) -> Iterator[Rendered]:
+    """Render ``units`` one at a time and stage their files into ``output``.
 
-
-def _render(units: Sequence[Unit], output: Output, warnings: list[Problem]
-            ) -> Iterator[Rendered]:
-    """Render ``units`` and stage their files into ``output``: here, or in worker processes
-    when there are many (each stages its own share; ``output`` adopts what they staged).
-    ``warnings`` is the list the units add their warnings to."""
-    if len(units) < POOL_THRESHOLD or (os.cpu_count() or 1) < 2:
-        for unit in units:
-            yield (*_render_one(unit, output), warnings)
-        return
-    global _JOB
-    _JOB = (units, output.out, output.state, output.prepare(), warnings)
-    chunks = [list(range(i, min(i + _CHUNK, len(units)))) for i in range(0, len(units), _CHUNK)]
-    try:
-        with ProcessPoolExecutor(max_workers=POOL_WORKERS,
-                                 mp_context=multiprocessing.get_context("fork")) as pool:
-            for results, records in pool.map(_work, chunks):
-                output.adopt(records)
-                yield from results
-    except BrokenProcessPool:
-        raise PublisherError("a build worker process died (out of memory?); nothing was "
-                             "written") from None
-    finally:
-        _JOB = None
-
-
-def _work(indices: list[int]) -> tuple[list[Rendered], Records]:
-    """In a worker process: render and stage some units; hand back what was staged."""
-    assert _JOB is not None, "workers are forked with the job in place"
-    units, out, state, staging, warnings = _JOB
-    output = Output(out, state, staging=staging)
-    results: list[Rendered] = []
-    with output:
-        for i in indices:
-            before = len(warnings)
-            results.append((*_render_one(units[i], output), warnings[before:]))
-        records = output.records()
-    return results, records
+    In this process: rendering in two forked workers was measured at 1.6 times the CPU for
+    a first build of 10,000 reviews (each worker prepares its own cards and entries, and the
+    fork's copied pages cost system time), and slower in wall time on a busy 2-core machine;
+    see bench/README.md."""
+    for unit in units:
+        made = unit.render()
+        files, same = [], 0
+        for rel, data in made.items():
+            rel = _safe_relpath(rel)
+            files.append(rel)
+            if not output.put(rel, data, unit.rank):
+                same += 1
+        yield unit.key, files, same
 
 
 def _rehearse(planner: _Planner, stale: Sequence[Unit], statics: Sequence[tuple[str, Path]],

@@ -26,12 +26,10 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
-import itertools
 import os
 import shutil
 import tempfile
 from collections.abc import Iterator, Set
-from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import PublisherError
@@ -41,18 +39,6 @@ from ..files import describe_os_error
 FSYNC_EACH = 32
 _STAGING_PREFIX = ".publisher-staging-"
 _JOURNAL_PREFIX = "new-files-"
-_WORKER_OUTPUTS = itertools.count()  # tells apart the outputs one worker process stages
-
-
-@dataclass(frozen=True)
-class Records:
-    """What one Output staged, wrote new (with the lists naming those) and the directories it
-    made: what a worker hands its parent."""
-
-    staged: list[tuple[int, str, Path]]
-    fresh: list[str]
-    journals: list[Path]
-    created: list[Path]
 
 
 def _write_new(path: Path, data: bytes) -> None:
@@ -98,20 +84,15 @@ class Output:
     publisher's own directory: staging happens there when it can rename into ``out`` (same
     mount), else in a hidden directory inside ``out``. Raises OutputError."""
 
-    def __init__(self, out: Path, state: Path, *, label: str = "",
-                 staging: Path | None = None) -> None:
+    def __init__(self, out: Path, state: Path, *, label: str = "") -> None:
         self.out = out
         self.state = state
         self.label = label or str(out)
-        # A worker process stages into its parent's directory (``staging``), which it does not
-        # own: it names its files by its pid and hands them over with ``records``.
-        self._staging: Path | None = staging
-        self._owner = staging is None
-        self._prefix = "" if self._owner else f"{os.getpid()}-{next(_WORKER_OUTPUTS)}-"
+        self._staging: Path | None = None
         self._staged: list[tuple[int, str, Path]] = []  # (rank, relative path, staged file)
         self._fresh: list[str] = []  # files that did not exist, written where they go
-        self._journals: list[Path] = []  # the lists of those files (this one's and workers')
-        self._journal: int | None = None  # this Output's own list, open for appending
+        self._journal: int | None = None  # the list of those files, open for appending
+        self._journal_path: Path | None = None
         self._no_journal = False
         self._removals: list[str] = []
         self._created: list[Path] = []  # directories made under out, deepest last
@@ -196,31 +177,9 @@ class Output:
                                   "is not a directory; move it away") from None
             self._created.append(directory)
 
-    def prepare(self) -> Path:
-        """The staging directory, made now (before worker processes stage into it)."""
-        return self._staging_dir()
-
     def _stage_path(self, rel: str) -> Path:
         self._count += 1
-        return self._staging_dir(rel) / f"{self._prefix}{self._count}"
-
-    def records(self) -> Records:
-        """What a worker staged, wrote new and made, for its parent to ``adopt``."""
-        self._close_journal()
-        found = Records(list(self._staged), list(self._fresh), list(self._journals),
-                        list(self._created))
-        self._staged.clear()
-        self._fresh.clear()
-        self._journals.clear()
-        self._created.clear()
-        return found
-
-    def adopt(self, records: Records) -> None:
-        """Take over what a worker did (committed or aborted with everything else)."""
-        self._staged.extend(records.staged)
-        self._fresh.extend(records.fresh)
-        self._journals.extend(records.journals)
-        self._created.extend(records.created)
+        return self._staging_dir(rel) / str(self._count)
 
     def _note_fresh(self, rel: str) -> bool:
         """Write down ``rel`` in the list of files this build creates where they go (read by
@@ -236,8 +195,7 @@ class Output:
             except OSError:
                 self._no_journal = True
                 return False
-            self._journal = fd
-            self._journals.append(Path(name))
+            self._journal, self._journal_path = fd, Path(name)
         os.write(self._journal, (rel + "\n").encode("utf-8", "surrogateescape"))
         return True
 
@@ -343,12 +301,12 @@ class Output:
         return written, removed
 
     def close(self) -> None:
-        """Forget the lists of the new files written where they go."""
+        """Forget the list of the new files written where they go."""
         self._close_journal()
-        for journal in self._journals:
+        if self._journal_path is not None:
             with contextlib.suppress(OSError):
-                journal.unlink()
-        self._journals.clear()
+                self._journal_path.unlink()
+            self._journal_path = None
 
     def _flush(self) -> None:
         """Make a small set of written files durable before they replace the old ones. A big
@@ -378,13 +336,9 @@ class Output:
     # -- giving up -------------------------------------------------------------------------
 
     def _discard(self) -> None:
-        if self._staging is not None and self._owner:
+        if self._staging is not None:
             shutil.rmtree(self._staging, ignore_errors=True)
             self._staging = None
-        elif not self._owner:
-            for _rank, _rel, staged in self._staged:
-                with contextlib.suppress(OSError):
-                    os.unlink(staged)
 
     def abort(self) -> None:
         """Forget everything staged: staged files, files written new and the directories

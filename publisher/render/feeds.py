@@ -253,13 +253,16 @@ class FeedRenderer:
             dt = dt.astimezone(UTC)
         return dt.replace(microsecond=0)
 
-    def entry(self, review: Review) -> EntryData:
-        """The review prepared for feeds (memoised per review object)."""
+    def entry(self, review: Review, *, keep: bool = True) -> EntryData:
+        """The review prepared for feeds, memoised per review object (``keep=False``: not
+        kept, for an entry only its month's archive shows: 10,000 kept entries with their
+        serialised forms would hold a quarter of a gigabyte)."""
         hit = self._entries.get(id(review))
         if hit is not None and hit[0] is review:
             return hit[1]
         data = self._prepare(self._card(review))
-        self._entries[id(review)] = (review, data)
+        if keep:
+            self._entries[id(review)] = (review, data)
         return data
 
     def _make_card(self, review: Review) -> Card:
@@ -394,7 +397,7 @@ class FeedRenderer:
         """An RFC 5005 archive document in each format: every review given, newest first, in
         full (no size cap: an archive is complete or it is not an archive)."""
         ordered = sorted(reviews, key=lambda r: (r.date, r.slug), reverse=True)
-        chosen = [(self.entry(r), False) for r in ordered]
+        chosen = [(self.entry(r, keep=False), False) for r in ordered]
         return self._documents(chosen, _directory(path), xml_safe(title),
                                xml_safe(description) or xml_safe(title), paging)
 
