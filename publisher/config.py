@@ -60,10 +60,13 @@ class NewsletterSettings:
         "{% if n %} and {{ n }} more{% endif %}"
     )
     #: https endpoint that serves one-click unsubscribe; the token is appended as ?token=...
-    unsubscribe_url: str = ""  # defaults to base_url + "unsubscribe"
+    unsubscribe_url: str = ""  # defaults to server.url (else base_url) + "unsubscribe"
     #: mailto address for List-Unsubscribe; defaults to from_address.
     unsubscribe_mailto: str = ""
-    subscribe_url: str = ""  # defaults to base_url + "subscribe"
+    subscribe_url: str = ""  # defaults to server.url (else base_url) + "subscribe"
+    #: The page where a subscriber manages their subscription (a token is appended);
+    #: defaults to server.url (else base_url) + "preferences".
+    preferences_url: str = ""
     feedback_id: str = ""  # Gmail Feedback-ID campaign part; defaults to list_id
     excerpt_words: int = 60
     schedule: str = "0 9 * * FRI"
@@ -121,6 +124,35 @@ class ServerSettings:
     url: str = ""
     host: str = "127.0.0.1"
     port: int = 8025
+    #: Record the address a subscription came from with its consent (false: record none).
+    store_ip: bool = True
+    #: How long a confirmation link works (hours).
+    confirm_hours: float = 48.0
+    #: Subscribe requests one IP address may make per hour; beyond it the form answers 429.
+    subscribe_per_ip_hour: int = 10
+    #: Confirmation messages one address is sent per day, whoever asks.
+    confirmations_per_day: int = 3
+    #: How long the "resubscribe" (undo) button on the unsubscribe page works (hours).
+    undo_hours: float = 168.0
+    #: Comma-separated addresses of reverse proxies whose X-Forwarded-For is believed.
+    trusted_proxies: str = "127.0.0.1"
+
+
+@dataclass(frozen=True)
+class InboxSettings:
+    """[inbox]: the mailbox where bounces, complaints and mailto unsubscribes arrive
+    (``publisher inbox``, and ``publisher run`` when set)."""
+
+    #: maildir:///path (relative paths from the publication directory) or
+    #: imaps://host:993/FOLDER; empty: no inbox.
+    mailbox: str = ""
+    #: IMAP login; the password comes only from PUBLISHER_IMAP_PASSWORD.
+    user: str = ""
+    #: Where a message goes once what it says is in the ledger.
+    processed_folder: str = "processed"
+    #: Soft bounces (4.x.x) within soft_bounce_days that mark a subscriber bounced.
+    soft_bounce_limit: int = 3
+    soft_bounce_days: float = 14.0
 
 
 @dataclass(frozen=True)
@@ -203,6 +235,7 @@ class Config:
     dkim: DkimSettings = field(default_factory=DkimSettings)
     state: StateSettings = field(default_factory=StateSettings)
     server: ServerSettings = field(default_factory=ServerSettings)
+    inbox: InboxSettings = field(default_factory=InboxSettings)
     site: SiteSettings = field(default_factory=SiteSettings)
     #: Directory holding publisher.toml; relative paths above are taken from here.
     root: Path = field(default=Path("."), compare=False)
@@ -245,6 +278,11 @@ class Config:
     def url(self, path: str = "") -> str:
         """An absolute URL under base_url (path given without a leading slash)."""
         return self.base_url + path.lstrip("/")
+
+    def reader_url(self, path: str) -> str:
+        """An absolute URL of ``publisher serve`` (subscribe, unsubscribe, preferences): under
+        server.url when it is set, else under base_url (a proxy in front of the site)."""
+        return (self.server.url or self.base_url) + path.lstrip("/")
 
     @property
     def external_pages(self) -> bool:
@@ -384,10 +422,10 @@ def _check(config: Config, where: str) -> Config:
             f"{where}: feeds.permalink: {config.feeds.permalink!r} is neither a path under "
             "base_url (reviews/{slug}/) nor an absolute http(s) URL pattern"
         )
-    for key, url in (("feeds.hub", config.feeds.hub), ("server.url", config.server.url)):
-        parts = urlsplit(url)
-        if url and (parts.scheme not in ("http", "https") or not parts.netloc):
-            raise ConfigError(f"{where}: {key}: {url!r} is not an absolute http(s) URL")
+    hub = urlsplit(config.feeds.hub)
+    if config.feeds.hub and (hub.scheme not in ("http", "https") or not hub.netloc):
+        raise ConfigError(f"{where}: feeds.hub: {config.feeds.hub!r} is not an absolute http(s) "
+                          "URL")
     if config.site.per_page < 1 or config.site.home_reviews < 0:
         raise ConfigError(f"{where}: site.per_page: must be at least 1 (and "
                           "site.home_reviews at least 0)")
@@ -399,6 +437,18 @@ def _check(config: Config, where: str) -> Config:
             f"{where}: newsletter.max_reviews: must be at least min_reviews ({nl.min_reviews}), "
             "and min_reviews at least 1"
         )
+    server = config.server
+    if server.url:
+        parts = urlsplit(server.url)
+        if parts.scheme not in ("http", "https") or not parts.netloc or parts.query:
+            raise ConfigError(
+                f"{where}: server.url: {server.url!r} is not an absolute http(s) URL; write "
+                "it in full, e.g. url = \"https://list.example.org/\""
+            )
+    if not 0 < server.port < 65536:
+        raise ConfigError(f"{where}: server.port: {server.port} is not a TCP port")
+    if config.inbox.soft_bounce_limit < 1:
+        raise ConfigError(f"{where}: inbox.soft_bounce_limit: must be at least 1")
     return config
 
 
@@ -413,6 +463,9 @@ def parse_config(text: str, *, root: Path, path: Path) -> Config:
     assert isinstance(config, Config)
     base = config.base_url if config.base_url.endswith("/") else config.base_url + "/"
     config = dataclasses.replace(config, base_url=base, root=root, path=path)
+    if config.server.url and not config.server.url.endswith("/"):
+        config = dataclasses.replace(
+            config, server=dataclasses.replace(config.server, url=config.server.url + "/"))
     return _check(config, where)
 
 
@@ -455,6 +508,8 @@ def secret_from_env(name: str, purpose: str) -> str:
 #: The signing secret for unsubscribe tokens and Message-IDs.
 SECRET_ENV = "PUBLISHER_SECRET"
 SECRET_PURPOSE = "it signs unsubscribe links; set it to a long random string"
+#: The IMAP password of [inbox] user.
+IMAP_PASSWORD_ENV = "PUBLISHER_IMAP_PASSWORD"
 
 
 def load_secret() -> str:

@@ -182,7 +182,7 @@ class Subscriber:
 
 
 #: Per-subscriber values stamped into a compiled digest after compiling it once.
-PERSONAL_FIELDS = ("email", "name", "unsubscribe_url")
+PERSONAL_FIELDS = ("email", "name", "unsubscribe_url", "preferences_url")
 
 
 def personal_markers(seed: str) -> dict[str, str]:

@@ -39,6 +39,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "backup": ("backup:backup_command",
                "Copy the whole ledger to a file, safely while runs go on."),
     "restore": ("backup:restore_command", "Replace the ledger with a backup file."),
+    "serve": ("reader:serve_command", "Serve subscribe, unsubscribe and preferences pages."),
+    "inbox": ("reader:inbox_command", "Act on bounces, complaints and mailto unsubscribes."),
 }
 
 

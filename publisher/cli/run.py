@@ -87,7 +87,10 @@ def _rehearse(state: State, catch_up: bool) -> int:
 
 def _idle(config: Config, now: datetime) -> tuple[IdleCheck | None, Answer | None]:
     """The idle check, taken under the run lock; (None, None) when another run holds it (the
-    full path reports that)."""
+    full path reports that), or when an [inbox] is set: mail may have come back since the last
+    run, and the mailbox is no part of the idle signature, so such a run always reads it."""
+    if config.inbox.mailbox:
+        return None, None
     try:
         with publication_lock(config):
             check = IdleCheck.take(config, "run")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 from email_validator import EmailNotValidError, validate_email
 
 from ..errors import InvalidAddress
@@ -58,3 +60,10 @@ def clean_name(name: str) -> str:
     if len(cleaned) > NAME_MAX:
         raise InvalidAddress(f"name {cleaned[:30]!r}… is longer than {NAME_MAX} characters")
     return cleaned
+
+
+def address_hash(email: str) -> str:
+    """What a suppression keeps of an erased address: SHA-256 of its uniqueness key. Not keyed
+    with the secret, so that it outlives a change of secret; it tells only whether a given
+    address was erased, which is what it is for."""
+    return hashlib.sha256(lookup_key(email).encode("utf-8")).hexdigest()

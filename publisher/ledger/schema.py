@@ -22,7 +22,7 @@ from sqlalchemy import (
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 #: The newest migration in MIGRATIONS/versions (a test holds the two together).
-SCHEMA_REVISION = "0004"
+SCHEMA_REVISION = "0005_reader"
 NAME_MAX = 200
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -54,6 +54,51 @@ subscribers_t = Table(
     Column("source", String(200), nullable=False, server_default=""),
     Column("created_at", UTCDateTime, nullable=False),
     Column("status_changed_at", UTCDateTime, nullable=False),
+    # Consent, for subscribers who asked themselves (publisher serve): when they asked, from
+    # which address (NULL when server.store_ip is false), on which form, and when they followed
+    # the confirmation link. NULL for those the editor added or imported.
+    Column("consent_at", UTCDateTime, nullable=True),
+    Column("consent_ip", String(45), nullable=True),
+    Column("consent_form", String(200), nullable=False, server_default=""),
+    Column("confirmed_at", UTCDateTime, nullable=True),
+)
+# What happened to a subscriber, for their data export and for counting soft bounces.
+subscriber_events_t = Table(
+    "subscriber_events", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("subscriber_id", Integer, ForeignKey("subscribers.id", ondelete="CASCADE"),
+           nullable=False),
+    Column("at", UTCDateTime, nullable=False),
+    Column("kind", String(30), nullable=False),
+    Column("detail", Text, nullable=False, server_default=""),
+)
+# A subscribe form's request, waiting for its confirmation link to be followed: an address is
+# added to ``subscribers`` only then (double opt-in).
+subscription_requests_t = Table(
+    "subscription_requests", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("email", String(320), nullable=False),
+    Column("email_normalised", String(320), nullable=False, index=True),
+    Column("name", String(NAME_MAX), nullable=False, server_default=""),
+    Column("form", String(200), nullable=False, server_default=""),
+    Column("ip", String(45), nullable=True),
+    Column("requested_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+    Column("confirmed_at", UTCDateTime, nullable=True),
+)
+# Erased subscribers leave only this: SHA-256 of the address, so that no import adds them again.
+suppressions_t = Table(
+    "suppressions", metadata,
+    Column("address_hash", String(64), primary_key=True),
+    Column("reason", String(20), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+# Returned mail already acted on (publisher inbox): processing a message again does nothing.
+inbox_messages_t = Table(
+    "inbox_messages", metadata,
+    Column("key", String(200), primary_key=True),
+    Column("outcome", String(30), nullable=False),
+    Column("processed_at", UTCDateTime, nullable=False),
 )
 issues_t = Table(
     "issues", metadata,

@@ -30,13 +30,14 @@ from .base import display_url
 from .deliveries import DeliveryStore
 from .faults import fault_of
 from .issues import IssueStore
+from .readers import ReaderStore
 from .schema import SCHEMA_REVISION
 from .subscribers import SubscriberStore
 
 BUSY_TIMEOUT_MS = 30_000
 
 
-class Store(SubscriberStore, DeliveryStore, IssueStore):
+class Store(SubscriberStore, DeliveryStore, IssueStore, ReaderStore):
     """The ledger: every method runs in its own transaction (see ``base.StoreBase``)."""
 
 

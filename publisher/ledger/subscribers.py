@@ -11,10 +11,10 @@ from sqlalchemy import Connection, delete, func, insert, select, update
 
 from ..errors import AlreadySubscribed, StoreError, Suppressed
 from ..models import DeliveryStatus, Subscriber, SubscriberStatus
-from .addresses import address_key, clean_name, lookup_key, normalise_email
+from .addresses import address_hash, address_key, clean_name, lookup_key, normalise_email
 from .base import StoreBase, chunks
 from .csvfile import ImportReport, read_subscriber_csv
-from .schema import deliveries_t, subscribers_t
+from .schema import deliveries_t, subscriber_events_t, subscribers_t, suppressions_t
 
 
 def _subscriber_from(row: Any) -> Subscriber:
@@ -65,6 +65,12 @@ class SubscriberStore(StoreBase):
                 select(subscribers_t)
                 .where(subscribers_t.c.email_normalised == address_key(address))
             ).first()
+            if row is None and _hash_suppressed(conn, [address_key(address)]):
+                if not force:
+                    raise Suppressed(f"{address} erased their data and is kept off the list; "
+                                     "they are not subscribed again without --force")
+                conn.execute(delete(suppressions_t).where(
+                    suppressions_t.c.address_hash == address_hash(address)))
             if row is None:
                 inserted = conn.execute(insert(subscribers_t).values(
                     email=address, email_normalised=address_key(address), name=name,
@@ -82,8 +88,8 @@ class SubscriberStore(StoreBase):
                     "they are not subscribed again without --force"
                 )
             conn.execute(update(subscribers_t).where(subscribers_t.c.id == row.id).values(
-                status=SubscriberStatus.ACTIVE, status_changed_at=now, name=name or row.name,
-            ))
+                name=name or row.name))
+            set_status(conn, row.id, SubscriberStatus.ACTIVE, now, detail=f"{source} --force")
             return replace(_subscriber_from(row), name=name or row.name,
                            status=SubscriberStatus.ACTIVE)
 
@@ -135,6 +141,8 @@ class SubscriberStore(StoreBase):
                     select(subscribers_t).where(subscribers_t.c.email_normalised.in_(chunk))
                 ):
                     existing[row.email_normalised] = row
+            erased = set() if force else _hash_suppressed(
+                conn, [k for k in dict.fromkeys(keys) if k not in existing])
             seen: set[str] = set()
             for _line, address, name, status, row_source, joined in rows:
                 key = address_key(address)
@@ -143,7 +151,9 @@ class SubscriberStore(StoreBase):
                     continue
                 seen.add(key)
                 found = existing.get(key)
-                if found is None:
+                if found is None and key in erased:
+                    suppressed += 1  # erased: only a hash is left, and it keeps them off
+                elif found is None:
                     # An exported list keeps when and how each subscriber joined.
                     conn.execute(insert(subscribers_t).values(
                         email=address, email_normalised=key, name=name, status=status,
@@ -173,11 +183,13 @@ class SubscriberStore(StoreBase):
 
 
 def set_status(conn: Connection, subscriber_id: int, status: SubscriberStatus | str,
-               now: datetime) -> None:
-    """Change a subscriber's status inside ``conn``'s transaction; leaving ``active`` fails
-    their queued deliveries (nothing more is sent to them)."""
+               now: datetime, *, detail: str = "") -> None:
+    """Change a subscriber's status inside ``conn``'s transaction, and record it in their
+    history (``detail``: how or why); leaving ``active`` fails their queued deliveries (nothing
+    more is sent to them)."""
     conn.execute(update(subscribers_t).where(subscribers_t.c.id == subscriber_id)
                  .values(status=status, status_changed_at=now))
+    record_event(conn, subscriber_id, str(status), now, detail)
     if status != SubscriberStatus.ACTIVE:
         conn.execute(update(deliveries_t).where(
             deliveries_t.c.subscriber_id == subscriber_id,
@@ -185,3 +197,23 @@ def set_status(conn: Connection, subscriber_id: int, status: SubscriberStatus | 
         ).values(status=DeliveryStatus.FAILED, updated_at=now,
                  last_reply=f"not sent: subscriber {status}"))
 
+
+
+def record_event(conn: Connection, subscriber_id: int, kind: str, now: datetime,
+                 detail: str = "") -> None:
+    """One line of a subscriber's history (their data export shows it; soft bounces are
+    counted from it)."""
+    conn.execute(insert(subscriber_events_t).values(subscriber_id=subscriber_id, at=now,
+                                                    kind=kind, detail=detail))
+
+
+def _hash_suppressed(conn: Connection, keys: list[str]) -> set[str]:
+    """The keys among ``keys`` whose address was erased (a hashed suppression is all that is
+    left of it: see ``readers.address_hash``)."""
+    hashes = {address_hash(key): key for key in keys}
+    found: set[str] = set()
+    for chunk in chunks(list(hashes)):
+        found.update(hashes[h] for h in conn.execute(
+            select(suppressions_t.c.address_hash).where(suppressions_t.c.address_hash.in_(chunk))
+        ).scalars())
+    return found

@@ -405,11 +405,6 @@ class _Planner:
                 lambda kind, terms: {f"{kind}/index.html": pages.terms_page(kind, terms)},
                 kind, terms))
         self.add("page:404.html", RANK_HOME, base, lambda: {"404.html": pages.not_found()})
-        if site.subscribe_url == site.url("subscribe/"):
-            nl = self.config.newsletter
-            contact = nl.reply_to or nl.from_address
-            self.add("page:subscribe/", RANK_HOME, _digest(base, contact),
-                     lambda: {"subscribe/index.html": pages.subscribe(contact)})
         months = self.months()
         archive = _archive_dir(months[-1]) if months else ""
         names = [(t.kind, t.slug, t.name) for t in self.groups["reviewers"] + self.groups["tags"]]
@@ -454,8 +449,7 @@ class _Planner:
         for unit in self.units:
             if unit.key.startswith("page:") and unit.key.endswith("/index.html"):
                 urls.append((site.url(unit.key[len("page:"):-len("index.html")]), None))
-            elif unit.key in ("page:reviewers/", "page:tags/", "page:feeds/",
-                              "page:subscribe/"):
+            elif unit.key in ("page:reviewers/", "page:tags/", "page:feeds/"):
                 urls.append((site.url(unit.key[len("page:"):]), None))
         for issue in self.issues:
             urls.append((site.url(f"issues/{issue.number}/"), issue.date))

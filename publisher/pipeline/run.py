@@ -40,6 +40,7 @@ from ..newsletter.schedule import (
 )
 from ..sources import Catalog, load_reviews
 from .build import build_site, steady
+from .inbox import process_inbox
 from .issues import compose_issue
 from .lock import publication_lock
 from .preflight import sending_secret
@@ -137,6 +138,7 @@ class _Run:
         except SourceError as exc:
             return self._report(problems=[first_line(exc)])
         with open_store(self.config) as store:
+            self._inbox(store)  # first: a bounce or complaint that came back stops the next send
             written = self._build(store, catalog)
             decision, outcome, number = self._schedule(store, catalog)
             delivered = self._deliver(store, catalog, number)
@@ -151,6 +153,19 @@ class _Run:
     def _report(self, *, problems: list[str] | None = None, **fields: Any) -> RunReport:
         found = tuple(dict.fromkeys(problems or self.problems))  # a build fails alike twice
         return RunReport(problem=found[0] if found else None, problems=found, **fields)
+
+    # --- returned mail -------------------------------------------------------------------------
+
+    def _inbox(self, store: Store) -> None:
+        if not self.config.inbox.mailbox:
+            return
+        try:
+            report = process_inbox(self.config, store, now=self.now)
+        except PublisherError as exc:
+            self.problems.append(f"inbox not read: {first_line(exc)}")
+            return
+        if report.processed:
+            self.echo(report.summary())
 
     # --- feeds and archive ---------------------------------------------------------------------
 

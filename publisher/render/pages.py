@@ -15,7 +15,6 @@ Where things live (paths under the output directory):
     reviews/, reviews/page/<n>/     every review, newest first, site.per_page to a page
     reviewers/, reviewers/<slug>/   every reviewer; each one's reviews (beside their feeds)
     tags/, tags/<slug>/             every tag; each one's reviews
-    subscribe/                      how to subscribe, when no server or URL says so
     feeds/                          every feed, the archives, the review data
     404.html, site.css, feed.xsl, sitemap.xml, robots.txt
 """
@@ -324,15 +323,6 @@ class PageRenderer:
     def not_found(self) -> bytes:
         page = {"title": f"Page not found | {self.site.title}", "heading": "Page not found"}
         return self._page("404.html.j2", page)
-
-    def subscribe(self, contact_address: str) -> bytes:
-        site = self.site
-        heading = f"Subscribe to {site.newsletter_name}"
-        page = {"title": f"{heading} | {site.title}", "heading": heading,
-                "description": f"The newest reviews from {site.title}, by email.",
-                "canonical": site.subscribe_url}
-        return self._page("subscribe.html.j2", page, section="subscribe",
-                          contact_address=contact_address)
 
     def feeds_page(self, *, reviewers: Sequence[Term], tags: Sequence[Term],
                    archive: str, issues_feed: bool) -> bytes:

@@ -43,8 +43,9 @@ class Site:
     #: True when publisher builds the site's pages (review permalinks under base_url); False
     #: when another site has them (an absolute feeds.permalink).
     pages: bool = True
-    #: Where the subscribe form posts (``publisher serve``'s endpoint, "<server.url>subscribe");
-    #: "" when no server is configured, and the pages link to subscribe_url instead.
+    #: Where the site's subscribe form posts (``publisher serve``'s endpoint, the same URL as
+    #: subscribe_url); "" when newsletter.subscribe_url names a page elsewhere, which the pages
+    #: link to instead.
     subscribe_action: str = ""
     per_page: int = 50  # reviews on each page of an index
     home_reviews: int = 10  # the latest reviews on the home page
@@ -54,14 +55,9 @@ class Site:
     @classmethod
     def from_config(cls, config: Config) -> Site:
         nl = config.newsletter
-        server = config.server.url
-        if server and not server.endswith("/"):
-            server += "/"
-        pages = not config.external_pages
-        # Where "Subscribe" links go: the configured page, else the server's form, else the
-        # page publisher builds to say how to subscribe (subscribe/index.html).
-        subscribe = nl.subscribe_url or (server + "subscribe" if server else
-                                         config.url("subscribe/" if pages else "subscribe"))
+        # publisher serve's subscribe page and form (under server.url, else under base_url
+        # behind a proxy), unless the newsletter names a page of its own elsewhere.
+        reader = config.reader_url("subscribe")
         return cls(
             title=config.title,
             base_url=config.base_url,
@@ -73,7 +69,7 @@ class Site:
             tz=config.tz,
             newsletter_tz=config.newsletter_tz,
             newsletter_name=config.newsletter_name,
-            subscribe_url=subscribe,
+            subscribe_url=nl.subscribe_url or reader,
             postal_address=nl.postal_address,
             templates=config.templates_path,
             static=config.paths.static,
@@ -82,8 +78,8 @@ class Site:
             feed_limit=config.feeds.limit,
             feed_hub=config.feeds.hub,
             origin=str(config.path),
-            pages=pages,
-            subscribe_action=server + "subscribe" if server else "",
+            pages=not config.external_pages,
+            subscribe_action="" if nl.subscribe_url else reader,
             per_page=config.site.per_page,
             home_reviews=config.site.home_reviews,
             feeds_per_reviewer=config.feeds.per_reviewer,

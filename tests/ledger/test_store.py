@@ -122,7 +122,8 @@ def test_an_older_database_is_upgraded_on_open_keeping_its_data(config: Config):
             store.create_issue(subject="again", review_ids=["r"], now=NOW,
                                slot=datetime(2026, 1, 2, 9, 0, tzinfo=UTC))
     with raw_engine(path).connect() as conn:
-        assert conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar() == "0004"
+        assert conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar() \
+            == SCHEMA_REVISION
         indexes = {ix["name"] for ix in sa.inspect(conn).get_indexes("deliveries")}
         issue_columns = {c["name"] for c in sa.inspect(conn).get_columns("issues")}
     assert "ix_deliveries_due" in indexes

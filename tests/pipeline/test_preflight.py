@@ -13,6 +13,7 @@ import pytest
 from sqlalchemy import create_engine
 
 from publisher.ledger.migrate import migrate
+from publisher.ledger.schema import SCHEMA_REVISION
 from publisher.ledger.store import open_store
 from publisher.models import Subscriber
 from publisher.pipeline.preflight import check_dkim
@@ -304,8 +305,8 @@ def test_the_ledger_is_reported_and_never_created_or_migrated(publication, cli):
     ledger.chmod(0o644)
     result = check(cli)
     assert result.exit_code == 0, result.output
-    assert (f"ledger: sqlite:///{ledger}: schema 0003, upgraded to 0004 by the next command that "
-            "opens it") in result.stdout.splitlines()
+    assert (f"ledger: sqlite:///{ledger}: schema 0003, upgraded to {SCHEMA_REVISION} by the next "
+            "command that opens it") in result.stdout.splitlines()
     assert [w for w in warnings(result) if "readable by others" in w]
     version = sqlite3.connect(ledger).execute("SELECT version_num FROM alembic_version")
     assert version.fetchone() == ("0003",)  # check migrated nothing

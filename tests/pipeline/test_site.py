@@ -192,7 +192,7 @@ def test_no_robots_txt_below_the_root_of_a_host(publication, now):
 # --- subscribing ----------------------------------------------------------------------------
 
 
-def test_with_a_server_every_page_and_the_feeds_stylesheet_post_to_it(publication, now):
+def test_every_page_and_the_feeds_stylesheet_post_to_publisher_serve(publication, now):
     write_reviews(publication, 1)
     publication.add_config('[server]\nurl = "https://list.reel.test/"\n')
     config = publication.config
@@ -206,21 +206,31 @@ def test_with_a_server_every_page_and_the_feeds_stylesheet_post_to_it(publicatio
         [field] = form.xpath(".//input[@type='email']")
         assert field.get("name") == "email" and field.get("required") is not None
         assert doc.xpath(f"//label[@for='{field.get('id')}']")
+        assert form.xpath(".//input[@name='form']/@value") == ["site"]
+        assert form.xpath(".//input[@name='website']")  # the server's honeypot
     xsl = (public / "feed.xsl").read_text("utf-8")
-    assert 'action="https://list.reel.test/subscribe"' in xsl
-    assert not (public / "subscribe").exists()  # the server has the page
+    assert 'action="https://list.reel.test/subscribe"' in xsl and 'name="website"' in xsl
+    assert not (public / "subscribe").exists()  # the server has that page
 
 
-def test_without_a_server_a_subscribe_page_says_how(publication, now):
+def test_without_a_server_url_the_form_posts_under_base_url(publication, now):
+    # publisher serve behind a proxy at the site's own address (README, "A reverse proxy").
     write_reviews(publication, 1)
-    publication.add_config('[newsletter]\nreply_to = "editor@reel.test"\n')
     config = publication.config
     build_site(config, now=now)
-    doc = page(config.output_path, "subscribe/index.html")
-    assert "mailto:editor@reel.test?subject=Subscribe" in links(doc)
+    [form] = page(config.output_path, "index.html").xpath("//form")
+    assert form.get("action") == f"{config.base_url}subscribe"
+
+
+def test_a_subscribe_page_elsewhere_is_linked_not_posted_to(publication, now):
+    write_reviews(publication, 1)
+    publication.add_config('[newsletter]\nsubscribe_url = "https://lists.example.net/reel"\n')
+    config = publication.config
+    build_site(config, now=now)
+    doc = page(config.output_path, "index.html")
     assert not doc.xpath("//form")
-    home = page(config.output_path, "index.html")
-    assert f"{config.base_url}subscribe/" in links(home)
+    assert "https://lists.example.net/reel" in links(doc)
+    assert "https://lists.example.net/reel" in (config.output_path / "feed.xsl").read_text()
 
 
 # --- pages that live elsewhere ----------------------------------------------------------------
