@@ -33,9 +33,11 @@ class FeedSettings:
     limit: int = 50
     per_reviewer: bool = True
     per_tag: bool = True
-    #: Path of review permalinks under base_url; ``{slug}`` is replaced.
+    #: Review permalinks: a path under base_url, where publisher builds each review's page
+    #: (ending in "/" for <path>/index.html, or in ".html"); or an absolute URL pattern when
+    #: another site has the pages. ``{slug}`` is replaced.
     permalink: str = "reviews/{slug}/"
-    #: WebSub hub advertised in the feeds, if any.
+    #: WebSub hub advertised in the feeds and told of every feed a build changes, if any.
     hub: str = ""
 
 
@@ -154,6 +156,17 @@ class InboxSettings:
 
 
 @dataclass(frozen=True)
+class SiteSettings:
+    """[site]: the pages publisher builds around the feeds when review permalinks are under
+    base_url (home page, review pages, indexes of reviews, reviewers and tags)."""
+
+    #: Reviews listed on each page of reviews/, reviewers/<slug>/ and tags/<slug>/.
+    per_page: int = 50
+    #: The latest reviews shown on the home page.
+    home_reviews: int = 10
+
+
+@dataclass(frozen=True)
 class Paths:
     """Where a publication's files live: the one place that knows ``.publisher/…`` and
     ``static/``. Every path is absolute or relative to the working directory, ready to open."""
@@ -181,6 +194,11 @@ class Paths:
     @property
     def build_manifest(self) -> Path:
         return self.cache / "build.json"
+
+    @property
+    def websub_queue(self) -> Path:
+        """Feed URLs the WebSub hub has not yet been told about (retried by the next build)."""
+        return self.state / "websub.json"
 
     @property
     def lock(self) -> Path:
@@ -218,6 +236,7 @@ class Config:
     state: StateSettings = field(default_factory=StateSettings)
     server: ServerSettings = field(default_factory=ServerSettings)
     inbox: InboxSettings = field(default_factory=InboxSettings)
+    site: SiteSettings = field(default_factory=SiteSettings)
     #: Directory holding publisher.toml; relative paths above are taken from here.
     root: Path = field(default=Path("."), compare=False)
     #: The file this config was read from (for messages).
@@ -265,8 +284,15 @@ class Config:
         server.url when it is set, else under base_url (a proxy in front of the site)."""
         return (self.server.url or self.base_url) + path.lstrip("/")
 
+    @property
+    def external_pages(self) -> bool:
+        """True when review pages live on another site (an absolute feeds.permalink): then
+        publisher builds no pages, only feeds, the issue archive and static files."""
+        return bool(urlsplit(self.feeds.permalink).scheme)
+
     def permalink(self, slug: str) -> str:
-        return self.url(self.feeds.permalink.format(slug=slug))
+        pattern = self.feeds.permalink.replace("{slug}", slug)
+        return pattern if self.external_pages else self.url(pattern)
 
     def resolve(self, path: str) -> Path:
         """A path from the config, taken relative to the publication directory."""
@@ -390,6 +416,19 @@ def _check(config: Config, where: str) -> Config:
         raise ConfigError(f"{where}: feeds.limit: must be at least 1, got {config.feeds.limit}")
     if "{slug}" not in config.feeds.permalink:
         raise ConfigError(f"{where}: feeds.permalink: must contain {{slug}}")
+    link = urlsplit(config.feeds.permalink)
+    if link.scheme and (link.scheme not in ("http", "https") or not link.netloc):
+        raise ConfigError(
+            f"{where}: feeds.permalink: {config.feeds.permalink!r} is neither a path under "
+            "base_url (reviews/{slug}/) nor an absolute http(s) URL pattern"
+        )
+    hub = urlsplit(config.feeds.hub)
+    if config.feeds.hub and (hub.scheme not in ("http", "https") or not hub.netloc):
+        raise ConfigError(f"{where}: feeds.hub: {config.feeds.hub!r} is not an absolute http(s) "
+                          "URL")
+    if config.site.per_page < 1 or config.site.home_reviews < 0:
+        raise ConfigError(f"{where}: site.per_page: must be at least 1 (and "
+                          "site.home_reviews at least 0)")
     if config.delivery.connections < 1:
         raise ConfigError(f"{where}: delivery.connections: must be at least 1")
     nl = config.newsletter

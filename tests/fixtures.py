@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import functools
 import html
+import http.server
 import json
 import os
 import random
@@ -22,6 +23,8 @@ import struct
 import subprocess
 import sys
 import textwrap
+import threading
+import time
 import zlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
@@ -31,7 +34,7 @@ from email.utils import parsedate_to_datetime
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 import lxml.etree
 import lxml.html
@@ -1067,3 +1070,77 @@ def _link_problems(links: list[lxml.etree._Element], where: str) -> list[str]:
         if ln.get("type") is not None and not _MIME.match(ln.get("type")):
             problems.append(f"{where}: link type {ln.get('type')!r} is not a MIME type")
     return problems
+
+
+# --- the web: public/ served over HTTP, and a WebSub hub ------------------------------------
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base's name
+        pass
+
+
+class StaticServer:
+    """A directory served over HTTP on a loopback port (python's http.server, threaded), as
+    any static host serves a site; ``url`` ends with "/". ``port`` 0 takes a free one."""
+
+    def __init__(self, directory: Path, port: int = 0):
+        handler = functools.partial(_QuietHandler, directory=str(directory))
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", port), handler)
+        self.port = self.httpd.server_address[1]
+        self.url = f"http://127.0.0.1:{self.port}/"
+        self._thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    def __enter__(self) -> StaticServer:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+class Hub:
+    """A WebSub hub on a free loopback port that records every publish ping: ``pings`` holds
+    the topic URLs in the order received. ``status`` is the reply it gives (202; 500 plays a
+    hub in trouble, 400 one that refuses); ``delay`` makes it that many seconds slow."""
+
+    def __init__(self, port: int = 0) -> None:
+        hub = self
+        self.pings: list[str] = []
+        self.requests: list[dict[str, list[str]]] = []
+        self.status = 202
+        self.delay = 0.0
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                form = parse_qs(self.rfile.read(length).decode("ascii"))
+                if hub.delay:
+                    time.sleep(hub.delay)
+                hub.requests.append(form)
+                if hub.status < 300 and form.get("hub.mode") == ["publish"]:
+                    hub.pings.extend(form.get("hub.url", []))
+                self.send_response(hub.status)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+                pass
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", port), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/hub"
+        self._thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self._thread.start()
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def hub() -> Iterator[Hub]:
+    """A WebSub hub on loopback that records the pings it is sent (``hub.pings``)."""
+    found = Hub()
+    yield found
+    found.close()

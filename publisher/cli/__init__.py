@@ -26,7 +26,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "check": ("publication:check_command",
               "Check everything a run will need; write and send nothing."),
     "build": ("build:build_command",
-              "Write the feeds, the issue archive and static files."),
+              "Write the site: pages, feeds, archives and static files."),
     "import": ("publication:import_command",
                "Import review pages exported from a website builder."),
     "digest": ("digest:digest", "Render newsletter digests for inspection."),

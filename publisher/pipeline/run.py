@@ -39,12 +39,13 @@ from ..newsletter.schedule import (
     latest_time,
 )
 from ..sources import Catalog, load_reviews
-from .build import build_site
+from .build import build_site, steady
 from .inbox import process_inbox
 from .issues import compose_issue
 from .lock import run_locks
 from .preflight import sending_secret
 from .send import ambiguous_line, deliver
+from .websub import announce
 
 
 @dataclass(frozen=True)
@@ -147,7 +148,7 @@ class _Run:
             self._check_ambiguous(store, {n for n, _ in delivered})
         return self._report(decision=decision, outcome=outcome, issue=number,
                             delivered=tuple(delivered), written=written, archived=archived,
-                            steady=catalog.steady(self.now))
+                            steady=steady(self.config, catalog, self.now))
 
     def _report(self, *, problems: list[str] | None = None, **fields: Any) -> RunReport:
         found = tuple(dict.fromkeys(problems or self.problems))  # a build fails alike twice
@@ -179,6 +180,9 @@ class _Run:
         except OSError as exc:  # a read-only or full disk: the newsletter still goes out
             self.problems.append(f"build failed, feeds not updated: {describe_os_error(exc)}")
             return 0
+        hub = announce(self.config, report.topics)  # never raises; retried by the next run
+        if hub.line:
+            self.echo(hub.line)
         for warning in warnings:
             self.echo(f"warning: {warning}")
         if archive:
