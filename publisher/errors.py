@@ -18,6 +18,9 @@ anything else is a bug and gets a traceback behind ``--debug``.
     ├── InvalidAddress         an email address (also a ValueError)
     ├── CsvError               a subscriber CSV file
     ├── LockHeld               another run holds the publication's lock
+    ├── BadToken               a reader's link that does not verify (also a ValueError)
+    │   └── ExpiredToken
+    ├── MailboxError           the inbox cannot be read or a message cannot be moved
     └── DeliveryError          sending one message; ``reply`` and ``bounce`` say what happened
         ├── TemporaryDeliveryError
         ├── PermanentDeliveryError
@@ -124,11 +127,26 @@ class CsvError(PublisherError, ValueError):
 class LockHeld(PublisherError):
     """Another process holds the publication's run lock."""
 
-    def __init__(self, path: Path, pid: int | None):
+    def __init__(self, path: Path, pid: int | None, *, holder: str = ""):
         self.path = path
         self.pid = pid
         who = f"pid {pid}" if pid else "pid unknown"
+        if holder:  # the database's run lock (PostgreSQL): the holders' worker names
+            who = f"in the database: {holder}"
         super().__init__(f"another publisher run holds the lock ({who}); nothing done")
+
+
+class BadToken(PublisherError, ValueError):
+    """A token in a reader's link is malformed, forged, or made for another purpose. Its
+    message is for logs only: pages say nothing about why."""
+
+
+class ExpiredToken(BadToken):
+    """A genuine token past its expiry (a confirmation link older than server.confirm_hours)."""
+
+
+class MailboxError(PublisherError):
+    """The inbox (a Maildir or an IMAP folder) cannot be opened, read or written."""
 
 
 class DeliveryError(PublisherError):

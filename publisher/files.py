@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import os
 import tempfile
+from collections.abc import Iterable
 from pathlib import Path
 
 # What to do about the faults of a file system, by errno.
@@ -88,3 +89,16 @@ def read_text(path: Path, error: type[Exception], *, what: str = "a file",
         line = raw.count(b"\n", 0, exc.start) + 1
         raise error(f"{path}:{line}: not UTF-8 text (byte 0x{raw[exc.start]:02x}); {hint}"
                     ) from None
+
+
+def escapes(path: Path, allowed: Iterable[Path]) -> Path | None:
+    """Where ``path`` really is (symbolic links followed) when that is outside every directory
+    in ``allowed`` (given resolved); None when it is inside one of them.
+
+    The rule for what publisher reads from a publication: a symbolic link may point anywhere
+    inside the publication, never out of it, so that a link committed to the publication's
+    repository cannot publish /etc/passwd or the file that holds PUBLISHER_SECRET."""
+    real = path.resolve()
+    if any(real == root or real.is_relative_to(root) for root in allowed):
+        return None
+    return real

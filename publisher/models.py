@@ -69,6 +69,16 @@ class Poster:
 
 
 @dataclass(frozen=True)
+class ImageFacts:
+    """What a poster's file says about it: its size in bytes, and its width and height in
+    pixels when its format tells them (None otherwise)."""
+
+    length: int
+    width: int | None = None
+    height: int | None = None
+
+
+@dataclass(frozen=True)
 class Review:
     """One review, loaded, validated and rendered; everything a feed or digest needs."""
 
@@ -172,7 +182,7 @@ class Subscriber:
 
 
 #: Per-subscriber values stamped into a compiled digest after compiling it once.
-PERSONAL_FIELDS = ("email", "name", "unsubscribe_url")
+PERSONAL_FIELDS = ("email", "name", "unsubscribe_url", "preferences_url")
 
 
 def personal_markers(seed: str) -> dict[str, str]:

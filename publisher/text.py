@@ -83,7 +83,12 @@ def one_line(text: str) -> str:
 
 def xml_safe(text: str) -> str:
     """``text`` without the characters XML 1.0 cannot carry (lxml raises on them)."""
-    return ILLEGAL_CHARS.sub("", text) if text else text
+    # The common cases without a regular expression (str methods scan ten times faster): no
+    # control character at all, or none but line breaks and tabs.
+    if not text or text.isprintable() or (
+            text.replace("\n", "").replace("\t", "").replace("\r", "").isprintable()):
+        return text
+    return ILLEGAL_CHARS.sub("", text)
 
 
 def drop_unsafe(text: str) -> str:

@@ -11,15 +11,20 @@ from __future__ import annotations
 import csv
 import functools
 import html
+import http.server
 import json
 import os
 import random
 import re
+import secrets
 import shutil
 import socket
 import struct
+import subprocess
 import sys
 import textwrap
+import threading
+import time
 import zlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
@@ -29,7 +34,7 @@ from email.utils import parsedate_to_datetime
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 import lxml.etree
 import lxml.html
@@ -37,7 +42,8 @@ import pytest
 from click.testing import CliRunner, Result
 
 from publisher.cli import main
-from publisher.config import Config, load_config
+from publisher.config import Config, StateSettings, load_config
+from publisher.ledger.schema import SCHEMA_REVISION
 from publisher.ledger.store import Store, open_store
 from publisher.models import (
     Film,
@@ -201,9 +207,189 @@ def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
 
 @pytest.fixture
 def store(config: Config) -> Iterator[Store]:
-    """The publication's ledger (SQLite under .publisher/), open for the test."""
+    """The publication's ledger (SQLite under .publisher/, or the test's PostgreSQL database
+    where the ``database`` fixture chose it), open for the test."""
     with open_store(config) as opened:
         yield opened
+
+
+# --- PostgreSQL ---------------------------------------------------------------------------------
+
+#: A URL of the server's maintenance database, as a role that may create databases.
+POSTGRES_ENV = "PUBLISHER_TEST_POSTGRES"
+POSTGRES_DEFAULT = "postgresql:///postgres"
+
+
+class PostgresServer:
+    """A real PostgreSQL server: each test gets a database of its own, created from a template
+    migrated once per session (or empty), and dropped after the test."""
+
+    def __init__(self, admin_url: str):
+        import psycopg  # the test extra installs it
+
+        self.admin_url = admin_url
+        self._psycopg = psycopg
+        self._template: str | None = None
+        self._made: list[str] = []
+        self._spare: list[str] = []
+        self._columns: set[str] | None = None
+
+    def _admin(self, sql: str) -> None:
+        with self._psycopg.connect(self._libpq(self.admin_url), autocommit=True) as conn:
+            conn.execute(sql)
+
+    @staticmethod
+    def _libpq(url: str) -> str:
+        return url.replace("postgresql+psycopg://", "postgresql://")
+
+    def url(self, name: str) -> str:
+        base = self.admin_url.rsplit("/", 1)[0]
+        return f"{base}/{name}"
+
+    def _migrated_template(self) -> str:
+        if self._template is None:
+            name = f"publisher_template_{os.getpid()}_{secrets.token_hex(3)}"
+            self._admin(f"CREATE DATABASE {name}")
+            self._made.append(name)
+            config = Config(title="T", base_url="https://t.test/",
+                            state=StateSettings(database=self.url(name)))
+            open_store(config).close()
+            self._template = name
+        return self._template
+
+    def database(self, *, migrated: bool = True) -> str:
+        """A new database's URL: at the schema's head, or empty (``migrated=False``)."""
+        name = f"publisher_test_{secrets.token_hex(6)}"
+        template = self._migrated_template() if migrated else "template0"
+        self._admin(f"CREATE DATABASE {name} TEMPLATE {template} STRATEGY WAL_LOG")
+        self._made.append(name)
+        return self.url(name)
+
+    def lend(self) -> str:
+        """A database at the schema's head with nothing in it, for one test: one emptied after
+        an earlier test when there is one (creating a database costs a checkpoint's worth of
+        fsyncs; emptying one, a TRUNCATE)."""
+        return self._spare.pop() if self._spare else self.database()
+
+    def reclaim(self, url: str) -> None:
+        """Take back a lent database: its connections are ended, its tables emptied and its
+        revision set back, or, if that fails (a test changed its schema), it is dropped."""
+        name = url.rsplit("/", 1)[1]
+        try:
+            self._admin("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                        f"WHERE datname = '{name}' AND pid <> pg_backend_pid()")
+            with self._psycopg.connect(self._libpq(url), autocommit=True) as conn:
+                tables = [row[0] for row in conn.execute(
+                    "SELECT tablename FROM pg_tables WHERE schemaname = 'public' "
+                    "AND tablename <> 'alembic_version' ORDER BY 1")]
+                columns = {row[0] for row in conn.execute(
+                    "SELECT table_name || '.' || column_name FROM information_schema.columns "
+                    "WHERE table_schema = 'public'")}
+                if self._columns is None:
+                    self._columns = self._template_columns()
+                if columns != self._columns:
+                    raise ValueError("the test changed the schema")
+                conn.execute(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE")
+                conn.execute("UPDATE alembic_version SET version_num = %s", (SCHEMA_REVISION,))
+        except Exception:  # noqa: BLE001 - not reusable: start afresh next time
+            self.drop(url)
+            return
+        self._spare.append(url)
+
+    def _template_columns(self) -> set[str]:
+        url = self.url(self._migrated_template())
+        with self._psycopg.connect(self._libpq(url)) as conn:
+            return {row[0] for row in conn.execute(
+                "SELECT table_name || '.' || column_name FROM information_schema.columns "
+                "WHERE table_schema = 'public'")}
+
+    def drop(self, url: str) -> None:
+        name = url.rsplit("/", 1)[1]
+        self._admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        if name in self._made:
+            self._made.remove(name)
+
+    def close(self) -> None:
+        for name in list(self._made):
+            self._admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        self._made.clear()
+
+
+def _start_local_postgres() -> str:
+    """Start Debian's PostgreSQL clusters that are down (pg_ctlcluster); what was done."""
+    if shutil.which("pg_lsclusters") is None or shutil.which("pg_ctlcluster") is None:
+        return "no pg_ctlcluster here (install Debian's postgresql package)"
+    listed = subprocess.run(["pg_lsclusters", "--no-header"], capture_output=True, text=True)
+    started = []
+    for line in listed.stdout.splitlines():
+        fields = line.split()
+        if len(fields) >= 4 and fields[3] == "down":
+            done = subprocess.run(["pg_ctlcluster", fields[0], fields[1], "start"],
+                                  capture_output=True, text=True)
+            started.append(f"{fields[0]}/{fields[1]}: "
+                           f"{'started' if done.returncode == 0 else done.stderr.strip()}")
+    return "; ".join(started) or "no cluster to start"
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer | str]:
+    """The PostgreSQL server for the tests ($PUBLISHER_TEST_POSTGRES, else the local one through
+    its socket, started with pg_ctlcluster if it is down), or why there is none."""
+    try:
+        import psycopg
+    except ImportError:
+        yield "psycopg is not installed (pip install -e '.[test]')"
+        return
+    url = os.environ.get(POSTGRES_ENV, POSTGRES_DEFAULT)
+    attempts = []
+    for attempt in range(2):
+        try:
+            with psycopg.connect(PostgresServer._libpq(url), connect_timeout=5):
+                break
+        except psycopg.Error as exc:
+            attempts.append(str(exc).strip().splitlines()[0])
+            if attempt == 0 and POSTGRES_ENV not in os.environ:
+                attempts.append(_start_local_postgres())
+    else:
+        yield (f"no PostgreSQL server at {url} ({'; '.join(attempts)}); start one "
+               f"(pg_ctlcluster 15 main start) or set {POSTGRES_ENV}")
+        return
+    server = PostgresServer(url)
+    try:
+        yield server
+    finally:
+        server.close()
+
+
+@pytest.fixture
+def postgres(postgres_server: PostgresServer | str) -> PostgresServer:
+    """The PostgreSQL server; the test is skipped, saying why, when none can be started."""
+    if isinstance(postgres_server, str):
+        pytest.skip(f"PostgreSQL: {postgres_server}")
+    return postgres_server
+
+
+@pytest.fixture
+def postgres_url(postgres: PostgresServer) -> Iterator[str]:
+    """A PostgreSQL database of the test's own, at the schema's head and empty; emptied (or
+    dropped) after the test."""
+    url = postgres.lend()
+    yield url
+    postgres.reclaim(url)
+
+
+def use_database(publication: Publication, url: str) -> None:
+    publication.add_config(f'[state]\ndatabase = "{url}"\n')
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database(request: pytest.FixtureRequest, publication: Publication) -> str:
+    """Each test that uses it runs twice: on SQLite (the default ledger) and on a PostgreSQL
+    database of its own (skipped, saying why, when no server can be started). Returns the
+    backend's name; the publication's config points at the database."""
+    if request.param == "postgresql":
+        use_database(publication, request.getfixturevalue("postgres_url"))
+    return str(request.param)
 
 
 def subscriber_addresses(count: int) -> list[str]:
@@ -884,3 +1070,77 @@ def _link_problems(links: list[lxml.etree._Element], where: str) -> list[str]:
         if ln.get("type") is not None and not _MIME.match(ln.get("type")):
             problems.append(f"{where}: link type {ln.get('type')!r} is not a MIME type")
     return problems
+
+
+# --- the web: public/ served over HTTP, and a WebSub hub ------------------------------------
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base's name
+        pass
+
+
+class StaticServer:
+    """A directory served over HTTP on a loopback port (python's http.server, threaded), as
+    any static host serves a site; ``url`` ends with "/". ``port`` 0 takes a free one."""
+
+    def __init__(self, directory: Path, port: int = 0):
+        handler = functools.partial(_QuietHandler, directory=str(directory))
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", port), handler)
+        self.port = self.httpd.server_address[1]
+        self.url = f"http://127.0.0.1:{self.port}/"
+        self._thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    def __enter__(self) -> StaticServer:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+class Hub:
+    """A WebSub hub on a free loopback port that records every publish ping: ``pings`` holds
+    the topic URLs in the order received. ``status`` is the reply it gives (202; 500 plays a
+    hub in trouble, 400 one that refuses); ``delay`` makes it that many seconds slow."""
+
+    def __init__(self, port: int = 0) -> None:
+        hub = self
+        self.pings: list[str] = []
+        self.requests: list[dict[str, list[str]]] = []
+        self.status = 202
+        self.delay = 0.0
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                form = parse_qs(self.rfile.read(length).decode("ascii"))
+                if hub.delay:
+                    time.sleep(hub.delay)
+                hub.requests.append(form)
+                if hub.status < 300 and form.get("hub.mode") == ["publish"]:
+                    hub.pings.extend(form.get("hub.url", []))
+                self.send_response(hub.status)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+                pass
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", port), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/hub"
+        self._thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self._thread.start()
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def hub() -> Iterator[Hub]:
+    """A WebSub hub on loopback that records the pings it is sent (``hub.pings``)."""
+    found = Hub()
+    yield found
+    found.close()

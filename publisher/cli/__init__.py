@@ -26,7 +26,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "check": ("publication:check_command",
               "Check everything a run will need; write and send nothing."),
     "build": ("build:build_command",
-              "Write the feeds, the issue archive and static files."),
+              "Write the site: pages, feeds, archives and static files."),
     "import": ("publication:import_command",
                "Import review pages exported from a website builder."),
     "digest": ("digest:digest", "Render newsletter digests for inspection."),
@@ -39,6 +39,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "backup": ("backup:backup_command",
                "Copy the whole ledger to a file, safely while runs go on."),
     "restore": ("backup:restore_command", "Replace the ledger with a backup file."),
+    "serve": ("reader:serve_command", "Serve subscribe, unsubscribe and preferences pages."),
+    "inbox": ("reader:inbox_command", "Act on bounces, complaints and mailto unsubscribes."),
 }
 
 

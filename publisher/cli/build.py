@@ -1,4 +1,5 @@
-"""``publisher build``: the feeds, the archive and the static files.
+"""``publisher build``: the site's pages, the feeds and their archives, the issue archive and the
+static files.
 
 A build with nothing to do is answered by the idle check (``pipeline/idle.py``) without loading
 the sources, the renderers or the database layer; those are imported only when there is work.
@@ -18,8 +19,11 @@ from .context import count, publication_command
               help="Ignore the caches in .publisher/cache: parse every source, render every feed.")
 @publication_command
 def build_command(state: State, no_cache: bool) -> None:
-    """Write the feeds (site, per reviewer, per tag), the issue archive and static/ files to
-    the output directory. Nothing is written if any source is invalid."""
+    """Write the site to the output directory: a page per review, the home page and indexes,
+    the feeds (site, per reviewer, per tag) with their monthly archives, the issue archive
+    and static/ files. All or nothing: if anything fails (an invalid source, a full disk),
+    the previous output stays as it was. Tells the WebSub hub ([feeds] hub) which feeds
+    changed."""
     config, now = state.config, state.now()
     check = None if no_cache else IdleCheck.take(config, "build")
     answer = check.answer(now) if check is not None else None
@@ -41,7 +45,11 @@ def build_command(state: State, no_cache: bool) -> None:
     for line in warnings:
         click.echo(line, err=True)
     click.echo(summary)
-    if check is not None and not report.written and not report.removed:
+    if report.websub:
+        click.echo(report.websub)
+    # Idle from now on only when nothing was written and the WebSub hub has nothing waiting
+    # (a ping to retry must be retried by the next build, not replayed).
+    if check is not None and not report.written and not report.removed and not report.websub:
         check.record(steady=report.steady, stdout=[summary], stderr=warnings)
     else:
         forget(config)

@@ -13,7 +13,7 @@ from pathlib import Path
 import click
 
 from ..errors import SourceError
-from ..models import IssueState, Review
+from ..models import DeliveryStatus, IssueState, Review
 from . import State
 from .context import count, local_time, open_store, publication_command, warn
 from .progress import terminal_progress
@@ -110,6 +110,15 @@ def issue_show(state: State, number: int) -> None:
     total = sum(counts.values())
     detail = ", ".join(f"{n} {status}" for status, n in counts.items() if n)
     click.echo(f"deliveries: {total}" + (f" ({detail})" if detail else ""))
+    if counts[DeliveryStatus.SENDING]:
+        flying = store.in_flight(number)  # other workers' (PostgreSQL), still to be recorded
+        if flying:
+            click.echo(f"in flight: {sum(flying.values())} with "
+                       f"{count(len(flying), 'sender')} at work ({', '.join(sorted(flying))})")
+        if counts[DeliveryStatus.SENDING] > sum(flying.values()):
+            from ..pipeline.send import ambiguous_line  # the engine: only when there is doubt
+
+            click.echo(ambiguous_line(store, number))
 
 
 @issue.command("cancel")

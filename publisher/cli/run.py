@@ -16,7 +16,7 @@ import click
 from ..config import Config
 from ..errors import LockHeld
 from ..pipeline.idle import Answer, IdleCheck, forget
-from ..pipeline.lock import publication_lock
+from ..pipeline.lock import run_lock
 from . import State
 from .context import publication_command
 
@@ -87,9 +87,14 @@ def _rehearse(state: State, catch_up: bool) -> int:
 
 def _idle(config: Config, now: datetime) -> tuple[IdleCheck | None, Answer | None]:
     """The idle check, taken under the run lock; (None, None) when another run holds it (the
-    full path reports that)."""
+    full path reports that), or when an [inbox] is set: mail may have come back since the last
+    run, and the mailbox is no part of the idle signature, so such a run always reads it."""
+    if config.inbox.mailbox:
+        return None, None
     try:
-        with publication_lock(config):
+        # The host's file lock: what the idle check reads is this host's files and a SQLite
+        # ledger (a PostgreSQL one is never idle-checked, and its run lock is for senders).
+        with run_lock(config.paths.lock):
             check = IdleCheck.take(config, "run")
             return check, check.answer(now)
     except LockHeld:

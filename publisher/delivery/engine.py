@@ -307,7 +307,7 @@ class Run:
         delivery = config.delivery
         self.retry = Retry(base_seconds=delivery.retry_base_seconds,
                            give_up_hours=delivery.give_up_hours)
-        self.pacer = pacer or Pacer(delivery.rate_limit)
+        self.pacer = pacer or Pacer(delivery.rate_limit, reserve=store.rate_reserver())
         self.ledger_wait = LEDGER_WAIT if ledger_wait is None else ledger_wait
         self.counts = dict.fromkeys(("sent", "retried", "failed", "bounced", "gave_up"), 0)
         self.pause_reason = ""  # set by the first policy refusal
@@ -342,7 +342,8 @@ class Run:
     def _work(self) -> Iterator[_Item]:
         after = 0
         while True:
-            page = self.store.due_deliveries(self.number, now=self.now, limit=PAGE, after=after)
+            # On PostgreSQL this reserves the page for this worker (several may share the issue).
+            page = self.store.take_due(self.number, now=self.now, limit=PAGE, after=after)
             if not page:
                 return
             after = page[-1].id
@@ -451,6 +452,7 @@ class Run:
                 if not forced:
                     for sender in senders:
                         sender.thread.join()
+                self._end_leases()
                 if self.progress is not None:
                     self.progress.close()
             self.store_error = recorder.error
@@ -464,6 +466,14 @@ class Run:
         # The ledger is still failing: what this run did, as far as it knows.
         return self._report(ambiguous=len(self.unrecorded), waiting=0,
                             state=IssueState.SENDING)
+
+    def _end_leases(self) -> None:
+        """What this worker reserved and did not send is the other workers' to take now, and
+        what it leaves in ``sending`` is ambiguous to all (``DeliveryStore.end_leases``)."""
+        try:
+            self.store.end_leases(self.number)
+        except Exception:  # noqa: BLE001 - the ledger may be what failed; the lease lapses
+            pass
 
     def _wait(self, results: _Results, count: int) -> list[Report]:
         """The next report (waiting for it), with any others already there; [] when woken by
@@ -643,7 +653,10 @@ class Run:
     def _finish(self) -> DeliveryReport:
         record = self.store.finish_if_done(self.number, now=self.now)
         counts = self.store.delivery_counts(self.number)
-        return self._report(ambiguous=counts[DeliveryStatus.SENDING],
+        # Not every delivery in ``sending`` is in doubt: other workers may have theirs in flight.
+        ambiguous = len(self.store.ambiguous_deliveries(self.number)) \
+            if counts[DeliveryStatus.SENDING] else 0
+        return self._report(ambiguous=ambiguous,
                             waiting=counts[DeliveryStatus.QUEUED], state=record.state)
 
     def _report(self, *, ambiguous: int, waiting: int, state: str) -> DeliveryReport:

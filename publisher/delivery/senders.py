@@ -37,18 +37,26 @@ class Left(Exception):
 
 class Pacer:
     """A shared rate limit: messages per minute across every connection (0: none). ``clock``
-    and ``sleep`` are injected so that tests spend no real seconds."""
+    and ``sleep`` are injected so that tests spend no real seconds. With ``reserve`` (the
+    ledger's shared bucket, ``DeliveryStore.reserve_rate``: given the interval, the seconds to
+    wait) the pace is kept across every worker on every host instead of in this process."""
 
     def __init__(self, per_minute: int, *, clock: Callable[[], float] = time.monotonic,
-                 sleep: Callable[[float], None] = time.sleep):
+                 sleep: Callable[[float], None] = time.sleep,
+                 reserve: Callable[[float], float] | None = None):
         self.interval = 60.0 / per_minute if per_minute > 0 else 0.0
-        self._clock, self._sleep = clock, sleep
+        self._clock, self._sleep, self._reserve = clock, sleep, reserve
         self._next = clock()
         self._lock = threading.Lock()
 
     def wait(self) -> None:
         """Return when the next message may go: one ``interval`` after the previous one."""
         if not self.interval:
+            return
+        if self._reserve is not None:
+            delay = self._reserve(self.interval)
+            if delay > 0:
+                self._sleep(delay)
             return
         with self._lock:
             slot = max(self._next, self._clock())

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
+import re
+
 from email_validator import EmailNotValidError, validate_email
 
 from ..errors import InvalidAddress
@@ -38,6 +41,43 @@ def normalise_email(address: str) -> str:
     return stored
 
 
+#: A local part that email_validator accepts and leaves as it is: dot-separated atoms of letters,
+#: digits, "_", "+" and "-" (at most LOCAL_PART_MAX characters, checked apart).
+_PLAIN_LOCAL = re.compile(r"[A-Za-z0-9_+-]+(?:\.[A-Za-z0-9_+-]+)*\Z")
+
+
+class AddressNormaliser:
+    """``normalise_email`` for a long list: email_validator's verdict on each domain is kept,
+    so a plain address at a domain already seen is normalised without validating the domain
+    again (three quarters of the library's time; a million-row import repeats a few thousand
+    domains). Anything else — an unusual local part, a domain it refused — goes through
+    ``normalise_email`` whole, which also gives its exact message."""
+
+    def __init__(self) -> None:
+        self._domains: dict[str, str | None] = {}
+
+    def __call__(self, address: str) -> str:
+        text = address.strip()
+        local, at, domain = text.rpartition("@")
+        if not (at and len(local) <= LOCAL_PART_MAX and _PLAIN_LOCAL.match(local)):
+            return normalise_email(text)
+        if domain not in self._domains:
+            try:
+                normalised = normalise_email(text)
+            except InvalidAddress:
+                self._domains[domain] = None
+                raise
+            self._domains[domain] = normalised.rpartition("@")[2]
+            return normalised
+        known = self._domains[domain]
+        if known is None:
+            return normalise_email(text)
+        address = f"{local}@{known}"
+        if len(address.encode("utf-8")) > ADDRESS_MAX:
+            return normalise_email(text)  # refused, in its words
+        return address
+
+
 def address_key(address: str) -> str:
     """The case-insensitive uniqueness key of a normalised address."""
     return address.lower()
@@ -58,3 +98,10 @@ def clean_name(name: str) -> str:
     if len(cleaned) > NAME_MAX:
         raise InvalidAddress(f"name {cleaned[:30]!r}… is longer than {NAME_MAX} characters")
     return cleaned
+
+
+def address_hash(email: str) -> str:
+    """What a suppression keeps of an erased address: SHA-256 of its uniqueness key. Not keyed
+    with the secret, so that it outlives a change of secret; it tells only whether a given
+    address was erased, which is what it is for."""
+    return hashlib.sha256(lookup_key(email).encode("utf-8")).hexdigest()

@@ -1,10 +1,15 @@
-"""What every part of the ledger shares: the engine and one transaction per call."""
+"""What every part of the ledger shares: the engine, one transaction per call, and who this
+process is to the other senders (its worker id)."""
 
 from __future__ import annotations
 
+import os
+import secrets
+import socket
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Self
 
 from sqlalchemy import Connection, Engine
@@ -15,8 +20,39 @@ from .schema import UTCDateTime
 
 
 def display_url(url: URL) -> str:
-    """The database URL for messages: never with its password."""
-    return url.render_as_string(hide_password=True)
+    """The database URL for messages, as the user wrote it (no driver) and never with a
+    password."""
+    return url.set(drivername=url.get_backend_name()).render_as_string(hide_password=True)
+
+
+#: The key of the transaction-scoped advisory lock that every writing transaction takes on
+#: PostgreSQL (``StoreBase._write``): the ledger's writers queue one behind the other, as they
+#: do on SQLite (BEGIN IMMEDIATE), so a read-then-write (composing an issue, queueing it,
+#: subscribing someone) never interleaves with another host's. The sending path's claims and
+#: records do not take it: they are compare-and-sets on rows, locked one by one.
+LEDGER_LOCK = 0x7075_626C_0001  # "publ" + 1
+#: How long a worker's hold on a delivery lasts (a reservation of queued ones, or a claim):
+#: far longer than a message takes on the wire, so a live worker's hold never lapses mid-send.
+LEASE = timedelta(minutes=10)
+
+
+def new_worker_id() -> str:
+    """This process's name among the senders: host, pid and a nonce (a pid is reused after
+    a reboot). At most 63 characters: PostgreSQL shows it as the connections'
+    application_name, which is how the others tell that it is still alive."""
+    host = socket.gethostname().split(".")[0][:40] or "host"
+    return f"{host}:{os.getpid()}:{secrets.token_hex(3)}"
+
+
+#: Workers of this process with a ledger open: on SQLite, how a worker in this process is known
+#: to be alive (PostgreSQL sees every worker's connections).
+_open_workers: set[str] = set()
+_open_guard = threading.Lock()
+
+
+def open_workers() -> set[str]:
+    with _open_guard:
+        return set(_open_workers)
 
 
 def chunks(items: Sequence[Any], size: int = 500) -> Iterator[Sequence[Any]]:
@@ -29,9 +65,18 @@ class StoreBase:
     """The ledger's engine. Thread-safe: each call takes its own pooled connection and
     transaction, and commits before it returns."""
 
-    def __init__(self, engine: Engine):
+    def __init__(self, engine: Engine, *, worker: str | None = None,
+                 wall_clock: Callable[[], datetime] | None = None):
         self._engine = engine
         dialect = engine.dialect
+        self.postgres = dialect.name == "postgresql"
+        #: This process among the senders (see ``new_worker_id``).
+        self.worker = worker or new_worker_id()
+        # Leases run on the real clock, whatever --now says: they measure how long a worker
+        # has been silent, not where the schedule stands.
+        self._wall = wall_clock or (lambda: datetime.now(UTC))
+        with _open_guard:
+            _open_workers.add(self.worker)
         # SQL written with "?" runs as written on qmark drivers (sqlite3) and with "%s" on
         # format drivers (psycopg); times are bound as the UTCDateTime columns store them.
         self._format_params = dialect.paramstyle in ("format", "pyformat")
@@ -43,6 +88,8 @@ class StoreBase:
         return display_url(self._engine.url)
 
     def close(self) -> None:
+        with _open_guard:
+            _open_workers.discard(self.worker)
         self._engine.dispose()
 
     def __enter__(self) -> Self:
@@ -57,12 +104,17 @@ class StoreBase:
             yield conn
 
     @contextmanager
-    def _write(self) -> Iterator[Connection]:
-        """A writing transaction: on SQLite it takes the write lock up front (BEGIN
-        IMMEDIATE), so a read-then-write never fails with "database is locked" halfway."""
+    def _write(self, *, serial: bool = True) -> Iterator[Connection]:
+        """A writing transaction that takes the ledger's write lock up front: on SQLite the
+        database's (BEGIN IMMEDIATE), so a read-then-write never fails with "database is
+        locked" halfway; on PostgreSQL, with ``serial``, the transaction-scoped advisory lock
+        LEDGER_LOCK, so writers on every host take turns. ``serial=False`` is for statements
+        that are safe side by side on their own (compare-and-sets, SKIP LOCKED)."""
         with translated(self.url), self._engine.connect() as conn:
             conn.execution_options(publisher_write=True)
             with conn.begin():
+                if serial and self.postgres:
+                    conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({LEDGER_LOCK})")
                 yield conn
 
     @staticmethod

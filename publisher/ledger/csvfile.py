@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
 from ..errors import CsvError, InvalidAddress
-from ..files import read_text
 from ..models import Subscriber, SubscriberStatus
 from ..text import one_line
-from .addresses import clean_name, normalise_email
+from .addresses import AddressNormaliser, clean_name
 
 _STATUSES = tuple(status.value for status in SubscriberStatus)
 
@@ -77,12 +76,45 @@ _CsvRow = tuple[int, str, str, str, str, datetime | None]
 
 
 def read_subscriber_csv(path: Path) -> tuple[list[_CsvRow], list[str]]:
-    """A row for each valid line, and a problem line for each invalid one."""
-    text = read_text(path, CsvError, what="a CSV file", hint="save the file as UTF-8 CSV")
-    reader = csv.reader(io.StringIO(text, newline=""))
-    header: list[str] | None = None
+    """A row for each valid line, and a problem line for each invalid one (all in memory: for
+    a large file, iterate ``iter_subscriber_csv``)."""
     rows: list[_CsvRow] = []
     problems: list[str] = []
+    for item in iter_subscriber_csv(path):
+        if isinstance(item, str):
+            problems.append(item)
+        else:
+            rows.append(item)
+    return rows, problems
+
+
+def _decoded_lines(path: Path) -> Iterator[str]:
+    """The file's lines as text, one at a time (a BOM is fine); CsvError naming the line of
+    the first bytes that are not UTF-8."""
+    try:
+        handle = path.open("rb")
+    except FileNotFoundError:
+        raise CsvError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise CsvError(f"{path}: is a directory, not a CSV file") from None
+    except OSError as exc:
+        raise CsvError(f"{path}: cannot read: {exc.strerror}") from None
+    with handle:
+        for number, raw in enumerate(handle, 1):
+            try:
+                yield raw.decode("utf-8-sig" if number == 1 else "utf-8")
+            except UnicodeDecodeError as exc:
+                raise CsvError(f"{path}:{number}: not UTF-8 text (byte 0x{raw[exc.start]:02x}); "
+                               "save the file as UTF-8 CSV") from None
+
+
+def iter_subscriber_csv(path: Path) -> Iterator[_CsvRow | str]:
+    """Each valid row of the file, or a problem line ("FILE:LINE: ...") for an invalid one, in
+    file order, reading one line at a time: memory stays flat however long the file. Raises
+    CsvError (before or while reading) if the file cannot be read or has no usable header."""
+    reader = csv.reader(_decoded_lines(path))
+    normalise = AddressNormaliser()
+    header: list[str] | None = None
     last_line = 0
     try:
         for record in reader:
@@ -93,51 +125,46 @@ def read_subscriber_csv(path: Path) -> tuple[list[_CsvRow], list[str]]:
                 header = [field.strip().lower() for field in record]
                 _check_header(path, line, header)
                 continue
-            if len(record) > len(header):
-                problems.append(f"{path}:{line}: {len(record)} fields, but the header names "
-                                f"{len(header)}; quote values that contain commas")
-                continue
-            values = {key: _restored(value)
-                      for key, value in zip(header, record, strict=False)}
-            email = values.get("email", "").strip()
-            if not email:
-                problems.append(f"{path}:{line}: email: missing")
-                continue
-            if "\n" in email or "\r" in email:  # a stray quote swallowed the following lines
-                problems.append(f"{path}:{line}: email: a quote (\") on this line is not closed, "
-                                f"so lines {line}-{reader.line_num} were read as one row; "
-                                "remove or close the quote")
-                continue
-            status = values.get("status", "").strip().lower() or "active"
-            if status not in _STATUSES:
-                problems.append(f"{path}:{line}: status: {status!r} is not one of "
-                                f"{', '.join(_STATUSES)}")
-                continue
-            try:
-                address = normalise_email(email)
-                name = clean_name(values.get("name", ""))
-            except InvalidAddress as exc:
-                field = "name" if str(exc).startswith("name ") else "email"
-                problems.append(f"{path}:{line}: {field}: {exc}")
-                continue
-            source = one_line(values.get("source", ""))[:200]
-            created = values.get("created_at", "").strip()
-            joined: datetime | None = None
-            if created:
-                try:
-                    joined = datetime.fromisoformat(created)
-                except ValueError:
-                    joined = None
-                if joined is None or joined.tzinfo is None:
-                    problems.append(f"{path}:{line}: created_at: {created!r} is not an ISO 8601 "
-                                    "time with a UTC offset, e.g. 2026-11-20T12:00:00+00:00")
-                    continue
-            rows.append((line, address, name, status, source, joined))
+            yield _parse_row(path, header, record, line, reader.line_num, normalise)
     except csv.Error as exc:
-        problems.append(f"{path}:{reader.line_num}: malformed CSV: {exc}")
+        yield f"{path}:{reader.line_num}: malformed CSV: {exc}"
     if header is None:
         raise CsvError(f"{path}: empty; the first line must be a header such as: email,name")
-    return rows, problems
+
+
+def _parse_row(path: Path, header: list[str], record: list[str], line: int,
+               end_line: int, normalise: AddressNormaliser) -> _CsvRow | str:
+    if len(record) > len(header):
+        return (f"{path}:{line}: {len(record)} fields, but the header names {len(header)}; "
+                "quote values that contain commas")
+    values = {key: _restored(value) for key, value in zip(header, record, strict=False)}
+    email = values.get("email", "").strip()
+    if not email:
+        return f"{path}:{line}: email: missing"
+    if "\n" in email or "\r" in email:  # a stray quote swallowed the following lines
+        return (f"{path}:{line}: email: a quote (\") on this line is not closed, so lines "
+                f"{line}-{end_line} were read as one row; remove or close the quote")
+    status = values.get("status", "").strip().lower() or "active"
+    if status not in _STATUSES:
+        return f"{path}:{line}: status: {status!r} is not one of {', '.join(_STATUSES)}"
+    try:
+        address = normalise(email)
+        name = clean_name(values.get("name", ""))
+    except InvalidAddress as exc:
+        field = "name" if str(exc).startswith("name ") else "email"
+        return f"{path}:{line}: {field}: {exc}"
+    source = one_line(values.get("source", ""))[:200]
+    created = values.get("created_at", "").strip()
+    joined: datetime | None = None
+    if created:
+        try:
+            joined = datetime.fromisoformat(created)
+        except ValueError:
+            joined = None
+        if joined is None or joined.tzinfo is None:
+            return (f"{path}:{line}: created_at: {created!r} is not an ISO 8601 time with a "
+                    "UTC offset, e.g. 2026-11-20T12:00:00+00:00")
+    return line, address, name, status, source, joined
 
 
 def _check_header(path: Path, line: int, header: list[str]) -> None:

@@ -7,11 +7,22 @@ it in ``sending``: ambiguous, never resent without a person deciding.
 The sending path runs a handful of statements per message, so ``claim`` and ``record`` execute
 SQL written once (``_CLAIM``, ``_RECORD_…``) through the DBAPI cursor of the transaction in hand:
 building and compiling a Core statement per call cost more than the fsync of the commit.
+
+Several senders (PostgreSQL; each process is a worker, ``StoreBase.worker``) share an issue
+through leases: ``take_due`` reserves the next page of queued deliveries for this worker
+(``SELECT … FOR UPDATE SKIP LOCKED`` in a short transaction, then ``lease_owner`` and
+``lease_expires_at`` set), so each worker renders and sends its own; a claim keeps the lease.
+Nothing is taken from a live worker that holds it: a reservation whose lease lapsed, or whose
+worker's connections are gone (it died), is free for the others, and a claim whose worker is
+gone or silent past its lease is *ambiguous*, never resent by itself. On SQLite one process
+sends at a time (the run lock), so ``take_due`` only reads, but claims carry the lease all the
+same. The rate limit the workers share is a row of its own (``reserve_rate``), which the sender
+threads take their turns from.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -41,7 +52,7 @@ from ..models import (
     SubscriberStatus,
 )
 from ..newsletter.policy import Action, Outcome, finished
-from .base import chunks
+from .base import LEASE, chunks, open_workers
 from .issues import IssueStore
 from .schema import UTCDateTime, deliveries_t, issues_t, subscribers_t
 from .snapshot import encode_digest, encode_issue
@@ -55,16 +66,24 @@ _DELIVERY_COLUMNS = (
 )
 
 # The sending path's statements, with "?" for each parameter (see ``StoreBase._execute``).
-_CLAIM = ("UPDATE deliveries SET status = 'sending', updated_at = ? "
-          "WHERE id = ? AND status = 'queued'")
+# A claim takes a queued delivery that no other worker holds (or whose hold lapsed) and keeps
+# the lease; a retry or a release gives it back to the queue, free for any worker.
+# A hold is a lease_owner with an unexpired lease_expires_at; a delivery recorded sent or failed
+# keeps the name of the worker that sent it, and no hold.
+_CLAIMABLE = ("status = 'queued' AND "
+              "(lease_expires_at IS NULL OR lease_expires_at < ? OR lease_owner = ?)")
+_CLAIM = ("UPDATE deliveries SET status = 'sending', updated_at = ?, lease_owner = ?, "
+          f"lease_expires_at = ? WHERE id = ? AND {_CLAIMABLE}")
 _RECORD_SENT = ("UPDATE deliveries SET status = 'sent', attempts = attempts + 1, updated_at = ?, "
-                "last_reply = ?, message_id = ? WHERE id = ? AND status = 'sending'")
+                "last_reply = ?, message_id = ?, lease_expires_at = NULL "
+                "WHERE id = ? AND status = 'sending'")
 _RECORD_RETRY = ("UPDATE deliveries SET status = 'queued', attempts = attempts + 1, "
-                 "updated_at = ?, last_reply = ?, next_attempt_at = ? "
-                 "WHERE id = ? AND status = 'sending'")
+                 "updated_at = ?, last_reply = ?, next_attempt_at = ?, lease_owner = NULL, "
+                 "lease_expires_at = NULL WHERE id = ? AND status = 'sending'")
 _RECORD_FAILED = ("UPDATE deliveries SET status = ?, attempts = attempts + 1, updated_at = ?, "
-                  "last_reply = ? WHERE id = ? AND status = 'sending'")
-_RECORD_RELEASED = ("UPDATE deliveries SET status = 'queued', updated_at = ? "
+                  "last_reply = ?, lease_expires_at = NULL WHERE id = ? AND status = 'sending'")
+_RECORD_RELEASED = ("UPDATE deliveries SET status = 'queued', updated_at = ?, "
+                    "lease_owner = NULL, lease_expires_at = NULL "
                     "WHERE id = ? AND status = 'sending'")
 _RECORD_UNSENDABLE = ("UPDATE deliveries SET status = 'failed', updated_at = ?, last_reply = ? "
                       "WHERE id = ? AND status = 'queued'")
@@ -81,6 +100,11 @@ class Attempt:
     message_id: str = ""
 
 
+#: On PostgreSQL ``take_due`` reserves at most this many deliveries at a time: enough to keep a
+#: worker's connections busy between two reservations, few enough that the workers run out of
+#: work together rather than one finishing a long page alone.
+RESERVATION = 100
+
 def _delivery_from(row: Any) -> DeliveryRecord:
     values = dict(row._mapping)
     values["status"] = DeliveryStatus(values["status"])
@@ -96,10 +120,10 @@ class DeliveryStore(IssueStore):
     """
 
     @contextmanager
-    def _writing(self) -> Iterator[Connection]:
+    def _writing(self, *, serial: bool = True) -> Iterator[Connection]:
         dbapi_error = self._engine.dialect.loaded_dbapi.Error
         try:
-            with self._write() as conn:
+            with self._write(serial=serial) as conn:
                 yield conn
         except (SQLAlchemyError, dbapi_error) as exc:
             cause = getattr(exc, "orig", None) or exc
@@ -149,9 +173,10 @@ class DeliveryStore(IssueStore):
             literal(DeliveryStatus.QUEUED.value, String), literal(0, Integer),
             literal(now, UTCDateTime), literal(now, UTCDateTime), literal(now, UTCDateTime),
         ).where(subscribers_t.c.status == SubscriberStatus.ACTIVE, ~already)
+        # SQLAlchemy keeps an INSERT's row count only when asked (psycopg has it; sqlite3 too).
         result = conn.execute(insert(deliveries_t).from_select(
             ["issue_number", "subscriber_id", "status", "attempts", "next_attempt_at",
-             "created_at", "updated_at"], source))
+             "created_at", "updated_at"], source), execution_options={"preserve_rowcount": True})
         return result.rowcount
 
     def _deliveries(self, *where: Any, limit: int | None = None) -> list[DeliveryRecord]:
@@ -195,6 +220,101 @@ class DeliveryStore(IssueStore):
                 deliveries_t.c.next_attempt_at <= now,
             )).scalar() or 0)
 
+    def take_due(self, number: int, *, now: datetime, limit: int,
+                 after: int = 0) -> list[DeliveryRecord]:
+        """The next page of issue ``number``'s due deliveries for this worker to send, in queue
+        order. On SQLite, those after the delivery ``after`` (it only reads: one process sends
+        at a time). On PostgreSQL (several senders) it reserves them wherever they are in the
+        queue — at most RESERVATION, none that another worker holds or is reserving right now,
+        none reserved already (this worker's are in hand) — so that no two workers render and
+        offer the same message. When nothing is free but a worker that died still holds
+        reservations, they are taken over then, not when its lease lapses."""
+        if not self.postgres:
+            return self.due_deliveries(number, now=now, limit=limit, after=after)
+        due = (deliveries_t.c.issue_number == number,
+               deliveries_t.c.status == DeliveryStatus.QUEUED,
+               deliveries_t.c.next_attempt_at <= now)
+        with self._write(serial=False) as conn:
+            ids = self._reserve(conn, due, min(limit, RESERVATION))
+            if not ids and self._free_the_deads(conn, due):
+                ids = self._reserve(conn, due, min(limit, RESERVATION))
+        if not ids:
+            return []
+        return self._deliveries(deliveries_t.c.id.in_(ids))
+
+    def _reserve(self, conn: Connection, due: tuple[Any, ...], limit: int) -> list[int]:
+        wall = self._wall()
+        free = (deliveries_t.c.lease_expires_at.is_(None)
+                | (deliveries_t.c.lease_expires_at < wall))
+        page = (select(deliveries_t.c.id).where(*due, free)
+                .order_by(deliveries_t.c.id).limit(limit)
+                .with_for_update(skip_locked=True))
+        return list(conn.execute(
+            update(deliveries_t).where(deliveries_t.c.id.in_(page.scalar_subquery()))
+            .values(lease_owner=self.worker, lease_expires_at=wall + LEASE)
+            .returning(deliveries_t.c.id)).scalars())
+
+    def _free_the_deads(self, conn: Connection, due: tuple[Any, ...]) -> bool:
+        """Free the due deliveries reserved by workers that are no longer alive; whether any
+        were."""
+        owners = set(conn.execute(
+            select(deliveries_t.c.lease_owner).distinct()
+            .where(*due, deliveries_t.c.lease_owner.is_not(None),
+                   deliveries_t.c.lease_owner != self.worker)).scalars())
+        dead = owners - self._live_workers(conn, owners)
+        if not dead:
+            return False
+        conn.execute(update(deliveries_t)
+                     .where(*due, deliveries_t.c.lease_owner.in_(sorted(dead)))
+                     .values(lease_owner=None, lease_expires_at=None))
+        return True
+
+    def end_leases(self, number: int) -> None:
+        """This worker's run of issue ``number`` is over: the queued deliveries it reserved
+        and did not claim are free for the other workers at once, and those it leaves in
+        ``sending`` (a connection lost after DATA) are nobody's in flight any more — ambiguous
+        to everyone who looks, not only once the lease lapses."""
+        wall = self._wall()
+        with self._write(serial=False) as conn:
+            if self.postgres:  # only there are queued deliveries reserved
+                conn.execute(update(deliveries_t).where(
+                    deliveries_t.c.issue_number == number,
+                    deliveries_t.c.status == DeliveryStatus.QUEUED,
+                    deliveries_t.c.lease_owner == self.worker,
+                ).values(lease_owner=None, lease_expires_at=None))
+            conn.execute(update(deliveries_t).where(
+                deliveries_t.c.issue_number == number,
+                deliveries_t.c.status == DeliveryStatus.SENDING,
+                deliveries_t.c.lease_owner == self.worker,
+            ).values(lease_expires_at=wall))
+
+    def rate_reserver(self) -> Callable[[float], float] | None:
+        """On PostgreSQL, the rate limit shared by every worker (see ``reserve_rate``); None
+        where one process sends at a time and keeps the pace in memory."""
+        return self.reserve_rate if self.postgres else None
+
+    def reserve_rate(self, interval: float, name: str = "delivery") -> float:
+        """Take the next sending time of the shared rate limit ``name``, which lets one message
+        go every ``interval`` seconds across all workers; returns the seconds to wait for it.
+
+        A token bucket in the ledger (without a burst): one row holding the next free time, by
+        the database's clock, moved on by ``interval`` in each taker's short transaction. It
+        holds however many workers come and go, which a per-worker share of the limit would
+        not (a share must be recomputed whenever one joins, leaves or dies); it costs one small
+        transaction per message, paid only when a limit is set."""
+        now = "CAST(EXTRACT(EPOCH FROM clock_timestamp()) AS DOUBLE PRECISION)"
+        with self._write(serial=False) as conn:
+            conn.exec_driver_sql(
+                "INSERT INTO rate_limits (name, next_at) VALUES (%(name)s, 0) "
+                "ON CONFLICT (name) DO NOTHING", {"name": name})
+            wait = conn.exec_driver_sql(
+                f"WITH clock AS (SELECT {now} AS t) "
+                "UPDATE rate_limits SET next_at = GREATEST(next_at, clock.t) + %(interval)s "
+                "FROM clock WHERE name = %(name)s "
+                "RETURNING next_at - %(interval)s - clock.t",
+                {"name": name, "interval": float(interval)}).scalar()
+        return max(0.0, float(wait or 0.0))
+
     def claim(self, ids: Iterable[int], *, now: datetime) -> list[int]:
         """Take deliveries for sending: queued → sending, compare-and-set, committed before this
         returns. Returns the ids actually taken (in the order given); an id that is no longer
@@ -215,8 +335,8 @@ class DeliveryStore(IssueStore):
         as it is; the others are recorded even so, since a rollback would forget replies the
         server really gave.
         """
-        taken: list[int] = []
-        with self._writing() as conn:
+        wall = self._wall()
+        with self._writing(serial=False) as conn:
             cursor = self._cursor(conn)
             stamp = self._time(now)
             for attempt in attempts:
@@ -241,9 +361,16 @@ class DeliveryStore(IssueStore):
                 # Action.AMBIGUOUS: it stays claimed; a person decides.
             for delivery_id, why in unsendable:
                 self._execute(cursor, _RECORD_UNSENDABLE, (stamp, why, delivery_id))
-            for delivery_id in claim:
-                if self._execute(cursor, _CLAIM, (stamp, delivery_id)):
-                    taken.append(delivery_id)
+            lease = (self.worker, self._time(wall + LEASE))
+            free_if_lapsed = (self._time(wall), self.worker)
+            # A claim waits for a row another transaction holds (a worker reserving a page
+            # locks rows it then passes over, for the length of its transaction); claims go
+            # in id order, as reservations do, so two of them never wait for each other.
+            wanted = list(claim)
+            got = {delivery_id for delivery_id in sorted(set(wanted))
+                   if self._execute(cursor, _CLAIM,
+                                    (stamp, *lease, delivery_id, *free_if_lapsed))}
+            taken = [delivery_id for delivery_id in dict.fromkeys(wanted) if delivery_id in got]
         return taken
 
     @staticmethod
@@ -261,34 +388,96 @@ class DeliveryStore(IssueStore):
             for chunk in chunks(list(ids)):
                 count += conn.execute(update(deliveries_t).where(
                     deliveries_t.c.id.in_(chunk), deliveries_t.c.status == DeliveryStatus.SENDING,
-                ).values(status=DeliveryStatus.QUEUED, updated_at=now)).rowcount
+                ).values(status=DeliveryStatus.QUEUED, updated_at=now, lease_owner=None,
+                         lease_expires_at=None)).rowcount
         return count
 
+    def _live_workers(self, conn: Connection, owners: set[str]) -> set[str]:
+        """Which of ``owners`` (worker ids) are still at work. On PostgreSQL: those with a
+        connection open, by its application_name (a killed process's connections close with
+        it). On SQLite: ledgers open in this process only — every other sender there holds
+        the publication's file lock, so none can be at work beside one that asks while
+        holding it (and a pid is no proof of life: pids are reused)."""
+        if not owners:
+            return set()
+        if self.postgres:
+            rows = conn.exec_driver_sql(
+                "SELECT DISTINCT application_name FROM pg_stat_activity "
+                "WHERE application_name = ANY(%(owners)s)", {"owners": sorted(owners)})
+            return {row[0] for row in rows}
+        return owners & open_workers()
+
+    def _sending(self, conn: Connection, number: int) -> tuple[list[Any], list[Any]]:
+        """Issue ``number``'s deliveries in ``sending``, split into (ambiguous, in flight).
+
+        In flight: held by another worker that is alive and whose lease has not lapsed — it
+        will record them. Everything else is ambiguous: this worker's own (its sending is
+        over when it asks), those of a worker that died or went silent past its lease, and
+        those claimed before leases existed."""
+        rows = conn.execute(
+            select(deliveries_t.c.id, deliveries_t.c.lease_owner,
+                   deliveries_t.c.lease_expires_at)
+            .where(deliveries_t.c.issue_number == number,
+                   deliveries_t.c.status == DeliveryStatus.SENDING)
+            .order_by(deliveries_t.c.id)).all()
+        wall = self._wall()
+        held = {row.lease_owner for row in rows if row.lease_owner
+                and row.lease_owner != self.worker
+                and row.lease_expires_at is not None and row.lease_expires_at > wall}
+        live = self._live_workers(conn, held)
+        ambiguous = [row for row in rows if row.lease_owner not in live]
+        flying = [row for row in rows if row.lease_owner in live]
+        return ambiguous, flying
+
     def ambiguous_deliveries(self, number: int) -> list[DeliveryRecord]:
-        """Deliveries of issue ``number`` left in ``sending``: after a crash nobody knows whether
-        the server accepted them. (While a sender runs, its in-flight ones look the same.)"""
-        return self._deliveries(deliveries_t.c.issue_number == number,
-                                deliveries_t.c.status == DeliveryStatus.SENDING)
+        """Deliveries of issue ``number`` left in ``sending`` that no live worker holds: nobody
+        knows whether the server accepted them (see ``_sending``)."""
+        with self._read() as conn:
+            ambiguous, _ = self._sending(conn, number)
+        ids = [row.id for row in ambiguous]
+        found: list[DeliveryRecord] = []
+        for chunk in chunks(ids):
+            found += self._deliveries(deliveries_t.c.id.in_(chunk))
+        return found
+
+    def in_flight(self, number: int) -> dict[str, int]:
+        """Issue ``number``'s deliveries being sent right now by other live workers, per
+        worker id."""
+        with self._read() as conn:
+            _, flying = self._sending(conn, number)
+        counts: dict[str, int] = {}
+        for row in flying:
+            counts[row.lease_owner] = counts.get(row.lease_owner, 0) + 1
+        return counts
 
     def requeue_ambiguous(self, number: int, *, now: datetime) -> int:
         """Put issue ``number``'s ambiguous deliveries back in the queue, due now, to be sent
-        (perhaps a second time) on purpose; returns how many."""
+        (perhaps a second time) on purpose; returns how many. Those another live worker has
+        in flight are left to it."""
         with self._writing() as conn:
-            return conn.execute(update(deliveries_t).where(
-                deliveries_t.c.issue_number == number,
-                deliveries_t.c.status == DeliveryStatus.SENDING,
-            ).values(status=DeliveryStatus.QUEUED, next_attempt_at=now, updated_at=now)).rowcount
+            ambiguous, _ = self._sending(conn, number)
+            count = 0
+            for chunk in chunks([row.id for row in ambiguous]):
+                count += conn.execute(update(deliveries_t).where(
+                    deliveries_t.c.id.in_(chunk),
+                    deliveries_t.c.status == DeliveryStatus.SENDING,
+                ).values(status=DeliveryStatus.QUEUED, next_attempt_at=now, updated_at=now,
+                         lease_owner=None, lease_expires_at=None)).rowcount
+            return count
 
     def settle_ambiguous(self, number: int, *, now: datetime) -> int:
         """Record issue ``number``'s ambiguous deliveries as sent without sending them again
         (a person judged that they went out, e.g. from the relay's logs); returns how many.
         The issue is then finished if nothing else is left (``finish_if_done``)."""
         with self._writing() as conn:
-            settled = conn.execute(update(deliveries_t).where(
-                deliveries_t.c.issue_number == number,
-                deliveries_t.c.status == DeliveryStatus.SENDING,
-            ).values(status=DeliveryStatus.SENT, updated_at=now,
-                     last_reply="settled by hand: taken as delivered")).rowcount
+            ambiguous, _ = self._sending(conn, number)
+            settled = 0
+            for chunk in chunks([row.id for row in ambiguous]):
+                settled += conn.execute(update(deliveries_t).where(
+                    deliveries_t.c.id.in_(chunk),
+                    deliveries_t.c.status == DeliveryStatus.SENDING,
+                ).values(status=DeliveryStatus.SENT, updated_at=now, lease_expires_at=None,
+                         last_reply="settled by hand: taken as delivered")).rowcount
             self._finish_if_done(conn, number, now)
             return settled
 

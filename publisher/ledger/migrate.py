@@ -9,7 +9,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Engine
 
 from ..errors import StoreError
-from .base import display_url
+from .base import LEDGER_LOCK, display_url
 from .schema import MIGRATIONS
 
 
@@ -26,7 +26,8 @@ def known_revisions() -> set[str]:
 
 
 def migrate(engine: Engine, revision: str = "head") -> None:
-    """Upgrade the database to ``revision`` (head by default) under the write lock.
+    """Upgrade the database to ``revision`` (head by default) under the write lock (SQLite's,
+    or PostgreSQL's advisory LEDGER_LOCK).
 
     Raises StoreError if the database carries a revision this publisher does not know: it was
     written by a newer publisher, and touching it could lose data.
@@ -37,6 +38,10 @@ def migrate(engine: Engine, revision: str = "head") -> None:
     with engine.connect() as conn:
         conn.execution_options(publisher_write=True)
         with conn.begin():
+            if engine.dialect.name == "postgresql":
+                # Hosts opening a new ledger at once migrate it one after the other (the
+                # DDL is transactional there, so the second finds it at head).
+                conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({LEDGER_LOCK})")
             current = MigrationContext.configure(conn).get_current_heads()
             unknown = [rev for rev in current if rev not in known]
             if unknown:

@@ -23,10 +23,17 @@ from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
 from ..config import Config
 from ..errors import StoreError
-from .base import display_url
+from .base import display_url, new_worker_id
 from .faults import fault_of
 from .schema import SCHEMA_REVISION
-from .store import BUSY_TIMEOUT_MS, Store, open_store
+from .store import (
+    BUSY_TIMEOUT_MS,
+    Store,
+    connect_problem,
+    create_ledger_engine,
+    database_url,
+    open_store,
+)
 
 
 @dataclass(frozen=True)
@@ -91,16 +98,25 @@ def probe_ledger(config: Config) -> LedgerStatus:
                                 problem=f"{path} is not a file; move it away")
         engine = readonly_engine(path)
     else:
-        try:
-            engine = create_engine(config.state.database)
-        except (ArgumentError, ImportError) as exc:
-            return LedgerStatus(url=config.state.database, exists=False,
-                                problem=f"state.database: cannot use it: {exc}")
+        try:  # PostgreSQL, through psycopg, as open_store connects
+            engine = create_ledger_engine(config, database_url(config, create_dir=False),
+                                          worker=new_worker_id())
+        except StoreError as exc:
+            return LedgerStatus(url=_shown(config.state.database), exists=False,
+                                problem=str(exc).removeprefix(f"{config.path}: "))
         url = display_url(engine.url)
     try:
         return read_status(engine, url)
     finally:
         engine.dispose()
+
+
+def _shown(database: str) -> str:
+    """state.database for messages: never with a password."""
+    try:
+        return display_url(make_url(database))
+    except ArgumentError:
+        return database  # not a URL, so no password in it either
 
 
 def read_status(engine: Engine, url: str) -> LedgerStatus:
@@ -119,6 +135,9 @@ def read_status(engine: Engine, url: str) -> LedgerStatus:
                 "SELECT count(*) FROM issues WHERE state IN ('sending', 'sent')")).scalar() or 0
             subscribers = conn.execute(text("SELECT count(*) FROM subscribers")).scalar() or 0
     except SQLAlchemyError as exc:
+        if engine.dialect.name == "postgresql":  # the server said why, and what to do
+            why = connect_problem(engine.url, exc)
+            return LedgerStatus(url=url, exists=False, problem=f"cannot open the ledger: {why}")
         fault = fault_of(exc, url)
         reason = str(fault) if fault is not None else str(getattr(exc, "orig", None) or exc)
         return LedgerStatus(url=url, exists=True, problem=f"cannot read the ledger: {reason}")

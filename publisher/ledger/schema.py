@@ -11,6 +11,7 @@ from sqlalchemy import (
     Boolean,
     Column,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -55,6 +56,51 @@ subscribers_t = Table(
     Column("source", String(200), nullable=False, server_default=""),
     Column("created_at", UTCDateTime, nullable=False),
     Column("status_changed_at", UTCDateTime, nullable=False),
+    # Consent, for subscribers who asked themselves (publisher serve): when they asked, from
+    # which address (NULL when server.store_ip is false), on which form, and when they followed
+    # the confirmation link. NULL for those the editor added or imported.
+    Column("consent_at", UTCDateTime, nullable=True),
+    Column("consent_ip", String(45), nullable=True),
+    Column("consent_form", String(200), nullable=False, server_default=""),
+    Column("confirmed_at", UTCDateTime, nullable=True),
+)
+# What happened to a subscriber, for their data export and for counting soft bounces.
+subscriber_events_t = Table(
+    "subscriber_events", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("subscriber_id", Integer, ForeignKey("subscribers.id", ondelete="CASCADE"),
+           nullable=False),
+    Column("at", UTCDateTime, nullable=False),
+    Column("kind", String(30), nullable=False),
+    Column("detail", Text, nullable=False, server_default=""),
+)
+# A subscribe form's request, waiting for its confirmation link to be followed: an address is
+# added to ``subscribers`` only then (double opt-in).
+subscription_requests_t = Table(
+    "subscription_requests", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("email", String(320), nullable=False),
+    Column("email_normalised", String(320), nullable=False, index=True),
+    Column("name", String(NAME_MAX), nullable=False, server_default=""),
+    Column("form", String(200), nullable=False, server_default=""),
+    Column("ip", String(45), nullable=True),
+    Column("requested_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+    Column("confirmed_at", UTCDateTime, nullable=True),
+)
+# Erased subscribers leave only this: SHA-256 of the address, so that no import adds them again.
+suppressions_t = Table(
+    "suppressions", metadata,
+    Column("address_hash", String(64), primary_key=True),
+    Column("reason", String(20), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+# Returned mail already acted on (publisher inbox): processing a message again does nothing.
+inbox_messages_t = Table(
+    "inbox_messages", metadata,
+    Column("key", String(200), primary_key=True),
+    Column("outcome", String(30), nullable=False),
+    Column("processed_at", UTCDateTime, nullable=False),
 )
 issues_t = Table(
     "issues", metadata,
@@ -101,6 +147,15 @@ deliveries_t = Table(
     Column("message_id", String(500), nullable=False, server_default=""),
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
+    # The worker holding the delivery (reserved while queued, or claimed), and until when.
+    Column("lease_owner", String(100), nullable=True),
+    Column("lease_expires_at", UTCDateTime, nullable=True),
+)
+#: The shared rate limit's next free time, in seconds since the epoch by the database's clock.
+rate_limits_t = Table(
+    "rate_limits", metadata,
+    Column("name", String(100), primary_key=True),
+    Column("next_at", Float, nullable=False),
 )
 # A delivery run pages through an issue's queued deliveries in id order (keyset), and counts
 # them per status: one range of this index each (migration 0005_delivery).

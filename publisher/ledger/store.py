@@ -1,8 +1,11 @@
 """The ledger: subscribers, issues, schedule slots and deliveries (SQLAlchemy Core), opened.
 
 SQLite by default — WAL, a 30 s busy timeout, synchronous=FULL and foreign keys, set on every
-connection — but no SQLite-only SQL, so a PostgreSQL URL can hold the same ledger. Alembic
-migrates the schema on open; a database from a newer publisher is refused.
+connection. PostgreSQL (``postgresql://user@host/db``, through psycopg 3: the optional extra
+``publisher[postgres]``) holds the same ledger for several senders on several hosts; its
+password comes from the environment as libpq reads it (PGPASSWORD, ~/.pgpass), never from
+publisher.toml. The same Alembic migrations run on both on open; a database from a newer
+publisher is refused.
 
 Every method runs in its own transaction and commits before it returns, so threads and processes
 may share one database. Writing transactions take SQLite's write lock up front (BEGIN IMMEDIATE):
@@ -17,54 +20,145 @@ same delivery.
 
 from __future__ import annotations
 
+import importlib.util
 import os
+from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
+from sqlalchemy.exc import (
+    ArgumentError,
+    NoSuchModuleError,
+    OperationalError,
+    ProgrammingError,
+    SQLAlchemyError,
+)
 
 from ..config import STATE_DIR, Config
 from ..errors import StoreError
-from .base import display_url
+from .base import display_url, new_worker_id
 from .deliveries import DeliveryStore
 from .faults import fault_of
 from .issues import IssueStore
+from .readers import ReaderStore
 from .schema import SCHEMA_REVISION
 from .subscribers import SubscriberStore
 
 BUSY_TIMEOUT_MS = 30_000
+#: Seconds to wait for a PostgreSQL server before saying it cannot be reached.
+CONNECT_TIMEOUT = 10
+POSTGRES_EXTRA = "pip install 'publisher[postgres]'"
 
 
-class Store(SubscriberStore, DeliveryStore, IssueStore):
+class Store(SubscriberStore, DeliveryStore, IssueStore, ReaderStore):
     """The ledger: every method runs in its own transaction (see ``base.StoreBase``)."""
 
 
-
-
-def database_url(config: Config) -> URL:
-    """config.state.database as a URL; a relative SQLite path is taken from the publication
-    directory, and its directory is created."""
+def database_url(config: Config, *, create_dir: bool = True) -> URL:
+    """config.state.database as a URL. A relative SQLite path is taken from the publication
+    directory, and its directory is created (unless ``create_dir`` is false). A PostgreSQL URL
+    is given the psycopg driver; StoreError if it holds a password (the environment does) or
+    names another driver."""
     try:
         url = make_url(config.state.database)
     except ArgumentError:
         raise StoreError(
             f"{config.path}: state.database: {config.state.database!r} is not a database URL; "
-            f"write e.g. \"sqlite:///{STATE_DIR}/state.db\""
+            f"write e.g. \"sqlite:///{STATE_DIR}/state.db\" or "
+            "\"postgresql://publisher@db.example.org/publisher\""
         ) from None
-    if url.get_backend_name() == "sqlite":
+    backend = url.get_backend_name()
+    if backend == "sqlite":
         database = url.database or ""
         if database and database != ":memory:" and not database.startswith("file:"):
             path = config.resolve(database)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            # Every subscriber's address is in it: readable by its owner only, whatever the
-            # umask (SQLite gives its -wal and -shm files the database file's permissions).
-            try:
-                os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
-            except FileExistsError:
-                pass
+            if create_dir:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                # Every subscriber's address is in it: readable by its owner only, whatever
+                # the umask (SQLite gives its -wal and -shm files the database file's
+                # permissions).
+                try:
+                    os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+                except FileExistsError:
+                    pass
             url = url.set(database=str(path))
+    elif backend in ("postgresql", "postgres"):
+        if url.password is not None:
+            raise StoreError(
+                f"{config.path}: state.database: remove the password from the URL; it is read "
+                "from the environment as libpq does: PGPASSWORD, or a ~/.pgpass file (mode 0600)"
+            )
+        if url.get_driver_name() not in ("", "psycopg", "psycopg2"):
+            raise StoreError(
+                f"{config.path}: state.database: {url.drivername} is not supported; write "
+                "postgresql://… (publisher talks to PostgreSQL through psycopg 3)"
+            )
+        # postgresql:// alone means psycopg2 to SQLAlchemy; ours is psycopg 3.
+        url = url.set(drivername="postgresql+psycopg")
+    else:
+        raise StoreError(
+            f"{config.path}: state.database: {backend} is not supported; the ledger lives in "
+            f"SQLite (\"sqlite:///{STATE_DIR}/state.db\") or PostgreSQL "
+            "(\"postgresql://publisher@db.example.org/publisher\")"
+        )
     return url
+
+
+def create_ledger_engine(config: Config, url: URL, *, worker: str) -> Engine:
+    """An engine for ``url`` with publisher's settings (SQLite's pragmas; PostgreSQL's connect
+    timeout and the worker id as application_name). StoreError when the database's driver is
+    missing or the URL is unusable."""
+    backend = url.get_backend_name()
+    options: dict[str, Any] = {}
+    if backend == "postgresql":
+        if importlib.util.find_spec("psycopg") is None:
+            raise StoreError(
+                f"{config.path}: state.database: PostgreSQL needs the psycopg package; "
+                f"install it with: {POSTGRES_EXTRA}"
+            )
+        options["connect_args"] = {"application_name": worker,
+                                   "connect_timeout": CONNECT_TIMEOUT}
+    try:
+        engine = create_engine(url, **options)
+    except (ArgumentError, NoSuchModuleError) as exc:
+        raise StoreError(f"{config.path}: state.database: cannot use {display_url(url)}: {exc}") \
+            from None
+    except ImportError as exc:  # a driver that find_spec saw but cannot load, say
+        raise StoreError(
+            f"{config.path}: state.database: {backend} needs the Python module "
+            f"{exc.name or exc}, which cannot be imported; reinstall it into publisher's "
+            f"environment (for PostgreSQL: {POSTGRES_EXTRA})") from None
+    if backend == "sqlite":
+        _configure_sqlite(engine)
+    return engine
+
+
+def connect_error(url: URL, exc: SQLAlchemyError) -> str:
+    """The one line that says why the database could not be used: the driver's first line
+    (never the password: libpq's messages do not carry it), and what to do about it."""
+    return f"{display_url(url)}: cannot open the ledger: {connect_problem(url, exc)}"
+
+
+def connect_problem(url: URL, exc: BaseException) -> str:
+    """Why the database could not be used, and what to do (``connect_error`` without the
+    URL)."""
+    orig = getattr(exc, "orig", None) or exc
+    text = " ".join(str(orig).split("\n")[0].split()) or type(orig).__name__
+    if text.startswith("connection failed: "):
+        text = text[len("connection failed: "):]
+    hint = ""
+    if "password authentication failed" in text or "no password supplied" in text:
+        hint = "; set PGPASSWORD or add the password to ~/.pgpass (mode 0600)"
+    elif "does not exist" in text and "database" in text:
+        hint = f"; create it first: createdb {url.database or ''}".rstrip()
+    elif "permission denied" in text:
+        hint = (f"; grant the role {url.username or 'you connect as'} SELECT, INSERT, UPDATE and "
+                "DELETE on the ledger's tables (and USAGE on their sequences)")
+    elif "Connection refused" in text or "could not connect" in text or "timeout" in text:
+        hint = "; is the server running, and are the host and port right?"
+    return f"{text}{hint}"
 
 
 def _configure_sqlite(engine: Engine) -> None:
@@ -91,26 +185,22 @@ def _schema_is_current(engine: Engine) -> bool:
     try:
         with engine.connect() as conn:
             rows = conn.exec_driver_sql("SELECT version_num FROM alembic_version").all()
-    except SQLAlchemyError:  # a new database: no table yet
+    except ProgrammingError:  # PostgreSQL: a new database, no table yet
         return False
+    except OperationalError as exc:  # SQLite says the same thus; a lost server says otherwise
+        if engine.dialect.name == "sqlite" and "no such table" in str(exc.orig):
+            return False
+        raise
     return [row[0] for row in rows] == [SCHEMA_REVISION]
 
 
-def open_store(config: Config) -> Store:
-    """Open (creating or upgrading) the publication's ledger. Raises StoreError."""
+def open_store(config: Config, *,
+               lease_clock: Callable[[], datetime] | None = None) -> Store:
+    """Open (creating or upgrading) the publication's ledger. Raises StoreError.
+    ``lease_clock`` is the real-time clock that leases run on (the system's by default)."""
     url = database_url(config)
-    try:
-        engine = create_engine(url)
-    except (ArgumentError, NoSuchModuleError) as exc:
-        raise StoreError(f"{config.path}: state.database: cannot use {display_url(url)}: {exc}") \
-            from None
-    except ImportError as exc:  # postgresql:// without its driver, say
-        raise StoreError(
-            f"{config.path}: state.database: {url.get_backend_name()} needs the Python module "
-            f"{exc.name or exc}, which is not installed; install it into publisher's environment "
-            f"(for PostgreSQL: pip install 'psycopg[binary]')") from None
-    if url.get_backend_name() == "sqlite":
-        _configure_sqlite(engine)
+    worker = new_worker_id()
+    engine = create_ledger_engine(config, url, worker=worker)
     try:
         if not _schema_is_current(engine):
             # Alembic is 120 ms of imports, half of what a no-op cron run costs: it is loaded
@@ -126,8 +216,7 @@ def open_store(config: Config) -> Store:
         fault = fault_of(exc, display_url(url))
         if fault is not None:
             raise fault from None
-        orig = getattr(exc, "orig", None) or exc
-        raise StoreError(f"{display_url(url)}: cannot open the ledger: {orig}") from None
-    return Store(engine)
+        raise StoreError(connect_error(url, exc)) from None
+    return Store(engine, worker=worker, wall_clock=lease_clock)
 
 

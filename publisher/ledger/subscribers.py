@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Iterable
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
@@ -11,10 +13,13 @@ from sqlalchemy import Connection, delete, func, insert, select, update
 
 from ..errors import AlreadySubscribed, StoreError, Suppressed
 from ..models import DeliveryStatus, Subscriber, SubscriberStatus
-from .addresses import address_key, clean_name, lookup_key, normalise_email
+from .addresses import address_hash, address_key, clean_name, lookup_key, normalise_email
 from .base import StoreBase, chunks
-from .csvfile import ImportReport, read_subscriber_csv
-from .schema import deliveries_t, subscribers_t
+from .csvfile import ImportReport, iter_subscriber_csv
+from .schema import deliveries_t, subscriber_events_t, subscribers_t, suppressions_t
+
+#: Rows staged per round trip while importing.
+_STAGE_BATCH = 10_000
 
 
 def _subscriber_from(row: Any) -> Subscriber:
@@ -65,6 +70,12 @@ class SubscriberStore(StoreBase):
                 select(subscribers_t)
                 .where(subscribers_t.c.email_normalised == address_key(address))
             ).first()
+            if row is None and _hash_suppressed(conn, [address_key(address)]):
+                if not force:
+                    raise Suppressed(f"{address} erased their data and is kept off the list; "
+                                     "they are not subscribed again without --force")
+                conn.execute(delete(suppressions_t).where(
+                    suppressions_t.c.address_hash == address_hash(address)))
             if row is None:
                 inserted = conn.execute(insert(subscribers_t).values(
                     email=address, email_normalised=address_key(address), name=name,
@@ -82,8 +93,8 @@ class SubscriberStore(StoreBase):
                     "they are not subscribed again without --force"
                 )
             conn.execute(update(subscribers_t).where(subscribers_t.c.id == row.id).values(
-                status=SubscriberStatus.ACTIVE, status_changed_at=now, name=name or row.name,
-            ))
+                name=name or row.name))
+            set_status(conn, row.id, SubscriberStatus.ACTIVE, now, detail=f"{source} --force")
             return replace(_subscriber_from(row), name=name or row.name,
                            status=SubscriberStatus.ACTIVE)
 
@@ -120,64 +131,147 @@ class SubscriberStore(StoreBase):
         subscriber keeps the file's source and created_at — when and how they joined).
 
         Valid rows are added in one transaction; each invalid row is reported with its line;
-        addresses already present (or repeated in the file) are counted as duplicates; someone
-        who unsubscribed, bounced or complained is counted as suppressed and stays so unless
-        ``force``. Raises CsvError if the file cannot be read or has no usable header.
+        addresses already present (or repeated in the file: the first row counts) are counted
+        as duplicates; someone who unsubscribed, bounced or complained is counted as
+        suppressed and stays so unless ``force``. Raises CsvError if the file cannot be read or
+        has no usable header (and then nothing is imported).
+
+        The file streams through a staging table (COPY on PostgreSQL, batched inserts on
+        SQLite) and is merged into the list by a few set-wise statements, so a million rows
+        import in bounded memory.
         """
-        rows, problems = read_subscriber_csv(path)
-        added = duplicates = suppressed = recorded = 0
+        problems: list[str] = []
         source = f"import:{path.name}"
         with self._write() as conn:
-            existing: dict[str, Any] = {}
-            keys = [address_key(row[1]) for row in rows]
-            for chunk in chunks(keys):
-                for row in conn.execute(
-                    select(subscribers_t).where(subscribers_t.c.email_normalised.in_(chunk))
-                ):
-                    existing[row.email_normalised] = row
-            seen: set[str] = set()
-            for _line, address, name, status, row_source, joined in rows:
-                key = address_key(address)
-                if key in seen:
-                    duplicates += 1
-                    continue
-                seen.add(key)
-                found = existing.get(key)
-                if found is None:
-                    # An exported list keeps when and how each subscriber joined.
-                    conn.execute(insert(subscribers_t).values(
-                        email=address, email_normalised=key, name=name, status=status,
-                        source=row_source or source, created_at=joined or now,
-                        status_changed_at=now,
-                    ))
-                    if status == SubscriberStatus.ACTIVE:
-                        added += 1
-                    else:
-                        recorded += 1
-                elif status != SubscriberStatus.ACTIVE:
-                    # A suppression in the file is always honoured.
-                    if found.status == SubscriberStatus.ACTIVE:
-                        set_status(conn, found.id, status, now)
-                        recorded += 1
-                    else:
-                        duplicates += 1
-                elif found.status == SubscriberStatus.ACTIVE:
-                    duplicates += 1
-                elif force:
-                    set_status(conn, found.id, SubscriberStatus.ACTIVE, now)
-                    added += 1
-                else:
-                    suppressed += 1
+            cursor = self._cursor(conn)
+            # Erased addresses are kept off the list by a hash (``address_hash``): only worth
+            # computing for every row when some address was erased.
+            erased = not force and conn.execute(
+                select(suppressions_t.c.address_hash).limit(1)).first() is not None
+            self._stage(cursor, iter_subscriber_csv(path), problems, hashed=erased)
+            added, duplicates, suppressed, recorded = self._merge(
+                cursor, source=source, now=now, force=force, erased=erased)
         return ImportReport(added, duplicates, suppressed, tuple(problems), recorded)
+
+    def _stage(self, cursor: Any, items: Iterable[Any], problems: list[str], *,
+               hashed: bool) -> None:
+        """Load the valid rows of ``items`` into the temporary table import_rows (its problem
+        lines go to ``problems``), each with its address's hash when ``hashed``."""
+        when = "TIMESTAMP" if self.postgres else "TEXT"
+        cursor.execute("DROP TABLE IF EXISTS import_rows")
+        cursor.execute(
+            "CREATE TEMPORARY TABLE import_rows (line INTEGER PRIMARY KEY, key TEXT NOT NULL, "
+            "email TEXT NOT NULL, name TEXT NOT NULL, status TEXT NOT NULL, "
+            f"source TEXT NOT NULL, created_at {when}, hash TEXT)")
+        batch: list[tuple[Any, ...]] = []
+        for item in items:
+            if isinstance(item, str):
+                problems.append(item)
+                continue
+            line, address, name, status, row_source, joined = item
+            key = address_key(address)
+            batch.append((line, key, address, name, status, row_source,
+                          None if joined is None else self._time(joined),
+                          _key_hash(key) if hashed else None))
+            if len(batch) >= _STAGE_BATCH:
+                self._stage_batch(cursor, batch)
+                batch = []
+        self._stage_batch(cursor, batch)
+        cursor.execute("CREATE INDEX import_rows_key ON import_rows (key, line)")
+        # PostgreSQL never analyses a temporary table by itself: without statistics it would
+        # join a million staged rows as if they were a handful.
+        cursor.execute("ANALYZE import_rows")
+
+    def _stage_batch(self, cursor: Any, batch: list[tuple[Any, ...]]) -> None:
+        if not batch:
+            return
+        if self.postgres:
+            with cursor.copy("COPY import_rows (line, key, email, name, status, source, "
+                             "created_at, hash) FROM STDIN") as copy:
+                for row in batch:
+                    copy.write_row(row)
+        else:
+            cursor.executemany("INSERT INTO import_rows VALUES (?, ?, ?, ?, ?, ?, ?, ?)", batch)
+
+    def _merge(self, cursor: Any, *, source: str, now: datetime, force: bool,
+               erased: bool) -> tuple[int, int, int, int]:
+        """Merge import_rows into the list; (added, duplicates, suppressed, recorded)."""
+        stamp = self._time(now)
+        # The first row of each address, beside the subscriber it names (if any) as they are
+        # before the import, and whether it was erased: the whole plan is decided from this,
+        # then carried out.
+        gone = ("EXISTS (SELECT 1 FROM suppressions x WHERE x.address_hash = r.hash)"
+                if erased else "0 = 1")
+        cursor.execute("DROP TABLE IF EXISTS import_plan")
+        cursor.execute(
+            "CREATE TEMPORARY TABLE import_plan AS "
+            "SELECT r.line, r.key, r.email, r.name, r.status, r.source, r.created_at, "
+            "s.id AS subscriber_id, s.status AS current, "
+            f"CASE WHEN s.id IS NULL AND {gone} THEN 1 ELSE 0 END AS erased "
+            "FROM import_rows r "
+            "JOIN (SELECT key, MIN(line) AS line FROM import_rows GROUP BY key) f "
+            "ON f.line = r.line LEFT JOIN subscribers s ON s.email_normalised = r.key")
+        cursor.execute("CREATE INDEX import_plan_subscriber ON import_plan (subscriber_id)")
+        cursor.execute("ANALYZE import_plan")
+        new = "subscriber_id IS NULL AND erased = 0"
+        self._execute(cursor, "SELECT COUNT(*), "
+                      f"SUM(CASE WHEN {new} AND status = 'active' THEN 1 ELSE 0 END), "
+                      f"SUM(CASE WHEN {new} AND status <> 'active' THEN 1 ELSE 0 END), "
+                      "SUM(erased), "
+                      "SUM(CASE WHEN status <> 'active' AND current = 'active' THEN 1 "
+                      "ELSE 0 END), "
+                      "SUM(CASE WHEN status = 'active' AND current <> 'active' THEN 1 "
+                      "ELSE 0 END) "
+                      "FROM import_plan", ())
+        firsts, new_active, new_recorded, kept_off, leaving, returning = (
+            int(value or 0) for value in cursor.fetchone())
+        self._execute(cursor, "SELECT COUNT(*) FROM import_rows", ())
+        repeats = int(cursor.fetchone()[0]) - firsts
+        # A suppression in the file is always honoured: they leave, it goes in their history,
+        # and what was queued for them fails (as set_status does, one statement for all).
+        leavers = ("SELECT subscriber_id FROM import_plan "
+                   "WHERE status <> 'active' AND current = 'active'")
+        self._execute(cursor, "UPDATE deliveries SET status = 'failed', updated_at = ?, "
+                      "last_reply = 'not sent: subscriber ' || (SELECT p.status FROM import_plan"
+                      " p WHERE p.subscriber_id = deliveries.subscriber_id) "
+                      f"WHERE status = 'queued' AND subscriber_id IN ({leavers})", (stamp,))
+        self._execute(cursor, "UPDATE subscribers SET status_changed_at = ?, status = (SELECT "
+                      "p.status FROM import_plan p WHERE p.subscriber_id = subscribers.id) "
+                      f"WHERE id IN ({leavers})", (stamp,))
+        changed = "status <> 'active' AND current = 'active'"
+        if force:
+            self._execute(cursor, "UPDATE subscribers SET status = 'active', "
+                          "status_changed_at = ? WHERE id IN (SELECT subscriber_id FROM "
+                          "import_plan WHERE status = 'active' AND current <> 'active')",
+                          (stamp,))
+            changed += " OR status = 'active' AND current <> 'active'"
+        self._execute(cursor, "INSERT INTO subscriber_events (subscriber_id, at, kind, detail) "
+                      f"SELECT subscriber_id, ?, status, '' FROM import_plan WHERE {changed} "
+                      "ORDER BY line", (stamp,))
+        # An exported list keeps when and how each subscriber joined.
+        self._execute(cursor, "INSERT INTO subscribers (email, email_normalised, name, status, "
+                      "source, created_at, status_changed_at) "
+                      "SELECT email, key, name, status, "
+                      "CASE WHEN source = '' THEN ? ELSE source END, "
+                      f"COALESCE(created_at, ?), ? FROM import_plan WHERE {new} ORDER BY line",
+                      (source, stamp, stamp))
+        cursor.execute("DROP TABLE import_plan")
+        cursor.execute("DROP TABLE import_rows")
+        unchanged = firsts - new_active - new_recorded - kept_off - leaving - returning
+        added = new_active + (returning if force else 0)
+        suppressed = kept_off + (0 if force else returning)
+        return added, unchanged + repeats, suppressed, new_recorded + leaving
 
 
 
 def set_status(conn: Connection, subscriber_id: int, status: SubscriberStatus | str,
-               now: datetime) -> None:
-    """Change a subscriber's status inside ``conn``'s transaction; leaving ``active`` fails
-    their queued deliveries (nothing more is sent to them)."""
+               now: datetime, *, detail: str = "") -> None:
+    """Change a subscriber's status inside ``conn``'s transaction, and record it in their
+    history (``detail``: how or why); leaving ``active`` fails their queued deliveries (nothing
+    more is sent to them)."""
     conn.execute(update(subscribers_t).where(subscribers_t.c.id == subscriber_id)
                  .values(status=status, status_changed_at=now))
+    record_event(conn, subscriber_id, str(status), now, detail)
     if status != SubscriberStatus.ACTIVE:
         conn.execute(update(deliveries_t).where(
             deliveries_t.c.subscriber_id == subscriber_id,
@@ -185,3 +279,31 @@ def set_status(conn: Connection, subscriber_id: int, status: SubscriberStatus | 
         ).values(status=DeliveryStatus.FAILED, updated_at=now,
                  last_reply=f"not sent: subscriber {status}"))
 
+
+
+def record_event(conn: Connection, subscriber_id: int, kind: str, now: datetime,
+                 detail: str = "") -> None:
+    """One line of a subscriber's history (their data export shows it; soft bounces are
+    counted from it)."""
+    conn.execute(insert(subscriber_events_t).values(subscriber_id=subscriber_id, at=now,
+                                                    kind=kind, detail=detail))
+
+
+def _key_hash(key: str) -> str:
+    """``address_hash`` of a stored address's key: its SHA-256, as lookup_key gives the key
+    back unchanged for a plain address (and only through it otherwise)."""
+    if key.isascii():
+        return hashlib.sha256(key.encode("utf-8")).hexdigest()
+    return address_hash(key)
+
+
+def _hash_suppressed(conn: Connection, keys: list[str]) -> set[str]:
+    """The keys among ``keys`` whose address was erased (a hashed suppression is all that is
+    left of it: see ``readers.address_hash``)."""
+    hashes = {address_hash(key): key for key in keys}
+    found: set[str] = set()
+    for chunk in chunks(list(hashes)):
+        found.update(hashes[h] for h in conn.execute(
+            select(suppressions_t.c.address_hash).where(suppressions_t.c.address_hash.in_(chunk))
+        ).scalars())
+    return found

@@ -17,6 +17,7 @@ from ..render.digest import render_digest
 from ..render.lint import check_digest_html, lint_templates
 from ..render.site import Site
 from ..sources import check_sources
+from .build import link_warnings, static_files
 from .preflight import (
     Findings,
     check_addresses,
@@ -64,7 +65,11 @@ def check_publication(config: Config, *, now: datetime, checks: Sequence[Check] 
     for extra_check in checks:
         errors.extend(extra_check(config))
     published = [r for r in result.reviews if r.is_published(now)]
-    warnings = [str(w) for w in result.warnings]
+    warnings = [str(w) for w in result.warnings] + link_warnings(config, published)
+    try:
+        static_files(config)  # a link out of the publication in static/ stops every build
+    except PublisherError as exc:
+        errors.append(str(exc))
     info: list[str] = []
     if not sources_only:
         found = operations(config, now=now, connect=connect, environ=environ)

@@ -1,9 +1,15 @@
-"""The run lock: one ``publisher run`` or sending command per publication at a time.
+"""The run lock: who may send, compose or decide about a publication's deliveries at a time.
 
-Every entry point that sends takes it (``send.deliver_issue``, ``send.resend_ambiguous``,
-``send.settle_ambiguous``, ``run.run_once``), so two senders never work side by side: the ledger
-would keep them from sending twice, but each would report the other's messages in flight as
-ambiguous. What runs under the lock (``send.deliver``) checks that its caller holds it.
+With the ledger in SQLite it is a file lock, exclusive: one ``publisher run`` or sending command
+at a time (the ledger would keep two from sending twice, but each would report the other's
+messages in flight as ambiguous). A file lock only guards one host, so with the ledger in
+PostgreSQL the run lock is the database's — a session-level advisory lock, dropped by the
+server when its holder's connection dies — taken *shared* by everything that sends (``run``,
+``issue send``: any number of workers on any hosts deliver one issue together, each claim under
+its lease) and *exclusive* by what decides about deliveries in doubt (``settle-ambiguous``,
+``resend-ambiguous``), so nobody settles a delivery some worker still has in flight.
+``publisher run`` also keeps the file lock, so that cron runs on one host never pile up behind a
+long send. What runs under the lock (``send.deliver``) checks that its caller holds it.
 """
 
 from __future__ import annotations
@@ -13,16 +19,34 @@ import fcntl
 import os
 import threading
 from collections.abc import Iterator
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager, ExitStack, contextmanager
 from pathlib import Path
 
 from ..config import Config
-from ..errors import LockHeld, PublisherError
+from ..errors import LockHeld, PublisherError, StoreError
 from ..files import describe_os_error
 
-#: The locks this process holds (resolved paths), and the thread holding each.
-_held: dict[Path, int] = {}
+#: The advisory lock's key on PostgreSQL ("pubr"; the ledger's writers use another).
+RUN_LOCK = 0x7075_6272
+
+#: The locks this process holds (a resolved path, or the database's URL), and the threads
+#: holding each (the database's can be held shared by several, each on its own connection).
+_held: dict[object, list[int]] = {}
 _held_guard = threading.Lock()
+
+
+@contextmanager
+def _holding(key: object) -> Iterator[None]:
+    with _held_guard:
+        _held.setdefault(key, []).append(threading.get_ident())
+    try:
+        yield
+    finally:
+        with _held_guard:
+            holders = _held[key]
+            holders.remove(threading.get_ident())
+            if not holders:
+                del _held[key]
 
 
 @contextmanager
@@ -47,31 +71,98 @@ def run_lock(path: Path) -> Iterator[int]:
             if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
                 raise
             raise LockHeld(path, _read_pid(fd)) from None
-        with _held_guard:
-            _held[key] = threading.get_ident()
         pid = os.getpid()
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{pid}\n".encode("ascii"), 0)
         try:
-            yield pid
+            with _holding(key):
+                yield pid
         finally:
-            with _held_guard:
-                del _held[key]
             os.ftruncate(fd, 0)
             fcntl.flock(fd, fcntl.LOCK_UN)
     finally:
         os.close(fd)
 
 
-def publication_lock(config: Config) -> AbstractContextManager[int]:
-    """The run lock of ``config``'s publication."""
+def _database_key(config: Config) -> str | None:
+    """The run lock's key when the ledger is in PostgreSQL (its URL as configured), else None.
+    Read from the text, so that taking the file lock (an idle cron run) loads no database
+    layer."""
+    scheme = config.state.database.partition(":")[0].partition("+")[0].strip().lower()
+    return config.state.database if scheme in ("postgresql", "postgres") else None
+
+
+@contextmanager
+def database_lock(config: Config, *, shared: bool) -> Iterator[int]:
+    """Hold the run lock in the publication's PostgreSQL database for the block (shared or
+    exclusive, on a connection of its own); yields our pid. Raises LockHeld naming a holder
+    when it cannot be had at once, StoreError when the database cannot be reached."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from ..ledger.base import display_url, new_worker_id
+    from ..ledger.store import connect_error, create_ledger_engine, database_url
+
+    key = _database_key(config)
+    assert key is not None, "database_lock needs a PostgreSQL ledger"
+    url = database_url(config, create_dir=False)
+    engine = create_ledger_engine(config, url, worker=new_worker_id())
+    try:
+        try:
+            conn = engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+            take = "pg_try_advisory_lock_shared" if shared else "pg_try_advisory_lock"
+            got = conn.exec_driver_sql(f"SELECT {take}({RUN_LOCK})").scalar()
+            holders = [] if got else _lock_holders(conn)
+        except SQLAlchemyError as exc:
+            raise StoreError(connect_error(url, exc)) from None
+        try:
+            if not got:
+                raise LockHeld(Path(display_url(url)), None,
+                               holder=", ".join(holders) or "a worker")
+            with _holding(key):
+                yield os.getpid()
+        finally:
+            conn.close()  # the server drops a session's advisory locks with it
+    finally:
+        engine.dispose()
+
+
+def _lock_holders(conn: object) -> list[str]:
+    """Who holds the run lock: their workers' names (host:pid:nonce)."""
+    rows = conn.exec_driver_sql(  # type: ignore[attr-defined]
+        "SELECT DISTINCT a.application_name FROM pg_locks l "
+        "JOIN pg_stat_activity a ON a.pid = l.pid "
+        "WHERE l.locktype = 'advisory' AND l.granted AND l.database = "
+        "(SELECT oid FROM pg_database WHERE datname = current_database()) "
+        f"AND l.classid = {RUN_LOCK >> 32} AND l.objid = {RUN_LOCK & 0xFFFF_FFFF} "
+        "AND l.objsubid = 1 ORDER BY 1")
+    return [row[0] or "?" for row in rows]
+
+
+def publication_lock(config: Config, *, shared: bool = False) -> AbstractContextManager[int]:
+    """The run lock of ``config``'s publication: the file lock with SQLite (exclusive whatever
+    ``shared`` says: one process sends at a time), the database's with PostgreSQL (``shared``
+    for sending beside other workers, exclusive to decide about deliveries in doubt)."""
+    if _database_key(config) is not None:
+        return database_lock(config, shared=shared)
     return run_lock(config.paths.lock)
+
+
+@contextmanager
+def run_locks(config: Config) -> Iterator[int]:
+    """What ``publisher run`` holds: the file lock (one run per host: cron never piles runs up
+    behind a long send), and with PostgreSQL the database's run lock, shared."""
+    with ExitStack() as stack:
+        pid = stack.enter_context(run_lock(config.paths.lock))
+        if _database_key(config) is not None:
+            stack.enter_context(database_lock(config, shared=True))
+        yield pid
 
 
 def holds_lock(config: Config) -> bool:
     """Whether this thread holds the run lock of ``config``'s publication."""
+    key = _database_key(config) or config.paths.lock.resolve()
     with _held_guard:
-        return _held.get(config.paths.lock.resolve()) == threading.get_ident()
+        return threading.get_ident() in _held.get(key, ())
 
 
 def _read_pid(fd: int) -> int | None:

@@ -27,6 +27,7 @@ from ..delivery.transports import Transport, transport_from_url
 from ..errors import ConfigError, InvalidAddress, PublisherError
 from ..ledger import Store
 from ..ledger.addresses import normalise_email
+from ..ledger.health import describe_server
 from ..ledger.probe import LedgerStatus, probe_ledger, sqlite_path
 from ..ledger.schema import SCHEMA_REVISION
 from ..models import IssueState
@@ -329,6 +330,10 @@ def check_ledger(config: Config) -> tuple[Findings, LedgerStatus]:
     if status.problem:
         found.errors.append(f"ledger: {status.url}: {status.problem}")
         return found, status
+    server = describe_server(config, current=status.current)  # PostgreSQL's version, rights
+    found.errors += server.errors
+    found.warnings += server.warnings
+    found.info += server.info
     if not status.exists:
         found.info.append(f"ledger: {status.url} does not exist yet; the first command that "
                           "needs it creates it")
@@ -342,6 +347,8 @@ def check_ledger(config: Config) -> tuple[Findings, LedgerStatus]:
             return found, status
         found.info.append(f"ledger: {status.url}: schema {status.revision}, upgraded to "
                           f"{SCHEMA_REVISION} by the next command that opens it")
+    else:
+        found.info.append(f"ledger: {status.url}: schema {status.revision} (current)")
     path = sqlite_path(config)
     if path is not None and path.stat().st_mode & 0o077:
         found.warnings.append(f"ledger: {path} is readable by others and holds every "

@@ -39,11 +39,13 @@ from ..newsletter.schedule import (
     latest_time,
 )
 from ..sources import Catalog, load_reviews
-from .build import build_site
+from .build import build_site, steady
+from .inbox import process_inbox
 from .issues import compose_issue
-from .lock import publication_lock
+from .lock import run_locks
 from .preflight import sending_secret
 from .send import ambiguous_line, deliver
+from .websub import announce
 
 
 @dataclass(frozen=True)
@@ -81,7 +83,7 @@ def run_once(config: Config, *, now: datetime, catch_up: bool = False,
     schedule = config_schedule(config)  # a bad schedule is a config error: say so first
     with ExitStack() as stack:
         try:
-            stack.enter_context(publication_lock(config))
+            stack.enter_context(run_locks(config))
         except LockHeld as exc:
             echo(str(exc))
             return RunReport(locked_by=exc.pid or 0)
@@ -136,6 +138,7 @@ class _Run:
         except SourceError as exc:
             return self._report(problems=[first_line(exc)])
         with open_store(self.config) as store:
+            self._inbox(store)  # first: a bounce or complaint that came back stops the next send
             written = self._build(store, catalog)
             decision, outcome, number = self._schedule(store, catalog)
             delivered = self._deliver(store, catalog, number)
@@ -145,11 +148,24 @@ class _Run:
             self._check_ambiguous(store, {n for n, _ in delivered})
         return self._report(decision=decision, outcome=outcome, issue=number,
                             delivered=tuple(delivered), written=written, archived=archived,
-                            steady=catalog.steady(self.now))
+                            steady=steady(self.config, catalog, self.now))
 
     def _report(self, *, problems: list[str] | None = None, **fields: Any) -> RunReport:
         found = tuple(dict.fromkeys(problems or self.problems))  # a build fails alike twice
         return RunReport(problem=found[0] if found else None, problems=found, **fields)
+
+    # --- returned mail -------------------------------------------------------------------------
+
+    def _inbox(self, store: Store) -> None:
+        if not self.config.inbox.mailbox:
+            return
+        try:
+            report = process_inbox(self.config, store, now=self.now)
+        except PublisherError as exc:
+            self.problems.append(f"inbox not read: {first_line(exc)}")
+            return
+        if report.processed:
+            self.echo(report.summary())
 
     # --- feeds and archive ---------------------------------------------------------------------
 
@@ -164,6 +180,9 @@ class _Run:
         except OSError as exc:  # a read-only or full disk: the newsletter still goes out
             self.problems.append(f"build failed, feeds not updated: {describe_os_error(exc)}")
             return 0
+        hub = announce(self.config, report.topics)  # never raises; retried by the next run
+        if hub.line:
+            self.echo(hub.line)
         for warning in warnings:
             self.echo(f"warning: {warning}")
         if archive:
@@ -298,7 +317,10 @@ class _Run:
         for record in store.issues():
             if record.state != IssueState.SENDING or record.number in delivered:
                 continue
-            count = store.delivery_counts(record.number)[DeliveryStatus.SENDING]
+            if not store.delivery_counts(record.number)[DeliveryStatus.SENDING]:
+                continue
+            # Other workers' messages in flight (PostgreSQL) are theirs to record, not in doubt.
+            count = len(store.ambiguous_deliveries(record.number))
             if count:
                 self.echo(ambiguous_line(store, record.number))
                 self.problems.append(ambiguous_problem(record.number, count))

@@ -78,7 +78,7 @@ def deliver_issue(config: Config, store: Store, number: int, *, now: datetime, s
     recorded — when SIGINT or SIGTERM stopped the send.
     """
     destination = transport or transport_from_url(config)  # a bad URL fails before all else
-    with publication_lock(config):
+    with publication_lock(config, shared=True):  # other workers may send it too (PostgreSQL)
         return deliver(config, store, number, now=now, secret=secret, catalog=catalog,
                        progress=progress, echo=echo, transport=destination, resume=resume)
 
@@ -105,9 +105,12 @@ def deliver(config: Config, store: Store, number: int, *, now: datetime, secret:
         store.resume_issue(number)
         echo(f"issue #{number}: resuming after the pause ({record.paused_reason})")
     digest, frozen = _digest(config, store, record, catalog)
-    template = _message_template(config, digest, secret=secret, now=now)
     if not frozen:
         store.start_sending(digest, now=now)  # a draft is queued in the same transaction
+        # Another worker may have frozen it first, from its own copy of the sources: every
+        # worker sends what was frozen.
+        digest = store.frozen_digest(number) or digest
+    template = _message_template(config, digest, secret=secret, now=now)
     started = time.monotonic()
     run = Run(config, store, number, now=now, transport=destination, template=template,
               progress=progress)

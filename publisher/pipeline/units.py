@@ -105,6 +105,14 @@ def _systemd_exec(command: list[str]) -> str:
                      *(_systemd_word(a) for a in args)])
 
 
+def _unit_directory(root: Path) -> str:
+    directory = str(root)
+    if any(c in directory for c in "\n\r") or directory != directory.strip():
+        raise PublisherError(f"{directory!r} cannot be written in a systemd unit (a line break, "
+                             "or spaces at its ends); move the publication to a plainer path")
+    return directory
+
+
 def systemd_units(root: Path, command: list[str], *, title: str = "") -> dict[str, str]:
     """A .service and .timer pair (file name → text) running ``publisher run`` every five
     minutes in ``root``; the secrets come from an EnvironmentFile.
@@ -113,10 +121,7 @@ def systemd_units(root: Path, command: list[str], *, title: str = "") -> dict[st
     is written bare; the title is folded to one line so that it cannot start a directive.
     PublisherError for a path that a unit file cannot carry (a line break, space at its ends).
     """
-    directory = str(root)
-    if any(c in directory for c in "\n\r") or directory != directory.strip():
-        raise PublisherError(f"{directory!r} cannot be written in a systemd unit (a line break, "
-                             "or spaces at its ends); move the publication to a plainer path")
+    directory = _unit_directory(root)
     name = f"publisher-{slugify(title or root.name)}"
     label = _systemd_text(header_text(title) or directory)
     env_file = f"%h/.config/publisher/{name}.env"
@@ -146,3 +151,34 @@ def systemd_units(root: Path, command: list[str], *, title: str = "") -> dict[st
         "WantedBy=timers.target\n"
     )
     return {f"{name}.service": service, f"{name}.timer": timer}
+
+
+def server_unit(root: Path, command: list[str], *, title: str = "") -> dict[str, str]:
+    """A long-running .service (file name → text) for ``publisher serve`` in ``root``: restarted
+    on failure, secrets from the same EnvironmentFile as the run units (a user unit, like
+    theirs: systemd's file-system sandboxing is left out, as user managers often cannot apply
+    it). PublisherError as for ``systemd_units``."""
+    directory = _unit_directory(root)
+    name = f"publisher-{slugify(title or root.name)}"
+    label = _systemd_text(header_text(title) or directory)
+    service = (
+        "[Unit]\n"
+        f"Description=publisher serve: the readers' endpoints of {label}\n"
+        "Wants=network-online.target\n"
+        "After=network-online.target\n"
+        "\n"
+        "[Service]\n"
+        "Type=exec\n"
+        f"WorkingDirectory={_systemd_text(directory)}\n"
+        "# PUBLISHER_SECRET=... (the same as publisher run's: it signs the links in messages)\n"
+        "# and PUBLISHER_SMTP_PASSWORD=... for SMTP (it sends confirmation messages).\n"
+        f"EnvironmentFile=%h/.config/publisher/{name}.env\n"
+        f"ExecStart={_systemd_exec([*command, 'serve'])}\n"
+        "Restart=on-failure\n"
+        "RestartSec=2\n"
+        "NoNewPrivileges=yes\n"
+        "\n"
+        "[Install]\n"
+        "WantedBy=default.target\n"
+    )
+    return {f"{name}-serve.service": service}

@@ -8,16 +8,13 @@ schema.org Review data as JSON-LD. Output is deterministic: the same issues give
 from __future__ import annotations
 
 import html as html_lib
-import json
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from markupsafe import Markup
-
 from ..models import Issue
 from ..text import join_names
-from .card import Card
+from .card import Card, review_json_ld, script_json
 from .digest import (
     archive_url,
     date_text,
@@ -39,50 +36,12 @@ def _atom_time(when: datetime) -> str:
     return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _script_json(data: dict[str, Any]) -> Markup:
-    """JSON safe inside <script>: no '<', '>' or '&' can end the element or start markup."""
-    text = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
-    text = text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
-    # U+2028/2029 are legal in JSON but end a line in older JavaScript parsers.
-    return Markup(text.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029"))
-
-
-def review_json_ld(card: Card, site: Site) -> dict[str, Any]:
-    """schema.org Review data for one review: itemReviewed Movie (director, actors), the rating
-    out of 5 and the author."""
-    movie: dict[str, Any] = {"@type": "Movie", "name": card.title}
-    if card.year:
-        movie["dateCreated"] = str(card.year)
-    if card.director:
-        movie["director"] = {"@type": "Person", "name": card.director}
-    if card.cast:
-        movie["actor"] = [{"@type": "Person", "name": name} for name in card.cast]
-    if card.poster_src:
-        movie["image"] = card.poster_src
-    data: dict[str, Any] = {
-        "@context": "https://schema.org",
-        "@type": "Review",
-        "name": card.title,
-        "url": card.url,
-        "datePublished": card.published.astimezone(site.tz).date().isoformat(),
-        "author": {"@type": "Person", "name": card.reviewer},
-        "publisher": {"@type": "Organization", "name": site.title, "url": site.base_url},
-        "itemReviewed": movie,
-    }
-    if card.summary:
-        data["description"] = card.summary
-    if card.rating_value:
-        data["reviewRating"] = {"@type": "Rating", "ratingValue": card.rating_value,
-                                "bestRating": "5", "worstRating": "0"}
-    return data
-
-
 def render_issue_page(issue: Issue, site: Site, cards: Sequence[Card] | None = None) -> bytes:
     """``issues/<n>/index.html``: the issue in the digest's design, with no personal data.
     ``cards`` are the issue's (``digest.issue_cards``) when the caller has built them already."""
     cards = list(cards) if cards is not None else issue_cards(issue, site)
     context = issue_context(issue, site, cards)
-    context["json_ld"] = [_script_json(review_json_ld(c, site)) for c in cards]
+    context["json_ld"] = [script_json(review_json_ld(c, site)) for c in cards]
     source = render_template(site.templates, "archive.html.j2", context)
     return compile_mjml(source, name="archive.html.j2").encode("utf-8")
 
@@ -114,13 +73,15 @@ def _entry(issue: Issue, cards: Sequence[Card], site: Site) -> dict[str, Any]:
     }
 
 
-def render_archive(site: Site, issues: Sequence[Issue]) -> dict[str, bytes]:
-    """The web archive for ``issues``: ``issues/<n>/index.html`` for each, ``issues/index.html``
-    and ``issues/atom.xml`` (paths relative to the output directory). Raises TemplateError."""
-    # Each issue's cards are built once, for its page and for its entry in the index and feed.
-    carded = [(issue, issue_cards(issue, site)) for issue in issues]
+def render_archive_index(site: Site, issues: Sequence[Issue],
+                         cards: Sequence[Sequence[Card]] | None = None) -> dict[str, bytes]:
+    """``issues/index.html`` and ``issues/atom.xml`` for ``issues`` (``cards``: each issue's,
+    when the caller has built them). Raises TemplateError."""
+    if cards is None:
+        cards = [issue_cards(issue, site) for issue in issues]
+    carded = list(zip(issues, cards, strict=True))
     shared = publication_context(site)
-    shared["entries"] = [_entry(issue, cards, site) for issue, cards
+    shared["entries"] = [_entry(issue, issue_cards_, site) for issue, issue_cards_
                          in sorted(carded, key=lambda pair: pair[0].number, reverse=True)]
     newest = max((i.date for i in issues), default=datetime(1970, 1, 1, tzinfo=UTC))
     feed = render_template(site.templates, "archive_atom.xml.j2", {
@@ -130,12 +91,23 @@ def render_archive(site: Site, issues: Sequence[Issue]) -> dict[str, bytes]:
         "author": site.author or site.title,
         "author_email": site.author_email,
         "copyright": site.copyright,
+        "hub": site.feed_hub,
+        "stylesheet_url": site.url("feed.xsl"),
     })
-    out = {
+    return {
+        "issues/atom.xml": feed.encode("utf-8"),
         "issues/index.html": render_template(site.templates, "archive_index.html.j2",
                                              shared).encode("utf-8"),
-        "issues/atom.xml": feed.encode("utf-8"),
     }
-    for issue, cards in carded:
-        out[archive_page(issue.number)] = render_issue_page(issue, site, cards)
+
+
+
+def render_archive(site: Site, issues: Sequence[Issue]) -> dict[str, bytes]:
+    """The web archive for ``issues``: ``issues/<n>/index.html`` for each, ``issues/index.html``
+    and ``issues/atom.xml`` (paths relative to the output directory). Raises TemplateError."""
+    # Each issue's cards are built once, for its page and for its entry in the index and feed.
+    cards = [issue_cards(issue, site) for issue in issues]
+    out = render_archive_index(site, issues, cards)
+    for issue, issue_cards_ in zip(issues, cards, strict=True):
+        out[archive_page(issue.number)] = render_issue_page(issue, site, issue_cards_)
     return dict(sorted(out.items()))

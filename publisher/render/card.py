@@ -8,12 +8,31 @@ illegal characters, JSON), so the digest, the archive and the feeds cannot drift
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
+from functools import cached_property
+from pathlib import PurePosixPath
+from typing import Any
+from urllib.parse import urlsplit
 
-from ..models import Review
+from markupsafe import Markup
+
+from ..models import ImageFacts, Review
 from ..text import excerpt, join_names, one_line, rating_text, rating_value, stars
+from .site import Site
+
+#: MIME types of poster images by file suffix (feeds must name one).
+IMAGE_TYPES = {
+    ".png": "image/png",
+    ".jpg": "image/jpeg",
+    ".jpeg": "image/jpeg",
+    ".gif": "image/gif",
+    ".webp": "image/webp",
+    ".avif": "image/avif",
+    ".svg": "image/svg+xml",
+}
 
 
 @dataclass(frozen=True)
@@ -39,31 +58,49 @@ class Card:
     rating_text: str  # "3.5 out of 5"
     reviewer: str
     summary: str  # the review's summary as written (feeds, schema.org, the archive's list)
-    logline: str  # the summary on one line, empty when it only repeats the excerpt's opening
-    excerpt: str  # the first words of the body as plain text
     poster_src: str  # absolute URL; empty when there is no poster
     poster_alt: str  # the poster's alt text, "Poster for <title>" when the source gives none
+    poster_type: str  # its MIME type, from the file suffix ("application/octet-stream" unknown)
+    poster_length: int | None  # bytes, when the file is in static/
+    poster_width: int | None  # pixels, when the file is in static/ and its format says
+    poster_height: int | None
     availability: str
     tags: tuple[str, ...]
     published: datetime
     updated: datetime
+    excerpt_words: int = field(default=60, repr=False)
+
+    # The excerpt and the logline are made when a renderer first asks (the digest and the
+    # archive do; feeds and pages mostly do not, and at 10,000 reviews the excerpts cost half
+    # a second).
+
+    @cached_property
+    def excerpt(self) -> str:
+        """The first ``excerpt_words`` words of the body as plain text."""
+        return excerpt(self.review.body_html, self.excerpt_words)
+
+    @cached_property
+    def logline(self) -> str:
+        """The summary on one line; empty when it only repeats the excerpt's opening (a
+        summary derived from the body): shown once."""
+        logline = one_line(self.review.summary)
+        if logline and self.excerpt.startswith(logline.rstrip("…").rstrip()):
+            return ""
+        return logline
 
 
-def review_card(review: Review, excerpt_words: int) -> Card:
-    """The card for one review, with an excerpt of ``excerpt_words`` words of its body."""
+def review_card(review: Review, excerpt_words: int, poster: ImageFacts | None = None) -> Card:
+    """The card for one review, with an excerpt of ``excerpt_words`` words of its body;
+    ``poster`` gives the poster file's size and dimensions when they are known."""
     film = review.film
     credits = []
     if film.director:
         credits.append(f"Directed by {film.director}")
     if film.starring:
         credits.append(f"Starring {join_names(film.starring)}")
-    logline = one_line(review.summary)
-    body = excerpt(review.body_html, excerpt_words)
-    # A logline derived from the body repeats the excerpt's opening: show it once.
-    if logline and body.startswith(logline.rstrip("…").rstrip()):
-        logline = ""
-    poster = review.poster
+    image = review.poster
     rating = review.rating
+    suffix = PurePosixPath(urlsplit(image.src).path).suffix.lower() if image else ""
     return Card(
         review=review,
         id=review.id,
@@ -81,12 +118,54 @@ def review_card(review: Review, excerpt_words: int) -> Card:
         rating_text=rating_text(rating),
         reviewer=review.reviewer,
         summary=review.summary,
-        logline=logline,
-        excerpt=body,
-        poster_src=poster.src if poster else "",
-        poster_alt=(poster.alt or f"Poster for {review.title}") if poster else "",
+        poster_src=image.src if image else "",
+        poster_alt=(image.alt or f"Poster for {review.title}") if image else "",
+        poster_type=IMAGE_TYPES.get(suffix, "application/octet-stream") if image else "",
+        poster_length=poster.length if image and poster else None,
+        poster_width=poster.width if image and poster else None,
+        poster_height=poster.height if image and poster else None,
         availability=review.availability,
         tags=review.tags,
         published=review.date,
         updated=review.updated,
+        excerpt_words=excerpt_words,
     )
+
+
+def review_json_ld(card: Card, site: Site) -> dict[str, Any]:
+    """schema.org Review data for one review, as Google documents it for critic reviews:
+    itemReviewed Movie (director, actors, poster), the rating out of 5, the author and the date
+    published."""
+    movie: dict[str, Any] = {"@type": "Movie", "name": card.title}
+    if card.year:
+        movie["dateCreated"] = str(card.year)
+    if card.director:
+        movie["director"] = {"@type": "Person", "name": card.director}
+    if card.cast:
+        movie["actor"] = [{"@type": "Person", "name": name} for name in card.cast]
+    if card.poster_src:
+        movie["image"] = card.poster_src
+    data: dict[str, Any] = {
+        "@context": "https://schema.org",
+        "@type": "Review",
+        "name": card.title,
+        "url": card.url,
+        "datePublished": card.published.astimezone(site.tz).date().isoformat(),
+        "author": {"@type": "Person", "name": card.reviewer},
+        "publisher": {"@type": "Organization", "name": site.title, "url": site.base_url},
+        "itemReviewed": movie,
+    }
+    if card.summary:
+        data["description"] = card.summary
+    if card.rating_value:
+        data["reviewRating"] = {"@type": "Rating", "ratingValue": card.rating_value,
+                                "bestRating": "5", "worstRating": "0"}
+    return data
+
+
+def script_json(data: dict[str, Any]) -> Markup:
+    """JSON safe inside <script>: no '<', '>' or '&' can end the element or start markup."""
+    text = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+    text = text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+    # U+2028/2029 are legal in JSON but end a line in older JavaScript parsers.
+    return Markup(text.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029"))

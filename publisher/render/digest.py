@@ -196,7 +196,7 @@ def render_digest(issue: Issue, site: Site) -> RenderedDigest:
     """
     markers = personal_markers(f"{site.base_url}#{issue.number}")
     context = issue_context(issue, site)
-    context.update(markers)  # email, name, unsubscribe_url
+    context.update(markers)  # email, name, unsubscribe_url, preferences_url
     mjml_source = render_template(site.templates, "digest.mjml.j2", context)
     html = compile_mjml(mjml_source, name="digest.mjml.j2")
     text = wrap_text(render_template(site.templates, "digest.txt.j2", context))
@@ -222,4 +222,5 @@ def preview_values(sender: Sender) -> dict[str, str]:
         "email": PREVIEW_SUBSCRIBER.email,
         "name": PREVIEW_SUBSCRIBER.name,
         "unsubscribe_url": sender.preview_unsubscribe_url(),
+        "preferences_url": sender.preferences_url(None, PREVIEW_SUBSCRIBER.email),
     }

@@ -2,10 +2,10 @@
 
 Templates are looked up in the publication's ``templates/`` directory first and the packaged
 defaults second; ``defaults/<name>`` always names the packaged one (for an override that
-extends the default it replaces). Autoescaping is on for everything but ``*.txt.j2`` (MJML
-is XML); review fields are passed as data, so ``{{ … }}`` inside a review comes out
-literally, and only HTML that the sources' Markdown renderer has sanitised is passed in as
-Markup.
+extends the default it replaces). Autoescaping is on for everything but ``*.txt.j2`` and
+``*.css.j2`` (MJML is XML); review fields are passed as data, so ``{{ … }}`` inside a review
+comes out literally, and only HTML that the sources' Markdown renderer has sanitised is passed
+in as Markup.
 
 mjml-python's MRML differs from the reference MJML: it raises on ``mj-html-attributes``,
 ignores ``mj-raw position="file-start"``, drops ``mj-image sizes`` and ``mj-button title``,
@@ -38,8 +38,9 @@ TEXT_WIDTH = 78
 
 
 def _autoescape(name: str | None) -> bool:
-    # MJML, HTML and XML templates escape; only the plain-text part does not.
-    return name is None or not name.endswith(".txt.j2")
+    # MJML, HTML and XML templates escape; the plain-text part and the stylesheet do not (CSS
+    # quotes font names, and escaping would make them entities).
+    return name is None or not name.endswith((".txt.j2", ".css.j2"))
 
 
 @lru_cache(maxsize=16)

@@ -1,31 +1,29 @@
-"""RSS 2.0, Atom 1.0 (via feedgen 1.0.0) and JSON Feed 1.1 (via json) for a set of reviews.
+"""RSS 2.0, Atom 1.0 and JSON Feed 1.1 for a set of reviews, with RFC 5005 archives.
 
-feedgen 1.0.0 is unmaintained and makes invalid feeds unless worked around; every trap is handled
-here, and only here (each has a test in tests/test_feeds.py):
+Each review is turned into an entry once per build — its RSS ``<item>``, Atom ``<entry>`` and
+JSON Feed item are serialised once — and every document that carries it (the site feed, its
+reviewer's and tags' feeds, its month's archive) is those pieces joined under a head. That is
+what makes complete archives affordable: 10,000 reviews are 30,000 serialised entries, not one
+tree per document. (feedgen, used before, built an lxml tree per document and took 155 µs per
+entry; it also made invalid feeds unless worked around: see git history.)
 
-* ``FeedEntry.enclosure()`` adds an entry link whose rel/type/length Atom then drops (the entry
-  gains a second rel-less "alternate" link: invalid). We never call it: posters go out as
-  media:content / media:thumbnail (media extension), plus our own extension writing a complete
-  ``<link rel="enclosure">`` in Atom and ``<enclosure url length type>`` in RSS.
-* ``content(type="CDATA")`` writes ``type="CDATA"`` into Atom (invalid): we use ``type="html"``.
-* The RSS channel ``<link>`` is whichever link was added last: the site link is added last.
-* RSS writes only the first self link and drops hub (and archive) links: our channel extension
-  adds them as atom:link; and because RSS and Atom live at different URLs, the self link is set
-  per format before each is rendered (a self link must match the document's location).
-* Feed and entry dates default to the clock: every date is set, the channel's to the newest
-  entry's updated time (the Unix epoch for an empty feed), never the clock.
-* ``add_entry()`` prepends: we pass ``order="append"``.
-* Naive datetimes and XML-illegal control characters raise: dates without a zone get the
-  publication's, and every string is cleaned first.
-* An Atom feed without an author is not caught (invalid when an entry has none): the feed always
-  has one (the site's author, else the publication title) and every entry has its reviewer.
-* RSS ``<description>`` (the channel's and an item's) is HTML to readers, but feedgen writes the
-  Atom subtitle's and summary's plain text into it: a tag named "<i>noir</i>" or a logline
-  "Fast & Furious <Extended Cut>" became markup. Text goes into RSS descriptions HTML-escaped
-  (the channel's by our extension, an item's with ``description()``, which RSS alone reads).
+The XML is written here, not by a library, so the rules live here and each has a test:
+
+* every text goes through ``_text`` (XML-illegal characters dropped, then escaped), every
+  attribute through ``_attr``; text that a format reads as HTML (RSS ``description``, a channel
+  description built from a tag name) is HTML-escaped first, so it can never become markup;
+* a document's ``self`` link is its own URL, per format; RSS carries hub and archive links as
+  ``atom:link`` and the entry's updated time as ``atom:updated``;
+* dates are the reviews' own, in their zone (RFC 822 in RSS, RFC 3339 in Atom and JSON),
+  never the clock: the channel's is the newest entry's, the Unix epoch for an empty feed;
+* every feed has an author (the site's, else its title) and every entry its reviewer;
+* posters go out as an RSS ``<enclosure>`` (with a length: the file's, else UNKNOWN_LENGTH),
+  an Atom ``link rel="enclosure"`` and ``media:content``, with width and height when known;
+* the review itself, as data, goes in the ``review:`` namespace (REVIEW_NS) and in JSON Feed's
+  ``_review`` extension (see README, "Review data in feeds").
 
 What an entry shows of its review comes from the review's card (``card.Card``), the same one the
-digest and the archive show; this module only makes it valid XML and lays it out for feeds.
+digest, the archive and the pages show; this module only encodes it.
 """
 
 from __future__ import annotations
@@ -35,18 +33,14 @@ import html
 import json
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import PurePosixPath
+from email.utils import format_datetime
 from typing import Any
-from urllib.parse import unquote, urljoin, urlsplit
-
-from feedgen.ext.base import BaseEntryExtension, BaseExtension
-from feedgen.feed import FeedGenerator
-from lxml.etree import SubElement
+from urllib.parse import urljoin, urlsplit
 
 from .. import __version__
-from ..models import Review
+from ..models import ImageFacts, Review
 from ..text import xml_safe
 from .card import Card, review_card
 from .site import Site
@@ -54,7 +48,8 @@ from .site import Site
 #: The three files every feed directory holds.
 FEED_FILES = ("feed.xml", "atom.xml", "feed.json")
 
-#: Each feed document stays under this many bytes (the main feed must stay under 1 MB).
+#: Each subscription document stays under this many bytes (the main feed must stay under 1 MB);
+#: archive documents hold their month in full, whatever its size.
 MAX_FEED_BYTES = 1_000_000
 
 #: RSS requires an enclosure length in bytes and the W3C validator rejects 0 (which the RSS
@@ -63,23 +58,29 @@ MAX_FEED_BYTES = 1_000_000
 #: simply leave the size out.
 UNKNOWN_LENGTH = 1
 
+#: The XML namespace of the review data in RSS and Atom entries (``review:review``). A UUID URN
+#: because publisher owns no domain to mint an http URI under; it never changes. A change that
+#: breaks readers of version 1 gets a new namespace. See README, "Review data in feeds".
+REVIEW_NS = "urn:uuid:6b7bf035-3d8e-45e2-b27a-8b99b7440bce"
+REVIEW_VERSION = 1
+#: RFC 5005 (feed paging and archiving).
+HISTORY_NS = "http://purl.org/syndication/history/1.0"
+#: The stylesheet that shows RSS and Atom as a page in a browser, at the site's root.
+XSL_PATH = "feed.xsl"
+
 JSONFEED_VERSION = "https://jsonfeed.org/version/1.1"
 GENERATOR = "publisher"
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_ATOM_NS = "http://www.w3.org/2005/Atom"
 
+_NAMESPACES = (
+    'xmlns:atom="http://www.w3.org/2005/Atom" '
+    'xmlns:content="http://purl.org/rss/1.0/modules/content/" '
+    'xmlns:dc="http://purl.org/dc/elements/1.1/" '
+    'xmlns:media="http://search.yahoo.com/mrss/" '
+    f'xmlns:review="{REVIEW_NS}"'
+)
 _URL_ATTR = re.compile(r'(\s(?:href|src)=")([^"]*)(")')
 _SRCSET_ATTR = re.compile(r'(\ssrcset=")([^"]*)(")')
-
-_IMAGE_TYPES = {
-    ".png": "image/png",
-    ".jpg": "image/jpeg",
-    ".jpeg": "image/jpeg",
-    ".gif": "image/gif",
-    ".webp": "image/webp",
-    ".avif": "image/avif",
-    ".svg": "image/svg+xml",
-}
 
 
 def absolutise(fragment: str, base: str) -> str:
@@ -87,6 +88,8 @@ def absolutise(fragment: str, base: str) -> str:
     (many readers and RSS-to-email services ignore xml:base)."""
 
     def one(url: str) -> str:
+        if url.startswith(("https://", "http://")) and "&" not in url:
+            return url  # already absolute (as every link from the sources is): leave it be
         url = html.unescape(url.strip())
         if urlsplit(url).scheme:
             return html.escape(url, quote=True)
@@ -103,9 +106,24 @@ def absolutise(fragment: str, base: str) -> str:
                 parts.append(" ".join([one(bits[0]), *bits[1:]]))
         return m.group(1) + ", ".join(parts) + m.group(3)
 
-    if "=" not in fragment:
+    if _all_absolute(fragment):
         return fragment
     return _SRCSET_ATTR.sub(srcset, _URL_ATTR.sub(attr, fragment))
+
+
+def _all_absolute(fragment: str) -> bool:
+    """True when every href and src in ``fragment`` is already an http(s) (or mailto) URL, as
+    in every body from the sources, which resolve links when they render Markdown: counted
+    with str methods, ten times faster than the regular expressions above."""
+    if 'srcset="' in fragment:
+        return False
+    for attr in ('href="', 'src="'):
+        found = fragment.count(attr)
+        if found and found != (fragment.count(attr + "https://")
+                               + fragment.count(attr + "http://")
+                               + fragment.count(attr + "mailto:")):
+            return False
+    return True
 
 
 def select(reviews: Sequence[Review], limit: int) -> list[Review]:
@@ -113,19 +131,55 @@ def select(reviews: Sequence[Review], limit: int) -> list[Review]:
     return heapq.nlargest(limit, reviews, key=lambda r: (r.date, r.slug))
 
 
+def _text(value: str) -> str:
+    """Text content for XML: characters XML cannot carry dropped, markup characters escaped."""
+    return html.escape(xml_safe(value), quote=False)
+
+
+def _attr(value: str) -> str:
+    return html.escape(xml_safe(value), quote=True)
+
+
+def _html_text(value: str) -> str:
+    """Plain text for an element whose content readers take as HTML (RSS description): escaped
+    once as HTML, so "<b>" shows as written, then once as XML."""
+    return html.escape(html.escape(xml_safe(value), quote=False), quote=False)
+
+
+def _rfc822(when: datetime) -> str:
+    return format_datetime(when)
+
+
 @dataclass(frozen=True)
 class PosterInfo:
-    """A poster as feeds describe it: absolute URL, MIME type, byte size when known, alt text."""
+    """A poster as feeds describe it: absolute URL, MIME type, byte size and pixel dimensions
+    when known, alt text."""
 
     url: str
     type: str
     length: int | None
     alt: str
+    width: int | None = None
+    height: int | None = None
 
 
 @dataclass(frozen=True)
+class Paging:
+    """RFC 5005 links of one feed document: the directories (under base_url, "" for the root)
+    of the previous (older) and next (newer) archive documents, the subscription feed's, and
+    whether this document is an archive."""
+
+    current: str = ""
+    prev: str | None = None
+    next: str | None = None
+    archive: bool = False
+
+
+@dataclass
 class EntryData:
-    """One review prepared for every feed format: cleaned, zoned, rendered once."""
+    """One review prepared for every feed format: cleaned, zoned, and each format's entry
+    serialised once (``rss``, ``atom``, ``json``: the full entry; ``*_short`` the shortened one
+    used only when a subscription document would pass MAX_FEED_BYTES)."""
 
     id: str
     guid_is_permalink: bool
@@ -133,12 +187,33 @@ class EntryData:
     title: str
     summary: str
     content_html: str
+    short_html: str  # content with the body replaced by the logline, for oversize feeds
     published: datetime
     updated: datetime
     author: str
     tags: tuple[str, ...]
     poster: PosterInfo | None
-    short_html: str  # content with the body replaced by the logline, for oversize feeds
+    review_data: dict[str, Any]
+    _pieces: dict[tuple[str, bool], bytes] = field(default_factory=dict, repr=False)
+    _escaped: dict[bool, str] = field(default_factory=dict, repr=False)
+
+    def piece(self, fmt: str, short: bool = False) -> bytes:
+        """This entry in one format ("rss", "atom", "json"), serialised once, as UTF-8."""
+        key = (fmt, short)
+        found = self._pieces.get(key)
+        if found is None:
+            if fmt == "json":
+                text = _json_item(self, self.short_html if short else self.content_html)
+            else:
+                # The content as XML text, escaped once for both XML formats (it is already
+                # free of characters XML cannot carry).
+                content = self._escaped.get(short)
+                if content is None:
+                    raw = self.short_html if short else self.content_html
+                    content = self._escaped[short] = html.escape(raw, quote=False)
+                text = (_rss_item if fmt == "rss" else _atom_entry)(self, content)
+            found = self._pieces[key] = text.encode("utf-8")
+        return found
 
 
 @dataclass(frozen=True)
@@ -150,83 +225,23 @@ class RenderedFeed:
     dropped: int = 0  # oldest entries left out entirely
 
 
-class _ChannelLinks(BaseExtension):  # type: ignore[misc]  # feedgen is untyped
-    """Feed-level extension: atom:link elements RSS would otherwise drop (hub, archives, ...),
-    and the channel description escaped as the HTML RSS readers take it for."""
-
-    def __init__(self) -> None:
-        self.links: list[dict[str, str]] = []
-
-    def extend_rss(self, feed: Any) -> Any:
-        channel = feed.find("channel")
-        description = channel.find("description")
-        if description is not None and description.text:  # plain text, in a field of HTML
-            description.text = html.escape(description.text, quote=False)
-        for link in self.links:
-            SubElement(channel, f"{{{_ATOM_NS}}}link", link)
-        return feed
-
-
-class _PosterEntry(BaseEntryExtension):  # type: ignore[misc]  # feedgen is untyped
-    """Entry-level extension: the poster enclosure done right in both formats, and the entry's
-    updated time in RSS (which has no element for it: atom:updated, as readers understand).
-
-    (The poster's alt text goes into the content's <img>, not media:description: feedparser
-    would take that for the entry's summary.)
-    """
-
-    def __init__(self) -> None:
-        self.poster: PosterInfo | None = None
-        self.updated: datetime | None = None
-
-    def extend_atom(self, entry: Any) -> Any:
-        p = self.poster
-        if p is not None:
-            attrs = {"rel": "enclosure", "href": p.url, "type": p.type}
-            if p.length is not None:
-                attrs["length"] = str(p.length)
-            # feedgen writes Atom elements unqualified under a literal xmlns attribute; a
-            # qualified element here would get a stray prefix.
-            SubElement(entry, "link", attrs)
-        return entry
-
-    def extend_rss(self, item: Any) -> Any:
-        p = self.poster
-        if p is not None:
-            length = p.length if p.length is not None else UNKNOWN_LENGTH
-            SubElement(item, "enclosure", url=p.url, length=str(length), type=p.type)
-        if self.updated is not None:
-            SubElement(item, f"{{{_ATOM_NS}}}updated").text = self.updated.isoformat()
-        return item
-
-
 class FeedRenderer:
-    """Renders feeds for one publication, preparing each review once however many feeds carry it.
-
-    ``poster_length(url)`` gives a poster's byte size or None; by default a URL under base_url is
-    looked up as ``site.static/<path>``.
-    """
+    """Renders feeds for one publication, preparing each review once however many documents
+    carry it. ``poster_facts(url)`` gives a poster file's size and dimensions, or None (for a
+    remote URL, say); ``review_links(review)`` gives the reviewer's page URL for the review data
+    (only when the site builds such pages)."""
 
     def __init__(self, site: Site,
-                 poster_length: Callable[[str], int | None] | None = None) -> None:
+                 poster_facts: Callable[[str], ImageFacts | None] | None = None,
+                 reviewer_url: Callable[[Review], str] | None = None,
+                 card: Callable[[Review], Card] | None = None) -> None:
         self.site = site
-        self._poster_length = poster_length or self.static_poster_length
+        self._poster_facts = poster_facts or (lambda url: None)
+        self._reviewer_url = reviewer_url
+        self._card = card or self._make_card
         self._entries: dict[int, tuple[Review, EntryData]] = {}
 
     # -- preparing entries -------------------------------------------------------------------
-
-    def static_poster_length(self, url: str) -> int | None:
-        """Byte size of a poster served from the publication's static/ directory, else None."""
-        base = self.site.base_url
-        if not url.startswith(base):
-            return None
-        rel = PurePosixPath(unquote(urlsplit(url[len(base):]).path))  # "my%20poster.png"
-        if rel.is_absolute() or ".." in rel.parts or not rel.parts:
-            return None
-        try:
-            return (self.site.static / rel).stat().st_size
-        except OSError:
-            return None
 
     def _zoned(self, dt: datetime) -> datetime:
         if dt.tzinfo is None:
@@ -238,14 +253,23 @@ class FeedRenderer:
             dt = dt.astimezone(UTC)
         return dt.replace(microsecond=0)
 
-    def entry(self, review: Review) -> EntryData:
-        """The review prepared for feeds (memoised per review object)."""
+    def entry(self, review: Review, *, keep: bool = True) -> EntryData:
+        """The review prepared for feeds, memoised per review object (``keep=False``: not
+        kept, for an entry only its month's archive shows: 10,000 kept entries with their
+        serialised forms would hold a quarter of a gigabyte)."""
         hit = self._entries.get(id(review))
         if hit is not None and hit[0] is review:
             return hit[1]
-        data = self._prepare(review_card(review, self.site.excerpt_words))
-        self._entries[id(review)] = (review, data)
+        data = self._prepare(self._card(review))
+        if keep:
+            self._entries[id(review)] = (review, data)
         return data
+
+    def _make_card(self, review: Review) -> Card:
+        facts = None
+        if review.poster is not None:
+            facts = self._poster_facts(urljoin(self.site.base_url, review.poster.src))
+        return review_card(review, self.site.excerpt_words, facts)
 
     def _prepare(self, card: Card) -> EntryData:
         """The card made valid XML (no illegal characters, zoned dates, absolute URLs) and laid
@@ -253,15 +277,15 @@ class FeedRenderer:
         title = xml_safe(card.title)
         poster = None
         if card.poster_src:
-            src = urljoin(self.site.base_url, xml_safe(card.poster_src))
-            suffix = PurePosixPath(urlsplit(src).path).suffix.lower()
             poster = PosterInfo(
-                url=src,
-                type=_IMAGE_TYPES.get(suffix, "application/octet-stream"),
-                length=self._poster_length(src),
+                url=urljoin(self.site.base_url, xml_safe(card.poster_src)),
+                type=card.poster_type,
+                length=card.poster_length,
                 # Alt text made only of characters XML cannot carry is no alt text: say whose
                 # poster it is, as the card does for a poster given without one.
                 alt=xml_safe(card.poster_alt) or f"Poster for {title}",
+                width=card.poster_width,
+                height=card.poster_height,
             )
         url = xml_safe(card.url)
         published = self._zoned(card.published)
@@ -275,6 +299,8 @@ class FeedRenderer:
         more = (f'\n<p><a href="{html.escape(url)}">Read the full review of '
                 f"{html.escape(title)}</a></p>")
         short = header + (f"\n<p>{html.escape(summary)}</p>" if summary else "") + more
+        author = (xml_safe(card.reviewer) or xml_safe(self.site.author)
+                  or xml_safe(self.site.title))
         return EntryData(
             id=xml_safe(card.id),
             guid_is_permalink=card.id == card.url,
@@ -282,36 +308,72 @@ class FeedRenderer:
             title=title,
             summary=summary,
             content_html=header + "\n" + body + footer,
+            short_html=short + footer,
             published=published,
             updated=updated,
-            author=(xml_safe(card.reviewer) or xml_safe(self.site.author)
-                    or xml_safe(self.site.title)),
+            author=author,
             tags=tuple(t for t in (xml_safe(t) for t in card.tags) if t),
             poster=poster,
-            short_html=short + footer,
+            review_data=self._review_data(card, poster, author),
         )
 
-    # -- feeds -------------------------------------------------------------------------------
+    def _review_data(self, card: Card, poster: PosterInfo | None, author: str
+                     ) -> dict[str, Any]:
+        """The review as data (JSON Feed ``_review``; the same fields as ``review:review``)."""
+        data: dict[str, Any] = {}
+        if self.site.pages:  # the site documents the data on its feeds page
+            data["about"] = self.site.url("feeds/#review-data")
+        data["version"] = REVIEW_VERSION
+        if card.rating is not None:
+            data["rating"] = float(card.rating) if card.rating % 1 else int(card.rating)
+            data["best_rating"] = 5
+            data["worst_rating"] = 0
+        reviewer: dict[str, str] = {"name": author}
+        if self._reviewer_url is not None:
+            reviewer["url"] = self._reviewer_url(card.review)
+        data["reviewer"] = reviewer
+        film: dict[str, Any] = {"title": xml_safe(card.title)}
+        if card.year:
+            film["year"] = card.year
+        if xml_safe(card.director):
+            film["director"] = xml_safe(card.director)
+        cast = [name for name in (xml_safe(n) for n in card.cast) if name]
+        if cast:
+            film["cast"] = cast
+        if card.runtime:
+            film["runtime_minutes"] = card.runtime
+        if xml_safe(card.certificate):
+            film["certificate"] = xml_safe(card.certificate)
+        if poster is not None:
+            image: dict[str, Any] = {"url": poster.url, "type": poster.type, "alt": poster.alt}
+            if poster.width and poster.height:
+                image["width"], image["height"] = poster.width, poster.height
+            if poster.length is not None:
+                image["size_in_bytes"] = poster.length
+            film["poster"] = image
+        data["film"] = film
+        if xml_safe(card.availability):
+            data["availability"] = xml_safe(card.availability)
+        return data
+
+    # -- documents ---------------------------------------------------------------------------
 
     def render(self, reviews: Sequence[Review], *, path: str = "", title: str,
-               description: str) -> RenderedFeed:
+               description: str, paging: Paging | None = None) -> RenderedFeed:
         """RSS, Atom and JSON Feed for ``reviews`` whose files live under ``public/<path>``.
 
         Entries are newest first, at most site.feed_limit; if a document would exceed
         MAX_FEED_BYTES the oldest entries are shortened to their header, logline and a link
         (and, if that is not enough, the oldest entries are left out).
         """
-        path = path.strip("/") + "/" if path.strip("/") else ""
+        path = _directory(path)
         entries = [self.entry(r) for r in select(reviews, self.site.feed_limit)]
         title, description = xml_safe(title), xml_safe(description) or xml_safe(title)
         short: set[int] = set()
         count = len(entries)
         while True:
-            chosen = [(e.short_html if i in short else e.content_html, e)
-                      for i, e in enumerate(entries[:count])]
-            rss, atom = self._xml(chosen, path, title, description)
-            files = {"feed.xml": rss, "atom.xml": atom,
-                     "feed.json": self._json(chosen, path, title, description)}
+            chosen = [(e, i in short) for i, e in enumerate(entries[:count])]
+            files = self._documents(chosen, path, title, description, paging)
             excess = max(len(b) for b in files.values()) - MAX_FEED_BYTES
             if excess <= 0:
                 return RenderedFeed(files, shortened=len(short & set(range(count))),
@@ -330,111 +392,257 @@ class FeedRenderer:
             if not candidates:
                 count -= max(1, count // 10)
 
-    def _links(self, path: str) -> tuple[str, str, str]:
-        home = self.site.url(path) if path else self.site.base_url
-        return home, self.site.url(path + "feed.xml"), self.site.url(path + "atom.xml")
+    def render_archive(self, reviews: Sequence[Review], *, path: str, title: str,
+                       description: str, paging: Paging) -> dict[str, bytes]:
+        """An RFC 5005 archive document in each format: every review given, newest first, in
+        full (no size cap: an archive is complete or it is not an archive)."""
+        ordered = sorted(reviews, key=lambda r: (r.date, r.slug), reverse=True)
+        chosen = [(self.entry(r, keep=False), False) for r in ordered]
+        return self._documents(chosen, _directory(path), xml_safe(title),
+                               xml_safe(description) or xml_safe(title), paging)
 
-    def _xml(self, chosen: list[tuple[str, EntryData]], path: str, title: str,
-             description: str) -> tuple[bytes, bytes]:
-        """(RSS, Atom) from one FeedGenerator: only the channel links differ between them."""
+    def _documents(self, chosen: list[tuple[EntryData, bool]], path: str, title: str,
+                   description: str, paging: Paging | None) -> dict[str, bytes]:
         site = self.site
-        home, rss_url, atom_url = self._links(path)
-        fg = FeedGenerator()
-        fg.load_extension("media", atom=True, rss=True)
-        fg.load_extension("dc", atom=False, rss=True)  # dc:creator: RSS <author> needs an email
-        fg.register_extension("publisher", _ChannelLinks, _PosterEntry, atom=True, rss=True)
-        fg.id(atom_url)
-        fg.title(title)
-        fg.description(description)
-        fg.subtitle(description)
-        fg.language(site.language)
-        fg.generator(GENERATOR, version=__version__)
-        author = {"name": xml_safe(site.author) or title}
-        if site.author_email:
-            author["email"] = xml_safe(site.author_email)
-        fg.author(author)
-        if site.copyright:
-            fg.rights(xml_safe(site.copyright))
-        fg.updated(max((e.updated for _, e in chosen), default=_EPOCH))
+        # An archive document belongs to its subscription feed: same page, same id.
+        home_dir = paging.current if paging is not None and paging.archive else path
+        home = site.url(home_dir) if home_dir else site.base_url
+        updated = max((e.updated for e, _ in chosen), default=_EPOCH)
+        return {
+            "feed.xml": self._rss(chosen, path, title, description, home, updated, paging),
+            "atom.xml": self._atom(chosen, path, title, description, home, updated, paging),
+            "feed.json": self._json(chosen, path, title, description, home, paging),
+        }
+
+    def _links(self, path: str, paging: Paging | None, name: str, kind: str
+               ) -> list[tuple[str, str, str]]:
+        """(rel, href, type) of a document's self, hub and RFC 5005 links, in that order."""
+        site = self.site
+        links = [("self", site.url(path + name), kind)]
         if site.feed_hub:
-            fg.publisher.links = [{"href": site.feed_hub, "rel": "hub"}]
-        for content, e in chosen:
-            fe = fg.add_entry(order="append")
-            fe.guid(e.id, permalink=e.guid_is_permalink)
-            fe.title(e.title)
-            fe.link(href=e.url, rel="alternate", type="text/html")
-            fe.published(e.published)
-            fe.updated(e.updated)
-            fe.author(name=e.author)
-            fe.dc.dc_creator(e.author)
-            for tag in e.tags:
-                fe.category(term=tag)
-            if e.summary:
-                fe.summary(e.summary)  # Atom: type="text"
-                fe.description(html.escape(e.summary, quote=False))  # RSS: HTML
-            fe.content(content, type="html")
-            fe.publisher.updated = e.updated
-            if e.poster is not None:
-                media: dict[str, Any] = {"url": e.poster.url, "type": e.poster.type,
-                                         "medium": "image", "group": None}
-                if e.poster.length is not None:
-                    media["fileSize"] = str(e.poster.length)
-                fe.media.content(media)
-                fe.media.thumbnail({"url": e.poster.url, "group": None})
-                fe.publisher.poster = e.poster
-        out = []
-        for self_url, self_type in ((rss_url, "application/rss+xml"),
-                                    (atom_url, "application/atom+xml")):
-            # Each format's self link is its own URL. Order matters: RSS takes its channel
-            # <link> from the link added last, so the site link goes last.
-            fg.link(href=self_url, rel="self", type=self_type, replace=True)
-            if site.feed_hub:
-                fg.link(href=site.feed_hub, rel="hub")
-            fg.link(href=home, rel="alternate", type="text/html")
-            out.append(fg.rss_str(pretty=True) if self_type.endswith("rss+xml")
-                       else fg.atom_str(pretty=True))
-        return out[0], out[1]
+            links.append(("hub", site.feed_hub, ""))
+        if paging is not None:
+            if paging.archive:
+                links.append(("current", site.url(paging.current + name), kind))
+            if paging.prev is not None:
+                links.append(("prev-archive", site.url(paging.prev + name), kind))
+            if paging.next is not None:
+                links.append(("next-archive", site.url(paging.next + name), kind))
+        return links
 
-    def _json(self, chosen: list[tuple[str, EntryData]], path: str, title: str,
-              description: str) -> bytes:
+    def _stylesheet(self) -> str:
+        return (f'<?xml-stylesheet type="text/xsl" '
+                f'href="{_attr(self.site.url(XSL_PATH))}"?>\n')
+
+    def _rss(self, chosen: list[tuple[EntryData, bool]], path: str, title: str,
+             description: str, home: str, updated: datetime, paging: Paging | None) -> bytes:
         site = self.site
-        home, _, _ = self._links(path)
+        archive = paging is not None and paging.archive
+        namespaces = _NAMESPACES + (f' xmlns:fh="{HISTORY_NS}"' if archive else "")
+        out = ["<?xml version='1.0' encoding='UTF-8'?>\n", self._stylesheet(),
+               f'<rss {namespaces} version="2.0">\n  <channel>\n',
+               f"    <title>{_text(title)}</title>\n",
+               f"    <link>{_text(home)}</link>\n",
+               f"    <description>{_html_text(description)}</description>\n"]
+        for rel, href, kind in self._links(path, paging, "feed.xml", "application/rss+xml"):
+            type_attr = f' type="{kind}"' if kind else ""
+            out.append(f'    <atom:link href="{_attr(href)}" rel="{rel}"{type_attr}/>\n')
+        if archive:
+            out.append("    <fh:archive/>\n")
+        if site.copyright:
+            out.append(f"    <copyright>{_text(site.copyright)}</copyright>\n")
+        out.append("    <docs>https://www.rssboard.org/rss-specification</docs>\n"
+                   f"    <generator>{GENERATOR}</generator>\n"
+                   f"    <language>{_text(site.language)}</language>\n"
+                   f"    <lastBuildDate>{_rfc822(updated)}</lastBuildDate>\n")
+        head = "".join(out).encode("utf-8")
+        return b"".join([head, *(e.piece("rss", short) for e, short in chosen),
+                         b"  </channel>\n</rss>\n"])
+
+    def _atom(self, chosen: list[tuple[EntryData, bool]], path: str, title: str,
+              description: str, home: str, updated: datetime, paging: Paging | None) -> bytes:
+        site = self.site
+        archive = paging is not None and paging.archive
+        history = f' xmlns:fh="{HISTORY_NS}"' if archive else ""
+        author, email = xml_safe(site.author), xml_safe(site.author_email)
+        # One logical feed, whichever document of it this is (RFC 5005): the id is the
+        # subscription document's URL.
+        feed_id = site.url((paging.current if paging is not None and archive else path)
+                           + "atom.xml")
+        out = ["<?xml version='1.0' encoding='UTF-8'?>\n", self._stylesheet(),
+               f'<feed xmlns="http://www.w3.org/2005/Atom" '
+               f'xmlns:media="http://search.yahoo.com/mrss/" xmlns:review="{REVIEW_NS}"'
+               f'{history} xml:lang="{_attr(site.language)}">\n',
+               f"  <id>{_text(feed_id)}</id>\n",
+               f"  <title>{_text(title)}</title>\n",
+               f"  <updated>{updated.isoformat()}</updated>\n",
+               f"  <author>\n    <name>{_text(author or title)}</name>\n"]
+        if email:
+            out.append(f"    <email>{_text(email)}</email>\n")
+        out.append("  </author>\n")
+        for rel, href, kind in self._links(path, paging, "atom.xml", "application/atom+xml"):
+            type_attr = f' type="{kind}"' if kind else ""
+            out.append(f'  <link href="{_attr(href)}" rel="{rel}"{type_attr}/>\n')
+        out.append(f'  <link href="{_attr(home)}" rel="alternate" type="text/html"/>\n'
+                   f'  <generator version="{_attr(__version__)}">{GENERATOR}</generator>\n')
+        if site.copyright:
+            out.append(f"  <rights>{_text(site.copyright)}</rights>\n")
+        out.append(f"  <subtitle>{_text(description)}</subtitle>\n")
+        if archive:
+            out.append("  <fh:archive/>\n")
+        head = "".join(out).encode("utf-8")
+        return b"".join([head, *(e.piece("atom", short) for e, short in chosen), b"</feed>\n"])
+
+    def _json(self, chosen: list[tuple[EntryData, bool]], path: str, title: str,
+              description: str, home: str, paging: Paging | None) -> bytes:
+        site = self.site
+        archive = paging is not None and paging.archive
         feed: dict[str, Any] = {
             "version": JSONFEED_VERSION,
             "title": title,
             "home_page_url": home,
-            "feed_url": site.url(path + "feed.json"),
+            # feed_url names the feed, not the page of it (JSON Feed 1.1): every archive page
+            # of the site feed names the site feed.
+            "feed_url": site.url((paging.current if archive and paging else path)
+                                 + "feed.json"),
             "description": description,
             "language": site.language,
             "authors": [{"name": xml_safe(site.author) or title, "url": site.base_url}],
         }
         if site.feed_hub:
             feed["hubs"] = [{"type": "WebSub", "url": site.feed_hub}]
-        items = []
-        for content, e in chosen:
-            item: dict[str, Any] = {
-                "id": e.id,
-                "url": e.url,
-                "title": e.title,
-                "content_html": content,
-            }
-            if e.summary:
-                item["summary"] = e.summary
-            if e.poster is not None:
-                item["image"] = e.poster.url
-            item["date_published"] = e.published.isoformat()
-            item["date_modified"] = e.updated.isoformat()
-            item["authors"] = [{"name": e.author}]
-            if e.tags:
-                item["tags"] = list(e.tags)
-            items.append(item)
-        feed["items"] = items
+        if paging is not None and paging.prev is not None:
+            # JSON Feed pages go from newest to oldest: the next page is the older archive.
+            feed["next_url"] = site.url(paging.prev + "feed.json")
         # Compact: the C encoder only serves indent=None, and feed.json is for machines.
-        return (json.dumps(feed, ensure_ascii=False) + "\n").encode("utf-8")
+        head = json.dumps(feed, ensure_ascii=False)[:-1] + ', "items": ['
+        items = b", ".join(e.piece("json", short) for e, short in chosen)
+        return b"".join([head.encode("utf-8"), items, b"]}\n"])
+
+
+def _directory(path: str) -> str:
+    return path.strip("/") + "/" if path.strip("/") else ""
 
 
 def _xml_escaped(text: str) -> bytes:
     return html.escape(text, quote=False).encode("utf-8")
+
+
+def _rss_item(e: EntryData, content: str) -> str:
+    """An RSS <item>; ``content`` is the entry's HTML already escaped as XML text."""
+    out = ["    <item>\n",
+           f"      <title>{_text(e.title)}</title>\n",
+           f"      <link>{_text(e.url)}</link>\n"]
+    if e.summary:
+        out.append(f"      <description>{_html_text(e.summary)}</description>\n"
+                   f"      <content:encoded>{content}</content:encoded>\n")
+    else:
+        out.append(f"      <description>{content}</description>\n")
+    permalink = "true" if e.guid_is_permalink else "false"
+    out.append(f'      <guid isPermaLink="{permalink}">{_text(e.id)}</guid>\n')
+    out.extend(f"      <category>{_text(tag)}</category>\n" for tag in e.tags)
+    out.append(f"      <pubDate>{_rfc822(e.published)}</pubDate>\n"
+               f"      <dc:creator>{_text(e.author)}</dc:creator>\n")
+    p = e.poster
+    if p is not None:
+        length = p.length if p.length is not None else UNKNOWN_LENGTH
+        out.append(f'      <enclosure url="{_attr(p.url)}" length="{length}" '
+                   f'type="{_attr(p.type)}"/>\n')
+        out.append(_media(p, "      "))
+    out.append(f"      <atom:updated>{e.updated.isoformat()}</atom:updated>\n")
+    out.append(_review_xml(e.review_data, "      "))
+    out.append("    </item>\n")
+    return "".join(out)
+
+
+def _atom_entry(e: EntryData, content: str) -> str:
+    """An Atom <entry>; ``content`` is the entry's HTML already escaped as XML text."""
+    out = ["  <entry>\n",
+           f"    <id>{_text(e.id)}</id>\n",
+           f"    <title>{_text(e.title)}</title>\n",
+           f"    <updated>{e.updated.isoformat()}</updated>\n",
+           f"    <published>{e.published.isoformat()}</published>\n",
+           f"    <author>\n      <name>{_text(e.author)}</name>\n    </author>\n",
+           f'    <link href="{_attr(e.url)}" rel="alternate" type="text/html"/>\n']
+    p = e.poster
+    if p is not None:
+        length = f' length="{p.length}"' if p.length is not None else ""
+        out.append(f'    <link href="{_attr(p.url)}" rel="enclosure" type="{_attr(p.type)}"'
+                   f"{length}/>\n")
+    out.extend(f'    <category term="{_attr(tag)}"/>\n' for tag in e.tags)
+    if e.summary:
+        out.append(f"    <summary>{_text(e.summary)}</summary>\n")
+    out.append(f'    <content type="html">{content}</content>\n')
+    if p is not None:
+        out.append(_media(p, "    "))
+    out.append(_review_xml(e.review_data, "    "))
+    out.append("  </entry>\n")
+    return "".join(out)
+
+
+def _media(p: PosterInfo, indent: str) -> str:
+    size = f' fileSize="{p.length}"' if p.length is not None else ""
+    dims = f' width="{p.width}" height="{p.height}"' if p.width and p.height else ""
+    return (f'{indent}<media:content url="{_attr(p.url)}"{size} type="{_attr(p.type)}" '
+            f'medium="image"{dims}/>\n'
+            f'{indent}<media:thumbnail url="{_attr(p.url)}"{dims}/>\n')
+
+
+def _review_xml(data: dict[str, Any], indent: str) -> str:
+    """``review:review``: the same fields as JSON Feed's ``_review``, as XML."""
+    inner = indent + "  "
+    out = [f'{indent}<review:review version="{REVIEW_VERSION}">\n']
+    if "rating" in data:
+        out.append(f'{inner}<review:rating best="{data["best_rating"]}" '
+                   f'worst="{data["worst_rating"]}">{data["rating"]}</review:rating>\n')
+    reviewer = data["reviewer"]
+    href = f' href="{_attr(reviewer["url"])}"' if "url" in reviewer else ""
+    out.append(f'{inner}<review:reviewer{href}>{_text(reviewer["name"])}</review:reviewer>\n')
+    film = data["film"]
+    deep = inner + "  "
+    out.append(f"{inner}<review:film>\n{deep}<review:title>{_text(film['title'])}"
+               "</review:title>\n")
+    if "year" in film:
+        out.append(f"{deep}<review:year>{film['year']}</review:year>\n")
+    if "director" in film:
+        out.append(f"{deep}<review:director>{_text(film['director'])}</review:director>\n")
+    out.extend(f"{deep}<review:cast>{_text(name)}</review:cast>\n"
+               for name in film.get("cast", ()))
+    if "runtime_minutes" in film:
+        out.append(f"{deep}<review:runtime>{film['runtime_minutes']}</review:runtime>\n")
+    if "certificate" in film:
+        out.append(f"{deep}<review:certificate>{_text(film['certificate'])}"
+                   "</review:certificate>\n")
+    poster = film.get("poster")
+    if poster is not None:
+        attrs = f'href="{_attr(poster["url"])}" type="{_attr(poster["type"])}"'
+        if "width" in poster:
+            attrs += f' width="{poster["width"]}" height="{poster["height"]}"'
+        if "size_in_bytes" in poster:
+            attrs += f' length="{poster["size_in_bytes"]}"'
+        out.append(f"{deep}<review:poster {attrs}>{_text(poster['alt'])}</review:poster>\n")
+    out.append(f"{inner}</review:film>\n")
+    if "availability" in data:
+        out.append(f"{inner}<review:availability>{_text(data['availability'])}"
+                   "</review:availability>\n")
+    out.append(f"{indent}</review:review>\n")
+    return "".join(out)
+
+
+def _json_item(e: EntryData, content: str) -> str:
+    item: dict[str, Any] = {"id": e.id, "url": e.url, "title": e.title,
+                            "content_html": content}
+    if e.summary:
+        item["summary"] = e.summary
+    if e.poster is not None:
+        item["image"] = e.poster.url
+    item["date_published"] = e.published.isoformat()
+    item["date_modified"] = e.updated.isoformat()
+    item["authors"] = [{"name": e.author}]
+    if e.tags:
+        item["tags"] = list(e.tags)
+    item["_review"] = e.review_data
+    return json.dumps(item, ensure_ascii=False)
 
 
 def _header_html(card: Card, poster: PosterInfo | None) -> str:
@@ -461,8 +669,10 @@ def _header_html(card: Card, poster: PosterInfo | None) -> str:
         parts.append(f'<p class="rating" title="{words}">{shown}</p>')
     if poster is not None:
         alt = html.escape(poster.alt, quote=True)
+        dims = (f' width="{poster.width}" height="{poster.height}"'
+                if poster.width and poster.height else "")
         parts.append(f'<p class="poster"><img src="{html.escape(poster.url, quote=True)}" '
-                     f'alt="{alt}"></p>')
+                     f'alt="{alt}"{dims}></p>')
     parts.append("</div>")
     return "\n".join(parts)
 
@@ -473,4 +683,3 @@ def render_feeds(reviews: Sequence[Review], *, site: Site, path: str = "", title
     reviews newest first, limited to site.feed_limit, each document under MAX_FEED_BYTES."""
     return FeedRenderer(site).render(reviews, path=path, title=title,
                                      description=description).files
-

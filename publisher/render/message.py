@@ -314,6 +314,10 @@ class MessageTemplate:
             token = unsubscribe_token(self._secret, self.sender.list_id, email)
         return self.sender.unsubscribe_base + query(email, token)
 
+    def preferences_url(self, subscriber: Subscriber) -> str:
+        """This subscriber's preferences page (a dummy token in previews)."""
+        return self.sender.preferences_url(self._secret, subscriber.email)
+
     def _fill(self, subscriber: Subscriber) -> tuple[list[bytes], str]:
         email = subscriber.email
         address = header_address(email)  # raises AddressError before anything else
@@ -322,7 +326,8 @@ class MessageTemplate:
         url = self.unsubscribe_url(subscriber)
         if len(url) > 900:  # List-Unsubscribe must stay within SMTP's 998-octet line
             raise AddressError(f"{email!r} makes an unsubscribe link longer than a header line")
-        raw = {"email": email, "name": name, "unsubscribe_url": url}
+        raw = {"email": email, "name": name, "unsubscribe_url": url,
+               "preferences_url": self.preferences_url(subscriber)}
         mailto = self.sender.unsubscribe_mailto
         message_id = self.message_id(subscriber)
         out = self._pieces.copy()

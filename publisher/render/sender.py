@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 from ..config import Config
 from ..errors import AddressError, ConfigError
 from ..text import header_text
-from .tokens import PREVIEW_SUBSCRIBER, is_list_id, query, unsubscribe_token
+from .tokens import MANAGE, PREVIEW_SUBSCRIBER, is_list_id, make_token, query, unsubscribe_token
 
 _ATOM_PHRASE = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~ -]+")
 _ADDRESS_FORBIDDEN = re.compile(r'[\s<>()\[\],;:"\\]')
@@ -105,6 +105,8 @@ class Sender:
     campaign: str  # the Feedback-ID campaign part
     domain: str  # the right-hand side of Message-IDs, the Feedback-ID sender part
     tz: ZoneInfo  # the time zone of the Date header (the newsletter's)
+    #: The preferences page, ending in "?" or "&" for the token; "" when built by hand.
+    preferences_base: str = ""
 
     @classmethod
     def from_config(cls, config: Config) -> Sender:
@@ -128,7 +130,8 @@ class Sender:
             mailto = header_address(nl.unsubscribe_mailto or nl.from_address)
         except AddressError as exc:
             raise ConfigError(f"{where}.unsubscribe_mailto: {exc}") from None
-        base = _ascii_url(nl.unsubscribe_url or config.url("unsubscribe"))
+        base = _ascii_url(nl.unsubscribe_url or config.reader_url("unsubscribe"))
+        preferences = _ascii_url(nl.preferences_url or config.reader_url("preferences"))
         return cls(
             from_header=from_header,
             reply_to=reply_to,
@@ -140,6 +143,7 @@ class Sender:
             campaign=re.sub(r"[^A-Za-z0-9._-]", "-", nl.feedback_id or lid),
             domain=config.domain,
             tz=config.newsletter_tz,
+            preferences_base=preferences + ("&" if "?" in preferences else "?"),
         )
 
     def unsubscribe_url(self, secret: str, email: str) -> str:
@@ -151,6 +155,14 @@ class Sender:
     def preview_unsubscribe_url(self) -> str:
         """The unsubscribe URL of PREVIEW_SUBSCRIBER in previews: the real form, a dummy token."""
         return self.unsubscribe_base + query(PREVIEW_SUBSCRIBER.email, "preview")
+
+    def preferences_url(self, secret: str | None, email: str) -> str:
+        """The preferences page for ``email``: ...?token=... (a self-contained token that never
+        expires, as the unsubscribe link does); a dummy token without a secret (previews)."""
+        if not self.preferences_base:
+            return ""
+        token = "preview" if secret is None else make_token(secret, MANAGE, self.list_id, email)
+        return f"{self.preferences_base}token={token}"
 
 
 def _ascii_url(url: str) -> str:

@@ -40,10 +40,24 @@ class Site:
     feed_hub: str  # WebSub hub, or ""
     #: The file these values came from, named in error messages ("publisher.toml: …").
     origin: str
+    #: True when publisher builds the site's pages (review permalinks under base_url); False
+    #: when another site has them (an absolute feeds.permalink).
+    pages: bool = True
+    #: Where the site's subscribe form posts (``publisher serve``'s endpoint, the same URL as
+    #: subscribe_url); "" when newsletter.subscribe_url names a page elsewhere, which the pages
+    #: link to instead.
+    subscribe_action: str = ""
+    per_page: int = 50  # reviews on each page of an index
+    home_reviews: int = 10  # the latest reviews on the home page
+    feeds_per_reviewer: bool = True
+    feeds_per_tag: bool = True
 
     @classmethod
     def from_config(cls, config: Config) -> Site:
         nl = config.newsletter
+        # publisher serve's subscribe page and form (under server.url, else under base_url
+        # behind a proxy), unless the newsletter names a page of its own elsewhere.
+        reader = config.reader_url("subscribe")
         return cls(
             title=config.title,
             base_url=config.base_url,
@@ -55,7 +69,7 @@ class Site:
             tz=config.tz,
             newsletter_tz=config.newsletter_tz,
             newsletter_name=config.newsletter_name,
-            subscribe_url=nl.subscribe_url or config.url("subscribe"),
+            subscribe_url=nl.subscribe_url or reader,
             postal_address=nl.postal_address,
             templates=config.templates_path,
             static=config.paths.static,
@@ -64,6 +78,12 @@ class Site:
             feed_limit=config.feeds.limit,
             feed_hub=config.feeds.hub,
             origin=str(config.path),
+            pages=not config.external_pages,
+            subscribe_action="" if nl.subscribe_url else reader,
+            per_page=config.site.per_page,
+            home_reviews=config.site.home_reviews,
+            feeds_per_reviewer=config.feeds.per_reviewer,
+            feeds_per_tag=config.feeds.per_tag,
         )
 
     @property

@@ -14,16 +14,17 @@ import hashlib
 import os
 import pickle
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from time import time_ns
 
 from ..config import Config
 from ..errors import Problem, SourceError
+from ..files import escapes
 from ..models import Review
 from .cache import Entry, Job, ReviewCache, cache_key, cache_path, is_trusted, write_chunk
 from .schema import ParseResult, parse_bytes
@@ -41,6 +42,9 @@ class Catalog:
 
     reviews: tuple[Review, ...]
     warnings: tuple[Problem, ...] = ()
+    #: The sha256 of each review's source file, by source_path: with the sources' cache key,
+    #: all a review depends on, so a build can tell what changed without hashing reviews.
+    fingerprints: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
 
     @functools.cached_property
     def _ids(self) -> dict[str, Review]:
@@ -106,24 +110,54 @@ def _load_batch(jobs: list[Job], config: Config, chunk_dir: str | None,
 # --- the whole directory ----------------------------------------------------------------------
 
 
-def _source_files(config: Config) -> list[tuple[str, str]]:
-    """(relative path for messages, absolute path) of every review source, sorted."""
+def _source_files(config: Config) -> tuple[list[tuple[str, str]], list[Problem]]:
+    """(relative path for messages, absolute path) of every review source, sorted; and a
+    problem for each source that is a symbolic link leading out of the publication (see
+    ``files.escapes``: such a file is never read)."""
     directory = config.reviews_path
     try:
-        names = sorted(
-            entry.name for entry in os.scandir(directory)
+        entries = sorted(
+            (entry.name, entry.is_symlink()) for entry in os.scandir(directory)
             if entry.name.endswith(".md") and not entry.name.startswith((".", "_"))
             and entry.is_file()
         )
     except (FileNotFoundError, NotADirectoryError):
-        return []
+        return [], []
     try:
         prefix = directory.resolve().relative_to(config.root.resolve()).as_posix()
     except ValueError:
         prefix = directory.as_posix()
     prefix = "" if prefix == "." else prefix + "/"
     base = str(directory)
-    return [(prefix + name, os.path.join(base, name)) for name in names]
+    allowed = _allowed_directories(config)
+    refused: list[Problem] = []
+    if escapes(directory, allowed) is not None:
+        # reviews/ itself is a link out of the publication: every file in it is outside.
+        entries = [(name, True) for name, _ in entries]
+    files = []
+    for name, linked in entries:
+        path = os.path.join(base, name)
+        target = escapes(Path(path), allowed) if linked else None
+        if target is not None:
+            refused.append(Problem(prefix + name, 0, "",
+                                   f"is a symbolic link to {target}, outside the publication; "
+                                   "publisher reads no file from outside it: copy the review "
+                                   "in, or remove the link"))
+        else:
+            files.append((prefix + name, path))
+    return files, refused
+
+
+def _allowed_directories(config: Config) -> list[Path]:
+    """Where review sources may really be: the publication, and the reviews directory when
+    publisher.toml itself puts it elsewhere (reviews_dir = "/srv/reviews" is the editor's
+    choice; a link named reviews/ that leads out is not)."""
+    root = config.root.resolve()
+    allowed = [root]
+    configured = Path(os.path.abspath(config.reviews_path))
+    if not configured.is_relative_to(os.path.abspath(config.root)):
+        allowed.append(configured.resolve())
+    return allowed
 
 
 def _cross_checks(results: Iterable[ParseResult], config: Config) -> list[Problem]:
@@ -174,6 +208,7 @@ class SourceCheck:
     problems: tuple[Problem, ...]
     warnings: tuple[Problem, ...]
     files: int
+    fingerprints: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -190,13 +225,16 @@ def load_reviews(config: Config, *, cache: bool = True) -> Catalog:
     result = check_sources(config, cache=cache)
     if result.problems:
         raise SourceError(result.problems)
-    return Catalog(reviews=result.reviews, warnings=result.warnings)
+    return Catalog(reviews=result.reviews, warnings=result.warnings,
+                   fingerprints=result.fingerprints)
 
 
 def _load_sources(config: Config, use_cache: bool,
-                  ) -> tuple[list[tuple[str, str]], list[ParseResult]]:
-    """Every source file (relative and absolute path) and its parse result, in file order."""
-    files = _source_files(config)
+                  ) -> tuple[list[tuple[str, str]], list[ParseResult], list[Problem],
+                             dict[str, str]]:
+    """Every source file (relative and absolute path) and its parse result, in file order;
+    the sources refused unread (links out of the publication); each file's sha256."""
+    files, refused = _source_files(config)
     cache = ReviewCache(cache_path(config) if use_cache else None, cache_key(config))
     signatures: dict[str, tuple[int, ...]] = {}
     new_index: dict[str, tuple[tuple[int, ...], int, str]] = {}
@@ -258,7 +296,8 @@ def _load_sources(config: Config, use_cache: bool,
         if digest and signatures[rel]:
             new_index[rel] = (signatures[rel], seen, digest)
     cache.save(new_index, new_chunks, pending, stored)
-    return files, [found[rel] for rel, _ in files]
+    fingerprints = {rel: entry[2] for rel, entry in new_index.items()}
+    return files, [found[rel] for rel, _ in files], refused, fingerprints
 
 
 def check_sources(config: Config, *, cache: bool = False) -> SourceCheck:
@@ -278,9 +317,9 @@ def check_sources(config: Config, *, cache: bool = False) -> SourceCheck:
 
 
 def _check_sources(config: Config, cache: bool) -> SourceCheck:
-    files, ordered = _load_sources(config, cache)
+    files, ordered, refused, fingerprints = _load_sources(config, cache)
     absolute = dict(files)
-    problems: list[Problem] = []
+    problems: list[Problem] = list(refused)
     reviews: list[Review] = []
     warnings: list[Problem] = []
     for review, file_problems, file_warnings, _needs in ordered:
@@ -294,5 +333,6 @@ def _check_sources(config: Config, cache: bool) -> SourceCheck:
                     for p in cross)
     reviews.sort(key=lambda r: (r.date, r.slug))
     return SourceCheck(reviews=tuple(reviews), problems=tuple(sorted(problems)),
-                       warnings=tuple(sorted(warnings)), files=len(files))
+                       warnings=tuple(sorted(warnings)), files=len(files) + len(refused),
+                       fingerprints=fingerprints)
 

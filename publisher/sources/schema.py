@@ -19,6 +19,9 @@ Conventions:
   and ``alt``. Without alt text it is "Poster for TITLE".
 - ``slug`` defaults to the file name (slugified); ``id`` defaults to
   ``tag:{domain},{YYYY-MM-DD}:{slug}`` with the date in the publication's timezone.
+- ``url``: the review's page where it already lives on another site (an absolute http(s) URL);
+  feeds and digests link there and publisher builds no page for it. Without it the URL comes
+  from ``feeds.permalink``.
 """
 
 from __future__ import annotations
@@ -53,13 +56,15 @@ CACHE_FORMAT = 3
 
 FIELDS = (
     "title", "date", "reviewer", "film", "rating", "summary", "tags", "poster", "poster_alt",
-    "availability", "slug", "id", "updated", "draft",
+    "availability", "slug", "id", "updated", "draft", "url",
 )
 FILM_FIELDS = ("year", "director", "starring", "runtime", "classification", "credits")
 POSTER_FIELDS = ("src", "alt")
 REQUIRED = ("title", "date", "reviewer")
 
 _SAFE_SLUG = re.compile(r"[a-z0-9]+(?:[-_.][a-z0-9]+)*\Z")
+# Characters RFC 3986 never allows unescaped in a URL (spaces, quotes, angle brackets, ...).
+_NOT_IN_URL = re.compile(r'[\s"<>\\^`{|}]')
 
 
 def derived_id(config: Config, day: date_type, slug: str) -> str:
@@ -369,6 +374,16 @@ def parse_source(text: str, path: str, config: Config, *,
         tag_slugs.setdefault(tag_slug, tag)
     tags = tuple(tag_slugs.values())
 
+    url = fields.text("url")
+    if url is not None:
+        parts = urlsplit(url)
+        if (parts.scheme not in ("http", "https") or not parts.netloc
+                or _NOT_IN_URL.search(url)):
+            out.error(fields.line("url"), "url",
+                      f"{url!r} is not an absolute http(s) URL; expected the address of the "
+                      "review's existing page, e.g. https://www.example.org/post/alien-romulus")
+            url = None
+
     film = _film(fields)
     rating = _rating(fields)
     summary = fields.text("summary")
@@ -398,7 +413,7 @@ def parse_source(text: str, path: str, config: Config, *,
         updated=updated or published,
         reviewer=reviewer,
         id=review_id,
-        url=config.permalink(slug),
+        url=url or config.permalink(slug),
         body_html=body_html,
         summary=Excerpt(config.newsletter.excerpt_words) if summary is None else summary,
         film=film,

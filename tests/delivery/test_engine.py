@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 import email.policy
 import logging
 import mailbox
@@ -19,9 +20,12 @@ from publisher.delivery.engine import Run
 from publisher.delivery.senders import Pacer
 from publisher.errors import DeliveryError, LockHeld, TransportError
 from publisher.ledger.store import open_store
+from publisher.newsletter.compose import issue_from_record
 from publisher.pipeline.issues import compose_issue
-from publisher.pipeline.lock import run_lock
+from publisher.pipeline.lock import publication_lock
 from publisher.pipeline.send import deliver_issue, resend_ambiguous, send_test, settle_ambiguous
+from publisher.render.digest import render_digest
+from publisher.render.site import Site
 from publisher.sources.catalog import load_reviews
 from tests.fixtures import NOW, free_port, run_cli
 from tests.smtpserver import SmtpServer
@@ -51,6 +55,11 @@ def toml_value(value: object) -> str:
     if isinstance(value, str):
         return f'"{value}"'
     return str(value)
+
+
+#: Every test here runs on SQLite and on PostgreSQL (the publication's ledger follows the
+#: ``database`` fixture).
+pytestmark = pytest.mark.usefixtures("database")
 
 
 class Newsletter:
@@ -577,6 +586,7 @@ def test_a_review_edited_between_a_4xx_and_its_retry_does_not_change_the_issue(
     assert (retried.sent, retried.state) == (1, "sent")
     def text(address: str) -> str:  # the plain-text part, the reader's own values masked
         body = server.received_by(address)[0].message.get_body(("plain",)).get_content()
+        body = re.sub(r"preferences\?token=\S+", "preferences?…", body)
         return re.sub(r"unsubscribe\?address=\S+", "unsubscribe?…", body.replace(address, "…"))
 
     assert "REWRITTEN" not in text(late)
@@ -610,7 +620,9 @@ def test_a_review_deleted_mid_send_neither_stalls_the_issue_nor_leaves_it(
 
 def test_every_library_entry_point_that_sends_takes_the_run_lock(server, make_newsletter):
     newsletter = make_newsletter(server.url)
-    with run_lock(newsletter.config.paths.lock):  # another run, as far as the kernel can tell
+    # another process deciding about ambiguous deliveries, as far as the kernel (SQLite's file
+    # lock) or the database (PostgreSQL's advisory lock) can tell
+    with publication_lock(newsletter.config):
         with pytest.raises(LockHeld):
             newsletter.deliver()
         with pytest.raises(LockHeld):
@@ -619,3 +631,40 @@ def test_every_library_entry_point_that_sends_takes_the_run_lock(server, make_ne
         with pytest.raises(LockHeld):
             settle_ambiguous(newsletter.config, newsletter.store, 1, now=NOW)
     assert server.messages == [] and newsletter.state() == "draft"
+
+
+# --- several workers ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("database", ["postgresql"], indirect=True)
+def test_senders_share_the_database_run_lock_and_settling_waits_for_them(server,
+                                                                          make_newsletter):
+    newsletter = make_newsletter(server.url)
+    with publication_lock(newsletter.config, shared=True):  # a worker on another host
+        report = newsletter.deliver()  # sends beside it
+        assert report.sent == len(READERS)
+        with pytest.raises(LockHeld, match=r"holds the lock \(in the database: [^)]+:\d+:"):
+            settle_ambiguous(newsletter.config, newsletter.store, 1, now=NOW)
+    assert settle_ambiguous(newsletter.config, newsletter.store, 1, now=NOW) == 0
+
+
+def test_a_worker_that_finds_the_issue_frozen_by_another_sends_what_was_frozen(
+        server, make_newsletter, monkeypatch):
+    # Two hosts start sending the draft at once, each having rendered it from its own copy of
+    # the sources; the other host's freeze lands first. This one must send that, not its own.
+    newsletter = make_newsletter(server.url, connections=2)
+    issue = issue_from_record(newsletter.issue, newsletter.catalog(), newsletter.config)
+    theirs = render_digest(dataclasses.replace(issue, subject="As the other host froze it"),
+                           Site.from_config(newsletter.config))
+    own = newsletter.store.start_sending
+
+    def start_sending_second(digest, *, now):
+        with open_store(newsletter.config) as other_host:
+            other_host.start_sending(theirs, now=now)
+        return own(digest, now=now)
+
+    monkeypatch.setattr(newsletter.store, "start_sending", start_sending_second)
+    newsletter.deliver()
+    subjects = {message.message["Subject"] for message in server.messages}
+    assert subjects == {"As the other host froze it"}
+    assert len(server.messages) == len(READERS)

@@ -27,7 +27,7 @@ from publisher.ledger.csvfile import subscribers_csv
 from publisher.ledger.deliveries import Attempt
 from publisher.ledger.migrate import migrate
 from publisher.ledger.schema import MIGRATIONS, SCHEMA_REVISION, metadata
-from publisher.ledger.store import Store, open_store
+from publisher.ledger.store import Store, database_url, open_store
 from publisher.newsletter.policy import Action, Outcome
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
@@ -38,8 +38,9 @@ def db_path(config: Config) -> Path:
     return config.root / ".publisher" / "state.db"
 
 
-def raw_engine(path: Path) -> sa.Engine:
-    return sa.create_engine(f"sqlite:///{path}")
+def raw_engine(config: Config) -> sa.Engine:
+    """An engine on the publication's database, without publisher's store around it."""
+    return sa.create_engine(database_url(config))
 
 
 def add_many(store: Store, count: int) -> None:
@@ -60,9 +61,10 @@ def new_issue(store: Store, *ids: str, **kwargs) -> int:
 # --- opening and migrations -----------------------------------------------------------------
 
 
-def test_open_creates_the_database_in_wal_mode_with_safe_pragmas(store: Store, config: Config):
-    assert db_path(config).is_file()
-    with store._engine.connect() as conn:
+def test_open_creates_the_database_in_wal_mode_with_safe_pragmas(sqlite_config: Config):
+    config = sqlite_config
+    with open_store(config) as store, store._engine.connect() as conn:
+        assert db_path(config).is_file()
         pragma = {name: conn.exec_driver_sql(f"PRAGMA {name}").scalar()
                   for name in ("journal_mode", "busy_timeout", "synchronous", "foreign_keys")}
     assert pragma == {"journal_mode": "wal", "busy_timeout": 30000, "synchronous": 2,
@@ -98,10 +100,9 @@ def test_relative_database_path_is_taken_from_the_publication(tmp_path: Path):
     assert (tmp_path / "pub" / "var" / "ledger.db").is_file()
 
 
-def test_an_older_database_is_upgraded_on_open_keeping_its_data(config: Config):
-    path = db_path(config)
-    path.parent.mkdir(parents=True)
-    engine = raw_engine(path)
+def test_an_older_database_is_upgraded_on_open_keeping_its_data(empty_config: Config):
+    config = empty_config
+    engine = raw_engine(config)
     migrate(engine, "0001")
     with engine.begin() as conn:
         assert "slots" not in sa.inspect(conn).get_table_names()
@@ -121,9 +122,9 @@ def test_an_older_database_is_upgraded_on_open_keeping_its_data(config: Config):
         with pytest.raises(SlotTaken):
             store.create_issue(subject="again", review_ids=["r"], now=NOW,
                                slot=datetime(2026, 1, 2, 9, 0, tzinfo=UTC))
-    with raw_engine(path).connect() as conn:
-        assert conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar() \
-            == SCHEMA_REVISION
+    with raw_engine(config).connect() as conn:
+        version = conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar()
+        assert version == SCHEMA_REVISION
         indexes = {ix["name"] for ix in sa.inspect(conn).get_indexes("deliveries")}
         issue_columns = {c["name"] for c in sa.inspect(conn).get_columns("issues")}
     assert "ix_deliveries_queue" in indexes  # the run's keyset pages (0005_delivery)
@@ -144,7 +145,7 @@ def test_a_paused_issue_remembers_why_until_resumed(store: Store):
 
 def test_a_database_from_a_newer_publisher_is_refused(config: Config):
     open_store(config).close()
-    engine = raw_engine(db_path(config))
+    engine = raw_engine(config)
     with engine.begin() as conn:
         conn.execute(sa.text("UPDATE alembic_version SET version_num = '0099_future'"))
     engine.dispose()
@@ -153,8 +154,9 @@ def test_a_database_from_a_newer_publisher_is_refused(config: Config):
         open_store(config)
 
 
-def test_a_file_that_is_not_a_database_is_a_clear_error(config: Config):
-    path = db_path(config)
+def test_a_file_that_is_not_a_database_is_a_clear_error(sqlite_config: Config):
+    path = db_path(sqlite_config)
+    config = sqlite_config
     path.parent.mkdir(parents=True)
     path.write_bytes(b"this is not sqlite, just some text " * 200)
     with pytest.raises(StoreError, match="the ledger is damaged .file is not a database"):
@@ -337,6 +339,51 @@ def test_export_and_import_round_trip_keeps_suppressions(store: Store, tmp_path:
             ("a@example.org", "active"), ("b@example.org", "unsubscribed")]
         # when and how they joined travels with them
         assert {(s.source, s.created_at) for s in fresh.subscribers()} == {("cli", NOW)}
+
+
+def test_bytes_that_are_not_utf8_after_valid_rows_import_nothing(store: Store, tmp_path: Path):
+    # The file streams: rows before the bad line were already staged, and are rolled back.
+    path = tmp_path / "in.csv"
+    path.write_bytes(b"email,name\na@example.org,Ann\nb@example.org,Ben\nc@example.org,C\xe9\n")
+    with pytest.raises(CsvError, match=r"in.csv:4: not UTF-8 text \(byte 0xe9\)"):
+        store.import_subscribers_csv(path, now=NOW)
+    assert store.subscribers() == []
+    path.write_bytes(b"email,name\na@example.org,Ann\n")
+    assert store.import_subscribers_csv(path, now=NOW).added == 1  # nothing left behind
+
+
+def test_a_suppression_in_an_imported_file_fails_what_was_queued(store: Store, tmp_path: Path):
+    add_many(store, 3)
+    number = new_issue(store)
+    store.queue_deliveries(number, now=NOW)
+    path = write_csv(tmp_path, (
+        "email,name,status\n"
+        "reader0001@example.org,Reader 1,unsubscribed\n"
+        "reader0001@example.org,Reader 1,active\n"      # a repeat: the first row counts
+        "reader0002@example.org,Reader 2,complained\n"
+        "new@example.org,New,bounced\n"
+    ))
+    report = store.import_subscribers_csv(path, now=LATER)
+    assert (report.added, report.duplicates, report.suppressed, report.recorded) == (0, 1, 0, 3)
+    statuses = {s.email: s.status for s in store.subscribers()}
+    assert statuses == {"reader0000@example.org": "active",
+                        "reader0001@example.org": "unsubscribed",
+                        "reader0002@example.org": "complained", "new@example.org": "bounced"}
+    replies = {d.email: (d.status, d.last_reply) for d in store.deliveries(number)}
+    assert replies == {"reader0000@example.org": ("queued", ""),
+                       "reader0001@example.org": ("failed", "not sent: subscriber unsubscribed"),
+                       "reader0002@example.org": ("failed", "not sent: subscriber complained")}
+    assert store.subscriber("reader0001@example.org").created_at == NOW  # not re-created
+
+
+def test_importing_the_same_file_twice_adds_nobody_the_second_time(store: Store,
+                                                                    tmp_path: Path):
+    path = write_csv(tmp_path, "email,name\n" + "".join(
+        f"person{i}@example.org,Person {i}\n" for i in range(2500)))
+    assert store.import_subscribers_csv(path, now=NOW).added == 2500
+    again = store.import_subscribers_csv(path, now=LATER)
+    assert (again.added, again.duplicates, again.suppressed) == (0, 2500, 0)
+    assert store.subscriber_counts()["active"] == 2500
 
 
 def test_an_imported_join_time_must_carry_its_offset(store: Store, tmp_path: Path):

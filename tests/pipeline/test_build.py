@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -44,8 +45,15 @@ def snapshot(root: Path) -> dict[str, tuple[bytes, int]]:
 
 
 def feed_dirs(public: Path) -> list[str]:
-    return sorted(p.parent.relative_to(public).as_posix() + "/" if p.parent != public else ""
-                  for p in public.rglob("feed.xml"))
+    """Every directory holding a subscription feed (the monthly archives left out)."""
+    found = (p.parent.relative_to(public).as_posix() + "/" if p.parent != public else ""
+             for p in public.rglob("feed.xml"))
+    return sorted(d for d in found if not d.startswith("archive/"))
+
+
+def archive_dirs(public: Path) -> list[str]:
+    return sorted(p.parent.relative_to(public).as_posix() + "/"
+                  for p in (public / "archive").glob("*/feed.xml"))
 
 
 def check_feed_dir(public: Path, base_url: str, path: str) -> dict[str, feedparser.FeedParserDict]:
@@ -84,9 +92,14 @@ def test_build_writes_valid_site_reviewer_and_tag_feeds(publication, now):
         for d in check_feed_dir(public, config.base_url, f"reviewers/{r.reviewer_slug}/").values():
             assert r.title in [e.title for e in d.entries]
             assert {e.author for e in d.entries} == {r.reviewer}
-    assert report.rendered == len(expected)
     assert set(report.written) >= {f"{p}{n}" for p in expected
                                   for n in ("feed.xml", "atom.xml", "feed.json")}
+    # every month from the oldest published review's to now has its archive, valid where it is
+    months = archive_dirs(public)
+    assert months[0] == f"archive/{min(r.date for r in published):%Y-%m}/"
+    assert months[-1] == f"archive/{now:%Y-%m}/"
+    for path in months:
+        check_feed_dir(public, config.base_url, path)
 
 
 def test_reviewers_named_in_other_scripts_each_get_their_own_feed(publication, now):
@@ -158,7 +171,13 @@ def test_unchanged_files_are_not_rewritten_and_unchanged_feeds_not_rendered(publ
     assert report == BuildReport(written=(), unchanged=len(before), warnings=(), rendered=0)
     assert snapshot(config.output_path) == before
 
-    # edit one review: only the feeds that carry it are rendered and rewritten
+    # edit one review: only what shows it is rendered and rewritten — the feeds that carry it,
+    # its month's archive, its page, and the pages that list it (it is the oldest of six, so
+    # not on the home page, which shows the latest five)
+    publication.add_config("[site]\nhome_reviews = 5\n")
+    config = publication.config
+    build_site(config, now=now)
+    before = snapshot(config.output_path)
     catalog = load_reviews(config)
     review = catalog.published(now)[0]
     source = publication.root / review.source_path
@@ -166,9 +185,12 @@ def test_unchanged_files_are_not_rewritten_and_unchanged_feeds_not_rendered(publ
                       encoding="utf-8")
     report = build_site(config, now=now)
     carrying = {"", f"reviewers/{review.reviewer_slug}/"} | {f"tags/{t}/" for t in review.tag_slugs}
-    assert report.rendered == len(carrying)
-    assert set(report.written) == {f"{p}{n}" for p in carrying
-                                   for n in ("feed.xml", "atom.xml", "feed.json")}
+    month = f"archive/{review.date:%Y-%m}/"
+    listing = {"reviews/index.html"} | {f"{p}index.html" for p in carrying if p}
+    assert set(report.written) == ({f"{p}{n}" for p in carrying | {month}
+                                    for n in ("feed.xml", "atom.xml", "feed.json")}
+                                   | {f"reviews/{review.slug}/index.html"} | listing)
+    assert report.rendered == len(carrying) + 1 + 1 + len(listing)
     after = snapshot(config.output_path)
     for rel, (data, mtime) in before.items():
         if rel not in report.written:
@@ -199,8 +221,8 @@ def test_feeds_of_a_tag_that_no_longer_has_reviews_are_removed(publication, now)
     assert (config.output_path / "tags" / "one-off" / "feed.xml").exists()
     write(publication, "one", tags="drama, one-off", draft="true")
     report = build_site(config, now=now)
-    assert sorted(report.removed) == [f"tags/one-off/{n}" for n in
-                                      ("atom.xml", "feed.json", "feed.xml")]
+    assert sorted(report.removed) == ["reviews/one/index.html"] + [
+        f"tags/one-off/{n}" for n in ("atom.xml", "feed.json", "feed.xml", "index.html")]
     assert not (config.output_path / "tags" / "one-off").exists()
     assert (config.output_path / "tags" / "drama" / "feed.xml").exists()
 
@@ -290,9 +312,10 @@ def test_build_command_prints_a_summary_and_fails_cleanly_on_bad_sources(publica
     write(publication, "only")
     result = cli("build")
     assert result.exit_code == 0, result.output
-    assert "public/: 9 files written, 0 unchanged; 0 warnings" in result.output
+    written = re.search(r"public/: (\d+) files written, 0 unchanged; 0 warnings", result.output)
+    assert written, result.output
     result = cli("build")
-    assert "public/: 0 files written, 9 unchanged; 0 warnings" in result.output
+    assert f"public/: 0 files written, {written[1]} unchanged; 0 warnings" in result.output
 
     write(publication, "broken", raitng=4)
     write(publication, "also-broken", date="yesterday")
@@ -301,3 +324,20 @@ def test_build_command_prints_a_summary_and_fails_cleanly_on_bad_sources(publica
     assert "reviews/broken.md" in result.output and "reviews/also-broken.md" in result.output
     assert "Traceback" not in result.output
 
+
+
+def test_the_issue_archive_stays_when_the_ledger_forgets_its_issues(publication, now):
+    # A ledger lost or restored from an old backup lists fewer issues: their archive pages are
+    # a record of what was sent (and what stops issue #1 going out again), so they stay.
+    write(publication, "only")
+    config = publication.config
+    review = load_reviews(config).reviews[0]
+    issue = Issue(number=1, subject="Test Reel #1: Only", date=now, reviews=(review,))
+    build_site(config, now=now, issues=[issue])
+    kept = {rel: (config.output_path / rel).read_bytes()
+            for rel in ("issues/1/index.html", "issues/index.html", "issues/atom.xml")}
+    report = build_site(config, now=now, issues=[])
+    assert not any(rel.startswith("issues/") for rel in report.removed + report.written)
+    for rel, data in kept.items():
+        assert (config.output_path / rel).read_bytes() == data
+    assert build_site(config, now=now, issues=[]).written == ()

@@ -115,7 +115,7 @@ def test_any_change_sends_build_down_the_full_path(publication, cli, full, chang
         (root / "public" / "atom.xml").unlink()
     elif change == "add a static file":
         (root / "static").mkdir()
-        (root / "static" / "robots.txt").write_text("User-agent: *\n")
+        (root / "static" / "humans.txt").write_text("Made by people.\n")
     elif change == "edit a template":
         (root / "templates").mkdir()
         (root / "templates" / "archive.html.j2").write_text("{{ issue.subject }}\n")

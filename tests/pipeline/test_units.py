@@ -119,3 +119,25 @@ def test_systemd_accepts_the_units_for_any_directory(tmp_path, name):
     text = (unit_dir / service.name).read_text()
     assert f"WorkingDirectory={str(root).replace('%', '%%')}\n" in text
     assert "Description=publisher run: 100%% Reel\n" in text
+
+
+@pytest.mark.skipif(SYSTEMD_ANALYZE is None, reason="systemd-analyze is not installed (CI "
+                                                     "installs systemd)")
+@pytest.mark.parametrize("name", ODD)
+def test_systemd_accepts_the_server_unit_for_any_directory(tmp_path, name):
+    from publisher.pipeline.units import server_unit
+
+    root = tmp_path / name / "reel"
+    root.mkdir(parents=True)
+    script = tmp_path / name / "bin%$x" / "publisher"
+    script.parent.mkdir()
+    script.write_text("#!/bin/sh\n")
+    script.chmod(0o755)
+    ((unit, text),) = server_unit(root, [str(script)], title="100% Reel").items()
+    path = tmp_path / unit
+    path.write_text(text)
+    done = subprocess.run([SYSTEMD_ANALYZE, "verify", "--man=no", str(path)],
+                          capture_output=True, text=True, timeout=60)
+    assert [line for line in done.stderr.splitlines() if unit in line] == [], done.stderr
+    assert f"WorkingDirectory={str(root).replace('%', '%%')}\n" in text
+    assert "Restart=on-failure\n" in text and text.count("ExecStart=") == 1

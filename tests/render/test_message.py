@@ -108,7 +108,8 @@ def to_address(raw: bytes) -> tuple[str, str]:
 
 def personal_values(template: MessageTemplate, s: Subscriber) -> dict[str, str]:
     return {"email": s.email, "name": header_text(s.name),
-            "unsubscribe_url": template.unsubscribe_url(s)}
+            "unsubscribe_url": template.unsubscribe_url(s),
+            "preferences_url": template.preferences_url(s)}
 
 
 def expected_parts(digest: RenderedDigest, values: dict[str, str]) -> tuple[str, str]:

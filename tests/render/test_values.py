@@ -27,7 +27,9 @@ def test_site_resolves_the_newsletter_defaults(publication):
     assert (site.title, site.base_url, site.domain) == ("Test Reel", "https://reel.test/",
                                                          "reel.test")
     assert site.newsletter_name == "Test Reel"  # newsletter.name defaults to the title
-    assert site.subscribe_url == "https://reel.test/subscribe"
+    # publisher serve's form, under base_url when no server.url is set (behind a proxy)
+    assert site.subscribe_url == site.subscribe_action == "https://reel.test/subscribe"
+    assert site.pages and site.per_page == 50 and site.home_reviews == 10
     assert site.tz == site.newsletter_tz == ZoneInfo("Europe/London")
     assert site.excerpt_words == 60 and site.feed_limit == 50 and site.feed_hub == ""
     assert site.templates == config.templates_path and site.static == config.paths.static
@@ -43,7 +45,23 @@ def test_site_takes_what_the_config_sets(publication):
     assert site.newsletter_name == "The Letter"
     assert site.newsletter_tz == ZoneInfo("Asia/Tokyo") and site.tz == ZoneInfo("Europe/London")
     assert site.subscribe_url == "https://lists.test/join"
+    assert site.subscribe_action == ""  # a page elsewhere: linked to, never posted to
     assert (site.excerpt_words, site.feed_limit, site.feed_hub) == (12, 3, "https://hub.test/")
+
+
+def test_a_server_url_gives_the_subscribe_form_its_action(publication):
+    publication.add_config('[server]\nurl = "https://list.reel.test/app"\n')
+    site = Site.from_config(publication.config)
+    assert site.subscribe_action == "https://list.reel.test/app/subscribe"
+    assert site.subscribe_url == "https://list.reel.test/app/subscribe"
+
+
+def test_an_absolute_permalink_means_the_pages_live_elsewhere(publication):
+    publication.add_config('[feeds]\npermalink = "https://www.reel.test/post/{slug}"\n')
+    config = publication.config
+    assert config.permalink("alien") == "https://www.reel.test/post/alien"
+    site = Site.from_config(config)
+    assert not site.pages
 
 
 def test_a_site_is_a_frozen_value(publication):

@@ -1,6 +1,7 @@
-"""Bodies rendered when an output reads them (sources/body.py): a build renders only what its
-feeds show, a review's HTML and derived summary are the same as rendering at once would give,
-and a source edited between loading and rendering stops the command with one line."""
+"""Bodies rendered when an output reads them (sources/body.py): a build renders only the bodies
+of what it writes again, a review's HTML and derived summary are the same as rendering at once
+would give, and a source edited between loading and rendering stops the command with one
+line."""
 
 from __future__ import annotations
 
@@ -29,15 +30,24 @@ class Renders:
         monkeypatch.setattr(body_module, "render_prepared", render)
 
 
-def test_loading_renders_no_body_and_a_build_only_those_its_feeds_show(publication,
-                                                                       monkeypatch):
+def test_loading_renders_no_body_and_a_build_only_those_it_writes(publication, monkeypatch):
     publication.add_config("[feeds]\nlimit = 3\nper_reviewer = false\nper_tag = false\n")
-    write_reviews(publication, 12)
+    write_reviews(publication, [{"date": f"2025-{month:02d}-10"} for month in range(1, 13)])
     renders = Renders(monkeypatch)
     catalog = load_reviews(publication.config)
     assert len(catalog.reviews) == 12 and renders.count == 0
+    # A first build writes every review's page and its month's archive: each body once.
     build_publication(publication.config, now=NOW)
-    assert renders.count == 3  # the site feed's three entries, once each
+    assert renders.count == 12
+    # An edit to one review (alone in its month): its page, its month's archive and the feed
+    # show it again; its neighbours' pages and the indexes only name it. Its body is rendered,
+    # and the feed's two other entries' (the feed is written again whole): three, not twelve.
+    path = publication.root / "reviews" / "film-12.md"
+    path.write_text(path.read_text(encoding="utf-8").replace("number 12", "number twelve"),
+                    encoding="utf-8")
+    renders.count = 0
+    build_publication(publication.config, now=NOW)
+    assert renders.count == 3
 
 
 def test_a_deferred_body_is_what_rendering_at_once_gives(publication):

@@ -449,7 +449,8 @@ colour: blue
         "reviews/x.md:9: film.producer: unknown field; known fields: year, director, starring, "
         "runtime, classification, credits",
         "reviews/x.md:10: colour: unknown field; known fields: title, date, reviewer, film, "
-        "rating, summary, tags, poster, poster_alt, availability, slug, id, updated, draft",
+        "rating, summary, tags, poster, poster_alt, availability, slug, id, updated, draft, "
+        "url",
     ]
 
 

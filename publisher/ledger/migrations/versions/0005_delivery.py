@@ -7,7 +7,7 @@ list grew). On (issue_number, status, id) a page is a range read in id order tha
 thousand rows; counts per status read the same index.
 
 Revision ID: 0005_delivery
-Revises: 0004
+Revises: 0005_postgres
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from __future__ import annotations
 from alembic import op
 
 revision = "0005_delivery"
-down_revision = "0004"
+down_revision = "0005_postgres"
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,357 @@
+"""The reader's side of the ledger: subscription requests and their confirmation, consent,
+one-click unsubscribe and undo, names, a subscriber's data (export) and erasure, hashed
+suppressions, and returned mail (bounces, complaints, mailto unsubscribes).
+
+Each method is one transaction; the decisions are ``newsletter.subscriptions``'s, taken inside
+it on what the transaction read, so two requests at once cannot both act on a stale view.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, delete, func, insert, select, update
+
+from ..errors import StoreError
+from ..models import Subscriber, SubscriberStatus
+from ..newsletter.subscriptions import (
+    REQUEST_RETENTION,
+    ConfirmOutcome,
+    SubscribeAction,
+    decide_confirm,
+    decide_subscribe,
+    soft_bounce_suppresses,
+)
+from .addresses import address_hash, address_key, clean_name, lookup_key, normalise_email
+from .base import StoreBase
+from .schema import (
+    deliveries_t,
+    inbox_messages_t,
+    issues_t,
+    subscriber_events_t,
+    subscribers_t,
+    subscription_requests_t,
+    suppressions_t,
+)
+from .subscribers import _subscriber_from, record_event, set_status
+
+
+def is_hash_suppressed(conn: Connection, email: str) -> bool:
+    return conn.execute(select(suppressions_t.c.reason).where(
+        suppressions_t.c.address_hash == address_hash(email))).first() is not None
+
+
+@dataclass(frozen=True)
+class SubscriptionRequest:
+    """A subscribe form's request waiting for its confirmation link."""
+
+    id: int
+    email: str
+    name: str
+    expires_at: datetime
+    confirmed_at: datetime | None = None
+
+
+class ReturnKind:
+    """What a returned message says (see ``newsletter.returns``)."""
+
+    HARD = "hard-bounce"
+    SOFT = "soft-bounce"
+    COMPLAINT = "complaint"
+    UNSUBSCRIBE = "unsubscribe"
+
+
+def _time(value: datetime | None) -> str | None:
+    return None if value is None else value.isoformat()
+
+
+class ReaderStore(StoreBase):
+    """The reader's part of the ledger."""
+
+    def _row(self, conn: Connection, email: str) -> Any:
+        return conn.execute(select(subscribers_t).where(
+            subscribers_t.c.email_normalised == lookup_key(email))).first()
+
+    # --- subscribing -----------------------------------------------------------------------------
+
+    def request_subscription(self, email: str, name: str, *, form: str, ip: str | None,
+                             now: datetime, expires: datetime, per_day: int
+                             ) -> tuple[SubscribeAction, SubscriptionRequest | None]:
+        """Record a subscribe form's request when it is to be confirmed (the request, when the
+        action is SEND). Raises InvalidAddress for an address that is not one."""
+        address = normalise_email(email)
+        key = address_key(address)
+        name = clean_name(name)
+        with self._write() as conn:
+            # Unconfirmed requests are personal data of people who may never have asked.
+            conn.execute(delete(subscription_requests_t).where(
+                subscription_requests_t.c.expires_at < now - REQUEST_RETENTION))
+            row = self._row(conn, address)
+            sent_today = conn.execute(select(func.count()).where(
+                subscription_requests_t.c.email_normalised == key,
+                subscription_requests_t.c.requested_at > now - timedelta(days=1),
+            )).scalar_one()
+            action = decide_subscribe(None if row is None else row.status, sent_today, per_day)
+            if action != SubscribeAction.SEND:
+                return action, None
+            inserted = conn.execute(insert(subscription_requests_t).values(
+                email=address, email_normalised=key, name=name, form=form[:200], ip=ip,
+                requested_at=now, expires_at=expires,
+            )).inserted_primary_key
+            assert inserted is not None
+            return action, SubscriptionRequest(int(inserted[0]), address, name, expires)
+
+    def subscription_request(self, request_id: int) -> SubscriptionRequest | None:
+        with self._read() as conn:
+            row = conn.execute(select(subscription_requests_t).where(
+                subscription_requests_t.c.id == request_id)).first()
+        return None if row is None else SubscriptionRequest(row.id, row.email, row.name,
+                                                            row.expires_at, row.confirmed_at)
+
+    def confirm_subscription(self, request_id: int, email: str, *, now: datetime
+                             ) -> tuple[ConfirmOutcome, Subscriber | None]:
+        """Follow a confirmation link: the address becomes an active subscriber with its consent
+        recorded (when and where it asked, on which form, when it confirmed), and any
+        suppression of it is lifted — it asked again, and proved it reads the mailbox."""
+        with self._write() as conn:
+            request = conn.execute(select(subscription_requests_t).where(
+                subscription_requests_t.c.id == request_id,
+                subscription_requests_t.c.email_normalised == lookup_key(email),
+            )).first()
+            outcome = decide_confirm(request is not None,
+                                     None if request is None else request.confirmed_at,
+                                     None if request is None else request.expires_at, now)
+            if outcome != ConfirmOutcome.CONFIRMED or request is None:
+                row = self._row(conn, email)
+                return outcome, None if row is None else _subscriber_from(row)
+            conn.execute(update(subscription_requests_t).where(
+                subscription_requests_t.c.id == request_id).values(confirmed_at=now))
+            consent = {"consent_at": request.requested_at, "consent_ip": request.ip,
+                       "consent_form": request.form, "confirmed_at": now}
+            row = self._row(conn, request.email)
+            if row is None:
+                inserted = conn.execute(insert(subscribers_t).values(
+                    email=request.email, email_normalised=request.email_normalised,
+                    name=request.name, status=SubscriberStatus.ACTIVE,
+                    source=f"web:{request.form}" if request.form else "web",
+                    created_at=now, status_changed_at=now, **consent,
+                )).inserted_primary_key
+                assert inserted is not None
+                subscriber_id = int(inserted[0])
+            else:
+                subscriber_id = row.id
+                conn.execute(update(subscribers_t).where(subscribers_t.c.id == row.id).values(
+                    name=request.name or row.name, **consent))
+                if row.status != SubscriberStatus.ACTIVE:
+                    set_status(conn, row.id, SubscriberStatus.ACTIVE, now, detail="confirmed")
+            record_event(conn, subscriber_id, "confirmed", now,
+                         f"form {request.form or '-'}; asked {request.requested_at:%Y-%m-%d %H:%M}"
+                         f" UTC from {request.ip or 'an address not recorded'}")
+            conn.execute(delete(suppressions_t).where(
+                suppressions_t.c.address_hash == address_hash(request.email)))
+            row = conn.execute(select(subscribers_t).where(
+                subscribers_t.c.id == subscriber_id)).one()
+            return outcome, _subscriber_from(row)
+
+    # --- unsubscribing, undo, preferences --------------------------------------------------------
+
+    def unsubscribe(self, email: str, *, now: datetime, via: str) -> tuple[Subscriber | None,
+                                                                              bool]:
+        """Unsubscribe ``email`` (idempotent): the subscriber (None when not on the list) and
+        whether this call changed anything. Their queued deliveries are not sent."""
+        return self.unsubscribe_many([email], now=now, via=via)[0]
+
+    def unsubscribe_many(self, emails: Sequence[str], *, now: datetime, via: str
+                         ) -> list[tuple[Subscriber | None, bool]]:
+        """``unsubscribe`` for each address, in one transaction: one commit (one fsync) for a
+        burst of one-click requests instead of one each."""
+        results: list[tuple[Subscriber | None, bool]] = []
+        with self._write() as conn:
+            for email in emails:
+                row = self._row(conn, email)
+                if row is None:
+                    results.append((None, False))
+                elif row.status != SubscriberStatus.ACTIVE:
+                    results.append((_subscriber_from(row), False))
+                else:
+                    set_status(conn, row.id, SubscriberStatus.UNSUBSCRIBED, now, detail=via)
+                    results.append((Subscriber(
+                        email=row.email, name=row.name, id=row.id,
+                        status=SubscriberStatus.UNSUBSCRIBED, source=row.source,
+                        created_at=row.created_at), True))
+        return results
+
+    def resubscribe(self, email: str, *, now: datetime, via: str) -> Subscriber | None:
+        """Make ``email`` active again on its own request (the undo button, the preferences
+        page: both reached through a link only its mailbox received). None when not on the
+        list."""
+        with self._write() as conn:
+            row = self._row(conn, email)
+            if row is None:
+                return None
+            if row.status != SubscriberStatus.ACTIVE:
+                set_status(conn, row.id, SubscriberStatus.ACTIVE, now, detail=via)
+            row = self._row(conn, email)
+            return _subscriber_from(row)
+
+    def rename_subscriber(self, email: str, name: str, *, now: datetime) -> Subscriber:
+        """Change a subscriber's name. InvalidAddress for a name too long; StoreError when the
+        address is not on the list."""
+        name = clean_name(name)
+        with self._write() as conn:
+            row = self._row(conn, email)
+            if row is None:
+                raise StoreError(f"no subscriber {email.strip()!r}")
+            if name != row.name:
+                conn.execute(update(subscribers_t).where(subscribers_t.c.id == row.id)
+                             .values(name=name))
+                record_event(conn, row.id, "renamed", now)
+            return _subscriber_from(self._row(conn, email))
+
+    def subscriber_data(self, email: str) -> dict[str, Any] | None:
+        """Everything the ledger holds about ``email`` (GDPR art. 15), ready for JSON: the
+        subscriber with its consent, its history, its deliveries and its subscription requests.
+        None when the ledger holds nothing about it."""
+        key = lookup_key(email)
+        with self._read() as conn:
+            row = conn.execute(select(subscribers_t).where(
+                subscribers_t.c.email_normalised == key)).first()
+            requests = conn.execute(select(subscription_requests_t).where(
+                subscription_requests_t.c.email_normalised == key)
+                .order_by(subscription_requests_t.c.id)).all()
+            if row is None and not requests:
+                return None
+            events: Sequence[Any] = ()
+            deliveries: Sequence[Any] = ()
+            if row is not None:
+                events = conn.execute(select(subscriber_events_t).where(
+                    subscriber_events_t.c.subscriber_id == row.id)
+                    .order_by(subscriber_events_t.c.id)).all()
+                deliveries = conn.execute(
+                    select(deliveries_t, issues_t.c.subject)
+                    .join(issues_t, issues_t.c.number == deliveries_t.c.issue_number)
+                    .where(deliveries_t.c.subscriber_id == row.id)
+                    .order_by(deliveries_t.c.issue_number)).all()
+        data: dict[str, Any] = {"address": row.email if row is not None else requests[0].email}
+        if row is not None:
+            data["subscriber"] = {
+                "name": row.name, "status": row.status, "source": row.source,
+                "created_at": _time(row.created_at),
+                "status_changed_at": _time(row.status_changed_at),
+                "consent": {"asked_at": _time(row.consent_at), "ip": row.consent_ip,
+                            "form": row.consent_form, "confirmed_at": _time(row.confirmed_at)},
+            }
+            data["history"] = [{"at": _time(e.at), "event": e.kind, "detail": e.detail}
+                               for e in events]
+            data["deliveries"] = [{
+                "issue": d.issue_number, "subject": d.subject, "status": d.status,
+                "attempts": d.attempts, "message_id": d.message_id,
+                "last_reply": d.last_reply, "queued_at": _time(d.created_at),
+                "updated_at": _time(d.updated_at)} for d in deliveries]
+        data["subscription_requests"] = [{
+            "name": r.name, "form": r.form, "ip": r.ip, "requested_at": _time(r.requested_at),
+            "expires_at": _time(r.expires_at), "confirmed_at": _time(r.confirmed_at),
+        } for r in requests]
+        return data
+
+    def erase_subscriber(self, email: str, *, now: datetime) -> bool:
+        """Erase everything about ``email`` (GDPR art. 17) — the subscriber, their history,
+        deliveries and requests — keeping only a hashed suppression so that no import adds the
+        address again. False when the ledger held nothing about it."""
+        key = lookup_key(email)
+        with self._write() as conn:
+            gone = conn.execute(delete(subscribers_t).where(
+                subscribers_t.c.email_normalised == key)).rowcount
+            gone += conn.execute(delete(subscription_requests_t).where(
+                subscription_requests_t.c.email_normalised == key)).rowcount
+            if not gone:
+                return False
+            if not is_hash_suppressed(conn, email):
+                conn.execute(insert(suppressions_t).values(
+                    address_hash=address_hash(email), reason="erased", created_at=now))
+            return True
+
+    def is_suppressed(self, email: str) -> bool:
+        """Whether ``email`` was erased (only its hash is left)."""
+        with self._read() as conn:
+            return is_hash_suppressed(conn, email)
+
+    # --- returned mail ---------------------------------------------------------------------------
+
+    def inbox_seen(self, key: str) -> bool:
+        """Whether the returned message with this key was already acted on."""
+        with self._read() as conn:
+            return conn.execute(select(inbox_messages_t.c.outcome).where(
+                inbox_messages_t.c.key == key)).first() is not None
+
+    def record_returned(self, key: str, kind: str, *, message_ids: tuple[str, ...] = (),
+                        email: str = "", detail: str = "", now: datetime,
+                        soft_limit: int = 3, soft_window: timedelta = timedelta(days=14)
+                        ) -> str:
+        """Act on one returned message, once: ``key`` identifies it (a crash between this
+        commit and moving the message makes the next run find the key and do nothing again).
+
+        Bounces and complaints are matched by the Message-ID of the message they are about
+        (``message_ids``: our Message-IDs are keyed with the secret, so a forged report cannot
+        name someone else's); a mailto unsubscribe by its sender's address (``email``).
+
+        Returns the outcome: "seen" (done before), "unmatched" (nothing recorded: not about a
+        message or subscriber of ours), "bounced", "soft-bounce", "complained",
+        "unsubscribed", or "no-change" (already not active).
+        """
+        with self._write() as conn:
+            if conn.execute(select(inbox_messages_t.c.outcome).where(
+                    inbox_messages_t.c.key == key)).first() is not None:
+                return "seen"
+            row = None
+            issue = None
+            ids = [mid.strip().strip("<>") for mid in message_ids if mid.strip()]
+            if ids:
+                found = conn.execute(
+                    select(deliveries_t.c.subscriber_id, deliveries_t.c.issue_number)
+                    .where(deliveries_t.c.message_id.in_([f"<{mid}>" for mid in ids] + ids))
+                ).first()
+                if found is not None:
+                    issue = found.issue_number
+                    row = conn.execute(select(subscribers_t).where(
+                        subscribers_t.c.id == found.subscriber_id)).first()
+            if row is None and kind == ReturnKind.UNSUBSCRIBE and email:
+                row = self._row(conn, email)
+            if row is None:
+                return "unmatched"
+            about = f"issue #{issue}: " if issue is not None else ""
+            outcome = self._apply_return(conn, row, kind, f"{about}{detail}"[:1000], now,
+                                         soft_limit, soft_window)
+            conn.execute(insert(inbox_messages_t).values(key=key[:200], outcome=outcome,
+                                                         processed_at=now))
+            return outcome
+
+    @staticmethod
+    def _apply_return(conn: Connection, row: Any, kind: str, detail: str, now: datetime,
+                      soft_limit: int, soft_window: timedelta) -> str:
+        active = row.status == SubscriberStatus.ACTIVE
+        if kind == ReturnKind.SOFT:
+            record_event(conn, row.id, "soft-bounce", now, detail)
+            recent = conn.execute(select(func.count()).where(
+                subscriber_events_t.c.subscriber_id == row.id,
+                subscriber_events_t.c.kind == "soft-bounce",
+                subscriber_events_t.c.at > now - soft_window,
+            )).scalar_one()
+            if active and soft_bounce_suppresses(recent, soft_limit):
+                set_status(conn, row.id, SubscriberStatus.BOUNCED, now,
+                           detail=f"{recent} soft bounces within {soft_window.days} days")
+                return "bounced"
+            return "soft-bounce"
+        status = {ReturnKind.HARD: SubscriberStatus.BOUNCED,
+                  ReturnKind.COMPLAINT: SubscriberStatus.COMPLAINED,
+                  ReturnKind.UNSUBSCRIBE: SubscriberStatus.UNSUBSCRIBED}[kind]
+        # A complaint outranks an earlier unsubscribe or bounce: it must never be mailed again,
+        # even if someone re-imports the address.
+        if active or (kind == ReturnKind.COMPLAINT
+                      and row.status != SubscriberStatus.COMPLAINED):
+            set_status(conn, row.id, status, now, detail=detail)
+            return str(status)
+        return "no-change"

@@ -1,0 +1,206 @@
+"""What a message that came back means: a bounce, a complaint, an unsubscribe request, or
+nothing of ours. Pure: bytes in, a ``Returned`` out, parsed with the email package.
+
+- A delivery status notification (RFC 3464, ``multipart/report;
+  report-type=delivery-status``) with ``Action: failed``: a hard bounce for a 5.x.x status, a
+  soft one for 4.x.x — and for 5.7.x, which is about us (policy, reputation), not the address,
+  as the sending path treats it. ``Action: delayed`` is a warning, not a bounce.
+- A complaint (RFC 5965 ARF, ``report-type=feedback-report``) of type abuse or fraud.
+- Mail to the List-Unsubscribe ``mailto:`` address (or with the subject "unsubscribe"), not
+  sent by a machine (RFC 3834 Auto-Submitted, Precedence: bulk/junk/list).
+
+Reports are tied to our message by the Message-ID they quote (the returned headers, the
+returned message, or Gmail's X-Original-Message-ID), not by the recipient they name: providers
+redact the recipient of a complaint, and our Message-IDs are keyed with the secret, so a forged
+report cannot name someone else's message. (A VERP envelope sender, bounces+TOKEN@domain, would
+tie bounces without quoted headers too, but needs the relay and the bounce mailbox to keep
+plus-addresses, and most hosted relays rewrite the envelope sender; every DSN the shapes we
+target send quotes the headers.)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Collection, Iterator
+from dataclasses import dataclass
+from email import message_from_bytes, message_from_string
+from email.message import Message
+from email.policy import default
+from email.utils import getaddresses, parseaddr
+
+HARD = "hard-bounce"
+SOFT = "soft-bounce"
+COMPLAINT = "complaint"
+UNSUBSCRIBE = "unsubscribe"
+OTHER = "other"
+
+_STATUS = re.compile(r"\b([245])\.(\d{1,3})\.(\d{1,3})\b")
+_COMPLAINT_TYPES = {"abuse", "fraud"}
+
+
+@dataclass(frozen=True)
+class Returned:
+    """One message from the inbox, understood.
+
+    ``key`` identifies the message itself (its own Message-ID, else a hash of its bytes) so
+    that acting on it twice can be refused; ``message_ids`` are the Message-IDs of the message
+    it reports on; ``addresses`` the recipients it names (a DSN) or its sender (a mailto
+    unsubscribe); ``detail`` one line for the subscriber's history; ``reason`` why it is
+    ``other``."""
+
+    kind: str
+    key: str
+    message_ids: tuple[str, ...] = ()
+    addresses: tuple[str, ...] = ()
+    detail: str = ""
+    reason: str = ""
+
+
+def _one_line(text: object, limit: int = 300) -> str:
+    return " ".join(str(text or "").split())[:limit]
+
+
+def message_key(raw: bytes, message: Message) -> str:
+    mid = _one_line(message.get("Message-ID", ""), 180).strip("<>")
+    if mid:
+        return f"mid:{mid}"
+    return "sha256:" + hashlib.sha256(raw).hexdigest()
+
+
+def _parts(message: Message) -> Iterator[Message]:
+    yield from message.walk()
+
+
+def _header_blocks(part: Message) -> list[Message]:
+    """The header blocks of a message/delivery-status or message/feedback-report part."""
+    payload = part.get_payload()
+    if isinstance(payload, list):
+        return [p for p in payload if isinstance(p, Message)]
+    text = payload if isinstance(payload, str) else ""
+    if part.get("Content-Transfer-Encoding", "").lower() in ("base64", "quoted-printable"):
+        raw = part.get_payload(decode=True)
+        text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else text
+    blocks = re.split(r"\r?\n\s*\r?\n", text.strip())
+    return [message_from_string(block + "\n") for block in blocks if block.strip()]
+
+
+def _quoted_message_ids(message: Message) -> list[str]:
+    """Message-IDs of the message a report returns: in text/rfc822-headers or message/rfc822
+    parts, and Gmail's X-Original-Message-ID in the per-message DSN fields."""
+    ids: list[str] = []
+    for part in _parts(message):
+        kind = part.get_content_type()
+        if kind == "message/rfc822":
+            inner = part.get_payload()
+            if isinstance(inner, list) and inner and isinstance(inner[0], Message):
+                mid = inner[0].get("Message-ID")
+                if mid:
+                    ids.append(str(mid))
+        elif kind == "text/rfc822-headers":
+            raw = part.get_payload(decode=True)
+            text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else ""
+            mid = message_from_string(text.split("\n\n", 1)[0] + "\n").get("Message-ID")
+            if mid:
+                ids.append(str(mid))
+        elif kind == "message/delivery-status":
+            for block in _header_blocks(part)[:1]:
+                if block.get("X-Original-Message-ID"):
+                    ids.append(str(block["X-Original-Message-ID"]))
+    return [_one_line(mid, 250) for mid in dict.fromkeys(ids)]
+
+
+def _address(field: object) -> str:
+    """'rfc822; ann@example.org' → 'ann@example.org'."""
+    text = _one_line(field)
+    kind, sep, value = text.partition(";")
+    return (value if sep else kind).strip().strip("<>")
+
+
+def _dsn(message: Message, key: str) -> Returned:
+    part = next((p for p in _parts(message) if p.get_content_type() == "message/delivery-status"),
+                None)
+    if part is None:
+        return Returned(OTHER, key, reason="a delivery report without its status part")
+    failed: list[tuple[str, str, str]] = []  # (status, recipient, diagnostic)
+    delayed = False
+    for block in _header_blocks(part)[1:]:
+        action = _one_line(block.get("Action")).lower()
+        status = _STATUS.search(_one_line(block.get("Status")))
+        code = status.group(0) if status else ""
+        recipient = _address(block.get("Final-Recipient") or block.get("Original-Recipient"))
+        diagnostic = _one_line(block.get("Diagnostic-Code"))
+        if re.match(r"[\w-]+;", diagnostic):  # "smtp; 550 …": the type is noise here
+            diagnostic = diagnostic.partition(";")[2].strip()
+        if action == "failed":
+            if not code:  # some MTAs put the status only in the diagnostic
+                found = _STATUS.search(diagnostic)
+                code = found.group(0) if found else "5.0.0"
+            failed.append((code, recipient, diagnostic))
+        elif action == "delayed":
+            delayed = True
+    if not failed:
+        reason = ("a delay warning (the server is still trying)" if delayed
+                  else "a delivery report of no failure")
+        return Returned(OTHER, key, reason=reason)
+    hard = [f for f in failed if f[0].startswith("5.") and not f[0].startswith("5.7.")]
+    code, recipient, diagnostic = (hard or failed)[0]
+    detail = f"{code}: {diagnostic}" if diagnostic else code
+    return Returned(HARD if hard else SOFT, key, tuple(_quoted_message_ids(message)),
+                    tuple(dict.fromkeys(r for _, r, _ in failed if r)), detail or code)
+
+
+def _arf(message: Message, key: str) -> Returned:
+    part = next((p for p in _parts(message)
+                 if p.get_content_type() == "message/feedback-report"), None)
+    fields = _header_blocks(part)[0] if part is not None and _header_blocks(part) else None
+    feedback = _one_line(fields.get("Feedback-Type") if fields else "").lower()
+    if feedback not in _COMPLAINT_TYPES:
+        return Returned(OTHER, key, reason=f"a feedback report of type {feedback or 'unknown'}")
+    agent = _one_line(fields.get("User-Agent") if fields else "", 80)
+    rcpt = _address(fields.get("Original-Rcpt-To") if fields else "")
+    return Returned(COMPLAINT, key, tuple(_quoted_message_ids(message)),
+                    (rcpt,) if "@" in rcpt else (),
+                    f"complaint ({feedback}) via {agent or 'a feedback loop'}")
+
+
+def _automatic(message: Message) -> str:
+    auto = _one_line(message.get("Auto-Submitted")).lower()
+    if auto and auto != "no":
+        return f"sent by a machine (Auto-Submitted: {auto})"
+    precedence = _one_line(message.get("Precedence")).lower()
+    if precedence in ("bulk", "junk", "list"):
+        return f"sent by a machine (Precedence: {precedence})"
+    if message.get("List-Id") or message.get("X-Autoreply") or message.get("X-Autorespond"):
+        return "sent by a machine (a list or an auto-reply)"
+    return ""
+
+
+def classify(raw: bytes, *, unsubscribe_addresses: Collection[str]) -> Returned:
+    """What ``raw`` (one message as stored in the mailbox) means. ``unsubscribe_addresses``:
+    the List-Unsubscribe mailto addresses, lower-case."""
+    message = message_from_bytes(raw, policy=default)
+    key = message_key(raw, message)
+    kind = message.get_content_type()
+    report = str(message.get_param("report-type", "", header="content-type") or "").lower()
+    if kind == "multipart/report" and report == "delivery-status":
+        return _dsn(message, key)
+    if kind == "multipart/report" and report == "feedback-report":
+        return _arf(message, key)
+    if kind == "multipart/report":
+        return Returned(OTHER, key, reason=f"a report of type {report or 'unknown'}")
+    recipients = {address.lower() for _, address in getaddresses(
+        [str(v) for name in ("To", "Cc", "Delivered-To", "X-Original-To")
+         for v in message.get_all(name, [])])}
+    subject = _one_line(message.get("Subject")).lower()
+    addressed = bool(recipients & set(unsubscribe_addresses))
+    if not addressed and subject != "unsubscribe":
+        return Returned(OTHER, key, reason="not a report, nor addressed to the unsubscribe "
+                                           "address")
+    automatic = _automatic(message)
+    if automatic:
+        return Returned(OTHER, key, reason=automatic)
+    sender = parseaddr(str(message.get("From", "")))[1]
+    if "@" not in sender:
+        return Returned(OTHER, key, reason="an unsubscribe request without a sender address")
+    return Returned(UNSUBSCRIBE, key, (), (sender,), "by mail to the unsubscribe address")

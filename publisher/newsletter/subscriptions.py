@@ -1,0 +1,63 @@
+"""What a reader's request does: pure decisions over what the ledger holds and a given ``now``.
+
+The ledger (``ledger.readers``) gathers the facts inside its transaction and applies what these
+functions decide; the web app only shows the outcome. Listmonk, Buttondown and Ghost behave the
+same way on the points that matter: double opt-in, one answer for every address (nobody learns
+who is subscribed), confirmation links that work once and expire, and an unsubscribe that never
+needs more than one click.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from ..models import SubscriberStatus
+
+
+class SubscribeAction(StrEnum):
+    """What a subscribe form's request leads to. The reader sees the same page for all three."""
+
+    SEND = "send"  # record the request and send a confirmation link
+    ALREADY_ACTIVE = "already-active"  # nothing to do (and nothing is sent: no mail bombing)
+    LIMITED = "limited"  # this address was sent enough confirmation links today
+
+
+def decide_subscribe(status: str | None, sent_today: int, per_day: int) -> SubscribeAction:
+    """``status``: the address's subscriber status, None when it is not on the list (or was
+    erased); ``sent_today``: confirmation links sent to it in the last 24 hours."""
+    if status == SubscriberStatus.ACTIVE:
+        return SubscribeAction.ALREADY_ACTIVE
+    if sent_today >= per_day:
+        return SubscribeAction.LIMITED
+    return SubscribeAction.SEND
+
+
+class ConfirmOutcome(StrEnum):
+    CONFIRMED = "confirmed"
+    ALREADY_USED = "already-used"  # single use: an old link never re-subscribes anyone
+    EXPIRED = "expired"
+    UNKNOWN = "unknown"  # the request is gone (purged, or the address was erased)
+
+
+def decide_confirm(found: bool, confirmed_at: datetime | None, expires_at: datetime | None,
+                   now: datetime) -> ConfirmOutcome:
+    """Whether a subscription request may be confirmed now."""
+    if not found:
+        return ConfirmOutcome.UNKNOWN
+    if confirmed_at is not None:
+        return ConfirmOutcome.ALREADY_USED
+    if expires_at is None or now >= expires_at:
+        return ConfirmOutcome.EXPIRED
+    return ConfirmOutcome.CONFIRMED
+
+
+#: Unconfirmed requests (an address and, unless server.store_ip is false, an IP address of
+#: someone who may never have asked) are kept this long after they expire, then deleted.
+REQUEST_RETENTION = timedelta(days=7)
+
+
+def soft_bounce_suppresses(recent: int, limit: int) -> bool:
+    """Listmonk-style: ``recent`` soft bounces within the window (this one included) reaching
+    ``limit`` mark the subscriber bounced."""
+    return recent >= limit

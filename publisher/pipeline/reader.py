@@ -1,0 +1,250 @@
+"""The reader's requests as library calls: subscribe (and send the confirmation), confirm,
+unsubscribe, undo, preferences. ``publisher serve``'s handlers are thin over this; so is any
+other front end one might write.
+
+One ``ReaderDesk`` is built per server from the Config (the sender, the site, the strings and
+the DKIM key read once) and is safe to share between threads: the ledger gives each call its own
+transaction, and a transport session is opened per confirmation message.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Generic, TypeVar
+from urllib.parse import quote
+
+from ..config import Config
+from ..delivery.transports import Transport, transport_from_url
+from ..errors import BadToken, DeliveryError, ExpiredToken
+from ..ledger import Store
+from ..ledger.readers import SubscriptionRequest
+from ..models import Subscriber
+from ..newsletter.subscriptions import ConfirmOutcome, SubscribeAction, decide_confirm
+from ..render.dkim import DkimSigner
+from ..render.reader import Strings, confirmation_message, load_strings
+from ..render.sender import Sender
+from ..render.site import Site
+from ..render.tokens import CONFIRM, MANAGE, UNDO, make_token, read_token, verify_unsubscribe_token
+
+log = logging.getLogger("publisher.serve")
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+@dataclass(frozen=True)
+class Subscribed:
+    """What a subscribe request did. The reader is told the same thing whatever ``action``."""
+
+    action: SubscribeAction | str  # or "honeypot": a bot filled the hidden field
+    address: str
+    request: SubscriptionRequest | None = None
+
+
+class ReaderDesk:
+    """The reader's side of one publication, for a server: tokens, URLs and ledger calls."""
+
+    def __init__(self, config: Config, store: Store, *, secret: str,
+                 clock: Callable[[], datetime], transport: Transport | None = None):
+        self.config = config
+        self.store = store
+        self.clock = clock
+        self._secret = secret
+        self.site = Site.from_config(config)
+        self.sender = Sender.from_config(config)
+        self.strings: Strings = load_strings(config.templates_path, config.language)
+        self.signer = DkimSigner.from_config(config)
+        self.transport = transport or transport_from_url(config)
+        self.settings = config.server
+        self.list_id = self.sender.list_id
+        # One writer at a time from this process. Threads that met on SQLite's write lock would
+        # wait in its busy handler, which sleeps in growing steps (up to 100 ms): under load
+        # most of a request's time. Queued on this lock, the next writer starts the moment the
+        # last one commits. (Other processes — publisher run — still meet the busy timeout.)
+        self._write_lock = threading.Lock()
+        self._unsubscribes: GroupCommit[tuple[str, str], tuple[Subscriber | None, bool]] = \
+            GroupCommit(self._unsubscribe_batch)
+
+    # --- tokens and URLs -------------------------------------------------------------------------
+
+    @property
+    def confirm_hours(self) -> int:
+        return round(self.settings.confirm_hours)
+
+    def confirm_url(self, request: SubscriptionRequest) -> str:
+        token = make_token(self._secret, CONFIRM, self.list_id,
+                           f"{request.id} {request.email}", request.expires_at)
+        return self.config.reader_url("confirm") + f"?token={token}"
+
+    def manage_token(self, email: str) -> str:
+        return make_token(self._secret, MANAGE, self.list_id, email)
+
+    def undo_token(self, email: str) -> str:
+        until = self.clock() + timedelta(hours=self.settings.undo_hours)
+        return make_token(self._secret, UNDO, self.list_id, email, until)
+
+    def read(self, purpose: str, token: str) -> str:
+        """The address a self-contained token for ``purpose`` was made for. BadToken (or
+        ExpiredToken) otherwise."""
+        return read_token(self._secret, purpose, self.list_id, token, now=self.clock()).subject
+
+    def check_unsubscribe(self, address: str, token: str) -> None:
+        """BadToken unless ``token`` is the unsubscribe token of ``address``."""
+        if not address or not verify_unsubscribe_token(self._secret, self.list_id, address,
+                                                       token):
+            raise BadToken("unsubscribe token does not verify")
+
+    # --- subscribing -----------------------------------------------------------------------------
+
+    def subscribe(self, email: str, name: str, *, form: str, ip: str | None,
+                  honeypot: str = "") -> Subscribed:
+        """Record a subscribe request to be confirmed (double opt-in). InvalidAddress for an
+        address that is not one. The caller sends the confirmation (``send_confirmation``)
+        when ``request`` is set, after answering, so that the answer takes as long whatever
+        the address."""
+        if honeypot.strip():
+            return Subscribed("honeypot", email.strip())
+        with self._write_lock:
+            now = self.clock()
+            action, request = self.store.request_subscription(
+                email, name, form=form, ip=ip if self.settings.store_ip else None, now=now,
+                expires=now + timedelta(hours=self.settings.confirm_hours),
+                per_day=self.settings.confirmations_per_day)
+        return Subscribed(action, request.email if request else email.strip(), request)
+
+    def confirmation(self, request: SubscriptionRequest) -> bytes:
+        """The confirmation message for ``request``."""
+        return confirmation_message(self.site, self.sender, self.strings, email=request.email,
+                                    name=request.name, confirm_url=self.confirm_url(request),
+                                    hours=self.confirm_hours, date=self.clock(),
+                                    signer=self.signer)
+
+    def send_confirmation(self, request: SubscriptionRequest) -> bool:
+        """Send the confirmation message through the configured transport; False (and one log
+        line, without the address) when it could not be sent: the reader may ask again."""
+        try:
+            message = self.confirmation(request)
+            with self.transport.session() as session:
+                session.send(self.sender.envelope_from, request.email, message)
+        except DeliveryError as exc:
+            log.warning("confirmation for request %d not sent: %s", request.id, exc)
+            return False
+        return True
+
+    def confirm(self, token: str, *, commit: bool) -> tuple[ConfirmOutcome, str]:
+        """Read a confirmation token; with ``commit`` (the POST) confirm it. (outcome, address).
+        BadToken for a token that is not one; an expired genuine one is EXPIRED."""
+        try:
+            subject = self.read(CONFIRM, token)
+        except ExpiredToken:
+            return ConfirmOutcome.EXPIRED, ""
+        request_id, _, email = subject.partition(" ")
+        if not request_id.isdigit():
+            raise BadToken("confirmation token without a request")
+        if not commit:  # may it be confirmed? (then the page asks)
+            request = self.store.subscription_request(int(request_id))
+            found = request is not None and request.email.lower() == email.lower()
+            return decide_confirm(found, request.confirmed_at if request else None,
+                                  request.expires_at if request else None, self.clock()), email
+        with self._write_lock:
+            outcome, _ = self.store.confirm_subscription(int(request_id), email,
+                                                         now=self.clock())
+        return outcome, email
+
+    # --- leaving and coming back -----------------------------------------------------------------
+
+    def unsubscribe(self, address: str, *, via: str) -> tuple[Subscriber | None, bool]:
+        """Unsubscribe ``address``. Requests that arrive while another is being written are
+        written together, in one transaction, when it commits (group commit): under a burst of
+        one-click POSTs the ledger fsyncs once per batch, not once per request."""
+        return self._unsubscribes.submit((address, via))
+
+    def _unsubscribe_batch(self, items: list[tuple[str, str]]
+                           ) -> list[tuple[Subscriber | None, bool]]:
+        results: dict[int, tuple[Subscriber | None, bool]] = {}
+        with self._write_lock:
+            now = self.clock()
+            for via in dict.fromkeys(v for _, v in items):
+                mine = [i for i, (_, v) in enumerate(items) if v == via]
+                done = self.store.unsubscribe_many([items[i][0] for i in mine], now=now, via=via)
+                results.update(zip(mine, done, strict=True))
+        return [results[i] for i in range(len(items))]
+
+    def resubscribe(self, address: str, *, via: str) -> Subscriber | None:
+        with self._write_lock:
+            return self.store.resubscribe(address, now=self.clock(), via=via)
+
+    def rename(self, address: str, name: str) -> Subscriber:
+        with self._write_lock:
+            return self.store.rename_subscriber(address, name, now=self.clock())
+
+    def export(self, address: str) -> dict[str, Any] | None:
+        data = self.store.subscriber_data(address)
+        if data is not None:
+            data = {"publication": self.site.newsletter_name, "list": self.list_id,
+                    "exported_at": self.clock().isoformat(), **data}
+        return data
+
+    def erase(self, address: str) -> bool:
+        with self._write_lock:
+            return self.store.erase_subscriber(address, now=self.clock())
+
+
+class GroupCommit(Generic[T, R]):
+    """Callers ``submit`` items; one of them (the leader) applies every item waiting at that
+    moment in one call, the others wait for their result. Nobody waits for a timer: a lone
+    request is written at once, and a burst is written in as few calls as the ledger can take.
+    An exception from ``apply`` is raised to every caller of that batch."""
+
+    def __init__(self, apply: Callable[[list[T]], list[R]], *, limit: int = 500):
+        self._apply = apply
+        self._limit = limit
+        self._cond = threading.Condition()
+        self._pending: list[_Slot[T, R]] = []
+        self._busy = False
+
+    def submit(self, item: T) -> R:
+        slot: _Slot[T, R] = _Slot(item)
+        with self._cond:
+            self._pending.append(slot)
+            while not slot.done:
+                if self._busy:
+                    self._cond.wait()
+                    continue
+                self._busy = True
+                batch, self._pending = self._pending[:self._limit], self._pending[self._limit:]
+                self._cond.release()
+                try:
+                    results = self._apply([s.item for s in batch])
+                    for s, result in zip(batch, results, strict=True):
+                        s.result = result
+                except BaseException as exc:
+                    for s in batch:
+                        s.error = exc
+                finally:
+                    self._cond.acquire()
+                    for s in batch:
+                        s.done = True
+                    self._busy = False
+                    self._cond.notify_all()
+        if slot.error is not None:
+            raise slot.error
+        return slot.result  # type: ignore[return-value]
+
+
+class _Slot(Generic[T, R]):
+    __slots__ = ("item", "result", "error", "done")
+
+    def __init__(self, item: T):
+        self.item = item
+        self.result: R | None = None
+        self.error: BaseException | None = None
+        self.done = False
+
+
+def unsubscribe_query(address: str, token: str) -> str:
+    """The query of an unsubscribe URL, rebuilt from its verified parts."""
+    return f"address={quote(address, safe='')}&token={quote(token, safe='')}"

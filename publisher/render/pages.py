@@ -1,0 +1,392 @@
+"""The site's pages: one per review, the home page, indexes of reviews, reviewers and tags,
+404, subscribe, the feeds page, the stylesheet, the feeds' XSLT, the sitemap and robots.txt.
+
+Pages are Jinja templates in ``templates/`` like the digest (``review.html.j2``,
+``home.html.j2``, ``list.html.j2``, …, all extending ``_page.html.j2``), overridable by name.
+Each template is compiled once per build; each review's card and its list item are made once,
+however many pages show them. Pages hold no clock and no personal data: the same reviews give
+the same bytes. Every URL is absolute (under base_url), so a page works wherever it is served,
+404.html included.
+
+Where things live (paths under the output directory):
+
+    index.html                      the latest reviews
+    <permalink>index.html           each review (feeds.permalink, "reviews/{slug}/" by default)
+    reviews/, reviews/page/<n>/     every review, newest first, site.per_page to a page
+    reviewers/, reviewers/<slug>/   every reviewer; each one's reviews (beside their feeds)
+    tags/, tags/<slug>/             every tag; each one's reviews
+    feeds/                          every feed, the archives, the review data
+    404.html, site.css, feed.xsl, sitemap.xml, robots.txt
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import html
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import jinja2
+from markupsafe import Markup
+
+from ..errors import TemplateError
+from ..models import ImageFacts, Review
+from ..text import slugify
+from .card import Card, review_card, review_json_ld, script_json
+from .digest import date_text, publication_context
+from .engine import render_template, template_environment
+from .feeds import REVIEW_NS
+from .site import Site
+
+#: A sitemap holds at most this many URLs (sitemaps.org); more go into several, under an index.
+SITEMAP_LIMIT = 50_000
+
+
+def page_file(url: str, site: Site) -> str | None:
+    """The file under the output directory that serves ``url``, when publisher builds it: a
+    URL under base_url ending in "/" is <path>/index.html, one ending in ".html" that file.
+    None for any other URL (another site's, or one no static server maps to a page)."""
+    if not site.pages or not url.startswith(site.base_url):
+        return None
+    rel = url[len(site.base_url):].split("#")[0].split("?")[0]
+    if rel == "" or rel.endswith("/"):
+        return rel + "index.html"
+    if rel.endswith((".html", ".htm")):
+        return rel
+    return None
+
+
+def index_path(kind: str, slug: str = "", number: int = 1) -> str:
+    """The directory (under base_url) of page ``number`` of an index: "reviews/",
+    "reviewers/<slug>/", "tags/<slug>/page/3/"."""
+    base = f"{kind}/{slug}/" if slug else f"{kind}/"
+    return base if number == 1 else f"{base}page/{number}/"
+
+
+@dataclass(frozen=True)
+class Term:
+    """A reviewer or a tag as the indexes show it."""
+
+    kind: str  # "reviewers" or "tags"
+    slug: str
+    name: str  # as the newest review spells it
+    reviews: tuple[Review, ...]  # newest first
+
+
+class PageRenderer:
+    """Renders the pages of one publication. ``poster_facts(url)`` gives a poster file's size
+    and dimensions (or None); ``issues`` says whether the newsletter archive (issues/) exists,
+    for the navigation."""
+
+    def __init__(self, site: Site, *,
+                 poster_facts: Callable[[str], ImageFacts | None] | None = None,
+                 issues: bool = False) -> None:
+        self.site = site
+        self._poster_facts = poster_facts or (lambda url: None)
+        # Templates do not change during a build: no file check on each render (the extends
+        # of each page would stat its parent every time).
+        self._env = template_environment(site.templates).overlay(auto_reload=False)
+        self._templates: dict[str, jinja2.Template] = {}
+        self._cards: dict[int, tuple[Review, Card]] = {}
+        self._items: dict[int, Markup] = {}
+        self.issues = issues
+        self.css = self._render("site.css.j2", publication_context(site)).encode("utf-8")
+        css_hash = hashlib.blake2b(self.css, digest_size=4).hexdigest()
+        self._shared = self._shared_context(f"{site.url('site.css')}?v={css_hash}")
+
+    # -- the pieces every page shares --------------------------------------------------------
+
+    def _render(self, name: str, context: Mapping[str, Any]) -> str:
+        """One template, compiled once per renderer (Jinja's own cache would stat the file on
+        every call). A template error is raised as TemplateError naming file and line."""
+        try:
+            template = self._templates.get(name)
+            if template is None:
+                template = self._templates[name] = self._env.get_template(name)
+            return template.render(context)
+        except jinja2.TemplateError:
+            pass
+        # Again through the engine, which turns the error into a TemplateError that names the
+        # template's file and line.
+        render_template(self.site.templates, name, context)
+        raise TemplateError(f"{name}: failed to render")  # pragma: no cover - raised above
+
+    def _shared_context(self, css_url: str) -> dict[str, Any]:
+        """What every page's template is given, the parts that are the same on every page
+        (head lines, header, subscribe box, footer) already rendered."""
+        site = self.site
+        context = publication_context(site)
+        language = context["language"]
+        nav = [{"label": "Reviews", "url": site.url("reviews/"), "key": "reviews"},
+               {"label": "Reviewers", "url": site.url("reviewers/"), "key": "reviewers"},
+               {"label": "Tags", "url": site.url("tags/"), "key": "tags"}]
+        if self.issues:
+            nav.append({"label": "Newsletter", "url": site.url("issues/"), "key": "issues"})
+        nav.append({"label": "Subscribe", "url": site.subscribe_url, "key": "subscribe"})
+        title = site.title
+        context.update({
+            "publication": title,
+            "newsletter": site.newsletter_name,
+            "description": site.description,
+            "css_url": css_url,
+            "nav": nav,
+            "og_locale": language.replace("-", "_"),
+            "subscribe_action": site.subscribe_action,
+            "feeds_url": site.url("feeds/") if site.pages else "",
+            "site_feeds": [{"label": "RSS", "url": site.url("feed.xml")},
+                           {"label": "Atom", "url": site.url("atom.xml")},
+                           {"label": "JSON Feed", "url": site.url("feed.json")}],
+            "site_feed_links": [
+                {"type": "application/rss+xml", "title": f"{title} (RSS)",
+                 "url": site.url("feed.xml")},
+                {"type": "application/atom+xml", "title": f"{title} (Atom)",
+                 "url": site.url("atom.xml")},
+                {"type": "application/feed+json", "title": f"{title} (JSON Feed)",
+                 "url": site.url("feed.json")}],
+            "copyright": site.copyright,
+            "reviews_url": site.url("reviews/"),
+            "issues_url": site.url("issues/") if self.issues else "",
+            "section": "",
+            "feeds": [],
+            "json_ld": [],
+        })
+        for name, template in (("site_head", "_site_head.html.j2"),
+                               ("subscribe_box", "_subscribe.html.j2"),
+                               ("footer", "_footer.html.j2")):
+            context[name] = Markup(self._render(template, context).strip())
+        self._headers: dict[str, Markup] = {}
+        return context
+
+    def _header(self, section: str) -> Markup:
+        found = self._headers.get(section)
+        if found is None:
+            found = self._headers[section] = Markup(self._render(
+                "_header.html.j2", {**self._shared, "section": section}).strip())
+        return found
+
+    def _feeds(self, path: str, name: str) -> list[dict[str, str]]:
+        """Feed discovery links of a reviewer's or tag's own feeds (the site's are on every
+        page already)."""
+        site = self.site
+        return [{"type": "application/rss+xml", "title": f"{name} (RSS)",
+                 "url": site.url(path + "feed.xml")},
+                {"type": "application/atom+xml", "title": f"{name} (Atom)",
+                 "url": site.url(path + "atom.xml")},
+                {"type": "application/feed+json", "title": f"{name} (JSON Feed)",
+                 "url": site.url(path + "feed.json")}]
+
+    def _page(self, name: str, page: dict[str, Any], **context: Any) -> bytes:
+        values = dict(self._shared)
+        values["page"] = {"title": page["heading"], "description": "", "canonical": "",
+                          "og_type": "website", "image": None, "published": "", **page}
+        values.update(context)
+        values["header"] = self._header(values["section"])
+        return self._render(name, values).encode("utf-8")
+
+    # -- reviews -----------------------------------------------------------------------------
+
+    def card(self, review: Review) -> Card:
+        hit = self._cards.get(id(review))
+        if hit is not None and hit[0] is review:
+            return hit[1]
+        facts = None
+        if review.poster is not None:
+            facts = self._poster_facts(review.poster.src)
+        made = review_card(review, self.site.excerpt_words, facts)
+        self._cards[id(review)] = (review, made)
+        return made
+
+    def reviewer_url(self, review: Review) -> str:
+        return self.site.url(index_path("reviewers", _slug(review.reviewer)))
+
+    def _dates(self, card: Card) -> dict[str, str]:
+        tz = self.site.tz
+        published = card.published.astimezone(tz)
+        updated = card.updated.astimezone(tz)
+        later = updated.date() > published.date()
+        return {"date_text": date_text(published, tz), "date_iso": published.date().isoformat(),
+                "updated_text": date_text(updated, tz) if later else "",
+                "updated_iso": updated.date().isoformat()}
+
+    def item(self, review: Review) -> Markup:
+        """The review as the home page and the indexes list it (made once per review)."""
+        found = self._items.get(id(review))
+        if found is None:
+            card = self.card(review)
+            found = Markup(self._render("review_item.html.j2", {
+                "card": card, "reviewer_url": self.reviewer_url(review), **self._dates(card)}))
+            self._items[id(review)] = found
+        return found
+
+    def review_page(self, review: Review, older: Review | None, newer: Review | None) -> bytes:
+        """The review's page, linking the reviews published just before and after it."""
+        site = self.site
+        card = self.card(review)
+        image = None
+        if card.poster_src:
+            image = {"url": card.poster_src, "alt": card.poster_alt,
+                     "width": card.poster_width, "height": card.poster_height}
+        year = f" ({card.year})" if card.year else ""
+        description = card.summary or card.excerpt
+        published = card.published.astimezone(site.tz)
+        page = {"title": f"{card.title}{year}: review by {card.reviewer} | {site.title}",
+                "heading": f"{card.title}{year}", "description": description,
+                "canonical": card.url, "og_type": "article", "image": image,
+                "published": published.isoformat(),
+                "modified": max(card.updated, card.published).astimezone(site.tz).isoformat(),
+                "author": card.reviewer, "tags": card.tags}
+        tags = [{"name": tag, "url": site.url(index_path("tags", _slug(tag)))}
+                for tag in card.tags]
+
+        def neighbour(other: Review | None) -> dict[str, str] | None:
+            return None if other is None else {"title": other.title, "url": other.url}
+
+        return self._page("review.html.j2", page, card=card, body=Markup(review.body_html),
+                          reviewer_url=self.reviewer_url(review), tags=tags,
+                          older=neighbour(older), newer=neighbour(newer),
+                          json_ld=[script_json(review_json_ld(card, site))],
+                          **self._dates(card))
+
+    # -- indexes -----------------------------------------------------------------------------
+
+    def _item_list(self, reviews: Sequence[Review]) -> list[Markup]:
+        data = {"@context": "https://schema.org", "@type": "ItemList",
+                "itemListElement": [{"@type": "ListItem", "position": n, "url": r.url}
+                                    for n, r in enumerate(reviews, 1)]}
+        return [script_json(data)] if reviews else []
+
+    def home(self, latest: Sequence[Review], count: int) -> bytes:
+        site = self.site
+        website = {"@context": "https://schema.org", "@type": "WebSite", "name": site.title,
+                   "url": site.base_url}
+        if site.description:
+            website["description"] = site.description
+        page = {"title": site.title, "heading": site.title, "description": site.description,
+                "canonical": site.base_url}
+        return self._page("home.html.j2", page, section="home",
+                          items=[self.item(r) for r in latest], count=count,
+                          json_ld=[script_json(website), *self._item_list(latest)])
+
+    def list_page(self, *, kind: str, term: Term | None, reviews: Sequence[Review],
+                  number: int, pages: int) -> bytes:
+        """Page ``number`` of ``pages`` of an index: every review (``term`` None) or one
+        reviewer's or tag's."""
+        site = self.site
+        slug = term.slug if term else ""
+        if term is None:
+            heading, intro = "Every review", f"Every review in {site.title}, newest first."
+        elif kind == "reviewers":
+            heading = f"Reviews by {term.name}"
+            intro = f"{_count(len(term.reviews), 'review')} by {term.name}, newest first."
+        else:
+            heading = term.name
+            intro = f"{_count(len(term.reviews), 'review')} tagged “{term.name}”, newest first."
+        feeds_enabled = (site.feeds_per_reviewer if kind == "reviewers"
+                         else site.feeds_per_tag)
+        index_feeds = []
+        path = index_path(kind, slug)
+        if term is not None and feeds_enabled:
+            index_feeds = [{"label": label, "url": site.url(path + name)} for label, name in
+                           (("RSS", "feed.xml"), ("Atom", "atom.xml"),
+                            ("JSON Feed", "feed.json"))]
+        suffix = f" (page {number} of {pages})" if pages > 1 else ""
+        page = {"title": f"{heading}{suffix} | {site.title}", "heading": heading,
+                "description": intro,
+                "canonical": site.url(index_path(kind, slug, number))}
+        context: dict[str, Any] = {}
+        if term is not None and feeds_enabled:
+            context["feeds"] = self._feeds(path, f"{site.title}: {term.name}")
+        return self._page(
+            "list.html.j2", page, section=kind, heading=heading, intro=intro,
+            items=[self.item(r) for r in reviews], number=number, pages=pages,
+            newer_url=site.url(index_path(kind, slug, number - 1)) if number > 1 else "",
+            older_url=site.url(index_path(kind, slug, number + 1)) if number < pages else "",
+            index_feeds=index_feeds, json_ld=self._item_list(reviews), **context)
+
+    def terms_page(self, kind: str, terms: Sequence[Term]) -> bytes:
+        site = self.site
+        heading = "Reviewers" if kind == "reviewers" else "Tags"
+        intro = (f"Everyone who writes for {site.title}." if kind == "reviewers"
+                 else "Every tag, with how many reviews carry it.")
+        entries = [{"name": t.name, "url": site.url(index_path(kind, t.slug)),
+                    "count": len(t.reviews)} for t in terms]
+        page = {"title": f"{heading} | {site.title}", "heading": heading, "description": intro,
+                "canonical": site.url(f"{kind}/")}
+        return self._page("terms.html.j2", page, section=kind, heading=heading, intro=intro,
+                          terms=entries)
+
+    # -- the rest ------------------------------------------------------------------------------
+
+    def not_found(self) -> bytes:
+        page = {"title": f"Page not found | {self.site.title}", "heading": "Page not found"}
+        return self._page("404.html.j2", page)
+
+    def feeds_page(self, *, reviewers: Sequence[Term], tags: Sequence[Term],
+                   archive: str, issues_feed: bool) -> bytes:
+        site = self.site
+        heading = f"Follow {site.title}"
+        page = {"title": f"Feeds | {site.title}", "heading": heading,
+                "description": f"Every feed {site.title} publishes, and the data in them.",
+                "canonical": site.url("feeds/")}
+        main = [{"label": label, "url": site.url(name)} for label, name in
+                (("RSS", "feed.xml"), ("Atom", "atom.xml"), ("JSON Feed", "feed.json"))]
+        return self._page(
+            "feeds.html.j2", page, main_feeds=main, feed_limit=site.feed_limit,
+            archive_url=site.url(archive + "atom.xml") if archive else "",
+            issues_feed=site.url("issues/atom.xml") if issues_feed else "",
+            reviewer_feeds=[{"name": t.name, "url": site.url(index_path("reviewers", t.slug)
+                                                             + "atom.xml")}
+                            for t in reviewers] if site.feeds_per_reviewer else [],
+            tag_feeds=[{"name": t.name, "url": site.url(index_path("tags", t.slug) + "atom.xml")}
+                       for t in tags] if site.feeds_per_tag else [],
+            review_ns=REVIEW_NS)
+
+    def feed_stylesheet(self) -> bytes:
+        return self._render("feed.xsl.j2", self._shared).encode("utf-8")
+
+
+_slug = functools.lru_cache(maxsize=4096)(slugify)  # a name is slugged once, not per page
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n:,} {noun}{'' if n == 1 else 's'}"
+
+
+def _w3c_date(when: datetime) -> str:
+    return when.replace(microsecond=0).isoformat()
+
+
+def render_sitemap(site: Site, urls: Sequence[tuple[str, datetime | None]]) -> dict[str, bytes]:
+    """sitemap.xml for ``urls`` (each with its last change, when known), in order; past
+    SITEMAP_LIMIT URLs, sitemap.xml is an index of sitemap-1.xml, sitemap-2.xml, …"""
+
+    def urlset(chunk: Sequence[tuple[str, datetime | None]]) -> bytes:
+        out = ['<?xml version="1.0" encoding="UTF-8"?>\n'
+               '<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">\n']
+        for url, changed in chunk:
+            lastmod = f"<lastmod>{_w3c_date(changed)}</lastmod>" if changed else ""
+            out.append(f"<url><loc>{html.escape(url)}</loc>{lastmod}</url>\n")
+        out.append("</urlset>\n")
+        return "".join(out).encode("utf-8")
+
+    if len(urls) <= SITEMAP_LIMIT:
+        return {"sitemap.xml": urlset(urls)}
+    files: dict[str, bytes] = {}
+    index = ['<?xml version="1.0" encoding="UTF-8"?>\n'
+             '<sitemapindex xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">\n']
+    for n, start in enumerate(range(0, len(urls), SITEMAP_LIMIT), 1):
+        files[f"sitemap-{n}.xml"] = urlset(urls[start:start + SITEMAP_LIMIT])
+        index.append(f"<sitemap><loc>{html.escape(site.url(f'sitemap-{n}.xml'))}</loc>"
+                     "</sitemap>\n")
+    index.append("</sitemapindex>\n")
+    files["sitemap.xml"] = "".join(index).encode("utf-8")
+    return files
+
+
+def render_robots(site: Site) -> bytes:
+    """robots.txt: everything may be crawled; where the sitemap is."""
+    return f"User-agent: *\nAllow: /\n\nSitemap: {site.url('sitemap.xml')}\n".encode()
+

@@ -1,0 +1,105 @@
+"""Poster files under static/: their byte size and pixel dimensions, read once and cached.
+
+Feeds give a poster's size in bytes (RSS enclosures require it) and its width and height
+(media:content, the ``_review`` data); pages give width and height so that browsers reserve the
+space before the image arrives. Reading dimensions means opening the file and parsing its header
+(``imagesize``), so they are kept in ``.publisher/cache/posters.json`` keyed by the file's size and
+modification time: a build reads each poster once, and again only when it changes.
+
+Only files inside static/ that stay inside the publication are looked at (the same rule as
+copying them, ``files.escapes``); a URL elsewhere is not fetched, so a remote poster has no
+facts and its page and feeds simply leave the dimensions out.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import PurePosixPath
+from urllib.parse import unquote, urlsplit
+
+import imagesize
+
+from ..config import Config
+from ..files import escapes, write_atomic
+from ..models import ImageFacts
+
+CACHE_VERSION = 1
+
+
+class PosterFacts:
+    """``facts(url)``: an ImageFacts for a poster URL that names a file in static/, else None.
+    ``save()`` keeps what was read for the next build (only when something new was read)."""
+
+    def __init__(self, config: Config, *, cache: bool = True) -> None:
+        self._base = config.base_url
+        self._static = config.paths.static
+        self._allowed = [config.root.resolve()]
+        self._path = config.paths.cache / "posters.json" if cache else None
+        self._known: dict[str, list[int]] = self._load()
+        self._seen: dict[str, ImageFacts | None] = {}
+        self._changed = False
+
+    def _load(self) -> dict[str, list[int]]:
+        if self._path is None:
+            return {}
+        try:
+            data = json.loads(self._path.read_bytes())
+        except (OSError, ValueError):
+            return {}
+        if isinstance(data, dict) and data.get("version") == CACHE_VERSION:
+            files = data.get("files")
+            if isinstance(files, dict):
+                return files
+        return {}
+
+    def relative(self, url: str) -> str | None:
+        """The path under static/ that ``url`` names, or None for a URL elsewhere."""
+        if not url.startswith(self._base):
+            return None
+        rel = PurePosixPath(unquote(urlsplit(url[len(self._base):]).path))
+        if rel.is_absolute() or ".." in rel.parts or not rel.parts:
+            return None
+        return rel.as_posix()
+
+    def facts(self, url: str) -> ImageFacts | None:
+        if url in self._seen:
+            return self._seen[url]
+        found = None
+        rel = self.relative(url)
+        if rel is not None:
+            found = self._read(rel)
+        self._seen[url] = found
+        return found
+
+    def _read(self, rel: str) -> ImageFacts | None:
+        path = self._static / rel
+        try:
+            st = os.stat(path)
+        except OSError:
+            return None
+        known = self._known.get(rel)
+        if known is not None and known[:2] == [st.st_size, st.st_mtime_ns]:
+            width, height = known[2], known[3]
+        elif escapes(path, self._allowed) is not None:
+            return None  # never read; the build refuses the link itself, naming it
+        else:
+            try:
+                width, height = imagesize.get(str(path))
+            except (OSError, ValueError):
+                width, height = -1, -1
+            self._known[rel] = [st.st_size, st.st_mtime_ns, width, height]
+            self._changed = True
+        if width <= 0 or height <= 0:  # imagesize says -1 for a format it cannot read
+            return ImageFacts(length=st.st_size)
+        return ImageFacts(length=st.st_size, width=width, height=height)
+
+    def save(self) -> None:
+        if self._path is None or not self._changed:
+            return
+        payload = json.dumps({"version": CACHE_VERSION, "files": self._known}, sort_keys=True)
+        try:
+            write_atomic(self._path, payload.encode("utf-8"), fsync=False)
+        except OSError:
+            pass  # a cache: the next build reads the posters again
+        self._changed = False

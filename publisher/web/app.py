@@ -1,0 +1,362 @@
+"""The readers' web application (Starlette): thin handlers over ``pipeline.reader.ReaderDesk``.
+
+Routes, all at the top of server.url (links between pages are relative, so a reverse proxy may
+serve them under a path):
+
+- ``GET /subscribe`` (and ``/``): the form; ``POST /subscribe``: record the request, answer
+  "check your inbox" — the same page whether the address is new, waiting or subscribed — and
+  send the confirmation after answering.
+- ``GET /confirm?token=``: a button; ``POST``: confirm (single use, expires).
+- ``GET /unsubscribe?address=&token=``: a button; ``POST``: unsubscribe, 200, no redirect — the
+  RFC 8058 one-click request needs no cookie, no CSRF token, no JavaScript. Nothing changes on
+  GET: mail scanners and link previewers fetch every link.
+- ``POST /resubscribe?token=``: the undo button, for ``server.undo_hours``.
+- ``GET /preferences?token=``; ``POST`` with ``action`` = name, unsubscribe, resubscribe,
+  export (JSON download) or erase.
+- ``GET /healthz``, ``GET /style.css``; anything else 404.
+
+The token is the only credential, and it is in the URL the reader was sent; there are no
+cookies, so there is nothing for a cross-site request to borrow. Every response carries a strict
+CSP (no script at all, no inline style, no framing), nosniff, no-referrer and no-store; bodies
+over 16 KiB are refused; a bad token gets a plain 400 that says nothing about the address; an
+unexpected error gets a plain 500 page and one log line, never a traceback in the browser.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Awaitable, Callable, MutableMapping
+from datetime import timedelta
+from typing import Any
+from urllib.parse import urlsplit
+
+from starlette.applications import Starlette
+from starlette.background import BackgroundTask
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import FormData
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.middleware.trustedhost import TrustedHostMiddleware
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, PlainTextResponse, Response
+from starlette.routing import Route
+
+from ..errors import BadToken, InvalidAddress, PublisherError
+from ..models import SubscriberStatus
+from ..newsletter.subscriptions import ConfirmOutcome, SubscribeAction
+from ..pipeline.reader import ReaderDesk, unsubscribe_query
+from ..render.reader import render_css, render_page
+from ..render.tokens import MANAGE, UNDO
+from .limits import RateLimiter
+
+log = logging.getLogger("publisher.serve")
+
+#: Forms are small: a body larger than this is refused with 413.
+MAX_BODY = 16 * 1024
+CSP = ("default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
+       "frame-ancestors 'none'; base-uri 'none'")
+SECURITY_HEADERS = [
+    (b"content-security-policy", CSP.encode()),
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"x-frame-options", b"DENY"),
+    (b"cross-origin-opener-policy", b"same-origin"),
+    (b"permissions-policy", b"interest-cohort=()"),
+]
+
+ASGIApp = Callable[[MutableMapping[str, Any], Any, Any], Awaitable[None]]
+
+
+class Pages:
+    """Renders the reader's pages as responses (templates and strings from the desk)."""
+
+    def __init__(self, desk: ReaderDesk):
+        self.desk = desk
+        self.t = desk.strings
+
+    def page(self, template: str, title: str, code: int = 200, /, **context: Any
+             ) -> HTMLResponse:
+        context.setdefault("css_url", "style.css")
+        context.setdefault("subscribe_url", self.desk.site.subscribe_url)
+        html = render_page(self.desk.site, self.t, template, {"title": title, **context})
+        return HTMLResponse(html, status_code=code, headers={"cache-control": "no-store"})
+
+    def notice(self, status: int, key: str, links: tuple[tuple[str, str], ...] = (),
+               **values: Any) -> HTMLResponse:
+        publication = self.desk.site.newsletter_name
+        return self.page("notice", self.t(f"{key}_title", publication=publication), status,
+                         body=self.t(f"{key}_body", publication=publication, **values),
+                         links=links)
+
+    def bad_link(self) -> HTMLResponse:
+        return self.notice(400, "bad_link")
+
+
+def _form_value(form: FormData, name: str, limit: int = 320) -> str:
+    value = form.get(name, "")
+    return value[:limit] if isinstance(value, str) else ""
+
+
+def create_app(desk: ReaderDesk) -> ASGIApp:
+    """The ASGI application for ``desk``'s publication."""
+    pages = Pages(desk)
+    settings = desk.settings
+    limiter = RateLimiter(settings.subscribe_per_ip_hour, timedelta(hours=1))
+    css = render_css(desk.site)
+    publication = desk.site.newsletter_name
+
+    async def subscribe_form(request: Request) -> Response:
+        return pages.page("subscribe", pages.t("subscribe_title", publication=publication),
+                          state="form", form_name="subscribe-page")
+
+    async def subscribe(request: Request) -> Response:
+        ip = request.client.host if request.client else None
+        if not limiter.allow(ip or "-", desk.clock()):
+            return pages.notice(429, "too_many")
+        form = await request.form()
+        email, name = _form_value(form, "email"), _form_value(form, "name", 200)
+        try:
+            result = await run_in_threadpool(
+                desk.subscribe, email, name, form=_form_value(form, "form", 100) or "-",
+                ip=ip, honeypot=_form_value(form, "website"))
+        except InvalidAddress:
+            return pages.page("subscribe", pages.t("subscribe_title", publication=publication),
+                              400, state="form", error=pages.t("invalid_address"), email=email,
+                              name=name, form_name=_form_value(form, "form", 100))
+        log.info("subscribe: %s", result.action)
+        task = None
+        if result.action == SubscribeAction.SEND and result.request is not None:
+            # After the answer: the reply takes as long whether a message goes out or not.
+            task = BackgroundTask(desk.send_confirmation, result.request)
+        response = pages.page("subscribe", pages.t("check_inbox_title"), state="sent",
+                              address=result.address, hours=desk.confirm_hours)
+        response.background = task
+        return response
+
+    async def confirm(request: Request) -> Response:
+        token = request.query_params.get("token", "")
+        commit = request.method == "POST"
+        try:
+            outcome, address = await run_in_threadpool(desk.confirm, token, commit=commit)
+        except BadToken:
+            return pages.bad_link()
+        title = {ConfirmOutcome.CONFIRMED: "confirmed_title" if commit else "confirm_title",
+                 ConfirmOutcome.ALREADY_USED: "confirm_used_title",
+                 ConfirmOutcome.UNKNOWN: "confirm_used_title",
+                 ConfirmOutcome.EXPIRED: "confirm_expired_title"}[outcome]
+        state = {ConfirmOutcome.CONFIRMED: "confirmed" if commit else "ask",
+                 ConfirmOutcome.EXPIRED: "expired"}.get(outcome, "used")
+        if commit:
+            log.info("confirm: %s", outcome)
+        return pages.page("confirm", pages.t(title), 200 if state != "expired" else 410,
+                          state=state, address=address, hours=desk.confirm_hours,
+                          action_url=f"confirm?token={token}")
+
+    async def unsubscribe(request: Request) -> Response:
+        address = request.query_params.get("address", "")
+        token = request.query_params.get("token", "")
+        try:
+            desk.check_unsubscribe(address, token)
+        except BadToken:
+            return pages.bad_link()
+        preferences_url = f"preferences?token={desk.manage_token(address)}"
+        if request.method == "GET":
+            sub = await run_in_threadpool(desk.store.subscriber, address)
+            state = ("unknown" if sub is None
+                     else "ask" if sub.status == SubscriberStatus.ACTIVE else "already")
+            changed = False
+        else:
+            # RFC 8058: whatever the body says (List-Unsubscribe=One-Click from a mailbox
+            # provider, our own button's form), a POST with a valid token unsubscribes.
+            sub, changed = await run_in_threadpool(desk.unsubscribe, address, via="one-click")
+            state = "unknown" if sub is None else "done" if changed else "already"
+            log.info("unsubscribe: %s", "done" if changed else state)
+        shown = sub.email if sub is not None else address
+        undo_url = (f"resubscribe?token={desk.undo_token(shown)}"
+                    if state in ("done", "already") and sub is not None
+                    and sub.status == SubscriberStatus.UNSUBSCRIBED else "")
+        title = {"ask": "unsubscribe_title", "done": "unsubscribed_title",
+                 "already": "already_unsubscribed_title", "unknown": "not_on_list_title"}[state]
+        return pages.page("unsubscribe", pages.t(title), state=state, address=shown,
+                          action_url=f"unsubscribe?{unsubscribe_query(address, token)}",
+                          undo_url=undo_url, preferences_url=preferences_url)
+
+    async def resubscribe(request: Request) -> Response:
+        try:
+            address = desk.read(UNDO, request.query_params.get("token", ""))
+        except BadToken:
+            return pages.bad_link()
+        sub = await run_in_threadpool(desk.resubscribe, address, via="undo")
+        if sub is None:
+            return pages.notice(200, "not_on_list")
+        log.info("resubscribe: undo")
+        return pages.page("unsubscribe", pages.t("resubscribed_title"), state="resubscribed",
+                          address=sub.email,
+                          preferences_url=f"preferences?token={desk.manage_token(sub.email)}")
+
+    async def preferences(request: Request) -> Response:
+        token = request.query_params.get("token", "")
+        try:
+            address = desk.read(MANAGE, token)
+        except BadToken:
+            return pages.bad_link()
+        notice = error = ""
+        if request.method == "POST":
+            form = await request.form()
+            action = _form_value(form, "action", 20)
+            if action == "export":
+                data = await run_in_threadpool(desk.export, address)
+                if data is None:
+                    return pages.notice(404, "not_on_list")
+                body = json.dumps(data, ensure_ascii=False, indent=2) + "\n"
+                log.info("preferences: export")
+                return Response(body.encode("utf-8"), media_type="application/json", headers={
+                    "content-disposition": 'attachment; filename="subscription-data.json"',
+                    "cache-control": "no-store"})
+            if action == "erase":
+                if _form_value(form, "confirm", 10) != "yes":
+                    error = pages.t("erase_unconfirmed")
+                else:
+                    await run_in_threadpool(desk.erase, address)
+                    log.info("preferences: erased")
+                    return pages.notice(200, "erased", (("subscribe", pages.t("subscribe_link")),))
+            elif action == "name":
+                try:
+                    await run_in_threadpool(desk.rename, address, _form_value(form, "name", 400))
+                    notice = pages.t("name_saved")
+                except (InvalidAddress, PublisherError):
+                    error = pages.t("invalid_address")
+            elif action == "unsubscribe":
+                await run_in_threadpool(desk.unsubscribe, address, via="preferences")
+                notice = pages.t("unsubscribed_body", address=address, publication=publication)
+            elif action == "resubscribe":
+                await run_in_threadpool(desk.resubscribe, address, via="preferences")
+                notice = pages.t("resubscribed_body", address=address, publication=publication)
+            else:
+                return pages.notice(400, "bad_link")
+            log.info("preferences: %s", action)
+        sub = await run_in_threadpool(desk.store.subscriber, address)
+        if sub is None:
+            return pages.notice(404, "not_on_list", (("subscribe", pages.t("subscribe_link")),))
+        return pages.page("preferences", pages.t("preferences_title", publication=publication),
+                          400 if error else 200, address=sub.email, status=str(sub.status),
+                          name=sub.name, action_url=f"preferences?token={token}",
+                          notice=notice, error=error)
+
+    async def healthz(request: Request) -> Response:
+        try:
+            await run_in_threadpool(desk.store.subscriber_counts)
+        except PublisherError:
+            return PlainTextResponse("ledger unavailable\n", status_code=503)
+        except Exception:  # the database driver's own errors: unhealthy, not a 500
+            log.exception("healthz: the ledger does not answer")
+            return PlainTextResponse("ledger unavailable\n", status_code=503)
+        return PlainTextResponse("ok\n", headers={"cache-control": "no-store"})
+
+    async def style(request: Request) -> Response:
+        return Response(css, media_type="text/css",
+                        headers={"cache-control": "public, max-age=3600"})
+
+    async def http_error(request: Request, exc: Exception) -> Response:
+        status = exc.status_code if isinstance(exc, HTTPException) else 500
+        key = {404: "not_found", 405: "not_found", 413: "too_large",
+               429: "too_many"}.get(status, "error")
+        return pages.notice(status if key != "error" else 500, key)
+
+    routes = [
+        Route("/", subscribe_form, methods=["GET"]),
+        Route("/subscribe", subscribe_form, methods=["GET"]),
+        Route("/subscribe", subscribe, methods=["POST"]),
+        Route("/confirm", confirm, methods=["GET", "POST"]),
+        Route("/unsubscribe", unsubscribe, methods=["GET", "POST"]),
+        Route("/resubscribe", resubscribe, methods=["POST"]),
+        Route("/preferences", preferences, methods=["GET", "POST"]),
+        Route("/healthz", healthz, methods=["GET"]),
+        Route("/style.css", style, methods=["GET"]),
+    ]
+    async def too_large(request: Request, exc: Exception) -> Response:
+        response = pages.notice(413, "too_large")
+        response.headers["connection"] = "close"
+        return response
+
+    async def server_error(request: Request, exc: Exception) -> Response:
+        # Starlette sends this, then re-raises for Guard to log: no traceback reaches a browser.
+        return pages.notice(500, "error")
+
+    hosts = allowed_hosts(desk.config.server.url, desk.config.server.host)
+    app = Starlette(
+        routes=routes,
+        middleware=[Middleware(TrustedHostMiddleware, allowed_hosts=hosts, www_redirect=False)],
+        exception_handlers={HTTPException: http_error, TooLarge: too_large,
+                            Exception: server_error},
+    )
+    return Guard(app, pages)
+
+
+def allowed_hosts(url: str, bind: str) -> list[str]:
+    """The Host headers the server answers: server.url's host, and loopback names (health
+    checks and the proxy in front); without server.url, any (it cannot tell)."""
+    host = urlsplit(url).hostname if url else None
+    if host is None:
+        return ["*"]
+    return sorted({host, "localhost", "127.0.0.1", "[::1]", "::1", bind})
+
+
+class TooLarge(Exception):
+    """A request body over the limit."""
+
+
+class Guard:
+    """The outermost layer: security headers on every response, the body size limit, one
+    access line per request (method, path, status, time — never the query, which holds tokens
+    and addresses), and a plain 500 page for anything unexpected, never a traceback."""
+
+    def __init__(self, app: ASGIApp, pages: Pages, *, max_body: int = MAX_BODY):
+        self.app = app
+        self.pages = pages
+        self.max_body = max_body
+
+    async def __call__(self, scope: MutableMapping[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.monotonic()
+        state = {"status": 0}
+
+        async def send_guarded(message: MutableMapping[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                state["status"] = message["status"]
+                names = {name for name, _ in message.get("headers", [])}
+                message["headers"] = list(message.get("headers", [])) + [
+                    (name, value) for name, value in SECURITY_HEADERS if name not in names]
+            await send(message)
+
+        length = dict(scope.get("headers", [])).get(b"content-length")
+        received = 0
+
+        async def receive_limited() -> MutableMapping[str, Any]:
+            nonlocal received
+            message: MutableMapping[str, Any] = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_body:
+                    raise TooLarge()
+            return message
+
+        try:
+            if length is not None and (not length.isdigit() or int(length) > self.max_body):
+                raise TooLarge()
+            await self.app(scope, receive_limited, send_guarded)
+        except TooLarge:
+            if not state["status"]:
+                response = self.pages.notice(413, "too_large")
+                response.headers["connection"] = "close"
+                await response(scope, receive, send_guarded)
+        except Exception:
+            log.exception("%s %s failed", scope.get("method"), scope.get("path"))
+            if not state["status"]:
+                await self.pages.notice(500, "error")(scope, receive, send_guarded)
+        log.info("%s %s %d %.1fms", scope.get("method"), scope.get("path"), state["status"],
+                 (time.monotonic() - started) * 1000)

@@ -1,0 +1,72 @@
+"""Running the readers' application under uvicorn: one process, its own listening socket (so a
+port in use is one clear line), X-Forwarded-For believed only from server.trusted_proxies, no
+access log of uvicorn's own (it would write every query string: tokens and addresses), graceful
+shutdown on SIGTERM and SIGINT."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import signal
+import socket
+import sys
+from collections.abc import Iterator
+
+import uvicorn
+
+from ..errors import ConfigError
+from .app import ASGIApp
+
+
+def listen(host: str, port: int) -> socket.socket:
+    """A listening TCP socket on ``host``:``port``; ConfigError saying what to change if the
+    address cannot be had."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    # Accepted connections inherit it: without it, Nagle holds each response body back until
+    # the client's delayed ACK of the headers (40 ms a request).
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror}; choose another with "
+                          "--host/--port or [server] host/port") from None
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
+
+
+def uvicorn_config(app: ASGIApp, *, trusted_proxies: str) -> uvicorn.Config:
+    return uvicorn.Config(
+        app,
+        proxy_headers=True,
+        forwarded_allow_ips=[p.strip() for p in trusted_proxies.split(",") if p.strip()],
+        access_log=False,
+        server_header=False,
+        log_config=None,
+        lifespan="off",
+        timeout_keep_alive=5,
+        h11_max_incomplete_event_size=16 * 1024,  # request line and headers
+    )
+
+
+class _Server(uvicorn.Server):
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        # uvicorn finishes the requests in hand, then raises the signal again, so the process
+        # dies of it; a stop that was asked for is a clean exit here (0, and one log line).
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, self.handle_exit)
+        yield
+
+
+def serve(app: ASGIApp, sock: socket.socket, *, trusted_proxies: str) -> None:
+    """Serve ``app`` on ``sock`` until SIGTERM or SIGINT, then return."""
+    if not logging.getLogger().handlers:
+        logging.basicConfig(stream=sys.stderr, level=logging.INFO,
+                            format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    server = _Server(uvicorn_config(app, trusted_proxies=trusted_proxies))
+    server.run(sockets=[sock])
+    logging.getLogger("publisher.serve").info("stopped")

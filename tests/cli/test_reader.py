@@ -1,0 +1,86 @@
+"""publisher serve and publisher inbox from the command line: a real server process that
+answers and stops cleanly on SIGTERM, its systemd unit, and one-line errors."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import httpx
+
+from tests.fixtures import free_port, run_cli
+
+
+def test_serve_answers_and_stops_cleanly_on_sigterm(publication):
+    port = free_port()
+    env = {**os.environ, "PUBLISHER_SECRET": "cli-test-secret-of-forty-characters-long"}
+    proc = subprocess.Popen([sys.executable, "-m", "publisher", "-C", str(publication.root),
+                             "serve", "--port", str(port)], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                response = httpx.get(f"http://127.0.0.1:{port}/healthz")
+                break
+            except httpx.TransportError:
+                assert proc.poll() is None, proc.communicate()
+                assert time.monotonic() < deadline, "publisher serve did not answer"
+                time.sleep(0.1)
+        assert response.text == "ok\n"
+        assert httpx.get(f"http://127.0.0.1:{port}/subscribe").status_code == 200
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=15)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0
+    text = err.decode()
+    assert f"on http://127.0.0.1:{port}/" in text and "Traceback" not in text
+    assert "GET /healthz 200" in text and "cli-test-secret-of-forty-characters-long" not in text
+
+
+def test_serve_without_the_secret_or_with_its_port_taken_is_one_line(publication):
+    missing = run_cli("serve", root=publication.root, env={"PUBLISHER_SECRET": ""})
+    assert missing.exit_code == 1
+    assert missing.stderr.startswith("error: PUBLISHER_SECRET is not set")
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        busy = run_cli("serve", "--port", str(port), root=publication.root,
+                       env={"PUBLISHER_SECRET": "x"})
+    assert busy.exit_code == 1
+    assert busy.stderr == (f"error: cannot listen on 127.0.0.1:{port}: Address already in "
+                           "use; choose another with --host/--port or [server] host/port\n")
+
+
+def test_serve_refuses_a_short_secret_where_a_new_publication_sends_real_mail(publication):
+    publication.add_config('[delivery]\ntransport = "smtp://127.0.0.1:25"\nstarttls = false\n')
+    short = run_cli("serve", "--port", "1", root=publication.root,
+                    env={"PUBLISHER_SECRET": "too-short"})
+    assert short.exit_code == 1
+    assert short.stderr.startswith("error: PUBLISHER_SECRET is 9 bytes; a new publication "
+                                   "needs at least 32")
+
+
+def test_serve_prints_a_systemd_unit_that_keeps_it_running(publication):
+    result = run_cli("serve", "--systemd", root=publication.root)
+    assert result.exit_code == 0
+    unit = result.stdout
+    assert "# --- publisher-test-reel-serve.service ---" in unit
+    assert f"WorkingDirectory={publication.root.resolve()}" in unit
+    assert "Restart=on-failure" in unit and "Type=exec" in unit
+    assert "EnvironmentFile=%h/.config/publisher/publisher-test-reel.env" in unit
+    exec_line = next(line for line in unit.splitlines() if line.startswith("ExecStart="))
+    assert exec_line.endswith(" serve") and os.path.isabs(exec_line.split("=", 1)[1].split()[0])
+
+
+def test_inbox_without_a_mailbox_says_which_key_to_set(publication):
+    result = run_cli("inbox", root=publication.root)
+    assert result.exit_code == 1
+    assert "inbox.mailbox: unsupported mailbox ''" in result.stderr

