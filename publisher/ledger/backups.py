@@ -14,17 +14,10 @@ import os
 import sqlite3
 import tempfile
 from pathlib import Path
-from urllib.parse import quote
 
 from ..errors import StoreError
 from ..files import describe_os_error
-from .probe import LedgerStatus, read_status, readonly_engine
-from .store import BUSY_TIMEOUT_MS
-
-
-def _readonly(path: Path) -> sqlite3.Connection:
-    return sqlite3.connect(f"file:{quote(str(path.resolve()))}?mode=ro", uri=True,
-                           timeout=BUSY_TIMEOUT_MS / 1000)
+from .probe import LedgerStatus, connect_readonly, copy_sqlite, read_status, readonly_engine
 
 
 def _quick_check(conn: sqlite3.Connection, path: Path) -> None:
@@ -49,7 +42,7 @@ def write_backup(ledger: Path, target: Path) -> int:
         raise StoreError(f"cannot write the backup: {describe_os_error(exc)}") from None
     os.close(fd)  # mkstemp made it 0600; SQLite writes it from here
     try:
-        src = _readonly(ledger)
+        src = connect_readonly(ledger)
         try:
             dst = sqlite3.connect(tmp)
             try:
@@ -84,7 +77,7 @@ def inspect_backup(path: Path, known_revisions: set[str]) -> LedgerStatus:
     if not path.is_file():
         raise StoreError(f"{path}: no such file")
     try:
-        conn = _readonly(path)
+        conn = connect_readonly(path)
         try:
             _quick_check(conn, path)
         finally:
@@ -111,15 +104,7 @@ def copy_into(source: Path, ledger: Path) -> None:
     ``source``, in one transaction of the backup API: readers see the old ledger or the new."""
     try:
         ledger.parent.mkdir(parents=True, exist_ok=True)
-        src = _readonly(source)
-        try:
-            dst = sqlite3.connect(str(ledger), timeout=BUSY_TIMEOUT_MS / 1000)
-            try:
-                src.backup(dst)
-            finally:
-                dst.close()
-        finally:
-            src.close()
+        copy_sqlite(source, ledger)
         os.chmod(ledger, 0o600)  # subscribers' addresses: readable by the owner only
     except sqlite3.Error as exc:
         raise StoreError(f"cannot restore into {ledger}: {exc}") from None
