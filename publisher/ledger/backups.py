@@ -20,13 +20,15 @@ from ..files import describe_os_error
 from .probe import LedgerStatus, connect_readonly, copy_sqlite, read_status, readonly_engine
 
 
-def _quick_check(conn: sqlite3.Connection, path: Path) -> None:
+def _damage(conn: sqlite3.Connection) -> str | None:
+    """What SQLite's quick_check finds wrong with the database, or None."""
     try:
         rows = conn.execute("PRAGMA quick_check").fetchall()
     except sqlite3.DatabaseError as exc:
-        raise StoreError(f"{path}: not a usable SQLite database: {exc}") from None
+        return f"not a usable SQLite database: {exc}"
     if [tuple(row) for row in rows] != [("ok",)]:
-        raise StoreError(f"{path}: damaged: {rows[0][0]}")
+        return f"damaged: {rows[0][0]}"
+    return None
 
 
 def write_backup(ledger: Path, target: Path) -> int:
@@ -49,7 +51,12 @@ def write_backup(ledger: Path, target: Path) -> int:
                 src.backup(dst)
                 # One self-contained file: no -wal beside it to forget when it is copied away.
                 dst.execute("PRAGMA journal_mode = DELETE")
-                _quick_check(dst, target)
+                damage = _damage(dst)
+                if damage:  # the copy is as damaged as the ledger it came from
+                    raise StoreError(
+                        f"cannot back up {ledger}: the ledger is {damage}; {target} is left as "
+                        "it was: restore a good backup with 'publisher restore FILE' (or try: "
+                        "sqlite3 state.db '.recover' | sqlite3 new.db)")
             finally:
                 dst.close()
         finally:
@@ -79,11 +86,13 @@ def inspect_backup(path: Path, known_revisions: set[str]) -> LedgerStatus:
     try:
         conn = connect_readonly(path)
         try:
-            _quick_check(conn, path)
+            damage = _damage(conn)
         finally:
             conn.close()
     except sqlite3.Error as exc:
         raise StoreError(f"{path}: not a usable SQLite database: {exc}") from None
+    if damage:
+        raise StoreError(f"{path}: {damage}")
     engine = readonly_engine(path)
     try:
         status = read_status(engine, str(path))

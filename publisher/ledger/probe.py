@@ -138,9 +138,10 @@ def read_status(engine: Engine, url: str) -> LedgerStatus:
         if engine.dialect.name == "postgresql":  # the server said why, and what to do
             why = connect_problem(engine.url, exc)
             return LedgerStatus(url=url, exists=False, problem=f"cannot open the ledger: {why}")
-        fault = fault_of(exc, url)
-        reason = str(fault) if fault is not None else str(getattr(exc, "orig", None) or exc)
-        return LedgerStatus(url=url, exists=True, problem=f"cannot read the ledger: {reason}")
+        fault = fault_of(exc, None)  # whoever reports the status names the ledger
+        problem = (str(fault) if fault is not None
+                   else f"cannot read the ledger: {getattr(exc, 'orig', None) or exc}")
+        return LedgerStatus(url=url, exists=True, problem=problem)
     return LedgerStatus(url=url, exists=True, revision=str(revision or ""), issues=int(issues),
                         started=int(started), subscribers=int(subscribers))
 
