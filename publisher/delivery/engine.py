@@ -559,7 +559,11 @@ class Run:
         """What to record for one job, and whether the run stops; 1 if the job is done with
         (for the progress bar), else 0."""
         # A refusal before the gate can come back before the recorder has committed the claim:
-        # whether this run holds the delivery is known only then.
+        # whether this run holds the delivery is known only then. It can even come in the same
+        # batch as the reply before it, whose settling has only just asked for this claim: hand
+        # the recorder this turn's outcomes and claims now, or nobody ever commits it.
+        if not job.claimed.is_set():
+            self._submit()
         job.claimed.wait()
         if not job.taken:
             return 0  # another sender holds it (or the claim never came): nothing of ours

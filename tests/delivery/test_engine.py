@@ -290,6 +290,49 @@ def test_giving_up_on_subscribers_is_a_non_zero_exit_and_a_line_to_read(
     assert newsletter.state() == "sent"
 
 
+class _PausingProgress:
+    """A progress bar that holds the main thread once, after the first delivery is done, so
+    that the sender's next reports arrive together (as they do on a busy machine)."""
+
+    def __init__(self) -> None:
+        self.paused = False
+
+    def start(self, total: int) -> None:
+        pass
+
+    def advance(self, count: int) -> None:
+        if count and not self.paused:
+            self.paused = True
+            threading.Event().wait(0.5)
+
+    def close(self) -> None:
+        pass
+
+
+def test_a_refusal_reported_with_the_reply_before_it_is_recorded_not_waited_for(
+        server, make_newsletter):
+    # One connection: the sender reports reader01's 250, goes straight on to reader02 (handed
+    # to it before it needed it), is refused at RCPT (before the gate, so without waiting for
+    # the claim) and reports that too. Both reports reach the main thread in one batch; the
+    # claim of reader02 is asked for while the first is settled, and must be committed before
+    # the refusal is settled (it once waited for a commit nobody had asked for: a hang).
+    newsletter = make_newsletter(server.url, connections=1)
+    server.fail(READERS[2], "451")
+    reports = []
+
+    def deliver() -> None:
+        reports.append(newsletter.deliver(progress=_PausingProgress()))
+
+    worker = threading.Thread(target=deliver, daemon=True)
+    worker.start()
+    worker.join(30)
+    assert not worker.is_alive(), "the run hung on the claim of a refused delivery"
+    (report,) = reports
+    assert (report.sent, report.retried, report.ambiguous) == (19, 1, 0)
+    assert newsletter.status(READERS[2]).status == "queued"
+    assert copies(server) == Counter(r for r in READERS if r != READERS[2])
+
+
 # --- permanent failures ------------------------------------------------------------------------
 
 
