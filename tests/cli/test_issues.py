@@ -3,6 +3,8 @@ review sources and a real ledger in the publication."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -219,6 +221,27 @@ def test_issue_show_reads_a_sent_issue_from_the_ledger_not_the_sources(publicati
         f"  1. Film 01 (Sam Okafor, 2026-10-01)  {review_id(1)}",
         f"  2. Film 02 (Sam Okafor, 2026-10-02)  {review_id(2)}",
     ]
+
+
+def test_issue_list_and_show_load_neither_the_delivery_engine_nor_the_renderer(publication,
+                                                                             cli):
+    # They must answer within 0.5 s on a ledger of a million deliveries (issue 10); the engine
+    # and the renderer (Jinja, MJML, the message template) were 0.2 s of imports they never use.
+    write_reviews(publication, october([1, 2]))
+    assert cli("issue", "new").exit_code == 0
+    script = ("import sys\n"
+              "from publisher.cli import main\n"
+              "try:\n"
+              "    main(sys.argv[1:])\n"
+              "except SystemExit as exc:\n"
+              "    assert not exc.code, exc.code\n"
+              "print(sorted(m for m in sys.modules if m.startswith(\n"
+              "    ('publisher.delivery', 'publisher.render', 'jinja2', 'mrml'))))\n")
+    for command in (["issue", "list"], ["issue", "show", "1"]):
+        done = subprocess.run([sys.executable, "-c", script, "-C", str(publication.root),
+                               *command], capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.splitlines()[-1] == "[]", (command, done.stdout)
 
 
 def test_cancel_releases_reviews_and_the_number_is_not_reused(publication, cli):
