@@ -5,6 +5,7 @@ a few ways of printing."""
 from __future__ import annotations
 
 import functools
+import os
 import signal
 import sys
 import threading
@@ -69,6 +70,12 @@ def publication_command(
                 raise
             click.echo(f"error: {exc}", err=True)
             code = 1
+        except BrokenPipeError:
+            # The reader of our output left (`subscribers list | head`): stop quietly, as
+            # Unix tools do (the exit status a shell gives a process killed by SIGPIPE), with
+            # stdout pointed at /dev/null so that the interpreter's last flush cannot fail.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            code = 128 + signal.SIGPIPE
         except OSError as exc:  # a read-only or full disk, a file where a directory should be
             if state.debug:
                 raise
