@@ -39,9 +39,9 @@ sender finishes the message it is sending or drops it before its final "." (rele
 outcome is recorded. SIGINT and SIGTERM are deferred while a run is under way (``Run.run``
 installs its own handlers in the main thread): the signal stops the run and, once the run is
 drained and recorded, is raised as ``Interrupted``. A second signal stops waiting for messages in
-flight (they are left ambiguous). When the ledger cannot be written (``database or disk is
-full``), the outcomes are kept in memory and written as soon as it can take them again, for up to
-LEDGER_WAIT seconds.
+flight: those whose sender went through its gate are left ambiguous, the others released. When
+the ledger cannot be written (``database or disk is full``), the outcomes are kept in memory and
+written as soon as it can take them again, for up to LEDGER_WAIT seconds.
 """
 
 from __future__ import annotations
@@ -449,7 +449,9 @@ class Run:
                     self._claims = []
                 self._submit()
                 recorder.close()
-                if not forced:
+                if forced:
+                    self._release_unsent(handed)
+                else:
                     for sender in senders:
                         sender.thread.join()
                 self._end_leases()
@@ -466,6 +468,21 @@ class Run:
         # The ledger is still failing: what this run did, as far as it knows.
         return self._report(ambiguous=len(self.unrecorded), waiting=0,
                             state=IssueState.SENDING)
+
+    def _release_unsent(self, handed: dict[int, deque[Job]]) -> None:
+        """After a forced stop: a claimed message whose sender never went through its gate
+        (stuck on a silent greeting, say) cannot have reached a server; its claim goes back
+        to the queue instead of being left in doubt. Those past the gate stay ambiguous."""
+        unsent = [jobs[0] for jobs in handed.values()
+                  if jobs and jobs[0].claimed.is_set() and jobs[0].taken and jobs[0].revoke()]
+        if not unsent:
+            return
+        try:
+            self.store.record([Attempt(job.record.id, job.record.subscriber_id,
+                                       Outcome(Action.RELEASE, "")) for job in unsent],
+                              now=self.now)
+        except StoreError:
+            pass  # the ledger is failing: left claimed, they are ambiguous, never resent
 
     def _end_leases(self) -> None:
         """What this worker reserved and did not send is the other workers' to take now, and

@@ -75,10 +75,34 @@ class Job:
     message: Rendered
     claimed: threading.Event = field(default_factory=threading.Event)
     taken: bool = False
+    #: Whether its sender went through the gate (sent, or is sending, the final "."): only
+    #: then can a server have the message. Decided under ``_gate_lock`` against ``revoke``.
+    passed: bool = False
+    _revoked: bool = False
+    _gate_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def settle_claim(self, taken: bool) -> None:
         self.taken = taken
         self.claimed.set()
+
+    def pass_gate(self, stop: threading.Event) -> bool:
+        """The sender's gate before the final ".": wait for the claim; True if the message
+        may now be completed (claimed by this run, the run not stopping, not revoked)."""
+        self.claimed.wait()
+        with self._gate_lock:
+            if not self.taken or self._revoked or stop.is_set():
+                return False
+            self.passed = True
+            return True
+
+    def revoke(self) -> bool:
+        """Close the gate for good unless the sender already went through it; True if it did
+        not (then no server can have the message, and its claim may be released)."""
+        with self._gate_lock:
+            if self.passed:
+                return False
+            self._revoked = True
+            return True
 
 
 #: What a sender reports for a job: the server's 250 reply, or what stopped it.
@@ -154,8 +178,7 @@ class Sender:
 
     def _gate(self, job: Job) -> Callable[[], bool]:
         def gate() -> bool:
-            job.claimed.wait()
-            return job.taken and not self._shared.stop.is_set()
+            return job.pass_gate(self._shared.stop)
         return gate
 
     def _run(self) -> None:
