@@ -455,31 +455,32 @@ class DeliveryStore(IssueStore):
         (perhaps a second time) on purpose; returns how many. Those another live worker has
         in flight are left to it."""
         with self._writing() as conn:
-            ambiguous, _ = self._sending(conn, number)
-            count = 0
-            for chunk in chunks([row.id for row in ambiguous]):
-                count += conn.execute(update(deliveries_t).where(
-                    deliveries_t.c.id.in_(chunk),
-                    deliveries_t.c.status == DeliveryStatus.SENDING,
-                ).values(status=DeliveryStatus.QUEUED, next_attempt_at=now, updated_at=now,
-                         lease_owner=None, lease_expires_at=None)).rowcount
-            return count
+            return self._update_ambiguous(
+                conn, number, status=DeliveryStatus.QUEUED, next_attempt_at=now,
+                updated_at=now, lease_owner=None, lease_expires_at=None)
 
     def settle_ambiguous(self, number: int, *, now: datetime) -> int:
         """Record issue ``number``'s ambiguous deliveries as sent without sending them again
         (a person judged that they went out, e.g. from the relay's logs); returns how many.
         The issue is then finished if nothing else is left (``finish_if_done``)."""
         with self._writing() as conn:
-            ambiguous, _ = self._sending(conn, number)
-            settled = 0
-            for chunk in chunks([row.id for row in ambiguous]):
-                settled += conn.execute(update(deliveries_t).where(
-                    deliveries_t.c.id.in_(chunk),
-                    deliveries_t.c.status == DeliveryStatus.SENDING,
-                ).values(status=DeliveryStatus.SENT, updated_at=now, lease_expires_at=None,
-                         last_reply="settled by hand: taken as delivered")).rowcount
+            settled = self._update_ambiguous(
+                conn, number, status=DeliveryStatus.SENT, updated_at=now,
+                lease_expires_at=None, last_reply="settled by hand: taken as delivered")
             self._finish_if_done(conn, number, now)
             return settled
+
+    def _update_ambiguous(self, conn: Connection, number: int, **values: Any) -> int:
+        """Set ``values`` on issue ``number``'s ambiguous deliveries (still ``sending`` when
+        written); how many."""
+        ambiguous, _ = self._sending(conn, number)
+        count = 0
+        for chunk in chunks([row.id for row in ambiguous]):
+            count += conn.execute(update(deliveries_t).where(
+                deliveries_t.c.id.in_(chunk),
+                deliveries_t.c.status == DeliveryStatus.SENDING,
+            ).values(**values)).rowcount
+        return count
 
     def finish_if_done(self, number: int, *, now: datetime) -> IssueRecord:
         """Mark issue ``number`` sent when its sending is over (``policy.finished``), clearing
