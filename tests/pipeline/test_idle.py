@@ -94,7 +94,8 @@ def test_an_idle_build_repeats_the_warnings(publication, cli, full):
 
 @pytest.mark.parametrize("change", [
     "edit a review", "add a review", "remove a review", "edit the config",
-    "touch an output", "delete an output", "add a static file", "edit a template",
+    "touch an output", "delete an output", "delete a review page", "add a static file",
+    "edit a template", "a killed build's new files", "a killed build's staging",
 ])
 def test_any_change_sends_build_down_the_full_path(publication, cli, full, change):
     write_reviews(publication, 3)
@@ -113,6 +114,12 @@ def test_any_change_sends_build_down_the_full_path(publication, cli, full, chang
         bump(root / "public" / "feed.xml")
     elif change == "delete an output":
         (root / "public" / "atom.xml").unlink()
+    elif change == "delete a review page":
+        (root / "public" / "reviews" / "film-2" / "index.html").unlink()
+    elif change == "a killed build's new files":
+        (root / ".publisher" / "new-files-x1.txt").write_text("reviews/film-9/index.html\n")
+    elif change == "a killed build's staging":
+        (root / ".publisher" / "staging-x1").mkdir()
     elif change == "add a static file":
         (root / "static").mkdir()
         (root / "static" / "humans.txt").write_text("Made by people.\n")
@@ -125,8 +132,21 @@ def test_any_change_sends_build_down_the_full_path(publication, cli, full, chang
     assert result.exit_code == 0, result.output
     # A touched output is rendered again and found equal; there is no archive for the
     # template to change. Every other change writes something.
-    if change not in ("touch an output", "edit a template"):
+    if change not in ("touch an output", "edit a template", "a killed build's new files",
+                      "a killed build's staging"):
         assert "public/: 0 files written" not in result.output
+
+
+def test_files_the_build_does_not_make_leave_it_idle(publication, cli, full):
+    """The output's own files are signed from the build manifest, not by walking the output:
+    a file someone else put there (a CDN's verification file) changes nothing a build reads."""
+    write_reviews(publication, 3)
+    idle_build(cli, full)
+    (publication.root / "public" / "google1234.html").write_text("verification\n")
+    (publication.root / "public" / "reviews" / "notes").mkdir()
+    before = full.build
+    cli("build")
+    assert full.build == before
 
 
 def test_the_clock_reaching_a_scheduled_review_sends_build_down_the_full_path(
