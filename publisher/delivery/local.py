@@ -30,7 +30,13 @@ class MaildirTransport:
     @contextmanager
     def session(self) -> Iterator[MaildirSession]:
         try:
-            box = mailbox.Maildir(self.path, factory=None, create=True)
+            # mailbox.Maildir(create=True) checks, then makes the directories: two sessions
+            # opening a new outbox at once (serve's confirmation mails) race, and one of them
+            # fails with EEXIST or finds no tmp/ yet. Making each directory idempotently first
+            # leaves Maildir nothing to create.
+            for part in ("", "tmp", "new", "cur"):
+                (self.path / part).mkdir(mode=0o700, parents=True, exist_ok=True)
+            box = mailbox.Maildir(self.path, factory=None, create=False)
         except OSError as exc:
             raise TransportError(f"{self.description}: cannot open the Maildir: {exc}") from None
         yield MaildirSession(self, box)

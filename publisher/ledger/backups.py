@@ -14,26 +14,21 @@ import os
 import sqlite3
 import tempfile
 from pathlib import Path
-from urllib.parse import quote
 
 from ..errors import StoreError
 from ..files import describe_os_error
-from .probe import LedgerStatus, read_status, readonly_engine
-from .store import BUSY_TIMEOUT_MS
+from .probe import LedgerStatus, connect_readonly, copy_sqlite, read_status, readonly_engine
 
 
-def _readonly(path: Path) -> sqlite3.Connection:
-    return sqlite3.connect(f"file:{quote(str(path.resolve()))}?mode=ro", uri=True,
-                           timeout=BUSY_TIMEOUT_MS / 1000)
-
-
-def _quick_check(conn: sqlite3.Connection, path: Path) -> None:
+def _damage(conn: sqlite3.Connection) -> str | None:
+    """What SQLite's quick_check finds wrong with the database, or None."""
     try:
         rows = conn.execute("PRAGMA quick_check").fetchall()
     except sqlite3.DatabaseError as exc:
-        raise StoreError(f"{path}: not a usable SQLite database: {exc}") from None
+        return f"not a usable SQLite database: {exc}"
     if [tuple(row) for row in rows] != [("ok",)]:
-        raise StoreError(f"{path}: damaged: {rows[0][0]}")
+        return f"damaged: {rows[0][0]}"
+    return None
 
 
 def write_backup(ledger: Path, target: Path) -> int:
@@ -49,14 +44,19 @@ def write_backup(ledger: Path, target: Path) -> int:
         raise StoreError(f"cannot write the backup: {describe_os_error(exc)}") from None
     os.close(fd)  # mkstemp made it 0600; SQLite writes it from here
     try:
-        src = _readonly(ledger)
+        src = connect_readonly(ledger)
         try:
             dst = sqlite3.connect(tmp)
             try:
                 src.backup(dst)
                 # One self-contained file: no -wal beside it to forget when it is copied away.
                 dst.execute("PRAGMA journal_mode = DELETE")
-                _quick_check(dst, target)
+                damage = _damage(dst)
+                if damage:  # the copy is as damaged as the ledger it came from
+                    raise StoreError(
+                        f"cannot back up {ledger}: the ledger is {damage}; {target} is left as "
+                        "it was: restore a good backup with 'publisher restore FILE' (or try: "
+                        "sqlite3 state.db '.recover' | sqlite3 new.db)")
             finally:
                 dst.close()
         finally:
@@ -84,13 +84,15 @@ def inspect_backup(path: Path, known_revisions: set[str]) -> LedgerStatus:
     if not path.is_file():
         raise StoreError(f"{path}: no such file")
     try:
-        conn = _readonly(path)
+        conn = connect_readonly(path)
         try:
-            _quick_check(conn, path)
+            damage = _damage(conn)
         finally:
             conn.close()
     except sqlite3.Error as exc:
         raise StoreError(f"{path}: not a usable SQLite database: {exc}") from None
+    if damage:
+        raise StoreError(f"{path}: {damage}")
     engine = readonly_engine(path)
     try:
         status = read_status(engine, str(path))
@@ -111,15 +113,7 @@ def copy_into(source: Path, ledger: Path) -> None:
     ``source``, in one transaction of the backup API: readers see the old ledger or the new."""
     try:
         ledger.parent.mkdir(parents=True, exist_ok=True)
-        src = _readonly(source)
-        try:
-            dst = sqlite3.connect(str(ledger), timeout=BUSY_TIMEOUT_MS / 1000)
-            try:
-                src.backup(dst)
-            finally:
-                dst.close()
-        finally:
-            src.close()
+        copy_sqlite(source, ledger)
         os.chmod(ledger, 0o600)  # subscribers' addresses: readable by the owner only
     except sqlite3.Error as exc:
         raise StoreError(f"cannot restore into {ledger}: {exc}") from None

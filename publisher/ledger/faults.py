@@ -26,20 +26,23 @@ _READ_ONLY = ("attempt to write a readonly database", "unable to open database f
               "readonly database")
 
 
-def fault_of(exc: BaseException, where: str) -> StoreError | None:
+def fault_of(exc: BaseException, where: str | None) -> StoreError | None:
     """The StoreError that ``exc`` (an error from the database driver) means, or None when it
-    is not a fault of the ledger's file."""
+    is not a fault of the ledger's file. Its line starts with ``where`` unless that is None
+    (for a caller that names the ledger itself)."""
     if not isinstance(exc, DatabaseError) or isinstance(exc, IntegrityError | ProgrammingError):
         return None
     text = str(getattr(exc, "orig", None) or exc).lower()
+    prefix = f"{where}: " if where is not None else ""
     if any(words in text for words in _CORRUPT):
         return LedgerCorrupt(
-            f"{where}: the ledger is damaged ({text}); restore the latest backup with "
+            f"{prefix}the ledger is damaged ({text}); restore the latest backup with "
             "'publisher restore FILE' (or try: sqlite3 state.db '.recover' | sqlite3 new.db)")
     if any(words in text for words in _READ_ONLY):
+        # SQLite writes beside the ledger (its -wal and -shm files) even to read it.
         return LedgerReadOnly(
-            f"{where}: the ledger cannot be written ({text}); make it and its directory "
-            "writable by the user that runs publisher")
+            f"{prefix}the ledger or its directory is read-only ({text}); SQLite writes beside "
+            "the ledger even to read it: make both writable by the user that runs publisher")
     return None
 
 

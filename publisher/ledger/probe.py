@@ -138,9 +138,10 @@ def read_status(engine: Engine, url: str) -> LedgerStatus:
         if engine.dialect.name == "postgresql":  # the server said why, and what to do
             why = connect_problem(engine.url, exc)
             return LedgerStatus(url=url, exists=False, problem=f"cannot open the ledger: {why}")
-        fault = fault_of(exc, url)
-        reason = str(fault) if fault is not None else str(getattr(exc, "orig", None) or exc)
-        return LedgerStatus(url=url, exists=True, problem=f"cannot read the ledger: {reason}")
+        fault = fault_of(exc, None)  # whoever reports the status names the ledger
+        problem = (str(fault) if fault is not None
+                   else f"cannot read the ledger: {getattr(exc, 'orig', None) or exc}")
+        return LedgerStatus(url=url, exists=True, problem=problem)
     return LedgerStatus(url=url, exists=True, revision=str(revision or ""), issues=int(issues),
                         started=int(started), subscribers=int(subscribers))
 
@@ -182,13 +183,19 @@ def readonly_store(config: Config) -> Iterator[Store | None]:
             yield store
 
 
+def connect_readonly(path: Path) -> sqlite3.Connection:
+    """A DBAPI connection that can only read the SQLite file ``path`` (and never creates it)."""
+    return sqlite3.connect(f"file:{quote(str(path.resolve()))}?mode=ro", uri=True,
+                           timeout=BUSY_TIMEOUT_MS / 1000)
+
+
 def copy_sqlite(source: Path, target: Path) -> None:
-    """Copy the SQLite database ``source`` to a new file ``target`` with SQLite's online backup
-    API: a consistent snapshot even while another process writes to ``source``."""
-    src = sqlite3.connect(f"file:{quote(str(source.resolve()))}?mode=ro", uri=True,
-                          timeout=BUSY_TIMEOUT_MS / 1000)
+    """Copy the SQLite database ``source`` into ``target`` (made if missing, replaced whole in
+    one transaction otherwise) with SQLite's online backup API: a consistent snapshot even
+    while another process writes to ``source``."""
+    src = connect_readonly(source)
     try:
-        dst = sqlite3.connect(str(target))
+        dst = sqlite3.connect(str(target), timeout=BUSY_TIMEOUT_MS / 1000)
         try:
             src.backup(dst)
         finally:

@@ -32,7 +32,7 @@ from ..newsletter.schedule import before_first_run, config_schedule, decide, for
 from ..sources import Catalog, load_reviews
 from .build import build_site
 from .issues import refuse_archived
-from .preflight import is_local, sending_secret
+from .preflight import is_local, sending_secret, writable_problem
 from .run import first_line, quiet_first_skip, skipped_and_unsent
 
 #: How far ahead of the wall clock --now may be before it counts as "in the future" (a script
@@ -142,6 +142,12 @@ class _Plan:
             self.problems.append(f"build would fail, feeds not updated: {first_line(exc)}")
             return
         if report.written or report.removed:
+            # The dry run writes nothing, so ask the kernel whether the real build could:
+            # public/ as a file or a read-only mount fails only when the first file is written.
+            unwritable = writable_problem(config.paths.output)
+            if unwritable:
+                self.problems.append(f"build would fail, feeds not updated: {unwritable}")
+                return
             removed = f", {len(report.removed)} removed" if report.removed else ""
             self.lines.append(f"build: {len(report.written)} files would be written to "
                               f"{config.output_dir}/{removed}")

@@ -52,6 +52,15 @@ def test_a_damaged_ledger_is_one_line_saying_to_restore_it(with_issue, cli, comm
     assert "publisher restore" in line
 
 
+@pytest.mark.parametrize("command", [("digest", "preview"), ("run", "--dry-run")])
+def test_a_damaged_ledger_is_named_once_by_the_commands_that_only_read_it(with_issue, cli,
+                                                                          command):
+    damage(with_issue.root / ".publisher" / "state.db")
+    line = one_line(cli(*command, env=SECRET))
+    assert line.count("/.publisher/state.db") == 1, line
+    assert "the ledger is damaged (database disk image is malformed)" in line
+
+
 def test_a_file_that_is_not_a_ledger_is_one_line(with_issue, cli):
     (with_issue.root / ".publisher" / "state.db").write_bytes(b"not a database at all" * 300)
     line = one_line(cli("issue", "list"))
@@ -96,7 +105,7 @@ def test_a_read_only_state_directory_is_one_line(with_issue, cli):
 def test_a_read_only_ledger_is_one_line_when_writing(with_issue, cli):
     with read_only(with_issue.root / ".publisher"):
         line = one_line(cli("subscribers", "add", "bo@example.org"))
-    assert "the ledger cannot be written" in line
+    assert "the ledger or its directory is read-only" in line
 
 
 def test_public_as_a_file_is_one_line_from_build(publication, cli):

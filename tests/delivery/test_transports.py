@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import email.policy
 import mailbox
+import threading
 from email import message_from_bytes
 from email.message import EmailMessage
 from pathlib import Path
@@ -360,3 +361,29 @@ def test_message_id_is_read_from_folded_headers():
     raw = b"Subject: x\r\nMessage-ID:\r\n <folded@reel.test>\r\n\r\nMessage-ID: <body@x>\r\n"
     assert message_id_of(raw) == "folded@reel.test"
     assert message_id_of(b"Subject: none\r\n\r\nMessage-ID: <body@x>\r\n") == ""
+
+
+def test_sessions_opened_at_once_on_a_new_maildir_all_deliver(tmp_path: Path):
+    # serve sends confirmations from several threads; the first ones create the outbox.
+    for round_ in range(20):
+        transport = MaildirTransport(tmp_path / f"outbox{round_}")
+        start = threading.Barrier(8)
+        failures: list[Exception] = []
+
+        def send(n: int, transport: MaildirTransport = transport,
+                 start: threading.Barrier = start, failures: list[Exception] = failures) -> None:
+            start.wait()
+            try:
+                with transport.session() as session:
+                    session.send("list@example.org", f"r{n}@example.org",
+                                 f"Subject: {n}\r\n\r\nhello\r\n".encode())
+            except Exception as exc:  # noqa: BLE001 - every failure is the finding
+                failures.append(exc)
+
+        threads = [threading.Thread(target=send, args=(n,)) for n in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert failures == []
+        assert len(mailbox.Maildir(transport.path, create=False)) == 8

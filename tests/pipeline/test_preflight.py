@@ -331,7 +331,7 @@ def test_a_damaged_or_newer_ledger_is_an_error(publication, cli):
 # --- directories --------------------------------------------------------------------------------
 
 
-def test_public_as_a_file_and_a_read_only_state_directory_are_errors(publication, cli):
+def test_public_as_a_file_and_read_only_directories_are_errors(publication, cli):
     (publication.root / "public").write_text("oops\n")
     result = check(cli)
     assert result.exit_code == 1
@@ -341,6 +341,11 @@ def test_public_as_a_file_and_a_read_only_state_directory_are_errors(publication
         result = check(cli)
     assert result.exit_code == 1
     assert [e for e in errors(result) if e.startswith(".publisher/: ")
+            and "not writable (read-only file system)" in e]
+    with read_only(publication.root / "public"):
+        result = check(cli)
+    assert result.exit_code == 1
+    assert [e for e in errors(result) if e.startswith("public/: ")
             and "not writable (read-only file system)" in e]
 
 

@@ -15,6 +15,7 @@ from publisher.ledger.migrate import migrate
 from publisher.ledger.store import open_store
 from publisher.pipeline.lock import publication_lock
 from tests.fixtures import SLOT, add_subscribers, use_maildir, use_smtp, write_reviews
+from tests.mounts import read_only
 
 SECRET = {"PUBLISHER_SECRET": "a-secret-of-at-least-thirty-two-bytes"}
 
@@ -81,6 +82,23 @@ def test_dry_run_reports_what_a_run_would_stop_on(due, cli):
     assert result.exit_code == 1
     assert result.stderr == ("error: issue #1 would not be sent: PUBLISHER_SECRET is not set; it "
                              "signs unsubscribe links; set it to a long random string\n")
+
+
+def test_dry_run_says_the_build_would_fail_where_public_cannot_be_written(due, cli, server):
+    (due.root / "public").write_text("not a directory\n")
+    result = cli("run", "--dry-run", now=SLOT + timedelta(minutes=3), env=SECRET)
+    assert result.exit_code == 1
+    assert result.stderr == ("error: build would fail, feeds not updated: "
+                             f"{due.root}/public is a file, not a directory; move it away\n")
+    assert "would compose issue #1" in result.stdout  # as the real run goes on to send
+    (due.root / "public").unlink()
+    with read_only(due.root / "public"):
+        result = cli("run", "--dry-run", now=SLOT + timedelta(minutes=3), env=SECRET)
+    assert result.exit_code == 1
+    assert result.stderr == ("error: build would fail, feeds not updated: "
+                             f"{due.root}/public: not writable (read-only file system); a run "
+                             "needs to write there\n")
+    assert server.messages == []
 
 
 def test_dry_run_creates_no_ledger_and_migrates_none(publication, cli):
