@@ -16,6 +16,9 @@ ledger stays). *warm*: built again, nothing changed (the first re-run, which fin
 full). *idle*: built once more (answered by the idle check, where an install has one). *run*:
 ``publisher run`` when nothing is due, as cron sees it most of the time (two unmeasured runs
 first: one composes and sends the issue that is due, to nobody; one finds nothing to do).
+*touched*: every review's mtime moved on, nothing else changed (what a ``git checkout`` or a sync
+does): the full path finds that nothing changed, re-reading every file. *add*: one new review
+(the newest: every page of the indexes it is on shifts), then removed again, unmeasured.
 *preview*: ``digest preview --last 10`` written to a file. *help*: ``publisher --help``.
 Figures are medians over ``--repeat`` rounds; peak RSS is the largest seen.
 """
@@ -26,6 +29,7 @@ import argparse
 import os
 import shutil
 import sys
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -36,7 +40,19 @@ from gen_reviews import generate  # noqa: E402
 from measure import HEADER, Sample, fmt, median, run  # noqa: E402
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
-SCENARIOS = ("cold", "warm", "idle", "run", "preview", "help")
+SCENARIOS = ("cold", "warm", "idle", "touched", "add", "run", "preview", "help")
+NEW_REVIEW = """---
+title: "A Film Reviewed Today"
+date: 2026-11-20
+reviewer: Kenji Nakamura
+film:
+  year: 2026
+  director: Ada Nakamura
+rating: 4
+tags: [animation, festival]
+---
+A new review, with *emphasis* and [an earlier one](/reviews/film-5/).
+"""
 
 
 def ensure_corpus(n: int, out: Path) -> Path:
@@ -81,6 +97,15 @@ class Impl:
 def make_cold(directory: Path) -> None:
     shutil.rmtree(directory / "public", ignore_errors=True)
     shutil.rmtree(directory / ".publisher" / "cache", ignore_errors=True)
+
+
+def touch_reviews(directory: Path) -> None:
+    """Move every review's mtime on by a second, then wait until their change times are
+    safely past (a file changed within two seconds is re-read anyway: sources/cache.py)."""
+    for path in (directory / "reviews").glob("*.md"):
+        st = path.stat()
+        os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000_000))
+    time.sleep(2.1)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -130,6 +155,17 @@ def main(argv: list[str] | None = None) -> int:
                     if "warm" not in results:
                         impl(directory, "build")
                     results["idle"][impl.name].append(impl(directory, "build"))
+                if "touched" in results:
+                    impl(directory, "build")
+                    touch_reviews(directory)
+                    results["touched"][impl.name].append(impl(directory, "build"))
+                if "add" in results:
+                    impl(directory, "build")
+                    new = directory / "reviews" / "zz-bench-new.md"
+                    new.write_text(NEW_REVIEW)
+                    results["add"][impl.name].append(impl(directory, "build"))
+                    new.unlink()
+                    impl(directory, "build")
                 if "run" in results:
                     impl(directory, "run", check=False)  # compose and send what is due
                     impl(directory, "run", check=False)  # find nothing to do (and say so)
