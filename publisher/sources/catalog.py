@@ -24,7 +24,7 @@ from time import time_ns
 
 from ..config import Config
 from ..errors import Problem, SourceError
-from ..files import escapes
+from ..files import escapes, read_file
 from ..models import Review
 from .cache import (
     Entry,
@@ -94,8 +94,7 @@ def _load_one(rel: str, path: str, cached: str | None, config: Config) -> Entry:
     """Read, hash and (unless the hash is ``cached``) parse one file."""
     seen = time_ns()
     try:
-        with open(path, "rb") as fh:
-            data = fh.read()
+        data = read_file(path)
     except OSError as exc:
         return rel, seen, "", (None, [Problem(rel, 0, "", f"cannot read: {exc.strerror}")], [],
                                ())
