@@ -61,10 +61,9 @@ def build_command(state: State, no_cache: bool) -> None:
         # sends it down the full path as usual.
         if config.paths.websub_queue.exists():
             return
-        after = IdleCheck.take(config, "build")
         again = _summary(config.output_dir, 0, len(report.written) + report.unchanged, 0,
                          len(report.warnings))
-        after.record(steady=report.steady, stdout=[again], stderr=warnings)
+        check.record_after(steady=report.steady, stdout=[again], stderr=warnings)
 
 
 def _summary(output_dir: str, written: int, unchanged: int, removed: int,

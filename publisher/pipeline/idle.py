@@ -66,6 +66,9 @@ class Signature:
     #: recorded slot (UTC). None when there is no SQLite ledger to read.
     busy: bool | None = None
     last_slot: datetime | None = None
+    #: The digest of what a command reads, the output left out: a build that wrote compares
+    #: it before and after (``IdleCheck.record_after``).
+    inputs: str = ""
 
 
 @dataclass(frozen=True)
@@ -152,6 +155,22 @@ class IdleCheck:
         return True
 
 
+    def record_after(self, *, steady: tuple[datetime | None, datetime | None],
+                     stdout: list[str] | tuple[str, ...] = (),
+                     stderr: list[str] | tuple[str, ...] = ()) -> bool:
+        """After a command that wrote its output: record that running it again now would
+        print ``stdout``/``stderr`` and change nothing, under a signature taken afresh —
+        provided nothing it read changed while it ran (a review saved during a build would
+        otherwise be recorded as built). False when not recorded."""
+        before = self.signature
+        if before is None or before.racy:
+            return False
+        after = IdleCheck.take(self.config, self.kind)
+        if after.signature is None or after.signature.inputs != before.inputs:
+            return False
+        return after.record(steady=steady, stdout=stdout, stderr=stderr)
+
+
 def record_path(config: Config) -> Path:
     return config.paths.cache / "idle.json"
 
@@ -192,11 +211,15 @@ def _within(now: datetime, start: object, until: object) -> bool:
 
 def signature(config: Config, *, taken_ns: int, need_ledger: bool) -> Signature:
     """The digest of everything a build (or run) reads; see the module's docstring."""
-    h = hashlib.blake2b(digest_size=20)
+    h = hashlib.blake2b(digest_size=20)  # the inputs
+    out = hashlib.blake2b(digest_size=20)  # the output
     newest = [0]  # the latest ctime among the inputs
 
     def add(*parts: object) -> None:
         h.update(repr(parts).encode("utf-8", "surrogatepass"))
+
+    def add_output(*parts: object) -> None:
+        out.update(repr(parts).encode("utf-8", "surrogatepass"))
 
     add("code", __version__, sys.version, _code_signature())
     config_path = config.path.resolve()
@@ -206,11 +229,13 @@ def signature(config: Config, *, taken_ns: int, need_ledger: bool) -> Signature:
                         ("templates", paths.templates)):
         add(label, str(root))
         _tree(root, add, newest)
-    add("output", str(paths.output))
-    _outputs(paths.output, paths.build_manifest, paths.state, add)
+    add_output("output", str(paths.output))
+    _outputs(paths.output, paths.build_manifest, paths.state, add_output)
     busy, last_slot = _ledger(config, add, need_ledger)
     racy = newest[0] + RACY_NS >= taken_ns
-    return Signature(h.hexdigest(), racy, busy, last_slot)
+    inputs = h.hexdigest()
+    digest = hashlib.blake2b(f"{inputs}|{out.hexdigest()}".encode(), digest_size=20)
+    return Signature(digest.hexdigest(), racy, busy, last_slot, inputs)
 
 
 def _tree(root: Path, add: object, newest: list[int] | None) -> None:

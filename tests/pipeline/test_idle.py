@@ -90,6 +90,30 @@ def test_an_idle_build_answers_as_the_full_one_did(publication, cli, full):
     assert full.build == 2 and fourth.output == second.output
 
 
+def test_a_review_saved_while_a_build_runs_is_built_by_the_next(publication, cli, full,
+                                                                 monkeypatch):
+    """The record a build that wrote leaves is taken after its writes: a review saved after
+    the build read the sources must not be recorded as built."""
+    write_reviews(publication, 3)
+    review = publication.root / "reviews" / "film-2.md"
+    real = build_module.build_publication
+
+    def build_while_the_editor_saves(*args, **kwargs):
+        report = real(*args, **kwargs)
+        review.write_text(review.read_text().replace("Film 2", "Film Two"))
+        return report
+
+    monkeypatch.setattr(build_module, "build_publication", build_while_the_editor_saves)
+    cli("build")
+    monkeypatch.setattr(build_module, "build_publication", real)
+    before = full.build
+    result = cli("build")
+    assert full.build == before + 1, "the saved review was taken as built"
+    assert "Film Two" in (publication.root / "public" / "reviews" / "film-2" / "index.html"
+                          ).read_text()
+    assert "public/: 0 files written" not in result.output
+
+
 def test_a_build_that_wrote_is_not_recorded_while_a_websub_ping_waits(publication, cli, full):
     with socket.socket() as closed:  # a hub that is down: nothing listens on this port
         closed.bind(("127.0.0.1", 0))
