@@ -221,6 +221,14 @@ def signature(config: Config, *, taken_ns: int, need_ledger: bool) -> Signature:
     def add_output(*parts: object) -> None:
         out.update(repr(parts).encode("utf-8", "surrogatepass"))
 
+    # The stat rows of a tree are hashed as they are: repr() of a few megabytes of text (to
+    # escape its NULs) cost as much as the stat calls themselves.
+    def add_rows(text: str) -> None:
+        h.update(text.encode("utf-8", "surrogatepass"))
+
+    def add_output_rows(text: str) -> None:
+        out.update(text.encode("utf-8", "surrogatepass"))
+
     add("code", __version__, sys.version, _code_signature())
     config_path = config.path.resolve()
     add("config", str(config_path), hashlib.sha256(config_path.read_bytes()).hexdigest())
@@ -228,9 +236,9 @@ def signature(config: Config, *, taken_ns: int, need_ledger: bool) -> Signature:
     for label, root in (("reviews", paths.reviews), ("static", paths.static),
                         ("templates", paths.templates)):
         add(label, str(root))
-        _tree(root, add, newest)
+        _tree(root, add_rows, newest)
     add_output("output", str(paths.output))
-    _outputs(paths.output, paths.build_manifest, paths.state, add_output)
+    _outputs(paths.output, paths.build_manifest, paths.state, add_output_rows)
     busy, last_slot = _ledger(config, add, need_ledger)
     racy = newest[0] + RACY_NS >= taken_ns
     inputs = h.hexdigest()
