@@ -4,6 +4,8 @@ PublisherError into one line and an exit code, the ledger, and a few ways of pri
 from __future__ import annotations
 
 import functools
+import os
+import signal
 import sys
 from collections.abc import Callable, Iterable
 from datetime import datetime
@@ -41,6 +43,12 @@ def publication_command(
                 raise
             click.echo(f"error: {exc}", err=True)
             code = 1
+        except BrokenPipeError:
+            # The reader of our output left (`subscribers list | head`): stop quietly, as
+            # Unix tools do (the exit status a shell gives a process killed by SIGPIPE), with
+            # stdout pointed at /dev/null so that the interpreter's last flush cannot fail.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            code = 128 + signal.SIGPIPE
         except OSError as exc:  # a read-only or full disk, a file where a directory should be
             if state.debug:
                 raise

@@ -34,7 +34,8 @@ def subscribers_add(state: State, email: str, name: str, force: bool) -> None:
 @subscribers.command("import")
 @click.argument("file", type=click.Path(dir_okay=False))
 @click.option("--force", is_flag=True,
-              help="Subscribe again those who unsubscribed, bounced or complained.")
+              help="Subscribe again those who unsubscribed, bounced or complained (never "
+                   "those who erased their data).")
 @publication_command
 def subscribers_import(state: State, file: str, force: bool) -> int:
     """Add the subscribers in FILE.csv (a header row naming email and name, then one row each).

@@ -153,6 +153,11 @@ def connect_problem(url: URL, exc: BaseException) -> str:
         hint = "; set PGPASSWORD or add the password to ~/.pgpass (mode 0600)"
     elif "does not exist" in text and "database" in text:
         hint = f"; create it first: createdb {url.database or ''}".rstrip()
+    elif "permission denied for schema" in text:  # a new database: the tables are to be made
+        schema = text.rsplit(" ", 1)[-1]
+        hint = (f"; the role cannot create the ledger's tables: GRANT CREATE ON SCHEMA {schema} "
+                f"TO {url.username or 'the role you connect as'} (or run this command once as "
+                "a role that can)")
     elif "permission denied" in text:
         hint = (f"; grant the role {url.username or 'you connect as'} SELECT, INSERT, UPDATE and "
                 "DELETE on the ledger's tables (and USAGE on their sequences)")

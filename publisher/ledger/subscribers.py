@@ -133,7 +133,8 @@ class SubscriberStore(StoreBase):
         Valid rows are added in one transaction; each invalid row is reported with its line;
         addresses already present (or repeated in the file: the first row counts) are counted
         as duplicates; someone who unsubscribed, bounced or complained is counted as
-        suppressed and stays so unless ``force``. Raises CsvError if the file cannot be read or
+        suppressed and stays so unless ``force``; an erased address stays off even then.
+        Raises CsvError if the file cannot be read or
         has no usable header (and then nothing is imported).
 
         The file streams through a staging table (COPY on PostgreSQL, batched inserts on
@@ -145,8 +146,10 @@ class SubscriberStore(StoreBase):
         with self._write() as conn:
             cursor = self._cursor(conn)
             # Erased addresses are kept off the list by a hash (``address_hash``): only worth
-            # computing for every row when some address was erased.
-            erased = not force and conn.execute(
+            # computing for every row when some address was erased. --force never lifts it: an
+            # old list re-imported in bulk is what erasure guards against (``add --force``,
+            # one address named by hand, can).
+            erased = conn.execute(
                 select(suppressions_t.c.address_hash).limit(1)).first() is not None
             self._stage(cursor, iter_subscriber_csv(path), problems, hashed=erased)
             added, duplicates, suppressed, recorded = self._merge(

@@ -734,20 +734,25 @@ def _describe(key: str) -> str:
 
 def link_warnings(config: Config, published: Sequence[Review]) -> list[str]:
     """For ``publisher check``: a warning when feed links point under base_url at pages that
-    publisher cannot build (a permalink ending neither in "/" nor ".html") and no other site
-    is said to have them (an absolute feeds.permalink, or ``url:`` in the review)."""
+    publisher cannot build (a permalink, or a review's own ``url:``, ending neither in "/" nor
+    ".html"), unless every page is said to be elsewhere (an absolute feeds.permalink)."""
     if config.external_pages:
         return []
     site = Site.from_config(config)
-    missing = [r.url for r in published
-               if r.url == config.permalink(r.slug) and page_file(r.url, site) is None]
-    if not missing:
-        return []
-    more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
-    return [f"{config.path}: feeds.permalink: feed links point at {missing[0]}{more}, a page "
-            "publisher does not build; end it with '/' or '.html' to have publisher build "
-            "the pages, or write the other site's pattern as an absolute URL "
-            "(https://…/{slug})"]
+    unbuilt = [r for r in published
+               if r.url.startswith(site.base_url) and page_file(r.url, site) is None]
+    missing = [r.url for r in unbuilt if r.url == config.permalink(r.slug)]
+    warnings = [f"{r.source_path or r.slug}: url: {r.url} is under base_url, where publisher "
+                "builds no page for it; end it with '/' or '.html' to have publisher build it "
+                "there, or give the page's address on the other site"
+                for r in unbuilt if r.url != config.permalink(r.slug)]
+    if missing:
+        more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
+        warnings.insert(0, f"{config.path}: feeds.permalink: feed links point at {missing[0]}"
+                        f"{more}, a page publisher does not build; end it with '/' or '.html' "
+                        "to have publisher build the pages, or write the other site's pattern "
+                        "as an absolute URL (https://…/{slug})")
+    return warnings
 
 
 def ledger_issues(config: Config, catalog: Catalog) -> tuple[list[Issue], list[Problem]]:

@@ -5,12 +5,14 @@ from __future__ import annotations
 import mailbox
 import os
 import stat
+import subprocess
+import sys
 from pathlib import Path
 
 from publisher.cli.subscribers import subscribers
 from publisher.ledger.store import open_store
 from publisher.models import SubscriberStatus
-from tests.fixtures import EXAMPLE, write_reviews
+from tests.fixtures import EXAMPLE, NOW, add_subscribers, write_reviews
 
 
 def emails(publication, status: str | None = None) -> dict[str, str]:
@@ -213,3 +215,17 @@ def test_the_name_goes_where_the_help_says(publication, cli):
     assert sent.exit_code == 0, sent.output
     [message] = mailbox.Maildir(publication.root / ".publisher" / "outbox", create=False)
     assert message["To"] == "Ada Reader <ada@example.org>"
+
+
+def test_a_listing_whose_reader_leaves_early_stops_quietly(publication):
+    # `publisher subscribers list | head`: more than a pipe's buffer of lines, read one.
+    add_subscribers(publication.config, 3000, NOW)
+    listing = subprocess.Popen([sys.executable, "-m", "publisher", "-C", str(publication.root),
+                                "subscribers", "list"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert listing.stdout is not None and listing.stderr is not None
+    assert listing.stdout.readline()
+    listing.stdout.close()
+    errors = listing.stderr.read()
+    assert listing.wait(timeout=60) == 141  # 128 + SIGPIPE, as a shell reports `yes | head`
+    assert errors == b""

@@ -178,6 +178,12 @@ def test_a_role_that_cannot_create_tables_is_an_error_only_where_a_migration_is_
         assert code == 1, output
         assert f"the role {name} cannot create tables in schema public" in output
         assert "warning: ledger" not in output
+        result = run_cli("subscribers", "list", root=publication.root)  # where it migrates
+        assert result.exit_code == 1
+        assert result.stderr.rstrip().endswith(
+            f"permission denied for schema public; the role cannot create the ledger's tables: "
+            f"GRANT CREATE ON SCHEMA public TO {name} (or run this command once as a role that "
+            "can)"), result.stderr
     finally:
         postgres.drop(empty)
         postgres.drop(current)

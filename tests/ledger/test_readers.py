@@ -122,6 +122,9 @@ def test_erasure_keeps_only_a_hash_that_keeps_the_address_off_the_list(store: St
     csv_file.write_text("email,name\nann@example.org,Ann\ncat@example.org,Cat\n")
     report = store.import_subscribers_csv(csv_file, now=NOW)
     assert (report.added, report.suppressed) == (1, 1)
+    report = store.import_subscribers_csv(csv_file, now=NOW, force=True)  # not even so
+    assert (report.added, report.suppressed) == (0, 1)
+    assert store.subscriber("ann@example.org") is None
     with pytest.raises(Suppressed):
         store.add_subscriber("ann@example.org", now=NOW)
     # Asking again and confirming is consent: the suppression is lifted.

@@ -286,6 +286,17 @@ def test_check_warns_when_feed_links_go_to_pages_nobody_builds(publication, now)
     assert "end it with '/' or '.html'" in warning
 
 
+def test_check_warns_when_a_reviews_own_url_is_a_page_nobody_builds(publication, now):
+    write_reviews(publication, [{"url": "https://reel.test/old/paper-moons"},
+                                {"url": "https://reel.test/old/kept.html"},
+                                {"url": "https://elsewhere.example/post/3"}])
+    report = check_publication(publication.config, now=now)
+    [warning] = [w for w in report.warnings if "url:" in w]
+    assert warning.startswith("reviews/film-1.md: url: https://reel.test/old/paper-moons is "
+                              "under base_url")
+    assert "end it with '/' or '.html'" in warning
+
+
 def test_a_page_path_two_things_want_is_an_error_naming_both(publication, now):
     write_reviews(publication, [{"slug": "tags"}])
     publication.add_config('[feeds]\npermalink = "{slug}/"\n')

@@ -57,7 +57,10 @@ class Reader:
         return re.search(r"(http\S+/confirm\?token=\S+)", text).group(1)
 
 
-def serve_publication(publication: Publication, extra: str = "") -> tuple[object, Config]:
+def serve_publication(publication: Publication, extra: str = "",
+                      server: str = "") -> tuple[object, Config]:
+    """A listening socket and the config that serves ``publication`` on it (``extra`` goes in
+    [newsletter], ``server`` in [server])."""
     sock, port = bind()
     publication.add_config(f"""
         [newsletter]
@@ -67,6 +70,7 @@ def serve_publication(publication: Publication, extra: str = "") -> tuple[object
 
         [server]
         url = "http://127.0.0.1:{port}/"
+        {server}
         """)
     return sock, publication.config
 

@@ -13,10 +13,12 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 
+from publisher.ledger.store import open_store
+from publisher.pipeline.reader import ReaderDesk
 from publisher.render.tokens import CONFIRM, MANAGE, UNDO, make_token, unsubscribe_token
 from tests.fixtures import NOW, Page
-from tests.web.conftest import SECRET, Reader
-from tests.webserver import outbox_messages, wait_for_messages
+from tests.web.conftest import SECRET, Reader, serve_publication
+from tests.webserver import MutableClock, ReaderServer, outbox_messages, wait_for_messages
 
 
 def visible(response: httpx.Response) -> str:
@@ -57,6 +59,27 @@ def test_subscribing_sends_a_confirmation_and_only_its_link_activates(reader: Re
     consent = reader.store.subscriber_data("ann@example.org")["subscriber"]["consent"]
     assert consent["ip"] == "127.0.0.1" and consent["form"] == "test"
     assert consent["asked_at"] == consent["confirmed_at"] == NOW.isoformat()
+
+
+@pytest.mark.parametrize(("settings", "trusted", "recorded"), [
+    ("", "127.0.0.1", "203.0.113.9"),  # behind the reverse proxy: the reader's own address
+    ("", "10.0.0.1", "127.0.0.1"),  # a client's own X-Forwarded-For is not believed
+    ("store_ip = false", "127.0.0.1", None),  # the publication keeps no addresses
+])
+def test_consent_records_the_readers_ip_only_as_configured(publication, settings, trusted,
+                                                           recorded):
+    sock, config = serve_publication(publication, server=settings)
+    with open_store(config) as store:
+        desk = ReaderDesk(config, store, secret=SECRET, clock=MutableClock(NOW))
+        with ReaderServer(desk, sock, trusted_proxies=trusted) as server:
+            httpx.post(server.url + "subscribe", data={"email": "ann@example.org", "form": "t"},
+                       headers={"X-Forwarded-For": "203.0.113.9"})
+            (mail,) = wait_for_messages(config.root / ".publisher" / "outbox", 1)
+            link = re.search(r"(http\S+/confirm\?token=\S+)",
+                             mail.get_body(("plain",)).get_content()).group(1)
+            assert httpx.post(link).status_code == 200
+        consent = store.subscriber_data("ann@example.org")["subscriber"]["consent"]
+    assert consent["ip"] == recorded
 
 
 def test_the_answer_is_the_same_for_a_new_a_waiting_and_a_subscribed_address(reader: Reader):
@@ -373,11 +396,6 @@ def test_healthz_and_a_sensible_404(reader: Reader):
 
 
 def test_pages_speak_the_publications_language_from_a_strings_file(publication):
-    from publisher.ledger.store import open_store
-    from publisher.pipeline.reader import ReaderDesk
-    from tests.web.conftest import serve_publication
-    from tests.webserver import MutableClock, ReaderServer
-
     publication.write_config(publication.root.joinpath("publisher.toml").read_text()
                              .replace('language = "en"', 'language = "fr-CA"'))
     (publication.root / "templates" / "web").mkdir(parents=True)
