@@ -303,10 +303,13 @@ def _outputs(out: Path, manifest: Path, state: Path, add: object) -> None:
         add("\n".join(rows))
         return
     base = str(out) + os.sep
+    # Only the files: what the manifest says they were made from is itself made from the
+    # inputs signed above, and a build that renders every unit again and writes nothing (a
+    # new publisher version) rewrites those digests, which must not make its record stale.
     for key in sorted(units):
         entry = units[key]
         files = entry.get("files") if isinstance(entry, dict) else None
-        rows.append(f"{key}\0{entry.get('inputs') if isinstance(entry, dict) else None}")
+        rows.append(key)
         for rel in sorted(files) if isinstance(files, dict) else ():
             try:
                 st = os.stat(base + rel)
