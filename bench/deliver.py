@@ -1,40 +1,67 @@
-"""Deliveries per second for one issue to 10,000 subscribers over loopback SMTP.
+"""Delivery to Postfix's smtp-sink, side by side with smtp-source and a bare smtplib loop.
 
-    .venv/bin/python bench/deliver.py [--subscribers 10000] [--connections 1 4]
-                                      [--sink auto|smtp-sink|aiosmtpd] [--reply-delay S]
+    .venv/bin/python bench/deliver.py [--messages 10000] [--connections 1 4] [--rounds 3]
+                                      [--publisher PATH ...]
 
-The sink is Postfix's smtp-sink (``smtp-sink -u nobody -c 127.0.0.1:PORT 1000``) when it is
-installed, else aiosmtpd's Sink handler in a separate process. Each connection count runs in a
-fresh child process with a fresh publication (10 synthetic reviews, bench/gen_reviews.py), a fresh
-ledger and the subscribers imported from CSV, so its peak RSS (ru_maxrss) is its own. The time
-covers ``pipeline.send.deliver_issue`` only: rendering the digest once, queueing, claiming, sending,
-recording each outcome in the ledger (SQLite, WAL, synchronous=FULL) and marking the issue sent.
+Every contender is a whole process, timed from start to exit (wall) and by the kernel (user +
+system CPU, from wait4), sending the same message to the same ``smtp-sink`` on loopback, round
+after round, interleaved, so that load on the machine falls on all of them alike; the table gives
+medians:
+
+- ``publisher issue send 1``: a fresh copy of a publication with 10 synthetic reviews
+  (bench/gen_reviews.py), ``--messages`` subscribers imported and issue #1 composed, so the time
+  covers what a person waits for: start-up, freezing and queueing the issue, claiming, sending,
+  recording every outcome in the ledger (SQLite, WAL, synchronous=FULL). ``[delivery]
+  connections`` is the connection count, ``session_messages = 100``.
+- ``smtp-source -d -s N -m M -F message.eml``: Postfix's own load generator, N sessions in
+  parallel, the same message (publisher's ``digest preview --eml``, ~75 KB) from a file.
+- ``smtplib loop``: ``smtplib.SMTP.sendmail`` in a loop over one connection, the same bytes (one
+  connection only: it is the CPU yardstick).
+
+The goals (issue 10): publisher's rate at least 50 % of smtp-source's at equal connections, and
+its CPU per message within 2x of the bare loop's. ``--publisher`` takes one or more publisher
+executables (say, a wrapper that runs an older checkout with ``PYTHONPATH=DIR python -P -m
+publisher``) to measure them in the same rounds: that is how before/after figures are taken.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import resource
 import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime
+from dataclasses import dataclass, field
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from gen_reviews import generate  # noqa: E402
+
 SMTP_SINK = "/usr/sbin/smtp-sink"
-NOW = datetime(2030, 1, 4, 9, 0, tzinfo=UTC)  # after every synthetic review
+SMTP_SOURCE = "/usr/sbin/smtp-source"
+SECRET = "bench-secret-of-at-least-32-bytes-long"
+SENDER = "newsletter@bench.example.org"
+
+BARE_LOOP = f"""\
+import smtplib, sys
+port, count, path = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+data = open(path, "rb").read()
+with smtplib.SMTP("127.0.0.1", port) as smtp:
+    for i in range(count):
+        smtp.sendmail("{SENDER}", f"reader{{i}}@bench.example.org", data)
+"""
 
 
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+        return int(sock.getsockname()[1])
 
 
 def wait_for(port: int, timeout: float = 10.0) -> None:
@@ -48,126 +75,170 @@ def wait_for(port: int, timeout: float = 10.0) -> None:
     raise SystemExit(f"the sink on port {port} did not start")
 
 
-class SlowSink:
-    """aiosmtpd handler that waits ``delay`` seconds before each 250 to DATA, as a distant
-    relay's round trips would (``--reply-delay``); connections are served concurrently."""
-
-    def __init__(self, delay: str = "0.02"):
-        self.delay = float(delay)
-
-    @classmethod
-    def from_cli(cls, parser: object, delay: str) -> SlowSink:  # aiosmtpd -c CLASS ARGS
-        return cls(delay)
-
-    async def handle_DATA(self, server, session, envelope):  # type: ignore[no-untyped-def]
-        import asyncio
-
-        await asyncio.sleep(self.delay)
-        return "250 2.0.0 OK"
-
-
-def start_sink(kind: str, port: int, delay: float = 0.0
-               ) -> tuple[subprocess.Popen[bytes], list[str]]:
-    env = None
-    if delay:
-        kind = "aiosmtpd"
-        env = {**os.environ, "PYTHONPATH": str(HERE)}
-    if kind == "smtp-sink":
-        command = [SMTP_SINK, "-c", f"127.0.0.1:{port}", "1000"]
-        if os.geteuid() == 0:  # smtp-sink refuses to run as root without -u
-            command[1:1] = ["-u", "nobody"]
-    else:
-        command = [sys.executable, "-m", "aiosmtpd", "-n", "-l", f"127.0.0.1:{port}",
-                   "-c", "aiosmtpd.handlers.Sink"]
-        if delay:
-            command[-2:] = ["-c", "deliver.SlowSink", str(delay)]
-    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            env=env)
+def start_sink(port: int) -> subprocess.Popen[bytes]:
+    if not Path(SMTP_SINK).exists():
+        raise SystemExit(f"{SMTP_SINK} is missing: apt-get install postfix (no daemon is needed)")
+    command = [SMTP_SINK, "-c", f"127.0.0.1:{port}", "1000"]
+    if os.geteuid() == 0:  # smtp-sink refuses to run as root without -u
+        command[1:1] = ["-u", "nobody"]
+    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     wait_for(port)
-    return proc, command
+    return proc
 
 
-def one(connections: int, subscribers: int, sink: str, delay: float = 0.0) -> dict[str, object]:
-    sys.path.insert(0, str(HERE))
-    from gen_reviews import generate
+@dataclass
+class Timing:
+    wall: float
+    cpu: float
+    rss_mb: float
 
-    from publisher.config import load_config
-    from publisher.ledger import open_store
-    from publisher.pipeline.issues import compose_issue
-    from publisher.pipeline.send import deliver_issue
-    from publisher.sources import load_reviews
 
-    work = Path(tempfile.mkdtemp(prefix="bench-deliver-"))
-    port = free_port()
-    proc, sink_command = start_sink(sink, port, delay)
-    try:
-        generate(10, work)
-        with (work / "publisher.toml").open("a", encoding="utf-8") as fh:
-            fh.write(f'\n[delivery]\ntransport = "smtp://127.0.0.1:{port}"\nstarttls = false\n'
-                     f"connections = {connections}\nsession_messages = 100\n")
+def timed(command: list[str], *, cwd: Path | None = None, env: dict[str, str] | None = None,
+          check: bool = True) -> Timing:
+    """Run ``command`` to its end; wall time, and its CPU and peak RSS as the kernel counts.
+    A non-zero exit stops the benchmark unless ``check`` is false."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(command, cwd=cwd, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    # Read the pipes to their end (a full pipe would stall the child), then reap it with wait4.
+    out, err = proc.stdout.read(), proc.stderr.read()  # type: ignore[union-attr]
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - start
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if check and proc.returncode != 0:
+        raise SystemExit(f"{' '.join(command)} exited {proc.returncode}:\n"
+                         f"{out.decode()}{err.decode()}")
+    return Timing(wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024)
+
+
+class Contender:
+    """One publisher executable and its prepared publication (copied fresh for every run)."""
+
+    def __init__(self, executable: str, work: Path, port: int, messages: int):
+        self.executable = executable
+        self.template = work / f"pub-{abs(hash(executable))}"
+        # The real clock: a --now in the future is refused for a transport that sends mail.
+        self.env = {**os.environ, "PUBLISHER_SECRET": SECRET}
+        self.env.pop("PUBLISHER_NOW", None)
+        generate(10, self.template)
         csv = work / "subscribers.csv"
-        csv.write_text("email,name\n" + "".join(
-            f"reader{i}@bench.example.org,Reader {i}\n" for i in range(subscribers)))
-        config = load_config(directory=work)
-        catalog = load_reviews(config)
-        with open_store(config) as store:
-            store.import_subscribers_csv(csv, now=NOW)
-            record = compose_issue(config, store, catalog, now=NOW)
-            lines: list[str] = []
-            start = time.perf_counter()
-            report = deliver_issue(config, store, record.number, now=NOW,
-                                   secret="bench-secret", catalog=catalog,
-                                   echo=lines.append)
-            seconds = time.perf_counter() - start
-            counts = store.delivery_counts(record.number)
-    finally:
-        proc.terminate()
-        proc.wait()
-        shutil.rmtree(work, ignore_errors=True)
-    if report.sent != subscribers or counts["sent"] != subscribers:
-        raise SystemExit(f"expected {subscribers} sent, got {report} {counts}: {lines}")
-    return {
-        "connections": connections,
-        "subscribers": subscribers,
-        "seconds": round(seconds, 2),
-        "deliveries_per_s": round(subscribers / seconds, 1),
-        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
-        "sink": " ".join(sink_command),
-    }
+        if not csv.exists():
+            csv.write_text("email,name\n" + "".join(
+                f"reader{i}@bench.example.org,Reader {i}\n" for i in range(messages)))
+        self._config(self.template, port, 1)
+        self.run(self.template, "subscribers", "import", str(csv))
+        self.run(self.template, "issue", "new")
+
+    @staticmethod
+    def _config(root: Path, port: int, connections: int) -> None:
+        text = (root / "publisher.toml").read_text().split("\n[delivery]\n")[0]
+        (root / "publisher.toml").write_text(
+            f'{text}\n[delivery]\ntransport = "smtp://127.0.0.1:{port}"\nstarttls = false\n'
+            f"connections = {connections}\nsession_messages = 100\n")
+
+    # Commands run in the publication's directory: a wrapper that runs an older checkout with
+    # `python -m publisher` must not find this checkout's package in the working directory.
+    def run(self, root: Path, *args: str) -> None:
+        subprocess.run([self.executable, "-C", str(root), *args], env=self.env, check=True,
+                       capture_output=True, cwd=root)
+
+    def send(self, work: Path, port: int, connections: int) -> Timing:
+        root = work / "run"
+        shutil.rmtree(root, ignore_errors=True)
+        shutil.copytree(self.template, root)
+        self._config(root, port, connections)
+        try:
+            return timed([self.executable, "-C", str(root), "issue", "send", "1"], env=self.env,
+                         cwd=root)
+        finally:
+            shutil.rmtree(root, ignore_errors=True)
+
+
+@dataclass
+class Results:
+    runs: dict[str, list[Timing]] = field(default_factory=dict)
+
+    def add(self, key: str, timing: Timing) -> None:
+        self.runs.setdefault(key, []).append(timing)
+
+    def median(self, key: str, attr: str) -> float:
+        return statistics.median(getattr(t, attr) for t in self.runs[key])
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--subscribers", type=int, default=10_000)
+    parser.add_argument("--messages", type=int, default=10_000)
     parser.add_argument("--connections", type=int, nargs="+", default=[1, 4])
-    parser.add_argument("--sink", choices=("auto", "smtp-sink", "aiosmtpd"), default="auto")
-    parser.add_argument("--reply-delay", type=float, default=0.0, metavar="SECONDS",
-                        help="use an aiosmtpd sink that waits this long before each 250, like "
-                             "a distant relay (shows what parallel connections are for)")
-    parser.add_argument("--one", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--publisher", nargs="+",
+                        default=[str(Path(sys.executable).parent / "publisher")],
+                        help="publisher executables to measure (default: %(default)s)")
     args = parser.parse_args()
-    sink = args.sink
-    if sink == "auto":
-        sink = "smtp-sink" if Path(SMTP_SINK).exists() else "aiosmtpd"
-    if args.one:
-        result = one(args.connections[0], args.subscribers, sink, args.reply_delay)
-        print(json.dumps(result))
-        return 0
-    for connections in args.connections:
-        out = subprocess.run(
-            [sys.executable, __file__, "--one", "--connections", str(connections),
-             "--subscribers", str(args.subscribers), "--sink", sink,
-             "--reply-delay", str(args.reply_delay)],
-            capture_output=True, text=True,
-        )
-        if out.returncode != 0:
-            print(out.stderr, file=sys.stderr)
-            return 1
-        result = json.loads(out.stdout.strip().splitlines()[-1])
-        print(f"{result['connections']} connection(s): "
-              f"{result['subscribers']} deliveries in {result['seconds']} s = "
-              f"{result['deliveries_per_s']}/s, peak RSS {result['peak_rss_mb']} MB "
-              f"(sink: {result['sink']})")
+    if not Path(SMTP_SOURCE).exists():
+        raise SystemExit(f"{SMTP_SOURCE} is missing: apt-get install postfix")
+
+    work = Path(tempfile.mkdtemp(prefix="bench-deliver-"))
+    port = free_port()
+    sink = start_sink(port)
+    try:
+        print(f"preparing {len(args.publisher)} publication(s) of {args.messages} subscribers…",
+              flush=True)
+        contenders = [Contender(p, work, port, args.messages) for p in args.publisher]
+        first = contenders[0]
+        eml = work / "message.eml"
+        first.run(first.template, "digest", "preview", "--eml", str(eml))
+        # smtp-source -F appends CRLF to each line itself.
+        message = eml.read_bytes().replace(b"\r\n", b"\n")
+        (work / "message.lf").write_bytes(message)
+        (work / "message.crlf").write_bytes(message.replace(b"\n", b"\r\n"))
+        (work / "bare.py").write_text(BARE_LOOP)
+        size = len(message.replace(b"\n", b"\r\n"))
+        print(f"message: {size / 1000:.1f} kB; sink: smtp-sink on 127.0.0.1:{port}", flush=True)
+
+        results = Results()
+        for r in range(1, args.rounds + 1):
+            for n in args.connections:
+                key = f"smtp-source -s {n}"
+                results.add(key, timed([SMTP_SOURCE, "-d", "-s", str(n), "-m",
+                                        str(args.messages), "-f", SENDER, "-t",
+                                        "reader@bench.example.org", "-F",
+                                        str(work / "message.lf"), f"127.0.0.1:{port}"]))
+                for i, contender in enumerate(contenders):
+                    key = f"publisher[{i}] x{n}"
+                    results.add(key, contender.send(work, port, n))
+                if n == 1:
+                    results.add("smtplib loop", timed([sys.executable, str(work / "bare.py"),
+                                                       str(port), str(args.messages),
+                                                       str(work / "message.crlf")]))
+            print(f"round {r}/{args.rounds} done", flush=True)
+    finally:
+        sink.terminate()
+        sink.wait()
+        shutil.rmtree(work, ignore_errors=True)
+
+    m = args.messages
+    bare_cpu = results.median("smtplib loop", "cpu") / m * 1000
+    print(f"\n{m} messages of {size / 1000:.1f} kB, medians of {args.rounds} interleaved "
+          "rounds, whole processes:")
+    print(f"{'':<22} {'wall s':>7} {'msg/s':>7} {'CPU s':>7} {'CPU ms/msg':>10} "
+          f"{'peak RSS':>9}  share")
+    for n in args.connections:
+        source = f"smtp-source -s {n}"
+        source_rate = m / results.median(source, "wall")
+        keys = [source] + [f"publisher[{i}] x{n}" for i in range(len(args.publisher))]
+        if n == 1:
+            keys.append("smtplib loop")
+        for key in keys:
+            wall, cpu = results.median(key, "wall"), results.median(key, "cpu")
+            rss = results.median(key, "rss_mb")
+            share = ""
+            if key.startswith("publisher"):
+                share = (f"{m / wall / source_rate:.0%} of smtp-source's rate, CPU "
+                         f"{cpu / m * 1000 / bare_cpu:.2f}x the smtplib loop's")
+            print(f"{key:<22} {wall:7.2f} {m / wall:7.0f} {cpu:7.2f} {cpu / m * 1000:10.3f} "
+                  f"{rss:7.0f}MB  {share}")
+    for i, executable in enumerate(args.publisher):
+        print(f"publisher[{i}] = {executable}")
     return 0
 
 

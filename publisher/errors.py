@@ -28,10 +28,15 @@ anything else is a bug and gets a traceback behind ``--debug``.
         ├── PolicyDeliveryError
         ├── AmbiguousDeliveryError
         └── TransportError
+
+    Interrupted                a signal (SIGINT, SIGTERM) asked publisher to stop; not an error,
+                               and not a PublisherError, so that nothing on the way out takes it
+                               for one: the CLI says what was done and exits 128 + the signal
 """
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -182,3 +187,26 @@ class AmbiguousDeliveryError(DeliveryError):
 class TransportError(DeliveryError):
     """The transport itself is unusable (refused connection, authentication failed, the sender
     refused): stop, mark nothing sent. ``reply`` is set when a server said so."""
+
+
+class Interrupted(BaseException):  # noqa: N818 - named like KeyboardInterrupt, its kin
+    """A signal asked publisher to stop, and it stopped cleanly: ``signum`` is the signal,
+    ``detail`` what was done before stopping ("" when nothing was under way). Derives from
+    BaseException, as KeyboardInterrupt does, so that ``except Exception`` and ``except
+    PublisherError`` let it through; ``exit_code`` is the shell's 128 + the signal's number."""
+
+    def __init__(self, signum: int, detail: str = ""):
+        self.signum = signum
+        self.detail = detail
+        super().__init__(f"interrupted by {self.name}" + (f": {detail}" if detail else ""))
+
+    @property
+    def name(self) -> str:
+        try:
+            return signal.Signals(self.signum).name
+        except ValueError:
+            return f"signal {self.signum}"
+
+    @property
+    def exit_code(self) -> int:
+        return 128 + self.signum

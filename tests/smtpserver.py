@@ -23,12 +23,16 @@ EHLO and is closed. With ``password`` set the server offers AUTH (user ``user``)
 mail without it; wrong credentials get 535 5.7.8. With ``tls`` (a (certfile, keyfile) pair) it
 offers STARTTLS, or speaks TLS from the first byte when ``implicit_tls`` is true.
 ``make_certificate`` writes a self-signed certificate for 127.0.0.1 with the openssl command.
+
+``ScriptedServer(script)`` is a raw socket server for what a real server would never do on its
+own: trickle, flood, stall.
 """
 
 from __future__ import annotations
 
 import email.policy
 import shutil
+import socket
 import ssl
 import subprocess
 import threading
@@ -266,3 +270,46 @@ def make_certificate(directory: Path) -> tuple[Path, Path] | None:
         check=True, capture_output=True,
     )
     return cert, key
+
+
+class ScriptedServer:
+    """A raw TCP server on 127.0.0.1 and a free port, for faults aiosmtpd cannot make: each
+    connection is handed to ``script(conn)`` in a thread of its own (a greeting trickled a line
+    at a time, a flood of reply lines, a server that accepts and says nothing). A context
+    manager; ``connections`` counts the connections accepted."""
+
+    def __init__(self, script: Any) -> None:
+        self._script = script
+        self._sock = socket.create_server(("127.0.0.1", 0))
+        self.port = self._sock.getsockname()[1]
+        self.url = f"smtp://127.0.0.1:{self.port}"
+        self.connections = 0
+        self.closed = threading.Event()  # set on exit: scripts that loop should end
+        self._conns: list[socket.socket] = []
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self._sock.accept()
+            except OSError:
+                return
+            self.connections += 1
+            self._conns.append(conn)
+            threading.Thread(target=self._run, args=(conn,), daemon=True).start()
+
+    def _run(self, conn: socket.socket) -> None:
+        try:
+            self._script(self, conn)
+        except OSError:
+            pass  # the client went away: that is what these faults are for
+
+    def __enter__(self) -> ScriptedServer:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.closed.set()
+        self._sock.close()
+        for conn in self._conns:
+            conn.close()

@@ -1,5 +1,6 @@
 """What every command shares: the one decorator that hands it the publication and turns a
-PublisherError into one line and an exit code, the ledger, and a few ways of printing."""
+PublisherError into one line and an exit code (and a signal into a clean stop), the ledger, and
+a few ways of printing."""
 
 from __future__ import annotations
 
@@ -7,14 +8,17 @@ import functools
 import os
 import signal
 import sys
-from collections.abc import Callable, Iterable
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from datetime import datetime
+from types import FrameType
 from typing import TYPE_CHECKING, Concatenate, ParamSpec
 
 import click
 
 from ..config import Config
-from ..errors import PublisherError
+from ..errors import Interrupted, PublisherError
 from ..files import describe_os_error
 from . import State
 
@@ -24,20 +28,43 @@ if TYPE_CHECKING:
 P = ParamSpec("P")
 
 
+@contextmanager
+def _signals_interrupt() -> Iterator[None]:
+    """SIGTERM (what systemd and kill send) and SIGINT (Ctrl-C) both raise Interrupted in the
+    main thread, so that either unwinds the command — locks released, transactions rolled
+    back, temporary files removed — instead of killing it where it stands. (A delivery run
+    defers them while it drains: ``delivery.engine``.)"""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum: int, _frame: FrameType | None) -> None:
+        raise Interrupted(signum)
+
+    previous = {sig: signal.signal(sig, interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
 def publication_command(
     func: Callable[Concatenate[State, P], int | None],
 ) -> Callable[P, None]:
     """Give the command the State (publication and clock) as its first argument. A
     PublisherError becomes one line on stderr and exit code 1 (a traceback only with --debug),
     and so does a fault of the machine (an OSError: a read-only or full disk; a database
-    error); a command's own non-zero return value is its exit code."""
+    error); a command's own non-zero return value is its exit code. SIGINT and SIGTERM stop it
+    with one line on stderr and the shell's exit code for the signal (130, 143)."""
 
     @functools.wraps(func)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> None:
         state = click.get_current_context().find_object(State)
         assert state is not None, "commands run under the publisher group"
         try:
-            code = func(state, *args, **kwargs)
+            with _signals_interrupt():
+                code = func(state, *args, **kwargs)
         except PublisherError as exc:
             if state.debug:
                 raise
@@ -59,6 +86,13 @@ def publication_command(
                 raise
             click.echo(f"error: the ledger: {getattr(exc, 'orig', None) or exc}", err=True)
             code = 1
+        except (Interrupted, KeyboardInterrupt) as exc:
+            stop = exc if isinstance(exc, Interrupted) else Interrupted(signal.SIGINT)
+            if not stop.detail:
+                stop = Interrupted(stop.signum, "stopped before the command finished; run it "
+                                   "again")
+            click.echo(f"{stop}", err=True)
+            code = stop.exit_code
         if code:
             sys.exit(code)
 

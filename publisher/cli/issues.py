@@ -1,18 +1,19 @@
-"""``publisher issue``: compose, inspect and send newsletter issues."""
+"""``publisher issue``: compose, inspect and send newsletter issues.
+
+``issue list`` and ``issue show`` must answer at once on a ledger of a million deliveries, so
+this module loads only the ledger; the commands that compose or send import what they need
+(the renderer, Jinja and MJML, the delivery engine: 0.1-0.2 s of imports) when they run.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import click
 
 from ..errors import SourceError
-from ..models import DeliveryStatus, IssueState
-from ..pipeline import send
-from ..pipeline.issues import compose_issue, note_from_file
-from ..pipeline.preflight import sending_secret
-from ..pipeline.rehearsal import refuse_future_clock
-from ..sources import Catalog, load_reviews
+from ..models import DeliveryStatus, IssueState, Review
 from . import State
 from .context import count, local_time, open_store, publication_command, warn
 from .progress import terminal_progress
@@ -30,6 +31,9 @@ def issue() -> None:
 @publication_command
 def issue_new(state: State, dry_run: bool, note: str | None) -> None:
     """Compose the next issue from the published reviews that are in no issue yet."""
+    from ..pipeline.issues import compose_issue, note_from_file
+    from ..sources import load_reviews
+
     config = state.config
     catalog = load_reviews(config)
     warn(catalog.warnings)
@@ -69,12 +73,19 @@ def issue_show(state: State, number: int) -> None:
     config = state.config
     store = open_store(state)
     record = store.issue(number)
-    catalog: Catalog | None
-    try:
-        catalog = load_reviews(config)
-    except SourceError as exc:
-        catalog = None
-        click.echo(f"warning: reviews not shown by title: {exc.problems[0]}", err=True)
+    # An issue that left draft is frozen in the ledger with its reviews: shown from there,
+    # without loading every source of the publication to find ten titles.
+    frozen = store.frozen_issue(number)
+    find: Callable[[str], Review | None] | None = None
+    if frozen is not None:
+        find = {review.id: review for review in frozen.reviews}.get
+    else:
+        from ..sources import load_reviews
+
+        try:
+            find = load_reviews(config).by_id
+        except SourceError as exc:
+            click.echo(f"warning: reviews not shown by title: {exc.problems[0]}", err=True)
     click.echo(f"issue #{record.number}: {record.subject}")
     click.echo(f"state: {record.state}" + (" (paused)" if record.paused_reason else ""))
     if record.paused_reason:
@@ -88,9 +99,9 @@ def issue_show(state: State, number: int) -> None:
                 if record.state == IssueState.CANCELLED else "")
     click.echo(f"reviews ({len(record.review_ids)}){released}:")
     for position, review_id in enumerate(record.review_ids, 1):
-        review = catalog.by_id(review_id) if catalog is not None else None
+        review = find(review_id) if find is not None else None
         if review is None:
-            missing = " (no longer in the sources)" if catalog is not None else ""
+            missing = " (no longer in the sources)" if find is not None else ""
             click.echo(f"  {position}. {review_id}{missing}")
         else:
             click.echo(f"  {position}. {review.title} ({review.reviewer}, "
@@ -105,7 +116,9 @@ def issue_show(state: State, number: int) -> None:
             click.echo(f"in flight: {sum(flying.values())} with "
                        f"{count(len(flying), 'sender')} at work ({', '.join(sorted(flying))})")
         if counts[DeliveryStatus.SENDING] > sum(flying.values()):
-            click.echo(send.ambiguous_line(store, number))
+            from ..pipeline.send import ambiguous_line  # the engine: only when there is doubt
+
+            click.echo(ambiguous_line(store, number))
 
 
 @issue.command("cancel")
@@ -127,6 +140,11 @@ def issue_cancel(state: State, number: int) -> None:
 @publication_command
 def issue_send(state: State, number: int, dry_run: bool, address: str | None) -> int:
     """Queue issue NUMBER for every active subscriber and deliver it."""
+    from ..pipeline import send
+    from ..pipeline.preflight import sending_secret
+    from ..pipeline.rehearsal import refuse_future_clock
+    from ..sources import load_reviews
+
     config, now = state.config, state.now()
     store = open_store(state)
     if dry_run:
@@ -144,10 +162,14 @@ def issue_send(state: State, number: int, dry_run: bool, address: str | None) ->
     report = send.deliver_issue(config, store, number, now=now, secret=secret, catalog=catalog,
                                 progress=terminal_progress(f"issue #{number}"),
                                 echo=click.echo, resume=True)
-    if report.paused:
-        click.echo(f"error: {report.paused}", err=True)
-        return 1
-    return 0
+    return _problems(report.problems(number))
+
+
+def _problems(lines: list[str]) -> int:
+    """Each line a person must act on, on stderr; the exit code (the rule ``run`` follows)."""
+    for line in lines:
+        click.echo(f"error: {line}", err=True)
+    return 1 if lines else 0
 
 
 @issue.command("resend-ambiguous")
@@ -156,6 +178,11 @@ def issue_send(state: State, number: int, dry_run: bool, address: str | None) ->
 def issue_resend_ambiguous(state: State, number: int) -> int:
     """Send again, on purpose, the deliveries of NUMBER whose fate is unknown (some recipients
     may receive a second copy)."""
+    from ..pipeline import send
+    from ..pipeline.preflight import sending_secret
+    from ..pipeline.rehearsal import refuse_future_clock
+    from ..sources import load_reviews
+
     config = state.config
     refuse_future_clock(state.config, state.fixed_now)
     store = open_store(state)
@@ -164,10 +191,7 @@ def issue_resend_ambiguous(state: State, number: int) -> int:
                                    catalog=load_reviews(config),
                                    progress=terminal_progress(f"issue #{number}"),
                                    echo=click.echo)
-    if report.paused:
-        click.echo(f"error: {report.paused}", err=True)
-        return 1
-    return 0
+    return _problems(report.problems(number))
 
 
 @issue.command("settle-ambiguous")
@@ -176,6 +200,8 @@ def issue_resend_ambiguous(state: State, number: int) -> int:
 def issue_settle_ambiguous(state: State, number: int) -> None:
     """Record NUMBER's ambiguous deliveries as delivered, without sending them again (when the
     relay's logs show they went out)."""
+    from ..pipeline import send
+
     store = open_store(state)
     settled = send.settle_ambiguous(state.config, store, number, now=state.now())
     record = store.issue(number)

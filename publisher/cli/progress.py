@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ..delivery.engine import Progress
+if TYPE_CHECKING:  # the engine is 0.2 s of imports that `issue list` and `issue show` never use
+    from ..delivery.engine import Progress
 
 
 class TerminalProgress:

@@ -48,7 +48,7 @@ class MaildirSession:
         self._box = box
 
     def send(self, envelope_from: str, recipient: str, message: bytes, *,
-             gate: Gate | None = None) -> str:
+             gate: Gate | None = None, data: bytes | None = None) -> str:
         if gate is not None and not gate():
             raise NotClaimed()
         data = message.replace(b"\r\n", b"\n")
@@ -93,7 +93,7 @@ class FileSession:
         self.transport = transport
 
     def send(self, envelope_from: str, recipient: str, message: bytes, *,
-             gate: Gate | None = None) -> str:
+             gate: Gate | None = None, data: bytes | None = None) -> str:
         if gate is not None and not gate():
             raise NotClaimed()
         mid = message_id_of(message) or hashlib.sha256(message).hexdigest()[:32]

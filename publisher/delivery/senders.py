@@ -1,9 +1,10 @@
 """The sender threads: one connection each, sending the jobs the engine hands them, one at a time.
 
-A job arrives before its claim is committed: the sender opens the SMTP transaction (MAIL FROM,
-RCPT TO) while the engine commits, and waits at the gate — the point after which the message
-may reach the server — until the claim is durable. So a sender never holds more than one
-claimed message whose fate the ledger does not know, and the commit costs no time on the wire.
+A job arrives before its claim is committed: the sender sends the message (MAIL FROM, RCPT TO,
+DATA and all of it but the final ".") while the engine commits, and waits at the gate — the
+point after which the server has the message — until the claim is durable. So a sender never
+holds more than one claimed message whose fate the ledger does not know, and the commit costs no
+time on the wire.
 """
 
 from __future__ import annotations
@@ -14,9 +15,11 @@ import time
 from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from ..errors import DeliveryError, TransportError
 from ..models import DeliveryRecord
+from ..render.message import Rendered
 from .session import NotClaimed, Session, Transport
 
 
@@ -69,7 +72,7 @@ class Job:
     (or given up on it); ``taken`` says whether this run holds the delivery."""
 
     record: DeliveryRecord
-    message: bytes
+    message: Rendered
     claimed: threading.Event = field(default_factory=threading.Event)
     taken: bool = False
 
@@ -80,6 +83,14 @@ class Job:
 
 #: What a sender reports for a job: the server's 250 reply, or what stopped it.
 Outcome = str | BaseException
+#: A sender's report: (its index, the job, the outcome).
+Report = tuple[int, Job, Outcome]
+
+
+class Results(Protocol):
+    """Where senders report (the engine's queue)."""
+
+    def put(self, item: Report, /) -> None: ...
 
 
 class Shared:
@@ -131,7 +142,7 @@ class Sender:
     outcome exactly once on ``results`` as (this sender's index, job, outcome)."""
 
     def __init__(self, index: int, transport: Transport, envelope_from: str,
-                 results: queue.Queue[tuple[int, Job, Outcome]], shared: Shared, pacer: Pacer,
+                 results: Results, shared: Shared, pacer: Pacer,
                  session_messages: int):
         self.index = index
         self.inbox: queue.Queue[Job | None] = queue.Queue()
@@ -180,7 +191,8 @@ class Sender:
                     self._pacer.wait()
                     try:
                         outcome = session.send(self._envelope_from, job.record.email,
-                                               job.message, gate=self._gate(job))
+                                               job.message.content, data=job.message.data,
+                                               gate=self._gate(job))
                     except (DeliveryError, NotClaimed):
                         raise
                     except Exception as exc:  # after the message may have gone: not knowable

@@ -9,12 +9,13 @@ from typing import Protocol
 
 
 class NotClaimed(Exception):
-    """Not sent: the gate before DATA said no (the delivery's claim was refused or withdrawn).
-    Any session raises it; nothing reached the server."""
+    """Not sent: the gate said no (the delivery's claim was refused or withdrawn). Any session
+    raises it; the server never took the message."""
 
 
-#: Called by a session once the recipient is accepted and before the message can reach the
-#: server; False means "do not send it" (its claim was refused or withdrawn).
+#: Called by a session just before the point of no return — for SMTP, the final "." of DATA;
+#: for a mailbox, the write — so that a claim can be committed while the message travels.
+#: False means "do not send it" (its claim was refused or withdrawn).
 Gate = Callable[[], bool]
 
 
@@ -22,7 +23,10 @@ class Session(Protocol):
     """An open connection (or an open mailbox) that sends one message at a time."""
 
     def send(self, envelope_from: str, recipient: str, message: bytes, *,
-             gate: Gate | None = None) -> str: ...
+             gate: Gate | None = None, data: bytes | None = None) -> str:
+        """Send ``message`` (RFC 5322, CRLF); ``data`` is the same message as SMTP's DATA
+        carries it (dot-stuffed, ending CRLF.CRLF) when the caller has it ready, for sessions
+        that speak SMTP. Returns the server's reply; raises the DeliveryError kinds."""
 
 
 class Transport(Protocol):

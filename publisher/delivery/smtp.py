@@ -1,22 +1,40 @@
 """Delivery over SMTP: one connection carrying many messages, every reply classified.
 
-A connection that drops before the message was transmitted is reopened and the message tried
-once more on the new connection. Secrets: the SMTP password is never put into a message, a repr
-or a log; smtplib's debug output (which prints AUTH PLAIN) is never enabled. Certificates are
-always verified (a private CA through PUBLISHER_SMTP_CAFILE).
+smtplib speaks the protocol (EHLO, STARTTLS, AUTH); ``_Client`` changes how it waits. smtplib's
+timeout is per read, so a relay that trickles a "220-" line every few seconds, or a reply of
+endless continuation lines, holds a run (and the publication's lock) for as long as it likes and
+grows memory without bound. Here every step — connecting and the greeting, each command and its
+reply, sending the message, the reply to the message — must be over within ``timeout`` seconds
+(a deadline, not a per-read limit: Postfix's ``smtp_per_record_deadline``), and a reply longer
+than ``REPLY_MAX`` ends the connection.
+
+The point of no return is the final "." of DATA, not the DATA command: a server discards a
+message whose end it never saw (a dropped connection, a killed process). So a message is sent
+whole but for that dot while the engine commits its claim, and the gate is asked just before the
+dot. The commit (an fsync) overlaps MAIL, RCPT, DATA and the body on the wire instead of
+following them. A connection that drops before the dot is reopened and the message tried once
+more on the new connection; after the dot, a lost connection or an expired deadline leaves the
+delivery ambiguous.
+
+Secrets: the SMTP password is never put into a message, a repr or a log; smtplib's debug output
+(which prints AUTH PLAIN) is never enabled, and the name of a step that timed out is taken from
+a fixed list of verbs, never from the command line (an AUTH continuation is base64 of
+credentials). Certificates are always verified (a private CA through PUBLISHER_SMTP_CAFILE).
 """
 
 from __future__ import annotations
 
 import functools
 import ipaddress
-import re
+import math
 import smtplib
 import socket
 import ssl
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import Any
 
 from ..errors import (
     AmbiguousDeliveryError,
@@ -30,6 +48,15 @@ from .session import Gate, NotClaimed
 
 PASSWORD_ENV = "PUBLISHER_SMTP_PASSWORD"
 CAFILE_ENV = "PUBLISHER_SMTP_CAFILE"
+
+#: The longest reply (all its lines) read from a server: an EHLO reply is under 1 KB, and a
+#: server that sends more is broken or hostile.
+REPLY_MAX = 64 * 1024
+
+#: What a step is called in messages, by the command that starts it.
+_STEPS = {"ehlo": "EHLO", "helo": "HELO", "starttls": "STARTTLS", "auth": "AUTH",
+          "mail": "MAIL FROM", "rcpt": "RCPT TO", "data": "DATA", "rset": "RSET",
+          "noop": "NOOP", "quit": "QUIT"}
 
 
 @functools.cache
@@ -47,27 +74,158 @@ def _is_loopback(host: str) -> bool:
 
 
 class _Dropped(Exception):
-    """The connection went away before the message was transmitted: safe to try again."""
+    """The connection went away before the message was complete: safe to try again."""
 
 
-_BARE_LF = re.compile(rb"(?<!\r)\n")
-_DOT_AFTER_LF = re.compile(rb"\n\.")
+class StepTimeout(TimeoutError):
+    """A step of the SMTP conversation was not over by its deadline."""
 
 
-def _data_bytes(message: bytes) -> bytes:
-    """The DATA payload: CRLF line endings, dot-stuffed, terminated by CRLF.CRLF.
+class ReplyTooLong(ConnectionError):
+    """The server's reply was longer than REPLY_MAX (a flood of continuation lines, say)."""
 
-    (Written for speed: a digest is some 70 KB, and this runs once per message while holding
-    the GIL; a multi-line regular expression for leading dots took 0.5 ms a message.)
+
+class _Client(smtplib.SMTP):
+    """smtplib's SMTP client with a deadline for each step and a bound on each reply.
+
+    A step starts with each command (``putcmd``) and with ``step()``; every read and write of
+    the step gets the time left until its deadline as the socket's timeout. Replies are read
+    from a buffer of our own rather than smtplib's file object, so that no read can outlast the
+    deadline and no reply can outgrow REPLY_MAX. Sockets are TCP_NODELAY: SMTP is a dialogue of
+    small writes, and the final "." must not wait for an ACK.
+    """
+
+    def __init__(self, **kwargs: Any):
+        super().__init__(**kwargs)
+        self._buffer = bytearray()
+        self._buffered: object = None  # the socket the buffer was read from
+        self._step = "connect"
+        self._deadline = math.inf
+
+    def step(self, name: str) -> None:
+        """Start the step ``name``: it must be over within ``timeout`` seconds."""
+        self._step = name
+        self._deadline = time.monotonic() + float(self.timeout)
+
+    def _left(self, doing: str) -> float:
+        left = self._deadline - time.monotonic()
+        if left <= 0:
+            self.close()
+            raise StepTimeout(f"{self._step}: {doing} took longer than {self.timeout:g} s")
+        return left
+
+    def open(self, host: str, port: int) -> None:
+        """Connect and read the greeting, within one deadline; SMTPConnectError unless 220."""
+        self._host = host  # smtplib names the TLS server by it (SNI, certificate check)
+        self.step("the greeting")
+        code, text = self.connect(host, port)
+        if code != 220:
+            self.close()
+            raise smtplib.SMTPConnectError(code, text)
+
+    def _get_socket(self, host: str, port: int, timeout: float | None) -> socket.socket:
+        sock: socket.socket = super()._get_socket(  # type: ignore[misc]
+            host, port, self._left("connecting"))
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return sock
+
+    def putcmd(self, cmd: str, args: str = "") -> None:
+        # A step is named by its verb only: anything else here may be credentials.
+        self.step(_STEPS.get(cmd.split(" ", 1)[0].lower(), "AUTH"))
+        super().putcmd(cmd, args)
+
+    def send(self, s: bytes | memoryview | str) -> None:  # type: ignore[override]
+        sock = self.sock
+        if sock is None:
+            raise smtplib.SMTPServerDisconnected("please run connect() first")
+        data = s.encode(self.command_encoding) if isinstance(s, str) else s
+        try:
+            sock.settimeout(self._left("sending"))
+            sock.sendall(data)
+        except TimeoutError:
+            self.close()
+            raise StepTimeout(f"{self._step}: sending took longer than {self.timeout:g} s") \
+                from None
+        except OSError as exc:
+            self.close()
+            raise smtplib.SMTPServerDisconnected(f"connection lost: {exc}") from None
+
+    def _readline(self) -> bytes:
+        sock = self.sock
+        if sock is None:
+            raise smtplib.SMTPServerDisconnected("please run connect() first")
+        buffer = self._buffer
+        if sock is not self._buffered:
+            # A new socket (after STARTTLS): nothing read before the handshake may count as
+            # a reply after it.
+            buffer.clear()
+            self._buffered = sock
+        while (end := buffer.find(b"\n")) < 0:
+            if len(buffer) > REPLY_MAX:
+                self.close()
+                raise ReplyTooLong(f"{self._step}: the reply is longer than {REPLY_MAX} bytes")
+            try:
+                sock.settimeout(self._left("waiting for the reply"))
+                chunk = sock.recv(65536)
+            except TimeoutError:
+                self.close()
+                raise StepTimeout(f"{self._step}: no complete reply within "
+                                  f"{self.timeout:g} s") from None
+            except OSError as exc:
+                self.close()
+                raise smtplib.SMTPServerDisconnected(f"connection lost: {exc}") from None
+            if not chunk:
+                self.close()
+                raise smtplib.SMTPServerDisconnected("connection closed by the server")
+            buffer += chunk
+        line = bytes(buffer[:end + 1])
+        del buffer[:end + 1]
+        return line
+
+    def getreply(self) -> tuple[int, bytes]:
+        """(code, text), as smtplib's; the whole reply within the step's deadline and
+        REPLY_MAX bytes."""
+        lines: list[bytes] = []
+        size = 0
+        while True:
+            line = self._readline()
+            size += len(line)
+            if size > REPLY_MAX:
+                self.close()
+                raise ReplyTooLong(f"{self._step}: the reply is longer than {REPLY_MAX} bytes")
+            lines.append(line[4:].strip(b" \t\r\n"))
+            try:
+                code = int(line[:3])
+            except ValueError:
+                code = -1
+                break
+            if line[3:4] != b"-":
+                break
+        return code, b"\n".join(lines)
+
+    def close(self) -> None:
+        super().close()
+        self._buffer.clear()
+
+
+class _TlsClient(_Client, smtplib.SMTP_SSL):
+    """``_Client`` speaking TLS from the first byte (smtps://)."""
+
+
+def _stuffed(message: bytes) -> bytes:
+    """``message`` as DATA carries it: CRLF line endings, dot-stuffed, ending in CRLF.CRLF.
+
+    For messages that do not come with that form ready (``MessageTemplate`` makes it once per
+    issue): a test copy, a message from elsewhere. Plain byte replacements, no regular
+    expression over the whole message.
     """
     if message.count(b"\n") != message.count(b"\r\n"):
-        message = _BARE_LF.sub(b"\r\n", message)
-    if b"\n." in message:  # every LF follows a CR by now
-        message = _DOT_AFTER_LF.sub(b"\n..", message)
-    if message.startswith(b"."):
-        message = b"." + message
+        message = message.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
     if not message.endswith(b"\r\n"):
         message += b"\r\n"
+    message = message.replace(b"\r\n.", b"\r\n..")
+    if message.startswith(b"."):
+        message = b"." + message
     return message + b".\r\n"
 
 
@@ -107,7 +265,7 @@ class SmtpSession:
 
     def __init__(self, transport: SmtpTransport):
         self.transport = transport
-        self._smtp: smtplib.SMTP | None = None
+        self._smtp: _Client | None = None
 
     @property
     def _where(self) -> str:
@@ -117,7 +275,7 @@ class SmtpSession:
         """Open, secure and authenticate the connection; TransportError when that fails."""
         t = self.transport
         where = self._where
-        smtp: smtplib.SMTP | None = None
+        smtp: _Client | None = None
         if t.user and not (t.implicit_tls or t.starttls or _is_loopback(t.host)):
             raise TransportError(
                 f"{where}: refusing to send the SMTP password unencrypted; set "
@@ -125,11 +283,11 @@ class SmtpSession:
             )
         try:
             if t.implicit_tls:
-                smtp = smtplib.SMTP_SSL(t.host, t.port, local_hostname=_local_hostname(),
-                                        timeout=t.timeout, context=t.tls_context())
+                smtp = _TlsClient(local_hostname=_local_hostname(), timeout=t.timeout,
+                                  context=t.tls_context())
             else:
-                smtp = smtplib.SMTP(t.host, t.port, local_hostname=_local_hostname(),
-                                    timeout=t.timeout)
+                smtp = _Client(local_hostname=_local_hostname(), timeout=t.timeout)
+            smtp.open(t.host, t.port)
             _hello(smtp, where)
             if not t.implicit_tls and t.starttls:
                 if not smtp.has_extn("starttls"):
@@ -209,57 +367,68 @@ class SmtpSession:
         return classify(stage, code, text)
 
     def send(self, envelope_from: str, recipient: str, message: bytes, *,
-             gate: Gate | None = None) -> str:
-        """Send one message; the 250 reply, or one of the DeliveryError kinds. ``gate`` is
-        asked once the recipient is accepted, before DATA: False resets the transaction and
-        raises NotClaimed."""
+             gate: Gate | None = None, data: bytes | None = None) -> str:
+        """Send one message; the 250 reply, or one of the DeliveryError kinds. ``data`` is
+        ``message`` as DATA carries it, when the caller has it ready (else it is made here).
+        ``gate`` is asked once the whole message but its final "." has been sent: False drops
+        the connection, so that the server discards the message, and raises NotClaimed."""
+        payload = _stuffed(message) if data is None else data
         for attempt in (1, 2):
             if self._smtp is None:
                 self.connect()
             try:
-                return self._transaction(envelope_from, recipient, message, gate)
+                return self._transaction(envelope_from, recipient, payload, gate)
             except _Dropped as exc:
                 self._discard()
                 if attempt == 2:
                     raise TemporaryDeliveryError(
-                        f"connection to {self._where} lost twice before DATA: {exc}") from None
+                        f"connection to {self._where} lost twice before the end of the "
+                        f"message: {exc}") from None
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _transaction(self, envelope_from: str, recipient: str, message: bytes,
+    def _transaction(self, envelope_from: str, recipient: str, payload: bytes,
                      gate: Gate | None) -> str:
         smtp = self._smtp
         assert smtp is not None
-        payload = _data_bytes(message)
-        options = []
+        options = ""
         if smtp.has_extn("size"):
-            options.append(f"SIZE={len(payload)}")
+            options = f" SIZE={len(payload)}"
         if not (envelope_from.isascii() and recipient.isascii()):
             if not smtp.has_extn("smtputf8"):
                 self._reset()
                 raise PermanentDeliveryError(
                     f"{self._where} does not support SMTPUTF8, needed for {recipient}")
-            options.append("SMTPUTF8")
+            options += " SMTPUTF8"
+            smtp.command_encoding = "utf-8"  # as smtplib's mail() does for SMTPUTF8
         try:
-            code, text = smtp.mail(envelope_from, options)
+            # The addresses were validated when they were added: written as they are, without
+            # smtplib's quoteaddr (an address parser run twice per message).
+            smtp.putcmd("mail", f"FROM:<{envelope_from}>{options}")
+            code, text = smtp.getreply()
             if code == 421:  # closing (an idle timeout, say): nothing about this message
                 raise _Dropped(reply_text(code, text))
             if code != 250:
                 raise self._refused("mail", code, text)
-            code, text = smtp.rcpt(recipient)
+            smtp.putcmd("rcpt", f"TO:<{recipient}>")
+            code, text = smtp.getreply()
             if code not in (250, 251):
                 raise self._refused("rcpt", code, text)
-            if gate is not None and not gate():
-                self._reset()
-                raise NotClaimed()
             smtp.putcmd("data")
             code, text = smtp.getreply()
             if code != 354:
                 raise self._refused("data", code, text)
-            smtp.send(payload)
+            smtp.step("sending the message")
+            smtp.send(memoryview(payload)[:-3])  # all but the final ".\r\n"
         except (smtplib.SMTPServerDisconnected, OSError) as exc:
             raise _Dropped(str(exc) or type(exc).__name__) from None
-        # The message is out: from here on a lost connection leaves us not knowing.
+        if gate is not None and not gate():
+            # Without its final "." the server never takes the message.
+            self._discard()
+            raise NotClaimed()
+        # From the "." on, a lost connection or a silent server leaves us not knowing.
         try:
+            smtp.step("the reply to the message")
+            smtp.send(b".\r\n")
             code, text = smtp.getreply()
         except (smtplib.SMTPServerDisconnected, OSError) as exc:
             self._discard()
@@ -272,7 +441,7 @@ class SmtpSession:
         return reply_text(code, text)
 
 
-def _hello(smtp: smtplib.SMTP, where: str) -> None:
+def _hello(smtp: _Client, where: str) -> None:
     """EHLO (HELO for a server from the last century); TransportError if refused."""
     code, text = smtp.ehlo()
     if code != 250 and not 400 <= code < 500:

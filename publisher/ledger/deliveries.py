@@ -22,7 +22,8 @@ threads take their turns from.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -39,6 +40,7 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy.exc import SQLAlchemyError
 
 from ..errors import StoreError
 from ..models import (
@@ -110,13 +112,29 @@ def _delivery_from(row: Any) -> DeliveryRecord:
 
 
 class DeliveryStore(IssueStore):
-    """The deliveries part of the ledger (it reads issues, so it builds on ``IssueStore``)."""
+    """The deliveries part of the ledger (it reads issues, so it builds on ``IssueStore``).
+
+    Its writes raise StoreError, one line naming the ledger and the cause, when the database
+    refuses them (``database or disk is full``, a read-only file): the sending path turns that
+    into a stop that keeps what it knows (``delivery.engine``), never a traceback.
+    """
+
+    @contextmanager
+    def _writing(self, *, serial: bool = True) -> Iterator[Connection]:
+        dbapi_error = self._engine.dialect.loaded_dbapi.Error
+        try:
+            with self._write(serial=serial) as conn:
+                yield conn
+        except (SQLAlchemyError, dbapi_error) as exc:
+            cause = getattr(exc, "orig", None) or exc
+            hint = "; free space on the disk that holds it" if "full" in str(cause) else ""
+            raise StoreError(f"{self.url}: cannot write the ledger: {cause}{hint}") from None
 
     def queue_deliveries(self, number: int, *, now: datetime) -> int:
         """Queue issue ``number`` for every active subscriber not yet queued for it; returns how
         many were newly queued (so calling it again queues only newcomers). A draft issue becomes
         ``sending`` in the same transaction. StoreError for a sent or cancelled issue."""
-        with self._write() as conn:
+        with self._writing() as conn:
             return self._queue(conn, number, now)
 
     def start_sending(self, digest: RenderedDigest, *, now: datetime) -> int:
@@ -126,7 +144,7 @@ class DeliveryStore(IssueStore):
         started before the ledger could) is frozen now, and nothing is queued. Returns how many
         deliveries were queued."""
         number = digest.issue.number
-        with self._write() as conn:
+        with self._writing() as conn:
             state = conn.execute(
                 select(issues_t.c.state).where(issues_t.c.number == number)
             ).scalar()
@@ -318,7 +336,7 @@ class DeliveryStore(IssueStore):
         server really gave.
         """
         wall = self._wall()
-        with self._write(serial=False) as conn:
+        with self._writing(serial=False) as conn:
             cursor = self._cursor(conn)
             stamp = self._time(now)
             for attempt in attempts:
@@ -366,7 +384,7 @@ class DeliveryStore(IssueStore):
         """sending → queued without counting an attempt (nothing was transmitted); returns how
         many were released."""
         count = 0
-        with self._write() as conn:
+        with self._writing() as conn:
             for chunk in chunks(list(ids)):
                 count += conn.execute(update(deliveries_t).where(
                     deliveries_t.c.id.in_(chunk), deliveries_t.c.status == DeliveryStatus.SENDING,
@@ -436,7 +454,7 @@ class DeliveryStore(IssueStore):
         """Put issue ``number``'s ambiguous deliveries back in the queue, due now, to be sent
         (perhaps a second time) on purpose; returns how many. Those another live worker has
         in flight are left to it."""
-        with self._write() as conn:
+        with self._writing() as conn:
             ambiguous, _ = self._sending(conn, number)
             count = 0
             for chunk in chunks([row.id for row in ambiguous]):
@@ -451,7 +469,7 @@ class DeliveryStore(IssueStore):
         """Record issue ``number``'s ambiguous deliveries as sent without sending them again
         (a person judged that they went out, e.g. from the relay's logs); returns how many.
         The issue is then finished if nothing else is left (``finish_if_done``)."""
-        with self._write() as conn:
+        with self._writing() as conn:
             ambiguous, _ = self._sending(conn, number)
             settled = 0
             for chunk in chunks([row.id for row in ambiguous]):
@@ -467,7 +485,7 @@ class DeliveryStore(IssueStore):
         """Mark issue ``number`` sent when its sending is over (``policy.finished``), clearing
         any pause, which has nothing left to hold back; returns the issue as it is now. The one
         place an issue becomes sent."""
-        with self._write() as conn:
+        with self._writing() as conn:
             self._finish_if_done(conn, number, now)
             found = self._issue_records(conn, issues_t.c.number == number)
         if not found:

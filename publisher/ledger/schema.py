@@ -13,6 +13,7 @@ from sqlalchemy import (
     DateTime,
     Float,
     ForeignKey,
+    Index,
     Integer,
     MetaData,
     String,
@@ -23,7 +24,7 @@ from sqlalchemy import (
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 #: The newest migration in MIGRATIONS/versions (a test holds the two together).
-SCHEMA_REVISION = "0005_postgres"
+SCHEMA_REVISION = "0005_delivery"
 NAME_MAX = 200
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -156,4 +157,7 @@ rate_limits_t = Table(
     Column("name", String(100), primary_key=True),
     Column("next_at", Float, nullable=False),
 )
-
+# A delivery run pages through an issue's queued deliveries in id order (keyset), and counts
+# them per status: one range of this index each (migration 0005_delivery).
+Index("ix_deliveries_queue", deliveries_t.c.issue_number, deliveries_t.c.status,
+      deliveries_t.c.id)

@@ -17,7 +17,7 @@ from datetime import datetime, timedelta, tzinfo
 from typing import Any
 
 from ..config import Config
-from ..delivery.engine import DeliveryReport, Progress
+from ..delivery.engine import DeliveryReport, Progress, ambiguous_problem
 from ..errors import (
     LockHeld,
     NotEnoughReviews,
@@ -295,8 +295,7 @@ class _Run:
             except PublisherError as exc:
                 self.problems.append(f"issue #{number}: {first_line(exc)}")
                 continue
-            if report.paused:
-                self.problems.append(report.paused)
+            self.problems.extend(report.problems(number))
             done.append((number, report))
         return done
 
@@ -313,19 +312,15 @@ class _Run:
         return DeliveryReport(state=record.state)
 
     def _check_ambiguous(self, store: Store, delivered: set[int]) -> None:
+        """Ambiguous deliveries of issues this run did not deliver (a delivered issue's report
+        has said so already): listed, and a problem until a person decides."""
         for record in store.issues():
-            if record.state != IssueState.SENDING:
+            if record.state != IssueState.SENDING or record.number in delivered:
                 continue
             if not store.delivery_counts(record.number)[DeliveryStatus.SENDING]:
                 continue
             # Other workers' messages in flight (PostgreSQL) are theirs to record, not in doubt.
             count = len(store.ambiguous_deliveries(record.number))
-            if not count:
-                continue
-            if record.number not in delivered:  # deliver_issue has not listed them this run
+            if count:
                 self.echo(ambiguous_line(store, record.number))
-            self.problems.append(
-                f"issue #{record.number}: {count} deliver{'y is' if count == 1 else 'ies are'} "
-                "ambiguous (a send was interrupted); decide, then run "
-                f"'publisher issue resend-ambiguous {record.number}' to send them again or "
-                f"'publisher issue settle-ambiguous {record.number}' to record them as delivered")
+                self.problems.append(ambiguous_problem(record.number, count))

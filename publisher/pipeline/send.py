@@ -17,9 +17,16 @@ from email_validator import EmailNotValidError, validate_email
 from ..config import Config
 from ..delivery.engine import DeliveryReport, Progress, Run, paused_line
 from ..delivery.transports import Transport, transport_from_url
-from ..errors import DeliveryError, PublisherError
+from ..errors import DeliveryError, Interrupted, PublisherError, StoreError
 from ..ledger import Store
-from ..models import DeliveryStatus, IssueRecord, IssueState, RenderedDigest, Subscriber
+from ..models import (
+    DeliveryRecord,
+    DeliveryStatus,
+    IssueRecord,
+    IssueState,
+    RenderedDigest,
+    Subscriber,
+)
 from ..newsletter.compose import issue_from_record
 from ..render.digest import render_digest
 from ..render.dkim import DkimSigner
@@ -63,10 +70,12 @@ def deliver_issue(config: Config, store: Store, number: int, *, now: datetime, s
     knocking on a relay that refuses us; a paused issue sends nothing until ``resume`` (what
     ``publisher issue send N`` passes: a person decided the cause is fixed).
 
-    Prints a summary line (and the ambiguous deliveries, if any) with ``echo``. Raises
-    TransportError (after releasing everything not sent) when the transport is unusable,
-    PublisherError for a cancelled issue, LockHeld while another run or send holds the
-    publication's lock.
+    Prints a summary line (and the ambiguous deliveries, if any) with ``echo``; what a person
+    must act on is ``report.problems(number)``. Raises TransportError (after releasing everything
+    not sent) when the transport is unusable, StoreError when the ledger could not be written
+    (after recording what it could), PublisherError for a cancelled issue, LockHeld while another
+    run or send holds the publication's lock, and Interrupted — once everything in flight is
+    recorded — when SIGINT or SIGTERM stopped the send.
     """
     destination = transport or transport_from_url(config)  # a bad URL fails before all else
     with publication_lock(config, shared=True):  # other workers may send it too (PostgreSQL)
@@ -111,14 +120,46 @@ def deliver(config: Config, store: Store, number: int, *, now: datetime, secret:
     echo(report.summary(number, destination.description, time.monotonic() - started))
     for note in dict.fromkeys(run.shared.notes):
         echo(f"issue #{number}: a connection failed and the others carried on: {note}")
-    if report.ambiguous:
+    if report.ambiguous and not run.unrecorded:
         echo(ambiguous_line(store, number))
+    if run.store_error is not None:
+        raise StoreError(_ledger_failed(number, run.store_error, run.unrecorded, report))
+    if run.interrupted is not None:
+        raise Interrupted(run.interrupted, _interrupted(number, report))
     if run.error is not None:
         raise run.error
     if run.unknown is not None:
         raise DeliveryError(f"issue #{number}: sending stopped by an unexpected error: "
                             f"{run.unknown}") from run.unknown
     return report
+
+
+def _interrupted(number: int, report: DeliveryReport) -> str:
+    """What a stopped send did, for the line the CLI prints."""
+    line = f"issue #{number}: sending stopped after {report.sent} sent"
+    if report.waiting:
+        line += f"; {report.waiting} left queued for the next run"
+    if report.ambiguous:
+        return line + f"; {report.ambiguous} ambiguous (listed above)"
+    return line + "; nothing ambiguous"
+
+
+def _ledger_failed(number: int, error: StoreError, unrecorded: list[tuple[DeliveryRecord, str]],
+                   report: DeliveryReport) -> str:
+    """The line for a send the ledger stopped (a full disk, say)."""
+    if not unrecorded:
+        return (f"issue #{number}: sending stopped: {error}; once it could be written again, "
+                f"everything sent so far was recorded; run again to send the "
+                f"{report.waiting} left")
+    sent = [r.email for r, action in unrecorded if action == "sent"]
+    other = [r.email for r, action in unrecorded if action != "sent"]
+    facts = "; ".join(part for part in (
+        f"the server took {', '.join(sent)}" if sent else "",
+        f"{', '.join(other)} never got the message" if other else "") if part)
+    return (f"issue #{number}: sending stopped: {error}; the ledger still could not be written "
+            f"after waiting, so {len(unrecorded)} deliveries are left ambiguous although "
+            f"publisher knows what became of them ({facts}); free space, then settle or resend "
+            "them as that says")
 
 
 def ambiguous_line(store: Store, number: int) -> str:

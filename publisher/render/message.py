@@ -14,6 +14,11 @@ never lengthen a static line and every line stays within 76 octets (SMTP allows 
 The body is also written in DKIM "relaxed" canonical form already (no tabs, no runs of spaces,
 no trailing spaces: QP encodes those), so the body hash is a plain SHA-256 of the body bytes.
 That is what makes per-message DKIM cheap; see ``DkimSigner``.
+
+SMTP carries a message dot-stuffed (a line starting with "." gets a second one) and ended by
+CRLF.CRLF. Every piece starts at the beginning of a line, so each static piece is stuffed once
+per issue and only the short personal values per message: ``personalise`` gives both forms, and
+the SMTP transport never scans the 75 KB again.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ import hmac
 import html
 import re
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from datetime import datetime
 from email import message_from_bytes, policy
 from email.message import EmailMessage, MIMEPart
@@ -127,6 +133,24 @@ def _relaxed_invariant(piece: bytes) -> bool:
     return not re.search(rb"\t|  | \r\n", piece)
 
 
+def _dot_stuffed(piece: bytes) -> bytes:
+    """A piece that starts at the beginning of a line, as SMTP's DATA carries it."""
+    if b"\n." in piece:
+        piece = piece.replace(b"\n.", b"\n..")
+    return b"." + piece if piece.startswith(b".") else piece
+
+
+@dataclass(frozen=True, slots=True)
+class Rendered:
+    """One subscriber's message in the forms transports take: ``content`` (RFC 5322, CRLF
+    lines), ``data`` (the same as SMTP's DATA carries it: dot-stuffed, ending CRLF.CRLF) and
+    its Message-ID (the ledger records it)."""
+
+    content: bytes
+    data: bytes
+    message_id: str
+
+
 
 # --- the template ----------------------------------------------------------------------------
 
@@ -153,6 +177,14 @@ class MessageTemplate:
         self._secret = secret
         self._signer = signer
         self._dkim_prefix = dkim_prefix
+        # Every piece starts a line (a personal value follows a soft line break and ends with
+        # one; header slots are whole lines), so each can be dot-stuffed on its own.
+        for piece in pieces:
+            if piece and not piece.endswith(b"\r\n"):  # pragma: no cover - a bug here
+                raise AssertionError("a static piece does not end a line")
+            if piece.count(b"\n") != piece.count(b"\r\n"):  # pragma: no cover
+                raise AssertionError("a static piece has a bare LF")
+        self._stuffed = [_dot_stuffed(piece) for piece in pieces]
 
     # -- construction --
 
@@ -286,7 +318,7 @@ class MessageTemplate:
         """This subscriber's preferences page (a dummy token in previews)."""
         return self.sender.preferences_url(self._secret, subscriber.email)
 
-    def _fill(self, subscriber: Subscriber) -> list[bytes]:
+    def _fill(self, subscriber: Subscriber) -> tuple[list[bytes], str]:
         email = subscriber.email
         address = header_address(email)  # raises AddressError before anything else
         name = header_text(subscriber.name)
@@ -297,6 +329,7 @@ class MessageTemplate:
         raw = {"email": email, "name": name, "unsubscribe_url": url,
                "preferences_url": self.preferences_url(subscriber)}
         mailto = self.sender.unsubscribe_mailto
+        message_id = self.message_id(subscriber)
         out = self._pieces.copy()
         encoded: dict[str, bytes] = {}  # a value escapes to itself in HTML more often than not
         for index, kind, field in self._slots:
@@ -308,10 +341,10 @@ class MessageTemplate:
             elif field == _TO:
                 out[index] = f"To: {to}\r\n".encode()
             elif field == _MESSAGE_ID:
-                out[index] = f"Message-ID: {self.message_id(subscriber)}\r\n".encode("ascii")
+                out[index] = f"Message-ID: {message_id}\r\n".encode("ascii")
             else:
                 out[index] = f"List-Unsubscribe: <{url}>,\r\n <{mailto}>\r\n".encode()
-        return out
+        return out, message_id
 
     def _digest_to_sign(self, out: list[bytes]) -> tuple[bytes, bytes]:
         """The DKIM-Signature value without b= data, and the SHA-256 that b= signs."""
@@ -325,20 +358,32 @@ class MessageTemplate:
         h.update(relaxed_header("dkim-signature", b" " + value)[:-2])
         return value, h.digest()
 
-    @staticmethod
-    def _signed(value: bytes, signature: bytes, out: list[bytes]) -> bytes:
-        b = base64.b64encode(signature)
+    def _assemble(self, subscriber: Subscriber) -> tuple[bytes, list[bytes], str]:
+        """The DKIM-Signature header (b"" unsigned), the filled pieces, the Message-ID."""
+        out, message_id = self._fill(subscriber)
+        if self._signer is None:
+            return b"", out, message_id
+        value, digest = self._digest_to_sign(out)
+        b = base64.b64encode(self._signer.sign_digest(digest))
         folded = b"\r\n ".join(b[i:i + 72] for i in range(0, len(b), 72))
-        return b"DKIM-Signature: " + value + b"\r\n " + folded + b"\r\n" + b"".join(out)
+        return b"DKIM-Signature: " + value + b"\r\n " + folded + b"\r\n", out, message_id
 
     def render(self, subscriber: Subscriber) -> bytes:
         """The complete message for one subscriber: CRLF lines of at most 998 octets, DKIM-signed
         when configured. Raises AddressError for an address that cannot be sent to."""
-        out = self._fill(subscriber)
-        if self._signer is None:
-            return b"".join(out)
-        value, digest = self._digest_to_sign(out)
-        return self._signed(value, self._signer.sign_digest(digest), out)
+        signature, out, _ = self._assemble(subscriber)
+        return b"".join([signature, *out])
+
+    def personalise(self, subscriber: Subscriber) -> Rendered:
+        """``render``, with the message as SMTP's DATA carries it and its Message-ID (what
+        the delivery engine sends and records). Raises AddressError as ``render`` does."""
+        signature, out, message_id = self._assemble(subscriber)
+        wire = self._stuffed.copy()
+        for index, _, _ in self._slots:
+            wire[index] = _dot_stuffed(out[index])
+        # The signature header's lines start with "DKIM-Signature:" or a space.
+        return Rendered(b"".join([signature, *out]), b"".join([signature, *wire, b".\r\n"]),
+                        message_id)
 
     def render_many(self, subscribers: Iterable[Subscriber]) -> Iterator[bytes]:
         """``render`` for each subscriber, in order; an AddressError is raised in its place."""

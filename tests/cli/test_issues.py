@@ -3,6 +3,8 @@ review sources and a real ledger in the publication."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -199,6 +201,47 @@ def test_issue_show_prints_reviews_and_delivery_counts(publication, cli):
     ]
     missing = cli("issue", "show", "7")
     assert (missing.exit_code, missing.stderr) == (1, "error: no issue #7; the only issue is #1\n")
+
+
+def test_issue_show_reads_a_sent_issue_from_the_ledger_not_the_sources(publication, cli):
+    # What went out is frozen in the ledger: `issue show` needs no source of the publication
+    # (in a publication of thousands of reviews, loading them cost more than the ledger).
+    write_reviews(publication, october([1, 2]))
+    cli("subscribers", "add", "a@example.org")
+    publication.add_config('[delivery]\ntransport = "maildir://.publisher/outbox"\n')
+    assert cli("issue", "new").exit_code == 0
+    sent = cli("issue", "send", "1", env={"PUBLISHER_SECRET": "s" * 40})
+    assert sent.exit_code == 0, sent.output
+    (publication.root / "reviews" / "film-01.md").write_text("---\ntitle: [broken\n---\n")
+    (publication.root / "reviews" / "film-02.md").unlink()
+    result = cli("issue", "show", "1")
+    assert result.exit_code == 0 and result.stderr == ""
+    assert result.stdout.splitlines()[4:7] == [
+        "reviews (2):",
+        f"  1. Film 01 (Sam Okafor, 2026-10-01)  {review_id(1)}",
+        f"  2. Film 02 (Sam Okafor, 2026-10-02)  {review_id(2)}",
+    ]
+
+
+def test_issue_list_and_show_load_neither_the_delivery_engine_nor_the_renderer(publication,
+                                                                             cli):
+    # They must answer within 0.5 s on a ledger of a million deliveries (issue 10); the engine
+    # and the renderer (Jinja, MJML, the message template) were 0.2 s of imports they never use.
+    write_reviews(publication, october([1, 2]))
+    assert cli("issue", "new").exit_code == 0
+    script = ("import sys\n"
+              "from publisher.cli import main\n"
+              "try:\n"
+              "    main(sys.argv[1:])\n"
+              "except SystemExit as exc:\n"
+              "    assert not exc.code, exc.code\n"
+              "print(sorted(m for m in sys.modules if m.startswith(\n"
+              "    ('publisher.delivery', 'publisher.render', 'jinja2', 'mrml'))))\n")
+    for command in (["issue", "list"], ["issue", "show", "1"]):
+        done = subprocess.run([sys.executable, "-c", script, "-C", str(publication.root),
+                               *command], capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.splitlines()[-1] == "[]", (command, done.stdout)
 
 
 def test_cancel_releases_reviews_and_the_number_is_not_reused(publication, cli):

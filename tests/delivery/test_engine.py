@@ -271,6 +271,68 @@ def test_4xx_gives_up_after_give_up_hours_without_bouncing(server, make_newslett
     assert newsletter.store.subscriber(full).status == "active"
 
 
+@pytest.mark.parametrize("command", [("issue", "send", "1"), ("run",)])
+def test_giving_up_on_subscribers_is_a_non_zero_exit_and_a_line_to_read(
+        server, make_newsletter, command):
+    newsletter = make_newsletter(server.url, give_up_hours=1.0, connections=1)
+    server.fail(READERS[0], "452")
+    server.fail(READERS[1], "451")
+    first = cli(newsletter, "issue", "send", "1")
+    assert first.exit_code == 0, first.output  # retrying is not yet a problem
+    later = run_cli(*command, root=newsletter.publication.root, now=NOW + timedelta(hours=2),
+                    env={"PUBLISHER_SECRET": SECRET})
+    assert later.exit_code == 1, later.output
+    assert "2 failed (2 given up after retrying)" in later.stdout
+    assert later.stderr.splitlines() == [
+        "error: issue #1: 2 subscribers will not get it: their mail servers were still "
+        "answering 'try again later' after 1 hours (delivery.give_up_hours), so publisher "
+        "gave up; the last reply: 451 4.3.0 Temporary local problem, try later"]
+    assert newsletter.state() == "sent"
+
+
+class _PausingProgress:
+    """A progress bar that holds the main thread once, after the first delivery is done, so
+    that the sender's next reports arrive together (as they do on a busy machine)."""
+
+    def __init__(self) -> None:
+        self.paused = False
+
+    def start(self, total: int) -> None:
+        pass
+
+    def advance(self, count: int) -> None:
+        if count and not self.paused:
+            self.paused = True
+            threading.Event().wait(0.5)
+
+    def close(self) -> None:
+        pass
+
+
+def test_a_refusal_reported_with_the_reply_before_it_is_recorded_not_waited_for(
+        server, make_newsletter):
+    # One connection: the sender reports reader01's 250, goes straight on to reader02 (handed
+    # to it before it needed it), is refused at RCPT (before the gate, so without waiting for
+    # the claim) and reports that too. Both reports reach the main thread in one batch; the
+    # claim of reader02 is asked for while the first is settled, and must be committed before
+    # the refusal is settled (it once waited for a commit nobody had asked for: a hang).
+    newsletter = make_newsletter(server.url, connections=1)
+    server.fail(READERS[2], "451")
+    reports = []
+
+    def deliver() -> None:
+        reports.append(newsletter.deliver(progress=_PausingProgress()))
+
+    worker = threading.Thread(target=deliver, daemon=True)
+    worker.start()
+    worker.join(30)
+    assert not worker.is_alive(), "the run hung on the claim of a refused delivery"
+    (report,) = reports
+    assert (report.sent, report.retried, report.ambiguous) == (19, 1, 0)
+    assert newsletter.status(READERS[2]).status == "queued"
+    assert copies(server) == Counter(r for r in READERS if r != READERS[2])
+
+
 # --- permanent failures ------------------------------------------------------------------------
 
 
@@ -490,16 +552,29 @@ def test_dry_run_says_what_would_happen_and_sends_nothing(server, make_newslette
     assert server.messages == [] and newsletter.state() == "draft"
 
 
-def test_resend_ambiguous_command(server, make_newsletter):
+AMBIGUOUS_ONE = ("error: issue #1: 1 delivery is ambiguous (a send was interrupted); decide, "
+                 "then run 'publisher issue resend-ambiguous 1' to send them again or "
+                 "'publisher issue settle-ambiguous 1' to record them as delivered")
+
+
+def test_send_and_resend_exit_non_zero_while_deliveries_are_ambiguous_as_run_does(
+        server, make_newsletter):
     newsletter = make_newsletter(server.url)
-    server.fail(READERS[0], "drop_after_data", times=1)
+    server.fail(READERS[0], "drop_after_data", times=2)
     first = cli(newsletter, "issue", "send", "1")
-    assert first.exit_code == 0 and "1 ambiguous" in first.output
+    assert first.exit_code == 1 and "1 ambiguous" in first.stdout
+    assert first.stderr.splitlines() == [AMBIGUOUS_ONE]
+    # the same rule, the same line, in `run`
+    ran = cli(newsletter, "run")
+    assert ran.exit_code == 1 and ran.stderr.splitlines() == [AMBIGUOUS_ONE]
+    # a resend that loses the connection again leaves it ambiguous: still non-zero
+    again = cli(newsletter, "issue", "resend-ambiguous", "1")
+    assert again.exit_code == 1 and again.stderr.splitlines() == [AMBIGUOUS_ONE]
     result = cli(newsletter, "issue", "resend-ambiguous", "1")
     assert result.exit_code == 0, result.output
-    assert "requeued 1 ambiguous delivery" in result.output
+    assert "requeued 1 ambiguous delivery" in result.output and result.stderr == ""
     assert newsletter.state() == "sent"
-    assert copies(server)[READERS[0]] == 2
+    assert copies(server)[READERS[0]] == 3
 
 
 def test_paused_issue_exits_non_zero_with_one_line(server, make_newsletter):

@@ -127,7 +127,7 @@ def test_an_older_database_is_upgraded_on_open_keeping_its_data(empty_config: Co
         assert version == SCHEMA_REVISION
         indexes = {ix["name"] for ix in sa.inspect(conn).get_indexes("deliveries")}
         issue_columns = {c["name"] for c in sa.inspect(conn).get_columns("issues")}
-    assert "ix_deliveries_due" in indexes
+    assert "ix_deliveries_queue" in indexes  # the run's keyset pages (0005_delivery)
     assert "paused_reason" in issue_columns  # 0003
     assert {"frozen_issue", "frozen_digest"} <= issue_columns  # 0004
 

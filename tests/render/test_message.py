@@ -278,6 +278,29 @@ def test_white_space_and_dots_survive_exactly(config, digest):
     assert decoded(msg, "html") == custom.html
 
 
+def smtp_data(content: bytes) -> bytes:
+    """RFC 5321 4.5.2, written out: a "." before every line that starts with one, CRLF.CRLF."""
+    lines = content.split(b"\r\n")
+    assert lines[-1] == b""
+    return b"".join((b"." + line if line.startswith(b".") else line) + b"\r\n"
+                    for line in lines[:-1]) + b".\r\n"
+
+
+def test_the_smtp_form_is_the_message_dot_stuffed_with_the_same_message_id(config, digest):
+    # Dots at the start of lines in the static text, and in the values spliced in per reader:
+    # a name of dots lands at the start of a quoted-printable line of its own.
+    m = digest.markers
+    text = ".lead\n..two\n" + "x" * 74 + ".\n" + m["name"] + "\n.\n" + m["email"] + "\nend\n"
+    custom = replace(digest, text=text, html=".<p>" + m["name"] + "</p>\n.\n")
+    template = template_for(custom, config, secret=SECRET, date=ISSUE_DATE)
+    for reader in (Subscriber(".dot@example.com", "...Dots. ." * 12), Subscriber("a@example.com")):
+        rendered = template.personalise(reader)
+        assert rendered.content == template.render(reader)
+        assert rendered.data == smtp_data(rendered.content)
+        assert rendered.message_id == template.message_id(reader)
+        assert parse(rendered.content)["Message-ID"] == rendered.message_id
+
+
 def test_html_part_links_every_review_and_text_part_is_plain_and_wrapped(template, digest):
     msg = parse(template.render(Subscriber("ann@example.com", "Ann")))
     page, text = decoded(msg, "html"), decoded(msg, "plain")
