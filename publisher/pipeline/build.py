@@ -646,6 +646,7 @@ def _build(config: Config, *, now: datetime, issues: Sequence[Issue], catalog: C
                          separators=(",", ":"))
     write_atomic(manifest_path(config), payload.encode("utf-8"), fsync=False)
     posters.save()
+    catalog.save_excerpts()
     changed = set(written)
     feeds = tuple(sorted(config.url(rel) for rel in topics if rel in changed
                          and rel.endswith(("feed.xml", "atom.xml", "feed.json"))))

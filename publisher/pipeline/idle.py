@@ -7,8 +7,9 @@ nothing to say, ``.publisher/cache/idle.json`` records what it read — the *sig
 it printed:
 
 * publisher.toml's bytes;
-* the stat signature (size, times, inode) of every file under reviews/, static/, templates/ and
-  the output directory (a file written, touched, added or removed changes it);
+* the stat signature (size, times, inode) of every file under reviews/, static/ and templates/
+  (a file written, touched, added or removed changes it), and of every file the last build
+  made, as its manifest lists them (``_outputs``);
 * the code: publisher's own files and the versions of the installed libraries;
 * the ledger, read with one sqlite3 connection: its schema revision, every issue and every
   recorded schedule slot (not subscribers or deliveries: a build never reads them, and a run
@@ -45,6 +46,7 @@ from ..config import Config
 from ..errors import ConfigError
 from ..files import write_atomic
 from ..newsletter.schedule import Decision, config_schedule, decide
+from .output import _JOURNAL_PREFIX, _STAGING_PREFIX
 
 RECORD_VERSION = 1
 #: A file changed less than this before the signature was taken may change again unseen.
@@ -64,6 +66,9 @@ class Signature:
     #: recorded slot (UTC). None when there is no SQLite ledger to read.
     busy: bool | None = None
     last_slot: datetime | None = None
+    #: The digest of what a command reads, the output left out: a build that wrote compares
+    #: it before and after (``IdleCheck.record_after``).
+    inputs: str = ""
 
 
 @dataclass(frozen=True)
@@ -150,6 +155,22 @@ class IdleCheck:
         return True
 
 
+    def record_after(self, *, steady: tuple[datetime | None, datetime | None],
+                     stdout: list[str] | tuple[str, ...] = (),
+                     stderr: list[str] | tuple[str, ...] = ()) -> bool:
+        """After a command that wrote its output: record that running it again now would
+        print ``stdout``/``stderr`` and change nothing, under a signature taken afresh —
+        provided nothing it read changed while it ran (a review saved during a build would
+        otherwise be recorded as built). False when not recorded."""
+        before = self.signature
+        if before is None or before.racy:
+            return False
+        after = IdleCheck.take(self.config, self.kind)
+        if after.signature is None or after.signature.inputs != before.inputs:
+            return False
+        return after.record(steady=steady, stdout=stdout, stderr=stderr)
+
+
 def record_path(config: Config) -> Path:
     return config.paths.cache / "idle.json"
 
@@ -190,11 +211,23 @@ def _within(now: datetime, start: object, until: object) -> bool:
 
 def signature(config: Config, *, taken_ns: int, need_ledger: bool) -> Signature:
     """The digest of everything a build (or run) reads; see the module's docstring."""
-    h = hashlib.blake2b(digest_size=20)
+    h = hashlib.blake2b(digest_size=20)  # the inputs
+    out = hashlib.blake2b(digest_size=20)  # the output
     newest = [0]  # the latest ctime among the inputs
 
     def add(*parts: object) -> None:
         h.update(repr(parts).encode("utf-8", "surrogatepass"))
+
+    def add_output(*parts: object) -> None:
+        out.update(repr(parts).encode("utf-8", "surrogatepass"))
+
+    # The stat rows of a tree are hashed as they are: repr() of a few megabytes of text (to
+    # escape its NULs) cost as much as the stat calls themselves.
+    def add_rows(text: str) -> None:
+        h.update(text.encode("utf-8", "surrogatepass"))
+
+    def add_output_rows(text: str) -> None:
+        out.update(text.encode("utf-8", "surrogatepass"))
 
     add("code", __version__, sys.version, _code_signature())
     config_path = config.path.resolve()
@@ -203,12 +236,14 @@ def signature(config: Config, *, taken_ns: int, need_ledger: bool) -> Signature:
     for label, root in (("reviews", paths.reviews), ("static", paths.static),
                         ("templates", paths.templates)):
         add(label, str(root))
-        _tree(root, add, newest)
-    add("output", str(paths.output))
-    _tree(paths.output, add, None)
+        _tree(root, add_rows, newest)
+    add_output("output", str(paths.output))
+    _outputs(paths.output, paths.build_manifest, paths.state, add_output_rows)
     busy, last_slot = _ledger(config, add, need_ledger)
     racy = newest[0] + RACY_NS >= taken_ns
-    return Signature(h.hexdigest(), racy, busy, last_slot)
+    inputs = h.hexdigest()
+    digest = hashlib.blake2b(f"{inputs}|{out.hexdigest()}".encode(), digest_size=20)
+    return Signature(digest.hexdigest(), racy, busy, last_slot, inputs)
 
 
 def _tree(root: Path, add: object, newest: list[int] | None) -> None:
@@ -246,6 +281,53 @@ def _tree(root: Path, add: object, newest: list[int] | None) -> None:
     add("\n".join(rows))
     if newest is not None and latest > newest[0]:
         newest[0] = latest
+
+
+def _outputs(out: Path, manifest: Path, state: Path, add: object) -> None:
+    """Add the stat signature of every file the last build's manifest lists (a page edited,
+    touched or deleted by hand changes it), and what a killed build leaves for the next full
+    one to sweep away (staging directories, lists of the new files it wrote).
+
+    Not a walk of the whole output: a build reads only its own files there, and the walk
+    was most of an idle build's time at 10,000 reviews (10,000 directories to list; a stat
+    of each listed file costs a fifth of that)."""
+    assert callable(add)
+    try:
+        units = json.loads(manifest.read_bytes()).get("units")
+    except (OSError, ValueError, AttributeError):
+        units = None
+    rows = [repr(_names(out, (_STAGING_PREFIX,))),
+            repr(_names(state, ("staging-", _JOURNAL_PREFIX)))]
+    if not isinstance(units, dict):
+        rows.append("no manifest")
+        add("\n".join(rows))
+        return
+    base = str(out) + os.sep
+    # Only the files: what the manifest says they were made from is itself made from the
+    # inputs signed above, and a build that renders every unit again and writes nothing (a
+    # new publisher version) rewrites those digests, which must not make its record stale.
+    for key in sorted(units):
+        entry = units[key]
+        files = entry.get("files") if isinstance(entry, dict) else None
+        rows.append(key)
+        for rel in sorted(files) if isinstance(files, dict) else ():
+            try:
+                st = os.stat(base + rel)
+            except OSError as exc:
+                rows.append(f"{rel}\0unreadable {exc.errno}")
+                continue
+            rows.append(f"{rel}\0{st.st_size}\0{st.st_mtime_ns}\0{st.st_ctime_ns}"
+                        f"\0{st.st_ino}\0{st.st_mode}")
+    add("\n".join(rows))
+
+
+def _names(directory: Path, prefixes: tuple[str, ...]) -> list[str]:
+    try:
+        return sorted(name for name in os.listdir(directory) if name.startswith(prefixes))
+    except FileNotFoundError:
+        return []
+    except OSError as exc:
+        return [f"\0unreadable {exc.errno}"]
 
 
 def _name(entry: os.DirEntry[str]) -> str:

@@ -41,7 +41,12 @@ _STAGING_PREFIX = ".publisher-staging-"
 _JOURNAL_PREFIX = "new-files-"
 
 
-def _write_new(path: Path, data: bytes) -> None:
+def _read(path: str) -> bytes:
+    with open(path, "rb") as fh:
+        return fh.read()
+
+
+def _write_new(path: Path | str, data: bytes) -> None:
     # os.open and os.write: three system calls a file where open() makes eight, which counts
     # when a first build writes ten thousand pages.
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
@@ -96,6 +101,8 @@ class Output:
         self._no_journal = False
         self._removals: list[str] = []
         self._created: list[Path] = []  # directories made under out, deepest last
+        self._dirs: set[str] = {""}  # directories under out known to exist (relative)
+        self._base = str(out) + os.sep
         self._count = 0
         self._out_ready = False
 
@@ -162,20 +169,38 @@ class Output:
         except OSError as exc:
             raise self._fail(exc, first) from None
 
-    def _parent(self, rel: str) -> None:
-        """Create the directories ``rel`` needs under out (remembered, to undo on abort)."""
-        parent = (self.out / rel).parent
-        missing = []
-        while parent != self.out and not parent.is_dir():
-            missing.append(parent)
-            parent = parent.parent
-        for directory in reversed(missing):
-            try:
-                directory.mkdir()
-            except FileExistsError:
-                raise OutputError(f"{self.label}: {directory.relative_to(self.out)} exists and "
-                                  "is not a directory; move it away") from None
-            self._created.append(directory)
+    def _parent(self, rel: str) -> bool:
+        """Create the directories ``rel`` needs under out (remembered, to undo on abort); True
+        when its own directory was made now (so ``rel`` cannot exist yet).
+
+        One mkdir for a new directory, and nothing for a directory seen before: a first build
+        makes ten thousand, and a stat before each was a fifth of what writing a page cost."""
+        parent = rel.rpartition("/")[0]
+        if parent in self._dirs:
+            return False
+        made = self._mkdir(parent)
+        return made
+
+    def _mkdir(self, rel: str) -> bool:
+        """Make out/rel and any missing parent; True if out/rel itself was made."""
+        path = self._base + rel
+        try:
+            os.mkdir(path)
+        except FileExistsError:
+            if not os.path.isdir(path):
+                raise OutputError(f"{self.label}: {rel} exists and is not a directory; move "
+                                  "it away") from None
+            self._dirs.add(rel)
+            return False
+        except FileNotFoundError:
+            up = rel.rpartition("/")[0]
+            if up in self._dirs:
+                raise  # out/up was there a moment ago: not ours to fix
+            self._mkdir(up)
+            return self._mkdir(rel)
+        self._created.append(Path(path))
+        self._dirs.add(rel)
+        return True
 
     def _stage_path(self, rel: str) -> Path:
         self._count += 1
@@ -211,18 +236,28 @@ class Output:
         A file that does not exist yet is written where it goes at once (no page links to it
         before the commit, and ``abort`` removes it): on a first build that halves the
         directory operations, the slowest part of writing ten thousand pages."""
-        target = self.out / rel
-        try:
-            if target.stat().st_size == len(data) and target.read_bytes() == data:
-                return False
-            exists = True
-        except (FileNotFoundError, NotADirectoryError):
-            exists = False
-        except OSError as exc:
-            raise self._fail(exc, self.out / rel) from None
+        target = self._base + rel
         self._make_out()
         try:
-            self._parent(rel)
+            fresh_dir = self._parent(rel)
+        except OSError as exc:
+            raise self._fail(exc, self.out / rel) from None
+        exists = False
+        if not fresh_dir:
+            try:
+                st = os.stat(target)
+            except (FileNotFoundError, NotADirectoryError):
+                pass
+            except OSError as exc:
+                raise self._fail(exc, self.out / rel) from None
+            else:
+                exists = True
+                try:
+                    if st.st_size == len(data) and _read(target) == data:
+                        return False
+                except OSError as exc:
+                    raise self._fail(exc, self.out / rel) from None
+        try:
             if not exists and self._note_fresh(rel):
                 _write_new(target, data)
                 self._fresh.append(rel)

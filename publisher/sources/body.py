@@ -14,6 +14,7 @@ import hashlib
 from dataclasses import dataclass
 
 from ..errors import Problem, SourceError
+from ..files import read_file
 from ..models import Deferred, Review
 from ..text import excerpt
 from .markdown import prepare_markdown, render_prepared
@@ -37,8 +38,7 @@ class FileBody(Deferred):
 
     def compute(self, review: Review) -> str:
         try:
-            with open(self.path, "rb") as fh:
-                data = fh.read()
+            data = read_file(self.path)
         except OSError as exc:
             raise self._changed(f"cannot be read any more ({exc.strerror})") from None
         if hashlib.sha256(data).hexdigest() != self.digest:

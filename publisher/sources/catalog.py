@@ -24,9 +24,18 @@ from time import time_ns
 
 from ..config import Config
 from ..errors import Problem, SourceError
-from ..files import escapes
+from ..files import escapes, read_file
 from ..models import Review
-from .cache import Entry, Job, ReviewCache, cache_key, cache_path, is_trusted, write_chunk
+from .cache import (
+    Entry,
+    ExcerptCache,
+    Job,
+    ReviewCache,
+    cache_key,
+    cache_path,
+    is_trusted,
+    write_chunk,
+)
 from .schema import ParseResult, parse_bytes
 
 #: Parse in worker processes when at least this many files miss the cache.
@@ -45,6 +54,14 @@ class Catalog:
     #: The sha256 of each review's source file, by source_path: with the sources' cache key,
     #: all a review depends on, so a build can tell what changed without hashing reviews.
     fingerprints: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
+    #: Summaries derived from bodies in earlier runs (None: the cache is not used).
+    excerpts: ExcerptCache | None = field(default=None, compare=False, repr=False)
+
+    def save_excerpts(self) -> None:
+        """Keep the summaries derived from bodies so far, for the next run (a build calls
+        this once it has written its output)."""
+        if self.excerpts is not None:
+            self.excerpts.save(self.reviews, self.fingerprints)
 
     @functools.cached_property
     def _ids(self) -> dict[str, Review]:
@@ -77,8 +94,7 @@ def _load_one(rel: str, path: str, cached: str | None, config: Config) -> Entry:
     """Read, hash and (unless the hash is ``cached``) parse one file."""
     seen = time_ns()
     try:
-        with open(path, "rb") as fh:
-            data = fh.read()
+        data = read_file(path)
     except OSError as exc:
         return rel, seen, "", (None, [Problem(rel, 0, "", f"cannot read: {exc.strerror}")], [],
                                ())
@@ -225,8 +241,12 @@ def load_reviews(config: Config, *, cache: bool = True) -> Catalog:
     result = check_sources(config, cache=cache)
     if result.problems:
         raise SourceError(result.problems)
+    excerpts = None
+    if cache:
+        excerpts = ExcerptCache(cache_path(config), cache_key(config))
+        excerpts.apply(result.reviews, result.fingerprints)
     return Catalog(reviews=result.reviews, warnings=result.warnings,
-                   fingerprints=result.fingerprints)
+                   fingerprints=result.fingerprints, excerpts=excerpts)
 
 
 def _load_sources(config: Config, use_cache: bool,

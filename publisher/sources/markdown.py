@@ -9,11 +9,12 @@ against the publication's base_url, because feed readers and mail clients need a
 
 from __future__ import annotations
 
+import ctypes
 import re
 from urllib.parse import urljoin
 
-import cmarkgfm
 import nh3
+from cmarkgfm import _cmark
 from cmarkgfm.cmark import Options
 
 from ..text import ILLEGAL_CHARS, SUSPECT_CHARS, normalise_spaces, remove_bidi_controls
@@ -25,6 +26,59 @@ _SAFE_OPTIONS = Options.CMARK_OPT_SMART | Options.CMARK_OPT_GITHUB_PRE_LANG
 _RAW_OPTIONS = _SAFE_OPTIONS | Options.CMARK_OPT_UNSAFE
 # GFM without "tagfilter": it escapes <script> into visible text, whereas nh3 drops it whole.
 _CMARK_EXTENSIONS = ["table", "strikethrough", "autolink"]
+
+
+class _Allocator(ctypes.Structure):
+    """cmark's cmark_mem: the allocator a parser and its document were made with."""
+
+    _fields_ = [
+        ("calloc", ctypes.CFUNCTYPE(ctypes.c_void_p, ctypes.c_size_t, ctypes.c_size_t)),
+        ("realloc", ctypes.CFUNCTYPE(ctypes.c_void_p, ctypes.c_void_p, ctypes.c_size_t)),
+        ("free", ctypes.CFUNCTYPE(None, ctypes.c_void_p)),
+    ]
+
+
+# cmarkgfm's markdown_to_html_with_extensions never frees the document tree nor the HTML it
+# renders (its cffi declarations leave out cmark_node_free): every body leaked about 20 KB,
+# 200 MB a cold build of 10,000 reviews (bench/README.md). The same shared object exports
+# both; they are reached through ctypes (the library is loaded already: no second copy).
+_LIB = ctypes.CDLL(_cmark.__file__)
+_LIB.cmark_node_free.argtypes = [ctypes.c_void_p]
+_LIB.cmark_node_free.restype = None
+_LIB.cmark_get_default_mem_allocator.argtypes = []
+_LIB.cmark_get_default_mem_allocator.restype = ctypes.POINTER(_Allocator)
+_FREE = _LIB.cmark_get_default_mem_allocator().contents.free
+_cmark.lib.cmark_gfm_core_extensions_ensure_registered()
+_EXTENSIONS = [_cmark.lib.cmark_find_syntax_extension(name.encode())
+               for name in _CMARK_EXTENSIONS]
+
+
+def _address(pointer: object) -> int:
+    return int(_cmark.ffi.cast("uintptr_t", pointer))
+
+
+def _cmark_html(text: str, options: int) -> str:
+    """What cmarkgfm.markdown_to_html_with_extensions(text, options, _CMARK_EXTENSIONS) gives,
+    the document and the rendered buffer freed."""
+    lib, ffi = _cmark.lib, _cmark.ffi
+    data = text.encode("utf-8")
+    parser = lib.cmark_parser_new(options)
+    try:
+        for extension in _EXTENSIONS:
+            lib.cmark_parser_attach_syntax_extension(parser, extension)
+        lib.cmark_parser_feed(parser, data, len(data))
+        root = lib.cmark_parser_finish(parser)
+        try:
+            raw = lib.cmark_render_html(root, options, lib.cmark_parser_get_syntax_extensions(
+                parser))
+            try:
+                return str(ffi.string(raw).decode("utf-8"))
+            finally:
+                _FREE(_address(raw))
+        finally:
+            _LIB.cmark_node_free(_address(root))
+    finally:
+        lib.cmark_parser_free(parser)
 
 _TAGS = (set(nh3.ALLOWED_TAGS) | {"picture", "source"}) - {"map", "area"}
 _ATTRIBUTES: dict[str, set[str]] = {
@@ -141,14 +195,9 @@ def prepare_markdown(text: str) -> tuple[str, int]:
 def render_prepared(text: str, base_url: str) -> str:
     """markdown_to_html for text that prepare_markdown has already cleaned."""
     if "<" in text:
-        rendered = cmarkgfm.markdown_to_html_with_extensions(
-            text, options=_RAW_OPTIONS, extensions=_CMARK_EXTENSIONS
-        )
-        html = _CLEANER.clean(rendered)
+        html = _CLEANER.clean(_cmark_html(text, _RAW_OPTIONS))
     else:
-        rendered = cmarkgfm.markdown_to_html_with_extensions(
-            text, options=_SAFE_OPTIONS, extensions=_CMARK_EXTENSIONS
-        )
+        rendered = _cmark_html(text, _SAFE_OPTIONS)
         # cmark escapes ">" everywhere but in tags, so " />" only closes void tags; written
         # as nh3 writes them, both paths give the same markup.
         html = rendered.replace(" />", ">")

@@ -341,3 +341,35 @@ def test_the_issue_archive_stays_when_the_ledger_forgets_its_issues(publication,
     for rel, data in kept.items():
         assert (config.output_path / rel).read_bytes() == data
     assert build_site(config, now=now, issues=[]).written == ()
+
+
+def test_a_new_review_does_not_render_again_the_bodies_of_the_reviews_it_shifts(
+        publication, now, monkeypatch):
+    """Adding a review moves every other one down the indexes, which show each review's
+    summary; a summary derived from the body (none in the front matter) is kept between builds
+    (sources/cache.py ExcerptCache), so only the new review's is derived."""
+    from publisher.sources import body
+
+    publication.add_config("[site]\nper_page = 2\n")
+    write_reviews(publication, [{"summary": None}] * 7)
+    config = publication.config
+    first = build_publication(config, now=now)
+    derived: list[str] = []
+    real = body.Excerpt.compute
+
+    def counting(self, review):
+        derived.append(review.slug)
+        return real(self, review)
+
+    monkeypatch.setattr(body.Excerpt, "compute", counting)
+    write_reviews(publication, [{"summary": None}] * 8)  # film-8 is new, and the newest
+    second = build_publication(config, now=now)
+    assert derived == ["film-8"]
+    assert "reviews/page/4/index.html" in second.written and first.written
+    # The summaries are those a build without any cache derives.
+    fresh = publication.root / "fresh"
+    shutil.copytree(publication.root / "public", fresh)
+    shutil.rmtree(publication.root / "public")
+    build_publication(config, now=now, cache=False)
+    for page in ("reviews/page/4/index.html", "reviews/index.html", "feed.json"):
+        assert (publication.root / "public" / page).read_bytes() == (fresh / page).read_bytes()

@@ -9,6 +9,7 @@ see the failure if the full path ran, and a test that expects the full path chec
 from __future__ import annotations
 
 import os
+import socket
 import sqlite3
 from datetime import UTC, datetime, timedelta
 
@@ -78,10 +79,52 @@ def test_an_idle_build_answers_as_the_full_one_did(publication, cli, full):
     first = cli("build")
     assert "files written" in first.output and full.build == 1
     second = cli("build")
-    assert "public/: 0 files written" in second.output and full.build == 2
+    assert full.build == 1  # answered from the record the first build left after writing
+    assert second.exit_code == 0
+    assert second.output.startswith("public/: 0 files written, ")
     third = cli("build")
-    assert full.build == 2  # answered from the record
-    assert third.exit_code == 0 and third.output == second.output
+    assert full.build == 1 and third.output == second.output
+    # What the full path says when it runs again finding nothing to do: the same line.
+    idle.forget(publication.config)
+    fourth = cli("build")
+    assert full.build == 2 and fourth.output == second.output
+
+
+def test_a_review_saved_while_a_build_runs_is_built_by_the_next(publication, cli, full,
+                                                                 monkeypatch):
+    """The record a build that wrote leaves is taken after its writes: a review saved after
+    the build read the sources must not be recorded as built."""
+    write_reviews(publication, 3)
+    review = publication.root / "reviews" / "film-2.md"
+    real = build_module.build_publication
+
+    def build_while_the_editor_saves(*args, **kwargs):
+        report = real(*args, **kwargs)
+        review.write_text(review.read_text().replace("Film 2", "Film Two"))
+        return report
+
+    monkeypatch.setattr(build_module, "build_publication", build_while_the_editor_saves)
+    cli("build")
+    monkeypatch.setattr(build_module, "build_publication", real)
+    before = full.build
+    result = cli("build")
+    assert full.build == before + 1, "the saved review was taken as built"
+    assert "Film Two" in (publication.root / "public" / "reviews" / "film-2" / "index.html"
+                          ).read_text()
+    assert "public/: 0 files written" not in result.output
+
+
+def test_a_build_that_wrote_is_not_recorded_while_a_websub_ping_waits(publication, cli, full):
+    with socket.socket() as closed:  # a hub that is down: nothing listens on this port
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    publication.add_config(f'[feeds]\nhub = "http://127.0.0.1:{port}/"\n')
+    write_reviews(publication, 2)
+    result = cli("build")
+    assert "will be announced on the next build" in result.output
+    assert full.build == 1
+    cli("build")
+    assert full.build == 2  # the ping to retry is the next build's work
 
 
 def test_an_idle_build_repeats_the_warnings(publication, cli, full):
@@ -94,7 +137,8 @@ def test_an_idle_build_repeats_the_warnings(publication, cli, full):
 
 @pytest.mark.parametrize("change", [
     "edit a review", "add a review", "remove a review", "edit the config",
-    "touch an output", "delete an output", "add a static file", "edit a template",
+    "touch an output", "delete an output", "delete a review page", "add a static file",
+    "edit a template", "a killed build's new files", "a killed build's staging",
 ])
 def test_any_change_sends_build_down_the_full_path(publication, cli, full, change):
     write_reviews(publication, 3)
@@ -113,6 +157,12 @@ def test_any_change_sends_build_down_the_full_path(publication, cli, full, chang
         bump(root / "public" / "feed.xml")
     elif change == "delete an output":
         (root / "public" / "atom.xml").unlink()
+    elif change == "delete a review page":
+        (root / "public" / "reviews" / "film-2" / "index.html").unlink()
+    elif change == "a killed build's new files":
+        (root / ".publisher" / "new-files-x1.txt").write_text("reviews/film-9/index.html\n")
+    elif change == "a killed build's staging":
+        (root / ".publisher" / "staging-x1").mkdir()
     elif change == "add a static file":
         (root / "static").mkdir()
         (root / "static" / "humans.txt").write_text("Made by people.\n")
@@ -125,8 +175,44 @@ def test_any_change_sends_build_down_the_full_path(publication, cli, full, chang
     assert result.exit_code == 0, result.output
     # A touched output is rendered again and found equal; there is no archive for the
     # template to change. Every other change writes something.
-    if change not in ("touch an output", "edit a template"):
+    if change not in ("touch an output", "edit a template", "a killed build's new files",
+                      "a killed build's staging"):
         assert "public/: 0 files written" not in result.output
+
+
+def test_a_build_that_renders_everything_again_and_writes_nothing_is_recorded(
+        publication, cli, full):
+    """A new publisher version changes every unit's digest in the build manifest: the first
+    build renders everything, finds every file as it was and writes the new digests; the next
+    is answered from the record that build left."""
+    import json
+
+    write_reviews(publication, 3)
+    idle_build(cli, full)
+    manifest = publication.config.paths.build_manifest
+    data = json.loads(manifest.read_bytes())
+    for entry in data["units"].values():
+        if "inputs" in entry:
+            entry["inputs"] = "from an earlier version"
+    manifest.write_text(json.dumps(data))
+    idle.forget(publication.config)
+    before = full.build
+    result = cli("build")
+    assert full.build == before + 1 and "public/: 0 files written" in result.output
+    cli("build")
+    assert full.build == before + 1  # answered from the record
+
+
+def test_files_the_build_does_not_make_leave_it_idle(publication, cli, full):
+    """The output's own files are signed from the build manifest, not by walking the output:
+    a file someone else put there (a CDN's verification file) changes nothing a build reads."""
+    write_reviews(publication, 3)
+    idle_build(cli, full)
+    (publication.root / "public" / "google1234.html").write_text("verification\n")
+    (publication.root / "public" / "reviews" / "notes").mkdir()
+    before = full.build
+    cli("build")
+    assert full.build == before
 
 
 def test_the_clock_reaching_a_scheduled_review_sends_build_down_the_full_path(
@@ -135,25 +221,28 @@ def test_the_clock_reaching_a_scheduled_review_sends_build_down_the_full_path(
     write_reviews(publication, [{"date": "2026-11-25"}], prefix="later")
     idle_build(cli, full)
     assert "later-1" not in (publication.root / "public" / "feed.xml").read_text()
+    before = full.build
     cli("build", now=datetime(2026, 11, 24, 23, 59, tzinfo=UTC))
-    assert full.build == 2  # still before it: the record holds
+    assert full.build == before  # still before it: the record holds
     result = cli("build", now=datetime(2026, 11, 25, 0, 0, tzinfo=UTC))
-    assert full.build == 3 and "public/: 0 files written" not in result.output
+    assert full.build == before + 1 and "public/: 0 files written" not in result.output
     assert "later-1" in (publication.root / "public" / "feed.xml").read_text()
 
 
 def test_a_clock_set_back_before_the_newest_review_is_not_answered(publication, cli, full):
     write_reviews(publication, 2, first=datetime(2026, 11, 10).date())
     idle_build(cli, full)
+    before = full.build
     cli("build", now=datetime(2026, 11, 10, 12, 0, tzinfo=UTC))
-    assert full.build == 3
+    assert full.build == before + 1
 
 
 def test_no_cache_always_builds_in_full(publication, cli, full):
     write_reviews(publication, 1)
     idle_build(cli, full)
+    before = full.build
     cli("build", "--no-cache")
-    assert full.build == 3
+    assert full.build == before + 1
 
 
 def test_a_racy_signature_is_not_recorded(publication, cli, full, monkeypatch):

@@ -296,3 +296,43 @@ def test_a_build_killed_half_way_leaves_nothing_behind_for_the_next(publication,
     build_site(load_config(directory=clean), now=now)
     assert {k: v[0] for k, v in snapshot(public).items()} == {
         k: v[0] for k, v in snapshot(clean / "public").items()}
+
+
+def test_new_directories_are_made_once_and_undone_by_abort(tmp_path):
+    from publisher.pipeline.output import Output
+
+    out, state = tmp_path / "public", tmp_path / ".publisher"
+    output = Output(out, state)
+    made: list[str] = []
+    real = os.mkdir
+
+    def mkdir(path, *args, **kwargs):
+        made.append(os.path.relpath(path, out))
+        return real(path, *args, **kwargs)
+
+    os.mkdir = mkdir
+    try:
+        for name in ("a/b/c/index.html", "a/b/d/index.html", "a/b/c/other.html", "top.html"):
+            assert output.put(name, b"x")
+    finally:
+        os.mkdir = real
+    # a/b/c is tried first, its parents made on the way (then a/b/c again); no directory is
+    # tried again once made or seen.
+    made = [name for name in made if not name.startswith(".")]  # out itself, the journal's
+    assert made == ["a/b/c", "a/b", "a", "a/b", "a/b/c", "a/b/d"]
+    assert (out / "a/b/c/other.html").read_bytes() == b"x"
+    output.abort()
+    assert sorted(p.name for p in out.iterdir()) == []
+
+
+def test_a_file_where_a_directory_must_go_is_named(tmp_path):
+    from publisher.pipeline.output import Output, OutputError
+
+    out = tmp_path / "public"
+    (out / "reviews").mkdir(parents=True)
+    (out / "reviews" / "alien").write_text("a file")
+    output = Output(out, tmp_path / ".publisher", label="public/")
+    with pytest.raises(OutputError, match="public/: reviews/alien exists and is not a directory"):
+        output.put("reviews/alien/index.html", b"page")
+    output.abort()
+    assert (out / "reviews" / "alien").read_text() == "a file"

@@ -169,3 +169,52 @@ def test_excerpt_never_shows_half_a_tag():
         text = excerpt(html, n)
         assert "<" not in text and "title" not in text and "href" not in text
         assert text.count(" ") == n - 1
+
+
+CMARK_SAMPLES = [
+    "Plain *emphasis*, **strong**, `code` and \"quotes\" -- dashes...",
+    "| a | b |\n|---|:-:|\n| 1 | 2 |\n\n~~gone~~ www.example.org https://example.org/x",
+    "<p onclick=\"x()\">raw</p> <script>alert(1)</script> <b>bold</b>",
+    "```python\nprint('hi')\n```\n\n> quote\n\n1. one\n2. two\n\n- [ ] task",
+    "[link](/reviews/x/ \"title\") ![poster](posters/a.png) [bad](javascript:alert(1))",
+    "",
+]
+
+
+@pytest.mark.parametrize("text", CMARK_SAMPLES)
+def test_cmark_renders_as_the_cmarkgfm_wrapper_does(text):
+    """publisher calls cmark itself (to free what it allocates); the bytes must be those of
+    cmarkgfm's own markdown_to_html_with_extensions, in both modes."""
+    import cmarkgfm
+
+    from publisher.sources import markdown
+
+    for options in (markdown._SAFE_OPTIONS, markdown._RAW_OPTIONS):
+        assert markdown._cmark_html(text, options) == cmarkgfm.markdown_to_html_with_extensions(
+            text, options=options, extensions=markdown._CMARK_EXTENSIONS)
+
+
+def test_rendering_keeps_no_memory():
+    """cmarkgfm's wrapper leaked each document and its HTML (~20 KB a review-sized body, 200 MB
+    over a build of 10,000 reviews). Measured in a fresh interpreter: rendering 3,000 bodies
+    grows it by less than 8 MB (the leak made it 60 MB)."""
+    import subprocess
+    import sys
+
+    script = """
+import re
+from publisher.sources.markdown import markdown_to_html
+text = "\\n\\n".join(["A paragraph of *several* words, [a link](/reviews/x/), and more. " * 6] * 6)
+def rss():
+    status = open("/proc/self/status").read()
+    return int(re.search(r"VmRSS:\\s+(\\d+)", status).group(1))
+for _ in range(200):
+    markdown_to_html(text, "https://example.org/")
+before = rss()
+for _ in range(3000):
+    markdown_to_html(text, "https://example.org/")
+print(rss() - before)
+"""
+    grown_kb = int(subprocess.run([sys.executable, "-c", script], check=True, text=True,
+                                  capture_output=True).stdout)
+    assert grown_kb < 8 * 1024, f"rendering grew the process by {grown_kb} KB"
