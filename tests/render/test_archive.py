@@ -12,6 +12,7 @@ from dataclasses import replace
 from datetime import timedelta
 
 import feedparser
+import lxml.html
 import pytest
 
 from publisher.models import Issue
@@ -117,6 +118,20 @@ def test_unrated_review_without_cast_has_no_rating_or_actors(config):
     (data,) = json_ld(render_issue_page(issue, Site.from_config(config)).decode("utf-8"))
     assert "reviewRating" not in data
     assert "actor" not in data["itemReviewed"] and "director" not in data["itemReviewed"]
+
+
+def test_archive_pages_are_shared_with_a_title_and_a_summary(config, issues):
+    # What a link to an issue shows when it is pasted in a chat or a social network.
+    out = render_archive(Site.from_config(config), issues)
+    issue = lxml.html.fromstring(out["issues/1/index.html"])
+    meta = {m.get("property") or m.get("name"): m.get("content") for m in issue.iter("meta")}
+    assert meta["og:title"] == meta["twitter:title"] == (
+        "Test Reel #1: Fast & Furious <Extended Cut> and 1 more")
+    assert meta["og:url"] == config.url("issues/1/") and meta["og:type"] == "article"
+    assert meta["og:description"].startswith("In this issue: Fast & Furious <Extended Cut>")
+    index = lxml.html.fromstring(out["issues/index.html"])
+    meta = {m.get("property") or m.get("name"): m.get("content") for m in index.iter("meta")}
+    assert meta["og:url"] == config.url("issues/") and meta["twitter:card"] == "summary"
 
 
 def test_index_lists_issues_newest_first(config, issues):
