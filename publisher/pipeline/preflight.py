@@ -335,8 +335,12 @@ def check_ledger(config: Config) -> tuple[Findings, LedgerStatus]:
     found.warnings += server.warnings
     found.info += server.info
     if not status.exists:
-        found.info.append(f"ledger: {status.url} does not exist yet; the first command that "
-                          "needs it creates it")
+        if sqlite_path(config) is None:  # a server's database, there but empty
+            found.info.append(f"ledger: {status.url} holds no ledger yet; the first command "
+                              "that needs it creates its tables")
+        else:
+            found.info.append(f"ledger: {status.url} does not exist yet; the first command "
+                              "that needs it creates it")
         return found, status
     if not status.current:
         from ..ledger.migrate import known_revisions  # loads Alembic: only when it is needed

@@ -89,8 +89,8 @@ def test_an_empty_postgres_database_is_created_by_the_first_command(
         use_database(publication, url)
         code, lines, output = ledger_lines(publication)
         assert code == 0, output
-        assert lines[-1] == (f"ledger: {url} does not exist yet; the first command that needs "
-                             "it creates it")
+        assert lines[-1] == (f"ledger: {url} holds no ledger yet; the first command that "
+                             "needs it creates its tables")
         with sa.create_engine(database_url(publication.config)).connect() as conn:
             assert sa.inspect(conn).get_table_names() == []  # check wrote nothing
     finally:
