@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import sqlite3
 import subprocess
 import threading
@@ -24,7 +23,7 @@ import pytest
 from publisher.ledger.store import open_store
 from tests.fixtures import SLOT, add_subscribers, use_smtp, write_reviews
 from tests.pipeline.test_run_processes import environment, hold_data, publisher, wait_for
-from tests.smtpserver import SmtpServer
+from tests.smtpserver import ScriptedServer, SmtpServer
 
 pytestmark = pytest.mark.slow
 
@@ -140,7 +139,7 @@ def test_sigterm_outside_a_send_is_one_line_and_its_exit_code(publication):
     # `run` waiting on a greeting that never comes, its first delivery already claimed: the
     # message never got near the server, so even a forced stop releases it (one line, 143).
     write_reviews(publication, 2)
-    silent = StalledServer()
+    silent = ScriptedServer(lambda server, conn: None)  # accepts, never says a word
     with silent:
         use_smtp(publication, f"smtp://127.0.0.1:{silent.port}", connections=1)
         add_subscribers(publication.config, 3, SLOT - timedelta(days=1))
@@ -160,34 +159,6 @@ def test_sigterm_outside_a_send_is_one_line_and_its_exit_code(publication):
                                 "sent; 3 left queued for the next run; nothing ambiguous"]
     assert "Traceback" not in out + err
 
-
-class StalledServer:
-    """Accepts connections and never says a word."""
-
-    def __init__(self) -> None:
-        self._sock = socket.create_server(("127.0.0.1", 0))
-        self.port = self._sock.getsockname()[1]
-        self.connections = 0
-        self._open: list[socket.socket] = []
-        self._thread = threading.Thread(target=self._serve, daemon=True)
-
-    def _serve(self) -> None:
-        while True:
-            try:
-                conn, _ = self._sock.accept()
-            except OSError:
-                return
-            self.connections += 1
-            self._open.append(conn)
-
-    def __enter__(self) -> StalledServer:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._sock.close()
-        for conn in self._open:
-            conn.close()
 
 
 def _processes_in_group(pgid: int) -> list[int]:
