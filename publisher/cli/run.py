@@ -62,14 +62,20 @@ def run_command(state: State, catch_up: bool, dry_run: bool) -> int:
         click.echo(decision.reason)  # on a terminal, say why nothing was composed
     for problem in report.problems:
         click.echo(f"error: {problem}", err=True)
-    idle = (check is not None and not said and report.exit_code == 0
-            and report.locked_by is None and decision is not None and decision.slot is None
-            and not decision.skipped and report.outcome is None and not report.delivered
-            and not report.written and not report.archived)
-    if check is not None and idle:
+    nothing_else = (check is not None and report.exit_code == 0 and report.locked_by is None
+                    and decision is not None and decision.slot is None and not decision.skipped
+                    and report.outcome is None and not report.delivered and not report.archived)
+    if check is not None and nothing_else and not said and not report.written:
         check.record(steady=report.steady)
-    elif report.locked_by is None:
+        return report.exit_code
+    if report.locked_by is None:
         forget(config)
+    if check is not None and nothing_else and report.written \
+            and not config.paths.websub_queue.exists():
+        # It only built (a review changed): the build is deterministic and nothing is due, so
+        # the next run would do nothing and print nothing. Recorded now, under a signature
+        # taken after the writes, rather than by one more full run (~1 s at 10,000 reviews).
+        check.record_after(steady=report.steady)
     return report.exit_code
 
 

@@ -289,6 +289,23 @@ def test_an_idle_run_answers_without_the_full_path(publication, cli, full):
     assert full.run == 2
 
 
+def test_a_run_that_only_built_leaves_the_next_run_idle(publication, cli, full):
+    write_reviews(publication, 2)
+    use_maildir(publication)
+    idle_run(cli, full)
+    write_reviews(publication, [{"date": "2026-11-19"}], prefix="new")  # for the next issue
+    built = cli("run")
+    assert built.exit_code == 0 and "files written" in built.output
+    before = full.run
+    again = cli("run")
+    assert full.run == before, "the run after the one that built ran in full"
+    assert again.exit_code == 0 and again.output == ""
+    review = publication.root / "reviews" / "new-1.md"
+    review.write_text(review.read_text().replace("Film 1", "Film One"))
+    cli("run")
+    assert full.run == before + 1  # and any change still goes down the full path
+
+
 def test_a_due_slot_sends_run_down_the_full_path(publication, cli, full):
     write_reviews(publication, 2)
     use_maildir(publication)
