@@ -42,6 +42,8 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 from gen_reviews import generate  # noqa: E402
+from measure import Sample as Timing  # noqa: E402
+from measure import run as timed  # noqa: E402
 
 SMTP_SINK = "/usr/sbin/smtp-sink"
 SMTP_SOURCE = "/usr/sbin/smtp-source"
@@ -84,31 +86,6 @@ def start_sink(port: int) -> subprocess.Popen[bytes]:
     proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     wait_for(port)
     return proc
-
-
-@dataclass
-class Timing:
-    wall: float
-    cpu: float
-    rss_mb: float
-
-
-def timed(command: list[str], *, cwd: Path | None = None, env: dict[str, str] | None = None,
-          check: bool = True) -> Timing:
-    """Run ``command`` to its end; wall time, and its CPU and peak RSS as the kernel counts.
-    A non-zero exit stops the benchmark unless ``check`` is false."""
-    start = time.perf_counter()
-    proc = subprocess.Popen(command, cwd=cwd, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE)
-    # Read the pipes to their end (a full pipe would stall the child), then reap it with wait4.
-    out, err = proc.stdout.read(), proc.stderr.read()  # type: ignore[union-attr]
-    _, status, usage = os.wait4(proc.pid, 0)
-    wall = time.perf_counter() - start
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    if check and proc.returncode != 0:
-        raise SystemExit(f"{' '.join(command)} exited {proc.returncode}:\n"
-                         f"{out.decode()}{err.decode()}")
-    return Timing(wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024)
 
 
 class Contender:
