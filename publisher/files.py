@@ -7,6 +7,7 @@ import os
 import tempfile
 from collections.abc import Iterable
 from pathlib import Path
+from typing import BinaryIO
 
 # What to do about the faults of a file system, by errno.
 _FIXES = {
@@ -89,18 +90,28 @@ def write_if_changed(path: Path, data: bytes) -> bool:
     return True
 
 
-def read_text(path: Path, error: type[Exception], *, what: str = "a file",
-              hint: str = "save it as UTF-8") -> str:
-    """A text file a person gave us (UTF-8; a BOM is fine), or ``error`` with one line naming the
-    file — and for bytes that are not UTF-8, the line they are on — and what to do about it."""
+def open_given(path: Path, error: type[Exception], *, what: str = "a file") -> BinaryIO:
+    """A file a person named, opened to read its bytes, or ``error`` with one line saying why
+    it cannot be."""
     try:
-        raw = path.read_bytes()
+        return path.open("rb")
     except FileNotFoundError:
         raise error(f"{path}: no such file") from None
     except IsADirectoryError:
         raise error(f"{path}: is a directory, not {what}") from None
     except OSError as exc:
         raise error(f"{path}: cannot read: {exc.strerror}") from None
+
+
+def read_text(path: Path, error: type[Exception], *, what: str = "a file",
+              hint: str = "save it as UTF-8") -> str:
+    """A text file a person gave us (UTF-8; a BOM is fine), or ``error`` with one line naming the
+    file — and for bytes that are not UTF-8, the line they are on — and what to do about it."""
+    with open_given(path, error, what=what) as handle:
+        try:
+            raw = handle.read()
+        except OSError as exc:
+            raise error(f"{path}: cannot read: {exc.strerror}") from None
     try:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:

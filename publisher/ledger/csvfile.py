@@ -10,6 +10,7 @@ from datetime import datetime
 from pathlib import Path
 
 from ..errors import CsvError, InvalidAddress
+from ..files import open_given
 from ..models import Subscriber, SubscriberStatus
 from ..text import one_line
 from .addresses import AddressNormaliser, clean_name
@@ -91,15 +92,7 @@ def read_subscriber_csv(path: Path) -> tuple[list[_CsvRow], list[str]]:
 def _decoded_lines(path: Path) -> Iterator[str]:
     """The file's lines as text, one at a time (a BOM is fine); CsvError naming the line of
     the first bytes that are not UTF-8."""
-    try:
-        handle = path.open("rb")
-    except FileNotFoundError:
-        raise CsvError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise CsvError(f"{path}: is a directory, not a CSV file") from None
-    except OSError as exc:
-        raise CsvError(f"{path}: cannot read: {exc.strerror}") from None
-    with handle:
+    with open_given(path, CsvError, what="a CSV file") as handle:
         for number, raw in enumerate(handle, 1):
             try:
                 yield raw.decode("utf-8-sig" if number == 1 else "utf-8")

@@ -7,11 +7,13 @@ import csv
 import io
 from datetime import UTC, datetime
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from publisher.errors import CsvError
 from publisher.ledger import subscribers_csv
-from publisher.ledger.csvfile import read_subscriber_csv
+from publisher.ledger.csvfile import iter_subscriber_csv, read_subscriber_csv
 from publisher.models import Subscriber, SubscriberStatus
 
 JOINED = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
@@ -63,3 +65,10 @@ def test_a_hand_written_apostrophe_is_kept(tmp_path):
     path.write_text("email,name\nada@example.org,'Twas Brillig\n", encoding="utf-8")
     rows, _ = read_subscriber_csv(path)
     assert rows[0][2] == "'Twas Brillig"
+
+
+def test_a_file_that_cannot_be_read_is_one_line_naming_it(tmp_path):
+    with pytest.raises(CsvError, match=r"nope\.csv: no such file$"):
+        list(iter_subscriber_csv(tmp_path / "nope.csv"))
+    with pytest.raises(CsvError, match=r": is a directory, not a CSV file$"):
+        list(iter_subscriber_csv(tmp_path))
