@@ -173,6 +173,27 @@ def holds_lock(config: Config) -> bool:
         return threading.get_ident() in _held.get(key, ())
 
 
+def file_lock_holder(path: Path) -> int | None:
+    """The pid of the process holding the run lock file ``path`` (0 when it wrote none), or
+    None when nobody holds it; asks the kernel with a shared flock on a read-only descriptor,
+    so the lock file is neither created nor written (a dry run changes nothing)."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except OSError as exc:
+            if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                raise
+            return _read_pid(fd) or 0
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return None
+    finally:
+        os.close(fd)
+
+
 def _read_pid(fd: int) -> int | None:
     try:
         text = os.pread(fd, 32, 0).decode("ascii", "replace").strip()

@@ -14,8 +14,6 @@ permanently dated then).
 
 from __future__ import annotations
 
-import errno
-import fcntl
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -32,6 +30,7 @@ from ..newsletter.schedule import before_first_run, config_schedule, decide, for
 from ..sources import Catalog, load_reviews
 from .build import build_site
 from .issues import refuse_archived
+from .lock import file_lock_holder
 from .preflight import is_local, sending_secret, writable_problem
 from .run import first_line, quiet_first_skip, skipped_and_unsent
 
@@ -70,28 +69,6 @@ def refuse_future_clock(config: Config, now: datetime | None,
         "local outbox (maildir://.publisher/outbox)")
 
 
-def lock_holder(config: Config) -> int | None:
-    """The pid of the process holding the publication's run lock (0 when it wrote none), or
-    None when nobody holds it; asks the kernel with a shared flock on a read-only descriptor,
-    so the lock file is neither created nor written."""
-    try:
-        fd = os.open(config.paths.lock, os.O_RDONLY)
-    except OSError:
-        return None
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-        except OSError as exc:
-            if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
-                raise
-            text = os.pread(fd, 32, 0).decode("ascii", "replace").strip()
-            return int(text) if text.isdigit() else 0
-        fcntl.flock(fd, fcntl.LOCK_UN)
-        return None
-    finally:
-        os.close(fd)
-
-
 def rehearse_run(config: Config, *, now: datetime, catch_up: bool = False,
                  environ: Mapping[str, str] = os.environ) -> RunPlan:
     """What ``publisher run`` would do at ``now``, doing none of it. Raises ConfigError for a
@@ -99,7 +76,7 @@ def rehearse_run(config: Config, *, now: datetime, catch_up: bool = False,
     expr, tz, grace = config_schedule(config)
     lines: list[str] = ["dry run: nothing is written, nothing is sent"]
     problems: list[str] = []
-    holder = lock_holder(config)
+    holder = file_lock_holder(config.paths.lock)
     if holder is not None:
         who = f"pid {holder}" if holder else "pid unknown"
         lines.append(f"another run holds the lock ({who}): a run now would step aside and do "
