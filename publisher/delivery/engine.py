@@ -478,9 +478,7 @@ class Run:
         if not unsent:
             return
         try:
-            self.store.record([Attempt(job.record.id, job.record.subscriber_id,
-                                       Outcome(Action.RELEASE, "")) for job in unsent],
-                              now=self.now)
+            self.store.record([_released(job) for job in unsent], now=self.now)
         except StoreError:
             pass  # the ledger is failing: left claimed, they are ambiguous, never resent
 
@@ -644,8 +642,7 @@ class Run:
         return 1
 
     def _release(self, job: Job) -> None:
-        self._outcomes.append((Attempt(job.record.id, job.record.subscriber_id,
-                                       Outcome(Action.RELEASE, "")), job.record))
+        self._outcomes.append((_released(job), job.record))
 
     def _advance(self, count: int) -> None:
         if self.progress is not None:
@@ -695,3 +692,8 @@ class Run:
                               bounced=c["bounced"], ambiguous=ambiguous, paused=paused,
                               waiting=waiting, state=state, gave_up=c["gave_up"],
                               halted=self.halted or None, abandoned=abandoned)
+
+
+def _released(job: Job) -> Attempt:
+    """The attempt that gives ``job``'s claim back: queued again, as if never claimed."""
+    return Attempt(job.record.id, job.record.subscriber_id, Outcome(Action.RELEASE, ""))
