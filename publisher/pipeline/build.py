@@ -33,6 +33,8 @@ from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
+from markupsafe import Markup
+
 from ..config import Config
 from ..errors import Problem, PublisherError
 from ..files import escapes, write_atomic
@@ -45,10 +47,17 @@ from ..sources import Catalog, load_reviews
 from ..sources.cache import cache_key
 from ..sources.posters import PosterFacts
 from ..text import slugify
-from .output import Output, build_lock, sweep
+from .forked import cores, run_forked
+from .output import Handover, Output, build_lock, sweep
 from .websub import announce
 
 MANIFEST_VERSION = 2
+
+#: A build with at least this many units to render shares them among forked workers, at most
+#: this many (bench/README.md); a smaller one renders them here, where a fork would cost
+#: more than it saves.
+PARALLEL_UNITS = 300
+MAX_WORKERS = 4
 
 # Commit order (output.Output): what is linked to goes in before what links to it.
 RANK_STATIC, RANK_LEAF, RANK_FEED, RANK_INDEX, RANK_HOME, RANK_MAP = 0, 1, 2, 3, 4, 5
@@ -94,6 +103,9 @@ class Unit:
     inputs: str | None
     render: Callable[[], dict[str, bytes]]
     topic: bool = False
+    #: Units with the same shard read the same reviews' bodies (a month's archive and the
+    #: pages of its reviews): a build shared among workers gives them to the same one.
+    shard: int | None = None
 
 
 def plan_feeds(config: Config, published: Sequence[Review]) -> list[FeedSpec]:
@@ -260,6 +272,16 @@ def static_files(config: Config) -> list[tuple[str, Path]]:
     return found
 
 
+@dataclass(frozen=True)
+class Learned:
+    """What a forked worker hands back besides its files (``_Planner.learned``)."""
+
+    warnings: tuple[Problem, ...]
+    posters: dict[str, list[int]]
+    excerpts: tuple[tuple[int, str], ...]  # (position in _Planner.published, summary)
+    items: tuple[tuple[int, str], ...]  # (position, the review as the indexes list it)
+
+
 class _Planner:
     """Builds the list of units for one build; digests each review once."""
 
@@ -296,8 +318,31 @@ class _Planner:
         return found
 
     def add(self, key: str, rank: int, inputs: str | None,
-            render: Callable[[], dict[str, bytes]], topic: bool = False) -> None:
-        self.units.append(Unit(key, rank, inputs, render, topic))
+            render: Callable[[], dict[str, bytes]], topic: bool = False,
+            shard: int | None = None) -> None:
+        self.units.append(Unit(key, rank, inputs, render, topic, shard))
+
+    def learned(self, warnings_before: int) -> Learned:
+        """In a forked worker, what rendering taught it that the build keeps: warnings,
+        posters' sizes, derived summaries (by position in ``published``)."""
+        excerpts = [(i, text) for i, review in enumerate(self.published)
+                    if (text := review.computed_summary()) is not None]
+        items: list[tuple[int, str]] = []
+        if self.site.pages:
+            # The indexes list every review: its item is made where its card was.
+            where = {id(review): i for i, review in enumerate(self.published)}
+            items = [(where[id(review)], str(item))
+                     for review, item in self.pages.carded_items() if id(review) in where]
+        return Learned(tuple(self.warnings[warnings_before:]), self.posters.learned(),
+                       tuple(excerpts), tuple(items))
+
+    def learn(self, learned: Learned) -> None:
+        self.warnings.extend(learned.warnings)
+        self.posters.learn(learned.posters)
+        published = self.published
+        for i, text in learned.excerpts:
+            published[i].take_summary(text)
+        self.pages.take_items([(published[i], Markup(item)) for i, item in learned.items])
 
     # -- feeds ----------------------------------------------------------------------------
 
@@ -360,7 +405,7 @@ class _Planner:
             path = _archive_dir(month)
             self.add(f"archive:{month}", RANK_LEAF, inputs, functools.partial(
                 self._archive, reviews, path, f"{title}: reviews of {label}",
-                f"Every review {title} published in {label}.", paging))
+                f"Every review {title} published in {label}.", paging), shard=i)
 
     def _archive(self, reviews: list[Review], path: str, title: str, description: str,
                  paging: Paging) -> dict[str, bytes]:
@@ -380,6 +425,8 @@ class _Planner:
         self.add(XSL_PATH, RANK_STATIC, base, lambda: {XSL_PATH: pages.feed_stylesheet()})
         if not site.pages:
             return
+        tz = site.tz
+        shards = {month: i for i, month in enumerate(self.months())}
         for i, review in enumerate(published):
             rel = page_file(review.url, site)
             if rel is None:
@@ -389,7 +436,7 @@ class _Planner:
             inputs = _digest(base, self.review(review), _neighbour(older), _neighbour(newer))
             self.add(f"page:{rel}", RANK_LEAF, inputs, functools.partial(
                 lambda rel, r, o, n: {rel: pages.review_page(r, o, n)}, rel, review, older,
-                newer))
+                newer), shard=shards[f"{review.date.astimezone(tz):%Y-%m}"])
         newest = published[::-1]
         latest = newest[:site.home_reviews]
         self.add("page:index.html", RANK_HOME,
@@ -505,7 +552,7 @@ def _unit_files(entry: dict[str, Any] | None) -> dict[str, Any]:
 
 def build_site(config: Config, *, now: datetime, issues: Sequence[Issue] = (),
                catalog: Catalog | None = None, cache: bool = True,
-               dry_run: bool = False) -> BuildReport:
+               dry_run: bool = False, workers: int | None = None) -> BuildReport:
     """Load the sources and write every feed and archive, the pages, the issue archive (when
     ``issues`` are given) and the static files under config.output_path.
 
@@ -513,7 +560,9 @@ def build_site(config: Config, *, now: datetime, issues: Sequence[Issue] = (),
     written; the output directory is then exactly as it was. ``catalog`` may be passed by a
     caller that has already loaded the sources; ``cache=False`` ignores every cache (sources,
     posters and the build manifest). ``dry_run`` renders what changed and writes nothing at
-    all: the report's ``written`` and ``removed`` are what a build would change.
+    all: the report's ``written`` and ``removed`` are what a build would change. A big
+    build is shared among ``workers`` forked processes (default: one per core, at most
+    MAX_WORKERS; see ``_render_shared``).
     """
     if catalog is None:
         catalog = load_reviews(config, cache=cache)
@@ -526,7 +575,14 @@ def build_site(config: Config, *, now: datetime, issues: Sequence[Issue] = (),
         recorded = {rel for entry in _read_manifest(manifest_path(config)).values()
                     for rel in _unit_files(entry)}
         sweep(out, paths.state, recorded)
-        return _build(config, now=now, issues=issues, catalog=catalog, cache=cache)
+        try:
+            return _build(config, now=now, issues=issues, catalog=catalog, cache=cache,
+                          workers=min(cores(), MAX_WORKERS) if workers is None else workers)
+        except BaseException:
+            # A worker killed midway (or the build stopped while workers ran) may leave
+            # what it wrote where no Output knows of it: its own list of new files says.
+            sweep(out, paths.state, recorded)
+            raise
 
 
 def steady(config: Config, catalog: Catalog, now: datetime
@@ -548,7 +604,7 @@ def steady(config: Config, catalog: Catalog, now: datetime
 
 
 def _build(config: Config, *, now: datetime, issues: Sequence[Issue], catalog: Catalog,
-           cache: bool, dry_run: bool = False) -> BuildReport:
+           cache: bool, dry_run: bool = False, workers: int = 1) -> BuildReport:
     out = config.output_path
     site = Site.from_config(config)
     posters = PosterFacts(config, cache=cache)
@@ -598,7 +654,7 @@ def _build(config: Config, *, now: datetime, issues: Sequence[Issue], catalog: C
         # Each unit's files are staged as soon as it is rendered: the output is still all or
         # nothing (nothing is in place before the commit), and memory holds one unit at a time.
         by_key = {unit.key: unit for unit in stale}
-        for key, made, same in _render(stale, output):
+        for key, made, same in _render_shared(stale, output, planner, workers):
             for rel in made:
                 _claim(owner, rel, key)
             manifest[key] = {"inputs": by_key[key].inputs, "files": sorted(made)}
@@ -674,6 +730,68 @@ def _render(units: Sequence[Unit], output: Output) -> Iterator[Rendered]:
             if not output.put(rel, data, unit.rank):
                 same += 1
         yield unit.key, files, same
+
+
+def _render_shared(units: Sequence[Unit], output: Output, planner: _Planner,
+                   workers: int) -> Iterator[Rendered]:
+    """``_render``, shared among ``workers`` forked processes when there are many units.
+
+    In two waves: the units with a shard (a month's archive and its reviews' pages: what
+    reads the reviews' bodies), then the rest (indexes, feeds, …), whose cards need every
+    review's summary — for a review that gives none, an excerpt of its body, which the first
+    wave computed and handed back. So each body is rendered once, by one worker. Measured at
+    10,000 reviews on two cores: see bench/README.md."""
+    if workers < 2 or len(units) < PARALLEL_UNITS:
+        yield from _render(units, output)
+        return
+    output.make_out()  # before the fork, so that workers do not race to make it
+    for wave in ([u for u in units if u.shard is not None],
+                 [u for u in units if u.shard is None]):
+        if len(wave) < PARALLEL_UNITS:
+            yield from _render(wave, output)
+            continue
+        mine, *theirs = _partition(wave, workers)
+        handed = run_forked([functools.partial(_render_share, group, output, planner,
+                                               len(planner.warnings)) for group in theirs],
+                            here=functools.partial(_render_list, mine, output, planner))
+        yield from handed[0]
+        for rendered, handover, learned in handed[1:]:
+            output.adopt(handover)
+            planner.learn(learned)
+            yield from rendered
+
+
+def _render_list(units: list[Unit], output: Output, planner: _Planner) -> list[Rendered]:
+    """This process's share of a wave, rendered while the workers render theirs."""
+    rendered = list(_render(units, output))
+    if planner.site.pages:
+        planner.pages.carded_items()  # made now, alongside the workers' (see learned)
+    return rendered
+
+
+def _render_share(units: list[Unit], output: Output, planner: _Planner, warnings_before: int,
+                  ) -> tuple[list[Rendered], Handover, Learned]:
+    """In a forked worker: render ``units`` into an Output of its own; what the parent
+    takes on."""
+    worker = output.for_worker()
+    try:
+        rendered = list(_render(units, worker))
+    except BaseException:
+        worker.abort()
+        raise
+    return rendered, worker.handover(), planner.learned(warnings_before)
+
+
+def _partition(units: Sequence[Unit], workers: int) -> list[list[Unit]]:
+    """``units`` in at most ``workers`` groups of about the same size, units of one shard
+    together (the largest shards placed first, each in the smallest group so far)."""
+    by_shard: dict[object, list[Unit]] = {}
+    for i, unit in enumerate(units):
+        by_shard.setdefault(("unit", i) if unit.shard is None else unit.shard, []).append(unit)
+    groups: list[list[Unit]] = [[] for _ in range(workers)]
+    for members in sorted(by_shard.values(), key=len, reverse=True):
+        min(groups, key=len).extend(members)
+    return [group for group in groups if group]
 
 
 def _rehearse(planner: _Planner, stale: Sequence[Unit], statics: Sequence[tuple[str, Path]],

@@ -30,6 +30,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Iterator, Set
+from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import PublisherError
@@ -105,6 +106,10 @@ class Output:
         self._base = str(out) + os.sep
         self._count = 0
         self._out_ready = False
+        # What forked workers staged and wrote (``adopt``): their staging directories and
+        # their lists of new files, undone with this Output's own.
+        self._adopted_staging: list[Path] = []
+        self._adopted_journals: list[Path] = []
 
     def __enter__(self) -> Output:
         return self
@@ -121,7 +126,7 @@ class Output:
         self.abort()
         return OutputError(describe_os_error(OSError(exc.errno, exc.strerror, str(path))))
 
-    def _make_out(self) -> None:
+    def make_out(self) -> None:
         """The output directory itself, made on the first write."""
         if self._out_ready:
             return
@@ -139,7 +144,7 @@ class Output:
         (named if the output cannot be written at all)."""
         if self._staging is not None:
             return self._staging
-        self._make_out()
+        self.make_out()
         self._staging = self._make_staging(self.out / rel)
         return self._staging
 
@@ -237,7 +242,7 @@ class Output:
         before the commit, and ``abort`` removes it): on a first build that halves the
         directory operations, the slowest part of writing ten thousand pages."""
         target = self._base + rel
-        self._make_out()
+        self.make_out()
         try:
             fresh_dir = self._parent(rel)
         except OSError as exc:
@@ -297,6 +302,33 @@ class Output:
     def pending(self) -> bool:
         return bool(self._staged or self._fresh or self._removals)
 
+    # -- sharing the work with forked processes --------------------------------------------
+
+    def for_worker(self) -> Output:
+        """In a forked worker: an Output of its own for the same directory (its own staging
+        directory and list of new files), to hand back with ``handover``."""
+        worker = Output(self.out, self.state, label=self.label)
+        worker._dirs = set(self._dirs)
+        worker._out_ready = self._out_ready
+        return worker
+
+    def handover(self) -> Handover:
+        """In the worker, once it has staged everything: what ``adopt`` takes on."""
+        self._close_journal()
+        return Handover(staged=self._staged, fresh=self._fresh, created=self._created,
+                        dirs=self._dirs, staging=self._staging, journal=self._journal_path)
+
+    def adopt(self, work: Handover) -> None:
+        """Take on what a worker staged: committed or undone with this Output's own files."""
+        self._staged.extend(work.staged)
+        self._fresh.extend(work.fresh)
+        self._created.extend(work.created)
+        self._dirs |= work.dirs
+        if work.staging is not None:
+            self._adopted_staging.append(work.staging)
+        if work.journal is not None:
+            self._adopted_journals.append(work.journal)
+
     # -- committing ------------------------------------------------------------------------
 
     def commit(self) -> tuple[list[str], list[str]]:
@@ -342,6 +374,10 @@ class Output:
             with contextlib.suppress(OSError):
                 self._journal_path.unlink()
             self._journal_path = None
+        for journal in self._adopted_journals:
+            with contextlib.suppress(OSError):
+                journal.unlink()
+        self._adopted_journals.clear()
 
     def _flush(self) -> None:
         """Make a small set of written files durable before they replace the old ones. A big
@@ -374,6 +410,9 @@ class Output:
         if self._staging is not None:
             shutil.rmtree(self._staging, ignore_errors=True)
             self._staging = None
+        for staging in self._adopted_staging:
+            shutil.rmtree(staging, ignore_errors=True)
+        self._adopted_staging.clear()
 
     def abort(self) -> None:
         """Forget everything staged: staged files, files written new and the directories
@@ -384,12 +423,26 @@ class Output:
                 (self.out / rel).unlink()
         self._fresh.clear()
         self.close()
-        for directory in reversed(self._created):
+        # Deepest first: workers' directories interleave (one may have made reviews/ and
+        # another reviews/a-film/).
+        for directory in sorted(self._created, key=lambda d: len(d.parts), reverse=True):
             with contextlib.suppress(OSError):
                 directory.rmdir()
         self._staged.clear()
         self._removals.clear()
         self._created.clear()
+
+
+@dataclass(frozen=True)
+class Handover:
+    """What a forked worker staged for an Output (``Output.handover``, ``Output.adopt``)."""
+
+    staged: list[tuple[int, str, Path]]
+    fresh: list[str]
+    created: list[Path]
+    dirs: set[str]
+    staging: Path | None
+    journal: Path | None
 
 
 def sweep(out: Path, state: Path, recorded: Set[str] = frozenset()) -> None:

@@ -221,6 +221,16 @@ class PageRenderer:
             self._items[id(review)] = found
         return found
 
+    def carded_items(self) -> list[tuple[Review, Markup]]:
+        """The item of every review whose card this renderer has made (a forked worker's
+        reviews, handed to the process that renders the indexes: ``take_items``)."""
+        return [(review, self.item(review)) for review, _card in self._cards.values()]
+
+    def take_items(self, items: Sequence[tuple[Review, Markup]]) -> None:
+        """Keep items another process made (``carded_items``)."""
+        for review, item in items:
+            self._items.setdefault(id(review), item)
+
     def review_page(self, review: Review, older: Review | None, newer: Review | None) -> bytes:
         """The review's page, linking the reviews published just before and after it."""
         site = self.site

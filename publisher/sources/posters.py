@@ -94,6 +94,16 @@ class PosterFacts:
             return ImageFacts(length=st.st_size)
         return ImageFacts(length=st.st_size, width=width, height=height)
 
+    def learned(self) -> dict[str, list[int]]:
+        """The sizes read by this process (a forked worker's, for ``learn``)."""
+        return dict(self._known) if self._changed else {}
+
+    def learn(self, known: dict[str, list[int]]) -> None:
+        """Keep sizes another process read (``learned``)."""
+        if known:
+            self._known.update(known)
+            self._changed = True
+
     def save(self) -> None:
         if self._path is None or not self._changed:
             return

@@ -1,0 +1,219 @@
+"""A big build shared among forked workers: the same files as one process writes, and all or
+nothing when a worker fails, dies or its parent is killed."""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+import publisher.pipeline.build as build
+from publisher.config import load_config
+from publisher.errors import PublisherError, TemplateError
+from publisher.pipeline.build import build_site, manifest_path
+from publisher.pipeline.forked import WorkerLost
+from publisher.render.pages import PageRenderer
+from tests.fixtures import write_films, write_reviews
+
+
+def snapshot(root: Path) -> dict[str, bytes]:
+    return {p.relative_to(root).as_posix(): p.read_bytes()
+            for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def strays(publication) -> list[str]:
+    """What a build leaves in .publisher/ while it runs: staging directories, lists of new
+    files."""
+    state = publication.root / ".publisher"
+    return sorted(p.name for p in state.iterdir()
+                  if p.name.startswith(("staging-", "new-files-")))
+
+
+def many_reviews(publication, count=90):
+    """``count`` reviews over twelve months, every third without a summary (its excerpt is
+    made from the body, in whichever process renders it), and three films with posters."""
+    write_films(publication, 3)
+    write_reviews(publication, [
+        {"slug": f"review-{n}", "date": date(2025, 1 + n % 12, 1 + n % 28).isoformat(),
+         "reviewer": ["Priya Raman", "Sam Okafor", "Ada Lind"][n % 3],
+         "tags": ["drama", "noir", "comedy", "festival"][n % 4:n % 4 + 2],
+         "summary": None if n % 3 == 0 else f"Logline {n}.",
+         "body": f"Review {n}: *well* made, see [another](/reviews/review-{(n + 7) % count}/)."}
+        for n in range(count)])
+
+
+@pytest.fixture
+def shared(monkeypatch):
+    """Every build in the test shares its work among two processes, however small."""
+    monkeypatch.setattr(build, "PARALLEL_UNITS", 1)
+
+
+def manifest_units(config) -> dict[str, object]:
+    units = json.loads(manifest_path(config).read_bytes())["units"]
+    # (Each unit's inputs digest names the publication's directory: compared by the next
+    # build, below, not here.)
+    return {key: sorted(entry["files"]) for key, entry in units.items()}
+
+
+def test_a_shared_build_writes_what_one_process_writes(publication, now, tmp_path, shared):
+    many_reviews(publication)
+    alone = tmp_path / "alone"
+    (alone / "reviews").mkdir(parents=True)
+    for path in (publication.root / "reviews").iterdir():
+        (alone / "reviews" / path.name).write_bytes(path.read_bytes())
+    shutil.copytree(publication.root / "static", alone / "static")
+    (alone / "publisher.toml").write_bytes((publication.root / "publisher.toml").read_bytes())
+
+    one = build_site(load_config(directory=alone), now=now, workers=1)
+    two = build_site(publication.config, now=now, workers=2)
+
+    assert snapshot(publication.root / "public") == snapshot(alone / "public")
+    assert two.written == one.written and two.warnings == one.warnings
+    assert manifest_units(publication.config) == manifest_units(load_config(directory=alone))
+    # What the workers learnt is kept as one process keeps it: the excerpts and poster sizes
+    # the next build reads from the cache.
+    def cached(root: Path) -> tuple[dict[str, str], dict[str, list[int]]]:
+        cache = root / ".publisher" / "cache"
+        excerpts = pickle.loads(next(cache.rglob("excerpts.pickle")).read_bytes())["items"]
+        posters = json.loads((cache / "posters.json").read_bytes())["files"]
+        return excerpts, posters
+
+    excerpts, posters = cached(publication.root)
+    assert len(excerpts) == 30 and len(posters) == 3
+    assert (excerpts, posters) == cached(alone)
+    assert strays(publication) == []
+    # And the next build finds nothing to do.
+    again = build_site(publication.config, now=now, workers=2)
+    assert again.written == () and again.rendered == 0
+
+
+def test_a_worker_that_fails_leaves_the_last_good_site_in_place(publication, now, shared):
+    many_reviews(publication)
+    config = publication.config
+    build_site(config, now=now, workers=2)
+    before = snapshot(config.output_path)
+    templates = publication.root / "templates"
+    templates.mkdir()
+    # Every month's pages fail but one: whichever process renders them.
+    (templates / "review.html.j2").write_text(
+        '{% extends "defaults/review.html.j2" %}\n{% block main %}'
+        "{% if card.published.month != 1 %}{{ card.title | nosuchfilter }}{% endif %}"
+        "{{ super() }}{% endblock %}\n", encoding="utf-8")
+    with pytest.raises(TemplateError) as caught:
+        build_site(config, now=now, workers=2)
+    assert "review.html.j2" in str(caught.value) and "nosuchfilter" in str(caught.value)
+    assert snapshot(config.output_path) == before
+    assert strays(publication) == []
+
+
+def test_a_worker_killed_midway_is_one_line_and_changes_nothing(publication, now, shared,
+                                                                 monkeypatch):
+    many_reviews(publication)
+    config = publication.config
+    build_site(config, now=now, workers=2)
+    before = snapshot(config.output_path)
+    (publication.root / "publisher.toml").write_text(
+        (publication.root / "publisher.toml").read_text("utf-8").replace(
+            'title = "Test Reel"', 'title = "Test Reel II"'), encoding="utf-8")
+    parent = os.getpid()
+    review_page = PageRenderer.review_page
+
+    def dies_in_a_worker(self, review, older, newer):
+        if os.getpid() != parent:
+            os.kill(os.getpid(), signal.SIGKILL)  # the kernel's OOM killer, say
+        return review_page(self, review, older, newer)
+
+    monkeypatch.setattr(PageRenderer, "review_page", dies_in_a_worker)
+    with pytest.raises(WorkerLost) as caught:
+        build_site(publication.config, now=now, workers=2)
+    assert "killed by SIGKILL" in str(caught.value)
+    assert "nothing was changed; run the command again" in str(caught.value)
+    assert snapshot(config.output_path) == before
+    assert strays(publication) == []
+
+
+def test_a_build_killed_with_its_workers_running_leaves_no_process_and_nothing_behind(
+        publication, now, tmp_path):
+    write_reviews(publication, [{"slug": f"film-{i}",
+                                 "date": f"2024-{1 + i % 12:02d}-{1 + i % 27:02d}"}
+                                for i in range(1500)], first=date(2024, 1, 1))
+    state = publication.root / ".publisher"
+    command = [sys.executable, "-m", "publisher", "-C", str(publication.root), "--now",
+               now.isoformat(), "build"]
+    parent = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        journals = list(state.glob("new-files-*.txt")) if state.exists() else []
+        if len(journals) >= 2 and all(j.read_bytes().count(b"\n") > 5 for j in journals):
+            break  # the parent and a worker are both writing pages
+        time.sleep(0.005)
+    else:
+        pytest.fail("the build never shared its work")
+    workers = children_of(parent.pid)
+    assert workers
+    parent.send_signal(signal.SIGKILL)
+    parent.wait()
+    # The workers die with it: nothing more is written (an orphaned worker would go on
+    # writing its share for seconds) and no process is left.
+    written = [j.read_bytes().count(b"\n") for j in journals]
+    time.sleep(0.5)
+    assert [j.read_bytes().count(b"\n") for j in journals] == written
+    assert not [pid for pid in workers if alive(pid)]
+
+    build_site(publication.config, now=now)
+    assert strays(publication) == []
+    clean = tmp_path / "clean"
+    (clean / "reviews").mkdir(parents=True)
+    for path in (publication.root / "reviews").iterdir():
+        (clean / "reviews" / path.name).write_bytes(path.read_bytes())
+    (clean / "publisher.toml").write_bytes((publication.root / "publisher.toml").read_bytes())
+    build_site(load_config(directory=clean), now=now, workers=1)
+    assert snapshot(publication.root / "public") == snapshot(clean / "public")
+
+
+def children_of(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def test_a_publisher_error_in_a_worker_arrives_as_itself(monkeypatch, publication, now, shared):
+    many_reviews(publication)
+    config = publication.config
+    parent = os.getpid()
+    review_page = PageRenderer.review_page
+
+    def refuses_in_a_worker(self, review, older, newer):
+        if os.getpid() != parent:
+            raise PublisherError(f"{review.title}: refused")
+        return review_page(self, review, older, newer)
+
+    monkeypatch.setattr(PageRenderer, "review_page", refuses_in_a_worker)
+    with pytest.raises(PublisherError, match=r"^Review \d+: refused$"):
+        build_site(config, now=now, workers=2)
+    assert not (publication.root / "public" / "reviews").exists()
+    assert strays(publication) == []
