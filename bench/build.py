@@ -14,12 +14,10 @@ its own, and the copies change hands round by round, so that where a copy lies o
 weighs on all alike (use a repeat that is a multiple of the number of implementations).
 
 *cold*: ``public/`` and ``.publisher/cache/`` moved out of the way first (no parse cache, no build
-manifest; the ledger stays), and deleted when the benchmark ends. *cold-rm*: the same, deleted
-just before instead — what ``rm -rf public && publisher build`` costs on this machine's file
-system, whose ext4 has no journal: for a minute or more after ten thousand files are deleted,
-the kernel skips their inodes on every allocation (``recently_deleted()`` in fs/ext4/ialloc.c,
-seen with ``perf record``), and a cold build's ``mkdir`` and ``open`` took 580 µs each instead
-of 45–65 µs. Measure *cold* and *cold-rm* in separate runs a few minutes apart. *warm*: built
+manifest; the ledger stays), and deleted when the benchmark ends (``measure.Trash`` says why).
+*cold-rm*: the same, deleted just before instead — what ``rm -rf public && publisher build``
+costs on this machine's file system. Measure *cold* and *cold-rm* in separate runs a few minutes
+apart. *warm*: built
 again, nothing changed (the first re-run, which finds that out in full). *idle*: built once more
 (answered by the idle check, where an install has one). *run*: ``publisher run`` when nothing is
 due, as cron sees it most of the time (two unmeasured runs first: one composes and sends the
@@ -45,7 +43,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 from gen_reviews import generate  # noqa: E402
-from measure import HEADER, Sample, fmt, median, run  # noqa: E402
+from measure import HEADER, Sample, Trash, fmt, median, run  # noqa: E402
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 SCENARIOS = ("cold", "cold-rm", "warm", "idle", "touched", "add", "run", "preview", "help")
@@ -102,14 +100,13 @@ class Impl:
                    check=check)
 
 
-def make_cold(directory: Path, trash: Path | None) -> None:
-    """No output, no cache: moved into ``trash`` (deleted at the end), or deleted now."""
+def make_cold(directory: Path, trash: Trash | None) -> None:
+    """No output, no cache: moved into ``trash``, or deleted now."""
     for sub in (directory / "public", directory / ".publisher" / "cache"):
         if trash is None:
             shutil.rmtree(sub, ignore_errors=True)
-        elif sub.exists():
-            trash.mkdir(parents=True, exist_ok=True)
-            sub.rename(trash / f"{len(list(trash.iterdir()))}-{sub.name}")
+        else:
+            trash.clear(sub)
 
 
 def touch_reviews(directory: Path) -> None:
@@ -149,16 +146,16 @@ def main(argv: list[str] | None = None) -> int:
             bare.append(run([impls[0].python, "-c", "pass"]))
         report("-", "help", impls, samples)
         print(f"{'-':>7} {'python':<8} {'-c pass':<10} {fmt(median(bare))}")
-    trash = args.out / "trash"
+    trash = Trash(args.out / "trash")
     try:
         measure_sizes(args, impls, scenarios, trash)
     finally:
-        shutil.rmtree(trash, ignore_errors=True)
+        trash.empty()
     return 0
 
 
 def measure_sizes(args: argparse.Namespace, impls: list[Impl], scenarios: list[str],
-                  trash: Path) -> None:
+                  trash: Trash) -> None:
     for n in (int(s) for s in args.sizes.split(",")):
         corpus = ensure_corpus(n, args.out)
         dirs = {impl.name: ensure_copy(corpus, impl.name) for impl in impls}

@@ -41,7 +41,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 from gen_reviews import CONFIG, Synthetic, review_text, reviews  # noqa: E402
-from measure import HEADER, Sample, fmt, median, run  # noqa: E402
+from measure import HEADER, Sample, Trash, fmt, median, run  # noqa: E402
 
 HUGO_CONFIG = """\
 baseURL = "https://bench.example.org/"
@@ -205,15 +205,16 @@ def hugo_binary() -> str | None:
     return str(binary) if binary.exists() else shutil.which("hugo")
 
 
-def tools(python: str, before: str | None = None
+def tools(python: str, trash: Trash, before: str | None = None
           ) -> dict[str, Callable[[Path], Sample] | None]:
+    """Each tool's cold build; what the last one wrote is moved into ``trash`` first."""
     bindir = Path(python).parent
 
     def publisher_in(directory: Path) -> Callable[[Path], Sample]:
         def publisher(root: Path) -> Sample:
             site = root / "publisher"
-            shutil.rmtree(site / "public", ignore_errors=True)
-            shutil.rmtree(site / ".publisher", ignore_errors=True)
+            trash.clear(site / "public")
+            trash.clear(site / ".publisher")
             return run([str(directory / "publisher"), "-C", str(site), "--now", CLOCK,
                         "build"])
         return publisher
@@ -225,14 +226,14 @@ def tools(python: str, before: str | None = None
     def run_hugo(root: Path) -> Sample:
         site = root / "hugo"
         for name in ("public", "resources"):
-            shutil.rmtree(site / name, ignore_errors=True)
+            trash.clear(site / name)
         assert hugo is not None
         return run([hugo, "--quiet", "--source", str(site), "--clock", CLOCK])
 
     def run_hugo_site(root: Path) -> Sample:
         site = root / "hugo-site"
         for name in ("public", "resources"):
-            shutil.rmtree(site / name, ignore_errors=True)
+            trash.clear(site / name)
         assert hugo is not None
         return run([hugo, "--quiet", "--source", str(site), "--clock", CLOCK])
 
@@ -240,8 +241,8 @@ def tools(python: str, before: str | None = None
 
     def run_pelican(root: Path) -> Sample:
         site = root / "pelican"
-        shutil.rmtree(site / "output", ignore_errors=True)
-        shutil.rmtree(site / "cache", ignore_errors=True)
+        trash.clear(site / "output")
+        trash.clear(site / "cache")
         return run([str(pelican), str(site / "content"), "-o", str(site / "output"), "-s",
                     str(site / "pelicanconf.py"), "-q"], cwd=site)
 
@@ -265,7 +266,8 @@ def main(argv: list[str] | None = None) -> int:
                              "same rounds as 'before'")
     parser.add_argument("--out", type=Path, default=HERE / "out", help="where sites go")
     args = parser.parse_args(argv)
-    available = {name: tool for name, tool in tools(args.python, args.before).items()
+    trash = Trash(args.out / "trash")
+    available = {name: tool for name, tool in tools(args.python, trash, args.before).items()
                  if tool is not None and name not in args.skip}
     missing = sorted(set(("hugo", "hugo-site", "pelican")) - set(available) - set(args.skip))
     if missing:
@@ -273,6 +275,14 @@ def main(argv: list[str] | None = None) -> int:
     print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, load "
           f"{os.getloadavg()[0]:.1f}; median of {args.repeat} interleaved rounds, cold builds")
     print(f"{'N':>7} {'tool':<10} {HEADER}   publisher / tool")
+    try:
+        compare(args, available)
+    finally:
+        trash.empty()
+    return 0
+
+
+def compare(args: argparse.Namespace, available: dict[str, Callable[[Path], Sample]]) -> None:
     for n in (int(s) for s in args.sizes.split(",")):
         root = ensure_sites(n, args.out)
         samples: dict[str, list[Sample]] = {name: [] for name in available}
@@ -290,7 +300,6 @@ def main(argv: list[str] | None = None) -> int:
                 ratio += (f"   (before: {old.wall / m.wall:.2f} wall, "
                           f"{old.cpu / m.cpu:.2f} CPU)")
             print(f"{n:>7,} {name:<10} {fmt(m)}{ratio}", flush=True)
-    return 0
 
 
 if __name__ == "__main__":
