@@ -30,7 +30,9 @@ class WorkerLost(PublisherError):
 
 
 def cores() -> int:
-    """The cores this process may run on."""
+    """The cores this process may run on (1 where processes cannot fork: Windows)."""
+    if not hasattr(os, "fork"):
+        return 1
     try:
         return len(os.sched_getaffinity(0))
     except (AttributeError, OSError):  # not Linux

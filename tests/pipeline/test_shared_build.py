@@ -141,27 +141,43 @@ def test_a_worker_killed_midway_is_one_line_and_changes_nothing(publication, now
     assert strays(publication) == []
 
 
-def test_a_build_killed_with_its_workers_running_leaves_no_process_and_nothing_behind(
-        publication, now, tmp_path):
+def start_big_build(publication, now) -> tuple[subprocess.Popen[bytes], list[Path]]:
+    """``publisher build`` of 1,500 reviews in a process, returned once the parent and a
+    worker are both writing pages (with the lists of new files they write as they go)."""
     write_reviews(publication, [{"slug": f"film-{i}",
                                  "date": f"2024-{1 + i % 12:02d}-{1 + i % 27:02d}"}
                                 for i in range(1500)], first=date(2024, 1, 1))
     state = publication.root / ".publisher"
     command = [sys.executable, "-m", "publisher", "-C", str(publication.root), "--now",
                now.isoformat(), "build"]
-    parent = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    parent = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
+    while time.monotonic() < deadline and parent.poll() is None:
         journals = list(state.glob("new-files-*.txt")) if state.exists() else []
         if len(journals) >= 2 and all(j.read_bytes().count(b"\n") > 5 for j in journals):
-            break  # the parent and a worker are both writing pages
+            return parent, journals
         time.sleep(0.005)
-    else:
-        pytest.fail("the build never shared its work")
+    parent.kill()
+    pytest.fail(f"the build never shared its work: {parent.communicate()}")
+
+
+def same_as_a_clean_build(publication, now, tmp_path) -> None:
+    clean = tmp_path / "clean"
+    (clean / "reviews").mkdir(parents=True)
+    for path in (publication.root / "reviews").iterdir():
+        (clean / "reviews" / path.name).write_bytes(path.read_bytes())
+    (clean / "publisher.toml").write_bytes((publication.root / "publisher.toml").read_bytes())
+    build_site(load_config(directory=clean), now=now, workers=1)
+    assert snapshot(publication.root / "public") == snapshot(clean / "public")
+
+
+def test_a_build_killed_with_its_workers_running_leaves_no_process_and_nothing_behind(
+        publication, now, tmp_path):
+    parent, journals = start_big_build(publication, now)
     workers = children_of(parent.pid)
     assert workers
     parent.send_signal(signal.SIGKILL)
-    parent.wait()
+    parent.communicate()
     # The workers die with it: nothing more is written (an orphaned worker would go on
     # writing its share for seconds) and no process is left.
     written = [j.read_bytes().count(b"\n") for j in journals]
@@ -171,13 +187,24 @@ def test_a_build_killed_with_its_workers_running_leaves_no_process_and_nothing_b
 
     build_site(publication.config, now=now)
     assert strays(publication) == []
-    clean = tmp_path / "clean"
-    (clean / "reviews").mkdir(parents=True)
-    for path in (publication.root / "reviews").iterdir():
-        (clean / "reviews" / path.name).write_bytes(path.read_bytes())
-    (clean / "publisher.toml").write_bytes((publication.root / "publisher.toml").read_bytes())
-    build_site(load_config(directory=clean), now=now, workers=1)
-    assert snapshot(publication.root / "public") == snapshot(clean / "public")
+    same_as_a_clean_build(publication, now, tmp_path)
+
+
+def test_sigterm_to_a_shared_build_is_one_line_143_and_writes_nothing(publication, now,
+                                                                       tmp_path):
+    parent, _journals = start_big_build(publication, now)
+    workers = children_of(parent.pid)
+    parent.send_signal(signal.SIGTERM)  # the parent only, as `kill` does
+    out, err = parent.communicate(timeout=60)
+    assert parent.returncode == 143, (out, err)
+    assert err.decode().splitlines() == [
+        "interrupted by SIGTERM: stopped before the command finished; run it again"]
+    assert not [pid for pid in workers if alive(pid)]
+    # A first build stopped: no page of it is left, nor anything it was writing.
+    assert [p for p in (publication.root / "public").rglob("*") if p.is_file()] == []
+    assert strays(publication) == []
+    build_site(publication.config, now=now)
+    same_as_a_clean_build(publication, now, tmp_path)
 
 
 def children_of(pid: int) -> list[int]:
