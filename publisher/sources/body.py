@@ -35,6 +35,9 @@ class FileBody(Deferred):
     digest: str
     offset: int
     base_url: str
+    #: The body needed no cleaning when it was parsed (prepare_markdown left it as it was):
+    #: the same bytes need none now, and its scan of the whole text is skipped.
+    clean: bool = False
 
     def compute(self, review: Review) -> str:
         try:
@@ -43,7 +46,9 @@ class FileBody(Deferred):
             raise self._changed(f"cannot be read any more ({exc.strerror})") from None
         if hashlib.sha256(data).hexdigest() != self.digest:
             raise self._changed("changed while publisher was using it")
-        text, _removed = prepare_markdown(decode(data)[self.offset:])
+        text = decode(data)[self.offset:]
+        if not self.clean:
+            text = prepare_markdown(text)[0]
         return render_prepared(text, self.base_url)
 
     def _changed(self, what: str) -> SourceError:

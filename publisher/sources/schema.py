@@ -391,6 +391,7 @@ def parse_source(text: str, path: str, config: Config, *,
     draft = _bool(fields, "draft")
     poster, needs = _poster(fields, title or stem, config)
 
+    as_written = body
     body, bidi = remove_bidi_controls(body)
     if bidi:
         out.warn(body_line, "body", bidi_warning(bidi))
@@ -403,7 +404,8 @@ def parse_source(text: str, path: str, config: Config, *,
     # Rendered when an output first reads it: most reviews are in no feed and no digest.
     body_html: str | Deferred = (
         MarkdownBody(body, config.base_url) if file is None
-        else FileBody(file[0], path, file[1], body_offset, config.base_url))
+        else FileBody(file[0], path, file[1], body_offset, config.base_url,
+                      clean=body is as_written))
     if review_id is None:
         review_id = derived_id(config, published.date(), slug)
     review = Review(

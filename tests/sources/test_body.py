@@ -76,3 +76,19 @@ def test_a_body_edited_after_loading_stops_the_command_with_one_line(publication
     path.unlink()
     with pytest.raises(SourceError, match="film-1.md: cannot be read any more"):
         review.body_html  # noqa: B018
+
+
+@pytest.mark.parametrize("body, clean", [
+    ("Plain text, *emphasis* and a [link](/reviews/x/) — with “quotes”.", True),
+    ("A non\u00a0breaking space, a bidi \u202econtrol\u202c and a \x01 control.", False),
+])
+def test_a_body_is_cleaned_when_rendered_only_if_it_needed_cleaning_when_parsed(
+        publication, body, clean):
+    # The scan for characters to clean is skipped for a body that had none when it was
+    # parsed (the same bytes, checked by their sha256); one that had some is cleaned again.
+    write_reviews(publication, [{"body": body}])
+    config = publication.config
+    review = load_reviews(config).reviews[0]
+    assert review.__dict__["_body_html"].clean is clean
+    assert review.body_html == markdown_to_html(body, config.base_url)
+    assert "\u202e" not in review.body_html and "\x01" not in review.body_html
