@@ -745,14 +745,18 @@ def _render_shared(units: Sequence[Unit], output: Output, planner: _Planner,
     # Rendering makes many short-lived objects and no cycles worth collecting, while the
     # collector's passes walk the whole plan and catalogue (and, in a forked worker, copy
     # every page they touch): measured at 10,000 reviews, a cold build spent about a second
-    # of CPU in them. Frozen for the build (gc.freeze: a fork inherits that), then restored.
+    # of CPU in them. Paused for the build, and what exists now frozen (gc.freeze: a fork
+    # inherits that); thawed after, unless a big catalogue was frozen already when it was
+    # loaded (sources/catalog.py), which stays out of the collector's sight as it was.
     enabled = gc.isenabled()
+    thaw = gc.get_freeze_count() == 0
     gc.disable()
     gc.freeze()
     try:
         yield from _render_waves(units, output, planner, workers)
     finally:
-        gc.unfreeze()
+        if thaw:
+            gc.unfreeze()
         if enabled:
             gc.enable()
 

@@ -244,3 +244,15 @@ def test_a_publisher_error_in_a_worker_arrives_as_itself(monkeypatch, publicatio
         build_site(config, now=now, workers=2)
     assert not (publication.root / "public" / "reviews").exists()
     assert strays(publication) == []
+
+
+def test_the_collector_is_left_as_the_build_found_it(publication, now):
+    # Paused and frozen while rendering; after, enabled again and nothing left frozen (a
+    # process that builds again and again, as this test process does, would otherwise keep
+    # every build's garbage cycles for good).
+    import gc
+
+    write_reviews(publication, 3)
+    assert gc.isenabled() and gc.get_freeze_count() == 0
+    build_site(publication.config, now=now)
+    assert gc.isenabled() and gc.get_freeze_count() == 0
