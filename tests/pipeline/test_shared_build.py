@@ -256,3 +256,17 @@ def test_the_collector_is_left_as_the_build_found_it(publication, now):
     assert gc.isenabled() and gc.get_freeze_count() == 0
     build_site(publication.config, now=now)
     assert gc.isenabled() and gc.get_freeze_count() == 0
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_setaffinity"), reason="needs Linux's CPU affinity")
+def test_a_build_shares_its_work_among_the_cores_it_is_given_only():
+    # `taskset -c 0 publisher build` (as the README suggests on a busy machine): one core,
+    # no worker.
+    code = "from publisher.pipeline.forked import cores; print(cores())"
+    alone = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                           check=True, preexec_fn=lambda: os.sched_setaffinity(0, {0}))
+    assert alone.stdout.strip() == "1"
+    given = len(os.sched_getaffinity(0))
+    everything = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                                check=True)
+    assert everything.stdout.strip() == str(given)
