@@ -41,26 +41,33 @@ def cores() -> int:
 
 def run_forked(shares: Sequence[Callable[[], Any]], here: Callable[[], Any]) -> list[Any]:
     """Run each share in a forked child and ``here`` in this process meanwhile (one fork
-    fewer, and what it computes stays here); the result of ``here``, then the children's, in
-    order.
+    fewer, and what it computes stays here); the result of ``here``, then the shares' (a
+    share no process can be forked for runs here too, after ``here``, and comes first).
 
     A PublisherError a share raises is raised here, as itself (or with its message, if it
     does not survive pickling); a bug in a share is a RuntimeError carrying its traceback; a
     child that dies without a result is a WorkerLost.
     """
     children: list[tuple[int, int]] = []  # (pid, read end of its pipe)
+    inline: list[Callable[[], Any]] = []  # shares no process could be forked for
     parent = os.getpid()
     try:
         for share in shares:
             read, write = os.pipe()
-            pid = os.fork()
+            try:
+                pid = os.fork()
+            except OSError:  # no process to be had (a limit, no memory): done here instead
+                os.close(read)
+                os.close(write)
+                inline.append(share)
+                continue
             if pid == 0:  # the child: never returns
                 os.close(read)
                 _die_with(parent)
                 _child(share, write)
             os.close(write)
             children.append((pid, read))
-        mine = here()
+        mine = [here(), *(share() for share in inline)]
         results = [_receive(pid, read) for pid, read in children]
     except BaseException:
         for pid, _read in children:
@@ -76,7 +83,7 @@ def run_forked(shares: Sequence[Callable[[], Any]], here: Callable[[], Any]) -> 
     failures = [r for r in results if r[0] != "ok"]
     if failures:
         raise _error(failures[0])
-    return [mine, *(value for _status, value in results)]
+    return [*mine, *(value for _status, value in results)]
 
 
 def _die_with(parent: int) -> None:

@@ -189,21 +189,26 @@ class Output:
     def _mkdir(self, rel: str) -> bool:
         """Make out/rel and any missing parent; True if out/rel itself was made."""
         path = self._base + rel
+        self._created.append(Path(path))  # before it is made, as a new file is (``put``)
         try:
             os.mkdir(path)
         except FileExistsError:
+            self._created.pop()
             if not os.path.isdir(path):
                 raise OutputError(f"{self.label}: {rel} exists and is not a directory; move "
                                   "it away") from None
             self._dirs.add(rel)
             return False
         except FileNotFoundError:
+            self._created.pop()
             up = rel.rpartition("/")[0]
             if up in self._dirs:
                 raise  # out/up was there a moment ago: not ours to fix
             self._mkdir(up)
             return self._mkdir(rel)
-        self._created.append(Path(path))
+        except OSError:
+            self._created.pop()
+            raise
         self._dirs.add(rel)
         return True
 
@@ -264,8 +269,10 @@ class Output:
                     raise self._fail(exc, self.out / rel) from None
         try:
             if not exists and self._note_fresh(rel):
-                _write_new(target, data)
+                # Listed before it is made: a signal that lands the moment after the file is
+                # created must not leave it where ``abort`` does not look.
                 self._fresh.append(rel)
+                _write_new(target, data)
                 return True
             staged = self._stage_path(rel)
             _write_new(staged, data)

@@ -336,3 +336,41 @@ def test_a_file_where_a_directory_must_go_is_named(tmp_path):
         output.put("reviews/alien/index.html", b"page")
     output.abort()
     assert (out / "reviews" / "alien").read_text() == "a file"
+
+
+@pytest.mark.parametrize("moment", ["after the file is made", "after its directory is made"])
+def test_a_signal_the_moment_after_a_file_or_directory_is_made_leaves_neither(tmp_path,
+                                                                             monkeypatch,
+                                                                             moment):
+    # SIGTERM raises Interrupted between two bytecodes: it can land just after a new file (or
+    # a new directory) exists on disk and before the Output has noted it. Its abort must
+    # still remove it: a first build stopped that way once left one page behind.
+    import signal
+
+    from publisher.errors import Interrupted
+    from publisher.pipeline import output as output_module
+
+    out, state = tmp_path / "public", tmp_path / ".publisher"
+    output = output_module.Output(out, state)
+    output.put("reviews/a/index.html", b"first")
+    if moment == "after the file is made":
+        real = output_module._write_new
+
+        def write_then_signal(path, data):
+            real(path, data)
+            raise Interrupted(signal.SIGTERM)
+
+        monkeypatch.setattr(output_module, "_write_new", write_then_signal)
+    else:
+        real_mkdir = os.mkdir
+
+        def mkdir_then_signal(path, *args, **kwargs):
+            real_mkdir(path, *args, **kwargs)
+            raise Interrupted(signal.SIGTERM)
+
+        monkeypatch.setattr(output_module.os, "mkdir", mkdir_then_signal)
+    with pytest.raises(Interrupted):
+        output.put("reviews/b/index.html", b"second")
+    monkeypatch.undo()
+    output.abort()
+    assert [p for p in out.rglob("*")] == []

@@ -270,3 +270,42 @@ def test_a_build_shares_its_work_among_the_cores_it_is_given_only():
     everything = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                                 check=True)
     assert everything.stdout.strip() == str(given)
+
+
+def test_when_no_process_can_be_forked_the_build_does_it_all_itself(publication, now, shared,
+                                                                      monkeypatch):
+    many_reviews(publication, 30)
+    expected = build_site(publication.config, now=now, workers=1)
+    files = snapshot(publication.root / "public")
+    for path in (publication.root / "public", publication.root / ".publisher"):
+        shutil.rmtree(path)
+
+    def no_fork():
+        raise BlockingIOError(11, "Resource temporarily unavailable")  # EAGAIN: ulimit -u
+
+    monkeypatch.setattr(os, "fork", no_fork)
+    report = build_site(publication.config, now=now, workers=2)
+    assert report.written == expected.written
+    assert snapshot(publication.root / "public") == files
+    assert strays(publication) == []
+
+
+def test_a_bug_in_a_worker_is_a_bug_here_with_the_workers_traceback(publication, now, shared,
+                                                                     monkeypatch):
+    many_reviews(publication, 30)
+    parent = os.getpid()
+    review_page = PageRenderer.review_page
+
+    def breaks_in_a_worker(self, review, older, newer):
+        if os.getpid() != parent:
+            raise ZeroDivisionError("a bug")
+        return review_page(self, review, older, newer)
+
+    monkeypatch.setattr(PageRenderer, "review_page", breaks_in_a_worker)
+    with pytest.raises(RuntimeError) as caught:
+        build_site(publication.config, now=now, workers=2)
+    assert not isinstance(caught.value, PublisherError)  # the CLI shows it as a bug
+    assert "ZeroDivisionError: a bug" in str(caught.value)
+    assert "breaks_in_a_worker" in str(caught.value)
+    assert not (publication.root / "public" / "reviews").exists()
+    assert strays(publication) == []
