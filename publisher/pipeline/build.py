@@ -21,15 +21,14 @@ written (``files.escapes``).
 from __future__ import annotations
 
 import functools
-import gc
 import hashlib
 import json
 import math
 import os
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
@@ -48,20 +47,22 @@ from ..sources import Catalog, load_reviews
 from ..sources.cache import cache_key
 from ..sources.posters import PosterFacts
 from ..text import slugify
-from .forked import cores, run_forked
-from .output import Handover, Output, build_lock, sweep
+from .output import Output, build_lock, sweep
+from .rendering import (
+    RANK_FEED,
+    RANK_HOME,
+    RANK_INDEX,
+    RANK_LEAF,
+    RANK_MAP,
+    RANK_STATIC,
+    Unit,
+    default_workers,
+    render_units,
+    safe_relpath,
+)
 from .websub import announce
 
 MANIFEST_VERSION = 2
-
-#: A build with at least this many units to render shares them among forked workers, at most
-#: this many (bench/README.md); a smaller one renders them here, where a fork would cost
-#: more than it saves.
-PARALLEL_UNITS = 300
-MAX_WORKERS = 4
-
-# Commit order (output.Output): what is linked to goes in before what links to it.
-RANK_STATIC, RANK_LEAF, RANK_FEED, RANK_INDEX, RANK_HOME, RANK_MAP = 0, 1, 2, 3, 4, 5
 
 
 @dataclass(frozen=True)
@@ -90,23 +91,6 @@ class FeedSpec:
     title: str
     description: str
     reviews: tuple[Review, ...]  # newest first, at most config.feeds.limit
-
-
-@dataclass
-class Unit:
-    """Something a build makes: ``render()`` gives its files (path → bytes). ``inputs`` is a
-    digest of what it is made from; None for units cheap enough to render every time (their
-    bytes are still compared before anything is written). ``rank`` orders the commit;
-    ``topic`` marks subscription feeds (what a WebSub hub hears about)."""
-
-    key: str
-    rank: int
-    inputs: str | None
-    render: Callable[[], dict[str, bytes]]
-    topic: bool = False
-    #: Units with the same shard read the same reviews' bodies (a month's archive and the
-    #: pages of its reviews): a build shared among workers gives them to the same one.
-    shard: int | None = None
 
 
 def plan_feeds(config: Config, published: Sequence[Review]) -> list[FeedSpec]:
@@ -217,13 +201,6 @@ def _digest(*parts: object) -> str:
                            digest_size=16).hexdigest()
 
 
-def _safe_relpath(rel: str) -> str:
-    p = PurePosixPath(rel)
-    if not rel or p.is_absolute() or ".." in p.parts or rel.endswith("/"):
-        raise PublisherError(f"refusing to write {rel!r}: not a relative file path")
-    return p.as_posix()
-
-
 def static_files(config: Config) -> list[tuple[str, Path]]:
     """(relative path, source) for every file under <root>/static/, hidden files skipped.
 
@@ -323,9 +300,18 @@ class _Planner:
             shard: int | None = None) -> None:
         self.units.append(Unit(key, rank, inputs, render, topic, shard))
 
-    def learned(self, warnings_before: int) -> Learned:
+    # -- sharing the rendering (rendering.Sharing) ------------------------------------------
+
+    def snapshot(self) -> int:
+        return len(self.warnings)
+
+    def settle(self) -> None:
+        if self.site.pages:
+            self.pages.carded_items()  # made now, alongside the workers' (see handback)
+
+    def handback(self, warnings_before: int) -> Learned:
         """In a forked worker, what rendering taught it that the build keeps: warnings,
-        posters' sizes, derived summaries (by position in ``published``)."""
+        posters' sizes, derived summaries (by position in ``published``) and list items."""
         excerpts = [(i, text) for i, review in enumerate(self.published)
                     if (text := review.computed_summary()) is not None]
         items: list[tuple[int, str]] = []
@@ -337,7 +323,7 @@ class _Planner:
         return Learned(tuple(self.warnings[warnings_before:]), self.posters.learned(),
                        tuple(excerpts), tuple(items))
 
-    def learn(self, learned: Learned) -> None:
+    def take(self, learned: Learned) -> None:
         self.warnings.extend(learned.warnings)
         self.posters.learn(learned.posters)
         published = self.published
@@ -562,8 +548,8 @@ def build_site(config: Config, *, now: datetime, issues: Sequence[Issue] = (),
     caller that has already loaded the sources; ``cache=False`` ignores every cache (sources,
     posters and the build manifest). ``dry_run`` renders what changed and writes nothing at
     all: the report's ``written`` and ``removed`` are what a build would change. A big
-    build is shared among ``workers`` forked processes (default: one per core, at most
-    MAX_WORKERS; see ``_render_shared``).
+    build is shared among ``workers`` forked processes (default: one per core, at most four;
+    see rendering.py).
     """
     if catalog is None:
         catalog = load_reviews(config, cache=cache)
@@ -578,7 +564,7 @@ def build_site(config: Config, *, now: datetime, issues: Sequence[Issue] = (),
         sweep(out, paths.state, recorded)
         try:
             return _build(config, now=now, issues=issues, catalog=catalog, cache=cache,
-                          workers=min(cores(), MAX_WORKERS) if workers is None else workers)
+                          workers=default_workers() if workers is None else workers)
         except BaseException:
             # A worker killed midway (or the build stopped while workers ran) may leave
             # what it wrote where no Output knows of it: its own list of new files says.
@@ -655,7 +641,7 @@ def _build(config: Config, *, now: datetime, issues: Sequence[Issue], catalog: C
         # Each unit's files are staged as soon as it is rendered: the output is still all or
         # nothing (nothing is in place before the commit), and memory holds one unit at a time.
         by_key = {unit.key: unit for unit in stale}
-        for key, made, same in _render_shared(stale, output, planner, workers):
+        for key, made, same in render_units(stale, output, planner, workers):
             for rel in made:
                 _claim(owner, rel, key)
             manifest[key] = {"inputs": by_key[key].inputs, "files": sorted(made)}
@@ -687,7 +673,7 @@ def _build(config: Config, *, now: datetime, issues: Sequence[Issue], catalog: C
         for entry in old.values():
             for rel in _unit_files(entry):
                 if rel not in keep:
-                    output.remove(_safe_relpath(rel))
+                    output.remove(safe_relpath(rel))
         if output.pending:
             written, removed = output.commit()
         else:
@@ -711,111 +697,6 @@ def _build(config: Config, *, now: datetime, issues: Sequence[Issue], catalog: C
                        removed=tuple(removed), rendered=rendered, topics=feeds)
 
 
-#: What rendering one unit gave: its key, its files, how many of them were unchanged on disk.
-Rendered = tuple[str, list[str], int]
-
-
-def _render(units: Sequence[Unit], output: Output) -> Iterator[Rendered]:
-    """Render ``units`` one at a time and stage their files into ``output``.
-
-    In this process: rendering in two forked workers was measured at 1.6 times the CPU for
-    a first build of 10,000 reviews (each worker prepares its own cards and entries, and the
-    fork's copied pages cost system time), and slower in wall time on a busy 2-core machine;
-    see bench/README.md."""
-    for unit in units:
-        made = unit.render()
-        files, same = [], 0
-        for rel, data in made.items():
-            rel = _safe_relpath(rel)
-            files.append(rel)
-            if not output.put(rel, data, unit.rank):
-                same += 1
-        yield unit.key, files, same
-
-
-def _render_shared(units: Sequence[Unit], output: Output, planner: _Planner,
-                   workers: int) -> Iterator[Rendered]:
-    """``_render``, shared among ``workers`` forked processes when there are many units.
-
-    In two waves: the units with a shard (a month's archive and its reviews' pages: what
-    reads the reviews' bodies), then the rest (indexes, feeds, …), whose cards need every
-    review's summary — for a review that gives none, an excerpt of its body, which the first
-    wave computed and handed back. So each body is rendered once, by one worker. Measured at
-    10,000 reviews on two cores: see bench/README.md."""
-    # Rendering makes many short-lived objects and no cycles worth collecting, while the
-    # collector's passes walk the whole plan and catalogue (and, in a forked worker, copy
-    # every page they touch): measured at 10,000 reviews, a cold build spent about a second
-    # of CPU in them. Paused for the build, and what exists now frozen (gc.freeze: a fork
-    # inherits that); thawed after, unless a big catalogue was frozen already when it was
-    # loaded (sources/catalog.py), which stays out of the collector's sight as it was.
-    enabled = gc.isenabled()
-    thaw = gc.get_freeze_count() == 0
-    gc.disable()
-    gc.freeze()
-    try:
-        yield from _render_waves(units, output, planner, workers)
-    finally:
-        if thaw:
-            gc.unfreeze()
-        if enabled:
-            gc.enable()
-
-
-def _render_waves(units: Sequence[Unit], output: Output, planner: _Planner,
-                  workers: int) -> Iterator[Rendered]:
-    if workers < 2 or len(units) < PARALLEL_UNITS:
-        yield from _render(units, output)
-        return
-    output.make_out()  # before the fork, so that workers do not race to make it
-    for wave in ([u for u in units if u.shard is not None],
-                 [u for u in units if u.shard is None]):
-        if len(wave) < PARALLEL_UNITS:
-            yield from _render(wave, output)
-            continue
-        mine, *theirs = _partition(wave, workers)
-        handed = run_forked([functools.partial(_render_share, group, output, planner,
-                                               len(planner.warnings)) for group in theirs],
-                            here=functools.partial(_render_list, mine, output, planner))
-        yield from handed[0]
-        for rendered, handover, learned in handed[1:]:
-            output.adopt(handover)
-            planner.learn(learned)
-            yield from rendered
-
-
-def _render_list(units: list[Unit], output: Output, planner: _Planner) -> list[Rendered]:
-    """This process's share of a wave, rendered while the workers render theirs."""
-    rendered = list(_render(units, output))
-    if planner.site.pages:
-        planner.pages.carded_items()  # made now, alongside the workers' (see learned)
-    return rendered
-
-
-def _render_share(units: list[Unit], output: Output, planner: _Planner, warnings_before: int,
-                  ) -> tuple[list[Rendered], Handover, Learned]:
-    """In a forked worker: render ``units`` into an Output of its own; what the parent
-    takes on."""
-    worker = output.for_worker()
-    try:
-        rendered = list(_render(units, worker))
-    except BaseException:
-        worker.abort()
-        raise
-    return rendered, worker.handover(), planner.learned(warnings_before)
-
-
-def _partition(units: Sequence[Unit], workers: int) -> list[list[Unit]]:
-    """``units`` in at most ``workers`` groups of about the same size, units of one shard
-    together (the largest shards placed first, each in the smallest group so far)."""
-    by_shard: dict[object, list[Unit]] = {}
-    for i, unit in enumerate(units):
-        by_shard.setdefault(("unit", i) if unit.shard is None else unit.shard, []).append(unit)
-    groups: list[list[Unit]] = [[] for _ in range(workers)]
-    for members in sorted(by_shard.values(), key=len, reverse=True):
-        min(groups, key=len).extend(members)
-    return [group for group in groups if group]
-
-
 def _rehearse(planner: _Planner, stale: Sequence[Unit], statics: Sequence[tuple[str, Path]],
               owner: dict[str, str], old: dict[str, dict[str, Any]], out: Path,
               unchanged: int) -> BuildReport:
@@ -823,7 +704,7 @@ def _rehearse(planner: _Planner, stale: Sequence[Unit], statics: Sequence[tuple[
     changed: list[str] = []
     for unit in stale:
         for rel, data in unit.render().items():
-            rel = _safe_relpath(rel)
+            rel = safe_relpath(rel)
             _claim(owner, rel, unit.key)
             if _holds(out / rel, data):
                 unchanged += 1

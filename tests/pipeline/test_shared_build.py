@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-import publisher.pipeline.build as build
+import publisher.pipeline.rendering as rendering
 from publisher.config import load_config
 from publisher.errors import PublisherError, TemplateError
 from publisher.pipeline.build import build_site, manifest_path
@@ -54,7 +54,7 @@ def many_reviews(publication, count=90):
 @pytest.fixture
 def shared(monkeypatch):
     """Every build in the test shares its work among two processes, however small."""
-    monkeypatch.setattr(build, "PARALLEL_UNITS", 1)
+    monkeypatch.setattr(rendering, "PARALLEL_UNITS", 1)
 
 
 def manifest_units(config) -> dict[str, object]:
