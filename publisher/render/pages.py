@@ -91,7 +91,7 @@ class PageRenderer:
         self._env = template_environment(site.templates).overlay(auto_reload=False)
         self._templates: dict[str, jinja2.Template] = {}
         self._cards: dict[int, tuple[Review, Card]] = {}
-        self._items: dict[int, Markup] = {}
+        self._items: dict[int, tuple[Review, Markup]] = {}
         self.issues = issues
         self.css = self._render("site.css.j2", publication_context(site)).encode("utf-8")
         css_hash = hashlib.blake2b(self.css, digest_size=4).hexdigest()
@@ -213,12 +213,13 @@ class PageRenderer:
 
     def item(self, review: Review) -> Markup:
         """The review as the home page and the indexes list it (made once per review)."""
-        found = self._items.get(id(review))
-        if found is None:
-            card = self.card(review)
-            found = Markup(self._render("review_item.html.j2", {
-                "card": card, "reviewer_url": self.reviewer_url(review), **self._dates(card)}))
-            self._items[id(review)] = found
+        hit = self._items.get(id(review))
+        if hit is not None and hit[0] is review:
+            return hit[1]
+        card = self.card(review)
+        found = Markup(self._render("review_item.html.j2", {
+            "card": card, "reviewer_url": self.reviewer_url(review), **self._dates(card)}))
+        self._items[id(review)] = (review, found)
         return found
 
     def carded_items(self) -> list[tuple[Review, Markup]]:
@@ -227,9 +228,14 @@ class PageRenderer:
         return [(review, self.item(review)) for review, _card in self._cards.values()]
 
     def take_items(self, items: Sequence[tuple[Review, Markup]]) -> None:
-        """Keep items another process made (``carded_items``)."""
+        """Keep items made elsewhere: by another process (``carded_items``), or by an
+        earlier build (``items``)."""
         for review, item in items:
-            self._items.setdefault(id(review), item)
+            self._items.setdefault(id(review), (review, item))
+
+    def items(self) -> list[tuple[Review, Markup]]:
+        """Every item this renderer has, made or taken."""
+        return list(self._items.values())
 
     def review_page(self, review: Review, older: Review | None, newer: Review | None) -> bytes:
         """The review's page, linking the reviews published just before and after it."""

@@ -193,7 +193,30 @@ class ReviewCache:
 _EXCERPTS = "excerpts.pickle"
 
 
-class ExcerptCache:
+class TextCache:
+    """Texts kept between runs in one pickle under the cache directory, by name, valid only
+    under ``key`` (what they were made with). No directory: nothing is read or written."""
+
+    def __init__(self, directory: Path | None, file: str, key: str):
+        self.directory = directory
+        self.file = file
+        self.key = key
+        self.items: dict[str, str] = {}
+        data = _unpickle(directory / file) if directory is not None else None
+        if isinstance(data, dict) and data.get("key") == key:
+            items = data.get("items")
+            if isinstance(items, dict):
+                self.items = items
+
+    def keep(self, items: dict[str, str]) -> None:
+        """Keep exactly ``items`` (written only when they differ from what is kept)."""
+        if self.directory is not None and items != self.items:
+            _write_file(self.directory / self.file, pickle.dumps(
+                {"key": self.key, "items": items}, protocol=pickle.HIGHEST_PROTOCOL))
+            self.items = items
+
+
+class ExcerptCache(TextCache):
     """The summaries derived from bodies (for reviews whose front matter gives none), by the
     sha256 of the review's source, under the same key as the parse cache.
 
@@ -202,14 +225,7 @@ class ExcerptCache:
     without a summary again — 3,000 bodies, most of that build's time, at 10,000 reviews."""
 
     def __init__(self, directory: Path | None, key: str):
-        self.directory = directory
-        self.key = key
-        self.items: dict[str, str] = {}
-        data = _unpickle(directory / _EXCERPTS) if directory is not None else None
-        if isinstance(data, dict) and data.get("key") == key:
-            items = data.get("items")
-            if isinstance(items, dict):
-                self.items = items
+        super().__init__(directory, _EXCERPTS, key)
 
     def apply(self, reviews: Iterable[Review], fingerprints: Mapping[str, str]) -> None:
         """Give each review its derived summary when it was computed before."""
@@ -235,7 +251,4 @@ class ExcerptCache:
                 text = self.items.get(digest)
             if text is not None:
                 items[digest] = text
-        if items != self.items:
-            _write_file(self.directory / _EXCERPTS, pickle.dumps(
-                {"key": self.key, "items": items}, protocol=pickle.HIGHEST_PROTOCOL))
-            self.items = items
+        self.keep(items)

@@ -373,3 +373,47 @@ def test_a_new_review_does_not_render_again_the_bodies_of_the_reviews_it_shifts(
     build_publication(config, now=now, cache=False)
     for page in ("reviews/page/4/index.html", "reviews/index.html", "feed.json"):
         assert (publication.root / "public" / page).read_bytes() == (fresh / page).read_bytes()
+
+
+def test_a_new_review_renders_only_its_own_list_item_and_the_pages_come_out_the_same(
+        publication, tmp_path, monkeypatch):
+    # Every index page it is on shifts, but the other reviews' items are kept from the last
+    # build (by each review's digest, under the code, templates and site that made them).
+    from publisher.render.pages import PageRenderer
+    from tests.fixtures import NOW
+
+    write_reviews(publication, [{"date": f"2025-{1 + n % 12:02d}-{1 + n:02d}",
+                                 "summary": None if n % 2 else f"Logline {n}."}
+                                for n in range(12)])
+    build_site(publication.config, now=NOW)
+    rendered: list[str] = []
+    real = PageRenderer._render
+
+    def counting(self, name, context):
+        if name == "review_item.html.j2":
+            rendered.append(context["card"].title)
+        return real(self, name, context)
+
+    monkeypatch.setattr(PageRenderer, "_render", counting)
+    write_reviews(publication, [{"slug": "newcomer", "date": "2026-01-05"}])
+    build_site(publication.config, now=NOW)
+    assert rendered == ["Newcomer"]
+
+    clean = tmp_path / "clean"
+    shutil.copytree(publication.root / "reviews", clean / "reviews")
+    shutil.copy(publication.root / "publisher.toml", clean / "publisher.toml")
+    from publisher.config import load_config
+
+    build_site(load_config(directory=clean), now=NOW)
+    public = publication.root / "public"
+    assert {p.relative_to(public): p.read_bytes() for p in public.rglob("*") if p.is_file()} \
+        == {p.relative_to(clean / "public"): p.read_bytes()
+            for p in (clean / "public").rglob("*") if p.is_file()}
+
+    # A new item template: every item is made again.
+    (publication.root / "templates").mkdir()
+    (publication.root / "templates" / "review_item.html.j2").write_text(
+        '{% extends "defaults/review_item.html.j2" %}', encoding="utf-8")
+    rendered.clear()
+    build_site(publication.config, now=NOW)
+    assert len(rendered) == 13
