@@ -279,6 +279,7 @@ class _Planner:
         self.feeds = FeedRenderer(site, poster_facts=posters.facts, reviewer_url=reviewer_url,
                                   card=self.pages.card)
         self._reviews: dict[int, str] = {}
+        self._item_keys: dict[int, str] = {}
         self.base = _digest(_code_digest(), cache_key(config), _templates_digest(site.templates),
                             repr(site), bool(self.issues))
         self.units: list[Unit] = []
@@ -304,8 +305,12 @@ class _Planner:
     # -- the reviews as the indexes list them ------------------------------------------------
 
     def _item_key(self, review: Review) -> str:
-        # Its digest names its source's bytes, not the file: two files alike make two items.
-        return _digest(self.review(review), review.source_path)
+        found = self._item_keys.get(id(review))
+        if found is None:
+            # Its digest names its source's bytes, not the file: two files alike, two items.
+            found = self._item_keys[id(review)] = _digest(self.review(review),
+                                                          review.source_path)
+        return found
 
     def reuse_items(self, kept: dict[str, str]) -> None:
         """Take the list items an earlier build made (``items_to_keep``; kept under ``base``:
@@ -623,8 +628,6 @@ def _build(config: Config, *, now: datetime, issues: Sequence[Issue], catalog: C
     planner.plan_pages(specs)
     planner.plan_issues()
     planner.plan_sitemap()
-    items = TextCache(config.paths.cache if cache else None, _ITEMS, planner.base)
-    planner.reuse_items(items.items)
 
     old = _read_manifest(manifest_path(config))
     manifest: dict[str, dict[str, Any]] = {}
@@ -654,6 +657,11 @@ def _build(config: Config, *, now: datetime, issues: Sequence[Issue], catalog: C
             manifest[key] = entry
             for rel in _unit_files(entry):
                 _claim(owner, rel, key)
+
+    # The list items of the last build: read only when there is something to render (a build
+    # that renders nothing keeps them as they are).
+    items = TextCache(config.paths.cache if cache and stale else None, _ITEMS, planner.base)
+    planner.reuse_items(items.items)
 
     if dry_run:
         return _rehearse(planner, stale, statics, owner, old, out, unchanged)
