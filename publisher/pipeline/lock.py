@@ -65,12 +65,8 @@ def run_lock(path: Path) -> Iterator[int]:
         raise PublisherError(f"cannot take the run lock: {describe_os_error(exc)}") from None
     key = path.resolve()
     try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as exc:
-            if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
-                raise
-            raise LockHeld(path, _read_pid(fd)) from None
+        if not _flock_now(fd, fcntl.LOCK_EX):
+            raise LockHeld(path, _read_pid(fd))
         pid = os.getpid()
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{pid}\n".encode("ascii"), 0)
@@ -182,11 +178,7 @@ def file_lock_holder(path: Path) -> int | None:
     except OSError:
         return None
     try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-        except OSError as exc:
-            if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
-                raise
+        if not _flock_now(fd, fcntl.LOCK_SH):
             return _read_pid(fd) or 0
         fcntl.flock(fd, fcntl.LOCK_UN)
         return None
@@ -200,3 +192,15 @@ def _read_pid(fd: int) -> int | None:
     except OSError:
         return None
     return int(text) if text.isdigit() else None
+
+
+def _flock_now(fd: int, operation: int) -> bool:
+    """``operation`` (LOCK_EX or LOCK_SH) taken on ``fd`` without waiting; False when another
+    process holds the lock."""
+    try:
+        fcntl.flock(fd, operation | fcntl.LOCK_NB)
+    except OSError as exc:
+        if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+            raise
+        return False
+    return True
