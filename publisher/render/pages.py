@@ -37,7 +37,7 @@ from ..models import ImageFacts, Review
 from ..text import slugify
 from .card import Card, review_card, review_json_ld, script_json
 from .digest import date_text, publication_context
-from .engine import render_template, template_environment
+from .engine import Fields, render_template, template_environment
 from .feeds import REVIEW_NS
 from .site import Site
 
@@ -180,8 +180,9 @@ class PageRenderer:
 
     def _page(self, name: str, page: dict[str, Any], **context: Any) -> bytes:
         values = dict(self._shared)
-        values["page"] = {"title": page["heading"], "description": "", "canonical": "",
-                          "og_type": "website", "image": None, "published": "", **page}
+        values["page"] = Fields(**{"title": page["heading"], "description": "",
+                                   "canonical": "", "og_type": "website", "image": None,
+                                   "published": "", **page})
         values.update(context)
         values["header"] = self._header(values["section"])
         return self._render(name, values).encode("utf-8")
@@ -243,8 +244,8 @@ class PageRenderer:
         card = self.card(review)
         image = None
         if card.poster_src:
-            image = {"url": card.poster_src, "alt": card.poster_alt,
-                     "width": card.poster_width, "height": card.poster_height}
+            image = Fields(url=card.poster_src, alt=card.poster_alt,
+                           width=card.poster_width, height=card.poster_height)
         year = f" ({card.year})" if card.year else ""
         description = card.summary or card.excerpt
         published = card.published.astimezone(site.tz)
@@ -254,11 +255,11 @@ class PageRenderer:
                 "published": published.isoformat(),
                 "modified": max(card.updated, card.published).astimezone(site.tz).isoformat(),
                 "author": card.reviewer, "tags": card.tags}
-        tags = [{"name": tag, "url": site.url(index_path("tags", _slug(tag)))}
+        tags = [Fields(name=tag, url=site.url(index_path("tags", _slug(tag))))
                 for tag in card.tags]
 
-        def neighbour(other: Review | None) -> dict[str, str] | None:
-            return None if other is None else {"title": other.title, "url": other.url}
+        def neighbour(other: Review | None) -> Fields | None:
+            return None if other is None else Fields(title=other.title, url=other.url)
 
         return self._page("review.html.j2", page, card=card, body=Markup(review.body_html),
                           reviewer_url=self.reviewer_url(review), tags=tags,

@@ -38,7 +38,7 @@ import yaml
 from ..config import Config
 from ..errors import Problem, SourceError
 from ..models import Deferred, Film, Poster, Review
-from ..text import normalise_spaces, one_line, remove_bidi_controls, slugify
+from ..text import SUSPECT_CHARS, normalise_spaces, one_line, remove_bidi_controls, slugify
 from .body import Excerpt, FileBody, MarkdownBody
 from .frontmatter import (
     Collector,
@@ -392,13 +392,16 @@ def parse_source(text: str, path: str, config: Config, *,
     poster, needs = _poster(fields, title or stem, config)
 
     as_written = body
-    body, bidi = remove_bidi_controls(body)
-    if bidi:
-        out.warn(body_line, "body", bidi_warning(bidi))
-    body, removed = prepare_markdown(body)
-    if removed:
-        out.warn(body_line, "body", f"removed {removed} control character"
-                                    f"{'s' if removed > 1 else ''} that XML cannot carry")
+    # One scan tells most bodies apart: with none of the suspect characters (of which bidi
+    # controls are some) there is nothing to remove, count or warn about.
+    if SUSPECT_CHARS.search(body):
+        body, bidi = remove_bidi_controls(body)
+        if bidi:
+            out.warn(body_line, "body", bidi_warning(bidi))
+        body, removed = prepare_markdown(body)
+        if removed:
+            out.warn(body_line, "body", f"removed {removed} control character"
+                                        f"{'s' if removed > 1 else ''} that XML cannot carry")
     if out.problems or title is None or reviewer is None or published is None:
         return None, out.problems, out.warnings, ()
     # Rendered when an output first reads it: most reviews are in no feed and no digest.

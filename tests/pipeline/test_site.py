@@ -108,6 +108,25 @@ def test_a_review_body_is_the_sanitised_html_and_titles_are_escaped(publication,
     assert "<em>world</em>" in html
 
 
+def test_an_override_reads_the_page_and_its_parts_as_dicts_or_as_attributes(publication, now):
+    write_films(publication, 2)
+    (publication.root / "templates").mkdir()
+    (publication.root / "templates" / "review.html.j2").write_text(
+        '{% extends "defaults/review.html.j2" %}{% block head %}'
+        '<meta name="t" content="{{ page["heading"] }}|{{ page.get("missing", "none") }}|'
+        '{{ "canonical" in page }}|{{ page | length > 5 }}|{{ page.image["alt"] }}|'
+        '{{ page.image.get("width") }}|{% for key in page if key == "og_type" %}{{ key }}'
+        '{% endfor %}|{% for key, value in page.items() if key == "author" %}{{ value }}'
+        '{% endfor %}|{{ older["title"] if older else "" }}">'
+        "{% endblock %}", "utf-8")
+    build_site(publication.config, now=now)
+    doc = page(publication.config.output_path, "reviews/film-2/index.html")
+    fields = doc.xpath('//meta[@name="t"]')[0].get("content").split("|")
+    assert fields == ["The Quiet Harbour (2025)", "none", "True", "True",
+                      "Poster for The Quiet Harbour", "200", "og_type", "Priya Nair",
+                      "Fast & Furious <Extended Cut>"]
+
+
 # --- home and indexes -----------------------------------------------------------------------
 
 
