@@ -36,6 +36,7 @@ from zoneinfo import ZoneInfo
 from markupsafe import Markup
 
 from ..config import Config
+from ..cores import default_workers
 from ..errors import Problem, PublisherError
 from ..files import escapes, write_atomic
 from ..models import Issue, Review
@@ -56,7 +57,6 @@ from .rendering import (
     RANK_MAP,
     RANK_STATIC,
     Unit,
-    default_workers,
     render_units,
     safe_relpath,
 )

@@ -29,16 +29,6 @@ class WorkerLost(PublisherError):
     """A forked worker stopped without a result (killed: out of memory, say)."""
 
 
-def cores() -> int:
-    """The cores this process may run on (1 where processes cannot fork: Windows)."""
-    if not hasattr(os, "fork"):
-        return 1
-    try:
-        return len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):  # not Linux
-        return os.cpu_count() or 1
-
-
 def run_forked(shares: Sequence[Callable[[], Any]], here: Callable[[], Any]) -> list[Any]:
     """Run each share in a forked child and ``here`` in this process meanwhile (one fork
     fewer, and what it computes stays here); the result of ``here``, then the shares' (a

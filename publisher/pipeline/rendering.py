@@ -18,14 +18,13 @@ from pathlib import PurePosixPath
 from typing import Any, Protocol
 
 from ..errors import PublisherError
-from .forked import cores, run_forked
+from .forked import run_forked
 from .output import Handover, Output
 
 #: A build with at least this many units to render shares them among forked workers, at most
 #: this many (bench/README.md); a smaller one renders them in its own process, where a fork
 #: would cost more than it saves.
 PARALLEL_UNITS = 300
-MAX_WORKERS = 4
 
 # Commit order (output.Output): what is linked to goes in before what links to it.
 RANK_STATIC, RANK_LEAF, RANK_FEED, RANK_INDEX, RANK_HOME, RANK_MAP = 0, 1, 2, 3, 4, 5
@@ -64,11 +63,6 @@ class Sharing(Protocol):
 
     def settle(self) -> None:
         """In the parent, after its own share of a wave."""
-
-
-def default_workers() -> int:
-    """How many processes a big build is shared among: one per core, at most MAX_WORKERS."""
-    return min(cores(), MAX_WORKERS)
 
 
 def safe_relpath(rel: str) -> str:

@@ -23,6 +23,7 @@ from pathlib import Path
 from time import time_ns
 
 from ..config import Config
+from ..cores import default_workers
 from ..errors import Problem, SourceError
 from ..files import escapes, read_file
 from ..models import Review
@@ -38,9 +39,9 @@ from .cache import (
 )
 from .schema import ParseResult, parse_bytes
 
-#: Parse in worker processes when at least this many files miss the cache.
+#: Parse in worker processes (one per core: cores.default_workers) when at least this many
+#: files miss the cache.
 POOL_THRESHOLD = 200
-POOL_WORKERS = 2
 #: Freeze the garbage collector's view of a catalogue this big once it is loaded.
 FREEZE_THRESHOLD = 2000
 
@@ -284,12 +285,13 @@ def _load_sources(config: Config, use_cache: bool,
     new_chunks: list[str] = []
     stored = cache.stored
     pooled: list[Entry] = []
-    if len(misses) >= POOL_THRESHOLD and (os.cpu_count() or 1) >= 2:
-        size = -(-len(misses) // (POOL_WORKERS * 4))
+    workers = default_workers()  # `taskset -c 0`: one core, so no pool to pickle through
+    if len(misses) >= POOL_THRESHOLD and workers >= 2:
+        size = -(-len(misses) // (workers * 4))
         batches = [misses[i:i + size] for i in range(0, len(misses), size)]
         chunk_dir = str(cache.directory) if cache.directory is not None else None
         try:
-            with ProcessPoolExecutor(max_workers=POOL_WORKERS) as pool:
+            with ProcessPoolExecutor(max_workers=workers) as pool:
                 for name, blob in pool.map(_load_batch, batches, [config] * len(batches),
                                            [chunk_dir] * len(batches)):
                     batch = pickle.loads(blob)

@@ -262,7 +262,7 @@ def test_the_collector_is_left_as_the_build_found_it(publication, now):
 def test_a_build_shares_its_work_among_the_cores_it_is_given_only():
     # `taskset -c 0 publisher build` (as the README suggests on a busy machine): one core,
     # no worker.
-    code = "from publisher.pipeline.forked import cores; print(cores())"
+    code = "from publisher.cores import cores; print(cores())"
     alone = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                            check=True, preexec_fn=lambda: os.sched_setaffinity(0, {0}))
     assert alone.stdout.strip() == "1"

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import pickle
 import shutil
+from concurrent.futures import ProcessPoolExecutor
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -768,6 +770,47 @@ def test_many_files_are_parsed_in_worker_processes(publication, monkeypatch):
     expected = [f"Film {i}" for i in range(12) if i != 7]
     assert [r.title for r in load_reviews(publication.config).reviews] == expected
     assert [r.title for r in load_reviews(publication.config, cache=False).reviews] == expected
+
+
+def _pools_used(publication, monkeypatch, cores: set[int]) -> tuple[list[int], list[str]]:
+    """The worker counts of the process pools a load of twelve reviews makes when this process
+    may run only on ``cores``, and the titles it loads."""
+    monkeypatch.setattr(catalog_module, "POOL_THRESHOLD", 4)
+    pools: list[int] = []
+
+    class CountedPool(ProcessPoolExecutor):
+        def __init__(self, max_workers: int) -> None:
+            pools.append(max_workers)
+            super().__init__(max_workers=max_workers)
+
+    monkeypatch.setattr(catalog_module, "ProcessPoolExecutor", CountedPool)
+    for i in range(12):
+        publication.write_review(f"film-{i:02}.md", review(
+            BASIC.replace("Harbour Lights", f"Film {i}")))
+    given = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, cores)
+    try:
+        titles = [r.title for r in load_reviews(publication.config, cache=False).reviews]
+    finally:
+        os.sched_setaffinity(0, given)
+    return pools, titles
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_setaffinity"), reason="needs Linux's CPU affinity")
+def test_on_one_core_many_files_are_parsed_here_not_through_a_pool(publication, monkeypatch):
+    # `taskset -c 0 publisher build`: a pool would only add pickling to the one core.
+    pools, titles = _pools_used(publication, monkeypatch, {min(os.sched_getaffinity(0))})
+    assert pools == []
+    assert titles == [f"Film {i}" for i in range(12)]
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_setaffinity") or len(os.sched_getaffinity(0)) < 2,
+                    reason="needs Linux's CPU affinity and two cores")
+def test_many_files_are_parsed_by_one_worker_per_core_given(publication, monkeypatch):
+    given = os.sched_getaffinity(0)
+    pools, titles = _pools_used(publication, monkeypatch, given)
+    assert pools == [min(len(given), 4)]
+    assert titles == [f"Film {i}" for i in range(12)]
 
 
 # --- a new publication -----------------------------------------------------------------------
