@@ -21,9 +21,9 @@ from ..errors import PublisherError
 from .forked import run_forked
 from .output import Handover, Output
 
-#: A build with at least this many units to render shares them among forked workers, at most
-#: this many (bench/README.md); a smaller one renders them in its own process, where a fork
-#: would cost more than it saves.
+#: A build with at least this many units to render shares them among forked workers (one per
+#: core: cores.default_workers; bench/README.md); a smaller one renders them in its own
+#: process, where a fork would cost more than it saves.
 PARALLEL_UNITS = 300
 
 # Commit order (output.Output): what is linked to goes in before what links to it.

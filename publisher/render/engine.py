@@ -71,7 +71,6 @@ class Fields(SimpleNamespace):
         return self.__dict__.values()
 
 
-
 def _autoescape(name: str | None) -> bool:
     # MJML, HTML and XML templates escape; the plain-text part and the stylesheet do not (CSS
     # quotes font names, and escaping would make them entities).
