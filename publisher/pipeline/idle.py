@@ -20,7 +20,9 @@ it printed:
 The next command computes the same signature and, when it matches, prints what was printed and
 exits as the full command did; ``run`` also decides the schedule afresh (a pure function of the
 recorded slots and the clock) and is idle only if no slot is due or to be skipped and no issue
-is being sent or waits to be. Any difference, and the full command runs and records anew.
+is being sent or waits to be. Any difference, and the full command runs and records anew. The
+output is signed only once the inputs are found to be the recorded ones: a command whose inputs
+changed is not idle whatever its output holds, and need not stat every file of it.
 
 Files changed within the last two seconds before the signature are not trusted to show every
 later change in their stat (a coarse file system clock; git calls them "racily clean"): such a
@@ -36,6 +38,7 @@ import os
 import sqlite3
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -69,6 +72,9 @@ class Signature:
     #: The digest of what a command reads, the output left out: a build that wrote compares
     #: it before and after (``IdleCheck.record_after``).
     inputs: str = ""
+    #: False when only the inputs were signed (``digest`` is then empty): they differ from the
+    #: record's, so the command is not idle whatever its output holds (``IdleCheck.take``).
+    complete: bool = True
 
 
 @dataclass(frozen=True)
@@ -93,14 +99,24 @@ class IdleCheck:
     _records: dict[str, dict[str, object]] = field(default_factory=dict)
 
     @classmethod
-    def take(cls, config: Config, kind: str) -> IdleCheck:
+    def take(cls, config: Config, kind: str, *, whole: bool = False) -> IdleCheck:
+        """The signature now. The output is signed only when the inputs are the recorded
+        ones (or ``whole``): it is half the work (a stat of every file the last build made),
+        and a command whose inputs changed is not idle whatever its output holds. A record
+        that names no inputs (an earlier version's) is compared whole."""
         check = cls(config, kind, taken_ns=time.time_ns())
+        check._records = _read_records(config)
+        record = check._records.get(kind)
+        known = record.get("inputs", "") if isinstance(record, dict) else None
+
+        def output_wanted(inputs: str) -> bool:
+            return whole or known == "" or known == inputs
+
         try:
             check.signature = signature(config, taken_ns=check.taken_ns,
-                                        need_ledger=kind == "run")
+                                        need_ledger=kind == "run", output_if=output_wanted)
         except (OSError, sqlite3.Error, ValueError):
             check.signature = None  # anything odd: the full command will say what
-        check._records = _read_records(config)
         return check
 
     def answer(self, now: datetime) -> Answer | None:
@@ -108,7 +124,7 @@ class IdleCheck:
         ``now``; None when the full command must run."""
         sig = self.signature
         record = self._records.get(self.kind)
-        if sig is None or sig.racy or not isinstance(record, dict):
+        if sig is None or sig.racy or not sig.complete or not isinstance(record, dict):
             return None
         if record.get("signature") != sig.digest:
             return None
@@ -138,9 +154,14 @@ class IdleCheck:
         sig = self.signature
         if sig is None or sig.racy:
             return False
+        if not sig.complete:
+            # The inputs changed and the command wrote nothing (a review touched, say): the
+            # output is signed now, once the inputs are known to be as they were.
+            return self.record_after(steady=steady, stdout=stdout, stderr=stderr)
         start, until = steady
         self._records[self.kind] = {
             "signature": sig.digest,
+            "inputs": sig.inputs,
             "from": None if start is None else start.astimezone(UTC).isoformat(),
             "until": None if until is None else until.astimezone(UTC).isoformat(),
             "stdout": list(stdout),
@@ -165,7 +186,7 @@ class IdleCheck:
         before = self.signature
         if before is None or before.racy:
             return False
-        after = IdleCheck.take(self.config, self.kind)
+        after = IdleCheck.take(self.config, self.kind, whole=True)
         if after.signature is None or after.signature.inputs != before.inputs:
             return False
         return after.record(steady=steady, stdout=stdout, stderr=stderr)
@@ -209,17 +230,16 @@ def _within(now: datetime, start: object, until: object) -> bool:
 # --- the signature ------------------------------------------------------------------------------
 
 
-def signature(config: Config, *, taken_ns: int, need_ledger: bool) -> Signature:
-    """The digest of everything a build (or run) reads; see the module's docstring."""
+def signature(config: Config, *, taken_ns: int, need_ledger: bool,
+              output_if: Callable[[str], bool] = lambda inputs: True) -> Signature:
+    """The digest of everything a build (or run) reads; see the module's docstring. The
+    output is signed only if ``output_if(inputs digest)``."""
     h = hashlib.blake2b(digest_size=20)  # the inputs
     out = hashlib.blake2b(digest_size=20)  # the output
     newest = [0]  # the latest ctime among the inputs
 
     def add(*parts: object) -> None:
         h.update(repr(parts).encode("utf-8", "surrogatepass"))
-
-    def add_output(*parts: object) -> None:
-        out.update(repr(parts).encode("utf-8", "surrogatepass"))
 
     # The stat rows of a tree are hashed as they are: repr() of a few megabytes of text (to
     # escape its NULs) cost as much as the stat calls themselves.
@@ -237,11 +257,13 @@ def signature(config: Config, *, taken_ns: int, need_ledger: bool) -> Signature:
                         ("templates", paths.templates)):
         add(label, str(root))
         _tree(root, add_rows, newest)
-    add_output("output", str(paths.output))
-    _outputs(paths.output, paths.build_manifest, paths.state, add_output_rows)
     busy, last_slot = _ledger(config, add, need_ledger)
     racy = newest[0] + RACY_NS >= taken_ns
     inputs = h.hexdigest()
+    if not output_if(inputs):
+        return Signature("", racy, busy, last_slot, inputs, complete=False)
+    out.update(repr(("output", str(paths.output))).encode("utf-8", "surrogatepass"))
+    _outputs(paths.output, paths.build_manifest, paths.state, add_output_rows)
     digest = hashlib.blake2b(f"{inputs}|{out.hexdigest()}".encode(), digest_size=20)
     return Signature(digest.hexdigest(), racy, busy, last_slot, inputs)
 

@@ -203,6 +203,46 @@ def test_a_build_that_renders_everything_again_and_writes_nothing_is_recorded(
     assert full.build == before + 1  # answered from the record
 
 
+def test_the_output_is_signed_only_when_the_inputs_are_the_recorded_ones(publication, cli, full,
+                                                                           monkeypatch):
+    """Stat'ing every output costs as much as every source (10,000 each at 10,000 reviews): a
+    build whose sources changed is not idle whatever the output holds, and skips it."""
+    write_reviews(publication, 3)
+    idle_build(cli, full)
+    signed = []
+    real = idle._outputs
+
+    def outputs(*args):
+        signed.append(args[0])
+        return real(*args)
+
+    monkeypatch.setattr(idle, "_outputs", outputs)
+    config = publication.config
+    assert idle.IdleCheck.take(config, "build").answer(NOW) is not None
+    assert len(signed) == 1
+    write_reviews(publication, 1, prefix="extra")
+    check = idle.IdleCheck.take(config, "build")
+    assert check.answer(NOW) is None and len(signed) == 1
+    before = full.build
+    cli("build")
+    assert full.build == before + 1
+    cli("build")
+    assert full.build == before + 1  # the build that wrote left a whole record
+
+
+def test_a_build_whose_inputs_changed_but_wrote_nothing_is_recorded(publication, cli, full):
+    """A review saved again unchanged (its mtime moved): the full build writes nothing, and
+    the next is answered from the record, its output signed after the build."""
+    write_reviews(publication, 3)
+    idle_build(cli, full)
+    bump(publication.root / "reviews" / "film-1.md")
+    before = full.build
+    assert "public/: 0 files written" in cli("build").output
+    assert full.build == before + 1
+    cli("build")
+    assert full.build == before + 1
+
+
 def test_files_the_build_does_not_make_leave_it_idle(publication, cli, full):
     """The output's own files are signed from the build manifest, not by walking the output:
     a file someone else put there (a CDN's verification file) changes nothing a build reads."""
