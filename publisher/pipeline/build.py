@@ -25,7 +25,7 @@ import hashlib
 import json
 import math
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
@@ -94,14 +94,17 @@ class FeedSpec:
     reviews: tuple[Review, ...]  # newest first, at most config.feeds.limit
 
 
-def plan_feeds(config: Config, published: Sequence[Review]) -> list[FeedSpec]:
-    """The site feed, plus one per reviewer and per tag when enabled in [feeds]."""
+def plan_feeds(config: Config, published: Sequence[Review],
+               groups: Mapping[str, list[Term]] | None = None) -> list[FeedSpec]:
+    """The site feed, plus one per reviewer and per tag when enabled in [feeds]. With
+    ``groups`` (``_groups`` of them), ``published`` is oldest first already."""
     limit = config.feeds.limit
     site = config.title
-    published = sorted(published, key=lambda r: (r.date, r.slug))
+    if groups is None:
+        published = sorted(published, key=lambda r: (r.date, r.slug))
+        groups = _groups(published)
     specs = [FeedSpec("", site, config.description or f"Film reviews from {site}.",
                       tuple(published[-limit:][::-1]))]
-    groups = _groups(published)
     if config.feeds.per_reviewer:
         for term in groups["reviewers"]:
             name = term.name
@@ -274,6 +277,9 @@ class _Planner:
         self.issues = list(issues)
         self.posters = posters
         self.groups = _groups(self.published)
+        # "YYYY-MM" of each published review in the publication's zone, in the same order:
+        # its archive and the shard its page is rendered with.
+        self.month_of = [f"{r.date.astimezone(site.tz):%Y-%m}" for r in self.published]
         self.pages = PageRenderer(site, poster_facts=posters.facts, issues=bool(self.issues))
         reviewer_url = self.pages.reviewer_url if site.pages else None
         self.feeds = FeedRenderer(site, poster_facts=posters.facts, reviewer_url=reviewer_url,
@@ -361,7 +367,7 @@ class _Planner:
     # -- feeds ----------------------------------------------------------------------------
 
     def plan_feeds(self) -> list[FeedSpec]:
-        specs = plan_feeds(self.config, self.published)
+        specs = plan_feeds(self.config, self.published, self.groups)
         months = self.months()
         newest_archive = _archive_dir(months[-1]) if months else None
         for spec in specs:
@@ -404,10 +410,9 @@ class _Planner:
 
     def plan_archives(self, months: list[str]) -> None:
         """RFC 5005 archives of the site feed: one document per month (in each format)."""
-        tz = self.site.tz
         by_month: dict[str, list[Review]] = {m: [] for m in months}
-        for review in self.published:
-            by_month[f"{review.date.astimezone(tz):%Y-%m}"].append(review)
+        for review, month in zip(self.published, self.month_of, strict=True):
+            by_month[month].append(review)
         title = self.config.title
         for i, month in enumerate(months):
             paging = Paging(current="", archive=True,
@@ -439,7 +444,6 @@ class _Planner:
         self.add(XSL_PATH, RANK_STATIC, base, lambda: {XSL_PATH: pages.feed_stylesheet()})
         if not site.pages:
             return
-        tz = site.tz
         shards = {month: i for i, month in enumerate(self.months())}
         for i, review in enumerate(published):
             rel = page_file(review.url, site)
@@ -450,7 +454,7 @@ class _Planner:
             inputs = _digest(base, self.review(review), _neighbour(older), _neighbour(newer))
             self.add(f"page:{rel}", RANK_LEAF, inputs, functools.partial(
                 lambda rel, r, o, n: {rel: pages.review_page(r, o, n)}, rel, review, older,
-                newer), shard=shards[f"{review.date.astimezone(tz):%Y-%m}"])
+                newer), shard=shards[self.month_of[i]])
         newest = published[::-1]
         latest = newest[:site.home_reviews]
         self.add("page:index.html", RANK_HOME,
