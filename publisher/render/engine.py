@@ -24,7 +24,6 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-import css_inline
 import jinja2
 from mjml import mjml2html
 
@@ -172,6 +171,8 @@ def compile_mjml(source: str, *, name: str = "digest.mjml.j2") -> str:
             f"{name}: MJML did not compile: {exc}{_near(source, str(exc))}"
         ) from None
     if inline_css:
+        import css_inline  # only digests get here: not a cost of every build's start
+
         inliner = css_inline.CSSInliner(
             inline_style_tags=False, keep_style_tags=True, keep_link_tags=True,
             load_remote_stylesheets=False, extra_css=inline_css,

@@ -18,8 +18,6 @@ import os
 from pathlib import PurePosixPath
 from urllib.parse import unquote, urlsplit
 
-import imagesize
-
 from ..config import Config
 from ..files import escapes, write_atomic
 from ..models import ImageFacts
@@ -84,6 +82,10 @@ class PosterFacts:
         elif escapes(path, self._allowed) is not None:
             return None  # never read; the build refuses the link itself, naming it
         else:
+            # Imported on the first poster file read: it imports urllib.request, http.client
+            # and ssl, 16 ms of the start of every build, which most do not need.
+            import imagesize
+
             try:
                 width, height = imagesize.get(str(path))
             except (OSError, ValueError):
