@@ -117,14 +117,19 @@ def test_an_override_reads_the_page_and_its_parts_as_dicts_or_as_attributes(publ
         '{{ "canonical" in page }}|{{ page | length > 5 }}|{{ page.image["alt"] }}|'
         '{{ page.image.get("width") }}|{% for key in page if key == "og_type" %}{{ key }}'
         '{% endfor %}|{% for key, value in page.items() if key == "author" %}{{ value }}'
-        '{% endfor %}|{{ older["title"] if older else "" }}">'
+        '{% endfor %}|{{ older["title"] if older else "" }}|'
+        '{% for key, value in page.image|items if key == "height" %}{{ value }}{% endfor %}|'
+        "{{ (page|dictsort)[0][0] }}\"><meta name=\"j\" content='{{ page.image|tojson }}'>"
         "{% endblock %}", "utf-8")
     build_site(publication.config, now=now)
     doc = page(publication.config.output_path, "reviews/film-2/index.html")
     fields = doc.xpath('//meta[@name="t"]')[0].get("content").split("|")
     assert fields == ["The Quiet Harbour (2025)", "none", "True", "True",
                       "Poster for The Quiet Harbour", "200", "og_type", "Priya Nair",
-                      "Fast & Furious <Extended Cut>"]
+                      "Fast & Furious <Extended Cut>", "300", "author"]
+    image = json.loads(doc.xpath('//meta[@name="j"]')[0].get("content"))
+    assert (image["alt"], image["width"], image["height"]) == (
+        "Poster for The Quiet Harbour", 200, 300)
 
 
 # --- home and indexes -----------------------------------------------------------------------
