@@ -179,10 +179,11 @@ class IdleCheck:
     def record_after(self, *, steady: tuple[datetime | None, datetime | None],
                      stdout: list[str] | tuple[str, ...] = (),
                      stderr: list[str] | tuple[str, ...] = ()) -> bool:
-        """After a command that wrote its output: record that running it again now would
-        print ``stdout``/``stderr`` and change nothing, under a signature taken afresh —
-        provided nothing it read changed while it ran (a review saved during a build would
-        otherwise be recorded as built). False when not recorded."""
+        """After a command that wrote its output (or whose signature before it left the
+        output unsigned: ``record``): record that running it again now would print
+        ``stdout``/``stderr`` and change nothing, under a signature taken afresh — provided
+        nothing it read changed while it ran (a review saved during a build would otherwise
+        be recorded as built). False when not recorded."""
         before = self.signature
         if before is None or before.racy:
             return False

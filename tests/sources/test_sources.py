@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from publisher.config import load_config
+from publisher.cores import MAX_WORKERS
 from publisher.errors import ConfigError, PublisherError, SourceError
 from publisher.sources import cache
 from publisher.sources import catalog as catalog_module
@@ -809,7 +810,7 @@ def test_on_one_core_many_files_are_parsed_here_not_through_a_pool(publication, 
 def test_many_files_are_parsed_by_one_worker_per_core_given(publication, monkeypatch):
     given = os.sched_getaffinity(0)
     pools, titles = _pools_used(publication, monkeypatch, given)
-    assert pools == [min(len(given), 4)]
+    assert pools == [min(len(given), MAX_WORKERS)]
     assert titles == [f"Film {i}" for i in range(12)]
 
 
