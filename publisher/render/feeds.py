@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import heapq
 import html
-import json
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -38,6 +37,8 @@ from datetime import UTC, datetime
 from email.utils import format_datetime
 from typing import Any
 from urllib.parse import urljoin, urlsplit
+
+import orjson
 
 from .. import __version__
 from ..models import ImageFacts, Review
@@ -203,7 +204,7 @@ class EntryData:
         found = self._pieces.get(key)
         if found is None:
             if fmt == "json":
-                text = _json_item(self, self.short_html if short else self.content_html)
+                found = _json_item(self, self.short_html if short else self.content_html)
             else:
                 # The content as XML text, escaped once for both XML formats (it is already
                 # free of characters XML cannot carry).
@@ -211,8 +212,8 @@ class EntryData:
                 if content is None:
                     raw = self.short_html if short else self.content_html
                     content = self._escaped[short] = html.escape(raw, quote=False)
-                text = (_rss_item if fmt == "rss" else _atom_entry)(self, content)
-            found = self._pieces[key] = text.encode("utf-8")
+                found = (_rss_item if fmt == "rss" else _atom_entry)(self, content).encode()
+            self._pieces[key] = found
         return found
 
 
@@ -514,10 +515,10 @@ class FeedRenderer:
         if paging is not None and paging.prev is not None:
             # JSON Feed pages go from newest to oldest: the next page is the older archive.
             feed["next_url"] = site.url(paging.prev + "feed.json")
-        # Compact: the C encoder only serves indent=None, and feed.json is for machines.
-        head = json.dumps(feed, ensure_ascii=False)[:-1] + ', "items": ['
-        items = b", ".join(e.piece("json", short) for e, short in chosen)
-        return b"".join([head.encode("utf-8"), items, b"]}\n"])
+        # Compact, as orjson writes it: feed.json is for machines.
+        head = orjson.dumps(feed)[:-1] + b',"items":['
+        items = b",".join(e.piece("json", short) for e, short in chosen)
+        return b"".join([head, items, b"]}\n"])
 
 
 def _directory(path: str) -> str:
@@ -629,7 +630,9 @@ def _review_xml(data: dict[str, Any], indent: str) -> str:
     return "".join(out)
 
 
-def _json_item(e: EntryData, content: str) -> str:
+def _json_item(e: EntryData, content: str) -> bytes:
+    """The entry as a JSON Feed item, in UTF-8. orjson, not json: with ensure_ascii=False the
+    standard encoder took 30 µs for an item that orjson writes in 1.3."""
     item: dict[str, Any] = {"id": e.id, "url": e.url, "title": e.title,
                             "content_html": content}
     if e.summary:
@@ -642,7 +645,7 @@ def _json_item(e: EntryData, content: str) -> str:
     if e.tags:
         item["tags"] = list(e.tags)
     item["_review"] = e.review_data
-    return json.dumps(item, ensure_ascii=False)
+    return orjson.dumps(item)
 
 
 def _header_html(card: Card, poster: PosterInfo | None) -> str:

@@ -12,7 +12,7 @@ import feedparser
 
 from publisher.models import Film, Issue, Poster
 from publisher.render.archive import render_archive, render_issue_page, review_json_ld
-from publisher.render.card import review_card
+from publisher.render.card import review_card, script_json
 from publisher.render.digest import render_digest
 from publisher.render.feeds import FeedRenderer
 from publisher.render.site import Site
@@ -113,3 +113,18 @@ def test_digest_archive_and_feeds_show_the_same_card(publication):
     for fact in (str(card.year), card.director, ", ".join(card.cast), f"{card.runtime} minutes",
                  card.certificate, card.availability):
         assert fact in content
+
+
+def test_json_ld_cannot_end_its_script_element_and_reads_back_as_written():
+    data = {"name": 'Zoë </script><script>alert("x")</script> & \\ co',
+            "review": "line\u2028break\u2029here\ttab\x01", "rating": 3.5, "cast": ["Å", "字"]}
+    text = str(script_json(data))
+    assert not set(text) & {"<", ">", "&", "\u2028", "\u2029"}
+    assert json.loads(text) == data
+    # The same bytes as the standard library's compact encoding, safe characters escaped: a
+    # change of JSON encoder must not rewrite every page.
+    standard = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+    for char, escaped in (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026"),
+                          ("\u2028", "\\u2028"), ("\u2029", "\\u2029")):
+        standard = standard.replace(char, escaped)
+    assert text == standard
