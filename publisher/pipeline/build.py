@@ -142,6 +142,35 @@ def _groups(published: Sequence[Review]) -> dict[str, list[Term]]:
     return {"reviewers": reviewers, "tags": tags}
 
 
+def name_warnings(config: Config, published: Sequence[Review]) -> list[str]:
+    """For ``publisher check``: reviewers or tags spelt differently that share one page and
+    feed, because their slugs are the same ("Sci-Fi" and "sci fi"; "C++" and "C"). Each
+    spelling is named with the first file that uses it; the page shows the newest one
+    (``_groups``)."""
+    site = Site.from_config(config)
+    kinds: list[tuple[str, Callable[[Review], Sequence[str]]]] = []
+    if site.pages or config.feeds.per_reviewer:
+        kinds.append(("reviewers", lambda review: (review.reviewer,)))
+    if site.pages or config.feeds.per_tag:
+        kinds.append(("tags", lambda review: review.tags))
+    warnings = []
+    for kind, names_of in kinds:
+        first_file: dict[str, dict[str, str]] = {}  # slug -> spelling -> first file using it
+        shown: dict[str, str] = {}
+        for review in sorted(published, key=lambda r: (r.date, r.slug)):
+            for name in names_of(review):
+                slug = slugify(name)
+                first_file.setdefault(slug, {}).setdefault(name, review.source_path or review.slug)
+                shown[slug] = name
+        for slug, spellings in sorted(first_file.items()):
+            if len(spellings) > 1:
+                listed = ", ".join(f"'{name}' ({where})" for name, where in spellings.items())
+                warnings.append(f"{kind} {listed} share one page and feed, {kind}/{slug}/, "
+                                f"shown as '{shown[slug]}'; spell them alike, or rename one to "
+                                "give it its own")
+    return warnings
+
+
 def manifest_path(config: Config) -> Path:
     return config.paths.build_manifest
 

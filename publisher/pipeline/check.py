@@ -17,7 +17,7 @@ from ..render.digest import render_digest
 from ..render.lint import check_digest_html, lint_templates
 from ..render.site import Site
 from ..sources import check_sources
-from .build import link_warnings, static_files
+from .build import link_warnings, name_warnings, static_files
 from .preflight import (
     Findings,
     check_addresses,
@@ -66,6 +66,7 @@ def check_publication(config: Config, *, now: datetime, checks: Sequence[Check] 
         errors.extend(extra_check(config))
     published = [r for r in result.reviews if r.is_published(now)]
     warnings = [str(w) for w in result.warnings] + link_warnings(config, published)
+    warnings += name_warnings(config, published)
     try:
         static_files(config)  # a link out of the publication in static/ stops every build
     except PublisherError as exc:

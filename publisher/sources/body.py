@@ -49,7 +49,7 @@ class FileBody(Deferred):
         text = decode(data)[self.offset:]
         if not self.clean:
             text = prepare_markdown(text)[0]
-        return render_prepared(text, self.base_url)
+        return render_prepared(text, self.base_url, review.url)
 
     def _changed(self, what: str) -> SourceError:
         return SourceError([Problem(self.source, 0, "", f"{what}; run the command again")])
@@ -63,7 +63,7 @@ class MarkdownBody(Deferred):
     base_url: str
 
     def compute(self, review: Review) -> str:
-        return render_prepared(self.markdown, self.base_url)
+        return render_prepared(self.markdown, self.base_url, review.url)
 
 
 @dataclass(frozen=True)

@@ -91,11 +91,16 @@ _ATTRIBUTES: dict[str, set[str]] = {
 }
 _URL_SCHEMES = {"http", "https", "mailto"}
 
-def absolute_url(url: str, base_url: str) -> str:
-    """``url`` made absolute against ``base_url``; absolute and mailto URLs are unchanged."""
+def absolute_url(url: str, base_url: str, page_url: str | None = None) -> str:
+    """``url`` made absolute against ``base_url``; absolute and mailto URLs are unchanged.
+    A link to a place in the same document (``#cast``, ``?page=2``) is made absolute against
+    ``page_url``, the page it is written on, where one is given: against the site's root it
+    would land on the home page (in a feed reader or a digest most of all)."""
     url = url.strip()
     if not url or _HAS_SCHEME.match(url):
         return url
+    if page_url is not None and url[0] in "#?":
+        return urljoin(page_url, url)
     if _PLAIN_PATH.match(url) and base_url.endswith("/"):
         # The common cases without urljoin's cost: "/reviews/x/" and "posters/x.png".
         return _origin(base_url) + url if url[0] == "/" else base_url + url
@@ -140,7 +145,7 @@ _URL_TAG = re.compile(r"<(?:a|img|source|q|blockquote|del|ins)\s[^>]*>")
 _URL_ATTRIBUTE = re.compile(r'\s(href|src|cite|srcset)="([^"]*)"')
 
 
-def _absolute_attributes(tag: str, base_url: str) -> str:
+def _absolute_attributes(tag: str, base_url: str, page_url: str | None) -> str:
     def absolute(match: re.Match[str]) -> str:
         name, value = match.group(1), match.group(2)
         if not value.strip():  # also what cmark leaves of a javascript: link
@@ -150,15 +155,15 @@ def _absolute_attributes(tag: str, base_url: str) -> str:
         scheme = _HAS_SCHEME.match(value)
         if scheme:
             return match.group(0) if scheme.group(1).lower() in _URL_SCHEMES else ""
-        return f' {name}="{absolute_url(value, base_url)}"'
+        return f' {name}="{absolute_url(value, base_url, page_url)}"'
 
     return _URL_ATTRIBUTE.sub(absolute, tag)
 
 
-def _absolute_urls(html: str, base_url: str) -> str:
+def _absolute_urls(html: str, base_url: str, page_url: str | None = None) -> str:
     if not _has_relative_url(html):
         return html
-    return _URL_TAG.sub(lambda m: _absolute_attributes(m.group(0), base_url), html)
+    return _URL_TAG.sub(lambda m: _absolute_attributes(m.group(0), base_url, page_url), html)
 
 
 _ABSOLUTE_STARTS = ("http://", "https://", "mailto:")
@@ -192,7 +197,7 @@ def prepare_markdown(text: str) -> tuple[str, int]:
     return normalise_spaces(remove_bidi_controls(text)[0]), removed
 
 
-def render_prepared(text: str, base_url: str) -> str:
+def render_prepared(text: str, base_url: str, page_url: str | None = None) -> str:
     """markdown_to_html for text that prepare_markdown has already cleaned."""
     if "<" in text:
         html = _CLEANER.clean(_cmark_html(text, _RAW_OPTIONS))
@@ -201,11 +206,12 @@ def render_prepared(text: str, base_url: str) -> str:
         # cmark escapes ">" everywhere but in tags, so " />" only closes void tags; written
         # as nh3 writes them, both paths give the same markup.
         html = rendered.replace(" />", ">")
-    return _absolute_urls(html, base_url).strip()
+    return _absolute_urls(html, base_url, page_url).strip()
 
 
-def markdown_to_html(text: str, base_url: str) -> str:
+def markdown_to_html(text: str, base_url: str, page_url: str | None = None) -> str:
     """Render Markdown (GFM: tables, strikethrough, autolinks; typographic quotes) to sanitised
     HTML (no script, style, iframe or event handlers; links only http, https and mailto) whose
-    href/src/srcset are absolute against ``base_url``."""
-    return render_prepared(prepare_markdown(text)[0], base_url)
+    href/src/srcset are absolute against ``base_url`` (links within the document against
+    ``page_url``, where it is given: ``absolute_url``)."""
+    return render_prepared(prepare_markdown(text)[0], base_url, page_url)

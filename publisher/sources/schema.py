@@ -371,7 +371,11 @@ def parse_source(text: str, path: str, config: Config, *,
         if tag_slug == "untitled" and tag.lower() != "untitled":
             out.error(fields.line("tags"), "tags",
                       f"{tag!r} has no letters or digits; expected a word such as 'horror'")
-        tag_slugs.setdefault(tag_slug, tag)
+        kept = tag_slugs.setdefault(tag_slug, tag)
+        if kept != tag:  # "C" after "C++" would vanish from the review without a word
+            out.warn(fields.line("tags"), "tags",
+                     f"{tag!r} is left out: to publisher it is the tag {kept!r} (both are "
+                     f"'{tag_slug}' in addresses); write one of them, or rename one to keep both")
     tags = tuple(tag_slugs.values())
 
     url = fields.text("url")

@@ -108,6 +108,22 @@ def test_a_review_body_is_the_sanitised_html_and_titles_are_escaped(publication,
     assert "<em>world</em>" in html
 
 
+def test_a_link_to_a_place_in_the_review_lands_on_its_page_everywhere(publication, now):
+    write_reviews(publication, [
+        {"slug": "x", "body": "See [the cast](#cast).\n\n<h2 id=\"cast\">Cast</h2>"},
+        {"slug": "y", "url": "https://old.reel.test/p/123", "body": "See [the cast](#cast)."}])
+    config = publication.config
+    build_site(config, now=now)
+    public = config.output_path
+    here = config.url("reviews/x/") + "#cast"
+    assert here in links(page(public, "reviews/x/index.html"))
+    for feed in ("feed.xml", "atom.xml", "feed.json"):
+        text = (public / feed).read_text("utf-8")
+        assert here in text.replace("&amp;", "&")
+        assert "https://old.reel.test/p/123#cast" in text
+        assert config.url("#cast") not in text
+
+
 def test_an_override_reads_the_page_and_its_parts_as_dicts_or_as_attributes(publication, now):
     write_films(publication, 2)
     (publication.root / "templates").mkdir()
@@ -308,6 +324,22 @@ def test_check_warns_when_feed_links_go_to_pages_nobody_builds(publication, now)
     [warning] = [w for w in report.warnings if "permalink" in w]
     assert "https://reel.test/reviews/film-1" in warning
     assert "end it with '/' or '.html'" in warning
+
+
+def test_check_names_spellings_that_share_one_page(publication, now):
+    write_reviews(publication, [{"tags": ["C++"]}, {"tags": ["C"]}, {"tags": ["Sci-Fi"]},
+                                {"tags": ["sci fi"], "reviewer": "priya raman"}])
+    report = check_publication(publication.config, now=now)
+    shared = sorted(w for w in report.warnings if "share one page" in w)
+    assert shared == [
+        "reviewers 'Priya Raman' (reviews/film-1.md), 'priya raman' (reviews/film-4.md) share "
+        "one page and feed, reviewers/priya-raman/, shown as 'priya raman'; spell them alike, "
+        "or rename one to give it its own",
+        "tags 'C++' (reviews/film-1.md), 'C' (reviews/film-2.md) share one page and feed, "
+        "tags/c/, shown as 'C'; spell them alike, or rename one to give it its own",
+        "tags 'Sci-Fi' (reviews/film-3.md), 'sci fi' (reviews/film-4.md) share one page and "
+        "feed, tags/sci-fi/, shown as 'sci fi'; spell them alike, or rename one to give it its "
+        "own"]
 
 
 def test_check_warns_when_a_reviews_own_url_is_a_page_nobody_builds(publication, now):

@@ -65,6 +65,18 @@ def test_relative_urls_become_absolute(extra):
         assert href in html
 
 
+@pytest.mark.parametrize("extra", ["", "\n\n<b>raw</b>\n"])
+def test_links_within_the_review_land_on_its_page_not_the_home_page(extra):
+    page = BASE + "reviews/alien/"
+    html = markdown_to_html("[cast](#cast) [more](?page=2) [next](/reviews/aliens/) "
+                            "[poster](posters/p.png)" + extra, BASE, page)
+    for href in ['href="https://reel.test/reviews/alien/#cast"',
+                 'href="https://reel.test/reviews/alien/?page=2"',
+                 'href="https://reel.test/reviews/aliens/"',
+                 'href="https://reel.test/posters/p.png"']:  # paths still hang off base_url
+        assert href in html
+
+
 def test_srcset_and_cite_become_absolute():
     html = markdown_to_html(
         '<img src="a.png" srcset="a.png 1x, /b.png 2x, https://cdn.test/c.png 3x" alt="A">\n\n'

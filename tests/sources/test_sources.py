@@ -182,9 +182,17 @@ slug: harbour-lights-2026
     assert r.slug == "harbour-lights-2026"
 
 
-def test_tags_that_make_the_same_feed_are_one_tag(publication):
-    r = one(publication, BASIC + "tags: [Sci-Fi, sci fi, horror, Horror, Sci-Fi]\n")
-    assert r.tags == ("Sci-Fi", "horror")
+def test_tags_that_make_the_same_feed_are_one_tag_and_a_dropped_spelling_is_named(publication):
+    publication.write_review("film.md", review(
+        BASIC + "tags: [Sci-Fi, sci fi, horror, Horror, Sci-Fi, C++, C]\n", "A body.\n"))
+    catalog = load_reviews(publication.config, cache=False)
+    assert catalog.reviews[0].tags == ("Sci-Fi", "horror", "C++")
+    dropped = sorted(w.message for w in catalog.warnings)
+    assert len(dropped) == 3  # the second "Sci-Fi" is the same word: nothing is lost
+    assert dropped[0].startswith("'C' is left out: to publisher it is the tag 'C++' (both are "
+                                 "'c' in addresses)")
+    assert dropped[1].startswith("'Horror' is left out: to publisher it is the tag 'horror'")
+    assert dropped[2].startswith("'sci fi' is left out: to publisher it is the tag 'Sci-Fi'")
 
 
 def test_names_in_other_scripts_keep_distinct_slugs(publication):
