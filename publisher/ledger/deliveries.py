@@ -100,6 +100,19 @@ class Attempt:
     message_id: str = ""
 
 
+#: How many times a recording transaction is run again after PostgreSQL aborted it to break a
+#: deadlock (or a serialization failure): it applied nothing, and its statements are
+#: compare-and-sets, so running it again is safe (``DeliveryStore.record``).
+WRITE_RETRIES = 3
+#: SQLSTATEs of a transaction PostgreSQL aborted so that another could go on: deadlock
+#: detected, serialization failure.
+_TRANSIENT_STATES = frozenset({"40P01", "40001"})
+
+
+class _TransientWrite(StoreError):
+    """A write transaction PostgreSQL rolled back to let another go on; worth running again."""
+
+
 #: On PostgreSQL ``take_due`` reserves at most this many deliveries at a time: enough to keep a
 #: worker's connections busy between two reservations, few enough that the workers run out of
 #: work together rather than one finishing a long page alone.
@@ -128,7 +141,9 @@ class DeliveryStore(IssueStore):
         except (SQLAlchemyError, dbapi_error) as exc:
             cause = getattr(exc, "orig", None) or exc
             hint = "; free space on the disk that holds it" if "full" in str(cause) else ""
-            raise StoreError(f"{self.url}: cannot write the ledger: {cause}{hint}") from None
+            error = (_TransientWrite if getattr(cause, "sqlstate", None) in _TRANSIENT_STATES
+                     else StoreError)
+            raise error(f"{self.url}: cannot write the ledger: {cause}{hint}") from None
 
     def queue_deliveries(self, number: int, *, now: datetime) -> int:
         """Queue issue ``number`` for every active subscriber not yet queued for it; returns how
@@ -335,7 +350,21 @@ class DeliveryStore(IssueStore):
         as it is; the others are recorded even so, since a rollback would forget replies the
         server really gave.
         """
-        wall = self._wall()
+        wall, wanted = self._wall(), list(claim)
+        retries = 0
+        while True:
+            try:
+                return self._record(attempts, now, wall, wanted, unsendable)
+            except _TransientWrite:
+                # Two transactions each waited for a row the other had locked (a claim waiting
+                # on a row this one records, while this one claims a row that claim holds):
+                # PostgreSQL rolled this one back, whole. Its outcomes are not lost: again.
+                retries += 1
+                if retries > WRITE_RETRIES:
+                    raise
+
+    def _record(self, attempts: Sequence[Attempt], now: datetime, wall: datetime,
+                wanted: list[int], unsendable: Sequence[tuple[int, str]]) -> list[int]:
         with self._writing(serial=False) as conn:
             cursor = self._cursor(conn)
             stamp = self._time(now)
@@ -365,8 +394,10 @@ class DeliveryStore(IssueStore):
             free_if_lapsed = (self._time(wall), self.worker)
             # A claim waits for a row another transaction holds (a worker reserving a page
             # locks rows it then passes over, for the length of its transaction); claims go
-            # in id order, as reservations do, so two of them never wait for each other.
-            wanted = list(claim)
+            # in id order, as reservations do, so two of them never wait for each other. A
+            # claim can still wait for a row recorded above (its statement began before that
+            # row was claimed) while this transaction waits for one it holds: ``record``
+            # runs the transaction again when PostgreSQL breaks such a deadlock.
             got = {delivery_id for delivery_id in sorted(set(wanted))
                    if self._execute(cursor, _CLAIM,
                                     (stamp, *lease, delivery_id, *free_if_lapsed))}

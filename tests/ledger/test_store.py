@@ -649,8 +649,8 @@ def test_threads_on_two_stores_racing_never_take_the_same_delivery(config: Confi
             thread.start()
         for thread in threads:
             thread.join()
+        assert errors == []
         assert first.delivery_counts(number)["sent"] == 200
-    assert errors == []
     everything = [i for mine in taken.values() for i in mine]
     assert sorted(everything) == ids  # each taken exactly once
     assert len(taken) == 4

@@ -252,6 +252,47 @@ def test_hosts_subscribing_one_address_at_once_add_it_once(config: Config):
 
 
 @postgres_only
+def test_a_recording_rolled_back_to_break_a_deadlock_is_run_again(config: Config):
+    # Another transaction holds the row this recording will claim, then waits for the row it
+    # records: PostgreSQL breaks the deadlock by rolling back the one that waited first, the
+    # recording. Before, that was a StoreError and the sender stopped; the outcome is kept now.
+    import psycopg
+
+    with open_store(config) as setup:
+        number = queued_issue(setup, 2)
+        sending, queued = (d.id for d in setup.due_deliveries(number, now=NOW))
+    with open_store(config) as store:
+        assert store.claim([sending], now=NOW) == [sending]
+        subscriber = {d.id: d.subscriber_id for d in store.deliveries(number)}
+        got: list[object] = []
+
+        def record() -> None:
+            try:
+                got.append(store.record(
+                    [Attempt(sending, subscriber[sending], Outcome(Action.SENT, "250"))],
+                    claim=[queued], now=NOW))
+            except Exception as exc:  # noqa: BLE001 - what the sender would have stopped on
+                got.append(exc)
+
+        touch = "UPDATE deliveries SET updated_at = updated_at WHERE id = %s"
+        waiting = ("SELECT count(*) FROM pg_stat_activity WHERE application_name = %s "
+                   "AND wait_event_type = 'Lock'")
+        with psycopg.connect(config.state.database) as other:
+            other.execute(touch, (queued,))  # holds the row the recording will claim
+            recorder = threading.Thread(target=record)
+            recorder.start()
+            with psycopg.connect(config.state.database, autocommit=True) as watcher:
+                assert eventually(lambda: watcher.execute(waiting, (store.worker,))
+                                  .fetchone()[0], 1) == 1  # it recorded, and waits to claim
+            other.execute(touch, (sending,))  # waits for the recording: a deadlock
+            other.commit()
+        recorder.join(timeout=30)
+        assert got == [[queued]]
+        status = {d.id: d.status.value for d in store.deliveries(number)}
+    assert status == {sending: "sent", queued: "sending"}
+
+
+@postgres_only
 def test_a_claim_waits_for_a_row_another_transaction_has_locked(config: Config):
     # A worker reserving a page locks rows it then passes over until its transaction ends; a
     # claim of such a row must wait for it, not skip it (a skipped claim left the delivery
