@@ -144,29 +144,25 @@ def _groups(published: Sequence[Review]) -> dict[str, list[Term]]:
 
 def name_warnings(config: Config, published: Sequence[Review]) -> list[str]:
     """For ``publisher check``: reviewers or tags spelt differently that share one page and
-    feed, because their slugs are the same ("Sci-Fi" and "sci fi"; "C++" and "C"). Each
-    spelling is named with the first file that uses it; the page shows the newest one
-    (``_groups``)."""
+    feed, because ``_groups`` makes one of all names with the same slug ("Sci-Fi" and "sci fi";
+    "C++" and "C"). Each spelling is named with the first file that uses it."""
     site = Site.from_config(config)
-    kinds: list[tuple[str, Callable[[Review], Sequence[str]]]] = []
-    if site.pages or config.feeds.per_reviewer:
-        kinds.append(("reviewers", lambda review: (review.reviewer,)))
-    if site.pages or config.feeds.per_tag:
-        kinds.append(("tags", lambda review: review.tags))
+    shown = {"reviewers": site.pages or config.feeds.per_reviewer,
+             "tags": site.pages or config.feeds.per_tag}
     warnings = []
-    for kind, names_of in kinds:
-        first_file: dict[str, dict[str, str]] = {}  # slug -> spelling -> first file using it
-        shown: dict[str, str] = {}
-        for review in sorted(published, key=lambda r: (r.date, r.slug)):
-            for name in names_of(review):
-                slug = slugify(name)
-                first_file.setdefault(slug, {}).setdefault(name, review.source_path or review.slug)
-                shown[slug] = name
-        for slug, spellings in sorted(first_file.items()):
-            if len(spellings) > 1:
-                listed = ", ".join(f"'{name}' ({where})" for name, where in spellings.items())
-                warnings.append(f"{kind} {listed} share one page and feed, {kind}/{slug}/, "
-                                f"shown as '{shown[slug]}'; spell them alike, or rename one to "
+    slug_of = functools.cache(slugify)
+    groups = _groups(sorted(published, key=lambda r: (r.date, r.slug)))
+    for kind, terms in groups.items():
+        for term in terms if shown[kind] else ():
+            first_file: dict[str, str] = {}  # spelling -> the first file that uses it
+            for review in reversed(term.reviews):  # oldest first
+                names = (review.reviewer,) if kind == "reviewers" else review.tags
+                name = next(n for n in names if slug_of(n) == term.slug)
+                first_file.setdefault(name, review.source_path or review.slug)
+            if len(first_file) > 1:
+                listed = ", ".join(f"'{name}' ({where})" for name, where in first_file.items())
+                warnings.append(f"{kind} {listed} share one page and feed, {kind}/{term.slug}/, "
+                                f"shown as '{term.name}'; spell them alike, or rename one to "
                                 "give it its own")
     return warnings
 
