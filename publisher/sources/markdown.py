@@ -197,6 +197,19 @@ def prepare_markdown(text: str) -> tuple[str, int]:
     return normalise_spaces(remove_bidi_controls(text)[0]), removed
 
 
+# After cleaning, "<h1" can only be a tag: nh3 and cmark escape "<" in text.
+_HEADING_TAG = re.compile(r"<(/?)h([1-6])(?=[\s>])")
+
+
+def _below_the_title(html: str) -> str:
+    """Headings moved one level down when the body has an ``h1`` (``# Heading``): the review's
+    title is the page's one h1, and in the digest and the feeds the title is above the body
+    too. A body whose headings start at ``##`` is left as written."""
+    if "<h1" not in html:
+        return html
+    return _HEADING_TAG.sub(lambda m: f"<{m.group(1)}h{min(int(m.group(2)) + 1, 6)}", html)
+
+
 def render_prepared(text: str, base_url: str, page_url: str | None = None) -> str:
     """markdown_to_html for text that prepare_markdown has already cleaned."""
     if "<" in text:
@@ -206,12 +219,13 @@ def render_prepared(text: str, base_url: str, page_url: str | None = None) -> st
         # cmark escapes ">" everywhere but in tags, so " />" only closes void tags; written
         # as nh3 writes them, both paths give the same markup.
         html = rendered.replace(" />", ">")
-    return _absolute_urls(html, base_url, page_url).strip()
+    return _absolute_urls(_below_the_title(html), base_url, page_url).strip()
 
 
 def markdown_to_html(text: str, base_url: str, page_url: str | None = None) -> str:
     """Render Markdown (GFM: tables, strikethrough, autolinks; typographic quotes) to sanitised
-    HTML (no script, style, iframe or event handlers; links only http, https and mailto) whose
+    HTML (no script, style, iframe or event handlers; links only http, https and mailto; no
+    ``h1``: ``_below_the_title``) whose
     href/src/srcset are absolute against ``base_url`` (links within the document against
     ``page_url``, where it is given: ``absolute_url``)."""
     return render_prepared(prepare_markdown(text)[0], base_url, page_url)

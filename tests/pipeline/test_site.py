@@ -124,6 +124,16 @@ def test_a_link_to_a_place_in_the_review_lands_on_its_page_everywhere(publicatio
         assert config.url("#cast") not in text
 
 
+def test_a_body_written_with_h1_headings_leaves_the_title_the_one_h1(publication, now):
+    write_reviews(publication, [{"slug": "x", "body": "# Part one\n\nText.\n\n## Detail"}])
+    config = publication.config
+    build_site(config, now=now)
+    doc = page(config.output_path, "reviews/x/index.html")
+    assert [h.text_content() for h in doc.xpath("//h1")] == ["X"]
+    assert [h.text_content() for h in doc.xpath("//main//h2 | //main//h3")][:2] == [
+        "Part one", "Detail"]
+
+
 def test_an_override_reads_the_page_and_its_parts_as_dicts_or_as_attributes(publication, now):
     write_films(publication, 2)
     (publication.root / "templates").mkdir()

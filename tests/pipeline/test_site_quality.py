@@ -26,7 +26,24 @@ CHROMIUM = "/usr/bin/chromium"
 PAGES = ["index.html", "reviews/the-lighthouse-keepers-daughter/index.html",
          "reviews/film-2/index.html", "reviews/index.html", "reviews/page/2/index.html",
          "tags/drama/index.html", "reviewers/priya-raman/index.html", "tags/index.html",
-         "reviewers/index.html", "404.html", "feeds/index.html"]
+         "reviewers/index.html", "404.html", "feeds/index.html", "reviews/wide/index.html"]
+#: What editors write that is wider than a phone: a table of figures, a long URL, a long word.
+WIDE_REVIEW = """\
+---
+title: Supercalifragilisticexpialidociousnessofthewidefilm
+date: 2020-01-01
+reviewer: Priya Raman
+---
+# Box office
+
+| Territory | Opening weekend | Second weekend | Third weekend | Total gross | Screens |
+|---|---|---|---|---|---|
+| United Kingdom and Ireland | £1,234,567 | £987,654 | £654,321 | £4,567,890 | 612 |
+
+Source: https://www.example.org/box-office/reports/2025/territories/united-kingdom-and-ireland/weekly
+
+Supercalifragilisticexpialidociousnessandmoreunbrokenwordsthatgoonandonandon.
+"""
 
 
 @pytest.fixture(scope="module")
@@ -40,6 +57,7 @@ def site(tmp_path_factory):
     shutil.copytree(SAMPLE / "reviews", root / "reviews", dirs_exist_ok=True)
     shutil.copytree(SAMPLE / "static", root / "static")
     write_films(publication, 3)
+    publication.write_review("wide.md", WIDE_REVIEW)
     port = free_port()
     base = f"http://127.0.0.1:{port}/"
     text = (root / "publisher.toml").read_text("utf-8")
@@ -145,7 +163,8 @@ def test_pages_fit_the_screen_in_both_schemes(site, browser, tmp_path, width, sc
     _public, base = site
     page = browser.new_page(viewport={"width": width, "height": 900}, color_scheme=scheme)
     background = {"light": "rgb(255, 253, 248)", "dark": "rgb(35, 32, 28)"}[scheme]
-    for rel in ("index.html", "reviews/film-2/index.html", "tags/drama/index.html"):
+    for rel in ("index.html", "reviews/film-2/index.html", "tags/drama/index.html",
+                "reviews/wide/index.html"):
         page.goto(base + rel)
         # nothing wider than the screen: no sideways scrolling on a phone
         assert page.evaluate("document.documentElement.scrollWidth") <= width, rel

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from urllib.parse import urljoin
 
 import pytest
@@ -75,6 +76,18 @@ def test_links_within_the_review_land_on_its_page_not_the_home_page(extra):
                  'href="https://reel.test/reviews/aliens/"',
                  'href="https://reel.test/posters/p.png"']:  # paths still hang off base_url
         assert href in html
+
+
+@pytest.mark.parametrize("extra", ["", "\n\n<b>raw</b>\n"])
+def test_a_body_whose_headings_start_at_h1_is_moved_below_the_title(extra):
+    html = markdown_to_html("# Part one\n\n## Detail\n\n###### Six\n\nWrite `<h1>` for a title."
+                            + extra, BASE)
+    assert re.findall(r"<(h\d)>", html) == ["h2", "h3", "h6"]
+    assert re.findall(r"</(h\d)>", html) == ["h2", "h3", "h6"]
+    assert "<code>&lt;h1&gt;</code>" in html  # text, not a heading
+    # A body that already starts at "##" is left as written.
+    assert re.findall(r"<(h\d)>", markdown_to_html("## Part\n\n### Detail" + extra, BASE)) \
+        == ["h2", "h3"]
 
 
 def test_srcset_and_cite_become_absolute():
