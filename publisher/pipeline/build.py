@@ -147,13 +147,13 @@ def name_warnings(config: Config, published: Sequence[Review]) -> list[str]:
     feed, because ``_groups`` makes one of all names with the same slug ("Sci-Fi" and "sci fi";
     "C++" and "C"). Each spelling is named with the first file that uses it."""
     site = Site.from_config(config)
-    shown = {"reviewers": site.pages or config.feeds.per_reviewer,
-             "tags": site.pages or config.feeds.per_tag}
+    has_pages = {"reviewers": site.pages or config.feeds.per_reviewer,
+                 "tags": site.pages or config.feeds.per_tag}
     warnings = []
     slug_of = functools.cache(slugify)
     groups = _groups(sorted(published, key=lambda r: (r.date, r.slug)))
     for kind, terms in groups.items():
-        for term in terms if shown[kind] else ():
+        for term in terms if has_pages[kind] else ():
             first_file: dict[str, str] = {}  # spelling -> the first file that uses it
             for review in reversed(term.reviews):  # oldest first
                 names = (review.reviewer,) if kind == "reviewers" else review.tags
