@@ -98,6 +98,9 @@ class Review:
     availability: str = ""
     draft: bool = False
     source_path: str = ""  # as given to the loader, for messages
+    #: Earlier addresses of the review's page on this site (absolute URLs under base_url,
+    #: ending in "/" or ".html"), where the build leaves a page sending readers on to ``url``.
+    aliases: tuple[str, ...] = ()
 
     def __repr__(self) -> str:
         # What each field is made from, deferred texts included, without computing them.

@@ -30,14 +30,14 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 from zoneinfo import ZoneInfo
 
 from markupsafe import Markup
 
 from ..config import Config
 from ..cores import default_workers
-from ..errors import Problem, PublisherError
+from ..errors import Problem, PublisherError, SourceError
 from ..files import escapes, write_atomic
 from ..models import Issue, Review
 from ..render.engine import DEFAULT_TEMPLATES
@@ -47,6 +47,7 @@ from ..render.site import Site
 from ..sources import Catalog, load_reviews
 from ..sources.cache import TextCache, cache_key
 from ..sources.posters import PosterFacts
+from ..sources.schema import derived_id
 from ..text import slugify
 from .output import Output, build_lock, sweep
 from .rendering import (
@@ -63,6 +64,8 @@ from .rendering import (
 from .websub import announce
 
 MANIFEST_VERSION = 2
+#: Reviews whose feed id changed that a build names one by one (moved_pages).
+MOVES_NAMED = 5
 _ITEMS = "items.pickle"  # the list items, kept between builds (_Planner.reuse_items)
 
 
@@ -311,20 +314,25 @@ class _Planner:
                                   card=self.pages.card)
         self._reviews: dict[int, str] = {}
         self._item_keys: dict[int, str] = {}
+        #: The review each review page shows, by unit key (what the manifest records, so that
+        #: the next build can tell a page that moved from one that went: ``moved_pages``).
+        self.page_reviews: dict[str, Review] = {}
         self.base = _digest(_code_digest(), cache_key(config), _templates_digest(site.templates),
                             repr(site), bool(self.issues))
         self.units: list[Unit] = []
 
     def review(self, review: Review) -> str:
         """A digest of the review and its poster's facts (once per review per build): from
-        its source file's sha256 when the catalogue has it (a review is its file read under
-        the sources' cache key, which is in ``base``), else from its repr."""
+        its source file's sha256 and name when the catalogue has them (a review is its file
+        read under the sources' cache key, which is in ``base``; the name gives the slug when
+        the front matter does not), else from its repr."""
         found = self._reviews.get(id(review))
         if found is None:
             facts = self.posters.facts(review.poster.src) if review.poster else None
             source = self.fingerprints.get(review.source_path)
             # repr names what a deferred body is made from without rendering it (models.py)
-            found = _digest(source, facts) if source else _digest(repr(review), facts)
+            found = (_digest(source, review.source_path, facts) if source
+                     else _digest(repr(review), facts))
             self._reviews[id(review)] = found
         return found
 
@@ -477,6 +485,7 @@ class _Planner:
             older = published[i - 1] if i else None
             newer = published[i + 1] if i + 1 < len(published) else None
             inputs = _digest(base, self.review(review), _neighbour(older), _neighbour(newer))
+            self.page_reviews[f"page:{rel}"] = review
             self.add(f"page:{rel}", RANK_LEAF, inputs, functools.partial(
                 lambda rel, r, o, n: {rel: pages.review_page(r, o, n)}, rel, review, older,
                 newer), shard=shards[self.month_of[i]])
@@ -505,6 +514,82 @@ class _Planner:
         if urlsplit(site.base_url).path in ("", "/"):
             # Crawlers read robots.txt only at the root of a host.
             self.add("robots.txt", RANK_MAP, base, lambda: {"robots.txt": render_robots(site)})
+
+    def plan_aliases(self) -> None:
+        """A page at each of a review's earlier addresses (``aliases:``) sending readers on to
+        it, as Hugo writes them: links in issues already sent and in readers' feeds keep
+        working after a slug changes. Call it after every page is planned."""
+        with_aliases = [r for r in self.published if r.aliases]
+        if not with_aliases:
+            return
+        if not self.site.pages:
+            for review in with_aliases:
+                self.warnings.append(Problem(
+                    review.source_path, 0, "aliases",
+                    "ignored: publisher builds no pages here (feeds.permalink is another "
+                    "site's), so the old addresses are for that site to redirect"))
+            return
+        planned = {unit.key for unit in self.units}
+        taken: dict[str, Review] = {}
+        for review in with_aliases:
+            for alias in review.aliases:
+                rel = unquote(page_file(alias, self.site) or "")
+                other = taken.setdefault(rel, review)
+                if f"page:{rel}" in planned or other is not review:
+                    what = (f"the address of a page publisher builds ({alias})"
+                            if other is review else
+                            f"also an alias in {other.source_path or other.slug}")
+                    raise SourceError([Problem(
+                        review.source_path or review.slug, 0, "aliases",
+                        f"{alias} is {what}; remove it from aliases")])
+                self.add(f"alias:{rel}", RANK_INDEX, _digest(self.base, review.url, review.title),
+                         functools.partial(lambda rel, r: {rel: self.pages.alias(r)}, rel,
+                                           review))
+
+    def moved_pages(self, old: Mapping[str, Mapping[str, Any]]) -> list[Problem]:
+        """Warnings for reviews whose page the last build wrote at another address that
+        nothing now answers (a slug changed, a file was renamed), and for reviews whose feed
+        id changed (so readers would see them again as new): each with the front matter that
+        keeps the old links and entries working. Matched by source file, else by its bytes."""
+        planned = {unit.key for unit in self.units}
+        by_source = {r.source_path: r for r in self.published}
+        by_bytes = {self.fingerprints.get(r.source_path, "")[:16]: r for r in self.published}
+        moved: list[Problem] = []
+        renamed: list[Problem] = []
+        for key, entry in old.items():
+            about = entry.get("review")
+            if not key.startswith("page:") or not isinstance(about, list) or len(about) != 3:
+                continue
+            source, old_id, sha = about
+            review = by_source.get(source) or by_bytes.get(sha)
+            if review is None:  # gone, or a draft again: its page goes with it
+                continue
+            # An id the front matter gives is the editor's choice; a derived one changed
+            # because the slug or date did, which readers would take for a new review.
+            derived = review.id == derived_id(self.config, review.date.date(), review.slug)
+            keep_id = (f"`id: {old_id}` so that feed readers do not show it again as new"
+                       if old_id != review.id and derived else "")
+            if self.page_reviews.get(key) is review:
+                if keep_id:
+                    renamed.append(Problem(review.source_path, 0, "id",
+                                           f"its feed id changed from {old_id} to "
+                                           f"{review.id}; add {keep_id}"))
+                continue
+            rel = key[len("page:"):]
+            if key in planned or f"alias:{rel}" in planned:
+                continue  # something answers at the old address
+            path = rel.removesuffix("index.html")
+            fix = f"`aliases: [{path}]`" + (f" and {keep_id}" if keep_id else "")
+            moved.append(Problem(review.source_path, 0, "aliases",
+                                 f"its page moved from {self.site.url(path)} to {review.url}, "
+                                 "and links to the old address (in issues sent, readers' "
+                                 f"feeds, search results) now find nothing; add {fix}"))
+        if len(renamed) > MOVES_NAMED:  # a new domain changes every derived id at once
+            head = renamed[:MOVES_NAMED]
+            renamed = [*head, Problem("reviews", 0, "id", f"and {len(renamed) - len(head)} more "
+                                      "reviews' feed ids changed (did base_url's domain "
+                                      "change?): give each its old id to keep it")]
+        return moved + renamed
 
     def plan_sitemap(self) -> None:
         """The sitemap: every page planned so far (call it last)."""
@@ -656,9 +741,11 @@ def _build(config: Config, *, now: datetime, issues: Sequence[Issue], catalog: C
     specs = planner.plan_feeds()
     planner.plan_pages(specs)
     planner.plan_issues()
+    planner.plan_aliases()
     planner.plan_sitemap()
 
     old = _read_manifest(manifest_path(config))
+    planner.warnings.extend(planner.moved_pages(old))
     manifest: dict[str, dict[str, Any]] = {}
     owner: dict[str, str] = {}  # path → the unit that makes it
     stale: list[Unit] = []
@@ -741,7 +828,12 @@ def _build(config: Config, *, now: datetime, issues: Sequence[Issue], catalog: C
             removed = []
     rendered = len(stale)
 
-    # Record what is now on disk, each file with its size and mtime.
+    # Record what is now on disk, each file with its size and mtime, and which review each
+    # review page shows.
+    for key, review in planner.page_reviews.items():
+        if key in manifest:
+            sha = planner.fingerprints.get(review.source_path, "")[:16]
+            manifest[key]["review"] = [review.source_path, review.id, sha]
     for entry in manifest.values():
         names = entry["files"]
         if isinstance(names, list):
@@ -804,14 +896,17 @@ def _holds(path: Path, data: bytes) -> bool:
 def _claim(owner: dict[str, str], rel: str, key: str) -> None:
     other = owner.setdefault(rel, key)
     if other != key:
+        fix = ("remove it from that review's aliases" if "alias:" in (other[:6], key[:6])
+               else "give the review another slug, or change feeds.permalink")
         raise PublisherError(
             f"{rel} would be written twice (by {_describe(other)} and by {_describe(key)}); "
-            "give the review another slug, or change feeds.permalink")
+            + fix)
 
 
 def _describe(key: str) -> str:
     kind, _, name = key.partition(":")
     return {"page": f"the page {name}", "feed": f"the feed {name or '(site)'}",
+            "alias": f"an alias (aliases:) at {name}",
             "archive": f"the archive of {name}", "issue": f"issue #{name}"}.get(kind, key)
 
 

@@ -337,6 +337,15 @@ class PageRenderer:
 
     # -- the rest ------------------------------------------------------------------------------
 
+    def alias(self, review: Review) -> bytes:
+        """The page at one of a review's earlier addresses: it sends the reader on to the
+        review at once (a refresh, as Hugo's aliases do: a static site cannot answer 301), tells
+        search engines where the page is now (canonical, noindex) and links there."""
+        card = self.card(review)
+        return self._render("alias.html.j2", {
+            **publication_context(self.site), "url": review.url,
+            "review_title": card.title}).encode("utf-8")
+
     def not_found(self) -> bytes:
         page = {"title": f"Page not found | {self.site.title}", "heading": "Page not found"}
         return self._page("404.html.j2", page)

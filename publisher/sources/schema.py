@@ -31,7 +31,7 @@ import re
 from datetime import date as date_type
 from datetime import datetime, time
 from decimal import Decimal, InvalidOperation
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
 import yaml
 
@@ -56,7 +56,7 @@ CACHE_FORMAT = 3
 
 FIELDS = (
     "title", "date", "reviewer", "film", "rating", "summary", "tags", "poster", "poster_alt",
-    "availability", "slug", "id", "updated", "draft", "url",
+    "availability", "slug", "id", "updated", "draft", "url", "aliases",
 )
 FILM_FIELDS = ("year", "director", "starring", "runtime", "classification", "credits")
 POSTER_FIELDS = ("src", "alt")
@@ -285,6 +285,46 @@ _URL_SAFE = "".join(chr(c) for c in range(0x21, 0x7F) if chr(c) not in '"<>\\^`{
 _URL_FORBIDDEN = re.compile(r'[\s"<>\\^`{|}\x00-\x1f\x7f]')
 
 
+def _aliases(fields: Fields, config: Config) -> tuple[str, ...]:
+    """``aliases``: the review's earlier addresses on this site (Hugo's name and form), each as
+    an absolute URL under base_url ending in "/" or ".html" — where the build writes a page
+    that sends readers on to the review. Given as paths under base_url ("reviews/old-slug/",
+    "/post/old-slug", "old.html") or as URLs under it."""
+    written = fields.text_list("aliases")
+    if not written:
+        return ()
+    line = fields.line("aliases")
+    base = urlsplit(config.base_url)
+    found: list[str] = []
+    for alias in written:
+        parts = urlsplit(alias)
+        if parts.scheme or parts.netloc:
+            if not alias.startswith(config.base_url):
+                fields.out.error(line, "aliases",
+                                 f"{alias!r} is not an address on this site ({config.base_url}); "
+                                 "an alias is an earlier address of the review here, e.g. "
+                                 "reviews/old-slug/")
+                continue
+            path = parts.path[len(base.path):]
+        else:
+            path = parts.path.lstrip("/")
+        # What a static server does with the address: decode it, and find the file there.
+        decoded = unquote(path)
+        segments = decoded.rstrip("/").split("/")
+        if (parts.query or parts.fragment or not decoded.strip("/")
+                or any(s in ("", ".", "..") for s in segments)
+                or _NOT_IN_URL.search(decoded.replace(" ", "")) or not decoded.isprintable()):
+            fields.out.error(line, "aliases",
+                             f"{alias!r} is not a page's address; expected a path under the "
+                             "site such as reviews/old-slug/ or post/old-slug.html (no '..', "
+                             "query or fragment; not the home page)")
+            continue
+        if not decoded.endswith(("/", ".html", ".htm")):
+            decoded += "/"  # served as a directory's index.html, as Hugo writes it
+        found.append(config.url(quote(decoded, safe="/-._~!$&'()*+,;=:@")))
+    return tuple(dict.fromkeys(found))
+
+
 def _url_problem(src: str, hostname: str | None) -> str | None:
     """Why an absolute poster URL cannot go into a feed's enclosure as written, or None."""
     bad = _URL_FORBIDDEN.search(src)
@@ -388,6 +428,7 @@ def parse_source(text: str, path: str, config: Config, *,
                       "review's existing page, e.g. https://www.example.org/post/alien-romulus")
             url = None
 
+    aliases = _aliases(fields, config)
     film = _film(fields)
     rating = _rating(fields)
     summary = fields.text("summary")
@@ -432,6 +473,7 @@ def parse_source(text: str, path: str, config: Config, *,
         availability=availability,
         draft=draft,
         source_path=path,
+        aliases=aliases,
     )
     return review, out.problems, out.warnings, needs
 

@@ -372,6 +372,122 @@ def test_a_page_path_two_things_want_is_an_error_naming_both(publication, now):
         build_site(publication.config, now=now)
 
 
+# --- moved reviews: aliases --------------------------------------------------------------------
+
+
+def test_renaming_a_review_file_moves_every_link_to_its_new_page(publication, now):
+    write_reviews(publication, [{"slug": "x"}, {"slug": "y"}])
+    config = publication.config
+    build_site(config, now=now)
+    reviews = publication.root / "reviews"
+    (reviews / "x.md").rename(reviews / "x-the-film.md")  # the slug comes from the file name
+    build_site(config, now=now)
+    public = config.output_path
+    for rel in ("feed.xml", "atom.xml", "feed.json", "index.html", "reviews/index.html",
+                "sitemap.xml", "reviews/y/index.html"):
+        text = (public / rel).read_text("utf-8")
+        assert config.url("reviews/x-the-film/") in text, rel
+        assert config.url("reviews/x/") not in text, rel
+
+
+def test_an_alias_sends_readers_from_an_old_address_to_the_review(publication, now):
+    config = publication.config
+    write_reviews(publication, [{"slug": "x", "aliases": [
+        "reviews/old-x/", "/post/x-review", "old-x.html", config.url("p/%C3%A9t%C3%A9/")]}])
+    build_site(config, now=now)
+    public = config.output_path
+    target = config.url("reviews/x/")
+    for rel in ("reviews/old-x/index.html", "post/x-review/index.html", "old-x.html",
+                "p/été/index.html"):
+        doc = page(public, rel)
+        assert doc.xpath("//meta[@http-equiv='refresh']/@content") == [f"0; url={target}"]
+        assert doc.xpath("//link[@rel='canonical']/@href") == [target]
+        assert meta(doc, "robots") == ["noindex"]
+        assert target in links(doc)
+    sitemap = (public / "sitemap.xml").read_text("utf-8")
+    assert "old-x" not in sitemap and "x-review" not in sitemap
+
+    write_reviews(publication, [{"slug": "x", "aliases": ["reviews/old-x/"]}])
+    build_site(config, now=now)
+    assert (public / "reviews/old-x/index.html").is_file()
+    assert not (public / "old-x.html").exists() and not (public / "post").exists()
+
+
+def test_a_page_that_moved_is_named_with_the_front_matter_that_keeps_its_links(publication,
+                                                                                now):
+    write_reviews(publication, [{"slug": "x"}, {"slug": "y", "id": "tag:reel.test,2026:y"}])
+    config = publication.config
+    build_site(config, now=now)
+    reviews = publication.root / "reviews"
+    (reviews / "x.md").rename(reviews / "x2.md")
+    text = (reviews / "y.md").read_text("utf-8")
+    (reviews / "y.md").write_text(text.replace("---\n", "---\nslug: y2\n", 1), "utf-8")
+    warnings = [str(w) for w in build_site(config, now=now).warnings]
+    assert warnings == [
+        f"reviews/x2.md: aliases: its page moved from {config.url('reviews/x/')} to "
+        f"{config.url('reviews/x2/')}, and links to the old address (in issues sent, readers' "
+        "feeds, search results) now find nothing; add `aliases: [reviews/x/]` and "
+        "`id: tag:reel.test,2026-11-01:x` so that feed readers do not show it again as new",
+        f"reviews/y.md: aliases: its page moved from {config.url('reviews/y/')} to "
+        f"{config.url('reviews/y2/')}, and links to the old address (in issues sent, readers' "
+        "feeds, search results) now find nothing; add `aliases: [reviews/y/]`"]
+    # Said once: the next build finds nothing moved since this one.
+    assert build_site(config, now=now).warnings == ()
+
+
+def test_a_feed_id_that_changed_with_the_date_is_named(publication, now):
+    write_reviews(publication, [{"slug": "x"}])
+    config = publication.config
+    build_site(config, now=now)
+    path = publication.root / "reviews" / "x.md"
+    path.write_text(path.read_text("utf-8").replace("date: 2026-11-01", "date: 2026-11-02"))
+    warnings = [str(w) for w in build_site(config, now=now).warnings]
+    assert warnings == [
+        "reviews/x.md: id: its feed id changed from tag:reel.test,2026-11-01:x to "
+        "tag:reel.test,2026-11-02:x; add `id: tag:reel.test,2026-11-01:x` so that feed readers "
+        "do not show it again as new"]
+
+
+def test_an_alias_that_is_another_pages_address_stops_the_build(publication, now):
+    from publisher.errors import SourceError
+
+    write_reviews(publication, [{"slug": "x", "aliases": ["reviews/y/"]}, {"slug": "y"}])
+    with pytest.raises(SourceError, match=r"reviews/x.md: aliases: .*reviews/y/ is the address "
+                                          "of a page publisher builds"):
+        build_site(publication.config, now=now)
+    write_reviews(publication, [{"slug": "x", "aliases": ["old/"]}, {"slug": "y",
+                                                                     "aliases": ["old/"]}])
+    with pytest.raises(SourceError, match=r"reviews/y.md: aliases: .*old/ is also an alias in "
+                                          "reviews/x.md"):
+        build_site(publication.config, now=now)
+    assert not publication.config.output_path.exists()
+
+
+def test_an_alias_must_be_an_address_on_this_site(publication):
+    from publisher.sources import check_sources
+
+    write_reviews(publication, [{"slug": "a", "aliases": ["https://elsewhere.test/a/"]},
+                                {"slug": "b", "aliases": ["reviews/../../etc/"]},
+                                {"slug": "c", "aliases": ['"reviews/c/?page=2"']},
+                                {"slug": "d", "aliases": ["/"]},
+                                {"slug": "e", "aliases": ["reviews/e-old/"]}])
+    problems = [str(p) for p in check_sources(publication.config).problems]
+    assert [p.split(":")[0] for p in problems] == [
+        "reviews/a.md", "reviews/b.md", "reviews/c.md", "reviews/d.md"]
+    assert "not an address on this site" in problems[0]
+    assert all("not a page's address" in p for p in problems[1:])
+
+
+def test_aliases_are_ignored_with_a_warning_where_another_site_has_the_pages(publication, now):
+    write_reviews(publication, [{"slug": "x", "aliases": ["reviews/old-x/"]}])
+    publication.add_config('[feeds]\npermalink = "https://www.reel.test/post/{slug}"\n')
+    report = build_site(publication.config, now=now)
+    assert [str(w) for w in report.warnings] == [
+        "reviews/x.md: aliases: ignored: publisher builds no pages here (feeds.permalink is "
+        "another site's), so the old addresses are for that site to redirect"]
+    assert not (publication.config.output_path / "reviews").exists()
+
+
 # --- posters ----------------------------------------------------------------------------------
 
 

@@ -33,6 +33,7 @@ WIDE_REVIEW = """\
 title: Supercalifragilisticexpialidociousnessofthewidefilm
 date: 2020-01-01
 reviewer: Priya Raman
+aliases: [reviews/the-wide-film/]
 ---
 # Box office
 
@@ -174,6 +175,16 @@ def test_pages_fit_the_screen_in_both_schemes(site, browser, tmp_path, width, sc
         shot = tmp_path / f"{rel.replace('/', '_')}-{width}-{scheme}.png"
         page.screenshot(path=str(shot), full_page=True)
         assert shot.stat().st_size > 5000
+    page.close()
+
+
+def test_a_reader_at_a_reviews_old_address_lands_on_the_review(site, browser):
+    public, base = site
+    assert (public / "reviews/the-wide-film/index.html").is_file()  # html5lib and Nu read it too
+    page = browser.new_page()
+    page.goto(base + "reviews/the-wide-film/")
+    page.wait_for_url(base + "reviews/wide/")
+    assert page.locator("h1").inner_text().startswith("Supercalifragilistic")
     page.close()
 
 

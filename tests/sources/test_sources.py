@@ -461,7 +461,7 @@ colour: blue
         "runtime, classification, credits",
         "reviews/x.md:10: colour: unknown field; known fields: title, date, reviewer, film, "
         "rating, summary, tags, poster, poster_alt, availability, slug, id, updated, draft, "
-        "url",
+        "url, aliases",
     ]
 
 
