@@ -536,7 +536,7 @@ class _Planner:
                 rel = unquote(page_file(alias, self.site) or "")
                 other = taken.setdefault(rel, review)
                 if f"page:{rel}" in planned or other is not review:
-                    what = (f"the address of a page publisher builds ({alias})"
+                    what = ("the address of a page publisher builds"
                             if other is review else
                             f"also an alias in {other.source_path or other.slug}")
                     raise SourceError([Problem(
@@ -738,19 +738,38 @@ def steady(config: Config, catalog: Catalog, now: datetime
     return start, until
 
 
-def _build(config: Config, *, now: datetime, issues: Sequence[Issue], catalog: Catalog,
-           cache: bool, dry_run: bool = False, workers: int = 1) -> BuildReport:
-    out = config.output_path
-    site = Site.from_config(config)
-    posters = PosterFacts(config, cache=cache)
-    statics = static_files(config)  # refuses links out of the publication, before anything
+def _plan(config: Config, site: Site, catalog: Catalog, issues: Sequence[Issue],
+          posters: PosterFacts, now: datetime) -> _Planner:
+    """Every unit a build makes, planned (nothing rendered)."""
     planner = _Planner(config, site, catalog, issues, posters, now)
     specs = planner.plan_feeds()
     planner.plan_pages(specs)
     planner.plan_issues()
     planner.plan_aliases()
     planner.plan_sitemap()
+    return planner
 
+
+def plan_problems(config: Config, catalog: Catalog, now: datetime) -> tuple[list[str], list[str]]:
+    """For ``publisher check``: what planning a build finds in sources that each load (an
+    alias that is another page's address, aliases where publisher builds no pages), as
+    (errors, warnings); nothing is rendered or written."""
+    site = Site.from_config(config)
+    try:
+        planner = _plan(config, site, catalog, (), PosterFacts(config), now)
+    except PublisherError as exc:
+        problems = exc.problems if isinstance(exc, SourceError) else [exc]
+        return [str(p) for p in problems], []
+    return [], [str(w) for w in planner.warnings[len(catalog.warnings):]]
+
+
+def _build(config: Config, *, now: datetime, issues: Sequence[Issue], catalog: Catalog,
+           cache: bool, dry_run: bool = False, workers: int = 1) -> BuildReport:
+    out = config.output_path
+    site = Site.from_config(config)
+    posters = PosterFacts(config, cache=cache)
+    statics = static_files(config)  # refuses links out of the publication, before anything
+    planner = _plan(config, site, catalog, issues, posters, now)
     old = _read_manifest(manifest_path(config))
     planner.warnings.extend(planner.moved_pages(old))
     manifest: dict[str, dict[str, Any]] = {}

@@ -16,8 +16,8 @@ from ..render.archive import render_archive
 from ..render.digest import render_digest
 from ..render.lint import check_digest_html, lint_templates
 from ..render.site import Site
-from ..sources import check_sources
-from .build import link_warnings, name_warnings, static_files
+from ..sources import Catalog, check_sources
+from .build import link_warnings, name_warnings, plan_problems, static_files
 from .preflight import (
     Findings,
     check_addresses,
@@ -67,6 +67,11 @@ def check_publication(config: Config, *, now: datetime, checks: Sequence[Check] 
     published = [r for r in result.reviews if r.is_published(now)]
     warnings = [str(w) for w in result.warnings] + link_warnings(config, published)
     warnings += name_warnings(config, published)
+    if not result.problems:  # a build is planned only from sources that all load
+        plan_errors, plan_warnings = plan_problems(config, Catalog(
+            reviews=tuple(result.reviews), fingerprints=result.fingerprints), now)
+        errors += plan_errors
+        warnings += plan_warnings
     try:
         static_files(config)  # a link out of the publication in static/ stops every build
     except PublisherError as exc:

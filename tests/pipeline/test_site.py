@@ -478,6 +478,23 @@ def test_an_alias_must_be_an_address_on_this_site(publication):
     assert all("not a page's address" in p for p in problems[1:])
 
 
+def test_check_finds_what_the_build_would_refuse_in_aliases(publication, now):
+    write_reviews(publication, [{"slug": "x", "aliases": ["reviews/y/"]}, {"slug": "y"}])
+    report = check_publication(publication.config, now=now, sources_only=True)
+    assert [e for e in report.errors if "aliases" in e] == [
+        f"reviews/x.md: aliases: {publication.config.url('reviews/y/')} is the address of a "
+        "page publisher builds; remove it from aliases"]
+    assert not publication.config.output_path.exists()
+
+    write_reviews(publication, [{"slug": "x", "aliases": ["reviews/old-x/"]}, {"slug": "y"}])
+    assert check_publication(publication.config, now=now, sources_only=True).errors == ()
+    publication.add_config('[feeds]\npermalink = "https://www.reel.test/post/{slug}"\n')
+    report = check_publication(publication.config, now=now, sources_only=True)
+    assert [w for w in report.warnings if "aliases" in w] == [
+        "reviews/x.md: aliases: ignored: publisher builds no pages here (feeds.permalink is "
+        "another site's), so the old addresses are for that site to redirect"]
+
+
 def test_aliases_are_ignored_with_a_warning_where_another_site_has_the_pages(publication, now):
     write_reviews(publication, [{"slug": "x", "aliases": ["reviews/old-x/"]}])
     publication.add_config('[feeds]\npermalink = "https://www.reel.test/post/{slug}"\n')
