@@ -24,6 +24,7 @@ from .preflight import (
     check_directories,
     check_dkim,
     check_ledger,
+    check_readers,
     check_schedule,
     check_secret,
     check_transport,
@@ -115,6 +116,7 @@ def operations(config: Config, *, now: datetime, connect: bool = False,
     found.extend(check_secret(ledger, sends_mail=sends_mail, environ=environ))
     found.extend(check_dkim(config, connect=connect))
     found.extend(ledger_found)
+    found.extend(check_readers(config))
     found.extend(check_directories(config))
     return found
 

@@ -391,6 +391,24 @@ def _read_only(path: Path) -> bool:
         return False
 
 
+def check_readers(config: Config) -> Findings:
+    """Where readers' links and forms go (subscribe, confirm, unsubscribe, preferences): to
+    ``publisher serve`` at server.url, or under base_url — which a static host answers with
+    404 unless a proxy sends those paths to the server, so the line says so."""
+    found = Findings()
+    given = [name for name in ("subscribe_url", "unsubscribe_url", "preferences_url")
+             if getattr(config.newsletter, name)]
+    also = f" (newsletter.{', newsletter.'.join(given)} given)" if given else ""
+    if config.server.url:
+        found.info.append(f"readers: publisher serve at {config.server.url}{also}")
+    else:
+        found.info.append(
+            f"readers: forms and links go to {config.reader_url('subscribe')}, …/unsubscribe, "
+            f"…/preferences under base_url{also}; the site's host must pass those paths to "
+            "publisher serve, or set [server] url to where serve answers")
+    return found
+
+
 def check_directories(config: Config) -> Findings:
     """The output directory (feeds, archive) and .publisher/ (lock, caches, ledger) can be
     written by this user."""

@@ -88,7 +88,19 @@ def test_a_publication_ready_for_cron_passes_and_says_what_it_checked(publicatio
     assert any(line.startswith("ledger: sqlite:///") and "does not exist yet" in line
                for line in out)
     assert "directories: public/ and .publisher/ are writable" in out
+    assert ("readers: forms and links go to https://secondlooks.org/subscribe, …/unsubscribe, "
+            "…/preferences under base_url; the site's host must pass those paths to publisher "
+            "serve, or set [server] url to where serve answers") in out
     assert result.stderr == ""
+
+
+def test_the_readers_line_names_the_server_and_what_the_newsletter_points_elsewhere(
+        publication, cli):
+    root_keys(publication, 'newsletter.subscribe_url = "https://signup.secondlooks.org/"\n')
+    publication.add_config('[server]\nurl = "https://list.secondlooks.org/"\n')
+    out = check(cli).stdout.splitlines()
+    assert ("readers: publisher serve at https://list.secondlooks.org/ (newsletter.subscribe_url "
+            "given)") in out
 
 
 # --- what the issue found check passing ---------------------------------------------------------
