@@ -64,7 +64,8 @@ from .rendering import (
 from .websub import announce
 
 MANIFEST_VERSION = 2
-#: Reviews whose feed id changed that a build names one by one (moved_pages).
+#: Reviews whose page moved, or whose feed id changed, that a build names one by one
+#: (moved_pages); the rest are counted.
 MOVES_NAMED = 5
 _ITEMS = "items.pickle"  # the list items, kept between builds (_Planner.reuse_items)
 
@@ -591,11 +592,18 @@ class _Planner:
                                  f"its page moved from {self.site.url(path)} to {review.url}, "
                                  "and links to the old address (in issues sent, readers' "
                                  f"feeds, search results) now find nothing; add {fix}"))
-        if len(renamed) > MOVES_NAMED:  # a new domain changes every derived id at once
-            head = renamed[:MOVES_NAMED]
-            renamed = [*head, Problem("reviews", 0, "id", f"and {len(renamed) - len(head)} more "
-                                      "reviews' feed ids changed (did base_url's domain "
-                                      "change?): give each its old id to keep it")]
+        # A new permalink pattern moves every page at once, a new domain changes every
+        # derived id: a few are named, the rest counted.
+        if len(moved) > MOVES_NAMED:
+            moved = [*moved[:MOVES_NAMED], Problem(
+                self.config.reviews_dir + "/", 0, "aliases",
+                f"and {len(moved) - MOVES_NAMED} more reviews' pages moved (did "
+                "feeds.permalink change?): links to their old addresses now find nothing")]
+        if len(renamed) > MOVES_NAMED:
+            renamed = [*renamed[:MOVES_NAMED], Problem(
+                self.config.reviews_dir + "/", 0, "id",
+                f"and {len(renamed) - MOVES_NAMED} more reviews' feed ids changed (did "
+                "base_url's domain change?): give each its old id to keep it")]
         return moved + renamed
 
     def plan_sitemap(self) -> None:

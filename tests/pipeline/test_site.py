@@ -448,6 +448,20 @@ def test_a_feed_id_that_changed_with_the_date_is_named(publication, now):
         "do not show it again as new"]
 
 
+def test_a_new_permalink_pattern_names_a_few_moved_pages_and_counts_the_rest(publication, now):
+    write_reviews(publication, 8)
+    config = publication.config
+    build_site(config, now=now)
+    publication.add_config('[feeds]\npermalink = "films/{slug}/"\n')
+    warnings = [str(w) for w in build_site(publication.config, now=now).warnings]
+    assert len(warnings) == 6
+    assert warnings[0].startswith("reviews/film-1.md: aliases: its page moved from "
+                                  f"{config.url('reviews/film-1/')} to ")
+    assert warnings[5] == ("reviews/: aliases: and 3 more reviews' pages moved (did "
+                           "feeds.permalink change?): links to their old addresses now find "
+                           "nothing")
+
+
 def test_an_alias_that_is_another_pages_address_stops_the_build(publication, now):
     from publisher.errors import SourceError
 
