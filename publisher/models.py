@@ -101,6 +101,9 @@ class Review:
     #: Earlier addresses of the review's page on this site (absolute URLs under base_url,
     #: ending in "/" or ".html"), where the build leaves a page sending readers on to ``url``.
     aliases: tuple[str, ...] = ()
+    #: The body's links and images into this site (absolute URLs under base_url, each with
+    #: its line in the source file): what a build checks something is published at.
+    links: tuple[tuple[str, int], ...] = ()
 
     def __repr__(self) -> str:
         # What each field is made from, deferred texts included, without computing them.

@@ -719,7 +719,7 @@ def write_reviews(publication: Publication, reviews: int | Sequence[Mapping[str,
         }
         fields.update((k, v) for k, v in given.items() if k not in ("slug", "body"))
         body = given.get("body", f"The body of review {n}, with *emphasis* and a "
-                                 "[link](/about/).")
+                                 "[link](/reviews/).")
         front = "".join(f"{k}: {_yaml(v)}\n" for k, v in fields.items() if v is not None)
         path = publication.root / "reviews" / f"{slug}.md"
         path.write_text(f"---\n{front}---\n{body}\n", encoding="utf-8")

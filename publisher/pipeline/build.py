@@ -24,7 +24,7 @@ import functools
 import hashlib
 import math
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
@@ -64,6 +64,12 @@ from .rendering import (
 from .websub import announce
 
 MANIFEST_VERSION = 2
+#: Broken links in review bodies that a build names one by one (``publisher check`` names
+#: all of them); the rest are counted.
+LINKS_NAMED = 20
+#: Files publisher writes besides pages (feeds, their archives, the sitemap, the stylesheets):
+#: links to them are not checked (the units that make them do not name their files).
+_GENERATED = (".xml", ".json", ".xsl", ".css", ".txt")
 #: Reviews whose page moved, or whose feed id changed, that a build names one by one
 #: (moved_pages); the rest are counted.
 MOVES_NAMED = 5
@@ -303,6 +309,7 @@ class _Planner:
         self.fingerprints = catalog.fingerprints
         published = catalog.published(now)
         self.published = sorted(published, key=lambda r: (r.date, r.slug))
+        self.unpublished = [r for r in catalog.reviews if not r.is_published(now)]
         self.issues = list(issues)
         self.posters = posters
         self.groups = _groups(self.published)
@@ -606,6 +613,58 @@ class _Planner:
                 "base_url's domain change?): give each its old id to keep it")]
         return moved + renamed
 
+    def broken_links(self, statics: Collection[str], named: int | None = LINKS_NAMED, *,
+                     issues: bool = True) -> list[Problem]:
+        """Warnings for links and images in review bodies to addresses on this site where
+        nothing is published: no page planned, no alias, no file under static/ (``statics``,
+        paths relative to it) — a review linked by a mistyped or changed slug, an image never
+        copied into static/, a review not published yet. ``named`` at most, the rest counted.
+        Only where publisher builds the site: elsewhere base_url is only the feeds' home.
+        Without ``issues``, links to the newsletter's archive are not checked."""
+        site = self.site
+        if not site.pages:
+            return []
+        served = set(statics)
+        for unit in self.units:
+            kind, _, rel = unit.key.partition(":")
+            if kind in ("page", "alias"):
+                served.add(rel + "index.html" if rel.endswith("/") else rel)
+            elif kind == "issue":
+                served.add(f"issues/{rel}/index.html")
+            elif unit.key == "issues":
+                served.add("issues/index.html")
+        waiting = {r.url.partition("#")[0]: r for r in self.unpublished}
+        # publisher serve's paths, when a proxy at base_url passes them on (no server.url)
+        reader = {self.config.reader_url(p) for p in ("subscribe", "unsubscribe",
+                                                      "preferences", "confirm")}
+        root = len(site.base_url)
+        found: list[Problem] = []
+        for review in self.published:
+            for url, line in review.links:
+                target = url.partition("?")[0]
+                rel = unquote(target[root:])
+                if (rel + "index.html" if rel == "" or rel.endswith("/") else rel) in served \
+                        or f"{rel}/index.html" in served or target in reader \
+                        or rel.endswith(_GENERATED) or (not issues and rel.startswith("issues/")):
+                    continue
+                other = waiting.get(target)
+                if other is not None:
+                    when = ("a draft" if other.draft else
+                            f"scheduled for {other.date:%Y-%m-%d %H:%M}")
+                    why = (f"the page of {other.source_path or other.slug}, {when}: until it "
+                           "is published the link finds nothing")
+                else:
+                    why = ("where nothing is published (no review, page or file in static/ "
+                           "has that address); correct the link")
+                found.append(Problem(review.source_path or review.slug, line, "body",
+                                     f"links to {url}, {why}"))
+        if named is not None and len(found) > named:
+            found = [*found[:named], Problem(
+                self.config.reviews_dir + "/", 0, "body",
+                f"and {len(found) - named} more links to addresses on this site where nothing "
+                "is published (publisher check lists every one)")]
+        return found
+
     def plan_sitemap(self) -> None:
         """The sitemap: every page planned so far (call it last)."""
         if not self.site.pages:
@@ -760,15 +819,22 @@ def _plan(config: Config, site: Site, catalog: Catalog, issues: Sequence[Issue],
 
 def plan_problems(config: Config, catalog: Catalog, now: datetime) -> tuple[list[str], list[str]]:
     """For ``publisher check``: what planning a build finds in sources that each load (an
-    alias that is another page's address, aliases where publisher builds no pages), as
-    (errors, warnings); nothing is rendered or written."""
+    alias that is another page's address, aliases where publisher builds no pages, every link
+    in a body to an address where nothing is published), as (errors, warnings); nothing is
+    rendered or written. A ledger or static/ that cannot be read is check's to report."""
     site = Site.from_config(config)
     try:
         planner = _plan(config, site, catalog, (), PosterFacts(config), now)
-    except PublisherError as exc:
-        problems = exc.problems if isinstance(exc, SourceError) else [exc]
-        return [str(p) for p in problems], []
-    return [], [str(w) for w in planner.warnings[len(catalog.warnings):]]
+    except SourceError as exc:
+        return [str(p) for p in exc.problems], []
+    warnings = planner.warnings[len(catalog.warnings):]
+    try:
+        statics = {rel for rel, _path in static_files(config)}
+    except PublisherError:
+        return [], [str(w) for w in warnings]
+    # The issues' pages are left unchecked: which were sent is the ledger's to say, and
+    # opening it could migrate it, which check never does.
+    return [], [str(w) for w in warnings + planner.broken_links(statics, None, issues=False)]
 
 
 def _build(config: Config, *, now: datetime, issues: Sequence[Issue], catalog: Catalog,
@@ -778,6 +844,7 @@ def _build(config: Config, *, now: datetime, issues: Sequence[Issue], catalog: C
     posters = PosterFacts(config, cache=cache)
     statics = static_files(config)  # refuses links out of the publication, before anything
     planner = _plan(config, site, catalog, issues, posters, now)
+    planner.warnings.extend(planner.broken_links({rel for rel, _path in statics}))
     old = _read_manifest(manifest_path(config))
     planner.warnings.extend(planner.moved_pages(old))
     manifest: dict[str, dict[str, Any]] = {}

@@ -107,6 +107,39 @@ def absolute_url(url: str, base_url: str, page_url: str | None = None) -> str:
     return urljoin(base_url, url)
 
 
+def site_links(markdown: str, base_url: str, first_line: int) -> tuple[tuple[str, int], ...]:
+    """The links and images of a Markdown body that point into the site itself (under
+    ``base_url``), each as (absolute URL without its fragment, line in the file), for checking
+    that something is published there (``pipeline/build.py``). Read from the source with
+    patterns, not by rendering it (a build checks every review's links, and renders only the
+    bodies it needs): inline links and images, reference definitions, and href/src in raw
+    HTML; code blocks and code spans are left out. Links within the review itself (``#cast``)
+    are not included."""
+    if "](" not in markdown and "]:" not in markdown and "=" not in markdown:
+        return ()
+    text = _CODE.sub(lambda m: "\n" * m.group(0).count("\n"), markdown)
+    found: dict[str, int] = {}
+    for match in _SOURCE_LINK.finditer(text):
+        url = next(g for g in match.groups() if g is not None).strip("<>")
+        if url[:1] in ("#", "?", ""):
+            continue
+        url = absolute_url(url, base_url).partition("#")[0]
+        if url.startswith(base_url):
+            found.setdefault(url, first_line + text.count("\n", 0, match.start()))
+    return tuple(found.items())
+
+
+# Fenced code blocks (``` or ~~~, to the closing fence or the end) and code spans.
+_CODE = re.compile(r"^ {0,3}(`{3,}|~{3,}).*?(?:^ {0,3}\1[ \t]*$|\Z)|`+[^`\n]+`+",
+                   re.MULTILINE | re.DOTALL)
+# An inline link or image's destination, a reference definition's, a raw href or src.
+_SOURCE_LINK = re.compile(
+    r"\]\(\s*(<[^>\n]*>|[^)\s]+)"
+    r"|^ {0,3}\[[^\]\n]+\]:[ \t]*(<[^>\n]*>|\S+)"
+    r"|\b(?:href|src)\s*=\s*[\"']([^\"'\n]+)[\"']",
+    re.MULTILINE | re.IGNORECASE)
+
+
 # A path with no dot segments, query-only or fragment-only part, or protocol-relative start.
 _PLAIN_PATH = re.compile(r"(?!//)(?!\.\.?(?:/|$))(?!.*/\.\.?(?:/|$|[?#]))[^?#]")
 

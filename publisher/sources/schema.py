@@ -49,7 +49,7 @@ from .frontmatter import (
     remove_front_matter_controls,
     split_front_matter,
 )
-from .markdown import absolute_url, prepare_markdown
+from .markdown import absolute_url, prepare_markdown, site_links
 
 #: Bump when parsing or rendering changes in a way the source hashes cannot see.
 CACHE_FORMAT = 3
@@ -449,6 +449,7 @@ def parse_source(text: str, path: str, config: Config, *,
                                         f"{'s' if removed > 1 else ''} that XML cannot carry")
     if out.problems or title is None or reviewer is None or published is None:
         return None, out.problems, out.warnings, ()
+    links = site_links(body, config.base_url, body_line)
     # Rendered when an output first reads it: most reviews are in no feed and no digest.
     body_html: str | Deferred = (
         MarkdownBody(body, config.base_url) if file is None
@@ -474,6 +475,7 @@ def parse_source(text: str, path: str, config: Config, *,
         draft=draft,
         source_path=path,
         aliases=aliases,
+        links=links,
     )
     return review, out.problems, out.warnings, needs
 

@@ -21,7 +21,7 @@ SCHEMA = json.loads((DATA / "jsonfeed-1.1.schema.json").read_text("utf-8"))
 
 
 def write(publication, slug, *, title=None, date="2026-03-01", reviewer="Sam Okafor",
-          tags="drama", body="A body with a [link](/reviews/other/).", **extra):
+          tags="drama", body="A body with a [link](/reviews/).", **extra):
     """reviews/<slug>.md: a Lynne Ramsay film tagged ``tags`` (YAML text), dated 1 March 2026;
     ``extra`` front-matter fields go in as written (a misspelt key, a draft)."""
     title = title or slug.replace("-", " ").title()

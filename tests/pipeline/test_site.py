@@ -519,6 +519,48 @@ def test_aliases_are_ignored_with_a_warning_where_another_site_has_the_pages(pub
     assert not (publication.config.output_path / "reviews").exists()
 
 
+# --- links in bodies -----------------------------------------------------------------------------
+
+
+def test_a_link_in_a_body_to_where_nothing_is_published_is_named_with_its_line(
+        publication, now):
+    (publication.root / "static" / "stills").mkdir(parents=True)
+    (publication.root / "static" / "stills" / "there.jpg").write_bytes(b"jpeg")
+    body = ("[fine](/reviews/y/) [home](/) [tag](/tags/drama/) [feed](/feed.xml) "
+            "![still](/stills/there.jpg) [subscribe](/subscribe)\n\n"
+            "[typo](/reviews/yy/)\n\n"
+            "![missing](stills/gone.jpg)\n\n"
+            "[draft](/reviews/d/) and [soon](/reviews/s/)")
+    write_reviews(publication, [{"slug": "x", "tags": ["drama"], "body": body}, {"slug": "y"},
+                                {"slug": "d", "draft": "true"},
+                                {"slug": "s", "date": "2027-01-02"}])
+    config = publication.config
+    expected = [
+        f"reviews/x.md:12: body: links to {config.url('reviews/yy/')}, where nothing is "
+        "published (no review, page or file in static/ has that address); correct the link",
+        f"reviews/x.md:14: body: links to {config.url('stills/gone.jpg')}, where nothing is "
+        "published (no review, page or file in static/ has that address); correct the link",
+        f"reviews/x.md:16: body: links to {config.url('reviews/d/')}, the page of "
+        "reviews/d.md, a draft: until it is published the link finds nothing",
+        f"reviews/x.md:16: body: links to {config.url('reviews/s/')}, the page of "
+        "reviews/s.md, scheduled for 2027-01-02 00:00: until it is published the link finds "
+        "nothing"]
+    assert [str(w) for w in build_site(config, now=now).warnings] == expected
+    report = check_publication(config, now=now, sources_only=True)
+    assert [w for w in report.warnings if "links to" in w] == expected
+
+
+def test_a_build_names_twenty_broken_links_and_check_names_them_all(publication, now):
+    body = "\n\n".join(f"[review {n}](/reviews/missing-{n}/)" for n in range(25))
+    write_reviews(publication, [{"slug": "x", "body": body}])
+    warnings = [str(w) for w in build_site(publication.config, now=now).warnings]
+    assert len(warnings) == 21 and warnings[-1] == (
+        "reviews/: body: and 5 more links to addresses on this site where nothing is published "
+        "(publisher check lists every one)")
+    report = check_publication(publication.config, now=now, sources_only=True)
+    assert len([w for w in report.warnings if "links to" in w]) == 25
+
+
 # --- posters ----------------------------------------------------------------------------------
 
 

@@ -7,7 +7,7 @@ from urllib.parse import urljoin
 
 import pytest
 
-from publisher.sources.markdown import absolute_url, markdown_to_html, sanitise_html
+from publisher.sources.markdown import absolute_url, markdown_to_html, sanitise_html, site_links
 from publisher.text import excerpt, html_to_text, one_line, remove_control_chars
 
 BASE = "https://reel.test/"
@@ -64,6 +64,24 @@ def test_relative_urls_become_absolute(extra):
                  'href="https://other.test/x"', 'href="mailto:ed@reel.test"',
                  'href="https://cdn.test/i.png"']:
         assert href in html
+
+
+def test_the_links_into_the_site_are_read_from_the_source_with_their_lines():
+    body = (
+        "See [the sequel](/reviews/sequel/) and ![a still](stills/one.jpg \"Still\").\n"
+        "[Elsewhere](https://other.test/x/), [the cast](#cast), `[code](/reviews/no/)`\n"
+        "```\n[fenced](/reviews/fenced/)\n```\n"
+        "[horror]: /tags/horror/#top\n"
+        '<a href="/about/">About</a> <img src=\'https://reel.test/posters/p.png\'>\n'
+        "[again](/reviews/sequel/) [paged](/reviews/?page=2)\n")
+    assert site_links(body, "https://reel.test/", 7) == (
+        ("https://reel.test/reviews/sequel/", 7),
+        ("https://reel.test/stills/one.jpg", 7),
+        ("https://reel.test/tags/horror/", 12),
+        ("https://reel.test/about/", 13),
+        ("https://reel.test/posters/p.png", 13),
+        ("https://reel.test/reviews/?page=2", 14))
+    assert site_links("No links at all.", "https://reel.test/", 1) == ()
 
 
 @pytest.mark.parametrize("extra", ["", "\n\n<b>raw</b>\n"])
