@@ -536,13 +536,13 @@ def test_a_link_in_a_body_to_where_nothing_is_published_is_named_with_its_line(
                                 {"slug": "s", "date": "2027-01-02"}])
     config = publication.config
     expected = [
-        f"reviews/x.md:12: body: links to {config.url('reviews/yy/')}, where nothing is "
+        f"reviews/x.md:11: body: links to {config.url('reviews/yy/')}, where nothing is "
         "published (no review, page or file in static/ has that address); correct the link",
-        f"reviews/x.md:14: body: links to {config.url('stills/gone.jpg')}, where nothing is "
+        f"reviews/x.md:13: body: links to {config.url('stills/gone.jpg')}, where nothing is "
         "published (no review, page or file in static/ has that address); correct the link",
-        f"reviews/x.md:16: body: links to {config.url('reviews/d/')}, the page of "
+        f"reviews/x.md:15: body: links to {config.url('reviews/d/')}, the page of "
         "reviews/d.md, a draft: until it is published the link finds nothing",
-        f"reviews/x.md:16: body: links to {config.url('reviews/s/')}, the page of "
+        f"reviews/x.md:15: body: links to {config.url('reviews/s/')}, the page of "
         "reviews/s.md, scheduled for 2027-01-02 00:00: until it is published the link finds "
         "nothing"]
     assert [str(w) for w in build_site(config, now=now).warnings] == expected
