@@ -821,7 +821,7 @@ def plan_problems(config: Config, catalog: Catalog, now: datetime) -> tuple[list
     """For ``publisher check``: what planning a build finds in sources that each load (an
     alias that is another page's address, aliases where publisher builds no pages, every link
     in a body to an address where nothing is published), as (errors, warnings); nothing is
-    rendered or written. A ledger or static/ that cannot be read is check's to report."""
+    rendered or written. A static/ that cannot be read is check's to report."""
     site = Site.from_config(config)
     try:
         planner = _plan(config, site, catalog, (), PosterFacts(config), now)
