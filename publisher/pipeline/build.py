@@ -90,6 +90,10 @@ class BuildReport:
     rendered: int = 0
     topics: tuple[str, ...] = ()
     websub: str = ""  # what the WebSub hub was told (build_publication), one line
+    #: The warnings (among ``warnings``) about review pages that moved, or feed ids that
+    #: changed, since the last build: said by this build only, so ``publisher run`` passes them
+    #: on where it keeps the rest for ``publisher check``.
+    moved: tuple[Problem, ...] = ()
     #: The clock times over which the same sources make the same output (``steady``).
     steady: tuple[datetime | None, datetime | None] = (None, None)
 
@@ -846,7 +850,8 @@ def _build(config: Config, *, now: datetime, issues: Sequence[Issue], catalog: C
     planner = _plan(config, site, catalog, issues, posters, now)
     planner.warnings.extend(planner.broken_links({rel for rel, _path in statics}))
     old = _read_manifest(manifest_path(config))
-    planner.warnings.extend(planner.moved_pages(old))
+    moved = planner.moved_pages(old)
+    planner.warnings.extend(moved)
     manifest: dict[str, dict[str, Any]] = {}
     owner: dict[str, str] = {}  # path → the unit that makes it
     stale: list[Unit] = []
@@ -951,7 +956,8 @@ def _build(config: Config, *, now: datetime, issues: Sequence[Issue], catalog: C
     feeds = tuple(sorted(config.url(rel) for rel in topics if rel in changed
                          and rel.endswith(("feed.xml", "atom.xml", "feed.json"))))
     return BuildReport(written=tuple(written), unchanged=unchanged, warnings=tuple(warnings),
-                       removed=tuple(removed), rendered=rendered, topics=feeds)
+                       removed=tuple(removed), rendered=rendered, topics=feeds,
+                       moved=tuple(moved))
 
 
 def _rehearse(planner: _Planner, stale: Sequence[Unit], statics: Sequence[tuple[str, Path]],

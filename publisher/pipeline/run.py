@@ -183,7 +183,9 @@ class _Run:
         hub = announce(self.config, report.topics)  # never raises; retried by the next run
         if hub.line:
             self.echo(hub.line)
-        for warning in warnings:
+        # A page that moved is said by the build that moves it only: cron's mail is where
+        # the editor hears of it (the other warnings stay for `publisher check`).
+        for warning in (*warnings, *report.moved):
             self.echo(f"warning: {warning}")
         if archive:
             numbers = ", ".join(f"#{n}" for n in archive)

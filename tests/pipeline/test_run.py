@@ -432,6 +432,21 @@ def test_a_review_deleted_after_its_issue_went_out_stays_on_its_archive_page(pub
     assert page.read_bytes() == before
 
 
+def test_a_run_that_builds_a_moved_page_passes_the_warning_on_and_only_that_one(publication):
+    write_reviews(publication, [{"slug": "x"}, {"slug": "y", "body": "[gone](/reviews/nope/)"}])
+    config = publication.config
+    report, _ = run(config, SLOT - timedelta(days=2))
+    assert report.exit_code == 0, report.problem
+    reviews = publication.root / "reviews"
+    (reviews / "x.md").rename(reviews / "x-renamed.md")
+    report, lines = run(config, SLOT - timedelta(days=2, minutes=-5))
+    assert report.exit_code == 0, report.problem
+    warnings = [line for line in lines if line.startswith("warning: ")]
+    assert len(warnings) == 1 and warnings[0].startswith(
+        "warning: reviews/x-renamed.md: aliases: its page moved from ")
+    assert "`aliases: [reviews/x/]`" in warnings[0]  # not the broken link: check says that
+
+
 def test_an_issue_sent_before_issues_were_frozen_drops_a_deleted_review_with_a_warning(
         publication, cli):
     slugs = write_reviews(publication, 2)
