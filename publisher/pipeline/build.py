@@ -588,7 +588,7 @@ class _Planner:
             keep_id = (f"`id: {old_id}` so that feed readers do not show it again as new"
                        if old_id != review.id and review.id == derived_id(
                            self.config, review.date.date(), review.slug) else "")
-            if self.page_reviews.get(key) is review:
+            if same is review:
                 if keep_id:
                     renamed.append(Problem(review.source_path, 0, "id",
                                            f"its feed id changed from {old_id} to "
