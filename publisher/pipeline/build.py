@@ -1005,7 +1005,8 @@ def _holds(path: Path, data: bytes) -> bool:
 def _claim(owner: dict[str, str], rel: str, key: str) -> None:
     other = owner.setdefault(rel, key)
     if other != key:
-        fix = ("remove it from that review's aliases" if "alias:" in (other[:6], key[:6])
+        fix = ("remove it from that review's aliases"
+               if other.startswith("alias:") or key.startswith("alias:")
                else "give the review another slug, or change feeds.permalink")
         raise PublisherError(
             f"{rel} would be written twice (by {_describe(other)} and by {_describe(key)}); "
