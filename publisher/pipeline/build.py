@@ -329,6 +329,9 @@ class _Planner:
         #: The review each review page shows, by unit key (what the manifest records, so that
         #: the next build can tell a page that moved from one that went: ``moved_pages``).
         self.page_reviews: dict[str, Review] = {}
+        #: The paths of the pages ``moved_pages`` found moved (``lost_issue_links`` leaves
+        #: those to it).
+        self.moved_from: set[str] = set()
         self.base = _digest(_code_digest(), cache_key(config), _templates_digest(site.templates),
                             repr(site), bool(self.issues))
         self.units: list[Unit] = []
@@ -598,6 +601,7 @@ class _Planner:
             if key in planned or f"alias:{rel}" in planned:
                 continue  # something answers at the old address
             path = rel.removesuffix("index.html")
+            self.moved_from.add(rel)
             fix = f"`aliases: [{path}]`" + (f" and {keep_id}" if keep_id else "")
             moved.append(Problem(review.source_path, 0, "aliases",
                                  f"its page moved from {self.site.url(path)} to {review.url}, "
@@ -617,6 +621,32 @@ class _Planner:
                 "base_url's domain change?): give each its old id to keep it")]
         return moved + renamed
 
+    def _served(self, statics: Collection[str]) -> set[str]:
+        """The paths under the output that answer once this build is done: the planned
+        pages, aliases and issue pages, and the files under static/ (``statics``)."""
+        served = set(statics)
+        for unit in self.units:
+            kind, _, rel = unit.key.partition(":")
+            if kind in ("page", "alias"):
+                served.add(rel + "index.html" if rel.endswith("/") else rel)
+            elif kind == "issue":
+                served.add(f"issues/{rel}/index.html")
+            elif unit.key == "issues":
+                served.add("issues/index.html")
+        return served
+
+    def _lands(self, url: str, served: Collection[str]) -> bool:
+        """Whether ``url`` (an address under base_url) finds something once this build is
+        done: a served path, the directory page of one, or a file the build generates."""
+        rel = unquote(url.partition("?")[0][len(self.site.base_url):])
+        return ((rel + "index.html" if rel == "" or rel.endswith("/") else rel) in served
+                or f"{rel}/index.html" in served or rel.endswith(_GENERATED))
+
+    def _waiting(self, review: Review) -> str:
+        """Why an unpublished review's page finds nothing yet."""
+        when = "a draft" if review.draft else f"scheduled for {review.date:%Y-%m-%d %H:%M}"
+        return f"the page of {review.source_path or review.slug}, {when}"
+
     def broken_links(self, statics: Collection[str], named: int | None = LINKS_NAMED, *,
                      issues: bool = True) -> list[Problem]:
         """Warnings for links and images in review bodies to addresses on this site where
@@ -628,35 +658,21 @@ class _Planner:
         site = self.site
         if not site.pages:
             return []
-        served = set(statics)
-        for unit in self.units:
-            kind, _, rel = unit.key.partition(":")
-            if kind in ("page", "alias"):
-                served.add(rel + "index.html" if rel.endswith("/") else rel)
-            elif kind == "issue":
-                served.add(f"issues/{rel}/index.html")
-            elif unit.key == "issues":
-                served.add("issues/index.html")
+        served = self._served(statics)
         waiting = {r.url.partition("#")[0]: r for r in self.unpublished}
         # publisher serve's paths, when a proxy at base_url passes them on (no server.url)
         reader = {self.config.reader_url(p) for p in ("subscribe", "unsubscribe",
                                                       "preferences", "confirm")}
-        root = len(site.base_url)
+        archive = site.url("issues/")
         found: list[Problem] = []
         for review in self.published:
             for url, line in review.links:
-                target = url.partition("?")[0]
-                rel = unquote(target[root:])
-                if (rel + "index.html" if rel == "" or rel.endswith("/") else rel) in served \
-                        or f"{rel}/index.html" in served or target in reader \
-                        or rel.endswith(_GENERATED) or (not issues and rel.startswith("issues/")):
+                if url.partition("?")[0] in reader or self._lands(url, served) or (
+                        not issues and url.startswith(archive)):
                     continue
-                other = waiting.get(target)
+                other = waiting.get(url.partition("?")[0])
                 if other is not None:
-                    when = ("a draft" if other.draft else
-                            f"scheduled for {other.date:%Y-%m-%d %H:%M}")
-                    why = (f"the page of {other.source_path or other.slug}, {when}: until it "
-                           "is published the link finds nothing")
+                    why = f"{self._waiting(other)}: until it is published the link finds nothing"
                 else:
                     why = ("where nothing is published (no review, page or file in static/ "
                            "has that address); correct the link")
@@ -667,6 +683,60 @@ class _Planner:
                 self.config.reviews_dir + "/", 0, "body",
                 f"and {len(found) - named} more links to addresses on this site where nothing "
                 "is published (publisher check lists every one)")]
+        return found
+
+    def lost_issue_links(self, statics: Collection[str], moved: Collection[str] = ()
+                         ) -> dict[str, Problem]:
+        """Warnings for review pages that issues already sent link (in every copy of the
+        email, and on the issue's archive page, which shows it as it went out) where nothing
+        is published now: the review deleted, made a draft again, or moved without an alias.
+        One per address, naming the issues and what makes the link land again, keyed by the
+        page's path under the output. ``moved``: those paths ``moved_pages`` names already."""
+        if not self.site.pages or not self.issues:
+            return {}
+        served = self._served(statics)
+        linked: dict[str, tuple[Review, list[int]]] = {}
+        for issue in self.issues:
+            for review in issue.reviews:
+                url = review.url.partition("#")[0]
+                if url.startswith(self.site.base_url) and not self._lands(url, served):
+                    linked.setdefault(url, (review, []))[1].append(issue.number)
+        # The review a sent one is now: by its id, else by its file (a new date or slug
+        # changes a derived id).
+        published = {key: r for r in self.published for key in (r.id, r.source_path) if key}
+        unpublished = {key: r for r in self.unpublished for key in (r.id, r.source_path) if key}
+        found: dict[str, Problem] = {}
+        root = len(self.site.base_url)
+        for url, (sent, numbers) in linked.items():
+            path = unquote(url[root:])
+            rel = path + "index.html" if path == "" or path.endswith("/") else path
+            if rel in moved:
+                continue
+            alias = f"`aliases: [{path}]`"
+            now = published.get(sent.id) or published.get(sent.source_path or sent.id)
+            waiting = unpublished.get(sent.id) or unpublished.get(sent.source_path or sent.id)
+            source = sent.source_path or self.config.reviews_dir + "/"
+            if now is not None:
+                source = now.source_path or source
+                fix = f"its review's page is now {now.url}: add {alias}"
+            elif waiting is not None:
+                source = waiting.source_path or source
+                fix = (f"it is {self._waiting(waiting)}: publish it, or add {alias} to the "
+                       "review readers should find instead")
+            else:
+                fix = (f"its review ({sent.source_path or sent.id}) is gone from the sources: "
+                       f"restore it, or add {alias} to the review readers should find instead")
+            which = ", ".join(f"#{n}" for n in numbers)
+            found[rel] = Problem(source, 0, "aliases",
+                                 f"issue{'s' if len(numbers) > 1 else ''} {which} sent "
+                                 f"readers a link to {url} ({sent.title}), where nothing is "
+                                 f"published now; {fix}")
+        if len(found) > LINKS_NAMED:  # a new permalink pattern breaks every issue's links
+            kept = dict(list(found.items())[:LINKS_NAMED])
+            kept[""] = Problem(self.config.reviews_dir + "/", 0, "aliases",
+                               f"and {len(found) - LINKS_NAMED} more links in issues sent to "
+                               "pages where nothing is published now")
+            return kept
         return found
 
     def plan_sitemap(self) -> None:
@@ -848,10 +918,16 @@ def _build(config: Config, *, now: datetime, issues: Sequence[Issue], catalog: C
     posters = PosterFacts(config, cache=cache)
     statics = static_files(config)  # refuses links out of the publication, before anything
     planner = _plan(config, site, catalog, issues, posters, now)
-    planner.warnings.extend(planner.broken_links({rel for rel, _path in statics}))
+    served = {rel for rel, _path in statics}
+    planner.warnings.extend(planner.broken_links(served))
     old = _read_manifest(manifest_path(config))
     moved = planner.moved_pages(old)
+    lost = planner.lost_issue_links(served, planner.moved_from)
+    # A link in a sent issue that this build breaks (the page it removes) is news for
+    # ``publisher run`` to pass on, like a page that moved; the builds after keep naming it.
+    moved += [problem for rel, problem in lost.items() if f"page:{rel}" in old]
     planner.warnings.extend(moved)
+    planner.warnings.extend(problem for rel, problem in lost.items() if f"page:{rel}" not in old)
     manifest: dict[str, dict[str, Any]] = {}
     owner: dict[str, str] = {}  # path → the unit that makes it
     stale: list[Unit] = []

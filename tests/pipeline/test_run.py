@@ -413,7 +413,8 @@ def test_readme_flow_on_the_sample_publication(tmp_path, monkeypatch):
 # --- the archive outlives its sources ---------------------------------------------------------
 
 
-def test_a_review_deleted_after_its_issue_went_out_stays_on_its_archive_page(publication):
+def test_a_review_deleted_after_its_issue_went_out_stays_on_its_archive_page_and_is_named(
+        publication, cli):
     slugs = write_reviews(publication, 2)
     use_maildir(publication)
     config = publication.config
@@ -424,12 +425,66 @@ def test_a_review_deleted_after_its_issue_went_out_stays_on_its_archive_page(pub
     before = page.read_bytes()
     assert b"Film 2" in before
 
-    # The page shows the issue as it was sent, from the ledger, not from today's sources.
+    # The page shows the issue as it was sent, from the ledger, not from today's sources; its
+    # link (and the one in every copy of the email) now finds nothing, which the run says.
     (publication.root / "reviews" / f"{slugs[1]}.md").unlink()
     report, lines = run(config, SLOT + timedelta(minutes=6))
     assert report.exit_code == 0, report.problem
     assert not any("held review" in line for line in lines), lines
     assert page.read_bytes() == before
+    url = f"{config.base_url}reviews/{slugs[1]}/"
+    assert f'href="{url}"'.encode() in before
+    lost = [line for line in lines if "sent readers a link" in line]
+    assert lost == [f"warning: reviews/{slugs[1]}.md: aliases: issue #1 sent readers a link to "
+                    f"{url} (Film 2), where nothing is published now; its review "
+                    f"(reviews/{slugs[1]}.md) is gone from the sources: restore it, or add "
+                    f"`aliases: [reviews/{slugs[1]}/]` to the review readers should find "
+                    "instead"], lines
+
+    # Later runs leave it to the builds, which keep naming it until the link lands again.
+    report, lines = run(config, SLOT + timedelta(minutes=11))
+    assert not any("sent readers a link" in line for line in lines), lines
+    result = cli("build", now=None)
+    assert result.exit_code == 0, result.output
+    assert "issue #1 sent readers a link to" in result.output
+    write_reviews(publication, [{"slug": "film-2-again", "aliases": [f"reviews/{slugs[1]}/"]}])
+    result = cli("build", now=None)
+    assert result.exit_code == 0, result.output
+    assert "sent readers a link" not in result.output
+    assert (config.output_path / "reviews" / slugs[1] / "index.html").is_file()
+
+
+def test_a_review_sent_then_made_a_draft_or_moved_is_named_with_its_fix(publication, cli):
+    # An id in the front matter keeps the review the same one when its file is renamed.
+    write_reviews(publication, [{"slug": "kept"}, {"slug": "drafted"},
+                                {"slug": "moved", "id": "tag:example.org,2026:moved"}])
+    use_maildir(publication)
+    config = publication.config
+    add_subscribers(config, 1, SLOT - timedelta(days=1))
+    report, _ = run(config, SLOT + timedelta(minutes=1))
+    assert report.exit_code == 0 and report.issue == 1
+
+    write_reviews(publication, [{"slug": "drafted", "draft": "true"}])
+    reviews = publication.root / "reviews"
+    (reviews / "moved.md").rename(reviews / "moved-on.md")
+    report, lines = run(config, SLOT + timedelta(minutes=6))
+    assert report.exit_code == 0, report.problem
+    warnings = [line for line in lines if line.startswith("warning: ")]
+    # The moved page is named once, by the moved-page warning; the draft by the lost link.
+    assert len(warnings) == 2, warnings
+    assert any("reviews/moved-on.md: aliases: its page moved from" in w for w in warnings)
+    assert any(w.startswith("warning: reviews/drafted.md: aliases: issue #1 sent readers a "
+                            "link to") and "it is the page of reviews/drafted.md, a draft: "
+                            "publish it, or add `aliases: [reviews/drafted/]`" in w
+               for w in warnings), warnings
+
+    result = cli("build", now=None)
+    assert result.exit_code == 0, result.output
+    assert ("reviews/moved-on.md: aliases: issue #1 sent readers a link to "
+            f"{config.base_url}reviews/moved/ (Moved), where nothing is published now; its "
+            f"review's page is now {config.base_url}reviews/moved-on/: add "
+            "`aliases: [reviews/moved/]`") in result.output
+    assert "reviews/drafted.md: aliases: issue #1 sent readers" in result.output
 
 
 def test_a_run_that_builds_a_moved_page_passes_the_warning_on_and_only_that_one(publication):
