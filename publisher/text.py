@@ -19,6 +19,7 @@ Each rule has one name here and is used wherever its kind of text goes:
 
 from __future__ import annotations
 
+import functools
 import html as html_lib
 import re
 import unicodedata
@@ -202,12 +203,36 @@ def rating_text(rating: Decimal | None) -> str:
 
 
 def slugify(text: str) -> str:
-    """A lower-case ASCII slug: 'Sam Okafor' -> 'sam-okafor', 'Amélie' -> 'amelie'. Text with
-    letters but none in the Latin alphabet gets their Punycode, so that names in other scripts
-    keep distinct slugs ('王伟' -> 'cpqu10g'); text without letters or digits is 'untitled'."""
-    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
-    slug = re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-")
+    """A lower-case ASCII slug: 'Sam Okafor' -> 'sam-okafor', 'Amélie' -> 'amelie'. Letters with
+    no ASCII form are transliterated, as Pelican does (Hugo keeps them, percent-escaped in every
+    link): 'Łukasz' -> 'lukasz', 'Ольга Петрова' -> 'olga-petrova', '王伟' -> 'wang-wei'. Text
+    with letters anyascii cannot spell gets their Punycode, so that such names keep distinct
+    slugs; text without letters or digits is 'untitled'."""
+    folded = unicodedata.normalize("NFKD", text)
+    if not folded.isascii():
+        folded = "".join(map(_ascii, unicodedata.normalize("NFC", text)))
+    slug = re.sub(r"[^a-z0-9]+", "-", folded.lower()).strip("-")
     if not slug:
         letters = re.sub(r"[\W_]+", "", unicodedata.normalize("NFC", text).lower())
         slug = letters.encode("punycode").decode("ascii") if letters else ""
     return slug or "untitled"
+
+
+@functools.cache
+def _ascii(char: str) -> str:
+    """One character spelt in ASCII for a slug. What folding spells (accents dropped: 'é' -> 'e',
+    'ﬁ' -> 'fi') stays as it always was, and symbols are dropped; a letter or digit that folding
+    would lose is transliterated — without the apostrophes of soft signs ('Ольга' -> 'olga'),
+    and a Chinese character as a word of its own, as pinyin is written ('王伟' -> 'wang-wei',
+    where anyascii writes 'WangWei'): those scripts put no spaces between words."""
+    if char.isascii():
+        return char
+    folded = unicodedata.normalize("NFKD", char)
+    kept = "".join(c for c in folded if c.isascii())
+    kind = unicodedata.category(char)
+    if all(c.isascii() or unicodedata.combining(c) for c in folded) or kind[0] not in "LMN":
+        return kept
+    from anyascii import anyascii  # only for text that has such letters
+
+    spelt = "".join(c for c in anyascii(char) if c.isalnum())
+    return f"-{spelt}-" if unicodedata.name(char, "").startswith("CJK") else spelt
