@@ -685,13 +685,14 @@ class _Planner:
                 "is published (publisher check lists every one)")]
         return found
 
-    def lost_issue_links(self, statics: Collection[str], moved: Collection[str] = ()
-                         ) -> dict[str, Problem]:
+    def lost_issue_links(self, statics: Collection[str], moved: Collection[str] = (),
+                         named: int | None = LINKS_NAMED) -> dict[str, Problem]:
         """Warnings for review pages that issues already sent link (in every copy of the
         email, and on the issue's archive page, which shows it as it went out) where nothing
         is published now: the review deleted, made a draft again, or moved without an alias.
         One per address, naming the issues and what makes the link land again, keyed by the
-        page's path under the output. ``moved``: those paths ``moved_pages`` names already."""
+        page's path under the output. ``moved``: those paths ``moved_pages`` names already;
+        ``named`` at most, the rest counted."""
         if not self.site.pages or not self.issues:
             return {}
         served = self._served(statics)
@@ -731,11 +732,12 @@ class _Planner:
                                  f"issue{'s' if len(numbers) > 1 else ''} {which} sent "
                                  f"readers a link to {url} ({sent.title}), where nothing is "
                                  f"published now; {fix}")
-        if len(found) > LINKS_NAMED:  # a new permalink pattern breaks every issue's links
-            kept = dict(list(found.items())[:LINKS_NAMED])
+        if named is not None and len(found) > named:  # a new permalink pattern, say
+            kept = dict(list(found.items())[:named])
             kept[""] = Problem(self.config.reviews_dir + "/", 0, "aliases",
-                               f"and {len(found) - LINKS_NAMED} more links in issues sent to "
-                               "pages where nothing is published now")
+                               f"and {len(found) - named} more links in issues sent to pages "
+                               "where nothing is published now (publisher check lists every "
+                               "one)")
             return kept
         return found
 
@@ -891,14 +893,18 @@ def _plan(config: Config, site: Site, catalog: Catalog, issues: Sequence[Issue],
     return planner
 
 
-def plan_problems(config: Config, catalog: Catalog, now: datetime) -> tuple[list[str], list[str]]:
+def plan_problems(config: Config, catalog: Catalog, now: datetime,
+                  issues: Sequence[Issue] | None = None) -> tuple[list[str], list[str]]:
     """For ``publisher check``: what planning a build finds in sources that each load (an
     alias that is another page's address, aliases where publisher builds no pages, every link
-    in a body to an address where nothing is published), as (errors, warnings); nothing is
-    rendered or written. A static/ that cannot be read is check's to report."""
+    in a body to an address where nothing is published, every link in an issue sent that now
+    finds nothing), as (errors, warnings); nothing is rendered or written. ``issues``: the
+    issues sent, as the build shows them; None when the ledger could not be read without
+    changing it, and then links to the issues' pages are left to the build. A static/ that
+    cannot be read is check's to report."""
     site = Site.from_config(config)
     try:
-        planner = _plan(config, site, catalog, (), PosterFacts(config), now)
+        planner = _plan(config, site, catalog, issues or (), PosterFacts(config), now)
     except SourceError as exc:
         return [str(p) for p in exc.problems], []
     warnings = planner.warnings[len(catalog.warnings):]
@@ -906,9 +912,9 @@ def plan_problems(config: Config, catalog: Catalog, now: datetime) -> tuple[list
         statics = {rel for rel, _path in static_files(config)}
     except PublisherError:
         return [], [str(w) for w in warnings]
-    # The issues' pages are left unchecked: which were sent is the ledger's to say, and
-    # opening it could migrate it, which check never does.
-    return [], [str(w) for w in warnings + planner.broken_links(statics, None, issues=False)]
+    warnings += planner.broken_links(statics, None, issues=issues is not None)
+    lost = planner.lost_issue_links(statics, named=None)
+    return [], [str(w) for w in warnings + list(lost.values())]
 
 
 def _build(config: Config, *, now: datetime, issues: Sequence[Issue], catalog: Catalog,

@@ -11,7 +11,10 @@ from datetime import datetime
 from ..config import Config
 from ..delivery.transports import transport_from_url
 from ..errors import PublisherError, TemplateError
-from ..models import Review
+from ..ledger.probe import probe_ledger
+from ..ledger.store import open_store
+from ..models import Issue, Review
+from ..newsletter.compose import archived_issues
 from ..render.archive import render_archive
 from ..render.digest import render_digest
 from ..render.lint import check_digest_html, lint_templates
@@ -69,8 +72,9 @@ def check_publication(config: Config, *, now: datetime, checks: Sequence[Check] 
     warnings = [str(w) for w in result.warnings] + link_warnings(config, published)
     warnings += name_warnings(config, published)
     if not result.problems:  # a build is planned only from sources that all load
-        plan_errors, plan_warnings = plan_problems(config, Catalog(
-            reviews=tuple(result.reviews), fingerprints=result.fingerprints), now)
+        catalog = Catalog(reviews=tuple(result.reviews), fingerprints=result.fingerprints)
+        issues = None if sources_only else _sent_issues(config, catalog)
+        plan_errors, plan_warnings = plan_problems(config, catalog, now, issues)
         errors += plan_errors
         warnings += plan_warnings
     try:
@@ -96,6 +100,24 @@ def check_publication(config: Config, *, now: datetime, checks: Sequence[Check] 
                 f"{_count(drafts, 'draft')}, {scheduled} scheduled; "
                 f"{_count(len(errors), 'error')}, {_count(len(warnings), 'warning')}")
     return CheckReport(tuple(errors), tuple(warnings), tuple(info))
+
+
+def _sent_issues(config: Config, catalog: Catalog) -> list[Issue] | None:
+    """The issues sent, as a build shows them on the site, when the ledger holds them at the
+    schema this publisher writes (opening it then changes nothing); None when it does not
+    exist, cannot be read (``check_ledger`` says why) or would have to be upgraded first."""
+    status = probe_ledger(config)
+    if status.problem or not status.exists or not status.current:
+        return None
+    if not status.started:
+        return []
+    try:
+        with open_store(config) as store:
+            issues, _warnings = archived_issues(store.issues(), catalog, config,
+                                                store.frozen_issues())
+    except PublisherError:
+        return None
+    return issues
 
 
 def operations(config: Config, *, now: datetime, connect: bool = False,

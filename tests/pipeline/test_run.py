@@ -441,17 +441,39 @@ def test_a_review_deleted_after_its_issue_went_out_stays_on_its_archive_page_and
                     f"`aliases: [reviews/{slugs[1]}/]` to the review readers should find "
                     "instead"], lines
 
-    # Later runs leave it to the builds, which keep naming it until the link lands again.
+    # Later runs leave it to the builds, which keep naming it until the link lands again, and
+    # to check, which reads the issues sent from the ledger (not as a pre-commit hook).
     report, lines = run(config, SLOT + timedelta(minutes=11))
     assert not any("sent readers a link" in line for line in lines), lines
     result = cli("build", now=None)
     assert result.exit_code == 0, result.output
     assert "issue #1 sent readers a link to" in result.output
+    assert "issue #1 sent readers a link to" in cli("check", now=None).output
+    assert "sent readers a link" not in cli("check", "--sources", now=None).output
     write_reviews(publication, [{"slug": "film-2-again", "aliases": [f"reviews/{slugs[1]}/"]}])
     result = cli("build", now=None)
     assert result.exit_code == 0, result.output
     assert "sent readers a link" not in result.output
     assert (config.output_path / "reviews" / slugs[1] / "index.html").is_file()
+
+
+def test_check_names_a_body_link_to_an_issue_not_sent_once_the_ledger_has_sent_some(
+        publication, cli):
+    body = "See [the first issue](/issues/1/) and [the seventh](/issues/7/)."
+    write_reviews(publication, [{"slug": "a"}, {"slug": "b", "body": body}])
+    use_maildir(publication)
+    config = publication.config
+    result = cli("check", now=None)
+    assert "/issues/" not in result.output  # no ledger: which issues exist is the build's
+
+    add_subscribers(config, 1, SLOT - timedelta(days=1))
+    report, _ = run(config, SLOT + timedelta(minutes=1))
+    assert report.exit_code == 0 and report.issue == 1
+    result = cli("check", now=None)
+    broken = [line for line in result.output.splitlines() if "/issues/" in line]
+    assert broken == [f"warning: reviews/b.md:8: body: links to {config.base_url}issues/7/, "
+                      "where nothing is published (no review, page or file in static/ has "
+                      "that address); correct the link"], result.output
 
 
 def test_a_review_sent_then_made_a_draft_or_moved_is_named_with_its_fix(publication, cli):
