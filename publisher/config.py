@@ -16,7 +16,7 @@ import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import quote, unquote, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from .errors import ConfigError
@@ -24,6 +24,8 @@ from .errors import ConfigError
 CONFIG_NAME = "publisher.toml"
 #: Where publisher keeps its own state, under the publication directory.
 STATE_DIR = ".publisher"
+#: Characters RFC 3986 never allows unescaped in a URL (spaces, quotes, angle brackets, ...).
+NOT_IN_URL = re.compile(r'[\s"<>\\^`{|}]')
 
 
 @dataclass(frozen=True)
@@ -37,6 +39,9 @@ class FeedSettings:
     #: (ending in "/" for <path>/index.html, or in ".html"); or an absolute URL pattern when
     #: another site has the pages. ``{slug}`` is replaced.
     permalink: str = "reviews/{slug}/"
+    #: Earlier review permalink patterns under base_url (a site moved here from Hugo's
+    #: "posts/{slug}/", or from another pattern): a page at each sends readers on to the review.
+    former_permalinks: tuple[str, ...] = ()
     #: WebSub hub advertised in the feeds and told of every feed a build changes, if any.
     hub: str = ""
 
@@ -294,6 +299,29 @@ class Config:
         pattern = self.feeds.permalink.replace("{slug}", slug)
         return pattern if self.external_pages else self.url(pattern)
 
+    def page_address(self, written: str) -> str | None:
+        """The absolute URL of the page at ``written`` — a path under base_url
+        ("reviews/old-slug/", "/post/old-slug", "old.html") or a URL under it — as a static
+        server finds its file: percent-escapes decoded, and a path that does not end in ".html"
+        a directory's index.html, as Hugo writes aliases. None when it names no page of this
+        site: another site, '..', a query or fragment, the home page."""
+        parts = urlsplit(written)
+        if parts.scheme or parts.netloc:
+            if not written.startswith(self.base_url):
+                return None
+            path = parts.path[len(urlsplit(self.base_url).path):]
+        else:
+            path = parts.path.lstrip("/")
+        decoded = unquote(path)
+        segments = decoded.rstrip("/").split("/")
+        if (parts.query or parts.fragment or not decoded.strip("/")
+                or any(s in ("", ".", "..") for s in segments)
+                or NOT_IN_URL.search(decoded.replace(" ", "")) or not decoded.isprintable()):
+            return None
+        if not decoded.endswith(("/", ".html", ".htm")):
+            decoded += "/"
+        return self.url(quote(decoded, safe="/-._~!$&'()*+,;=:@"))
+
     def resolve(self, path: str) -> Path:
         """A path from the config, taken relative to the publication directory."""
         p = Path(path).expanduser()
@@ -311,6 +339,8 @@ _KEY_HINTS = {
 def _type_name(tp: object) -> str:
     if tp is float:
         return "a number"
+    if tp == tuple[str, ...]:
+        return "a list of strings"
     names: dict[object, str] = {str: "a string", int: "an integer", bool: "true or false"}
     return names.get(tp, str(tp))
 
@@ -322,6 +352,9 @@ def _convert(value: object, tp: object, key: str, where: str) -> object:
         return value
     if (tp is str and isinstance(value, str)) or (tp is bool and isinstance(value, bool)):
         return value
+    if tp == tuple[str, ...] and isinstance(value, list) and all(isinstance(v, str)
+                                                                  for v in value):
+        return tuple(value)
     raise ConfigError(
         f"{where}: {key}: expected {_type_name(tp)}, got {type(value).__name__} {value!r}"
     )
@@ -373,24 +406,29 @@ _BAD_CHARS = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u
 
 def _check_text(value: object, prefix: str, where: str) -> None:
     """ConfigError for a string with a line break outside _MULTI_LINE, or with a control or
-    bidi character anywhere."""
+    bidi character anywhere (in a list's strings too)."""
     for f in dataclasses.fields(value):  # type: ignore[arg-type]
         if f.name in ("root", "path"):
             continue
         key, item = prefix + f.name, getattr(value, f.name)
         if dataclasses.is_dataclass(item):
             _check_text(item, key + ".", where)
-            continue
-        if not isinstance(item, str):
-            continue
-        text = item.replace("\r\n", "\n").replace("\n", "") if key in _MULTI_LINE else item
-        bad = _BAD_CHARS.search(text)
-        if bad is None:
-            continue
-        if bad.group() in "\r\n":
-            raise ConfigError(f"{where}: {key}: holds a line break; write it on one line")
-        raise ConfigError(f"{where}: {key}: holds the invisible character "
-                          f"U+{ord(bad.group()):04X}; remove it")
+        elif isinstance(item, str):
+            _check_line(item, key, where)
+        elif isinstance(item, tuple):
+            for text in item:
+                _check_line(text, key, where)
+
+
+def _check_line(item: str, key: str, where: str) -> None:
+    text = item.replace("\r\n", "\n").replace("\n", "") if key in _MULTI_LINE else item
+    bad = _BAD_CHARS.search(text)
+    if bad is None:
+        return
+    if bad.group() in "\r\n":
+        raise ConfigError(f"{where}: {key}: holds a line break; write it on one line")
+    raise ConfigError(f"{where}: {key}: holds the invisible character "
+                      f"U+{ord(bad.group()):04X}; remove it")
 
 
 def _check(config: Config, where: str) -> Config:
@@ -422,6 +460,14 @@ def _check(config: Config, where: str) -> Config:
             f"{where}: feeds.permalink: {config.feeds.permalink!r} is neither a path under "
             "base_url (reviews/{slug}/) nor an absolute http(s) URL pattern"
         )
+    for former in config.feeds.former_permalinks:
+        if "{slug}" not in former or urlsplit(former).scheme \
+                or config.page_address(former.replace("{slug}", "slug")) is None \
+                or former == config.feeds.permalink:
+            raise ConfigError(
+                f"{where}: feeds.former_permalinks: {former!r} is not an earlier pattern of "
+                "review pages on this site; expected a path under base_url with {slug}, such "
+                "as \"posts/{slug}/\" (not today's permalink)")
     hub = urlsplit(config.feeds.hub)
     if config.feeds.hub and (hub.scheme not in ("http", "https") or not hub.netloc):
         raise ConfigError(f"{where}: feeds.hub: {config.feeds.hub!r} is not an absolute http(s) "

@@ -531,11 +531,13 @@ class _Planner:
             self.add("robots.txt", RANK_MAP, base, lambda: {"robots.txt": render_robots(site)})
 
     def plan_aliases(self) -> None:
-        """A page at each of a review's earlier addresses (``aliases:``) sending readers on to
-        it, as Hugo writes them: links in issues already sent and in readers' feeds keep
-        working after a slug changes. Call it after every page is planned."""
+        """A page at each of a review's earlier addresses (``aliases:``, and its address under
+        each of ``feeds.former_permalinks``) sending readers on to it, as Hugo writes them:
+        links in issues already sent and in readers' feeds keep working after a slug or the
+        permalink pattern changes. Call it after every page is planned."""
+        formers = self.config.feeds.former_permalinks
         with_aliases = [r for r in self.published if r.aliases]
-        if not with_aliases:
+        if not with_aliases and not formers:
             return
         if not self.site.pages:
             for review in with_aliases:
@@ -543,23 +545,39 @@ class _Planner:
                     review.source_path, 0, "aliases",
                     "ignored: publisher builds no pages here (feeds.permalink is another "
                     "site's), so the old addresses are for that site to redirect"))
+            if formers:
+                self.warnings.append(Problem(
+                    str(self.config.path.name), 0, "feeds.former_permalinks",
+                    "ignored: publisher builds no pages here (feeds.permalink is another "
+                    "site's), so the old addresses are for that site to redirect"))
             return
-        planned = {unit.key for unit in self.units}
+        pages = self._served(())  # every page planned so far, by the file it writes
         taken: dict[str, Review] = {}
         for review in with_aliases:
             for alias in review.aliases:
                 rel = unquote(page_file(alias, self.site) or "")
                 other = taken.setdefault(rel, review)
-                if f"page:{rel}" in planned or other is not review:
+                if rel in pages or other is not review:
                     what = ("the address of a page publisher builds"
                             if other is review else
                             f"also an alias in {other.source_path or other.slug}")
                     raise SourceError([Problem(
                         review.source_path or review.slug, 0, "aliases",
                         f"{alias} is {what}; remove it from aliases")])
-                self.add(f"alias:{rel}", RANK_INDEX, _digest(self.base, review.url, review.title),
-                         functools.partial(lambda rel, r: {rel: self.pages.alias(r)}, rel,
-                                           review))
+                self._alias(rel, review)
+        # A former pattern gives every review an alias; where that address is a page or
+        # another review's own alias, those win (a slug such as "tags" under "{slug}/").
+        for pattern in formers:
+            for review in self.published:
+                url = self.config.page_address(pattern.replace("{slug}", review.slug))
+                rel = unquote(page_file(url, self.site) or "") if url else ""
+                if rel and rel not in pages and rel not in taken:
+                    taken[rel] = review
+                    self._alias(rel, review)
+
+    def _alias(self, rel: str, review: Review) -> None:
+        self.add(f"alias:{rel}", RANK_INDEX, _digest(self.base, review.url, review.title),
+                 functools.partial(lambda rel, r: {rel: self.pages.alias(r)}, rel, review))
 
     def moved_pages(self, old: Mapping[str, Mapping[str, Any]]) -> list[Problem]:
         """Warnings for reviews whose page the last build wrote at another address that
@@ -613,7 +631,8 @@ class _Planner:
             moved = [*moved[:MOVES_NAMED], Problem(
                 self.config.reviews_dir + "/", 0, "aliases",
                 f"and {len(moved) - MOVES_NAMED} more reviews' pages moved (did "
-                "feeds.permalink change?): links to their old addresses now find nothing")]
+                "feeds.permalink change? then add the old pattern to "
+                "feeds.former_permalinks): links to their old addresses now find nothing")]
         if len(renamed) > MOVES_NAMED:
             renamed = [*renamed[:MOVES_NAMED], Problem(
                 self.config.reviews_dir + "/", 0, "id",

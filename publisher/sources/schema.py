@@ -31,11 +31,11 @@ import re
 from datetime import date as date_type
 from datetime import datetime, time
 from decimal import Decimal, InvalidOperation
-from urllib.parse import quote, unquote, urlsplit
+from urllib.parse import quote, urlsplit
 
 import yaml
 
-from ..config import Config
+from ..config import NOT_IN_URL, Config
 from ..errors import Problem, SourceError
 from ..models import Deferred, Film, Poster, Review
 from ..text import SUSPECT_CHARS, normalise_spaces, one_line, remove_bidi_controls, slugify
@@ -63,8 +63,6 @@ POSTER_FIELDS = ("src", "alt")
 REQUIRED = ("title", "date", "reviewer")
 
 _SAFE_SLUG = re.compile(r"[a-z0-9]+(?:[-_.][a-z0-9]+)*\Z")
-# Characters RFC 3986 never allows unescaped in a URL (spaces, quotes, angle brackets, ...).
-_NOT_IN_URL = re.compile(r'[\s"<>\\^`{|}]')
 
 
 def derived_id(config: Config, day: date_type, slug: str) -> str:
@@ -294,34 +292,23 @@ def _aliases(fields: Fields, config: Config) -> tuple[str, ...]:
     if not written:
         return ()
     line = fields.line("aliases")
-    base = urlsplit(config.base_url)
     found: list[str] = []
     for alias in written:
         parts = urlsplit(alias)
-        if parts.scheme or parts.netloc:
-            if not alias.startswith(config.base_url):
-                fields.out.error(line, "aliases",
-                                 f"{alias!r} is not an address on this site ({config.base_url}); "
-                                 "an alias is an earlier address of the review here, e.g. "
-                                 "reviews/old-slug/")
-                continue
-            path = parts.path[len(base.path):]
-        else:
-            path = parts.path.lstrip("/")
-        # What a static server does with the address: decode it, and find the file there.
-        decoded = unquote(path)
-        segments = decoded.rstrip("/").split("/")
-        if (parts.query or parts.fragment or not decoded.strip("/")
-                or any(s in ("", ".", "..") for s in segments)
-                or _NOT_IN_URL.search(decoded.replace(" ", "")) or not decoded.isprintable()):
+        if (parts.scheme or parts.netloc) and not alias.startswith(config.base_url):
+            fields.out.error(line, "aliases",
+                             f"{alias!r} is not an address on this site ({config.base_url}); "
+                             "an alias is an earlier address of the review here, e.g. "
+                             "reviews/old-slug/")
+            continue
+        url = config.page_address(alias)
+        if url is None:
             fields.out.error(line, "aliases",
                              f"{alias!r} is not a page's address; expected a path under the "
                              "site such as reviews/old-slug/ or post/old-slug.html (no '..', "
                              "query or fragment; not the home page)")
             continue
-        if not decoded.endswith(("/", ".html", ".htm")):
-            decoded += "/"  # served as a directory's index.html, as Hugo writes it
-        found.append(config.url(quote(decoded, safe="/-._~!$&'()*+,;=:@")))
+        found.append(url)
     return tuple(dict.fromkeys(found))
 
 
@@ -422,7 +409,7 @@ def parse_source(text: str, path: str, config: Config, *,
     if url is not None:
         parts = urlsplit(url)
         if (parts.scheme not in ("http", "https") or not parts.netloc
-                or _NOT_IN_URL.search(url)):
+                or NOT_IN_URL.search(url)):
             out.error(fields.line("url"), "url",
                       f"{url!r} is not an absolute http(s) URL; expected the address of the "
                       "review's existing page, e.g. https://www.example.org/post/alien-romulus")

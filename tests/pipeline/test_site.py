@@ -458,8 +458,43 @@ def test_a_new_permalink_pattern_names_a_few_moved_pages_and_counts_the_rest(pub
     assert warnings[0].startswith("reviews/film-1.md: aliases: its page moved from "
                                   f"{config.url('reviews/film-1/')} to ")
     assert warnings[5] == ("reviews/: aliases: and 3 more reviews' pages moved (did "
-                           "feeds.permalink change?): links to their old addresses now find "
+                           "feeds.permalink change? then add the old pattern to "
+                           "feeds.former_permalinks): links to their old addresses now find "
                            "nothing")
+
+
+def test_a_former_permalink_pattern_keeps_every_old_address_landing(publication, now):
+    write_reviews(publication, [{"slug": "x"}, {"slug": "tags"},
+                                {"slug": "y", "aliases": ["y/"]}])
+    config = publication.config
+    build_site(config, now=now)
+    publication.add_config('[feeds]\npermalink = "films/{slug}/"\n'
+                           'former_permalinks = ["reviews/{slug}/", "{slug}"]\n')
+    config = publication.config
+    report = build_site(config, now=now)
+    assert not report.warnings, report.warnings
+    public = config.output_path
+    for rel, slug in (("reviews/x/index.html", "x"), ("x/index.html", "x"),
+                      ("reviews/tags/index.html", "tags"), ("y/index.html", "y")):
+        doc = page(public, rel)
+        target = config.url(f"films/{slug}/")
+        assert doc.xpath("//meta[@http-equiv='refresh']/@content") == [f"0; url={target}"], rel
+    # Where the old pattern meets a page (the tags index), the page stays.
+    assert page(public, "tags/index.html").xpath("//meta[@http-equiv='refresh']") == []
+
+
+def test_a_former_permalink_must_be_an_earlier_pattern_of_pages_here(publication):
+    from publisher.config import load_config
+    from publisher.errors import ConfigError
+
+    path = publication.root / "publisher.toml"
+    base = path.read_text("utf-8")
+    for bad in ('["reviews/"]', '["https://other.test/{slug}/"]', '["../{slug}/"]',
+                '["reviews/{slug}/"]', '"reviews/{slug}/"', '["p/{slug}/?x=1"]', '[1]'):
+        path.write_text(base, "utf-8")
+        publication.add_config(f'[feeds]\nformer_permalinks = {bad}\n')
+        with pytest.raises(ConfigError, match="feeds.former_permalinks"):
+            load_config(path)
 
 
 def test_an_alias_that_is_another_pages_address_stops_the_build(publication, now):
@@ -467,6 +502,10 @@ def test_an_alias_that_is_another_pages_address_stops_the_build(publication, now
 
     write_reviews(publication, [{"slug": "x", "aliases": ["reviews/y/"]}, {"slug": "y"}])
     with pytest.raises(SourceError, match=r"reviews/x.md: aliases: .*reviews/y/ is the address "
+                                          "of a page publisher builds"):
+        build_site(publication.config, now=now)
+    write_reviews(publication, [{"slug": "x", "aliases": ["tags/"]}, {"slug": "y"}])
+    with pytest.raises(SourceError, match=r"reviews/x.md: aliases: .*tags/ is the address "
                                           "of a page publisher builds"):
         build_site(publication.config, now=now)
     write_reviews(publication, [{"slug": "x", "aliases": ["old/"]}, {"slug": "y",
