@@ -551,7 +551,7 @@ class _Planner:
                     "ignored: publisher builds no pages here (feeds.permalink is another "
                     "site's), so the old addresses are for that site to redirect"))
             return
-        pages = self._served(())  # every page planned so far, by the file it writes
+        pages = self.served(())  # every page planned so far, by the file it writes
         taken: dict[str, Review] = {}
         for review in with_aliases:
             for alias in review.aliases:
@@ -640,7 +640,7 @@ class _Planner:
                 "base_url's domain change?): give each its old id to keep it")]
         return moved + renamed
 
-    def _served(self, statics: Collection[str]) -> set[str]:
+    def served(self, statics: Collection[str]) -> set[str]:
         """The paths under the output that answer once this build is done: the planned
         pages, aliases and issue pages, and the files under static/ (``statics``)."""
         served = set(statics)
@@ -666,18 +666,17 @@ class _Planner:
         when = "a draft" if review.draft else f"scheduled for {review.date:%Y-%m-%d %H:%M}"
         return f"the page of {review.source_path or review.slug}, {when}"
 
-    def broken_links(self, statics: Collection[str], named: int | None = LINKS_NAMED, *,
+    def broken_links(self, served: Collection[str], named: int | None = LINKS_NAMED, *,
                      issues: bool = True) -> list[Problem]:
         """Warnings for links and images in review bodies to addresses on this site where
-        nothing is published: no page planned, no alias, no file under static/ (``statics``,
-        paths relative to it) — a review linked by a mistyped or changed slug, an image never
-        copied into static/, a review not published yet. ``named`` at most, the rest counted.
+        nothing is published (``served``: what ``served`` gives) — a review linked by a
+        mistyped or changed slug, an image never copied into static/, a review not published
+        yet. ``named`` at most, the rest counted.
         Only where publisher builds the site: elsewhere base_url is only the feeds' home.
         Without ``issues``, links to the newsletter's archive are not checked."""
         site = self.site
         if not site.pages:
             return []
-        served = self._served(statics)
         waiting = {r.url.partition("#")[0]: r for r in self.unpublished}
         # publisher serve's paths, when a proxy at base_url passes them on (no server.url)
         reader = {self.config.reader_url(p) for p in ("subscribe", "unsubscribe",
@@ -704,7 +703,7 @@ class _Planner:
                 "is published (publisher check lists every one)")]
         return found
 
-    def lost_issue_links(self, statics: Collection[str], moved: Collection[str] = (),
+    def lost_issue_links(self, served: Collection[str], moved: Collection[str] = (),
                          named: int | None = LINKS_NAMED) -> dict[str, Problem]:
         """Warnings for review pages that issues already sent link (in every copy of the
         email, and on the issue's archive page, which shows it as it went out) where nothing
@@ -714,7 +713,6 @@ class _Planner:
         ``named`` at most, the rest counted."""
         if not self.site.pages or not self.issues:
             return {}
-        served = self._served(statics)
         linked: dict[str, tuple[Review, list[int]]] = {}
         for issue in self.issues:
             for review in issue.reviews:
@@ -931,8 +929,9 @@ def plan_problems(config: Config, catalog: Catalog, now: datetime,
         statics = {rel for rel, _path in static_files(config)}
     except PublisherError:
         return [], [str(w) for w in warnings]
-    warnings += planner.broken_links(statics, None, issues=issues is not None)
-    lost = planner.lost_issue_links(statics, named=None)
+    served = planner.served(statics)
+    warnings += planner.broken_links(served, None, issues=issues is not None)
+    lost = planner.lost_issue_links(served, named=None)
     return [], [str(w) for w in warnings + list(lost.values())]
 
 
@@ -943,7 +942,7 @@ def _build(config: Config, *, now: datetime, issues: Sequence[Issue], catalog: C
     posters = PosterFacts(config, cache=cache)
     statics = static_files(config)  # refuses links out of the publication, before anything
     planner = _plan(config, site, catalog, issues, posters, now)
-    served = {rel for rel, _path in statics}
+    served = planner.served({rel for rel, _path in statics})
     planner.warnings.extend(planner.broken_links(served))
     old = _read_manifest(manifest_path(config))
     moved = planner.moved_pages(old)
