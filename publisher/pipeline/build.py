@@ -540,16 +540,13 @@ class _Planner:
         if not with_aliases and not formers:
             return
         if not self.site.pages:
-            for review in with_aliases:
-                self.warnings.append(Problem(
-                    review.source_path, 0, "aliases",
-                    "ignored: publisher builds no pages here (feeds.permalink is another "
-                    "site's), so the old addresses are for that site to redirect"))
+            ignored = ("ignored: publisher builds no pages here (feeds.permalink is another "
+                       "site's), so the old addresses are for that site to redirect")
+            self.warnings.extend(Problem(review.source_path, 0, "aliases", ignored)
+                                 for review in with_aliases)
             if formers:
-                self.warnings.append(Problem(
-                    str(self.config.path.name), 0, "feeds.former_permalinks",
-                    "ignored: publisher builds no pages here (feeds.permalink is another "
-                    "site's), so the old addresses are for that site to redirect"))
+                self.warnings.append(Problem(self.config.path.name, 0,
+                                             "feeds.former_permalinks", ignored))
             return
         pages = self.served(())  # every page planned so far, by the file it writes
         taken: dict[str, Review] = {}
@@ -724,13 +721,11 @@ class _Planner:
         published = {key: r for r in self.published for key in (r.id, r.source_path) if key}
         unpublished = {key: r for r in self.unpublished for key in (r.id, r.source_path) if key}
         found: dict[str, Problem] = {}
-        root = len(self.site.base_url)
         for url, (sent, numbers) in linked.items():
-            path = unquote(url[root:])
-            rel = path + "index.html" if path == "" or path.endswith("/") else path
-            if rel in moved:
-                continue
-            alias = f"`aliases: [{path}]`"
+            rel = unquote(page_file(url, self.site) or "")
+            if not rel or rel in moved:
+                continue  # not a page's address, or moved_pages names it
+            alias = f"`aliases: [{rel.removesuffix('index.html')}]`"
             now = published.get(sent.id) or published.get(sent.source_path or sent.id)
             waiting = unpublished.get(sent.id) or unpublished.get(sent.source_path or sent.id)
             source = sent.source_path or self.config.reviews_dir + "/"
