@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import errno
 import os
+import sqlite3
 import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 from typing import BinaryIO
+from urllib.parse import quote
 
 # What to do about the faults of a file system, by errno.
 _FIXES = {
@@ -68,6 +70,18 @@ def read_file(path: str | Path) -> bytes:
         return b"".join(parts)
     finally:
         os.close(fd)
+
+
+def read_sqlite(path: Path, *, timeout: float = 5.0) -> sqlite3.Connection:
+    """A connection that can only read the SQLite file ``path``, never creates it, and leaves
+    nothing behind. SQLite's mode=ro is not used: a read-only connection to a database in WAL
+    mode makes its -wal and -shm files and, unable to checkpoint, leaves them when it closes.
+    This one opens read-write (read-only where the file is), refuses every write
+    (``query_only``), and so removes them on close as the last connection does."""
+    connection = sqlite3.connect(f"file:{quote(str(path.resolve()))}?mode=rw", uri=True,
+                                 timeout=timeout, check_same_thread=False)
+    connection.execute("PRAGMA query_only = ON")
+    return connection
 
 
 def describe_os_error(exc: OSError) -> str:

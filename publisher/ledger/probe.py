@@ -15,7 +15,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 from sqlalchemy import Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import make_url
@@ -23,6 +22,7 @@ from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
 from ..config import Config
 from ..errors import StoreError
+from ..files import read_sqlite
 from .base import display_url, new_worker_id
 from .faults import fault_of
 from .schema import SCHEMA_REVISION
@@ -70,10 +70,8 @@ def sqlite_path(config: Config) -> Path | None:
 
 
 def readonly_engine(path: Path) -> Engine:
-    """An engine over the SQLite file ``path`` that can only read it (SQLite's mode=ro)."""
-    uri = f"file:{quote(str(path.resolve()))}?mode=ro"
-    engine = create_engine("sqlite://", creator=lambda: sqlite3.connect(
-        uri, uri=True, check_same_thread=False, timeout=BUSY_TIMEOUT_MS / 1000))
+    """An engine over the SQLite file ``path`` that can only read it (``read_sqlite``)."""
+    engine = create_engine("sqlite://", creator=lambda: connect_readonly(path))
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -185,8 +183,7 @@ def readonly_store(config: Config) -> Iterator[Store | None]:
 
 def connect_readonly(path: Path) -> sqlite3.Connection:
     """A DBAPI connection that can only read the SQLite file ``path`` (and never creates it)."""
-    return sqlite3.connect(f"file:{quote(str(path.resolve()))}?mode=ro", uri=True,
-                           timeout=BUSY_TIMEOUT_MS / 1000)
+    return read_sqlite(path, timeout=BUSY_TIMEOUT_MS / 1000)
 
 
 def copy_sqlite(source: Path, target: Path) -> None:

@@ -11,8 +11,7 @@ from datetime import datetime
 from ..config import Config
 from ..delivery.transports import transport_from_url
 from ..errors import PublisherError, TemplateError
-from ..ledger.probe import probe_ledger
-from ..ledger.store import open_store
+from ..ledger.probe import readonly_store
 from ..models import Issue, Review
 from ..newsletter.compose import archived_issues
 from ..render.archive import render_archive
@@ -103,16 +102,13 @@ def check_publication(config: Config, *, now: datetime, checks: Sequence[Check] 
 
 
 def _sent_issues(config: Config, catalog: Catalog) -> list[Issue] | None:
-    """The issues sent, as a build shows them on the site, when the ledger holds them at the
-    schema this publisher writes (opening it then changes nothing); None when it does not
-    exist, cannot be read (``check_ledger`` says why) or would have to be upgraded first."""
-    status = probe_ledger(config)
-    if status.problem or not status.exists or not status.current:
-        return None
-    if not status.started:
-        return []
+    """The issues sent, as a build shows them on the site, read from the ledger without
+    writing to it (``readonly_store``: an older schema is read from a migrated copy); None
+    when there is no ledger, or it cannot be read (``check_ledger`` says why)."""
     try:
-        with open_store(config) as store:
+        with readonly_store(config) as store:
+            if store is None:
+                return None
             issues, _warnings = archived_issues(store.issues(), catalog, config,
                                                 store.frozen_issues())
     except PublisherError:

@@ -42,12 +42,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from urllib.parse import quote
 
 from .. import __version__
 from ..config import Config
 from ..errors import ConfigError
-from ..files import write_atomic
+from ..files import read_sqlite, write_atomic
 from ..newsletter.schedule import Decision, config_schedule, decide
 from .output import _JOURNAL_PREFIX, _STAGING_PREFIX
 
@@ -394,7 +393,7 @@ def _ledger(config: Config, add: object,
             raise ValueError("no ledger yet: the full run creates it")
         add("ledger", "absent")
         return None, None
-    connection = sqlite3.connect(f"file:{quote(str(path.resolve()))}?mode=ro", uri=True)
+    connection = read_sqlite(path)
     try:
         revision = connection.execute("SELECT * FROM alembic_version").fetchall()
         issues = connection.execute("SELECT * FROM issues ORDER BY number").fetchall()

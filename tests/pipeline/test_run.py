@@ -448,7 +448,11 @@ def test_a_review_deleted_after_its_issue_went_out_stays_on_its_archive_page_and
     result = cli("build", now=None)
     assert result.exit_code == 0, result.output
     assert "issue #1 sent readers a link to" in result.output
+    state = {p: p.read_bytes() for p in (publication.root / ".publisher").glob("state.db*")}
     assert "issue #1 sent readers a link to" in cli("check", now=None).output
+    # check reads the ledger and writes nothing to it (no -wal or -shm file left either)
+    assert {p: p.read_bytes() for p in (publication.root / ".publisher").glob("state.db*")} \
+        == state
     assert "sent readers a link" not in cli("check", "--sources", now=None).output
     write_reviews(publication, [{"slug": "film-2-again", "aliases": [f"reviews/{slugs[1]}/"]}])
     result = cli("build", now=None)
