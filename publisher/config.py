@@ -180,16 +180,14 @@ class Paths:
     reviews: Path
     templates: Path
     output: Path
+    #: publisher's own directory: caches, the lock, the build manifest (the default outbox and
+    #: ledger are config keys, under .publisher/ unless set otherwise).
+    state: Path
 
     @property
     def static(self) -> Path:
         """Files copied as they are into the output directory (posters, images)."""
         return self.root / "static"
-
-    @property
-    def state(self) -> Path:
-        """publisher's own directory: caches, the lock, the default outbox and ledger."""
-        return self.root / STATE_DIR
 
     @property
     def cache(self) -> Path:
@@ -246,6 +244,12 @@ class Config:
     root: Path = field(default=Path("."), compare=False)
     #: The file this config was read from (for messages).
     path: Path = field(default=Path(CONFIG_NAME), compare=False)
+    #: Not keys of publisher.toml: what ``publisher preview`` changes to build the site for a
+    #: local server apart from the real one (pipeline/sitepreview.py) — publisher's own
+    #: directory for this build (caches, manifest, lock), and the published base_url, under
+    #: which addresses written in the sources still name pages of this site.
+    state_dir: str = STATE_DIR
+    published_url: str = ""
 
     @property
     def tz(self) -> ZoneInfo:
@@ -258,7 +262,8 @@ class Config:
     @property
     def paths(self) -> Paths:
         return Paths(root=self.root, reviews=self.root / self.reviews_dir,
-                     templates=self.root / self.templates_dir, output=self.root / self.output_dir)
+                     templates=self.root / self.templates_dir, output=self.root / self.output_dir,
+                     state=self.root / self.state_dir)
 
     @property
     def output_path(self) -> Path:
@@ -307,9 +312,11 @@ class Config:
         site: another site, '..', a query or fragment, the home page."""
         parts = urlsplit(written)
         if parts.scheme or parts.netloc:
-            if not written.startswith(self.base_url):
+            base = next((b for b in (self.base_url, self.published_url)
+                         if b and written.startswith(b)), None)
+            if base is None:
                 return None
-            path = parts.path[len(urlsplit(self.base_url).path):]
+            path = parts.path[len(urlsplit(base).path):]
         else:
             path = parts.path.lstrip("/")
         decoded = unquote(path)
@@ -360,9 +367,13 @@ def _convert(value: object, tp: object, key: str, where: str) -> object:
     )
 
 
+#: Config fields that are not keys of publisher.toml: set by publisher itself.
+_NOT_KEYS = frozenset({"root", "path", "state_dir", "published_url"})
+
+
 def _build(cls: type, data: dict[str, object], prefix: str, where: str) -> object:
     hints = typing.get_type_hints(cls)
-    fields = {f.name: f for f in dataclasses.fields(cls) if f.name not in ("root", "path")}
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.name not in _NOT_KEYS}
     kwargs: dict[str, object] = {}
     for key, value in data.items():
         dotted = f"{prefix}{key}"
@@ -408,7 +419,7 @@ def _check_text(value: object, prefix: str, where: str) -> None:
     """ConfigError for a string with a line break outside _MULTI_LINE, or with a control or
     bidi character anywhere (in a list's strings too)."""
     for f in dataclasses.fields(value):  # type: ignore[arg-type]
-        if f.name in ("root", "path"):
+        if f.name in _NOT_KEYS:
             continue
         key, item = prefix + f.name, getattr(value, f.name)
         if dataclasses.is_dataclass(item):

@@ -27,6 +27,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
               "Check everything a run will need; write and send nothing."),
     "build": ("build:build_command",
               "Write the site: pages, feeds, archives and static files."),
+    "preview": ("build:preview_command",
+                "Serve the site on this machine, built again on every change."),
     "import": ("publication:import_command",
                "Import review pages exported from a website builder."),
     "digest": ("digest:digest", "Render newsletter digests for inspection."),

@@ -1,5 +1,6 @@
 """``publisher build``: the site's pages, the feeds and their archives, the issue archive and the
-static files.
+static files; ``publisher preview``: the same, built for a server on this machine and kept up
+to date while an editor works.
 
 A build with nothing to do is answered by the idle check (``pipeline/idle.py``) without loading
 the sources, the renderers or the database layer; those are imported only when there is work.
@@ -7,11 +8,18 @@ the sources, the renderers or the database layer; those are imported only when t
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
+
 import click
 
+from ..files import describe_os_error
 from ..pipeline.idle import IdleCheck, forget
 from . import State
 from .context import count, publication_command
+
+if TYPE_CHECKING:
+    from ..pipeline.build import BuildReport
 
 
 @click.command("build")
@@ -71,3 +79,65 @@ def _summary(output_dir: str, written: int, unchanged: int, removed: int,
     gone = f", {removed} removed" if removed else ""
     return (f"{output_dir}/: {count(written, 'file')} written, {unchanged} unchanged{gone}; "
             f"{count(warnings, 'warning')}")
+
+
+@click.command("preview")
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to listen on (this machine only, unless told otherwise).")
+@click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True,
+              help="Port to listen on; 0 for any free port.")
+@publication_command
+def preview_command(state: State, host: str, port: int) -> None:
+    """Build the site for this machine and serve it, building again when a review, template,
+    static file or publisher.toml changes; open pages reload themselves. Writes under
+    .publisher/preview/, never the output directory; tells no WebSub hub. Shows what is
+    published at the clock's time: --now in the future shows scheduled reviews too. Ctrl-C
+    stops."""
+    import threading
+
+    from ..pipeline.sitepreview import SitePreview, watch
+    from ..web.preview import create_preview_app
+    from ..web.server import listen, serve
+
+    sock = listen(host, port)
+    bound = sock.getsockname()[1]
+    site = SitePreview(state.config, f"http://{_url_host(host)}:{bound}/", clock=state.now)
+    try:
+        report = site.build()
+    except BaseException:
+        sock.close()
+        raise
+    _report(site.config.output_dir, report)
+    click.echo(f"previewing {state.config.title} at {site.url} (built again when a source "
+               "changes); Ctrl-C stops")
+
+    def built(report: BuildReport) -> None:
+        _report(site.config.output_dir, report)
+
+    def failed(exc: Exception) -> None:
+        click.echo(f"error: {exc}" if not isinstance(exc, OSError)
+                   else f"error: {describe_os_error(exc)}", err=True)
+
+    stop = threading.Event()
+    watcher = threading.Thread(target=watch, args=(site, stop),
+                               kwargs={"built": built, "failed": failed},
+                               name="preview-watch", daemon=True)
+    watcher.start()
+    try:
+        serve(create_preview_app(str(site.config.output_path),
+                                 urlsplit(site.url).path, lambda: site.status),
+              sock, trusted_proxies="")
+    finally:
+        stop.set()
+        watcher.join(timeout=60)  # a build under way finishes: its output is all or nothing
+
+
+def _url_host(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
+
+
+def _report(output_dir: str, report: BuildReport) -> None:
+    for problem in report.warnings:
+        click.echo(f"warning: {problem}", err=True)
+    click.echo(_summary(output_dir, len(report.written), report.unchanged,
+                        len(report.removed), len(report.warnings)))

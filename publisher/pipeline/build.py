@@ -1155,6 +1155,24 @@ def ledger_issues(config: Config, catalog: Catalog) -> tuple[list[Issue], list[P
         return archived_issues(store.issues(), catalog, config, store.frozen_issues())
 
 
+def sent_issues(config: Config, catalog: Catalog) -> list[Issue] | None:
+    """The issues sent, as a build shows them on the site, read from the ledger without
+    writing to it (``readonly_store``: an older schema is read from a migrated copy); None
+    when there is no ledger, or it cannot be read (``check_ledger`` says why)."""
+    from ..ledger.probe import readonly_store
+    from ..newsletter.compose import archived_issues
+
+    try:
+        with readonly_store(config) as store:
+            if store is None:
+                return None
+            issues, _warnings = archived_issues(store.issues(), catalog, config,
+                                                store.frozen_issues())
+    except PublisherError:
+        return None
+    return issues
+
+
 def build_publication(config: Config, *, now: datetime, cache: bool = True) -> BuildReport:
     """What ``publisher build`` does: load the sources, take the sent issues from the ledger
     (when there is one), build everything, and tell the WebSub hub (when there is one) which

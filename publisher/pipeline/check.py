@@ -11,15 +11,13 @@ from datetime import datetime
 from ..config import Config
 from ..delivery.transports import transport_from_url
 from ..errors import PublisherError, TemplateError
-from ..ledger.probe import readonly_store
-from ..models import Issue, Review
-from ..newsletter.compose import archived_issues
+from ..models import Review
 from ..render.archive import render_archive
 from ..render.digest import render_digest
 from ..render.lint import check_digest_html, lint_templates
 from ..render.site import Site
 from ..sources import Catalog, check_sources
-from .build import link_warnings, name_warnings, plan_problems, static_files
+from .build import link_warnings, name_warnings, plan_problems, sent_issues, static_files
 from .preflight import (
     Findings,
     check_addresses,
@@ -72,7 +70,7 @@ def check_publication(config: Config, *, now: datetime, checks: Sequence[Check] 
     warnings += name_warnings(config, published)
     if not result.problems:  # a build is planned only from sources that all load
         catalog = Catalog(reviews=tuple(result.reviews), fingerprints=result.fingerprints)
-        issues = None if sources_only else _sent_issues(config, catalog)
+        issues = None if sources_only else sent_issues(config, catalog)
         plan_errors, plan_warnings = plan_problems(config, catalog, now, issues)
         errors += plan_errors
         warnings += plan_warnings
@@ -99,21 +97,6 @@ def check_publication(config: Config, *, now: datetime, checks: Sequence[Check] 
                 f"{_count(drafts, 'draft')}, {scheduled} scheduled; "
                 f"{_count(len(errors), 'error')}, {_count(len(warnings), 'warning')}")
     return CheckReport(tuple(errors), tuple(warnings), tuple(info))
-
-
-def _sent_issues(config: Config, catalog: Catalog) -> list[Issue] | None:
-    """The issues sent, as a build shows them on the site, read from the ledger without
-    writing to it (``readonly_store``: an older schema is read from a migrated copy); None
-    when there is no ledger, or it cannot be read (``check_ledger`` says why)."""
-    try:
-        with readonly_store(config) as store:
-            if store is None:
-                return None
-            issues, _warnings = archived_issues(store.issues(), catalog, config,
-                                                store.frozen_issues())
-    except PublisherError:
-        return None
-    return issues
 
 
 def operations(config: Config, *, now: datetime, connect: bool = False,

@@ -249,14 +249,8 @@ def signature(config: Config, *, taken_ns: int, need_ledger: bool,
     def add_output_rows(text: str) -> None:
         out.update(text.encode("utf-8", "surrogatepass"))
 
-    add("code", __version__, sys.version, _code_signature())
-    config_path = config.path.resolve()
-    add("config", str(config_path), hashlib.sha256(config_path.read_bytes()).hexdigest())
+    _sources(config, add, add_rows, newest)
     paths = config.paths
-    for label, root in (("reviews", paths.reviews), ("static", paths.static),
-                        ("templates", paths.templates)):
-        add(label, str(root))
-        _tree(root, add_rows, newest)
     busy, last_slot = _ledger(config, add, need_ledger)
     racy = newest[0] + RACY_NS >= taken_ns
     inputs = h.hexdigest()
@@ -266,6 +260,30 @@ def signature(config: Config, *, taken_ns: int, need_ledger: bool,
     _outputs(paths.output, paths.build_manifest, paths.state, add_output_rows)
     digest = hashlib.blake2b(f"{inputs}|{out.hexdigest()}".encode(), digest_size=20)
     return Signature(digest.hexdigest(), racy, busy, last_slot, inputs)
+
+
+def source_digest(config: Config) -> str:
+    """The digest of the code and of what a build reads from the publication's files
+    (publisher.toml, reviews/, static/, templates/): ``publisher preview`` builds again when
+    it changes."""
+    h = hashlib.blake2b(digest_size=20)
+    _sources(config, lambda *parts: h.update(repr(parts).encode("utf-8", "surrogatepass")),
+             lambda text: h.update(text.encode("utf-8", "surrogatepass")), None)
+    return h.hexdigest()
+
+
+def _sources(config: Config, add: Callable[..., None], add_rows: Callable[[str], None],
+             newest: list[int] | None) -> None:
+    """Add the code, publisher.toml's bytes and the stat rows of reviews/, static/ and
+    templates/ to the digest."""
+    add("code", __version__, sys.version, _code_signature())
+    config_path = config.path.resolve()
+    add("config", str(config_path), hashlib.sha256(config_path.read_bytes()).hexdigest())
+    paths = config.paths
+    for label, root in (("reviews", paths.reviews), ("static", paths.static),
+                        ("templates", paths.templates)):
+        add(label, str(root))
+        _tree(root, add_rows, newest)
 
 
 def _tree(root: Path, add: object, newest: list[int] | None) -> None:

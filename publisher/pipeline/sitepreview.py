@@ -1,0 +1,154 @@
+"""``publisher preview``: the site as the next build will publish it, built for a server on this
+machine and built again whenever a source changes — what ``hugo server`` and
+``pelican --listen --autoreload`` give an editor.
+
+Every URL a build writes hangs off base_url, so ``public/`` served from this machine takes its
+stylesheet, posters and links from the live site (or from nowhere before the first deploy).
+The preview is a build of its own (``preview_config``): base_url pointed at the local server
+(its path kept), and its output, caches, manifest and lock under ``.publisher/preview/``, so it
+never touches ``public/``, the real build's manifest or a cron run's lock; it tells no WebSub
+hub, and its subscribe forms post to the preview server, which takes no subscriptions. The
+ledger is only read: the issue archive shows the issues sent.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import datetime
+from pathlib import PurePosixPath
+from urllib.parse import urlsplit
+
+from ..config import STATE_DIR, Config, load_config
+from ..errors import PublisherError
+from ..sources import load_reviews
+from .build import BuildReport, build_site, sent_issues, steady
+from .idle import source_digest
+
+#: Under .publisher/: the preview's own state directory; its output is ``public/`` in it.
+PREVIEW_DIR = "preview"
+
+
+def preview_config(config: Config, address: str) -> Config:
+    """``config`` made to build a preview served at ``address`` (``http://127.0.0.1:8000/``):
+    base_url there with its path kept (``https://example.org/film/`` becomes
+    ``http://127.0.0.1:8000/film/``), publisher's own files and the output under
+    ``.publisher/preview/``, no WebSub hub, no readers' server."""
+    state = PurePosixPath(STATE_DIR, PREVIEW_DIR)
+    return replace(
+        config,
+        base_url=address.rstrip("/") + urlsplit(config.base_url).path,
+        published_url=config.base_url,
+        state_dir=str(state),
+        output_dir=str(state / "public"),
+        feeds=replace(config.feeds, hub=""),
+        # Forms post under base_url then: to the preview server, which says it takes none.
+        server=replace(config.server, url=""),
+    )
+
+
+@dataclass(frozen=True)
+class Status:
+    """What the preview's pages are told: how many builds have finished, and why the last
+    attempt failed ("" when it built), while the pages of the last good build are served."""
+
+    builds: int
+    error: str
+
+
+class SitePreview:
+    """Builds the preview of the publication at ``config_path`` and builds it again when a
+    source, a template, a static file, publisher.toml or the code changes, or when the clock
+    reaches a scheduled review (``due``; ``watch`` asks). Thread-safe: a server's threads
+    read ``status`` while a build runs."""
+
+    def __init__(self, config: Config, address: str, *, clock: Callable[[], datetime]):
+        self.address = address
+        self.config = preview_config(config, address)
+        self._source_path = config.path
+        self._clock = clock
+        self._digest = ""
+        self._until: datetime | None = None
+        self._status = Status(0, "")
+        self._lock = threading.Lock()
+
+    @property
+    def url(self) -> str:
+        """The preview's home page."""
+        return self.config.base_url
+
+    @property
+    def status(self) -> Status:
+        with self._lock:
+            return self._status
+
+    def build(self, *, workers: int | None = None) -> BuildReport:
+        """Build the preview now. Raises PublisherError (the output is then as it was, and
+        ``status`` says why)."""
+        try:
+            return self._build(workers)
+        except PublisherError as exc:
+            with self._lock:
+                self._status = Status(self._status.builds, str(exc))
+            raise
+
+    def _build(self, workers: int | None) -> BuildReport:
+        # Signed before reading, so that a change made during the build is seen by the next
+        # poll; kept when the build fails too, so that a broken source is built again only
+        # once it changes, not every poll. publisher.toml is read afresh each time (a few
+        # milliseconds): an edit to it is previewed like any other.
+        self._digest = self._sign()
+        config = self.config = preview_config(load_config(self._source_path), self.address)
+        now = self._clock()
+        catalog = load_reviews(config)
+        report = build_site(config, now=now, issues=sent_issues(config, catalog) or [],
+                            catalog=catalog, workers=workers)
+        self._until = steady(config, catalog, now)[1]
+        with self._lock:
+            self._status = Status(self._status.builds + 1, "")
+        return report
+
+    def _sign(self) -> str:
+        try:
+            return source_digest(self.config)
+        except OSError:  # publisher.toml gone or unreadable: the build says so, once
+            return "unreadable"
+
+    def due(self) -> bool:
+        """Whether a build now would differ from the last: a file it reads has changed, or
+        the clock has reached the next scheduled review."""
+        if self._sign() != self._digest:
+            return True
+        return self._until is not None and self._clock() >= self._until
+
+
+
+#: How often ``watch`` looks for changes, at the least (a big publication's look, a stat of
+#: every source, is kept to about 5 % of a core by looking less often).
+POLL_SECONDS = 0.5
+
+
+def watch(site: SitePreview, stop: threading.Event, *, built: Callable[[BuildReport], None],
+          failed: Callable[[Exception], None]) -> None:
+    """Until ``stop`` is set: build ``site`` again whenever it is ``due``, telling ``built``
+    or ``failed`` (a source error, a full disk: the last good build stays served).
+
+    These builds render in this process, never in forked workers: the preview's server runs
+    in another thread, and a process forked while threads run can inherit a lock that no
+    thread will release. A build after an edit renders only what changed; the first build,
+    before the server starts, shares a big site among the cores as ``publisher build`` does."""
+    interval = POLL_SECONDS
+    while not stop.wait(interval):
+        started = time.monotonic()
+        due = site.due()
+        interval = max(POLL_SECONDS, 20 * (time.monotonic() - started))
+        if not due:
+            continue
+        try:
+            report = site.build(workers=1)
+        except (PublisherError, OSError) as exc:
+            failed(exc)
+            continue
+        built(report)

@@ -1,0 +1,137 @@
+"""The preview server's application (Starlette): the preview build's output as a static host
+serves it (a directory's index.html, 404.html for what is missing), never cached, with a small
+script in every page that reloads it once a new build has finished and shows, above the last
+good build, why the latest attempt failed.
+
+Routes: ``GET /__publisher/status`` (JSON: the builds finished, the last error),
+``GET /__publisher/reload.js``; the site under the path of its base_url (``/`` sends the browser
+there when that is not the root); a POST anywhere (the subscribe forms) answers 405 with a line
+saying that the preview takes no subscriptions.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import (
+    FileResponse,
+    HTMLResponse,
+    JSONResponse,
+    RedirectResponse,
+    Response,
+)
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.staticfiles import StaticFiles
+from starlette.types import Receive, Scope, Send
+
+from ..pipeline.sitepreview import Status
+
+STATUS_PATH = "/__publisher/status"
+SCRIPT_PATH = "/__publisher/reload.js"
+NO_CACHE = {"Cache-Control": "no-store"}
+
+# Polls the status twice a second: a new build reloads the page, an error shows over it. The
+# build the page was served from is in the script's own URL, so a build that finishes between
+# the page and the first poll still reloads it. No framework, no WebSocket: it works in every
+# browser and through any proxy, and stops costing anything when the tab is closed.
+RELOAD_JS = """\
+(() => {
+  const served = new URL(document.currentScript.src).searchParams.get("build");
+  let banner = null;
+  const show = (error) => {
+    if (!error) { if (banner) { banner.remove(); banner = null; } return; }
+    if (!banner) {
+      banner = document.createElement("pre");
+      banner.setAttribute("role", "alert");
+      banner.style.cssText = "position:fixed;inset:0 0 auto 0;z-index:2147483647;margin:0;" +
+        "padding:1em;background:#7a1010;color:#fff;font:14px/1.4 monospace;" +
+        "white-space:pre-wrap;max-height:50vh;overflow:auto";
+      document.body.append(banner);
+    }
+    banner.textContent = "The last build failed; this is the one before it.\\n\\n" + error;
+  };
+  const poll = async () => {
+    try {
+      const response = await fetch("STATUS_PATH", {cache: "no-store"});
+      const status = await response.json();
+      if (String(status.builds) !== served) { location.reload(); return; }
+      show(status.error);
+    } catch (e) { /* the preview is stopping or starting again: keep asking */ }
+    setTimeout(poll, 500);
+  };
+  poll();
+})();
+""".replace("STATUS_PATH", STATUS_PATH)
+
+NO_SUBSCRIPTIONS = (
+    "<!doctype html><html lang=\"en\"><meta charset=\"utf-8\"><title>Preview</title>"
+    "<p>This is publisher preview: it takes no subscriptions. On the published site this form "
+    "goes to <code>publisher serve</code> (README, \"Readers\").</p></html>")
+
+
+class _PreviewFiles(StaticFiles):
+    """The output directory, with the reload script in each HTML page and no caching (the
+    preview changes under the browser)."""
+
+    def __init__(self, directory: str, status: Callable[[], Status]):
+        super().__init__(directory=directory, html=True, check_dir=False)
+        self._status = status
+
+    def file_response(self, full_path: str | os.PathLike[str], stat_result: os.stat_result,
+                      scope: Scope, status_code: int = 200) -> Response:
+        if str(full_path).endswith((".html", ".htm")):
+            return self._page(full_path, status_code)
+        response = super().file_response(full_path, stat_result, scope, status_code)
+        response.headers.update(NO_CACHE)
+        return response
+
+    async def get_response(self, path: str, scope: Scope) -> Response:
+        response = await super().get_response(path, scope)
+        if isinstance(response, FileResponse) and response.status_code == 404:  # 404.html
+            return self._page(response.path, 404)
+        return response
+
+    def _page(self, full_path: str | os.PathLike[str], status_code: int) -> Response:
+        with open(full_path, "rb") as page:
+            body = page.read()
+        tag = (f'<script src="{SCRIPT_PATH}?build={self._status().builds}" defer></script>'
+               .encode())
+        end = body.rfind(b"</body>")
+        body = body[:end] + tag + body[end:] if end >= 0 else body + tag
+        return Response(body, status_code, headers=NO_CACHE,
+                        media_type="text/html; charset=utf-8")
+
+
+def create_preview_app(directory: str, site_path: str,
+                       status: Callable[[], Status]) -> Callable[[Scope, Receive, Send], Any]:
+    """The preview of the site built in ``directory``, served under ``site_path`` (the path
+    of its base_url, "/" or "/film/"); ``status`` gives the builds' status at each request."""
+
+    async def status_json(request: Request) -> Response:
+        now = status()
+        return JSONResponse({"builds": now.builds, "error": now.error}, headers=NO_CACHE)
+
+    async def script(request: Request) -> Response:
+        return Response(RELOAD_JS, headers=NO_CACHE, media_type="text/javascript")
+
+    async def to_site(request: Request) -> Response:
+        return RedirectResponse(site_path, status_code=302)
+
+    routes: list[BaseRoute] = [Route(STATUS_PATH, status_json), Route(SCRIPT_PATH, script)]
+    if site_path != "/":
+        routes.append(Route("/", to_site))
+    routes.append(Mount(site_path.rstrip("/"), app=_PreviewFiles(directory, status)))
+    site = Starlette(routes=routes)
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] not in ("GET", "HEAD"):
+            await HTMLResponse(NO_SUBSCRIPTIONS, status_code=405,
+                               headers={"Allow": "GET, HEAD"})(scope, receive, send)
+            return
+        await site(scope, receive, send)
+
+    return app

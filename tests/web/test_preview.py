@@ -1,0 +1,244 @@
+"""``publisher preview`` as an editor runs it: a real process serving the site over a real
+socket, every link in it answering from this machine, built again when a source is saved, the
+last good build served while a source is broken; and the same in Chromium, where the open page
+reloads itself."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from publisher.errors import ConfigError
+from publisher.pipeline.sitepreview import SitePreview, Status, preview_config
+from tests.fixtures import NOW, SAMPLE, Hub, Publication
+from tests.pipeline.test_links import crawl, site_documents
+from tests.webserver import MutableClock
+
+PUBLISHED = "https://reel.test/film/"
+
+
+def sample_site(publication: Publication, hub: str = "") -> None:
+    """The sample reviews and posters, published under a path of their host, with a hub."""
+    shutil.copytree(SAMPLE / "reviews", publication.root / "reviews", dirs_exist_ok=True)
+    shutil.copytree(SAMPLE / "static", publication.root / "static")
+    text = (publication.root / "publisher.toml").read_text("utf-8")
+    publication.write_config(text.replace('"https://reel.test/"', f'"{PUBLISHED}"'))
+    if hub:
+        publication.add_config(f'[feeds]\nhub = "{hub}"\n')
+
+
+def retitle(source: Path, title: str) -> None:
+    text = source.read_text("utf-8")
+    source.write_text(re.sub(r"(?m)^title: .*$", f"title: {title}", text, count=1), "utf-8")
+
+
+def wait_for(predicate: Callable[[], object], what: str, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.05)
+
+
+def fetch(url: str, data: bytes | None = None) -> tuple[int, str, str]:
+    """(status, body, the URL it came from after redirects)."""
+    try:
+        with urllib.request.urlopen(url, data=data, timeout=10) as response:
+            return response.status, response.read().decode(), response.url
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode(), url
+
+
+class Preview:
+    """``publisher preview --port 0`` running on a publication, as its own process."""
+
+    def __init__(self, publication: Publication):
+        self.root = publication.root
+        env = dict(os.environ, PUBLISHER_NOW=NOW.isoformat())
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "publisher", "-C", str(self.root), "preview", "--port", "0"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+        self.stdout: list[str] = []
+        self.stderr: list[str] = []
+        for stream, lines in ((self.process.stdout, self.stdout),
+                              (self.process.stderr, self.stderr)):
+            threading.Thread(target=lambda s=stream, o=lines: o.extend(s), daemon=True).start()
+        wait_for(lambda: any("previewing" in line for line in self.stdout)
+                 or self.process.poll() is not None, "the preview to start")
+        found = [re.search(r" at (\S+) ", line) for line in self.stdout]
+        url = next((m.group(1) for m in found if m), None)
+        assert url is not None, "".join(self.stdout + self.stderr)
+        self.url: str = url
+        self.origin = url.split("/film/")[0]
+
+    def status(self) -> dict[str, object]:
+        return json.loads(fetch(self.origin + "/__publisher/status")[1])
+
+    def stop(self) -> int:
+        self.process.send_signal(signal.SIGINT)
+        return self.process.wait(timeout=60)
+
+    def __enter__(self) -> Preview:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+
+
+@pytest.fixture
+def preview(publication: Publication) -> Iterator[Preview]:
+    sample_site(publication)
+    with Preview(publication) as running:
+        yield running
+
+
+def test_a_preview_is_built_for_its_own_server_and_kept_apart_from_the_real_build(publication):
+    sample_site(publication, hub="https://hub.test/")
+    config = preview_config(publication.config, "http://127.0.0.1:8123/")
+    assert config.base_url == "http://127.0.0.1:8123/film/"  # the site's path kept
+    assert config.output_path == publication.root / ".publisher" / "preview" / "public"
+    assert config.paths.state == publication.root / ".publisher" / "preview"
+    assert config.paths.lock.parent == config.paths.build_manifest.parent.parent
+    assert config.feeds.hub == "" and config.server.url == ""
+    # The ledger stays the publication's: the issue archive shows the issues sent.
+    assert config.state.database == publication.config.state.database
+    # An address written under the published base_url is still one of this site's pages.
+    assert config.page_address(PUBLISHED + "old-slug/") == config.url("old-slug/")
+
+
+def test_the_preview_serves_the_site_with_every_link_answering_from_this_machine(publication,
+                                                                                 hub: Hub):
+    sample_site(publication, hub=hub.url)
+    with Preview(publication) as preview:
+        assert re.fullmatch(r"http://127\.0\.0\.1:\d+/film/", preview.url)
+        status, page, landed = fetch(preview.origin + "/")
+        assert (status, landed) == (200, preview.url)  # "/" sends the browser to the site
+        assert '<script src="/__publisher/reload.js?build=1" defer></script>' in page
+        assert f'<link rel="stylesheet" href="{preview.url}site.css' in page
+
+        out = publication.root / ".publisher" / "preview" / "public"
+        documents = site_documents(out, preview.url)
+        checked, broken, external = crawl(documents, preview.url)
+        # A form's action is for POST: the preview answers that with a line of its own.
+        assert [b for b in broken if not b.endswith("/film/subscribe: 404")] == []
+        assert len(checked) > 30
+        assert not [url for url in external if url.startswith(PUBLISHED)]
+        assert fetch(preview.url + "no-such-review/")[0] == 404
+
+        status, page, _ = fetch(preview.url + "subscribe", data=b"email=a%40b.test")
+        assert status == 405 and "takes no subscriptions" in page
+        assert preview.stop() == 0
+    # Nothing of the real build's: no output, no manifest, no ping to the hub.
+    assert not (publication.root / "public").exists()
+    assert not (publication.root / ".publisher" / "cache").exists()
+    assert hub.pings == []
+
+
+def test_a_saved_edit_is_built_again_and_a_broken_source_leaves_the_last_good_build(
+        publication, preview):
+    orchard = preview.url + "reviews/the-quiet-orchard/"
+    source = publication.root / "reviews" / "the-quiet-orchard.md"
+    retitle(source, "The Quiet Orchard, Recut")
+    wait_for(lambda: preview.status()["builds"] == 2, "the edit to be built")
+    assert "The Quiet Orchard, Recut" in fetch(orchard)[1]
+    assert any("files written" in line for line in preview.stdout[2:])
+
+    publication.write_review("broken.md", "---\ntitle: Broken\nrating: eleven\n---\nText.\n")
+    wait_for(lambda: preview.status()["error"], "the broken source to be reported")
+    status = preview.status()
+    assert status["builds"] == 2
+    assert "reviews/broken.md:3: rating: 'eleven' is not a number" in str(status["error"])
+    assert fetch(orchard)[0] == 200 and "The Quiet Orchard, Recut" in fetch(orchard)[1]
+    wait_for(lambda: any("reviews/broken.md:3" in line for line in preview.stderr),
+             "the error in the terminal")
+
+    (publication.root / "reviews" / "broken.md").unlink()
+    wait_for(lambda: preview.status()["builds"] == 3, "the fix to be built")
+    assert preview.status()["error"] == ""
+    assert preview.stop() == 0
+
+
+def test_a_scheduled_review_appears_in_the_preview_when_the_clock_reaches_it(publication):
+    sample_site(publication)
+    clock = MutableClock(NOW)
+    site = SitePreview(publication.config, "http://127.0.0.1:8123/", clock=clock)
+    site.build()
+    page = site.config.output_path / "reviews" / "winter-ferry" / "index.html"
+    assert not page.exists() and not site.due()
+    clock.now = NOW + timedelta(days=90)  # past the review's date, 2027-01-22
+    assert site.due()
+    site.build(workers=1)
+    assert page.exists() and not site.due()
+    assert site.status.builds == 2
+
+
+chromium = pytest.mark.skipif(shutil.which("chromium") is None,
+                              reason="Chromium is not installed (apt-get install chromium)")
+
+
+@pytest.mark.slow
+@chromium
+def test_an_open_page_reloads_itself_after_an_edit_and_shows_a_broken_build(publication, preview):
+    from tests.web.test_browser import CHROMIUM, CHROMIUM_ARGS
+
+    sync_api = pytest.importorskip("playwright.sync_api")
+    source = publication.root / "reviews" / "the-quiet-orchard.md"
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page()
+            page.goto(preview.url + "reviews/the-quiet-orchard/")
+            assert page.locator("h1").inner_text().startswith("The Quiet Orchard")
+            # Computed styles: the stylesheet came from this machine, not the live site.
+            assert page.evaluate("getComputedStyle(document.body).fontFamily") != "Times New Roman"
+
+            retitle(source, "The Quiet Orchard, Recut")
+            page.wait_for_function(
+                "document.querySelector('h1').innerText.includes('Recut')", timeout=30_000)
+
+            publication.write_review("broken.md", "---\ntitle: Broken\n---\nText.\n")
+            alert = page.locator("[role=alert]")
+            alert.wait_for(timeout=30_000)
+            assert "reviews/broken.md" in alert.inner_text()
+            assert "Recut" in page.locator("h1").inner_text()  # the last good build
+
+            (publication.root / "reviews" / "broken.md").unlink()
+            alert.wait_for(state="detached", timeout=30_000)
+        finally:
+            browser.close()
+    assert preview.stop() == 0
+
+
+def test_a_config_taken_away_is_reported_once_and_built_again_when_it_returns(publication):
+    sample_site(publication)
+    site = SitePreview(publication.config, "http://127.0.0.1:8123/", clock=MutableClock(NOW))
+    site.build()
+    config_file = publication.root / "publisher.toml"
+    kept = config_file.read_bytes()
+    config_file.unlink()
+    assert site.due()
+    with pytest.raises(ConfigError, match="publisher.toml: no such file"):
+        site.build(workers=1)
+    assert "no such file" in site.status.error and site.status.builds == 1
+    assert not site.due()  # said once, not again every time the preview looks
+    config_file.write_bytes(kept.replace(b"Test Reel", b"Third Reel"))
+    assert site.due()
+    site.build(workers=1)
+    assert site.status == Status(2, "")
+    assert "Third Reel" in (site.config.output_path / "index.html").read_text("utf-8")
