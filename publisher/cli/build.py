@@ -110,6 +110,9 @@ def preview_command(state: State, host: str, port: int) -> None:
     _report(site.config.output_dir, report)
     click.echo(f"previewing {state.config.title} at {site.url} (built again when a source "
                "changes); Ctrl-C stops")
+    if site.config.external_pages:
+        click.echo("  another site has the review pages (feeds.permalink): the preview holds "
+                   "the feeds (feed.xml, …), the issue archive and static/ files")
 
     def built(report: BuildReport) -> None:
         _report(site.config.output_dir, report)

@@ -59,7 +59,7 @@ class Status:
 
 
 class SitePreview:
-    """Builds the preview of the publication at ``config_path`` and builds it again when a
+    """Builds the preview of the publication ``config`` describes, and builds it again when a
     source, a template, a static file, publisher.toml or the code changes, or when the clock
     reaches a scheduled review (``due``; ``watch`` asks). Thread-safe: a server's threads
     read ``status`` while a build runs."""
