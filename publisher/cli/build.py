@@ -13,7 +13,6 @@ from urllib.parse import urlsplit
 
 import click
 
-from ..files import describe_os_error
 from ..pipeline.idle import IdleCheck, forget
 from . import State
 from .context import count, publication_command
@@ -117,9 +116,8 @@ def preview_command(state: State, host: str, port: int) -> None:
     def built(report: BuildReport) -> None:
         _report(site.config.output_dir, report)
 
-    def failed(exc: Exception) -> None:
-        click.echo(f"error: {exc}" if not isinstance(exc, OSError)
-                   else f"error: {describe_os_error(exc)}", err=True)
+    def failed(why: str) -> None:
+        click.echo(f"error: {why}", err=True)
 
     stop = threading.Event()
     watcher = threading.Thread(target=watch, args=(site, stop),

@@ -23,6 +23,7 @@ from urllib.parse import urlsplit
 
 from ..config import STATE_DIR, Config, load_config
 from ..errors import PublisherError
+from ..files import describe_os_error
 from ..sources import load_reviews
 from .build import BuildReport, build_site, sent_issues, steady
 from .idle import source_digest
@@ -85,13 +86,14 @@ class SitePreview:
             return self._status
 
     def build(self, *, workers: int | None = None) -> BuildReport:
-        """Build the preview now. Raises PublisherError (the output is then as it was, and
-        ``status`` says why)."""
+        """Build the preview now. Raises PublisherError, or OSError for a fault of the machine
+        (the output is then as it was, and ``status`` says why, as the terminal does)."""
         try:
             return self._build(workers)
-        except PublisherError as exc:
+        except (PublisherError, OSError) as exc:
+            why = describe_os_error(exc) if isinstance(exc, OSError) else str(exc)
             with self._lock:
-                self._status = Status(self._status.builds, str(exc))
+                self._status = Status(self._status.builds, why)
             raise
 
     def _build(self, workers: int | None) -> BuildReport:
@@ -124,16 +126,16 @@ class SitePreview:
         return self._until is not None and self._clock() >= self._until
 
 
-
 #: How often ``watch`` looks for changes, at the least (a big publication's look, a stat of
 #: every source, is kept to about 5 % of a core by looking less often).
 POLL_SECONDS = 0.5
 
 
 def watch(site: SitePreview, stop: threading.Event, *, built: Callable[[BuildReport], None],
-          failed: Callable[[Exception], None]) -> None:
+          failed: Callable[[str], None]) -> None:
     """Until ``stop`` is set: build ``site`` again whenever it is ``due``, telling ``built``
-    or ``failed`` (a source error, a full disk: the last good build stays served).
+    the report or ``failed`` why the build failed, in one line (a source error, a full disk:
+    the last good build stays served).
 
     These builds render in this process, never in forked workers: the preview's server runs
     in another thread, and a process forked while threads run can inherit a lock that no
@@ -148,7 +150,7 @@ def watch(site: SitePreview, stop: threading.Event, *, built: Callable[[BuildRep
             continue
         try:
             report = site.build(workers=1)
-        except (PublisherError, OSError) as exc:
-            failed(exc)
+        except (PublisherError, OSError):
+            failed(site.status.error)
             continue
         built(report)

@@ -242,3 +242,18 @@ def test_a_config_taken_away_is_reported_once_and_built_again_when_it_returns(pu
     site.build(workers=1)
     assert site.status == Status(2, "")
     assert "Third Reel" in (site.config.output_path / "index.html").read_text("utf-8")
+
+
+def test_a_fault_of_the_machine_is_shown_over_the_pages_as_a_source_error_is(publication):
+    sample_site(publication)
+    site = SitePreview(publication.config, "http://127.0.0.1:8123/", clock=MutableClock(NOW))
+    site.build()
+    # The build's manifest cannot be replaced: a directory stands where it goes.
+    manifest = site.config.paths.build_manifest
+    manifest.unlink()
+    (manifest / "in-the-way").mkdir(parents=True)
+    retitle(publication.root / "reviews" / "the-quiet-orchard.md", "The Quiet Orchard, Recut")
+    with pytest.raises(IsADirectoryError):
+        site.build(workers=1)
+    assert site.status.builds == 1
+    assert "Is a directory" in site.status.error and "move it away" in site.status.error
