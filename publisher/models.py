@@ -146,6 +146,25 @@ class Review:
 
 
 @dataclass(frozen=True)
+class Showing:
+    """Which reviews a build shows: the published ones and, for ``publisher preview --drafts``
+    and ``--future`` (Hugo's ``-D`` and ``-F``), the drafts (whatever their date) and the
+    reviews scheduled after the clock. ``publisher build`` always shows the published only."""
+
+    drafts: bool = False
+    future: bool = False
+
+    def shows(self, review: Review, now: datetime) -> bool:
+        if review.draft:
+            return self.drafts
+        return self.future or review.date <= now
+
+
+#: What ``publisher build`` shows: the published reviews only.
+PUBLISHED_ONLY = Showing()
+
+
+@dataclass(frozen=True)
 class Issue:
     """A numbered newsletter issue: the reviews it carries, in order."""
 

@@ -85,22 +85,28 @@ def _summary(output_dir: str, written: int, unchanged: int, removed: int,
               help="Address to listen on (this machine only, unless told otherwise).")
 @click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True,
               help="Port to listen on; 0 for any free port.")
+@click.option("-D", "--drafts", is_flag=True,
+              help="Show the drafts too, each marked as one (publisher build leaves them out).")
+@click.option("-F", "--future", is_flag=True,
+              help="Show the reviews scheduled for later too, each marked with its date.")
 @publication_command
-def preview_command(state: State, host: str, port: int) -> None:
+def preview_command(state: State, host: str, port: int, drafts: bool, future: bool) -> None:
     """Build the site for this machine and serve it, building again when a review, template,
     static file or publisher.toml changes; open pages reload themselves. Writes under
     .publisher/preview/, never the output directory; tells no WebSub hub. Shows what is
-    published at the clock's time: --now in the future shows scheduled reviews too. Ctrl-C
-    stops."""
+    published at the clock's time, and with --drafts and --future what is not yet, marked on
+    its page and on every link to it. Ctrl-C stops."""
     import threading
 
+    from ..models import Showing
     from ..pipeline.sitepreview import SitePreview, watch
     from ..web.preview import create_preview_app
     from ..web.server import listen, serve
 
     sock = listen(host, port)
     bound = sock.getsockname()[1]
-    site = SitePreview(state.config, f"http://{_url_host(host)}:{bound}/", clock=state.now)
+    site = SitePreview(state.config, f"http://{_url_host(host)}:{bound}/", clock=state.now,
+                       showing=Showing(drafts=drafts, future=future))
     try:
         report = site.build()
     except BaseException:
@@ -109,6 +115,12 @@ def preview_command(state: State, host: str, port: int) -> None:
     _report(site.config.output_dir, report)
     click.echo(f"previewing {state.config.title} at {site.url} (built again when a source "
                "changes); Ctrl-C stops")
+    if drafts or future:
+        labels = [note.label for note in site.status.notes.values()]
+        shown = [count(labels.count(label), noun) for flag, label, noun in (
+            (drafts, "Draft", "draft"), (future, "Scheduled", "scheduled review")) if flag]
+        click.echo(f"  showing {' and '.join(shown)} too, marked as such on their pages "
+                   "(publisher build leaves them out)")
     if site.config.external_pages:
         click.echo("  another site has the review pages (feeds.permalink): the preview holds "
                    "the feeds (feed.xml, …), the issue archive and static/ files")

@@ -39,7 +39,7 @@ from ..config import Config
 from ..cores import default_workers
 from ..errors import Problem, PublisherError, SourceError
 from ..files import escapes, write_atomic
-from ..models import Issue, Review
+from ..models import PUBLISHED_ONLY, Issue, Review, Showing
 from ..render.engine import DEFAULT_TEMPLATES
 from ..render.feeds import XSL_PATH, FeedRenderer, Paging
 from ..render.pages import PageRenderer, Term, index_path, page_file, render_robots, render_sitemap
@@ -307,13 +307,15 @@ class _Planner:
     """Builds the list of units for one build; digests each review once."""
 
     def __init__(self, config: Config, site: Site, catalog: Catalog,
-                 issues: Sequence[Issue], posters: PosterFacts, now: datetime) -> None:
+                 issues: Sequence[Issue], posters: PosterFacts, now: datetime,
+                 showing: Showing = PUBLISHED_ONLY) -> None:
         self.config, self.site, self.now = config, site, now
         self.warnings = list(catalog.warnings)
         self.fingerprints = catalog.fingerprints
-        published = catalog.published(now)
-        self.published = sorted(published, key=lambda r: (r.date, r.slug))
-        self.unpublished = [r for r in catalog.reviews if not r.is_published(now)]
+        # "published" from here on: what this build shows (the preview may show drafts too).
+        shown = [r for r in catalog.reviews if showing.shows(r, now)]
+        self.published = sorted(shown, key=lambda r: (r.date, r.slug))
+        self.unpublished = [r for r in catalog.reviews if not showing.shows(r, now)]
         self.issues = list(issues)
         self.posters = posters
         self.groups = _groups(self.published)
@@ -842,7 +844,8 @@ def _unit_files(entry: dict[str, Any] | None) -> dict[str, Any]:
 
 def build_site(config: Config, *, now: datetime, issues: Sequence[Issue] = (),
                catalog: Catalog | None = None, cache: bool = True,
-               dry_run: bool = False, workers: int | None = None) -> BuildReport:
+               dry_run: bool = False, workers: int | None = None,
+               showing: Showing = PUBLISHED_ONLY) -> BuildReport:
     """Load the sources and write every feed and archive, the pages, the issue archive (when
     ``issues`` are given) and the static files under config.output_path.
 
@@ -852,13 +855,14 @@ def build_site(config: Config, *, now: datetime, issues: Sequence[Issue] = (),
     posters and the build manifest). ``dry_run`` renders what changed and writes nothing at
     all: the report's ``written`` and ``removed`` are what a build would change. A big
     build is shared among ``workers`` forked processes (default: one per core, at most four;
-    see rendering.py).
+    see rendering.py). ``showing``: which unpublished reviews to show as well (only
+    ``publisher preview`` shows any).
     """
     if catalog is None:
         catalog = load_reviews(config, cache=cache)
     if dry_run:
         return _build(config, now=now, issues=issues, catalog=catalog, cache=cache,
-                      dry_run=True)
+                      dry_run=True, showing=showing)
     paths = config.paths
     out = config.output_path
     with build_lock(paths.state):
@@ -867,7 +871,8 @@ def build_site(config: Config, *, now: datetime, issues: Sequence[Issue] = (),
         sweep(out, paths.state, recorded)
         try:
             return _build(config, now=now, issues=issues, catalog=catalog, cache=cache,
-                          workers=default_workers() if workers is None else workers)
+                          workers=default_workers() if workers is None else workers,
+                          showing=showing)
         except BaseException:
             # A worker killed midway (or the build stopped while workers ran) may leave
             # what it wrote where no Output knows of it: its own list of new files says.
@@ -894,9 +899,9 @@ def steady(config: Config, catalog: Catalog, now: datetime
 
 
 def _plan(config: Config, site: Site, catalog: Catalog, issues: Sequence[Issue],
-          posters: PosterFacts, now: datetime) -> _Planner:
+          posters: PosterFacts, now: datetime, showing: Showing = PUBLISHED_ONLY) -> _Planner:
     """Every unit a build makes, planned (nothing rendered)."""
-    planner = _Planner(config, site, catalog, issues, posters, now)
+    planner = _Planner(config, site, catalog, issues, posters, now, showing)
     specs = planner.plan_feeds()
     planner.plan_pages(specs)
     planner.plan_issues()
@@ -931,12 +936,13 @@ def plan_problems(config: Config, catalog: Catalog, now: datetime,
 
 
 def _build(config: Config, *, now: datetime, issues: Sequence[Issue], catalog: Catalog,
-           cache: bool, dry_run: bool = False, workers: int = 1) -> BuildReport:
+           cache: bool, dry_run: bool = False, workers: int = 1,
+           showing: Showing = PUBLISHED_ONLY) -> BuildReport:
     out = config.output_path
     site = Site.from_config(config)
     posters = PosterFacts(config, cache=cache)
     statics = static_files(config)  # refuses links out of the publication, before anything
-    planner = _plan(config, site, catalog, issues, posters, now)
+    planner = _plan(config, site, catalog, issues, posters, now, showing)
     served = planner.served({rel for rel, _path in statics})
     planner.warnings.extend(planner.broken_links(served))
     old = _read_manifest(manifest_path(config))

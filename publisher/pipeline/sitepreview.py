@@ -9,21 +9,28 @@ The preview is a build of its own (``preview_config``): base_url pointed at the 
 never touches ``public/``, the real build's manifest or a cron run's lock; it tells no WebSub
 hub, and its subscribe forms post to the preview server, which takes no subscriptions. The
 ledger is only read: the issue archive shows the issues sent.
+
+With ``--drafts`` and ``--future`` it also shows the reviews ``publisher build`` leaves out, each
+as it will look once published; the server marks their pages and the links to them (``notes``),
+so that nobody takes the preview for the site.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import PurePosixPath
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
 
 from ..config import STATE_DIR, Config, load_config
 from ..errors import PublisherError
 from ..files import describe_os_error
+from ..models import PUBLISHED_ONLY, Review, Showing
+from ..render.digest import date_text
 from ..sources import load_reviews
 from .build import BuildReport, build_site, sent_issues, steady
 from .idle import source_digest
@@ -51,12 +58,44 @@ def preview_config(config: Config, address: str) -> Config:
 
 
 @dataclass(frozen=True)
+class Note:
+    """What the preview says on the page of a review that is not published (``label``, on
+    the links to it, and ``text``, at the top of the page itself)."""
+
+    label: str
+    text: str
+
+
+@dataclass(frozen=True)
 class Status:
     """What the preview's pages are told: how many builds have finished, and why the last
-    attempt failed ("" when it built), while the pages of the last good build are served."""
+    attempt failed ("" when it built), while the pages of the last good build are served;
+    ``notes``: the last good build's unpublished pages, by path on the preview server."""
 
     builds: int
     error: str
+    notes: Mapping[str, Note] = field(default_factory=dict)
+
+
+def unpublished_notes(reviews: Sequence[Review], now: datetime, showing: Showing,
+                      timezone: str) -> dict[str, Note]:
+    """A Note for the page of each review ``showing`` adds to what is published at ``now``,
+    by the path of its URL."""
+    tz = ZoneInfo(timezone)
+    notes: dict[str, Note] = {}
+    for review in reviews:
+        if review.is_published(now) or not showing.shows(review, now):
+            continue
+        source = review.source_path or "its source"
+        if review.draft:
+            note = Note("Draft", f"Draft: only this preview shows it. publisher build "
+                                 f"publishes it once draft: true is gone from {source}.")
+        else:
+            when = review.date.astimezone(tz)
+            note = Note("Scheduled", f"Scheduled for {date_text(when, tz)}, {when:%H:%M}: "
+                                     "only this preview shows it before then.")
+        notes[urlsplit(review.url).path] = note
+    return notes
 
 
 class SitePreview:
@@ -65,9 +104,11 @@ class SitePreview:
     reaches a scheduled review (``due``; ``watch`` asks). Thread-safe: a server's threads
     read ``status`` while a build runs."""
 
-    def __init__(self, config: Config, address: str, *, clock: Callable[[], datetime]):
+    def __init__(self, config: Config, address: str, *, clock: Callable[[], datetime],
+                 showing: Showing = PUBLISHED_ONLY):
         self.address = address
         self.config = preview_config(config, address)
+        self.showing = showing
         self._source_path = config.path
         self._clock = clock
         self._digest = ""
@@ -93,7 +134,7 @@ class SitePreview:
         except (PublisherError, OSError) as exc:
             why = describe_os_error(exc) if isinstance(exc, OSError) else str(exc)
             with self._lock:
-                self._status = Status(self._status.builds, why)
+                self._status = replace(self._status, error=why)
             raise
 
     def _build(self, workers: int | None) -> BuildReport:
@@ -106,10 +147,12 @@ class SitePreview:
         now = self._clock()
         catalog = load_reviews(config)
         report = build_site(config, now=now, issues=sent_issues(config, catalog) or [],
-                            catalog=catalog, workers=workers)
+                            catalog=catalog, workers=workers, showing=self.showing)
+        # A scheduled review shown early is built again when its time comes: its note goes.
         self._until = steady(config, catalog, now)[1]
+        notes = unpublished_notes(catalog.reviews, now, self.showing, config.timezone)
         with self._lock:
-            self._status = Status(self._status.builds + 1, "")
+            self._status = Status(self._status.builds + 1, "", notes)
         return report
 
     def _sign(self) -> str:

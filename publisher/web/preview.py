@@ -3,7 +3,10 @@ serves it (a directory's index.html, 404.html for what is missing), never cached
 script in every page that reloads it once a new build has finished and shows, above the last
 good build, why the latest attempt failed.
 
-Routes: ``GET /__publisher/status`` (JSON: the builds finished, the last error),
+The page of a review the preview shows before it is published (``--drafts``, ``--future``)
+opens with a note saying so, and the script labels every link to it.
+
+Routes: ``GET /__publisher/status`` (JSON: the builds finished, the last error, the notes),
 ``GET /__publisher/reload.js``; the site under the path of its base_url (``/`` sends the browser
 there when that is not the root); a POST anywhere (the subscribe forms) answers 405 with a line
 saying that the preview takes no subscriptions.
@@ -11,6 +14,7 @@ saying that the preview takes no subscriptions.
 
 from __future__ import annotations
 
+import html
 import os
 from collections.abc import Callable
 from typing import Any
@@ -28,7 +32,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import Receive, Scope, Send
 
-from ..pipeline.sitepreview import Status
+from ..pipeline.sitepreview import Note, Status
 
 STATUS_PATH = "/__publisher/status"
 SCRIPT_PATH = "/__publisher/reload.js"
@@ -54,11 +58,28 @@ RELOAD_JS = """\
     }
     banner.textContent = "The last build failed; this is the one before it.\\n\\n" + error;
   };
+  const label = (notes) => {
+    for (const link of document.querySelectorAll("a[href]")) {
+      const to = new URL(link.href, location.href);
+      const note = to.pathname !== location.pathname && notes[to.pathname];  // not "#main"
+      if (!note) continue;
+      const tag = document.createElement("span");
+      tag.dataset.publisherNote = "";
+      tag.textContent = note.label;
+      tag.title = note.text;
+      tag.style.cssText = "display:inline-block;margin-inline-start:.4em;padding:0 .4em;" +
+        "border-radius:.3em;background:#fff3c4;color:#3d2e00;font:600 .75em/1.6 system-ui," +
+        "sans-serif;vertical-align:middle";
+      link.append(tag);  // inside: a link laid out by flex or grid keeps its label
+    }
+  };
+  let labelled = false;
   const poll = async () => {
     try {
       const response = await fetch("STATUS_PATH", {cache: "no-store"});
       const status = await response.json();
       if (String(status.builds) !== served) { location.reload(); return; }
+      if (!labelled) { label(status.notes); labelled = true; }
       show(status.error);
     } catch (e) { /* the preview is stopping or starting again: keep asking */ }
     setTimeout(poll, 500);
@@ -84,7 +105,9 @@ class _PreviewFiles(StaticFiles):
     def file_response(self, full_path: str | os.PathLike[str], stat_result: os.stat_result,
                       scope: Scope, status_code: int = 200) -> Response:
         if str(full_path).endswith((".html", ".htm")):
-            return self._page(full_path, status_code)
+            path = scope["path"]
+            return self._page(full_path, status_code,
+                              path[:-len("index.html")] if path.endswith("/index.html") else path)
         response = super().file_response(full_path, stat_result, scope, status_code)
         response.headers.update(NO_CACHE)
         return response
@@ -92,18 +115,32 @@ class _PreviewFiles(StaticFiles):
     async def get_response(self, path: str, scope: Scope) -> Response:
         response = await super().get_response(path, scope)
         if isinstance(response, FileResponse) and response.status_code == 404:  # 404.html
-            return self._page(response.path, 404)
+            return self._page(response.path, 404, "")
         return response
 
-    def _page(self, full_path: str | os.PathLike[str], status_code: int) -> Response:
+    def _page(self, full_path: str | os.PathLike[str], status_code: int, path: str) -> Response:
         with open(full_path, "rb") as page:
             body = page.read()
-        tag = (f'<script src="{SCRIPT_PATH}?build={self._status().builds}" defer></script>'
-               .encode())
+        status = self._status()
+        tag = f'<script src="{SCRIPT_PATH}?build={status.builds}" defer></script>'.encode()
         end = body.rfind(b"</body>")
         body = body[:end] + tag + body[end:] if end >= 0 else body + tag
+        note = status.notes.get(path)
+        if note is not None:
+            body = _with_note(body, note)
         return Response(body, status_code, headers=NO_CACHE,
                         media_type="text/html; charset=utf-8")
+
+
+def _with_note(body: bytes, note: Note) -> bytes:
+    """``body`` with ``note`` first in its <body>, styled inline: it must show whatever the
+    publication's templates and stylesheet are."""
+    banner = (f'<p role="note" data-publisher-note style="margin:0;padding:.6em 1em;'
+              f'background:#fff3c4;color:#3d2e00;border-bottom:2px solid #c9a227;'
+              f'font:15px/1.4 system-ui,sans-serif">{html.escape(note.text)}</p>').encode()
+    start = body.find(b"<body")
+    start = body.find(b">", start) + 1 if start >= 0 else 0
+    return body[:start] + banner + body[start:]
 
 
 def create_preview_app(directory: str, site_path: str,
@@ -113,7 +150,10 @@ def create_preview_app(directory: str, site_path: str,
 
     async def status_json(request: Request) -> Response:
         now = status()
-        return JSONResponse({"builds": now.builds, "error": now.error}, headers=NO_CACHE)
+        notes = {path: {"label": note.label, "text": note.text}
+                 for path, note in now.notes.items()}
+        return JSONResponse({"builds": now.builds, "error": now.error, "notes": notes},
+                            headers=NO_CACHE)
 
     async def script(request: Request) -> Response:
         return Response(RELOAD_JS, headers=NO_CACHE, media_type="text/javascript")

@@ -16,6 +16,7 @@ import pytest
 from publisher.config import load_config
 from publisher.cores import MAX_WORKERS
 from publisher.errors import ConfigError, PublisherError, SourceError
+from publisher.models import Showing
 from publisher.sources import cache
 from publisher.sources import catalog as catalog_module
 from publisher.sources.cache import cache_path, is_trusted
@@ -339,6 +340,24 @@ def test_drafts_and_future_reviews_load_but_are_not_published(publication, now):
     assert [r.slug for r in catalog.reviews] == ["a", "b", "d", "c"]
     assert [r.slug for r in catalog.published(now)] == ["a", "d"]
     assert [r.slug for r in catalog.published(now - timedelta(seconds=1))] == ["a"]
+
+
+def test_the_preview_may_show_drafts_whatever_their_date_and_scheduled_reviews(publication,
+                                                                                now):
+    publication.write_review("a.md", review(BASIC))
+    publication.write_review("b.md", review(BASIC + "draft: true\n"))
+    publication.write_review("c.md", review(BASIC.replace("2026-03-06", "2027-02-01")))
+    publication.write_review("d.md", review(BASIC.replace("2026-03-06", "2027-02-01")
+                                            + "draft: true\n"))
+    reviews = load_reviews(publication.config, cache=False).reviews
+
+    def shown(showing: Showing) -> list[str]:
+        return [r.slug for r in reviews if showing.shows(r, now)]
+
+    assert shown(Showing()) == ["a"]  # what publisher build shows
+    assert shown(Showing(drafts=True)) == ["a", "b", "d"]
+    assert shown(Showing(future=True)) == ["a", "c"]
+    assert shown(Showing(drafts=True, future=True)) == ["a", "b", "c", "d"]
 
 
 def test_files_starting_with_dot_or_underscore_are_ignored(publication):

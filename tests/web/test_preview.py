@@ -23,7 +23,9 @@ from pathlib import Path
 import pytest
 
 from publisher.errors import ConfigError
-from publisher.pipeline.sitepreview import SitePreview, Status, preview_config
+from publisher.models import Showing
+from publisher.pipeline.build import build_publication
+from publisher.pipeline.sitepreview import Note, SitePreview, Status, preview_config
 from tests.fixtures import NOW, SAMPLE, Hub, Publication
 from tests.pipeline.test_links import crawl, site_documents
 from tests.webserver import MutableClock
@@ -66,11 +68,12 @@ def fetch(url: str, data: bytes | None = None) -> tuple[int, str, str]:
 class Preview:
     """``publisher preview --port 0`` running on a publication, as its own process."""
 
-    def __init__(self, publication: Publication):
+    def __init__(self, publication: Publication, *options: str):
         self.root = publication.root
         env = dict(os.environ, PUBLISHER_NOW=NOW.isoformat())
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "publisher", "-C", str(self.root), "preview", "--port", "0"],
+            [sys.executable, "-m", "publisher", "-C", str(self.root), "preview", "--port", "0",
+             *options],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
         self.stdout: list[str] = []
         self.stderr: list[str] = []
@@ -188,6 +191,68 @@ def test_a_scheduled_review_appears_in_the_preview_when_the_clock_reaches_it(pub
     assert site.status.builds == 2
 
 
+DRAFT = "reviews/the-long-weekend-job/"  # the sample's draft
+SCHEDULED = "reviews/winter-ferry/"  # and its review scheduled for 22 January 2027
+
+
+def test_drafts_and_scheduled_reviews_are_shown_when_asked_and_marked_on_their_pages(
+        publication):
+    sample_site(publication)
+    with Preview(publication, "--drafts", "--future") as preview:
+        assert any("showing 1 draft and 1 scheduled review too" in line
+                   for line in preview.stdout)
+        status, draft, _ = fetch(preview.url + DRAFT)
+        assert status == 200
+        assert re.search(r'<body[^>]*><p role="note"[^>]*>Draft: only this preview shows it\. '
+                         r'publisher build publishes it once draft: true is gone from '
+                         r'reviews/the-long-weekend-job\.md\.</p>', draft)
+        status, scheduled, _ = fetch(preview.url + SCHEDULED)
+        assert status == 200
+        assert '<p role="note" data-publisher-note style="' in scheduled
+        assert (">Scheduled for 22 January 2027, 00:00: only this preview shows it before then."
+                in scheduled)
+        assert 'role="note"' not in fetch(preview.url + "reviews/the-quiet-orchard/")[1]
+        # Listed, in the feeds too, as they will be once published: the links say the rest.
+        assert "The Long Weekend Job" in fetch(preview.url)[1]
+        assert "Winter Ferry" in fetch(preview.url + "feed.xml")[1]
+        notes = preview.status()["notes"]
+        assert {path: note["label"] for path, note in notes.items()} == {
+            "/film/" + DRAFT: "Draft", "/film/" + SCHEDULED: "Scheduled"}
+        assert preview.stop() == 0
+
+    # What publisher build publishes is the same as ever.
+    build_publication(publication.config, now=NOW)
+    public = publication.root / "public"
+    assert (public / "reviews" / "the-quiet-orchard" / "index.html").exists()
+    assert not (public / DRAFT).exists() and not (public / SCHEDULED).exists()
+    assert "The Long Weekend Job" not in (public / "index.html").read_text("utf-8")
+
+
+def test_without_the_flags_the_preview_shows_what_is_published_and_marks_nothing(preview):
+    assert fetch(preview.url + DRAFT)[0] == 404
+    assert fetch(preview.url + SCHEDULED)[0] == 404
+    assert preview.status()["notes"] == {}
+    assert not any("showing" in line for line in preview.stdout)
+
+
+def test_a_scheduled_review_shown_early_loses_its_note_when_its_time_comes(publication):
+    sample_site(publication)
+    clock = MutableClock(NOW)
+    site = SitePreview(publication.config, "http://127.0.0.1:8123/", clock=clock,
+                       showing=Showing(future=True))
+    site.build()
+    out = site.config.output_path
+    assert (out / SCHEDULED / "index.html").exists() and not (out / DRAFT).exists()
+    assert site.status.notes == {"/film/" + SCHEDULED: Note(
+        "Scheduled", "Scheduled for 22 January 2027, 00:00: only this preview shows it "
+                     "before then.")}
+    assert not site.due()
+    clock.now = NOW + timedelta(days=90)
+    assert site.due()
+    site.build(workers=1)
+    assert (out / SCHEDULED / "index.html").exists() and site.status.notes == {}
+
+
 chromium = pytest.mark.skipif(shutil.which("chromium") is None,
                               reason="Chromium is not installed (apt-get install chromium)")
 
@@ -223,6 +288,40 @@ def test_an_open_page_reloads_itself_after_an_edit_and_shows_a_broken_build(publ
         finally:
             browser.close()
     assert preview.stop() == 0
+
+
+@pytest.mark.slow
+@chromium
+def test_in_the_browser_each_link_to_a_review_not_yet_published_says_so(publication):
+    from tests.web.test_browser import CHROMIUM, CHROMIUM_ARGS
+
+    sync_api = pytest.importorskip("playwright.sync_api")
+    sample_site(publication)
+    with Preview(publication, "-D", "-F") as preview, sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page()
+            page.goto(preview.url)
+            page.locator("a [data-publisher-note]").first.wait_for(timeout=30_000)
+            labelled = page.eval_on_selector_all(
+                "a:has([data-publisher-note])",
+                "links => links.map(a => [new URL(a.href).pathname, a.innerText])")
+            assert sorted({path for path, _text in labelled}) == ["/film/" + DRAFT,
+                                                                  "/film/" + SCHEDULED]
+            assert all(text.endswith("Draft") == path.endswith(DRAFT)
+                       and text.endswith(("Draft", "Scheduled")) for path, text in labelled)
+
+            page.goto(preview.url + SCHEDULED)
+            note = page.locator("p[role=note]")
+            assert note.inner_text().startswith("Scheduled for 22 January 2027")
+            assert note.bounding_box()["y"] == 0  # above the page's own header
+            page.locator("a[rel=prev] [data-publisher-note]").wait_for(timeout=30_000)
+            assert page.locator("a[rel=prev]").inner_text().endswith("Draft")
+            # The page's links to itself ("Skip to the content") are not labelled.
+            assert page.locator("a.skip [data-publisher-note]").count() == 0
+        finally:
+            browser.close()
+        assert preview.stop() == 0
 
 
 def test_a_config_taken_away_is_reported_once_and_built_again_when_it_returns(publication):
