@@ -29,6 +29,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
               "Write the site: pages, feeds, archives and static files."),
     "preview": ("build:preview_command",
                 "Serve the site on this machine, built again on every change."),
+    "new": ("publication:new_command", "Start a review: a draft with the fields to fill in."),
     "import": ("publication:import_command",
                "Import review pages exported from a website builder."),
     "digest": ("digest:digest", "Render newsletter digests for inspection."),

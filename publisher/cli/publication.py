@@ -9,7 +9,7 @@ import click
 from ..errors import PageImportError
 from ..pipeline.check import check_publication
 from ..sources.importer import format_result, import_page
-from ..sources.scaffold import init_publication
+from ..sources.scaffold import init_publication, new_review
 from . import State
 from .context import publication_command, warn
 
@@ -58,6 +58,23 @@ def check_command(state: State, connect: bool, sources_only: bool) -> int:
     for line in report.info:
         click.echo(line)
     return 0 if report.ok else 1
+
+
+@click.command("new")
+@click.argument("title")
+@click.option("--reviewer", help="Who reviews it (default: the publication's author).")
+@click.option("--date", "date", help="Publication date, e.g. 2026-03-01 (default: today).")
+@click.option("--slug", help="The review's slug: its file name and address (default: made "
+                             "from the title).")
+@publication_command
+def new_command(state: State, title: str, reviewer: str | None, date: str | None,
+                slug: str | None) -> None:
+    """Start a review: write reviews/SLUG.md, a draft with TITLE and the fields to fill in
+    (the skeleton is templates/new-review.md when the publication has one)."""
+    config = state.config
+    path = new_review(config, title, reviewer=reviewer, date=date, slug=slug, now=state.now())
+    click.echo(f"wrote {config.reviews_dir}/{path.name}, a draft: publisher preview --drafts "
+               "shows it; delete its draft: true line to publish it")
 
 
 @click.command(name="import")

@@ -424,7 +424,7 @@ def format_result(result: ImportResult, *, base: Path | None = None) -> str:
     return "\n".join(lines)
 
 
-def _parse_date(value: str) -> tuple[str, Date]:
+def parse_date_option(value: str) -> tuple[str, Date]:
     """Validate --date: a bare date or an ISO 8601 time; returns (as written, its day)."""
     value = value.strip()
     try:
@@ -457,7 +457,7 @@ def _existing_id(path: Path) -> str | None:
     return _front_matter(path).get("id") or None
 
 
-def _slug_owner(directory: Path, target: Path, slug: str) -> Path | None:
+def slug_owner(directory: Path, target: Path, slug: str) -> Path | None:
     """Another review in ``directory`` whose slug (its ``slug:`` field, else its file name) is
     ``slug``: writing ``target`` beside it would make two reviews with one slug."""
     try:
@@ -530,7 +530,7 @@ def import_page(path: Path, config: Config, *, title: str | None = None,
     missing: list[str] = []
     today = (now or datetime.now(UTC)).astimezone(config.tz).date()
     if date is not None:
-        date_text, day = _parse_date(date)
+        date_text, day = parse_date_option(date)
     else:
         date_text, day = today.isoformat(), today
         missing.append("date")
@@ -546,7 +546,7 @@ def import_page(path: Path, config: Config, *, title: str | None = None,
                 f"{target}: already exists (from {path}); use --force to overwrite it"
             )
         review_id = _existing_id(target) or review_id
-    owner = _slug_owner(target.parent, target, slug)
+    owner = slug_owner(target.parent, target, slug)
     if owner is not None:
         raise PageImportError(
             f"{owner}: already has the slug {slug!r} (importing {path}); import with another "

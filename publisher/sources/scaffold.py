@@ -1,4 +1,5 @@
-"""A new publication: ``publisher init`` writes publisher.toml and one sample review."""
+"""New files from the packaged skeletons: ``publisher init`` writes a publication
+(publisher.toml and one sample review), ``publisher new`` a review to write."""
 
 from __future__ import annotations
 
@@ -8,9 +9,16 @@ from datetime import datetime
 from importlib import resources
 from pathlib import Path
 
-from ..config import parse_config
+from ..config import Config, parse_config
 from ..errors import PublisherError
-from ..files import write_atomic
+from ..files import describe_os_error, write_atomic
+from ..text import pasted_line, slugify
+from .importer import parse_date_option, slug_owner
+from .schema import derived_id, parse_bytes
+
+#: A publication's own skeleton for ``publisher new``, in its templates directory (Hugo's
+#: archetypes/default.md): the packaged one's placeholders, its own fields and comments.
+NEW_REVIEW = "new-review.md"
 
 
 def init_publication(directory: Path, *, title: str = "Film Reviews",
@@ -50,3 +58,61 @@ def init_publication(directory: Path, *, title: str = "Film Reviews",
     config.paths.static.mkdir(exist_ok=True)
     return written
 
+
+
+def new_review(config: Config, title: str, *, reviewer: str | None = None,
+               date: str | None = None, slug: str | None = None,
+               now: datetime | None = None) -> Path:
+    """Write ``reviews/{slug}.md``: a draft titled ``title`` from the skeleton (the
+    publication's templates/new-review.md, else the packaged one), dated ``date`` (default:
+    ``now``'s day in the publication's timezone), by ``reviewer`` (default: the publication's
+    author), with an id that stays when its date or slug changes. The slug is made from the
+    title unless given.
+
+    Raises PublisherError, writing nothing, when the file exists, another review has the slug,
+    or the skeleton does not make a review that loads (naming the skeleton and the problem)."""
+    title = pasted_line(title)
+    if not title:
+        raise PublisherError("the title is empty: give the film's title, e.g. publisher new "
+                             "\"Alien: Romulus\"")
+    slug = slugify(slug if slug is not None else title)
+    if not slug:
+        raise PublisherError(f"cannot make a slug from {title!r}; give one with --slug")
+    today = (now or datetime.now(config.tz)).astimezone(config.tz).date()
+    date_text, day = parse_date_option(date) if date is not None else (today.isoformat(), today)
+    target = config.reviews_path / f"{slug}.md"
+    shown = f"{config.reviews_dir}/{target.name}"
+    if target.exists():
+        raise PublisherError(f"{shown}: already exists; not overwriting it (choose another "
+                             "--slug)")
+    owner = slug_owner(config.reviews_path, target, slug)
+    if owner is not None:
+        raise PublisherError(f"{config.reviews_dir}/{owner.name}: already has the slug "
+                             f"{slug!r}; choose another with --slug")
+
+    own = config.templates_path / NEW_REVIEW
+    skeleton = f"{config.templates_dir}/{NEW_REVIEW}" if own.is_file() else "the packaged skeleton"
+    try:
+        template = (own.read_text(encoding="utf-8") if own.is_file() else
+                    (resources.files("publisher") / "scaffold" / NEW_REVIEW).read_text("utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        why = describe_os_error(exc) if isinstance(exc, OSError) else "is not UTF-8 text"
+        raise PublisherError(f"{skeleton}: {why}") from None
+    reviewer = pasted_line(reviewer or "") or config.author
+    if not reviewer:
+        raise PublisherError("who is reviewing? give --reviewer NAME (publisher.toml has no "
+                             "author to take by default)")
+    values = {"title": title, "date": date_text, "id": derived_id(config, day, slug),
+              "reviewer": reviewer}
+    # JSON strings are YAML's double-quoted strings: a title such as "Alien: Romulus" or "No"
+    # stays the text it is.
+    text = re.sub(r"\{(title|date|reviewer|id)\}",
+                  lambda m: json.dumps(values[m.group(1)], ensure_ascii=False), template)
+    data = text.encode("utf-8")
+    review, problems, _warnings, _links = parse_bytes(data, shown, config)
+    if review is None or problems:
+        first = problems[0] if problems else f"{shown}: does not load"
+        raise PublisherError(f"{skeleton} does not make a review that loads: {first}")
+    config.reviews_path.mkdir(parents=True, exist_ok=True)
+    write_atomic(target, data)
+    return target

@@ -1,4 +1,4 @@
-"""`publisher init` and `publisher check` through the command line, in-process."""
+"""`publisher init`, `new` and `check` through the command line, in-process."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from publisher.pipeline.check import check_publication
-from tests.fixtures import EXAMPLE, Publication, run_cli
+from publisher.sources import load_reviews
+from tests.fixtures import EXAMPLE, SAMPLE, Publication, run_cli
 
 SECRET = {"PUBLISHER_SECRET": "a-secret-of-at-least-thirty-two-bytes"}
 
@@ -65,6 +66,90 @@ def test_init_with_a_bad_option_writes_nothing(tmp_path):
     assert result.exit_code == 1
     assert "timezone: unknown time zone 'Mars/Olympus'" in result.output
     assert not (tmp_path / "x").exists()
+
+
+def test_new_starts_a_draft_that_loads_and_stays_off_the_site_until_the_line_goes(
+        publication: Publication, cli):
+    publication.copy_sample_reviews()
+    shutil.copytree(SAMPLE / "static", publication.root / "static")  # their posters
+    result = cli("new", "Alien: Romulus")
+    assert result.exit_code == 0, result.output
+    assert result.stdout == ("wrote reviews/alien-romulus.md, a draft: publisher preview "
+                             "--drafts shows it; delete its draft: true line to publish it\n")
+    source = publication.root / "reviews" / "alien-romulus.md"
+    review = next(r for r in load_reviews(publication.config, cache=False).reviews
+                  if r.slug == "alien-romulus")
+    assert (review.title, review.reviewer, review.draft) == ("Alien: Romulus", "Ed Itor", True)
+    assert review.date.isoformat() == "2026-11-20T00:00:00+00:00"  # the clock's day, London
+    assert review.id == "tag:reel.test,2026-11-20:alien-romulus"
+
+    page = publication.root / "public" / "reviews" / "alien-romulus" / "index.html"
+    assert cli("build").exit_code == 0 and not page.exists()
+    # Published: the draft line deleted, the date set to the day it goes out. Its id stays.
+    text = source.read_text("utf-8").replace("draft: true\n", "")
+    source.write_text(text.replace('date: "2026-11-20"', 'date: "2026-11-19"'), "utf-8")
+    assert cli("build").exit_code == 0
+    assert "Alien: Romulus" in page.read_text("utf-8")
+    [published] = [r for r in load_reviews(publication.config, cache=False).reviews
+                   if r.slug == "alien-romulus"]
+    assert published.id == review.id and not published.draft
+
+
+def test_new_takes_the_reviewer_date_and_slug_given_and_keeps_a_title_a_string(cli,
+                                                                               publication):
+    result = cli("new", "No", "--reviewer", "Sam Okafor", "--date", "2026-12-01T18:30:00+00:00",
+                 "--slug", "dr-no-1962")
+    assert result.exit_code == 0, result.output
+    [review] = load_reviews(publication.config, cache=False).reviews
+    assert (review.slug, review.title, review.reviewer) == ("dr-no-1962", "No", "Sam Okafor")
+    assert review.date.isoformat() == "2026-12-01T18:30:00+00:00"
+
+    bad = cli("new", "Other", "--date", "tomorrow")
+    assert bad.exit_code == 1
+    assert bad.stderr == ("error: --date: 'tomorrow' is not a date such as 2026-03-01 or a "
+                          "time such as 2026-03-01T09:00:00+00:00\n")
+
+
+def test_new_never_overwrites_a_review_nor_takes_another_ones_slug(publication: Publication,
+                                                                  cli):
+    kept = publication.write_review("heist.md", "---\ntitle: Heist\n---\nMine.\n")
+    publication.write_review("other.md", "---\ntitle: Other\nslug: the-job\n---\nText.\n")
+    again = cli("new", "Heist")
+    assert again.exit_code == 1
+    assert again.stderr == ("error: reviews/heist.md: already exists; not overwriting it "
+                            "(choose another --slug)\n")
+    assert kept.read_text("utf-8") == "---\ntitle: Heist\n---\nMine.\n"
+    taken = cli("new", "The Job")
+    assert taken.exit_code == 1
+    assert taken.stderr == ("error: reviews/other.md: already has the slug 'the-job'; choose "
+                            "another with --slug\n")
+    assert sorted(p.name for p in (publication.root / "reviews").iterdir()) == [
+        "heist.md", "other.md"]
+
+
+def test_new_fills_in_the_publications_own_skeleton_and_refuses_one_that_does_not_load(
+        publication: Publication, cli):
+    templates = publication.root / "templates"
+    templates.mkdir()
+    (templates / "new-review.md").write_text(
+        "---\ntitle: {title}\ndate: {date}\nreviewer: {reviewer}\ndraft: true\n"
+        "availability: In cinemas from Friday.\n---\nOur house style: lead with the film.\n",
+        "utf-8")
+    assert cli("new", "Winter Ferry", "--reviewer", "Morgan Hale").exit_code == 0
+    [review] = load_reviews(publication.config, cache=False).reviews
+    assert review.availability == "In cinemas from Friday."
+    assert review.id == "tag:reel.test,2026-11-20:winter-ferry"  # derived, as for any review
+
+    (templates / "new-review.md").write_text(
+        "---\ntitle: {title}\ndate: {date}\nreviewer: {reviewer}\nrating: eleven\n---\n",
+        "utf-8")
+    broken = cli("new", "Summer Ferry")
+    assert broken.exit_code == 1
+    assert broken.stderr == (
+        "error: templates/new-review.md does not make a review that loads: "
+        "reviews/summer-ferry.md:5: rating: 'eleven' is not a number; expected 0 to 5 in half "
+        "steps, e.g. 3.5\n")
+    assert not (publication.root / "reviews" / "summer-ferry.md").exists()
 
 
 def test_check_passes_on_the_sample_publication_and_writes_nothing(tmp_path):
