@@ -169,6 +169,9 @@ class SiteSettings:
     per_page: int = 50
     #: The latest reviews shown on the home page.
     home_reviews: int = 10
+    #: A search page (search/) over every review's film, people and tags, searched in the
+    #: reader's browser from search.json, and a link to it in every page's header.
+    search: bool = True
 
 
 @dataclass(frozen=True)

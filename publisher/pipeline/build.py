@@ -42,7 +42,16 @@ from ..files import escapes, write_atomic
 from ..models import PUBLISHED_ONLY, Issue, Review, Showing
 from ..render.engine import DEFAULT_TEMPLATES
 from ..render.feeds import XSL_PATH, FeedRenderer, Paging
-from ..render.pages import PageRenderer, Term, index_path, page_file, render_robots, render_sitemap
+from ..render.pages import (
+    SEARCH_INDEX,
+    SEARCH_PATH,
+    PageRenderer,
+    Term,
+    index_path,
+    page_file,
+    render_robots,
+    render_sitemap,
+)
 from ..render.site import Site
 from ..sources import Catalog, load_reviews
 from ..sources.cache import TextCache, cache_key
@@ -521,6 +530,14 @@ class _Planner:
                 lambda kind, terms: {f"{kind}/index.html": pages.terms_page(kind, terms)},
                 kind, terms))
         self.add("page:404.html", RANK_HOME, base, lambda: {"404.html": pages.not_found()})
+        if site.search:
+            self.add(f"page:{SEARCH_PATH}", RANK_HOME, base, lambda: {
+                f"{SEARCH_PATH}index.html": pages.search_page()})
+            # Its inputs are what it shows: a new summary or body does not make it again.
+            shown = [(r.title, r.url, r.reviewer, r.date, r.film.year, r.film.director,
+                      r.film.starring, r.tags, r.rating) for r in newest]
+            self.add(SEARCH_INDEX, RANK_HOME, _digest(base, shown),
+                     lambda: {SEARCH_INDEX: pages.search_index(newest)})
         months = self.months()
         archive = _archive_dir(months[-1]) if months else ""
         names = [(t.kind, t.slug, t.name) for t in self.groups["reviewers"] + self.groups["tags"]]

@@ -30,6 +30,7 @@ from datetime import datetime
 from typing import Any
 
 import jinja2
+import orjson
 from markupsafe import Markup
 
 from ..errors import TemplateError
@@ -43,6 +44,10 @@ from .site import Site
 
 #: A sitemap holds at most this many URLs (sitemaps.org); more go into several, under an index.
 SITEMAP_LIMIT = 50_000
+
+#: The search page, and the index its script searches (``[site] search``).
+SEARCH_PATH = "search/"
+SEARCH_INDEX = "search.json"
 
 
 def page_file(url: str, site: Site) -> str | None:
@@ -123,6 +128,8 @@ class PageRenderer:
         nav = [{"label": "Reviews", "url": site.url("reviews/"), "key": "reviews"},
                {"label": "Reviewers", "url": site.url("reviewers/"), "key": "reviewers"},
                {"label": "Tags", "url": site.url("tags/"), "key": "tags"}]
+        if site.search:
+            nav.append({"label": "Search", "url": site.url(SEARCH_PATH), "key": "search"})
         if self.issues:
             nav.append({"label": "Newsletter", "url": site.url("issues/"), "key": "issues"})
         nav.append({"label": "Subscribe", "url": site.subscribe_url, "key": "subscribe"})
@@ -148,6 +155,7 @@ class PageRenderer:
                  "url": site.url("feed.json")}],
             "copyright": site.copyright,
             "reviews_url": site.url("reviews/"),
+            "search_url": site.url(SEARCH_PATH) if site.search else "",
             "issues_url": site.url("issues/") if self.issues else "",
             "section": "",
             "feeds": [],
@@ -334,6 +342,37 @@ class PageRenderer:
                 "canonical": site.url(f"{kind}/")}
         return self._page("terms.html.j2", page, section=kind, heading=heading, intro=intro,
                           terms=entries)
+
+    # -- search --------------------------------------------------------------------------------
+
+    def search_page(self) -> bytes:
+        """search/: a form whose script searches ``search.json`` in the reader's browser (a
+        static host runs no code), and says where to browse without a script."""
+        site = self.site
+        page = {"title": f"Search | {site.title}", "heading": "Search",
+                "description": f"Find a review on {site.title} by film, year, director, cast, "
+                               "reviewer or tag.",
+                "canonical": site.url(SEARCH_PATH)}
+        return self._page("search.html.j2", page, section="search",
+                          index_url=site.url(SEARCH_INDEX))
+
+    def search_index(self, reviews: Sequence[Review]) -> bytes:
+        """search.json: each of ``reviews`` (newest first) as a search finds and shows it,
+        from its card; a field the review does not give is left out."""
+        tz = self.site.tz
+        entries = []
+        for review in reviews:
+            card = self.card(review)
+            entry: dict[str, Any] = {"title": card.title, "url": card.url,
+                                     "reviewer": card.reviewer,
+                                     "date": date_text(card.published, tz)}
+            for key, value in (("year", card.year), ("director", card.director),
+                               ("starring", list(card.cast)), ("tags", list(card.tags)),
+                               ("stars", card.stars), ("rating", card.rating_text)):
+                if value:
+                    entry[key] = value
+            entries.append(entry)
+        return orjson.dumps({"version": 1, "reviews": entries})
 
     # -- the rest ------------------------------------------------------------------------------
 

@@ -49,6 +49,7 @@ class Site:
     subscribe_action: str = ""
     per_page: int = 50  # reviews on each page of an index
     home_reviews: int = 10  # the latest reviews on the home page
+    search: bool = True  # the search page (search/) and its index (search.json)
     feeds_per_reviewer: bool = True
     feeds_per_tag: bool = True
 
@@ -82,6 +83,7 @@ class Site:
             subscribe_action="" if nl.subscribe_url else reader,
             per_page=config.site.per_page,
             home_reviews=config.site.home_reviews,
+            search=config.site.search and not config.external_pages,
             feeds_per_reviewer=config.feeds.per_reviewer,
             feeds_per_tag=config.feeds.per_tag,
         )

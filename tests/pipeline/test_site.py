@@ -239,6 +239,67 @@ def test_no_robots_txt_below_the_root_of_a_host(publication, now):
     assert not (publication.config.output_path / "robots.txt").exists()  # crawlers never look
 
 
+# --- search -----------------------------------------------------------------------------------
+
+
+def test_the_search_index_holds_each_published_review_as_a_search_shows_it(publication, now):
+    write_films(publication, 3)
+    write_reviews(publication, [{"draft": "true"}], prefix="unfinished")
+    config = publication.config
+    build_site(config, now=now)
+    public, base = config.output_path, config.base_url
+    index = json.loads((public / "search.json").read_bytes())
+    assert index["version"] == 1
+    assert [entry["url"] for entry in index["reviews"]] == [
+        f"{base}reviews/film-3/", f"{base}reviews/film-2/", f"{base}reviews/film-1/"]
+    assert index["reviews"][-1] == {
+        "title": "Fast & Furious <Extended Cut>", "url": f"{base}reviews/film-1/",
+        "reviewer": "Sam Okafor", "date": "10 November 2026", "year": 2009,
+        "director": "Justin Lin", "starring": ["Vin Diesel", "Paul Walker", "Michelle Rodriguez"],
+        "stars": "★★★½", "rating": "3.5 out of 5"}
+    assert "tags" not in index["reviews"][-1]  # what a review does not give is left out
+
+    search = page(public, "search/index.html")
+    [form] = search.xpath("//form[@role='search']")
+    assert (form.get("action"), form.get("method")) == (f"{base}search/", "get")
+    assert form.get("data-index") == f"{base}search.json"
+    assert search.xpath("//label[@for='q']") and form.xpath(".//input[@name='q']")
+    assert meta(search, "robots") == ["noindex"]  # a page of results is not worth indexing
+    assert search.xpath("//nav//a[@aria-current='page']/text()") == ["Search"]
+    assert search.xpath("//noscript//a/@href") == [f"{base}reviews/", f"{base}tags/",
+                                                   f"{base}reviewers/"]
+    for rel in ("index.html", "reviews/film-1/index.html", "tags/index.html", "404.html"):
+        assert page(public, rel).xpath("//nav//a[text()='Search']/@href") == [f"{base}search/"]
+    # The page for a missing address offers to search for it.
+    [form] = page(public, "404.html").xpath("//form[@role='search']")
+    assert form.get("action") == f"{base}search/" and form.xpath(".//input[@name='q']")
+    assert f"{base}search/" not in (public / "sitemap.xml").read_text("utf-8")
+
+
+def test_a_new_summary_leaves_the_search_index_alone_a_new_title_does_not(publication, now):
+    write_reviews(publication, 2)
+    config = publication.config
+    build_site(config, now=now)
+    source = publication.root / "reviews" / "film-1.md"
+    source.write_text(source.read_text("utf-8").replace("number 1.", "number one."), "utf-8")
+    assert "search.json" not in build_site(config, now=now).written
+    source.write_text(source.read_text("utf-8").replace('"Film 1"', '"Film One"'), "utf-8")
+    assert "search.json" in build_site(config, now=now).written
+    assert b'"title":"Film One"' in (config.output_path / "search.json").read_bytes()
+
+
+def test_a_site_may_go_without_search(publication, now):
+    write_reviews(publication, 2)
+    publication.add_config("[site]\nsearch = false\n")
+    config = publication.config
+    build_site(config, now=now)
+    public = config.output_path
+    assert not (public / "search").exists() and not (public / "search.json").exists()
+    for rel in ("index.html", "404.html"):
+        doc = page(public, rel)
+        assert not doc.xpath("//a[text()='Search']") and not doc.xpath("//form[@role='search']")
+
+
 # --- subscribing ----------------------------------------------------------------------------
 
 
@@ -250,7 +311,7 @@ def test_every_page_and_the_feeds_stylesheet_post_to_publisher_serve(publication
     public = config.output_path
     for rel in ("index.html", "reviews/film-1/index.html", "404.html", "tags/index.html"):
         doc = page(public, rel)
-        [form] = doc.xpath("//form")
+        [form] = doc.xpath("//form[not(@role='search')]")  # 404.html has a search form too
         assert (form.get("method"), form.get("action")) == (
             "post", "https://list.reel.test/subscribe")
         [field] = form.xpath(".//input[@type='email']")
@@ -294,6 +355,7 @@ def test_an_absolute_permalink_means_no_pages_only_feeds(publication, now):
     public = config.output_path
     assert not (public / "index.html").exists() and not (public / "reviews").exists()
     assert not (public / "sitemap.xml").exists() and not (public / "404.html").exists()
+    assert not (public / "search.json").exists()  # that site has the pages to search
     assert (public / "feed.xsl").is_file() and (public / "site.css").is_file()
     assert b"https://www.reel.test/post/film-1" in (public / "feed.xml").read_bytes()
     assert not any(rel.endswith("index.html") for rel in report.written)

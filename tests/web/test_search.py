@@ -1,0 +1,97 @@
+"""The site's search, as a reader uses it in Chromium: typing finds reviews by film, people or
+year whatever the accents, a result leads to its review, the address keeps the query, and the
+page for a mistyped address offers to search for what it named. Served by ``publisher
+preview``, which answers a missing address with 404.html as static hosts do."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+from tests.fixtures import Publication, quoted, write_films, write_reviews
+from tests.web.test_preview import Preview
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(shutil.which("chromium") is None,
+                       reason="Chromium is not installed (apt-get install chromium)"),
+]
+sync_api = pytest.importorskip("playwright.sync_api")
+
+
+@pytest.fixture
+def page(publication: Publication):
+    from tests.web.test_browser import CHROMIUM, CHROMIUM_ARGS
+
+    write_films(publication, 3)
+    write_reviews(publication, [{"title": quoted("Zimna wojna"), "reviewer": "Łukasz Żuk",
+                                 "film": {"year": 2018, "director": "Paweł Pawlikowski",
+                                          "starring": ["Joanna Kulig"]}}], prefix="cold-war")
+    with Preview(publication) as preview, sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            tab = browser.new_page()
+            tab.site = preview.url  # type: ignore[attr-defined]
+            yield tab
+        finally:
+            browser.close()
+
+
+def results(page) -> list[str]:
+    return page.locator("#search-results h2 a").all_inner_texts()
+
+
+def test_typing_finds_reviews_by_film_people_and_year_whatever_the_accents(page):
+    page.goto(page.site + "search/")
+    page.get_by_label("Film, year, director, cast, reviewer or tag").fill("tomas")
+    page.get_by_role("status").filter(has_text="1 review matches.").wait_for()
+    assert results(page) == ["The Quiet Harbour"]  # starring Tomás Rey
+
+    page.fill("#q", "lukasz pawel")  # every word must match: reviewer and director
+    page.get_by_role("status").filter(has_text="1 review matches.").wait_for()
+    assert results(page) == ["Zimna wojna"]
+    assert page.url.endswith("/search/?q=lukasz%20pawel")
+
+    page.fill("#q", "2009")
+    page.get_by_role("status").filter(has_text="1 review matches.").wait_for()
+    assert results(page) == ["Fast & Furious <Extended Cut>"]  # text, never markup
+    assert page.locator("#search-results .stars").get_attribute("aria-label") == (
+        "Rated 3.5 out of 5")
+
+    page.fill("#q", "no such film")
+    page.get_by_role("status").filter(has_text="No review matches “no such film”.").wait_for()
+    assert results(page) == []
+
+    page.fill("#q", "")
+    assert page.get_by_role("status").inner_text() == "" and results(page) == []
+    assert page.url.endswith("/search/")
+
+
+def test_a_result_leads_to_its_review_and_the_address_keeps_the_query(page):
+    page.goto(page.site + "search/?q=harbour")
+    assert page.input_value("#q") == "harbour"
+    page.get_by_role("link", name="The Quiet Harbour").click()
+    page.wait_for_url(page.site + "reviews/film-2/")
+    assert page.locator("h1").inner_text().startswith("The Quiet Harbour")
+    page.go_back()
+    page.get_by_role("status").filter(has_text="1 review matches.").wait_for()
+    assert results(page) == ["The Quiet Harbour"]
+
+
+def test_the_page_for_a_mistyped_address_offers_to_search_for_it(page):
+    response = page.goto(page.site + "reviews/quiet-harbor/")
+    assert response.status == 404
+    assert page.input_value("#q") == "quiet harbor"
+    page.fill("#q", "quiet harbour")
+    page.get_by_role("button", name="Search").click()
+    page.wait_for_url("**/search/?q=quiet+harbour")
+    page.get_by_role("status").filter(has_text="1 review matches.").wait_for()
+    assert results(page) == ["The Quiet Harbour"]
+
+
+def test_every_page_header_leads_to_the_search(page):
+    page.goto(page.site)
+    page.get_by_role("navigation", name="Site").get_by_role("link", name="Search").click()
+    page.wait_for_url(page.site + "search/")
+    assert page.locator("#q").is_visible()
