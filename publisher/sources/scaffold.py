@@ -19,6 +19,9 @@ from .schema import derived_id, parse_bytes
 #: A publication's own skeleton for ``publisher new``, in its templates directory (Hugo's
 #: archetypes/default.md): the packaged one's placeholders, its own fields and comments.
 NEW_REVIEW = "new-review.md"
+#: The longest slug ``publisher new`` makes: a file name (and the page's directory) may hold
+#: 255 bytes on the common file systems, and a slug is ASCII.
+MAX_SLUG = 200
 
 
 def init_publication(directory: Path, *, title: str = "Film Reviews",
@@ -78,6 +81,9 @@ def new_review(config: Config, title: str, *, reviewer: str | None = None,
     slug = slugify(slug if slug is not None else title)
     if not slug:
         raise PublisherError(f"cannot make a slug from {title!r}; give one with --slug")
+    if len(slug) > MAX_SLUG:
+        raise PublisherError(f"the slug {slug[:40]}… is {len(slug)} characters long, too long "
+                             f"for a file name; give one of at most {MAX_SLUG} with --slug")
     today = (now or datetime.now(config.tz)).astimezone(config.tz).date()
     date_text, day = parse_date_option(date) if date is not None else (today.isoformat(), today)
     target = config.reviews_path / f"{slug}.md"

@@ -123,6 +123,11 @@ def test_new_never_overwrites_a_review_nor_takes_another_ones_slug(publication: 
     assert taken.exit_code == 1
     assert taken.stderr == ("error: reviews/other.md: already has the slug 'the-job'; choose "
                             "another with --slug\n")
+    long = cli("new", "A Very Long Title " * 12)
+    assert long.exit_code == 1
+    assert long.stderr == ("error: the slug a-very-long-title-a-very-long-title-a-ve… is 215 "
+                           "characters long, too long for a file name; give one of at most 200 "
+                           "with --slug\n")
     assert sorted(p.name for p in (publication.root / "reviews").iterdir()) == [
         "heist.md", "other.md"]
 
