@@ -243,6 +243,10 @@ class Config:
     server: ServerSettings = field(default_factory=ServerSettings)
     inbox: InboxSettings = field(default_factory=InboxSettings)
     site: SiteSettings = field(default_factory=SiteSettings)
+    #: [moved]: a reviewer's or tag's directory that is now another's ("tags/sci-fi/" =
+    #: "tags/science-fiction/"), as (old, new) pairs in order: the build keeps its page sending
+    #: readers on and its feeds following the new ones, so that subscribers lose nothing.
+    moved: tuple[tuple[str, str], ...] = ()
     #: Directory holding publisher.toml; relative paths above are taken from here.
     root: Path = field(default=Path("."), compare=False)
     #: The file this config was read from (for messages).
@@ -351,6 +355,8 @@ def _type_name(tp: object) -> str:
         return "a number"
     if tp == tuple[str, ...]:
         return "a list of strings"
+    if tp == tuple[tuple[str, str], ...]:
+        return 'a table of "old/" = "new/" lines'
     names: dict[object, str] = {str: "a string", int: "an integer", bool: "true or false"}
     return names.get(tp, str(tp))
 
@@ -365,6 +371,9 @@ def _convert(value: object, tp: object, key: str, where: str) -> object:
     if tp == tuple[str, ...] and isinstance(value, list) and all(isinstance(v, str)
                                                                   for v in value):
         return tuple(value)
+    if tp == tuple[tuple[str, str], ...] and isinstance(value, dict) and all(
+            isinstance(v, str) for v in value.values()):
+        return tuple(value.items())
     raise ConfigError(
         f"{where}: {key}: expected {_type_name(tp)}, got {type(value).__name__} {value!r}"
     )
@@ -431,7 +440,8 @@ def _check_text(value: object, prefix: str, where: str) -> None:
             _check_line(item, key, where)
         elif isinstance(item, tuple):
             for text in item:
-                _check_line(text, key, where)
+                for line in text if isinstance(text, tuple) else (text,):
+                    _check_line(line, key, where)
 
 
 def _check_line(item: str, key: str, where: str) -> None:
@@ -486,6 +496,15 @@ def _check(config: Config, where: str) -> Config:
     if config.feeds.hub and (hub.scheme not in ("http", "https") or not hub.netloc):
         raise ConfigError(f"{where}: feeds.hub: {config.feeds.hub!r} is not an absolute http(s) "
                           "URL")
+    for old, new in config.moved:
+        for path in (old, new):
+            if moved_path(path) is None:
+                raise ConfigError(
+                    f"{where}: moved: {path!r} is not a directory of this site; write the path "
+                    "under base_url of a reviewer's or a tag's pages, e.g. \"tags/sci-fi/\" = "
+                    "\"tags/science-fiction/\"")
+        if moved_path(old) == moved_path(new):
+            raise ConfigError(f"{where}: moved: {old!r} is moved to itself; remove the line")
     if config.site.per_page < 1 or config.site.home_reviews < 0:
         raise ConfigError(f"{where}: site.per_page: must be at least 1 (and "
                           "site.home_reviews at least 0)")
@@ -510,6 +529,17 @@ def _check(config: Config, where: str) -> Config:
     if config.inbox.soft_bounce_limit < 1:
         raise ConfigError(f"{where}: inbox.soft_bounce_limit: must be at least 1")
     return config
+
+
+def moved_path(path: str) -> str | None:
+    """A path of ``[moved]`` as the build names directories ("tags/sci-fi/"): slashes at the
+    ends made one at the end; None for what is not a directory under base_url (a URL, "..",
+    the root itself)."""
+    rel = path.strip().strip("/")
+    parts = rel.split("/")
+    if not rel or urlsplit(rel).scheme or any(p in ("", ".", "..") for p in parts) or "\\" in rel:
+        return None
+    return rel + "/"
 
 
 def parse_config(text: str, *, root: Path, path: Path) -> Config:

@@ -43,6 +43,12 @@ def test_base_url_gains_a_trailing_slash(publication):
         ("[newsletter]\ntimezone = 'Mars/Olympus'", "newsletter.timezone: unknown time zone"),
         ("[feeds]\npermalink = 'reviews/'", "feeds.permalink: must contain {slug}"),
         ("feeds = 3", "feeds: expected a table [feeds]"),
+        ("[moved]\n'../etc/' = 'tags/x/'", "moved: '../etc/' is not a directory of this site; "
+                                          "write the path under base_url"),
+        ("[moved]\n'tags/a/' = 'https://elsewhere.test/a/'", "moved: 'https://elsewhere.test/a/' "
+                                                            "is not a directory of this site"),
+        ("[moved]\n'tags/a/' = '/tags/a'", "moved: 'tags/a/' is moved to itself; remove the line"),
+        ("[moved]\n'tags/a/' = 3", "moved: expected a table of \"old/\" = \"new/\" lines"),
     ],
 )
 def test_mistakes_name_the_key_and_the_file(publication, extra, expected):

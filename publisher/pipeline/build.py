@@ -35,7 +35,7 @@ from zoneinfo import ZoneInfo
 import orjson
 from markupsafe import Markup
 
-from ..config import Config
+from ..config import Config, moved_path
 from ..cores import default_workers
 from ..errors import Problem, PublisherError, SourceError
 from ..files import escapes, write_atomic
@@ -346,6 +346,8 @@ class _Planner:
         self.base = _digest(_code_digest(), cache_key(config), _templates_digest(site.templates),
                             repr(site), bool(self.issues))
         self.units: list[Unit] = []
+        #: Each feed planned, by its directory: (spec, paging, inputs), for ``plan_moved``.
+        self.feed_plans: dict[str, tuple[FeedSpec, Paging | None, str]] = {}
 
     def review(self, review: Review) -> str:
         """A digest of the review and its poster's facts (once per review per build): from
@@ -433,6 +435,7 @@ class _Planner:
             paging = Paging(prev=newest_archive) if spec.path == "" and months else None
             inputs = _digest(self.base, spec.path, spec.title, spec.description, paging,
                              [self.review(r) for r in spec.reviews])
+            self.feed_plans[spec.path] = (spec, paging, inputs)
             self.add(f"feed:{spec.path}", RANK_FEED, inputs,
                      functools.partial(self._feed, spec, paging), topic=True)
         self.plan_archives(months)
@@ -595,6 +598,86 @@ class _Planner:
         self.add(f"alias:{rel}", RANK_INDEX, _digest(self.base, review.url, review.title),
                  functools.partial(lambda rel, r: {rel: self.pages.alias(r)}, rel, review))
 
+    def plan_moved(self) -> None:
+        """At each old directory of ``[moved]`` in publisher.toml (a tag or a reviewer renamed):
+        a page sending readers on to the new one, and the new one's feeds under the old
+        names, so that readers subscribed to the old feeds go on getting every review (a
+        static host cannot answer a feed reader with a 301). Call it after every page and
+        feed is planned. A line that would hide a page this build makes, or send readers
+        where nothing is published, is left out with a warning."""
+        if not self.config.moved:
+            return
+        where = self.config.path.name
+        planned = {unit.key for unit in self.units}
+        for old_text, new_text in self.config.moved:
+            old, new = moved_path(old_text), moved_path(new_text)
+            assert old is not None and new is not None  # the config was checked
+            page = self.site.pages and f"page:{new}index.html" in planned
+            feed = self.feed_plans.get(new)
+            if f"page:{old}index.html" in planned or f"feed:{old}" in planned:
+                self.warnings.append(Problem(where, 0, "moved", (
+                    f"{old} is published again (a review names it), so it is not sent on to "
+                    f"{new}; remove the line \"{old_text}\" from [moved]")))
+                continue
+            if not page and feed is None:
+                self.warnings.append(Problem(where, 0, "moved", (
+                    f"{old} is sent on to {new}, where nothing is published; correct or remove "
+                    "the line")))
+                continue
+            self.add(f"moved:{old}", RANK_INDEX,
+                     _digest(self.base, old, new, page, feed[2] if feed else None),
+                     functools.partial(self._moved, old, new, page, feed), topic=feed is not None)
+
+    def _moved(self, old: str, new: str, page: bool,
+               feed: tuple[FeedSpec, Paging | None, str] | None) -> dict[str, bytes]:
+        files: dict[str, bytes] = {}
+        if page:
+            kind, _, slug = new.rstrip("/").partition("/")
+            term = next((t for t in self.groups.get(kind, ()) if t.slug == slug), None)
+            title = self.pages.term_heading(term) if term else self.site.url(new)
+            files[f"{old}index.html"] = self.pages.moved(self.site.url(new), title)
+        if feed is not None:
+            spec, paging, _inputs = feed
+            # The new feeds as they are, self links and all: a reader that follows rel=self
+            # moves its subscription over.
+            for rel, data in self._feed(spec, paging).items():
+                files[old + rel.removeprefix(new)] = data
+        return files
+
+    def gone_terms(self, old: Mapping[str, Mapping[str, Any]]) -> list[Problem]:
+        """Warnings for the reviewers and tags whose page or feeds the last build made and
+        this one does not (the tag renamed in every review, or its last review gone), with
+        the [moved] line that keeps their readers."""
+        planned = {unit.key for unit in self.units}
+        # A term still named (its feeds or pages turned off in publisher.toml) is not gone.
+        named = {f"{kind}/{term.slug}/" for kind, terms in self.groups.items() for term in terms}
+        gone: dict[str, bool] = {}  # directory → whether it had feeds
+        for key in old:
+            kind, _, rel = key.partition(":")
+            path = rel.removesuffix("index.html") if kind == "page" else rel
+            if kind not in ("page", "feed") or path.count("/") != 2 \
+                    or not path.startswith(("tags/", "reviewers/")):
+                continue
+            if path in named or f"moved:{path}" in planned:
+                continue
+            gone[path] = gone.get(path, False) or kind == "feed"
+        # One new term of the same kind in this build is most likely the old one renamed.
+        new = {f"{kind}/{term.slug}/" for kind, terms in self.groups.items() for term in terms
+               if f"page:{kind}/{term.slug}/index.html" not in old
+               and f"feed:{kind}/{term.slug}/" not in old}
+        found = []
+        for path, feeds in sorted(gone.items()):
+            kind = path.split("/")[0]
+            alike = [p for p in new if p.startswith(kind + "/")]
+            lost = (f"readers subscribed to its feeds ({self.site.url(path)}feed.xml, …) get "
+                    "nothing new" if feeds else "links to its page find nothing")
+            line = (f"\"{path}\" = \"{alike[0]}\"" if len(alike) == 1
+                    else f"\"{path}\" = \"{kind}/<its new slug>/\"")
+            found.append(Problem(self.config.path.name, 0, "moved", (
+                f"{path} is gone (no review published names that {kind.removesuffix('s')} now) "
+                f"and {lost}; if it has a new name, add under [moved]: {line}")))
+        return found
+
     def moved_pages(self, old: Mapping[str, Mapping[str, Any]]) -> list[Problem]:
         """Warnings for reviews whose page the last build wrote at another address that
         nothing now answers (a slug changed, a file was renamed), and for reviews whose feed
@@ -662,7 +745,7 @@ class _Planner:
         served = set(statics)
         for unit in self.units:
             kind, _, rel = unit.key.partition(":")
-            if kind in ("page", "alias"):
+            if kind in ("page", "alias", "moved"):
                 served.add(rel + "index.html" if rel.endswith("/") else rel)
             elif kind == "issue":
                 served.add(f"issues/{rel}/index.html")
@@ -923,6 +1006,7 @@ def _plan(config: Config, site: Site, catalog: Catalog, issues: Sequence[Issue],
     planner.plan_pages(specs)
     planner.plan_issues()
     planner.plan_aliases()
+    planner.plan_moved()
     planner.plan_sitemap()
     return planner
 
@@ -963,7 +1047,7 @@ def _build(config: Config, *, now: datetime, issues: Sequence[Issue], catalog: C
     served = planner.served({rel for rel, _path in statics})
     planner.warnings.extend(planner.broken_links(served))
     old = _read_manifest(manifest_path(config))
-    moved = planner.moved_pages(old)
+    moved = planner.moved_pages(old) + planner.gone_terms(old)
     lost = planner.lost_issue_links(served, planner.moved_from)
     # A link in a sent issue that this build breaks (the page it removes) is news for
     # ``publisher run`` to pass on, like a page that moved; the builds after keep naming it.

@@ -301,13 +301,12 @@ class PageRenderer:
         reviewer's or tag's."""
         site = self.site
         slug = term.slug if term else ""
+        heading = self.term_heading(term) if term else "Every review"
         if term is None:
-            heading, intro = "Every review", f"Every review in {site.title}, newest first."
+            intro = f"Every review in {site.title}, newest first."
         elif kind == "reviewers":
-            heading = f"Reviews by {term.name}"
             intro = f"{_count(len(term.reviews), 'review')} by {term.name}, newest first."
         else:
-            heading = term.name
             intro = f"{_count(len(term.reviews), 'review')} tagged “{term.name}”, newest first."
         feeds_enabled = (site.feeds_per_reviewer if kind == "reviewers"
                          else site.feeds_per_tag)
@@ -377,6 +376,18 @@ class PageRenderer:
         return orjson.dumps({"version": 1, "reviews": entries})
 
     # -- the rest ------------------------------------------------------------------------------
+
+    @staticmethod
+    def term_heading(term: Term) -> str:
+        """The heading of a reviewer's or a tag's pages."""
+        return f"Reviews by {term.name}" if term.kind == "reviewers" else term.name
+
+    def moved(self, url: str, title: str) -> bytes:
+        """The page at a reviewer's or tag's old address ([moved]), sending readers on to
+        ``url`` as a review's alias does."""
+        return self._render("alias.html.j2", {
+            **publication_context(self.site), "url": url, "review_title": title,
+            "what": "page"}).encode("utf-8")
 
     def alias(self, review: Review) -> bytes:
         """The page at one of a review's earlier addresses: it sends the reader on to the

@@ -8,6 +8,7 @@ import json
 import re
 from pathlib import Path
 
+import feedparser
 import lxml.html
 import pytest
 
@@ -495,6 +496,64 @@ def test_a_page_that_moved_is_named_with_the_front_matter_that_keeps_its_links(p
         "feeds, search results) now find nothing; add `aliases: [reviews/y/]`"]
     # Said once: the next build finds nothing moved since this one.
     assert build_site(config, now=now).warnings == ()
+
+
+def test_a_renamed_tag_is_named_and_moved_keeps_its_page_and_its_readers_feeds(publication,
+                                                                               now):
+    def tagged(tag: str) -> None:
+        write_reviews(publication, [{"tags": [tag]}, {"tags": [tag, "drama"]}, {}])
+
+    tagged("sci-fi")
+    config = publication.config
+    build_site(config, now=now)
+    public, old = config.output_path, config.url("tags/sci-fi/")
+    assert (public / "tags/sci-fi/feed.xml").is_file()
+
+    tagged("Science Fiction")
+    report = build_site(config, now=now)
+    assert [str(w) for w in report.warnings] == [
+        "publisher.toml: moved: tags/sci-fi/ is gone (no review published names that tag now) "
+        f"and readers subscribed to its feeds ({old}feed.xml, …) get nothing new; if it has a "
+        'new name, add under [moved]: "tags/sci-fi/" = "tags/science-fiction/"']
+    assert report.moved == report.warnings  # for publisher run to pass on, once
+    assert not (public / "tags/sci-fi").exists()
+    assert build_site(config, now=now).warnings == ()
+
+    publication.add_config('[moved]\n"tags/sci-fi/" = "tags/science-fiction/"\n')
+    config = publication.config
+    report = build_site(config, now=now)
+    assert report.warnings == ()
+    assert sorted(report.written) == ["tags/sci-fi/atom.xml", "tags/sci-fi/feed.json",
+                                      "tags/sci-fi/feed.xml", "tags/sci-fi/index.html"]
+    new = config.url("tags/science-fiction/")
+    doc = page(public, "tags/sci-fi/index.html")
+    assert doc.xpath("//meta[@http-equiv='refresh']/@content") == [f"0; url={new}"]
+    assert doc.xpath("//h1/text()") == ["Science Fiction"] and meta(doc, "robots") == ["noindex"]
+    assert "This page has moved to" in doc.text_content()
+    for name in ("feed.xml", "atom.xml", "feed.json"):  # every review, as the new feeds have it
+        assert (public / "tags/sci-fi" / name).read_bytes() == (
+            public / "tags/science-fiction" / name).read_bytes()
+    parsed = feedparser.parse((public / "tags/sci-fi/atom.xml").read_bytes())
+    assert parsed.bozo == 0 and len(parsed.entries) == 2
+    assert "tags/sci-fi" not in (public / "sitemap.xml").read_text("utf-8")
+
+    # A review under the old tag again: its own page wins, and the line is named.
+    write_reviews(publication, [{"tags": ["Science Fiction", "drama"]}, {"tags": ["sci-fi"]}])
+    [warning] = [str(w) for w in build_site(config, now=now).warnings]
+    assert warning == (
+        "publisher.toml: moved: tags/sci-fi/ is published again (a review names it), so it is "
+        'not sent on to tags/science-fiction/; remove the line "tags/sci-fi/" from [moved]')
+    assert "This page has moved" not in (public / "tags/sci-fi/index.html").read_text("utf-8")
+
+
+def test_a_moved_line_that_leads_nowhere_is_named_and_left_out(publication, now):
+    write_reviews(publication, 1)
+    publication.add_config('[moved]\n"/reviewers/sam/" = "reviewers/nobody"\n')
+    config = publication.config
+    [warning] = [str(w) for w in build_site(config, now=now).warnings]
+    assert warning == ("publisher.toml: moved: reviewers/sam/ is sent on to reviewers/nobody/, "
+                       "where nothing is published; correct or remove the line")
+    assert not (config.output_path / "reviewers/sam").exists()
 
 
 def test_a_feed_id_that_changed_with_the_date_is_named(publication, now):
