@@ -172,6 +172,9 @@ class SiteSettings:
     #: A search page (search/) over every review's film, people and tags, searched in the
     #: reader's browser from search.json, and a link to it in every page's header.
     search: bool = True
+    #: Related reviews on each review's page (another review of the same film, the director's
+    #: other films, shared cast): at most this many; 0 shows none.
+    related: int = 4
 
 
 @dataclass(frozen=True)
@@ -505,6 +508,9 @@ def _check(config: Config, where: str) -> Config:
                     "\"tags/science-fiction/\"")
         if moved_path(old) == moved_path(new):
             raise ConfigError(f"{where}: moved: {old!r} is moved to itself; remove the line")
+    if not 0 <= config.site.related <= 20:
+        raise ConfigError(f"{where}: site.related: must be from 0 (none) to 20, got "
+                          f"{config.site.related}")
     if config.site.per_page < 1 or config.site.home_reviews < 0:
         raise ConfigError(f"{where}: site.per_page: must be at least 1 (and "
                           "site.home_reviews at least 0)")

@@ -48,6 +48,7 @@ def test_base_url_gains_a_trailing_slash(publication):
         ("[moved]\n'tags/a/' = 'https://elsewhere.test/a/'", "moved: 'https://elsewhere.test/a/' "
                                                             "is not a directory of this site"),
         ("[moved]\n'tags/a/' = '/tags/a'", "moved: 'tags/a/' is moved to itself; remove the line"),
+        ("[site]\nrelated = 21", "site.related: must be from 0 (none) to 20, got 21"),
         ("[moved]\n'tags/a/' = 3", "moved: expected a table of \"old/\" = \"new/\" lines"),
     ],
 )

@@ -52,6 +52,7 @@ from ..render.pages import (
     render_robots,
     render_sitemap,
 )
+from ..render.related import find_related
 from ..render.site import Site
 from ..sources import Catalog, load_reviews
 from ..sources.cache import TextCache, cache_key
@@ -507,17 +508,20 @@ class _Planner:
         if not site.pages:
             return
         shards = {month: i for i, month in enumerate(self.months())}
+        related = find_related(published, site.related)
         for i, review in enumerate(published):
             rel = page_file(review.url, site)
             if rel is None:
                 continue  # its page is elsewhere (front matter url:)
             older = published[i - 1] if i else None
             newer = published[i + 1] if i + 1 < len(published) else None
-            inputs = _digest(base, self.review(review), _neighbour(older), _neighbour(newer))
+            inputs = _digest(base, self.review(review), _neighbour(older), _neighbour(newer),
+                             [(_neighbour(r.review), r.reason, r.review.reviewer,
+                               r.review.film.year) for r in related[i]])
             self.page_reviews[f"page:{rel}"] = review
             self.add(f"page:{rel}", RANK_LEAF, inputs, functools.partial(
-                lambda rel, r, o, n: {rel: pages.review_page(r, o, n)}, rel, review, older,
-                newer), shard=shards[self.month_of[i]])
+                lambda rel, r, o, n, m: {rel: pages.review_page(r, o, n, m)}, rel, review,
+                older, newer, related[i]), shard=shards[self.month_of[i]])
         newest = published[::-1]
         latest = newest[:site.home_reviews]
         self.add("page:index.html", RANK_HOME,

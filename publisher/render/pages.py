@@ -40,6 +40,7 @@ from .card import Card, review_card, review_json_ld, script_json
 from .digest import date_text, publication_context
 from .engine import Fields, render_template, template_environment
 from .feeds import REVIEW_NS
+from .related import Related
 from .site import Site
 
 #: A sitemap holds at most this many URLs (sitemaps.org); more go into several, under an index.
@@ -246,8 +247,10 @@ class PageRenderer:
         """Every item this renderer has, made or taken."""
         return list(self._items.values())
 
-    def review_page(self, review: Review, older: Review | None, newer: Review | None) -> bytes:
-        """The review's page, linking the reviews published just before and after it."""
+    def review_page(self, review: Review, older: Review | None, newer: Review | None,
+                    related: Sequence[Related] = ()) -> bytes:
+        """The review's page, linking the reviews published just before and after it, and
+        ``related`` ones."""
         site = self.site
         card = self.card(review)
         image = None
@@ -272,6 +275,9 @@ class PageRenderer:
         return self._page("review.html.j2", page, card=card, body=Markup(review.body_html),
                           reviewer_url=self.reviewer_url(review), tags=tags,
                           older=neighbour(older), newer=neighbour(newer),
+                          related=[Fields(title=r.review.title, url=r.review.url,
+                                          year=r.review.film.year, reviewer=r.review.reviewer,
+                                          reason=r.reason) for r in related],
                           json_ld=[script_json(review_json_ld(card, site))],
                           **self._dates(card))
 

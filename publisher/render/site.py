@@ -50,6 +50,7 @@ class Site:
     per_page: int = 50  # reviews on each page of an index
     home_reviews: int = 10  # the latest reviews on the home page
     search: bool = True  # the search page (search/) and its index (search.json)
+    related: int = 4  # related reviews on each review's page
     feeds_per_reviewer: bool = True
     feeds_per_tag: bool = True
 
@@ -84,6 +85,7 @@ class Site:
             per_page=config.site.per_page,
             home_reviews=config.site.home_reviews,
             search=config.site.search and not config.external_pages,
+            related=config.site.related,
             feeds_per_reviewer=config.feeds.per_reviewer,
             feeds_per_tag=config.feeds.per_tag,
         )

@@ -15,7 +15,7 @@ import pytest
 from publisher.pipeline.build import build_site
 from publisher.pipeline.check import check_publication
 from publisher.render.feeds import REVIEW_NS
-from tests.fixtures import write_films, write_png, write_reviews
+from tests.fixtures import quoted, write_films, write_png, write_reviews
 
 
 def page(public: Path, rel: str) -> lxml.html.HtmlElement:
@@ -211,6 +211,44 @@ def test_the_indexes_go_newest_first_a_page_at_a_time(publication, now):
         ("noir", f"{base}tags/noir/")]
     assert "(5)" in terms.text_content()
     assert f"{base}reviewers/priya-raman/" in links(page(public, "reviewers/index.html"))
+
+
+def test_a_review_page_suggests_related_reviews_and_follows_their_changes(publication, now):
+    def films(second_title: str) -> None:
+        write_reviews(publication, [
+            {"slug": "alien", "film": {"year": 1979, "director": "Ridley Scott",
+                                       "starring": ["Sigourney Weaver"]}},
+            {"slug": "heat", "film": {"year": 1995, "director": "Michael Mann"}},
+            {"slug": "aliens", "film": {"year": 1986, "director": "James Cameron",
+                                        "starring": ["Sigourney Weaver"]}},
+            {"slug": "gladiator", "title": quoted(second_title),
+             "film": {"year": 2000, "director": "Ridley Scott"}}])  # published a day apart
+
+    films("Gladiator")
+    config = publication.config
+    build_site(config, now=now)
+    public = config.output_path
+    doc = page(public, "reviews/alien/index.html")
+    [section] = doc.xpath("//section[@class='related']")
+    assert section.xpath("h2/text()") == ["Related reviews"]
+    assert [(li.xpath("a/@href")[0], li.xpath("string(a)"), li.xpath("string(span)"),
+             li.xpath("string(p)")) for li in section.xpath(".//li")] == [
+        (config.url("reviews/gladiator/"), "Gladiator", "(2000)",
+         "Also directed by Ridley Scott · reviewed by Priya Raman"),
+        (config.url("reviews/aliens/"), "Aliens", "(1986)",
+         "Also starring Sigourney Weaver · reviewed by Priya Raman")]
+    assert not page(public, "reviews/heat/index.html").xpath("//section[@class='related']")
+
+    # Renamed, it is still suggested on alien's page, which is made again; heat's is not
+    # (neither its neighbours nor its suggestions changed).
+    films("Gladiator: Extended")
+    written = build_site(config, now=now).written
+    assert "reviews/alien/index.html" in written and "reviews/heat/index.html" not in written
+    assert "Gladiator: Extended" in (public / "reviews/alien/index.html").read_text("utf-8")
+
+    publication.add_config("[site]\nrelated = 0\n")
+    build_site(publication.config, now=now)
+    assert not page(public, "reviews/alien/index.html").xpath("//section[@class='related']")
 
 
 def test_404_sitemap_and_robots(publication, now):
