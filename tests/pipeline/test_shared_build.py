@@ -127,10 +127,10 @@ def test_a_worker_killed_midway_is_one_line_and_changes_nothing(publication, now
     parent = os.getpid()
     review_page = PageRenderer.review_page
 
-    def dies_in_a_worker(self, review, older, newer):
+    def dies_in_a_worker(self, review, *around):
         if os.getpid() != parent:
             os.kill(os.getpid(), signal.SIGKILL)  # the kernel's OOM killer, say
-        return review_page(self, review, older, newer)
+        return review_page(self, review, *around)
 
     monkeypatch.setattr(PageRenderer, "review_page", dies_in_a_worker)
     with pytest.raises(WorkerLost) as caught:
@@ -234,10 +234,10 @@ def test_a_publisher_error_in_a_worker_arrives_as_itself(monkeypatch, publicatio
     parent = os.getpid()
     review_page = PageRenderer.review_page
 
-    def refuses_in_a_worker(self, review, older, newer):
+    def refuses_in_a_worker(self, review, *around):
         if os.getpid() != parent:
             raise PublisherError(f"{review.title}: refused")
-        return review_page(self, review, older, newer)
+        return review_page(self, review, *around)
 
     monkeypatch.setattr(PageRenderer, "review_page", refuses_in_a_worker)
     with pytest.raises(PublisherError, match=r"^Review \d+: refused$"):
@@ -296,10 +296,10 @@ def test_a_bug_in_a_worker_is_a_bug_here_with_the_workers_traceback(publication,
     parent = os.getpid()
     review_page = PageRenderer.review_page
 
-    def breaks_in_a_worker(self, review, older, newer):
+    def breaks_in_a_worker(self, review, *around):
         if os.getpid() != parent:
             raise ZeroDivisionError("a bug")
-        return review_page(self, review, older, newer)
+        return review_page(self, review, *around)
 
     monkeypatch.setattr(PageRenderer, "review_page", breaks_in_a_worker)
     with pytest.raises(RuntimeError) as caught:
