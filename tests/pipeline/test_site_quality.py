@@ -26,7 +26,8 @@ CHROMIUM = "/usr/bin/chromium"
 PAGES = ["index.html", "reviews/the-lighthouse-keepers-daughter/index.html",
          "reviews/film-2/index.html", "reviews/index.html", "reviews/page/2/index.html",
          "tags/drama/index.html", "reviewers/priya-raman/index.html", "tags/index.html",
-         "reviewers/index.html", "404.html", "feeds/index.html", "reviews/wide/index.html"]
+         "reviewers/index.html", "404.html", "feeds/index.html", "reviews/wide/index.html",
+         "search/index.html"]
 #: What editors write that is wider than a phone: a table of figures, a long URL, a long word.
 WIDE_REVIEW = """\
 ---
@@ -45,6 +46,18 @@ Source: https://www.example.org/box-office/reports/2025/territories/united-kingd
 
 Supercalifragilisticexpialidociousnessandmoreunbrokenwordsthatgoonandonandon.
 """
+#: A second opinion of film-2 (write_films' The Quiet Harbour): related reviews on both pages.
+SECOND_OPINION = """\
+---
+title: The Quiet Harbour
+date: 2026-11-15
+reviewer: Dana Whitfield
+film:
+  year: 2025
+  director: Ines Alvarado
+---
+Patient, and the better for it.
+"""
 
 
 @pytest.fixture(scope="module")
@@ -59,6 +72,7 @@ def site(tmp_path_factory):
     shutil.copytree(SAMPLE / "static", root / "static")
     write_films(publication, 3)
     publication.write_review("wide.md", WIDE_REVIEW)
+    publication.write_review("harbour-again.md", SECOND_OPINION)
     port = free_port()
     base = f"http://127.0.0.1:{port}/"
     text = (root / "publisher.toml").read_text("utf-8")
@@ -148,8 +162,10 @@ def test_no_accessibility_violations_in_either_colour_scheme(site, browser, sche
     axe = Axe()
     page = browser.new_page(color_scheme=scheme)
     problems = []
-    for rel in PAGES:
+    for rel in [*PAGES, "search/?q=harbour"]:
         page.goto(base + rel)
+        if "?q=" in rel:
+            page.locator("#search-results li").first.wait_for()
         results = axe.run(page)
         for violation in results.response["violations"]:
             nodes = [n["target"] for n in violation["nodes"]][:3]
@@ -165,8 +181,10 @@ def test_pages_fit_the_screen_in_both_schemes(site, browser, tmp_path, width, sc
     page = browser.new_page(viewport={"width": width, "height": 900}, color_scheme=scheme)
     background = {"light": "rgb(255, 253, 248)", "dark": "rgb(35, 32, 28)"}[scheme]
     for rel in ("index.html", "reviews/film-2/index.html", "tags/drama/index.html",
-                "reviews/wide/index.html"):
+                "reviews/wide/index.html", "search/?q=harbour"):
         page.goto(base + rel)
+        if "?q=" in rel:
+            page.locator("#search-results li").first.wait_for()
         # nothing wider than the screen: no sideways scrolling on a phone
         assert page.evaluate("document.documentElement.scrollWidth") <= width, rel
         assert page.evaluate(
@@ -185,6 +203,17 @@ def test_a_reader_at_a_reviews_old_address_lands_on_the_review(site, browser):
     page.goto(base + "reviews/the-wide-film/")
     page.wait_for_url(base + "reviews/wide/")
     assert page.locator("h1").inner_text().startswith("Supercalifragilistic")
+    page.close()
+
+
+def test_a_second_opinion_is_the_first_related_review_on_the_page(site, browser):
+    _public, base = site
+    page = browser.new_page()
+    page.goto(base + "reviews/film-2/")
+    related = page.get_by_role("region", name="Related reviews")
+    assert related.get_by_role("link").first.get_attribute("href") == (
+        base + "reviews/harbour-again/")
+    assert "Another review of this film · reviewed by Dana Whitfield" in related.inner_text()
     page.close()
 
 
