@@ -628,18 +628,24 @@ class _Planner:
                     f"{old} is sent on to {new}, where nothing is published; correct or remove "
                     "the line")))
                 continue
+            # Its later pages too (tags/sci-fi/page/2/), as many as the new directory has.
+            later = sorted(key[len("page:"):-len("index.html")] for key in planned
+                           if key.startswith(f"page:{new}page/") and key.endswith("/index.html"))
             self.add(f"moved:{old}", RANK_INDEX,
-                     _digest(self.base, old, new, page, feed[2] if feed else None),
-                     functools.partial(self._moved, old, new, page, feed), topic=feed is not None)
+                     _digest(self.base, old, new, page, later, feed[2] if feed else None),
+                     functools.partial(self._moved, old, new, page, later, feed),
+                     topic=feed is not None)
 
-    def _moved(self, old: str, new: str, page: bool,
+    def _moved(self, old: str, new: str, page: bool, later: Sequence[str],
                feed: tuple[FeedSpec, Paging | None, str] | None) -> dict[str, bytes]:
         files: dict[str, bytes] = {}
         if page:
             kind, _, slug = new.rstrip("/").partition("/")
             term = next((t for t in self.groups.get(kind, ()) if t.slug == slug), None)
             title = self.pages.term_heading(term) if term else self.site.url(new)
-            files[f"{old}index.html"] = self.pages.moved(self.site.url(new), title)
+            for path in (new, *later):
+                files[f"{old}{path.removeprefix(new)}index.html"] = self.pages.moved(
+                    self.site.url(path), title)
         if feed is not None:
             spec, paging, _inputs = feed
             # The new feeds as they are, self links and all: a reader that follows rel=self

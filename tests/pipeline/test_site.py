@@ -542,6 +542,7 @@ def test_a_renamed_tag_is_named_and_moved_keeps_its_page_and_its_readers_feeds(p
         write_reviews(publication, [{"tags": [tag]}, {"tags": [tag, "drama"]}, {}])
 
     tagged("sci-fi")
+    publication.add_config("[site]\nper_page = 1\n")  # two pages for the tag
     config = publication.config
     build_site(config, now=now)
     public, old = config.output_path, config.url("tags/sci-fi/")
@@ -562,10 +563,13 @@ def test_a_renamed_tag_is_named_and_moved_keeps_its_page_and_its_readers_feeds(p
     report = build_site(config, now=now)
     assert report.warnings == ()
     assert sorted(report.written) == ["tags/sci-fi/atom.xml", "tags/sci-fi/feed.json",
-                                      "tags/sci-fi/feed.xml", "tags/sci-fi/index.html"]
+                                      "tags/sci-fi/feed.xml", "tags/sci-fi/index.html",
+                                      "tags/sci-fi/page/2/index.html"]
     new = config.url("tags/science-fiction/")
     doc = page(public, "tags/sci-fi/index.html")
     assert doc.xpath("//meta[@http-equiv='refresh']/@content") == [f"0; url={new}"]
+    assert page(public, "tags/sci-fi/page/2/index.html").xpath(
+        "//meta[@http-equiv='refresh']/@content") == [f"0; url={new}page/2/"]
     assert doc.xpath("//h1/text()") == ["Science Fiction"] and meta(doc, "robots") == ["noindex"]
     assert "This page has moved to" in doc.text_content()
     for name in ("feed.xml", "atom.xml", "feed.json"):  # every review, as the new feeds have it
