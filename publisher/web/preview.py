@@ -60,6 +60,7 @@ RELOAD_JS = """\
   };
   const label = (notes) => {
     for (const link of document.querySelectorAll("a[href]")) {
+      if (link.querySelector("[data-publisher-note]")) continue;
       const to = new URL(link.href, location.href);
       const note = to.pathname !== location.pathname && notes[to.pathname];  // not "#main"
       if (!note) continue;
@@ -79,7 +80,13 @@ RELOAD_JS = """\
       const response = await fetch("STATUS_PATH", {cache: "no-store"});
       const status = await response.json();
       if (String(status.builds) !== served) { location.reload(); return; }
-      if (!labelled) { label(status.notes); labelled = true; }
+      if (!labelled) {
+        label(status.notes);
+        // Links drawn later (the search's results) are labelled as they appear.
+        new MutationObserver(() => label(status.notes))
+          .observe(document.body, {childList: true, subtree: true});
+        labelled = true;
+      }
       show(status.error);
     } catch (e) { /* the preview is stopping or starting again: keep asking */ }
     setTimeout(poll, 500);

@@ -319,6 +319,14 @@ def test_in_the_browser_each_link_to_a_review_not_yet_published_says_so(publicat
             assert page.locator("a[rel=prev]").inner_text().endswith("Draft")
             # The page's links to itself ("Skip to the content") are not labelled.
             assert page.locator("a.skip [data-publisher-note]").count() == 0
+
+            # Nor are links drawn after the page loaded left out: the search's results.
+            page.goto(preview.url + "search/")
+            page.locator("#q").fill("weekend")  # typed after the page has loaded
+            result = page.locator("#search-results a")
+            result.locator("[data-publisher-note]").wait_for(timeout=30_000)
+            assert result.inner_text() == "The Long Weekend JobDraft"
+            assert result.locator("[data-publisher-note]").count() == 1  # labelled once
         finally:
             browser.close()
         assert preview.stop() == 0
