@@ -17,6 +17,7 @@ from ..render.digest import render_digest
 from ..render.lint import check_digest_html, lint_templates
 from ..render.site import Site
 from ..sources import Catalog, check_sources
+from ..sources.scaffold import skeleton_problems
 from .build import link_warnings, name_warnings, plan_problems, sent_issues, static_files
 from .preflight import (
     Findings,
@@ -65,6 +66,7 @@ def check_publication(config: Config, *, now: datetime, checks: Sequence[Check] 
     errors = [str(problem) for problem in result.problems]
     for extra_check in checks:
         errors.extend(extra_check(config))
+    errors += skeleton_problems(config, now)
     published = [r for r in result.reviews if r.is_published(now)]
     warnings = [str(w) for w in result.warnings] + link_warnings(config, published)
     warnings += name_warnings(config, published)

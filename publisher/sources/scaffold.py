@@ -96,29 +96,55 @@ def new_review(config: Config, title: str, *, reviewer: str | None = None,
         raise PublisherError(f"{config.reviews_dir}/{owner.name}: already has the slug "
                              f"{slug!r}; choose another with --slug")
 
-    own = config.templates_path / NEW_REVIEW
-    skeleton = f"{config.templates_dir}/{NEW_REVIEW}" if own.is_file() else "the packaged skeleton"
-    try:
-        template = (own.read_text(encoding="utf-8") if own.is_file() else
-                    (resources.files("publisher") / "scaffold" / NEW_REVIEW).read_text("utf-8"))
-    except (OSError, UnicodeDecodeError) as exc:
-        why = describe_os_error(exc) if isinstance(exc, OSError) else "is not UTF-8 text"
-        raise PublisherError(f"{skeleton}: {why}") from None
     reviewer = pasted_line(reviewer or "") or config.author
     if not reviewer:
         raise PublisherError("who is reviewing? give --reviewer NAME (publisher.toml has no "
                              "author to take by default)")
-    values = {"title": title, "date": date_text, "id": derived_id(config, day, slug),
-              "reviewer": reviewer}
+    data = _from_skeleton(config, shown, {"title": title, "date": date_text,
+                                          "id": derived_id(config, day, slug),
+                                          "reviewer": reviewer})
+    config.reviews_path.mkdir(parents=True, exist_ok=True)
+    write_atomic(target, data)
+    return target
+
+
+def _from_skeleton(config: Config, shown: str, values: dict[str, str]) -> bytes:
+    """The skeleton filled in with ``values``, once it is known to make a review that loads
+    (as the file ``shown``); PublisherError naming the problem otherwise. A problem in the
+    publication's own skeleton is named at its line there (each placeholder is one line)."""
+    own = config.templates_path / NEW_REVIEW
+    skeleton = f"{config.templates_dir}/{NEW_REVIEW}" if own.is_file() else ""
+    try:
+        template = (own.read_text(encoding="utf-8") if skeleton else
+                    (resources.files("publisher") / "scaffold" / NEW_REVIEW).read_text("utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        why = describe_os_error(exc) if isinstance(exc, OSError) else "is not UTF-8 text"
+        raise PublisherError(f"{skeleton}: {why}") from None
     # JSON strings are YAML's double-quoted strings: a title such as "Alien: Romulus" or "No"
     # stays the text it is.
     text = re.sub(r"\{(title|date|reviewer|id)\}",
                   lambda m: json.dumps(values[m.group(1)], ensure_ascii=False), template)
     data = text.encode("utf-8")
-    review, problems, _warnings, _links = parse_bytes(data, shown, config)
+    review, problems, _warnings, _links = parse_bytes(data, skeleton or shown, config)
     if review is None or problems:
-        first = problems[0] if problems else f"{shown}: does not load"
-        raise PublisherError(f"{skeleton} does not make a review that loads: {first}")
-    config.reviews_path.mkdir(parents=True, exist_ok=True)
-    write_atomic(target, data)
-    return target
+        first = str(problems[0]) if problems else f"{skeleton or shown}: does not load"
+        if skeleton:
+            first += "; publisher new makes reviews from this file, so each must load"
+        raise PublisherError(first)
+    return data
+
+
+def skeleton_problems(config: Config, now: datetime) -> list[str]:
+    """For ``publisher check``: why the publication's own skeleton for ``publisher new``
+    (templates/new-review.md) would not make a review that loads, filled in as ``publisher
+    new "Check"`` would fill it; empty when it would, or when there is none."""
+    if not (config.templates_path / NEW_REVIEW).is_file():
+        return []
+    day = now.astimezone(config.tz).date()
+    values = {"title": "Check", "date": day.isoformat(), "reviewer": config.author or "Check",
+              "id": derived_id(config, day, "check")}
+    try:
+        _from_skeleton(config, f"{config.reviews_dir}/check.md", values)
+    except PublisherError as exc:
+        return [str(exc)]
+    return []

@@ -150,11 +150,14 @@ def test_new_fills_in_the_publications_own_skeleton_and_refuses_one_that_does_no
         "utf-8")
     broken = cli("new", "Summer Ferry")
     assert broken.exit_code == 1
-    assert broken.stderr == (
-        "error: templates/new-review.md does not make a review that loads: "
-        "reviews/summer-ferry.md:5: rating: 'eleven' is not a number; expected 0 to 5 in half "
-        "steps, e.g. 3.5\n")
+    problem = ("templates/new-review.md:5: rating: 'eleven' is not a number; expected 0 to 5 in "
+               "half steps, e.g. 3.5; publisher new makes reviews from this file, so each must "
+               "load")
+    assert broken.stderr == f"error: {problem}\n"
     assert not (publication.root / "reviews" / "summer-ferry.md").exists()
+    # publisher check says so before anyone runs publisher new.
+    checked = cli("check", "--sources")
+    assert checked.exit_code == 1 and problem in checked.stderr.splitlines()
 
 
 def test_check_passes_on_the_sample_publication_and_writes_nothing(tmp_path):
