@@ -54,7 +54,7 @@ def write_atomic(path: Path, data: bytes, *, fsync: bool = True, mode: int = 0o6
         raise
 
 
-def read_file(path: str | Path) -> bytes:
+def read_file(path: str | os.PathLike[str]) -> bytes:
     """A whole file's bytes, in four system calls (open, fstat, read, close) where open()
     makes seven (it also asks whether the file is a terminal and where it stands): a build
     reads ten thousand reviews this way."""

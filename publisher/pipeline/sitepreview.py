@@ -78,10 +78,9 @@ class Status:
 
 
 def unpublished_notes(reviews: Sequence[Review], now: datetime, showing: Showing,
-                      timezone: str) -> dict[str, Note]:
+                      tz: ZoneInfo) -> dict[str, Note]:
     """A Note for the page of each review ``showing`` adds to what is published at ``now``,
-    by the path of its URL."""
-    tz = ZoneInfo(timezone)
+    by the path of its URL; dates in ``tz``."""
     notes: dict[str, Note] = {}
     for review in reviews:
         if review.is_published(now) or not showing.shows(review, now):
@@ -150,7 +149,7 @@ class SitePreview:
                             catalog=catalog, workers=workers, showing=self.showing)
         # A scheduled review shown early is built again when its time comes: its note goes.
         self._until = steady(config, catalog, now)[1]
-        notes = unpublished_notes(catalog.reviews, now, self.showing, config.timezone)
+        notes = unpublished_notes(catalog.reviews, now, self.showing, config.tz)
         with self._lock:
             self._status = Status(self._status.builds + 1, "", notes)
         return report

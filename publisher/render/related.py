@@ -13,6 +13,7 @@ with every review that shares one: a prolific actor's hundreds of reviews would 
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from typing import NamedTuple
 
@@ -28,16 +29,11 @@ class Related(NamedTuple):  # a tuple: 40,000 of them at 10,000 reviews, made in
 
 
 def find_related(reviews: Sequence[Review], limit: int) -> list[tuple[Related, ...]]:
-    """For each of ``reviews`` (in order), up to ``limit`` related ones."""
+    """For each of ``reviews`` (oldest first, as a build orders them), up to ``limit``
+    related ones."""
     if limit < 1:
         return [() for _ in reviews]
-    slug_of: dict[str, str] = {}
-
-    def key(name: str) -> str:
-        found = slug_of.get(name)
-        if found is None:
-            found = slug_of[name] = slugify(name)
-        return found
+    key = functools.cache(slugify)  # once per distinct name, not once per review
 
     # Each review's names as keys, once: the comparisons below are then set operations.
     films: list[tuple[str, int] | None] = []
@@ -53,9 +49,7 @@ def find_related(reviews: Sequence[Review], limit: int) -> list[tuple[Related, .
                      if film.year is not None else None)
         directors.append(key(film.director) if film.director else "")
         casts.append(tuple(dict.fromkeys(key(actor) for actor in film.starring)))
-    newest = sorted(range(len(reviews)), key=lambda i: (reviews[i].date, reviews[i].slug),
-                    reverse=True)
-    rank = {i: n for n, i in enumerate(newest)}
+    newest = range(len(reviews) - 1, -1, -1)
     by_film: dict[tuple[str, int], list[int]] = {}
     by_director: dict[str, list[int]] = {}
     by_actor: dict[str, list[int]] = {}
@@ -92,12 +86,12 @@ def find_related(reviews: Sequence[Review], limit: int) -> list[tuple[Related, .
                     if other not in seen:
                         seen.add(other)
                         shared = set(casts[other]).intersection(mine)
-                        scored.append((-len(shared), rank[other], other, shared))
-            scored.sort()
+                        scored.append((other, shared))
+            scored.sort(key=lambda found: (-len(found[1]), -found[0]))  # then the newest
             names: dict[str, str] = {}
             for actor in review.film.starring:
                 names.setdefault(key(actor), actor)
-            for _count, _rank, other, shared in scored[:limit - len(picked)]:
+            for other, shared in scored[:limit - len(picked)]:
                 said = [names[a] for a in mine if a in shared]
                 picked.append(Related(reviews[other], f"Also starring {join_names(said)}"))
         every.append(tuple(picked[:limit]))

@@ -32,6 +32,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import Receive, Scope, Send
 
+from ..files import read_file
 from ..pipeline.sitepreview import Note, Status
 
 STATUS_PATH = "/__publisher/status"
@@ -126,8 +127,7 @@ class _PreviewFiles(StaticFiles):
         return response
 
     def _page(self, full_path: str | os.PathLike[str], status_code: int, path: str) -> Response:
-        with open(full_path, "rb") as page:
-            body = page.read()
+        body = read_file(full_path)
         status = self._status()
         tag = f'<script src="{SCRIPT_PATH}?build={status.builds}" defer></script>'.encode()
         end = body.rfind(b"</body>")
