@@ -119,7 +119,8 @@ def _from_skeleton(config: Config, shown: str, values: dict[str, str]) -> bytes:
                     (resources.files("publisher") / "scaffold" / NEW_REVIEW).read_text("utf-8"))
     except (OSError, UnicodeDecodeError) as exc:
         why = describe_os_error(exc) if isinstance(exc, OSError) else "is not UTF-8 text"
-        raise PublisherError(f"{skeleton}: {why}") from None
+        raise PublisherError(f"{skeleton or 'publisher’s own skeleton for new reviews'}: "
+                             f"{why}") from None
     # JSON strings are YAML's double-quoted strings: a title such as "Alien: Romulus" or "No"
     # stays the text it is.
     text = re.sub(r"\{(title|date|reviewer|id)\}",

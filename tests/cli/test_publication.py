@@ -155,6 +155,13 @@ def test_new_fills_in_the_publications_own_skeleton_and_refuses_one_that_does_no
                "load")
     assert broken.stderr == f"error: {problem}\n"
     assert not (publication.root / "reviews" / "summer-ferry.md").exists()
+    (templates / "new-review.md").write_bytes(b"---\ntitle: {title}\xff\n---\n")
+    unreadable = cli("new", "Autumn Ferry")
+    assert (unreadable.exit_code, unreadable.stderr) == (
+        1, "error: templates/new-review.md: is not UTF-8 text\n")
+    (templates / "new-review.md").write_text(
+        "---\ntitle: {title}\ndate: {date}\nreviewer: {reviewer}\nrating: eleven\n---\n",
+        "utf-8")
     # publisher check says so before anyone runs publisher new.
     checked = cli("check", "--sources")
     assert checked.exit_code == 1 and problem in checked.stderr.splitlines()
