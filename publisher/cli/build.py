@@ -139,10 +139,11 @@ def preview_command(state: State, host: str, port: int, drafts: bool, future: bo
     try:
         serve(create_preview_app(str(site.config.output_path),
                                  urlsplit(site.url).path, lambda: site.status),
-              sock, trusted_proxies="")
+              sock, trusted_proxies="", quiet=True)
     finally:
         stop.set()
         watcher.join(timeout=60)  # a build under way finishes: its output is all or nothing
+    click.echo("preview stopped")
 
 
 def _url_host(host: str) -> str:

@@ -62,11 +62,17 @@ class _Server(uvicorn.Server):
         yield
 
 
-def serve(app: ASGIApp, sock: socket.socket, *, trusted_proxies: str) -> None:
-    """Serve ``app`` on ``sock`` until SIGTERM or SIGINT, then return."""
+def serve(app: ASGIApp, sock: socket.socket, *, trusted_proxies: str,
+          quiet: bool = False) -> None:
+    """Serve ``app`` on ``sock`` until SIGTERM or SIGINT, then return. ``quiet``: uvicorn's
+    own start and stop lines left out (``publisher preview`` talks to a person at a terminal,
+    and says itself what it serves and that it stopped; ``publisher serve`` logs for journald)."""
     if not logging.getLogger().handlers:
         logging.basicConfig(stream=sys.stderr, level=logging.INFO,
                             format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    if quiet:
+        logging.getLogger("uvicorn.error").setLevel(logging.WARNING)
     server = _Server(uvicorn_config(app, trusted_proxies=trusted_proxies))
     server.run(sockets=[sock])
-    logging.getLogger("publisher.serve").info("stopped")
+    if not quiet:
+        logging.getLogger("publisher.serve").info("stopped")

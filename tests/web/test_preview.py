@@ -147,6 +147,9 @@ def test_the_preview_serves_the_site_with_every_link_answering_from_this_machine
         status, page, _ = fetch(preview.url + "subscribe", data=b"email=a%40b.test")
         assert status == 405 and "takes no subscriptions" in page
         assert preview.stop() == 0
+        # A person at a terminal is told it stopped, without a server's log lines around it.
+        wait_for(lambda: preview.stdout[-1:] == ["preview stopped\n"], "the closing line")
+        assert [line for line in preview.stderr if " INFO " in line] == []
     # Nothing of the real build's: no output, no manifest, no ping to the hub.
     assert not (publication.root / "public").exists()
     assert not (publication.root / ".publisher" / "cache").exists()
