@@ -349,6 +349,9 @@ class _Planner:
         self.units: list[Unit] = []
         #: Each feed planned, by its directory: (spec, paging, inputs), for ``plan_moved``.
         self.feed_plans: dict[str, tuple[FeedSpec, Paging | None, str]] = {}
+        #: The review each alias page sends readers to, by the file it writes (``plan_moved``
+        #: names the review whose aliases claim a directory that [moved] claims too).
+        self.alias_reviews: dict[str, Review] = {}
 
     def review(self, review: Review) -> str:
         """A digest of the review and its poster's facts (once per review per build): from
@@ -599,6 +602,7 @@ class _Planner:
                     self._alias(rel, review)
 
     def _alias(self, rel: str, review: Review) -> None:
+        self.alias_reviews[rel] = review
         self.add(f"alias:{rel}", RANK_INDEX, _digest(self.base, review.url, review.title),
                  functools.partial(lambda rel, r: {rel: self.pages.alias(r)}, rel, review))
 
@@ -631,6 +635,20 @@ class _Planner:
             # Its later pages too (tags/sci-fi/page/2/), as many as the new directory has.
             later = sorted(key[len("page:"):-len("index.html")] for key in planned
                            if key.startswith(f"page:{new}page/") and key.endswith("/index.html"))
+            writes = {f"{old}{path.removeprefix(new)}index.html" for path in (new, *later)
+                      if page}
+            writes.update(old + name for name in ("feed.xml", "atom.xml", "feed.json")
+                          if feed is not None)
+            claimed = sorted(writes.intersection(self.alias_reviews))
+            if claimed:
+                # Both were written on purpose, so neither wins silently; found while
+                # planning, so that ``publisher check`` says it before a build stops on it.
+                review = self.alias_reviews[claimed[0]]
+                raise SourceError([Problem(
+                    review.source_path or review.slug, 0, "aliases",
+                    f"{self.site.url(claimed[0]).removesuffix('index.html')} lies in {old}, "
+                    f"which [moved] in {where} sends on to {new}; keep one: remove it from "
+                    f"aliases, or the line \"{old_text}\" from [moved]")])
             self.add(f"moved:{old}", RANK_INDEX,
                      _digest(self.base, old, new, page, later, feed[2] if feed else None),
                      functools.partial(self._moved, old, new, page, later, feed),

@@ -12,6 +12,7 @@ import feedparser
 import lxml.html
 import pytest
 
+from publisher.errors import SourceError
 from publisher.pipeline.build import build_site
 from publisher.pipeline.check import check_publication
 from publisher.render.feeds import REVIEW_NS
@@ -588,6 +589,29 @@ def test_a_renamed_tag_is_named_and_moved_keeps_its_page_and_its_readers_feeds(p
     assert "This page has moved" not in (public / "tags/sci-fi/index.html").read_text("utf-8")
 
 
+def test_an_alias_where_a_moved_line_writes_is_named_by_check_before_a_build_stops(
+        publication, now):
+    write_reviews(publication, [{"slug": "x", "tags": ["drama"], "aliases": ["tags/sci-fi/"]}])
+    publication.add_config('[moved]\n"tags/sci-fi/" = "tags/drama/"\n')
+    config = publication.config
+    expected = (f"reviews/x.md: aliases: {config.url('tags/sci-fi/')} lies in tags/sci-fi/, "
+                "which [moved] in publisher.toml sends on to tags/drama/; keep one: remove it "
+                'from aliases, or the line "tags/sci-fi/" from [moved]')
+    report = check_publication(config, now=now, sources_only=True)
+    assert [e for e in report.errors if "aliases" in e] == [expected]
+    with pytest.raises(SourceError) as raised:
+        build_site(config, now=now)
+    assert [str(p) for p in raised.value.problems] == [expected]
+    assert not config.output_path.exists()
+
+    # An older address of the review deeper inside that directory is no one else's file.
+    write_reviews(publication, [{"slug": "x", "tags": ["drama"],
+                                 "aliases": ["tags/sci-fi/x/"]}])
+    assert build_site(config, now=now).warnings == ()
+    assert "This page has moved" in (
+        config.output_path / "tags/sci-fi/index.html").read_text("utf-8")
+
+
 def test_a_moved_line_that_leads_nowhere_is_named_and_left_out(publication, now):
     write_reviews(publication, 1)
     publication.add_config('[moved]\n"/reviewers/sam/" = "reviewers/nobody"\n')
@@ -661,7 +685,6 @@ def test_a_former_permalink_must_be_an_earlier_pattern_of_pages_here(publication
 
 
 def test_an_alias_that_is_another_pages_address_stops_the_build(publication, now):
-    from publisher.errors import SourceError
 
     write_reviews(publication, [{"slug": "x", "aliases": ["reviews/y/"]}, {"slug": "y"}])
     with pytest.raises(SourceError, match=r"reviews/x.md: aliases: .*reviews/y/ is the address "
