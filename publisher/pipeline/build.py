@@ -772,14 +772,32 @@ class _Planner:
         pages, aliases and issue pages, and the files under static/ (``statics``)."""
         served = set(statics)
         for unit in self.units:
-            kind, _, rel = unit.key.partition(":")
-            if kind in ("page", "alias", "moved"):
-                served.add(rel + "index.html" if rel.endswith("/") else rel)
-            elif kind == "issue":
-                served.add(f"issues/{rel}/index.html")
-            elif unit.key == "issues":
-                served.add("issues/index.html")
+            rel = _unit_page(unit.key)
+            if rel is not None:
+                served.add(rel)
         return served
+
+    def refuse_clashing_pages(self) -> None:
+        """SourceError for each review whose page would be a file another page of this build
+        writes (the slug "tags" under a permalink of "{slug}/"): found while planning, so
+        that ``publisher check`` names the review before a build stops on it."""
+        first: dict[str, Unit] = {}
+        problems = []
+        for unit in self.units:
+            rel = _unit_page(unit.key)
+            if rel is None or unit.key.startswith(("alias:", "moved:")):
+                continue  # aliases and [moved] lines are checked where they are planned
+            other = first.setdefault(rel, unit)
+            # The same key twice is a clash too: "reviews/" is both the index of every review
+            # and, under "{slug}/", the page of a review whose slug is "reviews".
+            review = self.page_reviews.get(unit.key) or self.page_reviews.get(other.key)
+            if other is not unit and review is not None:
+                problems.append(Problem(review.source_path or review.slug, 0, "slug", (
+                    f"its page {review.url} would be written over by another page of the site "
+                    f"({rel}); give the review another slug (slug: in its front matter), or "
+                    "change feeds.permalink")))
+        if problems:
+            raise SourceError(problems)
 
     def _lands(self, url: str, served: Collection[str]) -> bool:
         """Whether ``url`` (an address under base_url) finds something once this build is
@@ -948,6 +966,18 @@ class _Planner:
                  lambda: render_archive_index(site, issues), topic=True)
 
 
+def _unit_page(key: str) -> str | None:
+    """The page a unit writes, by its key: None for a unit that writes no page (a feed)."""
+    kind, _, rel = key.partition(":")
+    if kind in ("page", "alias", "moved"):
+        return rel + "index.html" if rel.endswith("/") else rel
+    if kind == "issue":
+        return f"issues/{rel}/index.html"
+    if key == "issues":
+        return "issues/index.html"
+    return None
+
+
 def _archive_dir(month: str) -> str:
     return f"archive/{month}/"
 
@@ -1033,6 +1063,7 @@ def _plan(config: Config, site: Site, catalog: Catalog, issues: Sequence[Issue],
     specs = planner.plan_feeds()
     planner.plan_pages(specs)
     planner.plan_issues()
+    planner.refuse_clashing_pages()
     planner.plan_aliases()
     planner.plan_moved()
     planner.plan_sitemap()

@@ -465,13 +465,23 @@ def test_check_warns_when_a_reviews_own_url_is_a_page_nobody_builds(publication,
     assert "end it with '/' or '.html'" in warning
 
 
-def test_a_page_path_two_things_want_is_an_error_naming_both(publication, now):
-    write_reviews(publication, [{"slug": "tags"}])
+def test_a_review_whose_page_is_another_pages_file_is_named_by_check_before_a_build_stops(
+        publication, now):
+    # "reviews" is the index of every review as well: the same unit key, once silently
+    # one page in place of the other.
+    write_reviews(publication, [{"slug": "tags"}, {"slug": "reviews"}, {"slug": "fine"}])
     publication.add_config('[feeds]\npermalink = "{slug}/"\n')
-    from publisher.errors import PublisherError
-
-    with pytest.raises(PublisherError, match="tags/index.html would be written twice"):
-        build_site(publication.config, now=now)
+    config = publication.config
+    expected = [
+        f"reviews/{slug}.md: slug: its page {config.url(slug + '/')} would be written over by "
+        f"another page of the site ({slug}/index.html); give the review another slug (slug: in "
+        "its front matter), or change feeds.permalink" for slug in ("reviews", "tags")]
+    report = check_publication(config, now=now, sources_only=True)
+    assert sorted(e for e in report.errors if "slug:" in e) == expected
+    with pytest.raises(SourceError) as raised:
+        build_site(config, now=now)
+    assert sorted(str(p) for p in raised.value.problems) == expected
+    assert not config.output_path.exists()
 
 
 # --- moved reviews: aliases --------------------------------------------------------------------
