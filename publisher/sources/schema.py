@@ -370,6 +370,11 @@ def parse_source(text: str, path: str, config: Config, *,
             out.error(1, key, f"missing; every review needs a {key}")
         elif isinstance(node, yaml.ScalarNode) and not one_line(node.value):
             out.error(fields.line(key), key, f"is empty; every review needs a {key}")
+    # As for a tag: a reviewer's page and feed are named by the slug, and "!!!" and "???"
+    # would share reviewers/untitled/.
+    if reviewer and slugify(reviewer) == "untitled" and reviewer.lower() != "untitled":
+        out.error(fields.line("reviewer"), "reviewer",
+                  f"{reviewer!r} has no letters or digits; expected a name such as 'Ana Ruiz'")
     updated = _date_field(fields, "updated", config)
     if updated is not None and published is not None and updated < published:
         out.error(fields.line("updated"), "updated",

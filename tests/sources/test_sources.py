@@ -558,6 +558,7 @@ def test_good_ratings(publication, value):
                                        "expected a path such as posters/film.png"),
         ("tags", "[drama, '!!!']", "'!!!' has no letters or digits; expected a word such as "
                                    "'horror'"),
+        ("reviewer", "'—'", "'—' has no letters or digits; expected a name such as 'Ana Ruiz'"),
         ("film", "Some film", "expected a mapping with fields such as year and director, got "
                               "a single value"),
         ("title", "[a, b]", 'expected a single value, got a list; if the brackets belong to '
@@ -570,7 +571,7 @@ def test_good_ratings(publication, value):
     ],
 )
 def test_field_errors(publication, field, value, message):
-    front = BASIC if field not in ("date", "title") else "\n".join(
+    front = BASIC if field not in ("date", "title", "reviewer") else "\n".join(
         line for line in BASIC.splitlines() if not line.startswith(field + ":"))
     publication.write_review("x.md", review(front.strip() + f"\n{field}: {value}\n"))
     found = problems_of(publication)
