@@ -13,7 +13,6 @@ import gc
 import hashlib
 import os
 import pickle
-import re
 from collections.abc import Iterable, Mapping
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -37,6 +36,7 @@ from .cache import (
     is_trusted,
     write_chunk,
 )
+from .frontmatter import field_line
 from .schema import ParseResult, parse_bytes
 
 #: Parse in worker processes (one per core: cores.default_workers) when at least this many
@@ -205,18 +205,6 @@ def _cross_checks(results: Iterable[ParseResult], config: Config) -> list[Proble
     return problems
 
 
-def _field_line(path: str, key: str) -> int:
-    """The line of a top-level ``key:`` in the front matter (1 if absent), for cross-file
-    messages; run only when such a problem is found."""
-    try:
-        data = Path(path).read_bytes()
-    except OSError:
-        return 1
-    pattern = re.compile(rb"^" + re.escape(key.encode()) + rb"\s*:", re.MULTILINE)
-    match = pattern.search(data)
-    return data.count(b"\n", 0, match.start()) + 1 if match else 1
-
-
 @dataclass(frozen=True)
 class SourceCheck:
     """What checking the sources found: the valid reviews, every problem, every warning."""
@@ -351,7 +339,7 @@ def _check_sources(config: Config, cache: bool) -> SourceCheck:
             reviews.append(review)
     cross = _cross_checks(ordered, config)
     # Locate each cross-file problem at its field's line (only now, on the error path).
-    problems.extend(Problem(p.path, _field_line(absolute[p.path], p.field), p.field, p.message)
+    problems.extend(Problem(p.path, field_line(absolute[p.path], p.field), p.field, p.message)
                     for p in cross)
     reviews.sort(key=lambda r: (r.date, r.slug))
     return SourceCheck(reviews=tuple(reviews), problems=tuple(sorted(problems)),

@@ -12,6 +12,7 @@ from __future__ import annotations
 import difflib
 import re
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 
 import yaml
 import yaml.composer
@@ -420,3 +421,15 @@ def read_scalars(text: str) -> dict[str, str]:
         return {}
     return {key.value: one_line(value.value) for key, value in node.value
             if isinstance(key, yaml.ScalarNode) and isinstance(value, yaml.ScalarNode)}
+
+
+def field_line(path: str, key: str) -> int:
+    """The line of a top-level ``key:`` in the front matter (1 if absent), for cross-file
+    messages; run only when such a problem is found."""
+    try:
+        data = Path(path).read_bytes()
+    except OSError:
+        return 1
+    pattern = re.compile(rb"^" + re.escape(key.encode()) + rb"\s*:", re.MULTILINE)
+    match = pattern.search(data)
+    return data.count(b"\n", 0, match.start()) + 1 if match else 1

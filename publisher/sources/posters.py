@@ -15,14 +15,23 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterable
 from pathlib import PurePosixPath
 from urllib.parse import unquote, urlsplit
 
 from ..config import Config
+from ..errors import Problem
 from ..files import escapes, write_atomic
-from ..models import ImageFacts
+from ..models import ImageFacts, Review
+from .frontmatter import field_line
 
 CACHE_VERSION = 1
+
+#: Formats whose header always gives the size, by the file name's suffix: a poster named so that
+#: has none is not that image (an error page saved as .jpg, a cut-off download), and a browser
+#: shows it broken. SVG and the rest may lack a size and still be fine.
+RASTER_FORMATS = {".jpg": "JPEG", ".jpeg": "JPEG", ".png": "PNG", ".gif": "GIF",
+                  ".webp": "WebP"}
 
 
 class PosterFacts:
@@ -115,3 +124,22 @@ class PosterFacts:
         except OSError:
             pass  # a cache: the next build reads the posters again
         self._changed = False
+
+
+def unreadable_posters(config: Config, reviews: Iterable[Review]) -> list[Problem]:
+    """For ``publisher check``: a warning for each review whose poster is a file in static/
+    named as a JPEG, PNG, GIF or WebP image that is not one. Reads only the cache and the
+    posters' headers; writes nothing."""
+    posters = PosterFacts(config)
+    found = []
+    for review in reviews:
+        rel = posters.relative(review.poster.src) if review.poster is not None else None
+        kind = RASTER_FORMATS.get(PurePosixPath(rel).suffix.lower()) if rel else None
+        facts = posters.facts(review.poster.src) if kind and review.poster else None
+        if facts is not None and facts.width is None:
+            source = review.source_path or review.slug
+            found.append(Problem(source, field_line(str(config.root / source), "poster"),
+                                 "poster", f"static/{rel} is not a {kind} image (its first bytes "
+                                 "say otherwise), so browsers show it broken; save it again as "
+                                 f"a {kind} file"))
+    return found

@@ -823,6 +823,24 @@ def test_poster_dimensions_are_read_once_and_kept(publication, now):
                                          ).read_text("utf-8")
 
 
+def test_check_names_a_poster_that_is_not_the_image_its_name_says(publication, now):
+    write_films(publication, 2)  # film-1.png and film-2.png, real PNGs
+    posters = publication.root / "static" / "posters"
+    (posters / "film-2.png").write_text("<html>404 Not Found</html>")  # a failed download
+    (posters / "film-1.svg").write_text('<svg xmlns="http://www.w3.org/2000/svg"/>')
+    source = publication.root / "reviews" / "film-1.md"
+    source.write_text(source.read_text("utf-8").replace("film-1.png", "film-1.svg"))
+    report = check_publication(publication.config, now=now, sources_only=True)
+    # An SVG may have no size and still draw; a .png with no PNG header is broken.
+    [warning] = [w for w in report.warnings if "poster" in w]
+    line = next(n for n, text in enumerate(
+        (publication.root / "reviews/film-2.md").read_text("utf-8").splitlines(), 1)
+        if text.startswith("poster:"))
+    assert warning == (
+        f"reviews/film-2.md:{line}: poster: static/posters/film-2.png is not a PNG image (its "
+        "first bytes say otherwise), so browsers show it broken; save it again as a PNG file")
+
+
 # --- review data in the feeds -------------------------------------------------------------------
 
 
