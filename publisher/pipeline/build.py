@@ -37,7 +37,7 @@ from markupsafe import Markup
 
 from ..config import Config, moved_path
 from ..cores import default_workers
-from ..errors import Problem, PublisherError, SourceError
+from ..errors import Problem, PublisherError, SourceError, TemplateError
 from ..files import escapes, write_atomic
 from ..models import PUBLISHED_ONLY, Issue, Review, Showing
 from ..render.engine import DEFAULT_TEMPLATES
@@ -777,6 +777,19 @@ class _Planner:
                 served.add(rel)
         return served
 
+    def samples(self) -> list[Unit]:
+        """One unit of each kind a build renders (the newest review's page, the home page, an
+        index and its later pages, a tag's feed, a month's archive, …): rendered by ``publisher
+        check``, a template the build would stop on is found without rendering the site."""
+        chosen: dict[object, Unit] = {}
+        for unit in reversed(self.units):  # the newest review's page before the others
+            kind, _, rel = unit.key.partition(":")
+            first, _, rest = rel.partition("/")
+            shape = ("review" if unit.key in self.page_reviews
+                     else (kind, first, bool(rest)) if kind == "page" else kind)
+            chosen.setdefault(shape, unit)
+        return list(chosen.values())
+
     def refuse_clashing_pages(self) -> None:
         """SourceError for each review whose page would be a file another page of this build
         writes (the slug "tags" under a permalink of "{slug}/"): found while planning, so
@@ -1075,15 +1088,19 @@ def plan_problems(config: Config, catalog: Catalog, now: datetime,
     """For ``publisher check``: what planning a build finds in sources that each load (an
     alias that is another page's address, aliases where publisher builds no pages, every link
     in a body to an address where nothing is published, every link in an issue sent that now
-    finds nothing), as (errors, warnings); nothing is rendered or written. ``issues``: the
-    issues sent, as the build shows them; None when the ledger could not be read without
-    changing it, and then links to the issues' pages are left to the build. A static/ that
-    cannot be read is check's to report."""
+    finds nothing) and a template that one of each kind of page stops on, as (errors,
+    warnings); nothing is written. ``issues``: the issues sent, as the build shows them; None
+    when the ledger could not be read without changing it, and then links to the issues'
+    pages are left to the build. A static/ that cannot be read is check's to report."""
     site = Site.from_config(config)
     try:
         planner = _plan(config, site, catalog, issues or (), PosterFacts(config), now)
+        for unit in planner.samples():
+            unit.render()
     except SourceError as exc:
         return [str(p) for p in exc.problems], []
+    except TemplateError as exc:  # the build would stop on it (the template lint only warns)
+        return [str(exc)], []
     warnings = planner.warnings[len(catalog.warnings):]
     try:
         statics = {rel for rel, _path in static_files(config)}

@@ -95,6 +95,10 @@ def check_publication(config: Config, *, now: datetime, checks: Sequence[Check] 
     except TemplateError as exc:
         errors.append(str(exc))
         warnings.extend(lint_templates(config.templates_path))  # usually why it did not compile
+    # A template that a page stops on is an error already: the lint's warning of it goes.
+    said = {error.split(": ", 1)[0] for error in errors}
+    warnings = [w for w in warnings
+                if not (": Jinja syntax error: " in w and w.split(": ", 1)[0] in said)]
     drafts = sum(1 for r in result.reviews if r.draft)
     scheduled = len(result.reviews) - len(published) - drafts
     info.append(f"{_count(result.files, 'review file')}: {len(published)} published, "

@@ -22,7 +22,7 @@ from ..errors import TemplateError
 from ..models import Issue, RenderedDigest, Review, personal_markers
 from ..text import SUBJECT_MAX, drop_unsafe, header_text, join_names
 from .card import Card, review_card
-from .engine import compile_mjml, render_template, wrap_text
+from .engine import compile_mjml, fault_text, render_template, template_fault, wrap_text
 from .sender import Sender
 from .site import Site
 from .tokens import PREVIEW_SUBSCRIBER
@@ -52,6 +52,10 @@ def compose_subject(site: Site, number: int, reviews: Sequence[Review]) -> str:
         )
     except jinja2.TemplateError as exc:
         raise TemplateError(f"{site.origin}: newsletter.subject: {exc}") from None
+    except Exception as exc:
+        if template_fault(exc) is None:
+            raise
+        raise TemplateError(f"{site.origin}: newsletter.subject: {fault_text(exc)}") from None
     return header_text(subject, SUBJECT_MAX)
 
 

@@ -16,6 +16,7 @@ traps.
 
 from __future__ import annotations
 
+import os
 import re
 import textwrap
 from collections.abc import Iterator, Mapping
@@ -111,6 +112,33 @@ def _template_location(exc: BaseException) -> str:
     return where
 
 
+_JINJA = os.path.dirname(jinja2.__file__) + os.sep
+
+
+def template_fault(exc: BaseException) -> str | None:
+    """'file.j2:LINE' when ``exc`` was raised by a template's own expression (``1 / 0``, a
+    filter given a value it cannot take): the innermost frame outside Jinja is the template's.
+    None when it was raised by publisher's code (a bug, for its traceback)."""
+    innermost = ""
+    tb = exc.__traceback__
+    while tb is not None:
+        filename = tb.tb_frame.f_code.co_filename
+        if not filename.startswith(_JINJA):
+            innermost = f"{filename}:{tb.tb_lineno}"
+        tb = tb.tb_next
+    filename = innermost.rpartition(":")[0]
+    return innermost if filename.endswith(".j2") or filename == "<template>" else None
+
+
+def fault_text(exc: BaseException) -> str:
+    """What went wrong, in words: "division by zero" also for decimal's DivisionByZero, whose
+    own text is a list of classes."""
+    text = str(exc)
+    if text.startswith("[<class "):
+        return re.sub(r"(?<!^)(?=[A-Z])", " ", type(exc).__name__).lower()
+    return text or type(exc).__name__
+
+
 def render_template(templates: Path, name: str, context: Mapping[str, Any]) -> str:
     """Render one template; any Jinja error becomes a TemplateError naming file and line."""
     env = template_environment(templates)
@@ -129,6 +157,11 @@ def render_template(templates: Path, name: str, context: Mapping[str, Any]) -> s
             f"in a loop; to extend the default of the same name, write "
             f"{{% extends \"defaults/<name>\" %}}"
         ) from None
+    except Exception as exc:
+        fault = template_fault(exc)
+        if fault is None:
+            raise
+        raise TemplateError(f"{fault}: {fault_text(exc)}") from None
 
 
 

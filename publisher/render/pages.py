@@ -113,7 +113,7 @@ class PageRenderer:
             if template is None:
                 template = self._templates[name] = self._env.get_template(name)
             return template.render(context)
-        except jinja2.TemplateError:
+        except Exception:  # noqa: BLE001 - told apart (template's or a bug) just below
             pass
         # Again through the engine, which turns the error into a TemplateError that names the
         # template's file and line.

@@ -12,7 +12,7 @@ import feedparser
 import lxml.html
 import pytest
 
-from publisher.errors import SourceError
+from publisher.errors import PublisherError, SourceError
 from publisher.pipeline.build import build_site
 from publisher.pipeline.check import check_publication
 from publisher.render.feeds import REVIEW_NS
@@ -482,6 +482,30 @@ def test_a_review_whose_page_is_another_pages_file_is_named_by_check_before_a_bu
         build_site(config, now=now)
     assert sorted(str(p) for p in raised.value.problems) == expected
     assert not config.output_path.exists()
+
+
+@pytest.mark.parametrize(("name", "body", "message"), [
+    ("review.html.j2", "{{ card.title }", "unexpected '}'"),  # syntax: the lint warned of it
+    ("list.html.j2", "{{ heading.nope.deeper }}", "'str object' has no attribute 'nope'"),
+    ("site.css.j2", "{{ 1 / 0 }}", "division by zero"),  # rendered before any page
+])
+def test_check_renders_each_kind_of_page_and_names_a_template_the_build_stops_on(
+        publication, now, name, body, message):
+    write_reviews(publication, 3)
+    templates = publication.root / "templates"
+    templates.mkdir()
+    extends = "" if name == "site.css.j2" else f'{{% extends "defaults/{name}" %}}'
+    block = "{% block main %}" if extends else ""
+    (templates / name).write_text(f"{extends}{block}{body}{'{% endblock %}' if block else ''}\n",
+                                  encoding="utf-8")
+    config = publication.config
+    report = check_publication(config, now=now, sources_only=True)
+    [error] = [e for e in report.errors if name in e]
+    assert error == f"{templates / name}:1: {message}"
+    assert not [w for w in report.warnings if name in w]  # said once, as the error
+    with pytest.raises(PublisherError) as stopped:
+        build_site(config, now=now)
+    assert str(stopped.value) == error
 
 
 # --- moved reviews: aliases --------------------------------------------------------------------

@@ -28,7 +28,7 @@ from publisher.models import Issue, personal_markers
 from publisher.pipeline.check import check_digest
 from publisher.pipeline.preview import select_reviews
 from publisher.render.digest import compose_subject, personalise, preview_values, render_digest
-from publisher.render.engine import DEFAULT_TEMPLATES
+from publisher.render.engine import DEFAULT_TEMPLATES, render_template
 from publisher.render.lint import check_digest_html, lint_mjml, lint_templates
 from publisher.render.message import preview_message
 from publisher.render.sender import Sender
@@ -290,6 +290,14 @@ def test_broken_subject_template_names_the_config_key(publication):
         compose_subject(Site.from_config(config), 1, [make_review(config=config)])
 
 
+def test_a_subject_template_that_fails_as_it_runs_names_the_config_key(publication):
+    publication.add_config('[newsletter]\nsubject = "#{{ number / 0 }}"\n')
+    config = publication.config
+    with pytest.raises(TemplateError) as raised:
+        compose_subject(Site.from_config(config), 1, [make_review(config=config)])
+    assert str(raised.value) == f"{config.path}: newsletter.subject: division by zero"
+
+
 # --- templates: overrides, errors, inlining ---------------------------------------------------
 
 
@@ -450,6 +458,30 @@ def test_lint_finds_every_mrml_trap_with_file_and_line(publication):
     assert len(warnings) == len(expected), warnings
     for (where, what), warning in zip(expected, warnings, strict=True):
         assert warning.startswith(where) and what in warning, warning
+
+
+def test_a_template_that_fails_as_it_runs_is_one_line_naming_file_and_line(publication):
+    templates = publication.root / "templates"
+    templates.mkdir()
+    (templates / "digest.txt.j2").write_text(
+        "{{ subject }}\n{% for card in cards %}{{ card.title }}: {{ 1 // (card.rating * 0) }}"
+        "{% endfor %}\n")
+    config = publication.config
+    with pytest.raises(TemplateError) as raised:
+        render_digest(make_issue(config), Site.from_config(config))
+    assert str(raised.value) == f"{templates / 'digest.txt.j2'}:2: division by zero"
+
+
+def test_an_error_in_publishers_own_code_called_by_a_template_stays_a_bug(publication):
+    templates = publication.root / "templates"
+    templates.mkdir()
+    (templates / "x.txt.j2").write_text("{{ broken() }}\n")
+
+    def broken() -> str:
+        return str(1 / 0)  # not the template's doing: the traceback is for the code's authors
+
+    with pytest.raises(ZeroDivisionError):
+        render_template(templates, "x.txt.j2", {"broken": broken})
 
 
 def test_lint_without_a_templates_directory_is_quiet(config):
