@@ -113,6 +113,7 @@ class Publication:
         """reviews/<name>, exactly as given (dedented): for sources that are meant to be
         broken. For valid reviews, see ``write_reviews``."""
         path = self.root / "reviews" / name
+        path.parent.mkdir(parents=True, exist_ok=True)  # "2024/x.md": reviews in folders
         if isinstance(text, bytes):
             path.write_bytes(text)
         else:

@@ -132,14 +132,7 @@ def _source_files(config: Config) -> tuple[list[tuple[str, str]], list[Problem]]
     problem for each source that is a symbolic link leading out of the publication (see
     ``files.escapes``: such a file is never read)."""
     directory = config.reviews_path
-    try:
-        entries = sorted(
-            (entry.name, entry.is_symlink()) for entry in os.scandir(directory)
-            if entry.name.endswith(".md") and not entry.name.startswith((".", "_"))
-            and entry.is_file()
-        )
-    except (FileNotFoundError, NotADirectoryError):
-        return [], []
+    entries = review_files(directory)
     try:
         prefix = directory.resolve().relative_to(config.root.resolve()).as_posix()
     except ValueError:
@@ -163,6 +156,30 @@ def _source_files(config: Config) -> tuple[list[tuple[str, str]], list[Problem]]
         else:
             files.append((prefix + name, path))
     return files, refused
+
+
+def review_files(directory: Path) -> list[tuple[str, bool]]:
+    """Every review source under ``directory`` as (its path relative to ``directory``, whether
+    it is a symbolic link), sorted: the ``.md`` files in it and in its folders at any depth
+    (``reviews/2024/…``, as Hugo and Pelican read their content), leaving out names that start
+    with "." or "_" (editors' locks and backups, work kept aside) and folders reached through
+    a symbolic link (the idle check does not look inside them either)."""
+    found: list[tuple[str, bool]] = []
+    stack = [(str(directory), "")]
+    while stack:
+        where, prefix = stack.pop()
+        try:
+            entries = list(os.scandir(where))
+        except (FileNotFoundError, NotADirectoryError):
+            continue
+        for entry in entries:
+            if entry.name.startswith((".", "_")):
+                continue
+            if entry.is_dir(follow_symlinks=False):
+                stack.append((entry.path, f"{prefix}{entry.name}/"))
+            elif entry.name.endswith(".md") and entry.is_file():
+                found.append((prefix + entry.name, entry.is_symlink()))
+    return sorted(found)
 
 
 def _allowed_directories(config: Config) -> list[Path]:

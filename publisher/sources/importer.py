@@ -38,6 +38,7 @@ from ..config import Config
 from ..errors import PageImportError
 from ..files import read_text, write_atomic
 from ..text import pasted_line, slugify
+from .catalog import review_files
 from .frontmatter import read_scalars
 from .schema import derived_id
 
@@ -458,17 +459,14 @@ def _existing_id(path: Path) -> str | None:
 
 
 def slug_owner(directory: Path, target: Path, slug: str) -> Path | None:
-    """Another review in ``directory`` whose slug (its ``slug:`` field, else its file name) is
-    ``slug``: writing ``target`` beside it would make two reviews with one slug."""
-    try:
-        names = sorted(entry.name for entry in directory.iterdir())
-    except OSError:
-        return None
+    """Another review under ``directory`` (in it or a folder of it) whose slug (its ``slug:``
+    field, else its file name) is ``slug``: writing ``target`` would make two reviews with one
+    slug."""
     target_exists = target.exists()
-    for name in names:
-        if not name.endswith(".md") or name.startswith((".", "_")) or name == target.name:
-            continue
+    for name, _linked in review_files(directory):
         other = directory / name
+        if other == target:
+            continue
         try:
             if target_exists and other.samefile(target):  # a case-insensitive file system
                 continue

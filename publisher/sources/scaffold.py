@@ -93,7 +93,8 @@ def new_review(config: Config, title: str, *, reviewer: str | None = None,
                              "--slug)")
     owner = slug_owner(config.reviews_path, target, slug)
     if owner is not None:
-        raise PublisherError(f"{config.reviews_dir}/{owner.name}: already has the slug "
+        where = owner.relative_to(config.reviews_path).as_posix()  # in a folder, maybe
+        raise PublisherError(f"{config.reviews_dir}/{where}: already has the slug "
                              f"{slug!r}; choose another with --slug")
 
     reviewer = pasted_line(reviewer or "") or config.author

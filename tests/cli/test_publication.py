@@ -130,6 +130,11 @@ def test_new_never_overwrites_a_review_nor_takes_another_ones_slug(publication: 
                            "with --slug\n")
     assert sorted(p.name for p in (publication.root / "reviews").iterdir()) == [
         "heist.md", "other.md"]
+    publication.write_review("2024/heist-two.md", "---\ntitle: Heist Two\n---\nText.\n")
+    in_a_folder = cli("new", "Heist Two")
+    assert in_a_folder.exit_code == 1
+    assert in_a_folder.stderr == ("error: reviews/2024/heist-two.md: already has the slug "
+                                  "'heist-two'; choose another with --slug\n")
 
 
 def test_new_fills_in_the_publications_own_skeleton_and_refuses_one_that_does_not_load(

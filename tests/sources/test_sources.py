@@ -368,6 +368,21 @@ def test_files_starting_with_dot_or_underscore_are_ignored(publication):
     assert len(load_reviews(publication.config, cache=False).reviews) == 1
 
 
+def test_reviews_in_folders_load_wherever_they_are_and_slugs_stay_one_per_review(publication):
+    publication.write_review("2024/harbour.md", review(BASIC))
+    publication.write_review("2025/autumn/late.md", review(BASIC.replace("Harbour", "Late")))
+    publication.write_review("_aside/kept-aside.md", review(BASIC))  # as "_notes.md" is
+    publication.write_review(".git/stray.md", "garbage")
+    catalog = load_reviews(publication.config, cache=False)
+    assert sorted((r.source_path, r.slug) for r in catalog.reviews) == [
+        ("reviews/2024/harbour.md", "harbour"), ("reviews/2025/autumn/late.md", "late")]
+
+    publication.write_review("harbour.md", review(BASIC))  # the slug of the one in 2024/
+    assert problems_of(publication) == [
+        "reviews/harbour.md:1: slug: 'harbour' is also the slug of reviews/2024/harbour.md; give "
+        "one of them another slug (or rename the file)"]
+
+
 def test_no_reviews_directory_is_an_empty_catalog(publication):
     shutil.rmtree(publication.root / "reviews")
     assert load_reviews(publication.config).reviews == ()
