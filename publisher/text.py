@@ -175,6 +175,11 @@ def excerpt(html: str, words: int) -> str:
 # --- names, ratings, slugs ----------------------------------------------------------------------
 
 
+def count(n: int, noun: str, plural: str = "") -> str:
+    """'1 review', '10,000 reviews'; ``plural`` where it is not the noun and an s."""
+    return f"{n:,} {noun if n == 1 else plural or noun + 's'}"
+
+
 def join_names(names: Sequence[str]) -> str:
     """'A', 'A and B', 'A, B and C' (empty names left out)."""
     present = [n for n in names if n]

@@ -8,8 +8,9 @@ import click
 
 from ..ledger.probe import LedgerStatus
 from ..pipeline.backup import backup, restore
+from ..text import count
 from . import State
-from .context import count, publication_command, warn
+from .context import publication_command, warn
 
 
 def _holds(status: LedgerStatus) -> str:

@@ -14,8 +14,9 @@ from urllib.parse import urlsplit
 import click
 
 from ..pipeline.idle import IdleCheck, forget
+from ..text import count
 from . import State
-from .context import count, publication_command
+from .context import publication_command
 
 if TYPE_CHECKING:
     from ..pipeline.build import BuildReport

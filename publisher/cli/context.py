@@ -119,9 +119,6 @@ def open_store(state: State) -> Store:
     return store
 
 
-def count(n: int, noun: str) -> str:
-    """'1 review', '3 reviews'."""
-    return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
 def warn(lines: Iterable[object]) -> None:

@@ -17,8 +17,9 @@ from ..render.digest import personalise, preview_values
 from ..render.lint import check_digest_html, lint_templates
 from ..render.message import preview_message
 from ..render.sender import Sender
+from ..text import count
 from . import State
-from .context import count, publication_command, warn
+from .context import publication_command, warn
 
 F = TypeVar("F", bound=Callable[..., object])
 

@@ -14,8 +14,9 @@ import click
 
 from ..errors import SourceError
 from ..models import DeliveryStatus, IssueState, Review
+from ..text import count
 from . import State
-from .context import count, local_time, open_store, publication_command, warn
+from .context import local_time, open_store, publication_command, warn
 from .progress import terminal_progress
 
 

@@ -9,8 +9,9 @@ import click
 from ..files import write_atomic
 from ..ledger import subscribers_csv
 from ..models import SubscriberStatus
+from ..text import count
 from . import State
-from .context import count, open_store, publication_command
+from .context import open_store, publication_command
 
 
 @click.group()

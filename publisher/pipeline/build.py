@@ -58,7 +58,7 @@ from ..sources import Catalog, load_reviews
 from ..sources.cache import TextCache, cache_key
 from ..sources.posters import PosterFacts
 from ..sources.schema import derived_id
-from ..text import slugify
+from ..text import count, slugify
 from .output import Output, build_lock, sweep
 from .rendering import (
     RANK_FEED,
@@ -77,6 +77,8 @@ MANIFEST_VERSION = 2
 #: Broken links in review bodies that a build names one by one (``publisher check`` names
 #: all of them); the rest are counted.
 LINKS_NAMED = 20
+#: Feeds over 1 MB named one by one in a build's warnings; past this many, counted.
+FEEDS_NAMED = 3
 #: Files publisher writes besides pages (feeds, their archives, the sitemap, the stylesheets):
 #: links to them are not checked (the units that make them do not name their files).
 _GENERATED = (".xml", ".json", ".xsl", ".css", ".txt")
@@ -311,6 +313,7 @@ class Learned:
     posters: dict[str, list[int]]
     excerpts: tuple[tuple[int, str], ...]  # (position in _Planner.published, summary)
     items: tuple[tuple[int, str], ...]  # (position, the review as the indexes list it)
+    oversized: tuple[tuple[str, int, int], ...]  # _Planner.oversized
 
 
 class _Planner:
@@ -349,6 +352,9 @@ class _Planner:
         self.units: list[Unit] = []
         #: Each feed planned, by its directory: (spec, paging, inputs), for ``plan_moved``.
         self.feed_plans: dict[str, tuple[FeedSpec, Paging | None, str]] = {}
+        #: Each feed that went over MAX_FEED_BYTES in full: (its path, entries shortened,
+        #: entries left out), for ``oversized_warnings``.
+        self.oversized: list[tuple[str, int, int]] = []
         #: The review each alias page sends readers to, by the file it writes (``plan_moved``
         #: names the review whose aliases claim a directory that [moved] claims too).
         self.alias_reviews: dict[str, Review] = {}
@@ -400,14 +406,14 @@ class _Planner:
 
     # -- sharing the rendering (rendering.Sharing) ------------------------------------------
 
-    def snapshot(self) -> int:
-        return len(self.warnings)
+    def snapshot(self) -> tuple[int, int]:
+        return len(self.warnings), len(self.oversized)
 
     def settle(self) -> None:
         if self.site.pages:
             self.pages.carded_items()  # made now, alongside the workers' (see handback)
 
-    def handback(self, warnings_before: int) -> Learned:
+    def handback(self, before: tuple[int, int]) -> Learned:
         """In a forked worker, what rendering taught it that the build keeps: warnings,
         posters' sizes, derived summaries (by position in ``published``) and list items."""
         excerpts = [(i, text) for i, review in enumerate(self.published)
@@ -418,11 +424,12 @@ class _Planner:
             where = {id(review): i for i, review in enumerate(self.published)}
             items = [(where[id(review)], str(item))
                      for review, item in self.pages.carded_items() if id(review) in where]
-        return Learned(tuple(self.warnings[warnings_before:]), self.posters.learned(),
-                       tuple(excerpts), tuple(items))
+        return Learned(tuple(self.warnings[before[0]:]), self.posters.learned(),
+                       tuple(excerpts), tuple(items), tuple(self.oversized[before[1]:]))
 
     def take(self, learned: Learned) -> None:
         self.warnings.extend(learned.warnings)
+        self.oversized.extend(learned.oversized)
         self.posters.learn(learned.posters)
         published = self.published
         for i, text in learned.excerpts:
@@ -449,15 +456,33 @@ class _Planner:
         feed = self.feeds.render(spec.reviews, path=spec.path, title=spec.title,
                                  description=spec.description, paging=paging)
         if feed.shortened or feed.dropped:
-            what = []
-            if feed.shortened:
-                what.append(f"{feed.shortened} entries shortened to their logline")
-            if feed.dropped:
-                what.append(f"{feed.dropped} oldest entries left out")
-            self.warnings.append(Problem(f"{self.config.output_dir}/{spec.path}feed.xml", 0, "",
-                                         "over 1 MB with every review in full: "
-                                         + " and ".join(what)))
+            self.oversized.append((f"{self.config.output_dir}/{spec.path}feed.xml",
+                                   feed.shortened, feed.dropped))
         return {spec.path + name: data for name, data in feed.files.items()}
+
+    def oversized_warnings(self) -> list[Problem]:
+        """The feeds that went over 1 MB with every review in full: each named when there are
+        a few, else one warning for them all (one long review shortened in the feed of each of
+        its 150 tags is one thing to know, not 150)."""
+        found = sorted(self.oversized)
+
+        def what(shortened: int, dropped: int) -> str:
+            parts = []
+            if shortened:
+                parts.append(f"{count(shortened, 'entry', 'entries')} shortened to "
+                             f"{'its' if shortened == 1 else 'their'} logline")
+            if dropped:
+                parts.append(f"{count(dropped, 'oldest entry', 'oldest entries')} left out")
+            return " and ".join(parts)
+
+        if len(found) <= FEEDS_NAMED:
+            return [Problem(path, 0, "", f"over 1 MB with every review in full: {what(s, d)}")
+                    for path, s, d in found]
+        named = ", ".join(path for path, _s, _d in found[:FEEDS_NAMED])
+        return [Problem(f"{self.config.output_dir}/", 0, "", (
+            f"{len(found)} feeds are over 1 MB with every review in full ({named} and "
+            f"{len(found) - FEEDS_NAMED} more): "
+            + what(sum(s for _p, s, _d in found), sum(d for _p, _s, d in found))))]
 
     def months(self) -> list[str]:
         """"YYYY-MM" of every month from the oldest published review's to ``now``'s, in the
@@ -1210,6 +1235,7 @@ def _build(config: Config, *, now: datetime, issues: Sequence[Issue], catalog: C
             written, removed = output.commit()
         else:
             removed = []
+    warnings.extend(planner.oversized_warnings())
     rendered = len(stale)
 
     # Record what is now on disk, each file with its size and mtime, and which review each
@@ -1264,6 +1290,7 @@ def _rehearse(planner: _Planner, stale: Sequence[Unit], statics: Sequence[tuple[
         except OSError:
             pass
         changed.append(rel)
+    planner.warnings.extend(planner.oversized_warnings())
     keep = set(owner) | copies
     gone = sorted({rel for entry in old.values() for rel in _unit_files(entry)
                    if rel not in keep and (out / rel).is_file()})

@@ -19,6 +19,7 @@ from ..render.site import Site
 from ..sources import Catalog, check_sources
 from ..sources.posters import unreadable_posters
 from ..sources.scaffold import skeleton_problems
+from ..text import count
 from .build import link_warnings, name_warnings, plan_problems, sent_issues, static_files
 from .preflight import (
     Findings,
@@ -51,10 +52,6 @@ class CheckReport:
 
 #: Further checks, each taking the Config and returning error lines (empty when all is well).
 Check = Callable[[Config], list[str]]
-
-
-def _count(n: int, noun: str) -> str:
-    return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
 def check_publication(config: Config, *, now: datetime, checks: Sequence[Check] = (),
@@ -101,9 +98,9 @@ def check_publication(config: Config, *, now: datetime, checks: Sequence[Check] 
                 if not (": Jinja syntax error: " in w and w.split(": ", 1)[0] in said)]
     drafts = sum(1 for r in result.reviews if r.draft)
     scheduled = len(result.reviews) - len(published) - drafts
-    info.append(f"{_count(result.files, 'review file')}: {len(published)} published, "
-                f"{_count(drafts, 'draft')}, {scheduled} scheduled; "
-                f"{_count(len(errors), 'error')}, {_count(len(warnings), 'warning')}")
+    info.append(f"{count(result.files, 'review file')}: {len(published)} published, "
+                f"{count(drafts, 'draft')}, {scheduled} scheduled; "
+                f"{count(len(errors), 'error')}, {count(len(warnings), 'warning')}")
     return CheckReport(tuple(errors), tuple(warnings), tuple(info))
 
 

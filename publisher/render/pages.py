@@ -35,7 +35,7 @@ from markupsafe import Markup
 
 from ..errors import TemplateError
 from ..models import ImageFacts, Review
-from ..text import rating_text, slugify, stars
+from ..text import count, rating_text, slugify, stars
 from .card import Card, review_card, review_json_ld, script_json
 from .digest import date_text, publication_context
 from .engine import Fields, render_template, template_environment
@@ -311,9 +311,9 @@ class PageRenderer:
         if term is None:
             intro = f"Every review in {site.title}, newest first."
         elif kind == "reviewers":
-            intro = f"{_count(len(term.reviews), 'review')} by {term.name}, newest first."
+            intro = f"{count(len(term.reviews), 'review')} by {term.name}, newest first."
         else:
-            intro = f"{_count(len(term.reviews), 'review')} tagged “{term.name}”, newest first."
+            intro = f"{count(len(term.reviews), 'review')} tagged “{term.name}”, newest first."
         feeds_enabled = (site.feeds_per_reviewer if kind == "reviewers"
                          else site.feeds_per_tag)
         index_feeds = []
@@ -435,8 +435,6 @@ class PageRenderer:
 _slug = functools.lru_cache(maxsize=4096)(slugify)  # a name is slugged once, not per page
 
 
-def _count(n: int, noun: str) -> str:
-    return f"{n:,} {noun}{'' if n == 1 else 's'}"
 
 
 def _w3c_date(when: datetime) -> str:

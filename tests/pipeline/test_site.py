@@ -865,6 +865,27 @@ def test_check_names_a_poster_that_is_not_the_image_its_name_says(publication, n
         "first bytes say otherwise), so browsers show it broken; save it again as a PNG file")
 
 
+def test_feeds_over_a_megabyte_are_named_when_few_and_counted_when_many(publication, now):
+    long = "\n\n".join(["A paragraph that goes on and on. " * 30] * 1200)  # 1.2 MB
+    write_reviews(publication, [{"body": long, "tags": None}, {}])
+    config = publication.config
+    warnings = [str(w) for w in build_site(config, now=now).warnings]
+    assert warnings == [  # the site's feed and its reviewer's: both hold the long review
+        "public/feed.xml: over 1 MB with every review in full: 1 entry shortened to its "
+        "logline",
+        "public/reviewers/priya-raman/feed.xml: over 1 MB with every review in full: 1 entry "
+        "shortened to its logline"]
+    assert len((config.output_path / "feed.xml").read_bytes()) < 1_000_000
+
+    # In the feed of each of its tags too: one thing to know, said once.
+    write_reviews(publication, [{"body": long, "tags": ["a", "b", "c", "d"]}, {}])
+    warnings = [str(w) for w in build_site(config, now=now).warnings]
+    assert warnings == [
+        "public/: 6 feeds are over 1 MB with every review in full (public/feed.xml, "
+        "public/reviewers/priya-raman/feed.xml, public/tags/a/feed.xml and 3 more): 6 entries "
+        "shortened to their logline"]
+
+
 # --- review data in the feeds -------------------------------------------------------------------
 
 
