@@ -390,6 +390,7 @@ def _build(cls: type, data: dict[str, object], prefix: str, where: str) -> objec
     hints = typing.get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls) if f.name not in _NOT_KEYS}
     kwargs: dict[str, object] = {}
+    problems: list[str] = []  # every one, not the first: each key is read on its own
     for key, value in data.items():
         dotted = f"{prefix}{key}"
         if key not in fields:
@@ -399,25 +400,29 @@ def _build(cls: type, data: dict[str, object], prefix: str, where: str) -> objec
                 hint = f"did you mean '{prefix}{close[0]}'?" if close else (
                     "known keys: " + ", ".join(sorted(fields))
                 )
-            raise ConfigError(f"{where}: {dotted}: unknown key; {hint}")
+            problems.append(f"{where}: {dotted}: unknown key; {hint}")
+            continue
         tp = hints[key]
-        if dataclasses.is_dataclass(tp):
-            if not isinstance(value, dict):
-                raise ConfigError(f"{where}: {dotted}: expected a table [{dotted}]")
-            kwargs[key] = _build(tp, value, dotted + ".", where)  # type: ignore[arg-type]
-        else:
-            if isinstance(tp, types.UnionType):  # pragma: no cover - no optional keys yet
-                tp = typing.get_args(tp)[0]
-            kwargs[key] = _convert(value, tp, dotted, where)
-    missing = [
-        name
+        try:
+            if dataclasses.is_dataclass(tp):
+                if not isinstance(value, dict):
+                    raise ConfigError(f"{where}: {dotted}: expected a table [{dotted}]")
+                kwargs[key] = _build(tp, value, dotted + ".", where)  # type: ignore[arg-type]
+            else:
+                if isinstance(tp, types.UnionType):  # pragma: no cover - no optional keys yet
+                    tp = typing.get_args(tp)[0]
+                kwargs[key] = _convert(value, tp, dotted, where)
+        except ConfigError as exc:
+            problems.append(str(exc))
+    problems += [
+        f"{where}: {prefix}{name}: required key is missing"
         for name, f in fields.items()
-        if name not in kwargs
+        if name not in kwargs and name not in data
         and f.default is dataclasses.MISSING
         and f.default_factory is dataclasses.MISSING
     ]
-    if missing:
-        raise ConfigError(f"{where}: {prefix}{missing[0]}: required key is missing")
+    if problems:
+        raise ConfigError("\n".join(problems))
     return cls(**kwargs)
 
 
@@ -430,39 +435,42 @@ _BAD_CHARS = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u
                         "\u2066-\u2069]")
 
 
-def _check_text(value: object, prefix: str, where: str) -> None:
-    """ConfigError for a string with a line break outside _MULTI_LINE, or with a control or
-    bidi character anywhere (in a list's strings too)."""
+def _text_problems(value: object, prefix: str, where: str) -> list[str]:
+    """A line for each string with a line break outside _MULTI_LINE, or with a control or bidi
+    character anywhere (in a list's strings too)."""
+    problems: list[str] = []
     for f in dataclasses.fields(value):  # type: ignore[arg-type]
         if f.name in _NOT_KEYS:
             continue
         key, item = prefix + f.name, getattr(value, f.name)
         if dataclasses.is_dataclass(item):
-            _check_text(item, key + ".", where)
+            problems += _text_problems(item, key + ".", where)
         elif isinstance(item, str):
-            _check_line(item, key, where)
+            problems += _line_problem(item, key, where)
         elif isinstance(item, tuple):
             for text in item:
                 for line in text if isinstance(text, tuple) else (text,):
-                    _check_line(line, key, where)
+                    problems += _line_problem(line, key, where)
+    return problems
 
 
-def _check_line(item: str, key: str, where: str) -> None:
+def _line_problem(item: str, key: str, where: str) -> list[str]:
     text = item.replace("\r\n", "\n").replace("\n", "") if key in _MULTI_LINE else item
     bad = _BAD_CHARS.search(text)
     if bad is None:
-        return
+        return []
     if bad.group() in "\r\n":
-        raise ConfigError(f"{where}: {key}: holds a line break; write it on one line")
-    raise ConfigError(f"{where}: {key}: holds the invisible character "
-                      f"U+{ord(bad.group()):04X}; remove it")
+        return [f"{where}: {key}: holds a line break; write it on one line"]
+    return [f"{where}: {key}: holds the invisible character U+{ord(bad.group()):04X}; remove it"]
 
 
 def _check(config: Config, where: str) -> Config:
-    _check_text(config, "", where)
+    """``config`` if every value is usable, else ConfigError naming each that is not (one
+    line each: a first run with several mistakes is fixed in one go)."""
+    problems = _text_problems(config, "", where)
     parts = urlsplit(config.base_url)
     if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise ConfigError(
+        problems.append(
             f"{where}: base_url: {config.base_url!r} is not an absolute http(s) URL; "
             "write it in full, e.g. base_url = \"https://reviews.example.org/\""
         )
@@ -473,17 +481,17 @@ def _check(config: Config, where: str) -> Config:
         try:
             ZoneInfo(tz)
         except (ZoneInfoNotFoundError, ValueError):
-            raise ConfigError(
+            problems.append(
                 f"{where}: {key}: unknown time zone {tz!r}; use an IANA name such as "
                 "\"Europe/London\""
-            ) from None
+            )
     if config.feeds.limit < 1:
-        raise ConfigError(f"{where}: feeds.limit: must be at least 1, got {config.feeds.limit}")
+        problems.append(f"{where}: feeds.limit: must be at least 1, got {config.feeds.limit}")
     if "{slug}" not in config.feeds.permalink:
-        raise ConfigError(f"{where}: feeds.permalink: must contain {{slug}}")
+        problems.append(f"{where}: feeds.permalink: must contain {{slug}}")
     link = urlsplit(config.feeds.permalink)
     if link.scheme and (link.scheme not in ("http", "https") or not link.netloc):
-        raise ConfigError(
+        problems.append(
             f"{where}: feeds.permalink: {config.feeds.permalink!r} is neither a path under "
             "base_url (reviews/{slug}/) nor an absolute http(s) URL pattern"
         )
@@ -491,34 +499,34 @@ def _check(config: Config, where: str) -> Config:
         if "{slug}" not in former or urlsplit(former).scheme \
                 or config.page_address(former.replace("{slug}", "slug")) is None \
                 or former == config.feeds.permalink:
-            raise ConfigError(
+            problems.append(
                 f"{where}: feeds.former_permalinks: {former!r} is not an earlier pattern of "
                 "review pages on this site; expected a path under base_url with {slug}, such "
                 "as \"posts/{slug}/\" (not today's permalink)")
     hub = urlsplit(config.feeds.hub)
     if config.feeds.hub and (hub.scheme not in ("http", "https") or not hub.netloc):
-        raise ConfigError(f"{where}: feeds.hub: {config.feeds.hub!r} is not an absolute http(s) "
+        problems.append(f"{where}: feeds.hub: {config.feeds.hub!r} is not an absolute http(s) "
                           "URL")
     for old, new in config.moved:
         for path in (old, new):
             if moved_path(path) is None:
-                raise ConfigError(
+                problems.append(
                     f"{where}: moved: {path!r} is not a directory of this site; write the path "
                     "under base_url of a reviewer's or a tag's pages, e.g. \"tags/sci-fi/\" = "
                     "\"tags/science-fiction/\"")
         if moved_path(old) == moved_path(new):
-            raise ConfigError(f"{where}: moved: {old!r} is moved to itself; remove the line")
+            problems.append(f"{where}: moved: {old!r} is moved to itself; remove the line")
     if not 0 <= config.site.related <= 20:
-        raise ConfigError(f"{where}: site.related: must be from 0 (none) to 20, got "
+        problems.append(f"{where}: site.related: must be from 0 (none) to 20, got "
                           f"{config.site.related}")
     if config.site.per_page < 1 or config.site.home_reviews < 0:
-        raise ConfigError(f"{where}: site.per_page: must be at least 1 (and "
+        problems.append(f"{where}: site.per_page: must be at least 1 (and "
                           "site.home_reviews at least 0)")
     if config.delivery.connections < 1:
-        raise ConfigError(f"{where}: delivery.connections: must be at least 1")
+        problems.append(f"{where}: delivery.connections: must be at least 1")
     nl = config.newsletter
     if nl.min_reviews < 1 or nl.max_reviews < nl.min_reviews:
-        raise ConfigError(
+        problems.append(
             f"{where}: newsletter.max_reviews: must be at least min_reviews ({nl.min_reviews}), "
             "and min_reviews at least 1"
         )
@@ -526,14 +534,16 @@ def _check(config: Config, where: str) -> Config:
     if server.url:
         parts = urlsplit(server.url)
         if parts.scheme not in ("http", "https") or not parts.netloc or parts.query:
-            raise ConfigError(
+            problems.append(
                 f"{where}: server.url: {server.url!r} is not an absolute http(s) URL; write "
                 "it in full, e.g. url = \"https://list.example.org/\""
             )
     if not 0 < server.port < 65536:
-        raise ConfigError(f"{where}: server.port: {server.port} is not a TCP port")
+        problems.append(f"{where}: server.port: {server.port} is not a TCP port")
     if config.inbox.soft_bounce_limit < 1:
-        raise ConfigError(f"{where}: inbox.soft_bounce_limit: must be at least 1")
+        problems.append(f"{where}: inbox.soft_bounce_limit: must be at least 1")
+    if problems:
+        raise ConfigError("\n".join(problems))
     return config
 
 

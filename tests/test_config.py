@@ -62,6 +62,26 @@ def test_mistakes_name_the_key_and_the_file(publication, extra, expected):
     assert "\n" not in message
 
 
+def test_every_mistake_is_named_at_once_one_line_each(publication):
+    publication.add_config("titel = 'x'\n[feeds]\nlimit = 'ten'\n[site]\nper_page = 0\n"
+                           "[newsletter]\ntimezone = 'Mars/Olympus'\n")
+    where = publication.root / "publisher.toml"
+    with pytest.raises(ConfigError) as caught:
+        load_config(directory=publication.root)
+    # What cannot be read at all first; the values are judged once every key reads.
+    assert str(caught.value).splitlines() == [
+        f"{where}: titel: unknown key; did you mean 'title'?",
+        f"{where}: feeds.limit: expected an integer, got str 'ten'"]
+    publication.write_config(MINIMAL_CONFIG + "[site]\nper_page = 0\n[newsletter]\n"
+                             "timezone = 'Mars/Olympus'\n")
+    with pytest.raises(ConfigError) as caught:
+        load_config(directory=publication.root)
+    assert str(caught.value).splitlines() == [
+        f"{where}: newsletter.timezone: unknown time zone 'Mars/Olympus'; use an IANA name such "
+        'as "Europe/London"',
+        f"{where}: site.per_page: must be at least 1 (and site.home_reviews at least 0)"]
+
+
 @pytest.mark.parametrize("base_url", ["/reviews/", "reel.test", "ftp://reel.test/"])
 def test_a_relative_or_odd_base_url_is_refused(publication, base_url):
     publication.write_config(MINIMAL_CONFIG.replace('"https://reel.test/"', f'"{base_url}"'))
