@@ -506,7 +506,7 @@ def _check(config: Config, where: str) -> Config:
     hub = urlsplit(config.feeds.hub)
     if config.feeds.hub and (hub.scheme not in ("http", "https") or not hub.netloc):
         problems.append(f"{where}: feeds.hub: {config.feeds.hub!r} is not an absolute http(s) "
-                          "URL")
+                        "URL")
     for old, new in config.moved:
         for path in (old, new):
             if moved_path(path) is None:
@@ -518,10 +518,10 @@ def _check(config: Config, where: str) -> Config:
             problems.append(f"{where}: moved: {old!r} is moved to itself; remove the line")
     if not 0 <= config.site.related <= 20:
         problems.append(f"{where}: site.related: must be from 0 (none) to 20, got "
-                          f"{config.site.related}")
+                        f"{config.site.related}")
     if config.site.per_page < 1 or config.site.home_reviews < 0:
         problems.append(f"{where}: site.per_page: must be at least 1 (and "
-                          "site.home_reviews at least 0)")
+                        "site.home_reviews at least 0)")
     if config.delivery.connections < 1:
         problems.append(f"{where}: delivery.connections: must be at least 1")
     nl = config.newsletter

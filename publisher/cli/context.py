@@ -119,8 +119,6 @@ def open_store(state: State) -> Store:
     return store
 
 
-
-
 def warn(lines: Iterable[object]) -> None:
     for line in lines:
         click.echo(f"warning: {line}", err=True)

@@ -435,8 +435,6 @@ class PageRenderer:
 _slug = functools.lru_cache(maxsize=4096)(slugify)  # a name is slugged once, not per page
 
 
-
-
 def _w3c_date(when: datetime) -> str:
     return when.replace(microsecond=0).isoformat()
 
