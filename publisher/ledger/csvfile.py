@@ -30,6 +30,7 @@ class ImportReport:
     suppressed: int
     problems: tuple[str, ...]
     recorded: int = 0
+    ignored: tuple[str, ...] = ()  # columns of another tool's export that mean nothing here
 
     def summary(self) -> str:
         """One line: 'added 3 subscribers; 1 duplicate skipped; ...'."""
@@ -47,6 +48,10 @@ class ImportReport:
                          "or complained before; --force subscribes them)")
         if self.problems:
             parts.append(f"{n(len(self.problems), 'invalid row')} rejected")
+        if self.ignored:
+            shown = ", ".join(self.ignored[:IGNORED_NAMED])
+            more = len(self.ignored) - IGNORED_NAMED
+            parts.append(f"columns left out: {shown}{f' and {more} more' if more > 0 else ''}")
         return "; ".join(parts)
 
 
@@ -101,78 +106,187 @@ def _decoded_lines(path: Path) -> Iterator[str]:
                                "save the file as UTF-8 CSV") from None
 
 
+#: Columns left out of an import that its summary names; the rest are counted.
+IGNORED_NAMED = 4
+
+# Other tools' exports, read as they are (Mailchimp, Buttondown, Ghost, Substack, Listmonk):
+# their names for the address and the name, with case, spaces, "_" and "-" not counting.
+_EMAIL_ALIASES = ("email", "email address", "e mail", "e mail address")
+_NAME_ALIASES = ("name", "full name")
+_FIRST_LAST = (("first name", "fname", "firstname"), ("last name", "lname", "lastname"))
+# A column saying that someone left, by the words in its name: any value but an empty or a
+# false one means that status (Mailchimp's UNSUB_TIME and CLEAN_TIME, Buttondown's
+# unsubscription_date, …). Importing such a person as active would mail someone who said no.
+_LEAVING_WORDS = (("unsub", "unsubscribed"), ("opt out", "unsubscribed"),
+                  ("optout", "unsubscribed"), ("blocklist", "unsubscribed"),
+                  ("blacklist", "unsubscribed"), ("suppress", "unsubscribed"),
+                  ("deleted", "unsubscribed"), ("disabled", "unsubscribed"),
+                  ("clean", "bounced"), ("bounce", "bounced"), ("complain", "complained"),
+                  ("spam", "complained"), ("abuse", "complained"))
+# The opposite sense: a false value means unsubscribed (Ghost's subscribed_to_emails).
+_STAYING = ("subscribed", "subscribed to emails", "email subscribed")
+_FALSE = frozenset({"", "false", "0", "no", "n", "f"})
+# Other tools' words for a status, in a column named status (Listmonk: enabled, disabled,
+# blocklisted; Mailchimp's API: subscribed, cleaned).
+_STATUS_ALIASES = {"enabled": "active", "subscribed": "active", "disabled": "unsubscribed",
+                   "blocklisted": "unsubscribed", "cleaned": "bounced"}
+# A value that says someone left or never confirmed, in a column this import does not read:
+# the row is refused rather than imported as active (a subscriber "type", a misspelt
+# "stauts").
+_LEAVING_VALUES = frozenset({"unsubscribed", "bounced", "cleaned", "complained", "blocklisted",
+                             "blacklisted", "blocked", "suppressed", "spam", "spammy",
+                             "removed", "deleted", "undeliverable", "disabled", "inactive",
+                             "unactivated", "unconfirmed", "pending"})
+
+
+def _plain(name: str) -> str:
+    """A header cell as compared: "Email Address", "email_address" and "EMAIL-ADDRESS" alike."""
+    return " ".join(name.lower().replace("_", " ").replace("-", " ").split())
+
+
+@dataclass(frozen=True)
+class _Columns:
+    """Where each thing is in a file's rows (indexes into a row), from its header."""
+
+    email: int
+    names: tuple[int, ...]  # the name's column, or the first and the last name's
+    status: int | None
+    source: int | None
+    created_at: int | None
+    leaving: tuple[tuple[int, str, bool], ...]  # (column, status it means, whether "yes" stays)
+    ignored: tuple[int, ...]
+    header: tuple[str, ...]  # as written
+    ours: bool  # only publisher's own columns (an export of ours: created_at read strictly)
+
+
+def _columns(path: Path, line: int, header: list[str]) -> _Columns:
+    plain = [_plain(name) for name in header]
+    if len(set(plain)) != len(plain):
+        raise CsvError(f"{path}:{line}: a column is named twice in the header")
+
+    def find(*aliases: str) -> int | None:
+        return next((plain.index(a) for a in aliases if a in plain), None)
+
+    email = find(*_EMAIL_ALIASES)
+    if email is None:
+        looks_like_data = any("@" in field for field in header)
+        hint = ("the first line must be a header naming the columns, e.g. email,name"
+                if looks_like_data else "no 'email' column; the header must name email "
+                "(and optionally name)")
+        raise CsvError(f"{path}:{line}: {hint}")
+    name = find(*_NAME_ALIASES)
+    first, last = find(*_FIRST_LAST[0]), find(*_FIRST_LAST[1])
+    names = (name,) if name is not None else tuple(i for i in (first, last) if i is not None)
+    status, source, created = find("status"), find("source"), find("created at")
+    used = {email, *names, status, source, created}
+    leaving = []
+    for i, text in enumerate(plain):
+        if i in used:
+            continue
+        if text in _STAYING:
+            leaving.append((i, "unsubscribed", True))
+            continue
+        meaning = next((status for word, status in _LEAVING_WORDS if word in text), None)
+        if meaning is not None:
+            leaving.append((i, meaning, False))
+    read = used | {i for i, _status, _stays in leaving}
+    ignored = tuple(i for i in range(len(header)) if i not in read)
+    ours = all(text in _CSV_COLUMNS or text == "created at" for text in plain) and \
+        header[email].strip().lower() == "email"
+    return _Columns(email, names, status, source, created, tuple(leaving), ignored,
+                    tuple(field.strip() for field in header), ours)
+
+
+class SubscriberCsv:
+    """A subscriber list as CSV, read one line at a time: ``rows()`` gives each valid row or
+    a problem line ("FILE:LINE: ...") for an invalid one, in file order, memory flat however
+    long the file; then ``ignored`` names the columns that were left out. Raises CsvError
+    (before or while reading) if the file cannot be read or has no usable header.
+
+    Besides publisher's own export (email, name, status, source, created_at), another tool's
+    export is read as it is: its name for the address and the name (first and last joined),
+    and any column that says someone unsubscribed, bounced or complained."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.ignored: tuple[str, ...] = ()
+
+    def rows(self) -> Iterator[_CsvRow | str]:
+        path = self.path
+        reader = csv.reader(_decoded_lines(path))
+        normalise = AddressNormaliser()
+        columns: _Columns | None = None
+        last_line = 0
+        try:
+            for record in reader:
+                line, last_line = last_line + 1, reader.line_num
+                if not any(field.strip() for field in record):
+                    continue
+                if columns is None:
+                    columns = _columns(path, line, record)
+                    self.ignored = tuple(columns.header[i] for i in columns.ignored)
+                    continue
+                yield _parse_row(path, columns, record, line, reader.line_num, normalise)
+        except csv.Error as exc:
+            yield f"{path}:{reader.line_num}: malformed CSV: {exc}"
+        if columns is None:
+            raise CsvError(f"{path}: empty; the first line must be a header such as: email,name")
+
+
 def iter_subscriber_csv(path: Path) -> Iterator[_CsvRow | str]:
-    """Each valid row of the file, or a problem line ("FILE:LINE: ...") for an invalid one, in
-    file order, reading one line at a time: memory stays flat however long the file. Raises
-    CsvError (before or while reading) if the file cannot be read or has no usable header."""
-    reader = csv.reader(_decoded_lines(path))
-    normalise = AddressNormaliser()
-    header: list[str] | None = None
-    last_line = 0
-    try:
-        for record in reader:
-            line, last_line = last_line + 1, reader.line_num
-            if not any(field.strip() for field in record):
-                continue
-            if header is None:
-                header = [field.strip().lower() for field in record]
-                _check_header(path, line, header)
-                continue
-            yield _parse_row(path, header, record, line, reader.line_num, normalise)
-    except csv.Error as exc:
-        yield f"{path}:{reader.line_num}: malformed CSV: {exc}"
-    if header is None:
-        raise CsvError(f"{path}: empty; the first line must be a header such as: email,name")
+    """``SubscriberCsv(path).rows()``."""
+    return SubscriberCsv(path).rows()
 
 
-def _parse_row(path: Path, header: list[str], record: list[str], line: int,
+def _parse_row(path: Path, columns: _Columns, record: list[str], line: int,
                end_line: int, normalise: AddressNormaliser) -> _CsvRow | str:
-    if len(record) > len(header):
-        return (f"{path}:{line}: {len(record)} fields, but the header names {len(header)}; "
-                "quote values that contain commas")
-    values = {key: _restored(value) for key, value in zip(header, record, strict=False)}
-    email = values.get("email", "").strip()
+    if len(record) > len(columns.header):
+        return (f"{path}:{line}: {len(record)} fields, but the header names "
+                f"{len(columns.header)}; quote values that contain commas")
+
+    def cell(index: int | None) -> str:
+        return _restored(record[index]) if index is not None and index < len(record) else ""
+
+    email = cell(columns.email).strip()
     if not email:
         return f"{path}:{line}: email: missing"
     if "\n" in email or "\r" in email:  # a stray quote swallowed the following lines
         return (f"{path}:{line}: email: a quote (\") on this line is not closed, so lines "
                 f"{line}-{end_line} were read as one row; remove or close the quote")
-    status = values.get("status", "").strip().lower() or "active"
+    given = cell(columns.status).strip().lower()
+    status = _STATUS_ALIASES.get(given, given) or "active"
     if status not in _STATUSES:
-        return f"{path}:{line}: status: {status!r} is not one of {', '.join(_STATUSES)}"
+        return f"{path}:{line}: status: {given!r} is not one of {', '.join(_STATUSES)}"
+    for index, meaning, stays in columns.leaving:
+        value = cell(index).strip().lower()
+        if (value in _FALSE) == stays and status == "active":
+            status = meaning  # the file says they left: kept off the list, on record
+    for index in columns.ignored if status == "active" else ():
+        if cell(index).strip().lower() in _LEAVING_VALUES:
+            return (f"{path}:{line}: {columns.header[index]}: says {cell(index).strip()!r}, "
+                    "and publisher reads whether someone left only from a column named "
+                    "status; rename the column to status, or leave the row out")
     try:
         address = normalise(email)
-        name = clean_name(values.get("name", ""))
+        name = clean_name(" ".join(cell(i).strip() for i in columns.names))
     except InvalidAddress as exc:
         field = "name" if str(exc).startswith("name ") else "email"
         return f"{path}:{line}: {field}: {exc}"
-    source = one_line(values.get("source", ""))[:200]
-    created = values.get("created_at", "").strip()
+    source = one_line(cell(columns.source))[:200]
+    created = cell(columns.created_at).strip()
     joined: datetime | None = None
     if created:
         try:
             joined = datetime.fromisoformat(created)
         except ValueError:
             joined = None
-        if joined is None or joined.tzinfo is None:
+        if joined is not None and joined.tzinfo is None:
+            joined = None
+        if joined is None and columns.ours:
             return (f"{path}:{line}: created_at: {created!r} is not an ISO 8601 time with a "
                     "UTC offset, e.g. 2026-11-20T12:00:00+00:00")
+        # Another tool's own way of writing times: the import's time stands instead.
     return line, address, name, status, source, joined
-
-
-def _check_header(path: Path, line: int, header: list[str]) -> None:
-    if "email" not in header:
-        looks_like_data = any("@" in field for field in header)
-        hint = ("the first line must be a header naming the columns, e.g. email,name"
-                if looks_like_data else "no 'email' column; the header must name email "
-                "(and optionally name)")
-        raise CsvError(f"{path}:{line}: {hint}")
-    unknown = [name for name in header if name not in _CSV_COLUMNS]
-    if unknown:
-        raise CsvError(f"{path}:{line}: unknown column {unknown[0]!r}; the columns are "
-                       f"{', '.join(_CSV_COLUMNS)} (email required)")
-    if len(set(header)) != len(header):
-        raise CsvError(f"{path}:{line}: a column is named twice in the header")
 
 
 def subscribers_csv(subscribers: Iterable[Subscriber]) -> str:

@@ -15,7 +15,7 @@ from ..errors import AlreadySubscribed, StoreError, Suppressed
 from ..models import DeliveryStatus, Subscriber, SubscriberStatus
 from .addresses import address_hash, address_key, clean_name, lookup_key, normalise_email
 from .base import StoreBase, chunks
-from .csvfile import ImportReport, iter_subscriber_csv
+from .csvfile import ImportReport, SubscriberCsv
 from .schema import deliveries_t, subscriber_events_t, subscribers_t, suppressions_t
 
 #: Rows staged per round trip while importing.
@@ -151,10 +151,12 @@ class SubscriberStore(StoreBase):
             # one address named by hand, can).
             erased = conn.execute(
                 select(suppressions_t.c.address_hash).limit(1)).first() is not None
-            self._stage(cursor, iter_subscriber_csv(path), problems, hashed=erased)
+            file = SubscriberCsv(path)
+            self._stage(cursor, file.rows(), problems, hashed=erased)
             added, duplicates, suppressed, recorded = self._merge(
                 cursor, source=source, now=now, force=force, erased=erased)
-        return ImportReport(added, duplicates, suppressed, tuple(problems), recorded)
+        return ImportReport(added, duplicates, suppressed, tuple(problems), recorded,
+                            file.ignored)
 
     def _stage(self, cursor: Any, items: Iterable[Any], problems: list[str], *,
                hashed: bool) -> None:
