@@ -79,6 +79,8 @@ MANIFEST_VERSION = 2
 LINKS_NAMED = 20
 #: Feeds over 1 MB named one by one in a build's warnings; past this many, counted.
 FEEDS_NAMED = 3
+#: Tags (or reviewers) gone in one build named one by one; past this many, one warning.
+GONE_NAMED = 3
 #: Files publisher writes besides pages (feeds, their archives, the sitemap, the stylesheets):
 #: links to them are not checked (the units that make them do not name their files).
 _GENERATED = (".xml", ".json", ".xsl", ".css", ".txt")
@@ -719,16 +721,28 @@ class _Planner:
                if f"page:{kind}/{term.slug}/index.html" not in old
                and f"feed:{kind}/{term.slug}/" not in old}
         found = []
-        for path, feeds in sorted(gone.items()):
-            kind = path.split("/")[0]
+        for kind in ("reviewers", "tags"):
+            paths = sorted(path for path in gone if path.startswith(kind + "/"))
             alike = [p for p in new if p.startswith(kind + "/")]
-            lost = (f"readers subscribed to its feeds ({self.site.url(path)}feed.xml, …) get "
-                    "nothing new" if feeds else "links to its page find nothing")
-            line = (f"\"{path}\" = \"{alike[0]}\"" if len(alike) == 1
-                    else f"\"{path}\" = \"{kind}/<its new slug>/\"")
-            found.append(Problem(self.config.path.name, 0, "moved", (
-                f"{path} is gone (no review published names that {kind.removesuffix('s')} now) "
-                f"and {lost}; if it has a new name, add under [moved]: {line}")))
+            if len(paths) > GONE_NAMED and len(alike) != 1:
+                # Many at once (a review with many tags deleted): one thing to know.
+                feeds = any(gone[path] for path in paths)
+                lost = ("readers subscribed to their feeds get nothing new" if feeds
+                        else "links to their pages find nothing")
+                found.append(Problem(self.config.path.name, 0, "moved", (
+                    f"{len(paths)} {kind} are gone (no review published names them now): "
+                    f"{', '.join(paths[:GONE_NAMED])} and {len(paths) - GONE_NAMED} more; "
+                    f"{lost}; if one has a new name, add under [moved]: \"{paths[0]}\" = "
+                    f"\"{kind}/<its new slug>/\"")))
+                continue
+            for path in paths:
+                lost = (f"readers subscribed to its feeds ({self.site.url(path)}feed.xml, …) "
+                        "get nothing new" if gone[path] else "links to its page find nothing")
+                line = (f"\"{path}\" = \"{alike[0]}\"" if len(alike) == 1
+                        else f"\"{path}\" = \"{kind}/<its new slug>/\"")
+                found.append(Problem(self.config.path.name, 0, "moved", (
+                    f"{path} is gone (no review published names that {kind.removesuffix('s')} "
+                    f"now) and {lost}; if it has a new name, add under [moved]: {line}")))
         return found
 
     def moved_pages(self, old: Mapping[str, Mapping[str, Any]]) -> list[Problem]:

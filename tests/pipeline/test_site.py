@@ -623,6 +623,20 @@ def test_a_renamed_tag_is_named_and_moved_keeps_its_page_and_its_readers_feeds(p
     assert "This page has moved" not in (public / "tags/sci-fi/index.html").read_text("utf-8")
 
 
+def test_many_tags_gone_at_once_are_one_warning(publication, now):
+    write_reviews(publication, [{"tags": ["a", "b", "c", "d", "e"]}, {"tags": ["drama"]}])
+    config = publication.config
+    build_site(config, now=now)
+    write_reviews(publication, [{"tags": ["drama"]}])  # the review with five tags is gone
+    (publication.root / "reviews" / "film-2.md").unlink()
+    report = build_site(config, now=now)
+    assert [str(w) for w in report.warnings] == [
+        "publisher.toml: moved: 5 tags are gone (no review published names them now): tags/a/, "
+        "tags/b/, tags/c/ and 2 more; readers subscribed to their feeds get nothing new; if one "
+        'has a new name, add under [moved]: "tags/a/" = "tags/<its new slug>/"']
+    assert report.moved == report.warnings
+
+
 def test_an_alias_where_a_moved_line_writes_is_named_by_check_before_a_build_stops(
         publication, now):
     write_reviews(publication, [{"slug": "x", "tags": ["drama"], "aliases": ["tags/sci-fi/"]}])
