@@ -121,8 +121,7 @@ _LEAVING_WORDS = (("unsub", "unsubscribed"), ("opt out", "unsubscribed"),
                   ("optout", "unsubscribed"), ("blocklist", "unsubscribed"),
                   ("blacklist", "unsubscribed"), ("suppress", "unsubscribed"),
                   ("deleted", "unsubscribed"), ("disabled", "unsubscribed"),
-                  ("clean", "bounced"), ("bounce", "bounced"), ("complain", "complained"),
-                  ("spam", "complained"), ("abuse", "complained"))
+                  ("clean", "bounced"), ("bounce", "bounced"), ("complain", "complained"))
 # The opposite sense: a false value means unsubscribed (Ghost's subscribed_to_emails).
 _STAYING = ("subscribed", "subscribed to emails", "email subscribed")
 _FALSE = frozenset({"", "false", "0", "no", "n", "f"})
