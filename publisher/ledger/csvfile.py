@@ -115,8 +115,8 @@ _EMAIL_ALIASES = ("email", "email address", "e mail", "e mail address")
 _NAME_ALIASES = ("name", "full name")
 _FIRST_LAST = (("first name", "fname", "firstname"), ("last name", "lname", "lastname"))
 # A column saying that someone left, by the words in its name: any value but an empty or a
-# false one means that status (Mailchimp's UNSUB_TIME and CLEAN_TIME, Buttondown's
-# unsubscription_date, …). Importing such a person as active would mail someone who said no.
+# false one means that status (Mailchimp's UNSUB_TIME and CLEAN_TIME, a date of unsubscribing,
+# …). Importing such a person as active would mail someone who said no.
 _LEAVING_WORDS = (("unsub", "unsubscribed"), ("opt out", "unsubscribed"),
                   ("optout", "unsubscribed"), ("blocklist", "unsubscribed"),
                   ("blacklist", "unsubscribed"), ("suppress", "unsubscribed"),
@@ -185,7 +185,7 @@ def _columns(path: Path, line: int, header: list[str]) -> _Columns:
         if text in _STAYING:
             leaving.append((i, "unsubscribed", True))
             continue
-        meaning = next((status for word, status in _LEAVING_WORDS if word in text), None)
+        meaning = next((said for word, said in _LEAVING_WORDS if word in text), None)
         if meaning is not None:
             leaving.append((i, meaning, False))
     read = used | {i for i, _status, _stays in leaving}
