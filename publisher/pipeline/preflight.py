@@ -10,6 +10,7 @@ for a reason it could have seen.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 from collections.abc import Mapping
@@ -396,6 +397,18 @@ def check_readers(config: Config) -> Findings:
     ``publisher serve`` at server.url, or under base_url — which a static host answers with
     404 unless a proxy sends those paths to the server, so the line says so."""
     found = Findings()
+    # The link of every message's List-Unsubscribe header (as render/sender.py makes it).
+    one_click = config.newsletter.unsubscribe_url or config.reader_url("unsubscribe")
+    parts = urlsplit(one_click)
+    if parts.scheme == "http" and not _loopback(parts.hostname or ""):
+        # RFC 8058: a one-click unsubscribe link must be https, and Gmail and Yahoo require
+        # one of bulk senders.
+        where = ("newsletter.unsubscribe_url" if config.newsletter.unsubscribe_url
+                 else "server.url" if config.server.url else "base_url")
+        found.warnings.append(
+            f"{config.path}: {where}: the unsubscribe link in every message is plain http "
+            f"({one_click}); one-click unsubscribe (RFC 8058, which Gmail and Yahoo require "
+            "of bulk senders) must be https; serve it over https")
     given = [name for name in ("subscribe_url", "unsubscribe_url", "preferences_url")
              if getattr(config.newsletter, name)]
     also = f" (newsletter.{', newsletter.'.join(given)} given)" if given else ""
@@ -407,6 +420,14 @@ def check_readers(config: Config) -> Findings:
             f"…/preferences under base_url{also}; the site's host must pass those paths to "
             "publisher serve, or set [server] url to where serve answers")
     return found
+
+
+def _loopback(host: str) -> bool:
+    """Whether ``host`` is this machine (a site tried out locally needs no certificate)."""
+    try:
+        return host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def check_directories(config: Config) -> Findings:

@@ -103,6 +103,30 @@ def test_the_readers_line_names_the_server_and_what_the_newsletter_points_elsewh
             "given)") in out
 
 
+@pytest.mark.parametrize(("config", "where", "link"), [
+    ('base_url = "http://secondlooks.org/"\n', "base_url", "http://secondlooks.org/unsubscribe"),
+    ('[server]\nurl = "http://list.secondlooks.org/"\n', "server.url",
+     "http://list.secondlooks.org/unsubscribe"),
+])
+def test_an_unsubscribe_link_over_plain_http_is_a_warning(publication, cli, config, where, link):
+    text = (publication.root / "publisher.toml").read_text("utf-8")
+    if config.startswith("base_url"):
+        text = text.replace('base_url = "https://secondlooks.org/"\n', config)
+    else:
+        text += config
+    publication.write_config(text)
+    result = check(cli)
+    assert [w for w in warnings(result) if "plain http" in w] == [
+        f"{publication.root / 'publisher.toml'}: {where}: the unsubscribe link in every message "
+        f"is plain http ({link}); one-click unsubscribe (RFC 8058, which Gmail and Yahoo "
+        "require of bulk senders) must be https; serve it over https"]
+
+
+def test_a_site_tried_out_on_this_machine_needs_no_https(publication, cli):
+    publication.add_config('[server]\nurl = "http://127.0.0.1:8080/"\n')
+    assert not [w for w in warnings(check(cli)) if "plain http" in w]
+
+
 # --- what the issue found check passing ---------------------------------------------------------
 
 
