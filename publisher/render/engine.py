@@ -159,7 +159,7 @@ def render_template(templates: Path, name: str, context: Mapping[str, Any]) -> s
         ) from None
     except Exception as exc:
         fault = template_fault(exc)
-        if fault is None:
+        if fault is None or isinstance(exc, MemoryError):  # not the template's doing
             raise
         raise TemplateError(f"{fault}: {fault_text(exc)}") from None
 
