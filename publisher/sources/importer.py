@@ -40,7 +40,7 @@ from ..files import read_text, write_atomic
 from ..text import pasted_line, slugify
 from .catalog import review_files
 from .frontmatter import read_scalars
-from .schema import derived_id
+from .schema import default_slug, derived_id
 
 __all__ = [
     "ImportResult",
@@ -472,7 +472,8 @@ def slug_owner(directory: Path, target: Path, slug: str) -> Path | None:
                 continue
         except OSError:
             continue
-        if (_front_matter(other).get("slug") or slugify(other.stem)) == slug:
+        if (_front_matter(other).get("slug")
+                or default_slug(str(other), top=other.parent == directory)) == slug:
             return other
     return None
 

@@ -389,7 +389,9 @@ def parse_source(text: str, path: str, config: Config, *,
                       f"{slug!r} is not a safe slug; expected lower-case letters, digits and "
                       "hyphens, e.g. 'alien-romulus'")
     else:
-        slug = slugify(stem)
+        folder = os.path.normpath(os.path.dirname(path))
+        slug = default_slug(path, top=folder in (os.path.normpath(config.reviews_dir),
+                                                 str(config.reviews_path)))
 
     review_id = fields.text("id")
     if review_id is not None and (":" not in review_id or " " in review_id):
@@ -489,6 +491,17 @@ def _decode(data: bytes, path: str) -> tuple[str | None, list[Problem]]:
         return None, [Problem(path, line, "", f"not UTF-8 text (byte 0x{data[exc.start]:02x} "
                                               f"at offset {exc.start}); save the file as "
                                               "UTF-8")]
+
+
+def default_slug(path: str, *, top: bool) -> str:
+    """The slug of a review whose front matter names none: its file's name, or for an
+    ``index.md`` in a folder of its own (a Hugo page bundle, reviews/alien-romulus/index.md)
+    the folder's, as Hugo names it. ``top``: the file is directly in reviews/."""
+    folder, name = os.path.split(path)
+    stem = os.path.splitext(name)[0]
+    if stem == "index" and folder and not top:
+        stem = os.path.basename(folder)
+    return slugify(stem)
 
 
 def parse_bytes(data: bytes, path: str, config: Config, *,

@@ -135,6 +135,10 @@ def test_new_never_overwrites_a_review_nor_takes_another_ones_slug(publication: 
     assert in_a_folder.exit_code == 1
     assert in_a_folder.stderr == ("error: reviews/2024/heist-two.md: already has the slug "
                                   "'heist-two'; choose another with --slug\n")
+    publication.write_review("heist-three/index.md", "---\ntitle: Heist Three\n---\nText.\n")
+    bundle = cli("new", "Heist Three")
+    assert bundle.stderr == ("error: reviews/heist-three/index.md: already has the slug "
+                             "'heist-three'; choose another with --slug\n")
 
 
 def test_new_fills_in_the_publications_own_skeleton_and_refuses_one_that_does_not_load(

@@ -383,6 +383,14 @@ def test_reviews_in_folders_load_wherever_they_are_and_slugs_stay_one_per_review
         "one of them another slug (or rename the file)"]
 
 
+def test_an_index_md_in_a_folder_of_its_own_is_named_by_the_folder_as_in_hugo(publication):
+    publication.write_review("alien-romulus/index.md", review(BASIC))  # a Hugo page bundle
+    publication.write_review("2024/harbour/index.md", review(BASIC))
+    publication.write_review("index.md", review(BASIC))  # directly in reviews/: its own name
+    catalog = load_reviews(publication.config, cache=False)
+    assert sorted(r.slug for r in catalog.reviews) == ["alien-romulus", "harbour", "index"]
+
+
 def test_no_reviews_directory_is_an_empty_catalog(publication):
     shutil.rmtree(publication.root / "reviews")
     assert load_reviews(publication.config).reviews == ()
