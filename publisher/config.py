@@ -508,13 +508,14 @@ def _check(config: Config, where: str) -> Config:
         problems.append(f"{where}: feeds.hub: {config.feeds.hub!r} is not an absolute http(s) "
                         "URL")
     for old, new in config.moved:
-        for path in (old, new):
-            if moved_path(path) is None:
+        paths = [moved_path(old), moved_path(new)]
+        for path, given in zip(paths, (old, new), strict=True):
+            if path is None:
                 problems.append(
-                    f"{where}: moved: {path!r} is not a directory of this site; write the path "
+                    f"{where}: moved: {given!r} is not a directory of this site; write the path "
                     "under base_url of a reviewer's or a tag's pages, e.g. \"tags/sci-fi/\" = "
                     "\"tags/science-fiction/\"")
-        if moved_path(old) == moved_path(new):
+        if None not in paths and paths[0] == paths[1]:
             problems.append(f"{where}: moved: {old!r} is moved to itself; remove the line")
     if not 0 <= config.site.related <= 20:
         problems.append(f"{where}: site.related: must be from 0 (none) to 20, got "

@@ -82,6 +82,15 @@ def test_every_mistake_is_named_at_once_one_line_each(publication):
         f"{where}: site.per_page: must be at least 1 (and site.home_reviews at least 0)"]
 
 
+def test_a_moved_line_wrong_on_both_sides_is_named_for_each_side_only(publication):
+    publication.add_config("[moved]\n'../a/' = 'https://elsewhere.test/'\n")
+    with pytest.raises(ConfigError) as caught:
+        load_config(directory=publication.root)
+    lines = str(caught.value).splitlines()
+    assert [line.split(": ", 2)[2][:32] for line in lines] == [
+        "'../a/' is not a directory of th", "'https://elsewhere.test/' is not"]
+
+
 @pytest.mark.parametrize("base_url", ["/reviews/", "reel.test", "ftp://reel.test/"])
 def test_a_relative_or_odd_base_url_is_refused(publication, base_url):
     publication.write_config(MINIMAL_CONFIG.replace('"https://reel.test/"', f'"{base_url}"'))
