@@ -1123,7 +1123,8 @@ def _plan(config: Config, site: Site, catalog: Catalog, issues: Sequence[Issue],
 
 
 def plan_problems(config: Config, catalog: Catalog, now: datetime,
-                  issues: Sequence[Issue] | None = None) -> tuple[list[str], list[str]]:
+                  issues: Sequence[Issue] | None = None, *,
+                  posters: PosterFacts | None = None) -> tuple[list[str], list[str]]:
     """For ``publisher check``: what planning a build finds in sources that each load (an
     alias that is another page's address, aliases where publisher builds no pages, every link
     in a body to an address where nothing is published, every link in an issue sent that now
@@ -1133,7 +1134,8 @@ def plan_problems(config: Config, catalog: Catalog, now: datetime,
     pages are left to the build. A static/ that cannot be read is check's to report."""
     site = Site.from_config(config)
     try:
-        planner = _plan(config, site, catalog, issues or (), PosterFacts(config), now)
+        planner = _plan(config, site, catalog, issues or (), posters or PosterFacts(config),
+                        now)
         for unit in planner.samples():
             unit.render()
     except SourceError as exc:

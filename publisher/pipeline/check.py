@@ -17,7 +17,7 @@ from ..render.digest import render_digest
 from ..render.lint import check_digest_html, lint_templates
 from ..render.site import Site
 from ..sources import Catalog, check_sources
-from ..sources.posters import unreadable_posters
+from ..sources.posters import PosterFacts, unreadable_posters
 from ..sources.scaffold import skeleton_problems
 from ..text import count
 from .build import link_warnings, name_warnings, plan_problems, sent_issues, static_files
@@ -68,11 +68,13 @@ def check_publication(config: Config, *, now: datetime, checks: Sequence[Check] 
     published = [r for r in result.reviews if r.is_published(now)]
     warnings = [str(w) for w in result.warnings] + link_warnings(config, published)
     warnings += name_warnings(config, published)
-    warnings += [str(p) for p in unreadable_posters(config, result.reviews)]
+    posters = PosterFacts(config)  # shared with planning: each poster's header read once
+    warnings += [str(p) for p in unreadable_posters(config, result.reviews, posters)]
     if not result.problems:  # a build is planned only from sources that all load
         catalog = Catalog(reviews=tuple(result.reviews), fingerprints=result.fingerprints)
         issues = None if sources_only else sent_issues(config, catalog)
-        plan_errors, plan_warnings = plan_problems(config, catalog, now, issues)
+        plan_errors, plan_warnings = plan_problems(config, catalog, now, issues,
+                                                   posters=posters)
         errors += plan_errors
         warnings += plan_warnings
     try:

@@ -126,11 +126,11 @@ class PosterFacts:
         self._changed = False
 
 
-def unreadable_posters(config: Config, reviews: Iterable[Review]) -> list[Problem]:
+def unreadable_posters(config: Config, reviews: Iterable[Review],
+                       posters: PosterFacts) -> list[Problem]:
     """For ``publisher check``: a warning for each review whose poster is a file in static/
-    named as a JPEG, PNG, GIF or WebP image that is not one. Reads only the cache and the
-    posters' headers; writes nothing."""
-    posters = PosterFacts(config)
+    named as a JPEG, PNG, GIF or WebP image that is not one. ``posters``: the facts the check
+    plans the build with, so each poster is read once; nothing is written."""
     found = []
     for review in reviews:
         rel = posters.relative(review.poster.src) if review.poster is not None else None
