@@ -62,7 +62,6 @@ def init_publication(directory: Path, *, title: str = "Film Reviews",
     return written
 
 
-
 def new_review(config: Config, title: str, *, reviewer: str | None = None,
                date: str | None = None, slug: str | None = None,
                now: datetime | None = None) -> Path:
