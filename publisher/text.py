@@ -14,7 +14,8 @@ Each rule has one name here and is used wherever its kind of text goes:
   line structure must stay (front matter, Markdown bodies); ``remove_bidi_controls`` for the
   same text, which must not read backwards.
 - ``html_to_text`` / ``excerpt``: the visible words of an HTML fragment.
-- ``join_names``, ``stars``, ``rating_text``, ``slugify``: how names, ratings and slugs read.
+- ``stars``, ``rating_value``, ``slugify``: how ratings and slugs read (words in a language:
+  render/words.py).
 """
 
 from __future__ import annotations
@@ -23,7 +24,6 @@ import functools
 import html as html_lib
 import re
 import unicodedata
-from collections.abc import Sequence
 from decimal import Decimal
 
 # XML 1.0 forbids C0 controls other than tab, LF and CR, lone surrogates and U+FFFE/U+FFFF; C1
@@ -180,16 +180,8 @@ def count(n: int, noun: str, plural: str = "") -> str:
     return f"{n:,} {noun if n == 1 else plural or noun + 's'}"
 
 
-def join_names(names: Sequence[str]) -> str:
-    """'A', 'A and B', 'A, B and C' (empty names left out)."""
-    present = [n for n in names if n]
-    if len(present) <= 1:
-        return "".join(present)
-    return ", ".join(present[:-1]) + " and " + present[-1]
-
-
 def stars(rating: Decimal | None) -> str:
-    """★★★½ for 3.5; empty for no rating (and for 0, which ``rating_text`` says in words)."""
+    """★★★½ for 3.5; empty for no rating (and for 0, which the rating in words says)."""
     if rating is None:
         return ""
     whole = int(rating)
@@ -200,11 +192,6 @@ def rating_value(rating: Decimal) -> str:
     """'3.5' for 3.5, '4' for 4.0: the rating as a reader writes it."""
     text = f"{rating:f}"
     return text.rstrip("0").rstrip(".") if "." in text else text
-
-
-def rating_text(rating: Decimal | None) -> str:
-    """'3.5 out of 5' for 3.5, '4 out of 5' for 4; empty for no rating."""
-    return "" if rating is None else f"{rating_value(rating)} out of 5"
 
 
 def slugify(text: str) -> str:

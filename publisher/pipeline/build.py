@@ -54,6 +54,7 @@ from ..render.pages import (
 )
 from ..render.related import find_related
 from ..render.site import Site
+from ..render.words import ENGLISH, Words
 from ..sources import Catalog, load_reviews
 from ..sources.cache import TextCache, cache_key
 from ..sources.posters import PosterFacts
@@ -123,25 +124,29 @@ class FeedSpec:
 
 
 def plan_feeds(config: Config, published: Sequence[Review],
-               groups: Mapping[str, list[Term]] | None = None) -> list[FeedSpec]:
-    """The site feed, plus one per reviewer and per tag when enabled in [feeds]. With
-    ``groups`` (``_groups`` of them), ``published`` is oldest first already."""
+               groups: Mapping[str, list[Term]] | None = None,
+               words: Words = ENGLISH) -> list[FeedSpec]:
+    """The site feed, plus one per reviewer and per tag when enabled in [feeds], titled in
+    ``words``' language. With ``groups`` (``_groups`` of them), ``published`` is oldest first
+    already."""
     limit = config.feeds.limit
     site = config.title
     if groups is None:
         published = sorted(published, key=lambda r: (r.date, r.slug))
         groups = _groups(published)
-    specs = [FeedSpec("", site, config.description or f"Film reviews from {site}.",
+    specs = [FeedSpec("", site, config.description or words("feed_description", site=site),
                       tuple(published[-limit:][::-1]))]
     if config.feeds.per_reviewer:
         for term in groups["reviewers"]:
             name = term.name
-            specs.append(FeedSpec(f"reviewers/{term.slug}/", f"{site}: reviews by {name}",
-                                  f"Film reviews by {name} in {site}.", term.reviews[:limit]))
+            specs.append(FeedSpec(f"reviewers/{term.slug}/",
+                                  words("feed_reviewer_title", site=site, name=name),
+                                  words("feed_reviewer_description", site=site, name=name),
+                                  term.reviews[:limit]))
     if config.feeds.per_tag:
         for term in groups["tags"]:
             specs.append(FeedSpec(f"tags/{term.slug}/", f"{site}: {term.name}",
-                                  f"Film reviews tagged “{term.name}” in {site}.",
+                                  words("feed_tag_description", site=site, name=term.name),
                                   term.reviews[:limit]))
     return specs
 
@@ -441,7 +446,7 @@ class _Planner:
     # -- feeds ----------------------------------------------------------------------------
 
     def plan_feeds(self) -> list[FeedSpec]:
-        specs = plan_feeds(self.config, self.published, self.groups)
+        specs = plan_feeds(self.config, self.published, self.groups, self.site.words)
         months = self.months()
         newest_archive = _archive_dir(months[-1]) if months else None
         for spec in specs:
@@ -506,18 +511,19 @@ class _Planner:
         by_month: dict[str, list[Review]] = {m: [] for m in months}
         for review, month in zip(self.published, self.month_of, strict=True):
             by_month[month].append(review)
-        title = self.config.title
+        title, words = self.config.title, self.site.words
         for i, month in enumerate(months):
             paging = Paging(current="", archive=True,
                             prev=_archive_dir(months[i - 1]) if i else None,
                             next=_archive_dir(months[i + 1]) if i + 1 < len(months) else None)
             reviews = by_month[month]
-            label = _month_label(month)
+            label = words.month(int(month[:4]), int(month[5:]))
             inputs = _digest(self.base, month, paging, [self.review(r) for r in reviews])
             path = _archive_dir(month)
             self.add(f"archive:{month}", RANK_LEAF, inputs, functools.partial(
-                self._archive, reviews, path, f"{title}: reviews of {label}",
-                f"Every review {title} published in {label}.", paging), shard=i)
+                self._archive, reviews, path,
+                words("feed_archive_title", site=title, month=label),
+                words("feed_archive_description", site=title, month=label), paging), shard=i)
 
     def _archive(self, reviews: list[Review], path: str, title: str, description: str,
                  paging: Paging) -> dict[str, bytes]:
@@ -538,7 +544,7 @@ class _Planner:
         if not site.pages:
             return
         shards = {month: i for i, month in enumerate(self.months())}
-        related = find_related(published, site.related)
+        related = find_related(published, site.related, site.words)
         for i, review in enumerate(published):
             rel = page_file(review.url, site)
             if rel is None:
@@ -1032,15 +1038,6 @@ def _unit_page(key: str) -> str | None:
 
 def _archive_dir(month: str) -> str:
     return f"archive/{month}/"
-
-
-_MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August",
-           "September", "October", "November", "December")
-
-
-def _month_label(month: str) -> str:
-    year, number = month.split("-")
-    return f"{_MONTHS[int(number) - 1]} {year}"
 
 
 def _neighbour(review: Review | None) -> tuple[str, str] | None:

@@ -16,6 +16,7 @@ from ..render.archive import render_archive
 from ..render.digest import render_digest
 from ..render.lint import check_digest_html, lint_templates
 from ..render.site import Site
+from ..render.words import language_gaps
 from ..sources import Catalog, check_sources
 from ..sources.posters import PosterFacts, unreadable_posters
 from ..sources.scaffold import skeleton_problems
@@ -70,6 +71,8 @@ def check_publication(config: Config, *, now: datetime, checks: Sequence[Check] 
     warnings += name_warnings(config, published)
     posters = PosterFacts(config)  # shared with planning: each poster's header read once
     warnings += [str(p) for p in unreadable_posters(config, result.reviews, posters)]
+    warnings += [f"{config.path}: {gap}"
+                 for gap in language_gaps(config.templates_path, config.language)]
     if not result.problems:  # a build is planned only from sources that all load
         catalog = Catalog(reviews=tuple(result.reviews), fingerprints=result.fingerprints)
         issues = None if sources_only else sent_issues(config, catalog)

@@ -25,9 +25,10 @@ from ..ledger.readers import SubscriptionRequest
 from ..models import Subscriber
 from ..newsletter.subscriptions import ConfirmOutcome, SubscribeAction, decide_confirm
 from ..render.dkim import DkimSigner
-from ..render.reader import Strings, confirmation_message, load_strings
+from ..render.reader import confirmation_message, load_strings
 from ..render.sender import Sender
 from ..render.site import Site
+from ..render.strings import Strings
 from ..render.tokens import CONFIRM, MANAGE, UNDO, make_token, read_token, verify_unsubscribe_token
 
 log = logging.getLogger("publisher.serve")

@@ -30,7 +30,7 @@ from ..config import STATE_DIR, Config, load_config
 from ..errors import PublisherError
 from ..files import describe_os_error
 from ..models import PUBLISHED_ONLY, Review, Showing
-from ..render.digest import date_text
+from ..render.words import ENGLISH
 from ..sources import load_reviews
 from .build import BuildReport, build_site, sent_issues, steady
 from .idle import source_digest
@@ -91,7 +91,8 @@ def unpublished_notes(reviews: Sequence[Review], now: datetime, showing: Showing
                                  f"publishes it once draft: true is gone from {source}.")
         else:
             when = review.date.astimezone(tz)
-            note = Note("Scheduled", f"Scheduled for {date_text(when, tz)}, {when:%H:%M}: "
+            # The preview's notes are the tool speaking to the editor: English, like the CLI.
+            note = Note("Scheduled", f"Scheduled for {ENGLISH.date(when, tz)}, {when:%H:%M}: "
                                      "only this preview shows it before then.")
         notes[urlsplit(review.url).path] = note
     return notes

@@ -13,11 +13,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ..models import Issue
-from ..text import join_names
 from .card import Card, review_json_ld, script_json
 from .digest import (
     archive_url,
-    date_text,
     issue_cards,
     issue_context,
     issue_subject,
@@ -63,12 +61,12 @@ def _entry(issue: Issue, cards: Sequence[Card], site: Site) -> dict[str, Any]:
     return {
         "number": issue.number,
         "subject": issue_subject(issue, site),
-        "date_text": date_text(issue.date, site.newsletter_tz),
+        "date_text": site.words.date(issue.date, site.newsletter_tz),
         "date_iso": issue.date.astimezone(site.newsletter_tz).date().isoformat(),
         "updated": _atom_time(issue.date),
         "url": archive_url(site, issue.number),
         "id": f"tag:{site.domain},{issue.date.astimezone(UTC):%Y-%m-%d}:issues/{issue.number}",
-        "films": join_names([c.title for c in cards]),
+        "films": site.words.names([c.title for c in cards]),
         "content_html": _summary_html(cards),
     }
 

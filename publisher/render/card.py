@@ -20,8 +20,9 @@ import orjson
 from markupsafe import Markup
 
 from ..models import ImageFacts, Review
-from ..text import excerpt, join_names, one_line, rating_text, rating_value, stars
+from ..text import excerpt, one_line, rating_value, stars
 from .site import Site
+from .words import ENGLISH, Words
 
 #: MIME types of poster images by file suffix (feeds must name one).
 IMAGE_TYPES = {
@@ -89,15 +90,17 @@ class Card:
         return logline
 
 
-def review_card(review: Review, excerpt_words: int, poster: ImageFacts | None = None) -> Card:
+def review_card(review: Review, excerpt_words: int, poster: ImageFacts | None = None,
+                words: Words = ENGLISH) -> Card:
     """The card for one review, with an excerpt of ``excerpt_words`` words of its body;
-    ``poster`` gives the poster file's size and dimensions when they are known."""
+    ``poster`` gives the poster file's size and dimensions when they are known; its own words
+    (credits, the rating, a poster's alt text) in ``words``' language."""
     film = review.film
     credits = []
     if film.director:
-        credits.append(f"Directed by {film.director}")
+        credits.append(words("directed_by", name=film.director))
     if film.starring:
-        credits.append(f"Starring {join_names(film.starring)}")
+        credits.append(words("starring", names=words.names(film.starring)))
     image = review.poster
     rating = review.rating
     suffix = PurePosixPath(urlsplit(image.src).path).suffix.lower() if image else ""
@@ -115,11 +118,11 @@ def review_card(review: Review, excerpt_words: int, poster: ImageFacts | None = 
         rating=rating,
         rating_value="" if rating is None else rating_value(rating),
         stars=stars(rating),
-        rating_text=rating_text(rating),
+        rating_text="" if rating is None else words("rating", value=rating_value(rating)),
         reviewer=review.reviewer,
         summary=review.summary,
         poster_src=image.src if image else "",
-        poster_alt=(image.alt or f"Poster for {review.title}") if image else "",
+        poster_alt=(image.alt or words("poster_alt", title=review.title)) if image else "",
         poster_type=IMAGE_TYPES.get(suffix, "application/octet-stream") if image else "",
         poster_length=poster.length if image and poster else None,
         poster_width=poster.width if image and poster else None,

@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import html as html_lib
 from collections.abc import Mapping, Sequence
-from datetime import datetime
 from html.parser import HTMLParser
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import jinja2
 from jinja2.sandbox import ImmutableSandboxedEnvironment
@@ -20,15 +18,13 @@ from markupsafe import Markup
 
 from ..errors import TemplateError
 from ..models import Issue, RenderedDigest, Review, personal_markers
-from ..text import SUBJECT_MAX, drop_unsafe, header_text, join_names
+from ..text import SUBJECT_MAX, drop_unsafe, header_text
 from .card import Card, review_card
 from .engine import compile_mjml, fault_text, render_template, template_fault, wrap_text
 from .sender import Sender
 from .site import Site
 from .tokens import PREVIEW_SUBSCRIBER
 
-_MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August",
-           "September", "October", "November", "December")
 _RTL_LANGUAGES = {"ar", "arc", "dv", "fa", "ha", "he", "khw", "ks", "ku", "ps", "ur", "yi"}
 
 
@@ -57,12 +53,6 @@ def compose_subject(site: Site, number: int, reviews: Sequence[Review]) -> str:
             raise
         raise TemplateError(f"{site.origin}: newsletter.subject: {fault_text(exc)}") from None
     return header_text(subject, SUBJECT_MAX)
-
-
-def date_text(when: datetime, tz: ZoneInfo) -> str:
-    """'20 November 2026' in ``tz`` (locale-independent)."""
-    local = when.astimezone(tz)
-    return f"{local.day} {_MONTHS[local.month - 1]} {local.year}"
 
 
 def publication_context(site: Site) -> dict[str, Any]:
@@ -167,7 +157,7 @@ def archive_url(site: Site, number: int) -> str:
 
 def issue_cards(issue: Issue, site: Site) -> list[Card]:
     """The cards of an issue's reviews, in issue order."""
-    return [review_card(r, site.excerpt_words) for r in issue.reviews]
+    return [review_card(r, site.excerpt_words, words=site.words) for r in issue.reviews]
 
 
 def issue_context(issue: Issue, site: Site, cards: Sequence[Card] | None = None
@@ -176,14 +166,14 @@ def issue_context(issue: Issue, site: Site, cards: Sequence[Card] | None = None
     ``cards`` are the issue's (``issue_cards``) when the caller has built them already."""
     cards = list(cards) if cards is not None else issue_cards(issue, site)
     subject = issue_subject(issue, site)
-    films = join_names([c.title for c in cards])
+    films = site.words.names([c.title for c in cards])
     context = publication_context(site)
     context.update({
         "issue": issue,
         "subject": subject,
         "number": issue.number,
-        "date_text": date_text(issue.date, site.newsletter_tz),
-        "preheader": f"In this issue: {films}" if films else subject,
+        "date_text": site.words.date(issue.date, site.newsletter_tz),
+        "preheader": site.words("digest_preheader", films=films) if films else subject,
         "cards": cards,
         "note": Markup(issue.note_html) if issue.note_html else "",  # sanitised by render.py
         "note_text": note_text(issue.note_html) if issue.note_html else "",

@@ -45,6 +45,7 @@ from ..models import ImageFacts, Review
 from ..text import xml_safe
 from .card import Card, review_card
 from .site import Site
+from .words import Words
 
 #: The three files every feed directory holds.
 FEED_FILES = ("feed.xml", "atom.xml", "feed.json")
@@ -270,7 +271,7 @@ class FeedRenderer:
         facts = None
         if review.poster is not None:
             facts = self._poster_facts(urljoin(self.site.base_url, review.poster.src))
-        return review_card(review, self.site.excerpt_words, facts)
+        return review_card(review, self.site.excerpt_words, facts, self.site.words)
 
     def _prepare(self, card: Card) -> EntryData:
         """The card made valid XML (no illegal characters, zoned dates, absolute URLs) and laid
@@ -284,7 +285,7 @@ class FeedRenderer:
                 length=card.poster_length,
                 # Alt text made only of characters XML cannot carry is no alt text: say whose
                 # poster it is, as the card does for a poster given without one.
-                alt=xml_safe(card.poster_alt) or f"Poster for {title}",
+                alt=xml_safe(card.poster_alt) or self.site.words("poster_alt", title=title),
                 width=card.poster_width,
                 height=card.poster_height,
             )
@@ -292,7 +293,7 @@ class FeedRenderer:
         published = self._zoned(card.published)
         updated = max(self._zoned(card.updated), published)
         summary = xml_safe(card.summary)
-        header = _header_html(card, poster)
+        header = _header_html(card, poster, self.site.words)
         body = absolutise(xml_safe(card.review.body_html), url)
         footer = ""
         if card.availability:
@@ -648,28 +649,30 @@ def _json_item(e: EntryData, content: str) -> bytes:
     return orjson.dumps(item)
 
 
-def _header_html(card: Card, poster: PosterInfo | None) -> str:
+def _header_html(card: Card, poster: PosterInfo | None, words: Words) -> str:
     """The block above the review: film facts, rating as stars and in words, poster."""
     facts = []
+
+    def fact(key: str, value: str) -> None:
+        facts.append(f"<li><strong>{html.escape(words(key))}:</strong> {value}</li>")
+
     if card.year:
-        facts.append(f"<li><strong>Year:</strong> {card.year}</li>")
+        fact("year", str(card.year))
     if card.director:
-        facts.append(f"<li><strong>Director:</strong> {html.escape(xml_safe(card.director))}</li>")
+        fact("director", html.escape(xml_safe(card.director)))
     if card.cast:
-        cast = ", ".join(html.escape(xml_safe(name)) for name in card.cast)
-        facts.append(f"<li><strong>Cast:</strong> {cast}</li>")
+        fact("cast", ", ".join(html.escape(xml_safe(name)) for name in card.cast))
     if card.runtime:
-        facts.append(f"<li><strong>Runtime:</strong> {card.runtime} minutes</li>")
+        fact("runtime", html.escape(words("minutes", minutes=card.runtime)))
     if card.certificate:
-        facts.append(f"<li><strong>Certificate:</strong> "
-                     f"{html.escape(xml_safe(card.certificate))}</li>")
+        fact("certificate", html.escape(xml_safe(card.certificate)))
     parts = ['<div class="review-header">']
     if facts:
         parts.append('<ul class="film">' + "".join(facts) + "</ul>")
     if card.rating_text:
-        words = card.rating_text
-        shown = f"{card.stars} — {words}" if card.stars else words  # 0: no stars
-        parts.append(f'<p class="rating" title="{words}">{shown}</p>')
+        said = html.escape(card.rating_text)  # a translation's words: escaped like a name
+        shown = f"{card.stars} — {said}" if card.stars else said  # 0: no stars
+        parts.append(f'<p class="rating" title="{said}">{shown}</p>')
     if poster is not None:
         alt = html.escape(poster.alt, quote=True)
         dims = (f' width="{poster.width}" height="{poster.height}"'

@@ -8,10 +8,7 @@ stays English). The pages extend ``web/_page.html.j2`` and share the archive's p
 
 from __future__ import annotations
 
-import string
-import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import datetime
 from email.message import EmailMessage
 from email.policy import SMTP
@@ -19,61 +16,23 @@ from email.utils import format_datetime, make_msgid
 from pathlib import Path
 from typing import Any
 
-from ..errors import TemplateError
 from ..text import header_text
 from .dkim import DkimSigner, sign_message
-from .engine import DEFAULT_TEMPLATES, render_template
+from .engine import render_template
 from .sender import Sender, format_address
 from .site import Site
+from .strings import Strings
+from .strings import load_strings as _load_strings
 
 _PLACEHOLDERS = {"publication", "address", "name", "hours"}
 
 
-@dataclass(frozen=True)
-class Strings:
-    """The words of the reader's pages, in the publication's language:
-    ``strings("confirmed_body", address=…, publication=…)``."""
-
-    values: Mapping[str, str]
-    language: str
-
-    def __call__(self, key: str, **values: object) -> str:
-        return self.values[key].format_map(values)
-
-
-def _read_strings(path: Path, known: Mapping[str, str] | None) -> dict[str, str]:
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise TemplateError(f"{path}: cannot read the strings: {exc}") from None
-    for key, value in data.items():
-        if known is not None and key not in known:
-            raise TemplateError(f"{path}: {key}: unknown string; the keys are those of "
-                                f"{DEFAULT_TEMPLATES / 'web' / 'strings.en.toml'}")
-        if not isinstance(value, str):
-            raise TemplateError(f"{path}: {key}: expected a string")
-        fields = {name for _, name, _, _ in string.Formatter().parse(value) if name}
-        if not fields <= _PLACEHOLDERS:
-            raise TemplateError(f"{path}: {key}: unknown placeholder "
-                                f"{{{sorted(fields - _PLACEHOLDERS)[0]}}}; use "
-                                + ", ".join(f"{{{p}}}" for p in sorted(_PLACEHOLDERS)))
-    return data
-
-
 def load_strings(templates: Path, language: str) -> Strings:
-    """English, overlaid with ``web/strings.<primary language>.toml`` and then
-    ``web/strings.<language>.toml`` (say ``pt``, then ``pt-BR``), each from the packaged
-    defaults and then the publication's ``templates``. TemplateError names the file and key of
-    a broken one."""
-    english = DEFAULT_TEMPLATES / "web" / "strings.en.toml"
-    values = _read_strings(english, None)
-    tags = dict.fromkeys([language.split("-")[0], language] if language else [])
-    for tag in tags:
-        for directory in (DEFAULT_TEMPLATES, templates):
-            path = directory / "web" / f"strings.{tag}.toml"
-            if path != english and path.is_file():
-                values.update(_read_strings(path, values))
-    return Strings(values, language or "en")
+    """The reader's pages' words: English, overlaid with ``web/strings.<primary language>.toml``
+    and then ``web/strings.<language>.toml`` (say ``pt``, then ``pt-BR``), each from the
+    packaged defaults and then the publication's ``templates``. TemplateError names the file and
+    key of a broken one."""
+    return _load_strings(templates, language, folder="web", allowed=_PLACEHOLDERS)
 
 
 def page_context(site: Site, strings: Strings) -> dict[str, Any]:

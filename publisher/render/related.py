@@ -18,7 +18,8 @@ from collections.abc import Sequence
 from typing import NamedTuple
 
 from ..models import Review
-from ..text import join_names, slugify
+from ..text import slugify
+from .words import ENGLISH, Words
 
 
 class Related(NamedTuple):  # a tuple: 40,000 of them at 10,000 reviews, made in a blink
@@ -28,9 +29,10 @@ class Related(NamedTuple):  # a tuple: 40,000 of them at 10,000 reviews, made in
     reason: str
 
 
-def find_related(reviews: Sequence[Review], limit: int) -> list[tuple[Related, ...]]:
+def find_related(reviews: Sequence[Review], limit: int,
+                 words: Words = ENGLISH) -> list[tuple[Related, ...]]:
     """For each of ``reviews`` (oldest first, as a build orders them), up to ``limit``
-    related ones."""
+    related ones, each with its reason in ``words``' language."""
     if limit < 1:
         return [() for _ in reviews]
     key = functools.cache(slugify)  # once per distinct name, not once per review
@@ -71,13 +73,13 @@ def find_related(reviews: Sequence[Review], limit: int) -> list[tuple[Related, .
         for other in same_film[:limit + 1]:
             if other not in seen:
                 seen.add(other)
-                picked.append(Related(reviews[other], "Another review of this film"))
+                picked.append(Related(reviews[other], words("same_film")))
         if len(picked) < limit and directors[i]:
             for other in by_director[directors[i]][:limit + 1]:
                 if other not in seen:
                     seen.add(other)
-                    picked.append(Related(reviews[other],
-                                          f"Also directed by {review.film.director}"))
+                    picked.append(Related(reviews[other], words(
+                        "same_director", name=review.film.director)))
         if len(picked) < limit and casts[i]:
             mine = casts[i]
             scored = []
@@ -93,6 +95,7 @@ def find_related(reviews: Sequence[Review], limit: int) -> list[tuple[Related, .
                 names.setdefault(key(actor), actor)
             for other, shared in scored[:limit - len(picked)]:
                 said = [names[a] for a in mine if a in shared]
-                picked.append(Related(reviews[other], f"Also starring {join_names(said)}"))
+                picked.append(Related(reviews[other], words(
+                    "same_cast", names=words.names(said))))
         every.append(tuple(picked[:limit]))
     return every

@@ -4,12 +4,13 @@ from the Config once, at the edge (``Site.from_config``), so that no renderer re
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 from ..config import Config
+from .words import ENGLISH, Words, load_words
 
 
 @dataclass(frozen=True)
@@ -53,9 +54,12 @@ class Site:
     related: int = 4  # related reviews on each review's page
     feeds_per_reviewer: bool = True
     feeds_per_tag: bool = True
+    #: The words publisher composes, dates and lists, in ``language`` (render/words.py).
+    words: Words = field(default=ENGLISH, compare=False, repr=False)
 
     @classmethod
     def from_config(cls, config: Config) -> Site:
+        """Raises TemplateError for a broken ``strings.LANG.toml`` among the templates."""
         nl = config.newsletter
         # publisher serve's subscribe page and form (under server.url, else under base_url
         # behind a proxy), unless the newsletter names a page of its own elsewhere.
@@ -88,6 +92,7 @@ class Site:
             related=config.site.related,
             feeds_per_reviewer=config.feeds.per_reviewer,
             feeds_per_tag=config.feeds.per_tag,
+            words=load_words(config.templates_path, config.language),
         )
 
     @property

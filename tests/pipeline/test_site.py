@@ -13,9 +13,13 @@ import lxml.html
 import pytest
 
 from publisher.errors import PublisherError, SourceError
+from publisher.models import Issue
 from publisher.pipeline.build import build_site
 from publisher.pipeline.check import check_publication
+from publisher.render.digest import render_digest
 from publisher.render.feeds import REVIEW_NS
+from publisher.render.site import Site
+from publisher.sources.catalog import load_reviews
 from tests.fixtures import quoted, write_films, write_png, write_reviews
 
 
@@ -936,3 +940,73 @@ def test_the_review_data_is_in_every_format(publication, now):
         assert (poster.get("width"), poster.get("height")) == ("200", "300")
     doc = page(public, "feeds/index.html")
     assert doc.xpath("//*[@id='review-data']") and REVIEW_NS in doc.text_content()
+
+
+# --- another language ------------------------------------------------------------------------
+
+
+FRENCH = """\
+every_review = "Toutes les critiques"
+reviewer_heading = "Critiques de {name}"
+reviewer_intro = "{count} de {name}, des plus récentes aux plus anciennes."
+reviews = { one = "{n} critique", other = "{n} critiques" }
+same_director = "Du même réalisateur : {name}"
+directed_by = "Réalisé par {name}"
+rating = "{value} sur 5"
+director = "Réalisateur"
+feed_archive_title = "{site} : les critiques de {month}"
+"""
+
+
+def test_a_publication_in_another_language_has_its_dates_and_words_in_it(publication, now):
+    toml = publication.root / "publisher.toml"
+    toml.write_text(toml.read_text().replace('language = "en"', 'language = "fr"'))
+    film = {"director": "Ines Alvarado", "year": 2025}
+    write_reviews(publication, [{"film": film}, {"film": film}])
+    templates = publication.root / "templates"
+    templates.mkdir()
+    (templates / "strings.fr.toml").write_text(FRENCH, encoding="utf-8")
+    config = publication.config
+    assert not [w for w in check_publication(config, now=now).warnings if "language" in w]
+    build_site(config, now=now)
+    public = config.output_path
+
+    doc = page(public, "reviews/film-2/index.html")
+    assert doc.get("lang") == "fr"
+    text = " ".join(doc.text_content().split())
+    assert "2 novembre 2026" in text
+    [reason] = doc.xpath("//section[@class='related']//p[@class='meta']")
+    assert reason.text_content().startswith("Du même réalisateur : Ines Alvarado")
+    [stars] = doc.xpath("//*[@role='img']")
+    assert stars.get("aria-label") == "Rated 4 sur 5"  # the template's own word: override it
+
+    reviewer = page(public, "reviewers/priya-raman/index.html")
+    assert reviewer.xpath("//h1")[0].text_content() == "Critiques de Priya Raman"
+    assert "2 critiques de Priya Raman, des plus récentes" in reviewer.text_content()
+    index = page(public, "reviews/index.html")
+    assert index.xpath("//h1")[0].text_content() == "Toutes les critiques"
+
+    archive = feedparser.parse((public / "archive/2026-11/atom.xml").read_bytes())
+    assert archive.feed.title == "Test Reel : les critiques de novembre 2026"
+    [entry, _] = archive.entries
+    assert "<strong>Réalisateur:</strong> Ines Alvarado" in entry.content[0].value
+    site_feed = feedparser.parse((public / "feed.xml").read_bytes())
+    assert site_feed.feed.language == "fr"
+
+    # The digest: its date line, its preheader's list of films, each card's credits.
+    reviews = load_reviews(config).reviews
+    digest = render_digest(Issue(number=1, subject="s", date=now, reviews=reviews),
+                           Site.from_config(config))
+    assert "20 novembre 2026" in digest.text and "Réalisé par Ines Alvarado" in digest.text
+    assert "In this issue: Film 1 et Film 2" in digest.html  # the preheader's own words: English
+
+
+def test_check_says_when_a_language_has_no_translation_of_publishers_words(publication, now):
+    toml = publication.root / "publisher.toml"
+    toml.write_text(toml.read_text().replace('language = "en"', 'language = "de"'))
+    write_reviews(publication, 1)
+    warnings = check_publication(publication.config, now=now).warnings
+    [said] = [w for w in warnings if "language" in w]
+    assert said.startswith(f"{publication.root / 'publisher.toml'}: language: 'de', but the "
+                           "words publisher composes")
+    assert "strings.de.toml and translate it" in said

@@ -1,0 +1,121 @@
+"""The words publisher writes in code rather than in a template, in the publication's language.
+
+English ships: ``templates/strings.en.toml`` (the site's pages, the feeds, the digest) and
+``templates/web/strings.en.toml`` (``publisher serve``'s pages). A publication in another
+language puts ``strings.LANG.toml`` in the same place among its own templates: the primary
+language's file and then the full tag's (``pt``, then ``pt-BR``) are laid over English, each
+from the packaged defaults and then the publication's. A key left out stays English; an unknown
+key, a value of the wrong kind or an unknown placeholder is a TemplateError naming the file and
+the key, so a typo never reaches a reader as a half-filled sentence.
+
+A value is a string, or, for words that count something, a table of CLDR plural categories
+(``one``, ``few``, ``many``, ``other``…) of which ``other`` is required.
+"""
+
+from __future__ import annotations
+
+import string
+import tomllib
+from collections.abc import Callable, Mapping, Set
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import TemplateError
+from .engine import DEFAULT_TEMPLATES
+
+Value = str | Mapping[str, str]
+
+#: CLDR's plural categories (a translation may use any; ``other`` is required).
+PLURAL_FORMS = frozenset({"zero", "one", "two", "few", "many", "other"})
+
+
+def _english_plural(n: int) -> str:
+    return "one" if n == 1 else "other"
+
+
+@dataclass(frozen=True)
+class Strings:
+    """The words of one file set in one language: ``strings("confirmed_body", address=…)``;
+    ``strings.count("reviews", 3)`` for a table of plural forms."""
+
+    values: Mapping[str, Value]
+    language: str
+    #: The CLDR plural category of a number in ``language`` ("one", "other", …).
+    plural: Callable[[int], str] = _english_plural
+
+    def __call__(self, key: str, **values: object) -> str:
+        value = self.values[key]
+        assert isinstance(value, str), key
+        return value.format_map(values)
+
+    def count(self, key: str, n: int, /, **values: object) -> str:
+        """The form of ``key`` for the number ``n`` (given to it as ``{n}``, written as
+        ``values["n"]`` when given)."""
+        forms = self.values[key]
+        assert not isinstance(forms, str), key
+        form = forms.get(self.plural(n)) or forms["other"]
+        return form.format_map({"n": f"{n:,}", **values})
+
+
+def _fields(value: str) -> set[str]:
+    return {name for _, name, _, _ in string.Formatter().parse(value) if name}
+
+
+def _value_fields(value: Value) -> set[str]:
+    if isinstance(value, str):
+        return _fields(value)
+    return set().union(*(_fields(form) for form in value.values()))
+
+
+def _read(path: Path, english: Path, known: Mapping[str, Value] | None,
+          allowed: Set[str] | None) -> dict[str, Value]:
+    """The strings in ``path``, checked against ``known`` (those of ``english``; None: this is
+    English). A placeholder must be one of ``allowed``, or, when that is None, one the English
+    value of the same key has."""
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise TemplateError(f"{path}: cannot read the strings: {exc}") from None
+    for key, value in data.items():
+        if known is not None and key not in known:
+            raise TemplateError(f"{path}: {key}: unknown string; the keys are those of "
+                                f"{english}")
+        plain = isinstance(value if known is None else known[key], str)
+        if plain and not isinstance(value, str):
+            raise TemplateError(f"{path}: {key}: expected a string")
+        if not plain:
+            if not (isinstance(value, dict) and value and "other" in value
+                    and all(isinstance(v, str) for v in value.values())):
+                raise TemplateError(f"{path}: {key}: expected a table of plural forms with at "
+                                    'least other = "…" (one = "…" too, in most languages)')
+            odd = sorted(set(value) - PLURAL_FORMS)
+            if odd:
+                raise TemplateError(f"{path}: {key}: {odd[0]}: not a plural form; use "
+                                    + ", ".join(sorted(PLURAL_FORMS)))
+        permitted = allowed if allowed is not None or known is None else \
+            _value_fields(known[key]) | ({"n"} if not plain else set())
+        if permitted is not None:
+            unknown = sorted(_value_fields(value) - permitted)
+            if unknown:
+                raise TemplateError(f"{path}: {key}: unknown placeholder {{{unknown[0]}}}; use "
+                                    + (", ".join(f"{{{p}}}" for p in sorted(permitted))
+                                       or "none"))
+    return data
+
+
+def load_strings(templates: Path, language: str, *, folder: str = "",
+                 allowed: Set[str] | None = None,
+                 plural: Callable[[int], str] = _english_plural) -> Strings:
+    """English (the packaged ``<folder>/strings.en.toml``), overlaid with
+    ``strings.<primary language>.toml`` and then ``strings.<language>.toml`` from the
+    packaged defaults and then the publication's ``templates``. TemplateError names the file
+    and key of a broken one."""
+    english = DEFAULT_TEMPLATES / folder / "strings.en.toml"
+    values = _read(english, english, None, allowed)
+    tags = dict.fromkeys([language.split("-")[0], language] if language else [])
+    for tag in tags:
+        for directory in (DEFAULT_TEMPLATES, templates):
+            path = directory / folder / f"strings.{tag}.toml"
+            if path != english and path.is_file():
+                values.update(_read(path, english, values, allowed))
+    return Strings(values, language or "en", plural)

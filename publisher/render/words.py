@@ -1,0 +1,142 @@
+"""What the site, the feeds and the digest say in words of their own, in the publication's
+``language``: the phrases publisher composes (``templates/strings.en.toml``, translated by a
+publication's ``strings.LANG.toml``: see render/strings.py), dates, months, lists of names and
+counts.
+
+Dates, months and lists follow CLDR through Babel ("20 novembre 2026", "20. November 2026",
+"A, B et C"). Plain ``en`` keeps the day-first dates publisher has always written (CLDR's
+en-GB), so that an English site rebuilds byte for byte; ``en-US`` reads "November 20, 2026".
+A language Babel has no data for falls back to its primary subtag, then to that English
+(``fallback`` says so, for ``publisher check``).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Sequence
+from datetime import date as Date
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from .engine import DEFAULT_TEMPLATES
+from .strings import Strings, load_strings
+
+_MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August",
+           "September", "October", "November", "December")
+
+
+def _english_names(names: Sequence[str]) -> str:
+    if len(names) <= 1:
+        return "".join(names)
+    return ", ".join(names[:-1]) + " and " + names[-1]
+
+
+class Words:
+    """The words of one publication (``words("every_review")``), and its dates and lists."""
+
+    def __init__(self, strings: Strings, language: str) -> None:
+        self.strings = strings
+        self.language = language or "en"
+        self.locale, self.fallback = _locale(self.language)
+
+    def __call__(self, key: str, **values: object) -> str:
+        return self.strings(key, **values)
+
+    def count(self, key: str, n: int, /, **values: object) -> str:
+        """``key``'s form for the number ``n``: "1 review", "10,000 reviews"."""
+        if self.locale is not None:
+            from babel.numbers import format_decimal
+            values.setdefault("n", format_decimal(n, locale=self.locale))
+        return self.strings.count(key, n, **values)
+
+    def names(self, names: Sequence[str]) -> str:
+        """'A', 'A and B', 'A, B and C' (empty names left out), as the language joins them."""
+        present = [n for n in names if n]
+        if self.locale is None or len(present) <= 1:
+            return _english_names(present)
+        from babel.lists import format_list
+        return format_list(present, locale=self.locale)
+
+    def date(self, when: datetime, tz: ZoneInfo) -> str:
+        """The day of ``when`` in ``tz``: '20 November 2026'."""
+        return self._day(when.astimezone(tz).date())
+
+    def month(self, year: int, month: int) -> str:
+        """'November 2026'."""
+        return self._month(year, month)
+
+    @functools.cache  # noqa: B019 - one Words a build; a few thousand days at most
+    def _day(self, day: Date) -> str:
+        if self.locale is None:
+            return f"{day.day} {_MONTHS[day.month - 1]} {day.year}"
+        from babel.dates import format_date
+        return str(format_date(day, "long", locale=self.locale))
+
+    @functools.cache  # noqa: B019 - as _day
+    def _month(self, year: int, month: int) -> str:
+        if self.locale is None:
+            return f"{_MONTHS[month - 1]} {year}"
+        from babel.dates import format_skeleton
+        return str(format_skeleton("yMMMM", Date(year, month, 1), locale=self.locale))
+
+
+@functools.cache
+def _locale(language: str) -> tuple[Any, bool]:
+    """(Babel's Locale for ``language``, or None for publisher's own English; whether the
+    language had to fall back)."""
+    tag = language.replace("_", "-")
+    if tag.lower() in ("en", "en-gb"):
+        return None, False  # publisher's own English: no Babel to load
+    try:
+        from babel import Locale, UnknownLocaleError
+    except ImportError:  # pragma: no cover - a dependency; only a broken install lacks it
+        return None, True
+    for candidate in dict.fromkeys([tag, tag.split("-")[0]]):
+        try:
+            return Locale.parse(candidate, sep="-"), candidate != tag
+        except (UnknownLocaleError, ValueError):
+            continue
+    return None, True
+
+
+def load_words(templates: Path, language: str) -> Words:
+    """The publication's words: English, overlaid with its ``strings.LANG.toml``. Raises
+    TemplateError naming the file and key of a broken one."""
+    locale, _fallback = _locale(language or "en")
+    plural = locale.plural_form if locale is not None else _english_plural
+    return Words(load_strings(templates, language, plural=plural), language)
+
+
+def language_gaps(templates: Path, language: str) -> list[str]:
+    """What of the site would not be in ``language`` (for ``publisher check``): dates Babel
+    has no data for, and, for a language other than English, the words publisher composes
+    when no ``strings.LANG.toml`` translates them."""
+    language = language or "en"
+    gaps = []
+    locale, fallback = _locale(language)
+    if fallback:
+        used = str(locale).replace("_", "-") if locale is not None else "English"
+        gaps.append(f"language: there are no dates or lists for {language!r} (Unicode CLDR, "
+                    f"through Babel): they are written in {used}; is it a language tag such "
+                    "as fr or pt-BR?")
+    primary = language.replace("_", "-").split("-")[0].lower()
+    if primary != "en" and not any(
+            (directory / f"strings.{tag}.toml").is_file()
+            for directory in (DEFAULT_TEMPLATES, templates)
+            for tag in {primary, language}):
+        gaps.append(f"language: {language!r}, but the words publisher composes (“Every "
+                    "review”, “Also directed by …”, feed titles) are English: copy "
+                    f"{DEFAULT_TEMPLATES / 'strings.en.toml'} to "
+                    f"{templates / f'strings.{language}.toml'} and translate it (and override "
+                    "the templates whose words readers see)")
+    return gaps
+
+
+def _english_plural(n: int) -> str:
+    return "one" if n == 1 else "other"
+
+
+#: publisher's own English, for what renders without a publication (tests, previews of parts).
+ENGLISH = Words(load_strings(DEFAULT_TEMPLATES, "en"), "en")
