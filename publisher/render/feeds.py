@@ -28,6 +28,7 @@ digest, the archive and the pages show; this module only encodes it.
 
 from __future__ import annotations
 
+import functools
 import heapq
 import html
 import re
@@ -649,12 +650,19 @@ def _json_item(e: EntryData, content: str) -> bytes:
     return orjson.dumps(item)
 
 
+@functools.cache  # once per publication's words, not once per entry
+def _fact_openings(words: Words) -> dict[str, str]:
+    return {key: f"<li><strong>{html.escape(words(key))}:</strong> "
+            for key in ("year", "director", "cast", "runtime", "certificate")}
+
+
 def _header_html(card: Card, poster: PosterInfo | None, words: Words) -> str:
     """The block above the review: film facts, rating as stars and in words, poster."""
     facts = []
+    openings = _fact_openings(words)
 
     def fact(key: str, value: str) -> None:
-        facts.append(f"<li><strong>{html.escape(words(key))}:</strong> {value}</li>")
+        facts.append(openings[key] + value + "</li>")
 
     if card.year:
         fact("year", str(card.year))
