@@ -7,7 +7,7 @@ Dates, months and lists follow CLDR through Babel ("20 novembre 2026", "20. Nove
 "A, B et C"). Plain ``en`` keeps the day-first dates publisher has always written (CLDR's
 en-GB), so that an English site rebuilds byte for byte; ``en-US`` reads "November 20, 2026".
 A language Babel has no data for falls back to its primary subtag, then to that English
-(``fallback`` says so, for ``publisher check``).
+(``language_gaps`` says so, for ``publisher check``).
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ class Words:
     def __init__(self, strings: Strings, language: str) -> None:
         self.strings = strings
         self.language = language or "en"
-        self.locale, self.fallback = _locale(self.language)
+        self.locale = _locale(self.language)[0]
 
     def __call__(self, key: str, **values: object) -> str:
         return self.strings(key, **values)
@@ -104,9 +104,10 @@ def _locale(language: str) -> tuple[Any, bool]:
 def load_words(templates: Path, language: str) -> Words:
     """The publication's words: English, overlaid with its ``strings.LANG.toml``. Raises
     TemplateError naming the file and key of a broken one."""
-    locale, _fallback = _locale(language or "en")
-    plural = locale.plural_form if locale is not None else _english_plural
-    return Words(load_strings(templates, language, plural=plural), language)
+    locale = _locale(language or "en")[0]
+    if locale is None:
+        return Words(load_strings(templates, language), language)
+    return Words(load_strings(templates, language, plural=locale.plural_form), language)
 
 
 def language_gaps(templates: Path, language: str) -> list[str]:
@@ -132,10 +133,6 @@ def language_gaps(templates: Path, language: str) -> list[str]:
                     f"{templates / f'strings.{language}.toml'} and translate it (and override "
                     "the templates whose words readers see)")
     return gaps
-
-
-def _english_plural(n: int) -> str:
-    return "one" if n == 1 else "other"
 
 
 #: publisher's own English, for what renders without a publication (tests, previews of parts).
