@@ -118,7 +118,7 @@ def review_card(review: Review, excerpt_words: int, poster: ImageFacts | None = 
         rating=rating,
         rating_value="" if rating is None else rating_value(rating),
         stars=stars(rating),
-        rating_text="" if rating is None else words("rating", value=rating_value(rating)),
+        rating_text=words.rating(rating),
         reviewer=review.reviewer,
         summary=review.summary,
         poster_src=image.src if image else "",

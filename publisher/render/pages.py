@@ -35,7 +35,7 @@ from markupsafe import Markup
 
 from ..errors import TemplateError
 from ..models import ImageFacts, Review
-from ..text import rating_value, slugify, stars
+from ..text import slugify, stars
 from .card import Card, review_card, review_json_ld, script_json
 from .digest import publication_context
 from .engine import Fields, render_template, template_environment
@@ -372,8 +372,7 @@ class PageRenderer:
             for key, value in (("year", film.year), ("director", film.director),
                                ("starring", list(film.starring)), ("tags", list(review.tags)),
                                ("stars", stars(review.rating)),
-                               ("rating", "" if review.rating is None else
-                                words("rating", value=rating_value(review.rating)))):
+                               ("rating", words.rating(review.rating))):
                 if value:
                     entry[key] = value
             entries.append(entry)

@@ -64,6 +64,7 @@ def find_related(reviews: Sequence[Review], limit: int,
         for actor in casts[i]:
             by_actor.setdefault(actor, []).append(i)
 
+    same_film_reason = words("same_film")  # the same words for every review
     every: list[tuple[Related, ...]] = []
     for i, review in enumerate(reviews):
         picked: list[Related] = []
@@ -73,7 +74,7 @@ def find_related(reviews: Sequence[Review], limit: int,
         for other in same_film[:limit + 1]:
             if other not in seen:
                 seen.add(other)
-                picked.append(Related(reviews[other], words("same_film")))
+                picked.append(Related(reviews[other], same_film_reason))
         if len(picked) < limit and directors[i]:
             for other in by_director[directors[i]][:limit + 1]:
                 if other not in seen:

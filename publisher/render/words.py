@@ -16,10 +16,12 @@ import functools
 from collections.abc import Sequence
 from datetime import date as Date
 from datetime import datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from ..text import rating_value
 from .engine import DEFAULT_TEMPLATES
 from .strings import Strings, load_strings
 
@@ -50,6 +52,10 @@ class Words:
             from babel.numbers import format_decimal
             values.setdefault("n", format_decimal(n, locale=self.locale))
         return self.strings.count(key, n, **values)
+
+    def rating(self, rating: Decimal | None) -> str:
+        """'3.5 out of 5' for 3.5, '4 out of 5' for 4; empty for no rating."""
+        return "" if rating is None else self("rating", value=rating_value(rating))
 
     def names(self, names: Sequence[str]) -> str:
         """'A', 'A and B', 'A, B and C' (empty names left out), as the language joins them."""
