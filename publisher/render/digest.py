@@ -69,6 +69,7 @@ def publication_context(site: Site) -> dict[str, Any]:
         "atom_url": site.url("issues/atom.xml"),
         "subscribe_url": site.subscribe_url,
         "postal_address": site.postal_address,
+        "t": site.words.phrases,  # the words in the publication's language (render/words.py)
     }
 
 

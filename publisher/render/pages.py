@@ -126,14 +126,17 @@ class PageRenderer:
         site = self.site
         context = publication_context(site)
         language = context["language"]
-        nav = [{"label": "Reviews", "url": site.url("reviews/"), "key": "reviews"},
-               {"label": "Reviewers", "url": site.url("reviewers/"), "key": "reviewers"},
-               {"label": "Tags", "url": site.url("tags/"), "key": "tags"}]
+        words = site.words
+        nav = [{"label": words("nav_reviews"), "url": site.url("reviews/"), "key": "reviews"},
+               {"label": words("reviewers"), "url": site.url("reviewers/"), "key": "reviewers"},
+               {"label": words("tags"), "url": site.url("tags/"), "key": "tags"}]
         if site.search:
-            nav.append({"label": "Search", "url": site.url(SEARCH_PATH), "key": "search"})
+            nav.append({"label": words("search"), "url": site.url(SEARCH_PATH), "key": "search"})
         if self.issues:
-            nav.append({"label": "Newsletter", "url": site.url("issues/"), "key": "issues"})
-        nav.append({"label": "Subscribe", "url": site.subscribe_url, "key": "subscribe"})
+            nav.append({"label": words("nav_newsletter"), "url": site.url("issues/"),
+                        "key": "issues"})
+        nav.append({"label": words("subscribe_link"), "url": site.subscribe_url,
+                    "key": "subscribe"})
         title = site.title
         context.update({
             "publication": title,
@@ -228,7 +231,8 @@ class PageRenderer:
             return hit[1]
         card = self.card(review)
         found = Markup(self._render("review_item.html.j2", {
-            "card": card, "reviewer_url": self.reviewer_url(review), **self._dates(card)}))
+            "card": card, "reviewer_url": self.reviewer_url(review), "t": self.site.words.phrases,
+            **self._dates(card)}))
         self._items[id(review)] = (review, found)
         return found
 
@@ -355,8 +359,10 @@ class PageRenderer:
         page = {"title": f"{words('search')} | {site.title}", "heading": words("search"),
                 "description": words("search_intro", site=site.title),
                 "canonical": site.url(SEARCH_PATH)}
+        values = words.strings.values
+        script_words = {key: values[key] for key in _SEARCH_SCRIPT_WORDS}
         return self._page("search.html.j2", page, section="search",
-                          index_url=site.url(SEARCH_INDEX))
+                          index_url=site.url(SEARCH_INDEX), search_words=script_json(script_words))
 
     def search_index(self, reviews: Sequence[Review]) -> bytes:
         """search.json: each of ``reviews`` (newest first) as a search finds and shows it; a
@@ -430,6 +436,11 @@ class PageRenderer:
     def feed_stylesheet(self) -> bytes:
         return self._render("feed.xsl.j2", self._shared).encode("utf-8")
 
+
+#: The words the search page's script says (its plural tables whole: the browser picks the
+#: form with Intl.PluralRules).
+_SEARCH_SCRIPT_WORDS = ("search_loading", "search_failed", "search_no_match", "search_matches",
+                        "search_first", "rated", "directed_by", "starring")
 
 _slug = functools.lru_cache(maxsize=4096)(slugify)  # a name is slugged once, not per page
 

@@ -21,10 +21,7 @@ from .dkim import DkimSigner, sign_message
 from .engine import render_template
 from .sender import Sender, format_address
 from .site import Site
-from .strings import Strings
-from .strings import load_strings as _load_strings
-
-_PLACEHOLDERS = {"publication", "address", "name", "hours"}
+from .strings import Strings, load_web_strings
 
 
 def load_strings(templates: Path, language: str) -> Strings:
@@ -32,7 +29,7 @@ def load_strings(templates: Path, language: str) -> Strings:
     and then ``web/strings.<language>.toml`` (say ``pt``, then ``pt-BR``), each from the
     packaged defaults and then the publication's ``templates``. TemplateError names the file and
     key of a broken one."""
-    return _load_strings(templates, language, folder="web", allowed=_PLACEHOLDERS)
+    return load_web_strings(templates, language)
 
 
 def page_context(site: Site, strings: Strings) -> dict[str, Any]:

@@ -29,7 +29,7 @@ Value = str | Mapping[str, str]
 PLURAL_FORMS = frozenset({"zero", "one", "two", "few", "many", "other"})
 
 
-def _english_plural(n: int) -> str:
+def english_plural(n: int) -> str:
     return "one" if n == 1 else "other"
 
 
@@ -41,7 +41,7 @@ class Strings:
     values: Mapping[str, Value]
     language: str
     #: The CLDR plural category of a number in ``language`` ("one", "other", …).
-    plural: Callable[[int], str] = _english_plural
+    plural: Callable[[int], str] = english_plural
 
     def __call__(self, key: str, **values: object) -> str:
         value = self.values[key]
@@ -51,10 +51,13 @@ class Strings:
     def count(self, key: str, n: int, /, **values: object) -> str:
         """The form of ``key`` for the number ``n`` (given to it as ``{n}``, written as
         ``values["n"]`` when given)."""
+        return self.form(key, n).format_map({"n": f"{n:,}", **values})
+
+    def form(self, key: str, n: int) -> str:
+        """The form of ``key`` for the number ``n``, its placeholders not yet filled in."""
         forms = self.values[key]
         assert not isinstance(forms, str), key
-        form = forms.get(self.plural(n)) or forms["other"]
-        return form.format_map({"n": f"{n:,}", **values})
+        return forms.get(self.plural(n)) or forms["other"]
 
 
 def _fields(value: str) -> set[str]:
@@ -105,7 +108,7 @@ def _read(path: Path, english: Path, known: Mapping[str, Value] | None,
 
 def load_strings(templates: Path, language: str, *, folder: str = "",
                  allowed: Set[str] | None = None,
-                 plural: Callable[[int], str] = _english_plural) -> Strings:
+                 plural: Callable[[int], str] = english_plural) -> Strings:
     """English (the packaged ``<folder>/strings.en.toml``), overlaid with
     ``strings.<primary language>.toml`` and then ``strings.<language>.toml`` from the
     packaged defaults and then the publication's ``templates``. TemplateError names the file
@@ -119,3 +122,15 @@ def load_strings(templates: Path, language: str, *, folder: str = "",
             if path != english and path.is_file():
                 values.update(_read(path, english, values, allowed))
     return Strings(values, language or "en", plural)
+
+
+#: What the reader's pages and the confirmation message fill in.
+WEB_PLACEHOLDERS = frozenset({"publication", "address", "name", "hours"})
+
+
+def load_web_strings(templates: Path, language: str,
+                     plural: Callable[[int], str] = english_plural) -> Strings:
+    """The words of ``publisher serve``'s pages and of the subscribe form wherever it is shown
+    (``web/strings.en.toml``, laid over as above)."""
+    return load_strings(templates, language, folder="web", allowed=WEB_PLACEHOLDERS,
+                        plural=plural)

@@ -13,7 +13,7 @@ A language Babel has no data for falls back to its primary subtag, then to that 
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import date as Date
 from datetime import datetime
 from decimal import Decimal
@@ -21,9 +21,13 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import jinja2
+from jinja2.nodes import EvalContext
+from markupsafe import Markup, escape
+
 from ..text import rating_value
 from .engine import DEFAULT_TEMPLATES
-from .strings import Strings, load_strings
+from .strings import Strings, english_plural, load_strings, load_web_strings
 
 _MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August",
            "September", "October", "November", "December")
@@ -48,14 +52,30 @@ class Words:
 
     def count(self, key: str, n: int, /, **values: object) -> str:
         """``key``'s form for the number ``n``: "1 review", "10,000 reviews"."""
-        if self.locale is not None:
-            from babel.numbers import format_decimal
-            values.setdefault("n", format_decimal(n, locale=self.locale))
+        values.setdefault("n", self.number(n))
         return self.strings.count(key, n, **values)
 
+    def number(self, n: int) -> str:
+        """``n`` grouped as the language groups it: "10,000", "10 000"."""
+        if self.locale is None:
+            return f"{n:,}"
+        from babel.numbers import format_decimal
+        return str(format_decimal(n, locale=self.locale))
+
+    @functools.cached_property
+    def phrases(self) -> Phrases:
+        """These words as the templates call them (``t``)."""
+        return Phrases(self)
+
     def rating(self, rating: Decimal | None) -> str:
-        """'3.5 out of 5' for 3.5, '4 out of 5' for 4; empty for no rating."""
-        return "" if rating is None else self("rating", value=rating_value(rating))
+        """'3.5 out of 5' for 3.5, '4 out of 5' for 4 ('3,5 sur 5' in French); empty for no
+        rating."""
+        if rating is None:
+            return ""
+        if self.locale is None:
+            return self("rating", value=rating_value(rating))
+        from babel.numbers import format_decimal
+        return self("rating", value=format_decimal(rating, locale=self.locale))
 
     def names(self, names: Sequence[str]) -> str:
         """'A', 'A and B', 'A, B and C' (empty names left out), as the language joins them."""
@@ -88,6 +108,55 @@ class Words:
         return str(format_skeleton("yMMMM", Date(year, month, 1), locale=self.locale))
 
 
+class Phrases:
+    """The words of the site's, the feeds' and the digest's templates, as ``t``:
+    ``{{ t("read_review") }}``, ``{{ t("rated", rating=card.rating_text) }}``,
+    ``{{ t.count("all_reviews", count) }}``.
+
+    In an HTML, XML or MJML template the words are escaped, and so is each value unless it is
+    Markup (a link written with ``{% set %}…{% endset %}``): a translation holding ``<`` or
+    ``&`` cannot break the page. In a text template both are left as written."""
+
+    def __init__(self, words: Words) -> None:
+        self._words = words
+        self._escaped: dict[str, Markup] = {}  # the words of each key without values, escaped
+
+    def _value(self, key: str) -> str:
+        value = self._words.strings.values.get(key)
+        if value is None:
+            raise jinja2.TemplateRuntimeError(
+                f"t({key!r}): no such string; the keys are those of "
+                f"{DEFAULT_TEMPLATES / 'strings.en.toml'} and "
+                f"{DEFAULT_TEMPLATES / 'web' / 'strings.en.toml'}")
+        if not isinstance(value, str):
+            raise jinja2.TemplateRuntimeError(
+                f"t({key!r}): it counts something: write t.count({key!r}, number)")
+        return value
+
+    @jinja2.pass_eval_context
+    def __call__(self, context: EvalContext, key: str, /, **values: object) -> str:
+        if not context.autoescape:
+            return self._value(key).format_map(values)
+        if values:
+            return escape(self._value(key)).format_map(values)
+        found = self._escaped.get(key)
+        if found is None:  # looked up on every page: escaped once
+            found = self._escaped[key] = escape(self._value(key)).format_map({})
+        return found
+
+    @jinja2.pass_eval_context
+    def count(self, context: EvalContext, key: str, n: int, /, **values: object) -> str:
+        if not isinstance(self._words.strings.values.get(key), Mapping):
+            self._value(key)  # raises when there is no such string
+            raise jinja2.TemplateRuntimeError(
+                f"t.count({key!r}, …): it is not a table of plural forms; write t({key!r})")
+        form = self._words.strings.form(key, n)
+        values = {"n": self._words.number(n), **values}
+        if not context.autoescape:
+            return form.format_map(values)
+        return escape(form).format_map(values)
+
+
 @functools.cache
 def _locale(language: str) -> tuple[Any, bool]:
     """(Babel's Locale for ``language``, or None for publisher's own English; whether the
@@ -111,9 +180,17 @@ def load_words(templates: Path, language: str) -> Words:
     """The publication's words: English, overlaid with its ``strings.LANG.toml``. Raises
     TemplateError naming the file and key of a broken one."""
     locale = _locale(language or "en")[0]
-    if locale is None:
-        return Words(load_strings(templates, language), language)
-    return Words(load_strings(templates, language, plural=locale.plural_form), language)
+    plural = locale.plural_form if locale is not None else english_plural
+    return Words(_with_form_words(load_strings(templates, language, plural=plural),
+                                  load_web_strings(templates, language, plural=plural)),
+                 language)
+
+
+def _with_form_words(strings: Strings, web: Strings) -> Strings:
+    """The site's strings, and the web pages' too: the subscribe form under every page and
+    in the feeds' stylesheet is publisher serve's form, in its words (one translation for
+    both). No key is in both files (tests/render/test_words.py)."""
+    return Strings({**web.values, **strings.values}, strings.language, strings.plural)
 
 
 def language_gaps(templates: Path, language: str) -> list[str]:
@@ -133,13 +210,14 @@ def language_gaps(templates: Path, language: str) -> list[str]:
             (directory / f"strings.{tag}.toml").is_file()
             for directory in (DEFAULT_TEMPLATES, templates)
             for tag in {primary, language}):
-        gaps.append(f"language: {language!r}, but the words publisher composes (“Every "
-                    "review”, “Also directed by …”, feed titles) are English: copy "
+        gaps.append(f"language: {language!r}, but the words of the pages, feeds and digest "
+                    "(“Every review”, “Reviewed by …”, feed titles) are English: copy "
                     f"{DEFAULT_TEMPLATES / 'strings.en.toml'} to "
-                    f"{templates / f'strings.{language}.toml'} and translate it (and override "
-                    "the templates whose words readers see)")
+                    f"{templates / f'strings.{language}.toml'} and translate it (and "
+                    f"web/strings.en.toml to {templates / 'web' / f'strings.{language}.toml'}, "
+                    "for the subscribe form and publisher serve's pages)")
     return gaps
 
 
 #: publisher's own English, for what renders without a publication (tests, previews of parts).
-ENGLISH = Words(load_strings(DEFAULT_TEMPLATES, "en"), "en")
+ENGLISH = load_words(DEFAULT_TEMPLATES, "en")

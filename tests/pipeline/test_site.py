@@ -955,6 +955,14 @@ directed_by = "Réalisé par {name}"
 rating = "{value} sur 5"
 director = "Réalisateur"
 feed_archive_title = "{site} : les critiques de {month}"
+rated = "Noté {rating}"
+byline = "Critique de {reviewer}, publiée le {date}"
+related_heading = "Critiques liées"
+skip_link = "Aller au contenu"
+nav_reviews = "Critiques"
+all_reviews = { one = "La critique", other = "Les {n} critiques" }
+read_review = "Lire la critique"
+label = "{label} :"
 """
 
 
@@ -966,6 +974,9 @@ def test_a_publication_in_another_language_has_its_dates_and_words_in_it(publica
     templates = publication.root / "templates"
     templates.mkdir()
     (templates / "strings.fr.toml").write_text(FRENCH, encoding="utf-8")
+    (templates / "web").mkdir()
+    (templates / "web" / "strings.fr.toml").write_text('email_label = "Adresse e-mail"\n',
+                                                       encoding="utf-8")
     config = publication.config
     assert not [w for w in check_publication(config, now=now).warnings if "language" in w]
     build_site(config, now=now)
@@ -977,8 +988,20 @@ def test_a_publication_in_another_language_has_its_dates_and_words_in_it(publica
     assert "2 novembre 2026" in text
     [reason] = doc.xpath("//section[@class='related']//p[@class='meta']")
     assert reason.text_content().startswith("Du même réalisateur : Ines Alvarado")
+    # The templates' own words, from the same file; the links and dates in them kept whole.
     [stars] = doc.xpath("//*[@role='img']")
-    assert stars.get("aria-label") == "Rated 4 sur 5"  # the template's own word: override it
+    assert stars.get("aria-label") == "Noté 4 sur 5"
+    [byline] = doc.xpath("//article//p[@class='meta'][a[@rel='author']]")
+    assert " ".join(byline.text_content().split()) == (
+        "Critique de Priya Raman, publiée le 2 novembre 2026")
+    assert byline.xpath("time/@datetime") == ["2026-11-02"]
+    assert doc.xpath("//h2[@id='related-heading']")[0].text == "Critiques liées"
+    assert doc.xpath("//a[@class='skip']")[0].text == "Aller au contenu"
+    assert "Critiques" in doc.xpath("//nav[@aria-label='Site']//a/text()")
+    # The subscribe form is publisher serve's, in the words of its own file (web/).
+    assert doc.xpath("//label[@for='subscribe-email']")[0].text == "Adresse e-mail"
+    home = page(public, "index.html")
+    assert "Les 2 critiques" in home.xpath("//p[@class='more']/a/text()")
 
     reviewer = page(public, "reviewers/priya-raman/index.html")
     assert reviewer.xpath("//h1")[0].text_content() == "Critiques de Priya Raman"
@@ -998,6 +1021,7 @@ def test_a_publication_in_another_language_has_its_dates_and_words_in_it(publica
     digest = render_digest(Issue(number=1, subject="s", date=now, reviews=reviews),
                            Site.from_config(config))
     assert "20 novembre 2026" in digest.text and "Réalisé par Ines Alvarado" in digest.text
+    assert "Lire la critique :\n" in digest.text and ">Lire la critique<" in digest.html
     assert "In this issue: Film 1 et Film 2" in digest.html  # the preheader's own words: English
 
 
@@ -1008,5 +1032,5 @@ def test_check_says_when_a_language_has_no_translation_of_publishers_words(publi
     warnings = check_publication(publication.config, now=now).warnings
     [said] = [w for w in warnings if "language" in w]
     assert said.startswith(f"{publication.root / 'publisher.toml'}: language: 'de', but the "
-                           "words publisher composes")
+                           "words of the pages, feeds and digest")
     assert "strings.de.toml and translate it" in said

@@ -4,6 +4,7 @@ and in the publication's language once it says which (and translates strings.en.
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -56,6 +57,9 @@ def test_a_translation_replaces_the_words_it_gives_and_keeps_english_for_the_res
     # French counts 0 and 1 as singular, and groups thousands with a narrow no-break space.
     assert [french.count("reviews", n) for n in (0, 1, 2, 10_000)] == [
         "0 critique", "1 critique", "2 critiques", "10\u202f000 critiques"]
+    # A half point is written with the language's decimal sign; English keeps its own.
+    assert [french.rating(Decimal(r)) for r in ("3.5", "4.0")] == ["3,5 out of 5", "4 out of 5"]
+    assert ENGLISH.rating(Decimal("3.5")) == "3.5 out of 5" and ENGLISH.rating(None) == ""
 
 
 def test_a_more_precise_tag_is_laid_over_its_language(tmp_path):
@@ -89,7 +93,7 @@ def test_check_says_what_would_not_be_in_the_language(tmp_path):
     assert language_gaps(tmp_path, "en") == []
     assert language_gaps(tmp_path, "en-US") == []
     [untranslated] = language_gaps(tmp_path, "fr")
-    assert "'fr', but the words publisher composes" in untranslated
+    assert "'fr', but the words of the pages, feeds and digest" in untranslated
     assert f"to {tmp_path / 'strings.fr.toml'} and translate it" in untranslated
     write_strings(tmp_path, "fr", 'search = "Rechercher"\n')
     assert language_gaps(tmp_path, "fr") == []
@@ -100,3 +104,78 @@ def test_check_says_what_would_not_be_in_the_language(tmp_path):
     [fallback, _] = language_gaps(tmp_path, "de-XX")
     assert "written in de" in fallback
     assert load_words(tmp_path, "de-XX").date(LATE, PARIS) == "21. November 2026"
+
+
+# --- the templates' words (t) -----------------------------------------------------------------
+
+
+def render(words, source: str, *, text: bool = False, **context) -> str:
+    import jinja2
+
+    environment = jinja2.Environment(autoescape=not text)
+    return environment.from_string(source).render(t=words.phrases, **context)
+
+
+def test_templates_say_the_words_of_the_strings_file(tmp_path):
+    write_strings(tmp_path, "fr", 'read_review = "Lire la critique"\n'
+                                  'all_reviews = { one = "La critique", other = "Les {n} '
+                                  'critiques" }\n')
+    french = load_words(tmp_path, "fr")
+    assert render(french, '{{ t("read_review") }}|{{ t("related_heading") }}') == (
+        "Lire la critique|Related reviews")
+    assert [render(french, '{{ t.count("all_reviews", n) }}', n=n) for n in (1, 10_000)] == [
+        "La critique", "Les 10\u202f000 critiques"]
+    # The subscribe form's words are publisher serve's (web/strings.LANG.toml).
+    (tmp_path / "web").mkdir()
+    (tmp_path / "web" / "strings.fr.toml").write_text('email_label = "Adresse e-mail"\n',
+                                                      encoding="utf-8")
+    assert render(load_words(tmp_path, "fr"), '{{ t("email_label") }}') == "Adresse e-mail"
+
+
+def test_a_translation_cannot_break_the_markup_and_a_link_placeholder_stays_whole(tmp_path):
+    write_strings(tmp_path, "fr", 'byline = "<b>Critique</b> de {reviewer} & co, le {date}"\n')
+    french = load_words(tmp_path, "fr")
+    source = ('{% set reviewer %}<a href="/r/">{{ name }}</a>{% endset %}'
+              '{{ t("byline", reviewer=reviewer, date=day) }}')
+    assert render(french, source, name="Tom & Jerry", day="<2 nov>") == (
+        '&lt;b&gt;Critique&lt;/b&gt; de <a href="/r/">Tom &amp; Jerry</a> &amp; co, '
+        "le &lt;2 nov&gt;")
+    # In the plain-text part nothing is escaped.
+    assert render(french, '{{ t("byline", reviewer="Tom & Jerry", date="2 nov") }}',
+                  text=True) == "<b>Critique</b> de Tom & Jerry & co, le 2 nov"
+
+
+def test_a_template_asking_for_a_word_that_is_not_there_is_one_line_naming_it(tmp_path):
+    from publisher.render.engine import render_template
+
+    (tmp_path / "page.html.j2").write_text('<p>\n{{ t("read_reveiw") }}</p>\n')
+    with pytest.raises(TemplateError, match=r"page.html.j2:2: t\('read_reveiw'\): no such "
+                                            r"string; the keys are those of .*strings.en.toml"):
+        render_template(tmp_path, "page.html.j2", {"t": ENGLISH.phrases})
+    (tmp_path / "page.html.j2").write_text('{{ t("reviews") }}')
+    with pytest.raises(TemplateError, match=r"t\('reviews'\): it counts something: write "
+                                            r"t.count\('reviews', number\)"):
+        render_template(tmp_path, "page.html.j2", {"t": ENGLISH.phrases})
+
+
+def test_no_word_has_two_owners():
+    """The site's words and publisher serve's are one set in templates: a key in both files
+    would let one translation hide the other."""
+    import tomllib
+
+    from publisher.render.engine import DEFAULT_TEMPLATES
+
+    site = tomllib.loads((DEFAULT_TEMPLATES / "strings.en.toml").read_text("utf-8"))
+    web = tomllib.loads((DEFAULT_TEMPLATES / "web" / "strings.en.toml").read_text("utf-8"))
+    assert set(site) & set(web) == set()
+
+
+def test_every_word_the_default_templates_say_is_in_the_strings():
+    """A key misspelt in a default template would stop every build that renders it."""
+    import re
+
+    from publisher.render.engine import DEFAULT_TEMPLATES
+
+    said = {key for path in DEFAULT_TEMPLATES.glob("*.j2")
+            for key in re.findall(r'\bt(?:\.count)?\("(\w+)"', path.read_text("utf-8"))}
+    assert said and said - set(ENGLISH.strings.values) == set()

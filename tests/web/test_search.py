@@ -22,6 +22,10 @@ sync_api = pytest.importorskip("playwright.sync_api")
 
 @pytest.fixture
 def page(publication: Publication):
+    yield from browse(publication)
+
+
+def browse(publication: Publication):
     from tests.web.test_browser import CHROMIUM, CHROMIUM_ARGS
 
     write_films(publication, 3)
@@ -95,3 +99,37 @@ def test_every_page_header_leads_to_the_search(page):
     page.get_by_role("navigation", name="Site").get_by_role("link", name="Search").click()
     page.wait_for_url(page.site + "search/")
     assert page.locator("#q").is_visible()
+
+
+FRENCH_SEARCH = """\
+search_label = "Film, année, réalisateur, acteurs, critique ou étiquette"
+search_matches = { one = "{n} critique correspond.", other = "{n} critiques correspondent." }
+search_no_match = "Aucune critique ne correspond à « {query} »."
+rated = "Noté {rating}"
+rating = "{value} sur 5"
+directed_by = "Réalisé par {name}"
+"""
+
+
+@pytest.fixture
+def french_page(publication: Publication):
+    toml = publication.root / "publisher.toml"
+    toml.write_text(toml.read_text().replace('language = "en"', 'language = "fr"'))
+    (publication.root / "templates").mkdir()
+    (publication.root / "templates" / "strings.fr.toml").write_text(FRENCH_SEARCH,
+                                                                    encoding="utf-8")
+    yield from browse(publication)
+
+
+def test_the_search_speaks_the_sites_language(french_page):
+    page = french_page
+    page.goto(page.site + "search/")
+    page.get_by_label("Film, année, réalisateur, acteurs, critique ou étiquette").fill("2009")
+    page.get_by_role("status").filter(has_text="1 critique correspond.").wait_for()
+    assert page.locator("#search-results .stars").get_attribute("aria-label") == (
+        "Noté 3,5 sur 5")  # the decimal comma: the search index is written in French too
+    page.fill("#q", "20")  # every year: French plural forms, chosen by Intl.PluralRules
+    page.get_by_role("status").filter(has_text="4 critiques correspondent.").wait_for()
+    page.fill("#q", "nothing")
+    page.get_by_role("status").filter(
+        has_text="Aucune critique ne correspond à « nothing ».").wait_for()
