@@ -12,6 +12,8 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from markupsafe import Markup
+
 from ..models import Issue
 from .card import Card, review_json_ld, script_json
 from .digest import (
@@ -44,12 +46,13 @@ def render_issue_page(issue: Issue, site: Site, cards: Sequence[Card] | None = N
     return compile_mjml(source, name="archive.html.j2").encode("utf-8")
 
 
-def _summary_html(cards: Sequence[Card]) -> str:
+def _summary_html(cards: Sequence[Card], site: Site) -> str:
     items = []
     for card in cards:
         year = f" ({card.year})" if card.year else ""
-        line = (f'<a href="{html_lib.escape(card.url)}">{html_lib.escape(card.title)}</a>'
-                f"{year}, reviewed by {html_lib.escape(card.reviewer)}")
+        film = Markup(f'<a href="{html_lib.escape(card.url)}">{html_lib.escape(card.title)}'
+                      f"</a>{year}")
+        line = str(site.words.html("issue_review", film=film, reviewer=card.reviewer))
         if card.summary:
             line += f": {html_lib.escape(card.summary)}"
         items.append(f"<li>{line}</li>")
@@ -67,7 +70,7 @@ def _entry(issue: Issue, cards: Sequence[Card], site: Site) -> dict[str, Any]:
         "url": archive_url(site, issue.number),
         "id": f"tag:{site.domain},{issue.date.astimezone(UTC):%Y-%m-%d}:issues/{issue.number}",
         "films": site.words.names([c.title for c in cards]),
-        "content_html": _summary_html(cards),
+        "content_html": _summary_html(cards, site),
     }
 
 

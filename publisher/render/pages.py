@@ -42,6 +42,7 @@ from .engine import Fields, render_template, template_environment
 from .feeds import REVIEW_NS
 from .related import Related
 from .site import Site
+from .words import InlineWords
 
 #: A sitemap holds at most this many URLs (sitemaps.org); more go into several, under an index.
 SITEMAP_LIMIT = 50_000
@@ -94,7 +95,9 @@ class PageRenderer:
         self._poster_facts = poster_facts or (lambda url: None)
         # Templates do not change during a build: no file check on each render (the extends
         # of each page would stat its parent every time).
-        self._env = template_environment(site.templates).overlay(auto_reload=False)
+        self._env = template_environment(site.templates).overlay(auto_reload=False,
+                                                                 extensions=[InlineWords])
+        self._env.extend(words=site.words)  # InlineWords writes them into the templates
         self._templates: dict[str, jinja2.Template] = {}
         self._cards: dict[int, tuple[Review, Card]] = {}
         self._items: dict[int, tuple[Review, Markup]] = {}
@@ -264,7 +267,9 @@ class PageRenderer:
         year = f" ({card.year})" if card.year else ""
         description = card.summary or card.excerpt
         published = card.published.astimezone(site.tz)
-        page = {"title": f"{card.title}{year}: review by {card.reviewer} | {site.title}",
+        words = site.words
+        title = words("review_title", film=f"{card.title}{year}", reviewer=card.reviewer)
+        page = {"title": f"{title} | {site.title}",
                 "heading": f"{card.title}{year}", "description": description,
                 "canonical": card.url, "og_type": "article", "image": image,
                 "published": published.isoformat(),
@@ -281,7 +286,11 @@ class PageRenderer:
                           older=neighbour(older), newer=neighbour(newer),
                           related=[Fields(title=r.review.title, url=r.review.url,
                                           year=r.review.film.year, reviewer=r.review.reviewer,
-                                          reason=r.reason) for r in related],
+                                          reason=r.reason,
+                                          # composed here: a fifth of the cost in a template
+                                          meta=words.html("related_meta", reason=r.reason,
+                                                          reviewer=r.review.reviewer))
+                                   for r in related],
                           json_ld=[script_json(review_json_ld(card, site))],
                           **self._dates(card))
 

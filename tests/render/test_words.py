@@ -152,6 +152,13 @@ def test_a_template_asking_for_a_word_that_is_not_there_is_one_line_naming_it(tm
     with pytest.raises(TemplateError, match=r"page.html.j2:2: t\('read_reveiw'\): no such "
                                             r"string; the keys are those of .*strings.en.toml"):
         render_template(tmp_path, "page.html.j2", {"t": ENGLISH.phrases})
+    (tmp_path / "page.html.j2").write_text('{{ t("byline", reviewer="A") }}')
+    with pytest.raises(TemplateError, match=r"page.html.j2:1: t\('byline', …\): no value for "
+                                            r"\{date\}; write t\('byline', date=…\)"):
+        render_template(tmp_path, "page.html.j2", {"t": ENGLISH.phrases})
+    (tmp_path / "page.txt.j2").write_text('{{ t("byline", reviewer="A") }}')
+    with pytest.raises(TemplateError, match=r"no value for \{date\}"):
+        render_template(tmp_path, "page.txt.j2", {"t": ENGLISH.phrases})
     (tmp_path / "page.html.j2").write_text('{{ t("reviews") }}')
     with pytest.raises(TemplateError, match=r"t\('reviews'\): it counts something: write "
                                             r"t.count\('reviews', number\)"):
@@ -179,3 +186,27 @@ def test_every_word_the_default_templates_say_is_in_the_strings():
     said = {key for path in DEFAULT_TEMPLATES.glob("*.j2")
             for key in re.findall(r'\bt(?:\.count)?\("(\w+)"', path.read_text("utf-8"))}
     assert said and said - set(ENGLISH.strings.values) == set()
+
+
+def test_words_without_values_are_written_into_a_publications_templates_once(tmp_path):
+    """The pages' renderer compiles ``t("key")`` to its words (render/pages.py): the same
+    page as calling ``t``; calls with values, counts and unknown keys are left to ``t``."""
+    import jinja2
+
+    from publisher.render.words import InlineWords
+
+    write_strings(tmp_path, "fr", 'related_heading = "Critiques <liées>"\n')
+    french = load_words(tmp_path, "fr")
+    source = ('{{ t("related_heading") }}|{{ t("rated", rating=r) }}|{{ t.count("reviews", 2) }}'
+              '|{{ x.t("y") }}')
+    plain = jinja2.Environment(autoescape=True)
+    inlined = plain.overlay(extensions=[InlineWords])
+    inlined.extend(words=french)
+    context = {"t": french.phrases, "r": "4", "x": {"t": lambda key: key.upper()}}
+    expected = "Critiques &lt;liées&gt;|Rated 4|2 reviews|Y"
+    assert plain.from_string(source).render(context) == expected
+    compiled = inlined.compile(source, raw=True)
+    assert "Critiques &lt;liées&gt;" in compiled and "'related_heading'" not in compiled
+    assert inlined.from_string(source).render(context) == expected
+    with pytest.raises(jinja2.TemplateRuntimeError, match="t\\('nope'\\): no such string"):
+        inlined.from_string('{{ t("nope") }}').render(context)
