@@ -25,10 +25,10 @@ from ..ledger.readers import SubscriptionRequest
 from ..models import Subscriber
 from ..newsletter.subscriptions import ConfirmOutcome, SubscribeAction, decide_confirm
 from ..render.dkim import DkimSigner
-from ..render.reader import confirmation_message, load_strings
+from ..render.reader import confirmation_message
 from ..render.sender import Sender
 from ..render.site import Site
-from ..render.strings import Strings
+from ..render.strings import Strings, load_web_strings
 from ..render.tokens import CONFIRM, MANAGE, UNDO, make_token, read_token, verify_unsubscribe_token
 
 log = logging.getLogger("publisher.serve")
@@ -56,7 +56,7 @@ class ReaderDesk:
         self._secret = secret
         self.site = Site.from_config(config)
         self.sender = Sender.from_config(config)
-        self.strings: Strings = load_strings(config.templates_path, config.language)
+        self.strings: Strings = load_web_strings(config.templates_path, config.language)
         self.signer = DkimSigner.from_config(config)
         self.transport = transport or transport_from_url(config)
         self.settings = config.server

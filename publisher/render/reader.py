@@ -13,7 +13,6 @@ from datetime import datetime
 from email.message import EmailMessage
 from email.policy import SMTP
 from email.utils import format_datetime, make_msgid
-from pathlib import Path
 from typing import Any
 
 from ..text import header_text
@@ -21,15 +20,7 @@ from .dkim import DkimSigner, sign_message
 from .engine import render_template
 from .sender import Sender, format_address
 from .site import Site
-from .strings import Strings, load_web_strings
-
-
-def load_strings(templates: Path, language: str) -> Strings:
-    """The reader's pages' words: English, overlaid with ``web/strings.<primary language>.toml``
-    and then ``web/strings.<language>.toml`` (say ``pt``, then ``pt-BR``), each from the
-    packaged defaults and then the publication's ``templates``. TemplateError names the file and
-    key of a broken one."""
-    return load_web_strings(templates, language)
+from .strings import Strings
 
 
 def page_context(site: Site, strings: Strings) -> dict[str, Any]:

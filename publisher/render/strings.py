@@ -130,7 +130,10 @@ WEB_PLACEHOLDERS = frozenset({"publication", "address", "name", "hours"})
 
 def load_web_strings(templates: Path, language: str,
                      plural: Callable[[int], str] = english_plural) -> Strings:
-    """The words of ``publisher serve``'s pages and of the subscribe form wherever it is shown
-    (``web/strings.en.toml``, laid over as above)."""
+    """The words of ``publisher serve``'s pages, its confirmation message and the subscribe
+    form wherever it is shown: English (``web/strings.en.toml``), overlaid with
+    ``web/strings.<primary language>.toml`` and then ``web/strings.<language>.toml`` (say
+    ``pt``, then ``pt-BR``), each from the packaged defaults and then the publication's
+    ``templates``. TemplateError names the file and key of a broken one."""
     return load_strings(templates, language, folder="web", allowed=WEB_PLACEHOLDERS,
                         plural=plural)

@@ -11,9 +11,10 @@ import pytest
 
 from publisher.errors import BadToken, ExpiredToken
 from publisher.render.dkim import DkimSigner
-from publisher.render.reader import confirmation_message, load_strings
+from publisher.render.reader import confirmation_message
 from publisher.render.sender import Sender
 from publisher.render.site import Site
+from publisher.render.strings import load_web_strings
 from publisher.render.tokens import CONFIRM, MANAGE, UNDO, make_token, read_token
 from tests.render.test_dkim import dns_for, keys, signed_config  # noqa: F401 (a fixture)
 from tests.smtpserver import Received
@@ -24,7 +25,7 @@ URL = "https://list.reel.test/confirm?token=abc.def"
 
 def message(config, signer=None, name="Zoë Å", email="zoe@example.com") -> bytes:
     return confirmation_message(Site.from_config(config), Sender.from_config(config),
-                                load_strings(config.templates_path, config.language),
+                                load_web_strings(config.templates_path, config.language),
                                 email=email, name=name, confirm_url=URL, hours=48, date=WHEN,
                                 signer=signer)
 

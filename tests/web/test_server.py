@@ -414,17 +414,17 @@ def test_pages_speak_the_publications_language_from_a_strings_file(publication):
 
 def test_a_broken_strings_file_is_one_line_naming_the_file_and_key(publication, tmp_path):
     from publisher.errors import TemplateError
-    from publisher.render.reader import load_strings
+    from publisher.render.strings import load_web_strings
 
     web = publication.root / "templates" / "web"
     web.mkdir(parents=True)
     (web / "strings.de.toml").write_text('confirm_body = "Abonnieren {adresse}?"\n')
     with pytest.raises(TemplateError, match=r"strings.de.toml: confirm_body: unknown "
                                             r"placeholder \{adresse\}"):
-        load_strings(publication.root / "templates", "de")
+        load_web_strings(publication.root / "templates", "de")
     (web / "strings.de.toml").write_text('confirm_bdy = "x"\n')
     with pytest.raises(TemplateError, match="confirm_bdy: unknown string"):
-        load_strings(publication.root / "templates", "de")
+        load_web_strings(publication.root / "templates", "de")
 
 
 def test_no_page_holds_a_script_or_an_inline_style(reader: Reader):
