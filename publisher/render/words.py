@@ -58,8 +58,8 @@ class Words:
         values.setdefault("n", self.number(n))
         return self.strings.count(key, n, **values)
 
-    def number(self, n: int) -> str:
-        """``n`` grouped as the language groups it: "10,000", "10 000"."""
+    def number(self, n: int | Decimal) -> str:
+        """``n`` as the language writes it: "10,000", "10 000"; "3.5", "3,5"."""
         if self.locale is None:
             return f"{n:,}"
         from babel.numbers import format_decimal
@@ -81,10 +81,9 @@ class Words:
         rating."""
         if rating is None:
             return ""
-        if self.locale is None:
-            return self("rating", value=rating_value(rating))
-        from babel.numbers import format_decimal
-        return self("rating", value=format_decimal(rating, locale=self.locale))
+        # English keeps rating_value's "4" for 4.0, as publisher has always written it.
+        value = rating_value(rating) if self.locale is None else self.number(rating)
+        return self("rating", value=value)
 
     def names(self, names: Sequence[str]) -> str:
         """'A', 'A and B', 'A, B and C' (empty names left out), as the language joins them."""
