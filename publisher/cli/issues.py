@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -18,6 +19,11 @@ from ..text import count
 from . import State
 from .context import local_time, open_store, publication_command, warn
 from .progress import terminal_progress
+
+if TYPE_CHECKING:
+    from ..config import Config
+    from ..ledger import Store
+    from ..sources import Catalog
 
 
 @click.group()
@@ -144,7 +150,6 @@ def issue_send(state: State, number: int, dry_run: bool, address: str | None) ->
     from ..pipeline import send
     from ..pipeline.preflight import sending_secret
     from ..pipeline.rehearsal import refuse_future_clock
-    from ..sources import load_reviews
 
     config, now = state.config, state.now()
     store = open_store(state)
@@ -154,7 +159,7 @@ def issue_send(state: State, number: int, dry_run: bool, address: str | None) ->
         return 0
     refuse_future_clock(state.config, state.fixed_now)
     secret = sending_secret(config, store)
-    catalog = load_reviews(config)
+    catalog = _sources_unless_frozen(config, store, number)
     if address is not None:
         reply = send.send_test(config, store, number, address, secret=secret, now=now,
                                catalog=catalog)
@@ -164,6 +169,23 @@ def issue_send(state: State, number: int, dry_run: bool, address: str | None) ->
                                 progress=terminal_progress(f"issue #{number}"),
                                 echo=click.echo, resume=True)
     return _problems(report.problems(number))
+
+
+def _sources_unless_frozen(config: Config, store: Store, number: int) -> Catalog | None:
+    """The review sources; None when they do not load but issue ``number`` is frozen, which
+    needs none of them (a warning says so): a half-written review does not hold up an issue
+    being sent, as it does not in ``publisher run``."""
+    from ..pipeline.run import first_line
+    from ..sources import load_reviews
+
+    try:
+        return load_reviews(config)
+    except SourceError as exc:
+        if store.frozen_digest(number) is None:
+            raise
+        click.echo(f"warning: {first_line(exc)}; issue #{number} is frozen and goes out as it "
+                   "is", err=True)
+        return None
 
 
 def _problems(lines: list[str]) -> int:
@@ -182,14 +204,13 @@ def issue_resend_ambiguous(state: State, number: int) -> int:
     from ..pipeline import send
     from ..pipeline.preflight import sending_secret
     from ..pipeline.rehearsal import refuse_future_clock
-    from ..sources import load_reviews
 
     config = state.config
     refuse_future_clock(state.config, state.fixed_now)
     store = open_store(state)
     report = send.resend_ambiguous(config, store, number, now=state.now(),
                                    secret=sending_secret(config, store),
-                                   catalog=load_reviews(config),
+                                   catalog=_sources_unless_frozen(config, store, number),
                                    progress=terminal_progress(f"issue #{number}"),
                                    echo=click.echo)
     return _problems(report.problems(number))

@@ -32,7 +32,13 @@ from .build import build_site
 from .issues import refuse_archived
 from .lock import file_lock_holder
 from .preflight import is_local, sending_secret, writable_problem
-from .run import first_line, quiet_first_skip, skipped_and_unsent
+from .run import (
+    SOURCES_BROKEN,
+    first_line,
+    quiet_first_skip,
+    skipped_and_unsent,
+    sources_problem,
+)
 
 #: How far ahead of the wall clock --now may be before it counts as "in the future" (a script
 #: that passes the time it read a moment ago is not rehearsing).
@@ -81,10 +87,11 @@ def rehearse_run(config: Config, *, now: datetime, catch_up: bool = False,
         who = f"pid {holder}" if holder else "pid unknown"
         lines.append(f"another run holds the lock ({who}): a run now would step aside and do "
                      "nothing; what follows is what the next one would do")
+    catalog: Catalog | None = None
     try:
         catalog = load_reviews(config)
-    except SourceError as exc:
-        return RunPlan(tuple(lines), (first_line(exc),))
+    except SourceError as exc:  # as a run: what is frozen would still go out
+        problems.append(sources_problem(exc))
     with readonly_store(config) as store:
         _Plan(config, store, catalog, now, lines, problems).rehearse(expr, tz, grace, catch_up,
                                                                       environ)
@@ -94,7 +101,8 @@ def rehearse_run(config: Config, *, now: datetime, catch_up: bool = False,
 class _Plan:
     """The steps of ``rehearse_run``, in the order a run takes them."""
 
-    def __init__(self, config: Config, store: Store | None, catalog: Catalog, now: datetime,
+    def __init__(self, config: Config, store: Store | None, catalog: Catalog | None,
+                 now: datetime,
                  lines: list[str], problems: list[str]):
         self.config, self.store, self.catalog, self.now = config, store, catalog, now
         self.lines, self.problems = lines, problems
@@ -108,6 +116,9 @@ class _Plan:
 
     def _build(self) -> None:
         config = self.config
+        if self.catalog is None:
+            self.lines.append("build: none, the review sources have problems")
+            return
         try:
             sent: list[Issue] = []
             if self.store is not None:
@@ -153,13 +164,16 @@ class _Plan:
         when = format_local(decision.slot, tz)
         self.lines.append(decision.reason)
         drafts = [r for r in self.records if r.state == IssueState.DRAFT and r.slot is None]
-        if drafts:
+        if drafts and self.catalog is not None:  # else the slot stays open, as a run leaves it
             self.lines.append(f"would send issue #{drafts[0].number}, composed by hand, for the "
                               f"slot {when}: {drafts[0].subject}")
             return drafts[0].number, "draft"
         return self._compose(f"the slot {when}")
 
     def _compose(self, what: str) -> tuple[int, str] | None:
+        if self.catalog is None:
+            self.problems.append(f"no issue would be composed for {what}: {SOURCES_BROKEN}")
+            return None
         issued = self.store.issued_review_ids() if self.store is not None else set()
         try:
             plan = plan_issue(self.config, self.catalog, issued=issued, records=self.records,
@@ -192,6 +206,10 @@ class _Plan:
                                   f"{record.number}'")
                 self.problems.append(f"issue #{record.number} is paused")
             elif record.state == IssueState.DRAFT and record.slot is not None:
+                if self.catalog is None:  # made from the sources when its sending starts
+                    self.problems.append(f"issue #{record.number} would not be sent: "
+                                         f"{SOURCES_BROKEN}")
+                    continue
                 todo.append((record.number, active, "queued, one per active subscriber"))
             elif record.state == IssueState.SENDING and store is not None:
                 due = store.due_count(record.number, now=self.now)
@@ -218,7 +236,9 @@ class _Plan:
             numbers = ", ".join(f"#{n}" for n, _, _ in todo)
             self.problems.append(f"issue {numbers} would not be sent: {first_line(exc)}")
         for number, count, what in todo:
+            page = (f"its archive page in {config.output_dir}/issues/{number}/"
+                    if self.catalog is not None else
+                    "its archive page with the first build after the sources are fixed")
             self.lines.append(f"deliver: issue #{number}: {count} deliver"
                               f"{'y' if count == 1 else 'ies'} ({what}) via "
-                              f"{transport.description}, then its archive page in "
-                              f"{config.output_dir}/issues/{number}/")
+                              f"{transport.description}, then {page}")

@@ -4,8 +4,11 @@ Under the run lock: load the sources, build the feeds, decide whether a schedule
 compose its issue (the slot is UNIQUE in the ledger, so double firing, overlapping runs or a
 restored backup never make a second issue for one slot), deliver every issue with deliveries due,
 and rebuild the archive when an issue has gone out. Problems a person must act on (invalid
-sources, a paused issue, a transport error, ambiguous deliveries) end the run with one line and a
-non-zero exit code; everything else prints only summary lines.
+sources, a paused issue, a transport error, ambiguous deliveries) end the run with one line each
+and a non-zero exit code; everything else prints only summary lines.
+
+Sources that do not load stop what is made from them (the build, a new issue) and nothing else:
+an issue frozen in the ledger goes on being sent, and returned mail is read first, as always.
 """
 
 from __future__ import annotations
@@ -96,10 +99,20 @@ def first_line(exc: BaseException) -> str:
     if isinstance(exc, SourceError):
         count = len(exc.problems)
         more = f" (and {count - 1} more)" if count > 1 else ""
-        return (f"{count} problem{'s' if count != 1 else ''} in review sources, nothing built "
-                f"or sent: {exc.problems[0]}{more}")
+        return f"{count} problem{'s' if count != 1 else ''} in review sources: " \
+               f"{exc.problems[0]}{more}"
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
+
+
+def sources_problem(exc: SourceError) -> str:
+    """The line a run (or its rehearsal) gives for sources that do not load."""
+    return (f"{first_line(exc)}; nothing is built and no issue composed until they are fixed "
+            "('publisher check' lists them)")
+
+
+#: Why a slot's issue waits, when the sources do not load.
+SOURCES_BROKEN = "the review sources have problems (above)"
 
 
 def skipped_and_unsent(store: Store, last: datetime, expr: str, tz: tzinfo,
@@ -133,22 +146,26 @@ class _Run:
         self.problems: list[str] = []
 
     def run(self) -> RunReport:
+        catalog: Catalog | None = None
         try:
             catalog = load_reviews(self.config)
         except SourceError as exc:
-            return self._report(problems=[first_line(exc)])
+            # A reviewer's half-written draft must not hold up an issue that half the
+            # subscribers already have: what is frozen needs no source (module docstring).
+            self.problems.append(sources_problem(exc))
         with open_store(self.config) as store:
             self._inbox(store)  # first: a bounce or complaint that came back stops the next send
-            written = self._build(store, catalog)
+            written = self._build(store, catalog) if catalog is not None else 0
             decision, outcome, number = self._schedule(store, catalog)
             delivered = self._deliver(store, catalog, number)
             archived = tuple(n for n, report in delivered if report.state == "sent")
-            if archived:
+            if archived and catalog is not None:  # else the first build after the fix does
                 written += self._build(store, catalog, archive=archived)
             self._check_ambiguous(store, {n for n, _ in delivered})
         return self._report(decision=decision, outcome=outcome, issue=number,
                             delivered=tuple(delivered), written=written, archived=archived,
-                            steady=steady(self.config, catalog, self.now))
+                            steady=(steady(self.config, catalog, self.now)
+                                    if catalog is not None else (None, None)))
 
     def _report(self, *, problems: list[str] | None = None, **fields: Any) -> RunReport:
         found = tuple(dict.fromkeys(problems or self.problems))  # a build fails alike twice
@@ -197,7 +214,8 @@ class _Run:
 
     # --- the schedule --------------------------------------------------------------------------
 
-    def _schedule(self, store: Store, catalog: Catalog) -> tuple[Decision, str | None, int | None]:
+    def _schedule(self, store: Store, catalog: Catalog | None
+                  ) -> tuple[Decision, str | None, int | None]:
         last = store.last_slot()
         decision = decide(self.expr, self.tz, self.now, last, self.grace, self.catch_up)
         if quiet_first_skip(store, decision, last):
@@ -211,10 +229,19 @@ class _Run:
                 self.echo(decision.reason)
         if decision.slot is None:
             if self.catch_up and last is not None and self._skipped_and_unsent(store, last):
+                if catalog is None:
+                    self.problems.append(f"nothing caught up for the skipped slot "
+                                         f"{format_local(last, self.tz)}: {SOURCES_BROKEN}")
+                    return decision, None, None
                 return self._catch_up_skipped(store, catalog, decision, last)
             return decision, ("skipped" if decision.skipped else None), None
 
         slot, when = decision.slot, format_local(decision.slot, self.tz)
+        if catalog is None:
+            # The slot stays open: the first run within its grace period after the fix
+            # composes its issue.
+            self.problems.append(f"no issue composed for the slot {when}: {SOURCES_BROKEN}")
+            return decision, None, None
         drafts = [r for r in store.issues() if r.state == IssueState.DRAFT and r.slot is None]
         if drafts:  # composed by hand: it is what the editor means to send at the slot
             try:
@@ -261,7 +288,7 @@ class _Run:
 
     # --- delivery ------------------------------------------------------------------------------
 
-    def _deliver(self, store: Store, catalog: Catalog,
+    def _deliver(self, store: Store, catalog: Catalog | None,
                  composed: int | None) -> list[tuple[int, DeliveryReport]]:
         todo = []
         done: list[tuple[int, DeliveryReport]] = []

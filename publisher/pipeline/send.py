@@ -43,14 +43,19 @@ Echo = Callable[[str], Any]
 
 
 def _digest(config: Config, store: Store, record: IssueRecord,
-            catalog: Catalog) -> tuple[RenderedDigest, bool]:
+            catalog: Catalog | None) -> tuple[RenderedDigest, bool]:
     """What issue ``record`` sends, and whether that was frozen: the digest frozen when sending
     started, or, for a draft (and an issue being sent since before the ledger froze issues),
     the digest rendered from the sources as they are. MissingReview when a review it holds
-    left the sources."""
+    left the sources; PublisherError when it needs them and they did not load (``catalog``
+    None: ``publisher run`` on broken sources)."""
     frozen = store.frozen_digest(record.number)
     if frozen is not None:
         return frozen, True
+    if catalog is None:
+        raise PublisherError("not sent yet: a draft is made from the review sources when its "
+                             "sending starts, and they have problems (above); the first run "
+                             "after they are fixed sends it")
     issue = issue_from_record(record, catalog, config)
     return render_digest(issue, Site.from_config(config)), False
 
@@ -62,7 +67,7 @@ def _message_template(config: Config, digest: RenderedDigest, *, secret: str,
 
 
 def deliver_issue(config: Config, store: Store, number: int, *, now: datetime, secret: str,
-                  catalog: Catalog, progress: Progress | None = None, echo: Echo = print,
+                  catalog: Catalog | None, progress: Progress | None = None, echo: Echo = print,
                   transport: Transport | None = None, resume: bool = False) -> DeliveryReport:
     """Deliver issue ``number``: freeze and queue it if it is a draft, then send what is due.
 
@@ -84,10 +89,11 @@ def deliver_issue(config: Config, store: Store, number: int, *, now: datetime, s
 
 
 def deliver(config: Config, store: Store, number: int, *, now: datetime, secret: str,
-            catalog: Catalog, progress: Progress | None = None, echo: Echo = print,
+            catalog: Catalog | None, progress: Progress | None = None, echo: Echo = print,
             transport: Transport | None = None, resume: bool = False) -> DeliveryReport:
     """``deliver_issue`` for a caller that already holds the publication's run lock (``run``
-    does); PublisherError if it does not."""
+    does); PublisherError if it does not. ``catalog`` None: the sources did not load, and only
+    an issue already frozen can be sent."""
     if not holds_lock(config):
         raise PublisherError("deliver: the caller must hold the publication's run lock "
                              "(use deliver_issue, which takes it)")
@@ -175,7 +181,7 @@ def ambiguous_line(store: Store, number: int) -> str:
 
 
 def resend_ambiguous(config: Config, store: Store, number: int, *, now: datetime, secret: str,
-                     catalog: Catalog, progress: Progress | None = None, echo: Echo = print,
+                     catalog: Catalog | None, progress: Progress | None = None, echo: Echo = print,
                      transport: Transport | None = None) -> DeliveryReport:
     """Requeue issue ``number``'s ambiguous deliveries (some recipients may get a second copy)
     and deliver them."""
@@ -196,7 +202,7 @@ def settle_ambiguous(config: Config, store: Store, number: int, *, now: datetime
 
 
 def send_test(config: Config, store: Store, number: int, address: str, *, secret: str,
-              now: datetime, catalog: Catalog, transport: Transport | None = None) -> str:
+              now: datetime, catalog: Catalog | None, transport: Transport | None = None) -> str:
     """Send one copy of issue ``number`` (as frozen, or as a draft would be sent now) to
     ``address`` and record nothing; returns the server's reply.
 

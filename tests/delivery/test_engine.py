@@ -290,6 +290,32 @@ def test_giving_up_on_subscribers_is_a_non_zero_exit_and_a_line_to_read(
     assert newsletter.state() == "sent"
 
 
+def test_issue_send_goes_on_with_a_frozen_issue_while_the_sources_are_broken(
+        server, make_newsletter):
+    newsletter = make_newsletter(server.url, connections=1)
+    broken = newsletter.publication.root / "reviews" / "broken.md"
+    # a draft is made from the sources when its sending starts: it waits for them
+    newsletter.publication.write_review("broken.md", "---\ntitle: Broken\n---\n")
+    refused = cli(newsletter, "issue", "send", "1")
+    assert refused.exit_code == 1
+    assert "reviews/broken.md:1: date: missing" in refused.stderr
+    assert newsletter.state() == "draft" and server.messages == []
+
+    broken.unlink()
+    server.fail(READERS[0], "451", times=1)
+    assert cli(newsletter, "issue", "send", "1").exit_code == 0  # frozen; one retry waits
+    assert newsletter.state() == "sending"
+    newsletter.publication.write_review("broken.md", "---\ntitle: Broken\n---\n")
+    later = run_cli("issue", "send", "1", root=newsletter.publication.root,
+                    now=NOW + timedelta(hours=1), env={"PUBLISHER_SECRET": SECRET})
+    assert later.exit_code == 0, later.output
+    assert later.stderr.splitlines() == [
+        "warning: 2 problems in review sources: reviews/broken.md:1: date: missing; every review "
+        "needs a date (and 1 more); issue #1 is frozen and goes out as it is"]
+    assert newsletter.state() == "sent"
+    assert copies(server) == Counter(READERS)
+
+
 class _PausingProgress:
     """A progress bar that holds the main thread once, after the first delivery is done, so
     that the sender's next reports arrive together (as they do on a busy machine)."""

@@ -193,17 +193,90 @@ def test_catch_up_after_a_recorded_skip_sends_once(publication):
 # --- problems a person must act on --------------------------------------------------------------
 
 
-def test_invalid_sources_stop_the_run_with_one_line(publication):
+def test_invalid_sources_build_nothing_and_leave_the_due_slot_open_until_fixed(publication):
     write_reviews(publication, 2)
     publication.write_review("broken.md", "---\ntitle: Broken\n---\nNo date, no reviewer.\n")
     config = publication.config
     report, lines = run(config, SLOT + timedelta(minutes=1))
     assert report.exit_code == 1
-    assert report.problem.startswith("2 problems in review sources, nothing built or sent: "
-                                     "reviews/broken.md:1: date: missing")
-    assert "\n" not in report.problem
+    assert report.problems == (
+        "2 problems in review sources: reviews/broken.md:1: date: missing; every review needs "
+        "a date (and 1 more); nothing is built and no issue composed until they are fixed "
+        "('publisher check' lists them)",
+        "no issue composed for the slot Fri 2026-11-20 09:00 GMT: the review sources have "
+        "problems (above)")
     assert not (config.output_path / "feed.xml").exists()
     assert ledger(config) == ([], None)
+
+    # fixed within the slot's grace period: the next run composes and sends the slot's issue
+    (publication.root / "reviews" / "broken.md").unlink()
+    report, lines = run(config, SLOT + timedelta(minutes=6))
+    assert report.exit_code == 0, report.problems
+    assert report.outcome == "issued" and report.issue == 1
+    assert (config.output_path / "feed.xml").is_file()
+
+
+def test_an_issue_half_sent_goes_on_while_the_sources_are_broken(publication):
+    # Issue #1 is frozen and queued, but the relay refused the connection; before the next
+    # run a reviewer saves a review with no date. The subscribers still get the issue.
+    write_reviews(publication, 2)
+    port = free_port()
+    use_smtp(publication, f"smtp://127.0.0.1:{port}")
+    add_subscribers(publication.config, 5, SLOT - timedelta(days=1))
+    report, _ = run(publication.config, SLOT + timedelta(minutes=1))
+    assert report.problem.startswith("issue #1 not sent: cannot connect")
+    assert not (publication.config.output_path / "issues" / "1").exists()
+    publication.write_review("half-written.md", "---\ntitle: Half written\n---\n")
+
+    with SmtpServer() as srv:
+        text = (publication.root / "publisher.toml").read_text()
+        publication.write_config(text.replace(f"127.0.0.1:{port}", f"127.0.0.1:{srv.port}"))
+        config = publication.config
+        report, lines = run(config, SLOT + timedelta(minutes=6))
+        assert report.exit_code == 1
+        assert report.problems == (
+            "2 problems in review sources: reviews/half-written.md:1: date: missing; every "
+            "review needs a date (and 1 more); nothing is built and no issue composed until "
+            "they are fixed ('publisher check' lists them)",)
+        assert len(srv.messages) == 5
+        assert [(i.number, i.state) for i in ledger(config)[0]] == [(1, "sent")]
+        assert report.archived == (1,) and report.written == 0
+        assert not (config.output_path / "issues" / "1").exists()
+
+        # the fix: the first run after it builds the archive page, and sends nothing again
+        (publication.root / "reviews" / "half-written.md").unlink()
+        report, lines = run(config, SLOT + timedelta(minutes=11))
+        assert report.exit_code == 0, report.problems
+        assert (config.output_path / "issues" / "1" / "index.html").is_file()
+        assert len(srv.messages) == 5
+
+
+def test_a_draft_not_yet_frozen_waits_for_the_sources(publication, monkeypatch):
+    # Composed for its slot while the secret was missing: a draft, made from the sources when
+    # its sending starts. With the sources broken it waits; once they are fixed it goes out.
+    write_reviews(publication, 2)
+    use_maildir(publication)
+    config = publication.config
+    add_subscribers(config, 3, SLOT - timedelta(days=1))
+    monkeypatch.delenv("PUBLISHER_SECRET")
+    report, _ = run(config, SLOT + timedelta(minutes=1))
+    assert ledger(config)[0][0].state == "draft"
+    monkeypatch.setenv("PUBLISHER_SECRET", "now-it-is-set")
+    publication.write_review("broken.md", "---\ntitle: Broken\n---\n")
+
+    report, _ = run(config, SLOT + timedelta(minutes=6))
+    assert report.exit_code == 1
+    assert report.problems[1:] == (
+        "issue #1: not sent yet: a draft is made from the review sources when its sending "
+        "starts, and they have problems (above); the first run after they are fixed sends it",)
+    assert ledger(config)[0][0].state == "draft"
+    assert not (config.root / ".publisher" / "outbox").exists()  # nothing was sent
+
+    (publication.root / "reviews" / "broken.md").unlink()
+    report, _ = run(config, SLOT + timedelta(minutes=11))
+    assert report.exit_code == 0, report.problems
+    assert ledger(config)[0][0].state == "sent"
+    assert maildir_count(config) == 3
 
 
 def test_without_the_secret_the_issue_waits_and_goes_out_on_the_next_run(publication,
@@ -349,8 +422,11 @@ def test_cli_run_exit_codes(publication, cli):
     publication.write_review("broken.md", "---\ntitle: Broken\n---\n")
     result = cli("run", now=at)
     assert result.exit_code == 1
-    assert result.output.count("\n") == 1
-    assert result.output.startswith("error: 2 problems in review sources")
+    assert result.stdout == ""
+    first, second = result.stderr.splitlines()
+    assert first.startswith("error: 2 problems in review sources: reviews/broken.md:1: ")
+    assert second == ("error: no issue composed for the slot Fri 2026-11-20 09:00 GMT: the "
+                      "review sources have problems (above)")
 
 
 def test_cli_run_prints_every_problem_each_on_its_line(publication, monkeypatch, cli):
