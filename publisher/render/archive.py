@@ -24,6 +24,7 @@ from .digest import (
     publication_context,
 )
 from .engine import compile_mjml, render_template
+from .feeds import XSL_PATH
 from .site import Site
 
 
@@ -93,7 +94,7 @@ def render_archive_index(site: Site, issues: Sequence[Issue],
         "author_email": site.author_email,
         "copyright": site.copyright,
         "hub": site.feed_hub,
-        "stylesheet_url": site.url("feed.xsl"),
+        "stylesheet_url": site.rooted(XSL_PATH),
     })
     return {
         "issues/atom.xml": feed.encode("utf-8"),

@@ -435,7 +435,7 @@ class FeedRenderer:
 
     def _stylesheet(self) -> str:
         return (f'<?xml-stylesheet type="text/xsl" '
-                f'href="{_attr(self.site.url(XSL_PATH))}"?>\n')
+                f'href="{_attr(self.site.rooted(XSL_PATH))}"?>\n')
 
     def _rss(self, chosen: list[tuple[EntryData, bool]], path: str, title: str,
              description: str, home: str, updated: datetime, paging: Paging | None) -> bytes:

@@ -102,3 +102,10 @@ class Site:
     def url(self, path: str = "") -> str:
         """An absolute URL under base_url (path given without a leading slash)."""
         return self.base_url + path.lstrip("/")
+
+    def rooted(self, path: str) -> str:
+        """``path`` under base_url, from the host's root (``/film/feed.xsl``): for what a
+        browser loads only from the document's own origin (an XSLT stylesheet), so that it is
+        found at whichever name of the host served the document — www. or not, or a static
+        server on the editor's machine."""
+        return (urlsplit(self.base_url).path or "/") + path.lstrip("/")

@@ -248,3 +248,21 @@ def test_a_feed_opened_in_the_browser_reads_as_a_page(site, browser, tmp_path, n
     page.screenshot(path=str(shot))
     assert shot.stat().st_size > 5000
     page.close()
+
+
+def test_a_feed_read_at_another_name_of_the_host_still_reads_as_a_page(site, browser):
+    # A site answers at two names (example.org and www.example.org; here 127.0.0.1 and
+    # localhost) or a static server on the editor's machine. A browser runs an XSLT stylesheet
+    # only from the feed's own origin: named from the host's root, it is found on whichever
+    # host served the feed.
+    public, base = site
+    other = base.replace("127.0.0.1", "localhost")
+    page = browser.new_page()
+    import lxml.etree
+
+    title = lxml.etree.fromstring((public / "feed.xml").read_bytes()).findtext("channel/title")
+    page.goto(other + "feed.xml")
+    assert page.locator("h1").inner_text(timeout=5000) == title
+    assert b'<?xml-stylesheet type="text/xsl" href="/feed.xsl"?>' in (
+        public / "feed.xml").read_bytes()
+    page.close()
