@@ -193,6 +193,13 @@ def test_catch_up_after_a_recorded_skip_sends_once(publication):
 # --- problems a person must act on --------------------------------------------------------------
 
 
+def undated(name: str) -> str:
+    """The line a run gives when reviews/NAME has no date and no reviewer."""
+    return (f"2 problems in review sources: reviews/{name}:1: date: missing; every review needs "
+            "a date (and 1 more); nothing is built and no issue composed until they are fixed "
+            "('publisher check' lists them)")
+
+
 def test_invalid_sources_build_nothing_and_leave_the_due_slot_open_until_fixed(publication):
     write_reviews(publication, 2)
     publication.write_review("broken.md", "---\ntitle: Broken\n---\nNo date, no reviewer.\n")
@@ -200,9 +207,7 @@ def test_invalid_sources_build_nothing_and_leave_the_due_slot_open_until_fixed(p
     report, lines = run(config, SLOT + timedelta(minutes=1))
     assert report.exit_code == 1
     assert report.problems == (
-        "2 problems in review sources: reviews/broken.md:1: date: missing; every review needs "
-        "a date (and 1 more); nothing is built and no issue composed until they are fixed "
-        "('publisher check' lists them)",
+        undated("broken.md"),
         "no issue composed for the slot Fri 2026-11-20 09:00 GMT: the review sources have "
         "problems (above)")
     assert not (config.output_path / "feed.xml").exists()
@@ -234,10 +239,7 @@ def test_an_issue_half_sent_goes_on_while_the_sources_are_broken(publication):
         config = publication.config
         report, lines = run(config, SLOT + timedelta(minutes=6))
         assert report.exit_code == 1
-        assert report.problems == (
-            "2 problems in review sources: reviews/half-written.md:1: date: missing; every "
-            "review needs a date (and 1 more); nothing is built and no issue composed until "
-            "they are fixed ('publisher check' lists them)",)
+        assert report.problems == (undated("half-written.md"),)
         assert len(srv.messages) == 5
         assert [(i.number, i.state) for i in ledger(config)[0]] == [(1, "sent")]
         assert report.archived == (1,) and report.written == 0
@@ -251,9 +253,9 @@ def test_an_issue_half_sent_goes_on_while_the_sources_are_broken(publication):
         assert len(srv.messages) == 5
 
 
-def test_a_draft_not_yet_frozen_waits_for_the_sources(publication, monkeypatch):
-    # Composed for its slot while the secret was missing: a draft, made from the sources when
-    # its sending starts. With the sources broken it waits; once they are fixed it goes out.
+def composed_without_the_secret(publication, monkeypatch):
+    """Two reviews, three subscribers, and a run at the slot without PUBLISHER_SECRET: issue
+    #1 composed, a draft. (config, that run's report)."""
     write_reviews(publication, 2)
     use_maildir(publication)
     config = publication.config
@@ -261,6 +263,13 @@ def test_a_draft_not_yet_frozen_waits_for_the_sources(publication, monkeypatch):
     monkeypatch.delenv("PUBLISHER_SECRET")
     report, _ = run(config, SLOT + timedelta(minutes=1))
     assert ledger(config)[0][0].state == "draft"
+    return config, report
+
+
+def test_a_draft_not_yet_frozen_waits_for_the_sources(publication, monkeypatch):
+    # Composed for its slot while the secret was missing: a draft, made from the sources when
+    # its sending starts. With the sources broken it waits; once they are fixed it goes out.
+    config, _report = composed_without_the_secret(publication, monkeypatch)
     monkeypatch.setenv("PUBLISHER_SECRET", "now-it-is-set")
     publication.write_review("broken.md", "---\ntitle: Broken\n---\n")
 
@@ -281,12 +290,7 @@ def test_a_draft_not_yet_frozen_waits_for_the_sources(publication, monkeypatch):
 
 def test_without_the_secret_the_issue_waits_and_goes_out_on_the_next_run(publication,
                                                                          monkeypatch):
-    write_reviews(publication, 2)
-    use_maildir(publication)
-    config = publication.config
-    add_subscribers(config, 3, SLOT - timedelta(days=1))
-    monkeypatch.delenv("PUBLISHER_SECRET")
-    report, _ = run(config, SLOT + timedelta(minutes=1))
+    config, report = composed_without_the_secret(publication, monkeypatch)
     assert report.exit_code == 1 and report.issue == 1
     assert report.problem == ("issue #1 not sent: PUBLISHER_SECRET is not set; it signs "
                               "unsubscribe links; set it to a long random string")
