@@ -102,8 +102,7 @@ class _Plan:
     """The steps of ``rehearse_run``, in the order a run takes them."""
 
     def __init__(self, config: Config, store: Store | None, catalog: Catalog | None,
-                 now: datetime,
-                 lines: list[str], problems: list[str]):
+                 now: datetime, lines: list[str], problems: list[str]):
         self.config, self.store, self.catalog, self.now = config, store, catalog, now
         self.lines, self.problems = lines, problems
         self.records: list[IssueRecord] = store.issues() if store is not None else []

@@ -178,6 +178,14 @@ def test_catch_up_after_a_recorded_skip_sends_once(publication):
     later = SLOT + timedelta(days=3)
     assert run(config, later)[0].outcome == "skipped"  # cron got there first
 
+    # a review that does not load: nothing to catch up from, and nothing recorded
+    publication.write_review("broken.md", "---\ntitle: Broken\n---\n")
+    report, lines = run(config, later + timedelta(minutes=5), catch_up=True)
+    assert report.exit_code == 1 and report.issue is None
+    assert report.problems[1:] == ("nothing caught up for the skipped slot Fri 2026-11-20 "
+                                   "09:00 GMT: the review sources have problems (above)",)
+    (publication.root / "reviews" / "broken.md").unlink()
+
     report, lines = run(config, later + timedelta(minutes=10), catch_up=True)
     assert report.exit_code == 0 and report.issue == 1
     assert "for the skipped slot Fri 2026-11-20 09:00 GMT, caught up on request" in lines.text()
