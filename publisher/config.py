@@ -15,7 +15,7 @@ import tomllib
 import types
 import typing
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from urllib.parse import quote, unquote, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -160,6 +160,12 @@ class InboxSettings:
     soft_bounce_days: float = 14.0
 
 
+#: The formats ``site.icon`` may be in, by suffix, with their media types.
+ICON_TYPES = {".png": "image/png", ".svg": "image/svg+xml", ".ico": "image/x-icon",
+              ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".gif": "image/gif",
+              ".webp": "image/webp"}
+
+
 @dataclass(frozen=True)
 class SiteSettings:
     """[site]: the pages publisher builds around the feeds when review permalinks are under
@@ -175,6 +181,10 @@ class SiteSettings:
     #: Related reviews on each review's page (another review of the same film, the director's
     #: other films, shared cast): at most this many; 0 shows none.
     related: int = 4
+    #: The publication's icon, a square image in static/ ("icon.png"; 512 × 512 pixels suits
+    #: every use): the browser tab's icon on every page, and the icon feed readers show beside
+    #: the feeds (Atom icon, RSS image, JSON Feed icon and favicon). "" for none.
+    icon: str = ""
 
 
 @dataclass(frozen=True)
@@ -298,6 +308,12 @@ class Config:
     def url(self, path: str = "") -> str:
         """An absolute URL under base_url (path given without a leading slash)."""
         return self.base_url + path.lstrip("/")
+
+    @property
+    def icon_url(self) -> str:
+        """The URL of site.icon (a file in static/, published under base_url), or ""."""
+        icon = self.site.icon
+        return self.url(quote(PurePosixPath(icon).as_posix())) if icon else ""
 
     def reader_url(self, path: str) -> str:
         """An absolute URL of ``publisher serve`` (subscribe, unsubscribe, preferences): under
@@ -520,6 +536,12 @@ def _check(config: Config, where: str) -> Config:
     if not 0 <= config.site.related <= 20:
         problems.append(f"{where}: site.related: must be from 0 (none) to 20, got "
                         f"{config.site.related}")
+    icon = PurePosixPath(config.site.icon)
+    if config.site.icon and (icon.is_absolute() or ".." in icon.parts or "\\" in config.site.icon
+                             or icon.suffix.lower() not in ICON_TYPES):
+        problems.append(f"{where}: site.icon: {config.site.icon!r} is not an image file in "
+                        "static/; expected its path there, such as \"icon.png\" (PNG, SVG, ICO, "
+                        "JPEG, GIF or WebP)")
     if config.site.per_page < 1 or config.site.home_reviews < 0:
         problems.append(f"{where}: site.per_page: must be at least 1 (and "
                         "site.home_reviews at least 0)")

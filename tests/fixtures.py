@@ -933,6 +933,21 @@ def rss_problems(data: bytes, location: str) -> list[str]:
     for ln in ch.findall(f"{ATOM}link"):
         if not _absolute(ln.get("href")):
             problems.append(f"channel: atom:link href {ln.get('href')!r} is not absolute")
+    for image in ch.findall("image")[:1]:
+        if len(ch.findall("image")) > 1:
+            problems.append("channel: <image> repeated")
+        for name in ("url", "title", "link"):
+            if len(image.findall(name)) != 1:
+                problems.append(f"image: missing or repeated <{name}>")
+        if not _absolute(image.findtext("url")):
+            problems.append(f"image: url {image.findtext('url')!r} is not absolute")
+        if (image.findtext("title"), image.findtext("link")) != (ch.findtext("title"),
+                                                                  ch.findtext("link")):
+            problems.append("image: title and link should be the channel's")
+        for name, most in (("width", 144), ("height", 400)):
+            value = image.findtext(name)
+            if value is not None and not (value.isdigit() and 0 < int(value) <= most):
+                problems.append(f"image: {name} {value!r} is not from 1 to {most}")
     for name in ("lastBuildDate", "pubDate"):
         if ch.find(name) is not None:
             problem = rfc822_problem(ch.findtext(name), f"channel {name}")
@@ -1007,6 +1022,10 @@ def atom_problems(data: bytes, location: str) -> list[str]:
     if problem:
         problems.append(problem)
     problems += _link_problems(root.findall(f"{ATOM}link"), "feed")
+    for name in ("icon", "logo"):
+        found = root.findall(f"{ATOM}{name}")
+        if len(found) > 1 or (found and not urlsplit(found[0].text or "").scheme):
+            problems.append(f"feed: <{name}> repeated or not an IRI")
     selves = [ln for ln in root.findall(f"{ATOM}link") if ln.get("rel") == "self"]
     if len(selves) != 1 or selves[0].get("href") != location:
         problems.append(f"feed: self link does not match the document location {location!r}")

@@ -27,7 +27,7 @@ import os
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import unquote, urlsplit
 from zoneinfo import ZoneInfo
@@ -267,7 +267,8 @@ def static_files(config: Config) -> list[tuple[str, Path]]:
     """(relative path, source) for every file under <root>/static/, hidden files skipped.
 
     Symbolic links are followed while they stay inside the publication; one that leads out
-    of it is refused: PublisherError naming every such link, before anything is written."""
+    of it is refused: PublisherError naming every such link, before anything is written. So is
+    a site.icon that is not among the files: every page and feed would name it."""
     static = config.paths.static
     allowed = [config.root.resolve()]
     found: list[tuple[str, Path]] = []
@@ -309,6 +310,10 @@ def static_files(config: Config) -> list[tuple[str, Path]]:
             f"{refused[0]}{more}: a symbolic link out of the publication; publisher never "
             "publishes a file from outside it (it could be a secret): copy the file into "
             "static/ or remove the link")
+    icon = config.site.icon
+    if icon and PurePosixPath(icon).as_posix() not in {rel for rel, _path in found}:
+        raise PublisherError(f"{config.path}: site.icon: static/{icon} is not there; put the "
+                             "image there, or remove the key")
     return found
 
 

@@ -71,6 +71,7 @@ def check_publication(config: Config, *, now: datetime, checks: Sequence[Check] 
     warnings += name_warnings(config, published)
     posters = PosterFacts(config)  # shared with planning: each poster's header read once
     warnings += [str(p) for p in unreadable_posters(config, result.reviews, posters)]
+    warnings += icon_warnings(config, posters)
     warnings += [f"{config.path}: {gap}"
                  for gap in language_gaps(config.templates_path, config.language)]
     if not result.problems:  # a build is planned only from sources that all load
@@ -107,6 +108,19 @@ def check_publication(config: Config, *, now: datetime, checks: Sequence[Check] 
                 f"{count(drafts, 'draft')}, {scheduled} scheduled; "
                 f"{count(len(errors), 'error')}, {count(len(warnings), 'warning')}")
     return CheckReport(tuple(errors), tuple(warnings), tuple(info))
+
+
+def icon_warnings(config: Config, posters: PosterFacts) -> list[str]:
+    """site.icon that is not square: browsers and feed readers show it in a square, squeezed."""
+    if not config.site.icon:
+        return []
+    facts = posters.facts(config.icon_url)
+    if facts is None or facts.width is None or facts.height is None \
+            or facts.width == facts.height:
+        return []  # missing: static_files says so; a size unknown (SVG): nothing to say
+    return [f"{config.path}: site.icon: static/{config.site.icon} is {facts.width} × "
+            f"{facts.height} pixels; browsers and feed readers show it in a square, squeezed: "
+            "crop it to a square (512 × 512 suits every use)"]
 
 
 def operations(config: Config, *, now: datetime, connect: bool = False,

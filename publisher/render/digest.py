@@ -69,6 +69,8 @@ def publication_context(site: Site) -> dict[str, Any]:
         "atom_url": site.url("issues/atom.xml"),
         "subscribe_url": site.subscribe_url,
         "postal_address": site.postal_address,
+        "icon_url": site.icon_url,  # "" without one
+        "icon_type": site.icon_type,
         "t": site.words.phrases,  # the words in the publication's language (render/words.py)
     }
 

@@ -447,6 +447,12 @@ class FeedRenderer:
                f"    <title>{_text(title)}</title>\n",
                f"    <link>{_text(home)}</link>\n",
                f"    <description>{_html_text(description)}</description>\n"]
+        if site.icon_url:
+            # The image's title and link are the channel's, as RSS 2.0 asks; no width and
+            # height, which may not pass 144 × 400 pixels (readers scale the image anyway).
+            out.append(f"    <image>\n      <url>{_text(site.icon_url)}</url>\n"
+                       f"      <title>{_text(title)}</title>\n      <link>{_text(home)}</link>\n"
+                       "    </image>\n")
         for rel, href, kind in self._links(path, paging, "feed.xml", "application/rss+xml"):
             type_attr = f' type="{kind}"' if kind else ""
             out.append(f'    <atom:link href="{_attr(href)}" rel="{rel}"{type_attr}/>\n')
@@ -488,6 +494,8 @@ class FeedRenderer:
             out.append(f'  <link href="{_attr(href)}" rel="{rel}"{type_attr}/>\n')
         out.append(f'  <link href="{_attr(home)}" rel="alternate" type="text/html"/>\n'
                    f'  <generator version="{_attr(__version__)}">{GENERATOR}</generator>\n')
+        if site.icon_url:
+            out.append(f"  <icon>{_text(site.icon_url)}</icon>\n")
         if site.copyright:
             out.append(f"  <rights>{_text(site.copyright)}</rights>\n")
         out.append(f"  <subtitle>{_text(description)}</subtitle>\n")
@@ -512,6 +520,8 @@ class FeedRenderer:
             "language": site.language,
             "authors": [{"name": xml_safe(site.author) or title, "url": site.base_url}],
         }
+        if site.icon_url:  # one square image for both: readers scale it
+            feed["icon"] = feed["favicon"] = site.icon_url
         if site.feed_hub:
             feed["hubs"] = [{"type": "WebSub", "url": site.feed_hub}]
         if paging is not None and paging.prev is not None:

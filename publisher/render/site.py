@@ -5,11 +5,11 @@ from the Config once, at the edge (``Site.from_config``), so that no renderer re
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
-from ..config import Config
+from ..config import ICON_TYPES, Config
 from .words import ENGLISH, Words, load_words
 
 
@@ -54,6 +54,9 @@ class Site:
     related: int = 4  # related reviews on each review's page
     feeds_per_reviewer: bool = True
     feeds_per_tag: bool = True
+    #: The publication's icon (site.icon, a file in static/): its URL and media type, or "".
+    icon_url: str = ""
+    icon_type: str = ""
     #: The words publisher composes, dates and lists, in ``language`` (render/words.py).
     words: Words = field(default=ENGLISH, compare=False, repr=False)
 
@@ -90,6 +93,8 @@ class Site:
             home_reviews=config.site.home_reviews,
             search=config.site.search and not config.external_pages,
             related=config.site.related,
+            icon_url=config.icon_url,
+            icon_type=ICON_TYPES.get(PurePosixPath(config.site.icon).suffix.lower(), ""),
             feeds_per_reviewer=config.feeds.per_reviewer,
             feeds_per_tag=config.feeds.per_tag,
             words=load_words(config.templates_path, config.language),

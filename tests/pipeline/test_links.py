@@ -24,7 +24,7 @@ from publisher.render.sender import Sender
 from publisher.render.site import Site
 from publisher.sources import load_reviews
 from publisher.sources.scaffold import init_publication
-from tests.fixtures import SAMPLE, StaticServer, free_port, write_films
+from tests.fixtures import SAMPLE, StaticServer, free_port, write_films, write_png
 
 XLINK_ATTRS = ("href", "src", "url", "action")
 
@@ -63,7 +63,9 @@ def xml_links(data: bytes) -> list[str]:
             value = el.get(attr)
             if value and "{" not in value:  # an XSLT attribute value template is not a URL
                 urls.append(value)
-        if local in ("link", "loc") and el.text and el.text.strip().startswith("http"):
+        # link and loc elements; Atom's icon and the RSS image's url
+        if local in ("link", "loc", "icon", "url") and el.text \
+                and el.text.strip().startswith("http"):
             urls.append(el.text.strip())
         if local == "guid" and el.get("isPermaLink") == "true":
             urls.append(el.text or "")
@@ -165,7 +167,9 @@ def test_every_link_in_the_site_the_feeds_and_the_newsletter_answers_200(publica
     write_films(publication, 3)  # posters with dimensions, the digest's footer address
     text = (publication.root / "publisher.toml").read_text("utf-8")
     publication.write_config(text.replace('"https://reel.test/"', f'"{base}"'))
-    publication.add_config("[site]\nper_page = 3\n")  # several pages of each index
+    write_png(publication.root / "static" / "icon.png", 64, 64, (180, 40, 40))
+    # several pages of each index; the icon every page names
+    publication.add_config('[site]\nper_page = 3\nicon = "icon.png"\n')
     publication.add_config(f'[server]\nurl = "{server}"\n')
     config = publication.config
 
@@ -202,7 +206,7 @@ def test_every_link_in_the_site_the_feeds_and_the_newsletter_answers_200(publica
         "mailto", "https"}
     assert f"{server}subscribe" in external  # the forms post there
     for expected in ("index.html", "reviews/", "archive/", "issues/1/", "tags/festival/",
-                     "feed.xsl", "site.css", "sitemap.xml", "feeds/"):
+                     "feed.xsl", "site.css", "sitemap.xml", "feeds/", "icon.png"):
         assert any(u.startswith(base + expected) or u == base + expected for u in checked), \
             expected
     # and every page the sitemap lists is one of them

@@ -12,7 +12,7 @@ import feedparser
 import lxml.html
 import pytest
 
-from publisher.errors import PublisherError, SourceError
+from publisher.errors import ConfigError, PublisherError, SourceError
 from publisher.models import Issue
 from publisher.pipeline.build import build_site
 from publisher.pipeline.check import check_publication
@@ -20,7 +20,14 @@ from publisher.render.digest import render_digest
 from publisher.render.feeds import REVIEW_NS
 from publisher.render.site import Site
 from publisher.sources.catalog import load_reviews
-from tests.fixtures import quoted, write_films, write_png, write_reviews
+from tests.fixtures import (
+    atom_problems,
+    quoted,
+    rss_problems,
+    write_films,
+    write_png,
+    write_reviews,
+)
 
 
 def page(public: Path, rel: str) -> lxml.html.HtmlElement:
@@ -881,6 +888,84 @@ def test_check_names_a_poster_that_is_not_the_image_its_name_says(publication, n
     assert warning == (
         f"reviews/film-2.md:{line}: poster: static/posters/film-2.png is not a PNG image (its "
         "first bytes say otherwise), so browsers show it broken; save it again as a PNG file")
+
+
+# --- the publication's icon ---------------------------------------------------------------------
+
+
+def test_the_icon_is_on_every_page_and_beside_every_feed(publication, now):
+    write_films(publication, 2)
+    write_png(publication.root / "static" / "icon.png", 512, 512, (200, 40, 40))
+    publication.add_config('[site]\nicon = "icon.png"\n')
+    config = publication.config
+    reviews = load_reviews(config).reviews
+    build_site(config, now=now, issues=[Issue(number=1, subject="s", date=now, reviews=reviews)])
+    public, icon = config.output_path, "https://reel.test/icon.png"
+    assert (public / "icon.png").is_file()
+
+    # the browser tab's, and the home screen's on iOS, on the site's and the archive's pages
+    for rel in ("index.html", "reviews/film-1/index.html", "tags/index.html", "404.html",
+                "issues/index.html", "issues/1/index.html"):
+        doc = page(public, rel)
+        assert doc.xpath('//link[@rel="icon"]/@href') == [icon], rel
+        assert doc.xpath('//link[@rel="apple-touch-icon"]/@href') == [icon], rel
+    assert f'<link rel="icon" href="{icon}" type="image/png"/>' in (
+        public / "feed.xsl").read_text("utf-8")
+
+    # what feed readers show beside the feed, in every format and every archive document
+    for path in ("", "reviewers/sam-okafor/", "archive/2026-11/"):
+        rss = (public / path / "feed.xml").read_bytes()
+        atom = (public / path / "atom.xml").read_bytes()
+        assert rss_problems(rss, f"https://reel.test/{path}feed.xml") == []
+        assert atom_problems(atom, f"https://reel.test/{path}atom.xml") == []
+        assert feedparser.parse(rss).feed.image.href == icon
+        assert feedparser.parse(atom).feed.icon == icon
+        data = json.loads((public / path / "feed.json").read_bytes())
+        assert data["icon"] == data["favicon"] == icon
+    assert feedparser.parse((public / "issues" / "atom.xml").read_bytes()).feed.icon == icon
+
+
+def test_without_an_icon_no_page_or_feed_names_one(publication, now):
+    write_films(publication, 1)
+    build_site(publication.config, now=now)
+    public = publication.config.output_path
+    assert not page(public, "index.html").xpath('//link[@rel="icon"]')
+    assert b"<image>" not in (public / "feed.xml").read_bytes()
+    assert b"<icon>" not in (public / "atom.xml").read_bytes()
+    assert "icon" not in json.loads((public / "feed.json").read_bytes())
+
+
+def test_an_icon_missing_from_static_stops_the_build_and_check_names_it(publication, now):
+    write_films(publication, 1)
+    publication.add_config('[site]\nicon = "img/icon.png"\n')
+    config = publication.config
+    with pytest.raises(PublisherError) as info:
+        build_site(config, now=now)
+    expected = (f"{config.path}: site.icon: static/img/icon.png is not there; put the image "
+                "there, or remove the key")
+    assert str(info.value) == expected
+    assert not config.output_path.exists()
+    assert expected in check_publication(config, now=now, sources_only=True).errors
+
+
+def test_check_warns_of_an_icon_that_is_not_square(publication, now):
+    write_films(publication, 1)
+    write_png(publication.root / "static" / "icon.png", 300, 100, (200, 40, 40))
+    publication.add_config('[site]\nicon = "icon.png"\n')
+    config = publication.config
+    report = check_publication(config, now=now, sources_only=True)
+    assert [w for w in report.warnings if "site.icon" in w] == [
+        f"{config.path}: site.icon: static/icon.png is 300 × 100 pixels; browsers and feed "
+        "readers show it in a square, squeezed: crop it to a square (512 × 512 suits every "
+        "use)"]
+
+
+@pytest.mark.parametrize("icon", ["../secret.png", "/etc/icon.png", "icon.txt"])
+def test_an_icon_must_be_an_image_file_in_static(publication, icon):
+    publication.add_config(f'[site]\nicon = "{icon}"\n')
+    with pytest.raises(ConfigError) as info:
+        publication.config  # noqa: B018 - loading it is the test
+    assert f"site.icon: {icon!r} is not an image file in static/" in str(info.value)
 
 
 def test_feeds_over_a_megabyte_are_named_when_few_and_counted_when_many(publication, now):

@@ -19,7 +19,7 @@ import pytest
 from publisher.ledger import open_store
 from publisher.pipeline.build import build_publication
 from publisher.sources import load_reviews
-from tests.fixtures import SAMPLE, StaticServer, free_port, write_films
+from tests.fixtures import SAMPLE, StaticServer, free_port, write_films, write_png
 
 CHROMIUM = "/usr/bin/chromium"
 #: One page of each kind the site has.
@@ -77,7 +77,8 @@ def site(tmp_path_factory):
     base = f"http://127.0.0.1:{port}/"
     text = (root / "publisher.toml").read_text("utf-8")
     publication.write_config(text.replace('"https://reel.test/"', f'"{base}"'))
-    publication.add_config("[site]\nper_page = 4\n")
+    write_png(root / "static" / "icon.png", 192, 192, (180, 40, 40))
+    publication.add_config('[site]\nper_page = 4\nicon = "icon.png"\n')
     config = publication.config
     ids = [r.id for r in load_reviews(config).published(NOW)][-3:]
     with open_store(config) as store:
