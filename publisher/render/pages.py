@@ -105,6 +105,8 @@ class PageRenderer:
         self.css = self._render("site.css.j2", publication_context(site)).encode("utf-8")
         css_hash = hashlib.blake2b(self.css, digest_size=4).hexdigest()
         self._shared = self._shared_context(f"{site.url('site.css')}?v={css_hash}")
+        self._icon = (Fields(url=site.icon_url, alt=site.title, width=None, height=None)
+                      if site.icon_url else None)
 
     # -- the pieces every page shares --------------------------------------------------------
 
@@ -195,9 +197,13 @@ class PageRenderer:
 
     def _page(self, name: str, page: dict[str, Any], **context: Any) -> bytes:
         values = dict(self._shared)
+        own = page.get("image") is not None
+        # A page without an image of its own (an index, a review without a poster) is shared
+        # with the publication's icon, in the small card a square image suits.
         values["page"] = Fields(**{"title": page["heading"], "description": "",
-                                   "canonical": "", "og_type": "website", "image": None,
-                                   "published": "", **page})
+                                   "canonical": "", "og_type": "website", "published": "",
+                                   **page, "image": page["image"] if own else self._icon,
+                                   "twitter_card": "summary_large_image" if own else "summary"})
         values.update(context)
         values["header"] = self._header(values["section"])
         return self._render(name, values).encode("utf-8")

@@ -912,6 +912,14 @@ def test_the_icon_is_on_every_page_and_beside_every_feed(publication, now):
     assert f'<link rel="icon" href="{icon}" type="image/png"/>' in (
         public / "feed.xsl").read_text("utf-8")
 
+    # shared on social media: a page with no image of its own shows the icon, in the small card
+    home, review = page(public, "index.html"), page(public, "reviews/film-1/index.html")
+    assert meta(home, "og:image") == meta(home, "twitter:image") == [icon]
+    assert meta(home, "twitter:card") == ["summary"]
+    poster = "https://reel.test/posters/film-1.png"
+    assert meta(review, "og:image") == meta(review, "twitter:image") == [poster]
+    assert meta(review, "twitter:card") == ["summary_large_image"]
+
     # what feed readers show beside the feed, in every format and every archive document
     for path in ("", "reviewers/sam-okafor/", "archive/2026-11/"):
         rss = (public / path / "feed.xml").read_bytes()
