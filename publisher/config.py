@@ -310,10 +310,19 @@ class Config:
         return self.base_url + path.lstrip("/")
 
     @property
+    def icon_path(self) -> str:
+        """site.icon as the path of its file under static/ ("img/icon.png"), or ""."""
+        return PurePosixPath(self.site.icon).as_posix() if self.site.icon else ""
+
+    @property
     def icon_url(self) -> str:
-        """The URL of site.icon (a file in static/, published under base_url), or ""."""
-        icon = self.site.icon
-        return self.url(quote(PurePosixPath(icon).as_posix())) if icon else ""
+        """The URL of site.icon (published under base_url, as static/ is), or ""."""
+        return self.url(quote(self.icon_path)) if self.site.icon else ""
+
+    @property
+    def icon_type(self) -> str:
+        """The media type of site.icon, by its suffix, or ""."""
+        return ICON_TYPES.get(PurePosixPath(self.site.icon).suffix.lower(), "")
 
     def reader_url(self, path: str) -> str:
         """An absolute URL of ``publisher serve`` (subscribe, unsubscribe, preferences): under

@@ -27,7 +27,7 @@ import os
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 from zoneinfo import ZoneInfo
@@ -310,8 +310,8 @@ def static_files(config: Config) -> list[tuple[str, Path]]:
             f"{refused[0]}{more}: a symbolic link out of the publication; publisher never "
             "publishes a file from outside it (it could be a secret): copy the file into "
             "static/ or remove the link")
-    icon = config.site.icon
-    if icon and PurePosixPath(icon).as_posix() not in {rel for rel, _path in found}:
+    icon = config.icon_path
+    if icon and not any(rel == icon for rel, _path in found):
         raise PublisherError(f"{config.path}: site.icon: static/{icon} is not there; put the "
                              "image there, or remove the key")
     return found

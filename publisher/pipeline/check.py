@@ -118,7 +118,7 @@ def icon_warnings(config: Config, posters: PosterFacts) -> list[str]:
     if facts is None or facts.width is None or facts.height is None \
             or facts.width == facts.height:
         return []  # missing: static_files says so; a size unknown (SVG): nothing to say
-    return [f"{config.path}: site.icon: static/{config.site.icon} is {facts.width} × "
+    return [f"{config.path}: site.icon: static/{config.icon_path} is {facts.width} × "
             f"{facts.height} pixels; browsers and feed readers show it in a square, squeezed: "
             "crop it to a square (512 × 512 suits every use)"]
 

@@ -5,11 +5,11 @@ from the Config once, at the edge (``Site.from_config``), so that no renderer re
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
-from ..config import ICON_TYPES, Config
+from ..config import Config
 from .words import ENGLISH, Words, load_words
 
 
@@ -94,7 +94,7 @@ class Site:
             search=config.site.search and not config.external_pages,
             related=config.site.related,
             icon_url=config.icon_url,
-            icon_type=ICON_TYPES.get(PurePosixPath(config.site.icon).suffix.lower(), ""),
+            icon_type=config.icon_type,
             feeds_per_reviewer=config.feeds.per_reviewer,
             feeds_per_tag=config.feeds.per_tag,
             words=load_words(config.templates_path, config.language),
