@@ -80,6 +80,9 @@ class NewsletterSettings:
     max_reviews: int = 10
     #: A missed slot older than this is skipped, not sent late (hours).
     grace_hours: float = 36.0
+    #: Greet each reader whose subscription publisher serve confirms with a welcome message
+    #: (templates/web/welcome.*.j2), as Buttondown, Substack and Mailchimp do by default.
+    welcome: bool = True
 
 
 @dataclass(frozen=True)

@@ -1,14 +1,15 @@
-"""The reader's requests as library calls: subscribe (and send the confirmation), confirm,
-unsubscribe, undo, preferences. ``publisher serve``'s handlers are thin over this; so is any
-other front end one might write.
+"""The reader's requests as library calls: subscribe (and send the confirmation), confirm (and
+send the welcome), unsubscribe, undo, preferences. ``publisher serve``'s handlers are thin over
+this; so is any other front end one might write.
 
 One ``ReaderDesk`` is built per server from the Config (the sender, the site, the strings and
 the DKIM key read once) and is safe to share between threads: the ledger gives each call its own
-transaction, and a transport session is opened per confirmation message.
+transaction, and a transport session is opened per message.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 from collections.abc import Callable
@@ -19,17 +20,20 @@ from urllib.parse import quote
 
 from ..config import Config
 from ..delivery.transports import Transport, transport_from_url
-from ..errors import BadToken, DeliveryError, ExpiredToken
+from ..errors import BadToken, DeliveryError, ExpiredToken, PublisherError
 from ..ledger import Store
 from ..ledger.readers import SubscriptionRequest
-from ..models import Subscriber
+from ..models import IssueState, Subscriber
+from ..newsletter.schedule import next_times
 from ..newsletter.subscriptions import ConfirmOutcome, SubscribeAction, decide_confirm
+from ..render.digest import archive_url
 from ..render.dkim import DkimSigner
-from ..render.reader import confirmation_message
+from ..render.reader import LatestIssue, confirmation_message, welcome_message
 from ..render.sender import Sender
 from ..render.site import Site
 from ..render.strings import Strings, load_web_strings
 from ..render.tokens import CONFIRM, MANAGE, UNDO, make_token, read_token, verify_unsubscribe_token
+from ..render.words import Words
 
 log = logging.getLogger("publisher.serve")
 T = TypeVar("T")
@@ -135,13 +139,15 @@ class ReaderDesk:
             return False
         return True
 
-    def confirm(self, token: str, *, commit: bool) -> tuple[ConfirmOutcome, str]:
-        """Read a confirmation token; with ``commit`` (the POST) confirm it. (outcome, address).
-        BadToken for a token that is not one; an expired genuine one is EXPIRED."""
+    def confirm(self, token: str, *, commit: bool
+                ) -> tuple[ConfirmOutcome, str, Subscriber | None]:
+        """Read a confirmation token; with ``commit`` (the POST) confirm it. (outcome, address,
+        the subscriber this call confirmed: None unless it did). BadToken for a token that is
+        not one; an expired genuine one is EXPIRED."""
         try:
             subject = self.read(CONFIRM, token)
         except ExpiredToken:
-            return ConfirmOutcome.EXPIRED, ""
+            return ConfirmOutcome.EXPIRED, "", None
         request_id, _, email = subject.partition(" ")
         if not request_id.isdigit():
             raise BadToken("confirmation token without a request")
@@ -149,11 +155,61 @@ class ReaderDesk:
             request = self.store.subscription_request(int(request_id))
             found = request is not None and request.email.lower() == email.lower()
             return decide_confirm(found, request.confirmed_at if request else None,
-                                  request.expires_at if request else None, self.clock()), email
+                                  request.expires_at if request else None,
+                                  self.clock()), email, None
         with self._write_lock:
-            outcome, _ = self.store.confirm_subscription(int(request_id), email,
-                                                         now=self.clock())
-        return outcome, email
+            outcome, subscriber = self.store.confirm_subscription(int(request_id), email,
+                                                                  now=self.clock())
+        return outcome, email, subscriber if outcome == ConfirmOutcome.CONFIRMED else None
+
+    # --- the welcome -----------------------------------------------------------------------------
+
+    @property
+    def welcomes(self) -> bool:
+        """Whether a confirmed subscriber is sent a welcome (newsletter.welcome)."""
+        return self.config.newsletter.welcome
+
+    def latest_issue(self) -> LatestIssue | None:
+        """The latest issue sent to the whole list (its archive page is written by the run that
+        finished sending it)."""
+        sent = [record for record in self.store.issues() if record.state == IssueState.SENT]
+        if not sent:
+            return None
+        latest = sent[-1]
+        return LatestIssue(latest.number, latest.subject, archive_url(self.site, latest.number))
+
+    def next_issue_date(self) -> str:
+        """The day the schedule next plans an issue, in the publication's words ('4 December
+        2026'); an issue goes out then if there are new reviews for it."""
+        tz = self.config.newsletter_tz
+        upcoming = next_times(self.config.newsletter.schedule, tz, self.clock(), 1)
+        return self._words.date(upcoming[0], tz) if upcoming else ""
+
+    @functools.cached_property
+    def _words(self) -> Words:
+        return Words(self.strings, self.config.language)
+
+    def welcome(self, subscriber: Subscriber) -> bytes:
+        """The welcome message for ``subscriber``."""
+        return welcome_message(
+            self.site, self.sender, self.strings, email=subscriber.email, name=subscriber.name,
+            unsubscribe_url=self.sender.unsubscribe_url(self._secret, subscriber.email),
+            preferences_url=self.sender.preferences_url(self._secret, subscriber.email),
+            next_date=self.next_issue_date(), latest=self.latest_issue(), date=self.clock(),
+            signer=self.signer)
+
+    def send_welcome(self, subscriber: Subscriber) -> bool:
+        """Send the welcome through the configured transport; False (and one log line, without
+        the address) when it could not be sent. It is not sent again: the subscription stands,
+        and the next issue reaches the subscriber whatever became of the welcome."""
+        try:
+            message = self.welcome(subscriber)
+            with self.transport.session() as session:
+                session.send(self.sender.envelope_from, subscriber.email, message)
+        except PublisherError as exc:  # the relay's refusal, or a template override's mistake
+            log.warning("welcome for subscriber %d not sent: %s", subscriber.id, exc)
+            return False
+        return True
 
     # --- leaving and coming back -----------------------------------------------------------------
 

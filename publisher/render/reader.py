@@ -1,14 +1,17 @@
-"""What a reader sees of ``publisher serve``: its pages, their style sheet, and the message
-with a confirmation link. Values in, text or bytes out; the web app decides which to show.
+"""What a reader sees of ``publisher serve``: its pages, their style sheet, the message with a
+confirmation link and the welcome once confirmed. Values in, text or bytes out; the web app
+decides which to show.
 
 The few words are in ``templates/web/strings.en.toml``; a publication whose ``language`` is
 another puts ``templates/web/strings.LANG.toml`` beside its templates (any key it leaves out
-stays English). The pages extend ``web/_page.html.j2`` and share the archive's palette.
+stays English). The pages extend ``web/_page.html.j2`` and share the archive's palette; the
+two messages (``confirmation_message``, ``welcome_message``) use it too.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from email.message import EmailMessage
 from email.policy import SMTP
@@ -18,7 +21,7 @@ from typing import Any
 from ..text import header_text
 from .dkim import DkimSigner, sign_message
 from .engine import render_template
-from .sender import Sender, format_address
+from .sender import Sender, format_address, phrase
 from .site import Site
 from .strings import Strings
 
@@ -70,6 +73,53 @@ def confirmation_message(site: Site, sender: Sender, strings: Strings, *, email:
     message.set_content(text, cte="quoted-printable")
     message.add_alternative(html, subtype="html", cte="quoted-printable")
     raw = message.as_bytes()
+    if signer is None:
+        return raw
+    return sign_message(signer, raw, timestamp=int(date.timestamp()))
+
+
+@dataclass(frozen=True)
+class LatestIssue:
+    """The issue a welcome message points a new subscriber to: the latest one sent."""
+
+    number: int
+    subject: str
+    url: str
+
+
+def welcome_message(site: Site, sender: Sender, strings: Strings, *, email: str, name: str,
+                    unsubscribe_url: str, preferences_url: str, next_date: str,
+                    latest: LatestIssue | None, date: datetime,
+                    signer: DkimSigner | None) -> bytes:
+    """The message that greets ``email`` once its subscription is confirmed: what the
+    newsletter is, when the next issue is planned (``next_date``, "" for none) and the latest
+    issue to read meanwhile (else the site). It is list mail, the first of the list's, so it
+    carries List-Unsubscribe with one-click (RFC 8058) as every issue does; Auto-Submitted keeps
+    vacation responders from answering it."""
+    values = {"publication": site.newsletter_name, "address": email, "name": header_text(name)}
+    context = {**page_context(site, strings), **values, "next_date": next_date,
+               "latest": latest, "unsubscribe_url": unsubscribe_url,
+               "preferences_url": preferences_url}
+    text = render_template(site.templates, "web/welcome.txt.j2", context)
+    html = render_template(site.templates, "web/welcome.html.j2", context)
+    message = EmailMessage(policy=SMTP)
+    message["From"] = sender.from_header
+    if sender.reply_to:
+        message["Reply-To"] = sender.reply_to
+    message["To"] = format_address(name, email)
+    message["Subject"] = header_text(strings("welcome_subject", **values))
+    message["Date"] = format_datetime(date.astimezone(sender.tz))
+    message["Message-ID"] = make_msgid("welcome", domain=sender.domain)
+    message["Auto-Submitted"] = "auto-generated"
+    message["List-Id"] = f"{phrase(sender.list_name)} <{sender.list_id}>"
+    message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+    message["Feedback-ID"] = f"welcome:{sender.campaign}:welcome:{sender.domain}"
+    message.set_content(text, cte="quoted-printable")
+    message.add_alternative(html, subtype="html", cte="quoted-printable")
+    # Written as bytes, as the digest writes it: the email package would fold a long URL into
+    # RFC 2047 encoded-words, which no mail client reads as a link.
+    raw = (f"List-Unsubscribe: <{unsubscribe_url}>,\r\n <{sender.unsubscribe_mailto}>\r\n"
+           .encode("ascii") + message.as_bytes())
     if signer is None:
         return raw
     return sign_message(signer, raw, timestamp=int(date.timestamp()))

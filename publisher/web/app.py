@@ -6,7 +6,8 @@ serve them under a path):
 - ``GET /subscribe`` (and ``/``): the form; ``POST /subscribe``: record the request, answer
   "check your inbox" — the same page whether the address is new, waiting or subscribed — and
   send the confirmation after answering.
-- ``GET /confirm?token=``: a button; ``POST``: confirm (single use, expires).
+- ``GET /confirm?token=``: a button; ``POST``: confirm (single use, expires), and send the
+  welcome message after answering (``newsletter.welcome``).
 - ``GET /unsubscribe?address=&token=``: a button; ``POST``: unsubscribe, 200, no redirect — the
   RFC 8058 one-click request needs no cookie, no CSRF token, no JavaScript. Nothing changes on
   GET: mail scanners and link previewers fetch every link.
@@ -139,7 +140,8 @@ def create_app(desk: ReaderDesk) -> ASGIApp:
         token = request.query_params.get("token", "")
         commit = request.method == "POST"
         try:
-            outcome, address = await run_in_threadpool(desk.confirm, token, commit=commit)
+            outcome, address, confirmed = await run_in_threadpool(desk.confirm, token,
+                                                                  commit=commit)
         except BadToken:
             return pages.bad_link()
         title = {ConfirmOutcome.CONFIRMED: "confirmed_title" if commit else "confirm_title",
@@ -150,9 +152,14 @@ def create_app(desk: ReaderDesk) -> ASGIApp:
                  ConfirmOutcome.EXPIRED: "expired"}.get(outcome, "used")
         if commit:
             log.info("confirm: %s", outcome)
-        return pages.page("confirm", pages.t(title), 200 if state != "expired" else 410,
-                          state=state, address=address, hours=desk.confirm_hours,
-                          action_url=f"confirm?token={token}")
+        response = pages.page("confirm", pages.t(title), 200 if state != "expired" else 410,
+                              state=state, address=address, hours=desk.confirm_hours,
+                              action_url=f"confirm?token={token}")
+        if confirmed is not None and desk.welcomes:
+            # Only the POST that confirmed, once: a second press of the button finds the link
+            # used. After the answer, as the confirmation is.
+            response.background = BackgroundTask(desk.send_welcome, confirmed)
+        return response
 
     async def unsubscribe(request: Request) -> Response:
         address = request.query_params.get("address", "")

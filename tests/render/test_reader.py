@@ -10,8 +10,11 @@ import dkim
 import pytest
 
 from publisher.errors import BadToken, ExpiredToken
+from publisher.ledger.store import open_store
+from publisher.models import Subscriber
+from publisher.pipeline.reader import ReaderDesk
 from publisher.render.dkim import DkimSigner
-from publisher.render.reader import confirmation_message
+from publisher.render.reader import LatestIssue, confirmation_message, welcome_message
 from publisher.render.sender import Sender
 from publisher.render.site import Site
 from publisher.render.strings import load_web_strings
@@ -69,6 +72,72 @@ def test_the_confirmation_speaks_the_publications_language(publication):
     msg = parse(message(publication.config, name="Zoé"))
     assert msg["Subject"] == "Confirmez votre abonnement à Test Reel"
     assert msg.get_body(("plain",)).get_content().startswith("Bonjour Zoé,")
+
+
+def welcome(config, signer=None, *, latest=None, name="Zoë Å", email="zoe@example.com"
+            ) -> bytes:
+    sender = Sender.from_config(config)
+    return welcome_message(Site.from_config(config), sender,
+                           load_web_strings(config.templates_path, config.language),
+                           email=email, name=name,
+                           unsubscribe_url=sender.unsubscribe_url("s3cret", email),
+                           preferences_url=sender.preferences_url("s3cret", email),
+                           next_date="27 November 2026", latest=latest, date=WHEN,
+                           signer=signer)
+
+
+def test_the_welcome_is_list_mail_with_its_way_out_in_both_parts(config):
+    raw = welcome(config)
+    msg = parse(raw)
+    sender = Sender.from_config(config)
+    unsubscribe = sender.unsubscribe_url("s3cret", "zoe@example.com")
+    # The link as mail clients read it: plain text, not RFC 2047 words (a long URL would be).
+    assert f"List-Unsubscribe: <{unsubscribe}>,".encode() in raw
+    assert msg["Subject"] == "Welcome to Test Reel" and msg["To"] == "Zoë Å <zoe@example.com>"
+    assert msg["List-Id"] == f"{sender.list_name} <{sender.list_id}>"
+    assert msg["List-Unsubscribe"] == f"<{unsubscribe}>, <{sender.unsubscribe_mailto}>"
+    assert msg["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    text = msg.get_body(("plain",)).get_content()
+    html = msg.get_body(("html",)).get_content()
+    assert f"Unsubscribe: {unsubscribe}" in text
+    assert f'href="{unsubscribe.replace("&", "&amp;")}"' in html
+    assert "planned for 27 November 2026" in text and "planned for 27 November 2026" in html
+    assert all(len(line) <= 998 for line in welcome(config).split(b"\r\n"))
+
+
+def test_the_latest_issues_subject_is_text_in_the_welcome(config):
+    latest = LatestIssue(3, "Tar & <Feathers>", "https://reel.test/issues/3/")
+    msg = parse(welcome(config, latest=latest))
+    html = msg.get_body(("html",)).get_content()
+    assert ">Tar &amp; &lt;Feathers&gt;</a>" in html and "<Feathers>" not in html
+    text = msg.get_body(("plain",)).get_content().replace("\r\n", "\n")
+    assert "#3:\nTar & <Feathers>\nhttps://reel.test/issues/3/" in text
+
+
+def test_a_signed_welcome_verifies_with_dkimpy(publication, keys):  # noqa: F811
+    source, record = keys["ed25519"]
+    key = publication.root / "secrets" / source.name
+    key.parent.mkdir()
+    shutil.copy(source, key)
+    config = signed_config(publication, key)
+    raw = welcome(config, DkimSigner.from_config(config))
+    assert dkim.verify(raw, dnsfunc=dns_for(record))
+
+
+def test_the_welcome_speaks_the_publications_language_dates_included(publication):
+    (publication.root / "templates" / "web").mkdir(parents=True)
+    (publication.root / "templates" / "web" / "strings.fr.toml").write_text(
+        'welcome_subject = "Bienvenue à {publication}"\n'
+        'welcome_next = "Le prochain numéro est prévu le {date}."\n', encoding="utf-8")
+    publication.write_config((publication.root / "publisher.toml").read_text()
+                             .replace('language = "en"', 'language = "fr"'))
+    config = publication.config
+    with open_store(config) as store:
+        desk = ReaderDesk(config, store, secret="s3cret", clock=lambda: WHEN)
+        msg = parse(desk.welcome(Subscriber("zoe@example.com", "Zoé", id=1)))
+    assert msg["Subject"] == "Bienvenue à Test Reel"
+    assert "Le prochain numéro est prévu le 27 novembre 2026." in msg.get_body(
+        ("plain",)).get_content()
 
 
 def test_tokens_are_bound_to_their_purpose_list_and_expiry():

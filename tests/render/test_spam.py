@@ -1,4 +1,5 @@
-"""SpamAssassin scores the default digest below 1.0 (run offline: `spamassassin -t -L`).
+"""SpamAssassin scores the default digest and the welcome message below 1.0 (run offline:
+`spamassassin -t -L`).
 
 MJML's own hidden preheader (white 1px text) is the classic trigger of HTML_FONT_LOW_CONTRAST;
 ours is hidden with display:none and coloured like the body text, and the control case below
@@ -19,8 +20,10 @@ import pytest
 
 from publisher.render.digest import personalise, preview_values, render_digest
 from publisher.render.message import preview_message
+from publisher.render.reader import LatestIssue, welcome_message
 from publisher.render.sender import Sender
 from publisher.render.site import Site
+from publisher.render.strings import load_web_strings
 from tests.fixtures import ISSUE_DATE, make_issue
 
 pytestmark = [
@@ -95,3 +98,21 @@ def test_a_preheader_coloured_like_the_background_is_caught(message, tmp_path):
     part.set_content(html, subtype="html", cte="quoted-printable")
     score, rules = spamassassin(parsed.as_bytes(), tmp_path / "home")
     assert "HTML_FONT_LOW_CONTRAST" in rules, sorted(rules)
+
+
+def test_the_welcome_scores_below_one(publication, tmp_path):
+    publication.add_config('[newsletter]\npostal_address = "Test Reel, 1 Reel Street, Bristol"\n'
+                           'from_address = "newsletter@reel.test"\n')
+    config = publication.config
+    sender = Sender.from_config(config)
+    email_address = "subscriber@example.org"
+    raw = welcome_message(
+        Site.from_config(config), sender, load_web_strings(config.templates_path, "en"),
+        email=email_address, name="Ann", date=ISSUE_DATE, signer=None,
+        unsubscribe_url=sender.unsubscribe_url("s3cret", email_address),
+        preferences_url=sender.preferences_url("s3cret", email_address),
+        next_date="27 November 2026",
+        latest=LatestIssue(3, "Test Reel #3: Film 1 and 2 more", "https://reel.test/issues/3/"))
+    score, rules = spamassassin(raw, tmp_path / "home")
+    assert score < 1.0, f"SpamAssassin scored {score}: {sorted(rules)}"
+    assert "HTML_MESSAGE" in rules

@@ -1,7 +1,7 @@
 """The reader's whole way, in a real browser (Playwright driving Debian's Chromium), against a
 real SMTP server and the real ledger: subscribe from the archive page, confirm from the email,
-receive the next issue, unsubscribe from the footer link (and another reader with the header's
-one-click), and get no further issue."""
+follow the welcome to the latest issue, receive the next issue, unsubscribe from the footer link
+(and another reader with the header's one-click), and get no further issue."""
 
 from __future__ import annotations
 
@@ -73,7 +73,12 @@ class _QuietHandler(http.server.SimpleHTTPRequestHandler):
 
 def digests_for(smtp: SmtpServer, address: str) -> list:
     return [r.message for r in smtp.received_by(address)
-            if r.message["List-Unsubscribe"] is not None]
+            if r.message["Message-ID"].startswith("<issue-")]
+
+
+def welcomes_for(smtp: SmtpServer, address: str) -> list:
+    return [r.message for r in smtp.received_by(address)
+            if r.message["Subject"].startswith("Welcome to ")]
 
 
 def test_subscribe_confirm_receive_unsubscribe_and_hear_no_more(publication: Publication,
@@ -87,6 +92,8 @@ def test_subscribe_confirm_receive_unsubscribe_and_hear_no_more(publication: Pub
     first = run_cli("issue", "send", "1", root=config.root, env=ENV)
     assert first.exit_code == 0, first.output
     assert run_cli("build", root=config.root).exit_code == 0
+    with open_store(config) as store:
+        first_subject = store.issue(1).subject
 
     with open_store(config) as store, StaticSite(config.output_path) as site:
         desk = ReaderDesk(config, store, secret=SECRET, clock=MutableClock(NOW))
@@ -111,6 +118,15 @@ def test_subscribe_confirm_receive_unsubscribe_and_hear_no_more(publication: Pub
             page.get_by_role("button", name="Yes, subscribe me").click()
             page.get_by_role("heading", name="You are subscribed").wait_for()
             assert store.subscriber("rita@example.org").status == "active"
+
+            # The welcome follows; its button opens the latest issue in the archive.
+            (welcome,) = _wait(lambda: welcomes_for(server, "rita@example.org"))
+            page.set_content(welcome.get_body(("html",)).get_content())
+            button = page.get_by_role("link", name=first_subject)
+            issue_url = button.get_attribute("href")
+            assert issue_url == config.base_url + "issues/1/"
+            opened = page.goto(site.url + issue_url.removeprefix(config.base_url))
+            assert opened.status == 200 and page.title() == first_subject
 
             # The next issue arrives.
             write_reviews(publication, 1, first=date(2026, 11, 10), prefix="second")
@@ -142,6 +158,7 @@ def test_subscribe_confirm_receive_unsubscribe_and_hear_no_more(publication: Pub
             assert run_cli("issue", "send", "3", root=config.root, env=ENV).exit_code == 0
             assert len(digests_for(server, "rita@example.org")) == 1
             assert len(digests_for(server, "other@example.org")) == 2
+            assert len(welcomes_for(server, "rita@example.org")) == 1
             statuses = {s.email: s.status for s in store.subscribers()}
             assert statuses == {"other@example.org": "unsubscribed",
                                 "rita@example.org": "unsubscribed"}

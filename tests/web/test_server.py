@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from datetime import timedelta
 from urllib.parse import parse_qs, urlsplit
 
@@ -145,6 +146,108 @@ def test_a_confirmation_link_expires_after_confirm_hours(reader: Reader):
     late = reader.client.post(link)
     assert late.status_code == 410 and "This link has expired" in visible(late)
     assert reader.store.subscriber("ann@example.org") is None
+
+
+# --- the welcome -----------------------------------------------------------------------------
+
+
+def test_a_confirmed_reader_is_welcomed_once_with_the_way_out_every_issue_has(reader: Reader):
+    reader.subscribe("ann@example.org", "Ann")
+    link = reader.confirmation_link()
+    reader.client.get(link)  # a mail scanner's visit confirms nothing, and welcomes nobody
+    assert len(wait_for_messages(reader.outbox, 2, timeout=0.5)) == 1
+
+    assert reader.client.post(link).status_code == 200
+    confirmation, welcome = wait_for_messages(reader.outbox, 2)
+    assert welcome["To"] == "Ann <ann@example.org>"
+    assert welcome["Subject"] == "Welcome to Test Reel"
+    assert welcome["Auto-Submitted"] == "auto-generated"
+    assert welcome["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    text = welcome.get_body(("plain",)).get_content()
+    assert text.startswith("Hello Ann,")
+    # The default schedule's next Friday, in the newsletter's zone; no issue yet, so the site.
+    assert "The next issue is planned for 27 November 2026." in text
+    assert "the latest reviews are on the site:\nhttps://reel.test/" in text
+    assert reader.preferences_url("ann@example.org") in text
+
+    again = reader.client.post(link)
+    assert "already been used" in visible(again)
+    assert len(wait_for_messages(reader.outbox, 3, timeout=0.5)) == 2
+
+    # Its List-Unsubscribe is the one-click link that works, as an issue's does.
+    header_url = re.search(r"<(https?://[^>]+)>", welcome["List-Unsubscribe"]).group(1)
+    assert header_url == reader.unsubscribe_url("ann@example.org")
+    assert reader.client.post(header_url, content=b"List-Unsubscribe=One-Click").status_code \
+        == 200
+    assert reader.store.subscriber("ann@example.org").status == "unsubscribed"
+
+
+def test_the_welcome_points_to_the_latest_issue_sent(reader: Reader):
+    from tests.fixtures import run_cli, write_reviews
+
+    root = reader.config.root
+    write_reviews(reader.publication, 2)
+    reader.store.add_subscriber("first@example.org", now=NOW - timedelta(days=1))
+    assert run_cli("issue", "new", root=root).exit_code == 0
+    assert run_cli("issue", "send", "1", root=root, env={"PUBLISHER_SECRET": SECRET}
+                   ).exit_code == 0
+    write_reviews(reader.publication, 1, prefix="later")
+    assert run_cli("issue", "new", root=root).exit_code == 0  # a draft: sent to nobody yet
+    subject = reader.store.issue(1).subject
+
+    reader.subscribe("ann@example.org")
+    reader.client.post(reader.confirmation_link(2))
+    welcome = wait_for_messages(reader.outbox, 3)[-1]
+    text = welcome.get_body(("plain",)).get_content()
+    assert f"read the latest issue, #1:\n{subject}\nhttps://reel.test/issues/1/" in text
+    assert "Every past issue: https://reel.test/issues/" in text
+    html = welcome.get_body(("html",)).get_content()
+    assert 'href="https://reel.test/issues/1/"' in html
+
+
+def test_no_welcome_when_the_publication_says_so(publication):
+    sock, config = serve_publication(publication, extra="welcome = false")
+    with open_store(config) as store:
+        desk = ReaderDesk(config, store, secret=SECRET, clock=MutableClock(NOW))
+        with ReaderServer(desk, sock) as server:
+            httpx.post(server.url + "subscribe", data={"email": "ann@example.org"})
+            outbox = config.root / ".publisher" / "outbox"
+            (mail,) = wait_for_messages(outbox, 1)
+            link = re.search(r"(http\S+/confirm\?token=\S+)",
+                             mail.get_body(("plain",)).get_content()).group(1)
+            assert "You are subscribed" in visible(httpx.post(link))
+            assert len(wait_for_messages(outbox, 2, timeout=0.5)) == 1
+        assert store.subscriber("ann@example.org").status == "active"
+
+
+def test_a_welcome_the_relay_refuses_leaves_the_subscription_and_one_line(publication, server,
+                                                                        caplog):
+    from tests.fixtures import use_smtp
+
+    use_smtp(publication, server.url, connections=1)
+    sock, config = serve_publication(publication)
+    with open_store(config) as store:
+        desk = ReaderDesk(config, store, secret=SECRET, clock=MutableClock(NOW))
+        with ReaderServer(desk, sock) as reader, \
+                caplog.at_level("WARNING", logger="publisher.serve"):
+            httpx.post(reader.url + "subscribe", data={"email": "ann@example.org"})
+            deadline = time.monotonic() + 10
+            while not server.received_by("ann@example.org") and time.monotonic() < deadline:
+                time.sleep(0.02)
+            (confirmation,) = server.received_by("ann@example.org")
+            link = re.search(r"(http\S+/confirm\?token=\S+)", confirmation.message.get_body(
+                ("plain",)).get_content()).group(1)
+            server.fail("ann@example.org", "550")
+            done = httpx.post(link)
+            assert done.status_code == 200 and "You are subscribed" in visible(done)
+            while not caplog.records and time.monotonic() < deadline:
+                time.sleep(0.02)
+        subscriber = store.subscriber("ann@example.org")
+    assert subscriber.status == "active"
+    assert len(server.received_by("ann@example.org")) == 1  # the confirmation alone
+    (line,) = [r.getMessage() for r in caplog.records if "welcome" in r.getMessage()]
+    assert line.startswith(f"welcome for subscriber {subscriber.id} not sent: ")
+    assert "ann@" not in line
 
 
 def test_forged_and_swapped_purpose_tokens_get_a_plain_400_that_names_nobody(reader: Reader):
