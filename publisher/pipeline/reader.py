@@ -15,12 +15,14 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import PurePosixPath
 from typing import Any, Generic, TypeVar
 from urllib.parse import quote
 
 from ..config import Config
 from ..delivery.transports import Transport, transport_from_url
 from ..errors import BadToken, DeliveryError, ExpiredToken, PublisherError
+from ..files import read_file
 from ..ledger import Store
 from ..ledger.readers import SubscriptionRequest
 from ..models import IssueState, Subscriber
@@ -49,6 +51,30 @@ class Subscribed:
     request: SubscriptionRequest | None = None
 
 
+@dataclass(frozen=True)
+class ServedIcon:
+    """The publication's icon (site.icon) as the server gives it: read once, at the start."""
+
+    name: str  # "icon.png": the server's own path for it, with the file's suffix
+    media_type: str
+    data: bytes
+
+    @classmethod
+    def from_config(cls, config: Config) -> ServedIcon | None:
+        """None without site.icon, and when its file cannot be read: the pages then go without
+        (one log line; the build and ``publisher check`` name the missing file)."""
+        if not config.site.icon:
+            return None
+        try:
+            data = read_file(config.paths.static / config.icon_path)
+        except OSError as exc:
+            log.warning("site.icon: static/%s cannot be read (%s); the pages show no icon",
+                        config.icon_path, exc.strerror)
+            return None
+        suffix = PurePosixPath(config.icon_path).suffix.lower()
+        return cls(f"icon{suffix}", config.icon_type, data)
+
+
 class ReaderDesk:
     """The reader's side of one publication, for a server: tokens, URLs and ledger calls."""
 
@@ -72,6 +98,7 @@ class ReaderDesk:
         self._write_lock = threading.Lock()
         self._unsubscribes: GroupCommit[tuple[str, str], tuple[Subscriber | None, bool]] = \
             GroupCommit(self._unsubscribe_batch)
+        self.icon = ServedIcon.from_config(config)
 
     # --- tokens and URLs -------------------------------------------------------------------------
 

@@ -14,7 +14,8 @@ serve them under a path):
 - ``POST /resubscribe?token=``: the undo button, for ``server.undo_hours``.
 - ``GET /preferences?token=``; ``POST`` with ``action`` = name, unsubscribe, resubscribe,
   export (JSON download) or erase.
-- ``GET /healthz``, ``GET /style.css``; anything else 404.
+- ``GET /healthz``, ``GET /style.css``, ``GET /icon.png`` (site.icon, by its suffix); anything
+  else 404.
 
 The token is the only credential, and it is in the URL the reader was sent; there are no
 cookies, so there is nothing for a cross-site request to borrow. Every response carries a strict
@@ -80,6 +81,9 @@ class Pages:
     def page(self, template: str, title: str, code: int = 200, /, **context: Any
              ) -> HTMLResponse:
         context.setdefault("css_url", "style.css")
+        icon = self.desk.icon
+        context.setdefault("icon_url", icon.name if icon is not None else "")
+        context.setdefault("icon_type", icon.media_type if icon is not None else "")
         context.setdefault("subscribe_url", self.desk.site.subscribe_url)
         html = render_page(self.desk.site, self.t, template, {"title": title, **context})
         return HTMLResponse(html, status_code=code, headers={"cache-control": "no-store"})
@@ -266,6 +270,11 @@ def create_app(desk: ReaderDesk) -> ASGIApp:
         return Response(css, media_type="text/css",
                         headers={"cache-control": "public, max-age=3600"})
 
+    async def icon(request: Request) -> Response:
+        assert desk.icon is not None
+        return Response(desk.icon.data, media_type=desk.icon.media_type,
+                        headers={"cache-control": "public, max-age=3600"})
+
     async def http_error(request: Request, exc: Exception) -> Response:
         status = exc.status_code if isinstance(exc, HTTPException) else 500
         key = {404: "not_found", 405: "not_found", 413: "too_large",
@@ -283,6 +292,10 @@ def create_app(desk: ReaderDesk) -> ASGIApp:
         Route("/healthz", healthz, methods=["GET"]),
         Route("/style.css", style, methods=["GET"]),
     ]
+    if desk.icon is not None:
+        # The publication's icon, from this server: the CSP lets pages show images of their own
+        # origin only, and the static site is another origin when server.url is set.
+        routes.append(Route(f"/{desk.icon.name}", icon, methods=["GET"]))
     async def too_large(request: Request, exc: Exception) -> Response:
         response = pages.notice(413, "too_large")
         response.headers["connection"] = "close"

@@ -17,7 +17,7 @@ import pytest
 from publisher.ledger.store import open_store
 from publisher.pipeline.reader import ReaderDesk
 from publisher.render.tokens import CONFIRM, MANAGE, UNDO, make_token, unsubscribe_token
-from tests.fixtures import NOW, Page
+from tests.fixtures import NOW, Page, write_png
 from tests.web.conftest import SECRET, Reader, serve_publication
 from tests.webserver import MutableClock, ReaderServer, outbox_messages, wait_for_messages
 
@@ -490,6 +490,42 @@ def test_the_access_log_holds_no_token_and_no_address(reader: Reader, caplog):
     logged = "\n".join(r.getMessage() for r in caplog.records)
     assert "POST /unsubscribe 200" in logged and "POST /subscribe 200" in logged
     assert "ann@" not in logged and "bob@" not in logged and "token" not in logged
+
+
+def test_the_pages_carry_the_publications_icon_served_from_their_own_origin(publication):
+    (publication.root / "static" / "img").mkdir(parents=True)
+    write_png(publication.root / "static" / "img" / "mark.png", 64, 64, (200, 40, 40))
+    publication.add_config('[site]\nicon = "img/mark.png"\n')
+    sock, config = serve_publication(publication)
+    with open_store(config) as store:
+        desk = ReaderDesk(config, store, secret=SECRET, clock=MutableClock(NOW))
+        with ReaderServer(desk, sock) as server, httpx.Client(base_url=server.url) as client:
+            page = Page(client.get("subscribe").text)
+            icon = client.get("icon.png")
+    links = [(attrs.get("rel"), attrs.get("href"), attrs.get("type"))
+             for tag, attrs in page.tags if tag == "link" and "icon" in attrs.get("rel", "")]
+    # Relative, as style.css is: the CSP allows images of the server's own origin only.
+    assert links == [("icon", "icon.png", "image/png"), ("apple-touch-icon", "icon.png", None)]
+    assert icon.status_code == 200 and icon.headers["content-type"] == "image/png"
+    assert icon.content == (publication.root / "static" / "img" / "mark.png").read_bytes()
+    assert icon.headers["content-security-policy"].startswith("default-src 'none'")
+
+
+def test_an_icon_file_that_is_not_there_is_one_line_and_the_server_still_starts(publication,
+                                                                                caplog):
+    publication.add_config('[site]\nicon = "icon.png"\n')
+    config = publication.config
+    with open_store(config) as store, caplog.at_level("WARNING", logger="publisher.serve"):
+        desk = ReaderDesk(config, store, secret=SECRET, clock=MutableClock(NOW))
+    assert desk.icon is None
+    (line,) = [r.getMessage() for r in caplog.records]
+    assert line == ("site.icon: static/icon.png cannot be read (No such file or directory); "
+                    "the pages show no icon")
+
+
+def test_without_an_icon_the_pages_name_none_and_the_path_is_404(reader: Reader):
+    assert 'rel="icon"' not in reader.client.get("subscribe").text
+    assert reader.client.get("icon.png").status_code == 404
 
 
 def test_healthz_and_a_sensible_404(reader: Reader):
