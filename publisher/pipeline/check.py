@@ -28,6 +28,7 @@ from .preflight import (
     check_directories,
     check_dkim,
     check_ledger,
+    check_reader_messages,
     check_readers,
     check_schedule,
     check_secret,
@@ -142,6 +143,7 @@ def operations(config: Config, *, now: datetime, connect: bool = False,
     found.extend(check_dkim(config, connect=connect))
     found.extend(ledger_found)
     found.extend(check_readers(config))
+    found.extend(check_reader_messages(config, now))
     found.extend(check_directories(config))
     return found
 

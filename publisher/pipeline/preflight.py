@@ -25,7 +25,7 @@ import dns.resolver
 from ..config import SECRET_ENV, SECRET_PURPOSE, Config
 from ..delivery.local import FileTransport, MaildirTransport
 from ..delivery.transports import Transport, transport_from_url
-from ..errors import ConfigError, InvalidAddress, PublisherError
+from ..errors import ConfigError, InvalidAddress, PublisherError, TemplateError
 from ..ledger import Store
 from ..ledger.addresses import normalise_email
 from ..ledger.health import describe_server
@@ -34,7 +34,10 @@ from ..ledger.schema import SCHEMA_REVISION
 from ..models import IssueState
 from ..newsletter.schedule import config_schedule, format_local, next_times
 from ..render.dkim import DkimSigner
+from ..render.reader import LatestIssue, confirmation_message, welcome_message
 from ..render.sender import Sender
+from ..render.site import Site
+from ..render.strings import load_web_strings
 
 #: Shorter secrets are refused for a new publication (HMAC-SHA256 keys: 32 bytes is its
 #: output size, and what secrets.token_urlsafe(32) gives).
@@ -419,6 +422,35 @@ def check_readers(config: Config) -> Findings:
             f"readers: forms and links go to {config.reader_url('subscribe')}, …/unsubscribe, "
             f"…/preferences under base_url{also}; the site's host must pass those paths to "
             "publisher serve, or set [server] url to where serve answers")
+    return found
+
+
+def check_reader_messages(config: Config, now: datetime) -> Findings:
+    """The two messages ``publisher serve`` sends, the confirmation and the welcome (with and
+    without a latest issue), rendered with sample values: a template or strings file of the
+    publication's that breaks them is found here, not by the first reader, whose message would
+    then go unsent with only a line in the server's log."""
+    found = Findings()
+    try:
+        sender = Sender.from_config(config)
+    except ConfigError:
+        return found  # check_addresses reports it
+    sample = "reader@example.org"
+    try:
+        site = Site.from_config(config)
+        strings = load_web_strings(config.templates_path, config.language)
+        confirmation_message(site, sender, strings, email=sample, name="Sample Reader",
+                             confirm_url=config.reader_url("confirm") + "?token=sample",
+                             hours=round(config.server.confirm_hours), date=now, signer=None)
+        if config.newsletter.welcome:
+            for latest in (None, LatestIssue(1, "Sample issue", site.url("issues/1/"))):
+                welcome_message(site, sender, strings, email=sample, name="",
+                                unsubscribe_url=sender.preview_unsubscribe_url(),
+                                preferences_url=sender.preferences_url(None, sample),
+                                next_date="1 January 2027", latest=latest, date=now,
+                                signer=None)
+    except TemplateError as exc:
+        found.errors.append(f"readers' messages: {exc}")
     return found
 
 
