@@ -55,27 +55,13 @@ def confirmation_message(site: Site, sender: Sender, strings: Strings, *, email:
                          signer: DkimSigner | None) -> bytes:
     """The message asking ``email`` to confirm a subscription: text and HTML, from the
     newsletter's sender, DKIM-signed when configured. It is not list mail, so it carries no
-    List-Unsubscribe; Auto-Submitted keeps vacation responders from answering it."""
+    List-Unsubscribe."""
     values = {"publication": site.newsletter_name, "address": email,
               "name": header_text(name), "hours": hours}
     context = {**page_context(site, strings), **values, "confirm_url": confirm_url}
-    text = render_template(site.templates, "web/confirmation.txt.j2", context)
-    html = render_template(site.templates, "web/confirmation.html.j2", context)
-    message = EmailMessage(policy=SMTP)
-    message["From"] = sender.from_header
-    if sender.reply_to:
-        message["Reply-To"] = sender.reply_to
-    message["To"] = format_address(name, email)
-    message["Subject"] = header_text(strings("mail_subject", **values))
-    message["Date"] = format_datetime(date.astimezone(sender.tz))
-    message["Message-ID"] = make_msgid("confirm", domain=sender.domain)
-    message["Auto-Submitted"] = "auto-generated"
-    message.set_content(text, cte="quoted-printable")
-    message.add_alternative(html, subtype="html", cte="quoted-printable")
-    raw = message.as_bytes()
-    if signer is None:
-        return raw
-    return sign_message(signer, raw, timestamp=int(date.timestamp()))
+    return _message(site, sender, "confirmation", context,
+                    subject=strings("mail_subject", **values), email=email, name=name,
+                    date=date, signer=signer)
 
 
 @dataclass(frozen=True)
@@ -94,32 +80,46 @@ def welcome_message(site: Site, sender: Sender, strings: Strings, *, email: str,
     """The message that greets ``email`` once its subscription is confirmed: what the
     newsletter is, when the next issue is planned (``next_date``, "" for none) and the latest
     issue to read meanwhile (else the site). It is list mail, the first of the list's, so it
-    carries List-Unsubscribe with one-click (RFC 8058) as every issue does; Auto-Submitted keeps
-    vacation responders from answering it."""
+    carries List-Unsubscribe with one-click (RFC 8058) as every issue does."""
     values = {"publication": site.newsletter_name, "address": email, "name": header_text(name)}
     context = {**page_context(site, strings), **values, "next_date": next_date,
                "latest": latest, "unsubscribe_url": unsubscribe_url,
                "preferences_url": preferences_url}
-    text = render_template(site.templates, "web/welcome.txt.j2", context)
-    html = render_template(site.templates, "web/welcome.html.j2", context)
+    return _message(site, sender, "welcome", context,
+                    subject=strings("welcome_subject", **values), email=email, name=name,
+                    date=date, signer=signer, unsubscribe_url=unsubscribe_url)
+
+
+def _message(site: Site, sender: Sender, template: str, context: Mapping[str, Any], *,
+             subject: str, email: str, name: str, date: datetime, signer: DkimSigner | None,
+             unsubscribe_url: str = "") -> bytes:
+    """``web/<template>.txt.j2`` and ``.html.j2`` as one message from the newsletter's sender to
+    ``email``, DKIM-signed when configured; Auto-Submitted keeps vacation responders from
+    answering it. With ``unsubscribe_url`` it is list mail: List-Id, List-Unsubscribe (the URL
+    and the mailto) with one-click, and a Feedback-ID, as an issue carries."""
+    text = render_template(site.templates, f"web/{template}.txt.j2", context)
+    html = render_template(site.templates, f"web/{template}.html.j2", context)
     message = EmailMessage(policy=SMTP)
     message["From"] = sender.from_header
     if sender.reply_to:
         message["Reply-To"] = sender.reply_to
     message["To"] = format_address(name, email)
-    message["Subject"] = header_text(strings("welcome_subject", **values))
+    message["Subject"] = header_text(subject)
     message["Date"] = format_datetime(date.astimezone(sender.tz))
-    message["Message-ID"] = make_msgid("welcome", domain=sender.domain)
+    message["Message-ID"] = make_msgid(template, domain=sender.domain)
     message["Auto-Submitted"] = "auto-generated"
-    message["List-Id"] = f"{phrase(sender.list_name)} <{sender.list_id}>"
-    message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
-    message["Feedback-ID"] = f"welcome:{sender.campaign}:welcome:{sender.domain}"
+    list_unsubscribe = b""
+    if unsubscribe_url:
+        message["List-Id"] = f"{phrase(sender.list_name)} <{sender.list_id}>"
+        message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+        message["Feedback-ID"] = f"{template}:{sender.campaign}:{template}:{sender.domain}"
+        # Written as bytes, as the digest writes it: the email package would fold a long URL
+        # into RFC 2047 encoded-words, which no mail client reads as a link.
+        list_unsubscribe = (f"List-Unsubscribe: <{unsubscribe_url}>,\r\n"
+                            f" <{sender.unsubscribe_mailto}>\r\n").encode("ascii")
     message.set_content(text, cte="quoted-printable")
     message.add_alternative(html, subtype="html", cte="quoted-printable")
-    # Written as bytes, as the digest writes it: the email package would fold a long URL into
-    # RFC 2047 encoded-words, which no mail client reads as a link.
-    raw = (f"List-Unsubscribe: <{unsubscribe_url}>,\r\n <{sender.unsubscribe_mailto}>\r\n"
-           .encode("ascii") + message.as_bytes())
+    raw = list_unsubscribe + message.as_bytes()
     if signer is None:
         return raw
     return sign_message(signer, raw, timestamp=int(date.timestamp()))

@@ -50,25 +50,35 @@ def test_the_confirmation_is_one_link_in_both_parts_and_not_list_mail(config):
     assert all(len(line) <= 998 for line in message(config).split(b"\r\n"))
 
 
-@pytest.mark.parametrize("kind", ["rsa", "ed25519"])
-def test_a_signed_confirmation_verifies_with_dkimpy(publication, keys, kind):  # noqa: F811
-    source, record = keys[kind]
+def signing(publication, source):
+    """The publication's config, signing with the key file ``source`` (copied into it)."""
     key = publication.root / "secrets" / source.name
     key.parent.mkdir()
     shutil.copy(source, key)
-    config = signed_config(publication, key)
+    return signed_config(publication, key)
+
+
+def in_language(publication, language: str, strings: str) -> None:
+    """The publication in ``language``, with ``strings`` as its templates/web/strings file."""
+    (publication.root / "templates" / "web").mkdir(parents=True)
+    (publication.root / "templates" / "web" / f"strings.{language}.toml").write_text(
+        strings, encoding="utf-8")
+    publication.write_config((publication.root / "publisher.toml").read_text()
+                             .replace('language = "en"', f'language = "{language}"'))
+
+
+@pytest.mark.parametrize("kind", ["rsa", "ed25519"])
+def test_a_signed_confirmation_verifies_with_dkimpy(publication, keys, kind):  # noqa: F811
+    source, record = keys[kind]
+    config = signing(publication, source)
     raw = message(config, DkimSigner.from_config(config))
     assert dkim.verify(raw, dnsfunc=dns_for(record))
     assert not dkim.verify(raw.replace(b"abc.def", b"abc.deg"), dnsfunc=dns_for(record))
 
 
 def test_the_confirmation_speaks_the_publications_language(publication):
-    (publication.root / "templates" / "web").mkdir(parents=True)
-    (publication.root / "templates" / "web" / "strings.fr.toml").write_text(
-        'mail_subject = "Confirmez votre abonnement à {publication}"\n'
-        'mail_greeting = "Bonjour {name},"\n', encoding="utf-8")
-    publication.write_config((publication.root / "publisher.toml").read_text()
-                             .replace('language = "en"', 'language = "fr"'))
+    in_language(publication, "fr", 'mail_subject = "Confirmez votre abonnement à {publication}"\n'
+                                   'mail_greeting = "Bonjour {name},"\n')
     msg = parse(message(publication.config, name="Zoé"))
     assert msg["Subject"] == "Confirmez votre abonnement à Test Reel"
     assert msg.get_body(("plain",)).get_content().startswith("Bonjour Zoé,")
@@ -116,21 +126,14 @@ def test_the_latest_issues_subject_is_text_in_the_welcome(config):
 
 def test_a_signed_welcome_verifies_with_dkimpy(publication, keys):  # noqa: F811
     source, record = keys["ed25519"]
-    key = publication.root / "secrets" / source.name
-    key.parent.mkdir()
-    shutil.copy(source, key)
-    config = signed_config(publication, key)
+    config = signing(publication, source)
     raw = welcome(config, DkimSigner.from_config(config))
     assert dkim.verify(raw, dnsfunc=dns_for(record))
 
 
 def test_the_welcome_speaks_the_publications_language_dates_included(publication):
-    (publication.root / "templates" / "web").mkdir(parents=True)
-    (publication.root / "templates" / "web" / "strings.fr.toml").write_text(
-        'welcome_subject = "Bienvenue à {publication}"\n'
-        'welcome_next = "Le prochain numéro est prévu le {date}."\n', encoding="utf-8")
-    publication.write_config((publication.root / "publisher.toml").read_text()
-                             .replace('language = "en"', 'language = "fr"'))
+    in_language(publication, "fr", 'welcome_subject = "Bienvenue à {publication}"\n'
+                                   'welcome_next = "Le prochain numéro est prévu le {date}."\n')
     config = publication.config
     with open_store(config) as store:
         desk = ReaderDesk(config, store, secret="s3cret", clock=lambda: WHEN)
