@@ -209,6 +209,11 @@ class Paths:
         return self.root / "static"
 
     @property
+    def pages(self) -> Path:
+        """The site's own pages, beside the reviews (about.md, contact.md)."""
+        return self.root / "pages"
+
+    @property
     def cache(self) -> Path:
         """Parsed reviews and the build manifest (safe to delete at any time)."""
         return self.state / "cache"

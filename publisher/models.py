@@ -175,6 +175,23 @@ class Issue:
     note_html: str = ""  # optional editor's note, sanitised HTML
 
 
+@dataclass(frozen=True)
+class SitePage:
+    """A page of the site's own, not a review (pages/about.md): in no feed, index or digest,
+    at ``url``, and in the navigation under ``menu`` unless that is ""."""
+
+    slug: str
+    title: str
+    url: str
+    body_html: str  # sanitised
+    source_path: str  # pages/about.md
+    menu: str = ""
+    weight: int = 0  # the navigation's order: lower first, then by title
+    description: str = ""
+    #: Links and images of the body into the site, (URL, line), as a Review's ``links``.
+    links: tuple[tuple[str, int], ...] = ()
+
+
 class SubscriberStatus(StrEnum):
     ACTIVE = "active"
     UNSUBSCRIBED = "unsubscribed"

@@ -39,7 +39,7 @@ from ..config import Config, moved_path
 from ..cores import default_workers
 from ..errors import Problem, PublisherError, SourceError, TemplateError
 from ..files import escapes, write_atomic
-from ..models import PUBLISHED_ONLY, Issue, Review, Showing
+from ..models import PUBLISHED_ONLY, Issue, Review, Showing, SitePage
 from ..render.engine import DEFAULT_TEMPLATES
 from ..render.feeds import XSL_PATH, FeedRenderer, Paging
 from ..render.pages import (
@@ -347,7 +347,12 @@ class _Planner:
         # "YYYY-MM" of each published review in the publication's zone, in the same order:
         # its archive and the shard its page is rendered with.
         self.month_of = [f"{r.date.astimezone(site.tz):%Y-%m}" for r in self.published]
-        self.pages = PageRenderer(site, poster_facts=posters.facts, issues=bool(self.issues))
+        #: The site's own pages (pages/*.md): only where publisher builds the site.
+        self.site_pages = catalog.pages if site.pages else ()
+        self.unbuilt_pages = () if site.pages else catalog.pages
+        menu = [page for page in self.site_pages if page.menu]
+        self.pages = PageRenderer(site, poster_facts=posters.facts, issues=bool(self.issues),
+                                  menu=menu)
         reviewer_url = self.pages.reviewer_url if site.pages else None
         self.feeds = FeedRenderer(site, poster_facts=posters.facts, reviewer_url=reviewer_url,
                                   card=self.pages.card)
@@ -356,11 +361,15 @@ class _Planner:
         #: The review each review page shows, by unit key (what the manifest records, so that
         #: the next build can tell a page that moved from one that went: ``moved_pages``).
         self.page_reviews: dict[str, Review] = {}
+        #: The source of each of the site's own pages, by unit key (for a page that another
+        #: would write over: ``refuse_clashing_pages``).
+        self.page_sources: dict[str, str] = {}
         #: The paths of the pages ``moved_pages`` found moved (``lost_issue_links`` leaves
         #: those to it).
         self.moved_from: set[str] = set()
         self.base = _digest(_code_digest(), cache_key(config), _templates_digest(site.templates),
-                            repr(site), bool(self.issues))
+                            repr(site), bool(self.issues),
+                            [(page.menu, page.url) for page in menu])  # every page's navigation
         self.units: list[Unit] = []
         #: Each feed planned, by its directory: (spec, paging, inputs), for ``plan_moved``.
         self.feed_plans: dict[str, tuple[FeedSpec, Paging | None, str]] = {}
@@ -547,6 +556,9 @@ class _Planner:
         self.add("site.css", RANK_STATIC, base, lambda: {"site.css": pages.css})
         self.add(XSL_PATH, RANK_STATIC, base, lambda: {XSL_PATH: pages.feed_stylesheet()})
         if not site.pages:
+            self.warnings.extend(Problem(page.source_path, 0, "", (
+                "not built: publisher builds no pages here (feeds.permalink is another "
+                "site's), so this page belongs on that site")) for page in self.unbuilt_pages)
             return
         shards = {month: i for i, month in enumerate(self.months())}
         related = find_related(published, site.related, site.words)
@@ -578,6 +590,11 @@ class _Planner:
                 lambda kind, terms: {f"{kind}/index.html": pages.terms_page(kind, terms)},
                 kind, terms))
         self.add("page:404.html", RANK_HOME, base, lambda: {"404.html": pages.not_found()})
+        for page in self.site_pages:
+            rel = f"{page.slug}/index.html"
+            self.page_sources[f"page:{rel}"] = page.source_path
+            self.add(f"page:{rel}", RANK_LEAF, _digest(base, page), functools.partial(
+                lambda rel, page: {rel: pages.site_page(page)}, rel, page))
         if site.search:
             self.add(f"page:{SEARCH_PATH}", RANK_HOME, base, lambda: {
                 f"{SEARCH_PATH}index.html": pages.search_page()})
@@ -854,11 +871,16 @@ class _Planner:
             # The same key twice is a clash too: "reviews/" is both the index of every review
             # and, under "{slug}/", the page of a review whose slug is "reviews".
             review = self.page_reviews.get(unit.key) or self.page_reviews.get(other.key)
+            source = self.page_sources.get(unit.key) or self.page_sources.get(other.key)
             if other is not unit and review is not None:
                 problems.append(Problem(review.source_path or review.slug, 0, "slug", (
                     f"its page {review.url} would be written over by another page of the site "
                     f"({rel}); give the review another slug (slug: in its front matter), or "
                     "change feeds.permalink")))
+            elif other is not unit and source is not None:
+                problems.append(Problem(source, 0, "slug", (
+                    f"its page would be written over by another page of the site ({rel}); "
+                    "give the page another slug (slug: in its front matter)")))
         if problems:
             raise SourceError(problems)
 
@@ -891,7 +913,8 @@ class _Planner:
                                                       "preferences", "confirm")}
         archive = site.url("issues/")
         found: list[Problem] = []
-        for review in self.published:
+        sources: list[Review | SitePage] = [*self.published, *self.site_pages]
+        for review in sources:
             for url, line in review.links:
                 if url.partition("?")[0] in reader or self._lands(url, served) or (
                         not issues and url.startswith(archive)):

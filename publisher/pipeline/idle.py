@@ -7,9 +7,9 @@ nothing to say, ``.publisher/cache/idle.json`` records what it read — the *sig
 it printed:
 
 * publisher.toml's bytes;
-* the stat signature (size, times, inode) of every file under reviews/, static/ and templates/
-  (a file written, touched, added or removed changes it), and of every file the last build
-  made, as its manifest lists them (``_outputs``);
+* the stat signature (size, times, inode) of every file under reviews/, pages/, static/ and
+  templates/ (a file written, touched, added or removed changes it), and of every file the
+  last build made, as its manifest lists them (``_outputs``);
 * the code: publisher's own files and the versions of the installed libraries;
 * the ledger, read with one sqlite3 connection: its schema revision, every issue and every
   recorded schedule slot (not subscribers or deliveries: a build never reads them, and a run
@@ -264,8 +264,8 @@ def signature(config: Config, *, taken_ns: int, need_ledger: bool,
 
 def source_digest(config: Config) -> str:
     """The digest of the code and of what a build reads from the publication's files
-    (publisher.toml, reviews/, static/, templates/): ``publisher preview`` builds again when
-    it changes."""
+    (publisher.toml, reviews/, pages/, static/, templates/): ``publisher preview`` builds again
+    when it changes."""
     h = hashlib.blake2b(digest_size=20)
     _sources(config, lambda *parts: h.update(repr(parts).encode("utf-8", "surrogatepass")),
              lambda text: h.update(text.encode("utf-8", "surrogatepass")), None)
@@ -274,14 +274,14 @@ def source_digest(config: Config) -> str:
 
 def _sources(config: Config, add: Callable[..., None], add_rows: Callable[[str], None],
              newest: list[int] | None) -> None:
-    """Add the code, publisher.toml's bytes and the stat rows of reviews/, static/ and
+    """Add the code, publisher.toml's bytes and the stat rows of reviews/, pages/, static/ and
     templates/ to the digest."""
     add("code", __version__, sys.version, _code_signature())
     config_path = config.path.resolve()
     add("config", str(config_path), hashlib.sha256(config_path.read_bytes()).hexdigest())
     paths = config.paths
-    for label, root in (("reviews", paths.reviews), ("static", paths.static),
-                        ("templates", paths.templates)):
+    for label, root in (("reviews", paths.reviews), ("pages", paths.pages),
+                        ("static", paths.static), ("templates", paths.templates)):
         add(label, str(root))
         _tree(root, add_rows, newest)
 

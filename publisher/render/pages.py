@@ -34,7 +34,7 @@ import orjson
 from markupsafe import Markup
 
 from ..errors import TemplateError
-from ..models import ImageFacts, Review
+from ..models import ImageFacts, Review, SitePage
 from ..text import slugify, stars
 from .card import Card, review_card, review_json_ld, script_json
 from .digest import publication_context
@@ -86,12 +86,13 @@ class Term:
 class PageRenderer:
     """Renders the pages of one publication. ``poster_facts(url)`` gives a poster file's size
     and dimensions (or None); ``issues`` says whether the newsletter archive (issues/) exists,
-    for the navigation."""
+    and ``menu`` which of the site's own pages are listed, for the navigation."""
 
     def __init__(self, site: Site, *,
                  poster_facts: Callable[[str], ImageFacts | None] | None = None,
-                 issues: bool = False) -> None:
+                 issues: bool = False, menu: Sequence[SitePage] = ()) -> None:
         self.site = site
+        self.menu = tuple(menu)
         self._poster_facts = poster_facts or (lambda url: None)
         # Templates do not change during a build: no file check on each render (the extends
         # of each page would stat its parent every time).
@@ -140,6 +141,8 @@ class PageRenderer:
         if self.issues:
             nav.append({"label": words("nav_newsletter"), "url": site.url("issues/"),
                         "key": "issues"})
+        nav.extend({"label": page.menu, "url": page.url, "key": f"page:{page.slug}"}
+                   for page in self.menu)
         nav.append({"label": words("subscribe_link"), "url": site.subscribe_url,
                     "key": "subscribe"})
         title = site.title
@@ -422,6 +425,14 @@ class PageRenderer:
         return self._render("alias.html.j2", {
             **publication_context(self.site), "url": review.url,
             "review_title": card.title}).encode("utf-8")
+
+    def site_page(self, page: SitePage) -> bytes:
+        """A page of the site's own (pages/about.md)."""
+        site = self.site
+        head = {"title": f"{page.title} | {site.title}", "heading": page.title,
+                "description": page.description, "canonical": page.url}
+        return self._page("site_page.html.j2", head, section=f"page:{page.slug}",
+                          heading=page.title, body=Markup(page.body_html))
 
     def not_found(self) -> bytes:
         heading = self.site.words("not_found")

@@ -1,4 +1,5 @@
-"""The catalogue: every review source under ``reviews/`` loaded, checked and cross-checked.
+"""The catalogue: every review source under ``reviews/`` loaded, checked and cross-checked, and
+the site's own pages under ``pages/`` (``pages.py``).
 
 Every problem in every file is collected and raised together as one SourceError. Files whose
 names start with ``.`` or ``_`` are ignored (editor backups, notes). Loading 10,000 files is
@@ -25,7 +26,7 @@ from ..config import Config
 from ..cores import default_workers
 from ..errors import Problem, SourceError
 from ..files import escapes, read_file
-from ..models import Review
+from ..models import Review, SitePage
 from .cache import (
     Entry,
     ExcerptCache,
@@ -37,6 +38,7 @@ from .cache import (
     write_chunk,
 )
 from .frontmatter import field_line
+from .pages import load_pages
 from .schema import ParseResult, parse_bytes
 
 #: Parse in worker processes (one per core: cores.default_workers) when at least this many
@@ -52,6 +54,8 @@ class Catalog:
 
     reviews: tuple[Review, ...]
     warnings: tuple[Problem, ...] = ()
+    #: The site's own pages (pages/*.md), in navigation order: sources/pages.py.
+    pages: tuple[SitePage, ...] = ()
     #: The sha256 of each review's source file, by source_path: with the sources' cache key,
     #: all a review depends on, so a build can tell what changed without hashing reviews.
     fingerprints: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
@@ -231,6 +235,7 @@ class SourceCheck:
     warnings: tuple[Problem, ...]
     files: int
     fingerprints: Mapping[str, str] = field(default_factory=dict)
+    pages: tuple[SitePage, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -251,7 +256,7 @@ def load_reviews(config: Config, *, cache: bool = True) -> Catalog:
     if cache:
         excerpts = ExcerptCache(cache_path(config), cache_key(config))
         excerpts.apply(result.reviews, result.fingerprints)
-    return Catalog(reviews=result.reviews, warnings=result.warnings,
+    return Catalog(reviews=result.reviews, warnings=result.warnings, pages=result.pages,
                    fingerprints=result.fingerprints, excerpts=excerpts)
 
 
@@ -359,7 +364,10 @@ def _check_sources(config: Config, cache: bool) -> SourceCheck:
     problems.extend(Problem(p.path, field_line(absolute[p.path], p.field), p.field, p.message)
                     for p in cross)
     reviews.sort(key=lambda r: (r.date, r.slug))
+    pages, page_problems, page_warnings = load_pages(config)
+    problems.extend(page_problems)
+    warnings.extend(page_warnings)
     return SourceCheck(reviews=tuple(reviews), problems=tuple(sorted(problems)),
                        warnings=tuple(sorted(warnings)), files=len(files) + len(refused),
-                       fingerprints=fingerprints)
+                       fingerprints=fingerprints, pages=pages)
 

@@ -205,7 +205,8 @@ def _rating(fields: Fields) -> Decimal | None:
     return value.normalize() if value % 1 else Decimal(int(value))
 
 
-def _bool(fields: Fields, key: str) -> bool:
+def boolean_field(fields: Fields, key: str) -> bool:
+    """A true-or-false field (true/false, yes/no, on/off); False when absent."""
     raw = fields.text(key)
     if raw is None:
         return False
@@ -427,7 +428,7 @@ def parse_source(text: str, path: str, config: Config, *,
     rating = _rating(fields)
     summary = fields.text("summary")
     availability = fields.text("availability") or ""
-    draft = _bool(fields, "draft")
+    draft = boolean_field(fields, "draft")
     poster, needs = _poster(fields, title or stem, config)
 
     as_written = body

@@ -139,6 +139,7 @@ def test_an_idle_build_repeats_the_warnings(publication, cli, full):
     "edit a review", "add a review", "remove a review", "edit the config",
     "touch an output", "delete an output", "delete a review page", "add a static file",
     "edit a template", "a killed build's new files", "a killed build's staging",
+    "add a page of the site's own",
 ])
 def test_any_change_sends_build_down_the_full_path(publication, cli, full, change):
     write_reviews(publication, 3)
@@ -166,6 +167,9 @@ def test_any_change_sends_build_down_the_full_path(publication, cli, full, chang
     elif change == "add a static file":
         (root / "static").mkdir()
         (root / "static" / "humans.txt").write_text("Made by people.\n")
+    elif change == "add a page of the site's own":
+        (root / "pages").mkdir()
+        (root / "pages" / "about.md").write_text("---\ntitle: About\n---\nUs.\n")
     elif change == "edit a template":
         (root / "templates").mkdir()
         (root / "templates" / "archive.html.j2").write_text("{{ issue.subject }}\n")

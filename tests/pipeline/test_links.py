@@ -164,6 +164,7 @@ def test_every_link_in_the_site_the_feeds_and_the_newsletter_answers_200(publica
     server = f"http://127.0.0.1:{free_port()}/"
     shutil.copytree(SAMPLE / "reviews", publication.root / "reviews", dirs_exist_ok=True)
     shutil.copytree(SAMPLE / "static", publication.root / "static")
+    shutil.copytree(SAMPLE / "pages", publication.root / "pages")  # about/, in the navigation
     write_films(publication, 3)  # posters with dimensions, the digest's footer address
     text = (publication.root / "publisher.toml").read_text("utf-8")
     publication.write_config(text.replace('"https://reel.test/"', f'"{base}"'))
@@ -206,7 +207,7 @@ def test_every_link_in_the_site_the_feeds_and_the_newsletter_answers_200(publica
         "mailto", "https"}
     assert f"{server}subscribe" in external  # the forms post there
     for expected in ("index.html", "reviews/", "archive/", "issues/1/", "tags/festival/",
-                     "feed.xsl", "site.css", "sitemap.xml", "feeds/", "icon.png"):
+                     "feed.xsl", "site.css", "sitemap.xml", "feeds/", "icon.png", "about/"):
         assert any(u.startswith(base + expected) or u == base + expected for u in checked), \
             expected
     # and every page the sitemap lists is one of them

@@ -27,7 +27,7 @@ PAGES = ["index.html", "reviews/the-lighthouse-keepers-daughter/index.html",
          "reviews/film-2/index.html", "reviews/index.html", "reviews/page/2/index.html",
          "tags/drama/index.html", "reviewers/priya-raman/index.html", "tags/index.html",
          "reviewers/index.html", "404.html", "feeds/index.html", "reviews/wide/index.html",
-         "search/index.html"]
+         "search/index.html", "about/index.html"]
 #: What editors write that is wider than a phone: a table of figures, a long URL, a long word.
 WIDE_REVIEW = """\
 ---
@@ -70,6 +70,7 @@ def site(tmp_path_factory):
     publication = Publication(root)
     shutil.copytree(SAMPLE / "reviews", root / "reviews", dirs_exist_ok=True)
     shutil.copytree(SAMPLE / "static", root / "static")
+    shutil.copytree(SAMPLE / "pages", root / "pages")
     write_films(publication, 3)
     publication.write_review("wide.md", WIDE_REVIEW)
     publication.write_review("harbour-again.md", SECOND_OPINION)

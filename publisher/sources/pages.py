@@ -1,0 +1,152 @@
+"""The site's own pages: ``pages/*.md`` (about.md, contact.md, a review policy), each a title and
+a Markdown body, as Pelican's pages and Hugo's single pages are. Each is built at
+``<base_url><slug>/`` in the site's design and listed in the navigation; none is in a feed, an
+index or a digest. Only the files directly in ``pages/`` are pages; names that start with "."
+or "_" are left out, as in reviews/.
+
+Front matter::
+
+    ---
+    title: About The Second Reel     # required: the page's heading
+    menu: About                      # its label in the navigation (default: the title);
+                                     # false keeps it out of the navigation
+    weight: 10                       # the navigation's order: lower first (default 0)
+    description: Who we are.         # for search engines and shared links
+    slug: about                      # its address (default: the file's name)
+    draft: true                      # not built until this goes
+    ---
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import yaml
+
+from ..config import Config
+from ..errors import Problem
+from ..files import escapes, read_file
+from ..models import SitePage
+from ..text import normalise_spaces, slugify
+from .frontmatter import (
+    Collector,
+    Fields,
+    compose_front_matter,
+    node_kind,
+    remove_front_matter_controls,
+    split_front_matter,
+)
+from .markdown import prepare_markdown, render_prepared, site_links
+from .schema import boolean_field
+
+PAGE_FIELDS = ("title", "menu", "weight", "description", "slug", "draft")
+#: The sections of the site a page's address must not take.
+RESERVED = frozenset({"reviews", "reviewers", "tags", "feeds", "search", "issues", "archive"})
+
+
+def page_files(config: Config) -> tuple[list[tuple[str, Path]], list[Problem]]:
+    """(path for messages, file) of each page source, sorted; and a warning for each Markdown
+    file in a folder of pages/ (not built) and each link out of the publication (not read)."""
+    directory = config.paths.pages
+    try:
+        entries = sorted(os.scandir(directory), key=lambda e: e.name)
+    except (FileNotFoundError, NotADirectoryError):
+        return [], []
+    root = [config.root.resolve()]
+    files: list[tuple[str, Path]] = []
+    warnings: list[Problem] = []
+    for entry in entries:
+        rel = f"pages/{entry.name}"
+        if entry.name.startswith((".", "_")):
+            continue
+        if entry.is_dir():
+            if any(name.endswith(".md") for name in os.listdir(entry.path)):
+                warnings.append(Problem(rel, 0, "", "a folder of pages is not built; only the "
+                                        "pages directly in pages/ are: move them up"))
+        elif entry.name.endswith(".md") and entry.is_file():
+            target = escapes(Path(entry.path), root) if entry.is_symlink() else None
+            if target is not None:
+                warnings.append(Problem(rel, 0, "", f"is a symbolic link to {target}, outside "
+                                        "the publication; publisher reads no file from outside "
+                                        "it: copy the page in"))
+            else:
+                files.append((rel, Path(entry.path)))
+    return files, warnings
+
+
+def parse_page(text: str, path: str, config: Config) -> tuple[SitePage | None, Collector]:
+    """One page source: (the page, or None when it has problems or is a draft; what was
+    found)."""
+    out = Collector(path)
+    split = split_front_matter(text.removeprefix("\ufeff"), out)
+    if split is None:
+        return None, out
+    front, body, body_line = split
+    node = compose_front_matter(normalise_spaces(remove_front_matter_controls(front, out)), out)
+    if not isinstance(node, yaml.MappingNode):
+        out.error(2, "", "front matter must be fields such as 'title: ...', got "
+                         f"{'nothing' if node is None else node_kind(node)}")
+        return None, out
+    fields = Fields(node, 2, out, "", PAGE_FIELDS)
+    title = fields.text("title")
+    if title is None:
+        out.error(fields.line("title"), "title", "missing; every page needs a title")
+    slug = slugify(fields.text("slug") or os.path.splitext(os.path.basename(path))[0])
+    if slug in RESERVED:
+        out.error(fields.line("slug"), "slug",
+                  f"{slug!r} is the address of a section of the site ({slug}/); give the page "
+                  "another slug (slug: in its front matter), or rename the file")
+    menu = fields.text("menu")
+    if menu is not None and menu.lower() in ("true", "yes", "on", "false", "no", "off"):
+        menu = title if boolean_field(fields, "menu") else ""
+    weight = 0
+    if (raw := fields.text("weight")) is not None:
+        try:
+            weight = int(raw)
+        except ValueError:
+            out.error(fields.line("weight"), "weight",
+                      f"{raw!r} is not a whole number; the navigation lists lower weights first")
+    draft = boolean_field(fields, "draft")
+    if out.problems or title is None or draft:
+        return None, out
+    url = config.url(slug + "/")
+    markdown = prepare_markdown(body)[0]
+    return SitePage(slug=slug, title=title, url=url,
+                    body_html=render_prepared(markdown, config.base_url, url),
+                    source_path=path, menu=title if menu is None else menu, weight=weight,
+                    description=fields.text("description") or "",
+                    links=site_links(markdown, config.base_url, body_line)), out
+
+
+def load_pages(config: Config) -> tuple[tuple[SitePage, ...], list[Problem], list[Problem]]:
+    """Every page under pages/, in navigation order (weight, then title); every problem and
+    every warning. Two pages at one address are a problem of the second."""
+    files, warnings = page_files(config)
+    pages: list[SitePage] = []
+    problems: list[Problem] = []
+    slugs: dict[str, str] = {}
+    for rel, path in files:
+        try:
+            data = read_file(path)
+        except OSError as exc:
+            problems.append(Problem(rel, 0, "", f"cannot read: {exc.strerror}"))
+            continue
+        try:
+            text = data.decode("utf-8-sig")
+        except UnicodeDecodeError:
+            problems.append(Problem(rel, 0, "", "not UTF-8 text; save the file as UTF-8"))
+            continue
+        page, found = parse_page(text, rel, config)
+        problems.extend(found.problems)
+        warnings.extend(found.warnings)
+        if page is None:
+            continue
+        other = slugs.setdefault(page.slug, rel)
+        if other != rel:
+            problems.append(Problem(rel, 0, "slug", f"{page.slug!r} is also the slug of {other}; "
+                                    "give one of them another slug (or rename the file)"))
+            continue
+        pages.append(page)
+    pages.sort(key=lambda p: (p.weight, p.title.casefold(), p.slug))
+    return tuple(pages), problems, warnings

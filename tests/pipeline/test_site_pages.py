@@ -1,0 +1,197 @@
+"""The site's own pages (pages/*.md: about, contact): each built at its slug in the site's
+design and listed in the navigation, rebuilt when it changes and removed when it goes, in no
+feed and no search, and every mistake in one named line."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import lxml.html
+import pytest
+
+from publisher.errors import SourceError
+from publisher.pipeline.build import build_site
+from publisher.pipeline.check import check_publication
+from tests.fixtures import Publication, write_reviews
+
+ABOUT = """\
+---
+title: About Test Reel
+menu: About
+description: Who writes these reviews, and how.
+---
+We review films: [every review](/reviews/), [the first](/reviews/film-1/).
+
+## Our policy
+
+We pay for our own tickets.
+"""
+
+
+def write_page(publication: Publication, name: str, text: str) -> Path:
+    path = publication.root / "pages" / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def page(public: Path, rel: str) -> lxml.html.HtmlElement:
+    return lxml.html.fromstring((public / rel).read_bytes())
+
+
+def navigation(public: Path, rel: str) -> list[tuple[str, str, str | None]]:
+    return [(a.text, a.get("href"), a.get("aria-current"))
+            for a in page(public, rel).xpath("//header//nav//a")]
+
+
+def test_a_page_is_built_at_its_slug_in_the_sites_design_and_named_in_the_navigation(
+        publication, now):
+    write_reviews(publication, 2)
+    write_page(publication, "about.md", ABOUT)
+    write_page(publication, "contact.md", "---\ntitle: Contact\nweight: 5\n---\nWrite to us.\n")
+    write_page(publication, "colophon.md", "---\ntitle: Colophon\nmenu: false\n---\nMade.\n")
+    write_page(publication, "policy.md", "---\ntitle: Policy\ndraft: true\n---\nSoon.\n")
+    write_page(publication, "_notes.md", "---\ntitle: Notes\n---\nKept aside.\n")
+    config = publication.config
+    build_site(config, now=now)
+    public, base = config.output_path, config.base_url
+
+    doc = page(public, "about/index.html")
+    [h1] = doc.xpath("//h1")
+    assert h1.text == "About Test Reel"
+    assert doc.findtext(".//title") == "About Test Reel | Test Reel"
+    body = doc.xpath("//main//div[@class='body']")[0]
+    assert body.xpath(".//h2/text()") == ["Our policy"]  # the page's h1 stays the title's
+    assert body.xpath(".//a/@href") == [f"{base}reviews/", f"{base}reviews/film-1/"]
+    assert doc.xpath("//link[@rel='canonical']/@href") == [f"{base}about/"]
+    assert doc.xpath("//meta[@name='description']/@content") == [
+        "Who writes these reviews, and how."]
+
+    # In the navigation of every page, lowest weight first, after the site's own sections;
+    # marked as the current page on itself.
+    for rel in ("index.html", "reviews/film-1/index.html", "contact/index.html"):
+        labels = [label for label, _, _ in navigation(public, rel)]
+        assert labels[-3:] == ["About", "Contact", "Subscribe"], rel
+    assert ("About", f"{base}about/", "page") in navigation(public, "about/index.html")
+
+    assert (public / "colophon/index.html").is_file()  # built, named in no navigation
+    assert not (public / "policy").exists() and not (public / "notes").exists()
+    sitemap = (public / "sitemap.xml").read_text("utf-8")
+    assert all(f"<loc>{base}{slug}/</loc>" in sitemap for slug in ("about", "contact",
+                                                                       "colophon"))
+    # A page is not a review: in no feed, no index, no search.
+    for rel in ("feed.xml", "atom.xml", "feed.json", "search.json"):
+        assert f"{base}about/" not in (public / rel).read_text("utf-8"), rel
+    assert f"{base}about/" not in page(public, "reviews/index.html").xpath("//main//a/@href")
+
+
+def test_a_page_changed_is_written_again_alone_unless_its_menu_label_changes(publication, now):
+    write_reviews(publication, 2)
+    about = write_page(publication, "about.md", ABOUT)
+    contact = write_page(publication, "contact.md", "---\ntitle: Contact\n---\nWrite to us.\n")
+    config = publication.config
+    build_site(config, now=now)
+
+    about.write_text(ABOUT + "\nAnd we say so.\n", encoding="utf-8")
+    assert build_site(config, now=now).written == ("about/index.html",)
+
+    about.write_text(ABOUT.replace("menu: About", "menu: Who we are"), encoding="utf-8")
+    written = build_site(config, now=now).written
+    assert "index.html" in written and "reviews/film-1/index.html" in written
+    assert "Who we are" in [label for label, _, _ in navigation(config.output_path,
+                                                                 "index.html")]
+
+    contact.unlink()
+    report = build_site(config, now=now)
+    assert report.removed == ("contact/index.html",)
+    public = config.output_path
+    assert "Contact" not in [label for label, _, _ in navigation(public, "index.html")]
+    assert f"{config.base_url}contact/" not in (public / "sitemap.xml").read_text("utf-8")
+
+
+@pytest.mark.parametrize(("name", "text", "problem"), [
+    ("about.md", "---\nmenu: About\n---\nText.\n",
+     "pages/about.md:1: title: missing; every page needs a title"),
+    ("about.md", "---\ntitle: About\nweight: high\n---\nText.\n",
+     "pages/about.md:3: weight: 'high' is not a whole number; the navigation lists lower "
+     "weights first"),
+    ("tags.md", "---\ntitle: Tags we use\n---\nText.\n",
+     "pages/tags.md:1: slug: 'tags' is the address of a section of the site (tags/); give the "
+     "page another slug (slug: in its front matter), or rename the file"),
+    ("about.md", "---\ntitle: About\nauthor: Ed\n---\nText.\n",
+     "pages/about.md:3: author: unknown field; known fields: title, menu, weight, description, "
+     "slug, draft"),
+    ("about.md", "title: About\n", "pages/about.md:1: no front matter; start the file with a "
+     "line '---', then fields such as 'title: ...', then another '---'"),
+])
+def test_a_page_with_a_problem_is_named_by_check_and_stops_the_build(publication, now, name,
+                                                                     text, problem):
+    write_reviews(publication, 1)
+    write_page(publication, name, text)
+    config = publication.config
+    assert problem in check_publication(config, now=now, sources_only=True).errors
+    with pytest.raises(SourceError) as raised:
+        build_site(config, now=now)
+    assert [str(p) for p in raised.value.problems] == [problem]
+    assert not config.output_path.exists()
+
+
+def test_two_pages_at_one_address_and_a_page_where_a_review_is_are_named(publication, now):
+    write_reviews(publication, [{"slug": "manifesto"}])
+    publication.add_config('[feeds]\npermalink = "{slug}/"\n')
+    write_page(publication, "about.md", "---\ntitle: About\n---\nOne.\n")
+    write_page(publication, "us.md", "---\ntitle: Us\nslug: about\n---\nTwo.\n")
+    with pytest.raises(SourceError) as raised:
+        build_site(publication.config, now=now)
+    assert [str(p) for p in raised.value.problems] == [
+        "pages/us.md: slug: 'about' is also the slug of pages/about.md; give one of them "
+        "another slug (or rename the file)"]
+
+    (publication.root / "pages" / "us.md").unlink()
+    write_page(publication, "manifesto.md", "---\ntitle: Our manifesto\n---\nThree.\n")
+    with pytest.raises(SourceError) as raised:
+        build_site(publication.config, now=now)
+    assert [str(p) for p in raised.value.problems] == [
+        f"reviews/manifesto.md: slug: its page {publication.config.url('manifesto/')} would be "
+        "written over by another page of the site (manifesto/index.html); give the review "
+        "another slug (slug: in its front matter), or change feeds.permalink"]
+
+
+def test_a_link_in_a_page_to_nothing_on_the_site_is_a_warning_naming_its_line(publication,
+                                                                              now):
+    write_reviews(publication, 1)
+    write_page(publication, "about.md", "---\ntitle: About\n---\nFine: [one](/reviews/film-1/)."
+                                        "\n\nGone: [two](/reviews/film-9/).\n")
+    report = build_site(publication.config, now=now)
+    assert [str(w) for w in report.warnings] == [
+        "pages/about.md:6: body: links to https://reel.test/reviews/film-9/, where nothing is "
+        "published (no review, page or file in static/ has that address); correct the link"]
+
+
+def test_where_the_pages_are_another_sites_a_page_is_not_built_and_says_so(publication, now):
+    write_reviews(publication, 1)
+    write_page(publication, "about.md", ABOUT)
+    publication.add_config('[feeds]\npermalink = "https://www.reel.test/post/{slug}"\n')
+    report = build_site(publication.config, now=now)
+    assert not (publication.config.output_path / "about").exists()
+    assert [str(w) for w in report.warnings] == [
+        "pages/about.md: not built: publisher builds no pages here (feeds.permalink is another "
+        "site's), so this page belongs on that site"]
+
+
+def test_a_page_in_a_folder_or_linked_from_outside_is_not_read(publication, now, tmp_path):
+    write_reviews(publication, 1)
+    write_page(publication, "team/people.md", "---\ntitle: People\n---\nUs.\n")
+    secret = tmp_path / "secret.md"
+    secret.write_text("---\ntitle: Secret\n---\nThe password.\n", encoding="utf-8")
+    (publication.root / "pages" / "secret.md").symlink_to(secret)
+    report = build_site(publication.config, now=now)
+    public = publication.config.output_path
+    assert not (public / "secret").exists() and not (public / "team").exists()
+    assert sorted(str(w) for w in report.warnings) == [
+        f"pages/secret.md: is a symbolic link to {secret}, outside the publication; publisher "
+        "reads no file from outside it: copy the page in",
+        "pages/team: a folder of pages is not built; only the pages directly in pages/ are: "
+        "move them up"]
+    assert json.loads((public / "search.json").read_text("utf-8"))  # the build went on
