@@ -1,5 +1,5 @@
 """New files from the packaged skeletons: ``publisher init`` writes a publication
-(publisher.toml and one sample review), ``publisher new`` a review to write."""
+(publisher.toml, one sample review and an about page), ``publisher new`` a review to write."""
 
 from __future__ import annotations
 
@@ -27,14 +27,15 @@ MAX_SLUG = 200
 def init_publication(directory: Path, *, title: str = "Film Reviews",
                      base_url: str = "https://reviews.example.org/", timezone: str = "UTC",
                      author: str = "Editor", now: datetime | None = None) -> list[Path]:
-    """Scaffold a publication in ``directory``: publisher.toml and one sample review dated
-    today in the publication's timezone (so it is published at once).
+    """Scaffold a publication in ``directory``: publisher.toml, one sample review dated
+    today in the publication's timezone (so it is published at once) and an about page to
+    write (a draft).
 
     Returns the files written. Raises ConfigError for an invalid title, URL or timezone and
     PublisherError rather than overwrite anything; in both cases nothing is written.
     """
     scaffold = resources.files("publisher") / "scaffold"
-    names = ("publisher.toml", "reviews/first-review.md")
+    names = ("publisher.toml", "reviews/first-review.md", "pages/about.md")
     for name in names:
         if (directory / name).exists():
             raise PublisherError(f"{directory / name}: already exists; not overwriting it")
@@ -53,7 +54,7 @@ def init_publication(directory: Path, *, title: str = "Film Reviews",
     config_text = fill("publisher.toml")
     config = parse_config(config_text, root=directory, path=directory / "publisher.toml")
     values["{date}"] = (now or datetime.now(config.tz)).astimezone(config.tz).date().isoformat()
-    texts = {names[0]: config_text, names[1]: fill(names[1])}
+    texts = {names[0]: config_text, **{name: fill(name) for name in names[1:]}}
     written: list[Path] = []
     for name, text in texts.items():
         write_atomic(directory / name, text.encode("utf-8"))

@@ -38,6 +38,7 @@ def test_init_makes_a_publication_that_checks_clean(tmp_path):
     assert result.exit_code == 0, result.output
     assert f"wrote {target / 'publisher.toml'}" in result.output
     assert f"wrote {target / 'reviews' / 'first-review.md'}" in result.output
+    assert f"wrote {target / 'pages' / 'about.md'}" in result.output  # a draft to write
     review = (target / "reviews" / "first-review.md").read_text(encoding="utf-8")
     assert "date: 2026-11-20\n" in review and 'reviewer: "Ana Ruiz"' in review
 

@@ -881,13 +881,19 @@ def test_many_files_are_parsed_by_one_worker_per_core_given(publication, monkeyp
 def test_init_publication_loads_cleanly(tmp_path, now):
     written = init_publication(tmp_path / "new", title="Reel “Talk”", timezone="Europe/Paris",
                                author="Ana O'Neill", now=now)
-    assert [p.name for p in written] == ["publisher.toml", "first-review.md"]
+    assert [p.name for p in written] == ["publisher.toml", "first-review.md", "about.md"]
     config = load_config(directory=tmp_path / "new")
     assert (config.title, config.timezone) == ("Reel “Talk”", "Europe/Paris")
     catalog = load_reviews(config, cache=False)
+    assert catalog.pages == ()  # the about page is a draft until its editor writes it
     (r,) = catalog.published(now)
     assert r.reviewer == "Ana O'Neill"
     assert r.date.date() == now.date()
+    about = written[2]
+    about.write_text(about.read_text("utf-8").replace("draft: true\n", ""), "utf-8")
+    (page,) = load_reviews(config, cache=False).pages
+    assert (page.title, page.menu, page.url) == ("About us", "About",
+                                                 "https://reviews.example.org/about/")
 
 
 def test_init_refuses_to_overwrite_and_validates_first(tmp_path):
