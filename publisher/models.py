@@ -190,6 +190,7 @@ class SitePage:
     description: str = ""
     #: Links and images of the body into the site, (URL, line), as a Review's ``links``.
     links: tuple[tuple[str, int], ...] = ()
+    draft: bool = False  # built only by ``publisher preview --drafts``
 
 
 class SubscriberStatus(StrEnum):

@@ -348,8 +348,11 @@ class _Planner:
         # its archive and the shard its page is rendered with.
         self.month_of = [f"{r.date.astimezone(site.tz):%Y-%m}" for r in self.published]
         #: The site's own pages (pages/*.md): only where publisher builds the site.
-        self.site_pages = catalog.pages if site.pages else ()
-        self.unbuilt_pages = () if site.pages else catalog.pages
+        own = [page for page in catalog.pages if showing.drafts or not page.draft]
+        self.site_pages = own if site.pages else []
+        self.unbuilt_pages = [] if site.pages else [p for p in catalog.pages if not p.draft]
+        #: Pages not shown (drafts): a link to one is a link to nothing yet.
+        self.hidden_pages = [page for page in catalog.pages if page not in own]
         menu = [page for page in self.site_pages if page.menu]
         self.pages = PageRenderer(site, poster_facts=posters.facts, issues=bool(self.issues),
                                   menu=menu)
@@ -891,9 +894,10 @@ class _Planner:
         return ((rel + "index.html" if rel == "" or rel.endswith("/") else rel) in served
                 or f"{rel}/index.html" in served or rel.endswith(_GENERATED))
 
-    def _waiting(self, review: Review) -> str:
-        """Why an unpublished review's page finds nothing yet."""
-        when = "a draft" if review.draft else f"scheduled for {review.date:%Y-%m-%d %H:%M}"
+    def _waiting(self, review: Review | SitePage) -> str:
+        """Why an unpublished review's page, or a page of the site's own, finds nothing yet."""
+        when = ("a draft" if review.draft or isinstance(review, SitePage)
+                else f"scheduled for {review.date:%Y-%m-%d %H:%M}")
         return f"the page of {review.source_path or review.slug}, {when}"
 
     def broken_links(self, served: Collection[str], named: int | None = LINKS_NAMED, *,
@@ -907,7 +911,9 @@ class _Planner:
         site = self.site
         if not site.pages:
             return []
-        waiting = {r.url.partition("#")[0]: r for r in self.unpublished}
+        waiting: dict[str, Review | SitePage] = {r.url.partition("#")[0]: r
+                                                 for r in self.unpublished}
+        waiting.update((page.url, page) for page in self.hidden_pages)
         # publisher serve's paths, when a proxy at base_url passes them on (no server.url)
         reader = {self.config.reader_url(p) for p in ("subscribe", "unsubscribe",
                                                       "preferences", "confirm")}

@@ -29,7 +29,7 @@ from zoneinfo import ZoneInfo
 from ..config import STATE_DIR, Config, load_config
 from ..errors import PublisherError
 from ..files import describe_os_error
-from ..models import PUBLISHED_ONLY, Review, Showing
+from ..models import PUBLISHED_ONLY, Review, Showing, SitePage
 from ..render.words import ENGLISH
 from ..sources import load_reviews
 from .build import BuildReport, build_site, sent_issues, steady
@@ -77,18 +77,26 @@ class Status:
     notes: Mapping[str, Note] = field(default_factory=dict)
 
 
+def _draft(source: str) -> Note:
+    return Note("Draft", f"Draft: only this preview shows it. publisher build publishes it "
+                         f"once draft: true is gone from {source}.")
+
+
 def unpublished_notes(reviews: Sequence[Review], now: datetime, showing: Showing,
-                      tz: ZoneInfo) -> dict[str, Note]:
-    """A Note for the page of each review ``showing`` adds to what is published at ``now``,
-    by the path of its URL; dates in ``tz``."""
+                      tz: ZoneInfo, *, pages: Sequence[SitePage] = ()) -> dict[str, Note]:
+    """A Note for the page of each review, and each of the site's own ``pages``, that
+    ``showing`` adds to what is published at ``now``, by the path of its URL; dates in
+    ``tz``."""
     notes: dict[str, Note] = {}
+    if showing.drafts:
+        notes.update((urlsplit(page.url).path, _draft(page.source_path))
+                     for page in pages if page.draft)
     for review in reviews:
         if review.is_published(now) or not showing.shows(review, now):
             continue
         source = review.source_path or "its source"
         if review.draft:
-            note = Note("Draft", f"Draft: only this preview shows it. publisher build "
-                                 f"publishes it once draft: true is gone from {source}.")
+            note = _draft(source)
         else:
             when = review.date.astimezone(tz)
             # The preview's notes are the tool speaking to the editor: English, like the CLI.
@@ -150,7 +158,8 @@ class SitePreview:
                             catalog=catalog, workers=workers, showing=self.showing)
         # A scheduled review shown early is built again when its time comes: its note goes.
         self._until = steady(config, catalog, now)[1]
-        notes = unpublished_notes(catalog.reviews, now, self.showing, config.tz)
+        notes = unpublished_notes(catalog.reviews, now, self.showing, config.tz,
+                                  pages=catalog.pages)
         with self._lock:
             self._status = Status(self._status.builds + 1, "", notes)
         return report

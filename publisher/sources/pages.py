@@ -13,7 +13,8 @@ Front matter::
     weight: 10                       # the navigation's order: lower first (default 0)
     description: Who we are.         # for search engines and shared links
     slug: about                      # its address (default: the file's name)
-    draft: true                      # not built until this goes
+    draft: true                      # not built until this goes (publisher preview -D
+                                     # shows it)
     ---
 """
 
@@ -76,8 +77,7 @@ def page_files(config: Config) -> tuple[list[tuple[str, Path]], list[Problem]]:
 
 
 def parse_page(text: str, path: str, config: Config) -> tuple[SitePage | None, Collector]:
-    """One page source: (the page, or None when it has problems or is a draft; what was
-    found)."""
+    """One page source: (the page, or None when it has problems; what was found)."""
     out = Collector(path)
     split = split_front_matter(text.removeprefix("\ufeff"), out)
     if split is None:
@@ -108,7 +108,7 @@ def parse_page(text: str, path: str, config: Config) -> tuple[SitePage | None, C
             out.error(fields.line("weight"), "weight",
                       f"{raw!r} is not a whole number; the navigation lists lower weights first")
     draft = boolean_field(fields, "draft")
-    if out.problems or title is None or draft:
+    if out.problems or title is None:
         return None, out
     url = config.url(slug + "/")
     markdown = prepare_markdown(body)[0]
@@ -116,12 +116,12 @@ def parse_page(text: str, path: str, config: Config) -> tuple[SitePage | None, C
                     body_html=render_prepared(markdown, config.base_url, url),
                     source_path=path, menu=title if menu is None else menu, weight=weight,
                     description=fields.text("description") or "",
-                    links=site_links(markdown, config.base_url, body_line)), out
+                    links=site_links(markdown, config.base_url, body_line), draft=draft), out
 
 
 def load_pages(config: Config) -> tuple[tuple[SitePage, ...], list[Problem], list[Problem]]:
-    """Every page under pages/, in navigation order (weight, then title); every problem and
-    every warning. Two pages at one address are a problem of the second."""
+    """Every page under pages/ (drafts too), in navigation order (weight, then title); every
+    problem and every warning. Two pages at one address are a problem of the second."""
     files, warnings = page_files(config)
     pages: list[SitePage] = []
     problems: list[Problem] = []

@@ -195,3 +195,16 @@ def test_a_page_in_a_folder_or_linked_from_outside_is_not_read(publication, now,
         "pages/team: a folder of pages is not built; only the pages directly in pages/ are: "
         "move them up"]
     assert json.loads((public / "search.json").read_text("utf-8"))  # the build went on
+
+
+def test_a_link_to_a_draft_page_says_it_waits_for_the_page(publication, now):
+    write_reviews(publication, [{"body": "Who we are: [about us](/about/)."}])
+    write_page(publication, "about.md", "---\ntitle: About\ndraft: true\n---\nSoon.\n")
+    config = publication.config
+    report = build_site(config, now=now)
+    assert not (config.output_path / "about").exists()
+    assert "About" not in [label for label, _, _ in navigation(config.output_path,
+                                                                "index.html")]
+    assert [str(w) for w in report.warnings] == [
+        "reviews/film-1.md:8: body: links to https://reel.test/about/, the page of "
+        "pages/about.md, a draft: until it is published the link finds nothing"]

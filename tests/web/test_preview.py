@@ -231,6 +231,27 @@ def test_drafts_and_scheduled_reviews_are_shown_when_asked_and_marked_on_their_p
     assert "The Long Weekend Job" not in (public / "index.html").read_text("utf-8")
 
 
+def test_a_draft_page_of_the_sites_own_is_previewed_when_asked_and_marked(publication):
+    sample_site(publication)
+    (publication.root / "pages").mkdir()
+    (publication.root / "pages" / "about.md").write_text(
+        "---\ntitle: About us\nmenu: About\ndraft: true\n---\nBeing written.\n")
+    with Preview(publication) as preview:
+        assert fetch(preview.url + "about/")[0] == 404
+        assert ">About</a>" not in fetch(preview.url)[1]
+        assert preview.stop() == 0
+    with Preview(publication, "--drafts") as preview:
+        status, about, _ = fetch(preview.url + "about/")
+        assert status == 200 and "Being written." in about
+        assert ("Draft: only this preview shows it. publisher build publishes it once draft: "
+                "true is gone from pages/about.md.") in about
+        assert ">About</a>" in fetch(preview.url)[1]  # in the navigation, as it will be
+        assert preview.status()["notes"]["/film/about/"]["label"] == "Draft"
+        assert preview.stop() == 0
+    build_publication(publication.config, now=NOW)
+    assert not (publication.root / "public" / "about").exists()
+
+
 def test_without_the_flags_the_preview_shows_what_is_published_and_marks_nothing(preview):
     assert fetch(preview.url + DRAFT)[0] == 404
     assert fetch(preview.url + SCHEDULED)[0] == 404
