@@ -885,15 +885,16 @@ def test_init_publication_loads_cleanly(tmp_path, now):
     config = load_config(directory=tmp_path / "new")
     assert (config.title, config.timezone) == ("Reel “Talk”", "Europe/Paris")
     catalog = load_reviews(config, cache=False)
-    assert catalog.pages == ()  # the about page is a draft until its editor writes it
+    # the about page is a draft until its editor writes it
+    assert [(page.slug, page.draft) for page in catalog.pages] == [("about", True)]
     (r,) = catalog.published(now)
     assert r.reviewer == "Ana O'Neill"
     assert r.date.date() == now.date()
     about = written[2]
     about.write_text(about.read_text("utf-8").replace("draft: true\n", ""), "utf-8")
     (page,) = load_reviews(config, cache=False).pages
-    assert (page.title, page.menu, page.url) == ("About us", "About",
-                                                 "https://reviews.example.org/about/")
+    assert (page.title, page.menu, page.url, page.draft) == (
+        "About us", "About", "https://reviews.example.org/about/", False)
 
 
 def test_init_refuses_to_overwrite_and_validates_first(tmp_path):
