@@ -84,9 +84,13 @@ def parse_page(text: str, path: str, config: Config) -> tuple[SitePage | None, C
         return None, out
     front, body, body_line = split
     node = compose_front_matter(normalise_spaces(remove_front_matter_controls(front, out)), out)
+    if node is None:
+        if not out.problems:  # else the YAML's own problem says it
+            out.error(2, "", "front matter is empty; expected fields such as title")
+        return None, out
     if not isinstance(node, yaml.MappingNode):
-        out.error(2, "", "front matter must be fields such as 'title: ...', got "
-                         f"{'nothing' if node is None else node_kind(node)}")
+        out.error(node.start_mark.line + 2, "", "front matter must be fields such as "
+                                                f"'title: ...', got {node_kind(node)}")
         return None, out
     fields = Fields(node, 2, out, "", PAGE_FIELDS)
     title = fields.text("title")

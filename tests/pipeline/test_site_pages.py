@@ -124,6 +124,13 @@ def test_a_page_changed_is_written_again_alone_unless_its_menu_label_changes(pub
      "slug, draft"),
     ("about.md", "title: About\n", "pages/about.md:1: no front matter; start the file with a "
      "line '---', then fields such as 'title: ...', then another '---'"),
+    ("about.md", "---\n---\nText.\n",
+     "pages/about.md:2: front matter is empty; expected fields such as title"),
+    ("about.md", "---\n- About\n---\nText.\n",
+     "pages/about.md:2: front matter must be fields such as 'title: ...', got a list"),
+    ("about.md", "---\ntitle: About: us\n---\nText.\n",
+     "pages/about.md:2: title: the value contains ': ', which YAML reads as a new field; quote "
+     "the whole value: title: \"About: us\""),
 ])
 def test_a_page_with_a_problem_is_named_by_check_and_stops_the_build(publication, now, name,
                                                                      text, problem):
