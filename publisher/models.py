@@ -191,6 +191,7 @@ class SitePage:
     #: Links and images of the body into the site, (URL, line), as a Review's ``links``.
     links: tuple[tuple[str, int], ...] = ()
     draft: bool = False  # built only by ``publisher preview --drafts``
+    footer: bool = False  # linked from every page's footer too (a privacy policy, a colophon)
 
 
 class SubscriberStatus(StrEnum):

@@ -353,7 +353,7 @@ class _Planner:
         self.unbuilt_pages = [] if site.pages else [p for p in catalog.pages if not p.draft]
         #: Pages not shown (drafts): a link to one is a link to nothing yet.
         self.hidden_pages = [page for page in catalog.pages if page not in own]
-        menu = [page for page in self.site_pages if page.menu]
+        menu = [page for page in self.site_pages if page.menu or page.footer]
         self.pages = PageRenderer(site, poster_facts=posters.facts, issues=bool(self.issues),
                                   menu=menu)
         reviewer_url = self.pages.reviewer_url if site.pages else None
@@ -372,7 +372,8 @@ class _Planner:
         self.moved_from: set[str] = set()
         self.base = _digest(_code_digest(), cache_key(config), _templates_digest(site.templates),
                             repr(site), bool(self.issues),
-                            [(page.menu, page.url) for page in menu])  # every page's navigation
+                            [(page.menu, page.footer, page.title, page.url)
+                             for page in menu])  # in every page's navigation and footer
         self.units: list[Unit] = []
         #: Each feed planned, by its directory: (spec, paging, inputs), for ``plan_moved``.
         self.feed_plans: dict[str, tuple[FeedSpec, Paging | None, str]] = {}

@@ -86,7 +86,8 @@ class Term:
 class PageRenderer:
     """Renders the pages of one publication. ``poster_facts(url)`` gives a poster file's size
     and dimensions (or None); ``issues`` says whether the newsletter archive (issues/) exists,
-    and ``menu`` which of the site's own pages are listed, for the navigation."""
+    and ``menu`` which of the site's own pages are named in the navigation (each one marked
+    ``footer`` in the footer as well)."""
 
     def __init__(self, site: Site, *,
                  poster_facts: Callable[[str], ImageFacts | None] | None = None,
@@ -142,7 +143,7 @@ class PageRenderer:
             nav.append({"label": words("nav_newsletter"), "url": site.url("issues/"),
                         "key": "issues"})
         nav.extend({"label": page.menu, "url": page.url, "key": f"page:{page.slug}"}
-                   for page in self.menu)
+                   for page in self.menu if page.menu)
         nav.append({"label": words("subscribe_link"), "url": site.subscribe_url,
                     "key": "subscribe"})
         title = site.title
@@ -166,6 +167,8 @@ class PageRenderer:
                 {"type": "application/feed+json", "title": f"{title} (JSON Feed)",
                  "url": site.url("feed.json")}],
             "copyright": site.copyright,
+            "footer_links": [{"label": page.menu or page.title, "url": page.url}
+                             for page in self.menu if page.footer],
             "reviews_url": site.url("reviews/"),
             "search_url": site.url(SEARCH_PATH) if site.search else "",
             "issues_url": site.url("issues/") if self.issues else "",

@@ -10,6 +10,7 @@ Front matter::
     title: About The Second Reel     # required: the page's heading
     menu: About                      # its label in the navigation (default: the title);
                                      # false keeps it out of the navigation
+    footer: true                     # linked from every page's footer as well (default false)
     weight: 10                       # the navigation's order: lower first (default 0)
     description: Who we are.         # for search engines and shared links
     slug: about                      # its address (default: the file's name)
@@ -41,7 +42,7 @@ from .frontmatter import (
 from .markdown import prepare_markdown, render_prepared, site_links
 from .schema import boolean_field
 
-PAGE_FIELDS = ("title", "menu", "weight", "description", "slug", "draft")
+PAGE_FIELDS = ("title", "menu", "footer", "weight", "description", "slug", "draft")
 #: The sections of the site a page's address must not take.
 RESERVED = frozenset({"reviews", "reviewers", "tags", "feeds", "search", "issues", "archive"})
 
@@ -112,6 +113,7 @@ def parse_page(text: str, path: str, config: Config) -> tuple[SitePage | None, C
             out.error(fields.line("weight"), "weight",
                       f"{raw!r} is not a whole number; the navigation lists lower weights first")
     draft = boolean_field(fields, "draft")
+    footer = boolean_field(fields, "footer")
     if out.problems or title is None:
         return None, out
     url = config.url(slug + "/")
@@ -120,7 +122,8 @@ def parse_page(text: str, path: str, config: Config) -> tuple[SitePage | None, C
                     body_html=render_prepared(markdown, config.base_url, url),
                     source_path=path, menu=title if menu is None else menu, weight=weight,
                     description=fields.text("description") or "",
-                    links=site_links(markdown, config.base_url, body_line), draft=draft), out
+                    links=site_links(markdown, config.base_url, body_line), draft=draft,
+                    footer=footer), out
 
 
 def load_pages(config: Config) -> tuple[tuple[SitePage, ...], list[Problem], list[Problem]]:

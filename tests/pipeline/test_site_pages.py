@@ -120,8 +120,8 @@ def test_a_page_changed_is_written_again_alone_unless_its_menu_label_changes(pub
      "pages/tags.md:1: slug: 'tags' is the address of a section of the site (tags/); give the "
      "page another slug (slug: in its front matter), or rename the file"),
     ("about.md", "---\ntitle: About\nauthor: Ed\n---\nText.\n",
-     "pages/about.md:3: author: unknown field; known fields: title, menu, weight, description, "
-     "slug, draft"),
+     "pages/about.md:3: author: unknown field; known fields: title, menu, footer, weight, "
+     "description, slug, draft"),
     ("about.md", "title: About\n", "pages/about.md:1: no front matter; start the file with a "
      "line '---', then fields such as 'title: ...', then another '---'"),
     ("about.md", "---\n---\nText.\n",
@@ -215,3 +215,24 @@ def test_a_link_to_a_draft_page_says_it_waits_for_the_page(publication, now):
     assert [str(w) for w in report.warnings] == [
         "reviews/film-1.md:8: body: links to https://reel.test/about/, the page of "
         "pages/about.md, a draft: until it is published the link finds nothing"]
+
+
+def test_a_page_marked_footer_is_linked_from_every_pages_footer(publication, now):
+    write_reviews(publication, 1)
+    write_page(publication, "privacy.md",
+               "---\ntitle: Privacy policy\nmenu: false\nfooter: true\n---\nWhat we keep.\n")
+    write_page(publication, "about.md",
+               ABOUT.replace("menu: About\n", "menu: About\nfooter: yes\n"))
+    config = publication.config
+    build_site(config, now=now)
+    public, base = config.output_path, config.base_url
+    for rel in ("index.html", "reviews/film-1/index.html", "privacy/index.html", "404.html"):
+        doc = page(public, rel)
+        footer = [(a.text, a.get("href")) for a in doc.xpath("//footer//a")]
+        assert footer[:2] == [("About", f"{base}about/"),
+                              ("Privacy policy", f"{base}privacy/")], rel
+        assert "Privacy policy" not in [label for label, _, _ in navigation(public, rel)]
+
+    (publication.root / "pages" / "privacy.md").write_text(
+        "---\ntitle: Privacy\nmenu: false\nfooter: true\n---\nWhat we keep.\n")
+    assert "index.html" in build_site(config, now=now).written  # its footer changed
