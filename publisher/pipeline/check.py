@@ -76,7 +76,8 @@ def check_publication(config: Config, *, now: datetime, checks: Sequence[Check] 
     warnings += [f"{config.path}: {gap}"
                  for gap in language_gaps(config.templates_path, config.language)]
     if not result.problems:  # a build is planned only from sources that all load
-        catalog = Catalog(reviews=tuple(result.reviews), fingerprints=result.fingerprints)
+        catalog = Catalog(reviews=tuple(result.reviews), pages=result.pages,
+                          fingerprints=result.fingerprints)
         issues = None if sources_only else sent_issues(config, catalog)
         plan_errors, plan_warnings = plan_problems(config, catalog, now, issues,
                                                    posters=posters)
