@@ -22,7 +22,7 @@ from urllib.parse import quote
 from ..config import Config
 from ..delivery.transports import Transport, transport_from_url
 from ..errors import BadToken, DeliveryError, ExpiredToken, PublisherError
-from ..files import read_file
+from ..files import escapes, read_file
 from ..ledger import Store
 from ..ledger.readers import SubscriptionRequest
 from ..models import IssueState, Subscriber
@@ -65,8 +65,13 @@ class ServedIcon:
         (one log line; the build and ``publisher check`` name the missing file)."""
         if not config.site.icon:
             return None
+        path = config.paths.static / config.icon_path
+        if escapes(path, [config.root.resolve()]) is not None:  # as the build refuses it
+            log.warning("site.icon: static/%s leads out of the publication; the pages show no "
+                        "icon", config.icon_path)
+            return None
         try:
-            data = read_file(config.paths.static / config.icon_path)
+            data = read_file(path)
         except OSError as exc:
             log.warning("site.icon: static/%s cannot be read (%s); the pages show no icon",
                         config.icon_path, exc.strerror)

@@ -523,6 +523,21 @@ def test_an_icon_file_that_is_not_there_is_one_line_and_the_server_still_starts(
                     "the pages show no icon")
 
 
+def test_an_icon_linked_from_outside_the_publication_is_never_served(publication, caplog,
+                                                                      tmp_path):
+    secret = tmp_path / "secret.png"
+    write_png(secret, 8, 8, (0, 0, 0))
+    (publication.root / "static").mkdir(exist_ok=True)
+    (publication.root / "static" / "icon.png").symlink_to(secret)
+    publication.add_config('[site]\nicon = "icon.png"\n')
+    config = publication.config
+    with open_store(config) as store, caplog.at_level("WARNING", logger="publisher.serve"):
+        desk = ReaderDesk(config, store, secret=SECRET, clock=MutableClock(NOW))
+    assert desk.icon is None
+    assert [r.getMessage() for r in caplog.records] == [
+        "site.icon: static/icon.png leads out of the publication; the pages show no icon"]
+
+
 def test_without_an_icon_the_pages_name_none_and_the_path_is_404(reader: Reader):
     assert 'rel="icon"' not in reader.client.get("subscribe").text
     assert reader.client.get("icon.png").status_code == 404
