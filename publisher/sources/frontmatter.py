@@ -314,6 +314,30 @@ def _dotted(lines: list[str], index: int) -> str:
     return ".".join(reversed(names))
 
 
+def front_matter_mapping(text: str, out: Collector, *, expected: str
+                         ) -> tuple[yaml.MappingNode, str, int] | None:
+    """A source's front matter composed as a mapping, its body and the body's first line
+    number; None when there is none to read, each problem in ``out``. ``expected`` names the
+    fields an empty front matter lacks ("title, date and reviewer")."""
+    split = split_front_matter(text, out)
+    if split is None:
+        return None
+    front, body, body_line = split
+    front = remove_front_matter_controls(front, out)
+    # A non-breaking space pasted after "reviewer:" would make the line invalid YAML; every
+    # text value has its odd spaces made plain anyway.
+    node = compose_front_matter(normalise_spaces(front), out)
+    if node is None:
+        if not out.problems:  # else the YAML's own problem says it
+            out.error(2, "", f"front matter is empty; expected fields such as {expected}")
+        return None
+    if not isinstance(node, yaml.MappingNode):
+        out.error(node.start_mark.line + 2, "", f"front matter must be fields such as "
+                                                f"'title: ...', got {node_kind(node)}")
+        return None
+    return node, body, body_line
+
+
 def compose_front_matter(front: str, out: Collector) -> yaml.Node | None:
     """Compose the YAML. A plain value that YAML misreads (``title: Alien: Romulus``,
     ``summary: *Alien* returns``) is reported with the fix, then quoted so that the remaining

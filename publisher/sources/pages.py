@@ -24,23 +24,14 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import yaml
-
 from ..config import Config
 from ..errors import Problem
 from ..files import escapes, read_file
 from ..models import SitePage
-from ..text import normalise_spaces, slugify
-from .frontmatter import (
-    Collector,
-    Fields,
-    compose_front_matter,
-    node_kind,
-    remove_front_matter_controls,
-    split_front_matter,
-)
+from ..text import slugify
+from .frontmatter import Collector, Fields, front_matter_mapping
 from .markdown import prepare_markdown, render_prepared, site_links
-from .schema import boolean_field
+from .schema import FALSE_WORDS, TRUE_WORDS, boolean_field, decode_source
 
 PAGE_FIELDS = ("title", "menu", "footer", "weight", "description", "slug", "draft")
 #: The sections of the site a page's address must not take.
@@ -78,22 +69,14 @@ def page_files(config: Config) -> tuple[list[tuple[str, Path]], list[Problem]]:
 
 
 def parse_page(text: str, path: str, config: Config) -> tuple[SitePage | None, Collector]:
-    """One page source: (the page, or None when it has problems; what was found)."""
+    """One page source, its byte-order mark gone: (the page, or None when it has problems;
+    what was found)."""
     out = Collector(path)
-    split = split_front_matter(text.removeprefix("\ufeff"), out)
-    if split is None:
+    found = front_matter_mapping(text, out, expected="title")
+    if found is None:
         return None, out
-    front, body, body_line = split
-    node = compose_front_matter(normalise_spaces(remove_front_matter_controls(front, out)), out)
-    if node is None:
-        if not out.problems:  # else the YAML's own problem says it
-            out.error(2, "", "front matter is empty; expected fields such as title")
-        return None, out
-    if not isinstance(node, yaml.MappingNode):
-        out.error(node.start_mark.line + 2, "", "front matter must be fields such as "
-                                                f"'title: ...', got {node_kind(node)}")
-        return None, out
-    fields = Fields(node, 2, out, "", PAGE_FIELDS)
+    mapping, body, body_line = found
+    fields = Fields(mapping, 2, out, "", PAGE_FIELDS)
     title = fields.text("title")
     if title is None:
         out.error(fields.line("title"), "title", "missing; every page needs a title")
@@ -103,7 +86,7 @@ def parse_page(text: str, path: str, config: Config) -> tuple[SitePage | None, C
                   f"{slug!r} is the address of a section of the site ({slug}/); give the page "
                   "another slug (slug: in its front matter), or rename the file")
     menu = fields.text("menu")
-    if menu is not None and menu.lower() in ("true", "yes", "on", "false", "no", "off"):
+    if menu is not None and menu.lower() in TRUE_WORDS | FALSE_WORDS:
         menu = title if boolean_field(fields, "menu") else ""
     weight = 0
     if (raw := fields.text("weight")) is not None:
@@ -139,10 +122,9 @@ def load_pages(config: Config) -> tuple[tuple[SitePage, ...], list[Problem], lis
         except OSError as exc:
             problems.append(Problem(rel, 0, "", f"cannot read: {exc.strerror}"))
             continue
-        try:
-            text = data.decode("utf-8-sig")
-        except UnicodeDecodeError:
-            problems.append(Problem(rel, 0, "", "not UTF-8 text; save the file as UTF-8"))
+        text, undecoded = decode_source(data, rel)
+        if text is None:
+            problems.extend(undecoded)
             continue
         page, found = parse_page(text, rel, config)
         problems.extend(found.problems)

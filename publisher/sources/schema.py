@@ -38,16 +38,14 @@ import yaml
 from ..config import NOT_IN_URL, Config
 from ..errors import Problem, SourceError
 from ..models import Deferred, Film, Poster, Review
-from ..text import SUSPECT_CHARS, normalise_spaces, one_line, remove_bidi_controls, slugify
+from ..text import SUSPECT_CHARS, one_line, remove_bidi_controls, slugify
 from .body import Excerpt, FileBody, MarkdownBody
 from .frontmatter import (
     Collector,
     Fields,
     bidi_warning,
-    compose_front_matter,
+    front_matter_mapping,
     node_kind,
-    remove_front_matter_controls,
-    split_front_matter,
 )
 from .markdown import absolute_url, prepare_markdown, site_links
 
@@ -205,15 +203,20 @@ def _rating(fields: Fields) -> Decimal | None:
     return value.normalize() if value % 1 else Decimal(int(value))
 
 
+#: How a true-or-false field may be written.
+TRUE_WORDS = frozenset({"true", "yes", "on"})
+FALSE_WORDS = frozenset({"false", "no", "off"})
+
+
 def boolean_field(fields: Fields, key: str) -> bool:
-    """A true-or-false field (true/false, yes/no, on/off); False when absent."""
+    """A true-or-false field (TRUE_WORDS, FALSE_WORDS); False when absent."""
     raw = fields.text(key)
     if raw is None:
         return False
     lowered = raw.lower()
-    if lowered in ("true", "yes", "on"):
+    if lowered in TRUE_WORDS:
         return True
-    if lowered in ("false", "no", "off"):
+    if lowered in FALSE_WORDS:
         return False
     fields.out.error(fields.line(key), key, f"{raw!r} is not true or false; expected true or "
                                             "false")
@@ -341,26 +344,12 @@ def parse_source(text: str, path: str, config: Config, *,
     otherwise the Markdown is kept in memory until then."""
     out = Collector(path)
     text = text.removeprefix("\ufeff")
-    split = split_front_matter(text, out)
-    if split is None:
+    found = front_matter_mapping(text, out, expected="title, date and reviewer")
+    if found is None:
         return None, out.problems, out.warnings, ()
-    front, body, body_line = split
+    mapping, body, body_line = found
     body_offset = len(text) - len(body)
-    front = remove_front_matter_controls(front, out)
-    # A non-breaking space pasted after "reviewer:" would make the line invalid YAML; every
-    # text value has its odd spaces made plain anyway.
-    front = normalise_spaces(front)
-    node = compose_front_matter(front, out)
-    if node is None:
-        if not out.problems:
-            out.error(2, "", "front matter is empty; expected fields such as title, date and "
-                             "reviewer")
-        return None, out.problems, out.warnings, ()
-    if not isinstance(node, yaml.MappingNode):
-        out.error(node.start_mark.line + 2, "", f"front matter must be fields such as "
-                                                f"'title: ...', got {node_kind(node)}")
-        return None, out.problems, out.warnings, ()
-    fields = Fields(node, 2, out, "", FIELDS, nested={"film": FILM_FIELDS})
+    fields = Fields(mapping, 2, out, "", FIELDS, nested={"film": FILM_FIELDS})
 
     title = fields.text("title")
     reviewer = fields.text("reviewer")
@@ -484,7 +473,9 @@ def parse_review(text: str, *, path: str, config: Config) -> Review:
     return review
 
 
-def _decode(data: bytes, path: str) -> tuple[str | None, list[Problem]]:
+def decode_source(data: bytes, path: str) -> tuple[str | None, list[Problem]]:
+    """A source file's text (UTF-8, a byte-order mark dropped), or None and the problem naming
+    the line and offset of the first byte that is not UTF-8."""
     try:
         return data.decode("utf-8-sig"), []
     except UnicodeDecodeError as exc:
@@ -508,7 +499,7 @@ def default_slug(path: str, *, top: bool) -> str:
 def parse_bytes(data: bytes, path: str, config: Config, *,
                 file: tuple[str, str] | None = None) -> ParseResult:
     """parse_source for a file's bytes; ``file`` as there."""
-    text, problems = _decode(data, path)
+    text, problems = decode_source(data, path)
     if text is None:
         return None, problems, [], ()
     return parse_source(text, path, config, file=file)
