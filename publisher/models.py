@@ -159,6 +159,10 @@ class Showing:
             return self.drafts
         return self.future or review.date <= now
 
+    def shows_page(self, page: SitePage) -> bool:
+        """A page of the site's own has no date: only a draft is left out."""
+        return self.drafts or not page.draft
+
 
 #: What ``publisher build`` shows: the published reviews only.
 PUBLISHED_ONLY = Showing()

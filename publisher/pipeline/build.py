@@ -348,11 +348,11 @@ class _Planner:
         # its archive and the shard its page is rendered with.
         self.month_of = [f"{r.date.astimezone(site.tz):%Y-%m}" for r in self.published]
         #: The site's own pages (pages/*.md): only where publisher builds the site.
-        own = [page for page in catalog.pages if showing.drafts or not page.draft]
+        own = [page for page in catalog.pages if showing.shows_page(page)]
         self.site_pages = own if site.pages else []
         self.unbuilt_pages = [] if site.pages else [p for p in catalog.pages if not p.draft]
         #: Pages not shown (drafts): a link to one is a link to nothing yet.
-        self.hidden_pages = [page for page in catalog.pages if page not in own]
+        self.hidden_pages = [page for page in catalog.pages if not showing.shows_page(page)]
         menu = [page for page in self.site_pages if page.menu or page.footer]
         self.pages = PageRenderer(site, poster_facts=posters.facts, issues=bool(self.issues),
                                   menu=menu)
