@@ -52,3 +52,16 @@ def test_the_frozen_clock_reaches_modules_that_read_the_time(clock):
     clock.advance(timedelta(days=400))
     assert cli.datetime.now(UTC) == clock.now == datetime(2027, 12, 25, 12, 0, tzinfo=UTC)
     assert isinstance(datetime(2026, 1, 1), cli.datetime)  # isinstance checks still hold
+
+
+def test_the_outbox_reads_oldest_first_within_a_second(tmp_path):
+    from tests.webserver import outbox_messages
+
+    for sub in ("new", "cur", "tmp"):
+        (tmp_path / sub).mkdir()
+    # mailbox.Maildir's names, microseconds not zero-padded: as text, the later sorts first.
+    for name, subject in (("1796063248.M98765P10Q1.host", "first"),
+                          ("1796063248.M123456P10Q2.host", "second"),
+                          ("1796063249.M5P10Q3.host", "third")):
+        (tmp_path / "new" / name).write_text(f"Subject: {subject}\n\nx\n")
+    assert [m["Subject"] for m in outbox_messages(tmp_path)] == ["first", "second", "third"]

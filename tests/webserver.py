@@ -8,6 +8,7 @@ thread; requests go over a real socket (httpx, or a browser).
 from __future__ import annotations
 
 import mailbox
+import re
 import threading
 import time
 from dataclasses import dataclass
@@ -66,13 +67,24 @@ class ReaderServer:
         self.sock.close()
 
 
+#: mailbox.Maildir's names: seconds, microseconds (not zero-padded) and pid, then a counter.
+_MAILDIR_NAME = re.compile(r"(\d+)\.M(\d+)P\d+Q(\d+)\.")
+
+
+def _written(key: str) -> tuple[int, ...]:
+    """When a Maildir message was written, from its name: sorted as text, "…M98765…" would
+    come after "…M123456…" of the same second (a confirmation after its welcome)."""
+    found = _MAILDIR_NAME.match(key)
+    return tuple(int(n) for n in found.groups()) if found else (0,)
+
+
 def outbox_messages(path: Path) -> list[EmailMessage]:
     """The messages in a Maildir outbox, oldest first."""
     if not all((path / sub).is_dir() for sub in ("new", "cur", "tmp")):
         return []  # not there yet, or being created
     box = mailbox.Maildir(path, factory=None, create=False)
     return [message_from_bytes(box.get_bytes(key), policy=policy.default)  # type: ignore
-            for key in sorted(box.keys())]
+            for key in sorted(box.keys(), key=lambda k: (_written(k), k))]
 
 
 def wait_for_messages(path: Path, count: int, timeout: float = 10) -> list[EmailMessage]:
