@@ -55,6 +55,17 @@ class SubscriptionRequest:
     confirmed_at: datetime | None = None
 
 
+@dataclass(frozen=True)
+class Confirmation:
+    """What following a confirmation link did: its outcome, the subscriber the address is (None
+    when it is not on the list), and whether this confirmation put it on the list — False for
+    a reader already active who confirms a second link they asked for."""
+
+    outcome: ConfirmOutcome
+    subscriber: Subscriber | None
+    joined: bool = False
+
+
 class ReturnKind:
     """What a returned message says (see ``newsletter.returns``)."""
 
@@ -112,7 +123,7 @@ class ReaderStore(StoreBase):
                                                             row.expires_at, row.confirmed_at)
 
     def confirm_subscription(self, request_id: int, email: str, *, now: datetime
-                             ) -> tuple[ConfirmOutcome, Subscriber | None]:
+                             ) -> Confirmation:
         """Follow a confirmation link: the address becomes an active subscriber with its consent
         recorded (when and where it asked, on which form, when it confirmed), and any
         suppression of it is lifted — it asked again, and proved it reads the mailbox."""
@@ -126,12 +137,13 @@ class ReaderStore(StoreBase):
                                      None if request is None else request.expires_at, now)
             if outcome != ConfirmOutcome.CONFIRMED or request is None:
                 row = self._row(conn, email)
-                return outcome, None if row is None else _subscriber_from(row)
+                return Confirmation(outcome, None if row is None else _subscriber_from(row))
             conn.execute(update(subscription_requests_t).where(
                 subscription_requests_t.c.id == request_id).values(confirmed_at=now))
             consent = {"consent_at": request.requested_at, "consent_ip": request.ip,
                        "consent_form": request.form, "confirmed_at": now}
             row = self._row(conn, request.email)
+            joined = row is None or row.status != SubscriberStatus.ACTIVE
             if row is None:
                 inserted = conn.execute(insert(subscribers_t).values(
                     email=request.email, email_normalised=request.email_normalised,
@@ -154,7 +166,7 @@ class ReaderStore(StoreBase):
                 suppressions_t.c.address_hash == address_hash(request.email)))
             row = conn.execute(select(subscribers_t).where(
                 subscribers_t.c.id == subscriber_id)).one()
-            return outcome, _subscriber_from(row)
+            return Confirmation(outcome, _subscriber_from(row), joined)
 
     # --- unsubscribing, undo, preferences --------------------------------------------------------
 

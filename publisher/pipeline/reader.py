@@ -174,8 +174,9 @@ class ReaderDesk:
     def confirm(self, token: str, *, commit: bool
                 ) -> tuple[ConfirmOutcome, str, Subscriber | None]:
         """Read a confirmation token; with ``commit`` (the POST) confirm it. (outcome, address,
-        the subscriber this call confirmed: None unless it did). BadToken for a token that is
-        not one; an expired genuine one is EXPIRED."""
+        the subscriber this call put on the list: None unless it did — a reader already on it
+        who confirms a second link is not new). BadToken for a token that is not one; an
+        expired genuine one is EXPIRED."""
         try:
             subject = self.read(CONFIRM, token)
         except ExpiredToken:
@@ -190,9 +191,10 @@ class ReaderDesk:
                                   request.expires_at if request else None,
                                   self.clock()), email, None
         with self._write_lock:
-            outcome, subscriber = self.store.confirm_subscription(int(request_id), email,
-                                                                  now=self.clock())
-        return outcome, email, subscriber if outcome == ConfirmOutcome.CONFIRMED else None
+            confirmation = self.store.confirm_subscription(int(request_id), email,
+                                                           now=self.clock())
+        return (confirmation.outcome, email,
+                confirmation.subscriber if confirmation.joined else None)
 
     # --- the welcome -----------------------------------------------------------------------------
 

@@ -144,8 +144,8 @@ def create_app(desk: ReaderDesk) -> ASGIApp:
         token = request.query_params.get("token", "")
         commit = request.method == "POST"
         try:
-            outcome, address, confirmed = await run_in_threadpool(desk.confirm, token,
-                                                                  commit=commit)
+            outcome, address, joined = await run_in_threadpool(desk.confirm, token,
+                                                               commit=commit)
         except BadToken:
             return pages.bad_link()
         title = {ConfirmOutcome.CONFIRMED: "confirmed_title" if commit else "confirm_title",
@@ -159,10 +159,11 @@ def create_app(desk: ReaderDesk) -> ASGIApp:
         response = pages.page("confirm", pages.t(title), 200 if state != "expired" else 410,
                               state=state, address=address, hours=desk.confirm_hours,
                               action_url=f"confirm?token={token}")
-        if confirmed is not None and desk.welcomes:
-            # Only the POST that confirmed, once: a second press of the button finds the link
-            # used. After the answer, as the confirmation is.
-            response.background = BackgroundTask(desk.send_welcome, confirmed)
+        if joined is not None and desk.welcomes:
+            # Only the POST that put the reader on the list, once: a second press of the button
+            # finds the link used, a second link finds them on the list. After the answer, as
+            # the confirmation is.
+            response.background = BackgroundTask(desk.send_welcome, joined)
         return response
 
     async def unsubscribe(request: Request) -> Response:

@@ -33,9 +33,10 @@ def test_an_address_is_active_only_once_confirmed_with_its_consent_recorded(stor
     assert action == SubscribeAction.SEND and request is not None
     assert store.subscriber("ann@example.org") is None  # double opt-in: nothing yet
 
-    outcome, sub = store.confirm_subscription(request.id, "ann@example.org",
+    confirmation = store.confirm_subscription(request.id, "ann@example.org",
                                               now=NOW + timedelta(hours=1))
-    assert outcome == ConfirmOutcome.CONFIRMED
+    assert confirmation.outcome == ConfirmOutcome.CONFIRMED and confirmation.joined
+    sub = confirmation.subscriber
     assert sub.status == SubscriberStatus.ACTIVE and sub.name == "Ann"
     consent = store.subscriber_data("ann@example.org")["subscriber"]["consent"]
     assert consent == {"asked_at": NOW.isoformat(), "ip": "192.0.2.7", "form": "archive",
@@ -46,17 +47,31 @@ def test_a_confirmation_works_once_and_never_resubscribes_someone_who_left(store
     _, request = ask(store)
     store.confirm_subscription(request.id, "ann@example.org", now=NOW)
     store.unsubscribe("ann@example.org", now=NOW + DAY, via="one-click")
-    outcome, sub = store.confirm_subscription(request.id, "ann@example.org", now=NOW + 2 * DAY)
-    assert outcome == ConfirmOutcome.ALREADY_USED
+    confirmation = store.confirm_subscription(request.id, "ann@example.org", now=NOW + 2 * DAY)
+    assert confirmation.outcome == ConfirmOutcome.ALREADY_USED and not confirmation.joined
     assert store.subscriber("ann@example.org").status == SubscriberStatus.UNSUBSCRIBED
+
+
+def test_a_second_link_confirms_a_reader_already_on_the_list_without_joining_them_again(store):
+    _, first = ask(store)
+    _, second = ask(store, now=NOW + timedelta(minutes=5))
+    assert store.confirm_subscription(first.id, "ann@example.org", now=NOW + DAY).joined
+    again = store.confirm_subscription(second.id, "ann@example.org", now=NOW + DAY)
+    assert again.outcome == ConfirmOutcome.CONFIRMED and not again.joined
+    assert again.subscriber.status == SubscriberStatus.ACTIVE
+    # Who left and asked again joins again.
+    store.unsubscribe("ann@example.org", now=NOW + 2 * DAY, via="one-click")
+    _, third = ask(store, now=NOW + 2 * DAY)
+    assert store.confirm_subscription(third.id, "ann@example.org", now=NOW + 2 * DAY).joined
 
 
 def test_an_expired_or_mismatched_confirmation_adds_nobody(store: Store):
     _, request = ask(store)
-    assert store.confirm_subscription(request.id, "ann@example.org",
-                                      now=NOW + timedelta(hours=48))[0] == ConfirmOutcome.EXPIRED
+    late = store.confirm_subscription(request.id, "ann@example.org",
+                                      now=NOW + timedelta(hours=48))
+    assert late.outcome == ConfirmOutcome.EXPIRED
     assert store.confirm_subscription(request.id, "bob@example.org",
-                                      now=NOW)[0] == ConfirmOutcome.UNKNOWN
+                                      now=NOW).outcome == ConfirmOutcome.UNKNOWN
     assert store.subscriber("ann@example.org") is None
 
 
@@ -129,7 +144,7 @@ def test_erasure_keeps_only_a_hash_that_keeps_the_address_off_the_list(store: St
         store.add_subscriber("ann@example.org", now=NOW)
     # Asking again and confirming is consent: the suppression is lifted.
     _, request = ask(store)
-    assert store.confirm_subscription(request.id, "ann@example.org", now=NOW)[0] == "confirmed"
+    assert store.confirm_subscription(request.id, "ann@example.org", now=NOW).outcome == "confirmed"
     assert not store.is_suppressed("ann@example.org")
 
 

@@ -182,6 +182,31 @@ def test_a_confirmed_reader_is_welcomed_once_with_the_way_out_every_issue_has(re
     assert reader.store.subscriber("ann@example.org").status == "unsubscribed"
 
 
+def test_a_reader_who_asked_twice_and_confirms_both_links_is_welcomed_once(reader: Reader):
+    reader.subscribe("ann@example.org", "Ann")
+    reader.subscribe("ann@example.org", "Ann")  # the first mail was slow to arrive
+    first, second = reader.confirmation_link(1), reader.confirmation_link(2)
+    assert "You are subscribed" in visible(reader.client.post(first))
+    assert wait_for_messages(reader.outbox, 3)[-1]["Subject"] == "Welcome to Test Reel"
+
+    # The second link still confirms (it is unused and unexpired), but she is on the list
+    # already: she has had her welcome.
+    assert "You are subscribed" in visible(reader.client.post(second))
+    assert len(wait_for_messages(reader.outbox, 4, timeout=0.5)) == 3
+
+
+def test_a_reader_who_left_and_comes_back_is_welcomed_again(reader: Reader):
+    reader.subscribe("ann@example.org")
+    reader.client.post(reader.confirmation_link(1))
+    wait_for_messages(reader.outbox, 2)
+    reader.store.unsubscribe("ann@example.org", now=NOW, via="one-click")
+    reader.subscribe("ann@example.org")
+    reader.client.post(reader.confirmation_link(3))
+    welcomes = [m for m in wait_for_messages(reader.outbox, 4)
+                if m["Subject"] == "Welcome to Test Reel"]
+    assert len(welcomes) == 2
+
+
 def test_the_welcome_points_to_the_latest_issue_sent(reader: Reader):
     from tests.fixtures import run_cli, write_reviews
 
