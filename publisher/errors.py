@@ -70,9 +70,13 @@ class SourceError(PublisherError, ValueError):
 
     def __init__(self, problems: Iterable[Problem]):
         self.problems = sorted(problems)
+        super().__init__(self.head + ":\n" + "\n".join(str(p) for p in self.problems))
+
+    @property
+    def head(self) -> str:
+        """'2 problems in the sources': reviews or the site's own pages, as each path says."""
         count = len(self.problems)
-        head = f"{count} problem{'s' if count != 1 else ''} in review sources"
-        super().__init__(head + ":\n" + "\n".join(str(p) for p in self.problems))
+        return f"{count} problem{'s' if count != 1 else ''} in the sources"
 
 
 class PageImportError(PublisherError, ValueError):

@@ -99,8 +99,7 @@ def first_line(exc: BaseException) -> str:
     if isinstance(exc, SourceError):
         count = len(exc.problems)
         more = f" (and {count - 1} more)" if count > 1 else ""
-        return f"{count} problem{'s' if count != 1 else ''} in review sources: " \
-               f"{exc.problems[0]}{more}"
+        return f"{exc.head}: {exc.problems[0]}{more}"
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
 

@@ -310,7 +310,7 @@ def test_issue_send_goes_on_with_a_frozen_issue_while_the_sources_are_broken(
                     now=NOW + timedelta(hours=1), env={"PUBLISHER_SECRET": SECRET})
     assert later.exit_code == 0, later.output
     assert later.stderr.splitlines() == [
-        "warning: 2 problems in review sources: reviews/broken.md:1: date: missing; every review "
+        "warning: 2 problems in the sources: reviews/broken.md:1: date: missing; every review "
         "needs a date (and 1 more); issue #1 is frozen and goes out as it is"]
     assert newsletter.state() == "sent"
     assert copies(server) == Counter(READERS)

@@ -178,7 +178,7 @@ def test_dry_run_on_broken_sources_says_what_waits_for_them(due, cli):
                                               "issue due Fri 2026-11-20 09:00 GMT",
                                               "deliver: nothing to send"]
     first, second = result.stderr.splitlines()
-    assert first.startswith("error: 2 problems in review sources: reviews/broken.md:1: ")
+    assert first.startswith("error: 2 problems in the sources: reviews/broken.md:1: ")
     assert second == ("error: no issue would be composed for the slot Fri 2026-11-20 09:00 "
                       "GMT: the review sources have problems (above)")
 

@@ -203,7 +203,7 @@ def test_catch_up_after_a_recorded_skip_sends_once(publication):
 
 def undated(name: str) -> str:
     """The line a run gives when reviews/NAME has no date and no reviewer."""
-    return (f"2 problems in review sources: reviews/{name}:1: date: missing; every review needs "
+    return (f"2 problems in the sources: reviews/{name}:1: date: missing; every review needs "
             "a date (and 1 more); nothing is built and no issue composed until they are fixed "
             "('publisher check' lists them)")
 
@@ -436,7 +436,7 @@ def test_cli_run_exit_codes(publication, cli):
     assert result.exit_code == 1
     assert result.stdout == ""
     first, second = result.stderr.splitlines()
-    assert first.startswith("error: 2 problems in review sources: reviews/broken.md:1: ")
+    assert first.startswith("error: 2 problems in the sources: reviews/broken.md:1: ")
     assert second == ("error: no issue composed for the slot Fri 2026-11-20 09:00 GMT: the "
                       "review sources have problems (above)")
 

@@ -13,7 +13,7 @@ import pytest
 from publisher.errors import SourceError
 from publisher.pipeline.build import build_site
 from publisher.pipeline.check import check_publication
-from tests.fixtures import Publication, write_reviews
+from tests.fixtures import Publication, run_cli, write_reviews
 
 ABOUT = """\
 ---
@@ -142,6 +142,16 @@ def test_a_page_with_a_problem_is_named_by_check_and_stops_the_build(publication
         build_site(config, now=now)
     assert [str(p) for p in raised.value.problems] == [problem]
     assert not config.output_path.exists()
+
+
+def test_a_page_with_a_problem_is_not_called_a_review_in_the_error_line(publication):
+    write_reviews(publication, 1)
+    write_page(publication, "about.md", "---\nmenu: About\n---\nText.\n")
+    result = run_cli("build", root=publication.root)
+    assert result.exit_code == 1
+    assert result.output.splitlines() == [
+        "error: 1 problem in the sources:",
+        "pages/about.md:1: title: missing; every page needs a title"]
 
 
 def test_two_pages_at_one_address_and_a_page_where_a_review_is_are_named(publication, now):

@@ -684,7 +684,7 @@ def test_every_problem_in_every_file_is_reported(publication):
     with pytest.raises(SourceError) as info:
         load_reviews(publication.config)
     assert str(info.value).splitlines() == [
-        "4 problems in review sources:",
+        "4 problems in the sources:",
         "reviews/a.md:5: rating: 9 is out of range; expected 0 to 5",
         "reviews/a.md:6: raitng: unknown field; did you mean 'rating'?",
         "reviews/b.md:1: reviewer: missing; every review needs a reviewer",
