@@ -116,7 +116,7 @@ class _Plan:
     def _build(self) -> None:
         config = self.config
         if self.catalog is None:
-            self.lines.append("build: none, the review sources have problems")
+            self.lines.append("build: none, the sources have problems")
             return
         try:
             sent: list[Issue] = []

@@ -111,7 +111,7 @@ def sources_problem(exc: SourceError) -> str:
 
 
 #: Why a slot's issue waits, when the sources do not load.
-SOURCES_BROKEN = "the review sources have problems (above)"
+SOURCES_BROKEN = "the sources have problems (above)"
 
 
 def skipped_and_unsent(store: Store, last: datetime, expr: str, tz: tzinfo,

@@ -174,13 +174,13 @@ def test_dry_run_on_broken_sources_says_what_waits_for_them(due, cli):
     at = SLOT + timedelta(minutes=3)
     result = cli("run", "--dry-run", now=at, env=SECRET)
     assert result.exit_code == 1
-    assert result.stdout.splitlines()[1:] == ["build: none, the review sources have problems",
+    assert result.stdout.splitlines()[1:] == ["build: none, the sources have problems",
                                               "issue due Fri 2026-11-20 09:00 GMT",
                                               "deliver: nothing to send"]
     first, second = result.stderr.splitlines()
     assert first.startswith("error: 2 problems in the sources: reviews/broken.md:1: ")
     assert second == ("error: no issue would be composed for the slot Fri 2026-11-20 09:00 "
-                      "GMT: the review sources have problems (above)")
+                      "GMT: the sources have problems (above)")
 
     # a draft composed for the slot (the secret was missing) is made from the sources when
     # its sending starts: it waits for them too
@@ -189,7 +189,7 @@ def test_dry_run_on_broken_sources_says_what_waits_for_them(due, cli):
     due.write_review("broken.md", "---\ntitle: Broken\n---\n")
     result = cli("run", "--dry-run", now=at + timedelta(minutes=1), env=SECRET)
     assert result.stderr.splitlines()[1:] == [
-        "error: issue #1 would not be sent: the review sources have problems (above)"]
+        "error: issue #1 would not be sent: the sources have problems (above)"]
 
 
 def test_dry_run_on_broken_sources_still_delivers_an_issue_being_sent(due, cli, server):
@@ -199,7 +199,7 @@ def test_dry_run_on_broken_sources_still_delivers_an_issue_being_sent(due, cli, 
     result = cli("run", "--dry-run", now=SLOT + timedelta(hours=2), env=SECRET)
     assert result.exit_code == 1
     assert result.stdout.splitlines()[1:] == [
-        "build: none, the review sources have problems",
+        "build: none, the sources have problems",
         "no issue due; next at Fri 2026-11-27 09:00 GMT",
         f"deliver: issue #1: 1 delivery (due now) via smtp://127.0.0.1:{server.port}, then its "
         "archive page with the first build after the sources are fixed",

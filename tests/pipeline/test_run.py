@@ -183,7 +183,7 @@ def test_catch_up_after_a_recorded_skip_sends_once(publication):
     report, lines = run(config, later + timedelta(minutes=5), catch_up=True)
     assert report.exit_code == 1 and report.issue is None
     assert report.problems[1:] == ("nothing caught up for the skipped slot Fri 2026-11-20 "
-                                   "09:00 GMT: the review sources have problems (above)",)
+                                   "09:00 GMT: the sources have problems (above)",)
     (publication.root / "reviews" / "broken.md").unlink()
 
     report, lines = run(config, later + timedelta(minutes=10), catch_up=True)
@@ -216,7 +216,7 @@ def test_invalid_sources_build_nothing_and_leave_the_due_slot_open_until_fixed(p
     assert report.exit_code == 1
     assert report.problems == (
         undated("broken.md"),
-        "no issue composed for the slot Fri 2026-11-20 09:00 GMT: the review sources have "
+        "no issue composed for the slot Fri 2026-11-20 09:00 GMT: the sources have "
         "problems (above)")
     assert not (config.output_path / "feed.xml").exists()
     assert ledger(config) == ([], None)
@@ -438,7 +438,7 @@ def test_cli_run_exit_codes(publication, cli):
     first, second = result.stderr.splitlines()
     assert first.startswith("error: 2 problems in the sources: reviews/broken.md:1: ")
     assert second == ("error: no issue composed for the slot Fri 2026-11-20 09:00 GMT: the "
-                      "review sources have problems (above)")
+                      "sources have problems (above)")
 
 
 def test_cli_run_prints_every_problem_each_on_its_line(publication, monkeypatch, cli):
