@@ -122,6 +122,11 @@ class StateSettings:
     database: str = f"sqlite:///{STATE_DIR}/state.db"
 
 
+#: The pages ``publisher serve`` answers (web/app.py's routes): under base_url too when
+#: server.url is not set, so no page of the site's own may take one of these addresses.
+READER_PATHS = ("subscribe", "confirm", "unsubscribe", "resubscribe", "preferences", "healthz")
+
+
 @dataclass(frozen=True)
 class ServerSettings:
     """[server]: ``publisher serve``, the readers' endpoints (subscribe, confirm, unsubscribe,
@@ -336,6 +341,18 @@ class Config:
         """An absolute URL of ``publisher serve`` (subscribe, unsubscribe, preferences): under
         server.url when it is set, else under base_url (a proxy in front of the site)."""
         return (self.server.url or self.base_url) + path.lstrip("/")
+
+    @property
+    def reader_paths_on_site(self) -> dict[str, str]:
+        """{first path segment under base_url: the URL publisher serve answers there}: its
+        pages when it shares the site's address (no server.url, or one under base_url)."""
+        server = self.server.url or self.base_url
+        if not server.startswith(self.base_url):
+            return {}  # its own host: nothing of the site's is in its way
+        under = server[len(self.base_url):].strip("/")
+        if under:  # mounted at a folder of the site: the whole folder is its
+            return {under.split("/")[0]: server}
+        return {path: server + path for path in READER_PATHS}
 
     @property
     def external_pages(self) -> bool:

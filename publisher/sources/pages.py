@@ -85,6 +85,11 @@ def parse_page(text: str, path: str, config: Config) -> tuple[SitePage | None, C
         out.error(fields.line("slug"), "slug",
                   f"{slug!r} is the address of a section of the site ({slug}/); give the page "
                   "another slug (slug: in its front matter), or rename the file")
+    elif served := config.reader_paths_on_site.get(slug):
+        out.error(fields.line("slug"), "slug",
+                  f"{slug!r} is an address publisher serve answers ({served}), where the "
+                  "readers' pages are; give the page another slug (slug: in its front matter), "
+                  "or rename the file")
     menu = fields.text("menu")
     if menu is not None and menu.lower() in TRUE_WORDS | FALSE_WORDS:
         menu = title if boolean_field(fields, "menu") else ""

@@ -144,6 +144,33 @@ def test_a_page_with_a_problem_is_named_by_check_and_stops_the_build(publication
     assert not config.output_path.exists()
 
 
+@pytest.mark.parametrize(("server", "name", "served"), [
+    ("", "subscribe.md", "https://reel.test/subscribe"),  # serve shares the site's address
+    ("", "preferences.md", "https://reel.test/preferences"),
+    ('url = "https://reel.test/newsletter/"', "newsletter.md", "https://reel.test/newsletter/"),
+    ('url = "https://list.reel.test/"', "subscribe.md", None),  # a host of its own
+    ('url = "https://reel.test/newsletter/"', "subscribe.md", None),
+])
+def test_a_page_may_not_take_an_address_where_publisher_serve_answers(publication, now, server,
+                                                                      name, served):
+    write_reviews(publication, 1)
+    publication.add_config(f"[server]\n{server}\n")
+    write_page(publication, name, "---\ntitle: Our newsletter\n---\nText.\n")
+    config = publication.config
+    slug = name.removesuffix(".md")
+    if served is None:
+        build_site(config, now=now)
+        assert page(config.output_path, f"{slug}/index.html").findtext(".//h1") \
+            == "Our newsletter"
+        return
+    with pytest.raises(SourceError) as raised:
+        build_site(config, now=now)
+    assert [str(p) for p in raised.value.problems] == [
+        f"pages/{name}:1: slug: {slug!r} is an address publisher serve answers ({served}), where "
+        "the readers' pages are; give the page another slug (slug: in its front matter), or "
+        "rename the file"]
+
+
 def test_a_page_with_a_problem_is_not_called_a_review_in_the_error_line(publication):
     write_reviews(publication, 1)
     write_page(publication, "about.md", "---\nmenu: About\n---\nText.\n")

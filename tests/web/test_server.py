@@ -14,6 +14,7 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 
+from publisher.config import READER_PATHS
 from publisher.ledger.store import open_store
 from publisher.pipeline.reader import ReaderDesk
 from publisher.render.tokens import CONFIRM, MANAGE, UNDO, make_token, unsubscribe_token
@@ -654,3 +655,12 @@ def test_a_port_in_use_is_one_line_saying_what_to_change():
             listen("127.0.0.1", sock.getsockname()[1])
     finally:
         sock.close()
+
+
+def test_the_addresses_a_page_may_not_take_are_ones_serve_answers(reader: Reader):
+    # config.READER_PATHS is what a page of the site's own may not be called when serve shares
+    # the site's address: each is a page serve has, and a page's usual names are free.
+    for path in READER_PATHS:
+        assert reader.client.get(path).status_code != 404, path
+    for path in ("about", "contact", "newsletter"):
+        assert reader.client.get(path).status_code == 404, path
