@@ -35,7 +35,7 @@ from zoneinfo import ZoneInfo
 import orjson
 from markupsafe import Markup
 
-from ..config import Config, moved_path
+from ..config import READER_PATHS, Config, moved_path
 from ..cores import default_workers
 from ..errors import Problem, PublisherError, SourceError, TemplateError
 from ..files import escapes, write_atomic
@@ -867,10 +867,17 @@ class _Planner:
         that ``publisher check`` names the review before a build stops on it."""
         first: dict[str, Unit] = {}
         problems = []
+        serve_answers = self.config.reader_paths_on_site
         for unit in self.units:
             rel = _unit_page(unit.key)
             if rel is None or unit.key.startswith(("alias:", "moved:")):
                 continue  # aliases and [moved] lines are checked where they are planned
+            if (review := self.page_reviews.get(unit.key)) is not None \
+                    and (served := serve_answers.get(rel.split("/")[0])):
+                problems.append(Problem(review.source_path or review.slug, 0, "slug", (
+                    f"its page {review.url} is an address publisher serve answers ({served}), "
+                    "where the readers' pages are; give the review another slug (slug: in its "
+                    "front matter), or change feeds.permalink")))
             other = first.setdefault(rel, unit)
             # The same key twice is a clash too: "reviews/" is both the index of every review
             # and, under "{slug}/", the page of a review whose slug is "reviews".
@@ -916,8 +923,7 @@ class _Planner:
                                                  for r in self.unpublished}
         waiting.update((page.url, page) for page in self.hidden_pages)
         # publisher serve's paths, when a proxy at base_url passes them on (no server.url)
-        reader = {self.config.reader_url(p) for p in ("subscribe", "unsubscribe",
-                                                      "preferences", "confirm")}
+        reader = {self.config.reader_url(p) for p in READER_PATHS}
         archive = site.url("issues/")
         found: list[Problem] = []
         sources: list[Review | SitePage] = [*self.published, *self.site_pages]

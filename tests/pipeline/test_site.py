@@ -495,6 +495,25 @@ def test_a_review_whose_page_is_another_pages_file_is_named_by_check_before_a_bu
     assert not config.output_path.exists()
 
 
+def test_a_review_whose_page_is_where_publisher_serve_answers_is_named(publication, now):
+    write_reviews(publication, [{"slug": "subscribe"}, {"slug": "fine"}])
+    publication.add_config('[feeds]\npermalink = "{slug}/"\n')  # serve shares base_url
+    config = publication.config
+    expected = [
+        f"reviews/subscribe.md: slug: its page {config.url('subscribe/')} is an address "
+        f"publisher serve answers ({config.url('subscribe')}), where the readers' pages are; "
+        "give the review another slug (slug: in its front matter), or change feeds.permalink"]
+    report = check_publication(config, now=now, sources_only=True)
+    assert [e for e in report.errors if "slug:" in e] == expected
+    with pytest.raises(SourceError) as raised:
+        build_site(config, now=now)
+    assert [str(p) for p in raised.value.problems] == expected
+
+    publication.add_config('[server]\nurl = "https://list.reel.test/"\n')  # a host of its own
+    build_site(publication.config, now=now)
+    assert (publication.config.output_path / "subscribe" / "index.html").exists()
+
+
 @pytest.mark.parametrize(("name", "body", "message"), [
     ("review.html.j2", "{{ card.title }", "unexpected '}'"),  # syntax: the lint warned of it
     ("list.html.j2", "{{ heading.nope.deeper }}", "'str object' has no attribute 'nope'"),
