@@ -91,8 +91,10 @@ class ReaderStore(StoreBase):
     def request_subscription(self, email: str, name: str, *, form: str, ip: str | None,
                              now: datetime, expires: datetime, per_day: int
                              ) -> tuple[SubscribeAction, SubscriptionRequest | None]:
-        """Record a subscribe form's request when it is to be confirmed (the request, when the
-        action is SEND). Raises InvalidAddress for an address that is not one."""
+        """Record a subscribe form's request, unless the address had enough messages today:
+        (the action, the request). A request of an address already on the list expires as it
+        is made: it asks for no confirmation, and is kept only to count toward the daily cap.
+        Raises InvalidAddress for an address that is not one."""
         address = normalise_email(email)
         key = address_key(address)
         name = clean_name(name)
@@ -106,8 +108,10 @@ class ReaderStore(StoreBase):
                 subscription_requests_t.c.requested_at > now - timedelta(days=1),
             )).scalar_one()
             action = decide_subscribe(None if row is None else row.status, sent_today, per_day)
-            if action != SubscribeAction.SEND:
+            if action == SubscribeAction.LIMITED:
                 return action, None
+            if action == SubscribeAction.ALREADY_ACTIVE:
+                expires = now
             inserted = conn.execute(insert(subscription_requests_t).values(
                 email=address, email_normalised=key, name=name, form=form[:200], ip=ip,
                 requested_at=now, expires_at=expires,

@@ -19,17 +19,21 @@ class SubscribeAction(StrEnum):
     """What a subscribe form's request leads to. The reader sees the same page for all three."""
 
     SEND = "send"  # record the request and send a confirmation link
-    ALREADY_ACTIVE = "already-active"  # nothing to do (and nothing is sent: no mail bombing)
-    LIMITED = "limited"  # this address was sent enough confirmation links today
+    ALREADY_ACTIVE = "already-active"  # record it and tell the address it is on the list
+    LIMITED = "limited"  # this address was sent enough messages from the form today
 
 
 def decide_subscribe(status: str | None, sent_today: int, per_day: int) -> SubscribeAction:
     """``status``: the address's subscriber status, None when it is not on the list (or was
-    erased); ``sent_today``: confirmation links sent to it in the last 24 hours."""
-    if status == SubscriberStatus.ACTIVE:
-        return SubscribeAction.ALREADY_ACTIVE
+    erased); ``sent_today``: messages the form sent it in the last 24 hours.
+
+    A subscriber who asks again is told by mail that they are on the list (the page says the
+    same to everyone, so that nobody learns who is on it; silence would look like a lost
+    confirmation). The cap is the same for both messages: the form floods nobody's inbox."""
     if sent_today >= per_day:
         return SubscribeAction.LIMITED
+    if status == SubscriberStatus.ACTIVE:
+        return SubscribeAction.ALREADY_ACTIVE
     return SubscribeAction.SEND
 
 

@@ -34,7 +34,12 @@ from ..ledger.schema import SCHEMA_REVISION
 from ..models import IssueState
 from ..newsletter.schedule import config_schedule, format_local, next_times
 from ..render.dkim import DkimSigner
-from ..render.reader import LatestIssue, confirmation_message, welcome_message
+from ..render.reader import (
+    LatestIssue,
+    confirmation_message,
+    on_list_message,
+    welcome_message,
+)
 from ..render.sender import Sender
 from ..render.site import Site
 from ..render.strings import load_web_strings
@@ -426,8 +431,9 @@ def check_readers(config: Config) -> Findings:
 
 
 def check_reader_messages(config: Config, now: datetime) -> Findings:
-    """The two messages ``publisher serve`` sends, the confirmation and the welcome (with and
-    without a latest issue), rendered with sample values: a template or strings file of the
+    """The messages ``publisher serve`` sends, the confirmation, the note to an address
+    already on the list and the welcome (with and without a latest issue), rendered with
+    sample values: a template or strings file of the
     publication's that breaks them is found here, not by the first reader, whose message would
     then go unsent with only a line in the server's log."""
     found = Findings()
@@ -442,6 +448,10 @@ def check_reader_messages(config: Config, now: datetime) -> Findings:
         confirmation_message(site, sender, strings, email=sample, name="Sample Reader",
                              confirm_url=config.reader_url("confirm") + "?token=sample",
                              hours=round(config.server.confirm_hours), date=now, signer=None)
+        on_list_message(site, sender, strings, email=sample, name="Sample Reader",
+                        from_address=config.newsletter.from_address,
+                        preferences_url=sender.preferences_url(None, sample), date=now,
+                        signer=None)
         if config.newsletter.welcome:
             for latest in (None, LatestIssue(1, "Sample issue", site.url("issues/1/"))):
                 welcome_message(site, sender, strings, email=sample, name="",

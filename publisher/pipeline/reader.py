@@ -30,7 +30,12 @@ from ..newsletter.schedule import next_times
 from ..newsletter.subscriptions import ConfirmOutcome, SubscribeAction, decide_confirm
 from ..render.digest import archive_url
 from ..render.dkim import DkimSigner
-from ..render.reader import LatestIssue, confirmation_message, welcome_message
+from ..render.reader import (
+    LatestIssue,
+    confirmation_message,
+    on_list_message,
+    welcome_message,
+)
 from ..render.sender import Sender
 from ..render.site import Site
 from ..render.strings import Strings, load_web_strings
@@ -195,6 +200,37 @@ class ReaderDesk:
                                                            now=self.clock())
         return (confirmation.outcome, email,
                 confirmation.subscriber if confirmation.joined else None)
+
+    def on_list(self, request: SubscriptionRequest) -> bytes:
+        """The note to ``request``'s address, already on the list, that it is subscribed. It
+        greets the subscriber by the name the list holds, not by what the form said: anyone
+        may fill that in."""
+        subscriber = self.store.subscriber(request.email)
+        return on_list_message(
+            self.site, self.sender, self.strings, email=request.email,
+            name=subscriber.name if subscriber is not None else "",
+            from_address=self.config.newsletter.from_address,
+            preferences_url=self.sender.preferences_url(self._secret, request.email),
+            date=self.clock(), signer=self.signer)
+
+    def send_after_subscribe(self, subscribed: Subscribed) -> bool:
+        """After the answer to a subscribe form: the confirmation link to a new address, the
+        note that it is on the list to a subscribed one, nothing otherwise. False (and one log
+        line, without the address) when it could not be sent: the reader may ask again."""
+        request = subscribed.request
+        if request is None:
+            return False
+        if subscribed.action == SubscribeAction.SEND:
+            return self.send_confirmation(request)
+        try:
+            message = self.on_list(request)
+            with self.transport.session() as session:
+                session.send(self.sender.envelope_from, request.email, message)
+        except PublisherError as exc:
+            log.warning("note to a subscriber who asked again (request %d) not sent: %s",
+                        request.id, exc)
+            return False
+        return True
 
     # --- the welcome -----------------------------------------------------------------------------
 

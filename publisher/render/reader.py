@@ -1,11 +1,11 @@
 """What a reader sees of ``publisher serve``: its pages, their style sheet, the message with a
-confirmation link and the welcome once confirmed. Values in, text or bytes out; the web app
-decides which to show.
+confirmation link, the welcome once confirmed, and the note to a subscriber who asks again.
+Values in, text or bytes out; the web app decides which to show.
 
 The few words are in ``templates/web/strings.en.toml``; a publication whose ``language`` is
 another puts ``templates/web/strings.LANG.toml`` beside its templates (any key it leaves out
 stays English). The pages extend ``web/_page.html.j2`` and share the archive's palette; the
-two messages (``confirmation_message``, ``welcome_message``) use it too.
+messages (``confirmation_message``, ``welcome_message``, ``on_list_message``) use it too.
 """
 
 from __future__ import annotations
@@ -61,6 +61,21 @@ def confirmation_message(site: Site, sender: Sender, strings: Strings, *, email:
     context = {**page_context(site, strings), **values, "confirm_url": confirm_url}
     return _message(site, sender, "confirmation", context,
                     subject=strings("mail_subject", **values), email=email, name=name,
+                    date=date, signer=signer)
+
+
+def on_list_message(site: Site, sender: Sender, strings: Strings, *, email: str, name: str,
+                    from_address: str, preferences_url: str, date: datetime,
+                    signer: DkimSigner | None) -> bytes:
+    """The message that answers a subscribe request for an address already on the list: it is
+    subscribed, nothing changed, where issues may have gone (``from_address``: the address they
+    come from, to add to contacts), and the link to its preferences. Like the confirmation it
+    answers a form anyone may fill in, so it is not list mail."""
+    values = {"publication": site.newsletter_name, "address": email,
+              "name": header_text(name), "sender": from_address}
+    context = {**page_context(site, strings), **values, "preferences_url": preferences_url}
+    return _message(site, sender, "on_list", context,
+                    subject=strings("on_list_subject", **values), email=email, name=name,
                     date=date, signer=signer)
 
 

@@ -124,8 +124,9 @@ def load_strings(templates: Path, language: str, *, folder: str = "",
     return Strings(values, language or "en", plural)
 
 
-#: What the reader's pages and the confirmation and welcome messages fill in.
-WEB_PLACEHOLDERS = frozenset({"publication", "address", "name", "hours", "date", "number"})
+#: What the reader's pages and messages fill in.
+WEB_PLACEHOLDERS = frozenset({"publication", "address", "name", "hours", "date", "number",
+                              "sender"})
 
 
 def load_web_strings(templates: Path, language: str,

@@ -47,7 +47,7 @@ from starlette.routing import Route
 
 from ..errors import BadToken, InvalidAddress, PublisherError
 from ..models import SubscriberStatus
-from ..newsletter.subscriptions import ConfirmOutcome, SubscribeAction
+from ..newsletter.subscriptions import ConfirmOutcome
 from ..pipeline.reader import ReaderDesk, unsubscribe_query
 from ..render.reader import render_css, render_page
 from ..render.tokens import MANAGE, UNDO
@@ -132,9 +132,9 @@ def create_app(desk: ReaderDesk) -> ASGIApp:
                               name=name, form_name=_form_value(form, "form", 100))
         log.info("subscribe: %s", result.action)
         task = None
-        if result.action == SubscribeAction.SEND and result.request is not None:
-            # After the answer: the reply takes as long whether a message goes out or not.
-            task = BackgroundTask(desk.send_confirmation, result.request)
+        if result.request is not None:
+            # After the answer: the reply takes as long whichever message goes out, or none.
+            task = BackgroundTask(desk.send_after_subscribe, result)
         response = pages.page("subscribe", pages.t("check_inbox_title"), state="sent",
                               address=result.address, hours=desk.confirm_hours)
         response.background = task

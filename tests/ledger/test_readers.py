@@ -75,12 +75,18 @@ def test_an_expired_or_mismatched_confirmation_adds_nobody(store: Store):
     assert store.subscriber("ann@example.org") is None
 
 
-def test_confirmation_mails_per_address_are_capped_per_day_and_active_ones_get_none(store):
+def test_the_forms_mails_per_address_are_capped_per_day_and_active_ones_are_told_so(store):
     assert [ask(store, per_day=3)[0] for _ in range(4)] == [
         SubscribeAction.SEND, SubscribeAction.SEND, SubscribeAction.SEND, SubscribeAction.LIMITED]
     assert ask(store, now=NOW + DAY + timedelta(seconds=1))[0] == SubscribeAction.SEND
     store.add_subscriber("bob@example.org", now=NOW)
-    assert ask(store, "BOB@example.org") == (SubscribeAction.ALREADY_ACTIVE, None)
+    action, note = ask(store, "BOB@example.org")
+    assert action == SubscribeAction.ALREADY_ACTIVE
+    assert note.email == "BOB@example.org" and note.expires_at == NOW  # nothing to confirm
+    assert store.confirm_subscription(note.id, "bob@example.org", now=NOW).outcome \
+        == ConfirmOutcome.EXPIRED
+    assert [ask(store, "bob@example.org")[0] for _ in range(3)] == [
+        SubscribeAction.ALREADY_ACTIVE, SubscribeAction.ALREADY_ACTIVE, SubscribeAction.LIMITED]
     with pytest.raises(InvalidAddress):
         ask(store, "not an address")
 

@@ -14,7 +14,12 @@ from publisher.ledger.store import open_store
 from publisher.models import Subscriber
 from publisher.pipeline.reader import ReaderDesk
 from publisher.render.dkim import DkimSigner
-from publisher.render.reader import LatestIssue, confirmation_message, welcome_message
+from publisher.render.reader import (
+    LatestIssue,
+    confirmation_message,
+    on_list_message,
+    welcome_message,
+)
 from publisher.render.sender import Sender
 from publisher.render.site import Site
 from publisher.render.strings import load_web_strings
@@ -141,6 +146,23 @@ def test_the_welcome_speaks_the_publications_language_dates_included(publication
     assert msg["Subject"] == "Bienvenue à Test Reel"
     assert "Le prochain numéro est prévu le 27 novembre 2026." in msg.get_body(
         ("plain",)).get_content()
+
+
+def test_the_note_to_a_subscriber_who_asked_again_links_preferences_in_both_parts(config):
+    sender = Sender.from_config(config)
+    preferences = sender.preferences_url("s3cret", "zoe@example.com")
+    msg = parse(on_list_message(
+        Site.from_config(config), sender, load_web_strings(config.templates_path, "en"),
+        email="zoe@example.com", name="Zoë Å", from_address="news@reel.test",
+        preferences_url=preferences, date=WHEN, signer=None))
+    assert msg["Subject"] == "You are already subscribed to Test Reel"
+    assert msg["To"] == "Zoë Å <zoe@example.com>" and msg["List-Unsubscribe"] is None
+    text = msg.get_body(("plain",)).get_content()
+    html = msg.get_body(("html",)).get_content()
+    assert text.startswith("Hello Zoë Å,") and preferences in text
+    assert f'href="{preferences.replace("&", "&amp;")}"' in html
+    assert "add news@reel.test to your contacts" in text
+    assert "add news@reel.test to your contacts" in html
 
 
 def test_tokens_are_bound_to_their_purpose_list_and_expiry():

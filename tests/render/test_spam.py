@@ -20,7 +20,7 @@ import pytest
 
 from publisher.render.digest import personalise, preview_values, render_digest
 from publisher.render.message import preview_message
-from publisher.render.reader import LatestIssue, welcome_message
+from publisher.render.reader import LatestIssue, on_list_message, welcome_message
 from publisher.render.sender import Sender
 from publisher.render.site import Site
 from publisher.render.strings import load_web_strings
@@ -113,6 +113,21 @@ def test_the_welcome_scores_below_one(publication, tmp_path):
         preferences_url=sender.preferences_url("s3cret", email_address),
         next_date="27 November 2026",
         latest=LatestIssue(3, "Test Reel #3: Film 1 and 2 more", "https://reel.test/issues/3/"))
+    score, rules = spamassassin(raw, tmp_path / "home")
+    assert score < 1.0, f"SpamAssassin scored {score}: {sorted(rules)}"
+    assert "HTML_MESSAGE" in rules
+
+
+def test_the_note_to_a_subscriber_who_asked_again_scores_below_one(publication, tmp_path):
+    publication.add_config('[newsletter]\npostal_address = "Test Reel, 1 Reel Street, Bristol"\n'
+                           'from_address = "newsletter@reel.test"\n')
+    config = publication.config
+    sender = Sender.from_config(config)
+    raw = on_list_message(
+        Site.from_config(config), sender, load_web_strings(config.templates_path, "en"),
+        email="subscriber@example.org", name="Ann", from_address="newsletter@reel.test",
+        preferences_url=sender.preferences_url("s3cret", "subscriber@example.org"),
+        date=ISSUE_DATE, signer=None)
     score, rules = spamassassin(raw, tmp_path / "home")
     assert score < 1.0, f"SpamAssassin scored {score}: {sorted(rules)}"
     assert "HTML_MESSAGE" in rules

@@ -93,9 +93,36 @@ def test_the_answer_is_the_same_for_a_new_a_waiting_and_a_subscribed_address(rea
         assert response.status_code == 200
         bodies[email] = response.text.replace(email, "ADDRESS")
     assert len(set(bodies.values())) == 1
-    messages = wait_for_messages(reader.outbox, 3)
-    assert sorted(str(m["To"]) for m in messages) == [
-        "new@example.org", "waiting@example.org", "waiting@example.org"]  # none to old@
+    messages = wait_for_messages(reader.outbox, 4)
+    assert sorted((str(m["To"]), str(m["Subject"])) for m in messages) == [
+        ("new@example.org", "Confirm your subscription to Test Reel"),
+        ("old@example.org", "You are already subscribed to Test Reel"),  # told, not asked
+        ("waiting@example.org", "Confirm your subscription to Test Reel"),
+        ("waiting@example.org", "Confirm your subscription to Test Reel")]
+
+
+def test_a_subscriber_who_asks_again_is_told_so_with_their_preferences_and_nothing_changes(
+        reader: Reader):
+    reader.store.add_subscriber("ann@example.org", name="Ann", now=NOW)
+    before = reader.store.subscriber("ann@example.org")
+    reader.subscribe("ann@example.org", "Someone Else")
+    (note,) = wait_for_messages(reader.outbox, 1)
+    assert note["To"] == "Ann <ann@example.org>"  # the list's name for her, not the form's
+    assert "Someone Else" not in note.as_string()
+    assert note["Auto-Submitted"] == "auto-generated"
+    assert note["List-Unsubscribe"] is None  # an answer to a form anyone may fill in
+    text = note.get_body(("plain",)).get_content()
+    assert "ann@example.org to Test Reel. It is subscribed already: nothing has changed" in text
+    assert "add news@reel.test to your contacts" in text
+    assert reader.preferences_url("ann@example.org") in text
+    assert "confirm?token=" not in text
+    assert reader.store.subscriber("ann@example.org") == before  # the name too
+
+    # The form's daily cap counts these notes: nobody's inbox is flooded from it.
+    for _ in range(4):
+        reader.subscribe("ann@example.org")
+    wait_for_messages(reader.outbox, 4, timeout=1)
+    assert len(outbox_messages(reader.outbox)) == 3
 
 
 def test_a_bad_address_shows_the_form_again_with_what_was_typed(reader: Reader):
