@@ -106,6 +106,11 @@ def check_publication(config: Config, *, now: datetime, checks: Sequence[Check] 
                 if not (": Jinja syntax error: " in w and w.split(": ", 1)[0] in said)]
     drafts = sum(1 for r in result.reviews if r.draft)
     scheduled = len(result.reviews) - len(published) - drafts
+    if result.pages:
+        page_drafts = sum(1 for page in result.pages if page.draft)
+        info.append(f"{count(len(result.pages), 'page')} of the site's own: "
+                    f"{len(result.pages) - page_drafts} published, "
+                    f"{count(page_drafts, 'draft')}")
     info.append(f"{count(result.files, 'review file')}: {len(published)} published, "
                 f"{count(drafts, 'draft')}, {scheduled} scheduled; "
                 f"{count(len(errors), 'error')}, {count(len(warnings), 'warning')}")

@@ -46,6 +46,7 @@ def test_init_makes_a_publication_that_checks_clean(tmp_path):
     assert checked.exit_code == 0, checked.output
     assert summary(checked).startswith(
         "1 review file: 1 published, 0 drafts, 0 scheduled; 0 errors, ")
+    assert "1 page of the site's own: 0 published, 1 draft" in checked.stdout.splitlines()
     # The only advice left is to fill in the editor's own details (addresses, a postal
     # address): the scaffold's example.org reaches nobody, which is fine for its outbox.
     assert all(line.startswith(f"warning: {target / 'publisher.toml'}: ")
@@ -185,6 +186,7 @@ def test_check_passes_on_the_sample_publication_and_writes_nothing(tmp_path):
     assert result.exit_code == 0, result.output
     assert summary(result) == (  # its addresses are at secondreel.example.org
         "8 review files: 6 published, 1 draft, 1 scheduled; 0 errors, 1 warning")
+    assert result.stdout.splitlines()[-2] == "1 page of the site's own: 1 published, 0 drafts"
     assert files_under(pub) == before
     sources = run_cli("check", "--sources", root=pub, env={"PUBLISHER_SECRET": ""})
     assert sources.exit_code == 0, sources.output
