@@ -85,6 +85,11 @@ def parse_page(text: str, path: str, config: Config) -> tuple[SitePage | None, C
         out.error(fields.line("slug"), "slug",
                   f"{slug!r} is the address of a section of the site ({slug}/); give the page "
                   "another slug (slug: in its front matter), or rename the file")
+    elif slug == "index":  # Hugo's _index.md is a home page's text: this would not be
+        out.error(fields.line("slug"), "slug",
+                  "'index' would be a page at index/, not the home page, which lists the "
+                  "latest reviews (override templates/home.html.j2 to change it); give the page "
+                  "another slug (slug: in its front matter), or rename the file")
     elif served := config.reader_paths_on_site.get(slug):
         out.error(fields.line("slug"), "slug",
                   f"{slug!r} is an address publisher serve answers ({served}), where the "

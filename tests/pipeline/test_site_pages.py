@@ -119,6 +119,10 @@ def test_a_page_changed_is_written_again_alone_unless_its_menu_label_changes(pub
     ("tags.md", "---\ntitle: Tags we use\n---\nText.\n",
      "pages/tags.md:1: slug: 'tags' is the address of a section of the site (tags/); give the "
      "page another slug (slug: in its front matter), or rename the file"),
+    ("index.md", "---\ntitle: Welcome\n---\nText.\n",
+     "pages/index.md:1: slug: 'index' would be a page at index/, not the home page, which lists "
+     "the latest reviews (override templates/home.html.j2 to change it); give the page another "
+     "slug (slug: in its front matter), or rename the file"),
     ("about.md", "---\ntitle: About\nauthor: Ed\n---\nText.\n",
      "pages/about.md:3: author: unknown field; known fields: title, menu, footer, weight, "
      "description, slug, draft"),
