@@ -11,10 +11,14 @@ A page looks like this (blank lines and page chrome may vary)::
     TITLE is available to rent from ...
     bottom of page
 
-The page carries neither the film's title nor a date: they come from ``--title`` / ``--date``.
-Without a title the file name is humanised; without a date the review is written as a draft (with
-the import day as a placeholder date, so the file still loads) and the result lists the fields an
-editor must fill in before publishing.
+The sample pages carry neither the film's title nor a date: they come from ``--title`` /
+``--date``. Pages from richer layouts may open with more labelled lines, each optional: ``Title:``
+(or ``Film:``), ``Date:`` (``Published:``, ``Posted:``; ``March 3, 2024`` or ``2024-03-03``),
+``Rating:`` (``4/5``, ``8/10``, ``3½``, ``★★★½``), ``Runtime:``, ``Genre:`` or ``Tags:``, and
+``Rated:`` or ``Certificate:``; the options win over them. Without a title the file name is
+humanised; without a date the review is written as a draft (with the import day as a
+placeholder date, so the file still loads) and the result lists the fields an editor must fill
+in before publishing.
 
 Every written review gets an ``id``: an RFC 4151 tag URI ``tag:{domain},{day}:{slug}`` where day
 is the publication date when given, else the import day. A tag URI rather than a random UUID
@@ -30,6 +34,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from datetime import date as Date
+from decimal import Decimal
 from pathlib import Path
 
 import yaml
@@ -40,7 +45,7 @@ from ..files import read_text, write_atomic
 from ..text import pasted_line, slugify
 from .catalog import review_files
 from .frontmatter import read_scalars
-from .schema import default_slug, derived_id
+from .schema import default_slug, derived_id, parse_runtime
 
 __all__ = [
     "ImportResult",
@@ -193,13 +198,19 @@ def escape_markdown(text: str) -> str:
 
 # --- parsing ---------------------------------------------------------------------------------
 
-_HEADER = re.compile(
-    r"^(?P<key>director|directed by|starring|cast|reviewer|reviewed by|year)\s*:\s*(?P<value>.*)$",
-    re.IGNORECASE,
-)
+#: The labelled lines a page may open with, and the field each gives. Pages exported from
+#: richer layouts than the sample's name the film, the date and the rating too.
 _HEADER_KEYS = {"director": "director", "directed by": "director", "starring": "starring",
                 "cast": "starring", "reviewer": "reviewer", "reviewed by": "reviewer",
-                "year": "year"}
+                "year": "year", "title": "title", "film": "title", "date": "date",
+                "published": "date", "posted": "date", "rating": "rating", "score": "rating",
+                "stars": "rating", "runtime": "runtime", "running time": "runtime",
+                "length": "runtime", "tags": "tags", "genre": "tags", "genres": "tags",
+                "classification": "classification", "certificate": "classification",
+                "rated": "classification"}
+_HEADER = re.compile(
+    r"^(?P<key>" + "|".join(sorted(_HEADER_KEYS, key=len, reverse=True)) +
+    r")\s*:\s*(?P<value>.*)$", re.IGNORECASE)
 _AVAILABLE = re.compile(r"\b(?:is|are)\s+(?:now\s+)?available\b", re.IGNORECASE)
 _ELLIPSIS_ONLY = re.compile(r"^(?:…|\.{2,}|etc\.?)$", re.IGNORECASE)
 
@@ -217,6 +228,12 @@ class ParsedPage:
     year: int | None = None
     availability: str = ""
     notes: tuple[str, ...] = ()
+    title: str = ""  # from a Title: line, cased
+    date: str = ""  # from a Date: line, as YYYY-MM-DD
+    rating: Decimal | None = None  # from a Rating: line, out of 5
+    runtime: int | None = None  # minutes, from a Runtime: line
+    tags: tuple[str, ...] = ()
+    classification: str = ""
 
 
 def _read_page(path: Path) -> str:
@@ -235,6 +252,108 @@ def _director(value: str) -> tuple[str, tuple[str, ...]]:
                 credits.append(case_title(item))
     names = [case_name(n) for n in _split_names(name.strip())]
     return " and ".join(names), tuple(credits)
+
+
+#: How a Date: line may be written, besides ISO 8601 (2024-03-03): the month in words, so that
+#: the day and the month cannot be mistaken for each other.
+_DATE_FORMATS = ("%B %d, %Y", "%b %d, %Y", "%B %d %Y", "%b %d %Y", "%d %B %Y", "%d %b %Y",
+                 "%d %B, %Y", "%d %b, %Y")
+_WEEKDAY = re.compile(r"^(?:mon|tue|wed|thu|fri|sat|sun)[a-z]*\.?,?\s+", re.IGNORECASE)
+_ORDINAL = re.compile(r"\b(\d{1,2})(?:st|nd|rd|th)\b", re.IGNORECASE)
+
+
+def _page_date(value: str) -> str | None:
+    """'March 3, 2024', '3rd March 2024', 'Sun, Mar 3, 2024' or '2024-03-03' -> '2024-03-03';
+    None for anything else (03/04/2024 is 3 April or March 4)."""
+    try:
+        return parse_date_option(value)[1].isoformat()
+    except PageImportError:
+        pass
+    text = _ORDINAL.sub(r"\1", _WEEKDAY.sub("", value.strip()))
+    text = re.sub(r"\bSept\b", "Sep", text, flags=re.IGNORECASE)
+    text = re.sub(r"\s+", " ", text.replace(".", ""))
+    for pattern in _DATE_FORMATS:
+        try:
+            return datetime.strptime(text, pattern).date().isoformat()
+        except ValueError:
+            continue
+    return None
+
+
+_STAR_RATING = re.compile(r"^(?P<full>★*)(?P<half>½?)☆*$")
+_SCALED_RATING = re.compile(
+    r"^(?P<value>\d+(?:\.\d+)?)\s*(?:(?:/|out of)\s*(?P<scale>\d+))?\s*(?:stars?)?$",
+    re.IGNORECASE)
+
+
+def _page_rating(value: str) -> Decimal | None:
+    """Out of 5: '4/5', '4.5 out of 5', '8/10', '3 stars', '3½', '★★★½☆'; None for anything
+    else, or a value off the reviews' scale of half steps from 0 to 5 ('7/9')."""
+    text = value.strip().replace("1/2", "½")
+    if stars := _STAR_RATING.match(text.replace(" ", "")):
+        if not text:
+            return None
+        rating = Decimal(len(stars.group("full"))) + (Decimal("0.5") if stars.group("half")
+                                                      else 0)
+    else:
+        half = text.endswith("½") or re.match(r"^\d+½", text) is not None
+        text = text.replace("½", "") if half else text
+        scaled = _SCALED_RATING.match(text.strip())
+        if scaled is None:
+            return None
+        rating = Decimal(scaled.group("value")) + (Decimal("0.5") if half else 0)
+        scale = int(scaled.group("scale") or 5)
+        if scale == 0:
+            return None
+        rating = rating * 5 / scale
+    if not 0 <= rating <= 5 or (rating * 2) % 1:
+        return None
+    return rating.normalize() if rating % 1 else Decimal(int(rating))
+
+
+@dataclass(frozen=True)
+class _Labelled:
+    """What the optional labelled lines say, each checked."""
+
+    title: str = ""
+    date: str = ""
+    rating: Decimal | None = None
+    runtime: int | None = None
+    tags: tuple[str, ...] = ()
+    classification: str = ""
+
+
+def _labelled(header: dict[str, tuple[int, str]], path: str) -> _Labelled:
+    """The film's title, the date, the rating, the runtime, the tags and the classification
+    from their labelled lines; PageImportError naming the line of one that does not read."""
+    date, rating, runtime = "", None, None
+    if header.get("date", (0, ""))[1]:  # an empty labelled line is as good as none
+        n, value = header["date"]
+        date = _page_date(value) or ""
+        if not date:
+            raise PageImportError(
+                f"{path}:{n}: Date: {value!r} is not a date publisher reads; write it as "
+                "2024-03-03 or March 3, 2024")
+    if header.get("rating", (0, ""))[1]:
+        n, value = header["rating"]
+        rating = _page_rating(value)
+        if rating is None:
+            raise PageImportError(
+                f"{path}:{n}: Rating: {value!r} is not a rating out of 5 in half steps; write "
+                "it as 3.5/5, 7/10, 3½ or ★★★½")
+    if header.get("runtime", (0, ""))[1]:
+        n, value = header["runtime"]
+        runtime = parse_runtime(value.strip().rstrip("."))
+        if runtime is None or not 1 <= runtime <= 1500:
+            raise PageImportError(
+                f"{path}:{n}: Runtime: {value!r} is not a running time; write it as 112 min, "
+                "1h 52m or 1:52")
+    title = pasted_line(header.get("title", (0, ""))[1])
+    tags = header.get("tags", (0, ""))[1]
+    return _Labelled(
+        title=case_title(title) if title else "", date=date, rating=rating, runtime=runtime,
+        tags=tuple(t.strip() for t in re.split(r"[,;/|]", tags) if t.strip()),
+        classification=pasted_line(header.get("classification", (0, ""))[1]))
 
 
 def parse_page(text: str, *, path: str) -> ParsedPage:
@@ -318,6 +437,7 @@ def parse_page(text: str, *, path: str) -> ParsedPage:
             raise PageImportError(f"{path}:{n}: Year: {value!r} is not a year such as 2024")
         year = int(value)
 
+    labelled = _labelled(header, path)
     return ParsedPage(
         reviewer=case_name(reviewer),
         summary=paras[0],
@@ -328,6 +448,12 @@ def parse_page(text: str, *, path: str) -> ParsedPage:
         year=year,
         availability=availability,
         notes=tuple(notes),
+        title=labelled.title,
+        date=labelled.date,
+        rating=labelled.rating,
+        runtime=labelled.runtime,
+        tags=labelled.tags,
+        classification=labelled.classification,
     )
 
 
@@ -374,11 +500,19 @@ def render_review(page: ParsedPage, *, title: str, date: str, review_id: str,
         film["credits"] = list(page.credits)
     if page.starring:
         film["starring"] = list(page.starring)
+    if page.runtime is not None:
+        film["runtime"] = page.runtime
+    if page.classification:
+        film["classification"] = page.classification
     data: dict[str, object] = {"id": review_id, "title": title, "date": date,
                                "reviewer": page.reviewer}
     if film:
         data["film"] = film
+    if page.rating is not None:  # a number, unquoted: 4.5
+        data["rating"] = int(page.rating) if page.rating % 1 == 0 else float(page.rating)
     data["summary"] = page.summary
+    if page.tags:
+        data["tags"] = list(page.tags)
     if page.availability:
         data["availability"] = page.availability
     if draft:
@@ -518,6 +652,8 @@ def import_page(path: Path, config: Config, *, title: str | None = None,
         title = pasted_line(title)
         if not title:
             raise PageImportError(f"{path}: --title is empty; give the film's title")
+    elif page.title:
+        title = page.title
     else:
         title = humanise_filename(path)
         if not title:
@@ -528,6 +664,8 @@ def import_page(path: Path, config: Config, *, title: str | None = None,
 
     missing: list[str] = []
     today = (now or datetime.now(UTC)).astimezone(config.tz).date()
+    if date is None and page.date:
+        date = page.date
     if date is not None:
         date_text, day = parse_date_option(date)
     else:

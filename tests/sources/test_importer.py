@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import textwrap
 from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 
 import feedparser
@@ -398,6 +399,92 @@ def test_availability_is_only_a_closing_is_available_line(text):
 
 def test_a_year_header_gives_the_film_year():
     assert parse("Year: 2024\nREVIEWER: a b\n\nLogline.\n").year == 2024
+
+
+RICH = """
+    top of page
+    Title: the long goodbye
+    Published: Sunday, March 3rd, 2024
+    Director: robert altman
+    Rating: ★★★★½
+    Running time: 1h 52m
+    Rated: 15
+    Genre: Crime / Neo-noir
+    REVIEWER: ann lee
+
+    The logline.
+
+    The body.
+    bottom of page
+"""
+
+
+def test_a_page_that_names_the_film_date_and_rating_imports_ready_to_publish(
+        tmp_path, publication, now):
+    source = write_page(tmp_path, "page-17.txt", RICH)
+    result = import_page(source, publication.config, now=now)
+    assert (result.missing, result.draft, result.notes) == ((), False, ())
+    assert result.path == publication.root / "reviews" / "the-long-goodbye.md"
+    assert front_matter(result.path) == {
+        "id": "tag:reel.test,2024-03-03:the-long-goodbye",
+        "title": "The Long Goodbye",
+        "date": "2024-03-03",
+        "reviewer": "Ann Lee",
+        "film": {"director": "Robert Altman", "runtime": 112, "classification": "15"},
+        "rating": 4.5,
+        "summary": "The logline.",
+        "tags": ["Crime", "Neo-noir"],
+    }
+    (review,) = load_reviews(publication.config, cache=False).reviews
+    assert (review.title, review.rating, review.film.runtime, review.tags) == (
+        "The Long Goodbye", Decimal("4.5"), 112, ("Crime", "Neo-noir"))
+
+
+def test_the_title_and_date_options_win_over_the_pages_own(tmp_path, publication, now):
+    source = write_page(tmp_path, "page-17.txt", RICH)
+    result = import_page(source, publication.config, title="The Long Goodbye (1973)",
+                         date="2026-03-06", now=now)
+    data = front_matter(result.path)
+    assert (data["title"], data["date"]) == ("The Long Goodbye (1973)", "2026-03-06")
+
+
+@pytest.mark.parametrize(("written", "day"), [
+    ("2024-03-03", "2024-03-03"), ("March 3, 2024", "2024-03-03"),
+    ("3rd March 2024", "2024-03-03"), ("Sun, Mar 3, 2024", "2024-03-03"),
+    ("Mar. 3, 2024", "2024-03-03"), ("September 9, 2023", "2023-09-09"),
+    ("9 Sept 2023", "2023-09-09"), ("Saturday 9 September, 2023", "2023-09-09"),
+])
+def test_a_date_line_in_words_or_iso_gives_the_day(written, day):
+    assert parse(f"Date: {written}\n{MINIMAL}").date == day
+
+
+@pytest.mark.parametrize(("written", "rating"), [
+    ("4/5", "4"), ("4.5 out of 5", "4.5"), ("8/10", "4"), ("7/10", "3.5"), ("3 stars", "3"),
+    ("3½", "3.5"), ("4 1/2", "4.5"), ("4½/5", "4.5"), ("★★★½☆", "3.5"), ("★★★★★", "5"),
+    ("☆☆☆☆☆", "0"), ("2.5 / 5", "2.5"),
+])
+def test_a_rating_line_is_read_out_of_five(written, rating):
+    assert parse(f"Rating: {written}\n{MINIMAL}").rating == Decimal(rating)
+
+
+@pytest.mark.parametrize(("line", "says"), [
+    ("Date: 03/04/2024", "Date: '03/04/2024' is not a date publisher reads; write it as "
+                         "2024-03-03 or March 3, 2024"),
+    ("Rating: 7/9", "Rating: '7/9' is not a rating out of 5 in half steps; write it as 3.5/5, "
+                    "7/10, 3½ or ★★★½"),
+    ("Rating: 6/5", "Rating: '6/5' is not a rating out of 5"),
+    ("Runtime: long", "Runtime: 'long' is not a running time; write it as 112 min, 1h 52m or "
+                      "1:52"),
+])
+def test_a_labelled_line_that_does_not_read_names_its_line(line, says):
+    with pytest.raises(PageImportError) as raised:
+        parse(f"Director: a b\n{line}\n{MINIMAL}", path="p.txt")
+    assert str(raised.value).startswith(f"p.txt:2: {says}")
+
+
+def test_an_empty_labelled_line_is_as_good_as_none():
+    parsed = parse(f"Date:\nRating:\nTitle:\n{MINIMAL}")
+    assert (parsed.date, parsed.rating, parsed.title) == ("", None, "")
 
 
 # --- Markdown escaping -----------------------------------------------------------------------
