@@ -21,7 +21,7 @@ from urllib.parse import quote
 
 from ..config import Config
 from ..delivery.transports import Transport, transport_from_url
-from ..errors import BadToken, DeliveryError, ExpiredToken, PublisherError
+from ..errors import BadToken, ExpiredToken, PublisherError
 from ..files import escapes, read_file
 from ..ledger import Store
 from ..ledger.readers import SubscriptionRequest
@@ -164,17 +164,24 @@ class ReaderDesk:
                                     hours=self.confirm_hours, date=self.clock(),
                                     signer=self.signer)
 
-    def send_confirmation(self, request: SubscriptionRequest) -> bool:
-        """Send the confirmation message through the configured transport; False (and one log
-        line, without the address) when it could not be sent: the reader may ask again."""
+    def _send(self, email: str, compose: Callable[[], bytes], what: str) -> bool:
+        """Compose a message to ``email`` and send it through the configured transport; False,
+        and one log line naming ``what`` (never the address), when a template override or the
+        relay stops it. The server sends these after answering: nobody is left to tell."""
         try:
-            message = self.confirmation(request)
+            message = compose()
             with self.transport.session() as session:
-                session.send(self.sender.envelope_from, request.email, message)
-        except DeliveryError as exc:
-            log.warning("confirmation for request %d not sent: %s", request.id, exc)
+                session.send(self.sender.envelope_from, email, message)
+        except PublisherError as exc:
+            log.warning("%s not sent: %s", what, exc)
             return False
         return True
+
+    def send_confirmation(self, request: SubscriptionRequest) -> bool:
+        """Send the confirmation message; False when it could not be sent: the reader may ask
+        again."""
+        return self._send(request.email, lambda: self.confirmation(request),
+                          f"confirmation for request {request.id}")
 
     def confirm(self, token: str, *, commit: bool
                 ) -> tuple[ConfirmOutcome, str, Subscriber | None]:
@@ -222,15 +229,8 @@ class ReaderDesk:
             return False
         if subscribed.action == SubscribeAction.SEND:
             return self.send_confirmation(request)
-        try:
-            message = self.on_list(request)
-            with self.transport.session() as session:
-                session.send(self.sender.envelope_from, request.email, message)
-        except PublisherError as exc:
-            log.warning("note to a subscriber who asked again (request %d) not sent: %s",
-                        request.id, exc)
-            return False
-        return True
+        return self._send(request.email, lambda: self.on_list(request),
+                          f"note to a subscriber who asked again (request {request.id})")
 
     # --- the welcome -----------------------------------------------------------------------------
 
@@ -272,14 +272,8 @@ class ReaderDesk:
         """Send the welcome through the configured transport; False (and one log line, without
         the address) when it could not be sent. It is not sent again: the subscription stands,
         and the next issue reaches the subscriber whatever became of the welcome."""
-        try:
-            message = self.welcome(subscriber)
-            with self.transport.session() as session:
-                session.send(self.sender.envelope_from, subscriber.email, message)
-        except PublisherError as exc:  # the relay's refusal, or a template override's mistake
-            log.warning("welcome for subscriber %d not sent: %s", subscriber.id, exc)
-            return False
-        return True
+        return self._send(subscriber.email, lambda: self.welcome(subscriber),
+                          f"welcome for subscriber {subscriber.id}")
 
     # --- leaving and coming back -----------------------------------------------------------------
 

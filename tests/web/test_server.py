@@ -303,6 +303,26 @@ def test_a_welcome_the_relay_refuses_leaves_the_subscription_and_one_line(public
     assert "ann@" not in line
 
 
+def test_a_confirmation_template_that_breaks_is_one_line_in_the_log_not_a_traceback(
+        publication, caplog):
+    (publication.root / "templates" / "web").mkdir(parents=True)
+    (publication.root / "templates" / "web" / "confirmation.txt.j2").write_text(
+        "{{ nothing.here }}", encoding="utf-8")
+    sock, config = serve_publication(publication)
+    with open_store(config) as store:
+        desk = ReaderDesk(config, store, secret=SECRET, clock=MutableClock(NOW))
+        with ReaderServer(desk, sock) as reader, caplog.at_level("WARNING"):
+            answer = httpx.post(reader.url + "subscribe", data={"email": "ann@example.org"})
+            assert answer.status_code == 200 and "Check your inbox" in visible(answer)
+            deadline = time.monotonic() + 10
+            while not caplog.records and time.monotonic() < deadline:
+                time.sleep(0.02)
+    (record,) = caplog.records
+    assert record.getMessage().startswith("confirmation for request 1 not sent: ")
+    assert "web/confirmation.txt.j2" in record.getMessage() and record.exc_info is None
+    assert "ann@" not in record.getMessage()
+
+
 def test_forged_and_swapped_purpose_tokens_get_a_plain_400_that_names_nobody(reader: Reader):
     reader.store.add_subscriber("ann@example.org", now=NOW)
     list_id = reader.desk.list_id
