@@ -10,7 +10,8 @@ Faults, per recipient (``times`` limits how often one fires; None means always):
 
 - "421": 421 4.3.2 and the server closes the connection (at RCPT).
 - "451", "452": temporary failures at RCPT.
-- "550" (5.1.1 user unknown), "553" (5.1.3 bad address): permanent failures at RCPT.
+- "550" (5.1.1 user unknown), "553" (5.1.3 bad address): permanent failures at RCPT;
+  "550_named" is the 550 in Postfix's words, which name the recipient.
 - "554": 554 5.7.1 policy rejection at RCPT; "554_data": the same after the message was sent.
 - "drop_before_data": the connection is closed at RCPT, without a reply.
 - "drop_after_data": the message is received and recorded, then the connection is closed
@@ -51,6 +52,9 @@ REPLIES = {
     "451": "451 4.3.0 Temporary local problem, try later",
     "452": "452 4.2.2 Mailbox full, try later",
     "550": "550 5.1.1 User unknown",
+    # Postfix's own words, which name the recipient: what a log line must not pass on.
+    "550_named": "550 5.1.1 <{address}>: Recipient address rejected: User unknown in virtual "
+                 "mailbox table",
     "553": "553 5.1.3 Bad recipient address syntax",
     "554": "554 5.7.1 Message refused by policy",
     "554_data": "554 5.7.1 Message content refused by policy",
@@ -140,7 +144,7 @@ class FaultyHandler:
                           rcpt_options: list[str]) -> str:
         with self._lock:
             self.rcpt_attempts[address.lower()] = self.rcpt_attempts.get(address.lower(), 0) + 1
-        kind = self._take(address, ("421", "451", "452", "550", "553", "554",
+        kind = self._take(address, ("421", "451", "452", "550", "550_named", "553", "554",
                                     "drop_before_data"))
         if kind == "drop_before_data":
             server.transport.close()
@@ -150,7 +154,7 @@ class FaultyHandler:
             server.transport.close()
             return "421 closed"  # never written
         if kind is not None:
-            return REPLIES[kind]
+            return REPLIES[kind].format(address=address)
         envelope.rcpt_tos.append(address)
         return "250 2.1.5 OK"
 

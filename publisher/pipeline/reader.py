@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import re
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -173,7 +174,10 @@ class ReaderDesk:
             with self.transport.session() as session:
                 session.send(self.sender.envelope_from, email, message)
         except PublisherError as exc:
-            log.warning("%s not sent: %s", what, exc)
+            # A relay's refusal often quotes the recipient ("<ann@…>: Recipient address
+            # rejected"): the log names whose message by its number only.
+            why = re.sub(re.escape(email), "the reader's address", str(exc), flags=re.IGNORECASE)
+            log.warning("%s not sent: %s", what, why)
             return False
         return True
 
