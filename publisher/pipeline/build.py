@@ -872,16 +872,16 @@ class _Planner:
             rel = _unit_page(unit.key)
             if rel is None or unit.key.startswith(("alias:", "moved:")):
                 continue  # aliases and [moved] lines are checked where they are planned
-            if (review := self.page_reviews.get(unit.key)) is not None \
-                    and (served := serve_answers.get(rel.split("/")[0])):
-                problems.append(Problem(review.source_path or review.slug, 0, "slug", (
-                    f"its page {review.url} is an address publisher serve answers ({served}), "
+            own = self.page_reviews.get(unit.key)
+            if own is not None and (served := serve_answers.get(rel.split("/")[0])):
+                problems.append(Problem(own.source_path or own.slug, 0, "slug", (
+                    f"its page {own.url} is an address publisher serve answers ({served}), "
                     "where the readers' pages are; give the review another slug (slug: in its "
                     "front matter), or change feeds.permalink")))
             other = first.setdefault(rel, unit)
             # The same key twice is a clash too: "reviews/" is both the index of every review
             # and, under "{slug}/", the page of a review whose slug is "reviews".
-            review = self.page_reviews.get(unit.key) or self.page_reviews.get(other.key)
+            review = own or self.page_reviews.get(other.key)
             source = self.page_sources.get(unit.key) or self.page_sources.get(other.key)
             if other is not unit and review is not None:
                 problems.append(Problem(review.source_path or review.slug, 0, "slug", (

@@ -433,9 +433,9 @@ def check_readers(config: Config) -> Findings:
 def check_reader_messages(config: Config, now: datetime) -> Findings:
     """The messages ``publisher serve`` sends, the confirmation, the note to an address
     already on the list and the welcome (with and without a latest issue), rendered with
-    sample values: a template or strings file of the
-    publication's that breaks them is found here, not by the first reader, whose message would
-    then go unsent with only a line in the server's log."""
+    sample values: a template or strings file of the publication's that breaks them is found
+    here, not by the first reader, whose message would then go unsent with only a line in the
+    server's log."""
     found = Findings()
     try:
         sender = Sender.from_config(config)

@@ -326,34 +326,34 @@ class _Labelled:
 def _labelled(header: dict[str, tuple[int, str]], path: str) -> _Labelled:
     """The film's title, the date, the rating, the runtime, the tags and the classification
     from their labelled lines; PageImportError naming the line of one that does not read."""
+
+    def given(key: str) -> str:  # an empty labelled line is as good as none
+        return header.get(key, (0, ""))[1]
+
     date, rating, runtime = "", None, None
-    if header.get("date", (0, ""))[1]:  # an empty labelled line is as good as none
-        n, value = header["date"]
+    if value := given("date"):
         date = _page_date(value) or ""
         if not date:
             raise PageImportError(
-                f"{path}:{n}: Date: {value!r} is not a date publisher reads; write it as "
-                "2024-03-03 or March 3, 2024")
-    if header.get("rating", (0, ""))[1]:
-        n, value = header["rating"]
+                f"{path}:{header['date'][0]}: Date: {value!r} is not a date publisher reads; "
+                "write it as 2024-03-03 or March 3, 2024")
+    if value := given("rating"):
         rating = _page_rating(value)
         if rating is None:
             raise PageImportError(
-                f"{path}:{n}: Rating: {value!r} is not a rating out of 5 in half steps; write "
-                "it as 3.5/5, 7/10, 3½ or ★★★½")
-    if header.get("runtime", (0, ""))[1]:
-        n, value = header["runtime"]
-        runtime = parse_runtime(value.strip().rstrip("."))
+                f"{path}:{header['rating'][0]}: Rating: {value!r} is not a rating out of 5 in "
+                "half steps; write it as 3.5/5, 7/10, 3½ or ★★★½")
+    if value := given("runtime"):
+        runtime = parse_runtime(value.rstrip("."))
         if runtime is None or not 1 <= runtime <= 1500:
             raise PageImportError(
-                f"{path}:{n}: Runtime: {value!r} is not a running time; write it as 112 min, "
-                "1h 52m or 1:52")
-    title = pasted_line(header.get("title", (0, ""))[1])
-    tags = header.get("tags", (0, ""))[1]
+                f"{path}:{header['runtime'][0]}: Runtime: {value!r} is not a running time; "
+                "write it as 112 min, 1h 52m or 1:52")
+    title = pasted_line(given("title"))
     return _Labelled(
         title=case_title(title) if title else "", date=date, rating=rating, runtime=runtime,
-        tags=tuple(t.strip() for t in re.split(r"[,;/|]", tags) if t.strip()),
-        classification=pasted_line(header.get("classification", (0, ""))[1]))
+        tags=tuple(t.strip() for t in re.split(r"[,;/|]", given("tags")) if t.strip()),
+        classification=pasted_line(given("classification")))
 
 
 def parse_page(text: str, *, path: str) -> ParsedPage:
