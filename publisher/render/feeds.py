@@ -409,7 +409,9 @@ class FeedRenderer:
         site = self.site
         # An archive document belongs to its subscription feed: same page, same id.
         home_dir = paging.current if paging is not None and paging.archive else path
-        home = site.url(home_dir) if home_dir else site.base_url
+        # Where another site has the pages, nothing is built at a tag's or a reviewer's
+        # directory: its feeds link the site, as the site feed does, not a missing page.
+        home = site.url(home_dir) if home_dir and site.pages else site.base_url
         updated = max((e.updated for e, _ in chosen), default=_EPOCH)
         return {
             "feed.xml": self._rss(chosen, path, title, description, home, updated, paging),

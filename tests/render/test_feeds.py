@@ -182,6 +182,18 @@ def test_rss_channel_link_is_the_site_not_the_last_link_added(config):
         assert alternate == [home]
 
 
+def test_a_tag_feed_links_the_site_when_another_site_has_the_pages(publication):
+    # No page is built at tags/horror/: the channel link, Atom's alternate and JSON Feed's
+    # home_page_url would all be a 404.
+    publication.add_config('[feeds]\npermalink = "https://www.reel.test/post/{slug}"\n')
+    files = render([make_review(1)], publication.config, path="tags/horror/")
+    rss, atom = check_valid(files, "tags/horror/")
+    assert rss.find("channel").findtext("link") == SITE
+    assert [ln.get("href") for ln in atom.findall(f"{ATOM}link")
+            if ln.get("rel") == "alternate"] == [SITE]
+    assert json.loads(files["feed.json"])["home_page_url"] == SITE
+
+
 def test_each_format_has_its_own_self_link(config):
     rss, atom = check_valid(render([make_review(1)], config, path="tags/horror/"),
                             "tags/horror/")
