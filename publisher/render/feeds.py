@@ -299,8 +299,9 @@ class FeedRenderer:
         footer = ""
         if card.availability:
             footer = f'\n<p class="availability">{html.escape(xml_safe(card.availability))}</p>'
-        more = (f'\n<p><a href="{html.escape(url)}">Read the full review of '
-                f"{html.escape(title)}</a></p>")
+        # The digest's words for the same link, so that a translation covers it too.
+        more = (f'\n<p><a href="{html.escape(url)}">'
+                f'{html.escape(self.site.words("read_review"))}</a></p>')
         short = header + (f"\n<p>{html.escape(summary)}</p>" if summary else "") + more
         author = (xml_safe(card.reviewer) or xml_safe(self.site.author)
                   or xml_safe(self.site.title))

@@ -8,6 +8,7 @@ author always, content as escaped HTML, enclosures done right) has its own test.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from datetime import UTC, datetime, timedelta
@@ -28,6 +29,7 @@ from publisher.render.feeds import (
     render_feeds,
 )
 from publisher.render.site import Site
+from publisher.render.words import load_words
 from publisher.sources.posters import PosterFacts
 from publisher.text import xml_safe
 from tests.fixtures import (
@@ -505,6 +507,17 @@ def test_main_feed_stays_under_one_megabyte_with_many_long_reviews(config):
     # the newest keep their full text: the shortened ones are the oldest
     flags = ["Read the full review" in e.content[0].value for e in parsed["atom.xml"].entries]
     assert flags == sorted(flags) and not flags[0] and flags[-1]
+
+
+def test_a_shortened_entry_links_the_review_in_the_publication_language(config, tmp_path):
+    (tmp_path / "strings.fr.toml").write_text('read_review = "Lire la critique"\n', "utf-8")
+    site = dataclasses.replace(Site.from_config(config), words=load_words(tmp_path, "fr"))
+    paragraph = "<p>" + " ".join(["Une longue critique."] * 100) + "</p>\n"
+    reviews = [make_review(i, body_html=paragraph * 20) for i in range(50)]
+    feed = FeedRenderer(site).render(reviews, title="Test Reel", description="D")
+    assert feed.shortened > 0
+    for data in feed.files.values():
+        assert b"Lire la critique" in data and b"Read the full review" not in data
 
 
 def test_feeds_match_the_golden_files(config):
