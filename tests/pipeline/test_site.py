@@ -9,6 +9,7 @@ import re
 from pathlib import Path
 
 import feedparser
+import lxml.etree
 import lxml.html
 import pytest
 
@@ -1076,6 +1077,19 @@ all_reviews = { one = "La critique", other = "Les {n} critiques" }
 read_review = "Lire la critique"
 label = "{label} :"
 """
+
+
+def test_a_right_to_left_publication_reads_right_to_left_in_the_feeds_view_too(
+        publication, now):
+    toml = publication.root / "publisher.toml"
+    toml.write_text(toml.read_text().replace('language = "en"', 'language = "he"'))
+    write_reviews(publication, 1)
+    config = publication.config
+    build_site(config, now=now)
+    assert page(config.output_path, "index.html").get("dir") == "rtl"
+    xsl = lxml.etree.parse(str(config.output_path / "feed.xsl"))
+    [html_element] = xsl.xpath("//html")
+    assert (html_element.get("lang"), html_element.get("dir")) == ("he", "rtl")
 
 
 def test_a_publication_in_another_language_has_its_dates_and_words_in_it(publication, now):
