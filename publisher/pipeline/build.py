@@ -341,6 +341,14 @@ class _Planner:
         shown = [r for r in catalog.reviews if showing.shows(r, now)]
         self.published = sorted(shown, key=lambda r: (r.date, r.slug))
         self.unpublished = [r for r in catalog.reviews if not showing.shows(r, now)]
+        # An edit dated in the future is nearly always a typo (2027 for 2026), and the feeds,
+        # the pages and the sitemap would say it for months. Checked here, not when a source
+        # is read: the parse cache keeps what does not depend on the clock.
+        self.warnings.extend(
+            Problem(r.source_path, 0, "updated", (
+                f"{r.updated.astimezone(site.tz):%Y-%m-%d} is in the future; feeds and the "
+                "sitemap will say the review was edited then. Give the day it was edited"))
+            for r in self.published if r.updated > now)
         self.issues = list(issues)
         self.posters = posters
         self.groups = _groups(self.published)

@@ -251,6 +251,15 @@ def test_future_and_draft_reviews_stay_out_until_their_time(publication, now):
     assert titles == ["Coming Soon", "Now Showing"]
 
 
+def test_an_edit_dated_in_the_future_is_warned_of(publication, now):
+    write(publication, "edited", date="2026-03-01", updated="2027-02-01")
+    write(publication, "fine", date="2026-03-01", updated="2026-03-02")
+    report = build_site(publication.config, now=now)
+    assert [str(w) for w in report.warnings] == [
+        "reviews/edited.md: updated: 2027-02-01 is in the future; feeds and the sitemap will "
+        "say the review was edited then. Give the day it was edited"]
+
+
 def test_per_reviewer_and_per_tag_feeds_can_be_turned_off(publication, now):
     write(publication, "only")
     publication.add_config("[feeds]\nper_reviewer = false\nper_tag = false\n")
