@@ -375,6 +375,14 @@ def compose_front_matter(front: str, out: Collector) -> yaml.Node | None:
             index = mark.line if mark is not None else 0
             line_no = index + 2
             current = lines[index] if index < len(lines) else ""
+            # A tab in a line's indentation is the whole problem, whatever YAML calls it;
+            # quoting the value (the trap's advice) would leave the tab where it is.
+            indent = current[: len(current) - len(current.lstrip(" \t"))]
+            if "\t" in indent and mark is not None and mark.column <= len(indent):
+                out.error(line_no, _dotted(lines, index),
+                          "a tab indents this line, and YAML indents with spaces only; "
+                          "replace the tab with spaces")
+                return None
             key_match = _TOP_KEY.match(current)
             trap = next((why for needle, why in _YAML_TRAPS
                          if needle in problem or needle in (exc.context or "")), None)

@@ -448,6 +448,23 @@ def test_yaml_traps_are_explained(publication, line, message):
     assert problems_of(publication) == [f"reviews/x.md:5: {message}"]
 
 
+@pytest.mark.parametrize(
+    ("front", "line", "field"),
+    [
+        (BASIC + "film:\n\tyear: 2000\n", 6, "film.year"),
+        (BASIC + "film:\n  year: 2000\n\tdirector: A. Maker\n", 7, "film.director"),
+        (BASIC + "tags:\n\t- horror\n", 6, "tags"),
+        ("\t" + BASIC, 2, "title"),
+    ],
+)
+def test_a_tab_in_the_indentation_is_one_error_naming_it(publication, front, line, field):
+    # Not "quote the whole value" (the tab would stay), nor a second, generic YAML error.
+    publication.write_review("x.md", "---\n" + front + "---\nA body.\n")
+    assert problems_of(publication) == [
+        f"reviews/x.md:{line}: {field}: a tab indents this line, and YAML indents with spaces "
+        "only; replace the tab with spaces"]
+
+
 def test_a_comment_never_silently_cuts_a_title_short(publication):
     publication.write_review("x.md", review(BASIC.replace("Harbour Lights", "Number #9 Dream")
                                             + "film:  # the facts\n  director: A. Maker # sic\n"))
