@@ -173,8 +173,10 @@ def _without_fences(text: str, fence: str) -> str:
 _CODE_SPAN = re.compile(r"`[^`\n]+`")
 # An inline link or image's destination (group 1), or a reference definition's (group 2: one
 # scan for both, from the "]" they share); a reference's label, from the start of its line;
-# a raw href or src.
-_LINK = re.compile(r"\](?:\(\s*(<[^>\n]*>|[^)\s]+)|:[ \t]*(<[^>\n]*>|\S+))")
+# a raw href or src. A definition's destination ends its line or is followed by a title: else
+# the line is text ("[^1]: The cinema is real." is a paragraph, not a link to /The).
+_LINK = re.compile(r"\](?:\(\s*(<[^>\n]*>|[^)\s]+)|:[ \t]*(<[^>\n]*>|\S+)"
+                   r"(?=[ \t]*\r?(?:\n|\Z)|[ \t]+[\"'(]))")
 _LABEL = re.compile(r" {0,3}\[[^\]\n]+")
 _RAW_LINK = re.compile(r"<[A-Za-z][^>]*?\s(?:href|src|HREF|SRC)\s*=\s*[\"']([^\"'\n]+)[\"']")
 

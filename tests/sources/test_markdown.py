@@ -84,6 +84,17 @@ def test_the_links_into_the_site_are_read_from_the_source_with_their_lines():
     assert site_links("No links at all.", "https://reel.test/", 1) == ()
 
 
+def test_a_line_that_only_looks_like_a_reference_definition_links_nowhere():
+    # A footnote as Hugo writes it is a paragraph to cmark (the page shows it as text), so the
+    # link check must not report a link to /The.
+    body = ("Set in Montmartre[^1].\n\n[^1]: The café is real.\n"
+            "[odd]: /reviews/odd/(x) and more\n"
+            "[real]: /reviews/real/ \"Its title\"\n")
+    assert site_links(body, "https://reel.test/", 1) == (
+        ("https://reel.test/reviews/real/", 5),)
+    assert "<p>[^1]: The café is real." in markdown_to_html(body, "https://reel.test/")
+
+
 @pytest.mark.parametrize("extra", ["", "\n\n<b>raw</b>\n"])
 def test_links_within_the_review_land_on_its_page_not_the_home_page(extra):
     page = BASE + "reviews/alien/"
