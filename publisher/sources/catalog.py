@@ -131,12 +131,15 @@ def _load_batch(jobs: list[Job], config: Config, chunk_dir: str | None,
 # --- the whole directory ----------------------------------------------------------------------
 
 
-def _source_files(config: Config) -> tuple[list[tuple[str, str]], list[Problem]]:
-    """(relative path for messages, absolute path) of every review source, sorted; and a
-    problem for each source that is a symbolic link leading out of the publication (see
-    ``files.escapes``: such a file is never read)."""
+def _source_files(config: Config,
+                  ) -> tuple[list[tuple[str, str]], list[Problem], list[Problem]]:
+    """(relative path for messages, absolute path) of every review source, sorted; a problem
+    for each source that is a symbolic link leading out of the publication (see
+    ``files.escapes``: such a file is never read); a warning for each file that looks like a
+    review but is not read (``review.markdown``)."""
     directory = config.reviews_path
-    entries = review_files(directory)
+    strays: list[str] = []
+    entries = review_files(directory, strays)
     try:
         prefix = directory.resolve().relative_to(config.root.resolve()).as_posix()
     except ValueError:
@@ -159,15 +162,33 @@ def _source_files(config: Config) -> tuple[list[tuple[str, str]], list[Problem]]
                                    "in, or remove the link"))
         else:
             files.append((prefix + name, path))
-    return files, refused
+    unread = [Problem(prefix + name, 0, "", f"not read: review sources end in .md; rename it "
+                                            f"{_md_name(name)} (or start its name with _ to "
+                                            "keep it aside)")
+              for name in strays]
+    return files, refused, unread
 
 
-def review_files(directory: Path) -> list[tuple[str, bool]]:
+#: Endings of files that an editor meant as reviews (Hugo and Pelican read .markdown too) but
+#: that publisher does not read: each is named in a warning rather than silently left out.
+_NEAR_MISSES = (".md", ".markdown", ".mdown", ".mkd", ".mkdn", ".mdwn", ".txt", ".text")
+
+
+def _md_name(name: str) -> str:
+    """``film.markdown``, ``film.MD`` or ``film.md.txt`` (in any folder) as the ``film.md`` it
+    should be called."""
+    stem = name.rpartition("/")[2].rsplit(".", 1)[0]
+    return (stem[:-3] if stem.lower().endswith(".md") else stem) + ".md"
+
+
+def review_files(directory: Path, strays: list[str] | None = None) -> list[tuple[str, bool]]:
     """Every review source under ``directory`` as (its path relative to ``directory``, whether
     it is a symbolic link), sorted: the ``.md`` files in it and in its folders at any depth
     (``reviews/2024/…``, as Hugo and Pelican read their content), leaving out names that start
     with "." or "_" (editors' locks and backups, work kept aside) and folders reached through
-    a symbolic link (the idle check does not look inside them either)."""
+    a symbolic link (the idle check does not look inside them either). Files left out that an
+    editor may have meant as reviews (``x.markdown``, ``x.txt``, ``x.MD``) are added to
+    ``strays``, when given."""
     found: list[tuple[str, bool]] = []
     stack = [(str(directory), "")]
     while stack:
@@ -183,6 +204,10 @@ def review_files(directory: Path) -> list[tuple[str, bool]]:
                 stack.append((entry.path, f"{prefix}{entry.name}/"))
             elif entry.name.endswith(".md") and entry.is_file():
                 found.append((prefix + entry.name, entry.is_symlink()))
+            elif strays is not None and entry.name.lower().endswith(_NEAR_MISSES):
+                strays.append(prefix + entry.name)
+    if strays:
+        strays.sort()
     return sorted(found)
 
 
@@ -262,10 +287,11 @@ def load_reviews(config: Config, *, cache: bool = True) -> Catalog:
 
 def _load_sources(config: Config, use_cache: bool,
                   ) -> tuple[list[tuple[str, str]], list[ParseResult], list[Problem],
-                             dict[str, str]]:
+                             list[Problem], dict[str, str]]:
     """Every source file (relative and absolute path) and its parse result, in file order;
-    the sources refused unread (links out of the publication); each file's sha256."""
-    files, refused = _source_files(config)
+    the sources refused unread (links out of the publication), and the files not read that
+    look like reviews; each file's sha256."""
+    files, refused, unread = _source_files(config)
     cache = ReviewCache(cache_path(config) if use_cache else None, cache_key(config))
     signatures: dict[str, tuple[int, ...]] = {}
     new_index: dict[str, tuple[tuple[int, ...], int, str]] = {}
@@ -329,7 +355,7 @@ def _load_sources(config: Config, use_cache: bool,
             new_index[rel] = (signatures[rel], seen, digest)
     cache.save(new_index, new_chunks, pending, stored)
     fingerprints = {rel: entry[2] for rel, entry in new_index.items()}
-    return files, [found[rel] for rel, _ in files], refused, fingerprints
+    return files, [found[rel] for rel, _ in files], refused, unread, fingerprints
 
 
 def check_sources(config: Config, *, cache: bool = False) -> SourceCheck:
@@ -349,11 +375,11 @@ def check_sources(config: Config, *, cache: bool = False) -> SourceCheck:
 
 
 def _check_sources(config: Config, cache: bool) -> SourceCheck:
-    files, ordered, refused, fingerprints = _load_sources(config, cache)
+    files, ordered, refused, unread, fingerprints = _load_sources(config, cache)
     absolute = dict(files)
     problems: list[Problem] = list(refused)
     reviews: list[Review] = []
-    warnings: list[Problem] = []
+    warnings: list[Problem] = list(unread)
     for review, file_problems, file_warnings, _needs in ordered:
         problems.extend(file_problems)
         warnings.extend(file_warnings)

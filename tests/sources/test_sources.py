@@ -368,6 +368,19 @@ def test_files_starting_with_dot_or_underscore_are_ignored(publication):
     assert len(load_reviews(publication.config, cache=False).reviews) == 1
 
 
+def test_a_review_saved_under_another_ending_is_named_not_silently_left_out(publication):
+    publication.write_review("a.md", review(BASIC))
+    for name in ("film.markdown", "Loud.MD", "2024/pasted.md.txt", "_kept.txt", "poster.png"):
+        publication.write_review(name, review(BASIC))
+    catalog = load_reviews(publication.config, cache=False)
+    assert len(catalog.reviews) == 1
+    assert [str(w) for w in catalog.warnings] == [
+        f"reviews/{path}: not read: review sources end in .md; rename it {fixed} (or start its "
+        "name with _ to keep it aside)"
+        for path, fixed in [("2024/pasted.md.txt", "pasted.md"), ("Loud.MD", "Loud.md"),
+                            ("film.markdown", "film.md")]]
+
+
 def test_reviews_in_folders_load_wherever_they_are_and_slugs_stay_one_per_review(publication):
     publication.write_review("2024/harbour.md", review(BASIC))
     publication.write_review("2025/autumn/late.md", review(BASIC.replace("Harbour", "Late")))
