@@ -37,7 +37,7 @@ from .cache import (
     is_trusted,
     write_chunk,
 )
-from .frontmatter import field_line
+from .frontmatter import NEAR_MISSES, field_line, unread_source
 from .pages import load_pages
 from .schema import ParseResult, parse_bytes
 
@@ -162,23 +162,8 @@ def _source_files(config: Config,
                                    "in, or remove the link"))
         else:
             files.append((prefix + name, path))
-    unread = [Problem(prefix + name, 0, "", f"not read: review sources end in .md; rename it "
-                                            f"{_md_name(name)} (or start its name with _ to "
-                                            "keep it aside)")
-              for name in strays]
+    unread = [unread_source(prefix + name) for name in strays]
     return files, refused, unread
-
-
-#: Endings of files that an editor meant as reviews (Hugo and Pelican read .markdown too) but
-#: that publisher does not read: each is named in a warning rather than silently left out.
-_NEAR_MISSES = (".md", ".markdown", ".mdown", ".mkd", ".mkdn", ".mdwn", ".txt", ".text")
-
-
-def _md_name(name: str) -> str:
-    """``film.markdown``, ``film.MD`` or ``film.md.txt`` (in any folder) as the ``film.md`` it
-    should be called."""
-    stem = name.rpartition("/")[2].rsplit(".", 1)[0]
-    return (stem[:-3] if stem.lower().endswith(".md") else stem) + ".md"
 
 
 def review_files(directory: Path, strays: list[str] | None = None) -> list[tuple[str, bool]]:
@@ -204,7 +189,7 @@ def review_files(directory: Path, strays: list[str] | None = None) -> list[tuple
                 stack.append((entry.path, f"{prefix}{entry.name}/"))
             elif entry.name.endswith(".md") and entry.is_file():
                 found.append((prefix + entry.name, entry.is_symlink()))
-            elif strays is not None and entry.name.lower().endswith(_NEAR_MISSES):
+            elif strays is not None and entry.name.lower().endswith(NEAR_MISSES):
                 strays.append(prefix + entry.name)
     if strays:
         strays.sort()

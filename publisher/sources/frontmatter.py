@@ -455,6 +455,19 @@ def read_scalars(text: str) -> dict[str, str]:
             if isinstance(key, yaml.ScalarNode) and isinstance(value, yaml.ScalarNode)}
 
 
+#: Endings of files that an editor meant as sources (Hugo and Pelican read .markdown too) but
+#: that publisher does not read: each is named in a warning rather than silently left out.
+NEAR_MISSES = (".md", ".markdown", ".mdown", ".mkd", ".mkdn", ".mdwn", ".txt", ".text")
+
+
+def unread_source(path: str) -> Problem:
+    """The warning for ``path``, a file ending in one of NEAR_MISSES but not in ``.md``."""
+    stem = path.rpartition("/")[2].rsplit(".", 1)[0]
+    name = (stem[:-3] if stem.lower().endswith(".md") else stem) + ".md"
+    return Problem(path, 0, "", f"not read: sources end in .md; rename it {name} (or start "
+                                "its name with _ to keep it aside)")
+
+
 def field_line(path: str, key: str) -> int:
     """The line of a top-level ``key:`` in the front matter (1 if absent), for cross-file
     messages; run only when such a problem is found."""

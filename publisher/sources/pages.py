@@ -29,7 +29,7 @@ from ..errors import Problem
 from ..files import escapes, read_file
 from ..models import SitePage
 from ..text import slugify
-from .frontmatter import Collector, Fields, front_matter_mapping
+from .frontmatter import NEAR_MISSES, Collector, Fields, front_matter_mapping, unread_source
 from .markdown import prepare_markdown, render_prepared, site_links
 from .schema import FALSE_WORDS, TRUE_WORDS, boolean_field, decode_source
 
@@ -40,7 +40,8 @@ RESERVED = frozenset({"reviews", "reviewers", "tags", "feeds", "search", "issues
 
 def page_files(config: Config) -> tuple[list[tuple[str, Path]], list[Problem]]:
     """(path for messages, file) of each page source, sorted; and a warning for each Markdown
-    file in a folder of pages/ (not built) and each link out of the publication (not read)."""
+    file in a folder of pages/ (not built), each link out of the publication (not read) and
+    each file that looks like a page but does not end in .md (``about.markdown``)."""
     directory = config.paths.pages
     try:
         entries = sorted(os.scandir(directory), key=lambda e: e.name)
@@ -65,6 +66,8 @@ def page_files(config: Config) -> tuple[list[tuple[str, Path]], list[Problem]]:
                                         "it: copy the page in"))
             else:
                 files.append((rel, Path(entry.path)))
+        elif entry.name.lower().endswith(NEAR_MISSES):
+            warnings.append(unread_source(rel))
     return files, warnings
 
 

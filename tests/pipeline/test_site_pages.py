@@ -249,6 +249,17 @@ def test_a_page_in_a_folder_or_linked_from_outside_is_not_read(publication, now,
     assert json.loads((public / "search.json").read_text("utf-8"))  # the build went on
 
 
+def test_a_page_saved_under_another_ending_is_named_not_silently_left_out(publication, now):
+    write_reviews(publication, 1)
+    write_page(publication, "about.markdown", ABOUT)
+    write_page(publication, "_draft.txt", ABOUT)
+    report = build_site(publication.config, now=now)
+    assert not (publication.config.output_path / "about").exists()
+    assert [str(w) for w in report.warnings] == [
+        "pages/about.markdown: not read: sources end in .md; rename it about.md (or start its "
+        "name with _ to keep it aside)"]
+
+
 def test_a_link_to_a_draft_page_says_it_waits_for_the_page(publication, now):
     write_reviews(publication, [{"body": "Who we are: [about us](/about/)."}])
     write_page(publication, "about.md", "---\ntitle: About\ndraft: true\n---\nSoon.\n")

@@ -375,7 +375,7 @@ def test_a_review_saved_under_another_ending_is_named_not_silently_left_out(publ
     catalog = load_reviews(publication.config, cache=False)
     assert len(catalog.reviews) == 1
     assert [str(w) for w in catalog.warnings] == [
-        f"reviews/{path}: not read: review sources end in .md; rename it {fixed} (or start its "
+        f"reviews/{path}: not read: sources end in .md; rename it {fixed} (or start its "
         "name with _ to keep it aside)"
         for path, fixed in [("2024/pasted.md.txt", "pasted.md"), ("Loud.MD", "Loud.md"),
                             ("film.markdown", "film.md")]]
