@@ -217,9 +217,13 @@ def _cross_checks(results: Iterable[ParseResult], config: Config) -> list[Proble
     for review, _problems, _warnings, needs in results:
         for relative in needs:
             if review is not None and not (static / relative).is_file():
+                inner = relative.removeprefix("static/")
+                # The path is under static/ already: "static/posters/x.png" is a common slip.
+                fix = (f"write poster: {inner} (the path is under static/ already)"
+                       if inner != relative and (static / inner).is_file()
+                       else "add the image there or give an https URL")
                 problems.append(Problem(review.source_path, 1, "poster",
-                                        f"static/{relative} does not exist; add the image "
-                                        "there or give an https URL"))
+                                        f"static/{relative} does not exist; {fix}"))
         if review is None:
             continue
         other = slugs.setdefault(review.slug, review.source_path)

@@ -662,6 +662,16 @@ def test_poster_file_must_exist_under_static(publication):
     ]
 
 
+def test_a_poster_path_starting_at_static_is_told_to_leave_it_out(publication):
+    (publication.root / "static" / "posters").mkdir(parents=True)
+    (publication.root / "static" / "posters" / "x.png").write_bytes(b"")
+    publication.write_review("x.md", review(BASIC + "poster: static/posters/x.png\n"))
+    assert problems_of(publication) == [
+        "reviews/x.md:5: poster: static/static/posters/x.png does not exist; write poster: "
+        "posters/x.png (the path is under static/ already)"
+    ]
+
+
 def test_duplicate_slugs_name_both_files(publication):
     publication.write_review("harbour-lights.md", review(BASIC))
     publication.write_review("other.md", review(BASIC + "slug: harbour-lights\n"))
