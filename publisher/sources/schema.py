@@ -74,7 +74,8 @@ def _parse_datetime(value: str, config: Config) -> datetime:
     if len(value) == 10:
         day = date_type.fromisoformat(value)
         return datetime.combine(day, time(0, 0), tzinfo=config.tz)
-    parsed = datetime.fromisoformat(value)
+    # YAML's own timestamps (and Hugo's) may put a space before the offset; ISO 8601 may not.
+    parsed = datetime.fromisoformat(_SPACED_OFFSET.sub(r"\1", value))
     if parsed.tzinfo is None:
         return parsed.replace(tzinfo=config.tz)
     return parsed.astimezone(config.tz)
@@ -84,7 +85,8 @@ def _parse_datetime(value: str, config: Config) -> datetime:
 MIN_YEAR, MAX_YEAR = 1900, 2100
 
 _DATE_SHAPE = re.compile(r"\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?"
-                         r"(?:Z|[+-]\d{2}:?\d{2})?)?\Z")
+                         r"(?: ?(?:Z|[+-]\d{2}:?\d{2}))?)?\Z")
+_SPACED_OFFSET = re.compile(r" (Z|[+-]\d{2}:?\d{2})\Z")
 
 
 def _date_field(fields: Fields, key: str, config: Config) -> datetime | None:

@@ -148,6 +148,13 @@ def test_time_with_offset_is_kept_and_id_uses_the_local_date(publication):
     assert r.url == "https://reel.test/reviews/film/"
 
 
+@pytest.mark.parametrize("written", ["2026-06-30 18:30 -05:00", "2026-06-30 18:30:00 -0500",
+                                     "2026-06-30 23:30 Z"])
+def test_an_offset_may_follow_a_space_as_in_yaml_timestamps(publication, written):
+    r = one(publication, BASIC.replace("2026-03-06", written))
+    assert r.date == datetime(2026, 6, 30, 23, 30, tzinfo=UTC)
+
+
 def test_time_without_offset_is_local(publication):
     r = one(publication, BASIC.replace("2026-03-06", "2026-07-01 18:30"))
     assert r.date == datetime(2026, 7, 1, 17, 30, tzinfo=UTC)
