@@ -11,13 +11,20 @@ from __future__ import annotations
 
 import ctypes
 import re
+from html import unescape
 from urllib.parse import urljoin
 
 import nh3
 from cmarkgfm import _cmark
 from cmarkgfm.cmark import Options
 
-from ..text import ILLEGAL_CHARS, SUSPECT_CHARS, normalise_spaces, remove_bidi_controls
+from ..text import (
+    ILLEGAL_CHARS,
+    SUSPECT_CHARS,
+    normalise_spaces,
+    remove_bidi_controls,
+    slugify,
+)
 
 # Sources without "<" cannot hold raw HTML, and cmark's own output in its safe mode (which also
 # blanks javascript:, vbscript:, file: and data: links) lies within our allow-list, so nh3 is
@@ -284,6 +291,46 @@ def _below_the_title(html: str) -> str:
     return _HEADING_TAG.sub(lambda m: f"<{m.group(1)}h{min(int(m.group(2)) + 1, 6)}", html)
 
 
+# After cleaning, a heading has no attributes (the allow-list gives it none).
+_HEADING = re.compile(r"<h([2-6])>(.*?)</h\1>", re.DOTALL)
+_EXPLICIT_ID = re.compile(r"\s*\{#([A-Za-z][A-Za-z0-9_-]*)\}\s*\Z")
+_ANY_TAG = re.compile(r"<[^>]*>")
+#: The ids the default page layouts give their own elements: a heading named "Main" gets
+#: "main-1", so that the skip link and the forms still find theirs.
+PAGE_IDS = frozenset({
+    "main", "q", "related-heading", "join-heading", "review-data", "subscribe-title",
+    "subscribe-email", "subscribe-name", "subscribe-website", "search-status",
+    "search-results", "search-words"})
+
+
+def _heading_ids(html: str) -> str:
+    """Each heading given an id, so that a link to a place in the review (``[cast](#cast)``)
+    lands, as Hugo's and GitHub's do: the heading's words as a slug ("Cast and crew" ->
+    ``cast-and-crew``), or the id written after it (``## Cast {#cast}``, Hugo's and Pandoc's
+    syntax, which is then not shown); a second heading of the same words gets ``-1``.
+    The sanitiser drops ids written in raw HTML: only these, made from words, reach a page."""
+    if "<h" not in html:
+        return html
+    seen = set(PAGE_IDS)
+
+    def named(match: re.Match[str]) -> str:
+        level, inner = match.groups()
+        explicit = _EXPLICIT_ID.search(inner)
+        if explicit is not None:
+            inner, base = inner[:explicit.start()], explicit.group(1)
+        else:
+            words = unescape(_ANY_TAG.sub("", inner))
+            base = slugify(words) if any(c.isalnum() for c in words) else "section"
+        ident, n = base, 0
+        while ident in seen:
+            n += 1
+            ident = f"{base}-{n}"
+        seen.add(ident)
+        return f'<h{level} id="{ident}">{inner}</h{level}>'
+
+    return _HEADING.sub(named, html)
+
+
 def render_prepared(text: str, base_url: str, page_url: str | None = None) -> str:
     """markdown_to_html for text that prepare_markdown has already cleaned."""
     if "<" in text:
@@ -293,7 +340,7 @@ def render_prepared(text: str, base_url: str, page_url: str | None = None) -> st
         # cmark escapes ">" everywhere but in tags, so " />" only closes void tags; written
         # as nh3 writes them, both paths give the same markup.
         html = rendered.replace(" />", ">")
-    return _absolute_urls(_below_the_title(html), base_url, page_url).strip()
+    return _absolute_urls(_heading_ids(_below_the_title(html)), base_url, page_url).strip()
 
 
 def markdown_to_html(text: str, base_url: str, page_url: str | None = None) -> str:

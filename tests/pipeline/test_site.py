@@ -124,13 +124,15 @@ def test_a_review_body_is_the_sanitised_html_and_titles_are_escaped(publication,
 
 def test_a_link_to_a_place_in_the_review_lands_on_its_page_everywhere(publication, now):
     write_reviews(publication, [
-        {"slug": "x", "body": "See [the cast](#cast).\n\n<h2 id=\"cast\">Cast</h2>"},
+        {"slug": "x", "body": "See [the cast](#cast).\n\n## Cast"},
         {"slug": "y", "url": "https://old.reel.test/p/123", "body": "See [the cast](#cast)."}])
     config = publication.config
     build_site(config, now=now)
     public = config.output_path
     here = config.url("reviews/x/") + "#cast"
-    assert here in links(page(public, "reviews/x/index.html"))
+    doc = page(public, "reviews/x/index.html")
+    assert here in links(doc)
+    assert [h.text_content() for h in doc.xpath("//main//*[@id='cast']")] == ["Cast"]
     for feed in ("feed.xml", "atom.xml", "feed.json"):
         text = (public / feed).read_text("utf-8")
         assert here in text.replace("&amp;", "&")

@@ -111,12 +111,24 @@ def test_links_within_the_review_land_on_its_page_not_the_home_page(extra):
 def test_a_body_whose_headings_start_at_h1_is_moved_below_the_title(extra):
     html = markdown_to_html("# Part one\n\n## Detail\n\n###### Six\n\nWrite `<h1>` for a title."
                             + extra, BASE)
-    assert re.findall(r"<(h\d)>", html) == ["h2", "h3", "h6"]
+    assert re.findall(r"<(h\d)[ >]", html) == ["h2", "h3", "h6"]
     assert re.findall(r"</(h\d)>", html) == ["h2", "h3", "h6"]
     assert "<code>&lt;h1&gt;</code>" in html  # text, not a heading
     # A body that already starts at "##" is left as written.
-    assert re.findall(r"<(h\d)>", markdown_to_html("## Part\n\n### Detail" + extra, BASE)) \
+    assert re.findall(r"<(h\d)[ >]", markdown_to_html("## Part\n\n### Detail" + extra, BASE)) \
         == ["h2", "h3"]
+
+
+def test_each_heading_gets_an_id_for_links_to_a_place_in_the_review():
+    html = markdown_to_html(
+        "## Cast and crew\n\n## Cast and crew\n\n### *Amélie* & \"friends\"\n\n"
+        "## Main\n\n## ★★★\n\n## Where to watch {#watch}\n\n"
+        '<h2 id="main" onclick="x()">Raw</h2>\n', BASE)
+    assert re.findall(r'<h\d id="([^"]*)">', html) == [
+        "cast-and-crew", "cast-and-crew-1", "amelie-friends",
+        "main-1",  # "main" is the page's own, where the skip link goes
+        "section", "watch", "raw"]  # an id written in raw HTML is the sanitiser's to drop
+    assert "{#watch}" not in html and "<h2 id=\"watch\">Where to watch</h2>" in html
 
 
 def test_srcset_and_cite_become_absolute():
