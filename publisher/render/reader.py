@@ -114,11 +114,13 @@ def _message(site: Site, sender: Sender, template: str, context: Mapping[str, An
     and the mailto) with one-click, and a Feedback-ID, as an issue carries."""
     text = render_template(site.templates, f"web/{template}.txt.j2", context)
     html = render_template(site.templates, f"web/{template}.html.j2", context)
+    # From, Reply-To and To are written as the digest writes them: a long or non-ASCII name is
+    # folded over lines of RFC 2047 words, which the email package refuses (ValueError), and it
+    # would turn a UTF-8 local part into an encoded-word, which no client can reply to.
+    addresses = (f"From: {sender.from_header}\r\n"
+                 + (f"Reply-To: {sender.reply_to}\r\n" if sender.reply_to else "")
+                 + f"To: {format_address(name, email)}\r\n").encode("utf-8")
     message = EmailMessage(policy=SMTP)
-    message["From"] = sender.from_header
-    if sender.reply_to:
-        message["Reply-To"] = sender.reply_to
-    message["To"] = format_address(name, email)
     message["Subject"] = header_text(subject)
     message["Date"] = format_datetime(date.astimezone(sender.tz))
     message["Message-ID"] = make_msgid(template, domain=sender.domain)
@@ -134,7 +136,7 @@ def _message(site: Site, sender: Sender, template: str, context: Mapping[str, An
                             f" <{sender.unsubscribe_mailto}>\r\n").encode("ascii")
     message.set_content(text, cte="quoted-printable")
     message.add_alternative(html, subtype="html", cte="quoted-printable")
-    raw = list_unsubscribe + message.as_bytes()
+    raw = addresses + list_unsubscribe + message.as_bytes()
     if signer is None:
         return raw
     return sign_message(signer, raw, timestamp=int(date.timestamp()))

@@ -3,8 +3,10 @@ its DKIM signature checked by dkimpy, and its words in another language."""
 
 from __future__ import annotations
 
+import re
 import shutil
 from datetime import UTC, datetime
+from email.header import decode_header, make_header
 
 import dkim
 import pytest
@@ -183,3 +185,31 @@ def test_tokens_are_bound_to_their_purpose_list_and_expiry():
     for forged in (f"{forged_expiry}.{mac}", f"{payload}.{flipped}", "", "a.b.c", "é.é"):
         with pytest.raises(BadToken):
             read_token(secret, CONFIRM, lid, forged, now=before)
+
+
+@pytest.mark.parametrize("name", ["N" * 70, "Александра Константиновна Иванова"])
+def test_a_long_or_non_ascii_name_takes_several_words_in_every_readers_message(config, name):
+    # format_address folds such a name over lines; the email package refuses a folded value
+    # (ValueError), which left these readers without a confirmation and the log a traceback.
+    for raw in (message(config, name=name), welcome(config, name=name)):
+        head = raw.partition(b"\r\n\r\n")[0]
+        to = re.search(rb"\r\nTo: (.*?) <zoe@example.com>\r\n", head, re.S)
+        assert to is not None and head.isascii()
+        assert str(make_header(decode_header(to.group(1).decode()))) == name
+
+
+def test_a_long_publication_name_is_a_from_header_the_reader_messages_can_carry(publication):
+    publication.add_config('[newsletter]\n'
+                           'from_name = "Cinéma d’Été — les critiques de la Deuxième Bobine"\n')
+    raw = message(publication.config)
+    frm = re.search(rb"(?:^|\r\n)From: (.*?) <", raw, re.S)
+    assert frm is not None
+    assert str(make_header(decode_header(frm.group(1).decode()))) == \
+        "Cinéma d’Été — les critiques de la Deuxième Bobine"
+
+
+def test_a_utf8_local_part_is_written_as_rfc_6532_has_it_not_as_an_encoded_word(config):
+    raw = message(config, name="José", email="José@example.com")
+    to = re.search(rb"\r\nTo: (.*?) <(.*?)>\r\n", raw, re.S)
+    assert to is not None and to.group(2) == "José@example.com".encode()
+    assert str(make_header(decode_header(to.group(1).decode()))) == "José"
