@@ -176,9 +176,11 @@ def _automatic(message: Message) -> str:
     return ""
 
 
-def classify(raw: bytes, *, unsubscribe_addresses: Collection[str]) -> Returned:
+def classify(raw: bytes, *, unsubscribe_addresses: Collection[str],
+             reply_addresses: Collection[str] = ()) -> Returned:
     """What ``raw`` (one message as stored in the mailbox) means. ``unsubscribe_addresses``:
-    the List-Unsubscribe mailto addresses, lower-case."""
+    the List-Unsubscribe mailto addresses, lower-case; ``reply_addresses``: where readers'
+    replies go (From, Reply-To), lower-case: mail there asks to leave only by its subject."""
     message = message_from_bytes(raw, policy=default)
     key = message_key(raw, message)
     kind = message.get_content_type()
@@ -193,13 +195,16 @@ def classify(raw: bytes, *, unsubscribe_addresses: Collection[str]) -> Returned:
         [str(v) for name in ("To", "Cc", "Delivered-To", "X-Original-To")
          for v in message.get_all(name, [])])}
     subject = _one_line(message.get("Subject")).lower()
-    addressed = bool(recipients & set(unsubscribe_addresses))
+    addressed = recipients & set(unsubscribe_addresses)
     if not addressed and subject != "unsubscribe":
         return Returned(OTHER, key, reason="not a report, nor addressed to the unsubscribe "
                                            "address")
     automatic = _automatic(message)
     if automatic:
         return Returned(OTHER, key, reason=automatic)
+    if subject != "unsubscribe" and addressed <= set(reply_addresses):
+        # The mailto defaults to from_address: "Re: issue #3, loved it" must not unsubscribe.
+        return Returned(OTHER, key, reason="a reply to the newsletter's own address")
     sender = parseaddr(str(message.get("From", "")))[1]
     if "@" not in sender:
         return Returned(OTHER, key, reason="an unsubscribe request without a sender address")

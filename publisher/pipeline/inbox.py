@@ -60,6 +60,12 @@ def unsubscribe_addresses(config: Config) -> set[str]:
     return {mailto.removeprefix("mailto:").partition("?")[0].lower()}
 
 
+def reply_addresses(config: Config) -> set[str]:
+    """Where readers' replies go (From, Reply-To): the mailto's default address is one."""
+    nl = config.newsletter
+    return {a.lower() for a in (nl.from_address, nl.reply_to) if a}
+
+
 def process_inbox(config: Config, store: Store, *, now: datetime, dry_run: bool = False,
                   mailbox: Mailbox | None = None) -> InboxReport:
     """One pass over ``[inbox] mailbox``. Raises ConfigError (no or a bad mailbox) or
@@ -69,10 +75,11 @@ def process_inbox(config: Config, store: Store, *, now: datetime, dry_run: bool 
     settings = config.inbox
     window = timedelta(days=settings.soft_bounce_days)
     ours = unsubscribe_addresses(config)
+    replies = reply_addresses(config)
     report = InboxReport(box.description, dry_run=dry_run)
     try:
         for message_id, raw in box.messages():
-            returned = classify(raw, unsubscribe_addresses=ours)
+            returned = classify(raw, unsubscribe_addresses=ours, reply_addresses=replies)
             if returned.kind == OTHER:
                 report.left[returned.reason] += 1
                 continue

@@ -284,3 +284,31 @@ def test_a_run_with_an_inbox_is_never_answered_as_idle(publication: Publication)
     result = run_cli("run", root=config.root, env=SECRET)
     assert "processed 1 (1 unsubscribed)" in result.stdout
     assert statuses(config) == Counter(unsubscribed=1)
+
+
+def test_a_reply_to_the_newsletters_own_address_unsubscribes_nobody(publication: Publication):
+    """The mailto defaults to from_address, where readers' replies go too: there, only the
+    subject the mailto carries ("unsubscribe") says a message is a request to leave."""
+    publication.add_config("""
+        [newsletter]
+        from_address = "news@reel.test"
+
+        [inbox]
+        mailbox = "maildir://.publisher/inbox"
+        """)
+    config = publication.config
+    (config.root / ".publisher").mkdir(exist_ok=True)
+    box = mailbox.Maildir(config.root / ".publisher" / "inbox", factory=None, create=True)
+    with open_store(config) as store:
+        store.add_subscriber("ann@example.org", now=NOW)
+        store.add_subscriber("zoe@example.com", now=NOW)
+    box.add(variant("unrelated.eml", 1).replace(b"To: Test Reel <editor@reel.test>",
+                                                b"To: Test Reel <news@reel.test>"))
+    box.add(variant("mailto-unsubscribe.eml", 2))
+    result = run_cli("inbox", root=config.root)
+    assert result.exit_code == 0, result.output
+    assert "processed 1 (1 unsubscribed); left 1 unread (1 a reply to the newsletter" \
+        "'s own address)" in result.stdout
+    with open_store(config) as store:
+        assert {s.email: s.status for s in store.subscribers()} == {
+            "ann@example.org": "active", "zoe@example.com": "unsubscribed"}
