@@ -32,7 +32,7 @@ import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from datetime import timedelta
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 from starlette.applications import Starlette
 from starlette.background import BackgroundTask
@@ -376,8 +376,14 @@ class Guard:
                 response.headers["connection"] = "close"
                 await response(scope, receive, send_guarded)
         except Exception:
-            log.exception("%s %s failed", scope.get("method"), scope.get("path"))
+            log.exception("%s %s failed", scope.get("method"), loggable(scope.get("path", "")))
             if not state["status"]:
                 await self.pages.notice(500, "error")(scope, receive, send_guarded)
-        log.info("%s %s %d %.1fms", scope.get("method"), scope.get("path"), state["status"],
-                 (time.monotonic() - started) * 1000)
+        log.info("%s %s %d %.1fms", scope.get("method"), loggable(scope.get("path", "")),
+                 state["status"], (time.monotonic() - started) * 1000)
+
+
+def loggable(path: str) -> str:
+    """A request's path as part of one log line: the server has percent-decoded it, so what
+    is not printable (%0A would end the line and forge the next) is encoded again."""
+    return "".join(c if c.isprintable() else quote(c, safe="") for c in path)

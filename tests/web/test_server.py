@@ -565,6 +565,18 @@ def test_the_access_log_holds_no_token_and_no_address(reader: Reader, caplog):
     assert "ann@" not in logged and "bob@" not in logged and "token" not in logged
 
 
+
+def test_a_path_cannot_write_a_line_of_its_own_into_the_log(reader: Reader, caplog):
+    # The path is percent-decoded: %0A would end the access line and forge the next one.
+    with caplog.at_level("INFO", logger="publisher.serve"):
+        reader.client.get("x%0A2026-11-20 12:00:00 publisher.serve WARNING forged%E2%80%A8x")
+        deadline = time.monotonic() + 5  # the line is written once the answer is sent
+        while not caplog.records and time.monotonic() < deadline:
+            time.sleep(0.01)
+    (line,) = [r.getMessage() for r in caplog.records]
+    assert line.isprintable() and line.startswith("GET /x%0A2026-11-20") and " 404 " in line
+    assert "forged%E2%80%A8x 404" in line
+
 def test_the_pages_carry_the_publications_icon_served_from_their_own_origin(publication):
     (publication.root / "static" / "img").mkdir(parents=True)
     write_png(publication.root / "static" / "img" / "mark.png", 64, 64, (200, 40, 40))
