@@ -26,7 +26,7 @@ from ..errors import BadToken, ExpiredToken, PublisherError
 from ..files import escapes, read_file
 from ..ledger import Store
 from ..ledger.readers import SubscriptionRequest
-from ..models import IssueState, Subscriber
+from ..models import IssueState, Subscriber, SubscriberStatus
 from ..newsletter.schedule import next_times
 from ..newsletter.subscriptions import ConfirmOutcome, SubscribeAction, decide_confirm
 from ..render.digest import archive_url
@@ -211,6 +211,11 @@ class ReaderDesk:
                                                            now=self.clock())
         return (confirmation.outcome, email,
                 confirmation.subscriber if confirmation.joined else None)
+
+    def subscribed(self, email: str) -> bool:
+        """Whether ``email`` is on the list now."""
+        subscriber = self.store.subscriber(email) if email else None
+        return subscriber is not None and subscriber.status == SubscriberStatus.ACTIVE
 
     def on_list(self, request: SubscriptionRequest) -> bytes:
         """The note to ``request``'s address, already on the list, that it is subscribed. It

@@ -154,6 +154,10 @@ def create_app(desk: ReaderDesk) -> ASGIApp:
                  ConfirmOutcome.EXPIRED: "confirm_expired_title"}[outcome]
         state = {ConfirmOutcome.CONFIRMED: "confirmed" if commit else "ask",
                  ConfirmOutcome.EXPIRED: "expired"}.get(outcome, "used")
+        if state == "used" and await run_in_threadpool(desk.subscribed, address):
+            # Back at a used link (the back button, the mail opened again) and on the list:
+            # that is the news, not "use the subscribe form".
+            title, state = "confirmed_title", "confirmed"
         if commit:
             log.info("confirm: %s", outcome)
         response = pages.page("confirm", pages.t(title), 200 if state != "expired" else 410,
