@@ -51,7 +51,7 @@ from ..newsletter.subscriptions import ConfirmOutcome
 from ..pipeline.reader import ReaderDesk, unsubscribe_query
 from ..render.reader import render_css, render_page
 from ..render.tokens import MANAGE, UNDO
-from .limits import RateLimiter
+from .limits import RateLimiter, client_key
 
 log = logging.getLogger("publisher.serve")
 
@@ -118,8 +118,11 @@ def create_app(desk: ReaderDesk) -> ASGIApp:
 
     async def subscribe(request: Request) -> Response:
         ip = request.client.host if request.client else None
-        if not limiter.allow(ip or "-", desk.clock()):
-            return pages.notice(429, "too_many")
+        if not limiter.allow(client_key(ip), desk.clock()):
+            refused = pages.notice(429, "too_many")
+            refused.headers["retry-after"] = str(limiter.retry_after(client_key(ip),
+                                                                     desk.clock()))
+            return refused
         form = await request.form()
         email, name = _form_value(form, "email"), _form_value(form, "name", 200)
         try:
@@ -242,8 +245,10 @@ def create_app(desk: ReaderDesk) -> ASGIApp:
                 try:
                     await run_in_threadpool(desk.rename, address, _form_value(form, "name", 400))
                     notice = pages.t("name_saved")
-                except (InvalidAddress, PublisherError):
-                    error = pages.t("invalid_address")
+                except InvalidAddress:  # the only thing wrong with a name is its length
+                    error = pages.t("name_too_long")
+                except PublisherError:
+                    pass  # erased meanwhile: the page says they are not on the list
             elif action == "unsubscribe":
                 await run_in_threadpool(desk.unsubscribe, address, via="preferences")
                 notice = pages.t("unsubscribed_body", address=address, publication=publication)

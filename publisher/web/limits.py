@@ -7,8 +7,27 @@ address per day holds across workers and restarts.
 
 from __future__ import annotations
 
+import ipaddress
+import math
 import threading
 from datetime import datetime, timedelta
+
+
+def client_key(ip: str | None) -> str:
+    """What the limit counts for a client at ``ip``: the address itself, or for IPv6 its /64 —
+    one subscriber line gets a /64 or more, and each of its addresses would have a count of
+    its own."""
+    if not ip:
+        return "-"
+    try:
+        address = ipaddress.ip_address(ip)
+    except ValueError:  # a name, behind a proxy that passes one: counted as it is
+        return ip
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{address}/64", strict=False))
+    return str(address)
 
 
 class RateLimiter:
@@ -35,6 +54,12 @@ class RateLimiter:
                 self._prune(now)
             self._hits[key] = (start, count + 1)
             return True
+
+    def retry_after(self, key: str, now: datetime) -> int:
+        """Whole seconds until ``key``'s window ends (for a Retry-After header)."""
+        with self._lock:
+            start, _ = self._hits.get(key, (now, 0))
+        return max(1, math.ceil((start + self.window - now).total_seconds()))
 
     def _prune(self, now: datetime) -> None:
         expired = [k for k, (start, _) in self._hits.items() if now - start >= self.window]

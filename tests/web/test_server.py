@@ -12,6 +12,7 @@ from datetime import timedelta
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
+import lxml.html
 import pytest
 
 from publisher.config import READER_PATHS
@@ -84,6 +85,25 @@ def test_consent_records_the_readers_ip_only_as_configured(publication, settings
     assert consent["ip"] == recorded
 
 
+def test_the_limit_counts_an_ipv6_client_by_its_network_and_says_when_to_come_back(
+        publication):
+    sock, config = serve_publication(publication)
+    with open_store(config) as store:
+        desk = ReaderDesk(config, store, secret=SECRET, clock=MutableClock(NOW))
+        with ReaderServer(desk, sock, trusted_proxies="127.0.0.1") as server:
+            def subscribe(n: int, client: str) -> httpx.Response:
+                return httpx.post(server.url + "subscribe",
+                                  data={"email": f"r{n}@example.org"},
+                                  headers={"X-Forwarded-For": client})
+
+            # One line's /64 holds more addresses than anyone could count one by one.
+            codes = [subscribe(n, f"2001:db8:1:2::{n + 1:x}").status_code for n in range(11)]
+            assert codes == [200] * 10 + [429]
+            refused = subscribe(11, "2001:db8:1:2:ffff::9")
+            assert refused.status_code == 429 and refused.headers["retry-after"] == "3600"
+            assert subscribe(12, "2001:db8:1:3::1").status_code == 200  # the next network
+
+
 def test_the_answer_is_the_same_for_a_new_a_waiting_and_a_subscribed_address(reader: Reader):
     reader.store.add_subscriber("old@example.org", now=NOW)
     reader.subscribe("waiting@example.org")
@@ -130,6 +150,10 @@ def test_a_bad_address_shows_the_form_again_with_what_was_typed(reader: Reader):
     assert response.status_code == 400
     assert "does not look like an email address" in visible(response)
     assert 'value="not-an-address"' in response.text and "Ann &lt;b&gt;" in response.text
+    # A screen reader on the field hears what is wrong with it.
+    field = lxml.html.fromstring(response.text).get_element_by_id("subscribe-email")
+    assert field.get("aria-invalid") == "true"
+    assert field.get("aria-describedby") == "subscribe-error"
 
 
 def test_the_honeypot_and_the_per_address_cap_send_nothing_yet_answer_alike(reader: Reader):
@@ -440,6 +464,9 @@ def test_preferences_show_rename_unsubscribe_and_resubscribe(reader: Reader):
     assert "Address ann@example.org Status Subscribed" in visible(page)
     assert reader.client.post(url, data={"action": "name", "name": "Ann Smith"}).status_code \
         == 200
+    assert reader.store.subscriber("ann@example.org").name == "Ann Smith"
+    long = reader.client.post(url, data={"action": "name", "name": "A" * 201})
+    assert long.status_code == 400 and "That name is too long" in visible(long)
     assert reader.store.subscriber("ann@example.org").name == "Ann Smith"
     page = reader.client.post(url, data={"action": "unsubscribe"})
     assert "Status Unsubscribed" in visible(page)
