@@ -112,7 +112,7 @@ def check_publication(config: Config, *, now: datetime, checks: Sequence[Check] 
                     f"{len(result.pages) - page_drafts} published, "
                     f"{count(page_drafts, 'draft')}")
     info.append(f"{count(result.files, 'review file')}: {len(published)} published, "
-                f"{count(drafts, 'draft')}, {scheduled} scheduled; "
+                f"{count(drafts, 'draft')}, {scheduled} scheduled; in all "
                 f"{count(len(errors), 'error')}, {count(len(warnings), 'warning')}")
     return CheckReport(tuple(errors), tuple(warnings), tuple(info))
 

@@ -45,7 +45,7 @@ def test_init_makes_a_publication_that_checks_clean(tmp_path):
     checked = run_cli("check", root=target, env=SECRET)
     assert checked.exit_code == 0, checked.output
     assert summary(checked).startswith(
-        "1 review file: 1 published, 0 drafts, 0 scheduled; 0 errors, ")
+        "1 review file: 1 published, 0 drafts, 0 scheduled; in all 0 errors, ")
     assert "1 page of the site's own: 0 published, 1 draft" in checked.stdout.splitlines()
     # The only advice left is to fill in the editor's own details (addresses, a postal
     # address): the scaffold's example.org reaches nobody, which is fine for its outbox.
@@ -185,13 +185,13 @@ def test_check_passes_on_the_sample_publication_and_writes_nothing(tmp_path):
     result = run_cli("check", root=pub, env=SECRET)
     assert result.exit_code == 0, result.output
     assert summary(result) == (  # its addresses are at secondreel.example.org
-        "8 review files: 6 published, 1 draft, 1 scheduled; 0 errors, 1 warning")
+        "8 review files: 6 published, 1 draft, 1 scheduled; in all 0 errors, 1 warning")
     assert result.stdout.splitlines()[-2] == "1 page of the site's own: 1 published, 0 drafts"
     assert files_under(pub) == before
     sources = run_cli("check", "--sources", root=pub, env={"PUBLISHER_SECRET": ""})
     assert sources.exit_code == 0, sources.output
     assert summary(sources) == (
-        "8 review files: 6 published, 1 draft, 1 scheduled; 0 errors, 0 warnings")
+        "8 review files: 6 published, 1 draft, 1 scheduled; in all 0 errors, 0 warnings")
 
 
 def test_check_prints_every_problem_and_fails(publication: Publication, cli):
@@ -226,8 +226,8 @@ def test_check_prints_every_problem_and_fails(publication: Publication, cli):
         "as 3 or 3.5",
         "warning: reviews/b.md:7: body: removed 1 control character that XML cannot carry",
     ]
-    assert summary(result) == ("2 review files: 0 published, 0 drafts, 0 scheduled; 4 errors, "
-                               "1 warning")
+    assert summary(result) == ("2 review files: 0 published, 0 drafts, 0 scheduled; "
+                               "in all 4 errors, 1 warning")
     assert files_under(publication.root) == before
 
 
@@ -246,8 +246,8 @@ def test_check_counts_drafts_and_scheduled_reviews(publication: Publication, cli
     publication.write_review("b.md", head + "date: 2026-01-01\ndraft: true\n---\n")
     publication.write_review("c.md", head + "date: 2027-01-01\n---\n")
     result = cli("check", "--sources")
-    assert summary(result) == ("3 review files: 1 published, 1 draft, 1 scheduled; 0 errors, "
-                               "0 warnings")
+    assert summary(result) == ("3 review files: 1 published, 1 draft, 1 scheduled; "
+                               "in all 0 errors, 0 warnings")
     later = cli("check", "--sources", now=datetime(2027, 6, 1, tzinfo=UTC))
     assert summary(later).startswith("3 review files: 2 published, 1 draft, 0 scheduled;")
 
@@ -272,4 +272,4 @@ def test_check_runs_extra_checks_given_to_the_library(publication: Publication, 
     assert seen == ["Test Reel"]
     assert not report.ok
     assert report.errors == ("templates/digest.mjml.j2:3: mj-column outside mj-section",)
-    assert "; 1 error," in report.info[-1]
+    assert "; in all 1 error," in report.info[-1]
