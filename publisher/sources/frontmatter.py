@@ -158,7 +158,12 @@ class Fields:
                 out.error(line, name, f"given twice (first on line {self.lines[key]}); "
                                       "keep one")
                 continue
-            if key not in known:
+            if key not in known and key.lower() in known and key.lower() not in self.nodes:
+                # "Title:" (a capital, as word processors and some exports write it): one error,
+                # and the value still read, so that no "title: missing" follows it.
+                out.error(line, name, f"field names are lower case; write '{key.lower()}:'")
+                key = key.lower()
+            elif key not in known:
                 close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
                 home = next((group for group, members in (nested or {}).items()
                              if key in members), None)

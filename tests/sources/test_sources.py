@@ -532,6 +532,17 @@ def test_broken_yaml_names_the_line_where_it_started(publication):
     ]
 
 
+def test_a_field_name_with_a_capital_is_one_error_and_its_value_is_still_read(publication):
+    publication.write_review("x.md", "---\nTitle: Ratcatcher\nDate: 2026-03-01\n"
+                                     "reviewer: Sam\nRating: 11\n---\nBody.\n")
+    assert problems_of(publication) == [
+        "reviews/x.md:2: Title: field names are lower case; write 'title:'",
+        "reviews/x.md:3: Date: field names are lower case; write 'date:'",
+        "reviews/x.md:5: Rating: field names are lower case; write 'rating:'",
+        "reviews/x.md:5: rating: 11 is out of range; expected 0 to 5",
+    ]
+
+
 def test_unknown_fields_get_a_did_you_mean(publication):
     publication.write_review("x.md", review(BASIC + """\
 raitng: 4
