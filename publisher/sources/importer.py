@@ -680,7 +680,10 @@ def import_page(path: Path, config: Config, *, title: str | None = None,
     if target.exists():
         if not force:
             raise PageImportError(
-                f"{target}: already exists (from {path}); use --force to overwrite it"
+                # It may be an editor's own review of another film of that title: the safe
+                # way out comes first.
+                f"{target}: already exists (importing {path}); import with another --title, "
+                "or add --force to replace that file"
             )
         review_id = _existing_id(target) or review_id
     owner = slug_owner(target.parent, target, slug)

@@ -716,8 +716,8 @@ def test_an_existing_review_is_never_overwritten_without_force(tmp_path, publica
     source = write_page(tmp_path, "film.txt", MINIMAL)
     with pytest.raises(PageImportError) as exc:
         import_page(source, publication.config, date="2026-03-06", now=now)
-    assert str(exc.value) == f"{existing}: already exists (from {source}); use --force to " \
-                             "overwrite it"
+    assert str(exc.value) == f"{existing}: already exists (importing {source}); import with " \
+                             "another --title, or add --force to replace that file"
     assert existing.read_text(encoding="utf-8") == "keep me\n"
 
 
@@ -828,7 +828,7 @@ def test_cli_refuses_to_overwrite_without_force(publication):
     again = run_cli("import", page_path, "--date", "2026-03-07")
     assert again.exit_code == 1
     assert "quiet-harvest.md: already exists" in again.stderr
-    assert "use --force" in again.stderr
+    assert "add --force" in again.stderr
     forced = run_cli("import", page_path, "--date", "2026-03-07", "--force")
     assert forced.exit_code == 0, forced.output
     assert front_matter(publication.root / "reviews" / "quiet-harvest.md")["date"] == "2026-03-07"
