@@ -272,8 +272,13 @@ def _poster(fields: Fields, title: str, config: Config) -> tuple[Poster | None, 
         # An address pasted from a browser's bar may hold letters beyond ASCII: encoded.
         return Poster(src=absolute_url(quote(src, safe=_URL_SAFE), config.base_url),
                       alt=alt or f"Poster for {title}"), ()
+    if "\\" in src:  # a path copied from Windows: the web's separator is "/"
+        slashed = src.replace("\\", "/")
+        fields.out.error(line, "poster", f"{src} has a backslash; write the path with "
+                                         f"slashes: {slashed}")
+        return None, ()
     segments = [s for s in parts.path.split("/") if s and s != "."]
-    if ".." in segments or "\\" in src or not segments:
+    if ".." in segments or not segments:
         fields.out.error(line, "poster", f"{src!r} leaves the static/ directory; expected a "
                                          "path such as posters/film.png")
         return None, ()

@@ -627,6 +627,8 @@ def test_good_ratings(publication, value):
                                           "path under static/"),
         ("poster", "../../secret.png", "'../../secret.png' leaves the static/ directory; "
                                        "expected a path such as posters/film.png"),
+        ("poster", "'posters\\x.png'", "posters\\x.png has a backslash; write the path with "
+                                      "slashes: posters/x.png"),
         ("tags", "[drama, '!!!']", "'!!!' has no letters or digits; expected a word such as "
                                    "'horror'"),
         ("reviewer", "'—'", "'—' has no letters or digits; expected a name such as 'Ana Ruiz'"),
