@@ -549,12 +549,14 @@ class _Planner:
             self.add(f"archive:{month}", RANK_LEAF, inputs, functools.partial(
                 self._archive, reviews, path,
                 words("feed_archive_title", site=title, month=label),
-                words("feed_archive_description", site=title, month=label), paging), shard=i)
+                words("feed_archive_description", site=title, month=label), paging,
+                datetime(int(month[:4]), int(month[5:]), 1, tzinfo=self.site.tz)), shard=i)
 
     def _archive(self, reviews: list[Review], path: str, title: str, description: str,
-                 paging: Paging) -> dict[str, bytes]:
+                 paging: Paging, begins: datetime) -> dict[str, bytes]:
         files = self.feeds.render_archive(reviews, path=path, title=title,
-                                          description=description, paging=paging)
+                                          description=description, paging=paging,
+                                          begins=begins)
         return {path + name: data for name, data in files.items()}
 
     # -- pages ----------------------------------------------------------------------------

@@ -397,23 +397,30 @@ class FeedRenderer:
                 count -= max(1, count // 10)
 
     def render_archive(self, reviews: Sequence[Review], *, path: str, title: str,
-                       description: str, paging: Paging) -> dict[str, bytes]:
+                       description: str, paging: Paging, begins: datetime | None = None,
+                       ) -> dict[str, bytes]:
         """An RFC 5005 archive document in each format: every review given, newest first, in
-        full (no size cap: an archive is complete or it is not an archive)."""
+        full (no size cap: an archive is complete or it is not an archive). ``begins``: when
+        the period it holds began, its date while it holds no review."""
         ordered = sorted(reviews, key=lambda r: (r.date, r.slug), reverse=True)
         chosen = [(self.entry(r, keep=False), False) for r in ordered]
         return self._documents(chosen, _directory(path), xml_safe(title),
-                               xml_safe(description) or xml_safe(title), paging)
+                               xml_safe(description) or xml_safe(title), paging,
+                               empty_since=begins)
 
     def _documents(self, chosen: list[tuple[EntryData, bool]], path: str, title: str,
-                   description: str, paging: Paging | None) -> dict[str, bytes]:
+                   description: str, paging: Paging | None,
+                   empty_since: datetime | None = None) -> dict[str, bytes]:
         site = self.site
         # An archive document belongs to its subscription feed: same page, same id.
         home_dir = paging.current if paging is not None and paging.archive else path
         # Where another site has the pages, nothing is built at a tag's or a reviewer's
         # directory: its feeds link the site, as the site feed does, not a missing page.
         home = site.url(home_dir) if home_dir and site.pages else site.base_url
-        updated = max((e.updated for e, _ in chosen), default=_EPOCH)
+        # A month without reviews (archives run month after month) has said nothing new since
+        # it began: 1970 would be no truer, and reads as a fault.
+        updated = max((e.updated for e, _ in chosen),
+                      default=self._zoned(empty_since) if empty_since else _EPOCH)
         return {
             "feed.xml": self._rss(chosen, path, title, description, home, updated, paging),
             "atom.xml": self._atom(chosen, path, title, description, home, updated, paging),

@@ -113,6 +113,12 @@ def test_each_archive_is_a_valid_complete_rfc5005_document(publication, now):
         channel = lxml.etree.fromstring(rss).find("channel")
         assert channel.find(f"{FH}archive") is not None
         assert rss_links(lxml.etree.fromstring(rss))["current"] == f"{base}feed.xml"
+    # September held no review: its documents are dated when it began, not in 1970.
+    september = public / "archive/2026-09"
+    assert lxml.etree.fromstring((september / "atom.xml").read_bytes()).findtext(
+        f"{ATOM}updated") == "2026-09-01T00:00:00+01:00"
+    assert lxml.etree.fromstring((september / "feed.xml").read_bytes()).findtext(
+        "channel/lastBuildDate") == "Tue, 01 Sep 2026 00:00:00 +0100"
     # a review at 23:30 on 31 October in London belongs to October, whatever UTC says
     october = lxml.etree.fromstring((public / "archive/2026-10/atom.xml").read_bytes())
     assert "tag:reel.test,2026-10-31:film-5" in [e.findtext(f"{ATOM}id")
