@@ -50,3 +50,8 @@ def restore_command(state: State, file: str) -> None:
         warn([f"{state.config.output_dir}/issues/ has issue {numbers}, which this backup does "
               "not know (sent after it was made?): composing those numbers is refused until a "
               f"newer backup is restored, or {state.config.output_dir}/issues/ is moved away"])
+    for number in result.paused:
+        warn([f"issue #{number} was unfinished in this backup, but "
+              f"{state.config.output_dir}/issues/{number}/ shows it finished since: it is "
+              "paused, so that no run sends its queued deliveries a second time ('publisher "
+              f"issue show {number}' says what to do)"])

@@ -148,8 +148,15 @@ def ambiguous_problem(number: int, count: int) -> str:
             f"'publisher issue settle-ambiguous {number}' to record them as delivered")
 
 
+#: How the reason for a pause that ``publisher restore`` sets begins (``pipeline.backup``):
+#: its reason says what to do, the policy refusal's hint below does not apply.
+RESTORED_PAUSE = "the ledger was restored from a backup"
+
+
 def paused_line(number: int, reason: str) -> str:
     """The one line a person reads about a paused issue."""
+    if reason.startswith(RESTORED_PAUSE):
+        return f"issue #{number} paused: {reason}"
     return (f"issue #{number} paused: {reason}; fix the cause (sender authorisation, reputation, "
             f"content), then 'publisher issue send {number}' resumes it")
 

@@ -5,7 +5,9 @@ next run would send issue #1 to everyone again; so a backup is the ledger itself
 issues frozen as sent, every delivery), copied with SQLite's online backup API. Restoring takes
 the run lock (no send can be under way), keeps the ledger it replaces beside it, and says which
 archived issues the backup does not know: composing one of those numbers again is refused
-(``pipeline.issues.compose_issue``).
+(``pipeline.issues.compose_issue``). An issue the backup holds unfinished (a backup made while it
+was being sent) whose archive page shows it finished since is paused: its queued deliveries may
+have gone out already, and the next run would send them again.
 """
 
 from __future__ import annotations
@@ -16,11 +18,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from ..config import Config
+from ..delivery.engine import RESTORED_PAUSE
 from ..errors import StoreError
 from ..ledger import open_store
 from ..ledger.backups import copy_into, inspect_backup, write_backup
 from ..ledger.migrate import known_revisions
 from ..ledger.probe import LedgerStatus, probe_ledger, sqlite_path
+from ..models import IssueState
 from .lock import publication_lock
 
 _ARCHIVED = re.compile(r"[1-9][0-9]*")
@@ -38,6 +42,7 @@ class RestoreResult:
     ledger: LedgerStatus  # what the ledger holds now
     saved: Path | None  # where the ledger it replaced was kept, if there was one
     unknown_archived: tuple[int, ...]  # archived issue numbers the restored ledger lacks
+    paused: tuple[int, ...] = ()  # unfinished in the backup, finished in the archive: paused
 
 
 def backups_dir(config: Config) -> Path:
@@ -101,9 +106,22 @@ def restore(config: Config, source: Path, *, now: datetime) -> RestoreResult:
             saved = default_backup_path(config, now, "state-before-restore")
             write_backup(ledger, saved)
         copy_into(source, ledger)
-        open_store(config).close()  # migrated to this publisher's schema, if it is older
+        archived = archived_numbers(config)
+        with open_store(config) as store:  # migrated to this publisher's schema, if older
+            records = store.issues()
+            paused = tuple(r.number for r in records if r.number in archived
+                           and r.state in (IssueState.DRAFT, IssueState.SENDING))
+            for number in paused:  # before the lock goes: no run may send them meanwhile
+                store.pause_issue(number, _restored_reason(config, number))
     status = probe_ledger(config)
-    with open_store(config) as store:
-        known = {record.number for record in store.issues()}
-    missing = tuple(n for n in archived_numbers(config) if n not in known)
-    return RestoreResult(status, saved, missing)
+    known = {record.number for record in records}
+    missing = tuple(n for n in archived if n not in known)
+    return RestoreResult(status, saved, missing, paused)
+
+
+def _restored_reason(config: Config, number: int) -> str:
+    return (f"{RESTORED_PAUSE} made before issue #{number} finished sending, and "
+            f"{config.output_dir}/issues/{number}/ shows it finished since, so its queued "
+            "deliveries may have reached their readers already; restore a newer backup (the "
+            f"ledger replaced is kept in {config.state_dir}/backups/), or 'publisher issue send "
+            f"{number}' sends them anyway")

@@ -186,3 +186,29 @@ def test_a_damaged_ledger_never_replaces_the_last_good_backup(sent, cli, tmp_pat
     assert f"{copy} is left as it was" in result.stderr and "publisher restore" in result.stderr
     assert copy.read_bytes() == good
     assert [p.name for p in copy.parent.iterdir()] == ["reel.db"]  # no temporary file left
+
+
+def test_a_backup_made_mid_send_restored_after_the_send_finished_sends_nothing_twice(
+        sent, cli, tmp_path):
+    """A nightly backup taken while issue #1 was going out, restored once it had gone: the
+    backup's queued deliveries reached their readers after it was made. The archive page says
+    the issue finished, so the issue is paused rather than sent again by the next cron run."""
+    mid = tmp_path / "mid-send.db"
+    assert cli("backup", str(mid)).exit_code == 0
+    conn = sqlite3.connect(mid)  # as the backup was when two of the three were still queued
+    conn.execute("UPDATE issues SET state = 'sending', sent_at = NULL WHERE number = 1")
+    conn.execute("UPDATE deliveries SET status = 'queued' WHERE id IN "
+                 "(SELECT id FROM deliveries ORDER BY id LIMIT 2)")
+    conn.commit()
+    conn.close()
+
+    restored = cli("restore", str(mid))
+    assert restored.exit_code == 0, restored.output
+    assert restored.stderr.startswith("warning: issue #1 was unfinished in this backup, but "
+                                      "public/issues/1/ shows it finished since: it is paused")
+    result = cli("run", now=SLOT + timedelta(hours=1), env=SECRET)
+    assert result.exit_code == 1
+    assert "error: issue #1 paused: the ledger was restored from a backup made before issue " \
+           "#1 finished sending" in result.stderr
+    assert "'publisher issue send 1' sends them anyway" in result.stderr
+    assert len(outbox(sent)) == 3  # nobody got issue #1 twice
