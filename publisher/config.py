@@ -16,7 +16,7 @@ import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from urllib.parse import quote, unquote, urlsplit
+from urllib.parse import SplitResult, quote, unquote, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from .errors import ConfigError
@@ -515,12 +515,21 @@ def _line_problem(item: str, key: str, where: str) -> list[str]:
     return [f"{where}: {key}: holds the invisible character U+{ord(bad.group()):04X}; remove it"]
 
 
+def _split(url: str) -> SplitResult | None:
+    """urlsplit(url), or None for a URL it cannot read ("https://[::1/": Invalid IPv6 URL), so
+    that the key is named as for any other unusable URL, rather than a traceback."""
+    try:
+        return urlsplit(url)
+    except ValueError:
+        return None
+
+
 def _check(config: Config, where: str) -> Config:
     """``config`` if every value is usable, else ConfigError naming each that is not (one
     line each: a first run with several mistakes is fixed in one go)."""
     problems = _text_problems(config, "", where)
-    parts = urlsplit(config.base_url)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
+    parts = _split(config.base_url)
+    if parts is None or parts.scheme not in ("http", "https") or not parts.netloc:
         problems.append(
             f"{where}: base_url: {config.base_url!r} is not an absolute http(s) URL; "
             "write it in full, e.g. base_url = \"https://reviews.example.org/\""
@@ -540,22 +549,23 @@ def _check(config: Config, where: str) -> Config:
         problems.append(f"{where}: feeds.limit: must be at least 1, got {config.feeds.limit}")
     if "{slug}" not in config.feeds.permalink:
         problems.append(f"{where}: feeds.permalink: must contain {{slug}}")
-    link = urlsplit(config.feeds.permalink)
-    if link.scheme and (link.scheme not in ("http", "https") or not link.netloc):
+    link = _split(config.feeds.permalink)
+    if link is None or link.scheme and (link.scheme not in ("http", "https") or not link.netloc):
         problems.append(
             f"{where}: feeds.permalink: {config.feeds.permalink!r} is neither a path under "
             "base_url (reviews/{slug}/) nor an absolute http(s) URL pattern"
         )
     for former in config.feeds.former_permalinks:
-        if "{slug}" not in former or urlsplit(former).scheme \
+        split = _split(former)
+        if "{slug}" not in former or split is None or split.scheme \
                 or config.page_address(former.replace("{slug}", "slug")) is None \
                 or former == config.feeds.permalink:
             problems.append(
                 f"{where}: feeds.former_permalinks: {former!r} is not an earlier pattern of "
                 "review pages on this site; expected a path under base_url with {slug}, such "
                 "as \"posts/{slug}/\" (not today's permalink)")
-    hub = urlsplit(config.feeds.hub)
-    if config.feeds.hub and (hub.scheme not in ("http", "https") or not hub.netloc):
+    hub = _split(config.feeds.hub)
+    if config.feeds.hub and (hub is None or hub.scheme not in ("http", "https") or not hub.netloc):
         problems.append(f"{where}: feeds.hub: {config.feeds.hub!r} is not an absolute http(s) "
                         "URL")
     for old, new in config.moved:
@@ -590,8 +600,9 @@ def _check(config: Config, where: str) -> Config:
         )
     server = config.server
     if server.url:
-        parts = urlsplit(server.url)
-        if parts.scheme not in ("http", "https") or not parts.netloc or parts.query:
+        parts = _split(server.url)
+        if parts is None or parts.scheme not in ("http", "https") or not parts.netloc \
+                or parts.query:
             problems.append(
                 f"{where}: server.url: {server.url!r} is not an absolute http(s) URL; write "
                 "it in full, e.g. url = \"https://list.example.org/\""
@@ -611,7 +622,9 @@ def moved_path(path: str) -> str | None:
     the root itself)."""
     rel = path.strip().strip("/")
     parts = rel.split("/")
-    if not rel or urlsplit(rel).scheme or any(p in ("", ".", "..") for p in parts) or "\\" in rel:
+    split = _split(rel)
+    if not rel or split is None or split.scheme or any(p in ("", ".", "..") for p in parts) \
+            or "\\" in rel:
         return None
     return rel + "/"
 

@@ -228,3 +228,13 @@ def _ascii(char: str) -> str:
 
     spelt = "".join(c for c in anyascii(char) if c.isalnum())
     return f"-{spelt}-" if unicodedata.name(char, "").startswith("CJK") else spelt
+
+
+def masked_url(url: str) -> str:
+    """The URL for messages: whatever precedes an @ (user:password@) shown as ***; also when a
+    "/", "?" or "#" in the password keeps a URL parser from seeing it as one."""
+    if "@" not in url:
+        return url
+    scheme, sep, _rest = url.partition(":")
+    host = url.rpartition("@")[2]
+    return f"{scheme}://***@{host}" if sep else f"***@{host}"

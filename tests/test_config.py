@@ -91,7 +91,8 @@ def test_a_moved_line_wrong_on_both_sides_is_named_for_each_side_only(publicatio
         "'../a/' is not a directory of th", "'https://elsewhere.test/' is not"]
 
 
-@pytest.mark.parametrize("base_url", ["/reviews/", "reel.test", "ftp://reel.test/"])
+@pytest.mark.parametrize("base_url", ["/reviews/", "reel.test", "ftp://reel.test/",
+                                      "https://[::1/"])
 def test_a_relative_or_odd_base_url_is_refused(publication, base_url):
     publication.write_config(MINIMAL_CONFIG.replace('"https://reel.test/"', f'"{base_url}"'))
     with pytest.raises(ConfigError, match="base_url: .* is not an absolute http\\(s\\) URL"):
@@ -121,3 +122,17 @@ def test_secrets_come_only_from_the_environment(monkeypatch):
         secret_from_env("PUBLISHER_SECRET", "it signs links")
     monkeypatch.setenv("PUBLISHER_SECRET", "s3cret-value")
     assert secret_from_env("PUBLISHER_SECRET", "it signs links") == "s3cret-value"
+
+
+@pytest.mark.parametrize(("table", "key"), [
+    ('[feeds]\npermalink = "https://[::1/{slug}"\n', "feeds.permalink"),
+    ('[feeds]\nformer_permalinks = ["//[::1/{slug}/"]\n', "feeds.former_permalinks"),
+    ('[feeds]\nhub = "https://[::1/"\n', "feeds.hub"),
+    ('[server]\nurl = "https://[::1/"\n', "server.url"),
+    ("[moved]\n'x://[::1' = 'tags/b/'\n", "moved"),
+])
+def test_a_url_urlsplit_cannot_read_names_its_key(publication, table, key):
+    """An unclosed "[" made urlsplit raise ValueError: every command ended in a traceback."""
+    publication.add_config(table)
+    with pytest.raises(ConfigError, match=f"publisher.toml: {key}: "):
+        load_config(directory=publication.root)

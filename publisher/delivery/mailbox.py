@@ -25,6 +25,7 @@ from urllib.parse import unquote, urlsplit
 
 from ..config import IMAP_PASSWORD_ENV, Config, secret_from_env
 from ..errors import ConfigError, MailboxError
+from ..text import masked_url
 
 CAFILE_ENV = "PUBLISHER_IMAP_CAFILE"
 
@@ -195,16 +196,22 @@ def mailbox_from_config(config: Config) -> Mailbox:
             raise ConfigError(f"{where}: {url!r} names no directory; e.g. maildir:///var/mail/x")
         return MaildirBox(config.resolve(raw), processed)
     if sep and scheme == "imaps":
-        parts = urlsplit(url)
+        try:
+            parts = urlsplit(url)
+        except ValueError as exc:  # "imaps://[::1:993": Invalid IPv6 URL
+            raise ConfigError(f"{where}: {masked_url(url)!r} is not a valid URL ({exc}); write "
+                              "it as imaps://host:993/FOLDER, an IPv6 address in brackets") \
+                from None
         if parts.password is not None or parts.username is not None:
             raise ConfigError(f"{where}: put no user or password in the URL; set inbox.user, "
                               f"and the password in {IMAP_PASSWORD_ENV}")
         try:
             port = parts.port or 993
         except ValueError:
-            raise ConfigError(f"{where}: {url!r} has an invalid port") from None
+            raise ConfigError(f"{where}: {masked_url(url)!r} has an invalid port") from None
         if not parts.hostname:
-            raise ConfigError(f"{where}: {url!r} is not of the form imaps://host:993/FOLDER")
+            raise ConfigError(f"{where}: {masked_url(url)!r} is not of the form "
+                              "imaps://host:993/FOLDER")
         if not config.inbox.user:
             raise ConfigError(f"{config.path}: inbox.user: required for an IMAP mailbox")
         password = secret_from_env(IMAP_PASSWORD_ENV, f"it is the IMAP password of "
@@ -215,5 +222,5 @@ def mailbox_from_config(config: Config) -> Mailbox:
         folder = unquote(parts.path.strip("/")) or "INBOX"
         return ImapBox(parts.hostname, port, folder, config.inbox.user, password, processed,
                        cafile=cafile)
-    raise ConfigError(f"{where}: unsupported mailbox {url!r}; use maildir:///path or "
+    raise ConfigError(f"{where}: unsupported mailbox {masked_url(url)!r}; use maildir:///path or "
                       "imaps://host:993/FOLDER (IMAP without TLS is refused)")

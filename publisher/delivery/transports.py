@@ -32,6 +32,7 @@ from urllib.parse import unquote, urlsplit
 
 from ..config import Config, secret_from_env
 from ..errors import ConfigError
+from ..text import masked_url
 from .local import FileTransport, MaildirTransport
 from .session import Gate, NotClaimed, Session, Transport
 from .smtp import CAFILE_ENV, PASSWORD_ENV, SmtpTransport
@@ -39,15 +40,6 @@ from .smtp import CAFILE_ENV, PASSWORD_ENV, SmtpTransport
 __all__ = ["Gate", "NotClaimed", "Session", "Transport", "transport_from_url"]
 
 SUPPORTED = "smtp://host:port, smtps://host:port, maildir:///path, file:///dir"
-
-
-def _masked(url: str) -> str:
-    """The URL for messages: whatever precedes an @ (user:password@) shown as ***."""
-    if "@" not in url:
-        return url
-    scheme, sep, _rest = url.partition(":")
-    host = url.rpartition("@")[2]
-    return f"{scheme}://***@{host}" if sep else f"***@{host}"
 
 
 def transport_from_url(config: Config) -> Transport:
@@ -61,7 +53,7 @@ def transport_from_url(config: Config) -> Transport:
     scheme, sep, rest = url.partition("://")
     scheme = scheme.lower()
     if not sep or scheme not in ("smtp", "smtps", "maildir", "file"):
-        raise ConfigError(f"{where}: unsupported transport URL {_masked(url)!r}; "
+        raise ConfigError(f"{where}: unsupported transport URL {masked_url(url)!r}; "
                              f"supported: {SUPPORTED}")
     if scheme in ("maildir", "file"):
         raw = unquote(rest.split("?", 1)[0])
@@ -72,9 +64,11 @@ def transport_from_url(config: Config) -> Transport:
     try:
         parts = urlsplit(url)
     except ValueError as exc:  # "smtp://[::1:25": Invalid IPv6 URL
-        raise ConfigError(f"{where}: {_masked(url)!r} is not a valid URL ({exc}); write it as "
+        raise ConfigError(f"{where}: {masked_url(url)!r} is not a valid URL ({exc}); write it as "
                           f"{scheme}://host:port, an IPv6 address in brackets") from None
-    if parts.username is not None or parts.password is not None:
+    # An "@" anywhere means credentials, also when a "/", "?" or "#" in the password hides
+    # them from urlsplit (an SMTP URL has no other use for one).
+    if parts.username is not None or parts.password is not None or "@" in url:
         raise ConfigError(
             f"{where}: put no user or password in the URL; set delivery.smtp_user, and the "
             f"password in the environment variable {PASSWORD_ENV}"
@@ -82,9 +76,10 @@ def transport_from_url(config: Config) -> Transport:
     try:
         port = parts.port
     except ValueError:
-        raise ConfigError(f"{where}: {url!r} has an invalid port") from None
+        raise ConfigError(f"{where}: {masked_url(url)!r} has an invalid port") from None
     if not parts.hostname or parts.path.strip("/"):
-        raise ConfigError(f"{where}: {url!r} is not of the form {scheme}://host:port")
+        raise ConfigError(f"{where}: {masked_url(url)!r} is not of the form "
+                          f"{scheme}://host:port")
     delivery = config.delivery
     password = ""
     if delivery.smtp_user:

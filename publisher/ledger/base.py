@@ -18,11 +18,19 @@ from sqlalchemy.engine import URL
 from .faults import translated
 from .schema import UTCDateTime
 
+#: libpq's connection parameters that are secrets, which a URL may carry in its query string
+#: as well as before the "@" (postgresql://u@h/db?password=…).
+QUERY_SECRETS = frozenset({"password", "sslpassword"})
+
 
 def display_url(url: URL) -> str:
     """The database URL for messages, as the user wrote it (no driver) and never with a
     password."""
-    return url.set(drivername=url.get_backend_name()).render_as_string(hide_password=True)
+    url = url.set(drivername=url.get_backend_name())
+    hidden = {key: "***" for key in url.query if key in QUERY_SECRETS}
+    if hidden:
+        url = url.update_query_dict(hidden)
+    return url.render_as_string(hide_password=True)
 
 
 #: The key of the transaction-scoped advisory lock that every writing transaction takes on

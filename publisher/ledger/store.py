@@ -38,7 +38,7 @@ from sqlalchemy.exc import (
 
 from ..config import STATE_DIR, Config
 from ..errors import StoreError
-from .base import display_url, new_worker_id
+from .base import QUERY_SECRETS, display_url, new_worker_id
 from .deliveries import DeliveryStore
 from .faults import fault_of
 from .issues import IssueStore
@@ -85,7 +85,7 @@ def database_url(config: Config, *, create_dir: bool = True) -> URL:
                     pass
             url = url.set(database=str(path))
     elif backend in ("postgresql", "postgres"):
-        if url.password is not None:
+        if url.password is not None or QUERY_SECRETS.intersection(url.query):
             raise StoreError(
                 f"{config.path}: state.database: remove the password from the URL; it is read "
                 "from the environment as libpq does: PGPASSWORD, or a ~/.pgpass file (mode 0600)"

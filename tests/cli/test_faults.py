@@ -93,6 +93,18 @@ def test_a_malformed_transport_url_is_one_line_when_sending(with_issue, cli, url
     assert "publisher.toml: delivery.transport: " in line and says in line
 
 
+@pytest.mark.parametrize("url", ["smtp://news:hun/ter2@relay.test:587",
+                                 "smtp://news:hun#ter2@relay.test:587",
+                                 "smtp://news:1234/hunter2@relay.test:587"])
+def test_a_password_in_the_transport_url_is_never_printed(with_issue, cli, url):
+    """A "/", "#" or "?" in the password hid it from urlsplit, and the message about the port
+    or the URL's form printed the URL, password and all, into cron's log."""
+    with_issue.add_config(f'[delivery]\ntransport = "{url}"\n')
+    line = one_line(cli("issue", "send", "1", env=SECRET))
+    assert "delivery.transport: put no user or password in the URL" in line
+    assert "hunter2" not in line and "ter2" not in line
+
+
 # --- the publication's directories --------------------------------------------------------------
 
 

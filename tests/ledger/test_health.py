@@ -106,6 +106,9 @@ def test_an_empty_postgres_database_is_created_by_the_first_command(
      "remove the password from the URL; it is read from the environment as libpq does: "
      "PGPASSWORD, or a ~/.pgpass file (mode 0600)"),
     ("mysql://db.example.org/publisher", "state.database: mysql is not supported"),
+    # libpq reads a password from the query string too: refused alike, never printed
+    ("postgresql://u@127.0.0.1:1/publisher?password=hunter2",
+     "remove the password from the URL"),
 ])
 def test_a_ledger_that_cannot_be_reached_is_one_line_for_every_command(
         publication: Publication, url: str, expected: str):

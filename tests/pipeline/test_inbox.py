@@ -197,6 +197,25 @@ def test_an_inbox_setting_that_is_not_a_mailbox_names_the_key(publication: Publi
     assert "IMAP without TLS is refused" in result.stderr
 
 
+@pytest.mark.parametrize(("url", "says"), [
+    ("imap://news:hunter2@mail.example.org/INBOX", "unsupported mailbox 'imap://***@mail."),
+    ("imaps://news:hun/ter2@mail.example.org/INBOX", "'imaps://***@mail.example.org/INBOX' has"),
+    ("imaps://[::1:993/INBOX", "is not a valid URL (Invalid IPv6 URL)"),
+])
+def test_a_mailbox_url_that_does_not_read_is_one_line_without_its_password(
+        publication: Publication, url: str, says: str):
+    """Before, the password was printed back, and an unclosed "[" was a traceback that ended
+    every cron run before the build and the send."""
+    publication.add_config(f'[inbox]\nmailbox = "{url}"\nuser = "news"\n')
+    for args in (("inbox",), ("run",)):
+        result = run_cli(*args, root=publication.root,
+                         env={"PUBLISHER_SECRET": "a-secret-of-at-least-thirty-two-bytes"})
+        assert result.exit_code == 1, result.output
+        assert result.stderr.count("\n") == 1 and "inbox.mailbox: " in result.stderr
+        assert says in result.stderr
+        assert "hunter2" not in result.output and "hun/ter2" not in result.output
+
+
 # --- IMAP over TLS, against Dovecot ----------------------------------------------------------
 
 
