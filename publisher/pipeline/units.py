@@ -65,11 +65,15 @@ def crontab_line(root: Path, command: list[str], log: Path) -> str:
                                  "cannot carry; move the publication to a plainer path")
     run = " ".join(q(p) for p in [*command, "run"])
     mkdir = f"mkdir -p {q(log.parent)} && " if log.parent != root else ""
+    # The log names subscribers (ambiguous deliveries, a paused issue): made readable by its
+    # owner only, as the ledger is. Only the log: the run under cron's umask keeps the site's
+    # new directories readable by the web server.
+    private = f"(umask 077 && : >> {q(log)}) && "
     return (
         "# publisher: compose and deliver the newsletter when it is due, every five minutes.\n"
         "# PUBLISHER_SECRET must be in the environment: add a line PUBLISHER_SECRET=... (and\n"
         "# PUBLISHER_SMTP_PASSWORD=... for SMTP) above this entry, with the crontab kept private.\n"
-        f"*/5 * * * * cd {q(root)} && {mkdir}{run} >> {q(log)} 2>&1\n"
+        f"*/5 * * * * cd {q(root)} && {mkdir}{private}{run} >> {q(log)} 2>&1\n"
     )
 
 

@@ -369,6 +369,7 @@ def test_crontab_line_runs_every_five_minutes_from_the_publication(tmp_path):
     text = crontab_line(root, ["/opt/venv/bin/publisher"], root / ".publisher" / "cron.log")
     entry = [line for line in text.splitlines() if not line.startswith("#")]
     assert entry == [f"*/5 * * * * cd '{root}' && mkdir -p '{root}/.publisher' && "
+                     f"(umask 077 && : >> '{root}/.publisher/cron.log') && "
                      f"/opt/venv/bin/publisher run >> '{root}/.publisher/cron.log' 2>&1"]
     assert "PUBLISHER_SECRET" in text
 

@@ -4,6 +4,7 @@ read them, they name the right directory and command, and a title cannot add a d
 from __future__ import annotations
 
 import shutil
+import stat
 import subprocess
 
 import pytest
@@ -52,12 +53,14 @@ def test_the_crontab_entry_runs_the_command_in_the_directory(tmp_path, name):
     log = root / ".publisher" / "cron.log"
     text = crontab_line(root, [str(script), "--config", str(root / "publisher.toml")], log)
     [entry] = [line for line in text.splitlines() if not line.startswith("#")]
-    done = subprocess.run(["/bin/sh", "-c", cron_command(entry)], capture_output=True,
-                          text=True, timeout=30)
+    done = subprocess.run(["/bin/sh", "-c", "umask 022; " + cron_command(entry)],
+                          capture_output=True, text=True, timeout=30)
     assert done.returncode == 0, done.stderr
     assert record.read_text().splitlines() == [
         str(root), "--config", str(root / "publisher.toml"), "run"]
     assert log.is_file()  # the output went where the entry says
+    # it names subscribers (ambiguous deliveries, a paused issue): private under cron's umask
+    assert stat.S_IMODE(log.stat().st_mode) == 0o600
 
 
 def test_a_path_with_a_line_break_is_refused_for_crontab_and_systemd(tmp_path):
