@@ -182,6 +182,20 @@ class ImapBox:
 def mailbox_from_config(config: Config) -> Mailbox:
     """The ``[inbox] mailbox``. ConfigError for a URL that is not one we read, a password in
     the URL, or a missing password; MailboxError when it cannot be opened."""
+    box = _mailbox(config, connect=True)
+    if isinstance(box, str):  # pragma: no cover  # only without connect
+        raise MailboxError(f"{box}: not opened")
+    return box
+
+
+def mailbox_description(config: Config) -> str:
+    """What ``mailbox_from_config`` would open, checked as far as it can be without logging
+    in to an IMAP server (``publisher check``): the same ConfigError for the same mistakes."""
+    box = _mailbox(config, connect=False)
+    return box if isinstance(box, str) else box.description
+
+
+def _mailbox(config: Config, *, connect: bool) -> Mailbox | str:
     url = config.inbox.mailbox
     where = f"{config.path}: inbox.mailbox"
     scheme, sep, rest = url.partition("://")
@@ -220,6 +234,8 @@ def mailbox_from_config(config: Config) -> Mailbox:
         if cafile and not Path(cafile).is_file():
             raise ConfigError(f"{CAFILE_ENV}: {cafile}: no such file")
         folder = unquote(parts.path.strip("/")) or "INBOX"
+        if not connect:
+            return f"imaps://{parts.hostname}:{port}/{folder}"
         return ImapBox(parts.hostname, port, folder, config.inbox.user, password, processed,
                        cafile=cafile)
     raise ConfigError(f"{where}: unsupported mailbox {masked_url(url)!r}; use maildir:///path or "

@@ -27,6 +27,7 @@ from .preflight import (
     check_addresses,
     check_directories,
     check_dkim,
+    check_inbox,
     check_ledger,
     check_reader_messages,
     check_readers,
@@ -139,6 +140,7 @@ def operations(config: Config, *, now: datetime, connect: bool = False,
     found = Findings()
     found.extend(check_schedule(config, now))
     found.extend(check_transport(config, connect=connect))
+    found.extend(check_inbox(config, connect=connect))
     try:
         sends_mail = not is_local(transport_from_url(config))
     except PublisherError:

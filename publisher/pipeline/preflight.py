@@ -24,6 +24,7 @@ import dns.resolver
 
 from ..config import SECRET_ENV, SECRET_PURPOSE, Config
 from ..delivery.local import FileTransport, MaildirTransport
+from ..delivery.mailbox import MaildirBox, mailbox_description, mailbox_from_config
 from ..delivery.transports import Transport, transport_from_url
 from ..errors import ConfigError, InvalidAddress, PublisherError, TemplateError
 from ..ledger import Store
@@ -140,6 +141,33 @@ def check_transport(config: Config, *, connect: bool = False) -> Findings:
     if user:
         steps.append(f"logged in as {user}")
     found.info.append(f"transport: {transport.description}: {', '.join(steps)}; nothing sent")
+    return found
+
+
+def check_inbox(config: Config, *, connect: bool = False) -> Findings:
+    """[inbox] mailbox, when set, reads as every run reads it (its password in the
+    environment); a Maildir is one. With ``connect``, an IMAP server is logged in to and its
+    folder selected: a run that cannot read the inbox fails before it builds or sends."""
+    found = Findings()
+    if not config.inbox.mailbox:
+        return found
+    imap = not config.inbox.mailbox.lower().startswith("maildir:")
+    try:
+        if imap and not connect:
+            found.info.append(f"inbox: {mailbox_description(config)} (not contacted; "
+                              "'publisher check --connect' logs in)")
+            return found
+        box = mailbox_from_config(config)
+        box.close()
+    except PublisherError as exc:
+        found.errors.append(f"inbox: {exc}")
+        return found
+    if isinstance(box, MaildirBox) and not ((box.path / "new").is_dir()
+                                            or (box.path / "cur").is_dir()):
+        found.errors.append(f"inbox: {config.path}: inbox.mailbox: {box.path} is not a Maildir "
+                            "(no new/ or cur/); name the Maildir the mail server delivers to")
+    else:
+        found.info.append(f"inbox: {box.description}{': logged in' if imap else ''}")
     return found
 
 

@@ -262,6 +262,17 @@ def test_an_imap_inbox_over_tls_is_read_without_marking_anything_read(sent, dove
     assert statuses(config) == Counter(active=57, bounced=1, complained=1, unsubscribed=1)
 
 
+def test_check_connect_logs_in_to_the_inbox_a_run_will_read(sent, dovecot, publication):
+    config, _, _ = sent
+    env = use_imap(publication, dovecot)
+    result = run_cli("check", "--connect", root=config.root, env=env)
+    assert f"inbox: {dovecot.url}: logged in" in result.stdout.splitlines()
+    wrong = run_cli("check", "--connect", root=config.root,
+                    env={**env, "PUBLISHER_IMAP_PASSWORD": "nope"})
+    assert wrong.exit_code == 1 and f"inbox: {dovecot.url}: " in wrong.stderr.splitlines()[0]
+    assert "nope" not in wrong.output
+
+
 def test_imap_failures_are_one_line_naming_the_fix(sent, dovecot, publication):
     config, _, _ = sent
     env = use_imap(publication, dovecot)

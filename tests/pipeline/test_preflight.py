@@ -166,6 +166,13 @@ def test_a_site_tried_out_on_this_machine_needs_no_https(publication, cli):
      "secondlooks.org' is not a valid email address"),
     ('[delivery]\ntransport = "smtp://relay.test:587"\nsmtp_user = "news"\n',
      "PUBLISHER_SMTP_PASSWORD is not set"),
+    # Every run reads the inbox first: a mistake there stops each one.
+    ('[inbox]\nmailbox = "imap://mail.secondlooks.org/INBOX"\n',
+     "inbox.mailbox: unsupported mailbox 'imap://mail.secondlooks.org/INBOX'"),
+    ('[inbox]\nmailbox = "imaps://mail.secondlooks.org/INBOX"\nuser = "news"\n',
+     "PUBLISHER_IMAP_PASSWORD is not set"),
+    ('[inbox]\nmailbox = "maildir://.publisher/no-such-box"\n',
+     "no-such-box is not a Maildir (no new/ or cur/)"),
 ])
 def test_what_a_run_would_fail_on_is_an_error(publication, cli, table, says):
     if table.startswith("["):
@@ -175,6 +182,25 @@ def test_what_a_run_would_fail_on_is_an_error(publication, cli, table, says):
     result = check(cli)
     assert result.exit_code == 1
     assert [line for line in errors(result) if says in line], result.stderr
+
+
+def test_the_inbox_a_run_reads_is_named(publication, cli):
+    for sub in ("new", "cur", "tmp"):
+        (publication.root / "bounces" / sub).mkdir(parents=True)
+    publication.add_config('[inbox]\nmailbox = "maildir://bounces"\n')
+    result = check(cli)
+    assert result.exit_code == 0, result.output
+    assert f"inbox: maildir://{publication.root / 'bounces'}" in result.stdout.splitlines()
+
+
+def test_an_imap_inbox_is_contacted_only_with_connect(publication, cli):
+    publication.add_config('[inbox]\nmailbox = "imaps://mail.secondlooks.org/Bounces"\n'
+                           'user = "news"\n')
+    result = check(cli, env={**ENV, "PUBLISHER_IMAP_PASSWORD": "imap-secret"})
+    assert result.exit_code == 0, result.output
+    assert ("inbox: imaps://mail.secondlooks.org:993/Bounces (not contacted; 'publisher check "
+            "--connect' logs in)") in result.stdout.splitlines()
+    assert "imap-secret" not in result.output
 
 
 def test_an_invalid_from_address_is_an_error(publication, cli):
