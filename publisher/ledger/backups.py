@@ -27,8 +27,23 @@ def _damage(conn: sqlite3.Connection) -> str | None:
     except sqlite3.DatabaseError as exc:
         return f"not a usable SQLite database: {exc}"
     if [tuple(row) for row in rows] != [("ok",)]:
-        return f"damaged: {rows[0][0]}"
+        # quick_check's first finding, on one line ("*** in database main ***\nPage 21: …")
+        return "damaged: " + " ".join(str(rows[0][0]).replace("*** in database main ***", "")
+                                      .split())
     return None
+
+
+def ledger_damage(ledger: Path) -> str | None:
+    """What SQLite's quick_check finds wrong with the ledger file (read only), or None: a
+    damaged page that no query has met yet fails the next one that does, mid-send perhaps."""
+    try:
+        conn = connect_readonly(ledger)
+    except sqlite3.Error as exc:
+        return f"not a usable SQLite database: {exc}"
+    try:
+        return _damage(conn)
+    finally:
+        conn.close()
 
 
 def write_backup(ledger: Path, target: Path) -> int:

@@ -29,6 +29,7 @@ from ..delivery.transports import Transport, transport_from_url
 from ..errors import ConfigError, InvalidAddress, PublisherError, TemplateError
 from ..ledger import Store
 from ..ledger.addresses import normalise_email
+from ..ledger.backups import ledger_damage
 from ..ledger.health import describe_server
 from ..ledger.probe import LedgerStatus, probe_ledger, sqlite_path
 from ..ledger.schema import SCHEMA_REVISION
@@ -391,6 +392,12 @@ def check_ledger(config: Config) -> tuple[Findings, LedgerStatus]:
     else:
         found.info.append(f"ledger: {status.url}: schema {status.revision} (current)")
     path = sqlite_path(config)
+    damage = ledger_damage(path) if path is not None else None
+    if damage:
+        found.errors.append(f"ledger: {path}: {damage}; restore the latest backup with "
+                            "'publisher restore FILE' (or try: sqlite3 state.db '.recover' | "
+                            "sqlite3 new.db)")
+        return found, status
     if path is not None and path.stat().st_mode & 0o077:
         found.warnings.append(f"ledger: {path} is readable by others and holds every "
                               "subscriber's address; chmod 600 it")

@@ -23,6 +23,7 @@ from publisher.render.sender import Sender
 from tests.dnsserver import DnsServer
 from tests.fixtures import (
     ISSUE_DATE,
+    NOW,
     SLOT,
     add_subscribers,
     make_digest,
@@ -411,6 +412,22 @@ def test_a_damaged_or_newer_ledger_is_an_error(publication, cli):
     ledger.write_bytes(b"garbage" * 1000)
     result = check(cli)
     assert [e for e in errors(result) if "the ledger is damaged" in e]
+
+
+def test_a_ledger_damaged_where_no_query_has_looked_yet_is_an_error(publication, cli):
+    ledger = publication.root / ".publisher" / "state.db"
+    with open_store(publication.config) as store:
+        for n in range(300):
+            store.add_subscriber(f"reader{n}@example.org", now=NOW)
+    sqlite3.connect(ledger).execute("PRAGMA wal_checkpoint(TRUNCATE)").close()
+    page = sqlite3.connect(ledger).execute("PRAGMA page_size").fetchone()[0]
+    with open(ledger, "r+b") as fh:  # a page in the middle of the file, overwritten
+        fh.seek(page * (ledger.stat().st_size // page // 2))
+        fh.write(b"\xff" * page)
+    result = check(cli)
+    assert result.exit_code == 1
+    assert [e for e in errors(result) if e.startswith(f"ledger: {ledger}: damaged")
+            and "'publisher restore FILE'" in e], result.stderr
 
 
 # --- directories --------------------------------------------------------------------------------
