@@ -83,6 +83,7 @@ class StoreBase:
         # Leases run on the real clock, whatever --now says: they measure how long a worker
         # has been silent, not where the schedule stands.
         self._wall = wall_clock or (lambda: datetime.now(UTC))
+        self._rehearsing: Connection | None = None
         with _open_guard:
             _open_workers.add(self.worker)
         # SQL written with "?" runs as written on qmark drivers (sqlite3) and with "%s" on
@@ -118,12 +119,33 @@ class StoreBase:
         locked" halfway; on PostgreSQL, with ``serial``, the transaction-scoped advisory lock
         LEDGER_LOCK, so writers on every host take turns. ``serial=False`` is for statements
         that are safe side by side on their own (compare-and-sets, SKIP LOCKED)."""
+        if self._rehearsing is not None:  # inside rehearsal(): its transaction
+            yield self._rehearsing
+            return
         with translated(self.url), self._engine.connect() as conn:
             conn.execution_options(publisher_write=True)
             with conn.begin():
                 if serial and self.postgres:
                     conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({LEDGER_LOCK})")
                 yield conn
+
+    @contextmanager
+    def rehearsal(self) -> Iterator[None]:
+        """Every writing transaction in the block made in one transaction that is rolled back
+        at its end: what a dry run would change, decided by the same code, step after step
+        (the third soft bounce of a pass counts the two before it), then undone. Reads outside
+        writing transactions do not see those writes."""
+        with translated(self.url), self._engine.connect() as conn:
+            conn.execution_options(publisher_write=True)
+            transaction = conn.begin()
+            try:
+                if self.postgres:
+                    conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({LEDGER_LOCK})")
+                self._rehearsing = conn
+                yield
+            finally:
+                self._rehearsing = None
+                transaction.rollback()
 
     @staticmethod
     def _cursor(conn: Connection) -> Any:

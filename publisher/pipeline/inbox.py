@@ -12,6 +12,7 @@ it is, unread, and counted.
 from __future__ import annotations
 
 from collections import Counter
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -77,14 +78,14 @@ def process_inbox(config: Config, store: Store, *, now: datetime, dry_run: bool 
     ours = unsubscribe_addresses(config)
     replies = reply_addresses(config)
     report = InboxReport(box.description, dry_run=dry_run)
-    try:
+    with ExitStack() as stack:
+        stack.callback(box.close)
+        if dry_run:  # the same decisions, in one transaction rolled back at the end
+            stack.enter_context(store.rehearsal())
         for message_id, raw in box.messages():
             returned = classify(raw, unsubscribe_addresses=ours, reply_addresses=replies)
             if returned.kind == OTHER:
                 report.left[returned.reason] += 1
-                continue
-            if dry_run:
-                report.outcomes[returned.kind] += 1
                 continue
             outcome = store.record_returned(
                 returned.key, returned.kind, message_ids=returned.message_ids,
@@ -95,8 +96,7 @@ def process_inbox(config: Config, store: Store, *, now: datetime, dry_run: bool 
                 report.left[f"{returned.kind.replace('-', ' ')} not about a message or "
                             "subscriber of ours"] += 1
                 continue
-            box.move(message_id)  # only now: the ledger holds what the message said
+            if not dry_run:
+                box.move(message_id)  # only now: the ledger holds what the message said
             report.outcomes[outcome] += 1
-    finally:
-        box.close()
     return report

@@ -187,6 +187,9 @@ def test_a_missing_mailbox_is_one_line_and_a_dry_run_changes_nothing(sent):
     assert "would process 60" in dry.stdout
     assert statuses(config) == Counter(active=60)
     assert count_files(inbox) == 70
+    # It says what the run then does, forged and unmatched reports included.
+    real = run_cli("inbox", root=config.root)
+    assert dry.stdout.replace("would process", "processed") == real.stdout
 
 
 def test_an_inbox_setting_that_is_not_a_mailbox_names_the_key(publication: Publication):
