@@ -84,7 +84,11 @@ def publication_command(
         except Exception as exc:
             if state.debug or not _database_fault(exc):
                 raise
-            click.echo(f"error: the ledger: {getattr(exc, 'orig', None) or exc}", err=True)
+            why = str(getattr(exc, "orig", None) or exc)
+            if "database is locked" in why:  # past the busy timeout
+                why += ("; another publisher command (a send, a restore) kept it busy: run "
+                        "this again when that one ends")
+            click.echo(f"error: the ledger: {why}", err=True)
             code = 1
         except (Interrupted, KeyboardInterrupt) as exc:
             stop = exc if isinstance(exc, Interrupted) else Interrupted(signal.SIGINT)

@@ -5,6 +5,7 @@ catch it.)"""
 from __future__ import annotations
 
 import mailbox
+import sqlite3
 from datetime import timedelta
 
 import pytest
@@ -118,6 +119,20 @@ def test_a_read_only_ledger_is_one_line_when_writing(with_issue, cli):
     with read_only(with_issue.root / ".publisher"):
         line = one_line(cli("subscribers", "add", "bo@example.org"))
     assert "the ledger or its directory is read-only" in line
+
+
+def test_a_ledger_kept_busy_past_the_timeout_is_one_line_saying_to_wait(with_issue, cli,
+                                                                         monkeypatch):
+    monkeypatch.setattr("publisher.ledger.store.BUSY_TIMEOUT_MS", 100)
+    holder = sqlite3.connect(with_issue.root / ".publisher" / "state.db")
+    holder.execute("BEGIN IMMEDIATE")  # another command's write, under way
+    try:
+        line = one_line(cli("subscribers", "add", "bo@example.org"))
+    finally:
+        holder.rollback()
+        holder.close()
+    assert "database is locked; another publisher command" in line
+    assert "run this again when that one ends" in line
 
 
 def test_public_as_a_file_is_one_line_from_build(publication, cli):
