@@ -1094,6 +1094,23 @@ def test_a_right_to_left_publication_reads_right_to_left_in_the_feeds_view_too(
     assert (html_element.get("lang"), html_element.get("dir")) == ("he", "rtl")
 
 
+def test_the_feeds_view_of_a_months_archive_sends_readers_to_the_feed_itself(publication,
+                                                                              now):
+    write_reviews(publication, 2)
+    config = publication.config
+    build_site(config, now=now)
+    public = config.output_path
+    view = lxml.etree.XSLT(lxml.etree.parse(str(public / "feed.xsl")))
+    [month] = [p.parent.name for p in public.glob("archive/*/feed.xml")][:1]
+    for name in ("feed.xml", "atom.xml"):
+        [lede] = view(lxml.etree.parse(str(public / name))).xpath("//p[@class='lede']")
+        assert "to follow new reviews as they are published" in lede.xpath("string()")
+        [archived] = view(lxml.etree.parse(str(public / "archive" / month / name))).xpath(
+            "//p[@class='lede']")
+        assert archived.xpath("string()").startswith("This is an archive of a web feed")
+        assert archived.xpath("a/@href") == [config.url(name)]
+
+
 def test_a_publication_in_another_language_has_its_dates_and_words_in_it(publication, now):
     toml = publication.root / "publisher.toml"
     toml.write_text(toml.read_text().replace('language = "en"', 'language = "fr"'))
