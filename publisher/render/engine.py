@@ -186,6 +186,27 @@ def _near(source: str, message: str) -> str:
     return f" (at {text!r})" if text else ""
 
 
+# MRML writes every attribute value as Rust's Debug formatting does, without the quotes: a
+# backslash doubled, tab and newline as \t and \n, and combining marks (Thai, Hindi, an accent
+# typed as e + U+0301), ZWJ and VS16 (emoji such as ❤️), soft hyphens and other unprintable
+# characters as \u{…}: alt="Poster for ภาพยนตร\u{e4c}". Text between tags is left alone.
+_MRML_TAG = re.compile(r"<[A-Za-z][^<>]*\\[^<>]*>")
+_MRML_ESCAPE = re.compile(r'\\(?:u\{([0-9a-fA-F]{1,6})\}|([\\"tnr0]))')
+_MRML_SHORT = {"\\": "\\", '"': "&quot;", "t": "\t", "n": "\n", "r": "\r", "0": ""}
+
+
+def _mrml_char(m: re.Match[str]) -> str:
+    short = m.group(2)
+    return _MRML_SHORT[short] if short is not None else chr(int(m.group(1), 16))
+
+
+def _unescape_attributes(html: str) -> str:
+    """MRML's output with its Debug escapes in attribute values undone (see above)."""
+    if "\\" not in html:
+        return html
+    return _MRML_TAG.sub(lambda tag: _MRML_ESCAPE.sub(_mrml_char, tag.group()), html)
+
+
 def compile_mjml(source: str, *, name: str = "digest.mjml.j2") -> str:
     """MJML to HTML with mjml-python (MRML), then css-inline for ``mj-style inline="inline"``
     rules, which MRML would otherwise leave in a <style> block. Raises TemplateError."""
@@ -198,6 +219,7 @@ def compile_mjml(source: str, *, name: str = "digest.mjml.j2") -> str:
         raise TemplateError(
             f"{name}: MJML did not compile: {exc}{_near(source, str(exc))}"
         ) from None
+    html = _unescape_attributes(html)
     if inline_css:
         import css_inline  # only digests get here: not a cost of every build's start
 

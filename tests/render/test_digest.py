@@ -676,3 +676,17 @@ def test_cli_preview_is_numbered_as_the_next_issue(publication, cli):
     result = cli("digest", "preview", "--text")
     assert result.exit_code == 0, result.output
     assert "Test Reel #2: " in result.stderr
+
+
+def test_attributes_keep_combining_marks_emoji_and_backslashes(config):
+    # MRML writes attribute values in Rust's Debug form: the poster's alt text (what a reader
+    # sees with images off) read "Poster for ภาพยนตร\u{e4c} ❤\u{fe0f} AC\\DC".
+    title = "ภาพยนตร์ ❤️ AC\\DC Cafe\u0301 👨\u200d👩\u200d👧"
+    issue = make_issue(config, 1)
+    review = replace(issue.reviews[0], title=title,
+                     poster=replace(issue.reviews[0].poster, alt=""))
+    issue = Issue(number=4, subject="", date=issue.date, reviews=(review,))
+    html = render_digest(issue, Site.from_config(config)).html
+    assert "\\u{" not in html and "\\\\" not in html
+    assert [img["alt"] for img in Page(html).images] == [f"Poster for {title}"]
+    assert f'aria-label="Test Reel #4: {title}"' in html
