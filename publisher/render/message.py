@@ -50,6 +50,8 @@ from .dkim import (
 from .sender import Sender, encoded_words, header_address, phrase
 from .tokens import PREVIEW_SUBSCRIBER, query, unsubscribe_token
 
+_EMPTY_WORD = re.compile(rb"=\?[^?]*\?[bBqQ]\?\?=")
+
 
 def _fold_subject(subject: str) -> bytes:
     """The Subject header line, RFC 2047 encoded when not ASCII, folded with CRLF."""
@@ -57,9 +59,11 @@ def _fold_subject(subject: str) -> bytes:
     folded = header.fold(policy=policy.SMTP).encode("ascii")
     # The email package's folder has had bugs with encoded-words, and ASCII text that looks
     # like an encoded-word would be decoded by readers: keep its result only if it parses back
-    # to the same text, else write the subject as plain encoded-words.
+    # to the same text, else write the subject as plain encoded-words. It also writes an empty
+    # "=?utf-8?q??=" where a fold falls just before non-ASCII text: RFC 2047 forbids that (its
+    # encoded-text is 1*CHAR) and Python reads it back as nothing, so look for it too.
     parsed = message_from_bytes(folded + b"\r\n", policy=policy.default)["Subject"]
-    if str(parsed) != subject:
+    if str(parsed) != subject or _EMPTY_WORD.search(folded):
         return f"Subject: {encoded_words(subject)}\r\n".encode("ascii")
     return bytes(folded)
 

@@ -378,6 +378,22 @@ def test_a_subject_that_looks_encoded_reads_literally(config, digest):
     assert str(msg["Subject"]) == subject
 
 
+@pytest.mark.parametrize("subject", [
+    "Reel #2: word word word word word word word word 🎬 night and 3 more",
+    "Reel #3: Paper Moons Winter Ferry Signal Noise Thexyz 卧虎藏龙 and 2 more",
+])
+def test_a_subject_folded_before_non_ascii_has_no_empty_encoded_word(config, digest, subject):
+    # Python's folder wrote "… word =?utf-8?q??=\r\n =?utf-8?q?=F0=9F=8E=AC?= night": an
+    # encoded-word with no text, which RFC 2047 does not allow and strict readers show as is.
+    raw = template_for(replace(digest, subject=subject), config, secret=SECRET,
+                       date=ISSUE_DATE).render(Subscriber("a@example.com"))
+    head = raw.partition(b"\r\n\r\n")[0]
+
+    assert not re.search(rb"=\?[^?]*\?[bBqQ]\?\?=", head)
+    assert str(parse(raw)["Subject"]) == subject
+    assert max(map(len, head.split(b"\r\n"))) <= 998
+
+
 def test_a_long_subject_is_cut_at_a_word_near_200_characters(config, digest):
     subject = " ".join(f"Film{i:03d}" for i in range(60))  # 479 characters
     msg = parse(template_for(replace(digest, subject=subject), config,
