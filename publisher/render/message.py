@@ -32,7 +32,7 @@ import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
-from email import message_from_bytes, policy
+from email import policy
 from email.message import EmailMessage, MIMEPart
 from email.utils import format_datetime
 
@@ -47,26 +47,8 @@ from .dkim import (
     header_fields,
     relaxed_header,
 )
-from .sender import Sender, encoded_words, header_address, phrase
+from .sender import Sender, fold_subject, header_address, phrase
 from .tokens import PREVIEW_SUBSCRIBER, query, unsubscribe_token
-
-_EMPTY_WORD = re.compile(rb"=\?[^?]*\?[bBqQ]\?\?=")
-
-
-def _fold_subject(subject: str) -> bytes:
-    """The Subject header line, RFC 2047 encoded when not ASCII, folded with CRLF."""
-    header = policy.SMTP.header_factory("Subject", subject)
-    folded = header.fold(policy=policy.SMTP).encode("ascii")
-    # The email package's folder has had bugs with encoded-words, and ASCII text that looks
-    # like an encoded-word would be decoded by readers: keep its result only if it parses back
-    # to the same text, else write the subject as plain encoded-words. It also writes an empty
-    # "=?utf-8?q??=" where a fold falls just before non-ASCII text: RFC 2047 forbids that (its
-    # encoded-text is 1*CHAR) and Python reads it back as nothing, so look for it too.
-    parsed = message_from_bytes(folded + b"\r\n", policy=policy.default)["Subject"]
-    if str(parsed) != subject or _EMPTY_WORD.search(folded):
-        return f"Subject: {encoded_words(subject)}\r\n".encode("ascii")
-    return bytes(folded)
-
 
 # --- quoted-printable in DKIM-relaxed form ---------------------------------------------------
 
@@ -241,7 +223,7 @@ class MessageTemplate:
         pieces: list[bytes] = [b"".join(head)]
         slots: list[tuple[int, str, str]] = [(len(pieces), "header", _TO)]
         pieces.append(b"")
-        pieces.append(_fold_subject(subject))
+        pieces.append(fold_subject(subject))
         slots.append((len(pieces), "header", _MESSAGE_ID))
         pieces.append(b"")
         pieces.append(

@@ -21,7 +21,7 @@ from typing import Any
 from ..text import header_text
 from .dkim import DkimSigner, sign_message
 from .engine import render_template
-from .sender import Sender, format_address, phrase
+from .sender import Sender, fold_subject, format_address, phrase
 from .site import Site
 from .strings import Strings
 
@@ -114,14 +114,15 @@ def _message(site: Site, sender: Sender, template: str, context: Mapping[str, An
     and the mailto) with one-click, and a Feedback-ID, as an issue carries."""
     text = render_template(site.templates, f"web/{template}.txt.j2", context)
     html = render_template(site.templates, f"web/{template}.html.j2", context)
-    # From, Reply-To and To are written as the digest writes them: a long or non-ASCII name is
-    # folded over lines of RFC 2047 words, which the email package refuses (ValueError), and it
-    # would turn a UTF-8 local part into an encoded-word, which no client can reply to.
+    # From, Reply-To, To and Subject are written as the digest writes them: a long or non-ASCII
+    # name is folded over lines of RFC 2047 words, which the email package refuses
+    # (ValueError), and it would turn a UTF-8 local part into an encoded-word, which no client
+    # can reply to; its folded Subject may hold an empty encoded-word (sender.fold_subject).
     addresses = (f"From: {sender.from_header}\r\n"
                  + (f"Reply-To: {sender.reply_to}\r\n" if sender.reply_to else "")
-                 + f"To: {format_address(name, email)}\r\n").encode("utf-8")
+                 + f"To: {format_address(name, email)}\r\n").encode("utf-8") \
+        + fold_subject(header_text(subject))
     message = EmailMessage(policy=SMTP)
-    message["Subject"] = header_text(subject)
     message["Date"] = format_datetime(date.astimezone(sender.tz))
     message["Message-ID"] = make_msgid(template, domain=sender.domain)
     message["Auto-Submitted"] = "auto-generated"

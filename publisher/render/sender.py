@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import re
 from dataclasses import dataclass
+from email import message_from_bytes, policy
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
@@ -40,6 +41,24 @@ def encoded_words(text: str) -> str:
     return "\r\n ".join(
         "=?utf-8?b?" + base64.b64encode(w.encode("utf-8")).decode("ascii") + "?=" for w in words
     )
+
+
+_EMPTY_WORD = re.compile(rb"=\?[^?]*\?[bBqQ]\?\?=")
+
+
+def fold_subject(subject: str) -> bytes:
+    """The Subject header line, RFC 2047 encoded when not ASCII, folded with CRLF."""
+    header = policy.SMTP.header_factory("Subject", subject)
+    folded = header.fold(policy=policy.SMTP).encode("ascii")
+    # The email package's folder has had bugs with encoded-words, and ASCII text that looks
+    # like an encoded-word would be decoded by readers: keep its result only if it parses back
+    # to the same text, else write the subject as plain encoded-words. It also writes an empty
+    # "=?utf-8?q??=" where a fold falls just before non-ASCII text: RFC 2047 forbids that (its
+    # encoded-text is 1*CHAR) and Python reads it back as nothing, so look for it too.
+    parsed = message_from_bytes(folded + b"\r\n", policy=policy.default)["Subject"]
+    if str(parsed) != subject or _EMPTY_WORD.search(folded):
+        return f"Subject: {encoded_words(subject)}\r\n".encode("ascii")
+    return bytes(folded)
 
 
 def phrase(name: str) -> str:

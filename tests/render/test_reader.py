@@ -3,6 +3,7 @@ its DKIM signature checked by dkimpy, and its words in another language."""
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import shutil
 from datetime import UTC, datetime
@@ -55,6 +56,20 @@ def test_the_confirmation_is_one_link_in_both_parts_and_not_list_mail(config):
     assert URL in text and f'href="{URL}"' in html
     assert text.startswith("Hello Zoë Å,") and "48 hours" in text
     assert all(len(line) <= 998 for line in message(config).split(b"\r\n"))
+
+
+def test_a_subject_folded_before_non_ascii_has_no_empty_encoded_word(config):
+    # The email package folded "… word 🎬 Night" as "… word =?utf-8?q??=\r\n =?utf-8?q?…":
+    # an encoded-word with no text, which RFC 2047 forbids and strict readers show as is.
+    site = dataclasses.replace(Site.from_config(config),
+                               newsletter_name="Word word word word 🎬 Night")
+    raw = confirmation_message(site, Sender.from_config(config),
+                               load_web_strings(config.templates_path, config.language),
+                               email="zoe@example.com", name="Zoë", confirm_url=URL, hours=48,
+                               date=WHEN, signer=None)
+    head = raw.partition(b"\r\n\r\n")[0]
+    assert not re.search(rb"=\?[^?]*\?[bBqQ]\?\?=", head)
+    assert parse(raw)["Subject"] == "Confirm your subscription to Word word word word 🎬 Night"
 
 
 def signing(publication, source):
