@@ -95,10 +95,18 @@ def _read(path: Path, english: Path, known: Mapping[str, Value] | None,
             if odd:
                 raise TemplateError(f"{path}: {key}: {odd[0]}: not a plural form; use "
                                     + ", ".join(sorted(PLURAL_FORMS)))
-        permitted = allowed if allowed is not None or known is None else \
+        # A translation may use the placeholders of its key's English value only: those are
+        # what the code and the templates pass for it (``allowed``, the web pages' whole set,
+        # bounds the English file itself), and any other is a KeyError where it renders.
+        permitted = allowed if known is None else \
             _value_fields(known[key]) | ({"n"} if not plain else set())
         if permitted is not None:
-            unknown = sorted(_value_fields(value) - permitted)
+            try:
+                fields = _value_fields(value)
+            except ValueError as exc:  # "{site" or a lone "}": str.format cannot read it
+                raise TemplateError(f"{path}: {key}: {exc}; write {{{{ and }}}} for a brace "
+                                    "itself") from None
+            unknown = sorted(fields - permitted)
             if unknown:
                 raise TemplateError(f"{path}: {key}: unknown placeholder {{{unknown[0]}}}; use "
                                     + (", ".join(f"{{{p}}}" for p in sorted(permitted))

@@ -210,3 +210,26 @@ def test_words_without_values_are_written_into_a_publications_templates_once(tmp
     assert inlined.from_string(source).render(context) == expected
     with pytest.raises(jinja2.TemplateRuntimeError, match="t\\('nope'\\): no such string"):
         inlined.from_string('{{ t("nope") }}').render(context)
+
+
+@pytest.mark.parametrize("text", ['search_intro = "Trouvez {site"\n',
+                                  'search_intro = "Sur {site} }"\n'])
+def test_a_stray_brace_in_a_translation_is_one_line_not_a_traceback(tmp_path, text):
+    write_strings(tmp_path, "fr", text)
+    with pytest.raises(TemplateError, match=r"strings.fr.toml: search_intro: .*write \{\{ and "
+                                            r"\}\} for a brace itself"):
+        load_words(tmp_path, "fr")
+
+
+def test_a_web_translation_has_only_the_placeholders_its_key_is_given(tmp_path):
+    # confirm_button is said without values, welcome_next with {date} only: {publication}
+    # would be a KeyError on the confirm page and in the welcome, not in check.
+    web = tmp_path / "web"
+    web.mkdir()
+    for text, says in [('confirm_button = "Oui, abonnez-moi à {publication}"\n',
+                        r"confirm_button: unknown placeholder \{publication\}; use none"),
+                       ('welcome_next = "{publication} : le prochain le {date}."\n',
+                        r"welcome_next: unknown placeholder \{publication\}; use \{date\}")]:
+        (web / "strings.fr.toml").write_text(text, encoding="utf-8")
+        with pytest.raises(TemplateError, match=r"web/strings.fr.toml: " + says):
+            load_words(tmp_path, "fr")
