@@ -133,3 +133,24 @@ def test_the_search_speaks_the_sites_language(french_page):
     page.fill("#q", "nothing")
     page.get_by_role("status").filter(
         has_text="Aucune critique ne correspond à « nothing ».").wait_for()
+
+
+def test_a_right_to_left_site_is_as_wide_as_the_window(publication: Publication):
+    # The skip link and the form's trap for bots sit 10,000 px off the page's left; in a
+    # right-to-left page that side scrolls, and Chromium painted the page blank, 11,200 px wide.
+    from tests.web.test_browser import CHROMIUM, CHROMIUM_ARGS
+
+    toml = publication.root / "publisher.toml"
+    toml.write_text(toml.read_text().replace('language = "en"', 'language = "he"'))
+    write_reviews(publication, [{"title": quoted("ואלס עם באשיר"), "reviewer": "נועה כהן"}],
+                  prefix="waltz")
+    with Preview(publication) as preview, sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            tab = browser.new_page(viewport={"width": 1000, "height": 800})
+            for path in ("", "reviews/waltz-1/", "search/", "atom.xml"):
+                tab.goto(preview.url + path)
+                assert tab.evaluate("document.documentElement.dir") == "rtl"
+                assert tab.evaluate("document.documentElement.scrollWidth") == 1000, path
+        finally:
+            browser.close()
