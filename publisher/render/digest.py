@@ -55,6 +55,11 @@ def compose_subject(site: Site, number: int, reviews: Sequence[Review]) -> str:
     return header_text(subject, SUBJECT_MAX)
 
 
+def text_direction(language: str) -> str:
+    """"rtl" for a language written right to left (the ``dir`` of its pages), else "ltr"."""
+    return "rtl" if language.split("-")[0].lower() in _RTL_LANGUAGES else "ltr"
+
+
 def publication_context(site: Site) -> dict[str, Any]:
     """Template values about the publication itself (shared by every digest/archive page)."""
     language = site.language or "en"
@@ -63,7 +68,7 @@ def publication_context(site: Site) -> dict[str, Any]:
         "publication": site.newsletter_name,
         "title": site.title,
         "language": language,
-        "direction": "rtl" if language.split("-")[0].lower() in _RTL_LANGUAGES else "ltr",
+        "direction": text_direction(language),
         "site_url": site.base_url,
         "index_url": site.url("issues/"),
         "atom_url": site.url("issues/atom.xml"),

@@ -19,6 +19,7 @@ from email.utils import format_datetime, make_msgid
 from typing import Any
 
 from ..text import header_text
+from .digest import text_direction
 from .dkim import DkimSigner, sign_message
 from .engine import render_template
 from .sender import Sender, fold_subject, format_address, phrase
@@ -31,6 +32,7 @@ def page_context(site: Site, strings: Strings) -> dict[str, Any]:
         "site": site,
         "publication": site.newsletter_name,
         "language": site.language or "en",
+        "direction": text_direction(site.language or "en"),
         "site_url": site.base_url,
         "index_url": site.url("issues/"),
         "postal_address": site.postal_address,

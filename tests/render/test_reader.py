@@ -228,3 +228,21 @@ def test_a_utf8_local_part_is_written_as_rfc_6532_has_it_not_as_an_encoded_word(
     to = re.search(rb"\r\nTo: (.*?) <(.*?)>\r\n", raw, re.S)
     assert to is not None and to.group(2) == "José@example.com".encode()
     assert str(make_header(decode_header(to.group(1).decode()))) == "José"
+
+
+def test_a_right_to_left_publication_writes_its_pages_and_messages_right_to_left(publication):
+    from publisher.render.reader import render_page
+
+    in_language(publication, "he", 'subscribe_button = "הרשמה"\n')
+    config = publication.config
+    site, sender = Site.from_config(config), Sender.from_config(config)
+    strings = load_web_strings(config.templates_path, "he")
+    page = render_page(site, strings, "notice", {"title": "x", "body": "y", "links": [],
+                                                 "css_url": "style.css", "icon_url": ""})
+    assert '<html lang="he" dir="rtl">' in page
+    messages = [message(config), welcome(config), on_list_message(
+        site, sender, strings, email="zoe@example.com", name="", from_address="news@reel.test",
+        preferences_url="https://reel.test/p", date=WHEN, signer=None)]
+    for raw in messages:
+        html = parse(raw).get_body(("html",)).get_content()
+        assert '<html lang="he" dir="rtl">' in html

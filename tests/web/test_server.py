@@ -674,7 +674,7 @@ def test_pages_speak_the_publications_language_from_a_strings_file(publication):
         desk = ReaderDesk(config, store, secret=SECRET, clock=MutableClock(NOW))
         with ReaderServer(desk, sock) as server:
             page = httpx.get(server.url + "subscribe")
-    assert '<html lang="fr-CA">' in page.text
+    assert '<html lang="fr-CA" dir="ltr">' in page.text
     assert "Abonnez-vous à Test Reel" in visible(page) and "S’abonner" in visible(page)
     assert "Email address" in visible(page)  # a key left out stays English
 
