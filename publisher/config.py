@@ -60,10 +60,9 @@ class NewsletterSettings:
     list_id: str = ""
     #: Contact / postal line printed in every footer (CAN-SPAM and GDPR want one).
     postal_address: str = ""
-    subject: str = (
-        "{{ publication }} #{{ number }}: {{ first_title }}"
-        "{% if n %} and {{ n }} more{% endif %}"
-    )
+    #: A Jinja template of the issue's subject (publication, number, first_title, n, titles);
+    #: empty: the words of strings.LANG.toml (issue_subject, issue_subject_more).
+    subject: str = ""
     #: https endpoint that serves one-click unsubscribe; the token is appended as ?token=...
     unsubscribe_url: str = ""  # defaults to server.url (else base_url) + "unsubscribe"
     #: mailto address for List-Unsubscribe; defaults to from_address.

@@ -31,12 +31,21 @@ _RTL_LANGUAGES = {"ar", "arc", "dv", "fa", "ha", "he", "khw", "ks", "ku", "ps", 
 # --- subject --------------------------------------------------------------------------------
 
 def compose_subject(site: Site, number: int, reviews: Sequence[Review]) -> str:
-    """The issue's subject from ``site.subject_template`` (newsletter.subject), a Jinja template
-    given ``publication``, ``number``, ``first_title``, ``n`` (how many more) and ``titles``.
+    """The issue's subject in the publication's words (``issue_subject``, and
+    ``issue_subject_more`` with how many more), or from ``site.subject_template``
+    (newsletter.subject) when one is set: a Jinja template given ``publication``, ``number``,
+    ``first_title``, ``n`` (how many more) and ``titles``.
 
     Raises TemplateError naming the config key when the template is broken.
     """
     titles = [header_text(r.title, SUBJECT_MAX) for r in reviews]
+    if not site.subject_template:
+        values = {"publication": site.newsletter_name, "number": number,
+                  "first_title": titles[0] if titles else ""}
+        more = len(titles) - 1
+        subject = (site.words.count("issue_subject_more", more, **values) if more > 0
+                   else site.words("issue_subject", **values))
+        return header_text(subject, SUBJECT_MAX)
     env = ImmutableSandboxedEnvironment(autoescape=False, undefined=jinja2.StrictUndefined)
     try:
         subject = env.from_string(site.subject_template).render(

@@ -249,6 +249,22 @@ def test_subject_default_and_single_review(config):
     assert compose_subject(site, 8, reviews[1:2]) == "Test Reel #8: The Quiet Harbour"
 
 
+def test_the_subject_is_in_the_publications_language(publication):
+    (publication.root / "templates").mkdir()
+    (publication.root / "templates" / "strings.fr.toml").write_text(
+        'issue_subject = "{publication} n°{number} : {first_title}"\n'
+        'issue_subject_more = { one = "{publication} n°{number} : {first_title} et {n} autre", '
+        'other = "{publication} n°{number} : {first_title} et {n} autres" }\n', "utf-8")
+    publication.write_config((publication.root / "publisher.toml").read_text()
+                             .replace('language = "en"', 'language = "fr"'))
+    config = publication.config
+    reviews = make_issue(config, 3).reviews
+    site = Site.from_config(config)
+    assert compose_subject(site, 7, reviews) == f"Test Reel n°7 : {TITLE} et 2 autres"
+    assert compose_subject(site, 7, reviews[:2]) == f"Test Reel n°7 : {TITLE} et 1 autre"
+    assert compose_subject(site, 8, reviews[1:2]) == "Test Reel n°8 : The Quiet Harbour"
+
+
 def test_subject_template_from_config_sees_titles(publication):
     publication.add_config('[newsletter]\nsubject = "{{ publication }} no. {{ number }}: '
                            '{{ titles | join(\' / \') }}"\n')
