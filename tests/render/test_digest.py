@@ -197,6 +197,18 @@ def test_document_is_dark_mode_ready_with_lang_and_no_external_css(publication):
     assert "@import" not in html and "fonts.googleapis" not in html
 
 
+def test_a_right_to_left_digest_reads_right_to_left_in_every_block(publication):
+    toml = publication.root / "publisher.toml"
+    toml.write_text(toml.read_text().replace('language = "en"', 'language = "he"'))
+    config = publication.config
+    html = render_digest(make_issue(config), Site.from_config(config)).html
+    assert re.search(r'<html lang="he" dir="rtl"', html)
+    # MJML writes a direction and an alignment into each block, which beat the page's dir.
+    assert "direction:ltr" not in html and "direction:rtl" in html
+    texts = re.findall(r'<td align="(\w+)"[^>]*style="[^"]*word-break', html)
+    assert texts and set(texts) <= {"right", "center"}
+
+
 def test_text_part_wraps_at_78_columns_and_has_no_markup(config):
     note = "<p>A <strong>long</strong> note. " + "Words " * 40 + "</p>"
     issue = make_issue(config, note_html=note)
