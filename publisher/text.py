@@ -238,3 +238,11 @@ def masked_url(url: str) -> str:
     scheme, sep, _rest = url.partition(":")
     host = url.rpartition("@")[2]
     return f"{scheme}://***@{host}" if sep else f"***@{host}"
+
+
+def collation_key(text: str) -> str:
+    """A sort key for names in any script, without a collation library: accents dropped and
+    case folded ("Éric" with "eric"), each script in its alphabet's order as Unicode lays it
+    out (Hebrew, Greek, Cyrillic, kana)."""
+    folded = unicodedata.normalize("NFKD", text)
+    return "".join(c for c in folded if not unicodedata.combining(c)).casefold()

@@ -59,7 +59,7 @@ from ..sources import Catalog, load_reviews
 from ..sources.cache import TextCache, cache_key
 from ..sources.posters import PosterFacts
 from ..sources.schema import derived_id
-from ..text import count, slugify
+from ..text import collation_key, count, slugify
 from .output import Output, build_lock, sweep
 from .rendering import (
     RANK_FEED,
@@ -166,13 +166,19 @@ def _groups(published: Sequence[Review]) -> dict[str, list[Term]]:
                 seen.add(slug)
                 by_tag.setdefault(slug, []).append(review)
     reviewers = [Term("reviewers", slug, reviews[-1].reviewer, tuple(reviews[::-1]))
-                 for slug, reviews in sorted(by_reviewer.items())]
+                 for slug, reviews in by_reviewer.items()]
     tags = []
-    for slug, reviews in sorted(by_tag.items()):
+    for slug, reviews in by_tag.items():
         newest = reviews[-1]
         name = next(t for t in newest.tags if slug_of(t) == slug)
         tags.append(Term("tags", slug, name, tuple(reviews[::-1])))
-    return {"reviewers": reviewers, "tags": tags}
+    # In the order of their names as written, not of their slugs: a slug spells a name in
+    # other scripts in Latin letters ("נועה" is nvh), which would sort Hebrew by transliteration.
+    return {"reviewers": sorted(reviewers, key=_by_name), "tags": sorted(tags, key=_by_name)}
+
+
+def _by_name(term: Term) -> tuple[str, str]:
+    return collation_key(term.name), term.slug
 
 
 def name_warnings(config: Config, published: Sequence[Review]) -> list[str]:

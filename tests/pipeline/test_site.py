@@ -228,6 +228,21 @@ def test_the_indexes_go_newest_first_a_page_at_a_time(publication, now):
     assert f"{base}reviewers/priya-raman/" in links(page(public, "reviewers/index.html"))
 
 
+def test_tags_and_reviewers_are_listed_in_the_order_of_their_names(publication, now):
+    # Their slugs spell Hebrew in Latin letters (דרמה is drmh, אנימציה nymtsyh): sorted by
+    # slug, the index would put dalet before alef.
+    write_reviews(publication, [
+        {"tags": "[דרמה, אנימציה, קומדיה]", "reviewer": "נועה כהן"},
+        {"tags": "[Éclair, eagle, Zoo]", "reviewer": "אבי לוי"}])
+    config = publication.config
+    build_site(config, now=now)
+    public = config.output_path
+    tags = page(public, "tags/index.html").xpath("//ul[@class='terms']//a/text()")
+    assert tags == ["eagle", "Éclair", "Zoo", "אנימציה", "דרמה", "קומדיה"]
+    reviewers = page(public, "reviewers/index.html").xpath("//ul[@class='terms']//a/text()")
+    assert reviewers == ["אבי לוי", "נועה כהן"]
+
+
 def test_a_review_page_suggests_related_reviews_and_follows_their_changes(publication, now):
     def films(second_title: str) -> None:
         write_reviews(publication, [
