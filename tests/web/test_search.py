@@ -32,6 +32,9 @@ def browse(publication: Publication):
     write_reviews(publication, [{"title": quoted("Zimna wojna"), "reviewer": "Łukasz Żuk",
                                  "film": {"year": 2018, "director": "Paweł Pawlikowski",
                                           "starring": ["Joanna Kulig"]}}], prefix="cold-war")
+    write_reviews(publication, [{"title": quoted("Le Cœur d’Amélie"),
+                                 "film": {"year": 1961, "director": "Éric Œuvray"}}],
+                  prefix="coeur")
     with Preview(publication) as preview, sync_api.sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
@@ -56,6 +59,10 @@ def test_typing_finds_reviews_by_film_people_and_year_whatever_the_accents(page)
     page.get_by_role("status").filter(has_text="1 review matches.").wait_for()
     assert results(page) == ["Zimna wojna"]
     assert page.url.endswith("/search/?q=lukasz%20pawel")
+
+    page.fill("#q", "coeur d'amelie oeuvray")  # a ligature and a curly apostrophe, typed plain
+    page.get_by_role("status").filter(has_text="1 review matches.").wait_for()
+    assert results(page) == ["Le Cœur d’Amélie"]
 
     page.fill("#q", "2009")
     page.get_by_role("status").filter(has_text="1 review matches.").wait_for()
