@@ -672,7 +672,8 @@ def _json_item(e: EntryData, content: str) -> bytes:
 
 @functools.cache  # once per publication's words, not once per entry
 def _fact_openings(words: Words) -> dict[str, str]:
-    return {key: f"<li><strong>{html.escape(words(key))}:</strong> "
+    # The colon is the language's ("Année :" in French): the plain-text digest's ``label``.
+    return {key: f"<li><strong>{html.escape(words('label', label=words(key)))}</strong> "
             for key in ("year", "director", "cast", "runtime", "certificate")}
 
 

@@ -520,6 +520,13 @@ def test_a_shortened_entry_links_the_review_in_the_publication_language(config, 
         assert b"Lire la critique" in data and b"Read the full review" not in data
 
 
+def test_the_film_facts_label_their_values_as_the_language_does(config, tmp_path):
+    (tmp_path / "strings.fr.toml").write_text('year = "Année"\nlabel = "{label} :"\n', "utf-8")
+    site = dataclasses.replace(Site.from_config(config), words=load_words(tmp_path, "fr"))
+    feed = FeedRenderer(site).render([make_review(1)], title="Test Reel", description="D")
+    assert "<strong>Année :</strong> " in feed.files["feed.json"].decode()
+
+
 def test_feeds_match_the_golden_files(config):
     # tests/data/golden/feed.xml, atom.xml and feed.json, from three fixed reviews: a complete
     # one, one with an awkward title, a poster and no rating, one rated 0 with every film fact,
