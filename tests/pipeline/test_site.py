@@ -1109,6 +1109,17 @@ def test_a_right_to_left_publication_reads_right_to_left_in_the_feeds_view_too(
     assert (html_element.get("lang"), html_element.get("dir")) == ("he", "rtl")
 
 
+def test_in_a_right_to_left_page_the_older_review_is_to_the_right(publication, now):
+    toml = publication.root / "publisher.toml"
+    toml.write_text(toml.read_text().replace('language = "en"', 'language = "he"'))
+    write_reviews(publication, 3)
+    config = publication.config
+    build_site(config, now=now)
+    doc = page(config.output_path, "reviews/film-2/index.html")
+    assert doc.xpath("string(//a[@rel='prev'])").startswith("→ ")
+    assert doc.xpath("string(//a[@rel='next'])").endswith(" ←")
+
+
 def test_the_feeds_view_of_a_months_archive_sends_readers_to_the_feed_itself(publication,
                                                                               now):
     write_reviews(publication, 2)
