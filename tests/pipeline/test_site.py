@@ -1183,7 +1183,7 @@ def test_a_publication_in_another_language_has_its_dates_and_words_in_it(publica
     archive = feedparser.parse((public / "archive/2026-11/atom.xml").read_bytes())
     assert archive.feed.title == "Test Reel : les critiques de novembre 2026"
     [entry, _] = archive.entries
-    assert "<strong>Réalisateur:</strong> Ines Alvarado" in entry.content[0].value
+    assert "<strong>Réalisateur :</strong> Ines Alvarado" in entry.content[0].value
     site_feed = feedparser.parse((public / "feed.xml").read_bytes())
     assert site_feed.feed.language == "fr"
 
