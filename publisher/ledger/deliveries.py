@@ -118,6 +118,16 @@ class _TransientWrite(StoreError):
 #: work together rather than one finishing a long page alone.
 RESERVATION = 100
 
+
+def _due(now: datetime) -> Any:
+    """Whether a queued delivery may be offered at ``now``: one never tried is due at once, a
+    retry once its time has come. Not "queued at or before ``now``": the worker that queues an
+    issue stamps the deliveries with its own clock, and every worker that started a moment
+    earlier (cron fires them all in the same second) or whose clock is a little behind would
+    find none due and leave the whole issue to the others."""
+    return (deliveries_t.c.attempts == 0) | (deliveries_t.c.next_attempt_at <= now)
+
+
 def _delivery_from(row: Any) -> DeliveryRecord:
     values = dict(row._mapping)
     values["status"] = DeliveryStatus(values["status"])
@@ -223,8 +233,7 @@ class DeliveryStore(IssueStore):
         ``after``, only those queued after the delivery of that id (a page at a time)."""
         return self._deliveries(deliveries_t.c.issue_number == number,
                                 deliveries_t.c.status == DeliveryStatus.QUEUED,
-                                deliveries_t.c.next_attempt_at <= now,
-                                deliveries_t.c.id > after, limit=limit)
+                                _due(now), deliveries_t.c.id > after, limit=limit)
 
     def due_count(self, number: int, *, now: datetime) -> int:
         """How many deliveries of issue ``number`` are queued and due."""
@@ -232,7 +241,7 @@ class DeliveryStore(IssueStore):
             return int(conn.execute(select(func.count()).where(
                 deliveries_t.c.issue_number == number,
                 deliveries_t.c.status == DeliveryStatus.QUEUED,
-                deliveries_t.c.next_attempt_at <= now,
+                _due(now),
             )).scalar() or 0)
 
     def take_due(self, number: int, *, now: datetime, limit: int,
@@ -247,8 +256,7 @@ class DeliveryStore(IssueStore):
         if not self.postgres:
             return self.due_deliveries(number, now=now, limit=limit, after=after)
         due = (deliveries_t.c.issue_number == number,
-               deliveries_t.c.status == DeliveryStatus.QUEUED,
-               deliveries_t.c.next_attempt_at <= now)
+               deliveries_t.c.status == DeliveryStatus.QUEUED, _due(now))
         with self._write(serial=False) as conn:
             ids = self._reserve(conn, due, min(limit, RESERVATION))
             if not ids and self._free_the_deads(conn, due):

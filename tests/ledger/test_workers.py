@@ -113,6 +113,22 @@ def test_a_dead_workers_reservations_are_taken_over_at_once(config: Config):
                           held) == held
 
 
+def test_a_worker_that_started_before_the_issue_was_queued_finds_it_due(config: Config):
+    # Cron starts every host's run in the same second; the one that composes queues the
+    # issue at its own start time, a moment after another's: that one must join the send.
+    earlier = NOW - timedelta(seconds=30)
+    with open_store(config) as setup:
+        number = queued_issue(setup, 3)
+        first = setup.due_deliveries(number, now=NOW)[0]
+        retry = Outcome(Action.RETRY, "451 4.3.0 try later", retry_at=NOW + timedelta(hours=1))
+        assert setup.claim([first.id], now=NOW) == [first.id]
+        setup.record([Attempt(first.id, first.subscriber_id, retry)], now=NOW)
+    with open_store(config) as late:
+        assert late.due_count(number, now=earlier) == 2
+        taken = [d.id for d in late.take_due(number, now=earlier, limit=10)]
+        assert len(taken) == 2 and first.id not in taken  # a retry still waits for its time
+
+
 def test_another_live_workers_claims_are_in_flight_and_a_dead_ones_are_ambiguous(
         config: Config):
     with open_store(config) as setup:
