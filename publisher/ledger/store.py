@@ -111,7 +111,9 @@ def create_ledger_engine(config: Config, url: URL, *, worker: str) -> Engine:
     timeout and the worker id as application_name). StoreError when the database's driver is
     missing or the URL is unusable."""
     backend = url.get_backend_name()
-    options: dict[str, Any] = {}
+    # A driver error's text would otherwise carry the statement's parameters (a reader's
+    # address), and serve logs the error of a request that fails (a server restarting).
+    options: dict[str, Any] = {"hide_parameters": True}
     if backend == "postgresql":
         if importlib.util.find_spec("psycopg") is None:
             raise StoreError(

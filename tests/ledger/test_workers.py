@@ -334,3 +334,24 @@ def test_a_claim_waits_for_a_row_another_transaction_has_locked(config: Config):
             other.rollback()
         claimer.join(timeout=10)
     assert got == [[delivery.id]]
+
+
+@postgres_only
+def test_a_lost_connection_is_reported_without_the_readers_address(config: Config):
+    # serve logs the error of a request the ledger failed (a server restart): never with the
+    # statement's parameters, which hold the address it looked up.
+    with open_store(config) as store:
+        store.add_subscriber("private.reader@example.net", now=NOW)
+        with open_store(config) as other:  # the store's pooled connection stays open
+
+            def connections(sql: str) -> int:
+                with other._engine.connect() as conn:
+                    return len(conn.exec_driver_sql(
+                        f"SELECT {sql} FROM pg_stat_activity WHERE application_name = "
+                        "%(worker)s", {"worker": store.worker}).all())
+
+            assert connections("pg_terminate_backend(pid)") == 1
+            assert eventually(lambda: connections("pid"), 0) == 0
+        with pytest.raises(Exception) as caught:
+            store.subscriber("private.reader@example.net")
+        assert "private.reader" not in str(caught.value)
