@@ -112,13 +112,14 @@ def _database_fault(exc: Exception) -> bool:
     return module is not None and isinstance(exc, module.OperationalError)
 
 
-def open_store(state: State) -> Store:
-    """The publication's ledger, closed when the current command ends."""
+def open_store(state: State, *, reconnect: bool = False) -> Store:
+    """The publication's ledger, closed when the current command ends (``reconnect``: for a
+    long-lived server, see ledger.store.create_ledger_engine)."""
     # SQLAlchemy is imported here, by the commands that use the ledger, not by every command
     # that shares this module (an idle ``publisher run`` never loads it).
     from ..ledger import open_store as open_ledger
 
-    store = open_ledger(state.config)
+    store = open_ledger(state.config, reconnect=reconnect)
     click.get_current_context().call_on_close(store.close)
     return store
 

@@ -37,7 +37,7 @@ def serve_command(state: State, host: str | None, port: int | None, systemd: boo
     from ..web.server import listen, serve
 
     load_secret()  # missing: say so before anything else
-    store = open_store(state)
+    store = open_store(state, reconnect=True)  # it outlives a database server's restart
     # The links it signs and the confirmations it sends follow the rule for sending mail.
     secret = sending_secret(config, store)
     bind_host = host or config.server.host

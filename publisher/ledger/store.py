@@ -106,10 +106,13 @@ def database_url(config: Config, *, create_dir: bool = True) -> URL:
     return url
 
 
-def create_ledger_engine(config: Config, url: URL, *, worker: str) -> Engine:
+def create_ledger_engine(config: Config, url: URL, *, worker: str,
+                         reconnect: bool = False) -> Engine:
     """An engine for ``url`` with publisher's settings (SQLite's pragmas; PostgreSQL's connect
     timeout and the worker id as application_name). StoreError when the database's driver is
-    missing or the URL is unusable."""
+    missing or the URL is unusable. ``reconnect``: each connection taken from the pool is
+    tried first and replaced when the server dropped it (a restart), for a long-lived server
+    whose next request must not fail for it; a run is short, and stops on a lost connection."""
     backend = url.get_backend_name()
     # A driver error's text would otherwise carry the statement's parameters (a reader's
     # address), and serve logs the error of a request that fails (a server restarting).
@@ -122,6 +125,7 @@ def create_ledger_engine(config: Config, url: URL, *, worker: str) -> Engine:
             )
         options["connect_args"] = {"application_name": worker,
                                    "connect_timeout": CONNECT_TIMEOUT}
+        options["pool_pre_ping"] = reconnect
     try:
         engine = create_engine(url, **options)
     except (ArgumentError, NoSuchModuleError) as exc:
@@ -201,13 +205,14 @@ def _schema_is_current(engine: Engine) -> bool:
     return [row[0] for row in rows] == [SCHEMA_REVISION]
 
 
-def open_store(config: Config, *,
-               lease_clock: Callable[[], datetime] | None = None) -> Store:
+def open_store(config: Config, *, lease_clock: Callable[[], datetime] | None = None,
+               reconnect: bool = False) -> Store:
     """Open (creating or upgrading) the publication's ledger. Raises StoreError.
-    ``lease_clock`` is the real-time clock that leases run on (the system's by default)."""
+    ``lease_clock`` is the real-time clock that leases run on (the system's by default);
+    ``reconnect``: see create_ledger_engine (``publisher serve``)."""
     url = database_url(config)
     worker = new_worker_id()
-    engine = create_ledger_engine(config, url, worker=worker)
+    engine = create_ledger_engine(config, url, worker=worker, reconnect=reconnect)
     try:
         if not _schema_is_current(engine):
             # Alembic is 120 ms of imports, half of what a no-op cron run costs: it is loaded

@@ -355,3 +355,22 @@ def test_a_lost_connection_is_reported_without_the_readers_address(config: Confi
         with pytest.raises(Exception) as caught:
             store.subscriber("private.reader@example.net")
         assert "private.reader" not in str(caught.value)
+
+
+@postgres_only
+def test_a_server_store_outlives_the_database_dropping_its_connection(config: Config):
+    # publisher serve's next request after a PostgreSQL restart (a reader's one-click
+    # unsubscribe, say) is answered, not a 500: its store tries each pooled connection first.
+    with open_store(config, reconnect=True) as store:
+        store.add_subscriber("reader@example.net", now=NOW)
+        with open_store(config) as other:
+
+            def connections(sql: str) -> int:
+                with other._engine.connect() as conn:
+                    return len(conn.exec_driver_sql(
+                        f"SELECT {sql} FROM pg_stat_activity WHERE application_name = "
+                        "%(worker)s", {"worker": store.worker}).all())
+
+            assert connections("pg_terminate_backend(pid)") == 1
+            assert eventually(lambda: connections("pid"), 0) == 0
+        assert store.subscriber("reader@example.net").email == "reader@example.net"
