@@ -30,6 +30,7 @@ from ..models import (
 from ..newsletter.compose import issue_from_record
 from ..render.digest import render_digest
 from ..render.dkim import DkimSigner
+from ..render.lint import check_digest_html
 from ..render.message import MessageTemplate
 from ..render.sender import Sender
 from ..render.site import Site
@@ -112,6 +113,10 @@ def deliver(config: Config, store: Store, number: int, *, now: datetime, secret:
         echo(f"issue #{number}: resuming after the pause ({record.paused_reason})")
     digest, frozen = _digest(config, store, record, catalog)
     if not frozen:
+        # Said once, as sending starts (cron's log): Gmail hides a clipped issue's footer, its
+        # unsubscribe link and postal address with it. `publisher check` says it beforehand.
+        for warning in check_digest_html(digest.html):
+            echo(f"warning: issue #{number}: {warning}")
         store.start_sending(digest, now=now)  # a draft is queued in the same transaction
         # Another worker may have frozen it first, from its own copy of the sources: every
         # worker sends what was frozen.

@@ -97,6 +97,18 @@ def test_due_slot_composes_sends_and_archives_then_the_next_run_does_nothing(pub
     assert [i.number for i in ledger(config)[0]] == [1]
 
 
+def test_an_issue_gmail_would_clip_is_sent_with_a_warning_in_the_runs_log(publication):
+    write_reviews(publication, [{"body": "A long review. " * 400} for _ in range(30)])
+    publication.add_config("[newsletter]\nmax_reviews = 30\nexcerpt_words = 400\n")
+    config = publication.config
+    add_subscribers(config, 2, SLOT - timedelta(days=1))
+    report, lines = run(config, SLOT + timedelta(minutes=4))
+    assert report.exit_code == 0 and report.issue == 1
+    [warning] = [line for line in lines if line.startswith("warning: issue #1: ")]
+    assert "Gmail clips messages whose HTML passes 102 KB" in warning
+    assert maildir_count(config) == 2
+
+
 def test_before_the_slot_nothing_is_composed_but_feeds_are_built(publication):
     write_reviews(publication, 2)
     config = publication.config
