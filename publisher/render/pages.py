@@ -42,7 +42,7 @@ from .engine import Fields, render_template, template_environment
 from .feeds import REVIEW_NS
 from .related import Related
 from .site import Site
-from .words import InlineWords
+from .words import InlineWords, og_locale
 
 #: A sitemap holds at most this many URLs (sitemaps.org); more go into several, under an index.
 SITEMAP_LIMIT = 50_000
@@ -153,7 +153,7 @@ class PageRenderer:
             "description": site.description,
             "css_url": css_url,
             "nav": nav,
-            "og_locale": language.replace("-", "_"),
+            "og_locale": og_locale(language),
             "subscribe_action": site.subscribe_action,
             "feeds_url": site.url("feeds/") if site.pages else "",
             "site_feeds": [{"label": "RSS", "url": site.url("feed.xml")},

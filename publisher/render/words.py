@@ -250,6 +250,27 @@ def _locale(language: str) -> tuple[Any, bool]:
     return None, True
 
 
+def og_locale(language: str) -> str:
+    """``language`` as Open Graph's og:locale wants it, language_TERRITORY ("en-GB" -> "en_GB";
+    a bare "fr" -> "fr_FR", its likeliest territory in CLDR, as Facebook reads a bare "fr" as
+    nothing and falls back to en_US)."""
+    parts = language.replace("-", "_").split("_")
+    lang = parts[0].lower()
+    for part in parts[1:]:
+        if len(part) == 2 and part.isalpha():
+            return f"{lang}_{part.upper()}"
+    if lang == "en":
+        return "en_US"  # without loading Babel, as English never does
+    try:
+        from babel.core import get_global
+    except ImportError:  # pragma: no cover - a dependency; only a broken install lacks it
+        return lang
+    likely = get_global("likely_subtags")
+    found = likely.get("_".join([lang, *parts[1:]])) or likely.get(lang) or ""
+    region = found.split("_")[-1]
+    return f"{lang}_{region}" if len(region) == 2 and region.isalpha() else lang
+
+
 def load_words(templates: Path, language: str) -> Words:
     """The publication's words: English, overlaid with its ``strings.LANG.toml``. Raises
     TemplateError naming the file and key of a broken one."""

@@ -81,6 +81,7 @@ def test_each_review_has_a_page_with_everything_a_reader_and_a_crawler_need(publ
     # what crawlers and link previews read
     assert doc.xpath("//link[@rel='canonical']/@href") == [f"{base}reviews/film-2/"]
     assert meta(doc, "og:type") == ["article"]
+    assert meta(doc, "og:locale") == ["en_US"]  # language_TERRITORY: a bare "en" is not read
     assert meta(doc, "og:url") == [f"{base}reviews/film-2/"]
     assert meta(doc, "og:image") == [f"{base}posters/film-2.png"]
     assert (meta(doc, "og:image:width"), meta(doc, "og:image:height")) == (["200"], ["300"])

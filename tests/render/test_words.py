@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from publisher.errors import TemplateError
-from publisher.render.words import ENGLISH, language_gaps, load_words
+from publisher.render.words import ENGLISH, language_gaps, load_words, og_locale
 
 PARIS = ZoneInfo("Europe/Paris")
 # 23:30 UTC on the 20th is already the 21st in Paris: the day is the reader's zone's.
@@ -233,3 +233,10 @@ def test_a_web_translation_has_only_the_placeholders_its_key_is_given(tmp_path):
         (web / "strings.fr.toml").write_text(text, encoding="utf-8")
         with pytest.raises(TemplateError, match=r"web/strings.fr.toml: " + says):
             load_words(tmp_path, "fr")
+
+
+@pytest.mark.parametrize(("language", "locale"), [
+    ("en", "en_US"), ("en-GB", "en_GB"), ("fr", "fr_FR"), ("fr-CA", "fr_CA"), ("he", "he_IL"),
+    ("pt", "pt_BR"), ("zh-Hant", "zh_TW"), ("xx", "xx")])
+def test_open_graph_reads_a_language_with_its_territory(language, locale):
+    assert og_locale(language) == locale
