@@ -84,6 +84,9 @@ def _parse_datetime(value: str, config: Config) -> datetime:
 #: Publication and update dates must fall within these years.
 MIN_YEAR, MAX_YEAR = 1900, 2100
 
+#: An absolute URI (RFC 3986): a scheme, then characters a URI may hold. Atom's id and RSS's
+#: guid must be one; feed readers compare them as strings, so an id once published stays.
+_URI = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:[^\s<>\"{}|\\^`]+")
 _DATE_SHAPE = re.compile(r"\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?"
                          r"(?: ?(?:Z|[+-]\d{2}:?\d{2}))?)?\Z")
 _SPACED_OFFSET = re.compile(r" (Z|[+-]\d{2}:?\d{2})\Z")
@@ -391,7 +394,7 @@ def parse_source(text: str, path: str, config: Config, *,
                                                  str(config.reviews_path)))
 
     review_id = fields.text("id")
-    if review_id is not None and (":" not in review_id or " " in review_id):
+    if review_id is not None and not _URI.fullmatch(review_id):
         out.error(fields.line("id"), "id", f"{review_id!r} is not a URI; expected an id such "
                                            "as tag:example.org,2026-03-01:film (keep the one "
                                            "already published)")

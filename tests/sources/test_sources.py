@@ -623,6 +623,10 @@ def test_good_ratings(publication, value):
         ("draft", "maybe", "'maybe' is not true or false; expected true or false"),
         ("id", "not a uri", "'not a uri' is not a URI; expected an id such as "
                             "tag:example.org,2026-03-01:film (keep the one already published)"),
+        ("id", "'1:x'", "'1:x' is not a URI; expected an id such as "
+                        "tag:example.org,2026-03-01:film (keep the one already published)"),
+        ("id", "'a:<b>'", "'a:<b>' is not a URI; expected an id such as "
+                          "tag:example.org,2026-03-01:film (keep the one already published)"),
         ("poster", "javascript:alert(1)", "'javascript:alert(1)' is not an http(s) URL or a "
                                           "path under static/"),
         ("poster", "../../secret.png", "'../../secret.png' leaves the static/ directory; "
