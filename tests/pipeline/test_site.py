@@ -1123,15 +1123,19 @@ def test_in_a_right_to_left_page_the_older_review_is_to_the_right(publication, n
 
 def test_the_feeds_view_of_a_months_archive_sends_readers_to_the_feed_itself(publication,
                                                                               now):
-    write_reviews(publication, 2)
+    write_reviews(publication, [{}, {"summary": None}])
     config = publication.config
     build_site(config, now=now)
     public = config.output_path
     view = lxml.etree.XSLT(lxml.etree.parse(str(public / "feed.xsl")))
     [month] = [p.parent.name for p in public.glob("archive/*/feed.xml")][:1]
     for name in ("feed.xml", "atom.xml"):
-        [lede] = view(lxml.etree.parse(str(public / name))).xpath("//p[@class='lede']")
+        shown = view(lxml.etree.parse(str(public / name)))
+        [lede] = shown.xpath("//p[@class='lede']")
         assert "to follow new reviews as they are published" in lede.xpath("string()")
+        # Each entry with its logline, RSS as Atom; one without shows no HTML as text.
+        rows = [li.xpath("string()") for li in shown.xpath("//ul[@class='rows']/li")]
+        assert "A film worth seeing, number 1." in rows[1] and "<" not in rows[0]
         [archived] = view(lxml.etree.parse(str(public / "archive" / month / name))).xpath(
             "//p[@class='lede']")
         assert archived.xpath("string()").startswith("This is an archive of a web feed")
