@@ -145,8 +145,11 @@ def render_template(templates: Path, name: str, context: Mapping[str, Any]) -> s
     try:
         return env.get_template(name).render(context)
     except jinja2.TemplateNotFound as exc:
+        # Missing from an include, an import or an extends: the line that names it, too.
+        where = _template_location(exc) if exc.name != name else ""
         raise TemplateError(
-            f"template {exc.name!r} not found in {templates} or the defaults"
+            f"{where + ': ' if where else ''}template {exc.name!r} not found in {templates} or "
+            "the defaults"
         ) from None
     except jinja2.TemplateError as exc:
         where = _template_location(exc) or name

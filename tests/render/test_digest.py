@@ -413,6 +413,11 @@ def test_template_errors_name_the_file_and_line(publication):
     (templates / "digest.txt.j2").write_text("{% if %}\n")
     with pytest.raises(TemplateError, match=r"digest\.txt\.j2:1: "):
         render_digest(make_issue(config), Site.from_config(config))
+    # A template it includes that is nowhere: the line that includes it is named too.
+    (templates / "digest.txt.j2").write_text("one\n{% include '_nope.txt.j2' %}\n")
+    with pytest.raises(TemplateError, match=r"digest\.txt\.j2:2: template '_nope\.txt\.j2' "
+                                            r"not found in "):
+        render_digest(make_issue(config), Site.from_config(config))
 
 
 def test_mj_style_inline_rules_are_inlined_after_compiling(publication):
