@@ -38,6 +38,9 @@ from .schema import (
 )
 from .subscribers import _subscriber_from, record_event, set_status
 
+#: The history's kind for a welcome sent; its detail is the welcome's Message-ID.
+WELCOMED = "welcomed"
+
 
 def is_hash_suppressed(conn: Connection, email: str) -> bool:
     return conn.execute(select(suppressions_t.c.reason).where(
@@ -303,6 +306,14 @@ class ReaderStore(StoreBase):
             return conn.execute(select(inbox_messages_t.c.outcome).where(
                 inbox_messages_t.c.key == key)).first() is not None
 
+    def record_welcome(self, email: str, message_id: str, *, now: datetime) -> None:
+        """Note in ``email``'s history that a welcome went out with ``message_id``: a report
+        about it is tied to the subscriber by it, as an issue's is by its delivery."""
+        with self._write() as conn:
+            row = self._row(conn, email)
+            if row is not None:
+                record_event(conn, row.id, WELCOMED, now, message_id)
+
     def record_returned(self, key: str, kind: str, *, message_ids: tuple[str, ...] = (),
                         email: str = "", detail: str = "", now: datetime,
                         soft_limit: int = 3, soft_window: timedelta = timedelta(days=14)
@@ -334,6 +345,15 @@ class ReaderStore(StoreBase):
                     issue = found.issue_number
                     row = conn.execute(select(subscribers_t).where(
                         subscribers_t.c.id == found.subscriber_id)).first()
+                else:  # a welcome (publisher serve's): the subscriber's history keeps its id
+                    welcomed = conn.execute(
+                        select(subscriber_events_t.c.subscriber_id)
+                        .where(subscriber_events_t.c.kind == WELCOMED,
+                               subscriber_events_t.c.detail.in_([f"<{mid}>" for mid in ids]))
+                    ).first()
+                    if welcomed is not None:
+                        row = conn.execute(select(subscribers_t).where(
+                            subscribers_t.c.id == welcomed.subscriber_id)).first()
             if row is None and kind == ReturnKind.UNSUBSCRIBE and email:
                 row = self._row(conn, email)
             if row is None:

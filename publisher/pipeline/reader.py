@@ -16,6 +16,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from email.utils import make_msgid
 from pathlib import PurePosixPath
 from typing import Any, Generic, TypeVar
 from urllib.parse import quote
@@ -268,21 +269,28 @@ class ReaderDesk:
     def _words(self) -> Words:
         return Words(self.strings, self.config.language)
 
-    def welcome(self, subscriber: Subscriber) -> bytes:
+    def welcome(self, subscriber: Subscriber, message_id: str = "") -> bytes:
         """The welcome message for ``subscriber``."""
         return welcome_message(
             self.site, self.sender, self.strings, email=subscriber.email, name=subscriber.name,
             unsubscribe_url=self.sender.unsubscribe_url(self._secret, subscriber.email),
             preferences_url=self.sender.preferences_url(self._secret, subscriber.email),
             next_date=self.next_issue_date(), latest=self.latest_issue(), date=self.clock(),
-            signer=self.signer)
+            signer=self.signer, message_id=message_id)
 
     def send_welcome(self, subscriber: Subscriber) -> bool:
         """Send the welcome through the configured transport; False (and one log line, without
         the address) when it could not be sent. It is not sent again: the subscription stands,
-        and the next issue reaches the subscriber whatever became of the welcome."""
-        return self._send(subscriber.email, lambda: self.welcome(subscriber),
+        and the next issue reaches the subscriber whatever became of the welcome. Its
+        Message-ID goes into the subscriber's history, so that ``publisher inbox`` knows a
+        complaint or a bounce about it for the subscriber's, as it knows an issue's."""
+        message_id = make_msgid("welcome", domain=self.sender.domain)
+        sent = self._send(subscriber.email, lambda: self.welcome(subscriber, message_id),
                           f"welcome for subscriber {subscriber.id}")
+        if sent:
+            with self._write_lock:
+                self.store.record_welcome(subscriber.email, message_id, now=self.clock())
+        return sent
 
     # --- leaving and coming back -----------------------------------------------------------------
 

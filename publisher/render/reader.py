@@ -93,23 +93,25 @@ class LatestIssue:
 def welcome_message(site: Site, sender: Sender, strings: Strings, *, email: str, name: str,
                     unsubscribe_url: str, preferences_url: str, next_date: str,
                     latest: LatestIssue | None, date: datetime,
-                    signer: DkimSigner | None) -> bytes:
+                    signer: DkimSigner | None, message_id: str = "") -> bytes:
     """The message that greets ``email`` once its subscription is confirmed: what the
     newsletter is, when the next issue is planned (``next_date``, "" for none) and the latest
     issue to read meanwhile (else the site). It is list mail, the first of the list's, so it
-    carries List-Unsubscribe with one-click (RFC 8058) as every issue does."""
+    carries List-Unsubscribe with one-click (RFC 8058) as every issue does. ``message_id``:
+    its Message-ID, kept by the caller (a complaint about the welcome quotes it)."""
     values = {"publication": site.newsletter_name, "address": email, "name": header_text(name)}
     context = {**page_context(site, strings), **values, "next_date": next_date,
                "latest": latest, "unsubscribe_url": unsubscribe_url,
                "preferences_url": preferences_url}
     return _message(site, sender, "welcome", context,
                     subject=strings("welcome_subject", **values), email=email, name=name,
-                    date=date, signer=signer, unsubscribe_url=unsubscribe_url)
+                    date=date, signer=signer, unsubscribe_url=unsubscribe_url,
+                    message_id=message_id)
 
 
 def _message(site: Site, sender: Sender, template: str, context: Mapping[str, Any], *,
              subject: str, email: str, name: str, date: datetime, signer: DkimSigner | None,
-             unsubscribe_url: str = "") -> bytes:
+             unsubscribe_url: str = "", message_id: str = "") -> bytes:
     """``web/<template>.txt.j2`` and ``.html.j2`` as one message from the newsletter's sender to
     ``email``, DKIM-signed when configured; Auto-Submitted keeps vacation responders from
     answering it. With ``unsubscribe_url`` it is list mail: List-Id, List-Unsubscribe (the URL
@@ -126,7 +128,7 @@ def _message(site: Site, sender: Sender, template: str, context: Mapping[str, An
         + fold_subject(header_text(subject))
     message = EmailMessage(policy=SMTP)
     message["Date"] = format_datetime(date.astimezone(sender.tz))
-    message["Message-ID"] = make_msgid(template, domain=sender.domain)
+    message["Message-ID"] = message_id or make_msgid(template, domain=sender.domain)
     message["Auto-Submitted"] = "auto-generated"
     list_unsubscribe = b""
     if unsubscribe_url:

@@ -345,3 +345,24 @@ def test_a_reply_to_the_newsletters_own_address_unsubscribes_nobody(publication:
     with open_store(config) as store:
         assert {s.email: s.status for s in store.subscribers()} == {
             "ann@example.org": "active", "zoe@example.com": "unsubscribed"}
+
+
+def test_a_complaint_about_the_welcome_is_tied_to_its_subscriber(publication: Publication):
+    # The welcome publisher serve sends is its own message, not an issue's delivery: its
+    # Message-ID is kept in the subscriber's history, so a complaint quoting it is ours.
+    from publisher.pipeline.reader import ReaderDesk
+    from tests.webserver import outbox_messages
+
+    publication.add_config('[inbox]\nmailbox = "maildir://.publisher/inbox"\n')
+    config = publication.config
+    with open_store(config) as store:
+        ann = store.add_subscriber("ann@example.org", now=NOW)
+        desk = ReaderDesk(config, store, secret=SECRET["PUBLISHER_SECRET"], clock=lambda: NOW)
+        assert desk.send_welcome(ann)
+    [welcome] = outbox_messages(config.root / ".publisher" / "outbox")
+    box = mailbox.Maildir(config.root / ".publisher" / "inbox", factory=None, create=True)
+    box.add(variant("arf-yahoo.eml", 1, "ann@example.org", str(welcome["Message-ID"]).encode()))
+    result = run_cli("inbox", root=config.root)
+    assert result.exit_code == 0, result.output
+    assert "processed 1 (1 complained)" in result.stdout
+    assert statuses(config) == Counter(complained=1)
