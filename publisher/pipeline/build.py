@@ -953,7 +953,7 @@ class _Planner:
                     why = f"{self._waiting(other)}: until it is published the link finds nothing"
                 else:
                     why = ("where nothing is published (no review, page or file in static/ "
-                           "has that address); correct the link")
+                           f"has that address); {self._link_fix(review, url)}")
                 found.append(Problem(review.source_path or review.slug, line, "body",
                                      f"links to {url}, {why}"))
         if named is not None and len(found) > named:
@@ -962,6 +962,27 @@ class _Planner:
                 f"and {len(found) - named} more links to addresses on this site where nothing "
                 "is published (publisher check lists every one)")]
         return found
+
+    def _link_fix(self, source: Review | SitePage, url: str) -> str:
+        """What makes a link that finds nothing land: said outright for what a site moved
+        from Pelican ({static}, {filename}) or a Hugo page bundle (an image beside its
+        index.md) leaves behind, neither of which publisher reads."""
+        rel = unquote(url[len(self.site.base_url):].partition("?")[0])
+        head, _, rest = rel.partition("/")
+        if head in ("{static}", "{attach}"):
+            return (f"Pelican's {head} is not read here: link the file's path under static/ "
+                    f"({rest})")
+        if head == "{filename}":
+            return ("Pelican's {filename} is not read here: link the review's or page's "
+                    "address on this site instead")
+        path = source.source_path
+        name = rel.rpartition("/")[2]
+        if path and name and (self.config.root / path).with_name(name).is_file():
+            bundle = os.path.basename(path) == "index.md"
+            folder = os.path.basename(os.path.dirname(path)) if bundle else "images"
+            return (f"{name} sits beside {path}, and only static/ is published: move it to "
+                    f"static/{folder}/{name} and link {folder}/{name}")
+        return "correct the link"
 
     def lost_issue_links(self, served: Collection[str], moved: Collection[str] = (),
                          named: int | None = LINKS_NAMED) -> dict[str, Problem]:

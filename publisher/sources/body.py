@@ -66,11 +66,20 @@ class MarkdownBody(Deferred):
         return render_prepared(self.markdown, self.base_url, review.url)
 
 
+#: Where a Hugo (or WordPress) source marks the end of its summary.
+MORE = "<!--more-->"
+
+
 @dataclass(frozen=True)
 class Excerpt(Deferred):
-    """The summary of a review that gives none: the first ``words`` words of its body."""
+    """The summary of a review that gives none: the first ``words`` words of its body, or of
+    ``lead``, its Markdown before a ``<!--more-->`` line, when it has one (as Hugo reads it)."""
 
     words: int
+    lead: str | None = None
+    base_url: str = ""
 
     def compute(self, review: Review) -> str:
+        if self.lead is not None:
+            return excerpt(render_prepared(self.lead, self.base_url, review.url), self.words)
         return excerpt(review.body_html, self.words)

@@ -91,6 +91,31 @@ _FRONT_MATTER_END = re.compile(r"^(?:---|\.\.\.)[ \t]*\r?$", re.MULTILINE)
 _TOP_KEY = re.compile(r"^(\s*)([A-Za-z_][\w-]*)\s*:\s+(.*?)\s*\r?$")
 _KEY_LINE = re.compile(r"^(\s*)(?:-\s+)?([A-Za-z_][\w-]*)\s*:(?:\s|$)(.*)")
 _LIST_ITEM = re.compile(r"^(\s*-\s+)(.*?)\s*\r?$")
+#: The first line of a Pelican source: one of its metadata fields, capitalised as it writes them.
+_PELICAN_HEADER = re.compile(r"(?:Title|Date|Author|Authors|Category|Tags|Slug|Summary|Modified|"
+                             r"Status|Lang|Template):\s")
+
+
+#: Fields of Hugo's and Pelican's front matter that publisher names otherwise (or has not):
+#: name in lower case -> (publisher's field, the hint). A migrated source gets the hint
+#: rather than "did you mean 'tags'?" for images or a list of every field.
+FOREIGN_FIELDS: dict[str, tuple[str, str]] = {
+    **dict.fromkeys(("lastmod", "modified"), (
+        "updated", "the time of the last change is 'updated' here; write 'updated:'")),
+    **dict.fromkeys(("author", "authors"), (
+        "reviewer", "the review's author is 'reviewer' here (one name); write 'reviewer:'")),
+    "description": ("summary", "the line that sells the review is 'summary' here; write "
+                               "'summary:'"),
+    **dict.fromkeys(("publishdate", "pubdate"), (
+        "date", "a review is published at its 'date' (a later one schedules it); keep one "
+                "'date:' and remove this line")),
+    **dict.fromkeys(("categories", "category", "keywords"), (
+        "tags", "publisher has tags only; move these into 'tags:' or remove the line")),
+    **dict.fromkeys(("images", "image", "cover", "featured_image"), (
+        "poster", "a review's image is its 'poster' (one path under static/ or a URL, with "
+                  "'poster_alt'); write 'poster:'")),
+    "status": ("draft", "write 'draft: true' for a draft; a published review needs no line"),
+}
 
 
 class Collector:
@@ -167,7 +192,10 @@ class Fields:
                 close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
                 home = next((group for group, members in (nested or {}).items()
                              if key in members), None)
-                if home is not None:
+                foreign = FOREIGN_FIELDS.get(key.lower()) if not prefix else None
+                if foreign is not None and foreign[0] in known:
+                    hint = foreign[1]
+                elif home is not None:
                     hint = f"did you mean '{prefix}{home}.{key}'? (indent it under {home}:)"
                 elif close:
                     hint = f"did you mean '{prefix}{close[0]}'?"
@@ -243,8 +271,19 @@ def split_front_matter(text: str, out: Collector) -> tuple[str, str, int] | None
     """(front matter, body, line number of the body's first line), or None with a problem."""
     first, _, rest = text.partition("\n")
     if first.rstrip() != "---":
-        out.error(1, "", "no front matter; start the file with a line '---', then fields "
-                         "such as 'title: ...', then another '---'")
+        # Sources copied from Hugo (TOML between '+++' lines) or Pelican (a header of
+        # 'Title: ...' lines, no fences) have front matter, just not YAML: say what to change.
+        if first.rstrip() == "+++":
+            out.error(1, "", "front matter in TOML (between '+++' lines, as Hugo writes it); "
+                             "publisher reads YAML between '---' lines: write '---' for each "
+                             "'+++' and each 'key = value' as 'key: value'")
+        elif _PELICAN_HEADER.match(first):
+            out.error(1, "", "a metadata header without '---' lines (as Pelican writes it); "
+                             "add a line '---' above it and another below its last field, "
+                             "and write field names in lower case ('Title:' as 'title:')")
+        else:
+            out.error(1, "", "no front matter; start the file with a line '---', then fields "
+                             "such as 'title: ...', then another '---'")
         return None
     match = _FRONT_MATTER_END.search(rest)
     if match is None:

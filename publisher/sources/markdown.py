@@ -155,6 +155,30 @@ def site_links(markdown: str, base_url: str, first_line: int) -> tuple[tuple[str
     return tuple(found.items())
 
 
+# A Hugo shortcode, {{< name ... >}} or {{% name ... %}} (or its closing tag): group 1 names it.
+_SHORTCODE = re.compile(r"\{\{[<%]\s*/?\s*([\w./-]+)[^\n]*?[>%]\}\}")
+
+
+def shortcodes(markdown: str, first_line: int) -> list[tuple[int, str]]:
+    """The Hugo shortcodes a body holds (publisher expands none: each would be published as
+    text), as (line in the file, name), one per line; code blocks and code spans left out."""
+    if "{{" not in markdown:
+        return []
+    text = markdown
+    if "`" in text:
+        if "```" in text:
+            text = _without_fences(text, "```")
+        text = _CODE_SPAN.sub("", text)
+    if "~~~" in text:
+        text = _without_fences(text, "~~~")
+    found: list[tuple[int, str]] = []
+    for index, line in enumerate(text.split("\n")):
+        match = _SHORTCODE.search(line)
+        if match:
+            found.append((first_line + index, match.group(1)))
+    return found
+
+
 def _start(match: re.Match[str]) -> int:
     return match.start()
 

@@ -39,7 +39,7 @@ from ..config import NOT_IN_URL, Config
 from ..errors import Problem, SourceError
 from ..models import Deferred, Film, Poster, Review
 from ..text import SUSPECT_CHARS, one_line, remove_bidi_controls, slugify
-from .body import Excerpt, FileBody, MarkdownBody
+from .body import MORE, Excerpt, FileBody, MarkdownBody
 from .frontmatter import (
     Collector,
     Fields,
@@ -47,10 +47,10 @@ from .frontmatter import (
     front_matter_mapping,
     node_kind,
 )
-from .markdown import absolute_url, prepare_markdown, site_links
+from .markdown import absolute_url, prepare_markdown, shortcodes, site_links
 
 #: Bump when parsing or rendering changes in a way the source hashes cannot see.
-CACHE_FORMAT = 3
+CACHE_FORMAT = 4
 
 FIELDS = (
     "title", "date", "reviewer", "film", "rating", "summary", "tags", "poster", "poster_alt",
@@ -417,9 +417,17 @@ def parse_source(text: str, path: str, config: Config, *,
         parts = urlsplit(url)
         if (parts.scheme not in ("http", "https") or not parts.netloc
                 or NOT_IN_URL.search(url)):
-            out.error(fields.line("url"), "url",
-                      f"{url!r} is not an absolute http(s) URL; expected the address of the "
-                      "review's existing page, e.g. https://www.example.org/post/alien-romulus")
+            if not parts.scheme and not parts.netloc and url.startswith("/"):
+                # Hugo's url: is the page's own address on this site: here, an alias.
+                out.error(fields.line("url"), "url",
+                          f"{url!r} is not an absolute http(s) URL: url: is for a page on "
+                          "another site; for an address on this one (Hugo's url:), write "
+                          f"aliases: [{url}] instead")
+            else:
+                out.error(fields.line("url"), "url",
+                          f"{url!r} is not an absolute http(s) URL; expected the address of "
+                          "the review's existing page, e.g. "
+                          "https://www.example.org/post/alien-romulus")
             url = None
 
     aliases = _aliases(fields, config)
@@ -441,6 +449,10 @@ def parse_source(text: str, path: str, config: Config, *,
         if removed:
             out.warn(body_line, "body", f"removed {removed} control character"
                                         f"{'s' if removed > 1 else ''} that XML cannot carry")
+    for line, name in shortcodes(body, body_line):
+        out.warn(line, "body", f"a Hugo shortcode ({name}) would be published as written: "
+                               "publisher expands none; write it as Markdown or HTML (a link "
+                               "to the video, an image)")
     if out.problems or title is None or reviewer is None or published is None:
         return None, out.problems, out.warnings, ()
     links = site_links(body, config.base_url, body_line)
@@ -460,7 +472,8 @@ def parse_source(text: str, path: str, config: Config, *,
         id=review_id,
         url=url or config.permalink(slug),
         body_html=body_html,
-        summary=Excerpt(config.newsletter.excerpt_words) if summary is None else summary,
+        summary=summary if summary is not None else Excerpt(
+            config.newsletter.excerpt_words, *_lead(body, config.base_url)),
         film=film,
         rating=rating,
         tags=tags,
@@ -472,6 +485,13 @@ def parse_source(text: str, path: str, config: Config, *,
         links=links,
     )
     return review, out.problems, out.warnings, needs
+
+
+def _lead(body: str, base_url: str) -> tuple[str, str] | tuple[()]:
+    """The Markdown before a body's ``<!--more-->`` (and base_url to render it), which Hugo
+    makes the summary; nothing when there is no such marker (the excerpt is the body's)."""
+    lead, more, _rest = body.partition(MORE)
+    return (lead, base_url) if more and lead.strip() else ()
 
 
 def parse_review(text: str, *, path: str, config: Config) -> Review:

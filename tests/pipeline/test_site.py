@@ -1210,3 +1210,28 @@ def test_check_says_when_a_language_has_no_translation_of_publishers_words(publi
     assert said.startswith(f"{publication.root / 'publisher.toml'}: language: 'de', but the "
                            "words of the pages, feeds and digest")
     assert "strings.de.toml and translate it" in said
+
+
+def test_a_broken_link_left_by_pelican_or_a_hugo_bundle_says_what_to_do(publication, now):
+    write_reviews(publication, [{"slug": "x", "body": "[y]({filename}/y.md)\n\n"
+                                                      "![still]({static}/images/still.jpg)"}])
+    bundle = publication.root / "reviews" / "past-lives"
+    bundle.mkdir()
+    (bundle / "still.png").write_bytes(b"png")
+    (bundle / "index.md").write_text("---\ntitle: Past Lives\ndate: 2026-11-02\n"
+                                     "reviewer: Ana\n---\n![A still](still.png)\n",
+                                     encoding="utf-8")
+    config = publication.config
+    nothing = ("where nothing is published (no review, page or file in static/ has that "
+               "address)")
+    assert [str(w) for w in build_site(config, now=now).warnings] == [
+        f"reviews/x.md:8: body: links to {config.url('{filename}/y.md')}, {nothing}; "
+        "Pelican's {filename} is not read here: link the review's or page's address on this "
+        "site instead",
+        f"reviews/x.md:10: body: links to {config.url('{static}/images/still.jpg')}, "
+        f"{nothing}; Pelican's {{static}} is not read here: link the file's path under static/ "
+        "(images/still.jpg)",
+        f"reviews/past-lives/index.md:6: body: links to {config.url('still.png')}, {nothing}; "
+        "still.png sits beside reviews/past-lives/index.md, and only static/ is published: "
+        "move it to static/past-lives/still.png and link past-lives/still.png",
+    ]

@@ -979,3 +979,82 @@ def test_sources_path_is_relative_to_the_publication(tmp_path, monkeypatch):
     with pytest.raises(SourceError) as info:
         load_reviews(load_config(directory=Path("pub")), cache=False)
     assert info.value.problems[0].path == "reviews/a.md"
+
+
+# --- sources copied from Hugo and Pelican --------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('+++\ntitle = "Harbour Lights"\n+++\nBody.\n',
+         "reviews/x.md:1: front matter in TOML (between '+++' lines, as Hugo writes it); "
+         "publisher reads YAML between '---' lines: write '---' for each '+++' and each "
+         "'key = value' as 'key: value'"),
+        ("Title: Harbour Lights\nDate: 2026-03-06\n\nBody.\n",
+         "reviews/x.md:1: a metadata header without '---' lines (as Pelican writes it); add a "
+         "line '---' above it and another below its last field, and write field names in "
+         "lower case ('Title:' as 'title:')"),
+    ],
+)
+def test_hugo_toml_and_pelican_headers_are_named_with_the_change_to_make(
+        publication, text, message):
+    publication.write_review("x.md", text)
+    assert problems_of(publication) == [message]
+
+
+def test_hugo_and_pelican_fields_name_publishers_own(publication):
+    publication.write_review("x.md", review(
+        BASIC + "lastmod: 2026-03-07\nModified: 2026-03-07\nauthor: Sam\ndescription: Good.\n"
+        "publishDate: 2026-03-06\ncategories: [reviews]\nimages: [/i/x.jpg]\n"
+        "Status: draft\nweight: 3\n"))
+    assert problems_of(publication) == [
+        "reviews/x.md:5: lastmod: unknown field; the time of the last change is 'updated' "
+        "here; write 'updated:'",
+        "reviews/x.md:6: Modified: unknown field; the time of the last change is 'updated' "
+        "here; write 'updated:'",
+        "reviews/x.md:7: author: unknown field; the review's author is 'reviewer' here (one "
+        "name); write 'reviewer:'",
+        "reviews/x.md:8: description: unknown field; the line that sells the review is "
+        "'summary' here; write 'summary:'",
+        "reviews/x.md:9: publishDate: unknown field; a review is published at its 'date' (a "
+        "later one schedules it); keep one 'date:' and remove this line",
+        "reviews/x.md:10: categories: unknown field; publisher has tags only; move these into "
+        "'tags:' or remove the line",
+        "reviews/x.md:11: images: unknown field; a review's image is its 'poster' (one path "
+        "under static/ or a URL, with 'poster_alt'); write 'poster:'",
+        "reviews/x.md:12: Status: unknown field; write 'draft: true' for a draft; a published "
+        "review needs no line",
+        "reviews/x.md:13: weight: unknown field; known fields: title, date, reviewer, film, "
+        "rating, summary, tags, poster, poster_alt, availability, slug, id, updated, draft, "
+        "url, aliases",
+    ]
+
+
+def test_hugos_url_a_path_on_the_site_is_pointed_to_aliases(publication):
+    publication.write_review("x.md", review(BASIC + "url: /reviews/harbour-2026/\n"))
+    assert problems_of(publication) == [
+        "reviews/x.md:5: url: '/reviews/harbour-2026/' is not an absolute http(s) URL: url: is "
+        "for a page on another site; for an address on this one (Hugo's url:), write aliases: "
+        "[/reviews/harbour-2026/] instead"]
+
+
+def test_hugo_shortcodes_are_named_as_published_as_text(publication):
+    body = ("Intro.\n\n{{< youtube x0XDEhP4MQs >}}\n\n`{{< kept >}}` in code\n\n"
+            "```\n{{% notice %}}\n```\n\nEnd {{% notice %}}aside{{% /notice %}}.\n")
+    publication.write_review("film.md", review(BASIC, body))
+    catalog = load_reviews(publication.config, cache=False)
+    assert [str(w) for w in catalog.warnings] == [
+        "reviews/film.md:8: body: a Hugo shortcode (youtube) would be published as written: "
+        "publisher expands none; write it as Markdown or HTML (a link to the video, an image)",
+        "reviews/film.md:16: body: a Hugo shortcode (notice) would be published as written: "
+        "publisher expands none; write it as Markdown or HTML (a link to the video, an image)",
+    ]
+
+
+def test_the_summary_of_a_body_with_more_ends_there_as_in_hugo(publication):
+    r = one(publication, BASIC, "Three hours that pass like *one*.<!--more-->\n\nThe rest.\n")
+    assert r.summary == "Three hours that pass like one."
+    assert r.body_html == "<p>Three hours that pass like <em>one</em>.</p>\n<p>The rest.</p>"
+    r = one(publication, BASIC, "No marker here.\n\nThe rest.\n", name="film.md")
+    assert r.summary == "No marker here. The rest."
