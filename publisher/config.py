@@ -20,6 +20,7 @@ from urllib.parse import SplitResult, quote, unquote, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from .errors import ConfigError
+from .text import ABSOLUTE_URI
 
 CONFIG_NAME = "publisher.toml"
 #: Where publisher keeps its own state, under the publication directory.
@@ -44,6 +45,10 @@ class FeedSettings:
     former_permalinks: tuple[str, ...] = ()
     #: WebSub hub advertised in the feeds and told of every feed a build changes, if any.
     hub: str = ""
+    #: The feed id (Atom id, RSS guid) of a review without an ``id:`` field: {domain}, {date}
+    #: (its day, YYYY-MM-DD) and {slug} filled in. A site moved here keeps its old ids with
+    #: its old pattern: Hugo's is the permalink ("https://example.org/posts/{slug}/").
+    ids: str = "tag:{domain},{date}:{slug}"
 
 
 @dataclass(frozen=True)
@@ -563,6 +568,14 @@ def _check(config: Config, where: str) -> Config:
                 f"{where}: feeds.former_permalinks: {former!r} is not an earlier pattern of "
                 "review pages on this site; expected a path under base_url with {slug}, such "
                 "as \"posts/{slug}/\" (not today's permalink)")
+    # A placeholder other than these stays in braces, which no URI holds. (The domain is
+    # base_url's, which may itself be what is wrong: said above.)
+    sample = feed_id(config.feeds.ids, "example.org", "2026-01-31", "a-slug")
+    if "{slug}" not in config.feeds.ids or not ABSOLUTE_URI.fullmatch(sample):
+        problems.append(
+            f"{where}: feeds.ids: {config.feeds.ids!r} does not make a URI for each review; "
+            "expected a pattern with {slug} (and {domain}, {date} if wanted), such as "
+            "\"tag:{domain},{date}:{slug}\" or a site's old \"https://example.org/posts/{slug}/\"")
     hub = _split(config.feeds.hub)
     if config.feeds.hub and (hub is None or hub.scheme not in ("http", "https") or not hub.netloc):
         problems.append(f"{where}: feeds.hub: {config.feeds.hub!r} is not an absolute http(s) "
@@ -613,6 +626,11 @@ def _check(config: Config, where: str) -> Config:
     if problems:
         raise ConfigError("\n".join(problems))
     return config
+
+
+def feed_id(pattern: str, domain: str, date: str, slug: str) -> str:
+    """``feeds.ids`` filled in for one review."""
+    return pattern.replace("{domain}", domain).replace("{date}", date).replace("{slug}", slug)
 
 
 def moved_path(path: str) -> str | None:

@@ -246,3 +246,8 @@ def collation_key(text: str) -> str:
     out (Hebrew, Greek, Cyrillic, kana)."""
     folded = unicodedata.normalize("NFKD", text)
     return "".join(c for c in folded if not unicodedata.combining(c)).casefold()
+
+
+#: An absolute URI (RFC 3986): a scheme, then characters a URI may hold. Atom's id and RSS's
+#: guid must be one; feed readers compare them as strings, so an id once published stays.
+ABSOLUTE_URI = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:[^\s<>\"{}|\\^`]+")

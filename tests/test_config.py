@@ -50,6 +50,9 @@ def test_base_url_gains_a_trailing_slash(publication):
         ("[moved]\n'tags/a/' = '/tags/a'", "moved: 'tags/a/' is moved to itself; remove the line"),
         ("[site]\nrelated = 21", "site.related: must be from 0 (none) to 20, got 21"),
         ("[moved]\n'tags/a/' = 3", "moved: expected a table of \"old/\" = \"new/\" lines"),
+        ("[feeds]\nids = 'posts/{slug}/'", "feeds.ids: 'posts/{slug}/' does not make a URI"),
+        ("[feeds]\nids = 'tag:{domain},{year}:{slug}'", "feeds.ids: 'tag:{domain},{year}:"),
+        ("[feeds]\nids = 'tag:{domain},{date}:x'", "feeds.ids: 'tag:{domain},{date}:x' does not"),
     ],
 )
 def test_mistakes_name_the_key_and_the_file(publication, extra, expected):

@@ -35,10 +35,10 @@ from urllib.parse import quote, urlsplit
 
 import yaml
 
-from ..config import NOT_IN_URL, Config
+from ..config import NOT_IN_URL, Config, feed_id
 from ..errors import Problem, SourceError
 from ..models import Deferred, Film, Poster, Review
-from ..text import SUSPECT_CHARS, one_line, remove_bidi_controls, slugify
+from ..text import ABSOLUTE_URI, SUSPECT_CHARS, one_line, remove_bidi_controls, slugify
 from .body import MORE, Excerpt, FileBody, MarkdownBody
 from .frontmatter import (
     Collector,
@@ -64,9 +64,10 @@ _SAFE_SLUG = re.compile(r"[a-z0-9]+(?:[-_.][a-z0-9]+)*\Z")
 
 
 def derived_id(config: Config, day: date_type, slug: str) -> str:
-    """The id of a review without an ``id`` field: the RFC 4151 tag URI
-    ``tag:{domain},{YYYY-MM-DD}:{slug}`` (the importer writes the same into the files it makes)."""
-    return f"tag:{config.domain},{day.isoformat()}:{slug}"
+    """The id of a review without an ``id`` field: ``feeds.ids`` filled in, by default the RFC
+    4151 tag URI ``tag:{domain},{YYYY-MM-DD}:{slug}`` (the importer writes the same into the
+    files it makes)."""
+    return feed_id(config.feeds.ids, config.domain, day.isoformat(), slug)
 
 
 def _parse_datetime(value: str, config: Config) -> datetime:
@@ -84,9 +85,6 @@ def _parse_datetime(value: str, config: Config) -> datetime:
 #: Publication and update dates must fall within these years.
 MIN_YEAR, MAX_YEAR = 1900, 2100
 
-#: An absolute URI (RFC 3986): a scheme, then characters a URI may hold. Atom's id and RSS's
-#: guid must be one; feed readers compare them as strings, so an id once published stays.
-_URI = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:[^\s<>\"{}|\\^`]+")
 _DATE_SHAPE = re.compile(r"\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?"
                          r"(?: ?(?:Z|[+-]\d{2}:?\d{2}))?)?\Z")
 _SPACED_OFFSET = re.compile(r" (Z|[+-]\d{2}:?\d{2})\Z")
@@ -394,7 +392,7 @@ def parse_source(text: str, path: str, config: Config, *,
                                                  str(config.reviews_path)))
 
     review_id = fields.text("id")
-    if review_id is not None and not _URI.fullmatch(review_id):
+    if review_id is not None and not ABSOLUTE_URI.fullmatch(review_id):
         out.error(fields.line("id"), "id", f"{review_id!r} is not a URI; expected an id such "
                                            "as tag:example.org,2026-03-01:film (keep the one "
                                            "already published)")

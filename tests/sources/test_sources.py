@@ -133,6 +133,17 @@ def test_runtime_rejects(text):
     assert parse_runtime(text) is None
 
 
+def test_a_site_moved_here_keeps_its_old_feed_ids_by_their_pattern(publication):
+    # Hugo's guid is the post's permalink: with its pattern, no review needs an id: line.
+    publication.add_config('[feeds]\nids = "https://old.reel.test/posts/{slug}/"\n')
+    assert one(publication, BASIC).id == "https://old.reel.test/posts/film/"
+
+
+def test_the_id_pattern_may_hold_the_domain_and_the_day_as_pelicans_did(publication):
+    publication.add_config('[feeds]\nids = "tag:{domain},{date}:/{slug}.html"\n')
+    assert one(publication, BASIC).id == "tag:reel.test,2026-03-06:/film.html"
+
+
 def test_bare_date_is_midnight_in_the_publication_timezone(publication):
     r = one(publication, BASIC.replace("2026-03-06", "2026-07-01"))
     assert r.date == datetime(2026, 7, 1, 0, 0, tzinfo=LONDON)
