@@ -202,6 +202,7 @@ def escape_markdown(text: str) -> str:
 #: richer layouts than the sample's name the film, the date and the rating too.
 _HEADER_KEYS = {"director": "director", "directed by": "director", "starring": "starring",
                 "cast": "starring", "reviewer": "reviewer", "reviewed by": "reviewer",
+                "author": "reviewer", "by": "reviewer",
                 "year": "year", "title": "title", "film": "title", "date": "date",
                 "published": "date", "posted": "date", "rating": "rating", "score": "rating",
                 "stars": "rating", "runtime": "runtime", "running time": "runtime",
@@ -211,6 +212,10 @@ _HEADER_KEYS = {"director": "director", "directed by": "director", "starring": "
 _HEADER = re.compile(
     r"^(?P<key>" + "|".join(sorted(_HEADER_KEYS, key=len, reverse=True)) +
     r")\s*:\s*(?P<value>.*)$", re.IGNORECASE)
+#: Metadata lines of a Pelican source that no page header has: such a file is a source to move,
+#: not a page to import, and its lines would otherwise become the logline ("Status: draft").
+_PELICAN_LINE = re.compile(r"^(?P<key>Slug|Status|Category|Modified|Summary|Lang|Template|"
+                           r"Save_as|Url|Authors|Translation)\s*:\s", re.IGNORECASE)
 _AVAILABLE = re.compile(r"\b(?:is|are)\s+(?:now\s+)?available\b", re.IGNORECASE)
 _ELLIPSIS_ONLY = re.compile(r"^(?:…|\.{2,}|etc\.?)$", re.IGNORECASE)
 
@@ -386,6 +391,13 @@ def parse_page(text: str, *, path: str) -> ParsedPage:
     else:
         index = len(cleaned)
     text_lines = cleaned[index:]
+    first = next(((n, s) for n, s in text_lines if s), None)
+    if first is not None and (pelican := _PELICAN_LINE.match(first[1])):
+        raise PageImportError(
+            f"{path}:{first[0]}: '{pelican.group('key')}:' is a line of Pelican's metadata, not "
+            "of a page: a Pelican source is moved, not imported (add a '---' line above its "
+            "header and one below it, field names in lower case; README, Moving from Hugo or "
+            "Pelican)")
 
     if "reviewer" not in header:
         where = text_lines[0][0] if text_lines else cleaned[-1][0]

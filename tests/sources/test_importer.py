@@ -887,3 +887,15 @@ def test_a_draft_edited_since_its_import_is_not_replaced(publication, cli, tmp_p
     again = cli("import", str(exported), "--title", "Night Bus to Varna", "--force")
     assert again.exit_code == 0, again.output
     assert draft.is_file()  # someone's work: never deleted
+
+
+def test_an_author_line_names_the_reviewer():
+    assert parse("Author: ann lee\n\nThe logline.\n\nThe body.\n").reviewer == "Ann Lee"
+
+
+def test_a_pelican_source_is_refused_rather_than_read_as_a_page():
+    # Its Status: and Slug: lines would have been the logline, and the draft published.
+    with pytest.raises(PageImportError, match=r"^aftersun\.md:4: 'Status:' is a line of "
+                                              r"Pelican's metadata, not of a page"):
+        parse("Title: Aftersun\nDate: 2022-11-18 10:20\nAuthor: Ann Lee\nStatus: draft\n"
+              "Slug: aftersun\n\nThe review.\n", path="aftersun.md")
