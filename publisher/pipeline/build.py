@@ -206,6 +206,32 @@ def name_warnings(config: Config, published: Sequence[Review]) -> list[str]:
     return warnings
 
 
+def _counted(moved: list[Problem], renamed: list[Problem], config: Config) -> list[Problem]:
+    """Moved pages and changed feed ids: a new permalink pattern moves every page at once, a
+    new domain changes every derived id, so a few are named and the rest counted."""
+    if len(moved) > MOVES_NAMED:
+        moved = [*moved[:MOVES_NAMED], Problem(
+            config.reviews_dir + "/", 0, "aliases",
+            f"and {len(moved) - MOVES_NAMED} more reviews' pages moved (did "
+            "feeds.permalink change? then add the old pattern to "
+            "feeds.former_permalinks): links to their old addresses now find nothing")]
+    if len(renamed) > MOVES_NAMED:
+        renamed = [*renamed[:MOVES_NAMED], Problem(
+            config.reviews_dir + "/", 0, "id",
+            f"and {len(renamed) - MOVES_NAMED} more reviews' feed ids changed (did "
+            "base_url's domain change?): give each its old id to keep it")]
+    return moved + renamed
+
+
+def _feed_items(path: Path) -> list[Mapping[str, Any]]:
+    """The items of the JSON feed at ``path`` as the last build left it; [] if unreadable."""
+    try:
+        items = orjson.loads(path.read_bytes()).get("items")
+    except (OSError, ValueError, AttributeError):
+        return []
+    return [item for item in items if isinstance(item, dict)] if isinstance(items, list) else []
+
+
 def manifest_path(config: Config) -> Path:
     return config.paths.build_manifest
 
@@ -839,20 +865,49 @@ class _Planner:
                                  f"its page moved from {self.site.url(path)} to {review.url}, "
                                  "and links to the old address (in issues sent, readers' "
                                  f"feeds, search results) now find nothing; add {fix}"))
-        # A new permalink pattern moves every page at once, a new domain changes every
-        # derived id: a few are named, the rest counted.
-        if len(moved) > MOVES_NAMED:
-            moved = [*moved[:MOVES_NAMED], Problem(
-                self.config.reviews_dir + "/", 0, "aliases",
-                f"and {len(moved) - MOVES_NAMED} more reviews' pages moved (did "
-                "feeds.permalink change? then add the old pattern to "
-                "feeds.former_permalinks): links to their old addresses now find nothing")]
-        if len(renamed) > MOVES_NAMED:
-            renamed = [*renamed[:MOVES_NAMED], Problem(
-                self.config.reviews_dir + "/", 0, "id",
-                f"and {len(renamed) - MOVES_NAMED} more reviews' feed ids changed (did "
-                "base_url's domain change?): give each its old id to keep it")]
-        return moved + renamed
+        return _counted(moved, renamed, self.config)
+
+    def renamed_since_feed(self, items: Sequence[Mapping[str, Any]]) -> list[Problem]:
+        """``moved_pages`` for a last build that recorded no review pages (a version that made
+        only feeds, before 30 November 2026): its site feed's ``items`` (feed.json's) are what
+        readers saw. A review found there (by id, else by title and date) at another address,
+        or under another derived id (its slug spelt otherwise then: 'Łódź' was 'odz'), is
+        named with the front matter that keeps its old links and entry."""
+        by_id = {r.id: r for r in self.published}
+        by_entry = {(r.title, r.date): r for r in self.published}
+        planned = {unit.key for unit in self.units}
+        moved: list[Problem] = []
+        renamed: list[Problem] = []
+        for item in items:
+            try:
+                old_id, url = str(item["id"]), str(item.get("url") or "")
+                review = by_id.get(old_id) or by_entry.get(
+                    (str(item["title"]), datetime.fromisoformat(str(item["date_published"]))))
+            except (KeyError, TypeError, ValueError):
+                continue
+            if review is None:
+                continue  # gone, or a draft again
+            keep_id = (f"`id: {old_id}` so that feed readers do not show it again as new"
+                       if old_id != review.id and review.id == derived_id(
+                           self.config, review.date.date(), review.slug) else "")
+            rel = page_file(url, self.site) if url != review.url else None
+            if rel is None or f"page:{rel}" in planned or f"alias:{rel}" in planned:
+                if keep_id:
+                    renamed.append(Problem(review.source_path, 0, "id",
+                                           f"its feed id changed from {old_id} to "
+                                           f"{review.id}; add {keep_id}"))
+                continue
+            self.moved_from.add(rel)
+            fix = f"`aliases: [{rel.removesuffix('index.html')}]`" + (
+                f" and {keep_id}" if keep_id else "")
+            moved.append(Problem(review.source_path, 0, "aliases",
+                                 f"its page moved from {url} to {review.url}, and links to the "
+                                 "old address (in issues sent, readers' feeds, search results) "
+                                 f"now find nothing; add {fix}"))
+        # In the order of their files, not the feed's (newest first).
+        moved.sort(key=lambda problem: problem.path)
+        renamed.sort(key=lambda problem: problem.path)
+        return _counted(moved, renamed, self.config)
 
     def served(self, statics: Collection[str]) -> set[str]:
         """The paths under the output that answer once this build is done: the planned
@@ -1240,6 +1295,10 @@ def _build(config: Config, *, now: datetime, issues: Sequence[Issue], catalog: C
     planner.warnings.extend(planner.broken_links(served))
     old = _read_manifest(manifest_path(config))
     moved = planner.moved_pages(old) + planner.gone_terms(old)
+    if not any(key.startswith("page:") for key in old):
+        # No review pages recorded (an earlier version made only feeds): its feed tells
+        # which ids readers have seen.
+        moved = planner.renamed_since_feed(_feed_items(out / "feed.json")) + moved
     lost = planner.lost_issue_links(served, planner.moved_from)
     # A link in a sent issue that this build breaks (the page it removes) is news for
     # ``publisher run`` to pass on, like a page that moved; the builds after keep naming it.

@@ -732,6 +732,30 @@ def test_a_feed_id_that_changed_with_the_date_is_named(publication, now):
         "do not show it again as new"]
 
 
+def test_a_feed_id_changed_since_a_version_that_made_only_feeds_is_named(publication, now):
+    # Versions before 30 November 2026 built feeds and no review pages, and spelt some slugs
+    # otherwise ('Łódź' was 'odz'): their manifest names no page, their feed.json the ids.
+    write_reviews(publication, [{"slug": "x"}, {"slug": "y", "id": "tag:reel.test,2026:y"}])
+    config = publication.config
+    build_site(config, now=now)
+    config.paths.build_manifest.write_text('{"version": 1, "feeds": {}}', "utf-8")
+    reviews = publication.root / "reviews"
+    for name in ("x", "y"):  # the same reviews at new addresses (a front-matter id stays)
+        text = (reviews / f"{name}.md").read_text("utf-8")
+        (reviews / f"{name}.md").write_text(text.replace("---\n", f"---\nslug: {name}2\n", 1),
+                                           "utf-8")
+    warnings = [str(w) for w in build_site(config, now=now).warnings]
+    assert warnings == [
+        f"reviews/x.md: aliases: its page moved from {config.url('reviews/x/')} to "
+        f"{config.url('reviews/x2/')}, and links to the old address (in issues sent, readers' "
+        "feeds, search results) now find nothing; add `aliases: [reviews/x/]` and "
+        "`id: tag:reel.test,2026-11-01:x` so that feed readers do not show it again as new",
+        f"reviews/y.md: aliases: its page moved from {config.url('reviews/y/')} to "
+        f"{config.url('reviews/y2/')}, and links to the old address (in issues sent, readers' "
+        "feeds, search results) now find nothing; add `aliases: [reviews/y/]`"]
+    assert build_site(config, now=now).warnings == ()
+
+
 def test_a_new_permalink_pattern_names_a_few_moved_pages_and_counts_the_rest(publication, now):
     write_reviews(publication, 8)
     config = publication.config
