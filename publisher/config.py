@@ -399,6 +399,19 @@ class Config:
         p = Path(path).expanduser()
         return p if p.is_absolute() else self.root / p
 
+    def ledger_files(self) -> list[Path]:
+        """The SQLite ledger's file and its companions (resolved), wherever [state] database
+        puts it; none for another database. (Read here rather than by SQLAlchemy, which a
+        build does not otherwise import.)"""
+        prefix = "sqlite:///"
+        if not self.state.database.startswith(prefix):
+            return []
+        name = self.state.database[len(prefix):].partition("?")[0]
+        if not name or name == ":memory:":
+            return []
+        file = self.resolve(name).resolve()
+        return [file.with_name(file.name + end) for end in ("", "-wal", "-shm", "-journal")]
+
 
 # Keys a user may reasonably write that live elsewhere in our schema: say where.
 _KEY_HINTS = {

@@ -145,3 +145,22 @@ def escapes(path: Path, allowed: Iterable[Path]) -> Path | None:
     if any(real == root or real.is_relative_to(root) for root in allowed):
         return None
     return real
+
+
+def private_target(path: Path, root: Path, private: Iterable[Path] = ()) -> Path | None:
+    """Where ``path`` really is (symbolic links followed) when that is a place of the
+    publication ``root`` (given resolved) that is never published: a hidden file or folder
+    (``.publisher/`` with the ledger, its backups and exports; ``.env``; ``.git``), or one of
+    ``private`` (given resolved). None otherwise, and for a path outside ``root`` (``escapes``
+    is the rule for those).
+
+    A link that stays inside the publication is followed, so without this rule a link committed
+    to ``static/`` could copy the ledger (every subscriber's address, mode 0600) to the web."""
+    real = path.resolve()
+    if not real.is_relative_to(root):
+        return None
+    if any(part.startswith(".") for part in real.relative_to(root).parts):
+        return real
+    if any(real == place or real.is_relative_to(place) for place in private):
+        return real
+    return None

@@ -38,7 +38,7 @@ from markupsafe import Markup
 from ..config import READER_PATHS, Config, moved_path
 from ..cores import default_workers
 from ..errors import Problem, PublisherError, SourceError, TemplateError
-from ..files import escapes, write_atomic
+from ..files import escapes, private_target, write_atomic
 from ..models import PUBLISHED_ONLY, Issue, Review, Showing, SitePage
 from ..render.engine import DEFAULT_TEMPLATES
 from ..render.feeds import XSL_PATH, FeedRenderer, Paging
@@ -300,14 +300,19 @@ def static_files(config: Config) -> list[tuple[str, Path]]:
 
     Symbolic links are followed while they stay inside the publication; one that leads out
     of it is refused: PublisherError naming every such link, before anything is written. So is
-    a site.icon that is not among the files: every page and feed would name it."""
+    one that leads to what the publication keeps private (``files.private_target``: a hidden
+    file or folder such as .publisher/, or the ledger's file), and a site.icon that is not
+    among the files: every page and feed would name it."""
     static = config.paths.static
-    allowed = [config.root.resolve()]
+    root = config.root.resolve()
+    allowed = [root]
+    private = config.ledger_files()
     found: list[tuple[str, Path]] = []
     refused: list[str] = []
+    hidden: list[str] = []
     seen: set[Path] = set()
 
-    def walk(directory: Path, rel: str) -> None:
+    def walk(directory: Path, rel: str, linked: bool) -> None:
         real = directory.resolve()
         if real in seen:  # a link back up the tree
             return
@@ -322,26 +327,40 @@ def static_files(config: Config) -> list[tuple[str, Path]]:
             if entry.name.startswith("."):
                 continue
             path, name = Path(entry.path), rel + entry.name
-            if entry.is_symlink():
+            link = entry.is_symlink()
+            if link:
                 target = escapes(path, allowed)
                 if target is not None:
                     refused.append(f"static/{name} → {target}")
                     continue
+            if link or linked:  # a file reached through a link may be anywhere in the root
+                target = private_target(path, root, private)
+                if target is not None:
+                    hidden.append(f"static/{name} → {target}")
+                    continue
             if entry.is_dir():
-                walk(path, name + "/")
+                walk(path, name + "/", linked or link)
             elif entry.is_file():
                 found.append((name, path))
 
     if static.is_symlink() and escapes(static, allowed) is not None:
         refused.append(f"static → {static.resolve()}")
+    elif static.is_symlink() and private_target(static, root, private) is not None:
+        hidden.append(f"static → {static.resolve()}")
     else:
-        walk(static, "")
+        walk(static, "", static.is_symlink())
     if refused:
         more = f" (and {len(refused) - 1} more)" if len(refused) > 1 else ""
         raise PublisherError(
             f"{refused[0]}{more}: a symbolic link out of the publication; publisher never "
             "publishes a file from outside it (it could be a secret): copy the file into "
             "static/ or remove the link")
+    if hidden:
+        more = f" (and {len(hidden) - 1} more)" if len(hidden) > 1 else ""
+        raise PublisherError(
+            f"{hidden[0]}{more}: a symbolic link to a hidden file of the publication or to its "
+            "ledger; publisher never publishes those (they hold subscribers' addresses and "
+            "secrets): copy the file into static/ or remove the link")
     icon = config.icon_path
     if icon and not any(rel == icon for rel, _path in found):
         raise PublisherError(f"{config.path}: site.icon: static/{icon} is not there; put the "

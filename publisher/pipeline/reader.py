@@ -24,7 +24,7 @@ from urllib.parse import quote
 from ..config import Config
 from ..delivery.transports import Transport, transport_from_url
 from ..errors import BadToken, ExpiredToken, PublisherError
-from ..files import escapes, read_file
+from ..files import escapes, private_target, read_file
 from ..ledger import Store
 from ..ledger.readers import SubscriptionRequest
 from ..models import IssueState, Subscriber, SubscriberStatus
@@ -73,9 +73,14 @@ class ServedIcon:
         if not config.site.icon:
             return None
         path = config.paths.static / config.icon_path
-        if escapes(path, [config.root.resolve()]) is not None:  # as the build refuses it
+        root = config.root.resolve()
+        if escapes(path, [root]) is not None:  # as the build refuses it
             log.warning("site.icon: static/%s leads out of the publication; the pages show no "
                         "icon", config.icon_path)
+            return None
+        if private_target(path, root, config.ledger_files()) is not None:  # and this
+            log.warning("site.icon: static/%s leads to a hidden file of the publication or its "
+                        "ledger; the pages show no icon", config.icon_path)
             return None
         try:
             data = read_file(path)

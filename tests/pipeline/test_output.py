@@ -225,6 +225,47 @@ def test_links_inside_the_publication_are_followed(publication, now):
     assert not (public / "poster.png").is_symlink()  # a copy, never a link into the sources
 
 
+@pytest.mark.parametrize("target", [".publisher/state.db", ".env", "data/ledger.db"])
+def test_a_static_link_to_the_ledger_or_a_hidden_file_is_refused(publication, now, cli, target):
+    # Inside the publication, so the rule for links out of it lets it through: without this
+    # one, a link committed to static/ published the ledger (every subscriber) on the web.
+    write_reviews(publication, 1)
+    if target == "data/ledger.db":
+        publication.add_config('[state]\ndatabase = "sqlite:///data/ledger.db"\n')
+    config = publication.config
+    build_site(config, now=now)
+    before = snapshot(config.output_path)
+    private = publication.root / target
+    if target.endswith(".db"):  # a real ledger, holding a subscriber
+        assert cli("subscribers", "add", "not-for-the-web@example.org").exit_code == 0
+    else:
+        private.write_bytes(b"PUBLISHER_SECRET=not-for-the-web")
+        private.chmod(0o600)
+    assert b"not-for-the-web" in private.read_bytes()
+    static = publication.root / "static"
+    static.mkdir()
+    (static / "leak.png").symlink_to(private)
+    result = cli("build")
+    assert result.exit_code == 1
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith(f"error: static/leak.png → {private.resolve()}: a symbolic link to a "
+                           "hidden file of the publication or to its ledger;")
+    assert snapshot(config.output_path) == before
+
+    # Nor through a linked folder, whose files are walked (hidden ones skipped, as in static/).
+    (static / "leak.png").unlink()
+    (static / "all").symlink_to(private.parent, target_is_directory=True)
+    refused = {".publisher/state.db": "static/all", ".env": None,  # the root: .env skipped
+               "data/ledger.db": "static/all/ledger.db"}[target]
+    if refused is None:
+        build_site(config, now=now)
+    else:
+        with pytest.raises(PublisherError, match=f"^{refused} → .*a symbolic link to a hidden"):
+            build_site(config, now=now)
+    assert not any(b"not-for-the-web" in data for data, _ in snapshot(config.output_path)
+                   .values())
+
+
 def test_a_review_linked_from_outside_is_refused_by_name(publication, now, tmp_path):
     write_reviews(publication, 1)
     outside = tmp_path / "elsewhere.md"
