@@ -165,9 +165,12 @@ class ReaderDesk:
         return Subscribed(action, request.email if request else email.strip(), request)
 
     def confirmation(self, request: SubscriptionRequest) -> bytes:
-        """The confirmation message for ``request``."""
+        """The confirmation message for ``request``. It greets nobody by name, nor puts one in
+        To: the name is what the form said, and anyone may fill that in for any address — it
+        would be their words in a message from the publication (the name is kept for the
+        subscriber once they confirm)."""
         return confirmation_message(self.site, self.sender, self.strings, email=request.email,
-                                    name=request.name, confirm_url=self.confirm_url(request),
+                                    name="", confirm_url=self.confirm_url(request),
                                     hours=self.confirm_hours, date=self.clock(),
                                     signer=self.signer)
 

@@ -44,7 +44,7 @@ def test_subscribing_sends_a_confirmation_and_only_its_link_activates(reader: Re
     answer = reader.subscribe("ann@example.org", "Ann")
     assert answer.status_code == 200 and "Check your inbox" in visible(answer)
     (mail,) = wait_for_messages(reader.outbox, 1)
-    assert mail["To"] == "Ann <ann@example.org>"
+    assert mail["To"] == "ann@example.org"  # the form's name is anyone's words: see below
     assert mail["Subject"] == "Confirm your subscription to Test Reel"
     assert mail["Auto-Submitted"] == "auto-generated" and mail["List-Unsubscribe"] is None
     link = reader.confirmation_link()
@@ -119,6 +119,20 @@ def test_the_answer_is_the_same_for_a_new_a_waiting_and_a_subscribed_address(rea
         ("old@example.org", "You are already subscribed to Test Reel"),  # told, not asked
         ("waiting@example.org", "Confirm your subscription to Test Reel"),
         ("waiting@example.org", "Confirm your subscription to Test Reel")]
+
+
+def test_the_confirmation_carries_no_words_from_the_form_but_the_address(reader: Reader):
+    # Anyone may fill in the form for any address: a name such as this one would otherwise
+    # reach that address in a message from the publication, in To: and in its greeting.
+    spam = "Claim your prize at https://prize.example"
+    reader.subscribe("ann@example.org", spam)
+    (mail,) = wait_for_messages(reader.outbox, 1)
+    assert mail["To"] == "ann@example.org"
+    assert "prize" not in mail.as_string()
+    assert mail.get_body(("plain",)).get_content().startswith("Hello,")
+    # She confirms: the name she gave is hers from then on.
+    reader.client.post(reader.confirmation_link())
+    assert reader.store.subscriber("ann@example.org").name == spam
 
 
 def test_a_subscriber_who_asks_again_is_told_so_with_their_preferences_and_nothing_changes(
