@@ -209,7 +209,9 @@ _CODE_SPAN = re.compile(r"`[^`\n]+`")
 _LINK = re.compile(r"\](?:\(\s*(<[^>\n]*>|[^)\s]+)|:[ \t]*(<[^>\n]*>|\S+)"
                    r"(?=[ \t]*\r?(?:\n|\Z)|[ \t]+[\"'(]))")
 _LABEL = re.compile(r" {0,3}\[[^\]\n]+")
-_RAW_LINK = re.compile(r"<[A-Za-z][^>]*?\s(?:href|src|HREF|SRC)\s*=\s*[\"']([^\"'\n]+)[\"']")
+# A tag ends at the next "<" too: "<a x <a x …" (no ">") would otherwise be scanned to its end
+# from every "<", a time that grows with the square of the body.
+_RAW_LINK = re.compile(r"<[A-Za-z][^<>]*?\s(?:href|src|HREF|SRC)\s*=\s*[\"']([^\"'\n]+)[\"']")
 
 
 # A path with no dot segments, query-only or fragment-only part, or protocol-relative start.
@@ -316,7 +318,8 @@ def _below_the_title(html: str) -> str:
 
 
 # After cleaning, a heading has no attributes (the allow-list gives it none).
-_HEADING = re.compile(r"<h([2-6])>(.*?)</h\1>", re.DOTALL)
+# Its words end at any heading tag: ".*?" would scan from every "<h2>" of "<h2><h2>…" to the end.
+_HEADING = re.compile(r"<h([2-6])>((?:[^<]|<(?!/?h[1-6][\s>]))*)</h\1>")
 _EXPLICIT_ID = re.compile(r"\s*\{#([A-Za-z][A-Za-z0-9_-]*)\}\s*\Z")
 _ANY_TAG = re.compile(r"<[^>]*>")
 #: The ids the default page layouts give their own elements: a heading named "Main" gets
@@ -336,6 +339,7 @@ def _heading_ids(html: str) -> str:
     if "<h" not in html:
         return html
     seen = set(PAGE_IDS)
+    tried: dict[str, int] = {}  # per base, the suffix to try next: linear in the headings
 
     def named(match: re.Match[str]) -> str:
         level, inner = match.groups()
@@ -345,10 +349,12 @@ def _heading_ids(html: str) -> str:
         else:
             words = unescape(_ANY_TAG.sub("", inner))
             base = slugify(words) if any(c.isalnum() for c in words) else "section"
-        ident, n = base, 0
+        n = tried.get(base, 0)
+        ident = f"{base}-{n}" if n else base
         while ident in seen:
             n += 1
             ident = f"{base}-{n}"
+        tried[base] = n + 1
         seen.add(ident)
         return f'<h{level} id="{ident}">{inner}</h{level}>'
 
