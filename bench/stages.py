@@ -52,7 +52,7 @@ def child(directory: Path) -> dict[str, float]:
     site = Site.from_config(config)
     planner = _Planner(config, site, catalog, [], PosterFacts(config, cache=False), NOW)
     reviews = planner.published
-    files, _ = _source_files(config)
+    files, *_ = _source_files(config)
 
     def parse(pair: tuple[str, str]) -> object:
         rel, path = pair
