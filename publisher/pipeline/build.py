@@ -349,18 +349,16 @@ def static_files(config: Config) -> list[tuple[str, Path]]:
         hidden.append(f"static → {static.resolve()}")
     else:
         walk(static, "", static.is_symlink())
-    if refused:
-        more = f" (and {len(refused) - 1} more)" if len(refused) > 1 else ""
-        raise PublisherError(
-            f"{refused[0]}{more}: a symbolic link out of the publication; publisher never "
-            "publishes a file from outside it (it could be a secret): copy the file into "
-            "static/ or remove the link")
-    if hidden:
-        more = f" (and {len(hidden) - 1} more)" if len(hidden) > 1 else ""
-        raise PublisherError(
-            f"{hidden[0]}{more}: a symbolic link to a hidden file of the publication or to its "
-            "ledger; publisher never publishes those (they hold subscribers' addresses and "
-            "secrets): copy the file into static/ or remove the link")
+    for links, why in (
+            (refused, "a symbolic link out of the publication; publisher never publishes a "
+                      "file from outside it (it could be a secret)"),
+            (hidden, "a symbolic link to a hidden file of the publication or to its ledger; "
+                     "publisher never publishes those (they hold subscribers' addresses and "
+                     "secrets)")):
+        if links:
+            more = f" (and {len(links) - 1} more)" if len(links) > 1 else ""
+            raise PublisherError(f"{links[0]}{more}: {why}: copy the file into static/ or "
+                                 "remove the link")
     icon = config.icon_path
     if icon and not any(rel == icon for rel, _path in found):
         raise PublisherError(f"{config.path}: site.icon: static/{icon} is not there; put the "

@@ -336,22 +336,27 @@ def test_a_claim_waits_for_a_row_another_transaction_has_locked(config: Config):
     assert got == [[delivery.id]]
 
 
+def drop_connections(config: Config, store) -> None:
+    """End ``store``'s pooled connection from the server's side, as a restart does."""
+    with open_store(config) as other:
+
+        def connections(sql: str) -> int:
+            with other._engine.connect() as conn:
+                return len(conn.exec_driver_sql(
+                    f"SELECT {sql} FROM pg_stat_activity WHERE application_name = "
+                    "%(worker)s", {"worker": store.worker}).all())
+
+        assert connections("pg_terminate_backend(pid)") == 1
+        assert eventually(lambda: connections("pid"), 0) == 0
+
+
 @postgres_only
 def test_a_lost_connection_is_reported_without_the_readers_address(config: Config):
     # serve logs the error of a request the ledger failed (a server restart): never with the
     # statement's parameters, which hold the address it looked up.
     with open_store(config) as store:
         store.add_subscriber("private.reader@example.net", now=NOW)
-        with open_store(config) as other:  # the store's pooled connection stays open
-
-            def connections(sql: str) -> int:
-                with other._engine.connect() as conn:
-                    return len(conn.exec_driver_sql(
-                        f"SELECT {sql} FROM pg_stat_activity WHERE application_name = "
-                        "%(worker)s", {"worker": store.worker}).all())
-
-            assert connections("pg_terminate_backend(pid)") == 1
-            assert eventually(lambda: connections("pid"), 0) == 0
+        drop_connections(config, store)
         with pytest.raises(Exception) as caught:
             store.subscriber("private.reader@example.net")
         assert "private.reader" not in str(caught.value)
@@ -363,14 +368,5 @@ def test_a_server_store_outlives_the_database_dropping_its_connection(config: Co
     # unsubscribe, say) is answered, not a 500: its store tries each pooled connection first.
     with open_store(config, reconnect=True) as store:
         store.add_subscriber("reader@example.net", now=NOW)
-        with open_store(config) as other:
-
-            def connections(sql: str) -> int:
-                with other._engine.connect() as conn:
-                    return len(conn.exec_driver_sql(
-                        f"SELECT {sql} FROM pg_stat_activity WHERE application_name = "
-                        "%(worker)s", {"worker": store.worker}).all())
-
-            assert connections("pg_terminate_backend(pid)") == 1
-            assert eventually(lambda: connections("pid"), 0) == 0
+        drop_connections(config, store)
         assert store.subscriber("reader@example.net").email == "reader@example.net"

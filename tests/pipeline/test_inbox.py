@@ -39,6 +39,17 @@ UNRELATED = (["unrelated.eml"] * 4 + ["autoreply.eml"] * 2 + ["postfix-delayed.e
              + ["arf-not-spam.eml"] * 2)
 
 
+def with_inbox(publication: Publication) -> None:
+    """The newsletter's own address, and a Maildir inbox in .publisher/inbox."""
+    publication.add_config("""
+        [newsletter]
+        from_address = "news@reel.test"
+
+        [inbox]
+        mailbox = "maildir://.publisher/inbox"
+        """)
+
+
 def variant(name: str, n: int, recipient: str = "zoe@example.com",
             message_id: bytes = ORIGINAL) -> bytes:
     """Sample ``name`` about ``message_id`` sent to ``recipient``, with an identity of its own."""
@@ -52,13 +63,7 @@ def variant(name: str, n: int, recipient: str = "zoe@example.com",
 @pytest.fixture
 def sent(publication: Publication):
     """Issue #1 sent (Maildir transport) to 60 readers, and their Message-IDs."""
-    publication.add_config("""
-        [newsletter]
-        from_address = "news@reel.test"
-
-        [inbox]
-        mailbox = "maildir://.publisher/inbox"
-        """)
+    with_inbox(publication)
     write_reviews(publication, 2)
     config = publication.config
     addresses = add_subscribers(config, 60, NOW)
@@ -296,13 +301,7 @@ def test_imap_failures_are_one_line_naming_the_fix(sent, dovecot, publication):
 def test_a_run_with_an_inbox_is_never_answered_as_idle(publication: Publication):
     """An idle run is answered from a record of what it read; mail that came back since is no
     part of it, so a run with an [inbox] reads the mailbox every time."""
-    publication.add_config("""
-        [newsletter]
-        from_address = "news@reel.test"
-
-        [inbox]
-        mailbox = "maildir://.publisher/inbox"
-        """)
+    with_inbox(publication)
     config = publication.config
     inbox = config.root / ".publisher" / "inbox"
     inbox.parent.mkdir(parents=True, exist_ok=True)
@@ -322,13 +321,7 @@ def test_a_run_with_an_inbox_is_never_answered_as_idle(publication: Publication)
 def test_a_reply_to_the_newsletters_own_address_unsubscribes_nobody(publication: Publication):
     """The mailto defaults to from_address, where readers' replies go too: there, only the
     subject the mailto carries ("unsubscribe") says a message is a request to leave."""
-    publication.add_config("""
-        [newsletter]
-        from_address = "news@reel.test"
-
-        [inbox]
-        mailbox = "maildir://.publisher/inbox"
-        """)
+    with_inbox(publication)
     config = publication.config
     (config.root / ".publisher").mkdir(exist_ok=True)
     box = mailbox.Maildir(config.root / ".publisher" / "inbox", factory=None, create=True)

@@ -598,6 +598,19 @@ def test_an_alias_sends_readers_from_an_old_address_to_the_review(publication, n
     assert not (public / "old-x.html").exists() and not (public / "post").exists()
 
 
+def moved_x_and_y(config, x_source: str) -> list[str]:
+    """The warnings of a build that finds reviews x and y at x2 and y2: x's id was derived
+    from its slug, y's is written in its file."""
+    return [
+        f"{x_source}: aliases: its page moved from {config.url('reviews/x/')} to "
+        f"{config.url('reviews/x2/')}, and links to the old address (in issues sent, readers' "
+        "feeds, search results) now find nothing; add `aliases: [reviews/x/]` and "
+        "`id: tag:reel.test,2026-11-01:x` so that feed readers do not show it again as new",
+        f"reviews/y.md: aliases: its page moved from {config.url('reviews/y/')} to "
+        f"{config.url('reviews/y2/')}, and links to the old address (in issues sent, readers' "
+        "feeds, search results) now find nothing; add `aliases: [reviews/y/]`"]
+
+
 def test_a_page_that_moved_is_named_with_the_front_matter_that_keeps_its_links(publication,
                                                                                 now):
     write_reviews(publication, [{"slug": "x"}, {"slug": "y", "id": "tag:reel.test,2026:y"}])
@@ -608,14 +621,7 @@ def test_a_page_that_moved_is_named_with_the_front_matter_that_keeps_its_links(p
     text = (reviews / "y.md").read_text("utf-8")
     (reviews / "y.md").write_text(text.replace("---\n", "---\nslug: y2\n", 1), "utf-8")
     warnings = [str(w) for w in build_site(config, now=now).warnings]
-    assert warnings == [
-        f"reviews/x2.md: aliases: its page moved from {config.url('reviews/x/')} to "
-        f"{config.url('reviews/x2/')}, and links to the old address (in issues sent, readers' "
-        "feeds, search results) now find nothing; add `aliases: [reviews/x/]` and "
-        "`id: tag:reel.test,2026-11-01:x` so that feed readers do not show it again as new",
-        f"reviews/y.md: aliases: its page moved from {config.url('reviews/y/')} to "
-        f"{config.url('reviews/y2/')}, and links to the old address (in issues sent, readers' "
-        "feeds, search results) now find nothing; add `aliases: [reviews/y/]`"]
+    assert warnings == moved_x_and_y(config, "reviews/x2.md")
     # Said once: the next build finds nothing moved since this one.
     assert build_site(config, now=now).warnings == ()
 
@@ -745,14 +751,7 @@ def test_a_feed_id_changed_since_a_version_that_made_only_feeds_is_named(publica
         (reviews / f"{name}.md").write_text(text.replace("---\n", f"---\nslug: {name}2\n", 1),
                                            "utf-8")
     warnings = [str(w) for w in build_site(config, now=now).warnings]
-    assert warnings == [
-        f"reviews/x.md: aliases: its page moved from {config.url('reviews/x/')} to "
-        f"{config.url('reviews/x2/')}, and links to the old address (in issues sent, readers' "
-        "feeds, search results) now find nothing; add `aliases: [reviews/x/]` and "
-        "`id: tag:reel.test,2026-11-01:x` so that feed readers do not show it again as new",
-        f"reviews/y.md: aliases: its page moved from {config.url('reviews/y/')} to "
-        f"{config.url('reviews/y2/')}, and links to the old address (in issues sent, readers' "
-        "feeds, search results) now find nothing; add `aliases: [reviews/y/]`"]
+    assert warnings == moved_x_and_y(config, "reviews/x.md")
     assert build_site(config, now=now).warnings == ()
 
 
