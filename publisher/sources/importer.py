@@ -30,6 +30,7 @@ Because it is written into the file, renaming the slug or retitling later keeps 
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -318,7 +319,8 @@ def _page_rating(value: str) -> Decimal | None:
 
 @dataclass(frozen=True)
 class _Labelled:
-    """What the optional labelled lines say, each checked."""
+    """What the optional labelled lines say, each checked: ParsedPage's fields of the same
+    names."""
 
     title: str = ""
     date: str = ""
@@ -449,7 +451,6 @@ def parse_page(text: str, *, path: str) -> ParsedPage:
             raise PageImportError(f"{path}:{n}: Year: {value!r} is not a year such as 2024")
         year = int(value)
 
-    labelled = _labelled(header, path)
     return ParsedPage(
         reviewer=case_name(reviewer),
         summary=paras[0],
@@ -460,12 +461,7 @@ def parse_page(text: str, *, path: str) -> ParsedPage:
         year=year,
         availability=availability,
         notes=tuple(notes),
-        title=labelled.title,
-        date=labelled.date,
-        rating=labelled.rating,
-        runtime=labelled.runtime,
-        tags=labelled.tags,
-        classification=labelled.classification,
+        **dataclasses.asdict(_labelled(header, path)),
     )
 
 
