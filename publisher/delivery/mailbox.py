@@ -19,6 +19,7 @@ import re
 import socket
 import ssl
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 from urllib.parse import unquote, urlsplit
@@ -120,7 +121,7 @@ class ImapBox:
 
     @property
     def description(self) -> str:
-        return f"imaps://{self.host}:{self.port}/{self.folder}"
+        return _imap_description(self.host, self.port, self.folder)
 
     @staticmethod
     def _quote(name: str) -> str:
@@ -182,20 +183,42 @@ class ImapBox:
 def mailbox_from_config(config: Config) -> Mailbox:
     """The ``[inbox] mailbox``. ConfigError for a URL that is not one we read, a password in
     the URL, or a missing password; MailboxError when it cannot be opened."""
-    box = _mailbox(config, connect=True)
-    if isinstance(box, str):  # pragma: no cover  # only without connect
-        raise MailboxError(f"{box}: not opened")
-    return box
+    found = _mailbox(config)
+    return found.open() if isinstance(found, _ImapSettings) else found
 
 
 def mailbox_description(config: Config) -> str:
     """What ``mailbox_from_config`` would open, checked as far as it can be without logging
     in to an IMAP server (``publisher check``): the same ConfigError for the same mistakes."""
-    box = _mailbox(config, connect=False)
-    return box if isinstance(box, str) else box.description
+    return _mailbox(config).description
 
 
-def _mailbox(config: Config, *, connect: bool) -> Mailbox | str:
+@dataclass(frozen=True)
+class _ImapSettings:
+    """An IMAP mailbox as ``[inbox]`` and the environment give it, not yet logged in to."""
+
+    host: str
+    port: int
+    folder: str
+    user: str
+    password: str
+    processed: str
+    cafile: str
+
+    @property
+    def description(self) -> str:
+        return _imap_description(self.host, self.port, self.folder)
+
+    def open(self) -> ImapBox:
+        return ImapBox(self.host, self.port, self.folder, self.user, self.password,
+                       self.processed, cafile=self.cafile)
+
+
+def _imap_description(host: str, port: int, folder: str) -> str:
+    return f"imaps://{host}:{port}/{folder}"
+
+
+def _mailbox(config: Config) -> MaildirBox | _ImapSettings:
     url = config.inbox.mailbox
     where = f"{config.path}: inbox.mailbox"
     scheme, sep, rest = url.partition("://")
@@ -234,9 +257,7 @@ def _mailbox(config: Config, *, connect: bool) -> Mailbox | str:
         if cafile and not Path(cafile).is_file():
             raise ConfigError(f"{CAFILE_ENV}: {cafile}: no such file")
         folder = unquote(parts.path.strip("/")) or "INBOX"
-        if not connect:
-            return f"imaps://{parts.hostname}:{port}/{folder}"
-        return ImapBox(parts.hostname, port, folder, config.inbox.user, password, processed,
-                       cafile=cafile)
+        return _ImapSettings(parts.hostname, port, folder, config.inbox.user, password,
+                             processed, cafile)
     raise ConfigError(f"{where}: unsupported mailbox {masked_url(url)!r}; use maildir:///path or "
                       "imaps://host:993/FOLDER (IMAP without TLS is refused)")
