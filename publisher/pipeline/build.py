@@ -223,6 +223,12 @@ def _counted(moved: list[Problem], renamed: list[Problem], config: Config) -> li
     return moved + renamed
 
 
+def _renamed(review: Review, old_id: str, keep_id: str) -> Problem:
+    """The warning for ``review``, whose feed id was ``old_id``."""
+    return Problem(review.source_path, 0, "id",
+                   f"its feed id changed from {old_id} to {review.id}; add {keep_id}")
+
+
 def _feed_items(path: Path) -> list[Mapping[str, Any]]:
     """The items of the JSON feed at ``path`` as the last build left it; [] if unreadable."""
     try:
@@ -861,28 +867,35 @@ class _Planner:
             review = by_source.get(source) or (by_bytes.get(sha) if sha else None)
             if review is None:  # gone, or a draft again: its page goes with it
                 continue
-            # An id the front matter gives is the editor's choice; a derived one changed
-            # because the slug or date did, which readers would take for a new review.
-            keep_id = (f"`id: {old_id}` so that feed readers do not show it again as new"
-                       if old_id != review.id and review.id == derived_id(
-                           self.config, review.date.date(), review.slug) else "")
+            keep_id = self._keep_id(review, old_id)
             if same is review:
                 if keep_id:
-                    renamed.append(Problem(review.source_path, 0, "id",
-                                           f"its feed id changed from {old_id} to "
-                                           f"{review.id}; add {keep_id}"))
+                    renamed.append(_renamed(review, old_id, keep_id))
                 continue
             rel = key[len("page:"):]
             if key in planned or f"alias:{rel}" in planned:
                 continue  # something answers at the old address
-            path = rel.removesuffix("index.html")
             self.moved_from.add(rel)
-            fix = f"`aliases: [{path}]`" + (f" and {keep_id}" if keep_id else "")
-            moved.append(Problem(review.source_path, 0, "aliases",
-                                 f"its page moved from {self.site.url(path)} to {review.url}, "
-                                 "and links to the old address (in issues sent, readers' "
-                                 f"feeds, search results) now find nothing; add {fix}"))
+            moved.append(self._moved_page(review, rel, keep_id))
         return _counted(moved, renamed, self.config)
+
+    def _keep_id(self, review: Review, old_id: str) -> str:
+        """The front matter that keeps ``review``'s old feed id, or "". An id the front
+        matter gives is the editor's choice; a derived one changed because the slug or date
+        did, which readers would take for a new review."""
+        if old_id != review.id and review.id == derived_id(self.config, review.date.date(),
+                                                           review.slug):
+            return f"`id: {old_id}` so that feed readers do not show it again as new"
+        return ""
+
+    def _moved_page(self, review: Review, rel: str, keep_id: str) -> Problem:
+        """The warning for ``review``, whose page the last build wrote at ``rel``."""
+        path = rel.removesuffix("index.html")
+        fix = f"`aliases: [{path}]`" + (f" and {keep_id}" if keep_id else "")
+        return Problem(review.source_path, 0, "aliases",
+                       f"its page moved from {self.site.url(path)} to {review.url}, and links "
+                       "to the old address (in issues sent, readers' feeds, search results) "
+                       f"now find nothing; add {fix}")
 
     def renamed_since_feed(self, items: Sequence[Mapping[str, Any]]) -> list[Problem]:
         """``moved_pages`` for a last build that recorded no review pages (a version that made
@@ -904,23 +917,14 @@ class _Planner:
                 continue
             if review is None:
                 continue  # gone, or a draft again
-            keep_id = (f"`id: {old_id}` so that feed readers do not show it again as new"
-                       if old_id != review.id and review.id == derived_id(
-                           self.config, review.date.date(), review.slug) else "")
+            keep_id = self._keep_id(review, old_id)
             rel = page_file(url, self.site) if url != review.url else None
             if rel is None or f"page:{rel}" in planned or f"alias:{rel}" in planned:
                 if keep_id:
-                    renamed.append(Problem(review.source_path, 0, "id",
-                                           f"its feed id changed from {old_id} to "
-                                           f"{review.id}; add {keep_id}"))
+                    renamed.append(_renamed(review, old_id, keep_id))
                 continue
             self.moved_from.add(rel)
-            fix = f"`aliases: [{rel.removesuffix('index.html')}]`" + (
-                f" and {keep_id}" if keep_id else "")
-            moved.append(Problem(review.source_path, 0, "aliases",
-                                 f"its page moved from {url} to {review.url}, and links to the "
-                                 "old address (in issues sent, readers' feeds, search results) "
-                                 f"now find nothing; add {fix}"))
+            moved.append(self._moved_page(review, rel, keep_id))
         # In the order of their files, not the feed's (newest first).
         moved.sort(key=lambda problem: problem.path)
         renamed.sort(key=lambda problem: problem.path)
