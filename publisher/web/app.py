@@ -118,10 +118,10 @@ def create_app(desk: ReaderDesk) -> ASGIApp:
 
     async def subscribe(request: Request) -> Response:
         ip = request.client.host if request.client else None
-        if not limiter.allow(client_key(ip), desk.clock()):
+        client, now = client_key(ip), desk.clock()
+        if not limiter.allow(client, now):
             refused = pages.notice(429, "too_many")
-            refused.headers["retry-after"] = str(limiter.retry_after(client_key(ip),
-                                                                     desk.clock()))
+            refused.headers["retry-after"] = str(limiter.retry_after(client, now))
             return refused
         form = await request.form()
         email, name = _form_value(form, "email"), _form_value(form, "name", 200)
