@@ -56,10 +56,13 @@ def plan_issue(config: Config, catalog: Catalog, *, issued: Collection[str],
     return IssuePlan(number, reviews, compose_subject(Site.from_config(config), number, reviews))
 
 
-def issue_from_record(record: IssueRecord, catalog: Catalog, config: Config) -> Issue:
+def issue_from_record(record: IssueRecord, catalog: Catalog, config: Config, *,
+                      now: datetime | None = None) -> Issue:
     """The Issue to render, from the review ids the ledger holds and the current sources.
 
-    Raises MissingReview naming the issue and every review id no longer in the sources.
+    Raises MissingReview naming the issue and every review id no longer in the sources, and,
+    given ``now`` (a draft issue about to be sent), every review it holds that is not published
+    at ``now``: made a draft again, or dated later, since the issue was composed.
     """
     missing = [rid for rid in record.review_ids if catalog.by_id(rid) is None]
     if missing:
@@ -69,6 +72,22 @@ def issue_from_record(record: IssueRecord, catalog: Catalog, config: Config) -> 
             f"no longer in the sources ({config.reviews_dir}/); restore the file, or give the "
             "renamed review that id in its front matter (id: ...)"
         )
+    if now is not None:
+        # The editor took these off the site after the issue was composed: mailing them to
+        # every subscriber (and into the issue's archive page) would publish them anyway.
+        hidden = [r for rid in record.review_ids
+                  if (r := catalog.by_id(rid)) is not None and not r.is_published(now)]
+        if hidden:
+            listed = "; ".join(
+                f"{r.source_path or r.id} ("
+                + ("a draft" if r.draft else f"scheduled for {r.date:%Y-%m-%d %H:%M %Z}") + ")"
+                for r in hidden)
+            raise MissingReview(
+                f"issue #{record.number} holds {listed}, not published now; publish "
+                f"{'them' if len(hidden) > 1 else 'it'} again, or cancel the issue "
+                f"('publisher issue cancel {record.number}') so that the next one is composed "
+                "from what is published"
+            )
     reviews = tuple(catalog.by_id(rid) for rid in record.review_ids)
     return Issue(number=record.number, subject=record.subject,
                  date=record.sent_at or record.created_at,

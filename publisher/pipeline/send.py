@@ -44,12 +44,13 @@ Echo = Callable[[str], Any]
 
 
 def _digest(config: Config, store: Store, record: IssueRecord,
-            catalog: Catalog | None) -> tuple[RenderedDigest, bool]:
+            catalog: Catalog | None, now: datetime) -> tuple[RenderedDigest, bool]:
     """What issue ``record`` sends, and whether that was frozen: the digest frozen when sending
     started, or, for a draft (and an issue being sent since before the ledger froze issues),
     the digest rendered from the sources as they are. MissingReview when a review it holds
-    left the sources; PublisherError when it needs them and they did not load (``catalog``
-    None: ``publisher run`` on broken sources)."""
+    left the sources, or, for a draft, is not published at ``now``; PublisherError when it
+    needs them and they did not load (``catalog`` None: ``publisher run`` on broken
+    sources)."""
     frozen = store.frozen_digest(record.number)
     if frozen is not None:
         return frozen, True
@@ -57,7 +58,9 @@ def _digest(config: Config, store: Store, record: IssueRecord,
         raise PublisherError("not sent yet: a draft is made from the review sources when its "
                              "sending starts, and they have problems (above); the first run "
                              "after they are fixed sends it")
-    issue = issue_from_record(record, catalog, config)
+    # An issue already being sent (from before the ledger froze issues) carries on as it began.
+    unsent = now if record.state == IssueState.DRAFT else None
+    issue = issue_from_record(record, catalog, config, now=unsent)
     return render_digest(issue, Site.from_config(config)), False
 
 
@@ -111,7 +114,7 @@ def deliver(config: Config, store: Store, number: int, *, now: datetime, secret:
                                   paused=paused_line(number, record.paused_reason))
         store.resume_issue(number)
         echo(f"issue #{number}: resuming after the pause ({record.paused_reason})")
-    digest, frozen = _digest(config, store, record, catalog)
+    digest, frozen = _digest(config, store, record, catalog, now)
     if not frozen:
         # Said once, as sending starts (cron's log): Gmail hides a clipped issue's footer, its
         # unsubscribe link and postal address with it. `publisher check` says it beforehand.
@@ -218,7 +221,7 @@ def send_test(config: Config, store: Store, number: int, address: str, *, secret
     except EmailNotValidError as exc:
         raise DeliveryError(f"--to {address!r}: {exc}") from None
     destination = transport or transport_from_url(config)
-    digest, _ = _digest(config, store, store.issue(number), catalog)
+    digest, _ = _digest(config, store, store.issue(number), catalog, now)
     template = _message_template(config, digest, secret=secret, now=now)
     with destination.session() as session:
         return session.send(template.envelope_from, address,

@@ -82,6 +82,44 @@ def test_a_draft_that_cannot_go_out_is_named_with_the_reason(publication, cli):
     assert outbox(publication) == []
 
 
+def test_a_review_taken_off_the_site_after_its_draft_issue_was_composed_is_not_mailed(
+        publication, cli):
+    # An editor composes the issue on Thursday, then makes one review a draft again and moves
+    # another to next month: the slot's run must not mail them (or put them in the archive).
+    slugs = write_reviews(publication, 3)
+    use_maildir(publication)
+    add_subscribers(publication.config, 1, SLOT - timedelta(days=2))
+    assert cli("issue", "new", now=SLOT - timedelta(days=1)).exit_code == 0
+    write_reviews(publication, [{"slug": slugs[0], "draft": "true"},
+                                {"slug": slugs[1], "date": "2026-12-24",
+                                 "id": f"tag:reel.test,2026-11-02:{slugs[1]}"}])
+    result = cli("run", now=SLOT + timedelta(minutes=2), env=SECRET)
+    assert result.exit_code == 1, result.output
+    [line] = result.stderr.splitlines()
+    assert line == (
+        f"error: issue #1: issue #1 holds reviews/{slugs[0]}.md (a draft); reviews/{slugs[1]}.md "
+        "(scheduled for 2026-12-24 00:00 GMT), not published now; publish them again, or "
+        "cancel the issue ('publisher issue cancel 1') so that the next one is composed from "
+        "what is published")
+    assert outbox(publication) == []
+    assert issues(publication) == [(1, "draft", SLOT)]
+    assert not (publication.root / "public" / "issues" / "1").exists()
+    copy = cli("issue", "send", "1", "--to", "editor@example.org",
+               now=SLOT + timedelta(minutes=3), env=SECRET)
+    assert copy.exit_code == 1 and "not published now" in copy.output
+    assert outbox(publication) == []
+
+    # Cancelled, its one published review goes out in the issue composed at the next slot.
+    assert cli("issue", "cancel", "1", now=SLOT + timedelta(minutes=4)).exit_code == 0
+    week = SLOT + timedelta(days=7)
+    result = cli("run", now=week + timedelta(minutes=2), env=SECRET)
+    assert result.exit_code == 0, result.output
+    with open_store(publication.config) as store:
+        assert [r.review_ids for r in store.issues() if r.state == "sent"] == [
+            (f"tag:reel.test,2026-11-03:{slugs[2]}",)]
+    assert len(outbox(publication)) == 1
+
+
 def test_the_first_run_does_not_report_a_slot_from_before_the_publication(publication, cli):
     write_reviews(publication, 2)
     use_maildir(publication)
