@@ -301,8 +301,16 @@ def _digest(*parts: object) -> str:
                            digest_size=16).hexdigest()
 
 
+def _left_out_of_static(name: str) -> bool:
+    """Hidden files (.DS_Store, .git, vim's .x.swp, Emacs's .#x lock) and editors' backups and
+    autosaves (``x~``, Emacs's ``#x#``): they hold what the editor has not saved or has
+    replaced, never what the site means to serve. Hugo leaves out the same names."""
+    return name.startswith((".", "#")) or name.endswith("~")
+
+
 def static_files(config: Config) -> list[tuple[str, Path]]:
-    """(relative path, source) for every file under <root>/static/, hidden files skipped.
+    """(relative path, source) for every file under <root>/static/, hidden files and editors'
+    backups skipped.
 
     Symbolic links are followed while they stay inside the publication; one that leads out
     of it is refused: PublisherError naming every such link, before anything is written. So is
@@ -330,7 +338,7 @@ def static_files(config: Config) -> list[tuple[str, Path]]:
         except OSError as exc:
             raise PublisherError(f"static/{rel}: cannot read: {exc.strerror}") from None
         for entry in entries:
-            if entry.name.startswith("."):
+            if _left_out_of_static(entry.name):
                 continue
             path, name = Path(entry.path), rel + entry.name
             link = entry.is_symlink()

@@ -274,10 +274,14 @@ def test_static_files_are_copied_but_never_over_a_generated_file(publication, no
     (static / "css" / "site.css").write_text("body {}", encoding="utf-8")
     (static / "feed.xml").write_text("<not-a-feed/>", encoding="utf-8")
     (static / ".DS_Store").write_bytes(b"junk")
+    # editors' backups and autosaves of a static file: what it said before, or unsaved
+    for name in ("site.css~", "#site.css#", ".site.css.swp", ".#site.css"):
+        (static / "css" / name).write_text("body { /* the old rules */ }", encoding="utf-8")
     report = build_site(publication.config, now=now)
     public = publication.config.output_path
     assert (public / "css" / "site.css").read_text("utf-8") == "body {}"
     assert not (public / ".DS_Store").exists()
+    assert sorted(p.name for p in (public / "css").iterdir()) == ["site.css"]
     assert b"<rss" in (public / "feed.xml").read_bytes()
     assert [(w.path, w.message) for w in report.warnings] == [
         ("static/feed.xml", "has the same path as a generated file; not copied")]
