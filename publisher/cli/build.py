@@ -33,6 +33,10 @@ def build_command(state: State, no_cache: bool) -> None:
     the previous output stays as it was. Tells the WebSub hub ([feeds] hub) which feeds
     changed."""
     config, now = state.config, state.now()
+    if state.fixed_now is not None:  # cron gives no --now: only a rehearsal pays this import
+        from ..pipeline.rehearsal import refuse_early_build
+
+        refuse_early_build(config, state.fixed_now)
     check = None if no_cache else IdleCheck.take(config, "build")
     answer = check.answer(now) if check is not None else None
     if answer is not None:

@@ -9,7 +9,8 @@ taken, nothing is sent.
 
 ``refuse_future_clock`` keeps ``--now`` a rehearsal tool: a clock set in the future may drive
 the local outbox, but never real mail (mail dated days ahead, and an issue and archive page
-permanently dated then).
+permanently dated then). ``refuse_early_build`` does the same for ``publisher build``: the
+output directory is the site, so a clock set ahead may not put a scheduled review on it.
 """
 
 from __future__ import annotations
@@ -73,6 +74,30 @@ def refuse_future_clock(config: Config, now: datetime | None,
         "it would go out now, dated then, and the issue and its archive page would stay dated "
         "then; rehearse with 'publisher run --dry-run', or point delivery.transport at the "
         "local outbox (maildir://.publisher/outbox)")
+
+
+def refuse_early_build(config: Config, now: datetime | None,
+                       wall: datetime | None = None) -> None:
+    """PublisherError when ``now`` (``--now``) is ahead of the wall clock (``wall``, read here
+    when not given) and a build at ``now`` would publish reviews still scheduled at the real
+    time: the output directory is the site (served as it is, or deployed), and the WebSub hub
+    would be told of the feeds holding them. ``publisher preview`` shows that day instead."""
+    wall = wall or datetime.now(UTC)
+    if now is None or now <= wall + FUTURE_TOLERANCE:
+        return
+    early = [r for r in load_reviews(config).published(now) if not r.is_published(wall)]
+    if not early:
+        return
+    named = ", ".join(
+        f"{r.source_path} (scheduled for {format_local(r.date, r.date.tzinfo or UTC)})"
+        for r in early[:3])
+    more = f" and {len(early) - 3} more" if len(early) > 3 else ""
+    raise PublisherError(
+        f"--now {now.isoformat()} is in the future: this build would publish {named}{more} "
+        f"before {'its' if len(early) == 1 else 'their'} time, in {config.output_dir}/"
+        f"{' and to the WebSub hub' if config.feeds.hub else ''}; see the site as it will be "
+        f"then with 'publisher --now "
+        f"{now.isoformat()} preview'")
 
 
 def rehearse_run(config: Config, *, now: datetime, catch_up: bool = False,

@@ -157,6 +157,33 @@ def test_a_future_clock_drives_the_local_outbox(publication, cli):
     assert "composed issue #1" in result.stdout
 
 
+def test_a_future_clock_never_builds_a_scheduled_review_onto_the_site(publication, cli):
+    # An editor looks ahead with `publisher --now <Christmas> build`: public/ is the site (and
+    # the WebSub hub would fetch its feeds at once), so the review scheduled meanwhile must
+    # not go there early.
+    wall = datetime.now(UTC)
+    scheduled = (wall + timedelta(days=7)).date().isoformat()
+    write_reviews(publication, [{"slug": "out-now", "date": "2026-11-01"},
+                                {"slug": "for-christmas", "date": scheduled}])
+    publication.add_config('[feeds]\nhub = "http://127.0.0.1:9/"\n')
+    later = wall + timedelta(days=14)
+    result = cli("build", now=later)
+    assert result.exit_code == 1
+    [line] = result.stderr.splitlines()
+    midnight = datetime.fromisoformat(scheduled).replace(tzinfo=publication.config.tz)
+    assert line == (
+        f"error: --now {later.isoformat()} is in the future: this build would publish "
+        f"reviews/for-christmas.md (scheduled for {midnight:%a %Y-%m-%d %H:%M %Z}) before its "
+        "time, in public/ and to the WebSub hub; see the site as it will be then with "
+        f"'publisher --now {later.isoformat()} preview'")
+    assert not (publication.root / "public").exists()
+    assert not publication.config.paths.websub_queue.exists()
+    # a clock ahead with nothing scheduled meanwhile, or the real one, builds as ever
+    assert cli("build", now=wall + timedelta(days=1)).exit_code == 0
+    assert not (publication.root / "public" / "reviews" / "for-christmas").exists()
+    assert (publication.root / "public" / "reviews" / "out-now").is_dir()
+
+
 def test_dry_run_says_when_another_run_holds_the_lock(due, cli):
     with publication_lock(due.config):
         result = cli("run", "--dry-run", now=SLOT + timedelta(minutes=3), env=SECRET)
