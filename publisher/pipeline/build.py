@@ -1410,6 +1410,8 @@ def _build(config: Config, *, now: datetime, issues: Sequence[Issue], catalog: C
             for rel in _unit_files(entry):
                 if rel not in keep:
                     output.remove(safe_relpath(rel))
+        if not old and not manifest_path(config).exists():  # (a feeds-only one says {})
+            warnings.extend(_unrecorded_files(out, keep, config))
         if output.pending:
             written, removed = output.commit()
         else:
@@ -1484,6 +1486,36 @@ def _holds(path: Path, data: bytes) -> bool:
         return path.stat().st_size == len(data) and path.read_bytes() == data
     except OSError:
         return False
+
+
+def _unrecorded_files(out: Path, made: Collection[str], config: Config) -> list[Problem]:
+    """A warning naming the files in the output directory that this build neither made nor
+    copied, when no record says what the last build made (``.publisher/cache/build.json``
+    deleted, or public/ kept in git and the publication cloned afresh). Such a file may be a
+    page or feed an earlier build made of a review that is now a draft, scheduled, deleted or
+    moved: a build with its record removes those itself, this one cannot tell them from files
+    put there by hand, so it leaves them and says so."""
+    found: list[str] = []
+    for directory, dirs, files in os.walk(out):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))  # the staging directories
+        rel_dir = os.path.relpath(directory, out)
+        for name in sorted(files):
+            rel = name if rel_dir == "." else f"{rel_dir}/{name}".replace(os.sep, "/")
+            if not name.startswith(".") and rel not in made:
+                found.append(rel)
+    if not found:
+        return []
+    more = f" and {len(found) - 3} more" if len(found) > 3 else ""
+    record = config.paths.build_manifest
+    if record.is_relative_to(config.root):
+        record = record.relative_to(config.root)
+    return [Problem(
+        f"{config.output_dir}/", 0, "",
+        f"{count(len(found), 'file')} this build did not make ({', '.join(found[:3])}{more}), "
+        "with no record of what the build before it made "
+        f"({record} was missing): made by an "
+        "earlier build, they may show what is no longer published (a draft, a review deleted "
+        f"or moved); delete {config.output_dir}/ and build again")]
 
 
 def _claim(owner: dict[str, str], rel: str, key: str) -> None:

@@ -227,6 +227,26 @@ def test_feeds_of_a_tag_that_no_longer_has_reviews_are_removed(publication, now)
     assert (config.output_path / "tags" / "drama" / "feed.xml").exists()
 
 
+def test_a_build_without_its_record_names_the_pages_it_did_not_make(publication, now):
+    # public/ kept in git, the publication cloned afresh (or .publisher/cache cleared): the
+    # build cannot know that the old page of a review made a draft since is its own.
+    write(publication, "one", tags="drama, one-off")
+    write(publication, "two", tags="drama", date="2026-03-02")
+    config = publication.config
+    build_site(config, now=now)
+    (config.output_path / "CNAME").write_text("reel.test\n")  # put there by hand
+    shutil.rmtree(config.paths.cache)
+    write(publication, "one", tags="drama, one-off", draft="true")
+    report = build_site(config, now=now)
+    assert [str(w) for w in report.warnings] == [
+        "public/: 6 files this build did not make (CNAME, reviews/one/index.html, "
+        "tags/one-off/atom.xml and 3 more), with no record of what the build before it made "
+        "(.publisher/cache/build.json was missing): made by an earlier build, they may show "
+        "what is no longer published (a draft, a review deleted or moved); delete public/ and "
+        "build again"]
+    assert not build_site(config, now=now).warnings  # the record is back: said once
+
+
 def test_control_characters_in_a_source_warn_and_never_break_a_feed(publication, now):
     write(publication, "noisy", title="Noisy\x07 Film", body="Bell\x07 and escape\x1b here.")
     report = build_site(publication.config, now=now)
