@@ -19,7 +19,7 @@ from __future__ import annotations
 import os
 import re
 import textwrap
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from functools import lru_cache
 from pathlib import Path
 from types import SimpleNamespace
@@ -29,6 +29,7 @@ import jinja2
 from mjml import mjml2html
 
 from ..errors import TemplateError
+from ..files import escapes, private_target
 
 #: The packaged default templates.
 DEFAULT_TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
@@ -70,11 +71,36 @@ def _autoescape(name: str | None) -> bool:
     return name is None or not name.endswith((".txt.j2", ".css.j2"))
 
 
+class _PublicationLoader(jinja2.FileSystemLoader):
+    """The publication's templates/, under the rule static/ and reviews/ follow: a symbolic
+    link may lead anywhere inside the publication (the folder holding templates/), never out
+    of it nor to a hidden file or folder of it (.env, .publisher/). A template is rendered into
+    every page, feed and issue: a link committed by mistake (or malice) would publish the file
+    it leads to. Raises TemplateError naming the link."""
+
+    def __init__(self, templates_path: Path) -> None:
+        super().__init__(str(templates_path))
+        self._root = templates_path.parent.resolve()
+
+    def get_source(self, environment: jinja2.Environment,
+                   template: str) -> tuple[str, str, Callable[[], bool]]:
+        source, filename, uptodate = super().get_source(environment, template)
+        path = Path(filename)
+        target = escapes(path, [self._root]) or private_target(path, self._root)
+        if target is not None:
+            shown = path.relative_to(self._root) if path.is_relative_to(self._root) else path
+            raise TemplateError(
+                f"{shown} → {target}: a symbolic link out of the publication, or to a hidden "
+                "file of it; publisher never publishes those (it could be a secret): copy the "
+                "template into templates/ or remove the link")
+        return source, filename, uptodate
+
+
 @lru_cache(maxsize=16)
 def _environment(templates_path: Path) -> jinja2.Environment:
     defaults = jinja2.FileSystemLoader(str(DEFAULT_TEMPLATES))
     loader = jinja2.ChoiceLoader([
-        jinja2.FileSystemLoader(str(templates_path)),
+        _PublicationLoader(templates_path),
         defaults,
         # "defaults/<name>" is always the packaged template, so that an override can extend
         # the default of the same name and change one block.

@@ -11,7 +11,7 @@ import feedparser
 import jsonschema
 import pytest
 
-from publisher.errors import SourceError
+from publisher.errors import PublisherError, SourceError
 from publisher.models import Issue
 from publisher.pipeline.build import BuildReport, build_publication, build_site, manifest_path
 from publisher.sources.catalog import load_reviews
@@ -307,6 +307,42 @@ def test_static_files_are_copied_but_never_over_a_generated_file(publication, no
         ("static/feed.xml", "has the same path as a generated file; not copied")]
     again = build_site(publication.config, now=now)
     assert "css/site.css" not in again.written
+
+
+def test_a_template_linked_out_of_the_publication_or_to_a_hidden_file_is_refused(
+        publication, now, tmp_path, cli):
+    # templates/ follows the rule of static/ and reviews/: every page, feed and issue renders
+    # a template, so a link committed by mistake would publish whatever it leads to.
+    write(publication, "only")
+    templates = publication.root / "templates"
+    templates.mkdir()
+    secret = tmp_path / "secret.txt"
+    secret.write_text("PUBLISHER_SECRET=hunter2\n", encoding="utf-8")
+    (publication.root / ".env").write_text("PUBLISHER_SECRET=hunter2\n", encoding="utf-8")
+    for name, target in (("404.html.j2", secret), ("site.css.j2", Path("../.env")),
+                         ("digest.txt.j2", secret)):
+        (templates / name).symlink_to(target)
+        refusal = (
+            f"templates/{name} → {(templates / name).resolve()}: a symbolic link out of the "
+            "publication, or to a hidden file of it; publisher never publishes those (it could "
+            "be a secret): copy the template into templates/ or remove the link")
+        if name.startswith("digest"):  # what every subscriber would be mailed
+            preview = cli("digest", "preview", "--text")
+            assert preview.exit_code == 1 and preview.stderr == f"error: {refusal}\n"
+        else:
+            with pytest.raises(PublisherError) as refused:
+                build_site(publication.config, now=now)
+            assert str(refused.value) == refusal
+            public = publication.config.output_path
+            assert not public.exists() or not any(p.is_file() for p in public.rglob("*"))
+        (templates / name).unlink()
+    # a link that stays inside the publication (a shared theme beside templates/) is followed
+    theme = publication.root / "theme"
+    theme.mkdir()
+    (theme / "404.html.j2").write_text("Not here.", encoding="utf-8")
+    (templates / "404.html.j2").symlink_to(Path("../theme/404.html.j2"))
+    build_site(publication.config, now=now)
+    assert (publication.config.output_path / "404.html").read_text("utf-8") == "Not here."
 
 
 def test_archive_is_written_when_issues_are_given(publication, now):
