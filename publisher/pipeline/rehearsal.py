@@ -22,11 +22,11 @@ from datetime import UTC, datetime, timedelta, tzinfo
 
 from ..config import Config
 from ..delivery.transports import transport_from_url
-from ..errors import NotEnoughReviews, PublisherError, SourceError
+from ..errors import MissingReview, NotEnoughReviews, PublisherError, SourceError
 from ..ledger import Store
 from ..ledger.probe import readonly_store
 from ..models import DeliveryStatus, Issue, IssueRecord, IssueState
-from ..newsletter.compose import archived_issues, plan_issue
+from ..newsletter.compose import archived_issues, issue_from_record, plan_issue
 from ..newsletter.schedule import before_first_run, config_schedule, decide, format_local
 from ..sources import Catalog, load_reviews
 from .build import build_site
@@ -191,6 +191,10 @@ class _Plan:
         if drafts and self.catalog is not None:  # else the slot stays open, as a run leaves it
             self.lines.append(f"would send issue #{drafts[0].number}, composed by hand, for the "
                               f"slot {when}: {drafts[0].subject}")
+            try:  # what the run's send would stop on: a review gone, or no longer published
+                issue_from_record(drafts[0], self.catalog, self.config, now=self.now)
+            except MissingReview as exc:
+                self.problems.append(f"issue #{drafts[0].number} would not be sent: {exc}")
             return drafts[0].number, "draft"
         return self._compose(f"the slot {when}")
 

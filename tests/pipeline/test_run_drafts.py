@@ -93,6 +93,10 @@ def test_a_review_taken_off_the_site_after_its_draft_issue_was_composed_is_not_m
     write_reviews(publication, [{"slug": slugs[0], "draft": "true"},
                                 {"slug": slugs[1], "date": "2026-12-24",
                                  "id": f"tag:reel.test,2026-11-02:{slugs[1]}"}])
+    rehearsal = cli("run", "--dry-run", now=SLOT + timedelta(minutes=1), env=SECRET)
+    assert rehearsal.exit_code == 1
+    assert f"issue #1 would not be sent: issue #1 holds reviews/{slugs[0]}.md (a draft)" \
+        in rehearsal.output
     result = cli("run", now=SLOT + timedelta(minutes=2), env=SECRET)
     assert result.exit_code == 1, result.output
     [line] = result.stderr.splitlines()
