@@ -1373,6 +1373,9 @@ def _build(config: Config, *, now: datetime, issues: Sequence[Issue], catalog: C
     written: list[str] = []
     warnings = planner.warnings
     topics: set[str] = set()
+    # Listed before anything is written: a first build into an empty or missing directory
+    # (every cold build) walks nothing, and what it writes itself is never in question.
+    found = _output_files(out) if not old and not manifest_path(config).exists() else []
     with Output(out, config.paths.state, label=f"{config.output_dir}/") as output:
         # Each unit's files are staged as soon as it is rendered: the output is still all or
         # nothing (nothing is in place before the commit), and memory holds one unit at a time.
@@ -1410,8 +1413,7 @@ def _build(config: Config, *, now: datetime, issues: Sequence[Issue], catalog: C
             for rel in _unit_files(entry):
                 if rel not in keep:
                     output.remove(safe_relpath(rel))
-        if not old and not manifest_path(config).exists():  # (a feeds-only one says {})
-            warnings.extend(_unrecorded_files(out, keep, config))
+        warnings.extend(_unrecorded_files([rel for rel in found if rel not in keep], config))
         if output.pending:
             written, removed = output.commit()
         else:
@@ -1488,21 +1490,27 @@ def _holds(path: Path, data: bytes) -> bool:
         return False
 
 
-def _unrecorded_files(out: Path, made: Collection[str], config: Config) -> list[Problem]:
-    """A warning naming the files in the output directory that this build neither made nor
-    copied, when no record says what the last build made (``.publisher/cache/build.json``
-    deleted, or public/ kept in git and the publication cloned afresh). Such a file may be a
-    page or feed an earlier build made of a review that is now a draft, scheduled, deleted or
-    moved: a build with its record removes those itself, this one cannot tell them from files
-    put there by hand, so it leaves them and says so."""
+def _output_files(out: Path) -> list[str]:
+    """The files in the output directory, relative, sorted (hidden ones left out)."""
     found: list[str] = []
     for directory, dirs, files in os.walk(out):
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))  # the staging directories
         rel_dir = os.path.relpath(directory, out)
         for name in sorted(files):
-            rel = name if rel_dir == "." else f"{rel_dir}/{name}".replace(os.sep, "/")
-            if not name.startswith(".") and rel not in made:
-                found.append(rel)
+            if not name.startswith("."):
+                found.append(name if rel_dir == "." else
+                             f"{rel_dir}/{name}".replace(os.sep, "/"))
+    return found
+
+
+def _unrecorded_files(found: Sequence[str], config: Config) -> list[Problem]:
+    """A warning naming ``found``, the files in the output directory that this build neither
+    made nor copied, when no record says what the last build made (``.publisher/cache/
+    build.json`` deleted, or public/ kept in git and the publication cloned afresh; a
+    feeds-only version's record is empty). Such a file may be a page or feed an earlier build
+    made of a review that is now a draft, scheduled, deleted or moved: a build with its record
+    removes those itself, this one cannot tell them from files put there by hand, so it leaves
+    them and says so."""
     if not found:
         return []
     more = f" and {len(found) - 3} more" if len(found) > 3 else ""
