@@ -181,7 +181,7 @@ def decide(schedule: str, tz: tzinfo, now: datetime, last_slot: datetime | None,
     if missed:
         more = "more than " if missed >= _MISSED_COUNT_LIMIT else ""
         passed = (f"; {more}{missed} earlier scheduled time{'s' if missed != 1 else ''} passed "
-                  "without a run, one issue for the latest")
+                  "without a run")
     age = now - latest
     when = format_local(latest, tz)
     if age > grace and not catch_up:
@@ -193,7 +193,8 @@ def decide(schedule: str, tz: tzinfo, now: datetime, last_slot: datetime | None,
             missed,
         )
     late = f", {_hours(age)} late, caught up on request" if age > grace else ""
-    return Decision(latest, (), f"issue due {when}{late}{passed}", missed)
+    one = ", one issue for the latest" if missed else ""
+    return Decision(latest, (), f"issue due {when}{late}{passed}{one}", missed)
 
 
 

@@ -244,6 +244,16 @@ def test_an_outage_longer_than_grace_skips_the_slot():
     assert [s for s, _ in issued] == slots[:2] + slots[5:]
 
 
+def test_a_skip_after_a_long_outage_does_not_promise_an_issue():
+    last = local(LONDON, 2026, 1, 2, 9).astimezone(UTC)
+    back = local(LONDON, 2026, 6, 7, 10).astimezone(UTC)  # a Sunday: Friday's slot is 49 h old
+    decision = decide(WEEKLY, LONDON, back, last, GRACE)
+    assert decision.slot is None and decision.missed == 21
+    assert decision.reason.startswith("skipped the issue due Fri 2026-06-05 09:00 BST")
+    assert decision.reason.endswith("; 21 earlier scheduled times passed without a run")
+    assert "one issue" not in decision.reason
+
+
 @pytest.mark.parametrize(("age", "due"), [
     (timedelta(hours=36), True),
     (timedelta(hours=36, seconds=1), False),
