@@ -174,7 +174,7 @@ class Issue:
 
     number: int
     subject: str
-    date: datetime  # aware; when it was composed (or sent)
+    date: datetime  # aware; when its sending started (a draft: when it was composed)
     reviews: tuple[Review, ...]
     note_html: str = ""  # optional editor's note, sanitised HTML
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -47,10 +48,10 @@ def _digest(config: Config, store: Store, record: IssueRecord,
             catalog: Catalog | None, now: datetime) -> tuple[RenderedDigest, bool]:
     """What issue ``record`` sends, and whether that was frozen: the digest frozen when sending
     started, or, for a draft (and an issue being sent since before the ledger froze issues),
-    the digest rendered from the sources as they are. MissingReview when a review it holds
-    left the sources, or, for a draft, is not published at ``now``; PublisherError when it
-    needs them and they did not load (``catalog`` None: ``publisher run`` on broken
-    sources)."""
+    the digest rendered from the sources as they are, a draft dated ``now``. MissingReview
+    when a review it holds left the sources, or, for a draft, is not published at ``now``;
+    PublisherError when it needs them and they did not load (``catalog`` None: ``publisher
+    run`` on broken sources)."""
     frozen = store.frozen_digest(record.number)
     if frozen is not None:
         return frozen, True
@@ -61,6 +62,11 @@ def _digest(config: Config, store: Store, record: IssueRecord,
     # An issue already being sent (from before the ledger froze issues) carries on as it began.
     unsent = now if record.state == IssueState.DRAFT else None
     issue = issue_from_record(record, catalog, config, now=unsent)
+    if unsent is not None:
+        # A draft is dated when its sending starts, not when it was composed: written on
+        # Monday for Friday's slot, it goes out saying Friday, and its archive page (which
+        # shows the frozen issue) says the same day as every copy of the email.
+        issue = replace(issue, date=now)
     return render_digest(issue, Site.from_config(config)), False
 
 

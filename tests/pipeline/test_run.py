@@ -393,6 +393,31 @@ def test_an_issue_whose_last_retry_left_with_its_subscriber_is_finished(publicat
     assert len(server.messages) == 2
 
 
+def test_an_issue_whose_retries_end_the_next_day_is_archived_under_the_day_it_went_out(
+        publication, server):
+    write_reviews(publication, 2)
+    use_smtp(publication, server.url, connections=1)
+    config = publication.config
+    addresses = add_subscribers(config, 3, SLOT - timedelta(days=1))
+    server.fail(addresses[0], "451", times=3)  # greylisted: its retries end the next day
+    report, _ = run(config, SLOT + timedelta(minutes=1))
+    assert report.exit_code == 0 and ledger(config)[0][0].state == "sending"
+    for later in (timedelta(minutes=10), timedelta(hours=1), timedelta(days=1)):
+        report, _ = run(config, SLOT + later)
+        assert report.exit_code == 0, report.problem
+    issue = ledger(config)[0][0]
+    assert issue.state == "sent" and issue.sent_at == SLOT + timedelta(days=1)
+    assert len(server.messages) == 3
+
+    mailed = server.messages[0].message
+    body = mailed.get_body(("plain",)).get_content()
+    assert "20 November 2026" in body and "21 November 2026" not in body
+    page = (config.output_path / "issues" / "1" / "index.html").read_text()
+    assert "20 November 2026" in page and "21 November 2026" not in page
+    atom = feedparser.parse((config.output_path / "issues" / "atom.xml").read_bytes())
+    assert atom.entries[0].updated == "2026-11-20T09:01:00Z"
+
+
 def test_ambiguous_deliveries_are_reported_on_every_run_until_someone_decides(publication, server,
                                                                               cli):
     write_reviews(publication, 2)

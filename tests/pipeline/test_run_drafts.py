@@ -48,6 +48,21 @@ def test_a_draft_composed_by_hand_goes_out_at_the_next_slot(publication, cli, tm
         assert "late-arrival" not in " ".join(store.issue(1).review_ids)
 
 
+def test_a_draft_composed_days_before_its_slot_is_dated_the_day_it_goes_out(publication, cli):
+    write_reviews(publication, 2)
+    use_maildir(publication)
+    add_subscribers(publication.config, 1, SLOT - timedelta(days=4))
+    assert cli("issue", "new", now=SLOT - timedelta(days=3)).exit_code == 0  # Tuesday
+
+    result = cli("run", now=SLOT + timedelta(minutes=2), env=SECRET)
+    assert result.exit_code == 0, result.output
+    [message] = outbox(publication)
+    body = message.get_payload()[0].get_payload(decode=True).decode()
+    assert "20 November 2026" in body and "17 November 2026" not in body
+    page = (publication.config.output_path / "issues" / "1" / "index.html").read_text()
+    assert "20 November 2026" in page and "17 November 2026" not in page
+
+
 def test_two_drafts_go_out_one_per_slot_and_the_run_says_so(publication, cli):
     write_reviews(publication, 4)
     use_maildir(publication)
