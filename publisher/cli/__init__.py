@@ -10,7 +10,7 @@ due). The registry below names each command's module and the one-line help that 
 from __future__ import annotations
 
 import importlib
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from typing import TYPE_CHECKING
 
 import click
@@ -54,7 +54,7 @@ class State:
                  debug: bool):
         self.config_path = config_path
         self.directory = directory
-        self.fixed_now = now
+        self._given_now = now
         self.debug = debug
         self._config: Config | None = None
 
@@ -69,9 +69,21 @@ class State:
             self._config = load_config(self.config_path, self.directory)
         return self._config
 
-    def now(self) -> datetime:
-        """The one clock: --now / PUBLISHER_NOW when given (tests walk schedules with it)."""
-        return self.fixed_now or datetime.now(UTC)
+    @property
+    def fixed_now(self) -> datetime | None:
+        """--now / PUBLISHER_NOW as an aware time, or None when not given."""
+        return self.now() if self._given_now is not None else None
+
+    def now(self, tz: tzinfo | None = None) -> datetime:
+        """The one clock: --now / PUBLISHER_NOW when given (tests walk schedules with it). A
+        given date or time without an offset is read in ``tz``, by default the publication's
+        zone, as a review's bare date is (``init`` passes the zone it is given)."""
+        given = self._given_now
+        if given is None:
+            return datetime.now(UTC)
+        if given.tzinfo is None:
+            return given.replace(tzinfo=tz or self.config.tz)
+        return given
 
 
 def parse_now(value: str | None) -> datetime | None:
@@ -83,8 +95,6 @@ def parse_now(value: str | None) -> datetime | None:
         raise click.BadParameter(
             f"{value!r} is not an ISO 8601 time such as 2026-03-29T09:00:00+01:00"
         ) from None
-    if parsed.tzinfo is None:
-        raise click.BadParameter(f"{value!r} has no UTC offset; add one, e.g. +00:00")
     return parsed
 
 
@@ -116,7 +126,8 @@ class _LazyGroup(click.Group):
 @click.option("-C", "directory", type=click.Path(file_okay=False),
               help="Publication directory holding publisher.toml.")
 @click.option("--now", "now", envvar="PUBLISHER_NOW",
-              help="Run as if the clock read this ISO 8601 time (also PUBLISHER_NOW).")
+              help="Run as if the clock read this ISO 8601 time (also PUBLISHER_NOW); "
+                   "without an offset, in the publication's time zone.")
 @click.option("--debug", is_flag=True, help="Show tracebacks for errors.")
 @click.version_option(__version__, prog_name="publisher")
 @click.pass_context

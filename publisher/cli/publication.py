@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import UTC, tzinfo
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import click
 
@@ -28,8 +30,13 @@ from .context import publication_command, warn
 def init_command(state: State, directory: str, title: str, base_url: str, tz: str,
                  author: str) -> None:
     """Create a publication in DIRECTORY: publisher.toml and one sample review."""
+    zone: tzinfo
+    try:
+        zone = ZoneInfo(tz)
+    except (ValueError, ZoneInfoNotFoundError):
+        zone = UTC  # init_publication names the unknown zone
     written = init_publication(Path(directory), title=title, base_url=base_url, timezone=tz,
-                               author=author, now=state.now())
+                               author=author, now=state.now(zone))
     for path in written:
         click.echo(f"wrote {path}")
     click.echo(f"next: publisher -C {directory} check, then publisher -C {directory} build")

@@ -19,7 +19,7 @@ from publisher.errors import ConfigError, LockHeld
 from publisher.newsletter.schedule import decide, latest_time, next_times
 from publisher.pipeline.lock import run_lock
 from publisher.pipeline.units import crontab_line, publisher_command, systemd_units
-from tests.fixtures import run_cli
+from tests.fixtures import run_cli, use_smtp
 
 LONDON = ZoneInfo("Europe/London")
 SYDNEY = ZoneInfo("Australia/Sydney")
@@ -427,6 +427,24 @@ def test_schedule_prints_the_next_five_times_local_and_utc(publication, cli):
         "  Fri 2026-04-17 09:00 BST   Fri 2026-04-17 08:00 UTC",
         "  Fri 2026-04-24 09:00 BST   Fri 2026-04-24 08:00 UTC",
     ]
+
+
+def test_a_now_without_an_offset_is_read_in_the_publications_zone(publication, cli):
+    # README's `publisher --now 2026-12-24 preview`: a bare date, midnight in Europe/London.
+    publication.add_config('[newsletter]\nschedule = "30 0 * * *"\n')
+    midnight_bst = datetime(2026, 7, 3, tzinfo=LONDON)  # 2 July, 23:00 UTC
+    expected = cli("schedule", now=midnight_bst).output
+    assert expected.splitlines()[1] == "  Fri 2026-07-03 00:30 BST   Thu 2026-07-02 23:30 UTC"
+    for given in ("2026-07-03", "2026-07-03T00:00", "2026-07-03 00:00:00"):
+        result = cli("--now", given, "schedule", now=None)
+        assert result.exit_code == 0, result.output
+        assert result.output == expected
+    # and the commands that send compare it with the real clock, as they do an aware one
+    far = f"{datetime.now(UTC).year + 2}-01-01"
+    use_smtp(publication, "smtp://127.0.0.1:9")
+    result = cli("--now", far, "run", now=None, env={"PUBLISHER_SECRET": "x" * 32})
+    assert result.exit_code == 1
+    assert result.stderr.startswith(f"error: --now {far}T00:00:00+00:00 is in the future and ")
 
 
 def test_schedule_uses_the_newsletter_zone_and_rejects_a_bad_schedule(publication, cli):
