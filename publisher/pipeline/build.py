@@ -20,6 +20,7 @@ written (``files.escapes``).
 
 from __future__ import annotations
 
+import filecmp
 import functools
 import hashlib
 import math
@@ -266,6 +267,29 @@ def _stamp_at(path: str) -> list[int] | None:
     except OSError:
         return None
     return [st.st_size, st.st_mtime_ns]
+
+
+def _static_stamp(st: os.stat_result) -> list[int]:
+    return [st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino]
+
+
+def _static_unchanged(src: Path, dest: str, old: dict[str, Any] | None, rel: str
+                      ) -> tuple[bool, list[int]]:
+    """Whether ``dest`` already holds what ``src`` (static/``rel``) holds, and ``src``'s stamp
+    to record. The fast answer compares both files' stamps with the last build's; anything else
+    compares the bytes. (A copy newer than its source proves nothing: the clock may have been
+    set back since the copy, or the source put in place with an older mtime by rsync -t or
+    cp -p.) Raises OSError when either file cannot be read (FileNotFoundError: no copy yet)."""
+    s, d = src.stat(), os.stat(dest)
+    stamp = _static_stamp(s)
+    if s.st_size != d.st_size:
+        return False, stamp
+    sources = old.get("sources") if old is not None else None
+    copies = _unit_files(old)
+    if (isinstance(sources, dict) and sources.get(rel) == stamp
+            and copies.get(rel) == [d.st_size, d.st_mtime_ns]):
+        return True, stamp
+    return filecmp.cmp(src, dest, shallow=False), stamp
 
 
 @functools.cache
@@ -1393,18 +1417,19 @@ def _build(config: Config, *, now: datetime, issues: Sequence[Issue], catalog: C
                 warnings.append(Problem(f"static/{rel}", 0, "",
                                         "has the same path as a generated file; not copied"))
                 continue
-            static_manifest[rel] = None
             try:
-                s, d = src.stat(), os.stat(base + rel)
-                if s.st_size == d.st_size and d.st_mtime_ns >= s.st_mtime_ns:
+                same, static_manifest[rel] = _static_unchanged(src, base + rel,
+                                                               old.get("static"), rel)
+                if same:
                     unchanged += 1
                     continue
             except FileNotFoundError:
-                pass
+                static_manifest[rel] = None
             except OSError as exc:
                 raise PublisherError(f"static/{rel}: cannot read: {exc.strerror}") from None
             output.copy(rel, src, RANK_STATIC)
-        manifest["static"] = {"files": sorted(static_manifest)}
+        manifest["static"] = {"files": sorted(static_manifest), "sources": {
+            rel: stamp for rel, stamp in static_manifest.items() if stamp is not None}}
 
         # Files the last build made and this one does not (a review made a draft, a tag that
         # has gone): removed once everything new is in place. Only files publisher wrote.
@@ -1466,8 +1491,7 @@ def _rehearse(planner: _Planner, stale: Sequence[Unit], statics: Sequence[tuple[
             continue
         copies.add(rel)
         try:
-            s, d = src.stat(), (out / rel).stat()
-            if s.st_size == d.st_size and d.st_mtime_ns >= s.st_mtime_ns:
+            if _static_unchanged(src, str(out / rel), old.get("static"), rel)[0]:
                 unchanged += 1
                 continue
         except OSError:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 from pathlib import Path
@@ -343,6 +344,29 @@ def test_a_template_linked_out_of_the_publication_or_to_a_hidden_file_is_refused
     (templates / "404.html.j2").symlink_to(Path("../theme/404.html.j2"))
     build_site(publication.config, now=now)
     assert (publication.config.output_path / "404.html").read_text("utf-8") == "Not here."
+
+
+@pytest.mark.parametrize("dry_run", [False, True])
+def test_a_static_file_edited_to_the_same_size_is_copied_whatever_its_mtime(publication, now,
+                                                                          dry_run):
+    write(publication, "only")
+    css = publication.root / "static" / "css" / "theme.css"
+    css.parent.mkdir(parents=True)
+    css.write_text("body { color: #ff0000 }", encoding="utf-8")
+    build_site(publication.config, now=now)
+    copy = publication.config.output_path / "css" / "theme.css"
+    assert "css/theme.css" not in build_site(publication.config, now=now).written
+
+    # Edited after the clock was set back an hour by NTP (or put in place by rsync -t or cp -p
+    # with the mtime it had elsewhere): same size, older than the copy made before.
+    css.write_text("body { color: #00ff00 }", encoding="utf-8")
+    before = copy.stat().st_mtime_ns - 3600 * 10**9
+    os.utime(css, ns=(before, before))
+    report = build_site(publication.config, now=now, dry_run=dry_run)
+    assert "css/theme.css" in report.written
+    if not dry_run:
+        assert copy.read_text("utf-8") == "body { color: #00ff00 }"
+        assert "css/theme.css" not in build_site(publication.config, now=now).written
 
 
 def test_archive_is_written_when_issues_are_given(publication, now):
