@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import functools
 import os
 import re
 import tomllib
@@ -297,8 +298,10 @@ class Config:
     def newsletter_tz(self) -> ZoneInfo:
         return ZoneInfo(self.newsletter.timezone or self.timezone)
 
-    @property
+    @functools.cached_property
     def paths(self) -> Paths:
+        # Once per config: parsing asked for it per review, and building five Path objects
+        # each time was a tenth of parsing a source (the fields it is made of are frozen).
         return Paths(root=self.root, reviews=self.root / self.reviews_dir,
                      templates=self.root / self.templates_dir, output=self.root / self.output_dir,
                      state=self.root / self.state_dir)

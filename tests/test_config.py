@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
+import pickle
+
 import pytest
 
 from publisher.config import load_config, secret_from_env
@@ -24,6 +27,15 @@ def test_defaults_fill_what_the_file_leaves_out(publication):
     assert config.delivery.connections == 4
     assert config.newsletter_name == "Test Reel"
     assert config.permalink("alien") == "https://reel.test/reviews/alien/"
+
+
+def test_paths_are_made_once_per_config_and_follow_a_replaced_root(publication, tmp_path):
+    config = publication.config
+    assert config.paths is config.paths  # parsing reads it per review
+    assert config.reviews_path == publication.root / "reviews"
+    moved = dataclasses.replace(config, root=tmp_path / "elsewhere")
+    assert moved.reviews_path == tmp_path / "elsewhere" / "reviews"
+    assert pickle.loads(pickle.dumps(config)).paths == config.paths
 
 
 def test_base_url_gains_a_trailing_slash(publication):
