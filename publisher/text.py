@@ -194,18 +194,22 @@ def rating_value(rating: Decimal) -> str:
     return text.rstrip("0").rstrip(".") if "." in text else text
 
 
+_NOT_SLUG = re.compile(r"[^a-z0-9]+")
+_NOT_LETTERS = re.compile(r"[\W_]+")
+
+
 def slugify(text: str) -> str:
     """A lower-case ASCII slug: 'Sam Okafor' -> 'sam-okafor', 'Amélie' -> 'amelie'. Letters with
     no ASCII form are transliterated, as Pelican does (Hugo keeps them, percent-escaped in every
     link): 'Łukasz' -> 'lukasz', 'Ольга Петрова' -> 'olga-petrova', '王伟' -> 'wang-wei'. Text
     with letters anyascii cannot spell gets their Punycode, so that such names keep distinct
     slugs; text without letters or digits is 'untitled'."""
-    folded = unicodedata.normalize("NFKD", text)
+    folded = text if text.isascii() else unicodedata.normalize("NFKD", text)
     if not folded.isascii():
         folded = "".join(map(_ascii, unicodedata.normalize("NFC", text)))
-    slug = re.sub(r"[^a-z0-9]+", "-", folded.lower()).strip("-")
+    slug = _NOT_SLUG.sub("-", folded.lower()).strip("-")
     if not slug:
-        letters = re.sub(r"[\W_]+", "", unicodedata.normalize("NFC", text).lower())
+        letters = _NOT_LETTERS.sub("", unicodedata.normalize("NFC", text).lower())
         slug = letters.encode("punycode").decode("ascii") if letters else ""
     return slug or "untitled"
 
