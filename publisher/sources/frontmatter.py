@@ -230,7 +230,10 @@ class Fields:
             self.out.error(self.line(key), self.prefix + key,
                            f"expected a single value, got {node_kind(node)}{hint}")
             return None
-        value, removed = remove_control_chars(node.value)
+        raw = node.value
+        if raw.isprintable():  # the common case: no controls, odd spaces or line breaks
+            return " ".join(raw.split()) or None
+        value, removed = remove_control_chars(raw)
         if removed:
             self.out.warn(self.line(key), self.prefix + key,
                           f"removed {removed} control character{'s' if removed > 1 else ''} "
