@@ -177,12 +177,19 @@ def _film(fields: Fields) -> Film:
 
 
 _HALF = {"½": ".5", "1/2": ".5"}
+#: The ratings as nearly every review writes them ("0" to "5", "3.5"), read as the checks below
+#: read them (a whole number without a point, a half with one digit): a lookup, not four
+#: Decimal operations.
+_HALF_STEPS = {str(Decimal(n) / 2): Decimal(n) / 2 for n in range(11)}
 
 
 def _rating(fields: Fields) -> Decimal | None:
     raw = fields.text("rating")
     if raw is None:
         return None
+    common = _HALF_STEPS.get(raw)
+    if common is not None:
+        return common
     text = raw.replace(" ", "")
     for half, decimal in _HALF.items():
         if text.endswith(half):
@@ -386,10 +393,12 @@ def parse_source(text: str, path: str, config: Config, *,
             out.error(fields.line("slug"), "slug",
                       f"{slug!r} is not a safe slug; expected lower-case letters, digits and "
                       "hyphens, e.g. 'alien-romulus'")
-    else:
+    elif stem == "index":  # a page bundle's, named by its folder unless that is reviews/
         folder = os.path.normpath(os.path.dirname(path))
         slug = default_slug(path, top=folder in (os.path.normpath(config.reviews_dir),
                                                  str(config.reviews_path)))
+    else:
+        slug = slugify(stem)  # as default_slug names it
 
     review_id = fields.text("id")
     if review_id is not None and not ABSOLUTE_URI.fullmatch(review_id):

@@ -608,10 +608,15 @@ def test_bad_ratings(publication, value, message):
     assert problems_of(publication) == [f"reviews/x.md:5: rating: {message}"]
 
 
-@pytest.mark.parametrize("value", ["0", "0.5", "2.50", "5", "4½", "4 1/2"])
-def test_good_ratings(publication, value):
+@pytest.mark.parametrize(("value", "read"), [
+    ("0", "0"), ("0.5", "0.5"), ("2.50", "2.5"), ("5", "5"), ("4½", "4.5"), ("4 1/2", "4.5"),
+    ("4.0", "4"), ("3.5", "3.5"), ("1", "1"), ("0.0", "0"), ("5.00", "5"), ("½", "0.5"),
+])
+def test_good_ratings(publication, value, read):
+    # The common forms are looked up, the others computed: the same Decimal either way (its
+    # str, with its exponent, is what a feed shows).
     r = one(publication, BASIC + f"rating: {value}\n")
-    assert r.rating * 2 == int(r.rating * 2) and 0 <= r.rating <= 5
+    assert str(r.rating) == read and r.rating.as_tuple() == Decimal(read).as_tuple()
 
 
 @pytest.mark.parametrize(
