@@ -159,6 +159,21 @@ def _flow_text(node: yaml.Node) -> str | None:
     return None
 
 
+def _hint(key: str, known: Sequence[str], nested: Mapping[str, Sequence[str]] | None,
+          prefix: str) -> str:
+    """What to write instead of ``key``, a field name not in ``known``."""
+    close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
+    home = next((group for group, members in (nested or {}).items() if key in members), None)
+    foreign = FOREIGN_FIELDS.get(key.lower()) if not prefix else None
+    if foreign is not None and foreign[0] in known:
+        return foreign[1]
+    if home is not None:
+        return f"did you mean '{prefix}{home}.{key}'? (indent it under {home}:)"
+    if close:
+        return f"did you mean '{prefix}{close[0]}'?"
+    return "known fields: " + ", ".join(known)
+
+
 class Fields:
     """The front matter's mapping node, read field by field with line numbers."""
 
@@ -178,31 +193,21 @@ class Fields:
                 out.error(line, prefix.rstrip("."), "a field name must be a plain word")
                 continue
             key = key_node.value
-            name = prefix + key
             if key in self.nodes:
-                out.error(line, name, f"given twice (first on line {self.lines[key]}); "
-                                      "keep one")
+                out.error(line, prefix + key, f"given twice (first on line {self.lines[key]}); "
+                                              "keep one")
                 continue
-            if key not in known and key.lower() in known and key.lower() not in self.nodes:
-                # "Title:" (a capital, as word processors and some exports write it): one error,
-                # and the value still read, so that no "title: missing" follows it.
-                out.error(line, name, f"field names are lower case; write '{key.lower()}:'")
-                key = key.lower()
-            elif key not in known:
-                close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
-                home = next((group for group, members in (nested or {}).items()
-                             if key in members), None)
-                foreign = FOREIGN_FIELDS.get(key.lower()) if not prefix else None
-                if foreign is not None and foreign[0] in known:
-                    hint = foreign[1]
-                elif home is not None:
-                    hint = f"did you mean '{prefix}{home}.{key}'? (indent it under {home}:)"
-                elif close:
-                    hint = f"did you mean '{prefix}{close[0]}'?"
+            if key not in known:  # one scan of the names for each field that is known
+                if key.lower() in known and key.lower() not in self.nodes:
+                    # "Title:" (a capital, as word processors and some exports write it): one
+                    # error, and the value still read, so that no "title: missing" follows it.
+                    out.error(line, prefix + key,
+                              f"field names are lower case; write '{key.lower()}:'")
+                    key = key.lower()
                 else:
-                    hint = "known fields: " + ", ".join(known)
-                out.error(line, name, f"unknown field; {hint}")
-                continue
+                    out.error(line, prefix + key,
+                              f"unknown field; {_hint(key, known, nested, prefix)}")
+                    continue
             self.nodes[key] = value_node
             self.lines[key] = line
 
@@ -260,7 +265,7 @@ class Fields:
         else:
             self.out.error(self.line(key), name, "expected a list, e.g. [a, b], got a mapping")
             return None
-        return tuple(dict.fromkeys(i for i in items if i))
+        return tuple(dict.fromkeys(filter(None, items)))
 
     def mapping(self, key: str, known: Sequence[str]) -> Fields | None:
         node = self.nodes.get(key)
