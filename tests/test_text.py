@@ -9,7 +9,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from publisher.text import (
+    BIDI_CHARS,
     ILLEGAL_CHARS,
+    SUSPECT_CHARS,
     drop_unsafe,
     excerpt,
     header_text,
@@ -90,3 +92,12 @@ def test_ratings_and_slugs_read_as_people_write_them():
                                  "½ Moon", "ﬁlm", "😀 🎬")] == [
         "olga-petrova", "strasse", "orsted", "hangug-yeonghwa", "sam-o-brien", "12-moon", "film",
         "untitled"]
+
+
+def test_every_character_the_source_rules_remove_is_unprintable():
+    # Parsing skips these patterns for text that str.isprintable() passes (line breaks left
+    # out): sound only while no printable character is in any of them.
+    suspects = "".join(chr(c) for c in range(0x110000)
+                       if SUSPECT_CHARS.match(chr(c)) or BIDI_CHARS.match(chr(c))
+                       or ILLEGAL_CHARS.match(chr(c)))
+    assert suspects and not any(c.isprintable() for c in suspects)

@@ -38,7 +38,7 @@ import yaml
 from ..config import NOT_IN_URL, Config, feed_id
 from ..errors import Problem, SourceError
 from ..models import Deferred, Film, Poster, Review
-from ..text import ABSOLUTE_URI, SUSPECT_CHARS, one_line, remove_bidi_controls, slugify
+from ..text import ABSOLUTE_URI, SUSPECT_CHARS, remove_bidi_controls, slugify
 from .body import MORE, Excerpt, FileBody, MarkdownBody
 from .frontmatter import (
     Collector,
@@ -373,7 +373,7 @@ def parse_source(text: str, path: str, config: Config, *,
         node = fields.nodes.get(key)
         if node is None:
             out.error(1, key, f"missing; every review needs a {key}")
-        elif isinstance(node, yaml.ScalarNode) and not one_line(node.value):
+        elif isinstance(node, yaml.ScalarNode) and fields.text(key) is None:  # read above
             out.error(fields.line(key), key, f"is empty; every review needs a {key}")
     # As for a tag: a reviewer's page and feed are named by the slug, and "!!!" and "???"
     # would share reviewers/untitled/.
