@@ -251,19 +251,18 @@ class Fields:
         node = self.nodes.get(key)
         if node is None:
             return None
-        name = self.prefix + key
         if isinstance(node, yaml.ScalarNode):
             items = [one_line(v) for v in node.value.split(",")]
         elif isinstance(node, yaml.SequenceNode):
-            items = []
-            for item in node.value:
-                if not isinstance(item, yaml.ScalarNode):
-                    self.out.error(item.start_mark.line + self.offset, name,
-                                   f"expected a list of names, got {node_kind(item)} in it")
-                    return None
-                items.append(one_line(item.value))
+            inner = next((i for i in node.value if not isinstance(i, yaml.ScalarNode)), None)
+            if inner is not None:
+                self.out.error(inner.start_mark.line + self.offset, self.prefix + key,
+                               f"expected a list of names, got {node_kind(inner)} in it")
+                return None
+            items = [one_line(item.value) for item in node.value]
         else:
-            self.out.error(self.line(key), name, "expected a list, e.g. [a, b], got a mapping")
+            self.out.error(self.line(key), self.prefix + key,
+                           "expected a list, e.g. [a, b], got a mapping")
             return None
         return tuple(dict.fromkeys(filter(None, items)))
 

@@ -686,6 +686,20 @@ film:
     ]
 
 
+def test_a_list_within_a_list_of_names_is_named_at_its_line(publication):
+    publication.write_review("x.md", review(BASIC + """\
+tags:
+  - horror
+  - [sci-fi, space]
+film:
+  credits: [a, {b: c}]
+"""))
+    assert problems_of(publication) == [
+        "reviews/x.md:7: tags: expected a list of names, got a list in it",
+        "reviews/x.md:9: film.credits: expected a list of names, got a mapping in it",
+    ]
+
+
 def test_updated_before_date(publication):
     publication.write_review("x.md", review(BASIC + "updated: 2026-03-05\n"))
     assert problems_of(publication) == [
