@@ -453,6 +453,21 @@ def test_xml_illegal_control_characters_never_break_a_feed(config):
         assert [t.term for t in entry.tags] == ["Horror"]  # the all-control tag is dropped
 
 
+def test_control_characters_on_any_line_of_a_long_body_are_dropped(config):
+    # A body is checked line by line (feeds._xml_safe_lines): a control character on its last
+    # line, or beside a tab, goes as surely as one in a one-line body.
+    lines = [f"<p>Paragraph {n} of the review.</p>" for n in range(30)]
+    for bad in ("\x0b", "\t\x01", "\r\x1f", "\ufffe"):
+        for where in (0, 15, 29):
+            body = list(lines)
+            body[where] = body[where].replace("review", f"re{bad}view")
+            files = render([make_review(1, body_html="\n".join(body))], config)
+            check_valid(files)
+            for data in files.values():
+                text = data.decode("utf-8")
+                assert not any(ch in text for ch in bad.strip("\t\r")), (bad, where)
+
+
 def test_xml_safe_keeps_tabs_newlines_and_ordinary_unicode():
     assert xml_safe("a\tb\nc\r ★ é \x85") == "a\tb\nc\r ★ é \x85"
     assert xml_safe("a\x00b\x1fc") == "abc"
@@ -476,6 +491,15 @@ def test_every_url_in_content_is_absolute(config):
     assert relative_urls(json_html) == []
     assert (f'srcset="{SITE}reviews/film-1/still.jpg 1x, {SITE}img/still@2x.jpg 2x"'
             in json_html)
+
+
+def test_absolutise_finds_a_relative_url_after_absolute_ones():
+    base = "https://reel.test/r/"
+    out = absolutise('<a href="https://a.test/">a</a> <a href="mailto:e@a.test">m</a> '
+                     '<img src="http://a.test/p.png"><img src="p.png" alt="">', base)
+    assert out.endswith('<img src="https://reel.test/r/p.png" alt="">')
+    same = '<a href="https://a.test/">a</a><img src="http://a.test/p.png">'
+    assert absolutise(same, base) is same
 
 
 def test_absolutise_keeps_entities_escaped():
