@@ -306,6 +306,28 @@ def test_dates_are_rfc822_in_rss_and_rfc3339_in_atom_in_the_review_zone(config):
     assert entry.findtext(f"{ATOM}updated") == "2025-07-05T08:00:00+01:00"
 
 
+def test_rss_dates_are_written_exactly_as_the_email_package_writes_them(config):
+    # feeds.py formats RFC 822 dates itself (format_datetime's time tuple and strftime were a
+    # third of an item's time): whole-minute offsets either side of UTC, and the epoch.
+    from email.utils import format_datetime
+    from zoneinfo import ZoneInfo
+
+    zones = [UTC, ZoneInfo("America/St_Johns"), ZoneInfo("Asia/Kathmandu"),
+             ZoneInfo("Pacific/Marquesas"), ZoneInfo("Europe/London")]
+    for zone in zones:
+        when = datetime(2025, 1, 31, 23, 5, 9, tzinfo=zone)
+        for i in range(40):
+            review = make_review(i, date=when + timedelta(days=37 * i, hours=5 * i))
+            rss, _atom = check_valid(render([review], config))
+            item = rss.find("channel/item")
+            expected = review.date.replace(microsecond=0)
+            assert item.findtext("pubDate") == format_datetime(expected)
+            assert rss.findtext("channel/lastBuildDate") == format_datetime(
+                max(review.updated, review.date).replace(microsecond=0))
+    empty, _atom = check_valid(render([], config))
+    assert empty.findtext("channel/lastBuildDate") == "Thu, 01 Jan 1970 00:00:00 +0000"
+
+
 def test_a_local_mean_time_offset_with_seconds_is_given_in_utc(config):
     # Amsterdam kept +00:19:32 until 1937: no RFC 822 or RFC 3339 offset can say that.
     from zoneinfo import ZoneInfo
@@ -466,6 +488,26 @@ def test_control_characters_on_any_line_of_a_long_body_are_dropped(config):
             for data in files.values():
                 text = data.decode("utf-8")
                 assert not any(ch in text for ch in bad.strip("\t\r")), (bad, where)
+
+
+def test_review_data_is_indented_alike_in_rss_and_atom(config):
+    # The review:review lines are made once for both formats and indented for each.
+    review = make_review(1, title="Line\nbreak", poster=Poster("posters/p.png", "Alt"))
+    files = render([review], config)
+    check_valid(files)
+
+    def block(data: bytes) -> list[str]:
+        text = data.decode("utf-8")
+        start = text.rindex("\n", 0, text.index("<review:review ")) + 1
+        end = text.index("</review:review>")
+        return text[start:end].split("\n")
+
+    rss, atom = block(files["feed.xml"]), block(files["atom.xml"])
+    assert rss[0] == '      <review:review version="1">'
+    assert atom[0] == '    <review:review version="1">'
+    assert "        <review:film>" in rss and "      <review:film>" in atom
+    assert "          <review:title>Line" in rss and "break</review:title>" in rss
+    assert [line[2:] if line.startswith("  ") else line for line in rss] == atom
 
 
 def test_xml_safe_keeps_tabs_newlines_and_ordinary_unicode():
