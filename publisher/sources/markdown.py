@@ -371,7 +371,9 @@ def render_prepared(text: str, base_url: str, page_url: str | None = None) -> st
         # cmark escapes ">" everywhere but in tags, so " />" only closes void tags; written
         # as nh3 writes them, both paths give the same markup.
         html = rendered.replace(" />", ">")
-    return _absolute_urls(_heading_ids(_below_the_title(html)), base_url, page_url).strip()
+    if "<h" in html:  # one scan for both (most reviews have no heading)
+        html = _heading_ids(_below_the_title(html))
+    return _absolute_urls(html, base_url, page_url).strip()
 
 
 def markdown_to_html(text: str, base_url: str, page_url: str | None = None) -> str:
