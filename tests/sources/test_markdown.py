@@ -244,7 +244,40 @@ CMARK_SAMPLES = [
     "```python\nprint('hi')\n```\n\n> quote\n\n1. one\n2. two\n\n- [ ] task",
     "[link](/reviews/x/ \"title\") ![poster](posters/a.png) [bad](javascript:alert(1))",
     "",
+    # Where nothing can become an autolink, cmark runs without that extension (markdown.py):
+    # "w" and ":" next to what they could start, and each thing that does make one.
+    "A wide west wind: who knows?  \nw\n\nWWW.EXAMPLE.ORG, HTTP:/x, ftp:, w:w and *www*",
+    "| w | http: |\n|---|---|\n| www | x:y |\n\n[www](w) ~~w~~ `www.x` w  \nnext",
+    "Mail me at ed@example.org.", "www.example.org/films.", "See https://example.org/x.",
+    "mailto:ed@example.org and xmpp:ed@example.org/home",
 ]
+
+
+def test_cmark_leaves_out_autolink_only_where_nothing_can_become_one():
+    """Random texts of the characters the autolink extension reacts to, and of everything it
+    could interact with, render as cmarkgfm's wrapper renders them with every extension."""
+    import random
+
+    import cmarkgfm
+
+    from publisher.sources import markdown
+
+    pieces = ["w", "ww", "www", "w.", ":", "/", ":/", "http", "https", "ftp", "mailto",
+              "xmpp", "WWW.", "HTTP", "a", " ", "  ", "\n", "\n\n", "*", "_", "[", "]", "(",
+              ")", "<", ">", "<a href='x'>", "</a>", "`", "```\n", '"', "'", "-", ".", "|",
+              "| a | b |\n|---|---|\n", "~", "~~", "&amp;", "#", "\\", "\t", "> ", "- ",
+              "[x]: /u\n", "![i](p.png)", "é"]
+    rng = random.Random(5005)
+    tried = 0
+    while tried < 500:
+        text = "".join(rng.choice(pieces) for _ in range(rng.randint(1, 40)))
+        if markdown._may_autolink(text):
+            continue
+        tried += 1
+        for options in (markdown._SAFE_OPTIONS, markdown._RAW_OPTIONS):
+            assert markdown._cmark_html(text, options) == (
+                cmarkgfm.markdown_to_html_with_extensions(
+                    text, options=options, extensions=markdown._CMARK_EXTENSIONS)), text
 
 
 @pytest.mark.parametrize("text", CMARK_SAMPLES)
