@@ -64,6 +64,19 @@ def test_a_deferred_body_is_what_rendering_at_once_gives(publication):
     assert again.body_html == review.body_html and again.summary == review.summary
 
 
+@pytest.mark.parametrize("marks", [1, 2])
+def test_a_source_that_starts_with_byte_order_marks_renders_its_body_from_the_right_place(
+        publication, marks):
+    write_reviews(publication, [{"summary": None}])
+    path = publication.root / "reviews" / "film-1.md"
+    source = path.read_bytes()
+    path.write_bytes(b"\xef\xbb\xbf" * marks + source)
+    markdown = source.decode("utf-8").split("---\n", 2)[2]
+    review = load_reviews(publication.config).reviews[0]
+    assert review.body_html == markdown_to_html(markdown, publication.config.base_url)
+    assert body_module.decode(b"\xef\xbb\xbf" * marks + source) == source.decode("utf-8")
+
+
 def test_a_body_edited_after_loading_stops_the_command_with_one_line(publication):
     write_reviews(publication, 1)
     review = load_reviews(publication.config).reviews[0]
