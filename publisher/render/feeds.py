@@ -246,7 +246,7 @@ class EntryData:
                 content = self._escaped.get(short)
                 if content is None:
                     raw = self.short_html if short else self.content_html
-                    content = self._escaped[short] = html.escape(raw, quote=False).encode()
+                    content = self._escaped[short] = _xml_escaped(raw)
                 found = (_rss_item if fmt == "rss" else _atom_entry)(self, content)
             self._pieces[key] = found
         return found
@@ -581,7 +581,11 @@ def _directory(path: str) -> str:
 
 
 def _xml_escaped(text: str) -> bytes:
-    return html.escape(text, quote=False).encode("utf-8")
+    """``text`` escaped as XML text (as html.escape with quote=False), in UTF-8: escaped after
+    encoding, where "&", "<" and ">" are single bytes that no other character's bytes contain,
+    at less than half the time of escaping the str (a review's content is several KB)."""
+    return text.encode("utf-8").replace(b"&", b"&amp;").replace(b"<", b"&lt;").replace(
+        b">", b"&gt;")
 
 
 def _rss_item(e: EntryData, content: bytes) -> bytes:
