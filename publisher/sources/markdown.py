@@ -92,7 +92,15 @@ def _cmark_html(text: str, options: int) -> str:
             raw = lib.cmark_render_html(root, options, lib.cmark_parser_get_syntax_extensions(
                 parser))
             try:
-                return str(ffi.string(raw).decode("utf-8"))
+                html = bytes(ffi.string(raw))
+                try:
+                    return html.decode("utf-8")
+                except UnicodeDecodeError:
+                    # cmark writes U+FFFE and U+FFFF (from "&#xFFFE;" or "&#65535;") as the
+                    # single bytes 0xFE and 0xFF, which no UTF-8 text holds: characters XML
+                    # cannot carry, dropped as prepare_markdown drops them written as such.
+                    html = html.replace(b"\xfe", b"").replace(b"\xff", b"")
+                    return html.decode("utf-8", errors="replace")
             finally:
                 _FREE(_address(raw))
         finally:

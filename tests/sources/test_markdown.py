@@ -166,6 +166,17 @@ def test_nbsp_and_control_characters_in_markdown():
     assert html == "<p>A film about boats.</p>"
 
 
+def test_references_to_characters_xml_cannot_carry_are_dropped_not_a_crash():
+    # cmark writes U+FFFE and U+FFFF, from a reference to them, as the bytes 0xFE and 0xFF,
+    # which are not UTF-8: the build stopped with a traceback. They are dropped, as
+    # prepare_markdown drops the characters themselves; U+FFFD stands for the ones cmark
+    # replaces itself (NUL, surrogates).
+    for markdown in ("a&#xFFFE;b&#65535;c", "a&#xfffe;b&#xFFFF;c"):
+        assert markdown_to_html(markdown, BASE) == "<p>abc</p>"
+        assert markdown_to_html(markdown + " <b>bold</b>", BASE) == "<p>abc <b>bold</b></p>"
+    assert markdown_to_html("a&#0;b&#xD800;c", BASE) == "<p>a\ufffdb\ufffdc</p>"
+
+
 def test_sanitise_html_alone():
     html = sanitise_html('<p class="x" onclick="y()"><a href="/z">z</a><script>1</script></p>',
                          BASE)
