@@ -175,6 +175,29 @@ def test_an_override_reads_the_page_and_its_parts_as_dicts_or_as_attributes(publ
         "Poster for The Quiet Harbour", 200, 300)
 
 
+def test_an_override_has_jinjas_own_globals_on_every_kind_of_page(publication, now):
+    # Pages are rendered with the globals merged once per template (render/pages.py): an
+    # override still finds range, namespace, cycler, joiner and dict, and a context value of
+    # the same name still wins over a global.
+    write_films(publication, 2)
+    (publication.root / "templates").mkdir()
+    uses = ('{% set ns = namespace(n=0) %}{% for i in range(3) %}{% set ns.n = ns.n + i %}'
+            '{% endfor %}{% set c = cycler("a", "b") %}{% set j = joiner("+") %}'
+            '<meta name="g" content="{{ ns.n }}{{ c.next() }}{{ c.next() }}{{ j() }}x{{ j() }}'
+            '{{ dict(k=1).k }}{{ title }}">')
+    for name in ("review.html.j2", "list.html.j2"):
+        (publication.root / "templates" / name).write_text(
+            f'{{% extends "defaults/{name}" %}}{{% block head %}}{uses}{{% endblock %}}', "utf-8")
+    (publication.root / "templates" / "review_item.html.j2").write_text(
+        '{% include "defaults/review_item.html.j2" %}<!-- {{ range(2) | list }} -->', "utf-8")
+    build_site(publication.config, now=now)
+    public = publication.config.output_path
+    expected = f"3abx+1{publication.config.title}"
+    for rel in ("reviews/film-2/index.html", "reviews/index.html"):
+        assert meta(page(public, rel), "g") == [expected]
+    assert "<!-- [0, 1] -->" in (public / "index.html").read_text("utf-8")
+
+
 # --- home and indexes -----------------------------------------------------------------------
 
 
