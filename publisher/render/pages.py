@@ -96,9 +96,10 @@ class PageRenderer:
         self.menu = tuple(menu)
         self._poster_facts = poster_facts or (lambda url: None)
         # Templates do not change during a build: no file check on each render (the extends
-        # of each page would stat its parent every time).
-        self._env = template_environment(site.templates).overlay(auto_reload=False,
-                                                                 extensions=[InlineWords])
+        # of each page would stat its parent every time), and a dict for a cache (a page's
+        # extends looks its parent up there: 1.1 µs, against 2.7 in Jinja's locked LRU cache).
+        self._env = template_environment(site.templates).overlay(
+            auto_reload=False, cache_size=-1, extensions=[InlineWords])
         self._env.extend(words=site.words)  # InlineWords writes them into the templates
         #: Each template compiled, with its globals as one dict (see _render).
         self._templates: dict[str, tuple[jinja2.Template, dict[str, Any]]] = {}
