@@ -325,10 +325,14 @@ def _digest(*parts: object) -> str:
                            digest_size=16).hexdigest()
 
 
-def _left_out_of_static(name: str) -> bool:
+def _left_out_of_static(name: str, top: bool) -> bool:
     """Hidden files (.DS_Store, .git, vim's .x.swp, Emacs's .#x lock) and editors' backups and
     autosaves (``x~``, Emacs's ``#x#``): they hold what the editor has not saved or has
-    replaced, never what the site means to serve. Hugo leaves out the same names."""
+    replaced, never what the site means to serve. Hugo leaves out the same names. The one
+    hidden name a site must serve is kept: ``.well-known/`` at its root (RFC 8615), where
+    security.txt, ACME challenges and app-link files are looked for."""
+    if top and name == ".well-known":
+        return False
     return name.startswith((".", "#")) or name.endswith("~")
 
 
@@ -362,7 +366,7 @@ def static_files(config: Config) -> list[tuple[str, Path]]:
         except OSError as exc:
             raise PublisherError(f"static/{rel}: cannot read: {exc.strerror}") from None
         for entry in entries:
-            if _left_out_of_static(entry.name):
+            if _left_out_of_static(entry.name, top=not rel):
                 continue
             path, name = Path(entry.path), rel + entry.name
             link = entry.is_symlink()

@@ -310,6 +310,27 @@ def test_static_files_are_copied_but_never_over_a_generated_file(publication, no
     assert "css/site.css" not in again.written
 
 
+def test_the_well_known_folder_at_the_root_of_static_is_published(publication, now):
+    # RFC 8615: security.txt and ACME challenges are looked for under /.well-known/, the one
+    # hidden name a site must serve; anywhere else a hidden folder is still left out.
+    write(publication, "only")
+    static = publication.root / "static"
+    (static / ".well-known" / "acme-challenge").mkdir(parents=True)
+    (static / ".well-known" / "security.txt").write_text("Contact: mailto:s@example.org\n",
+                                                          encoding="utf-8")
+    (static / ".well-known" / "acme-challenge" / "tok3n").write_text("tok3n.key", "utf-8")
+    (static / ".well-known" / ".security.txt.swp").write_text("unsaved", encoding="utf-8")
+    (static / "css" / ".well-known").mkdir(parents=True)
+    (static / "css" / ".well-known" / "x.txt").write_text("not at the root", encoding="utf-8")
+    build_site(publication.config, now=now)
+    public = publication.config.output_path
+    assert (public / ".well-known" / "security.txt").read_text("utf-8").startswith("Contact:")
+    assert (public / ".well-known" / "acme-challenge" / "tok3n").read_text("utf-8") == "tok3n.key"
+    assert sorted(p.name for p in (public / ".well-known").iterdir()) == [
+        "acme-challenge", "security.txt"]
+    assert not (public / "css").exists()
+
+
 def test_a_template_linked_out_of_the_publication_or_to_a_hidden_file_is_refused(
         publication, now, tmp_path, cli):
     # templates/ follows the rule of static/ and reviews/: every page, feed and issue renders
