@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import socket
 import sqlite3
+import sys
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -125,6 +126,17 @@ def test_a_build_that_wrote_is_not_recorded_while_a_websub_ping_waits(publicatio
     assert full.build == 1
     cli("build")
     assert full.build == 2  # the ping to retry is the next build's work
+
+
+def test_an_idle_build_at_a_past_clock_is_not_held_up_by_the_early_publishing_check(
+        publication, cli, full, monkeypatch):
+    # `--now` in the past (a look back, a benchmark) cannot publish early: it stays the idle
+    # answer, a tenth of a second because it imports none of the pipeline; the check for a
+    # clock set ahead (pipeline/rehearsal.py, which imports all of it) is not even imported.
+    write_reviews(publication, 2)
+    monkeypatch.delitem(sys.modules, "publisher.pipeline.rehearsal", raising=False)
+    idle_build(cli, full, now=NOW)
+    assert "publisher.pipeline.rehearsal" not in sys.modules
 
 
 def test_an_idle_build_repeats_the_warnings(publication, cli, full):
