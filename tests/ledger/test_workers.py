@@ -294,6 +294,10 @@ def test_a_recording_rolled_back_to_break_a_deadlock_is_run_again(config: Config
         waiting = ("SELECT count(*) FROM pg_stat_activity WHERE application_name = %s "
                    "AND wait_event_type = 'Lock'")
         with psycopg.connect(config.state.database) as other:
+            # The backend whose deadlock_timeout runs out first finds the deadlock and is
+            # rolled back. The recording waits first, but on a loaded machine the other's check
+            # could still come first (1 failure in 3 runs seen at load 6): this side's is long.
+            other.execute("SET deadlock_timeout = '60s'")
             other.execute(touch, (queued,))  # holds the row the recording will claim
             recorder = threading.Thread(target=record)
             recorder.start()
