@@ -45,10 +45,21 @@ class Decision:
     missed: int = 0
 
 
+#: crontab(5)'s nicknames and the five fields each stands for.
+_NICKNAMES = {"@yearly": "0 0 1 1 *", "@annually": "0 0 1 1 *", "@monthly": "0 0 1 * *",
+              "@weekly": "0 0 * * 0", "@daily": "0 0 * * *", "@midnight": "0 0 * * *",
+              "@hourly": "0 * * * *"}
+
+
 @functools.lru_cache(maxsize=64)
 def check_schedule(schedule: str) -> None:
     """Raise ConfigError unless ``schedule`` is a five-field cron expression cronsim accepts."""
     fields = schedule.split()
+    nickname = _NICKNAMES.get(schedule.strip().lower())
+    if nickname is not None:  # crontab(5) knows them; cronsim, and so the schedule, does not
+        raise ConfigError(
+            f"newsletter.schedule: {schedule.strip()!r} is a crontab nickname; write its five "
+            f"fields instead: \"{nickname}\" (or pick the day and hour, e.g. \"0 9 * * FRI\")")
     if len(fields) != 5:
         raise ConfigError(
             f"newsletter.schedule: {schedule!r} has {len(fields)} fields; cron syntax has five: "

@@ -157,6 +157,9 @@ def test_a_site_tried_out_on_this_machine_needs_no_https(publication, cli):
 @pytest.mark.parametrize(("table", "says"), [
     ('newsletter.schedule = "every friday"\n',
      "newsletter.schedule: 'every friday' has 2 fields; cron syntax has five"),
+    ('newsletter.schedule = "@weekly"\n',
+     "newsletter.schedule: '@weekly' is a crontab nickname; write its five fields instead: "
+     "\"0 0 * * 0\""),
     ('[delivery]\ntransport = "smtpp://relay.test:25"\n',
      "delivery.transport: unsupported transport URL 'smtpp://relay.test:25'"),
     ('[delivery]\ntransport = "smtp://[::1:25"\n',
