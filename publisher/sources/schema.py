@@ -39,7 +39,7 @@ from ..config import NOT_IN_URL, Config, feed_id
 from ..errors import Problem, SourceError
 from ..models import Deferred, Film, Poster, Review
 from ..text import ABSOLUTE_URI, SUSPECT_CHARS, remove_bidi_controls, slugify
-from .body import MORE, Excerpt, FileBody, MarkdownBody
+from .body import MORE, Excerpt, FileBody, MarkdownBody, decode
 from .frontmatter import (
     Collector,
     Fields,
@@ -516,7 +516,7 @@ def decode_source(data: bytes, path: str) -> tuple[str | None, list[Problem]]:
     """A source file's text (UTF-8, a byte-order mark dropped), or None and the problem naming
     the line and offset of the first byte that is not UTF-8."""
     try:
-        return data.decode("utf-8-sig"), []
+        return decode(data), []  # as a body is read again from its file (sources/body.py)
     except UnicodeDecodeError as exc:
         line = data.count(b"\n", 0, exc.start) + 1
         return None, [Problem(path, line, "", f"not UTF-8 text (byte 0x{data[exc.start]:02x} "
