@@ -26,6 +26,7 @@ Conventions:
 
 from __future__ import annotations
 
+import codecs
 import os
 import re
 from datetime import date as date_type
@@ -518,10 +519,11 @@ def decode_source(data: bytes, path: str) -> tuple[str | None, list[Problem]]:
     try:
         return decode(data), []  # as a body is read again from its file (sources/body.py)
     except UnicodeDecodeError as exc:
-        line = data.count(b"\n", 0, exc.start) + 1
-        return None, [Problem(path, line, "", f"not UTF-8 text (byte 0x{data[exc.start]:02x} "
-                                              f"at offset {exc.start}); save the file as "
-                                              "UTF-8")]
+        # The error counts from after a byte-order mark; the file's own offset is named.
+        start = exc.start + (len(codecs.BOM_UTF8) if data.startswith(codecs.BOM_UTF8) else 0)
+        line = data.count(b"\n", 0, start) + 1
+        return None, [Problem(path, line, "", f"not UTF-8 text (byte 0x{data[start]:02x} "
+                                              f"at offset {start}); save the file as UTF-8")]
 
 
 def default_slug(path: str, *, top: bool) -> str:

@@ -753,6 +753,17 @@ def test_not_utf8_names_the_file_and_line(publication):
     ]
 
 
+def test_not_utf8_after_a_byte_order_mark_names_the_byte_where_it_stands(publication):
+    # Windows editors start a UTF-8 file with a byte-order mark; the offset and the byte named
+    # are the file's own, as a hex editor shows them, not counted from after the mark.
+    data = b"\xef\xbb\xbf" + review(BASIC, "Fine.\nCaf\xe9 society\n").encode("latin-1")
+    publication.write_review("latin1.md", data)
+    assert problems_of(publication) == [
+        f"reviews/latin1.md:7: not UTF-8 text (byte 0xe9 at offset {data.index(0xE9)}); save "
+        "the file as UTF-8"
+    ]
+
+
 @pytest.mark.parametrize(
     ("text", "message"),
     [
