@@ -321,7 +321,9 @@ class _Run:
                 self.problems.append(f"issue #{number} not sent: {first_line(exc)}")
                 break  # the same transport would fail for the next issue too
             except PublisherError as exc:
-                self.problems.append(f"issue #{number}: {first_line(exc)}")
+                line = first_line(exc)  # named already by most ("issue #1 holds review …")
+                self.problems.append(line if line.startswith(f"issue #{number} ")
+                                     else f"issue #{number}: {line}")
                 continue
             self.problems.extend(report.problems(number))
             done.append((number, report))

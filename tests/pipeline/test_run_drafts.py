@@ -92,7 +92,7 @@ def test_a_draft_that_cannot_go_out_is_named_with_the_reason(publication, cli):
     assert result.exit_code == 1
     assert "issue #1, composed by hand, goes out for the slot" in result.stdout
     [line] = result.stderr.splitlines()
-    assert line.startswith("error: issue #1: issue #1 holds review ")
+    assert line.startswith("error: issue #1 holds review ")
     assert "no longer in the sources" in line
     assert outbox(publication) == []
 
@@ -116,7 +116,7 @@ def test_a_review_taken_off_the_site_after_its_draft_issue_was_composed_is_not_m
     assert result.exit_code == 1, result.output
     [line] = result.stderr.splitlines()
     assert line == (
-        f"error: issue #1: issue #1 holds reviews/{slugs[0]}.md (a draft); reviews/{slugs[1]}.md "
+        f"error: issue #1 holds reviews/{slugs[0]}.md (a draft); reviews/{slugs[1]}.md "
         "(scheduled for 2026-12-24 00:00 GMT), not published now; publish them again, or "
         "cancel the issue ('publisher issue cancel 1') so that the next one is composed from "
         "what is published")
