@@ -38,6 +38,7 @@ def issue() -> None:
 @publication_command
 def issue_new(state: State, dry_run: bool, note: str | None) -> None:
     """Compose the next issue from the published reviews that are in no issue yet."""
+    from ..newsletter.compose import first_issue_note
     from ..pipeline.issues import compose_issue, note_from_file
     from ..sources import load_reviews
 
@@ -45,7 +46,9 @@ def issue_new(state: State, dry_run: bool, note: str | None) -> None:
     catalog = load_reviews(config)
     warn(catalog.warnings)
     note_html = note_from_file(Path(note), config) if note else ""
-    record = compose_issue(config, open_store(state), catalog, now=state.now(),
+    store = open_store(state)
+    issued = store.issued_review_ids()
+    record = compose_issue(config, store, catalog, now=state.now(),
                            dry_run=dry_run, note_html=note_html)
     verb = "would create" if dry_run else "created"
     click.echo(f"{verb} issue #{record.number} (draft): {record.subject}")
@@ -53,6 +56,9 @@ def issue_new(state: State, dry_run: bool, note: str | None) -> None:
         review = catalog.by_id(review_id)
         assert review is not None
         click.echo(f"  {position}. {review.title} ({review.reviewer}, {review.date:%Y-%m-%d})")
+    first = first_issue_note(catalog, issued, record.number, record.review_ids, state.now())
+    if first:
+        click.echo(first)
     if dry_run:
         click.echo("(dry run: nothing written)")
 

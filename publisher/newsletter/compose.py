@@ -2,7 +2,15 @@
 
 Pure: the choice is a function of the published reviews, the ids already issued, the config
 and ``now``: published reviews (not drafts, not dated after now) in no live issue, oldest
-first, at most ``newsletter.max_reviews``.
+first, at most ``newsletter.max_reviews``. The first issue is the exception: it holds the newest
+of them, and what is older is the back catalogue, never mailed. A publication that starts its
+newsletter with five hundred reviews imported from its old site would otherwise send the ten
+oldest as issue #1 and the rest ten an issue for a year, every new review waiting behind them;
+the newsletters readers know start from what is new (Mailchimp's and Buttondown's RSS emails
+send only what was published after they were set up). From the first issue on, a review dated
+before the oldest review any live issue holds is back catalogue too (an old review imported
+later); anything newer that misses an issue, a surge beyond ``max_reviews`` or a review added
+late with an earlier date, goes in the next.
 """
 
 from __future__ import annotations
@@ -28,20 +36,59 @@ class IssuePlan:
     subject: str
 
 
+def newsletter_start(catalog: Catalog, issued: Collection[str]) -> datetime | None:
+    """The date of the oldest review in a live issue (``issued`` holds their ids) still in the
+    sources: what is older is the back catalogue. None before the first issue."""
+    dates = [review.date for rid in issued if (review := catalog.by_id(rid)) is not None]
+    return min(dates, default=None)
+
+
 def fresh_reviews(catalog: Catalog, issued: Collection[str], now: datetime) -> list[Review]:
-    """Published reviews in no live issue yet (``issued`` holds their ids), oldest first."""
-    return [review for review in catalog.published(now) if review.id not in issued]
+    """Published reviews in no live issue yet (``issued`` holds their ids) and not in the back
+    catalogue, oldest first."""
+    start = newsletter_start(catalog, issued)
+    return [review for review in catalog.published(now)
+            if review.id not in issued and (start is None or review.date >= start)]
+
+
+def back_catalogue(catalog: Catalog, issued: Collection[str], now: datetime) -> list[Review]:
+    """Published reviews older than the newsletter's start and in no live issue: never mailed
+    (empty before the first issue)."""
+    start = newsletter_start(catalog, issued)
+    if start is None:
+        return []
+    return [review for review in catalog.published(now)
+            if review.id not in issued and review.date < start]
+
+
+def first_issue_note(catalog: Catalog, issued: Collection[str], number: int,
+                     review_ids: Collection[str], now: datetime) -> str | None:
+    """What composing issue ``number`` (holding ``review_ids``) should tell the editor when it
+    is the newsletter's first (nothing in ``issued``, the ids in live issues before it) and
+    leaves older reviews out as the back catalogue; None otherwise."""
+    if newsletter_start(catalog, issued) is not None:
+        return None
+    count = len(back_catalogue(catalog, review_ids, now))
+    if not count:
+        return None
+    ones = "review" if count == 1 else "reviews"
+    return (f"issue #{number} is the newsletter's first: it holds the newest reviews, and the "
+            f"{count:,} older published {ones} are the back catalogue, on the site and in the "
+            "feeds but never mailed")
 
 
 def plan_issue(config: Config, catalog: Catalog, *, issued: Collection[str],
                records: Sequence[IssueRecord], now: datetime) -> IssuePlan:
     """The next issue: numbered after the highest in ``records`` (cancelled issues keep their
-    numbers), holding the oldest fresh reviews, at most max_reviews.
+    numbers), holding the oldest fresh reviews, at most max_reviews; the first issue holds the
+    newest (the module's docstring says why).
 
     Raises NotEnoughReviews below newsletter.min_reviews, TemplateError for a broken subject.
     """
     fresh = fresh_reviews(catalog, issued, now)
-    reviews = tuple(fresh[: config.newsletter.max_reviews])
+    most = config.newsletter.max_reviews
+    first = newsletter_start(catalog, issued) is None
+    reviews = tuple(fresh[-most:] if first else fresh[:most])
     number = (records[-1].number if records else 0) + 1
     needed = config.newsletter.min_reviews
     if len(reviews) < needed:

@@ -26,7 +26,12 @@ from ..errors import MissingReview, NotEnoughReviews, PublisherError, SourceErro
 from ..ledger import Store
 from ..ledger.probe import readonly_store
 from ..models import DeliveryStatus, Issue, IssueRecord, IssueState
-from ..newsletter.compose import archived_issues, issue_from_record, plan_issue
+from ..newsletter.compose import (
+    archived_issues,
+    first_issue_note,
+    issue_from_record,
+    plan_issue,
+)
 from ..newsletter.schedule import before_first_run, config_schedule, decide, format_local
 from ..sources import Catalog, load_reviews
 from .build import build_site
@@ -217,6 +222,10 @@ class _Plan:
         for position, review in enumerate(plan.reviews, 1):
             self.lines.append(f"  {position}. {review.title} ({review.reviewer}, "
                               f"{review.date:%Y-%m-%d})")
+        first = first_issue_note(self.catalog, issued, plan.number,
+                                 [review.id for review in plan.reviews], self.now)
+        if first:
+            self.lines.append(f"  ({first})")
         return plan.number, "new"
 
     def _deliveries(self, composed: tuple[int, str] | None, environ: Mapping[str, str]) -> None:

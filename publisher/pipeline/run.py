@@ -31,8 +31,8 @@ from ..errors import (
 )
 from ..files import describe_os_error
 from ..ledger import Store, open_store
-from ..models import DeliveryStatus, IssueState
-from ..newsletter.compose import archived_issues
+from ..models import DeliveryStatus, IssueRecord, IssueState
+from ..newsletter.compose import archived_issues, first_issue_note
 from ..newsletter.schedule import (
     Decision,
     before_first_run,
@@ -253,6 +253,7 @@ class _Run:
             self.echo(f"issue #{record.number}, composed by hand, goes out for the slot "
                       f"{when}: {record.subject}{waiting}")
             return decision, "issued", record.number
+        issued = store.issued_review_ids()
         try:
             record = compose_issue(self.config, store, catalog, now=self.now, slot=slot)
         except NotEnoughReviews as exc:
@@ -266,7 +267,13 @@ class _Run:
             self.problems.append(f"no issue composed for the slot {when}: {first_line(exc)}")
             return decision, None, None
         self.echo(f"composed issue #{record.number} ({decision.reason}): {record.subject}")
+        self._first_issue(catalog, issued, record)
         return decision, "issued", record.number
+
+    def _first_issue(self, catalog: Catalog, issued: set[str], record: IssueRecord) -> None:
+        note = first_issue_note(catalog, issued, record.number, record.review_ids, self.now)
+        if note:
+            self.echo(note)
 
     def _skipped_and_unsent(self, store: Store, last: datetime) -> bool:
         return skipped_and_unsent(store, last, self.expr, self.tz, self.now)
@@ -276,6 +283,7 @@ class _Run:
         # The slot's row already says "skipped", so the issue cannot be keyed by it; the check
         # above (no issue composed since the slot) keeps a repeated --catch-up from sending twice.
         when = format_local(last, self.tz)
+        issued = store.issued_review_ids()
         try:
             record = compose_issue(self.config, store, catalog, now=self.now)
         except NotEnoughReviews as exc:
@@ -283,6 +291,7 @@ class _Run:
             return decision, None, None
         self.echo(f"composed issue #{record.number} for the skipped slot {when}, caught up on "
                   f"request: {record.subject}")
+        self._first_issue(catalog, issued, record)
         return decision, "issued", record.number
 
     # --- delivery ------------------------------------------------------------------------------

@@ -64,18 +64,60 @@ def test_next_issue_holds_published_reviews_in_no_issue_oldest_first(publication
             "the-future"]
 
 
-def test_at_most_max_reviews_and_the_rest_roll_over(publication):
+def test_after_the_first_issue_at_most_max_reviews_go_out_and_the_rest_roll_over(publication):
+    publication.add_config("[newsletter]\nmax_reviews = 2\n")
+    write_reviews(publication, october([1]))
+    config = publication.config
+    with open_store(config) as store:
+        first = compose_issue(config, store, load_reviews(config), now=NOW)
+        write_reviews(publication, october([1, 2, 3, 4, 5, 6]))  # a busy week
+        catalog = load_reviews(config)
+        second = compose_issue(config, store, catalog, now=NOW)
+        third = compose_issue(config, store, catalog, now=NOW)
+        fourth = compose_issue(config, store, catalog, now=NOW)
+    assert [first.review_ids, second.review_ids, third.review_ids, fourth.review_ids] == [
+        (review_id(1),), (review_id(2), review_id(3)), (review_id(4), review_id(5)),
+        (review_id(6),)]
+    assert [first.number, second.number, third.number, fourth.number] == [1, 2, 3, 4]
+
+
+def test_the_first_issue_holds_the_newest_reviews_and_the_back_catalogue_is_never_mailed(
+        publication):
+    # A publication that starts its newsletter with reviews imported from its old site: issue
+    # #1 holds the newest, not the oldest with the rest dripping out for a year behind them.
     publication.add_config("[newsletter]\nmax_reviews = 2\n")
     write_reviews(publication, october([1, 2, 3, 4, 5]))
     config = publication.config
-    catalog = load_reviews(config)
     with open_store(config) as store:
-        first = compose_issue(config, store, catalog, now=NOW)
-        second = compose_issue(config, store, catalog, now=NOW)
-        third = compose_issue(config, store, catalog, now=NOW)
-    assert [first.review_ids, second.review_ids, third.review_ids] == [
-        (review_id(1), review_id(2)), (review_id(3), review_id(4)), (review_id(5),)]
-    assert [first.number, second.number, third.number] == [1, 2, 3]
+        first = compose_issue(config, store, load_reviews(config), now=NOW)
+        assert first.review_ids == (review_id(4), review_id(5))
+        assert first.subject == "Test Reel #1: Film 04 and 1 more"
+        with pytest.raises(NotEnoughReviews, match="only 0 new published reviews since issue #1"):
+            compose_issue(config, store, load_reviews(config), now=NOW)
+        # A review written since goes out; so does one added late, dated after the newsletter
+        # began; an old review imported later is back catalogue too.
+        write_reviews(publication, october([1, 2, 3, 4, 5, 7, 8]) + [
+            {"slug": "found-in-a-drawer", "date": "2026-10-02", "reviewer": "Sam Okafor"}])
+        second = compose_issue(config, store, load_reviews(config), now=NOW)
+        assert second.review_ids == (review_id(7), review_id(8))
+        with pytest.raises(NotEnoughReviews):
+            compose_issue(config, store, load_reviews(config), now=NOW)
+
+
+def test_a_cancelled_first_issue_leaves_the_next_one_first(publication, cli):
+    publication.add_config("[newsletter]\nmax_reviews = 2\n")
+    write_reviews(publication, october([1, 2, 3]))
+    assert cli("issue", "new", now=NOW).exit_code == 0
+    assert cli("issue", "cancel", "1", now=NOW).exit_code == 0
+    result = cli("issue", "new", now=NOW)
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines() == [
+        "created issue #2 (draft): Test Reel #2: Film 02 and 1 more",
+        "  1. Film 02 (Sam Okafor, 2026-10-02)",
+        "  2. Film 03 (Sam Okafor, 2026-10-03)",
+        "issue #2 is the newsletter's first: it holds the newest reviews, and the 1 older "
+        "published review are the back catalogue, on the site and in the feeds but never mailed",
+    ]
 
 
 def test_fewer_than_min_reviews_is_refused_with_a_clear_line(publication):
@@ -104,15 +146,14 @@ def test_dry_run_writes_nothing(publication):
 
 
 def test_a_slot_gets_one_issue(publication):
-    publication.add_config("[newsletter]\nmax_reviews = 1\n")
-    write_reviews(publication, october([1, 2]))
+    write_reviews(publication, october([1]))
     config = publication.config
-    catalog = load_reviews(config)
     slot = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
     with open_store(config) as store:
-        compose_issue(config, store, catalog, now=NOW, slot=slot)
+        compose_issue(config, store, load_reviews(config), now=NOW, slot=slot)
+        write_reviews(publication, october([1, 2]))
         with pytest.raises(SlotTaken):
-            compose_issue(config, store, catalog, now=NOW, slot=slot)
+            compose_issue(config, store, load_reviews(config), now=NOW, slot=slot)
         assert [i.slot for i in store.issues()] == [slot]
         assert store.issued_review_ids() == {review_id(1)}
 

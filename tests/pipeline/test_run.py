@@ -148,6 +148,36 @@ def test_fewer_than_min_reviews_records_the_slot_as_empty(publication):
 # --- grace, skip and catch-up -----------------------------------------------------------------
 
 
+def test_a_newsletter_started_with_a_back_catalogue_mails_the_newest_and_says_so(publication,
+                                                                                 cli):
+    write_reviews(publication, 14)  # imported from the old site: more than max_reviews (10)
+    use_maildir(publication)
+    config = publication.config
+    add_subscribers(config, 2, SLOT - timedelta(days=1))
+    said = ("issue #1 is the newsletter's first: it holds the newest reviews, and the 4 older "
+            "published reviews are the back catalogue, on the site and in the feeds but never "
+            "mailed")
+
+    rehearsal = cli("run", "--dry-run", now=SLOT + timedelta(minutes=1))
+    assert rehearsal.exit_code == 0, rehearsal.output
+    assert "  1. Film 5 (Priya Raman, 2026-11-05)" in rehearsal.stdout
+    assert f"  ({said})" in rehearsal.stdout
+
+    report, lines = run(config, SLOT + timedelta(minutes=1))
+    assert report.issue == 1 and said in lines
+    [issue], _ = ledger(config)
+    assert [rid.rsplit(":", 1)[1] for rid in issue.review_ids] == [
+        f"film-{n}" for n in range(5, 15)]
+    assert (config.output_path / "reviews" / "film-1" / "index.html").is_file()
+
+    # The next slot mails what is new since, and nothing of the back catalogue.
+    write_reviews(publication, 1, first=SLOT.date() + timedelta(days=2), prefix="new")
+    report, lines = run(config, SLOT + timedelta(days=7, minutes=1))
+    issues, _ = ledger(config)
+    assert [rid.rsplit(":", 1)[1] for rid in issues[1].review_ids] == ["new-1"]
+    assert not any("back catalogue" in line for line in lines)
+
+
 def test_a_slot_beyond_grace_is_skipped_and_its_reviews_roll_into_the_next_issue(publication):
     write_reviews(publication, 3)
     use_maildir(publication)
