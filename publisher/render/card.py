@@ -21,6 +21,7 @@ from markupsafe import Markup
 
 from ..models import ImageFacts, Review
 from ..text import excerpt, one_line, rating_value, stars
+from .engine import safe_text
 from .site import Site
 from .words import ENGLISH, Words
 
@@ -173,4 +174,4 @@ def script_json(data: dict[str, Any]) -> Markup:
     text = orjson.dumps(data).decode("utf-8")
     text = text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
     # U+2028/2029 are legal in JSON but end a line in older JavaScript parsers.
-    return Markup(text.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029"))
+    return safe_text(text.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029"))

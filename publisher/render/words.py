@@ -29,7 +29,7 @@ from jinja2.nodes import EvalContext
 from markupsafe import Markup, escape
 
 from ..text import rating_value
-from .engine import DEFAULT_TEMPLATES
+from .engine import DEFAULT_TEMPLATES, escape_output, safe_text
 from .strings import Strings, english_plural, load_strings, load_web_strings
 
 _MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August",
@@ -219,10 +219,10 @@ def _fill_escaped(key: str, text: str, values: Mapping[str, object]) -> Markup:
         for literal, name in _escaped_pieces(text):
             out.append(literal)
             if name is not None:
-                out.append(escape(values[name]))
+                out.append(escape_output(values[name]))
     except KeyError as missing:
         raise _no_value(key, missing) from None
-    return Markup("".join(out))
+    return safe_text("".join(out))
 
 
 def _no_value(key: str, missing: KeyError) -> jinja2.TemplateRuntimeError:
