@@ -168,10 +168,18 @@ class Phrases:
 class InlineWords(jinja2.ext.Extension):
     """Writes each ``t("key")`` without values into the template as it is compiled: the words
     are the same on every page, and Jinja then escapes them once, at compile time, instead of
-    calling ``t`` on each of ten thousand pages (a call costs about 2 µs). For an environment
-    of one publication's words only (``environment.extend(words=…)``, on an overlay: see
-    render/pages.py). Anything else (values, ``t.count``, a key the strings lack, whose error
-    is raised where the page renders) is left to ``t`` itself."""
+    calling ``t`` on each of ten thousand pages (a call costs about 2 µs). A call with values,
+    ``t("key", name=…)``, becomes ``("key"|<SAY_FILTER>(name=…))``: the same words, through a
+    filter, which Jinja calls directly rather than through Context.call (its checks for how
+    to call what it is given are most of a call's cost). For an environment of one
+    publication's words only (``environment.extend(words=…)``, on an overlay: see
+    render/pages.py). Anything else (``t.count``, a key the strings lack, whose error is
+    raised where the page renders) is left to ``t`` itself."""
+
+    def __init__(self, environment: jinja2.Environment) -> None:
+        super().__init__(environment)
+        # A dict of its own: an overlay shares its parent's filters.
+        environment.filters = {**environment.filters, SAY_FILTER: _say}
 
     def filter_stream(self, stream: jinja2.lexer.TokenStream) -> list[jinja2.lexer.Token]:
         words: Words = self.environment.words  # type: ignore[attr-defined]
@@ -179,19 +187,67 @@ class InlineWords(jinja2.ext.Extension):
         out = []
         i = 0
         while i < len(tokens):
-            call = tokens[i:i + 4]
-            if ([t.type for t in call] == ["name", "lparen", "string", "rparen"]
-                    and call[0].value == "t" and (i == 0 or tokens[i - 1].type != "dot")):
-                value = words.strings.values.get(call[2].value)
-                if isinstance(value, str) and all(
-                        name is None for _, name in _escaped_pieces(value)):
-                    out.append(jinja2.lexer.Token(call[0].lineno, "string",
-                                                  _fill(call[2].value, value, {})))
-                    i += 4
-                    continue
-            out.append(tokens[i])
-            i += 1
+            token = tokens[i]
+            call = tokens[i:i + 3]
+            if not ([t.type for t in call] == ["name", "lparen", "string"]
+                    and token.value == "t" and (i == 0 or tokens[i - 1].type != "dot")
+                    and i + 3 < len(tokens)):
+                out.append(token)
+                i += 1
+                continue
+            key, after = call[2].value, tokens[i + 3]
+            value = words.strings.values.get(key)
+            if after.type == "rparen" and isinstance(value, str) and all(
+                    name is None for _, name in _escaped_pieces(value)):
+                out.append(jinja2.lexer.Token(token.lineno, "string", _fill(key, value, {})))
+                i += 4
+                continue
+            end = _closing(tokens, i + 1) if after.type == "comma" else None
+            if end is None:
+                out.append(token)
+                i += 1
+                continue
+            # t("key", a=…) -> ("key"|SAY_FILTER(a=…)): the arguments' own tokens, in brackets
+            # so that the filter binds to the string whatever the call stood beside.
+            line = token.lineno
+            out.extend([jinja2.lexer.Token(line, "lparen", "("), call[2],
+                        jinja2.lexer.Token(line, "pipe", "|"),
+                        jinja2.lexer.Token(line, "name", SAY_FILTER),
+                        jinja2.lexer.Token(line, "lparen", "(")])
+            out.extend(tokens[i + 4:end + 1])  # after the comma, to the call's own ")"
+            out.append(jinja2.lexer.Token(line, "rparen", ")"))
+            i = end + 1
         return out
+
+
+#: The filter InlineWords makes a call of ``t`` with values into.
+SAY_FILTER = "_inline_words_say"
+
+_OPEN = {"lparen": "rparen", "lbracket": "rbracket", "lbrace": "rbrace"}
+
+
+def _closing(tokens: Sequence[jinja2.lexer.Token], start: int) -> int | None:
+    """The index of the bracket closing the one at ``start``; None if the expression ends
+    first (a template error, left to Jinja to report)."""
+    closers = []
+    for n in range(start, len(tokens)):
+        kind = tokens[n].type
+        if kind in _OPEN:
+            closers.append(_OPEN[kind])
+        elif closers and kind == closers[-1]:
+            closers.pop()
+            if not closers:
+                return n
+        elif kind in ("rparen", "rbracket", "rbrace", "variable_end", "block_end"):
+            return None
+    return None
+
+
+@jinja2.pass_eval_context
+def _say(context: EvalContext, key: str, /, **values: object) -> str:
+    """``t(key, **values)`` in InlineWords' environment: the filter it writes calls as."""
+    phrases: Phrases = context.environment.words.phrases  # type: ignore[attr-defined]
+    return phrases(context, key, **values)
 
 
 def _fill(key: str, text: str, values: Mapping[str, object]) -> str:

@@ -212,6 +212,34 @@ def test_words_without_values_are_written_into_a_publications_templates_once(tmp
         inlined.from_string('{{ t("nope") }}').render(context)
 
 
+@pytest.mark.parametrize("autoescape", [True, False])
+def test_words_with_values_are_said_through_a_filter_the_same(tmp_path, autoescape):
+    """The pages' renderer makes ``t("key", name=…)`` a filter call (InlineWords), which
+    Jinja calls directly: the same words, wherever the call stands and whatever its values."""
+    import jinja2
+
+    from publisher.render.words import SAY_FILTER, InlineWords
+
+    source = ('{{ t("rated", rating=r) }}|{{ t("rated", rating=r) ~ "!" }}|'
+              '{{ t("rated", rating=r)|upper }}|{{ t("byline", reviewer=(x ~ "<b>"), '
+              'date={"d": [r, (1, 2)]}["d"][0]) }}|{% set s = t("rated", rating=r) %}{{ s }}|'
+              '{% if t("rated", rating=r) %}yes{% endif %}|{{ t( "rated" , rating = r ) }}|'
+              '{% set link %}<a>{{ x }}</a>{% endset %}{{ t("byline", reviewer=link, date=r) }}'
+              '|{{ t.count("reviews", 2) }}|{{ x.t("y", z=1) }}')
+    plain = jinja2.Environment(autoescape=autoescape)
+    inlined = plain.overlay(extensions=[InlineWords])
+    inlined.extend(words=ENGLISH)
+    assert SAY_FILTER not in plain.filters  # the overlay's own
+    context = {"t": ENGLISH.phrases, "r": "4 & <5>", "x": {"t": lambda key, z: key.upper()}}
+    written = inlined.from_string(source).render(context)
+    assert written == plain.from_string(source).render(context)
+    assert "Rated 4" in written and written.count("|") == 9
+    compiled = inlined.compile(source, raw=True)
+    assert compiled.count(f"environment.filters[{SAY_FILTER!r}]") == 1
+    assert "context.call(" in compiled  # t.count and x.t only
+    assert compiled.count("context.call(") == 2
+
+
 @pytest.mark.parametrize("text", ['search_intro = "Trouvez {site"\n',
                                   'search_intro = "Sur {site} }"\n'])
 def test_a_stray_brace_in_a_translation_is_one_line_not_a_traceback(tmp_path, text):
