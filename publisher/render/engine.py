@@ -137,6 +137,8 @@ def escape_output(value: object) -> str:
         return _escape_str(value)
     if type(value) is Markup:  # its __html__ is itself
         return value
+    if type(value) is int:  # a year, a running time: digits, nothing to escape
+        return str(value)
     return markupsafe.escape(value)
 
 

@@ -109,7 +109,7 @@ class PageRenderer:
         # What many review pages show alike, made once: a tag's link, a related review's
         # entry (at 10,000 reviews, 38,000 entries on the pages and 1,200 different ones).
         self._tag_links: dict[str, Fields] = {}
-        self._related: dict[tuple[str, str, int | None, str, str], Fields] = {}
+        self._related: dict[tuple[int, str], tuple[Review, Fields]] = {}
         self._dated: dict[tuple[datetime, datetime], dict[str, str]] = {}  # item and page
         self.issues = issues
         self.css = self._render("site.css.j2", publication_context(site)).encode("utf-8")
@@ -330,15 +330,17 @@ class PageRenderer:
         """A related review as review pages list it, made once for each review and reason
         that it is suggested for."""
         other, reason = related
-        key = (other.title, other.url, other.film.year, other.reviewer, reason)
-        found = self._related.get(key)
-        if found is None:
-            found = self._related[key] = Fields(
-                title=other.title, url=other.url, year=other.film.year,
-                reviewer=other.reviewer, reason=reason,
-                # here: under half the cost of a call in the template
-                meta=self.site.words.html("related_meta", reason=reason,
-                                          reviewer=other.reviewer))
+        # Keyed by the review itself (kept beside its entry, so that its id is not reused):
+        # cheaper to make than a key of the fields the entry shows.
+        hit = self._related.get((id(other), reason))
+        if hit is not None and hit[0] is other:
+            return hit[1]
+        found = Fields(title=other.title, url=other.url, year=other.film.year,
+                       reviewer=other.reviewer, reason=reason,
+                       # here: under half the cost of a call in the template
+                       meta=self.site.words.html("related_meta", reason=reason,
+                                                 reviewer=other.reviewer))
+        self._related[(id(other), reason)] = (other, found)
         return found
 
     # -- indexes -----------------------------------------------------------------------------

@@ -22,7 +22,7 @@ class _Text(str):
 
 
 VALUES = ["", "plain", "<a href='x' title=\"y\">&amp;</a>", "★ →", Markup("<b>&amp;</b>"),
-          1975, 3.5, Decimal("3.5"), None, True, _Html(), _Text("<s>"), ("a", "<b>")]
+          1975, -3, 10**30, 3.5, Decimal("3.5"), None, True, _Html(), _Text("<s>"), ("a", "<b>")]
 
 
 @pytest.mark.parametrize("value", VALUES, ids=repr)
