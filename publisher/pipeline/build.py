@@ -460,7 +460,7 @@ class _Planner:
                                   card=self.pages.card)
         self._reviews: dict[int, str] = {}
         self._item_keys: dict[int, str] = {}
-        self._related_keys: dict[tuple[object, ...], str] = {}
+        self._related_keys: dict[tuple[int, str], str] = {}
         #: The review each review page shows, by unit key (what the manifest records, so that
         #: the next build can tell a page that moved from one that went: ``moved_pages``).
         self.page_reviews: dict[str, Review] = {}
@@ -724,11 +724,14 @@ class _Planner:
         review is suggested on many pages (38,000 entries at 10,000 reviews, 1,200 different),
         and the repr of four of them in each page's inputs took longer than the rest of its
         planning."""
-        other = related.review
-        shown = (_neighbour(other), related.reason, other.reviewer, other.film.year)
-        found = self._related_keys.get(shown)
+        # Looked up by the review's identity (it lives as long as the plan, as in
+        # ``review``): building the tuple it shows, to look it up by, cost more than the
+        # digest saved.
+        other, reason = related
+        found = self._related_keys.get((id(other), reason))
         if found is None:
-            found = self._related_keys[shown] = _digest(shown)
+            shown = (_neighbour(other), reason, other.reviewer, other.film.year)
+            found = self._related_keys[id(other), reason] = _digest(shown)
         return found
 
     def plan_aliases(self) -> None:
