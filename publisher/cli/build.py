@@ -79,7 +79,8 @@ def build_command(state: State, no_cache: bool) -> None:
             return
         again = _summary(config.output_dir, 0, len(report.written) + report.unchanged, 0,
                          len(report.warnings))
-        check.record_after(steady=report.steady, stdout=[again], stderr=warnings)
+        check.record_after(steady=report.steady, stdout=[again], stderr=warnings,
+                           written=report.output)
 
 
 def _summary(output_dir: str, written: int, unchanged: int, removed: int,

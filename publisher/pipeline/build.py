@@ -26,7 +26,7 @@ import hashlib
 import math
 import os
 from collections.abc import Callable, Collection, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -61,6 +61,7 @@ from ..sources.cache import TextCache, cache_key
 from ..sources.posters import PosterFacts
 from ..sources.schema import derived_id
 from ..text import collation_key, count, slugify
+from .idle import Written
 from .output import Output, build_lock, sweep
 from .rendering import (
     RANK_FEED,
@@ -112,6 +113,9 @@ class BuildReport:
     moved: tuple[Problem, ...] = ()
     #: The clock times over which the same sources make the same output (``steady``).
     steady: tuple[datetime | None, datetime | None] = (None, None)
+    #: The manifest this build wrote and the stat of the files it lists, taken after the
+    #: commit, for the idle check to sign the output with (None: a dry run).
+    output: Written | None = field(default=None, repr=False, compare=False)
 
 
 @dataclass(frozen=True)
@@ -267,6 +271,22 @@ def _stamp_at(path: str) -> list[int] | None:
     except OSError:
         return None
     return [st.st_size, st.st_mtime_ns]
+
+
+def _stamps(base: str, names: Sequence[str], stats: dict[str, os.stat_result]
+            ) -> dict[str, list[int] | None]:
+    """``_stamp_at`` of each of ``names`` (files under ``base``); each file's stat is kept
+    in ``stats`` too (what the idle check signs the output with: ``idle.Written``)."""
+    stamps: dict[str, list[int] | None] = {}
+    for rel in names:
+        try:
+            st = os.stat(base + rel)
+        except OSError:
+            stamps[rel] = None
+            continue
+        stats[rel] = st
+        stamps[rel] = [st.st_size, st.st_mtime_ns]
+    return stamps
 
 
 def _static_stamp(st: os.stat_result) -> list[int]:
@@ -1471,10 +1491,11 @@ def _build(config: Config, *, now: datetime, issues: Sequence[Issue], catalog: C
         if key in manifest:
             sha = planner.fingerprints.get(review.source_path, "")[:16]
             manifest[key]["review"] = [review.source_path, review.id, sha]
+    stats: dict[str, os.stat_result] = {}
     for entry in manifest.values():
         names = entry["files"]
         if isinstance(names, list):
-            entry["files"] = {rel: _stamp_at(base + rel) for rel in names}
+            entry["files"] = _stamps(base, names, stats)
     # orjson: the manifest of 10,000 reviews is 2.5 MB, read and written by every build that
     # renders anything (json took 0.1 s for the two, orjson 0.02 s).
     payload = orjson.dumps({"version": MANIFEST_VERSION, "units": manifest},
@@ -1488,7 +1509,7 @@ def _build(config: Config, *, now: datetime, issues: Sequence[Issue], catalog: C
                          and rel.endswith(("feed.xml", "atom.xml", "feed.json"))))
     return BuildReport(written=tuple(written), unchanged=unchanged, warnings=tuple(warnings),
                        removed=tuple(removed), rendered=rendered, topics=feeds,
-                       moved=tuple(moved))
+                       moved=tuple(moved), output=Written(manifest, stats))
 
 
 def _rehearse(planner: _Planner, stale: Sequence[Unit], statics: Sequence[tuple[str, Path]],

@@ -38,7 +38,7 @@ import os
 import sqlite3
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -77,6 +77,18 @@ class Signature:
 
 
 @dataclass(frozen=True)
+class Written:
+    """What a build that wrote knows of its output once every file is in place: the units of
+    the manifest it wrote, and the stat of the files they list, taken after its commit. The
+    signature after it (``IdleCheck.record_after``) is made of these, not of the manifest
+    read back and every file stat'ed again (a file that changes after they were taken makes
+    the next signature differ: that build then runs in full, as it should)."""
+
+    units: Mapping[str, object]
+    stats: Mapping[str, os.stat_result]
+
+
+@dataclass(frozen=True)
 class Answer:
     """What the recorded command printed, to print again."""
 
@@ -98,11 +110,13 @@ class IdleCheck:
     _records: dict[str, dict[str, object]] = field(default_factory=dict)
 
     @classmethod
-    def take(cls, config: Config, kind: str, *, whole: bool = False) -> IdleCheck:
+    def take(cls, config: Config, kind: str, *, whole: bool = False,
+             written: Written | None = None) -> IdleCheck:
         """The signature now. The output is signed only when the inputs are the recorded
         ones (or ``whole``): it is half the work (a stat of every file the last build made),
         and a command whose inputs changed is not idle whatever its output holds. A record
-        that names no inputs (an earlier version's) is compared whole."""
+        that names no inputs (an earlier version's) is compared whole. ``written``: what the
+        build just made knows of the output (``Written``)."""
         check = cls(config, kind, taken_ns=time.time_ns())
         check._records = _read_records(config)
         record = check._records.get(kind)
@@ -113,7 +127,8 @@ class IdleCheck:
 
         try:
             check.signature = signature(config, taken_ns=check.taken_ns,
-                                        need_ledger=kind == "run", output_if=output_wanted)
+                                        need_ledger=kind == "run", output_if=output_wanted,
+                                        written=written)
         except (OSError, sqlite3.Error, ValueError):
             check.signature = None  # anything odd: the full command will say what
         return check
@@ -177,16 +192,18 @@ class IdleCheck:
 
     def record_after(self, *, steady: tuple[datetime | None, datetime | None],
                      stdout: list[str] | tuple[str, ...] = (),
-                     stderr: list[str] | tuple[str, ...] = ()) -> bool:
+                     stderr: list[str] | tuple[str, ...] = (),
+                     written: Written | None = None) -> bool:
         """After a command that wrote its output (or whose signature before it left the
         output unsigned: ``record``): record that running it again now would print
         ``stdout``/``stderr`` and change nothing, under a signature taken afresh — provided
         nothing it read changed while it ran (a review saved during a build would otherwise
-        be recorded as built). False when not recorded."""
+        be recorded as built). ``written``: what the build knows of the output it made
+        (``Written``), signed instead of read again. False when not recorded."""
         before = self.signature
         if before is None or before.racy:
             return False
-        after = IdleCheck.take(self.config, self.kind, whole=True)
+        after = IdleCheck.take(self.config, self.kind, whole=True, written=written)
         if after.signature is None or after.signature.inputs != before.inputs:
             return False
         return after.record(steady=steady, stdout=stdout, stderr=stderr)
@@ -231,9 +248,10 @@ def _within(now: datetime, start: object, until: object) -> bool:
 
 
 def signature(config: Config, *, taken_ns: int, need_ledger: bool,
-              output_if: Callable[[str], bool] = lambda inputs: True) -> Signature:
+              output_if: Callable[[str], bool] = lambda inputs: True,
+              written: Written | None = None) -> Signature:
     """The digest of everything a build (or run) reads; see the module's docstring. The
-    output is signed only if ``output_if(inputs digest)``."""
+    output is signed only if ``output_if(inputs digest)``; from ``written`` when given."""
     h = hashlib.blake2b(digest_size=20)  # the inputs
     out = hashlib.blake2b(digest_size=20)  # the output
     newest = [0]  # the latest ctime among the inputs
@@ -257,7 +275,7 @@ def signature(config: Config, *, taken_ns: int, need_ledger: bool,
     if not output_if(inputs):
         return Signature("", racy, busy, last_slot, inputs, complete=False)
     out.update(repr(("output", str(paths.output))).encode("utf-8", "surrogatepass"))
-    _outputs(paths.output, paths.build_manifest, paths.state, add_output_rows)
+    _outputs(paths.output, paths.build_manifest, paths.state, add_output_rows, written)
     digest = hashlib.blake2b(f"{inputs}|{out.hexdigest()}".encode(), digest_size=20)
     return Signature(digest.hexdigest(), racy, busy, last_slot, inputs)
 
@@ -323,22 +341,29 @@ def _tree(root: Path, add: object, newest: list[int] | None) -> None:
         newest[0] = latest
 
 
-def _outputs(out: Path, manifest: Path, state: Path, add: object) -> None:
+def _outputs(out: Path, manifest: Path, state: Path, add: object,
+             written: Written | None = None) -> None:
     """Add the stat signature of every file the last build's manifest lists (a page edited,
     touched or deleted by hand changes it), and what a killed build leaves for the next full
-    one to sweep away (staging directories, lists of the new files it wrote).
+    one to sweep away (staging directories, lists of the new files it wrote). ``written``:
+    the manifest and the files' stats as the build that just wrote them has them.
 
     Not a walk of the whole output: a build reads only its own files there, and the walk
     was most of an idle build's time at 10,000 reviews (10,000 directories to list; a stat
     of each listed file costs a fifth of that)."""
     assert callable(add)
-    try:
-        units = json.loads(manifest.read_bytes()).get("units")
-    except (OSError, ValueError, AttributeError):
-        units = None
+    units: object
+    stats: Mapping[str, os.stat_result] = {}
+    if written is not None:
+        units, stats = written.units, written.stats
+    else:
+        try:
+            units = json.loads(manifest.read_bytes()).get("units")
+        except (OSError, ValueError, AttributeError):
+            units = None
     rows = [repr(_names(out, (_STAGING_PREFIX,))),
             repr(_names(state, ("staging-", _JOURNAL_PREFIX)))]
-    if not isinstance(units, dict):
+    if not isinstance(units, Mapping):
         rows.append("no manifest")
         add("\n".join(rows))
         return
@@ -351,11 +376,13 @@ def _outputs(out: Path, manifest: Path, state: Path, add: object) -> None:
         files = entry.get("files") if isinstance(entry, dict) else None
         rows.append(key)
         for rel in sorted(files) if isinstance(files, dict) else ():
-            try:
-                st = os.stat(base + rel)
-            except OSError as exc:
-                rows.append(f"{rel}\0unreadable {exc.errno}")
-                continue
+            st = stats.get(rel)
+            if st is None:
+                try:
+                    st = os.stat(base + rel)
+                except OSError as exc:
+                    rows.append(f"{rel}\0unreadable {exc.errno}")
+                    continue
             rows.append(f"{rel}\0{st.st_size}\0{st.st_mtime_ns}\0{st.st_ctime_ns}"
                         f"\0{st.st_ino}\0{st.st_mode}")
     add("\n".join(rows))

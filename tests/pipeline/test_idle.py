@@ -115,6 +115,30 @@ def test_a_review_saved_while_a_build_runs_is_built_by_the_next(publication, cli
     assert "public/: 0 files written" not in result.output
 
 
+def test_an_output_edited_after_the_build_wrote_it_is_made_again_by_the_next(
+        publication, cli, full, monkeypatch):
+    """The record a build that wrote leaves signs its output as the build left it (the stats
+    it took for its manifest): a page edited by hand before the record is taken is not
+    recorded as the build's, and the next build puts the page back."""
+    write_reviews(publication, 3)
+    page = publication.root / "public" / "reviews" / "film-2" / "index.html"
+    real = build_module.build_publication
+
+    def build_while_someone_edits_a_page(*args, **kwargs):
+        report = real(*args, **kwargs)
+        page.write_text(page.read_text().replace("Film 2", "Film Two"))
+        return report
+
+    monkeypatch.setattr(build_module, "build_publication", build_while_someone_edits_a_page)
+    cli("build")
+    monkeypatch.setattr(build_module, "build_publication", real)
+    before = full.build
+    result = cli("build")
+    assert full.build == before + 1, "the edited page was taken as the build's"
+    assert "Film Two" not in page.read_text()
+    assert "public/: 1 file written" in result.output
+
+
 def test_a_build_that_wrote_is_not_recorded_while_a_websub_ping_waits(publication, cli, full):
     with socket.socket() as closed:  # a hub that is down: nothing listens on this port
         closed.bind(("127.0.0.1", 0))
