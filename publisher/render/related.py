@@ -50,7 +50,7 @@ def find_related(reviews: Sequence[Review], limit: int,
         films.append((" ".join(review.title.casefold().split()), film.year)
                      if film.year is not None else None)
         directors.append(key(film.director) if film.director else "")
-        casts.append(tuple(dict.fromkeys(key(actor) for actor in film.starring)))
+        casts.append(tuple(dict.fromkeys(map(key, film.starring))))
     newest = range(len(reviews) - 1, -1, -1)
     by_film: dict[tuple[str, int], list[int]] = {}
     by_director: dict[str, list[int]] = {}
@@ -69,6 +69,9 @@ def find_related(reviews: Sequence[Review], limit: int,
     # function's time at 10,000 reviews (and one string for each director's reviews makes
     # the build's digests of the suggestions cheaper to look up).
     same_director = functools.cache(lambda name: words("same_director", name=name))
+    # A review is suggested for the same reason on many pages (a director's film on each of
+    # the director's others): one tuple for each, not one per page.
+    made: dict[tuple[int, str], Related] = {}
     every: list[tuple[Related, ...]] = []
     for i, review in enumerate(reviews):
         picked: list[Related] = []
@@ -84,7 +87,10 @@ def find_related(reviews: Sequence[Review], limit: int,
             for other in by_director[directors[i]][:limit + 1]:
                 if other not in seen:
                     seen.add(other)
-                    picked.append(Related(reviews[other], reason))
+                    found = made.get((other, reason))
+                    if found is None:
+                        found = made[other, reason] = Related(reviews[other], reason)
+                    picked.append(found)
                     if len(picked) == limit:
                         break  # the cast's turn never comes, and what is past ``limit`` goes
         if len(picked) < limit and casts[i]:
