@@ -51,7 +51,10 @@ class InboxReport:
         line = f"inbox {self.mailbox}: {verb} {self.processed}"
         line += f" ({done})" if done else ""
         if left:
-            reasons = "; ".join(f"{n} {k}" for k, n in self.left.most_common())
+            # Most first, ties by name: the mailbox's listing order (a Maildir's is the
+            # directory's) must not change the line.
+            reasons = "; ".join(f"{n} {k}" for k, n in sorted(self.left.items(),
+                                                              key=lambda kn: (-kn[1], kn[0])))
             line += f"; left {left} unread ({reasons})"
         return line
 
