@@ -9,6 +9,7 @@ author always, content as escaped HTML, enclosures done right) has its own test.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
 import re
 from datetime import UTC, datetime, timedelta
@@ -17,21 +18,24 @@ from decimal import Decimal
 import feedparser
 import jsonschema
 import lxml.etree
+import orjson
 import pytest
 
 from publisher.models import Film, ImageFacts, Poster
 from publisher.render.feeds import (
+    _NEVER_ILLEGAL,
     FEED_FILES,
     MAX_FEED_BYTES,
     UNKNOWN_LENGTH,
     FeedRenderer,
+    _json_escaped,
     absolutise,
     render_feeds,
 )
 from publisher.render.site import Site
 from publisher.render.words import load_words
 from publisher.sources.posters import PosterFacts
-from publisher.text import xml_safe
+from publisher.text import ILLEGAL_CHARS, xml_safe
 from tests.fixtures import (
     ATOM,
     CONTENT,
@@ -488,6 +492,37 @@ def test_control_characters_on_any_line_of_a_long_body_are_dropped(config):
             for data in files.values():
                 text = data.decode("utf-8")
                 assert not any(ch in text for ch in bad.strip("\t\r")), (bad, where)
+
+
+def test_a_body_is_cleaned_alike_whatever_its_characters_share_bytes_with(config):
+    # A body is checked on its UTF-8 bytes first (feeds._body_utf8): "«", "½" and U+F8FF
+    # begin with the same byte as a C1 control or U+FFFE, and stay; those go; a lone surrogate
+    # (which has no UTF-8 at all) goes too. The JSON item carries the same text as the XML.
+    for kept, bad in itertools.product(("« ½ » \x85", "\uf8ff", "é — “quoted” \t tab"), (
+            "", "\x80", "\x9f", "\x7f", "\ufffe", "\uffff", "\ud800", "\x01")):
+        body = f'<p>{kept} <a href="https://elsewhere.test/?a=1&amp;b=2">x</a>{bad}</p>\nnext'
+        files = render([make_review(1, body_html=body, availability="")], config)
+        check_valid(files)
+        expected = f'<p>{kept} <a href="https://elsewhere.test/?a=1&amp;b=2">x</a></p>\nnext'
+        json_html = json.loads(files["feed.json"])["items"][0]["content_html"]
+        atom_html = lxml.etree.fromstring(files["atom.xml"]).find(f"{ATOM}entry/{ATOM}content")
+        assert json_html.endswith(expected), (kept, bad)
+        assert atom_html.text == json_html, (kept, bad)
+
+
+def test_never_illegal_bytes_leave_out_every_xml_illegal_character():
+    # feeds._body_utf8 trusts a body none of whose bytes is outside _NEVER_ILLEGAL.
+    for code in range(0x10000):
+        char = chr(code)
+        if ILLEGAL_CHARS.match(char) and not 0xD800 <= code <= 0xDFFF:
+            assert char.encode("utf-8").translate(None, _NEVER_ILLEGAL), hex(code)
+
+
+def test_json_content_is_escaped_as_orjson_escapes_it():
+    # feeds._json_escaped writes what orjson would for text that XML can carry.
+    text = 'a "quoted" \\ back\\slash / \x7f \u2028 \u2029 \t \r\n é ★ 𝄞 </script> &amp; \x85'
+    assert b'"' + _json_escaped(text.encode("utf-8")) + b'"' == orjson.dumps(text)
+    assert orjson.dumps({"a": orjson.Fragment(b'"x"')}) == b'{"a":"x"}'
 
 
 def test_review_data_is_indented_alike_in_rss_and_atom(config):
