@@ -12,7 +12,7 @@ import dataclasses
 import itertools
 import json
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 
 import feedparser
@@ -28,7 +28,11 @@ from publisher.render.feeds import (
     MAX_FEED_BYTES,
     UNKNOWN_LENGTH,
     FeedRenderer,
+    _all_absolute,
+    _all_absolute_utf8,
+    _joined,
     _json_escaped,
+    _rfc822,
     absolutise,
     render_feeds,
 )
@@ -332,6 +336,45 @@ def test_rss_dates_are_written_exactly_as_the_email_package_writes_them(config):
     assert empty.findtext("channel/lastBuildDate") == "Thu, 01 Jan 1970 00:00:00 +0000"
 
 
+def test_rfc822_dates_from_any_datetime_are_the_email_packages():
+    # _rfc822 rearranges isoformat(); anything but a zoned time in whole seconds and minutes
+    # (microseconds, no zone, an offset with seconds) takes the longer way.
+    from email.utils import format_datetime
+    from zoneinfo import ZoneInfo
+
+    for when in (datetime(2025, 3, 30, 1, 30, tzinfo=ZoneInfo("Europe/London")),
+                 datetime(999, 12, 31, 23, 59, 59, tzinfo=UTC),
+                 datetime(2025, 1, 1, 0, 0, 0, 500, tzinfo=ZoneInfo("America/St_Johns")),
+                 datetime(1920, 1, 1, tzinfo=ZoneInfo("Europe/Amsterdam")),
+                 datetime(2025, 6, 1, 12, 0), datetime(2025, 6, 1, 12, 0, 0, 1),
+                 datetime(2025, 6, 1, tzinfo=timezone(-timedelta(minutes=30)))):
+        expected = format_datetime(when)
+        assert _rfc822(when) == expected, when
+        assert _rfc822(when, when.isoformat()) == expected, when
+
+
+def test_a_poster_url_is_joined_as_urljoin_joins_it():
+    # _joined leaves urljoin out for a URL it would give back unchanged.
+    from urllib.parse import urljoin
+
+    urls = ["https://img.test/p/1.jpg", "http://img.test/p/1.jpg", "https://img.test",
+            "https://img.test:8443/a%20b/c(1).png", "https://img.test/p.jpg?", "HTTPS://img.test/",
+            "https://img.test/p.jpg?w=300", "https://img.test/p.jpg#", "https://img.test/p;",
+            "https://img.test/p;x=1/q", "https://[::1]/p.jpg", "https://img.test/a b.jpg",
+            "https://img.test/a\tb.jpg", " https://img.test/p.jpg", "https:///p.jpg",
+            "https://img.test/../p.jpg", "https://imgé.test/p.jpg", "//img.test/p.jpg",
+            "posters/p.jpg", "/posters/p.jpg", "ftp://img.test/p.jpg", "https:p.jpg", ""]
+    for base in ("https://reel.test/", "http://reel.test/sub/", ""):
+        for url in urls:
+            try:
+                expected = urljoin(base, url)
+            except ValueError:
+                with pytest.raises(ValueError):
+                    _joined(base, url)
+                continue
+            assert _joined(base, url) == expected, (base, url)
+
+
 def test_a_local_mean_time_offset_with_seconds_is_given_in_utc(config):
     # Amsterdam kept +00:19:32 until 1937: no RFC 822 or RFC 3339 offset can say that.
     from zoneinfo import ZoneInfo
@@ -577,6 +620,22 @@ def test_absolutise_finds_a_relative_url_after_absolute_ones():
     assert out.endswith('<img src="https://reel.test/r/p.png" alt="">')
     same = '<a href="https://a.test/">a</a><img src="http://a.test/p.png">'
     assert absolutise(same, base) is same
+
+
+def test_links_are_found_alike_in_a_body_and_in_its_utf8():
+    # feeds._body_utf8 asks _all_absolute_utf8 what absolutise asks _all_absolute.
+    fragments = [
+        "", "<p>no links</p>", 'src="https://a.test/p.png"', 'href="x"', '"href="x"',
+        '<a href="https://a.test/">a</a> <a href="mailto:e@a.test">m</a> <a href="#t">t</a>',
+        '<img src="http://a.test/p.png" alt="“x” href="> <img src="p.png">',
+        '<img src="https://a.test/p.png" srcset="https://a.test/p.png 2x">',
+        'He said "srcset=" — <a title="é" href="https://a.test/">x</a>',
+        '<a href="HTTPS://a.test/">upper</a>', '<a href=" https://a.test/">space</a>',
+        'ahref="x"', '<a data-href="javascript:x">y</a>', 'href="', 'src="https:/',
+    ]
+    for fragment in fragments:
+        assert (_all_absolute_utf8(fragment.encode("utf-8"))
+                == _all_absolute(fragment)), fragment
 
 
 def test_absolutise_keeps_entities_escaped():
