@@ -568,6 +568,16 @@ def test_json_content_is_escaped_as_orjson_escapes_it():
     assert orjson.dumps({"a": orjson.Fragment(b'"x"')}) == b'{"a":"x"}'
 
 
+def test_a_json_item_is_what_orjson_writes_for_it(config):
+    # feeds._json_item writes an item in two halves around its content: together, orjson's.
+    renderer = FeedRenderer(Site.from_config(config))
+    for review in (make_review(1), make_review(2, summary="", tags=(), availability=""),
+                   make_review(3, poster=Poster(f"{SITE}p.png", 'A "quoted" alt'),
+                               body_html='<p>"\\\t\r\n</p>')):
+        item = renderer.entry(review).piece("json")
+        assert orjson.dumps(orjson.loads(item)) == item
+
+
 def test_review_data_is_indented_alike_in_rss_and_atom(config):
     # The review:review lines are made once for both formats and indented for each.
     review = make_review(1, title="Line\nbreak", poster=Poster("posters/p.png", "Alt"))
