@@ -29,6 +29,19 @@ def decode(data: bytes) -> str:
     return data.decode("utf-8").removeprefix("\ufeff")
 
 
+def _byte_offset(data: bytes, offset: int) -> int:
+    """Where character ``offset`` of ``decode(data)`` starts in ``data``, a source's bytes
+    (UTF-8, which ``decode`` has already read once): only the front matter is decoded."""
+    start = 0
+    for _ in range(2):  # decode drops a byte-order mark, then a U+FEFF (the same 3 bytes)
+        if data.startswith(codecs.BOM_UTF8, start):
+            start += len(codecs.BOM_UTF8)
+    # ``offset`` characters take at most 4 bytes each; a character cut at the end of that
+    # slice comes after them, and is all that "ignore" can drop from valid UTF-8.
+    head = data[start:start + 4 * offset].decode("utf-8", errors="ignore")
+    return start + len(head[:offset].encode("utf-8"))
+
+
 @dataclass(frozen=True)
 class FileBody(Deferred):
     """The body of ``source`` (named so in messages), read from ``path`` from character
@@ -50,9 +63,11 @@ class FileBody(Deferred):
             raise self._changed(f"cannot be read any more ({exc.strerror})") from None
         if hashlib.sha256(data).hexdigest() != self.digest:
             raise self._changed("changed while publisher was using it")
-        text = decode(data)[self.offset:]
-        if not self.clean:
-            text = prepare_markdown(text)[0]
+        if self.clean:
+            # The bytes parsed as they are: cmark reads them without decoding the whole file.
+            return render_prepared(data[_byte_offset(data, self.offset):], self.base_url,
+                                   review.url)
+        text = prepare_markdown(decode(data)[self.offset:])[0]
         return render_prepared(text, self.base_url, review.url)
 
     def _changed(self, what: str) -> SourceError:

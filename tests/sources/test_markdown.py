@@ -282,11 +282,11 @@ def test_cmark_leaves_out_autolink_only_where_nothing_can_become_one():
     tried = 0
     while tried < 500:
         text = "".join(rng.choice(pieces) for _ in range(rng.randint(1, 40)))
-        if markdown._may_autolink(text):
+        if markdown._may_autolink(text.encode("utf-8")):
             continue
         tried += 1
         for options in (markdown._SAFE_OPTIONS, markdown._RAW_OPTIONS):
-            assert markdown._cmark_html(text, options) == (
+            assert markdown._cmark_html(text.encode("utf-8"), options) == (
                 cmarkgfm.markdown_to_html_with_extensions(
                     text, options=options, extensions=markdown._CMARK_EXTENSIONS)), text
 
@@ -300,8 +300,9 @@ def test_cmark_renders_as_the_cmarkgfm_wrapper_does(text):
     from publisher.sources import markdown
 
     for options in (markdown._SAFE_OPTIONS, markdown._RAW_OPTIONS):
-        assert markdown._cmark_html(text, options) == cmarkgfm.markdown_to_html_with_extensions(
-            text, options=options, extensions=markdown._CMARK_EXTENSIONS)
+        assert markdown._cmark_html(text.encode("utf-8"), options) == (
+            cmarkgfm.markdown_to_html_with_extensions(
+                text, options=options, extensions=markdown._CMARK_EXTENSIONS))
 
 
 def test_rendering_keeps_no_memory():
