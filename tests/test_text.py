@@ -15,6 +15,7 @@ from publisher.text import (
     drop_unsafe,
     excerpt,
     header_text,
+    html_to_text,
     one_line,
     pasted_line,
     rating_value,
@@ -79,6 +80,30 @@ def test_an_excerpt_has_at_most_the_words_asked_for(words, count):
     html = "<p>" + " ".join(words) + "</p>"
     cut = excerpt(html, count)
     assert len(cut.rstrip("…").split()) <= count
+
+
+def _excerpt_as_first_written(html, count):
+    """excerpt as it was first written: its text on one line, cut into words at its spaces."""
+    prefix = html[: max(count, 1) * 16]
+    if prefix.rfind("<") > prefix.rfind(">"):
+        prefix = prefix[: prefix.rfind("<")]
+    parts = html_to_text(prefix).split(" ")
+    if len(parts) <= count + 1 or len(prefix) == len(html):
+        parts = html_to_text(html).split(" ")
+    if len(parts) <= count:
+        return " ".join(p for p in parts if p)
+    return " ".join(parts[:count]).rstrip(",;:.!?—–-") + "…"
+
+
+@given(st.lists(st.one_of(texts, st.sampled_from(
+           ["<p>", "</p>", "<br>", "<em>", "</em>", "<a href='x'>", " ", "\n", "&amp;",
+            "&nbsp;", "&#x1c;", "word", "word,", "—", "<", ">", "x" * 40])), max_size=80),
+       st.integers(min_value=-3, max_value=40))
+def test_an_excerpt_splits_only_as_far_as_it_keeps(pieces, count):
+    """excerpt splits its text no further than the words it keeps: the same words (white
+    space of every kind, controls and entities included) as splitting all of it."""
+    html = "".join(pieces)
+    assert excerpt(html, count) == _excerpt_as_first_written(html, count)
 
 
 def test_ratings_and_slugs_read_as_people_write_them():
