@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from functools import cached_property
-from pathlib import PurePosixPath
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -91,6 +90,16 @@ class Card:
         return logline
 
 
+def _suffix(path: str) -> str:
+    """What ``PurePosixPath(path).suffix`` gives (the last component's, from its last dot,
+    neither leading nor final), in a twentieth of the time: a card took 18 µs over it."""
+    for name in reversed(path.split("/")):
+        if name and name != ".":  # pathlib drops empty and "." components
+            dot = name.rfind(".")
+            return name[dot:] if 0 < dot < len(name) - 1 else ""
+    return ""
+
+
 def review_card(review: Review, excerpt_words: int, poster: ImageFacts | None = None,
                 words: Words = ENGLISH) -> Card:
     """The card for one review, with an excerpt of ``excerpt_words`` words of its body;
@@ -104,7 +113,7 @@ def review_card(review: Review, excerpt_words: int, poster: ImageFacts | None = 
         credits.append(words("starring", names=words.names(film.starring)))
     image = review.poster
     rating = review.rating
-    suffix = PurePosixPath(urlsplit(image.src).path).suffix.lower() if image else ""
+    suffix = _suffix(urlsplit(image.src).path).lower() if image else ""
     return Card(
         review=review,
         id=review.id,

@@ -9,6 +9,7 @@ from dataclasses import replace
 from decimal import Decimal
 
 import feedparser
+import pytest
 
 from publisher.models import Film, Issue, Poster
 from publisher.render.archive import render_archive, render_issue_page, review_json_ld
@@ -128,3 +129,15 @@ def test_json_ld_cannot_end_its_script_element_and_reads_back_as_written():
                           ("\u2028", "\\u2028"), ("\u2029", "\\u2029")):
         standard = standard.replace(char, escaped)
     assert text == standard
+
+
+@pytest.mark.parametrize("path", [
+    "/posters/a.png", "/posters/a.PNG", "a.tar.gz", "/x/.png", "/x/..png", "/x/a.", "/x/a",
+    "/x/a.png/", "/x/a.png/.", "/x/a.png/./", "//", "/", "", ".", "..", "/x/..", "/x/...",
+    "/x.y/z", "a.png//", "/p/a.b.webp", "/p/é.jpeg", "/p/a.png%20", "./a.gif"])
+def test_a_posters_suffix_is_what_pathlib_reads(path):
+    from pathlib import PurePosixPath
+
+    from publisher.render.card import _suffix
+
+    assert _suffix(path) == PurePosixPath(path).suffix
