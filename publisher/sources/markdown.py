@@ -282,17 +282,22 @@ _URL_TAG = re.compile(r"<(?:a|img|source|q|blockquote|del|ins)\s[^>]*>")
 _URL_ATTRIBUTE = re.compile(r'\s(href|src|cite|srcset)="([^"]*)"')
 
 
+def _absolute_attribute(name: str, value: str, base_url: str, page_url: str | None) -> str:
+    """The URL attribute ``name="value"`` as written back, with its leading space: made
+    absolute, kept, or left out ("")."""
+    if not value.strip():  # also what cmark leaves of a javascript: link
+        return ""
+    if name == "srcset":
+        return f' srcset="{_absolute_srcset(value, base_url)}"'
+    scheme = _HAS_SCHEME.match(value)
+    if scheme:
+        return f' {name}="{value}"' if scheme.group(1).lower() in _URL_SCHEMES else ""
+    return f' {name}="{absolute_url(value, base_url, page_url)}"'
+
+
 def _absolute_attributes(tag: str, base_url: str, page_url: str | None) -> str:
     def absolute(match: re.Match[str]) -> str:
-        name, value = match.group(1), match.group(2)
-        if not value.strip():  # also what cmark leaves of a javascript: link
-            return ""
-        if name == "srcset":
-            return f' srcset="{_absolute_srcset(value, base_url)}"'
-        scheme = _HAS_SCHEME.match(value)
-        if scheme:
-            return match.group(0) if scheme.group(1).lower() in _URL_SCHEMES else ""
-        return f' {name}="{absolute_url(value, base_url, page_url)}"'
+        return _absolute_attribute(match.group(1), match.group(2), base_url, page_url)
 
     return _URL_ATTRIBUTE.sub(absolute, tag)
 
@@ -304,6 +309,35 @@ def _absolute_urls(html: str, base_url: str, page_url: str | None = None) -> str
 
 
 _ABSOLUTE_STARTS = ("http://", "https://", "mailto:")
+
+# cmark writes a URL only as <a href="…"> and <img src="…">, and '"' as "&quot;" everywhere
+# else (text, code, titles, alt text): in its own output these begin exactly its URLs, found
+# with bytes.find, without the tag pattern, before the HTML is decoded (where it holds dashes
+# or typographic quotes, str's scans are several times slower).
+_CMARK_URL_MARKERS = ((b' href="', "href"), (b' src="', "src"))
+
+
+def _absolute_cmark_urls(html: bytes, base_url: str, page_url: str | None) -> bytes:
+    """What ``_absolute_urls`` does, for HTML that cmark wrote (``_cmark_utf8``), as bytes."""
+    for marker, name in _CMARK_URL_MARKERS:
+        start = html.find(marker)
+        if start == -1:
+            continue
+        pieces = []
+        done = 0
+        while start != -1:
+            value = start + len(marker)
+            end = html.index(b'"', value)
+            pieces.append(html[done:start])
+            # cmark percent-encodes URLs; whatever bytes one held would be written back.
+            url = html[value:end].decode("utf-8", "surrogateescape")
+            pieces.append(_absolute_attribute(name, url, base_url, page_url).encode(
+                "utf-8", "surrogateescape"))
+            done = end + 1
+            start = html.find(marker, done)
+        pieces.append(html[done:])
+        html = b"".join(pieces)
+    return html
 
 
 def _has_relative_url(html: str) -> bool:
@@ -405,6 +439,8 @@ def render_prepared(text: str | bytes, base_url: str, page_url: str | None = Non
         # bytes, before they are decoded: several times faster than on the text.
         rendered = _cmark_utf8(data, _SAFE_OPTIONS).replace(b" />", b">")
         headings = b"<h" in rendered
+        if not headings:
+            return _html_text(_absolute_cmark_urls(rendered, base_url, page_url)).strip()
         html = _html_text(rendered)
     if headings:  # one scan for both (most reviews have no heading)
         html = _heading_ids(_below_the_title(html))
