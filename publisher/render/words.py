@@ -81,6 +81,10 @@ class Words:
         rating."""
         if rating is None:
             return ""
+        return self._rating(rating)
+
+    @functools.cache  # noqa: B019 - as _day; eleven ratings, said on every card
+    def _rating(self, rating: Decimal) -> str:
         # English keeps rating_value's "4" for 4.0, as publisher has always written it.
         value = rating_value(rating) if self.locale is None else self.number(rating)
         return self("rating", value=value)
