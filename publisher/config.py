@@ -318,8 +318,10 @@ class Config:
     def templates_path(self) -> Path:
         return self.paths.templates
 
-    @property
+    @functools.cached_property
     def domain(self) -> str:
+        # Once per config: every review without an id asks for it (derived_id), and splitting
+        # the URL each time was a fiftieth of parsing a source (base_url is frozen).
         return urlsplit(self.base_url).hostname or "localhost"
 
     @property
