@@ -77,7 +77,10 @@ def _parse_datetime(value: str, config: Config) -> datetime:
         day = date_type.fromisoformat(value)
         return datetime.combine(day, time(0, 0), tzinfo=config.tz)
     # YAML's own timestamps (and Hugo's) may put a space before the offset; ISO 8601 may not.
-    parsed = datetime.fromisoformat(_SPACED_OFFSET.sub(r"\1", value))
+    # (A space after the date's own, at 10, is one: the substitution is only tried then.)
+    if value.find(" ", 11) != -1:
+        value = _SPACED_OFFSET.sub(r"\1", value)
+    parsed = datetime.fromisoformat(value)
     if parsed.tzinfo is None:
         return parsed.replace(tzinfo=config.tz)
     return parsed.astimezone(config.tz)
