@@ -21,6 +21,7 @@ from publisher.text import (
     rating_value,
     slugify,
     stars,
+    surely_clean,
     xml_safe,
 )
 
@@ -126,3 +127,15 @@ def test_every_character_the_source_rules_remove_is_unprintable():
                        if SUSPECT_CHARS.match(chr(c)) or BIDI_CHARS.match(chr(c))
                        or ILLEGAL_CHARS.match(chr(c)))
     assert suspects and not any(c.isprintable() for c in suspects)
+
+
+def test_surely_clean_is_never_wrong_about_a_suspect_character():
+    """Every character SUSPECT_CHARS finds, in UTF-8, alone and among common others:
+    surely_clean never calls it clean."""
+    every = [*range(0xD800), *range(0xE000, 0x110000)]  # surrogates cannot be UTF-8
+    suspects = [chr(c) for c in every if SUSPECT_CHARS.match(chr(c))]
+    assert len(suspects) > 60
+    assert [s for s in suspects for text in (s, f"a — {s} “b”", f"{s}\u2026")
+            if surely_clean(text.encode())] == []
+    assert surely_clean("Plain — “quoted” text… in Zürich".encode())
+    assert not surely_clean("A non-breaking\u00a0space".encode())
