@@ -93,7 +93,15 @@ class Impl:
         self.name = name
         self.python = python or sys.executable
         self.command = publisher_command(self.python)
-        self.env = {**os.environ, "PUBLISHER_SECRET": "bench-only-not-secret"}
+        # Every install runs from compiled bytecode, as an installed tool does: with
+        # PYTHONDONTWRITEBYTECODE set (as on the development machines) an editable install
+        # whose __pycache__ is missing or stale compiles publisher afresh on every command
+        # (~150M instructions), which once biased before/after figures by whichever side had
+        # a cache. Each install's bytecode goes to its own folder under bench/out/.
+        self.env = {key: value for key, value in os.environ.items()
+                    if key != "PYTHONDONTWRITEBYTECODE"}
+        self.env.update(PUBLISHER_SECRET="bench-only-not-secret",
+                        PYTHONPYCACHEPREFIX=str(HERE / "out" / "pycache" / name))
 
     def __call__(self, directory: Path | None, *args: str, check: bool = True) -> Sample:
         where = ["-C", str(directory)] if directory is not None else []
