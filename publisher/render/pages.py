@@ -500,7 +500,11 @@ class PageRenderer:
             review_ns=REVIEW_NS)
 
     def feed_stylesheet(self) -> bytes:
-        return self._render("feed.xsl.j2", self._shared).encode("utf-8")
+        # XSLT 1.0 has no dates: the view writes an entry's day as the pages do, from how
+        # the publication's language writes a day of each month (words.date_parts).
+        months = [self.site.words.date_parts(month) for month in range(1, 13)]
+        return self._render("feed.xsl.j2", {**self._shared, "date_months": months}
+                            ).encode("utf-8")
 
 
 #: The words the search page's script says (its plural tables whole: the browser picks the

@@ -13,6 +13,7 @@ A language Babel has no data for falls back to its primary subtag, then to that 
 from __future__ import annotations
 
 import functools
+import re
 import string
 from collections.abc import Mapping, Sequence
 from datetime import date as Date
@@ -104,6 +105,19 @@ class Words:
     def month(self, year: int, month: int) -> str:
         """'November 2026'."""
         return self._month(year, month)
+
+    def date_parts(self, month: int) -> list[tuple[str, str]]:
+        """How ``date`` writes a day of ``month``, as pieces for a template that has only the
+        numbers (the feeds' XSLT view): ("text", words), ("day", ""), ("0day", "") for a day
+        written with two digits, ("year", ""). Found by writing two sample days: a language
+        whose long date does not show the day and year as plain digits gets the ISO date."""
+        sample, first = self._day(Date(1999, month, 28)), self._day(Date(1999, month, 1))
+        parts = re.split(r"(28|1999)", sample)
+        if parts.count("28") != 1 or parts.count("1999") != 1:
+            return [("year", ""), ("text", f"-{month:02d}-"), ("0day", "")]
+        day = "0day" if "01" in first.replace("1999", "") else "day"
+        return [("year", "") if part == "1999" else (day, "") if part == "28" else ("text", part)
+                for part in parts if part]
 
     @functools.cache  # noqa: B019 - one Words a build; a few thousand days at most
     def _day(self, day: Date) -> str:

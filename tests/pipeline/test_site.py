@@ -1188,6 +1188,22 @@ def test_the_feeds_view_of_a_months_archive_sends_readers_to_the_feed_itself(pub
         assert archived.xpath("a/@href") == [config.url(name)]
 
 
+def test_the_feeds_view_writes_each_entrys_day_in_the_publications_language(publication, now):
+    # RSS dates are RFC 822, in English ("Fri, 05 Mar 2026"); Atom's are ISO: the view shows
+    # both as the pages do.
+    toml = publication.root / "publisher.toml"
+    toml.write_text(toml.read_text().replace('language = "en"', 'language = "fr"'))
+    write_reviews(publication, [{"date": "2026-03-05"}, {"date": "2026-10-28"}])
+    config = publication.config
+    build_site(config, now=now)
+    public = config.output_path
+    view = lxml.etree.XSLT(lxml.etree.parse(str(public / "feed.xsl")))
+    for name in ("feed.xml", "atom.xml"):
+        shown = view(lxml.etree.parse(str(public / name)))
+        assert [p.xpath("string()") for p in shown.xpath("//p[@class='meta']")] == [
+            "28 octobre 2026", "5 mars 2026"], name
+
+
 def test_a_publication_in_another_language_has_its_dates_and_words_in_it(publication, now):
     toml = publication.root / "publisher.toml"
     toml.write_text(toml.read_text().replace('language = "en"', 'language = "fr"'))

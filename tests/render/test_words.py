@@ -43,6 +43,19 @@ def test_dates_lists_and_counts_follow_the_language(tmp_path):
     assert load_words(tmp_path, "en_GB").date(LATE, PARIS) == "21 November 2026"
 
 
+@pytest.mark.parametrize("language", ["en", "en-US", "fr", "de", "pt-BR", "ja", "ne", "dz"])
+def test_a_days_pieces_put_back_together_write_it_as_the_pages_do(tmp_path, language):
+    """The feeds' XSLT view has only an entry's numbers: it writes its day from these pieces,
+    day first or year first, padded or not, as the language does."""
+    words = load_words(tmp_path, language)
+    for month in range(1, 13):
+        for day in (1, 9, 28):
+            numbers = {"day": str(day), "0day": f"{day:02d}", "year": "2026"}
+            written = "".join(numbers.get(kind, text) for kind, text in words.date_parts(month))
+            when = datetime(2026, month, day, 12, tzinfo=UTC)
+            assert written == words.date(when, ZoneInfo("UTC")), (month, day)
+
+
 def write_strings(templates: Path, language: str, text: str) -> None:
     templates.mkdir(parents=True, exist_ok=True)
     (templates / f"strings.{language}.toml").write_text(text, encoding="utf-8")
