@@ -58,6 +58,7 @@ from ..render.site import Site
 from ..render.words import ENGLISH, Words
 from ..sources import Catalog, load_reviews
 from ..sources.cache import TextCache, cache_key
+from ..sources.frontmatter import NEAR_MISSES
 from ..sources.posters import PosterFacts
 from ..sources.schema import derived_id
 from ..text import collation_key, count, slugify
@@ -363,15 +364,19 @@ def static_files(config: Config) -> list[tuple[str, Path]]:
     Symbolic links are followed while they stay inside the publication; one that leads out
     of it is refused: PublisherError naming every such link, before anything is written. So is
     one that leads to what the publication keeps private (``files.private_target``: a hidden
-    file or folder such as .publisher/, or the ledger's file), and a site.icon that is not
-    among the files: every page and feed would name it."""
+    file or folder such as .publisher/, or the ledger's file), one that leads to a source of
+    reviews or pages (a draft's or a scheduled review's Markdown would be on the web before
+    the review is), and a site.icon that is not among the files: every page and feed would
+    name it."""
     static = config.paths.static
     root = config.root.resolve()
     allowed = [root]
     private = config.ledger_files()
+    source_dirs = [config.paths.reviews.resolve(), config.paths.pages.resolve()]
     found: list[tuple[str, Path]] = []
     refused: list[str] = []
     hidden: list[str] = []
+    sources: list[str] = []
     seen: set[Path] = set()
 
     def walk(directory: Path, rel: str, linked: bool) -> None:
@@ -400,6 +405,11 @@ def static_files(config: Config) -> list[tuple[str, Path]]:
                 if target is not None:
                     hidden.append(f"static/{name} → {target}")
                     continue
+                real = path.resolve()
+                if (real.name.lower().endswith(NEAR_MISSES)
+                        and any(real.is_relative_to(place) for place in source_dirs)):
+                    sources.append(f"static/{name} → {real}")
+                    continue
             if entry.is_dir():
                 walk(path, name + "/", linked or link)
             elif entry.is_file():
@@ -416,7 +426,9 @@ def static_files(config: Config) -> list[tuple[str, Path]]:
                       "file from outside it (it could be a secret)"),
             (hidden, "a symbolic link to a hidden file of the publication or to its ledger; "
                      "publisher never publishes those (they hold subscribers' addresses and "
-                     "secrets)")):
+                     "secrets)"),
+            (sources, "a symbolic link to a review's or page's source; publisher never "
+                      "publishes those (drafts and scheduled reviews are among them)")):
         if links:
             more = f" (and {len(links) - 1} more)" if len(links) > 1 else ""
             raise PublisherError(f"{links[0]}{more}: {why}: copy the file into static/ or "

@@ -255,15 +255,36 @@ def test_a_static_link_to_the_ledger_or_a_hidden_file_is_refused(publication, no
     # Nor through a linked folder, whose files are walked (hidden ones skipped, as in static/).
     (static / "leak.png").unlink()
     (static / "all").symlink_to(private.parent, target_is_directory=True)
-    refused = {".publisher/state.db": "static/all", ".env": None,  # the root: .env skipped
-               "data/ledger.db": "static/all/ledger.db"}[target]
-    if refused is None:
+    refused, why = {
+        ".publisher/state.db": ("static/all", "a hidden"),
+        # The root: .env is skipped as hidden, and the review sources there are refused.
+        ".env": ("static/all/reviews/film-1.md", "a review's or page's source"),
+        "data/ledger.db": ("static/all/ledger.db", "a hidden")}[target]
+    with pytest.raises(PublisherError, match=f"^{refused} → .*a symbolic link to {why}"):
         build_site(config, now=now)
-    else:
-        with pytest.raises(PublisherError, match=f"^{refused} → .*a symbolic link to a hidden"):
-            build_site(config, now=now)
     assert not any(b"not-for-the-web" in data for data, _ in snapshot(config.output_path)
                    .values())
+
+
+@pytest.mark.parametrize("link, target, refused", [
+    ("static/reviews", "reviews", "static/reviews/a-draft.md"),
+    ("static/draft.md", "reviews/a-draft.md", "static/draft.md"),
+    ("static/site", ".", "static/site/pages/about.md"),  # the whole publication
+])
+def test_a_static_link_to_review_sources_is_refused(publication, now, link, target, refused):
+    # Inside the publication, so the other rules let it through: a draft's Markdown, or a
+    # scheduled review's, would be on the web before the review is.
+    write_reviews(publication, [{"slug": "a-draft", "draft": "true",
+                                 "body": "Not for the web yet."}])
+    (publication.root / "pages").mkdir()
+    (publication.root / "pages" / "about.md").write_text("---\ntitle: About\n---\nUs.\n")
+    (publication.root / "static").mkdir()
+    (publication.root / link).symlink_to(
+        publication.root / target, target_is_directory=(publication.root / target).is_dir())
+    with pytest.raises(PublisherError, match=f"^{refused} → .*a symbolic link to a review's "
+                                             "or page's source; publisher never publishes"):
+        build_site(publication.config, now=now)
+    assert not (publication.config.output_path / "reviews" / "a-draft.md").exists()
 
 
 def test_a_review_linked_from_outside_is_refused_by_name(publication, now, tmp_path):
