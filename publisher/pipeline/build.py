@@ -366,8 +366,9 @@ def static_files(config: Config) -> list[tuple[str, Path]]:
     one that leads to what the publication keeps private (``files.private_target``: a hidden
     file or folder such as .publisher/, or the ledger's file), one that leads to a source of
     reviews or pages (a draft's or a scheduled review's Markdown would be on the web before
-    the review is), and a site.icon that is not among the files: every page and feed would
-    name it."""
+    the review is: in a linked folder, such as a page bundle's whose images are wanted, the
+    sources are left out), and a site.icon that is not among the files: every page and feed
+    would name it."""
     static = config.paths.static
     root = config.root.resolve()
     allowed = [root]
@@ -408,8 +409,9 @@ def static_files(config: Config) -> list[tuple[str, Path]]:
                 real = path.resolve()
                 if (real.name.lower().endswith(NEAR_MISSES)
                         and any(real.is_relative_to(place) for place in source_dirs)):
-                    sources.append(f"static/{name} → {real}")
-                    continue
+                    if link:  # meant to be published: say why it cannot be
+                        sources.append(f"static/{name} → {real}")
+                    continue  # in a linked folder (a page bundle's images): left out
             if entry.is_dir():
                 walk(path, name + "/", linked or link)
             elif entry.is_file():
