@@ -46,19 +46,25 @@ def newsletter_start(catalog: Catalog, issued: Collection[str]) -> datetime | No
 def fresh_reviews(catalog: Catalog, issued: Collection[str], now: datetime) -> list[Review]:
     """Published reviews in no live issue yet (``issued`` holds their ids) and not in the back
     catalogue, oldest first."""
-    start = newsletter_start(catalog, issued)
-    return [review for review in catalog.published(now)
-            if review.id not in issued and (start is None or review.date >= start)]
+    return _unissued(catalog, issued, now, newsletter_start(catalog, issued))[0]
 
 
 def back_catalogue(catalog: Catalog, issued: Collection[str], now: datetime) -> list[Review]:
     """Published reviews older than the newsletter's start and in no live issue: never mailed
     (empty before the first issue)."""
-    start = newsletter_start(catalog, issued)
-    if start is None:
-        return []
-    return [review for review in catalog.published(now)
-            if review.id not in issued and review.date < start]
+    return _unissued(catalog, issued, now, newsletter_start(catalog, issued))[1]
+
+
+def _unissued(catalog: Catalog, issued: Collection[str], now: datetime,
+              start: datetime | None) -> tuple[list[Review], list[Review]]:
+    """The published reviews in no live issue, oldest first: (fresh, back catalogue), told
+    apart by the newsletter's ``start``."""
+    fresh: list[Review] = []
+    older: list[Review] = []
+    for review in catalog.published(now):
+        if review.id not in issued:
+            (older if start is not None and review.date < start else fresh).append(review)
+    return fresh, older
 
 
 def first_issue_note(catalog: Catalog, issued: Collection[str], number: int,
@@ -85,10 +91,10 @@ def plan_issue(config: Config, catalog: Catalog, *, issued: Collection[str],
 
     Raises NotEnoughReviews below newsletter.min_reviews, TemplateError for a broken subject.
     """
-    fresh = fresh_reviews(catalog, issued, now)
+    start = newsletter_start(catalog, issued)
+    fresh = _unissued(catalog, issued, now, start)[0]
     most = config.newsletter.max_reviews
-    first = newsletter_start(catalog, issued) is None
-    reviews = tuple(fresh[-most:] if first else fresh[:most])
+    reviews = tuple(fresh[-most:] if start is None else fresh[:most])
     number = (records[-1].number if records else 0) + 1
     needed = config.newsletter.min_reviews
     if len(reviews) < needed:
