@@ -515,6 +515,7 @@ class _Planner:
         #: Each feed that went over MAX_FEED_BYTES in full: (its path, entries shortened,
         #: entries left out), for ``oversized_warnings``.
         self.oversized: list[tuple[str, int, int]] = []
+        self._shared_since = 0  # where the warnings of the wave being shared begin
         #: The review each alias page sends readers to, by the file it writes (``plan_moved``
         #: names the review whose aliases claim a directory that [moved] claims too).
         self.alias_reviews: dict[str, Review] = {}
@@ -565,6 +566,7 @@ class _Planner:
     # -- sharing the rendering (rendering.Sharing) ------------------------------------------
 
     def snapshot(self) -> tuple[int, int]:
+        self._shared_since = len(self.warnings)
         return len(self.warnings), len(self.oversized)
 
     def settle(self) -> None:
@@ -586,7 +588,10 @@ class _Planner:
                        tuple(excerpts), tuple(items), tuple(self.oversized[before[1]:]))
 
     def take(self, learned: Learned) -> None:
+        # Which process renders what is decided as they go (rendering._ChunkQueue): the
+        # warnings of a shared wave are put in an order that does not depend on it.
         self.warnings.extend(learned.warnings)
+        self.warnings[self._shared_since:] = sorted(self.warnings[self._shared_since:], key=str)
         self.oversized.extend(learned.oversized)
         self.posters.learn(learned.posters)
         published = self.published

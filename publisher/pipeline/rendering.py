@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import gc
+import os
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import PurePosixPath
@@ -131,11 +132,14 @@ def _render_waves(units: Sequence[Unit], output: Output, sharing: Sharing,
         if len(wave) < PARALLEL_UNITS:
             yield from _render(wave, output)
             continue
-        mine, *theirs = _partition(wave, workers)
+        chunks = _chunks(wave, workers)
         since = sharing.snapshot()
-        handed = run_forked([functools.partial(_render_share, group, output, sharing, since)
-                             for group in theirs],
-                            here=functools.partial(_render_mine, mine, output, sharing))
+        with _ChunkQueue(len(chunks), first=workers) as queue:
+            handed = run_forked([functools.partial(_render_share, chunks, queue.claims(k),
+                                                   output, sharing, since)
+                                 for k in range(1, workers)],
+                                here=functools.partial(_render_mine, chunks, queue.claims(0),
+                                                       output, sharing))
         yield from handed[0]
         for rendered, handover, learned in handed[1:]:
             output.adopt(handover)
@@ -143,35 +147,95 @@ def _render_waves(units: Sequence[Unit], output: Output, sharing: Sharing,
             yield from rendered
 
 
-def _render_mine(units: list[Unit], output: Output, sharing: Sharing) -> list[Rendered]:
+def _render_mine(chunks: list[list[Unit]], claims: Iterator[int], output: Output,
+                 sharing: Sharing) -> list[Rendered]:
     """This process's share of a wave, rendered while the workers render theirs."""
-    rendered = list(_render(units, output))
+    rendered = [done for i in claims for done in _render(chunks[i], output)]
     sharing.settle()
     return rendered
 
 
-def _render_share(units: list[Unit], output: Output, sharing: Sharing, since: Any,
-                  ) -> tuple[list[Rendered], Handover, Any]:
-    """In a forked worker: render ``units`` into an Output of its own; what the parent
-    takes on."""
+def _render_share(chunks: list[list[Unit]], claims: Iterator[int], output: Output,
+                  sharing: Sharing, since: Any) -> tuple[list[Rendered], Handover, Any]:
+    """In a forked worker: render the chunks it claims into an Output of its own; what the
+    parent takes on."""
     worker = output.for_worker()
     try:
-        rendered = list(_render(units, worker))
+        rendered = [done for i in claims for done in _render(chunks[i], worker)]
     except BaseException:
         worker.abort()
         raise
     return rendered, worker.handover(), sharing.handback(since)
 
 
-def _partition(units: Sequence[Unit], workers: int) -> list[list[Unit]]:
-    """``units`` in at most ``workers`` groups of about the same size, units of one shard
-    together (the largest shards placed first, each in the smallest group so far)."""
+#: Chunks a wave is cut into for each process: enough that the last one to be claimed is a
+#: small part of a share, few enough that claiming one costs nothing.
+CHUNKS_PER_WORKER = 16
+#: At most this many chunks: their numbers must fit in a pipe before anyone reads it (64 KiB).
+MAX_CHUNKS = 4096
+
+
+def _chunks(units: Sequence[Unit], workers: int) -> list[list[Unit]]:
+    """``units`` cut into chunks to be claimed one at a time, largest first, units of one
+    shard together (they read the same reviews' bodies: each is rendered once, by one
+    process). Units without a shard are cut into runs of about the same length."""
     by_shard: dict[object, list[Unit]] = {}
-    for i, unit in enumerate(units):
-        by_shard.setdefault(("unit", i) if unit.shard is None else unit.shard, []).append(unit)
-    groups: list[list[Unit]] = [[] for _ in range(workers)]
-    for members in sorted(by_shard.values(), key=len, reverse=True):
-        min(groups, key=len).extend(members)
-    return [group for group in groups if group]
+    loose: list[Unit] = []
+    for unit in units:
+        if unit.shard is None:
+            loose.append(unit)
+        else:
+            by_shard.setdefault(unit.shard, []).append(unit)
+    chunks = sorted(by_shard.values(), key=len, reverse=True)
+    if loose:
+        size = -(-len(loose) // (workers * CHUNKS_PER_WORKER))
+        chunks += [loose[i:i + size] for i in range(0, len(loose), size)]
+    if len(chunks) > MAX_CHUNKS:  # a month a chunk, over more than 340 years of reviews
+        chunks = [[u for chunk in chunks[i::MAX_CHUNKS] for u in chunk]
+                  for i in range(MAX_CHUNKS)]
+    return chunks
+
+
+class _ChunkQueue:
+    """The chunks of a wave, claimed one at a time by whichever process is free: a share
+    fixed in advance left one core idle for up to a second at 10,000 reviews (a month's
+    pages do not all cost the same, nor does a core from one moment to the next on a shared
+    machine). Process ``k`` starts on chunk ``k`` (so each has work from the start); the
+    rest are numbers written into a pipe before the fork, and a read of four bytes from a
+    pipe is whole (the kernel holds the pipe while it copies), so no two processes claim
+    one chunk and no lock is needed. The write end is closed before the fork: once the
+    numbers run out, a read finds the end of the pipe."""
+
+    WIDTH = 4
+
+    def __init__(self, count: int, first: int) -> None:
+        self.count, self.first = count, first
+        self.read, write = os.pipe()
+        try:
+            numbers = b"".join(i.to_bytes(self.WIDTH, "little")
+                               for i in range(first, count))
+            # A pipe holds 64 KiB: written whole before anyone reads (MAX_CHUNKS).
+            view = memoryview(numbers)
+            while view:
+                view = view[os.write(write, view):]
+        except BaseException:
+            os.close(self.read)
+            raise
+        finally:
+            os.close(write)
+
+    def claims(self, process: int) -> Iterator[int]:
+        """The chunks process number ``process`` renders: its own first one, then what it
+        claims from the pipe until none are left."""
+        if process < self.count:
+            yield process
+        while data := os.read(self.read, self.WIDTH):
+            yield int.from_bytes(data, "little")
+
+    def __enter__(self) -> _ChunkQueue:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        os.close(self.read)
 
 

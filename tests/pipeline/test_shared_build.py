@@ -246,6 +246,54 @@ def test_a_publisher_error_in_a_worker_arrives_as_itself(monkeypatch, publicatio
     assert strays(publication) == []
 
 
+def unit(key: str, shard: int | None = None) -> rendering.Unit:
+    return rendering.Unit(key, rendering.RANK_LEAF, None, dict, shard=shard)
+
+
+def test_a_wave_is_cut_into_chunks_largest_first_with_each_shard_whole():
+    units = [unit(f"m1-{i}", 1) for i in range(3)] + [unit(f"m2-{i}", 2) for i in range(5)]
+    units += [unit(f"loose-{i}") for i in range(100)]
+    chunks = rendering._chunks(units, workers=2)
+    keys = [[u.key for u in chunk] for chunk in chunks]
+    assert keys[0] == [f"m2-{i}" for i in range(5)] and keys[1] == [f"m1-{i}" for i in range(3)]
+    assert [key for chunk in keys[2:] for key in chunk] == [f"loose-{i}" for i in range(100)]
+    # The rest in runs of about the same length, CHUNKS_PER_WORKER (16) a process at most.
+    assert [len(chunk) for chunk in keys[2:]] == [4] * 25
+
+
+def test_more_shards_than_a_pipe_holds_numbers_for_are_folded_together():
+    units = [unit(f"month-{i}", i) for i in range(rendering.MAX_CHUNKS + 10)]
+    chunks = rendering._chunks(units, workers=2)
+    assert len(chunks) == rendering.MAX_CHUNKS
+    assert sorted(u.key for chunk in chunks for u in chunk) == sorted(u.key for u in units)
+
+
+def test_each_chunk_is_claimed_by_exactly_one_process_and_each_starts_with_its_own():
+    count, processes = 3000, 3
+    with rendering._ChunkQueue(count, first=processes) as queue:
+        reads = []
+        for k in range(1, processes):
+            read, write = os.pipe()
+            if os.fork() == 0:  # claims as slowly as the parent, so that all take part
+                os.close(read)
+                os.write(write, b" ".join(str(i).encode() for i in queue.claims(k)))
+                os._exit(0)
+            os.close(write)
+            reads.append(read)
+        mine = list(queue.claims(0))
+        theirs = []
+        for read in reads:
+            data = b""
+            while chunk := os.read(read, 65536):
+                data += chunk
+            os.close(read)
+            os.wait()
+            theirs.append([int(n) for n in data.split()])
+    assert mine[0] == 0 and [claimed[0] for claimed in theirs] == [1, 2]
+    every = mine + [i for claimed in theirs for i in claimed]
+    assert sorted(every) == list(range(count))  # none twice, none left
+
+
 def test_the_collector_is_left_as_the_build_found_it(publication, now):
     # Paused and frozen while rendering; after, enabled again and nothing left frozen (a
     # process that builds again and again, as this test process does, would otherwise keep
