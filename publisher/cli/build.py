@@ -85,8 +85,8 @@ def build_command(state: State, no_cache: bool) -> None:
 
 def _summary(output_dir: str, written: int, unchanged: int, removed: int,
              warnings: int) -> str:
-    gone = f", {removed} removed" if removed else ""
-    return (f"{output_dir}/: {count(written, 'file')} written, {unchanged} unchanged{gone}; "
+    gone = f", {removed:,} removed" if removed else ""
+    return (f"{output_dir}/: {count(written, 'file')} written, {unchanged:,} unchanged{gone}; "
             f"{count(warnings, 'warning')}")
 
 

@@ -422,6 +422,13 @@ def test_build_publication_takes_sent_issues_from_the_ledger(publication, now):
 # --- the command ------------------------------------------------------------------------------
 
 
+def test_the_summary_writes_every_count_as_the_written_one_is_written():
+    from publisher.cli.build import _summary
+
+    assert _summary("public", 1, 10707, 1200, 1) == (
+        "public/: 1 file written, 10,707 unchanged, 1,200 removed; 1 warning")
+
+
 def test_build_command_prints_a_summary_and_fails_cleanly_on_bad_sources(publication, cli):
     write(publication, "only")
     result = cli("build")
