@@ -346,6 +346,12 @@ def _digest(*parts: object) -> str:
                            digest_size=16).hexdigest()
 
 
+def _holds_publication(real: Path, root: Path, out: Path) -> bool:
+    """Whether the folder ``real`` is the publication ``root`` itself, or holds the output
+    ``out`` or lies within it (all given resolved)."""
+    return real == root or out.is_relative_to(real) or real.is_relative_to(out)
+
+
 def _left_out_of_static(name: str, top: bool) -> bool:
     """Hidden files (.DS_Store, .git, vim's .x.swp, Emacs's .#x lock) and editors' backups and
     autosaves (``x~``, Emacs's ``#x#``): they hold what the editor has not saved or has
@@ -367,15 +373,19 @@ def static_files(config: Config) -> list[tuple[str, Path]]:
     file or folder such as .publisher/, or the ledger's file), one that leads to a source of
     reviews or pages (a draft's or a scheduled review's Markdown would be on the web before
     the review is: in a linked folder, such as a page bundle's whose images are wanted, the
-    sources are left out), and a site.icon that is not among the files: every page and feed
+    sources are left out), one that leads to publisher.toml, one that leads to the whole
+    publication or to the output (the settings, every source, the site copied into itself
+    again on every build), and a site.icon that is not among the files: every page and feed
     would name it."""
     static = config.paths.static
     root = config.root.resolve()
     allowed = [root]
-    private = config.ledger_files()
+    private = [*config.ledger_files(), config.path.resolve()]
     source_dirs = [config.paths.reviews.resolve(), config.paths.pages.resolve()]
+    out = config.output_path.resolve()
     found: list[tuple[str, Path]] = []
     refused: list[str] = []
+    whole: list[str] = []
     hidden: list[str] = []
     sources: list[str] = []
     seen: set[Path] = set()
@@ -413,6 +423,9 @@ def static_files(config: Config) -> list[tuple[str, Path]]:
                         sources.append(f"static/{name} → {real}")
                     continue  # in a linked folder (a page bundle's images): left out
             if entry.is_dir():
+                if link and _holds_publication(path.resolve(), root, out):
+                    whole.append(f"static/{name} → {path.resolve()}")
+                    continue
                 walk(path, name + "/", linked or link)
             elif entry.is_file():
                 found.append((name, path))
@@ -421,20 +434,26 @@ def static_files(config: Config) -> list[tuple[str, Path]]:
         refused.append(f"static → {static.resolve()}")
     elif static.is_symlink() and private_target(static, root, private) is not None:
         hidden.append(f"static → {static.resolve()}")
+    elif static.is_symlink() and _holds_publication(static.resolve(), root, out):
+        whole.append(f"static → {static.resolve()}")
     else:
         walk(static, "", static.is_symlink())
-    for links, why in (
+    copy = "copy the file into static/ or remove the link"
+    for links, why, fix in (
             (refused, "a symbolic link out of the publication; publisher never publishes a "
-                      "file from outside it (it could be a secret)"),
-            (hidden, "a symbolic link to a hidden file of the publication or to its ledger; "
-                     "publisher never publishes those (they hold subscribers' addresses and "
-                     "secrets)"),
+                      "file from outside it (it could be a secret)", copy),
+            (hidden, "a symbolic link to a hidden file of the publication, to its ledger or "
+                     "to publisher.toml; publisher never publishes those (they hold "
+                     "subscribers' addresses, secrets and settings)", copy),
             (sources, "a symbolic link to a review's or page's source; publisher never "
-                      "publishes those (drafts and scheduled reviews are among them)")):
+                      "publishes those (drafts and scheduled reviews are among them)", copy),
+            (whole, "a symbolic link to the whole publication or to the site publisher "
+                    "writes; publisher never publishes those (the settings and every source, "
+                    "and the site copied into itself again on every build)",
+             "link the folders you mean to publish instead")):
         if links:
             more = f" (and {len(links) - 1} more)" if len(links) > 1 else ""
-            raise PublisherError(f"{links[0]}{more}: {why}: copy the file into static/ or "
-                                 "remove the link")
+            raise PublisherError(f"{links[0]}{more}: {why}: {fix}")
     icon = config.icon_path
     if icon and not any(rel == icon for rel, _path in found):
         raise PublisherError(f"{config.path}: site.icon: static/{icon} is not there; put the "

@@ -249,19 +249,17 @@ def test_a_static_link_to_the_ledger_or_a_hidden_file_is_refused(publication, no
     assert result.exit_code == 1
     [line] = result.stderr.strip().splitlines()
     assert line.startswith(f"error: static/leak.png → {private.resolve()}: a symbolic link to a "
-                           "hidden file of the publication or to its ledger;")
+                           "hidden file of the publication, to its ledger or to publisher.toml;")
     assert snapshot(config.output_path) == before
 
     # Nor through a linked folder, whose files are walked (hidden ones skipped, as in static/).
     (static / "leak.png").unlink()
     (static / "all").symlink_to(private.parent, target_is_directory=True)
-    refused = {".publisher/state.db": "static/all", ".env": None,  # the root: .env skipped
-               "data/ledger.db": "static/all/ledger.db"}[target]
-    if refused is None:
+    refused = {".publisher/state.db": "static/all → .*a symbolic link to a hidden",
+               ".env": "static/all → .*a symbolic link to the whole publication",
+               "data/ledger.db": "static/all/ledger.db → .*a symbolic link to a hidden"}[target]
+    with pytest.raises(PublisherError, match=f"^{refused}"):
         build_site(config, now=now)
-    else:
-        with pytest.raises(PublisherError, match=f"^{refused} → .*a symbolic link to a hidden"):
-            build_site(config, now=now)
     assert not any(b"not-for-the-web" in data for data, _ in snapshot(config.output_path)
                    .values())
 
@@ -281,7 +279,7 @@ def test_a_static_link_to_a_review_source_is_refused(publication, now):
 def test_a_linked_folder_of_the_publication_publishes_no_review_or_page_source(publication,
                                                                                 now):
     # A page bundle keeps a review's images beside it: linking its folder publishes them,
-    # never the Markdown (nor a link to the whole publication, its drafts).
+    # never the Markdown.
     write_reviews(publication, [{"slug": "a-draft", "draft": "true",
                                  "body": "Not for the web yet."}])
     write_png(publication.root / "reviews" / "still.png", 20, 30, (1, 2, 3))
@@ -290,13 +288,38 @@ def test_a_linked_folder_of_the_publication_publishes_no_review_or_page_source(p
     static = publication.root / "static"
     static.mkdir()
     (static / "reviews").symlink_to(publication.root / "reviews", target_is_directory=True)
-    (static / "site").symlink_to(publication.root, target_is_directory=True)
+    (static / "about").symlink_to(publication.root / "pages", target_is_directory=True)
     build_site(publication.config, now=now)
     public = publication.config.output_path
     assert (public / "reviews" / "still.png").is_file()
     assert not [p for p in public.rglob("*.md")]
     assert not any(b"Not for the web yet." in p.read_bytes()
                    for p in public.rglob("*") if p.is_file())
+
+
+@pytest.mark.parametrize("link, target", [
+    ("static/site", "."), ("static/site", "public"), ("static/site", "public/reviews"),
+    ("static", "."), ("static/settings.toml", "publisher.toml")])
+def test_a_static_link_to_the_whole_publication_its_output_or_its_settings_is_refused(
+        publication, now, link, target):
+    # Each stays inside the publication, as links may: the first would publish publisher.toml
+    # and every source beside the site, and the site would copy itself into itself again on
+    # every build.
+    write_reviews(publication, 1)
+    config = publication.config
+    build_site(config, now=now)
+    before = snapshot(config.output_path)
+    if link != "static":
+        (publication.root / "static").mkdir(exist_ok=True)
+    (publication.root / link).symlink_to(publication.root / target)
+    with pytest.raises(PublisherError) as caught:
+        build_site(config, now=now)
+    reason = ("to a hidden file of the publication, to its ledger or to publisher.toml"
+              if target == "publisher.toml" else
+              "to the whole publication or to the site publisher writes")
+    assert str(caught.value).startswith(f"{link} → {(publication.root / target).resolve()}: "
+                                        f"a symbolic link {reason}; publisher never publishes")
+    assert snapshot(config.output_path) == before
 
 
 def test_a_review_linked_from_outside_is_refused_by_name(publication, now, tmp_path):
