@@ -607,7 +607,7 @@ class _Planner:
                        tuple(excerpts), tuple(items), tuple(self.oversized[before[1]:]))
 
     def take(self, learned: Learned) -> None:
-        # Which process renders what is decided as they go (rendering._ChunkQueue): the
+        # Which process renders what is decided as they go (cores.ShareQueue): the
         # warnings of a shared wave are put in an order that does not depend on it.
         self.warnings.extend(learned.warnings)
         self.warnings[self._shared_since:] = sorted(self.warnings[self._shared_since:], key=str)

@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import functools
 import gc
-import os
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import Any, Protocol
 
+from ..cores import MAX_SHARES, ShareQueue
 from ..errors import PublisherError
 from .forked import run_forked
 from .output import Handover, Output
@@ -134,7 +134,7 @@ def _render_waves(units: Sequence[Unit], output: Output, sharing: Sharing,
             continue
         chunks = _chunks(wave, workers)
         since = sharing.snapshot()
-        with _ChunkQueue(len(chunks), first=workers) as queue:
+        with ShareQueue(len(chunks), first=workers) as queue:
             handed = run_forked([functools.partial(_render_share, chunks, queue.claims(k),
                                                    output, sharing, since)
                                  for k in range(1, workers)],
@@ -171,8 +171,6 @@ def _render_share(chunks: list[list[Unit]], claims: Iterator[int], output: Outpu
 #: Chunks a wave is cut into for each process: enough that the last one to be claimed is a
 #: small part of a share, few enough that claiming one costs nothing.
 CHUNKS_PER_WORKER = 16
-#: At most this many chunks: their numbers must fit in a pipe before anyone reads it (64 KiB).
-MAX_CHUNKS = 4096
 
 
 def _chunks(units: Sequence[Unit], workers: int) -> list[list[Unit]]:
@@ -190,52 +188,7 @@ def _chunks(units: Sequence[Unit], workers: int) -> list[list[Unit]]:
     if loose:
         size = -(-len(loose) // (workers * CHUNKS_PER_WORKER))
         chunks += [loose[i:i + size] for i in range(0, len(loose), size)]
-    if len(chunks) > MAX_CHUNKS:  # a month a chunk, over more than 340 years of reviews
-        chunks = [[u for chunk in chunks[i::MAX_CHUNKS] for u in chunk]
-                  for i in range(MAX_CHUNKS)]
+    if len(chunks) > MAX_SHARES:  # a month a chunk, over more than 340 years of reviews
+        chunks = [[u for chunk in chunks[i::MAX_SHARES] for u in chunk]
+                  for i in range(MAX_SHARES)]
     return chunks
-
-
-class _ChunkQueue:
-    """The chunks of a wave, claimed one at a time by whichever process is free: a share
-    fixed in advance left one core idle for up to a second at 10,000 reviews (a month's
-    pages do not all cost the same, nor does a core from one moment to the next on a shared
-    machine). Process ``k`` starts on chunk ``k`` (so each has work from the start); the
-    rest are numbers written into a pipe before the fork, and a read of four bytes from a
-    pipe is whole (the kernel holds the pipe while it copies), so no two processes claim
-    one chunk and no lock is needed. The write end is closed before the fork: once the
-    numbers run out, a read finds the end of the pipe."""
-
-    WIDTH = 4
-
-    def __init__(self, count: int, first: int) -> None:
-        self.count, self.first = count, first
-        self.read, write = os.pipe()
-        try:
-            numbers = b"".join(i.to_bytes(self.WIDTH, "little")
-                               for i in range(first, count))
-            # A pipe holds 64 KiB: written whole before anyone reads (MAX_CHUNKS).
-            view = memoryview(numbers)
-            while view:
-                view = view[os.write(write, view):]
-        except BaseException:
-            os.close(self.read)
-            raise
-        finally:
-            os.close(write)
-
-    def claims(self, process: int) -> Iterator[int]:
-        """The chunks process number ``process`` renders: its own first one, then what it
-        claims from the pipe until none are left."""
-        if process < self.count:
-            yield process
-        while data := os.read(self.read, self.WIDTH):
-            yield int.from_bytes(data, "little")
-
-    def __enter__(self) -> _ChunkQueue:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        os.close(self.read)
-
-

@@ -18,6 +18,7 @@ import pytest
 
 import publisher.pipeline.rendering as rendering
 from publisher.config import load_config
+from publisher.cores import MAX_SHARES
 from publisher.errors import PublisherError, TemplateError
 from publisher.pipeline.build import build_site, manifest_path
 from publisher.pipeline.forked import WorkerLost
@@ -262,36 +263,10 @@ def test_a_wave_is_cut_into_chunks_largest_first_with_each_shard_whole():
 
 
 def test_more_shards_than_a_pipe_holds_numbers_for_are_folded_together():
-    units = [unit(f"month-{i}", i) for i in range(rendering.MAX_CHUNKS + 10)]
+    units = [unit(f"month-{i}", i) for i in range(MAX_SHARES + 10)]
     chunks = rendering._chunks(units, workers=2)
-    assert len(chunks) == rendering.MAX_CHUNKS
+    assert len(chunks) == MAX_SHARES
     assert sorted(u.key for chunk in chunks for u in chunk) == sorted(u.key for u in units)
-
-
-def test_each_chunk_is_claimed_by_exactly_one_process_and_each_starts_with_its_own():
-    count, processes = 3000, 3
-    with rendering._ChunkQueue(count, first=processes) as queue:
-        reads = []
-        for k in range(1, processes):
-            read, write = os.pipe()
-            if os.fork() == 0:  # claims as slowly as the parent, so that all take part
-                os.close(read)
-                os.write(write, b" ".join(str(i).encode() for i in queue.claims(k)))
-                os._exit(0)
-            os.close(write)
-            reads.append(read)
-        mine = list(queue.claims(0))
-        theirs = []
-        for read in reads:
-            data = b""
-            while chunk := os.read(read, 65536):
-                data += chunk
-            os.close(read)
-            os.wait()
-            theirs.append([int(n) for n in data.split()])
-    assert mine[0] == 0 and [claimed[0] for claimed in theirs] == [1, 2]
-    every = mine + [i for claimed in theirs for i in claimed]
-    assert sorted(every) == list(range(count))  # none twice, none left
 
 
 def test_the_collector_is_left_as_the_build_found_it(publication, now):
