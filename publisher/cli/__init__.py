@@ -133,5 +133,5 @@ class _LazyGroup(click.Group):
 @click.pass_context
 def main(ctx: click.Context, config_path: str | None, directory: str | None, now: str | None,
          debug: bool) -> None:
-    """Turn film-review sources into feeds and email newsletters."""
+    """Turn film-review sources into a website, feeds and email newsletters."""
     ctx.obj = State(config_path, directory, parse_now(now), debug)
