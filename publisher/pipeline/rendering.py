@@ -168,15 +168,16 @@ def _render_share(chunks: list[list[Unit]], claims: Iterator[int], output: Outpu
     return rendered, worker.handover(), sharing.handback(since)
 
 
-#: Chunks a wave is cut into for each process: enough that the last one to be claimed is a
-#: small part of a share, few enough that claiming one costs nothing.
-CHUNKS_PER_WORKER = 16
+#: Chunks the units without a shard are cut into for each process: enough that the last one
+#: to be claimed is a small part of a share (a claim costs one read of a pipe).
+CHUNKS_PER_WORKER = 64
 
 
 def _chunks(units: Sequence[Unit], workers: int) -> list[list[Unit]]:
     """``units`` cut into chunks to be claimed one at a time, largest first, units of one
     shard together (they read the same reviews' bodies: each is rendered once, by one
-    process). Units without a shard are cut into runs of about the same length."""
+    process). Units without a shard are cut into runs of about the same length, highest rank
+    first."""
     by_shard: dict[object, list[Unit]] = {}
     loose: list[Unit] = []
     for unit in units:
@@ -186,6 +187,10 @@ def _chunks(units: Sequence[Unit], workers: int) -> list[list[Unit]]:
             by_shard.setdefault(unit.shard, []).append(unit)
     chunks = sorted(by_shard.values(), key=len, reverse=True)
     if loose:
+        # What lists the whole site (the sitemap, the search index, the home page: the highest
+        # ranks, committed last) costs most of all such units, one by one: claimed first, so
+        # that no process is left alone at the end with one of them.
+        loose.sort(key=lambda unit: -unit.rank)
         size = -(-len(loose) // (workers * CHUNKS_PER_WORKER))
         chunks += [loose[i:i + size] for i in range(0, len(loose), size)]
     if len(chunks) > MAX_SHARES:  # a month a chunk, over more than 340 years of reviews

@@ -253,13 +253,16 @@ def unit(key: str, shard: int | None = None) -> rendering.Unit:
 
 def test_a_wave_is_cut_into_chunks_largest_first_with_each_shard_whole():
     units = [unit(f"m1-{i}", 1) for i in range(3)] + [unit(f"m2-{i}", 2) for i in range(5)]
-    units += [unit(f"loose-{i}") for i in range(100)]
+    units += [unit(f"loose-{i}") for i in range(300)]
+    units.append(rendering.Unit("sitemap", rendering.RANK_MAP, None, dict))
     chunks = rendering._chunks(units, workers=2)
     keys = [[u.key for u in chunk] for chunk in chunks]
     assert keys[0] == [f"m2-{i}" for i in range(5)] and keys[1] == [f"m1-{i}" for i in range(3)]
-    assert [key for chunk in keys[2:] for key in chunk] == [f"loose-{i}" for i in range(100)]
-    # The rest in runs of about the same length, CHUNKS_PER_WORKER (16) a process at most.
-    assert [len(chunk) for chunk in keys[2:]] == [4] * 25
+    # The rest in runs of about the same length, CHUNKS_PER_WORKER (64) a process at most;
+    # what lists the whole site first.
+    assert [key for chunk in keys[2:] for key in chunk] == (
+        ["sitemap"] + [f"loose-{i}" for i in range(300)])
+    assert [len(chunk) for chunk in keys[2:]] == [3] * 100 + [1]
 
 
 def test_more_shards_than_a_pipe_holds_numbers_for_are_folded_together():
