@@ -16,6 +16,9 @@ class _Html:
     def __html__(self) -> str:
         return "<i>own</i>"
 
+    def __repr__(self) -> str:  # the test's id: the same in every process (pytest-xdist)
+        return "_Html()"
+
 
 class _Text(str):
     pass
