@@ -284,6 +284,56 @@ def test_the_collector_is_left_as_the_build_found_it(publication, now):
     assert gc.isenabled() and gc.get_freeze_count() == 0
 
 
+def test_the_collector_waits_while_a_build_plans_and_records(monkeypatch, publication, now):
+    # The plan and the manifest are objects without cycles worth collecting, made in the parent
+    # while the other core waits; a collector its caller turned off stays off.
+    import gc
+
+    import publisher.pipeline.build as build
+
+    collecting: dict[str, list[bool]] = {"plan": [], "record": []}
+    plan, write_atomic = build._plan, build.write_atomic
+
+    def planning(*args, **kwargs):
+        collecting["plan"].append(gc.isenabled())
+        return plan(*args, **kwargs)
+
+    def recording(*args, **kwargs):
+        collecting["record"].append(gc.isenabled())
+        return write_atomic(*args, **kwargs)
+
+    monkeypatch.setattr(build, "_plan", planning)
+    monkeypatch.setattr(build, "write_atomic", recording)
+    write_reviews(publication, 3)
+    build_site(publication.config, now=now)
+    assert collecting == {"plan": [False], "record": [False]}
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        build_site(publication.config, now=now, cache=False)
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+
+
+def test_a_build_after_a_frozen_catalogue_leaves_its_record_frozen_too(publication, now):
+    # A big catalogue is frozen when it is loaded, and the plan while rendering: the manifest
+    # and the report live as long, and the collector's first passes after the build would
+    # walk them all.
+    import gc
+
+    write_reviews(publication, 3)
+    gc.freeze()
+    try:
+        report = build_site(publication.config, now=now)
+        assert report.output is not None
+        units = report.output.units
+        assert gc.isenabled()
+        assert all(thing is not units for thing in gc.get_objects())
+    finally:
+        gc.unfreeze()
+
+
 @pytest.mark.skipif(not hasattr(os, "sched_setaffinity"), reason="needs Linux's CPU affinity")
 def test_a_build_shares_its_work_among_the_cores_it_is_given_only():
     # `taskset -c 0 publisher build` (as the README suggests on a busy machine): one core,
