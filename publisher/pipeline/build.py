@@ -24,6 +24,7 @@ import filecmp
 import functools
 import gc
 import hashlib
+import itertools
 import math
 import os
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
@@ -472,6 +473,7 @@ class Learned:
     excerpts: tuple[tuple[int, str], ...]  # (position in _Planner.published, summary)
     items: tuple[tuple[int, str], ...]  # (position, the review as the indexes list it)
     oversized: tuple[tuple[str, int, int], ...]  # _Planner.oversized
+    inputs: tuple[tuple[str, str], ...]  # (unit key, digest) made where rendered: ``deferred``
 
 
 class _Planner:
@@ -479,8 +481,17 @@ class _Planner:
 
     def __init__(self, config: Config, site: Site, catalog: Catalog,
                  issues: Sequence[Issue], posters: PosterFacts, now: datetime,
-                 showing: Showing = PUBLISHED_ONLY) -> None:
+                 showing: Showing = PUBLISHED_ONLY, *, deferred: bool = False) -> None:
         self.config, self.site, self.now = config, site, now
+        #: Whether the digests that cost most to make (the review pages', the search index's,
+        #: the sitemap's: a third of planning 10,000 reviews) are made where each unit is
+        #: rendered instead of now. A build with no earlier manifest to compare them with (a
+        #: first build) needs them only for the manifest it writes; made there, they are
+        #: shared among the processes that render, not made by the parent while the other
+        #: cores wait. A forked worker hands its digests back (``handback``).
+        self.deferred = deferred
+        #: The digests made where their units were rendered, by unit key (``deferred``).
+        self.deferred_inputs: dict[str, str] = {}
         self.warnings = list(catalog.warnings)
         self.fingerprints = catalog.fingerprints
         # "published" from here on: what this build shows (the preview may show drafts too).
@@ -558,10 +569,25 @@ class _Planner:
             self._reviews[id(review)] = found
         return found
 
-    def add(self, key: str, rank: int, inputs: str | None,
+    def add(self, key: str, rank: int, inputs: str | Callable[[], str],
             render: Callable[[], dict[str, bytes]], topic: bool = False,
             shard: int | None = None) -> None:
+        """Plan a unit. ``inputs``, its digest, may be given as what makes it, when that
+        costs much: made now, or (``deferred``) where the unit is rendered. A deferred unit
+        is planned without inputs, so that it is rendered whatever an earlier manifest says."""
+        if callable(inputs):
+            if self.deferred:
+                render = functools.partial(self._digest_and_render, key, inputs, render)
+                self.units.append(Unit(key, rank, None, render, topic, shard))
+                return
+            inputs = inputs()
         self.units.append(Unit(key, rank, inputs, render, topic, shard))
+
+    def _digest_and_render(self, key: str, inputs: Callable[[], str],
+                           render: Callable[[], dict[str, bytes]]) -> dict[str, bytes]:
+        # Digested before it is rendered: from what the plan had, as ``add`` would have.
+        self.deferred_inputs[key] = inputs()
+        return render()
 
     # -- the reviews as the indexes list them ------------------------------------------------
 
@@ -588,17 +614,18 @@ class _Planner:
 
     # -- sharing the rendering (rendering.Sharing) ------------------------------------------
 
-    def snapshot(self) -> tuple[int, int]:
+    def snapshot(self) -> tuple[int, int, int]:
         self._shared_since = len(self.warnings)
-        return len(self.warnings), len(self.oversized)
+        return len(self.warnings), len(self.oversized), len(self.deferred_inputs)
 
     def settle(self) -> None:
         if self.site.pages:
             self.pages.carded_items()  # made now, alongside the workers' (see handback)
 
-    def handback(self, before: tuple[int, int]) -> Learned:
+    def handback(self, before: tuple[int, int, int]) -> Learned:
         """In a forked worker, what rendering taught it that the build keeps: warnings,
-        posters' sizes, derived summaries (by position in ``published``) and list items."""
+        posters' sizes, derived summaries (by position in ``published``), list items and the
+        digests of ``deferred`` units."""
         excerpts = [(i, text) for i, review in enumerate(self.published)
                     if (text := review.computed_summary()) is not None]
         items: list[tuple[int, str]] = []
@@ -608,7 +635,8 @@ class _Planner:
             items = [(where[id(review)], str(item))
                      for review, item in self.pages.carded_items() if id(review) in where]
         return Learned(tuple(self.warnings[before[0]:]), self.posters.learned(),
-                       tuple(excerpts), tuple(items), tuple(self.oversized[before[1]:]))
+                       tuple(excerpts), tuple(items), tuple(self.oversized[before[1]:]),
+                       tuple(itertools.islice(self.deferred_inputs.items(), before[2], None)))
 
     def take(self, learned: Learned) -> None:
         # Which process renders what is decided as they go (cores.ShareQueue): the
@@ -621,6 +649,7 @@ class _Planner:
         for i, text in learned.excerpts:
             published[i].take_summary(text)
         self.pages.take_items([(published[i], Markup(item)) for i, item in learned.items])
+        self.deferred_inputs.update(learned.inputs)
 
     # -- feeds ----------------------------------------------------------------------------
 
@@ -735,10 +764,9 @@ class _Planner:
                 continue  # its page is elsewhere (front matter url:)
             older = published[i - 1] if i else None
             newer = published[i + 1] if i + 1 < len(published) else None
-            inputs = _digest(base, self.review(review), _neighbour(older), _neighbour(newer),
-                             [self._related_key(r) for r in related[i]])
             self.page_reviews[f"page:{rel}"] = review
-            self.add(f"page:{rel}", RANK_LEAF, inputs, functools.partial(
+            self.add(f"page:{rel}", RANK_LEAF, functools.partial(
+                self._page_inputs, review, older, newer, related[i]), functools.partial(
                 lambda rel, r, o, n, m: {rel: pages.review_page(r, o, n, m)}, rel, review,
                 older, newer, related[i]), shard=shards[self.month_of[i]])
         newest = published[::-1]
@@ -765,10 +793,10 @@ class _Planner:
             self.add(f"page:{SEARCH_PATH}", RANK_HOME, base, lambda: {
                 f"{SEARCH_PATH}index.html": pages.search_page()})
             # Its inputs are what it shows: a new summary or body does not make it again.
-            shown = [(r.title, r.url, r.reviewer, r.date, r.film.year, r.film.director,
-                      r.film.starring, r.tags, r.rating) for r in newest]
-            self.add(SEARCH_INDEX, RANK_HOME, _digest(base, shown),
-                     lambda: {SEARCH_INDEX: pages.search_index(newest)})
+            self.add(SEARCH_INDEX, RANK_HOME, lambda: _digest(base, [
+                (r.title, r.url, r.reviewer, r.date, r.film.year, r.film.director,
+                 r.film.starring, r.tags, r.rating) for r in newest]),
+                lambda: {SEARCH_INDEX: pages.search_index(newest)})
         months = self.months()
         archive = _archive_dir(months[-1]) if months else ""
         names = [(t.kind, t.slug, t.name) for t in self.groups["reviewers"] + self.groups["tags"]]
@@ -779,6 +807,12 @@ class _Planner:
         if urlsplit(site.base_url).path in ("", "/"):
             # Crawlers read robots.txt only at the root of a host.
             self.add("robots.txt", RANK_MAP, base, lambda: {"robots.txt": render_robots(site)})
+
+    def _page_inputs(self, review: Review, older: Review | None, newer: Review | None,
+                     related: Sequence[Related]) -> str:
+        """The digest of a review's page: the review, its neighbours and what it suggests."""
+        return _digest(self.base, self.review(review), _neighbour(older), _neighbour(newer),
+                       [self._related_key(r) for r in related])
 
     def _related_key(self, related: Related) -> str:
         """A digest of what a review page shows of a related review, made once for each: a
@@ -1231,9 +1265,11 @@ class _Planner:
         """The sitemap: every page planned so far (call it last)."""
         if not self.site.pages:
             return
-        inputs = _digest(self.base, [(r.url, r.updated) for r in self.published],
-                         [u.key for u in self.units], [(i.number, i.date) for i in self.issues])
-        self.add("sitemap", RANK_MAP, inputs, self._sitemap)
+        planned = len(self.units)  # the units before it, whenever its digest is made
+        self.add("sitemap", RANK_MAP, lambda: _digest(
+            self.base, [(r.url, r.updated) for r in self.published],
+            [u.key for u in self.units[:planned]], [(i.number, i.date) for i in self.issues]),
+            self._sitemap)
 
     def _plan_index(self, kind: str, term: Term | None, reviews: tuple[Review, ...]) -> None:
         per_page = self.site.per_page
@@ -1400,9 +1436,11 @@ def steady(config: Config, catalog: Catalog, now: datetime
 
 
 def _plan(config: Config, site: Site, catalog: Catalog, issues: Sequence[Issue],
-          posters: PosterFacts, now: datetime, showing: Showing = PUBLISHED_ONLY) -> _Planner:
-    """Every unit a build makes, planned (nothing rendered)."""
-    planner = _Planner(config, site, catalog, issues, posters, now, showing)
+          posters: PosterFacts, now: datetime, showing: Showing = PUBLISHED_ONLY, *,
+          deferred: bool = False) -> _Planner:
+    """Every unit a build makes, planned (nothing rendered); ``deferred``: see _Planner."""
+    planner = _Planner(config, site, catalog, issues, posters, now, showing,
+                       deferred=deferred)
     specs = planner.plan_feeds()
     planner.plan_pages(specs)
     planner.plan_issues()
@@ -1451,10 +1489,13 @@ def _build(config: Config, *, now: datetime, issues: Sequence[Issue], catalog: C
     site = Site.from_config(config)
     posters = PosterFacts(config, cache=cache)
     statics = static_files(config)  # refuses links out of the publication, before anything
-    planner = _plan(config, site, catalog, issues, posters, now, showing)
+    old = _read_manifest(manifest_path(config))
+    # With nothing to compare a unit's digest with, it is needed only for the manifest: made
+    # where the unit is rendered.
+    planner = _plan(config, site, catalog, issues, posters, now, showing,
+                    deferred=not (cache and old))
     served = planner.served({rel for rel, _path in statics})
     planner.warnings.extend(planner.broken_links(served))
-    old = _read_manifest(manifest_path(config))
     moved = planner.moved_pages(old) + planner.gone_terms(old)
     if not any(key.startswith("page:") for key in old):
         # No review pages recorded (an earlier version made only feeds): its feed tells
@@ -1519,6 +1560,8 @@ def _build(config: Config, *, now: datetime, issues: Sequence[Issue], catalog: C
             if by_key[key].topic:
                 topics.update(made)
             unchanged += same
+        for key, inputs in planner.deferred_inputs.items():
+            manifest[key]["inputs"] = inputs
         static_manifest: dict[str, Any] = {}
         for rel, src in statics:
             if rel in owner:

@@ -22,7 +22,10 @@ from publisher.cores import MAX_SHARES
 from publisher.errors import PublisherError, TemplateError
 from publisher.pipeline.build import build_site, manifest_path
 from publisher.pipeline.forked import WorkerLost
-from publisher.render.pages import PageRenderer
+from publisher.render.pages import SEARCH_INDEX, PageRenderer
+from publisher.render.site import Site
+from publisher.sources.catalog import load_reviews
+from publisher.sources.posters import PosterFacts
 from tests.fixtures import write_films, write_reviews
 
 
@@ -95,6 +98,38 @@ def test_a_shared_build_writes_what_one_process_writes(publication, now, tmp_pat
     # And the next build finds nothing to do.
     again = build_site(publication.config, now=now, workers=2)
     assert again.written == () and again.rendered == 0
+
+
+def test_a_first_build_records_the_digests_a_plan_makes_wherever_they_are_made(
+        monkeypatch, publication, now, shared):
+    # With no earlier manifest, the review pages', the search index's and the sitemap's
+    # digests are made where each unit is rendered (here or in the worker, which hands them
+    # back): recorded, they are what planning makes, and the next build renders nothing.
+    import publisher.pipeline.build as build
+
+    many_reviews(publication)
+    config = publication.config
+    planned = []
+    plan = build._plan
+
+    def planning(*args, **kwargs):
+        planned.append(plan(*args, **kwargs))
+        return planned[-1]
+
+    monkeypatch.setattr(build, "_plan", planning)
+    build_site(config, now=now, workers=2)
+    first = planned[0]
+    assert first.deferred
+    deferred = {unit.key for unit in first.units
+                if unit.key in first.page_reviews or unit.key in (SEARCH_INDEX, "sitemap")}
+    assert set(first.deferred_inputs) == deferred and len(deferred) == 93 + 2
+    recorded = json.loads(manifest_path(config).read_bytes())["units"]
+    eager = plan(config, Site.from_config(config), load_reviews(config), [],
+                 PosterFacts(config), now)
+    assert {key: entry["inputs"] for key, entry in recorded.items() if key != "static"} == {
+        unit.key: unit.inputs for unit in eager.units}
+    again = build_site(config, now=now, workers=2)
+    assert not planned[-1].deferred and again.rendered == 0
 
 
 def test_a_worker_that_fails_leaves_the_last_good_site_in_place(publication, now, shared):
