@@ -3,8 +3,8 @@ the site's own pages under ``pages/`` (``pages.py``).
 
 Every problem in every file is collected and raised together as one SourceError. Files whose
 names start with ``.`` or ``_`` are ignored (editor backups, notes). Loading 10,000 files is
-fast: parsed reviews are cached (``cache.py``), and when many files miss the cache they are
-parsed in a pool of worker processes.
+fast: parsed reviews are cached (``cache.py``), and when many files miss the cache their parsing
+is shared among forked processes (``workers.py``).
 """
 
 from __future__ import annotations
@@ -13,10 +13,7 @@ import functools
 import gc
 import hashlib
 import os
-import pickle
 from collections.abc import Iterable, Mapping
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -35,14 +32,14 @@ from .cache import (
     cache_key,
     cache_path,
     is_trusted,
-    write_chunk,
 )
 from .frontmatter import NEAR_MISSES, field_line, unread_source
 from .pages import load_pages
 from .schema import ParseResult, parse_bytes
+from .workers import MAX_BATCHES, load_shared
 
-#: Parse in worker processes (one per core: cores.default_workers) when at least this many
-#: files miss the cache.
+#: Share the parsing among processes (one per core: cores.default_workers; this one is one of
+#: them, workers.py) when at least this many files miss the cache.
 POOL_THRESHOLD = 200
 #: Freeze the garbage collector's view of a catalogue this big once it is loaded.
 FREEZE_THRESHOLD = 2000
@@ -117,15 +114,6 @@ def _load_many(jobs: list[Job], config: Config) -> list[Entry]:
     finally:
         if enabled:
             gc.enable()
-
-
-def _load_batch(jobs: list[Job], config: Config, chunk_dir: str | None,
-                ) -> tuple[str | None, bytes]:
-    """In a worker process: load a batch, store it as a chunk; (chunk name, pickled entries)."""
-    entries = _load_many(jobs, config)
-    blob = pickle.dumps(entries, protocol=pickle.HIGHEST_PROTOCOL)
-    name = write_chunk(Path(chunk_dir), entries, blob) if chunk_dir is not None else None
-    return name, blob
 
 
 # --- the whole directory ----------------------------------------------------------------------
@@ -310,25 +298,16 @@ def _load_sources(config: Config, use_cache: bool,
     new_chunks: list[str] = []
     stored = cache.stored
     pooled: list[Entry] = []
-    workers = default_workers()  # `taskset -c 0`: one core, so no pool to pickle through
+    workers = default_workers()  # `taskset -c 0`: one core, so nothing to share it with
     if len(misses) >= POOL_THRESHOLD and workers >= 2:
-        size = -(-len(misses) // (workers * 4))
+        # Small batches, so that the processes finish together: each costs one read of a pipe.
+        size = -(-len(misses) // min(workers * 64, MAX_BATCHES))
         batches = [misses[i:i + size] for i in range(0, len(misses), size)]
-        chunk_dir = str(cache.directory) if cache.directory is not None else None
-        try:
-            with ProcessPoolExecutor(max_workers=workers) as pool:
-                for name, blob in pool.map(_load_batch, batches, [config] * len(batches),
-                                           [chunk_dir] * len(batches)):
-                    batch = pickle.loads(blob)
-                    if name is None:  # not stored by the worker: store it here
-                        entries.extend(batch)
-                    else:
-                        pooled.extend(batch)
-                        new_chunks.append(name)
-                        stored += len(batch)
-        except (OSError, BrokenProcessPool):  # no processes to be had: do it all here
-            pooled, new_chunks, stored = [], [], cache.stored
-            entries = entries[: len(rehash)] + _load_many(misses, config)
+        shared = load_shared(batches, functools.partial(_load_many, config=config),
+                             workers - 1, cache.directory)
+        entries.extend(shared.unstored)
+        pooled, new_chunks = shared.stored, shared.chunks
+        stored += len(pooled)
     else:
         entries.extend(_load_many(misses, config))
     pending = [e for e in entries if e[3] is not None]

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import pickle
 import shutil
-from concurrent.futures import ProcessPoolExecutor
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -922,7 +921,7 @@ def test_errors_are_cached_too_and_fixed_files_load(publication):
     assert load_reviews(config).reviews[0].rating == 5
 
 
-def test_many_files_are_parsed_in_worker_processes(publication, monkeypatch):
+def test_many_files_are_parsed_in_forked_processes(publication, monkeypatch):
     monkeypatch.setattr(catalog_module, "POOL_THRESHOLD", 4)
     for i in range(12):
         publication.write_review(f"film-{i:02}.md", review(
@@ -932,25 +931,25 @@ def test_many_files_are_parsed_in_worker_processes(publication, monkeypatch):
         load_reviews(publication.config)
     assert [str(p) for p in info.value.problems] == [
         "reviews/film-07.md:5: rating: 7 is out of range; expected 0 to 5"]
-    assert chunks(publication.config)  # each worker stored its own batch
+    assert chunks(publication.config)  # each process stored what it parsed
     (publication.root / "reviews" / "film-07.md").unlink()
     expected = [f"Film {i}" for i in range(12) if i != 7]
     assert [r.title for r in load_reviews(publication.config).reviews] == expected
     assert [r.title for r in load_reviews(publication.config, cache=False).reviews] == expected
 
 
-def _pools_used(publication, monkeypatch, cores: set[int]) -> tuple[list[int], list[str]]:
-    """The worker counts of the process pools a load of twelve reviews makes when this process
-    may run only on ``cores``, and the titles it loads."""
+def _shares_used(publication, monkeypatch, cores: set[int]) -> tuple[list[int], list[str]]:
+    """How many children each shared load of twelve reviews forks when this process may run
+    only on ``cores`` (one entry per shared load), and the titles it loads."""
     monkeypatch.setattr(catalog_module, "POOL_THRESHOLD", 4)
-    pools: list[int] = []
+    children: list[int] = []
+    load_shared = catalog_module.load_shared
 
-    class CountedPool(ProcessPoolExecutor):
-        def __init__(self, max_workers: int) -> None:
-            pools.append(max_workers)
-            super().__init__(max_workers=max_workers)
+    def counted(batches, load, forks, chunk_dir):
+        children.append(forks)
+        return load_shared(batches, load, forks, chunk_dir)
 
-    monkeypatch.setattr(catalog_module, "ProcessPoolExecutor", CountedPool)
+    monkeypatch.setattr(catalog_module, "load_shared", counted)
     for i in range(12):
         publication.write_review(f"film-{i:02}.md", review(
             BASIC.replace("Harbour Lights", f"Film {i}")))
@@ -960,23 +959,24 @@ def _pools_used(publication, monkeypatch, cores: set[int]) -> tuple[list[int], l
         titles = [r.title for r in load_reviews(publication.config, cache=False).reviews]
     finally:
         os.sched_setaffinity(0, given)
-    return pools, titles
+    return children, titles
 
 
 @pytest.mark.skipif(not hasattr(os, "sched_setaffinity"), reason="needs Linux's CPU affinity")
-def test_on_one_core_many_files_are_parsed_here_not_through_a_pool(publication, monkeypatch):
-    # `taskset -c 0 publisher build`: a pool would only add pickling to the one core.
-    pools, titles = _pools_used(publication, monkeypatch, {min(os.sched_getaffinity(0))})
-    assert pools == []
+def test_on_one_core_many_files_are_parsed_here_without_forking(publication, monkeypatch):
+    # `taskset -c 0 publisher build`: a child would only add pickling to the one core.
+    children, titles = _shares_used(publication, monkeypatch, {min(os.sched_getaffinity(0))})
+    assert children == []
     assert titles == [f"Film {i}" for i in range(12)]
 
 
 @pytest.mark.skipif(not hasattr(os, "sched_setaffinity") or len(os.sched_getaffinity(0)) < 2,
                     reason="needs Linux's CPU affinity and two cores")
-def test_many_files_are_parsed_by_one_worker_per_core_given(publication, monkeypatch):
+def test_many_files_are_parsed_here_and_in_a_child_for_each_other_core(publication,
+                                                                        monkeypatch):
     given = os.sched_getaffinity(0)
-    pools, titles = _pools_used(publication, monkeypatch, given)
-    assert pools == [min(len(given), MAX_WORKERS)]
+    children, titles = _shares_used(publication, monkeypatch, given)
+    assert children == [min(len(given), MAX_WORKERS) - 1]
     assert titles == [f"Film {i}" for i in range(12)]
 
 
