@@ -77,9 +77,12 @@ def load_shared(batches: Sequence[list[Job]], load: Callable[[list[Job]], list[E
         taken, entries = _take(batches, load, queue)
         done.update(taken)
         _store(result, entries, chunk_dir)
-        for pid, read in forked:
+        while forked:
+            pid, read = forked[0]
             message = _receive(read)
             _pid, status = os.waitpid(pid, 0)
+            del forked[0]  # reaped: its pid is no longer ours to kill
+            os.close(read)
             if message is None or status != 0:
                 continue  # its batches are among those not done
             taken, name, blob = message
@@ -90,7 +93,6 @@ def load_shared(batches: Sequence[list[Job]], load: Callable[[list[Job]], list[E
             else:
                 result.stored.extend(entries)
                 result.chunks.append(name)
-        forked = []
     except BaseException:
         for pid, _read in forked:
             with contextlib.suppress(OSError):
