@@ -40,7 +40,7 @@ from .workers import MAX_BATCHES, load_shared
 
 #: Share the parsing among processes (one per core: cores.default_workers; this one is one of
 #: them, workers.py) when at least this many files miss the cache.
-POOL_THRESHOLD = 200
+FORK_THRESHOLD = 200
 #: Freeze the garbage collector's view of a catalogue this big once it is loaded.
 FREEZE_THRESHOLD = 2000
 
@@ -297,21 +297,21 @@ def _load_sources(config: Config, use_cache: bool,
     entries = _load_many(rehash, config)
     new_chunks: list[str] = []
     stored = cache.stored
-    pooled: list[Entry] = []
+    chunked: list[Entry] = []  # parsed by the shared load and stored in its chunks
     workers = default_workers()  # `taskset -c 0`: one core, so nothing to share it with
-    if len(misses) >= POOL_THRESHOLD and workers >= 2:
+    if len(misses) >= FORK_THRESHOLD and workers >= 2:
         # Small batches, so that the processes finish together: each costs one read of a pipe.
         size = -(-len(misses) // min(workers * 64, MAX_BATCHES))
         batches = [misses[i:i + size] for i in range(0, len(misses), size)]
         shared = load_shared(batches, functools.partial(_load_many, config=config),
                              workers - 1, cache.directory)
         entries.extend(shared.unstored)
-        pooled, new_chunks = shared.stored, shared.chunks
-        stored += len(pooled)
+        chunked, new_chunks = shared.stored, shared.chunks
+        stored += len(chunked)
     else:
         entries.extend(_load_many(misses, config))
     pending = [e for e in entries if e[3] is not None]
-    entries.extend(pooled)
+    entries.extend(chunked)
 
     for rel, seen, digest, result in entries:
         if result is None:  # the same bytes as cached

@@ -1,8 +1,8 @@
 """Many sources parsed in forked processes, this one among them.
 
 A cold load of 10,000 reviews is about 2 s of parsing. A pool of workers left the loading
-process waiting, and pickled the jobs and the config on the way in and every result on the way
-out (about a third more CPU than parsing in one process). Here children forked once the jobs
+process waiting, pickled the jobs and the config on the way in, and every batch's results
+went through the pool's pipes to be unpickled by the parent. Here children forked once the jobs
 are listed inherit them and the config, and the parent parses too. The batches are handed out
 through a pipe holding their indexes: whoever is free reads the next, so a process that started
 late or was slowed down takes fewer. Each process pickles what it parsed once, and stores it as

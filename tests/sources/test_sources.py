@@ -922,7 +922,7 @@ def test_errors_are_cached_too_and_fixed_files_load(publication):
 
 
 def test_many_files_are_parsed_in_forked_processes(publication, monkeypatch):
-    monkeypatch.setattr(catalog_module, "POOL_THRESHOLD", 4)
+    monkeypatch.setattr(catalog_module, "FORK_THRESHOLD", 4)
     for i in range(12):
         publication.write_review(f"film-{i:02}.md", review(
             BASIC.replace("Harbour Lights", f"Film {i}")
@@ -941,7 +941,7 @@ def test_many_files_are_parsed_in_forked_processes(publication, monkeypatch):
 def _shares_used(publication, monkeypatch, cores: set[int]) -> tuple[list[int], list[str]]:
     """How many children each shared load of twelve reviews forks when this process may run
     only on ``cores`` (one entry per shared load), and the titles it loads."""
-    monkeypatch.setattr(catalog_module, "POOL_THRESHOLD", 4)
+    monkeypatch.setattr(catalog_module, "FORK_THRESHOLD", 4)
     children: list[int] = []
     load_shared = catalog_module.load_shared
 

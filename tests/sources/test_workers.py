@@ -122,7 +122,7 @@ EXPECTED = ["reviews/film-07.md:5: rating: 7 is out of range; expected 0 to 5",
 @pytest.mark.parametrize("cache", [True, False])
 def test_a_child_that_dies_changes_nothing_a_load_reports(publication, monkeypatch, cache):
     _twelve_reviews(publication)
-    monkeypatch.setattr(catalog_module, "POOL_THRESHOLD", 4)
+    monkeypatch.setattr(catalog_module, "FORK_THRESHOLD", 4)
     monkeypatch.setattr(catalog_module, "default_workers", lambda: 2)
     parent = os.getpid()
     load_many = catalog_module._load_many
@@ -143,7 +143,7 @@ def test_a_child_that_dies_changes_nothing_a_load_reports(publication, monkeypat
 
 def test_a_shared_load_caches_what_every_process_parsed(publication, monkeypatch):
     _twelve_reviews(publication)
-    monkeypatch.setattr(catalog_module, "POOL_THRESHOLD", 4)
+    monkeypatch.setattr(catalog_module, "FORK_THRESHOLD", 4)
     monkeypatch.setattr(catalog_module, "default_workers", lambda: 2)
     assert _problems(publication.config, cache=True) == EXPECTED
     assert list(cache_path(publication.config).glob("chunk-*.pickle"))
