@@ -59,16 +59,21 @@ class ShareQueue:
         finally:
             os.close(write)
 
-    def claims(self, process: int) -> Iterator[int]:
-        """The shares process number ``process`` takes: its own first one, then what it
-        claims from the pipe until none are left."""
-        if process < self.count:
-            yield process
+    def claims(self, *processes: int) -> Iterator[int]:
+        """The shares a process takes: the first one of each process it is (its own; also
+        another's that could not be forked), then what it claims from the pipe until none are
+        left."""
+        for process in processes:
+            if process < self.count:
+                yield process
         while data := os.read(self.read, self.WIDTH):
             yield int.from_bytes(data, "little")
+
+    def close(self) -> None:
+        os.close(self.read)
 
     def __enter__(self) -> ShareQueue:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        os.close(self.read)
+        self.close()

@@ -38,3 +38,9 @@ def test_each_share_is_claimed_by_exactly_one_process_and_each_starts_with_its_o
 def test_more_shares_than_a_pipe_holds_numbers_for_are_refused_before_anything_is_forked():
     with pytest.raises(ValueError, match="at most 4096"):
         ShareQueue(MAX_SHARES + 1, first=2)
+
+
+def test_a_process_that_stands_in_for_one_never_forked_starts_on_its_share_too():
+    with ShareQueue(10, first=3) as queue:
+        assert list(queue.claims(0, 2)) == [0, 2, 3, 4, 5, 6, 7, 8, 9]
+        assert list(queue.claims(1)) == [1]  # the pipe is empty: only its own first share

@@ -20,7 +20,7 @@ from pathlib import Path
 from time import time_ns
 
 from ..config import Config
-from ..cores import default_workers
+from ..cores import MAX_SHARES, default_workers
 from ..errors import Problem, SourceError
 from ..files import escapes, read_file
 from ..models import Review, SitePage
@@ -36,7 +36,7 @@ from .cache import (
 from .frontmatter import NEAR_MISSES, field_line, unread_source
 from .pages import load_pages
 from .schema import ParseResult, parse_bytes
-from .workers import MAX_BATCHES, load_shared
+from .workers import load_shared
 
 #: Share the parsing among processes (one per core: cores.default_workers; this one is one of
 #: them, workers.py) when at least this many files miss the cache.
@@ -301,7 +301,7 @@ def _load_sources(config: Config, use_cache: bool,
     workers = default_workers()  # `taskset -c 0`: one core, so nothing to share it with
     if len(misses) >= FORK_THRESHOLD and workers >= 2:
         # Small batches, so that the processes finish together: each costs one read of a pipe.
-        size = -(-len(misses) // min(workers * 64, MAX_BATCHES))
+        size = -(-len(misses) // min(workers * 64, MAX_SHARES))
         batches = [misses[i:i + size] for i in range(0, len(misses), size)]
         shared = load_shared(batches, functools.partial(_load_many, config=config),
                              workers - 1, cache.directory)

@@ -4,10 +4,10 @@ A cold load of 10,000 reviews is about 2 s of parsing. A pool of workers left th
 process waiting, pickled the jobs and the config on the way in, and every batch's results
 went through the pool's pipes to be unpickled by the parent. Here children forked once the jobs
 are listed inherit them and the config, and the parent parses too. The batches are handed out
-through a pipe holding their indexes: whoever is free reads the next, so a process that started
-late or was slowed down takes fewer. Each process pickles what it parsed once, and stores it as
-a chunk of the parse cache (``cache.py``); a child sends the same bytes back through its own
-pipe.
+through a pipe holding their indexes (``cores.ShareQueue``): whoever is free reads the next, so
+a process that started late or was slowed down takes fewer. Each process pickles what it parsed
+once, and stores it as a chunk of the parse cache (``cache.py``); a child sends the same bytes
+back through its own pipe.
 
 A child that cannot be forked, fails or dies sends nothing (or half a message): the parent
 parses the batches it did not hear about itself, so the result — every problem in every source
@@ -21,17 +21,12 @@ import contextlib
 import os
 import pickle
 import signal
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..cores import ShareQueue
 from .cache import Entry, Job, write_chunk
-
-#: Bytes of one batch index in the pipe that hands them out.
-_INDEX_BYTES = 2
-#: At most this many batches: their indexes fit in a pipe's buffer (PIPE_BUF, 4,096 bytes),
-#: written at once before any process reads.
-MAX_BATCHES = 4096 // _INDEX_BYTES
 
 
 @dataclass
@@ -48,33 +43,27 @@ def load_shared(batches: Sequence[list[Job]], load: Callable[[list[Job]], list[E
                 children: int, chunk_dir: Path | None) -> SharedLoad:
     """Every batch loaded with ``load``, here and in up to ``children`` forked processes; each
     process's entries stored as one chunk in ``chunk_dir`` (None: not stored)."""
-    if len(batches) > MAX_BATCHES:
-        raise ValueError(f"{len(batches)} batches; at most {MAX_BATCHES}")
-    queue, queue_end = os.pipe()
-    try:
-        os.write(queue_end, b"".join(i.to_bytes(_INDEX_BYTES, "little")
-                                     for i in range(len(batches))))
-    finally:
-        # Closed before any fork: once every index is taken, a read finds the end at once.
-        os.close(queue_end)
+    queue = ShareQueue(len(batches), first=children + 1)
     forked: list[tuple[int, int]] = []  # (pid, read end of its pipe)
     result = SharedLoad()
     done: set[int] = set()
+    unforked: list[int] = []  # processes that could not be forked: their shares are done here
     try:
-        for _ in range(children):
+        for k in range(1, children + 1):
             read, write = os.pipe()
             try:
                 pid = os.fork()
             except OSError:  # no process to be had (a limit, no memory): more is done here
                 os.close(read)
                 os.close(write)
+                unforked = list(range(k, children + 1))
                 break
             if pid == 0:  # the child: never returns
                 os.close(read)
-                _child(batches, load, queue, write, chunk_dir)
+                _child(batches, load, queue.claims(k), write, chunk_dir)
             os.close(write)
             forked.append((pid, read))
-        taken, entries = _take(batches, load, queue)
+        taken, entries = _take(batches, load, queue.claims(0, *unforked))
         done.update(taken)
         _store(result, entries, chunk_dir)
         while forked:
@@ -99,7 +88,7 @@ def load_shared(batches: Sequence[list[Job]], load: Callable[[list[Job]], list[E
                 os.kill(pid, signal.SIGKILL)
         raise
     finally:
-        os.close(queue)
+        queue.close()
         for pid, read in forked:
             with contextlib.suppress(OSError):
                 os.close(read)
@@ -112,14 +101,11 @@ def load_shared(batches: Sequence[list[Job]], load: Callable[[list[Job]], list[E
 
 
 def _take(batches: Sequence[list[Job]], load: Callable[[list[Job]], list[Entry]],
-          queue: int) -> tuple[list[int], list[Entry]]:
-    """Load batches as long as the queue hands them out: their indexes and their entries."""
+          claims: Iterator[int]) -> tuple[list[int], list[Entry]]:
+    """Load the batches this process claims: their indexes and their entries."""
     taken: list[int] = []
     entries: list[Entry] = []
-    # Every index was written at once and each read asks for exactly one: a pipe's reads are
-    # serialised, so each comes back whole, to one process only.
-    while claim := os.read(queue, _INDEX_BYTES):
-        index = int.from_bytes(claim, "little")
+    for index in claims:
         entries.extend(load(batches[index]))
         taken.append(index)
     return taken, entries
@@ -134,11 +120,11 @@ def _store(result: SharedLoad, entries: list[Entry], chunk_dir: Path | None) -> 
         result.chunks.append(name)
 
 
-def _child(batches: Sequence[list[Job]], load: Callable[[list[Job]], list[Entry]], queue: int,
-           write: int, chunk_dir: Path | None) -> None:
+def _child(batches: Sequence[list[Job]], load: Callable[[list[Job]], list[Entry]],
+           claims: Iterator[int], write: int, chunk_dir: Path | None) -> None:
     code = 1
     try:
-        taken, entries = _take(batches, load, queue)
+        taken, entries = _take(batches, load, claims)
         blob = pickle.dumps(entries, protocol=pickle.HIGHEST_PROTOCOL)
         name = write_chunk(chunk_dir, entries, blob) if chunk_dir is not None else None
         message = pickle.dumps((taken, name, blob), protocol=pickle.HIGHEST_PROTOCOL)
