@@ -5,7 +5,10 @@ than the cores save at the sizes publications reach. And how they share it: ``Sh
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import os
+import signal
 from collections.abc import Iterator
 
 MAX_WORKERS = 4
@@ -77,3 +80,36 @@ class ShareQueue:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def die_with(parent: int) -> None:
+    """In a forked child: be killed when the parent dies (Linux), so that a command killed
+    with SIGKILL leaves no child working on behind it. (A build's are still swept by the next
+    build, which waits for the build lock that they inherit until they are gone.)"""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    except (AttributeError, OSError):  # not Linux: the lock still keeps the next build out
+        return
+    if os.getppid() != parent:  # the parent died before the request was made
+        os._exit(1)
+
+
+_PR_SET_PDEATHSIG = 1
+
+
+def end_children(children: list[tuple[int, int]], *, kill: bool) -> None:
+    """Close each forked child's pipe and wait for the child (``children``: pid and read end
+    of its pipe), killing it first when ``kill`` (the job failed or was stopped: what it does
+    is no longer wanted, and nothing may go on writing). Emptied as it goes: a child waited for
+    is no longer ours to kill, its pid the system's to give another process."""
+    if kill:
+        for pid, _read in children:
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
+    while children:
+        pid, read = children.pop(0)
+        with contextlib.suppress(OSError):
+            os.close(read)
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pid, 0)

@@ -13,8 +13,6 @@ the children and waits for them, so that whoever cleans up after it finds no pro
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
 import os
 import pickle
 import signal
@@ -22,6 +20,7 @@ import traceback
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from ..cores import die_with, end_children
 from ..errors import PublisherError
 
 
@@ -41,6 +40,7 @@ def run_forked(shares: Sequence[Callable[[], Any]], here: Callable[[], Any]) -> 
     children: list[tuple[int, int]] = []  # (pid, read end of its pipe)
     inline: list[Callable[[], Any]] = []  # shares no process could be forked for
     parent = os.getpid()
+    failed = True
     try:
         for share in shares:
             read, write = os.pipe()
@@ -53,43 +53,19 @@ def run_forked(shares: Sequence[Callable[[], Any]], here: Callable[[], Any]) -> 
                 continue
             if pid == 0:  # the child: never returns
                 os.close(read)
-                _die_with(parent)
+                die_with(parent)
                 _child(share, write)
             os.close(write)
             children.append((pid, read))
         mine = [here(), *(share() for share in inline)]
         results = [_receive(pid, read) for pid, read in children]
-    except BaseException:
-        for pid, _read in children:
-            with contextlib.suppress(OSError):
-                os.kill(pid, signal.SIGKILL)
-        raise
+        failed = False
     finally:
-        for pid, read in children:
-            with contextlib.suppress(OSError):
-                os.close(read)
-            with contextlib.suppress(ChildProcessError):
-                os.waitpid(pid, 0)
+        end_children(children, kill=failed)
     failures = [r for r in results if r[0] != "ok"]
     if failures:
         raise _error(failures[0])
     return [*mine, *(value for _status, value in results)]
-
-
-def _die_with(parent: int) -> None:
-    """Be killed when the parent dies (Linux): a build killed with SIGKILL leaves no worker
-    writing on behind it. (Its files are still swept by the next build, which waits for the
-    build lock that the workers inherit until they are gone.)"""
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-    except (AttributeError, OSError):  # not Linux: the lock still keeps the next build out
-        return
-    if os.getppid() != parent:  # the parent died before the request was made
-        os._exit(1)
-
-
-_PR_SET_PDEATHSIG = 1
 
 
 def _child(share: Callable[[], Any], write: int) -> None:

@@ -17,15 +17,13 @@ its traceback.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import pickle
-import signal
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..cores import ShareQueue
+from ..cores import ShareQueue, die_with, end_children
 from .cache import Entry, Job, write_chunk
 
 
@@ -48,6 +46,8 @@ def load_shared(batches: Sequence[list[Job]], load: Callable[[list[Job]], list[E
     result = SharedLoad()
     done: set[int] = set()
     unforked: list[int] = []  # processes that could not be forked: their shares are done here
+    parent = os.getpid()
+    failed = True
     try:
         for k in range(1, children + 1):
             read, write = os.pipe()
@@ -60,6 +60,7 @@ def load_shared(batches: Sequence[list[Job]], load: Callable[[list[Job]], list[E
                 break
             if pid == 0:  # the child: never returns
                 os.close(read)
+                die_with(parent)
                 _child(batches, load, queue.claims(k), write, chunk_dir)
             os.close(write)
             forked.append((pid, read))
@@ -70,7 +71,7 @@ def load_shared(batches: Sequence[list[Job]], load: Callable[[list[Job]], list[E
             pid, read = forked[0]
             message = _receive(read)
             _pid, status = os.waitpid(pid, 0)
-            del forked[0]  # reaped: its pid is no longer ours to kill
+            del forked[0]  # waited for: its pid is no longer ours to kill
             os.close(read)
             if message is None or status != 0:
                 continue  # its batches are among those not done
@@ -82,18 +83,10 @@ def load_shared(batches: Sequence[list[Job]], load: Callable[[list[Job]], list[E
             else:
                 result.stored.extend(entries)
                 result.chunks.append(name)
-    except BaseException:
-        for pid, _read in forked:
-            with contextlib.suppress(OSError):
-                os.kill(pid, signal.SIGKILL)
-        raise
+        failed = False
     finally:
         queue.close()
-        for pid, read in forked:
-            with contextlib.suppress(OSError):
-                os.close(read)
-            with contextlib.suppress(ChildProcessError):
-                os.waitpid(pid, 0)
+        end_children(forked, kill=failed)
     for index in range(len(batches)):
         if index not in done:  # a child's that never came back
             result.unstored.extend(load(batches[index]))
