@@ -89,6 +89,43 @@ def test_when_no_process_can_be_forked_every_batch_is_loaded_here(tmp_path, monk
     assert list(loaded_by()) == [os.getpid()]
 
 
+def test_a_child_dies_with_the_loading_process(tmp_path):
+    # A build killed with SIGKILL while it parses (the kernel's OOM killer, say) leaves no
+    # child parsing on behind it.
+    started = tmp_path / "started"
+    loading = os.fork()
+    if loading == 0:  # the loading process: each of its processes takes its time on a batch
+        def slow(jobs):
+            with started.open("a") as fh:
+                fh.write(f"{os.getpid()}\n")
+            time.sleep(60)
+            return []
+        try:
+            load_shared(BATCHES, slow, 1, None)
+        finally:
+            os._exit(0)
+    deadline = time.monotonic() + 30
+    pids: list[int] = []
+    while len(pids) < 2 and time.monotonic() < deadline:
+        pids = [int(p) for p in started.read_text().split()] if started.exists() else []
+        time.sleep(0.005)
+    [child] = [pid for pid in pids if pid != loading]
+    os.kill(loading, signal.SIGKILL)
+    os.waitpid(loading, 0)
+    deadline = time.monotonic() + 10
+    while _running(child) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert not _running(child)
+
+
+def _running(pid: int) -> bool:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return False
+    return fields[0] != "Z"
+
+
 def _children_left() -> list[tuple[int, int]]:
     """Children of this process not yet waited for (none, if load_shared reaped them)."""
     try:
