@@ -426,8 +426,9 @@ def static_files(config: Config) -> list[tuple[str, Path]]:
                         sources.append(f"static/{name} → {real}")
                     continue  # in a linked folder (a page bundle's images): left out
             if entry.is_dir():
-                if link and _holds_publication(path.resolve(), root, out):
-                    whole.append(f"static/{name} → {path.resolve()}")
+                # ``real``: where the link leads, resolved just above.
+                if link and _holds_publication(real, root, out):
+                    whole.append(f"static/{name} → {real}")
                     continue
                 walk(path, name + "/", linked or link)
             elif entry.is_file():
