@@ -56,7 +56,7 @@ from ..render.pages import (
     render_robots,
     render_sitemap,
 )
-from ..render.related import Related, find_related
+from ..render.related import Related, Suggestions
 from ..render.site import Site
 from ..render.words import ENGLISH, Words
 from ..sources import Catalog, load_reviews
@@ -484,12 +484,13 @@ class _Planner:
                  issues: Sequence[Issue], posters: PosterFacts, now: datetime,
                  showing: Showing = PUBLISHED_ONLY, *, deferred: bool = False) -> None:
         self.config, self.site, self.now = config, site, now
-        #: Whether the digests that cost most to make (the review pages', the search index's,
-        #: the sitemap's: a third of planning 10,000 reviews) are made where each unit is
-        #: rendered instead of now. A build with no earlier manifest to compare them with (a
-        #: first build) needs them only for the manifest it writes; made there, they are
-        #: shared among the processes that render, not made by the parent while the other
-        #: cores wait. A forked worker hands its digests back (``handback``).
+        #: Whether the digests that cost most to make (the review pages', the archives', the
+        #: index pages', the search index's, the sitemap's: half of planning 10,000 reviews)
+        #: are made where each unit is rendered instead of now. A build with no earlier
+        #: manifest to compare them with (a first build) needs them only for the manifest it
+        #: writes; made there, they are shared among the processes that render, not made by
+        #: the parent while the other cores wait. A forked worker hands its digests back
+        #: (``handback``).
         self.deferred = deferred
         #: The digests made where their units were rendered, by unit key (``deferred``).
         self.deferred_inputs: dict[str, str] = {}
@@ -569,6 +570,11 @@ class _Planner:
                      else _digest(repr(review), facts))
             self._reviews[id(review)] = found
         return found
+
+    def _listing(self, reviews: Sequence[Review], *parts: object) -> str:
+        """The digest of a unit that lists ``reviews`` (an archive, an index page): ``parts``
+        and each review's digest. Thousands of reviews' digests: made as ``add`` says."""
+        return _digest(self.base, *parts, [self.review(r) for r in reviews])
 
     def add(self, key: str, rank: int, inputs: str | Callable[[], str],
             render: Callable[[], dict[str, bytes]], topic: bool = False,
@@ -727,8 +733,8 @@ class _Planner:
                             next=_archive_dir(months[i + 1]) if i + 1 < len(months) else None)
             reviews = by_month[month]
             label = words.month(int(month[:4]), int(month[5:]))
-            inputs = _digest(self.base, month, paging, [self.review(r) for r in reviews])
             path = _archive_dir(month)
+            inputs = functools.partial(self._listing, reviews, month, paging)
             self.add(f"archive:{month}", RANK_LEAF, inputs, functools.partial(
                 self._archive, reviews, path,
                 words("feed_archive_title", site=title, month=label),
@@ -758,7 +764,9 @@ class _Planner:
                 "site's), so this page belongs on that site")) for page in self.unbuilt_pages)
             return
         shards = {month: i for i, month in enumerate(self.months())}
-        related = find_related(published, site.related, site.words)
+        # Each page's suggestions are picked when its digest or the page is made: in a first
+        # build, by the process that renders the page.
+        related = Suggestions(published, site.related, site.words)
         for i, review in enumerate(published):
             rel = page_file(review.url, site)
             if rel is None:
@@ -767,9 +775,9 @@ class _Planner:
             newer = published[i + 1] if i + 1 < len(published) else None
             self.page_reviews[f"page:{rel}"] = review
             self.add(f"page:{rel}", RANK_LEAF, functools.partial(
-                self._page_inputs, review, older, newer, related[i]), functools.partial(
-                lambda rel, r, o, n, m: {rel: pages.review_page(r, o, n, m)}, rel, review,
-                older, newer, related[i]), shard=shards[self.month_of[i]])
+                self._page_inputs, review, older, newer, related, i), functools.partial(
+                lambda rel, r, o, n, i: {rel: pages.review_page(r, o, n, related[i])}, rel,
+                review, older, newer, i), shard=shards[self.month_of[i]])
         newest = published[::-1]
         latest = newest[:site.home_reviews]
         self.add("page:index.html", RANK_HOME,
@@ -810,10 +818,10 @@ class _Planner:
             self.add("robots.txt", RANK_MAP, base, lambda: {"robots.txt": render_robots(site)})
 
     def _page_inputs(self, review: Review, older: Review | None, newer: Review | None,
-                     related: Sequence[Related]) -> str:
+                     related: Suggestions, i: int) -> str:
         """The digest of a review's page: the review, its neighbours and what it suggests."""
         return _digest(self.base, self.review(review), _neighbour(older), _neighbour(newer),
-                       [self._related_key(r) for r in related])
+                       [self._related_key(r) for r in related[i]])
 
     def _related_key(self, related: Related) -> str:
         """A digest of what a review page shows of a related review, made once for each: a
@@ -1280,8 +1288,8 @@ class _Planner:
         for number in range(1, count + 1):
             chunk = reviews[(number - 1) * per_page:number * per_page]
             rel = index_path(kind, slug, number) + "index.html"
-            inputs = _digest(self.base, kind, slug, name, len(reviews), number, count,
-                             [self.review(r) for r in chunk])
+            inputs = functools.partial(self._listing, chunk, kind, slug, name, len(reviews),
+                                       number, count)
             self.add(f"page:{rel}", RANK_INDEX, inputs, functools.partial(
                 lambda rel, chunk, number: {rel: self.pages.list_page(
                     kind=kind, term=term, reviews=chunk, number=number, pages=count)},

@@ -33,58 +33,80 @@ def find_related(reviews: Sequence[Review], limit: int,
                  words: Words = ENGLISH) -> list[tuple[Related, ...]]:
     """For each of ``reviews`` (oldest first, as a build orders them), up to ``limit``
     related ones, each with its reason in ``words``' language."""
-    if limit < 1:
-        return [() for _ in reviews]
-    key = functools.cache(slugify)  # once per distinct name, not once per review
+    suggestions = Suggestions(reviews, limit, words)
+    return [suggestions[i] for i in range(len(reviews))]
 
-    # Each review's names as keys, once: the comparisons below are then set operations.
-    films: list[tuple[str, int] | None] = []
-    directors: list[str] = []
-    casts: list[tuple[str, ...]] = []
-    for review in reviews:
-        film = review.film
-        # A film without a year could be any of the films of that name (Halloween, 1978 or
-        # 2018): it is nobody's "same film".
-        # Titles told apart as a reader would, case and spacing aside (slugifying 10,000
-        # distinct titles would cost more than all the rest).
-        films.append((" ".join(review.title.casefold().split()), film.year)
-                     if film.year is not None else None)
-        directors.append(key(film.director) if film.director else "")
-        casts.append(tuple(dict.fromkeys(map(key, film.starring))))
-    newest = range(len(reviews) - 1, -1, -1)
-    by_film: dict[tuple[str, int], list[int]] = {}
-    by_director: dict[str, list[int]] = {}
-    by_actor: dict[str, list[int]] = {}
-    for i in newest:  # so that each list is newest first
-        film_key = films[i]
-        if film_key is not None:
-            by_film.setdefault(film_key, []).append(i)
-        if directors[i]:
-            by_director.setdefault(directors[i], []).append(i)
-        for actor in casts[i]:
-            by_actor.setdefault(actor, []).append(i)
 
-    same_film_reason = words("same_film")  # the same words for every review
-    # Once per director, not once per suggestion: formatting the reason was half of this
-    # function's time at 10,000 reviews (and one string for each director's reviews makes
-    # the build's digests of the suggestions cheaper to look up).
-    same_director = functools.cache(lambda name: words("same_director", name=name))
-    # A review is suggested for the same reason on many pages (a director's film on each of
-    # the director's others): one tuple for each, not one per page.
-    made: dict[tuple[int, str], Related] = {}
-    every: list[tuple[Related, ...]] = []
-    for i, review in enumerate(reviews):
+class Suggestions:
+    """What each of ``reviews`` (oldest first) suggests: ``suggestions[i]`` for the review at
+    ``i``, found when first asked for. The names are indexed once, here; each review's picks
+    wait until its page is made, so that a build shared among processes makes them where the
+    page is rendered, not all of them before it forks."""
+
+    def __init__(self, reviews: Sequence[Review], limit: int, words: Words = ENGLISH) -> None:
+        self.reviews = reviews
+        self.limit = limit
+        self.words = words
+        self._found: dict[int, tuple[Related, ...]] = {}
+        key = self._key = functools.cache(slugify)  # once per distinct name, not per review
+
+        # Each review's names as keys, once: the comparisons below are then set operations.
+        films: list[tuple[str, int] | None] = []
+        directors: list[str] = []
+        casts: list[tuple[str, ...]] = []
+        for review in reviews if limit > 0 else ():
+            film = review.film
+            # A film without a year could be any of the films of that name (Halloween, 1978
+            # or 2018): it is nobody's "same film".
+            # Titles told apart as a reader would, case and spacing aside (slugifying 10,000
+            # distinct titles would cost more than all the rest).
+            films.append((" ".join(review.title.casefold().split()), film.year)
+                         if film.year is not None else None)
+            directors.append(key(film.director) if film.director else "")
+            casts.append(tuple(dict.fromkeys(map(key, film.starring))))
+        self._films, self._directors, self._casts = films, directors, casts
+        by_film: dict[tuple[str, int], list[int]] = {}
+        by_director: dict[str, list[int]] = {}
+        by_actor: dict[str, list[int]] = {}
+        for i in range(len(films) - 1, -1, -1):  # newest first, so that each list is too
+            film_key = films[i]
+            if film_key is not None:
+                by_film.setdefault(film_key, []).append(i)
+            if directors[i]:
+                by_director.setdefault(directors[i], []).append(i)
+            for actor in casts[i]:
+                by_actor.setdefault(actor, []).append(i)
+        self._by_film, self._by_director, self._by_actor = by_film, by_director, by_actor
+        self._same_film_reason = words("same_film")  # the same words for every review
+        # Once per director, not once per suggestion: formatting the reason was half of the
+        # time at 10,000 reviews (and one string for each director's reviews makes the
+        # build's digests of the suggestions cheaper to look up).
+        self._same_director = functools.cache(lambda name: words("same_director", name=name))
+        # A review is suggested for the same reason on many pages (a director's film on each
+        # of the director's others): one tuple for each, not one per page.
+        self._made: dict[tuple[int, str], Related] = {}
+
+    def __getitem__(self, i: int) -> tuple[Related, ...]:
+        found = self._found.get(i)
+        if found is None:
+            found = self._found[i] = self._pick(i) if self.limit > 0 else ()
+        return found
+
+    def _pick(self, i: int) -> tuple[Related, ...]:
+        reviews, limit, words, made = self.reviews, self.limit, self.words, self._made
+        review = reviews[i]
+        directors, casts = self._directors, self._casts
         picked: list[Related] = []
         seen = {i}
-        film_key = films[i]
-        same_film = by_film[film_key] if film_key is not None else []
+        film_key = self._films[i]
+        same_film = self._by_film[film_key] if film_key is not None else []
         for other in same_film[:limit + 1]:
             if other not in seen:
                 seen.add(other)
-                picked.append(Related(reviews[other], same_film_reason))
+                picked.append(Related(reviews[other], self._same_film_reason))
         if len(picked) < limit and directors[i]:
-            reason = same_director(review.film.director)
-            for other in by_director[directors[i]][:limit + 1]:
+            reason = self._same_director(review.film.director)
+            for other in self._by_director[directors[i]][:limit + 1]:
                 if other not in seen:
                     seen.add(other)
                     found = made.get((other, reason))
@@ -97,7 +119,7 @@ def find_related(reviews: Sequence[Review], limit: int,
             mine = casts[i]
             scored = []
             for actor in mine:
-                for other in by_actor[actor][:limit + 1]:
+                for other in self._by_actor[actor][:limit + 1]:
                     if other not in seen:
                         seen.add(other)
                         shared = set(casts[other]).intersection(mine)
@@ -105,10 +127,9 @@ def find_related(reviews: Sequence[Review], limit: int,
             scored.sort(key=lambda found: (-len(found[1]), -found[0]))  # then the newest
             names: dict[str, str] = {}
             for actor in review.film.starring:
-                names.setdefault(key(actor), actor)
+                names.setdefault(self._key(actor), actor)
             for other, shared in scored[:limit - len(picked)]:
                 said = [names[a] for a in mine if a in shared]
                 picked.append(Related(reviews[other], words(
                     "same_cast", names=words.names(said))))
-        every.append(tuple(picked[:limit]))
-    return every
+        return tuple(picked[:limit])

@@ -22,6 +22,7 @@ from publisher.cores import MAX_SHARES
 from publisher.errors import PublisherError, TemplateError
 from publisher.pipeline.build import build_site, manifest_path
 from publisher.pipeline.forked import WorkerLost
+from publisher.pipeline.rendering import RANK_INDEX
 from publisher.render.pages import SEARCH_INDEX, PageRenderer
 from publisher.render.site import Site
 from publisher.sources.catalog import load_reviews
@@ -102,9 +103,10 @@ def test_a_shared_build_writes_what_one_process_writes(publication, now, tmp_pat
 
 def test_a_first_build_records_the_digests_a_plan_makes_wherever_they_are_made(
         monkeypatch, publication, now, shared):
-    # With no earlier manifest, the review pages', the search index's and the sitemap's
-    # digests are made where each unit is rendered (here or in the worker, which hands them
-    # back): recorded, they are what planning makes, and the next build renders nothing.
+    # With no earlier manifest, the digests of the review pages, the archives, the index
+    # pages, the search index and the sitemap are made where each unit is rendered (here or
+    # in the worker, which hands them back): recorded, they are what planning makes, and the
+    # next build renders nothing.
     import publisher.pipeline.build as build
 
     many_reviews(publication)
@@ -120,9 +122,13 @@ def test_a_first_build_records_the_digests_a_plan_makes_wherever_they_are_made(
     build_site(config, now=now, workers=2)
     first = planned[0]
     assert first.deferred
-    deferred = {unit.key for unit in first.units
-                if unit.key in first.page_reviews or unit.key in (SEARCH_INDEX, "sitemap")}
-    assert set(first.deferred_inputs) == deferred and len(deferred) == 93 + 2
+    pages = {unit.key for unit in first.units
+             if unit.key in first.page_reviews or unit.key in (SEARCH_INDEX, "sitemap")}
+    listings = {unit.key for unit in first.units if unit.key.startswith("archive:")
+                or (unit.rank == RANK_INDEX and unit.key.startswith("page:"))}
+    # A month's archive from January 2025 to the clock's, and ten index pages.
+    assert len(pages) == 93 + 2 and len(listings) == 23 + 10
+    assert set(first.deferred_inputs) == pages | listings
     recorded = json.loads(manifest_path(config).read_bytes())["units"]
     eager = plan(config, Site.from_config(config), load_reviews(config), [],
                  PosterFacts(config), now)
