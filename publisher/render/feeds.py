@@ -36,7 +36,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import urljoin, urlsplit
 
 import orjson
@@ -318,7 +318,8 @@ class EntryData:
     _pieces: dict[tuple[str, bool], tuple[bytes, ...]] = field(default_factory=dict,
                                                                 repr=False)
     _escaped: dict[bool, tuple[bytes, ...]] = field(default_factory=dict, repr=False)
-    _review_lines: list[str] | None = field(default=None, repr=False)
+    #: The RSS item's and the Atom entry's UTF-8 before and after the content, made together.
+    _xml_heads: dict[str, tuple[bytes, bytes]] | None = field(default=None, repr=False)
 
     def content_utf8(self) -> bytes:
         """The content's HTML, in UTF-8."""
@@ -332,8 +333,13 @@ class EntryData:
         key = (fmt, short)
         found = self._pieces.get(key)
         if found is None:
-            head, tail = (_json_item if fmt == "json" else
-                          _rss_item if fmt == "rss" else _atom_entry)(self)
+            if fmt == "json":
+                head, tail = _json_item(self)
+            else:
+                heads = self._xml_heads
+                if heads is None:
+                    heads = self._xml_heads = _xml_entries(self)
+                head, tail = heads[fmt]
             if fmt != "json":
                 content = self._escaped.get(short)
                 if content is None:
@@ -360,6 +366,17 @@ class EntryData:
         header, body, footer = self.content_parts
         return (_xml_escaped(header.encode("utf-8")), _xml_escaped(body),
                 _xml_escaped(footer.encode("utf-8")))
+
+
+class _CleanFilm(NamedTuple):
+    """A card's film texts without the characters XML cannot carry: cleaned once for the
+    entry's header, its review data and its footer."""
+
+    title: str
+    director: str
+    cast: tuple[str, ...]  # every name, one cleaned to nothing too (the header lists them)
+    certificate: str
+    availability: str
 
 
 @dataclass(frozen=True)
@@ -423,6 +440,8 @@ class FeedRenderer:
         """The card made valid XML (no illegal characters, zoned dates, absolute URLs) and laid
         out as a feed entry: the film facts above the body, availability below."""
         title = xml_safe(card.title)
+        film = _CleanFilm(title, xml_safe(card.director), tuple(map(xml_safe, card.cast)),
+                          xml_safe(card.certificate), xml_safe(card.availability))
         poster = None
         if card.poster_src:
             poster = PosterInfo(
@@ -440,11 +459,12 @@ class FeedRenderer:
         updated = (published if card.updated is card.published  # not updated since
                    else max(self._zoned(card.updated), published))
         summary = xml_safe(card.summary)
-        header = _header_html(card, poster, self.site.words)
+        published_iso = published.isoformat()
+        header = _header_html(card, film, poster, self.site.words)
         body = _body_utf8(card.review.body_html, url)
         footer = ""
         if card.availability:
-            footer = f'\n<p class="availability">{_escape(xml_safe(card.availability))}</p>'
+            footer = f'\n<p class="availability">{_escape(film.availability)}</p>'
         more = f'\n<p><a href="{_escape(url)}">{self._read_review}</a></p>'
         short = header + (f"\n<p>{_escape(summary)}</p>" if summary else "") + more
         author = (xml_safe(card.reviewer) or xml_safe(self.site.author)
@@ -459,16 +479,16 @@ class FeedRenderer:
             short_html=short + footer,
             published=published,
             updated=updated,
-            published_iso=published.isoformat(),
-            updated_iso=updated.isoformat(),
+            published_iso=published_iso,
+            updated_iso=published_iso if updated is published else updated.isoformat(),
             author=author,
             tags=tuple(t for t in (xml_safe(t) for t in card.tags) if t),
             poster=poster,
-            review_data=self._review_data(card, poster, author),
+            review_data=self._review_data(card, film, poster, author),
         )
 
-    def _review_data(self, card: Card, poster: PosterInfo | None, author: str
-                     ) -> dict[str, Any]:
+    def _review_data(self, card: Card, film_text: _CleanFilm, poster: PosterInfo | None,
+                     author: str) -> dict[str, Any]:
         """The review as data (JSON Feed ``_review``; the same fields as ``review:review``)."""
         data: dict[str, Any] = {}
         if self.site.pages:  # the site documents the data on its feeds page
@@ -482,18 +502,18 @@ class FeedRenderer:
         if self._reviewer_url is not None:
             reviewer["url"] = self._reviewer_url(card.review)
         data["reviewer"] = reviewer
-        film: dict[str, Any] = {"title": xml_safe(card.title)}
+        film: dict[str, Any] = {"title": film_text.title}
         if card.year:
             film["year"] = card.year
-        if xml_safe(card.director):
-            film["director"] = xml_safe(card.director)
-        cast = [name for name in (xml_safe(n) for n in card.cast) if name]
+        if film_text.director:
+            film["director"] = film_text.director
+        cast = [name for name in film_text.cast if name]
         if cast:
             film["cast"] = cast
         if card.runtime:
             film["runtime_minutes"] = card.runtime
-        if xml_safe(card.certificate):
-            film["certificate"] = xml_safe(card.certificate)
+        if film_text.certificate:
+            film["certificate"] = film_text.certificate
         if poster is not None:
             image: dict[str, Any] = {"url": poster.url, "type": poster.type, "alt": poster.alt}
             if poster.width and poster.height:
@@ -502,8 +522,8 @@ class FeedRenderer:
                 image["size_in_bytes"] = poster.length
             film["poster"] = image
         data["film"] = film
-        if xml_safe(card.availability):
-            data["availability"] = xml_safe(card.availability)
+        if film_text.availability:
+            data["availability"] = film_text.availability
         return data
 
     # -- documents ---------------------------------------------------------------------------
@@ -719,105 +739,87 @@ def _json_escaped(data: bytes) -> bytes:
             .replace(b"\t", b"\\t").replace(b"\r", b"\\r"))
 
 
-def _rss_item(e: EntryData) -> tuple[bytes, bytes]:
-    """An RSS <item>, in UTF-8: what comes before its content, and after."""
-    out = ["    <item>\n",
-           f"      <title>{_text(e.title)}</title>\n",
-           f"      <link>{_text(e.url)}</link>\n"]
+def _xml_entries(e: EntryData) -> dict[str, tuple[bytes, bytes]]:
+    """The entry's RSS ``<item>`` and Atom ``<entry>``, in UTF-8: what comes before the
+    content, and after, by format. Made together: they say the same texts, each escaped once.
+    The entry's own texts are XML-safe already (``_prepare``), so they are only escaped."""
+    title, entry_id = _escape(e.title, False), _escape(e.id, False)
+    url_text, url_attr = _escape(e.url, False), _escape(e.url)
+    author = _escape(e.author, False)
+    review = _review_lines(e.review_data)
+    rss = [f"    <item>\n      <title>{title}</title>\n      <link>{url_text}</link>\n"]
+    atom = [f"  <entry>\n    <id>{entry_id}</id>\n    <title>{title}</title>\n"
+            f"    <updated>{e.updated_iso}</updated>\n"
+            f"    <published>{e.published_iso}</published>\n"
+            f"    <author>\n      <name>{author}</name>\n    </author>\n"
+            f'    <link href="{url_attr}" rel="alternate" type="text/html"/>\n']
     if e.summary:
-        out.append(f"      <description>{_html_text(e.summary)}</description>\n"
+        summary = _escape(e.summary, False)
+        # RSS readers take a description as HTML: escaped once more, so "<b>" shows as written.
+        rss.append(f"      <description>{_escape(summary, False)}</description>\n"
                    "      <content:encoded>")
         close = "</content:encoded>\n"
     else:
-        out.append("      <description>")
+        rss.append("      <description>")
         close = "</description>\n"
-    head = "".join(out).encode()
-    out = [close]
+    rss_head = "".join(rss).encode()
     permalink = "true" if e.guid_is_permalink else "false"
-    out.append(f'      <guid isPermaLink="{permalink}">{_text(e.id)}</guid>\n')
-    out.extend(f"      <category>{_text(tag)}</category>\n" for tag in e.tags)
-    out.append(f"      <pubDate>{_rfc822(e.published, e.published_iso)}</pubDate>\n"
-               f"      <dc:creator>{_text(e.author)}</dc:creator>\n")
+    rss = [close, f'      <guid isPermaLink="{permalink}">{entry_id}</guid>\n']
+    rss.extend(f"      <category>{_escape(tag, False)}</category>\n" for tag in e.tags)
+    rss.append(f"      <pubDate>{_rfc822(e.published, e.published_iso)}</pubDate>\n"
+               f"      <dc:creator>{author}</dc:creator>\n")
     p = e.poster
+    media = []
     if p is not None:
-        length = p.length if p.length is not None else UNKNOWN_LENGTH
-        out.append(f'      <enclosure url="{_attr(p.url)}" length="{length}" '
-                   f'type="{_attr(p.type)}"/>\n')
-        out.append(_media(p, "      "))
-    out.append(f"      <atom:updated>{e.updated_iso}</atom:updated>\n")
-    out.append(_indented(e, "      "))
-    out.append("    </item>\n")
-    return head, "".join(out).encode()
-
-
-def _atom_entry(e: EntryData) -> tuple[bytes, bytes]:
-    """An Atom <entry>, in UTF-8: what comes before its content, and after."""
-    out = ["  <entry>\n",
-           f"    <id>{_text(e.id)}</id>\n",
-           f"    <title>{_text(e.title)}</title>\n",
-           f"    <updated>{e.updated_iso}</updated>\n",
-           f"    <published>{e.published_iso}</published>\n",
-           f"    <author>\n      <name>{_text(e.author)}</name>\n    </author>\n",
-           f'    <link href="{_attr(e.url)}" rel="alternate" type="text/html"/>\n']
-    p = e.poster
-    if p is not None:
-        length = f' length="{p.length}"' if p.length is not None else ""
-        out.append(f'    <link href="{_attr(p.url)}" rel="enclosure" type="{_attr(p.type)}"'
-                   f"{length}/>\n")
-    out.extend(f'    <category term="{_attr(tag)}"/>\n' for tag in e.tags)
+        poster_url, poster_type = _attr(p.url), _attr(p.type)
+        length = UNKNOWN_LENGTH if p.length is None else p.length
+        rss.append(f'      <enclosure url="{poster_url}" length="{length}" '
+                   f'type="{poster_type}"/>\n')
+        size = f' length="{p.length}"' if p.length is not None else ""
+        atom.append(f'    <link href="{poster_url}" rel="enclosure" type="{poster_type}"'
+                    f"{size}/>\n")
+        size = f' fileSize="{p.length}"' if p.length is not None else ""
+        dims = f' width="{p.width}" height="{p.height}"' if p.width and p.height else ""
+        media = [f'<media:content url="{poster_url}"{size} type="{poster_type}" '
+                 f'medium="image"{dims}/>\n', f'<media:thumbnail url="{poster_url}"{dims}/>\n']
+    rss.append("      ".join(["", *media]))
+    rss.append(f"      <atom:updated>{e.updated_iso}</atom:updated>\n")
+    rss.append("      ".join(["", *review]))
+    atom.extend(f'    <category term="{_escape(tag)}"/>\n' for tag in e.tags)
     if e.summary:
-        out.append(f"    <summary>{_text(e.summary)}</summary>\n")
-    out.append('    <content type="html">')
-    head = "".join(out).encode()
-    out = ["</content>\n"]
-    if p is not None:
-        out.append(_media(p, "    "))
-    out.append(_indented(e, "    "))
-    out.append("  </entry>\n")
-    return head, "".join(out).encode()
-
-
-def _media(p: PosterInfo, indent: str) -> str:
-    size = f' fileSize="{p.length}"' if p.length is not None else ""
-    dims = f' width="{p.width}" height="{p.height}"' if p.width and p.height else ""
-    return (f'{indent}<media:content url="{_attr(p.url)}"{size} type="{_attr(p.type)}" '
-            f'medium="image"{dims}/>\n'
-            f'{indent}<media:thumbnail url="{_attr(p.url)}"{dims}/>\n')
-
-
-def _indented(e: EntryData, indent: str) -> str:
-    """The entry's ``review:review`` (its lines made once for RSS and Atom), each line
-    starting at ``indent``."""
-    lines = e._review_lines
-    if lines is None:
-        lines = e._review_lines = _review_lines(e.review_data)
-    return indent.join(["", *lines])
+        atom.append(f"    <summary>{summary}</summary>\n")
+    atom.append('    <content type="html">')
+    atom_tail = "    ".join(["</content>\n", *media, *review]) + "  </entry>\n"
+    rss.append("    </item>\n")
+    return {"rss": (rss_head, "".join(rss).encode()),
+            "atom": ("".join(atom).encode(), atom_tail.encode())}
 
 
 def _review_lines(data: dict[str, Any]) -> list[str]:
     """``review:review``: the same fields as JSON Feed's ``_review``, as XML: its lines, each
-    ending in a line break and indented from the element's own indentation (``_indented``
-    starts each at the entry's)."""
+    ending in a line break and indented from the element's own indentation (``_xml_entries``
+    starts each at the entry's). The names, titles and availability are XML-safe already
+    (``_prepare``): only escaped."""
     out = [f'<review:review version="{REVIEW_VERSION}">\n']
     if "rating" in data:
         out.append(f'  <review:rating best="{data["best_rating"]}" '
                    f'worst="{data["worst_rating"]}">{data["rating"]}</review:rating>\n')
     reviewer = data["reviewer"]
     href = f' href="{_attr(reviewer["url"])}"' if "url" in reviewer else ""
-    out.append(f'  <review:reviewer{href}>{_text(reviewer["name"])}</review:reviewer>\n')
+    out.append(f'  <review:reviewer{href}>{_escape(reviewer["name"], False)}</review:reviewer>\n')
     film = data["film"]
     out.append("  <review:film>\n")
-    out.append(f"    <review:title>{_text(film['title'])}</review:title>\n")
+    out.append(f"    <review:title>{_escape(film['title'], False)}</review:title>\n")
     if "year" in film:
         out.append(f"    <review:year>{film['year']}</review:year>\n")
     if "director" in film:
-        out.append(f"    <review:director>{_text(film['director'])}</review:director>\n")
-    out.extend(f"    <review:cast>{_text(name)}</review:cast>\n"
+        out.append(f"    <review:director>{_escape(film['director'], False)}</review:director>\n")
+    out.extend(f"    <review:cast>{_escape(name, False)}</review:cast>\n"
                for name in film.get("cast", ()))
     if "runtime_minutes" in film:
         out.append(f"    <review:runtime>{film['runtime_minutes']}</review:runtime>\n")
     if "certificate" in film:
-        out.append(f"    <review:certificate>{_text(film['certificate'])}"
+        out.append(f"    <review:certificate>{_escape(film['certificate'], False)}"
                    "</review:certificate>\n")
     poster = film.get("poster")
     if poster is not None:
@@ -829,7 +831,7 @@ def _review_lines(data: dict[str, Any]) -> list[str]:
         out.append(f"    <review:poster {attrs}>{_text(poster['alt'])}</review:poster>\n")
     out.append("  </review:film>\n")
     if "availability" in data:
-        out.append(f"  <review:availability>{_text(data['availability'])}"
+        out.append(f"  <review:availability>{_escape(data['availability'], False)}"
                    "</review:availability>\n")
     out.append("</review:review>\n")
     return out
@@ -868,7 +870,8 @@ def _minutes(words: Words, minutes: int) -> str:
     return html.escape(words("minutes", minutes=minutes))
 
 
-def _header_html(card: Card, poster: PosterInfo | None, words: Words) -> str:
+def _header_html(card: Card, film: _CleanFilm, poster: PosterInfo | None, words: Words
+                 ) -> str:
     """The block above the review: film facts, rating as stars and in words, poster."""
     facts = []
     openings = _fact_openings(words)
@@ -879,13 +882,13 @@ def _header_html(card: Card, poster: PosterInfo | None, words: Words) -> str:
     if card.year:
         fact("year", str(card.year))
     if card.director:
-        fact("director", _escape(xml_safe(card.director)))
+        fact("director", _escape(film.director))
     if card.cast:
-        fact("cast", ", ".join(_escape(xml_safe(name)) for name in card.cast))
+        fact("cast", ", ".join(map(_escape, film.cast)))
     if card.runtime:
         fact("runtime", _minutes(words, card.runtime))
     if card.certificate:
-        fact("certificate", _escape(xml_safe(card.certificate)))
+        fact("certificate", _escape(film.certificate))
     parts = ['<div class="review-header">']
     if facts:
         parts.append('<ul class="film">' + "".join(facts) + "</ul>")
