@@ -364,6 +364,8 @@ class EntryData:
         if short:
             return (_xml_escaped(self.short_html.encode("utf-8")),)
         header, body, footer = self.content_parts
+        if not footer:  # no availability: nothing to escape
+            return (_xml_escaped(header.encode("utf-8")), _xml_escaped(body))
         return (_xml_escaped(header.encode("utf-8")), _xml_escaped(body),
                 _xml_escaped(footer.encode("utf-8")))
 
@@ -405,6 +407,8 @@ class FeedRenderer:
         self._entries: dict[int, tuple[Review, EntryData]] = {}
         # The digest's words for the same link, so that a translation covers it too.
         self._read_review = html.escape(site.words("read_review"))
+        # Where the review data is documented: the site's feeds page, when it builds pages.
+        self._about_data = site.url("feeds/#review-data") if site.pages else ""
 
     # -- preparing entries -------------------------------------------------------------------
 
@@ -491,8 +495,8 @@ class FeedRenderer:
                      author: str) -> dict[str, Any]:
         """The review as data (JSON Feed ``_review``; the same fields as ``review:review``)."""
         data: dict[str, Any] = {}
-        if self.site.pages:  # the site documents the data on its feeds page
-            data["about"] = self.site.url("feeds/#review-data")
+        if self._about_data:
+            data["about"] = self._about_data
         data["version"] = REVIEW_VERSION
         if card.rating is not None:
             data["rating"] = float(card.rating) if card.rating % 1 else int(card.rating)
@@ -873,29 +877,23 @@ def _minutes(words: Words, minutes: int) -> str:
 def _header_html(card: Card, film: _CleanFilm, poster: PosterInfo | None, words: Words
                  ) -> str:
     """The block above the review: film facts, rating as stars and in words, poster."""
-    facts = []
     openings = _fact_openings(words)
-
-    def fact(key: str, value: str) -> None:
-        facts.append(openings[key] + value + "</li>")
-
+    facts = []
     if card.year:
-        fact("year", str(card.year))
+        facts.append(f"{openings['year']}{card.year}</li>")
     if card.director:
-        fact("director", _escape(film.director))
+        facts.append(f"{openings['director']}{_escape(film.director)}</li>")
     if card.cast:
-        fact("cast", ", ".join(map(_escape, film.cast)))
+        facts.append(f"{openings['cast']}{', '.join(map(_escape, film.cast))}</li>")
     if card.runtime:
-        fact("runtime", _minutes(words, card.runtime))
+        facts.append(f"{openings['runtime']}{_minutes(words, card.runtime)}</li>")
     if card.certificate:
-        fact("certificate", _escape(film.certificate))
+        facts.append(f"{openings['certificate']}{_escape(film.certificate)}</li>")
     parts = ['<div class="review-header">']
     if facts:
-        parts.append('<ul class="film">' + "".join(facts) + "</ul>")
+        parts.append(f'<ul class="film">{"".join(facts)}</ul>')
     if card.rating_text:
-        said = _escape(card.rating_text)  # a translation's words: escaped like a name
-        shown = f"{card.stars} — {said}" if card.stars else said  # 0: no stars
-        parts.append(f'<p class="rating" title="{said}">{shown}</p>')
+        parts.append(_rating_html(card.stars, card.rating_text))
     if poster is not None:
         alt = _escape(poster.alt)
         dims = (f' width="{poster.width}" height="{poster.height}"'
@@ -904,6 +902,13 @@ def _header_html(card: Card, film: _CleanFilm, poster: PosterInfo | None, words:
                      f'alt="{alt}"{dims}></p>')
     parts.append("</div>")
     return "\n".join(parts)
+
+
+@functools.cache  # once per rating (eleven), not once per entry
+def _rating_html(stars: str, rating_text: str) -> str:
+    said = _escape(rating_text)  # a translation's words: escaped like a name
+    shown = f"{stars} — {said}" if stars else said  # 0: no stars
+    return f'<p class="rating" title="{said}">{shown}</p>'
 
 
 def render_feeds(reviews: Sequence[Review], *, site: Site, path: str = "", title: str,
