@@ -315,6 +315,9 @@ class EntryData:
     tags: tuple[str, ...]
     poster: PosterInfo | None
     review_data: dict[str, Any]
+    #: ``id`` to ``tags`` and the film's texts, escaped as element text and as attributes.
+    text: _Texts
+    attr: _Texts
     _pieces: dict[tuple[str, bool], tuple[bytes, ...]] = field(default_factory=dict,
                                                                 repr=False)
     _escaped: dict[bool, tuple[bytes, ...]] = field(default_factory=dict, repr=False)
@@ -370,15 +373,38 @@ class EntryData:
                 _xml_escaped(footer.encode("utf-8")))
 
 
-class _CleanFilm(NamedTuple):
-    """A card's film texts without the characters XML cannot carry: cleaned once for the
-    entry's header, its review data and its footer."""
+class _Texts(NamedTuple):
+    """An entry's texts without the characters XML cannot carry (cleaned once for its header,
+    footer, review data and every format), or those escaped (``_escaped``)."""
 
+    id: str
+    url: str
     title: str
+    summary: str
+    author: str
     director: str
-    cast: tuple[str, ...]  # every name, one cleaned to nothing too (the header lists them)
     certificate: str
     availability: str
+    cast: tuple[str, ...]  # every name, one cleaned to nothing too (the header lists them)
+    tags: tuple[str, ...]  # without those cleaned to nothing
+
+
+def _escaped(texts: _Texts, quote: bool) -> _Texts:
+    """Each of ``texts`` through ``_escape(…, quote)``, checked all at once: nearly every entry
+    has nothing to escape in any of them, and a check each (some thirty an entry) was a
+    twentieth of the feeds' work. Joined with NUL, which no XML-safe text holds and escaping
+    does not add."""
+    t = texts
+    joined = "\0".join([t.id, t.url, t.title, t.summary, t.author, t.director, t.certificate,
+                        t.availability, *t.cast, *t.tags])
+    escaped = _escape(joined, quote)
+    if escaped is joined:
+        return texts
+    id_, url, title, summary, author, director, certificate, availability, *names = (
+        escaped.split("\0"))
+    cast = len(t.cast)
+    return _Texts(id_, url, title, summary, author, director, certificate, availability,
+                  tuple(names[:cast]), tuple(names[cast:]))
 
 
 @dataclass(frozen=True)
@@ -444,8 +470,17 @@ class FeedRenderer:
         """The card made valid XML (no illegal characters, zoned dates, absolute URLs) and laid
         out as a feed entry: the film facts above the body, availability below."""
         title = xml_safe(card.title)
-        film = _CleanFilm(title, xml_safe(card.director), tuple(map(xml_safe, card.cast)),
-                          xml_safe(card.certificate), xml_safe(card.availability))
+        url = xml_safe(card.url)
+        summary = xml_safe(card.summary)
+        author = (xml_safe(card.reviewer) or xml_safe(self.site.author)
+                  or xml_safe(self.site.title))
+        texts = _Texts(xml_safe(card.id), url, title, summary, author, xml_safe(card.director),
+                       xml_safe(card.certificate), xml_safe(card.availability),
+                       tuple(map(xml_safe, card.cast)),
+                       tuple(t for t in map(xml_safe, card.tags) if t))
+        # Escaped for attributes; then for element text, which differs only by quotes.
+        attr = _escaped(texts, True)
+        text = texts if attr is texts else _escaped(texts, False)
         poster = None
         if card.poster_src:
             poster = PosterInfo(
@@ -458,23 +493,19 @@ class FeedRenderer:
                 width=card.poster_width,
                 height=card.poster_height,
             )
-        url = xml_safe(card.url)
         published = self._zoned(card.published)
         updated = (published if card.updated is card.published  # not updated since
                    else max(self._zoned(card.updated), published))
-        summary = xml_safe(card.summary)
         published_iso = published.isoformat()
-        header = _header_html(card, film, poster, self.site.words)
+        header = _header_html(card, attr, poster, self.site.words)
         body = _body_utf8(card.review.body_html, url)
         footer = ""
         if card.availability:
-            footer = f'\n<p class="availability">{_escape(film.availability)}</p>'
-        more = f'\n<p><a href="{_escape(url)}">{self._read_review}</a></p>'
-        short = header + (f"\n<p>{_escape(summary)}</p>" if summary else "") + more
-        author = (xml_safe(card.reviewer) or xml_safe(self.site.author)
-                  or xml_safe(self.site.title))
+            footer = f'\n<p class="availability">{attr.availability}</p>'
+        more = f'\n<p><a href="{attr.url}">{self._read_review}</a></p>'
+        short = header + (f"\n<p>{attr.summary}</p>" if summary else "") + more
         return EntryData(
-            id=xml_safe(card.id),
+            id=texts.id,
             guid_is_permalink=card.id == card.url,
             url=url,
             title=title,
@@ -486,13 +517,15 @@ class FeedRenderer:
             published_iso=published_iso,
             updated_iso=published_iso if updated is published else updated.isoformat(),
             author=author,
-            tags=tuple(t for t in (xml_safe(t) for t in card.tags) if t),
+            tags=texts.tags,
             poster=poster,
-            review_data=self._review_data(card, film, poster, author),
+            review_data=self._review_data(card, texts, poster),
+            text=text,
+            attr=attr,
         )
 
-    def _review_data(self, card: Card, film_text: _CleanFilm, poster: PosterInfo | None,
-                     author: str) -> dict[str, Any]:
+    def _review_data(self, card: Card, texts: _Texts, poster: PosterInfo | None
+                     ) -> dict[str, Any]:
         """The review as data (JSON Feed ``_review``; the same fields as ``review:review``)."""
         data: dict[str, Any] = {}
         if self._about_data:
@@ -502,22 +535,22 @@ class FeedRenderer:
             data["rating"] = float(card.rating) if card.rating % 1 else int(card.rating)
             data["best_rating"] = 5
             data["worst_rating"] = 0
-        reviewer: dict[str, str] = {"name": author}
+        reviewer: dict[str, str] = {"name": texts.author}
         if self._reviewer_url is not None:
             reviewer["url"] = self._reviewer_url(card.review)
         data["reviewer"] = reviewer
-        film: dict[str, Any] = {"title": film_text.title}
+        film: dict[str, Any] = {"title": texts.title}
         if card.year:
             film["year"] = card.year
-        if film_text.director:
-            film["director"] = film_text.director
-        cast = [name for name in film_text.cast if name]
+        if texts.director:
+            film["director"] = texts.director
+        cast = [name for name in texts.cast if name]
         if cast:
             film["cast"] = cast
         if card.runtime:
             film["runtime_minutes"] = card.runtime
-        if film_text.certificate:
-            film["certificate"] = film_text.certificate
+        if texts.certificate:
+            film["certificate"] = texts.certificate
         if poster is not None:
             image: dict[str, Any] = {"url": poster.url, "type": poster.type, "alt": poster.alt}
             if poster.width and poster.height:
@@ -526,8 +559,8 @@ class FeedRenderer:
                 image["size_in_bytes"] = poster.length
             film["poster"] = image
         data["film"] = film
-        if film_text.availability:
-            data["availability"] = film_text.availability
+        if texts.availability:
+            data["availability"] = texts.availability
         return data
 
     # -- documents ---------------------------------------------------------------------------
@@ -747,10 +780,10 @@ def _xml_entries(e: EntryData) -> dict[str, tuple[bytes, bytes]]:
     """The entry's RSS ``<item>`` and Atom ``<entry>``, in UTF-8: what comes before the
     content, and after, by format. Made together: they say the same texts, each escaped once.
     The entry's own texts are XML-safe already (``_prepare``), so they are only escaped."""
-    title, entry_id = _escape(e.title, False), _escape(e.id, False)
-    url_text, url_attr = _escape(e.url, False), _escape(e.url)
-    author = _escape(e.author, False)
-    review = _review_lines(e.review_data)
+    text = e.text
+    title, entry_id, url_text, author = text.title, text.id, text.url, text.author
+    url_attr = e.attr.url
+    review = _review_lines(e.review_data, text)
     rss = [f"    <item>\n      <title>{title}</title>\n      <link>{url_text}</link>\n"]
     atom = [f"  <entry>\n    <id>{entry_id}</id>\n    <title>{title}</title>\n"
             f"    <updated>{e.updated_iso}</updated>\n"
@@ -758,7 +791,7 @@ def _xml_entries(e: EntryData) -> dict[str, tuple[bytes, bytes]]:
             f"    <author>\n      <name>{author}</name>\n    </author>\n"
             f'    <link href="{url_attr}" rel="alternate" type="text/html"/>\n']
     if e.summary:
-        summary = _escape(e.summary, False)
+        summary = text.summary
         # RSS readers take a description as HTML: escaped once more, so "<b>" shows as written.
         rss.append(f"      <description>{_escape(summary, False)}</description>\n"
                    "      <content:encoded>")
@@ -769,7 +802,7 @@ def _xml_entries(e: EntryData) -> dict[str, tuple[bytes, bytes]]:
     rss_head = "".join(rss).encode()
     permalink = "true" if e.guid_is_permalink else "false"
     rss = [close, f'      <guid isPermaLink="{permalink}">{entry_id}</guid>\n']
-    rss.extend(f"      <category>{_escape(tag, False)}</category>\n" for tag in e.tags)
+    rss.extend(f"      <category>{tag}</category>\n" for tag in text.tags)
     rss.append(f"      <pubDate>{_rfc822(e.published, e.published_iso)}</pubDate>\n"
                f"      <dc:creator>{author}</dc:creator>\n")
     p = e.poster
@@ -789,7 +822,7 @@ def _xml_entries(e: EntryData) -> dict[str, tuple[bytes, bytes]]:
     rss.append("      ".join(["", *media]))
     rss.append(f"      <atom:updated>{e.updated_iso}</atom:updated>\n")
     rss.append("      ".join(["", *review]))
-    atom.extend(f'    <category term="{_escape(tag)}"/>\n' for tag in e.tags)
+    atom.extend(f'    <category term="{tag}"/>\n' for tag in e.attr.tags)
     if e.summary:
         atom.append(f"    <summary>{summary}</summary>\n")
     atom.append('    <content type="html">')
@@ -799,31 +832,29 @@ def _xml_entries(e: EntryData) -> dict[str, tuple[bytes, bytes]]:
             "atom": ("".join(atom).encode(), atom_tail.encode())}
 
 
-def _review_lines(data: dict[str, Any]) -> list[str]:
+def _review_lines(data: dict[str, Any], text: _Texts) -> list[str]:
     """``review:review``: the same fields as JSON Feed's ``_review``, as XML: its lines, each
     ending in a line break and indented from the element's own indentation (``_xml_entries``
-    starts each at the entry's). The names, titles and availability are XML-safe already
-    (``_prepare``): only escaped."""
+    starts each at the entry's). Its names and titles are the entry's, escaped: ``text``."""
     out = [f'<review:review version="{REVIEW_VERSION}">\n']
     if "rating" in data:
         out.append(f'  <review:rating best="{data["best_rating"]}" '
                    f'worst="{data["worst_rating"]}">{data["rating"]}</review:rating>\n')
     reviewer = data["reviewer"]
     href = f' href="{_attr(reviewer["url"])}"' if "url" in reviewer else ""
-    out.append(f'  <review:reviewer{href}>{_escape(reviewer["name"], False)}</review:reviewer>\n')
+    out.append(f'  <review:reviewer{href}>{text.author}</review:reviewer>\n')
     film = data["film"]
     out.append("  <review:film>\n")
-    out.append(f"    <review:title>{_escape(film['title'], False)}</review:title>\n")
+    out.append(f"    <review:title>{text.title}</review:title>\n")
     if "year" in film:
         out.append(f"    <review:year>{film['year']}</review:year>\n")
     if "director" in film:
-        out.append(f"    <review:director>{_escape(film['director'], False)}</review:director>\n")
-    out.extend(f"    <review:cast>{_escape(name, False)}</review:cast>\n"
-               for name in film.get("cast", ()))
+        out.append(f"    <review:director>{text.director}</review:director>\n")
+    out.extend(f"    <review:cast>{name}</review:cast>\n" for name in text.cast if name)
     if "runtime_minutes" in film:
         out.append(f"    <review:runtime>{film['runtime_minutes']}</review:runtime>\n")
     if "certificate" in film:
-        out.append(f"    <review:certificate>{_escape(film['certificate'], False)}"
+        out.append(f"    <review:certificate>{text.certificate}"
                    "</review:certificate>\n")
     poster = film.get("poster")
     if poster is not None:
@@ -835,7 +866,7 @@ def _review_lines(data: dict[str, Any]) -> list[str]:
         out.append(f"    <review:poster {attrs}>{_text(poster['alt'])}</review:poster>\n")
     out.append("  </review:film>\n")
     if "availability" in data:
-        out.append(f"  <review:availability>{_escape(data['availability'], False)}"
+        out.append(f"  <review:availability>{text.availability}"
                    "</review:availability>\n")
     out.append("</review:review>\n")
     return out
@@ -874,21 +905,21 @@ def _minutes(words: Words, minutes: int) -> str:
     return html.escape(words("minutes", minutes=minutes))
 
 
-def _header_html(card: Card, film: _CleanFilm, poster: PosterInfo | None, words: Words
-                 ) -> str:
-    """The block above the review: film facts, rating as stars and in words, poster."""
+def _header_html(card: Card, attr: _Texts, poster: PosterInfo | None, words: Words) -> str:
+    """The block above the review: film facts, rating as stars and in words, poster (``attr``:
+    the entry's texts escaped with quotes)."""
     openings = _fact_openings(words)
     facts = []
     if card.year:
         facts.append(f"{openings['year']}{card.year}</li>")
     if card.director:
-        facts.append(f"{openings['director']}{_escape(film.director)}</li>")
+        facts.append(f"{openings['director']}{attr.director}</li>")
     if card.cast:
-        facts.append(f"{openings['cast']}{', '.join(map(_escape, film.cast))}</li>")
+        facts.append(f"{openings['cast']}{', '.join(attr.cast)}</li>")
     if card.runtime:
         facts.append(f"{openings['runtime']}{_minutes(words, card.runtime)}</li>")
     if card.certificate:
-        facts.append(f"{openings['certificate']}{_escape(film.certificate)}</li>")
+        facts.append(f"{openings['certificate']}{attr.certificate}</li>")
     parts = ['<div class="review-header">']
     if facts:
         parts.append(f'<ul class="film">{"".join(facts)}</ul>')

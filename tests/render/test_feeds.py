@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import json
+import random
 import re
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
@@ -30,9 +31,12 @@ from publisher.render.feeds import (
     FeedRenderer,
     _all_absolute,
     _all_absolute_utf8,
+    _escape,
+    _escaped,
     _joined,
     _json_escaped,
     _rfc822,
+    _Texts,
     absolutise,
     render_feeds,
 )
@@ -566,6 +570,27 @@ def test_json_content_is_escaped_as_orjson_escapes_it():
     text = 'a "quoted" \\ back\\slash / \x7f \u2028 \u2029 \t \r\n é ★ 𝄞 </script> &amp; \x85'
     assert b'"' + _json_escaped(text.encode("utf-8")) + b'"' == orjson.dumps(text)
     assert orjson.dumps({"a": orjson.Fragment(b'"x"')}) == b'{"a":"x"}'
+
+
+def test_an_entrys_texts_escaped_at_once_are_each_escaped():
+    # feeds._escaped checks all of an entry's texts in one string: the same as each escaped.
+    rng = random.Random(5005)
+    pieces = ["Film", "é", " ", "&", "<", ">", '"', "'", "&amp;", "\u00a0", "★", "𝄞", "\n", ""]
+
+    def some() -> str:
+        return "".join(rng.choice(pieces) for _ in range(rng.randrange(4)))
+
+    clean = 0
+    for _ in range(2000):
+        texts = _Texts(*(some() for _ in range(8)), tuple(some() for _ in range(rng.randrange(4))),
+                       tuple(some() for _ in range(rng.randrange(4))))
+        for quote in (True, False):
+            got = _escaped(texts, quote)
+            assert got == _Texts(*(_escape(t, quote) for t in texts[:8]),
+                                 tuple(_escape(t, quote) for t in texts.cast),
+                                 tuple(_escape(t, quote) for t in texts.tags)), texts
+            clean += got is texts
+    assert 0 < clean < 4000  # both ways taken
 
 
 def test_a_json_item_is_what_orjson_writes_for_it(config):
