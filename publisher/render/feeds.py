@@ -389,6 +389,21 @@ class _Texts(NamedTuple):
     tags: tuple[str, ...]  # without those cleaned to nothing
 
 
+def _cleaned(texts: _Texts) -> _Texts:
+    """``texts`` through ``xml_safe``, tags cleaned to nothing left out: checked all at once,
+    as nearly every entry has nothing to clean. Joined with a space: all are printable when
+    the whole is."""
+    t = texts
+    joined = " ".join([t.id, t.url, t.title, t.summary, t.author, t.director, t.certificate,
+                       t.availability, *t.cast, *t.tags])
+    if joined.isprintable() and all(t.tags):
+        return texts
+    return _Texts(xml_safe(t.id), xml_safe(t.url), xml_safe(t.title), xml_safe(t.summary),
+                  xml_safe(t.author), xml_safe(t.director), xml_safe(t.certificate),
+                  xml_safe(t.availability), tuple(map(xml_safe, t.cast)),
+                  tuple(tag for tag in map(xml_safe, t.tags) if tag))
+
+
 def _escaped(texts: _Texts, quote: bool) -> _Texts:
     """Each of ``texts`` through ``_escape(…, quote)``, checked all at once: nearly every entry
     has nothing to escape in any of them, and a check each (some thirty an entry) was a
@@ -429,6 +444,7 @@ class FeedRenderer:
         self.site = site
         self._poster_facts = poster_facts or (lambda url: None)
         self._reviewer_url = reviewer_url
+        self._reviewer_urls: dict[str, str] = {}
         self._card = card or self._make_card
         self._entries: dict[int, tuple[Review, EntryData]] = {}
         # The digest's words for the same link, so that a translation covers it too.
@@ -469,15 +485,12 @@ class FeedRenderer:
     def _prepare(self, card: Card) -> EntryData:
         """The card made valid XML (no illegal characters, zoned dates, absolute URLs) and laid
         out as a feed entry: the film facts above the body, availability below."""
-        title = xml_safe(card.title)
-        url = xml_safe(card.url)
-        summary = xml_safe(card.summary)
-        author = (xml_safe(card.reviewer) or xml_safe(self.site.author)
-                  or xml_safe(self.site.title))
-        texts = _Texts(xml_safe(card.id), url, title, summary, author, xml_safe(card.director),
-                       xml_safe(card.certificate), xml_safe(card.availability),
-                       tuple(map(xml_safe, card.cast)),
-                       tuple(t for t in map(xml_safe, card.tags) if t))
+        texts = _cleaned(_Texts(card.id, card.url, card.title, card.summary, card.reviewer,
+                                card.director, card.certificate, card.availability, card.cast,
+                                card.tags))
+        if not texts.author:
+            texts = texts._replace(author=xml_safe(self.site.author) or xml_safe(self.site.title))
+        title, url, summary, author = texts.title, texts.url, texts.summary, texts.author
         # Escaped for attributes; then for element text, which differs only by quotes.
         attr = _escaped(texts, True)
         text = texts if attr is texts else _escaped(texts, False)
@@ -537,7 +550,11 @@ class FeedRenderer:
             data["worst_rating"] = 0
         reviewer: dict[str, str] = {"name": texts.author}
         if self._reviewer_url is not None:
-            reviewer["url"] = self._reviewer_url(card.review)
+            # A reviewer's page is the reviewer's: asked once per reviewer, not per review.
+            href = self._reviewer_urls.get(card.review.reviewer)
+            if href is None:
+                href = self._reviewer_urls[card.review.reviewer] = self._reviewer_url(card.review)
+            reviewer["url"] = href
         data["reviewer"] = reviewer
         film: dict[str, Any] = {"title": texts.title}
         if card.year:
@@ -783,7 +800,9 @@ def _xml_entries(e: EntryData) -> dict[str, tuple[bytes, bytes]]:
     text = e.text
     title, entry_id, url_text, author = text.title, text.id, text.url, text.author
     url_attr = e.attr.url
-    review = _review_lines(e.review_data, text)
+    p = e.poster
+    poster_url, poster_type = (_attr(p.url), _attr(p.type)) if p is not None else ("", "")
+    review = _review_lines(e.review_data, text, poster_url, poster_type)
     rss = [f"    <item>\n      <title>{title}</title>\n      <link>{url_text}</link>\n"]
     atom = [f"  <entry>\n    <id>{entry_id}</id>\n    <title>{title}</title>\n"
             f"    <updated>{e.updated_iso}</updated>\n"
@@ -805,10 +824,8 @@ def _xml_entries(e: EntryData) -> dict[str, tuple[bytes, bytes]]:
     rss.extend(f"      <category>{tag}</category>\n" for tag in text.tags)
     rss.append(f"      <pubDate>{_rfc822(e.published, e.published_iso)}</pubDate>\n"
                f"      <dc:creator>{author}</dc:creator>\n")
-    p = e.poster
     media = []
     if p is not None:
-        poster_url, poster_type = _attr(p.url), _attr(p.type)
         length = UNKNOWN_LENGTH if p.length is None else p.length
         rss.append(f'      <enclosure url="{poster_url}" length="{length}" '
                    f'type="{poster_type}"/>\n')
@@ -832,10 +849,12 @@ def _xml_entries(e: EntryData) -> dict[str, tuple[bytes, bytes]]:
             "atom": ("".join(atom).encode(), atom_tail.encode())}
 
 
-def _review_lines(data: dict[str, Any], text: _Texts) -> list[str]:
+def _review_lines(data: dict[str, Any], text: _Texts, poster_url: str, poster_type: str
+                  ) -> list[str]:
     """``review:review``: the same fields as JSON Feed's ``_review``, as XML: its lines, each
     ending in a line break and indented from the element's own indentation (``_xml_entries``
-    starts each at the entry's). Its names and titles are the entry's, escaped: ``text``."""
+    starts each at the entry's). Its names and titles are the entry's, escaped (``text``), and
+    so are its poster's URL and type."""
     out = [f'<review:review version="{REVIEW_VERSION}">\n']
     if "rating" in data:
         out.append(f'  <review:rating best="{data["best_rating"]}" '
@@ -858,7 +877,7 @@ def _review_lines(data: dict[str, Any], text: _Texts) -> list[str]:
                    "</review:certificate>\n")
     poster = film.get("poster")
     if poster is not None:
-        attrs = f'href="{_attr(poster["url"])}" type="{_attr(poster["type"])}"'
+        attrs = f'href="{poster_url}" type="{poster_type}"'
         if "width" in poster:
             attrs += f' width="{poster["width"]}" height="{poster["height"]}"'
         if "size_in_bytes" in poster:

@@ -31,6 +31,7 @@ from publisher.render.feeds import (
     FeedRenderer,
     _all_absolute,
     _all_absolute_utf8,
+    _cleaned,
     _escape,
     _escaped,
     _joined,
@@ -570,6 +571,26 @@ def test_json_content_is_escaped_as_orjson_escapes_it():
     text = 'a "quoted" \\ back\\slash / \x7f \u2028 \u2029 \t \r\n é ★ 𝄞 </script> &amp; \x85'
     assert b'"' + _json_escaped(text.encode("utf-8")) + b'"' == orjson.dumps(text)
     assert orjson.dumps({"a": orjson.Fragment(b'"x"')}) == b'{"a":"x"}'
+
+
+def test_an_entrys_texts_cleaned_at_once_are_each_cleaned():
+    # feeds._cleaned checks all of an entry's texts for what XML cannot carry in one string.
+    rng = random.Random(5005)
+    pieces = ["Film", "é", " ", "&", "\x00", "\x07", "\n", "\t", "\u0085", "\ufffe", "\ud800",
+              "\u00a0", "\u200b", "𝄞", ""]
+
+    def some() -> str:
+        return "".join(rng.choice(pieces[:4] * 8 + pieces) for _ in range(rng.randrange(3)))
+
+    clean = 0
+    for _ in range(2000):
+        texts = _Texts(*(some() for _ in range(8)), tuple(some() for _ in range(rng.randrange(4))),
+                       tuple(some() for _ in range(rng.randrange(4))))
+        got = _cleaned(texts)
+        assert got == _Texts(*map(xml_safe, texts[:8]), tuple(map(xml_safe, texts.cast)),
+                             tuple(t for t in map(xml_safe, texts.tags) if t)), texts
+        clean += got is texts
+    assert 0 < clean < 2000  # both ways taken
 
 
 def test_an_entrys_texts_escaped_at_once_are_each_escaped():
