@@ -10,8 +10,9 @@ entry; it also made invalid feeds unless worked around: see git history.)
 The XML is written here, not by a library, so the rules live here and each has a test:
 
 * every text goes through ``_text`` (XML-illegal characters dropped, then escaped), every
-  attribute through ``_attr``; text that a format reads as HTML (RSS ``description``, a channel
-  description built from a tag name) is HTML-escaped first, so it can never become markup;
+  attribute through ``_attr`` (an entry's texts, all at once: ``_cleaned``, then ``_escaped``);
+  text that a format reads as HTML (RSS ``description``, a channel description built from a
+  tag name) is HTML-escaped first, so it can never become markup;
 * a document's ``self`` link is its own URL, per format; RSS carries hub and archive links as
   ``atom:link`` and the entry's updated time as ``atom:updated``;
 * dates are the reviews' own, in their zone (RFC 822 in RSS, RFC 3339 in Atom and JSON),
@@ -315,7 +316,7 @@ class EntryData:
     tags: tuple[str, ...]
     poster: PosterInfo | None
     review_data: dict[str, Any]
-    #: ``id`` to ``tags`` and the film's texts, escaped as element text and as attributes.
+    #: The entry's texts (``_Texts``) escaped as element text and as attribute values.
     text: _Texts
     attr: _Texts
     _pieces: dict[tuple[str, bool], tuple[bytes, ...]] = field(default_factory=dict,
