@@ -10,8 +10,10 @@ against the publication's base_url, because feed readers and mail clients need a
 from __future__ import annotations
 
 import ctypes
+import itertools
 import re
 from html import unescape
+from typing import Any
 from urllib.parse import urljoin
 
 import nh3
@@ -58,18 +60,26 @@ _FREE = _LIB.cmark_get_default_mem_allocator().contents.free
 _cmark.lib.cmark_gfm_core_extensions_ensure_registered()
 _EXTENSIONS = [_cmark.lib.cmark_find_syntax_extension(name.encode())
                for name in _CMARK_EXTENSIONS]
-# The autolink extension makes links of text only at "://" (after http, https or ftp), at
-# "www." and around "@" (an e-mail address, mailto:, xmpp:); elsewhere it changes nothing in
-# the HTML but still costs a fifth of cmark's time (it is called at every "w" and ":").
-# Where the text holds none of the three it is left out (tests/sources/test_markdown.py
-# renders both ways to check that they agree).
-_EXTENSIONS_WITHOUT_AUTOLINK = [extension for name, extension
-                                in zip(_CMARK_EXTENSIONS, _EXTENSIONS, strict=True)
-                                if name != "autolink"]
-
-
+# Each extension changes the HTML only where the text holds what it reacts to, yet costs time
+# on every text (autolink, called at every "w" and ":", a fifth of cmark's): it is attached
+# only where it may act, and a text that needs none goes through cmark_markdown_to_html, one
+# call. Autolink makes links only at "://" (after http, https or ftp), at "www." and around
+# "@" (an e-mail address, mailto:, xmpp:); strikethrough only at "~"; a table needs a "|" in
+# its delimiter row, or a ":" there ("a\n:-:" is a table of one column); "-" alone makes a
+# setext heading first. tests/sources/test_markdown.py renders random texts both ways.
 def _may_autolink(data: bytes) -> bool:
-    return b"://" in data or b"www." in data or b"@" in data
+    # ":" first: a one-byte search runs as memchr, and most reviews hold no ":".
+    return (b":" in data and b"://" in data) or b"www." in data or b"@" in data
+
+
+def _extensions_for(data: bytes) -> list[Any]:
+    """The extensions that may change the HTML of ``data`` (in _CMARK_EXTENSIONS' order)."""
+    return _EXTENSIONS_FOR[b"|" in data or b":" in data, b"~" in data, _may_autolink(data)]
+
+
+_EXTENSIONS_FOR = {needs: [extension for extension, needed in zip(_EXTENSIONS, needs,
+                                                                  strict=True) if needed]
+                   for needs in itertools.product((False, True), repeat=3)}
 
 
 def _address(pointer: object) -> int:
@@ -97,10 +107,16 @@ def _html_text(html: bytes) -> str:
 def _cmark_utf8(data: bytes, options: int) -> bytes:
     """The HTML cmark renders from ``data`` as it writes it (``_cmark_html`` reads it)."""
     lib, ffi = _cmark.lib, _cmark.ffi
+    extensions = _extensions_for(data)
+    if not extensions:  # it frees its document itself
+        raw = lib.cmark_markdown_to_html(data, len(data), options)
+        try:
+            return bytes(ffi.string(raw))
+        finally:
+            _FREE(_address(raw))
     parser = lib.cmark_parser_new(options)
     try:
-        for extension in (_EXTENSIONS if _may_autolink(data)
-                          else _EXTENSIONS_WITHOUT_AUTOLINK):
+        for extension in extensions:
             lib.cmark_parser_attach_syntax_extension(parser, extension)
         lib.cmark_parser_feed(parser, data, len(data))
         root = lib.cmark_parser_finish(parser)
@@ -115,6 +131,8 @@ def _cmark_utf8(data: bytes, options: int) -> bytes:
             _LIB.cmark_node_free(_address(root))
     finally:
         lib.cmark_parser_free(parser)
+
+
 
 _TAGS = (set(nh3.ALLOWED_TAGS) | {"picture", "source"}) - {"map", "area"}
 _ATTRIBUTES: dict[str, set[str]] = {

@@ -264,9 +264,10 @@ CMARK_SAMPLES = [
 ]
 
 
-def test_cmark_leaves_out_autolink_only_where_nothing_can_become_one():
-    """Random texts of the characters the autolink extension reacts to, and of everything it
-    could interact with, render as cmarkgfm's wrapper renders them with every extension."""
+def test_cmark_leaves_out_extensions_only_where_they_change_nothing():
+    """Random texts of the characters each extension reacts to, and of everything they could
+    interact with, render as cmarkgfm's wrapper renders them with every extension: with the
+    extensions they may need, and through cmark_markdown_to_html where they need none."""
     import random
 
     import cmarkgfm
@@ -277,18 +278,21 @@ def test_cmark_leaves_out_autolink_only_where_nothing_can_become_one():
               "xmpp", "WWW.", "HTTP", "a", " ", "  ", "\n", "\n\n", "*", "_", "[", "]", "(",
               ")", "<", ">", "<a href='x'>", "</a>", "`", "```\n", '"', "'", "-", ".", "|",
               "| a | b |\n|---|---|\n", "~", "~~", "&amp;", "#", "\\", "\t", "> ", "- ",
-              "[x]: /u\n", "![i](p.png)", "é"]
+              "[x]: /u\n", "![i](p.png)", "é", "@", "ed@example.org", "://", "\n-", "\n---",
+              "---\n", "-:", ":-", ":-:", "\n:--:\n", "=", "\n===\n", "\\|", "&#124;",
+              "&#126;", "&#58;"]
     rng = random.Random(5005)
-    tried = 0
-    while tried < 500:
+    needed: set[tuple[bool, ...]] = set()
+    for _ in range(1500):
         text = "".join(rng.choice(pieces) for _ in range(rng.randint(1, 40)))
-        if markdown._may_autolink(text.encode("utf-8")):
-            continue
-        tried += 1
+        data = text.encode("utf-8")
+        needed.add(tuple(extension in markdown._extensions_for(data)
+                         for extension in markdown._EXTENSIONS))
         for options in (markdown._SAFE_OPTIONS, markdown._RAW_OPTIONS):
-            assert markdown._cmark_html(text.encode("utf-8"), options) == (
+            assert markdown._cmark_html(data, options) == (
                 cmarkgfm.markdown_to_html_with_extensions(
                     text, options=options, extensions=markdown._CMARK_EXTENSIONS)), text
+    assert len(needed) == 8  # every choice of extensions, none of them included
 
 
 @pytest.mark.parametrize("text", CMARK_SAMPLES)
