@@ -10,6 +10,7 @@ against the publication's base_url, because feed readers and mail clients need a
 from __future__ import annotations
 
 import ctypes
+import functools
 import itertools
 import re
 from html import unescape
@@ -328,34 +329,47 @@ def _absolute_urls(html: str, base_url: str, page_url: str | None = None) -> str
 
 _ABSOLUTE_STARTS = ("http://", "https://", "mailto:")
 
-# cmark writes a URL only as <a href="…"> and <img src="…">, and '"' as "&quot;" everywhere
-# else (text, code, titles, alt text): in its own output these begin exactly its URLs, found
-# with bytes.find, without the tag pattern, before the HTML is decoded (where it holds dashes
+# In cmark's own output (no raw HTML: a source without "<") every '"' delimits an attribute
+# value: text, code and titles have "&quot;", URLs "%22". Its URLs are the values of
+# <a href="…"> and <img src="…">, found by one split at '"' (a search for ' href="' itself
+# stops at nearly every letter of the text), before the HTML is decoded (where it holds dashes
 # or typographic quotes, str's scans are several times slower).
-_CMARK_URL_MARKERS = ((b' href="', "href"), (b' src="', "src"))
+@functools.cache
+def _origin_bytes(base_url: str) -> bytes | None:
+    """``_origin(base_url)`` as UTF-8, where absolute_url puts a root path after it."""
+    return _origin(base_url).encode("utf-8") if base_url.endswith("/") else None
 
 
 def _absolute_cmark_urls(html: bytes, base_url: str, page_url: str | None) -> bytes:
     """What ``_absolute_urls`` does, for HTML that cmark wrote (``_cmark_utf8``), as bytes."""
-    for marker, name in _CMARK_URL_MARKERS:
-        start = html.find(marker)
-        if start == -1:
+    parts = html.split(b'"')  # values at the odd places
+    if len(parts) == 1:
+        return html
+    origin = _origin_bytes(base_url)
+    for i in reversed(range(1, len(parts), 2)):  # from the end: a value left out joins
+        before = parts[i - 1]                       # its neighbours into one part
+        if before.endswith(b" href="):
+            name = "href"
+        elif before.endswith(b" src="):
+            name = "src"
+        else:
             continue
-        pieces = []
-        done = 0
-        while start != -1:
-            value = start + len(marker)
-            end = html.index(b'"', value)
-            pieces.append(html[done:start])
-            # cmark percent-encodes URLs; whatever bytes one held would be written back.
-            url = html[value:end].decode("utf-8", "surrogateescape")
-            pieces.append(_absolute_attribute(name, url, base_url, page_url).encode(
-                "utf-8", "surrogateescape"))
-            done = end + 1
-            start = html.find(marker, done)
-        pieces.append(html[done:])
-        html = b"".join(pieces)
-    return html
+        url = parts[i]
+        # A path from the site's root ("/reviews/x/", most links in reviews): absolute_url
+        # puts the origin before it where it has no dot segment and does not end in what
+        # str.strip would take (cmark percent-encodes spaces and every byte past ASCII).
+        if (origin is not None and url[:1] == b"/" and url[1:2] != b"/"
+                and 0x20 < url[-1] < 0x7F and b"/." not in url):
+            parts[i] = origin + url
+            continue
+        # cmark percent-encodes URLs; whatever bytes one held would be written back.
+        attribute = _absolute_attribute(name, url.decode("utf-8", "surrogateescape"),
+                                        base_url, page_url)
+        if attribute:  # ' name="value"'
+            parts[i] = attribute[len(name) + 3:-1].encode("utf-8", "surrogateescape")
+        else:  # left out: its name, its value and its quotes
+            parts[i - 1:i + 2] = [before[:-len(name) - 2] + parts[i + 1]]
+    return b'"'.join(parts)
 
 
 def _has_relative_url(html: str) -> bool:

@@ -351,10 +351,12 @@ def test_cmarks_own_urls_are_made_absolute_as_the_tag_pattern_makes_them():
               ' src="/text" ', " href=/plain ", '"quoted"', "'single'", "\n\n", " ", "word",
               "```\n src=\"/x\"\n```\n", "> ", "- ", "| a | b |\n|---|---|\n| [k](/k) | m |\n",
               "[ref]\n\n[ref]: /defined/ \"Title\"\n", "https://auto.example/x", "www.x.org",
-              "&#xFFFE;", "~~s~~", "*e*", "\\", "&quot;"]
+              "&#xFFFE;", "~~s~~", "*e*", "\\", "&quot;", "[v](/a/./b)", "[w](/a/../b/)",
+              "[x](/.)", "[y](/x/..)", "[z](/x?p=/./q#f)", "[aa]()", "[ab](/x#cast)",
+              "[ac](ftp://host/x)", "![ad](/p.png)", "[ae](/%0A)", "[af](/x%C2%85)"]
     rng = random.Random(3986)
     for base, page in (("https://reel.test/", "https://reel.test/reviews/x/"),
-                       ("https://reel.test/sub/", None)):
+                       ("https://reel.test/sub/", None), ("https://reel.test/sub", None)):
         for _ in range(400):
             text = "".join(rng.choice(pieces) for _ in range(rng.randint(1, 30)))
             data = text.encode("utf-8")
