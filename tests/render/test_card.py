@@ -116,9 +116,12 @@ def test_digest_archive_and_feeds_show_the_same_card(publication):
         assert fact in content
 
 
-def test_json_ld_cannot_end_its_script_element_and_reads_back_as_written():
-    data = {"name": 'Zoë </script><script>alert("x")</script> & \\ co',
-            "review": "line\u2028break\u2029here\ttab\x01", "rating": 3.5, "cast": ["Å", "字"]}
+@pytest.mark.parametrize("data", [
+    {"name": 'Zoë </script><script>alert("x")</script> & \\ co',
+     "review": "line\u2028break\u2029here\ttab\x01", "rating": 3.5, "cast": ["Å", "字"]},
+    {"name": "Zoë, with nothing to escape", "cast": ["Å", "字"]},
+    {"name": "only one: \u2029"}], ids=["each", "none", "one"])
+def test_json_ld_cannot_end_its_script_element_and_reads_back_as_written(data):
     text = str(script_json(data))
     assert not set(text) & {"<", ">", "&", "\u2028", "\u2029"}
     assert json.loads(text) == data
