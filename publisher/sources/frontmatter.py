@@ -87,7 +87,10 @@ MAX_FRONT_MATTER_LINES = 2000
 #: the problems found so far are reported, and the rest once those are fixed).
 MAX_YAML_FIXES = 25
 
-_FRONT_MATTER_END = re.compile(r"^(?:---|\.\.\.)[ \t]*\r?$", re.MULTILINE)
+# The closing line, '---' or '...', found from the line break before it: a pattern that starts
+# with a literal character is searched for that character, one that starts with '^' is tried
+# at every position (ten times slower).
+_FRONT_MATTER_END = re.compile(r"\n((?:---|\.\.\.)[ \t]*\r?)$", re.MULTILINE)
 _TOP_KEY = re.compile(r"^(\s*)([A-Za-z_][\w-]*)\s*:\s+(.*?)\s*\r?$")
 _KEY_LINE = re.compile(r"^(\s*)(?:-\s+)?([A-Za-z_][\w-]*)\s*:(?:\s|$)(.*)")
 _LIST_ITEM = re.compile(r"^(\s*-\s+)(.*?)\s*\r?$")
@@ -276,7 +279,8 @@ class Fields:
 
 def split_front_matter(text: str, out: Collector) -> tuple[str, str, int] | None:
     """(front matter, body, line number of the body's first line), or None with a problem."""
-    first, _, rest = text.partition("\n")
+    newline = text.find("\n")
+    first = text if newline == -1 else text[:newline]
     if first.rstrip() != "---":
         # Sources copied from Hugo (TOML between '+++' lines) or Pelican (a header of
         # 'Title: ...' lines, no fences) have front matter, just not YAML: say what to change.
@@ -292,18 +296,21 @@ def split_front_matter(text: str, out: Collector) -> tuple[str, str, int] | None
             out.error(1, "", "no front matter; start the file with a line '---', then fields "
                              "such as 'title: ...', then another '---'")
         return None
-    match = _FRONT_MATTER_END.search(rest)
+    # From the first line's own line break: the closing line may be the one right after it.
+    match = _FRONT_MATTER_END.search(text, newline) if newline != -1 else None
     if match is None:
         out.error(1, "", "front matter is not closed; add a line '---' after the last field")
         return None
-    front = rest[: match.start()]
+    front = text[newline + 1: match.start(1)]
     lines = front.count("\n")
     if lines > MAX_FRONT_MATTER_LINES:
         out.error(1, "", f"front matter is {lines} lines long, more than the "
                          f"{MAX_FRONT_MATTER_LINES} publisher reads; a review has a few dozen "
                          "fields at most (is the closing '---' in the right place?)")
         return None
-    body = rest[match.end():].lstrip("\r").removeprefix("\n")
+    # The closing line ends at a line break or the end of the text (its "\r" is in the match):
+    # the body starts after that break.
+    body = text[match.end() + 1:]
     body_line = 2 + lines + 1
     return front, body, body_line
 
@@ -396,6 +403,9 @@ def compose_front_matter(front: str, out: Collector) -> yaml.Node | None:
     lines = front.split("\n")
     suspects = lines if "&" in front or "*" in front or "!" in front or "#" in front else []
     for index, line in enumerate(suspects):
+        # Each trap below starts at one of these characters: a line without them has none.
+        if "&" not in line and "*" not in line and "!" not in line and "#" not in line:
+            continue
         key_match = _TOP_KEY.match(line)
         comment = key_match and _comment_trap(key_match.group(2), key_match.group(3))
         if key_match and comment:
@@ -417,9 +427,10 @@ def compose_front_matter(front: str, out: Collector) -> yaml.Node | None:
             out.error(index + 2, _dotted(lines, index),
                       f"{_SILENT_TRAPS[value[0]]}; quote the whole item: - {_quoted(value)}")
             lines[index] = f"{dash}{_quoted(value)}"
+    text = "\n".join(lines) if suspects else front
     for attempt in range(MAX_YAML_FIXES + 1):
         try:
-            return _compose_yaml("\n".join(lines))
+            return _compose_yaml(text)
         except yaml.MarkedYAMLError as exc:
             mark = exc.problem_mark
             problem = exc.problem or "invalid"
@@ -450,6 +461,7 @@ def compose_front_matter(front: str, out: Collector) -> yaml.Node | None:
                     out.error(line_no, _dotted(lines, index),
                               f"{trap}; quote the whole value: {key}: {_quoted(value)}")
                     lines[index] = f"{indent}{key}: {_quoted(value)}"
+                    text = "\n".join(lines)
                     continue
             if exc.context_mark is not None and exc.context_mark.line < index and \
                     "block mapping" not in (exc.context or ""):

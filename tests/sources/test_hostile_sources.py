@@ -124,3 +124,31 @@ def test_a_raw_tag_never_runs_past_the_next_tag_in_search_of_a_link():
 
     found = _RAW_LINK.search("<a x <a x <a href='/reviews/a/'>")
     assert found is not None and found.start() == 10
+
+
+def test_the_closing_line_is_the_first_line_of_three_dashes_or_dots():
+    """split_front_matter searches for the closing line from the line breaks; random texts of
+    fences, dots, spaces, tabs and line endings split where the first line that is '---' or
+    '...' (spaces, tabs and a "\\r" after it allowed) is, as a line by line search finds it."""
+    import random
+    import re
+
+    closing = re.compile(r"^(?:---|\.\.\.)[ \t]*\r?$", re.MULTILINE)
+
+    def by_lines(text: str) -> tuple[str, str, int] | None:
+        first, _, rest = text.partition("\n")
+        match = closing.search(rest) if first.rstrip() == "---" else None
+        if match is None:
+            return None
+        front = rest[: match.start()]
+        return front, rest[match.end():].lstrip("\r").removeprefix("\n"), front.count("\n") + 3
+
+    pieces = ["---", "...", "--", "-", ".", " ", "\t", "\r", "\n", "\r\n", "a: b", "é", "—",
+              "\n---", "\n...", "\n---\n", "\n--- \t\r\n"]
+    rng = random.Random(1979)
+    for _ in range(3000):
+        text = rng.choice(["---\n", "--- \r\n", "---", ""]) + "".join(
+            rng.choice(pieces) for _ in range(rng.randint(0, 25)))
+        split = frontmatter.split_front_matter(text, frontmatter.Collector("x.md"))
+        assert split == by_lines(text), repr(text)
+
