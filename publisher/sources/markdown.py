@@ -171,7 +171,7 @@ def site_links(markdown: str, base_url: str, first_line: int) -> tuple[tuple[str
     HTML; code blocks and code spans are left out. Links within the review itself (``#cast``)
     are not included."""
     text = _without_code(markdown)
-    matches = list(_LINK.finditer(text))
+    matches = _links(text)
     if "<" in text:
         matches += _RAW_LINK.finditer(text)
         matches.sort(key=_start)
@@ -202,7 +202,9 @@ _SHORTCODE = re.compile(r"\{\{[<%]\s*/?\s*([\w./-]+)[^\n]*?[>%]\}\}")
 def shortcodes(markdown: str, first_line: int) -> list[tuple[int, str]]:
     """The Hugo shortcodes a body holds (publisher expands none: each would be published as
     text), as (line in the file, name), one per line; code blocks and code spans left out."""
-    if "{{" not in markdown:
+    # One character is looked for with memchr, two with a scan many times slower (10 against
+    # 0.1 µs in a 3 KB body that has neither).
+    if "{" not in markdown or "{{" not in markdown:
         return []
     text = _without_code(markdown)
     found: list[tuple[int, str]] = []
@@ -226,6 +228,23 @@ def _without_code(markdown: str) -> str:
     if "~" in text and "~~~" in text:
         text = _without_fences(text, "~~~")
     return text
+
+
+def _links(text: str) -> list[re.Match[str]]:
+    """What ``_LINK.finditer(text)`` finds. Each match starts at a "]": those few are found
+    with memchr and the pattern tried there, where the search would step through every
+    character of the body (``finditer`` goes on from where a match ends, as this does)."""
+    found = []
+    start = text.find("]")
+    while start != -1:
+        match = _LINK.match(text, start)
+        if match is not None:
+            found.append(match)
+            start = match.end()
+        else:
+            start += 1
+        start = text.find("]", start)
+    return found
 
 
 def _start(match: re.Match[str]) -> int:
@@ -267,6 +286,7 @@ _RAW_LINK = re.compile(r"<[A-Za-z][^<>]*?\s(?:href|src|HREF|SRC)\s*=\s*[\"']([^\
 _PLAIN_PATH = re.compile(r"(?!//)(?!\.\.?(?:/|$))(?!.*/\.\.?(?:/|$|[?#]))[^?#]")
 
 
+@functools.cache  # a publication has one base_url (two with published_url)
 def _origin(base_url: str) -> str:
     scheme, _, rest = base_url.partition("://")
     return f"{scheme}://{rest.split('/', 1)[0]}"

@@ -367,3 +367,19 @@ def test_cmarks_own_urls_are_made_absolute_as_the_tag_pattern_makes_them():
                 html = markdown._heading_ids(markdown._below_the_title(html))
             expected = markdown._absolute_urls(html, base, page).strip()
             assert markdown.render_prepared(text, base, page) == expected, text
+
+
+def test_the_links_found_at_each_bracket_are_those_the_pattern_finds_in_the_whole_text():
+    """site_links tries its pattern only at each "]"; random texts of what a link is made of
+    give the matches of the pattern's own search through the text."""
+    import random
+
+    from publisher.sources import markdown
+
+    pieces = ["]", "[", "](", "]:", ":", "(", ")", "<", ">", "/x", " ", "\t", "\n", "\r\n",
+              '"t"', "'t'", "(t)", "a", "é", "—", "]]", "](<", "]: <", "`", "\\"]
+    rng = random.Random(4151)
+    for _ in range(2000):
+        text = "".join(rng.choice(pieces) for _ in range(rng.randint(0, 30)))
+        assert ([m.span() for m in markdown._links(text)]
+                == [m.span() for m in markdown._LINK.finditer(text)]), text
