@@ -139,3 +139,16 @@ def test_surely_clean_is_never_wrong_about_a_suspect_character():
             if surely_clean(text.encode())] == []
     assert surely_clean("Plain — “quoted” text… in Zürich".encode())
     assert not surely_clean("A non-breaking\u00a0space".encode())
+
+
+def test_surely_clean_looks_at_each_dash_or_searches_as_the_pattern_does():
+    """A text with a few E2 sequences has each looked at, one with many is searched: both
+    answers are the pattern's, wherever the suspect one is among them."""
+    dashes = "—“”…‘’•€™"  # E2 sequences that are not suspect
+    for suspect in ("\u200b", "\u2028", "\u202e", "\u2066", "\u205f", "\u200e"):
+        for count in (0, 1, 15, 16, 17, 40):
+            common = "".join(dashes[i % len(dashes)] for i in range(count))
+            for text in (common, suspect + common, common + suspect,
+                         common[: count // 2] + suspect + common[count // 2:]):
+                data = text.encode()
+                assert surely_clean(data) == (SUSPECT_CHARS.search(text) is None), text

@@ -372,19 +372,21 @@ def _dotted(lines: list[str], index: int) -> str:
     return ".".join(reversed(names))
 
 
-def front_matter_mapping(text: str, out: Collector, *, expected: str
+def front_matter_mapping(text: str, out: Collector, *, expected: str, clean: bool = False
                          ) -> tuple[yaml.MappingNode, str, int] | None:
     """A source's front matter composed as a mapping, its body and the body's first line
     number; None when there is none to read, each problem in ``out``. ``expected`` names the
-    fields an empty front matter lacks ("title, date and reviewer")."""
+    fields an empty front matter lacks ("title, date and reviewer"); ``clean``: ``text`` is
+    known to hold none of SUSPECT_CHARS (``text.surely_clean``), so nothing to remove."""
     split = split_front_matter(text, out)
     if split is None:
         return None
     front, body, body_line = split
-    front = remove_front_matter_controls(front, out)
-    # A non-breaking space pasted after "reviewer:" would make the line invalid YAML; every
-    # text value has its odd spaces made plain anyway.
-    node = compose_front_matter(normalise_spaces(front), out)
+    if not clean:
+        # A non-breaking space pasted after "reviewer:" would make the line invalid YAML;
+        # every text value has its odd spaces made plain anyway.
+        front = normalise_spaces(remove_front_matter_controls(front, out))
+    node = compose_front_matter(front, out)
     if node is None:
         if not out.problems:  # else the YAML's own problem says it
             out.error(2, "", f"front matter is empty; expected fields such as {expected}")

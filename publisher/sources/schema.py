@@ -364,7 +364,7 @@ def parse_source(text: str, path: str, config: Config, *,
     none of SUSPECT_CHARS (``text.surely_clean`` of its bytes)."""
     out = Collector(path)
     text = text.removeprefix("\ufeff")
-    found = front_matter_mapping(text, out, expected="title, date and reviewer")
+    found = front_matter_mapping(text, out, expected="title, date and reviewer", clean=clean)
     if found is None:
         return None, out.problems, out.warnings, ()
     mapping, body, body_line = found
