@@ -10,6 +10,7 @@ them, then quoted, so that the remaining fields are still checked.
 from __future__ import annotations
 
 import difflib
+import operator
 import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -63,11 +64,11 @@ class _Loader(_Parser):  # type: ignore[misc]  # the parser is chosen at import 
     def resolve(self, kind: type, value: object, implicit: object) -> str:
         return _KIND_TAGS[kind]
 
-    def descend_resolver(self, current_node: object, current_index: object) -> None:
-        pass
-
-    def ascend_resolver(self) -> None:
-        pass
+    # The composer calls these two around every node (some 30 a front matter) and ignores what
+    # they return: C functions that take the same arguments and do nothing else are called
+    # without a Python frame (as Python no-ops they were 3 % of parsing a source, by callgrind).
+    descend_resolver = staticmethod(operator.is_)
+    ascend_resolver = staticmethod(tuple)
 
 
 def _compose_yaml(text: str) -> yaml.Node | None:
