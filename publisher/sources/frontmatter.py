@@ -404,6 +404,9 @@ def compose_front_matter(front: str, out: Collector) -> yaml.Node | None:
     ``summary: *Alien* returns``) is reported with the fix, then quoted so that the remaining
     fields are still checked."""
     lines = front.split("\n")
+    # The lines quoted here: one that YAML still refuses is reported as it is, never quoted
+    # again (each quoting escapes the last: the value would double in length every time).
+    quoted: set[int] = set()
     suspects = lines if "&" in front or "*" in front or "!" in front or "#" in front else []
     for index, line in enumerate(suspects):
         # Each trap below starts at one of these characters: a line without them has none.
@@ -416,6 +419,7 @@ def compose_front_matter(front: str, out: Collector) -> yaml.Node | None:
             out.error(index + 2, _dotted(lines, index),
                       f"{comment}; quote the whole value: {key}: {_quoted(value)}")
             lines[index] = f"{indent}{key}: {_quoted(value)}"
+            quoted.add(index)
             continue
         if key_match and key_match.group(3)[:1] in _SILENT_TRAPS:
             indent, key, value = key_match.groups()
@@ -423,6 +427,7 @@ def compose_front_matter(front: str, out: Collector) -> yaml.Node | None:
                       f"{_SILENT_TRAPS[value[0]]}; quote the whole value: {key}: "
                       f"{_quoted(value)}")
             lines[index] = f"{indent}{key}: {_quoted(value)}"
+            quoted.add(index)
             continue
         item_match = _LIST_ITEM.match(line)
         if item_match and item_match.group(2)[:1] in _SILENT_TRAPS:
@@ -430,6 +435,7 @@ def compose_front_matter(front: str, out: Collector) -> yaml.Node | None:
             out.error(index + 2, _dotted(lines, index),
                       f"{_SILENT_TRAPS[value[0]]}; quote the whole item: - {_quoted(value)}")
             lines[index] = f"{dash}{_quoted(value)}"
+            quoted.add(index)
     text = "\n".join(lines) if suspects else front
     for attempt in range(MAX_YAML_FIXES + 1):
         try:
@@ -455,7 +461,8 @@ def compose_front_matter(front: str, out: Collector) -> yaml.Node | None:
                 indent, key, value = key_match.groups()
                 quoted_start = "expected key" in problem
                 misread = ": " in value or value.endswith(":") or "mapping values" not in problem
-                if value and misread and (quoted_start or value[0] not in "\"'[{|>"):
+                if (value and misread and index not in quoted
+                        and (quoted_start or value[0] not in "\"'[{|>")):
                     if attempt == MAX_YAML_FIXES:
                         out.error(line_no, _dotted(lines, index),
                                   f"{trap}; and more values like it: stopped after "
@@ -464,6 +471,7 @@ def compose_front_matter(front: str, out: Collector) -> yaml.Node | None:
                     out.error(line_no, _dotted(lines, index),
                               f"{trap}; quote the whole value: {key}: {_quoted(value)}")
                     lines[index] = f"{indent}{key}: {_quoted(value)}"
+                    quoted.add(index)
                     text = "\n".join(lines)
                     continue
             if exc.context_mark is not None and exc.context_mark.line < index and \

@@ -42,6 +42,23 @@ def test_lines_yaml_misreads_are_read_a_bounded_number_of_times(publication, mon
                                  "check again")
 
 
+def test_a_line_yaml_still_refuses_once_quoted_is_not_quoted_again(publication):
+    """Quoting a value escapes the quotes of the last quoting: a line that YAML refused again
+    and again (here, an indented field under a quoted one) doubled in length each time, to
+    hundreds of megabytes and seconds of work in 25 readings, from nine lines."""
+    publication.write_review("hostile.md", (
+        "---\ntitle: Alien\ndate: 2024-05-09\nlastmod: *Alien* returns\n"
+        "  runtime: 117\nsummary: \"a \\t b\"\n---\nBody.\n"))
+    problems = problems_of(publication)
+    assert problems == [
+        "reviews/hostile.md:4: lastmod: a value starting with '*' is read as a YAML alias; "
+        "quote the whole value: lastmod: \"*Alien* returns\"",
+        "reviews/hostile.md:5: runtime: front matter is not valid YAML: while parsing a block "
+        "mapping: did not find expected key; check quoting and indentation",
+        "reviews/hostile.md:5: runtime: text after a closing quote is not allowed; quote the "
+        "whole value: runtime: \"117\""]
+
+
 def test_front_matter_longer_than_the_limit_is_refused_unread(publication, monkeypatch):
     monkeypatch.setattr(frontmatter, "_compose_yaml", lambda text: pytest.fail("YAML read"))
     lines = "".join(f"k{i}: a: b\n" for i in range(8000))
