@@ -134,7 +134,6 @@ def _cmark_utf8(data: bytes, options: int) -> bytes:
         lib.cmark_parser_free(parser)
 
 
-
 _TAGS = (set(nh3.ALLOWED_TAGS) | {"picture", "source"}) - {"map", "area"}
 _ATTRIBUTES: dict[str, set[str]] = {
     **{tag: set(attrs) for tag, attrs in nh3.ALLOWED_ATTRIBUTES.items()},
