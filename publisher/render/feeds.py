@@ -389,20 +389,30 @@ class _Texts(NamedTuple):
     cast: tuple[str, ...]  # every name, one cleaned to nothing too (the header lists them)
     tags: tuple[str, ...]  # without those cleaned to nothing
 
+    def flat(self) -> list[str]:
+        """Every text, the names and the tags last (``unflat`` takes them back)."""
+        return [*self[:_SINGLE], *self.cast, *self.tags]  # type: ignore[list-item]
+
+    @classmethod
+    def unflat(cls, texts: Sequence[str], cast: int) -> _Texts:
+        """The texts ``flat`` gave (each changed alike), the first ``cast`` of the names and
+        tags being names."""
+        return cls._make([*texts[:_SINGLE], tuple(texts[_SINGLE:_SINGLE + cast]),
+                          tuple(texts[_SINGLE + cast:])])
+
+
+_SINGLE = len(_Texts._fields) - 2  # the texts before the names and the tags
+
 
 def _cleaned(texts: _Texts) -> _Texts:
     """``texts`` through ``xml_safe``, tags cleaned to nothing left out: checked all at once,
     as nearly every entry has nothing to clean. Joined with a space: all are printable when
     the whole is."""
-    t = texts
-    joined = " ".join([t.id, t.url, t.title, t.summary, t.author, t.director, t.certificate,
-                       t.availability, *t.cast, *t.tags])
-    if joined.isprintable() and all(t.tags):
+    flat = texts.flat()
+    if " ".join(flat).isprintable() and all(texts.tags):
         return texts
-    return _Texts(xml_safe(t.id), xml_safe(t.url), xml_safe(t.title), xml_safe(t.summary),
-                  xml_safe(t.author), xml_safe(t.director), xml_safe(t.certificate),
-                  xml_safe(t.availability), tuple(map(xml_safe, t.cast)),
-                  tuple(tag for tag in map(xml_safe, t.tags) if tag))
+    cleaned = _Texts.unflat([xml_safe(text) for text in flat], len(texts.cast))
+    return cleaned._replace(tags=tuple(tag for tag in cleaned.tags if tag))
 
 
 def _escaped(texts: _Texts, quote: bool) -> _Texts:
@@ -410,17 +420,11 @@ def _escaped(texts: _Texts, quote: bool) -> _Texts:
     has nothing to escape in any of them, and a check each (some thirty an entry) was a
     twentieth of the feeds' work. Joined with NUL, which no XML-safe text holds and escaping
     does not add."""
-    t = texts
-    joined = "\0".join([t.id, t.url, t.title, t.summary, t.author, t.director, t.certificate,
-                        t.availability, *t.cast, *t.tags])
+    joined = "\0".join(texts.flat())
     escaped = _escape(joined, quote)
     if escaped is joined:
         return texts
-    id_, url, title, summary, author, director, certificate, availability, *names = (
-        escaped.split("\0"))
-    cast = len(t.cast)
-    return _Texts(id_, url, title, summary, author, director, certificate, availability,
-                  tuple(names[:cast]), tuple(names[cast:]))
+    return _Texts.unflat(escaped.split("\0"), len(texts.cast))
 
 
 @dataclass(frozen=True)
