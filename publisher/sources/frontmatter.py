@@ -399,18 +399,21 @@ def front_matter_mapping(text: str, out: Collector, *, expected: str, clean: boo
     return node, body, body_line
 
 
+def _may_hold_trap(text: str) -> bool:
+    """Whether ``text`` holds a character one of the traps below starts at (a line without
+    one has none)."""
+    return "&" in text or "*" in text or "!" in text or "#" in text
+
+
 def compose_front_matter(front: str, out: Collector) -> yaml.Node | None:
     """Compose the YAML. A plain value that YAML misreads (``title: Alien: Romulus``,
     ``summary: *Alien* returns``) is reported with the fix, then quoted so that the remaining
     fields are still checked."""
-    lines = front.split("\n")
-    # The lines quoted here: one that YAML still refuses is reported as it is, never quoted
-    # again (each quoting escapes the last: the value would double in length every time).
-    quoted: set[int] = set()
-    suspects = lines if "&" in front or "*" in front or "!" in front or "#" in front else []
+    given = front.split("\n")
+    lines = list(given)  # with the values quoted so far
+    suspects = given if _may_hold_trap(front) else []
     for index, line in enumerate(suspects):
-        # Each trap below starts at one of these characters: a line without them has none.
-        if "&" not in line and "*" not in line and "!" not in line and "#" not in line:
+        if not _may_hold_trap(line):
             continue
         key_match = _TOP_KEY.match(line)
         comment = key_match and _comment_trap(key_match.group(2), key_match.group(3))
@@ -419,7 +422,6 @@ def compose_front_matter(front: str, out: Collector) -> yaml.Node | None:
             out.error(index + 2, _dotted(lines, index),
                       f"{comment}; quote the whole value: {key}: {_quoted(value)}")
             lines[index] = f"{indent}{key}: {_quoted(value)}"
-            quoted.add(index)
             continue
         if key_match and key_match.group(3)[:1] in _SILENT_TRAPS:
             indent, key, value = key_match.groups()
@@ -427,7 +429,6 @@ def compose_front_matter(front: str, out: Collector) -> yaml.Node | None:
                       f"{_SILENT_TRAPS[value[0]]}; quote the whole value: {key}: "
                       f"{_quoted(value)}")
             lines[index] = f"{indent}{key}: {_quoted(value)}"
-            quoted.add(index)
             continue
         item_match = _LIST_ITEM.match(line)
         if item_match and item_match.group(2)[:1] in _SILENT_TRAPS:
@@ -435,7 +436,6 @@ def compose_front_matter(front: str, out: Collector) -> yaml.Node | None:
             out.error(index + 2, _dotted(lines, index),
                       f"{_SILENT_TRAPS[value[0]]}; quote the whole item: - {_quoted(value)}")
             lines[index] = f"{dash}{_quoted(value)}"
-            quoted.add(index)
     text = "\n".join(lines) if suspects else front
     for attempt in range(MAX_YAML_FIXES + 1):
         try:
@@ -461,7 +461,9 @@ def compose_front_matter(front: str, out: Collector) -> yaml.Node | None:
                 indent, key, value = key_match.groups()
                 quoted_start = "expected key" in problem
                 misread = ": " in value or value.endswith(":") or "mapping values" not in problem
-                if (value and misread and index not in quoted
+                # A line quoted already and still refused is reported as it is: quoted again,
+                # it would escape the last quoting (doubling in length every time).
+                if (value and misread and lines[index] == given[index]
                         and (quoted_start or value[0] not in "\"'[{|>")):
                     if attempt == MAX_YAML_FIXES:
                         out.error(line_no, _dotted(lines, index),
@@ -471,7 +473,6 @@ def compose_front_matter(front: str, out: Collector) -> yaml.Node | None:
                     out.error(line_no, _dotted(lines, index),
                               f"{trap}; quote the whole value: {key}: {_quoted(value)}")
                     lines[index] = f"{indent}{key}: {_quoted(value)}"
-                    quoted.add(index)
                     text = "\n".join(lines)
                     continue
             if exc.context_mark is not None and exc.context_mark.line < index and \
