@@ -76,13 +76,8 @@ def load_shared(batches: Sequence[list[Job]], load: Callable[[list[Job]], list[E
             if message is None or status != 0:
                 continue  # its batches are among those not done
             taken, name, blob = message
-            entries = pickle.loads(blob)
             done.update(taken)
-            if name is None:
-                result.unstored.extend(entries)
-            else:
-                result.stored.extend(entries)
-                result.chunks.append(name)
+            _keep(result, pickle.loads(blob), name)
         failed = False
     finally:
         queue.close()
@@ -105,12 +100,17 @@ def _take(batches: Sequence[list[Job]], load: Callable[[list[Job]], list[Entry]]
 
 
 def _store(result: SharedLoad, entries: list[Entry], chunk_dir: Path | None) -> None:
-    name = write_chunk(chunk_dir, entries) if chunk_dir is not None and entries else None
-    if name is None:
+    _keep(result, entries,
+          write_chunk(chunk_dir, entries) if chunk_dir is not None and entries else None)
+
+
+def _keep(result: SharedLoad, entries: list[Entry], chunk: str | None) -> None:
+    """``entries`` in ``result``: stored in the cache as ``chunk``, or not stored (None)."""
+    if chunk is None:
         result.unstored.extend(entries)
     else:
         result.stored.extend(entries)
-        result.chunks.append(name)
+        result.chunks.append(chunk)
 
 
 def _child(batches: Sequence[list[Job]], load: Callable[[list[Job]], list[Entry]],
