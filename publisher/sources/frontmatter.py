@@ -191,18 +191,19 @@ class Fields:
         self.nodes: dict[str, yaml.Node] = {}
         self.lines: dict[str, int] = {}
         self.texts: dict[str, str | None] = {}
+        nodes, lines = self.nodes, self.lines
         for key_node, value_node in node.value:
             line = key_node.start_mark.line + offset
             if not isinstance(key_node, yaml.ScalarNode):
                 out.error(line, prefix.rstrip("."), "a field name must be a plain word")
                 continue
             key = key_node.value
-            if key in self.nodes:
-                out.error(line, prefix + key, f"given twice (first on line {self.lines[key]}); "
+            if key in nodes:
+                out.error(line, prefix + key, f"given twice (first on line {lines[key]}); "
                                               "keep one")
                 continue
             if key not in known:  # one scan of the names for each field that is known
-                if key.lower() in known and key.lower() not in self.nodes:
+                if key.lower() in known and key.lower() not in nodes:
                     # "Title:" (a capital, as word processors and some exports write it): one
                     # error, and the value still read, so that no "title: missing" follows it.
                     out.error(line, prefix + key,
@@ -212,8 +213,8 @@ class Fields:
                     out.error(line, prefix + key,
                               f"unknown field; {_hint(key, known, nested, prefix)}")
                     continue
-            self.nodes[key] = value_node
-            self.lines[key] = line
+            nodes[key] = value_node
+            lines[key] = line
 
     def line(self, key: str, default: int = 1) -> int:
         return self.lines.get(key, default)
@@ -221,9 +222,18 @@ class Fields:
     def text(self, key: str) -> str | None:
         """A scalar field as cleaned text; None when absent or empty (each problem reported
         once, however often the field is read)."""
-        if key in self.texts:
-            return self.texts[key]
-        self.texts[key] = value = self._text(key)
+        texts = self.texts
+        if key in texts:
+            return texts[key]
+        node = self.nodes.get(key)
+        # The common case inline: a value without controls, odd spaces or line breaks.
+        if node is None:
+            value = None
+        elif isinstance(node, yaml.ScalarNode) and node.value.isprintable():
+            value = " ".join(node.value.split()) or None
+        else:
+            value = self._text(key)
+        texts[key] = value
         return value
 
     def _text(self, key: str) -> str | None:
@@ -258,12 +268,15 @@ class Fields:
         if isinstance(node, yaml.ScalarNode):
             items = [one_line(v) for v in node.value.split(",")]
         elif isinstance(node, yaml.SequenceNode):
-            inner = next((i for i in node.value if not isinstance(i, yaml.ScalarNode)), None)
-            if inner is not None:
-                self.out.error(inner.start_mark.line + self.offset, self.prefix + key,
-                               f"expected a list of names, got {node_kind(inner)} in it")
-                return None
-            items = [one_line(item.value) for item in node.value]
+            items = []
+            for item in node.value:
+                if not isinstance(item, yaml.ScalarNode):
+                    self.out.error(item.start_mark.line + self.offset, self.prefix + key,
+                                   f"expected a list of names, got {node_kind(item)} in it")
+                    return None
+                value = item.value
+                # one_line's common case inline: nothing to remove, no line breaks.
+                items.append(" ".join(value.split()) if value.isprintable() else one_line(value))
         else:
             self.out.error(self.line(key), self.prefix + key,
                            "expected a list, e.g. [a, b], got a mapping")
@@ -423,20 +436,21 @@ def compose_front_matter(front: str, out: Collector) -> yaml.Node | None:
                       f"{comment}; quote the whole value: {key}: {_quoted(value)}")
             lines[index] = f"{indent}{key}: {_quoted(value)}"
             continue
-        if key_match and key_match.group(3)[:1] in _SILENT_TRAPS:
-            indent, key, value = key_match.groups()
-            out.error(index + 2, _dotted(lines, index),
-                      f"{_SILENT_TRAPS[value[0]]}; quote the whole value: {key}: "
-                      f"{_quoted(value)}")
-            lines[index] = f"{indent}{key}: {_quoted(value)}"
-            continue
+        if key_match:
+            if key_match.group(3)[:1] in _SILENT_TRAPS:
+                indent, key, value = key_match.groups()
+                out.error(index + 2, _dotted(lines, index),
+                          f"{_SILENT_TRAPS[value[0]]}; quote the whole value: {key}: "
+                          f"{_quoted(value)}")
+                lines[index] = f"{indent}{key}: {_quoted(value)}"
+            continue  # a field's line is no list item
         item_match = _LIST_ITEM.match(line)
         if item_match and item_match.group(2)[:1] in _SILENT_TRAPS:
             dash, value = item_match.groups()
             out.error(index + 2, _dotted(lines, index),
                       f"{_SILENT_TRAPS[value[0]]}; quote the whole item: - {_quoted(value)}")
             lines[index] = f"{dash}{_quoted(value)}"
-    text = "\n".join(lines) if suspects else front
+    text = front if lines == given else "\n".join(lines)
     for attempt in range(MAX_YAML_FIXES + 1):
         try:
             return _compose_yaml(text)

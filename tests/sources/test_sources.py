@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import random
 import shutil
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -11,6 +12,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+import yaml
 
 from publisher.config import load_config
 from publisher.cores import MAX_WORKERS
@@ -20,8 +22,10 @@ from publisher.sources import cache
 from publisher.sources import catalog as catalog_module
 from publisher.sources.cache import cache_path, is_trusted
 from publisher.sources.catalog import check_sources, load_reviews
+from publisher.sources.frontmatter import Collector, Fields
 from publisher.sources.scaffold import init_publication
 from publisher.sources.schema import parse_review, parse_runtime
+from publisher.text import one_line
 from tests.fixtures import SAMPLE, Publication
 
 LONDON = ZoneInfo("Europe/London")
@@ -1099,3 +1103,30 @@ def test_the_summary_of_a_body_with_more_ends_there_as_in_hugo(publication):
     assert r.body_html == "<p>Three hours that pass like <em>one</em>.</p>\n<p>The rest.</p>"
     r = one(publication, BASIC, "No marker here.\n\nThe rest.\n", name="film.md")
     assert r.summary == "No marker here. The rest."
+
+
+def test_fields_clean_values_inline_as_their_slow_path_does():
+    """Fields.text and text_list clean a printable value inline; random values (controls, odd
+    spaces, line breaks and bidi controls among them) read the same as through _text and
+    one_line, warnings included."""
+    rng = random.Random(1895)
+    alphabet = "ab C\t\n\r\x00\x01\x7f\x85\u00a0\u2003\u2028\u202e\u200b\ufeff é—,"
+    mark = yaml.Mark("x.md", 0, 0, 0, None, None)
+
+    def scalar(value: str) -> yaml.ScalarNode:
+        return yaml.ScalarNode("tag:yaml.org,2002:str", value, mark, mark)
+
+    for _ in range(3000):
+        values = ["".join(rng.choice(alphabet) for _ in range(rng.randrange(9)))
+                  for _ in range(rng.randrange(1, 4))]
+        node = yaml.MappingNode("tag:yaml.org,2002:map", [
+            (scalar("title"), scalar(values[0])),
+            (scalar("tags"), yaml.SequenceNode("tag:yaml.org,2002:seq",
+                                               [scalar(v) for v in values], mark, mark)),
+        ], mark, mark)
+        fields = Fields(node, 2, Collector("x.md"), "", ("title", "tags"))
+        slow = Fields(node, 2, Collector("x.md"), "", ("title", "tags"))
+        assert fields.text("title") == slow._text("title")
+        assert fields.out.warnings == slow.out.warnings
+        assert fields.text_list("tags") == tuple(
+            dict.fromkeys(filter(None, (one_line(v) for v in values))))
