@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import pickle
 import random
+import re
 import shutil
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -18,7 +19,7 @@ from publisher.config import load_config
 from publisher.cores import MAX_WORKERS
 from publisher.errors import ConfigError, PublisherError, SourceError
 from publisher.models import Showing
-from publisher.sources import cache
+from publisher.sources import cache, frontmatter
 from publisher.sources import catalog as catalog_module
 from publisher.sources.cache import cache_path, is_trusted
 from publisher.sources.catalog import check_sources, load_reviews
@@ -1130,3 +1131,19 @@ def test_fields_clean_values_inline_as_their_slow_path_does():
         assert fields.out.warnings == slow.out.warnings
         assert fields.text_list("tags") == tuple(
             dict.fromkeys(filter(None, (one_line(v) for v in values))))
+
+
+def test_a_fields_line_is_read_as_the_lazy_patterns_read_it():
+    """_field_line and _list_item take a value whole and strip it, where the patterns they
+    replace matched it lazily before trailing white space: random lines split the same."""
+    field = re.compile(r"^(\s*)([A-Za-z_][\w-]*)\s*:\s+(.*?)\s*\r?$")
+    item = re.compile(r"^(\s*-\s+)(.*?)\s*\r?$")
+    rng = random.Random(1927)
+    pieces = ["key", "k_2", "-", ":", " ", "  ", "\t", "\r", "\x0b", "\x1c", "\x85", "\u00a0",
+              "\u2028", "\u3000", "a", "é", "#", "*", "&", "!", '"', "'", "[", "x: y"]
+    for _ in range(20000):
+        line = "".join(rng.choice(pieces) for _ in range(rng.randrange(10)))
+        expected = field.match(line)
+        assert frontmatter._field_line(line) == (expected and expected.groups()), repr(line)
+        expected = item.match(line)
+        assert frontmatter._list_item(line) == (expected and expected.groups()), repr(line)
