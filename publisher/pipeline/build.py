@@ -349,6 +349,17 @@ def _digest(*parts: object) -> str:
                            digest_size=16).hexdigest()
 
 
+def _digest_texts(*texts: str) -> str:
+    """A digest of ``texts``, which tells them apart as ``_digest`` does: joined by NUL
+    rather than written as a repr (a sixth of the time; 10,000 review pages are digested in a
+    first build). Texts holding a NUL themselves, which no title or URL does, go to
+    ``_digest`` (a repr holds no NUL, so the two never give the same text)."""
+    joined = "\0".join(texts)
+    if joined.count("\0") != len(texts) - 1:
+        return _digest(*texts)
+    return hashlib.blake2b(joined.encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
+
+
 def _holds_publication(real: Path, root: Path, out: Path) -> bool:
     """Whether the folder ``real`` is the publication ``root`` itself, or holds the output
     ``out`` or lies within it (all given resolved)."""
@@ -820,8 +831,11 @@ class _Planner:
     def _page_inputs(self, review: Review, older: Review | None, newer: Review | None,
                      related: Suggestions, i: int) -> str:
         """The digest of a review's page: the review, its neighbours and what it suggests."""
-        return _digest(self.base, self.review(review), _neighbour(older), _neighbour(newer),
-                       [self._related_key(r) for r in related[i]])
+        # A neighbour's title and URL, or two empty texts (a review's URL is never empty).
+        return _digest_texts(self.base, self.review(review),
+                             *((older.title, older.url) if older is not None else ("", "")),
+                             *((newer.title, newer.url) if newer is not None else ("", "")),
+                             *[self._related_key(r) for r in related[i]])
 
     def _related_key(self, related: Related) -> str:
         """A digest of what a review page shows of a related review, made once for each: a
@@ -834,8 +848,10 @@ class _Planner:
         other, reason = related
         found = self._related_keys.get((id(other), reason))
         if found is None:
-            shown = (_neighbour(other), reason, other.reviewer, other.film.year)
-            found = self._related_keys[id(other), reason] = _digest(shown)
+            year = other.film.year
+            found = self._related_keys[id(other), reason] = _digest_texts(
+                other.title, other.url, reason, other.reviewer,
+                "" if year is None else str(year))
         return found
 
     def plan_aliases(self) -> None:
@@ -1351,10 +1367,6 @@ def _unit_page(key: str) -> str | None:
 
 def _archive_dir(month: str) -> str:
     return f"archive/{month}/"
-
-
-def _neighbour(review: Review | None) -> tuple[str, str] | None:
-    return None if review is None else (review.title, review.url)
 
 
 def _unit_files(entry: dict[str, Any] | None) -> dict[str, Any]:

@@ -82,6 +82,8 @@ class Suggestions:
         # time at 10,000 reviews (and one string for each director's reviews makes the
         # build's digests of the suggestions cheaper to look up).
         self._same_director = functools.cache(lambda name: words("same_director", name=name))
+        self._same_cast = functools.cache(
+            lambda names: words("same_cast", names=words.names(names)))
         # A review is suggested for the same reason on many pages (a director's film on each
         # of the director's others): one tuple for each, not one per page.
         self._made: dict[tuple[int, str], Related] = {}
@@ -93,7 +95,7 @@ class Suggestions:
         return found
 
     def _pick(self, i: int) -> tuple[Related, ...]:
-        reviews, limit, words, made = self.reviews, self.limit, self.words, self._made
+        reviews, limit, made = self.reviews, self.limit, self._made
         review = reviews[i]
         directors, casts = self._directors, self._casts
         picked: list[Related] = []
@@ -117,19 +119,24 @@ class Suggestions:
                         break  # the cast's turn never comes, and what is past ``limit`` goes
         if len(picked) < limit and casts[i]:
             mine = casts[i]
+            common = set(mine).intersection
+            # (-shared, -other, shared): most shared names first, then the newest; ``other``
+            # is seen once, so the set is never compared.
             scored = []
             for actor in mine:
                 for other in self._by_actor[actor][:limit + 1]:
                     if other not in seen:
                         seen.add(other)
-                        shared = set(casts[other]).intersection(mine)
-                        scored.append((other, shared))
-            scored.sort(key=lambda found: (-len(found[1]), -found[0]))  # then the newest
+                        shared = common(casts[other])
+                        scored.append((-len(shared), -other, shared))
+            scored.sort()
             names: dict[str, str] = {}
             for actor in review.film.starring:
                 names.setdefault(self._key(actor), actor)
-            for other, shared in scored[:limit - len(picked)]:
-                said = [names[a] for a in mine if a in shared]
-                picked.append(Related(reviews[other], words(
-                    "same_cast", names=words.names(said))))
+            for _count, other, shared in scored[:limit - len(picked)]:
+                reason = self._same_cast(tuple([names[a] for a in mine if a in shared]))
+                found = made.get((-other, reason))
+                if found is None:
+                    found = made[-other, reason] = Related(reviews[-other], reason)
+                picked.append(found)
         return tuple(picked[:limit])
