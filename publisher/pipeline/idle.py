@@ -74,6 +74,10 @@ class Signature:
     #: False when only the inputs were signed (``digest`` is then empty): they differ from the
     #: record's, so the command is not idle whatever its output holds (``IdleCheck.take``).
     complete: bool = True
+    #: The stat rows of reviews/, pages/, static/ and templates/ and the latest ctime among
+    #: each's files, by label, as this signature read them (``IdleCheck.record_after``).
+    trees: Mapping[str, tuple[str, int]] = field(default_factory=dict, repr=False,
+                                                 compare=False)
 
 
 @dataclass(frozen=True)
@@ -111,12 +115,14 @@ class IdleCheck:
 
     @classmethod
     def take(cls, config: Config, kind: str, *, whole: bool = False,
-             written: Written | None = None) -> IdleCheck:
+             written: Written | None = None,
+             trees: Mapping[str, tuple[str, int]] | None = None) -> IdleCheck:
         """The signature now. The output is signed only when the inputs are the recorded
         ones (or ``whole``): it is half the work (a stat of every file the last build made),
         and a command whose inputs changed is not idle whatever its output holds. A record
         that names no inputs (an earlier version's) is compared whole. ``written``: what the
-        build just made knows of the output (``Written``)."""
+        build just made knows of the output (``Written``); ``trees``: the source trees'
+        stat rows as an earlier signature read them (``Signature.trees``), not read again."""
         check = cls(config, kind, taken_ns=time.time_ns())
         check._records = _read_records(config)
         record = check._records.get(kind)
@@ -128,7 +134,7 @@ class IdleCheck:
         try:
             check.signature = signature(config, taken_ns=check.taken_ns,
                                         need_ledger=kind == "run", output_if=output_wanted,
-                                        written=written)
+                                        written=written, trees=trees)
         except (OSError, sqlite3.Error, ValueError):
             check.signature = None  # anything odd: the full command will say what
         return check
@@ -199,11 +205,19 @@ class IdleCheck:
         ``stdout``/``stderr`` and change nothing, under a signature taken afresh — provided
         nothing it read changed while it ran (a review saved during a build would otherwise
         be recorded as built). ``written``: what the build knows of the output it made
-        (``Written``), signed instead of read again. False when not recorded."""
+        (``Written``), signed instead of read again. False when not recorded.
+
+        The source trees are not stat'ed again: a file's row holds its ctime, which every
+        change moves on and nothing sets back, and a signature with a file changed within
+        RACY_NS of it is not recorded. So a row the same before the command and at the next
+        signature means a file unchanged in between; one changed while the command ran makes
+        the next signature differ from this record as it would from the before one, and that
+        command runs in full (10,000 stat calls saved after a first build)."""
         before = self.signature
         if before is None or before.racy:
             return False
-        after = IdleCheck.take(self.config, self.kind, whole=True, written=written)
+        after = IdleCheck.take(self.config, self.kind, whole=True, written=written,
+                               trees=before.trees)
         if after.signature is None or after.signature.inputs != before.inputs:
             return False
         return after.record(steady=steady, stdout=stdout, stderr=stderr)
@@ -249,9 +263,11 @@ def _within(now: datetime, start: object, until: object) -> bool:
 
 def signature(config: Config, *, taken_ns: int, need_ledger: bool,
               output_if: Callable[[str], bool] = lambda inputs: True,
-              written: Written | None = None) -> Signature:
+              written: Written | None = None,
+              trees: Mapping[str, tuple[str, int]] | None = None) -> Signature:
     """The digest of everything a build (or run) reads; see the module's docstring. The
-    output is signed only if ``output_if(inputs digest)``; from ``written`` when given."""
+    output is signed only if ``output_if(inputs digest)``; from ``written`` when given. The
+    source trees' rows are taken from ``trees`` when given (``IdleCheck.record_after``)."""
     h = hashlib.blake2b(digest_size=20)  # the inputs
     out = hashlib.blake2b(digest_size=20)  # the output
     newest = [0]  # the latest ctime among the inputs
@@ -267,17 +283,18 @@ def signature(config: Config, *, taken_ns: int, need_ledger: bool,
     def add_output_rows(text: str) -> None:
         out.update(text.encode("utf-8", "surrogatepass"))
 
-    _sources(config, add, add_rows, newest)
+    read: dict[str, tuple[str, int]] = {}
+    _sources(config, add, add_rows, newest, trees, read)
     paths = config.paths
     busy, last_slot = _ledger(config, add, need_ledger)
     racy = newest[0] + RACY_NS >= taken_ns
     inputs = h.hexdigest()
     if not output_if(inputs):
-        return Signature("", racy, busy, last_slot, inputs, complete=False)
+        return Signature("", racy, busy, last_slot, inputs, complete=False, trees=read)
     out.update(repr(("output", str(paths.output))).encode("utf-8", "surrogatepass"))
     _outputs(paths.output, paths.build_manifest, paths.state, add_output_rows, written)
     digest = hashlib.blake2b(f"{inputs}|{out.hexdigest()}".encode(), digest_size=20)
-    return Signature(digest.hexdigest(), racy, busy, last_slot, inputs)
+    return Signature(digest.hexdigest(), racy, busy, last_slot, inputs, trees=read)
 
 
 def source_digest(config: Config) -> str:
@@ -291,9 +308,11 @@ def source_digest(config: Config) -> str:
 
 
 def _sources(config: Config, add: Callable[..., None], add_rows: Callable[[str], None],
-             newest: list[int] | None) -> None:
+             newest: list[int] | None, known: Mapping[str, tuple[str, int]] | None = None,
+             read: dict[str, tuple[str, int]] | None = None) -> None:
     """Add the code, publisher.toml's bytes and the stat rows of reviews/, pages/, static/ and
-    templates/ to the digest."""
+    templates/ to the digest: each tree's as ``known`` has it, else read now (and put in
+    ``read``)."""
     add("code", __version__, sys.version, _code_signature())
     config_path = config.path.resolve()
     add("config", str(config_path), hashlib.sha256(config_path.read_bytes()).hexdigest())
@@ -301,13 +320,18 @@ def _sources(config: Config, add: Callable[..., None], add_rows: Callable[[str],
     for label, root in (("reviews", paths.reviews), ("pages", paths.pages),
                         ("static", paths.static), ("templates", paths.templates)):
         add(label, str(root))
-        _tree(root, add_rows, newest)
+        rows, latest = known[label] if known is not None else _tree(root)
+        add_rows(rows)
+        if newest is not None and latest > newest[0]:
+            newest[0] = latest
+        if read is not None:
+            read[label] = rows, latest
 
 
-def _tree(root: Path, add: object, newest: list[int] | None) -> None:
-    """Add (relative path, size, mtime, ctime, inode, mode) of every file under ``root``
-    (following file symlinks, as the build reads through them) to the digest."""
-    assert callable(add)
+def _tree(root: Path) -> tuple[str, int]:
+    """(relative path, size, mtime, ctime, inode, mode) of every file under ``root``
+    (following file symlinks, as the build reads through them), one row each, and the latest
+    ctime among them."""
     rows: list[str] = []  # one string hashed at the end: 10,000 files cost ~50 ms, not 150
     latest = 0
     stack = [(str(root), "")]
@@ -336,9 +360,7 @@ def _tree(root: Path, add: object, newest: list[int] | None) -> None:
                         f"\0{st.st_mode}")
             if st.st_ctime_ns > latest:
                 latest = st.st_ctime_ns
-    add("\n".join(rows))
-    if newest is not None and latest > newest[0]:
-        newest[0] = latest
+    return "\n".join(rows), latest
 
 
 def _outputs(out: Path, manifest: Path, state: Path, add: object,

@@ -115,6 +115,26 @@ def test_a_review_saved_while_a_build_runs_is_built_by_the_next(publication, cli
     assert "public/: 0 files written" not in result.output
 
 
+def test_the_record_a_build_leaves_signs_the_sources_as_read_before_it(publication, cli, full,
+                                                                       monkeypatch):
+    """A build that wrote records itself with the stat rows of the sources taken before it
+    (a file changed meanwhile has a later ctime, which the next signature sees: the test
+    above): each source tree is walked once, not again after the build."""
+    write_reviews(publication, 3)
+    walked = []
+    real = idle._tree
+
+    def tree(root):
+        walked.append(root)
+        return real(root)
+
+    monkeypatch.setattr(idle, "_tree", tree)
+    cli("build")
+    assert full.build == 1 and len(walked) == len(set(walked)) == 4
+    cli("build")
+    assert full.build == 1, "the record after the first build was not the idle answer"
+
+
 def test_an_output_edited_after_the_build_wrote_it_is_made_again_by_the_next(
         publication, cli, full, monkeypatch):
     """The record a build that wrote leaves signs its output as the build left it (the stats
