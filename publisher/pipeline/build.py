@@ -1488,8 +1488,10 @@ def plan_problems(config: Config, catalog: Catalog, now: datetime,
     pages are left to the build. A static/ that cannot be read is check's to report."""
     site = Site.from_config(config)
     try:
+        # Deferred: check writes no manifest, so the digests that cost half of planning are
+        # made only for the sample units it renders.
         planner = _plan(config, site, catalog, issues or (), posters or PosterFacts(config),
-                        now)
+                        now, deferred=True)
         for unit in planner.samples():
             unit.render()
     except SourceError as exc:
