@@ -133,10 +133,11 @@ class Suggestions:
             names: dict[str, str] = {}
             for actor in review.film.starring:
                 names.setdefault(self._key(actor), actor)
-            for _count, other, shared in scored[:limit - len(picked)]:
+            for _count, newest_first, shared in scored[:limit - len(picked)]:
+                other = -newest_first
                 reason = self._same_cast(tuple([names[a] for a in mine if a in shared]))
-                found = made.get((-other, reason))
+                found = made.get((other, reason))
                 if found is None:
-                    found = made[-other, reason] = Related(reviews[-other], reason)
+                    found = made[other, reason] = Related(reviews[other], reason)
                 picked.append(found)
         return tuple(picked[:limit])
