@@ -240,9 +240,8 @@ class Fields:
         return value
 
     def _text(self, key: str) -> str | None:
-        node = self.nodes.get(key)
-        if node is None:
-            return None
+        """``text`` for a value that is not a printable scalar (the field is there)."""
+        node = self.nodes[key]
         if not isinstance(node, yaml.ScalarNode):
             hint = ""
             written = _flow_text(node)
@@ -252,10 +251,8 @@ class Fields:
             self.out.error(self.line(key), self.prefix + key,
                            f"expected a single value, got {node_kind(node)}{hint}")
             return None
-        raw = node.value
-        if raw.isprintable():  # the common case: no controls, odd spaces or line breaks
-            return " ".join(raw.split()) or None
-        value, removed = remove_control_chars(raw)
+        # ``text`` has read a printable value already: here, what may need cleaning.
+        value, removed = remove_control_chars(node.value)
         if removed:
             self.out.warn(self.line(key), self.prefix + key,
                           f"removed {removed} control character{'s' if removed > 1 else ''} "
