@@ -94,8 +94,15 @@ class Suggestions:
             found = self._found[i] = self._pick(i) if self.limit > 0 else ()
         return found
 
+    def _related(self, other: int, reason: str) -> Related:
+        """The review at ``other``, suggested for ``reason``: one tuple for every page."""
+        found = self._made.get((other, reason))
+        if found is None:
+            found = self._made[other, reason] = Related(self.reviews[other], reason)
+        return found
+
     def _pick(self, i: int) -> tuple[Related, ...]:
-        reviews, limit, made = self.reviews, self.limit, self._made
+        reviews, limit = self.reviews, self.limit
         review = reviews[i]
         directors, casts = self._directors, self._casts
         picked: list[Related] = []
@@ -111,10 +118,7 @@ class Suggestions:
             for other in self._by_director[directors[i]][:limit + 1]:
                 if other not in seen:
                     seen.add(other)
-                    found = made.get((other, reason))
-                    if found is None:
-                        found = made[other, reason] = Related(reviews[other], reason)
-                    picked.append(found)
+                    picked.append(self._related(other, reason))
                     if len(picked) == limit:
                         break  # the cast's turn never comes, and what is past ``limit`` goes
         if len(picked) < limit and casts[i]:
@@ -136,8 +140,5 @@ class Suggestions:
             for _count, newest_first, shared in scored[:limit - len(picked)]:
                 other = -newest_first
                 reason = self._same_cast(tuple([names[a] for a in mine if a in shared]))
-                found = made.get((other, reason))
-                if found is None:
-                    found = made[other, reason] = Related(reviews[other], reason)
-                picked.append(found)
+                picked.append(self._related(other, reason))
         return tuple(picked[:limit])
