@@ -24,7 +24,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import html
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -123,6 +123,17 @@ class PageRenderer:
     def _render(self, name: str, context: Mapping[str, Any]) -> str:
         """One template, compiled once per renderer (Jinja's own cache would stat the file on
         every call). A template error is raised as TemplateError naming file and line."""
+        return "".join(self._pieces(name, context))
+
+    def _render_utf8(self, name: str, context: Mapping[str, Any]) -> bytes:
+        """``_render(name, context).encode("utf-8")``, each piece the template writes encoded
+        by itself: a page holding one character above U+00FF (a star, a curly quote, an arrow)
+        is one text of two bytes a character, whose encoding is a loop over every character;
+        an ASCII piece is copied as it is."""
+        return _utf8_join(self._pieces(name, context))
+
+    def _pieces(self, name: str, context: Mapping[str, Any]) -> list[str]:
+        """What the template writes, in the pieces it yields (a join would list them anyway)."""
         try:
             found = self._templates.get(name)
             if found is None:
@@ -133,7 +144,7 @@ class PageRenderer:
             # render flattens key by key every time: pallets/jinja#2185) flattened once:
             # 15-20 µs a render, about a third of a list item's.
             values = {**template_globals, **context}
-            return "".join(template.root_render_func(template.new_context(values, shared=True)))
+            return list(template.root_render_func(template.new_context(values, shared=True)))
         except Exception:  # noqa: BLE001 - told apart (template's or a bug) just below
             pass
         # Again through the engine, which turns the error into a TemplateError that names the
@@ -226,7 +237,7 @@ class PageRenderer:
                                    "twitter_card": "summary_large_image" if own else "summary"})
         values.update(context)
         values["header"] = self._header(values["section"])
-        return self._render(name, values).encode("utf-8")
+        return self._render_utf8(name, values)
 
     # -- reviews -----------------------------------------------------------------------------
 
@@ -513,6 +524,10 @@ _SEARCH_SCRIPT_WORDS = ("search_loading", "search_failed", "search_no_match", "s
                         "search_first", "rated", "directed_by", "starring")
 
 _slug = functools.lru_cache(maxsize=4096)(slugify)  # a name is slugged once, not per page
+
+
+def _utf8_join(pieces: Iterable[str]) -> bytes:
+    return b"".join(map(str.encode, pieces))
 
 
 def _w3c_date(when: datetime) -> str:
