@@ -3,11 +3,16 @@ is a valid, encoded URL, or the review is refused with the line and the fix."""
 
 from __future__ import annotations
 
+import json
+import random
+import re
+
 import feedparser
 import pytest
 
 from publisher.errors import SourceError
 from publisher.pipeline.build import build_publication
+from publisher.sources import schema as schema_module
 from publisher.sources.catalog import load_reviews
 from tests.fixtures import NOW, write_png
 
@@ -70,3 +75,28 @@ def test_the_enclosure_of_a_poster_with_a_space_in_its_name_is_the_file(publicat
     assert enclosure.href == "https://reel.test/posters/my%20poster.png"
     assert int(enclosure.length) == poster.stat().st_size  # found under static/, so its size
     assert (publication.root / "public" / "posters" / "my poster.png").is_file()
+
+
+def test_a_plain_poster_url_is_taken_as_the_checks_would_take_it(publication, monkeypatch):
+    """A URL that _PLAIN_URL matches skips urlsplit, the checks and the encoding: random URLs
+    (most of them plain, some with ports, users, spaces, accents or capitals) give the same
+    poster and the same problems both ways."""
+    rng = random.Random(1902)
+    schemes = ["https://"] * 6 + ["http://", "HTTPS://", "ftp://", "https:/", ""]
+    hosts = ["img.test"] * 6 + ["images.example.org", "a-b.c0", "IMG.test", "img.test:8080",
+             "u:p@img.test", "[::1]", "xn--caf-dma.test", "café.test", "", "img..test", "-"]
+    pieces = ["/", "a", "Z", "0", "/", ".", "..", "-", "_", "~", "%20", "%", "?", "&", "=",
+              "+", "posters/", "x.jpg"] * 3 + ["#", " ", "é", ":", "@", "'", '"', "<", "\\"]
+    plain = 0
+    for _ in range(3000):
+        url = rng.choice(schemes) + rng.choice(hosts) + rng.choice(["/", "/", ""]) + "".join(
+            rng.choice(pieces) for _ in range(rng.randrange(8)))
+        source = f"---\n{BASIC}poster: {json.dumps(url)}\n---\nA body.\n"
+        fast = schema_module.parse_source(source, "reviews/film.md", publication.config)
+        with monkeypatch.context() as slow_path:
+            slow_path.setattr(schema_module, "_PLAIN_URL", re.compile(r"(?!)"))
+            slow = schema_module.parse_source(source, "reviews/film.md", publication.config)
+        assert (fast[0] and fast[0].poster, fast[1:]) == (slow[0] and slow[0].poster,
+                                                          slow[1:]), url
+        plain += bool(schema_module._PLAIN_URL.match(url))
+    assert plain > 500  # the fast path was taken often enough to be compared
