@@ -251,6 +251,7 @@ _NOT_SLUG = re.compile(r"[^a-z0-9]+")
 _NOT_LETTERS = re.compile(r"[\W_]+")
 
 
+@functools.lru_cache(maxsize=4096)
 def slugify(text: str) -> str:
     """A lower-case ASCII slug: 'Sam Okafor' -> 'sam-okafor', 'Amélie' -> 'amelie'. Letters with
     no ASCII form are transliterated, as Pelican does (Hugo keeps them, percent-escaped in every
