@@ -68,6 +68,12 @@ class Sharing(Protocol):
 
 def safe_relpath(rel: str) -> str:
     """``rel`` as a relative POSIX path of a file, refused (PublisherError) if it is not one."""
+    # The plan's own paths are already in their normal form: a path that starts with neither
+    # "/" nor ".", ends with no "/", and holds neither "//" nor "/." has no empty, "." or ".."
+    # part, so it is what the full check returns (a PurePosixPath cost a first build of
+    # 10,000 reviews ~0.1 s of CPU). Anything else takes the full check.
+    if rel and rel[0] not in "/." and rel[-1] != "/" and "//" not in rel and "/." not in rel:
+        return rel
     p = PurePosixPath(rel)
     if not rel or p.is_absolute() or ".." in p.parts or rel.endswith("/"):
         raise PublisherError(f"refusing to write {rel!r}: not a relative file path")
