@@ -251,6 +251,8 @@ _NOT_SLUG = re.compile(r"[^a-z0-9]+")
 _NOT_LETTERS = re.compile(r"[\W_]+")
 
 
+# Kept: a reviewer's name and a tag are slugged for every review that names them, by the
+# parse, the pages and the feeds (~7.7k instructions each time).
 @functools.lru_cache(maxsize=4096)
 def slugify(text: str) -> str:
     """A lower-case ASCII slug: 'Sam Okafor' -> 'sam-okafor', 'Amélie' -> 'amelie'. Letters with

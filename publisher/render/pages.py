@@ -21,7 +21,6 @@ Where things live (paths under the output directory):
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import html
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -253,7 +252,7 @@ class PageRenderer:
         return made
 
     def reviewer_url(self, review: Review) -> str:
-        return self.site.url(index_path("reviewers", _slug(review.reviewer)))
+        return self.site.url(index_path("reviewers", slugify(review.reviewer)))
 
     def _dates(self, card: Card) -> dict[str, str]:
         key = (card.published, card.updated)
@@ -334,7 +333,7 @@ class PageRenderer:
         found = self._tag_links.get(tag)
         if found is None:
             found = self._tag_links[tag] = Fields(
-                name=tag, url=self.site.url(index_path("tags", _slug(tag))))
+                name=tag, url=self.site.url(index_path("tags", slugify(tag))))
         return found
 
     def _related_entry(self, related: Related) -> Fields:
@@ -523,7 +522,6 @@ class PageRenderer:
 _SEARCH_SCRIPT_WORDS = ("search_loading", "search_failed", "search_no_match", "search_matches",
                         "search_first", "rated", "directed_by", "starring")
 
-_slug = functools.lru_cache(maxsize=4096)(slugify)  # a name is slugged once, not per page
 
 
 def _utf8_join(pieces: Iterable[str]) -> bytes:
