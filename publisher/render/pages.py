@@ -523,7 +523,6 @@ _SEARCH_SCRIPT_WORDS = ("search_loading", "search_failed", "search_no_match", "s
                         "search_first", "rated", "directed_by", "starring")
 
 
-
 def _utf8_join(pieces: Iterable[str]) -> bytes:
     return b"".join(map(str.encode, pieces))
 
