@@ -61,6 +61,11 @@ _FREE = _LIB.cmark_get_default_mem_allocator().contents.free
 _cmark.lib.cmark_gfm_core_extensions_ensure_registered()
 _EXTENSIONS = [_cmark.lib.cmark_find_syntax_extension(name.encode())
                for name in _CMARK_EXTENSIONS]
+# A body's bytes are searched for a byte by its value (``_LT in data``) and for longer needles
+# with find: ``b"<" in data`` first tries its needle as an integer, raising and clearing a
+# TypeError (2,600 instructions against 600 for a review's body, ten searches a body).
+_LT, _COLON, _PIPE, _TILDE, _AT = b"<:|~@"
+
 # Each extension changes the HTML only where the text holds what it reacts to, yet costs time
 # on every text (autolink, called at every "w" and ":", a fifth of cmark's): it is attached
 # only where it may act, and a text that needs none goes through cmark_markdown_to_html, one
@@ -77,12 +82,6 @@ def _may_autolink(data: bytes) -> bool:
 def _extensions_for(data: bytes) -> list[Any]:
     """The extensions that may change the HTML of ``data`` (in _CMARK_EXTENSIONS' order)."""
     return _EXTENSIONS_FOR[_PIPE in data or _COLON in data, _TILDE in data, _may_autolink(data)]
-
-
-# A body's bytes are searched for a byte by its value (``_LT in data``) and for longer needles
-# with find: ``b"<" in data`` first tries its needle as an integer, raising and clearing a
-# TypeError (2,600 instructions against 600 for a review's body, ten searches a body).
-_LT, _COLON, _PIPE, _TILDE, _AT = b"<:|~@"
 
 
 _EXTENSIONS_FOR = {needs: [extension for extension, needed in zip(_EXTENSIONS, needs,

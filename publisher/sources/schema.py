@@ -267,7 +267,7 @@ def _poster(fields: Fields, title: str, config: Config) -> tuple[Poster | None, 
         if src is None:
             return None, ()
     if _PLAIN_URL.match(src):
-        # What the checks below pass unchanged, without urlsplit (30k instructions a URL).
+        # What the checks below pass unchanged, without urlsplit (~54k instructions a URL).
         return Poster(src=src, alt=alt or f"Poster for {title}"), ()
     try:
         parts = urlsplit(src)
