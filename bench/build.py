@@ -14,15 +14,16 @@ its own, and the copies change hands round by round, so that where a copy lies o
 weighs on all alike, and each goes first in every other round (use a repeat that is a
 multiple of twice the number of implementations).
 
-*cold*: ``public/`` and ``.publisher/cache/`` moved out of the way first (no parse cache, no build
-manifest; the ledger stays), and deleted when the benchmark ends (``measure.Trash`` says why).
-*cold-rm*: the same, deleted just before instead — what ``rm -rf public && publisher build``
-costs on this machine's file system. Measure *cold* and *cold-rm* in separate runs a few minutes
-apart. *warm*: built
-again, nothing changed (the first re-run, which finds that out in full). *idle*: built once more
-(answered by the idle check, where an install has one). *run*: ``publisher run`` when nothing is
-due, as cron sees it most of the time (two unmeasured runs first: one composes and sends the
-issue that is due, to nobody; one finds nothing to do).
+*cold*: ``public/`` and ``.publisher/cache/`` moved out of the way first (no parse cache, no
+build manifest; the ledger stays), and deleted when the benchmark ends (``measure.Trash`` says
+why). *cold-rm*: the same, deleted just before instead — what ``rm -rf public && publisher
+build`` costs on this machine's file system. Measure *cold* and *cold-rm* in separate runs a few
+minutes apart. *warm*: built again, nothing changed, with the idle check's record removed first,
+so that the build finds that out in full (what a build does when the record is missing or stale:
+a cold build leaves one, so without that step this was the idle check too). *idle*: built once
+more (answered by the idle check, where an install has one). *run*: ``publisher run`` when
+nothing is due, as cron sees it most of the time (two unmeasured runs first: one composes and
+sends the issue that is due, to nobody; one finds nothing to do).
 *touched*: every review's mtime moved on, nothing else changed (what a ``git checkout`` or a sync
 does): the full path finds that nothing changed, re-reading every file. *add*: one new review
 (the newest: every page of the indexes it is on shifts), then removed again, unmeasured.
@@ -118,6 +119,11 @@ def make_cold(directory: Path, trash: Trash | None) -> None:
             trash.clear(sub)
 
 
+def forget_idle(directory: Path) -> None:
+    """Remove the idle check's record (pipeline/idle.py): the next build checks everything."""
+    (directory / ".publisher" / "cache" / "idle.json").unlink(missing_ok=True)
+
+
 def touch_reviews(directory: Path) -> None:
     """Move every review's mtime on by a second, then wait until their change times are
     safely past (a file changed within two seconds is re-read anyway: sources/cache.py)."""
@@ -192,6 +198,7 @@ def measure_sizes(args: argparse.Namespace, impls: list[Impl], scenarios: list[s
                 if "warm" in results:
                     if "cold" not in results and "cold-rm" not in results:
                         impl(directory, "build")  # so that the next one has nothing to do
+                    forget_idle(directory)
                     results["warm"][impl.name].append(impl(directory, "build"))
                 if "idle" in results:
                     if "warm" not in results:
