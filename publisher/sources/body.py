@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from ..errors import Problem, SourceError
 from ..files import read_file
-from ..models import Deferred, Review
+from ..models import Deferred, Review, quick_init
 from ..text import excerpt
 from .markdown import prepare_markdown, render_prepared
 
@@ -42,6 +42,7 @@ def _byte_offset(data: bytes, offset: int) -> int:
     return start + len(head[:offset].encode("utf-8"))
 
 
+@quick_init
 @dataclass(frozen=True)
 class FileBody(Deferred):
     """The body of ``source`` (named so in messages), read from ``path`` from character
@@ -74,6 +75,7 @@ class FileBody(Deferred):
         return SourceError([Problem(self.source, 0, "", f"{what}; run the command again")])
 
 
+@quick_init
 @dataclass(frozen=True)
 class MarkdownBody(Deferred):
     """A body given as text (a review parsed from a string, not from a file)."""
@@ -89,6 +91,7 @@ class MarkdownBody(Deferred):
 MORE = "<!--more-->"
 
 
+@quick_init
 @dataclass(frozen=True)
 class Excerpt(Deferred):
     """The summary of a review that gives none: the first ``words`` words of its body, or of
