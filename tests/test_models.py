@@ -76,3 +76,16 @@ def test_a_class_whose_init_does_more_is_refused():
         quick_init(dataclasses.dataclass(frozen=True)(type("Part", (), {
             "__annotations__": {"value": "int"},
             "value": dataclasses.field(default=0, init=False)})))
+
+
+@pytest.mark.parametrize("computed", [(), ("body_html",), ("summary",), ("body_html", "summary")])
+def test_a_review_pickles_its_fields_without_the_texts_it_computed(computed):
+    review = Review(slug="s", title="T", date=None, updated=None, reviewer="R", id="i",  # type: ignore[arg-type]
+                    url="u", body_html=Excerpt(3, "lead words here", "b/"),
+                    summary=Excerpt(2, "lead words", "b/"))
+    before = dict(vars(review))
+    for name in computed:
+        getattr(review, name)
+    state = review.__getstate__()
+    assert list(state.items()) == list(before.items())
+    assert pickle.loads(pickle.dumps(review)).__dict__ == before
