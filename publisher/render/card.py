@@ -114,7 +114,7 @@ def review_card(review: Review, excerpt_words: int, poster: ImageFacts | None = 
     image = review.poster
     rating = review.rating
     suffix = _suffix(urlsplit(image.src).path).lower() if image else ""
-    return Card(
+    return _card(
         review=review,
         id=review.id,
         url=review.url,
@@ -143,6 +143,16 @@ def review_card(review: Review, excerpt_words: int, poster: ImageFacts | None = 
         updated=review.updated,
         excerpt_words=excerpt_words,
     )
+
+
+def _card(**fields: Any) -> Card:
+    """``Card(**fields)``, every field given, put into the new card's ``__dict__`` at once: a
+    frozen dataclass's ``__init__`` sets each field through ``object.__setattr__``, 40,000
+    instructions a card (a third of making one). tests/render/test_card.py checks that the
+    two are the same card."""
+    card = object.__new__(Card)
+    card.__dict__.update(fields)
+    return card
 
 
 def review_json_ld(card: Card, site: Site) -> dict[str, Any]:
