@@ -44,6 +44,10 @@ class Strings:
     plural: Callable[[int], str] = english_plural
 
     def __call__(self, key: str, **values: object) -> str:
+        return self.fill(key, values)
+
+    def fill(self, key: str, values: Mapping[str, object]) -> str:
+        """``strings(key, **values)`` for values already in a mapping."""
         value = self.values[key]
         assert isinstance(value, str), key
         return value.format_map(values)

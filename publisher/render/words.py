@@ -52,7 +52,9 @@ class Words:
         self.locale = _locale(self.language)[0]
 
     def __call__(self, key: str, **values: object) -> str:
-        return self.strings(key, **values)
+        # Not self.strings(key, **values): a call of an object through its class's __call__
+        # packs the values again, a third of the cost of the words of a card.
+        return self.strings.fill(key, values)
 
     def count(self, key: str, n: int, /, **values: object) -> str:
         """``key``'s form for the number ``n``: "1 review", "10,000 reviews"."""
@@ -161,6 +163,10 @@ class Phrases:
 
     @jinja2.pass_eval_context
     def __call__(self, context: EvalContext, key: str, /, **values: object) -> str:
+        return self.say(context, key, values)
+
+    def say(self, context: EvalContext, key: str, values: Mapping[str, object]) -> str:
+        """``t(key, **values)`` for values already in a mapping."""
         if not context.autoescape:
             return _fill(key, self._value(key), values)
         if values:
@@ -265,7 +271,7 @@ def _closing(tokens: Sequence[jinja2.lexer.Token], start: int) -> int | None:
 def _say(context: EvalContext, key: str, /, **values: object) -> str:
     """``t(key, **values)`` in InlineWords' environment: the filter it writes calls as."""
     phrases: Phrases = context.environment.words.phrases  # type: ignore[attr-defined]
-    return phrases(context, key, **values)
+    return phrases.say(context, key, values)
 
 
 def _fill(key: str, text: str, values: Mapping[str, object]) -> str:
