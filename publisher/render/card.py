@@ -155,10 +155,11 @@ def _card(**fields: Any) -> Card:
     return card
 
 
-def review_json_ld(card: Card, site: Site) -> dict[str, Any]:
+def review_json_ld(card: Card, site: Site, date_published: str = "") -> dict[str, Any]:
     """schema.org Review data for one review, as Google documents it for critic reviews:
     itemReviewed Movie (director, actors, poster), the rating out of 5, the author and the date
-    published."""
+    published (``date_published``, when the caller has it already: the day in the site's time
+    zone, ISO 8601)."""
     movie: dict[str, Any] = {"@type": "Movie", "name": card.title}
     if card.year:
         movie["dateCreated"] = str(card.year)
@@ -173,7 +174,8 @@ def review_json_ld(card: Card, site: Site) -> dict[str, Any]:
         "@type": "Review",
         "name": card.title,
         "url": card.url,
-        "datePublished": card.published.astimezone(site.tz).date().isoformat(),
+        "datePublished": (date_published
+                          or card.published.astimezone(site.tz).date().isoformat()),
         "author": {"@type": "Person", "name": card.reviewer},
         "publisher": {"@type": "Organization", "name": site.title, "url": site.base_url},
         "itemReviewed": movie,

@@ -4,11 +4,18 @@ are tested where a build writes them (tests/pipeline/test_site.py)."""
 from __future__ import annotations
 
 import random
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from markupsafe import Markup
 
-from publisher.render.pages import _utf8_join
+from publisher.render.pages import PageRenderer, _utf8_join
+from publisher.render.site import Site
+from tests.fixtures import make_issue
 
 
 def test_a_page_encoded_piece_by_piece_is_its_whole_text_encoded():
@@ -29,3 +36,38 @@ def test_a_piece_utf8_cannot_carry_is_refused_as_the_whole_text_is():
         "".join(pieces).encode("utf-8")
     with pytest.raises(UnicodeEncodeError):
         _utf8_join(pieces)
+
+
+_renderers: dict[str, PageRenderer] = {}
+
+
+@settings(max_examples=100, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(published=st.datetimes(min_value=datetime(1990, 1, 1), max_value=datetime(2090, 1, 1),
+                              timezones=st.sampled_from([UTC, ZoneInfo("Pacific/Auckland"),
+                                                         ZoneInfo("America/St_Johns")])),
+       later=st.timedeltas(min_value=timedelta(days=-3), max_value=timedelta(days=3)),
+       site_tz=st.sampled_from(["Europe/London", "Pacific/Kiritimati", "America/Adak"]))
+def test_a_review_pages_dates_are_its_datetimes_in_the_sites_time_zone(
+        publication, published, later, site_tz):
+    # The page writes a review's dates as these, though it writes an equal one only once.
+    review = replace(make_issue(publication.config, 1).reviews[0], date=published,
+                     updated=published + later)
+    pages = _renderers.get(site_tz)
+    if pages is None:  # one a time zone: a renderer compiles its templates
+        site = replace(Site.from_config(publication.config), tz=ZoneInfo(site_tz))
+        pages = _renderers[site_tz] = PageRenderer(site)
+    site = pages.site
+    html = pages.review_page(review, None, None).decode("utf-8")
+    tz = site.tz
+    in_tz = published.astimezone(tz), review.updated.astimezone(tz)
+    modified = max(review.updated, published).astimezone(tz)
+    assert (f'<meta property="article:published_time" content="{in_tz[0].isoformat()}">'
+            in html)
+    assert f'<meta property="article:modified_time" content="{modified.isoformat()}">' in html
+    assert f'"datePublished":"{in_tz[0].date().isoformat()}"' in html
+    dates = pages._dates(pages.card(review))
+    assert dates["date_iso"] == in_tz[0].date().isoformat()
+    assert dates["updated_iso"] == in_tz[1].date().isoformat()
+    assert dates["updated_text"] == (site.words.date(in_tz[1], tz)
+                                     if in_tz[1].date() > in_tz[0].date() else "")
