@@ -8,6 +8,7 @@ illegal characters, JSON), so the digest, the archive and the feeds cannot drift
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -100,6 +101,20 @@ def _suffix(path: str) -> str:
     return ""
 
 
+#: A URL whose path urlsplit finds without removing or checking anything: http or https, a
+#: host of ASCII without brackets, no tab or line break. The path is the group.
+_PLAIN_URL = re.compile(r"https?://[^/?#\[\]\t\r\n\x80-\U0010ffff]*"
+                        r"(/[^?#\t\r\n]*)?(?:[?#][^\t\r\n]*)?")
+
+
+def _url_path(url: str) -> str:
+    """``urlsplit(url).path`` (raising as it raises), read off a plain URL (``_PLAIN_URL``) by
+    one match: urlsplit keeps only its last 20 answers, and a card took 28,000 instructions
+    over a poster's."""
+    plain = _PLAIN_URL.fullmatch(url)
+    return (plain.group(1) or "") if plain is not None else urlsplit(url).path
+
+
 def review_card(review: Review, excerpt_words: int, poster: ImageFacts | None = None,
                 words: Words = ENGLISH) -> Card:
     """The card for one review, with an excerpt of ``excerpt_words`` words of its body;
@@ -113,7 +128,7 @@ def review_card(review: Review, excerpt_words: int, poster: ImageFacts | None = 
         credits.append(words("starring", names=words.names(film.starring)))
     image = review.poster
     rating = review.rating
-    suffix = _suffix(urlsplit(image.src).path).lower() if image else ""
+    suffix = _suffix(_url_path(image.src)).lower() if image else ""
     return _card(
         review=review,
         id=review.id,

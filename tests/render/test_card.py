@@ -10,6 +10,8 @@ from decimal import Decimal
 
 import feedparser
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from publisher.models import Film, ImageFacts, Issue, Poster
 from publisher.render.archive import render_archive, render_issue_page, review_json_ld
@@ -160,3 +162,22 @@ def test_a_posters_suffix_is_what_pathlib_reads(path):
     from publisher.render.card import _suffix
 
     assert _suffix(path) == PurePosixPath(path).suffix
+
+
+@given(st.sampled_from(["http://", "https://", "HTTP://", "ftp://", " https://", "https:/", ""]),
+       st.lists(st.sampled_from(["http", ":", "//", "/", "x", "a.png", ".", "?", "#", "[", "]",
+                                 "::1", "é", "字", "\t", "\n", " ", "\x00", "%20", "@", ":80"]),
+                max_size=12).map("".join))
+def test_a_posters_path_is_what_urlsplit_reads(start, rest):
+    url = start + rest
+    from urllib.parse import urlsplit
+
+    from publisher.render.card import _url_path
+
+    try:
+        expected = urlsplit(url).path
+    except ValueError:
+        with pytest.raises(ValueError):
+            _url_path(url)
+    else:
+        assert _url_path(url) == expected
