@@ -280,7 +280,9 @@ class PageRenderer:
         if hit is not None and hit[0] is review:
             return hit[1]
         card = self.card(review)
-        found = Markup(self._render("review_item.html.j2", {
+        # safe_text, not Markup(): Markup asks the text for an __html__ method, which fails by
+        # raising (4 % of an item).
+        found = safe_text(self._render("review_item.html.j2", {
             "card": card, "reviewer_url": self.reviewer_url(review), "t": self.site.words.phrases,
             **self._dates(card)}))
         self._items[id(review)] = (review, found)
