@@ -10,9 +10,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from publisher.models import Film, Poster, Review, quick_init
+from publisher.render.card import Card
 from publisher.sources.body import Excerpt, FileBody, MarkdownBody
 
-QUICK = [Film, Poster, Review, FileBody, MarkdownBody, Excerpt]
+QUICK = [Film, Poster, Review, FileBody, MarkdownBody, Excerpt, Card]
 
 
 def as_dataclass_makes_it(cls: type) -> type:

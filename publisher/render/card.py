@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 import orjson
 from markupsafe import Markup
 
-from ..models import ImageFacts, Review
+from ..models import ImageFacts, Review, quick_init
 from ..text import excerpt, one_line, rating_value, stars
 from .engine import safe_text
 from .site import Site
@@ -37,6 +37,7 @@ IMAGE_TYPES = {
 }
 
 
+@quick_init
 @dataclass(frozen=True)
 class Card:
     """What a renderer shows for one review: every field plain text except ``review``.
@@ -129,7 +130,7 @@ def review_card(review: Review, excerpt_words: int, poster: ImageFacts | None = 
     image = review.poster
     rating = review.rating
     suffix = _suffix(_url_path(image.src)).lower() if image else ""
-    return _card(
+    return Card(
         review=review,
         id=review.id,
         url=review.url,
@@ -158,16 +159,6 @@ def review_card(review: Review, excerpt_words: int, poster: ImageFacts | None = 
         updated=review.updated,
         excerpt_words=excerpt_words,
     )
-
-
-def _card(**fields: Any) -> Card:
-    """``Card(**fields)``, every field given, put into the new card's ``__dict__`` at once: a
-    frozen dataclass's ``__init__`` sets each field through ``object.__setattr__``, 40,000
-    instructions a card (a third of making one). tests/render/test_card.py checks that the
-    two are the same card."""
-    card = object.__new__(Card)
-    card.__dict__.update(fields)
-    return card
 
 
 def review_json_ld(card: Card, site: Site, date_published: str = "") -> dict[str, Any]:

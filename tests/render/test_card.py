@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import FrozenInstanceError, fields, replace
+from dataclasses import replace
 from decimal import Decimal
 
 import feedparser
@@ -13,9 +13,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from publisher.models import Film, ImageFacts, Issue, Poster
+from publisher.models import Film, Issue, Poster
 from publisher.render.archive import render_archive, render_issue_page, review_json_ld
-from publisher.render.card import Card, review_card, script_json
+from publisher.render.card import review_card, script_json
 from publisher.render.digest import render_digest
 from publisher.render.feeds import FeedRenderer
 from publisher.render.site import Site
@@ -68,22 +68,6 @@ def test_a_card_without_the_optional_parts_leaves_them_empty(publication):
     assert card.credits == card.rating_value == card.stars == card.rating_text == ""
     assert card.rating is None
     assert card.poster_src == card.poster_alt == card.logline == ""
-
-
-@pytest.mark.parametrize("bare", [False, True], ids=["full", "bare"])
-def test_a_card_is_the_one_its_dataclass_makes_of_the_same_fields(publication, bare):
-    # review_card fills the card's __dict__ itself, without the frozen dataclass's __init__.
-    config = publication.config
-    review = (film(config, 2, rating=None, film=Film(), poster=None, summary="") if bare
-              else full_review(config))
-    card = review_card(review, 12, ImageFacts(1234, 300, 450))
-    made = Card(**{f.name: getattr(card, f.name) for f in fields(Card)})
-    assert vars(card) == vars(made)
-    assert list(vars(card)) == [f.name for f in fields(Card)]
-    assert card == made and hash(card) == hash(made) and repr(card) == repr(made)
-    assert card.excerpt == made.excerpt and card.logline == made.logline
-    with pytest.raises(FrozenInstanceError):
-        card.title = "Another"  # type: ignore[misc]
 
 
 def test_a_zero_rating_has_a_value_and_words_but_no_stars(publication):
