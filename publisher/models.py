@@ -50,6 +50,17 @@ class _Text:
         return review.__dict__[self.slot]  # type: ignore[no-any-return]
 
 
+class _Factory:
+    """The default of a parameter whose field has a default factory (shown as dataclasses
+    shows it): the factory is called when the parameter is not given."""
+
+    def __repr__(self) -> str:
+        return "<factory>"
+
+
+_NO_VALUE = _Factory()
+
+
 _Frozen = TypeVar("_Frozen", bound=type)
 
 
@@ -88,17 +99,6 @@ def quick_init(cls: _Frozen) -> _Frozen:
     init.__qualname__ = f"{cls.__qualname__}.__init__"
     cls.__init__ = init  # type: ignore[misc]
     return cls
-
-
-class _Factory:
-    """The default of a parameter whose field has a default factory (shown as dataclasses
-    shows it): the factory is called when the parameter is not given."""
-
-    def __repr__(self) -> str:
-        return "<factory>"
-
-
-_NO_VALUE = _Factory()
 
 
 @quick_init
