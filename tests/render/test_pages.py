@@ -41,8 +41,7 @@ def test_a_piece_utf8_cannot_carry_is_refused_as_the_whole_text_is():
 _renderers: dict[str, PageRenderer] = {}
 
 
-@settings(max_examples=100, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=100, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(published=st.datetimes(min_value=datetime(1990, 1, 1), max_value=datetime(2090, 1, 1),
                               timezones=st.sampled_from([UTC, ZoneInfo("Pacific/Auckland"),
                                                          ZoneInfo("America/St_Johns")])),
