@@ -430,13 +430,14 @@ def server() -> Iterator[SmtpServer]:
         yield srv
 
 
-def use_smtp(publication: Publication, url: str, *, connections: int = 4) -> None:
+def use_smtp(publication: Publication, url: str, *, connections: int = 4,
+             timeout: int = 10) -> None:
     publication.add_config(f"""
         [delivery]
         transport = "{url}"
         starttls = false
         connections = {connections}
-        timeout = 10
+        timeout = {timeout}
         """)
 
 

@@ -19,6 +19,10 @@ Faults, per recipient (``times`` limits how often one fires; None means always):
 
 ``refuse_sender(reply)`` answers every MAIL FROM with ``reply`` (a relay refusing our sender).
 
+``hold_after(count)`` holds every message after the first ``count`` at DATA, unanswered, until
+``release()``: a test then acts in the middle of a send, however fast the machine sends. It
+returns an event set once ``count`` messages are in.
+
 With ``max_connections`` a connection beyond that many at once gets 421 4.7.0 after its
 EHLO and is closed. With ``password`` set the server offers AUTH (user ``user``) and refuses
 mail without it; wrong credentials get 535 5.7.8. With ``tls`` (a (certfile, keyfile) pair) it
@@ -31,6 +35,7 @@ own: trickle, flood, stall.
 
 from __future__ import annotations
 
+import asyncio
 import email.policy
 import shutil
 import socket
@@ -95,6 +100,9 @@ class FaultyHandler:
         self.rcpt_attempts: dict[str, int] = {}
         self.connections = 0
         self.sender_reply: str | None = None  # set: every MAIL FROM gets this reply
+        self.hold_count: int | None = None  # set: messages after this many wait for release
+        self.holding = threading.Event()  # set once hold_count messages are in
+        self.released = threading.Event()
 
     def fail(self, address: str, kind: str, times: int | None = None) -> None:
         if kind not in KINDS:
@@ -159,6 +167,10 @@ class FaultyHandler:
         return "250 2.1.5 OK"
 
     async def handle_DATA(self, server: SMTP, session: Any, envelope: Any) -> str:
+        if self.hold_count is not None and len(self.messages) >= self.hold_count:
+            self.holding.set()
+            # Waited for in a thread, so the other connections are served (and held) too.
+            await asyncio.get_running_loop().run_in_executor(None, self.released.wait)
         rcpts = tuple(envelope.rcpt_tos)
         kinds = [k for k in (self._take(r, ("drop_after_data", "554_data")) for r in rcpts) if k]
         record = Received(envelope.mail_from, rcpts, bytes(envelope.original_content),
@@ -235,6 +247,7 @@ class SmtpServer:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        self.release()  # a held message's thread would keep the stop waiting
         self._controller.stop()
 
     @property
@@ -254,6 +267,13 @@ class SmtpServer:
 
     def refuse_sender(self, reply: str) -> None:
         self.handler.sender_reply = reply
+
+    def hold_after(self, count: int) -> threading.Event:
+        self.handler.hold_count = count
+        return self.handler.holding
+
+    def release(self) -> None:
+        self.handler.released.set()
 
     def received_by(self, address: str) -> list[Received]:
         return [m for m in self.handler.messages
