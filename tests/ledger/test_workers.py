@@ -194,13 +194,22 @@ def test_a_retried_or_released_delivery_goes_back_to_the_queue_free_for_anyone(
 
 @postgres_only
 def test_the_shared_rate_limit_spaces_every_workers_messages(config: Config):
+    interval = 60.0  # far longer than any call takes, however loaded the machine
     with open_store(config) as a, open_store(config) as b:
         assert a.rate_reserver() is not None
-        waits = [store.reserve_rate(2.0) for store in (a, b, a, b, a)]
-    # each taker gets the next free time: one interval after the one before, whoever took it
-    # (the calls themselves take milliseconds, the intervals seconds)
-    for i, wait in enumerate(waits):
-        assert abs(wait - 2.0 * i) < 0.5, waits
+        calls = []  # (started, wait, ended) of each call
+        for store in (a, b, a, b, a):
+            started = time.monotonic()
+            wait = store.reserve_rate(interval)
+            calls.append((started, wait, time.monotonic()))
+    # Each taker gets the next free time: one interval after the one before, whoever took it.
+    # A wait counts from the moment of the call, inside it: the i-th free time, i intervals
+    # after the first call, is the i-th wait plus the time between the two calls, which lies
+    # between the calls' bounds (a millisecond of slack for the two clocks).
+    first_started, _, first_ended = calls[0]
+    for i, (started, wait, ended) in enumerate(calls):
+        assert started - first_ended - 0.001 <= i * interval - wait <= \
+            ended - first_started + 0.001, (i, calls)
 
 
 @pytest.mark.parametrize("database", ["sqlite"], indirect=True)
