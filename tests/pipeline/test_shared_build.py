@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 
@@ -28,6 +29,7 @@ from publisher.render.site import Site
 from publisher.sources.catalog import load_reviews
 from publisher.sources.posters import PosterFacts
 from tests.fixtures import write_films, write_reviews
+from tests.pausing import Pause
 
 
 def snapshot(root: Path) -> dict[str, bytes]:
@@ -183,24 +185,26 @@ def test_a_worker_killed_midway_is_one_line_and_changes_nothing(publication, now
     assert strays(publication) == []
 
 
-def start_big_build(publication, now) -> tuple[subprocess.Popen[bytes], list[Path]]:
-    """``publisher build`` of 1,500 reviews in a process, returned once the parent and a
-    worker are both writing pages (with the lists of new files they write as they go)."""
+@pytest.fixture
+def big_build(publication, now, tmp_path) -> Iterator[tuple[subprocess.Popen[bytes], list[Path],
+                                                           Pause]]:
+    """``publisher build`` of 1,500 reviews in a process, held once the parent and every
+    worker have each written six files where they go (each process lists them in a list of
+    new files as it goes) and are about to write a seventh: the build, those lists, and the
+    pause (``release`` lets whatever is left of the build go on)."""
     write_reviews(publication, [{"slug": f"film-{i}",
                                  "date": f"2024-{1 + i % 12:02d}-{1 + i % 27:02d}"}
                                 for i in range(1500)], first=date(2024, 1, 1))
-    state = publication.root / ".publisher"
-    command = [sys.executable, "-m", "publisher", "-C", str(publication.root), "--now",
-               now.isoformat(), "build"]
-    parent = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and parent.poll() is None:
-        journals = list(state.glob("new-files-*.txt")) if state.exists() else []
-        if len(journals) >= 2 and all(j.read_bytes().count(b"\n") > 5 for j in journals):
-            return parent, journals
-        time.sleep(0.005)
-    parent.kill()
-    pytest.fail(f"the build never shared its work: {parent.communicate()}")
+    with Pause(tmp_path / "pause", "publisher.pipeline.output:Output.put", call=7) as pause:
+        parent = pause.start("-C", str(publication.root), "--now", now.isoformat(), "build",
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        # The parent renders its share once every worker is forked.
+        pause.wait(parent.pid)
+        pause.wait(*children_of(parent.pid))
+        journals = list((publication.root / ".publisher").glob("new-files-*.txt"))
+        assert len(journals) == 1 + len(children_of(parent.pid)) >= 2, "the work was not shared"
+        assert all(j.read_bytes().count(b"\n") > 5 for j in journals)
+        yield parent, journals, pause
 
 
 def same_as_a_clean_build(publication, now, tmp_path) -> None:
@@ -214,15 +218,16 @@ def same_as_a_clean_build(publication, now, tmp_path) -> None:
 
 
 def test_a_build_killed_with_its_workers_running_leaves_no_process_and_nothing_behind(
-        publication, now, tmp_path):
-    parent, journals = start_big_build(publication, now)
+        publication, now, tmp_path, big_build):
+    parent, journals, pause = big_build
     workers = children_of(parent.pid)
     assert workers
     parent.send_signal(signal.SIGKILL)
-    parent.communicate()
-    # The workers die with it: nothing more is written (an orphaned worker would go on
-    # writing its share for seconds) and no process is left.
+    parent.wait()  # (not its output: a worker that outlived it would keep that open)
+    # The workers die with it: nothing more is written once they are let go (an orphaned
+    # worker would go on writing its share for seconds) and no process is left.
     written = [j.read_bytes().count(b"\n") for j in journals]
+    pause.release()
     time.sleep(0.5)
     assert [j.read_bytes().count(b"\n") for j in journals] == written
     assert not [pid for pid in workers if alive(pid)]
@@ -233,8 +238,8 @@ def test_a_build_killed_with_its_workers_running_leaves_no_process_and_nothing_b
 
 
 def test_sigterm_to_a_shared_build_is_one_line_143_and_writes_nothing(publication, now,
-                                                                       tmp_path):
-    parent, _journals = start_big_build(publication, now)
+                                                                       tmp_path, big_build):
+    parent, _journals, _pause = big_build
     workers = children_of(parent.pid)
     parent.send_signal(signal.SIGTERM)  # the parent only, as `kill` does
     out, err = parent.communicate(timeout=60)
