@@ -359,24 +359,20 @@ def test_a_build_killed_half_way_leaves_nothing_behind_for_the_next(publication,
     # left and the site is exactly what a build that was never interrupted makes.
     import signal
     import subprocess
-    import sys
-    import time
+
+    from tests.pausing import Pause
 
     write_reviews(publication, [{"slug": f"film-{i}",
                                  "date": f"2025-{1 + i % 12:02d}-{1 + i % 27:02d}"}
                                 for i in range(300)])
     state = publication.root / ".publisher"
-    command = [sys.executable, "-m", "publisher", "-C", str(publication.root), "--now",
-               now.isoformat(), "build"]
-    child = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        journals = list(state.glob("new-files-*.txt")) if state.exists() else []
-        if journals and sum(len(j.read_bytes().splitlines()) for j in journals) > 20:
-            break
-        time.sleep(0.01)
-    child.send_signal(signal.SIGKILL)
-    child.wait()
+    # Killed as it is about to write its 21st file (any workers it forked die with it).
+    with Pause(tmp_path / "pause", "publisher.pipeline.output:Output.put", call=21) as pause:
+        child = pause.start("-C", str(publication.root), "--now", now.isoformat(), "build",
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        pause.wait(child.pid)
+        child.send_signal(signal.SIGKILL)
+        child.wait()
     public = publication.root / "public"
     assert list(state.glob("new-files-*.txt")), "killed before it wrote any page"
 
