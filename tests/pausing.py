@@ -51,6 +51,7 @@ class Pause:
     def start(self, *args: str, **popen: Any) -> subprocess.Popen[bytes]:
         """``python -m publisher ARGS`` with TARGET patched (``popen``: Popen's keywords)."""
         self.directory.mkdir(parents=True, exist_ok=True)
+        # This checkout first, whatever the working directory: its tests and its publisher.
         path = os.environ.get("PYTHONPATH")
         env = {**os.environ, "PYTHONPATH": str(REPO) + (os.pathsep + path if path else "")}
         self.process = subprocess.Popen(
