@@ -70,25 +70,30 @@ def received_counts(server: SmtpServer) -> Counter[str]:
 def test_sigkill_mid_send_then_run_again_sends_nobody_two_copies(publication):
     write_reviews(publication, 3)
     with SmtpServer() as server:
-        hold_data(server, delay=0.01)
-        use_smtp(publication, server.url, connections=CONNECTIONS)
+        # The server takes 100 messages, then holds the next ones at DATA: the kill lands in
+        # the middle of the send on any machine. Held replies must not time out meanwhile.
+        midway = server.hold_after(100)
+        use_smtp(publication, server.url, connections=CONNECTIONS, timeout=120)
         config = publication.config
         addresses = add_subscribers(config, 500, SLOT - timedelta(days=1))
 
         first = subprocess.Popen(publisher(publication, "run"), env=environment(),
                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         try:
-            wait_for(lambda: len(server.messages) >= 100 or first.poll() is not None,
+            wait_for(lambda: midway.is_set() or first.poll() is not None,
                      what="100 messages")
             first.send_signal(signal.SIGKILL)
         finally:
             out, err = first.communicate(timeout=30)
         assert first.returncode == -signal.SIGKILL, (out, err)
         at_kill = len(server.messages)
-        assert 100 <= at_kill < 500
-        # let the server settle: aiosmtpd drops the DATA commands whose client died (the
-        # connection's handler task is cancelled), and finishes none of them later
-        time.sleep(0.5)
+        assert at_kill == 100  # mid-send: the messages after the 100th were held, not taken
+        # aiosmtpd drops the DATA commands whose client died (the connection's handler task is
+        # cancelled): once the server has seen every connection of the killed run close, the
+        # held ones are let go, and none of them is taken
+        wait_for(lambda: not server.handler._active,
+                 what="the server to see the killed run's connections close")
+        server.release()
         with open_store(config) as store:
             sent_after_kill = store.delivery_counts(1)["sent"]
             ambiguous_after_kill = {d.email for d in store.ambiguous_deliveries(1)}
@@ -128,10 +133,11 @@ def test_sigkill_mid_send_then_run_again_sends_nobody_two_copies(publication):
 
 def test_two_overlapping_runs_one_works_one_steps_aside(publication):
     write_reviews(publication, 2)
-    gate = threading.Event()
     with SmtpServer() as server:
-        hold_data(server, gate=gate)
-        use_smtp(publication, server.url, connections=CONNECTIONS)
+        # Every DATA is held until the second run is over, however long it takes to start:
+        # the first run's replies must not time out meanwhile.
+        sending = server.hold_after(0)
+        use_smtp(publication, server.url, connections=CONNECTIONS, timeout=120)
         config = publication.config
         addresses = add_subscribers(config, 60, SLOT - timedelta(days=1))
 
@@ -139,12 +145,12 @@ def test_two_overlapping_runs_one_works_one_steps_aside(publication):
                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         try:
             # the first run is mid-send, holding the lock, when the second starts
-            wait_for(lambda: server.handler.data_calls >= 1 or first.poll() is not None,
+            wait_for(lambda: sending.is_set() or first.poll() is not None,
                      what="the first run to start sending")
             second = subprocess.run(publisher(publication, "run"), env=environment(),
                                     capture_output=True, text=True, timeout=60)
         finally:
-            gate.set()
+            server.release()
             out, err = first.communicate(timeout=120)
 
         with open_store(config) as store:
