@@ -12,6 +12,7 @@ import os
 import signal
 import sqlite3
 import subprocess
+import sys
 import threading
 import time
 from collections import Counter
@@ -36,14 +37,49 @@ def received(server: SmtpServer) -> Counter[str]:
     return Counter(r.lower() for m in server.messages if m.acknowledged for r in m.rcpt_tos)
 
 
-def start_send(publication, *args: str) -> subprocess.Popen[str]:
-    return subprocess.Popen(publisher(publication, *args), env=environment(),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+#: ``python -m publisher``, but a delivery run writes a line to $SIGNALS_TAKEN each time it
+#: takes a stop signal. Nothing else shows that a run has taken one, and the test must know:
+#: two signals sent before the first is taken are one to the interpreter, and a server let go
+#: before it is taken goes on sending.
+PROBE = """\
+import os
+from publisher.cli import main
+from publisher.delivery import engine
+taken = os.open(os.environ["SIGNALS_TAKEN"], os.O_WRONLY | os.O_CREAT | os.O_APPEND)
+take = engine.Run._on_signal
+def on_signal(self, signum):
+    take(self, signum)
+    os.write(taken, b"taken\\n")
+engine.Run._on_signal = on_signal
+main(prog_name="publisher")
+"""
+
+
+class Send:
+    """A publisher command in a process of its own, run through PROBE."""
+
+    def __init__(self, publication, *args: str) -> None:
+        self.taken = publication.root.parent / "signals-taken"
+        self.process = subprocess.Popen(
+            [sys.executable, "-c", PROBE, "-C", str(publication.root), *args],
+            env={**environment(), "SIGNALS_TAKEN": str(self.taken)},
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    def signals_taken(self) -> int:
+        return len(self.taken.read_text().splitlines()) if self.taken.exists() else 0
+
+    def signal(self, sig: signal.Signals) -> None:
+        """Send ``sig`` and wait until the run has taken it (or the process has ended)."""
+        before = self.signals_taken()
+        self.process.send_signal(sig)
+        wait_for(lambda: self.signals_taken() > before or self.process.poll() is not None,
+                 what=f"the run to take {sig.name}")
 
 
 def prepared(publication, server: SmtpServer, subscribers: int = SUBSCRIBERS) -> list[str]:
     write_reviews(publication, 3)
-    use_smtp(publication, server.url, connections=CONNECTIONS)
+    # The tests hold the server's replies while they act: the send must not give up on them.
+    use_smtp(publication, server.url, connections=CONNECTIONS, timeout=120)
     addresses = add_subscribers(publication.config, subscribers, SLOT - timedelta(days=1))
     done = subprocess.run(publisher(publication, "issue", "new"), env=environment(),
                           capture_output=True, text=True, timeout=60)
@@ -55,22 +91,25 @@ def prepared(publication, server: SmtpServer, subscribers: int = SUBSCRIBERS) ->
 def test_a_signal_drains_the_send_records_everything_and_exits_with_its_code(
         publication, sig, code):
     with SmtpServer() as server:
-        hold_data(server, delay=0.01)
+        # The server takes 100 messages, then holds the next ones at DATA until the run has
+        # taken the signal: it lands in the middle of the send on any machine.
+        midway = server.hold_after(100)
         addresses = prepared(publication, server)
-        send = start_send(publication, "issue", "send", "1")
+        send = Send(publication, "issue", "send", "1")
         try:
-            wait_for(lambda: len(server.messages) >= 100 or send.poll() is not None,
+            wait_for(lambda: midway.is_set() or send.process.poll() is not None,
                      what="100 messages")
-            send.send_signal(sig)
+            send.signal(sig)
+            server.release()
         finally:
-            out, err = send.communicate(timeout=60)
+            out, err = send.process.communicate(timeout=60)
         time.sleep(0.3)  # let the server take in anything still arriving
         with open_store(publication.config) as store:
             counts = store.delivery_counts(1)
             sent = {d.email for d in store.deliveries(1, "sent")}
         got = received(server)
 
-        assert send.returncode == code, (out, err)
+        assert send.process.returncode == code, (out, err)
         # one line, saying what was done; never click's bare "Aborted!", never a traceback
         assert err.splitlines() == [
             f"interrupted by {sig.name}: issue #1: sending stopped after {counts['sent']} sent; "
@@ -93,27 +132,32 @@ def test_a_second_signal_stops_waiting_for_a_stalled_server(publication):
     with SmtpServer() as server:
         hold_data(server, gate=gate)  # every DATA waits until the test lets it go
         prepared(publication, server, subscribers=20)
-        send = start_send(publication, "issue", "send", "1")
+        send = Send(publication, "issue", "send", "1")
         try:
-            wait_for(lambda: server.handler.data_calls >= CONNECTIONS or send.poll() is not None,
+            wait_for(lambda: server.handler.data_calls >= CONNECTIONS
+                     or send.process.poll() is not None,
                      what="every connection to be waiting on DATA")
-            send.send_signal(signal.SIGTERM)
+            send.signal(signal.SIGTERM)
             time.sleep(0.5)
-            assert send.poll() is None  # draining: waiting for the messages on the wire
+            # draining: waiting for the messages on the wire, which nothing answers (and the
+            # delivery timeout is far off)
+            assert send.process.poll() is None
             started = time.monotonic()
-            send.send_signal(signal.SIGTERM)
-            out, err = send.communicate(timeout=30)
+            send.signal(signal.SIGTERM)
+            out, err = send.process.communicate(timeout=60)
             waited = time.monotonic() - started
         finally:
             gate.set()
-            if send.poll() is None:
-                send.kill()
-                send.communicate()
+            if send.process.poll() is None:
+                send.process.kill()
+                send.process.communicate()
         with open_store(publication.config) as store:
             counts = store.delivery_counts(1)
 
-    assert send.returncode == 143, (out, err)
-    assert waited < 5
+    assert send.process.returncode == 143, (out, err)
+    # It stopped at the second signal, not at the delivery timeout (120 s): a bound that
+    # only tells the two apart, generous for a loaded machine.
+    assert waited < 30
     # the four messages on the wire were claimed, and nobody knows whether they arrived
     assert counts["sending"] == CONNECTIONS and counts["sent"] == 0
     assert err.splitlines()[-1] == (
@@ -141,24 +185,27 @@ def test_sigterm_outside_a_send_is_one_line_and_its_exit_code(publication):
     write_reviews(publication, 2)
     silent = ScriptedServer(lambda server, conn: None)  # accepts, never says a word
     with silent:
-        use_smtp(publication, f"smtp://127.0.0.1:{silent.port}", connections=1)
+        # The greeting's deadline is far off: only the second signal ends the wait.
+        use_smtp(publication, f"smtp://127.0.0.1:{silent.port}", connections=1, timeout=120)
         add_subscribers(publication.config, 3, SLOT - timedelta(days=1))
-        run = start_send(publication, "run")
+        run = Send(publication, "run")
         try:
             wait_for(lambda: (silent.connections >= 1 and claimed(publication) == 1)
-                     or run.poll() is not None, what="the run to connect and claim")
-            run.send_signal(signal.SIGTERM)
-            run.send_signal(signal.SIGTERM)
-            out, err = run.communicate(timeout=30)
+                     or run.process.poll() is not None, what="the run to connect and claim")
+            run.signal(signal.SIGTERM)
+            started = time.monotonic()
+            run.signal(signal.SIGTERM)
+            out, err = run.process.communicate(timeout=60)
+            waited = time.monotonic() - started
         finally:
-            if run.poll() is None:
-                run.kill()
-                run.communicate()
-    assert run.returncode == 143, (out, err)
+            if run.process.poll() is None:
+                run.process.kill()
+                run.process.communicate()
+    assert run.process.returncode == 143, (out, err)
+    assert waited < 30  # the forced stop, not the greeting's deadline (120 s)
     assert err.splitlines() == ["interrupted by SIGTERM: issue #1: sending stopped after 0 "
                                 "sent; 3 left queued for the next run; nothing ambiguous"]
     assert "Traceback" not in out + err
-
 
 
 def _processes_in_group(pgid: int) -> list[int]:
@@ -183,7 +230,9 @@ def test_a_killed_send_with_an_rsa_dkim_key_leaves_no_process_behind(publication
     subprocess.run(["openssl", "genpkey", "-algorithm", "RSA", "-pkeyopt",
                     "rsa_keygen_bits:2048", "-out", str(key)], check=True, capture_output=True)
     with SmtpServer() as server:
-        hold_data(server, delay=0.01)
+        # The server takes 20 messages, then holds the next ones at DATA: the kill lands in
+        # the middle of the send on any machine.
+        midway = server.hold_after(20)
         prepared(publication, server, subscribers=200)
         publication.add_config(f'[dkim]\nkey_file = "{key}"\nselector = "s1"\n'
                                'domain = "reel.test"\n')
@@ -191,7 +240,7 @@ def test_a_killed_send_with_an_rsa_dkim_key_leaves_no_process_behind(publication
                                 env=environment(), stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, start_new_session=True)
         try:
-            wait_for(lambda: len(server.messages) >= 20 or send.poll() is not None,
+            wait_for(lambda: midway.is_set() or send.poll() is not None,
                      what="20 signed messages")
             assert send.poll() is None
             assert "DKIM-Signature" in server.messages[0].message
