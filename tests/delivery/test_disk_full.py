@@ -10,7 +10,6 @@ import shutil
 import sqlite3
 import subprocess
 import threading
-import time
 from collections import Counter
 from datetime import timedelta
 from pathlib import Path
@@ -24,7 +23,7 @@ from publisher.pipeline.issues import compose_issue
 from publisher.pipeline.send import deliver_issue
 from publisher.sources import load_reviews
 from tests.fixtures import NOW, SLOT, add_subscribers, use_smtp, write_reviews
-from tests.pipeline.test_run_processes import environment, hold_data, publisher, wait_for
+from tests.pipeline.test_run_processes import environment, publisher, wait_for
 from tests.smtpserver import SmtpServer
 
 pytestmark = pytest.mark.slow
@@ -73,8 +72,11 @@ def test_a_full_disk_mid_send_stops_with_one_line_and_records_everything_once_fr
         publication, small_disk):
     write_reviews(publication, 3)
     with SmtpServer() as server:
-        hold_data(server, delay=0.01)
-        use_smtp(publication, server.url, connections=2)
+        # The server takes 40 messages, then holds the next ones at DATA until the disk is
+        # full: the ledger fails in the middle of the send on any machine. Held replies must
+        # not time out meanwhile.
+        midway = server.hold_after(40)
+        use_smtp(publication, server.url, connections=2, timeout=120)
         database = small_disk / "state.db"
         publication.add_config(f'[state]\ndatabase = "sqlite:///{database}"\n')
         addresses = add_subscribers(publication.config, SUBSCRIBERS, SLOT - timedelta(days=1))
@@ -85,21 +87,17 @@ def test_a_full_disk_mid_send_stops_with_one_line_and_records_everything_once_fr
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         reader = sqlite3.connect(database, isolation_level=None)
         try:
-            wait_for(lambda: len(server.messages) >= 40 or send.poll() is not None,
-                     what="40 messages")
+            wait_for(lambda: midway.is_set() or send.poll() is not None, what="40 messages")
             # A reader keeps its snapshot (a backup, a long `issue show`), so the WAL must
             # grow; then the disk fills.
             reader.execute("BEGIN")
             reader.execute("SELECT count(*) FROM deliveries").fetchone()
             filler = fill(small_disk)
-            # The send stops: no message reaches the server any more.
-            settled = len(server.messages)
-            for _ in range(40):
-                time.sleep(0.25)
-                if len(server.messages) == settled:
-                    break
-                settled = len(server.messages)
-            time.sleep(1)
+            server.release()
+            # The send stops: it finishes what was in flight and says QUIT on every
+            # connection, so no message reaches the server any more.
+            wait_for(lambda: not server.handler._active or send.poll() is not None,
+                     what="the send to let go of the server")
             assert send.poll() is None, send.communicate()  # waiting to record what it knows
             stopped_at = len(server.messages)
             assert stopped_at < SUBSCRIBERS
@@ -140,8 +138,10 @@ def test_outcomes_the_ledger_never_takes_are_named_with_what_became_of_them(
     monkeypatch.setattr(engine, "LEDGER_WAIT", 1.0)
     write_reviews(publication, 3)
     with SmtpServer() as server:
-        hold_data(server, delay=0.005)
-        use_smtp(publication, server.url, connections=1)
+        # The server takes 40 messages, then holds the next ones at DATA until the disk is
+        # full: the ledger fails in the middle of the send on any machine.
+        midway = server.hold_after(40)
+        use_smtp(publication, server.url, connections=1, timeout=120)
         database = small_disk / "state.db"
         publication.add_config(f'[state]\ndatabase = "sqlite:///{database}"\n')
         config = publication.config
@@ -161,11 +161,11 @@ def test_outcomes_the_ledger_never_takes_are_named_with_what_became_of_them(
             sender.start()
             reader = sqlite3.connect(database, isolation_level=None)
             try:
-                wait_for(lambda: len(server.messages) >= 40 or not sender.is_alive(),
-                         what="40 messages")
+                wait_for(lambda: midway.is_set() or not sender.is_alive(), what="40 messages")
                 reader.execute("BEGIN")
                 reader.execute("SELECT count(*) FROM deliveries").fetchone()
                 filler = fill(small_disk)
+                server.release()
                 sender.join(60)
                 assert not sender.is_alive()
                 filler.unlink()
