@@ -90,13 +90,13 @@ def open_session(url_port: int) -> None:
 
 def test_a_greeting_trickled_a_line_at_a_time_ends_at_the_deadline():
     with ScriptedServer(trickle_greeting) as server:
-        started = time.monotonic()
-        error = finishes(lambda: open_session(server.port), within=10)
-        took = time.monotonic() - started
+        # The trickle never ends, so ending at all is the deadline at work; the bound only
+        # tells that from a hang, generous for a loaded machine.
+        error = finishes(lambda: open_session(server.port), within=TIMEOUT * 5 + 5)
     assert isinstance(error, TransportError)
     assert str(error) == (f"cannot connect to smtp://127.0.0.1:{server.port}: the greeting: "
                           f"no complete reply within {TIMEOUT:g} s")
-    assert took < TIMEOUT + 1
+    assert server.connections == 1
 
 
 def test_a_flood_of_reply_lines_ends_the_connection_at_the_size_limit():
@@ -149,9 +149,7 @@ def test_a_relay_slower_than_the_timeout_on_every_message_stops_the_run(newslett
 def test_a_relay_that_stops_answering_stops_the_run_with_the_rest_queued(newsletter_at):
     with ScriptedServer(silent_after_ehlo) as server:
         newsletter = newsletter_at(server.url, timeout=TIMEOUT, connections=2)
-        started = time.monotonic()
         result = cli(newsletter, "issue", "send", "1")
-        took = time.monotonic() - started
     assert result.exit_code == 1, result.output
     (error,) = result.stderr.splitlines()
     assert error.startswith("error: issue #1: sending stopped after ")
@@ -161,4 +159,7 @@ def test_a_relay_that_stops_answering_stops_the_run_with_the_rest_queued(newslet
     # in doubt, since no message got as far as its final "."
     counts = newsletter.counts()
     assert counts == {"queued": len(READERS)}
-    assert took < 4 * 2 * TIMEOUT + 5
+    # It stopped instead of marching through the list (two connections for each of the 20):
+    # when the third delivery in a row got no answer, the two senders had been handed at most
+    # six (two each at the start, one more for each of the first two missed answers).
+    assert server.connections <= 2 * (2 * 2 + UNANSWERED_IN_A_ROW - 1)
