@@ -415,6 +415,17 @@ def add_subscribers(config: Config, count: int, now: datetime) -> list[str]:
 # --- mail: a real SMTP server, or a Maildir -----------------------------------------------------
 
 
+def wait_for(predicate: Callable[[], object], timeout: float = 60.0,
+             what: str = "condition") -> None:
+    """Until ``predicate()`` is true, polling every 5 ms; fails after ``timeout`` seconds
+    naming ``what``. The deadline only catches a hang: what a test waits for it makes happen."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.005)
+
+
 def free_port() -> int:
     """A loopback port nothing listens on (connecting to it is refused)."""
     with socket.socket() as sock:

@@ -22,8 +22,8 @@ from publisher.ledger.store import open_store
 from publisher.pipeline.issues import compose_issue
 from publisher.pipeline.send import deliver_issue
 from publisher.sources import load_reviews
-from tests.fixtures import NOW, SLOT, add_subscribers, use_smtp, write_reviews
-from tests.pipeline.test_run_processes import environment, publisher, wait_for
+from tests.fixtures import NOW, SLOT, add_subscribers, use_smtp, wait_for, write_reviews
+from tests.pipeline.test_run_processes import environment, publisher
 from tests.smtpserver import SmtpServer
 
 pytestmark = pytest.mark.slow

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import threading
-import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
 from publisher.pipeline.reader import GroupCommit
+from tests.fixtures import wait_for
 
 
 def test_a_burst_is_applied_in_few_batches_each_caller_getting_its_own_result():
@@ -25,10 +25,7 @@ def test_a_burst_is_applied_in_few_batches_each_caller_getting_its_own_result():
         futures = [pool.submit(group.submit, i) for i in range(50)]
         # The door opens once every other caller is queued behind the first, however slowly
         # a loaded machine starts 50 threads (the queue is not shown but to the group itself).
-        deadline = time.monotonic() + 60
-        while len(group._pending) < 49:
-            assert time.monotonic() < deadline, f"{len(group._pending)} of 49 queued"
-            time.sleep(0.005)
+        wait_for(lambda: len(group._pending) >= 49, what="the other 49 callers to queue")
         gate.set()
         results = [f.result(60) for f in futures]
     assert results == [i * 10 for i in range(50)]

@@ -10,14 +10,13 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from collections import Counter
 from datetime import timedelta
 
 import pytest
 
 from publisher.ledger.store import open_store
-from tests.fixtures import SLOT, add_subscribers, use_smtp, write_reviews
+from tests.fixtures import SLOT, add_subscribers, use_smtp, wait_for, write_reviews
 from tests.smtpserver import SmtpServer
 
 pytestmark = pytest.mark.slow
@@ -53,14 +52,6 @@ def environment() -> dict[str, str]:
     env = dict(os.environ)
     env.update(PUBLISHER_NOW=NOW, PUBLISHER_SECRET="process-test-secret-of-32-bytes-or-more")
     return env
-
-
-def wait_for(predicate, timeout: float = 60.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.005)
 
 
 def received_counts(server: SmtpServer) -> Counter[str]:

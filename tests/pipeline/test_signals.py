@@ -22,8 +22,8 @@ from pathlib import Path
 import pytest
 
 from publisher.ledger.store import open_store
-from tests.fixtures import SLOT, add_subscribers, use_smtp, write_reviews
-from tests.pipeline.test_run_processes import environment, hold_data, publisher, wait_for
+from tests.fixtures import SLOT, add_subscribers, use_smtp, wait_for, write_reviews
+from tests.pipeline.test_run_processes import environment, hold_data, publisher
 from tests.smtpserver import ScriptedServer, SmtpServer
 
 pytestmark = pytest.mark.slow

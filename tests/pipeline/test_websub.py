@@ -7,8 +7,7 @@ import json
 
 from publisher.pipeline.build import build_publication
 from publisher.pipeline.websub import announce
-from tests.fixtures import Hub, free_port, write_reviews
-from tests.pipeline.test_run_processes import wait_for
+from tests.fixtures import Hub, free_port, wait_for, write_reviews
 from tests.smtpserver import ScriptedServer
 
 

@@ -22,6 +22,7 @@ from tests.fixtures import (
     run_cli,
     use_database,
     use_smtp,
+    wait_for,
     write_reviews,
 )
 from tests.pipeline.test_run_processes import (
@@ -29,7 +30,6 @@ from tests.pipeline.test_run_processes import (
     hold_data,
     publisher,
     received_counts,
-    wait_for,
 )
 from tests.smtpserver import SmtpServer
 

@@ -19,7 +19,7 @@ from publisher.config import READER_PATHS
 from publisher.ledger.store import open_store
 from publisher.pipeline.reader import ReaderDesk
 from publisher.render.tokens import CONFIRM, MANAGE, UNDO, make_token, unsubscribe_token
-from tests.fixtures import NOW, Page, write_png
+from tests.fixtures import NOW, Page, wait_for, write_png
 from tests.web.conftest import SECRET, Reader, serve_publication
 from tests.webserver import MutableClock, ReaderServer, outbox_messages, wait_for_messages
 
@@ -37,11 +37,9 @@ def wait_for_answered(caplog, request: str, count: int) -> None:
     """Until the access log has ``count`` lines of ``request`` ("POST /subscribe"): a line is
     written once its request is over, the message sent after the answer included, so the
     outbox then holds every message those requests send, and will hold no more."""
-    deadline = time.monotonic() + 60
-    while (done := sum(r.getMessage().startswith(f"{request} ") for r in caplog.records
-                       if r.name == "publisher.serve")) < count:
-        assert time.monotonic() < deadline, f"{done} of {count} {request} answered"
-        time.sleep(0.01)
+    wait_for(lambda: sum(r.getMessage().startswith(f"{request} ") for r in caplog.records
+                         if r.name == "publisher.serve") >= count,
+             what=f"{count} {request} answered")
 
 
 # --- subscribing -----------------------------------------------------------------------------
