@@ -21,7 +21,7 @@ Faults, per recipient (``times`` limits how often one fires; None means always):
 
 ``hold_after(count)`` holds every message after the first ``count`` at DATA, unanswered, until
 ``release()``: a test then acts in the middle of a send, however fast the machine sends. It
-returns an event set once ``count`` messages are in.
+returns an event set once ``count`` messages are in; ``handler.held`` counts the messages held.
 
 With ``max_connections`` a connection beyond that many at once gets 421 4.7.0 after its
 EHLO and is closed. With ``password`` set the server offers AUTH (user ``user``) and refuses
@@ -102,6 +102,7 @@ class FaultyHandler:
         self.sender_reply: str | None = None  # set: every MAIL FROM gets this reply
         self.hold_count: int | None = None  # set: messages after this many wait for release
         self.holding = threading.Event()  # set once hold_count messages are in
+        self.held = 0  # messages that waited (or wait) for the release
         self.released = threading.Event()
 
     def fail(self, address: str, kind: str, times: int | None = None) -> None:
@@ -169,6 +170,7 @@ class FaultyHandler:
     async def handle_DATA(self, server: SMTP, session: Any, envelope: Any) -> str:
         if self.hold_count is not None and len(self.messages) >= self.hold_count:
             self.holding.set()
+            self.held += 1
             # Waited for in a thread, so the other connections are served (and held) too.
             await asyncio.get_running_loop().run_in_executor(None, self.released.wait)
         rcpts = tuple(envelope.rcpt_tos)

@@ -9,7 +9,6 @@ import re
 import signal
 import subprocess
 import sys
-import threading
 from collections import Counter
 from datetime import timedelta
 
@@ -25,20 +24,14 @@ CONNECTIONS = 4
 NOW = (SLOT + timedelta(minutes=2)).isoformat()
 
 
-def hold_data(server: SmtpServer, *, delay: float = 0.0,
-              gate: threading.Event | None = None) -> None:
-    """Make the server slow to answer DATA (``delay`` seconds, and until ``gate`` is set), so a
-    run can be caught mid-send. Counts DATA commands in ``server.handler.data_calls``."""
+def hold_data(server: SmtpServer, *, delay: float) -> None:
+    """Make the server slow to answer each DATA by ``delay`` seconds (to hold it until the test
+    lets it go: ``SmtpServer.hold_after``)."""
     handler = server.handler
     original = handler.handle_DATA
-    handler.data_calls = 0
 
     async def handle_DATA(smtp, session, envelope):  # noqa: N802 - aiosmtpd's hook name
-        handler.data_calls += 1
-        while gate is not None and not gate.is_set():
-            await asyncio.sleep(0.005)
-        if delay:
-            await asyncio.sleep(delay)
+        await asyncio.sleep(delay)
         return await original(smtp, session, envelope)
 
     handler.handle_DATA = handle_DATA  # aiosmtpd looks hooks up per connection

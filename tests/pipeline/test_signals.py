@@ -13,7 +13,6 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import threading
 import time
 from collections import Counter
 from datetime import timedelta
@@ -23,7 +22,7 @@ import pytest
 
 from publisher.ledger.store import open_store
 from tests.fixtures import SLOT, add_subscribers, use_smtp, wait_for, write_reviews
-from tests.pipeline.test_run_processes import environment, hold_data, publisher
+from tests.pipeline.test_run_processes import environment, publisher
 from tests.smtpserver import ScriptedServer, SmtpServer
 
 pytestmark = pytest.mark.slow
@@ -128,13 +127,12 @@ def test_a_signal_drains_the_send_records_everything_and_exits_with_its_code(
 
 
 def test_a_second_signal_stops_waiting_for_a_stalled_server(publication):
-    gate = threading.Event()
     with SmtpServer() as server:
-        hold_data(server, gate=gate)  # every DATA waits until the test lets it go
+        server.hold_after(0)  # every DATA waits until the test lets it go
         prepared(publication, server, subscribers=20)
         send = Send(publication, "issue", "send", "1")
         try:
-            wait_for(lambda: server.handler.data_calls >= CONNECTIONS
+            wait_for(lambda: server.handler.held >= CONNECTIONS
                      or send.process.poll() is not None,
                      what="every connection to be waiting on DATA")
             send.signal(signal.SIGTERM)
@@ -147,7 +145,7 @@ def test_a_second_signal_stops_waiting_for_a_stalled_server(publication):
             out, err = send.process.communicate(timeout=60)
             waited = time.monotonic() - started
         finally:
-            gate.set()
+            server.release()
             if send.process.poll() is None:
                 send.process.kill()
                 send.process.communicate()
