@@ -187,6 +187,13 @@ class Review:
             return None if done is None else str(done)
         return None
 
+    def take_body(self, html: str) -> None:
+        """This review's body rendered elsewhere from the same source bytes (by a process that
+        loaded the sources: sources/catalog.py); ignored when it is given as text or has been
+        rendered here already."""
+        if isinstance(self.__dict__.get("_body_html"), Deferred):
+            self.__dict__.setdefault("_body_html_text", html)
+
     def take_summary(self, text: str) -> None:
         """The summary derived from this review's body, computed before (sources/cache.py
         keeps them by the source's sha256); ignored when the source gives a summary."""

@@ -1579,6 +1579,7 @@ def _build(config: Config, *, now: datetime, issues: Sequence[Issue], catalog: C
         # Each unit's files are staged as soon as it is rendered: the output is still all or
         # nothing (nothing is in place before the commit), and memory holds one unit at a time.
         by_key = {unit.key: unit for unit in stale}
+        catalog.take_bodies()
         for key, made, same in render_units(stale, output, planner, workers):
             for rel in made:
                 _claim(owner, rel, key)
@@ -1808,9 +1809,14 @@ def build_publication(config: Config, *, now: datetime, cache: bool = True) -> B
     """What ``publisher build`` does: load the sources, take the sent issues from the ledger
     (when there is one), build everything, and tell the WebSub hub (when there is one) which
     feeds changed."""
-    catalog = load_reviews(config, cache=cache)
-    issues, warnings = ledger_issues(config, catalog)
-    report = build_site(config, now=now, issues=issues, catalog=catalog, cache=cache)
+    # With bodies: the processes that shared the parsing render the bodies they parsed while
+    # this one plans alone (build_site takes them before rendering).
+    catalog = load_reviews(config, cache=cache, bodies=True)
+    try:
+        issues, warnings = ledger_issues(config, catalog)
+        report = build_site(config, now=now, issues=issues, catalog=catalog, cache=cache)
+    finally:
+        catalog.end_meanwhile()
     hub = announce(config, report.topics)
     return replace(report, warnings=report.warnings + tuple(warnings), websub=hub.line,
                    steady=steady(config, catalog, now))

@@ -2,19 +2,26 @@
 
 from __future__ import annotations
 
+import filecmp
 import os
+import select
+import shutil
 import signal
 import time
 from collections import Counter
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
+from publisher.config import load_config
 from publisher.errors import SourceError
+from publisher.pipeline.build import build_publication
 from publisher.sources import catalog as catalog_module
 from publisher.sources.cache import cache_path
-from publisher.sources.catalog import load_reviews
+from publisher.sources.catalog import Catalog, load_reviews
 from publisher.sources.workers import load_shared
+from tests.fixtures import wait_for, write_reviews
 
 BATCHES = [[(f"reviews/{b}-{i}.md", f"/nowhere/{b}-{i}.md", None) for i in range(3)]
            for b in range(8)]
@@ -133,6 +140,138 @@ def _children_left() -> list[tuple[int, int]]:
     except ChildProcessError:
         return []
     return [found] if found[0] else []
+
+
+# --- afterwards: what a child does once its entries are sent ---------------------------------
+
+
+def _loaded(jobs):
+    return [(rel, 0, "sha", None) for rel, _path, _cached in jobs]
+
+
+def _at_work(tmp_path: Path) -> int:
+    """The pid of the child that has written it to tmp_path/working (``afterwards`` does)."""
+    working = tmp_path / "working"
+    wait_for(lambda: working.exists() and working.read_text(), what="the child at work")
+    return int(working.read_text())
+
+
+def test_a_child_goes_on_working_until_it_is_collected(tmp_path):
+    def until_stopped(entries, stopped):
+        (tmp_path / "working").write_text(str(os.getpid()))
+        turns = 0
+        while not stopped():
+            turns += 1
+        return sorted(rel for rel, *_ in entries), turns
+
+    result = load_shared(BATCHES, _loaded, 1, None, until_stopped)
+    # Every batch is loaded and handed back before the child's other work is done.
+    assert sorted(rel for rel, *_ in result.stored + result.unstored) == EVERY_FILE
+    child = _at_work(tmp_path)
+    time.sleep(0.05)
+    assert _running(child)  # not stopped by anything but the word to stop
+    [(its_files, turns)] = result.meanwhile.collect()
+    assert its_files and set(its_files) < set(EVERY_FILE)  # its own entries, not all
+    assert turns > 0
+    assert not _running(child)
+    assert not _children_left()
+
+
+def test_a_child_that_dies_at_its_other_work_hands_back_nothing(tmp_path):
+    def dies(entries, stopped):
+        os._exit(3)
+
+    result = load_shared(BATCHES, _loaded, 1, None, dies)
+    assert sorted(rel for rel, *_ in result.stored + result.unstored) == EVERY_FILE
+    assert result.meanwhile.collect() == []
+    assert not _children_left()
+
+
+def test_a_child_not_collected_is_ended(tmp_path):
+    def forever(entries, stopped):
+        (tmp_path / "working").write_text(str(os.getpid()))
+        time.sleep(600)
+
+    result = load_shared(BATCHES, _loaded, 1, None, forever)
+    child = _at_work(tmp_path)
+    result.meanwhile.close()
+    assert not _running(child)
+    assert not _children_left()
+
+
+# --- the bodies a loading child renders while a build plans ----------------------------------
+
+BODY = ("“A film,” she said — and *then* [another](/reviews/film-1/).\n\n"
+        "## What stays\n\nThe score. {n}\n")
+
+
+def _reviews_with_bodies(publication) -> None:
+    write_reviews(publication, [
+        {"body": BODY.format(n=n), "summary": None if n % 3 else "Given.",
+         "draft": "true" if n == 5 else None}
+        for n in range(1, 13)])
+
+
+def _wait_until_done(catalog: Catalog) -> None:
+    """Until the loading child has rendered every body it parsed: it is never told to stop
+    meanwhile, so what it sends then is all of them."""
+    assert catalog.meanwhile is not None
+    [(_pid, read, _stop)] = catalog.meanwhile._children
+    wait_for(lambda: select.select([read], [], [], 0)[0], what="the child's bodies")
+
+
+@pytest.fixture
+def shared_load(monkeypatch):
+    monkeypatch.setattr(catalog_module, "FORK_THRESHOLD", 4)
+    monkeypatch.setattr(catalog_module, "default_workers", lambda: 2)
+
+
+def test_the_bodies_a_loading_child_renders_are_those_each_review_renders(
+        publication, shared_load):
+    _reviews_with_bodies(publication)
+    catalog = load_reviews(publication.config, bodies=True)
+    _wait_until_done(catalog)
+    catalog.take_bodies()
+    taken = [r for r in catalog.reviews if "_body_html_text" in r.__dict__]
+    assert taken  # the child parsed one batch at least, and rendered each of its bodies
+    assert not any(r.draft for r in taken)
+    fresh = {r.source_path: r for r in load_reviews(publication.config, cache=False).reviews}
+    for review in taken:
+        assert review.body_html == fresh[review.source_path].body_html
+        assert review.summary == fresh[review.source_path].summary
+    assert any(review.computed_summary() for review in taken)  # an excerpt, made there too
+    assert not _children_left()
+
+
+def test_a_build_with_bodies_from_the_loading_child_writes_the_same_site(
+        publication, shared_load, monkeypatch):
+    _reviews_with_bodies(publication)
+    alone = publication.root.parent / "alone"
+    shutil.copytree(publication.root, alone)
+    now = datetime(2026, 12, 1, tzinfo=UTC)
+    take = Catalog.take_bodies
+    taken: list[int] = []
+
+    def when_done(catalog):
+        _wait_until_done(catalog)
+        take(catalog)
+        taken.append(sum("_body_html_text" in r.__dict__ for r in catalog.reviews))
+
+    monkeypatch.setattr(Catalog, "take_bodies", when_done)
+    build_publication(publication.config, now=now)
+    assert taken and taken[0] > 0
+    # The same publication built by one process: every body rendered where it is needed.
+    monkeypatch.setattr(catalog_module, "default_workers", lambda: 1)
+    monkeypatch.setattr(Catalog, "take_bodies", take)
+    build_publication(load_config(directory=alone), now=now)
+    assert _same_tree(publication.root / "public", alone / "public")
+
+
+def _same_tree(one: Path, other: Path) -> bool:
+    names = sorted(p.relative_to(one) for p in one.rglob("*"))
+    assert names == sorted(p.relative_to(other) for p in other.rglob("*"))
+    return all(filecmp.cmp(one / name, other / name, shallow=False)
+               for name in names if (one / name).is_file())
 
 
 # --- through the catalogue: the same reviews, the same problems ------------------------------
