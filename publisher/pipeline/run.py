@@ -147,14 +147,24 @@ class _Run:
     def run(self) -> RunReport:
         catalog: Catalog | None = None
         try:
-            catalog = load_reviews(self.config)
+            # With bodies, as ``publisher build`` loads (its first build takes them).
+            catalog = load_reviews(self.config, bodies=True)
         except SourceError as exc:
             # A reviewer's half-written draft must not hold up an issue that half the
             # subscribers already have: what is frozen needs no source (module docstring).
             self.problems.append(sources_problem(exc))
+        try:
+            return self._steps(catalog)
+        finally:
+            if catalog is not None:
+                catalog.end_meanwhile()
+
+    def _steps(self, catalog: Catalog | None) -> RunReport:
         with open_store(self.config) as store:
             self._inbox(store)  # first: a bounce or complaint that came back stops the next send
             written = self._build(store, catalog) if catalog is not None else 0
+            if catalog is not None:
+                catalog.end_meanwhile()  # none left working through a send, whatever the build did
             decision, outcome, number = self._schedule(store, catalog)
             delivered = self._deliver(store, catalog, number)
             archived = tuple(n for n, report in delivered if report.state == "sent")

@@ -950,9 +950,9 @@ def _shares_used(publication, monkeypatch, cores: set[int]) -> tuple[list[int], 
     children: list[int] = []
     load_shared = catalog_module.load_shared
 
-    def counted(batches, load, forks, chunk_dir):
+    def counted(batches, load, forks, chunk_dir, *afterwards):
         children.append(forks)
-        return load_shared(batches, load, forks, chunk_dir)
+        return load_shared(batches, load, forks, chunk_dir, *afterwards)
 
     monkeypatch.setattr(catalog_module, "load_shared", counted)
     for i in range(12):
