@@ -40,6 +40,8 @@ class _Text:
             done = state.get(self.done)
             if done is None:
                 done = state[self.done] = value.compute(review)
+            elif type(done) is bytes:  # taken as UTF-8 (Review.take_body): decoded where read
+                done = state[self.done] = done.decode("utf-8")
             return str(done)
         return str(value)
 
@@ -187,10 +189,11 @@ class Review:
             return None if done is None else str(done)
         return None
 
-    def take_body(self, html: str) -> None:
+    def take_body(self, html: str | bytes) -> None:
         """This review's body rendered elsewhere from the same source bytes (by a process that
-        loaded the sources: sources/catalog.py); ignored when it is given as text or has been
-        rendered here already."""
+        loaded the sources: sources/catalog.py), as text or in UTF-8 (decoded when first read:
+        by the process that renders with it, not by the one that took it while the other
+        cores wait); ignored when it is given as text or has been rendered here already."""
         if isinstance(self.__dict__.get("_body_html"), Deferred):
             self.__dict__.setdefault("_body_html_text", html)
 

@@ -359,13 +359,15 @@ def _load_sources(config: Config, use_cache: bool, bodies: bool = False,
 
 
 def _render_bodies(entries: list[Entry], stopped: Callable[[], bool],
-                   ) -> list[tuple[str, str, str | None]]:
+                   ) -> list[tuple[str, bytes, str | None]]:
     """In a loading child, once it has sent its entries: the body of each review it parsed
     that is not a draft, and the summary derived from it where the source gives none, until
     it is asked to stop. A build plans alone for a few tenths of a second after loading; each
     body rendered here (~0.1 ms) is one fewer to render afterwards, on a core that is busy.
-    The same source bytes as the parse, so the same HTML as a render later."""
-    made: list[tuple[str, str, str | None]] = []
+    The same source bytes as the parse, so the same HTML as a render later. Each body goes
+    in UTF-8, encoded here meanwhile: pickling and unpickling bytes is a copy, where text is
+    encoded and decoded again while the loading process waits (~40 ms for 3,400 bodies)."""
+    made: list[tuple[str, bytes, str | None]] = []
     for rel, _seen, _digest, result in entries:
         review = None if result is None else result[0]
         if review is None or review.draft:
@@ -373,7 +375,7 @@ def _render_bodies(entries: list[Entry], stopped: Callable[[], bool],
         if stopped():
             break
         try:
-            body, _summary = review.body_html, review.summary
+            body, _summary = review.body_html.encode("utf-8"), review.summary
         except Exception:  # noqa: BLE001 - a file changed, or a bug: left to the build, which
             break  # renders this body itself and says what is wrong
         made.append((rel, body, review.computed_summary()))

@@ -237,6 +237,7 @@ def test_the_bodies_a_loading_child_renders_are_those_each_review_renders(
     assert not any(r.draft for r in taken)
     fresh = {r.source_path: r for r in load_reviews(publication.config, cache=False).reviews}
     for review in taken:
+        assert type(review.body_html) is str  # handed over in UTF-8, decoded where read
         assert review.body_html == fresh[review.source_path].body_html
         assert review.summary == fresh[review.source_path].summary
     assert any(review.computed_summary() for review in taken)  # an excerpt, made there too
