@@ -15,7 +15,7 @@ included — is what a load in one process makes; a bug in the parser is then ra
 its traceback.
 
 A child that has sent its results may go on with other work the caller gives it
-(``meanwhile``), while this process, alone, goes on with what needs every result: a build
+(``afterwards``), while this process, alone, goes on with what needs every result: a build
 plans for a few tenths of a second with the other core idle, and a child renders the bodies
 it parsed meanwhile (sources/catalog.py). ``Meanwhile.collect`` tells such children to stop
 and takes what each made; a child that fails or dies there made nothing, and nothing is lost:
@@ -45,8 +45,8 @@ Afterwards = Callable[[list[Entry], Callable[[], bool]], object]
 
 class Meanwhile:
     """The children still working (``Afterwards``) after a shared load: ``collect`` asks them
-    to stop and returns what each made; ``close`` ends them without a word (and is what
-    ``collect`` leaves to do: call it in a ``finally``)."""
+    to stop and returns what each made; ``close`` ends those not collected, unheard (call it
+    in a ``finally``)."""
 
     def __init__(self) -> None:
         self._children: list[tuple[int, int, int]] = []  # pid, read end, the stop pipe's end
@@ -54,7 +54,7 @@ class Meanwhile:
     def add(self, pid: int, read: int, stop: int) -> None:
         self._children.append((pid, read, stop))
 
-    def collect(self) -> list[object]:
+    def collect(self) -> list[Any]:
         """What each child made, in the order they were added (a child that failed or died
         made nothing and is left out). Each is told to stop at once: it sends what it has."""
         for _pid, _read, stop in self._children:
