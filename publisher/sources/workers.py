@@ -28,7 +28,6 @@ import contextlib
 import os
 import pickle
 import select
-import signal
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -49,41 +48,35 @@ class Meanwhile:
     in a ``finally``)."""
 
     def __init__(self) -> None:
-        self._children: list[tuple[int, int, int]] = []  # pid, read end, the stop pipe's end
+        self._children: list[tuple[int, int]] = []  # (pid, read end of its pipe)
+        self._stops: list[int] = []  # the write ends of the pipes whose end tells them to stop
 
     def add(self, pid: int, read: int, stop: int) -> None:
-        self._children.append((pid, read, stop))
+        self._children.append((pid, read))
+        self._stops.append(stop)
 
     def collect(self) -> list[Any]:
         """What each child made, in the order they were added (a child that failed or died
         made nothing and is left out). Each is told to stop at once: it sends what it has."""
-        for _pid, _read, stop in self._children:
-            with contextlib.suppress(OSError):
-                os.close(stop)  # the end of that pipe is the word to stop
-        made = []
-        while self._children:
-            pid, read, _stop = self._children.pop(0)
-            try:
-                message = _receive(read)
-            finally:
-                os.close(read)
-                with contextlib.suppress(ChildProcessError):
-                    os.waitpid(pid, 0)
-            if message is not None:
-                made.append(message)
+        self._tell_stop()
+        failed = True
+        try:
+            made = [message for _pid, read in self._children
+                    if (message := _receive(read)) is not None]
+            failed = False
+        finally:
+            end_children(self._children, kill=failed)
         return made
 
     def close(self) -> None:
         """End the children not collected, unheard."""
-        while self._children:
-            pid, read, stop = self._children.pop(0)
+        self._tell_stop()
+        end_children(self._children, kill=True)
+
+    def _tell_stop(self) -> None:
+        while self._stops:
             with contextlib.suppress(OSError):
-                os.kill(pid, signal.SIGKILL)
-            for fd in (read, stop):
-                with contextlib.suppress(OSError):
-                    os.close(fd)
-            with contextlib.suppress(ChildProcessError):
-                os.waitpid(pid, 0)
+                os.close(self._stops.pop())  # the end of that pipe is the word to stop
 
 
 @dataclass

@@ -216,7 +216,7 @@ def _wait_until_done(catalog: Catalog) -> None:
     """Until the loading child has rendered every body it parsed: it is never told to stop
     meanwhile, so what it sends then is all of them."""
     assert catalog.meanwhile is not None
-    [(_pid, read, _stop)] = catalog.meanwhile._children
+    [(_pid, read)] = catalog.meanwhile._children
     wait_for(lambda: select.select([read], [], [], 0)[0], what="the child's bodies")
 
 
