@@ -1,9 +1,12 @@
-"""A progress bar for sends started on a terminal."""
+"""How a send reports while it runs: a progress bar on a terminal; elsewhere (cron, pipes,
+logs) only the notes a person must hear of at once, as plain lines on stderr."""
 
 from __future__ import annotations
 
 import sys
 from typing import TYPE_CHECKING, Any
+
+import click
 
 if TYPE_CHECKING:  # the engine is 0.2 s of imports that `issue list` and `issue show` never use
     from ..delivery.engine import Progress
@@ -37,11 +40,34 @@ class TerminalProgress:
     def advance(self, count: int) -> None:
         self._progress.advance(self._task, count)
 
+    def note(self, line: str) -> None:
+        if self._progress is None:
+            click.echo(line, err=True)
+        else:  # above the bar, which stays drawn below it (markup off: the line is text)
+            self._progress.console.print(line, markup=False, highlight=False)
+
     def close(self) -> None:
         if self._progress is not None:
             self._progress.stop()
 
 
-def terminal_progress(label: str) -> Progress | None:
-    """A bar when stderr is a terminal; nothing in cron, pipes and logs."""
-    return TerminalProgress(label) if sys.stderr.isatty() else None
+class PlainNotes:
+    """No bar (nobody watches it in cron, and it would fill a log), but each note as a line on
+    stderr: a service being stopped says in its log that it took the signal."""
+
+    def start(self, total: int) -> None:
+        pass
+
+    def advance(self, count: int) -> None:
+        pass
+
+    def note(self, line: str) -> None:
+        click.echo(line, err=True)
+
+    def close(self) -> None:
+        pass
+
+
+def terminal_progress(label: str) -> Progress:
+    """A bar when stderr is a terminal; only the notes in cron, pipes and logs."""
+    return TerminalProgress(label) if sys.stderr.isatty() else PlainNotes()

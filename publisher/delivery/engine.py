@@ -88,11 +88,14 @@ STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 class Progress(Protocol):
-    """Where a run reports how far it is (the CLI draws a bar on a terminal)."""
+    """Where a run reports how far it is (the CLI draws a bar on a terminal) and what it is
+    doing that a person should hear of at once (``note``)."""
 
     def start(self, total: int) -> None: ...
 
     def advance(self, count: int) -> None: ...
+
+    def note(self, line: str) -> None: ...
 
     def close(self) -> None: ...
 
@@ -151,6 +154,17 @@ def ambiguous_problem(number: int, count: int) -> str:
 #: How the reason for a pause that ``publisher restore`` sets begins (``pipeline.backup``):
 #: its reason says what to do, the policy refusal's hint below does not apply.
 RESTORED_PAUSE = "the ledger was restored from a backup"
+
+def stopping_line(signum: int, in_flight: int, timeout: float) -> str:
+    """What a send says the moment it takes its first stop signal with ``in_flight`` messages
+    on the wire (``Run._note_stopping``): the final line comes only once they are answered."""
+    name = signal.Signals(signum).name
+    again = "press Ctrl-C again" if signum == signal.SIGINT else f"send {name} again"
+    them = "it" if in_flight == 1 else "them"
+    return (f"{name} taken: stopping once the {in_flight} message"
+            f"{' being sent is' if in_flight == 1 else 's being sent are'} answered (up to "
+            f"{timeout:g} s); {again} to stop at once, which may leave {them} ambiguous")
+
 
 
 def paused_line(number: int, reason: str) -> str:
@@ -328,6 +342,7 @@ class Run:
         #: The first stop signal received (SIGINT, SIGTERM), and how many arrived.
         self.interrupted: int | None = None
         self._signals = 0
+        self._stop_noted = False  # the line saying the first signal was taken (_note_stopping)
         self._in_a_row = 0  # deliveries without an answer since the server last replied
         self._last_given_up = ""  # the reply to the last delivery given up on
         self.shared = Shared(1)  # replaced in run(), once the number of senders is known
@@ -379,6 +394,18 @@ class Run:
             self.interrupted = signum
         self._results.put(None)
 
+    def _note_stopping(self, handed: dict[int, deque[Job]]) -> None:
+        """Once, when the first stop signal is taken with messages on the wire: say so at
+        once. Their answers may take up to the delivery timeout, and a person who pressed
+        Ctrl-C (or an operator reading the log of a service being stopped) must see that the
+        signal was heard, what it waits for, and how not to wait."""
+        in_flight = sum(1 for jobs in handed.values() if jobs)
+        if self._stop_noted or self.progress is None or not in_flight:
+            return
+        self._stop_noted = True
+        self.progress.note(stopping_line(self.interrupted or signal.SIGTERM, in_flight,
+                                         self.config.delivery.timeout))
+
     def _stop(self) -> None:
         # Called from the recorder thread when the ledger fails: wake the loop as a signal does.
         self.shared.stop.set()
@@ -418,6 +445,7 @@ class Run:
                         if self._signals > 1:  # asked twice: stop waiting for the wire
                             forced = True
                             break
+                        self._note_stopping(handed)
                     done = 0
                     for index, job, outcome in batch:
                         jobs = handed[index]

@@ -15,7 +15,7 @@ from email import message_from_bytes
 
 import pytest
 
-from publisher.cli.progress import TerminalProgress
+from publisher.cli.progress import PlainNotes, TerminalProgress, terminal_progress
 from publisher.delivery.engine import Run
 from publisher.delivery.senders import Pacer
 from publisher.errors import DeliveryError, LockHeld, TransportError
@@ -169,6 +169,29 @@ def test_progress_bar_goes_to_stderr(server, make_newsletter, capsys):
     captured = capsys.readouterr()
     assert "20/20" in captured.err and captured.out == ""
     assert len(newsletter.lines) == 1
+
+
+def test_a_note_goes_to_stderr_above_the_bar_and_without_a_bar(capsys):
+    bar = TerminalProgress("issue #1")
+    bar.start(10)
+    bar.advance(3)
+    bar.note("SIGINT taken: [not markup]")
+    bar.close()
+    captured = capsys.readouterr()
+    assert "SIGINT taken: [not markup]\n" in captured.err and captured.out == ""
+
+    TerminalProgress("issue #1").note("before any bar")
+    assert capsys.readouterr().err == "before any bar\n"
+
+
+def test_off_a_terminal_there_is_no_bar_but_each_note_is_a_line_on_stderr(capsys):
+    notes = terminal_progress("issue #1")  # pytest's stderr is not a terminal
+    assert isinstance(notes, PlainNotes)
+    notes.start(20)
+    notes.advance(20)
+    notes.note("SIGTERM taken: stopping")
+    notes.close()
+    assert capsys.readouterr() == ("", "SIGTERM taken: stopping\n")
 
 
 def test_many_messages_per_session_up_to_session_messages(server, make_newsletter):
@@ -330,6 +353,9 @@ class _PausingProgress:
         if count and not self.paused:
             self.paused = True
             threading.Event().wait(0.5)
+
+    def note(self, line: str) -> None:
+        pass
 
     def close(self) -> None:
         pass

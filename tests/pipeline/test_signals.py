@@ -3,12 +3,14 @@
 
 SIGTERM and SIGINT both drain a send: no new claims, what is in flight finishes (or is dropped
 before its final "." and released), everything is recorded, one line, exit 128 + the signal.
-A second signal stops waiting for what is on the wire. A killed send leaves no process behind.
+The signal is acknowledged at once, with what the send still waits for. A second signal stops
+waiting for what is on the wire. A killed send leaves no process behind.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import signal
 import sqlite3
 import subprocess
@@ -37,9 +39,9 @@ def received(server: SmtpServer) -> Counter[str]:
 
 
 #: ``python -m publisher``, but a delivery run writes a line to $SIGNALS_TAKEN each time it
-#: takes a stop signal. Nothing else shows that a run has taken one, and the test must know:
-#: two signals sent before the first is taken are one to the interpreter, and a server let go
-#: before it is taken goes on sending.
+#: takes a stop signal. The test must know, and the line a send prints when it takes one comes
+#: only with messages on the wire: two signals sent before the first is taken are one to the
+#: interpreter, and a server let go before it is taken goes on sending.
 PROBE = """\
 import os
 from publisher.cli import main
@@ -54,15 +56,35 @@ main(prog_name="publisher")
 """
 
 
+def stopping(sig: signal.Signals, in_flight: str = r"\d+") -> re.Pattern[str]:
+    """The line a send prints the moment it takes its first stop signal with messages on the
+    wire (``in_flight`` of them; the delivery timeout these tests set is 120 s)."""
+    again = "press Ctrl-C again" if sig == signal.SIGINT else f"send {sig.name} again"
+    return re.compile(rf"{sig.name} taken: stopping once the {in_flight} messages? being sent "
+                      rf"(is|are) answered \(up to 120 s\); {again} to stop at once, which "
+                      rf"may leave (it|them) ambiguous")
+
+
 class Send:
-    """A publisher command in a process of its own, run through PROBE."""
+    """A publisher command in a process of its own, run through PROBE; its stderr goes to a
+    file, to be read while it runs."""
 
     def __init__(self, publication, *args: str) -> None:
         self.taken = publication.root.parent / "signals-taken"
-        self.process = subprocess.Popen(
-            [sys.executable, "-c", PROBE, "-C", str(publication.root), *args],
-            env={**environment(), "SIGNALS_TAKEN": str(self.taken)},
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.err_path = publication.root.parent / "send-stderr"
+        with open(self.err_path, "w") as err:
+            self.process = subprocess.Popen(
+                [sys.executable, "-c", PROBE, "-C", str(publication.root), *args],
+                env={**environment(), "SIGNALS_TAKEN": str(self.taken)},
+                stdout=subprocess.PIPE, stderr=err, text=True)
+
+    def stderr(self) -> str:
+        return self.err_path.read_text()
+
+    def finish(self, timeout: float = 60) -> tuple[str, str]:
+        """Wait for the process to end: (stdout, stderr)."""
+        out, _ = self.process.communicate(timeout=timeout)
+        return out, self.stderr()
 
     def signals_taken(self) -> int:
         return len(self.taken.read_text().splitlines()) if self.taken.exists() else 0
@@ -101,7 +123,7 @@ def test_a_signal_drains_the_send_records_everything_and_exits_with_its_code(
             send.signal(sig)
             server.release()
         finally:
-            out, err = send.process.communicate(timeout=60)
+            out, err = send.finish()
         time.sleep(0.3)  # let the server take in anything still arriving
         with open_store(publication.config) as store:
             counts = store.delivery_counts(1)
@@ -109,10 +131,13 @@ def test_a_signal_drains_the_send_records_everything_and_exits_with_its_code(
         got = received(server)
 
         assert send.process.returncode == code, (out, err)
-        # one line, saying what was done; never click's bare "Aborted!", never a traceback
-        assert err.splitlines() == [
+        # one line at the end, saying what was done, after the one that took the signal (when
+        # messages were on the wire); never click's bare "Aborted!", never a traceback
+        *taken, last = err.splitlines()
+        assert last == (
             f"interrupted by {sig.name}: issue #1: sending stopped after {counts['sent']} sent; "
-            f"{counts['queued']} left queued for the next run; nothing ambiguous"]
+            f"{counts['queued']} left queued for the next run; nothing ambiguous")
+        assert len(taken) <= 1 and all(stopping(sig).fullmatch(line) for line in taken)
         assert "Aborted" not in out + err
         # nothing in doubt: what the server acknowledged is recorded sent, and nothing else
         assert counts["sending"] == 0
@@ -138,11 +163,12 @@ def test_a_second_signal_stops_waiting_for_a_stalled_server(publication):
             send.signal(signal.SIGTERM)
             time.sleep(0.5)
             # draining: waiting for the messages on the wire, which nothing answers (and the
-            # delivery timeout is far off)
+            # delivery timeout is far off), and saying so already
             assert send.process.poll() is None
+            assert stopping(signal.SIGTERM, str(CONNECTIONS)).fullmatch(send.stderr().strip())
             started = time.monotonic()
             send.signal(signal.SIGTERM)
-            out, err = send.process.communicate(timeout=60)
+            out, err = send.finish()
             waited = time.monotonic() - started
         finally:
             server.release()
@@ -177,7 +203,7 @@ def claimed(publication) -> int:
             return 0
 
 
-def test_sigterm_outside_a_send_is_one_line_and_its_exit_code(publication):
+def test_sigterm_to_run_is_acknowledged_then_ends_in_one_line_and_its_exit_code(publication):
     # `run` waiting on a greeting that never comes, its first delivery already claimed: the
     # message never got near the server, so even a forced stop releases it (one line, 143).
     write_reviews(publication, 2)
@@ -193,7 +219,7 @@ def test_sigterm_outside_a_send_is_one_line_and_its_exit_code(publication):
             run.signal(signal.SIGTERM)
             started = time.monotonic()
             run.signal(signal.SIGTERM)
-            out, err = run.process.communicate(timeout=60)
+            out, err = run.finish()
             waited = time.monotonic() - started
         finally:
             if run.process.poll() is None:
@@ -201,8 +227,11 @@ def test_sigterm_outside_a_send_is_one_line_and_its_exit_code(publication):
                 run.process.communicate()
     assert run.process.returncode == 143, (out, err)
     assert waited < 30  # the forced stop, not the greeting's deadline (120 s)
-    assert err.splitlines() == ["interrupted by SIGTERM: issue #1: sending stopped after 0 "
-                                "sent; 3 left queued for the next run; nothing ambiguous"]
+    assert err.splitlines() == [
+        "SIGTERM taken: stopping once the 1 message being sent is answered (up to 120 s); "
+        "send SIGTERM again to stop at once, which may leave it ambiguous",
+        "interrupted by SIGTERM: issue #1: sending stopped after 0 sent; 3 left queued for "
+        "the next run; nothing ambiguous"]
     assert "Traceback" not in out + err
 
 
