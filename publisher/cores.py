@@ -11,6 +11,8 @@ import os
 import signal
 from collections.abc import Iterator
 
+from .files import write_all
+
 MAX_WORKERS = 4
 
 
@@ -52,10 +54,8 @@ class ShareQueue:
         self.count = count
         self.read, write = os.pipe()
         try:
-            numbers = b"".join(i.to_bytes(self.WIDTH, "little") for i in range(first, count))
-            view = memoryview(numbers)
-            while view:
-                view = view[os.write(write, view):]
+            write_all(write, b"".join(i.to_bytes(self.WIDTH, "little")
+                                      for i in range(first, count)))
         except BaseException:
             os.close(self.read)
             raise

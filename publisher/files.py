@@ -54,6 +54,14 @@ def write_atomic(path: Path, data: bytes, *, fsync: bool = True, mode: int = 0o6
         raise
 
 
+def write_all(fd: int, data: bytes) -> None:
+    """All of ``data`` written to ``fd``: ``os.write`` writes what fits (a pipe takes 64 KiB
+    at a time, a signal may cut a write short) and says how much."""
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
 def read_file(path: str | os.PathLike[str]) -> bytes:
     """A whole file's bytes, in four system calls (open, fstat, read, close) where open()
     makes seven (it also asks whether the file is a terminal and where it stands): a build

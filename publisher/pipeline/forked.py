@@ -22,6 +22,7 @@ from typing import Any
 
 from ..cores import die_with, end_children
 from ..errors import PublisherError
+from ..files import write_all
 
 
 class WorkerLost(PublisherError):
@@ -79,10 +80,7 @@ def _child(share: Callable[[], Any], write: int) -> None:
         except Exception:  # a bug: its traceback goes to the parent
             message = ("bug", traceback.format_exc())
             code = 1
-        data = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
-        view = memoryview(data)
-        while view:
-            view = view[os.write(write, view):]
+        write_all(write, pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL))
     except BaseException:  # a signal, a broken pipe: the parent sees no result
         code = 1
     finally:

@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import PublisherError
-from ..files import describe_os_error
+from ..files import describe_os_error, write_all
 
 #: Staged files are fsync'ed one by one up to this many; a bigger build is not flushed.
 FSYNC_EACH = 32
@@ -54,9 +54,7 @@ def _write_new(path: Path | str, data: bytes) -> None:
     try:
         if _UMASK & 0o644:  # a strict umask (077, say): the site is still readable
             os.fchmod(fd, 0o644)
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view):]
+        write_all(fd, data)
     finally:
         os.close(fd)
 

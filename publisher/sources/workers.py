@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from ..cores import ShareQueue, die_with, end_children
+from ..files import write_all
 from .cache import Entry, Job, write_chunk
 
 #: What a child does once it has sent its entries: given them and a function that tells
@@ -218,9 +219,7 @@ def _child(batches: Sequence[list[Job]], load: Callable[[list[Job]], list[Entry]
 def _send(write: int, message: object) -> None:
     """``message`` pickled, after its length (8 bytes): a reader can tell it is whole."""
     data = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
-    view = memoryview(len(data).to_bytes(8, "little") + data)
-    while view:
-        view = view[os.write(write, view):]
+    write_all(write, len(data).to_bytes(8, "little") + data)
 
 
 def _receive(read: int) -> Any:
