@@ -13,10 +13,9 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -26,7 +25,7 @@ from publisher.errors import ConfigError
 from publisher.models import Showing
 from publisher.pipeline.build import build_publication
 from publisher.pipeline.sitepreview import Note, SitePreview, Status, preview_config
-from tests.fixtures import NOW, SAMPLE, Hub, Publication
+from tests.fixtures import NOW, SAMPLE, Hub, Publication, wait_for
 from tests.pipeline.test_links import crawl, site_documents
 from tests.webserver import MutableClock
 
@@ -46,14 +45,6 @@ def sample_site(publication: Publication, hub: str = "") -> None:
 def retitle(source: Path, title: str) -> None:
     text = source.read_text("utf-8")
     source.write_text(re.sub(r"(?m)^title: .*$", f"title: {title}", text, count=1), "utf-8")
-
-
-def wait_for(predicate: Callable[[], object], what: str, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
 
 
 def fetch(url: str, data: bytes | None = None) -> tuple[int, str, str]:
@@ -81,7 +72,7 @@ class Preview:
                               (self.process.stderr, self.stderr)):
             threading.Thread(target=lambda s=stream, o=lines: o.extend(s), daemon=True).start()
         wait_for(lambda: any("previewing" in line for line in self.stdout)
-                 or self.process.poll() is not None, "the preview to start")
+                 or self.process.poll() is not None, what="the preview to start")
         found = [re.search(r" at (\S+) ", line) for line in self.stdout]
         url = next((m.group(1) for m in found if m), None)
         assert url is not None, "".join(self.stdout + self.stderr)
@@ -148,7 +139,7 @@ def test_the_preview_serves_the_site_with_every_link_answering_from_this_machine
         assert status == 405 and "takes no subscriptions" in page
         assert preview.stop() == 0
         # A person at a terminal is told it stopped, without a server's log lines around it.
-        wait_for(lambda: preview.stdout[-1:] == ["preview stopped\n"], "the closing line")
+        wait_for(lambda: preview.stdout[-1:] == ["preview stopped\n"], what="the closing line")
         assert [line for line in preview.stderr if " INFO " in line] == []
     # Nothing of the real build's: no output, no manifest, no ping to the hub.
     assert not (publication.root / "public").exists()
@@ -161,21 +152,21 @@ def test_a_saved_edit_is_built_again_and_a_broken_source_leaves_the_last_good_bu
     orchard = preview.url + "reviews/the-quiet-orchard/"
     source = publication.root / "reviews" / "the-quiet-orchard.md"
     retitle(source, "The Quiet Orchard, Recut")
-    wait_for(lambda: preview.status()["builds"] == 2, "the edit to be built")
+    wait_for(lambda: preview.status()["builds"] == 2, what="the edit to be built")
     assert "The Quiet Orchard, Recut" in fetch(orchard)[1]
     assert any("files written" in line for line in preview.stdout[2:])
 
     publication.write_review("broken.md", "---\ntitle: Broken\nrating: eleven\n---\nText.\n")
-    wait_for(lambda: preview.status()["error"], "the broken source to be reported")
+    wait_for(lambda: preview.status()["error"], what="the broken source to be reported")
     status = preview.status()
     assert status["builds"] == 2
     assert "reviews/broken.md:3: rating: 'eleven' is not a number" in str(status["error"])
     assert fetch(orchard)[0] == 200 and "The Quiet Orchard, Recut" in fetch(orchard)[1]
     wait_for(lambda: any("reviews/broken.md:3" in line for line in preview.stderr),
-             "the error in the terminal")
+             what="the error in the terminal")
 
     (publication.root / "reviews" / "broken.md").unlink()
-    wait_for(lambda: preview.status()["builds"] == 3, "the fix to be built")
+    wait_for(lambda: preview.status()["builds"] == 3, what="the fix to be built")
     assert preview.status()["error"] == ""
     assert preview.stop() == 0
 
