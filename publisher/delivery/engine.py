@@ -155,6 +155,15 @@ def ambiguous_problem(number: int, count: int) -> str:
 #: its reason says what to do, the policy refusal's hint below does not apply.
 RESTORED_PAUSE = "the ledger was restored from a backup"
 
+
+def paused_line(number: int, reason: str) -> str:
+    """The one line a person reads about a paused issue."""
+    if reason.startswith(RESTORED_PAUSE):
+        return f"issue #{number} paused: {reason}"
+    return (f"issue #{number} paused: {reason}; fix the cause (sender authorisation, reputation, "
+            f"content), then 'publisher issue send {number}' resumes it")
+
+
 def stopping_line(signum: int, in_flight: int, timeout: float) -> str:
     """What a send says the moment it takes its first stop signal with ``in_flight`` messages
     on the wire (``Run._note_stopping``): the final line comes only once they are answered."""
@@ -164,15 +173,6 @@ def stopping_line(signum: int, in_flight: int, timeout: float) -> str:
     return (f"{name} taken: stopping once the {in_flight} message"
             f"{' being sent is' if in_flight == 1 else 's being sent are'} answered (up to "
             f"{timeout:g} s); {again} to stop at once, which may leave {them} ambiguous")
-
-
-
-def paused_line(number: int, reason: str) -> str:
-    """The one line a person reads about a paused issue."""
-    if reason.startswith(RESTORED_PAUSE):
-        return f"issue #{number} paused: {reason}"
-    return (f"issue #{number} paused: {reason}; fix the cause (sender authorisation, reputation, "
-            f"content), then 'publisher issue send {number}' resumes it")
 
 
 #: A due delivery with its message, or with the error that stops it being rendered.
