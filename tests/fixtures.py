@@ -412,6 +412,12 @@ def add_subscribers(config: Config, count: int, now: datetime) -> list[str]:
     return addresses
 
 
+def snapshot(root: Path) -> dict[str, bytes]:
+    """Every file under ``root`` (its POSIX path relative to ``root``) and its bytes."""
+    return {p.relative_to(root).as_posix(): p.read_bytes()
+            for p in sorted(root.rglob("*")) if p.is_file()}
+
+
 # --- mail: a real SMTP server, or a Maildir -----------------------------------------------------
 
 

@@ -28,13 +28,8 @@ from publisher.render.pages import SEARCH_INDEX, PageRenderer
 from publisher.render.site import Site
 from publisher.sources.catalog import load_reviews
 from publisher.sources.posters import PosterFacts
-from tests.fixtures import write_films, write_reviews
+from tests.fixtures import snapshot, write_films, write_reviews
 from tests.pausing import Pause
-
-
-def snapshot(root: Path) -> dict[str, bytes]:
-    return {p.relative_to(root).as_posix(): p.read_bytes()
-            for p in sorted(root.rglob("*")) if p.is_file()}
 
 
 def strays(publication) -> list[str]:
