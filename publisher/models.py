@@ -193,7 +193,8 @@ class Review:
         """This review's body rendered elsewhere from the same source bytes (by a process that
         loaded the sources: sources/catalog.py), as text or in UTF-8 (decoded when first read:
         by the process that renders with it, not by the one that took it while the other
-        cores wait); ignored when it is given as text or has been rendered here already."""
+        cores wait); ignored when this review holds its body as text (not Deferred) or has
+        rendered it here already."""
         if isinstance(self.__dict__.get("_body_html"), Deferred):
             self.__dict__.setdefault("_body_html_text", html)
 
