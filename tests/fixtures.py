@@ -412,6 +412,15 @@ def add_subscribers(config: Config, count: int, now: datetime) -> list[str]:
     return addresses
 
 
+def alive(pid: int) -> bool:
+    """Whether process ``pid`` is running (Linux's /proc): a zombie is not."""
+    try:
+        state = (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
 def snapshot(root: Path) -> dict[str, bytes]:
     """Every file under ``root`` (its POSIX path relative to ``root``) and its bytes."""
     return {p.relative_to(root).as_posix(): p.read_bytes()

@@ -28,7 +28,7 @@ from publisher.render.pages import SEARCH_INDEX, PageRenderer
 from publisher.render.site import Site
 from publisher.sources.catalog import load_reviews
 from publisher.sources.posters import PosterFacts
-from tests.fixtures import snapshot, write_films, write_reviews
+from tests.fixtures import alive, snapshot, write_films, write_reviews
 from tests.pausing import Pause
 
 
@@ -260,14 +260,6 @@ def children_of(pid: int) -> list[int]:
             if int(fields[1]) == pid:
                 found.append(int(entry.name))
     return found
-
-
-def alive(pid: int) -> bool:
-    try:
-        state = (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state != "Z"
 
 
 def test_a_publisher_error_in_a_worker_arrives_as_itself(monkeypatch, publication, now, shared):

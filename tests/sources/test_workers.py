@@ -20,7 +20,7 @@ from publisher.sources import catalog as catalog_module
 from publisher.sources.cache import cache_path
 from publisher.sources.catalog import Catalog, load_reviews
 from publisher.sources.workers import load_shared
-from tests.fixtures import snapshot, wait_for, write_reviews
+from tests.fixtures import alive, snapshot, wait_for, write_reviews
 
 BATCHES = [[(f"reviews/{b}-{i}.md", f"/nowhere/{b}-{i}.md", None) for i in range(3)]
            for b in range(8)]
@@ -119,17 +119,9 @@ def test_a_child_dies_with_the_loading_process(tmp_path):
     os.kill(loading, signal.SIGKILL)
     os.waitpid(loading, 0)
     deadline = time.monotonic() + 10
-    while _running(child) and time.monotonic() < deadline:
+    while alive(child) and time.monotonic() < deadline:
         time.sleep(0.01)
-    assert not _running(child)
-
-
-def _running(pid: int) -> bool:
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return False
-    return fields[0] != "Z"
+    assert not alive(child)
 
 
 def _children_left() -> list[tuple[int, int]]:
@@ -168,11 +160,11 @@ def test_a_child_goes_on_working_until_it_is_collected(tmp_path):
     assert sorted(rel for rel, *_ in result.stored + result.unstored) == EVERY_FILE
     child = _at_work(tmp_path)
     time.sleep(0.05)
-    assert _running(child)  # not stopped by anything but the word to stop
+    assert alive(child)  # not stopped by anything but the word to stop
     [(its_files, turns)] = result.meanwhile.collect()
     assert its_files and set(its_files) < set(EVERY_FILE)  # its own entries, not all
     assert turns > 0
-    assert not _running(child)
+    assert not alive(child)
     assert not _children_left()
 
 
@@ -194,7 +186,7 @@ def test_a_child_not_collected_is_ended(tmp_path):
     result = load_shared(BATCHES, _loaded, 1, None, forever)
     child = _at_work(tmp_path)
     result.meanwhile.close()
-    assert not _running(child)
+    assert not alive(child)
     assert not _children_left()
 
 
