@@ -80,8 +80,12 @@ def new_command(state: State, title: str, reviewer: str | None, date: str | None
     (the skeleton is templates/new-review.md when the publication has one)."""
     config = state.config
     path = new_review(config, title, reviewer=reviewer, date=date, slug=slug, now=state.now())
-    click.echo(f"wrote {config.reviews_dir}/{path.name}, a draft: publisher preview --drafts "
-               "shows it; delete its draft: true line to publish it")
+    # The path as the editor can open it from where they are, as import and check print it
+    # (pub/reviews/x.md after -C pub), not relative to the publication.
+    where, here = path.absolute(), Path.cwd()
+    shown = where.relative_to(here) if where.is_relative_to(here) else where
+    click.echo(f"wrote {shown}, a draft: publisher preview --drafts shows it; delete its "
+               "draft: true line to publish it")
 
 
 @click.command(name="import")

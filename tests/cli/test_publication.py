@@ -71,13 +71,16 @@ def test_init_with_a_bad_option_writes_nothing(tmp_path):
 
 
 def test_new_starts_a_draft_that_loads_and_stays_off_the_site_until_the_line_goes(
-        publication: Publication, cli):
+        publication: Publication, cli, monkeypatch):
     publication.copy_sample_reviews()
     shutil.copytree(SAMPLE / "static", publication.root / "static")  # their posters
+    # From the directory above, with -C: the path printed is one the editor can open here.
+    monkeypatch.chdir(publication.root.parent)
     result = cli("new", "Alien: Romulus")
     assert result.exit_code == 0, result.output
-    assert result.stdout == ("wrote reviews/alien-romulus.md, a draft: publisher preview "
-                             "--drafts shows it; delete its draft: true line to publish it\n")
+    assert result.stdout == (f"wrote {publication.root.name}/reviews/alien-romulus.md, a draft: "
+                             "publisher preview --drafts shows it; delete its draft: true line "
+                             "to publish it\n")
     source = publication.root / "reviews" / "alien-romulus.md"
     review = next(r for r in load_reviews(publication.config, cache=False).reviews
                   if r.slug == "alien-romulus")
