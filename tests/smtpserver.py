@@ -17,7 +17,8 @@ Faults, per recipient (``times`` limits how often one fires; None means always):
 - "drop_after_data": the message is received and recorded, then the connection is closed
   without the 250 reply, so the client cannot know it was accepted.
 
-``refuse_sender(reply)`` answers every MAIL FROM with ``reply`` (a relay refusing our sender).
+``refuse_sender(reply)`` answers every MAIL FROM with ``reply`` (a relay refusing our sender);
+``refuse_sender(None)`` takes mail again.
 
 ``hold_after(count)`` holds every message after the first ``count`` at DATA, unanswered, until
 ``release()``: a test then acts in the middle of a send, however fast the machine sends. It
@@ -267,7 +268,7 @@ class SmtpServer:
     def fail(self, address: str, kind: str, times: int | None = None) -> None:
         self.handler.fail(address, kind, times)
 
-    def refuse_sender(self, reply: str) -> None:
+    def refuse_sender(self, reply: str | None) -> None:
         self.handler.sender_reply = reply
 
     def hold_after(self, count: int) -> threading.Event:

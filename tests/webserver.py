@@ -40,14 +40,16 @@ def bind() -> tuple[object, int]:
 
 
 class ReaderServer:
-    """uvicorn serving ``create_app(desk)`` on ``sock`` in a thread until the block ends."""
+    """uvicorn serving ``create_app(desk)`` on ``sock`` in a thread until the block ends;
+    ``owed_every``: seconds between its rounds of mail owed to readers."""
 
-    def __init__(self, desk, sock, *, trusted_proxies: str = "127.0.0.1"):
+    def __init__(self, desk, sock, *, trusted_proxies: str = "127.0.0.1",
+                 owed_every: float = 60.0):
         self.desk = desk
         self.sock = sock
         self.port = sock.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}/"
-        self.server = uvicorn.Server(uvicorn_config(create_app(desk),
+        self.server = uvicorn.Server(uvicorn_config(create_app(desk, owed_every=owed_every),
                                                     trusted_proxies=trusted_proxies))
         self.thread = threading.Thread(target=self.server.run,
                                        kwargs={"sockets": [sock]}, daemon=True)

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import Connection, delete, func, insert, select, update
@@ -18,6 +19,7 @@ from sqlalchemy import Connection, delete, func, insert, select, update
 from ..errors import StoreError
 from ..models import Subscriber, SubscriberStatus
 from ..newsletter.subscriptions import (
+    OWED_RETRY,
     REQUEST_RETENTION,
     ConfirmOutcome,
     SubscribeAction,
@@ -69,6 +71,31 @@ class Confirmation:
     joined: bool = False
 
 
+class Owed(StrEnum):
+    """Mail owed to a reader: the relay did not take it yet (see ``OWED_RETRY``)."""
+
+    CONFIRMATION = "confirmation"  # of a subscription request
+    WELCOME = "welcome"  # of a subscriber
+
+
+#: Where each kind of owed mail is kept: the table, and its column of when it is due again.
+_OWED_AT = {Owed.CONFIRMATION: (subscription_requests_t, "mail_due"),
+            Owed.WELCOME: (subscribers_t, "welcome_due")}
+
+
+@dataclass(frozen=True)
+class OwedConfirmation:
+    request: SubscriptionRequest
+    due: datetime
+
+
+@dataclass(frozen=True)
+class OwedWelcome:
+    subscriber: Subscriber
+    confirmed_at: datetime | None
+    due: datetime
+
+
 class ReturnKind:
     """What a returned message says (see ``newsletter.returns``)."""
 
@@ -115,9 +142,12 @@ class ReaderStore(StoreBase):
                 return action, None
             if action == SubscribeAction.ALREADY_ACTIVE:
                 expires = now
+            # A confirmation is owed until the relay takes it; the note to an address on the
+            # list is not retried (the reader may ask again).
+            owed = now + OWED_RETRY if action == SubscribeAction.SEND else None
             inserted = conn.execute(insert(subscription_requests_t).values(
                 email=address, email_normalised=key, name=name, form=form[:200], ip=ip,
-                requested_at=now, expires_at=expires,
+                requested_at=now, expires_at=expires, mail_due=owed,
             )).inserted_primary_key
             assert inserted is not None
             return action, SubscriptionRequest(int(inserted[0]), address, name, expires)
@@ -129,11 +159,12 @@ class ReaderStore(StoreBase):
         return None if row is None else SubscriptionRequest(row.id, row.email, row.name,
                                                             row.expires_at, row.confirmed_at)
 
-    def confirm_subscription(self, request_id: int, email: str, *, now: datetime
-                             ) -> Confirmation:
+    def confirm_subscription(self, request_id: int, email: str, *, now: datetime,
+                             welcome: bool = False) -> Confirmation:
         """Follow a confirmation link: the address becomes an active subscriber with its consent
         recorded (when and where it asked, on which form, when it confirmed), and any
-        suppression of it is lifted — it asked again, and proved it reads the mailbox."""
+        suppression of it is lifted — it asked again, and proved it reads the mailbox.
+        ``welcome``: a subscriber it puts on the list is owed a welcome until one goes out."""
         with self._write() as conn:
             request = conn.execute(select(subscription_requests_t).where(
                 subscription_requests_t.c.id == request_id,
@@ -146,11 +177,14 @@ class ReaderStore(StoreBase):
                 row = self._row(conn, email)
                 return Confirmation(outcome, None if row is None else _subscriber_from(row))
             conn.execute(update(subscription_requests_t).where(
-                subscription_requests_t.c.id == request_id).values(confirmed_at=now))
+                subscription_requests_t.c.id == request_id).values(confirmed_at=now,
+                                                                   mail_due=None))
             consent = {"consent_at": request.requested_at, "consent_ip": request.ip,
                        "consent_form": request.form, "confirmed_at": now}
             row = self._row(conn, request.email)
             joined = row is None or row.status != SubscriberStatus.ACTIVE
+            if joined and welcome:
+                consent["welcome_due"] = now + OWED_RETRY
             if row is None:
                 inserted = conn.execute(insert(subscribers_t).values(
                     email=request.email, email_normalised=request.email_normalised,
@@ -313,6 +347,47 @@ class ReaderStore(StoreBase):
             row = self._row(conn, email)
             if row is not None:
                 record_event(conn, row.id, WELCOMED, now, message_id)
+                conn.execute(update(subscribers_t).where(subscribers_t.c.id == row.id)
+                             .values(welcome_due=None))
+
+    # --- mail owed to readers --------------------------------------------------------------------
+
+    def owed_confirmations(self, now: datetime, limit: int = 100) -> list[OwedConfirmation]:
+        """Confirmations due another try (oldest first): of requests not confirmed yet whose
+        link still works."""
+        t = subscription_requests_t
+        with self._read() as conn:
+            rows = conn.execute(select(t).where(
+                t.c.mail_due <= now, t.c.confirmed_at.is_(None), t.c.expires_at > now,
+            ).order_by(t.c.mail_due, t.c.id).limit(limit)).all()
+        return [OwedConfirmation(SubscriptionRequest(row.id, row.email, row.name,
+                                                     row.expires_at), row.mail_due)
+                for row in rows]
+
+    def owed_welcomes(self, now: datetime, limit: int = 100) -> list[OwedWelcome]:
+        """Welcomes due another try (oldest first), whatever became of their subscribers since:
+        ``welcome_still_owed`` decides."""
+        t = subscribers_t
+        with self._read() as conn:
+            rows = conn.execute(select(t).where(t.c.welcome_due <= now)
+                                .order_by(t.c.welcome_due, t.c.id).limit(limit)).all()
+        return [OwedWelcome(_subscriber_from(row), row.confirmed_at, row.welcome_due)
+                for row in rows]
+
+    def claim_owed(self, kind: Owed, key: int, due: datetime, *, until: datetime) -> bool:
+        """Take an owed message to send it: its next try moves to ``until``, unless another
+        process took it first (then its due time is no longer ``due``, and this is False).
+        Several servers on one ledger never send the same message at once."""
+        table, column = _OWED_AT[kind]
+        with self._write() as conn:
+            return conn.execute(update(table).where(
+                table.c.id == key, table.c[column] == due).values({column: until})).rowcount == 1
+
+    def settle_owed(self, kind: Owed, key: int) -> None:
+        """Nothing more is owed: the message went out, or is given up."""
+        table, column = _OWED_AT[kind]
+        with self._write() as conn:
+            conn.execute(update(table).where(table.c.id == key).values({column: None}))
 
     def record_returned(self, key: str, kind: str, *, message_ids: tuple[str, ...] = (),
                         email: str = "", detail: str = "", now: datetime,

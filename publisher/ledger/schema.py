@@ -24,7 +24,7 @@ from sqlalchemy import (
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 #: The newest migration in MIGRATIONS/versions (a test holds the two together).
-SCHEMA_REVISION = "0005_delivery"
+SCHEMA_REVISION = "0006"
 NAME_MAX = 200
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -63,6 +63,8 @@ subscribers_t = Table(
     Column("consent_ip", String(45), nullable=True),
     Column("consent_form", String(200), nullable=False, server_default=""),
     Column("confirmed_at", UTCDateTime, nullable=True),
+    # A welcome the relay has not taken yet is tried again from this time; NULL: none owed.
+    Column("welcome_due", UTCDateTime, nullable=True),
 )
 # What happened to a subscriber, for their data export and for counting soft bounces.
 subscriber_events_t = Table(
@@ -87,6 +89,9 @@ subscription_requests_t = Table(
     Column("requested_at", UTCDateTime, nullable=False),
     Column("expires_at", UTCDateTime, nullable=False),
     Column("confirmed_at", UTCDateTime, nullable=True),
+    # Its confirmation, not taken by the relay yet, is tried again from this time; NULL: sent
+    # (or refused for good, or never owed: the note to an address already on the list).
+    Column("mail_due", UTCDateTime, nullable=True),
 )
 # Erased subscribers leave only this: SHA-256 of the address, so that no import adds them again.
 suppressions_t = Table(

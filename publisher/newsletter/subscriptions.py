@@ -65,3 +65,22 @@ def soft_bounce_suppresses(recent: int, limit: int) -> bool:
     """Listmonk-style: ``recent`` soft bounces within the window (this one included) reaching
     ``limit`` mark the subscriber bounced."""
     return recent >= limit
+
+
+#: A confirmation or a welcome the relay did not take (it was down, or said "try later") is
+#: owed, and publisher serve tries it again this long after each attempt. The first attempt is
+#: made right after the answer to the reader; the next waits this long, so that the two never
+#: overlap.
+OWED_RETRY = timedelta(minutes=5)
+
+#: A welcome still owed this long after the reader confirmed is given up: it would greet
+#: someone who has been on the list for days, perhaps with an issue already read. (A
+#: confirmation is owed until its link expires: after that it could confirm nothing.)
+WELCOME_OWED_FOR = timedelta(days=2)
+
+
+def welcome_still_owed(status: str, confirmed_at: datetime | None, now: datetime) -> bool:
+    """Whether a welcome the relay has not taken is still worth sending to a subscriber with
+    ``status`` who confirmed at ``confirmed_at``: not to one who left meanwhile, nor days late."""
+    return (status == SubscriberStatus.ACTIVE and confirmed_at is not None
+            and now - confirmed_at < WELCOME_OWED_FOR)

@@ -17,19 +17,33 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.utils import make_msgid
+from enum import StrEnum
 from pathlib import PurePosixPath
 from typing import Any, Generic, TypeVar
 from urllib.parse import quote
 
 from ..config import Config
 from ..delivery.transports import Transport, transport_from_url
-from ..errors import BadToken, ExpiredToken, PublisherError
+from ..errors import (
+    AmbiguousDeliveryError,
+    BadToken,
+    ExpiredToken,
+    PermanentDeliveryError,
+    PublisherError,
+)
 from ..files import escapes, private_target, read_file
 from ..ledger import Store
-from ..ledger.readers import SubscriptionRequest
+from ..ledger.readers import Owed, SubscriptionRequest
 from ..models import IssueState, Subscriber, SubscriberStatus
 from ..newsletter.schedule import next_times
-from ..newsletter.subscriptions import ConfirmOutcome, SubscribeAction, decide_confirm
+from ..newsletter.subscriptions import (
+    OWED_RETRY,
+    WELCOME_OWED_FOR,
+    ConfirmOutcome,
+    SubscribeAction,
+    decide_confirm,
+    welcome_still_owed,
+)
 from ..render.digest import archive_url
 from ..render.dkim import DkimSigner
 from ..render.reader import (
@@ -47,6 +61,25 @@ from ..render.words import Words
 log = logging.getLogger("publisher.serve")
 T = TypeVar("T")
 R = TypeVar("R")
+
+
+class Handed(StrEnum):
+    """What became of a message to a reader handed to the relay."""
+
+    SENT = "sent"
+    OWED = "owed"  # not taken this time (the relay is down, "try later"): tried again
+    GIVEN_UP = "given-up"  # refused for good, or it may have arrived: never tried again
+
+
+def handed_after(exc: PublisherError) -> Handed:
+    """What a message that raised ``exc`` on its way out is now."""
+    if isinstance(exc, PermanentDeliveryError | AmbiguousDeliveryError):
+        # A mailbox that does not exist stays so; a message that may have arrived is not sent
+        # again: a second welcome is worse than none, and a reader without their
+        # confirmation asks again. (A 5.7.x refusal is the relay's policy about us, not about
+        # the reader: owed, as a down relay's or a broken template's.)
+        return Handed.GIVEN_UP
+    return Handed.OWED
 
 
 @dataclass(frozen=True)
@@ -174,27 +207,39 @@ class ReaderDesk:
                                     hours=self.confirm_hours, date=self.clock(),
                                     signer=self.signer)
 
-    def _send(self, email: str, compose: Callable[[], bytes], what: str) -> bool:
-        """Compose a message to ``email`` and send it through the configured transport; False,
-        and one log line naming ``what`` (never the address), when a template override or the
-        relay stops it. The server sends these after answering: nobody is left to tell."""
+    def _send(self, email: str, compose: Callable[[], bytes], what: str, *,
+              owed: bool = True) -> Handed:
+        """Compose a message to ``email`` and send it through the configured transport; what
+        became of it, with one log line naming ``what`` (never the address) when a template
+        override or the relay stopped it. The server sends these after answering: nobody is
+        left to tell."""
         try:
             message = compose()
             with self.transport.session() as session:
                 session.send(self.sender.envelope_from, email, message)
         except PublisherError as exc:
+            handed = handed_after(exc)
             # A relay's refusal often quotes the recipient ("<ann@…>: Recipient address
             # rejected"): the log names whose message by its number only.
             why = re.sub(re.escape(email), "the reader's address", str(exc), flags=re.IGNORECASE)
-            log.warning("%s not sent: %s", what, why)
-            return False
-        return True
+            later = (f"; tried again in {OWED_RETRY.seconds // 60} minutes"
+                     if owed and handed == Handed.OWED else "")
+            log.warning("%s not sent: %s%s", what, why, later)
+            return handed
+        return Handed.SENT
 
     def send_confirmation(self, request: SubscriptionRequest) -> bool:
-        """Send the confirmation message; False when it could not be sent: the reader may ask
-        again."""
-        return self._send(request.email, lambda: self.confirmation(request),
-                          f"confirmation for request {request.id}")
+        """Send the confirmation message; False when it could not be sent. One the relay did
+        not take is owed: ``send_owed`` tries it again until the link expires."""
+        return self._send_confirmation(request) == Handed.SENT
+
+    def _send_confirmation(self, request: SubscriptionRequest) -> Handed:
+        handed = self._send(request.email, lambda: self.confirmation(request),
+                            f"confirmation for request {request.id}")
+        if handed in (Handed.SENT, Handed.GIVEN_UP):
+            with self._write_lock:
+                self.store.settle_owed(Owed.CONFIRMATION, request.id)
+        return handed
 
     def confirm(self, token: str, *, commit: bool
                 ) -> tuple[ConfirmOutcome, str, Subscriber | None]:
@@ -217,7 +262,8 @@ class ReaderDesk:
                                   self.clock()), email, None
         with self._write_lock:
             confirmation = self.store.confirm_subscription(int(request_id), email,
-                                                           now=self.clock())
+                                                           now=self.clock(),
+                                                           welcome=self.welcomes)
         return (confirmation.outcome, email,
                 confirmation.subscriber if confirmation.joined else None)
 
@@ -248,7 +294,8 @@ class ReaderDesk:
         if subscribed.action == SubscribeAction.SEND:
             return self.send_confirmation(request)
         return self._send(request.email, lambda: self.on_list(request),
-                          f"note to a subscriber who asked again (request {request.id})")
+                          f"note to a subscriber who asked again (request {request.id})",
+                          owed=False) == Handed.SENT
 
     # --- the welcome -----------------------------------------------------------------------------
 
@@ -288,17 +335,65 @@ class ReaderDesk:
 
     def send_welcome(self, subscriber: Subscriber) -> bool:
         """Send the welcome through the configured transport; False (and one log line, without
-        the address) when it could not be sent. It is not sent again: the subscription stands,
-        and the next issue reaches the subscriber whatever became of the welcome. Its
+        the address) when it could not be sent. One the relay did not take is owed, and
+        ``send_owed`` tries it again for a while (``welcome_still_owed``); the subscription
+        stands meanwhile, and the next issue reaches the subscriber whatever became of it. Its
         Message-ID goes into the subscriber's history, so that ``publisher inbox`` knows a
         complaint or a bounce about it for the subscriber's, as it knows an issue's."""
+        return self._send_welcome(subscriber) == Handed.SENT
+
+    def _send_welcome(self, subscriber: Subscriber) -> Handed:
         message_id = make_msgid("welcome", domain=self.sender.domain)
-        sent = self._send(subscriber.email, lambda: self.welcome(subscriber, message_id),
-                          f"welcome for subscriber {subscriber.id}")
-        if sent:
+        handed = self._send(subscriber.email, lambda: self.welcome(subscriber, message_id),
+                            f"welcome for subscriber {subscriber.id}")
+        if handed == Handed.SENT:
             with self._write_lock:
                 self.store.record_welcome(subscriber.email, message_id, now=self.clock())
+        elif handed == Handed.GIVEN_UP:
+            with self._write_lock:
+                self.store.settle_owed(Owed.WELCOME, subscriber.id)
+        return handed
+
+    # --- mail owed -------------------------------------------------------------------------------
+
+    def send_owed(self) -> int:
+        """Try again the confirmations and welcomes that the relay did not take when they were
+        due, oldest first; how many went out. The round stops at the first one the relay does
+        not take: a relay that is down or says "try later" is not asked again for each reader
+        (that one is next tried ``OWED_RETRY`` later, the others at the next round).
+        ``publisher serve`` calls it every minute; each message is claimed in the ledger
+        first, so several servers on one ledger never send one at once."""
+        sent = 0
+        now = self.clock()
+        for owed in self.store.owed_confirmations(now):
+            if not self._claim(Owed.CONFIRMATION, owed.request.id, owed.due, now):
+                continue
+            handed = self._send_confirmation(owed.request)
+            sent += handed == Handed.SENT
+            if handed == Handed.OWED:
+                return sent
+        for welcome in self.store.owed_welcomes(now):
+            subscriber = welcome.subscriber
+            if not (self.welcomes
+                    and welcome_still_owed(subscriber.status, welcome.confirmed_at, now)):
+                with self._write_lock:
+                    self.store.settle_owed(Owed.WELCOME, subscriber.id)
+                log.info("welcome for subscriber %s given up: %s", subscriber.id,
+                         "newsletter.welcome is off" if not self.welcomes
+                         else "no longer subscribed" if subscriber.status != SubscriberStatus.ACTIVE
+                         else f"confirmed over {WELCOME_OWED_FOR.days} days ago")
+                continue
+            if not self._claim(Owed.WELCOME, subscriber.id, welcome.due, now):
+                continue
+            handed = self._send_welcome(subscriber)
+            sent += handed == Handed.SENT
+            if handed == Handed.OWED:
+                return sent
         return sent
+
+    def _claim(self, kind: Owed, key: int, due: datetime, now: datetime) -> bool:
+        with self._write_lock:
+            return self.store.claim_owed(kind, key, due, until=now + OWED_RETRY)
 
     # --- leaving and coming back -----------------------------------------------------------------
 

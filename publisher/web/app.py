@@ -16,6 +16,8 @@ serve them under a path):
   export (JSON download) or erase.
 - ``GET /healthz``, ``GET /style.css``, ``GET /icon.png`` (site.icon, by its suffix); anything
   else 404.
+While it runs, a round every minute sends the confirmations and welcomes the relay did not take
+(``ReaderDesk.send_owed``).
 
 The token is the only credential, and it is in the URL the reader was sent; there are no
 cookies, so there is nothing for a cross-site request to borrow. Every response carries a strict
@@ -26,10 +28,12 @@ unexpected error gets a plain 500 page and one log line, never a traceback in th
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import logging
 import time
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from datetime import timedelta
 from typing import Any
 from urllib.parse import quote, urlsplit
@@ -104,8 +108,9 @@ def _form_value(form: FormData, name: str, limit: int = 320) -> str:
     return value[:limit] if isinstance(value, str) else ""
 
 
-def create_app(desk: ReaderDesk) -> ASGIApp:
-    """The ASGI application for ``desk``'s publication."""
+def create_app(desk: ReaderDesk, *, owed_every: float = 60.0) -> ASGIApp:
+    """The ASGI application for ``desk``'s publication. While it runs, it tries the mail
+    owed to readers (``desk.send_owed``) at its start and every ``owed_every`` seconds."""
     pages = Pages(desk)
     settings = desk.settings
     limiter = RateLimiter(settings.subscribe_per_ip_hour, timedelta(hours=1))
@@ -315,14 +320,41 @@ def create_app(desk: ReaderDesk) -> ASGIApp:
         # Starlette sends this, then re-raises for Guard to log: no traceback reaches a browser.
         return pages.notice(500, "error")
 
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        task = asyncio.create_task(send_owed(desk, owed_every))
+        try:
+            yield
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
     hosts = allowed_hosts(desk.config.server.url, desk.config.server.host)
     app = Starlette(
+        lifespan=lifespan,
         routes=routes,
         middleware=[Middleware(TrustedHostMiddleware, allowed_hosts=hosts, www_redirect=False)],
         exception_handlers={HTTPException: http_error, TooLarge: too_large,
                             Exception: server_error},
     )
     return Guard(app, pages)
+
+
+async def send_owed(desk: ReaderDesk, every: float) -> None:
+    """Try the mail owed to readers now and every ``every`` seconds, until cancelled. A ledger
+    that cannot be reached is one line, and the next round tries again."""
+    while True:
+        try:
+            sent = await run_in_threadpool(desk.send_owed)
+        except PublisherError as exc:
+            log.warning("mail owed to readers not tried: %s", exc)
+        except Exception:  # a bug: logged, and the server goes on serving readers
+            log.exception("mail owed to readers not tried")
+        else:
+            if sent:
+                log.info("mail owed to readers: %d sent", sent)
+        await asyncio.sleep(every)
 
 
 def allowed_hosts(url: str, bind: str) -> list[str]:

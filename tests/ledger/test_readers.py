@@ -12,11 +12,11 @@ import sqlalchemy as sa
 
 from publisher.errors import InvalidAddress, Suppressed
 from publisher.ledger.deliveries import Attempt
-from publisher.ledger.readers import ReturnKind
+from publisher.ledger.readers import Owed, ReturnKind
 from publisher.ledger.store import Store
 from publisher.models import SubscriberStatus
 from publisher.newsletter.policy import Action, Outcome
-from publisher.newsletter.subscriptions import ConfirmOutcome, SubscribeAction
+from publisher.newsletter.subscriptions import OWED_RETRY, ConfirmOutcome, SubscribeAction
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 DAY = timedelta(days=1)
@@ -210,3 +210,58 @@ def test_a_mailto_unsubscribe_is_matched_by_its_sender(store: Store):
                                  now=NOW) == "no-change"
     assert store.record_returned("m3", ReturnKind.UNSUBSCRIBE, email="who@example.org",
                                  now=NOW) == "unmatched"
+
+
+# --- mail owed to readers ----------------------------------------------------------------------
+
+
+def owed_confirmations(store: Store, now: datetime) -> list[tuple[int, datetime]]:
+    return [(owed.request.id, owed.due) for owed in store.owed_confirmations(now)]
+
+
+def test_a_confirmation_is_owed_from_its_request_until_it_is_settled(store: Store):
+    _, request = ask(store)
+    _, on_list_note = ask(store, "bob@example.org")
+    store.confirm_subscription(on_list_note.id, "bob@example.org", now=NOW)
+    ask(store, "bob@example.org")  # the note to a subscriber who asks again is never owed
+    # The first try is the server's, right after its answer: the next is due OWED_RETRY on.
+    assert owed_confirmations(store, NOW + OWED_RETRY - timedelta(seconds=1)) == []
+    assert owed_confirmations(store, NOW + OWED_RETRY) == [(request.id, NOW + OWED_RETRY)]
+
+    store.settle_owed(Owed.CONFIRMATION, request.id)
+    assert owed_confirmations(store, NOW + DAY) == []
+
+
+def test_a_confirmation_is_owed_only_while_its_link_can_confirm(store: Store):
+    _, expiring = ask(store)
+    _, confirmed = ask(store, "bob@example.org")
+    store.confirm_subscription(confirmed.id, "bob@example.org", now=NOW + timedelta(minutes=1))
+    assert owed_confirmations(store, NOW + timedelta(hours=47)) == [
+        (expiring.id, NOW + OWED_RETRY)]
+    assert owed_confirmations(store, NOW + timedelta(hours=48)) == []  # expired
+
+
+def test_two_servers_claiming_one_owed_message_send_it_once(store: Store, database: str):
+    _, request = ask(store)
+    due = NOW + OWED_RETRY
+    assert store.claim_owed(Owed.CONFIRMATION, request.id, due, until=due + OWED_RETRY)
+    # The other server read the same due time before the claim: it finds it taken.
+    assert not store.claim_owed(Owed.CONFIRMATION, request.id, due, until=due + OWED_RETRY)
+    assert owed_confirmations(store, due + OWED_RETRY) == [(request.id, due + OWED_RETRY)]
+
+
+def test_a_welcome_is_owed_to_whoever_a_confirmation_puts_on_the_list_until_it_goes(
+        store: Store, database: str):
+    _, ann = ask(store)
+    _, bob = ask(store, "bob@example.org")
+    joined = store.confirm_subscription(ann.id, "ann@example.org", now=NOW, welcome=True)
+    store.confirm_subscription(bob.id, "bob@example.org", now=NOW)  # welcomes are off
+    (owed,) = store.owed_welcomes(NOW + OWED_RETRY)
+    assert (owed.subscriber.email, owed.confirmed_at, owed.due) == (
+        "ann@example.org", NOW, NOW + OWED_RETRY)
+    assert store.claim_owed(Owed.WELCOME, joined.subscriber.id, owed.due,
+                            until=NOW + 2 * OWED_RETRY)
+    assert store.owed_welcomes(NOW + OWED_RETRY) == []
+
+    store.record_welcome("ann@example.org", "<welcome.1@reel.test>", now=NOW + 2 * OWED_RETRY)
+    assert store.owed_welcomes(NOW + DAY) == []

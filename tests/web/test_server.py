@@ -17,6 +17,7 @@ import pytest
 
 from publisher.config import READER_PATHS
 from publisher.ledger.store import open_store
+from publisher.newsletter.subscriptions import OWED_RETRY
 from publisher.pipeline.reader import ReaderDesk
 from publisher.render.tokens import CONFIRM, MANAGE, UNDO, make_token, unsubscribe_token
 from tests.fixtures import NOW, Page, wait_for, write_png
@@ -352,6 +353,115 @@ def test_a_welcome_the_relay_refuses_leaves_the_subscription_and_one_line(public
     (line,) = [r.getMessage() for r in caplog.records if "welcome" in r.getMessage()]
     assert line.startswith(f"welcome for subscriber {subscriber.id} not sent: ")
     assert "ann@" not in line and "<the reader's address>: Recipient address rejected" in line
+
+
+def test_a_confirmation_and_a_welcome_the_relay_put_off_go_out_once_it_takes_them(
+        publication, server, caplog):
+    from tests.fixtures import use_smtp
+
+    use_smtp(publication, server.url, connections=1)
+    sock, config = serve_publication(publication)
+    clock = MutableClock(NOW)
+
+    def logged(text: str) -> list[str]:
+        return [r.getMessage() for r in caplog.records if text in r.getMessage()]
+
+    with open_store(config) as store:
+        desk = ReaderDesk(config, store, secret=SECRET, clock=clock)
+        with ReaderServer(desk, sock, owed_every=0.02) as reader, \
+                caplog.at_level("INFO", logger="publisher.serve"):
+            server.refuse_sender("451 4.3.0 Try again later")  # the relay takes nothing
+            answer = httpx.post(reader.url + "subscribe", data={"email": "ann@example.org"})
+            assert "Check your inbox" in visible(answer)
+            wait_for(lambda: logged("not sent"), what="the confirmation's try")
+            (line,) = logged("not sent")
+            assert line.startswith("confirmation for request 1 not sent: ")
+            assert line.endswith("; tried again in 5 minutes") and "ann@" not in line
+
+            server.refuse_sender(None)  # the relay is back; the server waits its five minutes
+            time.sleep(0.3)
+            assert server.messages == [] and len(logged("not sent")) == 1
+            clock.now = NOW + timedelta(minutes=5)
+            wait_for(lambda: server.received_by("ann@example.org"), what="the confirmation")
+            wait_for(lambda: logged("mail owed to readers: 1 sent"), what="the round's line")
+            (confirmation,) = server.received_by("ann@example.org")
+            link = re.search(r"(http\S+/confirm\?token=\S+)", confirmation.message.get_body(
+                ("plain",)).get_content()).group(1)
+
+            server.fail("ann@example.org", "451", times=1)  # "try later", for the welcome
+            assert "You are subscribed" in visible(httpx.post(link))
+            wait_for(lambda: len(logged("not sent")) == 2, what="the welcome's try")
+            assert logged("not sent")[1].startswith("welcome for subscriber 1 not sent: 451")
+            clock.now = NOW + timedelta(minutes=10)
+            wait_for(lambda: len(server.received_by("ann@example.org")) == 2,
+                     what="the welcome")
+            # Rounds go on, and find nothing more owed: each message went out once.
+            rounds = len(logged("mail owed"))
+            clock.now = NOW + timedelta(hours=1)
+            time.sleep(0.3)
+            assert store.owed_welcomes(clock.now) == []
+            assert store.owed_confirmations(clock.now) == []
+    welcome = server.received_by("ann@example.org")[1].message
+    assert welcome["Subject"] == "Welcome to Test Reel"
+    assert len(server.received_by("ann@example.org")) == 2
+    assert len(logged("mail owed")) == rounds  # no round sent anything more
+
+
+def test_a_round_stops_at_a_relay_that_takes_nothing_and_drops_what_it_refuses_for_good(
+        publication, server, caplog):
+    from tests.fixtures import use_smtp
+
+    use_smtp(publication, server.url, connections=1)
+    sock, config = serve_publication(publication)
+    sock.close()  # the desk alone: its rounds are called here
+    clock = MutableClock(NOW)
+    with open_store(config) as store:
+        desk = ReaderDesk(config, store, secret=SECRET, clock=clock)
+        server.refuse_sender("451 4.3.0 Try again later")
+        for name in ("ann", "bob", "cat"):
+            asked = desk.subscribe(f"{name}@example.org", "", form="-", ip=None)
+            assert not desk.send_after_subscribe(asked)
+        clock.now = NOW + OWED_RETRY
+        caplog.clear()
+        with caplog.at_level("WARNING", logger="publisher.serve"):
+            assert desk.send_owed() == 0
+        assert len(caplog.records) == 1  # one try, not one a reader: the others wait
+
+        server.refuse_sender(None)
+        server.fail("bob@example.org", "550")  # no such mailbox, for good
+        clock.now = NOW + 2 * OWED_RETRY
+        assert desk.send_owed() == 2
+        clock.now = NOW + 3 * OWED_RETRY
+        assert desk.send_owed() == 0  # bob's is given up, not tried every five minutes
+    assert sorted(r for m in server.messages for r in m.rcpt_tos) == [
+        "ann@example.org", "cat@example.org"]
+
+
+def test_a_welcome_owed_to_a_reader_who_left_meanwhile_is_given_up(publication, server,
+                                                                   caplog):
+    from tests.fixtures import use_smtp
+
+    use_smtp(publication, server.url, connections=1)
+    sock, config = serve_publication(publication)
+    sock.close()  # the desk alone: its rounds are called here
+    clock = MutableClock(NOW)
+    with open_store(config) as store:
+        desk = ReaderDesk(config, store, secret=SECRET, clock=clock)
+        asked = desk.subscribe("ann@example.org", "", form="-", ip=None)
+        assert desk.send_after_subscribe(asked)
+        token = re.search(r"confirm\?token=(\S+)", server.messages[0].message.get_body(
+            ("plain",)).get_content()).group(1)
+        server.fail("ann@example.org", "451", times=1)
+        _, _, joined = desk.confirm(token, commit=True)
+        assert not desk.send_welcome(joined)
+        desk.unsubscribe("ann@example.org", via="one-click")
+        clock.now = NOW + OWED_RETRY
+        with caplog.at_level("INFO", logger="publisher.serve"):
+            assert desk.send_owed() == 0
+        assert store.owed_welcomes(NOW + timedelta(days=1)) == []
+    assert len(server.messages) == 1  # the confirmation alone
+    assert f"welcome for subscriber {joined.id} given up: no longer subscribed" in [
+        r.getMessage() for r in caplog.records]
 
 
 def test_a_confirmation_template_that_breaks_is_one_line_in_the_log_not_a_traceback(
