@@ -84,15 +84,17 @@ def config_schedule(config: Config) -> tuple[str, tzinfo, timedelta]:
 
 
 def describe(config: Config, now: datetime, count: int = 5) -> list[str]:
-    """Lines for ``publisher schedule``: the schedule, then the next due times, local and UTC."""
+    """Lines for ``publisher schedule``: the schedule, then the next due times, local and UTC
+    (once, for a zone that is UTC)."""
     expr, tz, grace = config_schedule(config)
     lines = [f"{expr!r} in {getattr(tz, 'key', tz)}; a missed issue still goes out up to "
              f"{_hours(grace)} late. Next {count}:"]
-    times = [(format_local(t, tz), t) for t in next_times(expr, tz, now, count)]
-    width = max((len(text) for text, _ in times), default=0)
-    for text, t in times:
-        lines.append(f"  {text:<{width}}   {t:%a %Y-%m-%d %H:%M} UTC")
-    return lines
+    times = [(format_local(t, tz), f"{t:%a %Y-%m-%d %H:%M} UTC")
+             for t in next_times(expr, tz, now, count)]
+    if all(local == utc for local, utc in times):  # a publication in UTC: one column says it
+        return lines + [f"  {utc}" for _, utc in times]
+    width = max((len(local) for local, _ in times), default=0)
+    return lines + [f"  {local:<{width}}   {utc}" for local, utc in times]
 
 
 def _aware(name: str, dt: datetime) -> None:

@@ -429,6 +429,17 @@ def test_schedule_prints_the_next_five_times_local_and_utc(publication, cli):
     ]
 
 
+def test_schedule_in_utc_prints_each_time_once(publication, cli):
+    publication.add_config('[newsletter]\ntimezone = "UTC"\n')
+    result = cli("schedule", now=datetime(2026, 3, 20, 12, 0, tzinfo=UTC))
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines()[0].startswith("'0 9 * * FRI' in UTC")
+    assert result.output.splitlines()[1:3] == [
+        "  Fri 2026-03-27 09:00 UTC",
+        "  Fri 2026-04-03 09:00 UTC",
+    ]
+
+
 def test_a_now_without_an_offset_is_read_in_the_publications_zone(publication, cli):
     # README's `publisher --now 2026-12-24 preview`: a bare date, midnight in Europe/London.
     publication.add_config('[newsletter]\nschedule = "30 0 * * *"\n')
