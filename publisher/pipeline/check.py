@@ -146,7 +146,7 @@ def operations(config: Config, *, now: datetime, connect: bool = False,
     except PublisherError:
         sends_mail = True  # the transport's own error is reported above
     found.extend(check_addresses(config, sends_mail=sends_mail))
-    ledger_found, ledger = check_ledger(config)
+    ledger_found, ledger = check_ledger(config, now)
     found.extend(check_secret(ledger, sends_mail=sends_mail, environ=environ))
     found.extend(check_dkim(config, connect=connect))
     found.extend(ledger_found)

@@ -31,7 +31,7 @@ from ..ledger import Store
 from ..ledger.addresses import normalise_email
 from ..ledger.backups import ledger_damage
 from ..ledger.health import describe_server
-from ..ledger.probe import LedgerStatus, probe_ledger, sqlite_path
+from ..ledger.probe import LedgerStatus, probe_ledger, readonly_store, sqlite_path
 from ..ledger.schema import SCHEMA_REVISION
 from ..models import IssueState
 from ..newsletter.schedule import config_schedule, format_local, next_times
@@ -45,6 +45,7 @@ from ..render.reader import (
 from ..render.sender import Sender
 from ..render.site import Site
 from ..render.strings import load_web_strings
+from ..text import count
 
 #: Shorter secrets are refused for a new publication (HMAC-SHA256 keys: 32 bytes is its
 #: output size, and what secrets.token_urlsafe(32) gives).
@@ -360,9 +361,10 @@ def check_dkim(config: Config, *, connect: bool = False,
 # --- the ledger ----------------------------------------------------------------------------------
 
 
-def check_ledger(config: Config) -> tuple[Findings, LedgerStatus]:
+def check_ledger(config: Config, now: datetime) -> tuple[Findings, LedgerStatus]:
     """The ledger is reachable and readable at a schema revision this publisher can use, and
-    (SQLite) private to its owner; with what it holds. Nothing is created or migrated."""
+    (SQLite) private to its owner; with what it holds, and the readers' mail the relay has not
+    taken yet. Nothing is created or migrated."""
     found = Findings()
     status = probe_ledger(config)
     if status.problem:
@@ -404,6 +406,16 @@ def check_ledger(config: Config) -> tuple[Findings, LedgerStatus]:
     found.info.append(f"ledger: {status.url}: {status.subscribers} subscriber"
                       f"{'' if status.subscribers == 1 else 's'}, {status.issues} issue"
                       f"{'' if status.issues == 1 else 's'} ({status.started} sent or being sent)")
+    if status.current:
+        with readonly_store(config) as store:
+            confirmations, welcomes = store.owed_counts(now) if store else (0, 0)
+        if confirmations or welcomes:
+            owed = " and ".join(count(n, noun) for n, noun in (
+                (confirmations, "confirmation"), (welcomes, "welcome")) if n)
+            found.warnings.append(
+                f"readers: the relay has not taken {owed} yet; publisher serve tries again "
+                "every five minutes (its log says why; publisher check --connect tests the "
+                "relay)")
     return found, status
 
 

@@ -13,6 +13,7 @@ import pytest
 from sqlalchemy import create_engine
 
 from publisher.ledger.migrate import migrate
+from publisher.ledger.readers import Owed
 from publisher.ledger.schema import SCHEMA_REVISION
 from publisher.ledger.store import open_store
 from publisher.models import Subscriber
@@ -399,6 +400,33 @@ def test_the_ledger_is_reported_and_never_created_or_migrated(publication, cli):
     assert [w for w in warnings(result) if "readable by others" in w]
     version = sqlite3.connect(ledger).execute("SELECT version_num FROM alembic_version")
     assert version.fetchone() == ("0003",)  # check migrated nothing
+
+
+def test_readers_mail_the_relay_has_not_taken_is_a_warning_until_it_goes(publication, cli,
+                                                                         database):
+    with open_store(publication.config) as store:
+        _, ann = store.request_subscription("ann@example.org", "", form="-", ip=None, now=NOW,
+                                            expires=NOW + timedelta(hours=48), per_day=3)
+        store.request_subscription("bob@example.org", "", form="-", ip=None, now=NOW,
+                                   expires=NOW + timedelta(hours=48), per_day=3)
+        _, cat = store.request_subscription("cat@example.org", "", form="-", ip=None, now=NOW,
+                                            expires=NOW + timedelta(hours=48), per_day=3)
+        assert store.confirm_subscription(cat.id, "cat@example.org", now=NOW,
+                                          welcome=True).joined
+    owed = [w for w in warnings(check(cli)) if w.startswith("readers: the relay")]
+    assert owed == ["readers: the relay has not taken 2 confirmations and 1 welcome yet; "
+                    "publisher serve tries again every five minutes (its log says why; "
+                    "publisher check --connect tests the relay)"]
+    with open_store(publication.config) as store:
+        store.settle_owed(Owed.CONFIRMATION, ann.id)
+        store.record_welcome("cat@example.org", "<w@reel.test>", now=NOW)
+    owed = [w for w in warnings(check(cli)) if w.startswith("readers: the relay")]
+    assert owed == ["readers: the relay has not taken 1 confirmation yet; publisher serve tries "
+                    "again every five minutes (its log says why; publisher check --connect "
+                    "tests the relay)"]
+    # Two days on, bob's link has expired: nothing is owed that could still be sent.
+    result = check(cli, now=NOW + timedelta(days=2))
+    assert not [w for w in warnings(result) if w.startswith("readers: the relay")]
 
 
 def test_a_damaged_or_newer_ledger_is_an_error(publication, cli):
