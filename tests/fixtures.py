@@ -412,6 +412,20 @@ def add_subscribers(config: Config, count: int, now: datetime) -> list[str]:
     return addresses
 
 
+# --- waiting, processes, trees of files ---------------------------------------------------------
+
+
+def wait_for(predicate: Callable[[], object], timeout: float = 60.0,
+             what: str = "condition") -> None:
+    """Until ``predicate()`` is true, polling every 5 ms; fails after ``timeout`` seconds
+    naming ``what``. The deadline only catches a hang: what a test waits for it makes happen."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.005)
+
+
 def alive(pid: int) -> bool:
     """Whether process ``pid`` is running (Linux's /proc): a zombie is not."""
     try:
@@ -428,17 +442,6 @@ def snapshot(root: Path) -> dict[str, bytes]:
 
 
 # --- mail: a real SMTP server, or a Maildir -----------------------------------------------------
-
-
-def wait_for(predicate: Callable[[], object], timeout: float = 60.0,
-             what: str = "condition") -> None:
-    """Until ``predicate()`` is true, polling every 5 ms; fails after ``timeout`` seconds
-    naming ``what``. The deadline only catches a hang: what a test waits for it makes happen."""
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.005)
 
 
 def free_port() -> int:

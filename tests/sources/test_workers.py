@@ -110,18 +110,15 @@ def test_a_child_dies_with_the_loading_process(tmp_path):
             load_shared(BATCHES, slow, 1, None)
         finally:
             os._exit(0)
-    deadline = time.monotonic() + 30
-    pids: list[int] = []
-    while len(pids) < 2 and time.monotonic() < deadline:
-        pids = [int(p) for p in started.read_text().split()] if started.exists() else []
-        time.sleep(0.005)
-    [child] = [pid for pid in pids if pid != loading]
+
+    def at_work() -> list[int]:
+        return [int(p) for p in started.read_text().split()] if started.exists() else []
+
+    wait_for(lambda: len(at_work()) == 2, timeout=30, what="both loading processes at work")
+    [child] = [pid for pid in at_work() if pid != loading]
     os.kill(loading, signal.SIGKILL)
     os.waitpid(loading, 0)
-    deadline = time.monotonic() + 10
-    while alive(child) and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert not alive(child)
+    wait_for(lambda: not alive(child), timeout=10, what="the orphaned child to end")
 
 
 def _children_left() -> list[tuple[int, int]]:
