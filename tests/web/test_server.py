@@ -395,6 +395,8 @@ def test_a_confirmation_and_a_welcome_the_relay_put_off_go_out_once_it_takes_the
             clock.now = NOW + timedelta(minutes=10)
             wait_for(lambda: len(server.received_by("ann@example.org")) == 2,
                      what="the welcome")
+            wait_for(lambda: len(logged("mail owed to readers: 1 sent")) == 2,
+                     what="the welcome's round ending")
             # Rounds go on, and find nothing more owed: each message went out once.
             rounds = len(logged("mail owed"))
             clock.now = NOW + timedelta(hours=1)
