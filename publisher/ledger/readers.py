@@ -21,7 +21,6 @@ from ..models import Subscriber, SubscriberStatus
 from ..newsletter.subscriptions import (
     OWED_RETRY,
     REQUEST_RETENTION,
-    WELCOME_OWED_FOR,
     ConfirmOutcome,
     SubscribeAction,
     decide_confirm,
@@ -95,12 +94,6 @@ class OwedWelcome:
     subscriber: Subscriber
     confirmed_at: datetime | None
     due: datetime
-
-
-def _confirmation_owed(now: datetime) -> tuple[Any, ...]:
-    """A request whose confirmation is still worth sending: not confirmed, its link unexpired."""
-    t = subscription_requests_t
-    return t.c.confirmed_at.is_(None), t.c.expires_at > now
 
 
 class ReturnKind:
@@ -359,39 +352,31 @@ class ReaderStore(StoreBase):
 
     # --- mail owed to readers --------------------------------------------------------------------
 
-    def owed_confirmations(self, now: datetime, limit: int = 100) -> list[OwedConfirmation]:
-        """Confirmations due another try (oldest first): of requests not confirmed yet whose
-        link still works."""
+    def owed_confirmations(self, now: datetime, *, due_only: bool = True,
+                           limit: int | None = 100) -> list[OwedConfirmation]:
+        """Confirmations due another try (all those not taken yet without ``due_only``), oldest
+        first: of requests not confirmed yet whose link still works."""
         t = subscription_requests_t
+        due = t.c.mail_due <= now if due_only else t.c.mail_due.is_not(None)
         with self._read() as conn:
-            rows = conn.execute(select(t).where(t.c.mail_due <= now, *_confirmation_owed(now))
-                                .order_by(t.c.mail_due, t.c.id).limit(limit)).all()
+            rows = conn.execute(select(t).where(
+                due, t.c.confirmed_at.is_(None), t.c.expires_at > now,
+            ).order_by(t.c.mail_due, t.c.id).limit(limit)).all()
         return [OwedConfirmation(SubscriptionRequest(row.id, row.email, row.name,
                                                      row.expires_at), row.mail_due)
                 for row in rows]
 
-    def owed_welcomes(self, now: datetime, limit: int = 100) -> list[OwedWelcome]:
-        """Welcomes due another try (oldest first), whatever became of their subscribers since:
-        ``welcome_still_owed`` decides."""
+    def owed_welcomes(self, now: datetime, *, due_only: bool = True,
+                      limit: int | None = 100) -> list[OwedWelcome]:
+        """Welcomes due another try (all those not taken yet without ``due_only``), oldest
+        first, whatever became of their subscribers since: ``welcome_still_owed`` decides."""
         t = subscribers_t
+        due = t.c.welcome_due <= now if due_only else t.c.welcome_due.is_not(None)
         with self._read() as conn:
-            rows = conn.execute(select(t).where(t.c.welcome_due <= now)
-                                .order_by(t.c.welcome_due, t.c.id).limit(limit)).all()
+            rows = conn.execute(select(t).where(due).order_by(t.c.welcome_due, t.c.id)
+                                .limit(limit)).all()
         return [OwedWelcome(_subscriber_from(row), row.confirmed_at, row.welcome_due)
                 for row in rows]
-
-    def owed_counts(self, now: datetime) -> tuple[int, int]:
-        """How many confirmations and welcomes the relay has not taken yet that are still worth
-        sending, due now or later (for ``publisher check``)."""
-        requests, subscribers = subscription_requests_t, subscribers_t
-        with self._read() as conn:
-            confirmations = conn.execute(select(func.count()).where(
-                requests.c.mail_due.is_not(None), *_confirmation_owed(now))).scalar_one()
-            welcomes = conn.execute(select(func.count()).where(
-                subscribers.c.welcome_due.is_not(None),
-                subscribers.c.status == SubscriberStatus.ACTIVE,
-                subscribers.c.confirmed_at > now - WELCOME_OWED_FOR)).scalar_one()
-        return int(confirmations), int(welcomes)
 
     def claim_owed(self, kind: Owed, key: int, due: datetime, *, until: datetime) -> bool:
         """Take an owed message to send it: its next try moves to ``until``, unless another

@@ -35,6 +35,7 @@ from ..ledger.probe import LedgerStatus, probe_ledger, readonly_store, sqlite_pa
 from ..ledger.schema import SCHEMA_REVISION
 from ..models import IssueState
 from ..newsletter.schedule import config_schedule, format_local, next_times
+from ..newsletter.subscriptions import welcome_still_owed
 from ..render.dkim import DkimSigner
 from ..render.reader import (
     LatestIssue,
@@ -407,8 +408,15 @@ def check_ledger(config: Config, now: datetime) -> tuple[Findings, LedgerStatus]
                       f"{'' if status.subscribers == 1 else 's'}, {status.issues} issue"
                       f"{'' if status.issues == 1 else 's'} ({status.started} sent or being sent)")
     if status.current:
+        confirmations = welcomes = 0
         with readonly_store(config) as store:
-            confirmations, welcomes = store.owed_counts(now) if store else (0, 0)
+            if store is not None:
+                confirmations = len(store.owed_confirmations(now, due_only=False, limit=None))
+                if config.newsletter.welcome:  # else the next round gives them up
+                    welcomes = sum(welcome_still_owed(owed.subscriber.status, owed.confirmed_at,
+                                                      now)
+                                   for owed in store.owed_welcomes(now, due_only=False,
+                                                                   limit=None))
         if confirmations or welcomes:
             owed = " and ".join(count(n, noun) for n, noun in (
                 (confirmations, "confirmation"), (welcomes, "welcome")) if n)

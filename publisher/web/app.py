@@ -322,7 +322,7 @@ def create_app(desk: ReaderDesk, *, owed_every: float = 60.0) -> ASGIApp:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        task = asyncio.create_task(send_owed(desk, owed_every))
+        task = asyncio.create_task(owed_rounds(desk, owed_every))
         try:
             yield
         finally:
@@ -341,7 +341,7 @@ def create_app(desk: ReaderDesk, *, owed_every: float = 60.0) -> ASGIApp:
     return Guard(app, pages)
 
 
-async def send_owed(desk: ReaderDesk, every: float) -> None:
+async def owed_rounds(desk: ReaderDesk, every: float) -> None:
     """Try the mail owed to readers now and every ``every`` seconds, until cancelled. A ledger
     that cannot be reached is one line, and the next round tries again."""
     while True:

@@ -46,7 +46,7 @@ def uvicorn_config(app: ASGIApp, *, trusted_proxies: str) -> uvicorn.Config:
         access_log=False,
         server_header=False,
         log_config=None,
-        lifespan="on",  # the app's round of mail owed to readers (web.app.send_owed)
+        lifespan="on",  # the app's round of mail owed to readers (web.app.owed_rounds)
         timeout_keep_alive=5,
         h11_max_incomplete_event_size=16 * 1024,  # request line and headers
     )
