@@ -5,9 +5,11 @@ headers, path traversal, and errors that must not show a traceback."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import time
+from collections.abc import Iterator
 from datetime import timedelta
 from urllib.parse import parse_qs, urlsplit
 
@@ -16,11 +18,11 @@ import lxml.html
 import pytest
 
 from publisher.config import READER_PATHS
-from publisher.ledger.store import open_store
+from publisher.ledger.store import Store, open_store
 from publisher.newsletter.subscriptions import OWED_RETRY
 from publisher.pipeline.reader import ReaderDesk
 from publisher.render.tokens import CONFIRM, MANAGE, UNDO, make_token, unsubscribe_token
-from tests.fixtures import NOW, Page, wait_for, write_png
+from tests.fixtures import NOW, Page, use_smtp, wait_for, write_png
 from tests.web.conftest import SECRET, Reader, serve_publication
 from tests.webserver import MutableClock, ReaderServer, outbox_messages, wait_for_messages
 
@@ -327,8 +329,6 @@ def test_no_welcome_when_the_publication_says_so(publication):
 
 def test_a_welcome_the_relay_refuses_leaves_the_subscription_and_one_line(publication, server,
                                                                         caplog):
-    from tests.fixtures import use_smtp
-
     use_smtp(publication, server.url, connections=1)
     sock, config = serve_publication(publication)
     with open_store(config) as store:
@@ -357,8 +357,6 @@ def test_a_welcome_the_relay_refuses_leaves_the_subscription_and_one_line(public
 
 def test_a_confirmation_and_a_welcome_the_relay_put_off_go_out_once_it_takes_them(
         publication, server, caplog):
-    from tests.fixtures import use_smtp
-
     use_smtp(publication, server.url, connections=1)
     sock, config = serve_publication(publication)
     clock = MutableClock(NOW)
@@ -409,16 +407,21 @@ def test_a_confirmation_and_a_welcome_the_relay_put_off_go_out_once_it_takes_the
     assert len(logged("mail owed")) == rounds  # no round sent anything more
 
 
-def test_a_round_stops_at_a_relay_that_takes_nothing_and_drops_what_it_refuses_for_good(
-        publication, server, caplog):
-    from tests.fixtures import use_smtp
-
+@contextlib.contextmanager
+def desk_alone(publication, server) -> Iterator[tuple[ReaderDesk, Store, MutableClock]]:
+    """The reader's desk sending through ``server``, on a clock the test moves, with no app
+    around it: the test calls its rounds of owed mail."""
     use_smtp(publication, server.url, connections=1)
     sock, config = serve_publication(publication)
-    sock.close()  # the desk alone: its rounds are called here
+    sock.close()
     clock = MutableClock(NOW)
     with open_store(config) as store:
-        desk = ReaderDesk(config, store, secret=SECRET, clock=clock)
+        yield ReaderDesk(config, store, secret=SECRET, clock=clock), store, clock
+
+
+def test_a_round_stops_at_a_relay_that_takes_nothing_and_drops_what_it_refuses_for_good(
+        publication, server, caplog):
+    with desk_alone(publication, server) as (desk, _, clock):
         server.refuse_sender("451 4.3.0 Try again later")
         for name in ("ann", "bob", "cat"):
             asked = desk.subscribe(f"{name}@example.org", "", form="-", ip=None)
@@ -441,14 +444,7 @@ def test_a_round_stops_at_a_relay_that_takes_nothing_and_drops_what_it_refuses_f
 
 def test_a_welcome_owed_to_a_reader_who_left_meanwhile_is_given_up(publication, server,
                                                                    caplog):
-    from tests.fixtures import use_smtp
-
-    use_smtp(publication, server.url, connections=1)
-    sock, config = serve_publication(publication)
-    sock.close()  # the desk alone: its rounds are called here
-    clock = MutableClock(NOW)
-    with open_store(config) as store:
-        desk = ReaderDesk(config, store, secret=SECRET, clock=clock)
+    with desk_alone(publication, server) as (desk, store, clock):
         asked = desk.subscribe("ann@example.org", "", form="-", ip=None)
         assert desk.send_after_subscribe(asked)
         token = re.search(r"confirm\?token=(\S+)", server.messages[0].message.get_body(
