@@ -1392,29 +1392,31 @@ def build_site(config: Config, *, now: datetime, issues: Sequence[Issue] = (),
     """
     if catalog is None:
         catalog = load_reviews(config, cache=cache)
-    with _collector_paused():
-        if dry_run:
+    if dry_run:
+        with _collector_paused():
             return _build(config, now=now, issues=issues, catalog=catalog, cache=cache,
                           old=_read_manifest(manifest_path(config)), dry_run=True,
                           showing=showing)
-        paths = config.paths
-        out = config.output_path
-        with build_lock(paths.state):
-            # What the last build recorded, read once under the lock: for the sweep, and for
-            # the build to compare its units with (2.5 MB at 10,000 reviews).
-            old = _read_manifest(manifest_path(config))
-            recorded = {rel for entry in old.values() for rel in _unit_files(entry)}
+    paths = config.paths
+    out = config.output_path
+    # The collector's state is the process's: paused (and restored) under the lock, so that a
+    # build waiting for another in the same process (two threads) does not take that one's
+    # frozen rendering for its own starting state, and freeze the whole heap for good after.
+    with build_lock(paths.state), _collector_paused():
+        # What the last build recorded, read once under the lock: for the sweep, and for
+        # the build to compare its units with (2.5 MB at 10,000 reviews).
+        old = _read_manifest(manifest_path(config))
+        recorded = {rel for entry in old.values() for rel in _unit_files(entry)}
+        sweep(out, paths.state, recorded)
+        try:
+            return _build(config, now=now, issues=issues, catalog=catalog, cache=cache,
+                          old=old, workers=default_workers() if workers is None else workers,
+                          showing=showing)
+        except BaseException:
+            # A worker killed midway (or the build stopped while workers ran) may leave
+            # what it wrote where no Output knows of it: its own list of new files says.
             sweep(out, paths.state, recorded)
-            try:
-                return _build(config, now=now, issues=issues, catalog=catalog, cache=cache,
-                              old=old,
-                              workers=default_workers() if workers is None else workers,
-                              showing=showing)
-            except BaseException:
-                # A worker killed midway (or the build stopped while workers ran) may leave
-                # what it wrote where no Output knows of it: its own list of new files says.
-                sweep(out, paths.state, recorded)
-                raise
+            raise
 
 
 @contextmanager

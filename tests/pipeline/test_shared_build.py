@@ -317,6 +317,50 @@ def test_the_collector_is_left_as_the_build_found_it(publication, now):
     assert gc.isenabled() and gc.get_freeze_count() == 0
 
 
+def test_a_build_that_waited_for_another_in_this_process_leaves_nothing_frozen(
+        monkeypatch, publication, now):
+    # Two builds in two threads of one process: the second comes while the first renders
+    # with the heap frozen, and waits at the lock. It must not take that frozen heap for the
+    # state it found, and freeze it for good when it ends.
+    import contextlib
+    import gc
+    import threading
+
+    import publisher.pipeline.build as build
+
+    write_reviews(publication, 3)
+    rendering_now, second_waits = threading.Event(), threading.Event()
+    lock, review_page = build.build_lock, PageRenderer.review_page
+
+    @contextlib.contextmanager
+    def announced(state):
+        if threading.current_thread().name == "second":
+            second_waits.set()
+        with lock(state):
+            yield
+
+    def held(self, *args):  # the first build renders on once the second waits
+        rendering_now.set()
+        second_waits.wait(30)
+        return review_page(self, *args)
+
+    monkeypatch.setattr(build, "build_lock", announced)
+    monkeypatch.setattr(PageRenderer, "review_page", held)
+    first = threading.Thread(target=build_site, args=(publication.config,),
+                             kwargs={"now": now, "workers": 1})
+    second = threading.Thread(target=build_site, args=(publication.config,),
+                              kwargs={"now": now, "workers": 1}, name="second")
+    first.start()
+    assert rendering_now.wait(30)
+    second.start()
+    first.join(30)
+    second.join(30)
+    frozen = gc.get_freeze_count()
+    gc.unfreeze()  # whatever this test finds, the tests after it find the collector clear
+    assert not first.is_alive() and not second.is_alive() and second_waits.is_set()
+    assert gc.isenabled() and frozen == 0
+
+
 def test_the_collector_waits_while_a_build_plans_and_records(monkeypatch, publication, now):
     # The plan and the manifest are objects without cycles worth collecting, made in the parent
     # while the other core waits; a collector its caller turned off stays off.
