@@ -149,12 +149,15 @@ def _table_names(conn: Any) -> list[str]:
 
 
 @contextmanager
-def readonly_store(config: Config) -> Iterator[Store | None]:
+def readonly_store(config: Config, status: LedgerStatus | None = None
+                   ) -> Iterator[Store | None]:
     """The ledger as a Store that cannot write (for dry runs), or None when there is no ledger
     yet. A ledger at an older schema revision is copied (SQLite's backup API) to a temporary
     file and the copy migrated, so that the ledger itself stays as it is. StoreError when the
-    ledger cannot be read."""
-    status = probe_ledger(config)
+    ledger cannot be read. ``status``: what ``probe_ledger`` just found, if the caller has it
+    (it is not looked for again)."""
+    if status is None:
+        status = probe_ledger(config)
     if status.problem:
         raise StoreError(f"{status.url}: {status.problem}")
     if not status.exists:

@@ -409,7 +409,7 @@ def check_ledger(config: Config, now: datetime) -> tuple[Findings, LedgerStatus]
                       f"{'' if status.issues == 1 else 's'} ({status.started} sent or being sent)")
     if status.current:
         confirmations = welcomes = 0
-        with readonly_store(config) as store:
+        with readonly_store(config, status) as store:
             if store is not None:
                 confirmations = len(store.owed_confirmations(now, due_only=False, limit=None))
                 if config.newsletter.welcome:  # else the next round gives them up
