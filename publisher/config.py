@@ -459,6 +459,34 @@ def _convert(value: object, tp: object, key: str, where: str) -> object:
 _NOT_KEYS = frozenset({"root", "path", "state_dir", "published_url"})
 
 
+def _homes(key: str) -> list[str]:
+    """Every place in publisher.toml where ``key`` is a key: "timezone", "newsletter.timezone"."""
+    homes = [key] if key in _keys(Config) else []
+    for table, tp in typing.get_type_hints(Config).items():
+        if dataclasses.is_dataclass(tp) and key in _keys(tp):  # type: ignore[arg-type]
+            homes.append(f"{table}.{key}")
+    return homes
+
+
+def _keys(cls: type) -> set[str]:
+    return {f.name for f in dataclasses.fields(cls) if f.name not in _NOT_KEYS}
+
+
+def _misplaced_hint(key: str, prefix: str) -> str | None:
+    """For a key of another table (or of none), where it goes. In TOML a key belongs to the
+    last ``[table]`` line above it, so a key added at the end of the file lands in whatever
+    table ends it: the commonest way to put a right key in the wrong place."""
+    homes = _homes(key)
+    if not homes:
+        return None
+    places = " or ".join(
+        f"'{home}' (under [{home.rpartition('.')[0]}])" if "." in home
+        else f"'{home}' (above the first [table] line)" for home in homes)
+    table = prefix.rstrip(".")
+    why = f"a key below a [{table}] line belongs to [{table}]; " if prefix else ""
+    return f"{why}did you mean {places}?"
+
+
 def _build(cls: type, data: dict[str, object], prefix: str, where: str) -> object:
     hints = typing.get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls) if f.name not in _NOT_KEYS}
@@ -467,7 +495,7 @@ def _build(cls: type, data: dict[str, object], prefix: str, where: str) -> objec
     for key, value in data.items():
         dotted = f"{prefix}{key}"
         if key not in fields:
-            hint = _KEY_HINTS.get(key)
+            hint = _KEY_HINTS.get(key) or _misplaced_hint(key, prefix)
             if hint is None:
                 close = difflib.get_close_matches(key, list(fields), n=1)
                 hint = f"did you mean '{prefix}{close[0]}'?" if close else (

@@ -50,6 +50,16 @@ def test_base_url_gains_a_trailing_slash(publication):
         ("titel = 'x'", "titel: unknown key; did you mean 'title'?"),
         ("[feeds]\nlimt = 3", "feeds.limt: unknown key; did you mean 'feeds.limit'?"),
         ("[feeds]\nlimit = 'ten'", "feeds.limit: expected an integer, got str 'ten'"),
+        # A right key in the wrong table: TOML puts a key in the table above it.
+        ("permalink = 'x/{slug}/'", "permalink: unknown key; did you mean 'feeds.permalink' "
+                                    "(under [feeds])?"),
+        ("[site]\ntransport = 'smtp://x'", "site.transport: unknown key; a key below a [site] "
+                                           "line belongs to [site]; did you mean "
+                                           "'delivery.transport' (under [delivery])?"),
+        ("[feeds]\ntimezone = 'UTC'", "feeds.timezone: unknown key; a key below a [feeds] line "
+                                      "belongs to [feeds]; did you mean 'timezone' (above the "
+                                      "first [table] line) or 'newsletter.timezone' (under "
+                                      "[newsletter])?"),
         ("[feeds]\nlimit = 0", "feeds.limit: must be at least 1"),
         ("[delivery]\npassword = 'hunter2'", "passwords come only from the environment"),
         ("[newsletter]\ntimezone = 'Mars/Olympus'", "newsletter.timezone: unknown time zone"),

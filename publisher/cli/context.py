@@ -68,7 +68,8 @@ def publication_command(
         except PublisherError as exc:
             if state.debug:
                 raise
-            click.echo(f"error: {exc}", err=True)
+            for line in str(exc).splitlines():  # a config names every mistake, a line each
+                click.echo(f"error: {line}", err=True)
             code = 1
         except BrokenPipeError:
             # The reader of our output left (`subscribers list | head`): stop quietly, as
