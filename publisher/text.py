@@ -270,6 +270,19 @@ def slugify(text: str) -> str:
     return slug or "untitled"
 
 
+#: An apostrophe inside a word: "Schindler's", "O’Brien".
+_INNER_APOSTROPHE = re.compile(r"(?<=\w)['’](?=\w)")
+
+
+def title_slug(title: str) -> str:
+    """A new review file's slug, from its film's title: as ``slugify``, but an apostrophe inside
+    a word is dropped rather than made a word break, as Hugo's and Pelican's slugs do ("The
+    Cartographer's Winter" -> 'the-cartographers-winter', not '…-cartographer-s-…'). Only for
+    names not yet published: a tag's or reviewer's slug is an address readers have, and keeps
+    ``slugify``'s."""
+    return slugify(_INNER_APOSTROPHE.sub("", title))
+
+
 @functools.cache
 def _ascii(char: str) -> str:
     """One character spelt in ASCII for a slug. What folding spells (accents dropped: 'é' -> 'e',

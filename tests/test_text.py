@@ -22,6 +22,7 @@ from publisher.text import (
     slugify,
     stars,
     surely_clean,
+    title_slug,
     xml_safe,
 )
 
@@ -118,6 +119,12 @@ def test_ratings_and_slugs_read_as_people_write_them():
                                  "½ Moon", "ﬁlm", "😀 🎬")] == [
         "olga-petrova", "strasse", "orsted", "hangug-yeonghwa", "sam-o-brien", "12-moon", "film",
         "untitled"]
+    # A new file's slug drops an apostrophe inside a word, as Hugo's and Pelican's do; quotes
+    # around words are still word breaks.
+    assert [title_slug(t) for t in ("Schindler's List", "The Cartographer’s Winter",
+                                    "'Round Midnight", "Rock 'n' Roll High School")] == [
+        "schindlers-list", "the-cartographers-winter", "round-midnight",
+        "rock-n-roll-high-school"]
 
 
 def test_every_character_the_source_rules_remove_is_unprintable():

@@ -11,14 +11,15 @@ A page looks like this (blank lines and page chrome may vary)::
     TITLE is available to rent from ...
     bottom of page
 
-The sample pages carry neither the film's title nor a date: they come from ``--title`` /
-``--date``. Pages from richer layouts may open with more labelled lines, each optional: ``Title:``
-(or ``Film:``), ``Date:`` (``Published:``, ``Posted:``; ``March 3, 2024`` or ``2024-03-03``),
-``Rating:`` (``4/5``, ``8/10``, ``3½``, ``★★★½``), ``Runtime:``, ``Genre:`` or ``Tags:``, and
-``Rated:`` or ``Certificate:``; the options win over them. Without a title the file name is
-humanised; without a date the review is written as a draft (with the import day as a
-placeholder date, so the file still loads) and the result lists the fields an editor must fill
-in before publishing.
+The sample pages carry no date, and name the film only in their closing line ("Salt Harbour is
+available to rent…"). Pages from richer layouts may open with more labelled lines, each
+optional: ``Title:`` (or ``Film:``), ``Date:`` (``Published:``, ``Posted:``; ``March 3, 2024`` or
+``2024-03-03``), ``Rating:`` (``4/5``, ``8/10``, ``3½``, ``★★★½``), ``Runtime:``, ``Genre:`` or
+``Tags:``, and ``Rated:`` or ``Certificate:``; the options (``--title``, ``--date``) win over
+them. Without a title, the film the closing line names is taken, else the file name is
+humanised (either noted, to check); without a date the review is written as a draft (with the
+import day as a placeholder date, so the file still loads) and the result lists the fields an
+editor must fill in before publishing.
 
 Every written review gets an ``id``: an RFC 4151 tag URI ``tag:{domain},{day}:{slug}`` where day
 is the publication date when given, else the import day. A tag URI rather than a random UUID
@@ -43,7 +44,7 @@ import yaml
 from ..config import Config
 from ..errors import PageImportError
 from ..files import read_text, write_atomic
-from ..text import pasted_line, slugify
+from ..text import pasted_line, title_slug
 from .catalog import review_files
 from .frontmatter import read_scalars
 from .schema import default_slug, derived_id, parse_runtime
@@ -219,11 +220,21 @@ _PELICAN_LINE = re.compile(r"^(?P<key>Slug|Status|Category|Modified|Summary|Lang
                            r"Save_as|Url|Authors|Translation)\s*:\s", re.IGNORECASE)
 _AVAILABLE = re.compile(r"\b(?:is|are)\s+(?:now\s+)?available\b", re.IGNORECASE)
 _ELLIPSIS_ONLY = re.compile(r"^(?:…|\.{2,}|etc\.?)$", re.IGNORECASE)
+#: The film a closing line names: "Salt Harbour is available to rent…" ("is": "are" is films).
+_AVAILABLE_FILM = re.compile(r"^(?P<film>.+?)\s+is\s+(?:now\s+)?available\b", re.IGNORECASE)
+#: A sentence ending inside what would be the film's name ("We loved it. Salt Harbour is…"); a
+#: word of three lower-case letters or more, so that "Mr. Smith Goes to Washington" passes.
+_SENTENCE_END = re.compile(r"[a-z]{3,}[.!?]\s")
+#: Subjects of an availability line that are not a film's name.
+_NOT_A_FILM = frozenset({"it", "this", "that", "these", "those", "they", "he", "she", "we",
+                         "you", "all", "both", "which", "our", "my", "your", "every", "each"})
+_GENERIC_FILM = frozenset({"film", "movie", "picture", "documentary", "feature", "series",
+                           "show", "season", "box set", "release", "disc", "short"})
 
 
 @dataclass(frozen=True)
 class ParsedPage:
-    """What a page says, cleaned and cased; no title or date (the page has neither)."""
+    """What a page says, cleaned and cased (a title or date only where a line gives one)."""
 
     reviewer: str
     summary: str
@@ -235,11 +246,30 @@ class ParsedPage:
     availability: str = ""
     notes: tuple[str, ...] = ()
     title: str = ""  # from a Title: line, cased
+    named: str = ""  # the film the availability line names, as the page writes it
     date: str = ""  # from a Date: line, as YYYY-MM-DD
     rating: Decimal | None = None  # from a Rating: line, out of 5
     runtime: int | None = None  # minutes, from a Runtime: line
     tags: tuple[str, ...] = ()
     classification: str = ""
+
+
+def film_named_by(availability: str) -> str:
+    """The film's title a closing line gives, as written: 'Salt Harbour is available to rent…'
+    -> 'Salt Harbour'; '' when its subject is no film's name ("The film is now available", "It
+    is available", a sentence before it)."""
+    m = _AVAILABLE_FILM.match(availability)
+    if not m:
+        return ""
+    film = re.sub(r"\s*\(\d{4}\)$", "", m.group("film").strip(" *_\"'“”‘’"))
+    film = film.strip(" *_\"'“”‘’")
+    words = film.split()
+    if not words or len(words) > 12 or len(film) > 100 or _SENTENCE_END.search(film + " "):
+        return ""
+    if not (film[0].isupper() or film[0].isdigit()) or words[0].lower() in _NOT_A_FILM:
+        return ""
+    bare = re.sub(r"^(?:the|this|that|a|an|our)\s+", "", film.lower())
+    return "" if bare in _GENERIC_FILM or bare.endswith(" film") else film
 
 
 def _read_page(path: Path) -> str:
@@ -460,6 +490,7 @@ def parse_page(text: str, *, path: str) -> ParsedPage:
         starring=starring,
         year=year,
         availability=availability,
+        named=film_named_by(availability),
         notes=tuple(notes),
         **dataclasses.asdict(_labelled(header, path)),
     )
@@ -625,10 +656,10 @@ def _earlier_draft(page: ParsedPage, path: Path, directory: Path, slug: str) -> 
     text unchanged since), when this import names the film and so writes another file: the note
     after that import says to import again with --title and --force, which replaces the draft
     rather than leaving a second review of the same film."""
-    guessed = humanise_filename(path)
-    if not guessed or slugify(guessed) == slug:
+    guessed = _guessed_title(page, path)[0]
+    if not guessed or title_slug(guessed) == slug:
         return None
-    old = directory / f"{slugify(guessed)}.md"
+    old = directory / f"{title_slug(guessed)}.md"
     fields = _front_matter(old)
     if fields.get("draft", "").lower() != "true" or fields.get("title") != guessed:
         return None
@@ -640,12 +671,26 @@ def _earlier_draft(page: ParsedPage, path: Path, directory: Path, slug: str) -> 
     return old if text.partition("\n---\n")[2] == written.partition("\n---\n")[2] else None
 
 
+def _guessed_title(page: ParsedPage, path: Path) -> tuple[str, str]:
+    """The title an import without --title or a Title: line gives, and the note saying where it
+    came from: the film the closing line names, else the file name ('', '' when neither)."""
+    if page.named:
+        short = page.availability if len(page.availability) <= 60 else (
+            page.availability[:59].rstrip() + "…")
+        return page.named, (f"title {page.named!r} was read from the line {short!r}; check "
+                            "it (or import again with --title and --force)")
+    title = humanise_filename(path)
+    return title, (f"title {title!r} was made from the file name; check it (or import again "
+                   "with --title and --force)") if title else ""
+
+
 def import_page(path: Path, config: Config, *, title: str | None = None,
                 date: str | None = None, out_dir: Path | None = None, force: bool = False,
                 now: datetime | None = None) -> ImportResult:
     """Turn one exported page into ``{out_dir}/{slug}.md`` (default out_dir: reviews/).
 
-    The slug comes from the title (``title``, else the humanised file name). Without ``date``
+    The slug comes from the title (``title``, else a Title: line, else the film the closing
+    line names, else the humanised file name). Without ``date``
     the review is written with ``draft: true`` and the import day (``now`` in the publication's
     timezone) as a placeholder date; ``missing`` lists what to fill in. Raises PageImportError
     naming the page (and line) for an unreadable or malformed page, naming the review file
@@ -663,12 +708,11 @@ def import_page(path: Path, config: Config, *, title: str | None = None,
     elif page.title:
         title = page.title
     else:
-        title = humanise_filename(path)
+        title, note = _guessed_title(page, path)
         if not title:
             raise PageImportError(f"{path}: cannot make a title from the file name; use --title")
-        notes.insert(0, f"title {title!r} was made from the file name; check it "
-                        "(or import again with --title and --force)")
-    slug = slugify(title)
+        notes.insert(0, note)
+    slug = title_slug(title)
 
     missing: list[str] = []
     today = (now or datetime.now(UTC)).astimezone(config.tz).date()

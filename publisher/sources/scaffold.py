@@ -12,7 +12,7 @@ from pathlib import Path
 from ..config import Config, parse_config
 from ..errors import PublisherError
 from ..files import describe_os_error, write_atomic
-from ..text import pasted_line, slugify
+from ..text import pasted_line, title_slug
 from .importer import parse_date_option, slug_owner
 from .schema import derived_id, parse_bytes
 
@@ -78,7 +78,7 @@ def new_review(config: Config, title: str, *, reviewer: str | None = None,
     if not title:
         raise PublisherError("the title is empty: give the film's title, e.g. publisher new "
                              "\"Alien: Romulus\"")
-    slug = slugify(slug if slug is not None else title)
+    slug = title_slug(slug if slug is not None else title)
     if not slug:
         raise PublisherError(f"cannot make a slug from {title!r}; give one with --slug")
     if len(slug) > MAX_SLUG:

@@ -109,6 +109,10 @@ def test_new_takes_the_reviewer_date_and_slug_given_and_keeps_a_title_a_string(c
     assert (review.slug, review.title, review.reviewer) == ("dr-no-1962", "No", "Sam Okafor")
     assert review.date.isoformat() == "2026-12-01T18:30:00+00:00"
 
+    # The slug of a title with an apostrophe is the one Hugo and Pelican would give it.
+    assert cli("new", "Schindler's List").exit_code == 0
+    assert (publication.root / "reviews" / "schindlers-list.md").is_file()
+
     bad = cli("new", "Other", "--date", "tomorrow")
     assert bad.exit_code == 1
     assert bad.stderr == ("error: --date: 'tomorrow' is not a date such as 2026-03-01 or a "

@@ -18,6 +18,7 @@ from publisher.sources.importer import (
     case_name,
     case_title,
     escape_markdown,
+    film_named_by,
     format_result,
     humanise_filename,
     import_page,
@@ -80,6 +81,7 @@ SAMPLE_EXPECTATIONS = {
         "paragraphs": 4,
         "availability": "The Cartographer's Winter is available to stream on most subscription "
                         "services from Friday.",
+        "title": "The Cartographer's Winter",  # the file name lost the apostrophe
     },
     "night-bus-to-varna.txt": {
         "reviewer": "Mira O'Hanlon",
@@ -89,6 +91,7 @@ SAMPLE_EXPECTATIONS = {
         "summary_start": "A night-shift driver",
         "paragraphs": 4,
         "availability": "",
+        "title": "Night Bus to Varna",  # no closing line: from the file name
     },
     "quiet-harvest.txt": {
         "reviewer": "Nadia van der Meer",
@@ -99,6 +102,7 @@ SAMPLE_EXPECTATIONS = {
         "summary_start": "A widowed farmer",
         "paragraphs": 3,
         "availability": "Quiet Harvest is now available on DVD and Blu-ray, and to rent online.",
+        "title": "Quiet Harvest",
     },
 }
 
@@ -132,7 +136,7 @@ def test_every_imported_sample_page_loads_through_sources(publication, now, name
     catalog = load_reviews(publication.config, cache=False)
     (review,) = catalog.reviews
     expected = SAMPLE_EXPECTATIONS[name]
-    assert review.title == humanise_filename(PAGES / name)
+    assert review.title == expected["title"]
     assert review.slug == result.path.stem
     assert review.reviewer == expected["reviewer"]
     assert review.film.director == expected["director"]
@@ -242,6 +246,42 @@ def test_case_title(written, expected):
 )
 def test_humanise_filename(name, expected):
     assert humanise_filename(Path(name)) == expected
+
+
+@pytest.mark.parametrize(
+    ("line", "film"),
+    [
+        ("Salt Harbour is available to rent or buy from all major digital storefronts.",
+         "Salt Harbour"),
+        ("The Cartographer's Winter is now available on DVD.", "The Cartographer's Winter"),
+        ("“Salt Harbour” (2024) is available to stream.", "Salt Harbour"),
+        ("*Alien: Romulus* is available on Disney+.", "Alien: Romulus"),
+        ("Mr. Smith Goes to Washington is available on Blu-ray.", "Mr. Smith Goes to Washington"),
+        ("2046 is available to rent.", "2046"),
+        # Not a film's name: the closing line says nothing of which film.
+        ("The film is now available on DVD.", ""),
+        ("This documentary is available to stream.", ""),
+        ("It is available to rent from Friday.", ""),
+        ("We loved every minute. Salt Harbour is available to rent.", ""),
+        ("Both films are available on DVD.", ""),
+        ("salt harbour is available to rent.", ""),
+        ("Available to rent from Friday.", ""),
+    ],
+)
+def test_the_closing_line_names_the_film_or_nothing(line, film):
+    assert film_named_by(line) == film
+
+
+def test_a_page_whose_closing_line_names_the_film_is_titled_from_it(tmp_path, publication, now):
+    source = write_page(tmp_path, "wix-review-page.txt", MINIMAL.rstrip() + "\n\n"
+                        "    Salt Harbour is available to rent or buy from all major digital "
+                        "storefronts.\n")
+    result = import_page(source, publication.config, date="2026-03-06", now=now)
+    assert result.path.name == "salt-harbour.md"
+    assert front_matter(result.path)["title"] == "Salt Harbour"
+    assert result.notes[0] == ("title 'Salt Harbour' was read from the line 'Salt Harbour is "
+                               "available to rent or buy from all major dig…'; check it (or "
+                               "import again with --title and --force)")
 
 
 # --- parsing rules -------------------------------------------------------------------------
@@ -807,7 +847,8 @@ def test_cli_import_without_date_writes_a_draft_and_says_what_to_fill_in(publica
     assert result.exit_code == 0, result.output
     assert "(draft)" in result.stdout
     assert "to publish it, fill in: date" in result.stdout
-    assert "'The Cartographers Winter' was made from the file name" in result.stdout
+    assert ("title \"The Cartographer's Winter\" was read from the line \"The Cartographer's "
+            "Winter is available to stream on most su…\"; check it") in result.stdout
     data = front_matter(publication.root / "reviews" / "the-cartographers-winter.md")
     assert data["draft"] is True and data["date"] == "2026-11-20"
 
