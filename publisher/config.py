@@ -370,6 +370,14 @@ class Config:
         publisher builds no pages, only feeds, the issue archive and static files."""
         return bool(urlsplit(self.feeds.permalink).scheme)
 
+    @property
+    def home_url(self) -> str:
+        """The site's home page: base_url, or the root of the site that has the pages."""
+        if not self.external_pages:
+            return self.base_url
+        other = urlsplit(self.feeds.permalink)
+        return f"{other.scheme}://{other.netloc}/"
+
     def permalink(self, slug: str) -> str:
         pattern = self.feeds.permalink.replace("{slug}", slug)
         return pattern if self.external_pages else self.url(pattern)

@@ -78,7 +78,7 @@ def publication_context(site: Site) -> dict[str, Any]:
         "title": site.title,
         "language": language,
         "direction": text_direction(language),
-        "site_url": site.base_url,
+        "site_url": site.home_url,
         "index_url": site.url("issues/"),
         "atom_url": site.url("issues/atom.xml"),
         "subscribe_url": site.subscribe_url,

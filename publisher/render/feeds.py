@@ -641,7 +641,7 @@ class FeedRenderer:
         home_dir = paging.current if paging is not None and paging.archive else path
         # Where another site has the pages, nothing is built at a tag's or a reviewer's
         # directory: its feeds link the site, as the site feed does, not a missing page.
-        home = site.url(home_dir) if home_dir and site.pages else site.base_url
+        home = site.url(home_dir) if home_dir and site.pages else site.home_url
         # A month without reviews (archives run month after month) has said nothing new since
         # it began: 1970 would be no truer, and reads as a fault.
         updated = max((e.updated for e, _ in chosen),
@@ -752,7 +752,7 @@ class FeedRenderer:
                                  + "feed.json"),
             "description": description,
             "language": site.language,
-            "authors": [{"name": xml_safe(site.author) or title, "url": site.base_url}],
+            "authors": [{"name": xml_safe(site.author) or title, "url": site.home_url}],
         }
         if site.icon_url:  # one square image for both: readers scale it
             feed["icon"] = feed["favicon"] = site.icon_url

@@ -33,7 +33,7 @@ def page_context(site: Site, strings: Strings) -> dict[str, Any]:
         "publication": site.newsletter_name,
         "language": site.language or "en",
         "direction": text_direction(site.language or "en"),
-        "site_url": site.base_url,
+        "site_url": site.home_url,
         "index_url": site.url("issues/"),
         "postal_address": site.postal_address,
         "t": strings,

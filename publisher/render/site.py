@@ -44,6 +44,10 @@ class Site:
     #: True when publisher builds the site's pages (review permalinks under base_url); False
     #: when another site has them (an absolute feeds.permalink).
     pages: bool = True
+    #: The site's home page, where a feed, a digest's masthead or a reader's page sends whoever
+    #: wants the site: base_url, or where another site has the pages, that site's root (nothing
+    #: is built at base_url then: it only serves the feeds, a 404 for a browser).
+    home_url: str = ""
     #: Where the site's subscribe form posts (``publisher serve``'s endpoint, the same URL as
     #: subscribe_url); "" when newsletter.subscribe_url names a page elsewhere, which the pages
     #: link to instead.
@@ -88,6 +92,7 @@ class Site:
             feed_hub=config.feeds.hub,
             origin=str(config.path),
             pages=not config.external_pages,
+            home_url=config.home_url,
             subscribe_action="" if nl.subscribe_url else reader,
             per_page=config.site.per_page,
             home_reviews=config.site.home_reviews,

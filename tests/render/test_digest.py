@@ -182,6 +182,17 @@ def test_header_preheader_and_footer(config):
     assert f"because {markers['email']} subscribed" in page.visible
 
 
+def test_the_masthead_links_the_site_with_the_pages(publication):
+    config = publication.config
+    page = Page(render_digest(make_issue(config), Site.from_config(config)).html)
+    assert (config.base_url, "Test Reel") in page.links
+    # Another site has the pages: base_url only serves the feeds and the issue archive.
+    publication.add_config('[feeds]\npermalink = "https://www.reel.test/post/{slug}"\n')
+    config = publication.config
+    page = Page(render_digest(make_issue(config), Site.from_config(config)).html)
+    assert ("https://www.reel.test/", "Test Reel") in page.links
+
+
 def test_document_is_dark_mode_ready_with_lang_and_no_external_css(publication):
     toml = publication.root / "publisher.toml"
     toml.write_text(toml.read_text().replace('language = "en"', 'language = "en-GB"'))

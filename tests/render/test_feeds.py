@@ -197,16 +197,18 @@ def test_rss_channel_link_is_the_site_not_the_last_link_added(config):
         assert alternate == [home]
 
 
-def test_a_tag_feed_links_the_site_when_another_site_has_the_pages(publication):
-    # No page is built at tags/horror/: the channel link, Atom's alternate and JSON Feed's
-    # home_page_url would all be a 404.
+@pytest.mark.parametrize("path", ["tags/horror/", ""])
+def test_a_feed_links_the_other_sites_home_when_that_site_has_the_pages(publication, path):
+    # No page is built at tags/horror/, nor at base_url, which only serves the feeds: the
+    # channel link, Atom's alternate and JSON Feed's home_page_url would all be a 404 there.
     publication.add_config('[feeds]\npermalink = "https://www.reel.test/post/{slug}"\n')
-    files = render([make_review(1)], publication.config, path="tags/horror/")
-    rss, atom = check_valid(files, "tags/horror/")
-    assert rss.find("channel").findtext("link") == SITE
+    files = render([make_review(1)], publication.config, path=path)
+    rss, atom = check_valid(files, path)
+    home = "https://www.reel.test/"
+    assert rss.find("channel").findtext("link") == home
     assert [ln.get("href") for ln in atom.findall(f"{ATOM}link")
-            if ln.get("rel") == "alternate"] == [SITE]
-    assert json.loads(files["feed.json"])["home_page_url"] == SITE
+            if ln.get("rel") == "alternate"] == [home]
+    assert json.loads(files["feed.json"])["home_page_url"] == home
 
 
 def test_each_format_has_its_own_self_link(config):

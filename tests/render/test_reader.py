@@ -246,3 +246,13 @@ def test_a_right_to_left_publication_writes_its_pages_and_messages_right_to_left
     for raw in messages:
         html = parse(raw).get_body(("html",)).get_content()
         assert '<html lang="he" dir="rtl">' in html
+
+
+def test_the_welcome_sends_readers_to_the_site_that_has_the_pages(publication):
+    # base_url only serves the feeds and the issue archive when another site has the pages.
+    publication.add_config('[feeds]\npermalink = "https://www.reel.test/post/{slug}"\n')
+    raw = welcome(publication.config)
+    html = parse(raw).get_body(("html",)).get_content()
+    text = parse(raw).get_body(("plain",)).get_content()
+    assert 'href="https://www.reel.test/"' in html and "https://www.reel.test/" in text.splitlines()
+    assert f'href="{publication.config.base_url}"' not in html
