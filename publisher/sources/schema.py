@@ -357,6 +357,11 @@ def _url_problem(src: str, hostname: str | None) -> str | None:
     return None
 
 
+#: The summary of the sample review ``publisher init`` writes (publisher/scaffold/reviews/): a
+#: review still holding it is that sample, which nobody means readers to see.
+SAMPLE_SUMMARY = ("One sentence that sells the film; without it the opening words of the "
+                  "review are used.")
+
 #: (review or None, problems, warnings, files under static/ the review needs)
 ParseResult = tuple[Review | None, list[Problem], list[Problem], tuple[str, ...]]
 
@@ -471,6 +476,10 @@ def parse_source(text: str, path: str, config: Config, *,
         if removed:
             out.warn(body_line, "body", f"removed {removed} control character"
                                         f"{'s' if removed > 1 else ''} that XML cannot carry")
+    if summary == SAMPLE_SUMMARY and not draft:
+        out.warn(fields.line("summary"), "summary",
+                 "the sample review publisher init wrote: write your own review here, or "
+                 "delete the file, before readers find it in the feeds and the newsletter")
     for line, name in shortcodes(body, body_line):
         out.warn(line, "body", f"a Hugo shortcode ({name}) would be published as written: "
                                "publisher expands none; write it as Markdown or HTML (a link "

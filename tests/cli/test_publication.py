@@ -48,9 +48,17 @@ def test_init_makes_a_publication_that_checks_clean(tmp_path):
         "1 review file: 1 published, 0 drafts, 0 scheduled; in all 0 errors, ")
     assert "1 page of the site's own: 0 published, 1 draft" in checked.stdout.splitlines()
     # The only advice left is to fill in the editor's own details (addresses, a postal
-    # address): the scaffold's example.org reaches nobody, which is fine for its outbox.
-    assert all(line.startswith(f"warning: {target / 'publisher.toml'}: ")
-               for line in checked.stderr.splitlines())
+    # address): the scaffold's example.org reaches nobody, which is fine for its outbox; and
+    # to write the sample review, which is published so that the first build shows a site.
+    sample = "warning: reviews/first-review.md:14: summary: the sample review publisher init"
+    warnings = checked.stderr.splitlines()
+    assert len([line for line in warnings if line.startswith(sample)]) == 1
+    assert all(line.startswith((sample, f"warning: {target / 'publisher.toml'}: "))
+               for line in warnings)
+    # Written (its summary at least), it is the editor's review.
+    review_path = target / "reviews" / "first-review.md"
+    review_path.write_text(review.replace("One sentence that sells the film", "A film"), "utf-8")
+    assert "sample review" not in run_cli("check", root=target, env=SECRET).stderr
 
 
 def test_init_never_overwrites(tmp_path):

@@ -25,7 +25,7 @@ from publisher.sources.cache import cache_path, is_trusted
 from publisher.sources.catalog import check_sources, load_reviews
 from publisher.sources.frontmatter import Collector, Fields
 from publisher.sources.scaffold import init_publication
-from publisher.sources.schema import parse_review, parse_runtime
+from publisher.sources.schema import SAMPLE_SUMMARY, parse_review, parse_runtime
 from publisher.text import one_line
 from tests.fixtures import SAMPLE, Publication
 
@@ -999,6 +999,7 @@ def test_init_publication_loads_cleanly(tmp_path, now):
     assert [(page.slug, page.draft) for page in catalog.pages] == [("about", True)]
     (r,) = catalog.published(now)
     assert r.reviewer == "Ana O'Neill"
+    assert r.summary == SAMPLE_SUMMARY  # what tells the sample from the editor's reviews
     assert r.date.date() == now.date()
     about = written[2]
     about.write_text(about.read_text("utf-8").replace("draft: true\n", ""), "utf-8")
