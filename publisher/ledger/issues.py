@@ -237,10 +237,12 @@ class IssueStore(StoreBase):
 
     def first_record(self) -> datetime | None:
         """When the ledger first recorded anything (a subscriber or an issue), or None: a
-        schedule slot before it passed before the publication existed."""
+        schedule slot before it passed before the publication existed. A subscriber counts
+        from when the row was written (``status_changed_at``), not from ``created_at``: an
+        imported list keeps when each joined the tool it came from, years before this one."""
         with self._read() as conn:
-            times = [conn.execute(select(func.min(table.c.created_at))).scalar()
-                     for table in (subscribers_t, issues_t)]
+            times = [conn.execute(select(func.min(column))).scalar()
+                     for column in (subscribers_t.c.status_changed_at, issues_t.c.created_at)]
         present = [t for t in times if t is not None]
         return min(present) if present else None
 

@@ -129,6 +129,23 @@ def test_before_the_slot_nothing_is_composed_but_feeds_are_built(publication):
     assert lines == []
 
 
+def test_a_list_imported_with_its_join_dates_does_not_make_the_first_run_skip(publication,
+                                                                              tmp_path):
+    # Another tool's export keeps when each reader joined it, years ago: the publication's
+    # ledger still began with the import, after the last slot.
+    write_reviews(publication, 2)
+    config = publication.config
+    export = tmp_path / "substack.csv"
+    export.write_text("email,created_at\nann@example.net,2023-05-01T10:00:00.000Z\n")
+    with open_store(config) as store:
+        store.import_subscribers_csv(export, now=SLOT - timedelta(days=2))
+    report, lines = run(config, SLOT - timedelta(seconds=1))
+    assert report.outcome is None and not any("skipped" in line for line in lines)
+    assert report.decision.reason.startswith("no issue due: the last scheduled time, Fri "
+                                             "2026-11-13 09:00 GMT, passed before this "
+                                             "publication's first run")
+
+
 def test_fewer_than_min_reviews_records_the_slot_as_empty(publication):
     write_reviews(publication, 1, first=SLOT.date() + timedelta(days=3))  # not yet published
     config = publication.config
