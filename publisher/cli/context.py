@@ -68,8 +68,7 @@ def publication_command(
         except PublisherError as exc:
             if state.debug:
                 raise
-            for line in str(exc).splitlines():  # a config names every mistake, a line each
-                click.echo(f"error: {line}", err=True)
+            click.echo(f"error: {exc}", err=True)
             code = 1
         except BrokenPipeError:
             # The reader of our output left (`subscribers list | head`): stop quietly, as

@@ -275,16 +275,6 @@ def test_check_reports_a_config_error_in_one_line(publication: Publication, cli)
     assert "limt: unknown key" in result.stderr and len(result.stderr.splitlines()) == 1
 
 
-def test_every_config_mistake_is_an_error_line_of_its_own(publication: Publication, cli):
-    publication.add_config("limt = 10\n[site]\nper_page = 'ten'\n")
-    result = cli("check")
-    assert result.exit_code == 1
-    lines = result.stderr.splitlines()
-    assert len(lines) == 2
-    assert all(line.startswith(f"error: {publication.root / 'publisher.toml'}: ")
-               for line in lines)
-
-
 def test_check_runs_extra_checks_given_to_the_library(publication: Publication, now):
     publication.write_review("a.md", "---\ntitle: T\ndate: 2026-01-01\nreviewer: R\n---\n")
     seen = []
