@@ -690,12 +690,12 @@ def import_page(path: Path, config: Config, *, title: str | None = None,
     """Turn one exported page into ``{out_dir}/{slug}.md`` (default out_dir: reviews/).
 
     The slug comes from the title (``title``, else a Title: line, else the film the closing
-    line names, else the humanised file name). Without ``date``
-    the review is written with ``draft: true`` and the import day (``now`` in the publication's
-    timezone) as a placeholder date; ``missing`` lists what to fill in. Raises PageImportError
-    naming the page (and line) for an unreadable or malformed page, naming the review file
-    when it exists and ``force`` is not set, and naming the other review when one already has
-    the slug (written there, the two would fail every build).
+    line names, else the humanised file name). Without ``date`` the review is written with
+    ``draft: true`` and the import day (``now`` in the publication's timezone) as a
+    placeholder date; ``missing`` lists what to fill in. Raises PageImportError naming the
+    page (and line) for an unreadable or malformed page, naming the review file when it exists
+    and ``force`` is not set, and naming the other review when one already has the slug
+    (written there, the two would fail every build).
     """
     path = Path(path)
     page = parse_page(_read_page(path), path=str(path))
