@@ -361,6 +361,8 @@ def _url_problem(src: str, hostname: str | None) -> str | None:
 #: review still holding it is that sample, which nobody means readers to see.
 SAMPLE_SUMMARY = ("One sentence that sells the film; without it the opening words of the "
                   "review are used.")
+#: How the placeholder summary of that sample and of ``publisher new``'s skeleton begins.
+PLACEHOLDER_SUMMARY = "One sentence that sells the film;"
 
 #: (review or None, problems, warnings, files under static/ the review needs)
 ParseResult = tuple[Review | None, list[Problem], list[Problem], tuple[str, ...]]
@@ -476,10 +478,13 @@ def parse_source(text: str, path: str, config: Config, *,
         if removed:
             out.warn(body_line, "body", f"removed {removed} control character"
                                         f"{'s' if removed > 1 else ''} that XML cannot carry")
-    if summary == SAMPLE_SUMMARY and not draft:
-        out.warn(fields.line("summary"), "summary",
-                 "the sample review publisher init wrote: write your own review here, or "
-                 "delete the file, before readers find it in the feeds and the newsletter")
+    if summary is not None and not draft and summary.startswith(PLACEHOLDER_SUMMARY):
+        out.warn(fields.line("summary"), "summary", (
+            "the sample review publisher init wrote: write your own review here, or delete "
+            "the file, before readers find it in the feeds and the newsletter"
+            if summary == SAMPLE_SUMMARY else
+            "still the skeleton's placeholder: write the sentence that sells the film, or "
+            "delete the line (the review's opening words are used then)"))
     for line, name in shortcodes(body, body_line):
         out.warn(line, "body", f"a Hugo shortcode ({name}) would be published as written: "
                                "publisher expands none; write it as Markdown or HTML (a link "

@@ -99,9 +99,14 @@ def test_new_starts_a_draft_that_loads_and_stays_off_the_site_until_the_line_goe
     page = publication.root / "public" / "reviews" / "alien-romulus" / "index.html"
     assert cli("build").exit_code == 0 and not page.exists()
     # Published: the draft line deleted, the date set to the day it goes out. Its id stays.
-    text = source.read_text("utf-8").replace("draft: true\n", "")
+    # A placeholder uncommented but not written is pointed out.
+    text = source.read_text("utf-8").replace("draft: true\n", "").replace("# summary:",
+                                                                          "summary:")
     source.write_text(text.replace('date: "2026-11-20"', 'date: "2026-11-19"'), "utf-8")
-    assert cli("build").exit_code == 0
+    built = cli("build")
+    assert built.exit_code == 0
+    assert "reviews/alien-romulus.md:16: summary: still the skeleton's placeholder" in (
+        built.stderr)
     assert "Alien: Romulus" in page.read_text("utf-8")
     [published] = [r for r in load_reviews(publication.config, cache=False).reviews
                    if r.slug == "alien-romulus"]
