@@ -62,6 +62,12 @@ def write_all(fd: int, data: bytes) -> None:
         view = view[os.write(fd, view):]
 
 
+def shown_from(path: Path, base: Path) -> Path:
+    """``path`` as it is named from ``base`` (a working directory, a publication): relative to
+    it when under it, else as it is."""
+    return path.relative_to(base) if path.is_relative_to(base) else path
+
+
 def read_file(path: str | os.PathLike[str]) -> bytes:
     """A whole file's bytes, in four system calls (open, fstat, read, close) where open()
     makes seven (it also asks whether the file is a terminal and where it stands): a build

@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import click
 
 from ..errors import PageImportError
+from ..files import shown_from
 from ..pipeline.check import check_publication
 from ..sources.importer import format_result, import_page
 from ..sources.scaffold import init_publication, new_review
@@ -82,10 +83,8 @@ def new_command(state: State, title: str, reviewer: str | None, date: str | None
     path = new_review(config, title, reviewer=reviewer, date=date, slug=slug, now=state.now())
     # The path as the editor can open it from where they are, as import and check print it
     # (pub/reviews/x.md after -C pub), not relative to the publication.
-    where, here = path.absolute(), Path.cwd()
-    shown = where.relative_to(here) if where.is_relative_to(here) else where
-    click.echo(f"wrote {shown}, a draft: publisher preview --drafts shows it; delete its "
-               "draft: true line to publish it")
+    click.echo(f"wrote {shown_from(path.absolute(), Path.cwd())}, a draft: publisher preview "
+               "--drafts shows it; delete its draft: true line to publish it")
 
 
 @click.command(name="import")

@@ -31,7 +31,7 @@ from markupsafe import Markup
 from mjml import mjml2html
 
 from ..errors import TemplateError
-from ..files import escapes, private_target
+from ..files import escapes, private_target, shown_from
 
 #: The packaged default templates.
 DEFAULT_TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
@@ -90,11 +90,10 @@ class _PublicationLoader(jinja2.FileSystemLoader):
         path = Path(filename)
         target = escapes(path, [self._root]) or private_target(path, self._root)
         if target is not None:
-            shown = path.relative_to(self._root) if path.is_relative_to(self._root) else path
             raise TemplateError(
-                f"{shown} → {target}: a symbolic link out of the publication, or to a hidden "
-                "file of it; publisher never publishes those (it could be a secret): copy the "
-                "template into templates/ or remove the link")
+                f"{shown_from(path, self._root)} → {target}: a symbolic link out of the "
+                "publication, or to a hidden file of it; publisher never publishes those (it "
+                "could be a secret): copy the template into templates/ or remove the link")
         return source, filename, uptodate
 
 

@@ -43,7 +43,7 @@ import yaml
 
 from ..config import Config
 from ..errors import PageImportError
-from ..files import read_text, write_atomic
+from ..files import read_text, shown_from, write_atomic
 from ..text import pasted_line, title_slug
 from .catalog import review_files
 from .frontmatter import read_scalars
@@ -585,9 +585,7 @@ _MISSING_HINTS = {
 
 def format_result(result: ImportResult, *, base: Path | None = None) -> str:
     """What the import command prints for one page (the path shown relative to ``base``)."""
-    shown = result.path
-    if base is not None and shown.is_relative_to(base):
-        shown = shown.relative_to(base)
+    shown = result.path if base is None else shown_from(result.path, base)
     head = f"wrote {shown}" + (" (draft)" if result.draft else "")
     lines = [head]
     if result.missing:
