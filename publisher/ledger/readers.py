@@ -59,6 +59,10 @@ class SubscriptionRequest:
     expires_at: datetime
     confirmed_at: datetime | None = None
 
+    @classmethod
+    def from_row(cls, row: Any) -> SubscriptionRequest:
+        return cls(row.id, row.email, row.name, row.expires_at, row.confirmed_at)
+
 
 @dataclass(frozen=True)
 class Confirmation:
@@ -156,8 +160,7 @@ class ReaderStore(StoreBase):
         with self._read() as conn:
             row = conn.execute(select(subscription_requests_t).where(
                 subscription_requests_t.c.id == request_id)).first()
-        return None if row is None else SubscriptionRequest(row.id, row.email, row.name,
-                                                            row.expires_at, row.confirmed_at)
+        return None if row is None else SubscriptionRequest.from_row(row)
 
     def confirm_subscription(self, request_id: int, email: str, *, now: datetime,
                              welcome: bool = False) -> Confirmation:
@@ -362,9 +365,7 @@ class ReaderStore(StoreBase):
             rows = conn.execute(select(t).where(
                 due, t.c.confirmed_at.is_(None), t.c.expires_at > now,
             ).order_by(t.c.mail_due, t.c.id).limit(limit)).all()
-        return [OwedConfirmation(SubscriptionRequest(row.id, row.email, row.name,
-                                                     row.expires_at), row.mail_due)
-                for row in rows]
+        return [OwedConfirmation(SubscriptionRequest.from_row(row), row.mail_due) for row in rows]
 
     def owed_welcomes(self, now: datetime, *, due_only: bool = True,
                       limit: int | None = 100) -> list[OwedWelcome]:
