@@ -89,9 +89,11 @@ def new_command(state: State, title: str, reviewer: str | None, date: str | None
 
 @click.command(name="import")
 @click.argument("pages", nargs=-1, required=True, type=click.Path(dir_okay=False))
-@click.option("--title", help="The film's title (default: made from the page's file name).")
+@click.option("--title", help="The film's title (default: the page's Title: line, else the film "
+                               "its closing line names, else the file's name).")
 @click.option("--date", "date",
-              help="Publication date, e.g. 2026-03-01 (without it the review is a draft).")
+              help="Publication date, e.g. 2026-03-01 (default: the page's Date: line; "
+                   "without either the review is a draft).")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False),
               help="Directory to write the review to (default: the publication's reviews/).")
 @click.option("--force", is_flag=True, help="Overwrite an existing review with the same slug.")

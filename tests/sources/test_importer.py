@@ -862,6 +862,14 @@ def test_cli_imports_several_pages_and_reports_each(publication):
     assert len(load_reviews(publication.config, cache=False).reviews) == 3
 
 
+def test_cli_help_says_where_the_title_and_date_come_from_without_the_options():
+    # The same precedence as test_the_title_and_date_options_win_over_the_pages_own and
+    # test_a_page_whose_closing_line_names_the_film_is_titled_from_it pin down.
+    help_text = " ".join(run_cli("import", "--help").stdout.split())
+    assert "default: the page's Title: line, else the film its closing line names" in help_text
+    assert "default: the page's Date: line; without either the review is a draft" in help_text
+
+
 @pytest.mark.usefixtures("in_publication")
 def test_cli_refuses_to_overwrite_without_force(publication):
     page_path = str(PAGES / "quiet-harvest.txt")
