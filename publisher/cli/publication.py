@@ -30,7 +30,7 @@ from .context import publication_command, warn
 @publication_command
 def init_command(state: State, directory: str, title: str, base_url: str, tz: str,
                  author: str) -> None:
-    """Create a publication in DIRECTORY: publisher.toml and one sample review."""
+    """Create a publication in DIRECTORY: publisher.toml, a sample review and an about page."""
     zone: tzinfo
     try:
         zone = ZoneInfo(tz)

@@ -30,7 +30,9 @@ from .context import publication_command
                    "nothing.")
 @publication_command
 def run_command(state: State, catch_up: bool, dry_run: bool) -> int:
-    """Build feeds, compose the issue if one is due, deliver what is queued (cron calls this)."""
+    """Do what is due (cron calls this): read the [inbox], build the site and its feeds when
+    sources changed, compose the issue if one is due, deliver what is queued, update the issue
+    archive."""
     config, now = state.config, state.now()
     if dry_run:
         return _rehearse(state, catch_up)
