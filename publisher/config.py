@@ -58,6 +58,8 @@ class NewsletterSettings:
 
     name: str = ""  # defaults to the site title
     from_name: str = ""  # defaults to the site title
+    #: Defaults to newsletter@ base_url's host (parse_config), as list_id defaults to that
+    #: host; this value stays only where the host is no domain name (an IP address, localhost).
     from_address: str = "newsletter@example.org"
     reply_to: str = ""
     #: Envelope sender / Return-Path for bounces; defaults to from_address.
@@ -714,7 +716,23 @@ def parse_config(text: str, *, root: Path, path: Path) -> Config:
     if config.server.url and not config.server.url.endswith("/"):
         config = dataclasses.replace(
             config, server=dataclasses.replace(config.server, url=config.server.url + "/"))
+    newsletter = data.get("newsletter")
+    if not (isinstance(newsletter, dict) and "from_address" in newsletter):
+        config = _from_own_domain(config)
     return _check(config, where)
+
+
+def _from_own_domain(config: Config) -> Config:
+    """``config`` with newsletter.from_address at base_url's host: a publication's mail comes
+    from its own domain, as Ghost's does. Kept as it is where the host is no domain name (an
+    IP address, localhost): then it stays a placeholder, which ``publisher check`` names and
+    real sending refuses."""
+    parts = _split(config.base_url)  # None: _check names base_url
+    host = (parts.hostname if parts else None) or ""
+    if "." not in host or ":" in host or host.replace(".", "").isdigit():
+        return config
+    return dataclasses.replace(config, newsletter=dataclasses.replace(
+        config.newsletter, from_address=f"newsletter@{host}"))
 
 
 def find_config(config_path: str | os.PathLike[str] | None = None,

@@ -44,6 +44,21 @@ def test_base_url_gains_a_trailing_slash(publication):
     assert publication.config.url("feed.xml") == "https://reel.test/blog/feed.xml"
 
 
+@pytest.mark.parametrize(("base_url", "from_address"), [
+    ("https://reel.test/", "newsletter@reel.test"),
+    ("https://reviews.secondlooks.org/blog/", "newsletter@reviews.secondlooks.org"),
+    # No domain name to send from: the placeholder stays, for check and sending to name.
+    ("http://127.0.0.1:8000/", "newsletter@example.org"),
+    ("http://localhost:8000/", "newsletter@example.org"),
+])
+def test_mail_comes_from_base_urls_domain_unless_from_address_is_given(publication, base_url,
+                                                                       from_address):
+    publication.write_config(MINIMAL_CONFIG.replace('"https://reel.test/"', f'"{base_url}"'))
+    assert publication.config.newsletter.from_address == from_address
+    publication.add_config('[newsletter]\nfrom_address = "news@mail.reel.test"\n')
+    assert publication.config.newsletter.from_address == "news@mail.reel.test"
+
+
 @pytest.mark.parametrize(
     ("extra", "expected"),
     [

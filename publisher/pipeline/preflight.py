@@ -174,6 +174,15 @@ def check_inbox(config: Config, *, connect: bool = False) -> Findings:
     return found
 
 
+def unsubscribe_link(config: Config) -> tuple[str, str]:
+    """The one-click unsubscribe link of every message (as render/sender.py makes it) and the
+    setting it hangs off."""
+    nl = config.newsletter
+    if nl.unsubscribe_url:
+        return nl.unsubscribe_url, "newsletter.unsubscribe_url"
+    return config.reader_url("unsubscribe"), "server.url" if config.server.url else "base_url"
+
+
 # --- addresses -----------------------------------------------------------------------------------
 
 
@@ -203,8 +212,9 @@ def check_addresses(config: Config, *, sends_mail: bool) -> Findings:
             normalise_email(address)
         except InvalidAddress as exc:
             found.errors.append(f"{config.path}: {key}: {exc}")
-    if placeholder_domain(urlsplit(config.base_url).hostname or ""):
-        placeholders.append("base_url (where unsubscribe links point)")
+    link, setting = unsubscribe_link(config)
+    if placeholder_domain(urlsplit(link).hostname or ""):
+        placeholders.append(f"{setting} (where the unsubscribe link points)")
     if placeholders:
         line = (f"{config.path}: {', '.join(placeholders)}: a domain reserved for examples "
                 "(reaching nobody); set your own")
@@ -213,6 +223,41 @@ def check_addresses(config: Config, *, sends_mail: bool) -> Findings:
         sender = nl.bounce_address or nl.from_address
         found.info.append(f"addresses: from {nl.from_address}, bounces to {sender}")
     return found
+
+
+#: The domains of documentation and of ``publisher init``'s scaffold (RFC 2606: example.org,
+#: .com, .net and the .example and .invalid names). ``.test`` and ``.localhost`` (RFC 6761) are
+#: left to ``check``: a staging relay may carry them on purpose, where example.org is a setting
+#: nobody changed.
+_DOCUMENTATION = re.compile(r"(?:^|\.)(?:example(?:\.(?:org|com|net))?|invalid)\Z", re.IGNORECASE)
+
+
+def documentation_settings(config: Config) -> list[str]:
+    """The settings that make or break a real issue — its From, its envelope sender (where
+    bounces go) and its one-click unsubscribe link — that are still at a domain reserved for
+    documentation."""
+    nl = config.newsletter
+    named = [key for key, address in (("newsletter.from_address", nl.from_address),
+                                      ("newsletter.bounce_address", nl.bounce_address))
+             if address and _DOCUMENTATION.search(address.rpartition("@")[2].rstrip("."))]
+    link, setting = unsubscribe_link(config)
+    if _DOCUMENTATION.search((urlsplit(link).hostname or "").rstrip(".")):
+        named.append(f"{setting} (where the unsubscribe link points)")
+    return named
+
+
+def refuse_documentation_settings(config: Config, transport: Transport) -> None:
+    """ConfigError when ``transport`` sends real mail and the issue would go out from, or let
+    readers unsubscribe at, a domain reserved for documentation: ``publisher check`` says so
+    too, but cron does not run check, and an issue sent cannot be taken back."""
+    if is_local(transport):
+        return
+    named = documentation_settings(config)
+    if named:
+        raise ConfigError(
+            f"{config.path}: {', '.join(named)}: still a domain reserved for examples, which "
+            "reaches nobody (replies, bounces, unsubscribes); no issue goes to "
+            f"{transport.description} until you set your own")
 
 
 # --- the signing secret --------------------------------------------------------------------------
@@ -460,14 +505,11 @@ def check_readers(config: Config) -> Findings:
     ``publisher serve`` at server.url, or under base_url — which a static host answers with
     404 unless a proxy sends those paths to the server, so the line says so."""
     found = Findings()
-    # The link of every message's List-Unsubscribe header (as render/sender.py makes it).
-    one_click = config.newsletter.unsubscribe_url or config.reader_url("unsubscribe")
+    one_click, where = unsubscribe_link(config)
     parts = urlsplit(one_click)
     if parts.scheme == "http" and not _loopback(parts.hostname or ""):
         # RFC 8058: a one-click unsubscribe link must be https, and Gmail and Yahoo require
         # one of bulk senders.
-        where = ("newsletter.unsubscribe_url" if config.newsletter.unsubscribe_url
-                 else "server.url" if config.server.url else "base_url")
         found.warnings.append(
             f"{config.path}: {where}: the unsubscribe link in every message is plain http "
             f"({one_click}); one-click unsubscribe (RFC 8058, which Gmail and Yahoo require "

@@ -37,7 +37,12 @@ from ..sources import Catalog, load_reviews
 from .build import build_site
 from .issues import refuse_archived
 from .lock import file_lock_holder
-from .preflight import is_local, sending_secret, writable_problem
+from .preflight import (
+    is_local,
+    refuse_documentation_settings,
+    sending_secret,
+    writable_problem,
+)
 from .run import (
     SOURCES_BROKEN,
     first_line,
@@ -267,11 +272,13 @@ class _Plan:
         except PublisherError as exc:
             self.problems.append(f"nothing would be sent: {first_line(exc)}")
             return
-        try:
-            sending_secret(config, store, environ)
-        except PublisherError as exc:
-            numbers = ", ".join(f"#{n}" for n, _, _ in todo)
-            self.problems.append(f"issue {numbers} would not be sent: {first_line(exc)}")
+        numbers = ", ".join(f"#{n}" for n, _, _ in todo)
+        for refusal in (lambda: sending_secret(config, store, environ),
+                        lambda: refuse_documentation_settings(config, transport)):
+            try:
+                refusal()
+            except PublisherError as exc:
+                self.problems.append(f"issue {numbers} would not be sent: {first_line(exc)}")
         for number, count, what in todo:
             page = (f"its archive page in {config.output_dir}/issues/{number}/"
                     if self.catalog is not None else

@@ -37,6 +37,7 @@ from ..render.sender import Sender
 from ..render.site import Site
 from ..sources import Catalog
 from .lock import holds_lock, publication_lock
+from .preflight import refuse_documentation_settings
 
 #: How many ambiguous addresses the summary names before "and N more".
 _LIST_AMBIGUOUS = 10
@@ -108,6 +109,7 @@ def deliver(config: Config, store: Store, number: int, *, now: datetime, secret:
         raise PublisherError("deliver: the caller must hold the publication's run lock "
                              "(use deliver_issue, which takes it)")
     destination = transport or transport_from_url(config)
+    refuse_documentation_settings(config, destination)
     record = store.issue(number)
     if record.state == IssueState.CANCELLED:
         raise PublisherError(f"issue #{number} is cancelled; there is nothing to send")

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from publisher.config import load_config
 from publisher.pipeline.check import check_publication
 from publisher.sources import load_reviews
 from tests.fixtures import EXAMPLE, SAMPLE, Publication, run_cli
@@ -41,6 +42,8 @@ def test_init_makes_a_publication_that_checks_clean(tmp_path):
     assert f"wrote {target / 'pages' / 'about.md'}" in result.output  # a draft to write
     review = (target / "reviews" / "first-review.md").read_text(encoding="utf-8")
     assert "date: 2026-11-20\n" in review and 'reviewer: "Ana Ruiz"' in review
+    # Issues come from the site's own domain until publisher.toml names another address.
+    assert load_config(directory=target).newsletter.from_address == "newsletter@looks.test"
 
     checked = run_cli("check", root=target, env=SECRET)
     assert checked.exit_code == 0, checked.output

@@ -147,7 +147,7 @@ def test_every_subscriber_gets_exactly_one_copy(server, make_newsletter):
         assert address in message["To"]
         assert message["Message-ID"] == newsletter.status(address).message_id
         assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
-        assert received.mail_from == "newsletter@example.org"
+        assert received.mail_from == "newsletter@reel.test"  # from_address: base_url's host
     assert newsletter.lines[-1].startswith("issue #1: 20 sent, 0 to retry later")
     assert newsletter.lines[-1].endswith("issue #1 is sent")
     # Running again sends nothing.

@@ -12,12 +12,13 @@ import dkim
 import pytest
 from sqlalchemy import create_engine
 
+from publisher.config import load_config
 from publisher.ledger.migrate import migrate
 from publisher.ledger.readers import Owed
 from publisher.ledger.schema import SCHEMA_REVISION
 from publisher.ledger.store import open_store
 from publisher.models import Subscriber
-from publisher.pipeline.preflight import check_dkim
+from publisher.pipeline.preflight import check_dkim, documentation_settings
 from publisher.render.dkim import DkimSigner
 from publisher.render.message import MessageTemplate
 from publisher.render.sender import Sender
@@ -48,6 +49,13 @@ def root_keys(publication, text: str) -> None:
     [table], so that tests can also add whole tables such as [delivery] below."""
     path = publication.root / "publisher.toml"
     path.write_text(text + path.read_text())
+
+
+def toml_without(publication, *keys: str) -> str:
+    """publisher.toml's text without the lines that set ``keys``."""
+    text = (publication.root / "publisher.toml").read_text()
+    return "".join(line for line in text.splitlines(keepends=True)
+                   if line.partition("=")[0].strip() not in keys)
 
 
 @pytest.fixture
@@ -231,6 +239,70 @@ def test_the_scaffolds_example_org_is_a_warning_for_the_outbox_and_an_error_for_
     result = cli("check", root=root, env=ENV)
     assert result.exit_code == 1
     assert [e for e in errors(result) if "reserved for examples" in e]
+
+
+def test_the_scaffolds_example_org_stops_every_send_to_a_relay_but_a_test_copy(tmp_path, cli,
+                                                                            server):
+    # What check says as an error, sending stops on too: cron does not run check, and an
+    # issue from (and unsubscribed at) example.org cannot be taken back.
+    root = tmp_path / "new"
+    assert cli("init", str(root)).exit_code == 0
+    toml = root / "publisher.toml"
+    toml.write_text(toml.read_text().replace(
+        'transport = "maildir://.publisher/outbox"',
+        f'transport = "{server.url}"\nstarttls = false'))
+    add_subscribers(load_config(toml), 2, SLOT - timedelta(days=1))
+    assert cli("issue", "new", root=root, env=ENV).exit_code == 0
+    refusal = (f"{toml}: newsletter.from_address, base_url (where the unsubscribe link "
+               "points): still a domain reserved for examples, which reaches nobody (replies, "
+               f"bounces, unsubscribes); no issue goes to {server.url} until you set your own")
+
+    sent = cli("issue", "send", "1", root=root, env=ENV)
+    assert (sent.exit_code, sent.stderr) == (1, f"error: {refusal}\n")
+    ran = cli("run", root=root, env=ENV)
+    assert ran.exit_code == 1
+    assert f"error: issue #1: {refusal}" in ran.stderr.splitlines()
+    rehearsed = cli("run", "--dry-run", root=root, env=ENV)
+    assert f"error: issue #1 would not be sent: {refusal}" in rehearsed.stderr.splitlines()
+    assert server.messages == []
+    with open_store(load_config(toml)) as store:
+        assert store.issue(1).state == "draft"  # nothing frozen, nothing queued
+
+    # A test copy goes to the editor, who sees the From it would go out with.
+    copy = cli("issue", "send", "1", "--to", "editor@secondlooks.org", root=root, env=ENV)
+    assert copy.exit_code == 0, copy.output
+    assert [tuple(m.rcpt_tos) for m in server.messages] == [("editor@secondlooks.org",)]
+
+    # Readers unsubscribe at publisher serve's own address (base_url stays: the issue's
+    # reviews keep their ids).
+    toml.write_text(toml.read_text().replace(
+        "[newsletter]\n", '[newsletter]\nfrom_address = "news@secondlooks.org"\n')
+        + '\n[server]\nurl = "https://list.secondlooks.org/"\n')
+    sent = cli("issue", "send", "1", root=root, env=ENV)
+    assert sent.exit_code == 0, sent.output
+    assert len(server.messages) == 3
+
+
+@pytest.mark.parametrize(("keys", "named"), [
+    ('base_url = "https://reviews.example.org/"\n'
+     'newsletter.from_address = "news@secondlooks.org"',
+     ["base_url (where the unsubscribe link points)"]),
+    # The link goes to publisher serve at its own address: the site's is not in it.
+    ('base_url = "https://reviews.example.org/"\nserver.url = "https://list.secondlooks.org/"\n'
+     'newsletter.from_address = "news@secondlooks.org"', []),
+    ('base_url = "https://secondlooks.org/"\nnewsletter.from_address = "news@secondlooks.org"\n'
+     'newsletter.unsubscribe_url = "https://lists.example.com/u"\n'
+     'newsletter.bounce_address = "bounces@mail.example.net"',
+     ["newsletter.bounce_address", "newsletter.unsubscribe_url (where the unsubscribe link "
+                                   "points)"]),
+    # .test is kept for testing (RFC 6761): a staging relay may carry it; check names it.
+    ('base_url = "https://reel.test/"\nnewsletter.from_address = "news@reel.test"', []),
+])
+def test_the_settings_sending_stops_on_are_those_at_a_documentation_domain(publication, keys,
+                                                                            named):
+    text = toml_without(publication, "base_url", "newsletter.from_address")
+    (publication.root / "publisher.toml").write_text(keys + "\n" + text)
+    assert documentation_settings(publication.config) == named
 
 
 def test_a_missing_secret_is_an_error(publication, cli):

@@ -76,13 +76,13 @@ def test_a_site_is_a_frozen_value(publication):
 
 def test_sender_defaults_come_from_the_site(publication):
     sender = Sender.from_config(publication.config)
-    assert sender.from_header == "Test Reel <newsletter@example.org>"
+    assert sender.from_header == "Test Reel <newsletter@reel.test>"  # base_url's host
     assert sender.reply_to == ""
-    assert sender.envelope_from == "newsletter@example.org"  # no bounce_address
+    assert sender.envelope_from == "newsletter@reel.test"  # no bounce_address
     assert (sender.list_id, sender.list_name, sender.campaign) == ("reel.test", "Test Reel",
                                                                    "reel.test")
     assert sender.unsubscribe_base == "https://reel.test/unsubscribe?"
-    assert sender.unsubscribe_mailto == "mailto:newsletter@example.org?subject=unsubscribe"
+    assert sender.unsubscribe_mailto == "mailto:newsletter@reel.test?subject=unsubscribe"
     assert sender.domain == "reel.test" and sender.tz == ZoneInfo("Europe/London")
 
 
