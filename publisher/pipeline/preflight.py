@@ -239,11 +239,16 @@ def documentation_settings(config: Config) -> list[str]:
     nl = config.newsletter
     named = [key for key, address in (("newsletter.from_address", nl.from_address),
                                       ("newsletter.bounce_address", nl.bounce_address))
-             if address and _DOCUMENTATION.search(address.rpartition("@")[2].rstrip("."))]
+             if address and documentation_domain(address.rpartition("@")[2])]
     link, setting = unsubscribe_link(config)
-    if _DOCUMENTATION.search((urlsplit(link).hostname or "").rstrip(".")):
+    if documentation_domain(urlsplit(link).hostname or ""):
         named.append(f"{setting} (where the unsubscribe link points)")
     return named
+
+
+def documentation_domain(host: str) -> bool:
+    """Whether ``host`` is a domain of documentation (example.org, x.example.com, …)."""
+    return bool(_DOCUMENTATION.search(host.rstrip(".")))
 
 
 def refuse_documentation_settings(config: Config, transport: Transport) -> None:
