@@ -181,6 +181,12 @@ class Review:
             return state
         return {k: v for k, v in state.items() if k not in _COMPUTED}
 
+    def given_summary(self) -> str | None:
+        """The summary the source gives, None when it is derived from the body (which is not
+        rendered to answer)."""
+        value = self.__dict__.get("_summary")
+        return None if value is None or isinstance(value, Deferred) else str(value)
+
     def computed_summary(self) -> str | None:
         """The summary derived from the body, if it has been computed (None when the source
         gives one, or nothing has read it yet)."""

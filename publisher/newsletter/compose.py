@@ -11,6 +11,12 @@ send only what was published after they were set up). From the first issue on, a
 before the oldest review any live issue holds is back catalogue too (an old review imported
 later); anything newer that misses an issue, a surge beyond ``max_reviews`` or a review added
 late with an earlier date, goes in the next.
+
+The sample review ``publisher init`` writes is never mailed while it is untouched: it is the
+newest review of a new publication, so the first issue would lead with it (its title in the
+subject) and, dating the newsletter's start, make every review imported before it back
+catalogue. The site and feeds show it, with a warning from ``check`` and ``build``; an email
+cannot be taken back.
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ from ..models import Issue, IssueRecord, IssueState, Review
 from ..render.digest import compose_subject
 from ..render.site import Site
 from ..sources import Catalog
+from ..sources.schema import SAMPLE_SUMMARY
 
 
 @dataclass(frozen=True)
@@ -34,6 +41,11 @@ class IssuePlan:
     number: int
     reviews: tuple[Review, ...]
     subject: str
+
+
+def is_sample(review: Review) -> bool:
+    """``review`` is the sample ``publisher init`` wrote, untouched (its summary says so)."""
+    return review.given_summary() == SAMPLE_SUMMARY
 
 
 def newsletter_start(catalog: Catalog, issued: Collection[str]) -> datetime | None:
@@ -58,11 +70,11 @@ def back_catalogue(catalog: Catalog, issued: Collection[str], now: datetime) -> 
 def _unissued(catalog: Catalog, issued: Collection[str], now: datetime,
               start: datetime | None) -> tuple[list[Review], list[Review]]:
     """The published reviews in no live issue, oldest first: (fresh, back catalogue), told
-    apart by the newsletter's ``start``."""
+    apart by the newsletter's ``start``; the untouched sample is neither."""
     fresh: list[Review] = []
     older: list[Review] = []
     for review in catalog.published(now):
-        if review.id not in issued:
+        if review.id not in issued and not is_sample(review):
             (older if start is not None and review.date < start else fresh).append(review)
     return fresh, older
 
@@ -101,9 +113,13 @@ def plan_issue(config: Config, catalog: Catalog, *, issued: Collection[str],
         live = [record for record in records if record.state != IssueState.CANCELLED]
         since = f"since issue #{live[-1].number}" if live else "for issue #1"
         count = len(fresh)
+        samples = [review.source_path or review.id for review in catalog.published(now)
+                   if review.id not in issued and is_sample(review)]
+        left_out = "".join(f"; {path} is the sample publisher init wrote, never mailed: write "
+                           "your own review there, or delete it" for path in samples)
         raise NotEnoughReviews(
             f"only {count} new published review{'' if count == 1 else 's'} {since}; "
-            f"need at least {needed} (newsletter.min_reviews)",
+            f"need at least {needed} (newsletter.min_reviews){left_out}",
             found=count, needed=needed,
         )
     return IssuePlan(number, reviews, compose_subject(Site.from_config(config), number, reviews))
@@ -115,7 +131,8 @@ def issue_from_record(record: IssueRecord, catalog: Catalog, config: Config, *,
 
     Raises MissingReview naming the issue and every review id no longer in the sources, and,
     given ``now`` (a draft issue about to be sent), every review it holds that is not published
-    at ``now``: made a draft again, or dated later, since the issue was composed.
+    at ``now``: made a draft again, or dated later, since the issue was composed; and the
+    untouched sample (``is_sample``), which a draft composed before it was kept out may hold.
     """
     missing = [rid for rid in record.review_ids if catalog.by_id(rid) is None]
     if missing:
@@ -141,6 +158,15 @@ def issue_from_record(record: IssueRecord, catalog: Catalog, config: Config, *,
                 f"('publisher issue cancel {record.number}') so that the next one is composed "
                 "from what is published"
             )
+        samples = [r for rid in record.review_ids
+                   if (r := catalog.by_id(rid)) is not None and is_sample(r)]
+        if samples:  # composed before the sample was kept out of issues
+            listed = ", ".join(r.source_path or r.id for r in samples)
+            raise MissingReview(
+                f"issue #{record.number} holds {listed}, still the sample review publisher "
+                "init wrote, which is never mailed; write your own review there (the issue "
+                f"then carries it), or cancel the issue ('publisher issue cancel "
+                f"{record.number}') so that the next one is composed without it")
     reviews = tuple(catalog.by_id(rid) for rid in record.review_ids)
     return Issue(number=record.number, subject=record.subject,
                  date=record.sent_at or record.created_at,

@@ -481,7 +481,8 @@ def parse_source(text: str, path: str, config: Config, *,
     if summary is not None and not draft and summary.startswith(PLACEHOLDER_SUMMARY):
         out.warn(fields.line("summary"), "summary", (
             "the sample review publisher init wrote: write your own review here, or delete "
-            "the file, before readers find it in the feeds and the newsletter"
+            "the file, before readers find it on the site and in the feeds (issues leave it "
+            "out)"
             if summary == SAMPLE_SUMMARY else
             "still the skeleton's placeholder: write the sentence that sells the film, or "
             "delete the line (the review's opening words are used then)"))

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from publisher.config import load_config
 from publisher.errors import MissingReview, NotEnoughReviews, SlotTaken
 from publisher.ledger.deliveries import Attempt
 from publisher.ledger.store import open_store
@@ -16,7 +17,7 @@ from publisher.newsletter.compose import fresh_reviews, issue_from_record
 from publisher.newsletter.policy import Action, Outcome
 from publisher.pipeline.issues import compose_issue
 from publisher.sources.catalog import load_reviews
-from tests.fixtures import NOW, write_reviews
+from tests.fixtures import NOW, add_subscribers, run_cli, write_reviews
 
 
 def october(days: list[int], *, draft_day: int | None = None,
@@ -325,3 +326,72 @@ def test_issue_new_uses_the_clock_option(publication, cli):
     early = cli("issue", "new", "--dry-run", now=NOW + timedelta(days=12))
     assert "The Future" in early.stdout
     assert "The Future" not in cli("issue", "new", "--dry-run").stdout
+
+
+# --- publisher init's sample ----------------------------------------------------------------
+
+
+def _imported_review(root, slug: str, day: str) -> None:
+    (root / "reviews" / f"{slug}.md").write_text(
+        f"---\ntitle: {slug.title()}\ndate: {day}\nreviewer: Ana Ruiz\n---\nA review.\n",
+        encoding="utf-8")
+
+
+def test_the_untouched_sample_review_is_never_mailed(tmp_path):
+    # The sample is the newest review of a new publication: issue #1 would lead with "Your
+    # First Review" and, dating the newsletter's start, make every review imported before it
+    # back catalogue.
+    root = tmp_path / "new"
+    assert run_cli("init", str(root)).exit_code == 0
+    alone = run_cli("issue", "new", root=root)
+    assert alone.exit_code == 1
+    assert alone.stderr.splitlines()[-1] == (
+        "error: only 0 new published reviews for issue #1; need at least 1 "
+        "(newsletter.min_reviews); reviews/first-review.md is the sample publisher init "
+        "wrote, never mailed: write your own review there, or delete it")
+
+    _imported_review(root, "older", "2026-10-01")
+    first = run_cli("issue", "new", root=root)
+    assert first.exit_code == 0, first.output
+    assert first.stdout.splitlines() == ["created issue #1 (draft): Film Reviews #1: Older",
+                                         "  1. Older (Ana Ruiz, 2026-10-01)"]
+
+    # Written (its summary at least), it is the editor's review, and the next issue's.
+    sample = root / "reviews" / "first-review.md"
+    sample.write_text(sample.read_text("utf-8").replace(
+        "One sentence that sells the film;", "A film;"), "utf-8")
+    second = run_cli("issue", "new", root=root)
+    assert second.exit_code == 0, second.output
+    assert second.stdout.splitlines()[0] == (
+        "created issue #2 (draft): Film Reviews #2: Your First Review")
+
+
+def test_a_draft_composed_with_the_sample_is_refused_until_it_is_written_or_cancelled(
+        tmp_path):
+    # A ledger from before the sample was kept out of issues may hold a draft with it.
+    root = tmp_path / "new"
+    assert run_cli("init", str(root)).exit_code == 0
+    config = load_config(directory=root)
+    [sample] = load_reviews(config).reviews
+    add_subscribers(config, 2, NOW - timedelta(days=1))
+    with open_store(config) as store:
+        store.create_issue(subject="Film Reviews #1: Your First Review",
+                           review_ids=(sample.id,), now=NOW)
+    secret = {"PUBLISHER_SECRET": "s" * 40}
+    refused = run_cli("issue", "send", "1", root=root, env=secret)
+    assert (refused.exit_code, refused.stderr.splitlines()[-1]) == (1, (
+        "error: issue #1 holds reviews/first-review.md, still the sample review publisher init "
+        "wrote, which is never mailed; write your own review there (the issue then carries "
+        "it), or cancel the issue ('publisher issue cancel 1') so that the next one is "
+        "composed without it"))
+    outbox = root / ".publisher" / "outbox"
+    assert not list(outbox.glob("*/*"))
+    with open_store(config) as store:
+        assert store.issue(1).state == "draft"
+
+    sample_path = root / "reviews" / "first-review.md"
+    sample_path.write_text(sample_path.read_text("utf-8").replace(
+        "One sentence that sells the film;", "A film;"), "utf-8")
+    sent = run_cli("issue", "send", "1", root=root, env=secret)
+    assert sent.exit_code == 0, sent.output
+    assert len(list(outbox.glob("new/*"))) == 2
