@@ -133,7 +133,8 @@ def preview_command(state: State, host: str, port: int, drafts: bool, future: bo
                    "(publisher build leaves them out)")
     if site.config.external_pages:
         click.echo("  another site has the review pages (feeds.permalink): the preview holds "
-                   "the feeds (feed.xml, …), the issue archive and static/ files")
+                   "the feeds (feed.xml, …), the issue archive and static/ files, listed at "
+                   "its address")
 
     def built(report: BuildReport) -> None:
         _report(site.config.output_dir, report)

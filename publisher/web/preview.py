@@ -20,6 +20,7 @@ from collections.abc import Callable
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import (
     FileResponse,
@@ -121,13 +122,46 @@ class _PreviewFiles(StaticFiles):
         return response
 
     async def get_response(self, path: str, scope: Scope) -> Response:
-        response = await super().get_response(path, scope)
+        try:
+            response = await super().get_response(path, scope)
+        except HTTPException as exc:  # nothing there, and no 404.html
+            listing = self._listing(path, scope) if exc.status_code == 404 else None
+            if listing is None:
+                raise
+            return listing
         if isinstance(response, FileResponse) and response.status_code == 404:  # 404.html
             return self._page(response.path, 404, "")
         return response
 
+    def _listing(self, path: str, scope: Scope) -> Response | None:
+        """A page listing a directory that has no index.html, on a site without a 404.html:
+        what another site's publication builds (feeds, their archives, the issue archive), where
+        the root would otherwise answer "Not Found". The preview's own: never published."""
+        assert self.directory is not None
+        folder = os.path.join(self.directory, path)
+        if not os.path.isdir(folder):
+            return None
+        here = scope["root_path"] + "/" + ("" if path in ("", ".") else path.strip("/"))
+        here = here if here.endswith("/") else here + "/"
+        names = sorted(name + "/" if entry.is_dir() else name
+                       for entry in os.scandir(folder) if not (name := entry.name).startswith("."))
+        items = "".join(f'<li><a href="{html.escape(here + name)}">{html.escape(name)}</a></li>'
+                        for name in names)
+        title = html.escape(f"{here} in the preview")
+        body = (f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{title}'
+                f'</title><meta name="viewport" content="width=device-width"></head><body '
+                f'style="font:16px/1.5 system-ui,sans-serif;margin:2em auto;max-width:40em;'
+                f'padding:0 1em"><main><h1>{title}</h1><p>Nothing here is a page: another site '
+                f'has the review pages (<code>feeds.permalink</code>), and publisher builds the '
+                f'feeds, their archives, the issue archive and <code>static/</code>. A static '
+                f'host answers "Not Found" here; the preview lists what it holds.</p>'
+                f'<ul>{items}</ul></main></body></html>').encode()
+        return self._respond(body, 200, here)
+
     def _page(self, full_path: str | os.PathLike[str], status_code: int, path: str) -> Response:
-        body = read_file(full_path)
+        return self._respond(read_file(full_path), status_code, path)
+
+    def _respond(self, body: bytes, status_code: int, path: str) -> Response:
         status = self._status()
         tag = f'<script src="{SCRIPT_PATH}?build={status.builds}" defer></script>'.encode()
         end = body.rfind(b"</body>")

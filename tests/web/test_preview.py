@@ -147,6 +147,34 @@ def test_the_preview_serves_the_site_with_every_link_answering_from_this_machine
     assert hub.pings == []
 
 
+def test_where_another_site_has_the_pages_the_preview_lists_what_publisher_built(publication):
+    # No home page and no 404.html: a static host answers "Not Found" at the root, and the
+    # editor opening the preview's address saw only that.
+    sample_site(publication)
+    publication.add_config('[feeds]\npermalink = "https://www.reel.test/post/{slug}"\n')
+    with Preview(publication) as preview:
+        status, page, landed = fetch(preview.origin + "/")
+        assert (status, landed) == (200, preview.url)
+        assert "another site has the review pages (<code>feeds.permalink</code>)" in page
+        assert '<script src="/__publisher/reload.js?build=1" defer></script>' in page
+        links = re.findall(r'<a href="([^"]+)">', page)
+        assert {f"/film/{name}" for name in (
+            "feed.xml", "atom.xml", "feed.json", "archive/", "reviewers/", "tags/")} <= set(links)
+        # Each listed directory is listed in turn, down to the feeds.
+        status, page, _ = fetch(preview.url + "reviewers")
+        reviewers = re.findall(r'<a href="([^"]+)">', page)
+        assert status == 200 and reviewers
+        status, page, _ = fetch(preview.origin + reviewers[0])
+        feeds = re.findall(r'<a href="([^"]+)">', page)
+        assert status == 200 and reviewers[0] + "feed.xml" in feeds
+        assert all(fetch(preview.origin + link)[0] == 200 for link in links + feeds)
+        assert fetch(preview.url + "no-such-thing/")[0] == 404
+    # The listing is the preview's own: the real build has none.
+    build_publication(publication.config, now=NOW)
+    assert not (publication.root / "public" / "film" / "index.html").exists()
+    assert not (publication.root / "public" / "index.html").exists()
+
+
 def test_a_saved_edit_is_built_again_and_a_broken_source_leaves_the_last_good_build(
         publication, preview):
     orchard = preview.url + "reviews/the-quiet-orchard/"
