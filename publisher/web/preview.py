@@ -138,9 +138,10 @@ class _PreviewFiles(StaticFiles):
         what another site's publication builds (feeds, their archives, the issue archive), where
         the root would otherwise answer "Not Found". The preview's own: never published."""
         assert self.directory is not None
-        folder = os.path.join(self.directory, path)
-        if not os.path.isdir(folder):
-            return None
+        root = os.path.realpath(self.directory)
+        folder = os.path.realpath(os.path.join(root, path))
+        if os.path.commonpath([root, folder]) != root or not os.path.isdir(folder):
+            return None  # nothing outside the build is ever listed
         here = scope["root_path"] + "/" + ("" if path in ("", ".") else path.strip("/"))
         here = here if here.endswith("/") else here + "/"
         names = sorted(name + "/" if entry.is_dir() else name
