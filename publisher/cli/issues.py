@@ -138,11 +138,13 @@ def issue_show(state: State, number: int) -> None:
 @click.argument("number", type=int)
 @publication_command
 def issue_cancel(state: State, number: int) -> None:
-    """Cancel draft issue NUMBER before sending starts; its reviews go into the next issue.
-    (Its number is not reused.)"""
+    """Cancel draft issue NUMBER before sending starts; its reviews are released for the next
+    issue. (Its number is not reused.)"""
     record = open_store(state).cancel_issue(number, now=state.now())
+    # "released", not "will go into the next issue": the next one is composed afresh, so a
+    # review made a draft since, or still init's sample, is left out of it.
     click.echo(f"cancelled issue #{number}; its {count(len(record.review_ids), 'review')} "
-               "will go into the next issue")
+               "are released for the next issue")
 
 
 @issue.command("send")

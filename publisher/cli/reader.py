@@ -31,7 +31,8 @@ def serve_command(state: State, host: str | None, port: int | None, systemd: boo
         for file_name, text in unit_files.items():
             click.echo(f"\n# --- {file_name} ---\n{text}", nl=False)
         return
-    from ..pipeline.preflight import sending_secret
+    from ..delivery.transports import transport_from_url
+    from ..pipeline.preflight import refuse_documentation_settings, sending_secret
     from ..pipeline.reader import ReaderDesk
     from ..web.app import create_app
     from ..web.server import listen, serve
@@ -40,10 +41,15 @@ def serve_command(state: State, host: str | None, port: int | None, systemd: boo
     store = open_store(state, reconnect=True)  # it outlives a database server's restart
     # The links it signs and the confirmations it sends follow the rule for sending mail.
     secret = sending_secret(config, store)
+    transport = transport_from_url(config)
+    # Its confirmations and welcomes are list mail from the issue's From, carrying the
+    # issue's unsubscribe link: refused at example.org through a relay, as issues are.
+    refuse_documentation_settings(config, transport,
+                                  refused="serve sends no confirmation or welcome through")
+    desk = ReaderDesk(config, store, secret=secret, clock=state.now, transport=transport)
     bind_host = host or config.server.host
     bind_port = port or config.server.port
     sock = listen(bind_host, bind_port)
-    desk = ReaderDesk(config, store, secret=secret, clock=state.now)
     public = config.server.url or config.base_url
     click.echo(f"serving {config.title} for readers on http://{bind_host}:{bind_port}/ "
                f"(public URL {public}); Ctrl-C stops", err=True)

@@ -251,17 +251,20 @@ def documentation_domain(host: str) -> bool:
     return bool(_DOCUMENTATION.search(host.rstrip(".")))
 
 
-def refuse_documentation_settings(config: Config, transport: Transport) -> None:
+def refuse_documentation_settings(config: Config, transport: Transport, *,
+                                  refused: str = "no issue goes to") -> None:
     """ConfigError when ``transport`` sends real mail and the issue would go out from, or let
     readers unsubscribe at, a domain reserved for documentation: ``publisher check`` says so
-    too, but cron does not run check, and an issue sent cannot be taken back."""
+    too, but cron does not run check, and an issue sent cannot be taken back. ``refused`` says
+    what is held back (``publisher serve``: its confirmations and welcomes, from the same
+    From, with the same unsubscribe link)."""
     if is_local(transport):
         return
     named = documentation_settings(config)
     if named:
         raise ConfigError(
             f"{config.path}: {', '.join(named)}: still a domain reserved for examples, which "
-            "reaches nobody (replies, bounces, unsubscribes); no issue goes to "
+            f"reaches nobody (replies, bounces, unsubscribes); {refused} "
             f"{transport.description} until you set your own")
 
 

@@ -291,7 +291,7 @@ def test_cancel_releases_reviews_and_the_number_is_not_reused(publication, cli):
     cli("issue", "new")
     result = cli("issue", "cancel", "1")
     assert result.exit_code == 0
-    assert result.stdout == "cancelled issue #1; its 2 reviews will go into the next issue\n"
+    assert result.stdout == "cancelled issue #1; its 2 reviews are released for the next issue\n"
     shown = cli("issue", "show", "1").stdout
     assert "state: cancelled" in shown and "reviews (2) (released when the issue was cancelled)" \
         in shown

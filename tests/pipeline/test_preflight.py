@@ -5,6 +5,7 @@ passes does not fail at send time for a reason it could have seen."""
 
 from __future__ import annotations
 
+import socket
 import sqlite3
 from datetime import timedelta
 
@@ -283,6 +284,35 @@ def test_the_scaffolds_example_org_stops_every_send_to_a_relay_but_a_test_copy(t
     sent = cli("issue", "send", "1", root=root, env=ENV)
     assert sent.exit_code == 0, sent.output
     assert len(server.messages) == 3
+
+
+def test_publisher_serve_refuses_the_scaffolds_example_org_for_a_relay_as_issues_do(
+        tmp_path, cli, server):
+    # Its confirmations and welcomes go out from the issue's From with the issue's unsubscribe
+    # link: a reader who subscribes would get mail from, and unsubscribe at, example.org.
+    root = tmp_path / "new"
+    assert cli("init", str(root)).exit_code == 0
+    toml = root / "publisher.toml"
+    toml.write_text(toml.read_text().replace(
+        'transport = "maildir://.publisher/outbox"',
+        f'transport = "{server.url}"\nstarttls = false'))
+    with socket.socket() as taken:  # a server that got past the refusal stops at listening
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        refused = cli("serve", "--port", str(port), root=root, env=ENV)
+        toml.write_text(toml.read_text().replace(
+            "[newsletter]\n", '[newsletter]\nfrom_address = "news@secondlooks.org"\n')
+            + '\n[server]\nurl = "https://list.secondlooks.org/"\n')
+        started = cli("serve", "--port", str(port), root=root, env=ENV)
+    assert (refused.exit_code, refused.stderr) == (1, (
+        f"error: {toml}: newsletter.from_address, base_url (where the unsubscribe link points): "
+        "still a domain reserved for examples, which reaches nobody (replies, bounces, "
+        f"unsubscribes); serve sends no confirmation or welcome through {server.url} until "
+        "you set your own\n"))
+    assert started.exit_code == 1
+    assert started.stderr.startswith(f"error: cannot listen on 127.0.0.1:{port}")
+    assert server.messages == []
 
 
 @pytest.mark.parametrize(("keys", "named"), [
