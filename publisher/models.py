@@ -162,6 +162,9 @@ class Review:
     #: The body's links and images into this site (absolute URLs under base_url, each with
     #: its line in the source file): what a build checks something is published at.
     links: tuple[tuple[str, int], ...] = ()
+    #: The body still begins with the placeholder of ``publisher new``'s (or init's) skeleton:
+    #: published with a warning, never mailed (newsletter/compose.py).
+    unwritten_body: bool = False
 
     def __repr__(self) -> str:
         # What each field is made from, deferred texts included, without computing them.

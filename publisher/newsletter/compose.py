@@ -15,8 +15,10 @@ late with an earlier date, goes in the next.
 The sample review ``publisher init`` writes is never mailed while it is untouched: it is the
 newest review of a new publication, so the first issue would lead with it (its title in the
 subject) and, dating the newsletter's start, make every review imported before it back
-catalogue. The site and feeds show it, with a warning from ``check`` and ``build``; an email
-cannot be taken back.
+catalogue. Nor is a review that still shows a placeholder of ``publisher new``'s skeleton (its
+body's "Write the review here" or its summary's "One sentence that sells the film"): the editor
+published it before writing it. The site and feeds show them, with a warning from ``check``
+and ``build``; an email cannot be taken back. Written, such a review goes in the next issue.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from ..models import Issue, IssueRecord, IssueState, Review
 from ..render.digest import compose_subject
 from ..render.site import Site
 from ..sources import Catalog
-from ..sources.schema import SAMPLE_SUMMARY
+from ..sources.schema import PLACEHOLDER_SUMMARY, SAMPLE_SUMMARY
 
 
 @dataclass(frozen=True)
@@ -43,9 +45,22 @@ class IssuePlan:
     subject: str
 
 
-def is_sample(review: Review) -> bool:
-    """``review`` is the sample ``publisher init`` wrote, untouched (its summary says so)."""
-    return review.given_summary() == SAMPLE_SUMMARY
+def unwritten(review: Review) -> str | None:
+    """Why ``review`` is not written yet, for the editor — the sample ``publisher init`` wrote,
+    untouched (its summary says so), or a placeholder of a skeleton's body or summary left in —
+    or None: it is written, and may be mailed. (The given summary and a flag set by the parse:
+    no body is rendered to answer.)"""
+    summary = review.given_summary()
+    if summary == SAMPLE_SUMMARY:
+        return SAMPLE
+    if review.unwritten_body:
+        return "its body still begins with the skeleton's placeholder"
+    if summary is not None and summary.startswith(PLACEHOLDER_SUMMARY):
+        return "its summary is still the skeleton's placeholder"
+    return None
+
+
+SAMPLE = "the sample publisher init wrote"
 
 
 def newsletter_start(catalog: Catalog, issued: Collection[str]) -> datetime | None:
@@ -70,11 +85,11 @@ def back_catalogue(catalog: Catalog, issued: Collection[str], now: datetime) -> 
 def _unissued(catalog: Catalog, issued: Collection[str], now: datetime,
               start: datetime | None) -> tuple[list[Review], list[Review]]:
     """The published reviews in no live issue, oldest first: (fresh, back catalogue), told
-    apart by the newsletter's ``start``; the untouched sample is neither."""
+    apart by the newsletter's ``start``; a review not written yet (``unwritten``) is neither."""
     fresh: list[Review] = []
     older: list[Review] = []
     for review in catalog.published(now):
-        if review.id not in issued and not is_sample(review):
+        if review.id not in issued and unwritten(review) is None:
             (older if start is not None and review.date < start else fresh).append(review)
     return fresh, older
 
@@ -113,10 +128,13 @@ def plan_issue(config: Config, catalog: Catalog, *, issued: Collection[str],
         live = [record for record in records if record.state != IssueState.CANCELLED]
         since = f"since issue #{live[-1].number}" if live else "for issue #1"
         count = len(fresh)
-        samples = [review.source_path or review.id for review in catalog.published(now)
-                   if review.id not in issued and is_sample(review)]
-        left_out = "".join(f"; {path} is the sample publisher init wrote, never mailed: write "
-                           "your own review there, or delete it" for path in samples)
+        left_out = "".join(
+            f"; {review.source_path or review.id} "
+            + ("is the sample publisher init wrote, never mailed: write your own review there, "
+               "or delete it" if why == SAMPLE else
+               f"is not written yet ({why}), never mailed until it is")
+            for review in catalog.published(now)
+            if review.id not in issued and (why := unwritten(review)) is not None)
         raise NotEnoughReviews(
             f"only {count} new published review{'' if count == 1 else 's'} {since}; "
             f"need at least {needed} (newsletter.min_reviews){left_out}",
@@ -132,7 +150,8 @@ def issue_from_record(record: IssueRecord, catalog: Catalog, config: Config, *,
     Raises MissingReview naming the issue and every review id no longer in the sources, and,
     given ``now`` (a draft issue about to be sent), every review it holds that is not published
     at ``now``: made a draft again, or dated later, since the issue was composed; and the
-    untouched sample (``is_sample``), which a draft composed before it was kept out may hold.
+    untouched sample or a review still showing a skeleton's placeholder (``unwritten``), which
+    a draft composed before such reviews were kept out may hold.
     """
     missing = [rid for rid in record.review_ids if catalog.by_id(rid) is None]
     if missing:
@@ -158,15 +177,17 @@ def issue_from_record(record: IssueRecord, catalog: Catalog, config: Config, *,
                 f"('publisher issue cancel {record.number}') so that the next one is composed "
                 "from what is published"
             )
-        samples = [r for rid in record.review_ids
-                   if (r := catalog.by_id(rid)) is not None and is_sample(r)]
-        if samples:  # composed before the sample was kept out of issues
-            listed = ", ".join(r.source_path or r.id for r in samples)
+        held = [f"{r.source_path or r.id}, " + (
+                    "still the sample review publisher init wrote" if why == SAMPLE else
+                    f"not written yet ({why})")
+                for rid in record.review_ids
+                if (r := catalog.by_id(rid)) is not None and (why := unwritten(r)) is not None]
+        if held:  # composed before such reviews were kept out of issues
             raise MissingReview(
-                f"issue #{record.number} holds {listed}, still the sample review publisher "
-                "init wrote, which is never mailed; write your own review there (the issue "
-                f"then carries it), or cancel the issue ('publisher issue cancel "
-                f"{record.number}') so that the next one is composed without it")
+                f"issue #{record.number} holds {'; '.join(held)}, which is never mailed; write "
+                "your own review there (the issue then carries it), or cancel the issue "
+                f"('publisher issue cancel {record.number}') so that the next one is composed "
+                "without it")
     reviews = tuple(catalog.by_id(rid) for rid in record.review_ids)
     return Issue(number=record.number, subject=record.subject,
                  date=record.sent_at or record.created_at,

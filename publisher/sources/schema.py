@@ -363,6 +363,9 @@ SAMPLE_SUMMARY = ("One sentence that sells the film; without it the opening word
                   "review are used.")
 #: How the placeholder summary of that sample and of ``publisher new``'s skeleton begins.
 PLACEHOLDER_SUMMARY = "One sentence that sells the film;"
+#: How the placeholder body of that sample and of ``publisher new``'s skeleton begins
+#: (publisher/scaffold/: "…, in Markdown." and "…, in Markdown: *emphasis*, …").
+PLACEHOLDER_BODY = "Write the review here, in Markdown"
 
 #: (review or None, problems, warnings, files under static/ the review needs)
 ParseResult = tuple[Review | None, list[Problem], list[Problem], tuple[str, ...]]
@@ -485,7 +488,16 @@ def parse_source(text: str, path: str, config: Config, *,
             "out)"
             if summary == SAMPLE_SUMMARY else
             "still the skeleton's placeholder: write the sentence that sells the film, or "
-            "delete the line (the review's opening words are used then)"))
+            "delete the line (the review's opening words are used then); issues leave the "
+            "review out until then"))
+    # The first characters only: a slice of a 3 KB body, not a copy of it stripped.
+    unwritten_body = body[:200].lstrip().startswith(PLACEHOLDER_BODY)
+    if unwritten_body and not draft and summary != SAMPLE_SUMMARY:  # the sample: said above
+        blank = len(body) - len(body.lstrip("\n"))
+        out.warn(body_line + blank, "body", (
+            f"still begins with the skeleton's placeholder ('{PLACEHOLDER_BODY}.'): write the "
+            "review in its place, before readers find it on the site and in the feeds; issues "
+            "leave the review out until then"))
     for line, name in shortcodes(body, body_line):
         out.warn(line, "body", f"a Hugo shortcode ({name}) would be published as written: "
                                "publisher expands none; write it as Markdown or HTML (a link "
@@ -520,6 +532,7 @@ def parse_source(text: str, path: str, config: Config, *,
         source_path=path,
         aliases=aliases,
         links=links,
+        unwritten_body=unwritten_body,
     )
     return review, out.problems, out.warnings, needs
 

@@ -331,6 +331,14 @@ def test_issue_new_uses_the_clock_option(publication, cli):
 # --- publisher init's sample ----------------------------------------------------------------
 
 
+def _write_the_sample(root) -> None:
+    """What an editor does to init's sample: their own summary and body in its place."""
+    sample = root / "reviews" / "first-review.md"
+    text = sample.read_text("utf-8").replace("One sentence that sells the film;", "A film;")
+    sample.write_text(text.replace("Write the review here, in Markdown:", "A review, with"),
+                      "utf-8")
+
+
 def _imported_review(root, slug: str, day: str) -> None:
     (root / "reviews" / f"{slug}.md").write_text(
         f"---\ntitle: {slug.title()}\ndate: {day}\nreviewer: Ana Ruiz\n---\nA review.\n",
@@ -356,14 +364,72 @@ def test_the_untouched_sample_review_is_never_mailed(tmp_path):
     assert first.stdout.splitlines() == ["created issue #1 (draft): Film Reviews #1: Older",
                                          "  1. Older (Ana Ruiz, 2026-10-01)"]
 
-    # Written (its summary at least), it is the editor's review, and the next issue's.
-    sample = root / "reviews" / "first-review.md"
-    sample.write_text(sample.read_text("utf-8").replace(
-        "One sentence that sells the film;", "A film;"), "utf-8")
+    # Written, it is the editor's review, and the next issue's.
+    _write_the_sample(root)
     second = run_cli("issue", "new", root=root)
     assert second.exit_code == 0, second.output
     assert second.stdout.splitlines()[0] == (
         "created issue #2 (draft): Film Reviews #2: Your First Review")
+
+
+def test_a_new_review_published_before_it_is_written_is_never_mailed(tmp_path):
+    # publisher new's skeleton with its draft line deleted: the site shows "Write the review
+    # here, in Markdown." with a warning; every subscriber's inbox would show it for good.
+    root = tmp_path / "new"
+    assert run_cli("init", str(root)).exit_code == 0
+    (root / "reviews" / "first-review.md").unlink()
+    assert run_cli("new", "The Long Goodbye", "--date", "2026-11-19", root=root).exit_code == 0
+    skeleton = root / "reviews" / "the-long-goodbye.md"
+    skeleton.write_text(skeleton.read_text("utf-8").replace("draft: true\n", ""), "utf-8")
+
+    alone = run_cli("issue", "new", root=root)
+    assert alone.exit_code == 1
+    assert alone.stderr.splitlines()[-1] == (
+        "error: only 0 new published reviews for issue #1; need at least 1 "
+        "(newsletter.min_reviews); reviews/the-long-goodbye.md is not written yet (its body "
+        "still begins with the skeleton's placeholder), never mailed until it is")
+    [warning] = [line for line in run_cli("check", "--sources", root=root).stderr.splitlines()
+                 if "the-long-goodbye.md" in line]
+    assert warning.startswith("warning: reviews/the-long-goodbye.md:19: body: still begins "
+                              "with the skeleton's placeholder")
+
+    # Its summary uncommented but not written keeps it out too; written, it goes out.
+    _imported_review(root, "older", "2026-11-01")
+    text = skeleton.read_text("utf-8").replace("Write the review here, in Markdown.",
+                                               "Altman's Marlowe, adrift.")
+    skeleton.write_text(text.replace("# summary: One", "summary: One"), "utf-8")
+    first = run_cli("issue", "new", root=root)
+    assert first.stdout.splitlines() == ["created issue #1 (draft): Film Reviews #1: Older",
+                                         "  1. Older (Ana Ruiz, 2026-11-01)"]
+    assert "issues leave the review out until then" in run_cli(
+        "check", "--sources", root=root).stderr
+    skeleton.write_text(text.replace("# summary: One sentence that sells the film; without "
+                                     "it the review's opening words are used.", ""), "utf-8")
+    second = run_cli("issue", "new", root=root)
+    assert second.stdout.splitlines()[0] == (
+        "created issue #2 (draft): Film Reviews #2: The Long Goodbye")
+
+
+def test_a_draft_holding_a_review_not_written_yet_is_refused_when_sending_starts(tmp_path):
+    root = tmp_path / "new"
+    assert run_cli("init", str(root)).exit_code == 0
+    _write_the_sample(root)
+    config = load_config(directory=root)
+    [written] = load_reviews(config).reviews
+    add_subscribers(config, 2, NOW - timedelta(days=1))
+    with open_store(config) as store:
+        store.create_issue(subject="Film Reviews #1: Your First Review",
+                           review_ids=(written.id,), now=NOW)
+    sample = root / "reviews" / "first-review.md"  # its body put back as it was
+    sample.write_text(sample.read_text("utf-8").replace(
+        "A review, with", "Write the review here, in Markdown:"), "utf-8")
+    refused = run_cli("issue", "send", "1", root=root, env={"PUBLISHER_SECRET": "s" * 40})
+    assert (refused.exit_code, refused.stderr.splitlines()[-1]) == (1, (
+        "error: issue #1 holds reviews/first-review.md, not written yet (its body still "
+        "begins with the skeleton's placeholder), which is never mailed; write your own "
+        "review there (the issue then carries it), or cancel the issue ('publisher issue "
+        "cancel 1') so that the next one is composed without it"))
+    assert not list((root / ".publisher" / "outbox").glob("*/*"))
 
 
 def test_a_draft_composed_with_the_sample_is_refused_until_it_is_written_or_cancelled(
@@ -389,9 +455,7 @@ def test_a_draft_composed_with_the_sample_is_refused_until_it_is_written_or_canc
     with open_store(config) as store:
         assert store.issue(1).state == "draft"
 
-    sample_path = root / "reviews" / "first-review.md"
-    sample_path.write_text(sample_path.read_text("utf-8").replace(
-        "One sentence that sells the film;", "A film;"), "utf-8")
+    _write_the_sample(root)
     sent = run_cli("issue", "send", "1", root=root, env=secret)
     assert sent.exit_code == 0, sent.output
     assert len(list(outbox.glob("new/*"))) == 2

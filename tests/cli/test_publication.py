@@ -58,10 +58,20 @@ def test_init_makes_a_publication_that_checks_clean(tmp_path):
     assert len([line for line in warnings if line.startswith(sample)]) == 1
     assert all(line.startswith((sample, f"warning: {target / 'publisher.toml'}: "))
                for line in warnings)
-    # Written (its summary at least), it is the editor's review.
+    # With its own summary, it is the editor's review; its body still to write.
     review_path = target / "reviews" / "first-review.md"
-    review_path.write_text(review.replace("One sentence that sells the film", "A film"), "utf-8")
-    assert "sample review" not in run_cli("check", root=target, env=SECRET).stderr
+    review = review.replace("One sentence that sells the film", "A film")
+    review_path.write_text(review, "utf-8")
+    [body] = [line for line in run_cli("check", root=target, env=SECRET).stderr.splitlines()
+              if "first-review.md" in line]
+    assert body == (
+        "warning: reviews/first-review.md:17: body: still begins with the skeleton's "
+        "placeholder ('Write the review here, in Markdown.'): write the review in its place, "
+        "before readers find it on the site and in the feeds; issues leave the review out "
+        "until then")
+    review_path.write_text(review.replace("Write the review here, in Markdown:", "A film with"),
+                           "utf-8")
+    assert "first-review.md" not in run_cli("check", root=target, env=SECRET).stderr
 
 
 def test_init_never_overwrites(tmp_path):

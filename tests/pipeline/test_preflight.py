@@ -253,7 +253,8 @@ def test_the_scaffolds_example_org_stops_every_send_to_a_relay_but_a_test_copy(t
         'transport = "maildir://.publisher/outbox"',
         f'transport = "{server.url}"\nstarttls = false'))
     sample = root / "reviews" / "first-review.md"  # written: the sample is never mailed
-    sample.write_text(sample.read_text().replace("One sentence that sells", "A line that sells"))
+    sample.write_text(sample.read_text().replace("One sentence that sells", "A line that sells")
+                      .replace("Write the review here, in Markdown:", "A review, with"))
     add_subscribers(load_config(toml), 2, SLOT - timedelta(days=1))
     assert cli("issue", "new", root=root, env=ENV).exit_code == 0
     refusal = (f"{toml}: newsletter.from_address, base_url (where the unsubscribe link "
