@@ -9,6 +9,7 @@ is shared among forked processes (``workers.py``).
 
 from __future__ import annotations
 
+import difflib
 import functools
 import gc
 import hashlib
@@ -219,6 +220,23 @@ def _allowed_directories(config: Config) -> list[Path]:
     return allowed
 
 
+def _near_file(static: Path, relative: str) -> str | None:
+    """The file beside the missing ``relative`` (a path under ``static``) that was likely meant:
+    the same name in another case (a static host tells them apart), or one a typing slip away
+    (difflib's ratio at least 0.8: "alien-romulous.png" for "alien-romulus.png"); None."""
+    folder, _, name = relative.rpartition("/")
+    try:
+        with os.scandir(static / folder) as entries:
+            names = sorted(entry.name for entry in entries if entry.is_file())
+    except OSError:
+        return None
+    same = [other for other in names if other.lower() == name.lower()]
+    close = same or difflib.get_close_matches(name, names, n=1, cutoff=0.8)
+    if not close:
+        return None
+    return f"{folder}/{close[0]}" if folder else close[0]
+
+
 def _cross_checks(results: Iterable[ParseResult], config: Config) -> list[Problem]:
     """Problems that need every file: duplicate slugs and ids, missing poster files."""
     problems: list[Problem] = []
@@ -229,9 +247,12 @@ def _cross_checks(results: Iterable[ParseResult], config: Config) -> list[Proble
         for relative in needs:
             if review is not None and not (static / relative).is_file():
                 inner = relative.removeprefix("static/")
+                near = _near_file(static, relative)
                 # The path is under static/ already: "static/posters/x.png" is a common slip.
                 fix = (f"write poster: {inner} (the path is under static/ already)"
                        if inner != relative and (static / inner).is_file()
+                       else f"static/{near} is there: write poster: {near}, or add the image"
+                       if near is not None
                        else "add the image there or give an https URL")
                 problems.append(Problem(review.source_path, 1, "poster",
                                         f"static/{relative} does not exist; {fix}"))

@@ -720,6 +720,24 @@ def test_poster_file_must_exist_under_static(publication):
     ]
 
 
+@pytest.mark.parametrize(("written", "there"), [
+    ("posters/alien-romulous.png", "posters/alien-romulus.png"),  # a slip of the keys
+    ("posters/Alien-Romulus.PNG", "posters/alien-romulus.png"),   # a static host tells case
+    ("alien-romulus.jpg", "alien-romulus.png"),
+])
+def test_a_missing_poster_names_the_file_beside_it_that_was_likely_meant(publication, written,
+                                                                         there):
+    folder = publication.root / "static" / there.rpartition("/")[0]
+    folder.mkdir(parents=True, exist_ok=True)
+    (publication.root / "static" / there).write_bytes(b"")
+    (folder / "heat.png").write_bytes(b"")
+    publication.write_review("x.md", review(BASIC + f"poster: {written}\n"))
+    assert problems_of(publication) == [
+        f"reviews/x.md:5: poster: static/{written} does not exist; static/{there} is there: "
+        f"write poster: {there}, or add the image"
+    ]
+
+
 def test_a_poster_path_starting_at_static_is_told_to_leave_it_out(publication):
     (publication.root / "static" / "posters").mkdir(parents=True)
     (publication.root / "static" / "posters" / "x.png").write_bytes(b"")
