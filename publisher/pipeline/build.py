@@ -59,6 +59,7 @@ from ..render.pages import (
 from ..render.related import Related, Suggestions
 from ..render.site import Site
 from ..render.words import ENGLISH, Words
+from ..slips import Slips
 from ..sources import Catalog, load_reviews
 from ..sources.cache import TextCache, cache_key
 from ..sources.frontmatter import NEAR_MISSES
@@ -1192,6 +1193,7 @@ class _Planner:
         archive = site.url("issues/")
         found: list[Problem] = []
         sources: list[Review | SitePage] = [*self.published, *self.site_pages]
+        addresses = Addresses(served)
         for review in sources:
             for url, line in review.links:
                 if url.partition("?")[0] in reader or self._lands(url, served) or (
@@ -1202,7 +1204,7 @@ class _Planner:
                     why = f"{self._waiting(other)}: until it is published the link finds nothing"
                 else:
                     why = ("where nothing is published (no review, page or file in static/ "
-                           f"has that address); {self._link_fix(review, url)}")
+                           f"has that address); {self._link_fix(review, url, addresses)}")
                 found.append(Problem(review.source_path or review.slug, line, "body",
                                      f"links to {url}, {why}"))
         if named is not None and len(found) > named:
@@ -1212,10 +1214,11 @@ class _Planner:
                 "is published (publisher check lists every one)")]
         return found
 
-    def _link_fix(self, source: Review | SitePage, url: str) -> str:
+    def _link_fix(self, source: Review | SitePage, url: str, addresses: Addresses) -> str:
         """What makes a link that finds nothing land: said outright for what a site moved
         from Pelican ({static}, {filename}) or a Hugo page bundle (an image beside its
-        index.md) leaves behind, neither of which publisher reads."""
+        index.md) leaves behind, neither of which publisher reads; the address a slip of the
+        keys away, when there is one."""
         rel = unquote(url[len(self.site.base_url):].partition("?")[0])
         head, _, rest = rel.partition("/")
         if head in ("{static}", "{attach}"):
@@ -1231,6 +1234,9 @@ class _Planner:
             folder = os.path.basename(os.path.dirname(path)) if bundle else "images"
             return (f"{name} sits beside {path}, and only static/ is published: move it to "
                     f"static/{folder}/{name} and link {folder}/{name}")
+        near = addresses.near(rel)
+        if near is not None:
+            return f"did you mean {self.site.url(near)}?"
         return "correct the link"
 
     def lost_issue_links(self, served: Collection[str], moved: Collection[str] = (),
@@ -1823,3 +1829,30 @@ def build_publication(config: Config, *, now: datetime, cache: bool = True) -> B
     return replace(report, warnings=report.warnings + tuple(warnings), websub=hub.line,
                    steady=steady(config, catalog, now))
 
+
+class Addresses:
+    """The addresses a build serves, by folder, to find the one a link that finds nothing
+    likely meant (``slips``). Grouped only when first asked (a build whose links all land
+    never is)."""
+
+    def __init__(self, served: Collection[str]):
+        self._served = served
+        self._folders: dict[str, Slips] | None = None
+
+    def near(self, rel: str) -> str | None:
+        """The served address (under base_url) a slip of the keys from ``rel`` in the same
+        folder ("reviews/salt-harbour/" for "reviews/salt-harbor/"), or None."""
+        if self._folders is None:
+            names: dict[str, list[str]] = {}
+            for path in self._served:
+                address = path.removesuffix("index.html")
+                folder, _, last = address.rstrip("/").rpartition("/")
+                if last:
+                    names.setdefault(folder, []).append(address[len(folder):].lstrip("/"))
+            self._folders = {folder: Slips(each) for folder, each in names.items()}
+        folder, _, last = rel.rstrip("/").rpartition("/")
+        slips = self._folders.get(folder)
+        near = slips.near(rel[len(folder):].lstrip("/")) if last and slips else None
+        if near is None:
+            return None
+        return f"{folder}/{near}" if folder else near

@@ -9,7 +9,6 @@ is shared among forked processes (``workers.py``).
 
 from __future__ import annotations
 
-import difflib
 import functools
 import gc
 import hashlib
@@ -25,6 +24,7 @@ from ..cores import MAX_SHARES, default_workers
 from ..errors import Problem, SourceError
 from ..files import escapes, read_file
 from ..models import Review, SitePage
+from ..slips import Slips
 from .cache import (
     Entry,
     ExcerptCache,
@@ -221,20 +221,18 @@ def _allowed_directories(config: Config) -> list[Path]:
 
 
 def _near_file(static: Path, relative: str) -> str | None:
-    """The file beside the missing ``relative`` (a path under ``static``) that was likely meant:
-    the same name in another case (a static host tells them apart), or one a typing slip away
-    (difflib's ratio at least 0.8: "alien-romulous.png" for "alien-romulus.png"); None."""
+    """The file beside the missing ``relative`` (a path under ``static``) that was likely
+    meant (``slips``: "alien-romulous.png" for "alien-romulus.png", another case, which a
+    static host tells apart), or None."""
     folder, _, name = relative.rpartition("/")
     try:
         with os.scandir(static / folder) as entries:
-            names = sorted(entry.name for entry in entries if entry.is_file())
+            near = Slips(entry.name for entry in entries if entry.is_file()).near(name)
     except OSError:
         return None
-    same = [other for other in names if other.lower() == name.lower()]
-    close = same or difflib.get_close_matches(name, names, n=1, cutoff=0.8)
-    if not close:
+    if near is None:
         return None
-    return f"{folder}/{close[0]}" if folder else close[0]
+    return f"{folder}/{near}" if folder else near
 
 
 def _cross_checks(results: Iterable[ParseResult], config: Config) -> list[Problem]:

@@ -905,7 +905,8 @@ def test_a_link_in_a_body_to_where_nothing_is_published_is_named_with_its_line(
     config = publication.config
     expected = [
         f"reviews/x.md:11: body: links to {config.url('reviews/yy/')}, where nothing is "
-        "published (no review, page or file in static/ has that address); correct the link",
+        "published (no review, page or file in static/ has that address); did you mean "
+        f"{config.url('reviews/y/')}?",
         f"reviews/x.md:13: body: links to {config.url('stills/gone.jpg')}, where nothing is "
         "published (no review, page or file in static/ has that address); correct the link",
         f"reviews/x.md:15: body: links to {config.url('reviews/d/')}, the page of "
@@ -916,6 +917,25 @@ def test_a_link_in_a_body_to_where_nothing_is_published_is_named_with_its_line(
     assert [str(w) for w in build_site(config, now=now).warnings] == expected
     report = check_publication(config, now=now, sources_only=True)
     assert [w for w in report.warnings if "links to" in w] == expected
+
+
+def test_a_link_one_slip_from_an_address_on_the_site_names_that_address(publication, now):
+    (publication.root / "static" / "stills").mkdir(parents=True)
+    (publication.root / "static" / "stills" / "heat-1995.jpg").write_bytes(b"jpeg")
+    slips = {"salt-harbor": "salt-harbour", "slat-harbour": "salt-harbour",  # left out, swapped
+             "Salt-Harbour": "salt-harbour", "the-long-goodbyes": "the-long-goodbye"}
+    body = "\n\n".join([*(f"[{n}](/reviews/{n}/)" for n in slips),
+                         "![still](/stills/heat-1996.jpg) ![still](/stills/heat-1995.png)",
+                         "[another film](/reviews/salt-marsh/) [film 12](/reviews/film-13/)"])
+    write_reviews(publication, [{"slug": "x", "body": body}, {"slug": "salt-harbour"},
+                                {"slug": "the-long-goodbye"}, {"slug": "film-12"}])
+    config = publication.config
+    fixes = [w.message.rpartition("; ")[2] for w in build_site(config, now=now).warnings]
+    assert fixes == [
+        *(f"did you mean {config.url(f'reviews/{meant}/')}?" for meant in slips.values()),
+        # A year is a number: 1996 is another still, not a slip; a suffix is a slip.
+        "correct the link", f"did you mean {config.url('stills/heat-1995.jpg')}?",
+        "correct the link", "correct the link"]
 
 
 def test_a_build_names_twenty_broken_links_and_check_names_them_all(publication, now):
