@@ -242,16 +242,23 @@ def test_the_scaffolds_example_org_is_a_warning_for_the_outbox_and_an_error_for_
     assert [e for e in errors(result) if "reserved for examples" in e]
 
 
-def test_the_scaffolds_example_org_stops_every_send_to_a_relay_but_a_test_copy(tmp_path, cli,
-                                                                            server):
-    # What check says as an error, sending stops on too: cron does not run check, and an
-    # issue from (and unsubscribed at) example.org cannot be taken back.
+def _scaffold_sending_to(server, tmp_path, cli):
+    """A publication as publisher init writes it, its mail going to ``server``'s relay: its
+    directory and its publisher.toml."""
     root = tmp_path / "new"
     assert cli("init", str(root)).exit_code == 0
     toml = root / "publisher.toml"
     toml.write_text(toml.read_text().replace(
         'transport = "maildir://.publisher/outbox"',
         f'transport = "{server.url}"\nstarttls = false'))
+    return root, toml
+
+
+def test_the_scaffolds_example_org_stops_every_send_to_a_relay_but_a_test_copy(tmp_path, cli,
+                                                                            server):
+    # What check says as an error, sending stops on too: cron does not run check, and an
+    # issue from (and unsubscribed at) example.org cannot be taken back.
+    root, toml = _scaffold_sending_to(server, tmp_path, cli)
     sample = root / "reviews" / "first-review.md"  # written: the sample is never mailed
     sample.write_text(sample.read_text().replace("One sentence that sells", "A line that sells")
                       .replace("Write the review here, in Markdown:", "A review, with"))
@@ -291,12 +298,7 @@ def test_publisher_serve_refuses_the_scaffolds_example_org_for_a_relay_as_issues
         tmp_path, cli, server):
     # Its confirmations and welcomes go out from the issue's From with the issue's unsubscribe
     # link: a reader who subscribes would get mail from, and unsubscribe at, example.org.
-    root = tmp_path / "new"
-    assert cli("init", str(root)).exit_code == 0
-    toml = root / "publisher.toml"
-    toml.write_text(toml.read_text().replace(
-        'transport = "maildir://.publisher/outbox"',
-        f'transport = "{server.url}"\nstarttls = false'))
+    root, toml = _scaffold_sending_to(server, tmp_path, cli)
     with socket.socket() as taken:  # a server that got past the refusal stops at listening
         taken.bind(("127.0.0.1", 0))
         taken.listen()
