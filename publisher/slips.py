@@ -27,8 +27,8 @@ class Slips:
         self._variants: dict[int, dict[str, list[str]]] = {}
 
     def near(self, name: str) -> str | None:
-        """The name ``name`` most likely mistyped (the same name in another case first), or
-        None when none is a slip away."""
+        """The name that ``name`` most likely mistypes (the same name in another case first),
+        or None when none is a slip away."""
         wanted = _one_deleted(name.lower())
         found: set[str] = set()
         for length in (len(name) - 1, len(name), len(name) + 1):

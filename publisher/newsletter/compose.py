@@ -45,6 +45,10 @@ class IssuePlan:
     subject: str
 
 
+#: What ``unwritten`` says of init's sample (the messages about it say more).
+SAMPLE = "the sample publisher init wrote"
+
+
 def unwritten(review: Review) -> str | None:
     """Why ``review`` is not written yet, for the editor — the sample ``publisher init`` wrote,
     untouched (its summary says so), or a placeholder of a skeleton's body or summary left in —
@@ -58,9 +62,6 @@ def unwritten(review: Review) -> str | None:
     if summary is not None and summary.startswith(PLACEHOLDER_SUMMARY):
         return "its summary is still the skeleton's placeholder"
     return None
-
-
-SAMPLE = "the sample publisher init wrote"
 
 
 def newsletter_start(catalog: Catalog, issued: Collection[str]) -> datetime | None:
