@@ -162,9 +162,10 @@ class Review:
     #: The body's links and images into this site (absolute URLs under base_url, each with
     #: its line in the source file): what a build checks something is published at.
     links: tuple[tuple[str, int], ...] = ()
-    #: The body still begins with the placeholder of ``publisher new``'s (or init's) skeleton:
+    #: Why the review is not written yet, in the parse's words (sources/schema.py: init's
+    #: sample untouched, a skeleton's body or summary left in), or "": such a review is
     #: published with a warning, never mailed (newsletter/compose.py).
-    unwritten_body: bool = False
+    unwritten: str = ""
 
     def __repr__(self) -> str:
         # What each field is made from, deferred texts included, without computing them.
@@ -183,12 +184,6 @@ class Review:
         if state.keys().isdisjoint(_COMPUTED):
             return state
         return {k: v for k, v in state.items() if k not in _COMPUTED}
-
-    def given_summary(self) -> str | None:
-        """The summary the source gives, None when it is derived from the body (which is not
-        rendered to answer)."""
-        value = self.__dict__.get("_summary")
-        return None if value is None or isinstance(value, Deferred) else str(value)
 
     def computed_summary(self) -> str | None:
         """The summary derived from the body, if it has been computed (None when the source

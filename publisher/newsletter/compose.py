@@ -33,7 +33,7 @@ from ..models import Issue, IssueRecord, IssueState, Review
 from ..render.digest import compose_subject
 from ..render.site import Site
 from ..sources import Catalog
-from ..sources.schema import PLACEHOLDER_SUMMARY, SAMPLE_SUMMARY
+from ..sources.schema import SAMPLE
 
 
 @dataclass(frozen=True)
@@ -43,25 +43,6 @@ class IssuePlan:
     number: int
     reviews: tuple[Review, ...]
     subject: str
-
-
-#: What ``unwritten`` says of init's sample (the messages about it say more).
-SAMPLE = "the sample publisher init wrote"
-
-
-def unwritten(review: Review) -> str | None:
-    """Why ``review`` is not written yet, for the editor — the sample ``publisher init`` wrote,
-    untouched (its summary says so), or a placeholder of a skeleton's body or summary left in —
-    or None: it is written, and may be mailed. (The given summary and a flag set by the parse:
-    no body is rendered to answer.)"""
-    summary = review.given_summary()
-    if summary == SAMPLE_SUMMARY:
-        return SAMPLE
-    if review.unwritten_body:
-        return "its body still begins with the skeleton's placeholder"
-    if summary is not None and summary.startswith(PLACEHOLDER_SUMMARY):
-        return "its summary is still the skeleton's placeholder"
-    return None
 
 
 def newsletter_start(catalog: Catalog, issued: Collection[str]) -> datetime | None:
@@ -86,11 +67,12 @@ def back_catalogue(catalog: Catalog, issued: Collection[str], now: datetime) -> 
 def _unissued(catalog: Catalog, issued: Collection[str], now: datetime,
               start: datetime | None) -> tuple[list[Review], list[Review]]:
     """The published reviews in no live issue, oldest first: (fresh, back catalogue), told
-    apart by the newsletter's ``start``; a review not written yet (``unwritten``) is neither."""
+    apart by the newsletter's ``start``; a review not written yet (``Review.unwritten``) is
+    neither."""
     fresh: list[Review] = []
     older: list[Review] = []
     for review in catalog.published(now):
-        if review.id not in issued and unwritten(review) is None:
+        if review.id not in issued and not review.unwritten:
             (older if start is not None and review.date < start else fresh).append(review)
     return fresh, older
 
@@ -135,7 +117,7 @@ def plan_issue(config: Config, catalog: Catalog, *, issued: Collection[str],
                "or delete it" if why == SAMPLE else
                f"is not written yet ({why}), never mailed until it is")
             for review in catalog.published(now)
-            if review.id not in issued and (why := unwritten(review)) is not None)
+            if review.id not in issued and (why := review.unwritten))
         raise NotEnoughReviews(
             f"only {count} new published review{'' if count == 1 else 's'} {since}; "
             f"need at least {needed} (newsletter.min_reviews){left_out}",
@@ -151,8 +133,8 @@ def issue_from_record(record: IssueRecord, catalog: Catalog, config: Config, *,
     Raises MissingReview naming the issue and every review id no longer in the sources, and,
     given ``now`` (a draft issue about to be sent), every review it holds that is not published
     at ``now``: made a draft again, or dated later, since the issue was composed; and the
-    untouched sample or a review still showing a skeleton's placeholder (``unwritten``), which
-    a draft composed before such reviews were kept out may hold.
+    untouched sample or a review still showing a skeleton's placeholder (``Review.unwritten``),
+    which a draft composed before such reviews were kept out may hold.
     """
     missing = [rid for rid in record.review_ids if catalog.by_id(rid) is None]
     if missing:
@@ -182,7 +164,7 @@ def issue_from_record(record: IssueRecord, catalog: Catalog, config: Config, *,
                     "still the sample review publisher init wrote" if why == SAMPLE else
                     f"not written yet ({why})")
                 for rid in record.review_ids
-                if (r := catalog.by_id(rid)) is not None and (why := unwritten(r)) is not None]
+                if (r := catalog.by_id(rid)) is not None and (why := r.unwritten)]
         if held:  # composed before such reviews were kept out of issues
             raise MissingReview(
                 f"issue #{record.number} holds {'; '.join(held)}, which is never mailed; write "

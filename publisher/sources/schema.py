@@ -366,6 +366,8 @@ PLACEHOLDER_SUMMARY = "One sentence that sells the film;"
 #: How the placeholder body of that sample and of ``publisher new``'s skeleton begins
 #: (publisher/scaffold/: "…, in Markdown." and "…, in Markdown: *emphasis*, …").
 PLACEHOLDER_BODY = "Write the review here, in Markdown"
+#: ``Review.unwritten`` of init's untouched sample (the messages about it say more).
+SAMPLE = "the sample publisher init wrote"
 
 #: (review or None, problems, warnings, files under static/ the review needs)
 ParseResult = tuple[Review | None, list[Problem], list[Problem], tuple[str, ...]]
@@ -491,8 +493,14 @@ def parse_source(text: str, path: str, config: Config, *,
             "delete the line (the review's opening words are used then); issues leave the "
             "review out until then"))
     # The first characters only: a slice of a 3 KB body, not a copy of it stripped.
-    unwritten_body = body[:200].lstrip().startswith(PLACEHOLDER_BODY)
-    if unwritten_body and not draft and summary != SAMPLE_SUMMARY:  # the sample: said above
+    placeholder_body = body[:200].lstrip().startswith(PLACEHOLDER_BODY)
+    unwritten = (SAMPLE if summary == SAMPLE_SUMMARY
+                 else "its body still begins with the skeleton's placeholder"
+                 if placeholder_body
+                 else "its summary is still the skeleton's placeholder"
+                 if summary is not None and summary.startswith(PLACEHOLDER_SUMMARY)
+                 else "")
+    if placeholder_body and not draft and summary != SAMPLE_SUMMARY:  # the sample: said above
         blank = len(body) - len(body.lstrip("\n"))
         out.warn(body_line + blank, "body", (
             f"still begins with the skeleton's placeholder ('{PLACEHOLDER_BODY}.'): write the "
@@ -532,7 +540,7 @@ def parse_source(text: str, path: str, config: Config, *,
         source_path=path,
         aliases=aliases,
         links=links,
-        unwritten_body=unwritten_body,
+        unwritten=unwritten,
     )
     return review, out.problems, out.warnings, needs
 
