@@ -1845,14 +1845,21 @@ class Addresses:
         if self._folders is None:
             names: dict[str, list[str]] = {}
             for path in self._served:
-                address = path.removesuffix("index.html")
-                folder, _, last = address.rstrip("/").rpartition("/")
-                if last:
-                    names.setdefault(folder, []).append(address[len(folder):].lstrip("/"))
+                if (split := _in_folder(path.removesuffix("index.html"))) is not None:
+                    names.setdefault(split[0], []).append(split[1])
             self._folders = {folder: Slips(each) for folder, each in names.items()}
-        folder, _, last = rel.rstrip("/").rpartition("/")
-        slips = self._folders.get(folder)
-        near = slips.near(rel[len(folder):].lstrip("/")) if last and slips else None
+        split = _in_folder(rel)
+        if split is None or (slips := self._folders.get(split[0])) is None:
+            return None
+        folder, name = split
+        near = slips.near(name)
         if near is None:
             return None
         return f"{folder}/{near}" if folder else near
+
+
+def _in_folder(address: str) -> tuple[str, str] | None:
+    """An address under base_url as its folder and its last part ("reviews/x/": "reviews",
+    "x/"); None for the root."""
+    folder, _, last = address.rstrip("/").rpartition("/")
+    return (folder, address[len(folder):].lstrip("/")) if last else None
