@@ -13,6 +13,7 @@ import functools
 import gc
 import hashlib
 import os
+import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -36,7 +37,7 @@ from .cache import (
 )
 from .frontmatter import NEAR_MISSES, field_line, unread_source
 from .pages import load_pages
-from .schema import ParseResult, parse_bytes
+from .schema import ParseResult, house_skeleton, parse_bytes
 from .workers import Meanwhile, load_shared
 
 #: Share the parsing among processes (one per core: cores.default_workers; this one is one of
@@ -116,7 +117,8 @@ class Catalog:
         return start, until
 
 
-def _load_one(rel: str, path: str, cached: str | None, config: Config) -> Entry:
+def _load_one(rel: str, path: str, cached: str | None, config: Config,
+              skeleton: re.Pattern[str] | None) -> Entry:
     """Read, hash and (unless the hash is ``cached``) parse one file."""
     seen = time_ns()
     try:
@@ -127,14 +129,16 @@ def _load_one(rel: str, path: str, cached: str | None, config: Config) -> Entry:
     digest = hashlib.sha256(data).hexdigest()
     if digest == cached:
         return rel, seen, digest, None
-    return rel, seen, digest, parse_bytes(data, rel, config, file=(path, digest))
+    return rel, seen, digest, parse_bytes(data, rel, config, file=(path, digest),
+                                          skeleton=skeleton)
 
 
-def _load_many(jobs: list[Job], config: Config) -> list[Entry]:
+def _load_many(jobs: list[Job], config: Config,
+               skeleton: re.Pattern[str] | None) -> list[Entry]:
     enabled = gc.isenabled()
     gc.disable()  # parsing makes many small objects and no cycles worth collecting
     try:
-        return [_load_one(rel, path, cached, config) for rel, path, cached in jobs]
+        return [_load_one(rel, path, cached, config, skeleton) for rel, path, cached in jobs]
     finally:
         if enabled:
             gc.enable()
@@ -317,7 +321,10 @@ def _load_sources(config: Config, use_cache: bool, bodies: bool = False,
     the sources refused unread (links out of the publication), and the files not read that
     look like reviews; each file's sha256; the children rendering bodies (``bodies``)."""
     files, refused, unread = _source_files(config)
-    cache = ReviewCache(cache_path(config) if use_cache else None, cache_key(config))
+    skeleton = house_skeleton(config)
+    # What a parse says of a review depends on the skeleton too (whether it is written yet).
+    cache = ReviewCache(cache_path(config) if use_cache else None,
+                        cache_key(config) + "|" + (skeleton.pattern if skeleton else ""))
     signatures: dict[str, tuple[int, ...]] = {}
     new_index: dict[str, tuple[tuple[int, ...], int, str]] = {}
     found: dict[str, ParseResult] = {}
@@ -342,7 +349,7 @@ def _load_sources(config: Config, use_cache: bool, bodies: bool = False,
         else:
             rehash.append((rel, path, hit[0]))
 
-    entries = _load_many(rehash, config)
+    entries = _load_many(rehash, config, skeleton)
     meanwhile = None
     new_chunks: list[str] = []
     stored = cache.stored
@@ -352,15 +359,15 @@ def _load_sources(config: Config, use_cache: bool, bodies: bool = False,
         # Small batches, so that the processes finish together: each costs one read of a pipe.
         size = -(-len(misses) // min(workers * 64, MAX_SHARES))
         batches = [misses[i:i + size] for i in range(0, len(misses), size)]
-        shared = load_shared(batches, functools.partial(_load_many, config=config),
-                             workers - 1, cache.directory,
+        load = functools.partial(_load_many, config=config, skeleton=skeleton)
+        shared = load_shared(batches, load, workers - 1, cache.directory,
                              _render_bodies if bodies else None)
         meanwhile = shared.meanwhile
         entries.extend(shared.unstored)
         chunked, new_chunks = shared.stored, shared.chunks
         stored += len(chunked)
     else:
-        entries.extend(_load_many(misses, config))
+        entries.extend(_load_many(misses, config, skeleton))
     pending = [e for e in entries if e[3] is not None]
     entries.extend(chunked)
 

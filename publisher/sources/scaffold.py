@@ -14,11 +14,8 @@ from ..errors import PublisherError
 from ..files import describe_os_error, write_atomic
 from ..text import pasted_line, title_slug
 from .importer import parse_date_option, slug_owner
-from .schema import derived_id, parse_bytes
+from .schema import NEW_REVIEW, derived_id, parse_bytes
 
-#: A publication's own skeleton for ``publisher new``, in its templates directory (Hugo's
-#: archetypes/default.md): the packaged one's placeholders, its own fields and comments.
-NEW_REVIEW = "new-review.md"
 #: The longest slug ``publisher new`` makes: a file name (and the page's directory) may hold
 #: 255 bytes on the common file systems, and a slug is ASCII.
 MAX_SLUG = 200

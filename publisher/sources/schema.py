@@ -47,6 +47,7 @@ from .frontmatter import (
     bidi_warning,
     front_matter_mapping,
     node_kind,
+    split_front_matter,
 )
 from .markdown import absolute_url, prepare_markdown, shortcodes, site_links
 
@@ -368,19 +369,49 @@ PLACEHOLDER_SUMMARY = "One sentence that sells the film;"
 PLACEHOLDER_BODY = "Write the review here, in Markdown"
 #: ``Review.unwritten`` of init's untouched sample (the messages about it say more).
 SAMPLE = "the sample publisher init wrote"
+#: A publication's own skeleton for ``publisher new``, in its templates directory (Hugo's
+#: archetypes/default.md): the packaged one's placeholders, its own fields and comments.
+NEW_REVIEW = "new-review.md"
+
+
+def house_skeleton(config: Config) -> re.Pattern[str] | None:
+    """What a review's body, stripped, still is while nobody has written it, when it came
+    from the publication's own skeleton for ``publisher new`` (templates/new-review.md): that
+    skeleton's body, its placeholders ({title}, …) standing for any text and each run of
+    white space for any. Only a body left whole counts: a skeleton's body may hold headings
+    that every written review keeps. None when there is no such skeleton (or it cannot be
+    read: ``publisher check`` says why), when its body is empty, or when it begins with the
+    packaged skeleton's placeholder, which the parse tells apart already."""
+    try:
+        text = (config.templates_path / NEW_REVIEW).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None
+    found = split_front_matter(text.removeprefix("\ufeff"), Collector(NEW_REVIEW))
+    body = found[1].strip() if found is not None else ""
+    if not body or body.startswith(PLACEHOLDER_BODY):
+        return None
+    # re.split with a group: the text between placeholders and spaces at even indexes.
+    parts = re.split(r"(\{(?:title|date|reviewer|id)\}|\s+)", body)
+    return re.compile("".join(
+        re.escape(part) if index % 2 == 0 else r"\s+" if part.isspace() else ".*?"
+        for index, part in enumerate(parts)))
+
 
 #: (review or None, problems, warnings, files under static/ the review needs)
 ParseResult = tuple[Review | None, list[Problem], list[Problem], tuple[str, ...]]
 
 
 def parse_source(text: str, path: str, config: Config, *,
-                 file: tuple[str, str] | None = None, clean: bool = False) -> ParseResult:
+                 file: tuple[str, str] | None = None, clean: bool = False,
+                 skeleton: re.Pattern[str] | None = None) -> ParseResult:
     """Parse one source: (review or None, problems, warnings, static files needed).
 
     ``file`` is (absolute path, sha256 of its bytes) when ``text`` was read from that file: the
     review's body is then read again and rendered when first used (``body.FileBody``);
     otherwise the Markdown is kept in memory until then. ``clean``: ``text`` is known to hold
-    none of SUSPECT_CHARS (``text.surely_clean`` of its bytes)."""
+    none of SUSPECT_CHARS (``text.surely_clean`` of its bytes). ``skeleton``: the
+    publication's own skeleton's body (``house_skeleton``), which a review still holding is
+    not written yet."""
     out = Collector(path)
     text = text.removeprefix("\ufeff")
     found = front_matter_mapping(text, out, expected="title, date and reviewer", clean=clean)
@@ -494,9 +525,14 @@ def parse_source(text: str, path: str, config: Config, *,
             "review out until then"))
     # The first characters only: a slice of a 3 KB body, not a copy of it stripped.
     placeholder_body = body[:200].lstrip().startswith(PLACEHOLDER_BODY)
+    house_body = (skeleton is not None and not placeholder_body
+                  and skeleton.fullmatch(body.strip()) is not None)
+    house = f"{config.templates_dir}/{NEW_REVIEW}"
     unwritten = (SAMPLE if summary == SAMPLE_SUMMARY
                  else "its body still begins with the skeleton's placeholder"
                  if placeholder_body
+                 else f"its body is still {house}'s, untouched"
+                 if house_body
                  else "its summary is still the skeleton's placeholder"
                  if summary is not None and summary.startswith(PLACEHOLDER_SUMMARY)
                  else "")
@@ -506,6 +542,12 @@ def parse_source(text: str, path: str, config: Config, *,
             f"still begins with the skeleton's placeholder ('{PLACEHOLDER_BODY}.'): write the "
             "review in its place, before readers find it on the site and in the feeds; issues "
             "leave the review out until then"))
+    elif house_body and not draft:
+        blank = len(body) - len(body.lstrip())
+        out.warn(body_line + body.count("\n", 0, blank), "body", (
+            f"is still the body of {house}, untouched: write the review in its place, before "
+            "readers find it on the site and in the feeds; issues leave the review out until "
+            "then"))
     for line, name in shortcodes(body, body_line):
         out.warn(line, "body", f"a Hugo shortcode ({name}) would be published as written: "
                                "publisher expands none; write it as Markdown or HTML (a link "
@@ -588,10 +630,12 @@ def default_slug(path: str, *, top: bool) -> str:
 
 
 def parse_bytes(data: bytes, path: str, config: Config, *,
-                file: tuple[str, str] | None = None) -> ParseResult:
-    """parse_source for a file's bytes; ``file`` as there."""
+                file: tuple[str, str] | None = None,
+                skeleton: re.Pattern[str] | None = None) -> ParseResult:
+    """parse_source for a file's bytes; ``file`` and ``skeleton`` as there."""
     text, problems = decode_source(data, path)
     if text is None:
         return None, problems, [], ()
-    return parse_source(text, path, config, file=file, clean=surely_clean(data))
+    return parse_source(text, path, config, file=file, clean=surely_clean(data),
+                        skeleton=skeleton)
 

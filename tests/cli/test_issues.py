@@ -410,6 +410,51 @@ def test_a_new_review_published_before_it_is_written_is_never_mailed(tmp_path):
         "created issue #2 (draft): Film Reviews #2: The Long Goodbye")
 
 
+def test_a_review_left_as_the_publications_own_skeleton_made_it_is_never_mailed(tmp_path):
+    # A house skeleton has its own words where the review goes; a review still holding them,
+    # whole, is not written yet. Its headings alone do not make one unwritten: written
+    # reviews keep them.
+    root = tmp_path / "new"
+    assert run_cli("init", str(root)).exit_code == 0
+    (root / "reviews" / "first-review.md").unlink()
+    (root / "templates").mkdir()
+    (root / "templates" / "new-review.md").write_text(
+        "---\ntitle: {title}\ndate: {date}\nreviewer: {reviewer}\ndraft: true\n---\n\n"
+        "## {title}: the verdict\n\nTODO: the verdict,   in a paragraph.\n\n"
+        "## Where to see it\n\nTODO\n", "utf-8")
+    assert run_cli("new", "The Long Goodbye", "--date", "2026-11-19", root=root).exit_code == 0
+    review = root / "reviews" / "the-long-goodbye.md"
+    review.write_text(review.read_text("utf-8").replace("draft: true\n", ""), "utf-8")
+
+    alone = run_cli("issue", "new", root=root)
+    assert alone.exit_code == 1
+    assert alone.stderr.splitlines()[-1] == (
+        "error: only 0 new published reviews for issue #1; need at least 1 "
+        "(newsletter.min_reviews); reviews/the-long-goodbye.md is not written yet (its body "
+        "is still templates/new-review.md's, untouched), never mailed until it is")
+    [warning] = [line for line in run_cli("check", "--sources", root=root).stderr.splitlines()
+                 if "the-long-goodbye.md" in line]
+    assert warning == (
+        "warning: reviews/the-long-goodbye.md:7: body: is still the body of "
+        "templates/new-review.md, untouched: write the review in its place, before readers "
+        "find it on the site and in the feeds; issues leave the review out until then")
+    # The parse cache follows the skeleton: without one, nothing marks the review.
+    skeleton = root / "templates" / "new-review.md"
+    skeleton.rename(root / "templates" / "kept.md")
+    assert run_cli("issue", "new", "--dry-run", root=root).exit_code == 0
+    (root / "templates" / "kept.md").rename(skeleton)
+    assert run_cli("issue", "new", "--dry-run", root=root).exit_code == 1
+
+    # Written under the skeleton's headings, it goes out.
+    review.write_text(review.read_text("utf-8").replace(
+        "TODO: the verdict,   in a paragraph.", "Altman's Marlowe, adrift."), "utf-8")
+    first = run_cli("issue", "new", root=root)
+    assert first.exit_code == 0, first.output
+    assert first.stdout.splitlines()[0] == (
+        "created issue #1 (draft): Film Reviews #1: The Long Goodbye")
+    assert "the-long-goodbye.md" not in run_cli("check", "--sources", root=root).stderr
+
+
 def test_a_draft_holding_a_review_not_written_yet_is_refused_when_sending_starts(tmp_path):
     root = tmp_path / "new"
     assert run_cli("init", str(root)).exit_code == 0

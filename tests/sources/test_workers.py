@@ -290,10 +290,10 @@ def test_a_child_that_dies_changes_nothing_a_load_reports(publication, monkeypat
     parent = os.getpid()
     load_many = catalog_module._load_many
 
-    def dies_in_a_child(jobs, config):
+    def dies_in_a_child(jobs, config, skeleton):
         if os.getpid() != parent:
             os._exit(3)
-        return load_many(jobs, config)
+        return load_many(jobs, config, skeleton)
 
     monkeypatch.setattr(catalog_module, "_load_many", dies_in_a_child)
     assert _problems(publication.config, cache=cache) == EXPECTED
