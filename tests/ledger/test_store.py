@@ -348,6 +348,12 @@ def test_a_mailchimp_export_imports_as_it_is_keeping_who_left_off_the_list(
      "u1,ann@example.org,Ann,{},enabled,2024-01-01 10:00:00.123456+00,\n"
      "u2,bo@example.org,Bo,{},blocklisted,2024-01-01 10:00:00+00,\n",
      {("ann@example.org", "Ann", "active"), ("bo@example.org", "Bo", "unsubscribed")}),
+    # Kit, its state column renamed status (as the refusal below asks): cancelled is someone
+    # who unsubscribed, cold someone still subscribed.
+    ("first_name,email_address,status,created_at\n"
+     "Ann,ann@example.org,cold,2024-01-01T10:00:00Z\n"
+     "Bo,bo@example.org,cancelled,2024-01-01T10:00:00Z\n",
+     {("ann@example.org", "Ann", "active"), ("bo@example.org", "Bo", "unsubscribed")}),
     # Substack: email_disabled.
     ("email,active_subscription,expiry,plan,email_disabled,created_at\n"
      "ann@example.org,false,,,false,2024-01-01T10:00:00.000Z\n"
@@ -364,12 +370,15 @@ def test_other_tools_exports_import_with_who_left_recorded(store: Store, tmp_pat
 def test_a_column_this_import_does_not_read_saying_someone_left_refuses_the_row(
         store: Store, tmp_path: Path):
     path = write_csv(tmp_path, "email,nom,type\nann@example.org,Ann,regular\n"
-                               "bo@example.org,Bo,Unsubscribed\n")
+                               "bo@example.org,Bo,Unsubscribed\n"
+                               "cy@example.org,Cy,cancelled\n")  # Kit's state column's word
     report = store.import_subscribers_csv(path, now=NOW)
     assert report.problems == (
         f"{path}:3: type: says 'Unsubscribed', and publisher reads whether someone left only "
-        "from a column named status; rename the column to status, or leave the row out",)
-    assert report.summary() == ("added 1 subscriber; 1 invalid row rejected; columns left out: "
+        "from a column named status; rename the column to status, or leave the row out",
+        f"{path}:4: type: says 'cancelled', and publisher reads whether someone left only "
+        "from a column named status; rename the column to status, or leave the row out")
+    assert report.summary() == ("added 1 subscriber; 2 invalid rows rejected; columns left out: "
                                 "nom, type")
     assert [s.email for s in store.subscribers()] == ["ann@example.org"]
 
