@@ -127,11 +127,11 @@ _STAYING = ("subscribed", "subscribed to emails", "email subscribed")
 _FALSE = frozenset({"", "false", "0", "no", "n", "f"})
 # Other tools' words for a status, in a column named status (Listmonk: enabled, disabled,
 # blocklisted; Mailchimp's API: subscribed, cleaned; Kit: cancelled, and cold for someone
-# subscribed who reads little; Flodesk: archived).
+# subscribed who reads little; Flodesk: archived; MailerLite: junk, a complaint).
 _STATUS_ALIASES = {"enabled": "active", "subscribed": "active", "disabled": "unsubscribed",
                    "blocklisted": "unsubscribed", "cleaned": "bounced",
                    "cancelled": "unsubscribed", "canceled": "unsubscribed", "cold": "active",
-                   "archived": "unsubscribed"}
+                   "archived": "unsubscribed", "junk": "complained"}
 # A value that says someone left or never confirmed, in a column this import does not read:
 # the row is refused rather than imported as active (a subscriber "type", a misspelt
 # "stauts").
@@ -139,7 +139,7 @@ _LEAVING_VALUES = frozenset({"unsubscribed", "bounced", "cleaned", "complained",
                              "blacklisted", "blocked", "suppressed", "spam", "spammy",
                              "removed", "deleted", "undeliverable", "disabled", "inactive",
                              "unactivated", "unconfirmed", "pending", "cancelled", "canceled",
-                             "archived"})
+                             "archived", "junk"})
 
 
 def _plain(name: str) -> str:

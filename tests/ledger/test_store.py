@@ -354,6 +354,9 @@ def test_a_mailchimp_export_imports_as_it_is_keeping_who_left_off_the_list(
      "Ann,ann@example.org,cold,2024-01-01T10:00:00Z\n"
      "Bo,bo@example.org,cancelled,2024-01-01T10:00:00Z\n",
      {("ann@example.org", "Ann", "active"), ("bo@example.org", "Bo", "unsubscribed")}),
+    # MailerLite: junk is a complaint.
+    ("Email,Name,Status\nann@example.org,Ann,active\nbo@example.org,Bo,junk\n",
+     {("ann@example.org", "Ann", "active"), ("bo@example.org", "Bo", "complained")}),
     # Substack: email_disabled.
     ("email,active_subscription,expiry,plan,email_disabled,created_at\n"
      "ann@example.org,false,,,false,2024-01-01T10:00:00.000Z\n"
