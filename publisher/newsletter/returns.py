@@ -5,6 +5,9 @@ nothing of ours. Pure: bytes in, a ``Returned`` out, parsed with the email packa
   report-type=delivery-status``) with ``Action: failed``: a hard bounce for a 5.x.x status, a
   soft one for 4.x.x — and for 5.7.x, which is about us (policy, reputation), not the address,
   as the sending path treats it. ``Action: delayed`` is a warning, not a bounce.
+- A qmail bounce (QSBMF: plain text beginning "Hi. This is the", a paragraph for each
+  recipient that failed, then the message returned), read as a DSN is: qmail-send still runs
+  many shared hosts' mail, and it writes no RFC 3464 report.
 - A complaint (RFC 5965 ARF, ``report-type=feedback-report``) of type abuse or fraud.
 - Mail to the List-Unsubscribe ``mailto:`` address (or with the subject "unsubscribe"), not
   sent by a machine (RFC 3834 Auto-Submitted, Precedence: bulk/junk/list).
@@ -150,6 +153,60 @@ def _dsn(message: Message, key: str) -> Returned:
                     tuple(dict.fromkeys(r for _, r, _ in failed if r)), detail or code)
 
 
+#: QSBMF's status, when an explanation gives one: "… (#5.1.1)".
+_QSBMF_STATUS = re.compile(r"\(#([245]\.\d{1,3}\.\d{1,3})\)")
+_QSBMF_RECIPIENT = re.compile(r"<([^<>\s]*)>:")
+
+
+def _qsbmf(message: Message, key: str) -> Returned | None:
+    """A qmail-send bounce (D. J. Bernstein's QSBMF): a plain text body that begins "Hi. This
+    is the", then paragraphs (lines up to a blank one): the introduction, one for each
+    recipient that failed ("<address>:" and the explanation), a break paragraph beginning
+    "-", and the message returned, whole or its headers. qmail-send bounces only once it has
+    given up, so each is a failure, of the status the explanation gives ("(#4.4.2)", or the
+    remote server's "550 5.1.1"; 5.0.0 when none), read as a DSN's. None when ``message``
+    is not such a bounce with at least one recipient."""
+    if message.get_content_type() != "text/plain":
+        return None
+    try:
+        text = message.get_content()
+    except (LookupError, ValueError):  # an unknown charset, a broken encoding
+        return None
+    if not isinstance(text, str) or not text.startswith("Hi. This is the"):
+        return None
+    lines = text.splitlines()
+    failed: list[tuple[str, str, str]] = []  # (status, recipient, explanation)
+    paragraph: list[str] = []
+    returned: list[str] = []
+    for index, line in enumerate(lines + [""]):
+        if line.strip():
+            if not paragraph and line.startswith("-"):  # the break: the message follows
+                after = lines[index:]
+                blank = next((i for i, rest in enumerate(after) if not rest.strip()),
+                             len(after))
+                returned = after[blank + 1:]
+                break
+            paragraph.append(line)
+            continue
+        recipient = _QSBMF_RECIPIENT.fullmatch(paragraph[0].strip()) if paragraph else None
+        if recipient is not None:
+            explanation = _one_line(" ".join(paragraph[1:]))
+            given, said = _QSBMF_STATUS.search(explanation), _STATUS.search(explanation)
+            code = given.group(1) if given else said.group(0) if said else "5.0.0"
+            failed.append((code, recipient.group(1), explanation))
+        paragraph = []
+    if not failed:
+        return None
+    headers = "\n".join(returned[:next((i for i, line in enumerate(returned)
+                                        if not line.strip()), len(returned))])
+    mid = message_from_string(headers + "\n").get("Message-ID") if headers else None
+    hard = [f for f in failed if f[0].startswith("5.") and not f[0].startswith("5.7.")]
+    code, _recipient, explanation = (hard or failed)[0]
+    return Returned(HARD if hard else SOFT, key, (_one_line(mid, 250),) if mid else (),
+                    tuple(dict.fromkeys(r for _, r, _ in failed if r)),
+                    f"{code}: {explanation}" if explanation else code)
+
+
 def _arf(message: Message, key: str) -> Returned:
     part = next((p for p in _parts(message)
                  if p.get_content_type() == "message/feedback-report"), None)
@@ -191,6 +248,9 @@ def classify(raw: bytes, *, unsubscribe_addresses: Collection[str],
         return _arf(message, key)
     if kind == "multipart/report":
         return Returned(OTHER, key, reason=f"a report of type {report or 'unknown'}")
+    qmail = _qsbmf(message, key)
+    if qmail is not None:
+        return qmail
     recipients = {address.lower() for _, address in getaddresses(
         [str(v) for name in ("To", "Cc", "Delivered-To", "X-Original-To")
          for v in message.get_all(name, [])])}

@@ -23,6 +23,8 @@ def read(name: str) -> bytes:
     ("postfix-soft.eml", SOFT, "4.4.1"),
     ("yahoo-soft.eml", SOFT, "4.2.2"),
     ("yahoo-policy.eml", SOFT, "5.7.9"),
+    ("qmail-hard.eml", HARD, "5.1.1"),  # the remote server's status, in the explanation
+    ("qmail-soft.eml", SOFT, "4.4.2"),  # qmail's own (#4.4.2): gave up, the queue too long
 ])
 def test_delivery_reports_are_hard_or_soft_bounces_of_our_message(name, kind, status):
     returned = classify(read(name), unsubscribe_addresses=OURS)
@@ -47,6 +49,16 @@ def test_mail_to_the_unsubscribe_address_unsubscribes_its_sender():
     assert classify(other, unsubscribe_addresses=OURS).kind == UNSUBSCRIBE
     chatty = other.replace(b"Subject: unsubscribe", b"Subject: how do I unsubscribe?")
     assert classify(chatty, unsubscribe_addresses=OURS).kind == OTHER
+
+
+def test_a_qmail_bounce_is_told_by_its_recipient_paragraphs_not_its_greeting():
+    # QSBMF begins "Hi. This is the"; so may a reader's reply. Without a paragraph naming a
+    # recipient, it is not a bounce. Without a status, qmail gave up all the same: 5.0.0.
+    reply = (b"From: Zoe <zoe@example.com>\nTo: editor@reel.test\nSubject: Re: issue 3\n\n"
+             b"Hi. This is the reader from issue 3.\n\nLoved it.\n")
+    assert classify(reply, unsubscribe_addresses=OURS).kind == OTHER
+    bare = read("qmail-hard.eml").replace(b"550 5.1.1 ", b"")
+    assert classify(bare, unsubscribe_addresses=OURS).detail.startswith("5.0.0: ")
 
 
 @pytest.mark.parametrize(("name", "why"), [

@@ -27,10 +27,12 @@ ORIGINAL = b"<issue-3.b803e1f2203e6fcc485ef6a2@reel.test>"
 #: (sample, readers it is about): 35 hard bounces; 3 soft ones each for five readers (the third
 #: marks them bounced); 5 complaints; 5 mailto unsubscribes.
 REPORTS = (
-    [("postfix-hard.eml", i) for i in range(0, 20)]
+    [("postfix-hard.eml", i) for i in range(0, 15)]
+    + [("qmail-hard.eml", i) for i in range(15, 20)]
     + [("gmail-hard.eml", i) for i in range(20, 35)]
     + [(name, i) for i in range(35, 40)
-       for name in ("yahoo-soft.eml", "postfix-soft.eml", "yahoo-policy.eml")]
+       for name in ("yahoo-soft.eml", "qmail-soft.eml" if i % 2 else "postfix-soft.eml",
+                    "yahoo-policy.eml")]
     + [("arf-yahoo.eml", i) for i in range(40, 43)]
     + [("arf-generic.eml", i) for i in range(43, 45)]
     + [("mailto-unsubscribe.eml", i) for i in range(45, 50)]
