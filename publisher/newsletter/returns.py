@@ -28,7 +28,7 @@ import re
 from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from email import message_from_bytes, message_from_string
-from email.message import Message
+from email.message import EmailMessage, Message
 from email.policy import default
 from email.utils import getaddresses, parseaddr
 
@@ -166,8 +166,8 @@ def _qsbmf(message: Message, key: str) -> Returned | None:
     given up, so each is a failure, of the status the explanation gives ("(#4.4.2)", or the
     remote server's "550 5.1.1"; 5.0.0 when none), read as a DSN's. None when ``message``
     is not such a bounce with at least one recipient."""
-    if message.get_content_type() != "text/plain":
-        return None
+    if not isinstance(message, EmailMessage) or message.get_content_type() != "text/plain":
+        return None  # (read with the default policy, a message is an EmailMessage)
     try:
         text = message.get_content()
     except (LookupError, ValueError):  # an unknown charset, a broken encoding
