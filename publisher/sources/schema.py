@@ -527,7 +527,7 @@ def parse_source(text: str, path: str, config: Config, *,
     placeholder_body = body[:200].lstrip().startswith(PLACEHOLDER_BODY)
     house_body = (skeleton is not None and not placeholder_body
                   and skeleton.fullmatch(body.strip()) is not None)
-    house = f"{config.templates_dir}/{NEW_REVIEW}"
+    house = f"{config.templates_dir}/{NEW_REVIEW}" if house_body else ""
     unwritten = (SAMPLE if summary == SAMPLE_SUMMARY
                  else "its body still begins with the skeleton's placeholder"
                  if placeholder_body
