@@ -372,24 +372,34 @@ def test_the_untouched_sample_review_is_never_mailed(tmp_path):
         "created issue #2 (draft): Film Reviews #2: Your First Review")
 
 
+def _published_unwritten(root, skeleton: str | None = None):
+    """A publication whose one review is what ``publisher new`` wrote (from ``skeleton``, the
+    house one, when given), its draft line deleted and nothing else: (the review's file, the
+    refusal of ``issue new``'s last line, the warning ``check`` gives about it)."""
+    assert run_cli("init", str(root)).exit_code == 0
+    (root / "reviews" / "first-review.md").unlink()
+    if skeleton is not None:
+        (root / "templates").mkdir()
+        (root / "templates" / "new-review.md").write_text(skeleton, "utf-8")
+    assert run_cli("new", "The Long Goodbye", "--date", "2026-11-19", root=root).exit_code == 0
+    review = root / "reviews" / "the-long-goodbye.md"
+    review.write_text(review.read_text("utf-8").replace("draft: true\n", ""), "utf-8")
+    alone = run_cli("issue", "new", root=root)
+    assert alone.exit_code == 1
+    [warning] = [line for line in run_cli("check", "--sources", root=root).stderr.splitlines()
+                 if "the-long-goodbye.md" in line]
+    return review, alone.stderr.splitlines()[-1], warning
+
+
 def test_a_new_review_published_before_it_is_written_is_never_mailed(tmp_path):
     # publisher new's skeleton with its draft line deleted: the site shows "Write the review
     # here, in Markdown." with a warning; every subscriber's inbox would show it for good.
     root = tmp_path / "new"
-    assert run_cli("init", str(root)).exit_code == 0
-    (root / "reviews" / "first-review.md").unlink()
-    assert run_cli("new", "The Long Goodbye", "--date", "2026-11-19", root=root).exit_code == 0
-    skeleton = root / "reviews" / "the-long-goodbye.md"
-    skeleton.write_text(skeleton.read_text("utf-8").replace("draft: true\n", ""), "utf-8")
-
-    alone = run_cli("issue", "new", root=root)
-    assert alone.exit_code == 1
-    assert alone.stderr.splitlines()[-1] == (
+    skeleton, refusal, warning = _published_unwritten(root)
+    assert refusal == (
         "error: only 0 new published reviews for issue #1; need at least 1 "
         "(newsletter.min_reviews); reviews/the-long-goodbye.md is not written yet (its body "
         "still begins with the skeleton's placeholder), never mailed until it is")
-    [warning] = [line for line in run_cli("check", "--sources", root=root).stderr.splitlines()
-                 if "the-long-goodbye.md" in line]
     assert warning.startswith("warning: reviews/the-long-goodbye.md:19: body: still begins "
                               "with the skeleton's placeholder")
 
@@ -415,25 +425,14 @@ def test_a_review_left_as_the_publications_own_skeleton_made_it_is_never_mailed(
     # whole, is not written yet. Its headings alone do not make one unwritten: written
     # reviews keep them.
     root = tmp_path / "new"
-    assert run_cli("init", str(root)).exit_code == 0
-    (root / "reviews" / "first-review.md").unlink()
-    (root / "templates").mkdir()
-    (root / "templates" / "new-review.md").write_text(
+    review, refusal, warning = _published_unwritten(root, (
         "---\ntitle: {title}\ndate: {date}\nreviewer: {reviewer}\ndraft: true\n---\n\n"
         "## {title}: the verdict\n\nTODO: the verdict,   in a paragraph.\n\n"
-        "## Where to see it\n\nTODO\n", "utf-8")
-    assert run_cli("new", "The Long Goodbye", "--date", "2026-11-19", root=root).exit_code == 0
-    review = root / "reviews" / "the-long-goodbye.md"
-    review.write_text(review.read_text("utf-8").replace("draft: true\n", ""), "utf-8")
-
-    alone = run_cli("issue", "new", root=root)
-    assert alone.exit_code == 1
-    assert alone.stderr.splitlines()[-1] == (
+        "## Where to see it\n\nTODO\n"))
+    assert refusal == (
         "error: only 0 new published reviews for issue #1; need at least 1 "
         "(newsletter.min_reviews); reviews/the-long-goodbye.md is not written yet (its body "
         "is still templates/new-review.md's, untouched), never mailed until it is")
-    [warning] = [line for line in run_cli("check", "--sources", root=root).stderr.splitlines()
-                 if "the-long-goodbye.md" in line]
     assert warning == (
         "warning: reviews/the-long-goodbye.md:7: body: is still the body of "
         "templates/new-review.md, untouched: write the review in its place, before readers "
