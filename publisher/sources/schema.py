@@ -536,15 +536,13 @@ def parse_source(text: str, path: str, config: Config, *,
                  else "its summary is still the skeleton's placeholder"
                  if summary is not None and summary.startswith(PLACEHOLDER_SUMMARY)
                  else "")
-    if placeholder_body and not draft and summary != SAMPLE_SUMMARY:  # the sample: said above
-        blank = len(body) - len(body.lstrip("\n"))
-        out.warn(body_line + blank, "body", (
+    # At the line of the body's first words; init's sample is warned of above.
+    if not draft and (placeholder_body and summary != SAMPLE_SUMMARY or house_body):
+        out.warn(body_line + body.count("\n", 0, len(body) - len(body.lstrip())), "body", (
             f"still begins with the skeleton's placeholder ('{PLACEHOLDER_BODY}.'): write the "
             "review in its place, before readers find it on the site and in the feeds; issues "
-            "leave the review out until then"))
-    elif house_body and not draft:
-        blank = len(body) - len(body.lstrip())
-        out.warn(body_line + body.count("\n", 0, blank), "body", (
+            "leave the review out until then"
+            if placeholder_body else
             f"is still the body of {house}, untouched: write the review in its place, before "
             "readers find it on the site and in the feeds; issues leave the review out until "
             "then"))
