@@ -142,7 +142,7 @@ def issue_cancel(state: State, number: int) -> None:
     issue. (Its number is not reused.)"""
     record = open_store(state).cancel_issue(number, now=state.now())
     # "released", not "will go into the next issue": the next one is composed afresh, so a
-    # review made a draft since, or still init's sample, is left out of it.
+    # review made a draft since, or not written yet (Review.unwritten), is left out of it.
     click.echo(f"cancelled issue #{number}; its {count(len(record.review_ids), 'review')} "
                "are released for the next issue")
 

@@ -16,9 +16,11 @@ The sample review ``publisher init`` writes is never mailed while it is untouche
 newest review of a new publication, so the first issue would lead with it (its title in the
 subject) and, dating the newsletter's start, make every review imported before it back
 catalogue. Nor is a review that still shows a placeholder of ``publisher new``'s skeleton (its
-body's "Write the review here" or its summary's "One sentence that sells the film"): the editor
-published it before writing it. The site and feeds show them, with a warning from ``check``
-and ``build``; an email cannot be taken back. Written, such a review goes in the next issue.
+body's "Write the review here" or its summary's "One sentence that sells the film"), or whose
+body is still the publication's own skeleton's, untouched: the editor published it before
+writing it (``Review.unwritten``, which the parse decides). The site and feeds show them,
+with a warning from ``check`` and ``build``; an email cannot be taken back. Written, such a
+review goes in the next issue.
 """
 
 from __future__ import annotations
@@ -133,7 +135,8 @@ def issue_from_record(record: IssueRecord, catalog: Catalog, config: Config, *,
     Raises MissingReview naming the issue and every review id no longer in the sources, and,
     given ``now`` (a draft issue about to be sent), every review it holds that is not published
     at ``now``: made a draft again, or dated later, since the issue was composed; and the
-    untouched sample or a review still showing a skeleton's placeholder (``Review.unwritten``),
+    untouched sample or a review still showing a skeleton's placeholder or body
+    (``Review.unwritten``),
     which a draft composed before such reviews were kept out may hold.
     """
     missing = [rid for rid in record.review_ids if catalog.by_id(rid) is None]
