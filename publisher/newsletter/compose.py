@@ -136,8 +136,7 @@ def issue_from_record(record: IssueRecord, catalog: Catalog, config: Config, *,
     given ``now`` (a draft issue about to be sent), every review it holds that is not published
     at ``now``: made a draft again, or dated later, since the issue was composed; and the
     untouched sample or a review still showing a skeleton's placeholder or body
-    (``Review.unwritten``),
-    which a draft composed before such reviews were kept out may hold.
+    (``Review.unwritten``), which a draft composed before such reviews were kept out may hold.
     """
     missing = [rid for rid in record.review_ids if catalog.by_id(rid) is None]
     if missing:
