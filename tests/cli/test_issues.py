@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from publisher.config import load_config
+from publisher.config import Config, load_config
 from publisher.errors import MissingReview, NotEnoughReviews, SlotTaken
 from publisher.ledger.deliveries import Attempt
 from publisher.ledger.store import open_store
@@ -454,16 +454,24 @@ def test_a_review_left_as_the_publications_own_skeleton_made_it_is_never_mailed(
     assert "the-long-goodbye.md" not in run_cli("check", "--sources", root=root).stderr
 
 
+def _draft_of_the_one_review(root) -> Config:
+    """Issue #1 made a draft in the ledger with the publication's one review, as a ledger from
+    before such reviews were kept out of issues may hold it; two subscribers to send it to.
+    Returns the publication's config."""
+    config = load_config(directory=root)
+    [review] = load_reviews(config).reviews
+    add_subscribers(config, 2, NOW - timedelta(days=1))
+    with open_store(config) as store:
+        store.create_issue(subject="Film Reviews #1: Your First Review",
+                           review_ids=(review.id,), now=NOW)
+    return config
+
+
 def test_a_draft_holding_a_review_not_written_yet_is_refused_when_sending_starts(tmp_path):
     root = tmp_path / "new"
     assert run_cli("init", str(root)).exit_code == 0
     _write_the_sample(root)
-    config = load_config(directory=root)
-    [written] = load_reviews(config).reviews
-    add_subscribers(config, 2, NOW - timedelta(days=1))
-    with open_store(config) as store:
-        store.create_issue(subject="Film Reviews #1: Your First Review",
-                           review_ids=(written.id,), now=NOW)
+    _draft_of_the_one_review(root)
     sample = root / "reviews" / "first-review.md"  # its body put back as it was
     sample.write_text(sample.read_text("utf-8").replace(
         "A review, with", "Write the review here, in Markdown:"), "utf-8")
@@ -481,12 +489,7 @@ def test_a_draft_composed_with_the_sample_is_refused_until_it_is_written_or_canc
     # A ledger from before the sample was kept out of issues may hold a draft with it.
     root = tmp_path / "new"
     assert run_cli("init", str(root)).exit_code == 0
-    config = load_config(directory=root)
-    [sample] = load_reviews(config).reviews
-    add_subscribers(config, 2, NOW - timedelta(days=1))
-    with open_store(config) as store:
-        store.create_issue(subject="Film Reviews #1: Your First Review",
-                           review_ids=(sample.id,), now=NOW)
+    config = _draft_of_the_one_review(root)
     secret = {"PUBLISHER_SECRET": "s" * 40}
     refused = run_cli("issue", "send", "1", root=root, env=secret)
     assert (refused.exit_code, refused.stderr.splitlines()[-1]) == (1, (
