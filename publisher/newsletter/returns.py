@@ -146,11 +146,19 @@ def _dsn(message: Message, key: str) -> Returned:
         reason = ("a delay warning (the server is still trying)" if delayed
                   else "a delivery report of no failure")
         return Returned(OTHER, key, reason=reason)
+    return _bounce(failed, key, tuple(_quoted_message_ids(message)))
+
+
+def _bounce(failed: list[tuple[str, str, str]], key: str,
+            message_ids: tuple[str, ...]) -> Returned:
+    """A bounce of the message ``message_ids`` name, from its failures (status, recipient,
+    diagnostic): hard when one is 5.x.x other than 5.7.x (policy: about us, not the address),
+    soft otherwise; its detail is the first hard failure's, else the first's."""
     hard = [f for f in failed if f[0].startswith("5.") and not f[0].startswith("5.7.")]
-    code, recipient, diagnostic = (hard or failed)[0]
-    detail = f"{code}: {diagnostic}" if diagnostic else code
-    return Returned(HARD if hard else SOFT, key, tuple(_quoted_message_ids(message)),
-                    tuple(dict.fromkeys(r for _, r, _ in failed if r)), detail or code)
+    code, _recipient, diagnostic = (hard or failed)[0]
+    return Returned(HARD if hard else SOFT, key, message_ids,
+                    tuple(dict.fromkeys(r for _, r, _ in failed if r)),
+                    f"{code}: {diagnostic}" if diagnostic else code)
 
 
 #: QSBMF's status, when an explanation gives one: "… (#5.1.1)".
@@ -200,11 +208,7 @@ def _qsbmf(message: Message, key: str) -> Returned | None:
     headers = "\n".join(returned[:next((i for i, line in enumerate(returned)
                                         if not line.strip()), len(returned))])
     mid = message_from_string(headers + "\n").get("Message-ID") if headers else None
-    hard = [f for f in failed if f[0].startswith("5.") and not f[0].startswith("5.7.")]
-    code, _recipient, explanation = (hard or failed)[0]
-    return Returned(HARD if hard else SOFT, key, (_one_line(mid, 250),) if mid else (),
-                    tuple(dict.fromkeys(r for _, r, _ in failed if r)),
-                    f"{code}: {explanation}" if explanation else code)
+    return _bounce(failed, key, (_one_line(mid, 250),) if mid else ())
 
 
 def _arf(message: Message, key: str) -> Returned:
