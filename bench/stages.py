@@ -40,7 +40,7 @@ def child(directory: Path) -> dict[str, float]:
 
     from publisher.config import load_config
     from publisher.files import read_file
-    from publisher.pipeline.build import _Planner
+    from publisher.pipeline.plan import Planner
     from publisher.render.site import Site
     from publisher.sources.catalog import _source_files, load_reviews
     from publisher.sources.posters import PosterFacts
@@ -50,7 +50,7 @@ def child(directory: Path) -> dict[str, float]:
     catalog = load_reviews(config, cache=False)
     gc.disable()  # as a build renders
     site = Site.from_config(config)
-    planner = _Planner(config, site, catalog, [], PosterFacts(config, cache=False), NOW)
+    planner = Planner(config, site, catalog, [], PosterFacts(config, cache=False), NOW)
     reviews = planner.published
     files, *_ = _source_files(config)
 

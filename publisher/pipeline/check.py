@@ -21,7 +21,9 @@ from ..sources import Catalog, check_sources
 from ..sources.posters import PosterFacts, unreadable_posters
 from ..sources.scaffold import skeleton_problems
 from ..text import count
-from .build import link_warnings, name_warnings, plan_problems, sent_issues, static_files
+from .build import plan_problems, sent_issues
+from .links import link_warnings
+from .plan import name_warnings
 from .preflight import (
     Findings,
     check_addresses,
@@ -37,6 +39,7 @@ from .preflight import (
     is_local,
 )
 from .preview import preview_issue, select_reviews
+from .statics import static_files
 
 
 @dataclass(frozen=True)

@@ -2,10 +2,11 @@
 shared among forked workers (``forked.run_forked``), all or nothing either way.
 
 A *unit* is something a build makes (a feed's three files, a month's archive, a review's
-page, …): ``pipeline/build.py`` plans them and keeps the manifest; this module renders the
-stale ones into an ``output.Output``. A first build of 10,000 reviews, a new template or a new
-review that shifts every index page renders thousands of units: then each core takes a share
-(measured in bench/README.md, "The third speed round").
+page, …): ``plan.py`` plans them, ``build.py`` picks those the last build's record
+(``manifest.py``) does not vouch for, and this module renders those into an ``output.Output``.
+A first build of 10,000 reviews, a new template or a new review that shifts every index page
+renders thousands of units: then each core takes a share (measured in bench/README.md, "The
+third speed round").
 """
 
 from __future__ import annotations
@@ -49,7 +50,7 @@ class Unit:
 
 
 class Sharing(Protocol):
-    """What a shared rendering needs of the plan besides its units (``build._Planner``): what
+    """What a shared rendering needs of the plan besides its units (``plan.Planner``): what
     a worker learns while rendering that the build keeps (warnings, posters' sizes, derived
     summaries, list items) goes back to the parent process."""
 

@@ -170,7 +170,7 @@ def absolute_url(url: str, base_url: str, page_url: str | None = None) -> str:
 def site_links(markdown: str, base_url: str, first_line: int) -> tuple[tuple[str, int], ...]:
     """The links and images of a Markdown body that point into the site itself (under
     ``base_url``), each as (absolute URL without its fragment, line in the file), for checking
-    that something is published there (``pipeline/build.py``). Read from the source with
+    that something is published there (``pipeline/links.py``). Read from the source with
     patterns, not by rendering it (a build checks every review's links, and renders only the
     bodies it needs): inline links and images, reference definitions, and href/src in raw
     HTML; code blocks and code spans are left out. Links within the review itself (``#cast``)

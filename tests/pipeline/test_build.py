@@ -541,7 +541,7 @@ def test_a_new_review_renders_only_its_own_list_item_and_the_pages_come_out_the_
 
 
 def test_page_inputs_digest_tells_texts_apart_even_with_a_nul_in_one() -> None:
-    from publisher.pipeline.build import _digest_texts
+    from publisher.pipeline.plan import _digest_texts
     seen = {_digest_texts("a\0b", "c"), _digest_texts("a", "b\0c"), _digest_texts("a", "b", "c"),
             _digest_texts("ab", "c"), _digest_texts("a", "bc"), _digest_texts("", "abc")}
     assert len(seen) == 6

@@ -109,13 +109,13 @@ def test_a_first_build_records_the_digests_a_plan_makes_wherever_they_are_made(
     many_reviews(publication)
     config = publication.config
     planned = []
-    plan = build._plan
+    plan = build.plan_build
 
     def planning(*args, **kwargs):
         planned.append(plan(*args, **kwargs))
         return planned[-1]
 
-    monkeypatch.setattr(build, "_plan", planning)
+    monkeypatch.setattr(build, "plan_build", planning)
     build_site(config, now=now, workers=2)
     first = planned[0]
     assert first.deferred
@@ -369,7 +369,7 @@ def test_the_collector_waits_while_a_build_plans_and_records(monkeypatch, public
     import publisher.pipeline.build as build
 
     collecting: dict[str, list[bool]] = {"plan": [], "record": []}
-    plan, write_atomic = build._plan, build.write_atomic
+    plan, write_manifest = build.plan_build, build.write_manifest
 
     def planning(*args, **kwargs):
         collecting["plan"].append(gc.isenabled())
@@ -377,10 +377,10 @@ def test_the_collector_waits_while_a_build_plans_and_records(monkeypatch, public
 
     def recording(*args, **kwargs):
         collecting["record"].append(gc.isenabled())
-        return write_atomic(*args, **kwargs)
+        return write_manifest(*args, **kwargs)
 
-    monkeypatch.setattr(build, "_plan", planning)
-    monkeypatch.setattr(build, "write_atomic", recording)
+    monkeypatch.setattr(build, "plan_build", planning)
+    monkeypatch.setattr(build, "write_manifest", recording)
     write_reviews(publication, 3)
     build_site(publication.config, now=now)
     assert collecting == {"plan": [False], "record": [False]}

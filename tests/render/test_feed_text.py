@@ -8,7 +8,7 @@ import html
 import feedparser
 import pytest
 
-from publisher.pipeline.build import plan_feeds
+from publisher.pipeline.plan import plan_feeds
 from publisher.render.feeds import render_feeds
 from publisher.render.site import Site
 from tests.fixtures import Page, make_review

@@ -1,0 +1,227 @@
+"""What moved since the last build, each said with the fix that keeps readers' links and feeds
+working: a review's page at a new address (its slug or the permalink pattern changed), a
+review's feed id changed (readers would see it again as new), a reviewer or a tag gone (renamed
+in every review). Read off the plan and the last build's record (``manifest``)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from ..config import Config
+from ..errors import Problem
+from ..models import Review
+from ..render.pages import page_file
+from ..sources.schema import derived_id
+from .plan import Planner
+
+#: Tags (or reviewers) gone in one build named one by one; past this many, one warning.
+GONE_NAMED = 3
+#: Reviews whose page moved, or whose feed id changed, that a build names one by one
+#: (moves_since); the rest are counted.
+MOVES_NAMED = 5
+
+
+@dataclass(frozen=True)
+class Moves:
+    """What moved since the last build: the warnings, in the order a build gives them, and
+    the paths under the output of the pages that moved (``links.lost_issue_links`` leaves
+    links to those to these warnings)."""
+
+    warnings: list[Problem]
+    pages: frozenset[str]
+
+
+def moves_since(plan: Planner, old: Mapping[str, Mapping[str, Any]], feed: Path) -> Moves:
+    """What moved between the build whose record is ``old`` (``manifest.read_manifest``) and
+    ``plan``: review pages and feed ids, then reviewers and tags gone. A record of no review
+    pages (a version that made only feeds) is made up for by the site's JSON feed as that
+    build left it (``feed``): what readers saw."""
+    pages: set[str] = set()
+    found = _moved_pages(plan, old, pages) + _gone_terms(plan, old)
+    if not any(key.startswith("page:") for key in old):
+        found = _renamed_since_feed(plan, _feed_items(feed), pages) + found
+    return Moves(found, frozenset(pages))
+
+
+def _gone_terms(plan: Planner, old: Mapping[str, Mapping[str, Any]]) -> list[Problem]:
+    """Warnings for the reviewers and tags whose page or feeds the last build made and
+    this one does not (the tag renamed in every review, or its last review gone), with
+    the [moved] line that keeps their readers."""
+    planned = {unit.key for unit in plan.units}
+    # A term still named (its feeds or pages turned off in publisher.toml) is not gone.
+    named = {f"{kind}/{term.slug}/" for kind, terms in plan.groups.items() for term in terms}
+    gone: dict[str, bool] = {}  # directory → whether it had feeds
+    for key in old:
+        kind, _, rel = key.partition(":")
+        path = rel.removesuffix("index.html") if kind == "page" else rel
+        if kind not in ("page", "feed") or path.count("/") != 2 \
+                or not path.startswith(("tags/", "reviewers/")):
+            continue
+        if path in named or f"moved:{path}" in planned:
+            continue
+        gone[path] = gone.get(path, False) or kind == "feed"
+    # One new term of the same kind in this build is most likely the old one renamed.
+    new = {f"{kind}/{term.slug}/" for kind, terms in plan.groups.items() for term in terms
+           if f"page:{kind}/{term.slug}/index.html" not in old
+           and f"feed:{kind}/{term.slug}/" not in old}
+    found = []
+    for kind in ("reviewers", "tags"):
+        paths = sorted(path for path in gone if path.startswith(kind + "/"))
+        alike = [p for p in new if p.startswith(kind + "/")]
+        if len(paths) > GONE_NAMED and len(alike) != 1:
+            # Many at once (a review with many tags deleted): one thing to know.
+            feeds = any(gone[path] for path in paths)
+            lost = ("readers subscribed to their feeds get nothing new" if feeds
+                    else "links to their pages find nothing")
+            found.append(Problem(plan.config.path.name, 0, "moved", (
+                f"{len(paths)} {kind} are gone (no review published names them now): "
+                f"{', '.join(paths[:GONE_NAMED])} and {len(paths) - GONE_NAMED} more; "
+                f"{lost}; if one has a new name, add under [moved]: \"{paths[0]}\" = "
+                f"\"{kind}/<its new slug>/\"")))
+            continue
+        for path in paths:
+            lost = (f"readers subscribed to its feeds ({plan.site.url(path)}feed.xml, …) "
+                    "get nothing new" if gone[path] else "links to its page find nothing")
+            line = (f"\"{path}\" = \"{alike[0]}\"" if len(alike) == 1
+                    else f"\"{path}\" = \"{kind}/<its new slug>/\"")
+            found.append(Problem(plan.config.path.name, 0, "moved", (
+                f"{path} is gone (no review published names that {kind.removesuffix('s')} "
+                f"now) and {lost}; if it has a new name, add under [moved]: {line}")))
+    return found
+
+
+def _moved_pages(plan: Planner, old: Mapping[str, Mapping[str, Any]], pages: set[str]
+                 ) -> list[Problem]:
+    """Warnings for reviews whose page the last build wrote at another address that
+    nothing now answers (a slug changed, a file was renamed), and for reviews whose feed
+    id changed (so readers would see them again as new): each with the front matter that
+    keeps the old links and entries working. Matched by source file, else by its bytes.
+    The old paths of the pages named are added to ``pages``."""
+    planned = {unit.key for unit in plan.units}
+    by_source: dict[str, Review] = {}
+    by_bytes: dict[str, Review] = {}
+    moved: list[Problem] = []
+    renamed: list[Problem] = []
+    for key, entry in old.items():
+        about = entry.get("review")
+        if not isinstance(about, list) or len(about) != 3 or not key.startswith("page:"):
+            continue
+        source, old_id, sha = about
+        same = plan.page_reviews.get(key)
+        if same is not None and same.source_path == source and same.id == old_id:
+            continue  # the same review at the same address under the same id: most pages
+        if not by_source:  # made at the first page that is not
+            for r in plan.published:
+                by_source[r.source_path] = r
+                by_bytes[plan.fingerprints.get(r.source_path, "")[:16]] = r
+        review = by_source.get(source) or (by_bytes.get(sha) if sha else None)
+        if review is None:  # gone, or a draft again: its page goes with it
+            continue
+        keep_id = _keep_id(plan, review, old_id)
+        if same is review:
+            if keep_id:
+                renamed.append(_renamed(review, old_id, keep_id))
+            continue
+        rel = key[len("page:"):]
+        if key in planned or f"alias:{rel}" in planned:
+            continue  # something answers at the old address
+        pages.add(rel)
+        moved.append(_moved_page(plan, review, rel, keep_id))
+    return _counted(moved, renamed, plan.config)
+
+
+def _keep_id(plan: Planner, review: Review, old_id: str) -> str:
+    """The front matter that keeps ``review``'s old feed id, or "". An id the front
+    matter gives is the editor's choice; a derived one changed because the slug or date
+    did, which readers would take for a new review."""
+    if old_id != review.id and review.id == derived_id(plan.config, review.date.date(),
+                                                       review.slug):
+        return f"`id: {old_id}` so that feed readers do not show it again as new"
+    return ""
+
+
+def _moved_page(plan: Planner, review: Review, rel: str, keep_id: str) -> Problem:
+    """The warning for ``review``, whose page the last build wrote at ``rel``."""
+    path = rel.removesuffix("index.html")
+    fix = f"`aliases: [{path}]`" + (f" and {keep_id}" if keep_id else "")
+    return Problem(review.source_path, 0, "aliases",
+                   f"its page moved from {plan.site.url(path)} to {review.url}, and links "
+                   "to the old address (in issues sent, readers' feeds, search results) "
+                   f"now find nothing; add {fix}")
+
+
+def _renamed_since_feed(plan: Planner, items: Sequence[Mapping[str, Any]], pages: set[str]
+                        ) -> list[Problem]:
+    """``_moved_pages`` for a last build that recorded no review pages (a version that made
+    only feeds, before 30 November 2026): its site feed's ``items`` (feed.json's) are what
+    readers saw. A review found there (by id, else by title and date) at another address,
+    or under another derived id (its slug spelt otherwise then: 'Łódź' was 'odz'), is
+    named with the front matter that keeps its old links and entry (and its old page's path
+    added to ``pages``)."""
+    if not items:  # no feed.json (a first build): nothing to look up, by anything
+        return []
+    by_id = {r.id: r for r in plan.published}
+    by_entry = {(r.title, r.date): r for r in plan.published}
+    planned = {unit.key for unit in plan.units}
+    moved: list[Problem] = []
+    renamed: list[Problem] = []
+    for item in items:
+        try:
+            old_id, url = str(item["id"]), str(item.get("url") or "")
+            review = by_id.get(old_id) or by_entry.get(
+                (str(item["title"]), datetime.fromisoformat(str(item["date_published"]))))
+        except (KeyError, TypeError, ValueError):
+            continue
+        if review is None:
+            continue  # gone, or a draft again
+        keep_id = _keep_id(plan, review, old_id)
+        rel = page_file(url, plan.site) if url != review.url else None
+        if rel is None or f"page:{rel}" in planned or f"alias:{rel}" in planned:
+            if keep_id:
+                renamed.append(_renamed(review, old_id, keep_id))
+            continue
+        pages.add(rel)
+        moved.append(_moved_page(plan, review, rel, keep_id))
+    # In the order of their files, not the feed's (newest first).
+    moved.sort(key=lambda problem: problem.path)
+    renamed.sort(key=lambda problem: problem.path)
+    return _counted(moved, renamed, plan.config)
+
+
+def _counted(moved: list[Problem], renamed: list[Problem], config: Config) -> list[Problem]:
+    """Moved pages and changed feed ids: a new permalink pattern moves every page at once, a
+    new domain changes every derived id, so a few are named and the rest counted."""
+    if len(moved) > MOVES_NAMED:
+        moved = [*moved[:MOVES_NAMED], Problem(
+            config.reviews_dir + "/", 0, "aliases",
+            f"and {len(moved) - MOVES_NAMED} more reviews' pages moved (did "
+            "feeds.permalink change? then add the old pattern to "
+            "feeds.former_permalinks): links to their old addresses now find nothing")]
+    if len(renamed) > MOVES_NAMED:
+        renamed = [*renamed[:MOVES_NAMED], Problem(
+            config.reviews_dir + "/", 0, "id",
+            f"and {len(renamed) - MOVES_NAMED} more reviews' feed ids changed (did "
+            "base_url's domain change?): give each its old id to keep it")]
+    return moved + renamed
+
+
+def _renamed(review: Review, old_id: str, keep_id: str) -> Problem:
+    """The warning for ``review``, whose feed id was ``old_id``."""
+    return Problem(review.source_path, 0, "id",
+                   f"its feed id changed from {old_id} to {review.id}; add {keep_id}")
+
+
+def _feed_items(path: Path) -> list[Mapping[str, Any]]:
+    """The items of the JSON feed at ``path`` as the last build left it; [] if unreadable."""
+    try:
+        items = orjson.loads(path.read_bytes()).get("items")
+    except (OSError, ValueError, AttributeError):
+        return []
+    return [item for item in items if isinstance(item, dict)] if isinstance(items, list) else []
+
