@@ -140,6 +140,9 @@ _LEAVING_VALUES = frozenset({"unsubscribed", "bounced", "cleaned", "complained",
                              "removed", "deleted", "undeliverable", "disabled", "inactive",
                              "unactivated", "unconfirmed", "pending", "cancelled", "canceled",
                              "archived", "junk"})
+# A status that says the address never confirmed its subscription (Kit's inactive, Mailchimp's
+# pending): there is no consent to import, whatever the file says.
+_UNCONFIRMED_VALUES = frozenset({"inactive", "unactivated", "unconfirmed", "pending"})
 
 
 def _plain(name: str) -> str:
@@ -258,6 +261,10 @@ def _parse_row(path: Path, columns: _Columns, record: list[str], line: int,
                 f"{line}-{end_line} were read as one row; remove or close the quote")
     given = cell(columns.status).strip().lower()
     status = _STATUS_ALIASES.get(given, given) or "active"
+    if status in _UNCONFIRMED_VALUES:
+        return (f"{path}:{line}: status: {given!r}: the address never confirmed its "
+                "subscription, so there is no consent to mail it; leave the row out (the "
+                "subscribe form asks them again)")
     if status not in _STATUSES:
         return f"{path}:{line}: status: {given!r} is not one of {', '.join(_STATUSES)}"
     for index, meaning, stays in columns.leaving:

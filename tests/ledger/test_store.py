@@ -386,6 +386,19 @@ def test_a_column_this_import_does_not_read_saying_someone_left_refuses_the_row(
     assert [s.email for s in store.subscribers()] == ["ann@example.org"]
 
 
+def test_a_status_that_was_never_confirmed_is_refused_as_such(store: Store, tmp_path: Path):
+    # Kit's inactive and Mailchimp's pending: no consent to import, and the reason said as such
+    # rather than as a status publisher does not know.
+    path = write_csv(tmp_path, "email_address,status\nann@example.org,active\n"
+                               "bo@example.org,inactive\ncy@example.org,Pending\n")
+    report = store.import_subscribers_csv(path, now=NOW)
+    assert report.problems == tuple(
+        f"{path}:{line}: status: {value!r}: the address never confirmed its subscription, so "
+        "there is no consent to mail it; leave the row out (the subscribe form asks them again)"
+        for line, value in ((3, "inactive"), (4, "pending")))
+    assert [s.email for s in store.subscribers()] == ["ann@example.org"]
+
+
 @pytest.mark.parametrize(("content", "message"), [
     (b"", "empty; the first line must be a header"),
     (b"ada@example.com,Ada\n", ":1: the first line must be a header naming the columns"),
