@@ -23,6 +23,7 @@ def manifest_path(config: Config) -> Path:
 
 
 def read_manifest(path: Path) -> dict[str, dict[str, Any]]:
+    """The units the last build recorded, by key; {} when there is no record to trust."""
     try:
         data = orjson.loads(path.read_bytes())
     except (OSError, ValueError):  # orjson.JSONDecodeError is a ValueError
@@ -41,6 +42,7 @@ def read_manifest(path: Path) -> dict[str, dict[str, Any]]:
 
 
 def stamp_at(path: str) -> list[int] | None:
+    """A file's size and mtime as the manifest records them; None when it is not there."""
     try:
         st = os.stat(path)
     except OSError:
@@ -49,19 +51,19 @@ def stamp_at(path: str) -> list[int] | None:
 
 
 def stamps(base: str, names: Sequence[str], stats: dict[str, os.stat_result]
-            ) -> dict[str, list[int] | None]:
+           ) -> dict[str, list[int] | None]:
     """``stamp_at`` of each of ``names`` (files under ``base``); each file's stat is kept
     in ``stats`` too (what the idle check signs the output with: ``idle.Written``)."""
-    stamps: dict[str, list[int] | None] = {}
+    found: dict[str, list[int] | None] = {}
     for rel in names:
         try:
             st = os.stat(base + rel)
         except OSError:
-            stamps[rel] = None
+            found[rel] = None
             continue
         stats[rel] = st
-        stamps[rel] = [st.st_size, st.st_mtime_ns]
-    return stamps
+        found[rel] = [st.st_size, st.st_mtime_ns]
+    return found
 
 
 def unit_files(entry: dict[str, Any] | None) -> dict[str, Any]:

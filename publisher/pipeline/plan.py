@@ -258,7 +258,7 @@ class Planner:
         self._reviews: dict[int, str] = {}
         self._related_keys: dict[tuple[int, str], str] = {}
         #: The review each review page shows, by unit key (what the manifest records, so that
-        #: the next build can tell a page that moved from one that went: ``moved_pages``).
+        #: the next build can tell a page that moved from one that went: ``moves.moves_since``).
         self.page_reviews: dict[str, Review] = {}
         #: The source of each of the site's own pages, by unit key (for a page that another
         #: would write over: ``refuse_clashing_pages``).

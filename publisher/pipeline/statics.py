@@ -21,7 +21,7 @@ def _static_stamp(st: os.stat_result) -> list[int]:
 
 
 def static_unchanged(src: Path, dest: str, old: dict[str, Any] | None, rel: str
-                      ) -> tuple[bool, list[int]]:
+                     ) -> tuple[bool, list[int]]:
     """Whether ``dest`` already holds what ``src`` (static/``rel``) holds, and ``src``'s stamp
     to record. The fast answer compares both files' stamps with the last build's; anything else
     compares the bytes. (A copy newer than its source proves nothing: the clock may have been
