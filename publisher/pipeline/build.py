@@ -39,14 +39,7 @@ from ..sources.posters import PosterFacts
 from ..text import count
 from .idle import Written
 from .links import broken_links, lost_issue_links
-from .manifest import (
-    manifest_path,
-    read_manifest,
-    stamp_at,
-    stamps,
-    unit_files,
-    write_manifest,
-)
+from .manifest import manifest_path, read_manifest, stamp_at, stamps, unit_files, write_manifest
 from .moves import moves_since
 from .output import Output, build_lock, sweep
 from .plan import Planner, plan_build
@@ -183,8 +176,8 @@ def plan_problems(config: Config, catalog: Catalog, now: datetime,
     try:
         # Deferred: check writes no manifest, so the digests that cost half of planning are
         # made only for the sample units it renders.
-        planner = plan_build(config, site, catalog, issues or (), posters or PosterFacts(config),
-                        now, deferred=True)
+        planner = plan_build(config, site, catalog, issues or (),
+                             posters or PosterFacts(config), now, deferred=True)
         for unit in planner.samples():
             unit.render()
     except SourceError as exc:
@@ -212,7 +205,7 @@ def _build(config: Config, *, now: datetime, issues: Sequence[Issue], catalog: C
     # With nothing to compare a unit's digest with, it is needed only for the manifest: made
     # where the unit is rendered.
     planner = plan_build(config, site, catalog, issues, posters, now, showing,
-                    deferred=not (cache and old))
+                         deferred=not (cache and old))
     served = planner.served({rel for rel, _path in statics})
     planner.warnings.extend(broken_links(planner, served))
     moves = moves_since(planner, old, out / "feed.json")
