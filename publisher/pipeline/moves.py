@@ -33,7 +33,7 @@ class Moves:
     the paths under the output of the pages that moved (``links.lost_issue_links`` leaves
     links to those to these warnings)."""
 
-    warnings: list[Problem]
+    warnings: tuple[Problem, ...]
     pages: frozenset[str]
 
 
@@ -46,7 +46,7 @@ def moves_since(plan: Planner, old: Mapping[str, Mapping[str, Any]], feed: Path)
     found = _moved_pages(plan, old, pages) + _gone_terms(plan, old)
     if not any(key.startswith("page:") for key in old):
         found = _renamed_since_feed(plan, _feed_items(feed), pages) + found
-    return Moves(found, frozenset(pages))
+    return Moves(tuple(found), frozenset(pages))
 
 
 def _gone_terms(plan: Planner, old: Mapping[str, Mapping[str, Any]]) -> list[Problem]:
