@@ -514,7 +514,8 @@ def parse_source(text: str, path: str, config: Config, *,
         if removed:
             out.warn(body_line, "body", f"removed {removed} control character"
                                         f"{'s' if removed > 1 else ''} that XML cannot carry")
-    if summary is not None and not draft and summary.startswith(PLACEHOLDER_SUMMARY):
+    placeholder_summary = summary is not None and summary.startswith(PLACEHOLDER_SUMMARY)
+    if placeholder_summary and not draft:
         out.warn(fields.line("summary"), "summary", (
             "the sample review publisher init wrote: write your own review here, or delete "
             "the file, before readers find it on the site and in the feeds (issues leave it "
@@ -534,7 +535,7 @@ def parse_source(text: str, path: str, config: Config, *,
                  else f"its body is still {house}'s, untouched"
                  if house_body
                  else "its summary is still the skeleton's placeholder"
-                 if summary is not None and summary.startswith(PLACEHOLDER_SUMMARY)
+                 if placeholder_summary
                  else "")
     # At the line of the body's first words; init's sample is warned of above.
     if not draft and (placeholder_body and summary != SAMPLE_SUMMARY or house_body):
