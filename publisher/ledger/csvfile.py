@@ -132,17 +132,16 @@ _STATUS_ALIASES = {"enabled": "active", "subscribed": "active", "disabled": "uns
                    "blocklisted": "unsubscribed", "cleaned": "bounced",
                    "cancelled": "unsubscribed", "canceled": "unsubscribed", "cold": "active",
                    "archived": "unsubscribed", "junk": "complained"}
-# A value that says someone left or never confirmed, in a column this import does not read:
-# the row is refused rather than imported as active (a subscriber "type", a misspelt
-# "stauts").
-_LEAVING_VALUES = frozenset({"unsubscribed", "bounced", "cleaned", "complained", "blocklisted",
-                             "blacklisted", "blocked", "suppressed", "spam", "spammy",
-                             "removed", "deleted", "undeliverable", "disabled", "inactive",
-                             "unactivated", "unconfirmed", "pending", "cancelled", "canceled",
-                             "archived", "junk"})
 # A status that says the address never confirmed its subscription (Kit's inactive, Mailchimp's
 # pending): there is no consent to import, whatever the file says.
 _UNCONFIRMED_VALUES = frozenset({"inactive", "unactivated", "unconfirmed", "pending"})
+# A value that says someone left or never confirmed, in a column this import does not read:
+# the row is refused rather than imported as active (a subscriber "type", a misspelt
+# "stauts").
+_LEAVING_VALUES = _UNCONFIRMED_VALUES | {
+    "unsubscribed", "bounced", "cleaned", "complained", "blocklisted", "blacklisted", "blocked",
+    "suppressed", "spam", "spammy", "removed", "deleted", "undeliverable", "disabled",
+    "cancelled", "canceled", "archived", "junk"}
 
 
 def _plain(name: str) -> str:
