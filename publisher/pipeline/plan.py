@@ -193,7 +193,7 @@ def _digest_texts(*texts: str) -> str:
 
 @dataclass(frozen=True)
 class Learned:
-    """What a forked worker hands back besides its files (``Planner.learned``)."""
+    """What a forked worker hands back besides its files (``Planner.handback``)."""
 
     warnings: tuple[Problem, ...]
     posters: dict[str, list[int]]
