@@ -417,6 +417,26 @@ def test_every_page_and_the_feeds_stylesheet_post_to_publisher_serve(publication
     assert not (public / "subscribe").exists()  # the server has that page
 
 
+def test_a_feed_read_in_the_browser_shows_loglines_as_written_and_no_markup(publication, now):
+    # RSS carries a logline as HTML (escaped once more than Atom's text summary): the
+    # stylesheet shows it as Atom's reads. A review with neither logline nor body to take one
+    # from has its HTML as the description, which is not shown as text.
+    write_reviews(publication, [{"summary": "Brass & coal, <i>not</i> steel"},
+                                {"summary": None, "body": ""}])
+    config = publication.config
+    build_site(config, now=now)
+    public = config.output_path
+    [bare] = lxml.etree.parse(str(public / "feed.xml")).xpath("//item[title='Film 2']")
+    assert bare.find("{http://purl.org/rss/1.0/modules/content/}encoded") is None
+    transform = lxml.etree.XSLT(lxml.etree.parse(str(public / "feed.xsl")))
+    for name in ("feed.xml", "atom.xml"):
+        shown = lxml.html.fromstring(str(transform(lxml.etree.parse(str(public / name)))))
+        rows = {li.xpath("string(a[@class='title'])"): li.xpath("p[not(@class)]")
+                for li in shown.xpath("//main//ul[contains(@class, 'rows')]/li")}
+        assert [p.text_content() for p in rows["Film 1"]] == ["Brass & coal, <i>not</i> steel"]
+        assert rows["Film 2"] == [], name
+
+
 def test_without_a_server_url_the_form_posts_under_base_url(publication, now):
     # publisher serve behind a proxy at the site's own address (README, "A reverse proxy").
     write_reviews(publication, 1)
