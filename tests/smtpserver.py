@@ -101,6 +101,7 @@ class FaultyHandler:
         self.rcpt_attempts: dict[str, int] = {}
         self.connections = 0
         self.sender_reply: str | None = None  # set: every MAIL FROM gets this reply
+        self.recipient_reply: str | None = None  # set: every RCPT TO gets this reply
         self.hold_count: int | None = None  # set: messages after this many wait for release
         self.holding = threading.Event()  # set once hold_count messages are in
         self.held = 0  # messages that waited (or wait) for the release
@@ -165,6 +166,8 @@ class FaultyHandler:
             return "421 closed"  # never written
         if kind is not None:
             return REPLIES[kind].format(address=address)
+        if self.recipient_reply is not None:
+            return self.recipient_reply.format(address=address)
         envelope.rcpt_tos.append(address)
         return "250 2.1.5 OK"
 
@@ -270,6 +273,10 @@ class SmtpServer:
 
     def refuse_sender(self, reply: str | None) -> None:
         self.handler.sender_reply = reply
+
+    def refuse_recipients(self, reply: str | None) -> None:
+        """Every RCPT TO without a fault of its own gets ``reply`` ("{address}" is filled)."""
+        self.handler.recipient_reply = reply
 
     def hold_after(self, count: int) -> threading.Event:
         self.handler.hold_count = count

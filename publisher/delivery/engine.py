@@ -33,6 +33,11 @@ What each reply means is ``newsletter.policy``'s decision; this module carries i
   than ``timeout`` on every message, or one that drops every connection after the data, would
   otherwise leave the whole list in doubt).
 - stop (the transport is unusable): release everything not sent and raise the TransportError.
+- a bounce before the relay has accepted any message of the issue is retried later like a
+  4xx (nobody marked), and BOUNCES_BEFORE_ANY_SENT of them stop the run: a relay that refuses
+  every recipient is refusing publisher, in words ``policy.classify`` may not know, and would
+  otherwise mark the whole list bounced. Once a message is accepted, bounces are bounces; the
+  retried ones bounce for good when their turn comes again.
 
 Stopping midway — a signal, a pause, the ledger failing — always drains: no new claims, each
 sender finishes the message it is sending or drops it before its final "." (released), and every
@@ -81,6 +86,10 @@ PAGE = 1000
 #: timed out after the message (ambiguous) or twice before it. A relay slower than ``timeout``
 #: on every message would otherwise leave the whole list ambiguous, or take hours to say no.
 UNANSWERED_IN_A_ROW = 3
+#: A run stops after this many bounces with no message of the issue accepted yet (see above).
+#: Five bad addresses first in a row is rare on a list that was ever mailed; if it happens,
+#: the next run sends the others, and those five bounce for good at their retry.
+BOUNCES_BEFORE_ANY_SENT = 5
 #: How long a run whose ledger failed (a full disk) keeps trying to record what it knows.
 LEDGER_WAIT = 300.0
 #: Signals that stop a run gracefully.
@@ -106,7 +115,8 @@ class DeliveryReport:
     ``sending`` (this run's lost connections and earlier crashes); ``gave_up`` those of
     ``failed`` that were retried until give_up_hours. Three lines a person must read: ``paused``
     when a policy reply (5.7.x) stopped the run, ``halted`` when deliveries without an answer
-    from the server in a row did, ``abandoned`` when deliveries were given up on."""
+    from the server in a row did (or bounces before any message was accepted),
+    ``abandoned`` when deliveries were given up on."""
 
     sent: int = 0
     retried: int = 0
@@ -114,7 +124,7 @@ class DeliveryReport:
     bounced: int = 0
     ambiguous: int = 0
     paused: str | None = None
-    waiting: int = 0  # queued for a later try
+    waiting: int = 0  # still queued: for a retry, or not tried yet (a stop, a pause)
     state: str = ""  # the issue's state afterwards
     gave_up: int = 0
     halted: str | None = None
@@ -139,7 +149,7 @@ class DeliveryReport:
         if self.state == IssueState.SENT:
             line += f"; issue #{number} is sent"
         elif self.waiting:
-            line += f"; {self.waiting} waiting for a retry"
+            line += f"; {self.waiting} still queued"
         return line
 
 
@@ -332,7 +342,8 @@ class Run:
         self.ledger_wait = LEDGER_WAIT if ledger_wait is None else ledger_wait
         self.counts = dict.fromkeys(("sent", "retried", "failed", "bounced", "gave_up"), 0)
         self.pause_reason = ""  # set by the first policy refusal
-        self.halted = ""  # set when deliveries without an answer in a row stopped the run
+        self.halted = ""  # set when deliveries without an answer in a row stopped the run, or
+        # bounces before any message was accepted (_not_yet_a_bounce)
         self.error: TransportError | None = None
         self.unknown: BaseException | None = None
         #: The ledger failed (a full disk): the first error a commit met, if any.
@@ -345,6 +356,9 @@ class Run:
         self._stop_noted = False  # the line saying the first signal was taken (_note_stopping)
         self._in_a_row = 0  # deliveries without an answer since the server last replied
         self._last_given_up = ""  # the reply to the last delivery given up on
+        #: Whether the relay has accepted a message of this issue, in this run or before it.
+        self._trusted = False
+        self._refused = 0  # bounces retried while it had not (see above)
         self.shared = Shared(1)  # replaced in run(), once the number of senders is known
         self._results: _Results = queue.SimpleQueue()
         self._recorder: _Recorder | None = None
@@ -416,6 +430,7 @@ class Run:
     def run(self) -> DeliveryReport:
         delivery = self.config.delivery
         total = self.store.due_count(self.number, now=self.now)
+        self._trusted = self.store.delivery_counts(self.number)[DeliveryStatus.SENT] > 0
         count = min(max(1, delivery.connections), max(1, total))
         results = self._results
         self.shared = Shared(count)
@@ -653,6 +668,10 @@ class Run:
                     f"({self.config.delivery.timeout:g} s) to answer; check it before sending "
                     "again")
                 self.shared.stop.set()
+        if decision.action == Action.SENT:
+            self._trusted = True
+        elif decision.action == Action.BOUNCE and not self._trusted:
+            decision = self._not_yet_a_bounce(record, decision)
         message_id = job.message.message_id if isinstance(outcome, str) else ""
         self._outcomes.append((Attempt(record.id, record.subscriber_id, decision, message_id),
                                record))
@@ -675,6 +694,23 @@ class Run:
             self.shared.stop.set()
             return 0
         return 1
+
+    def _not_yet_a_bounce(self, record: DeliveryRecord, bounce: Outcome) -> Outcome:
+        """A bounce while the relay has accepted nothing of the issue: a retry, like a 4xx (given
+        up on after give_up_hours); at BOUNCES_BEFORE_ANY_SENT of them, the run stops."""
+        self._refused += 1
+        if self._refused >= BOUNCES_BEFORE_ANY_SENT and not self.halted:
+            self.halted = (
+                f"issue #{self.number}: sending stopped: the relay refused the first "
+                f"{self._refused} recipients as if their addresses were bad and accepted no "
+                f"message (the last: {bounce.reply}); that is most likely the relay refusing "
+                "publisher (a login, the sender or this host), so nobody was marked bounced and "
+                f"they are retried later; 'publisher issue send {self.number} --to <your "
+                "address>' shows what the relay says to a good one")
+            self.shared.stop.set()
+        return decide(TemporaryDeliveryError(bounce.reply, reply=bounce.reply),
+                      attempts=record.attempts, queued_at=record.created_at, now=self.now,
+                      retry=self.retry)
 
     def _release(self, job: Job) -> None:
         self._outcomes.append((_released(job), job.record))

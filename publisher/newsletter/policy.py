@@ -12,8 +12,11 @@ ledger or the clock: ``now`` is passed in.
 - Another 5xx about the recipient: fail (no bounce).
 - 5.7.x or 554 (policy, reputation): pause the issue; nobody is suppressed.
 - Connection lost after DATA: ambiguous (left claimed, never resent by itself).
-- The transport is unusable (refused connection, failed login, the sender refused): stop;
-  nothing is marked, nobody bounced.
+- The transport is unusable (refused connection, failed login, any 5xx to MAIL FROM, and at
+  RCPT a refusal of our sender or of relaying for us): stop; nothing is marked, nobody bounced.
+  A relay refuses those at RCPT with the codes of a bad recipient (Postfix reports its sender
+  checks there by default; Exim answers "550 relay not permitted" to a client without a login),
+  so they are told apart by the sender's enhanced codes and the words relays use.
 """
 
 from __future__ import annotations
@@ -35,6 +38,16 @@ from ..errors import (
 from ..models import DeliveryStatus
 
 _ENHANCED = re.compile(r"^([245])\.(\d{1,3})\.(\d{1,3})\b")
+#: qmail writes the enhanced code last, in brackets: "553 sorry, … rcpthosts (#5.7.1)".
+_ENHANCED_LAST = re.compile(r"\(#([245])\.(\d{1,3})\.(\d{1,3})\)$")
+#: A refusal to pass our mail on, in the words of Postfix ("Relay access denied"), Exim ("relay
+#: not permitted"), Sendmail ("Relaying denied"), qmail ("not in my list of allowed
+#: rcpthosts") and Microsoft's ("Unable to relay").
+_RELAY_REFUSED = re.compile(
+    r"relay(?:ing)? (?:access )?(?:denied|not permitted|not allowed|prohibited)"
+    r"|(?:unable|not permitted|not allowed) to relay|rcpthosts", re.IGNORECASE)
+#: Postfix's words for a refusal of the envelope sender, reported at RCPT by default.
+_SENDER_REFUSED = re.compile(r"sender address rejected", re.IGNORECASE)
 
 
 def reply_text(code: int, text: bytes | str) -> str:
@@ -47,21 +60,35 @@ def reply_text(code: int, text: bytes | str) -> str:
 def classify(stage: str, code: int, text: bytes | str) -> DeliveryError:
     """The error for an unwanted reply ``code`` at ``stage`` ("mail", "rcpt" or "data").
 
-    4xx is temporary; 5.7.x and 554 are policy; 5.1.x, and 550/551/553 at RCPT, bounce;
-    other 5xx at RCPT or after DATA fail the delivery without a bounce; other 5xx at MAIL
-    (the sender refused, 5.1.x included: 5.1.7/5.1.8 name the sender's address, never the
-    subscriber's) make the transport unusable.
+    4xx is temporary; any 5xx at MAIL, and a refusal of our sender or of relaying at RCPT or
+    after DATA (5.1.7/5.1.8 name the sender's address, never the subscriber's), make the
+    transport unusable; 5.7.x and 554 are policy; 5.1.x, and 550/551/553 at RCPT, bounce;
+    other 5xx at RCPT or after DATA fail the delivery without a bounce.
     """
     reply = reply_text(code, text)
     detail = reply.split(" ", 1)[1] if " " in reply else ""
-    enhanced = _ENHANCED.match(detail)
-    subject = enhanced.group(2) if enhanced else ""
+    enhanced = _ENHANCED.match(detail) or _ENHANCED_LAST.search(detail)
+    subject, status = (enhanced.group(2), enhanced.group(3)) if enhanced else ("", "")
     if 400 <= code < 500:
         return TemporaryDeliveryError(reply, reply=reply)
+    # About us, not the recipient: marking anyone bounced (or pausing on a subscriber's name)
+    # would take the whole list with it, one address at a time.
+    if code == 530 or (subject == "7" and status == "0" and "auth" in detail.lower()):
+        return TransportError(
+            f"the server wants a login before it takes mail: {reply}; set delivery.smtp_user "
+            "and PUBLISHER_SMTP_PASSWORD", reply=reply)
+    if stage == "mail" or (subject == "1" and status in ("7", "8")) \
+            or _SENDER_REFUSED.search(detail):
+        return TransportError(
+            f"the server refused the sender: {reply}; check newsletter.bounce_address (the "
+            "envelope sender) and that the relay lets this host send as it", reply=reply)
+    if _RELAY_REFUSED.search(detail):
+        return TransportError(
+            f"the server refused to relay publisher's mail: {reply}; the relay needs a login "
+            "(delivery.smtp_user and PUBLISHER_SMTP_PASSWORD) or to trust this host",
+            reply=reply)
     if subject == "7" or (code == 554 and subject != "1"):
         return PolicyDeliveryError(reply, reply=reply)
-    if stage == "mail":
-        return TransportError(f"the server refused the sender: {reply}", reply=reply)
     if subject == "1" or (stage == "rcpt" and code in (550, 551, 553)):
         return PermanentDeliveryError(reply, reply=reply, bounce=True)
     if 500 <= code < 600:

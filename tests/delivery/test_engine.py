@@ -524,15 +524,68 @@ def test_connection_refused_is_one_clear_line(make_newsletter):
     assert newsletter.counts() == {"queued": 20}
 
 
-def test_a_refused_sender_stops_the_run_and_bounces_nobody(server, make_newsletter):
+@pytest.mark.parametrize("reply", [
+    "553 5.1.8 Sender address rejected: Domain not found",
+    # a policy code, but at MAIL FROM: about our sender, not the subscriber it would be blamed on
+    "550 5.7.1 <bounces@reel.test>: Sender address rejected: not owned by user",
+])
+def test_a_refused_sender_stops_the_run_and_bounces_nobody(server, make_newsletter, reply):
     newsletter = make_newsletter(server.url, connections=4)
-    server.refuse_sender("553 5.1.8 Sender address rejected: Domain not found")
-    with pytest.raises(TransportError, match="refused the sender: 553 5.1.8"):
+    server.refuse_sender(reply)
+    with pytest.raises(TransportError, match=f"refused the sender: {reply[:9]}") as info:
         newsletter.deliver()
+    assert "newsletter.bounce_address" in str(info.value)
     assert not any("the others carried on" in line for line in newsletter.lines)
     assert server.messages == []
     assert newsletter.counts() == {"queued": 20}  # nothing sent, failed or bounced
+    assert not newsletter.store.issue(1).paused_reason
     assert len(newsletter.store.subscribers("active")) == len(READERS)
+
+
+def test_a_relay_that_will_not_relay_stops_the_run_and_bounces_nobody(server, make_newsletter):
+    # Exim's answer to a client without a login, at RCPT, in the codes of a bad recipient.
+    newsletter = make_newsletter(server.url, connections=4)
+    server.refuse_recipients("550 relay not permitted")
+    with pytest.raises(TransportError, match="refused to relay publisher's mail: 550 relay not"):
+        newsletter.deliver()
+    assert newsletter.counts() == {"queued": 20}
+    assert len(newsletter.store.subscribers("active")) == len(READERS)
+
+
+def test_a_relay_refusing_every_recipient_in_words_unknown_bounces_nobody(server,
+                                                                          make_newsletter):
+    # Nothing in the reply says it is about the relay: the run stops after the first few, as
+    # no message was accepted, and nobody is marked bounced; they are retried later.
+    newsletter = make_newsletter(server.url, connections=2)
+    server.refuse_recipients("550 5.1.1 <{address}>: Recipient address rejected: not here")
+    report = newsletter.deliver()
+    assert report.halted is not None
+    assert "refused the first 5 recipients" in report.halted
+    assert "nobody was marked bounced" in report.halted
+    assert report.bounced == 0 and report.sent == 0
+    assert 5 <= report.retried <= 6  # a second connection's reply may come in after the stop
+    assert len(newsletter.store.subscribers("active")) == len(READERS)
+    assert set(newsletter.counts()) == {"queued"}
+    assert newsletter.lines[-1].endswith("; 20 still queued")  # 5 or 6 for a retry, the others
+    result = cli(newsletter, "issue", "send", "1")  # the next run: the same, one line
+    assert result.exit_code == 1
+    assert result.output.splitlines()[-1].startswith(
+        "error: issue #1: sending stopped: the relay refused the first 5 recipients")
+    assert len(newsletter.store.subscribers("active")) == len(READERS)
+
+
+def test_bounces_before_any_message_is_accepted_are_bounces_at_their_retry(server,
+                                                                           make_newsletter):
+    newsletter = make_newsletter(server.url, connections=1)
+    first_four = READERS[:4]  # the first four in the queue
+    for reader in first_four:
+        server.fail(reader, "550")
+    report = newsletter.deliver()
+    assert (report.sent, report.retried, report.bounced) == (16, 4, 0)
+    assert report.halted is None
+    report = newsletter.deliver(now=NOW + timedelta(minutes=2))  # retry_base_seconds is 60
+    assert (report.sent, report.bounced, report.state) == (0, 4, "sent")
+    assert {s.email for s in newsletter.store.subscribers("bounced")} == set(first_four)
 
 
 def test_unknown_transport_url_fails_before_anything_is_queued(make_newsletter):

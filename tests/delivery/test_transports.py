@@ -62,11 +62,31 @@ def smtp(server: SmtpServer, **kwargs: object) -> SmtpTransport:
     ("rcpt", 550, "5.7.1 Client host blocked", PolicyDeliveryError, False),
     ("data", 554, "Transaction failed", PolicyDeliveryError, False),
     ("data", 550, "5.1.1 unknown user (checked after DATA)", PermanentDeliveryError, True),
-    ("mail", 530, "5.7.0 Authentication required", PolicyDeliveryError, False),
+    # Any 5xx at MAIL is about OUR address or session (5.1.7 bad sender, 5.1.8 sender
+    # domain, a login wanted, a policy on who may send): stop, nobody bounced or blamed
+    ("mail", 530, "5.7.0 Authentication required", TransportError, False),
     ("mail", 553, "5.3.0 Sender address rejected", TransportError, False),
-    # 5.1.x at MAIL is about OUR address (5.1.7 bad sender, 5.1.8 sender domain): no bounce
     ("mail", 553, "5.1.8 Sender address rejected: Domain not found", TransportError, False),
     ("mail", 550, "5.1.7 Bad sender mailbox syntax", TransportError, False),
+    ("mail", 550, "5.7.1 <bounces@reel.test>: Sender address rejected: not owned by user",
+     TransportError, False),
+    # ... and so are refusals of our sender or of relaying that come at RCPT, in the codes of
+    # a bad recipient: Postfix's sender checks, Exim, qmail, Sendmail, Postfix, Exchange
+    ("rcpt", 550, "5.1.8 <bounces@reel.test>: Sender address rejected: Domain not found",
+     TransportError, False),
+    ("rcpt", 550, "5.1.0 <bounces@reel.test>: Sender address rejected: User unknown",
+     TransportError, False),
+    ("rcpt", 550, "relay not permitted", TransportError, False),
+    ("rcpt", 553, "sorry, that domain isn't in my list of allowed rcpthosts (#5.7.1)",
+     TransportError, False),
+    ("rcpt", 550, "5.7.1 <reader@elsewhere.test>... Relaying denied", TransportError, False),
+    ("rcpt", 554, "5.7.1 <reader@elsewhere.test>: Relay access denied", TransportError, False),
+    ("rcpt", 550, "5.7.54 SMTP; Unable to relay recipient in non-accepted domain",
+     TransportError, False),
+    ("rcpt", 530, "5.7.0 Authentication required", TransportError, False),
+    # qmail's code comes last, in brackets
+    ("rcpt", 553, "sorry, no mailbox here by that name (#5.1.1)", PermanentDeliveryError, True),
+    ("rcpt", 554, "sorry, your message looks like spam (#5.7.1)", PolicyDeliveryError, False),
 ])
 def test_replies_are_classified_by_code_and_enhanced_status(stage, code, text, kind, bounce):
     error = classify(stage, code, text.encode())
