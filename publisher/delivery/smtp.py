@@ -193,12 +193,13 @@ class _Client(smtplib.SMTP):
             if size > REPLY_MAX:
                 self.close()
                 raise ReplyTooLong(f"{self._step}: the reply is longer than {REPLY_MAX} bytes")
-            lines.append(line[4:].strip(b" \t\r\n"))
             try:
                 code = int(line[:3])
-            except ValueError:
+            except ValueError:  # not SMTP (a web server, say): its line kept whole, to quote
+                lines.append(line.strip(b" \t\r\n")[:200])
                 code = -1
                 break
+            lines.append(line[4:].strip(b" \t\r\n"))
             if line[3:4] != b"-":
                 break
         return code, b"\n".join(lines)
@@ -324,6 +325,13 @@ class SmtpSession:
             raise TransportError(f"{where}: TLS failed: {exc.reason or exc}") from None
         except smtplib.SMTPConnectError as exc:
             _close_quietly(smtp)
+            if exc.smtp_code == -1:
+                said = exc.smtp_error
+                if isinstance(said, bytes):
+                    said = said.decode("utf-8", "replace")
+                raise TransportError(
+                    f"{where} did not answer as an SMTP server (it said {said!r}); check the "
+                    "host and port of delivery.transport") from None
             raise TransportError(
                 f"{where} refused the connection: {reply_text(exc.smtp_code, exc.smtp_error)}"
             ) from None

@@ -64,6 +64,11 @@ def silent_after_ehlo(server: ScriptedServer, conn: socket.socket) -> None:
         pass
 
 
+def answer_http(server: ScriptedServer, conn: socket.socket) -> None:
+    """A web server on the relay's port: it answers the silence with an HTTP error."""
+    conn.sendall(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
+
+
 def finishes(action: Callable[[], object], within: float) -> BaseException | None:
     """Run ``action`` in a thread; the exception it raised, failing the test if it is still
     running after ``within`` seconds (before deadlines, these hung for as long as the server
@@ -97,6 +102,15 @@ def test_a_greeting_trickled_a_line_at_a_time_ends_at_the_deadline():
     assert str(error) == (f"cannot connect to smtp://127.0.0.1:{server.port}: the greeting: "
                           f"no complete reply within {TIMEOUT:g} s")
     assert server.connections == 1
+
+
+def test_a_server_that_is_not_smtp_is_named_as_such():
+    with ScriptedServer(answer_http) as server:
+        error = finishes(lambda: open_session(server.port), within=10)
+    assert isinstance(error, TransportError)
+    assert str(error) == (f"smtp://127.0.0.1:{server.port} did not answer as an SMTP server "
+                          "(it said 'HTTP/1.1 400 Bad Request'); check the host and port of "
+                          "delivery.transport")
 
 
 def test_a_flood_of_reply_lines_ends_the_connection_at_the_size_limit():
