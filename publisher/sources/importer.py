@@ -234,7 +234,8 @@ _GENERIC_FILM = frozenset({"film", "movie", "picture", "documentary", "feature",
 
 @dataclass(frozen=True)
 class ParsedPage:
-    """What a page says, cleaned and cased (a title or date only where a line gives one)."""
+    """What a page says, cleaned and cased (a title or date only where a line gives one; the
+    title as written)."""
 
     reviewer: str
     summary: str
@@ -245,7 +246,7 @@ class ParsedPage:
     year: int | None = None
     availability: str = ""
     notes: tuple[str, ...] = ()
-    title: str = ""  # from a Title: line, cased
+    title: str = ""  # from a Title: line, as written
     named: str = ""  # the film the availability line names, as the page writes it
     date: str = ""  # from a Date: line, as YYYY-MM-DD
     rating: Decimal | None = None  # from a Rating: line, out of 5
@@ -386,9 +387,10 @@ def _labelled(header: dict[str, tuple[int, str]], path: str) -> _Labelled:
             raise PageImportError(
                 f"{path}:{header['runtime'][0]}: Runtime: {value!r} is not a running time; "
                 "write it as 112 min, 1h 52m or 1:52")
-    title = pasted_line(given("title"))
     return _Labelled(
-        title=case_title(title) if title else "", date=date, rating=rating, runtime=runtime,
+        # As written, as --title is: an editor typed it ("THX 1138", "mother!"); only titles
+        # guessed from a file name are recased.
+        title=pasted_line(given("title")), date=date, rating=rating, runtime=runtime,
         tags=tuple(t.strip() for t in re.split(r"[,;/|]", given("tags")) if t.strip()),
         classification=pasted_line(given("classification")))
 

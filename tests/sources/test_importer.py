@@ -443,7 +443,7 @@ def test_a_year_header_gives_the_film_year():
 
 RICH = """
     top of page
-    Title: the long goodbye
+    Title: The Long Goodbye
     Published: Sunday, March 3rd, 2024
     Director: robert altman
     Rating: ★★★★½
@@ -478,6 +478,16 @@ def test_a_page_that_names_the_film_date_and_rating_imports_ready_to_publish(
     (review,) = load_reviews(publication.config, cache=False).reviews
     assert (review.title, review.rating, review.film.runtime, review.tags) == (
         "The Long Goodbye", Decimal("4.5"), 112, ("Crime", "Neo-noir"))
+
+
+@pytest.mark.parametrize("title", [
+    "THX 1138", "JFK", "RRR", "TÁR", "M3GAN", "M*A*S*H", "mother!"])
+def test_a_title_line_is_kept_as_written(tmp_path, publication, now, title):
+    # An editor typed it into a field: its casing is theirs, as --title's is (only a title
+    # guessed from a file name is recased).
+    source = write_page(tmp_path, "page.txt", f"Title: {title}\nDirector: a b\n{MINIMAL}")
+    result = import_page(source, publication.config, now=now)
+    assert (front_matter(result.path)["title"], result.notes) == (title, ())
 
 
 def test_the_title_and_date_options_win_over_the_pages_own(tmp_path, publication, now):
