@@ -5,15 +5,19 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from datetime import datetime
 from importlib import resources
 from pathlib import Path
+
+import yaml
 
 from ..config import Config, parse_config
 from ..errors import PublisherError
 from ..files import describe_os_error, write_atomic
 from ..text import pasted_line, title_slug
-from .importer import parse_date_option, slug_owner
+from .frontmatter import Collector, split_front_matter
+from .importer import escape_markdown, parse_date_option, slug_owner
 from .schema import NEW_REVIEW, derived_id, parse_bytes
 
 #: The longest slug ``publisher new`` makes: a file name (and the page's directory) may hold
@@ -119,11 +123,7 @@ def _from_skeleton(config: Config, shown: str, values: dict[str, str]) -> bytes:
         why = describe_os_error(exc) if isinstance(exc, OSError) else "is not UTF-8 text"
         raise PublisherError(f"{skeleton or 'publisher’s own skeleton for new reviews'}: "
                              f"{why}") from None
-    # JSON strings are YAML's double-quoted strings: a title such as "Alien: Romulus" or "No"
-    # stays the text it is.
-    text = re.sub(r"\{(title|date|reviewer|id)\}",
-                  lambda m: json.dumps(values[m.group(1)], ensure_ascii=False), template)
-    data = text.encode("utf-8")
+    data = fill_skeleton(template, values).encode("utf-8")
     review, problems, _warnings, _links = parse_bytes(data, skeleton or shown, config)
     if review is None or problems:
         first = str(problems[0]) if problems else f"{skeleton or shown}: does not load"
@@ -131,6 +131,64 @@ def _from_skeleton(config: Config, shown: str, values: dict[str, str]) -> bytes:
             first += "; publisher new makes reviews from this file, so each must load"
         raise PublisherError(first)
     return data
+
+
+_PLACEHOLDER = re.compile(r"\{(title|date|reviewer|id)\}")
+
+
+def fill_skeleton(template: str, values: Mapping[str, str]) -> str:
+    """A skeleton for ``publisher new`` with each placeholder ({title}, {date}, {reviewer},
+    {id}) filled so that the review reads back each value as given, quotes and all. In the
+    front matter a value standing alone is written double-quoted ("Alien: Romulus" and "No"
+    stay text); inside quotes (``title: "{title}"``, ``'{title}'``) it is escaped for them;
+    inside a longer unquoted value the whole value is double-quoted; in a comment it is as
+    given. In the body it is Markdown-escaped text (``M*A*S*H`` stays that)."""
+    found = split_front_matter(template.removeprefix("\ufeff"), Collector(NEW_REVIEW))
+    if found is None:  # no front matter: the review's parse says so
+        return _PLACEHOLDER.sub(lambda m: escape_markdown(values[m.group(1)]), template)
+    front, body, _line = found
+    start = template.index("\n") + 1  # the front matter runs from the second line
+    end = len(template) - len(body)
+    return (template[:start] + _fill_front_matter(front, values)
+            + template[start + len(front):end]
+            + _PLACEHOLDER.sub(lambda m: escape_markdown(values[m.group(1)]), body))
+
+
+def _fill_front_matter(front: str, values: Mapping[str, str]) -> str:
+    """``front`` with its placeholders filled as fill_skeleton says: where each stands is read
+    from YAML's own tokens, the placeholders first made plain words (``{title}`` alone is a
+    YAML mapping). YAML that does not scan gets each value double-quoted, for the review's
+    parse to name the skeleton's own problem."""
+    marked = _PLACEHOLDER.sub(r"publisher0placeholder0\g<1>0", front)
+    word = re.compile(r"publisher0placeholder0(title|date|reviewer|id)0")
+
+    def as_given(m: re.Match[str]) -> str:
+        return values[m.group(1)]
+
+    def double_quoted(m: re.Match[str]) -> str:  # JSON strings are YAML's double-quoted ones
+        return json.dumps(values[m.group(1)], ensure_ascii=False)
+
+    try:
+        tokens = [t for t in yaml.scan(marked, Loader=yaml.SafeLoader)
+                  if isinstance(t, yaml.ScalarToken) and word.search(t.value)]
+    except yaml.YAMLError:
+        return word.sub(double_quoted, marked)
+    out: list[str] = []
+    at = 0
+    for token in tokens:
+        begin, finish = token.start_mark.index, token.end_mark.index
+        span = marked[begin:finish]
+        if token.plain:
+            span = json.dumps(word.sub(as_given, token.value), ensure_ascii=False)
+        elif token.style == '"':
+            span = word.sub(lambda m: double_quoted(m)[1:-1], span)
+        elif token.style == "'":
+            span = word.sub(lambda m: as_given(m).replace("'", "''"), span)
+        else:  # a block scalar ('|', '>'): its text is the value as given
+            span = word.sub(as_given, span)
+        out += [word.sub(as_given, marked[at:begin]), span]  # comments between: as given
+        at = finish
+    return "".join(out) + word.sub(as_given, marked[at:])
 
 
 def skeleton_problems(config: Config, now: datetime) -> list[str]:

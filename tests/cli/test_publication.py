@@ -211,6 +211,26 @@ def test_new_fills_in_the_publications_own_skeleton_and_refuses_one_that_does_no
     assert checked.exit_code == 1 and problem in checked.stderr.splitlines()
 
 
+def test_new_fills_a_quoted_placeholder_escaped_for_its_quotes(publication: Publication, cli):
+    # Quoted as the README's front matter and Hugo's archetypes teach: each value reads back as
+    # given, whatever quotes and backslashes it holds; in the body it is text.
+    (publication.root / "templates").mkdir()
+    (publication.root / "templates" / "new-review.md").write_text(
+        '---\ntitle: "{title}"\ndate: \'{date}\'\nreviewer: \'{reviewer}\'\nid: "{id}"\n'
+        "availability: Our take on {title}, by {reviewer}  # {title}\n"
+        "---\n# {title}\n\nMy house style.\n", "utf-8")
+    assert cli("check", "--sources").exit_code == 0
+    title = 'The "Heat" Isn\'t Over: Part \\ 2'
+    result = cli("new", title, "--reviewer", "Dane 'Red' O'Connell", "--slug", "heat")
+    assert result.exit_code == 0, result.output
+    [review] = load_reviews(publication.config, cache=False).reviews
+    assert (review.title, review.reviewer, review.id, review.availability) == (
+        title, "Dane 'Red' O'Connell", "tag:reel.test,2026-11-20:heat",
+        f"Our take on {title}, by Dane 'Red' O'Connell")
+    body = (publication.root / "reviews" / "heat.md").read_text("utf-8").split("---\n")[2]
+    assert body.startswith("# The \"Heat\" Isn't Over: Part \\\\ 2\n")  # \\ is Markdown's \
+
+
 def test_check_passes_on_the_sample_publication_and_writes_nothing(tmp_path):
     pub = tmp_path / "sample"
     shutil.copytree(EXAMPLE, pub)
