@@ -38,6 +38,7 @@ from ..render.site import Site
 from ..render.words import ENGLISH, Words
 from ..sources import Catalog
 from ..sources.cache import cache_key
+from ..sources.frontmatter import field_line
 from ..sources.posters import PosterFacts
 from ..text import collation_key, count, slugify
 from .rendering import (
@@ -229,12 +230,16 @@ class Planner:
         self.published = sorted(shown, key=lambda r: (r.date, r.slug))
         # An edit dated in the future is nearly always a typo (2027 for 2026), and the feeds,
         # the pages and the sitemap would say it for months. Checked here, not when a source
-        # is read: the parse cache keeps what does not depend on the clock.
+        # is read: the parse cache keeps what does not depend on the clock. Only of reviews
+        # published by now: one the preview shows early is in the future as a whole, its
+        # updated (its date, unless given) with it.
         self.warnings.extend(
-            Problem(r.source_path, 0, "updated", (
-                f"{r.updated.astimezone(site.tz):%Y-%m-%d} is in the future; feeds and the "
-                "sitemap will say the review was edited then. Give the day it was edited"))
-            for r in self.published if r.updated > now)
+            Problem(r.source_path, field_line(str(config.root / r.source_path), "updated"),
+                    "updated", (
+                        f"{r.updated.astimezone(site.tz):%Y-%m-%d} is in the future; feeds "
+                        "and the sitemap will say the review was edited then. Give the day "
+                        "it was edited"))
+            for r in self.published if r.updated > now and PUBLISHED_ONLY.shows(r, now))
         self.issues = list(issues)
         self.posters = posters
         self.groups = _groups(self.published)

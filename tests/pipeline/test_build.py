@@ -13,7 +13,7 @@ import jsonschema
 import pytest
 
 from publisher.errors import PublisherError, SourceError
-from publisher.models import Issue
+from publisher.models import Issue, Showing
 from publisher.pipeline.build import BuildReport, build_publication, build_site, manifest_path
 from publisher.sources.catalog import load_reviews
 from tests.fixtures import DATA, SAMPLE, atom_problems, rss_problems, write_reviews
@@ -277,8 +277,17 @@ def test_an_edit_dated_in_the_future_is_warned_of(publication, now):
     write(publication, "fine", date="2026-03-01", updated="2026-03-02")
     report = build_site(publication.config, now=now)
     assert [str(w) for w in report.warnings] == [
-        "reviews/edited.md: updated: 2027-02-01 is in the future; feeds and the sitemap will "
+        "reviews/edited.md:12: updated: 2027-02-01 is in the future; feeds and the sitemap will "
         "say the review was edited then. Give the day it was edited"]
+
+
+def test_a_review_shown_early_by_the_preview_is_not_warned_of_an_edit_it_does_not_have(
+        publication, now):
+    # Its updated is its date (none given): in the future only because the review is.
+    write(publication, "later", date="2027-01-15")
+    write(publication, "unfinished", date="2027-01-15", draft="true")
+    report = build_site(publication.config, now=now, showing=Showing(drafts=True, future=True))
+    assert [str(w) for w in report.warnings] == []
 
 
 def test_per_reviewer_and_per_tag_feeds_can_be_turned_off(publication, now):
