@@ -35,7 +35,7 @@ class MutableClock:
 
 def bind() -> tuple[object, int]:
     """A listening socket on 127.0.0.1 and its port (known before the config is written)."""
-    sock = listen("127.0.0.1", 0)
+    sock = listen("127.0.0.1", 0, choose="another port")
     return sock, sock.getsockname()[1]
 
 

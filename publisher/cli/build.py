@@ -113,7 +113,8 @@ def preview_command(state: State, host: str, port: int, drafts: bool, future: bo
     from ..web.preview import create_preview_app
     from ..web.server import listen, serve
 
-    sock = listen(host, port)
+    # Not [server]'s address: that is serve's, which may be running at the same time.
+    sock = listen(host, port, choose="--host/--port (--port 0 takes any free one)")
     bound = sock.getsockname()[1]
     site = SitePreview(state.config, f"http://{_url_host(host)}:{bound}/", clock=state.now,
                        showing=Showing(drafts=drafts, future=future))

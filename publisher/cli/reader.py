@@ -49,7 +49,7 @@ def serve_command(state: State, host: str | None, port: int | None, systemd: boo
     desk = ReaderDesk(config, store, secret=secret, clock=state.now, transport=transport)
     bind_host = host or config.server.host
     bind_port = port or config.server.port
-    sock = listen(bind_host, bind_port)
+    sock = listen(bind_host, bind_port, choose="--host/--port or [server] host/port")
     public = config.server.url or config.base_url
     click.echo(f"serving {config.title} for readers on http://{bind_host}:{bind_port}/ "
                f"(public URL {public}); Ctrl-C stops", err=True)

@@ -18,9 +18,10 @@ from ..errors import ConfigError
 from .app import ASGIApp
 
 
-def listen(host: str, port: int) -> socket.socket:
+def listen(host: str, port: int, *, choose: str) -> socket.socket:
     """A listening TCP socket on ``host``:``port``; ConfigError saying what to change if the
-    address cannot be had."""
+    address cannot be had: ``choose``, how the command is given another ("--host/--port or
+    [server] host/port"), each command naming only what it reads."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -32,7 +33,7 @@ def listen(host: str, port: int) -> socket.socket:
     except OSError as exc:
         sock.close()
         raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror}; choose another with "
-                          "--host/--port or [server] host/port") from None
+                          f"{choose}") from None
     sock.listen(2048)
     sock.set_inheritable(True)
     return sock

@@ -10,6 +10,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -114,6 +115,20 @@ def test_a_preview_is_built_for_its_own_server_and_kept_apart_from_the_real_buil
     assert config.state.database == publication.config.state.database
     # An address written under the published base_url is still one of this site's pages.
     assert config.page_address(PUBLISHED + "old-slug/") == config.url("old-slug/")
+
+
+def test_a_preview_whose_port_is_taken_names_only_the_options_it_reads(publication, cli):
+    # [server] is serve's address, which may be running at the same time: preview reads
+    # --host/--port alone, and says so.
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        publication.add_config(f"[server]\nport = {port + 1}\n")
+        busy = cli("preview", "--port", str(port))
+    assert (busy.exit_code, busy.stderr) == (1, (
+        f"error: cannot listen on 127.0.0.1:{port}: Address already in use; choose another "
+        "with --host/--port (--port 0 takes any free one)\n"))
 
 
 def test_the_preview_serves_the_site_with_every_link_answering_from_this_machine(publication,
