@@ -597,6 +597,10 @@ def _check(config: Config, where: str) -> Config:
     zones = (("timezone", config.timezone), ("newsletter.timezone", config.newsletter.timezone))
     for key, tz in zones:
         if not tz:
+            # The newsletter's may be left empty (it is then the site's); the site's may not.
+            if key == "timezone":
+                problems.append(f"{where}: timezone: empty; use an IANA name such as "
+                                "\"Europe/London\"")
             continue
         try:
             ZoneInfo(tz)

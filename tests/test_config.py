@@ -122,6 +122,17 @@ def test_every_mistake_is_named_at_once_one_line_each(publication):
         f"{where}: site.per_page: must be at least 1 (and site.home_reviews at least 0)"]
 
 
+def test_an_empty_timezone_is_named_and_an_empty_newsletter_timezone_is_the_sites(publication):
+    """timezone = "" went on to ZoneInfo(""): a traceback in check, schedule, new and init."""
+    publication.write_config(MINIMAL_CONFIG.replace('"Europe/London"', '""'))
+    with pytest.raises(ConfigError) as caught:
+        load_config(directory=publication.root)
+    assert str(caught.value) == (f"{publication.root / 'publisher.toml'}: timezone: empty; use "
+                                 'an IANA name such as "Europe/London"')
+    publication.write_config(MINIMAL_CONFIG + '[newsletter]\ntimezone = ""\n')
+    assert str(load_config(directory=publication.root).newsletter_tz) == "Europe/London"
+
+
 def test_a_moved_line_wrong_on_both_sides_is_named_for_each_side_only(publication):
     publication.add_config("[moved]\n'../a/' = 'https://elsewhere.test/'\n")
     with pytest.raises(ConfigError) as caught:

@@ -84,10 +84,15 @@ def test_init_never_overwrites(tmp_path):
     assert (tmp_path / "publisher.toml").read_bytes() == before
 
 
-def test_init_with_a_bad_option_writes_nothing(tmp_path):
-    result = run_cli("init", str(tmp_path / "x"), "--timezone", "Mars/Olympus")
+@pytest.mark.parametrize(("option", "value", "expected"), [
+    ("--timezone", "Mars/Olympus", "timezone: unknown time zone 'Mars/Olympus'"),
+    ("--timezone", "", "timezone: empty; use an IANA name"),
+])
+def test_init_with_a_bad_option_writes_nothing(tmp_path, option, value, expected):
+    result = run_cli("init", str(tmp_path / "x"), option, value)
     assert result.exit_code == 1
-    assert "timezone: unknown time zone 'Mars/Olympus'" in result.output
+    assert expected in result.output
+    assert "Traceback" not in result.output
     assert not (tmp_path / "x").exists()
 
 
