@@ -584,16 +584,57 @@ def _split(url: str) -> SplitResult | None:
         return None
 
 
+#: What a host name may hold: RFC 3986's reg-name, with letters of any script (a domain name
+#: not yet in punycode). An IPv6 address comes in brackets, which urlsplit reads itself.
+_HOST_NAME = re.compile(r"[\w.~!$&'()*+,;=%-]+")
+
+
+def _url_problems(url: str, key: str, where: str, *, example: str, query: bool = True,
+                  fragment: bool = True) -> list[str]:
+    """Why ``url``, which publisher publishes as it is (in pages, feeds or messages), would not
+    work or would give a password away: one line for each thing to remove or write in full.
+    ``query``, ``fragment``: whether it may have one (not where paths or a token are appended
+    to it). ``example``: a working value for the key, to show."""
+    filled = url.replace("{slug}", "slug")  # a permalink pattern is a URL once filled in
+    parts = _split(filled)
+    in_full = f"write it in full, e.g. {key.rpartition('.')[2]} = \"{example}\""
+    if parts is None or parts.scheme not in ("http", "https") or not parts.netloc:
+        return [f"{where}: {key}: {url!r} is not an absolute http(s) URL; {in_full}"]
+    # Shown without its password: the message goes to logs and to whoever runs check.
+    userinfo, at, host_port = parts.netloc.rpartition("@")
+    hidden = re.sub(r":.*", ":***", userinfo, flags=re.S)
+    shown = url.replace(f"{userinfo}@", f"{hidden}@", 1) if at else url
+    line = f"{where}: {key}: {shown!r}"
+    problems: list[str] = []
+    if at:
+        what = "a user name and password" if ":" in hidden else "a user name"
+        problems.append(f"{line} holds {what}; remove '{hidden}@': every reader would see it")
+    odd = NOT_IN_URL.search(filled)
+    host = parts.hostname or ""
+    if odd is not None:
+        what = "a space" if odd.group() == " " else f"{odd.group()!r}, which a URL cannot hold"
+        problems.append(f"{line} holds {what}; remove it")
+    elif not (":" in host or _HOST_NAME.fullmatch(host)):  # ":": an IPv6 address
+        problems.append(f"{line} has no host name; {in_full}")
+    port = host_port.rpartition("]")[2].partition(":")[2]  # "" for none (or for "host:")
+    if port and not (re.fullmatch("[0-9]+", port) and 0 < int(port) < 65536):
+        problems.append(f"{line} has the port {port!r}, which is no TCP port (1 to 65535); "
+                        "remove it, or write the right one")
+    if parts.query and not query:
+        problems.append(f"{line} has a query ('?{parts.query}'); remove it")
+    if parts.fragment and not fragment:
+        problems.append(f"{line} has a fragment ('#{parts.fragment}'); remove it")
+    return problems
+
+
 def _check(config: Config, where: str) -> Config:
     """``config`` if every value is usable, else ConfigError naming each that is not (one
     line each: a first run with several mistakes is fixed in one go)."""
     problems = _text_problems(config, "", where)
-    parts = _split(config.base_url)
-    if parts is None or parts.scheme not in ("http", "https") or not parts.netloc:
-        problems.append(
-            f"{where}: base_url: {config.base_url!r} is not an absolute http(s) URL; "
-            "write it in full, e.g. base_url = \"https://reviews.example.org/\""
-        )
+    # Every address of the site hangs off base_url: a query or fragment would end up in the
+    # middle of each.
+    problems += _url_problems(config.base_url, "base_url", where, query=False, fragment=False,
+                              example="https://reviews.example.org/")
     zones = (("timezone", config.timezone), ("newsletter.timezone", config.newsletter.timezone))
     for key, tz in zones:
         if not tz:
@@ -619,6 +660,9 @@ def _check(config: Config, where: str) -> Config:
             f"{where}: feeds.permalink: {config.feeds.permalink!r} is neither a path under "
             "base_url (reviews/{slug}/) nor an absolute http(s) URL pattern"
         )
+    elif link.scheme:
+        problems += _url_problems(config.feeds.permalink, "feeds.permalink", where,
+                                  example="https://www.example.org/posts/{slug}/")
     for former in config.feeds.former_permalinks:
         split = _split(former)
         if "{slug}" not in former or split is None or split.scheme \
@@ -636,10 +680,9 @@ def _check(config: Config, where: str) -> Config:
             f"{where}: feeds.ids: {config.feeds.ids!r} does not make a URI for each review; "
             "expected a pattern with {slug} (and {domain}, {date} if wanted), such as "
             "\"tag:{domain},{date}:{slug}\" or a site's old \"https://example.org/posts/{slug}/\"")
-    hub = _split(config.feeds.hub)
-    if config.feeds.hub and (hub is None or hub.scheme not in ("http", "https") or not hub.netloc):
-        problems.append(f"{where}: feeds.hub: {config.feeds.hub!r} is not an absolute http(s) "
-                        "URL")
+    if config.feeds.hub:
+        problems += _url_problems(config.feeds.hub, "feeds.hub", where,
+                                  example="https://hub.example.org/")
     for old, new in config.moved:
         paths = [moved_path(old), moved_path(new)]
         for path, given in zip(paths, (old, new), strict=True):
@@ -670,15 +713,17 @@ def _check(config: Config, where: str) -> Config:
             f"{where}: newsletter.max_reviews: must be at least min_reviews ({nl.min_reviews}), "
             "and min_reviews at least 1"
         )
+    # Readers' pages: the server's paths are appended to server.url, and a token to
+    # unsubscribe_url and preferences_url (after a query of their own, which they may have).
+    reader_urls = (("server.url", config.server.url, False, False),
+                   ("newsletter.subscribe_url", nl.subscribe_url, True, True),
+                   ("newsletter.unsubscribe_url", nl.unsubscribe_url, True, False),
+                   ("newsletter.preferences_url", nl.preferences_url, True, False))
+    for key, url, query, fragment in reader_urls:
+        if url:
+            problems += _url_problems(url, key, where, query=query, fragment=fragment,
+                                      example="https://list.example.org/")
     server = config.server
-    if server.url:
-        parts = _split(server.url)
-        if parts is None or parts.scheme not in ("http", "https") or not parts.netloc \
-                or parts.query:
-            problems.append(
-                f"{where}: server.url: {server.url!r} is not an absolute http(s) URL; write "
-                "it in full, e.g. url = \"https://list.example.org/\""
-            )
     if not 0 < server.port < 65536:
         problems.append(f"{where}: server.port: {server.port} is not a TCP port")
     if config.inbox.soft_bounce_limit < 1:
@@ -715,15 +760,21 @@ def parse_config(text: str, *, root: Path, path: Path) -> Config:
         raise ConfigError(f"{where}: not valid TOML: {exc}") from None
     config = _build(Config, data, "", where)
     assert isinstance(config, Config)
-    base = config.base_url if config.base_url.endswith("/") else config.base_url + "/"
-    config = dataclasses.replace(config, base_url=base, root=root, path=path)
-    if config.server.url and not config.server.url.endswith("/"):
+    config = dataclasses.replace(config, base_url=_directory(config.base_url), root=root,
+                                 path=path)
+    if config.server.url:
         config = dataclasses.replace(
-            config, server=dataclasses.replace(config.server, url=config.server.url + "/"))
+            config, server=dataclasses.replace(config.server, url=_directory(config.server.url)))
     newsletter = data.get("newsletter")
     if not (isinstance(newsletter, dict) and "from_address" in newsletter):
         config = _from_own_domain(config)
     return _check(config, where)
+
+
+def _directory(url: str) -> str:
+    """``url`` ending in "/", as addresses under it are made by appending; as it is when it
+    has a query or fragment, which _check names as written."""
+    return url if url.endswith("/") or "?" in url or "#" in url else url + "/"
 
 
 def _from_own_domain(config: Config) -> Config:

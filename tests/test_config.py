@@ -150,6 +150,69 @@ def test_a_relative_or_odd_base_url_is_refused(publication, base_url):
         load_config(directory=publication.root)
 
 
+@pytest.mark.parametrize(("base_url", "expected"), [
+    ("https://reviews.example.org/?utm=1",
+     "base_url: 'https://reviews.example.org/?utm=1' has a query ('?utm=1'); remove it"),
+    ("https://reviews.example.org/#f", "base_url: 'https://reviews.example.org/#f' has a "
+                                       "fragment ('#f'); remove it"),
+    ("https://reviews example.org/", "base_url: 'https://reviews example.org/' holds a space; "
+                                     "remove it"),
+    ("https://reviews.example.org:99999/", "base_url: 'https://reviews.example.org:99999/' has "
+                                           "the port '99999', which is no TCP port"),
+    ("https://reviews.example.org:0/", "has the port '0', which is no TCP port"),
+    # The password is published in every page and feed: named, never repeated.
+    ("https://editor:hunter2@reviews.example.org/", "base_url: 'https://editor:***@reviews."
+                                                    "example.org/' holds a user name and "
+                                                    "password; remove 'editor:***@'"),
+    ("https://:8080/", "base_url: 'https://:8080/' has no host name"),
+])
+def test_a_base_url_that_would_break_every_link_says_what_to_remove(publication, base_url,
+                                                                    expected):
+    publication.write_config(MINIMAL_CONFIG.replace('"https://reel.test/"', f'"{base_url}"'))
+    with pytest.raises(ConfigError) as caught:
+        load_config(directory=publication.root)
+    message = str(caught.value)
+    assert expected in message
+    assert "\n" not in message and "hunter2" not in message
+
+
+@pytest.mark.parametrize(("table", "expected"), [
+    ('[server]\nurl = "https://list.reel.test/#x"', "server.url: 'https://list.reel.test/#x' "
+                                                    "has a fragment ('#x'); remove it"),
+    ('[server]\nurl = "https://list.reel.test/?a=1"', "server.url: 'https://list.reel.test/?a=1'"
+                                                      " has a query ('?a=1'); remove it"),
+    ('[server]\nurl = "https://u:pw@list.reel.test/"', "server.url: 'https://u:***@list.reel."
+                                                       "test/' holds a user name and password"),
+    ('[newsletter]\nsubscribe_url = "https://lists.test:0/reel"',
+     "newsletter.subscribe_url: 'https://lists.test:0/reel' has the port '0'"),
+    ('[newsletter]\nunsubscribe_url = "https://lists.test/u#x"',
+     "newsletter.unsubscribe_url: 'https://lists.test/u#x' has a fragment ('#x'); remove it"),
+    ('[newsletter]\npreferences_url = "https://ed@lists.test/p"',
+     "newsletter.preferences_url: 'https://ed@lists.test/p' holds a user name; remove 'ed@'"),
+    ('[newsletter]\nsubscribe_url = "lists.test/reel"',
+     "newsletter.subscribe_url: 'lists.test/reel' is not an absolute http(s) URL"),
+    ('[feeds]\nhub = "https://hub .test/"', "feeds.hub: 'https://hub .test/' holds a space"),
+    ('[feeds]\npermalink = "https://ed:pw@www.reel.test/post/{slug}"',
+     "feeds.permalink: 'https://ed:***@www.reel.test/post/{slug}' holds a user name and "
+     "password"),
+])
+def test_every_published_url_refuses_what_would_break_it_or_give_a_password_away(
+        publication, table, expected):
+    publication.add_config(table)
+    with pytest.raises(ConfigError) as caught:
+        load_config(directory=publication.root)
+    assert expected in str(caught.value)
+    assert "\n" not in str(caught.value)
+
+
+def test_reader_urls_keep_their_query_and_a_sign_up_page_its_fragment(publication):
+    publication.add_config('[newsletter]\nunsubscribe_url = "https://lists.test/u?list=reel"\n'
+                           'preferences_url = "https://lists.test/p?list=reel"\n'
+                           'subscribe_url = "https://reel.test/about/#subscribe"\n')
+    assert load_config(directory=publication.root).newsletter.subscribe_url == (
+        "https://reel.test/about/#subscribe")
+
+
 def test_a_missing_base_url_is_named(publication):
     publication.write_config(MINIMAL_CONFIG.replace('base_url = "https://reel.test/"\n', ""))
     with pytest.raises(ConfigError, match="base_url: required key is missing"):

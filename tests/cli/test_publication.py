@@ -87,6 +87,8 @@ def test_init_never_overwrites(tmp_path):
 @pytest.mark.parametrize(("option", "value", "expected"), [
     ("--timezone", "Mars/Olympus", "timezone: unknown time zone 'Mars/Olympus'"),
     ("--timezone", "", "timezone: empty; use an IANA name"),
+    ("--base-url", "https://reviews.example.org/?utm=1", "base_url: 'https://reviews.example."
+                                                         "org/?utm=1' has a query"),
 ])
 def test_init_with_a_bad_option_writes_nothing(tmp_path, option, value, expected):
     result = run_cli("init", str(tmp_path / "x"), option, value)
