@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import functools
+import math
 import os
 import re
 import tomllib
@@ -713,6 +714,28 @@ def _check(config: Config, where: str) -> Config:
             f"{where}: newsletter.max_reviews: must be at least min_reviews ({nl.min_reviews}), "
             "and min_reviews at least 1"
         )
+    # Durations: (key, value, whether 0 means something, what it is). A grace of 0 sends a
+    # missed slot never late; every other 0 would give up on, expire or time out everything at
+    # once. (Not-a-number compares false both ways, so it is refused too; so is infinity.)
+    durations = (
+        ("newsletter.grace_hours", nl.grace_hours, True,
+         "hours a missed issue may still go out late"),
+        ("delivery.give_up_hours", config.delivery.give_up_hours, False,
+         "hours a message the server defers is retried"),
+        ("delivery.retry_base_seconds", config.delivery.retry_base_seconds, False,
+         "seconds before the first retry"),
+        ("delivery.timeout", config.delivery.timeout, False,
+         "seconds to wait for the mail server"),
+        ("server.confirm_hours", config.server.confirm_hours, False,
+         "hours a confirmation link works"),
+        ("server.undo_hours", config.server.undo_hours, False,
+         "hours the resubscribe button works"),
+        ("inbox.soft_bounce_days", config.inbox.soft_bounce_days, False,
+         "days soft bounces are counted over"))
+    for key, value, zero, what in durations:
+        if not (math.isfinite(value) and (value >= 0 if zero else value > 0)):
+            least = "at least 0" if zero else "more than 0"
+            problems.append(f"{where}: {key}: must be {least} ({what}), got {value:g}")
     # Readers' pages: the server's paths are appended to server.url, and a token to
     # unsubscribe_url and preferences_url (after a query of their own, which they may have).
     reader_urls = (("server.url", config.server.url, False, False),

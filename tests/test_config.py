@@ -90,6 +90,20 @@ def test_mail_comes_from_base_urls_domain_unless_from_address_is_given(publicati
         ("[feeds]\nids = 'posts/{slug}/'", "feeds.ids: 'posts/{slug}/' does not make a URI"),
         ("[feeds]\nids = 'tag:{domain},{year}:{slug}'", "feeds.ids: 'tag:{domain},{year}:"),
         ("[feeds]\nids = 'tag:{domain},{date}:x'", "feeds.ids: 'tag:{domain},{date}:x' does not"),
+        # A negative grace skipped every slot, with exit 0; zero is a choice (never late).
+        ("[newsletter]\ngrace_hours = -5", "newsletter.grace_hours: must be at least 0 (hours a "
+                                          "missed issue may still go out late), got -5"),
+        ("[newsletter]\ngrace_hours = nan", "newsletter.grace_hours: must be at least 0"),
+        # Zero would give up on, expire or time out everything at once.
+        ("[delivery]\ngive_up_hours = 0", "delivery.give_up_hours: must be more than 0"),
+        ("[delivery]\ngive_up_hours = -1", "delivery.give_up_hours: must be more than 0"),
+        ("[delivery]\nretry_base_seconds = 0", "delivery.retry_base_seconds: must be more than 0"),
+        ("[delivery]\ntimeout = -30", "delivery.timeout: must be more than 0"),
+        ("[server]\nconfirm_hours = -48", "server.confirm_hours: must be more than 0 (hours a "
+                                          "confirmation link works), got -48"),
+        ("[server]\nundo_hours = 0", "server.undo_hours: must be more than 0"),
+        ("[server]\nundo_hours = inf", "server.undo_hours: must be more than 0"),
+        ("[inbox]\nsoft_bounce_days = 0", "inbox.soft_bounce_days: must be more than 0"),
     ],
 )
 def test_mistakes_name_the_key_and_the_file(publication, extra, expected):

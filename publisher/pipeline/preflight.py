@@ -15,7 +15,7 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -47,6 +47,7 @@ from ..render.sender import Sender
 from ..render.site import Site
 from ..render.strings import load_web_strings
 from ..text import count
+from .units import RUN_EVERY_MINUTES
 
 #: Shorter secrets are refused for a new publication (HMAC-SHA256 keys: 32 bytes is its
 #: output size, and what secrets.token_urlsafe(32) gives).
@@ -90,16 +91,25 @@ def placeholder_domain(host: str) -> bool:
 
 
 def check_schedule(config: Config, now: datetime) -> Findings:
-    """The schedule parses; the next time an issue is due."""
+    """The schedule parses; the next time an issue is due; its grace outlasts the time between
+    the runs that ``publisher schedule`` sets up."""
     found = Findings()
     try:
-        expr, tz, _grace = config_schedule(config)
+        expr, tz, grace = config_schedule(config)
     except ConfigError as exc:
         found.errors.append(str(exc))
         return found
     upcoming = next_times(expr, tz, now, 1)
     when = format_local(upcoming[0], tz) if upcoming else "never"
     found.info.append(f"schedule: {expr!r} in {getattr(tz, 'key', tz)}; next issue due {when}")
+    if grace < timedelta(minutes=RUN_EVERY_MINUTES):
+        # A run starts a moment after the slot at best, and a busy or missed one a whole
+        # interval later: beyond such a grace, the slot is skipped.
+        found.warnings.append(
+            f"{config.path}: newsletter.grace_hours: {config.newsletter.grace_hours:g} hours is "
+            f"shorter than the {RUN_EVERY_MINUTES} minutes between the runs publisher schedule "
+            "sets up (crontab or systemd), so a run can find an issue past its grace and skip "
+            "it; set grace_hours = 1 or more")
     return found
 
 

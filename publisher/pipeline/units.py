@@ -12,6 +12,10 @@ from ..config import CONFIG_NAME, Config
 from ..errors import PublisherError
 from ..text import header_text, slugify
 
+#: How often the crontab line and the systemd timer below start ``publisher run``: a slot's
+#: grace must outlast it, or the run after the slot finds it already too late.
+RUN_EVERY_MINUTES = 5
+
 
 def publisher_command(argv0: str | None = None, python: str | None = None) -> list[str]:
     """The absolute command that runs this publisher: the running ``publisher`` script when that is
@@ -73,7 +77,7 @@ def crontab_line(root: Path, command: list[str], log: Path) -> str:
         "# publisher: compose and deliver the newsletter when it is due, every five minutes.\n"
         "# PUBLISHER_SECRET must be in the environment: add a line PUBLISHER_SECRET=... (and\n"
         "# PUBLISHER_SMTP_PASSWORD=... for SMTP) above this entry, with the crontab kept private.\n"
-        f"*/5 * * * * cd {q(root)} && {mkdir}{private}{run} >> {q(log)} 2>&1\n"
+        f"*/{RUN_EVERY_MINUTES} * * * * cd {q(root)} && {mkdir}{private}{run} >> {q(log)} 2>&1\n"
     )
 
 
@@ -148,7 +152,7 @@ def systemd_units(root: Path, command: list[str], *, title: str = "") -> dict[st
         f"Description=publisher run every five minutes: {label}\n"
         "\n"
         "[Timer]\n"
-        "OnCalendar=*:0/5\n"
+        f"OnCalendar=*:0/{RUN_EVERY_MINUTES}\n"
         "Persistent=true\n"
         "\n"
         "[Install]\n"

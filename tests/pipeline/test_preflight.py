@@ -161,6 +161,20 @@ def test_a_site_tried_out_on_this_machine_needs_no_https(publication, cli):
     assert not [w for w in warnings(check(cli)) if "plain http" in w]
 
 
+@pytest.mark.parametrize(("grace", "warned"), [("0", True), ("0.05", True), ("0.1", False),
+                                             ("36", False)])
+def test_a_grace_shorter_than_the_runs_apart_is_a_warning(publication, cli, grace, warned):
+    """grace_hours = 0 skipped every slot: the run every five minutes comes after it."""
+    root_keys(publication, f"newsletter.grace_hours = {grace}\n")
+    result = check(cli)
+    assert result.exit_code == 0, result.output
+    expected = (f"{publication.root / 'publisher.toml'}: newsletter.grace_hours: {grace} hours is "
+                "shorter than the 5 minutes between the runs publisher schedule sets up (crontab "
+                "or systemd), so a run can find an issue past its grace and skip it; set "
+                "grace_hours = 1 or more")
+    assert [w for w in warnings(result) if "grace_hours" in w] == ([expected] if warned else [])
+
+
 # --- what the issue found check passing ---------------------------------------------------------
 
 
