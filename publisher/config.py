@@ -632,6 +632,9 @@ def _check(config: Config, where: str) -> Config:
     """``config`` if every value is usable, else ConfigError naming each that is not (one
     line each: a first run with several mistakes is fixed in one go)."""
     problems = _text_problems(config, "", where)
+    if not config.title.strip():  # as a missing title is: pages and feeds are named by it
+        problems.append(f"{where}: title: empty; write the publication's name, e.g. title = "
+                        "\"The Second Reel\"")
     # Every address of the site hangs off base_url: a query or fragment would end up in the
     # middle of each.
     problems += _url_problems(config.base_url, "base_url", where, query=False, fragment=False,
@@ -783,8 +786,11 @@ def parse_config(text: str, *, root: Path, path: Path) -> Config:
         raise ConfigError(f"{where}: not valid TOML: {exc}") from None
     config = _build(Config, data, "", where)
     assert isinstance(config, Config)
+    # An empty language is the default, as a missing one is (the renderers took "" for "en",
+    # but the feeds wrote it as it was).
+    language = config.language if config.language.strip() else Config.language
     config = dataclasses.replace(config, base_url=_directory(config.base_url), root=root,
-                                 path=path)
+                                 path=path, language=language)
     if config.server.url:
         config = dataclasses.replace(
             config, server=dataclasses.replace(config.server, url=_directory(config.server.url)))

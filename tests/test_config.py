@@ -147,6 +147,25 @@ def test_an_empty_timezone_is_named_and_an_empty_newsletter_timezone_is_the_site
     assert str(load_config(directory=publication.root).newsletter_tz) == "Europe/London"
 
 
+@pytest.mark.parametrize("title", ["", "   "])
+def test_an_empty_title_is_named_as_a_missing_one_is(publication, title):
+    """Pages got <title></title> and feeds an empty channel title."""
+    publication.write_config(MINIMAL_CONFIG.replace('"Test Reel"', f'"{title}"'))
+    with pytest.raises(ConfigError) as caught:
+        load_config(directory=publication.root)
+    assert str(caught.value) == (f"{publication.root / 'publisher.toml'}: title: empty; write the "
+                                 "publication's name, e.g. title = \"The Second Reel\"")
+
+
+@pytest.mark.parametrize("language", ["", " "])
+def test_an_empty_language_is_english_as_a_missing_one_is(publication, language):
+    """Pages said lang="en" (the renderers' own default) but feeds <language></language>."""
+    publication.write_config(MINIMAL_CONFIG.replace('"en"', f'"{language}"'))
+    assert load_config(directory=publication.root).language == "en"
+    publication.write_config(MINIMAL_CONFIG.replace('language = "en"\n', ""))
+    assert load_config(directory=publication.root).language == "en"
+
+
 def test_a_moved_line_wrong_on_both_sides_is_named_for_each_side_only(publication):
     publication.add_config("[moved]\n'../a/' = 'https://elsewhere.test/'\n")
     with pytest.raises(ConfigError) as caught:
