@@ -11,7 +11,7 @@ import hashlib
 import itertools
 import math
 from collections.abc import Callable, Collection, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
@@ -62,7 +62,7 @@ class FeedSpec:
     path: str  # "" for the site feed, else "reviewers/<slug>/" or "tags/<slug>/"
     title: str
     description: str
-    reviews: tuple[Review, ...]  # newest first, at most config.feeds.limit
+    reviews: tuple[Review, ...]  # newest first, at most config.feeds.limit (see plan_feeds)
 
 
 def plan_feeds(config: Config, published: Sequence[Review],
@@ -390,9 +390,18 @@ class Planner:
     def plan_feeds(self) -> list[FeedSpec]:
         specs = plan_feeds(self.config, self.published, self.groups, self.site.words)
         months = self.months()
-        newest_archive = _archive_dir(months[-1]) if months else None
-        for spec in specs:
-            paging = Paging(prev=newest_archive) if spec.path == "" and months else None
+        # The month under way is still filling, and an RFC 5005 archive never changes (a
+        # client stops at one it has read): the site feed links the newest month that is over,
+        # and holds every review of the one under way, more than `limit` in a month with more.
+        closed = _archive_dir(months[-2]) if len(months) > 1 else None
+        under_way = [r for r, m in zip(self.published, self.month_of, strict=True)
+                     if m == months[-1]] if months else []
+        for i, spec in enumerate(specs):
+            paging = None
+            if spec.path == "" and months:
+                paging = Paging(prev=closed)
+                if len(under_way) > len(spec.reviews):
+                    specs[i] = spec = replace(spec, reviews=tuple(under_way[::-1]))
             inputs = _digest(self.base, spec.path, spec.title, spec.description, paging,
                              [self.review(r) for r in spec.reviews])
             self.feed_plans[spec.path] = (spec, paging, inputs)
@@ -403,7 +412,8 @@ class Planner:
 
     def _feed(self, spec: FeedSpec, paging: Paging | None) -> dict[str, bytes]:
         feed = self.feeds.render(spec.reviews, path=spec.path, title=spec.title,
-                                 description=spec.description, paging=paging)
+                                 description=spec.description, paging=paging,
+                                 limit=len(spec.reviews))
         if feed.shortened or feed.dropped:
             self.oversized.append((f"{self.config.output_dir}/{spec.path}feed.xml",
                                    feed.shortened, feed.dropped))
@@ -449,13 +459,14 @@ class Planner:
         return out
 
     def plan_archives(self, months: list[str]) -> None:
-        """RFC 5005 archives of the site feed: one document per month (in each format)."""
+        """RFC 5005 archives of the site feed: one document per month (in each format), the
+        month under way's not yet marked as one."""
         by_month: dict[str, list[Review]] = {m: [] for m in months}
         for review, month in zip(self.published, self.month_of, strict=True):
             by_month[month].append(review)
         title, words = self.config.title, self.site.words
         for i, month in enumerate(months):
-            paging = Paging(current="", archive=True,
+            paging = Paging(current="", archive=True, closed=i + 1 < len(months),
                             prev=_archive_dir(months[i - 1]) if i else None,
                             next=_archive_dir(months[i + 1]) if i + 1 < len(months) else None)
             reviews = by_month[month]

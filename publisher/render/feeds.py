@@ -284,12 +284,15 @@ class PosterInfo:
 class Paging:
     """RFC 5005 links of one feed document: the directories (under base_url, "" for the root)
     of the previous (older) and next (newer) archive documents, the subscription feed's, and
-    whether this document is an archive."""
+    whether this document is an archive. An archive not ``closed`` is the month under way's:
+    a page of the feed like the others but not marked ``fh:archive``, whose entries RFC 5005
+    says never change (a client may stop at an archive it has read)."""
 
     current: str = ""
     prev: str | None = None
     next: str | None = None
     archive: bool = False
+    closed: bool = True
 
 
 @dataclass
@@ -588,15 +591,16 @@ class FeedRenderer:
     # -- documents ---------------------------------------------------------------------------
 
     def render(self, reviews: Sequence[Review], *, path: str = "", title: str,
-               description: str, paging: Paging | None = None) -> RenderedFeed:
+               description: str, paging: Paging | None = None, limit: int | None = None
+               ) -> RenderedFeed:
         """RSS, Atom and JSON Feed for ``reviews`` whose files live under ``public/<path>``.
 
-        Entries are newest first, at most site.feed_limit; if a document would exceed
-        MAX_FEED_BYTES the oldest entries are shortened to their header, logline and a link
-        (and, if that is not enough, the oldest entries are left out).
+        Entries are newest first, at most ``limit`` (site.feed_limit unless given); if a
+        document would exceed MAX_FEED_BYTES the oldest entries are shortened to their header,
+        logline and a link (and, if that is not enough, the oldest entries are left out).
         """
         path = _directory(path)
-        entries = [self.entry(r) for r in select(reviews, self.site.feed_limit)]
+        entries = [self.entry(r) for r in select(reviews, limit or self.site.feed_limit)]
         title, description = xml_safe(title), xml_safe(description) or xml_safe(title)
         short: set[int] = set()
         count = len(entries)
@@ -676,7 +680,8 @@ class FeedRenderer:
              description: str, home: str, updated: datetime, paging: Paging | None) -> bytes:
         site = self.site
         archive = paging is not None and paging.archive
-        namespaces = _NAMESPACES + (f' xmlns:fh="{HISTORY_NS}"' if archive else "")
+        final = archive and paging is not None and paging.closed
+        namespaces = _NAMESPACES + (f' xmlns:fh="{HISTORY_NS}"' if final else "")
         out = ["<?xml version='1.0' encoding='UTF-8'?>\n", self._stylesheet(),
                f'<rss {namespaces} version="2.0">\n  <channel>\n',
                f"    <title>{_text(title)}</title>\n",
@@ -691,7 +696,7 @@ class FeedRenderer:
         for rel, href, kind in self._links(path, paging, "feed.xml", "application/rss+xml"):
             type_attr = f' type="{kind}"' if kind else ""
             out.append(f'    <atom:link href="{_attr(href)}" rel="{rel}"{type_attr}/>\n')
-        if archive:
+        if final:
             out.append("    <fh:archive/>\n")
         if site.copyright:
             out.append(f"    <copyright>{_text(site.copyright)}</copyright>\n")
@@ -706,7 +711,8 @@ class FeedRenderer:
               description: str, home: str, updated: datetime, paging: Paging | None) -> bytes:
         site = self.site
         archive = paging is not None and paging.archive
-        history = f' xmlns:fh="{HISTORY_NS}"' if archive else ""
+        final = archive and paging is not None and paging.closed
+        history = f' xmlns:fh="{HISTORY_NS}"' if final else ""
         author, email = xml_safe(site.author), xml_safe(site.author_email)
         # One logical feed, whichever document of it this is (RFC 5005): the id is the
         # subscription document's URL.
@@ -733,7 +739,7 @@ class FeedRenderer:
         if site.copyright:
             out.append(f"  <rights>{_text(site.copyright)}</rights>\n")
         out.append(f"  <subtitle>{_text(description)}</subtitle>\n")
-        if archive:
+        if final:
             out.append("  <fh:archive/>\n")
         head = "".join(out).encode("utf-8")
         return b"".join([head, *_joined_parts(chosen, "atom"), b"</feed>\n"])

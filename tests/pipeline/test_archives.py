@@ -1,6 +1,7 @@
-"""RFC 5005 archived feeds: the subscription feed keeps `limit` entries and links the newest
-monthly archive; the archives hold every review, each month's document byte-stable once the
-month is over. Followed as a client would, in Atom, RSS and JSON Feed."""
+"""RFC 5005 archived feeds: the subscription feed keeps `limit` entries (and every review of
+the month under way) and links the newest month that is over; the archives hold every review,
+each month's document marked as an archive and byte-stable once the month is over. Followed as
+a client would, in Atom, RSS and JSON Feed."""
 
 from __future__ import annotations
 
@@ -62,9 +63,10 @@ def test_following_prev_archive_reaches_every_review_in_every_format(publication
         lambda d: [e.findtext(f"{ATOM}id") for e in lxml.etree.fromstring(d)
                    .findall(f"{ATOM}entry")])
     assert set(atom_ids) == every
-    # the subscription feed, then November back to August: the empty September included
+    # the subscription feed (November is under way: its reviews are there), then October
+    # back to August, the empty September included
     assert visited == [f"{base}atom.xml"] + [f"{base}archive/2026-{m}/atom.xml"
-                                             for m in ("11", "10", "09", "08")]
+                                             for m in ("10", "09", "08")]
     rss_ids, _ = follow(
         public, base, "feed.xml", lambda d: rss_links(lxml.etree.fromstring(d)),
         lambda d: [i.findtext("guid") for i in lxml.etree.fromstring(d).iter("item")])
@@ -100,7 +102,8 @@ def test_each_archive_is_a_valid_complete_rfc5005_document(publication, now):
         for data in (rss, atom):
             assert feedparser.parse(data).bozo == 0
         root = lxml.etree.fromstring(atom)
-        assert root.find(f"{FH}archive") is not None
+        under_way = month == "2026-11"  # the tests' clock: its entries may still change
+        assert (root.find(f"{FH}archive") is None) is under_way
         assert root.findtext(f"{ATOM}id") == f"{base}atom.xml"  # the same logical feed
         links = atom_links(root)
         assert links["self"] == f"{base}{path}atom.xml"
@@ -111,7 +114,7 @@ def test_each_archive_is_a_valid_complete_rfc5005_document(publication, now):
                                              if i + 1 < len(months) else None)
         assert len(root.findall(f"{ATOM}entry")) == counts[month]
         channel = lxml.etree.fromstring(rss).find("channel")
-        assert channel.find(f"{FH}archive") is not None
+        assert (channel.find(f"{FH}archive") is None) is under_way
         assert rss_links(lxml.etree.fromstring(rss))["current"] == f"{base}feed.xml"
     # September held no review: its documents are dated when it began, not in 1970.
     september = public / "archive/2026-09"
@@ -123,6 +126,38 @@ def test_each_archive_is_a_valid_complete_rfc5005_document(publication, now):
     october = lxml.etree.fromstring((public / "archive/2026-10/atom.xml").read_bytes())
     assert "tag:reel.test,2026-10-31:film-5" in [e.findtext(f"{ATOM}id")
                                                 for e in october.findall(f"{ATOM}entry")]
+
+
+def test_a_client_that_stops_at_an_archive_it_has_read_misses_nothing(publication, now):
+    # RFC 5005 4.2: archives never change, so a client reads the subscription document and
+    # follows prev-archive only until it meets one it has read. More reviews in the month
+    # under way than the feed's limit, between two of its visits, must not slip past it.
+    reviews_over_months(publication)
+    config = publication.config
+    public, base = config.output_path, config.base_url
+
+    def visit(read: set[str], known: set[str]) -> None:
+        url = f"{base}atom.xml"
+        while url and url not in read:
+            root = lxml.etree.fromstring((public / url[len(base):]).read_bytes())
+            known.update(e.findtext(f"{ATOM}id") for e in root.findall(f"{ATOM}entry"))
+            if root.find(f"{FH}archive") is not None:
+                read.add(url)
+            url = atom_links(root).get("prev-archive")
+
+    read: set[str] = set()
+    known: set[str] = set()
+    december = datetime(2026, 12, 1, 12, 0, tzinfo=now.tzinfo)
+    write_reviews(publication, [{"slug": "dec-1", "date": "2026-12-01"}])
+    build_site(config, now=december)
+    visit(read, known)
+    write_reviews(publication, [{"slug": f"dec-{h}", "date": f"2026-12-01 {h:02d}:00"}
+                                for h in range(2, 7)])  # five more: over the limit of 3
+    build_site(config, now=december + timedelta(hours=6))
+    visit(read, known)
+    assert len(known) == 13
+    subscription = lxml.etree.fromstring((public / "atom.xml").read_bytes())
+    assert len(subscription.findall(f"{ATOM}entry")) == 6  # December's six, not just three
 
 
 def mtimes(public, month):
