@@ -14,6 +14,7 @@ facts and its page and feeds simply leave the dimensions out.
 from __future__ import annotations
 
 import json
+import math
 import os
 from collections.abc import Iterable
 from pathlib import PurePosixPath
@@ -25,7 +26,8 @@ from ..files import escapes, write_atomic
 from ..models import ImageFacts, Review
 from .frontmatter import field_line
 
-CACHE_VERSION = 1
+#: 2: sizes are whole pixels (version 1 kept an SVG's fractional size as imagesize read it).
+CACHE_VERSION = 2
 
 #: Formats whose header always gives the size, by the file name's suffix: a poster named so that
 #: has none is not that image (an error page saved as .jpg, a cut-off download), and a browser
@@ -96,7 +98,7 @@ class PosterFacts:
             import imagesize
 
             try:
-                width, height = imagesize.get(str(path))
+                width, height = map(whole_pixels, imagesize.get(str(path)))
             except (OSError, ValueError):
                 width, height = -1, -1
             self._known[rel] = [st.st_size, st.st_mtime_ns, width, height]
@@ -124,6 +126,13 @@ class PosterFacts:
         except OSError:
             pass  # a cache: the next build reads the posters again
         self._changed = False
+
+
+def whole_pixels(size: float) -> int:
+    """A size imagesize read, in whole pixels: an SVG's comes as a float (``10cm`` is
+    377.95…, ``36`` is 36.0), and width and height attributes want an integer. Under half a
+    pixel rounds to 0, which like imagesize's -1 means no size."""
+    return round(size) if math.isfinite(size) else -1
 
 
 def unreadable_posters(config: Config, reviews: Iterable[Review],

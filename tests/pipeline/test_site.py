@@ -996,6 +996,45 @@ def test_poster_dimensions_are_read_once_and_kept(publication, now):
                                          ).read_text("utf-8")
 
 
+def test_an_svg_poster_sized_in_other_units_is_given_in_whole_pixels(publication, now):
+    write_films(publication, 3)
+    posters = publication.root / "static" / "posters"
+    svg = '<svg xmlns="http://www.w3.org/2000/svg" width="{}" height="{}"/>'
+    sizes = {"film-1": ("10cm", "15cm"),  # 377.95… × 566.93… pixels
+             "film-2": ("36", "48"),  # read as 36.0 × 48.0
+             "film-3": ("0.4", "10")}  # under half a pixel: no size, as for width="50%"
+    for slug, (width, height) in sizes.items():
+        (posters / f"{slug}.svg").write_text(svg.format(width, height))
+        source = publication.root / "reviews" / f"{slug}.md"
+        source.write_text(source.read_text("utf-8").replace(f"{slug}.png", f"{slug}.svg"))
+    config = publication.config
+    # A cache an older build wrote, with the float it kept then, is not believed.
+    stat = (posters / "film-1.svg").stat()
+    config.paths.cache.mkdir(parents=True, exist_ok=True)
+    (config.paths.cache / "posters.json").write_text(json.dumps({"version": 1, "files": {
+        "posters/film-1.svg": [stat.st_size, stat.st_mtime_ns, 377.9527559055118, 566.9]}}))
+    build_site(config, now=now)
+    public = config.output_path
+    pixels = {"film-1": ("378", "567"), "film-2": ("36", "48"), "film-3": None}
+
+    def sized(element) -> tuple[str, str] | None:
+        return (element.get("width"), element.get("height")) if "width" in element else None
+
+    for slug, expected in pixels.items():
+        [img] = page(public, f"reviews/{slug}/index.html").xpath("//figure//img")
+        assert sized(img.attrib) == expected, slug
+    rss = feedparser.parse((public / "feed.xml").read_bytes())
+    assert {e.link.split("/")[-2]: sized(e.media_content[0]) for e in rss.entries} == pixels
+    items = json.loads((public / "feed.json").read_bytes())["items"]
+    posters_data = {i["url"].split("/")[-2]: i["_review"]["film"]["poster"] for i in items}
+    assert {slug: (p["width"], p["height"]) if "width" in p else None
+            for slug, p in posters_data.items()} == {
+        "film-1": (378, 567), "film-2": (36, 48), "film-3": None}
+    assert type(posters_data["film-2"]["width"]) is int
+    cache = json.loads((config.paths.cache / "posters.json").read_text("utf-8"))
+    assert cache["files"]["posters/film-1.svg"][2:] == [378, 567]
+
+
 def test_check_names_a_poster_that_is_not_the_image_its_name_says(publication, now):
     write_films(publication, 2)  # film-1.png and film-2.png, real PNGs
     posters = publication.root / "static" / "posters"
