@@ -160,7 +160,9 @@ class Review:
     #: ending in "/" or ".html"), where the build leaves a page sending readers on to ``url``.
     aliases: tuple[str, ...] = ()
     #: The body's links and images into this site (absolute URLs under base_url, each with
-    #: its line in the source file): what a build checks something is published at.
+    #: its line in the source file): what a build checks something is published at. Also
+    #: those written without a host that land on base_url's host outside it, for the build to
+    #: name (``markdown.site_links``).
     links: tuple[tuple[str, int], ...] = ()
     #: Why the review is not written yet, in the parse's words (sources/schema.py: init's
     #: sample untouched, a skeleton's body or summary left in), or "": such a review is

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Collection, Sequence
-from urllib.parse import unquote
+from urllib.parse import unquote, urlsplit
 
 from ..config import READER_PATHS, Config
 from ..errors import Problem
@@ -62,8 +62,16 @@ def broken_links(plan: Planner, served: Collection[str], named: int | None = LIN
     addresses = Addresses(served)
     for review in sources:
         for url, line in review.links:
-            if url.partition("?")[0] in reader or _lands(plan, url, served) or (
+            if url.partition("?")[0] in reader or (
                     not issues and url.startswith(archive)):
+                continue
+            if not url.startswith(site.base_url):
+                outside = _outside(plan, url, served, addresses)
+                if outside:
+                    found.append(Problem(review.source_path or review.slug, line, "body",
+                                         f"links to {url}, {outside}"))
+                continue
+            if _lands(plan, url, served):
                 continue
             other = waiting.get(url.partition("?")[0])
             if other is not None:
@@ -79,6 +87,25 @@ def broken_links(plan: Planner, served: Collection[str], named: int | None = LIN
             f"and {len(found) - named} more links to addresses on this site where nothing "
             "is published (publisher check lists every one)")]
     return found
+
+
+def _outside(plan: Planner, url: str, served: Collection[str], addresses: Addresses) -> str:
+    """Why a link written without a host (``/reviews/x/``, ``../x/``) that lands on base_url's
+    host outside its path is wrong, and what it meant: the same path under base_url when
+    something is published there, or the address a slip of the keys from it. "" for
+    base_url's own path without its last "/" (the home page)."""
+    base = plan.site.base_url
+    if url.partition("?")[0] + "/" == base:
+        return ""
+    root = urlsplit(base)
+    rel = url[len(f"{root.scheme}://{root.netloc}/"):]
+    why = f"outside the site (base_url is {base})"
+    if _lands(plan, base + rel, served):
+        return f"{why}; write {root.path}{rel} or {rel}"
+    near = addresses.near(unquote(rel.partition("?")[0]))
+    if near is not None:
+        return f"{why}; did you mean {plan.site.url(near)}?"
+    return f"{why}; correct the link, or write the whole address if it is meant to leave the site"
 
 
 def _link_fix(plan: Planner, source: Review | SitePage, url: str, addresses: Addresses) -> str:

@@ -174,7 +174,9 @@ def site_links(markdown: str, base_url: str, first_line: int) -> tuple[tuple[str
     patterns, not by rendering it (a build checks every review's links, and renders only the
     bodies it needs): inline links and images, reference definitions, and href/src in raw
     HTML; code blocks and code spans are left out. Links within the review itself (``#cast``)
-    are not included."""
+    are not included. A link written without a host that lands on base_url's host outside
+    its path (``/reviews/x/`` under ``https://example.org/film/``) is included too, for the
+    check to name: one written with its host is meant to leave the site."""
     text = _without_code(markdown)
     matches = _links(text)
     if "<" in text:
@@ -192,8 +194,10 @@ def site_links(markdown: str, base_url: str, first_line: int) -> tuple[tuple[str
         url = url.strip("<>")
         if url[:1] in ("#", "?", ""):
             continue
+        written = url.strip()
         url = absolute_url(url, base_url).partition("#")[0]
-        if url.startswith(base_url) and url not in found:
+        if url not in found and (url.startswith(base_url) or not (
+                written.startswith("//") or _HAS_SCHEME.match(written))):
             line += text.count("\n", counted, match.start())
             counted = match.start()
             found[url] = line

@@ -35,7 +35,8 @@ def files_under(root: Path) -> set[Path]:
 def test_init_makes_a_publication_that_checks_clean(tmp_path):
     target = tmp_path / "reel"
     result = run_cli("init", str(target), "--title", "Second Looks", "--timezone",
-                     "Europe/London", "--base-url", "https://looks.test/", "--author", "Ana Ruiz")
+                     "Europe/London", "--base-url", "https://looks.test/film/",
+                     "--author", "Ana Ruiz")
     assert result.exit_code == 0, result.output
     assert f"wrote {target / 'publisher.toml'}" in result.output
     assert f"wrote {target / 'reviews' / 'first-review.md'}" in result.output
@@ -53,6 +54,7 @@ def test_init_makes_a_publication_that_checks_clean(tmp_path):
     # The only advice left is to fill in the editor's own details (addresses, a postal
     # address): the scaffold's example.org reaches nobody, which is fine for its outbox; and
     # to write the sample review, which is published so that the first build shows a site.
+    # (Its links land under a base_url with a path too.)
     sample = "warning: reviews/first-review.md:14: summary: the sample review publisher init"
     warnings = checked.stderr.splitlines()
     assert len([line for line in warnings if line.startswith(sample)]) == 1

@@ -939,6 +939,37 @@ def test_a_link_in_a_body_to_where_nothing_is_published_is_named_with_its_line(
     assert [w for w in report.warnings if "links to" in w] == expected
 
 
+def test_a_link_from_the_hosts_root_that_lands_outside_base_url_is_named(publication, now):
+    # "/reviews/y/" resolves, as a browser resolves it, on the host's root: outside a site
+    # whose base_url has a path. It is kept so, and named with what was meant.
+    config_path = publication.root / "publisher.toml"
+    config_path.write_text(config_path.read_text("utf-8").replace(
+        '"https://reel.test/"', '"https://reel.test/film/"'))
+    body = ("[fine](/film/reviews/y/) [fine too](reviews/y/) [home](/film) "
+            "[shop](https://reel.test/shop/)\n\n"  # written in full: meant to leave
+            "[next](/reviews/y/)\n\n"
+            "[slip](/reviews/yy/) [up](../tags/)\n\n"
+            "[gone](/reviews/nothing/)")
+    write_reviews(publication, [{"slug": "x", "body": body}, {"slug": "y", "body": "Y."}])
+    config = publication.config
+    outside = "outside the site (base_url is https://reel.test/film/)"
+    expected = [
+        f"reviews/x.md:10: body: links to https://reel.test/reviews/y/, {outside}; write "
+        "/film/reviews/y/ or reviews/y/",
+        f"reviews/x.md:12: body: links to https://reel.test/reviews/yy/, {outside}; did you "
+        "mean https://reel.test/film/reviews/y/?",
+        f"reviews/x.md:12: body: links to https://reel.test/tags/, {outside}; write /film/tags/ "
+        "or tags/",
+        f"reviews/x.md:14: body: links to https://reel.test/reviews/nothing/, {outside}; "
+        "correct the link, or write the whole address if it is meant to leave the site"]
+    assert [str(w) for w in build_site(config, now=now).warnings] == expected
+    report = check_publication(config, now=now, sources_only=True)
+    assert [w for w in report.warnings if "links to" in w] == expected
+    # the link itself is left as the browser reads it
+    assert 'href="https://reel.test/reviews/y/"' in (
+        config.output_path / "reviews/x/index.html").read_text("utf-8")
+
+
 def test_a_link_one_slip_from_an_address_on_the_site_names_that_address(publication, now):
     (publication.root / "static" / "stills").mkdir(parents=True)
     (publication.root / "static" / "stills" / "heat-1995.jpg").write_bytes(b"jpeg")

@@ -84,6 +84,16 @@ def test_the_links_into_the_site_are_read_from_the_source_with_their_lines():
     assert site_links("No links at all.", "https://reel.test/", 1) == ()
 
 
+def test_a_relative_link_that_leaves_base_urls_path_is_read_as_a_link_into_the_site():
+    # for the link check to name it; one written in full is meant to leave, and is not
+    body = ("[next](/reviews/next/) [up](../about/) [fine](reviews/next/)\n"
+            "[shop](https://reel.test/shop/) [cdn](//reel.test/x.png)\n")
+    assert site_links(body, "https://reel.test/film/", 1) == (
+        ("https://reel.test/reviews/next/", 1),
+        ("https://reel.test/about/", 1),
+        ("https://reel.test/film/reviews/next/", 1))
+
+
 def test_a_line_that_only_looks_like_a_reference_definition_links_nowhere():
     # A footnote as Hugo writes it is a paragraph to cmark (the page shows it as text), so the
     # link check must not report a link to /The.
