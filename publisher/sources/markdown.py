@@ -173,10 +173,11 @@ def site_links(markdown: str, base_url: str, first_line: int) -> tuple[tuple[str
     that something is published there (``pipeline/links.py``). Read from the source with
     patterns, not by rendering it (a build checks every review's links, and renders only the
     bodies it needs): inline links and images, reference definitions, and href/src in raw
-    HTML; code blocks and code spans are left out. Links within the review itself (``#cast``)
-    are not included. A link written without a host that lands on base_url's host outside
-    its path (``/reviews/x/`` under ``https://example.org/film/``) is included too, for the
-    check to name: one written with its host is meant to leave the site."""
+    HTML; code blocks and code spans are left out; character references are decoded, as
+    cmark decodes them. Links within the review itself (``#cast``) are not included. A link
+    written without a host that lands on base_url's host outside its path (``/reviews/x/``
+    under ``https://example.org/film/``) is included too, for the check to name: one written
+    with its host is meant to leave the site."""
     text = _without_code(markdown)
     matches = _links(text)
     if "<" in text:
@@ -192,6 +193,8 @@ def site_links(markdown: str, base_url: str, first_line: int) -> tuple[tuple[str
             if not _LABEL.fullmatch(text, opening, match.start()):
                 continue
         url = url.strip("<>")
+        if "&" in url:  # as cmark and browsers read it: "&#106;avascript:" is javascript:
+            url = _REFERENCE.sub(_decoded, url)
         if url[:1] in ("#", "?", ""):
             continue
         written = url.strip()
@@ -289,6 +292,14 @@ _LABEL = re.compile(r" {0,3}\[[^\]\n]+")
 # A tag ends at the next "<" too: "<a x <a x …" (no ">") would otherwise be scanned to its end
 # from every "<", a time that grows with the square of the body.
 _RAW_LINK = re.compile(r"<[A-Za-z][^<>]*?\s(?:href|src|HREF|SRC)\s*=\s*[\"']([^\"'\n]+)[\"']")
+
+
+# A character reference as CommonMark reads one in a link destination: its ";" is required.
+_REFERENCE = re.compile(r"&(?:#[0-9]{1,7}|#[xX][0-9A-Fa-f]{1,6}|[A-Za-z][A-Za-z0-9]{1,31});")
+
+
+def _decoded(match: re.Match[str]) -> str:
+    return unescape(match.group(0))
 
 
 # A path with no dot segments, query-only or fragment-only part, or protocol-relative start.

@@ -970,6 +970,18 @@ def test_a_link_from_the_hosts_root_that_lands_outside_base_url_is_named(publica
         config.output_path / "reviews/x/index.html").read_text("utf-8")
 
 
+def test_an_unsafe_link_is_dropped_without_a_word_however_it_is_spelt(publication, now):
+    body = ("A [trick link](&#106;avascript:alert(1)) here.\n\n"
+            "A [plain one](javascript:alert(1)) too.")
+    write_reviews(publication, [{"slug": "x", "body": body}])
+    config = publication.config
+    assert [str(w) for w in build_site(config, now=now).warnings] == []
+    report = check_publication(config, now=now, sources_only=True)
+    assert [w for w in report.warnings if "links to" in w] == []
+    text = (config.output_path / "reviews/x/index.html").read_text("utf-8")
+    assert "trick link" in text and "javascript" not in text
+
+
 def test_a_link_one_slip_from_an_address_on_the_site_names_that_address(publication, now):
     (publication.root / "static" / "stills").mkdir(parents=True)
     (publication.root / "static" / "stills" / "heat-1995.jpg").write_bytes(b"jpeg")

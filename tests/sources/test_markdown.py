@@ -94,6 +94,19 @@ def test_a_relative_link_that_leaves_base_urls_path_is_read_as_a_link_into_the_s
         ("https://reel.test/film/reviews/next/", 1))
 
 
+def test_links_are_read_with_their_character_references_decoded_as_cmark_reads_them():
+    # "&#106;avascript:" is javascript: to cmark, which drops it as it drops the plain one:
+    # neither is a link into the site (it was read as the path "&")
+    body = ("A [trick](&#106;avascript:alert(1)) and a [plain](javascript:alert(1)) link.\n"
+            '<a href="&#x6A;avascript:alert(2)">raw</a>\n'
+            "[paged](/reviews/?a=1&amp;b=2) [entity-like](/search/?q=1&copy=2)\n")
+    assert site_links(body, "https://reel.test/", 1) == (
+        ("https://reel.test/reviews/?a=1&b=2", 3),
+        ("https://reel.test/search/?q=1&copy=2", 3))  # no ";": not a reference to cmark
+    html = markdown_to_html(body, "https://reel.test/")
+    assert "javascript" not in html and 'href="&' not in html
+
+
 def test_a_line_that_only_looks_like_a_reference_definition_links_nowhere():
     # A footnote as Hugo writes it is a paragraph to cmark (the page shows it as text), so the
     # link check must not report a link to /The.
