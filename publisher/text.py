@@ -202,9 +202,17 @@ def _words(html: str, most: int = -1) -> list[str]:
     return _legal(text).split(maxsplit=most)
 
 
+#: A body's footnote numbers and its notes (as cmark writes them, sources/markdown.py): an
+#: excerpt leaves them out ("Runs long1," and a note's "↩" read as noise).
+_FOOTNOTES = re.compile(r'<sup class="footnote-ref">.*?</sup>|<section class="footnotes".*?'
+                        r"</section>", re.DOTALL)
+
+
 def excerpt(html: str, words: int) -> str:
     """The first ``words`` words of an HTML fragment as plain text, cut at a word, with "…"
-    when anything was cut."""
+    when anything was cut; footnotes left out."""
+    if "footnote" in html:
+        html = _FOOTNOTES.sub("", html)
     # Only the opening of a long body is needed: try a generous prefix first.
     prefix = html[: max(words, 1) * 16]
     if prefix.rfind("<") > prefix.rfind(">"):

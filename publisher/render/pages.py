@@ -43,6 +43,9 @@ from .related import Related
 from .site import Site
 from .words import InlineWords, og_locale
 
+#: How cmark opens a body's footnotes (sources/markdown.py), once, at the body's end.
+_FOOTNOTES_SECTION = '<section class="footnotes" data-footnotes>'
+
 #: A sitemap holds at most this many URLs (sitemaps.org); more go into several, under an index.
 SITEMAP_LIMIT = 50_000
 
@@ -333,7 +336,7 @@ class PageRenderer:
         def neighbour(other: Review | None) -> Fields | None:
             return None if other is None else Fields(title=other.title, url=other.url)
 
-        return self._page("review.html.j2", page, card=card, body=safe_text(review.body_html),
+        return self._page("review.html.j2", page, card=card, body=self._body(review.body_html),
                           reviewer_url=self.reviewer_url(review), tags=tags,
                           older=neighbour(older), newer=neighbour(newer),
                           related=[self._related_entry(r) for r in related],
@@ -493,7 +496,16 @@ class PageRenderer:
         head = {"title": f"{page.title} | {site.title}", "heading": page.title,
                 "description": page.description, "canonical": page.url}
         return self._page("site_page.html.j2", head, section=f"page:{page.slug}",
-                          heading=page.title, body=Markup(page.body_html))
+                          heading=page.title, body=self._body(page.body_html))
+
+    def _body(self, body_html: str) -> Markup:
+        """A body as its page shows it: its footnotes' section named, as a section of a page
+        is (in the publication's language; the body's HTML, shared with the feeds, has none)."""
+        if _FOOTNOTES_SECTION in body_html:
+            label = html.escape(self.site.words("footnotes_label"))
+            body_html = body_html.replace(
+                _FOOTNOTES_SECTION, f'{_FOOTNOTES_SECTION[:-1]} aria-label="{label}">', 1)
+        return safe_text(body_html)
 
     def not_found(self) -> bytes:
         heading = self.site.words("not_found")

@@ -1,8 +1,8 @@
 """Markdown to safe HTML with absolute URLs.
 
 cmark-gfm (GitHub's C implementation, via cmarkgfm: about 3x faster than markdown-it-py) renders
-GFM tables, strikethrough and autolinks with typographic quotes. Raw HTML in a source goes
-through nh3, which keeps only a safe allow-list (no script, style, iframe, form or event
+GFM tables, strikethrough, autolinks and footnotes with typographic quotes. Raw HTML in a source
+goes through nh3, which keeps only a safe allow-list (no script, style, iframe, form or event
 handlers; links only http, https and mailto). Every href/src/srcset/cite is then made absolute
 against the publication's base_url, because feed readers and mail clients need absolute URLs.
 """
@@ -32,8 +32,11 @@ from ..text import (
 # Sources without "<" cannot hold raw HTML, and cmark's own output in its safe mode (which also
 # blanks javascript:, vbscript:, file: and data: links) lies within our allow-list, so nh3 is
 # needed only when there is a "<"; then raw HTML is rendered (UNSAFE) for nh3 to judge.
-_SAFE_OPTIONS = Options.CMARK_OPT_SMART | Options.CMARK_OPT_GITHUB_PRE_LANG
+# Footnotes ("[^cut]" and "[^cut]: …") as GitHub, Hugo and Pelican render them.
+_SAFE_OPTIONS = (Options.CMARK_OPT_SMART | Options.CMARK_OPT_GITHUB_PRE_LANG
+                 | Options.CMARK_OPT_FOOTNOTES)
 _RAW_OPTIONS = _SAFE_OPTIONS | Options.CMARK_OPT_UNSAFE
+_FOOTNOTES = Options.CMARK_OPT_FOOTNOTES
 # GFM without "tagfilter": it escapes <script> into visible text, whereas nh3 drops it whole.
 _CMARK_EXTENSIONS = ["table", "strikethrough", "autolink"]
 
@@ -114,6 +117,10 @@ def _html_text(html: bytes) -> str:
 def _cmark_utf8(data: bytes, options: int) -> bytes:
     """The HTML cmark renders from ``data`` as it writes it (``_cmark_html`` reads it)."""
     lib, ffi = _cmark.lib, _cmark.ffi
+    if options & _FOOTNOTES and data.find(b"[^") == -1:
+        # Looking for footnotes costs at every "[" (4% of cmark's time in a body of links);
+        # only a text holding "[^" has one.
+        options &= ~_FOOTNOTES
     extensions = _extensions_for(data)
     if not extensions:  # it frees its document itself
         raw = lib.cmark_markdown_to_html(data, len(data), options)
@@ -140,10 +147,15 @@ def _cmark_utf8(data: bytes, options: int) -> bytes:
         lib.cmark_parser_free(parser)
 
 
-_TAGS = (set(nh3.ALLOWED_TAGS) | {"picture", "source"}) - {"map", "area"}
+_TAGS = (set(nh3.ALLOWED_TAGS) | {"picture", "source", "section"}) - {"map", "area"}
+# The markup of cmark's footnotes: ids that _FOREIGN_ID keeps only where cmark makes them, its
+# classes by value (_CLASSES), its data- attributes (which do nothing without a script).
 _ATTRIBUTES: dict[str, set[str]] = {
     **{tag: set(attrs) for tag, attrs in nh3.ALLOWED_ATTRIBUTES.items()},
-    "a": {"href", "hreflang", "title"},
+    "a": {"href", "hreflang", "title", "id", "aria-label", "data-footnote-ref",
+          "data-footnote-backref", "data-footnote-backref-idx"},
+    "li": {"id"},
+    "section": {"data-footnotes"},
     "img": {"src", "srcset", "sizes", "alt", "title", "width", "height"},
     "source": {"srcset", "sizes", "media", "type"},
     "abbr": {"title"},
@@ -288,7 +300,7 @@ _CODE_SPAN = re.compile(r"`[^`\n]+`")
 # the line is text ("[^1]: The cinema is real." is a paragraph, not a link to /The).
 _LINK = re.compile(r"\](?:\(\s*(<[^>\n]*>|[^)\s]+)|:[ \t]*(<[^>\n]*>|\S+)"
                    r"(?=[ \t]*\r?(?:\n|\Z)|[ \t]+[\"'(]))")
-_LABEL = re.compile(r" {0,3}\[[^\]\n]+")
+_LABEL = re.compile(r" {0,3}\[(?!\^)[^\]\n]+")  # "[^1]: …" is a footnote's text
 # A tag ends at the next "<" too: "<a x <a x …" (no ">") would otherwise be scanned to its end
 # from every "<", a time that grows with the square of the body.
 _RAW_LINK = re.compile(r"<[A-Za-z][^<>]*?\s(?:href|src|HREF|SRC)\s*=\s*[\"']([^\"'\n]+)[\"']")
@@ -326,13 +338,32 @@ def _absolute_srcset(value: str, base_url: str) -> str:
     return ", ".join(candidates)
 
 
+_CLASSES = {"sup": {"footnote-ref"}, "a": {"footnote-backref"}, "section": {"footnotes"}}
 _CLEANER = nh3.Cleaner(
     tags=_TAGS,
     attributes=_ATTRIBUTES,
+    allowed_classes=_CLASSES,
     url_schemes=_URL_SCHEMES,
     link_rel=None,
     strip_comments=True,
 )
+# After cleaning an id is on an "a" or "li" only: one that is not a footnote's, as cmark names
+# them, was written in raw HTML and goes (it could take the page's own, "main").
+_FOREIGN_ID = re.compile(r' id="(?!fn-|fnref-)[^"]*"')
+# nh3 writes an attribute without a value as name="": written back as cmark writes it, so that
+# a body with raw HTML and one without give the same footnotes.
+_EMPTY_FOOTNOTE_ATTRIBUTE = re.compile(r' (data-footnotes?(?:-ref|-backref)?)=""')
+_FOOTNOTE_ID = re.compile(r' id="(fn(?:ref)?-[^"]*)"')
+
+
+def _clean(html: str) -> str:
+    """nh3's allow-list, and what it cannot say: ids only on footnotes."""
+    html = _CLEANER.clean(html)
+    if ' id="' in html:
+        html = _FOREIGN_ID.sub("", html)
+    if "data-footnote" in html:
+        html = _EMPTY_FOOTNOTE_ATTRIBUTE.sub(r" \1", html)
+    return html
 _HAS_SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*):")
 # nh3 serialises every attribute as name="value" and escapes "<", ">" and '"' inside values and
 # text, so after cleaning these patterns find exactly the tags and URL attributes; that is
@@ -442,7 +473,7 @@ def _has_relative_url(html: str) -> bool:
 
 def sanitise_html(html: str, base_url: str) -> str:
     """Keep only safe tags and attributes; make every URL absolute against ``base_url``."""
-    return _absolute_urls(_CLEANER.clean(html), base_url)
+    return _absolute_urls(_clean(html), base_url)
 
 
 def prepare_markdown(text: str) -> tuple[str, int]:
@@ -490,6 +521,8 @@ def _heading_ids(html: str) -> str:
     if "<h" not in html:
         return html
     seen = set(PAGE_IDS)
+    if ' id="fn' in html:  # footnotes' ids ("fn-cut"): a heading "Fn cut" is "fn-cut-1"
+        seen.update(_FOOTNOTE_ID.findall(html))
     tried: dict[str, int] = {}  # per base, the suffix to try next: linear in the headings
 
     def named(match: re.Match[str]) -> str:
@@ -518,7 +551,7 @@ def render_prepared(text: str | bytes, base_url: str, page_url: str | None = Non
     reads UTF-8), and bytes are scanned several times faster than text that is not ASCII."""
     data = text.encode("utf-8") if isinstance(text, str) else text
     if _LT in data:  # no byte of a multi-byte UTF-8 character is "<": as "<" in text
-        html = _CLEANER.clean(_cmark_html(data, _RAW_OPTIONS))
+        html = _clean(_cmark_html(data, _RAW_OPTIONS))
         headings = "<h" in html
     else:
         # cmark escapes ">" everywhere but in tags, so " />" only closes void tags; written
@@ -535,9 +568,9 @@ def render_prepared(text: str | bytes, base_url: str, page_url: str | None = Non
 
 
 def markdown_to_html(text: str, base_url: str, page_url: str | None = None) -> str:
-    """Render Markdown (GFM: tables, strikethrough, autolinks; typographic quotes) to sanitised
-    HTML (no script, style, iframe or event handlers; links only http, https and mailto; no
-    ``h1``: ``_below_the_title``) whose
-    href/src/srcset are absolute against ``base_url`` (links within the document against
-    ``page_url``, where it is given: ``absolute_url``)."""
+    """Render Markdown (GFM: tables, strikethrough, autolinks, footnotes; typographic quotes) to
+    sanitised HTML (no script, style, iframe or event handlers; links only http, https and
+    mailto; no ``h1``: ``_below_the_title``) whose href/src/srcset are absolute against
+    ``base_url`` (links within the document, footnotes' among them, against ``page_url``,
+    where it is given: ``absolute_url``)."""
     return render_prepared(prepare_markdown(text)[0], base_url, page_url)

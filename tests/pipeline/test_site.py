@@ -1012,6 +1012,44 @@ def test_a_build_names_twenty_broken_links_and_check_names_them_all(publication,
     assert len([w for w in report.warnings if "links to" in w]) == 25
 
 
+# --- footnotes ---------------------------------------------------------------------------------
+
+
+def test_footnotes_are_on_the_page_and_in_the_feeds_linking_to_the_reviews_page(
+        publication, now):
+    body = ("Runs long[^cut], and the score[^score] swells.\n\n"
+            "[^cut]: 142 minutes, cut from 160.\n"
+            "[^score]: By a composer of note.\n")
+    write_reviews(publication, [{"slug": "x", "body": body, "summary": None}])
+    config = publication.config
+    assert [str(w) for w in build_site(config, now=now).warnings] == []
+    public, url = config.output_path, config.url("reviews/x/")
+    doc = page(public, "reviews/x/index.html")
+    assert "[^cut]" not in doc.text_content()
+    [refs] = [doc.xpath("//div[@class='body']//sup[@class='footnote-ref']/a")]
+    assert [(a.text, a.get("href")) for a in refs] == [("1", f"{url}#fn-cut"),
+                                                      ("2", f"{url}#fn-score")]
+    # each link lands on an id of this page, and each id is there once
+    ids = doc.xpath("//@id")
+    assert len(ids) == len(set(ids))
+    for a in doc.xpath("//div[@class='body']//a[starts-with(@href, '" + url + "#')]"):
+        assert a.get("href").partition("#")[2] in ids
+    # named for screen readers on the page, as a section of a page is
+    assert doc.xpath("//section[@class='footnotes']/@aria-label") == ["Footnotes"]
+    assert [li.text_content().split("↩")[0].strip()
+            for li in doc.xpath("//section[@class='footnotes']/ol/li")] == [
+        "142 minutes, cut from 160.", "By a composer of note."]
+    for name in ("feed.xml", "atom.xml"):
+        [entry] = feedparser.parse((public / name).read_bytes()).entries
+        content = lxml.html.fragment_fromstring(entry.content[0].value, create_parent="div")
+        assert content.xpath("//sup/a/@href") == [f"{url}#fn-cut", f"{url}#fn-score"], name
+        assert content.xpath("//li//a/@href") == [f"{url}#fnref-cut", f"{url}#fnref-score"]
+        assert "142 minutes, cut from 160." in content.text_content()
+        assert entry.summary.startswith("Runs long, and the score swells"), name
+    [item] = json.loads((public / "feed.json").read_bytes())["items"]
+    assert f'href="{url}#fn-cut"' in item["content_html"]
+
+
 # --- posters ----------------------------------------------------------------------------------
 
 

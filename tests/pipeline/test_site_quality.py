@@ -28,7 +28,8 @@ PAGES = ["index.html", "reviews/the-lighthouse-keepers-daughter/index.html",
          "tags/drama/index.html", "reviewers/priya-raman/index.html", "tags/index.html",
          "reviewers/index.html", "404.html", "feeds/index.html", "reviews/wide/index.html",
          "search/index.html", "about/index.html"]
-#: What editors write that is wider than a phone: a table of figures, a long URL, a long word.
+#: What editors write that is wider than a phone: a table of figures, a long URL, a long word;
+#: and footnotes.
 WIDE_REVIEW = """\
 ---
 title: Supercalifragilisticexpialidociousnessofthewidefilm
@@ -45,6 +46,11 @@ aliases: [reviews/the-wide-film/]
 Source: https://www.example.org/box-office/reports/2025/territories/united-kingdom-and-ireland/weekly
 
 Supercalifragilisticexpialidociousnessandmoreunbrokenwordsthatgoonandonandon.
+
+Figures as first reported[^first], and revised since[^revised].
+
+[^first]: By the distributor, on the Monday.
+[^revised]: Twice, the second time downwards[^first].
 """
 #: A second opinion of film-2 (write_films' The Quiet Harbour): related reviews on both pages.
 SECOND_OPINION = """\

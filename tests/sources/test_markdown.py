@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from urllib.parse import urljoin
 
+import lxml.html
 import pytest
 
 from publisher.sources.markdown import absolute_url, markdown_to_html, sanitise_html, site_links
@@ -108,14 +109,65 @@ def test_links_are_read_with_their_character_references_decoded_as_cmark_reads_t
 
 
 def test_a_line_that_only_looks_like_a_reference_definition_links_nowhere():
-    # A footnote as Hugo writes it is a paragraph to cmark (the page shows it as text), so the
-    # link check must not report a link to /The.
-    body = ("Set in Montmartre[^1].\n\n[^1]: The café is real.\n"
+    # A footnote's text is not a link: the link check must not report a link to /The, nor
+    # to /reviews/note/.
+    body = ("Set in Montmartre[^1][^2].\n\n[^1]: The café is real.\n"
+            "[^2]: /reviews/note/\n"
             "[odd]: /reviews/odd/(x) and more\n"
             "[real]: /reviews/real/ \"Its title\"\n")
     assert site_links(body, "https://reel.test/", 1) == (
-        ("https://reel.test/reviews/real/", 5),)
-    assert "<p>[^1]: The café is real." in markdown_to_html(body, "https://reel.test/")
+        ("https://reel.test/reviews/real/", 6),)
+    assert "The café is real." in markdown_to_html(body, "https://reel.test/")
+
+
+FOOTNOTED = ("Runs long[^cut], and the score[^score] swells.\n\n"
+             "[^cut]: 142 minutes, *cut* from 160; see [the long one](/reviews/long/).\n"
+             "[^score]: By a composer[^cut] of note.\n")
+
+
+@pytest.mark.parametrize("extra", ["", "\n\n<b>raw</b>\n"])
+def test_footnotes_are_numbered_linked_both_ways_and_land_on_the_reviews_page(extra):
+    page = BASE + "reviews/alien/"
+    html = markdown_to_html(FOOTNOTED + extra, BASE, page)
+    assert "[^cut]" not in html and "[^score]" not in html
+    doc = lxml.html.fragment_fromstring(html, create_parent="div")
+    refs = doc.xpath("//sup[@class='footnote-ref']/a[@data-footnote-ref]")
+    assert [(a.text, a.get("href"), a.get("id")) for a in refs] == [
+        ("1", f"{page}#fn-cut", "fnref-cut"), ("2", f"{page}#fn-score", "fnref-score"),
+        ("1", f"{page}#fn-cut", "fnref-cut-2")]
+    [section] = doc.xpath("//section[@class='footnotes'][@data-footnotes]")
+    notes = section.xpath("./ol/li")
+    assert [li.get("id") for li in notes] == ["fn-cut", "fn-score"]
+    assert notes[0].text_content().split("↩")[0].strip() == (
+        "142 minutes, cut from 160; see the long one.")
+    assert notes[0].xpath(".//em/text()") == ["cut"]
+    assert notes[0].xpath(".//a[not(@class)]/@href") == [BASE + "reviews/long/"]
+    back = section.xpath(".//a[@class='footnote-backref'][@data-footnote-backref]")
+    assert [(a.get("href"), a.get("data-footnote-backref-idx"), a.get("aria-label"))
+            for a in back] == [
+        (f"{page}#fnref-cut", "1", "Back to reference 1"),
+        (f"{page}#fnref-cut-2", "1-2", "Back to reference 1-2"),
+        (f"{page}#fnref-score", "2", "Back to reference 2")]
+    # both paths write the same markup (nh3's ``data-footnotes=""`` is written as cmark does)
+    assert html.replace("<p><b>raw</b></p>\n", "") == markdown_to_html(FOOTNOTED, BASE, page)
+
+
+def test_raw_html_still_gives_no_ids_nor_classes_of_its_own():
+    html = markdown_to_html('Hi[^a]\n\n[^a]: A.\n\n<a id="main" class="x" href="/y/">y</a> '
+                            '<li id="fn-main">z</li> <sup class="footnote-ref evil">1</sup>'
+                            '<p id="fn-p">p</p>', BASE)
+    assert 'id="main"' not in html and 'class="x"' not in html and 'id="fn-p"' not in html
+    assert '<sup class="footnote-ref">1</sup>' in html
+
+
+def test_a_heading_named_as_a_footnote_is_not_given_its_id():
+    html = markdown_to_html("## Fn cut\n\nLong[^cut].\n\n[^cut]: Yes.\n", BASE)
+    assert re.findall(r' id="([^"]*)"', html) == ["fn-cut-1", "fnref-cut", "fn-cut"]
+
+
+def test_an_excerpt_leaves_out_footnote_numbers_and_notes():
+    assert excerpt(markdown_to_html(FOOTNOTED, BASE), 30) == (
+        "Runs long, and the score swells.")
 
 
 @pytest.mark.parametrize("extra", ["", "\n\n<b>raw</b>\n"])
