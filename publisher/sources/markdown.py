@@ -364,6 +364,8 @@ def _clean(html: str) -> str:
     if "data-footnote" in html:
         html = _EMPTY_FOOTNOTE_ATTRIBUTE.sub(r" \1", html)
     return html
+
+
 _HAS_SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*):")
 # nh3 serialises every attribute as name="value" and escapes "<", ">" and '"' inside values and
 # text, so after cleaning these patterns find exactly the tags and URL attributes; that is
