@@ -406,8 +406,9 @@ class ReaderStore(StoreBase):
         name someone else's); a mailto unsubscribe by its sender's address (``email``).
 
         Returns the outcome: "seen" (done before), "unmatched" (nothing recorded: not about a
-        message or subscriber of ours), "bounced", "soft-bounce", "complained",
-        "unsubscribed", or "no-change" (already not active).
+        message or subscriber of ours), "bounced", "soft-bounce", "repeat" (a soft bounce
+        reported again in the same words), "complained", "unsubscribed", or "no-change"
+        (already not active).
         """
         with self._write() as conn:
             if conn.execute(select(inbox_messages_t.c.outcome).where(
@@ -450,6 +451,14 @@ class ReaderStore(StoreBase):
                       soft_limit: int, soft_window: timedelta) -> str:
         active = row.status == SubscriberStatus.ACTIVE
         if kind == ReturnKind.SOFT:
+            # The same report again (a relay that reports one message twice, each report with
+            # an id of its own) is one failed message, not two: counted once.
+            if conn.execute(select(subscriber_events_t.c.id).where(
+                    subscriber_events_t.c.subscriber_id == row.id,
+                    subscriber_events_t.c.kind == "soft-bounce",
+                    subscriber_events_t.c.detail == detail,
+                    subscriber_events_t.c.at > now - soft_window).limit(1)).first() is not None:
+                return "repeat"
             record_event(conn, row.id, "soft-bounce", now, detail)
             recent = conn.execute(select(func.count()).where(
                 subscriber_events_t.c.subscriber_id == row.id,

@@ -25,6 +25,7 @@ from ..render.sender import Sender
 #: How a summary names each outcome.
 _LABELS = {
     "bounced": "bounced", "soft-bounce": "soft bounce(s) counted",
+    "repeat": "soft bounce(s) already counted",
     "complained": "complained", "unsubscribed": "unsubscribed",
     "no-change": "already off the list", "seen": "already processed (moved now)",
 }

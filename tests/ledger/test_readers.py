@@ -191,14 +191,17 @@ def test_soft_bounces_suppress_only_at_the_limit_within_the_window(store: Store)
     ids = sent_issue(store, "soft@example.org")
     mid = ids["soft@example.org"]
 
-    def soft(key: str, when: datetime) -> str:
+    def soft(key: str, when: datetime, detail: str = "") -> str:
         return store.record_returned(key, ReturnKind.SOFT, message_ids=(mid,), now=when,
+                                     detail=detail or f"4.2.2 mailbox full ({key})",
                                      soft_limit=3, soft_window=timedelta(days=14))
 
     assert soft("a", NOW) == "soft-bounce"
     assert soft("b", NOW + 20 * DAY) == "soft-bounce"  # the first one is out of the window
     assert soft("c", NOW + 21 * DAY) == "soft-bounce"
     assert soft("c", NOW + 21 * DAY) == "seen"  # the same message again counts nothing
+    # another report in the same words about the same message (its own key): counted once
+    assert soft("c2", NOW + 21 * DAY, detail="4.2.2 mailbox full (c)") == "repeat"
     assert soft("d", NOW + 22 * DAY) == "bounced"
 
 

@@ -134,6 +134,23 @@ def test_inbox_acts_on_each_report_once_and_leaves_the_rest_unread(sent):
         assert "issue #1: 5.1.1" in store.subscriber_data(addresses[0])["history"][0]["detail"]
 
 
+def test_one_message_reported_soft_bounced_again_and_again_is_counted_once(sent):
+    # A relay that reports one failed message three times, each report with an id of its own:
+    # one failed message, not the three soft bounces that would suppress the reader.
+    config, addresses, ids = sent
+    box = mailbox.Maildir(config.root / ".publisher" / "inbox", factory=None, create=True)
+    for n in range(3):
+        box.add(variant("postfix-soft.eml", n, addresses[0], ids[addresses[0]]))
+    result = run_cli("inbox", root=config.root)
+    assert result.exit_code == 0, result.output
+    assert "processed 3 (2 soft bounce(s) already counted, 1 soft bounce(s) counted)" \
+        in result.stdout
+    assert statuses(config) == Counter(active=60)
+    with open_store(config) as store:
+        history = store.subscriber_data(addresses[0])["history"]
+        assert [e["event"] for e in history] == ["soft-bounce"]
+
+
 def test_a_report_moved_back_by_hand_is_recognised_and_not_counted_twice(sent):
     config, addresses, ids = sent
     inbox = fill_inbox(config, addresses, ids)
