@@ -186,17 +186,16 @@ def create_app(desk: ReaderDesk, *, owed_every: float = 60.0) -> ASGIApp:
         except BadToken:
             return pages.bad_link()
         preferences_url = f"preferences?token={desk.manage_token(address)}"
-        if request.method == "GET":
-            sub = await run_in_threadpool(desk.store.subscriber, address)
-            state = ("unknown" if sub is None
-                     else "ask" if sub.status == SubscriberStatus.ACTIVE else "already")
-            changed = False
-        else:
+        if request.method == "POST":
             # RFC 8058: whatever the body says (List-Unsubscribe=One-Click from a mailbox
             # provider, our own button's form), a POST with a valid token unsubscribes.
             sub, changed = await run_in_threadpool(desk.unsubscribe, address, via="one-click")
             state = "unknown" if sub is None else "done" if changed else "already"
             log.info("unsubscribe: %s", "done" if changed else state)
+        else:  # GET, and HEAD (Starlette answers it with the GET route): scanners send both
+            sub = await run_in_threadpool(desk.store.subscriber, address)
+            state = ("unknown" if sub is None
+                     else "ask" if sub.status == SubscriberStatus.ACTIVE else "already")
         shown = sub.email if sub is not None else address
         undo_url = (f"resubscribe?token={desk.undo_token(shown)}"
                     if state in ("done", "already") and sub is not None

@@ -545,6 +545,20 @@ def test_get_never_unsubscribes_and_shows_one_button_that_posts(reader: Reader):
     assert "<script" not in page.text.lower()
 
 
+def test_head_changes_nothing(reader: Reader):
+    # Link previewers and mail scanners send HEAD to every link, and Starlette answers HEAD
+    # with the GET route: only POST may change anything.
+    reader.store.add_subscriber("ann@example.org", now=NOW)
+    url = reader.unsubscribe_url("ann@example.org")
+    assert reader.client.head(url).status_code == 200
+    assert reader.store.subscriber("ann@example.org").status == "active"
+    assert reader.store.subscriber_data("ann@example.org")["history"] == []
+
+    reader.subscribe("bob@example.org")
+    assert reader.client.head(reader.confirmation_link()).status_code == 200
+    assert reader.store.subscriber("bob@example.org") is None
+
+
 def test_the_unsubscribed_page_offers_undo_for_a_while_and_links_to_preferences(reader):
     reader.store.add_subscriber("ann@example.org", now=NOW)
     done = reader.client.post(reader.unsubscribe_url("ann@example.org"),
