@@ -41,16 +41,17 @@ def bind() -> tuple[object, int]:
 
 class ReaderServer:
     """uvicorn serving ``create_app(desk)`` on ``sock`` in a thread until the block ends;
-    ``owed_every``: seconds between its rounds of mail owed to readers."""
+    ``owed_every``: seconds between its rounds of mail owed to readers; ``options``: the
+    rest of ``create_app``'s."""
 
     def __init__(self, desk, sock, *, trusted_proxies: str = "127.0.0.1",
-                 owed_every: float = 60.0):
+                 owed_every: float = 60.0, **options):
         self.desk = desk
         self.sock = sock
         self.port = sock.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}/"
-        self.server = uvicorn.Server(uvicorn_config(create_app(desk, owed_every=owed_every),
-                                                    trusted_proxies=trusted_proxies))
+        app = create_app(desk, owed_every=owed_every, **options)
+        self.server = uvicorn.Server(uvicorn_config(app, trusted_proxies=trusted_proxies))
         self.thread = threading.Thread(target=self.server.run,
                                        kwargs={"sockets": [sock]}, daemon=True)
 

@@ -61,6 +61,10 @@ log = logging.getLogger("publisher.serve")
 
 #: Forms are small: a body larger than this is refused with 413.
 MAX_BODY = 16 * 1024
+#: Seconds from a request's headers to the end of its body, or it is refused with 408. A form
+#: is well under a kilobyte, sent at once by any browser on any link (and a reverse proxy
+#: sends it whole); a body that trickles in is a client holding a connection open.
+BODY_SECONDS = 10.0
 CSP = ("default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
        "frame-ancestors 'none'; base-uri 'none'")
 SECURITY_HEADERS = [
@@ -108,9 +112,11 @@ def _form_value(form: FormData, name: str, limit: int = 320) -> str:
     return value[:limit] if isinstance(value, str) else ""
 
 
-def create_app(desk: ReaderDesk, *, owed_every: float = 60.0) -> ASGIApp:
+def create_app(desk: ReaderDesk, *, owed_every: float = 60.0,
+               body_seconds: float = BODY_SECONDS) -> ASGIApp:
     """The ASGI application for ``desk``'s publication. While it runs, it tries the mail
-    owed to readers (``desk.send_owed``) at its start and every ``owed_every`` seconds."""
+    owed to readers (``desk.send_owed``) at its start and every ``owed_every`` seconds. A
+    request body not in within ``body_seconds`` of the headers is refused (408)."""
     pages = Pages(desk)
     settings = desk.settings
     limiter = RateLimiter(settings.subscribe_per_ip_hour, timedelta(hours=1))
@@ -311,9 +317,7 @@ def create_app(desk: ReaderDesk, *, owed_every: float = 60.0) -> ASGIApp:
         # origin only, and the static site is another origin when server.url is set.
         routes.append(Route(f"/{desk.icon.name}", icon, methods=["GET"]))
     async def too_large(request: Request, exc: Exception) -> Response:
-        response = pages.notice(413, "too_large")
-        response.headers["connection"] = "close"
-        return response
+        return refused_body(pages, exc)
 
     async def server_error(request: Request, exc: Exception) -> Response:
         # Starlette sends this, then re-raises for Guard to log: no traceback reaches a browser.
@@ -335,9 +339,9 @@ def create_app(desk: ReaderDesk, *, owed_every: float = 60.0) -> ASGIApp:
         routes=routes,
         middleware=[Middleware(TrustedHostMiddleware, allowed_hosts=hosts, www_redirect=False)],
         exception_handlers={HTTPException: http_error, TooLarge: too_large,
-                            Exception: server_error},
+                            TooSlow: too_large, Exception: server_error},
     )
-    return Guard(app, pages)
+    return Guard(app, pages, body_seconds=body_seconds)
 
 
 async def owed_rounds(desk: ReaderDesk, every: float) -> None:
@@ -369,15 +373,30 @@ class TooLarge(Exception):
     """A request body over the limit."""
 
 
+class TooSlow(Exception):
+    """A request body not in by its deadline."""
+
+
+def refused_body(pages: Pages, exc: Exception) -> Response:
+    """The answer to a body refused as it arrives; the connection is closed, since the rest of
+    the body may still be on its way."""
+    response = (pages.notice(408, "too_slow") if isinstance(exc, TooSlow)
+                else pages.notice(413, "too_large"))
+    response.headers["connection"] = "close"
+    return response
+
+
 class Guard:
     """The outermost layer: security headers on every response, the body size limit, one
     access line per request (method, path, status, time — never the query, which holds tokens
     and addresses), and a plain 500 page for anything unexpected, never a traceback."""
 
-    def __init__(self, app: ASGIApp, pages: Pages, *, max_body: int = MAX_BODY):
+    def __init__(self, app: ASGIApp, pages: Pages, *, max_body: int = MAX_BODY,
+                 body_seconds: float = BODY_SECONDS):
         self.app = app
         self.pages = pages
         self.max_body = max_body
+        self.body_seconds = body_seconds
 
     async def __call__(self, scope: MutableMapping[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -396,10 +415,15 @@ class Guard:
 
         length = dict(scope.get("headers", [])).get(b"content-length")
         received = 0
+        body_due = asyncio.get_running_loop().time() + self.body_seconds
 
         async def receive_limited() -> MutableMapping[str, Any]:
             nonlocal received
-            message: MutableMapping[str, Any] = await receive()
+            try:
+                async with asyncio.timeout_at(body_due):
+                    message: MutableMapping[str, Any] = await receive()
+            except TimeoutError:
+                raise TooSlow() from None
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_body:
@@ -410,11 +434,19 @@ class Guard:
             if length is not None and (not length.isdigit() or int(length) > self.max_body):
                 raise TooLarge()
             await self.app(scope, receive_limited, send_guarded)
-        except TooLarge:
+        except (TooLarge, TooSlow) as exc:
             if not state["status"]:
-                response = self.pages.notice(413, "too_large")
+                await refused_body(self.pages, exc)(scope, receive, send_guarded)
+        except asyncio.CancelledError:
+            # The server is stopping and this request outlived server.GRACEFUL_SHUTDOWN: a
+            # client that stopped sending or reading, not a bug (uvicorn would log a
+            # traceback). Told so if it is still there, and the access line says 503.
+            if not state["status"]:
+                response = self.pages.notice(503, "error")
                 response.headers["connection"] = "close"
-                await response(scope, receive, send_guarded)
+                with contextlib.suppress(Exception):
+                    await response(scope, receive, send_guarded)
+                state["status"] = 503
         except Exception:
             log.exception("%s %s failed", scope.get("method"), loggable(scope.get("path", "")))
             if not state["status"]:

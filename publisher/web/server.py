@@ -17,6 +17,15 @@ import uvicorn
 from ..errors import ConfigError
 from .app import ASGIApp
 
+#: Seconds a stop (SIGTERM, Ctrl-C) waits for the requests in hand before it cuts them off.
+#: A request takes milliseconds; one still open after this is a client that stopped sending
+#: or reading, and it must not hold the stop open for as long as it likes (systemd waits 90 s,
+#: TimeoutStopSec's default, which the unit ``publisher serve --systemd`` prints keeps, then
+#: kills). What is cut off is only waiting on a client or on its turn to send mail: a ledger
+#: call or a message already with the relay runs to its end in its thread, and mail not sent
+#: stays owed to the reader (web.app), sent by the next server's first round.
+GRACEFUL_SHUTDOWN = 5
+
 
 def listen(host: str, port: int, *, choose: str) -> socket.socket:
     """A listening TCP socket on ``host``:``port``; ConfigError saying what to change if the
@@ -49,6 +58,7 @@ def uvicorn_config(app: ASGIApp, *, trusted_proxies: str) -> uvicorn.Config:
         log_config=None,
         lifespan="on",  # the app's round of mail owed to readers (web.app.owed_rounds)
         timeout_keep_alive=5,
+        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN,
         h11_max_incomplete_event_size=16 * 1024,  # request line and headers
     )
 

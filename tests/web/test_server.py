@@ -692,6 +692,30 @@ def test_a_ten_megabyte_body_is_refused_and_the_server_carries_on(reader: Reader
     assert reader.client.get("healthz").text == "ok\n"
 
 
+def test_a_body_that_trickles_in_is_refused_and_the_server_carries_on(publication):
+    import socket
+
+    sock, config = serve_publication(publication)
+    with open_store(config) as store:
+        desk = ReaderDesk(config, store, secret=SECRET, clock=MutableClock(NOW))
+        with ReaderServer(desk, sock, body_seconds=0.5) as server, \
+                socket.create_connection(("127.0.0.1", server.port), timeout=10) as slow:
+            started = time.monotonic()
+            slow.sendall(b"POST /subscribe HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                         b"Content-Type: application/x-www-form-urlencoded\r\n"
+                         b"Content-Length: 100\r\n\r\nemail=ann%40exa")
+            answer = b""
+            while chunk := slow.recv(65536):  # the server closes the connection after it
+                answer += chunk
+            took = time.monotonic() - started
+            assert httpx.get(server.url + "healthz").text == "ok\n"
+        assert store.subscriber_data("ann@example.org") is None
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 408 ") and b"connection: close" in head.lower()
+    assert b"Request timed out" in body
+    assert 0.5 <= took < 3
+
+
 def test_a_host_header_of_another_site_is_refused(reader: Reader):
     response = reader.client.get("subscribe", headers={"Host": "evil.example"})
     assert response.status_code == 400
@@ -900,3 +924,50 @@ def test_the_addresses_a_page_may_not_take_are_ones_serve_answers(reader: Reader
         assert reader.client.get(path).status_code != 404, path
     for path in ("about", "contact", "newsletter"):
         assert reader.client.get(path).status_code == 404, path
+
+
+# --- stopping --------------------------------------------------------------------------------
+
+
+def test_sigterm_stops_the_server_soon_whatever_a_slow_client_is_doing(publication):
+    import signal
+    import socket
+    import subprocess
+    import sys
+
+    from publisher.web.server import GRACEFUL_SHUTDOWN
+    from tests.pipeline.test_run_processes import environment
+
+    sock, config = serve_publication(publication)
+    port = sock.getsockname()[1]
+    sock.close()  # the process binds it itself
+    stderr = config.root.parent / "serve-stderr"
+    with open(stderr, "w") as err:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "publisher", "-C", str(config.root), "serve", "--port",
+             str(port)], env=environment(), stdout=subprocess.DEVNULL, stderr=err)
+    try:
+        wait_for(lambda: "Application startup complete" in stderr.read_text(), timeout=30,
+                 what="the server to start")
+        with socket.create_connection(("127.0.0.1", port)) as slow:
+            # Headers and part of the body, and then nothing: the request waits for the rest.
+            slow.sendall(b"POST /subscribe HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                         b"Content-Type: application/x-www-form-urlencoded\r\n"
+                         b"Content-Length: 100\r\n\r\nemail=ann%40exa")
+            time.sleep(0.3)
+            started = time.monotonic()
+            process.send_signal(signal.SIGTERM)
+            process.wait(timeout=GRACEFUL_SHUTDOWN + 10)
+            took = time.monotonic() - started
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert process.returncode == 0
+    assert took < GRACEFUL_SHUTDOWN + 2
+    lines = stderr.read_text().splitlines()
+    assert lines[-1].endswith(" publisher.serve INFO stopped")
+    # The request cut off is its access line, not a traceback: a slow client is not a bug.
+    assert any(re.search(r"publisher.serve INFO POST /subscribe 503 \d+", line)
+               for line in lines)
+    assert "Traceback" not in stderr.read_text()
