@@ -38,6 +38,8 @@ from datetime import timedelta
 from typing import Any
 from urllib.parse import quote, urlsplit
 
+import anyio
+import anyio.to_thread
 from starlette.applications import Starlette
 from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
@@ -51,7 +53,7 @@ from starlette.routing import Route
 
 from ..errors import BadToken, InvalidAddress, PublisherError
 from ..models import SubscriberStatus
-from ..newsletter.subscriptions import ConfirmOutcome
+from ..newsletter.subscriptions import OWED_RETRY, ConfirmOutcome
 from ..pipeline.reader import ReaderDesk, unsubscribe_query
 from ..render.reader import render_css, render_page
 from ..render.tokens import MANAGE, UNDO
@@ -75,6 +77,9 @@ SECURITY_HEADERS = [
     (b"cross-origin-opener-policy", b"same-origin"),
     (b"permissions-policy", b"interest-cohort=()"),
 ]
+
+#: Messages to readers that may wait for their turn with the relay (see ``Mail``).
+MAIL_WAITING = 40
 
 ASGIApp = Callable[[MutableMapping[str, Any], Any, Any], Awaitable[None]]
 
@@ -112,6 +117,34 @@ def _form_value(form: FormData, name: str, limit: int = 320) -> str:
     return value[:limit] if isinstance(value, str) else ""
 
 
+class Mail:
+    """The mail to readers the server sends (confirmations and notes after a subscribe,
+    welcomes, the rounds of owed mail): at most ``at_once`` messages with the relay at a time,
+    each in a thread that is not one of the requests' (they keep theirs for the ledger
+    whatever the relay does: one that takes connections and never answers holds a message
+    for delivery.timeout), and at most ``waiting`` more waiting their turn."""
+
+    def __init__(self, at_once: int, waiting: int = MAIL_WAITING):
+        self.limiter = anyio.CapacityLimiter(at_once)
+        self.waiting = waiting
+
+    async def run(self, send: Callable[..., Any], *args: Any) -> Any:
+        """``send(*args)`` in its turn."""
+        return await anyio.to_thread.run_sync(send, *args, limiter=self.limiter)
+
+    async def send_after_answer(self, send: Callable[..., Any], *args: Any) -> None:
+        """``send(*args)`` in its turn, unless ``waiting`` messages wait already: then not
+        now, and what was owed stays owed — a confirmation or a welcome is in the ledger's
+        round of mail owed to readers from the moment it is due (``ReaderDesk.send_owed``);
+        a note to a subscriber who asked again is not sent (they may ask again)."""
+        if self.limiter.statistics().tasks_waiting >= self.waiting:
+            log.warning("mail to a reader not sent now: %d messages wait for the relay "
+                        "already; confirmations and welcomes are tried again in %d minutes",
+                        self.waiting, OWED_RETRY.seconds // 60)
+            return
+        await self.run(send, *args)
+
+
 def create_app(desk: ReaderDesk, *, owed_every: float = 60.0,
                body_seconds: float = BODY_SECONDS) -> ASGIApp:
     """The ASGI application for ``desk``'s publication. While it runs, it tries the mail
@@ -122,6 +155,8 @@ def create_app(desk: ReaderDesk, *, owed_every: float = 60.0,
     limiter = RateLimiter(settings.subscribe_per_ip_hour, timedelta(hours=1))
     css = render_css(desk.site)
     publication = desk.site.newsletter_name
+    # As many at once as the relay is asked to take from publisher run.
+    mail = Mail(desk.config.delivery.connections)
 
     async def subscribe_form(request: Request) -> Response:
         return pages.page("subscribe", pages.t("subscribe_title", publication=publication),
@@ -148,7 +183,7 @@ def create_app(desk: ReaderDesk, *, owed_every: float = 60.0,
         task = None
         if result.request is not None:
             # After the answer: the reply takes as long whichever message goes out, or none.
-            task = BackgroundTask(desk.send_after_subscribe, result)
+            task = BackgroundTask(mail.send_after_answer, desk.send_after_subscribe, result)
         response = pages.page("subscribe", pages.t("check_inbox_title"), state="sent",
                               address=result.address, hours=desk.confirm_hours)
         response.background = task
@@ -181,7 +216,8 @@ def create_app(desk: ReaderDesk, *, owed_every: float = 60.0,
             # Only the POST that put the reader on the list, once: a second press of the button
             # finds the link used, a second link finds them on the list. After the answer, as
             # the confirmation is.
-            response.background = BackgroundTask(desk.send_welcome, joined)
+            response.background = BackgroundTask(mail.send_after_answer, desk.send_welcome,
+                                                 joined)
         return response
 
     async def unsubscribe(request: Request) -> Response:
@@ -325,7 +361,7 @@ def create_app(desk: ReaderDesk, *, owed_every: float = 60.0,
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        task = asyncio.create_task(owed_rounds(desk, owed_every))
+        task = asyncio.create_task(owed_rounds(desk, mail, owed_every))
         try:
             yield
         finally:
@@ -344,12 +380,12 @@ def create_app(desk: ReaderDesk, *, owed_every: float = 60.0,
     return Guard(app, pages, body_seconds=body_seconds)
 
 
-async def owed_rounds(desk: ReaderDesk, every: float) -> None:
+async def owed_rounds(desk: ReaderDesk, mail: Mail, every: float) -> None:
     """Try the mail owed to readers now and every ``every`` seconds, until cancelled. A ledger
     that cannot be reached is one line, and the next round tries again."""
     while True:
         try:
-            sent = await run_in_threadpool(desk.send_owed)
+            sent = await mail.run(desk.send_owed)
         except PublisherError as exc:
             log.warning("mail owed to readers not tried: %s", exc)
         except Exception:  # a bug: logged, and the server goes on serving readers

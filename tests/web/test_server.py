@@ -21,8 +21,10 @@ from publisher.config import READER_PATHS
 from publisher.ledger.store import Store, open_store
 from publisher.newsletter.subscriptions import OWED_RETRY
 from publisher.pipeline.reader import ReaderDesk
+from publisher.render.sender import Sender
 from publisher.render.tokens import CONFIRM, MANAGE, UNDO, make_token, unsubscribe_token
 from tests.fixtures import NOW, Page, use_smtp, wait_for, write_png
+from tests.smtpserver import ScriptedServer
 from tests.web.conftest import SECRET, Reader, serve_publication
 from tests.webserver import MutableClock, ReaderServer, outbox_messages, wait_for_messages
 
@@ -405,6 +407,44 @@ def test_a_confirmation_and_a_welcome_the_relay_put_off_go_out_once_it_takes_the
     assert welcome["Subject"] == "Welcome to Test Reel"
     assert len(server.received_by("ann@example.org")) == 2
     assert len(logged("mail owed")) == rounds  # no round sent anything more
+
+
+def greet_then_nothing(relay: ScriptedServer, conn) -> None:
+    """A relay that takes the connection, greets, and never answers again."""
+    conn.sendall(b"220 sink.test ESMTP\r\n")
+    relay.closed.wait()
+
+
+def test_a_relay_that_never_answers_holds_up_no_request(publication, caplog):
+    # Confirmations go out after the answer, each waiting on the relay in a thread: they must
+    # not take the threads the requests' ledger calls need (a one-click unsubscribe).
+    relay = ScriptedServer(greet_then_nothing)
+    use_smtp(publication, relay.url, connections=2, timeout=5)
+    sock, config = serve_publication(publication)
+    with open_store(config) as store:
+        store.add_subscriber("ann@example.org", now=NOW)
+        desk = ReaderDesk(config, store, secret=SECRET, clock=MutableClock(NOW))
+        with ReaderServer(desk, sock) as reader, relay, \
+                caplog.at_level("INFO", logger="publisher.serve"):
+            # More than the 40 threads requests have, each from a client of its own (the
+            # per-IP limit is not what is tested), each answered well before delivery.timeout.
+            for n in range(50):
+                answer = httpx.post(reader.url + "subscribe",
+                                    data={"email": f"r{n}@example.org"},
+                                    headers={"X-Forwarded-For": f"203.0.113.{n + 1}"},
+                                    timeout=2)
+                assert answer.status_code == 200
+            wait_for(lambda: relay.connections >= 2, what="the relay's connections")
+            started = time.monotonic()
+            unsubscribed = httpx.post(Sender.from_config(config).unsubscribe_url(
+                SECRET, "ann@example.org"), timeout=10)
+            took = time.monotonic() - started
+            assert unsubscribed.status_code == 200 and took < 2
+            assert relay.connections == 2  # no more than [delivery] connections at once
+            assert store.subscriber("ann@example.org").status == "unsubscribed"
+        # What could not wait its turn is owed, as if the relay had put it off: nothing lost.
+        assert len(store.owed_confirmations(NOW + OWED_RETRY, limit=None)) == 50
+    assert any("not sent now" in r.getMessage() for r in caplog.records)
 
 
 @contextlib.contextmanager
