@@ -323,6 +323,7 @@ class Subscriber:
     status: SubscriberStatus = SubscriberStatus.ACTIVE
     source: str = ""  # how they joined: "cli", "import:subscribers.csv", ...
     created_at: datetime | None = None  # aware (UTC) when read from the ledger
+    status_changed_at: datetime | None = None  # when they joined, left, bounced: likewise
 
 
 #: Per-subscriber values stamped into a compiled digest after compiling it once.

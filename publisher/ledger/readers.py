@@ -237,7 +237,7 @@ class ReaderStore(StoreBase):
                     results.append((Subscriber(
                         email=row.email, name=row.name, id=row.id,
                         status=SubscriberStatus.UNSUBSCRIBED, source=row.source,
-                        created_at=row.created_at), True))
+                        created_at=row.created_at, status_changed_at=now), True))
         return results
 
     def resubscribe(self, email: str, *, now: datetime, via: str) -> Subscriber | None:

@@ -25,7 +25,7 @@ _STAGE_BATCH = 10_000
 def _subscriber_from(row: Any) -> Subscriber:
     return Subscriber(email=row.email, name=row.name, id=row.id,
                       status=SubscriberStatus(row.status), source=row.source,
-                      created_at=row.created_at)
+                      created_at=row.created_at, status_changed_at=row.status_changed_at)
 
 
 class SubscriberStore(StoreBase):

@@ -79,6 +79,15 @@ OWED_RETRY = timedelta(minutes=5)
 WELCOME_OWED_FOR = timedelta(days=2)
 
 
+def undo_open(status: str, left_at: datetime | None, now: datetime, window: timedelta) -> bool:
+    """Whether a reader with ``status`` since ``left_at`` may still undo leaving ("resubscribe"
+    on the unsubscribed page): only an unsubscribe (a bounce or a complaint is not theirs to
+    undo), and only for ``window`` after it — the unsubscribe link that shows the button
+    never expires."""
+    return (status == SubscriberStatus.UNSUBSCRIBED and left_at is not None
+            and now - left_at < window)
+
+
 def welcome_still_owed(status: str, confirmed_at: datetime | None, now: datetime) -> bool:
     """Whether a welcome the relay has not taken is still worth sending to a subscriber with
     ``status`` who confirmed at ``confirmed_at``: not to one who left meanwhile, nor days late."""

@@ -42,6 +42,7 @@ from ..newsletter.subscriptions import (
     ConfirmOutcome,
     SubscribeAction,
     decide_confirm,
+    undo_open,
     welcome_still_owed,
 )
 from ..render.digest import archive_url
@@ -164,9 +165,15 @@ class ReaderDesk:
     def manage_token(self, email: str) -> str:
         return make_token(self._secret, MANAGE, self.list_id, email)
 
-    def undo_token(self, email: str) -> str:
-        until = self.clock() + timedelta(hours=self.settings.undo_hours)
-        return make_token(self._secret, UNDO, self.list_id, email, until)
+    def undo_token(self, subscriber: Subscriber) -> str | None:
+        """The token of the undo button for ``subscriber``, who left: it expires
+        ``server.undo_hours`` after they did. None when it is too late, or not theirs to undo
+        (``undo_open``)."""
+        window = timedelta(hours=self.settings.undo_hours)
+        left_at = subscriber.status_changed_at
+        if left_at is None or not undo_open(subscriber.status, left_at, self.clock(), window):
+            return None
+        return make_token(self._secret, UNDO, self.list_id, subscriber.email, left_at + window)
 
     def read(self, purpose: str, token: str) -> str:
         """The address a self-contained token for ``purpose`` was made for. BadToken (or
@@ -417,6 +424,20 @@ class ReaderDesk:
     def resubscribe(self, address: str, *, via: str) -> Subscriber | None:
         with self._write_lock:
             return self.store.resubscribe(address, now=self.clock(), via=via)
+
+    def undo(self, address: str) -> tuple[Subscriber | None, bool]:
+        """The undo button, its token read: ``address`` back on the list if it left less than
+        ``server.undo_hours`` ago (its token may be older than its last leaving). (The
+        subscriber, None when not on the list; False when it is too late, or not theirs to
+        undo — a bounce, a complaint.) Pressed twice, the second finds them on the list."""
+        window = timedelta(hours=self.settings.undo_hours)
+        with self._write_lock:
+            sub = self.store.subscriber(address)
+            if sub is None or sub.status == SubscriberStatus.ACTIVE:
+                return sub, True
+            if not undo_open(sub.status, sub.status_changed_at, self.clock(), window):
+                return sub, False
+            return self.store.resubscribe(address, now=self.clock(), via="undo"), True
 
     def rename(self, address: str, name: str) -> Subscriber:
         with self._write_lock:

@@ -11,7 +11,7 @@ serve them under a path):
 - ``GET /unsubscribe?address=&token=``: a button; ``POST``: unsubscribe, 200, no redirect — the
   RFC 8058 one-click request needs no cookie, no CSRF token, no JavaScript. Nothing changes on
   GET: mail scanners and link previewers fetch every link.
-- ``POST /resubscribe?token=``: the undo button, for ``server.undo_hours``.
+- ``POST /resubscribe?token=``: the undo button, for ``server.undo_hours`` after the reader left.
 - ``GET /preferences?token=``; ``POST`` with ``action`` = name, unsubscribe, resubscribe,
   export (JSON download) or erase.
 - ``GET /healthz``, ``GET /style.css``, ``GET /icon.png`` (site.icon, by its suffix); anything
@@ -51,7 +51,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from ..errors import BadToken, InvalidAddress, PublisherError
+from ..errors import BadToken, ExpiredToken, InvalidAddress, PublisherError
 from ..models import SubscriberStatus
 from ..newsletter.subscriptions import OWED_RETRY, ConfirmOutcome
 from ..pipeline.reader import ReaderDesk, unsubscribe_query
@@ -239,9 +239,8 @@ def create_app(desk: ReaderDesk, *, owed_every: float = 60.0,
             state = ("unknown" if sub is None
                      else "ask" if sub.status == SubscriberStatus.ACTIVE else "already")
         shown = sub.email if sub is not None else address
-        undo_url = (f"resubscribe?token={desk.undo_token(shown)}"
-                    if state in ("done", "already") and sub is not None
-                    and sub.status == SubscriberStatus.UNSUBSCRIBED else "")
+        undo_token = desk.undo_token(sub) if sub is not None else None
+        undo_url = f"resubscribe?token={undo_token}" if undo_token is not None else ""
         title = {"ask": "unsubscribe_title", "done": "unsubscribed_title",
                  "already": "already_unsubscribed_title", "unknown": "not_on_list_title"}[state]
         return pages.page("unsubscribe", pages.t(title), state=state, address=shown,
@@ -249,13 +248,19 @@ def create_app(desk: ReaderDesk, *, owed_every: float = 60.0,
                           undo_url=undo_url, preferences_url=preferences_url)
 
     async def resubscribe(request: Request) -> Response:
+        too_late = pages.notice(410, "undo_expired", (("subscribe", pages.t("subscribe_link")),),
+                                hours=round(settings.undo_hours))
         try:
             address = desk.read(UNDO, request.query_params.get("token", ""))
+        except ExpiredToken:
+            return too_late
         except BadToken:
             return pages.bad_link()
-        sub = await run_in_threadpool(desk.resubscribe, address, via="undo")
+        sub, undone = await run_in_threadpool(desk.undo, address)
         if sub is None:
             return pages.notice(200, "not_on_list")
+        if not undone:
+            return too_late
         log.info("resubscribe: undo")
         return pages.page("unsubscribe", pages.t("resubscribed_title"), state="resubscribed",
                           address=sub.email,

@@ -618,8 +618,41 @@ def test_the_unsubscribed_page_offers_undo_for_a_while_and_links_to_preferences(
 
     reader.client.post(reader.unsubscribe_url("ann@example.org"))
     reader.clock.now = NOW + timedelta(hours=169)
-    assert reader.client.post(undo).status_code == 400  # the undo window is over
+    assert reader.client.post(undo).status_code == 410  # the undo window is over
     assert reader.store.subscriber("ann@example.org").status == "unsubscribed"
+
+
+def test_undo_is_offered_and_honoured_only_for_undo_hours_after_the_reader_left(reader):
+    reader.store.add_subscriber("ann@example.org", now=NOW)
+    url = reader.unsubscribe_url("ann@example.org")
+
+    def undo_button(page: httpx.Response) -> str | None:
+        return next((action for _, action in form_actions(page)
+                     if action.startswith("resubscribe")), None)
+
+    reader.client.post(url)
+    reader.clock.now = NOW + timedelta(hours=167)  # the unsubscribe link, kept in the mail
+    undo = undo_button(reader.client.get(url))
+    assert undo is not None
+
+    # Over undo_hours after she left: the link, which never expires, offers undo no more, and
+    # a button from a page shown within them is refused, saying why.
+    reader.clock.now = NOW + timedelta(hours=169)
+    late = reader.client.get(url)
+    assert "You are already unsubscribed" in visible(late) and undo_button(late) is None
+    refused = reader.client.post(undo)
+    assert refused.status_code == 410
+    assert "This button has expired" in visible(refused)
+    assert ("subscribe", "Subscribe") in Page(refused.text).links
+    assert reader.store.subscriber("ann@example.org").status == "unsubscribed"
+
+    # Within undo_hours, it works: pressed at the 167th hour, it would have.
+    reader.client.post(reader.preferences_url("ann@example.org"), data={"action": "resubscribe"})
+    reader.client.post(url)  # she leaves again, now: a new window
+    again = undo_button(reader.client.get(url))
+    back = reader.client.post(again)
+    assert back.status_code == 200 and "You are subscribed again" in visible(back)
+    assert reader.store.subscriber("ann@example.org").status == "active"
 
 
 def test_an_address_not_on_the_list_is_told_so(reader: Reader):
