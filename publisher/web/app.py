@@ -47,7 +47,7 @@ from starlette.datastructures import FormData
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.middleware.trustedhost import TrustedHostMiddleware
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import HTMLResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
@@ -478,6 +478,11 @@ class Guard:
         except (TooLarge, TooSlow) as exc:
             if not state["status"]:
                 await refused_body(self.pages, exc)(scope, receive, send_guarded)
+        except ClientDisconnect:
+            # The client left before its body was in: nobody to answer, and no fault of ours.
+            # 499 in the access line, as nginx logs a request its client closed (so it is told
+            # from a 5xx, which the server answered, and from a 408, which it cut off).
+            state["status"] = 499
         except asyncio.CancelledError:
             # The server is stopping and this request outlived server.GRACEFUL_SHUTDOWN: a
             # client that stopped sending or reading, not a bug (uvicorn would log a

@@ -789,6 +789,24 @@ def test_a_body_that_trickles_in_is_refused_and_the_server_carries_on(publicatio
     assert 0.5 <= took < 3
 
 
+def test_a_client_gone_mid_body_is_one_access_line_not_an_error(reader: Reader, caplog):
+    import socket
+
+    caplog.set_level("INFO", logger="publisher.serve")
+    with socket.create_connection(("127.0.0.1", reader.server.port)) as gone:
+        gone.sendall(b"POST /subscribe HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                     b"Content-Type: application/x-www-form-urlencoded\r\n"
+                     b"Content-Length: 100\r\n\r\nemail=ann%40exa")
+    wait_for_answered(caplog, "POST /subscribe", 1)
+    lines = [(r.levelname, r.getMessage(), r.exc_info) for r in caplog.records
+             if r.name == "publisher.serve"]
+    assert len(lines) == 1
+    ((level, line, exc_info),) = lines
+    assert level == "INFO" and exc_info is None
+    assert re.fullmatch(r"POST /subscribe 499 \d+\.\dms", line)
+    assert reader.client.get("healthz").text == "ok\n"
+
+
 def test_a_host_header_of_another_site_is_refused(reader: Reader):
     response = reader.client.get("subscribe", headers={"Host": "evil.example"})
     assert response.status_code == 400
