@@ -36,7 +36,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from datetime import timedelta
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import parse_qsl, quote, urlsplit
 
 import anyio
 import anyio.to_thread
@@ -112,6 +112,32 @@ class Pages:
         return self.notice(400, "bad_link")
 
 
+class UnreadableForm(Exception):
+    """A form that is not text: bytes that are not UTF-8, or U+FFFD, what a decoder made of
+    such bytes."""
+
+
+async def read_form(request: Request) -> FormData:
+    """The request's form, every field text as sent. UnreadableForm otherwise: Starlette reads
+    an urlencoded body as Latin-1 and decodes its escapes with errors replaced, so bytes that
+    are not UTF-8 would become other characters — another address, recorded and mailed to."""
+    content_type = request.headers.get("content-type", "").partition(";")[0].strip().lower()
+    if content_type == "application/x-www-form-urlencoded":
+        body = await request.body()
+        try:
+            fields = parse_qsl(body.decode("utf-8"), keep_blank_values=True, encoding="utf-8",
+                               errors="strict")
+        except ValueError:  # UnicodeDecodeError, for the raw bytes or their escapes
+            raise UnreadableForm() from None
+        form = FormData([(name, value) for name, value in fields])
+    else:
+        form = await request.form()  # multipart: Starlette replaces what is not UTF-8
+    if any("\ufffd" in name or isinstance(value, str) and "\ufffd" in value
+           for name, value in form.multi_items()):
+        raise UnreadableForm()
+    return form
+
+
 def _form_value(form: FormData, name: str, limit: int = 320) -> str:
     value = form.get(name, "")
     return value[:limit] if isinstance(value, str) else ""
@@ -169,7 +195,11 @@ def create_app(desk: ReaderDesk, *, owed_every: float = 60.0,
             refused = pages.notice(429, "too_many")
             refused.headers["retry-after"] = str(limiter.retry_after(client, now))
             return refused
-        form = await request.form()
+        try:
+            form = await read_form(request)
+        except UnreadableForm:
+            return pages.page("subscribe", pages.t("subscribe_title", publication=publication),
+                              400, state="form", error=pages.t("invalid_address"))
         email, name = _form_value(form, "email"), _form_value(form, "name", 200)
         try:
             result = await run_in_threadpool(
@@ -274,7 +304,7 @@ def create_app(desk: ReaderDesk, *, owed_every: float = 60.0,
             return pages.bad_link()
         notice = error = ""
         if request.method == "POST":
-            form = await request.form()
+            form = await read_form(request)
             action = _form_value(form, "action", 20)
             if action == "export":
                 data = await run_in_threadpool(desk.export, address)
@@ -360,6 +390,9 @@ def create_app(desk: ReaderDesk, *, owed_every: float = 60.0,
     async def too_large(request: Request, exc: Exception) -> Response:
         return refused_body(pages, exc)
 
+    async def unreadable_form(request: Request, exc: Exception) -> Response:
+        return pages.notice(400, "bad_form")
+
     async def server_error(request: Request, exc: Exception) -> Response:
         # Starlette sends this, then re-raises for Guard to log: no traceback reaches a browser.
         return pages.notice(500, "error")
@@ -380,7 +413,8 @@ def create_app(desk: ReaderDesk, *, owed_every: float = 60.0,
         routes=routes,
         middleware=[Middleware(TrustedHostMiddleware, allowed_hosts=hosts, www_redirect=False)],
         exception_handlers={HTTPException: http_error, TooLarge: too_large,
-                            TooSlow: too_large, Exception: server_error},
+                            TooSlow: too_large, UnreadableForm: unreadable_form,
+                            Exception: server_error},
     )
     return Guard(app, pages, body_seconds=body_seconds)
 

@@ -185,6 +185,39 @@ def test_a_bad_address_shows_the_form_again_with_what_was_typed(reader: Reader):
     assert field.get("aria-describedby") == "subscribe-error"
 
 
+@pytest.mark.parametrize("body", [
+    b"email=%FF%FEx1@readers.org",  # percent-escapes of bytes that are not UTF-8
+    b"email=\xff\xfex1@readers.org",  # the same bytes, raw
+    b"email=%EF%BF%BDx1@readers.org",  # U+FFFD: what a decoder made of such bytes
+    b"email=x1@readers.org&name=%C0%AF",  # an overlong UTF-8 sequence, in any field
+])
+def test_form_bytes_that_are_not_text_are_not_an_address(reader: Reader, body: bytes):
+    response = reader.client.post("subscribe", content=body, headers={
+        "content-type": "application/x-www-form-urlencoded"})
+    assert response.status_code == 400
+    assert "does not look like an email address" in visible(response)
+    assert "\ufffd" not in response.text
+    assert reader.store.subscriber_data("x1@readers.org") is None
+    assert wait_for_messages(reader.outbox, 1, timeout=0.3) == []
+
+
+def test_a_form_in_utf_8_is_read_as_utf_8_escaped_or_not(reader: Reader):
+    for body in ("email=zoe@example.org&name=Zo%C3%AB+Q", "email=zoe@example.org&name=Zoë Q"):
+        assert reader.client.post("subscribe", content=body.encode("utf-8"), headers={
+            "content-type": "application/x-www-form-urlencoded"}).status_code == 200
+    reader.client.post(reader.confirmation_link())
+    assert reader.store.subscriber("zoe@example.org").name == "Zoë Q"
+    assert reader.store.subscriber_data("zoe@example.org")["subscription_requests"][1][
+        "name"] == "Zoë Q"  # not "ZoÃ« Q"
+
+    # Every form is read so: a name for the preferences page too.
+    url = reader.preferences_url("zoe@example.org")
+    refused = reader.client.post(url, content=b"action=name&name=%FF", headers={
+        "content-type": "application/x-www-form-urlencoded"})
+    assert refused.status_code == 400 and "This form could not be read" in visible(refused)
+    assert reader.store.subscriber("zoe@example.org").name == "Zoë Q"
+
+
 def test_the_honeypot_and_the_per_address_cap_send_nothing_yet_answer_alike(reader: Reader,
                                                                             caplog):
     caplog.set_level("INFO", logger="publisher.serve")
