@@ -184,6 +184,12 @@ def create_app(desk: ReaderDesk, *, owed_every: float = 60.0,
     # As many at once as the relay is asked to take from publisher run.
     mail = Mail(desk.config.delivery.connections)
 
+    async def subscribe_page(request: Request) -> Response:
+        # One route for both methods: a 405 for another names them both in its Allow.
+        if request.method == "POST":
+            return await subscribe(request)
+        return await subscribe_form(request)
+
     async def subscribe_form(request: Request) -> Response:
         return pages.page("subscribe", pages.t("subscribe_title", publication=publication),
                           state="form", form_name="subscribe-page")
@@ -368,14 +374,16 @@ def create_app(desk: ReaderDesk, *, owed_every: float = 60.0,
 
     async def http_error(request: Request, exc: Exception) -> Response:
         status = exc.status_code if isinstance(exc, HTTPException) else 500
-        key = {404: "not_found", 405: "not_found", 413: "too_large",
+        key = {404: "not_found", 405: "not_allowed", 413: "too_large",
                429: "too_many"}.get(status, "error")
-        return pages.notice(status if key != "error" else 500, key)
+        response = pages.notice(status if key != "error" else 500, key)
+        if isinstance(exc, HTTPException) and exc.headers:
+            response.headers.update(exc.headers)  # a 405's Allow (RFC 9110 15.5.6)
+        return response
 
     routes = [
         Route("/", subscribe_form, methods=["GET"]),
-        Route("/subscribe", subscribe_form, methods=["GET"]),
-        Route("/subscribe", subscribe, methods=["POST"]),
+        Route("/subscribe", subscribe_page, methods=["GET", "POST"]),
         Route("/confirm", confirm, methods=["GET", "POST"]),
         Route("/unsubscribe", unsubscribe, methods=["GET", "POST"]),
         Route("/resubscribe", resubscribe, methods=["POST"]),

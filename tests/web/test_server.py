@@ -952,6 +952,21 @@ def test_without_an_icon_the_pages_name_none_and_the_path_is_404(reader: Reader)
     assert reader.client.get("icon.png").status_code == 404
 
 
+@pytest.mark.parametrize(("method", "path", "allowed"), [
+    ("PUT", "subscribe", {"GET", "HEAD", "POST"}),
+    ("DELETE", "unsubscribe?address=x&token=y", {"GET", "HEAD", "POST"}),
+    ("GET", "resubscribe?token=x", {"POST"}),
+    ("POST", "healthz", {"GET", "HEAD"}),
+])
+def test_a_method_a_page_does_not_take_is_405_saying_which_it_takes(reader: Reader, method,
+                                                                     path, allowed):
+    response = reader.client.request(method, path)
+    assert response.status_code == 405  # RFC 9110 15.5.6: with Allow
+    assert {m.strip() for m in response.headers["allow"].split(",")} == allowed
+    assert "Method not allowed" in visible(response) and "not found" not in visible(response)
+    assert response.headers["content-security-policy"]
+
+
 def test_healthz_and_a_sensible_404(reader: Reader):
     assert reader.client.get("healthz").text == "ok\n"
     missing = reader.client.get("wp-login.php")
