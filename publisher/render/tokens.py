@@ -43,6 +43,7 @@ UNDO = "undo"  # "resubscribe" on the page that says you are unsubscribed
 PURPOSES = (UNSUBSCRIBE, MANAGE, CONFIRM, UNDO)
 
 _LIST_ID = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9_-]*)(?:\.[A-Za-z0-9_-]+)+")
+_BASE64URL = re.compile(r"[A-Za-z0-9_-]*")
 _VERSION = "publisher-token-1"
 #: A token longer than this is refused before any work (an address is at most 254 octets).
 TOKEN_MAX = 600
@@ -58,7 +59,15 @@ def _b64(data: bytes) -> str:
 
 
 def _unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    """The bytes ``_b64`` made ``text`` from; binascii.Error for any other text. The decoder
+    alone skips characters outside the alphabet, takes padding and both alphabets, and
+    ignores a final character's spare bits: an altered token would read as the genuine one."""
+    if not _BASE64URL.fullmatch(text):
+        raise binascii.Error("not unpadded base64url")
+    data = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    if _b64(data) != text:
+        raise binascii.Error("not the canonical base64url of its bytes")
+    return data
 
 
 def _mac(secret: str, purpose: str, list_id: str, payload: str) -> bytes:
