@@ -498,16 +498,19 @@ class Guard:
 
         length = dict(scope.get("headers", [])).get(b"content-length")
         received = 0
-        body_due = asyncio.get_running_loop().time() + self.body_seconds
+        body_due: float | None = asyncio.get_running_loop().time() + self.body_seconds
 
         async def receive_limited() -> MutableMapping[str, Any]:
-            nonlocal received
+            nonlocal received, body_due
             try:
+                # Until the body is in; after, a receive waits for the client to go, unbounded.
                 async with asyncio.timeout_at(body_due):
                     message: MutableMapping[str, Any] = await receive()
             except TimeoutError:
                 raise TooSlow() from None
             if message["type"] == "http.request":
+                if not message.get("more_body", False):
+                    body_due = None
                 received += len(message.get("body", b""))
                 if received > self.max_body:
                     raise TooLarge()
@@ -529,6 +532,7 @@ class Guard:
             # The server is stopping and this request outlived server.GRACEFUL_SHUTDOWN: a
             # client that stopped sending or reading, not a bug (uvicorn would log a
             # traceback). Told so if it is still there, and the access line says 503.
+            # (A request answered already was waiting for its mail's turn: that stays owed.)
             if not state["status"]:
                 response = self.pages.notice(503, "error")
                 response.headers["connection"] = "close"
