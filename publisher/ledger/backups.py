@@ -46,10 +46,12 @@ def ledger_damage(ledger: Path) -> str | None:
         conn.close()
 
 
-def write_backup(ledger: Path, target: Path) -> int:
+def write_backup(ledger: Path, target: Path, known_revisions: set[str] | None = None) -> int:
     """Copy the SQLite ledger ``ledger`` to ``target`` (replaced atomically if it exists, mode
     0600, fsynced); returns its size in bytes. StoreError when the copy cannot be made or does
-    not pass SQLite's quick_check."""
+    not pass SQLite's quick_check, or, given ``known_revisions``, when it is not a publisher
+    ledger at one of those schema revisions: the copy is looked at before it takes the name of
+    the last good backup, never after."""
     if target.exists() and target.resolve() == ledger.resolve():
         raise StoreError(f"{target} is the ledger itself; name another file")
     try:
@@ -74,6 +76,12 @@ def write_backup(ledger: Path, target: Path) -> int:
                         "sqlite3 state.db '.recover' | sqlite3 new.db)")
             finally:
                 dst.close()
+            if known_revisions is not None:
+                refusal = _not_backed_up(Path(tmp), known_revisions)
+                if refusal:
+                    what, fix = refusal
+                    raise StoreError(f"cannot back up {ledger}: {what}; {target} is left as it "
+                                     f"was{': ' + fix if fix else ''}")
         finally:
             src.close()
         with open(tmp, "rb") as fh:
@@ -91,6 +99,26 @@ def write_backup(ledger: Path, target: Path) -> int:
         raise
     _fsync_directory(target.parent)
     return target.stat().st_size
+
+
+def _not_backed_up(copy: Path, known_revisions: set[str]) -> tuple[str, str] | None:
+    """What makes the fresh ``copy`` of a ledger no backup to keep, and the fix ("" when what
+    is wrong says it already), or None. Said of the ledger it was copied from: the copy is
+    only what that ledger holds."""
+    engine = readonly_engine(copy)
+    try:
+        status = read_status(engine, str(copy))
+    finally:
+        engine.dispose()
+    if status.problem:
+        return status.problem, ""
+    if not status.exists:  # emptied: a bad copy, a full disk, a redirect into it
+        return ("it is an empty database, not a publisher ledger",
+                "restore the latest good backup with 'publisher restore FILE'")
+    if status.revision not in known_revisions:
+        return (f"its schema revision {status.revision} is unknown: a newer publisher wrote it",
+                "back it up with that publisher, or upgrade this one")
+    return None
 
 
 def inspect_backup(path: Path, known_revisions: set[str]) -> LedgerStatus:

@@ -76,7 +76,7 @@ def backup(config: Config, target: Path | None, *, now: datetime) -> BackupResul
     if not ledger.is_file():
         raise StoreError(f"{ledger}: no ledger yet; nothing to back up")
     path = target if target is not None else default_backup_path(config, now)
-    size = write_backup(ledger, path)
+    size = write_backup(ledger, path, known_revisions())
     return BackupResult(path, size, inspect_backup(path, known_revisions()))
 
 

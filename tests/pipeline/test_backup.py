@@ -212,3 +212,37 @@ def test_a_backup_made_mid_send_restored_after_the_send_finished_sends_nothing_t
            "#1 finished sending" in result.stderr
     assert "'publisher issue send 1' sends them anyway" in result.stderr
     assert len(outbox(sent)) == 3  # nobody got issue #1 twice
+
+
+def test_an_empty_ledger_never_replaces_the_last_good_backup(sent, cli, tmp_path):
+    """A ledger file emptied (a bad copy, a full disk, a mistaken redirect) is an empty SQLite
+    database: it passes quick_check, and must still not take the last good backup's place."""
+    copy = tmp_path / "reel.db"
+    assert cli("backup", str(copy)).exit_code == 0
+    good = copy.read_bytes()
+    ledger = sent.root / ".publisher" / "state.db"
+    ledger.write_bytes(b"")
+    result = cli("backup", str(copy))
+    assert result.exit_code == 1 and result.stderr.count("\n") == 1
+    assert result.stderr.startswith(f"error: cannot back up {ledger}: ")
+    assert f"{copy} is left as it was" in result.stderr and "publisher restore" in result.stderr
+    assert copy.read_bytes() == good
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".reel.db")] == []
+
+
+def test_a_ledger_of_a_newer_publisher_never_replaces_the_last_good_backup(sent, cli, tmp_path):
+    copy = tmp_path / "reel.db"
+    assert cli("backup", str(copy)).exit_code == 0
+    good = copy.read_bytes()
+    ledger = sent.root / ".publisher" / "state.db"
+    conn = sqlite3.connect(ledger)
+    conn.execute("UPDATE alembic_version SET version_num = '9999_future'")
+    conn.commit()
+    conn.close()
+    result = cli("backup", str(copy))
+    assert result.exit_code == 1 and result.stderr.count("\n") == 1
+    assert result.stderr == (
+        f"error: cannot back up {ledger}: its schema revision 9999_future is unknown: a newer "
+        f"publisher wrote it; {copy} is left as it was: back it up with that publisher, or "
+        "upgrade this one\n")
+    assert copy.read_bytes() == good
