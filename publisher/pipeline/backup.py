@@ -12,7 +12,6 @@ have gone out already, and the next run would send them again.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,9 +24,8 @@ from ..ledger.backups import copy_into, inspect_backup, write_backup
 from ..ledger.migrate import known_revisions
 from ..ledger.probe import LedgerStatus, probe_ledger, sqlite_path
 from ..models import IssueState
+from .issues import archived_numbers, lost_ledger
 from .lock import publication_lock
-
-_ARCHIVED = re.compile(r"[1-9][0-9]*")
 
 
 @dataclass(frozen=True)
@@ -71,24 +69,18 @@ def _ledger_file(config: Config) -> Path:
 
 def backup(config: Config, target: Path | None, *, now: datetime) -> BackupResult:
     """Copy the ledger to ``target`` (default: .publisher/backups/state-<UTC time>.db).
-    StoreError when there is no ledger, or the copy fails."""
+    StoreError when there is no ledger, or one that lost the web archive's issues
+    (``lost_ledger``), or the copy fails."""
     ledger = _ledger_file(config)
+    lost = lost_ledger(config)
+    if lost:
+        kept = f", {target} is left as it was" if target is not None else ""
+        raise StoreError(f"nothing backed up{kept}: {lost}")
     if not ledger.is_file():
         raise StoreError(f"{ledger}: no ledger yet; nothing to back up")
     path = target if target is not None else default_backup_path(config, now)
     size = write_backup(ledger, path, known_revisions())
     return BackupResult(path, size, inspect_backup(path, known_revisions()))
-
-
-def archived_numbers(config: Config) -> list[int]:
-    """The issue numbers that have a page in the web archive (public/issues/<n>/), ascending."""
-    directory = config.output_path / "issues"
-    try:
-        names = [p.name for p in directory.iterdir() if _ARCHIVED.fullmatch(p.name)]
-    except OSError:  # no archive yet (or none readable): nothing to compare
-        return []
-    return sorted(int(n) for n in names
-                  if (directory / n / "index.html").is_file())
 
 
 def restore(config: Config, source: Path, *, now: datetime) -> RestoreResult:

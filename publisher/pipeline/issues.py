@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from pathlib import Path
 
@@ -9,11 +10,14 @@ from ..config import Config
 from ..errors import ComposeError
 from ..files import read_text
 from ..ledger import Store
+from ..ledger.probe import LedgerStatus, probe_ledger
 from ..models import IssueRecord, IssueState
 from ..newsletter.compose import plan_issue
 from ..render.archive import archive_page
 from ..sources import Catalog
 from ..sources.markdown import markdown_to_html
+
+_ARCHIVED = re.compile(r"[1-9][0-9]*")
 
 
 def compose_issue(config: Config, store: Store, catalog: Catalog, *, now: datetime,
@@ -41,15 +45,52 @@ def refuse_archived(config: Config, number: int) -> None:
     """ComposeError if the web archive already holds a page for issue ``number``: the ledger
     that sent it was lost, or restored from an older backup, and the reviews in that issue
     would go to every subscriber again."""
-    page = config.output_path / archive_page(number)
-    if page.is_file():
+    if _archived(config, number):
         where = f"{config.output_dir}/issues/{number}/"
         raise ComposeError(
             f"issue #{number} not composed: the web archive already has an issue #{number} "
             f"({where}) that this ledger does not know, so the ledger was lost or restored from "
-            f"an older backup and its readers would get those reviews again; restore the latest "
-            f"backup ('publisher restore FILE'), or, if those pages belong to a ledger you have "
-            f"given up, move {config.output_dir}/issues/ away")
+            f"an older backup and its readers would get those reviews again; "
+            f"{_restore_or_give_up(config)}")
+
+
+def lost_ledger(config: Config, status: LedgerStatus | None = None) -> str | None:
+    """Why the ledger cannot be the one that sent the issues of the web archive — it is
+    missing, an empty file, or holds no issue, while public/issues/<n>/ has a page — or None.
+    A ledger made anew in its place would send issue #1 again at the next slot, and the next
+    backup would take the last good one's place. ``status``: what ``probe_ledger`` just found,
+    if the caller has it; the ledger is looked at only when the archive has an issue."""
+    archived = archived_numbers(config)
+    if not archived:  # nothing sent yet, or the archive moved away: a ledger may be made
+        return None
+    if status is None:
+        status = probe_ledger(config)
+    if status.problem or (status.exists and status.issues):  # a problem is said by its reader
+        return None
+    number = archived[0]
+    return (f"{status.url} {'holds no issue' if status.exists else 'is missing or empty'}, but "
+            f"the web archive has issue #{number} ({config.output_dir}/issues/{number}/): the "
+            "ledger that sent it was lost, and a new one would send its readers those reviews "
+            f"again; {_restore_or_give_up(config)}")
+
+
+def _restore_or_give_up(config: Config) -> str:
+    return ("restore the latest backup ('publisher restore FILE'), or, if those pages belong to "
+            f"a ledger you have given up, move {config.output_dir}/issues/ away")
+
+
+def _archived(config: Config, number: int) -> bool:
+    return (config.output_path / archive_page(number)).is_file()
+
+
+def archived_numbers(config: Config) -> list[int]:
+    """The issue numbers that have a page in the web archive (public/issues/<n>/), ascending."""
+    directory = config.output_path / "issues"
+    try:
+        names = [p.name for p in directory.iterdir() if _ARCHIVED.fullmatch(p.name)]
+    except OSError:  # no archive yet (or none readable): nothing to compare
+        return []
+    return sorted(number for number in map(int, names) if _archived(config, number))
 
 
 def note_from_file(path: Path, config: Config) -> str:

@@ -47,6 +47,7 @@ from ..render.sender import Sender
 from ..render.site import Site
 from ..render.strings import load_web_strings
 from ..text import count
+from .issues import lost_ledger
 from .units import RUN_EVERY_MINUTES
 
 #: Shorter secrets are refused for a new publication (HMAC-SHA256 keys: 32 bytes is its
@@ -438,6 +439,10 @@ def check_ledger(config: Config, now: datetime) -> tuple[Findings, LedgerStatus]
     found.errors += server.errors
     found.warnings += server.warnings
     found.info += server.info
+    lost = lost_ledger(config, status)
+    if lost:
+        found.errors.append(f"ledger: {lost}")
+        return found, status
     if not status.exists:
         if sqlite_path(config) is None:  # a server's database, there but empty
             found.info.append(f"ledger: {status.url} holds no ledger yet; the first command "

@@ -35,7 +35,7 @@ from ..newsletter.compose import (
 from ..newsletter.schedule import before_first_run, config_schedule, decide, format_local
 from ..sources import Catalog, load_reviews
 from .build import build_site
-from .issues import refuse_archived
+from .issues import lost_ledger, refuse_archived
 from .lock import file_lock_holder
 from .preflight import (
     is_local,
@@ -122,6 +122,9 @@ def rehearse_run(config: Config, *, now: datetime, catch_up: bool = False,
         who = f"pid {holder}" if holder else "pid unknown"
         lines.append(f"another run holds the lock ({who}): a run now would step aside and do "
                      "nothing; what follows is what the next one would do")
+    lost = lost_ledger(config)
+    if lost:  # a run would stop there, doing nothing
+        return RunPlan(tuple(lines), (lost,))
     catalog: Catalog | None = None
     try:
         catalog = load_reviews(config)

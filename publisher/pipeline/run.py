@@ -44,7 +44,7 @@ from ..newsletter.schedule import (
 from ..sources import Catalog, load_reviews
 from .build import build_site, steady
 from .inbox import process_inbox
-from .issues import compose_issue
+from .issues import compose_issue, lost_ledger
 from .lock import run_locks
 from .preflight import sending_secret
 from .send import ambiguous_line, deliver
@@ -160,6 +160,9 @@ class _Run:
                 catalog.end_meanwhile()
 
     def _steps(self, catalog: Catalog | None) -> RunReport:
+        lost = lost_ledger(self.config)
+        if lost:  # opening it would make a new one: nothing is done until it is restored
+            return self._report(problems=[lost])
         with open_store(self.config) as store:
             self._inbox(store)  # first: a bounce or complaint that came back stops the next send
             written = self._build(store, catalog) if catalog is not None else 0

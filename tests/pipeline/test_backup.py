@@ -5,6 +5,7 @@ already has is refused."""
 from __future__ import annotations
 
 import mailbox
+import shutil
 import sqlite3
 import stat
 from datetime import timedelta
@@ -13,7 +14,8 @@ import pytest
 from sqlalchemy import create_engine
 
 from publisher.errors import ComposeError, LockHeld, StoreError
-from publisher.ledger.migrate import migrate
+from publisher.ledger.backups import write_backup
+from publisher.ledger.migrate import known_revisions, migrate
 from publisher.ledger.store import open_store
 from publisher.pipeline.backup import backup, restore
 from publisher.pipeline.issues import compose_issue
@@ -55,11 +57,7 @@ def test_a_lost_ledger_restored_from_an_export_does_not_send_issue_1_again(sent,
 
     result = cli("run", now=SLOT + WEEK + timedelta(minutes=1), env=SECRET)
     assert result.exit_code == 1
-    [line] = result.stderr.splitlines()
-    assert line.startswith("error: no issue composed for the slot Fri 2026-11-27 09:00 GMT: "
-                           "issue #1 not composed: the web archive already has an issue #1 "
-                           "(public/issues/1/) that this ledger does not know")
-    assert "publisher restore FILE" in line
+    assert result.stderr == f"error: {lost_ledger_line(sent, 'holds no issue')}\n"
     assert len(outbox(sent)) == 3  # nobody got anything twice
     # and by hand, the same
     refused = cli("issue", "new")
@@ -224,8 +222,14 @@ def test_an_empty_ledger_never_replaces_the_last_good_backup(sent, cli, tmp_path
     ledger.write_bytes(b"")
     result = cli("backup", str(copy))
     assert result.exit_code == 1 and result.stderr.count("\n") == 1
-    assert result.stderr.startswith(f"error: cannot back up {ledger}: ")
     assert f"{copy} is left as it was" in result.stderr and "publisher restore" in result.stderr
+    assert copy.read_bytes() == good
+    # the copy itself is looked at, whether or not a web archive says issues were sent
+    with pytest.raises(StoreError) as refused:
+        write_backup(ledger, copy, known_revisions())
+    assert str(refused.value) == (
+        f"cannot back up {ledger}: it is an empty database, not a publisher ledger; {copy} is "
+        "left as it was: restore the latest good backup with 'publisher restore FILE'")
     assert copy.read_bytes() == good
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".reel.db")] == []
 
@@ -246,3 +250,76 @@ def test_a_ledger_of_a_newer_publisher_never_replaces_the_last_good_backup(sent,
         f"publisher wrote it; {copy} is left as it was: back it up with that publisher, or "
         "upgrade this one\n")
     assert copy.read_bytes() == good
+
+
+def lost_ledger_line(sent, what: str) -> str:
+    ledger = sent.root / ".publisher" / "state.db"
+    return (f"sqlite:///{ledger} {what}, but the web archive has issue #1 (public/issues/1/): "
+            "the ledger that sent it was lost, and a new one would send its readers those "
+            "reviews again; restore the latest backup ('publisher restore FILE'), or, if those "
+            "pages belong to a ledger you have given up, move public/issues/ away")
+
+
+def test_a_lost_ledger_is_not_recreated_by_the_next_run(sent, cli):
+    """Found at the next cron run, not at the next slot: no slot is due a day later."""
+    shutil.rmtree(sent.root / ".publisher")
+    result = cli("run", now=SLOT + timedelta(days=1), env=SECRET)
+    assert result.exit_code == 1
+    assert result.stderr == f"error: {lost_ledger_line(sent, 'is missing or empty')}\n"
+    assert not (sent.root / ".publisher" / "state.db").exists()
+    rehearsed = cli("run", "--dry-run", now=SLOT + timedelta(days=1), env=SECRET)
+    assert rehearsed.exit_code == 1
+    assert rehearsed.stderr == f"error: {lost_ledger_line(sent, 'is missing or empty')}\n"
+
+
+def test_an_emptied_ledger_or_one_that_knows_no_issue_stops_the_run(sent, cli, tmp_path):
+    ledger = sent.root / ".publisher" / "state.db"
+    ledger.write_bytes(b"")
+    result = cli("run", now=SLOT + timedelta(days=1), env=SECRET)
+    assert result.exit_code == 1
+    assert result.stderr == f"error: {lost_ledger_line(sent, 'is missing or empty')}\n"
+    assert ledger.read_bytes() == b""
+    # recreated by another command (subscribers imported from an export): still no issue #1
+    ledger.unlink()
+    add_subscribers(sent.config, 3, SLOT)
+    result = cli("run", now=SLOT + timedelta(days=1), env=SECRET)
+    assert result.exit_code == 1
+    assert result.stderr == f"error: {lost_ledger_line(sent, 'holds no issue')}\n"
+
+
+def test_check_calls_a_lost_ledger_an_error(sent, cli):
+    shutil.rmtree(sent.root / ".publisher")
+    result = cli("check", env=SECRET)
+    assert result.exit_code == 1
+    assert f"ledger: {lost_ledger_line(sent, 'is missing or empty')}" \
+        in result.stderr.splitlines()
+    assert "does not exist yet" not in result.stdout
+
+
+def test_a_lost_ledger_never_replaces_the_last_good_backup(sent, cli, tmp_path):
+    offsite = tmp_path / "offsite.db"
+    assert cli("backup", str(offsite)).exit_code == 0
+    good = offsite.read_bytes()
+    shutil.rmtree(sent.root / ".publisher")
+    add_subscribers(sent.config, 3, SLOT)  # a ledger made anew, holding no issue
+    result = cli("backup", str(offsite))
+    assert result.exit_code == 1
+    assert result.stderr == (f"error: nothing backed up, {offsite} is left as it was: "
+                             f"{lost_ledger_line(sent, 'holds no issue')}\n")
+    assert offsite.read_bytes() == good
+    # restoring is the way back, and the run goes on from there
+    assert cli("restore", str(offsite)).exit_code == 0
+    assert cli("run", now=SLOT + timedelta(days=1), env=SECRET).exit_code == 0
+    assert cli("backup", str(offsite)).exit_code == 0
+
+
+def test_a_new_publication_makes_its_ledger_as_before(publication, cli, tmp_path):
+    """No public/issues/: nothing was sent, and the first command makes the ledger."""
+    write_reviews(publication, 4)
+    use_maildir(publication)
+    checked = cli("check", env=SECRET)
+    assert checked.exit_code == 0, checked.output
+    assert "does not exist yet" in checked.stdout
+    assert cli("run", now=SLOT - timedelta(days=1), env=SECRET).exit_code == 0
+    assert (publication.root / ".publisher" / "state.db").is_file()
+    assert cli("backup", str(tmp_path / "first.db")).exit_code == 0
