@@ -29,9 +29,10 @@ anything else is a bug and gets a traceback behind ``--debug``.
         ├── AmbiguousDeliveryError
         └── TransportError
 
-    Interrupted                a signal (SIGINT, SIGTERM) asked publisher to stop; not an error,
-                               and not a PublisherError, so that nothing on the way out takes it
-                               for one: the CLI says what was done and exits 128 + the signal
+    Interrupted                a signal (SIGINT, SIGTERM, SIGHUP) asked publisher to stop; not
+                               an error, and not a PublisherError, so that nothing on the way
+                               out takes it for one: the CLI says what was done and exits
+                               128 + the signal
 """
 
 from __future__ import annotations
@@ -214,3 +215,13 @@ class Interrupted(BaseException):  # noqa: N818 - named like KeyboardInterrupt, 
     @property
     def exit_code(self) -> int:
         return 128 + self.signum
+
+
+def stop_signals() -> tuple[int, ...]:
+    """The signals that stop a command cleanly, as ``Interrupted``: SIGINT (Ctrl-C), SIGTERM
+    (kill, systemd) and SIGHUP (the terminal or ssh session it was started from went away),
+    which would otherwise kill a send where it stands. SIGHUP only when it is not ignored:
+    ``nohup publisher ...`` asks that the command go on when the session ends."""
+    if signal.getsignal(signal.SIGHUP) == signal.SIG_IGN:
+        return signal.SIGINT, signal.SIGTERM
+    return signal.SIGINT, signal.SIGTERM, signal.SIGHUP

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Concatenate, ParamSpec
 import click
 
 from ..config import Config
-from ..errors import Interrupted, PublisherError
+from ..errors import Interrupted, PublisherError, stop_signals
 from ..files import describe_os_error
 from . import State
 
@@ -30,10 +30,11 @@ P = ParamSpec("P")
 
 @contextmanager
 def _signals_interrupt() -> Iterator[None]:
-    """SIGTERM (what systemd and kill send) and SIGINT (Ctrl-C) both raise Interrupted in the
-    main thread, so that either unwinds the command — locks released, transactions rolled
-    back, temporary files removed — instead of killing it where it stands. (A delivery run
-    defers them while it drains: ``delivery.engine``.)"""
+    """SIGTERM (what systemd and kill send), SIGINT (Ctrl-C) and SIGHUP (a dropped ssh
+    session; ``stop_signals``) raise Interrupted in the main thread, so that each unwinds the
+    command — locks released, transactions rolled back, temporary files removed — instead of
+    killing it where it stands. (A delivery run defers them while it drains:
+    ``delivery.engine``.)"""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -41,7 +42,7 @@ def _signals_interrupt() -> Iterator[None]:
     def interrupt(signum: int, _frame: FrameType | None) -> None:
         raise Interrupted(signum)
 
-    previous = {sig: signal.signal(sig, interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
+    previous = {sig: signal.signal(sig, interrupt) for sig in stop_signals()}
     try:
         yield
     finally:
@@ -55,8 +56,8 @@ def publication_command(
     """Give the command the State (publication and clock) as its first argument. A
     PublisherError becomes one line on stderr and exit code 1 (a traceback only with --debug),
     and so does a fault of the machine (an OSError: a read-only or full disk; a database
-    error); a command's own non-zero return value is its exit code. SIGINT and SIGTERM stop it
-    with one line on stderr and the shell's exit code for the signal (130, 143)."""
+    error); a command's own non-zero return value is its exit code. SIGINT, SIGTERM and SIGHUP
+    stop it with one line on stderr and the shell's exit code for the signal (130, 143, 129)."""
 
     @functools.wraps(func)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> None:

@@ -41,7 +41,7 @@ What each reply means is ``newsletter.policy``'s decision; this module carries i
 
 Stopping midway — a signal, a pause, the ledger failing — always drains: no new claims, each
 sender finishes the message it is sending or drops it before its final "." (released), and every
-outcome is recorded. SIGINT and SIGTERM are deferred while a run is under way (``Run.run``
+outcome is recorded. SIGINT, SIGTERM and SIGHUP are deferred while a run is under way (``Run.run``
 installs its own handlers in the main thread): the signal stops the run and, once the run is
 drained and recorded, is raised as ``Interrupted``. A second signal stops waiting for messages in
 flight: those whose sender went through its gate are left ambiguous, the others released. When
@@ -70,6 +70,7 @@ from ..errors import (
     StoreError,
     TemporaryDeliveryError,
     TransportError,
+    stop_signals,
 )
 from ..ledger import Store
 from ..ledger.deliveries import Attempt
@@ -92,10 +93,6 @@ UNANSWERED_IN_A_ROW = 3
 BOUNCES_BEFORE_ANY_SENT = 5
 #: How long a run whose ledger failed (a full disk) keeps trying to record what it knows.
 LEDGER_WAIT = 300.0
-#: Signals that stop a run gracefully.
-STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
-
-
 class Progress(Protocol):
     """Where a run reports how far it is (the CLI draws a bar on a terminal) and what it is
     doing that a person should hear of at once (``note``)."""
@@ -208,9 +205,10 @@ _Results = queue.SimpleQueue[Report | None]
 
 @contextmanager
 def _deferred_signals(handler: Callable[[int], None]) -> Iterator[None]:
-    """SIGINT and SIGTERM call ``handler`` instead of interrupting whatever the main thread is
-    doing (a commit, say), until the block ends; the previous handlers are then put back. Only
-    the main thread can set handlers: elsewhere (a run in a web worker) this does nothing."""
+    """SIGINT, SIGTERM and SIGHUP (``stop_signals``) call ``handler`` instead of interrupting
+    whatever the main thread is doing (a commit, say), until the block ends; the previous
+    handlers are then put back. Only the main thread can set handlers: elsewhere (a run in a
+    web worker) this does nothing."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -218,7 +216,7 @@ def _deferred_signals(handler: Callable[[int], None]) -> Iterator[None]:
     def on_signal(signum: int, _frame: FrameType | None) -> None:
         handler(signum)
 
-    previous = {sig: signal.signal(sig, on_signal) for sig in STOP_SIGNALS}
+    previous = {sig: signal.signal(sig, on_signal) for sig in stop_signals()}
     try:
         yield
     finally:
@@ -350,7 +348,7 @@ class Run:
         self.store_error: StoreError | None = None
         #: What the ledger could not take even after waiting: (delivery, what became of it).
         self.unrecorded: list[tuple[DeliveryRecord, str]] = []
-        #: The first stop signal received (SIGINT, SIGTERM), and how many arrived.
+        #: The first stop signal received (SIGINT, SIGTERM, SIGHUP), and how many arrived.
         self.interrupted: int | None = None
         self._signals = 0
         self._stop_noted = False  # the line saying the first signal was taken (_note_stopping)

@@ -93,7 +93,7 @@ def deliver_issue(config: Config, store: Store, number: int, *, now: datetime, s
     run or send holds the publication's lock, ConfigError before anything is frozen or sent
     when real mail would go out from, or unsubscribe at, a domain of documentation
     (``preflight.refuse_documentation_settings``), and Interrupted — once everything in flight
-    is recorded — when SIGINT or SIGTERM stopped the send.
+    is recorded — when SIGINT, SIGTERM or SIGHUP stopped the send.
     """
     destination = transport or transport_from_url(config)  # a bad URL fails before all else
     with publication_lock(config, shared=True):  # other workers may send it too (PostgreSQL)

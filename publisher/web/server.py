@@ -1,7 +1,7 @@
 """Running the readers' application under uvicorn: one process, its own listening socket (so a
 port in use is one clear line), X-Forwarded-For believed only from server.trusted_proxies, no
 access log of uvicorn's own (it would write every query string: tokens and addresses), graceful
-shutdown on SIGTERM and SIGINT."""
+shutdown on SIGTERM, SIGINT and SIGHUP."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from collections.abc import Iterator
 
 import uvicorn
 
-from ..errors import ConfigError
+from ..errors import ConfigError, stop_signals
 from .app import ASGIApp
 
 #: Seconds a stop (SIGTERM, Ctrl-C) waits for the requests in hand before it cuts them off.
@@ -68,7 +68,7 @@ class _Server(uvicorn.Server):
     def capture_signals(self) -> Iterator[None]:
         # uvicorn finishes the requests in hand, then raises the signal again, so the process
         # dies of it; a stop that was asked for is a clean exit here (0, and one log line).
-        for sig in (signal.SIGINT, signal.SIGTERM):
+        for sig in stop_signals():  # SIGHUP too: a preview's ssh session dropped
             signal.signal(sig, self.handle_exit)
         yield
 

@@ -1,8 +1,9 @@
 """Signals through the command line, as systemd, kill and Ctrl-C send them: real processes
 (python -m publisher) against a real SMTP server on loopback.
 
-SIGTERM and SIGINT both drain a send: no new claims, what is in flight finishes (or is dropped
-before its final "." and released), everything is recorded, one line, exit 128 + the signal.
+SIGTERM, SIGINT and SIGHUP (a dropped ssh session) drain a send: no new claims, what is in
+flight finishes (or is dropped before its final "." and released), everything is recorded, one
+line, exit 128 + the signal.
 The signal is acknowledged at once, with what the send still waits for. A second signal stops
 waiting for what is on the wire. A killed send leaves no process behind.
 """
@@ -108,7 +109,8 @@ def prepared(publication, server: SmtpServer, subscribers: int = SUBSCRIBERS) ->
     return addresses
 
 
-@pytest.mark.parametrize(("sig", "code"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+@pytest.mark.parametrize(("sig", "code"), [(signal.SIGTERM, 143), (signal.SIGINT, 130),
+                                           (signal.SIGHUP, 129)])  # an ssh session dropped
 def test_a_signal_drains_the_send_records_everything_and_exits_with_its_code(
         publication, sig, code):
     with SmtpServer() as server:
@@ -203,7 +205,9 @@ def claimed(publication) -> int:
             return 0
 
 
-def test_sigterm_to_run_is_acknowledged_then_ends_in_one_line_and_its_exit_code(publication):
+@pytest.mark.parametrize(("sig", "code"), [(signal.SIGTERM, 143), (signal.SIGHUP, 129)])
+def test_sigterm_to_run_is_acknowledged_then_ends_in_one_line_and_its_exit_code(
+        publication, sig, code):
     # `run` waiting on a greeting that never comes, its first delivery already claimed: the
     # message never got near the server, so even a forced stop releases it (one line, 143).
     write_reviews(publication, 2)
@@ -216,23 +220,46 @@ def test_sigterm_to_run_is_acknowledged_then_ends_in_one_line_and_its_exit_code(
         try:
             wait_for(lambda: (silent.connections >= 1 and claimed(publication) == 1)
                      or run.process.poll() is not None, what="the run to connect and claim")
-            run.signal(signal.SIGTERM)
+            run.signal(sig)
             started = time.monotonic()
-            run.signal(signal.SIGTERM)
+            run.signal(sig)
             out, err = run.finish()
             waited = time.monotonic() - started
         finally:
             if run.process.poll() is None:
                 run.process.kill()
                 run.process.communicate()
-    assert run.process.returncode == 143, (out, err)
+    assert run.process.returncode == code, (out, err)
     assert waited < 30  # the forced stop, not the greeting's deadline (120 s)
     assert err.splitlines() == [
-        "SIGTERM taken: stopping once the 1 message being sent is answered (up to 120 s); "
-        "send SIGTERM again to stop at once, which may leave it ambiguous",
-        "interrupted by SIGTERM: issue #1: sending stopped after 0 sent; 3 left queued for "
+        f"{sig.name} taken: stopping once the 1 message being sent is answered (up to 120 s); "
+        f"send {sig.name} again to stop at once, which may leave it ambiguous",
+        f"interrupted by {sig.name}: issue #1: sending stopped after 0 sent; 3 left queued for "
         "the next run; nothing ambiguous"]
     assert "Traceback" not in out + err
+
+
+def test_a_send_that_ignores_sighup_goes_on_when_the_session_drops(publication):
+    """``nohup publisher issue send 1``: SIGHUP ignored is a wish to go on, and is kept."""
+    with SmtpServer() as server:
+        midway = server.hold_after(20)
+        addresses = prepared(publication, server, subscribers=60)
+        send = subprocess.Popen(
+            publisher(publication, "issue", "send", "1"), env=environment(),
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_IGN))
+        try:
+            wait_for(lambda: midway.is_set() or send.poll() is not None, what="20 messages")
+            send.send_signal(signal.SIGHUP)
+            time.sleep(0.3)
+            server.release()
+            out, err = send.communicate(timeout=60)
+        finally:
+            if send.poll() is None:
+                send.kill()
+                send.communicate()
+        assert send.returncode == 0, (out, err)
+        assert received(server) == Counter({address: 1 for address in addresses})
 
 
 def _processes_in_group(pgid: int) -> list[int]:
