@@ -216,12 +216,3 @@ class Interrupted(BaseException):  # noqa: N818 - named like KeyboardInterrupt, 
     def exit_code(self) -> int:
         return 128 + self.signum
 
-
-def stop_signals() -> tuple[int, ...]:
-    """The signals that stop a command cleanly, as ``Interrupted``: SIGINT (Ctrl-C), SIGTERM
-    (kill, systemd) and SIGHUP (the terminal or ssh session it was started from went away),
-    which would otherwise kill a send where it stands. SIGHUP only when it is not ignored:
-    ``nohup publisher ...`` asks that the command go on when the session ends."""
-    if signal.getsignal(signal.SIGHUP) == signal.SIG_IGN:
-        return signal.SIGINT, signal.SIGTERM
-    return signal.SIGINT, signal.SIGTERM, signal.SIGHUP

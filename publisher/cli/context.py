@@ -18,8 +18,9 @@ from typing import TYPE_CHECKING, Concatenate, ParamSpec
 import click
 
 from ..config import Config
-from ..errors import Interrupted, PublisherError, stop_signals
+from ..errors import Interrupted, PublisherError
 from ..files import describe_os_error
+from ..signals import stop_signals
 from . import State
 
 if TYPE_CHECKING:

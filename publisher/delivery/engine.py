@@ -70,13 +70,13 @@ from ..errors import (
     StoreError,
     TemporaryDeliveryError,
     TransportError,
-    stop_signals,
 )
 from ..ledger import Store
 from ..ledger.deliveries import Attempt
 from ..models import DeliveryRecord, DeliveryStatus, IssueState
 from ..newsletter.policy import Action, Outcome, Retry, decide
 from ..render.message import MessageTemplate, Rendered
+from ..signals import stop_signals
 from .senders import Job, Left, NotSent, Pacer, Report, Sender, Shared, Unknown
 from .session import NotClaimed, Transport
 

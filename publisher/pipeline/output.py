@@ -5,7 +5,7 @@ directories created empty — and only when every file is staged does it *commit
 file is renamed over its target, then the files the build no longer makes are removed. Staging
 is where a build can fail (a full disk, a read-only mount, an unreadable static file, a kill):
 then the staged files are removed and the output is exactly as it was. Renaming needs no space,
-so a commit that starts finishes.
+so a commit that starts finishes; a stop signal waits for it (``signals.stops_held``).
 
 Why not build a whole new tree beside the old one and swap the two? That needs the output
 directory's parent to be writable and on the same file system, and it rewrites (or hard-links)
@@ -35,6 +35,7 @@ from pathlib import Path
 
 from ..errors import PublisherError
 from ..files import describe_os_error, write_all
+from ..signals import stops_held
 
 #: Staged files are fsync'ed one by one up to this many; a bigger build is not flushed.
 FSYNC_EACH = 32
@@ -340,7 +341,13 @@ class Output:
 
     def commit(self) -> tuple[list[str], list[str]]:
         """Put every staged file in place, then remove what is to go; (written, removed),
-        the files written in commit order (the new ones, already in place, first)."""
+        the files written in commit order (the new ones, already in place, first). A stop
+        signal waits until it is done (milliseconds): stopped half way, the site would be
+        neither the old one nor the new."""
+        with stops_held():
+            return self._commit()
+
+    def _commit(self) -> tuple[list[str], list[str]]:
         try:
             self._flush()
         except OSError as exc:

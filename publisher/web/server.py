@@ -14,7 +14,8 @@ from collections.abc import Iterator
 
 import uvicorn
 
-from ..errors import ConfigError, stop_signals
+from ..errors import ConfigError
+from ..signals import stop_signals
 from .app import ASGIApp
 
 #: Seconds a stop (SIGTERM, Ctrl-C) waits for the requests in hand before it cuts them off.

@@ -391,6 +391,49 @@ def test_a_build_killed_half_way_leaves_nothing_behind_for_the_next(publication,
         k: v[0] for k, v in snapshot(clean / "public").items()}
 
 
+def test_sigterm_during_the_commit_leaves_the_new_site_whole(publication, now, tmp_path):
+    # The commit renames every staged file in place, then removes what is to go: stopped
+    # between the two, the site held new pages, pages about to be removed and none of the
+    # files new in this build (abort took those back). It takes milliseconds: the signal is
+    # held until it ends, then the command stops as it would have.
+    import signal
+    import subprocess
+
+    from publisher.config import load_config
+    from tests.pausing import Pause
+
+    write_reviews(publication, 5)
+    build_site(publication.config, now=now)
+    public = publication.root / "public"
+    before = {k: v[0] for k, v in snapshot(public).items()}
+    # Every page changes (the title), one goes (a review removed), one is new (a review added).
+    toml = publication.root / "publisher.toml"
+    toml.write_text(toml.read_text().replace('title = "', 'title = "New ', 1))
+    (publication.root / "reviews" / "film-1.md").unlink()
+    write_reviews(publication, [{"slug": "new-film", "date": "2025-06-01"}])
+
+    # Paused at the first removal's directory pruning: every staged file is in place.
+    with Pause(tmp_path / "pause", "publisher.pipeline.output:Output._prune", call=1) as pause:
+        child = pause.start("-C", str(publication.root), "--now", now.isoformat(), "build",
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        pause.wait(child.pid)
+        child.send_signal(signal.SIGTERM)
+        pause.release()
+        _, err = child.communicate(timeout=60)
+    assert child.returncode == 143, err
+    assert err.decode().splitlines() == [
+        "interrupted by SIGTERM: stopped before the command finished; run it again"]
+
+    after = {k: v[0] for k, v in snapshot(public).items()}
+    clean = tmp_path / "clean"
+    shutil.copytree(publication.root, clean, ignore=shutil.ignore_patterns("public",
+                                                                           ".publisher"))
+    build_site(load_config(directory=clean), now=now)
+    new = {k: v[0] for k, v in snapshot(clean / "public").items()}
+    assert after != before
+    assert after == new
+
+
 def test_new_directories_are_made_once_and_undone_by_abort(tmp_path):
     from publisher.pipeline.output import Output
 
