@@ -844,7 +844,9 @@ def load_config(config_path: str | os.PathLike[str] | None = None,
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError:
         raise ConfigError(f"{path}: not UTF-8 text; save the file as UTF-8") from None
-    return parse_config(text, root=path.resolve().parent, path=path)
+    # The directory holding publisher.toml as named, not where a link to it leads: a config
+    # kept in another repository and linked in must not move the site and the ledger there.
+    return parse_config(text, root=path.absolute().parent, path=path)
 
 
 def secret_from_env(name: str, purpose: str) -> str:

@@ -38,6 +38,28 @@ def test_paths_are_made_once_per_config_and_follow_a_replaced_root(publication, 
     assert pickle.loads(pickle.dumps(config)).paths == config.paths
 
 
+def test_a_linked_publisher_toml_keeps_the_publication_where_the_link_is(publication,
+                                                                       tmp_path, cli):
+    """publisher.toml kept in a config repository and linked into the publication: the site,
+    the ledger and cron's command stay in the link's directory, as -C DIR names it."""
+    kept = tmp_path / "configs" / "publisher.toml"
+    kept.parent.mkdir()
+    (publication.root / "publisher.toml").rename(kept)
+    (publication.root / "publisher.toml").symlink_to(kept)
+    config = load_config(directory=publication.root)
+    assert config.root == publication.root
+    assert config.output_path == publication.root / "public"
+    assert config.paths.state == publication.root / ".publisher"
+    # named otherwise, by --config: still the link's directory, and cron reads it by that name
+    other = publication.root / "reel.toml"
+    other.symlink_to(kept)
+    assert load_config(other).root == publication.root
+    crontab = cli("--config", str(other), "schedule", "crontab")
+    assert crontab.exit_code == 0, crontab.output
+    assert f"--config {other} run" in crontab.stdout and str(kept) not in crontab.stdout
+    assert not (kept.parent / "public").exists()
+
+
 def test_base_url_gains_a_trailing_slash(publication):
     publication.write_config(MINIMAL_CONFIG.replace('"https://reel.test/"', '"https://reel.test/blog"'))
     assert publication.config.base_url == "https://reel.test/blog/"

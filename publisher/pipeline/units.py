@@ -42,7 +42,7 @@ def publication_command(config: Config) -> list[str]:
     ``publisher.toml`` that ``publisher run`` finds by itself in the working directory."""
     command = publisher_command()
     if config.path.name != CONFIG_NAME:
-        command += ["--config", str(Path(config.path).resolve())]
+        command += ["--config", str(Path(config.path).absolute())]  # a link read as a link
     return command
 
 
