@@ -150,9 +150,9 @@ def _load_many(jobs: list[Job], config: Config,
 def _source_files(config: Config,
                   ) -> tuple[list[tuple[str, str]], list[Problem], list[Problem]]:
     """(relative path for messages, absolute path) of every review source, sorted; a problem
-    for each source that is a symbolic link leading out of the publication (see
-    ``files.escapes``: such a file is never read); a warning for each file that looks like a
-    review but is not read (``review.markdown``)."""
+    when the reviews directory is not there, and for each source that is a symbolic link
+    leading out of the publication (see ``files.escapes``: such a file is never read); a
+    warning for each file that looks like a review but is not read (``review.markdown``)."""
     directory = config.reviews_path
     strays: list[str] = []
     entries = review_files(directory, strays)
@@ -164,6 +164,14 @@ def _source_files(config: Config,
     base = str(directory)
     allowed = _allowed_directories(config)
     refused: list[Problem] = []
+    if not directory.is_dir():
+        # An error, not an empty site: a mistyped reviews_dir, or a disk not mounted, would
+        # otherwise take every review page off the site and let the next slot pass as empty.
+        # A new publication has its reviews/ already ('publisher init' makes it).
+        what = "not a directory" if directory.exists() else "no such directory"
+        refused.append(Problem(prefix, 0, "", f"{what}, so there is no review to publish; "
+                               f"make it (mkdir {directory}), or set reviews_dir in "
+                               "publisher.toml to where the reviews are"))
     if escapes(directory, allowed) is not None:
         # reviews/ itself is a link out of the publication: every file in it is outside.
         entries = [(name, True) for name, _ in entries]

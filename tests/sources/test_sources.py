@@ -426,11 +426,6 @@ def test_an_index_md_in_a_folder_of_its_own_is_named_by_the_folder_as_in_hugo(pu
     assert sorted(r.slug for r in catalog.reviews) == ["alien-romulus", "harbour", "index"]
 
 
-def test_no_reviews_directory_is_an_empty_catalog(publication):
-    shutil.rmtree(publication.root / "reviews")
-    assert load_reviews(publication.config).reviews == ()
-
-
 # --- every problem, located, with what is expected -------------------------------------------
 
 
@@ -1166,3 +1161,25 @@ def test_a_fields_line_is_read_as_the_lazy_patterns_read_it():
         assert frontmatter._field_line(line) == (expected and expected.groups()), repr(line)
         expected = item.match(line)
         assert frontmatter._list_item(line) == (expected and expected.groups()), repr(line)
+
+
+def test_a_missing_reviews_directory_is_an_error_not_an_empty_site(publication, cli):
+    """A reviews_dir mistyped, or on a disk not mounted: an empty site would replace the
+    published one and the next slot be recorded empty. (A new publication has reviews/:
+    'publisher init' makes it.)"""
+    shutil.rmtree(publication.root / "reviews")
+    with pytest.raises(SourceError) as raised:
+        load_reviews(publication.config)
+    [problem] = raised.value.problems
+    assert str(problem) == (
+        f"reviews/: no such directory, so there is no review to publish; make it (mkdir "
+        f"{publication.root / 'reviews'}), or set reviews_dir in publisher.toml to where the "
+        "reviews are")
+    built = cli("build")
+    assert built.exit_code == 1 and "reviews/: no such directory" in built.stderr
+    assert not (publication.root / "public").exists()
+    checked = cli("check", "--sources")
+    assert checked.exit_code == 1 and "reviews/: no such directory" in checked.output
+    # an empty reviews/ is a new publication's: not an error
+    (publication.root / "reviews").mkdir()
+    assert load_reviews(publication.config).reviews == ()
