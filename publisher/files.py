@@ -161,6 +161,23 @@ def escapes(path: Path, allowed: Iterable[Path]) -> Path | None:
     return real
 
 
+def linked_folder(link: str, walked: list[Path], allowed: Iterable[Path]) -> tuple[Path, str]:
+    """Whether a walk of source folders goes into the folder the symbolic link ``link`` leads
+    to: (where it leads, "") to go in, and it is added to ``walked`` (the folders walked whole,
+    given resolved); (where it leads, "outside") when that is outside every one of ``allowed``
+    (given resolved: the publication), never walked; (where it leads, "walked") when it is,
+    holds or lies in a folder of ``walked``: a link back up the tree, a second link to one
+    folder. So each file is read once, and a loop never followed."""
+    real = Path(os.path.realpath(link))
+    if not any(real == root or real.is_relative_to(root) for root in allowed):
+        return real, "outside"
+    if any(real == tree or real.is_relative_to(tree) or tree.is_relative_to(real)
+           for tree in walked):
+        return real, "walked"
+    walked.append(real)
+    return real, ""
+
+
 def private_target(path: Path, root: Path, private: Iterable[Path] = ()) -> Path | None:
     """Where ``path`` really is (symbolic links followed) when that is a place of the
     publication ``root`` (given resolved) that is never published: a hidden file or folder

@@ -46,7 +46,7 @@ from pathlib import Path
 from .. import __version__
 from ..config import Config
 from ..errors import ConfigError
-from ..files import read_sqlite, write_atomic
+from ..files import linked_folder, read_sqlite, write_atomic
 from ..newsletter.schedule import Decision, config_schedule, decide
 from .output import _JOURNAL_PREFIX, _STAGING_PREFIX
 
@@ -317,10 +317,11 @@ def _sources(config: Config, add: Callable[..., None], add_rows: Callable[[str],
     config_path = config.path.resolve()
     add("config", str(config_path), hashlib.sha256(config_path.read_bytes()).hexdigest())
     paths = config.paths
+    inside = config.root.resolve()
     for label, root in (("reviews", paths.reviews), ("pages", paths.pages),
                         ("static", paths.static), ("templates", paths.templates)):
         add(label, str(root))
-        rows, latest = known[label] if known is not None else _tree(root)
+        rows, latest = known[label] if known is not None else _tree(root, inside)
         add_rows(rows)
         if newest is not None and latest > newest[0]:
             newest[0] = latest
@@ -328,12 +329,14 @@ def _sources(config: Config, add: Callable[..., None], add_rows: Callable[[str],
             read[label] = rows, latest
 
 
-def _tree(root: Path) -> tuple[str, int]:
+def _tree(root: Path, inside: Path) -> tuple[str, int]:
     """(relative path, size, mtime, ctime, inode, mode) of every file under ``root``
-    (following file symlinks, as the build reads through them), one row each, and the latest
-    ctime among them."""
+    (following file symlinks, as the build reads through them, and links to folders inside
+    the publication ``inside``, given resolved, each folder once: ``files.linked_folder``),
+    one row each, and the latest ctime among them."""
     rows: list[str] = []  # one string hashed at the end: 10,000 files cost ~50 ms, not 150
     latest = 0
+    walked: list[Path] = []  # resolved only when a linked folder is met: most trees have none
     stack = [(str(root), "")]
     while stack:
         directory, prefix = stack.pop()
@@ -350,6 +353,14 @@ def _tree(root: Path) -> tuple[str, int]:
             if entry.is_dir(follow_symlinks=False):
                 rows.append(f"{rel}\0dir")
                 stack.append((entry.path, rel + "/"))
+                continue
+            if entry.is_symlink() and entry.is_dir():
+                if not walked:
+                    walked.append(root.resolve())
+                real, why = linked_folder(entry.path, walked, [inside, walked[0]])
+                rows.append(f"{rel}\0link {real} {why}")
+                if not why:
+                    stack.append((entry.path, rel + "/"))
                 continue
             try:
                 st = entry.stat()

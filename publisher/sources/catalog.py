@@ -23,7 +23,7 @@ from time import time_ns
 from ..config import Config
 from ..cores import MAX_SHARES, default_workers
 from ..errors import Problem, SourceError
-from ..files import escapes, read_file
+from ..files import escapes, linked_folder, read_file
 from ..models import Review, SitePage
 from ..slips import Slips
 from .cache import (
@@ -155,14 +155,15 @@ def _source_files(config: Config,
     warning for each file that looks like a review but is not read (``review.markdown``)."""
     directory = config.reviews_path
     strays: list[str] = []
-    entries = review_files(directory, strays)
+    links: list[tuple[str, Path, str]] = []
+    allowed = _allowed_directories(config)
+    entries = review_files(directory, strays, allowed=allowed, links=links)
     try:
         prefix = directory.resolve().relative_to(config.root.resolve()).as_posix()
     except ValueError:
         prefix = directory.as_posix()
     prefix = "" if prefix == "." else prefix + "/"
     base = str(directory)
-    allowed = _allowed_directories(config)
     refused: list[Problem] = []
     if not directory.is_dir():
         # An error, not an empty site: a mistyped reviews_dir, or a disk not mounted, would
@@ -187,36 +188,64 @@ def _source_files(config: Config,
         else:
             files.append((prefix + name, path))
     unread = [unread_source(prefix + name) for name in strays]
+    for name, target, why in links:
+        if why == "outside":
+            refused.append(Problem(prefix + name, 0, "",
+                                   f"is a symbolic link to {target}, outside the publication; "
+                                   "publisher reads no file from outside it: copy the reviews "
+                                   "in, or remove the link"))
+        else:
+            unread.append(Problem(prefix + name, 0, "",
+                                  f"a symbolic link to {target}, a folder read already or "
+                                  "holding one; read once, through the first name: remove "
+                                  "the link"))
     return files, refused, unread
 
 
-def review_files(directory: Path, strays: list[str] | None = None) -> list[tuple[str, bool]]:
+def review_files(directory: Path, strays: list[str] | None = None, *,
+                 allowed: Iterable[Path] = (),
+                 links: list[tuple[str, Path, str]] | None = None) -> list[tuple[str, bool]]:
     """Every review source under ``directory`` as (its path relative to ``directory``, whether
-    it is a symbolic link), sorted: the ``.md`` files in it and in its folders at any depth
-    (``reviews/2024/…``, as Hugo and Pelican read their content), leaving out names that start
-    with "." or "_" (editors' locks and backups, work kept aside) and folders reached through
-    a symbolic link (the idle check does not look inside them either). Files left out that an
-    editor may have meant as reviews (``x.markdown``, ``x.txt``, ``x.MD``) are added to
-    ``strays``, when given."""
+    it is a symbolic link or in a folder reached through one), sorted: the ``.md`` files in it
+    and in its folders at any depth (``reviews/2024/…``, as Hugo and Pelican read their
+    content), leaving out names that start with "." or "_" (editors' locks and backups, work
+    kept aside). A folder reached through a symbolic link is read when it leads inside one of
+    ``allowed`` (given resolved: the publication, as README promises) and is not a folder read
+    already or one holding it (``files.linked_folder``: a loop, or one folder under two
+    names); one that is not read is added to ``links`` as (its path, where it leads, "outside"
+    or "walked"), when given. Files left out that an editor may have meant as reviews
+    (``x.markdown``, ``x.txt``, ``x.MD``) are added to ``strays``, when given."""
     found: list[tuple[str, bool]] = []
-    stack = [(str(directory), "")]
+    allowed = list(allowed)
+    walked = [directory.resolve()] if allowed else []
+    stack = [(str(directory), "", False)]
     while stack:
-        where, prefix = stack.pop()
+        where, prefix, linked = stack.pop()
         try:
-            entries = list(os.scandir(where))
+            # By name: which of two links to one folder is read is the same on every machine.
+            entries = sorted(os.scandir(where), key=lambda entry: entry.name)
         except (FileNotFoundError, NotADirectoryError):
             continue
         for entry in entries:
             if entry.name.startswith((".", "_")):
                 continue
             if entry.is_dir(follow_symlinks=False):
-                stack.append((entry.path, f"{prefix}{entry.name}/"))
+                stack.append((entry.path, f"{prefix}{entry.name}/", linked))
             elif entry.name.endswith(".md") and entry.is_file():
-                found.append((prefix + entry.name, entry.is_symlink()))
+                found.append((prefix + entry.name, linked or entry.is_symlink()))
+            elif allowed and entry.is_symlink() and entry.is_dir():
+                real, why = linked_folder(entry.path, walked, allowed)
+                if why:
+                    if links is not None:
+                        links.append((prefix + entry.name, real, why))
+                else:
+                    stack.append((entry.path, f"{prefix}{entry.name}/", True))
             elif strays is not None and entry.name.lower().endswith(NEAR_MISSES):
                 strays.append(prefix + entry.name)
     if strays:
         strays.sort()
+    if links:
+        links.sort()
     return sorted(found)
 
 

@@ -91,6 +91,23 @@ def test_an_idle_build_answers_as_the_full_one_did(publication, cli, full):
     assert full.build == 2 and fourth.output == second.output
 
 
+def test_a_review_edited_in_a_linked_folder_is_built_by_the_next(publication, cli, full):
+    """reviews/2024 → ../archive/2024 is read by the build, so the idle check looks in it."""
+    write_reviews(publication, 3)
+    archive = publication.root / "archive" / "2024"
+    archive.mkdir(parents=True)
+    review = archive / "linked-film.md"
+    (publication.root / "reviews" / "film-3.md").rename(review)
+    (publication.root / "reviews" / "2024").symlink_to(archive, target_is_directory=True)
+    idle_build(cli, full)
+    review.write_text(review.read_text().replace("Film 3", "Film Three"))
+    before = full.build
+    cli("build")
+    assert full.build == before + 1, "the edit in the linked folder was taken as idle"
+    assert "Film Three" in (publication.root / "public" / "reviews" / "linked-film" /
+                            "index.html").read_text()
+
+
 def test_a_review_saved_while_a_build_runs_is_built_by_the_next(publication, cli, full,
                                                                  monkeypatch):
     """The record a build that wrote leaves is taken after its writes: a review saved after
@@ -124,9 +141,9 @@ def test_the_record_a_build_leaves_signs_the_sources_as_read_before_it(publicati
     walked = []
     real = idle._tree
 
-    def tree(root):
+    def tree(root, inside):
         walked.append(root)
-        return real(root)
+        return real(root, inside)
 
     monkeypatch.setattr(idle, "_tree", tree)
     cli("build")

@@ -225,6 +225,43 @@ def test_links_inside_the_publication_are_followed(publication, now):
     assert not (public / "poster.png").is_symlink()  # a copy, never a link into the sources
 
 
+def test_a_linked_folder_of_reviews_inside_the_publication_is_read(publication, now, cli,
+                                                                    tmp_path):
+    # reviews/2024 → ../archive/2024: its reviews are published like the others; a link back
+    # up the tree, or to a folder read already, is read once and named; one out of the
+    # publication is refused by name, never walked.
+    write_reviews(publication, [{"slug": "in-reviews"}])
+    archive = publication.root / "archive" / "2024"
+    archive.mkdir(parents=True)
+    (publication.root / "reviews" / "in-reviews.md").rename(archive / "linked-film.md")
+    write_reviews(publication, [{"slug": "in-reviews"}])
+    reviews = publication.root / "reviews"
+    (reviews / "2024").symlink_to(archive, target_is_directory=True)
+    (archive / "loop").symlink_to(reviews, target_is_directory=True)
+    (reviews / "again").symlink_to(archive, target_is_directory=True)
+    built = cli("build")
+    assert built.exit_code == 0, built.output
+    public = publication.config.output_path
+    assert (public / "reviews" / "linked-film" / "index.html").is_file()
+    assert (public / "reviews" / "in-reviews" / "index.html").is_file()
+    checked = cli("check", "--sources")
+    assert checked.exit_code == 0, checked.output
+    warnings = [line for line in checked.stderr.splitlines() if "symbolic link" in line]
+    assert warnings == [
+        f"warning: reviews/2024/loop: a symbolic link to {reviews}, a folder read already or "
+        "holding one; read once, through the first name: remove the link",
+        f"warning: reviews/again: a symbolic link to {archive}, a folder read already or "
+        "holding one; read once, through the first name: remove the link"]
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    (outside / "secret.md").write_text("---\ntitle: Not Ours\n---\n", encoding="utf-8")
+    (reviews / "out").symlink_to(outside, target_is_directory=True)
+    refused = cli("build")
+    assert refused.exit_code == 1
+    assert (f"reviews/out: is a symbolic link to {outside}, outside the publication; publisher "
+            "reads no file from outside it") in refused.stderr
+
+
 @pytest.mark.parametrize("target", [".publisher/state.db", ".env", "data/ledger.db"])
 def test_a_static_link_to_the_ledger_or_a_hidden_file_is_refused(publication, now, cli, target):
     # Inside the publication, so the rule for links out of it lets it through: without this
