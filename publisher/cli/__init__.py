@@ -86,15 +86,21 @@ class State:
         return given
 
 
-def parse_now(value: str | None) -> datetime | None:
+def parse_now(value: str | None, *, from_environment: bool = False) -> datetime | None:
+    """--now's value as a time (naive when it gives no offset), or None when not given.
+    ``from_environment``: it came from PUBLISHER_NOW, which the error then names: a variable
+    left in a crontab is no option anyone typed."""
     if not value:
         return None
     try:
         parsed = datetime.fromisoformat(value)
     except ValueError:
-        raise click.BadParameter(
-            f"{value!r} is not an ISO 8601 time such as 2026-03-29T09:00:00+01:00"
-        ) from None
+        wrong = "is not an ISO 8601 time such as 2026-03-29T09:00:00+01:00"
+        if from_environment:
+            raise click.BadParameter(
+                f"PUBLISHER_NOW={value!r} (from the environment) {wrong}; unset PUBLISHER_NOW "
+                "(left in a crontab or a shell?) to run on the real clock") from None
+        raise click.BadParameter(f"--now {value!r} {wrong}") from None
     return parsed
 
 
@@ -134,4 +140,6 @@ class _LazyGroup(click.Group):
 def main(ctx: click.Context, config_path: str | None, directory: str | None, now: str | None,
          debug: bool) -> None:
     """Turn film-review sources into a website, feeds and email newsletters."""
-    ctx.obj = State(config_path, directory, parse_now(now), debug)
+    from_environment = ctx.get_parameter_source("now") == click.core.ParameterSource.ENVIRONMENT
+    ctx.obj = State(config_path, directory, parse_now(now, from_environment=from_environment),
+                    debug)

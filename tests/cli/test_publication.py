@@ -335,3 +335,18 @@ def test_check_runs_extra_checks_given_to_the_library(publication: Publication, 
     assert not report.ok
     assert report.errors == ("templates/digest.mjml.j2:3: mj-column outside mj-section",)
     assert "; in all 1 error," in report.info[-1]
+
+
+def test_a_bad_clock_says_whether_it_came_from_publisher_now(publication: Publication):
+    """A PUBLISHER_NOW left in a crontab is no option anyone typed: the line names it."""
+    given = run_cli("run", root=publication.root, now=None, env={"PUBLISHER_NOW": "tomorrow"})
+    assert given.exit_code == 2
+    assert given.stderr.splitlines()[-1] == (
+        "Error: Invalid value: PUBLISHER_NOW='tomorrow' (from the environment) is not an ISO "
+        "8601 time such as 2026-03-29T09:00:00+01:00; unset PUBLISHER_NOW (left in a crontab "
+        "or a shell?) to run on the real clock")
+    typed = run_cli("--now", "tomorrow", "run", root=publication.root, now=None)
+    assert typed.exit_code == 2
+    assert typed.stderr.splitlines()[-1] == (
+        "Error: Invalid value: --now 'tomorrow' is not an ISO 8601 time such as "
+        "2026-03-29T09:00:00+01:00")
