@@ -138,7 +138,9 @@ class LockHeld(PublisherError):
         who = f"pid {pid}" if pid else "pid unknown"
         if holder:  # the database's run lock (PostgreSQL): the holders' worker names
             who = f"in the database: {holder}"
-        super().__init__(f"another publisher run holds the lock ({who}); nothing done")
+        #: What ``publisher run`` says as it steps aside: cron's next turn does what it would.
+        self.stepped_aside = f"another publisher run holds the lock ({who}); nothing done"
+        super().__init__(f"{self.stepped_aside}: run this command again once that one ends")
 
 
 class BadToken(PublisherError, ValueError):

@@ -88,7 +88,7 @@ def run_once(config: Config, *, now: datetime, catch_up: bool = False,
         try:
             stack.enter_context(run_locks(config))
         except LockHeld as exc:
-            echo(str(exc))
+            echo(exc.stepped_aside)
             return RunReport(locked_by=exc.pid or 0)
         return _Run(config, schedule, now=now, catch_up=catch_up, echo=echo,
                     progress=progress).run()

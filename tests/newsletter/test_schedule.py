@@ -337,7 +337,7 @@ def test_lock_is_exclusive_and_names_the_holder(tmp_path):
                 pass
         assert info.value.pid == os.getpid()
         assert str(info.value) == (f"another publisher run holds the lock (pid {os.getpid()}); "
-                                   "nothing done")
+                                   "nothing done: run this command again once that one ends")
     with run_lock(path):  # released on exit
         pass
 

@@ -5,6 +5,7 @@ already has is refused."""
 from __future__ import annotations
 
 import mailbox
+import os
 import shutil
 import sqlite3
 import stat
@@ -158,6 +159,17 @@ def test_restore_waits_for_no_run_and_migrates_an_older_backup(sent, tmp_path):
     result = restore(sent.config, old, now=SLOT)
     assert result.ledger.current and result.ledger.subscribers == 0
     assert result.unknown_archived == (1,)
+
+
+def test_restore_during_a_send_says_to_run_it_again_once_the_send_ends(sent, cli, tmp_path):
+    good = tmp_path / "good.db"
+    assert cli("backup", str(good)).exit_code == 0
+    with publication_lock(sent.config):  # a send under way, as far as restore can tell
+        result = cli("restore", str(good))
+    assert result.exit_code == 1
+    assert result.stderr == ("error: another publisher run holds the lock (pid "
+                             f"{os.getpid()}); nothing done: run this command again once that "
+                             "one ends\n")
 
 
 def test_backup_and_restore_refuse_another_database_in_one_line(publication, cli):
