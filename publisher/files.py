@@ -25,6 +25,21 @@ _FIXES = {
 }
 
 
+#: A file system with less than this left (or 1 % of it, if less) is full: SQLite's log, a
+#: build's staged pages, fail to grow any more.
+_NEARLY_FULL = 64 << 20
+
+
+def disk_full(directory: Path) -> bool:
+    """Whether the file system holding ``directory`` has (almost) no room left for this user
+    (False when it cannot be told: the directory is not there yet)."""
+    try:
+        st = os.statvfs(directory)
+    except OSError:
+        return False
+    return st.f_bavail * st.f_frsize < min(_NEARLY_FULL, st.f_blocks * st.f_frsize // 100)
+
+
 def write_atomic(path: Path, data: bytes, *, fsync: bool = True, mode: int = 0o644) -> None:
     """Write ``data`` to ``path`` so that readers see the old file or the new one, never half.
 

@@ -10,6 +10,7 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any, Self
 
 from sqlalchemy import Connection, Engine
@@ -31,6 +32,15 @@ def display_url(url: URL) -> str:
     if hidden:
         url = url.update_query_dict(hidden)
     return url.render_as_string(hide_password=True)
+
+
+def sqlite_file(url: URL) -> Path | None:
+    """The SQLite database file ``url`` names, or None (another database, or one in memory)."""
+    database = url.database or ""
+    if url.get_backend_name() != "sqlite" or database in ("", ":memory:") \
+            or database.startswith("file:"):
+        return None
+    return Path(database)
 
 
 #: The key of the transaction-scoped advisory lock that every writing transaction takes on
@@ -96,6 +106,10 @@ class StoreBase:
     def url(self) -> str:
         return display_url(self._engine.url)
 
+    @property
+    def _file(self) -> Path | None:
+        return sqlite_file(self._engine.url)
+
     def close(self) -> None:
         with _open_guard:
             _open_workers.discard(self.worker)
@@ -109,7 +123,7 @@ class StoreBase:
 
     @contextmanager
     def _read(self) -> Iterator[Connection]:
-        with translated(self.url), self._engine.begin() as conn:
+        with translated(self.url, self._file), self._engine.begin() as conn:
             yield conn
 
     @contextmanager
@@ -122,7 +136,7 @@ class StoreBase:
         if self._rehearsing is not None:  # inside rehearsal(): its transaction
             yield self._rehearsing
             return
-        with translated(self.url), self._engine.connect() as conn:
+        with translated(self.url, self._file), self._engine.connect() as conn:
             conn.execution_options(publisher_write=True)
             with conn.begin():
                 if serial and self.postgres:
@@ -135,7 +149,7 @@ class StoreBase:
         at its end: what a dry run would change, decided by the same code, step after step
         (the third soft bounce of a pass counts the two before it), then undone. Reads outside
         writing transactions do not see those writes."""
-        with translated(self.url), self._engine.connect() as conn:
+        with translated(self.url, self._file), self._engine.connect() as conn:
             conn.execution_options(publisher_write=True)
             transaction = conn.begin()
             try:

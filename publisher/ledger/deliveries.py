@@ -53,6 +53,7 @@ from ..models import (
 )
 from ..newsletter.policy import Action, Outcome, finished
 from .base import LEASE, chunks, open_workers
+from .faults import LedgerFull
 from .issues import IssueStore
 from .schema import UTCDateTime, deliveries_t, issues_t, subscribers_t
 from .snapshot import encode_digest, encode_issue
@@ -148,6 +149,9 @@ class DeliveryStore(IssueStore):
         try:
             with self._write(serial=serial) as conn:
                 yield conn
+        except LedgerFull as exc:  # the send goes on waiting for room: no "run this again"
+            raise StoreError(f"{self.url}: cannot write the ledger: {exc.cause}; free space on "
+                             "the disk that holds it") from None
         except (SQLAlchemyError, dbapi_error) as exc:
             cause = getattr(exc, "orig", None) or exc
             hint = "; free space on the disk that holds it" if "full" in str(cause) else ""

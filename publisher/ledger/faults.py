@@ -1,15 +1,16 @@
 """Database faults a person must fix, as one line each: a corrupt ledger, a ledger the process
-may not write. Other errors pass through unchanged (a full disk while sending is handled where
-the deliveries are recorded, so that their claims are released)."""
+may not write, a full disk under it. Other errors pass through unchanged."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 from sqlalchemy.exc import DatabaseError, IntegrityError, ProgrammingError
 
 from ..errors import StoreError
+from ..files import disk_full
 
 
 class LedgerCorrupt(StoreError):
@@ -20,16 +21,30 @@ class LedgerReadOnly(StoreError):
     """The ledger (or its directory) cannot be written by this process."""
 
 
+class LedgerFull(StoreError):
+    """The disk holding the ledger's file is full; ``cause``: SQLite's words."""
+
+    def __init__(self, message: str, cause: str):
+        super().__init__(message)
+        self.cause = cause
+
+
 # What SQLite says, in its own words (sqlite3_errstr), for each case.
 _CORRUPT = ("database disk image is malformed", "file is not a database")
 _READ_ONLY = ("attempt to write a readonly database", "unable to open database file",
               "readonly database")
+# SQLITE_FULL, and SQLITE_IOERR: what a write-ahead log or shared memory file that cannot
+# grow gives, on opening the ledger as well as on writing it.
+_FULL = ("database or disk is full", "disk i/o error")
 
 
-def fault_of(exc: BaseException, where: str | None) -> StoreError | None:
+def fault_of(exc: BaseException, where: str | None,
+             ledger: Path | None = None) -> StoreError | None:
     """The StoreError that ``exc`` (an error from the database driver) means, or None when it
     is not a fault of the ledger's file. Its line starts with ``where`` unless that is None
-    (for a caller that names the ledger itself)."""
+    (for a caller that names the ledger itself). ``ledger``: the SQLite ledger's file, if the
+    caller knows it: a full disk under it is then named (SQLite's own words do not say which
+    disk, and "disk I/O error" not even that it is full)."""
     if not isinstance(exc, DatabaseError) or isinstance(exc, IntegrityError | ProgrammingError):
         return None
     text = str(getattr(exc, "orig", None) or exc).lower()
@@ -43,16 +58,20 @@ def fault_of(exc: BaseException, where: str | None) -> StoreError | None:
         return LedgerReadOnly(
             f"{prefix}the ledger or its directory is read-only ({text}); SQLite writes beside "
             "the ledger even to read it: make both writable by the user that runs publisher")
+    if ledger is not None and any(words in text for words in _FULL) and disk_full(ledger.parent):
+        return LedgerFull(f"{prefix}the disk holding {ledger.parent} is full ({text}); free "
+                          "some space, then run this again",
+                          str(getattr(exc, "orig", None) or exc))
     return None
 
 
 @contextmanager
-def translated(where: str) -> Iterator[None]:
+def translated(where: str, ledger: Path | None = None) -> Iterator[None]:
     """Run the block, turning a ledger fault into its StoreError (``fault_of``)."""
     try:
         yield
     except DatabaseError as exc:
-        fault = fault_of(exc, where)
+        fault = fault_of(exc, where, ledger)
         if fault is None:
             raise
         raise fault from None

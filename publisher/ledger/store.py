@@ -38,7 +38,7 @@ from sqlalchemy.exc import (
 
 from ..config import STATE_DIR, Config
 from ..errors import StoreError
-from .base import QUERY_SECRETS, display_url, new_worker_id
+from .base import QUERY_SECRETS, display_url, new_worker_id, sqlite_file
 from .deliveries import DeliveryStore
 from .faults import fault_of
 from .issues import IssueStore
@@ -225,7 +225,7 @@ def open_store(config: Config, *, lease_clock: Callable[[], datetime] | None = N
         raise
     except SQLAlchemyError as exc:
         engine.dispose()
-        fault = fault_of(exc, display_url(url))
+        fault = fault_of(exc, display_url(url), sqlite_file(url))
         if fault is not None:
             raise fault from None
         raise StoreError(connect_error(url, exc)) from None

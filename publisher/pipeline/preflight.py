@@ -27,6 +27,7 @@ from ..delivery.local import FileTransport, MaildirTransport
 from ..delivery.mailbox import MaildirBox, mailbox_description, mailbox_from_config
 from ..delivery.transports import Transport, transport_from_url
 from ..errors import ConfigError, InvalidAddress, PublisherError, TemplateError
+from ..files import disk_full
 from ..ledger import Store
 from ..ledger.addresses import normalise_email
 from ..ledger.backups import ledger_damage
@@ -431,6 +432,9 @@ def check_ledger(config: Config, now: datetime) -> tuple[Findings, LedgerStatus]
     (SQLite) private to its owner; with what it holds, and the readers' mail the relay has not
     taken yet. Nothing is created or migrated."""
     found = Findings()
+    path = sqlite_path(config)
+    if path is not None and disk_full(path.parent):  # SQLite would say "disk I/O error"
+        found.errors.append(f"ledger: the disk holding {path.parent} is full; free some space")
     status = probe_ledger(config)
     if status.problem:
         found.errors.append(f"ledger: {status.url}: {status.problem}")
@@ -602,6 +606,8 @@ def check_directories(config: Config) -> Findings:
         problem = writable_problem(directory)
         if problem:
             found.errors.append(f"{what}: {problem}")
+        elif disk_full(directory):  # writable, until the next page or ledger write
+            found.errors.append(f"{what}: the disk holding {directory} is full; free some space")
     if not found.errors:
         found.info.append(f"directories: {config.output_dir}/ and .publisher/ are writable")
     return found

@@ -5,6 +5,7 @@ catch it.)"""
 from __future__ import annotations
 
 import mailbox
+import os
 import sqlite3
 from datetime import timedelta
 
@@ -190,3 +191,42 @@ def test_run_composes_and_delivers_when_public_is_full(publication, cli):
                                "public/")
         assert line.endswith(": No space left on device; the disk is full; free some space and "
                              "run again")
+
+
+def test_a_full_disk_under_the_ledger_is_named_with_the_fix(publication, cli):
+    """SQLite says "database or disk is full", or "disk I/O error" when its write-ahead log
+    cannot grow: either way the line names the disk and what to do."""
+    publication.add_config('[state]\ndatabase = "sqlite:///ledger/state.db"\n')
+    disk = publication.root / "ledger"
+    with tiny_disk(disk, "512k"):
+        assert cli("subscribers", "add", "first@example.org").exit_code == 0
+        filler = disk / "filler"
+        fd = os.open(filler, os.O_WRONLY | os.O_CREAT)
+        try:
+            for size in (4096, 1):  # to the last byte
+                try:
+                    while True:
+                        os.write(fd, b"\0" * size)
+                except OSError:
+                    pass
+        finally:
+            os.close(fd)
+        result = cli("subscribers", "import", str(many_subscribers(publication, 2000)))
+        checked = cli("check")
+        filler.unlink()
+    assert result.exit_code == 1
+    [line] = result.stderr.splitlines()
+    assert line.startswith(f"error: sqlite:///{disk / 'state.db'}: the disk holding {disk} is "
+                           "full (")
+    assert line.endswith("); free some space, then run this again")
+    # and check, which found the directories writable, says so too
+    assert checked.exit_code == 1
+    assert f"ledger: the disk holding {disk} is full; free some space" in checked.stderr
+    assert ".publisher/: the disk holding" not in checked.output  # not that one's disk
+
+
+def many_subscribers(publication, count: int):
+    path = publication.root.parent / "many.csv"
+    path.write_text("email,name\n" + "".join(f"reader{i}@example.org,Reader {i}\n"
+                                              for i in range(count)), encoding="utf-8")
+    return path
