@@ -101,15 +101,20 @@ def write_backup(ledger: Path, target: Path, known_revisions: set[str] | None = 
     return target.stat().st_size
 
 
+def _status(path: Path) -> LedgerStatus:
+    """What the SQLite ledger file ``path`` holds, read without writing to it."""
+    engine = readonly_engine(path)
+    try:
+        return read_status(engine, str(path))
+    finally:
+        engine.dispose()
+
+
 def _not_backed_up(copy: Path, known_revisions: set[str]) -> tuple[str, str] | None:
     """What makes the fresh ``copy`` of a ledger no backup to keep, and the fix ("" when what
     is wrong says it already), or None. Said of the ledger it was copied from: the copy is
     only what that ledger holds."""
-    engine = readonly_engine(copy)
-    try:
-        status = read_status(engine, str(copy))
-    finally:
-        engine.dispose()
+    status = _status(copy)
     if status.problem:
         return status.problem, ""
     if not status.exists:  # emptied: a bad copy, a full disk, a redirect into it
@@ -136,11 +141,7 @@ def inspect_backup(path: Path, known_revisions: set[str]) -> LedgerStatus:
         raise StoreError(f"{path}: not a usable SQLite database: {exc}") from None
     if damage:
         raise StoreError(f"{path}: {damage}")
-    engine = readonly_engine(path)
-    try:
-        status = read_status(engine, str(path))
-    finally:
-        engine.dispose()
+    status = _status(path)
     if status.problem:
         raise StoreError(f"{path}: {status.problem}")
     if not status.exists:

@@ -5,7 +5,6 @@ catch it.)"""
 from __future__ import annotations
 
 import mailbox
-import os
 import sqlite3
 from datetime import timedelta
 
@@ -13,6 +12,7 @@ import pytest
 
 from publisher.delivery.transports import transport_from_url
 from publisher.errors import ConfigError
+from tests.delivery.test_disk_full import fill
 from tests.fixtures import SLOT, add_subscribers, use_maildir, write_reviews
 from tests.mounts import read_only, tiny_disk
 
@@ -200,17 +200,7 @@ def test_a_full_disk_under_the_ledger_is_named_with_the_fix(publication, cli):
     disk = publication.root / "ledger"
     with tiny_disk(disk, "512k"):
         assert cli("subscribers", "add", "first@example.org").exit_code == 0
-        filler = disk / "filler"
-        fd = os.open(filler, os.O_WRONLY | os.O_CREAT)
-        try:
-            for size in (4096, 1):  # to the last byte
-                try:
-                    while True:
-                        os.write(fd, b"\0" * size)
-                except OSError:
-                    pass
-        finally:
-            os.close(fd)
+        filler = fill(disk)
         result = cli("subscribers", "import", str(many_subscribers(publication, 2000)))
         checked = cli("check")
         filler.unlink()
