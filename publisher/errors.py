@@ -217,4 +217,3 @@ class Interrupted(BaseException):  # noqa: N818 - named like KeyboardInterrupt, 
     @property
     def exit_code(self) -> int:
         return 128 + self.signum
-

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import signal
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from types import FrameType
 
@@ -21,24 +21,34 @@ def stop_signals() -> tuple[int, ...]:
 
 
 @contextmanager
-def stops_held() -> Iterator[None]:
-    """A stop signal that arrives in the block is held until the block ends, then raised again
-    for the handler in place before it (the CLI's: ``Interrupted``): for work that is over in
-    milliseconds and must not be left half done, such as the build's commit. Only the main
-    thread can set handlers: elsewhere (a build in a web worker) this does nothing."""
+def on_stop(handler: Callable[[int], None]) -> Iterator[None]:
+    """Until the block ends, a stop signal (``stop_signals``) calls ``handler`` with its number
+    instead of what was in place, which is then put back. Only the main thread can set
+    handlers: elsewhere (a run or a build in a web worker) this does nothing."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    arrived: list[int] = []
 
-    def hold(signum: int, _frame: FrameType | None) -> None:
-        arrived.append(signum)
+    def on_signal(signum: int, _frame: FrameType | None) -> None:
+        handler(signum)
 
-    previous = {sig: signal.signal(sig, hold) for sig in stop_signals()}
+    previous = {sig: signal.signal(sig, on_signal) for sig in stop_signals()}
     try:
         yield
     finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+@contextmanager
+def stops_held() -> Iterator[None]:
+    """A stop signal that arrives in the block is held until the block ends, then raised again
+    for the handler in place before it (the CLI's: ``Interrupted``): for work that is over in
+    milliseconds and must not be left half done, such as the build's commit."""
+    arrived: list[int] = []
+    try:
+        with on_stop(arrived.append):
+            yield
+    finally:
         if arrived:
             signal.raise_signal(arrived[0])

@@ -8,11 +8,9 @@ import functools
 import os
 import signal
 import sys
-import threading
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
-from types import FrameType
 from typing import TYPE_CHECKING, Concatenate, ParamSpec
 
 import click
@@ -20,7 +18,7 @@ import click
 from ..config import Config
 from ..errors import Interrupted, PublisherError
 from ..files import describe_os_error
-from ..signals import stop_signals
+from ..signals import on_stop
 from . import State
 
 if TYPE_CHECKING:
@@ -36,19 +34,12 @@ def _signals_interrupt() -> Iterator[None]:
     command — locks released, transactions rolled back, temporary files removed — instead of
     killing it where it stands. (A delivery run defers them while it drains:
     ``delivery.engine``.)"""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
 
-    def interrupt(signum: int, _frame: FrameType | None) -> None:
+    def interrupt(signum: int) -> None:
         raise Interrupted(signum)
 
-    previous = {sig: signal.signal(sig, interrupt) for sig in stop_signals()}
-    try:
+    with on_stop(interrupt):
         yield
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
 
 
 def publication_command(

@@ -57,10 +57,8 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
-from types import FrameType
 from typing import Protocol
 
 from ..config import Config
@@ -76,7 +74,7 @@ from ..ledger.deliveries import Attempt
 from ..models import DeliveryRecord, DeliveryStatus, IssueState
 from ..newsletter.policy import Action, Outcome, Retry, decide
 from ..render.message import MessageTemplate, Rendered
-from ..signals import stop_signals
+from ..signals import on_stop
 from .senders import Job, Left, NotSent, Pacer, Report, Sender, Shared, Unknown
 from .session import NotClaimed, Transport
 
@@ -201,27 +199,6 @@ _COUNTED = {Action.SENT: "sent", Action.RETRY: "retried", Action.GIVE_UP: "faile
 
 #: What the main thread waits on: a sender's report, or None (a signal arrived).
 _Results = queue.SimpleQueue[Report | None]
-
-
-@contextmanager
-def _deferred_signals(handler: Callable[[int], None]) -> Iterator[None]:
-    """SIGINT, SIGTERM and SIGHUP (``stop_signals``) call ``handler`` instead of interrupting
-    whatever the main thread is doing (a commit, say), until the block ends; the previous
-    handlers are then put back. Only the main thread can set handlers: elsewhere (a run in a
-    web worker) this does nothing."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def on_signal(signum: int, _frame: FrameType | None) -> None:
-        handler(signum)
-
-    previous = {sig: signal.signal(sig, on_signal) for sig in stop_signals()}
-    try:
-        yield
-    finally:
-        for sig, old in previous.items():
-            signal.signal(sig, old)
 
 
 class _Recorder:
@@ -443,7 +420,7 @@ class Run:
         if self.progress is not None:
             self.progress.start(total)
         forced = False
-        with _deferred_signals(self._on_signal):
+        with on_stop(self._on_signal):  # deferred: see the module's docstring
             self._recorder = recorder = _Recorder(self.store, self.now, self._stop)
             for sender in senders:
                 sender.thread.start()

@@ -23,7 +23,7 @@ from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from ..config import Config
 from ..errors import StoreError
 from ..files import read_sqlite
-from .base import display_url, new_worker_id
+from .base import display_url, new_worker_id, sqlite_file
 from .faults import fault_of
 from .schema import SCHEMA_REVISION
 from .store import (
@@ -59,14 +59,10 @@ def sqlite_path(config: Config) -> Path | None:
     """The ledger's file when it is an SQLite file (resolved as ``open_store`` resolves it), else
     None (another database, or an in-memory one)."""
     try:
-        url = make_url(config.state.database)
+        file = sqlite_file(make_url(config.state.database))
     except ArgumentError:
         return None
-    database = url.database or ""
-    if url.get_backend_name() != "sqlite" or not database or database == ":memory:" \
-            or database.startswith("file:"):
-        return None
-    return config.resolve(database)
+    return None if file is None else config.resolve(str(file))
 
 
 def readonly_engine(path: Path) -> Engine:

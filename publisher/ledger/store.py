@@ -71,9 +71,9 @@ def database_url(config: Config, *, create_dir: bool = True) -> URL:
         ) from None
     backend = url.get_backend_name()
     if backend == "sqlite":
-        database = url.database or ""
-        if database and database != ":memory:" and not database.startswith("file:"):
-            path = config.resolve(database)
+        file = sqlite_file(url)
+        if file is not None:
+            path = config.resolve(str(file))
             if create_dir:
                 path.parent.mkdir(parents=True, exist_ok=True)
                 # Every subscriber's address is in it: readable by its owner only, whatever

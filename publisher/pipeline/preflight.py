@@ -448,7 +448,7 @@ def check_ledger(config: Config, now: datetime) -> tuple[Findings, LedgerStatus]
         found.errors.append(f"ledger: {lost}")
         return found, status
     if not status.exists:
-        if sqlite_path(config) is None:  # a server's database, there but empty
+        if path is None:  # a server's database, there but empty
             found.info.append(f"ledger: {status.url} holds no ledger yet; the first command "
                               "that needs it creates its tables")
         else:
@@ -466,7 +466,6 @@ def check_ledger(config: Config, now: datetime) -> tuple[Findings, LedgerStatus]
                           f"{SCHEMA_REVISION} by the next command that opens it")
     else:
         found.info.append(f"ledger: {status.url}: schema {status.revision} (current)")
-    path = sqlite_path(config)
     damage = ledger_damage(path) if path is not None else None
     if damage:
         found.errors.append(f"ledger: {path}: {damage}; restore the latest backup with "

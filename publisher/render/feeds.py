@@ -679,8 +679,7 @@ class FeedRenderer:
     def _rss(self, chosen: list[tuple[EntryData, bool]], path: str, title: str,
              description: str, home: str, updated: datetime, paging: Paging | None) -> bytes:
         site = self.site
-        archive = paging is not None and paging.archive
-        final = archive and paging is not None and paging.closed
+        final = paging is not None and paging.archive and paging.closed
         namespaces = _NAMESPACES + (f' xmlns:fh="{HISTORY_NS}"' if final else "")
         out = ["<?xml version='1.0' encoding='UTF-8'?>\n", self._stylesheet(),
                f'<rss {namespaces} version="2.0">\n  <channel>\n',
@@ -711,7 +710,7 @@ class FeedRenderer:
               description: str, home: str, updated: datetime, paging: Paging | None) -> bytes:
         site = self.site
         archive = paging is not None and paging.archive
-        final = archive and paging is not None and paging.closed
+        final = paging is not None and paging.archive and paging.closed
         history = f' xmlns:fh="{HISTORY_NS}"' if final else ""
         author, email = xml_safe(site.author), xml_safe(site.author_email)
         # One logical feed, whichever document of it this is (RFC 5005): the id is the
