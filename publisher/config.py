@@ -717,28 +717,48 @@ def _check(config: Config, where: str) -> Config:
             f"{where}: newsletter.max_reviews: must be at least min_reviews ({nl.min_reviews}), "
             "and min_reviews at least 1"
         )
-    # Durations: (key, value, whether 0 means something, what it is). A grace of 0 sends a
-    # missed slot never late; every other 0 would give up on, expire or time out everything at
-    # once. (Not-a-number compares false both ways, so it is refused too; so is infinity.)
+    # Durations: (key, value, whether 0 means something, the most it may be, what it is). A
+    # grace of 0 sends a missed slot never late; every other 0 would give up on, expire or time
+    # out everything at once. (Not-a-number compares false both ways, so it is refused too; so
+    # is infinity.) The most is far beyond any use (a year; a day for one reply of the server):
+    # a larger value is a typo, and one past what a date can hold stopped a run with a traceback.
+    year_h = 366 * 24.0
     durations = (
-        ("newsletter.grace_hours", nl.grace_hours, True,
+        ("newsletter.grace_hours", nl.grace_hours, True, year_h,
          "hours a missed issue may still go out late"),
-        ("delivery.give_up_hours", config.delivery.give_up_hours, False,
+        ("delivery.give_up_hours", config.delivery.give_up_hours, False, year_h,
          "hours a message the server defers is retried"),
-        ("delivery.retry_base_seconds", config.delivery.retry_base_seconds, False,
+        ("delivery.retry_base_seconds", config.delivery.retry_base_seconds, False, year_h * 3600,
          "seconds before the first retry"),
-        ("delivery.timeout", config.delivery.timeout, False,
+        ("delivery.timeout", config.delivery.timeout, False, 24 * 3600.0,
          "seconds to wait for the mail server"),
-        ("server.confirm_hours", config.server.confirm_hours, False,
+        ("server.confirm_hours", config.server.confirm_hours, False, year_h,
          "hours a confirmation link works"),
-        ("server.undo_hours", config.server.undo_hours, False,
+        ("server.undo_hours", config.server.undo_hours, False, year_h,
          "hours the resubscribe button works"),
-        ("inbox.soft_bounce_days", config.inbox.soft_bounce_days, False,
+        ("inbox.soft_bounce_days", config.inbox.soft_bounce_days, False, year_h / 24,
          "days soft bounces are counted over"))
-    for key, value, zero, what in durations:
+    for key, value, zero, most, what in durations:
         if not (math.isfinite(value) and (value >= 0 if zero else value > 0)):
             least = "at least 0" if zero else "more than 0"
             problems.append(f"{where}: {key}: must be {least} ({what}), got {value:g}")
+        elif value > most:
+            problems.append(f"{where}: {key}: must be at most {most:g} ({what}), got {value:g}")
+    # Counts that have no "none" or "no limit" but their default: a negative rate limit sent
+    # as fast as the server took, and a negative per-IP limit answered every subscribe with 429.
+    counts = (("delivery.rate_limit", config.delivery.rate_limit, 0,
+               "messages a minute; 0 for no limit"),
+              ("delivery.session_messages", config.delivery.session_messages, 1,
+               "messages on one connection before reconnecting"),
+              ("newsletter.excerpt_words", nl.excerpt_words, 1,
+               "words of a review's excerpt"),
+              ("server.subscribe_per_ip_hour", config.server.subscribe_per_ip_hour, 1,
+               "subscribe requests one address may make an hour"),
+              ("server.confirmations_per_day", config.server.confirmations_per_day, 1,
+               "confirmation messages one address may be sent a day"))
+    for key, count, least, what in counts:
+        if count < least:
+            problems.append(f"{where}: {key}: must be at least {least} ({what}), got {count}")
     # Readers' pages: the server's paths are appended to server.url, and a token to
     # unsubscribe_url and preferences_url (after a query of their own, which they may have).
     reader_urls = (("server.url", config.server.url, False, False),

@@ -126,6 +126,23 @@ def test_mail_comes_from_base_urls_domain_unless_from_address_is_given(publicati
         ("[server]\nundo_hours = 0", "server.undo_hours: must be more than 0"),
         ("[server]\nundo_hours = inf", "server.undo_hours: must be more than 0"),
         ("[inbox]\nsoft_bounce_days = 0", "inbox.soft_bounce_days: must be more than 0"),
+        # Past what a date can hold, a grace stopped `check` with a traceback; any more than a
+        # year is a typo.
+        ("[newsletter]\ngrace_hours = 1e300", "newsletter.grace_hours: must be at most 8784 "
+                                            "(hours a missed issue may still go out late), "
+                                            "got 1e+300"),
+        ("[delivery]\ngive_up_hours = 9000", "delivery.give_up_hours: must be at most 8784"),
+        ("[delivery]\ntimeout = 1e9", "delivery.timeout: must be at most 86400"),
+        ("[inbox]\nsoft_bounce_days = 400", "inbox.soft_bounce_days: must be at most 366"),
+        # A negative rate limit sent with no limit; a negative per-IP limit refused every reader.
+        ("[delivery]\nrate_limit = -5", "delivery.rate_limit: must be at least 0 (messages a "
+                                        "minute; 0 for no limit), got -5"),
+        ("[delivery]\nsession_messages = 0", "delivery.session_messages: must be at least 1"),
+        ("[newsletter]\nexcerpt_words = -3", "newsletter.excerpt_words: must be at least 1"),
+        ("[server]\nsubscribe_per_ip_hour = -1", "server.subscribe_per_ip_hour: must be at "
+                                                 "least 1"),
+        ("[server]\nconfirmations_per_day = 0", "server.confirmations_per_day: must be at "
+                                                "least 1"),
     ],
 )
 def test_mistakes_name_the_key_and_the_file(publication, extra, expected):
