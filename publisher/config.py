@@ -756,9 +756,9 @@ def _check(config: Config, where: str) -> Config:
                "subscribe requests one address may make an hour"),
               ("server.confirmations_per_day", config.server.confirmations_per_day, 1,
                "confirmation messages one address may be sent a day"))
-    for key, count, least, what in counts:
-        if count < least:
-            problems.append(f"{where}: {key}: must be at least {least} ({what}), got {count}")
+    for key, count, fewest, what in counts:
+        if count < fewest:
+            problems.append(f"{where}: {key}: must be at least {fewest} ({what}), got {count}")
     # Readers' pages: the server's paths are appended to server.url, and a token to
     # unsubscribe_url and preferences_url (after a query of their own, which they may have).
     reader_urls = (("server.url", config.server.url, False, False),
