@@ -591,8 +591,25 @@ def _lead(body: str, base_url: str) -> tuple[str, str] | tuple[()]:
     makes the summary; nothing when there is no such marker (the excerpt is the body's)."""
     if "<" not in body:  # one character's scan, many times faster than the marker's
         return ()
-    lead, more, _rest = body.partition(MORE)
-    return (lead, base_url) if more and lead.strip() else ()
+    lead, more, rest = body.partition(MORE)
+    if not (more and lead.strip()):
+        return ()
+    if "[^" in lead:
+        lead = _without_notes_defined_in(lead, rest)
+    return lead, base_url
+
+
+#: A footnote's definition at the start of a line, and a reference that is not one.
+_NOTE_DEFINITION = re.compile(r"^ {0,3}\[\^([^\]\s]+)\]:", re.MULTILINE)
+_NOTE_REFERENCE = re.compile(r"\[\^([^\]\s]+)\](?!:)")
+
+
+def _without_notes_defined_in(lead: str, rest: str) -> str:
+    """``lead`` without its references to the footnotes ``rest`` defines: rendered alone, the
+    summary has no definition for them, and cmark would write each as the text "[^1]" (the
+    excerpt leaves footnotes out of a whole body)."""
+    defined = set(_NOTE_DEFINITION.findall(rest))
+    return _NOTE_REFERENCE.sub(lambda m: "" if m[1] in defined else m[0], lead)
 
 
 def parse_review(text: str, *, path: str, config: Config) -> Review:

@@ -1120,6 +1120,15 @@ def test_the_summary_of_a_body_with_more_ends_there_as_in_hugo(publication):
     assert r.summary == "No marker here. The rest."
 
 
+def test_a_summary_before_more_drops_the_marks_of_footnotes_defined_after_it(publication):
+    # The lead is rendered alone, where its footnote's definition is not: cmark wrote "[^1]".
+    body = ("A debut[^1] that earns its `[^x]`.<!--more-->\n\nThe rest.\n\n"
+            "[^1]: Her first feature.\n")
+    r = one(publication, BASIC, body)
+    assert r.summary == "A debut that earns its [^x]."
+    assert 'class="footnote-ref"' in r.body_html
+
+
 def test_fields_clean_values_inline_as_their_slow_path_does():
     """Fields.text and text_list clean a printable value inline; random values (controls, odd
     spaces, line breaks and bidi controls among them) read the same as through _text and
