@@ -94,19 +94,22 @@ def new_command(state: State, title: str, reviewer: str | None, date: str | None
 @click.option("--date", "date",
               help="Publication date, e.g. 2026-03-01 (default: the page's Date: line; "
                    "without either the review is a draft).")
+@click.option("--slug", help="The review's slug: its file name and address (default: made "
+                             "from the title).")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False),
               help="Directory to write the review to (default: the publication's reviews/).")
 @click.option("--force", is_flag=True, help="Overwrite an existing review with the same slug.")
 @publication_command
 def import_command(state: State, pages: tuple[str, ...], title: str | None, date: str | None,
-                   out_dir: str | None, force: bool) -> int:
+                   slug: str | None, out_dir: str | None, force: bool) -> int:
     """Import review pages exported from a website builder (PAGE.txt) as reviews/*.md."""
-    if title is not None and len(pages) > 1:
-        raise click.UsageError("--title names one film: import one page at a time with it")
+    for option, value in (("--title", title), ("--slug", slug)):
+        if value is not None and len(pages) > 1:
+            raise click.UsageError(f"{option} names one film: import one page at a time with it")
     config, failed = state.config, False
     for page in pages:
         try:
-            result = import_page(Path(page), config, title=title, date=date,
+            result = import_page(Path(page), config, title=title, date=date, slug=slug,
                                  out_dir=Path(out_dir) if out_dir else None, force=force,
                                  now=state.now())
         except PageImportError as exc:  # one bad page does not stop the others

@@ -684,14 +684,40 @@ def _guessed_title(page: ParsedPage, path: Path) -> tuple[str, str]:
                    "with --title and --force)") if title else ""
 
 
+#: The longest slug publisher makes: a file name (and the page's directory) may hold 255
+#: bytes on the common file systems, and a slug is ASCII.
+MAX_SLUG = 200
+
+
+def review_slug(title: str, slug: str | None) -> str:
+    """The slug ``slug`` gives (made a slug), else the one ``title`` makes; ValueError saying
+    to give one with --slug when there is none or it is too long for a file name."""
+    made = title_slug(slug if slug is not None else title)
+    if not made:
+        raise ValueError(f"cannot make a slug from {slug if slug is not None else title!r}; "
+                         "give one with --slug")
+    if len(made) > MAX_SLUG:
+        raise ValueError(f"the slug {made[:40]}… is {len(made)} characters long, too long for "
+                         f"a file name; give one of at most {MAX_SLUG} with --slug")
+    return made
+
+
+def _another_slug(slug: str, year: int | None) -> str:
+    """The option that names a review apart from another of the same slug: the film's year
+    after its title, where the page gives it (another film of that title, most often); the
+    title stays the film's own."""
+    return f"--slug {slug}-{year}" if year is not None else "another --slug"
+
+
 def import_page(path: Path, config: Config, *, title: str | None = None,
-                date: str | None = None, out_dir: Path | None = None, force: bool = False,
+                date: str | None = None, slug: str | None = None,
+                out_dir: Path | None = None, force: bool = False,
                 now: datetime | None = None) -> ImportResult:
     """Turn one exported page into ``{out_dir}/{slug}.md`` (default out_dir: reviews/).
 
-    The slug comes from the title (``title``, else a Title: line, else the film the closing
-    line names, else the humanised file name). Without ``date`` the review is written with
-    ``draft: true`` and the import day (``now`` in the publication's timezone) as a
+    The slug is ``slug``, else made from the title (``title``, else a Title: line, else the
+    film the closing line names, else the humanised file name). Without ``date`` the review is
+    written with ``draft: true`` and the import day (``now`` in the publication's timezone) as a
     placeholder date; ``missing`` lists what to fill in. Raises PageImportError naming the
     page (and line) for an unreadable or malformed page, naming the review file when it exists
     and ``force`` is not set, and naming the other review when one already has the slug
@@ -712,7 +738,10 @@ def import_page(path: Path, config: Config, *, title: str | None = None,
         if not title:
             raise PageImportError(f"{path}: cannot make a title from the file name; use --title")
         notes.insert(0, note)
-    slug = title_slug(title)
+    try:
+        slug = review_slug(title, slug)
+    except ValueError as exc:
+        raise PageImportError(f"{path}: {exc}") from None
 
     missing: list[str] = []
     today = (now or datetime.now(UTC)).astimezone(config.tz).date()
@@ -734,15 +763,15 @@ def import_page(path: Path, config: Config, *, title: str | None = None,
             raise PageImportError(
                 # It may be an editor's own review of another film of that title: the safe
                 # way out comes first.
-                f"{target}: already exists (importing {path}); import with another --title, "
-                "or add --force to replace that file"
+                f"{target}: already exists (importing {path}); import with "
+                f"{_another_slug(slug, page.year)}, or add --force to replace that file"
             )
         review_id = _existing_id(target) or review_id
     owner = slug_owner(target.parent, target, slug)
     if owner is not None:
         raise PageImportError(
-            f"{owner}: already has the slug {slug!r} (importing {path}); import with another "
-            "--title, or give that review another slug"
+            f"{owner}: already has the slug {slug!r} (importing {path}); import with "
+            f"{_another_slug(slug, page.year)}, or give that review another slug"
         )
     earlier = _earlier_draft(page, path, target.parent, slug)
     if earlier is not None and not force:

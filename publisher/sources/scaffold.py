@@ -15,14 +15,10 @@ import yaml
 from ..config import Config, parse_config
 from ..errors import PublisherError
 from ..files import describe_os_error, write_atomic
-from ..text import pasted_line, title_slug
+from ..text import pasted_line
 from .frontmatter import Collector, split_front_matter
-from .importer import escape_markdown, parse_date_option, slug_owner
+from .importer import escape_markdown, parse_date_option, review_slug, slug_owner
 from .schema import NEW_REVIEW, derived_id, parse_bytes
-
-#: The longest slug ``publisher new`` makes: a file name (and the page's directory) may hold
-#: 255 bytes on the common file systems, and a slug is ASCII.
-MAX_SLUG = 200
 
 
 def init_publication(directory: Path, *, title: str = "Film Reviews",
@@ -79,12 +75,10 @@ def new_review(config: Config, title: str, *, reviewer: str | None = None,
     if not title:
         raise PublisherError("the title is empty: give the film's title, e.g. publisher new "
                              "\"Alien: Romulus\"")
-    slug = title_slug(slug if slug is not None else title)
-    if not slug:
-        raise PublisherError(f"cannot make a slug from {title!r}; give one with --slug")
-    if len(slug) > MAX_SLUG:
-        raise PublisherError(f"the slug {slug[:40]}… is {len(slug)} characters long, too long "
-                             f"for a file name; give one of at most {MAX_SLUG} with --slug")
+    try:
+        slug = review_slug(title, slug)
+    except ValueError as exc:
+        raise PublisherError(str(exc)) from None
     today = (now or datetime.now(config.tz)).astimezone(config.tz).date()
     date_text, day = parse_date_option(date) if date is not None else (today.isoformat(), today)
     target = config.reviews_path / f"{slug}.md"

@@ -767,7 +767,7 @@ def test_an_existing_review_is_never_overwritten_without_force(tmp_path, publica
     with pytest.raises(PageImportError) as exc:
         import_page(source, publication.config, date="2026-03-06", now=now)
     assert str(exc.value) == f"{existing}: already exists (importing {source}); import with " \
-                             "another --title, or add --force to replace that file"
+                             "another --slug, or add --force to replace that file"
     assert existing.read_text(encoding="utf-8") == "keep me\n"
 
 
@@ -785,11 +785,38 @@ def test_a_review_that_already_has_the_slug_is_never_doubled(tmp_path, publicati
         with pytest.raises(PageImportError) as exc:
             import_page(source, publication.config, date="2026-03-06", now=now, force=force)
         assert str(exc.value) == (f"{existing}: already has the slug 'film' (importing "
-                                  f"{source}); import with another --title, or give that "
+                                  f"{source}); import with another --slug, or give that "
                                   "review another slug")
     assert [p.name for p in (publication.root / "reviews").iterdir()] == [name]
     import_page(source, publication.config, title="Film Two", date="2026-03-06", now=now)
     assert len(load_reviews(publication.config, cache=False).reviews) == 2
+
+
+def test_another_film_of_the_same_title_is_imported_under_a_slug_with_its_year(
+        tmp_path, publication, now):
+    first = write_page(tmp_path, "halloween-1978.txt", "Title: Halloween\nYear: 1978\n" + MINIMAL)
+    second = write_page(tmp_path, "halloween-2018.txt", "Title: Halloween\nYear: 2018\n"
+                                                        + MINIMAL)
+    import_page(first, publication.config, date="2026-03-06", now=now)
+    with pytest.raises(PageImportError) as exc:
+        import_page(second, publication.config, date="2026-03-07", now=now)
+    # The advice keeps the film's title as it is: "another --title" gave "Halloween (2018)
+    # (2018)" on its page.
+    assert "; import with --slug halloween-2018, or add --force" in str(exc.value)
+    result = import_page(second, publication.config, date="2026-03-07", slug="halloween-2018",
+                         now=now)
+    assert result.path.name == "halloween-2018.md"
+    reviews = load_reviews(publication.config, cache=False).reviews
+    assert sorted((r.slug, r.title, r.film.year) for r in reviews) == [
+        ("halloween", "Halloween", 1978), ("halloween-2018", "Halloween", 2018)]
+
+
+def test_a_title_too_long_for_a_file_name_asks_for_a_slug(tmp_path, publication, now):
+    source = write_page(tmp_path, "long.txt", "Title: " + "Very long title " * 20 + "\n" + MINIMAL)
+    with pytest.raises(PageImportError) as exc:
+        import_page(source, publication.config, date="2026-03-06", now=now)
+    assert str(exc.value).startswith(f"{source}: the slug very-long-title-very-long-title-ve")
+    assert str(exc.value).endswith("too long for a file name; give one of at most 200 with --slug")
 
 
 def test_force_overwrites_and_keeps_the_id_already_published(tmp_path, publication, now):
@@ -904,11 +931,19 @@ def test_cli_reports_a_bad_page_and_still_imports_the_good_one(tmp_path, publica
 
 
 @pytest.mark.usefixtures("in_publication")
-def test_cli_title_names_one_page_only():
+@pytest.mark.parametrize("option", ["--title", "--slug"])
+def test_cli_title_and_slug_name_one_page_only(option):
     result = run_cli("import", str(PAGES / "quiet-harvest.txt"),
-                     str(PAGES / "night-bus-to-varna.txt"), "--title", "X")
+                     str(PAGES / "night-bus-to-varna.txt"), option, "x")
     assert result.exit_code == 2
-    assert "--title names one film" in result.output
+    assert f"{option} names one film" in result.output
+
+
+def test_cli_import_writes_the_review_under_the_slug_given(publication, in_publication):
+    result = run_cli("import", str(PAGES / "quiet-harvest.txt"), "--date", "2026-03-06",
+                     "--slug", "Quiet Harvest 2024")
+    assert result.exit_code == 0, result.output
+    assert (publication.root / "reviews" / "quiet-harvest-2024.md").exists()
 
 
 def test_importing_again_with_the_title_replaces_the_first_draft(publication, now, cli,
