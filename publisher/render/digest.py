@@ -40,11 +40,21 @@ def compose_subject(site: Site, number: int, reviews: Sequence[Review]) -> str:
     """
     titles = [header_text(r.title, SUBJECT_MAX) for r in reviews]
     if not site.subject_template:
-        values = {"publication": site.newsletter_name, "number": number,
-                  "first_title": titles[0] if titles else ""}
         more = len(titles) - 1
-        subject = (site.words.count("issue_subject_more", more, **values) if more > 0
-                   else site.words("issue_subject", **values))
+        first = titles[0] if titles else ""
+
+        def words(first_title: str) -> str:
+            values = {"publication": site.newsletter_name, "number": number,
+                      "first_title": first_title}
+            return header_text(site.words.count("issue_subject_more", more, **values)
+                               if more > 0 else site.words("issue_subject", **values))
+
+        subject = words(first)
+        if len(subject) > SUBJECT_MAX and first:
+            # The first title is cut, not what follows it: "and 39 more" says the issue holds
+            # more than one film.
+            room = max(len(first) - (len(subject) - SUBJECT_MAX), 20)
+            subject = words(header_text(first, room))
         return header_text(subject, SUBJECT_MAX)
     env = ImmutableSandboxedEnvironment(autoescape=False, undefined=jinja2.StrictUndefined)
     try:

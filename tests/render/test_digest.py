@@ -322,6 +322,15 @@ def test_a_subject_cut_inside_one_long_word_still_fits_200_characters(config):
     assert header_text(subject, SUBJECT_MAX) == subject
 
 
+def test_a_long_first_title_is_cut_so_the_subject_still_says_how_many_more(config):
+    long_title = " ".join(["Supercalifragilistic"] * 20)
+    reviews = [make_review(config=config, title=long_title), *make_issue(config, 3).reviews[1:]]
+    subject = compose_subject(Site.from_config(config), 1, reviews)
+    assert len(subject) <= SUBJECT_MAX
+    assert subject.startswith("Test Reel #1: Supercalifragilistic ")
+    assert subject.endswith("Supercalifragilistic… and 2 more")
+
+
 def test_broken_subject_template_names_the_config_key(publication):
     publication.add_config('[newsletter]\nsubject = "{{ publication }"\n')
     config = publication.config
