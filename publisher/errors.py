@@ -80,6 +80,17 @@ class SourceError(PublisherError, ValueError):
         return f"{count} problem{'s' if count != 1 else ''} in the sources"
 
 
+def first_line(exc: BaseException) -> str:
+    """An error in one line, as a run's summary gives it: sources' problems by the first and
+    how many more."""
+    if isinstance(exc, SourceError):
+        count = len(exc.problems)
+        more = f" (and {count - 1} more)" if count > 1 else ""
+        return f"{exc.head}: {exc.problems[0]}{more}"
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
 class PageImportError(PublisherError, ValueError):
     """An exported page could not be imported."""
 

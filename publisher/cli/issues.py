@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from ..errors import SourceError
+from ..errors import SourceError, first_line
 from ..models import DeliveryStatus, IssueState, Review
 from ..text import count
 from . import State
@@ -173,17 +173,16 @@ def issue_send(state: State, number: int, dry_run: bool, address: str | None) ->
                                catalog=catalog)
         click.echo(f"sent a test copy of issue #{number} to {address}: {reply}")
         return 0
-    report = send.deliver_issue(config, store, number, now=now, secret=secret, catalog=catalog,
-                                progress=terminal_progress(f"issue #{number}"),
-                                echo=click.echo, resume=True)
-    return _problems(report.problems(number))
+    report, site_problems = send.deliver_published(
+        config, store, number, now=now, secret=secret, catalog=catalog,
+        progress=terminal_progress(f"issue #{number}"), echo=click.echo, resume=True)
+    return _problems([*site_problems, *report.problems(number)])
 
 
 def _sources_unless_frozen(config: Config, store: Store, number: int) -> Catalog | None:
     """The review sources; None when they do not load but issue ``number`` is frozen, which
     needs none of them (a warning says so): a half-written review does not hold up an issue
     being sent, as it does not in ``publisher run``."""
-    from ..pipeline.run import first_line
     from ..sources import load_reviews
 
     try:

@@ -22,7 +22,7 @@ from datetime import UTC, datetime, timedelta, tzinfo
 
 from ..config import Config
 from ..delivery.transports import transport_from_url
-from ..errors import MissingReview, NotEnoughReviews, PublisherError, SourceError
+from ..errors import MissingReview, NotEnoughReviews, PublisherError, SourceError, first_line
 from ..ledger import Store
 from ..ledger.probe import readonly_store
 from ..models import DeliveryStatus, Issue, IssueRecord, IssueState
@@ -45,7 +45,6 @@ from .preflight import (
 )
 from .run import (
     SOURCES_BROKEN,
-    first_line,
     quiet_first_skip,
     skipped_and_unsent,
     sources_problem,

@@ -28,11 +28,11 @@ from ..errors import (
     SlotTaken,
     SourceError,
     TransportError,
+    first_line,
 )
-from ..files import describe_os_error
 from ..ledger import Store, open_store
 from ..models import DeliveryStatus, IssueRecord, IssueState
-from ..newsletter.compose import archived_issues, first_issue_note
+from ..newsletter.compose import first_issue_note
 from ..newsletter.schedule import (
     Decision,
     before_first_run,
@@ -42,13 +42,13 @@ from ..newsletter.schedule import (
     latest_time,
 )
 from ..sources import Catalog, load_reviews
-from .build import build_site, steady
+from .build import steady
 from .inbox import process_inbox
 from .issues import compose_issue, lost_ledger
 from .lock import run_locks
 from .preflight import sending_secret
+from .publish import publish_site
 from .send import ambiguous_line, deliver
-from .websub import announce
 
 
 @dataclass(frozen=True)
@@ -93,15 +93,6 @@ def run_once(config: Config, *, now: datetime, catch_up: bool = False,
         return _Run(config, schedule, now=now, catch_up=catch_up, echo=echo,
                     progress=progress).run()
     raise AssertionError("unreachable")  # pragma: no cover
-
-
-def first_line(exc: BaseException) -> str:
-    if isinstance(exc, SourceError):
-        count = len(exc.problems)
-        more = f" (and {count - 1} more)" if count > 1 else ""
-        return f"{exc.head}: {exc.problems[0]}{more}"
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def sources_problem(exc: SourceError) -> str:
@@ -199,30 +190,11 @@ class _Run:
     # --- feeds and archive ---------------------------------------------------------------------
 
     def _build(self, store: Store, catalog: Catalog, archive: tuple[int, ...] = ()) -> int:
-        try:
-            sent, warnings = archived_issues(store.issues(), catalog, self.config,
-                                             store.frozen_issues())
-            report = build_site(self.config, now=self.now, issues=sent, catalog=catalog)
-        except PublisherError as exc:
-            self.problems.append(f"build failed, feeds not updated: {first_line(exc)}")
-            return 0
-        except OSError as exc:  # a read-only or full disk: the newsletter still goes out
-            self.problems.append(f"build failed, feeds not updated: {describe_os_error(exc)}")
-            return 0
-        hub = announce(self.config, report.topics)  # never raises; retried by the next run
-        if hub.line:
-            self.echo(hub.line)
-        # A page that moved is said by the build that moves it only: cron's mail is where
-        # the editor hears of it (the other warnings stay for `publisher check`).
-        for warning in (*warnings, *report.moved):
-            self.echo(f"warning: {warning}")
-        if archive:
-            numbers = ", ".join(f"#{n}" for n in archive)
-            self.echo(f"archive: issue {numbers} published "
-                      f"({len(report.written)} files written to {self.config.output_dir}/)")
-        elif report.written:
-            self.echo(f"build: {len(report.written)} files written to {self.config.output_dir}/")
-        return len(report.written)
+        published = publish_site(self.config, store, catalog, now=self.now, echo=self.echo,
+                                 archive=archive)
+        if published.problem:
+            self.problems.append(published.problem)
+        return published.written
 
     # --- the schedule --------------------------------------------------------------------------
 

@@ -38,6 +38,7 @@ from ..render.site import Site
 from ..sources import Catalog
 from .lock import holds_lock, publication_lock
 from .preflight import refuse_documentation_settings
+from .publish import publish_site
 
 #: How many ambiguous addresses the summary names before "and N more".
 _LIST_AMBIGUOUS = 10
@@ -99,6 +100,33 @@ def deliver_issue(config: Config, store: Store, number: int, *, now: datetime, s
     with publication_lock(config, shared=True):  # other workers may send it too (PostgreSQL)
         return deliver(config, store, number, now=now, secret=secret, catalog=catalog,
                        progress=progress, echo=echo, transport=destination, resume=resume)
+
+
+def deliver_published(config: Config, store: Store, number: int, *, now: datetime,
+                      secret: str, catalog: Catalog | None, progress: Progress | None = None,
+                      echo: Echo = print, resume: bool = False
+                      ) -> tuple[DeliveryReport, list[str]]:
+    """``deliver_issue`` as ``publisher run`` sends: the site built first, since the issue links
+    to its reviews' pages, which may be new since the last build (else each is a 404 until the
+    next one), and again once the issue is sent, for its page in the web archive. With
+    ``catalog`` None (the sources do not load) nothing is built. The build's problems come back
+    beside the report: a failed build does not hold up the issue (``pipeline.publish``)."""
+    problems: list[str] = []
+
+    def build(archive: tuple[int, ...] = ()) -> None:
+        if catalog is not None:
+            published = publish_site(config, store, catalog, now=now, echo=echo,
+                                     archive=archive)
+            problems.extend([published.problem] if published.problem else [])
+
+    sent_before = store.issue(number).state == IssueState.SENT
+    if not sent_before:
+        build()
+    report = deliver_issue(config, store, number, now=now, secret=secret, catalog=catalog,
+                           progress=progress, echo=echo, resume=resume)
+    if not sent_before and report.state == IssueState.SENT:
+        build(archive=(number,))
+    return report, problems
 
 
 def deliver(config: Config, store: Store, number: int, *, now: datetime, secret: str,

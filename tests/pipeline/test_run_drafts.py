@@ -48,6 +48,28 @@ def test_a_draft_composed_by_hand_goes_out_at_the_next_slot(publication, cli, tm
         assert "late-arrival" not in " ".join(store.issue(1).review_ids)
 
 
+def test_issue_send_builds_the_pages_its_links_point_at_then_archives_the_issue(publication,
+                                                                               cli):
+    write_reviews(publication, 2)
+    use_maildir(publication)
+    add_subscribers(publication.config, 1, SLOT - timedelta(days=2))
+    assert cli("build", now=SLOT - timedelta(days=2)).exit_code == 0
+    write_reviews(publication, [{"slug": "late-arrival", "date": "2026-11-19"}], prefix="x")
+    assert cli("issue", "new", now=SLOT - timedelta(hours=1)).exit_code == 0
+
+    result = cli("issue", "send", "1", now=SLOT, env=SECRET)
+    assert result.exit_code == 0, result.output
+    [message] = outbox(publication)
+    html = message.get_payload()[1].get_payload(decode=True).decode()
+    assert "https://reel.test/reviews/late-arrival/" in html
+    # Each link of the issue lands: the review's page, built before the issue went out (it was
+    # a 404 until the next run), and the issue's own page in the web archive, once it is sent.
+    public = publication.root / "public"
+    assert (public / "reviews" / "late-arrival" / "index.html").exists()
+    assert (public / "issues" / "1" / "index.html").exists()
+    assert "build: " in result.stdout and "archive: issue #1 published" in result.stdout
+
+
 def test_a_draft_composed_days_before_its_slot_is_dated_the_day_it_goes_out(publication, cli):
     write_reviews(publication, 2)
     use_maildir(publication)
