@@ -10,10 +10,20 @@ from sqlalchemy import Connection, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from ..errors import SlotTaken, StoreError
-from ..models import Issue, IssueRecord, IssueState, RenderedDigest, SlotOutcome
+from ..models import DeliveryStatus, Issue, IssueRecord, IssueState, RenderedDigest, SlotOutcome
 from .base import StoreBase, chunks
-from .schema import issue_reviews_t, issues_t, slots_t, subscribers_t
+from .schema import deliveries_t, issue_reviews_t, issues_t, slots_t, subscribers_t
 from .snapshot import decode_digest, decode_issue
+
+#: Which issues the web archive shows (``IssueStore.frozen_issues``): frozen, and sent, or still
+#: being sent once the relay has accepted a copy.
+_ON_THE_WEB = (
+    issues_t.c.frozen_issue.is_not(None),
+    (issues_t.c.state == IssueState.SENT)
+    | ((issues_t.c.state == IssueState.SENDING)
+       & select(deliveries_t.c.id).where(deliveries_t.c.issue_number == issues_t.c.number,
+                                         deliveries_t.c.status == DeliveryStatus.SENT).exists()),
+)
 
 
 class IssueStore(StoreBase):
@@ -54,13 +64,21 @@ class IssueStore(StoreBase):
         return None if text is None else decode_issue(text)
 
     def frozen_issues(self) -> dict[int, Issue]:
-        """The sent issues that were frozen, by number (for the web archive)."""
+        """The issues frozen for the web archive, by number: those sent, and those still being
+        sent once the relay has accepted a copy. A reader who has the issue follows its "read
+        on the web" link at once, while one greylisted address can keep the issue sending for
+        days (give_up_hours); before any copy is accepted (the relay refused the connection)
+        nobody has the link yet."""
         with self._read() as conn:
             rows = conn.execute(
-                select(issues_t.c.number, issues_t.c.frozen_issue)
-                .where(issues_t.c.state == IssueState.SENT, issues_t.c.frozen_issue.is_not(None))
+                select(issues_t.c.number, issues_t.c.frozen_issue).where(*_ON_THE_WEB)
             ).all()
         return {row.number: decode_issue(row.frozen_issue) for row in rows}
+
+    def web_issue_numbers(self) -> set[int]:
+        """The numbers of ``frozen_issues``, without reading the issues."""
+        with self._read() as conn:
+            return set(conn.execute(select(issues_t.c.number).where(*_ON_THE_WEB)).scalars())
 
     def frozen_digest(self, number: int) -> RenderedDigest | None:
         """Issue ``number``'s digest as rendered when sending started (None before that)."""

@@ -182,19 +182,19 @@ def issue_from_record(record: IssueRecord, catalog: Catalog, config: Config, *,
 
 def archived_issues(records: Sequence[IssueRecord], catalog: Catalog, config: Config,
                     frozen: Mapping[int, Issue]) -> tuple[list[Issue], list[Problem]]:
-    """The sent issues among ``records``, for the web archive: each as it was frozen when it
-    was sent (``frozen``), dated as its email was: when its sending started, not when its last
-    retry ended. An issue sent before the ledger froze issues
-    is rebuilt from the sources, with a warning for each review that has since left them: its
-    archive page leaves that review out rather than stopping every later build (the issue went
-    out; its page should stay up)."""
+    """The issues among ``records`` on the web archive: each as it was frozen when it was sent
+    (``frozen``: ``Store.frozen_issues``, which holds those still being sent once a copy has
+    gone), dated as its email was: when its sending started, not when its last retry ended. An
+    issue sent before the ledger froze issues is rebuilt from the sources, with a warning for
+    each review that has since left them: its archive page leaves that review out rather than
+    stopping every later build (the issue went out; its page should stay up)."""
     issues: list[Issue] = []
     warnings: list[Problem] = []
     for record in records:
-        if record.state != IssueState.SENT:
-            continue
         if record.number in frozen:
             issues.append(frozen[record.number])
+            continue
+        if record.state != IssueState.SENT:
             continue
         present = tuple(rid for rid in record.review_ids if catalog.by_id(rid) is not None)
         for rid in record.review_ids:

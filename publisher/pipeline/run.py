@@ -160,8 +160,11 @@ class _Run:
             if catalog is not None:
                 catalog.end_meanwhile()  # none left working through a send, whatever the build did
             decision, outcome, number = self._schedule(store, catalog)
+            on_the_web = store.web_issue_numbers()
             delivered = self._deliver(store, catalog, number)
-            archived = tuple(n for n, report in delivered if report.state == "sent")
+            # An issue goes on the web archive with the first copy the relay accepts (readers
+            # who have it follow its link), not when its last retry ends, days later perhaps.
+            archived = tuple(sorted(store.web_issue_numbers() - on_the_web))
             if archived and catalog is not None:  # else the first build after the fix does
                 written += self._build(store, catalog, archive=archived)
             self._check_ambiguous(store, {n for n, _ in delivered})

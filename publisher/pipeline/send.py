@@ -108,7 +108,7 @@ def deliver_published(config: Config, store: Store, number: int, *, now: datetim
                       ) -> tuple[DeliveryReport, list[str]]:
     """``deliver_issue`` as ``publisher run`` sends: the site built first, since the issue links
     to its reviews' pages, which may be new since the last build (else each is a 404 until the
-    next one), and again once the issue is sent, for its page in the web archive. With
+    next one), and again once a copy has gone, for its page in the web archive. With
     ``catalog`` None (the sources do not load) nothing is built. The build's problems come back
     beside the report: a failed build does not hold up the issue (``pipeline.publish``)."""
     problems: list[str] = []
@@ -119,12 +119,12 @@ def deliver_published(config: Config, store: Store, number: int, *, now: datetim
                                      archive=archive)
             problems.extend([published.problem] if published.problem else [])
 
-    sent_before = store.issue(number).state == IssueState.SENT
-    if not sent_before:
+    on_the_web = number in store.web_issue_numbers()
+    if not on_the_web:
         build()
     report = deliver_issue(config, store, number, now=now, secret=secret, catalog=catalog,
                            progress=progress, echo=echo, resume=resume)
-    if not sent_before and report.state == IssueState.SENT:
+    if not on_the_web and number in store.web_issue_numbers():
         build(archive=(number,))
     return report, problems
 
