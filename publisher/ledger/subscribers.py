@@ -131,9 +131,10 @@ class SubscriberStore(StoreBase):
         subscriber keeps the file's source and created_at — when and how they joined).
 
         Valid rows are added in one transaction; each invalid row is reported with its line;
-        addresses already present (or repeated in the file: the first row counts) are counted
-        as duplicates; someone who unsubscribed, bounced or complained is counted as
-        suppressed and stays so unless ``force``; an erased address stays off even then.
+        addresses already present (or repeated in the file: the first row counts, unless a
+        later one says they left, which always wins) are counted as duplicates; someone who
+        unsubscribed, bounced or complained is counted as suppressed and stays so unless
+        ``force``; an erased address stays off even then.
         Raises CsvError if the file cannot be read or
         has no usable header (and then nothing is imported).
 
@@ -202,9 +203,11 @@ class SubscriberStore(StoreBase):
                erased: bool) -> tuple[int, int, int, int]:
         """Merge import_rows into the list; (added, duplicates, suppressed, recorded)."""
         stamp = self._time(now)
-        # The first row of each address, beside the subscriber it names (if any) as they are
-        # before the import, and whether it was erased: the whole plan is decided from this,
-        # then carried out.
+        # One row for each address — its first row saying they left, else its first row: a
+        # suppression anywhere in the file wins over an active row, in whatever order (rows of
+        # Mailchimp's files joined into one, an address in two cases) — beside the subscriber
+        # it names (if any) as they are before the import, and whether it was erased: the
+        # whole plan is decided from this, then carried out.
         gone = ("EXISTS (SELECT 1 FROM suppressions x WHERE x.address_hash = r.hash)"
                 if erased else "0 = 1")
         cursor.execute("DROP TABLE IF EXISTS import_plan")
@@ -214,7 +217,8 @@ class SubscriberStore(StoreBase):
             "s.id AS subscriber_id, s.status AS current, "
             f"CASE WHEN s.id IS NULL AND {gone} THEN 1 ELSE 0 END AS erased "
             "FROM import_rows r "
-            "JOIN (SELECT key, MIN(line) AS line FROM import_rows GROUP BY key) f "
+            "JOIN (SELECT key, COALESCE(MIN(CASE WHEN status <> 'active' THEN line END), "
+            "MIN(line)) AS line FROM import_rows GROUP BY key) f "
             "ON f.line = r.line LEFT JOIN subscribers s ON s.email_normalised = r.key")
         cursor.execute("CREATE INDEX import_plan_subscriber ON import_plan (subscriber_id)")
         cursor.execute("ANALYZE import_plan")

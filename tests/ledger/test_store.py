@@ -475,6 +475,29 @@ def test_a_suppression_in_an_imported_file_fails_what_was_queued(store: Store, t
     assert store.subscriber("reader0001@example.org").created_at == NOW  # not re-created
 
 
+@pytest.mark.parametrize("text", [
+    "email,name,status\n"
+    "same.person@example.com,Same,active\n"
+    "known@example.org,Known,active\n"
+    "Same.Person@Example.com,Same,unsubscribed\n"
+    "KNOWN@example.org,Known,unsubscribed\n",
+    # Mailchimp's files joined into one: a later row's UNSUB_TIME says they left.
+    "Email Address,First Name,UNSUB_TIME\n"
+    "same.person@example.com,Same,\n"
+    "known@example.org,Known,\n"
+    "SAME.PERSON@example.com,Same,2023-01-01 10:00:00\n"
+    "KNOWN@example.org,Known,2023-01-01 10:00:00\n",
+])
+def test_a_later_row_of_the_same_address_saying_it_left_wins_over_an_active_one(
+        store: Store, tmp_path: Path, text: str):
+    store.add_subscriber("known@example.org", now=NOW)
+    report = store.import_subscribers_csv(write_csv(tmp_path, text), now=LATER)
+    assert (report.added, report.duplicates, report.recorded) == (0, 2, 2)
+    assert report.summary().startswith("added 0 subscribers; 2 duplicates skipped; 2 recorded")
+    assert {s.email.lower(): s.status for s in store.subscribers()} == {
+        "same.person@example.com": "unsubscribed", "known@example.org": "unsubscribed"}
+
+
 def test_importing_the_same_file_twice_adds_nobody_the_second_time(store: Store,
                                                                     tmp_path: Path):
     path = write_csv(tmp_path, "email,name\n" + "".join(
