@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import csv
 import io
+import ipaddress
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import NamedTuple
 
 from ..errors import CsvError, InvalidAddress
 from ..files import open_given
@@ -57,6 +59,7 @@ class ImportReport:
 
 
 _CSV_COLUMNS = ("email", "name", "status", "source", "created_at")
+_OUR_COLUMNS = frozenset(" ".join(column.split("_")) for column in _CSV_COLUMNS)
 
 # Spreadsheets run a cell that starts with one of these as a formula ("CSV injection": a name
 # such as =HYPERLINK(...) in an exported list). Such a cell is written with a leading
@@ -77,14 +80,27 @@ def _restored(value: str) -> str:
     return value
 
 
-#: line, address, name, status, source ('' if none), created_at (None if none).
-_CsvRow = tuple[int, str, str, str, str, datetime | None]
+class CsvRow(NamedTuple):
+    """A valid row, as staged for the merge ('' or None where the file says nothing)."""
+
+    line: int
+    address: str
+    name: str
+    status: str
+    source: str
+    created_at: datetime | None
+    consent_at: datetime | None = None
+    consent_ip: str | None = None
+    consent_form: str = ""
+    confirmed_at: datetime | None = None
+    left_at: datetime | None = None  # when a column such as UNSUB_TIME says they left
 
 
-def read_subscriber_csv(path: Path) -> tuple[list[_CsvRow], list[str]]:
+
+def read_subscriber_csv(path: Path) -> tuple[list[CsvRow], list[str]]:
     """A row for each valid line, and a problem line for each invalid one (all in memory: for
     a large file, iterate ``iter_subscriber_csv``)."""
-    rows: list[_CsvRow] = []
+    rows: list[CsvRow] = []
     problems: list[str] = []
     for item in iter_subscriber_csv(path):
         if isinstance(item, str):
@@ -114,6 +130,13 @@ IGNORED_NAMED = 4
 _EMAIL_ALIASES = ("email", "email address", "e mail", "e mail address")
 _NAME_ALIASES = ("name", "full name")
 _FIRST_LAST = (("first name", "fname", "firstname"), ("last name", "lname", "lastname"))
+# When they joined, and their consent: when they asked, from which address (Mailchimp's
+# CONFIRM_IP when a single opt-in left OPTIN_IP empty), on which form, when they confirmed.
+_CREATED_ALIASES = ("created at", "creation date")
+_CONSENT_AT_ALIASES = ("consent at", "optin time")
+_CONSENT_IP_ALIASES = ("consent ip", "optin ip", "ip address", "confirm ip")
+_CONSENT_FORM_ALIASES = ("consent form",)
+_CONFIRMED_ALIASES = ("confirmed at", "confirm time")
 # A column saying that someone left, by the words in its name: any value but an empty or a
 # false one means that status (Mailchimp's UNSUB_TIME and CLEAN_TIME, a date of unsubscribing,
 # …). Importing such a person as active would mail someone who said no.
@@ -158,6 +181,10 @@ class _Columns:
     status: int | None
     source: int | None
     created_at: int | None
+    consent_at: int | None
+    consent_ips: tuple[int, ...]  # the first not empty counts
+    consent_form: int | None
+    confirmed_at: int | None
     leaving: tuple[tuple[int, str, bool], ...]  # (column, status it means, whether "yes" stays)
     ignored: tuple[int, ...]
     header: tuple[str, ...]  # as written
@@ -182,8 +209,12 @@ def _columns(path: Path, line: int, header: list[str]) -> _Columns:
     name = find(*_NAME_ALIASES)
     first, last = find(*_FIRST_LAST[0]), find(*_FIRST_LAST[1])
     names = (name,) if name is not None else tuple(i for i in (first, last) if i is not None)
-    status, source, created = find("status"), find("source"), find("created at")
-    used = {email, *names, status, source, created}
+    status, source, created = find("status"), find("source"), find(*_CREATED_ALIASES)
+    consent_at, confirmed = find(*_CONSENT_AT_ALIASES), find(*_CONFIRMED_ALIASES)
+    consent_ips = tuple(plain.index(a) for a in _CONSENT_IP_ALIASES if a in plain)
+    consent_form = find(*_CONSENT_FORM_ALIASES)
+    used = {email, *names, status, source, created, consent_at, *consent_ips, consent_form,
+            confirmed}
     leaving = []
     for i, text in enumerate(plain):
         if i in used:
@@ -196,9 +227,10 @@ def _columns(path: Path, line: int, header: list[str]) -> _Columns:
             leaving.append((i, meaning, False))
     read = used | {i for i, _status, _stays in leaving}
     ignored = tuple(i for i in range(len(header)) if i not in read)
-    ours = all(text in _CSV_COLUMNS or text == "created at" for text in plain) and \
+    ours = all(text in _OUR_COLUMNS for text in plain) and \
         header[email].strip().lower() == "email"
-    return _Columns(email, names, status, source, created, tuple(leaving), ignored,
+    return _Columns(email, names, status, source, created, consent_at, consent_ips,
+                    consent_form, confirmed, tuple(leaving), ignored,
                     tuple(field.strip() for field in header), ours)
 
 
@@ -210,13 +242,14 @@ class SubscriberCsv:
 
     Besides publisher's own export (email, name, status, source, created_at), another tool's
     export is read as it is: its name for the address and the name (first and last joined),
-    and any column that says someone unsubscribed, bounced or complained."""
+    when they joined and their consent (a time without an offset is UTC, as Mailchimp's
+    are), and any column that says someone unsubscribed, bounced or complained (and when)."""
 
     def __init__(self, path: Path):
         self.path = path
         self.ignored: tuple[str, ...] = ()
 
-    def rows(self) -> Iterator[_CsvRow | str]:
+    def rows(self) -> Iterator[CsvRow | str]:
         path = self.path
         reader = csv.reader(_decoded_lines(path))
         normalise = AddressNormaliser()
@@ -238,13 +271,13 @@ class SubscriberCsv:
             raise CsvError(f"{path}: empty; the first line must be a header such as: email,name")
 
 
-def iter_subscriber_csv(path: Path) -> Iterator[_CsvRow | str]:
+def iter_subscriber_csv(path: Path) -> Iterator[CsvRow | str]:
     """``SubscriberCsv(path).rows()``."""
     return SubscriberCsv(path).rows()
 
 
 def _parse_row(path: Path, columns: _Columns, record: list[str], line: int,
-               end_line: int, normalise: AddressNormaliser) -> _CsvRow | str:
+               end_line: int, normalise: AddressNormaliser) -> CsvRow | str:
     if len(record) > len(columns.header):
         return (f"{path}:{line}: {len(record)} fields, but the header names "
                 f"{len(columns.header)}; quote values that contain commas")
@@ -266,10 +299,13 @@ def _parse_row(path: Path, columns: _Columns, record: list[str], line: int,
                 "subscribe form asks them again)")
     if status not in _STATUSES:
         return f"{path}:{line}: status: {given!r} is not one of {', '.join(_STATUSES)}"
+    left_at: datetime | None = None
     for index, meaning, stays in columns.leaving:
         value = cell(index).strip().lower()
         if (value in _FALSE) == stays and status == "active":
             status = meaning  # the file says they left: kept off the list, on record
+            # when, if the column holds a time (UNSUB_TIME) rather than a yes
+            left_at = None if stays else _other_tools_time(value)
     for index in columns.ignored if status == "active" else ():
         if cell(index).strip().lower() in _LEAVING_VALUES:
             return (f"{path}:{line}: {columns.header[index]}: says {cell(index).strip()!r}, "
@@ -282,20 +318,56 @@ def _parse_row(path: Path, columns: _Columns, record: list[str], line: int,
         field = "name" if str(exc).startswith("name ") else "email"
         return f"{path}:{line}: {field}: {exc}"
     source = one_line(cell(columns.source))[:200]
-    created = cell(columns.created_at).strip()
-    joined: datetime | None = None
-    if created:
+    times: list[datetime | None] = []
+    for column in (columns.created_at, columns.consent_at, columns.confirmed_at):
+        given = cell(column).strip()
+        when = (_our_time(given) if columns.ours else _other_tools_time(given)) if given else None
+        if column is not None and given and when is None:
+            where = f"{path}:{line}: {columns.header[column]}: {given!r}"
+            if columns.ours:
+                return (f"{where} is not an ISO 8601 time with a UTC offset, e.g. "
+                        "2026-11-20T12:00:00+00:00")
+            return (f"{where} is not a time; write it as 2026-11-20 12:00:00 (read as UTC) "
+                    "or 2026-11-20T12:00:00+01:00, or empty the cell")
+        times.append(when)
+    created_at, consent_at, confirmed_at = times
+    consent_ip: str | None = None
+    for index in columns.consent_ips:
+        given = cell(index).strip()
+        if not given:
+            continue
         try:
-            joined = datetime.fromisoformat(created)
+            consent_ip = str(ipaddress.ip_address(given))
         except ValueError:
-            joined = None
-        if joined is not None and joined.tzinfo is None:
-            joined = None
-        if joined is None and columns.ours:
-            return (f"{path}:{line}: created_at: {created!r} is not an ISO 8601 time with a "
-                    "UTC offset, e.g. 2026-11-20T12:00:00+00:00")
-        # Another tool's own way of writing times: the import's time stands instead.
-    return line, address, name, status, source, joined
+            return (f"{path}:{line}: {columns.header[index]}: {given!r} is not an IP address; "
+                    "correct it or empty the cell")
+        break
+    # Another tool that has no time of joining: they joined when they confirmed, or asked.
+    joined = created_at or confirmed_at or consent_at
+    return CsvRow(line, address, name, status, source, joined, consent_at, consent_ip,
+                  one_line(cell(columns.consent_form))[:200], confirmed_at, left_at)
+
+
+def _our_time(text: str) -> datetime | None:
+    """A time as publisher's export writes it (ISO 8601 with its offset), or None."""
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return when if when.tzinfo is not None else None
+
+
+def _other_tools_time(text: str) -> datetime | None:
+    """A time as other tools write it, or None: ISO 8601, with "T" or a space, an offset,
+    "Z" or a trailing "UTC" (Kit's), or none at all — then UTC, as Mailchimp's are."""
+    bare = text.strip()
+    if bare[-4:].upper() in (" UTC", " GMT"):
+        bare = bare[:-4] + "+00:00"
+    try:
+        when = datetime.fromisoformat(bare)
+    except ValueError:
+        return None
+    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
 
 
 def subscribers_csv(subscribers: Iterable[Subscriber]) -> str:

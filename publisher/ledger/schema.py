@@ -58,7 +58,8 @@ subscribers_t = Table(
     Column("status_changed_at", UTCDateTime, nullable=False),
     # Consent, for subscribers who asked themselves (publisher serve): when they asked, from
     # which address (NULL when server.store_ip is false), on which form, and when they followed
-    # the confirmation link. NULL for those the editor added or imported.
+    # the confirmation link. NULL for those the editor added, or imported from a file that
+    # did not say (another tool's export may: Mailchimp's OPTIN_TIME, OPTIN_IP, CONFIRM_TIME).
     Column("consent_at", UTCDateTime, nullable=True),
     Column("consent_ip", String(45), nullable=True),
     Column("consent_form", String(200), nullable=False, server_default=""),

@@ -128,7 +128,8 @@ class SubscriberStore(StoreBase):
         """Add the subscribers in a CSV file with a header row naming ``email`` and optionally
         ``name`` (``status``, ``source`` and ``created_at``, as ``subscribers_csv`` writes them,
         are accepted too: a non-active status is recorded as a suppression, and a new
-        subscriber keeps the file's source and created_at — when and how they joined).
+        subscriber keeps the file's source and created_at — when and how they joined — and
+        the consent another tool's export records; one already on the list keeps their own).
 
         Valid rows are added in one transaction; each invalid row is reported with its line;
         addresses already present (or repeated in the file: the first row counts, unless a
@@ -168,16 +169,21 @@ class SubscriberStore(StoreBase):
         cursor.execute(
             "CREATE TEMPORARY TABLE import_rows (line INTEGER PRIMARY KEY, key TEXT NOT NULL, "
             "email TEXT NOT NULL, name TEXT NOT NULL, status TEXT NOT NULL, "
-            f"source TEXT NOT NULL, created_at {when}, hash TEXT)")
+            f"source TEXT NOT NULL, created_at {when}, consent_at {when}, consent_ip TEXT, "
+            f"consent_form TEXT NOT NULL, confirmed_at {when}, left_at {when}, hash TEXT)")
+
+        def time(when: datetime | None) -> Any:
+            return None if when is None else self._time(when)
+
         batch: list[tuple[Any, ...]] = []
         for item in items:
             if isinstance(item, str):
                 problems.append(item)
                 continue
-            line, address, name, status, row_source, joined = item
-            key = address_key(address)
-            batch.append((line, key, address, name, status, row_source,
-                          None if joined is None else self._time(joined),
+            key = address_key(item.address)
+            batch.append((item.line, key, item.address, item.name, item.status, item.source,
+                          time(item.created_at), time(item.consent_at), item.consent_ip,
+                          item.consent_form, time(item.confirmed_at), time(item.left_at),
                           _key_hash(key) if hashed else None))
             if len(batch) >= _STAGE_BATCH:
                 self._stage_batch(cursor, batch)
@@ -193,11 +199,13 @@ class SubscriberStore(StoreBase):
             return
         if self.postgres:
             with cursor.copy("COPY import_rows (line, key, email, name, status, source, "
-                             "created_at, hash) FROM STDIN") as copy:
+                             "created_at, consent_at, consent_ip, consent_form, confirmed_at, "
+                             "left_at, hash) FROM STDIN") as copy:
                 for row in batch:
                     copy.write_row(row)
         else:
-            cursor.executemany("INSERT INTO import_rows VALUES (?, ?, ?, ?, ?, ?, ?, ?)", batch)
+            cursor.executemany("INSERT INTO import_rows VALUES "
+                               "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", batch)
 
     def _merge(self, cursor: Any, *, source: str, now: datetime, force: bool,
                erased: bool) -> tuple[int, int, int, int]:
@@ -214,6 +222,7 @@ class SubscriberStore(StoreBase):
         cursor.execute(
             "CREATE TEMPORARY TABLE import_plan AS "
             "SELECT r.line, r.key, r.email, r.name, r.status, r.source, r.created_at, "
+            "r.consent_at, r.consent_ip, r.consent_form, r.confirmed_at, r.left_at, "
             "s.id AS subscriber_id, s.status AS current, "
             f"CASE WHEN s.id IS NULL AND {gone} THEN 1 ELSE 0 END AS erased "
             "FROM import_rows r "
@@ -257,12 +266,17 @@ class SubscriberStore(StoreBase):
         self._execute(cursor, "INSERT INTO subscriber_events (subscriber_id, at, kind, detail) "
                       f"SELECT subscriber_id, ?, status, '' FROM import_plan WHERE {changed} "
                       "ORDER BY line", (stamp,))
-        # An exported list keeps when and how each subscriber joined.
+        # An exported list keeps when and how each subscriber joined, their consent, and
+        # when those who left did. (Someone already on the list keeps their own record; the
+        # history of one who leaves now says when this ledger learnt it, which is when what
+        # was queued for them failed.)
         self._execute(cursor, "INSERT INTO subscribers (email, email_normalised, name, status, "
-                      "source, created_at, status_changed_at) "
+                      "source, created_at, status_changed_at, consent_at, consent_ip, "
+                      "consent_form, confirmed_at) "
                       "SELECT email, key, name, status, "
                       "CASE WHEN source = '' THEN ? ELSE source END, "
-                      f"COALESCE(created_at, ?), ? FROM import_plan WHERE {new} ORDER BY line",
+                      "COALESCE(created_at, ?), COALESCE(left_at, ?), consent_at, consent_ip, "
+                      f"consent_form, confirmed_at FROM import_plan WHERE {new} ORDER BY line",
                       (source, stamp, stamp))
         cursor.execute("DROP TABLE import_plan")
         cursor.execute("DROP TABLE import_rows")

@@ -55,8 +55,8 @@ def test_export_then_import_gives_back_every_value(tmp_path_factory, local, name
     path.write_text(subscribers_csv([sub]), encoding="utf-8")
     rows, problems = read_subscriber_csv(path)
     assert problems == []
-    [(_line, email, read_name, status, source, joined)] = rows
-    assert (email, read_name, status, source, joined) == (
+    [row] = rows
+    assert (row.address, row.name, row.status, row.source, row.created_at) == (
         sub.email, sub.name, "unsubscribed", "import:old.csv", JOINED)
 
 

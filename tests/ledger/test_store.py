@@ -323,7 +323,7 @@ def test_a_mailchimp_export_imports_as_it_is_keeping_who_left_off_the_list(
         encoding="utf-8")
     report = store.import_subscribers_csv(subscribed, now=NOW)
     assert report.summary() == ("added 2 subscribers; columns left out: Company, MEMBER_RATING, "
-                                "OPTIN_TIME, CONFIRM_TIME and 7 more")
+                                "GMTOFF, DSTOFF and 5 more")
     assert store.import_subscribers_csv(unsubscribed, now=NOW).recorded == 1
     assert store.import_subscribers_csv(cleaned, now=NOW).recorded == 1
     assert {(s.email, s.name, s.status) for s in store.subscribers()} == {
@@ -334,6 +334,70 @@ def test_a_mailchimp_export_imports_as_it_is_keeping_who_left_off_the_list(
     again = write_csv(tmp_path, "Email Address,First Name\ncy@example.org,Cy\n")
     assert store.import_subscribers_csv(again, now=LATER).suppressed == 1
     assert store.subscriber("cy@example.org").status == "unsubscribed"
+
+
+def consent(store: Store, email: str) -> tuple:
+    """When they joined, and their consent, as their data download shows them."""
+    held = store.subscriber_data(email)["subscriber"]
+    return (held["created_at"], *held["consent"].values())
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    # Mailchimp, in UTC without saying so; a single opt-in's IP is its CONFIRM_IP.
+    ("Email Address,First Name,OPTIN_TIME,OPTIN_IP,CONFIRM_TIME,CONFIRM_IP,LEID\n"
+     "ann@example.org,Ann,2019-03-04 10:22:11,203.0.113.7,2019-03-04 10:25:40,203.0.113.8,1\n"
+     "bo@example.org,Bo,,,2020-05-06 07:00:00,2001:db8::1,2\n",
+     {"ann@example.org": ("2019-03-04T10:25:40+00:00", "2019-03-04T10:22:11+00:00",
+                          "203.0.113.7", "", "2019-03-04T10:25:40+00:00"),
+      "bo@example.org": ("2020-05-06T07:00:00+00:00", None, "2001:db8::1", "",
+                         "2020-05-06T07:00:00+00:00")}),
+    # Buttondown: when the subscriber was created, and the address they subscribed from.
+    ("id,email,creation_date,subscriber_type,ip_address\n"
+     "a1,ann@example.org,2022-03-04T10:00:00+01:00,regular,198.51.100.4\n",
+     {"ann@example.org": ("2022-03-04T09:00:00+00:00", None, "198.51.100.4", "", None)}),
+    # Kit, its times followed by UTC; Substack's in ISO 8601.
+    ("first_name,email_address,created_at\nAnn,ann@example.org,2021-01-01 10:00:00 UTC\n",
+     {"ann@example.org": ("2021-01-01T10:00:00+00:00", None, None, "", None)}),
+    ("email,active_subscription,email_disabled,created_at\n"
+     "ann@example.org,false,false,2024-01-01T10:00:00.000Z\n",
+     {"ann@example.org": ("2024-01-01T10:00:00+00:00", None, None, "", None)}),
+])
+def test_other_tools_exports_keep_when_and_how_each_person_consented(
+        store: Store, tmp_path: Path, text: str, expected: dict):
+    report = store.import_subscribers_csv(write_csv(tmp_path, text), now=NOW)
+    assert report.problems == ()
+    assert {email: consent(store, email) for email in expected} == expected
+
+
+def test_an_import_keeps_a_subscribers_own_consent_and_the_time_they_left(store: Store,
+                                                                       tmp_path: Path):
+    store.add_subscriber("known@example.org", now=NOW)
+    path = write_csv(tmp_path, (
+        "Email Address,OPTIN_TIME,OPTIN_IP,UNSUB_TIME\n"
+        "known@example.org,2019-03-04 10:22:11,203.0.113.7,\n"
+        "left@example.org,2019-03-04 10:22:11,203.0.113.7,2023-01-01 10:00:00\n"))
+    report = store.import_subscribers_csv(path, now=LATER)
+    assert (report.duplicates, report.recorded) == (1, 1)
+    # who is on the list already keeps their own record (none, here: added by hand)
+    assert consent(store, "known@example.org") == (NOW.isoformat(), None, None, "", None)
+    # who left, left when the file says
+    assert store.subscriber("left@example.org").status_changed_at == datetime(
+        2023, 1, 1, 10, 0, tzinfo=UTC)
+
+
+def test_a_time_or_an_address_of_another_tool_that_is_not_one_refuses_the_row(
+        store: Store, tmp_path: Path):
+    path = write_csv(tmp_path, (
+        "Email Address,OPTIN_TIME,OPTIN_IP\n"
+        "ann@example.org,2019-03-04 10:22:11,203.0.113.7\n"
+        "bo@example.org,last Tuesday,\n"
+        "cy@example.org,,localhost\n"))
+    report = store.import_subscribers_csv(path, now=NOW)
+    assert report.problems == (
+        f"{path}:3: OPTIN_TIME: 'last Tuesday' is not a time; write it as 2026-11-20 12:00:00 "
+        "(read as UTC) or 2026-11-20T12:00:00+01:00, or empty the cell",
+        f"{path}:4: OPTIN_IP: 'localhost' is not an IP address; correct it or empty the cell")
+    assert [s.email for s in store.subscribers()] == ["ann@example.org"]
 
 
 @pytest.mark.parametrize(("text", "expected"), [
