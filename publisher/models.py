@@ -324,6 +324,12 @@ class Subscriber:
     source: str = ""  # how they joined: "cli", "import:subscribers.csv", ...
     created_at: datetime | None = None  # aware (UTC) when read from the ledger
     status_changed_at: datetime | None = None  # when they joined, left, bounced: likewise
+    # Their consent, when recorded: when they asked, from which address, on which form, when
+    # they confirmed.
+    consent_at: datetime | None = None
+    consent_ip: str | None = None
+    consent_form: str = ""
+    confirmed_at: datetime | None = None
 
 
 #: Per-subscriber values stamped into a compiled digest after compiling it once.

@@ -55,9 +55,11 @@ def subscribers_import(state: State, file: str, force: bool) -> int:
 @click.argument("file", required=False, type=click.Path(dir_okay=False))
 @publication_command
 def subscribers_export(state: State, file: str | None) -> None:
-    """Write every subscriber as CSV (email,name,status,source,created_at) to FILE or stdout.
+    """Write every subscriber as CSV to FILE or stdout: email, name, status, source,
+    created_at, and their consent (consent_at, consent_ip, consent_form, confirmed_at).
 
-    'subscribers import' reads the file back, keeping unsubscribed and bounced addresses so.
+    'subscribers import' reads the file back, keeping unsubscribed and bounced addresses so,
+    and when and how each person joined and consented.
     FILE holds personal data: it is written readable by you only (0600). A cell that a
     spreadsheet would run as a formula (=, +, -, @) starts with an apostrophe.
     """

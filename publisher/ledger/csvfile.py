@@ -58,7 +58,8 @@ class ImportReport:
 
 
 
-_CSV_COLUMNS = ("email", "name", "status", "source", "created_at")
+_CSV_COLUMNS = ("email", "name", "status", "source", "created_at", "consent_at", "consent_ip",
+                "consent_form", "confirmed_at")
 _OUR_COLUMNS = frozenset(" ".join(column.split("_")) for column in _CSV_COLUMNS)
 
 # Spreadsheets run a cell that starts with one of these as a formula ("CSV injection": a name
@@ -240,10 +241,11 @@ class SubscriberCsv:
     long the file; then ``ignored`` names the columns that were left out. Raises CsvError
     (before or while reading) if the file cannot be read or has no usable header.
 
-    Besides publisher's own export (email, name, status, source, created_at), another tool's
-    export is read as it is: its name for the address and the name (first and last joined),
-    when they joined and their consent (a time without an offset is UTC, as Mailchimp's
-    are), and any column that says someone unsubscribed, bounced or complained (and when)."""
+    Besides publisher's own export (email, name, status, source, created_at, and the consent:
+    consent_at, consent_ip, consent_form, confirmed_at), another tool's export is read as it
+    is: its name for the address and the name (first and last joined), when they joined and
+    their consent (a time without an offset is UTC, as Mailchimp's are), and any column that
+    says someone unsubscribed, bounced or complained (and when)."""
 
     def __init__(self, path: Path):
         self.path = path
@@ -371,15 +373,19 @@ def _other_tools_time(text: str) -> datetime | None:
 
 
 def subscribers_csv(subscribers: Iterable[Subscriber]) -> str:
-    """CSV with a header (email,name,status,source,created_at) that import reads back. A cell
-    a spreadsheet would run as a formula (starting with =, +, -, @) gets a leading apostrophe,
-    which import removes."""
+    """CSV with a header (email,name,status,source,created_at,consent_at,consent_ip,
+    consent_form,confirmed_at) that import reads back. A cell a spreadsheet would run as a
+    formula (starting with =, +, -, @) gets a leading apostrophe, which import removes."""
+    def time(when: datetime | None) -> str:
+        return when.isoformat() if when else ""
+
     out = io.StringIO(newline="")
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(_CSV_COLUMNS)
     for sub in subscribers:
-        created = sub.created_at.isoformat() if sub.created_at else ""
-        writer.writerow([_neutralised(value)
-                         for value in (sub.email, sub.name, sub.status, sub.source, created)])
+        writer.writerow([_neutralised(value) for value in (
+            sub.email, sub.name, sub.status, sub.source, time(sub.created_at),
+            time(sub.consent_at), sub.consent_ip or "", sub.consent_form,
+            time(sub.confirmed_at))])
     return out.getvalue()
 

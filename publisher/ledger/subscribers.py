@@ -25,7 +25,9 @@ _STAGE_BATCH = 10_000
 def _subscriber_from(row: Any) -> Subscriber:
     return Subscriber(email=row.email, name=row.name, id=row.id,
                       status=SubscriberStatus(row.status), source=row.source,
-                      created_at=row.created_at, status_changed_at=row.status_changed_at)
+                      created_at=row.created_at, status_changed_at=row.status_changed_at,
+                      consent_at=row.consent_at, consent_ip=row.consent_ip,
+                      consent_form=row.consent_form, confirmed_at=row.confirmed_at)
 
 
 class SubscriberStore(StoreBase):

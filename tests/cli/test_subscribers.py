@@ -135,9 +135,9 @@ def test_export_to_stdout_and_to_a_file_reads_back(publication, tmp_path: Path, 
     stdout = cli("subscribers", "export")
     assert stdout.exit_code == 0
     assert stdout.stdout == (
-        "email,name,status,source,created_at\n"
-        'ada@example.com,"Ada, Reader",active,cli,2026-11-20T12:00:00+00:00\n'
-        "bo@example.net,,unsubscribed,cli,2026-11-20T12:00:00+00:00\n"
+        "email,name,status,source,created_at,consent_at,consent_ip,consent_form,confirmed_at\n"
+        'ada@example.com,"Ada, Reader",active,cli,2026-11-20T12:00:00+00:00,,,,\n'
+        "bo@example.net,,unsubscribed,cli,2026-11-20T12:00:00+00:00,,,,\n"
     )
     out = tmp_path / "backup.csv"
     result = cli("subscribers", "export", str(out))
@@ -169,7 +169,8 @@ def test_export_to_a_file_is_private_whatever_the_umask(publication, cli, tmp_pa
         os.umask(old)
     assert result.exit_code == 0, result.output
     assert stat.S_IMODE(target.stat().st_mode) == 0o600
-    assert target.read_text().startswith("email,name,status,source,created_at\nada@example.com")
+    assert target.read_text().startswith("email,name,status,source,created_at,consent_at,"
+                                         "consent_ip,consent_form,confirmed_at\nada@example.com")
 
 
 def test_a_local_part_longer_than_64_bytes_is_refused_at_add_and_import(publication, cli,

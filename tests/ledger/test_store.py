@@ -485,9 +485,9 @@ def test_export_and_import_round_trip_keeps_suppressions(store: Store, tmp_path:
     store.set_subscriber_status("b@example.org", "unsubscribed", now=NOW)
     text = subscribers_csv(store.subscribers())
     assert text.splitlines() == [
-        "email,name,status,source,created_at",
-        "a@example.org,Ann,active,cli,2026-11-20T12:00:00+00:00",
-        'b@example.org,"Ben, Jr.",unsubscribed,cli,2026-11-20T12:00:00+00:00',
+        "email,name,status,source,created_at,consent_at,consent_ip,consent_form,confirmed_at",
+        "a@example.org,Ann,active,cli,2026-11-20T12:00:00+00:00,,,,",
+        'b@example.org,"Ben, Jr.",unsubscribed,cli,2026-11-20T12:00:00+00:00,,,,',
     ]
     path = write_csv(tmp_path, text)
     other = dataclasses.replace(publication.config,
@@ -502,6 +502,26 @@ def test_export_and_import_round_trip_keeps_suppressions(store: Store, tmp_path:
             ("a@example.org", "active"), ("b@example.org", "unsubscribed")]
         # when and how they joined travels with them
         assert {(s.source, s.created_at) for s in fresh.subscribers()} == {("cli", NOW)}
+
+
+def test_export_and_import_move_each_persons_consent(store: Store, tmp_path: Path,
+                                                     publication):
+    _, request = store.request_subscription("ann@example.org", "Ann", form="home-page",
+                                            ip="203.0.113.7", now=NOW,
+                                            expires=NOW + timedelta(days=2), per_day=5)
+    store.confirm_subscription(request.id, "ann@example.org", now=LATER)
+    store.add_subscriber("bo@example.org", now=NOW)
+    assert consent(store, "ann@example.org") == (
+        LATER.isoformat(), NOW.isoformat(), "203.0.113.7", "home-page", LATER.isoformat())
+    text = subscribers_csv(store.subscribers())
+    assert text.splitlines()[0] == ("email,name,status,source,created_at,consent_at,consent_ip,"
+                                    "consent_form,confirmed_at")
+    other = dataclasses.replace(publication.config,
+                                state=StateSettings(database=f"sqlite:///{tmp_path}/other.db"))
+    with open_store(other) as fresh:
+        assert fresh.import_subscribers_csv(write_csv(tmp_path, text), now=LATER).added == 2
+        for email in ("ann@example.org", "bo@example.org"):
+            assert consent(fresh, email) == consent(store, email)
 
 
 def test_bytes_that_are_not_utf8_after_valid_rows_import_nothing(store: Store, tmp_path: Path):
