@@ -149,13 +149,21 @@ _LEAVING_WORDS = (("unsub", "unsubscribed"), ("opt out", "unsubscribed"),
 # The opposite sense: a false value means unsubscribed (Ghost's subscribed_to_emails).
 _STAYING = ("subscribed", "subscribed to emails", "email subscribed")
 _FALSE = frozenset({"", "false", "0", "no", "n", "f"})
-# Other tools' words for a status, in a column named status (Listmonk: enabled, disabled,
+# A status's column: ours, and Buttondown's.
+_STATUS_COLUMNS = ("status", "subscriber type")
+# Other tools' words for a status, in a status column (Listmonk: enabled, disabled,
 # blocklisted; Mailchimp's API: subscribed, cleaned; Kit: cancelled, and cold for someone
-# subscribed who reads little; Flodesk: archived; MailerLite: junk, a complaint).
+# subscribed who reads little; Flodesk: archived; MailerLite: junk, a complaint; Buttondown's
+# subscriber types: paid, free, paused or lapsing are all still subscribed, removed by the
+# newsletter or deemed spammy by Buttondown are kept off).
 _STATUS_ALIASES = {"enabled": "active", "subscribed": "active", "disabled": "unsubscribed",
                    "blocklisted": "unsubscribed", "cleaned": "bounced",
                    "cancelled": "unsubscribed", "canceled": "unsubscribed", "cold": "active",
-                   "archived": "unsubscribed", "junk": "complained"}
+                   "archived": "unsubscribed", "junk": "complained",
+                   "regular": "active", "premium": "active", "gifted": "active",
+                   "trialed": "active", "past_due": "active", "churning": "active",
+                   "paused": "active", "unpaid": "active", "removed": "unsubscribed",
+                   "spammy": "unsubscribed", "undeliverable": "bounced"}
 # A status that says the address never confirmed its subscription (Kit's inactive, Mailchimp's
 # pending): there is no consent to import, whatever the file says.
 _UNCONFIRMED_VALUES = frozenset({"inactive", "unactivated", "unconfirmed", "pending"})
@@ -210,7 +218,8 @@ def _columns(path: Path, line: int, header: list[str]) -> _Columns:
     name = find(*_NAME_ALIASES)
     first, last = find(*_FIRST_LAST[0]), find(*_FIRST_LAST[1])
     names = (name,) if name is not None else tuple(i for i in (first, last) if i is not None)
-    status, source, created = find("status"), find("source"), find(*_CREATED_ALIASES)
+    status, source = find(*_STATUS_COLUMNS), find("source")
+    created = find(*_CREATED_ALIASES)
     consent_at, confirmed = find(*_CONSENT_AT_ALIASES), find(*_CONFIRMED_ALIASES)
     consent_ips = tuple(plain.index(a) for a in _CONSENT_IP_ALIASES if a in plain)
     consent_form = find(*_CONSENT_FORM_ALIASES)
@@ -295,12 +304,13 @@ def _parse_row(path: Path, columns: _Columns, record: list[str], line: int,
                 f"{line}-{end_line} were read as one row; remove or close the quote")
     given = cell(columns.status).strip().lower()
     status = _STATUS_ALIASES.get(given, given) or "active"
+    said = "status" if columns.status is None else columns.header[columns.status]
     if status in _UNCONFIRMED_VALUES:
-        return (f"{path}:{line}: status: {given!r}: the address never confirmed its "
+        return (f"{path}:{line}: {said}: {given!r}: the address never confirmed its "
                 "subscription, so there is no consent to mail it; leave the row out (the "
                 "subscribe form asks them again)")
     if status not in _STATUSES:
-        return f"{path}:{line}: status: {given!r} is not one of {', '.join(_STATUSES)}"
+        return f"{path}:{line}: {said}: {given!r} is not one of {', '.join(_STATUSES)}"
     left_at: datetime | None = None
     for index, meaning, stays in columns.leaving:
         value = cell(index).strip().lower()

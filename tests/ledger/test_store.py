@@ -434,6 +434,29 @@ def test_other_tools_exports_import_with_who_left_recorded(store: Store, tmp_pat
     assert {(s.email, s.name, s.status) for s in store.subscribers()} == expected
 
 
+def test_a_buttondown_export_reads_its_subscriber_type_as_the_status(store: Store,
+                                                                     tmp_path: Path):
+    types = {"regular": "active", "premium": "active", "gifted": "active", "trialed": "active",
+             "past_due": "active", "churning": "active", "paused": "active", "unpaid": "active",
+             "unsubscribed": "unsubscribed", "removed": "unsubscribed",
+             "spammy": "unsubscribed", "undeliverable": "bounced"}
+    rows = "".join(f"a{i},{kind}@example.org,2022-03-04T10:00:00+00:00,embed_form,{kind},"
+                   "198.51.100.4\n" for i, kind in enumerate([*types, "unactivated"]))
+    path = write_csv(tmp_path,
+                     "id,email,creation_date,source,subscriber_type,ip_address\n" + rows)
+    report = store.import_subscribers_csv(path, now=NOW)
+    # never confirmed: no consent to import, said as such
+    assert report.problems == (
+        f"{path}:14: subscriber_type: 'unactivated': the address never confirmed its "
+        "subscription, so there is no consent to mail it; leave the row out (the subscribe "
+        "form asks them again)",)
+    assert {s.email: s.status for s in store.subscribers()} == {
+        f"{kind}@example.org": status for kind, status in types.items()}
+    assert report.summary() == ("added 8 subscribers; 4 recorded as unsubscribed, bounced or "
+                                "complained, as the file says (kept off the list); 1 invalid "
+                                "row rejected; columns left out: id")
+
+
 def test_a_column_this_import_does_not_read_saying_someone_left_refuses_the_row(
         store: Store, tmp_path: Path):
     path = write_csv(tmp_path, "email,nom,type\nann@example.org,Ann,regular\n"
