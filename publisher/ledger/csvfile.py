@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import ipaddress
+import itertools
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -176,6 +177,21 @@ _LEAVING_VALUES = _UNCONFIRMED_VALUES | {
     "cancelled", "canceled", "archived", "junk"}
 
 
+# Excel writes semicolons where a comma is the decimal point (most of Europe); tabs, some
+# other tools.
+_SEPARATORS = (",", ";", "\t")
+
+
+def _separator(header: str) -> str:
+    """The separator of a file whose header line is ``header``: the one that splits it into a
+    column naming the address (a comma when none does: the header's error says so)."""
+    for separator in _SEPARATORS:
+        cells = next(csv.reader([header], delimiter=separator), [])
+        if any(_plain(cell) in _EMAIL_ALIASES for cell in cells):
+            return separator
+    return ","
+
+
 def _plain(name: str) -> str:
     """A header cell as compared: "Email Address", "email_address" and "EMAIL-ADDRESS" alike."""
     return " ".join(name.lower().replace("_", " ").replace("-", " ").split())
@@ -248,7 +264,8 @@ class SubscriberCsv:
     """A subscriber list as CSV, read one line at a time: ``rows()`` gives each valid row or
     a problem line ("FILE:LINE: ...") for an invalid one, in file order, memory flat however
     long the file; then ``ignored`` names the columns that were left out. Raises CsvError
-    (before or while reading) if the file cannot be read or has no usable header.
+    (before or while reading) if the file cannot be read or has no usable header. Its cells
+    are separated by commas, semicolons or tabs: whichever finds the address in the header.
 
     Besides publisher's own export (email, name, status, source, created_at, and the consent:
     consent_at, consent_ip, consent_form, confirmed_at), another tool's export is read as it
@@ -262,7 +279,14 @@ class SubscriberCsv:
 
     def rows(self) -> Iterator[CsvRow | str]:
         path = self.path
-        reader = csv.reader(_decoded_lines(path))
+        lines = _decoded_lines(path)
+        head: list[str] = []  # up to the header's line
+        for text in lines:
+            head.append(text)
+            if text.strip():
+                break
+        reader = csv.reader(itertools.chain(head, lines),
+                            delimiter=_separator(head[-1]) if head else ",")
         normalise = AddressNormaliser()
         columns: _Columns | None = None
         last_line = 0

@@ -486,6 +486,21 @@ def test_a_status_that_was_never_confirmed_is_refused_as_such(store: Store, tmp_
     assert [s.email for s in store.subscribers()] == ["ann@example.org"]
 
 
+@pytest.mark.parametrize(("text", "expected"), [
+    # Excel in European locales separates with semicolons.
+    ("Email Address;First Name;Last Name\r\nhelene@example.fr;Hélène;Garçon\r\n",
+     "Hélène Garçon"),
+    ("\n\nemail\tname\nhelene@example.fr\tHélène Garçon\n", "Hélène Garçon"),
+    # the separator is the one that finds the address's column, whatever the rows hold
+    ("email,name\nhelene@example.fr,Hélène; Garçon\n", "Hélène; Garçon"),
+])
+def test_a_file_separated_by_semicolons_or_tabs_reads_as_it_is(store: Store, tmp_path: Path,
+                                                                text: str, expected: str):
+    report = store.import_subscribers_csv(write_csv(tmp_path, text, bom=True), now=NOW)
+    assert (report.added, report.problems) == (1, ())
+    assert store.subscriber("helene@example.fr").name == expected
+
+
 @pytest.mark.parametrize(("content", "message"), [
     (b"", "empty; the first line must be a header"),
     (b"ada@example.com,Ada\n", ":1: the first line must be a header naming the columns"),
