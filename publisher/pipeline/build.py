@@ -174,10 +174,15 @@ def plan_problems(config: Config, catalog: Catalog, now: datetime,
     pages are left to the build. A static/ that cannot be read is check's to report."""
     site = Site.from_config(config)
     try:
+        statics: set[str] | None = {rel for rel, _path in static_files(config)}
+    except PublisherError:
+        statics = None
+    try:
         # Deferred: check writes no manifest, so the digests that cost half of planning are
         # made only for the sample units it renders.
         planner = plan_build(config, site, catalog, issues or (),
-                             posters or PosterFacts(config), now, deferred=True)
+                             posters or PosterFacts(config), now, deferred=True,
+                             statics=statics or ())
         for unit in planner.samples():
             unit.render()
     except SourceError as exc:
@@ -185,9 +190,7 @@ def plan_problems(config: Config, catalog: Catalog, now: datetime,
     except TemplateError as exc:  # the build would stop on it (the template lint only warns)
         return [str(exc)], []
     warnings = planner.warnings[len(catalog.warnings):]
-    try:
-        statics = {rel for rel, _path in static_files(config)}
-    except PublisherError:
+    if statics is None:
         return [], [str(w) for w in warnings]
     served = planner.served(statics)
     warnings += broken_links(planner, served, None, issues=issues is not None)
@@ -205,7 +208,8 @@ def _build(config: Config, *, now: datetime, issues: Sequence[Issue], catalog: C
     # With nothing to compare a unit's digest with, it is needed only for the manifest: made
     # where the unit is rendered.
     planner = plan_build(config, site, catalog, issues, posters, now, showing,
-                         deferred=not (cache and old))
+                         deferred=not (cache and old),
+                         statics=[rel for rel, _path in statics])
     served = planner.served({rel for rel, _path in statics})
     planner.warnings.extend(broken_links(planner, served))
     moves = moves_since(planner, old, out / "feed.json")

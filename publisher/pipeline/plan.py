@@ -10,6 +10,7 @@ import functools
 import hashlib
 import itertools
 import math
+import re
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -22,7 +23,7 @@ from ..config import Config, moved_path
 from ..errors import Problem, SourceError
 from ..models import PUBLISHED_ONLY, Issue, Review, Showing
 from ..render.engine import DEFAULT_TEMPLATES
-from ..render.feeds import XSL_PATH, FeedRenderer, Paging
+from ..render.feeds import FEED_FILES, XSL_PATH, FeedRenderer, Paging
 from ..render.pages import (
     SEARCH_INDEX,
     SEARCH_PATH,
@@ -53,6 +54,10 @@ from .rendering import (
 
 #: Feeds over 1 MB named one by one in a build's warnings; past this many, counted.
 FEEDS_NAMED = 3
+
+#: The parts of a sitemap past SITEMAP_LIMIT addresses (render_sitemap): how many is known only
+#: once it is rendered, so an alias keeps clear of every such name.
+SITEMAP_PART = re.compile(r"sitemap-[0-9]+\.xml")
 
 
 @dataclass(frozen=True)
@@ -282,6 +287,8 @@ class Planner:
         #: The review each alias page sends readers to, by the file it writes (``plan_moved``
         #: names the review whose aliases claim a directory that [moved] claims too).
         self.alias_reviews: dict[str, Review] = {}
+        #: The files each ``[moved]`` line's unit writes, by its old directory (``writes``).
+        self.moved_writes: dict[str, frozenset[str]] = {}
 
     def review(self, review: Review) -> str:
         """A digest of the review and its poster's facts (once per review per build): from
@@ -581,11 +588,12 @@ class Planner:
                 "" if year is None else str(year))
         return found
 
-    def plan_aliases(self) -> None:
+    def plan_aliases(self, statics: Collection[str] = ()) -> None:
         """A page at each of a review's earlier addresses (``aliases:``, and its address under
         each of ``feeds.former_permalinks``) sending readers on to it, as Hugo writes them:
         links in issues already sent and in readers' feeds keep working after a slug or the
-        permalink pattern changes. Call it after every page is planned."""
+        permalink pattern changes. Call it after every page is planned; ``statics``: the files
+        copied from static/."""
         formers = self.config.feeds.former_permalinks
         with_aliases = [r for r in self.published if r.aliases]
         if not with_aliases and not formers:
@@ -600,28 +608,41 @@ class Planner:
                                              "feeds.former_permalinks", ignored))
             return
         pages = self.served(())  # every page planned so far, by the file it writes
+        # Every file planned so far, the sitemap planned after the aliases, and the copies of
+        # static/: an alias is a directory, and none of them can be one, nor lie in one.
+        files = set(statics).union(*(self.writes(unit.key) for unit in self.units),
+                                   self.writes("sitemap"))
         taken: dict[str, Review] = {}
         for review in with_aliases:
             for alias in review.aliases:
                 rel = unquote(page_file(alias, self.site) or "")
                 other = taken.setdefault(rel, review)
                 if rel in pages or other is not review:
-                    what = ("the address of a page publisher builds"
+                    what = ("is the address of a page publisher builds"
                             if other is review else
-                            f"also an alias in {other.source_path or other.slug}")
-                    raise SourceError([Problem(
-                        review.source_path or review.slug, 0, "aliases",
-                        f"{alias} is {what}; remove it from aliases")])
-                self._alias(rel, review)
+                            f"is also an alias in {other.source_path or other.slug}")
+                elif (file := _in_the_way(rel, files)) is not None:
+                    what = (f"is the address of a file publisher writes ({file})"
+                            if rel == f"{file}/index.html" else
+                            f"lies under {file}, a file publisher writes")
+                else:
+                    self._alias(rel, review)
+                    files.add(rel)
+                    continue
+                raise SourceError([Problem(review.source_path or review.slug, 0, "aliases",
+                                           f"{alias} {what}; remove it from aliases")])
         # A former pattern gives every review an alias; where that address is a page or
-        # another review's own alias, those win (a slug such as "tags" under "{slug}/").
+        # another review's own alias, those win (a slug such as "tags" under "{slug}/"), and
+        # where another file of the build is in its way, so does the file.
         for pattern in formers:
             for review in self.published:
                 url = self.config.page_address(pattern.replace("{slug}", review.slug))
                 rel = unquote(page_file(url, self.site) or "") if url else ""
-                if rel and rel not in pages and rel not in taken:
+                if (rel and rel not in pages and rel not in taken
+                        and _in_the_way(rel, files) is None):
                     taken[rel] = review
                     self._alias(rel, review)
+                    files.add(rel)
 
     def _alias(self, rel: str, review: Review) -> None:
         self.alias_reviews[rel] = review
@@ -661,7 +682,8 @@ class Planner:
                       if page}
             writes.update(old + name for name in ("feed.xml", "atom.xml", "feed.json")
                           if feed is not None)
-            claimed = sorted(writes.intersection(self.alias_reviews))
+            self.moved_writes[old] = frozenset(writes)
+            claimed = sorted(rel for rel in self.alias_reviews if _in_the_way(rel, writes))
             if claimed:
                 # Both were written on purpose, so neither wins silently; found while
                 # planning, so that ``publisher check`` says it before a build stops on it.
@@ -703,6 +725,23 @@ class Planner:
             if rel is not None:
                 served.add(rel)
         return served
+
+    def writes(self, key: str) -> frozenset[str]:
+        """The files the unit ``key`` writes, known without rendering it (the sitemap's parts
+        past SITEMAP_LIMIT addresses aside: SITEMAP_PART)."""
+        kind, _, rel = key.partition(":")
+        if kind in ("feed", "archive"):
+            directory = rel if kind == "feed" else _archive_dir(rel)
+            return frozenset(directory + name for name in FEED_FILES)
+        if kind == "moved":
+            return self.moved_writes[rel]
+        if key == "issues":
+            return frozenset(("issues/index.html", "issues/atom.xml"))
+        if key == "sitemap":
+            return frozenset(("sitemap.xml",))
+        page = _unit_page(key)
+        # The others are one file each, named by their key: site.css, feed.xsl, search.json, …
+        return frozenset((page if page is not None else key,))
 
     def samples(self) -> list[Unit]:
         """One unit of each kind a build renders (the newest review's page, the home page, an
@@ -830,21 +869,34 @@ def _unit_page(key: str) -> str | None:
     return None
 
 
+def _in_the_way(rel: str, files: Collection[str]) -> str | None:
+    """The file among ``files`` that is ``rel`` or one of the directories ``rel`` lies in
+    (the whole of a path either is a file or holds files, never both); None when there is
+    none."""
+    parts = rel.split("/")
+    for end in range(1, len(parts) + 1):
+        path = "/".join(parts[:end])
+        if path in files or (end == 1 and SITEMAP_PART.fullmatch(path)):
+            return path
+    return None
+
+
 def _archive_dir(month: str) -> str:
     return f"archive/{month}/"
 
 
 def plan_build(config: Config, site: Site, catalog: Catalog, issues: Sequence[Issue],
                posters: PosterFacts, now: datetime, showing: Showing = PUBLISHED_ONLY, *,
-               deferred: bool = False) -> Planner:
-    """Every unit a build makes, planned (nothing rendered); ``deferred``: see Planner."""
+               deferred: bool = False, statics: Collection[str] = ()) -> Planner:
+    """Every unit a build makes, planned (nothing rendered); ``deferred``: see Planner;
+    ``statics``: the files copied from static/ (an alias keeps clear of them)."""
     planner = Planner(config, site, catalog, issues, posters, now, showing,
                       deferred=deferred)
     specs = planner.plan_feeds()
     planner.plan_pages(specs)
     planner.plan_issues()
     planner.refuse_clashing_pages()
-    planner.plan_aliases()
+    planner.plan_aliases(statics)
     planner.plan_moved()
     planner.plan_sitemap()
     return planner

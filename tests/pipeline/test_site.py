@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import date
 from pathlib import Path
 
 import feedparser
@@ -17,10 +18,12 @@ from publisher.errors import ConfigError, PublisherError, SourceError
 from publisher.models import Issue
 from publisher.pipeline.build import build_site
 from publisher.pipeline.check import check_publication
+from publisher.pipeline.plan import plan_build
 from publisher.render.digest import render_digest
 from publisher.render.feeds import REVIEW_NS
 from publisher.render.site import Site
 from publisher.sources.catalog import load_reviews
+from publisher.sources.posters import PosterFacts
 from tests.fixtures import (
     atom_problems,
     quoted,
@@ -750,6 +753,13 @@ def test_an_alias_where_a_moved_line_writes_is_named_by_check_before_a_build_sto
     assert [str(p) for p in raised.value.problems] == [expected]
     assert not config.output_path.exists()
 
+    # Nor can one lie under a feed that the [moved] line writes there.
+    write_reviews(publication, [{"slug": "x", "tags": ["drama"],
+                                 "aliases": ["tags/sci-fi/feed.xml"]}])
+    with pytest.raises(SourceError, match=r"reviews/x.md: aliases: .*/tags/sci-fi/feed.xml/ "
+                                          "lies in tags/sci-fi/, which \\[moved\\]"):
+        build_site(config, now=now)
+
     # An older address of the review deeper inside that directory is no one else's file.
     write_reviews(publication, [{"slug": "x", "tags": ["drama"],
                                  "aliases": ["tags/sci-fi/x/"]}])
@@ -863,6 +873,61 @@ def test_an_alias_that_is_another_pages_address_stops_the_build(publication, now
                                           "reviews/x.md"):
         build_site(publication.config, now=now)
     assert not publication.config.output_path.exists()
+
+
+def test_an_alias_where_the_build_writes_a_file_is_named_by_check_before_a_build_stops(
+        publication, now):
+    # An alias is a directory (feed.xml is served as feed.xml/index.html): where the build
+    # writes a file (a feed, the sitemap, the search index, a copy of static/, the file of a
+    # page such as 404.html) it can be none.
+    write_films(publication, 1)  # static/posters/film-1.png
+    write_reviews(publication, [{"slug": "x", "tags": ["drama"]}])
+    config = publication.config
+    for alias, file in (("feed.xml", "feed.xml"), ("/sitemap.xml", "sitemap.xml"),
+                        ("search.json", "search.json"), ("site.css", "site.css"),
+                        ("robots.txt", "robots.txt"), ("archive/2026-11/atom.xml",
+                                                        "archive/2026-11/atom.xml"),
+                        ("tags/drama/feed.json/", "tags/drama/feed.json"),
+                        ("posters/film-1.png", "posters/film-1.png"), ("404.html/", "404.html")):
+        write_reviews(publication, [{"slug": "x", "tags": ["drama"], "aliases": [alias]}])
+        url = config.url(alias.strip("/") + "/")
+        expected = (f"reviews/x.md: aliases: {url} is the address of a file publisher writes "
+                    f"({file}); remove it from aliases")
+        report = check_publication(config, now=now, sources_only=True)
+        assert [e for e in report.errors if "aliases" in e] == [expected], alias
+        with pytest.raises(SourceError) as raised:
+            build_site(config, now=now)
+        assert [str(p) for p in raised.value.problems] == [expected]
+        assert not config.output_path.exists()
+
+    # Deeper under such a file, the same; a sitemap's later parts have their names kept
+    # before it has any.
+    for alias, file in (("feed.xml/old/", "feed.xml"), ("sitemap-1.xml/x/", "sitemap-1.xml")):
+        write_reviews(publication, [{"slug": "x", "tags": ["drama"], "aliases": [alias]}])
+        with pytest.raises(SourceError) as raised:
+            build_site(config, now=now)
+        assert [str(p) for p in raised.value.problems] == [
+            f"reviews/x.md: aliases: {config.url(alias)} lies under {file}, a file publisher "
+            "writes; remove it from aliases"]
+
+    # A directory that holds the build's files but no page (a month's archive) may be one.
+    write_reviews(publication, [{"slug": "x", "tags": ["drama"], "aliases": ["archive/2026-11/"]}])
+    assert build_site(config, now=now).warnings == ()
+    assert (config.output_path / "archive/2026-11/feed.xml").is_file()
+    assert "reviews/x/" in (config.output_path / "archive/2026-11/index.html").read_text("utf-8")
+
+
+def test_the_plan_names_every_file_each_unit_writes(publication, now):
+    write_films(publication, 2)
+    write_reviews(publication, [{"slug": "x", "tags": ["drama"], "aliases": ["old/"]}],
+                  first=date(2026, 10, 1))
+    publication.add_config('[moved]\n"tags/old/" = "tags/drama/"\n')
+    config = publication.config
+    site = Site.from_config(config)
+    issue = Issue(number=1, subject="One", date=now, reviews=())
+    planner = plan_build(config, site, load_reviews(config), [issue], PosterFacts(config), now)
+    for unit in planner.units:
+        assert set(unit.render()) <= planner.writes(unit.key), unit.key
 
 
 def test_an_alias_must_be_an_address_on_this_site(publication):
