@@ -68,7 +68,9 @@ def static_files(config: Config) -> list[tuple[str, Path]]:
     the review is: in a linked folder, such as a page bundle's whose images are wanted, the
     sources are left out), one that leads to publisher.toml, one that leads to the whole
     publication or to the output (the settings, every source, the site copied into itself
-    again on every build), and a site.icon that is not among the files: every page and feed
+    again on every build), one that leads to a file or folder inside the output (the last
+    build's file, copied again under another name a build late; on a first build, nothing), and
+    a site.icon that is not among the files: every page and feed
     would name it."""
     static = config.paths.static
     root = config.root.resolve()
@@ -79,6 +81,7 @@ def static_files(config: Config) -> list[tuple[str, Path]]:
     found: list[tuple[str, Path]] = []
     refused: list[str] = []
     whole: list[str] = []
+    built: list[str] = []
     hidden: list[str] = []
     sources: list[str] = []
     seen: set[Path] = set()
@@ -115,6 +118,9 @@ def static_files(config: Config) -> list[tuple[str, Path]]:
                     if link:  # meant to be published: say why it cannot be
                         sources.append(f"static/{name} → {real}")
                     continue  # in a linked folder (a page bundle's images): left out
+                if link and real != out and real.is_relative_to(out):
+                    built.append(f"static/{name} → {real}")
+                    continue
             if entry.is_dir():
                 # ``real``: where the link leads, resolved just above.
                 if link and _holds_publication(real, root, out):
@@ -144,7 +150,11 @@ def static_files(config: Config) -> list[tuple[str, Path]]:
             (whole, "a symbolic link to the whole publication or to the site publisher "
                     "writes; publisher never publishes those (the settings and every source, "
                     "and the site copied into itself again on every build)",
-             "link the folders you mean to publish instead")):
+             "link the folders you mean to publish instead"),
+            (built, f"a symbolic link into {config.output_dir}/, the site publisher writes; "
+                    "publisher never publishes those (the copy would be the last build's file, "
+                    "or none on a first build)",
+             "remove the link, and link readers to the file's own address")):
         if links:
             more = f" (and {len(links) - 1} more)" if len(links) > 1 else ""
             raise PublisherError(f"{links[0]}{more}: {why}: {fix}")

@@ -335,8 +335,8 @@ def test_a_linked_folder_of_the_publication_publishes_no_review_or_page_source(p
 
 
 @pytest.mark.parametrize("link, target", [
-    ("static/site", "."), ("static/site", "public"), ("static/site", "public/reviews"),
-    ("static", "."), ("static/settings.toml", "publisher.toml")])
+    ("static/site", "."), ("static/site", "public"), ("static", "."),
+    ("static/settings.toml", "publisher.toml")])
 def test_a_static_link_to_the_whole_publication_its_output_or_its_settings_is_refused(
         publication, now, link, target):
     # Each stays inside the publication, as links may: the first would publish publisher.toml
@@ -357,6 +357,37 @@ def test_a_static_link_to_the_whole_publication_its_output_or_its_settings_is_re
     assert str(caught.value).startswith(f"{link} → {(publication.root / target).resolve()}: "
                                         f"a symbolic link {reason}; publisher never publishes")
     assert snapshot(config.output_path) == before
+
+
+@pytest.mark.parametrize("target", ["public/feed.xml", "public/reviews", ".publisher/cache"])
+def test_a_static_link_into_the_site_publisher_writes_is_refused(publication, now, cli, target):
+    # Followed, it would publish the last build's file again under another name, a build
+    # behind the file itself (and nothing on a first build, when the file is not there yet).
+    write_reviews(publication, 1)
+    config = publication.config
+    static = publication.root / "static"
+    static.mkdir()
+    (static / "f.xml").symlink_to(f"../{target}")
+    reason = ("a symbolic link into public/, the site publisher writes; publisher never "
+              "publishes those (the copy would be the last build's file, or none on a first "
+              "build): remove the link, and link readers to the file's own address"
+              if target.startswith("public/") else "a symbolic link to a hidden file")
+    expected = f"static/f.xml → {(publication.root / target).resolve()}: {reason}"
+
+    def refused() -> None:
+        built = cli("build")
+        assert built.exit_code == 1
+        assert built.stderr.startswith(f"error: {expected}")
+        assert not (config.output_path / "f.xml").exists()
+        checked = cli("check", "--sources")
+        assert checked.exit_code == 1
+        assert expected in checked.stderr
+
+    refused()  # a first build: what it leads to is not there yet
+    (static / "f.xml").rename(publication.root / "f.xml")
+    build_site(config, now=now)
+    (publication.root / "f.xml").rename(static / "f.xml")
+    refused()  # and once it is
 
 
 def test_a_review_linked_from_outside_is_refused_by_name(publication, now, tmp_path):
