@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
-from urllib.parse import urlsplit
 
 import click
 
@@ -149,8 +148,8 @@ def preview_command(state: State, host: str, port: int, drafts: bool, future: bo
                                name="preview-watch", daemon=True)
     watcher.start()
     try:
-        serve(create_preview_app(str(site.config.output_path),
-                                 urlsplit(site.url).path, lambda: site.status),
+        serve(create_preview_app(str(site.config.output_path), site.url, host,
+                                 lambda: site.status),
               sock, trusted_proxies="", quiet=True)
     finally:
         stop.set()

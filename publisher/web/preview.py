@@ -9,15 +9,19 @@ opens with a note saying so, and the script labels every link to it.
 Routes: ``GET /__publisher/status`` (JSON: the builds finished, the last error, the notes),
 ``GET /__publisher/reload.js``; the site under the path of its base_url (``/`` sends the browser
 there when that is not the root); a POST anywhere (the subscribe forms) answers 405 with a line
-saying that the preview takes no subscriptions.
+saying that the preview takes no subscriptions. A request under a name other than this
+machine's (``host_allowed``) answers 400.
 """
 
 from __future__ import annotations
 
 import html
+import ipaddress
 import os
+import re
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlsplit
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -26,6 +30,7 @@ from starlette.responses import (
     FileResponse,
     HTMLResponse,
     JSONResponse,
+    PlainTextResponse,
     RedirectResponse,
     Response,
 )
@@ -101,6 +106,30 @@ NO_SUBSCRIPTIONS = (
     "<!doctype html><html lang=\"en\"><meta charset=\"utf-8\"><title>Preview</title>"
     "<p>This is publisher preview: it takes no subscriptions. On the published site this form "
     "goes to <code>publisher serve</code> (README, \"Readers\").</p></html>")
+
+
+#: A Host header: a name or an IPv4 address, or an IPv6 one in brackets; then a port, or none.
+_HOST = re.compile(r"(\[[0-9A-Fa-f:.]+\]|[^\[\]:@/?#\s]+)(?::[0-9]*)?")
+
+
+def host_allowed(header: str, listening: str) -> bool:
+    """Whether a request whose Host header is ``header`` is answered by a preview listening on
+    ``listening`` (--host): under a name of this machine (localhost, a name under .localhost,
+    which browsers resolve to this machine themselves), an IP address, or ``listening``.
+    Under any other name, it is a page of another site whose name was pointed at this machine
+    (DNS rebinding) to read the preview and the drafts in it, as its own; Vite and
+    webpack-dev-server refuse such names the same way."""
+    found = _HOST.fullmatch(header)
+    if found is None:
+        return False
+    name = found.group(1).strip("[]").lower()
+    if name in ("localhost", listening.strip("[]").lower()) or name.endswith(".localhost"):
+        return True
+    try:
+        ipaddress.ip_address(name)
+    except ValueError:
+        return False
+    return True
 
 
 class _PreviewFiles(StaticFiles):
@@ -185,10 +214,14 @@ def _with_note(body: bytes, note: Note) -> bytes:
     return body[:start] + banner + body[start:]
 
 
-def create_preview_app(directory: str, site_path: str,
+def create_preview_app(directory: str, site_url: str, listening: str,
                        status: Callable[[], Status]) -> Callable[[Scope, Receive, Send], Any]:
-    """The preview of the site built in ``directory``, served under ``site_path`` (the path
-    of its base_url, "/" or "/film/"); ``status`` gives the builds' status at each request."""
+    """The preview of the site built in ``directory``, served at ``site_url`` (its base_url:
+    "http://127.0.0.1:8000/" or ".../film/") by a server listening on ``listening``;
+    ``status`` gives the builds' status at each request."""
+    site_path = urlsplit(site_url).path
+    foreign = (f"publisher preview answers only under this machine's names and addresses, as "
+               f"at {site_url}\n")
 
     async def status_json(request: Request) -> Response:
         now = status()
@@ -210,6 +243,11 @@ def create_preview_app(directory: str, site_path: str,
     site = Starlette(routes=routes)
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and not host_allowed(
+                next((value.decode("latin-1") for key, value in scope["headers"]
+                      if key == b"host"), ""), listening):
+            await PlainTextResponse(foreign, status_code=400)(scope, receive, send)
+            return
         if scope["type"] == "http" and scope["method"] not in ("GET", "HEAD"):
             await HTMLResponse(NO_SUBSCRIPTIONS, status_code=405,
                                headers={"Allow": "GET, HEAD"})(scope, receive, send)

@@ -5,6 +5,7 @@ reloads itself."""
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import re
@@ -19,6 +20,7 @@ import urllib.request
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -160,6 +162,39 @@ def test_the_preview_serves_the_site_with_every_link_answering_from_this_machine
     assert not (publication.root / "public").exists()
     assert not (publication.root / ".publisher" / "cache").exists()
     assert hub.pings == []
+
+
+def test_the_preview_answers_no_page_under_another_sites_name(publication):
+    # DNS rebinding: a page of attacker.example points its name at 127.0.0.1 and fetches
+    # "its own" /__publisher/status, the drafts with it. The browser sends the name it
+    # fetched under as Host: refused. A name of this machine or an IP address is no other
+    # site's (a phone on the LAN opens a preview run with --host 0.0.0.0 by its address).
+    sample_site(publication)
+    with Preview(publication, "--drafts") as preview:
+        port = urlsplit(preview.origin).port
+
+        def get(host: str, path: str = "/__publisher/status") -> tuple[int, str]:
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+            try:
+                connection.request("GET", path, headers={"Host": host})
+                response = connection.getresponse()
+                return response.status, response.read().decode()
+            finally:
+                connection.close()
+
+        for host in (f"attacker.example:{port}", "attacker.example",
+                     f"localhost.attacker.example:{port}", f"127.0.0.1.nip.io:{port}",
+                     f"attacker.example@127.0.0.1:{port}", ""):
+            for path in ("/__publisher/status", "/film/", "/film/reviews/"):
+                status, body = get(host, path)
+                assert status == 400, (host, path)
+                assert body == ("publisher preview answers only under this machine's names "
+                                f"and addresses, as at {preview.url}\n"), host
+        for host in (f"127.0.0.1:{port}", f"localhost:{port}", "localhost", f"[::1]:{port}",
+                     f"LocalHost:{port}", f"preview.localhost:{port}", f"192.0.2.7:{port}"):
+            status, body = get(host)
+            assert status == 200, host
+            assert "Draft" in body
 
 
 def test_where_another_site_has_the_pages_the_preview_lists_what_publisher_built(publication):
