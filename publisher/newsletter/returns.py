@@ -19,15 +19,25 @@ report cannot name someone else's message. (A VERP envelope sender, bounces+TOKE
 tie bounces without quoted headers too, but needs the relay and the bounce mailbox to keep
 plus-addresses, and most hosted relays rewrite the envelope sender; every DSN the shapes we
 target send quotes the headers.)
+
+Every header is read as text (``_UNTRUSTED``), and an address out of its raw value: what comes
+back is anyone's mail, and the email package's structured header parsers raise, rather than
+note a defect, on some malformed values ("Message-ID: <<<>>>" is an IndexError). A message the
+email package still cannot read is ``other``, with why; a fault in publisher's own code is not
+taken for one (``_email_package_fault``).
 """
 
 from __future__ import annotations
 
+import email
 import hashlib
+import os
 import re
 from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from email import message_from_bytes, message_from_string
+from email.errors import MessageError
+from email.headerregistry import HeaderRegistry
 from email.message import EmailMessage, Message
 from email.policy import default
 from email.utils import getaddresses, parseaddr
@@ -40,6 +50,19 @@ OTHER = "other"
 
 _STATUS = re.compile(r"\b([245])\.(\d{1,3})\.(\d{1,3})\b")
 _COMPLAINT_TYPES = {"abuse", "fraud"}
+
+#: The default policy (RFC 2047 words decoded, an EmailMessage for get_content), with every
+#: header unstructured text: the structured ones (addresses, Message-ID, Content-Type) parse
+#: on first read and raise on some malformed values, in the middle of the feed parser too.
+_UNTRUSTED = default.clone(header_factory=HeaderRegistry(use_default_map=False))
+
+#: What the email package raises on mail it cannot read: a nesting too deep for its recursive
+#: parser, a charset it does not know; and its header parser, on malformed values found by
+#: fuzzing, an IndexError, AttributeError, TypeError or UnboundLocalError of its own making.
+_UNREADABLE = (LookupError, ValueError, TypeError, AttributeError, UnboundLocalError,
+               MessageError, RecursionError)
+_EMAIL_PACKAGE = os.path.dirname(email.__file__) + os.sep
+_PUBLISHER = os.path.dirname(os.path.dirname(__file__)) + os.sep
 
 
 @dataclass(frozen=True)
@@ -69,6 +92,14 @@ def message_key(raw: bytes, message: Message) -> str:
     if mid:
         return f"mid:{mid}"
     return "sha256:" + hashlib.sha256(raw).hexdigest()
+
+
+def _raw_values(message: Message, name: str) -> list[str]:
+    """Header ``name``'s values as the message holds them, unfolded, RFC 2047 words undecoded:
+    an address is read from these, never from the decoded text ("=?utf-8?q?ann=40example.org?=
+    <eve@example.net>" is Eve's)."""
+    return [re.sub(r"[\r\n]", "", str(value)) for key, value in message.raw_items()
+            if key.lower() == name.lower()]
 
 
 def _parts(message: Message) -> Iterator[Message]:
@@ -178,7 +209,9 @@ def _qsbmf(message: Message, key: str) -> Returned | None:
         return None  # (read with the default policy, a message is an EmailMessage)
     try:
         text = message.get_content()
-    except (LookupError, ValueError):  # an unknown charset, a broken encoding
+    except (LookupError, ValueError, TypeError):
+        # An unknown charset, a broken encoding, or one in RFC 2231 form ("charset*=x'y'…"):
+        # the email package passes that on as a tuple, where bytes.decode wants a str.
         return None
     if not isinstance(text, str) or not text.startswith("Hi. This is the"):
         return None
@@ -237,12 +270,41 @@ def _automatic(message: Message) -> str:
     return ""
 
 
+def _email_package_fault(exc: BaseException) -> bool:
+    """Whether ``exc`` arose in the email package: the last call publisher's code made on the
+    way to it was into that package. One raised in publisher's own code is a bug, for its
+    traceback."""
+    callee = ""
+    tb = exc.__traceback__
+    while tb is not None:
+        filename = tb.tb_frame.f_code.co_filename
+        if filename.startswith(_PUBLISHER):
+            callee = ""
+        elif not callee:
+            callee = filename
+        tb = tb.tb_next
+    return callee.startswith(_EMAIL_PACKAGE)
+
+
 def classify(raw: bytes, *, unsubscribe_addresses: Collection[str],
              reply_addresses: Collection[str] = ()) -> Returned:
     """What ``raw`` (one message as stored in the mailbox) means. ``unsubscribe_addresses``:
     the List-Unsubscribe mailto addresses, lower-case; ``reply_addresses``: where readers'
-    replies go (From, Reply-To), lower-case: mail there asks to leave only by its subject."""
-    message = message_from_bytes(raw, policy=default)
+    replies go (From, Reply-To), lower-case: mail there asks to leave only by its subject.
+    Whatever ``raw`` holds, it is never an exception: a message the email package cannot read
+    is ``other``, so that it is left in the mailbox and counted, and the run goes on."""
+    try:
+        return _classify(raw, unsubscribe_addresses, reply_addresses)
+    except _UNREADABLE as exc:
+        if not _email_package_fault(exc):
+            raise
+        return Returned(OTHER, "sha256:" + hashlib.sha256(raw).hexdigest(),
+                        reason=f"unreadable by Python's email package ({type(exc).__name__})")
+
+
+def _classify(raw: bytes, unsubscribe_addresses: Collection[str],
+              reply_addresses: Collection[str]) -> Returned:
+    message = message_from_bytes(raw, policy=_UNTRUSTED)
     key = message_key(raw, message)
     kind = message.get_content_type()
     report = str(message.get_param("report-type", "", header="content-type") or "").lower()
@@ -256,8 +318,8 @@ def classify(raw: bytes, *, unsubscribe_addresses: Collection[str],
     if qmail is not None:
         return qmail
     recipients = {address.lower() for _, address in getaddresses(
-        [str(v) for name in ("To", "Cc", "Delivered-To", "X-Original-To")
-         for v in message.get_all(name, [])])}
+        [v for name in ("To", "Cc", "Delivered-To", "X-Original-To")
+         for v in _raw_values(message, name)])}
     subject = _one_line(message.get("Subject")).lower()
     addressed = recipients & set(unsubscribe_addresses)
     if not addressed and subject != "unsubscribe":
@@ -269,7 +331,7 @@ def classify(raw: bytes, *, unsubscribe_addresses: Collection[str],
     if subject != "unsubscribe" and addressed <= set(reply_addresses):
         # The mailto defaults to from_address: "Re: issue #3, loved it" must not unsubscribe.
         return Returned(OTHER, key, reason="a reply to the newsletter's own address")
-    sender = parseaddr(str(message.get("From", "")))[1]
+    sender = parseaddr(next(iter(_raw_values(message, "From")), ""))[1]
     if "@" not in sender:
         return Returned(OTHER, key, reason="an unsubscribe request without a sender address")
     return Returned(UNSUBSCRIBE, key, (), (sender,), "by mail to the unsubscribe address")

@@ -5,8 +5,8 @@ For each message in the mailbox: classify it (``newsletter.returns``); record wh
 ledger, in one transaction that also records the message's key; only then move it to the
 processed folder. A crash between the two leaves the message in place and its key in the ledger,
 so the next run only moves it: reprocessing never counts a bounce twice. A message publisher does
-not act on — not a report, a delay warning, a report about someone else's mail — is left where
-it is, unread, and counted.
+not act on — not a report, a delay warning, a report about someone else's mail, mail the email
+package cannot read — is left where it is, unread, and counted: no message stops the run.
 """
 
 from __future__ import annotations

@@ -88,3 +88,53 @@ def test_each_message_has_a_stable_key_of_its_own():
                                   b"Subject: unsubscribe\nFrom: nobody\n\n"])
 def test_malformed_mail_is_other_never_an_exception(junk):
     assert classify(junk, unsubscribe_addresses=OURS).kind == OTHER
+
+
+#: Values CPython's header parsers raise on (an IndexError, AttributeError, TypeError or
+#: UnboundLocalError from email._header_value_parser, not a defect), found by fuzzing 3.11.
+MALFORMED = [b"<<<>>>", b"<[>", b"<", b'"', b"<a@[>", b"\\", b"=?", b"", b"\xff\xfe <\xff@>",
+             b".:)=?utf-8?b?a", b" .=?utf-8?q?\\?*\t:=", b"=**@[\t", b"<@\x00*a=?x?q?. ?:",
+             b"\t:=?x?q?=?utf-8?b?b?==?utf-8?b?;=?utf-8?q?", b"=?utf-8?b?.?=(,\";?==?utf-8?b?)",
+             b":.\\;>:]:%'?=", b"\x00, :=?x?q??@", b"=?utf-8?q?<?==?utf-8?q?@=>')",
+             b"multipart/report; report-type*=''%ZZ; boundary=", b"text/plain; charset*=x'y'%ZZ",
+             b'text/plain; charset="\\', b"ada.reader@example.com <attacker@evil.example>"]
+#: Every header the inbox reads, and those the email package reads as it parses.
+HEADERS = ["From", "To", "Cc", "Reply-To", "Sender", "Message-ID", "In-Reply-To", "References",
+           "Subject", "Date", "MIME-Version", "Content-Type", "Content-Transfer-Encoding",
+           "Content-Disposition", "Auto-Submitted", "Precedence", "List-Id", "List-Unsubscribe",
+           "Delivered-To", "X-Original-To", "X-Autoreply"]
+
+
+@pytest.mark.parametrize("header", HEADERS)
+def test_no_malformed_header_stops_a_message_being_read(header):
+    """Before, "Message-ID: <<<>>>" raised an IndexError from the email package: the message
+    stayed in the inbox, and every cron run stopped on it before the send."""
+    for value in MALFORMED:
+        line = header.encode() + b": " + value + b"\n"
+        # First in the message, so that it is the one read of a header the message has too.
+        top = classify(line + read("mailto-unsubscribe.eml"), unsubscribe_addresses=OURS,
+                       reply_addresses=OURS)
+        assert "unreadable" not in top.reason, (header, value)
+        # In the message a report returns: the report is what it was.
+        for name, anchor, kind in [("arf-generic.eml", b"Received: from mail.reel", COMPLAINT),
+                                   ("gmail-hard.eml", b"DKIM-Signature: ", HARD),
+                                   ("postfix-hard.eml", b"Return-Path: <bounces@", HARD)]:
+            inner = read(name).replace(anchor, line + anchor, 1)
+            assert classify(inner, unsubscribe_addresses=OURS).kind == kind, (name, value)
+
+
+def test_a_message_too_deeply_nested_to_read_is_left_with_a_reason():
+    # The email package parses nested parts recursively: a thousand deep, it cannot.
+    nested = b"".join(b"Content-Type: multipart/mixed; boundary=b%d\n\n--b%d\n" % (i, i)
+                      for i in range(1500))
+    raw = b"From: zoe@example.com\nTo: news@reel.test\nSubject: unsubscribe\n" + nested
+    returned = classify(raw, unsubscribe_addresses=OURS)
+    assert returned.kind == OTHER
+    assert returned.reason == "unreadable by Python's email package (RecursionError)"
+
+
+def test_a_fault_in_publishers_own_code_is_not_taken_for_malformed_mail():
+    # The email package raises a TypeError on some malformed values; one raised by
+    # publisher's own code (here, given no addresses at all) is a bug, for its traceback.
+    with pytest.raises(TypeError):
+        classify(read("mailto-unsubscribe.eml"), unsubscribe_addresses=None)

@@ -378,3 +378,30 @@ def test_a_complaint_about_the_welcome_is_tied_to_its_subscriber(publication: Pu
     assert result.exit_code == 0, result.output
     assert "processed 1 (1 complained)" in result.stdout
     assert statuses(config) == Counter(complained=1)
+
+
+def test_mail_the_email_package_cannot_read_is_left_unread_and_the_run_goes_on(
+        publication: Publication):
+    """Before, "Message-ID: <<<>>>" on any message in the inbox was a traceback that ended
+    every cron run before the build and the send, the message left there to end the next."""
+    with_inbox(publication)
+    config = publication.config
+    inbox = config.root / ".publisher" / "inbox"
+    inbox.parent.mkdir(parents=True, exist_ok=True)
+    box = mailbox.Maildir(inbox, factory=None, create=True)
+    with open_store(config) as store:
+        store.add_subscriber("zoe@example.com", now=NOW)
+    unsubscribe = (SAMPLES / "mailto-unsubscribe.eml").read_bytes()
+    box.add(re.sub(rb"Message-ID: .*", b"Message-ID: <<<>>>", unsubscribe))
+    box.add(variant("arf-generic.eml", 1, message_id=b"<[>"))  # the id of no message of ours
+    box.add(b"To: news@reel.test\nSubject: unsubscribe\n" + b"".join(
+        b"Content-Type: multipart/mixed; boundary=b%d\n\n--b%d\n" % (i, i) for i in range(1500)))
+    result = run_cli("run", root=config.root, env=SECRET)
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith(
+        f"inbox maildir://{inbox}: processed 1 (1 unsubscribed); left 2 unread (1 complaint "
+        "not about a message or subscriber of ours; 1 unreadable by Python's email package "
+        "(RecursionError))\n")
+    assert statuses(config) == Counter(unsubscribed=1)
+    assert len(os.listdir(inbox / "new")) == 2
+    assert run_cli("run", root=config.root, env=SECRET).exit_code == 0  # and the next run
