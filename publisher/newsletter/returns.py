@@ -20,11 +20,13 @@ tie bounces without quoted headers too, but needs the relay and the bounce mailb
 plus-addresses, and most hosted relays rewrite the envelope sender; every DSN the shapes we
 target send quotes the headers.)
 
-Every header is read as text (``_UNTRUSTED``), and an address out of its raw value: what comes
-back is anyone's mail, and the email package's structured header parsers raise, rather than
-note a defect, on some malformed values ("Message-ID: <<<>>>" is an IndexError). A message the
-email package still cannot read is ``other``, with why; a fault in publisher's own code is not
-taken for one (``_email_package_fault``).
+Every header is read as text (``_UNTRUSTED``), and an address strictly out of its raw value
+(``_mailboxes``): what comes back is anyone's mail, the email package's structured header
+parsers raise, rather than note a defect, on some malformed values ("Message-ID: <<<>>>" is an
+IndexError), and a lenient reading acts on someone else (CVE-2023-27043: CPython's parseaddr
+reads "ann@example.org <eve@example.net>" as Ann's). An unsubscribe acts only on a From of one
+well-formed address. A message the email package still cannot read is ``other``, with why; a
+fault in publisher's own code is not taken for one (``_email_package_fault``).
 """
 
 from __future__ import annotations
@@ -40,7 +42,6 @@ from email.errors import MessageError
 from email.headerregistry import HeaderRegistry
 from email.message import EmailMessage, Message
 from email.policy import default
-from email.utils import getaddresses, parseaddr
 
 HARD = "hard-bounce"
 SOFT = "soft-bounce"
@@ -100,6 +101,20 @@ def _raw_values(message: Message, name: str) -> list[str]:
     <eve@example.net>" is Eve's)."""
     return [re.sub(r"[\r\n]", "", str(value)) for key, value in message.raw_items()
             if key.lower() == name.lower()]
+
+
+def _mailboxes(value: str) -> tuple[str, ...] | None:
+    """The addresses an address header's raw ``value`` names, read strictly (RFC 5322; RFC
+    6532's UTF-8): None when the email package notes a defect in it or cannot parse it. The
+    parse alone is no guard: "ann@example.org <eve@example.net>" gives Ann, with a defect."""
+    try:
+        text = value.encode("utf-8", "surrogateescape").decode("utf-8")
+        header = default.header_factory("to", text)
+    except _UNREADABLE:  # not UTF-8, or one of the parser's own faults
+        return None
+    if header.defects:
+        return None
+    return tuple(str(address.addr_spec) for address in header.addresses)
 
 
 def _parts(message: Message) -> Iterator[Message]:
@@ -317,9 +332,8 @@ def _classify(raw: bytes, unsubscribe_addresses: Collection[str],
     qmail = _qsbmf(message, key)
     if qmail is not None:
         return qmail
-    recipients = {address.lower() for _, address in getaddresses(
-        [v for name in ("To", "Cc", "Delivered-To", "X-Original-To")
-         for v in _raw_values(message, name)])}
+    recipients = {address.lower() for name in ("To", "Cc", "Delivered-To", "X-Original-To")
+                  for value in _raw_values(message, name) for address in _mailboxes(value) or ()}
     subject = _one_line(message.get("Subject")).lower()
     addressed = recipients & set(unsubscribe_addresses)
     if not addressed and subject != "unsubscribe":
@@ -331,7 +345,12 @@ def _classify(raw: bytes, unsubscribe_addresses: Collection[str],
     if subject != "unsubscribe" and addressed <= set(reply_addresses):
         # The mailto defaults to from_address: "Re: issue #3, loved it" must not unsubscribe.
         return Returned(OTHER, key, reason="a reply to the newsletter's own address")
-    sender = parseaddr(next(iter(_raw_values(message, "From")), ""))[1]
-    if "@" not in sender:
+    # One From (RFC 5322) of one mailbox: of two, whose request would it be?
+    froms = _raw_values(message, "From")
+    senders = _mailboxes(froms[0]) if len(froms) == 1 else None if froms else ()
+    if senders is None or len(senders) > 1 or (senders and "@" not in senders[0]):
+        return Returned(OTHER, key, reason="an unsubscribe request whose From is not one "
+                                           "well-formed address")
+    if not senders:  # no From, or a group of no one ("undisclosed-recipients:;")
         return Returned(OTHER, key, reason="an unsubscribe request without a sender address")
-    return Returned(UNSUBSCRIBE, key, (), (sender,), "by mail to the unsubscribe address")
+    return Returned(UNSUBSCRIBE, key, (), senders, "by mail to the unsubscribe address")

@@ -138,3 +138,49 @@ def test_a_fault_in_publishers_own_code_is_not_taken_for_malformed_mail():
     # publisher's own code (here, given no addresses at all) is a bug, for its traceback.
     with pytest.raises(TypeError):
         classify(read("mailto-unsubscribe.eml"), unsubscribe_addresses=None)
+
+
+def unsubscribe_from(*senders: bytes, to: bytes = b"news@reel.test") -> bytes:
+    head = b"".join(b"From: " + sender + b"\n" for sender in senders)
+    return head + b"To: " + to + b"\nSubject: please\nMessage-ID: <u1@example.com>\n\nbye\n"
+
+
+@pytest.mark.parametrize("sender", [
+    b"Ada Reader <ada.reader@example.com>",
+    b"ada.reader@example.com",
+    b"ada.reader@example.com (Ada Reader)",
+    b'"Reader, Ada" <ada.reader@example.com>',
+    b"=?utf-8?q?ev=40evil.example?= <ada.reader@example.com>",  # a display name, decoded
+    "Ada Lovelace-Bj\u00f6rk <ada.reader@example.com>".encode(),  # RFC 6532: UTF-8
+])
+def test_an_unsubscribe_by_mail_acts_on_its_one_sender(sender):
+    returned = classify(unsubscribe_from(sender), unsubscribe_addresses=OURS)
+    assert (returned.kind, returned.addresses) == (UNSUBSCRIBE, ("ada.reader@example.com",))
+
+
+@pytest.mark.parametrize(("senders", "why"), [
+    # CPython's parseaddr reads the first address of each (CVE-2023-27043): Ada, Bo, not the
+    # attacker whose mailbox the message came from.
+    ([b"ada.reader@example.com <attacker@evil.example>"], "is not one well-formed address"),
+    ([b"bo.nguyen@example.net)<attacker@evil.example>"], "is not one well-formed address"),
+    ([b"<ada.reader@example.com><attacker@evil.example>"], "is not one well-formed address"),
+    ([b"Ada <ada.reader@example.com>, Eve <attacker@evil.example>"],
+     "is not one well-formed address"),
+    ([b"ada.reader@example.com", b"attacker@evil.example"], "is not one well-formed address"),
+    ([b"<a@[>"], "is not one well-formed address"),  # the email package's AttributeError
+    ([b"undisclosed-recipients:;"], "without a sender address"),
+    ([], "without a sender address"),
+])
+def test_an_unsubscribe_from_anything_but_one_well_formed_address_is_left(senders, why):
+    returned = classify(unsubscribe_from(*senders), unsubscribe_addresses=OURS)
+    assert (returned.kind, returned.addresses) == (OTHER, ())
+    assert returned.reason.startswith("an unsubscribe request ") and why in returned.reason
+
+
+def test_a_recipient_is_read_as_strictly_as_a_sender():
+    # Leniently read, this is addressed to the unsubscribe address (CVE-2023-27043).
+    returned = classify(unsubscribe_from(b"ada.reader@example.com",
+                                         to=b"news@reel.test <ada@elsewhere.example>"),
+                        unsubscribe_addresses=OURS)
+    assert returned.kind == OTHER and "nor addressed to the unsubscribe address" in \
+        returned.reason

@@ -405,3 +405,30 @@ def test_mail_the_email_package_cannot_read_is_left_unread_and_the_run_goes_on(
     assert statuses(config) == Counter(unsubscribed=1)
     assert len(os.listdir(inbox / "new")) == 2
     assert run_cli("run", root=config.root, env=SECRET).exit_code == 0  # and the next run
+
+
+def test_a_mail_unsubscribe_names_no_one_but_its_sender(publication: Publication):
+    """Before, CPython's parseaddr (CVE-2023-27043) read these From headers as Ada's and Bo's,
+    and the attacker's mail unsubscribed them."""
+    with_inbox(publication)
+    config = publication.config
+    inbox = config.root / ".publisher" / "inbox"
+    inbox.parent.mkdir(parents=True, exist_ok=True)
+    box = mailbox.Maildir(inbox, factory=None, create=True)
+    with open_store(config) as store:
+        for address in ("ada.reader@example.com", "bo.nguyen@example.net", "zoe@example.com"):
+            store.add_subscriber(address, now=NOW)
+    for n, sender in enumerate([b"ada.reader@example.com <attacker@evil.example>",
+                                b"bo.nguyen@example.net)<attacker@evil.example>",
+                                b"Zoe <zoe@example.com>"]):
+        box.add(re.sub(rb"(?m)^From: .*", b"From: " + sender,
+                       variant("mailto-unsubscribe.eml", n)))
+    result = run_cli("inbox", root=config.root)
+    assert result.exit_code == 0, result.output
+    assert result.stdout == (f"inbox maildir://{inbox}: processed 1 (1 unsubscribed); left 2 "
+                             "unread (2 an unsubscribe request whose From is not one "
+                             "well-formed address)\n")
+    with open_store(config) as store:
+        assert {s.email: s.status for s in store.subscribers()} == {
+            "ada.reader@example.com": "active", "bo.nguyen@example.net": "active",
+            "zoe@example.com": "unsubscribed"}
