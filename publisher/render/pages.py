@@ -363,7 +363,7 @@ class PageRenderer:
                        reviewer=other.reviewer, reason=reason,
                        # here: under half the cost of a call in the template
                        meta=self.site.words.html("related_meta", reason=reason,
-                                                 reviewer=other.reviewer))
+                                                 reviewer=_isolated(other.reviewer)))
         self._related[(id(other), reason)] = (other, found)
         return found
 
@@ -544,6 +544,12 @@ class PageRenderer:
 #: form with Intl.PluralRules).
 _SEARCH_SCRIPT_WORDS = ("search_loading", "search_failed", "search_no_match", "search_matches",
                         "search_first", "rated", "directed_by", "starring")
+
+
+def _isolated(text: str) -> Markup:
+    """``text`` (a name an editor wrote) as HTML kept apart from the words around it: a
+    right-to-left name in a left-to-right sentence, or the reverse, moves no neighbour."""
+    return Markup(f"<bdi>{html.escape(text)}</bdi>")
 
 
 def _utf8_join(pieces: Iterable[str]) -> bytes:

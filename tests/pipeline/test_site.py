@@ -1392,6 +1392,56 @@ def test_in_a_right_to_left_page_the_older_review_is_to_the_right(publication, n
     assert doc.xpath("string(//a[@rel='next'])").endswith(" ←")
 
 
+#: A Persian film and reviewer in an English publication.
+FARHADI = {"reviewer": quoted("علی رضایی"), "tags": "[درام]",
+           "film": {"year": 2011, "director": "Asghar Farhadi",
+                    "starring": ["لیلا حاتمی", "پیمان معادی"]}}
+
+
+def isolated(element: lxml.html.HtmlElement) -> bool:
+    """Whether ``element`` is bidi-isolated from the text around it (a year, a date, an
+    arrow): a <bdi>, or an element whose direction is its own text's."""
+    return element.tag == "bdi" or element.get("dir") == "auto"
+
+
+def test_titles_and_names_an_editor_writes_are_isolated_from_the_words_around_them(
+        publication, now):
+    # Not isolated, a Persian title in an English page drew its year on its left, and the
+    # reviewer's name pulled the day of the date beside it ("علی رضایی · 5 November" read
+    # "5 · علی رضایی November").
+    write_reviews(publication, [
+        {"slug": "before"},
+        {"slug": "separation", "title": quoted("جدایی نادر از سیمین"), **FARHADI},
+        {"slug": "salesman", "title": quoted("فروشنده"),
+         **{**FARHADI, "film": {"year": 2016, "director": "Asghar Farhadi"}}}])
+    config = publication.config
+    build_site(config, now=now)
+    public = config.output_path
+
+    home = page(public, "index.html")
+    for card in home.xpath("//ul[@class='cards']/li"):
+        assert isolated(card.xpath(".//h2/a")[0])
+        assert isolated(card.xpath(".//p[@class='meta']/a")[0])
+    review = page(public, "reviews/salesman/index.html")
+    [title] = review.xpath("//h1/bdi")
+    assert title.text == "فروشنده" and review.xpath("string(//h1/span)") == "(2016)"
+    assert isolated(review.xpath("//a[@rel='author']")[0])
+    assert all(isolated(a) for a in review.xpath("//a[@rel='tag']"))
+    assert review.xpath("//a[@rel='prev']/bdi/text()") == ["جدایی نادر از سیمین"]
+    [related] = review.xpath("//section[@class='related']//a[@class='title']")
+    assert isolated(related) and related.text == "جدایی نادر از سیمین"
+    assert review.xpath("//section[@class='related']//p[@class='meta']/bdi/text()") == [
+        "علی رضایی"]
+    cast = page(public, "reviews/separation/index.html").xpath("//dd/bdi/text()")
+    assert cast == ["لیلا حاتمی", "پیمان معادی"]
+    before = page(public, "reviews/before/index.html")
+    assert before.xpath("//a[@rel='next']/bdi/text()") == ["جدایی نادر از سیمین"]
+    for index in ("tags/index.html", "reviewers/index.html"):
+        assert all(isolated(a) for a in page(public, index).xpath("//ul[@class='terms']//a"))
+    xsl = lxml.etree.parse(str(public / "feed.xsl"))
+    assert [a.get("dir") for a in xsl.xpath("//a[@class='title']")] == ["auto", "auto"]
+
+
 def test_the_feeds_view_of_a_months_archive_sends_readers_to_the_feed_itself(publication,
                                                                               now):
     write_reviews(publication, [{}, {"summary": None}])

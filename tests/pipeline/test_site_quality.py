@@ -321,3 +321,57 @@ def test_a_feed_read_at_another_name_of_the_host_still_reads_as_a_page(site, bro
     assert b'<?xml-stylesheet type="text/xsl" href="/feed.xsl"?>' in (
         public / "feed.xml").read_bytes()
     page.close()
+
+
+#: The box a text is drawn in, found in the text nodes under the element at a selector.
+TEXT_BOX = """([selector, text]) => {
+  const walker = document.createTreeWalker(document.querySelector(selector),
+                                           NodeFilter.SHOW_TEXT);
+  for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+    const at = node.data.indexOf(text);
+    if (at < 0) continue;
+    const range = document.createRange();
+    range.setStart(node, at);
+    range.setEnd(node, at + text.length);
+    const box = range.getBoundingClientRect();
+    return {left: box.left, right: box.right};
+  }
+  return null;
+}"""
+
+
+def test_a_right_to_left_title_and_name_read_in_order_in_a_left_to_right_page(publication,
+                                                                             browser):
+    # A Persian title and reviewer in an English site: each must be drawn before what follows
+    # it (the year, the date, the arrow), left of it, as the tester measured them.
+    from tests.fixtures import NOW, write_reviews
+
+    title, reviewer = "جدایی نادر از سیمین", "علی رضایی"
+    write_reviews(publication, [
+        {"slug": "before"},
+        {"slug": "separation", "title": f'"{title}"', "reviewer": f'"{reviewer}"',
+         "film": {"year": 2011, "director": "Asghar Farhadi"}}])
+    port = free_port()
+    base = f"http://127.0.0.1:{port}/"
+    text = (publication.root / "publisher.toml").read_text("utf-8")
+    publication.write_config(text.replace('"https://reel.test/"', f'"{base}"'))
+    build_publication(publication.config, now=NOW)
+    page = browser.new_page(viewport={"width": 1200, "height": 900})
+
+    def drawn_in_order(selector: str, first: str, then: str) -> None:
+        box, after = (page.evaluate(TEXT_BOX, [selector, text]) for text in (first, then))
+        assert box["right"] <= after["left"] + 1, f"{selector}: {then!r} drawn before {first!r}"
+
+    with StaticServer(publication.config.output_path, port):
+        page.goto(base)
+        drawn_in_order("ul.cards > li:first-child h2", title, "(2011)")
+        drawn_in_order("ul.cards > li:first-child .meta", reviewer, "2 November 2026")
+        page.goto(base + "reviews/separation/")
+        drawn_in_order("h1", title, "(2011)")
+        page.goto(base + "reviews/before/")
+        drawn_in_order("a[rel=next]", title, "→")
+        page.goto(base + "search/?q=farhadi")
+        page.locator("#search-results li").first.wait_for()
+        drawn_in_order("#search-results li h2", title, "(2011)")
+        drawn_in_order("#search-results li .meta", reviewer, "2 November 2026")
+    page.close()

@@ -220,6 +220,18 @@ def test_a_right_to_left_digest_reads_right_to_left_in_every_block(publication):
     assert texts and set(texts) <= {"right", "center"}
 
 
+def test_titles_and_reviewers_are_isolated_from_the_year_and_words_beside_them(config):
+    # A Persian title drew "(2011)" on its left in an English digest. Some mail apps drop
+    # <bdi>; a dir attribute on an element they keep isolates as well.
+    issue = make_issue(config)
+    reviews = [replace(r, title="جدایی نادر از سیمین", reviewer="علی رضایی")
+               for r in issue.reviews]
+    html = render_digest(replace(issue, reviews=tuple(reviews)), Site.from_config(config)).html
+    titles = re.findall(r'<a href="[^"]*" dir="auto"[^>]*>جدایی نادر از سیمین</a>', html)
+    assert len(titles) == len(reviews)
+    assert html.count('<span dir="auto">علی رضایی</span>') == len(reviews)
+
+
 def test_text_part_wraps_at_78_columns_and_has_no_markup(config):
     note = "<p>A <strong>long</strong> note. " + "Words " * 40 + "</p>"
     issue = make_issue(config, note_html=note)
