@@ -372,6 +372,18 @@ def test_the_search_index_holds_each_published_review_as_a_search_shows_it(publi
     assert f"{base}search/" not in (public / "sitemap.xml").read_text("utf-8")
 
 
+def test_the_search_index_names_the_address_of_a_name_that_does_not_spell_it(publication, now):
+    # "olga petrova", the words of reviewers/olga-petrova/, found nothing: a search reads
+    # only the name, "Ольга Петрова". A name that spells its address costs the index nothing.
+    write_reviews(publication, [
+        {"reviewer": "Ольга Петрова", "tags": "[драма, sci-fi]", "title": quoted("Крылья")},
+        {"reviewer": "Lucía Ferreira"}])
+    config = publication.config
+    build_site(config, now=now)
+    index = json.loads((config.output_path / "search.json").read_bytes())
+    assert index["slugs"] == {"Ольга Петрова": "olga-petrova", "драма": "drama"}
+
+
 def test_a_new_summary_leaves_the_search_index_alone_a_new_title_does_not(publication, now):
     write_reviews(publication, 2)
     config = publication.config

@@ -101,6 +101,33 @@ def test_the_page_for_a_mistyped_address_offers_to_search_for_it(page):
     assert results(page) == ["The Quiet Harbour"]
 
 
+@pytest.fixture
+def page_of_slugs(publication: Publication):
+    write_reviews(publication, [
+        {"slug": "the-lighthouse-keepers-daughter",
+         "title": quoted("The Lighthouse Keeper’s Daughter")},
+        {"slug": "krylia", "title": quoted("Крылья"), "reviewer": "Ольга Петрова"}])
+    yield from browse(publication)
+
+
+def test_a_search_finds_a_title_by_its_address_and_whatever_its_apostrophes(page_of_slugs):
+    # The 404 page offered "lighthouse keepers daughter", which found nothing: the apostrophe
+    # of "Keeper’s" was kept, and an address's transliterated words were never searched.
+    page = page_of_slugs
+    response = page.goto(page.site + "reviews/lighthouse-keepers-daughter/")
+    assert response.status == 404 and page.input_value("#q") == "lighthouse keepers daughter"
+    page.get_by_role("button", name="Search").click()
+    page.wait_for_url("**/search/?q=lighthouse+keepers+daughter")
+    page.get_by_role("status").filter(has_text="1 review matches.").wait_for()
+    assert results(page) == ["The Lighthouse Keeper’s Daughter"]
+    for query, title in (("keeper's daughter", "The Lighthouse Keeper’s Daughter"),
+                         ("krylia", "Крылья"),  # reviews/krylia/
+                         ("olga petrova", "Крылья")):  # reviewers/olga-petrova/
+        page.fill("#q", query)
+        page.get_by_role("status").filter(has_text="1 review matches.").wait_for()
+        assert results(page) == [title], query
+
+
 def test_every_page_header_leads_to_the_search(page):
     page.goto(page.site)
     page.get_by_role("navigation", name="Site").get_by_role("link", name="Search").click()
