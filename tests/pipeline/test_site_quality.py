@@ -375,3 +375,38 @@ def test_a_right_to_left_title_and_name_read_in_order_in_a_left_to_right_page(pu
         drawn_in_order("#search-results li h2", title, "(2011)")
         drawn_in_order("#search-results li .meta", reviewer, "2 November 2026")
     page.close()
+
+
+def contrast(one: str, other: str) -> float:
+    """WCAG 2.1's contrast ratio of two CSS colours as Chromium computes them ("rgb(r, g, b)")."""
+    def luminance(colour: str) -> float:
+        channels = [int(c) / 255 for c in colour[colour.index("(") + 1:-1].split(",")[:3]]
+        r, g, b = (c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4
+                   for c in channels)
+        return 0.2126 * r + 0.7152 * g + 0.0722 * b
+
+    lighter, darker = sorted((luminance(one), luminance(other)), reverse=True)
+    return (lighter + 0.05) / (darker + 0.05)
+
+
+def test_contrast_is_wcags_ratio():
+    assert round(contrast("rgb(0, 0, 0)", "rgb(255, 255, 255)"), 2) == 21
+    assert round(contrast("rgb(143, 45, 31)", "rgb(31, 42, 54)"), 2) == 1.78  # the old ring
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_the_keyboard_focus_ring_stands_out_from_the_header_band(site, browser, scheme):
+    # WCAG 2.1 SC 1.4.11: 3:1 against what is next to it. The page's accent ring, drawn on the
+    # dark band, was 1.78:1 in light mode.
+    _public, base = site
+    page = browser.new_page(color_scheme=scheme)
+    page.goto(base)
+    band = page.evaluate("getComputedStyle(document.querySelector('header.band'))"
+                         ".backgroundColor")
+    for link in page.locator("header.band a").all():
+        link.focus()
+        ring = link.evaluate("(a) => a.matches(':focus-visible') && getComputedStyle(a)")
+        assert ring, "focused from a script, a link shows its ring as from the keyboard"
+        assert ring["outlineStyle"] == "solid" and ring["outlineWidth"] == "3px"
+        assert contrast(ring["outlineColor"], band) >= 3, (link.inner_text(), scheme)
+    page.close()
