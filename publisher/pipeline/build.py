@@ -44,7 +44,7 @@ from .moves import moves_since
 from .output import Output, build_lock, sweep
 from .plan import Planner, plan_build
 from .rendering import RANK_STATIC, Unit, render_units, safe_relpath
-from .statics import static_files, static_unchanged
+from .statics import clash_message, static_files, static_unchanged
 from .websub import announce
 
 _ITEMS = "items.pickle"  # the list items, kept between builds (Planner.reuse_items)
@@ -192,6 +192,9 @@ def plan_problems(config: Config, catalog: Catalog, now: datetime,
     warnings = planner.warnings[len(catalog.warnings):]
     if statics is None:
         return [], [str(w) for w in warnings]
+    made = planner.written()
+    warnings += [Problem(f"static/{rel}", 0, "", clash_message(rel))
+                 for rel in sorted(statics & made)]
     served = planner.served(statics)
     warnings += broken_links(planner, served, None, issues=issues is not None)
     lost = lost_issue_links(planner, served, named=None)
@@ -279,8 +282,7 @@ def _build(config: Config, *, now: datetime, issues: Sequence[Issue], catalog: C
         static_manifest: dict[str, Any] = {}
         for rel, src in statics:
             if rel in owner:
-                warnings.append(Problem(f"static/{rel}", 0, "",
-                                        "has the same path as a generated file; not copied"))
+                warnings.append(Problem(f"static/{rel}", 0, "", clash_message(rel)))
                 continue
             try:
                 same, static_manifest[rel] = static_unchanged(src, base + rel,

@@ -743,6 +743,12 @@ class Planner:
         # The others are one file each, named by their key: site.css, feed.xsl, search.json, …
         return frozenset((page if page is not None else key,))
 
+    def written(self) -> set[str]:
+        """The paths under the output of the files the planned units write, known from their
+        keys without rendering them (for check: a file in static/ at one of them is not
+        copied)."""
+        return set().union(*(self.writes(unit.key) for unit in self.units))
+
     def samples(self) -> list[Unit]:
         """One unit of each kind a build renders (the newest review's page, the home page, an
         index and its later pages, a tag's feed, a month's archive, …): rendered by ``publisher

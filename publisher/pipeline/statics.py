@@ -39,6 +39,15 @@ def static_unchanged(src: Path, dest: str, old: dict[str, Any] | None, rel: str
     return filecmp.cmp(src, dest, shallow=False), stamp
 
 
+def clash_message(rel: str) -> str:
+    """What a build and check say of static/``rel``, at the path of a file the build makes
+    (site.css, feed.xml, a page): left out, and how to have what it holds."""
+    fix = ('put its rules in templates/site.css.j2, after {% extends "defaults/site.css.j2" %}, '
+           "in {% block extra %}…{% endblock %}" if rel == "site.css"
+           else "give it another name")
+    return f"has the path of a file the build makes; not copied: {fix}"
+
+
 def _holds_publication(real: Path, root: Path, out: Path) -> bool:
     """Whether the folder ``real`` is the publication ``root`` itself, or holds the output
     ``out`` or lies within it (all given resolved)."""

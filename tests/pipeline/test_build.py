@@ -15,6 +15,7 @@ import pytest
 from publisher.errors import PublisherError, SourceError
 from publisher.models import Issue, Showing
 from publisher.pipeline.build import BuildReport, build_publication, build_site, manifest_path
+from publisher.pipeline.check import check_publication
 from publisher.sources.catalog import load_reviews
 from tests.fixtures import DATA, SAMPLE, atom_problems, rss_problems, write_reviews
 
@@ -314,9 +315,38 @@ def test_static_files_are_copied_but_never_over_a_generated_file(publication, no
     assert sorted(p.name for p in (public / "css").iterdir()) == ["site.css"]
     assert b"<rss" in (public / "feed.xml").read_bytes()
     assert [(w.path, w.message) for w in report.warnings] == [
-        ("static/feed.xml", "has the same path as a generated file; not copied")]
+        ("static/feed.xml", "has the path of a file the build makes; not copied: give it "
+                            "another name")]
     again = build_site(publication.config, now=now)
     assert "css/site.css" not in again.written
+
+
+def test_a_static_site_css_is_named_by_check_with_the_template_that_adds_its_rules(
+        publication, now):
+    # static/site.css was left out with a warning from build alone; check said nothing.
+    write(publication, "only")
+    (publication.root / "static").mkdir(exist_ok=True)
+    (publication.root / "static" / "site.css").write_text(".band { background: #004d40; }\n",
+                                                          encoding="utf-8")
+    config = publication.config
+    said = ("static/site.css: has the path of a file the build makes; not copied: put its rules "
+            'in templates/site.css.j2, after {% extends "defaults/site.css.j2" %}, in '
+            "{% block extra %}…{% endblock %}")
+    report = check_publication(config, now=now, sources_only=True)
+    assert said in report.warnings
+    assert [str(w) for w in build_site(config, now=now).warnings] == [said]
+
+    # As the warning says: the rules are in the site's stylesheet, and nothing is said.
+    (publication.root / "static" / "site.css").unlink()
+    (publication.root / "templates").mkdir()
+    (publication.root / "templates" / "site.css.j2").write_text(
+        '{% extends "defaults/site.css.j2" %}\n'
+        "{% block extra %}.band { background: #004d40; }{% endblock %}\n", encoding="utf-8")
+    assert build_site(config, now=now).warnings == ()
+    css = (config.output_path / "site.css").read_text("utf-8")
+    assert css.endswith(".band { background: #004d40; }") and ":focus-visible" in css
+    assert not [w for w in check_publication(config, now=now, sources_only=True).warnings
+                if "site.css" in w]
 
 
 def test_the_well_known_folder_at_the_root_of_static_is_published(publication, now):
