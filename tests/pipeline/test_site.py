@@ -427,8 +427,15 @@ def test_every_page_and_the_feeds_stylesheet_post_to_publisher_serve(publication
         assert doc.xpath(f"//label[@for='{field.get('id')}']")
         assert form.xpath(".//input[@name='form']/@value") == ["site"]
         assert form.xpath(".//input[@name='website']")  # the server's honeypot
-    xsl = (public / "feed.xsl").read_text("utf-8")
-    assert 'action="https://list.reel.test/subscribe"' in xsl and 'name="website"' in xsl
+    site_fields = form.xpath(".//input[not(@type='hidden')]/@name")
+    assert site_fields == ["email", "name", "website"]
+    # The feeds' view has the same fields as the pages (it had no Name).
+    xsl = lxml.etree.parse(str(public / "feed.xsl"))
+    [feed_form] = xsl.xpath("//form[@class='subscribe']")
+    assert feed_form.get("action") == "https://list.reel.test/subscribe"
+    assert feed_form.xpath(".//input[not(@type='hidden')]/@name") == site_fields
+    [name] = feed_form.xpath(".//input[@name='name']")
+    assert xsl.xpath(f"//label[@for='{name.get('id')}']/text()") == ["Name (optional)"]
     assert not (public / "subscribe").exists()  # the server has that page
 
 
