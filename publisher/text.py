@@ -195,11 +195,16 @@ def html_to_text(html: str) -> str:
     return one_line(html_lib.unescape(text))
 
 
+def _visible(html: str) -> str:
+    """The visible text of an HTML fragment, its white space as it comes (``html_to_text``
+    without joining it on one line)."""
+    return _legal(html_lib.unescape(_ANY_TAG.sub("", _BLOCK_TAGS.sub(" ", html))))
+
+
 def _words(html: str, most: int = -1) -> list[str]:
     """The words of ``html_to_text(html)``; with ``most``, the first ``most`` of them and then
     the rest as one (str.split's maxsplit)."""
-    text = html_lib.unescape(_ANY_TAG.sub("", _BLOCK_TAGS.sub(" ", html)))
-    return _legal(text).split(maxsplit=most)
+    return _visible(html).split(maxsplit=most)
 
 
 #: A body's footnote numbers and its notes (as cmark writes them, sources/markdown.py): an
@@ -219,18 +224,87 @@ def excerpt(html: str, words: int) -> str:
         prefix = prefix[: prefix.rfind("<")]  # never half a tag; half a word is dropped below
     if words < 1:  # no words and "…" (a count below zero drops the prefix's last few)
         return " ".join((_words(prefix) or [""])[:words]).rstrip(_CUT_PUNCTUATION) + "…"
+    text = _visible(prefix)
+    if not text.isascii() and UNSPACED_CHARS.search(text):
+        cut, whole = _unspaced_excerpt(text, words)
+        if whole and len(prefix) < len(html):  # the prefix held less than the excerpt
+            cut, whole = _unspaced_excerpt(_visible(html), words)
+        return cut
     # Words past those kept are only counted: splitting stops there (a 3 KB body's whole text
     # cut into words took half an excerpt's time, and one_line's joining them the rest).
-    parts = _words(prefix, words + 1)
+    parts = text.split(maxsplit=words + 1)
     if len(parts) <= words + 1 or len(prefix) == len(html):
-        parts = _words(html, words)
+        text = _visible(html)
+        if not text.isascii() and UNSPACED_CHARS.search(text):
+            return _unspaced_excerpt(text, words)[0]
+        parts = text.split(maxsplit=words)
     if len(parts) <= words:
         return " ".join(parts)
     return " ".join(parts[:words]).rstrip(_CUT_PUNCTUATION) + "…"
 
 
+# Scripts written without spaces between words, counted by characters as Hugo's summaries count
+# them with hasCJKLanguage, at rates that give about as much text as the same number of English
+# words: Han ideographs, kana, bopomofo and their punctuation and full-width forms two characters
+# to a word (a Chinese or Japanese word is one to three characters); Thai, Lao, Myanmar and
+# Khmer five (their words are several letters, marks included). Hangul is written with spaces
+# between words and is counted as English is.
+_WIDE_SET = ("\u2e80-\u2fdf\u2ff0-\u2fff\u3001-\u303f\u3040-\u312f\u3190-\u31ff\u3200-\u4dbf"
+             "\u4e00-\u9fff\uf900-\ufaff\ufe30-\ufe4f\uff01-\uff9f\U00020000-\U0003ffff")
+_NARROW_SET = "\u0e00-\u0eff\u1000-\u109f\u1780-\u17ff\u19e0-\u19ff\ua9e0-\ua9ff\uaa60-\uaa7f"
+#: A character of a script written without spaces between words.
+UNSPACED_CHARS = re.compile(f"[{_WIDE_SET}{_NARROW_SET}]")
+# A run of wide characters, of narrow ones, or of other characters up to a space (a word).
+_UNSPACED_PIECES = re.compile(
+    f"(?P<wide>[{_WIDE_SET}]+)|(?P<narrow>[{_NARROW_SET}]+)|[^\\s{_WIDE_SET}{_NARROW_SET}]+")
+# What a word costs of an excerpt's budget, and a character of each kind of run.
+_WORD_COST = 10
+_RUN_COSTS = {"wide": 5, "narrow": 2}
+# Khmer's coeng and Myanmar's virama join the next consonant to theirs; Thai's and Lao's
+# leading vowels are written before the consonant they follow in speech.
+_STACKERS = "\u17d2\u1039"
+_LEADING_VOWELS = "\u0e40\u0e41\u0e42\u0e43\u0e44\u0ec0\u0ec1\u0ec2\u0ec3\u0ec4"
+
+
+def _unspaced_excerpt(text: str, words: int) -> tuple[str, bool]:
+    """The opening of ``text`` worth ``words`` words, runs of scripts written without spaces
+    counted by characters (``_RUN_COSTS``) and cut inside at the character where the budget
+    runs out (never between a letter and its marks), with "…" when anything was cut; its white
+    space made single spaces. And whether it is the whole text."""
+    budget = words * _WORD_COST
+    end = 0
+    for piece in _UNSPACED_PIECES.finditer(text):
+        run = piece.lastgroup
+        if run is None:
+            if budget < _WORD_COST:
+                break
+            budget -= _WORD_COST
+            end = piece.end()
+            continue
+        start, length = piece.start(), piece.end() - piece.start()
+        fits = budget // _RUN_COSTS[run]
+        if fits >= length:
+            budget -= _RUN_COSTS[run] * length
+            end = piece.end()
+            continue
+        end = start + fits
+        if run == "narrow" and end > start:
+            while end < len(text) and (unicodedata.category(text[end]) in ("Mn", "Mc")
+                                       or text[end - 1] in _STACKERS):
+                end += 1
+            while end > start and text[end - 1] in _LEADING_VOWELS:
+                end -= 1
+        break
+    cut = " ".join(text[:end].split())
+    if not text[end:].strip():
+        return cut, True
+    return cut.rstrip(_CUT_PUNCTUATION + _CUT_WIDE_PUNCTUATION) + "…", False
+
+
 #: What an excerpt cut short does not end with before its "…".
 _CUT_PUNCTUATION = ",;:.!?—–-"
+#: Nor, in a script written without spaces, with these (or an opening bracket).
+_CUT_WIDE_PUNCTUATION = "、。，．：；！？・「『（【〈《〔"
 
 
 # --- names, ratings, slugs ----------------------------------------------------------------------

@@ -12,6 +12,7 @@ from publisher.text import (
     BIDI_CHARS,
     ILLEGAL_CHARS,
     SUSPECT_CHARS,
+    UNSPACED_CHARS,
     drop_unsafe,
     excerpt,
     header_text,
@@ -97,7 +98,7 @@ def _excerpt_as_first_written(html, count):
     return " ".join(parts[:count]).rstrip(",;:.!?—–-") + "…"
 
 
-@given(st.lists(st.one_of(texts, st.sampled_from(
+@given(st.lists(st.one_of(texts.map(lambda text: UNSPACED_CHARS.sub("x", text)), st.sampled_from(
            ["<p>", "</p>", "<br>", "<em>", "</em>", "<a href='x'>", " ", "\n", "&amp;",
             "&nbsp;", "&#x1c;", "word", "word,", "—", "<", ">", "x" * 40])), max_size=80),
        st.integers(min_value=-3, max_value=40))
@@ -106,6 +107,58 @@ def test_an_excerpt_splits_only_as_far_as_it_keeps(pieces, count):
     space of every kind, controls and entities included) as splitting all of it."""
     html = "".join(pieces)
     assert excerpt(html, count) == _excerpt_as_first_written(html, count)
+
+
+# A Japanese review: no spaces between words, and its last paragraph gives the ending away.
+UMIBE = ("是枝監督の新作は、海辺の小さな町で暮らす三姉妹の一年を静かに描く。"
+         "大きな事件は何も起こらないが、食卓の会話や季節の移ろいの中に、"
+         "家族の記憶と喪失が少しずつ浮かび上がってくる。")
+SPOILER = "<p>ネタバレ：最後の場面で長女は家を売る決心をする。</p>"
+
+
+def test_an_excerpt_of_japanese_counts_two_characters_a_word_and_keeps_the_ending_back():
+    html = "\n".join([f"<p>{UMIBE * 3}</p>"] * 8) + "\n" + SPOILER
+    cut = excerpt(html, 60)
+    # 120 characters, no space put between them; the 120th, "。", gives way to the "…".
+    assert cut == (UMIBE * 2)[:119] + "…"
+    assert "ネタバレ" not in cut
+    # Cut after punctuation, the "…" replaces it; a short body is whole, without one.
+    assert excerpt(f"<p>{UMIBE}</p>", 24) == UMIBE[:47] + "…"  # "…ないが" and not its "、"
+    assert excerpt(f"<p>{UMIBE}</p>", 60) == UMIBE
+
+
+def test_an_excerpt_of_chinese_and_of_thai_is_as_long_as_their_words_read():
+    chinese = ("这部电影讲述了一个海边小镇上三姐妹的故事，节奏缓慢，"
+               "但每一个镜头都充满了对家庭与记忆的温柔凝视。") * 10
+    assert excerpt(f"<p>{chinese}</p>", 30) == chinese[:60] + "…"
+    # Thai puts spaces between phrases only; five letters (marks included) to a word.
+    thai = "ภาพยนตร์เรื่องนี้เล่าเรื่องราวของครอบครัว หนึ่งที่อาศัยอยู่ริมทะเล " * 10
+    cut = excerpt(f"<p>{thai}</p>", 10)
+    assert cut.endswith("…") and 48 <= len(cut) - 1 <= 52
+    # Never between a letter and its marks: "เรื่อง" is not cut after its "ร".
+    for count in range(1, 40):
+        kept = excerpt(f"<p>{thai}</p>", count).rstrip("…").rstrip()
+        assert thai.startswith(kept) and not thai[len(kept)].startswith(("\u0e37", "\u0e48"))
+
+
+def test_an_excerpt_of_words_and_japanese_together_counts_each_as_its_script_does():
+    html = f"<p>Kore-eda returns with 海街の記憶 and a quiet film. {UMIBE}</p>"
+    # Seven words of 20, and the title's five characters (two and a half words): ten and a
+    # half words' worth of characters left, 21.
+    assert excerpt(html, 20) == f"Kore-eda returns with 海街の記憶 and a quiet film. {UMIBE[:21]}…"
+    # Korean is written with spaces between words: counted as English is.
+    korean = "<p>" + "바닷가 작은 마을에 사는 세 자매의 일 년을 조용히 그린다. " * 10 + "</p>"
+    assert len(excerpt(korean, 12).rstrip("…").split()) == 12
+
+
+@given(st.lists(st.one_of(texts, st.sampled_from(
+           ["<p>", "</p>", "<br>", "<em>", " ", "\n", "&amp;", "word", "—", "。", "、", UMIBE,
+            "เรื่อง", "ព្រះ", "海", "x" * 40])), max_size=80),
+       st.integers(min_value=1, max_value=40))
+def test_an_excerpt_of_any_script_is_the_opening_of_the_text_with_no_space_added(pieces, count):
+    html = "".join(pieces)
+    cut = excerpt(html, count)
+    assert html_to_text(html).startswith(cut.removesuffix("…"))
 
 
 def test_ratings_and_slugs_read_as_people_write_them():
