@@ -312,7 +312,73 @@ def compile_mjml(source: str, *, name: str = "digest.mjml.j2") -> str:
     return html
 
 
+#: East Asian wide characters (Hangul, kana, Han, full-width forms): two columns each.
+_WIDE = re.compile("[\u1100-\u115f\u2e80-\u303e\u3041-\u33ff\u3400-\u4dbf\u4e00-\u9fff"
+                   "\ua960-\ua97f\uac00-\ud7a3\uf900-\ufaff\ufe30-\ufe4f\uff00-\uff60"
+                   "\uffe0-\uffe6\U00020000-\U0003fffd]")
+# Those of them a line may break before and after, as Chinese and Japanese are written without
+# spaces (Hangul is written with spaces, and broken there); a run of white space; a word.
+_CJK_SET = ("\u2e80-\u303e\u3041-\u312f\u3190-\u33ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+            "\ufe30-\ufe4f\uff01-\uff60\uffe0-\uffe6\U00020000-\U0003fffd")
+_WRAP_PIECES = re.compile(f"(\\s+)|([{_CJK_SET}])|[^\\s{_CJK_SET}]+")
+# What a line may not begin with (closing punctuation, small kana) or end with (opening
+# brackets): the Japanese rules (kinsoku) that mail clients and browsers follow.
+_NO_LINE_START = frozenset("、。，．・：；？！ー）」』】〕〉》〙〗"
+                           "ぁぃぅぇぉっゃゅょゎァィゥェォッャュョヮヵヶ々…,.;:!?)]}")
+_NO_LINE_END = frozenset("（「『【〔〈《〘〖([{")
+
+
+def _wrap_wide(line: str, width: int, indent: str) -> list[str]:
+    """``line``, which holds wide characters, wrapped at ``width`` columns (each wide
+    character two): between words at spaces, and between any two Chinese or Japanese
+    characters, never putting a space between them. A word too long for a line keeps it."""
+    # Each piece: its text, its columns, whether a space precedes it, whether a line may break
+    # before it.
+    pieces: list[tuple[str, int, bool, bool]] = []
+    spaced = False
+    after_cjk = False
+    for match in _WRAP_PIECES.finditer(line, len(indent)):
+        text = match.group()
+        if match.group(1):
+            spaced = True
+            continue
+        cjk = match.group(2) is not None
+        previous = pieces[-1][0][-1] if pieces else ""
+        breaks = (bool(pieces) and (spaced or cjk or after_cjk)
+                  and text[0] not in _NO_LINE_START and previous not in _NO_LINE_END)
+        pieces.append((text, len(text) + len(_WIDE.findall(text)), spaced, breaks))
+        spaced, after_cjk = False, cjk
+    lines: list[str] = []
+    current: list[tuple[str, int, bool, bool]] = []
+    used = len(indent)
+    for piece in pieces:
+        needed = piece[1] + (1 if piece[2] and current else 0)
+        if current and used + needed > width:
+            # Break before the last piece that allows it: this one, or one already placed.
+            candidates = [*current, piece]
+            at = next((i for i in range(len(current), 0, -1) if candidates[i][3]), 0)
+            if at:
+                lines.append(_joined(indent, current[:at]))
+                current = current[at:]
+                used = len(indent) + sum(p[1] + (1 if p[2] and i else 0)
+                                         for i, p in enumerate(current))
+                needed = piece[1] + (1 if piece[2] and current else 0)
+        current.append(piece)
+        used += needed
+    lines.append(_joined(indent, current))
+    return lines
+
+
+def _joined(indent: str, pieces: list[tuple[str, int, bool, bool]]) -> str:
+    return indent + "".join((" " if spaced and i else "") + text
+                            for i, (text, _, spaced, _) in enumerate(pieces))
+
+
 def _wrap_line(line: str, width: int) -> list[str]:
+    if len(line) <= width // 2:
+        return [line]
+    if not line.isascii() and _WIDE.search(line):
+        return _wrap_wide(line, width, line[: len(line) - len(line.lstrip(" "))])
     if len(line) <= width:
         return [line]
     indent = line[: len(line) - len(line.lstrip(" "))]

@@ -17,6 +17,7 @@ import re
 import shutil
 import subprocess
 import sys
+import unicodedata
 import zipfile
 from dataclasses import replace
 from datetime import date
@@ -243,6 +244,34 @@ def test_text_part_wraps_at_78_columns_and_has_no_markup(config):
         assert review.url in rendered.text.splitlines()
     assert rendered.markers["unsubscribe_url"] in rendered.text.splitlines()
     assert rendered.text.endswith(POSTAL + "\n")
+
+
+def columns(line: str) -> int:
+    """How wide ``line`` is in a monospaced font: East Asian wide characters take two columns."""
+    return sum(2 if unicodedata.east_asian_width(char) in "WF" else 1 for char in line)
+
+
+def test_a_japanese_review_goes_out_as_an_excerpt_wrapped_at_78_columns(config):
+    paragraph = ("是枝監督の新作は、海辺の小さな町で暮らす三姉妹の一年を静かに描く。"
+                 "大きな事件は何も起こらないが、食卓の会話や季節の移ろいの中に、"
+                 "家族の記憶と喪失が少しずつ浮かび上がってくる。")
+    body = "\n".join([f"<p>{paragraph * 3}</p>"] * 8) + "<p>ネタバレ：長女は家を売る。</p>"
+    review = replace(make_issue(config, 1).reviews[0], title="海街の記憶", body_html=body,
+                     summary="")
+    issue = Issue(number=1, subject="s", date=review.date, reviews=(review,))
+    rendered = render_digest(issue, Site.from_config(config))
+    # Sixty words' worth of characters (two to a word), not the whole review and its ending.
+    excerpt = (paragraph * 2)[:119] + "…"
+    assert "ネタバレ" not in rendered.text and "ネタバレ" not in rendered.html
+    assert excerpt in Page(rendered.html).visible
+    # The text part breaks between characters by their width, no space put between them, and
+    # no line starts with a comma or a full stop.
+    lines = rendered.text.splitlines()
+    first = next(i for i, line in enumerate(lines) if line.startswith("是枝"))
+    wrapped = lines[first:lines.index("", first)]
+    assert "".join(wrapped) == excerpt and len(wrapped) == 4
+    assert all(columns(line) <= 78 for line in wrapped)
+    assert not [line for line in wrapped if line.startswith(("、", "。"))]
 
 
 def test_the_editors_note_keeps_paragraphs_lists_and_link_urls_in_the_text_part(config):
