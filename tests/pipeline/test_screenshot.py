@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
+import email
+import email.policy
 import http.server
 import shutil
 import struct
 import threading
 import zlib
+from datetime import UTC, datetime
 
 import pytest
 
 from publisher.errors import PublisherError
 from publisher.pipeline.screenshot import CHROMIUM_HINT, local_assets, screenshot
 from publisher.render.digest import personalise, preview_values, render_digest
+from publisher.render.reader import confirmation_message
 from publisher.render.sender import Sender
 from publisher.render.site import Site
+from publisher.render.strings import load_web_strings
 from tests.fixtures import make_issue, write_films, write_png
 
 # --- reading screenshots back (no Pillow in our dependencies) -----------------------------------
@@ -78,6 +83,7 @@ needs_chromium = pytest.mark.skipif(
 )
 
 PAGE, BAND, DARK_PAGE = hex_rgb("#efeae0"), hex_rgb("#1f2a36"), hex_rgb("#161412")
+DARK_CARD = hex_rgb("#23201c")
 
 
 def close(actual: tuple[int, int, int], expected: tuple[int, int, int]) -> bool:
@@ -124,6 +130,23 @@ def test_dark_mode_screenshot_uses_the_dark_palette(html, tmp_path):
     (wide,) = screenshot(html, tmp_path, widths=(1200,), scheme="dark")
     assert wide.name == "digest-1200-dark.png"
     assert close(pixel(png_rows(wide.read_bytes(), 6), 5, 5), DARK_PAGE)
+
+
+@pytest.mark.slow
+@needs_chromium
+def test_the_confirmation_message_turns_dark_as_the_digest_does(publication, tmp_path):
+    config = publication.config
+    raw = confirmation_message(Site.from_config(config), Sender.from_config(config),
+                               load_web_strings(config.templates_path, config.language),
+                               email="zoe@example.com", name="", hours=48,
+                               confirm_url="https://list.reel.test/confirm?token=abc",
+                               date=datetime(2026, 11, 20, tzinfo=UTC), signer=None)
+    message = email.message_from_bytes(raw, policy=email.policy.default)
+    html = message.get_body(("html",)).get_content()
+    (narrow,) = screenshot(html, tmp_path, widths=(375,), scheme="dark", name="confirmation")
+    rows = png_rows(narrow.read_bytes(), 40)
+    assert close(pixel(rows, 5, 5), DARK_PAGE)  # the page around the card
+    assert close(pixel(rows, 30, 30), DARK_CARD)  # the card, no longer cream
 
 
 @pytest.mark.slow

@@ -182,6 +182,37 @@ def test_the_note_to_a_subscriber_who_asked_again_links_preferences_in_both_part
     assert "add news@reel.test to your contacts" in html
 
 
+def on_list(config, *, name="Zoë Å", email="zoe@example.com") -> bytes:
+    return on_list_message(
+        Site.from_config(config), Sender.from_config(config),
+        load_web_strings(config.templates_path, config.language), email=email, name=name,
+        from_address="news@reel.test", preferences_url="https://reel.test/preferences?token=x",
+        date=WHEN, signer=None)
+
+
+def readers_messages(config) -> list[bytes]:
+    """The confirmation, the welcome (with an issue to read) and the note to a subscriber who
+    asked again."""
+    latest = LatestIssue(3, "Tar & Feathers", "https://reel.test/issues/3/")
+    return [message(config), welcome(config, latest=latest), on_list(config)]
+
+
+def test_every_readers_message_turns_dark_as_the_digest_does(config):
+    for raw in readers_messages(config):
+        html = parse(raw).get_body(("html",)).get_content()
+        assert '<meta name="supported-color-schemes" content="light dark">' in html
+        dark = html[html.index("@media (prefers-color-scheme: dark)"):html.index("</style>")]
+        # The palette's dark page, card and text, and Outlook.com's own rules.
+        assert all(colour in dark for colour in ("#161412", "#23201c", "#f1ece4"))
+        assert "[data-ogsb] .dm-card" in dark and "[data-ogsc] .dm-muted" in dark
+        assert re.search(r'<body class="dm-page"', html) and '<div class="dm-card"' in html
+        # Every element given a colour inline has a class the dark rules recolour, but the
+        # button, light on the accent in both.
+        coloured = re.findall(r'<[^>]*[";]color:[^>]*>', html)
+        assert coloured and all('class="dm-' in tag or "background:#8f2d1f" in tag
+                                for tag in coloured), coloured
+
+
 def test_tokens_are_bound_to_their_purpose_list_and_expiry():
     secret, lid = "s3cret", "reel.test"
     token = make_token(secret, CONFIRM, lid, "7 ann@example.org", WHEN)
