@@ -389,11 +389,13 @@ def _wrap_line(line: str, width: int) -> list[str]:
 
 
 def wrap_text(text: str, width: int = TEXT_WIDTH) -> str:
-    """Plain text with trailing spaces removed, lines longer than ``width`` wrapped at spaces
-    (a single word longer than that, such as a URL, keeps its own line), blank runs squeezed."""
+    """Plain text with trailing spaces removed (but a signature separator's, "-- "), lines
+    longer than ``width`` wrapped at spaces (a single word longer than that, such as a URL,
+    keeps its own line), blank runs squeezed."""
     lines: list[str] = []
     for raw in text.splitlines():
-        lines.extend(_wrap_line(raw.rstrip(), width))
+        # Mail clients know a signature by a line of "-- " (RFC 3676), its space included.
+        lines.extend(_wrap_line(raw if raw == "-- " else raw.rstrip(), width))
     out = re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip("\n")
     return out + "\n"
 

@@ -21,7 +21,7 @@ from typing import Any
 from ..text import header_text
 from .digest import text_direction
 from .dkim import DkimSigner, sign_message
-from .engine import render_template
+from .engine import render_template, wrap_text
 from .sender import Sender, fold_subject, format_address, phrase
 from .site import Site
 from .strings import Strings
@@ -113,10 +113,11 @@ def _message(site: Site, sender: Sender, template: str, context: Mapping[str, An
              subject: str, email: str, name: str, date: datetime, signer: DkimSigner | None,
              unsubscribe_url: str = "", message_id: str = "") -> bytes:
     """``web/<template>.txt.j2`` and ``.html.j2`` as one message from the newsletter's sender to
-    ``email``, DKIM-signed when configured; Auto-Submitted keeps vacation responders from
+    ``email``, its text wrapped at 78 columns as an issue's is, DKIM-signed when configured;
+    Auto-Submitted keeps vacation responders from
     answering it. With ``unsubscribe_url`` it is list mail: List-Id, List-Unsubscribe (the URL
     and the mailto) with one-click, and a Feedback-ID, as an issue carries."""
-    text = render_template(site.templates, f"web/{template}.txt.j2", context)
+    text = wrap_text(render_template(site.templates, f"web/{template}.txt.j2", context))
     html = render_template(site.templates, f"web/{template}.html.j2", context)
     # From, Reply-To, To and Subject are written as the digest writes them: a long or non-ASCII
     # name is folded over lines of RFC 2047 words, which the email package refuses

@@ -131,7 +131,7 @@ def test_the_welcome_is_list_mail_with_its_way_out_in_both_parts(config):
     assert msg["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     text = msg.get_body(("plain",)).get_content()
     html = msg.get_body(("html",)).get_content()
-    assert f"Unsubscribe: {unsubscribe}" in text
+    assert f"Unsubscribe:\n{unsubscribe}\n" in text.replace("\r\n", "\n")
     assert f'href="{unsubscribe.replace("&", "&amp;")}"' in html
     assert "planned for 27 November 2026" in text and "planned for 27 November 2026" in html
     assert all(len(line) <= 998 for line in welcome(config).split(b"\r\n"))
@@ -211,6 +211,17 @@ def test_every_readers_message_turns_dark_as_the_digest_does(config):
         coloured = re.findall(r'<[^>]*[";]color:[^>]*>', html)
         assert coloured and all('class="dm-' in tag or "background:#8f2d1f" in tag
                                 for tag in coloured), coloured
+
+
+def test_every_readers_message_wraps_its_text_at_78_columns_as_an_issue_does(config):
+    for raw in readers_messages(config):
+        text = parse(raw).get_body(("plain",)).get_content().replace("\r\n", "\n")
+        lines = text.splitlines()
+        assert [line for line in lines if len(line) > 78 and " " in line] == []
+        assert "-- " in lines  # the signature's separator keeps its space (RFC 3676)
+        # Links are whole, each on a line of its own.
+        assert [line for line in lines if "https://" in line and not line.startswith("https://")
+                and len(line) > 78] == []
 
 
 def test_tokens_are_bound_to_their_purpose_list_and_expiry():
