@@ -175,7 +175,7 @@ def check_digest(config: Config, published: Sequence[Review], *,
         return "digest: no published reviews yet, so no digest to measure", warnings
     issue = preview_issue(config, reviews, now=now)
     site = Site.from_config(config)
-    rendered = render_digest(issue, site)
+    rendered = render_digest(issue, site, PosterFacts(config).facts)
     render_archive(site, [issue])
     size = len(rendered.html.encode("utf-8"))
     line = (f"digest of {len(reviews)} review{'s' if len(reviews) != 1 else ''}: "

@@ -14,6 +14,7 @@ from ..models import Issue, RenderedDigest, Review
 from ..render.digest import compose_subject, render_digest
 from ..render.site import Site
 from ..sources import load_reviews
+from ..sources.posters import PosterFacts
 
 
 def write_output(path: Path, data: bytes) -> None:
@@ -62,4 +63,4 @@ def preview_digest(config: Config, *, now: datetime, last: int | None = None,
         raise PublisherError("no published reviews match; nothing to preview")
     number = number if number is not None else next_issue_number(config)
     return render_digest(preview_issue(config, reviews, now=now, number=number),
-                         Site.from_config(config))
+                         Site.from_config(config), PosterFacts(config).facts)

@@ -36,6 +36,7 @@ from ..render.message import MessageTemplate
 from ..render.sender import Sender
 from ..render.site import Site
 from ..sources import Catalog
+from ..sources.posters import PosterFacts
 from .lock import holds_lock, publication_lock
 from .preflight import refuse_documentation_settings
 from .publish import publish_site
@@ -69,7 +70,7 @@ def _digest(config: Config, store: Store, record: IssueRecord,
         # Monday for Friday's slot, it goes out saying Friday, and its archive page (which
         # shows the frozen issue) says the same day as every copy of the email.
         issue = replace(issue, date=now)
-    return render_digest(issue, Site.from_config(config)), False
+    return render_digest(issue, Site.from_config(config), PosterFacts(config).facts), False
 
 
 def _message_template(config: Config, digest: RenderedDigest, *, secret: str,

@@ -82,6 +82,14 @@ class Card:
         """The first ``excerpt_words`` words of the body as plain text."""
         return excerpt(self.review.body_html, self.excerpt_words)
 
+    def poster_size(self, most: int) -> tuple[int, int] | None:
+        """The poster's width and height in pixels shown at most ``most`` wide: its own when
+        narrower (never enlarged), the height in proportion; None when its size is unknown."""
+        if not self.poster_width or not self.poster_height:
+            return None
+        width = min(most, self.poster_width)
+        return width, max(1, round(self.poster_height * width / self.poster_width))
+
     @cached_property
     def logline(self) -> str:
         """The summary on one line; empty when it only repeats the excerpt's opening (a

@@ -8,7 +8,7 @@ recompiling. The archive pages share the digest's context (``issue_context``).
 from __future__ import annotations
 
 import html as html_lib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from html.parser import HTMLParser
 from typing import Any
 
@@ -17,7 +17,7 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 from markupsafe import Markup
 
 from ..errors import TemplateError
-from ..models import Issue, RenderedDigest, Review, personal_markers
+from ..models import ImageFacts, Issue, RenderedDigest, Review, personal_markers
 from ..text import SUBJECT_MAX, drop_unsafe, header_text
 from .card import Card, review_card
 from .engine import compile_mjml, fault_text, render_template, template_fault, wrap_text
@@ -182,16 +182,25 @@ def archive_url(site: Site, number: int) -> str:
     return site.url(f"issues/{number}/")
 
 
-def issue_cards(issue: Issue, site: Site) -> list[Card]:
-    """The cards of an issue's reviews, in issue order."""
-    return [review_card(r, site.excerpt_words, words=site.words) for r in issue.reviews]
+#: A poster's file size and dimensions by its URL, None when unknown (sources.posters).
+PosterLookup = Callable[[str], ImageFacts | None]
 
 
-def issue_context(issue: Issue, site: Site, cards: Sequence[Card] | None = None
-                  ) -> dict[str, Any]:
+def issue_cards(issue: Issue, site: Site, poster_facts: PosterLookup | None = None
+                ) -> list[Card]:
+    """The cards of an issue's reviews, in issue order; with ``poster_facts``, each knows its
+    poster's dimensions."""
+    return [review_card(r, site.excerpt_words,
+                        poster_facts(r.poster.src) if poster_facts and r.poster else None,
+                        site.words)
+            for r in issue.reviews]
+
+
+def issue_context(issue: Issue, site: Site, cards: Sequence[Card] | None = None,
+                  poster_facts: PosterLookup | None = None) -> dict[str, Any]:
     """The template context shared by the digest and the archive page (no personal data).
     ``cards`` are the issue's (``issue_cards``) when the caller has built them already."""
-    cards = list(cards) if cards is not None else issue_cards(issue, site)
+    cards = list(cards) if cards is not None else issue_cards(issue, site, poster_facts)
     subject = issue_subject(issue, site)
     films = site.words.names([c.title for c in cards])
     context = publication_context(site)
@@ -209,14 +218,17 @@ def issue_context(issue: Issue, site: Site, cards: Sequence[Card] | None = None
     return context
 
 
-def render_digest(issue: Issue, site: Site) -> RenderedDigest:
+def render_digest(issue: Issue, site: Site, poster_facts: PosterLookup | None = None
+                  ) -> RenderedDigest:
     """Render ``issue`` once: subject, compiled HTML and text, personal values as markers.
+    ``poster_facts`` gives the posters' dimensions (``sources.posters.PosterFacts.facts``):
+    each is shown at its size and given a height; without, 150 pixels wide.
 
     In ``html`` a marker stands where the HTML-escaped value goes; in ``text`` where the raw
     value goes. Raises TemplateError naming the template file and line.
     """
     markers = personal_markers(f"{site.base_url}#{issue.number}")
-    context = issue_context(issue, site)
+    context = issue_context(issue, site, poster_facts=poster_facts)
     context.update(markers)  # email, name, unsubscribe_url, preferences_url
     mjml_source = render_template(site.templates, "digest.mjml.j2", context)
     html = compile_mjml(mjml_source, name="digest.mjml.j2")

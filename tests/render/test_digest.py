@@ -43,6 +43,7 @@ from tests.fixtures import (
     make_issue,
     make_review,
     write_films,
+    write_png,
 )
 
 TITLE = "Fast & Furious <Extended Cut>"
@@ -647,6 +648,25 @@ def test_cli_preview_writes_html_and_prints_text(publication, tmp_path, cli):
     assert "Test Reel #1: The Quiet Harbour and 1 more" in result.stderr
     assert "Read the full review:\nhttps://reel.test/reviews/film-3/\n" in result.stdout
     assert "<" not in result.stdout.replace("<Extended Cut>", "")
+
+
+def test_a_poster_is_shown_at_its_own_size_up_to_150_pixels_with_its_height(publication,
+                                                                          tmp_path, cli):
+    write_films(publication, 3)
+    posters = publication.root / "static" / "posters"
+    write_png(posters / "film-2.png", 120, 180, (90, 60, 120))  # smaller: never scaled up
+    # A poster elsewhere is not fetched: its size is unknown, and it is shown as before.
+    film_3 = publication.root / "reviews" / "film-3.md"
+    film_3.write_text(film_3.read_text().replace("posters/film-3.png",
+                                                  "https://images.example/film-3.png"))
+    out = tmp_path / "preview.html"
+    result = cli("digest", "preview", "--last", "3", "--out", str(out))
+    assert result.exit_code == 0, result.output
+    sizes = {img["src"].rsplit("/", 1)[1]: (img["width"], img["height"])
+             for img in Page(out.read_text(encoding="utf-8")).images}
+    # Numbers a mail client reserves while images are blocked, in the poster's proportions.
+    assert sizes == {"film-1.png": ("150", "225"), "film-2.png": ("120", "180"),
+                     "film-3.png": ("150", "auto")}
 
 
 def test_cli_preview_since_and_conflicting_options(publication, cli):
