@@ -410,3 +410,23 @@ def test_the_keyboard_focus_ring_stands_out_from_the_header_band(site, browser, 
         assert ring["outlineStyle"] == "solid" and ring["outlineWidth"] == "3px"
         assert contrast(ring["outlineColor"], band) >= 3, (link.inner_text(), scheme)
     page.close()
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_a_printed_review_is_black_on_white_without_the_sites_navigation(site, browser, scheme):
+    # In the dark scheme a printed page was pale grey on the paper's white, with the header's
+    # navigation, the subscribe form and the links to the next review on it.
+    _public, base = site
+    page = browser.new_page(color_scheme=scheme)
+    page.emulate_media(media="print")
+    for rel in ("index.html", "reviews/film-2/index.html"):
+        page.goto(base + rel)
+        for selector in ("header.band nav", ".join", ".neighbours"):
+            if page.locator(selector).count():
+                assert not page.locator(selector).first.is_visible(), (rel, selector)
+        colours = page.evaluate("() => [...document.querySelectorAll('main h1, main h2 a, "
+                                "main p, main a, .meta')].map((e) => getComputedStyle(e).color)")
+        assert colours and set(colours) == {"rgb(0, 0, 0)"}, rel
+        assert page.evaluate("getComputedStyle(document.querySelector('main')).backgroundColor"
+                             ) == "rgb(255, 255, 255)"
+    page.close()
