@@ -314,6 +314,19 @@ class SlotOutcome(StrEnum):
 
 
 @dataclass(frozen=True)
+class SlotHistory:
+    """What the ledger's schedule slots say at a moment ``now`` (``IssueStore.slot_history``).
+
+    ``last``: the latest slot recorded at or before now, the one the schedule goes on from.
+    ``ahead``: the latest slot recorded after now (a run whose clock was ahead recorded it), or
+    None.
+    """
+
+    last: datetime | None = None
+    ahead: datetime | None = None
+
+
+@dataclass(frozen=True)
 class Subscriber:
     """Someone on the list."""
 

@@ -10,7 +10,15 @@ from sqlalchemy import Connection, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from ..errors import SlotTaken, StoreError
-from ..models import DeliveryStatus, Issue, IssueRecord, IssueState, RenderedDigest, SlotOutcome
+from ..models import (
+    DeliveryStatus,
+    Issue,
+    IssueRecord,
+    IssueState,
+    RenderedDigest,
+    SlotHistory,
+    SlotOutcome,
+)
 from .base import StoreBase, chunks
 from .schema import deliveries_t, issue_reviews_t, issues_t, slots_t, subscribers_t
 from .snapshot import decode_digest, decode_issue
@@ -268,6 +276,16 @@ class IssueStore(StoreBase):
         """The latest recorded schedule slot (issued, skipped or empty), or None."""
         with self._read() as conn:
             return conn.execute(select(func.max(slots_t.c.slot))).scalar()
+
+    def slot_history(self, now: datetime) -> SlotHistory:
+        """The latest slot recorded at or before ``now``, and the latest one after ``now``
+        (recorded by a run whose clock was ahead)."""
+        with self._read() as conn:
+            last = conn.execute(select(func.max(slots_t.c.slot)).where(slots_t.c.slot <= now)
+                                ).scalar()
+            ahead = conn.execute(select(func.max(slots_t.c.slot)).where(slots_t.c.slot > now)
+                                 ).scalar()
+        return SlotHistory(last=last, ahead=ahead)
 
     def slot_outcome(self, slot: datetime) -> tuple[str, int | None] | None:
         """(outcome, issue number) recorded for ``slot``, or None."""

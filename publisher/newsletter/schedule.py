@@ -36,13 +36,17 @@ class Decision:
     ``slot``: the scheduled time (UTC) to compose an issue for, or None. ``skipped``: slots (UTC)
     to record as skipped because they are older than the grace window. ``missed``: how many earlier
     slots passed without a run and are folded into this one (one issue, not one per slot; counted
-    up to 1000). ``reason``: one line for people.
+    up to 1000). ``reason``: one line for people. ``quiet``: the skipped slots passed before the
+    publication's first run: recorded, but no issue was skipped. ``ahead``: a recorded slot after
+    ``now`` (``clock_warning``), or None.
     """
 
     slot: datetime | None
     skipped: tuple[datetime, ...] = ()
     reason: str = ""
     missed: int = 0
+    quiet: bool = False
+    ahead: datetime | None = None
 
 
 #: crontab(5)'s nicknames and the five fields each stands for.
@@ -169,25 +173,33 @@ def _hours(delta: timedelta) -> str:
 
 
 def decide(schedule: str, tz: tzinfo, now: datetime, last_slot: datetime | None,
-           grace: timedelta, catch_up: bool = False) -> Decision:
+           grace: timedelta, catch_up: bool = False, *, ahead: datetime | None = None
+           ) -> Decision:
     """Is an issue due at ``now``? A pure function of its arguments (the clock is ``now``).
 
-    The due slot is the latest scheduled time ≤ now that is after ``last_slot`` (the last slot a
-    run dealt with, whatever the outcome); with no ``last_slot``, the latest scheduled time ≤ now.
-    Several passed slots give ONE decision, for the latest. A slot older than ``grace`` is returned
-    in ``skipped`` instead, unless ``catch_up``. Raises ConfigError for a bad schedule and
-    ValueError for naive datetimes.
+    The due slot is the latest scheduled time ≤ now that is after ``last_slot`` (the latest slot
+    a run dealt with, whatever the outcome, at or before ``now``); with no ``last_slot``, the
+    latest scheduled time ≤ now. Several passed slots give ONE decision, for the latest. A slot
+    older than ``grace`` is returned in ``skipped`` instead, unless ``catch_up``. ``ahead``: a
+    recorded slot after ``now`` (the clock was ahead when a run recorded it), passed on in the
+    decision; it does not hold the schedule up.
+
+    Raises ConfigError for a bad schedule, ValueError for naive datetimes and for a
+    ``last_slot`` after ``now``.
     """
     _aware("now", now)
     now = now.astimezone(UTC)
     if last_slot is not None:
         _aware("last_slot", last_slot)
         last_slot = last_slot.astimezone(UTC)
+        if last_slot > now:
+            raise ValueError(f"last_slot {last_slot.isoformat()} is after now "
+                             f"{now.isoformat()}: pass a slot recorded after now as ahead")
     latest = latest_time(schedule, tz, now)
     if latest is None or (last_slot is not None and latest <= last_slot):
         upcoming = next_times(schedule, tz, now, 1)
         later = f"; next at {format_local(upcoming[0], tz)}" if upcoming else ""
-        return Decision(None, (), f"no issue due{later}")
+        return Decision(None, (), f"no issue due{later}", ahead=ahead)
 
     missed = 0 if last_slot is None else _count_between(schedule, tz, last_slot, latest)
     passed = ""
@@ -203,11 +215,20 @@ def decide(schedule: str, tz: tzinfo, now: datetime, last_slot: datetime | None,
             f"skipped the issue due {when}: {_hours(age)} late, beyond the {_hours(grace)} grace"
             f"; its reviews roll into the next issue ('publisher run --catch-up' sends it now)"
             f"{passed}",
-            missed,
+            missed, ahead=ahead,
         )
     late = f", {_hours(age)} late, caught up on request" if age > grace else ""
     one = ", one issue for the latest" if missed else ""
-    return Decision(latest, (), f"issue due {when}{late}{passed}{one}", missed)
+    return Decision(latest, (), f"issue due {when}{late}{passed}{one}", missed, ahead=ahead)
+
+
+def clock_warning(ahead: datetime, now: datetime, tz: tzinfo) -> str:
+    """Why the ledger holds a slot after the clock, and what comes of it."""
+    when = format_local(ahead, tz)
+    return (f"the ledger holds the slot {when}, later than the clock "
+            f"({format_local(now, tz)}): the clock was ahead when a run recorded it, or is "
+            f"behind now; issues go on from the slots before it, and nothing more goes out for "
+            f"{when} when that time comes")
 
 
 

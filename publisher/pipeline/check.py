@@ -141,7 +141,8 @@ def operations(config: Config, *, now: datetime, connect: bool = False,
     addresses, the secret, DKIM (with ``connect``, the record in DNS), the ledger and the
     directories a run writes."""
     found = Findings()
-    found.extend(check_schedule(config, now))
+    ledger_found, ledger = check_ledger(config, now)  # said below; the schedule reads it first
+    found.extend(check_schedule(config, now, ledger))
     found.extend(check_transport(config, connect=connect))
     found.extend(check_inbox(config, connect=connect))
     try:
@@ -149,7 +150,6 @@ def operations(config: Config, *, now: datetime, connect: bool = False,
     except PublisherError:
         sends_mail = True  # the transport's own error is reported above
     found.extend(check_addresses(config, sends_mail=sends_mail))
-    ledger_found, ledger = check_ledger(config, now)
     found.extend(check_secret(ledger, sends_mail=sends_mail, environ=environ))
     found.extend(check_dkim(config, connect=connect))
     found.extend(ledger_found)

@@ -160,6 +160,8 @@ class IdleCheck:
             expr, tz, grace = config_schedule(self.config)
         except ConfigError:
             return None
+        if sig.last_slot is not None and sig.last_slot > now:
+            return None  # recorded while the clock was ahead: the full run decides around it
         decision = decide(expr, tz, now, sig.last_slot, grace, False)
         if decision.slot is not None or decision.skipped:
             return None

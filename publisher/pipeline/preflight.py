@@ -35,7 +35,7 @@ from ..ledger.health import describe_server
 from ..ledger.probe import LedgerStatus, probe_ledger, readonly_store, sqlite_path
 from ..ledger.schema import SCHEMA_REVISION
 from ..models import IssueState
-from ..newsletter.schedule import config_schedule, format_local, next_times
+from ..newsletter.schedule import clock_warning, config_schedule, format_local, next_times
 from ..newsletter.subscriptions import welcome_still_owed
 from ..render.dkim import DkimSigner
 from ..render.reader import (
@@ -49,6 +49,7 @@ from ..render.site import Site
 from ..render.strings import load_web_strings
 from ..text import count
 from .issues import lost_ledger
+from .slots import ledger_decision
 from .units import RUN_EVERY_MINUTES
 
 #: Shorter secrets are refused for a new publication (HMAC-SHA256 keys: 32 bytes is its
@@ -92,9 +93,11 @@ def placeholder_domain(host: str) -> bool:
 # --- the schedule --------------------------------------------------------------------------------
 
 
-def check_schedule(config: Config, now: datetime) -> Findings:
-    """The schedule parses; the next time an issue is due; its grace outlasts the time between
-    the runs that ``publisher schedule`` sets up."""
+def check_schedule(config: Config, now: datetime, ledger: LedgerStatus | None = None
+                   ) -> Findings:
+    """The schedule parses; the next time an issue is due; a slot the ledger holds after the
+    clock (read only: ``ledger`` is what ``probe_ledger`` found); the grace outlasts the time
+    between the runs that ``publisher schedule`` sets up."""
     found = Findings()
     try:
         expr, tz, grace = config_schedule(config)
@@ -104,6 +107,9 @@ def check_schedule(config: Config, now: datetime) -> Findings:
     upcoming = next_times(expr, tz, now, 1)
     when = format_local(upcoming[0], tz) if upcoming else "never"
     found.info.append(f"schedule: {expr!r} in {getattr(tz, 'key', tz)}; next issue due {when}")
+    decision = ledger_decision(config, now, ledger)
+    if decision is not None and decision.ahead is not None:
+        found.warnings.append(f"schedule: {clock_warning(decision.ahead, now, tz)}")
     if grace < timedelta(minutes=RUN_EVERY_MINUTES):
         # A run starts a moment after the slot at best, and a busy or missed one a whole
         # interval later: beyond such a grace, the slot is skipped.

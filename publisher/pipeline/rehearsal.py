@@ -32,7 +32,7 @@ from ..newsletter.compose import (
     issue_from_record,
     plan_issue,
 )
-from ..newsletter.schedule import before_first_run, config_schedule, decide, format_local
+from ..newsletter.schedule import clock_warning, config_schedule, format_local
 from ..sources import Catalog, load_reviews
 from .build import build_site
 from .issues import lost_ledger, refuse_archived
@@ -45,10 +45,10 @@ from .preflight import (
 )
 from .run import (
     SOURCES_BROKEN,
-    quiet_first_skip,
     skipped_and_unsent,
     sources_problem,
 )
+from .slots import decide_slot
 
 #: How far ahead of the wall clock --now may be before it counts as "in the future" (a script
 #: that passes the time it read a moment ago is not rehearsing).
@@ -182,12 +182,13 @@ class _Plan:
                   catch_up: bool) -> tuple[int, str] | None:
         """Say what the schedule decides; (number, what) of the issue it would send, or None."""
         store, now = self.store, self.now
-        last = store.last_slot() if store is not None else None
-        decision = decide(expr, tz, now, last, grace, catch_up)
+        decision, history = decide_slot(store, (expr, tz, grace), now, catch_up)
+        last = history.last
+        if decision.ahead is not None and (decision.slot is not None or decision.skipped):
+            self.lines.append(f"warning: {clock_warning(decision.ahead, now, tz)}")
         if decision.skipped:
-            if store is None or quiet_first_skip(store, decision, last):
-                self.lines.append(before_first_run(expr, tz, now,
-                                                   decision.skipped[-1]))
+            if decision.quiet:
+                self.lines.append(decision.reason)
                 return None
             self.lines.append(f"would record: {decision.reason}")
         if decision.slot is None:

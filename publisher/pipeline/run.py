@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from contextlib import ExitStack
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, tzinfo
 from typing import Any
 
@@ -35,9 +35,8 @@ from ..models import DeliveryStatus, IssueRecord, IssueState
 from ..newsletter.compose import first_issue_note
 from ..newsletter.schedule import (
     Decision,
-    before_first_run,
+    clock_warning,
     config_schedule,
-    decide,
     format_local,
     latest_time,
 )
@@ -49,6 +48,7 @@ from .lock import run_locks
 from .preflight import sending_secret
 from .publish import publish_site
 from .send import ambiguous_line, deliver
+from .slots import decide_slot
 
 
 @dataclass(frozen=True)
@@ -113,15 +113,6 @@ def skipped_and_unsent(store: Store, last: datetime, expr: str, tz: tzinfo,
     if outcome is None or outcome[0] != "skipped" or latest_time(expr, tz, now) != last:
         return False
     return not any(r.created_at >= last for r in store.issues() if r.state != "cancelled")
-
-
-def quiet_first_skip(store: Store, decision: Decision, last: datetime | None) -> bool:
-    """Whether the slots ``decision`` skips passed before the publication existed (its first
-    run finds them): recorded, but no issue was skipped."""
-    if not decision.skipped or last is not None:
-        return False
-    first = store.first_record()
-    return first is None or decision.skipped[-1] < first
 
 
 class _Run:
@@ -203,14 +194,17 @@ class _Run:
 
     def _schedule(self, store: Store, catalog: Catalog | None
                   ) -> tuple[Decision, str | None, int | None]:
-        last = store.last_slot()
-        decision = decide(self.expr, self.tz, self.now, last, self.grace, self.catch_up)
-        if quiet_first_skip(store, decision, last):
+        decision, history = decide_slot(store, (self.expr, self.tz, self.grace), self.now,
+                                        self.catch_up)
+        last = history.last
+        if decision.ahead is not None and (decision.slot is not None or decision.skipped):
+            # Said with a slot decided (once a week, say), not by every run in between.
+            self.echo(f"warning: {clock_warning(decision.ahead, self.now, self.tz)}")
+        if decision.quiet:
             # Recorded, so that --catch-up cannot send it later; but no issue was skipped.
             for slot in decision.skipped:
                 store.record_slot(slot, "skipped", now=self.now)
-            return replace(decision, reason=before_first_run(
-                self.expr, self.tz, self.now, decision.skipped[-1])), None, None
+            return decision, None, None
         for slot in decision.skipped:
             if store.record_slot(slot, "skipped", now=self.now):
                 self.echo(decision.reason)

@@ -28,6 +28,7 @@ from publisher.ledger.deliveries import Attempt
 from publisher.ledger.migrate import migrate
 from publisher.ledger.schema import MIGRATIONS, SCHEMA_REVISION, metadata
 from publisher.ledger.store import Store, database_url, open_store
+from publisher.models import SlotHistory
 from publisher.newsletter.policy import Action, Outcome
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
@@ -726,6 +727,19 @@ def test_a_slot_holds_one_issue_or_one_outcome(store: Store):
     assert store.last_slot() == later
     with pytest.raises(SlotTaken, match=r"\(empty\)"):
         new_issue(store, "r2", slot=later)
+
+
+def test_slot_history_goes_on_from_the_last_slot_before_now(store: Store):
+    slot = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
+    assert store.slot_history(NOW) == SlotHistory()
+    store.create_issue(subject="One", review_ids=["r1"], now=NOW, slot=slot)
+    ahead = slot + timedelta(weeks=8)  # recorded by a run whose clock was ahead
+    assert store.record_slot(ahead, "empty", now=ahead) is True
+    assert store.record_slot(slot - timedelta(days=7), "skipped", now=NOW) is True
+    assert store.slot_history(NOW) == SlotHistory(last=slot, ahead=ahead)
+    assert store.slot_history(ahead) == SlotHistory(last=ahead)
+    assert store.slot_history(slot - timedelta(days=1)) == SlotHistory(
+        last=slot - timedelta(days=7), ahead=ahead)
 
 
 # --- deliveries ---------------------------------------------------------------------------------

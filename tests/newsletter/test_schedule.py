@@ -325,6 +325,24 @@ def test_next_times_are_ascending_and_strictly_after():
         "04-24 09:00 BST"]
 
 
+# --- a clock that was ahead --------------------------------------------------------------------
+
+
+def test_a_slot_recorded_while_the_clock_was_ahead_does_not_hold_the_schedule_up():
+    # One run at a clock eight weeks ahead recorded Fri 1 March; the clock is right again.
+    recorded = local(LONDON, 2024, 1, 5, 9).astimezone(UTC)
+    ahead = local(LONDON, 2024, 3, 1, 9).astimezone(UTC)
+    now = local(LONDON, 2024, 1, 12, 9, 5).astimezone(UTC)
+    decision = decide(WEEKLY, LONDON, now, recorded, GRACE, ahead=ahead)
+    assert decision.slot == local(LONDON, 2024, 1, 12, 9).astimezone(UTC)
+    assert decision.ahead == ahead
+    # The slot recorded ahead is the last one at or before the clock once it comes: not due.
+    at_ahead = decide(WEEKLY, LONDON, ahead + timedelta(minutes=5), ahead, GRACE)
+    assert at_ahead.slot is None and at_ahead.skipped == ()
+    with pytest.raises(ValueError, match="is after now"):
+        decide(WEEKLY, LONDON, now, ahead, GRACE)
+
+
 # --- the lock -------------------------------------------------------------------------------
 
 

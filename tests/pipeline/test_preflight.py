@@ -175,6 +175,20 @@ def test_a_grace_shorter_than_the_runs_apart_is_a_warning(publication, cli, grac
     assert [w for w in warnings(result) if "grace_hours" in w] == ([expected] if warned else [])
 
 
+def test_check_warns_of_a_slot_the_ledger_holds_after_the_clock(publication, cli):
+    ahead = SLOT + timedelta(weeks=8)
+    for now in (SLOT, ahead):  # one run while the clock was eight weeks ahead
+        assert cli("run", now=now + timedelta(minutes=5), env=ENV).exit_code == 0
+    result = check(cli, now=SLOT + timedelta(days=7, hours=-1))
+    assert result.exit_code == 0, result.output
+    assert ("schedule: the ledger holds the slot Fri 2027-01-15 09:00 GMT, later than the clock "
+            "(Fri 2026-11-27 08:00 GMT): the clock was ahead when a run recorded it, or is "
+            "behind now; issues go on from the slots before it, and nothing more goes out for "
+            "Fri 2027-01-15 09:00 GMT when that time comes") in warnings(result)
+    assert result.stdout.splitlines()[0] == ("schedule: '0 9 * * FRI' in Europe/London; next "
+                                             "issue due Fri 2026-11-27 09:00 GMT")
+
+
 # --- what the issue found check passing ---------------------------------------------------------
 
 

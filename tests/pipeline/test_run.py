@@ -257,6 +257,39 @@ def test_catch_up_after_a_recorded_skip_sends_once(publication):
     assert len(ledger(config)[0]) == 1
 
 
+# --- a clock that was ahead ----------------------------------------------------------------------
+
+
+def test_a_slot_recorded_while_the_clock_was_ahead_does_not_stop_the_newsletter(publication):
+    write_reviews(publication, 2)
+    use_maildir(publication)
+    config = publication.config
+    add_subscribers(config, 2, SLOT - timedelta(days=1))
+    assert run(config, SLOT + timedelta(minutes=4))[0].issue == 1
+    ahead = SLOT + timedelta(weeks=8)  # one cron run while the clock was eight weeks ahead
+    write_reviews(publication, 1, first=SLOT.date() + timedelta(days=1), prefix="early")
+    assert run(config, ahead + timedelta(minutes=4))[0].issue == 2
+
+    # The clock is right again: the next Friday's issue goes out, and says why once.
+    write_reviews(publication, 1, first=SLOT.date() + timedelta(days=3), prefix="week")
+    week = SLOT + timedelta(days=7)
+    report, lines = run(config, week + timedelta(minutes=4))
+    assert report.exit_code == 0 and report.issue == 3 and report.decision.slot == week
+    warning = ("warning: the ledger holds the slot Fri 2027-01-15 09:00 GMT, later than the "
+               "clock (Fri 2026-11-27 09:04 GMT): the clock was ahead when a run recorded it, "
+               "or is behind now; issues go on from the slots before it, and nothing more goes "
+               "out for Fri 2027-01-15 09:00 GMT when that time comes")
+    assert warning in lines
+    report, lines = run(config, week + timedelta(minutes=9))
+    assert report.issue is None and not any(line.startswith("warning:") for line in lines)
+    # When the clock reaches the slot recorded ahead, it has had its issue.
+    write_reviews(publication, 1, first=ahead.date() - timedelta(days=2), prefix="late")
+    report, lines = run(config, ahead + timedelta(minutes=4))
+    assert report.issue is None and report.outcome is None
+    assert [i.number for i in ledger(config)[0]] == [1, 2, 3]
+    assert run(config, ahead + timedelta(weeks=1, minutes=4))[0].issue == 4
+
+
 # --- problems a person must act on --------------------------------------------------------------
 
 

@@ -1,0 +1,57 @@
+"""The schedule decided on what the ledger recorded: by a run, its rehearsal (``run --dry-run``),
+``publisher check`` and ``publisher schedule`` alike, so that what they say is what the run does.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime, timedelta, tzinfo
+
+from ..config import Config
+from ..errors import StoreError
+from ..ledger import Store
+from ..ledger.probe import LedgerStatus, probe_ledger, readonly_store
+from ..models import SlotHistory
+from ..newsletter.schedule import Decision, before_first_run, config_schedule, decide
+
+
+def quiet_first_skip(store: Store, decision: Decision, last: datetime | None) -> bool:
+    """Whether the slots ``decision`` skips passed before the publication existed (its first
+    run finds them): recorded, but no issue was skipped."""
+    if not decision.skipped or last is not None:
+        return False
+    first = store.first_record()
+    return first is None or decision.skipped[-1] < first
+
+
+def decide_slot(store: Store | None, schedule: tuple[str, tzinfo, timedelta], now: datetime,
+                catch_up: bool = False) -> tuple[Decision, SlotHistory]:
+    """``decide()`` at ``now`` from the slots ``store`` recorded (None: no ledger yet), with the
+    slot history it read. A slot recorded after ``now`` does not hold the schedule up (it is
+    the decision's ``ahead``); slots that passed before the publication's first run are skipped
+    quietly."""
+    expr, tz, grace = schedule
+    history = store.slot_history(now) if store is not None else SlotHistory()
+    decision = decide(expr, tz, now, history.last, grace, catch_up, ahead=history.ahead)
+    if decision.skipped and (store is None or quiet_first_skip(store, decision, history.last)):
+        decision = replace(decision, quiet=True,
+                           reason=before_first_run(expr, tz, now, decision.skipped[-1]))
+    return decision, history
+
+
+def ledger_decision(config: Config, now: datetime,
+                    status: LedgerStatus | None = None) -> Decision | None:
+    """What the next run decides at ``now``, the ledger read without being created, migrated or
+    written (``status``: what ``probe_ledger`` just found, if the caller has it). None when the
+    ledger cannot be read so (a problem, or an older schema revision: ``check`` says which).
+    Raises ConfigError for a bad schedule."""
+    schedule = config_schedule(config)
+    if status is None:
+        status = probe_ledger(config)
+    if status.problem or (status.exists and not status.current):
+        return None
+    try:
+        with readonly_store(config, status) as store:
+            return decide_slot(store, schedule, now)[0]
+    except StoreError:
+        return None
