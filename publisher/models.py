@@ -318,11 +318,13 @@ class SlotHistory:
     """What the ledger's schedule slots say at a moment ``now`` (``IssueStore.slot_history``).
 
     ``last``: the latest slot recorded at or before now, the one the schedule goes on from.
-    ``ahead``: the latest slot recorded after now (a run whose clock was ahead recorded it), or
-    None.
+    ``schedule``: the schedule recorded with it (``newsletter.schedule.schedule_key``), None for
+    a slot recorded before the ledger kept it. ``ahead``: the latest slot recorded after now (a
+    run whose clock was ahead recorded it), or None.
     """
 
     last: datetime | None = None
+    schedule: str | None = None
     ahead: datetime | None = None
 
 

@@ -7,6 +7,7 @@ import click
 
 from ..newsletter.schedule import describe
 from ..pipeline import units
+from ..pipeline.slots import ledger_decision
 from . import State
 from .context import publication_command
 
@@ -14,9 +15,11 @@ from .context import publication_command
 @click.group(invoke_without_command=True)
 @publication_command
 def schedule(state: State) -> None:
-    """Show when issues are due, or print a crontab line / systemd units."""
+    """Show when issues are due (and what the next run does about one that has passed), or
+    print a crontab line / systemd units."""
     if click.get_current_context().invoked_subcommand is None:
-        for line in describe(state.config, state.now()):
+        config, now = state.config, state.now()
+        for line in describe(config, now, ledger_decision(config, now)):
             click.echo(line)
 
 

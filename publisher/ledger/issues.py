@@ -133,13 +133,13 @@ class IssueStore(StoreBase):
 
     def create_issue(self, *, subject: str, review_ids: Sequence[str], now: datetime,
                      slot: datetime | None = None, note_html: str = "",
-                     number: int | None = None) -> IssueRecord:
+                     number: int | None = None, schedule: str | None = None) -> IssueRecord:
         """Create a draft issue numbered highest + 1 (numbers are never reused).
 
-        With ``slot``, the slot is recorded as issued in the same transaction; SlotTaken if it
-        already has a row. ``number``, when given, is the number the caller expects (its subject
-        may name it): StoreError if another issue took it meanwhile. StoreError if a review is
-        already in a live issue.
+        With ``slot``, the slot is recorded as issued (under ``schedule``, the schedule_key it
+        is a time of) in the same transaction; SlotTaken if it already has a row. ``number``,
+        when given, is the number the caller expects (its subject may name it): StoreError if
+        another issue took it meanwhile. StoreError if a review is already in a live issue.
         """
         ids = tuple(review_ids)
         if not ids:
@@ -177,6 +177,7 @@ class IssueStore(StoreBase):
                 if slot is not None:
                     conn.execute(insert(slots_t).values(
                         slot=slot, outcome="issued", issue_number=new, recorded_at=now,
+                        schedule=schedule,
                     ))
         except IntegrityError as exc:
             # Only another database client (say, PostgreSQL without our write lock) gets here.
@@ -187,10 +188,11 @@ class IssueStore(StoreBase):
         return IssueRecord(number=new, subject=subject, state=IssueState.DRAFT, slot=slot,
                            created_at=now, sent_at=None, review_ids=ids, note_html=note_html)
 
-    def adopt_draft(self, number: int, slot: datetime, *, now: datetime) -> IssueRecord:
+    def adopt_draft(self, number: int, slot: datetime, *, now: datetime,
+                    schedule: str | None = None) -> IssueRecord:
         """Give a draft composed by hand the schedule slot it goes out for, recording the slot
-        as issued, in one transaction. SlotTaken if the slot already has a row; StoreError
-        unless issue ``number`` is a draft without a slot."""
+        as issued (under ``schedule``), in one transaction. SlotTaken if the slot already has a
+        row; StoreError unless issue ``number`` is a draft without a slot."""
         with self._write() as conn:
             check_slot_free(conn, slot)
             done = conn.execute(update(issues_t).where(
@@ -201,6 +203,7 @@ class IssueStore(StoreBase):
                 raise StoreError(f"issue #{number} is not a draft waiting for a slot")
             conn.execute(insert(slots_t).values(
                 slot=slot, outcome="issued", issue_number=number, recorded_at=now,
+                schedule=schedule,
             ))
             return self._issue_records(conn, issues_t.c.number == number)[0]
 
@@ -245,9 +248,10 @@ class IssueStore(StoreBase):
             return done.rowcount == 1
 
     def record_slot(self, slot: datetime, outcome: str, *, now: datetime,
-                    issue_number: int | None = None) -> bool:
-        """Record what happened at a schedule slot; False if the slot already has a row.
-        (create_issue with a slot records it as issued itself.)"""
+                    issue_number: int | None = None, schedule: str | None = None) -> bool:
+        """Record what happened at a schedule slot, a time of ``schedule`` (its schedule_key);
+        False if the slot already has a row. (create_issue with a slot records it as issued
+        itself.)"""
         if outcome not in tuple(SlotOutcome):
             raise ValueError(f"unknown slot outcome {outcome!r}")
         try:
@@ -256,6 +260,7 @@ class IssueStore(StoreBase):
                     return False
                 conn.execute(insert(slots_t).values(
                     slot=slot, outcome=outcome, issue_number=issue_number, recorded_at=now,
+                    schedule=schedule,
                 ))
         except IntegrityError:
             return False
@@ -278,14 +283,24 @@ class IssueStore(StoreBase):
             return conn.execute(select(func.max(slots_t.c.slot))).scalar()
 
     def slot_history(self, now: datetime) -> SlotHistory:
-        """The latest slot recorded at or before ``now``, and the latest one after ``now``
-        (recorded by a run whose clock was ahead)."""
+        """The latest slot recorded at or before ``now`` and its schedule, and the latest one
+        after ``now`` (recorded by a run whose clock was ahead)."""
         with self._read() as conn:
-            last = conn.execute(select(func.max(slots_t.c.slot)).where(slots_t.c.slot <= now)
-                                ).scalar()
+            last = conn.execute(
+                select(slots_t.c.slot, slots_t.c.schedule).where(slots_t.c.slot <= now)
+                .order_by(slots_t.c.slot.desc()).limit(1)
+            ).first()
             ahead = conn.execute(select(func.max(slots_t.c.slot)).where(slots_t.c.slot > now)
                                  ).scalar()
-        return SlotHistory(last=last, ahead=ahead)
+        if last is None:
+            return SlotHistory(ahead=ahead)
+        return SlotHistory(last=last.slot, schedule=last.schedule, ahead=ahead)
+
+    def record_schedule(self, slot: datetime, schedule: str) -> None:
+        """Record that runs go by ``schedule`` after ``slot`` (an edited schedule none of whose
+        times passed since): its next time is then not taken for one before the edit."""
+        with self._write() as conn:
+            conn.execute(update(slots_t).where(slots_t.c.slot == slot).values(schedule=schedule))
 
     def slot_outcome(self, slot: datetime) -> tuple[str, int | None] | None:
         """(outcome, issue number) recorded for ``slot``, or None."""

@@ -24,7 +24,7 @@ from sqlalchemy import (
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 #: The newest migration in MIGRATIONS/versions (a test holds the two together).
-SCHEMA_REVISION = "0006"
+SCHEMA_REVISION = "0007"
 NAME_MAX = 200
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -139,6 +139,10 @@ slots_t = Table(
     Column("outcome", String(20), nullable=False),
     Column("issue_number", Integer, ForeignKey("issues.number"), nullable=True),
     Column("recorded_at", UTCDateTime, nullable=False),
+    # The schedule runs went by after this slot (newsletter.schedule.schedule_key): the one it
+    # was recorded under, or the edited one a run found before the next time that one names.
+    # NULL for a slot recorded before revision 0007: no edit is seen until the next slot.
+    Column("schedule", Text, nullable=True),
 )
 deliveries_t = Table(
     "deliveries", metadata,

@@ -37,8 +37,10 @@ class Decision:
     to record as skipped because they are older than the grace window. ``missed``: how many earlier
     slots passed without a run and are folded into this one (one issue, not one per slot; counted
     up to 1000). ``reason``: one line for people. ``quiet``: the skipped slots passed before the
-    publication's first run: recorded, but no issue was skipped. ``ahead``: a recorded slot after
-    ``now`` (``clock_warning``), or None.
+    schedule applied to them (before the publication's first run, or before the schedule was
+    edited): recorded, but no issue was skipped. ``edited``: the schedule differs from the one
+    recorded with the last slot; a run records it (with the slot it skips, or with the last
+    slot). ``ahead``: a recorded slot after ``now`` (``clock_warning``), or None.
     """
 
     slot: datetime | None
@@ -46,6 +48,7 @@ class Decision:
     reason: str = ""
     missed: int = 0
     quiet: bool = False
+    edited: bool = False
     ahead: datetime | None = None
 
 
@@ -87,12 +90,28 @@ def config_schedule(config: Config) -> tuple[str, tzinfo, timedelta]:
             timedelta(hours=config.newsletter.grace_hours))
 
 
-def describe(config: Config, now: datetime, count: int = 5) -> list[str]:
-    """Lines for ``publisher schedule``: the schedule, then the next due times, local and UTC
-    (once, for a zone that is UTC)."""
+def schedule_key(schedule: str, tz: tzinfo) -> str:
+    """The schedule as the ledger records it with each slot: the five fields (spacing and case
+    are no edit) and the zone, e.g. '0 9 * * FRI Europe/London'."""
+    return f"{' '.join(schedule.upper().split())} {getattr(tz, 'key', tz)}"
+
+
+def describe(config: Config, now: datetime, decision: Decision | None = None,
+             count: int = 5) -> list[str]:
+    """Lines for ``publisher schedule``: the schedule; what the next run does about a slot
+    that has passed, and a recorded slot after the clock, when ``decision`` (the ledger's, at
+    ``now``) says so; then the next due times, local and UTC (once, for a zone that is UTC)."""
     expr, tz, grace = config_schedule(config)
-    lines = [f"{expr!r} in {getattr(tz, 'key', tz)}; a missed issue still goes out up to "
-             f"{_hours(grace)} late. Next {count}:"]
+    head = (f"{expr!r} in {getattr(tz, 'key', tz)}; a missed issue still goes out up to "
+            f"{_hours(grace)} late.")
+    said: list[str] = []
+    if decision is not None:
+        status = outlook(decision, tz, now, grace)
+        if status:
+            said.append(f"{status[0].upper()}{status[1:]}.")
+        if decision.ahead is not None:
+            said.append(f"warning: {clock_warning(decision.ahead, now, tz)}")
+    lines = [head, *said, f"Next {count}:"] if said else [f"{head} Next {count}:"]
     times = [(format_local(t, tz), f"{t:%a %Y-%m-%d %H:%M} UTC")
              for t in next_times(expr, tz, now, count)]
     if all(local == utc for local, utc in times):  # a publication in UTC: one column says it
@@ -173,16 +192,20 @@ def _hours(delta: timedelta) -> str:
 
 
 def decide(schedule: str, tz: tzinfo, now: datetime, last_slot: datetime | None,
-           grace: timedelta, catch_up: bool = False, *, ahead: datetime | None = None
-           ) -> Decision:
+           grace: timedelta, catch_up: bool = False, *, last_schedule: str | None = None,
+           ahead: datetime | None = None) -> Decision:
     """Is an issue due at ``now``? A pure function of its arguments (the clock is ``now``).
 
     The due slot is the latest scheduled time ≤ now that is after ``last_slot`` (the latest slot
     a run dealt with, whatever the outcome, at or before ``now``); with no ``last_slot``, the
     latest scheduled time ≤ now. Several passed slots give ONE decision, for the latest. A slot
-    older than ``grace`` is returned in ``skipped`` instead, unless ``catch_up``. ``ahead``: a
-    recorded slot after ``now`` (the clock was ahead when a run recorded it), passed on in the
-    decision; it does not hold the schedule up.
+    older than ``grace`` is returned in ``skipped`` instead, unless ``catch_up``.
+
+    ``last_schedule``: the schedule_key recorded with ``last_slot`` (None: not known). When it is
+    not this schedule's, the schedule was edited since, and an edited schedule takes effect from
+    the next time it names: its latest time is returned in ``skipped``, quiet, unless
+    ``catch_up``. ``ahead``: a recorded slot after ``now`` (the clock was ahead when a run
+    recorded it), passed on in the decision; it does not hold the schedule up.
 
     Raises ConfigError for a bad schedule, ValueError for naive datetimes and for a
     ``last_slot`` after ``now``.
@@ -196,10 +219,20 @@ def decide(schedule: str, tz: tzinfo, now: datetime, last_slot: datetime | None,
             raise ValueError(f"last_slot {last_slot.isoformat()} is after now "
                              f"{now.isoformat()}: pass a slot recorded after now as ahead")
     latest = latest_time(schedule, tz, now)
+    edited = (last_slot is not None and last_schedule is not None
+              and last_schedule != schedule_key(schedule, tz))
+    upcoming = next_times(schedule, tz, now, 1)
+    later = f"; next at {format_local(upcoming[0], tz)}" if upcoming else ""
     if latest is None or (last_slot is not None and latest <= last_slot):
-        upcoming = next_times(schedule, tz, now, 1)
-        later = f"; next at {format_local(upcoming[0], tz)}" if upcoming else ""
-        return Decision(None, (), f"no issue due{later}", ahead=ahead)
+        return Decision(None, (), f"no issue due{later}", edited=edited, ahead=ahead)
+    if edited and not catch_up:
+        assert last_slot is not None  # for mypy: edited needs one
+        return Decision(
+            None, (latest,),
+            f"no issue due: newsletter.schedule was edited since the last slot, "
+            f"{format_local(last_slot, tz)}, and takes effect from the next time it names, not "
+            f"from {format_local(latest, tz)}, which had passed{later}",
+            quiet=True, edited=True, ahead=ahead)
 
     missed = 0 if last_slot is None else _count_between(schedule, tz, last_slot, latest)
     passed = ""
@@ -215,11 +248,12 @@ def decide(schedule: str, tz: tzinfo, now: datetime, last_slot: datetime | None,
             f"skipped the issue due {when}: {_hours(age)} late, beyond the {_hours(grace)} grace"
             f"; its reviews roll into the next issue ('publisher run --catch-up' sends it now)"
             f"{passed}",
-            missed, ahead=ahead,
+            missed, edited=edited, ahead=ahead,
         )
     late = f", {_hours(age)} late, caught up on request" if age > grace else ""
     one = ", one issue for the latest" if missed else ""
-    return Decision(latest, (), f"issue due {when}{late}{passed}{one}", missed, ahead=ahead)
+    return Decision(latest, (), f"issue due {when}{late}{passed}{one}", missed, edited=edited,
+                    ahead=ahead)
 
 
 def clock_warning(ahead: datetime, now: datetime, tz: tzinfo) -> str:
@@ -229,6 +263,29 @@ def clock_warning(ahead: datetime, now: datetime, tz: tzinfo) -> str:
             f"({format_local(now, tz)}): the clock was ahead when a run recorded it, or is "
             f"behind now; issues go on from the slots before it, and nothing more goes out for "
             f"{when} when that time comes")
+
+
+def outlook(decision: Decision, tz: tzinfo, now: datetime, grace: timedelta) -> str | None:
+    """What the next run does about a slot that has passed, for ``publisher check`` and
+    ``publisher schedule`` (which decide as the run does, at ``now``); None when it does
+    nothing (or only records a slot that passed before the publication's first run)."""
+    if decision.slot is not None:
+        age = now - decision.slot
+        late = f"{_hours(age)} late; " if age >= timedelta(minutes=1) else ""
+        return (f"issue for {format_local(decision.slot, tz)} is due now ({late}the next run "
+                "sends it)")
+    if not decision.skipped:
+        return None
+    when = format_local(decision.skipped[-1], tz)
+    if decision.edited and decision.quiet:
+        return (f"an edited newsletter.schedule takes effect from the next time it names: "
+                f"{when}, which passed before the edit, sends nothing (the next run records it)")
+    if decision.quiet:
+        return None
+    age = now - decision.skipped[-1]
+    return (f"the slot {when} was missed beyond grace_hours ({_hours(age)} late, "
+            f"{_hours(grace)} grace): the next run skips it ('publisher run --catch-up' sends "
+            "it)")
 
 
 

@@ -22,8 +22,9 @@ _ARCHIVED = re.compile(r"[1-9][0-9]*")
 
 def compose_issue(config: Config, store: Store, catalog: Catalog, *, now: datetime,
                   slot: datetime | None = None, dry_run: bool = False,
-                  note_html: str = "") -> IssueRecord:
-    """Create the next issue as a draft (or, with ``dry_run``, only say what it would be).
+                  note_html: str = "", schedule: str | None = None) -> IssueRecord:
+    """Create the next issue as a draft (or, with ``dry_run``, only say what it would be), for
+    ``slot``, a time of ``schedule`` (its schedule_key), when given.
 
     Raises NotEnoughReviews below newsletter.min_reviews, SlotTaken if ``slot`` already has a
     row, StoreError if another issue took the number meanwhile, ComposeError if the web archive
@@ -38,7 +39,7 @@ def compose_issue(config: Config, store: Store, catalog: Catalog, *, now: dateti
                            slot=slot, created_at=now, sent_at=None, review_ids=ids,
                            note_html=note_html)
     return store.create_issue(subject=plan.subject, review_ids=ids, now=now, slot=slot,
-                              note_html=note_html, number=plan.number)
+                              note_html=note_html, number=plan.number, schedule=schedule)
 
 
 def refuse_archived(config: Config, number: int) -> None:

@@ -35,7 +35,7 @@ from ..ledger.health import describe_server
 from ..ledger.probe import LedgerStatus, probe_ledger, readonly_store, sqlite_path
 from ..ledger.schema import SCHEMA_REVISION
 from ..models import IssueState
-from ..newsletter.schedule import clock_warning, config_schedule, format_local, next_times
+from ..newsletter.schedule import clock_warning, config_schedule, format_local, next_times, outlook
 from ..newsletter.subscriptions import welcome_still_owed
 from ..render.dkim import DkimSigner
 from ..render.reader import (
@@ -95,9 +95,10 @@ def placeholder_domain(host: str) -> bool:
 
 def check_schedule(config: Config, now: datetime, ledger: LedgerStatus | None = None
                    ) -> Findings:
-    """The schedule parses; the next time an issue is due; a slot the ledger holds after the
-    clock (read only: ``ledger`` is what ``probe_ledger`` found); the grace outlasts the time
-    between the runs that ``publisher schedule`` sets up."""
+    """The schedule parses; what the next run does about a slot that has passed (decided as
+    the run decides, on the ledger's slots, read only: ``ledger`` is what ``probe_ledger``
+    found) and the next time an issue is due; a slot the ledger holds after the clock; the
+    grace outlasts the time between the runs that ``publisher schedule`` sets up."""
     found = Findings()
     try:
         expr, tz, grace = config_schedule(config)
@@ -106,8 +107,16 @@ def check_schedule(config: Config, now: datetime, ledger: LedgerStatus | None = 
         return found
     upcoming = next_times(expr, tz, now, 1)
     when = format_local(upcoming[0], tz) if upcoming else "never"
-    found.info.append(f"schedule: {expr!r} in {getattr(tz, 'key', tz)}; next issue due {when}")
     decision = ledger_decision(config, now, ledger)
+    status = outlook(decision, tz, now, grace) if decision is not None else None
+    head = f"schedule: {expr!r} in {getattr(tz, 'key', tz)}"
+    if decision is not None and decision.slot is not None:
+        found.info.append(f"{head}; {status}; the next after it is due {when}")
+    elif decision is not None and decision.skipped and not decision.quiet:
+        found.warnings.append(f"schedule: {status}")
+        found.info.append(f"{head}; next issue due {when}")
+    else:
+        found.info.append(f"{head}; next issue due {when}{f' ({status})' if status else ''}")
     if decision is not None and decision.ahead is not None:
         found.warnings.append(f"schedule: {clock_warning(decision.ahead, now, tz)}")
     if grace < timedelta(minutes=RUN_EVERY_MINUTES):

@@ -39,6 +39,7 @@ from ..newsletter.schedule import (
     config_schedule,
     format_local,
     latest_time,
+    schedule_key,
 )
 from ..sources import Catalog, load_reviews
 from .build import steady
@@ -123,6 +124,7 @@ class _Run:
                  progress: Progress | None):
         self.config, self.now, self.catch_up = config, now, catch_up
         self.expr, self.tz, self.grace = schedule  # from config_schedule(config)
+        self.schedule_key = schedule_key(self.expr, self.tz)  # recorded with each slot
         self.echo, self.progress = echo, progress
         self.problems: list[str] = []
 
@@ -196,17 +198,22 @@ class _Run:
                   ) -> tuple[Decision, str | None, int | None]:
         decision, history = decide_slot(store, (self.expr, self.tz, self.grace), self.now,
                                         self.catch_up)
-        last = history.last
+        last, key = history.last, self.schedule_key
         if decision.ahead is not None and (decision.slot is not None or decision.skipped):
             # Said with a slot decided (once a week, say), not by every run in between.
             self.echo(f"warning: {clock_warning(decision.ahead, self.now, self.tz)}")
         if decision.quiet:
             # Recorded, so that --catch-up cannot send it later; but no issue was skipped.
             for slot in decision.skipped:
-                store.record_slot(slot, "skipped", now=self.now)
+                store.record_slot(slot, "skipped", now=self.now, schedule=key)
             return decision, None, None
+        if decision.edited and decision.slot is None and not decision.skipped \
+                and last is not None:
+            # None of the edited schedule's times has passed since the last slot: its next one
+            # is due, as it would be after a slot recorded under it.
+            store.record_schedule(last, key)
         for slot in decision.skipped:
-            if store.record_slot(slot, "skipped", now=self.now):
+            if store.record_slot(slot, "skipped", now=self.now, schedule=key):
                 self.echo(decision.reason)
         if decision.slot is None:
             if self.catch_up and last is not None and self._skipped_and_unsent(store, last):
@@ -226,7 +233,7 @@ class _Run:
         drafts = [r for r in store.issues() if r.state == IssueState.DRAFT and r.slot is None]
         if drafts:  # composed by hand: it is what the editor means to send at the slot
             try:
-                record = store.adopt_draft(drafts[0].number, slot, now=self.now)
+                record = store.adopt_draft(drafts[0].number, slot, now=self.now, schedule=key)
             except SlotTaken as exc:
                 self.echo(f"no issue sent: {exc}")
                 return decision, None, None
@@ -237,9 +244,10 @@ class _Run:
             return decision, "issued", record.number
         issued = store.issued_review_ids()
         try:
-            record = compose_issue(self.config, store, catalog, now=self.now, slot=slot)
+            record = compose_issue(self.config, store, catalog, now=self.now, slot=slot,
+                                   schedule=key)
         except NotEnoughReviews as exc:
-            store.record_slot(slot, "empty", now=self.now)
+            store.record_slot(slot, "empty", now=self.now, schedule=key)
             self.echo(f"no issue for the slot {when}: {exc}")
             return decision, "empty", None
         except SlotTaken as exc:  # another publisher on another copy of the ledger, say

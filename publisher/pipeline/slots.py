@@ -29,11 +29,13 @@ def decide_slot(store: Store | None, schedule: tuple[str, tzinfo, timedelta], no
     """``decide()`` at ``now`` from the slots ``store`` recorded (None: no ledger yet), with the
     slot history it read. A slot recorded after ``now`` does not hold the schedule up (it is
     the decision's ``ahead``); slots that passed before the publication's first run are skipped
-    quietly."""
+    quietly, as those of a schedule edited since the last slot are."""
     expr, tz, grace = schedule
     history = store.slot_history(now) if store is not None else SlotHistory()
-    decision = decide(expr, tz, now, history.last, grace, catch_up, ahead=history.ahead)
-    if decision.skipped and (store is None or quiet_first_skip(store, decision, history.last)):
+    decision = decide(expr, tz, now, history.last, grace, catch_up,
+                      last_schedule=history.schedule, ahead=history.ahead)
+    if decision.skipped and not decision.quiet and (
+            store is None or quiet_first_skip(store, decision, history.last)):
         decision = replace(decision, quiet=True,
                            reason=before_first_run(expr, tz, now, decision.skipped[-1]))
     return decision, history

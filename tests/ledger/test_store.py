@@ -120,6 +120,7 @@ def test_an_older_database_is_upgraded_on_open_keeping_its_data(empty_config: Co
         assert [s.email for s in store.subscribers()] == ["old@example.org"]
         # 0002 created the slots table and recorded the old issue's slot in it.
         assert store.last_slot() == datetime(2026, 1, 2, 9, 0, tzinfo=UTC)
+        assert store.slot_history(NOW).schedule is None  # 0007: its schedule is not known
         with pytest.raises(SlotTaken):
             store.create_issue(subject="again", review_ids=["r"], now=NOW,
                                slot=datetime(2026, 1, 2, 9, 0, tzinfo=UTC))
@@ -128,7 +129,9 @@ def test_an_older_database_is_upgraded_on_open_keeping_its_data(empty_config: Co
         assert version == SCHEMA_REVISION
         indexes = {ix["name"] for ix in sa.inspect(conn).get_indexes("deliveries")}
         issue_columns = {c["name"] for c in sa.inspect(conn).get_columns("issues")}
+        slot_columns = {c["name"] for c in sa.inspect(conn).get_columns("slots")}
     assert "ix_deliveries_queue" in indexes  # the run's keyset pages (0005_delivery)
+    assert "schedule" in slot_columns  # 0007: NULL for the old slot, its schedule unknown
     assert "paused_reason" in issue_columns  # 0003
     assert {"frozen_issue", "frozen_digest"} <= issue_columns  # 0004
 
@@ -729,17 +732,20 @@ def test_a_slot_holds_one_issue_or_one_outcome(store: Store):
         new_issue(store, "r2", slot=later)
 
 
-def test_slot_history_goes_on_from_the_last_slot_before_now(store: Store):
+def test_slot_history_goes_on_from_the_last_slot_before_now_with_its_schedule(store: Store):
     slot = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
+    fridays, mondays = "0 9 * * FRI Europe/London", "0 9 * * MON Europe/London"
     assert store.slot_history(NOW) == SlotHistory()
-    store.create_issue(subject="One", review_ids=["r1"], now=NOW, slot=slot)
+    store.create_issue(subject="One", review_ids=["r1"], now=NOW, slot=slot, schedule=fridays)
     ahead = slot + timedelta(weeks=8)  # recorded by a run whose clock was ahead
-    assert store.record_slot(ahead, "empty", now=ahead) is True
-    assert store.record_slot(slot - timedelta(days=7), "skipped", now=NOW) is True
-    assert store.slot_history(NOW) == SlotHistory(last=slot, ahead=ahead)
-    assert store.slot_history(ahead) == SlotHistory(last=ahead)
+    assert store.record_slot(ahead, "empty", now=ahead, schedule=fridays) is True
+    assert store.record_slot(slot - timedelta(days=7), "skipped", now=NOW) is True  # no schedule
+    assert store.slot_history(NOW) == SlotHistory(last=slot, schedule=fridays, ahead=ahead)
+    assert store.slot_history(ahead) == SlotHistory(last=ahead, schedule=fridays)
+    store.record_schedule(slot, mondays)
+    assert store.slot_history(NOW).schedule == mondays
     assert store.slot_history(slot - timedelta(days=1)) == SlotHistory(
-        last=slot - timedelta(days=7), ahead=ahead)
+        last=slot - timedelta(days=7), schedule=None, ahead=ahead)
 
 
 # --- deliveries ---------------------------------------------------------------------------------

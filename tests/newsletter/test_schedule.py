@@ -16,10 +16,10 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from publisher.errors import ConfigError, LockHeld
-from publisher.newsletter.schedule import decide, latest_time, next_times
+from publisher.newsletter.schedule import decide, latest_time, next_times, schedule_key
 from publisher.pipeline.lock import run_lock
 from publisher.pipeline.units import crontab_line, publisher_command, systemd_units
-from tests.fixtures import run_cli, use_smtp
+from tests.fixtures import SLOT, run_cli, use_smtp, write_reviews
 
 LONDON = ZoneInfo("Europe/London")
 SYDNEY = ZoneInfo("Australia/Sydney")
@@ -325,7 +325,7 @@ def test_next_times_are_ascending_and_strictly_after():
         "04-24 09:00 BST"]
 
 
-# --- a clock that was ahead --------------------------------------------------------------------
+# --- a clock that was ahead, an edited schedule ----------------------------------------------
 
 
 def test_a_slot_recorded_while_the_clock_was_ahead_does_not_hold_the_schedule_up():
@@ -341,6 +341,33 @@ def test_a_slot_recorded_while_the_clock_was_ahead_does_not_hold_the_schedule_up
     assert at_ahead.slot is None and at_ahead.skipped == ()
     with pytest.raises(ValueError, match="is after now"):
         decide(WEEKLY, LONDON, now, ahead, GRACE)
+
+
+def test_an_edited_schedule_takes_effect_from_the_next_time_it_names():
+    last = local(LONDON, 2024, 1, 5, 9).astimezone(UTC)  # a Friday, under the old schedule
+    fridays = schedule_key(WEEKLY, LONDON)
+    tuesday = local(LONDON, 2024, 1, 9, 10).astimezone(UTC)
+    monday = local(LONDON, 2024, 1, 8, 9).astimezone(UTC)
+    # Unedited, Monday's slot would be due (25 h late, within grace).
+    assert decide("0 9 * * MON", LONDON, tuesday, last, GRACE).slot == monday
+    edited = decide("0 9 * * MON", LONDON, tuesday, last, GRACE, last_schedule=fridays)
+    assert edited.slot is None and edited.skipped == (monday,)
+    assert edited.quiet and edited.edited
+    assert edited.reason == (
+        "no issue due: newsletter.schedule was edited since the last slot, Fri 2024-01-05 09:00 "
+        "GMT, and takes effect from the next time it names, not from Mon 2024-01-08 09:00 GMT, "
+        "which had passed; next at Mon 2024-01-15 09:00 GMT")
+    # Spacing and case are no edit; the zone is part of the schedule.
+    assert decide(" 0  9 * * fri", LONDON, tuesday, last, GRACE,
+                  last_schedule=fridays).edited is False
+    assert decide(WEEKLY, SYDNEY, tuesday, last, GRACE, last_schedule=fridays).edited
+    # Thursdays, from Friday 10:00: no time of theirs passed since the last slot; the next is due.
+    thursdays = decide("0 9 * * THU", LONDON, last + timedelta(hours=1), last, GRACE,
+                       last_schedule=fridays)
+    assert thursdays.slot is None and thursdays.skipped == () and thursdays.edited
+    # --catch-up sends it on purpose, as it sends a slot beyond grace.
+    caught = decide("0 9 * * MON", LONDON, tuesday, last, GRACE, True, last_schedule=fridays)
+    assert caught.slot == monday
 
 
 # --- the lock -------------------------------------------------------------------------------
@@ -437,8 +464,12 @@ def test_schedule_prints_the_next_five_times_local_and_utc(publication, cli):
     result = cli("schedule", now=datetime(2026, 3, 20, 12, 0, tzinfo=UTC))
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
-    assert lines[0].startswith("'0 9 * * FRI' in Europe/London")
-    assert lines[1:] == [
+    assert lines[0] == ("'0 9 * * FRI' in Europe/London; a missed issue still goes out up to "
+                        "36 h late.")
+    # No ledger yet: the first run, three hours after a slot, sends its issue.
+    assert lines[1:3] == ["Issue for Fri 2026-03-20 09:00 GMT is due now (3 h late; the next "
+                          "run sends it).", "Next 5:"]
+    assert lines[3:] == [
         "  Fri 2026-03-27 09:00 GMT   Fri 2026-03-27 09:00 UTC",
         "  Fri 2026-04-03 09:00 BST   Fri 2026-04-03 08:00 UTC",
         "  Fri 2026-04-10 09:00 BST   Fri 2026-04-10 08:00 UTC",
@@ -449,12 +480,13 @@ def test_schedule_prints_the_next_five_times_local_and_utc(publication, cli):
 
 def test_schedule_in_utc_prints_each_time_once(publication, cli):
     publication.add_config('[newsletter]\ntimezone = "UTC"\n')
-    result = cli("schedule", now=datetime(2026, 3, 20, 12, 0, tzinfo=UTC))
+    result = cli("schedule", now=datetime(2026, 3, 19, 12, 0, tzinfo=UTC))
     assert result.exit_code == 0, result.output
     assert result.output.splitlines()[0].startswith("'0 9 * * FRI' in UTC")
+    assert result.output.splitlines()[0].endswith(" Next 5:")  # nothing due: one line
     assert result.output.splitlines()[1:3] == [
+        "  Fri 2026-03-20 09:00 UTC",
         "  Fri 2026-03-27 09:00 UTC",
-        "  Fri 2026-04-03 09:00 UTC",
     ]
 
 
@@ -463,7 +495,7 @@ def test_a_now_without_an_offset_is_read_in_the_publications_zone(publication, c
     publication.add_config('[newsletter]\nschedule = "30 0 * * *"\n')
     midnight_bst = datetime(2026, 7, 3, tzinfo=LONDON)  # 2 July, 23:00 UTC
     expected = cli("schedule", now=midnight_bst).output
-    assert expected.splitlines()[1] == "  Fri 2026-07-03 00:30 BST   Thu 2026-07-02 23:30 UTC"
+    assert expected.splitlines()[3] == "  Fri 2026-07-03 00:30 BST   Thu 2026-07-02 23:30 UTC"
     for given in ("2026-07-03", "2026-07-03T00:00", "2026-07-03 00:00:00"):
         result = cli("--now", given, "schedule", now=None)
         assert result.exit_code == 0, result.output
@@ -474,6 +506,45 @@ def test_a_now_without_an_offset_is_read_in_the_publications_zone(publication, c
     result = cli("--now", far, "run", now=None, env={"PUBLISHER_SECRET": "x" * 32})
     assert result.exit_code == 1
     assert result.stderr.startswith(f"error: --now {far}T00:00:00+00:00 is in the future and ")
+
+
+def test_schedule_says_what_the_next_run_does_about_a_slot_that_passed(publication, cli):
+    write_reviews(publication, 2)
+    env = {"PUBLISHER_SECRET": "a-secret-of-at-least-thirty-two-bytes"}
+    assert cli("run", now=SLOT + timedelta(minutes=5), env=env).exit_code == 0
+    week = SLOT + timedelta(days=7)  # the machine was off over its slot
+    late = cli("schedule", now=week + timedelta(hours=25)).output.splitlines()
+    assert late[1:3] == ["Issue for Fri 2026-11-27 09:00 GMT is due now (25 h late; the next "
+                         "run sends it).", "Next 5:"]
+    missed = cli("schedule", now=week + timedelta(hours=49)).output.splitlines()
+    assert missed[1] == ("The slot Fri 2026-11-27 09:00 GMT was missed beyond grace_hours (2.0 "
+                         "days late, 36 h grace): the next run skips it ('publisher run "
+                         "--catch-up' sends it).")
+    assert cli("run", now=week + timedelta(hours=49), env=env).exit_code == 0
+    recorded = cli("schedule", now=week + timedelta(hours=50)).output.splitlines()
+    assert recorded[0].endswith(" Next 5:")  # skipped and said so by that run
+    # Mondays from the Tuesday after: the Monday gone by was before the edit.
+    publication.add_config('[newsletter]\nschedule = "0 9 * * MON"\n')
+    edited = cli("schedule", now=week + timedelta(days=4, hours=1)).output.splitlines()
+    assert edited[1:4] == [
+        "An edited newsletter.schedule takes effect from the next time it names: Mon 2026-11-30 "
+        "09:00 GMT, which passed before the edit, sends nothing (the next run records it).",
+        "Next 5:", "  Mon 2026-12-07 09:00 GMT   Mon 2026-12-07 09:00 UTC"]
+
+
+def test_schedule_names_a_slot_the_ledger_holds_after_the_clock(publication, cli):
+    write_reviews(publication, 2)
+    env = {"PUBLISHER_SECRET": "a-secret-of-at-least-thirty-two-bytes"}
+    ahead = SLOT + timedelta(weeks=8)
+    for now in (SLOT, ahead, SLOT):  # one run while the clock was eight weeks ahead
+        assert cli("run", now=now + timedelta(minutes=5), env=env).exit_code == 0
+    lines = cli("schedule", now=SLOT + timedelta(days=1)).output.splitlines()
+    assert lines[1] == (
+        "warning: the ledger holds the slot Fri 2027-01-15 09:00 GMT, later than the clock "
+        "(Sat 2026-11-21 09:00 GMT): the clock was ahead when a run recorded it, or is behind "
+        "now; issues go on from the slots before it, and nothing more goes out for Fri "
+        "2027-01-15 09:00 GMT when that time comes")
+    assert lines[3] == "  Fri 2026-11-27 09:00 GMT   Fri 2026-11-27 09:00 UTC"
 
 
 def test_schedule_uses_the_newsletter_zone_and_rejects_a_bad_schedule(publication, cli):

@@ -90,8 +90,10 @@ def test_a_publication_ready_for_cron_passes_and_says_what_it_checked(publicatio
     result = check(cli)
     assert result.exit_code == 0, result.output
     out = result.stdout.splitlines()
-    assert out[0] == ("schedule: '0 9 * * FRI' in Europe/London; next issue due "
-                      "Fri 2026-11-27 09:00 GMT")
+    # No ledger yet: the first run, three hours after a slot, sends its issue (as run does).
+    assert out[0] == ("schedule: '0 9 * * FRI' in Europe/London; issue for Fri 2026-11-20 09:00 "
+                      "GMT is due now (3 h late; the next run sends it); the next after it is "
+                      "due Fri 2026-11-27 09:00 GMT")
     assert out[1].startswith("transport: maildir://") and out[1].endswith(
         "(local: messages stay on this machine)")
     assert "secret: PUBLISHER_SECRET is set (37 bytes)" in out
@@ -173,6 +175,29 @@ def test_a_grace_shorter_than_the_runs_apart_is_a_warning(publication, cli, grac
                 "or systemd), so a run can find an issue past its grace and skip it; set "
                 "grace_hours = 1 or more")
     assert [w for w in warnings(result) if "grace_hours" in w] == ([expected] if warned else [])
+
+
+def test_check_says_what_the_next_run_does_about_a_slot_that_passed(publication, cli,
+                                                                     database):
+    assert cli("run", now=SLOT + timedelta(minutes=5), env=ENV).exit_code == 0
+    week = SLOT + timedelta(days=7)  # the machine was off over its slot
+    late = check(cli, now=week + timedelta(hours=25))
+    assert late.stdout.splitlines()[0] == (
+        "schedule: '0 9 * * FRI' in Europe/London; issue for Fri 2026-11-27 09:00 GMT is due now "
+        "(25 h late; the next run sends it); the next after it is due Fri 2026-12-04 09:00 GMT")
+    missed = check(cli, now=week + timedelta(hours=49))
+    assert ("schedule: the slot Fri 2026-11-27 09:00 GMT was missed beyond grace_hours (2.0 days "
+            "late, 36 h grace): the next run skips it ('publisher run --catch-up' sends it)"
+            ) in warnings(missed)
+    assert missed.stdout.splitlines()[0] == ("schedule: '0 9 * * FRI' in Europe/London; next "
+                                             "issue due Fri 2026-12-04 09:00 GMT")
+    # Mondays from the Tuesday after: the Monday gone by was before the edit.
+    root_keys(publication, 'newsletter.schedule = "0 9 * * MON"\n')
+    edited = check(cli, now=week + timedelta(days=4, hours=1))
+    assert edited.stdout.splitlines()[0] == (
+        "schedule: '0 9 * * MON' in Europe/London; next issue due Mon 2026-12-07 09:00 GMT (an "
+        "edited newsletter.schedule takes effect from the next time it names: Mon 2026-11-30 "
+        "09:00 GMT, which passed before the edit, sends nothing (the next run records it))")
 
 
 def test_check_warns_of_a_slot_the_ledger_holds_after_the_clock(publication, cli):

@@ -257,7 +257,7 @@ def test_catch_up_after_a_recorded_skip_sends_once(publication):
     assert len(ledger(config)[0]) == 1
 
 
-# --- a clock that was ahead ----------------------------------------------------------------------
+# --- a clock that was ahead, an edited schedule ------------------------------------------------
 
 
 def test_a_slot_recorded_while_the_clock_was_ahead_does_not_stop_the_newsletter(publication):
@@ -288,6 +288,43 @@ def test_a_slot_recorded_while_the_clock_was_ahead_does_not_stop_the_newsletter(
     assert report.issue is None and report.outcome is None
     assert [i.number for i in ledger(config)[0]] == [1, 2, 3]
     assert run(config, ahead + timedelta(weeks=1, minutes=4))[0].issue == 4
+
+
+def test_an_edited_schedule_does_not_send_a_time_of_its_own_that_passed_before(publication,
+                                                                               cli):
+    write_reviews(publication, 3)
+    use_maildir(publication)
+    config = publication.config
+    add_subscribers(config, 2, SLOT - timedelta(days=1))
+    assert run(config, SLOT + timedelta(minutes=4))[0].issue == 1
+    write_reviews(publication, 1, first=SLOT.date() + timedelta(days=1), prefix="new")
+    # Saturday 10:00: the editor moves the newsletter to Saturdays 08:00. Two hours ago is a
+    # Saturday 08:00, but one before the edit: issue #2 must not follow #1 a day later.
+    publication.add_config('[newsletter]\nschedule = "0 8 * * SAT"\n')
+    config = publication.config
+    saturday = SLOT + timedelta(days=1, hours=1)
+    rehearsal = cli("run", "--dry-run", now=saturday)
+    assert ("no issue due: newsletter.schedule was edited since the last slot, Fri 2026-11-20 "
+            "09:00 GMT, and takes effect from the next time it names, not from Sat 2026-11-21 "
+            "08:00 GMT, which had passed; next at Sat 2026-11-28 08:00 GMT"
+            ) in rehearsal.stdout.splitlines()
+    report, lines = run(config, saturday + timedelta(minutes=5))
+    assert report.exit_code == 0 and report.issue is None and report.outcome is None
+    assert not any("skipped" in line for line in lines)
+    assert ledger(config)[1] == SLOT + timedelta(days=1, hours=-1)  # recorded: not sent later
+    assert run(config, saturday + timedelta(minutes=10))[0].issue is None
+    report, lines = run(config, SLOT + timedelta(days=8, minutes=-56))
+    assert report.issue == 2 and report.decision.slot == SLOT + timedelta(days=8, hours=-1)
+
+    # Thursdays, from the Saturday 09:00 after: no Thursday has passed since that slot, so the
+    # next is the first of the new schedule.
+    write_reviews(publication, 1, first=SLOT.date() + timedelta(days=9), prefix="thu")
+    toml = publication.root / "publisher.toml"
+    toml.write_text(toml.read_text().replace('"0 8 * * SAT"', '"0 9 * * THU"'))
+    config = publication.config
+    assert run(config, SLOT + timedelta(days=8, hours=1))[0].issue is None
+    report, _ = run(config, SLOT + timedelta(days=13, minutes=4))
+    assert report.issue == 3 and report.decision.slot == SLOT + timedelta(days=13)
 
 
 # --- problems a person must act on --------------------------------------------------------------
