@@ -225,7 +225,7 @@ def excerpt(html: str, words: int) -> str:
     if words < 1:  # no words and "…" (a count below zero drops the prefix's last few)
         return " ".join((_words(prefix) or [""])[:words]).rstrip(_CUT_PUNCTUATION) + "…"
     text = _visible(prefix)
-    if not text.isascii() and UNSPACED_CHARS.search(text):
+    if not text.isascii() and unspaced_chars().search(text):
         cut, whole = _unspaced_excerpt(text, words)
         if whole and len(prefix) < len(html):  # the prefix held less than the excerpt
             cut, whole = _unspaced_excerpt(_visible(html), words)
@@ -235,7 +235,7 @@ def excerpt(html: str, words: int) -> str:
     parts = text.split(maxsplit=words + 1)
     if len(parts) <= words + 1 or len(prefix) == len(html):
         text = _visible(html)
-        if not text.isascii() and UNSPACED_CHARS.search(text):
+        if not text.isascii() and unspaced_chars().search(text):
             return _unspaced_excerpt(text, words)[0]
         parts = text.split(maxsplit=words)
     if len(parts) <= words:
@@ -252,11 +252,24 @@ def excerpt(html: str, words: int) -> str:
 _WIDE_SET = ("\u2e80-\u2fdf\u2ff0-\u2fff\u3001-\u303f\u3040-\u312f\u3190-\u31ff\u3200-\u4dbf"
              "\u4e00-\u9fff\uf900-\ufaff\ufe30-\ufe4f\uff01-\uff9f\U00020000-\U0003ffff")
 _NARROW_SET = "\u0e00-\u0eff\u1000-\u109f\u1780-\u17ff\u19e0-\u19ff\ua9e0-\ua9ff\uaa60-\uaa7f"
-#: A character of a script written without spaces between words.
-UNSPACED_CHARS = re.compile(f"[{_WIDE_SET}{_NARROW_SET}]")
-# A run of wide characters, of narrow ones, or of other characters up to a space (a word).
-_UNSPACED_PIECES = re.compile(
-    f"(?P<wide>[{_WIDE_SET}]+)|(?P<narrow>[{_NARROW_SET}]+)|[^\\s{_WIDE_SET}{_NARROW_SET}]+")
+# Their patterns are compiled when first needed: their ranges took ~3 ms each to compile, which
+# every command importing this module paid, the idle check of a cron run among them.
+
+
+@functools.cache
+def unspaced_chars() -> re.Pattern[str]:
+    """A character of a script written without spaces between words."""
+    return re.compile(f"[{_WIDE_SET}{_NARROW_SET}]")
+
+
+@functools.cache
+def _unspaced_pieces() -> re.Pattern[str]:
+    """A run of wide characters, of narrow ones, or of other characters up to a space (a
+    word)."""
+    return re.compile(f"(?P<wide>[{_WIDE_SET}]+)|(?P<narrow>[{_NARROW_SET}]+)"
+                      f"|[^\\s{_WIDE_SET}{_NARROW_SET}]+")
+
+
 # What a word costs of an excerpt's budget, and a character of each kind of run.
 _WORD_COST = 10
 _RUN_COSTS = {"wide": 5, "narrow": 2}
@@ -273,7 +286,7 @@ def _unspaced_excerpt(text: str, words: int) -> tuple[str, bool]:
     space made single spaces. And whether it is the whole text."""
     budget = words * _WORD_COST
     end = 0
-    for piece in _UNSPACED_PIECES.finditer(text):
+    for piece in _unspaced_pieces().finditer(text):
         run = piece.lastgroup
         if run is None:
             if budget < _WORD_COST:

@@ -20,7 +20,7 @@ import os
 import re
 import textwrap
 from collections.abc import Callable, Iterator, Mapping
-from functools import lru_cache
+from functools import cache, lru_cache
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -313,14 +313,26 @@ def compile_mjml(source: str, *, name: str = "digest.mjml.j2") -> str:
 
 
 #: East Asian wide characters (Hangul, kana, Han, full-width forms): two columns each.
-_WIDE = re.compile("[\u1100-\u115f\u2e80-\u303e\u3041-\u33ff\u3400-\u4dbf\u4e00-\u9fff"
-                   "\ua960-\ua97f\uac00-\ud7a3\uf900-\ufaff\ufe30-\ufe4f\uff00-\uff60"
-                   "\uffe0-\uffe6\U00020000-\U0003fffd]")
+_WIDE_SET = ("\u1100-\u115f\u2e80-\u303e\u3041-\u33ff\u3400-\u4dbf\u4e00-\u9fff"
+             "\ua960-\ua97f\uac00-\ud7a3\uf900-\ufaff\ufe30-\ufe4f\uff00-\uff60"
+             "\uffe0-\uffe6\U00020000-\U0003fffd")
 # Those of them a line may break before and after, as Chinese and Japanese are written without
 # spaces (Hangul is written with spaces, and broken there); a run of white space; a word.
 _CJK_SET = ("\u2e80-\u303e\u3041-\u312f\u3190-\u33ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
             "\ufe30-\ufe4f\uff01-\uff60\uffe0-\uffe6\U00020000-\U0003fffd")
-_WRAP_PIECES = re.compile(f"(\\s+)|([{_CJK_SET}])|[^\\s{_CJK_SET}]+")
+
+
+# Compiled when first needed (a line with a wide character): ~3 ms each, for every render.
+@cache
+def _wide() -> re.Pattern[str]:
+    return re.compile(f"[{_WIDE_SET}]")
+
+
+@cache
+def _wrap_pieces() -> re.Pattern[str]:
+    return re.compile(f"(\\s+)|([{_CJK_SET}])|[^\\s{_CJK_SET}]+")
+
+
 # What a line may not begin with (closing punctuation, small kana) or end with (opening
 # brackets): the Japanese rules (kinsoku) that mail clients and browsers follow.
 _NO_LINE_START = frozenset("、。，．・：；？！ー）」』】〕〉》〙〗"
@@ -337,7 +349,7 @@ def _wrap_wide(line: str, width: int, indent: str) -> list[str]:
     pieces: list[tuple[str, int, bool, bool]] = []
     spaced = False
     after_cjk = False
-    for match in _WRAP_PIECES.finditer(line, len(indent)):
+    for match in _wrap_pieces().finditer(line, len(indent)):
         text = match.group()
         if match.group(1):
             spaced = True
@@ -346,7 +358,7 @@ def _wrap_wide(line: str, width: int, indent: str) -> list[str]:
         previous = pieces[-1][0][-1] if pieces else ""
         breaks = (bool(pieces) and (spaced or cjk or after_cjk)
                   and text[0] not in _NO_LINE_START and previous not in _NO_LINE_END)
-        pieces.append((text, len(text) + len(_WIDE.findall(text)), spaced, breaks))
+        pieces.append((text, len(text) + len(_wide().findall(text)), spaced, breaks))
         spaced, after_cjk = False, cjk
     lines: list[str] = []
     current: list[tuple[str, int, bool, bool]] = []
@@ -377,7 +389,7 @@ def _joined(indent: str, pieces: list[tuple[str, int, bool, bool]]) -> str:
 def _wrap_line(line: str, width: int) -> list[str]:
     if len(line) <= width // 2:
         return [line]
-    if not line.isascii() and _WIDE.search(line):
+    if not line.isascii() and _wide().search(line):
         return _wrap_wide(line, width, line[: len(line) - len(line.lstrip(" "))])
     if len(line) <= width:
         return [line]

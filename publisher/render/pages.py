@@ -337,7 +337,11 @@ class PageRenderer:
         def neighbour(other: Review | None) -> Fields | None:
             return None if other is None else Fields(title=other.title, url=other.url)
 
-        return self._page("review.html.j2", page, card=card, body=self._body(review.body_html),
+        # Each name kept apart (``_isolated``), joined here: a loop in the template that asks
+        # for its last item costs Jinja a look ahead at every name.
+        cast = Markup(", ").join(map(_isolated, card.cast))
+        return self._page("review.html.j2", page, card=card, cast=cast,
+                          body=self._body(review.body_html),
                           reviewer_url=self.reviewer_url(review), tags=tags,
                           older=neighbour(older), newer=neighbour(newer),
                           related=[self._related_entry(r) for r in related],
