@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from publisher.config import Config
 from publisher.ledger.store import open_store
 from publisher.pipeline.inbox import InboxReport
 from tests.fixtures import NOW, REPO, Publication, add_subscribers, run_cli, write_reviews
@@ -50,6 +51,20 @@ def with_inbox(publication: Publication) -> None:
         [inbox]
         mailbox = "maildir://.publisher/inbox"
         """)
+
+
+def maildir_inbox(publication: Publication,
+                  *subscribers: str) -> tuple[Config, Path, mailbox.Maildir]:
+    """``with_inbox``, its Maildir made (empty), and ``subscribers`` on the list."""
+    with_inbox(publication)
+    config = publication.config
+    inbox = config.root / ".publisher" / "inbox"
+    inbox.parent.mkdir(parents=True, exist_ok=True)
+    box = mailbox.Maildir(inbox, factory=None, create=True)
+    with open_store(config) as store:
+        for address in subscribers:
+            store.add_subscriber(address, now=NOW)
+    return config, inbox, box
 
 
 def variant(name: str, n: int, recipient: str = "zoe@example.com",
@@ -320,13 +335,7 @@ def test_imap_failures_are_one_line_naming_the_fix(sent, dovecot, publication):
 def test_a_run_with_an_inbox_is_never_answered_as_idle(publication: Publication):
     """An idle run is answered from a record of what it read; mail that came back since is no
     part of it, so a run with an [inbox] reads the mailbox every time."""
-    with_inbox(publication)
-    config = publication.config
-    inbox = config.root / ".publisher" / "inbox"
-    inbox.parent.mkdir(parents=True, exist_ok=True)
-    box = mailbox.Maildir(inbox, factory=None, create=True)
-    with open_store(config) as store:
-        store.add_subscriber("zoe@example.com", now=NOW)
+    config, inbox, box = maildir_inbox(publication, "zoe@example.com")
     assert run_cli("run", root=config.root, env=SECRET).exit_code == 0  # builds, skips a slot
     for _ in range(2):  # a quiet run is recorded, and the next would be answered from it
         result = run_cli("run", root=config.root, env=SECRET)
@@ -384,13 +393,7 @@ def test_mail_the_email_package_cannot_read_is_left_unread_and_the_run_goes_on(
         publication: Publication):
     """Before, "Message-ID: <<<>>>" on any message in the inbox was a traceback that ended
     every cron run before the build and the send, the message left there to end the next."""
-    with_inbox(publication)
-    config = publication.config
-    inbox = config.root / ".publisher" / "inbox"
-    inbox.parent.mkdir(parents=True, exist_ok=True)
-    box = mailbox.Maildir(inbox, factory=None, create=True)
-    with open_store(config) as store:
-        store.add_subscriber("zoe@example.com", now=NOW)
+    config, inbox, box = maildir_inbox(publication, "zoe@example.com")
     unsubscribe = (SAMPLES / "mailto-unsubscribe.eml").read_bytes()
     box.add(re.sub(rb"Message-ID: .*", b"Message-ID: <<<>>>", unsubscribe))
     box.add(variant("arf-generic.eml", 1, message_id=b"<[>"))  # the id of no message of ours
@@ -410,14 +413,8 @@ def test_mail_the_email_package_cannot_read_is_left_unread_and_the_run_goes_on(
 def test_a_mail_unsubscribe_names_no_one_but_its_sender(publication: Publication):
     """Before, CPython's parseaddr (CVE-2023-27043) read these From headers as Ada's and Bo's,
     and the attacker's mail unsubscribed them."""
-    with_inbox(publication)
-    config = publication.config
-    inbox = config.root / ".publisher" / "inbox"
-    inbox.parent.mkdir(parents=True, exist_ok=True)
-    box = mailbox.Maildir(inbox, factory=None, create=True)
-    with open_store(config) as store:
-        for address in ("ada.reader@example.com", "bo.nguyen@example.net", "zoe@example.com"):
-            store.add_subscriber(address, now=NOW)
+    config, inbox, box = maildir_inbox(publication, "ada.reader@example.com",
+                                       "bo.nguyen@example.net", "zoe@example.com")
     for n, sender in enumerate([b"ada.reader@example.com <attacker@evil.example>",
                                 b"bo.nguyen@example.net)<attacker@evil.example>",
                                 b"Zoe <zoe@example.com>"]):
