@@ -225,19 +225,19 @@ def excerpt(html: str, words: int) -> str:
     if words < 1:  # no words and "…" (a count below zero drops the prefix's last few)
         return " ".join((_words(prefix) or [""])[:words]).rstrip(_CUT_PUNCTUATION) + "…"
     text = _visible(prefix)
-    if not text.isascii() and unspaced_chars().search(text):
+    # Words past those kept are only counted: splitting stops there (a 3 KB body's whole text
+    # cut into words took half an excerpt's time, and one_line's joining them the rest).
+    parts = text.split(maxsplit=words + 1)
+    if _unspaced(text, parts[:words]):
         cut, whole = _unspaced_excerpt(text, words)
         if whole and len(prefix) < len(html):  # the prefix held less than the excerpt
             cut, whole = _unspaced_excerpt(_visible(html), words)
         return cut
-    # Words past those kept are only counted: splitting stops there (a 3 KB body's whole text
-    # cut into words took half an excerpt's time, and one_line's joining them the rest).
-    parts = text.split(maxsplit=words + 1)
     if len(parts) <= words + 1 or len(prefix) == len(html):
         text = _visible(html)
-        if not text.isascii() and unspaced_chars().search(text):
-            return _unspaced_excerpt(text, words)[0]
         parts = text.split(maxsplit=words)
+        if _unspaced(text, parts[:words]):
+            return _unspaced_excerpt(text, words)[0]
     if len(parts) <= words:
         return " ".join(parts)
     return " ".join(parts[:words]).rstrip(_CUT_PUNCTUATION) + "…"
@@ -268,6 +268,20 @@ def _unspaced_pieces() -> re.Pattern[str]:
     word)."""
     return re.compile(f"(?P<wide>[{_WIDE_SET}]+)|(?P<narrow>[{_NARROW_SET}]+)"
                       f"|[^\\s{_WIDE_SET}{_NARROW_SET}]+")
+
+
+#: A "word" no longer than this is counted as one whatever its script: a run written without
+#: spaces is looked for only in longer ones, which is all a paragraph of Japanese is (searching
+#: every text for those scripts was a twentieth of an excerpt, for one that has curly quotes).
+_UNSPACED_LOOK = 16
+
+
+def _unspaced(text: str, words: list[str]) -> bool:
+    """Whether ``text``, whose first ``words`` these are, is to be counted by characters: a
+    word among them is longer than any in a spaced script and holds such a run."""
+    return (not text.isascii() and max(map(len, words), default=0) > _UNSPACED_LOOK
+            and any(unspaced_chars().search(word) for word in words
+                    if len(word) > _UNSPACED_LOOK))
 
 
 # What a word costs of an excerpt's budget, and a character of each kind of run.

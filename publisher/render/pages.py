@@ -21,6 +21,7 @@ Where things live (paths under the output directory):
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import html
 import unicodedata
@@ -568,6 +569,7 @@ def _spells(name: str, slug: str) -> bool:
     return all(word in folded for word in slug.split("-"))
 
 
+@functools.cache  # a name recurs on page after page (cast, reviewers)
 def _isolated(text: str) -> Markup:
     """``text`` (a name an editor wrote) as HTML kept apart from the words around it: a
     right-to-left name in a left-to-right sentence, or the reverse, moves no neighbour."""
