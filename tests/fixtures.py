@@ -441,6 +441,18 @@ def snapshot(root: Path) -> dict[str, bytes]:
             for p in sorted(root.rglob("*")) if p.is_file()}
 
 
+def built_afresh(root: Path, copy: Path, now: datetime, **options: Any) -> dict[str, bytes]:
+    """The ``snapshot`` of a build of the publication at ``root``, copied to ``copy`` without
+    its output and state (no cache, no manifest, no ledger): what its sources make from
+    nothing, to hold a build that went another way against."""
+    from publisher.pipeline.build import build_site
+
+    shutil.copytree(root, copy, ignore=shutil.ignore_patterns("public", ".publisher"))
+    config = load_config(directory=copy)
+    build_site(config, now=now, **options)
+    return snapshot(config.output_path)
+
+
 # --- mail: a real SMTP server, or a Maildir -----------------------------------------------------
 
 

@@ -17,7 +17,15 @@ from publisher.models import Issue, Showing
 from publisher.pipeline.build import BuildReport, build_publication, build_site, manifest_path
 from publisher.pipeline.check import check_publication
 from publisher.sources.catalog import load_reviews
-from tests.fixtures import DATA, SAMPLE, atom_problems, rss_problems, write_reviews
+from tests.fixtures import (
+    DATA,
+    SAMPLE,
+    atom_problems,
+    built_afresh,
+    rss_problems,
+    write_reviews,
+)
+from tests.fixtures import snapshot as contents
 
 SCHEMA = json.loads((DATA / "jsonfeed-1.1.schema.json").read_text("utf-8"))
 
@@ -134,14 +142,9 @@ def test_poster_is_copied_and_its_real_size_is_the_enclosure_length(publication,
 def test_two_builds_of_the_same_sources_are_byte_identical(publication, now, tmp_path):
     sample(publication)
     build_site(publication.config, now=now)
-    first = {k: v[0] for k, v in snapshot(publication.config.output_path).items()}
+    first = contents(publication.config.output_path)
     # a second publication elsewhere, built cold without any cache
-    other = tmp_path / "other"
-    shutil.copytree(publication.root, other, ignore=shutil.ignore_patterns("public", ".publisher"))
-    from publisher.config import load_config
-
-    build_site(load_config(directory=other), now=now, cache=False)
-    second = {k: v[0] for k, v in snapshot(other / "public").items()}
+    second = built_afresh(publication.root, tmp_path / "other", now, cache=False)
     assert first == second
     assert len(first) > 10
 

@@ -12,7 +12,8 @@ import pytest
 
 from publisher.errors import PublisherError, SourceError
 from publisher.pipeline.build import build_site, manifest_path
-from tests.fixtures import write_png, write_reviews
+from tests.fixtures import built_afresh, write_png, write_reviews
+from tests.fixtures import snapshot as contents
 from tests.mounts import read_only, tiny_disk
 
 
@@ -449,14 +450,7 @@ def test_a_build_killed_half_way_leaves_nothing_behind_for_the_next(publication,
     build_site(publication.config, now=now)
     assert not list(state.glob("new-files-*.txt"))
     assert not (public / "reviews" / "film-7").exists()
-    clean = tmp_path / "clean"
-    shutil.copytree(publication.root, clean, ignore=shutil.ignore_patterns("public",
-                                                                           ".publisher"))
-    from publisher.config import load_config
-
-    build_site(load_config(directory=clean), now=now)
-    assert {k: v[0] for k, v in snapshot(public).items()} == {
-        k: v[0] for k, v in snapshot(clean / "public").items()}
+    assert contents(public) == built_afresh(publication.root, tmp_path / "clean", now)
 
 
 def test_sigterm_during_the_commit_leaves_the_new_site_whole(publication, now, tmp_path):
@@ -467,13 +461,12 @@ def test_sigterm_during_the_commit_leaves_the_new_site_whole(publication, now, t
     import signal
     import subprocess
 
-    from publisher.config import load_config
     from tests.pausing import Pause
 
     write_reviews(publication, 5)
     build_site(publication.config, now=now)
     public = publication.root / "public"
-    before = {k: v[0] for k, v in snapshot(public).items()}
+    before = contents(public)
     # Every page changes (the title), one goes (a review removed), one is new (a review added).
     toml = publication.root / "publisher.toml"
     toml.write_text(toml.read_text().replace('title = "', 'title = "New ', 1))
@@ -492,12 +485,8 @@ def test_sigterm_during_the_commit_leaves_the_new_site_whole(publication, now, t
     assert err.decode().splitlines() == [
         "interrupted by SIGTERM: stopped before the command finished; run it again"]
 
-    after = {k: v[0] for k, v in snapshot(public).items()}
-    clean = tmp_path / "clean"
-    shutil.copytree(publication.root, clean, ignore=shutil.ignore_patterns("public",
-                                                                           ".publisher"))
-    build_site(load_config(directory=clean), now=now)
-    new = {k: v[0] for k, v in snapshot(clean / "public").items()}
+    after = contents(public)
+    new = built_afresh(publication.root, tmp_path / "clean", now)
     assert after != before
     assert after == new
 
