@@ -852,11 +852,14 @@ class Planner:
         from ..render.archive import archive_page, render_archive_index, render_issue_page
         from ..render.digest import issue_cards
 
+        facts = self.posters.facts
         for issue in self.issues:
             rel = archive_page(issue.number)
-            self.add(f"issue:{issue.number}", RANK_LEAF, _digest(self.base, issue),
+            # Each poster at its size, as in the digest: its facts are part of the page's inputs.
+            sizes = [facts(r.poster.src) if r.poster else None for r in issue.reviews]
+            self.add(f"issue:{issue.number}", RANK_LEAF, _digest(self.base, issue, sizes),
                      functools.partial(lambda rel, issue: {
-                         rel: render_issue_page(issue, site, issue_cards(issue, site))},
+                         rel: render_issue_page(issue, site, issue_cards(issue, site, facts))},
                          rel, issue))
         issues = self.issues
         self.add("issues", RANK_FEED, _digest(self.base, issues),

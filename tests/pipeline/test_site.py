@@ -1161,6 +1161,23 @@ def test_poster_dimensions_are_read_once_and_kept(publication, now):
                                          ).read_text("utf-8")
 
 
+def test_an_issue_page_in_the_archive_shows_each_poster_at_its_size(publication, now):
+    # As the digest does: a browser reserves the poster's space before the image loads.
+    write_films(publication, 2)
+    write_png(publication.root / "static" / "posters" / "film-2.png", 120, 180, (90, 60, 120))
+    config = publication.config
+    reviews = load_reviews(config).reviews
+    build_site(config, now=now, issues=[Issue(number=1, subject="s", date=now, reviews=reviews)])
+    sizes = {img.get("src").rsplit("/", 1)[1]: (img.get("width"), img.get("height"))
+             for img in page(config.output_path, "issues/1/index.html").xpath("//img")}
+    assert sizes == {"film-1.png": ("150", "225"), "film-2.png": ("120", "180")}
+    # A poster's new size is a new page, though the issue itself is as it was.
+    write_png(publication.root / "static" / "posters" / "film-2.png", 100, 100, (90, 60, 120))
+    build_site(config, now=now, issues=[Issue(number=1, subject="s", date=now, reviews=reviews)])
+    poster = page(config.output_path, "issues/1/index.html").xpath("//img")[1]
+    assert (poster.get("width"), poster.get("height")) == ("100", "100")
+
+
 def test_an_svg_poster_sized_in_other_units_is_given_in_whole_pixels(publication, now):
     write_films(publication, 3)
     posters = publication.root / "static" / "posters"
