@@ -28,14 +28,15 @@ PAGES = ["index.html", "reviews/the-lighthouse-keepers-daughter/index.html",
          "tags/drama/index.html", "reviewers/priya-raman/index.html", "tags/index.html",
          "reviewers/index.html", "404.html", "feeds/index.html", "reviews/wide/index.html",
          "search/index.html", "about/index.html"]
-#: What editors write that is wider than a phone: a table of figures, a long URL, a long word;
-#: and footnotes.
+#: What editors write that is wider than a phone: a table of figures, a long URL, a long word,
+#: a long tag; and footnotes.
 WIDE_REVIEW = """\
 ---
 title: Supercalifragilisticexpialidociousnessofthewidefilm
 date: 2020-01-01
 reviewer: Priya Raman
 aliases: [reviews/the-wide-film/]
+tags: [Supercalifragilisticexpialidociousnessandmoreunbrokenwordsofatag]
 ---
 # Box office
 
@@ -189,7 +190,7 @@ def test_pages_fit_the_screen_in_both_schemes(site, browser, tmp_path, width, sc
     page = browser.new_page(viewport={"width": width, "height": 900}, color_scheme=scheme)
     background = {"light": "rgb(255, 253, 248)", "dark": "rgb(35, 32, 28)"}[scheme]
     for rel in ("index.html", "reviews/film-2/index.html", "tags/drama/index.html",
-                "reviews/wide/index.html", "search/?q=harbour"):
+                "reviews/wide/index.html", "search/?q=harbour", "tags/index.html"):
         page.goto(base + rel)
         if "?q=" in rel:
             page.locator("#search-results li").first.wait_for()
