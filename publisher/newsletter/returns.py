@@ -38,7 +38,7 @@ import re
 from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from email import message_from_bytes, message_from_string
-from email.errors import MessageError
+from email.errors import MessageError, ObsoleteHeaderDefect
 from email.headerregistry import HeaderRegistry
 from email.message import EmailMessage, Message
 from email.policy import default
@@ -106,13 +106,15 @@ def _raw_values(message: Message, name: str) -> list[str]:
 def _mailboxes(value: str) -> tuple[str, ...] | None:
     """The addresses an address header's raw ``value`` names, read strictly (RFC 5322; RFC
     6532's UTF-8): None when the email package notes a defect in it or cannot parse it. The
-    parse alone is no guard: "ann@example.org <eve@example.net>" gives Ann, with a defect."""
+    parse alone is no guard: "ann@example.org <eve@example.net>" gives Ann, with a defect.
+    RFC 5322's obsolete forms, which it says a reader must accept ("J. Smith <j@example.org>",
+    a period in the name unquoted), are no doubt about the address."""
     try:
         text = value.encode("utf-8", "surrogateescape").decode("utf-8")
         header = default.header_factory("to", text)
     except _UNREADABLE:  # not UTF-8, or one of the parser's own faults
         return None
-    if header.defects:
+    if any(not isinstance(defect, ObsoleteHeaderDefect) for defect in header.defects):
         return None
     return tuple(str(address.addr_spec) for address in header.addresses)
 

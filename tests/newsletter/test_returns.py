@@ -152,6 +152,9 @@ def unsubscribe_from(*senders: bytes, to: bytes = b"news@reel.test") -> bytes:
     b'"Reader, Ada" <ada.reader@example.com>',
     b"=?utf-8?q?ev=40evil.example?= <ada.reader@example.com>",  # a display name, decoded
     "Ada Lovelace-Bj\u00f6rk <ada.reader@example.com>".encode(),  # RFC 6532: UTF-8
+    # RFC 5322's obs-phrase, which a reader must accept: a period in a name left unquoted
+    b"A. Reader <ada.reader@example.com>",
+    b"Dr. Ada Reader Jr. <ada.reader@example.com>",
 ])
 def test_an_unsubscribe_by_mail_acts_on_its_one_sender(sender):
     returned = classify(unsubscribe_from(sender), unsubscribe_addresses=OURS)
@@ -168,6 +171,10 @@ def test_an_unsubscribe_by_mail_acts_on_its_one_sender(sender):
      "is not one well-formed address"),
     ([b"ada.reader@example.com", b"attacker@evil.example"], "is not one well-formed address"),
     ([b"<a@[>"], "is not one well-formed address"),  # the email package's AttributeError
+    # obsolete forms beside an invalid one are no excuse
+    ([b"ada.reader@example.com. <attacker@evil.example>"], "is not one well-formed address"),
+    ([b"<ada.reader@example.com>. Eve <attacker@evil.example>"],
+     "is not one well-formed address"),
     ([b"undisclosed-recipients:;"], "without a sender address"),
     ([], "without a sender address"),
 ])
