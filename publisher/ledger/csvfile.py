@@ -34,6 +34,7 @@ class ImportReport:
     problems: tuple[str, ...]
     recorded: int = 0
     ignored: tuple[str, ...] = ()  # columns of another tool's export that mean nothing here
+    unconfirmed: int = 0  # rows another tool marks as never confirmed: no consent, left out
 
     def summary(self) -> str:
         """One line: 'added 3 subscribers; 1 duplicate skipped; ...'."""
@@ -49,6 +50,10 @@ class ImportReport:
         if self.suppressed:
             parts.append(f"{self.suppressed} not subscribed again (they unsubscribed, bounced "
                          "or complained before; --force subscribes them)")
+        if self.unconfirmed:
+            parts.append(f"{self.unconfirmed} left out as the file says they never confirmed "
+                         "their subscription (no consent to mail them; the subscribe form "
+                         "asks them again)")
         if self.problems:
             parts.append(f"{n(len(self.problems), 'invalid row')} rejected")
         if self.ignored:
@@ -263,7 +268,10 @@ def _columns(path: Path, line: int, header: list[str]) -> _Columns:
 class SubscriberCsv:
     """A subscriber list as CSV, read one line at a time: ``rows()`` gives each valid row or
     a problem line ("FILE:LINE: ...") for an invalid one, in file order, memory flat however
-    long the file; then ``ignored`` names the columns that were left out. Raises CsvError
+    long the file; then ``ignored`` names the columns that were left out and ``unconfirmed``
+    counts the rows left out because the file says they never confirmed (Kit's inactive,
+    Mailchimp's pending, Buttondown's unactivated: every such export has them, and there is
+    nothing to fix in the file). Raises CsvError
     (before or while reading) if the file cannot be read or has no usable header. Its cells
     are separated by commas, semicolons or tabs: whichever finds the address in the header.
 
@@ -276,6 +284,7 @@ class SubscriberCsv:
     def __init__(self, path: Path):
         self.path = path
         self.ignored: tuple[str, ...] = ()
+        self.unconfirmed = 0
 
     def rows(self) -> Iterator[CsvRow | str]:
         path = self.path
@@ -299,7 +308,11 @@ class SubscriberCsv:
                     columns = _columns(path, line, record)
                     self.ignored = tuple(columns.header[i] for i in columns.ignored)
                     continue
-                yield _parse_row(path, columns, record, line, reader.line_num, normalise)
+                row = _parse_row(path, columns, record, line, reader.line_num, normalise)
+                if row is _UNCONFIRMED:
+                    self.unconfirmed += 1
+                else:
+                    yield row
         except csv.Error as exc:
             yield f"{path}:{reader.line_num}: malformed CSV: {exc}"
         if columns is None:
@@ -309,6 +322,10 @@ class SubscriberCsv:
 def iter_subscriber_csv(path: Path) -> Iterator[CsvRow | str]:
     """``SubscriberCsv(path).rows()``."""
     return SubscriberCsv(path).rows()
+
+
+#: What ``_parse_row`` gives for a row whose status says it never confirmed.
+_UNCONFIRMED = "unconfirmed"
 
 
 def _parse_row(path: Path, columns: _Columns, record: list[str], line: int,
@@ -330,9 +347,7 @@ def _parse_row(path: Path, columns: _Columns, record: list[str], line: int,
     status = _STATUS_ALIASES.get(given, given) or "active"
     said = "status" if columns.status is None else columns.header[columns.status]
     if status in _UNCONFIRMED_VALUES:
-        return (f"{path}:{line}: {said}: {given!r}: the address never confirmed its "
-                "subscription, so there is no consent to mail it; leave the row out (the "
-                "subscribe form asks them again)")
+        return _UNCONFIRMED
     if status not in _STATUSES:
         return f"{path}:{line}: {said}: {given!r} is not one of {', '.join(_STATUSES)}"
     left_at: datetime | None = None

@@ -160,7 +160,7 @@ class SubscriberStore(StoreBase):
             added, duplicates, suppressed, recorded = self._merge(
                 cursor, source=source, now=now, force=force, erased=erased)
         return ImportReport(added, duplicates, suppressed, tuple(problems), recorded,
-                            file.ignored)
+                            file.ignored, file.unconfirmed)
 
     def _stage(self, cursor: Any, items: Iterable[Any], problems: list[str], *,
                hashed: bool) -> None:

@@ -449,16 +449,15 @@ def test_a_buttondown_export_reads_its_subscriber_type_as_the_status(store: Stor
     path = write_csv(tmp_path,
                      "id,email,creation_date,source,subscriber_type,ip_address\n" + rows)
     report = store.import_subscribers_csv(path, now=NOW)
-    # never confirmed: no consent to import, said as such
-    assert report.problems == (
-        f"{path}:14: subscriber_type: 'unactivated': the address never confirmed its "
-        "subscription, so there is no consent to mail it; leave the row out (the subscribe "
-        "form asks them again)",)
+    # never confirmed: no consent to import, counted as such (not a row to fix)
+    assert report.problems == ()
     assert {s.email: s.status for s in store.subscribers()} == {
         f"{kind}@example.org": status for kind, status in types.items()}
     assert report.summary() == ("added 8 subscribers; 4 recorded as unsubscribed, bounced or "
-                                "complained, as the file says (kept off the list); 1 invalid "
-                                "row rejected; columns left out: id")
+                                "complained, as the file says (kept off the list); 1 left out "
+                                "as the file says they never confirmed their subscription (no "
+                                "consent to mail them; the subscribe form asks them again); "
+                                "columns left out: id")
 
 
 def test_a_column_this_import_does_not_read_saying_someone_left_refuses_the_row(
@@ -477,16 +476,16 @@ def test_a_column_this_import_does_not_read_saying_someone_left_refuses_the_row(
     assert [s.email for s in store.subscribers()] == ["ann@example.org"]
 
 
-def test_a_status_that_was_never_confirmed_is_refused_as_such(store: Store, tmp_path: Path):
-    # Kit's inactive and Mailchimp's pending: no consent to import, and the reason said as such
-    # rather than as a status publisher does not know.
+def test_a_status_that_was_never_confirmed_is_left_out_and_counted(store: Store, tmp_path: Path):
+    # Kit's inactive and Mailchimp's pending: no consent to import. Every such export has some,
+    # and nothing in the file is wrong: counted, not a rejected row (which would fail the
+    # import's exit status and ask the editor to edit the file).
     path = write_csv(tmp_path, "email_address,status\nann@example.org,active\n"
                                "bo@example.org,inactive\ncy@example.org,Pending\n")
     report = store.import_subscribers_csv(path, now=NOW)
-    assert report.problems == tuple(
-        f"{path}:{line}: status: {value!r}: the address never confirmed its subscription, so "
-        "there is no consent to mail it; leave the row out (the subscribe form asks them again)"
-        for line, value in ((3, "inactive"), (4, "pending")))
+    assert (report.problems, report.unconfirmed) == ((), 2)
+    assert report.summary().startswith("added 1 subscriber; 2 left out as the file says they "
+                                       "never confirmed their subscription")
     assert [s.email for s in store.subscribers()] == ["ann@example.org"]
 
 
