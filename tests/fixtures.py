@@ -72,6 +72,9 @@ NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 #: Friday 20 November 2026, 09:00 in London (GMT): a slot of the default schedule
 #: "0 9 * * FRI", and the date of the tests' issues and messages.
 SLOT = ISSUE_DATE = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
+#: A "now" after every slot a test records: ``store.slot_history(END_OF_TIME).last`` is the
+#: latest slot.
+END_OF_TIME = datetime(9999, 12, 31, tzinfo=UTC)
 
 MINIMAL_CONFIG = """\
 title = "Test Reel"

@@ -277,11 +277,6 @@ class IssueStore(StoreBase):
         present = [t for t in times if t is not None]
         return min(present) if present else None
 
-    def last_slot(self) -> datetime | None:
-        """The latest recorded schedule slot (issued, skipped or empty), or None."""
-        with self._read() as conn:
-            return conn.execute(select(func.max(slots_t.c.slot))).scalar()
-
     def slot_history(self, now: datetime) -> SlotHistory:
         """The latest slot recorded at or before ``now`` and its schedule, and the latest one
         after ``now`` (recorded by a run whose clock was ahead)."""

@@ -30,6 +30,7 @@ from publisher.ledger.schema import MIGRATIONS, SCHEMA_REVISION, metadata
 from publisher.ledger.store import Store, database_url, open_store
 from publisher.models import SlotHistory
 from publisher.newsletter.policy import Action, Outcome
+from tests.fixtures import END_OF_TIME
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 LATER = NOW + timedelta(hours=1)
@@ -119,7 +120,7 @@ def test_an_older_database_is_upgraded_on_open_keeping_its_data(empty_config: Co
     with open_store(config) as store:
         assert [s.email for s in store.subscribers()] == ["old@example.org"]
         # 0002 created the slots table and recorded the old issue's slot in it.
-        assert store.last_slot() == datetime(2026, 1, 2, 9, 0, tzinfo=UTC)
+        assert store.slot_history(END_OF_TIME).last == datetime(2026, 1, 2, 9, 0, tzinfo=UTC)
         assert store.slot_history(NOW).schedule is None  # 0007: its schedule is not known
         with pytest.raises(SlotTaken):
             store.create_issue(subject="again", review_ids=["r"], now=NOW,
@@ -712,7 +713,7 @@ def test_only_a_draft_can_be_cancelled(store: Store):
 
 def test_a_slot_holds_one_issue_or_one_outcome(store: Store):
     slot = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
-    assert store.last_slot() is None
+    assert store.slot_history(END_OF_TIME).last is None
     new_issue(store, "r1", slot=slot)
     assert store.slot_outcome(slot) == ("issued", 1)
     with pytest.raises(SlotTaken, match="2026-11-20 09:00 UTC is already taken \\(issue #1\\)"):
@@ -723,10 +724,10 @@ def test_a_slot_holds_one_issue_or_one_outcome(store: Store):
     assert store.record_slot(earlier, "skipped", now=NOW) is True
     assert store.record_slot(earlier, "empty", now=NOW) is False
     assert store.slot_outcome(earlier) == ("skipped", None)
-    assert store.last_slot() == slot
+    assert store.slot_history(END_OF_TIME).last == slot
     later = slot + timedelta(days=7)
     assert store.record_slot(later, "empty", now=NOW) is True
-    assert store.last_slot() == later
+    assert store.slot_history(END_OF_TIME).last == later
     with pytest.raises(SlotTaken, match=r"\(empty\)"):
         new_issue(store, "r2", slot=later)
 

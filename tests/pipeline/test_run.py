@@ -18,6 +18,7 @@ from publisher.pipeline.lock import run_lock
 from publisher.pipeline.run import run_once
 from publisher.sources import load_reviews
 from tests.fixtures import (
+    END_OF_TIME,
     EXAMPLE,
     SLOT,
     add_subscribers,
@@ -53,7 +54,7 @@ def run(config, now, **kwargs):
 
 def ledger(config):
     with open_store(config) as store:
-        return store.issues(), store.last_slot()
+        return store.issues(), store.slot_history(END_OF_TIME).last
 
 
 def maildir_count(config) -> int:
