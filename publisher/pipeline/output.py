@@ -69,6 +69,14 @@ def _current_umask() -> int:
 _UMASK = _current_umask()
 
 
+def _make_dir(path: Path | str) -> None:
+    """One directory of the site, 0755 whatever the umask: a file of 0644 in a directory of
+    0700 (umask 077) is still out of the web server's reach."""
+    os.mkdir(path, 0o755)
+    if _UMASK & 0o755:
+        os.chmod(path, 0o755)
+
+
 class OutputError(PublisherError):
     """The output directory cannot be written; nothing in it was changed."""
 
@@ -132,10 +140,12 @@ class Output:
         if self._out_ready:
             return
         try:
-            self.out.mkdir(parents=True, exist_ok=True)
+            self.out.parent.mkdir(parents=True, exist_ok=True)
+            _make_dir(self.out)
         except FileExistsError:
-            raise OutputError(f"{self.label}: exists and is not a directory; move it away or "
-                              "set output_dir to another path") from None
+            if not self.out.is_dir():
+                raise OutputError(f"{self.label}: exists and is not a directory; move it away "
+                                  "or set output_dir to another path") from None
         except OSError as exc:
             raise self._fail(exc, self.out) from None
         self._out_ready = True
@@ -192,7 +202,7 @@ class Output:
         path = self._base + rel
         self._created.append(path)  # before it is made, as a new file is (``put``)
         try:
-            os.mkdir(path)
+            _make_dir(path)
         except FileExistsError:
             self._created.pop()
             if not os.path.isdir(path):

@@ -6,13 +6,16 @@ from __future__ import annotations
 
 import os
 import shutil
+import stat
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from publisher.errors import PublisherError, SourceError
 from publisher.pipeline.build import build_site, manifest_path
-from tests.fixtures import built_afresh, write_png, write_reviews
+from tests.fixtures import built_afresh, write_films, write_png, write_reviews
 from tests.fixtures import snapshot as contents
 from tests.mounts import read_only, tiny_disk
 
@@ -567,3 +570,35 @@ def test_a_signal_the_moment_after_a_file_or_directory_is_made_leaves_neither(tm
     monkeypatch.undo()
     output.abort()
     assert [p for p in out.rglob("*")] == []
+
+
+# --- what the umask leaves: the site readable by the web server, nothing writable by others --
+
+
+def build_under_umask(publication, now, umask: int) -> None:
+    """``publisher build`` in a process of its own started under ``umask`` (the umask is read
+    when publisher starts, as an operator's shell or cron gives it)."""
+    write_films(publication, 2)
+    built = subprocess.run(
+        [sys.executable, "-m", "publisher", "-C", str(publication.root), "--now",
+         now.isoformat(), "build"],
+        preexec_fn=lambda: os.umask(umask), capture_output=True, text=True, timeout=120,
+        check=False)
+    assert built.returncode == 0, built.stderr
+
+
+def modes(root: Path) -> dict[str, int]:
+    return {p.relative_to(root).as_posix(): stat.S_IMODE(p.lstat().st_mode)
+            for p in [root, *root.rglob("*")]}
+
+
+@pytest.mark.slow
+def test_under_a_strict_umask_the_web_server_can_still_read_the_site(publication, now):
+    # umask 077 or 027 (a hardened server's /etc/login.defs): the site's files were made 0644
+    # whatever the umask, but a directory of 0700 kept the web server out of all of them.
+    build_under_umask(publication, now, 0o077)
+    public = modes(publication.root / "public")
+    assert public["reviews/film-1/index.html"] == 0o644 and public["posters/film-1.png"] == 0o644
+    assert {path: mode for path, mode in public.items() if mode not in (0o644, 0o755)} == {}
+    assert public["."] == public["reviews"] == public["reviews/film-1"] == 0o755
+
