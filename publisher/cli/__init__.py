@@ -10,6 +10,7 @@ due). The registry below names each command's module and the one-line help that 
 from __future__ import annotations
 
 import importlib
+import os
 from datetime import UTC, datetime, tzinfo
 from typing import TYPE_CHECKING
 
@@ -104,6 +105,13 @@ def parse_now(value: str | None, *, from_environment: bool = False) -> datetime 
     return parsed
 
 
+def _never_writable_by_others() -> None:
+    """Add group and world write to the umask (000 and 002 become 022): a directory others may
+    write to lets them swap the ledger, or a cache file the next build unpickles, which runs
+    their code as whoever runs publisher."""
+    os.umask(os.umask(0o022) | 0o022)
+
+
 class _LazyGroup(click.Group):
     """A group whose commands are imported from COMMANDS when first asked for."""
 
@@ -140,6 +148,7 @@ class _LazyGroup(click.Group):
 def main(ctx: click.Context, config_path: str | None, directory: str | None, now: str | None,
          debug: bool) -> None:
     """Turn film-review sources into a website, feeds and email newsletters."""
+    _never_writable_by_others()
     from_environment = ctx.get_parameter_source("now") == click.core.ParameterSource.ENVIRONMENT
     ctx.obj = State(config_path, directory, parse_now(now, from_environment=from_environment),
                     debug)

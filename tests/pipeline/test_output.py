@@ -602,3 +602,15 @@ def test_under_a_strict_umask_the_web_server_can_still_read_the_site(publication
     assert {path: mode for path, mode in public.items() if mode not in (0o644, 0o755)} == {}
     assert public["."] == public["reviews"] == public["reviews/film-1"] == 0o755
 
+
+
+@pytest.mark.slow
+def test_under_umask_000_nothing_publisher_makes_is_writable_by_others(publication, now):
+    # A directory others may write to lets them swap the ledger, or a cache file that the
+    # next build unpickles, running their code as the operator.
+    build_under_umask(publication, now, 0o000)
+    made = {f"public/{path}": mode for path, mode in modes(publication.root / "public").items()}
+    made |= {f".publisher/{path}": mode
+             for path, mode in modes(publication.root / ".publisher").items()}
+    assert ".publisher/cache" in made and "public/reviews/film-1" in made
+    assert {path: oct(mode) for path, mode in made.items() if mode & 0o022} == {}
