@@ -83,6 +83,22 @@ def shown_from(path: Path, base: Path) -> Path:
     return path.relative_to(base) if path.is_relative_to(base) else path
 
 
+#: What is wrong with a file name ``not_utf8`` finds, and what to do.
+NOT_UTF8 = ("the file name is not UTF-8 (saved on a system with another encoding?), so no "
+            "address can be made of it; rename it")
+
+
+def not_utf8(name: str) -> str | None:
+    """``name`` as a message can show it, its bytes that are not UTF-8 written ``\\xe9``, when
+    it has such bytes; else None. Python reads them from the file system as lone surrogates,
+    which no slug, page, feed or JSON record can hold."""
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return os.fsencode(name).decode("utf-8", "backslashreplace")
+    return None
+
+
 def read_file(path: str | os.PathLike[str]) -> bytes:
     """A whole file's bytes, in four system calls (open, fstat, read, close) where open()
     makes seven (it also asks whether the file is a terminal and where it stands): a build

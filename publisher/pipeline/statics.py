@@ -11,7 +11,7 @@ from typing import Any
 
 from ..config import Config
 from ..errors import PublisherError
-from ..files import escapes, private_target
+from ..files import NOT_UTF8, escapes, not_utf8, private_target
 from ..sources.frontmatter import NEAR_MISSES
 from .manifest import unit_files
 
@@ -93,6 +93,7 @@ def static_files(config: Config) -> list[tuple[str, Path]]:
     built: list[str] = []
     hidden: list[str] = []
     sources: list[str] = []
+    unnamed: list[str] = []
     seen: set[Path] = set()
 
     def walk(directory: Path, rel: str, linked: bool) -> None:
@@ -110,6 +111,10 @@ def static_files(config: Config) -> list[tuple[str, Path]]:
             if _left_out_of_static(entry.name, top=not rel):
                 continue
             path, name = Path(entry.path), rel + entry.name
+            shown = not_utf8(name)
+            if shown is not None:
+                unnamed.append(f"static/{shown}")
+                continue
             link = entry.is_symlink()
             if link:
                 target = escapes(path, allowed)
@@ -148,6 +153,9 @@ def static_files(config: Config) -> list[tuple[str, Path]]:
     else:
         walk(static, "", static.is_symlink())
     copy = "copy the file into static/ or remove the link"
+    if unnamed:
+        more = f" (and {len(unnamed) - 1} more)" if len(unnamed) > 1 else ""
+        raise PublisherError(f"{unnamed[0]}{more}: {NOT_UTF8}")
     for links, why, fix in (
             (refused, "a symbolic link out of the publication; publisher never publishes a "
                       "file from outside it (it could be a secret)", copy),

@@ -23,7 +23,7 @@ from time import time_ns
 from ..config import Config
 from ..cores import MAX_SHARES, default_workers
 from ..errors import Problem, SourceError
-from ..files import escapes, linked_folder, read_file
+from ..files import NOT_UTF8, escapes, linked_folder, not_utf8, read_file
 from ..models import Review, SitePage
 from ..slips import Slips
 from .cache import (
@@ -180,7 +180,10 @@ def _source_files(config: Config,
     for name, linked in entries:
         path = os.path.join(base, name)
         target = escapes(Path(path), allowed) if linked else None
-        if target is not None:
+        shown = not_utf8(prefix + name)
+        if shown is not None:
+            refused.append(Problem(shown, 0, "", NOT_UTF8))
+        elif target is not None:
             refused.append(Problem(prefix + name, 0, "",
                                    f"is a symbolic link to {target}, outside the publication; "
                                    "publisher reads no file from outside it: copy the review "

@@ -26,7 +26,7 @@ from pathlib import Path
 
 from ..config import Config
 from ..errors import Problem
-from ..files import escapes, read_file
+from ..files import NOT_UTF8, escapes, not_utf8, read_file
 from ..models import SitePage
 from ..text import slugify
 from .frontmatter import NEAR_MISSES, Collector, Fields, front_matter_mapping, unread_source
@@ -53,6 +53,11 @@ def page_files(config: Config) -> tuple[list[tuple[str, Path]], list[Problem]]:
     for entry in entries:
         rel = f"pages/{entry.name}"
         if entry.name.startswith((".", "_")):
+            continue
+        shown = not_utf8(rel)
+        if shown is not None:
+            if entry.name.endswith(".md") or entry.is_dir():
+                warnings.append(Problem(shown, 0, "", NOT_UTF8))
             continue
         if entry.is_dir():
             if any(name.endswith(".md") for name in os.listdir(entry.path)):

@@ -3,6 +3,9 @@ reads backwards."""
 
 from __future__ import annotations
 
+import os
+import shutil
+
 import pytest
 
 from publisher.errors import SourceError
@@ -16,6 +19,7 @@ from publisher.sources.catalog import load_reviews
 from publisher.sources.frontmatter import MAX_FRONT_MATTER_LINES, MAX_YAML_FIXES
 from publisher.sources.markdown import markdown_to_html
 from publisher.text import BIDI_CHARS
+from tests.fixtures import write_reviews
 
 
 def problems_of(publication) -> list[str]:
@@ -169,3 +173,37 @@ def test_the_closing_line_is_the_first_line_of_three_dashes_or_dots():
         split = frontmatter.split_front_matter(text, frontmatter.Collector("x.md"))
         assert split == by_lines(text), repr(text)
 
+
+
+def test_a_file_name_that_is_not_utf8_is_named_in_one_line_not_a_traceback(publication, cli):
+    # Unpacked from an old zip or copied from a Latin-1 machine: "café.md" whose é is one byte.
+    # Python reads the name with a lone surrogate that no slug, page or build record can hold.
+    write_reviews(publication, 2)
+    latin1 = os.fsdecode(b"caf\xe9.md")
+    shutil.copy(publication.root / "reviews" / "film-1.md", publication.root / "reviews" / latin1)
+    checked = cli("check", "--sources")
+    assert checked.exit_code == 1
+    assert ("reviews/caf\\xe9.md: the file name is not UTF-8 (saved on a system with "
+            "another encoding?), so no address can be made of it; rename it") in checked.stderr
+    built = cli("build")
+    assert built.exit_code == 1 and "caf\\xe9.md: the file name is not UTF-8" in built.stderr
+    assert not (publication.root / "public").exists()
+
+    os.remove(publication.root / "reviews" / latin1)
+    pages = publication.root / "pages"
+    pages.mkdir()
+    (pages / latin1).write_text("---\ntitle: Café\n---\nA page.\n", encoding="utf-8")
+    built = cli("build")
+    assert built.exit_code == 0
+    assert ("warning: pages/caf\\xe9.md: the file name is not UTF-8 (saved on a system with "
+            "another encoding?), so no address can be made of it; rename it") in built.stderr
+    assert not (publication.root / "public" / "caf").exists()  # once built as /caf/
+
+    os.remove(pages / latin1)
+    (publication.root / "static").mkdir()
+    (publication.root / "static" / os.fsdecode(b"men\xfa.pdf")).write_bytes(b"%PDF-1.4\n")
+    built = cli("build")
+    assert built.exit_code == 1
+    assert built.stderr == ("error: static/men\\xfa.pdf: the file name is not UTF-8 (saved on a "
+                            "system with another encoding?), so no address can be made of it; "
+                            "rename it\n")
