@@ -26,8 +26,7 @@ def serve_command(state: State, host: str | None, port: int | None, systemd: boo
         unit_files = units.server_unit(config.root, units.publication_command(config),
                                        title=config.title)
         name = next(iter(unit_files))
-        click.echo("# Save this in ~/.config/systemd/user/, then:\n"
-                   f"#   systemctl --user enable --now {name}")
+        click.echo(units.user_unit_steps(unit_files, name))
         for file_name, text in unit_files.items():
             click.echo(f"\n# --- {file_name} ---\n{text}", nl=False)
         return

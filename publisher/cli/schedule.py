@@ -41,7 +41,6 @@ def schedule_systemd(state: State) -> None:
     unit_files = units.systemd_units(config.root, units.publication_command(config),
                                     title=config.title)
     timer = next(name for name in unit_files if name.endswith(".timer"))
-    click.echo("# Save these in ~/.config/systemd/user/, then:\n"
-               f"#   systemctl --user enable --now {timer}")
+    click.echo(units.user_unit_steps(unit_files, timer))
     for name, text in unit_files.items():
         click.echo(f"\n# --- {name} ---\n{text}", nl=False)

@@ -121,6 +121,16 @@ def _unit_directory(root: Path) -> str:
     return directory
 
 
+def user_unit_steps(unit_files: dict[str, str], start: str) -> str:
+    """The comment lines above printed user units: where to save them, and how to start
+    ``start`` so that it keeps running once you log out (a user's manager, with their timers
+    and services, stops at their last logout unless lingering is on)."""
+    these = "these" if len(unit_files) > 1 else "this"
+    return (f"# Save {these} in ~/.config/systemd/user/, then:\n"
+            "#   loginctl enable-linger   # once: else they stop when you log out\n"
+            f"#   systemctl --user enable --now {start}")
+
+
 def systemd_units(root: Path, command: list[str], *, title: str = "") -> dict[str, str]:
     """A .service and .timer pair (file name → text) running ``publisher run`` every five
     minutes in ``root``; the secrets come from an EnvironmentFile.

@@ -73,6 +73,7 @@ def test_serve_prints_a_systemd_unit_that_keeps_it_running(publication):
     assert result.exit_code == 0
     unit = result.stdout
     assert "# --- publisher-test-reel-serve.service ---" in unit
+    assert "loginctl enable-linger" in unit.split("# ---")[0]  # else it stops at logout
     assert f"WorkingDirectory={publication.root.resolve()}" in unit
     assert "Restart=on-failure" in unit and "Type=exec" in unit
     assert "EnvironmentFile=%h/.config/publisher/publisher-test-reel.env" in unit

@@ -578,6 +578,9 @@ def test_schedule_crontab_and_systemd_commands(publication, cli):
     assert f"WorkingDirectory={root}" in units.output
     assert "OnCalendar=*:0/5" in units.output
     assert "systemctl --user enable --now publisher-test-reel.timer" in units.output
+    # A user's units run only while they are logged in: on a server, the timer would stop
+    # with the ssh session that enabled it, and the slot pass unsent.
+    assert "loginctl enable-linger" in units.output.split("# ---")[0]
 
 
 def test_crontab_and_systemd_name_a_config_file_not_called_publisher_toml(publication):
