@@ -434,10 +434,13 @@ def test_the_wheel_carries_the_default_templates_and_works_outside_the_repositor
                     ignore=shutil.ignore_patterns("__pycache__"))
     for name in ("pyproject.toml", "README.md"):
         shutil.copy2(repo / name, src / name)
-    built = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w",
+    built = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-v", "-w",
                             str(tmp_path / "dist"), str(src)],
                            capture_output=True, text=True, timeout=300, check=False)
     assert built.returncode == 0, built.stdout + built.stderr
+    # What setuptools calls deprecated it stops building: the license written as a table was
+    # to be "no longer supported" after 2027-02-18, and every install from source with it.
+    assert not re.findall(r".*deprecated.*", built.stdout + built.stderr, flags=re.I)
     (wheel,) = (tmp_path / "dist").glob("publisher-*.whl")
     with zipfile.ZipFile(wheel) as archive_file:
         names = set(archive_file.namelist())
