@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 from datetime import UTC, tzinfo
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -40,7 +41,8 @@ def init_command(state: State, directory: str, title: str, base_url: str, tz: st
                                author=author, now=state.now(zone))
     for path in written:
         click.echo(f"wrote {path}")
-    click.echo(f"next: publisher -C {directory} check, then publisher -C {directory} build")
+    where = shlex.quote(directory)  # to be pasted into a shell: a space would split it
+    click.echo(f"next: publisher -C {where} check, then publisher -C {where} build")
 
 
 @click.command("check")

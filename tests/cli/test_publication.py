@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 import shutil
 from datetime import UTC, datetime
 from pathlib import Path
@@ -74,6 +75,15 @@ def test_init_makes_a_publication_that_checks_clean(tmp_path):
     review_path.write_text(review.replace("Write the review here, in Markdown:", "A film with"),
                            "utf-8")
     assert "first-review.md" not in run_cli("check", root=target, env=SECRET).stderr
+
+
+def test_init_names_the_next_commands_as_a_shell_can_run_them(tmp_path):
+    target = tmp_path / "Ciné Réel" / "second reel"
+    result = run_cli("init", str(target))
+    assert result.exit_code == 0, result.output
+    quoted = shlex.quote(str(target))
+    assert result.stdout.splitlines()[-1] == (
+        f"next: publisher -C {quoted} check, then publisher -C {quoted} build")
 
 
 def test_init_never_overwrites(tmp_path):
