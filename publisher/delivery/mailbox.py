@@ -221,6 +221,10 @@ def _imap_description(host: str, port: int, folder: str) -> str:
 def _mailbox(config: Config) -> MaildirBox | _ImapSettings:
     url = config.inbox.mailbox
     where = f"{config.path}: inbox.mailbox"
+    if not url.strip():
+        raise ConfigError(f"{where}: not set, so there is no inbox to read; set it in [inbox] "
+                          "to the mailbox your bounces and replies reach: maildir:///path or "
+                          "imaps://host:993/FOLDER")
     scheme, sep, rest = url.partition("://")
     scheme = scheme.lower()
     processed = config.inbox.processed_folder

@@ -84,4 +84,7 @@ def test_serve_prints_a_systemd_unit_that_keeps_it_running(publication):
 def test_inbox_without_a_mailbox_says_which_key_to_set(publication):
     result = run_cli("inbox", root=publication.root)
     assert result.exit_code == 1
-    assert "inbox.mailbox: unsupported mailbox ''" in result.stderr
+    assert result.stderr.endswith(
+        "publisher.toml: inbox.mailbox: not set, so there is no inbox to read; set it in [inbox] "
+        "to the mailbox your bounces and replies reach: maildir:///path or "
+        "imaps://host:993/FOLDER\n")
