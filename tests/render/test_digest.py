@@ -432,7 +432,7 @@ def test_the_wheel_carries_the_default_templates_and_works_outside_the_repositor
     src = tmp_path / "src"
     shutil.copytree(repo / "publisher", src / "publisher",
                     ignore=shutil.ignore_patterns("__pycache__"))
-    for name in ("pyproject.toml", "README.md"):
+    for name in ("pyproject.toml", "README.md", "LICENSE", "MANIFEST.in"):
         shutil.copy2(repo / name, src / name)
     built = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-v", "-w",
                             str(tmp_path / "dist"), str(src)],
@@ -448,6 +448,7 @@ def test_the_wheel_carries_the_default_templates_and_works_outside_the_repositor
     defaults = sorted(p.name for p in DEFAULT_TEMPLATES.iterdir() if p.is_file())
     assert {"digest.mjml.j2", "digest.txt.j2", "archive.html.j2"} <= set(defaults)
     assert {f"publisher/templates/{name}" for name in defaults} <= names
+    assert any(name.endswith(".dist-info/licenses/LICENSE") for name in names)  # MIT's terms
 
     # The unpacked wheel, ahead of this checkout on the path, run from elsewhere for a
     # publication without a templates/ directory: the defaults come from the wheel.
