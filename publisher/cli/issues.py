@@ -39,7 +39,7 @@ def issue() -> None:
 def issue_new(state: State, dry_run: bool, note: str | None) -> None:
     """Compose the next issue from the published reviews that are in no issue yet."""
     from ..newsletter.compose import first_issue_note
-    from ..pipeline.issues import compose_issue, note_from_file
+    from ..pipeline.issues import compose_issue, issued_review_ids, note_from_file
     from ..sources import load_reviews
 
     config = state.config
@@ -47,7 +47,7 @@ def issue_new(state: State, dry_run: bool, note: str | None) -> None:
     warn(catalog.warnings)
     note_html = note_from_file(Path(note), config) if note else ""
     store = open_store(state)
-    issued = store.issued_review_ids()
+    issued = issued_review_ids(store, catalog)
     record = compose_issue(config, store, catalog, now=state.now(),
                            dry_run=dry_run, note_html=note_html)
     verb = "would create" if dry_run else "created"

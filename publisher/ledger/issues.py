@@ -16,6 +16,7 @@ from ..models import (
     IssueRecord,
     IssueState,
     RenderedDigest,
+    Review,
     SlotHistory,
     SlotOutcome,
 )
@@ -82,6 +83,16 @@ class IssueStore(StoreBase):
                 select(issues_t.c.number, issues_t.c.frozen_issue).where(*_ON_THE_WEB)
             ).all()
         return {row.number: decode_issue(row.frozen_issue) for row in rows}
+
+    def mailed_reviews(self) -> list[Review]:
+        """The reviews of every issue that left draft, as it froze them: what readers may
+        have been mailed, under the ids and from the files they had then."""
+        with self._read() as conn:
+            texts = conn.execute(
+                select(issues_t.c.frozen_issue).where(issues_t.c.frozen_issue.is_not(None),
+                                                      issues_t.c.state != IssueState.CANCELLED)
+            ).scalars().all()
+        return [review for text in texts for review in decode_issue(text).reviews]
 
     def web_issue_numbers(self) -> set[int]:
         """The numbers of ``frozen_issues``, without reading the issues."""

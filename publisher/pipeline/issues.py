@@ -12,12 +12,18 @@ from ..files import read_text
 from ..ledger import Store
 from ..ledger.probe import LedgerStatus, probe_ledger
 from ..models import IssueRecord, IssueState
-from ..newsletter.compose import plan_issue
+from ..newsletter.compose import issued_ids, plan_issue
 from ..render.archive import archive_page
 from ..sources import Catalog
 from ..sources.markdown import markdown_to_html
 
 _ARCHIVED = re.compile(r"[1-9][0-9]*")
+
+
+def issued_review_ids(store: Store, catalog: Catalog) -> set[str]:
+    """The ids of the reviews in a live issue, those mailed under an id they no longer have
+    (a file renamed, say) by their ids now: the reviews no new issue may hold."""
+    return issued_ids(catalog, store.issued_review_ids(), store.mailed_reviews())
 
 
 def compose_issue(config: Config, store: Store, catalog: Catalog, *, now: datetime,
@@ -30,8 +36,8 @@ def compose_issue(config: Config, store: Store, catalog: Catalog, *, now: dateti
     row, StoreError if another issue took the number meanwhile, ComposeError if the web archive
     already has an issue of that number (``refuse_archived``).
     """
-    plan = plan_issue(config, catalog, issued=store.issued_review_ids(), records=store.issues(),
-                      now=now)
+    plan = plan_issue(config, catalog, issued=issued_review_ids(store, catalog),
+                      records=store.issues(), now=now)
     refuse_archived(config, plan.number)
     ids = tuple(review.id for review in plan.reviews)
     if dry_run:

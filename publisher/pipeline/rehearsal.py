@@ -35,7 +35,7 @@ from ..newsletter.compose import (
 from ..newsletter.schedule import clock_warning, config_schedule, format_local
 from ..sources import Catalog, load_reviews
 from .build import build_site
-from .issues import lost_ledger, refuse_archived
+from .issues import issued_review_ids, lost_ledger, refuse_archived
 from .lock import file_lock_holder
 from .preflight import (
     is_local,
@@ -215,7 +215,8 @@ class _Plan:
         if self.catalog is None:
             self.problems.append(f"no issue would be composed for {what}: {SOURCES_BROKEN}")
             return None
-        issued = self.store.issued_review_ids() if self.store is not None else set()
+        issued = (issued_review_ids(self.store, self.catalog) if self.store is not None
+                  else set())
         try:
             plan = plan_issue(self.config, self.catalog, issued=issued, records=self.records,
                               now=self.now)

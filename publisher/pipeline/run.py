@@ -44,7 +44,7 @@ from ..newsletter.schedule import (
 from ..sources import Catalog, load_reviews
 from .build import steady
 from .inbox import process_inbox
-from .issues import compose_issue, lost_ledger
+from .issues import compose_issue, issued_review_ids, lost_ledger
 from .lock import run_locks
 from .preflight import sending_secret
 from .publish import publish_site
@@ -242,7 +242,7 @@ class _Run:
             self.echo(f"issue #{record.number}, composed by hand, goes out for the slot "
                       f"{when}: {record.subject}{waiting}")
             return decision, "issued", record.number
-        issued = store.issued_review_ids()
+        issued = issued_review_ids(store, catalog)
         try:
             record = compose_issue(self.config, store, catalog, now=self.now, slot=slot,
                                    schedule=key)
@@ -273,7 +273,7 @@ class _Run:
         # The slot's row already says "skipped", so the issue cannot be keyed by it; the check
         # above (no issue composed since the slot) keeps a repeated --catch-up from sending twice.
         when = format_local(last, self.tz)
-        issued = store.issued_review_ids()
+        issued = issued_review_ids(store, catalog)
         try:
             record = compose_issue(self.config, store, catalog, now=self.now)
         except NotEnoughReviews as exc:

@@ -196,6 +196,39 @@ def test_a_newsletter_started_with_a_back_catalogue_mails_the_newest_and_says_so
     assert not any("back catalogue" in line for line in lines)
 
 
+def _rename_file(publication):
+    review = publication.root / "reviews" / "film-2.md"
+    review.rename(review.with_name("film-two.md"))
+
+
+def _correct_date(publication):
+    review = publication.root / "reviews" / "film-2.md"
+    review.write_text(review.read_text().replace("date: 2026-11-02", "date: 2026-11-03"))
+
+
+def _move_domain(publication):
+    toml = publication.root / "publisher.toml"
+    toml.write_text(toml.read_text().replace("https://reel.test/", "https://www.reel.test/"))
+
+
+@pytest.mark.parametrize("edit", [_rename_file, _correct_date, _move_domain])
+def test_a_review_mailed_once_is_not_mailed_again_under_its_new_feed_id(publication, edit):
+    # Each edit gives reviews without an id: line a new one; the issue that mailed them
+    # holds the old, and readers must not get the same review twice.
+    write_reviews(publication, 2)
+    use_maildir(publication)
+    add_subscribers(publication.config, 2, SLOT - timedelta(days=1))
+    assert run(publication.config, SLOT + timedelta(minutes=1))[0].issue == 1
+    edit(publication)
+    write_reviews(publication, 1, first=SLOT.date() + timedelta(days=2), prefix="new")
+
+    report, lines = run(publication.config, SLOT + timedelta(days=7, minutes=1))
+    assert report.issue == 2, lines
+    issues, _ = ledger(publication.config)
+    assert [rid.rsplit(":", 1)[1] for rid in issues[1].review_ids] == ["new-1"]
+    assert maildir_count(publication.config) == 4
+
+
 def test_a_slot_beyond_grace_is_skipped_and_its_reviews_roll_into_the_next_issue(publication):
     write_reviews(publication, 3)
     use_maildir(publication)
