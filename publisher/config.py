@@ -51,6 +51,10 @@ class FeedSettings:
     #: (its day, YYYY-MM-DD) and {slug} filled in. A site moved here keeps its old ids with
     #: its old pattern: Hugo's is the permalink ("https://example.org/posts/{slug}/").
     ids: str = "tag:{domain},{date}:{slug}"
+    #: The {domain} of those ids and of the issues' entries in issues/atom.xml: base_url's
+    #: host unless set. A site whose base_url moves keeps its old host here, and with it
+    #: every id readers have (a tag: URI names who owned the domain then: RFC 4151).
+    id_domain: str = ""
 
 
 @dataclass(frozen=True)
@@ -326,6 +330,11 @@ class Config:
         # Once per config: every review without an id asks for it (derived_id), and splitting
         # the URL each time was a fiftieth of parsing a source (base_url is frozen).
         return urlsplit(self.base_url).hostname or "localhost"
+
+    @property
+    def id_domain(self) -> str:
+        """The domain in derived feed ids: feeds.id_domain, else base_url's host."""
+        return self.feeds.id_domain or self.domain
 
     @property
     def newsletter_name(self) -> str:
@@ -684,6 +693,10 @@ def _check(config: Config, where: str) -> Config:
             f"{where}: feeds.ids: {config.feeds.ids!r} does not make a URI for each review; "
             "expected a pattern with {slug} (and {domain}, {date} if wanted), such as "
             "\"tag:{domain},{date}:{slug}\" or a site's old \"https://example.org/posts/{slug}/\"")
+    if config.feeds.id_domain and not _HOST_NAME.fullmatch(config.feeds.id_domain):
+        problems.append(
+            f"{where}: feeds.id_domain: {config.feeds.id_domain!r} is not a domain name; write "
+            "the host alone, as base_url had it, e.g. id_domain = \"example.org\"")
     if config.feeds.hub:
         problems += _url_problems(config.feeds.hub, "feeds.hub", where,
                                   example="https://hub.example.org/")

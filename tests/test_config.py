@@ -112,6 +112,8 @@ def test_mail_comes_from_base_urls_domain_unless_from_address_is_given(publicati
         ("[feeds]\nids = 'posts/{slug}/'", "feeds.ids: 'posts/{slug}/' does not make a URI"),
         ("[feeds]\nids = 'tag:{domain},{year}:{slug}'", "feeds.ids: 'tag:{domain},{year}:"),
         ("[feeds]\nids = 'tag:{domain},{date}:x'", "feeds.ids: 'tag:{domain},{date}:x' does not"),
+        ("[feeds]\nid_domain = 'https://reel.test/'", "feeds.id_domain: 'https://reel.test/' is "
+                                                    "not a domain name; write the host alone"),
         # A negative grace skipped every slot, with exit 0; zero is a choice (never late).
         ("[newsletter]\ngrace_hours = -5", "newsletter.grace_hours: must be at least 0 (hours a "
                                           "missed issue may still go out late), got -5"),

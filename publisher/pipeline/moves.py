@@ -1,10 +1,12 @@
 """What moved since the last build, each said with the fix that keeps readers' links and feeds
 working: a review's page at a new address (its slug or the permalink pattern changed), a
-review's feed id changed (readers would see it again as new), a reviewer or a tag gone (renamed
-in every review). Read off the plan and the last build's record (``manifest``)."""
+review's feed id changed (readers would see it again as new; every derived one at once when
+base_url's domain changed, which one line of publisher.toml undoes), a reviewer or a tag gone
+(renamed in every review). Read off the plan and the last build's record (``manifest``)."""
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -13,7 +15,7 @@ from typing import Any
 
 import orjson
 
-from ..config import Config
+from ..config import Config, feed_id
 from ..errors import Problem
 from ..models import Review
 from ..render.pages import page_file
@@ -108,6 +110,7 @@ def _moved_pages(plan: Planner, old: Mapping[str, Mapping[str, Any]], pages: set
     by_bytes: dict[str, Review] = {}
     moved: list[Problem] = []
     renamed: list[Problem] = []
+    redomained: list[tuple[Review, str, str]] = []  # (review, its old id, that id's domain)
     for key, entry in old.items():
         about = entry.get("review")
         if not isinstance(about, list) or len(about) != 3 or not key.startswith("page:"):
@@ -125,15 +128,57 @@ def _moved_pages(plan: Planner, old: Mapping[str, Mapping[str, Any]], pages: set
             continue
         keep_id = _keep_id(plan, review, old_id)
         if same is review:
-            if keep_id:
-                renamed.append(_renamed(review, old_id, keep_id))
+            _id_changed(plan.config, review, old_id, keep_id, renamed, redomained)
             continue
         rel = key[len("page:"):]
         if key in planned or f"alias:{rel}" in planned:
             continue  # something answers at the old address
         pages.add(rel)
         moved.append(_moved_page(plan, review, rel, keep_id))
-    return _counted(moved, renamed, plan.config)
+    return _new_domain(redomained, plan.config) + _counted(moved, renamed, plan.config)
+
+
+def _id_changed(config: Config, review: Review, old_id: str, keep_id: str,
+                renamed: list[Problem], redomained: list[tuple[Review, str, str]]) -> None:
+    """Add ``review``, at the same address under a new feed id, to ``redomained`` when only
+    base_url's domain made it new, else (its id derived from a new date or slug) its warning
+    to ``renamed``."""
+    domain = _old_domain(config, review, old_id) if keep_id else None
+    if domain is not None:
+        if not config.feeds.id_domain:  # set, the ids' domain is the editor's choice
+            redomained.append((review, old_id, domain))
+    elif keep_id:
+        renamed.append(_renamed(review, old_id, keep_id))
+
+
+def _old_domain(config: Config, review: Review, old_id: str) -> str | None:
+    """The domain ``old_id`` was derived under, when it is ``review``'s derived id under
+    another domain (base_url's changed), else None."""
+    head, marker, tail = config.feeds.ids.partition("{domain}")
+    day, slug = review.date.date().isoformat(), review.slug
+    before, after = feed_id(head, "", day, slug), feed_id(tail, "", day, slug)
+    if not marker or not (old_id.startswith(before) and old_id.endswith(after)):
+        return None
+    domain = old_id[len(before):len(old_id) - len(after)]
+    if not domain or domain == config.id_domain \
+            or feed_id(config.feeds.ids, domain, day, slug) != old_id:
+        return None  # not this review's id under another domain: its date or slug changed
+    return domain
+
+
+def _new_domain(redomained: Sequence[tuple[Review, str, str]], config: Config) -> list[Problem]:
+    """One warning for every review whose derived feed id changed with base_url's domain
+    alone, with the one line that gives them all back (their files need no id: line each)."""
+    if not redomained:
+        return []
+    old = Counter(domain for _, _, domain in redomained).most_common(1)[0][0]
+    review, old_id, _ = redomained[0]
+    count = len(redomained)
+    return [Problem(config.path.name, 0, "feeds.id_domain", (
+        f"base_url's domain changed from {old} to {config.domain}, and with it the feed id "
+        f"of {count} review{'' if count == 1 else 's'} without an id: line ({old_id} is now "
+        f"{review.id}), so that feed readers would show them again as new; add under "
+        f"[feeds]: id_domain = \"{old}\""))]
 
 
 def _keep_id(plan: Planner, review: Review, old_id: str) -> str:
@@ -171,6 +216,7 @@ def _renamed_since_feed(plan: Planner, items: Sequence[Mapping[str, Any]], pages
     planned = {unit.key for unit in plan.units}
     moved: list[Problem] = []
     renamed: list[Problem] = []
+    redomained: list[tuple[Review, str, str]] = []
     for item in items:
         try:
             old_id, url = str(item["id"]), str(item.get("url") or "")
@@ -183,20 +229,20 @@ def _renamed_since_feed(plan: Planner, items: Sequence[Mapping[str, Any]], pages
         keep_id = _keep_id(plan, review, old_id)
         rel = page_file(url, plan.site) if url != review.url else None
         if rel is None or f"page:{rel}" in planned or f"alias:{rel}" in planned:
-            if keep_id:
-                renamed.append(_renamed(review, old_id, keep_id))
+            _id_changed(plan.config, review, old_id, keep_id, renamed, redomained)
             continue
         pages.add(rel)
         moved.append(_moved_page(plan, review, rel, keep_id))
     # In the order of their files, not the feed's (newest first).
     moved.sort(key=lambda problem: problem.path)
     renamed.sort(key=lambda problem: problem.path)
-    return _counted(moved, renamed, plan.config)
+    redomained.sort(key=lambda found: found[0].source_path)
+    return _new_domain(redomained, plan.config) + _counted(moved, renamed, plan.config)
 
 
 def _counted(moved: list[Problem], renamed: list[Problem], config: Config) -> list[Problem]:
     """Moved pages and changed feed ids: a new permalink pattern moves every page at once, a
-    new domain changes every derived id, so a few are named and the rest counted."""
+    new ids pattern changes every derived id, so a few are named and the rest counted."""
     if len(moved) > MOVES_NAMED:
         moved = [*moved[:MOVES_NAMED], Problem(
             config.reviews_dir + "/", 0, "aliases",
@@ -207,7 +253,7 @@ def _counted(moved: list[Problem], renamed: list[Problem], config: Config) -> li
         renamed = [*renamed[:MOVES_NAMED], Problem(
             config.reviews_dir + "/", 0, "id",
             f"and {len(renamed) - MOVES_NAMED} more reviews' feed ids changed (did "
-            "base_url's domain change?): give each its old id to keep it")]
+            "feeds.ids change? its old pattern keeps them): else give each its old id")]
     return moved + renamed
 
 

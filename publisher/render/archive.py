@@ -69,7 +69,7 @@ def _entry(issue: Issue, cards: Sequence[Card], site: Site) -> dict[str, Any]:
         "date_iso": issue.date.astimezone(site.newsletter_tz).date().isoformat(),
         "updated": _atom_time(issue.date),
         "url": archive_url(site, issue.number),
-        "id": f"tag:{site.domain},{issue.date.astimezone(UTC):%Y-%m-%d}:issues/{issue.number}",
+        "id": f"tag:{site.id_domain},{issue.date.astimezone(UTC):%Y-%m-%d}:issues/{issue.number}",
         "films": site.words.names([c.title for c in cards]),
         "content_html": _summary_html(cards, site),
     }

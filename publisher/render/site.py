@@ -39,6 +39,7 @@ class Site:
     subject_template: str  # newsletter.subject, a Jinja template
     feed_limit: int  # entries per feed
     feed_hub: str  # WebSub hub, or ""
+    id_domain: str  # the domain in the issues' feed ids (feeds.id_domain, else base_url's host)
     #: The file these values came from, named in error messages ("publisher.toml: …").
     origin: str
     #: True when publisher builds the site's pages (review permalinks under base_url); False
@@ -90,6 +91,7 @@ class Site:
             subject_template=nl.subject,
             feed_limit=config.feeds.limit,
             feed_hub=config.feeds.hub,
+            id_domain=config.id_domain,
             origin=str(config.path),
             pages=not config.external_pages,
             home_url=config.home_url,

@@ -76,7 +76,8 @@ def code_fingerprint() -> str:
 def config_fingerprint(config: Config) -> str:
     """The config fields that shape a parse result."""
     parts = (config.base_url, config.timezone, config.feeds.permalink, config.feeds.ids,
-             config.newsletter.excerpt_words, config.reviews_dir, str(config.root))
+             config.feeds.id_domain, config.newsletter.excerpt_words, config.reviews_dir,
+             str(config.root))
     return repr(parts)
 
 

@@ -66,10 +66,11 @@ _SAFE_SLUG = re.compile(r"[a-z0-9]+(?:[-_.][a-z0-9]+)*\Z")
 
 
 def derived_id(config: Config, day: date_type, slug: str) -> str:
-    """The id of a review without an ``id`` field: ``feeds.ids`` filled in, by default the RFC
-    4151 tag URI ``tag:{domain},{YYYY-MM-DD}:{slug}`` (the importer writes the same into the
-    files it makes)."""
-    return feed_id(config.feeds.ids, config.domain, day.isoformat(), slug)
+    """The id of a review without an ``id`` field: ``feeds.ids`` filled in (its {domain}
+    ``feeds.id_domain``, else base_url's host), by default the RFC 4151 tag URI
+    ``tag:{domain},{YYYY-MM-DD}:{slug}`` (the importer writes the same into the files it
+    makes)."""
+    return feed_id(config.feeds.ids, config.id_domain, day.isoformat(), slug)
 
 
 def _parse_datetime(value: str, config: Config) -> datetime:

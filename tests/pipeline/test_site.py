@@ -810,6 +810,36 @@ def test_a_feed_id_that_changed_with_the_date_is_named(publication, now):
         "do not show it again as new"]
 
 
+def test_a_new_base_url_domain_is_named_once_with_the_line_that_keeps_every_feed_id(
+        publication, now):
+    write_reviews(publication, [*[{}] * 7, {"date": "2026-11-09"}])  # film-8 dated anew too
+    config = publication.config
+    build_site(config, now=now)
+    before = feedparser.parse((config.output_path / "atom.xml").read_bytes())
+    toml = publication.root / "publisher.toml"
+    toml.write_text(toml.read_text().replace("https://reel.test/", "https://www.reel.test/"))
+    path = publication.root / "reviews" / "film-8.md"
+    path.write_text(path.read_text("utf-8").replace("date: 2026-11-09", "date: 2026-11-10"))
+
+    warnings = [str(w) for w in build_site(publication.config, now=now).warnings]
+    assert warnings == [
+        "publisher.toml: feeds.id_domain: base_url's domain changed from reel.test to "
+        "www.reel.test, and with it the feed id of 7 reviews without an id: line "
+        "(tag:reel.test,2026-11-01:film-1 is now tag:www.reel.test,2026-11-01:film-1), so "
+        "that feed readers would show them again as new; add under [feeds]: "
+        'id_domain = "reel.test"',
+        "reviews/film-8.md: id: its feed id changed from tag:reel.test,2026-11-09:film-8 to "
+        "tag:www.reel.test,2026-11-10:film-8; add `id: tag:reel.test,2026-11-09:film-8` so that "
+        "feed readers do not show it again as new"]
+
+    publication.add_config('[feeds]\nid_domain = "reel.test"\n')
+    config = publication.config
+    assert build_site(config, now=now).warnings == ()
+    after = feedparser.parse((config.output_path / "atom.xml").read_bytes())
+    assert [e.link for e in after.entries][0].startswith("https://www.reel.test/")
+    assert [e.id for e in after.entries][1:] == [e.id for e in before.entries][1:]
+
+
 def test_a_feed_id_changed_since_a_version_that_made_only_feeds_is_named(publication, now):
     # Versions before 30 November 2026 built feeds and no review pages, and spelt some slugs
     # otherwise ('Łódź' was 'odz'): their manifest names no page, their feed.json the ids.

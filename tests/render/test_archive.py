@@ -159,6 +159,21 @@ def test_atom_feed_of_issues_is_valid(config, issues):
     assert '<a href="https://reel.test/reviews/film-1/">Fast &amp; Furious' in content.value
 
 
+def test_issue_ids_keep_the_domain_they_were_minted_under_when_base_url_moves(publication,
+                                                                                  issues):
+    def entry_ids(config):
+        atom = render_archive(Site.from_config(config), issues)["issues/atom.xml"]
+        return [e.id for e in feedparser.parse(atom).entries]
+
+    assert entry_ids(publication.config) == ["tag:reel.test,2026-11-27:issues/2",
+                                             "tag:reel.test,2026-11-20:issues/1"]
+    toml = publication.root / "publisher.toml"
+    toml.write_text(toml.read_text().replace("https://reel.test/", "https://www.reel.test/"))
+    publication.add_config('[feeds]\nid_domain = "reel.test"\n')
+    assert entry_ids(publication.config) == ["tag:reel.test,2026-11-27:issues/2",
+                                             "tag:reel.test,2026-11-20:issues/1"]
+
+
 def test_empty_archive_is_still_valid(config):
     out = render_archive(Site.from_config(config), [])
     assert sorted(out) == ["issues/atom.xml", "issues/index.html"]
