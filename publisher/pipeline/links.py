@@ -6,7 +6,7 @@ draft again, or moved without an alias). Read off the plan and what the build se
 from __future__ import annotations
 
 import os
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Hashable, Sequence
 from urllib.parse import unquote, urlsplit
 
 from ..config import READER_PATHS, Config
@@ -151,17 +151,18 @@ def lost_issue_links(plan: Planner, served: Collection[str], moved: Collection[s
             if url.startswith(plan.site.base_url) and not _lands(plan, url, served):
                 linked.setdefault(url, (review, []))[1].append(issue.number)
     # The review a sent one is now: by its id, else by its file (a new date or slug
-    # changes a derived id).
-    published = {key: r for r in plan.published for key in (r.id, r.source_path) if key}
-    unpublished = {key: r for r in plan.unpublished for key in (r.id, r.source_path) if key}
+    # changes a derived id), else by its title, date and reviewer (its file renamed).
+    published = {key: r for r in plan.published for key in _sameness(r) if key}
+    unpublished = {key: r for r in plan.unpublished for key in _sameness(r) if key}
     found: dict[str, Problem] = {}
     for url, (sent, numbers) in linked.items():
         rel = unquote(page_file(url, plan.site) or "")
         if not rel or rel in moved:
             continue  # not a page's address, or moves_since names it
         alias = f"`aliases: [{rel.removesuffix('index.html')}]`"
-        now = published.get(sent.id) or published.get(sent.source_path or sent.id)
-        waiting = unpublished.get(sent.id) or unpublished.get(sent.source_path or sent.id)
+        now = next((published[key] for key in _sameness(sent) if key in published), None)
+        waiting = next((unpublished[key] for key in _sameness(sent) if key in unpublished),
+                       None)
         source = sent.source_path or plan.config.reviews_dir + "/"
         if now is not None:
             source = now.source_path or source
@@ -186,6 +187,11 @@ def lost_issue_links(plan: Planner, served: Collection[str], moved: Collection[s
                            "one)")
         return kept
     return found
+
+
+def _sameness(review: Review) -> tuple[Hashable, ...]:
+    """What tells ``review`` from the others, most telling first (``lost_issue_links``)."""
+    return review.id, review.source_path, (review.title, review.date, review.reviewer)
 
 
 class Addresses:

@@ -795,6 +795,27 @@ def test_a_review_sent_then_made_a_draft_or_moved_is_named_with_its_fix(publicat
     assert "reviews/drafted.md: aliases: issue #1 sent readers" in result.output
 
 
+def test_a_review_sent_then_its_file_renamed_without_an_id_is_found_at_its_new_page(
+        publication, cli):
+    # Its derived id changed with its slug: it is known by its title, date and reviewer, not
+    # taken for gone (restoring the old file would publish it twice).
+    write_reviews(publication, [{"slug": "moved"}])
+    use_maildir(publication)
+    config = publication.config
+    add_subscribers(config, 1, SLOT - timedelta(days=1))
+    assert run(config, SLOT + timedelta(minutes=1))[0].issue == 1
+    reviews = publication.root / "reviews"
+    (reviews / "moved.md").rename(reviews / "moved-on.md")
+    run(config, SLOT + timedelta(minutes=6))
+
+    result = cli("build", now=None)
+    assert result.exit_code == 0, result.output
+    assert ("warning: reviews/moved-on.md: aliases: issue #1 sent readers a link to "
+            f"{config.base_url}reviews/moved/ (Moved), where nothing is published now; its "
+            f"review's page is now {config.base_url}reviews/moved-on/: add "
+            "`aliases: [reviews/moved/]`\n") in result.output
+
+
 def test_a_run_that_builds_a_moved_page_passes_the_warning_on_and_only_that_one(publication):
     write_reviews(publication, [{"slug": "x"}, {"slug": "y", "body": "[gone](/reviews/nope/)"}])
     config = publication.config
