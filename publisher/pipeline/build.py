@@ -218,11 +218,13 @@ def _build(config: Config, *, now: datetime, issues: Sequence[Issue], catalog: C
     moves = moves_since(planner, old, out / "feed.json")
     moved = list(moves.warnings)
     lost = lost_issue_links(planner, served, moves.pages)
-    # A link in a sent issue that this build breaks (the page it removes) is news for
-    # ``publisher run`` to pass on, like a page that moved; the builds after keep naming it.
-    moved += [problem for rel, problem in lost.items() if f"page:{rel}" in old]
+    # A link in a sent issue that this build breaks (the page or poster it removes) is news
+    # for ``publisher run`` to pass on, like a page that moved; the builds after keep naming it.
+    copied = old.get("static", {}).get("files", {})
+    news = {rel for rel in lost if f"page:{rel}" in old or rel in copied}
+    moved += [problem for rel, problem in lost.items() if rel in news]
     planner.warnings.extend(moved)
-    planner.warnings.extend(problem for rel, problem in lost.items() if f"page:{rel}" not in old)
+    planner.warnings.extend(problem for rel, problem in lost.items() if rel not in news)
     manifest: dict[str, dict[str, Any]] = {}
     owner: dict[str, str] = {}  # path → the unit that makes it
     stale: list[Unit] = []

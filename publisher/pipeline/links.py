@@ -138,18 +138,24 @@ def lost_issue_links(plan: Planner, served: Collection[str], moved: Collection[s
                      named: int | None = LINKS_NAMED) -> dict[str, Problem]:
     """Warnings for review pages that issues already sent link (in every copy of the
     email, and on the issue's archive page, which shows it as it went out) where nothing
-    is published now: the review deleted, made a draft again, or moved without an alias.
-    One per address, naming the issues and what makes the link land again, keyed by the
-    page's path under the output. ``moved``: the paths of pages ``moves.moves_since`` names already;
-    ``named`` at most, the rest counted."""
-    if not plan.site.pages or not plan.issues:
+    is published now: the review deleted, made a draft again, or moved without an alias;
+    and for the posters they show from static/ that are gone (renamed, deleted), which
+    every copy loads from the site. One per address, naming the issues and what makes the
+    link land again, keyed by the path under the output. ``moved``: the paths of pages
+    ``moves.moves_since`` names already; ``named`` at most, the rest counted."""
+    if not plan.issues:
         return {}
     linked: dict[str, tuple[Review, list[int]]] = {}
+    shown: dict[str, tuple[Review, list[int]]] = {}
     for issue in plan.issues:
         for review in issue.reviews:
             url = review.url.partition("#")[0]
-            if url.startswith(plan.site.base_url) and not _lands(plan, url, served):
+            if plan.site.pages and url.startswith(plan.site.base_url) \
+                    and not _lands(plan, url, served):
                 linked.setdefault(url, (review, []))[1].append(issue.number)
+            poster = review.poster.src if review.poster else ""
+            if poster.startswith(plan.site.base_url) and not _lands(plan, poster, served):
+                shown.setdefault(poster, (review, []))[1].append(issue.number)
     # The review a sent one is now: by its id, else by its file (a new date or slug
     # changes a derived id), else by its title, date and reviewer (its file renamed).
     published = {key: r for r in plan.published for key in _sameness(r) if key}
@@ -179,6 +185,16 @@ def lost_issue_links(plan: Planner, served: Collection[str], moved: Collection[s
                              f"issue{'s' if len(numbers) > 1 else ''} {which} sent "
                              f"readers a link to {url} ({sent.title}), where nothing is "
                              f"published now; {fix}")
+    for url, (sent, numbers) in shown.items():
+        rel = unquote(url.partition("?")[0][len(plan.site.base_url):])
+        now = next((published[key] for key in _sameness(sent) if key in published), None)
+        source = (now.source_path if now else "") or sent.source_path or "static/"
+        which = ", ".join(f"#{n}" for n in numbers)
+        found[rel] = Problem(source, 0, "poster",
+                             f"issue{'s' if len(numbers) > 1 else ''} {which} showed readers "
+                             f"the poster {url} ({sent.title}), where nothing is published "
+                             "now (every copy of the email loads it from there); put the file "
+                             f"back at static/{rel} (its review may show another)")
     if named is not None and len(found) > named:  # a new permalink pattern, say
         kept = dict(list(found.items())[:named])
         kept[""] = Problem(plan.config.reviews_dir + "/", 0, "aliases",

@@ -26,6 +26,7 @@ from tests.fixtures import (
     run_cli,
     use_maildir,
     use_smtp,
+    write_films,
     write_reviews,
 )
 from tests.smtpserver import SmtpServer
@@ -793,6 +794,32 @@ def test_a_review_sent_then_made_a_draft_or_moved_is_named_with_its_fix(publicat
             f"review's page is now {config.base_url}reviews/moved-on/: add "
             "`aliases: [reviews/moved/]`") in result.output
     assert "reviews/drafted.md: aliases: issue #1 sent readers" in result.output
+
+
+def test_a_poster_an_issue_showed_then_renamed_in_static_is_named_with_its_fix(publication,
+                                                                               cli):
+    # Every copy of the email loads the poster from the site: renamed, it is broken in all.
+    write_films(publication, 2)
+    use_maildir(publication)
+    config = publication.config
+    add_subscribers(config, 1, SLOT - timedelta(days=1))
+    assert run(config, SLOT + timedelta(minutes=1))[0].issue == 1
+    title = load_reviews(config).reviews[0].title
+    posters = publication.root / "static" / "posters"
+    (posters / "film-1.png").rename(posters / "first.png")
+    review = publication.root / "reviews" / "film-1.md"
+    review.write_text(review.read_text().replace("posters/film-1.png", "posters/first.png"))
+
+    said = (f"warning: reviews/film-1.md: poster: issue #1 showed readers the poster "
+            f"{config.base_url}posters/film-1.png ({title}), where nothing is published now "
+            "(every copy of the email loads it from there); put the file back at "
+            "static/posters/film-1.png (its review may show another)")
+    report, lines = run(config, SLOT + timedelta(minutes=6))
+    assert report.exit_code == 0 and said in lines, lines
+    result = cli("build", now=None)  # and every build after, until it is back
+    assert f"{said}\n" in result.output
+    shutil.copy(posters / "first.png", posters / "film-1.png")
+    assert "poster:" not in cli("build", now=None).output
 
 
 def test_a_review_sent_then_its_file_renamed_without_an_id_is_found_at_its_new_page(
