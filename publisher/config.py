@@ -821,7 +821,7 @@ def parse_config(text: str, *, root: Path, path: Path) -> Config:
     assert isinstance(config, Config)
     # An empty language is the default, as a missing one is (the renderers took "" for "en",
     # but the feeds wrote it as it was).
-    language = config.language if config.language.strip() else Config.language
+    language = _language_tag(config.language) if config.language.strip() else Config.language
     config = dataclasses.replace(config, base_url=_directory(config.base_url), root=root,
                                  path=path, language=language)
     if config.server.url:
@@ -831,6 +831,15 @@ def parse_config(text: str, *, root: Path, path: Path) -> Config:
     if not (isinstance(newsletter, dict) and "from_address" in newsletter):
         config = _from_own_domain(config)
     return _check(config, where)
+
+
+def _language_tag(language: str) -> str:
+    """``language`` as a language tag: "de_DE", as WordPress and POSIX locales write it, is
+    "de-DE" (browsers' Intl refuses "de_DE" as a page's lang), and "DE" is "de", whose
+    strings.de.toml a translation is in. The other subtags keep their case: a tag's case means
+    nothing, and a strings.pt-br.toml is read by the language as written."""
+    primary, *rest = language.strip().replace("_", "-").split("-")
+    return "-".join([primary.lower(), *rest])
 
 
 def _directory(url: str) -> str:

@@ -207,6 +207,16 @@ def test_an_empty_language_is_english_as_a_missing_one_is(publication, language)
     assert load_config(directory=publication.root).language == "en"
 
 
+@pytest.mark.parametrize(("written", "tag"), [("de_DE", "de-DE"), ("DE", "de"),
+                                              ("pt_br", "pt-br"), ("zh_Hant_TW", "zh-Hant-TW")])
+def test_a_language_written_as_a_locale_name_is_read_as_its_language_tag(publication, written,
+                                                                          tag):
+    """"de_DE" (as WordPress and POSIX write it) went out as lang="de_DE", which browsers'
+    Intl refuses, and strings.de.toml was never read."""
+    publication.write_config(MINIMAL_CONFIG.replace('"en"', f'"{written}"'))
+    assert load_config(directory=publication.root).language == tag
+
+
 def test_a_moved_line_wrong_on_both_sides_is_named_for_each_side_only(publication):
     publication.add_config("[moved]\n'../a/' = 'https://elsewhere.test/'\n")
     with pytest.raises(ConfigError) as caught:

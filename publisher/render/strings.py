@@ -127,7 +127,10 @@ def load_strings(templates: Path, language: str, *, folder: str = "",
     and key of a broken one."""
     english = DEFAULT_TEMPLATES / folder / "strings.en.toml"
     values = _read(english, english, None, allowed)
-    tags = dict.fromkeys([language.split("-")[0], language] if language else [])
+    # A translation named for a locale ("strings.de_DE.toml") is read too: it was, while the
+    # language could be written "de_DE".
+    tags = dict.fromkeys([language.split("-")[0], language, language.replace("-", "_")]
+                         if language else [])
     for tag in tags:
         for directory in (DEFAULT_TEMPLATES, templates):
             path = directory / folder / f"strings.{tag}.toml"

@@ -384,7 +384,7 @@ def language_gaps(templates: Path, language: str) -> list[str]:
     if primary != "en" and not any(
             (directory / f"strings.{tag}.toml").is_file()
             for directory in (DEFAULT_TEMPLATES, templates)
-            for tag in {primary, language}):
+            for tag in {primary, language, language.replace("-", "_")}):
         gaps.append(f"language: {language!r}, but the words of the pages, feeds and digest "
                     "(“Every review”, “Reviewed by …”, feed titles) are English: copy "
                     f"{DEFAULT_TEMPLATES / 'strings.en.toml'} to "

@@ -1604,6 +1604,36 @@ def test_a_publication_in_another_language_has_its_dates_and_words_in_it(publica
     assert "In this issue: Film 1 et Film 2" in digest.html  # the preheader's own words: English
 
 
+def test_a_language_written_as_a_locale_name_reads_the_translation_of_its_language(
+        publication, now):
+    # language = "de_DE" (WordPress's spelling) read no strings.de.toml, while check said
+    # nothing was missing: every word stayed English, and lang="de_DE" stopped the search
+    # page's script (Intl refuses it).
+    toml = publication.root / "publisher.toml"
+    toml.write_text(toml.read_text().replace('language = "en"', 'language = "de_DE"'))
+    write_reviews(publication, 1)
+    templates = publication.root / "templates"
+    templates.mkdir()
+    (templates / "strings.de.toml").write_text('every_review = "Alle Kritiken"\n',
+                                               encoding="utf-8")
+    config = publication.config
+    assert not [w for w in check_publication(config, now=now).warnings if ": language:" in w]
+    build_site(config, now=now)
+    public = config.output_path
+    index = page(public, "reviews/index.html")
+    assert index.get("lang") == "de-DE"
+    assert index.xpath("//h1")[0].text_content() == "Alle Kritiken"
+    assert feedparser.parse((public / "feed.xml").read_bytes()).feed.language == "de-DE"
+    # A translation named as the language was written is still read.
+    (templates / "strings.de.toml").unlink()
+    (templates / "strings.de_DE.toml").write_text('every_review = "Sämtliche Kritiken"\n',
+                                                  encoding="utf-8")
+    assert not [w for w in check_publication(config, now=now).warnings if ": language:" in w]
+    build_site(config, now=now)
+    assert page(public, "reviews/index.html").xpath("//h1")[0].text_content() == (
+        "Sämtliche Kritiken")
+
+
 def test_check_says_when_a_language_has_no_translation_of_publishers_words(publication, now):
     toml = publication.root / "publisher.toml"
     toml.write_text(toml.read_text().replace('language = "en"', 'language = "de"'))
