@@ -24,9 +24,7 @@ from .engine import compile_mjml, fault_text, render_template, template_fault, w
 from .sender import Sender
 from .site import Site
 from .tokens import PREVIEW_SUBSCRIBER
-
-_RTL_LANGUAGES = {"ar", "arc", "dv", "fa", "ha", "he", "khw", "ks", "ku", "ps", "ur", "yi"}
-
+from .words import text_direction
 
 # --- subject --------------------------------------------------------------------------------
 
@@ -72,11 +70,6 @@ def compose_subject(site: Site, number: int, reviews: Sequence[Review]) -> str:
             raise
         raise TemplateError(f"{site.origin}: newsletter.subject: {fault_text(exc)}") from None
     return header_text(subject, SUBJECT_MAX)
-
-
-def text_direction(language: str) -> str:
-    """"rtl" for a language written right to left (the ``dir`` of its pages), else "ltr"."""
-    return "rtl" if language.split("-")[0].lower() in _RTL_LANGUAGES else "ltr"
 
 
 def publication_context(site: Site) -> dict[str, Any]:

@@ -19,12 +19,12 @@ from email.utils import format_datetime, make_msgid
 from typing import Any
 
 from ..text import header_text
-from .digest import text_direction
 from .dkim import DkimSigner, sign_message
 from .engine import render_template, wrap_text
 from .sender import Sender, fold_subject, format_address, phrase
 from .site import Site
 from .strings import Strings
+from .words import text_direction
 
 
 def page_context(site: Site, strings: Strings) -> dict[str, Any]:

@@ -330,6 +330,30 @@ def _locale(language: str) -> tuple[Any, bool]:
     return None, True
 
 
+#: Scripts written right to left (ISO 15924), and languages CLDR has no data for that are: a
+#: tag Babel cannot read reads in its script's direction, else in its language's.
+_RTL_SCRIPTS = frozenset({"Adlm", "Arab", "Hebr", "Mand", "Nkoo", "Rohg", "Samr", "Syrc", "Thaa",
+                          "Yezi"})
+_RTL_LANGUAGES = frozenset({"arc", "khw"})
+
+
+@functools.cache
+def text_direction(language: str) -> str:
+    """"rtl" for a language written right to left (the ``dir`` of its pages), else "ltr": the
+    character order CLDR gives it, which knows each language's script (Hausa and Kurmanji in
+    Latin letters, Sorani and Sindhi in Arabic ones) and reads a script subtag ("pa-Arab")."""
+    tag = language.replace("_", "-")
+    locale, fallback = _locale(tag)
+    if locale is not None and not fallback:
+        return str(locale.text_direction)
+    script = next((s.title() for s in tag.split("-")[1:] if len(s) == 4 and s.isalpha()), None)
+    if script is not None:
+        return "rtl" if script in _RTL_SCRIPTS else "ltr"
+    if locale is not None:  # the primary language's data ("ar" for an unknown "ar-XY")
+        return str(locale.text_direction)
+    return "rtl" if tag.split("-")[0].lower() in _RTL_LANGUAGES else "ltr"
+
+
 def og_locale(language: str) -> str:
     """``language`` as Open Graph's og:locale wants it, language_TERRITORY ("en-GB" -> "en_GB";
     a bare "fr" -> "fr_FR", its likeliest territory in CLDR, as Facebook reads a bare "fr" as

@@ -1447,6 +1447,23 @@ def test_a_right_to_left_publication_reads_right_to_left_in_the_feeds_view_too(
     assert (html_element.get("lang"), html_element.get("dir")) == ("he", "rtl")
 
 
+@pytest.mark.parametrize(("language", "direction"), [("ha", "ltr"), ("ckb", "rtl")])
+def test_a_publication_reads_in_the_direction_its_language_is_written(publication, now,
+                                                                      language, direction):
+    # Hausa (Latin letters) was published right to left, Sorani (Arabic letters) left to right.
+    toml = publication.root / "publisher.toml"
+    toml.write_text(toml.read_text().replace('language = "en"', f'language = "{language}"'))
+    write_reviews(publication, 1)
+    config = publication.config
+    build_site(config, now=now)
+    assert page(config.output_path, "index.html").get("dir") == direction
+    [html_element] = lxml.etree.parse(str(config.output_path / "feed.xsl")).xpath("//html")
+    assert html_element.get("dir") == direction
+    digest = render_digest(Issue(number=1, subject="s", date=now,
+                                 reviews=load_reviews(config).reviews), Site.from_config(config))
+    assert re.search(f'<html lang="{language}" dir="{direction}"', digest.html)
+
+
 def test_in_a_right_to_left_page_the_older_review_is_to_the_right(publication, now):
     toml = publication.root / "publisher.toml"
     toml.write_text(toml.read_text().replace('language = "en"', 'language = "he"'))

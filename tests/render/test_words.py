@@ -11,7 +11,13 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from publisher.errors import TemplateError
-from publisher.render.words import ENGLISH, language_gaps, load_words, og_locale
+from publisher.render.words import (
+    ENGLISH,
+    language_gaps,
+    load_words,
+    og_locale,
+    text_direction,
+)
 
 PARIS = ZoneInfo("Europe/Paris")
 # 23:30 UTC on the 20th is already the 21st in Paris: the day is the reader's zone's.
@@ -281,3 +287,15 @@ def test_a_web_translation_has_only_the_placeholders_its_key_is_given(tmp_path):
     ("pt", "pt_BR"), ("zh-Hant", "zh_TW"), ("xx", "xx")])
 def test_open_graph_reads_a_language_with_its_territory(language, locale):
     assert og_locale(language) == locale
+
+
+@pytest.mark.parametrize(("language", "direction"), [
+    ("en", "ltr"), ("de", "ltr"), ("he", "rtl"), ("ar-EG", "rtl"), ("fa", "rtl"),
+    # Hausa and Kurmanji are written in Latin letters, Sorani, Sindhi and Uyghur in Arabic ones
+    # (a list of languages had it the other way round); a script subtag decides for itself.
+    ("ha", "ltr"), ("ku", "ltr"), ("ckb", "rtl"), ("sd", "rtl"), ("ug", "rtl"),
+    ("pa-Arab", "rtl"), ("ks-Deva", "ltr"), ("iw", "rtl"),
+    # Languages CLDR has no data for, by what they are written in.
+    ("arc", "rtl"), ("khw", "rtl"), ("xx", "ltr"), ("xx-Arab", "rtl"), ("xx-Latn", "ltr")])
+def test_a_language_reads_in_the_direction_of_its_script(language, direction):
+    assert text_direction(language) == direction
