@@ -378,6 +378,37 @@ def test_a_right_to_left_title_and_name_read_in_order_in_a_left_to_right_page(pu
     page.close()
 
 
+def test_a_right_to_left_page_sets_its_rules_and_links_on_the_sides_it_reads_from(publication,
+                                                                                 browser):
+    # In an Arabic or Hebrew site the rule beside "where to see it" stood at the far left of
+    # the column, away from its right-aligned words, and the only neighbour of the oldest
+    # review, the newer one, sat on the right, where the older one sits on every other page.
+    from tests.fixtures import NOW, write_reviews
+
+    toml = publication.root / "publisher.toml"
+    toml.write_text(toml.read_text().replace('language = "en"', 'language = "he"'))
+    write_reviews(publication, [{"availability": "בקולנוע"}, {}])
+    port = free_port()
+    base = f"http://127.0.0.1:{port}/"
+    text = (publication.root / "publisher.toml").read_text("utf-8")
+    publication.write_config(text.replace('"https://reel.test/"', f'"{base}"'))
+    build_publication(publication.config, now=NOW)
+    page = browser.new_page(viewport={"width": 1200, "height": 900})
+    with StaticServer(publication.config.output_path, port):
+        page.goto(base + "reviews/film-1/")
+        column = page.locator("article").bounding_box()
+        rule = page.evaluate("(() => { const s = getComputedStyle("
+                             "document.querySelector('.availability'));"
+                             " return [s.borderRightWidth, s.borderLeftWidth]; })()")
+        assert rule == ["4px", "0px"]
+        newer = page.locator("a[rel=next]").bounding_box()
+        assert newer["x"] + newer["width"] < column["x"] + column["width"] / 2
+        page.goto(base + "reviews/film-2/")
+        older = page.locator("a[rel=prev]").bounding_box()
+        assert older["x"] > column["x"] + column["width"] / 2
+    page.close()
+
+
 def contrast(one: str, other: str) -> float:
     """WCAG 2.1's contrast ratio of two CSS colours as Chromium computes them ("rgb(r, g, b)")."""
     def luminance(colour: str) -> float:

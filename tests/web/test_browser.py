@@ -196,3 +196,24 @@ def _wait(found, timeout: float = 10.0):
         assert time.monotonic() < deadline, "nothing arrived"
         time.sleep(0.05)
     return result
+
+
+def test_a_right_to_left_form_marks_its_error_on_the_side_it_reads_from(
+        publication: Publication, browser):
+    # The rule beside the error stood on the left, the far side of right-aligned words.
+    toml = publication.root / "publisher.toml"
+    toml.write_text(toml.read_text().replace('language = "en"', 'language = "he"'))
+    sock, config = serve_publication(publication)
+    with open_store(config) as store:
+        desk = ReaderDesk(config, store, secret=SECRET, clock=MutableClock(NOW))
+        with ReaderServer(desk, sock) as reader:
+            page = browser.new_page()
+            page.goto(reader.url + "subscribe")
+            assert page.evaluate("document.documentElement.dir") == "rtl"
+            page.fill("#subscribe-email", "not an address")
+            page.evaluate("document.querySelector('#subscribe-email').type = 'text'")
+            page.click("button[type=submit]")
+            rule = page.evaluate("(() => { const s = getComputedStyle("
+                                 "document.querySelector('.error'));"
+                                 " return [s.borderRightWidth, s.borderLeftWidth]; })()")
+            assert rule == ["4px", "0px"]
