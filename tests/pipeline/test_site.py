@@ -1475,6 +1475,19 @@ def test_in_a_right_to_left_page_the_older_review_is_to_the_right(publication, n
     assert doc.xpath("string(//a[@rel='next'])").endswith(" ←")
 
 
+def test_in_a_right_to_left_index_the_pages_arrows_point_out_to_their_sides(publication, now):
+    # "← Newer" stood at the right edge pointing into the page, "Older →" at the left.
+    toml = publication.root / "publisher.toml"
+    toml.write_text(toml.read_text().replace('language = "en"', 'language = "he"'))
+    publication.add_config("[site]\nper_page = 1\n")
+    write_reviews(publication, 3)
+    config = publication.config
+    build_site(config, now=now)
+    [pager] = page(config.output_path, "reviews/page/2/index.html").xpath("//nav[@class='pager']")
+    assert pager.xpath("string(a[@rel='prev'])") == "→ Newer"
+    assert pager.xpath("string(a[@rel='next'])") == "Older ←"
+
+
 #: A Persian film and reviewer in an English publication.
 FARHADI = {"reviewer": quoted("علی رضایی"), "tags": "[درام]",
            "film": {"year": 2011, "director": "Asghar Farhadi",
