@@ -47,6 +47,7 @@ from ..render.reader import (
 from ..render.sender import Sender
 from ..render.site import Site
 from ..render.strings import load_web_strings
+from ..render.words import plural_rule
 from ..text import count
 from .issues import lost_ledger
 from .slots import ledger_decision
@@ -582,7 +583,8 @@ def check_reader_messages(config: Config, now: datetime) -> Findings:
     sample = "reader@example.org"
     try:
         site = Site.from_config(config)
-        strings = load_web_strings(config.templates_path, config.language)
+        strings = load_web_strings(config.templates_path, config.language,
+                                   plural_rule(config.language))
         confirmation_message(site, sender, strings, email=sample, name="Sample Reader",
                              confirm_url=config.reader_url("confirm") + "?token=sample",
                              hours=round(config.server.confirm_hours), date=now, signer=None)

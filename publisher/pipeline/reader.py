@@ -57,7 +57,7 @@ from ..render.sender import Sender
 from ..render.site import Site
 from ..render.strings import Strings, load_web_strings
 from ..render.tokens import CONFIRM, MANAGE, UNDO, make_token, read_token, verify_unsubscribe_token
-from ..render.words import Words
+from ..render.words import Words, plural_rule
 
 log = logging.getLogger("publisher.serve")
 T = TypeVar("T")
@@ -137,7 +137,8 @@ class ReaderDesk:
         self._secret = secret
         self.site = Site.from_config(config)
         self.sender = Sender.from_config(config)
-        self.strings: Strings = load_web_strings(config.templates_path, config.language)
+        self.strings: Strings = load_web_strings(config.templates_path, config.language,
+                                                 plural_rule(config.language))
         self.signer = DkimSigner.from_config(config)
         self.transport = transport or transport_from_url(config)
         self.settings = config.server

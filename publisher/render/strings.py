@@ -9,7 +9,10 @@ key, a value of the wrong kind or an unknown placeholder is a TemplateError nami
 the key, so a typo never reaches a reader as a half-filled sentence.
 
 A value is a string, or, for words that count something, a table of CLDR plural categories
-(``one``, ``few``, ``many``, ``other``…) of which ``other`` is required.
+(``one``, ``few``, ``many``, ``other``…) of which ``other`` is required. The reader's pages
+count hours only: a table there is said with the rest of its values (``{hours}`` chooses the
+form), and a translation may give one string for every number, as it could before those
+values were tables.
 """
 
 from __future__ import annotations
@@ -42,6 +45,8 @@ class Strings:
     language: str
     #: The CLDR plural category of a number in ``language`` ("one", "other", …).
     plural: Callable[[int], str] = english_plural
+    #: The value whose number chooses the form of a table said as words (``strings(key, …)``).
+    counted: str = "n"
 
     def __call__(self, key: str, **values: object) -> str:
         return self.fill(key, values)
@@ -49,7 +54,10 @@ class Strings:
     def fill(self, key: str, values: Mapping[str, object]) -> str:
         """``strings(key, **values)`` for values already in a mapping."""
         value = self.values[key]
-        assert isinstance(value, str), key
+        if not isinstance(value, str):
+            number = values[self.counted]
+            assert isinstance(number, int), key
+            value = self.form(key, number)
         return value.format_map(values)
 
     def count(self, key: str, n: int, /, **values: object) -> str:
@@ -60,7 +68,8 @@ class Strings:
     def form(self, key: str, n: int) -> str:
         """The form of ``key`` for the number ``n``, its placeholders not yet filled in."""
         forms = self.values[key]
-        assert not isinstance(forms, str), key
+        if isinstance(forms, str):  # a reader's page's translation, one for every number
+            return forms
         return forms.get(self.plural(n)) or forms["other"]
 
 
@@ -90,7 +99,9 @@ def _read(path: Path, english: Path, known: Mapping[str, Value] | None,
         plain = isinstance(value if known is None else known[key], str)
         if plain and not isinstance(value, str):
             raise TemplateError(f"{path}: {key}: expected a string")
-        if not plain:
+        # The reader's pages' counted words were strings until they were tables: a translation
+        # written then still reads (``allowed`` is set for those pages' strings only).
+        if not plain and not (allowed is not None and isinstance(value, str)):
             if not (isinstance(value, dict) and value and "other" in value
                     and all(isinstance(v, str) for v in value.values())):
                 raise TemplateError(f"{path}: {key}: expected a table of plural forms with at "
@@ -103,7 +114,7 @@ def _read(path: Path, english: Path, known: Mapping[str, Value] | None,
         # what the code and the templates pass for it (``allowed``, the web pages' whole set,
         # bounds the English file itself), and any other is a KeyError where it renders.
         permitted = allowed if known is None else \
-            _value_fields(known[key]) | ({"n"} if not plain else set())
+            _value_fields(known[key]) | ({"n"} if not plain and allowed is None else set())
         if permitted is not None:
             try:
                 fields = _value_fields(value)
@@ -120,7 +131,7 @@ def _read(path: Path, english: Path, known: Mapping[str, Value] | None,
 
 def load_strings(templates: Path, language: str, *, folder: str = "",
                  allowed: Set[str] | None = None,
-                 plural: Callable[[int], str] = english_plural) -> Strings:
+                 plural: Callable[[int], str] = english_plural, counted: str = "n") -> Strings:
     """English (the packaged ``<folder>/strings.en.toml``), overlaid with
     ``strings.<primary language>.toml`` and then ``strings.<language>.toml`` from the
     packaged defaults and then the publication's ``templates``. TemplateError names the file
@@ -136,7 +147,7 @@ def load_strings(templates: Path, language: str, *, folder: str = "",
             path = directory / folder / f"strings.{tag}.toml"
             if path != english and path.is_file():
                 values.update(_read(path, english, values, allowed))
-    return Strings(values, language or "en", plural)
+    return Strings(values, language or "en", plural, counted)
 
 
 #: What the reader's pages and messages fill in.
@@ -150,6 +161,7 @@ def load_web_strings(templates: Path, language: str,
     form wherever it is shown: English (``web/strings.en.toml``), overlaid with
     ``web/strings.<primary language>.toml`` and then ``web/strings.<language>.toml`` (say
     ``pt``, then ``pt-BR``), each from the packaged defaults and then the publication's
-    ``templates``. TemplateError names the file and key of a broken one."""
+    ``templates``. TemplateError names the file and key of a broken one. ``plural`` is the
+    language's rule (render.words.plural_rule), which chooses how many hours a link works."""
     return load_strings(templates, language, folder="web", allowed=WEB_PLACEHOLDERS,
-                        plural=plural)
+                        plural=plural, counted="hours")

@@ -15,7 +15,7 @@ from __future__ import annotations
 import functools
 import re
 import string
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import date as Date
 from datetime import datetime
 from decimal import Decimal
@@ -375,11 +375,16 @@ def og_locale(language: str) -> str:
     return f"{lang}_{region}" if len(region) == 2 and region.isalpha() else lang
 
 
+def plural_rule(language: str) -> Callable[[int], str]:
+    """The CLDR plural category of a number in ``language`` ("one", "few", "other"…)."""
+    locale = _locale(language or "en")[0]
+    return locale.plural_form if locale is not None else english_plural
+
+
 def load_words(templates: Path, language: str) -> Words:
     """The publication's words: English, overlaid with its ``strings.LANG.toml``. Raises
     TemplateError naming the file and key of a broken one."""
-    locale = _locale(language or "en")[0]
-    plural = locale.plural_form if locale is not None else english_plural
+    plural = plural_rule(language)
     return Words(_with_form_words(load_strings(templates, language, plural=plural),
                                   load_web_strings(templates, language, plural=plural)),
                  language)

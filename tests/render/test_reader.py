@@ -27,6 +27,7 @@ from publisher.render.sender import Sender
 from publisher.render.site import Site
 from publisher.render.strings import load_web_strings
 from publisher.render.tokens import CONFIRM, MANAGE, UNDO, make_token, read_token
+from publisher.render.words import plural_rule
 from tests.render.test_dkim import dns_for, keys, signed_config  # noqa: F401 (a fixture)
 from tests.smtpserver import Received
 
@@ -104,6 +105,31 @@ def test_the_confirmation_speaks_the_publications_language(publication):
     msg = parse(message(publication.config, name="Zoé"))
     assert msg["Subject"] == "Confirmez votre abonnement à Test Reel"
     assert msg.get_body(("plain",)).get_content().startswith("Bonjour Zoé,")
+
+
+def test_the_hours_a_link_works_are_counted_in_the_languages_plural_forms(publication):
+    # With confirm_hours = 1 the page and the message said "It works for 1 hours", and a
+    # translation had one sentence for every number ("48 godzin" and "24 godzin" in Polish).
+    strings = load_web_strings(publication.config.templates_path, "en")
+    assert "It works for 1 hour. " in strings("check_inbox_body", address="a@b.org", hours=1)
+    assert "It works for 48 hours. " in strings("check_inbox_body", address="a@b.org",
+                                                hours=48)
+    text = parse(confirmation_message(
+        Site.from_config(publication.config), Sender.from_config(publication.config), strings,
+        email="zoe@example.com", name="Zoë", confirm_url=URL, hours=1, date=WHEN,
+        signer=None)).get_body(("plain",)).get_content()
+    assert "The link works for 1 hour." in text
+    in_language(publication, "pl", 'mail_expiry = { one = "Link działa {hours} godzinę.", '
+                                   'few = "Link działa {hours} godziny.", '
+                                   'many = "Link działa {hours} godzin.", '
+                                   'other = "Link działa {hours} godziny." }\n'
+                                   'undo_expired_body = "Przycisk działał {hours} h."\n')
+    config = publication.config
+    polish = load_web_strings(config.templates_path, "pl", plural_rule("pl"))
+    assert [polish("mail_expiry", hours=hours) for hours in (1, 24, 48)] == [
+        "Link działa 1 godzinę.", "Link działa 24 godziny.", "Link działa 48 godzin."]
+    # A translation written once for every number, as before, still reads.
+    assert polish("undo_expired_body", hours=1, publication="x") == "Przycisk działał 1 h."
 
 
 def welcome(config, signer=None, *, latest=None, name="Zoë Å", email="zoe@example.com"

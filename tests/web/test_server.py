@@ -995,6 +995,22 @@ def test_pages_speak_the_publications_language_from_a_strings_file(publication):
     assert "Email address" in visible(page)  # a key left out stays English
 
 
+def test_the_hours_a_link_works_take_the_languages_plural_form_on_the_page(publication):
+    publication.write_config(publication.root.joinpath("publisher.toml").read_text()
+                             .replace('language = "en"', 'language = "pl"'))
+    (publication.root / "templates" / "web").mkdir(parents=True)
+    (publication.root / "templates" / "web" / "strings.pl.toml").write_text(
+        'check_inbox_body = { one = "{address}: {hours} godzinę.", few = "{address}: {hours} '
+        'godziny.", many = "{address}: {hours} godzin.", other = "{address}: {hours} '
+        'godziny." }\n', encoding="utf-8")
+    sock, config = serve_publication(publication, server="confirm_hours = 25")
+    with open_store(config) as store:
+        desk = ReaderDesk(config, store, secret=SECRET, clock=MutableClock(NOW))
+        with ReaderServer(desk, sock) as server:
+            page = httpx.post(server.url + "subscribe", data={"email": "ola@example.org"})
+    assert "ola@example.org: 25 godzin." in visible(page)
+
+
 def test_a_broken_strings_file_is_one_line_naming_the_file_and_key(publication, tmp_path):
     from publisher.errors import TemplateError
     from publisher.render.strings import load_web_strings
