@@ -152,7 +152,7 @@ def load_strings(templates: Path, language: str, *, folder: str = "",
 
 #: What the reader's pages and messages fill in.
 WEB_PLACEHOLDERS = frozenset({"publication", "address", "name", "hours", "date", "number",
-                              "sender"})
+                              "sender", "label"})
 
 
 def load_web_strings(templates: Path, language: str,

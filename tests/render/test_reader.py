@@ -191,6 +191,19 @@ def test_the_welcome_speaks_the_publications_language_dates_included(publication
         ("plain",)).get_content()
 
 
+def test_the_welcomes_labels_are_punctuated_as_the_language_writes_them(publication):
+    # "Gérer votre abonnement:" — the colon after each link's label was the template's.
+    in_language(publication, "fr", 'preferences_link = "Gérer votre abonnement"\n'
+                                   'welcome_unsubscribe = "Se désabonner"\n'
+                                   'welcome_past = "Tous les numéros"\n'
+                                   'mail_label = "{label} :"\n')
+    latest = LatestIssue(3, "Numéro 3", "https://reel.test/issues/3/")
+    text = parse(welcome(publication.config, latest=latest)).get_body(
+        ("plain",)).get_content().replace("\r\n", "\n")
+    assert "Gérer votre abonnement :\n" in text and "Se désabonner :\n" in text
+    assert "Tous les numéros : https://reel.test/issues/" in text
+
+
 def test_the_note_to_a_subscriber_who_asked_again_links_preferences_in_both_parts(config):
     sender = Sender.from_config(config)
     preferences = sender.preferences_url("s3cret", "zoe@example.com")
