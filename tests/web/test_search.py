@@ -55,6 +55,11 @@ def test_typing_finds_reviews_by_film_people_and_year_whatever_the_accents(page)
     page.get_by_role("status").filter(has_text="1 review matches.").wait_for()
     assert results(page) == ["The Quiet Harbour"]  # starring Tomás Rey
 
+    page.fill("#q", "diesel")
+    page.get_by_role("status").filter(has_text="1 review matches.").wait_for()
+    assert "Starring Vin Diesel, Paul Walker and Michelle Rodriguez" in page.locator(
+        "#search-results li").inner_text()
+
     page.fill("#q", "lukasz pawel")  # every word must match: reviewer and director
     page.get_by_role("status").filter(has_text="1 review matches.").wait_for()
     assert results(page) == ["Zimna wojna"]
@@ -142,6 +147,7 @@ search_no_match = "Aucune critique ne correspond à « {query} »."
 rated = "Noté {rating}"
 rating = "{value} sur 5"
 directed_by = "Réalisé par {name}"
+starring = "Avec {names}"
 """
 
 
@@ -162,6 +168,9 @@ def test_the_search_speaks_the_sites_language(french_page):
     page.get_by_role("status").filter(has_text="1 critique correspond.").wait_for()
     assert page.locator("#search-results .stars").get_attribute("aria-label") == (
         "Noté 3,5 sur 5")  # the decimal comma: the search index is written in French too
+    # The cast joined as French joins a list, as the pages and the digest join it.
+    assert "Avec Vin Diesel, Paul Walker et Michelle Rodriguez" in page.locator(
+        "#search-results li").inner_text()
     page.fill("#q", "20")  # every year: French plural forms, chosen by Intl.PluralRules
     page.get_by_role("status").filter(has_text="4 critiques correspondent.").wait_for()
     page.fill("#q", "nothing")
