@@ -1,5 +1,6 @@
 """Database faults a person must fix, as one line each: a corrupt ledger, a ledger the process
-may not write, a full disk under it. Other errors pass through unchanged."""
+may not write, a full disk under it, a lock another session keeps. Other errors pass through
+unchanged."""
 
 from __future__ import annotations
 
@@ -29,6 +30,27 @@ class LedgerFull(StoreError):
         self.cause = cause
 
 
+class LedgerLocked(StoreError):
+    """Another session has held a lock the ledger needs past PostgreSQL's lock_timeout."""
+
+
+#: What to do when another session keeps a lock the ledger needs: the cause is nearly always a
+#: transaction left open (psql, a migration script), which nothing else would ever end.
+LOCK_WAIT_HINT = (
+    "another session has held a lock the ledger needs for longer than lock_timeout (a "
+    "transaction left open in psql, say): find it with SELECT pid, application_name, "
+    "xact_start FROM pg_stat_activity WHERE state = 'idle in transaction', end it with "
+    "SELECT pg_terminate_backend(pid), then run this again")
+#: PostgreSQL's SQLSTATE for a lock not had within lock_timeout (lock_not_available).
+_LOCK_NOT_AVAILABLE = "55P03"
+
+
+def waited_for_lock(exc: BaseException) -> bool:
+    """Whether ``exc`` (a driver error, or SQLAlchemy's around one) is PostgreSQL giving up
+    waiting for a lock."""
+    return getattr(getattr(exc, "orig", None) or exc, "sqlstate", None) == _LOCK_NOT_AVAILABLE
+
+
 # What SQLite says, in its own words (sqlite3_errstr), for each case.
 _CORRUPT = ("database disk image is malformed", "file is not a database")
 _READ_ONLY = ("attempt to write a readonly database", "unable to open database file",
@@ -41,14 +63,16 @@ _FULL = ("database or disk is full", "disk i/o error")
 def fault_of(exc: BaseException, where: str | None,
              ledger: Path | None = None) -> StoreError | None:
     """The StoreError that ``exc`` (an error from the database driver) means, or None when it
-    is not a fault of the ledger's file. Its line starts with ``where`` unless that is None
-    (for a caller that names the ledger itself). ``ledger``: the SQLite ledger's file, if the
-    caller knows it: a full disk under it is then named (SQLite's own words do not say which
-    disk, and "disk I/O error" not even that it is full)."""
+    is not a fault of the ledger's file nor a lock another session keeps. Its line starts with
+    ``where`` unless that is None (for a caller that names the ledger itself). ``ledger``: the
+    SQLite ledger's file, if the caller knows it: a full disk under it is then named (SQLite's
+    own words do not say which disk, and "disk I/O error" not even that it is full)."""
+    prefix = f"{where}: " if where is not None else ""
+    if waited_for_lock(exc):  # from SQLAlchemy, or from the driver under a raw cursor
+        return LedgerLocked(f"{prefix}{LOCK_WAIT_HINT}")
     if not isinstance(exc, DatabaseError) or isinstance(exc, IntegrityError | ProgrammingError):
         return None
     text = str(getattr(exc, "orig", None) or exc).lower()
-    prefix = f"{where}: " if where is not None else ""
     if any(words in text for words in _CORRUPT):
         return LedgerCorrupt(
             f"{prefix}the ledger is damaged ({text}); restore the latest backup with "
@@ -70,7 +94,7 @@ def translated(where: str, ledger: Path | None = None) -> Iterator[None]:
     """Run the block, turning a ledger fault into its StoreError (``fault_of``)."""
     try:
         yield
-    except DatabaseError as exc:
+    except Exception as exc:  # SQLAlchemy's, and the driver's own from a raw cursor's statements
         fault = fault_of(exc, where, ledger)
         if fault is None:
             raise

@@ -40,7 +40,7 @@ from ..config import STATE_DIR, Config
 from ..errors import StoreError
 from .base import QUERY_SECRETS, display_url, new_worker_id, sqlite_file
 from .deliveries import DeliveryStore
-from .faults import fault_of
+from .faults import LOCK_WAIT_HINT, fault_of, waited_for_lock
 from .issues import IssueStore
 from .readers import ReaderStore
 from .schema import SCHEMA_REVISION
@@ -49,6 +49,10 @@ from .subscribers import SubscriberStore
 BUSY_TIMEOUT_MS = 30_000
 #: Seconds to wait for a PostgreSQL server before saying it cannot be reached.
 CONNECT_TIMEOUT = 10
+#: How long a statement waits for a lock on PostgreSQL, unless the server or the role sets
+#: lock_timeout itself: far longer than any of publisher's own transactions holds one (queueing
+#: a million deliveries takes seconds), and PostgreSQL's default is to wait for ever.
+LOCK_TIMEOUT = "1min"
 POSTGRES_EXTRA = "pip install 'publisher[postgres]'"
 
 
@@ -138,6 +142,8 @@ def create_ledger_engine(config: Config, url: URL, *, worker: str,
             f"environment (for PostgreSQL: {POSTGRES_EXTRA})") from None
     if backend == "sqlite":
         _configure_sqlite(engine)
+    else:
+        _configure_postgres(engine)
     return engine
 
 
@@ -150,6 +156,8 @@ def connect_error(url: URL, exc: SQLAlchemyError) -> str:
 def connect_problem(url: URL, exc: BaseException) -> str:
     """Why the database could not be used, and what to do (``connect_error`` without the
     URL)."""
+    if waited_for_lock(exc):  # PostgreSQL's words ("canceling statement due to lock timeout")
+        return LOCK_WAIT_HINT    # name neither the lock nor the fix
     orig = getattr(exc, "orig", None) or exc
     text = " ".join(str(orig).split("\n")[0].split()) or type(orig).__name__
     if text.startswith("connection failed: "):
@@ -170,6 +178,18 @@ def connect_problem(url: URL, exc: BaseException) -> str:
     elif "Connection refused" in text or "could not connect" in text or "timeout" in text:
         hint = "; is the server running, and are the host and port right?"
     return f"{text}{hint}"
+
+
+def _configure_postgres(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # A transaction left open in psql would otherwise hold every run on every host, and
+        # cron's runs piling up behind them, without a word. A lock_timeout set for the
+        # server, database or role (or in PGOPTIONS) is the operator's, and kept.
+        with dbapi_connection.cursor() as cursor:
+            cursor.execute("SELECT set_config('lock_timeout', %s, false) "
+                           "WHERE current_setting('lock_timeout') = '0'", (LOCK_TIMEOUT,))
+        dbapi_connection.commit()
 
 
 def _configure_sqlite(engine: Engine) -> None:

@@ -203,3 +203,37 @@ def test_without_psycopg_one_line_says_what_to_install(publication: Publication,
         assert result.exit_code == 1
         assert ("state.database: PostgreSQL needs the psycopg package; install it with: "
                 "pip install 'publisher[postgres]'") in result.stderr
+
+
+def test_a_ledger_connection_waits_a_minute_at_most_for_a_lock(publication: Publication,
+                                                               postgres_url: str):
+    # PostgreSQL waits for a lock for ever by default: one transaction left open in psql held
+    # every run, on every host, silently (and cron's next runs behind it).
+    use_database(publication, postgres_url)
+    with open_store(publication.config) as ledger, ledger._engine.connect() as conn:
+        assert conn.exec_driver_sql("SHOW lock_timeout").scalar() == "1min"
+
+
+def test_a_transaction_left_open_on_a_table_stops_commands_with_one_line(
+        publication: Publication, postgres_url: str, monkeypatch: pytest.MonkeyPatch):
+    import psycopg
+
+    use_database(publication, postgres_url)
+    open_store(publication.config).close()
+    people = publication.root / "people.csv"
+    people.write_text("email\nreader@example.net\n")
+    # The operator's own lock_timeout (here as libpq's PGOPTIONS) is kept: the test need not
+    # wait a minute.
+    monkeypatch.setenv("PGOPTIONS", "-c lock_timeout=200ms")
+    with psycopg.connect(postgres_url) as psql:
+        psql.execute("LOCK TABLE subscribers IN ACCESS EXCLUSIVE MODE")  # and goes to lunch
+        for args in (("subscribers", "list"), ("subscribers", "import", str(people))):
+            result = run_cli(*args, root=publication.root)
+            assert result.exit_code == 1, result.output
+            assert result.stderr.count("\n") == 1, result.stderr
+            assert result.stderr.startswith(f"error: {postgres_url}: "), result.stderr
+            assert ("another session has held a lock the ledger needs for longer than "
+                    "lock_timeout") in result.stderr
+            assert result.stderr.rstrip().endswith("then run this again")
+        code, lines, output = ledger_lines(publication)
+        assert code == 1 and "another session has held a lock" in lines[0], output
