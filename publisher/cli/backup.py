@@ -38,7 +38,9 @@ def backup_command(state: State, file: str | None) -> None:
 def restore_command(state: State, file: str) -> None:
     """Replace the ledger with the backup FILE (made by 'publisher backup').
 
-    The ledger it replaces is kept in .publisher/backups/. Issues in the web archive that the
+    The ledger it replaces is kept in .publisher/backups/. With state.database in PostgreSQL,
+    FILE's rows are copied into that database, which must be empty: how an SQLite ledger
+    moves there, with every issue it sent. Issues in the web archive that the
     backup does not know are named: composing those numbers again is refused, so that nobody
     gets them twice.
     """

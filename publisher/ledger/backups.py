@@ -5,7 +5,8 @@ taken page by page while other processes go on reading and writing, never a half
 A backup is one self-contained file (rollback journal, not WAL), checked with ``quick_check``
 before it takes its name, and readable by its owner only: it holds every subscriber's address.
 Restoring copies a backup into the ledger through the same API, so the ledger is never a
-mixture of the two. (PostgreSQL ledgers are backed up with pg_dump.)
+mixture of the two. (PostgreSQL ledgers are backed up with pg_dump; restoring an SQLite backup
+into an empty PostgreSQL database, row by row, is how a ledger moves there: ``load_backup``.)
 """
 
 from __future__ import annotations
@@ -15,9 +16,24 @@ import sqlite3
 import tempfile
 from pathlib import Path
 
+from sqlalchemy import func, select, text
+
+from ..config import Config
 from ..errors import StoreError
 from ..files import describe_os_error
-from .probe import LedgerStatus, connect_readonly, copy_sqlite, read_status, readonly_engine
+from .probe import (
+    LedgerStatus,
+    connect_readonly,
+    copy_sqlite,
+    read_status,
+    readonly_engine,
+    with_database,
+)
+from .schema import metadata
+from .store import Store, open_store
+
+#: Rows read from the backup and written to the database at a time.
+_LOAD_BATCH = 1000
 
 
 def _damage(conn: sqlite3.Connection) -> str | None:
@@ -163,6 +179,45 @@ def copy_into(source: Path, ledger: Path) -> None:
         raise StoreError(f"cannot restore into {ledger}: {exc}") from None
     except OSError as exc:
         raise StoreError(f"cannot restore: {describe_os_error(exc)}") from None
+
+
+def load_backup(source: Path, config: Config) -> None:
+    """Copy every row of the SQLite backup ``source`` into ``config``'s ledger in another
+    database (PostgreSQL) in one transaction: how an SQLite ledger moves there, its sent issues
+    with it. The backup is migrated to this publisher's schema in a temporary copy first.
+    StoreError when the ledger holds any row already: nothing in it is lost, or mixed with the
+    backup's."""
+    with tempfile.TemporaryDirectory(prefix="publisher-restore-") as scratch:
+        copy = Path(scratch) / "ledger.db"
+        try:
+            copy_sqlite(source, copy)
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot read {source}: {exc}") from None
+        with open_store(with_database(config, f"sqlite:///{copy}")) as backup, \
+                open_store(config) as ledger:
+            _copy_rows(backup, ledger)
+
+
+def _copy_rows(backup: Store, ledger: Store) -> None:
+    with backup._read() as reading, ledger._write() as writing:
+        held = [(table.name, count) for table in metadata.sorted_tables
+                if (count := writing.execute(select(func.count()).select_from(table))
+                    .scalar_one())]
+        if held:
+            rows = ", ".join(f"{name} ({count:,})" for name, count in held)
+            raise StoreError(f"{ledger.url} already holds a ledger (rows in {rows}); restore "
+                             "into an empty database (dropdb, then createdb), so that nothing "
+                             "in it is lost or mixed with the backup")
+        for table in metadata.sorted_tables:  # issues before the deliveries that name them
+            result = reading.execution_options(yield_per=_LOAD_BATCH).execute(select(table))
+            for batch in result.partitions():
+                writing.execute(table.insert(), [dict(row._mapping) for row in batch])
+            column = table.autoincrement_column
+            if column is not None and ledger.postgres:
+                # The copied ids were given, not drawn: the next row's must come after them.
+                writing.execute(text(
+                    f"SELECT setval(pg_get_serial_sequence('{table.name}', '{column.name}'), "
+                    f"COALESCE(MAX({column.name}), 0) + 1, false) FROM {table.name}"))
 
 
 def _unlink(path: str) -> None:

@@ -176,7 +176,7 @@ def readonly_store(config: Config, status: LedgerStatus | None = None
         copy = Path(scratch) / "ledger.db"
         copy_sqlite(path, copy)
         url = f"sqlite:///{copy}"
-        with open_store(_with_database(config, url)) as store:
+        with open_store(with_database(config, url)) as store:
             yield store
 
 
@@ -200,5 +200,6 @@ def copy_sqlite(source: Path, target: Path) -> None:
         src.close()
 
 
-def _with_database(config: Config, url: str) -> Config:
+def with_database(config: Config, url: str) -> Config:
+    """``config`` with its ledger at ``url``."""
     return dataclasses.replace(config, state=dataclasses.replace(config.state, database=url))

@@ -20,7 +20,7 @@ from ..config import Config
 from ..delivery.engine import RESTORED_PAUSE
 from ..errors import StoreError
 from ..ledger import open_store
-from ..ledger.backups import copy_into, inspect_backup, write_backup
+from ..ledger.backups import copy_into, inspect_backup, load_backup, write_backup
 from ..ledger.migrate import known_revisions
 from ..ledger.probe import LedgerStatus, probe_ledger, sqlite_path
 from ..models import IssueState
@@ -62,8 +62,8 @@ def default_backup_path(config: Config, now: datetime, label: str = "state") -> 
 def _ledger_file(config: Config) -> Path:
     path = sqlite_path(config)
     if path is None:
-        raise StoreError(f"{config.path}: state.database: backup and restore work on an SQLite "
-                         "ledger; back up another database with its own tools (pg_dump)")
+        raise StoreError(f"{config.path}: state.database: backup copies an SQLite ledger; back "
+                         "up another database with its own tools (pg_dump)")
     return path
 
 
@@ -86,18 +86,23 @@ def backup(config: Config, target: Path | None, *, now: datetime) -> BackupResul
 def restore(config: Config, source: Path, *, now: datetime) -> RestoreResult:
     """Replace the ledger with the backup ``source``, under the run lock; the replaced ledger
     is kept as .publisher/backups/state-before-restore-<UTC time>.db. The restored ledger is
-    migrated to this publisher's schema. StoreError when ``source`` is not an undamaged ledger
-    this publisher can read; LockHeld while a run or a send is under way."""
-    ledger = _ledger_file(config)
+    migrated to this publisher's schema. With the ledger in PostgreSQL, the backup's rows are
+    copied into its database, which must hold none yet: how an SQLite ledger moves there.
+    StoreError when ``source`` is not an undamaged ledger this publisher can read, or the
+    PostgreSQL ledger is not empty; LockHeld while a run or a send is under way."""
+    ledger = sqlite_path(config)
     inspect_backup(source, known_revisions())
-    if ledger.exists() and source.resolve() == ledger.resolve():
+    if ledger is not None and ledger.exists() and source.resolve() == ledger.resolve():
         raise StoreError(f"{source} is the ledger itself; name a backup file")
     with publication_lock(config):
         saved = None
-        if ledger.is_file():
-            saved = default_backup_path(config, now, "state-before-restore")
-            write_backup(ledger, saved)
-        copy_into(source, ledger)
+        if ledger is None:
+            load_backup(source, config)
+        else:
+            if ledger.is_file():
+                saved = default_backup_path(config, now, "state-before-restore")
+                write_backup(ledger, saved)
+            copy_into(source, ledger)
         archived = archived_numbers(config)
         with open_store(config) as store:  # migrated to this publisher's schema, if older
             records = store.issues()

@@ -22,7 +22,7 @@ from publisher.pipeline.backup import backup, restore
 from publisher.pipeline.issues import compose_issue
 from publisher.pipeline.lock import publication_lock
 from publisher.sources import load_reviews
-from tests.fixtures import SLOT, add_subscribers, use_maildir, write_reviews
+from tests.fixtures import SLOT, add_subscribers, use_database, use_maildir, write_reviews
 
 SECRET = {"PUBLISHER_SECRET": "a-secret-of-at-least-thirty-two-bytes"}
 WEEK = timedelta(days=7)
@@ -172,14 +172,51 @@ def test_restore_during_a_send_says_to_run_it_again_once_the_send_ends(sent, cli
                              "one ends\n")
 
 
-def test_backup_and_restore_refuse_another_database_in_one_line(publication, cli):
+def test_backup_refuses_another_database_in_one_line(publication, cli):
     publication.add_config('[state]\ndatabase = "postgresql://news@127.0.0.1/reel"\n')
-    for args in (("backup",), ("restore", "x.db")):
-        result = cli(*args)
-        assert result.exit_code == 1
-        assert result.stderr == (f"error: {publication.root / 'publisher.toml'}: state.database: "
-                                 "backup and restore work on an SQLite ledger; back up another "
-                                 "database with its own tools (pg_dump)\n")
+    result = cli("backup")
+    assert result.exit_code == 1
+    assert result.stderr == (f"error: {publication.root / 'publisher.toml'}: state.database: "
+                             "backup copies an SQLite ledger; back up another database with its "
+                             "own tools (pg_dump)\n")
+
+
+def test_an_sqlite_ledger_moves_to_postgresql_by_restoring_its_backup(sent, cli, tmp_path,
+                                                                     postgres_url):
+    # Before, restore refused any database but SQLite, while a run on the new, empty ledger
+    # said to restore the latest backup: the only way on was to move public/issues/ away,
+    # and issue #1 then went to everyone again.
+    copy = tmp_path / "reel.db"
+    assert cli("backup", str(copy)).exit_code == 0
+    use_database(sent, postgres_url)
+    restored = cli("restore", str(copy))
+    assert restored.exit_code == 0, restored.output
+    assert restored.stdout == f"restored {copy}: 3 subscribers, 1 issue (1 sent or being sent)\n"
+    assert restored.stderr == ""
+    # new rows take ids after the copied ones
+    assert cli("subscribers", "add", "newcomer@example.net").exit_code == 0
+
+    write_reviews(sent, [{"slug": "later-film", "date": "2026-11-22"}])
+    result = cli("run", now=SLOT + WEEK + timedelta(minutes=1), env=SECRET)
+    assert result.exit_code == 0, result.output
+    assert "composed issue #2" in result.stdout
+    assert len(outbox(sent)) == 7  # issue #2 to the four; issue #1 never again
+
+
+def test_restore_into_postgresql_refuses_a_database_that_holds_a_ledger(sent, cli, tmp_path,
+                                                                       postgres_url):
+    copy = tmp_path / "reel.db"
+    assert cli("backup", str(copy)).exit_code == 0
+    use_database(sent, postgres_url)
+    assert cli("subscribers", "add", "early@example.net").exit_code == 0
+    result = cli("restore", str(copy))
+    assert result.exit_code == 1
+    assert result.stderr == (
+        f"error: {postgres_url} already holds a ledger (rows in subscribers (1)); restore into "
+        "an empty database (dropdb, then createdb), so that nothing in it is lost or mixed with "
+        "the backup\n")
+    with open_store(sent.config) as store:
+        assert [s.email for s in store.subscribers()] == ["early@example.net"]
 
 
 def test_a_damaged_ledger_never_replaces_the_last_good_backup(sent, cli, tmp_path):
