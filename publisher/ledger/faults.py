@@ -34,13 +34,15 @@ class LedgerLocked(StoreError):
     """Another session has held a lock the ledger needs past PostgreSQL's lock_timeout."""
 
 
-#: What to do when another session keeps a lock the ledger needs: the cause is nearly always a
-#: transaction left open (psql, a migration script), which nothing else would ever end.
+#: What to do when another session keeps a lock the ledger needs: a transaction left open (in
+#: psql, a script), which nothing else would ever end, or one of publisher's own on another host
+#: that takes longer (importing millions of subscribers), which must not be ended.
 LOCK_WAIT_HINT = (
-    "another session has held a lock the ledger needs for longer than lock_timeout (a "
-    "transaction left open in psql, say): find it with SELECT pid, application_name, "
-    "xact_start FROM pg_stat_activity WHERE state = 'idle in transaction', end it with "
-    "SELECT pg_terminate_backend(pid), then run this again")
+    "another session has held a lock the ledger needs for longer than lock_timeout: a "
+    "transaction left open (in psql, say), or a long import or upgrade by publisher on another "
+    "host (application_name host:pid:…); see which with SELECT pid, application_name, state, "
+    "xact_start FROM pg_stat_activity ORDER BY xact_start, end a forgotten one with SELECT "
+    "pg_terminate_backend(pid), then run this again")
 #: PostgreSQL's SQLSTATE for a lock not had within lock_timeout (lock_not_available).
 _LOCK_NOT_AVAILABLE = "55P03"
 
