@@ -40,6 +40,7 @@ from urllib.parse import parse_qsl, quote, urlsplit
 
 import anyio
 import anyio.to_thread
+from sqlalchemy.exc import OperationalError
 from starlette.applications import Starlette
 from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
@@ -51,7 +52,14 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import HTMLResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from ..errors import BadToken, ExpiredToken, InvalidAddress, PublisherError
+from ..errors import (
+    BadToken,
+    ExpiredToken,
+    InvalidAddress,
+    PublisherError,
+    StoreError,
+    first_line,
+)
 from ..models import SubscriberStatus
 from ..newsletter.subscriptions import OWED_RETRY, ConfirmOutcome
 from ..pipeline.reader import ReaderDesk, unsubscribe_query
@@ -67,6 +75,9 @@ MAX_BODY = 16 * 1024
 #: is well under a kilobyte, sent at once by any browser on any link (and a reverse proxy
 #: sends it whole); a body that trickles in is a client holding a connection open.
 BODY_SECONDS = 10.0
+#: Seconds a client is asked to wait (Retry-After) when the ledger does not answer: a database
+#: restart takes a few, a failover under a minute.
+LEDGER_RETRY_AFTER = 60
 CSP = ("default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
        "frame-ancestors 'none'; base-uri 'none'")
 SECURITY_HEADERS = [
@@ -358,8 +369,12 @@ def create_app(desk: ReaderDesk, *, owed_every: float = 60.0,
             await run_in_threadpool(desk.store.subscriber_counts)
         except PublisherError:
             return PlainTextResponse("ledger unavailable\n", status_code=503)
-        except Exception:  # the database driver's own errors: unhealthy, not a 500
-            log.exception("healthz: the ledger does not answer")
+        except Exception as exc:  # the database driver's own errors: unhealthy, not a 500
+            why = ledger_fault(exc)
+            if why is None:
+                log.exception("healthz: the ledger does not answer")
+            else:
+                log.error("healthz: the ledger does not answer: %s", why)
             return PlainTextResponse("ledger unavailable\n", status_code=503)
         return PlainTextResponse("ok\n", headers={"cache-control": "no-store"})
 
@@ -403,7 +418,7 @@ def create_app(desk: ReaderDesk, *, owed_every: float = 60.0,
 
     async def server_error(request: Request, exc: Exception) -> Response:
         # Starlette sends this, then re-raises for Guard to log: no traceback reaches a browser.
-        return pages.notice(500, "error")
+        return error_page(pages, exc)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -539,12 +554,38 @@ class Guard:
                 with contextlib.suppress(Exception):
                     await response(scope, receive, send_guarded)
                 state["status"] = 503
-        except Exception:
-            log.exception("%s %s failed", scope.get("method"), loggable(scope.get("path", "")))
+        except Exception as exc:
+            method, path = scope.get("method"), loggable(scope.get("path", ""))
+            why = ledger_fault(exc)
+            if why is None:  # a bug: its traceback
+                log.exception("%s %s failed", method, path)
+            else:
+                log.error("%s %s failed: the ledger does not answer: %s", method, path, why)
             if not state["status"]:
-                await self.pages.notice(500, "error")(scope, receive, send_guarded)
+                await error_page(self.pages, exc)(scope, receive, send_guarded)
         log.info("%s %s %d %.1fms", scope.get("method"), loggable(scope.get("path", "")),
                  state["status"], (time.monotonic() - started) * 1000)
+
+
+def ledger_fault(exc: BaseException) -> str | None:
+    """Why the ledger failed a request, in one line, when ``exc`` is the database's fault (the
+    server down or restarting, refusing connections, a lock held past lock_timeout): something
+    to wait out, which a traceback per request would only bury. None for anything else."""
+    if isinstance(exc, StoreError):
+        return first_line(exc)
+    if isinstance(exc, OperationalError):
+        return " ".join(str(exc.orig or exc).split("\n")[0].split())
+    return None
+
+
+def error_page(pages: Pages, exc: BaseException) -> Response:
+    """The plain page for a request that failed: 500 for a bug, 503 with Retry-After for a
+    ledger that does not answer (the reader may try again shortly)."""
+    if ledger_fault(exc) is None:
+        return pages.notice(500, "error")
+    response = pages.notice(503, "error")
+    response.headers["retry-after"] = str(LEDGER_RETRY_AFTER)
+    return response
 
 
 def loggable(path: str) -> str:

@@ -1131,3 +1131,45 @@ def test_sigterm_stops_the_server_soon_whatever_a_slow_client_is_doing(publicati
     assert any(re.search(r"publisher.serve INFO POST /subscribe 503 \d+", line)
                for line in lines)
     assert "Traceback" not in stderr.read_text()
+
+
+def test_a_ledger_that_does_not_answer_is_a_503_and_one_log_line_per_request(
+        publication, postgres, caplog):
+    # Each request during a database outage logged two chained tracebacks (some 125 lines),
+    # and a load balancer's /healthz every few seconds filled the log with them.
+    from tests.fixtures import use_database
+
+    url = postgres.database()
+    name = url.rsplit("/", 1)[1]
+    use_database(publication, url)
+    sock, config = serve_publication(publication)
+    caplog.set_level("INFO", logger="publisher.serve")
+    try:
+        with open_store(config, reconnect=True) as store:
+            store.add_subscriber("ann@example.net", now=NOW)
+            desk = ReaderDesk(config, store, secret=SECRET, clock=MutableClock(NOW))
+            with ReaderServer(desk, sock) as server, \
+                    httpx.Client(base_url=server.url, timeout=10) as client:
+                postgres._admin(f"ALTER DATABASE {name} ALLOW_CONNECTIONS false")
+                postgres._admin("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                                f"WHERE datname = '{name}'")
+                try:
+                    health = client.get("healthz")
+                    unsubscribe = client.post(
+                        Sender.from_config(config).unsubscribe_url(SECRET, "ann@example.net"),
+                        content=b"List-Unsubscribe=One-Click",
+                        headers={"Content-Type": "application/x-www-form-urlencoded"})
+                finally:
+                    postgres._admin(f"ALTER DATABASE {name} ALLOW_CONNECTIONS true")
+    finally:
+        postgres.drop(url)
+    assert health.status_code == 503
+    assert unsubscribe.status_code == 503 and unsubscribe.headers["retry-after"] == "60"
+    assert "try again in a few minutes" in visible(unsubscribe)
+    problems = [r for r in caplog.records if r.levelname != "INFO"]
+    assert [r.exc_info for r in problems] == [None, None]  # no traceback
+    why = f'database "{name}" is not currently accepting connections'
+    assert problems[0].getMessage().startswith("healthz: the ledger does not answer: ")
+    assert problems[1].getMessage().startswith("POST /unsubscribe failed: the ledger does not "
+                                               "answer: ")
+    assert all(why in r.getMessage() and "\n" not in r.getMessage() for r in problems)
