@@ -450,8 +450,13 @@ async def owed_rounds(desk: ReaderDesk, mail: Mail, every: float) -> None:
             sent = await mail.run(desk.send_owed)
         except PublisherError as exc:
             log.warning("mail owed to readers not tried: %s", exc)
-        except Exception:  # a bug: logged, and the server goes on serving readers
-            log.exception("mail owed to readers not tried")
+        except Exception as exc:
+            why = ledger_fault(exc)
+            if why is None:  # a bug: logged, and the server goes on serving readers
+                log.exception("mail owed to readers not tried")
+            else:
+                log.warning("mail owed to readers not tried: the ledger does not answer: %s",
+                            why)
         else:
             if sent:
                 log.info("mail owed to readers: %d sent", sent)

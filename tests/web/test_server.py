@@ -17,7 +17,7 @@ import httpx
 import lxml.html
 import pytest
 
-from publisher.config import READER_PATHS
+from publisher.config import READER_PATHS, Config
 from publisher.ledger.store import Store, open_store
 from publisher.newsletter.subscriptions import OWED_RETRY
 from publisher.pipeline.reader import ReaderDesk
@@ -1133,43 +1133,72 @@ def test_sigterm_stops_the_server_soon_whatever_a_slow_client_is_doing(publicati
     assert "Traceback" not in stderr.read_text()
 
 
-def test_a_ledger_that_does_not_answer_is_a_503_and_one_log_line_per_request(
-        publication, postgres, caplog):
-    # Each request during a database outage logged two chained tracebacks (some 125 lines),
-    # and a load balancer's /healthz every few seconds filled the log with them.
+@contextlib.contextmanager
+def ledger_down(postgres, url: str) -> Iterator[None]:
+    """The ledger's database refusing every connection for the block, as while it is down."""
+    name = url.rsplit("/", 1)[1]
+    postgres._admin(f"ALTER DATABASE {name} ALLOW_CONNECTIONS false")
+    postgres._admin(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = "
+                    f"'{name}'")
+    try:
+        yield
+    finally:
+        postgres._admin(f"ALTER DATABASE {name} ALLOW_CONNECTIONS true")
+
+
+@pytest.fixture
+def served_on_postgres(publication, postgres) -> Iterator[tuple[Config, str, object]]:
+    """The publication on a PostgreSQL ledger of its own: its config, the database's URL and
+    the socket to serve it on."""
     from tests.fixtures import use_database
 
     url = postgres.database()
-    name = url.rsplit("/", 1)[1]
     use_database(publication, url)
     sock, config = serve_publication(publication)
+    yield config, url, sock
+    postgres.drop(url)
+
+
+def test_a_ledger_that_does_not_answer_is_a_503_and_one_log_line_per_request(
+        served_on_postgres, postgres, caplog):
+    # Each request during a database outage logged two chained tracebacks (some 125 lines),
+    # and a load balancer's /healthz every few seconds filled the log with them.
+    config, url, sock = served_on_postgres
     caplog.set_level("INFO", logger="publisher.serve")
-    try:
-        with open_store(config, reconnect=True) as store:
-            store.add_subscriber("ann@example.net", now=NOW)
-            desk = ReaderDesk(config, store, secret=SECRET, clock=MutableClock(NOW))
-            with ReaderServer(desk, sock) as server, \
-                    httpx.Client(base_url=server.url, timeout=10) as client:
-                postgres._admin(f"ALTER DATABASE {name} ALLOW_CONNECTIONS false")
-                postgres._admin("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                                f"WHERE datname = '{name}'")
-                try:
-                    health = client.get("healthz")
-                    unsubscribe = client.post(
-                        Sender.from_config(config).unsubscribe_url(SECRET, "ann@example.net"),
-                        content=b"List-Unsubscribe=One-Click",
-                        headers={"Content-Type": "application/x-www-form-urlencoded"})
-                finally:
-                    postgres._admin(f"ALTER DATABASE {name} ALLOW_CONNECTIONS true")
-    finally:
-        postgres.drop(url)
+    with open_store(config, reconnect=True) as store:
+        store.add_subscriber("ann@example.net", now=NOW)
+        desk = ReaderDesk(config, store, secret=SECRET, clock=MutableClock(NOW))
+        with ReaderServer(desk, sock) as server, \
+                httpx.Client(base_url=server.url, timeout=10) as client, \
+                ledger_down(postgres, url):
+            health = client.get("healthz")
+            unsubscribe = client.post(
+                Sender.from_config(config).unsubscribe_url(SECRET, "ann@example.net"),
+                content=b"List-Unsubscribe=One-Click",
+                headers={"Content-Type": "application/x-www-form-urlencoded"})
     assert health.status_code == 503
     assert unsubscribe.status_code == 503 and unsubscribe.headers["retry-after"] == "60"
     assert "try again in a few minutes" in visible(unsubscribe)
     problems = [r for r in caplog.records if r.levelname != "INFO"]
     assert [r.exc_info for r in problems] == [None, None]  # no traceback
-    why = f'database "{name}" is not currently accepting connections'
+    why = f'database "{url.rsplit("/", 1)[1]}" is not currently accepting connections'
     assert problems[0].getMessage().startswith("healthz: the ledger does not answer: ")
     assert problems[1].getMessage().startswith("POST /unsubscribe failed: the ledger does not "
                                                "answer: ")
     assert all(why in r.getMessage() and "\n" not in r.getMessage() for r in problems)
+
+
+def test_a_round_of_owed_mail_is_one_log_line_while_the_ledger_does_not_answer(
+        served_on_postgres, postgres, caplog):
+    # It logged a traceback of some 118 lines every minute of a database outage.
+    config, url, sock = served_on_postgres
+    caplog.set_level("INFO", logger="publisher.serve")
+    with open_store(config, reconnect=True) as store:
+        desk = ReaderDesk(config, store, secret=SECRET, clock=MutableClock(NOW))
+        with ledger_down(postgres, url), ReaderServer(desk, sock, owed_every=0.05):
+            wait_for(lambda: sum("mail owed to readers not tried" in r.getMessage()
+                                 for r in caplog.records) >= 2, what="two rounds")
+    rounds = [r for r in caplog.records if "mail owed to readers not tried" in r.getMessage()]
+    assert all(r.exc_info is None and "\n" not in r.getMessage() for r in rounds)
+    assert rounds[0].getMessage().startswith("mail owed to readers not tried: the ledger does "
+                                             "not answer: connection failed: ")
