@@ -1,6 +1,6 @@
 """Database faults a person must fix, as one line each: a corrupt ledger, a ledger the process
-may not write, a full disk under it, a lock another session keeps. Other errors pass through
-unchanged."""
+may not write, a full disk under it, a lock another session keeps, a statement past the
+server's statement_timeout. Other errors pass through unchanged."""
 
 from __future__ import annotations
 
@@ -47,10 +47,36 @@ LOCK_WAIT_HINT = (
 _LOCK_NOT_AVAILABLE = "55P03"
 
 
+class LedgerTimedOut(StoreError):
+    """A statement ran past PostgreSQL's statement_timeout (set for the server, the database or
+    the role: managed services set one)."""
+
+
+#: What to do about it: publisher's longest statements (queueing an issue, merging an import)
+#: grow with the list, and a minute is short for a million subscribers.
+STATEMENT_TIMEOUT_HINT = (
+    "a statement took longer than the database's statement_timeout allows; raise it for "
+    "publisher's role (ALTER ROLE … SET statement_timeout = '10min'), then run this again")
+#: PostgreSQL's SQLSTATE for a statement cancelled (query_canceled): by statement_timeout, or
+#: by someone's pg_cancel_backend, which its words tell apart.
+_QUERY_CANCELED = "57014"
+
+
+def _sqlstate(exc: BaseException) -> str | None:
+    return getattr(getattr(exc, "orig", None) or exc, "sqlstate", None)
+
+
 def waited_for_lock(exc: BaseException) -> bool:
     """Whether ``exc`` (a driver error, or SQLAlchemy's around one) is PostgreSQL giving up
     waiting for a lock."""
-    return getattr(getattr(exc, "orig", None) or exc, "sqlstate", None) == _LOCK_NOT_AVAILABLE
+    return _sqlstate(exc) == _LOCK_NOT_AVAILABLE
+
+
+def timed_out(exc: BaseException) -> bool:
+    """Whether ``exc`` (a driver error, or SQLAlchemy's around one) is PostgreSQL cancelling a
+    statement that ran past statement_timeout."""
+    return (_sqlstate(exc) == _QUERY_CANCELED
+            and "statement timeout" in str(getattr(exc, "orig", None) or exc))
 
 
 # What SQLite says, in its own words (sqlite3_errstr), for each case.
@@ -65,13 +91,16 @@ _FULL = ("database or disk is full", "disk i/o error")
 def fault_of(exc: BaseException, where: str | None,
              ledger: Path | None = None) -> StoreError | None:
     """The StoreError that ``exc`` (an error from the database driver) means, or None when it
-    is not a fault of the ledger's file nor a lock another session keeps. Its line starts with
-    ``where`` unless that is None (for a caller that names the ledger itself). ``ledger``: the
-    SQLite ledger's file, if the caller knows it: a full disk under it is then named (SQLite's
-    own words do not say which disk, and "disk I/O error" not even that it is full)."""
+    is not a fault of the ledger's file nor a limit of the server's (lock_timeout,
+    statement_timeout). Its line starts with ``where`` unless that is None (for a caller that
+    names the ledger itself). ``ledger``: the SQLite ledger's file, if the caller knows it: a
+    full disk under it is then named (SQLite's own words do not say which disk, and "disk I/O
+    error" not even that it is full)."""
     prefix = f"{where}: " if where is not None else ""
     if waited_for_lock(exc):  # from SQLAlchemy, or from the driver under a raw cursor
         return LedgerLocked(f"{prefix}{LOCK_WAIT_HINT}")
+    if timed_out(exc):  # the driver's words would quote the row it was on: a reader's address
+        return LedgerTimedOut(f"{prefix}{STATEMENT_TIMEOUT_HINT}")
     if not isinstance(exc, DatabaseError) or isinstance(exc, IntegrityError | ProgrammingError):
         return None
     text = str(getattr(exc, "orig", None) or exc).lower()

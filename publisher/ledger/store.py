@@ -40,7 +40,13 @@ from ..config import STATE_DIR, Config
 from ..errors import StoreError
 from .base import QUERY_SECRETS, display_url, new_worker_id, sqlite_file
 from .deliveries import DeliveryStore
-from .faults import LOCK_WAIT_HINT, fault_of, waited_for_lock
+from .faults import (
+    LOCK_WAIT_HINT,
+    STATEMENT_TIMEOUT_HINT,
+    fault_of,
+    timed_out,
+    waited_for_lock,
+)
 from .issues import IssueStore
 from .readers import ReaderStore
 from .schema import SCHEMA_REVISION
@@ -158,6 +164,8 @@ def connect_problem(url: URL, exc: BaseException) -> str:
     URL)."""
     if waited_for_lock(exc):  # PostgreSQL's words ("canceling statement due to lock timeout")
         return LOCK_WAIT_HINT    # name neither the lock nor the fix
+    if timed_out(exc):  # nor those of a statement timeout, whose "timeout" is not the server's
+        return STATEMENT_TIMEOUT_HINT
     orig = getattr(exc, "orig", None) or exc
     text = " ".join(str(orig).split("\n")[0].split()) or type(orig).__name__
     if text.startswith("connection failed: "):

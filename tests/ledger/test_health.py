@@ -237,3 +237,24 @@ def test_a_transaction_left_open_on_a_table_stops_commands_with_one_line(
             assert result.stderr.rstrip().endswith("then run this again")
         code, lines, output = ledger_lines(publication)
         assert code == 1 and "another session has held a lock" in lines[0], output
+
+
+@pytest.mark.parametrize("timeout", ["1ms", "100ms"])  # opening the ledger; the import
+def test_a_statement_past_the_statement_timeout_is_one_line_saying_what_to_raise(
+        publication: Publication, postgres_url: str, monkeypatch: pytest.MonkeyPatch,
+        timeout: str):
+    # An import under the server's statement_timeout ended in the driver's traceback, its
+    # context line quoting a reader's address and name; opening the ledger, in a line asking
+    # whether the server was running.
+    use_database(publication, postgres_url)
+    open_store(publication.config).close()
+    people = publication.root / "people.csv"
+    people.write_text("email,name\n" + "".join(f"reader{i:05d}@example.net,Reader {i}\n"
+                                               for i in range(50_000)))
+    monkeypatch.setenv("PGOPTIONS", f"-c statement_timeout={timeout}")
+    result = run_cli("subscribers", "import", str(people), root=publication.root)
+    assert result.exit_code == 1, result.output
+    assert result.stderr == (
+        f"error: {postgres_url}: a statement took longer than the database's statement_timeout "
+        "allows; raise it for publisher's role (ALTER ROLE … SET statement_timeout = '10min'), "
+        "then run this again\n")
