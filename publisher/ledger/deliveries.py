@@ -42,7 +42,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import SQLAlchemyError
 
-from ..errors import StoreError
+from ..errors import StoreError, first_line
 from ..models import (
     DeliveryRecord,
     DeliveryStatus,
@@ -157,7 +157,10 @@ class DeliveryStore(IssueStore):
             hint = "; free space on the disk that holds it" if "full" in str(cause) else ""
             error = (_TransientWrite if getattr(cause, "sqlstate", None) in _TRANSIENT_STATES
                      else StoreError)
-            raise error(f"{self.url}: cannot write the ledger: {cause}{hint}") from None
+            # The driver's text goes on to the server's DETAIL, HINT and CONTEXT lines (one may
+            # quote a reader's row): the first says what went wrong.
+            raise error(f"{self.url}: cannot write the ledger: {first_line(cause)}{hint}"
+                        ) from None
 
     def queue_deliveries(self, number: int, *, now: datetime) -> int:
         """Queue issue ``number`` for every active subscriber not yet queued for it; returns how

@@ -11,10 +11,11 @@ import secrets
 import pytest
 import sqlalchemy as sa
 
+from publisher.errors import StoreError
 from publisher.ledger import store
 from publisher.ledger.schema import SCHEMA_REVISION
 from publisher.ledger.store import database_url, open_store
-from tests.fixtures import PostgresServer, Publication, run_cli, use_database
+from tests.fixtures import NOW, PostgresServer, Publication, run_cli, use_database
 
 SECRET = "a-long-random-secret-for-the-pre-flight-1234"
 
@@ -258,3 +259,26 @@ def test_a_statement_past_the_statement_timeout_is_one_line_saying_what_to_raise
         f"error: {postgres_url}: a statement took longer than the database's statement_timeout "
         "allows; raise it for publisher's role (ALTER ROLE … SET statement_timeout = '10min'), "
         "then run this again\n")
+
+
+def test_a_write_the_server_refuses_is_one_line_whatever_the_driver_says(
+        publication: Publication, postgres: PostgresServer, request: pytest.FixtureRequest):
+    # psycopg's text of an error runs on to the server's DETAIL, HINT and CONTEXT, on lines of
+    # their own (and a connection that drops mid-write, to "This probably means…").
+    import psycopg
+
+    postgres_url = postgres.database()  # its own: the trigger below is not emptied with rows
+    request.addfinalizer(lambda: postgres.drop(postgres_url))
+    use_database(publication, postgres_url)
+    with open_store(publication.config) as store:
+        store.add_subscriber("reader@example.net", now=NOW)
+        number = store.create_issue(subject="One", review_ids=("tag:x,2026:a",), now=NOW).number
+    with psycopg.connect(postgres_url, autocommit=True) as psql:
+        psql.execute("CREATE FUNCTION refuse() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION "
+                     "'quota exceeded' USING DETAIL = 'the second line', HINT = 'a third'; "
+                     "END $$ LANGUAGE plpgsql")
+        psql.execute("CREATE TRIGGER refuse BEFORE INSERT ON deliveries "
+                     "FOR EACH ROW EXECUTE FUNCTION refuse()")
+    with open_store(publication.config) as store, pytest.raises(StoreError) as raised:
+        store.queue_deliveries(number, now=NOW)
+    assert str(raised.value) == f"{postgres_url}: cannot write the ledger: quota exceeded"
