@@ -32,6 +32,7 @@ from ..config import Config
 from ..cores import default_workers
 from ..errors import Problem, PublisherError, SourceError, TemplateError
 from ..models import PUBLISHED_ONLY, Issue, Showing
+from ..render.engine import lost_blocks
 from ..render.site import Site
 from ..sources import Catalog, load_reviews
 from ..sources.cache import TextCache
@@ -242,6 +243,11 @@ def _build(config: Config, *, now: datetime, issues: Sequence[Issue], catalog: C
                 _claim(owner, rel, unit.key)
         else:
             stale.append(unit)
+    # A block that no template shows renders as nothing, without an error: refused before a
+    # page is made without it. Only when something renders (a template edited renders all).
+    unshown = lost_blocks(config.templates_path) if stale else []
+    if unshown:
+        raise TemplateError(unshown[0])
     # The newsletter's archive is a record of what was sent: a build that finds fewer issues
     # in the ledger than it published before (a ledger lost, or restored from an old backup)
     # leaves their pages where they are. They are what tells `issue new` that an issue number

@@ -14,6 +14,7 @@ from ..errors import PublisherError, TemplateError
 from ..models import Review
 from ..render.archive import render_archive
 from ..render.digest import render_digest
+from ..render.engine import lost_blocks
 from ..render.lint import check_digest_html, lint_templates
 from ..render.site import Site
 from ..render.words import language_gaps
@@ -70,6 +71,10 @@ def check_publication(config: Config, *, now: datetime, checks: Sequence[Check] 
     errors = [str(problem) for problem in result.problems]
     for extra_check in checks:
         errors.extend(extra_check(config))
+    try:
+        errors += lost_blocks(config.templates_path)
+    except TemplateError:
+        pass  # a link out of the publication: rendering the pages below names it
     errors += skeleton_problems(config, now)
     published = [r for r in result.reviews if r.is_published(now)]
     warnings = [str(w) for w in result.warnings] + link_warnings(config, published)

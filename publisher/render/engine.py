@@ -16,6 +16,7 @@ traps.
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
 import textwrap
@@ -244,6 +245,110 @@ def render_template(templates: Path, name: str, context: Mapping[str, Any]) -> s
             raise
         raise TemplateError(f"{fault}: {fault_text(exc)}") from None
 
+
+# --- blocks that nothing shows ----------------------------------------------------------------
+
+
+_EXTENDS = re.compile(r"""\{%-?\s*extends\s+(["'])(.+?)\1""")
+
+
+def _source(env: jinja2.Environment, name: str) -> tuple[str, str] | None:
+    """The source of the template ``name`` resolves to and its file; None when there is none
+    (rendering says so, with the line that names it)."""
+    assert env.loader is not None
+    try:
+        source, filename, _ = env.loader.get_source(env, name)
+    except jinja2.TemplateNotFound:
+        return None
+    return source, filename or name
+
+
+def _top_blocks(node: jinja2.nodes.Node) -> Iterator[jinja2.nodes.Block]:
+    """The blocks of a template not inside another block: those its parent must show."""
+    for child in node.iter_child_nodes():
+        if isinstance(child, jinja2.nodes.Block):
+            yield child
+        else:
+            yield from _top_blocks(child)
+
+
+def _shown(tree: jinja2.nodes.Template) -> set[str]:
+    """The blocks a template shows: its own, and those it calls as ``self.name()``."""
+    names = {block.name for block in tree.find_all(jinja2.nodes.Block)}
+    names.update(node.attr for node in tree.find_all(jinja2.nodes.Getattr)
+                 if isinstance(node.node, jinja2.nodes.Name) and node.node.name == "self")
+    return names
+
+
+def _listed(names: list[str]) -> str:
+    if len(names) <= 3:
+        return (", ".join(names[:-1]) + " and " if len(names) > 1 else "") + names[-1]
+    return f"{', '.join(names[:3])} and {len(names) - 3} more"
+
+
+def lost_blocks(templates: Path) -> list[str]:
+    """One line for each block a template fills that the templates it extends never show,
+    where one of them is the publication's own: Jinja drops such a block without a word, so a
+    misspelled block name in an override, or a layout of one's own without the block that
+    every page fills (``main``), would publish pages without it. Raises TemplateError for a
+    symbolic link that leads out of the publication."""
+    own = templates.resolve()
+    if not own.is_dir() or not any(own.rglob("*.j2")):
+        return []
+    env = template_environment(templates)
+    names = sorted({p.relative_to(root).as_posix()
+                    for root in (own, DEFAULT_TEMPLATES) for p in root.rglob("*.j2")})
+    lines: list[str] = []
+    missing: dict[tuple[str, str], list[str]] = {}  # (own layout, block): templates filling it
+    sources: dict[str, tuple[str, str] | None] = {}  # each read once: a layout is many's parent
+    trees: dict[str, jinja2.nodes.Template] = {}
+    for name in names:
+        chain: list[tuple[str, str, str]] = []  # (name, source, file), the template first
+        parent: str | None = name
+        while parent is not None and parent not in {link[0] for link in chain}:
+            if parent not in sources:
+                sources[parent] = _source(env, parent)
+            found = sources[parent]
+            if found is None:
+                break
+            chain.append((parent, *found))
+            extends = _EXTENDS.search(found[0])
+            parent = extends.group(2) if extends else None
+        mine = [Path(filename).is_relative_to(own) for _, _, filename in chain]
+        if len(chain) < 2 or not any(mine):
+            continue  # extends nothing, or only packaged templates: tested with publisher
+        try:
+            # Parsed only here (a few milliseconds each): most chains hold none of ours.
+            for link_name, source, filename in chain:
+                if link_name not in trees:
+                    trees[link_name] = env.parse(source, name=link_name, filename=filename)
+        except jinja2.TemplateSyntaxError:
+            continue  # rendering names it, with its line
+        for i, (child, _, filename) in enumerate(chain[:-1]):
+            shown = set().union(*(_shown(trees[link[0]]) for link in chain[i + 1:]))
+            for block in _top_blocks(trees[child]):
+                if block.name in shown:
+                    continue
+                if mine[i]:
+                    near = difflib.get_close_matches(block.name, sorted(shown), n=1)
+                    lines.append(
+                        f"{filename}:{block.lineno}: block {block.name!r} is not a block of "
+                        f"{chain[i + 1][0]}, which it extends, so it is never shown; "
+                        + (f"did you mean {near[0]!r}?" if near else
+                           f"its blocks are {', '.join(sorted(shown))}"))
+                elif True in mine[i + 1:]:
+                    layout = chain[i + 1 + mine[i + 1:].index(True)][2]
+                    missing.setdefault((layout, block.name), []).append(child)
+    # The block most templates fill first: a build stops on the first line.
+    for (layout, block_name), filling in sorted(missing.items(), key=lambda m: -len(m[1])):
+        children = sorted(set(filling))
+        one = len(children) == 1
+        lines.append(
+            f"{layout}: has no {{% block {block_name} %}}, which {_listed(children)} "
+            f"{'fills' if one else 'fill'}, so what {'it puts' if one else 'they put'} there "
+            f"would never be shown; add {{% block {block_name} %}}{{% endblock %}} where it "
+            "goes")
+    return list(dict.fromkeys(lines))
 
 
 # --- compiling --------------------------------------------------------------------------------

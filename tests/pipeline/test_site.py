@@ -28,6 +28,7 @@ from tests.fixtures import (
     atom_problems,
     quoted,
     rss_problems,
+    snapshot,
     write_films,
     write_png,
     write_reviews,
@@ -620,6 +621,40 @@ def test_check_renders_each_kind_of_page_and_names_a_template_the_build_stops_on
     with pytest.raises(PublisherError) as stopped:
         build_site(config, now=now)
     assert str(stopped.value) == error
+
+
+@pytest.mark.parametrize(("name", "source", "messages"), [
+    # A layout of one's own, its content block named as another tool names it: every page
+    # that fills "main" would be published empty, and the search page without its script.
+    ("_page.html.j2",
+     "<!doctype html>\n<title>{{ page.title }}</title>\n{% block content %}{% endblock %}\n",
+     ["{path}: has no {{% block main %}}, which 404.html.j2, feeds.html.j2, home.html.j2 and 5 "
+      "more fill, so what they put there would never be shown; add {{% block main "
+      "%}}{{% endblock %}} where it goes",
+      "{path}: has no {{% block head %}}, which search.html.j2 fills, so what it puts there "
+      "would never be shown; add {{% block head %}}{{% endblock %}} where it goes"]),
+    # A block misspelled in an override: Jinja shows only the blocks of the template extended.
+    ("review.html.j2",
+     '{% extends "defaults/review.html.j2" %}\n{% block mian %}<p>mine</p>{% endblock %}\n',
+     ["{path}:2: block 'mian' is not a block of defaults/review.html.j2, which it extends, so "
+      "it is never shown; did you mean 'main'?"]),
+])
+def test_a_block_that_no_page_shows_stops_check_and_the_build_naming_the_template(
+        publication, now, name, source, messages):
+    write_reviews(publication, 3)
+    config = publication.config
+    build_site(config, now=now)
+    before = snapshot(config.output_path)
+    templates = publication.root / "templates"
+    templates.mkdir()
+    (templates / name).write_text(source, encoding="utf-8")
+    expected = [message.format(path=templates / name) for message in messages]
+    report = check_publication(config, now=now, sources_only=True)
+    assert [e for e in report.errors if name in e] == expected
+    with pytest.raises(PublisherError) as stopped:
+        build_site(config, now=now)
+    assert str(stopped.value) == expected[0]
+    assert snapshot(config.output_path) == before  # the last good site stays
 
 
 # --- moved reviews: aliases --------------------------------------------------------------------
