@@ -211,6 +211,14 @@ def issue_context(issue: Issue, site: Site, cards: Sequence[Card] | None = None,
     return context
 
 
+def _own_template(site: Site, names: Sequence[str]) -> str:
+    """The first of ``names`` the publication overrides (where a digest's part was changed),
+    else the first."""
+    found = next((site.templates / name for name in names
+                  if (site.templates / name).is_file()), None)
+    return str(found) if found is not None else names[0]
+
+
 def render_digest(issue: Issue, site: Site, poster_facts: PosterLookup | None = None
                   ) -> RenderedDigest:
     """Render ``issue`` once: subject, compiled HTML and text, personal values as markers.
@@ -218,7 +226,8 @@ def render_digest(issue: Issue, site: Site, poster_facts: PosterLookup | None = 
     each is shown at its size and given a height; without, 150 pixels wide.
 
     In ``html`` a marker stands where the HTML-escaped value goes; in ``text`` where the raw
-    value goes. Raises TemplateError naming the template file and line.
+    value goes. Raises TemplateError naming the template file and line, or the template of a
+    part without the unsubscribe link (an override that left it out).
     """
     markers = personal_markers(f"{site.base_url}#{issue.number}")
     context = issue_context(issue, site, poster_facts=poster_facts)
@@ -226,6 +235,13 @@ def render_digest(issue: Issue, site: Site, poster_facts: PosterLookup | None = 
     mjml_source = render_template(site.templates, "digest.mjml.j2", context)
     html = compile_mjml(mjml_source, name="digest.mjml.j2")
     text = wrap_text(render_template(site.templates, "digest.txt.j2", context))
+    for part, written, names in (("HTML", html, ("digest.mjml.j2", "_base.mjml.j2")),
+                                 ("text part", text, ("digest.txt.j2",))):
+        if markers["unsubscribe_url"] not in written:
+            raise TemplateError(
+                f"{_own_template(site, names)}: the digest's {part} has no unsubscribe link, "
+                "which every issue must carry (CAN-SPAM, PECR; Gmail and Yahoo ask it of bulk "
+                "senders); write {{ unsubscribe_url }} in it, as the default does")
     return RenderedDigest(issue=issue, subject=context["subject"], html=html, text=text,
                           markers=markers)
 

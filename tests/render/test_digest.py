@@ -415,6 +415,28 @@ def test_an_override_can_extend_the_default_of_the_same_name(publication):
     assert (rendered.markers["unsubscribe_url"], "Unsubscribe") in page.links  # inherited
 
 
+@pytest.mark.parametrize(("name", "source", "part"), [
+    # The footer's links written anew, the unsubscribe link forgotten.
+    ("digest.mjml.j2", '{% extends "defaults/digest.mjml.j2" %}\n'
+     '{% block footer_links %}<a href="{{ archive_url }}">On the web</a>{% endblock %}\n',
+     "HTML"),
+    ("digest.txt.j2", "{{ subject }}\n{% for card in cards %}{{ card.title }}\n{% endfor %}",
+     "text part"),
+])
+def test_a_digest_without_its_unsubscribe_link_is_a_template_error(publication, name, source,
+                                                                   part):
+    templates = publication.root / "templates"
+    templates.mkdir()
+    (templates / name).write_text(source, encoding="utf-8")
+    config = publication.config
+    with pytest.raises(TemplateError) as refused:
+        render_digest(make_issue(config), Site.from_config(config))
+    assert str(refused.value) == (
+        f"{templates / name}: the digest's {part} has no unsubscribe link, which every issue "
+        "must carry (CAN-SPAM, PECR; Gmail and Yahoo ask it of bulk senders); write "
+        "{{ unsubscribe_url }} in it, as the default does")
+
+
 def test_an_override_that_extends_itself_is_a_template_error(publication):
     templates = publication.root / "templates"
     templates.mkdir()
