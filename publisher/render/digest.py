@@ -20,7 +20,14 @@ from ..errors import TemplateError
 from ..models import ImageFacts, Issue, RenderedDigest, Review, personal_markers
 from ..text import SUBJECT_MAX, drop_unsafe, header_text
 from .card import Card, review_card
-from .engine import compile_mjml, fault_text, render_template, template_fault, wrap_text
+from .engine import (
+    compile_mjml,
+    fault_text,
+    render_template,
+    template_fault,
+    template_file,
+    wrap_text,
+)
 from .sender import Sender
 from .site import Site
 from .tokens import PREVIEW_SUBSCRIBER
@@ -214,9 +221,9 @@ def issue_context(issue: Issue, site: Site, cards: Sequence[Card] | None = None,
 def _own_template(site: Site, names: Sequence[str]) -> str:
     """The first of ``names`` the publication overrides (where a digest's part was changed),
     else the first."""
-    found = next((site.templates / name for name in names
-                  if (site.templates / name).is_file()), None)
-    return str(found) if found is not None else names[0]
+    found = [template_file(site.templates, name) for name in names]
+    return next((file for file, name in zip(found, names, strict=True) if file != name),
+                names[0])
 
 
 def render_digest(issue: Issue, site: Site, poster_facts: PosterLookup | None = None

@@ -20,6 +20,7 @@ import difflib
 import os
 import re
 import textwrap
+import xml.parsers.expat
 from collections.abc import Callable, Iterator, Mapping
 from functools import cache, lru_cache
 from pathlib import Path
@@ -244,6 +245,30 @@ def render_template(templates: Path, name: str, context: Mapping[str, Any]) -> s
         if fault is None or isinstance(exc, MemoryError):  # not the template's doing
             raise
         raise TemplateError(f"{fault}: {fault_text(exc)}") from None
+
+
+def template_file(templates: Path, name: str) -> str:
+    """Where the template ``name`` comes from, as an error names it: the publication's file
+    when it overrides the default, else the name."""
+    own = templates / name
+    return str(own) if own.is_file() else name
+
+
+def refuse_malformed_xml(text: str, *, output: str, template: str) -> None:
+    """TemplateError naming ``template`` when ``text``, the file ``output`` it renders, is not
+    well-formed XML (a browser shows such a document as an error, or nothing): where the parser
+    stopped, in the rendered text, since a template's lines are not the output's."""
+    try:
+        xml.parsers.expat.ParserCreate().Parse(text.encode("utf-8"), True)
+    except xml.parsers.expat.ExpatError as exc:
+        line = text.splitlines()[exc.lineno - 1] if exc.lineno <= len(text.splitlines()) else ""
+        start = line.rfind("<", 0, exc.offset + 1)  # the tag the parser stopped in
+        near = line[max(start, 0):max(start, 0) + 40].strip()
+        raise TemplateError(
+            f"{template}: {output} is not well-formed XML "
+            f"({xml.parsers.expat.ErrorString(exc.code)} at its line {exc.lineno}, column "
+            f"{exc.offset}: {near!r}), so browsers show an error in its place; close every "
+            "element (<meta …/>, <br/>) and write & as &amp;") from None
 
 
 # --- blocks that nothing shows ----------------------------------------------------------------

@@ -39,7 +39,15 @@ from ..models import ImageFacts, Review, SitePage
 from ..text import slugify, stars
 from .card import Card, review_card, review_json_ld, script_json
 from .digest import publication_context
-from .engine import Fields, OutputTemplate, render_template, safe_text, template_environment
+from .engine import (
+    Fields,
+    OutputTemplate,
+    refuse_malformed_xml,
+    render_template,
+    safe_text,
+    template_environment,
+    template_file,
+)
 from .feeds import REVIEW_NS
 from .related import Related
 from .site import Site
@@ -550,8 +558,10 @@ class PageRenderer:
         # XSLT 1.0 has no dates: the view writes an entry's day as the pages do, from how
         # the publication's language writes a day of each month (words.date_parts).
         months = [self.site.words.date_parts(month) for month in range(1, 13)]
-        return self._render("feed.xsl.j2", {**self._shared, "date_months": months}
-                            ).encode("utf-8")
+        text = self._render("feed.xsl.j2", {**self._shared, "date_months": months})
+        refuse_malformed_xml(text, output="feed.xsl",
+                             template=template_file(self.site.templates, "feed.xsl.j2"))
+        return text.encode("utf-8")
 
 
 #: The words the search page's script says (its plural tables whole: the browser picks the

@@ -623,6 +623,32 @@ def test_check_renders_each_kind_of_page_and_names_a_template_the_build_stops_on
     assert str(stopped.value) == error
 
 
+def test_a_feed_stylesheet_that_is_not_xml_stops_check_and_the_build(publication, now):
+    # Written as HTML is: a browser given a feed with this stylesheet shows an error, or nothing.
+    write_reviews(publication, 2)
+    config = publication.config
+    build_site(config, now=now)
+    before = snapshot(config.output_path)
+    templates = publication.root / "templates"
+    templates.mkdir()
+    (templates / "feed.xsl.j2").write_text(
+        '<?xml version="1.0" encoding="utf-8"?>\n'
+        '<xsl:stylesheet version="1.0" xmlns:xsl="http://www.w3.org/1999/XSL/Transform">\n'
+        '<xsl:template match="/"><html><head><meta charset="utf-8">'
+        "<title>{{ publication }}</title></head></html></xsl:template>\n"
+        "</xsl:stylesheet>\n", encoding="utf-8")
+    expected = (f"{templates / 'feed.xsl.j2'}: feed.xsl is not well-formed XML (mismatched tag "
+                "at its line 3, column 84: '</head></html></xsl:template>'), so browsers show "
+                "an error in its place; close every element (<meta …/>, <br/>) and write & as "
+                "&amp;")
+    report = check_publication(config, now=now, sources_only=True)
+    assert [e for e in report.errors if "feed.xsl" in e] == [expected]
+    with pytest.raises(PublisherError) as stopped:
+        build_site(config, now=now)
+    assert str(stopped.value) == expected
+    assert snapshot(config.output_path) == before
+
+
 @pytest.mark.parametrize(("name", "source", "messages"), [
     # A layout of one's own, its content block named as another tool names it: every page
     # that fills "main" would be published empty, and the search page without its script.
