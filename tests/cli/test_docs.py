@@ -1,6 +1,7 @@
 """The command line documents itself: every command and option has help text, `publisher --help`
 shows what ``publisher.cli.COMMANDS`` registers, and README's Commands table names every command
-(and only options that exist)."""
+(and only options that exist); README's Templates section names every template, its blocks and
+a card's fields as they are."""
 
 from __future__ import annotations
 
@@ -11,9 +12,12 @@ import sys
 from collections.abc import Iterator
 
 import click
+import jinja2
 import pytest
 
 from publisher.cli import COMMANDS, main
+from publisher.render.card import Card
+from publisher.render.engine import DEFAULT_TEMPLATES, template_environment
 from tests.fixtures import REPO, run_cli
 
 
@@ -102,3 +106,43 @@ def test_publisher_help_loads_no_command_module():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           timeout=60, check=True)
     assert done.stdout.strip().splitlines()[-1] == "[]"
+
+
+def readme_templates() -> tuple[dict[str, str], str]:
+    """README's table of templates ({template name: its blocks column}) and its whole
+    Templates section."""
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    section = readme.split("\n### Templates\n", 1)[1].split("\n### ", 1)[0]
+    rows = {}
+    for names, blocks in re.findall(r"^\| (`[^|]*) \|.*\| ([^|]*) \|$", section, re.M):
+        for name in re.findall(r"`([^`]+\.j2)`", names):
+            rows[name] = blocks
+    return rows, section
+
+
+def test_readme_names_every_template_with_the_blocks_it_has():
+    # A designer writes a template from README: a name or a block it gets wrong is silently
+    # nothing (a block that the template extended does not have is an error, since).
+    documented, _ = readme_templates()
+    packaged = sorted(p.name for p in DEFAULT_TEMPLATES.glob("*.j2"))
+    assert sorted(set(packaged) - documented.keys()) == [], "templates missing from README"
+    assert sorted(documented.keys() - set(packaged)) == [], "README names no such template"
+    env = template_environment(DEFAULT_TEMPLATES)  # the defaults alone
+    for name, column in documented.items():
+        shown: set[str] = set()
+        parent: str | None = name
+        while parent is not None:
+            tree = env.parse(env.loader.get_source(env, parent)[0])
+            shown |= {block.name for block in tree.find_all(jinja2.nodes.Block)}
+            extends = tree.find(jinja2.nodes.Extends)
+            parent = extends.template.value if extends is not None else None
+        for block in re.findall(r"`([a-z_]+)`", column):
+            assert block in shown, f"README: {name} has no block {block!r}"
+
+
+def test_readme_names_a_cards_fields_as_they_are():
+    _, section = readme_templates()
+    sentence = section.split("A review's `card` holds ", 1)[1].split(";", 1)[0]
+    fields = re.findall(r"`([a-z_]+)`", sentence)
+    assert len(fields) > 20
+    assert [f for f in fields if not hasattr(Card, f) and f not in Card.__dataclass_fields__] == []
