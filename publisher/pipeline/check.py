@@ -19,7 +19,7 @@ from ..render.lint import check_digest_html, lint_templates
 from ..render.site import Site
 from ..render.words import language_gaps
 from ..sources import Catalog, check_sources
-from ..sources.posters import PosterFacts, unreadable_posters
+from ..sources.posters import PosterFacts, heavy_posters, unreadable_posters
 from ..sources.scaffold import skeleton_problems
 from ..text import count
 from .build import plan_problems, sent_issues
@@ -81,6 +81,7 @@ def check_publication(config: Config, *, now: datetime, checks: Sequence[Check] 
     warnings += name_warnings(config, published)
     posters = PosterFacts(config)  # shared with planning: each poster's header read once
     warnings += [str(p) for p in unreadable_posters(config, result.reviews, posters)]
+    warnings += [str(p) for p in heavy_posters(config, result.reviews, posters)]
     warnings += icon_warnings(config, posters)
     warnings += [f"{config.path}: {gap}"
                  for gap in language_gaps(config.templates_path, config.language)]

@@ -135,6 +135,31 @@ def whole_pixels(size: float) -> int:
     return round(size) if math.isfinite(size) else -1
 
 
+#: A poster heavier than this is named by ``publisher check``: a photograph as the camera
+#: saved it, downloaded by every reader of each page and issue that shows it.
+HEAVY_POSTER = 1024 * 1024
+
+
+def heavy_posters(config: Config, reviews: Iterable[Review],
+                  posters: PosterFacts) -> list[Problem]:
+    """For ``publisher check``: a warning for each review whose poster, a file in static/, is
+    over HEAVY_POSTER bytes. ``posters``: the facts the check plans the build with."""
+    found = []
+    for review in reviews:
+        facts = posters.facts(review.poster.src) if review.poster is not None else None
+        if facts is None or facts.length <= HEAVY_POSTER or review.poster is None:
+            continue
+        size = (f" ({facts.width} × {facts.height} pixels)"
+                if facts.width is not None and facts.height is not None else "")
+        source = review.source_path or review.slug
+        found.append(Problem(source, field_line(str(config.root / source), "poster"), "poster", (
+            f"static/{posters.relative(review.poster.src)} is "
+            f"{facts.length / 1024 / 1024:.1f} MB{size}, and every reader of its page, of the "
+            "lists and issues that show it downloads it (an issue shows it 150 pixels wide); "
+            "save it smaller: 600 pixels wide is sharp on every screen, and well under 1 MB")))
+    return found
+
+
 def unreadable_posters(config: Config, reviews: Iterable[Review],
                        posters: PosterFacts) -> list[Problem]:
     """For ``publisher check``: a warning for each review whose poster is a file in static/

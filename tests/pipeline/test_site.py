@@ -1326,6 +1326,23 @@ def test_check_names_a_poster_that_is_not_the_image_its_name_says(publication, n
         "first bytes say otherwise), so browsers show it broken; save it again as a PNG file")
 
 
+def test_check_names_a_poster_too_heavy_for_the_pages_and_issues_that_show_it(publication, now):
+    write_films(publication, 2)  # film-1.png and film-2.png, small real PNGs
+    poster = publication.root / "static" / "posters" / "film-2.png"
+    write_png(poster, 3000, 4500, (20, 20, 20))
+    with poster.open("ab") as straight_from_the_camera:
+        straight_from_the_camera.write(bytes(3 * 1024 * 1024))  # as heavy as a photograph
+    report = check_publication(publication.config, now=now, sources_only=True)
+    line = next(n for n, text in enumerate(
+        (publication.root / "reviews/film-2.md").read_text("utf-8").splitlines(), 1)
+        if text.startswith("poster:"))
+    assert [w for w in report.warnings if "poster" in w] == [
+        f"reviews/film-2.md:{line}: poster: static/posters/film-2.png is 3.0 MB (3000 × 4500 "
+        "pixels), and every reader of its page, of the lists and issues that show it downloads "
+        "it (an issue shows it 150 pixels wide); save it smaller: 600 pixels wide is sharp on "
+        "every screen, and well under 1 MB"]
+
+
 # --- the publication's icon ---------------------------------------------------------------------
 
 
