@@ -32,7 +32,7 @@ from ..config import Config
 from ..cores import default_workers
 from ..errors import Problem, PublisherError, SourceError, TemplateError
 from ..models import PUBLISHED_ONLY, Issue, Showing
-from ..render.engine import lost_blocks
+from ..render.engine import lost_blocks, unset_names
 from ..render.site import Site
 from ..sources import Catalog, load_reviews
 from ..sources.cache import TextCache
@@ -189,7 +189,8 @@ def plan_problems(config: Config, catalog: Catalog, now: datetime,
     except SourceError as exc:
         return [str(p) for p in exc.problems], []
     except TemplateError as exc:  # the build would stop on it (the template lint only warns)
-        return [str(exc)], []
+        # Where a palette lacking a colour is read, in publisher's files: said where it lacks.
+        return template_mistakes(config)[:1] or [str(exc)], []
     warnings = planner.warnings[len(catalog.warnings):]
     if statics is None:
         return [], [str(w) for w in warnings]
@@ -202,6 +203,20 @@ def plan_problems(config: Config, catalog: Catalog, now: datetime,
     return [], [str(w) for w in warnings + list(lost.values())]
 
 
+def template_mistakes(config: Config) -> list[str]:
+    """The publication's templates that render without an error and yet wrongly (a block that
+    no template shows, published as nothing), or that stop a template of publisher's where it
+    reads them (a palette that lacks a colour): each named in the publication's own file."""
+    return lost_blocks(config.templates_path) + unset_names(config.templates_path)
+
+
+def refuse_template_mistakes(config: Config) -> None:
+    """TemplateError for the first of ``template_mistakes``."""
+    mistakes = template_mistakes(config)
+    if mistakes:
+        raise TemplateError(mistakes[0])
+
+
 def _build(config: Config, *, now: datetime, issues: Sequence[Issue], catalog: Catalog,
            cache: bool, old: dict[str, dict[str, Any]], dry_run: bool = False,
            workers: int = 1, showing: Showing = PUBLISHED_ONLY) -> BuildReport:
@@ -211,9 +226,13 @@ def _build(config: Config, *, now: datetime, issues: Sequence[Issue], catalog: C
     statics = static_files(config)  # refuses links out of the publication, before anything
     # With nothing to compare a unit's digest with, it is needed only for the manifest: made
     # where the unit is rendered.
-    planner = plan_build(config, site, catalog, issues, posters, now, showing,
-                         deferred=not (cache and old),
-                         statics=[rel for rel, _path in statics])
+    try:
+        planner = plan_build(config, site, catalog, issues, posters, now, showing,
+                             deferred=not (cache and old),
+                             statics=[rel for rel, _path in statics])
+    except TemplateError:
+        refuse_template_mistakes(config)  # the stylesheet, made first, stops on a palette's
+        raise
     served = planner.served({rel for rel, _path in statics})
     planner.warnings.extend(broken_links(planner, served))
     moves = moves_since(planner, old, out / "feed.json")
@@ -243,11 +262,8 @@ def _build(config: Config, *, now: datetime, issues: Sequence[Issue], catalog: C
                 _claim(owner, rel, unit.key)
         else:
             stale.append(unit)
-    # A block that no template shows renders as nothing, without an error: refused before a
-    # page is made without it. Only when something renders (a template edited renders all).
-    unshown = lost_blocks(config.templates_path) if stale else []
-    if unshown:
-        raise TemplateError(unshown[0])
+    if stale:  # a template edited renders every page: nothing rendered, nothing changed
+        refuse_template_mistakes(config)
     # The newsletter's archive is a record of what was sent: a build that finds fewer issues
     # in the ledger than it published before (a ledger lost, or restored from an old backup)
     # leaves their pages where they are. They are what tells `issue new` that an issue number

@@ -14,7 +14,6 @@ from ..errors import PublisherError, TemplateError
 from ..models import Review
 from ..render.archive import render_archive
 from ..render.digest import render_digest
-from ..render.engine import lost_blocks
 from ..render.lint import check_digest_html, lint_templates
 from ..render.site import Site
 from ..render.words import language_gaps
@@ -22,7 +21,7 @@ from ..sources import Catalog, check_sources
 from ..sources.posters import PosterFacts, heavy_posters, unreadable_posters
 from ..sources.scaffold import skeleton_problems
 from ..text import count
-from .build import plan_problems, sent_issues
+from .build import plan_problems, sent_issues, template_mistakes
 from .links import link_warnings
 from .plan import name_warnings
 from .preflight import (
@@ -72,7 +71,7 @@ def check_publication(config: Config, *, now: datetime, checks: Sequence[Check] 
     for extra_check in checks:
         errors.extend(extra_check(config))
     try:
-        errors += lost_blocks(config.templates_path)
+        errors += template_mistakes(config)
     except TemplateError:
         pass  # a link out of the publication: rendering the pages below names it
     errors += skeleton_problems(config, now)
@@ -110,6 +109,7 @@ def check_publication(config: Config, *, now: datetime, checks: Sequence[Check] 
     except TemplateError as exc:
         errors.append(str(exc))
         warnings.extend(lint_templates(config.templates_path))  # usually why it did not compile
+    errors = list(dict.fromkeys(errors))  # a template's mistake, also where planning stopped
     # A template that a page stops on is an error already: the lint's warning of it goes.
     said = {error.split(": ", 1)[0] for error in errors}
     warnings = [w for w in warnings

@@ -26,6 +26,7 @@ from .engine import (
     render_template,
     template_fault,
     template_file,
+    unset_names,
     wrap_text,
 )
 from .sender import Sender
@@ -239,9 +240,17 @@ def render_digest(issue: Issue, site: Site, poster_facts: PosterLookup | None = 
     markers = personal_markers(f"{site.base_url}#{issue.number}")
     context = issue_context(issue, site, poster_facts=poster_facts)
     context.update(markers)  # email, name, unsubscribe_url, preferences_url
-    mjml_source = render_template(site.templates, "digest.mjml.j2", context)
+    try:
+        mjml_source = render_template(site.templates, "digest.mjml.j2", context)
+        text = wrap_text(render_template(site.templates, "digest.txt.j2", context))
+    except TemplateError:
+        # A palette of the publication's that lacks a colour stops the template of publisher's
+        # that reads it: said in the palette's own file.
+        unset = unset_names(site.templates)
+        if unset:
+            raise TemplateError(unset[0]) from None
+        raise
     html = compile_mjml(mjml_source, name="digest.mjml.j2")
-    text = wrap_text(render_template(site.templates, "digest.txt.j2", context))
     for part, written, names in (("HTML", html, ("digest.mjml.j2", "_base.mjml.j2")),
                                  ("text part", text, ("digest.txt.j2",))):
         if markers["unsubscribe_url"] not in written:

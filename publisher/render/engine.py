@@ -376,6 +376,73 @@ def lost_blocks(templates: Path) -> list[str]:
     return list(dict.fromkeys(lines))
 
 
+_IMPORTS = re.compile(r"""\{%-?\s*import\s+(["'])(.+?)\1\s+as\s+(\w+)""")
+
+
+def _set_names(tree: jinja2.nodes.Template) -> set[str]:
+    """The names a template module exports: what it sets and its macros."""
+    names = {node.target.name for node in tree.find_all(jinja2.nodes.Assign)
+             if isinstance(node.target, jinja2.nodes.Name)}
+    names.update(node.target.name for node in tree.find_all(jinja2.nodes.AssignBlock)
+                 if isinstance(node.target, jinja2.nodes.Name))
+    return names | {macro.name for macro in tree.find_all(jinja2.nodes.Macro)}
+
+
+def unset_names(templates: Path) -> list[str]:
+    """One line for each of the publication's templates that others import (``{% import
+    "_palette.j2" as c %}``) and that sets fewer names than they read (``c.band``): an
+    override that sets only the colours it changes. Jinja names the reading template's line,
+    in publisher's files, as "'TemplateModule object' has no attribute"."""
+    own = templates.resolve()
+    if not own.is_dir() or not any(own.rglob("*.j2")):
+        return []
+    env = template_environment(templates)
+    names = sorted({p.relative_to(root).as_posix()
+                    for root in (own, DEFAULT_TEMPLATES) for p in root.rglob("*.j2")})
+    set_by: dict[str, tuple[str, set[str]] | None] = {}  # our imported file: (path, names)
+    lacking: dict[str, dict[str, str]] = {}  # our file: {name it lacks: the first reader}
+    for name in names:
+        found = _source(env, name)
+        if found is None or not _IMPORTS.search(found[0]):
+            continue
+        try:
+            reader = env.parse(found[0], name=name, filename=found[1])
+        except jinja2.TemplateSyntaxError:
+            continue  # rendering names it, with its line
+        for imported in reader.find_all(jinja2.nodes.Import):
+            if not isinstance(imported.template, jinja2.nodes.Const):
+                continue
+            module = str(imported.template.value)
+            if module not in set_by:
+                source = _source(env, module)
+                set_by[module] = None
+                if source is not None and Path(source[1]).is_relative_to(own):
+                    try:
+                        tree = env.parse(source[0], name=module, filename=source[1])
+                    except jinja2.TemplateSyntaxError:
+                        continue
+                    set_by[module] = (source[1], _set_names(tree))
+            mine = set_by[module]
+            if mine is None:
+                continue
+            for use in reader.find_all(jinja2.nodes.Getattr):
+                if (isinstance(use.node, jinja2.nodes.Name) and use.node.name == imported.target
+                        and use.attr not in mine[1]):
+                    lacking.setdefault(mine[0], {}).setdefault(
+                        use.attr, f"{name}:{use.lineno} reads {imported.target}.{use.attr}")
+    lines = []
+    for path, missing in lacking.items():
+        unset = sorted(missing)
+        listed = ", ".join(repr(n) for n in unset[:3])
+        if len(unset) > 3:
+            listed += f" and {len(unset) - 3} more"
+        module = Path(path).relative_to(own).as_posix()
+        lines.append(f"{path}: sets no {listed}, which the templates that import it read "
+                     f"({missing[unset[0]]}); set {'it' if len(unset) == 1 else 'them'} too: "
+                     f"copy the packaged {module} and change the values you want")
+    return lines
+
+
 # --- compiling --------------------------------------------------------------------------------
 
 _INLINE_STYLE = re.compile(

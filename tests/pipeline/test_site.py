@@ -623,6 +623,25 @@ def test_check_renders_each_kind_of_page_and_names_a_template_the_build_stops_on
     assert str(stopped.value) == error
 
 
+def test_a_palette_that_sets_only_some_colours_is_named_with_the_ones_it_lacks(publication, now):
+    # The colours the designer wanted changed, the rest left out: every template that reads
+    # one of them stopped at its own line, in publisher's files, on "TemplateModule object".
+    write_reviews(publication, 2)
+    templates = publication.root / "templates"
+    templates.mkdir()
+    (templates / "_palette.j2").write_text(
+        '{% set page = "#fdf6e3" %}\n{% set accent = "#b58900" %}\n', encoding="utf-8")
+    config = publication.config
+    expected = (f"{templates / '_palette.j2'}: sets no 'band', 'card', 'dark_card' and 15 more, "
+                "which the templates that import it read (_base.mjml.j2:17 reads c.band); set "
+                "them too: copy the packaged _palette.j2 and change the values you want")
+    report = check_publication(config, now=now, sources_only=True)
+    assert report.errors == (expected,)  # said once: not again where the digest stopped on it
+    with pytest.raises(PublisherError) as stopped:
+        build_site(config, now=now)
+    assert str(stopped.value) == expected
+
+
 def test_a_feed_stylesheet_that_is_not_xml_stops_check_and_the_build(publication, now):
     # Written as HTML is: a browser given a feed with this stylesheet shows an error, or nothing.
     write_reviews(publication, 2)
