@@ -17,13 +17,14 @@ from markupsafe import Markup
 from ..models import Issue
 from .card import Card, review_json_ld, script_json
 from .digest import (
+    DIGEST_MJML,
     archive_url,
     issue_cards,
     issue_context,
     issue_subject,
     publication_context,
 )
-from .engine import compile_mjml, render_template
+from .engine import compile_mjml, first_override, render_template
 from .feeds import XSL_PATH
 from .site import Site
 
@@ -44,7 +45,8 @@ def render_issue_page(issue: Issue, site: Site, cards: Sequence[Card] | None = N
     context = issue_context(issue, site, cards)
     context["json_ld"] = [script_json(review_json_ld(c, site)) for c in cards]
     source = render_template(site.templates, "archive.html.j2", context)
-    return compile_mjml(source, name="archive.html.j2").encode("utf-8")
+    return compile_mjml(source, name=first_override(
+        site.templates, ("archive.html.j2", *DIGEST_MJML[1:]))).encode("utf-8")
 
 
 def _summary_html(cards: Sequence[Card], site: Site) -> str:

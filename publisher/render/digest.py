@@ -23,9 +23,9 @@ from .card import Card, review_card
 from .engine import (
     compile_mjml,
     fault_text,
+    first_override,
     render_template,
     template_fault,
-    template_file,
     unset_names,
     wrap_text,
 )
@@ -33,6 +33,9 @@ from .sender import Sender
 from .site import Site
 from .tokens import PREVIEW_SUBSCRIBER
 from .words import text_direction
+
+#: The templates that make a digest's MJML, the publication's own first when it has them.
+DIGEST_MJML = ("digest.mjml.j2", "_base.mjml.j2", "_card.mjml.j2", "_head.mjml.j2")
 
 # --- subject --------------------------------------------------------------------------------
 
@@ -219,14 +222,6 @@ def issue_context(issue: Issue, site: Site, cards: Sequence[Card] | None = None,
     return context
 
 
-def _own_template(site: Site, names: Sequence[str]) -> str:
-    """The first of ``names`` the publication overrides (where a digest's part was changed),
-    else the first."""
-    found = [template_file(site.templates, name) for name in names]
-    return next((file for file, name in zip(found, names, strict=True) if file != name),
-                names[0])
-
-
 def render_digest(issue: Issue, site: Site, poster_facts: PosterLookup | None = None
                   ) -> RenderedDigest:
     """Render ``issue`` once: subject, compiled HTML and text, personal values as markers.
@@ -250,14 +245,14 @@ def render_digest(issue: Issue, site: Site, poster_facts: PosterLookup | None = 
         if unset:
             raise TemplateError(unset[0]) from None
         raise
-    html = compile_mjml(mjml_source, name="digest.mjml.j2")
-    for part, written, names in (("HTML", html, ("digest.mjml.j2", "_base.mjml.j2")),
+    html = compile_mjml(mjml_source, name=first_override(site.templates, DIGEST_MJML))
+    for part, written, names in (("HTML", html, DIGEST_MJML),
                                  ("text part", text, ("digest.txt.j2",))):
         if markers["unsubscribe_url"] not in written:
             raise TemplateError(
-                f"{_own_template(site, names)}: the digest's {part} has no unsubscribe link, "
-                "which every issue must carry (CAN-SPAM, PECR; Gmail and Yahoo ask it of bulk "
-                "senders); write {{ unsubscribe_url }} in it, as the default does")
+                f"{first_override(site.templates, names)}: the digest's {part} has no "
+                "unsubscribe link, which every issue must carry (CAN-SPAM, PECR; Gmail and Yahoo "
+                "ask it of bulk senders); write {{ unsubscribe_url }} in it, as the default does")
     return RenderedDigest(issue=issue, subject=context["subject"], html=html, text=text,
                           markers=markers)
 

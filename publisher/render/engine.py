@@ -21,7 +21,7 @@ import os
 import re
 import textwrap
 import xml.parsers.expat
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from functools import cache, lru_cache
 from pathlib import Path
 from types import SimpleNamespace
@@ -247,6 +247,14 @@ def render_template(templates: Path, name: str, context: Mapping[str, Any]) -> s
         raise TemplateError(f"{fault}: {fault_text(exc)}") from None
 
 
+def first_override(templates: Path, names: Sequence[str]) -> str:
+    """The first of the templates ``names`` that the publication overrides (where to look
+    for what went wrong in what they render together), else the first name."""
+    found = [template_file(templates, name) for name in names]
+    return next((file for file, name in zip(found, names, strict=True) if file != name),
+                names[0])
+
+
 def template_file(templates: Path, name: str) -> str:
     """Where the template ``name`` comes from, as an error names it: the publication's file
     when it overrides the default, else the name."""
@@ -454,14 +462,19 @@ _POSITION = re.compile(r"at position (\d+):(\d+)")
 
 
 def _near(source: str, message: str) -> str:
-    """" (at 'mj-html-attributes')" for an MRML error giving byte offsets into ``source``:
-    what it stumbled on, since the offsets are into the rendered MJML, not a template file."""
+    """" (at 'mj-body', line 40 of the MJML it renders, after '…')" for an MRML error giving
+    byte offsets into ``source``: what it stumbled on and what came before it (an element left
+    open, as often as not), since the offsets are into the rendered MJML, not a template file."""
     found = _POSITION.search(message)
     if not found:
         return ""
+    data = source.encode("utf-8")
     start, end = int(found.group(1)), int(found.group(2))
-    text = source.encode("utf-8")[start:min(end, start + 60)].decode("utf-8", "replace").strip()
-    return f" (at {text!r})" if text else ""
+    text = data[start:min(end, start + 60)].decode("utf-8", "replace").strip()
+    line = data.count(b"\n", 0, start) + 1
+    before = " ".join(data[max(start - 80, 0):start].decode("utf-8", "replace").split())
+    return (f" ({f'at {text!r}, ' if text else ''}line {line} of the MJML it renders, after "
+            f"{'…' + before!r})")
 
 
 # MRML writes every attribute value as Rust's Debug formatting does, without the quotes: a
@@ -487,7 +500,8 @@ def _unescape_attributes(html: str) -> str:
 
 def compile_mjml(source: str, *, name: str = "digest.mjml.j2") -> str:
     """MJML to HTML with mjml-python (MRML), then css-inline for ``mj-style inline="inline"``
-    rules, which MRML would otherwise leave in a <style> block. Raises TemplateError."""
+    rules, which MRML would otherwise leave in a <style> block. Raises TemplateError naming
+    ``name``: the template to look in (``first_override``)."""
     inline_css = "\n".join(m.group(1) for m in _INLINE_STYLE.finditer(source))
     if inline_css:
         source = _INLINE_STYLE.sub("", source)
@@ -495,7 +509,9 @@ def compile_mjml(source: str, *, name: str = "digest.mjml.j2") -> str:
         html = mjml2html(source, disable_comments=True)
     except Exception as exc:  # MRML raises plain ValueError/RuntimeError with its message
         raise TemplateError(
-            f"{name}: MJML did not compile: {exc}{_near(source, str(exc))}"
+            f"{name}: MJML did not compile: {_POSITION.sub('', str(exc)).strip()}"
+            f"{_near(source, str(exc))}; close each mj- element where it opens (<mj-text …/> "
+            "or <mj-text>…</mj-text>), inside the one MJML allows it in"
         ) from None
     html = _unescape_attributes(html)
     if inline_css:

@@ -536,6 +536,27 @@ def test_mjml_compile_errors_are_template_errors(publication):
         render_digest(make_issue(config), Site.from_config(config))
 
 
+def test_an_mjml_error_names_the_override_the_rendered_line_and_what_came_before(publication):
+    # An element left open in a block of one's own: MRML stumbles on what follows it, at a byte
+    # offset into the MJML the templates render, and names no file.
+    templates = publication.root / "templates"
+    templates.mkdir()
+    (templates / "digest.mjml.j2").write_text(
+        '{% extends "defaults/digest.mjml.j2" %}\n{% block head_extra %}\n'
+        '<mj-attributes><mj-text font-family="Georgia"></mj-attributes>\n{% endblock %}\n',
+        encoding="utf-8")
+    config = publication.config
+    with pytest.raises(TemplateError) as refused:
+        render_digest(make_issue(config), Site.from_config(config))
+    message = str(refused.value)
+    assert message.startswith(f"{templates / 'digest.mjml.j2'}: MJML did not compile: ")
+    assert re.search(r"\(at 'mj-body', line \d+ of the MJML it renders, after '.*<mj-text "
+                     r"font-family=\"Georgia\"></mj-attributes>.*'\); close each mj- element "
+                     r"where it opens \(<mj-text …/> or <mj-text>…</mj-text>\), inside the one "
+                     r"MJML allows it in$", message), message
+    assert "\n" not in message
+
+
 # --- lint and size checks -------------------------------------------------------------------
 
 
@@ -747,8 +768,9 @@ def test_a_template_that_does_not_compile_is_explained_by_check_and_preview(publ
 
     result = cli("check", "--sources")
     assert result.exit_code == 1
-    assert "digest.mjml.j2: MJML did not compile" in result.stderr
-    assert "(at 'mj-html-attributes')" in result.stderr  # what MRML stumbled on
+    # named at the override, since the MJML does not compile with it
+    assert f"{publication.root}/templates/_head.mjml.j2: MJML did not compile" in result.stderr
+    assert "(at 'mj-html-attributes', line " in result.stderr  # what MRML stumbled on
     assert trap.search(result.stderr), result.stderr  # and the lint says why
     assert "1 error, 3 warnings" in result.stdout
 
