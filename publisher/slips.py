@@ -11,10 +11,28 @@ difflib alone, against each of 10,000 review pages, took 0.4 s a name.
 from __future__ import annotations
 
 import difflib
+import unicodedata
 from collections.abc import Iterable
 
 #: Below this ratio a short name one character from another is another name ("ab/", "cb/").
 LEAST_RATIO = 0.8
+
+
+#: Said of a file whose name is a typed name with its accents written as separate marks (NFD,
+#: as macOS may save names) where typing joins them (NFC): a static host, comparing bytes,
+#: never serves it at the address a browser asks for.
+WRITTEN_APART = ("a file of that name is there with its accents written apart (decomposed, as "
+                 "a Mac may save a name), which no typed address matches: rename it, typing "
+                 "its name")
+
+
+def written_apart(names: Iterable[str], name: str) -> str | None:
+    """The one of ``names`` that is ``name`` with its accents written apart, or None."""
+    if name.isascii():
+        return None
+    joined = unicodedata.normalize("NFC", name)
+    return next((other for other in names if other != name and not other.isascii()
+                 and unicodedata.normalize("NFC", other) == joined), None)
 
 
 class Slips:

@@ -6,6 +6,7 @@ draft again, or moved without an alias). Read off the plan and what the build se
 from __future__ import annotations
 
 import os
+import unicodedata
 from collections.abc import Collection, Hashable, Sequence
 from urllib.parse import unquote, urlsplit
 
@@ -14,7 +15,7 @@ from ..errors import Problem
 from ..models import Review, SitePage
 from ..render.pages import page_file
 from ..render.site import Site
-from ..slips import Slips
+from ..slips import WRITTEN_APART, Slips
 from .plan import Planner
 
 #: Broken links in review bodies that a build names one by one (``publisher check`` names
@@ -128,6 +129,9 @@ def _link_fix(plan: Planner, source: Review | SitePage, url: str, addresses: Add
         folder = os.path.basename(os.path.dirname(path)) if bundle else "images"
         return (f"{name} sits beside {path}, and only static/ is published: move it to "
                 f"static/{folder}/{name} and link {folder}/{name}")
+    apart = addresses.decomposed(rel)
+    if apart is not None:
+        return WRITTEN_APART
     near = addresses.near(rel)
     if near is not None:
         return f"did you mean {plan.site.url(near)}?"
@@ -218,6 +222,18 @@ class Addresses:
     def __init__(self, served: Collection[str]):
         self._served = served
         self._folders: dict[str, Slips] | None = None
+        self._composed: dict[str, str] | None = None
+
+    def decomposed(self, rel: str) -> str | None:
+        """The served address that is ``rel`` with its accents written as separate marks
+        (NFD, as macOS may name files) where ``rel`` has them joined (NFC), or None."""
+        if rel.isascii():
+            return None
+        if self._composed is None:
+            self._composed = {unicodedata.normalize("NFC", path): path
+                              for path in self._served if not path.isascii()}
+        found = self._composed.get(unicodedata.normalize("NFC", rel))
+        return found if found is not None and found != rel else None
 
     def near(self, rel: str) -> str | None:
         """The served address (under base_url) a slip of the keys from ``rel`` in the same

@@ -25,7 +25,7 @@ from ..cores import MAX_SHARES, default_workers
 from ..errors import Problem, SourceError
 from ..files import NOT_UTF8, escapes, linked_folder, not_utf8, read_file
 from ..models import Review, SitePage
-from ..slips import Slips
+from ..slips import WRITTEN_APART, Slips, written_apart
 from .cache import (
     Entry,
     ExcerptCache,
@@ -279,6 +279,20 @@ def _near_file(static: Path, relative: str) -> str | None:
     return f"{folder}/{near}" if folder else near
 
 
+def _apart_file(static: Path, relative: str) -> str | None:
+    """The file beside the missing ``relative`` whose name is its name with the accents
+    written apart (``slips.written_apart``), or None."""
+    folder, _, name = relative.rpartition("/")
+    try:
+        with os.scandir(static / folder) as entries:
+            apart = written_apart((entry.name for entry in entries if entry.is_file()), name)
+    except OSError:
+        return None
+    if apart is None:
+        return None
+    return f"{folder}/{apart}" if folder else apart
+
+
 def _cross_checks(results: Iterable[ParseResult], config: Config) -> list[Problem]:
     """Problems that need every file: duplicate slugs and ids, missing poster files."""
     problems: list[Problem] = []
@@ -290,9 +304,11 @@ def _cross_checks(results: Iterable[ParseResult], config: Config) -> list[Proble
             if review is not None and not (static / relative).is_file():
                 inner = relative.removeprefix("static/")
                 near = _near_file(static, relative)
+                apart = _apart_file(static, relative)
                 # The path is under static/ already: "static/posters/x.png" is a common slip.
                 fix = (f"write poster: {inner} (the path is under static/ already)"
                        if inner != relative and (static / inner).is_file()
+                       else WRITTEN_APART if apart is not None
                        else f"static/{near} is there: write poster: {near}, or add the image"
                        if near is not None
                        else "add the image there or give an https URL")

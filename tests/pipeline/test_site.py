@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+import unicodedata
 from datetime import date
 from pathlib import Path
 
@@ -1770,6 +1771,32 @@ def test_check_says_when_a_language_has_no_translation_of_publishers_words(publi
     assert said.startswith(f"{publication.root / 'publisher.toml'}: language: 'de', but the "
                            "words of the pages, feeds and digest")
     assert "strings.de.toml and translate it" in said
+
+
+def test_a_link_or_poster_naming_a_file_with_its_accents_apart_says_to_rename_it(publication,
+                                                                                   now):
+    # A file named on a Mac can keep its accents as separate marks (NFD); the link, typed, has
+    # them joined (NFC). A browser asks for the NFC address, and the host finds no such file.
+    write_reviews(publication, [{"slug": "x", "body": "![The poster](img/affiche-été.png)"}])
+    images = publication.root / "static" / "img"
+    images.mkdir(parents=True)
+    write_png(images / unicodedata.normalize("NFD", "affiche-été.png"), 4, 6, (1, 2, 3))
+    config = publication.config
+    apart = ("a file of that name is there with its accents written apart (decomposed, as a Mac "
+             "may save a name), which no typed address matches: rename it, typing its name")
+    [warning] = [str(w) for w in build_site(config, now=now).warnings]
+    assert warning == (
+        f"reviews/x.md:8: body: links to {config.url('img/affiche-été.png')}, where nothing is "
+        f"published (no review, page or file in static/ has that address); {apart}")
+
+    write_reviews(publication, [{"slug": "x", "poster": "img/affiche-été.png"}])
+    line = next(n for n, text in enumerate(
+        (publication.root / "reviews/x.md").read_text("utf-8").splitlines(), 1)
+        if text.startswith("poster:"))
+    with pytest.raises(SourceError) as stopped:
+        build_site(config, now=now)
+    assert [str(p) for p in stopped.value.problems] == [
+        f"reviews/x.md:{line}: poster: static/img/affiche-été.png does not exist; {apart}"]
 
 
 def test_a_broken_link_left_by_pelican_or_a_hugo_bundle_says_what_to_do(publication, now):
