@@ -1,5 +1,6 @@
-"""Template lint for ``publisher check``: Jinja syntax and the MJML features that MRML (the
-mjml-python engine) rejects, drops or ignores; and checks of a compiled digest's HTML."""
+"""Template lint for ``publisher check``: Jinja syntax, values written unescaped, and the MJML
+features that MRML (the mjml-python engine) rejects, drops or ignores; and checks of a compiled
+digest's HTML."""
 
 from __future__ import annotations
 
@@ -153,6 +154,46 @@ def lint_mjml(source: str, name: str) -> list[str]:
     return warnings
 
 
+# The values the templates are given as HTML already (sanitised, or rendered by a template):
+# |safe on them changes nothing.
+_HTML_ALREADY = {"body", "cast", "note", "item", "items", "header", "footer", "site_head",
+                 "subscribe_box", "json_ld", "data", "head_lines", "article"}
+_UNESCAPED = ("writes a review's or the publication's text as HTML, unescaped: a title such as "
+              "\"1987 <Director's Cut>\" loses its words in angle brackets, and a <script> in "
+              "one runs; drop it (what is HTML already, such as body, is written as it is)")
+
+
+def _dotted(node: jinja2.nodes.Node) -> str | None:
+    """``card.title`` for the expression that reads it, else None."""
+    if isinstance(node, jinja2.nodes.Name):
+        return node.name
+    if isinstance(node, jinja2.nodes.Getattr):
+        inner = _dotted(node.node)
+        return f"{inner}.{node.attr}" if inner else None
+    return None
+
+
+def lint_unescaped(tree: jinja2.nodes.Template, path: Path) -> list[str]:
+    """Warnings for values an escaping template writes unescaped (``|safe`` on anything but a
+    literal or HTML it is given, ``{% autoescape false %}``): a review's text is data, and its
+    "<" and "&" must reach the page as text."""
+    warnings = []
+    for node in tree.find_all((jinja2.nodes.Filter, jinja2.nodes.ScopedEvalContextModifier)):
+        if isinstance(node, jinja2.nodes.Filter):
+            if node.name != "safe" or node.node is None \
+                    or isinstance(node.node, jinja2.nodes.Const):
+                continue
+            read = _dotted(node.node)
+            if read in _HTML_ALREADY:
+                continue
+            warnings.append(f"{path}:{node.lineno}: |safe on {read or 'a value'} {_UNESCAPED}")
+        elif isinstance(node, jinja2.nodes.ScopedEvalContextModifier) and any(
+                option.key == "autoescape" and isinstance(option.value, jinja2.nodes.Const)
+                and not option.value.value for option in node.options):
+            warnings.append(f"{path}:{node.lineno}: autoescape false {_UNESCAPED}")
+    return warnings
+
+
 def _lint_file(env: jinja2.Environment, path: Path, name: str) -> list[str]:
     try:
         source = path.read_text(encoding="utf-8")
@@ -160,9 +201,12 @@ def _lint_file(env: jinja2.Environment, path: Path, name: str) -> list[str]:
         return [f"{path}: cannot read: {exc}"]
     warnings = []
     try:
-        env.parse(source, name=name, filename=str(path))
+        tree = env.parse(source, name=name, filename=str(path))
     except jinja2.TemplateSyntaxError as exc:
         warnings.append(f"{path}:{exc.lineno}: Jinja syntax error: {exc.message}")
+    else:
+        if callable(env.autoescape) and env.autoescape(name):
+            warnings.extend(lint_unescaped(tree, path))
     if "<mj" in source:
         warnings.extend(lint_mjml(source, str(path)))
     return warnings

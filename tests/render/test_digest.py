@@ -602,6 +602,26 @@ def test_lint_finds_every_mrml_trap_with_file_and_line(publication):
         assert warning.startswith(where) and what in warning, warning
 
 
+def test_lint_names_a_review_value_written_unescaped(publication):
+    # A title such as "1987 <Director's Cut> & more" through |safe: the browser takes the
+    # words in angle brackets for a tag and shows none of them (and a <script> in one runs).
+    templates = publication.root / "templates"
+    templates.mkdir()
+    (templates / "review.html.j2").write_text(
+        '{% extends "defaults/review.html.j2" %}\n{% block main %}\n'
+        "<h1>{{ card.title | safe }}</h1>{{ body|safe }}{{ '<hr>'|safe }}\n"
+        "{% autoescape false %}<p>{{ card.summary }}</p>{% endautoescape %}\n"
+        "{{ super() }}{% endblock %}\n", encoding="utf-8")
+    (templates / "digest.txt.j2").write_text("{{ subject|safe }}\n")  # text: nothing to escape
+    unescaped = ("writes a review's or the publication's text as HTML, unescaped: a title such "
+                 "as \"1987 <Director's Cut>\" loses its words in angle brackets, and a <script> "
+                 "in one runs; drop it (what is HTML already, such as body, is written as it is)")
+    assert lint_templates(publication.config.templates_path) == [
+        f"{templates / 'review.html.j2'}:3: |safe on card.title {unescaped}",
+        f"{templates / 'review.html.j2'}:4: autoescape false {unescaped}",
+    ]
+
+
 def test_a_template_that_fails_as_it_runs_is_one_line_naming_file_and_line(publication):
     templates = publication.root / "templates"
     templates.mkdir()
