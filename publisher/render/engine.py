@@ -219,6 +219,15 @@ def fault_text(exc: BaseException) -> str:
     return text or type(exc).__name__
 
 
+def _given(exc: jinja2.TemplateError, name: str, context: Mapping[str, Any]) -> str:
+    """"; review.html.j2 is given body, card, …" when a template read a name it is not given
+    (one another tool gives, say): what it could read instead."""
+    if not isinstance(exc, jinja2.UndefinedError) \
+            or not (exc.message or "").endswith(" is undefined"):
+        return ""
+    return f"; {name} is given {', '.join(sorted(context))}"
+
+
 def render_template(templates: Path, name: str, context: Mapping[str, Any]) -> str:
     """Render one template; any Jinja error becomes a TemplateError naming file and line."""
     env = template_environment(templates)
@@ -233,7 +242,8 @@ def render_template(templates: Path, name: str, context: Mapping[str, Any]) -> s
         ) from None
     except jinja2.TemplateError as exc:
         where = _template_location(exc) or name
-        raise TemplateError(f"{where}: {exc.message or exc}") from None
+        raise TemplateError(f"{where}: {exc.message or exc}{_given(exc, name, context)}"
+                            ) from None
     except RecursionError:
         raise TemplateError(
             f"{name}: the templates in {templates} extend or include each other "

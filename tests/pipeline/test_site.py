@@ -643,6 +643,25 @@ def test_a_palette_that_sets_only_some_colours_is_named_with_the_ones_it_lacks(p
     assert str(stopped.value) == expected
 
 
+def test_a_name_a_template_is_not_given_is_told_with_the_names_it_is_given(publication, now):
+    # Written as another tool names it (Hugo's .Title, Pelican's article): the error says
+    # what the page's template can read instead.
+    write_reviews(publication, 2)
+    templates = publication.root / "templates"
+    templates.mkdir()
+    (templates / "review.html.j2").write_text(
+        '{% extends "defaults/review.html.j2" %}\n{% block main %}\n'
+        "<h1>{{ article.title }}</h1>{% endblock %}\n", encoding="utf-8")
+    config = publication.config
+    report = check_publication(config, now=now, sources_only=True)
+    [error] = [e for e in report.errors if "review.html.j2" in e]
+    start = f"{templates / 'review.html.j2'}:3: 'article' is undefined; review.html.j2 is given "
+    assert error.startswith(start)
+    given = error[len(start):].split(", ")
+    assert {"body", "card", "page", "publication", "related", "site", "t"} <= set(given)
+    assert given == sorted(given) and "\n" not in error
+
+
 def test_a_feed_stylesheet_that_is_not_xml_stops_check_and_the_build(publication, now):
     # Written as HTML is: a browser given a feed with this stylesheet shows an error, or nothing.
     write_reviews(publication, 2)
