@@ -194,6 +194,21 @@ def lint_unescaped(tree: jinja2.nodes.Template, path: Path) -> list[str]:
     return warnings
 
 
+def lint_before_extends(tree: jinja2.nodes.Template, path: Path) -> list[str]:
+    """A warning for text written before ``{% extends %}``: Jinja writes it ahead of the page
+    extended, before its <!doctype html> (which a browser then ignores: quirks mode)."""
+    for node in tree.body:
+        if isinstance(node, jinja2.nodes.Extends):
+            break
+        if isinstance(node, jinja2.nodes.Output) and not all(
+                isinstance(part, jinja2.nodes.TemplateData) and not part.data.strip()
+                for part in node.nodes):
+            return [f"{path}:{node.lineno}: text before {{% extends %}} is written ahead of "
+                    "the page it extends, before <!doctype html>, and browsers then lay the "
+                    "page out in quirks mode; move it into a block (head, for a <link>)"]
+    return []
+
+
 def _lint_file(env: jinja2.Environment, path: Path, name: str) -> list[str]:
     try:
         source = path.read_text(encoding="utf-8")
@@ -207,6 +222,8 @@ def _lint_file(env: jinja2.Environment, path: Path, name: str) -> list[str]:
     else:
         if callable(env.autoescape) and env.autoescape(name):
             warnings.extend(lint_unescaped(tree, path))
+        if tree.find(jinja2.nodes.Extends) is not None:
+            warnings.extend(lint_before_extends(tree, path))
     if "<mj" in source:
         warnings.extend(lint_mjml(source, str(path)))
     return warnings

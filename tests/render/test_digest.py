@@ -622,6 +622,22 @@ def test_lint_names_a_review_value_written_unescaped(publication):
     ]
 
 
+def test_lint_names_text_written_before_extends(publication):
+    # Jinja writes what comes before {% extends %} ahead of the page: before <!doctype html>,
+    # which browsers then ignore, laying the page out in quirks mode.
+    templates = publication.root / "templates"
+    templates.mkdir()
+    (templates / "home.html.j2").write_text(
+        '{# the home page #}\n<link rel="stylesheet" href="/theme.css">\n'
+        '{% extends "defaults/home.html.j2" %}\n', encoding="utf-8")
+    (templates / "list.html.j2").write_text(  # a comment and blank lines: nothing written
+        '{# the lists #}\n\n{% extends "defaults/list.html.j2" %}\n', encoding="utf-8")
+    assert lint_templates(publication.config.templates_path) == [
+        f"{templates / 'home.html.j2'}:2: text before {{% extends %}} is written ahead of the "
+        "page it extends, before <!doctype html>, and browsers then lay the page out in quirks "
+        "mode; move it into a block (head, for a <link>)"]
+
+
 def test_a_template_that_fails_as_it_runs_is_one_line_naming_file_and_line(publication):
     templates = publication.root / "templates"
     templates.mkdir()
