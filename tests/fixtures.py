@@ -782,14 +782,15 @@ def write_films(publication: Publication, count: int = 3) -> list[str]:
     reviews = []
     for i in range(count):
         title, year, director, starring, rating, reviewer, logline, _ = FILMS[i % len(FILMS)]
+        as_markdown = title.replace("<", "\\<")  # "<Extended Cut>" alone reads as a tag
         reviews.append({
             "title": quoted(title), "reviewer": reviewer, "rating": rating or 3,
             "summary": quoted(logline or "A film."),
             "poster": {"src": f"posters/film-{i + 1}.png", "alt": quoted(f"Poster for {title}")},
             "film": {"year": year, "director": director or "Unknown",
                      "starring": list(starring) or ["Nobody"]},
-            "body": f"{title} arrives with more confidence than it has earned, and then, "
-                    "slowly, earns it.\n\nThe score is loud. The editing is *not*.",
+            "body": f"{as_markdown} arrives with more confidence than it has earned, and "
+                    "then, slowly, earns it.\n\nThe score is loud. The editing is *not*.",
         })
         write_png(posters / f"film-{i + 1}.png", 200, 300, (40 + 60 * i, 60, 120))
     return write_reviews(publication, reviews, first=date(2026, 11, 10))

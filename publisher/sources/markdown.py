@@ -239,6 +239,31 @@ def shortcodes(markdown: str, first_line: int) -> list[tuple[int, str]]:
     return found
 
 
+# An HTML element as Markdown passes it through: a name, then a space, "/" or ">" (so not an
+# autolink, <https://…> or <name@example.org>, nor "\<" written to show the bracket).
+_RAW_TAG = re.compile(r"(?<!\\)<([A-Za-z][A-Za-z0-9-]*)(?=[\s/>])")
+
+#: Said of an element that publishing removes (``removed_tags``).
+REMOVED = ("is removed as it is published (no frames, forms, scripts, styles, or tags publisher "
+           "does not know, come from a source): link to what it embeds instead (a video's page), "
+           "and write words meant to show without angle brackets")
+
+
+def removed_tags(markdown: str, first_line: int) -> list[tuple[int, str]]:
+    """The HTML elements a body holds that publishing removes (an iframe, a form, words in
+    angle brackets that read as a tag), as (line in the file, name), the first of each line;
+    code blocks and code spans left out."""
+    if "<" not in markdown:
+        return []
+    found: list[tuple[int, str]] = []
+    for index, line in enumerate(_without_code(markdown).split("\n")):
+        names = [m.group(1).lower() for m in _RAW_TAG.finditer(line)]
+        removed = next((name for name in names if name not in _TAGS), None)
+        if removed is not None:
+            found.append((first_line + index, removed))
+    return found
+
+
 def _without_code(markdown: str) -> str:
     """``markdown`` with its fenced code blocks blanked (line breaks kept) and its code spans
     removed: what is written there is shown as code, never read as a link or a shortcode."""

@@ -30,7 +30,7 @@ from ..files import NOT_UTF8, escapes, not_utf8, read_file
 from ..models import SitePage
 from ..text import slugify
 from .frontmatter import NEAR_MISSES, Collector, Fields, front_matter_mapping, unread_source
-from .markdown import prepare_markdown, render_prepared, site_links
+from .markdown import REMOVED, prepare_markdown, removed_tags, render_prepared, site_links
 from .schema import FALSE_WORDS, TRUE_WORDS, boolean_field, decode_source
 
 PAGE_FIELDS = ("title", "menu", "footer", "weight", "description", "slug", "draft")
@@ -119,6 +119,9 @@ def parse_page(text: str, path: str, config: Config) -> tuple[SitePage | None, C
         return None, out
     url = config.url(slug + "/")
     markdown = prepare_markdown(body)[0]
+    for line, name in removed_tags(markdown, body_line):
+        out.warn(line, "body", f"<{name}> {REMOVED}; a page that needs one can have it in its "
+                               "template (templates/site_page.html.j2, by page.canonical)")
     return SitePage(slug=slug, title=title, url=url,
                     body_html=render_prepared(markdown, config.base_url, url),
                     source_path=path, menu=title if menu is None else menu, weight=weight,

@@ -49,10 +49,17 @@ from .frontmatter import (
     node_kind,
     split_front_matter,
 )
-from .markdown import absolute_url, prepare_markdown, shortcodes, site_links
+from .markdown import (
+    REMOVED,
+    absolute_url,
+    prepare_markdown,
+    removed_tags,
+    shortcodes,
+    site_links,
+)
 
 #: Bump when parsing or rendering changes in a way the source hashes cannot see.
-CACHE_FORMAT = 4
+CACHE_FORMAT = 5
 
 FIELDS = (
     "title", "date", "reviewer", "film", "rating", "summary", "tags", "poster", "poster_alt",
@@ -548,6 +555,8 @@ def parse_source(text: str, path: str, config: Config, *,
             f"is still the body of {house}, untouched: write the review in its place, before "
             "readers find it on the site and in the feeds; issues leave the review out until "
             "then"))
+    for line, name in removed_tags(body, body_line):
+        out.warn(line, "body", f"<{name}> {REMOVED}")
     for line, name in shortcodes(body, body_line):
         out.warn(line, "body", f"a Hugo shortcode ({name}) would be published as written: "
                                "publisher expands none; write it as Markdown or HTML (a link "

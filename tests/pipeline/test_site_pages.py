@@ -221,6 +221,22 @@ def test_a_link_in_a_page_to_nothing_on_the_site_is_a_warning_naming_its_line(pu
     assert gone in check_publication(publication.config, now=now, sources_only=True).warnings
 
 
+def test_a_form_in_a_page_is_named_as_removed_with_where_it_can_go(publication, now):
+    write_reviews(publication, 1)
+    write_page(publication, "contact.md", '---\ntitle: Contact\n---\nWrite to us.\n\n'
+               '<form action="https://forms.example.net/f/1" method="post"><input name="email">'
+               "<button>Send</button></form>\n")
+    report = build_site(publication.config, now=now)
+    removed = ("pages/contact.md:6: body: <form> is removed as it is published (no frames, "
+               "forms, scripts, styles, or tags publisher does not know, come from a source): "
+               "link to what it embeds instead (a video's page), and write words meant to show "
+               "without angle brackets; a page that needs one can have it in its template "
+               "(templates/site_page.html.j2, by page.canonical)")
+    assert [str(w) for w in report.warnings] == [removed]
+    assert "forms.example.net" not in (publication.config.output_path / "contact/index.html"
+                                       ).read_text("utf-8")
+
+
 def test_where_the_pages_are_another_sites_a_page_is_not_built_and_says_so(publication, now):
     write_reviews(publication, 1)
     write_page(publication, "about.md", ABOUT)

@@ -1112,6 +1112,23 @@ def test_hugo_shortcodes_are_named_as_published_as_text(publication):
     ]
 
 
+def test_raw_html_that_publishing_removes_is_named_at_its_line(publication):
+    # A trailer pasted as YouTube gives it, and words in angle brackets that read as a tag:
+    # the sanitiser takes both out of the published review, without a word until now.
+    body = ('Intro.\n\n<iframe src="https://www.youtube.com/embed/x0XDEhP4MQs"></iframe>\n\n'
+            "The <extended cut> runs long; <em>kept</em>, `<script>` in code, "
+            "<https://example.org/> linked.\n")
+    publication.write_review("film.md", review(BASIC, body))
+    catalog = load_reviews(publication.config, cache=False)
+    removed = ("is removed as it is published (no frames, forms, scripts, styles, or tags "
+               "publisher does not know, come from a source): link to what it embeds instead (a "
+               "video's page), and write words meant to show without angle brackets")
+    assert [str(w) for w in catalog.warnings] == [
+        f"reviews/film.md:8: body: <iframe> {removed}",
+        f"reviews/film.md:10: body: <extended> {removed}",
+    ]
+
+
 def test_the_summary_of_a_body_with_more_ends_there_as_in_hugo(publication):
     r = one(publication, BASIC, "Three hours that pass like *one*.<!--more-->\n\nThe rest.\n")
     assert r.summary == "Three hours that pass like one."
