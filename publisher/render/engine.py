@@ -324,9 +324,16 @@ def _shown(tree: jinja2.nodes.Template) -> set[str]:
 
 
 def _listed(names: list[str]) -> str:
+    """"a, b and c", or "a, b, c and 5 more": names in one line."""
     if len(names) <= 3:
         return (", ".join(names[:-1]) + " and " if len(names) > 1 else "") + names[-1]
     return f"{', '.join(names[:3])} and {len(names) - 3} more"
+
+
+def _every_template(own: Path) -> list[str]:
+    """The name of every template, the publication's (in ``own``) and the packaged."""
+    return sorted({p.relative_to(root).as_posix()
+                   for root in (own, DEFAULT_TEMPLATES) for p in root.rglob("*.j2")})
 
 
 def lost_blocks(templates: Path) -> list[str]:
@@ -339,8 +346,7 @@ def lost_blocks(templates: Path) -> list[str]:
     if not own.is_dir() or not any(own.rglob("*.j2")):
         return []
     env = template_environment(templates)
-    names = sorted({p.relative_to(root).as_posix()
-                    for root in (own, DEFAULT_TEMPLATES) for p in root.rglob("*.j2")})
+    names = _every_template(own)
     lines: list[str] = []
     missing: dict[tuple[str, str], list[str]] = {}  # (own layout, block): templates filling it
     sources: dict[str, tuple[str, str] | None] = {}  # each read once: a layout is many's parent
@@ -415,8 +421,7 @@ def unset_names(templates: Path) -> list[str]:
     if not own.is_dir() or not any(own.rglob("*.j2")):
         return []
     env = template_environment(templates)
-    names = sorted({p.relative_to(root).as_posix()
-                    for root in (own, DEFAULT_TEMPLATES) for p in root.rglob("*.j2")})
+    names = _every_template(own)
     set_by: dict[str, tuple[str, set[str]] | None] = {}  # our imported file: (path, names)
     lacking: dict[str, dict[str, str]] = {}  # our file: {name it lacks: the first reader}
     for name in names:
@@ -451,11 +456,9 @@ def unset_names(templates: Path) -> list[str]:
     lines = []
     for path, missing in lacking.items():
         unset = sorted(missing)
-        listed = ", ".join(repr(n) for n in unset[:3])
-        if len(unset) > 3:
-            listed += f" and {len(unset) - 3} more"
         module = Path(path).relative_to(own).as_posix()
-        lines.append(f"{path}: sets no {listed}, which the templates that import it read "
+        lines.append(f"{path}: sets no {_listed([repr(n) for n in unset])}, which the "
+                     "templates that import it read "
                      f"({missing[unset[0]]}); set {'it' if len(unset) == 1 else 'them'} too: "
                      f"copy the packaged {module} and change the values you want")
     return lines
