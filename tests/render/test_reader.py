@@ -12,7 +12,7 @@ from email.header import decode_header, make_header
 import dkim
 import pytest
 
-from publisher.errors import BadToken, ExpiredToken
+from publisher.errors import BadToken, ExpiredToken, TemplateError
 from publisher.ledger.store import open_store
 from publisher.models import Subscriber
 from publisher.pipeline.reader import ReaderDesk
@@ -161,6 +161,22 @@ def test_the_welcome_is_list_mail_with_its_way_out_in_both_parts(config):
     assert f'href="{unsubscribe.replace("&", "&amp;")}"' in html
     assert "planned for 27 November 2026" in text and "planned for 27 November 2026" in html
     assert all(len(line) <= 998 for line in welcome(config).split(b"\r\n"))
+
+
+@pytest.mark.parametrize(("name", "part"), [("welcome.html.j2", "HTML"),
+                                          ("welcome.txt.j2", "text part")])
+def test_a_welcome_override_without_its_unsubscribe_link_is_a_template_error(publication,
+                                                                            name, part):
+    # List mail, as an issue is: its way out is in both parts, as publisher check then says.
+    web = publication.root / "templates" / "web"
+    web.mkdir(parents=True)
+    (web / name).write_text("Welcome to {{ publication }}.\n", encoding="utf-8")
+    with pytest.raises(TemplateError) as refused:
+        welcome(publication.config)
+    assert str(refused.value) == (
+        f"{web / name}: the welcome's {part} has no unsubscribe link, which list mail must "
+        "carry (CAN-SPAM, PECR; Gmail and Yahoo ask it of bulk senders); write "
+        "{{ unsubscribe_url }} in it, as the default does")
 
 
 def test_the_latest_issues_subject_is_text_in_the_welcome(config):
