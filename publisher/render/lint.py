@@ -194,6 +194,20 @@ def lint_unescaped(tree: jinja2.nodes.Template, path: Path) -> list[str]:
     return warnings
 
 
+def _unquoted(node: jinja2.nodes.Node) -> str | None:
+    """"defaults/review.html.j2" for the expression ``defaults/review.html.j2`` (names, dots
+    and divisions: a template's name written without its quotes), else None."""
+    if isinstance(node, jinja2.nodes.Name):
+        return node.name
+    if isinstance(node, jinja2.nodes.Getattr):
+        inner = _unquoted(node.node)
+        return f"{inner}.{node.attr}" if inner is not None else None
+    if isinstance(node, jinja2.nodes.Div):
+        left, right = _unquoted(node.left), _unquoted(node.right)
+        return f"{left}/{right}" if left is not None and right is not None else None
+    return None
+
+
 def lint_before_extends(tree: jinja2.nodes.Template, path: Path) -> list[str]:
     """A warning for text written before ``{% extends %}``: Jinja writes it ahead of the page
     extended, before its <!doctype html> (which a browser then ignores: quirks mode)."""
@@ -222,8 +236,15 @@ def _lint_file(env: jinja2.Environment, path: Path, name: str) -> list[str]:
     else:
         if callable(env.autoescape) and env.autoescape(name):
             warnings.extend(lint_unescaped(tree, path))
-        if tree.find(jinja2.nodes.Extends) is not None:
+        extends = tree.find(jinja2.nodes.Extends)
+        if extends is not None:
             warnings.extend(lint_before_extends(tree, path))
+            unquoted = _unquoted(extends.template)
+            if unquoted is not None:
+                warnings.append(
+                    f"{path}:{extends.lineno}: {{% extends %}} names its template unquoted, "
+                    "which Jinja reads as variables divided by each other (one then \"is "
+                    f'undefined\"); quote it: {{% extends "{unquoted}" %}}')
     if "<mj" in source:
         warnings.extend(lint_mjml(source, str(path)))
     return warnings

@@ -638,6 +638,21 @@ def test_lint_names_text_written_before_extends(publication):
         "mode; move it into a block (head, for a <link>)"]
 
 
+def test_lint_names_an_extends_whose_template_name_is_not_quoted(publication):
+    # Unquoted, "defaults/review.html.j2" is defaults divided by review.html.j2: the build
+    # stops on "'review' is undefined", which says nothing of the quotes.
+    templates = publication.root / "templates"
+    templates.mkdir()
+    (templates / "review.html.j2").write_text(
+        "{% extends defaults/review.html.j2 %}\n", encoding="utf-8")
+    (templates / "list.html.j2").write_text(  # a name chosen as it renders: meant
+        '{% extends "defaults/" ~ "list.html.j2" %}\n', encoding="utf-8")
+    assert lint_templates(publication.config.templates_path) == [
+        f"{templates / 'review.html.j2'}:1: {{% extends %}} names its template unquoted, which "
+        'Jinja reads as variables divided by each other (one then "is undefined"); quote it: '
+        '{% extends "defaults/review.html.j2" %}']
+
+
 def test_a_template_that_fails_as_it_runs_is_one_line_naming_file_and_line(publication):
     templates = publication.root / "templates"
     templates.mkdir()
