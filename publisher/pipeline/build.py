@@ -189,8 +189,7 @@ def plan_problems(config: Config, catalog: Catalog, now: datetime,
     except SourceError as exc:
         return [str(p) for p in exc.problems], []
     except TemplateError as exc:  # the build would stop on it (the template lint only warns)
-        # Where a palette lacking a colour is read, in publisher's files: said where it lacks.
-        return template_mistakes(config)[:1] or [str(exc)], []
+        return [str(exc)], []
     warnings = planner.warnings[len(catalog.warnings):]
     if statics is None:
         return [], [str(w) for w in warnings]
@@ -226,13 +225,9 @@ def _build(config: Config, *, now: datetime, issues: Sequence[Issue], catalog: C
     statics = static_files(config)  # refuses links out of the publication, before anything
     # With nothing to compare a unit's digest with, it is needed only for the manifest: made
     # where the unit is rendered.
-    try:
-        planner = plan_build(config, site, catalog, issues, posters, now, showing,
-                             deferred=not (cache and old),
-                             statics=[rel for rel, _path in statics])
-    except TemplateError:
-        refuse_template_mistakes(config)  # the stylesheet, made first, stops on a palette's
-        raise
+    planner = plan_build(config, site, catalog, issues, posters, now, showing,
+                         deferred=not (cache and old),
+                         statics=[rel for rel, _path in statics])
     served = planner.served({rel for rel, _path in statics})
     planner.warnings.extend(broken_links(planner, served))
     moves = moves_since(planner, old, out / "feed.json")

@@ -26,7 +26,6 @@ from .engine import (
     first_override,
     render_template,
     template_fault,
-    unset_names,
     wrap_text,
 )
 from .sender import Sender
@@ -235,16 +234,8 @@ def render_digest(issue: Issue, site: Site, poster_facts: PosterLookup | None = 
     markers = personal_markers(f"{site.base_url}#{issue.number}")
     context = issue_context(issue, site, poster_facts=poster_facts)
     context.update(markers)  # email, name, unsubscribe_url, preferences_url
-    try:
-        mjml_source = render_template(site.templates, "digest.mjml.j2", context)
-        text = wrap_text(render_template(site.templates, "digest.txt.j2", context))
-    except TemplateError:
-        # A palette of the publication's that lacks a colour stops the template of publisher's
-        # that reads it: said in the palette's own file.
-        unset = unset_names(site.templates)
-        if unset:
-            raise TemplateError(unset[0]) from None
-        raise
+    mjml_source = render_template(site.templates, "digest.mjml.j2", context)
+    text = wrap_text(render_template(site.templates, "digest.txt.j2", context))
     html = compile_mjml(mjml_source, name=first_override(site.templates, DIGEST_MJML))
     for part, written, names in (("HTML", html, DIGEST_MJML),
                                  ("text part", text, ("digest.txt.j2",))):

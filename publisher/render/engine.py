@@ -228,8 +228,21 @@ def _given(exc: jinja2.TemplateError, name: str, context: Mapping[str, Any]) -> 
     return f"; {name} is given {', '.join(sorted(context))}"
 
 
+def _lacking(exc: jinja2.TemplateError, templates: Path) -> str | None:
+    """When ``exc`` is a template reading a name that a template of the publication's it
+    imports does not set (a ``_palette.j2`` setting only the colours it changes), that file's
+    line (``unset_names``): Jinja names the reading line, in publisher's own files, as
+    "'TemplateModule object' has no attribute"."""
+    if not isinstance(exc, jinja2.UndefinedError) \
+            or "TemplateModule object' has no attribute" not in (exc.message or ""):
+        return None
+    unset = unset_names(templates)
+    return unset[0] if unset else None
+
+
 def render_template(templates: Path, name: str, context: Mapping[str, Any]) -> str:
-    """Render one template; any Jinja error becomes a TemplateError naming file and line."""
+    """Render one template; any Jinja error becomes a TemplateError naming file and line (or,
+    for a name an imported template of the publication's lacks, that template: ``_lacking``)."""
     env = template_environment(templates)
     try:
         return env.get_template(name).render(context)
@@ -241,6 +254,9 @@ def render_template(templates: Path, name: str, context: Mapping[str, Any]) -> s
             "the defaults"
         ) from None
     except jinja2.TemplateError as exc:
+        lacking = _lacking(exc, templates)
+        if lacking is not None:
+            raise TemplateError(lacking) from None
         where = _template_location(exc) or name
         raise TemplateError(f"{where}: {exc.message or exc}{_given(exc, name, context)}"
                             ) from None
