@@ -24,6 +24,7 @@ from .engine import (
     compile_mjml,
     fault_text,
     first_override,
+    no_unsubscribe_link,
     render_template,
     template_fault,
     wrap_text,
@@ -240,10 +241,8 @@ def render_digest(issue: Issue, site: Site, poster_facts: PosterLookup | None = 
     for part, written, names in (("HTML", html, DIGEST_MJML),
                                  ("text part", text, ("digest.txt.j2",))):
         if markers["unsubscribe_url"] not in written:
-            raise TemplateError(
-                f"{first_override(site.templates, names)}: the digest's {part} has no "
-                "unsubscribe link, which every issue must carry (CAN-SPAM, PECR; Gmail and Yahoo "
-                "ask it of bulk senders); write {{ unsubscribe_url }} in it, as the default does")
+            raise no_unsubscribe_link(first_override(site.templates, names),
+                                      f"digest's {part}", "every issue")
     return RenderedDigest(issue=issue, subject=context["subject"], html=html, text=text,
                           markers=markers)
 

@@ -288,6 +288,16 @@ def template_file(templates: Path, name: str) -> str:
     return str(own) if own.is_file() else name
 
 
+def no_unsubscribe_link(template: str, part: str, carrier: str) -> TemplateError:
+    """The error for a message's ``part`` ("the digest's HTML") made by ``template`` (an
+    override that left the link out) without the unsubscribe link that ``carrier`` ("every
+    issue", "list mail") must show."""
+    return TemplateError(
+        f"{template}: the {part} has no unsubscribe link, which {carrier} must carry "
+        "(CAN-SPAM, PECR; Gmail and Yahoo ask it of bulk senders); write {{ unsubscribe_url }} "
+        "in it, as the default does")
+
+
 def refuse_malformed_xml(text: str, *, output: str, template: str) -> None:
     """TemplateError naming ``template`` when ``text``, the file ``output`` it renders, is not
     well-formed XML (a browser shows such a document as an error, or nothing): where the parser

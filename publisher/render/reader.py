@@ -19,10 +19,9 @@ from email.policy import SMTP
 from email.utils import format_datetime, make_msgid
 from typing import Any
 
-from ..errors import TemplateError
 from ..text import header_text
 from .dkim import DkimSigner, sign_message
-from .engine import render_template, template_file, wrap_text
+from .engine import no_unsubscribe_link, render_template, template_file, wrap_text
 from .sender import Sender, fold_subject, format_address, phrase
 from .site import Site
 from .strings import Strings
@@ -125,11 +124,9 @@ def _message(site: Site, sender: Sender, template: str, context: Mapping[str, An
                                         ("text part", text, unsubscribe_url, "txt")):
         if unsubscribe_url and link not in written:
             # An override that left it out: list mail shows its way out, as an issue does.
-            raise TemplateError(
-                f"{template_file(site.templates, f'web/{template}.{suffix}.j2')}: the "
-                f"{template}'s {part} has no unsubscribe link, which list mail must carry "
-                "(CAN-SPAM, PECR; Gmail and Yahoo ask it of bulk senders); write "
-                "{{ unsubscribe_url }} in it, as the default does")
+            raise no_unsubscribe_link(
+                template_file(site.templates, f"web/{template}.{suffix}.j2"),
+                f"{template}'s {part}", "list mail")
     # From, Reply-To, To and Subject are written as the digest writes them: a long or non-ASCII
     # name is folded over lines of RFC 2047 words, which the email package refuses
     # (ValueError), and it would turn a UTF-8 local part into an encoded-word, which no client
