@@ -195,17 +195,12 @@ def lint_unescaped(tree: jinja2.nodes.Template, path: Path) -> list[str]:
 
 
 def _unquoted(node: jinja2.nodes.Node) -> str | None:
-    """"defaults/review.html.j2" for the expression ``defaults/review.html.j2`` (names, dots
-    and divisions: a template's name written without its quotes), else None."""
-    if isinstance(node, jinja2.nodes.Name):
-        return node.name
-    if isinstance(node, jinja2.nodes.Getattr):
-        inner = _unquoted(node.node)
-        return f"{inner}.{node.attr}" if inner is not None else None
+    """"defaults/review.html.j2" for the expression ``defaults/review.html.j2`` (dotted names
+    divided: a template's name written without its quotes), else None."""
     if isinstance(node, jinja2.nodes.Div):
         left, right = _unquoted(node.left), _unquoted(node.right)
         return f"{left}/{right}" if left is not None and right is not None else None
-    return None
+    return _dotted(node)
 
 
 def lint_before_extends(tree: jinja2.nodes.Template, path: Path) -> list[str]:
