@@ -129,6 +129,15 @@ def _read(path: Path, english: Path, known: Mapping[str, Value] | None,
     return data
 
 
+def translation_tags(language: str) -> list[str]:
+    """The tags a translation into ``language`` is named by, read in this order: its primary
+    language, then itself (``strings.pt.toml``, then ``strings.pt-BR.toml``), and as a locale
+    (``strings.de_DE.toml``: it was read so while the language could be written "de_DE")."""
+    if not language:
+        return []
+    return list(dict.fromkeys([language.split("-")[0], language, language.replace("-", "_")]))
+
+
 def load_strings(templates: Path, language: str, *, folder: str = "",
                  allowed: Set[str] | None = None,
                  plural: Callable[[int], str] = english_plural, counted: str = "n") -> Strings:
@@ -138,11 +147,7 @@ def load_strings(templates: Path, language: str, *, folder: str = "",
     and key of a broken one."""
     english = DEFAULT_TEMPLATES / folder / "strings.en.toml"
     values = _read(english, english, None, allowed)
-    # A translation named for a locale ("strings.de_DE.toml") is read too: it was, while the
-    # language could be written "de_DE".
-    tags = dict.fromkeys([language.split("-")[0], language, language.replace("-", "_")]
-                         if language else [])
-    for tag in tags:
+    for tag in translation_tags(language):
         for directory in (DEFAULT_TEMPLATES, templates):
             path = directory / folder / f"strings.{tag}.toml"
             if path != english and path.is_file():

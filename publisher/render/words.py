@@ -31,7 +31,13 @@ from markupsafe import Markup, escape
 
 from ..text import rating_value
 from .engine import DEFAULT_TEMPLATES, escape_output, safe_text
-from .strings import Strings, english_plural, load_strings, load_web_strings
+from .strings import (
+    Strings,
+    english_plural,
+    load_strings,
+    load_web_strings,
+    translation_tags,
+)
 
 _MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August",
            "September", "October", "November", "December")
@@ -409,11 +415,10 @@ def language_gaps(templates: Path, language: str) -> list[str]:
         gaps.append(f"language: there are no dates or lists for {language!r} (Unicode CLDR, "
                     f"through Babel): they are written in {used}; is it a language tag such "
                     "as fr or pt-BR?")
-    primary = language.replace("_", "-").split("-")[0].lower()
-    if primary != "en" and not any(
+    tags = translation_tags(language)
+    if tags[0] != "en" and not any(
             (directory / f"strings.{tag}.toml").is_file()
-            for directory in (DEFAULT_TEMPLATES, templates)
-            for tag in {primary, language, language.replace("-", "_")}):
+            for directory in (DEFAULT_TEMPLATES, templates) for tag in tags):
         gaps.append(f"language: {language!r}, but the words of the pages, feeds and digest "
                     "(“Every review”, “Reviewed by …”, feed titles) are English: copy "
                     f"{DEFAULT_TEMPLATES / 'strings.en.toml'} to "
