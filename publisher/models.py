@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -221,6 +221,19 @@ class Review:
     def is_published(self, now: datetime) -> bool:
         """Published means not a draft and not dated in the future (as Hugo does by default)."""
         return not self.draft and self.date <= now
+
+    def identities(self) -> tuple[Hashable, ...]:
+        """What tells this review from the others, most telling first: its id, then what
+        holds when the id changes (a review without an ``id:`` line gets a new one when its
+        file is renamed, its date corrected or base_url's domain changes): its file with its
+        title or its date, or, from another file, its title, date and reviewer (two reviews
+        of one film on one day are two reviewers'). Two reviews sharing any of them are one
+        (an issue's review and the one the sources hold now: newsletter/compose.py,
+        pipeline/links.py)."""
+        alone = (self.title, self.date, self.reviewer)
+        if not self.source_path:  # a review made in memory, from no file
+            return self.id, alone
+        return self.id, (self.source_path, self.title), (self.source_path, self.date), alone
 
 
 #: Where a Review keeps the texts its Deferred fields computed (``_Text.done``).

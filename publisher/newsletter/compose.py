@@ -25,7 +25,7 @@ review goes in the next issue.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Hashable, Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 
@@ -52,22 +52,12 @@ def issued_ids(catalog: Catalog, issued: Collection[str], mailed: Iterable[Revie
     and those the sources now give to reviews that an issue mailed (``mailed``, as the issues
     froze them) under another id. A review without an ``id:`` line gets a new id when its file
     is renamed, its date corrected or base_url's domain changes; mailed again, it would reach
-    every reader twice. A review is one mailed when it shares that one's file and its title or
-    date, or, from another file, its title, date and reviewer (two reviews of one film on one
-    day are two reviewers')."""
-    known = {key for review in mailed for key in _identities(review)}
+    every reader twice (``Review.identities`` says which are one)."""
+    known = {key for review in mailed for key in review.identities()}
     found = set(issued)
     found.update(review.id for review in catalog.reviews
-                 if review.id not in found and not known.isdisjoint(_identities(review)))
+                 if review.id not in found and not known.isdisjoint(review.identities()))
     return found
-
-
-def _identities(review: Review) -> tuple[Hashable, ...]:
-    """What tells ``review`` from others whatever its id (``issued_ids``)."""
-    alone = (review.title, review.date, review.reviewer)
-    if not review.source_path:  # a review made in memory, from no file
-        return (alone,)
-    return (review.source_path, review.title), (review.source_path, review.date), alone
 
 
 def newsletter_start(catalog: Catalog, issued: Collection[str]) -> datetime | None:

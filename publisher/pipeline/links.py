@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 import unicodedata
-from collections.abc import Collection, Hashable, Sequence
+from collections.abc import Collection, Sequence
 from urllib.parse import unquote, urlsplit
 
 from ..config import READER_PATHS, Config
@@ -160,18 +160,17 @@ def lost_issue_links(plan: Planner, served: Collection[str], moved: Collection[s
             poster = review.poster.src if review.poster else ""
             if poster.startswith(plan.site.base_url) and not _lands(plan, poster, served):
                 shown.setdefault(poster, (review, []))[1].append(issue.number)
-    # The review a sent one is now: by its id, else by its file (a new date or slug
-    # changes a derived id), else by its title, date and reviewer (its file renamed).
-    published = {key: r for r in plan.published for key in _sameness(r) if key}
-    unpublished = {key: r for r in plan.unpublished for key in _sameness(r) if key}
+    # The review a sent one is now, if any (``Review.identities``).
+    published = {key: r for r in plan.published for key in r.identities()}
+    unpublished = {key: r for r in plan.unpublished for key in r.identities()}
     found: dict[str, Problem] = {}
     for url, (sent, numbers) in linked.items():
         rel = unquote(page_file(url, plan.site) or "")
         if not rel or rel in moved:
             continue  # not a page's address, or moves_since names it
         alias = f"`aliases: [{rel.removesuffix('index.html')}]`"
-        now = next((published[key] for key in _sameness(sent) if key in published), None)
-        waiting = next((unpublished[key] for key in _sameness(sent) if key in unpublished),
+        now = next((published[key] for key in sent.identities() if key in published), None)
+        waiting = next((unpublished[key] for key in sent.identities() if key in unpublished),
                        None)
         source = sent.source_path or plan.config.reviews_dir + "/"
         if now is not None:
@@ -191,7 +190,7 @@ def lost_issue_links(plan: Planner, served: Collection[str], moved: Collection[s
                              f"published now; {fix}")
     for url, (sent, numbers) in shown.items():
         rel = unquote(url.partition("?")[0][len(plan.site.base_url):])
-        now = next((published[key] for key in _sameness(sent) if key in published), None)
+        now = next((published[key] for key in sent.identities() if key in published), None)
         source = (now.source_path if now else "") or sent.source_path or "static/"
         which = ", ".join(f"#{n}" for n in numbers)
         found[rel] = Problem(source, 0, "poster",
@@ -207,11 +206,6 @@ def lost_issue_links(plan: Planner, served: Collection[str], moved: Collection[s
                            "one)")
         return kept
     return found
-
-
-def _sameness(review: Review) -> tuple[Hashable, ...]:
-    """What tells ``review`` from the others, most telling first (``lost_issue_links``)."""
-    return review.id, review.source_path, (review.title, review.date, review.reviewer)
 
 
 class Addresses:
