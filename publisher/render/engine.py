@@ -356,10 +356,16 @@ def _listed(names: list[str]) -> str:
     return f"{', '.join(names[:3])} and {len(names) - 3} more"
 
 
-def _every_template(own: Path) -> list[str]:
-    """The name of every template, the publication's (in ``own``) and the packaged."""
-    return sorted({p.relative_to(root).as_posix()
-                   for root in (own, DEFAULT_TEMPLATES) for p in root.rglob("*.j2")})
+def _overridden(templates: Path) -> tuple[Path, jinja2.Environment, list[str]] | None:
+    """For the checks that read the publication's templates with the packaged ones: its
+    folder resolved, the environment and the name of every template; None when it overrides
+    none (nothing of its own to check)."""
+    own = templates.resolve()
+    if not own.is_dir() or not any(own.rglob("*.j2")):
+        return None
+    names = sorted({p.relative_to(root).as_posix()
+                    for root in (own, DEFAULT_TEMPLATES) for p in root.rglob("*.j2")})
+    return own, template_environment(templates), names
 
 
 def lost_blocks(templates: Path) -> list[str]:
@@ -368,11 +374,9 @@ def lost_blocks(templates: Path) -> list[str]:
     misspelled block name in an override, or a layout of one's own without the block that
     every page fills (``main``), would publish pages without it. Raises TemplateError for a
     symbolic link that leads out of the publication."""
-    own = templates.resolve()
-    if not own.is_dir() or not any(own.rglob("*.j2")):
+    if (overridden := _overridden(templates)) is None:
         return []
-    env = template_environment(templates)
-    names = _every_template(own)
+    own, env, names = overridden
     lines: list[str] = []
     missing: dict[tuple[str, str], list[str]] = {}  # (own layout, block): templates filling it
     sources: dict[str, tuple[str, str] | None] = {}  # each read once: a layout is many's parent
@@ -443,11 +447,9 @@ def unset_names(templates: Path) -> list[str]:
     "_palette.j2" as c %}``) and that sets fewer names than they read (``c.band``): an
     override that sets only the colours it changes. Jinja names the reading template's line,
     in publisher's files, as "'TemplateModule object' has no attribute"."""
-    own = templates.resolve()
-    if not own.is_dir() or not any(own.rglob("*.j2")):
+    if (overridden := _overridden(templates)) is None:
         return []
-    env = template_environment(templates)
-    names = _every_template(own)
+    own, env, names = overridden
     set_by: dict[str, tuple[str, set[str]] | None] = {}  # our imported file: (path, names)
     lacking: dict[str, dict[str, str]] = {}  # our file: {name it lacks: the first reader}
     for name in names:
