@@ -291,6 +291,7 @@ class SitePage:
     links: tuple[tuple[str, int], ...] = ()
     draft: bool = False  # built only by ``publisher preview --drafts``
     footer: bool = False  # linked from every page's footer too (a privacy policy, a colophon)
+    template: str = "site_page.html.j2"  # its template's name under templates/
 
 
 class SubscriberStatus(StrEnum):

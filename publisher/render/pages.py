@@ -517,7 +517,7 @@ class PageRenderer:
         site = self.site
         head = {"title": f"{page.title} | {site.title}", "heading": page.title,
                 "description": page.description, "canonical": page.url}
-        return self._page("site_page.html.j2", head, section=f"page:{page.slug}",
+        return self._page(page.template, head, section=f"page:{page.slug}",
                           heading=page.title, body=self._body(page.body_html))
 
     def _body(self, body_html: str) -> Markup:

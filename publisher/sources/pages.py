@@ -16,13 +16,15 @@ Front matter::
     slug: about                      # its address (default: the file's name)
     draft: true                      # not built until this goes (publisher preview -D
                                      # shows it)
+    template: wide                   # its template: templates/wide.html.j2 (default
+                                     # site_page.html.j2)
     ---
 """
 
 from __future__ import annotations
 
 import os
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from ..config import Config
 from ..errors import Problem
@@ -33,7 +35,9 @@ from .frontmatter import NEAR_MISSES, Collector, Fields, front_matter_mapping, u
 from .markdown import REMOVED, prepare_markdown, removed_tags, render_prepared, site_links
 from .schema import FALSE_WORDS, TRUE_WORDS, boolean_field, decode_source
 
-PAGE_FIELDS = ("title", "menu", "footer", "weight", "description", "slug", "draft")
+PAGE_FIELDS = ("title", "menu", "footer", "weight", "description", "slug", "draft", "template")
+#: The template of a page whose front matter names none.
+PAGE_TEMPLATE = "site_page.html.j2"
 #: The sections of the site a page's address must not take.
 RESERVED = frozenset({"reviews", "reviewers", "tags", "feeds", "search", "issues", "archive"})
 
@@ -115,6 +119,12 @@ def parse_page(text: str, path: str, config: Config) -> tuple[SitePage | None, C
                       f"{raw!r} is not a whole number; the navigation lists lower weights first")
     draft = boolean_field(fields, "draft")
     footer = boolean_field(fields, "footer")
+    template = page_template(fields.text("template"), config.templates_path)
+    if template is None:
+        out.error(fields.line("template"), "template",
+                  f"no templates/{template_name(fields.text('template') or '')}; name a "
+                  "template of templates/ (wide for templates/wide.html.j2), or leave the "
+                  f"field out for {PAGE_TEMPLATE}")
     if out.problems or title is None:
         return None, out
     url = config.url(slug + "/")
@@ -127,7 +137,28 @@ def parse_page(text: str, path: str, config: Config) -> tuple[SitePage | None, C
                     source_path=path, menu=title if menu is None else menu, weight=weight,
                     description=fields.text("description") or "",
                     links=site_links(markdown, config.base_url, body_line), draft=draft,
-                    footer=footer), out
+                    footer=footer, template=template or PAGE_TEMPLATE), out
+
+
+def template_name(value: str) -> str:
+    """A page's ``template:`` as the name of its file: Pelican's and Hugo's bare name
+    ("wide") read as the site's pages are named, "wide.html.j2"; a name ending in .j2 as it
+    is."""
+    return value if value.endswith(".j2") else f"{value}.html.j2"
+
+
+def page_template(value: str | None, templates: Path) -> str | None:
+    """The template a page's ``template:`` names (PAGE_TEMPLATE when none is), or None when
+    templates/ holds no such file (or the name leads out of it)."""
+    if value is None:
+        return PAGE_TEMPLATE
+    name = template_name(value)
+    if name == PAGE_TEMPLATE:  # packaged, with or without an override
+        return name
+    parts = PurePosixPath(name).parts
+    if not parts or parts[0] == "/" or ".." in parts or not (templates / name).is_file():
+        return None
+    return name
 
 
 def load_pages(config: Config) -> tuple[tuple[SitePage, ...], list[Problem], list[Problem]]:

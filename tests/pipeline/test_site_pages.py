@@ -125,7 +125,7 @@ def test_a_page_changed_is_written_again_alone_unless_its_menu_label_changes(pub
      "slug (slug: in its front matter), or rename the file"),
     ("about.md", "---\ntitle: About\nauthor: Ed\n---\nText.\n",
      "pages/about.md:3: author: unknown field; known fields: title, menu, footer, weight, "
-     "description, slug, draft"),
+     "description, slug, draft, template"),
     ("about.md", "title: About\n", "pages/about.md:1: no front matter; start the file with a "
      "line '---', then fields such as 'title: ...', then another '---'"),
     ("about.md", "---\n---\nText.\n",
@@ -308,3 +308,43 @@ def test_a_page_marked_footer_is_linked_from_every_pages_footer(publication, now
     (publication.root / "pages" / "privacy.md").write_text(
         "---\ntitle: Privacy\nmenu: false\nfooter: true\n---\nWhat we keep.\n")
     assert "index.html" in build_site(config, now=now).written  # its footer changed
+
+
+def test_a_page_chooses_its_template_by_name_as_pelicans_template_does(publication, now):
+    write_reviews(publication, 1)
+    write_page(publication, "about.md", ABOUT.replace("menu: About", "menu: About\n"
+                                                      "template: wide"))
+    write_page(publication, "contact.md", "---\ntitle: Contact\ntemplate: wide.html.j2\n---\n"
+               "Write to us.\n")
+    write_page(publication, "colophon.md", "---\ntitle: Colophon\n---\nMade.\n")
+    (publication.root / "templates").mkdir(exist_ok=True)
+    (publication.root / "templates/wide.html.j2").write_text(
+        '{% extends "site_page.html.j2" %}\n'
+        '{% block main %}<div class="wide">{{ super() }}</div>{% endblock %}\n',
+        encoding="utf-8")
+    config = publication.config
+    build_site(config, now=now)
+    public = config.output_path
+
+    for rel in ("about/index.html", "contact/index.html"):
+        [wide] = page(public, rel).xpath("//main/div[@class='wide']")
+        assert wide.xpath("./article/h1/text()"), rel
+    assert not page(public, "colophon/index.html").xpath("//div[@class='wide']")
+
+    # Another template is another page: made again, alone.
+    write_page(publication, "colophon.md", "---\ntitle: Colophon\ntemplate: wide\n---\nMade.\n")
+    assert build_site(config, now=now).written == ("colophon/index.html",)
+
+
+def test_a_page_naming_a_template_that_is_not_there_is_one_line_naming_the_page(publication,
+                                                                                 now):
+    write_reviews(publication, 1)
+    write_page(publication, "about.md", "---\ntitle: About\ntemplate: wdie\n---\nText.\n")
+    config = publication.config
+    problem = ("pages/about.md:3: template: no templates/wdie.html.j2; name a template of "
+               "templates/ (wide for templates/wide.html.j2), or leave the field out for "
+               "site_page.html.j2")
+    assert problem in check_publication(config, now=now, sources_only=True).errors
+    with pytest.raises(SourceError) as raised:
+        build_site(config, now=now)
+    assert [str(p) for p in raised.value.problems] == [problem]
