@@ -399,6 +399,7 @@ class PageRenderer:
                 "canonical": site.base_url}
         return self._page("home.html.j2", page, section="home",
                           items=[self.item(r) for r in latest], count=count,
+                          cards=[self.card(r) for r in latest],
                           json_ld=[script_json(website), *self._item_list(latest)])
 
     def list_page(self, *, kind: str, term: Term | None, reviews: Sequence[Review],
@@ -430,7 +431,8 @@ class PageRenderer:
             context["feeds"] = self._feeds(path, f"{site.title}: {term.name}")
         return self._page(
             "list.html.j2", page, section=kind, heading=heading, intro=intro,
-            items=[self.item(r) for r in reviews], number=number, pages=pages,
+            items=[self.item(r) for r in reviews], cards=[self.card(r) for r in reviews],
+            number=number, pages=pages,
             newer_url=site.url(index_path(kind, slug, number - 1)) if number > 1 else "",
             older_url=site.url(index_path(kind, slug, number + 1)) if number < pages else "",
             index_feeds=index_feeds, json_ld=self._item_list(reviews), **context)

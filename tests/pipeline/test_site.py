@@ -220,6 +220,32 @@ def test_the_home_page_shows_the_latest_reviews(publication, now):
     assert types == ["WebSite", "ItemList"]
 
 
+def test_the_home_page_and_the_indexes_can_lay_out_the_reviews_cards_themselves(
+        publication, now):
+    # As the digest can: a designer's home page shows posters and ratings its own way, and
+    # still has each review's item as the default lists it.
+    write_films(publication, 2)
+    (publication.root / "templates").mkdir()
+    own = ('{% block main %}{% for card in cards %}<figure data-rating="{{ card.rating_value }}">'
+           '<img src="{{ card.poster_src }}" alt="{{ card.poster_alt }}">'
+           '<figcaption><a href="{{ card.url }}">{{ card.title }}</a> ({{ card.year }})'
+           '</figcaption></figure><ul>{{ items[loop.index0] }}</ul>{% endfor %}{% endblock %}')
+    for name in ("home.html.j2", "list.html.j2"):
+        (publication.root / "templates" / name).write_text(
+            f'{{% extends "defaults/{name}" %}}{own}', "utf-8")
+    config = publication.config
+    build_site(config, now=now)
+    for rel in ("index.html", "reviews/index.html"):
+        doc = page(config.output_path, rel)
+        figures = [(f.findtext(".//a"), f.get("data-rating"), f.find(".//img").get("alt"))
+                   for f in doc.xpath("//main//figure")]
+        assert figures == [
+            ("The Quiet Harbour", "4", "Poster for The Quiet Harbour"),
+            ("Fast & Furious <Extended Cut>", "3.5", "Poster for Fast & Furious <Extended Cut>")
+        ], rel
+        assert len(doc.xpath("//main//ul/li//h2/a")) == 2, rel
+
+
 def test_the_indexes_go_newest_first_a_page_at_a_time(publication, now):
     write_reviews(publication, [{"tags": "[noir]"} for _ in range(5)])
     publication.add_config("[site]\nper_page = 2\n")
