@@ -17,6 +17,7 @@ from datetime import datetime
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
+import jinja2
 from markupsafe import Markup
 
 from ..config import Config, moved_path
@@ -181,6 +182,31 @@ def _templates_digest(templates: Path) -> str:
     return h.hexdigest()
 
 
+#: A template's ``static_url("css/theme.css")`` (``site.static_url``), its path quoted.
+_STATIC_URL = re.compile(r"""static_url\(\s*(["'])(.+?)\1\s*\)""")
+
+
+def _statics_digest(site: Site) -> str:
+    """Digest of the static files the publication's templates name by ``static_url``, each
+    with its fingerprint: every page that names one carries it, so a change to the file
+    makes them again (one that is not there: the render names it). A path a template builds
+    ("fonts/" ~ name) is not known here, and is left out."""
+    named: set[str] = set()
+    if site.templates.is_dir():
+        for path in site.templates.rglob("*.j2"):
+            try:
+                named.update(m[1] for m in _STATIC_URL.findall(path.read_text("utf-8")))
+            except (OSError, UnicodeDecodeError):
+                pass  # rendering names such a template
+    fingerprints = []
+    for rel in sorted(named):
+        try:
+            fingerprints.append(site.static_url(rel))
+        except jinja2.TemplateError:
+            fingerprints.append(rel)
+    return _digest(fingerprints)
+
+
 def _digest(*parts: object) -> str:
     return hashlib.blake2b(repr(parts).encode("utf-8", "surrogatepass"),
                            digest_size=16).hexdigest()
@@ -274,6 +300,7 @@ class Planner:
         #: would write over: ``refuse_clashing_pages``).
         self.page_sources: dict[str, str] = {}
         self.base = _digest(_code_digest(), cache_key(config), _templates_digest(site.templates),
+                            _statics_digest(site),
                             repr(site), bool(self.issues),
                             [(page.menu, page.footer, page.title, page.url)
                              for page in menu])  # in every page's navigation and footer

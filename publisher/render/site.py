@@ -4,13 +4,34 @@ from the Config once, at the edge (``Site.from_config``), so that no renderer re
 
 from __future__ import annotations
 
+import hashlib
+import os
 from dataclasses import dataclass, field
-from pathlib import Path
-from urllib.parse import urlsplit
+from pathlib import Path, PurePosixPath
+from urllib.parse import quote, urlsplit
 from zoneinfo import ZoneInfo
+
+import jinja2
 
 from ..config import Config
 from .words import ENGLISH, Words, load_words
+
+#: The fingerprint of each file asked for, by its path and stamp (size, mtime, ctime, inode:
+#: a file replaced by rsync -t keeps its mtime, not its ctime): a review page asks on every
+#: render, and a preview asks again after each change.
+_fingerprints: dict[tuple[str, int, int, int, int], str] = {}
+
+
+def file_fingerprint(path: Path) -> str:
+    """Eight hex digits of the digest of the file's bytes, as site.css's ``?v=`` has. Raises
+    OSError when the file cannot be read."""
+    st = path.stat()
+    key = (str(path), st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
+    found = _fingerprints.get(key)
+    if found is None:
+        found = _fingerprints[key] = hashlib.blake2b(path.read_bytes(),
+                                                     digest_size=4).hexdigest()
+    return found
 
 
 @dataclass(frozen=True)
@@ -100,7 +121,7 @@ class Site:
             home_reviews=config.site.home_reviews,
             search=config.site.search and not config.external_pages,
             related=config.site.related,
-            icon_url=config.icon_url,
+            icon_url=_fingerprinted(config.icon_url, config.paths.static / config.icon_path),
             icon_type=config.icon_type,
             feeds_per_reviewer=config.feeds.per_reviewer,
             feeds_per_tag=config.feeds.per_tag,
@@ -115,9 +136,40 @@ class Site:
         """An absolute URL under base_url (path given without a leading slash)."""
         return self.base_url + path.lstrip("/")
 
+    def static_url(self, path: str) -> str:
+        """The URL of the file static/``path`` with its fingerprint, ``?v=`` and eight hex
+        digits of its bytes (Hugo's ``resources.Fingerprint``, as a query so that the file
+        keeps its name): a browser told to keep the file fetches it again once it changes.
+        For templates (``{{ site.static_url("css/theme.css") }}``); raises
+        jinja2.TemplateRuntimeError, which names the template's line, when there is no such
+        file."""
+        rel = path.lstrip("/")
+        parts = PurePosixPath(rel).parts
+        file = self.static / rel
+        try:
+            if ".." in parts or not file.is_file():
+                raise FileNotFoundError(rel)
+            digest = file_fingerprint(file)
+        except OSError:
+            raise jinja2.TemplateRuntimeError(
+                f"static/{rel} is not there, so static_url({path!r}) has nothing to "
+                "fingerprint; put the file in static/, or correct the path") from None
+        return f"{self.url(quote(rel))}?v={digest}"
+
     def rooted(self, path: str) -> str:
         """``path`` under base_url, from the host's root (``/film/feed.xsl``): for what a
         browser loads only from the document's own origin (an XSLT stylesheet), so that it is
         found at whichever name of the host served the document — www. or not, or a static
         server on the editor's machine."""
         return (urlsplit(self.base_url).path or "/") + path.lstrip("/")
+
+
+def _fingerprinted(url: str, file: Path) -> str:
+    """``url`` of the static ``file`` with its fingerprint (as ``Site.static_url``); as it is
+    when the file cannot be read (the build names a site.icon that is not there)."""
+    if not url or not os.path.isfile(file):
+        return url
+    try:
+        return f"{url}?v={file_fingerprint(file)}"
+    except OSError:
+        return url

@@ -4,6 +4,7 @@ indexes, 404, sitemap and robots; pages elsewhere when the permalink says so; an
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import unicodedata
@@ -1408,6 +1409,67 @@ def test_check_names_a_poster_too_heavy_for_the_pages_and_issues_that_show_it(pu
         "every screen, and well under 1 MB"]
 
 
+# --- the designer's own files in static/ -----------------------------------------------------
+
+
+def fingerprint(data: bytes) -> str:
+    return hashlib.blake2b(data, digest_size=4).hexdigest()
+
+
+def test_a_static_file_named_by_static_url_carries_its_fingerprint_and_a_change_renews_it(
+        publication, now):
+    # As site.css: a browser told to keep theme.css for a year fetches the new one at once.
+    write_films(publication, 2)
+    (publication.root / "static" / "css").mkdir(parents=True)
+    css = publication.root / "static" / "css" / "theme.css"
+    navy, teal, script = b"body { color: navy }\n", b"body { color: teal }\n", b"go()\n"
+    css.write_bytes(navy)
+    (publication.root / "static" / "theme.js").write_bytes(script)
+    (publication.root / "templates").mkdir()
+    (publication.root / "templates" / "_page.html.j2").write_text(
+        '{% extends "defaults/_page.html.j2" %}{% block head %}'
+        '<link rel="stylesheet" href="{{ site.static_url("css/theme.css") }}">'
+        "<script src=\"{{ site.static_url('/theme.js') }}\" defer></script>{% endblock %}",
+        "utf-8")
+    config = publication.config
+    build_site(config, now=now)
+    public = config.output_path
+
+    def theme(rel):
+        doc = page(public, rel)
+        return doc.xpath("//link[@rel='stylesheet']/@href")[1:] + doc.xpath("//script/@src")
+
+    for rel in ("index.html", "reviews/film-1/index.html", "tags/index.html", "404.html"):
+        assert theme(rel) == [
+            f"https://reel.test/css/theme.css?v={fingerprint(navy)}",
+            f"https://reel.test/theme.js?v={fingerprint(script)}"], rel
+    assert (public / "css/theme.css").read_bytes() == css.read_bytes()  # copied as it is
+
+    css.write_bytes(teal)
+    written = build_site(config, now=now).written
+    assert {"index.html", "reviews/film-1/index.html", "css/theme.css"} <= set(written)
+    assert theme("reviews/film-1/index.html")[0] == (
+        f"https://reel.test/css/theme.css?v={fingerprint(teal)}")
+    assert build_site(config, now=now).written == ()  # the same bytes: nothing to write
+
+
+def test_static_url_of_a_file_not_in_static_is_named_at_its_line_by_check_and_the_build(
+        publication, now):
+    write_films(publication, 1)
+    (publication.root / "templates").mkdir()
+    override = publication.root / "templates" / "_page.html.j2"
+    override.write_text('{% extends "defaults/_page.html.j2" %}\n{% block head %}\n'
+                        '<link rel="stylesheet" href="{{ site.static_url("css/them.css") }}">\n'
+                        "{% endblock %}\n", "utf-8")
+    config = publication.config
+    expected = (f"{override}:3: static/css/them.css is not there, so static_url('css/them.css') "
+                "has nothing to fingerprint; put the file in static/, or correct the path")
+    assert expected in check_publication(config, now=now).errors
+    with pytest.raises(PublisherError) as raised:
+        build_site(config, now=now)
+    assert str(raised.value) == expected
+
+
 # --- the publication's icon ---------------------------------------------------------------------
 
 
@@ -1418,7 +1480,10 @@ def test_the_icon_is_on_every_page_and_beside_every_feed(publication, now):
     config = publication.config
     reviews = load_reviews(config).reviews
     build_site(config, now=now, issues=[Issue(number=1, subject="s", date=now, reviews=reviews)])
-    public, icon = config.output_path, "https://reel.test/icon.png"
+    public = config.output_path
+    # Fingerprinted, as site.css is: browsers and feed readers keep an icon for long.
+    icon = ("https://reel.test/icon.png?v="
+            + fingerprint((publication.root / "static" / "icon.png").read_bytes()))
     assert (public / "icon.png").is_file()
 
     # the browser tab's, and the home screen's on iOS, on the site's and the archive's pages
@@ -1449,6 +1514,11 @@ def test_the_icon_is_on_every_page_and_beside_every_feed(publication, now):
         data = json.loads((public / path / "feed.json").read_bytes())
         assert data["icon"] == data["favicon"] == icon
     assert feedparser.parse((public / "issues" / "atom.xml").read_bytes()).feed.icon == icon
+
+    write_png(publication.root / "static" / "icon.png", 512, 512, (40, 40, 200))
+    build_site(config, now=now, issues=[Issue(number=1, subject="s", date=now, reviews=reviews)])
+    renewed = page(public, "reviews/film-1/index.html").xpath('//link[@rel="icon"]/@href')
+    assert renewed != [icon] and renewed[0].startswith("https://reel.test/icon.png?v=")
 
 
 def test_without_an_icon_no_page_or_feed_names_one(publication, now):
