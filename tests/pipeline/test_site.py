@@ -1453,6 +1453,22 @@ def test_a_static_file_named_by_static_url_carries_its_fingerprint_and_a_change_
     assert build_site(config, now=now).written == ()  # the same bytes: nothing to write
 
 
+def test_what_a_layout_adds_to_the_head_is_on_every_page_the_search_page_too(publication, now):
+    # The search page fills the head block too (its noindex): it keeps the layout's as well.
+    write_films(publication, 1)
+    (publication.root / "templates").mkdir()
+    (publication.root / "templates" / "_page.html.j2").write_text(
+        '{% extends "defaults/_page.html.j2" %}{% block head %}'
+        '<link rel="stylesheet" href="{{ site.url("theme.css") }}">{% endblock %}', "utf-8")
+    config = publication.config
+    build_site(config, now=now)
+    for rel in ("index.html", "reviews/film-1/index.html", "search/index.html", "404.html"):
+        doc = page(config.output_path, rel)
+        assert doc.xpath("//head/link[@rel='stylesheet']/@href")[1:] == [
+            "https://reel.test/theme.css"], rel
+    assert meta(page(config.output_path, "search/index.html"), "robots") == ["noindex"]
+
+
 def test_static_url_of_a_file_not_in_static_is_named_at_its_line_by_check_and_the_build(
         publication, now):
     write_films(publication, 1)
