@@ -99,12 +99,29 @@ class _PublicationLoader(jinja2.FileSystemLoader):
         return source, filename, uptodate
 
 
+class _DefaultsLoader(jinja2.FileSystemLoader):
+    """The packaged templates, where the publication has no file of the name: each compiled
+    default stays up to date only while that is so. An override written later (as a designer
+    does while ``publisher preview`` runs) is read at the next render; Jinja would otherwise
+    ask only whether the default's own file changed, and keep rendering the default."""
+
+    def __init__(self, templates_path: Path) -> None:
+        super().__init__(str(DEFAULT_TEMPLATES))
+        self._templates = templates_path
+
+    def get_source(self, environment: jinja2.Environment,
+                   template: str) -> tuple[str, str, Callable[[], bool]]:
+        source, filename, uptodate = super().get_source(environment, template)
+        own = self._templates / template
+        return source, filename, lambda: uptodate() and not own.is_file()
+
+
 @lru_cache(maxsize=16)
 def _environment(templates_path: Path) -> jinja2.Environment:
     defaults = jinja2.FileSystemLoader(str(DEFAULT_TEMPLATES))
     loader = jinja2.ChoiceLoader([
         _PublicationLoader(templates_path),
-        defaults,
+        _DefaultsLoader(templates_path),
         # "defaults/<name>" is always the packaged template, so that an override can extend
         # the default of the same name and change one block.
         jinja2.PrefixLoader({"defaults": defaults}),

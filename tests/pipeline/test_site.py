@@ -1469,6 +1469,23 @@ def test_what_a_layout_adds_to_the_head_is_on_every_page_the_search_page_too(pub
     assert meta(page(config.output_path, "search/index.html"), "robots") == ["noindex"]
 
 
+def test_an_override_written_after_a_build_is_used_by_the_next_in_the_same_process(
+        publication, now):
+    # As in `publisher preview`, which builds again in one process: the default Jinja had
+    # compiled was kept, and the manifest held the page made with it as up to date.
+    write_films(publication, 1)
+    reviews = load_reviews(publication.config).reviews
+    issues = [Issue(number=1, subject="s", date=now, reviews=reviews)]
+    config = publication.config
+    build_site(config, now=now, issues=issues)
+    (publication.root / "templates").mkdir()
+    (publication.root / "templates" / "archive_index.html.j2").write_text(
+        "<!doctype html><title>{{ publication }}</title><h1>Our letters</h1>\n", "utf-8")
+    report = build_site(config, now=now, issues=issues)
+    assert "issues/index.html" in report.written
+    assert page(config.output_path, "issues/index.html").findtext(".//h1") == "Our letters"
+
+
 def test_static_url_of_a_file_not_in_static_is_named_at_its_line_by_check_and_the_build(
         publication, now):
     write_films(publication, 1)
