@@ -39,12 +39,21 @@ def static_unchanged(src: Path, dest: str, old: dict[str, Any] | None, rel: str
     return filecmp.cmp(src, dest, shallow=False), stamp
 
 
+#: The files a build makes from a template with a block for the publication's own lines: what
+#: a file of static/ at their path holds goes there (what to put there, the template).
+_MADE_FROM_TEMPLATES = {"site.css": ("put its rules", "site.css.j2"),
+                        "robots.txt": ("write its lines", "robots.txt.j2")}
+
+
 def clash_message(rel: str) -> str:
     """What a build and check say of static/``rel``, at the path of a file the build makes
     (site.css, feed.xml, a page): left out, and how to have what it holds."""
-    fix = ('put its rules in templates/site.css.j2, after {% extends "defaults/site.css.j2" %}, '
-           "in {% block extra %}…{% endblock %}" if rel == "site.css"
-           else "give it another name")
+    if rel in _MADE_FROM_TEMPLATES:
+        what, template = _MADE_FROM_TEMPLATES[rel]
+        fix = (f"{what} in templates/{template}, after {{% extends \"defaults/{template}\" %}}, "
+               "in {% block extra %}…{% endblock %}")
+    else:
+        fix = "give it another name"
     return f"has the path of a file the build makes; not copied: {fix}"
 
 

@@ -624,6 +624,8 @@ def render_sitemap(site: Site, urls: Sequence[tuple[str, datetime | None]]) -> d
 
 
 def render_robots(site: Site) -> bytes:
-    """robots.txt: everything may be crawled; where the sitemap is."""
-    return f"User-agent: *\nAllow: /\n\nSitemap: {site.url('sitemap.xml')}\n".encode()
+    """robots.txt (``robots.txt.j2``): everything may be crawled, and where the sitemap is,
+    unless the publication's template says otherwise. Raises TemplateError."""
+    return render_template(site.templates, "robots.txt.j2", {
+        **publication_context(site), "sitemap_url": site.url("sitemap.xml")}).encode("utf-8")
 

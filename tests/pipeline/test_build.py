@@ -324,6 +324,33 @@ def test_static_files_are_copied_but_never_over_a_generated_file(publication, no
     assert "css/site.css" not in again.written
 
 
+def test_a_static_robots_txt_is_named_with_the_template_that_writes_the_sites_own(
+        publication, now):
+    # Shutting out a crawler (GPTBot) is the usual reason; "give it another name" was no way.
+    write(publication, "only")
+    (publication.root / "static").mkdir(exist_ok=True)
+    (publication.root / "static" / "robots.txt").write_text(
+        "User-agent: GPTBot\nDisallow: /\n", encoding="utf-8")
+    config = publication.config
+    said = ("static/robots.txt: has the path of a file the build makes; not copied: write "
+            'its lines in templates/robots.txt.j2, after {% extends "defaults/robots.txt.j2" '
+            "%}, in {% block extra %}…{% endblock %}")
+    assert said in check_publication(config, now=now, sources_only=True).warnings
+    assert [str(w) for w in build_site(config, now=now).warnings] == [said]
+
+    (publication.root / "static" / "robots.txt").unlink()
+    (publication.root / "templates").mkdir()
+    (publication.root / "templates" / "robots.txt.j2").write_text(
+        '{% extends "defaults/robots.txt.j2" %}\n'
+        "{% block extra %}\n\nUser-agent: GPTBot\nDisallow: /\n{% endblock %}\n",
+        encoding="utf-8")
+    report = build_site(config, now=now)
+    assert report.warnings == () and "robots.txt" in report.written
+    assert (config.output_path / "robots.txt").read_text("utf-8") == (
+        "User-agent: *\nAllow: /\n\nUser-agent: GPTBot\nDisallow: /\n\n"
+        f"Sitemap: {config.base_url}sitemap.xml\n")
+
+
 def test_a_static_site_css_is_named_by_check_with_the_template_that_adds_its_rules(
         publication, now):
     # static/site.css was left out with a warning from build alone; check said nothing.
