@@ -142,9 +142,11 @@ def parse_page(text: str, path: str, config: Config) -> tuple[SitePage | None, C
 
 def template_name(value: str) -> str:
     """A page's ``template:`` as the name of its file: Pelican's and Hugo's bare name
-    ("wide") read as the site's pages are named, "wide.html.j2"; a name ending in .j2 as it
-    is."""
-    return value if value.endswith(".j2") else f"{value}.html.j2"
+    ("wide") read as the site's pages are named, "wide.html.j2", and so is the name of the
+    HTML it makes ("wide.html"); a name ending in .j2 as it is."""
+    if value.endswith(".j2"):
+        return value
+    return f"{value}.j2" if value.endswith(".html") else f"{value}.html.j2"
 
 
 def page_template(value: str | None, templates: Path) -> str | None:

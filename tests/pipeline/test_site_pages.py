@@ -317,6 +317,7 @@ def test_a_page_chooses_its_template_by_name_as_pelicans_template_does(publicati
     write_page(publication, "contact.md", "---\ntitle: Contact\ntemplate: wide.html.j2\n---\n"
                "Write to us.\n")
     write_page(publication, "colophon.md", "---\ntitle: Colophon\n---\nMade.\n")
+    write_page(publication, "press.md", "---\ntitle: Press\ntemplate: wide.html\n---\nKit.\n")
     (publication.root / "templates").mkdir(exist_ok=True)
     (publication.root / "templates/wide.html.j2").write_text(
         '{% extends "site_page.html.j2" %}\n'
@@ -326,7 +327,7 @@ def test_a_page_chooses_its_template_by_name_as_pelicans_template_does(publicati
     build_site(config, now=now)
     public = config.output_path
 
-    for rel in ("about/index.html", "contact/index.html"):
+    for rel in ("about/index.html", "contact/index.html", "press/index.html"):
         [wide] = page(public, rel).xpath("//main/div[@class='wide']")
         assert wide.xpath("./article/h1/text()"), rel
     assert not page(public, "colophon/index.html").xpath("//div[@class='wide']")
