@@ -67,9 +67,11 @@ def _left_out_of_static(name: str, top: bool) -> bool:
     """Hidden files (.DS_Store, .git, vim's .x.swp, Emacs's .#x lock) and editors' backups and
     autosaves (``x~``, Emacs's ``#x#``): they hold what the editor has not saved or has
     replaced, never what the site means to serve. Hugo leaves out the same names. The one
-    hidden name a site must serve is kept: ``.well-known/`` at its root (RFC 8615), where
-    security.txt, ACME challenges and app-link files are looked for."""
-    if top and name == ".well-known":
+    hidden names a site must serve are kept: ``.well-known/`` at its root (RFC 8615), where
+    security.txt, ACME challenges and app-link files are looked for, and ``.htaccess`` in any
+    folder, Apache's settings for it (cache headers, redirects), which Apache never serves
+    and Hugo and Pelican publish."""
+    if (top and name == ".well-known") or name == ".htaccess":
         return False
     return name.startswith((".", "#")) or name.endswith("~")
 

@@ -400,6 +400,21 @@ def test_the_well_known_folder_at_the_root_of_static_is_published(publication, n
     assert not (public / "css").exists()
 
 
+def test_an_htaccess_file_is_published_in_any_folder_of_static(publication, now):
+    # Apache's per-folder settings (the cache headers a fingerprinted stylesheet is kept
+    # under, redirects), which Apache itself never serves: Hugo and Pelican publish it too.
+    write(publication, "only")
+    static = publication.root / "static"
+    (static / "css").mkdir(parents=True)
+    (static / ".htaccess").write_text("ErrorDocument 404 /404.html\n", encoding="utf-8")
+    (static / "css" / ".htaccess").write_text("ExpiresActive On\n", encoding="utf-8")
+    (static / "css" / ".htaccess~").write_text("the old one\n", encoding="utf-8")
+    build_site(publication.config, now=now)
+    public = publication.config.output_path
+    assert (public / ".htaccess").read_text("utf-8") == "ErrorDocument 404 /404.html\n"
+    assert sorted(p.name for p in (public / "css").iterdir()) == [".htaccess"]
+
+
 def test_a_template_linked_out_of_the_publication_or_to_a_hidden_file_is_refused(
         publication, now, tmp_path, cli):
     # templates/ follows the rule of static/ and reviews/: every page, feed and issue renders
