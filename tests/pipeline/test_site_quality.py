@@ -462,3 +462,21 @@ def test_a_printed_review_is_black_on_white_without_the_sites_navigation(site, b
         assert page.evaluate("getComputedStyle(document.querySelector('main')).backgroundColor"
                              ) == "rgb(255, 255, 255)"
     page.close()
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_the_sites_buttons_keep_their_edges_in_forced_colours(site, browser, scheme):
+    # Windows' high-contrast themes drop every background colour: a button drawn only by its
+    # background was bare bold text beside the fields, nothing to say it could be pressed.
+    _public, base = site
+    page = browser.new_page(color_scheme=scheme)
+    page.emulate_media(forced_colors="active")
+    for rel, selector in (("index.html", ".join button"), ("search/", ".search button")):
+        page.goto(base + rel)
+        edge = page.locator(selector).evaluate(
+            "(b) => { const s = getComputedStyle(b); return [s.borderTopStyle, "
+            "s.borderTopWidth, s.borderTopColor, s.color]; }")
+        style, width, colour, text = edge
+        assert style == "solid" and float(width.removesuffix("px")) >= 1, (rel, edge)
+        assert colour == text, (rel, edge)  # the theme's button colour, not transparent
+    page.close()
