@@ -157,7 +157,7 @@ def load_strings(templates: Path, language: str, *, folder: str = "",
 
 #: What the reader's pages and messages fill in.
 WEB_PLACEHOLDERS = frozenset({"publication", "address", "name", "hours", "date", "number",
-                              "sender", "label"})
+                              "sender", "label", "title"})
 
 
 def load_web_strings(templates: Path, language: str,

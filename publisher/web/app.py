@@ -319,7 +319,7 @@ def create_app(desk: ReaderDesk, *, owed_every: float = 60.0,
             address = desk.read(MANAGE, token)
         except BadToken:
             return pages.bad_link()
-        notice = error = ""
+        notice = error = error_field = ""
         if request.method == "POST":
             form = await read_form(request)
             action = _form_value(form, "action", 20)
@@ -334,7 +334,7 @@ def create_app(desk: ReaderDesk, *, owed_every: float = 60.0,
                     "cache-control": "no-store"})
             if action == "erase":
                 if _form_value(form, "confirm", 10) != "yes":
-                    error = pages.t("erase_unconfirmed")
+                    error, error_field = pages.t("erase_unconfirmed"), "confirm"
                 else:
                     await run_in_threadpool(desk.erase, address)
                     log.info("preferences: erased")
@@ -344,7 +344,7 @@ def create_app(desk: ReaderDesk, *, owed_every: float = 60.0,
                     await run_in_threadpool(desk.rename, address, _form_value(form, "name", 400))
                     notice = pages.t("name_saved")
                 except InvalidAddress:  # the only thing wrong with a name is its length
-                    error = pages.t("name_too_long")
+                    error, error_field = pages.t("name_too_long"), "name"
                 except PublisherError:
                     pass  # erased meanwhile: the page says they are not on the list
             elif action == "unsubscribe":
@@ -362,7 +362,7 @@ def create_app(desk: ReaderDesk, *, owed_every: float = 60.0,
         return pages.page("preferences", pages.t("preferences_title", publication=publication),
                           400 if error else 200, address=sub.email, status=str(sub.status),
                           name=sub.name, action_url=f"preferences?token={token}",
-                          notice=notice, error=error)
+                          notice=notice, error=error, error_field=error_field)
 
     async def healthz(request: Request) -> Response:
         try:

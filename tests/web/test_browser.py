@@ -217,3 +217,42 @@ def test_a_right_to_left_form_marks_its_error_on_the_side_it_reads_from(
                                  "document.querySelector('.error'));"
                                  " return [s.borderRightWidth, s.borderLeftWidth]; })()")
             assert rule == ["4px", "0px"]
+
+
+def test_a_refused_form_says_so_in_its_title_and_puts_the_reader_on_the_field_to_fix(
+        reader, browser):
+    # The page came back with the same title, focus nowhere, and an alert that screen readers
+    # do not speak when a page loads with it: to a blind reader, nothing had happened.
+    reader.store.add_subscriber("ann@example.org", "Ann", now=NOW)
+    page = browser.new_page()
+    page.goto(reader.url + "subscribe")
+    page.fill("#subscribe-email", "not an address")
+    page.evaluate("document.querySelector('#subscribe-email').type = 'text'")
+    with page.expect_navigation():
+        page.keyboard.press("Enter")
+    assert page.title() == "Error: Subscribe to Test Reel · Test Reel"
+    focused = page.locator("#subscribe-email")
+    assert focused.evaluate("(field) => field === document.activeElement")
+    sync_api.expect(focused).to_have_accessible_description(
+        "That does not look like an email address. Please check it and try again.")
+
+    page.goto(reader.preferences_url("ann@example.org"))
+    page.evaluate("document.querySelector('#erase-confirm').required = false")  # as without
+    with page.expect_navigation():
+        page.get_by_role("button", name="Erase my data").click()
+    assert page.title().startswith("Error: ")
+    box = page.locator("#erase-confirm")
+    assert box.evaluate("(box) => box === document.activeElement")
+    sync_api.expect(box).to_have_accessible_description(
+        "Tick the box to confirm that you want your data erased.")
+    sync_api.expect(box).to_have_attribute("aria-invalid", "true")
+    page.goto(reader.preferences_url("ann@example.org"))
+    page.evaluate("document.querySelector('#pref-name').maxLength = 400")
+    page.fill("#pref-name", "N" * 250)
+    with page.expect_navigation():
+        page.get_by_role("button", name="Save name").click()
+    name = page.locator("#pref-name")
+    assert page.title().startswith("Error: ")
+    assert name.evaluate("(field) => field === document.activeElement")
+    sync_api.expect(name).to_have_accessible_description(
+        "That name is too long. Please shorten it and try again.")
