@@ -480,3 +480,35 @@ def test_the_sites_buttons_keep_their_edges_in_forced_colours(site, browser, sch
         assert style == "solid" and float(width.removesuffix("px")) >= 1, (rel, edge)
         assert colour == text, (rel, edge)  # the theme's button colour, not transparent
     page.close()
+
+
+def text_sizes(browser, url: str, selectors: tuple[str, ...], standard: int) -> list[float]:
+    """The font sizes, in CSS pixels, of ``selectors`` on ``url`` at 375 px, for a reader whose
+    browser's own font size is ``standard`` pixels (Chromium's setting, 16 unless changed);
+    asserting that nothing is then wider than the screen."""
+    context = browser.new_context(viewport={"width": 375, "height": 900})
+    page = context.new_page()
+    session = context.new_cdp_session(page)
+    session.send("Page.enable")
+    session.send("Page.setFontSizes", {"fontSizes": {"standard": standard, "fixed": 13}})
+    page.goto(url)
+    sizes = [float(page.locator(s).first.evaluate("(e) => getComputedStyle(e).fontSize")
+                   .removesuffix("px")) for s in selectors]
+    assert page.evaluate("document.documentElement.scrollWidth") <= 375, (url, standard)
+    context.close()
+    return sizes
+
+
+def test_the_text_grows_with_the_readers_own_font_size(site, browser):
+    # Sizes in pixels held every page at 17 px whatever font size a low-vision reader had set
+    # in the browser (GOV.UK's and Ghost's sizes are in rem, relative to that setting).
+    _public, base = site
+    for rel, selectors in (
+            ("index.html", ("body", "h1", ".band nav", ".cards h2", ".meta", ".stars",
+                            ".join label", ".join input", ".join button", "footer.wrap")),
+            ("reviews/film-2/index.html", ("h1", ".body", ".facts", ".neighbours")),
+            ("search/", (".search label", ".search input", ".search button")),
+            ("issues/", ("body", "header h1", "li a", ".meta", ".join button", "footer"))):
+        usual = text_sizes(browser, base + rel, selectors, 16)
+        larger = text_sizes(browser, base + rel, selectors, 24)
+        assert [round(size * 1.5, 1) for size in usual] == [round(s, 1) for s in larger], rel

@@ -256,3 +256,21 @@ def test_a_refused_form_says_so_in_its_title_and_puts_the_reader_on_the_field_to
     assert name.evaluate("(field) => field === document.activeElement")
     sync_api.expect(name).to_have_accessible_description(
         "That name is too long. Please shorten it and try again.")
+
+
+def test_the_pages_text_grows_with_the_readers_own_font_size(reader, browser):
+    # Sizes in pixels held the pages at 17 px whatever text size the reader set in the browser.
+    selectors = ("body", ".masthead", "h1", "label", "input", "button", "footer")
+    sizes = {}
+    for standard in (16, 24):
+        context = browser.new_context(viewport={"width": 375, "height": 900})
+        page = context.new_page()
+        session = context.new_cdp_session(page)
+        session.send("Page.enable")
+        session.send("Page.setFontSizes", {"fontSizes": {"standard": standard, "fixed": 13}})
+        page.goto(reader.url + "subscribe")
+        sizes[standard] = [float(page.locator(s).first.evaluate(
+            "(e) => getComputedStyle(e).fontSize").removesuffix("px")) for s in selectors]
+        assert page.evaluate("document.documentElement.scrollWidth") <= 375
+        context.close()
+    assert [round(size * 1.5, 1) for size in sizes[16]] == [round(s, 1) for s in sizes[24]]
