@@ -471,7 +471,8 @@ def test_the_sites_buttons_keep_their_edges_in_forced_colours(site, browser, sch
     _public, base = site
     page = browser.new_page(color_scheme=scheme)
     page.emulate_media(forced_colors="active")
-    for rel, selector in (("index.html", ".join button"), ("search/", ".search button")):
+    for rel, selector in (("index.html", ".join button"), ("search/", ".search button"),
+                          ("issues/", ".join button")):
         page.goto(base + rel)
         edge = page.locator(selector).evaluate(
             "(b) => { const s = getComputedStyle(b); return [s.borderTopStyle, "
