@@ -19,6 +19,7 @@ import pytest
 from publisher.ledger.store import open_store
 from publisher.pipeline.reader import ReaderDesk
 from tests.fixtures import NOW, Publication, run_cli, use_smtp, write_reviews
+from tests.pipeline.test_site_quality import contrast
 from tests.smtpserver import SmtpServer
 from tests.web.conftest import SECRET, serve_publication
 from tests.webserver import MutableClock, ReaderServer
@@ -274,3 +275,22 @@ def test_the_pages_text_grows_with_the_readers_own_font_size(reader, browser):
         assert page.evaluate("document.documentElement.scrollWidth") <= 375
         context.close()
     assert [round(size * 1.5, 1) for size in sizes[16]] == [round(s, 1) for s in sizes[24]]
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_the_keyboard_focus_ring_stands_out_from_what_is_behind_it(reader, browser, scheme):
+    # WCAG 2.1 SC 1.4.11: 3:1. The amber ring was 2.66:1 on the header band, and 2.96:1 on the
+    # dark card, as the site's accent ring once was.
+    page = browser.new_page(color_scheme=scheme)
+    page.goto(reader.url + "subscribe")
+    behind = {name: page.evaluate(f"getComputedStyle(document.querySelector('{name}'))"
+                                  ".backgroundColor") for name in ("header", "main")}
+    for _ in range(4):  # the masthead link, the two fields, the button
+        page.keyboard.press("Tab")
+        ring = page.evaluate("(() => { const e = document.activeElement; const s = "
+                             "getComputedStyle(e); return [e.closest('header') ? 'header' : "
+                             "'main', s.outlineStyle, s.outlineColor, e.outerHTML]; })()")
+        where, style, colour, element = ring
+        assert style == "solid", element
+        assert contrast(colour, behind[where]) >= 3, (scheme, element)
+    page.close()
