@@ -84,6 +84,24 @@ def test_typing_finds_reviews_by_film_people_and_year_whatever_the_accents(page)
     assert page.url.endswith("/search/")
 
 
+def test_the_search_box_takes_the_focus_only_if_the_reader_has_not_moved_it(page):
+    # The box took the focus when the reviews arrived, wherever the keyboard had got to: a
+    # reader tabbing through the header, on a slow connection, was thrown back to it.
+    held = []
+    page.route("**/search.json", lambda route: held.append(route))
+    page.goto(page.site + "search/")
+    for _ in range(3):  # the skip link, the site's name, Reviews
+        page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.textContent") == "Reviews"
+    held[0].continue_()
+    page.wait_for_function("!document.getElementById('search-status').textContent")  # in
+    assert page.evaluate("document.activeElement.textContent") == "Reviews"
+
+    page.unroute("**/search.json")
+    page.goto(page.site + "search/")
+    page.wait_for_function("document.activeElement.id === 'q'")  # untouched, it is the box
+
+
 def test_a_result_leads_to_its_review_and_the_address_keeps_the_query(page):
     page.goto(page.site + "search/?q=harbour")
     assert page.input_value("#q") == "harbour"
