@@ -482,7 +482,7 @@ def test_a_feed_read_in_the_browser_shows_loglines_as_written_and_no_markup(publ
     transform = lxml.etree.XSLT(lxml.etree.parse(str(public / "feed.xsl")))
     for name in ("feed.xml", "atom.xml"):
         shown = lxml.html.fromstring(str(transform(lxml.etree.parse(str(public / name)))))
-        rows = {li.xpath("string(a[@class='title'])"): li.xpath("p[not(@class)]")
+        rows = {li.xpath("string(h2/a[@class='title'])"): li.xpath("p[not(@class)]")
                 for li in shown.xpath("//main//ul[contains(@class, 'rows')]/li")}
         assert [p.text_content() for p in rows["Film 1"]] == ["Brass & coal, <i>not</i> steel"]
         assert rows["Film 2"] == [], name

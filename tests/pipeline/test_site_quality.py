@@ -261,8 +261,9 @@ def needs_xslt(browser) -> None:
 
 
 def assert_reads_as_a_page(page, name: str, feed: bytes, base: str, shot: Path) -> None:
-    """``page`` shows feed ``name`` as a page: its title, what a feed is, every entry, the
-    subscribe form; and it is laid out (a screenshot of some weight)."""
+    """``page`` shows feed ``name`` as a page: its title, what a feed is, every entry (each a
+    heading), the skip link, the subscribe form; and it is laid out (a screenshot of some
+    weight)."""
     import lxml.etree
 
     root = lxml.etree.fromstring(feed)
@@ -274,6 +275,10 @@ def assert_reads_as_a_page(page, name: str, feed: bytes, base: str, shot: Path) 
     lede = "This is an archive of a web feed" if "archive/" in name else "This is a web feed"
     assert lede in page.locator("main").inner_text()
     assert page.locator("main ul.rows li").count() == entries
+    # As on the site's lists: each entry a heading, for a screen reader to go from one to the
+    # next, and the skip link first.
+    assert page.locator("main ul.rows li h2 a").count() == entries
+    assert page.locator("body > a.skip[href='#main']").count() == 1
     assert page.locator(f"form[action='{base}subscribe'] input[name='email']").count() == 1
     page.screenshot(path=str(shot))
     assert shot.stat().st_size > 5000
