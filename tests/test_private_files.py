@@ -35,6 +35,18 @@ def test_a_new_ledger_is_private(config):
             assert mode(path) == 0o600, path
 
 
+def test_a_ledger_an_older_publisher_left_readable_is_made_private_when_opened(config):
+    # Ledgers made before new ones were 0600 kept the umask's 0644: the next command that
+    # opens one takes the others' access away, as ssh does not use a key others can read.
+    with open_store(config) as store:
+        store.add_subscriber("ada@example.org", now=NOW)
+    ledger = config.root / ".publisher" / "state.db"
+    ledger.chmod(0o644)
+    with open_store(config) as store:
+        assert mode(ledger) == 0o600
+        assert [s.email for s in store.subscribers()] == ["ada@example.org"]
+
+
 def test_messages_written_as_files_are_private(tmp_path):
     transport = FileTransport(tmp_path / "eml")
     with transport.session() as session:

@@ -20,10 +20,13 @@ same delivery.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import os
+import stat
 from collections.abc import Callable
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event
@@ -66,6 +69,18 @@ class Store(SubscriberStore, DeliveryStore, IssueStore, ReaderStore):
     """The ledger: every method runs in its own transaction (see ``base.StoreBase``)."""
 
 
+def _keep_private(ledger: Path) -> None:
+    """Take group and others' access away from a ledger (and its -wal and -shm files) that a
+    publisher from before new ledgers were 0600 made under the umask (0644): it holds every
+    subscriber's address, and ssh and gpg likewise insist on their private files. A file of
+    another owner is left to ``publisher check``, which names it."""
+    for path in (ledger, Path(f"{ledger}-wal"), Path(f"{ledger}-shm")):
+        with contextlib.suppress(OSError):
+            mode = stat.S_IMODE(path.stat().st_mode)
+            if mode & 0o077:
+                os.chmod(path, mode & 0o700)
+
+
 def database_url(config: Config, *, create_dir: bool = True) -> URL:
     """config.state.database as a URL. A relative SQLite path is taken from the publication
     directory, and its directory is created (unless ``create_dir`` is false). A PostgreSQL URL
@@ -92,7 +107,7 @@ def database_url(config: Config, *, create_dir: bool = True) -> URL:
                 try:
                     os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
                 except FileExistsError:
-                    pass
+                    _keep_private(path)
             url = url.set(database=str(path))
     elif backend in ("postgresql", "postgres"):
         if url.password is not None or QUERY_SECRETS.intersection(url.query):

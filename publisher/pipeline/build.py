@@ -40,9 +40,17 @@ from ..sources.posters import PosterFacts
 from ..text import count
 from .idle import Written
 from .links import broken_links, lost_issue_links
-from .manifest import manifest_path, read_manifest, stamp_at, stamps, unit_files, write_manifest
+from .manifest import (
+    manifest_path,
+    read_manifest,
+    read_record,
+    stamp_at,
+    stamps,
+    unit_files,
+    write_manifest,
+)
 from .moves import moves_since
-from .output import Output, build_lock, sweep
+from .output import Output, build_lock, open_dirs, sweep
 from .plan import Planner, plan_build
 from .rendering import RANK_STATIC, Unit, render_units, safe_relpath
 from .statics import clash_message, static_files, static_unchanged
@@ -107,13 +115,13 @@ def build_site(config: Config, *, now: datetime, issues: Sequence[Issue] = (),
     with build_lock(paths.state), _collector_paused():
         # What the last build recorded, read once under the lock: for the sweep, and for
         # the build to compare its units with (2.5 MB at 10,000 reviews).
-        old = read_manifest(manifest_path(config))
+        old, dirs_open = read_record(manifest_path(config))
         recorded = {rel for entry in old.values() for rel in unit_files(entry)}
         sweep(out, paths.state, recorded)
         try:
             return _build(config, now=now, issues=issues, catalog=catalog, cache=cache,
                           old=old, workers=default_workers() if workers is None else workers,
-                          showing=showing)
+                          showing=showing, dirs_open=dirs_open)
         except BaseException:
             # A worker killed midway (or the build stopped while workers ran) may leave
             # what it wrote where no Output knows of it: its own list of new files says.
@@ -218,7 +226,8 @@ def refuse_template_mistakes(config: Config) -> None:
 
 def _build(config: Config, *, now: datetime, issues: Sequence[Issue], catalog: Catalog,
            cache: bool, old: dict[str, dict[str, Any]], dry_run: bool = False,
-           workers: int = 1, showing: Showing = PUBLISHED_ONLY) -> BuildReport:
+           workers: int = 1, showing: Showing = PUBLISHED_ONLY,
+           dirs_open: bool = True) -> BuildReport:
     out = config.output_path
     site = Site.from_config(config)
     posters = PosterFacts(config, cache=cache)
@@ -338,6 +347,8 @@ def _build(config: Config, *, now: datetime, issues: Sequence[Issue], catalog: C
         if key in manifest:
             sha = planner.fingerprints.get(review.source_path, "")[:16]
             manifest[key]["review"] = [review.source_path, review.id, sha]
+    if not dirs_open:
+        open_dirs(out, [rel for entry in manifest.values() for rel in entry["files"]])
     stats: dict[str, os.stat_result] = {}
     for entry in manifest.values():
         names = entry["files"]

@@ -15,7 +15,10 @@ import orjson
 from ..config import Config
 from ..files import write_atomic
 
-MANIFEST_VERSION = 2
+#: 3: the build that wrote it left every directory of the site 0755 (``output.open_dirs``).
+#: A record of 2 is read as one of 3; the build that reads it opens up the directories that
+#: builds before then made under the umask (0700 under 077).
+MANIFEST_VERSION = 3
 
 
 def manifest_path(config: Config) -> Path:
@@ -24,21 +27,28 @@ def manifest_path(config: Config) -> Path:
 
 def read_manifest(path: Path) -> dict[str, dict[str, Any]]:
     """The units the last build recorded, by key; {} when there is no record to trust."""
+    return read_record(path)[0]
+
+
+def read_record(path: Path) -> tuple[dict[str, dict[str, Any]], bool]:
+    """``read_manifest``, and whether the build that wrote it left the site's directories
+    open to the web server (False for a record of an earlier version, or none)."""
     try:
         data = orjson.loads(path.read_bytes())
     except (OSError, ValueError):  # orjson.JSONDecodeError is a ValueError
-        return {}  # missing or unreadable: every unit is rendered and compared byte for byte
+        return {}, False  # missing or unreadable: every unit is rendered and compared
     if not isinstance(data, dict):
-        return {}
+        return {}, False
     units = data.get("units")
-    if data.get("version") == MANIFEST_VERSION and isinstance(units, dict):
-        return units
-    if data.get("version") == 1 and isinstance(data.get("feeds"), dict):
+    version = data.get("version")
+    if version in (2, MANIFEST_VERSION) and isinstance(units, dict):
+        return units, version == MANIFEST_VERSION
+    if version == 1 and isinstance(data.get("feeds"), dict):
         # The feeds-only manifest of earlier versions: kept for its file list, so that the
         # feeds of a tag that has gone are still removed.
         return {f"feed:{path}": {"files": entry.get("files", {})}
-                for path, entry in data["feeds"].items() if isinstance(entry, dict)}
-    return {}
+                for path, entry in data["feeds"].items() if isinstance(entry, dict)}, False
+    return {}, False
 
 
 def stamp_at(path: str) -> list[int] | None:

@@ -28,8 +28,9 @@ import errno
 import fcntl
 import os
 import shutil
+import stat
 import tempfile
-from collections.abc import Iterator, Set
+from collections.abc import Iterable, Iterator, Set
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -75,6 +76,26 @@ def _make_dir(path: Path | str) -> None:
     os.mkdir(path, 0o755)
     if _UMASK & 0o755:
         os.chmod(path, 0o755)
+
+
+def open_dirs(out: Path, files: Iterable[str]) -> None:
+    """Give ``out`` and every directory holding one of ``files`` (paths under it) the 0755
+    that ``_make_dir`` gives a new one. Builds before it did made them under the umask (0700
+    under 077), and a page that does not change is never written again: without this the
+    web server would read none of it until the operator deleted the site. Only bits are
+    added, and a directory we may not change (another owner's mount point) is left as it is."""
+    dirs = {""}
+    for rel in files:
+        parent = rel.rpartition("/")[0]
+        while parent not in dirs:
+            dirs.add(parent)
+            parent = parent.rpartition("/")[0]
+    for rel in dirs:
+        path = os.path.join(out, rel) if rel else str(out)
+        with contextlib.suppress(OSError):
+            mode = stat.S_IMODE(os.stat(path).st_mode)
+            if mode & 0o755 != 0o755:
+                os.chmod(path, mode | 0o755)
 
 
 class OutputError(PublisherError):

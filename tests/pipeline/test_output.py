@@ -575,10 +575,12 @@ def test_a_signal_the_moment_after_a_file_or_directory_is_made_leaves_neither(tm
 # --- what the umask leaves: the site readable by the web server, nothing writable by others --
 
 
-def build_under_umask(publication, now, umask: int) -> None:
+def build_under_umask(publication, now, umask: int, *, films: bool = True) -> None:
     """``publisher build`` in a process of its own started under ``umask`` (the umask is read
-    when publisher starts, as an operator's shell or cron gives it)."""
-    write_films(publication, 2)
+    when publisher starts, as an operator's shell or cron gives it), of two films unless
+    ``films`` is false (the publication's reviews as they are)."""
+    if films:
+        write_films(publication, 2)
     built = subprocess.run(
         [sys.executable, "-m", "publisher", "-C", str(publication.root), "--now",
          now.isoformat(), "build"],
@@ -602,6 +604,25 @@ def test_under_a_strict_umask_the_web_server_can_still_read_the_site(publication
     assert {path: mode for path, mode in public.items() if mode not in (0o644, 0o755)} == {}
     assert public["."] == public["reviews"] == public["reviews/film-1"] == 0o755
 
+
+
+@pytest.mark.slow
+def test_directories_an_older_build_left_0700_are_opened_by_the_next_build(publication, now):
+    # Builds before the directories were made 0755 whatever the umask left them 0700 (umask
+    # 077) or 0750 (027); pages in them that do not change are never written again, so the
+    # build opens up the directories of the files it made, once, as it records the site.
+    build_under_umask(publication, now, 0o022)
+    public = publication.root / "public"
+    for path in [public, *public.rglob("*")]:
+        if path.is_dir():
+            path.chmod(0o700 if path.name != "reviews" else 0o750)
+    record = manifest_path(publication.config)
+    record.write_bytes(record.read_bytes().replace(b'"version":3', b'"version":2'))
+    with (publication.root / "reviews" / "film-1.md").open("a") as review:
+        review.write("\nOne more line.\n")  # one page changes; the others are not written
+    build_under_umask(publication, now, 0o077, films=False)
+    made = modes(public)
+    assert {path: oct(mode) for path, mode in made.items() if mode not in (0o644, 0o755)} == {}
 
 
 @pytest.mark.slow
