@@ -13,11 +13,11 @@ from datetime import datetime
 
 import click
 
-from ..config import Config
-from ..errors import LockHeld
+from ..config import STATE_DIR, Config, find_config
+from ..errors import ConfigError, LockHeld
 from ..pipeline.idle import Answer, IdleCheck, forget
 from ..pipeline.lock import run_lock
-from . import State
+from . import State, cronlog
 from .context import publication_command
 
 
@@ -33,7 +33,16 @@ def run_command(state: State, catch_up: bool, dry_run: bool) -> int:
     """Do what is due (cron calls this): read the [inbox], build the site and its feeds when
     sources changed, compose the issue if one is due, deliver what is queued, update the issue
     archive."""
-    config, now = state.config, state.now()
+    try:
+        config = state.config
+    except ConfigError:
+        # A publisher.toml an edit broke fails every run until it is fixed: its line in the
+        # log says when that began (the log where the crontab line puts it, by default).
+        cronlog.attach(find_config(state.config_path, state.directory).absolute().parent
+                       / STATE_DIR / "cron.log")
+        raise
+    cronlog.attach(config.paths.cron_log)
+    now = state.now()
     if dry_run:
         return _rehearse(state, catch_up)
     if state.fixed_now is not None:  # cron gives no --now: only a rehearsal pays this import

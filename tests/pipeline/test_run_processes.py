@@ -7,6 +7,7 @@ import asyncio
 import os
 import re
 import signal
+import stat
 import subprocess
 import sys
 from collections import Counter
@@ -149,3 +150,57 @@ def test_two_overlapping_runs_one_works_one_steps_aside(publication):
     assert "issue #1: 60 sent" in out
     assert [(i.number, i.state) for i in issues] == [(1, "sent")]
     assert sorted(received) == addresses and set(received.values()) == {1}
+
+
+#: What each line a run writes to its cron log starts with: the time, as ISO 8601 with the offset.
+STAMP = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+-]\d\d:\d\d "
+
+
+def run_into(publication, log) -> subprocess.CompletedProcess[str]:
+    """``publisher run`` with its output appended to ``log``, as the crontab line has it."""
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "a") as out:
+        return subprocess.run(publisher(publication, "run"), env=environment(), stdout=out,
+                              stderr=subprocess.STDOUT, text=True, timeout=120, check=False)
+
+
+def test_each_line_a_run_writes_to_the_cron_log_says_when(publication):
+    # A month later, the operator reading .publisher/cron.log must tell when each thing
+    # happened; cron adds no time, as the journal does to a systemd service's lines.
+    write_reviews(publication, 2)
+    publication.add_config('[newsletter]\npostal_address = "1 Main St, Springfield"\n')
+    log = publication.root / ".publisher" / "cron.log"
+    assert run_into(publication, log).returncode == 0
+    lines = log.read_text().splitlines()
+    assert any("composed issue #1" in line for line in lines), lines
+    assert [line for line in lines if not re.match(STAMP, line)] == []
+
+    # A publisher.toml an edit broke: its error says when too (every run repeats it).
+    toml = publication.root / "publisher.toml"
+    good = toml.read_text()
+    toml.write_text(good + "\n[newsletter\n")
+    assert run_into(publication, log).returncode == 1
+    assert re.match(STAMP + "error: .*publisher.toml", log.read_text().splitlines()[-1])
+    toml.write_text(good)
+
+    # Anywhere else (a pipe, the journal, another file) the lines are the run's own.
+    write_reviews(publication, 3)
+    piped = subprocess.run(publisher(publication, "run"), env=environment(),
+                           capture_output=True, text=True, timeout=120, check=False)
+    assert piped.stdout.startswith("build: "), piped
+
+
+def test_a_cron_log_past_a_mebibyte_is_rotated_to_one_old_copy(publication):
+    write_reviews(publication, 2)
+    log = publication.root / ".publisher" / "cron.log"
+    log.parent.mkdir()
+    old = "2026-01-01T09:00:00+00:00 build: 3 files written to public/\n"
+    log.write_text(old * (2**20 // len(old) + 1))
+    log.chmod(0o644)  # as a crontab line of an older publisher made it, under umask 022
+    assert run_into(publication, log).returncode == 0
+    rotated = log.with_name("cron.log.1")
+    assert rotated.read_text().startswith(old) and len(rotated.read_text()) > 2**20
+    assert re.match(STAMP + "build: ", log.read_text())
+    assert len(log.read_text()) < 4096
+    # it names subscribers: both readable by the operator only
+    assert stat.S_IMODE(log.stat().st_mode) == stat.S_IMODE(rotated.stat().st_mode) == 0o600

@@ -1,0 +1,116 @@
+"""The cron log (``.publisher/cron.log``, where the line ``publisher schedule crontab`` prints
+sends a run's output): each line a run writes to it starts with the time, and it is kept to
+about a mebibyte, with one older copy beside it (``cron.log.1``).
+
+cron adds no time to what it appends, and nothing trims the file, so publisher does both, as a
+daemon that writes its own log does (Python's RotatingFileHandler, Listmonk's log). A run is
+told that its output is the cron log by the file itself (the same inode), not by an option: the
+crontab lines older publishers printed say nothing more. Output anywhere else is left as it is
+(a terminal, a pipe, the systemd journal, which stamps each line itself).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import io
+import os
+import sys
+from datetime import datetime
+from pathlib import Path
+from typing import TextIO
+
+#: The size past which a run moves the log to ``cron.log.1`` (one old copy, as logrotate's
+#: ``rotate 1``): about 10,000 lines, months of runs that each did something.
+ROTATE_BYTES = 1 << 20
+
+
+class StampedLines(io.TextIOBase):
+    """A text stream that starts each line written through it with the time (ISO 8601, the
+    machine's zone and its offset, to the second)."""
+
+    def __init__(self, stream: TextIO):
+        self._stream = stream
+        self._line_start = True
+
+    def write(self, text: str) -> int:
+        if not isinstance(text, str):  # as a text file does: click probes with b""
+            raise TypeError(f"write() argument must be str, not {type(text).__name__}")
+        parts = []
+        for piece in text.splitlines(keepends=True):
+            if self._line_start:
+                parts.append(f"{datetime.now().astimezone().isoformat(timespec='seconds')} ")
+            parts.append(piece)
+            self._line_start = piece.endswith(("\n", "\r"))
+        self._stream.write("".join(parts))
+        return len(text)
+
+    def flush(self) -> None:
+        self._stream.flush()
+
+    def fileno(self) -> int:
+        return self._stream.fileno()
+
+    def isatty(self) -> bool:
+        return False
+
+    def writable(self) -> bool:
+        return True
+
+    @property
+    def encoding(self) -> str:  # type: ignore[override]  # TextIOBase declares it a plain str
+        return self._stream.encoding
+
+    @property
+    def errors(self) -> str | None:  # type: ignore[override]
+        return self._stream.errors
+
+
+def _writes_to(stream: TextIO, log: Path) -> bool:
+    """Whether ``stream`` is an open file that is ``log``."""
+    try:
+        st = os.fstat(stream.fileno())
+        there = os.stat(log)
+    except (OSError, ValueError, io.UnsupportedOperation):  # no file behind it, or no log
+        return False
+    return (st.st_dev, st.st_ino) == (there.st_dev, there.st_ino)
+
+
+def _rotate(log: Path, fds: list[int]) -> None:
+    """Move ``log`` to ``log.1`` and give ``fds`` (this process's descriptors on it) a new,
+    empty ``log``, 0600 (it names subscribers). Under an flock on the log, and only if it is
+    still the file the descriptors write to: two runs starting together rotate it once. A
+    run started before the move writes its lines on into ``log.1``: none is lost."""
+    try:
+        fcntl.flock(fds[0], fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        return  # another run is moving it
+    try:
+        st = os.fstat(fds[0])
+        there = os.stat(log)
+        if (st.st_dev, st.st_ino) != (there.st_dev, there.st_ino):
+            return  # another run moved it a moment ago
+        os.fchmod(fds[0], 0o600)
+        os.replace(log, log.with_name(log.name + ".1"))
+        fresh = os.open(log, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    except OSError:
+        return  # left as it is: a log too long is better than a run that fails for it
+    finally:
+        fcntl.flock(fds[0], fcntl.LOCK_UN)
+    for fd in fds:
+        os.dup2(fresh, fd)
+    os.close(fresh)
+
+
+def attach(log: Path) -> None:
+    """When this process's standard output or error is ``log``: move it aside first if it has
+    grown past ROTATE_BYTES, then start each line written to it with the time."""
+    streams = [name for name in ("stdout", "stderr") if _writes_to(getattr(sys, name), log)]
+    if not streams:
+        return
+    for name in streams:
+        getattr(sys, name).flush()
+    fds = [getattr(sys, name).fileno() for name in streams]
+    if os.fstat(fds[0]).st_size > ROTATE_BYTES:
+        _rotate(log, fds)
+    for name in streams:
+        setattr(sys, name, StampedLines(getattr(sys, name)))
