@@ -86,9 +86,11 @@ def _rotate(log: Path, fds: list[int]) -> None:
         return  # another run is moving it
     try:
         st = os.fstat(fds[0])
-        there = os.stat(log)
+        there = os.lstat(log)
         if (st.st_dev, st.st_ino) != (there.st_dev, there.st_ino):
-            return  # another run moved it a moment ago
+            # Another run moved it a moment ago; or it is a link to a log kept elsewhere
+            # (/var/log), which whoever made the link rotates.
+            return
         os.fchmod(fds[0], 0o600)
         os.replace(log, log.with_name(log.name + ".1"))
         fresh = os.open(log, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)

@@ -204,3 +204,18 @@ def test_a_cron_log_past_a_mebibyte_is_rotated_to_one_old_copy(publication):
     assert len(log.read_text()) < 4096
     # it names subscribers: both readable by the operator only
     assert stat.S_IMODE(log.stat().st_mode) == stat.S_IMODE(rotated.stat().st_mode) == 0o600
+
+
+def test_a_cron_log_linked_to_a_log_elsewhere_is_stamped_but_left_to_its_owner(publication,
+                                                                               tmp_path):
+    write_reviews(publication, 2)
+    elsewhere = tmp_path / "var-log" / "reel.log"
+    elsewhere.parent.mkdir()
+    elsewhere.write_text("old line\n" * (2**20 // 9 + 1))
+    log = publication.root / ".publisher" / "cron.log"
+    log.parent.mkdir()
+    log.symlink_to(elsewhere)
+    assert run_into(publication, log).returncode == 0
+    assert log.is_symlink() and not log.with_name("cron.log.1").exists()
+    new = [line for line in elsewhere.read_text().splitlines() if line != "old line"]
+    assert re.match(STAMP + "build: ", new[0]) and all(re.match(STAMP, line) for line in new)
