@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shlex
 import shutil
@@ -121,6 +122,16 @@ def _unit_directory(root: Path) -> str:
     return directory
 
 
+def unit_name(root: Path, title: str) -> str:
+    """The units' name (and their secrets file's): the title's slug, then six hex digits of
+    the publication's directory. Two publications of one title (a staging copy, an edition in
+    another language) saved under one name would replace each other's units, and one of the
+    newsletters would stop without a word."""
+    # Normalised: the same name whether the directory was named as /srv/reel or as ../reel.
+    where = hashlib.sha256(os.fsencode(os.path.normpath(root))).hexdigest()[:6]
+    return f"publisher-{slugify(title or root.name)}-{where}"
+
+
 def user_unit_steps(unit_files: dict[str, str], start: str) -> str:
     """The comment lines above printed user units: where to save them, and how to start
     ``start`` so that it keeps running once you log out (a user's manager, with their timers
@@ -140,7 +151,7 @@ def systemd_units(root: Path, command: list[str], *, title: str = "") -> dict[st
     PublisherError for a path that a unit file cannot carry (a line break, space at its ends).
     """
     directory = _unit_directory(root)
-    name = f"publisher-{slugify(title or root.name)}"
+    name = unit_name(root, title)
     label = _systemd_text(header_text(title) or directory)
     env_file = f"%h/.config/publisher/{name}.env"
     service = (
@@ -177,7 +188,7 @@ def server_unit(root: Path, command: list[str], *, title: str = "") -> dict[str,
     theirs: systemd's file-system sandboxing is left out, as user managers often cannot apply
     it). PublisherError as for ``systemd_units``."""
     directory = _unit_directory(root)
-    name = f"publisher-{slugify(title or root.name)}"
+    name = unit_name(root, title)
     label = _systemd_text(header_text(title) or directory)
     service = (
         "[Unit]\n"

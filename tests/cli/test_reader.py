@@ -12,6 +12,7 @@ import time
 
 import httpx
 
+from publisher.pipeline.units import unit_name
 from tests.fixtures import free_port, run_cli
 
 
@@ -72,11 +73,12 @@ def test_serve_prints_a_systemd_unit_that_keeps_it_running(publication):
     result = run_cli("serve", "--systemd", root=publication.root)
     assert result.exit_code == 0
     unit = result.stdout
-    assert "# --- publisher-test-reel-serve.service ---" in unit
+    name = unit_name(publication.config.root, "Test Reel")
+    assert f"# --- {name}-serve.service ---" in unit
     assert "loginctl enable-linger" in unit.split("# ---")[0]  # else it stops at logout
     assert f"WorkingDirectory={publication.root.resolve()}" in unit
     assert "Restart=on-failure" in unit and "Type=exec" in unit
-    assert "EnvironmentFile=%h/.config/publisher/publisher-test-reel.env" in unit
+    assert f"EnvironmentFile=%h/.config/publisher/{name}.env" in unit
     exec_line = next(line for line in unit.splitlines() if line.startswith("ExecStart="))
     assert exec_line.endswith(" serve") and os.path.isabs(exec_line.split("=", 1)[1].split()[0])
 

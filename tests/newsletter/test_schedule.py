@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shlex
 import signal
 import subprocess
@@ -18,7 +19,13 @@ import pytest
 from publisher.errors import ConfigError, LockHeld
 from publisher.newsletter.schedule import decide, latest_time, next_times, schedule_key
 from publisher.pipeline.lock import run_lock
-from publisher.pipeline.units import crontab_line, publisher_command, systemd_units
+from publisher.pipeline.units import (
+    crontab_line,
+    publisher_command,
+    server_unit,
+    systemd_units,
+    unit_name,
+)
 from tests.fixtures import SLOT, run_cli, use_smtp, write_reviews
 
 LONDON = ZoneInfo("Europe/London")
@@ -448,13 +455,32 @@ def test_publisher_command_prefers_the_running_script_then_the_venv(tmp_path):
 
 def test_systemd_units_are_a_oneshot_service_and_a_five_minute_timer(tmp_path):
     units = systemd_units(tmp_path / "pub", ["/opt/venv/bin/publisher"], title="Test Reel")
-    assert sorted(units) == ["publisher-test-reel.service", "publisher-test-reel.timer"]
-    service, timer = units["publisher-test-reel.service"], units["publisher-test-reel.timer"]
+    name = unit_name(tmp_path / "pub", "Test Reel")
+    assert re.fullmatch(r"publisher-test-reel-[0-9a-f]{6}", name)
+    assert sorted(units) == [f"{name}.service", f"{name}.timer"]
+    service, timer = units[f"{name}.service"], units[f"{name}.timer"]
     assert f"WorkingDirectory={tmp_path / 'pub'}\n" in service
     assert "ExecStart=/opt/venv/bin/publisher run\n" in service
     assert "Type=oneshot" in service and "EnvironmentFile=" in service
     assert "PUBLISHER_SECRET" in service
     assert "OnCalendar=*:0/5\n" in timer and "Persistent=true" in timer
+
+
+def test_two_publications_of_one_title_get_units_and_secrets_of_their_own(tmp_path):
+    # A staging copy, or an edition in another language, keeps the title: saved under the
+    # same name, its units would replace the other's, whose newsletter would stop unnoticed.
+    command = ["/opt/venv/bin/publisher"]
+    live = systemd_units(tmp_path / "live" / "reel", command, title="Test Reel")
+    staging = systemd_units(tmp_path / "staging" / "reel", command, title="Test Reel")
+    assert set(live).isdisjoint(staging)
+    assert unit_name(tmp_path / "live" / "x" / ".." / "reel", "Test Reel") == unit_name(
+        tmp_path / "live" / "reel", "Test Reel")  # however the directory was named
+    [live_env] = re.findall(r"EnvironmentFile=(.*)", live[next(iter(live))])
+    [staging_env] = re.findall(r"EnvironmentFile=(.*)", staging[next(iter(staging))])
+    assert live_env != staging_env
+    # serve's unit reads the run's secrets
+    [serve] = server_unit(tmp_path / "live" / "reel", command, title="Test Reel").values()
+    assert f"EnvironmentFile={live_env}\n" in serve
 
 
 # --- the CLI ----------------------------------------------------------------------------------
@@ -573,11 +599,12 @@ def test_schedule_crontab_and_systemd_commands(publication, cli):
 
     units = cli("schedule", "systemd")
     assert units.exit_code == 0
-    assert "# --- publisher-test-reel.service ---" in units.output
-    assert "# --- publisher-test-reel.timer ---" in units.output
+    name = unit_name(publication.config.root, "Test Reel")
+    assert f"# --- {name}.service ---" in units.output
+    assert f"# --- {name}.timer ---" in units.output
     assert f"WorkingDirectory={root}" in units.output
     assert "OnCalendar=*:0/5" in units.output
-    assert "systemctl --user enable --now publisher-test-reel.timer" in units.output
+    assert f"systemctl --user enable --now {name}.timer" in units.output
     # A user's units run only while they are logged in: on a server, the timer would stop
     # with the ssh session that enabled it, and the slot pass unsent.
     assert "loginctl enable-linger" in units.output.split("# ---")[0]
