@@ -149,6 +149,10 @@ def main(ctx: click.Context, config_path: str | None, directory: str | None, now
          debug: bool) -> None:
     """Turn film-review sources into a website, feeds and email newsletters."""
     _never_writable_by_others()
+    if os.environ.get("JOURNAL_STREAM"):  # a systemd service's: the check costs nothing else
+        from .logs import to_journal
+
+        to_journal()
     from_environment = ctx.get_parameter_source("now") == click.core.ParameterSource.ENVIRONMENT
     ctx.obj = State(config_path, directory, parse_now(now, from_environment=from_environment),
                     debug)

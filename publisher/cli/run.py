@@ -17,7 +17,7 @@ from ..config import STATE_DIR, Config, find_config
 from ..errors import ConfigError, LockHeld
 from ..pipeline.idle import Answer, IdleCheck, forget
 from ..pipeline.lock import run_lock
-from . import State, cronlog
+from . import State, logs
 from .context import publication_command
 
 
@@ -38,10 +38,10 @@ def run_command(state: State, catch_up: bool, dry_run: bool) -> int:
     except ConfigError:
         # A publisher.toml an edit broke fails every run until it is fixed: its line in the
         # log says when that began (the log where the crontab line puts it, by default).
-        cronlog.attach(find_config(state.config_path, state.directory).absolute().parent
+        logs.to_cron_log(find_config(state.config_path, state.directory).absolute().parent
                        / STATE_DIR / "cron.log")
         raise
-    cronlog.attach(config.paths.cron_log)
+    logs.to_cron_log(config.paths.cron_log)
     now = state.now()
     if dry_run:
         return _rehearse(state, catch_up)

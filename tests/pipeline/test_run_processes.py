@@ -7,6 +7,7 @@ import asyncio
 import os
 import re
 import signal
+import socket
 import stat
 import subprocess
 import sys
@@ -219,3 +220,26 @@ def test_a_cron_log_linked_to_a_log_elsewhere_is_stamped_but_left_to_its_owner(p
     assert log.is_symlink() and not log.with_name("cron.log.1").exists()
     new = [line for line in elsewhere.read_text().splitlines() if line != "old line"]
     assert re.match(STAMP + "build: ", new[0]) and all(re.match(STAMP, line) for line in new)
+
+
+def test_under_systemd_errors_reach_the_journal_as_errors(publication):
+    # journald reads a line's priority from a "<3>" at its start (systemd's SyslogLevelPrefix=,
+    # on by default); without it every line is info: `systemctl status` shows no error in red
+    # and `journalctl -p warning` nothing at all. systemd names the stream in JOURNAL_STREAM.
+    write_reviews(publication, 2)
+    publication.write_review("broken.md", "---\ntitle: Broken\n---\nNo date yet.\n")
+    journal, theirs = socket.socketpair()
+    with journal, theirs:
+        st = os.fstat(theirs.fileno())
+        env = {**environment(), "JOURNAL_STREAM": f"{st.st_dev}:{st.st_ino}"}
+        done = subprocess.run(publisher(publication, "run"), env=env, stdout=theirs,
+                              stderr=theirs, timeout=120, check=False)
+        theirs.close()
+        lines = journal.makefile(encoding="utf-8").read().splitlines()
+    assert done.returncode == 1
+    assert lines and all(line.startswith("<3>error: ") for line in lines), lines
+
+    # The same run writing to a terminal, a pipe or a file says it without the priorities.
+    piped = subprocess.run(publisher(publication, "run"), env=env, capture_output=True,
+                           text=True, timeout=120, check=False)
+    assert piped.stderr.startswith("error: "), piped

@@ -1,12 +1,20 @@
-"""The cron log (``.publisher/cron.log``, where the line ``publisher schedule crontab`` prints
-sends a run's output): each line a run writes to it starts with the time, and it is kept to
-about a mebibyte, with one older copy beside it (``cron.log.1``).
+"""Output that is a log: each line starts with what the log cannot tell by itself.
 
-cron adds no time to what it appends, and nothing trims the file, so publisher does both, as a
-daemon that writes its own log does (Python's RotatingFileHandler, Listmonk's log). A run is
-told that its output is the cron log by the file itself (the same inode), not by an option: the
-crontab lines older publishers printed say nothing more. Output anywhere else is left as it is
-(a terminal, a pipe, the systemd journal, which stamps each line itself).
+The cron log (``.publisher/cron.log``, where the line ``publisher schedule crontab`` prints
+sends a run's output): each line a run writes to it starts with the time, and it is kept to
+about a mebibyte, with one older copy beside it (``cron.log.1``). cron adds no time to what it
+appends, and nothing trims the file, so publisher does both, as a daemon that writes its own
+log does (Python's RotatingFileHandler, Listmonk's log). A run is told that its output is the
+cron log by the file itself (the same inode), not by an option: the crontab lines older
+publishers printed say nothing more.
+
+The systemd journal stamps each line itself, but takes each for information unless it starts
+with its syslog priority (``<3>`` for an error: systemd's SyslogLevelPrefix=, sd-daemon(3)):
+there ``error:`` lines are marked errors and ``warning:`` lines warnings, so that ``systemctl
+status`` shows them as such and ``journalctl -p warning`` finds them. systemd names the stream
+in JOURNAL_STREAM (its device and inode), as it tells daemons to check.
+
+Output anywhere else (a terminal, a pipe, another file) is left as it is.
 """
 
 from __future__ import annotations
@@ -24,13 +32,16 @@ from typing import TextIO
 ROTATE_BYTES = 1 << 20
 
 
-class StampedLines(io.TextIOBase):
-    """A text stream that starts each line written through it with the time (ISO 8601, the
-    machine's zone and its offset, to the second)."""
+class _PrefixedLines(io.TextIOBase):
+    """A text stream that starts each line written through it with ``_prefix`` of it (of
+    the first piece written of it: click writes a line at once)."""
 
     def __init__(self, stream: TextIO):
         self._stream = stream
         self._line_start = True
+
+    def _prefix(self, line: str) -> str:
+        raise NotImplementedError
 
     def write(self, text: str) -> int:
         if not isinstance(text, str):  # as a text file does: click probes with b""
@@ -38,7 +49,7 @@ class StampedLines(io.TextIOBase):
         parts = []
         for piece in text.splitlines(keepends=True):
             if self._line_start:
-                parts.append(f"{datetime.now().astimezone().isoformat(timespec='seconds')} ")
+                parts.append(self._prefix(piece))
             parts.append(piece)
             self._line_start = piece.endswith(("\n", "\r"))
         self._stream.write("".join(parts))
@@ -63,6 +74,42 @@ class StampedLines(io.TextIOBase):
     @property
     def errors(self) -> str | None:  # type: ignore[override]
         return self._stream.errors
+
+
+class StampedLines(_PrefixedLines):
+    """Each line starting with the time (ISO 8601, the machine's zone and its offset, to the
+    second)."""
+
+    def _prefix(self, line: str) -> str:
+        return f"{datetime.now().astimezone().isoformat(timespec='seconds')} "
+
+
+class JournalLines(_PrefixedLines):
+    """Each line starting with the syslog priority journald reads: error, warning or info
+    (every line is given one: a line of its own starting "<5>" is then not taken for one)."""
+
+    def _prefix(self, line: str) -> str:
+        if line.startswith("error:"):
+            return "<3>"
+        if line.startswith("warning:"):
+            return "<4>"
+        return "<6>"
+
+
+def to_journal() -> None:
+    """Under systemd, give this process's standard output and error lines their priorities
+    when they are the journal's stream (JOURNAL_STREAM: its device and inode)."""
+    stream = os.environ.get("JOURNAL_STREAM")
+    if not stream:
+        return
+    for name in ("stdout", "stderr"):
+        current = getattr(sys, name)
+        try:
+            st = os.fstat(current.fileno())
+        except (OSError, ValueError, io.UnsupportedOperation):
+            continue
+        if stream == f"{st.st_dev}:{st.st_ino}":
+            setattr(sys, name, JournalLines(current))
 
 
 def _writes_to(stream: TextIO, log: Path) -> bool:
@@ -103,7 +150,7 @@ def _rotate(log: Path, fds: list[int]) -> None:
     os.close(fresh)
 
 
-def attach(log: Path) -> None:
+def to_cron_log(log: Path) -> None:
     """When this process's standard output or error is ``log``: move it aside first if it has
     grown past ROTATE_BYTES, then start each line written to it with the time."""
     streams = [name for name in ("stdout", "stderr") if _writes_to(getattr(sys, name), log)]
