@@ -150,7 +150,7 @@ def main(ctx: click.Context, config_path: str | None, directory: str | None, now
     """Turn film-review sources into a website, feeds and email newsletters."""
     _never_writable_by_others()
     if os.environ.get("JOURNAL_STREAM"):  # a systemd service's: the check costs nothing else
-        from .logs import to_journal
+        from ..logs import to_journal
 
         to_journal()
     from_environment = ctx.get_parameter_source("now") == click.core.ParameterSource.ENVIRONMENT

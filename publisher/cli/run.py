@@ -13,11 +13,12 @@ from datetime import datetime
 
 import click
 
+from .. import logs
 from ..config import STATE_DIR, Config, find_config
 from ..errors import ConfigError, LockHeld
 from ..pipeline.idle import Answer, IdleCheck, forget
 from ..pipeline.lock import run_lock
-from . import State, logs
+from . import State
 from .context import publication_command
 
 

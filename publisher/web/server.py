@@ -15,6 +15,7 @@ from collections.abc import Iterator
 import uvicorn
 
 from ..errors import ConfigError
+from ..logs import JournalFormatter, on_journal
 from ..signals import stop_signals
 from .app import ASGIApp
 
@@ -82,6 +83,8 @@ def serve(app: ASGIApp, sock: socket.socket, *, trusted_proxies: str,
     if not logging.getLogger().handlers:
         logging.basicConfig(stream=sys.stderr, level=logging.INFO,
                             format="%(asctime)s %(name)s %(levelname)s %(message)s")
+        if on_journal(sys.stderr):  # under systemd: its errors as errors in the journal
+            logging.getLogger().handlers[0].setFormatter(JournalFormatter())
     if quiet:
         logging.getLogger("uvicorn.error").setLevel(logging.WARNING)
     server = _Server(uvicorn_config(app, trusted_proxies=trusted_proxies))

@@ -3,7 +3,9 @@ answers and stops cleanly on SIGTERM, its systemd unit, and one-line errors."""
 
 from __future__ import annotations
 
+import logging
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -12,6 +14,7 @@ import time
 
 import httpx
 
+from publisher.logs import JournalFormatter
 from publisher.pipeline.units import unit_name
 from tests.fixtures import free_port, run_cli
 
@@ -43,6 +46,49 @@ def test_serve_answers_and_stops_cleanly_on_sigterm(publication):
     text = err.decode()
     assert f"on http://127.0.0.1:{port}/" in text and "Traceback" not in text
     assert "GET /healthz 200" in text and "cli-test-secret-of-forty-characters-long" not in text
+
+
+def test_under_systemd_serve_logs_each_line_with_its_priority(publication):
+    # journald takes a line without a "<N>" priority for information: an error of serve's (its
+    # ledger not answering, a request that failed) would not show as one in systemctl status.
+    port = free_port()
+    journal, theirs = socket.socketpair()
+    with journal, theirs:
+        st = os.fstat(theirs.fileno())
+        env = {**os.environ, "PUBLISHER_SECRET": "cli-test-secret-of-forty-characters-long",
+               "JOURNAL_STREAM": f"{st.st_dev}:{st.st_ino}"}
+        proc = subprocess.Popen([sys.executable, "-m", "publisher", "-C", str(publication.root),
+                                 "serve", "--port", str(port)], env=env, stdout=theirs,
+                                stderr=theirs)
+        theirs.close()
+        try:
+            deadline = time.monotonic() + 20
+            while True:
+                try:
+                    assert httpx.get(f"http://127.0.0.1:{port}/healthz").text == "ok\n"
+                    break
+                except httpx.TransportError:
+                    assert proc.poll() is None
+                    assert time.monotonic() < deadline, "publisher serve did not answer"
+                    time.sleep(0.1)
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(timeout=15)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+        lines = journal.makefile(encoding="utf-8").read().splitlines()
+    assert any(line.startswith("<6>") and "GET /healthz 200" in line for line in lines), lines
+    assert [line for line in lines if not re.match(r"<[0-7]>[a-z]", line)] == []  # no time
+
+    failed = logging.LogRecord("publisher.serve", logging.ERROR, __file__, 1,
+                               "healthz: the ledger does not answer", None, None)
+    try:
+        raise OSError("disk I/O error")
+    except OSError:
+        failed.exc_info = sys.exc_info()
+    text = JournalFormatter().format(failed)
+    assert text.startswith("<3>publisher.serve ERROR healthz: the ledger does not answer\n")
+    assert all(line.startswith("<3>") for line in text.splitlines())  # the traceback too
 
 
 def test_serve_without_the_secret_or_with_its_port_taken_is_one_line(publication):

@@ -21,11 +21,20 @@ from __future__ import annotations
 
 import fcntl
 import io
+import logging
 import os
+import re
 import sys
 from datetime import datetime
 from pathlib import Path
 from typing import TextIO
+
+#: A line that starts with its syslog priority.
+_PRIORITY = re.compile(r"<[0-7]>")
+
+#: Python's log levels as syslog priorities, highest level first.
+_SYSLOG = ((logging.CRITICAL, 2), (logging.ERROR, 3), (logging.WARNING, 4), (logging.INFO, 6),
+           (logging.NOTSET, 7))
 
 #: The size past which a run moves the log to ``cron.log.1`` (one old copy, as logrotate's
 #: ``rotate 1``): about 10,000 lines, months of runs that each did something.
@@ -86,14 +95,34 @@ class StampedLines(_PrefixedLines):
 
 class JournalLines(_PrefixedLines):
     """Each line starting with the syslog priority journald reads: error, warning or info
-    (every line is given one: a line of its own starting "<5>" is then not taken for one)."""
+    (every line is given one: a line of its own starting "<5>" is then not taken for one),
+    unless it has one (``JournalFormatter``'s)."""
 
     def _prefix(self, line: str) -> str:
+        if _PRIORITY.match(line):
+            return ""
         if line.startswith("error:"):
             return "<3>"
         if line.startswith("warning:"):
             return "<4>"
         return "<6>"
+
+
+class JournalFormatter(logging.Formatter):
+    """A log record (``publisher serve``'s) for the journal: each of its lines (a traceback's
+    too) starts with the record's syslog priority, and no time (the journal adds its own)."""
+
+    def __init__(self) -> None:
+        super().__init__("%(name)s %(levelname)s %(message)s")
+
+    def format(self, record: logging.LogRecord) -> str:
+        priority = next(p for level, p in _SYSLOG if record.levelno >= level)
+        return "\n".join(f"<{priority}>{line}" for line in super().format(record).splitlines())
+
+
+def on_journal(stream: object) -> bool:
+    """Whether ``stream`` (sys.stderr, say) writes to the journal (``to_journal``)."""
+    return isinstance(stream, JournalLines)
 
 
 def to_journal() -> None:
