@@ -79,8 +79,9 @@ def _entry(issue: Issue, cards: Sequence[Card], site: Site) -> dict[str, Any]:
 
 def render_archive_index(site: Site, issues: Sequence[Issue],
                          cards: Sequence[Sequence[Card]] | None = None) -> dict[str, bytes]:
-    """``issues/index.html`` and ``issues/atom.xml`` for ``issues`` (``cards``: each issue's,
-    when the caller has built them). Raises TemplateError."""
+    """``issues/index.html`` (every issue) and ``issues/atom.xml`` (the newest ``feed_limit``)
+    for ``issues`` (``cards``: each issue's, when the caller has built them). Raises
+    TemplateError."""
     if cards is None:
         cards = [issue_cards(issue, site) for issue in issues]
     carded = list(zip(issues, cards, strict=True))
@@ -90,6 +91,9 @@ def render_archive_index(site: Site, issues: Sequence[Issue],
     newest = max((i.date for i in issues), default=datetime(1970, 1, 1, tzinfo=UTC))
     feed = render_template(site.templates, "archive_atom.xml.j2", {
         **shared,
+        # The newest `[feeds] limit`, as the site's feeds: every issue would make each poll
+        # grow by one issue a week for ever; the index page lists them all.
+        "entries": shared["entries"][:site.feed_limit],
         "feed_id": site.url("issues/"),
         "updated": _atom_time(newest),
         "author": site.author or site.title,

@@ -187,3 +187,16 @@ def test_issue_pages_and_digest_share_the_card_design(config, issues):
     mail_html = render_digest(issues[0], site).html
     card = re.search(r'<div class="dm-card".*?Read the full review', mail_html, re.S)
     assert card and card.group(0) in page
+
+
+def test_issues_feed_holds_the_newest_limit_issues_and_the_index_every_one(publication,
+                                                                           issues):
+    # A weekly newsletter's eighth year would otherwise put 400 issues in every poll.
+    publication.add_config("[feeds]\nlimit = 1\n")
+    out = render_archive(Site.from_config(publication.config), issues)
+    feed = feedparser.parse(out["issues/atom.xml"])
+    assert [e.link for e in feed.entries] == [publication.config.url("issues/2/")]
+    assert feed.feed.updated == "2026-11-27T09:00:00Z"
+    index = Page(out["issues/index.html"].decode("utf-8"))
+    assert {publication.config.url("issues/1/"), publication.config.url("issues/2/")} <= {
+        href for href, _ in index.links}
