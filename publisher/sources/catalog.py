@@ -356,7 +356,7 @@ def load_reviews(config: Config, *, cache: bool = True, bodies: bool = False) ->
     parsing render the bodies they parsed until ``Catalog.take_bodies`` (the caller ends them
     with ``Catalog.end_meanwhile`` in any case).
     """
-    result = check_sources(config, cache=cache, bodies=bodies)
+    result = check_sources(config, cache=cache, store=cache, bodies=bodies)
     if result.problems:
         if result.meanwhile is not None:
             result.meanwhile.close()
@@ -370,12 +370,13 @@ def load_reviews(config: Config, *, cache: bool = True, bodies: bool = False) ->
                    meanwhile=result.meanwhile)
 
 
-def _load_sources(config: Config, use_cache: bool, bodies: bool = False,
+def _load_sources(config: Config, use_cache: bool, store: bool, bodies: bool = False,
                   ) -> tuple[list[tuple[str, str]], list[ParseResult], list[Problem],
                              list[Problem], dict[str, str], Meanwhile | None]:
     """Every source file (relative and absolute path) and its parse result, in file order;
     the sources refused unread (links out of the publication), and the files not read that
-    look like reviews; each file's sha256; the children rendering bodies (``bodies``)."""
+    look like reviews; each file's sha256; the children rendering bodies (``bodies``). The
+    cache is read with ``use_cache``, and written as well with ``store``."""
     files, refused, unread = _source_files(config)
     skeleton = house_skeleton(config)
     # What a parse says of a review depends on the skeleton too (whether it is written yet).
@@ -416,7 +417,7 @@ def _load_sources(config: Config, use_cache: bool, bodies: bool = False,
         size = -(-len(misses) // min(workers * 64, MAX_SHARES))
         batches = [misses[i:i + size] for i in range(0, len(misses), size)]
         load = functools.partial(_load_many, config=config, skeleton=skeleton)
-        shared = load_shared(batches, load, workers - 1, cache.directory,
+        shared = load_shared(batches, load, workers - 1, cache.directory if store else None,
                              _render_bodies if bodies else None)
         meanwhile = shared.meanwhile
         entries.extend(shared.unstored)
@@ -435,7 +436,8 @@ def _load_sources(config: Config, use_cache: bool, bodies: bool = False,
         found[rel] = result
         if digest and signatures[rel]:
             new_index[rel] = (signatures[rel], seen, digest)
-    cache.save(new_index, new_chunks, pending, stored)
+    if store:
+        cache.save(new_index, new_chunks, pending, stored)
     fingerprints = {rel: entry[2] for rel, entry in new_index.items()}
     return files, [found[rel] for rel, _ in files], refused, unread, fingerprints, meanwhile
 
@@ -466,13 +468,16 @@ def _render_bodies(entries: list[Entry], stopped: Callable[[], bool],
     return made
 
 
-def check_sources(config: Config, *, cache: bool = False, bodies: bool = False) -> SourceCheck:
-    """Check every review without raising (and, by default, without touching the cache);
+def check_sources(config: Config, *, cache: bool = True, store: bool = False,
+                  bodies: bool = False) -> SourceCheck:
+    """Check every review without raising. With ``cache``, a file whose bytes the cache
+    holds is not parsed again (a parse is a pure function of the bytes and the cache's key);
+    the cache is written only with ``store``, so that ``publisher check`` writes nothing.
     ``bodies``: see load_reviews."""
     enabled = gc.isenabled()
     gc.disable()  # loading builds many small objects; cyclic GC passes over them only cost time
     try:
-        result = _check_sources(config, cache, bodies)
+        result = _check_sources(config, cache, store, bodies)
     finally:
         if enabled:
             gc.enable()
@@ -483,9 +488,10 @@ def check_sources(config: Config, *, cache: bool = False, bodies: bool = False) 
     return result
 
 
-def _check_sources(config: Config, cache: bool, bodies: bool = False) -> SourceCheck:
-    files, ordered, refused, unread, fingerprints, meanwhile = _load_sources(config, cache,
-                                                                             bodies)
+def _check_sources(config: Config, cache: bool, store: bool, bodies: bool = False,
+                   ) -> SourceCheck:
+    files, ordered, refused, unread, fingerprints, meanwhile = _load_sources(
+        config, cache, store, bodies)
     try:
         return _checked(config, files, ordered, refused, unread, fingerprints, meanwhile)
     except BaseException:

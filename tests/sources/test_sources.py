@@ -835,6 +835,26 @@ def test_check_sources_reports_without_raising(publication):
     assert not (publication.root / ".publisher").exists()
 
 
+def test_check_sources_reads_what_a_build_cached_and_writes_nothing(publication, monkeypatch):
+    # publisher check parsed every file again: 15 s of its 20 at 12,000 reviews.
+    publication.write_review("a.md", review(BASIC))
+    path = publication.write_review("b.md", review(BASIC + "rating: 6\n"))
+    config = publication.config
+    with pytest.raises(SourceError):
+        load_reviews(config)  # as a build does: both files' results are cached
+    cached = {f.name: f.stat().st_mtime_ns for f in cache_path(config).iterdir()}
+    parse = catalog_module.parse_bytes
+    monkeypatch.setattr(catalog_module, "parse_bytes", None)  # nothing is parsed again
+    result = check_sources(config)
+    assert [r.slug for r in result.reviews] == ["a"]
+    assert [str(p) for p in result.problems] == [
+        "reviews/b.md:5: rating: 6 is out of range; expected 0 to 5"]
+    monkeypatch.setattr(catalog_module, "parse_bytes", parse)
+    path.write_text(review(BASIC + "rating: 5\n"), encoding="utf-8")
+    assert check_sources(config).ok  # a changed file is read, not taken from the cache
+    assert {f.name: f.stat().st_mtime_ns for f in cache_path(config).iterdir()} == cached
+
+
 # --- the cache -------------------------------------------------------------------------------
 
 
