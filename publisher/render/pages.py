@@ -435,6 +435,10 @@ class PageRenderer:
             number=number, pages=pages,
             newer_url=site.url(index_path(kind, slug, number - 1)) if number > 1 else "",
             older_url=site.url(index_path(kind, slug, number + 1)) if number < pages else "",
+            # The ends too, as Hugo's and Pelican's pagers have: 200 pages of a large site
+            # are otherwise a click each to its oldest reviews.
+            newest_url=site.url(index_path(kind, slug, 1)) if number > 2 else "",
+            oldest_url=site.url(index_path(kind, slug, pages)) if number < pages - 1 else "",
             index_feeds=index_feeds, json_ld=self._item_list(reviews), **context)
 
     def terms_page(self, kind: str, terms: Sequence[Term]) -> bytes:

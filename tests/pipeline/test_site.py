@@ -284,6 +284,31 @@ def test_the_indexes_go_newest_first_a_page_at_a_time(publication, now):
     assert f"{base}reviewers/priya-raman/" in links(page(public, "reviewers/index.html"))
 
 
+def test_a_long_index_links_its_newest_and_oldest_pages_from_every_page(publication, now):
+    # 233 pages of reviews/ at 12,000 reviews: the oldest was 232 clicks away.
+    write_reviews(publication, 7)
+    publication.add_config("[site]\nper_page = 1\n")
+    config = publication.config
+    build_site(config, now=now)
+    public, base = config.output_path, config.base_url
+
+    def pager(rel):
+        [nav] = page(public, rel).xpath("//nav[@class='pager']")
+        return [(" ".join(a.text_content().split()), a.get("href")) for a in nav.xpath(".//a")]
+
+    assert pager("reviews/page/4/index.html") == [
+        ("« Newest", f"{base}reviews/"), ("← Newer", f"{base}reviews/page/3/"),
+        ("Older →", f"{base}reviews/page/5/"), ("Oldest »", f"{base}reviews/page/7/")]
+    # Never two links to one page: the next page over is the newest or the oldest itself.
+    assert pager("reviews/index.html") == [
+        ("Older →", f"{base}reviews/page/2/"), ("Oldest »", f"{base}reviews/page/7/")]
+    assert pager("reviews/page/2/index.html") == [
+        ("← Newer", f"{base}reviews/"), ("Older →", f"{base}reviews/page/3/"),
+        ("Oldest »", f"{base}reviews/page/7/")]
+    assert pager("reviews/page/7/index.html") == [
+        ("« Newest", f"{base}reviews/"), ("← Newer", f"{base}reviews/page/6/")]
+
+
 def test_tags_and_reviewers_are_listed_in_the_order_of_their_names(publication, now):
     # Their slugs spell Hebrew in Latin letters (דרמה is drmh, אנימציה nymtsyh): sorted by
     # slug, the index would put dalet before alef.
@@ -1730,8 +1755,8 @@ def test_in_a_right_to_left_index_the_pages_arrows_point_out_to_their_sides(publ
     config = publication.config
     build_site(config, now=now)
     [pager] = page(config.output_path, "reviews/page/2/index.html").xpath("//nav[@class='pager']")
-    assert pager.xpath("string(a[@rel='prev'])") == "→ Newer"
-    assert pager.xpath("string(a[@rel='next'])") == "Older ←"
+    assert pager.xpath("string(.//a[@rel='prev'])") == "→ Newer"
+    assert pager.xpath("string(.//a[@rel='next'])") == "Older ←"
 
 
 #: A Persian film and reviewer in an English publication.
