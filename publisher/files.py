@@ -46,6 +46,13 @@ def write_atomic(path: Path, data: bytes, *, fsync: bool = True, mode: int = 0o6
     ``fsync=False`` skips flushing to disk, for files a crash may lose (caches are rebuilt).
     ``mode`` is the file's permissions whatever the umask: 0o600 for files holding personal
     data (the temporary file is created 0600, so the data is never readable by others)."""
+    write_atomic_chunks(path, (data,), fsync=fsync, mode=mode)
+
+
+def write_atomic_chunks(path: Path, chunks: Iterable[bytes], *, fsync: bool = True,
+                        mode: int = 0o644) -> None:
+    """write_atomic for data made a piece at a time (a list of a million subscribers), never
+    all in memory at once."""
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -53,7 +60,8 @@ def write_atomic(path: Path, data: bytes, *, fsync: bool = True, mode: int = 0o6
         raise OSError(exc.errno, exc.strerror, str(path)) from None
     try:
         with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
+            for chunk in chunks:
+                fh.write(chunk)
             if fsync:
                 fh.flush()
                 os.fsync(fh.fileno())

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import click
 
-from ..files import write_atomic
-from ..ledger import subscribers_csv
-from ..models import SubscriberStatus
+from ..files import write_atomic_chunks
+from ..ledger import subscribers_csv_lines
+from ..models import Subscriber, SubscriberStatus
 from ..text import count
 from . import State
 from .context import open_store, publication_command
@@ -63,13 +64,25 @@ def subscribers_export(state: State, file: str | None) -> None:
     FILE holds personal data: it is written readable by you only (0600). A cell that a
     spreadsheet would run as a formula (=, +, -, @) starts with an apostrophe.
     """
-    subs = open_store(state).subscribers()
-    text = subscribers_csv(subs)
+    store = open_store(state)
+    written = 0
+
+    def each() -> Iterator[Subscriber]:
+        nonlocal written
+        for sub in store.each_subscriber():
+            written += 1
+            yield sub
+
+    # A line at a time, as the ledger gives them a batch at a time: a list of a million
+    # never has to fit in memory, as its import does not.
+    lines = subscribers_csv_lines(each())
     if file is None or file == "-":
-        click.echo(text, nl=False)
+        for text in _joined(lines):
+            click.echo(text, nl=False)
     else:
-        write_atomic(Path(file), text.encode("utf-8"), mode=0o600)  # personal data
-        click.echo(f"wrote {count(len(subs), 'subscriber')} to {file}")
+        write_atomic_chunks(Path(file), (text.encode("utf-8") for text in _joined(lines)),
+                            mode=0o600)  # personal data
+        click.echo(f"wrote {count(written, 'subscriber')} to {file}")
 
 
 @subscribers.command("list")
@@ -78,17 +91,35 @@ def subscribers_export(state: State, file: str | None) -> None:
 @publication_command
 def subscribers_list(state: State, status: str | None) -> None:
     """List subscribers: address, status, when and how they joined, name."""
-    subs = open_store(state).subscribers(status)
-    if not subs:
-        click.echo(f"no {status + ' ' if status else ''}subscribers")
-        return
-    width = max(len(sub.email) for sub in subs)
-    source_width = max(len(sub.source) for sub in subs)
+    store = open_store(state)
+    # The columns' widths first, so that the rows can be printed as they are read.
+    width, source_width = store.subscriber_widths(status)
     tz = state.config.tz
-    for sub in subs:
-        joined = f"{sub.created_at.astimezone(tz):%Y-%m-%d}" if sub.created_at else "-"
-        click.echo(f"{sub.email:<{width}}  {sub.status:<12}  {joined}  "
-                   f"{sub.source:<{source_width}}  {sub.name}".rstrip())
+
+    def rows() -> Iterator[str]:
+        for sub in store.each_subscriber(status):
+            joined = f"{sub.created_at.astimezone(tz):%Y-%m-%d}" if sub.created_at else "-"
+            yield (f"{sub.email:<{width}}  {sub.status:<12}  {joined}  "
+                   f"{sub.source:<{source_width}}  {sub.name}".rstrip() + "\n")
+
+    listed = False
+    for text in _joined(rows()):
+        listed = True
+        click.echo(text, nl=False)
+    if not listed:
+        click.echo(f"no {status + ' ' if status else ''}subscribers")
+
+
+def _joined(lines: Iterable[str], size: int = 1000) -> Iterator[str]:
+    """``lines`` ``size`` at a time, as one text each: a write per line is slow."""
+    batch: list[str] = []
+    for line in lines:
+        batch.append(line)
+        if len(batch) == size:
+            yield "".join(batch)
+            batch.clear()
+    if batch:
+        yield "".join(batch)
 
 
 @subscribers.command("remove")

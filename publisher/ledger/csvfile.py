@@ -422,19 +422,31 @@ def _other_tools_time(text: str) -> datetime | None:
 
 
 def subscribers_csv(subscribers: Iterable[Subscriber]) -> str:
+    """The whole of subscribers_csv_lines as one text."""
+    return "".join(subscribers_csv_lines(subscribers))
+
+
+def subscribers_csv_lines(subscribers: Iterable[Subscriber]) -> Iterator[str]:
     """CSV with a header (email,name,status,source,created_at,consent_at,consent_ip,
-    consent_form,confirmed_at) that import reads back. A cell a spreadsheet would run as a
-    formula (starting with =, +, -, @) gets a leading apostrophe, which import removes."""
+    consent_form,confirmed_at) that import reads back, a line at a time as ``subscribers``
+    come. A cell a spreadsheet would run as a formula (starting with =, +, -, @) gets a
+    leading apostrophe, which import removes."""
     def time(when: datetime | None) -> str:
         return when.isoformat() if when else ""
 
     out = io.StringIO(newline="")
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(_CSV_COLUMNS)
+
+    def line(cells: Iterable[str]) -> str:
+        out.seek(0)
+        out.truncate()
+        writer.writerow(cells)
+        return out.getvalue()
+
+    yield line(_CSV_COLUMNS)
     for sub in subscribers:
-        writer.writerow([_neutralised(value) for value in (
+        yield line([_neutralised(value) for value in (
             sub.email, sub.name, sub.status, sub.source, time(sub.created_at),
             time(sub.consent_at), sub.consent_ip or "", sub.consent_form,
             time(sub.confirmed_at))])
-    return out.getvalue()
 

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, delete, func, insert, select, update
+from sqlalchemy import Connection, Select, delete, func, insert, select, update
 
 from ..errors import AlreadySubscribed, StoreError, Suppressed
 from ..models import DeliveryStatus, Subscriber, SubscriberStatus
@@ -20,6 +20,16 @@ from .schema import deliveries_t, subscriber_events_t, subscribers_t, suppressio
 
 #: Rows staged per round trip while importing.
 _STAGE_BATCH = 10_000
+#: Subscribers read per transaction by each_subscriber.
+_READ_BATCH = 1000
+
+
+def _listed(status: str | None) -> Select[Any]:
+    """Every subscriber, or those with ``status``, by address."""
+    if status is not None and status not in tuple(SubscriberStatus):
+        raise ValueError(f"unknown subscriber status {status!r}")
+    query = select(subscribers_t).order_by(subscribers_t.c.email_normalised)
+    return query if status is None else query.where(subscribers_t.c.status == status)
 
 
 def _subscriber_from(row: Any) -> Subscriber:
@@ -43,13 +53,36 @@ class SubscriberStore(StoreBase):
 
     def subscribers(self, status: str | None = None) -> list[Subscriber]:
         """Subscribers, by address; only those with ``status`` when given."""
-        if status is not None and status not in tuple(SubscriberStatus):
-            raise ValueError(f"unknown subscriber status {status!r}")
-        query = select(subscribers_t).order_by(subscribers_t.c.email_normalised)
+        with self._read() as conn:
+            return [_subscriber_from(row) for row in conn.execute(_listed(status))]
+
+    def each_subscriber(self, status: str | None = None, *,
+                        batch: int = _READ_BATCH) -> Iterator[Subscriber]:
+        """subscribers(), read ``batch`` at a time, each batch in a transaction of its own: an
+        export of a million holds a thousand at once, and holds off no writer for long."""
+        column = subscribers_t.c.email_normalised
+        after: str | None = None
+        while True:
+            query = _listed(status).limit(batch)
+            if after is not None:
+                query = query.where(column > after)  # by the order it sorts by: unique
+            with self._read() as conn:
+                rows = conn.execute(query).all()
+            yield from map(_subscriber_from, rows)
+            if len(rows) < batch:
+                return
+            after = rows[-1].email_normalised
+
+    def subscriber_widths(self, status: str | None = None) -> tuple[int, int]:
+        """The longest address and the longest source, in characters, of subscribers() (for
+        columns of a listing printed as it is read); (0, 0) when there is none."""
+        query = select(func.max(func.length(subscribers_t.c.email)),
+                       func.max(func.length(subscribers_t.c.source)))
         if status is not None:
             query = query.where(subscribers_t.c.status == status)
         with self._read() as conn:
-            return [_subscriber_from(row) for row in conn.execute(query)]
+            email, source = conn.execute(query).one()
+        return email or 0, source or 0
 
     def subscriber_counts(self) -> dict[str, int]:
         """Number of subscribers per status (every status present, zero if none)."""
