@@ -56,8 +56,10 @@ from .words import InlineWords, og_locale
 #: How cmark opens a body's footnotes (sources/markdown.py), once, at the body's end.
 _FOOTNOTES_SECTION = '<section class="footnotes" data-footnotes>'
 
-#: A sitemap holds at most this many URLs (sitemaps.org); more go into several, under an index.
+#: A sitemap holds at most this many URLs and bytes, uncompressed (sitemaps.org; Google
+#: refuses a bigger file); more go into several, under an index.
 SITEMAP_LIMIT = 50_000
+SITEMAP_BYTES = 50 * 1024 * 1024
 
 #: The search page, and the index its script searches (``[site] search``).
 SEARCH_PATH = "search/"
@@ -602,26 +604,38 @@ def _w3c_date(when: datetime) -> str:
 
 def render_sitemap(site: Site, urls: Sequence[tuple[str, datetime | None]]) -> dict[str, bytes]:
     """sitemap.xml for ``urls`` (each with its last change, when known), in order; past
-    SITEMAP_LIMIT URLs, sitemap.xml is an index of sitemap-1.xml, sitemap-2.xml, …"""
-
-    def urlset(chunk: Sequence[tuple[str, datetime | None]]) -> bytes:
-        out = ['<?xml version="1.0" encoding="UTF-8"?>\n'
-               '<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">\n']
-        for url, changed in chunk:
-            lastmod = f"<lastmod>{_w3c_date(changed)}</lastmod>" if changed else ""
-            out.append(f"<url><loc>{html.escape(url)}</loc>{lastmod}</url>\n")
-        out.append("</urlset>\n")
-        return "".join(out).encode("utf-8")
-
-    if len(urls) <= SITEMAP_LIMIT:
-        return {"sitemap.xml": urlset(urls)}
+    SITEMAP_LIMIT URLs or SITEMAP_BYTES, sitemap.xml is an index of sitemap-1.xml,
+    sitemap-2.xml, …, each dated by the newest change it lists."""
+    head = (b'<?xml version="1.0" encoding="UTF-8"?>\n'
+            b'<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">\n')
+    tail = b"</urlset>\n"
+    room = SITEMAP_BYTES - len(head) - len(tail)
+    parts: list[tuple[list[bytes], datetime | None]] = []
+    lines: list[bytes] = []
+    size = 0
+    newest: datetime | None = None
+    for url, changed in urls:
+        lastmod = f"<lastmod>{_w3c_date(changed)}</lastmod>" if changed else ""
+        line = f"<url><loc>{html.escape(url)}</loc>{lastmod}</url>\n".encode()
+        if lines and (len(lines) == SITEMAP_LIMIT or size + len(line) > room):
+            parts.append((lines, newest))
+            lines, size, newest = [], 0, None
+        lines.append(line)
+        size += len(line)
+        if changed is not None and (newest is None or changed > newest):
+            newest = changed
+    parts.append((lines, newest))
+    if len(parts) == 1:
+        return {"sitemap.xml": b"".join([head, *lines, tail])}
     files: dict[str, bytes] = {}
     index = ['<?xml version="1.0" encoding="UTF-8"?>\n'
              '<sitemapindex xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">\n']
-    for n, start in enumerate(range(0, len(urls), SITEMAP_LIMIT), 1):
-        files[f"sitemap-{n}.xml"] = urlset(urls[start:start + SITEMAP_LIMIT])
+    for n, (part, changed) in enumerate(parts, 1):
+        files[f"sitemap-{n}.xml"] = b"".join([head, *part, tail])
+        # A crawler fetches again only the parts whose date moved.
+        lastmod = f"<lastmod>{_w3c_date(changed)}</lastmod>" if changed else ""
         index.append(f"<sitemap><loc>{html.escape(site.url(f'sitemap-{n}.xml'))}</loc>"
-                     "</sitemap>\n")
+                     f"{lastmod}</sitemap>\n")
     index.append("</sitemapindex>\n")
     files["sitemap.xml"] = "".join(index).encode("utf-8")
     return files

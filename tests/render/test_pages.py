@@ -13,6 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from markupsafe import Markup
 
+from publisher.render import pages
 from publisher.render.pages import PageRenderer, _utf8_join
 from publisher.render.site import Site
 from tests.fixtures import make_issue
@@ -70,3 +71,27 @@ def test_a_review_pages_dates_are_its_datetimes_in_the_sites_time_zone(
     assert dates["updated_iso"] == in_tz[1].date().isoformat()
     assert dates["updated_text"] == (site.words.date(in_tz[1], tz)
                                      if in_tz[1].date() > in_tz[0].date() else "")
+
+
+def test_a_sitemap_past_either_limit_is_split_under_an_index_dated_by_its_parts(publication,
+                                                                               monkeypatch):
+    # sitemaps.org and Google: 50,000 URLs or 50 MB a file. 26,000 addresses of 2,000
+    # characters (a URL may be 2,048) made one sitemap.xml of 51 MB, which Google refuses.
+    monkeypatch.setattr(pages, "SITEMAP_LIMIT", 3)
+    monkeypatch.setattr(pages, "SITEMAP_BYTES", 450)
+    site = Site.from_config(publication.config)
+    day = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
+    urls = [(site.url(f"reviews/film-{i}/"), day + timedelta(days=i)) for i in range(5)]
+    urls.append((site.url("tags/" + "x" * 120 + "/"), None))
+    files = pages.render_sitemap(site, urls)
+    assert sorted(files) == ["sitemap-1.xml", "sitemap-2.xml", "sitemap-3.xml", "sitemap.xml"]
+    parts = [files[f"sitemap-{n}.xml"] for n in (1, 2, 3)]
+    assert [part.count(b"<url>") for part in parts] == [3, 2, 1]  # by count, then by size
+    assert all(len(part) <= 450 for part in parts)
+    index = files["sitemap.xml"].decode()
+    assert index.count("<sitemap>") == 3
+    assert (f"<sitemap><loc>{site.url('sitemap-2.xml')}</loc>"
+            "<lastmod>2026-11-24T09:00:00+00:00</lastmod></sitemap>") in index
+    assert f"<sitemap><loc>{site.url('sitemap-3.xml')}</loc></sitemap>" in index
+    small = pages.render_sitemap(site, urls[:3])
+    assert list(small) == ["sitemap.xml"] and b"<urlset" in small["sitemap.xml"]
