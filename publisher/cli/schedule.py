@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import click
 
+from ..errors import SourceError
 from ..newsletter.schedule import describe
 from ..pipeline import units
-from ..pipeline.slots import ledger_decision
+from ..pipeline.slots import ledger_decision, slot_shortfall
+from ..sources import load_reviews
 from . import State
 from .context import publication_command
 
@@ -19,7 +21,14 @@ def schedule(state: State) -> None:
     print a crontab line / systemd units."""
     if click.get_current_context().invoked_subcommand is None:
         config, now = state.config, state.now()
-        for line in describe(config, now, ledger_decision(config, now)):
+        decision = ledger_decision(config, now)
+        shortfall = None
+        if decision is not None and decision.slot is not None:
+            try:
+                shortfall = slot_shortfall(config, load_reviews(config), now)
+            except SourceError:
+                pass  # the run leaves the slot open until they load; 'publisher check' says why
+        for line in describe(config, now, decision, shortfall=shortfall):
             click.echo(line)
 
 

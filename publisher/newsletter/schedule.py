@@ -97,16 +97,17 @@ def schedule_key(schedule: str, tz: tzinfo) -> str:
 
 
 def describe(config: Config, now: datetime, decision: Decision | None = None,
-             count: int = 5) -> list[str]:
+             count: int = 5, *, shortfall: str | None = None) -> list[str]:
     """Lines for ``publisher schedule``: the schedule; what the next run does about a slot
-    that has passed, and a recorded slot after the clock, when ``decision`` (the ledger's, at
-    ``now``) says so; then the next due times, local and UTC (once, for a zone that is UTC)."""
+    that has passed (``shortfall``: why it would compose no issue for a due one), and a
+    recorded slot after the clock, when ``decision`` (the ledger's, at ``now``) says so; then
+    the next due times, local and UTC (once, for a zone that is UTC)."""
     expr, tz, grace = config_schedule(config)
     head = (f"{expr!r} in {getattr(tz, 'key', tz)}; a missed issue still goes out up to "
             f"{_hours(grace)} late.")
     said: list[str] = []
     if decision is not None:
-        status = outlook(decision, tz, now, grace)
+        status = outlook(decision, tz, now, grace, shortfall)
         if status:
             said.append(f"{status[0].upper()}{status[1:]}.")
         if decision.ahead is not None:
@@ -265,15 +266,21 @@ def clock_warning(ahead: datetime, now: datetime, tz: tzinfo) -> str:
             f"{when} when that time comes")
 
 
-def outlook(decision: Decision, tz: tzinfo, now: datetime, grace: timedelta) -> str | None:
+def outlook(decision: Decision, tz: tzinfo, now: datetime, grace: timedelta,
+            shortfall: str | None = None) -> str | None:
     """What the next run does about a slot that has passed, for ``publisher check`` and
     ``publisher schedule`` (which decide as the run does, at ``now``); None when it does
-    nothing (or only records a slot that passed before the publication's first run)."""
+    nothing (or only records a slot that passed before the publication's first run).
+    ``shortfall``: why the run would compose no issue for a due slot (too few new reviews),
+    if it would not."""
     if decision.slot is not None:
         age = now - decision.slot
-        late = f"{_hours(age)} late; " if age >= timedelta(minutes=1) else ""
-        return (f"issue for {format_local(decision.slot, tz)} is due now ({late}the next run "
-                "sends it)")
+        late = f"{_hours(age)} late" if age >= timedelta(minutes=1) else ""
+        when = format_local(decision.slot, tz)
+        if shortfall:
+            return (f"the slot {when} is due now{f' ({late})' if late else ''}, but the next "
+                    f"run composes no issue for it: {shortfall}")
+        return f"issue for {when} is due now ({f'{late}; ' if late else ''}the next run sends it)"
     if not decision.skipped:
         return None
     when = format_local(decision.skipped[-1], tz)

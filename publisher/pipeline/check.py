@@ -84,6 +84,7 @@ def check_publication(config: Config, *, now: datetime, checks: Sequence[Check] 
     warnings += icon_warnings(config, posters)
     warnings += [f"{config.path}: {gap}"
                  for gap in language_gaps(config.templates_path, config.language)]
+    catalog: Catalog | None = None
     if not result.problems:  # a build is planned only from sources that all load
         catalog = Catalog(reviews=tuple(result.reviews), pages=result.pages,
                           fingerprints=result.fingerprints)
@@ -98,7 +99,8 @@ def check_publication(config: Config, *, now: datetime, checks: Sequence[Check] 
         errors.append(str(exc))
     info: list[str] = []
     if not sources_only:
-        found = operations(config, now=now, connect=connect, environ=environ)
+        found = operations(config, now=now, connect=connect, environ=environ,
+                           catalog=catalog)
         errors += found.errors
         warnings += found.warnings
         info += found.info
@@ -141,14 +143,16 @@ def icon_warnings(config: Config, posters: PosterFacts) -> list[str]:
 
 
 def operations(config: Config, *, now: datetime, connect: bool = False,
-               environ: Mapping[str, str] = os.environ) -> Findings:
+               environ: Mapping[str, str] = os.environ,
+               catalog: Catalog | None = None) -> Findings:
     """Everything ``publisher run`` will need, one check per concern (``preflight``): the
-    schedule, the transport (with ``connect``, a real session that sends nothing), the
+    schedule (with ``catalog``, the sources, whether a due slot gets an issue), the
+    transport (with ``connect``, a real session that sends nothing), the
     addresses, the secret, DKIM (with ``connect``, the record in DNS), the ledger and the
     directories a run writes."""
     found = Findings()
     ledger_found, ledger = check_ledger(config, now)  # said below; the schedule reads it first
-    found.extend(check_schedule(config, now, ledger))
+    found.extend(check_schedule(config, now, ledger, catalog))
     found.extend(check_transport(config, connect=connect))
     found.extend(check_inbox(config, connect=connect))
     try:

@@ -48,9 +48,10 @@ from ..render.sender import Sender
 from ..render.site import Site
 from ..render.strings import load_web_strings
 from ..render.words import plural_rule
+from ..sources import Catalog
 from ..text import count
 from .issues import lost_ledger
-from .slots import ledger_decision
+from .slots import ledger_decision, slot_shortfall
 from .units import RUN_EVERY_MINUTES
 
 #: Shorter secrets are refused for a new publication (HMAC-SHA256 keys: 32 bytes is its
@@ -94,12 +95,13 @@ def placeholder_domain(host: str) -> bool:
 # --- the schedule --------------------------------------------------------------------------------
 
 
-def check_schedule(config: Config, now: datetime, ledger: LedgerStatus | None = None
-                   ) -> Findings:
+def check_schedule(config: Config, now: datetime, ledger: LedgerStatus | None = None,
+                   catalog: Catalog | None = None) -> Findings:
     """The schedule parses; what the next run does about a slot that has passed (decided as
     the run decides, on the ledger's slots, read only: ``ledger`` is what ``probe_ledger``
-    found) and the next time an issue is due; a slot the ledger holds after the clock; the
-    grace outlasts the time between the runs that ``publisher schedule`` sets up."""
+    found; with ``catalog``, the sources, whether it has enough new reviews for an issue) and
+    the next time an issue is due; a slot the ledger holds after the clock; the grace
+    outlasts the time between the runs that ``publisher schedule`` sets up."""
     found = Findings()
     try:
         expr, tz, grace = config_schedule(config)
@@ -109,7 +111,10 @@ def check_schedule(config: Config, now: datetime, ledger: LedgerStatus | None = 
     upcoming = next_times(expr, tz, now, 1)
     when = format_local(upcoming[0], tz) if upcoming else "never"
     decision = ledger_decision(config, now, ledger)
-    status = outlook(decision, tz, now, grace) if decision is not None else None
+    shortfall = (slot_shortfall(config, catalog, now, ledger)
+                 if decision is not None and decision.slot is not None and catalog is not None
+                 else None)
+    status = outlook(decision, tz, now, grace, shortfall) if decision is not None else None
     head = f"schedule: {expr!r} in {getattr(tz, 'key', tz)}"
     if decision is not None and decision.slot is not None:
         found.info.append(f"{head}; {status}; the next after it is due {when}")

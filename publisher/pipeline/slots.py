@@ -8,11 +8,14 @@ from dataclasses import replace
 from datetime import datetime, timedelta, tzinfo
 
 from ..config import Config
-from ..errors import StoreError
+from ..errors import NotEnoughReviews, PublisherError, StoreError
 from ..ledger import Store
 from ..ledger.probe import LedgerStatus, probe_ledger, readonly_store
-from ..models import SlotHistory
+from ..models import IssueState, SlotHistory
+from ..newsletter.compose import plan_issue
 from ..newsletter.schedule import Decision, before_first_run, config_schedule, decide
+from ..sources import Catalog
+from .issues import issued_review_ids
 
 
 def quiet_first_skip(store: Store, decision: Decision, last: datetime | None) -> bool:
@@ -57,3 +60,28 @@ def ledger_decision(config: Config, now: datetime,
             return decide_slot(store, schedule, now)[0]
     except StoreError:
         return None
+
+
+def slot_shortfall(config: Config, catalog: Catalog, now: datetime,
+                   status: LedgerStatus | None = None) -> str | None:
+    """Why a run at ``now`` would compose no issue for the slot due then: fewer new reviews
+    than newsletter.min_reviews (the words the run prints, naming a review not written yet),
+    so that ``check`` and ``schedule`` do not promise an issue the run records as empty. None
+    when it would compose one or send a draft composed by hand, and when the ledger cannot be
+    read without writing (as ``ledger_decision``). ``status``: what ``probe_ledger`` found."""
+    if status is None:
+        status = probe_ledger(config)
+    if status.problem or (status.exists and not status.current):
+        return None
+    try:
+        with readonly_store(config, status) as store:
+            records = store.issues() if store is not None else []
+            if any(r.state == IssueState.DRAFT and r.slot is None for r in records):
+                return None  # the run sends that draft for the slot
+            issued = issued_review_ids(store, catalog) if store is not None else set()
+            plan_issue(config, catalog, issued=issued, records=records, now=now)
+    except NotEnoughReviews as exc:
+        return str(exc)
+    except PublisherError:
+        return None  # a broken subject template or ledger: check names it on its own line
+    return None

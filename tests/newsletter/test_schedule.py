@@ -487,6 +487,7 @@ def test_two_publications_of_one_title_get_units_and_secrets_of_their_own(tmp_pa
 
 
 def test_schedule_prints_the_next_five_times_local_and_utc(publication, cli):
+    write_reviews(publication, 2, first=date(2026, 3, 1))
     result = cli("schedule", now=datetime(2026, 3, 20, 12, 0, tzinfo=UTC))
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
@@ -534,10 +535,22 @@ def test_a_now_without_an_offset_is_read_in_the_publications_zone(publication, c
     assert result.stderr.startswith(f"error: --now {far}T00:00:00+00:00 is in the future and ")
 
 
+def test_schedule_says_a_due_slot_gets_no_issue_without_enough_new_reviews(publication, cli):
+    write_reviews(publication, 2)
+    env = {"PUBLISHER_SECRET": "a-secret-of-at-least-thirty-two-bytes"}
+    assert cli("run", now=SLOT + timedelta(minutes=5), env=env).exit_code == 0
+    week = SLOT + timedelta(days=7)
+    lines = cli("schedule", now=week + timedelta(hours=2)).output.splitlines()
+    assert lines[1] == ("The slot Fri 2026-11-27 09:00 GMT is due now (2 h late), but the next "
+                        "run composes no issue for it: only 0 new published reviews since issue "
+                        "#1; need at least 1 (newsletter.min_reviews).")
+
+
 def test_schedule_says_what_the_next_run_does_about_a_slot_that_passed(publication, cli):
     write_reviews(publication, 2)
     env = {"PUBLISHER_SECRET": "a-secret-of-at-least-thirty-two-bytes"}
     assert cli("run", now=SLOT + timedelta(minutes=5), env=env).exit_code == 0
+    write_reviews(publication, 1, first=(SLOT + timedelta(days=2)).date(), prefix="new")
     week = SLOT + timedelta(days=7)  # the machine was off over its slot
     late = cli("schedule", now=week + timedelta(hours=25)).output.splitlines()
     assert late[1:3] == ["Issue for Fri 2026-11-27 09:00 GMT is due now (25 h late; the next "

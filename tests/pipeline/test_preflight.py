@@ -177,9 +177,31 @@ def test_a_grace_shorter_than_the_runs_apart_is_a_warning(publication, cli, grac
     assert [w for w in warnings(result) if "grace_hours" in w] == ([expected] if warned else [])
 
 
+def test_check_says_a_due_slot_gets_no_issue_when_too_few_reviews_are_new(publication, cli,
+                                                                          database):
+    """The slot is due, but the run records it as empty: check says so, as the run does."""
+    assert cli("run", now=SLOT + timedelta(minutes=5), env=ENV).exit_code == 0
+    root_keys(publication, "newsletter.min_reviews = 2\n")
+    write_reviews(publication, 1, first=(SLOT + timedelta(days=2)).date(), prefix="new")
+    week = SLOT + timedelta(days=7)
+    expected = ("schedule: '0 9 * * FRI' in Europe/London; the slot Fri 2026-11-27 09:00 GMT is "
+                "due now (5 min late), but the next run composes no issue for it: only 1 new "
+                "published review since issue #1; need at least 2 (newsletter.min_reviews); the "
+                "next after it is due Fri 2026-12-04 09:00 GMT")
+    assert check(cli, now=week + timedelta(minutes=5)).stdout.splitlines()[0] == expected
+    run = cli("run", now=week + timedelta(minutes=5), env=ENV)
+    assert ("no issue for the slot Fri 2026-11-27 09:00 GMT: only 1 new published review since "
+            "issue #1; need at least 2 (newsletter.min_reviews)") in run.stdout.splitlines()
+    # A second new review makes the issue: check says the run sends it.
+    write_reviews(publication, 2, first=(SLOT + timedelta(days=2)).date(), prefix="new")
+    twoweeks = check(cli, now=week + timedelta(days=7, minutes=5)).stdout.splitlines()[0]
+    assert "(5 min late; the next run sends it)" in twoweeks
+
+
 def test_check_says_what_the_next_run_does_about_a_slot_that_passed(publication, cli,
                                                                      database):
     assert cli("run", now=SLOT + timedelta(minutes=5), env=ENV).exit_code == 0
+    write_reviews(publication, 1, first=(SLOT + timedelta(days=2)).date(), prefix="new")
     week = SLOT + timedelta(days=7)  # the machine was off over its slot
     late = check(cli, now=week + timedelta(hours=25))
     assert late.stdout.splitlines()[0] == (
