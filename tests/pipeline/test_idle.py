@@ -208,6 +208,22 @@ def test_an_idle_build_repeats_the_warnings(publication, cli, full):
     assert "warning: reviews/odd.md:2: title: removed 1 control character" in result.stderr
 
 
+def test_an_idle_build_does_not_repeat_what_only_the_build_that_found_it_says(publication, cli,
+                                                                               full):
+    """A page that moved is news for the build that moves it; the build after (idle or full)
+    knows its page and says nothing of it."""
+    write_reviews(publication, 2)
+    cli("build")
+    reviews = publication.root / "reviews"
+    (reviews / "film-1.md").rename(reviews / "film-one.md")
+    moving = cli("build")
+    assert "warning: reviews/film-one.md: aliases: its page moved from " in moving.stderr
+    after = cli("build")
+    assert "its page moved" not in after.stderr and after.output.endswith("; 0 warnings\n")
+    idle.forget(publication.config)
+    assert cli("build").output == after.output  # as the full path says it
+
+
 @pytest.mark.parametrize("change", [
     "edit a review", "add a review", "remove a review", "edit the config",
     "touch an output", "delete an output", "delete a review page", "add a static file",
