@@ -49,7 +49,7 @@ from .manifest import (
     unit_files,
     write_manifest,
 )
-from .moves import moves_since
+from .moves import moves_since, unmailed
 from .output import Output, build_lock, open_dirs, sweep
 from .plan import Planner, plan_build
 from .rendering import RANK_STATIC, Unit, render_units, safe_relpath
@@ -74,8 +74,9 @@ class BuildReport:
     topics: tuple[str, ...] = ()
     websub: str = ""  # what the WebSub hub was told (build_publication), one line
     #: The warnings (among ``warnings``) about review pages that moved, or feed ids that
-    #: changed, since the last build: said by this build only, so ``publisher run`` passes them
-    #: on where it keeps the rest for ``publisher check``.
+    #: changed, since the last build, and new reviews no issue will mail: said by this build
+    #: only, so ``publisher run`` passes them on where it keeps the rest for ``publisher
+    #: check``.
     moved: tuple[Problem, ...] = ()
     #: The clock times over which the same sources make the same output (``steady``).
     steady: tuple[datetime | None, datetime | None] = (None, None)
@@ -177,10 +178,11 @@ def plan_problems(config: Config, catalog: Catalog, now: datetime,
     """For ``publisher check``: what planning a build finds in sources that each load (an
     alias that is another page's address, aliases where publisher builds no pages, every link
     in a body to an address where nothing is published, every link in an issue sent that now
-    finds nothing) and a template that one of each kind of page stops on, as (errors,
-    warnings); nothing is written. ``issues``: the issues sent, as the build shows them; None
-    when the ledger could not be read without changing it, and then links to the issues'
-    pages are left to the build. A static/ that cannot be read is check's to report."""
+    finds nothing, a review not built yet that no issue will mail) and a template that one of
+    each kind of page stops on, as (errors, warnings); nothing is written. ``issues``: the
+    issues sent, as the build shows them; None when the ledger could not be read without
+    changing it, and then links to the issues' pages are left to the build. A static/ that
+    cannot be read is check's to report."""
     site = Site.from_config(config)
     try:
         statics: set[str] | None = {rel for rel, _path in static_files(config)}
@@ -199,6 +201,8 @@ def plan_problems(config: Config, catalog: Catalog, now: datetime,
     except TemplateError as exc:  # the build would stop on it (the template lint only warns)
         return [str(exc)], []
     warnings = planner.warnings[len(catalog.warnings):]
+    if issues is not None:  # what the next build will say of a new review no issue mails
+        warnings += unmailed(planner, read_manifest(manifest_path(config)))
     if statics is None:
         return [], [str(w) for w in warnings]
     made = planner.written()
@@ -247,6 +251,7 @@ def _build(config: Config, *, now: datetime, issues: Sequence[Issue], catalog: C
     copied = old.get("static", {}).get("files", {})
     news = {rel for rel in lost if f"page:{rel}" in old or rel in copied}
     moved += [problem for rel, problem in lost.items() if rel in news]
+    moved += unmailed(planner, old)
     planner.warnings.extend(moved)
     planner.warnings.extend(problem for rel, problem in lost.items() if rel not in news)
     manifest: dict[str, dict[str, Any]] = {}

@@ -2,7 +2,8 @@
 working: a review's page at a new address (its slug or the permalink pattern changed), a
 review's feed id changed (readers would see it again as new; every derived one at once when
 base_url's domain changed, which one line of publisher.toml undoes), a reviewer or a tag gone
-(renamed in every review). Read off the plan and the last build's record (``manifest``)."""
+(renamed in every review). And a review new since then that no issue will mail (``unmailed``).
+Read off the plan and the last build's record (``manifest``)."""
 
 from __future__ import annotations
 
@@ -17,15 +18,16 @@ import orjson
 
 from ..config import Config, feed_id
 from ..errors import Problem
-from ..models import Review
+from ..models import PUBLISHED_ONLY, Review
 from ..render.pages import page_file
+from ..sources.frontmatter import field_line
 from ..sources.schema import derived_id
 from .plan import Planner
 
 #: Tags (or reviewers) gone in one build named one by one; past this many, one warning.
 GONE_NAMED = 3
-#: Reviews whose page moved, or whose feed id changed, that a build names one by one
-#: (moves_since); the rest are counted.
+#: Reviews whose page moved, or whose feed id changed, or that no issue will mail, that a
+#: build names one by one (moves_since, unmailed); the rest are counted.
 MOVES_NAMED = 5
 
 
@@ -271,3 +273,37 @@ def _feed_items(path: Path) -> list[Mapping[str, Any]]:
         return []
     return [item for item in items if isinstance(item, dict)] if isinstance(items, list) else []
 
+
+
+def unmailed(plan: Planner, old: Mapping[str, Mapping[str, Any]]) -> list[Problem]:
+    """Warnings for the reviews published since the build whose record is ``old`` that no
+    issue will mail: dated before the oldest review an issue sent holds, they are back
+    catalogue (``newsletter.compose``). An editor who adds an old review, or gives a new one
+    a date long past, expects the next issue to carry it; they hear otherwise from ``check``
+    and from the build that publishes it, once: the builds after know its page. Nothing
+    before the first issue (the run that composes it says how many it leaves out), nor at a
+    first build (no record to tell an old review from a new one)."""
+    built = {str(part) for key, entry in old.items() if key.startswith("page:")
+             and isinstance(about := entry.get("review"), list) and len(about) == 3
+             for part in about[:2]}  # its source file and its feed id
+    issued = {review.id for issue in plan.issues for review in issue.reviews}
+    published = [r for r in plan.published if PUBLISHED_ONLY.shows(r, plan.now)]
+    # As newsletter_start: the oldest review of an issue still in the sources.
+    start = min((r.date for r in published if r.id in issued), default=None)
+    if not built or start is None:
+        return []
+    late = [r for r in published if r.date < start and r.id not in issued and not r.unwritten
+            and r.source_path not in built and r.id not in built]
+    day = f"{start.astimezone(plan.site.tz):%Y-%m-%d}"
+    found = [Problem(r.source_path,
+                     field_line(str(plan.config.root / r.source_path), "date"), "date",
+                     f"{r.date.astimezone(plan.site.tz):%Y-%m-%d} is before the oldest review "
+                     f"an issue has mailed ({day}), so no issue will carry this review: it is "
+                     "back catalogue, on the site and in the feeds only; if it is new, date it "
+                     "today and the next issue carries it")
+             for r in late[:MOVES_NAMED]]
+    if len(late) > MOVES_NAMED:
+        found.append(Problem(plan.config.reviews_dir + "/", 0, "date", (
+            f"and {len(late) - MOVES_NAMED} more new reviews dated before {day} are back "
+            "catalogue, never mailed")))
+    return found

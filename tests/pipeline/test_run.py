@@ -197,6 +197,32 @@ def test_a_newsletter_started_with_a_back_catalogue_mails_the_newest_and_says_so
     assert not any("back catalogue" in line for line in lines)
 
 
+def test_an_old_review_added_after_the_first_issue_is_named_once_as_never_mailed(publication,
+                                                                                 cli):
+    """A review dated before the newsletter's start is back catalogue: the editor who adds one
+    expecting the next issue to carry it hears so from check, and once from the run whose
+    build publishes it; not from every run after."""
+    write_reviews(publication, 3)  # 1-3 November: issue #1 holds all three
+    use_maildir(publication)
+    config = publication.config
+    add_subscribers(config, 2, SLOT - timedelta(days=1))
+    report, _ = run(config, SLOT + timedelta(minutes=1))
+    assert report.issue == 1
+    write_reviews(publication, [{"slug": "old-gem", "date": "2026-10-12"}])
+    said = ("warning: reviews/old-gem.md:3: date: 2026-10-12 is before the oldest review an "
+            "issue has mailed (2026-11-01), so no issue will carry this review: it is back "
+            "catalogue, on the site and in the feeds only; if it is new, date it today and the "
+            "next issue carries it")
+    checked = cli("check", now=SLOT + timedelta(hours=2))
+    assert said in checked.stderr.splitlines()
+    report, lines = run(config, SLOT + timedelta(hours=2))
+    assert report.exit_code == 0, report.problem
+    assert said in lines
+    report, lines = run(config, SLOT + timedelta(hours=3))
+    assert not any("old-gem" in line for line in lines)
+    assert "old-gem" not in cli("check", now=SLOT + timedelta(hours=3)).stderr
+
+
 def _rename_file(publication):
     review = publication.root / "reviews" / "film-2.md"
     review.rename(review.with_name("film-two.md"))
