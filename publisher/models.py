@@ -321,6 +321,14 @@ class DeliveryStatus(StrEnum):
     BOUNCED = "bounced"
 
 
+#: How the last reply of a delivery failed unsent begins when its subscriber left the list
+#: (unsubscribed, complained, bounced on another issue) while it was queued, the status
+#: following: counted apart from failures (``SKIPPED``), as it is no fault of the send.
+LEFT_THE_LIST = "not sent: subscriber "
+#: The count of such deliveries, beside each status's, in ``DeliveryStore.delivery_counts``.
+SKIPPED = "skipped"
+
+
 class SlotOutcome(StrEnum):
     ISSUED = "issued"
     SKIPPED = "skipped"

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 import click
 
 from ..errors import SourceError, first_line
-from ..models import DeliveryStatus, IssueState, Review
+from ..models import SKIPPED, DeliveryStatus, IssueState, Review
 from ..text import count
 from . import State
 from .context import local_time, open_store, publication_command, warn
@@ -121,7 +121,8 @@ def issue_show(state: State, number: int) -> None:
                        f"{review.date:%Y-%m-%d})  {review_id}")
     counts = store.delivery_counts(number)
     total = sum(counts.values())
-    detail = ", ".join(f"{n} {status}" for status, n in counts.items() if n)
+    detail = ", ".join(f"{n} {status}" + (": left the list" if status == SKIPPED else "")
+                       for status, n in counts.items() if n)
     click.echo(f"deliveries: {total}" + (f" ({detail})" if detail else ""))
     if counts[DeliveryStatus.SENDING]:
         flying = store.in_flight(number)  # other workers' (PostgreSQL), still to be recorded

@@ -44,6 +44,8 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from ..errors import StoreError, first_line
 from ..models import (
+    LEFT_THE_LIST,
+    SKIPPED,
     DeliveryRecord,
     DeliveryStatus,
     IssueRecord,
@@ -546,7 +548,9 @@ class DeliveryStore(IssueStore):
             ).values(state=IssueState.SENT, sent_at=now, paused_reason=None))
 
     def delivery_counts(self, number: int) -> dict[str, int]:
-        """Deliveries of issue ``number`` per status (every status present, zero if none)."""
+        """Deliveries of issue ``number`` per status (every status present, zero if none), and
+        ``SKIPPED``: those failed unsent because their subscriber left the list meanwhile,
+        counted there and not under ``failed``."""
         with self._read() as conn:
             return self._counts(conn, number)
 
@@ -559,6 +563,13 @@ class DeliveryStore(IssueStore):
             .group_by(deliveries_t.c.status)
         )
         counts.update({status: n for status, n in rows})
+        # Only the failed rows are read for it: the queue's index finds them.
+        skipped = conn.execute(select(func.count()).where(
+            deliveries_t.c.issue_number == number,
+            deliveries_t.c.status == DeliveryStatus.FAILED,
+            deliveries_t.c.last_reply.startswith(LEFT_THE_LIST, autoescape=True))).scalar_one()
+        counts[DeliveryStatus.FAILED] -= skipped
+        counts[SKIPPED] = skipped
         return counts
 
     def pending_issues(self) -> list[IssueRecord]:

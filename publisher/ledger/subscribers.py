@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import Connection, Select, delete, func, insert, select, update
 
 from ..errors import AlreadySubscribed, StoreError, Suppressed
-from ..models import DeliveryStatus, Subscriber, SubscriberStatus
+from ..models import LEFT_THE_LIST, DeliveryStatus, Subscriber, SubscriberStatus
 from .addresses import address_hash, address_key, clean_name, lookup_key, normalise_email
 from .base import StoreBase, chunks
 from .csvfile import ImportReport, SubscriberCsv
@@ -285,7 +285,7 @@ class SubscriberStore(StoreBase):
         leavers = ("SELECT subscriber_id FROM import_plan "
                    "WHERE status <> 'active' AND current = 'active'")
         self._execute(cursor, "UPDATE deliveries SET status = 'failed', updated_at = ?, "
-                      "last_reply = 'not sent: subscriber ' || (SELECT p.status FROM import_plan"
+                      f"last_reply = '{LEFT_THE_LIST}' || (SELECT p.status FROM import_plan"
                       " p WHERE p.subscriber_id = deliveries.subscriber_id) "
                       f"WHERE status = 'queued' AND subscriber_id IN ({leavers})", (stamp,))
         self._execute(cursor, "UPDATE subscribers SET status_changed_at = ?, status = (SELECT "
@@ -335,7 +335,7 @@ def set_status(conn: Connection, subscriber_id: int, status: SubscriberStatus | 
             deliveries_t.c.subscriber_id == subscriber_id,
             deliveries_t.c.status == DeliveryStatus.QUEUED,
         ).values(status=DeliveryStatus.FAILED, updated_at=now,
-                 last_reply=f"not sent: subscriber {status}"))
+                 last_reply=f"{LEFT_THE_LIST}{status}"))
 
 
 

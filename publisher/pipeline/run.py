@@ -31,7 +31,7 @@ from ..errors import (
     first_line,
 )
 from ..ledger import Store, open_store
-from ..models import DeliveryStatus, IssueRecord, IssueState
+from ..models import SKIPPED, DeliveryStatus, IssueRecord, IssueState
 from ..newsletter.compose import first_issue_note
 from ..newsletter.schedule import (
     Decision,
@@ -335,9 +335,10 @@ class _Run:
         if record.state != IssueState.SENT:
             return None
         counts = store.delivery_counts(number)
+        skipped = f", {counts[SKIPPED]} skipped: left the list" if counts[SKIPPED] else ""
         self.echo(f"issue #{number}: nothing left to send ({counts['sent']} sent, "
-                  f"{counts['bounced']} bounced, {counts['failed']} failed); issue #{number} "
-                  "is sent")
+                  f"{counts['bounced']} bounced, {counts['failed']} failed{skipped}); "
+                  f"issue #{number} is sent")
         return DeliveryReport(state=record.state)
 
     def _check_ambiguous(self, store: Store, delivered: set[int]) -> None:

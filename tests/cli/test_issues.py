@@ -245,6 +245,26 @@ def test_issue_show_prints_reviews_and_delivery_counts(publication, cli):
     assert (missing.exit_code, missing.stderr) == (1, "error: no issue #7; the only issue is #1\n")
 
 
+def test_issue_show_counts_who_left_the_list_while_it_was_sent_apart_from_failures(
+        publication, cli):
+    write_reviews(publication, october([1, 2]))
+    for address in ("a@example.org", "b@example.org", "c@example.org", "d@example.org"):
+        cli("subscribers", "add", address)
+    assert cli("issue", "new").exit_code == 0
+    with open_store(publication.config) as store:
+        store.queue_deliveries(1, now=NOW)
+        first, second, *_ = store.due_deliveries(1, now=NOW)
+        assert store.claim([first.id, second.id], now=NOW) == [first.id, second.id]
+        store.record([Attempt(first.id, first.subscriber_id, Outcome(Action.SENT, "250 OK"),
+                              "<1@reel.test>"),
+                      Attempt(second.id, second.subscriber_id,
+                              Outcome(Action.FAIL, "550 5.1.1 User unknown"), "<2@reel.test>")],
+                     now=NOW)
+    assert cli("subscribers", "unsubscribe", "c@example.org").exit_code == 0
+    assert cli("issue", "show", "1").stdout.splitlines()[-1] == (
+        "deliveries: 4 (1 queued, 1 sent, 1 failed, 1 skipped: left the list)")
+
+
 def test_issue_show_reads_a_sent_issue_from_the_ledger_not_the_sources(publication, cli):
     # What went out is frozen in the ledger: `issue show` needs no source of the publication
     # (in a publication of thousands of reviews, loading them cost more than the ledger).

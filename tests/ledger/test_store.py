@@ -779,7 +779,7 @@ def test_queueing_is_one_per_active_subscriber_and_idempotent(store: Store):
     store.add_subscriber("late@example.org", now=LATER)
     assert store.queue_deliveries(number, now=LATER) == 1
     assert store.delivery_counts(number) == {"queued": 4, "sending": 0, "sent": 0, "failed": 0,
-                                             "bounced": 0}
+                                             "bounced": 0, "skipped": 0}
     assert "left@example.org" not in {d.email for d in store.deliveries(number)}
     for d in store.due_deliveries(number, now=LATER):
         store.claim([d.id], now=LATER)
@@ -864,6 +864,8 @@ def test_leaving_the_list_cancels_queued_deliveries(store: Store):
     gone = store.deliveries(number, "failed")
     assert [(d.email, d.last_reply) for d in gone] == [
         ("reader0000@example.org", "not sent: subscriber unsubscribed")]
+    counts = store.delivery_counts(number)  # no failure of the send: counted apart
+    assert (counts["failed"], counts["skipped"]) == (0, 1)
     assert [d.email for d in store.due_deliveries(number, now=LATER)] == [
         "reader0001@example.org"]
     store.remove_subscriber("reader0001@example.org")
