@@ -120,6 +120,10 @@ class DeliveryReport:
     ambiguous: int = 0
     paused: str | None = None
     waiting: int = 0  # still queued: for a retry, or not tried yet (a stop, a pause)
+    #: Deliveries other live senders have reserved or in flight (PostgreSQL), and how many
+    #: senders: theirs to send and record, neither waiting nor in doubt.
+    elsewhere: int = 0
+    senders: int = 0
     state: str = ""  # the issue's state afterwards
     gave_up: int = 0
     halted: str | None = None
@@ -142,8 +146,11 @@ class DeliveryReport:
                 f"{self.bounced} bounced, {failed}, {self.ambiguous} ambiguous "
                 f"via {where} in {seconds:.1f} s")
         if self.state == IssueState.SENT:
-            line += f"; issue #{number} is sent"
-        elif self.waiting:
+            return line + f"; issue #{number} is sent"
+        if self.elsewhere:
+            who = "another sender" if self.senders == 1 else f"{self.senders} other senders"
+            line += f"; {self.elsewhere} being sent by {who}"
+        if self.waiting:
             line += f"; {self.waiting} still queued"
         return line
 
@@ -717,13 +724,25 @@ class Run:
     def _finish(self) -> DeliveryReport:
         record = self.store.finish_if_done(self.number, now=self.now)
         counts = self.store.delivery_counts(self.number)
-        # Not every delivery in ``sending`` is in doubt: other workers may have theirs in flight.
+        # Not every delivery in ``sending`` is in doubt, nor every queued one waiting: other
+        # workers may have theirs in flight, and a page of the queue reserved.
         ambiguous = len(self.store.ambiguous_deliveries(self.number)) \
             if counts[DeliveryStatus.SENDING] else 0
-        return self._report(ambiguous=ambiguous,
-                            waiting=counts[DeliveryStatus.QUEUED], state=record.state)
+        flying = self.store.in_flight(self.number) if counts[DeliveryStatus.SENDING] else {}
+        reserved = self.store.reserved_elsewhere(self.number) \
+            if counts[DeliveryStatus.QUEUED] else {}
+        elsewhere = sum(flying.values()) + sum(reserved.values())
+        waiting = counts[DeliveryStatus.QUEUED] - sum(reserved.values())
+        if (flying or reserved) and waiting:
+            # What is due and not reserved yet, the senders still at work take next: only a
+            # retry not due yet waits for a later run.
+            later = self.store.retry_count(self.number, now=self.now)
+            elsewhere, waiting = elsewhere + max(0, waiting - later), min(waiting, later)
+        return self._report(ambiguous=ambiguous, waiting=waiting, state=record.state,
+                            elsewhere=elsewhere, senders=len(flying.keys() | reserved.keys()))
 
-    def _report(self, *, ambiguous: int, waiting: int, state: str) -> DeliveryReport:
+    def _report(self, *, ambiguous: int, waiting: int, state: str, elsewhere: int = 0,
+                senders: int = 0) -> DeliveryReport:
         c = self.counts
         paused = paused_line(self.number, self.pause_reason) if self.pause_reason else None
         abandoned = None
@@ -736,7 +755,8 @@ class Run:
                          f"publisher gave up; the last reply: {self._last_given_up}")
         return DeliveryReport(sent=c["sent"], retried=c["retried"], failed=c["failed"],
                               bounced=c["bounced"], ambiguous=ambiguous, paused=paused,
-                              waiting=waiting, state=state, gave_up=c["gave_up"],
+                              waiting=waiting, elsewhere=elsewhere, senders=senders,
+                              state=state, gave_up=c["gave_up"],
                               halted=self.halted or None, abandoned=abandoned)
 
 

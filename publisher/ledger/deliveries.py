@@ -253,6 +253,16 @@ class DeliveryStore(IssueStore):
                 _due(now),
             )).scalar() or 0)
 
+    def retry_count(self, number: int, *, now: datetime) -> int:
+        """How many deliveries of issue ``number`` are queued for a retry not due at ``now``
+        (a count other senders at work do not change: they send only what is due)."""
+        with self._read() as conn:
+            return int(conn.execute(select(func.count()).where(
+                deliveries_t.c.issue_number == number,
+                deliveries_t.c.status == DeliveryStatus.QUEUED,
+                ~_due(now),
+            )).scalar() or 0)
+
     def take_due(self, number: int, *, now: datetime, limit: int,
                  after: int = 0) -> list[DeliveryRecord]:
         """The next page of issue ``number``'s due deliveries for this worker to send, in queue
@@ -497,6 +507,22 @@ class DeliveryStore(IssueStore):
         for row in flying:
             counts[row.lease_owner] = counts.get(row.lease_owner, 0) + 1
         return counts
+
+    def reserved_elsewhere(self, number: int) -> dict[str, int]:
+        """Issue ``number``'s queued deliveries that other live workers have reserved under a
+        lease (PostgreSQL: ``take_due``), per worker id: theirs to send, not left waiting."""
+        wall = self._wall()
+        with self._read() as conn:
+            rows = conn.execute(
+                select(deliveries_t.c.lease_owner, func.count())
+                .where(deliveries_t.c.issue_number == number,
+                       deliveries_t.c.status == DeliveryStatus.QUEUED,
+                       deliveries_t.c.lease_owner.is_not(None),
+                       deliveries_t.c.lease_owner != self.worker,
+                       deliveries_t.c.lease_expires_at > wall)
+                .group_by(deliveries_t.c.lease_owner)).all()
+            live = self._live_workers(conn, {row[0] for row in rows})
+        return {owner: n for owner, n in rows if owner in live}
 
     def requeue_ambiguous(self, number: int, *, now: datetime) -> int:
         """Put issue ``number``'s ambiguous deliveries back in the queue, due now, to be sent

@@ -796,6 +796,25 @@ def test_senders_share_the_database_run_lock_and_settling_waits_for_them(server,
     assert settle_ambiguous(newsletter.config, newsletter.store, 1, now=NOW) == 0
 
 
+@pytest.mark.parametrize("database", ["postgresql"], indirect=True)
+def test_a_sender_that_finishes_first_does_not_call_what_others_are_sending_still_queued(
+        server, make_newsletter):
+    # Several senders on one PostgreSQL ledger: the deliveries another live worker has
+    # reserved are being sent, by it; "still queued" would send the operator looking for why.
+    newsletter = make_newsletter(server.url, retry_base_seconds=60.0)
+    for address in READERS[:5]:
+        server.fail(address, "451", times=1)
+    first = newsletter.deliver()
+    assert first.waiting == 5 and newsletter.lines[-1].endswith("; 5 still queued")
+    later = NOW + timedelta(minutes=5)
+    with open_store(newsletter.config) as other:  # a sender on another host
+        assert len(other.take_due(1, now=later, limit=3)) == 3
+        report = newsletter.deliver(now=later)
+        assert (report.sent, report.waiting) == (2, 0)
+        assert newsletter.lines[-1].endswith("; 3 being sent by another sender")
+    assert newsletter.state() == "sending"
+
+
 def test_a_worker_that_finds_the_issue_frozen_by_another_sends_what_was_frozen(
         server, make_newsletter, monkeypatch):
     # Two hosts start sending the draft at once, each having rendered it from its own copy of
