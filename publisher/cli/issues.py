@@ -125,14 +125,19 @@ def issue_show(state: State, number: int) -> None:
                        for status, n in counts.items() if n)
     click.echo(f"deliveries: {total}" + (f" ({detail})" if detail else ""))
     if counts[DeliveryStatus.SENDING]:
-        flying = store.in_flight(number)  # other workers' (PostgreSQL), still to be recorded
+        from ..pipeline.lock import file_lock_holder
+
+        # On SQLite the sender at work holds the publication's lock: what it has on the wire
+        # is its to record, as other workers' are on PostgreSQL; not in doubt.
+        holder = None if store.postgres else file_lock_holder(config.paths.lock)
+        flying = store.in_flight(number, lock_holder=holder)
         if flying:
             click.echo(f"in flight: {sum(flying.values())} with "
                        f"{count(len(flying), 'sender')} at work ({', '.join(sorted(flying))})")
         if counts[DeliveryStatus.SENDING] > sum(flying.values()):
             from ..pipeline.send import ambiguous_line  # the engine: only when there is doubt
 
-            click.echo(ambiguous_line(store, number))
+            click.echo(ambiguous_line(store, number, lock_holder=holder))
 
 
 @issue.command("cancel")

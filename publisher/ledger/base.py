@@ -58,8 +58,12 @@ def new_worker_id() -> str:
     """This process's name among the senders: host, pid and a nonce (a pid is reused after
     a reboot). At most 63 characters: PostgreSQL shows it as the connections'
     application_name, which is how the others tell that it is still alive."""
-    host = socket.gethostname().split(".")[0][:40] or "host"
-    return f"{host}:{os.getpid()}:{secrets.token_hex(3)}"
+    return f"{worker_host()}:{os.getpid()}:{secrets.token_hex(3)}"
+
+
+def worker_host() -> str:
+    """This host as the worker ids of its processes name it (``new_worker_id``)."""
+    return socket.gethostname().split(".")[0][:40] or "host"
 
 
 #: Workers of this process with a ledger open: on SQLite, how a worker in this process is known

@@ -54,7 +54,7 @@ from ..models import (
     SubscriberStatus,
 )
 from ..newsletter.policy import Action, Outcome, finished
-from .base import LEASE, chunks, open_workers
+from .base import LEASE, chunks, open_workers, worker_host
 from .faults import LedgerFull
 from .issues import IssueStore
 from .schema import UTCDateTime, deliveries_t, issues_t, subscribers_t
@@ -450,12 +450,15 @@ class DeliveryStore(IssueStore):
                          lease_expires_at=None)).rowcount
         return count
 
-    def _live_workers(self, conn: Connection, owners: set[str]) -> set[str]:
+    def _live_workers(self, conn: Connection, owners: set[str],
+                      lock_holder: int | None = None) -> set[str]:
         """Which of ``owners`` (worker ids) are still at work. On PostgreSQL: those with a
         connection open, by its application_name (a killed process's connections close with
-        it). On SQLite: ledgers open in this process only — every other sender there holds
-        the publication's file lock, so none can be at work beside one that asks while
-        holding it (and a pid is no proof of life: pids are reused)."""
+        it). On SQLite: ledgers open in this process, and those of ``lock_holder``, the pid
+        holding the publication's file lock now (``pipeline.lock.file_lock_holder``), given
+        by a reader that does not hold it — every other sender there holds that lock, so
+        none can be at work beside one that asks while holding it (and a pid alone is no
+        proof of life: pids are reused)."""
         if not owners:
             return set()
         if self.postgres:
@@ -463,15 +466,19 @@ class DeliveryStore(IssueStore):
                 "SELECT DISTINCT application_name FROM pg_stat_activity "
                 "WHERE application_name = ANY(%(owners)s)", {"owners": sorted(owners)})
             return {row[0] for row in rows}
-        return owners & open_workers()
+        holding = f"{worker_host()}:{lock_holder}:" if lock_holder else None
+        return (owners & open_workers()) | {
+            owner for owner in owners if holding and owner.startswith(holding)}
 
-    def _sending(self, conn: Connection, number: int) -> tuple[list[Any], list[Any]]:
+    def _sending(self, conn: Connection, number: int,
+                 lock_holder: int | None = None) -> tuple[list[Any], list[Any]]:
         """Issue ``number``'s deliveries in ``sending``, split into (ambiguous, in flight).
 
-        In flight: held by another worker that is alive and whose lease has not lapsed — it
-        will record them. Everything else is ambiguous: this worker's own (its sending is
-        over when it asks), those of a worker that died or went silent past its lease, and
-        those claimed before leases existed."""
+        In flight: held by another worker that is alive (``_live_workers``, which
+        ``lock_holder`` is passed to) and whose lease has not lapsed — it will record them.
+        Everything else is ambiguous: this worker's own (its sending is over when it asks),
+        those of a worker that died or went silent past its lease, and those claimed before
+        leases existed."""
         rows = conn.execute(
             select(deliveries_t.c.id, deliveries_t.c.lease_owner,
                    deliveries_t.c.lease_expires_at)
@@ -482,27 +489,29 @@ class DeliveryStore(IssueStore):
         held = {row.lease_owner for row in rows if row.lease_owner
                 and row.lease_owner != self.worker
                 and row.lease_expires_at is not None and row.lease_expires_at > wall}
-        live = self._live_workers(conn, held)
+        live = self._live_workers(conn, held, lock_holder)
         ambiguous = [row for row in rows if row.lease_owner not in live]
         flying = [row for row in rows if row.lease_owner in live]
         return ambiguous, flying
 
-    def ambiguous_deliveries(self, number: int) -> list[DeliveryRecord]:
+    def ambiguous_deliveries(self, number: int, *,
+                             lock_holder: int | None = None) -> list[DeliveryRecord]:
         """Deliveries of issue ``number`` left in ``sending`` that no live worker holds: nobody
-        knows whether the server accepted them (see ``_sending``)."""
+        knows whether the server accepted them (see ``_sending``, and ``_live_workers`` for
+        ``lock_holder``)."""
         with self._read() as conn:
-            ambiguous, _ = self._sending(conn, number)
+            ambiguous, _ = self._sending(conn, number, lock_holder)
         ids = [row.id for row in ambiguous]
         found: list[DeliveryRecord] = []
         for chunk in chunks(ids):
             found += self._deliveries(deliveries_t.c.id.in_(chunk))
         return found
 
-    def in_flight(self, number: int) -> dict[str, int]:
+    def in_flight(self, number: int, *, lock_holder: int | None = None) -> dict[str, int]:
         """Issue ``number``'s deliveries being sent right now by other live workers, per
-        worker id."""
+        worker id (``lock_holder``: see ``_live_workers``)."""
         with self._read() as conn:
-            _, flying = self._sending(conn, number)
+            _, flying = self._sending(conn, number, lock_holder)
         counts: dict[str, int] = {}
         for row in flying:
             counts[row.lease_owner] = counts.get(row.lease_owner, 0) + 1

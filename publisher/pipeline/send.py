@@ -215,9 +215,11 @@ def _ledger_failed(number: int, error: StoreError, unrecorded: list[tuple[Delive
             "them as that says")
 
 
-def ambiguous_line(store: Store, number: int) -> str:
-    """One line naming the ambiguous deliveries of issue ``number`` and what to do about them."""
-    records = store.ambiguous_deliveries(number)
+def ambiguous_line(store: Store, number: int, *, lock_holder: int | None = None) -> str:
+    """One line naming the ambiguous deliveries of issue ``number`` and what to do about them
+    (``lock_holder``: the pid of a sender at work, read by one that is not; see
+    ``Store.ambiguous_deliveries``)."""
+    records = store.ambiguous_deliveries(number, lock_holder=lock_holder)
     names = ", ".join(r.email for r in records[:_LIST_AMBIGUOUS])
     if len(records) > _LIST_AMBIGUOUS:
         names += f" and {len(records) - _LIST_AMBIGUOUS} more"

@@ -18,6 +18,7 @@ from publisher.newsletter.policy import Action, Outcome
 from publisher.pipeline.issues import compose_issue
 from publisher.sources.catalog import load_reviews
 from tests.fixtures import NOW, add_subscribers, run_cli, write_reviews
+from tests.pausing import Pause
 
 
 def october(days: list[int], *, draft_day: int | None = None,
@@ -263,6 +264,33 @@ def test_issue_show_counts_who_left_the_list_while_it_was_sent_apart_from_failur
     assert cli("subscribers", "unsubscribe", "c@example.org").exit_code == 0
     assert cli("issue", "show", "1").stdout.splitlines()[-1] == (
         "deliveries: 4 (1 queued, 1 sent, 1 failed, 1 skipped: left the list)")
+
+
+def test_issue_show_during_a_send_calls_its_messages_in_flight_not_ambiguous(publication, cli,
+                                                                              tmp_path,
+                                                                              monkeypatch):
+    """On SQLite a send holds the publication's lock; the messages it has on the wire are
+    its to record, not in doubt, and resend-ambiguous would only be refused."""
+    write_reviews(publication, october([1, 2]))
+    publication.add_config('[delivery]\ntransport = "maildir://.publisher/outbox"\n'
+                           "connections = 1\n")
+    for address in ("a@example.org", "b@example.org", "c@example.org"):
+        cli("subscribers", "add", address)
+    assert cli("issue", "new").exit_code == 0
+    monkeypatch.setenv("PUBLISHER_SECRET", "s" * 40)
+    # Held as it records its first message: that one is claimed, on its way, unrecorded.
+    with Pause(tmp_path / "pause", "publisher.ledger.deliveries:DeliveryStore.record",
+               call=2) as pause:
+        proc = pause.start("-C", str(publication.root), "issue", "send", "1",
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        pause.wait(proc.pid)
+        shown = cli("issue", "show", "1").stdout
+        pause.release()
+        assert proc.wait(timeout=60) == 0
+    assert "deliveries: 3 (2 queued, 1 sending)" in shown
+    assert "in flight: 1 with 1 sender at work (" in shown and f":{proc.pid}:" in shown
+    assert "ambiguous" not in shown
+    assert cli("issue", "show", "1").stdout.splitlines()[-1] == "deliveries: 3 (3 sent)"
 
 
 def test_issue_show_reads_a_sent_issue_from_the_ledger_not_the_sources(publication, cli):
