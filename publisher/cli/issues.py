@@ -168,9 +168,11 @@ def issue_send(state: State, number: int, dry_run: bool, address: str | None) ->
     config, now = state.config, state.now()
     store = open_store(state)
     if dry_run:
-        for line in send.plan(config, store, number, now=now):
+        catalog = _sources_unless_frozen(config, store, number)
+        lines, problems = send.plan(config, store, number, now=now, catalog=catalog)
+        for line in lines:
             click.echo(line)
-        return 0
+        return _problems(problems)
     refuse_future_clock(state.config, state.fixed_now)
     secret = sending_secret(config, store)
     catalog = _sources_unless_frozen(config, store, number)

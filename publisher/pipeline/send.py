@@ -7,8 +7,9 @@ ledger (``ledger.snapshot``) in the transaction that queues it, and every later 
 
 from __future__ import annotations
 
+import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
@@ -38,7 +39,7 @@ from ..render.site import Site
 from ..sources import Catalog
 from ..sources.posters import PosterFacts
 from .lock import holds_lock, publication_lock
-from .preflight import refuse_documentation_settings
+from .preflight import refuse_documentation_settings, sending_secret
 from .publish import publish_site
 
 #: How many ambiguous addresses the summary names before "and N more".
@@ -269,14 +270,19 @@ def send_test(config: Config, store: Store, number: int, address: str, *, secret
                             template.render(Subscriber(email=address)))
 
 
-def plan(config: Config, store: Store, number: int, *, now: datetime) -> list[str]:
-    """What ``issue send N`` would do, without doing it (``--dry-run``)."""
+def plan(config: Config, store: Store, number: int, *, now: datetime, catalog: Catalog | None,
+         environ: Mapping[str, str] = os.environ) -> tuple[list[str], list[str]]:
+    """What ``issue send N`` would do, without doing it (``--dry-run``): the lines to print,
+    and what the send would stop on, one line each (its exit code is non-zero for any): the
+    secret, a domain reserved for documentation, and for a draft a review it holds that is
+    gone or no longer published (``catalog``: the sources, None when they do not load)."""
     transport = transport_from_url(config)
     record = store.issue(number)
     lines = [f"issue #{number} ({record.state}): {record.subject}"]
+    due = 0
     if record.state == IssueState.DRAFT:
-        active = store.subscriber_counts()["active"]
-        lines.append(f"would queue {active} deliveries (one per active subscriber) and send "
+        due = store.subscriber_counts()["active"]
+        lines.append(f"would queue {due} deliveries (one per active subscriber) and send "
                      f"them via {transport.description}")
     elif record.state == IssueState.SENDING:
         counts = store.delivery_counts(number)
@@ -287,4 +293,19 @@ def plan(config: Config, store: Store, number: int, *, now: datetime) -> list[st
                      f"{counts[DeliveryStatus.SENDING]} ambiguous")
     else:
         lines.append("nothing to send")
-    return lines
+    if not due:
+        return lines, []
+    problems: list[str] = []
+    # The refusals of the send itself, in its order, so that a rehearsal that passes does not
+    # send the editor to a send that stops.
+    refusals: list[Callable[[], object]] = [
+        lambda: sending_secret(config, store, environ),
+        lambda: refuse_documentation_settings(config, transport)]
+    if record.state == IssueState.DRAFT and catalog is not None:
+        refusals.append(lambda: issue_from_record(record, catalog, config, now=now))
+    for refusal in refusals:
+        try:
+            refusal()
+        except PublisherError as exc:
+            problems.append(str(exc))
+    return lines, problems

@@ -657,6 +657,26 @@ def test_dry_run_says_what_would_happen_and_sends_nothing(server, make_newslette
     assert server.messages == [] and newsletter.state() == "draft"
 
 
+def test_dry_run_names_what_the_send_would_refuse_and_exits_as_it_would(server,
+                                                                        make_newsletter):
+    newsletter = make_newsletter(server.url)
+    newsletter.publication.add_config('[newsletter]\nfrom_address = "news@example.org"\n')
+    toml = newsletter.publication.root / "publisher.toml"
+    (newsletter.publication.root / "reviews" / "second.md").unlink()
+    result = cli(newsletter, "issue", "send", "1", "--dry-run", env={"PUBLISHER_SECRET": ""})
+    real = cli(newsletter, "issue", "send", "1", env={"PUBLISHER_SECRET": ""})
+    assert result.exit_code == real.exit_code == 1
+    errors = result.stderr.splitlines()
+    assert errors[0] == ("error: PUBLISHER_SECRET is not set; it signs unsubscribe links; set "
+                         "it to a long random string")
+    assert errors[0] in real.stderr.splitlines()  # the first thing the send stops on
+    assert errors[1].startswith(f"error: {toml}: newsletter.from_address: still a domain "
+                                "reserved for examples")
+    assert errors[2].startswith("error: issue #1 holds review tag:reel.test,2026-11-02:second,")
+    assert "would queue 20 deliveries" in result.stdout
+    assert server.messages == [] and newsletter.state() == "draft"
+
+
 AMBIGUOUS_ONE = ("error: issue #1: 1 delivery is ambiguous (a send was interrupted); decide, "
                  "then run 'publisher issue resend-ambiguous 1' to send them again or "
                  "'publisher issue settle-ambiguous 1' to record them as delivered")
