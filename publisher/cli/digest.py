@@ -35,14 +35,16 @@ def _choose_reviews(func: F) -> F:
                         help="Every review published on or after DATE (YYYY-MM-DD).")(func)
     return click.option(
         "--last", type=click.IntRange(min=1),
-        help="The N most recent published reviews (default: newsletter.max_reviews).")(func)
+        help="The N most recent published reviews (default: those the next issue would "
+             "hold; the latest newsletter.max_reviews when none is waiting).")(func)
 
 
 def _preview(state: State, last: int | None, since: datetime | None) -> RenderedDigest:
     if last is not None and since is not None:
         raise click.UsageError("choose the reviews with --last N or --since DATE, not both")
     return preview_digest(state.config, now=state.now(), last=last,
-                          since=since.date() if since else None)
+                          since=since.date() if since else None,
+                          note=lambda line: click.echo(line, err=True))
 
 
 @digest.command("preview")
@@ -55,7 +57,8 @@ def _preview(state: State, last: int | None, since: datetime | None) -> Rendered
 @publication_command
 def digest_preview(state: State, last: int | None, since: datetime | None, out: str | None,
                    eml: str | None, show_text: bool) -> None:
-    """Render a digest of recent reviews for inspection, with no subscriber data."""
+    """Render a digest for inspection, with no subscriber data: the next issue as it would go
+    out, or the reviews chosen with --last or --since."""
     config = state.config
     # Lint first: when a template trap stops MJML compiling, the warning says which one.
     warn(lint_templates(config.templates_path))

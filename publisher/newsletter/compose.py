@@ -108,6 +108,16 @@ def first_issue_note(catalog: Catalog, issued: Collection[str], number: int,
             "feeds but never mailed")
 
 
+def next_reviews(config: Config, catalog: Catalog, issued: Collection[str],
+                 now: datetime) -> tuple[Review, ...]:
+    """The reviews the next issue holds (``issued``: the ids in live issues): the oldest
+    fresh ones, at most max_reviews; the first issue, the newest (the module's docstring)."""
+    start = newsletter_start(catalog, issued)
+    fresh = _unissued(catalog, issued, now, start)[0]
+    most = config.newsletter.max_reviews
+    return tuple(fresh[-most:] if start is None else fresh[:most])
+
+
 def plan_issue(config: Config, catalog: Catalog, *, issued: Collection[str],
                records: Sequence[IssueRecord], now: datetime) -> IssuePlan:
     """The next issue: numbered after the highest in ``records`` (cancelled issues keep their
@@ -116,16 +126,13 @@ def plan_issue(config: Config, catalog: Catalog, *, issued: Collection[str],
 
     Raises NotEnoughReviews below newsletter.min_reviews, TemplateError for a broken subject.
     """
-    start = newsletter_start(catalog, issued)
-    fresh = _unissued(catalog, issued, now, start)[0]
-    most = config.newsletter.max_reviews
-    reviews = tuple(fresh[-most:] if start is None else fresh[:most])
+    reviews = next_reviews(config, catalog, issued, now)
     number = (records[-1].number if records else 0) + 1
     needed = config.newsletter.min_reviews
     if len(reviews) < needed:
         live = [record for record in records if record.state != IssueState.CANCELLED]
         since = f"since issue #{live[-1].number}" if live else "for issue #1"
-        count = len(fresh)
+        count = len(fresh_reviews(catalog, issued, now))
         left_out = "".join(
             f"; {review.source_path or review.id} "
             + ("is the sample publisher init wrote, never mailed: write your own review there, "

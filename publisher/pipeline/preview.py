@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import date, datetime
 from pathlib import Path
 
 from ..config import Config
 from ..errors import PublisherError
 from ..files import write_atomic
+from ..ledger import Store
 from ..ledger.probe import readonly_store
-from ..models import Issue, RenderedDigest, Review
+from ..models import Issue, IssueRecord, IssueState, RenderedDigest, Review
+from ..newsletter.compose import next_reviews
 from ..render.digest import compose_subject, render_digest
 from ..render.site import Site
-from ..sources import load_reviews
+from ..sources import Catalog, load_reviews
 from ..sources.posters import PosterFacts
+from .issues import issued_review_ids
 
 
 def write_output(path: Path, data: bytes) -> None:
@@ -45,22 +48,41 @@ def select_reviews(published: Sequence[Review], *, last: int | None = None,
 
 
 
-def next_issue_number(config: Config) -> int:
-    """The number the next issue will have (1 without a ledger), read without writing."""
-    with readonly_store(config) as store:
-        last = store.last_issue() if store is not None else None
-    return last.number + 1 if last is not None else 1
-
-
 def preview_digest(config: Config, *, now: datetime, last: int | None = None,
-                   since: date | None = None, number: int | None = None) -> RenderedDigest:
+                   since: date | None = None, number: int | None = None,
+                   note: Callable[[str], object] = print) -> RenderedDigest:
     """A digest of the chosen published reviews (never stored, no subscriber data): those
-    published on or after ``since``, else the ``last`` most recent; numbered ``number``, by
-    default as the next issue will be. PublisherError when none match."""
-    published = load_reviews(config).published(now)
-    reviews = select_reviews(published, last=last, since=since, config=config)
+    published on or after ``since``, else the ``last`` most recent, else those the next
+    issue would hold (when none would, the latest, which ``note`` says); numbered
+    ``number``, by default as the next issue will be. PublisherError when none match."""
+    catalog = load_reviews(config)
+    published = catalog.published(now)
+    with readonly_store(config) as store:
+        records = store.issues() if store is not None else []
+        waiting = _next_issue(config, catalog, store, records, now) \
+            if last is None and since is None else ()
+    draft = next((r for r in records if r.state == IssueState.DRAFT), None)
+    if number is None:  # a draft composed by hand is the next to go out
+        number = draft.number if draft else (records[-1].number if records else 0) + 1
+    # Numbered as the next issue, the preview holds what it will hold: the latest reviews
+    # are what the issues before it mailed.
+    reviews = list(waiting) or select_reviews(published, last=last, since=since, config=config)
     if not reviews:
         raise PublisherError("no published reviews match; nothing to preview")
-    number = number if number is not None else next_issue_number(config)
+    if last is None and since is None and not waiting:
+        note(f"note: no published review is waiting for issue #{number}; showing the latest "
+             f"{len(reviews)} instead")
     return render_digest(preview_issue(config, reviews, now=now, number=number),
                          Site.from_config(config), PosterFacts(config).facts)
+
+
+def _next_issue(config: Config, catalog: Catalog, store: Store | None,
+                records: Sequence[IssueRecord], now: datetime) -> tuple[Review, ...]:
+    """The reviews the next issue would hold at ``now``: a draft's, when one waits (composed
+    by hand, the next slot sends it), else those composing would choose."""
+    draft = next((r for r in records if r.state == IssueState.DRAFT), None)
+    if draft is not None:
+        return tuple(review for rid in draft.review_ids
+                     if (review := catalog.by_id(rid)) is not None)
+    issued = issued_review_ids(store, catalog) if store is not None else set()
+    return next_reviews(config, catalog, issued, now)

@@ -20,7 +20,7 @@ import sys
 import unicodedata
 import zipfile
 from dataclasses import replace
-from datetime import date
+from datetime import date, timedelta
 
 import pytest
 
@@ -38,12 +38,14 @@ from publisher.text import SUBJECT_MAX, header_text
 from tests.fixtures import (
     POSTAL,
     REPO,
+    SLOT,
     Page,
     golden,
     make_issue,
     make_review,
     write_films,
     write_png,
+    write_reviews,
 )
 
 TITLE = "Fast & Furious <Extended Cut>"
@@ -765,6 +767,35 @@ def test_a_poster_is_shown_at_its_own_size_up_to_150_pixels_with_its_height(publ
     # Numbers a mail client reserves while images are blocked, in the poster's proportions.
     assert sizes == {"film-1.png": ("150", "225"), "film-2.png": ("120", "180"),
                      "film-3.png": ("150", "auto")}
+
+
+def test_cli_preview_shows_the_next_issue_as_it_would_go_out(publication, cli):
+    """Numbered as the next issue, the preview holds what that issue will: not the latest
+    reviews, which the issues before it mailed."""
+    write_reviews(publication, 3)
+    env = {"PUBLISHER_SECRET": "a-secret-of-at-least-thirty-two-bytes"}
+    assert cli("run", now=SLOT + timedelta(minutes=5), env=env).exit_code == 0
+    write_reviews(publication, 1, first=(SLOT + timedelta(days=2)).date(), prefix="new")
+    week = SLOT + timedelta(days=6)
+    result = cli("digest", "preview", "--text", now=week)
+    assert result.exit_code == 0, result.output
+    assert result.stderr.splitlines()[0] == "Test Reel #2: New 1"
+    assert "New 1" in result.stdout and "Film 3" not in result.stdout
+    # A draft composed by hand is what goes out next.
+    assert cli("issue", "new", now=week).exit_code == 0
+    write_reviews(publication, 2, first=(SLOT + timedelta(days=2)).date(), prefix="new")
+    drafted = cli("digest", "preview", "--text", now=week)
+    assert drafted.stderr.splitlines()[0] == "Test Reel #2: New 1"
+    assert cli("run", now=week + timedelta(days=1, minutes=5), env=env).exit_code == 0
+    later = cli("digest", "preview", "--text", now=week + timedelta(days=2))
+    assert later.stderr.splitlines()[0] == "Test Reel #3: New 2"
+    # Nothing waiting for issue #4 once #3 is out: the latest, said to be only a sample.
+    assert cli("run", now=week + timedelta(days=8, minutes=5), env=env).exit_code == 0
+    last = cli("digest", "preview", "--text", now=week + timedelta(days=9))
+    assert last.exit_code == 0, last.output
+    assert last.stderr.splitlines()[:2] == [
+        "note: no published review is waiting for issue #4; showing the latest 5 instead",
+        "Test Reel #4: Film 1 and 4 more"]
 
 
 def test_cli_preview_since_and_conflicting_options(publication, cli):
