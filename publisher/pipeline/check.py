@@ -30,6 +30,7 @@ from .preflight import (
     check_directories,
     check_dkim,
     check_inbox,
+    check_issues,
     check_ledger,
     check_reader_messages,
     check_readers,
@@ -147,7 +148,8 @@ def operations(config: Config, *, now: datetime, connect: bool = False,
                catalog: Catalog | None = None) -> Findings:
     """Everything ``publisher run`` will need, one check per concern (``preflight``): the
     schedule (with ``catalog``, the sources, whether a due slot gets an issue), the
-    transport (with ``connect``, a real session that sends nothing), the
+    transport (with ``connect``, a real session that sends nothing), an issue paused or with
+    ambiguous deliveries, the
     addresses, the secret, DKIM (with ``connect``, the record in DNS), the ledger and the
     directories a run writes."""
     found = Findings()
@@ -163,6 +165,7 @@ def operations(config: Config, *, now: datetime, connect: bool = False,
     found.extend(check_secret(ledger, sends_mail=sends_mail, environ=environ))
     found.extend(check_dkim(config, connect=connect))
     found.extend(ledger_found)
+    found.extend(check_issues(config, ledger))
     found.extend(check_readers(config))
     found.extend(check_reader_messages(config, now))
     found.extend(check_directories(config))

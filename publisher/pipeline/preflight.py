@@ -23,10 +23,11 @@ import dns.exception
 import dns.resolver
 
 from ..config import SECRET_ENV, SECRET_PURPOSE, Config
+from ..delivery.engine import ambiguous_problem, paused_line
 from ..delivery.local import FileTransport, MaildirTransport
 from ..delivery.mailbox import MaildirBox, mailbox_description, mailbox_from_config
 from ..delivery.transports import Transport, transport_from_url
-from ..errors import ConfigError, InvalidAddress, PublisherError, TemplateError
+from ..errors import ConfigError, InvalidAddress, PublisherError, StoreError, TemplateError
 from ..files import disk_full
 from ..ledger import Store
 from ..ledger.addresses import normalise_email
@@ -34,7 +35,7 @@ from ..ledger.backups import ledger_damage
 from ..ledger.health import describe_server
 from ..ledger.probe import LedgerStatus, probe_ledger, readonly_store, sqlite_path
 from ..ledger.schema import SCHEMA_REVISION
-from ..models import IssueState
+from ..models import DeliveryStatus, IssueState
 from ..newsletter.schedule import clock_warning, config_schedule, format_local, next_times, outlook
 from ..newsletter.subscriptions import welcome_still_owed
 from ..render.dkim import DkimSigner
@@ -51,6 +52,7 @@ from ..render.words import plural_rule
 from ..sources import Catalog
 from ..text import count
 from .issues import lost_ledger
+from .lock import file_lock_holder
 from .slots import ledger_decision, slot_shortfall
 from .units import RUN_EVERY_MINUTES
 
@@ -517,6 +519,34 @@ def check_ledger(config: Config, now: datetime) -> tuple[Findings, LedgerStatus]
                 "every five minutes (its log says why; publisher check --connect tests the "
                 "relay)")
     return found, status
+
+
+def check_issues(config: Config, ledger: LedgerStatus) -> Findings:
+    """The issues being sent that every run stops on until a person decides — paused (a
+    policy refusal, a restore), or with ambiguous deliveries — with the line a run gives,
+    read from the ledger without writing. Messages a sender at work has on the wire are its
+    own, not in doubt (``issue show`` tells them apart the same way)."""
+    found = Findings()
+    if ledger.problem or not ledger.exists or not ledger.current or not ledger.started:
+        return found
+    holder = None if sqlite_path(config) is None else file_lock_holder(config.paths.lock)
+    try:
+        with readonly_store(config, ledger) as store:
+            if store is None:
+                return found
+            for record in store.issues():
+                if record.state != IssueState.SENDING:
+                    continue
+                if record.paused_reason:
+                    found.errors.append(paused_line(record.number, record.paused_reason))
+                if store.delivery_counts(record.number)[DeliveryStatus.SENDING]:
+                    ambiguous = len(store.ambiguous_deliveries(record.number,
+                                                               lock_holder=holder))
+                    if ambiguous:
+                        found.errors.append(ambiguous_problem(record.number, ambiguous))
+    except StoreError:
+        pass  # check_ledger says why it cannot be read
+    return found
 
 
 # --- directories ---------------------------------------------------------------------------------

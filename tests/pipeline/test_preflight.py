@@ -198,6 +198,30 @@ def test_check_says_a_due_slot_gets_no_issue_when_too_few_reviews_are_new(public
     assert "(5 min late; the next run sends it)" in twoweeks
 
 
+def test_check_names_an_issue_every_run_stops_on(publication, cli):
+    """Ambiguous deliveries and a paused issue make every run exit 1 until a person decides:
+    check, which says what a run will need, says so too, with the same line."""
+    add_subscribers(publication.config, 3, SLOT - timedelta(days=1))
+    assert cli("issue", "new", env=ENV).exit_code == 0
+    with open_store(publication.config) as crashed:  # a send killed with messages on the wire
+        crashed.queue_deliveries(1, now=NOW)
+        first, *_ = crashed.due_deliveries(1, now=NOW)
+        assert crashed.claim([first.id], now=NOW) == [first.id]
+    result = check(cli)
+    assert result.exit_code == 1
+    assert errors(result) == [
+        "issue #1: 1 delivery is ambiguous (a send was interrupted); decide, then run "
+        "'publisher issue resend-ambiguous 1' to send them again or 'publisher issue "
+        "settle-ambiguous 1' to record them as delivered"]
+    with open_store(publication.config) as store:
+        store.pause_issue(1, "the server refused reader0000@example.org for policy reasons")
+    paused = errors(check(cli))
+    assert paused[0].startswith("issue #1 paused: the server refused "
+                                "reader0000@example.org for policy reasons; fix the cause")
+    assert cli("issue", "settle-ambiguous", "1", env=ENV).exit_code == 0
+    assert errors(check(cli)) == paused[:1]
+
+
 def test_check_says_what_the_next_run_does_about_a_slot_that_passed(publication, cli,
                                                                      database):
     assert cli("run", now=SLOT + timedelta(minutes=5), env=ENV).exit_code == 0
