@@ -213,9 +213,23 @@ _FOOTNOTES = re.compile(r'<sup class="footnote-ref">.*?</sup>|<section class="fo
                         r"</section>", re.DOTALL)
 
 
+#: The narrow no-break space French sets inside its guillemets (sources/quotes.py), and what
+#: stands for it while an excerpt splits words at white space, which it is to str.split: the
+#: space stays, and "«" stays with its word.
+_NARROW_NBSP, _NARROW_NBSP_HELD = "\u202f", "\ufdd0"
+
+
 def excerpt(html: str, words: int) -> str:
     """The first ``words`` words of an HTML fragment as plain text, cut at a word, with "…"
     when anything was cut; footnotes left out."""
+    if _NARROW_NBSP in html:
+        return _excerpt(html.replace(_NARROW_NBSP, _NARROW_NBSP_HELD),
+                        words).replace(_NARROW_NBSP_HELD, _NARROW_NBSP)
+    return _excerpt(html, words)
+
+
+def _excerpt(html: str, words: int) -> str:
+    """``excerpt``, the narrow no-break spaces held."""
     if "footnote" in html:
         html = _FOOTNOTES.sub("", html)
     # Only the opening of a long body is needed: try a generous prefix first.

@@ -103,4 +103,4 @@ def archived_numbers(config: Config) -> list[int]:
 def note_from_file(path: Path, config: Config) -> str:
     """An editor's note in Markdown, as sanitised HTML with absolute links."""
     text = read_text(path, ComposeError, what="an editor's note", hint="save the note as UTF-8")
-    return markdown_to_html(text, config.base_url)
+    return markdown_to_html(text, config.base_url, language=config.language)

@@ -60,6 +60,8 @@ class FileBody(Deferred):
     #: The body needed no cleaning when it was parsed (prepare_markdown left it as it was):
     #: the same bytes need none now, and its scan of the whole text is skipped.
     clean: bool = False
+    #: The publication's language, whose quotation marks the body's quotes take.
+    language: str = "en"
 
     def compute(self, review: Review) -> str:
         try:
@@ -71,9 +73,9 @@ class FileBody(Deferred):
         if self.clean:
             # The bytes parsed as they are: cmark reads them without decoding the whole file.
             return render_prepared(data[_byte_offset(data, self.offset):], self.base_url,
-                                   review.url)
+                                   review.url, self.language)
         text = prepare_markdown(decode(data)[self.offset:])[0]
-        return render_prepared(text, self.base_url, review.url)
+        return render_prepared(text, self.base_url, review.url, self.language)
 
     def _changed(self, what: str) -> SourceError:
         return SourceError([Problem(self.source, 0, "", f"{what}; run the command again")])
@@ -86,9 +88,10 @@ class MarkdownBody(Deferred):
 
     markdown: str  # already through prepare_markdown
     base_url: str
+    language: str = "en"
 
     def compute(self, review: Review) -> str:
-        return render_prepared(self.markdown, self.base_url, review.url)
+        return render_prepared(self.markdown, self.base_url, review.url, self.language)
 
 
 #: Where a Hugo (or WordPress) source marks the end of its summary.
@@ -104,8 +107,10 @@ class Excerpt(Deferred):
     words: int
     lead: str | None = None
     base_url: str = ""
+    language: str = "en"
 
     def compute(self, review: Review) -> str:
         if self.lead is not None:
-            return excerpt(render_prepared(self.lead, self.base_url, review.url), self.words)
+            return excerpt(render_prepared(self.lead, self.base_url, review.url,
+                                           self.language), self.words)
         return excerpt(review.body_html, self.words)

@@ -75,9 +75,10 @@ def code_fingerprint() -> str:
 
 def config_fingerprint(config: Config) -> str:
     """The config fields that shape a parse result."""
+    # The language gives a body its quotation marks (quotes.py).
     parts = (config.base_url, config.timezone, config.feeds.permalink, config.feeds.ids,
              config.feeds.id_domain, config.newsletter.excerpt_words, config.reviews_dir,
-             str(config.root))
+             str(config.root), config.language)
     return repr(parts)
 
 

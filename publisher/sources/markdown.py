@@ -28,6 +28,7 @@ from ..text import (
     remove_bidi_controls,
     slugify,
 )
+from .quotes import localise_quotes, quotation_marks
 
 # Sources without "<" cannot hold raw HTML, and cmark's own output in its safe mode (which also
 # blanks javascript:, vbscript:, file: and data: links) lies within our allow-list, so nh3 is
@@ -572,10 +573,18 @@ def _heading_ids(html: str) -> str:
     return _HEADING.sub(named, html)
 
 
-def render_prepared(text: str | bytes, base_url: str, page_url: str | None = None) -> str:
+def render_prepared(text: str | bytes, base_url: str, page_url: str | None = None,
+                    language: str = "en") -> str:
     """markdown_to_html for text that prepare_markdown has already cleaned, or for its UTF-8
     encoding: a source file's bytes need neither decoding nor encoding again for cmark (which
     reads UTF-8), and bytes are scanned several times faster than text that is not ASCII."""
+    marks = quotation_marks(language)
+    html = _render_prepared(text, base_url, page_url)
+    return html if marks is None else localise_quotes(html, marks)
+
+
+def _render_prepared(text: str | bytes, base_url: str, page_url: str | None) -> str:
+    """render_prepared's HTML, its quotes cmark's English ones."""
     data = text.encode("utf-8") if isinstance(text, str) else text
     if _LT in data:  # no byte of a multi-byte UTF-8 character is "<": as "<" in text
         html = _clean(_cmark_html(data, _RAW_OPTIONS))
@@ -594,10 +603,11 @@ def render_prepared(text: str | bytes, base_url: str, page_url: str | None = Non
     return _absolute_urls(html, base_url, page_url).strip()
 
 
-def markdown_to_html(text: str, base_url: str, page_url: str | None = None) -> str:
-    """Render Markdown (GFM: tables, strikethrough, autolinks, footnotes; typographic quotes) to
-    sanitised HTML (no script, style, iframe or event handlers; links only http, https and
-    mailto; no ``h1``: ``_below_the_title``) whose href/src/srcset are absolute against
-    ``base_url`` (links within the document, footnotes' among them, against ``page_url``,
-    where it is given: ``absolute_url``)."""
-    return render_prepared(prepare_markdown(text)[0], base_url, page_url)
+def markdown_to_html(text: str, base_url: str, page_url: str | None = None,
+                     language: str = "en") -> str:
+    """Render Markdown (GFM: tables, strikethrough, autolinks, footnotes; typographic quotes in
+    ``language``'s marks: quotes.py) to sanitised HTML (no script, style, iframe or event
+    handlers; links only http, https and mailto; no ``h1``: ``_below_the_title``) whose
+    href/src/srcset are absolute against ``base_url`` (links within the document, footnotes'
+    among them, against ``page_url``, where it is given: ``absolute_url``)."""
+    return render_prepared(prepare_markdown(text)[0], base_url, page_url, language)

@@ -133,7 +133,8 @@ def parse_page(text: str, path: str, config: Config) -> tuple[SitePage | None, C
         out.warn(line, "body", f"<{name}> {REMOVED}; a page that needs one can have it in its "
                                "template (templates/site_page.html.j2, by page.canonical)")
     return SitePage(slug=slug, title=title, url=url,
-                    body_html=render_prepared(markdown, config.base_url, url),
+                    body_html=render_prepared(markdown, config.base_url, url,
+                                              config.language),
                     source_path=path, menu=title if menu is None else menu, weight=weight,
                     description=fields.text("description") or "",
                     links=site_links(markdown, config.base_url, body_line), draft=draft,

@@ -566,9 +566,9 @@ def parse_source(text: str, path: str, config: Config, *,
     links = site_links(body, config.base_url, body_line)
     # Rendered when an output first reads it: most reviews are in no feed and no digest.
     body_html: str | Deferred = (
-        MarkdownBody(body, config.base_url) if file is None
+        MarkdownBody(body, config.base_url, config.language) if file is None
         else FileBody(file[0], path, file[1], body_offset, config.base_url,
-                      clean=body is as_written))
+                      clean=body is as_written, language=config.language))
     if review_id is None:
         review_id = derived_id(config, published.date(), slug)
     review = Review(
@@ -581,7 +581,7 @@ def parse_source(text: str, path: str, config: Config, *,
         url=url or config.permalink(slug),
         body_html=body_html,
         summary=summary if summary is not None else Excerpt(
-            config.newsletter.excerpt_words, *_lead(body, config.base_url)),
+            config.newsletter.excerpt_words, *_lead(body, config.base_url, config.language)),
         film=film,
         rating=rating,
         tags=tags,
@@ -596,9 +596,10 @@ def parse_source(text: str, path: str, config: Config, *,
     return review, out.problems, out.warnings, needs
 
 
-def _lead(body: str, base_url: str) -> tuple[str, str] | tuple[()]:
-    """The Markdown before a body's ``<!--more-->`` (and base_url to render it), which Hugo
-    makes the summary; nothing when there is no such marker (the excerpt is the body's)."""
+def _lead(body: str, base_url: str, language: str) -> tuple[str, str, str] | tuple[()]:
+    """The Markdown before a body's ``<!--more-->`` (and base_url and the language to render
+    it), which Hugo makes the summary; nothing when there is no such marker (the excerpt is the
+    body's, whose HTML is rendered in the language already)."""
     if "<" not in body:  # one character's scan, many times faster than the marker's
         return ()
     lead, more, rest = body.partition(MORE)
@@ -606,7 +607,7 @@ def _lead(body: str, base_url: str) -> tuple[str, str] | tuple[()]:
         return ()
     if "[^" in lead:
         lead = _without_notes_defined_in(lead, rest)
-    return lead, base_url
+    return lead, base_url, language
 
 
 #: A footnote's definition at the start of a line, and a reference that is not one.

@@ -1705,6 +1705,29 @@ label = "{label} :"
 """
 
 
+def test_a_french_publication_quotes_in_guillemets_in_pages_feeds_excerpts_and_digests(
+        publication, now):
+    write_reviews(publication, [{"summary": None, "body": 'Un film "inoubliable", l\'été.'}])
+    (publication.root / "pages" / "about.md").parent.mkdir(exist_ok=True)
+    (publication.root / "pages" / "about.md").write_text(
+        '---\ntitle: À propos\n---\nUne revue "libre".\n', encoding="utf-8")
+    build_site(publication.config, now=now)  # in English first: its bodies are cached
+    toml = publication.root / "publisher.toml"
+    toml.write_text(toml.read_text().replace('language = "en"', 'language = "fr"'))
+    config = publication.config
+    build_site(config, now=now)
+    quoted = "«\u202finoubliable\u202f», l’été."
+    review_page = page(config.output_path, "reviews/film-1/index.html")
+    assert quoted in review_page.text_content()
+    assert quoted in meta(review_page, "description")[0]  # the excerpt
+    assert "«\u202flibre\u202f»" in page(config.output_path, "about/index.html").text_content()
+    [entry] = feedparser.parse(config.output_path / "feed.xml").entries
+    assert quoted in entry.content[0].value and quoted in entry.summary
+    digest = render_digest(Issue(number=1, subject="s", date=now,
+                                 reviews=load_reviews(config).reviews), Site.from_config(config))
+    assert quoted in digest.html and "“" not in digest.html
+
+
 def test_a_right_to_left_publication_reads_right_to_left_in_the_feeds_view_too(
         publication, now):
     toml = publication.root / "publisher.toml"

@@ -126,3 +126,12 @@ def test_a_body_is_cleaned_when_rendered_only_if_it_needed_cleaning_when_parsed(
     assert review.__dict__["_body_html"].clean is clean
     assert review.body_html == markdown_to_html(body, config.base_url)
     assert "\u202e" not in review.body_html and "\x01" not in review.body_html
+
+
+def test_a_summary_cut_at_more_quotes_in_the_publications_language(publication):
+    toml = publication.root / "publisher.toml"
+    toml.write_text(toml.read_text().replace('language = "en"', 'language = "fr"'))
+    write_reviews(publication, [{"summary": None,
+                                 "body": 'Un "film" <em>rare</em>.\n\n<!--more-->\n\nLa suite.'}])
+    [review] = load_reviews(publication.config).reviews
+    assert review.summary == "Un «\u202ffilm\u202f» rare."

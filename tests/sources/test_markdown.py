@@ -22,6 +22,34 @@ def test_gfm_tables_strikethrough_and_typographic_quotes():
     assert "<td>Alien</td>" in html
 
 
+QUOTED = """Elle dit : "l'été m'apprend à 'attendre' les autres", et ce n'est "rien"."""
+
+
+@pytest.mark.parametrize(("language", "expected"), [
+    ("fr", "Elle dit : «\u202fl’été m’apprend à «\u202fattendre\u202f» les autres\u202f», "
+           "et ce n’est «\u202frien\u202f»."),
+    ("fr-CA", "Elle dit : «\u202fl’été m’apprend à ”attendre“ les autres\u202f», "
+              "et ce n’est «\u202frien\u202f»."),
+    ("de", "Elle dit : „l’été m’apprend à ‚attendre‘ les autres“, et ce n’est „rien“."),
+    ("de-CH", "Elle dit : «l’été m’apprend à ‹attendre› les autres», et ce n’est «rien»."),
+    ("ja", "Elle dit : 「l’été m’apprend à 『attendre』 les autres」, et ce n’est 「rien」."),
+    ("en-US", "Elle dit : “l’été m’apprend à ‘attendre’ les autres”, et ce n’est “rien”."),
+])
+def test_quotes_take_the_marks_of_the_publications_language_and_apostrophes_stay(
+        language, expected):
+    assert markdown_to_html(QUOTED, BASE, language=language) == f"<p>{expected}</p>"
+
+
+def test_localised_quotes_leave_code_as_written_and_pair_across_emphasis():
+    html = markdown_to_html(
+        """'*Mot*' et `"code"`, puis " bonjour " ![Le "Havre"](/h.png)\n\n```\n“x”\n```""",
+        BASE, language="fr")
+    assert html == ("<p>«\u202f<em>Mot</em>\u202f» et <code>&quot;code&quot;</code>, puis "
+                    "«\u202fbonjour\u202f» "
+                    '<img src="https://reel.test/h.png" alt="Le «\u202fHavre\u202f»"></p>\n'
+                    "<pre><code>“x”\n</code></pre>")
+
+
 @pytest.mark.parametrize(
     ("markdown", "forbidden"),
     [

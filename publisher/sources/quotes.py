@@ -1,0 +1,185 @@
+"""Typographic quotes in the publication's language.
+
+cmark's smart punctuation writes English quotes (“…” and ‘…’) whatever the language; a French
+reader expects « … », a German one „…“ and ‚…‘. The rendered HTML's quotes are put in the
+language's marks afterwards: the marks are the Unicode CLDR's delimiters (Babel does not carry
+them), and French sets a narrow no-break space inside its guillemets, as the Imprimerie
+nationale's rules and French word processors do. Apostrophes stay ’ (cmark writes the same
+character for an apostrophe and a closing single quote: a ’ followed by a letter, "l’été", is
+an apostrophe; another closes the nearest open ‘ of its block, if any). Code is left as written.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Marks:
+    """A language's quotation marks: the outer pair, the pair for a quote inside a quote, and
+    whether a narrow no-break space goes inside each mark (French)."""
+
+    open: str
+    close: str
+    inner_open: str
+    inner_close: str
+    spaced: bool = False
+
+
+# CLDR 47's delimiters (common/main/*.xml, <delimiters>), the languages that differ from
+# cmark's English “ ” ‘ ’: each entry is the four marks and the tags that use them (a region or
+# script tag is looked up before its language). One departure: CLDR gives de-CH Germany's „…“,
+# where Swiss German is set in guillemets (the Federal Chancellery's Schreibweisungen, Swiss
+# newspapers), as CLDR's gsw and fr-CH are.
+_CLDR_MARKS = {
+    "„”‚’": "agq ff",
+    "«»‹›": "am az-Arab az-Cyrl de-CH de-LI fa fr-CH gsw jgo kkj mzn sdh",
+    "”“’‘": "ar lld ms-Arab syr ur",
+    "«»“”": "ast blo bm br ca dyo el es-US eu ewo ie it kab kk lij mg mua nnh pt-PT sc sg sq ti",
+    "«»„“": "bas be cv ky ru sah uk",
+    "„“„“": "bg lt",
+    "„“‚‘": "bs-Cyrl cs de dsb et hr hsb is lb luy mk sk sl",
+    "„”‘’": "bs",
+    "«»‘’": "dua el-POLYTON ksf no rw",
+    "””’’": "fi he lag rn sn sv",
+    "«»”“": "fr-CA",
+    "«»«»": "fr hy yav",
+    "„”»«": "hu",
+    "‘’“”": "ia nso ti-ER tn",
+    "「」『』": "ja yue zh-Hant",
+    "„“«»": "ka",
+    "‘’‘’": "nl",
+    "„”«»": "nmg pl ro",
+    "«»„”": "shi zgh",
+    "„”’’": "sr",
+    "“’“”": "st",
+    "“”“”": "tk",
+    "“”’‘": "uz",
+}
+_TAG_MARKS = {tag.lower(): marks for marks, tags in _CLDR_MARKS.items() for tag in tags.split()}
+_SPACED_LANGUAGES = frozenset({"fr"})
+
+
+@functools.cache
+def quotation_marks(language: str) -> Marks | None:
+    """The quotation marks of ``language`` (a language tag), or None where they are cmark's own
+    English ones: the tag's most specific entry (``fr-CA``, ``zh-Hant-TW`` as ``zh-Hant``), else
+    its language's."""
+    subtags = language.replace("_", "-").lower().split("-")
+    candidates = ["-".join(subtags[:n]) for n in range(len(subtags), 0, -1)]
+    candidates[1:1] = [f"{subtags[0]}-{s}" for s in subtags[1:-1]]  # zh-Hant-TW: zh-Hant too
+    marks = next((_TAG_MARKS[tag] for tag in candidates if tag in _TAG_MARKS), None)
+    if marks is None:
+        return None
+    return Marks(marks[0], marks[1], marks[2], marks[3], spaced=subtags[0] in _SPACED_LANGUAGES)
+
+
+_ENGLISH = "“”‘’"
+_NARROW_NBSP = "\u202f"
+_SPACES = " \n\u00a0\u202f"
+# cmark's and nh3's HTML: a tag never holds ">" inside a value (both escape it).
+_PIECE = re.compile(r"<(/?)([A-Za-z][A-Za-z0-9]*)[^>]*>|[^<]+|<")
+# Where a quote that opened must have closed: a block of text (a paragraph, a list item, a
+# table cell...), as cmark pairs quotes within one.
+_BLOCKS = frozenset({"p", "li", "td", "th", "h1", "h2", "h3", "h4", "h5", "h6", "blockquote",
+                     "div", "dt", "dd", "figcaption", "section", "ul", "ol", "table", "tr",
+                     "hr"})
+_CODE = frozenset({"code", "pre", "kbd", "samp"})
+_ALT = re.compile(r'( alt=")([^"]*)(")')
+
+
+def localise_quotes(html: str, marks: Marks) -> str:
+    """``html`` (cmark's, cleaned) with its typographic quotes in ``marks``; code and tags left
+    as written, but for images' alt text (which cmark writes with smart quotes too)."""
+    if not any(mark in html for mark in _ENGLISH):
+        return html
+    pieces: list[str] = []
+    block: list[str] = []  # the text pieces of the current block, and the tags between them
+    texts: list[int] = []  # which of block's pieces are text
+    code = 0
+    for match in _PIECE.finditer(html):
+        piece, name = match.group(0), (match.group(2) or "").lower()
+        if not name:
+            if not code:
+                texts.append(len(block))
+            block.append(piece)
+            continue
+        if name in _CODE:
+            code = max(code + (-1 if match.group(1) else 1), 0)
+        if name in _BLOCKS:
+            pieces += _block(block, texts, marks)
+            block, texts = [], []
+            pieces.append(piece)
+        elif name == "img" and ' alt="' in piece:
+            block.append(_ALT.sub(
+                lambda m: m.group(1) + "".join(_block([m.group(2)], [0], marks)) + m.group(3),
+                piece))
+        else:
+            block.append(piece)
+    pieces += _block(block, texts, marks)
+    return "".join(pieces)
+
+
+def _block(block: list[str], texts: list[int], marks: Marks) -> list[str]:
+    """The pieces of one block with their quotes in ``marks``: the text pieces are read as one
+    text (a quote's neighbours may lie across a tag, ‘<em>mot</em>’)."""
+    text = "".join(block[i] for i in texts)
+    if not any(mark in text for mark in _ENGLISH):
+        return block
+    out = list(text)
+    open_doubles = 0
+    open_singles: list[int] = []
+    for i, char in enumerate(text):
+        if char not in _ENGLISH:
+            continue
+        before = text[i - 1] if i else " "
+        after = text[i + 1] if i + 1 < len(text) else " "
+        if char == "“":
+            # An unpaired '"' with spaces on both sides (' " mot " ', as French is often typed)
+            # is "“" to cmark: the second of two closes the first.
+            if open_doubles and before in _SPACES and after in _SPACES:
+                out[i] = _closing(marks.close, marks, out, i)
+                open_doubles -= 1
+            else:
+                out[i] = _opening(marks.open, marks, out, i)
+                open_doubles += 1
+        elif char == "”":
+            out[i] = _closing(marks.close, marks, out, i)
+            open_doubles = max(open_doubles - 1, 0)
+        elif char == "‘":
+            out[i] = _opening(marks.inner_open, marks, out, i)
+            open_singles.append(i)
+        elif not after.isalnum() and before not in _SPACES and open_singles:
+            open_singles.pop()
+            out[i] = _closing(marks.inner_close, marks, out, i)
+    # The text's characters go back into its pieces, in their lengths as written.
+    result = list(block)
+    start = 0
+    for index in texts:
+        end = start + len(block[index])
+        result[index] = "".join(out[start:end])
+        start = end
+    return result
+
+
+def _opening(mark: str, marks: Marks, out: list[str], i: int) -> str:
+    """``mark`` for the opening quote at ``out[i]``; a space written after it made narrow
+    and no-break where the language sets one there."""
+    if not (marks.spaced and mark in "«‹"):
+        return mark
+    if i + 1 < len(out) and out[i + 1] in _SPACES:
+        out[i + 1] = _NARROW_NBSP
+        return mark
+    return mark + _NARROW_NBSP
+
+
+def _closing(mark: str, marks: Marks, out: list[str], i: int) -> str:
+    """``mark`` for the closing quote at ``out[i]`` (see ``_opening``)."""
+    if not (marks.spaced and mark in "»›"):
+        return mark
+    if i and out[i - 1] in _SPACES:
+        out[i - 1] = _NARROW_NBSP
+        return mark
+    return _NARROW_NBSP + mark
