@@ -16,8 +16,10 @@ available to rent…"). Pages from richer layouts may open with more labelled li
 optional: ``Title:`` (or ``Film:``), ``Date:`` (``Published:``, ``Posted:``; ``March 3, 2024`` or
 ``2024-03-03``), ``Rating:`` (``4/5``, ``8/10``, ``3½``, ``★★★½``), ``Runtime:``, ``Genre:`` or
 ``Tags:``, and ``Rated:`` or ``Certificate:``; the options (``--title``, ``--date``) win over
-them. Without a title, the film the closing line names is taken, else the file name is
-humanised (either noted, to check); without a date the review is written as a draft (with the
+them. A French or German publication's pages may write these labels in its language
+(``_HEADER_KEYS_IN``), and any publication's dates in its language's words. Without a title,
+the film the closing line names is taken, else the file name is humanised (either noted, to
+check); without a date the review is written as a draft (with the
 import day as a placeholder date, so the file still loads) and the result lists the fields an
 editor must fill in before publishing.
 
@@ -32,12 +34,15 @@ Because it is written into the file, renaming the slug or retitling later keeps 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import re
+import unicodedata
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from datetime import date as Date
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -156,19 +161,48 @@ def humanise_filename(path: Path) -> str:
     return case_title(words) if words else ""
 
 
-def _split_names(value: str) -> list[str]:
-    """'a, b, c, and d' / 'a, b and c' / 'a & b' -> ['a', 'b', 'c', 'd']."""
+def _split_names(value: str, language: str = "en") -> list[str]:
+    """'a, b, c, and d' / 'a, b and c' / 'a & b' -> ['a', 'b', 'c', 'd']; "and" in English or
+    in ``language`` ("a, b et c", "a, b und c")."""
     value = value.rstrip(";").rstrip()
     # A closing full stop ends the line, unless it belongs to 'Jr.' or an initial.
     if value.endswith(".") and not re.search(r"(?:\b[js]r|\b\w)\.$", value, re.IGNORECASE):
         value = value[:-1]
+    words = "|".join(dict.fromkeys(["and", "&", *map(re.escape, _and(language).split())]))
     names = []
     for item in value.split(","):
-        for part in re.split(r"\s+(?:and|&)\s+", item.strip(), flags=re.IGNORECASE):
-            part = re.sub(r"^(?:and|&)\s+", "", part.strip(), flags=re.IGNORECASE).strip()
+        for part in re.split(rf"\s+(?:{words})\s+", item.strip(), flags=re.IGNORECASE):
+            part = re.sub(rf"^(?:{words})\s+", "", part.strip(), flags=re.IGNORECASE).strip()
             if part:
                 names.append(part)
     return names
+
+
+@functools.cache
+def _locale(language: str) -> Any:
+    """Babel's Locale for ``language`` (else for its primary subtag), or None where CLDR has
+    no data for it."""
+    from babel import Locale, UnknownLocaleError
+
+    tag = language.replace("_", "-")
+    for candidate in dict.fromkeys([tag, tag.split("-")[0]]):
+        try:
+            return Locale.parse(candidate, sep="-")
+        except (UnknownLocaleError, ValueError):
+            continue
+    return None
+
+
+@functools.cache
+def _and(language: str) -> str:
+    """The word that joins the last two names of a list in ``language`` ("and", "et", "und"):
+    CLDR's, from its pattern for a list of two."""
+    locale = _locale(language)
+    if locale is None or language.split("-")[0].lower() == "en":
+        return "and"
+    pattern = str(locale.list_patterns["standard"].get("2", "{0} and {1}"))
+    word = pattern.replace("{0}", "").replace("{1}", "").strip(" ,")
+    return word or "and"
 
 
 # --- Markdown --------------------------------------------------------------------------------
@@ -211,9 +245,53 @@ _HEADER_KEYS = {"director": "director", "directed by": "director", "starring": "
                 "length": "runtime", "tags": "tags", "genre": "tags", "genres": "tags",
                 "classification": "classification", "certificate": "classification",
                 "rated": "classification"}
-_HEADER = re.compile(
-    r"^(?P<key>" + "|".join(sorted(_HEADER_KEYS, key=len, reverse=True)) +
-    r")\s*:\s*(?P<value>.*)$", re.IGNORECASE)
+#: The same labels in other languages, read on the pages of a publication in that language
+#: (besides the English ones, which builders in every language still write).
+_HEADER_KEYS_IN = {
+    "fr": {"réalisateur": "director", "réalisatrice": "director", "réalisation": "director",
+           "réalisé par": "director", "avec": "starring", "distribution": "starring",
+           "acteurs": "starring", "interprètes": "starring", "critique": "reviewer",
+           "critique de": "reviewer", "critique par": "reviewer", "par": "reviewer",
+           "auteur": "reviewer", "autrice": "reviewer", "année": "year", "titre": "title",
+           "publié le": "date", "publié": "date", "note": "rating", "étoiles": "rating",
+           "durée": "runtime", "catégorie": "tags", "mots-clés": "tags",
+           "public": "classification", "âge": "classification"},
+    "de": {"regie": "director", "regisseur": "director", "regisseurin": "director",
+           "darsteller": "starring", "besetzung": "starring", "mit": "starring",
+           "kritik": "reviewer", "kritik von": "reviewer", "rezension": "reviewer",
+           "rezension von": "reviewer", "autor": "reviewer", "autorin": "reviewer",
+           "von": "reviewer", "jahr": "year", "titel": "title", "datum": "date",
+           "veröffentlicht": "date", "veröffentlicht am": "date", "bewertung": "rating",
+           "wertung": "rating", "sterne": "rating", "laufzeit": "runtime", "länge": "runtime",
+           "dauer": "runtime", "schlagwörter": "tags", "fsk": "classification",
+           "altersfreigabe": "classification", "freigabe": "classification"},
+}
+
+
+@functools.cache
+def _header_keys(language: str) -> dict[str, str]:
+    """The labels a page of a publication in ``language`` may open with, and their fields."""
+    return {**_HEADER_KEYS, **_HEADER_KEYS_IN.get(language.split("-")[0].lower(), {})}
+
+
+def _labels_in(language: str) -> str:
+    """", or Réalisateur:, Avec: and Critique:" where ``language`` has labels of its own (the
+    first for each field), else ""."""
+    labels = _HEADER_KEYS_IN.get(language.split("-")[0].lower())
+    if labels is None:
+        return ""
+    firsts = [next(label for label, key in labels.items() if key == field)
+              for field in ("director", "starring", "reviewer")]
+    return ", or {}:, {}: and {}:".format(*(label.capitalize() for label in firsts))
+
+
+@functools.cache
+def _header(language: str) -> re.Pattern[str]:
+    """A labelled line: "Director: name", "Réalisateur : nom"."""
+    return re.compile(
+        r"^(?P<key>" + "|".join(sorted(map(re.escape, _header_keys(language)), key=len,
+                                       reverse=True)) +
+        r")\s*:\s*(?P<value>.*)$", re.IGNORECASE)
 #: Metadata lines of a Pelican source that no page header has: such a file is a source to move,
 #: not a page to import, and its lines would otherwise become the logline ("Status: draft").
 _PELICAN_LINE = re.compile(r"^(?P<key>Slug|Status|Category|Modified|Summary|Lang|Template|"
@@ -277,8 +355,9 @@ def _read_page(path: Path) -> str:
     return read_text(path, PageImportError, what="a page", hint="export or save the page as UTF-8")
 
 
-def _director(value: str) -> tuple[str, tuple[str, ...]]:
-    """'rosa delgado (film one, film two)' -> ('Rosa Delgado', ('Film One', 'Film Two'))."""
+def _director(value: str, language: str = "en") -> tuple[str, tuple[str, ...]]:
+    """'rosa delgado (film one, film two)' -> ('Rosa Delgado', ('Film One', 'Film Two')); two
+    directors joined by "and" in ``language``."""
     name, paren, rest = value.partition("(")
     credits: list[str] = []
     if paren:
@@ -287,8 +366,8 @@ def _director(value: str) -> tuple[str, tuple[str, ...]]:
             item = item.strip().strip("'\"‘’“”")
             if item and not _ELLIPSIS_ONLY.match(item):
                 credits.append(case_title(item))
-    names = [case_name(n) for n in _split_names(name.strip())]
-    return " and ".join(names), tuple(credits)
+    names = [case_name(n) for n in _split_names(name.strip(), language)]
+    return f" {_and(language)} ".join(names), tuple(credits)
 
 
 #: How a Date: line may be written, besides ISO 8601 (2024-03-03): the month in words, so that
@@ -299,9 +378,10 @@ _WEEKDAY = re.compile(r"^(?:mon|tue|wed|thu|fri|sat|sun)[a-z]*\.?,?\s+", re.IGNO
 _ORDINAL = re.compile(r"\b(\d{1,2})(?:st|nd|rd|th)\b", re.IGNORECASE)
 
 
-def _page_date(value: str) -> str | None:
-    """'March 3, 2024', '3rd March 2024', 'Sun, Mar 3, 2024' or '2024-03-03' -> '2024-03-03';
-    None for anything else (03/04/2024 is 3 April or March 4)."""
+def _page_date(value: str, language: str = "en") -> str | None:
+    """'March 3, 2024', '3rd March 2024', 'Sun, Mar 3, 2024' or '2024-03-03' -> '2024-03-03',
+    and the month in words in ``language`` too ('3 mars 2024', '3. März 2024'); None for
+    anything else (03/04/2024 is 3 April or March 4)."""
     try:
         return parse_date_option(value)[1].isoformat()
     except PageImportError:
@@ -314,7 +394,63 @@ def _page_date(value: str) -> str | None:
             return datetime.strptime(text, pattern).date().isoformat()
         except ValueError:
             continue
-    return None
+    day = _date_in_words(value, language)
+    return day.isoformat() if day is not None else None
+
+
+def _folded(word: str) -> str:
+    """A word as dates are compared: lower case, without accents or a closing full stop
+    ("Févr." and "fevrier" begin alike)."""
+    decomposed = unicodedata.normalize("NFKD", word.casefold().rstrip("."))
+    return "".join(c for c in decomposed if not unicodedata.combining(c))
+
+
+@functools.cache
+def _date_words(language: str) -> tuple[dict[str, int], frozenset[str]]:
+    """The month names of ``language`` and of English, wide and abbreviated, each folded with
+    its number; and the words a date may hold besides: weekdays and linking words ("le",
+    "de", "the", "of")."""
+    months: dict[str, int] = {}
+    others = {"the", "of", "le", "de", "del", "den", "am"}
+    for tag in dict.fromkeys([language, "en"]):
+        locale = _locale(tag)
+        if locale is None:
+            continue
+        for context in ("format", "stand-alone"):
+            for width in ("wide", "abbreviated"):
+                for number, name in locale.months[context][width].items():
+                    months.setdefault(_folded(name), number)
+                others.update(_folded(name) for name in locale.days[context][width].values())
+    months.setdefault("sept", 9)
+    return months, frozenset(others)
+
+
+_DATE_WORD = re.compile(r"\w+\.?")
+#: A day's number as written before the month: "3", "03", "1er" (French), "3rd".
+_DAY = re.compile(r"(\d{1,2})(?:er|re|e|st|nd|rd|th)?")
+
+
+def _date_in_words(value: str, language: str) -> Date | None:
+    """The day a date written in words says, in any order and in ``language`` or English
+    ('3 mars 2024', 'Sonntag, 3. März 2024', '3 de marzo de 2024'); None unless it says
+    exactly one day, one month in words and one year."""
+    months, others = _date_words(language)
+    day = month = year = None
+    for word in map(_folded, _DATE_WORD.findall(value)):
+        if len(word) == 4 and word.isdigit() and year is None:
+            year = int(word)
+        elif (number := _DAY.fullmatch(word)) and day is None:
+            day = int(number.group(1))
+        elif word in months and month is None:
+            month = months[word]
+        elif word not in others:
+            return None
+    if day is None or month is None or year is None:
+        return None
+    try:
+        return Date(year, month, day)
+    except ValueError:
+        return None
 
 
 _STAR_RATING = re.compile(r"^(?P<full>★*)(?P<half>½?)☆*$")
@@ -361,7 +497,7 @@ class _Labelled:
     classification: str = ""
 
 
-def _labelled(header: dict[str, tuple[int, str]], path: str) -> _Labelled:
+def _labelled(header: dict[str, tuple[int, str]], path: str, language: str) -> _Labelled:
     """The film's title, the date, the rating, the runtime, the tags and the classification
     from their labelled lines; PageImportError naming the line of one that does not read."""
 
@@ -370,11 +506,11 @@ def _labelled(header: dict[str, tuple[int, str]], path: str) -> _Labelled:
 
     date, rating, runtime = "", None, None
     if value := given("date"):
-        date = _page_date(value) or ""
+        date = _page_date(value, language) or ""
         if not date:
             raise PageImportError(
                 f"{path}:{header['date'][0]}: Date: {value!r} is not a date publisher reads; "
-                "write it as 2024-03-03 or March 3, 2024")
+                f"write it as 2024-03-03 or {_date_example(language)}")
     if value := given("rating"):
         rating = _page_rating(value)
         if rating is None:
@@ -395,8 +531,19 @@ def _labelled(header: dict[str, tuple[int, str]], path: str) -> _Labelled:
         classification=pasted_line(given("classification")))
 
 
-def parse_page(text: str, *, path: str) -> ParsedPage:
-    """Parse a page's text; ``path`` names the page in errors (``path:LINE: ...``).
+def _date_example(language: str) -> str:
+    """3 March 2024 as a page in ``language`` may write it: "March 3, 2024", "3 mars 2024"."""
+    locale = _locale(language)
+    if locale is None or language.split("-")[0].lower() == "en":
+        return "March 3, 2024"
+    from babel.dates import format_date
+
+    return str(format_date(Date(2024, 3, 3), "long", locale=locale))
+
+
+def parse_page(text: str, *, path: str, language: str = "en") -> ParsedPage:
+    """Parse a page's text; ``path`` names the page in errors (``path:LINE: ...``). Its labels
+    ("Director:"), dates and lists of names are read in English and in ``language``.
 
     Raises PageImportError for an empty page, a missing or empty REVIEWER line, a header field given
     twice, or a page with no review text after its header.
@@ -412,10 +559,10 @@ def parse_page(text: str, *, path: str) -> ParsedPage:
     for index, (n, s) in enumerate(cleaned):  # noqa: B007 - index is used after the loop
         if not s:
             continue
-        m = _HEADER.match(s)
+        m = _header(language).match(s)
         if not m:
             break
-        key = _HEADER_KEYS[m.group("key").lower()]
+        key = _header_keys(language)[m.group("key").lower()]
         if key in header:
             raise PageImportError(
                 f"{path}:{n}: a second '{m.group('key')}:' line (the first is line "
@@ -437,7 +584,8 @@ def parse_page(text: str, *, path: str) -> ParsedPage:
         where = text_lines[0][0] if text_lines else cleaned[-1][0]
         raise PageImportError(
             f"{path}:{where}: no 'REVIEWER: name' line before the review text; add one above "
-            "the logline (the header lines are Director:, Starring: and REVIEWER:)"
+            f"the logline (the header lines are Director:, Starring: and REVIEWER:"
+            f"{_labels_in(language)})"
         )
     reviewer_line, reviewer = header["reviewer"]
     if not reviewer:
@@ -470,12 +618,12 @@ def parse_page(text: str, *, path: str) -> ParsedPage:
 
     director, credits = "", tuple[str, ...]()
     if "director" in header and header["director"][1]:
-        director, credits = _director(header["director"][1])
+        director, credits = _director(header["director"][1], language)
     else:
         notes.append("no Director line: film.director is left out")
     starring: tuple[str, ...] = ()
     if "starring" in header:
-        starring = tuple(case_name(n) for n in _split_names(header["starring"][1]))
+        starring = tuple(case_name(n) for n in _split_names(header["starring"][1], language))
     year = None
     if "year" in header:
         n, value = header["year"]
@@ -494,7 +642,7 @@ def parse_page(text: str, *, path: str) -> ParsedPage:
         availability=availability,
         named=film_named_by(availability),
         notes=tuple(notes),
-        **dataclasses.asdict(_labelled(header, path)),
+        **dataclasses.asdict(_labelled(header, path, language)),
     )
 
 
@@ -724,7 +872,7 @@ def import_page(path: Path, config: Config, *, title: str | None = None,
     (written there, the two would fail every build).
     """
     path = Path(path)
-    page = parse_page(_read_page(path), path=str(path))
+    page = parse_page(_read_page(path), path=str(path), language=config.language)
     notes = list(page.notes)
 
     if title is not None:

@@ -508,6 +508,93 @@ def test_a_date_line_in_words_or_iso_gives_the_day(written, day):
     assert parse(f"Date: {written}\n{MINIMAL}").date == day
 
 
+@pytest.mark.parametrize(("language", "written", "day"), [
+    ("fr", "3 mars 2024", "2024-03-03"), ("fr", "1er mars 2024", "2024-03-01"),
+    ("fr", "dimanche 3 mars 2024", "2024-03-03"), ("fr", "3 févr. 2024", "2024-02-03"),
+    ("fr", "3 fevrier 2024", "2024-02-03"), ("fr", "March 3, 2024", "2024-03-03"),
+    ("de", "3. März 2024", "2024-03-03"), ("de", "Sonntag, 3. März 2024", "2024-03-03"),
+    ("de-CH", "3. Sept. 2023", "2023-09-03"), ("es", "3 de marzo de 2024", "2024-03-03"),
+])
+def test_a_date_line_is_read_in_the_publications_language_too(language, written, day):
+    assert parse_page(page(f"Date: {written}\n{MINIMAL}"), path="p.txt",
+                      language=language).date == day
+
+
+@pytest.mark.parametrize(("language", "written", "example"), [
+    ("fr", "3 mars", "3 mars 2024"), ("de", "3/4/2024", "3. März 2024"),
+    ("fr", "3 mars 2024 mars", "3 mars 2024"),
+])
+def test_a_date_line_that_does_not_read_shows_a_date_in_the_publications_language(
+        language, written, example):
+    with pytest.raises(PageImportError) as raised:
+        parse_page(page(f"Date: {written}\n{MINIMAL}"), path="p.txt", language=language)
+    assert str(raised.value) == (f"p.txt:1: Date: {written!r} is not a date publisher reads; "
+                                 f"write it as 2024-03-03 or {example}")
+
+
+def test_a_page_without_a_reviewer_line_names_the_labels_in_the_publications_language_too():
+    with pytest.raises(PageImportError) as raised:
+        parse_page("Regie: wim wenders\n\nZwei Engel.\n", path="p.txt", language="de")
+    assert str(raised.value) == (
+        "p.txt:3: no 'REVIEWER: name' line before the review text; add one above the logline "
+        "(the header lines are Director:, Starring: and REVIEWER:, or Regie:, Darsteller: and "
+        "Kritik:)")
+
+
+FRENCH_PAGE = """
+    Titre : Sans toit ni loi
+    Date : 1er mars 2024
+    Réalisateur : agnès varda
+    Avec : sandrine bonnaire, macha méril et stéphane freiss
+    Critique : claire dubois
+    Note : 4/5
+    Durée : 105 min
+    Genre : Drame
+
+    Une femme traverse la France à pied.
+
+    Le film est une merveille.
+"""
+
+GERMAN_PAGE = """
+    Titel: Der Himmel über Berlin
+    Datum: 3. März 2024
+    Regie: wim wenders und peter handke
+    Darsteller: bruno ganz, solveig dommartin und otto sander
+    Kritik: jana weber
+    Bewertung: 4/5
+    Laufzeit: 128 min
+
+    Zwei Engel über Berlin.
+
+    Ein Meisterwerk.
+"""
+
+
+@pytest.mark.parametrize(("language", "text", "expected"), [
+    ("fr", FRENCH_PAGE, {
+        "id": "tag:reel.test,2024-03-01:sans-toit-ni-loi", "title": "Sans toit ni loi",
+        "date": "2024-03-01", "reviewer": "Claire Dubois",
+        "film": {"director": "Agnès Varda", "runtime": 105,
+                 "starring": ["Sandrine Bonnaire", "Macha Méril", "Stéphane Freiss"]},
+        "rating": 4, "summary": "Une femme traverse la France à pied.", "tags": ["Drame"]}),
+    ("de", GERMAN_PAGE, {
+        "id": "tag:reel.test,2024-03-03:der-himmel-uber-berlin",
+        "title": "Der Himmel über Berlin", "date": "2024-03-03", "reviewer": "Jana Weber",
+        "film": {"director": "Wim Wenders und Peter Handke", "runtime": 128,
+                 "starring": ["Bruno Ganz", "Solveig Dommartin", "Otto Sander"]},
+        "rating": 4, "summary": "Zwei Engel über Berlin."}),
+])
+def test_a_page_in_the_publications_language_imports_with_its_labels_dates_and_names(
+        tmp_path, publication, now, language, text, expected):
+    toml = publication.root / "publisher.toml"
+    toml.write_text(toml.read_text().replace('language = "en"', f'language = "{language}"'))
+    source = write_page(tmp_path, "page.txt", text)
+    result = import_page(source, publication.config, now=now)
+    assert (result.missing, result.draft) == ((), False)
+    assert front_matter(result.path) == expected
+
+
 @pytest.mark.parametrize(("written", "rating"), [
     ("4/5", "4"), ("4.5 out of 5", "4.5"), ("8/10", "4"), ("7/10", "3.5"), ("3 stars", "3"),
     ("3½", "3.5"), ("4 1/2", "4.5"), ("4½/5", "4.5"), ("★★★½☆", "3.5"), ("★★★★★", "5"),
