@@ -296,18 +296,59 @@ def _header(language: str) -> re.Pattern[str]:
 #: not a page to import, and its lines would otherwise become the logline ("Status: draft").
 _PELICAN_LINE = re.compile(r"^(?P<key>Slug|Status|Category|Modified|Summary|Lang|Template|"
                            r"Save_as|Url|Authors|Translation)\s*:\s", re.IGNORECASE)
-_AVAILABLE = re.compile(r"\b(?:is|are)\s+(?:now\s+)?available\b", re.IGNORECASE)
 _ELLIPSIS_ONLY = re.compile(r"^(?:…|\.{2,}|etc\.?)$", re.IGNORECASE)
-#: The film a closing line names: "Salt Harbour is available to rent…" ("is": "are" is films).
-_AVAILABLE_FILM = re.compile(r"^(?P<film>.+?)\s+is\s+(?:now\s+)?available\b", re.IGNORECASE)
 #: A sentence ending inside what would be the film's name ("We loved it. Salt Harbour is…"); a
 #: word of three lower-case letters or more, so that "Mr. Smith Goes to Washington" passes.
-_SENTENCE_END = re.compile(r"[a-z]{3,}[.!?]\s")
-#: Subjects of an availability line that are not a film's name.
-_NOT_A_FILM = frozenset({"it", "this", "that", "these", "those", "they", "he", "she", "we",
-                         "you", "all", "both", "which", "our", "my", "your", "every", "each"})
-_GENERIC_FILM = frozenset({"film", "movie", "picture", "documentary", "feature", "series",
-                           "show", "season", "box set", "release", "disc", "short"})
+_SENTENCE_END = re.compile(r"[a-zß-ÿ]{3,}[.!?]\s")
+
+
+@dataclass(frozen=True)
+class _Availability:
+    """How a closing line says where to watch the film, in one language."""
+
+    line: re.Pattern[str]  # such a line ("… is available …")
+    film: re.Pattern[str]  # its subject, the film: group "film" ("is": "are" is films)
+    not_a_film: frozenset[str]  # first words of a subject that is no film's name ("it")
+    articles: str  # a pattern of the words before a generic subject ("the ", "this ")
+    generic: frozenset[str]  # subjects that name no film ("film", "documentary")
+
+
+_AVAILABILITY = {
+    "en": _Availability(
+        re.compile(r"\b(?:is|are)\s+(?:now\s+)?available\b", re.IGNORECASE),
+        re.compile(r"^(?P<film>.+?)\s+is\s+(?:now\s+)?available\b", re.IGNORECASE),
+        frozenset({"it", "this", "that", "these", "those", "they", "he", "she", "we", "you",
+                   "all", "both", "which", "our", "my", "your", "every", "each"}),
+        r"(?:the|this|that|a|an|our)\s+",
+        frozenset({"film", "movie", "picture", "documentary", "feature", "series", "show",
+                   "season", "box set", "release", "disc", "short"})),
+    # "Sans toit ni loi est disponible en VOD", "… est désormais disponible".
+    "fr": _Availability(
+        re.compile(r"\b(?:est|sont)\s+(?:\w+\s+)?disponibles?\b", re.IGNORECASE),
+        re.compile(r"^(?P<film>.+?)\s+est\s+(?:\w+\s+)?disponible\b", re.IGNORECASE),
+        frozenset({"il", "elle", "ils", "elles", "ce", "cela", "ceci", "ça", "tout", "tous",
+                   "les", "nos", "notre", "chaque", "on", "nous", "vous"}),
+        r"(?:(?:le|la|ce|cet|cette|un|une|notre)\s+|l['’]\s*)",
+        frozenset({"film", "long-métrage", "long métrage", "documentaire", "série",
+                   "saison", "coffret", "sortie", "disque", "court-métrage", "dvd"})),
+    # "Der Himmel über Berlin ist ab sofort auf DVD erhältlich", "… ist jetzt verfügbar".
+    "de": _Availability(
+        re.compile(r"\b(?:ist|sind)\b.*\b(?:verfügbar|erhältlich|abrufbar)\b", re.IGNORECASE),
+        re.compile(r"^(?P<film>.+?)\s+ist\b.*\b(?:verfügbar|erhältlich|abrufbar)\b",
+                   re.IGNORECASE),
+        frozenset({"er", "es", "sie", "das", "dies", "alle", "beide", "unser", "unsere",
+                   "jeder", "jede", "jedes", "wir", "man"}),
+        r"(?:der|die|das|dieser|diese|dieses|ein|eine|unser|unsere)\s+",
+        frozenset({"film", "spielfilm", "dokumentarfilm", "dokumentation", "serie", "staffel",
+                   "box", "kurzfilm", "dvd"})),
+}
+
+
+def _availabilities(language: str) -> list[_Availability]:
+    """How a closing line says where to watch, in English and in ``language``."""
+    primary = language.split("-")[0].lower()
+    return [_AVAILABILITY["en"], *([_AVAILABILITY[primary]] if primary in _AVAILABILITY
+                                   and primary != "en" else [])]
 
 
 @dataclass(frozen=True)
@@ -333,22 +374,33 @@ class ParsedPage:
     classification: str = ""
 
 
-def film_named_by(availability: str) -> str:
+#: Around a film's name in a closing line: emphasis and quotes, in any language's marks.
+_AROUND_NAME = " *_\"'“”‘’«»„‚‹›\u00a0\u202f"
+
+
+def film_named_by(availability: str, language: str = "en") -> str:
     """The film's title a closing line gives, as written: 'Salt Harbour is available to rent…'
-    -> 'Salt Harbour'; '' when its subject is no film's name ("The film is now available", "It
-    is available", a sentence before it)."""
-    m = _AVAILABLE_FILM.match(availability)
-    if not m:
-        return ""
-    film = re.sub(r"\s*\(\d{4}\)$", "", m.group("film").strip(" *_\"'“”‘’"))
-    film = film.strip(" *_\"'“”‘’")
+    -> 'Salt Harbour' (and in ``language``: 'Sans toit ni loi est disponible en VOD'); '' when
+    its subject is no film's name ("The film is now available", "It is available", a sentence
+    before it)."""
+    for says in _availabilities(language):
+        m = says.film.match(availability)
+        if m:
+            return _film_name(m.group("film"), says)
+    return ""
+
+
+def _film_name(subject: str, says: _Availability) -> str:
+    """``subject`` of an availability line as a film's name, or '' where it names none."""
+    film = re.sub(r"\s*\(\d{4}\)$", "", subject.strip(_AROUND_NAME))
+    film = film.strip(_AROUND_NAME)
     words = film.split()
     if not words or len(words) > 12 or len(film) > 100 or _SENTENCE_END.search(film + " "):
         return ""
-    if not (film[0].isupper() or film[0].isdigit()) or words[0].lower() in _NOT_A_FILM:
+    if not (film[0].isupper() or film[0].isdigit()) or words[0].lower() in says.not_a_film:
         return ""
-    bare = re.sub(r"^(?:the|this|that|a|an|our)\s+", "", film.lower())
-    return "" if bare in _GENERIC_FILM or bare.endswith(" film") else film
+    bare = re.sub(f"^{says.articles}", "", film.lower())
+    return "" if bare in says.generic or bare.endswith(" film") else film
 
 
 def _read_page(path: Path) -> str:
@@ -605,7 +657,8 @@ def parse_page(text: str, *, path: str, language: str = "en") -> ParsedPage:
     availability = ""
     if blocks and len(blocks[-1][1]) == 1:
         last = blocks[-1][1][0]
-        if len(last) <= 300 and _AVAILABLE.search(last):
+        if len(last) <= 300 and any(says.line.search(last)
+                                    for says in _availabilities(language)):
             availability = last
             blocks.pop()
     paras = [" ".join(ls) for _, ls in blocks]
@@ -640,7 +693,7 @@ def parse_page(text: str, *, path: str, language: str = "en") -> ParsedPage:
         starring=starring,
         year=year,
         availability=availability,
-        named=film_named_by(availability),
+        named=film_named_by(availability, language),
         notes=tuple(notes),
         **dataclasses.asdict(_labelled(header, path, language)),
     )

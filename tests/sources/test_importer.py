@@ -272,6 +272,28 @@ def test_the_closing_line_names_the_film_or_nothing(line, film):
     assert film_named_by(line) == film
 
 
+@pytest.mark.parametrize(
+    ("language", "line", "film"),
+    [
+        ("fr", "Sans toit ni loi est disponible en VOD sur toutes les plateformes.",
+         "Sans toit ni loi"),
+        ("fr", "« Le Mépris » est désormais disponible en Blu-ray.", "Le Mépris"),
+        ("fr", "Le film est disponible en DVD.", ""),
+        ("fr", "Il est disponible en VOD.", ""),
+        ("fr", "L’intégrale est disponible en coffret.", "L’intégrale"),
+        ("de", "Der Himmel über Berlin ist ab sofort auf DVD und Blu-ray erhältlich.",
+         "Der Himmel über Berlin"),
+        ("de", "„M – Eine Stadt sucht einen Mörder“ ist jetzt verfügbar.",
+         "M – Eine Stadt sucht einen Mörder"),
+        ("de", "Der Film ist auf DVD erhältlich.", ""),
+        ("de", "Salt Harbour is available to rent.", "Salt Harbour"),
+        ("en", "Sans toit ni loi est disponible en VOD.", ""),
+    ],
+)
+def test_the_closing_line_names_the_film_in_the_publications_language_too(language, line, film):
+    assert film_named_by(line, language) == film
+
+
 def test_a_page_whose_closing_line_names_the_film_is_titled_from_it(tmp_path, publication, now):
     source = write_page(tmp_path, "wix-review-page.txt", MINIMAL.rstrip() + "\n\n"
                         "    Salt Harbour is available to rent or buy from all major digital "
@@ -555,6 +577,26 @@ FRENCH_PAGE = """
 
     Le film est une merveille.
 """
+
+def test_a_french_page_without_a_title_is_titled_from_its_closing_line_kept_apart(
+        tmp_path, publication, now):
+    toml = publication.root / "publisher.toml"
+    toml.write_text(toml.read_text().replace('language = "en"', 'language = "fr"'))
+    source = write_page(tmp_path, "page.txt", """
+        Critique : claire dubois
+
+        Une femme traverse la France à pied.
+
+        Le film est une merveille.
+
+        Sans toit ni loi est disponible en VOD sur toutes les plateformes.
+    """)
+    result = import_page(source, publication.config, now=now)
+    data = front_matter(result.path)
+    assert (data["title"], data["availability"]) == (
+        "Sans toit ni loi", "Sans toit ni loi est disponible en VOD sur toutes les plateformes.")
+    assert body_of(result.path) == "Le film est une merveille."
+
 
 GERMAN_PAGE = """
     Titel: Der Himmel über Berlin
