@@ -237,7 +237,7 @@ def _excerpt(html: str, words: int) -> str:
     if prefix.rfind("<") > prefix.rfind(">"):
         prefix = prefix[: prefix.rfind("<")]  # never half a tag; half a word is dropped below
     if words < 1:  # no words and "…" (a count below zero drops the prefix's last few)
-        return " ".join((_words(prefix) or [""])[:words]).rstrip(_CUT_PUNCTUATION) + "…"
+        return " ".join((_words(prefix) or [""])[:words]).rstrip(_CUT_END) + "…"
     text = _visible(prefix)
     # Words past those kept are only counted: splitting stops there (a 3 KB body's whole text
     # cut into words took half an excerpt's time, and one_line's joining them the rest).
@@ -254,7 +254,7 @@ def _excerpt(html: str, words: int) -> str:
             return _unspaced_excerpt(text, words)[0]
     if len(parts) <= words:
         return " ".join(parts)
-    return " ".join(parts[:words]).rstrip(_CUT_PUNCTUATION) + "…"
+    return " ".join(parts[:words]).rstrip(_CUT_END) + "…"
 
 
 # Scripts written without spaces between words, counted by characters as Hugo's summaries count
@@ -344,6 +344,9 @@ def _unspaced_excerpt(text: str, words: int) -> tuple[str, bool]:
 
 #: What an excerpt cut short does not end with before its "…".
 _CUT_PUNCTUATION = ",;:.!?—–-"
+#: The same, and the space before it where French spaces its punctuation (" :", " !") and
+#: British English its dashes (" –"): "rare…", not "rare …".
+_CUT_END = _CUT_PUNCTUATION + " "
 #: Nor, in a script written without spaces, with these (or an opening bracket).
 _CUT_WIDE_PUNCTUATION = "、。，．：；！？・「『（【〈《〔"
 

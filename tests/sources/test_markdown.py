@@ -330,6 +330,13 @@ def test_excerpt_cuts_at_a_word_with_an_ellipsis():
     assert excerpt("", 10) == ""
 
 
+def test_an_excerpt_cut_after_spaced_punctuation_ends_at_its_last_word():
+    # French sets a space before ":", ";", "!" and "?"; British English spaces its dashes.
+    assert excerpt("<p>Un film rare : une merveille.</p>", 4) == "Un film rare…"
+    assert excerpt("<p>Quelle audace ! Et quel film.</p>", 3) == "Quelle audace…"
+    assert excerpt("<p>A quiet film – and a fine one.</p>", 4) == "A quiet film…"
+
+
 def test_excerpt_of_a_long_body_matches_the_whole_text():
     words = [f"word{i}" for i in range(2000)]
     html = "".join(f"<p>{' '.join(words[i:i + 7])}</p>\n" for i in range(0, 2000, 7))
