@@ -95,7 +95,10 @@ class Card:
         """The summary on one line; empty when it only repeats the excerpt's opening (a
         summary derived from the body): shown once."""
         logline = one_line(self.review.summary)
-        if logline and self.excerpt.startswith(logline.rstrip("…").rstrip()):
+        opening = self.excerpt
+        if "\u202f" in opening:  # French guillemets' narrow no-break spaces, plain in one_line
+            opening = opening.replace("\u202f", " ")
+        if logline and opening.startswith(logline.rstrip("…").rstrip()):
             return ""
         return logline
 

@@ -19,6 +19,7 @@ from publisher.render.card import review_card, script_json
 from publisher.render.digest import render_digest
 from publisher.render.feeds import FeedRenderer
 from publisher.render.site import Site
+from publisher.text import excerpt
 from tests.fixtures import ISSUE_DATE, Page, make_issue
 
 
@@ -82,6 +83,14 @@ def test_a_logline_that_opens_the_excerpt_is_shown_once(publication):
     assert review_card(replace(review, summary=opening), 12).logline == ""
     assert review_card(replace(review, summary="Something else."), 12).logline == (
         "Something else.")
+
+
+def test_a_summary_derived_from_a_body_in_guillemets_is_shown_once(publication):
+    # French sets a narrow no-break space inside « » (sources/quotes.py); a summary made from
+    # the body holds it as the excerpt does, and was shown again above the excerpt.
+    body = "<p>Elle dit\u202f: «\u202fnon\u202f», et part.</p>"
+    review = film(publication.config, 0, body_html=body, summary=excerpt(body, 12))
+    assert review_card(review, 12).logline == ""
 
 
 def test_digest_archive_and_feeds_show_the_same_card(publication):
