@@ -41,6 +41,11 @@ ILLEGAL_CHARS = re.compile(f"[{_ILLEGAL_SET}]")
 #: "\u{202e}": review sources lose them, with a warning.
 BIDI_CHARS = re.compile(f"[{_BIDI_SET}]")
 _ODD_SPACES = re.compile(f"[{_ODD_SPACE_SET}]")
+# The same, but for the no-break spaces French punctuation takes (before ":", ";", "!", "?",
+# "»" and "›", after "«" and "‹"), as Word and macOS type them: made plain, a line could break
+# there and leave "!" or "»" at the start of the next.
+_ODD_SPACES_BUT_FRENCH = re.compile(
+    "[\u1680\u2000-\u200a\u205f\u3000]|(?<![«‹])[\u00a0\u202f](?![:;!?»›])")
 # Any of the above, or a bidi control: one scan tells a body that needs no cleaning.
 SUSPECT_CHARS = re.compile(f"[{_ILLEGAL_SET}{_ODD_SPACE_SET}{_BIDI_SET}]")
 # The bytes that begin one of SUSPECT_CHARS in UTF-8: the C0 controls and DEL themselves, and
@@ -99,9 +104,13 @@ def remove_bidi_controls(text: str) -> tuple[str, int]:
     return BIDI_CHARS.subn("", text)
 
 
-def normalise_spaces(text: str) -> str:
-    """Non-breaking and other odd spaces become plain spaces (line structure is kept)."""
-    return text if text.isascii() else _ODD_SPACES.sub(" ", text)
+def normalise_spaces(text: str, *, french_punctuation: bool = False) -> str:
+    """Non-breaking and other odd spaces become plain spaces (line structure is kept); with
+    ``french_punctuation``, but for the no-break spaces of French punctuation (« mot », « ! »),
+    which never stand where Markdown reads its syntax."""
+    if text.isascii():
+        return text
+    return (_ODD_SPACES_BUT_FRENCH if french_punctuation else _ODD_SPACES).sub(" ", text)
 
 
 def one_line(text: str) -> str:
@@ -192,13 +201,13 @@ def html_to_text(html: str) -> str:
     """The visible text of an HTML fragment on one line (block boundaries become spaces)."""
     text = _BLOCK_TAGS.sub(" ", html)
     text = _ANY_TAG.sub("", text)
-    return one_line(html_lib.unescape(text))
+    return _released(one_line(_held(html_lib.unescape(text))))
 
 
 def _visible(html: str) -> str:
     """The visible text of an HTML fragment, its white space as it comes (``html_to_text``
     without joining it on one line)."""
-    return _legal(html_lib.unescape(_ANY_TAG.sub("", _BLOCK_TAGS.sub(" ", html))))
+    return _held(_legal(html_lib.unescape(_ANY_TAG.sub("", _BLOCK_TAGS.sub(" ", html)))))
 
 
 def _words(html: str, most: int = -1) -> list[str]:
@@ -213,23 +222,36 @@ _FOOTNOTES = re.compile(r'<sup class="footnote-ref">.*?</sup>|<section class="fo
                         r"</section>", re.DOTALL)
 
 
-#: The narrow no-break space French sets inside its guillemets (sources/quotes.py), and what
-#: stands for it while an excerpt splits words at white space, which it is to str.split: the
-#: space stays, and "«" stays with its word.
-_NARROW_NBSP, _NARROW_NBSP_HELD = "\u202f", "\ufdd0"
+#: The no-break spaces French sets inside its guillemets and before ":", "!"... (quotes.py,
+#: normalise_spaces), and what stands for each while an excerpt splits words at white space,
+#: which they are to str.split: the space stays, and "«" or "!" stays with its word.
+_HELD_SPACES = {"\u202f": "\ufdd0", "\u00a0": "\ufdd1"}
+_FRENCH_SPACE = re.compile("(?<=[«‹])[\u00a0\u202f]|[\u00a0\u202f](?=[:;!?»›])")
+_RELEASE = str.maketrans({held: space for space, held in _HELD_SPACES.items()})
+
+
+def _held(text: str) -> str:
+    """``text`` with the no-break spaces of French punctuation held (``_HELD_SPACES``)."""
+    if "\u202f" not in text and "\u00a0" not in text:
+        return text
+    return _FRENCH_SPACE.sub(lambda m: _HELD_SPACES[m.group()], text)
+
+
+def _released(text: str) -> str:
+    """``text`` with its held spaces back."""
+    if "\ufdd0" not in text and "\ufdd1" not in text:
+        return text
+    return text.translate(_RELEASE)
 
 
 def excerpt(html: str, words: int) -> str:
     """The first ``words`` words of an HTML fragment as plain text, cut at a word, with "…"
     when anything was cut; footnotes left out."""
-    if _NARROW_NBSP in html:
-        return _excerpt(html.replace(_NARROW_NBSP, _NARROW_NBSP_HELD),
-                        words).replace(_NARROW_NBSP_HELD, _NARROW_NBSP)
-    return _excerpt(html, words)
+    return _released(_excerpt(html, words))
 
 
 def _excerpt(html: str, words: int) -> str:
-    """``excerpt``, the narrow no-break spaces held."""
+    """``excerpt``, French punctuation's no-break spaces held (``_visible``)."""
     if "footnote" in html:
         html = _FOOTNOTES.sub("", html)
     # Only the opening of a long body is needed: try a generous prefix first.
@@ -346,7 +368,7 @@ def _unspaced_excerpt(text: str, words: int) -> tuple[str, bool]:
 _CUT_PUNCTUATION = ",;:.!?—–-"
 #: The same, and the space before it where French spaces its punctuation (" :", " !") and
 #: British English its dashes (" –"): "rare…", not "rare …".
-_CUT_END = _CUT_PUNCTUATION + " "
+_CUT_END = _CUT_PUNCTUATION + " " + "".join(_HELD_SPACES.values())
 #: Nor, in a script written without spaces, with these (or an opening bracket).
 _CUT_WIDE_PUNCTUATION = "、。，．：；！？・「『（【〈《〔"
 

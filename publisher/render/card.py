@@ -96,11 +96,14 @@ class Card:
         summary derived from the body): shown once."""
         logline = one_line(self.review.summary)
         opening = self.excerpt
-        if "\u202f" in opening:  # French guillemets' narrow no-break spaces, plain in one_line
-            opening = opening.replace("\u202f", " ")
+        if "\u202f" in opening or "\u00a0" in opening:  # French punctuation's no-break
+            opening = opening.translate(_PLAIN_SPACES)  # spaces, plain in one_line
         if logline and opening.startswith(logline.rstrip("…").rstrip()):
             return ""
         return logline
+
+
+_PLAIN_SPACES = str.maketrans({"\u202f": " ", "\u00a0": " "})
 
 
 def _suffix(path: str) -> str:

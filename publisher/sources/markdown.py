@@ -505,13 +505,14 @@ def sanitise_html(html: str, base_url: str) -> str:
 
 
 def prepare_markdown(text: str) -> tuple[str, int]:
-    """Markdown with XML-illegal control characters removed, odd spaces made plain and bidi
+    """Markdown with XML-illegal control characters removed, odd spaces made plain (but those of
+    French punctuation: ``normalise_spaces``) and bidi
     controls removed (one scan when there is nothing to do); also how many control characters
     were removed (``parse_source`` counts the bidi ones itself, for its warning)."""
     if not SUSPECT_CHARS.search(text):
         return text, 0
     text, removed = ILLEGAL_CHARS.subn("", text)
-    return normalise_spaces(remove_bidi_controls(text)[0]), removed
+    return normalise_spaces(remove_bidi_controls(text)[0], french_punctuation=True), removed
 
 
 # After cleaning, "<h1" can only be a tag: nh3 and cmark escape "<" in text.

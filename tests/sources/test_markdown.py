@@ -269,6 +269,14 @@ def test_nbsp_and_control_characters_in_markdown():
     assert html == "<p>A film about boats.</p>"
 
 
+def test_the_no_break_spaces_of_french_punctuation_are_kept():
+    # As Word and macOS type French: before ":", ";", "!", "?" and "»", after "«"; elsewhere a
+    # no-break space is made plain, as above.
+    typed = "Quelle audace\u00a0! Il dit\u202f: «\u00a0jamais\u00a0». Vraiment\u202f?"
+    assert markdown_to_html(typed, BASE) == f"<p>{typed}</p>"
+    assert excerpt(f"<p>{typed}</p>", 4) == "Quelle audace\u00a0! Il dit…"
+
+
 def test_references_to_characters_xml_cannot_carry_are_dropped_not_a_crash():
     # cmark writes U+FFFE and U+FFFF, from a reference to them, as the bytes 0xFE and 0xFF,
     # which are not UTF-8: the build stopped with a traceback. They are dropped, as
