@@ -28,7 +28,7 @@ from ..text import (
     remove_bidi_controls,
     slugify,
 )
-from .quotes import localise_quotes, quotation_marks
+from .quotes import hide_typed_quotes, localise_quotes, quotation_marks, show_typed_quotes
 
 # Sources without "<" cannot hold raw HTML, and cmark's own output in its safe mode (which also
 # blanks javascript:, vbscript:, file: and data: links) lies within our allow-list, so nh3 is
@@ -580,8 +580,14 @@ def render_prepared(text: str | bytes, base_url: str, page_url: str | None = Non
     encoding: a source file's bytes need neither decoding nor encoding again for cmark (which
     reads UTF-8), and bytes are scanned several times faster than text that is not ASCII."""
     marks = quotation_marks(language)
-    html = _render_prepared(text, base_url, page_url)
-    return html if marks is None else localise_quotes(html, marks)
+    if marks is None:
+        return _render_prepared(text, base_url, page_url)
+    data = text.encode("utf-8") if isinstance(text, str) else text
+    hidden = hide_typed_quotes(data)
+    if hidden is None:
+        return localise_quotes(_render_prepared(data, base_url, page_url), marks)
+    return show_typed_quotes(localise_quotes(_render_prepared(hidden, base_url, page_url),
+                                             marks))
 
 
 def _render_prepared(text: str | bytes, base_url: str, page_url: str | None) -> str:

@@ -77,6 +77,37 @@ def quotation_marks(language: str) -> Marks | None:
 
 
 _ENGLISH = "“”‘’"
+# Quotes typed as such ("„Wort“", "l’été") are the editor's, not cmark's: hidden from it and
+# from localise_quotes as private-use characters, shown again in the HTML (and in a URL, where
+# cmark percent-encodes them). A text that holds those private-use characters itself is left
+# as it is.
+_HIDDEN = "\ue000\ue001\ue002\ue003"
+_TYPED_BYTES = [mark.encode() for mark in _ENGLISH]
+_HIDDEN_BYTES = [mark.encode() for mark in _HIDDEN]
+_SHOWN = str.maketrans(dict(zip(_HIDDEN, _ENGLISH, strict=True)))
+_ENCODED = [("".join(f"%{b:02X}" for b in hidden), "".join(f"%{b:02X}" for b in typed))
+            for hidden, typed in zip(_HIDDEN_BYTES, _TYPED_BYTES, strict=True)]
+
+
+def hide_typed_quotes(data: bytes) -> bytes | None:
+    """``data`` (Markdown as UTF-8) with the typographic quotes typed in it hidden from cmark
+    and from ``localise_quotes``; None when it holds none (or holds what would hide them)."""
+    if not any(typed in data for typed in _TYPED_BYTES):
+        return None
+    if any(hidden in data for hidden in _HIDDEN_BYTES):
+        return None
+    for typed, hidden in zip(_TYPED_BYTES, _HIDDEN_BYTES, strict=True):
+        data = data.replace(typed, hidden)
+    return data
+
+
+def show_typed_quotes(html: str) -> str:
+    """The HTML of text that ``hide_typed_quotes`` hid quotes of, with them shown again."""
+    html = html.translate(_SHOWN)
+    if "%EE%80%8" in html:
+        for hidden, typed in _ENCODED:
+            html = html.replace(hidden, typed)
+    return html
 _NARROW_NBSP = "\u202f"
 _SPACES = " \n\u00a0\u202f"
 # cmark's and nh3's HTML: a tag never holds ">" inside a value (both escape it).

@@ -40,6 +40,16 @@ def test_quotes_take_the_marks_of_the_publications_language_and_apostrophes_stay
     assert markdown_to_html(QUOTED, BASE, language=language) == f"<p>{expected}</p>"
 
 
+def test_quotes_typed_as_such_are_left_as_typed():
+    # „…“ closes with English's opening mark: read as cmark's, it was made „Wort„.
+    typed = 'Er sagt „Wort“ und ‚Wort‘, l’été und "neu" [„hier“](/„x“ "„t“").'
+    assert markdown_to_html(typed, BASE, language="de") == (
+        '<p>Er sagt „Wort“ und ‚Wort‘, l’été und „neu“ '
+        '<a href="https://reel.test/%E2%80%9Ex%E2%80%9C" title="„t“">„hier“</a>.</p>')
+    assert markdown_to_html("Han sa ”ord” och <em>“x”</em>.", BASE, language="sv") == (
+        "<p>Han sa ”ord” och <em>“x”</em>.</p>")
+
+
 def test_localised_quotes_leave_code_as_written_and_pair_across_emphasis():
     html = markdown_to_html(
         """'*Mot*' et `"code"`, puis " bonjour " ![Le "Havre"](/h.png)\n\n```\n“x”\n```""",
