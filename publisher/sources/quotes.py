@@ -11,6 +11,7 @@ an apostrophe; another closes the nearest open ‘ of its block, if any). Code i
 
 from __future__ import annotations
 
+import bisect
 import functools
 import re
 from dataclasses import dataclass
@@ -113,104 +114,120 @@ _SPACES = " \n\u00a0\u202f"
 # cmark's and nh3's HTML: a tag never holds ">" inside a value (both escape it).
 _PIECE = re.compile(r"<(/?)([A-Za-z][A-Za-z0-9]*)[^>]*>|[^<]+|<")
 # Where a quote that opened must have closed: a block of text (a paragraph, a list item, a
-# table cell...), as cmark pairs quotes within one.
-_BLOCKS = frozenset({"p", "li", "td", "th", "h1", "h2", "h3", "h4", "h5", "h6", "blockquote",
-                     "div", "dt", "dd", "figcaption", "section", "ul", "ol", "table", "tr",
-                     "hr"})
+# table cell...), as cmark pairs quotes within one. A code block is one too, left as it is.
+_BLOCK_TAG = re.compile(r"(</?(?:p|li|td|th|h[1-6]|blockquote|div|dt|dd|figcaption|section|ul|"
+                        r"ol|table|thead|tbody|tr|hr|pre)\b[^>]*>)", re.IGNORECASE)
 _CODE = frozenset({"code", "pre", "kbd", "samp"})
 _ALT = re.compile(r'( alt=")([^"]*)(")')
+_QUOTE = re.compile("[“”‘’]")
+
+
+def _changes(text: str) -> bool:
+    """Whether ``text`` holds an opening quote or a double one: without any, it has nothing
+    to change, its ’ being apostrophes (most blocks of a review hold some, few the others).
+    Three searches for a character are several times faster than one for a class of them."""
+    return "“" in text or "‘" in text or "”" in text
 
 
 def localise_quotes(html: str, marks: Marks) -> str:
     """``html`` (cmark's, cleaned) with its typographic quotes in ``marks``; code and tags left
     as written, but for images' alt text (which cmark writes with smart quotes too)."""
-    if not any(mark in html for mark in _ENGLISH):
+    if not _changes(html):
         return html
-    pieces: list[str] = []
-    block: list[str] = []  # the text pieces of the current block, and the tags between them
-    texts: list[int] = []  # which of block's pieces are text
+    # Blocks and the tags between them; only the few blocks that hold a quote are read.
+    pieces = _BLOCK_TAG.split(html)
+    for index in range(0, len(pieces), 2):
+        if _changes(pieces[index]):
+            pieces[index] = _in_block(pieces[index], marks)
+    return "".join(pieces)
+
+
+def _in_block(html: str, marks: Marks) -> str:
+    """The HTML inside one block with its quotes in ``marks``."""
+    block: list[str] = []  # the block's text pieces and the tags between them
+    texts: list[int] = []  # which of block's pieces are text (not code)
     code = 0
     for match in _PIECE.finditer(html):
         piece, name = match.group(0), (match.group(2) or "").lower()
         if not name:
             if not code:
                 texts.append(len(block))
-            block.append(piece)
-            continue
-        if name in _CODE:
+        elif name in _CODE:
             code = max(code + (-1 if match.group(1) else 1), 0)
-        if name in _BLOCKS:
-            pieces += _block(block, texts, marks)
-            block, texts = [], []
-            pieces.append(piece)
         elif name == "img" and ' alt="' in piece:
-            block.append(_ALT.sub(
+            piece = _ALT.sub(
                 lambda m: m.group(1) + "".join(_block([m.group(2)], [0], marks)) + m.group(3),
-                piece))
-        else:
-            block.append(piece)
-    pieces += _block(block, texts, marks)
-    return "".join(pieces)
+                piece)
+        block.append(piece)
+    return "".join(_block(block, texts, marks))
 
 
 def _block(block: list[str], texts: list[int], marks: Marks) -> list[str]:
     """The pieces of one block with their quotes in ``marks``: the text pieces are read as one
     text (a quote's neighbours may lie across a tag, ‘<em>mot</em>’)."""
     text = "".join(block[i] for i in texts)
-    if not any(mark in text for mark in _ENGLISH):
+    if not _changes(text):
         return block
-    out = list(text)
+    # What replaces a character, by its index in ``text``: only the quotes are visited (a
+    # walk through every character took longer than rendering the body).
+    out: dict[int, str] = {}
     open_doubles = 0
-    open_singles: list[int] = []
-    for i, char in enumerate(text):
-        if char not in _ENGLISH:
-            continue
+    open_singles = 0
+    for match in _QUOTE.finditer(text):
+        i, char = match.start(), match.group()
         before = text[i - 1] if i else " "
         after = text[i + 1] if i + 1 < len(text) else " "
         if char == "“":
             # An unpaired '"' with spaces on both sides (' " mot " ', as French is often typed)
             # is "“" to cmark: the second of two closes the first.
             if open_doubles and before in _SPACES and after in _SPACES:
-                out[i] = _closing(marks.close, marks, out, i)
+                _closing(marks.close, marks, text, out, i)
                 open_doubles -= 1
             else:
-                out[i] = _opening(marks.open, marks, out, i)
+                _opening(marks.open, marks, text, out, i)
                 open_doubles += 1
         elif char == "”":
-            out[i] = _closing(marks.close, marks, out, i)
+            _closing(marks.close, marks, text, out, i)
             open_doubles = max(open_doubles - 1, 0)
         elif char == "‘":
-            out[i] = _opening(marks.inner_open, marks, out, i)
-            open_singles.append(i)
+            _opening(marks.inner_open, marks, text, out, i)
+            open_singles += 1
         elif not after.isalnum() and before not in _SPACES and open_singles:
-            open_singles.pop()
-            out[i] = _closing(marks.inner_close, marks, out, i)
-    # The text's characters go back into its pieces, in their lengths as written.
+            open_singles -= 1
+            _closing(marks.inner_close, marks, text, out, i)
+    # The text goes back into its pieces, in their lengths as written.
     result = list(block)
+    changed = sorted(out)
     start = 0
     for index in texts:
         end = start + len(block[index])
-        result[index] = "".join(out[start:end])
+        parts: list[str] = []
+        kept = start
+        for i in changed[bisect.bisect_left(changed, start):bisect.bisect_left(changed, end)]:
+            parts += (text[kept:i], out[i])
+            kept = i + 1
+        if kept != start:
+            result[index] = "".join(parts) + text[kept:end]
         start = end
     return result
 
 
-def _opening(mark: str, marks: Marks, out: list[str], i: int) -> str:
-    """``mark`` for the opening quote at ``out[i]``; a space written after it made narrow
-    and no-break where the language sets one there."""
-    if not (marks.spaced and mark in "«‹"):
-        return mark
-    if i + 1 < len(out) and out[i + 1] in _SPACES:
-        out[i + 1] = _NARROW_NBSP
-        return mark
-    return mark + _NARROW_NBSP
+def _opening(mark: str, marks: Marks, text: str, out: dict[int, str], i: int) -> None:
+    """``mark`` for the opening quote at ``text[i]`` into ``out``; a space written after it
+    made narrow and no-break where the language sets one there."""
+    out[i] = mark
+    if marks.spaced and mark in "«‹":
+        if i + 1 < len(text) and text[i + 1] in _SPACES:
+            out[i + 1] = _NARROW_NBSP
+        else:
+            out[i] = mark + _NARROW_NBSP
 
 
-def _closing(mark: str, marks: Marks, out: list[str], i: int) -> str:
-    """``mark`` for the closing quote at ``out[i]`` (see ``_opening``)."""
-    if not (marks.spaced and mark in "»›"):
-        return mark
-    if i and out[i - 1] in _SPACES:
-        out[i - 1] = _NARROW_NBSP
-        return mark
-    return _NARROW_NBSP + mark
+def _closing(mark: str, marks: Marks, text: str, out: dict[int, str], i: int) -> None:
+    """``mark`` for the closing quote at ``text[i]`` into ``out`` (see ``_opening``)."""
+    out[i] = mark
+    if marks.spaced and mark in "»›":
+        if i and text[i - 1] in _SPACES:
+            out[i - 1] = _NARROW_NBSP
+        else:
+            out[i] = _NARROW_NBSP + mark
