@@ -79,10 +79,10 @@ def quotation_marks(language: str) -> Marks | None:
 
 _ENGLISH = "“”‘’"
 # Quotes typed as such ("„Wort“", "l’été") are the editor's, not cmark's: hidden from it and
-# from localise_quotes as private-use characters, shown again in the HTML (and in a URL, where
-# cmark percent-encodes them). A text that holds those private-use characters itself is left
-# as it is.
-_HIDDEN = "\ue000\ue001\ue002\ue003"
+# from localise_quotes as four punctuation marks no review uses (U+2E18-U+2E1B: punctuation
+# too, so that cmark reads "*" beside them as it reads it beside a quote), shown again in the
+# HTML (and in a URL, where cmark percent-encodes them). A text that holds one is left as is.
+_HIDDEN = "\u2e18\u2e19\u2e1a\u2e1b"
 _TYPED_BYTES = [mark.encode() for mark in _ENGLISH]
 _HIDDEN_BYTES = [mark.encode() for mark in _HIDDEN]
 _SHOWN = str.maketrans(dict(zip(_HIDDEN, _ENGLISH, strict=True)))
@@ -105,7 +105,7 @@ def hide_typed_quotes(data: bytes) -> bytes | None:
 def show_typed_quotes(html: str) -> str:
     """The HTML of text that ``hide_typed_quotes`` hid quotes of, with them shown again."""
     html = html.translate(_SHOWN)
-    if "%EE%80%8" in html:
+    if "%E2%B8%9" in html:
         for hidden, typed in _ENCODED:
             html = html.replace(hidden, typed)
     return html

@@ -48,6 +48,8 @@ def test_quotes_typed_as_such_are_left_as_typed():
         '<a href="https://reel.test/%E2%80%9Ex%E2%80%9C" title="„t“">„hier“</a>.</p>')
     assert markdown_to_html("Han sa ”ord” och <em>“x”</em>.", BASE, language="sv") == (
         "<p>Han sa ”ord” och <em>“x”</em>.</p>")
+    # A typed quote is punctuation to cmark, beside "*" as well: the emphasis stays.
+    assert markdown_to_html('l’*"mot"*', BASE, language="de") == "<p>l’<em>„mot“</em></p>"
 
 
 def test_localised_quotes_leave_code_as_written_and_pair_across_emphasis():
