@@ -7,6 +7,8 @@ from urllib.parse import urljoin
 
 import lxml.html
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from publisher.sources.markdown import absolute_url, markdown_to_html, sanitise_html, site_links
 from publisher.text import excerpt, html_to_text, one_line, remove_control_chars
@@ -50,6 +52,23 @@ def test_quotes_typed_as_such_are_left_as_typed():
         "<p>Han sa ”ord” och <em>“x”</em>.</p>")
     # A typed quote is punctuation to cmark, beside "*" as well: the emphasis stays.
     assert markdown_to_html('l’*"mot"*', BASE, language="de") == "<p>l’<em>„mot“</em></p>"
+
+
+_PIECES = ["a", " ", "'", '"', "*", "_", "`", "\n", "\n\n", "<em>", "</em>", "[x](/y)",
+           '![z "q"](/i.png)', "> ", "- ", "“", "’", "‘", "”", "„", "«", "&amp;",
+           "| a | b |\n|---|---|\n| \"c\" | 'd' |\n", '```\n"x"\n```\n', '<code>"k"</code>']
+_MARKS = re.compile("[“”‘’„‚«»‹›「」『』\u202f\\s]")
+
+
+@given(st.lists(st.sampled_from(_PIECES), max_size=25))
+def test_another_language_changes_only_quotation_marks(pieces):
+    text = "".join(pieces)
+    english = markdown_to_html(text, BASE)
+    for language in ("de", "fr", "ja"):
+        assert _MARKS.sub("", markdown_to_html(text, BASE, language=language)) == (
+            _MARKS.sub("", english))
+    if "'" not in text and '"' not in text:  # typed quotes only: left as they are
+        assert markdown_to_html(text, BASE, language="de") == english
 
 
 def test_localised_quotes_leave_code_as_written_and_pair_across_emphasis():
