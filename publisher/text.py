@@ -466,7 +466,10 @@ def collation_key(text: str) -> str:
     case folded ("Éric" with "eric"), each script in its alphabet's order as Unicode lays it
     out (Hebrew, Greek, Cyrillic, kana)."""
     folded = unicodedata.normalize("NFKD", text)
-    return "".join(c for c in folded if not unicodedata.combining(c)).casefold()
+    key = "".join(c for c in folded if not unicodedata.combining(c)).casefold()
+    # French's œ, which NFKD keeps whole, is filed as "oe" (Œuvres between Ode and Zoo, not
+    # after z); æ is a letter of its own in Danish and Norwegian, filed after z, and stays.
+    return key.replace("œ", "oe") if "œ" in key else key
 
 
 #: An absolute URI (RFC 3986): a scheme, then characters a URI may hold. Atom's id and RSS's
