@@ -8,6 +8,7 @@ recompiling. The archive pages share the digest's context (``issue_context``).
 from __future__ import annotations
 
 import html as html_lib
+import re
 from collections.abc import Callable, Mapping, Sequence
 from html.parser import HTMLParser
 from typing import Any
@@ -107,6 +108,11 @@ _NOTE_BLOCKS = {"p", "div", "ul", "ol", "li", "blockquote", "pre", "table", "tr"
                 "h2", "h3", "h4", "h5", "h6", "dl", "dt", "dd", "figure", "figcaption"}
 
 
+#: A run of white space, but for the no-break spaces French quotes and punctuation keep (the
+#: Markdown leaves no others): "«\u202fmot" must not be broken at the end of a line.
+_WHITE_BUT_NO_BREAK = re.compile(r"[^\S\u00a0\u202f]+")
+
+
 class _NoteText(HTMLParser):
     """Sanitised HTML as plain text that keeps what a reader needs: paragraphs apart, line
     breaks, list items as "- ", each link's URL after its words, images by their alt text."""
@@ -122,7 +128,8 @@ class _NoteText(HTMLParser):
     def flush(self) -> None:
         raw = "".join(self.current)  # "\0" marks a <br>; other line breaks are spaces
         lines = (raw.replace("\0", "\n").split("\n") if self.pre
-                 else [" ".join(line.split()) for line in raw.split("\0")])
+                 else [_WHITE_BUT_NO_BREAK.sub(" ", line).strip(" ")
+                       for line in raw.split("\0")])
         text = "\n".join(line.rstrip() for line in lines).strip("\n")
         if text.strip():
             self.blocks.append((("- " if self.item else "") + text, self.item))

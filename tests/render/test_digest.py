@@ -292,6 +292,15 @@ def test_the_editors_note_keeps_paragraphs_lists_and_link_urls_in_the_text_part(
             in Page(rendered.html).links)
 
 
+def test_the_editors_note_keeps_the_no_break_spaces_of_french_quotes_in_the_text_part(config):
+    # Made plain, the text part's lines could break after "«" or before "»".
+    note = ("<p>Nous avons revu «\u202fLe Rayon vert\u202f» et «\u00a0La Maman et la "
+            "Putain\u00a0»\u202f!</p>")
+    rendered = render_digest(make_issue(config, 1, note_html=note), Site.from_config(config))
+    assert "«\u202fLe Rayon vert\u202f»" in rendered.text
+    assert "«\u00a0La Maman et la Putain\u00a0»\u202f!" in rendered.text.replace("\n", " ")
+
+
 def test_personal_values_replace_the_markers_escaped_in_html_and_raw_in_text(config):
     rendered = render_digest(make_issue(config), Site.from_config(config))
     values = {"email": "o'brien&co@example.org", "name": "Ana",
