@@ -131,12 +131,26 @@ def case_name(name: str) -> str:
     return " ".join(out)
 
 
-def case_title(title: str) -> str:
-    """A film title in title case: 'the long way down' -> 'The Long Way Down'.
+#: The same in other languages, for a publication in one ("Cléo de 5 à 7", "Alice in den
+#: Städten"); English's stay small too (an English title in a French publication).
+_SMALL_WORDS_IN = {
+    "fr": frozenset({"à", "au", "aux", "de", "des", "du", "en", "et", "la", "le", "les", "ni",
+                     "ou", "par", "pour", "sur", "un", "une", "dans"}),
+    "de": frozenset({"am", "an", "auf", "aus", "bei", "dem", "den", "der", "des", "die", "das",
+                     "ein", "eine", "einem", "einen", "einer", "eines", "für", "im", "in", "mit",
+                     "nach", "oder", "über", "und", "unter", "vom", "von", "vor", "zu", "zum",
+                     "zur"}),
+}
+
+
+def case_title(title: str, language: str = "en") -> str:
+    """A film title in title case: 'the long way down' -> 'The Long Way Down'; the small words
+    of ``language`` kept small too ('cléo de 5 à 7' -> 'Cléo de 5 à 7').
 
     Mixed-case words are kept as written; all-capitals words are kept (acronyms) unless the
     whole title is in capitals.
     """
+    small = _SMALL_WORDS | _SMALL_WORDS_IN.get(language.split("-")[0].lower(), frozenset())
     shouting = title == title.upper()
     words = title.split()
     out = []
@@ -146,7 +160,7 @@ def case_title(title: str) -> str:
             continue
         lower = word.lower()
         after_colon = i > 0 and words[i - 1].endswith((":", "—", "–"))
-        if 0 < i < len(words) - 1 and lower in _SMALL_WORDS and not after_colon:
+        if 0 < i < len(words) - 1 and lower in small and not after_colon:
             out.append(lower)
         elif _ROMAN.match(lower.rstrip(".,:")):
             out.append(lower.upper())
@@ -155,10 +169,11 @@ def case_title(title: str) -> str:
     return " ".join(out)
 
 
-def humanise_filename(path: Path) -> str:
-    """A title from a page's file name: 'salt-harbour.txt' -> 'Salt Harbour'."""
+def humanise_filename(path: Path, language: str = "en") -> str:
+    """A title from a page's file name: 'salt-harbour.txt' -> 'Salt Harbour' (``case_title``
+    in ``language``)."""
     words = re.sub(r"[-_\s]+", " ", path.stem).strip()
-    return case_title(words) if words else ""
+    return case_title(words, language) if words else ""
 
 
 def _split_names(value: str, language: str = "en") -> list[str]:
@@ -365,6 +380,7 @@ class ParsedPage:
     year: int | None = None
     availability: str = ""
     notes: tuple[str, ...] = ()
+    language: str = "en"  # the publication's, which its labels, dates and names were read in
     title: str = ""  # from a Title: line, as written
     named: str = ""  # the film the availability line names, as the page writes it
     date: str = ""  # from a Date: line, as YYYY-MM-DD
@@ -417,7 +433,7 @@ def _director(value: str, language: str = "en") -> tuple[str, tuple[str, ...]]:
         for item in re.split(r"[,;]", inner):
             item = item.strip().strip("'\"‘’“”")
             if item and not _ELLIPSIS_ONLY.match(item):
-                credits.append(case_title(item))
+                credits.append(case_title(item, language))
     names = [case_name(n) for n in _split_names(name.strip(), language)]
     return f" {_and(language)} ".join(names), tuple(credits)
 
@@ -695,6 +711,7 @@ def parse_page(text: str, *, path: str, language: str = "en") -> ParsedPage:
         availability=availability,
         named=film_named_by(availability, language),
         notes=tuple(notes),
+        language=language,
         **dataclasses.asdict(_labelled(header, path, language)),
     )
 
@@ -880,7 +897,7 @@ def _guessed_title(page: ParsedPage, path: Path) -> tuple[str, str]:
             page.availability[:59].rstrip() + "…")
         return page.named, (f"title {page.named!r} was read from the line {short!r}; check "
                             "it (or import again with --title and --force)")
-    title = humanise_filename(path)
+    title = humanise_filename(path, page.language)
     return title, (f"title {title!r} was made from the file name; check it (or import again "
                    "with --title and --force)") if title else ""
 

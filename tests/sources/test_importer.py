@@ -235,6 +235,38 @@ def test_case_title(written, expected):
 
 
 @pytest.mark.parametrize(
+    ("language", "written", "expected"),
+    [
+        ("fr", "cléo de 5 à 7", "Cléo de 5 à 7"),
+        ("fr", "les glaneurs et la glaneuse", "Les Glaneurs et la Glaneuse"),
+        ("de", "alice in den städten", "Alice in den Städten"),
+        ("de", "der himmel über berlin", "Der Himmel über Berlin"),
+        ("de-AT", "die blechtrommel", "Die Blechtrommel"),
+        ("fr", "the long way down", "The Long Way Down"),
+    ],
+)
+def test_case_title_keeps_the_small_words_of_the_publications_language_small(
+        language, written, expected):
+    assert case_title(written, language) == expected
+
+
+def test_a_french_page_cases_the_directors_films_and_a_title_from_its_file_name_in_french(
+        tmp_path, publication, now):
+    toml = publication.root / "publisher.toml"
+    toml.write_text(toml.read_text().replace('language = "en"', 'language = "fr"'))
+    source = write_page(tmp_path, "les-glaneurs-et-la-glaneuse.txt", """
+        Réalisateur : agnès varda (cléo de 5 à 7, le bonheur)
+        Critique : claire dubois
+
+        Une glaneuse.
+    """)
+    result = import_page(source, publication.config, now=now)
+    data = front_matter(result.path)
+    assert data["title"] == "Les Glaneurs et la Glaneuse"
+    assert data["film"]["credits"] == ["Cléo de 5 à 7", "Le Bonheur"]
+
+
+@pytest.mark.parametrize(
     ("name", "expected"),
     [
         ("salt-harbour.txt", "Salt Harbour"),
