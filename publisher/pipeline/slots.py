@@ -44,6 +44,15 @@ def decide_slot(store: Store | None, schedule: tuple[str, tzinfo, timedelta], no
     return decision, history
 
 
+def _readable(config: Config, status: LedgerStatus | None) -> LedgerStatus | None:
+    """What ``probe_ledger`` finds (``status``, when the caller has it) if the ledger can be
+    read as it is, without being created, migrated or written; else None (a problem, or an
+    older schema revision: ``check`` says which)."""
+    if status is None:
+        status = probe_ledger(config)
+    return None if status.problem or (status.exists and not status.current) else status
+
+
 def ledger_decision(config: Config, now: datetime,
                     status: LedgerStatus | None = None) -> Decision | None:
     """What the next run decides at ``now``, the ledger read without being created, migrated or
@@ -51,9 +60,7 @@ def ledger_decision(config: Config, now: datetime,
     ledger cannot be read so (a problem, or an older schema revision: ``check`` says which).
     Raises ConfigError for a bad schedule."""
     schedule = config_schedule(config)
-    if status is None:
-        status = probe_ledger(config)
-    if status.problem or (status.exists and not status.current):
+    if (status := _readable(config, status)) is None:
         return None
     try:
         with readonly_store(config, status) as store:
@@ -69,9 +76,7 @@ def slot_shortfall(config: Config, catalog: Catalog, now: datetime,
     so that ``check`` and ``schedule`` do not promise an issue the run records as empty. None
     when it would compose one or send a draft composed by hand, and when the ledger cannot be
     read without writing (as ``ledger_decision``). ``status``: what ``probe_ledger`` found."""
-    if status is None:
-        status = probe_ledger(config)
-    if status.problem or (status.exists and not status.current):
+    if (status := _readable(config, status)) is None:
         return None
     try:
         with readonly_store(config, status) as store:
