@@ -123,6 +123,14 @@ class Publication:
             path.write_text(textwrap.dedent(text).lstrip("\n"), encoding="utf-8")
         return path
 
+    def write_template(self, name: str, text: str) -> Path:
+        """templates/<name>, exactly as given: an override of the packaged template of that
+        name, or a template of the publication's own. Returns its path, as messages name it."""
+        path = self.root / "templates" / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+        return path
+
     def copy_sample_reviews(self) -> None:
         for src in sorted((SAMPLE / "reviews").glob("*.md")):
             shutil.copy(src, self.root / "reviews" / src.name)

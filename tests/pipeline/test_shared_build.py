@@ -140,13 +140,12 @@ def test_a_worker_that_fails_leaves_the_last_good_site_in_place(publication, now
     config = publication.config
     build_site(config, now=now, workers=2)
     before = snapshot(config.output_path)
-    templates = publication.root / "templates"
-    templates.mkdir()
     # Every month's pages fail but one: whichever process renders them.
-    (templates / "review.html.j2").write_text(
+    publication.write_template(
+        "review.html.j2",
         '{% extends "defaults/review.html.j2" %}\n{% block main %}'
         "{% if card.published.month != 1 %}{{ card.title | nosuchfilter }}{% endif %}"
-        "{{ super() }}{% endblock %}\n", encoding="utf-8")
+        "{{ super() }}{% endblock %}\n")
     with pytest.raises(TemplateError) as caught:
         build_site(config, now=now, workers=2)
     assert "review.html.j2" in str(caught.value) and "nosuchfilter" in str(caught.value)

@@ -159,8 +159,8 @@ def test_a_body_written_with_h1_headings_leaves_the_title_the_one_h1(publication
 
 def test_an_override_reads_the_page_and_its_parts_as_dicts_or_as_attributes(publication, now):
     write_films(publication, 2)
-    (publication.root / "templates").mkdir()
-    (publication.root / "templates" / "review.html.j2").write_text(
+    publication.write_template(
+        "review.html.j2",
         '{% extends "defaults/review.html.j2" %}{% block head %}'
         '<meta name="t" content="{{ page["heading"] }}|{{ page.get("missing", "none") }}|'
         '{{ "canonical" in page }}|{{ page | length > 5 }}|{{ page.image["alt"] }}|'
@@ -169,7 +169,7 @@ def test_an_override_reads_the_page_and_its_parts_as_dicts_or_as_attributes(publ
         '{% endfor %}|{{ older["title"] if older else "" }}|'
         '{% for key, value in page.image|items if key == "height" %}{{ value }}{% endfor %}|'
         "{{ (page|dictsort)[0][0] }}\"><meta name=\"j\" content='{{ page.image|tojson }}'>"
-        "{% endblock %}", "utf-8")
+        "{% endblock %}")
     build_site(publication.config, now=now)
     doc = page(publication.config.output_path, "reviews/film-2/index.html")
     fields = doc.xpath('//meta[@name="t"]')[0].get("content").split("|")
@@ -186,16 +186,16 @@ def test_an_override_has_jinjas_own_globals_on_every_kind_of_page(publication, n
     # override still finds range, namespace, cycler, joiner and dict, and a context value of
     # the same name still wins over a global.
     write_films(publication, 2)
-    (publication.root / "templates").mkdir()
     uses = ('{% set ns = namespace(n=0) %}{% for i in range(3) %}{% set ns.n = ns.n + i %}'
             '{% endfor %}{% set c = cycler("a", "b") %}{% set j = joiner("+") %}'
             '<meta name="g" content="{{ ns.n }}{{ c.next() }}{{ c.next() }}{{ j() }}x{{ j() }}'
             '{{ dict(k=1).k }}{{ title }}">')
     for name in ("review.html.j2", "list.html.j2"):
-        (publication.root / "templates" / name).write_text(
-            f'{{% extends "defaults/{name}" %}}{{% block head %}}{uses}{{% endblock %}}', "utf-8")
-    (publication.root / "templates" / "review_item.html.j2").write_text(
-        '{% include "defaults/review_item.html.j2" %}<!-- {{ range(2) | list }} -->', "utf-8")
+        publication.write_template(
+            name, f'{{% extends "defaults/{name}" %}}{{% block head %}}{uses}{{% endblock %}}')
+    publication.write_template(
+        "review_item.html.j2",
+        '{% include "defaults/review_item.html.j2" %}<!-- {{ range(2) | list }} -->')
     build_site(publication.config, now=now)
     public = publication.config.output_path
     expected = f"3abx+1{publication.config.title}"
@@ -226,14 +226,12 @@ def test_the_home_page_and_the_indexes_can_lay_out_the_reviews_cards_themselves(
     # As the digest can: a designer's home page shows posters and ratings its own way, and
     # still has each review's item as the default lists it.
     write_films(publication, 2)
-    (publication.root / "templates").mkdir()
     own = ('{% block main %}{% for card in cards %}<figure data-rating="{{ card.rating_value }}">'
            '<img src="{{ card.poster_src }}" alt="{{ card.poster_alt }}">'
            '<figcaption><a href="{{ card.url }}">{{ card.title }}</a> ({{ card.year }})'
            '</figcaption></figure><ul>{{ items[loop.index0] }}</ul>{% endfor %}{% endblock %}')
     for name in ("home.html.j2", "list.html.j2"):
-        (publication.root / "templates" / name).write_text(
-            f'{{% extends "defaults/{name}" %}}{own}', "utf-8")
+        publication.write_template(name, f'{{% extends "defaults/{name}" %}}{own}')
     config = publication.config
     build_site(config, now=now)
     for rel in ("index.html", "reviews/index.html"):
@@ -700,15 +698,14 @@ def test_a_name_a_template_is_not_given_is_told_with_the_names_it_is_given(publi
     # Written as another tool names it (Hugo's .Title, Pelican's article): the error says
     # what the page's template can read instead.
     write_reviews(publication, 2)
-    templates = publication.root / "templates"
-    templates.mkdir()
-    (templates / "review.html.j2").write_text(
+    template = publication.write_template(
+        "review.html.j2",
         '{% extends "defaults/review.html.j2" %}\n{% block main %}\n'
-        "<h1>{{ article.title }}</h1>{% endblock %}\n", encoding="utf-8")
+        "<h1>{{ article.title }}</h1>{% endblock %}\n")
     config = publication.config
     report = check_publication(config, now=now, sources_only=True)
     [error] = [e for e in report.errors if "review.html.j2" in e]
-    start = f"{templates / 'review.html.j2'}:3: 'article' is undefined; review.html.j2 is given "
+    start = f"{template}:3: 'article' is undefined; review.html.j2 is given "
     assert error.startswith(start)
     given = error[len(start):].split(", ")
     assert {"body", "card", "page", "publication", "related", "site", "t"} <= set(given)
@@ -721,15 +718,14 @@ def test_a_feed_stylesheet_that_is_not_xml_stops_check_and_the_build(publication
     config = publication.config
     build_site(config, now=now)
     before = snapshot(config.output_path)
-    templates = publication.root / "templates"
-    templates.mkdir()
-    (templates / "feed.xsl.j2").write_text(
+    template = publication.write_template(
+        "feed.xsl.j2",
         '<?xml version="1.0" encoding="utf-8"?>\n'
         '<xsl:stylesheet version="1.0" xmlns:xsl="http://www.w3.org/1999/XSL/Transform">\n'
         '<xsl:template match="/"><html><head><meta charset="utf-8">'
         "<title>{{ publication }}</title></head></html></xsl:template>\n"
-        "</xsl:stylesheet>\n", encoding="utf-8")
-    expected = (f"{templates / 'feed.xsl.j2'}: feed.xsl is not well-formed XML (mismatched tag "
+        "</xsl:stylesheet>\n")
+    expected = (f"{template}: feed.xsl is not well-formed XML (mismatched tag "
                 "at its line 3, column 84: '</head></html></xsl:template>'), so browsers show "
                 "an error in its place; close every element (<meta …/>, <br/>) and write & as "
                 "&amp;")
@@ -763,10 +759,8 @@ def test_a_block_that_no_page_shows_stops_check_and_the_build_naming_the_templat
     config = publication.config
     build_site(config, now=now)
     before = snapshot(config.output_path)
-    templates = publication.root / "templates"
-    templates.mkdir()
-    (templates / name).write_text(source, encoding="utf-8")
-    expected = [message.format(path=templates / name) for message in messages]
+    template = publication.write_template(name, source)
+    expected = [message.format(path=template) for message in messages]
     report = check_publication(config, now=now, sources_only=True)
     assert [e for e in report.errors if name in e] == expected
     with pytest.raises(PublisherError) as stopped:
@@ -1482,10 +1476,10 @@ def test_a_static_file_named_by_static_url_carries_its_fingerprint_and_a_change_
 def test_what_a_layout_adds_to_the_head_is_on_every_page_the_search_page_too(publication, now):
     # The search page fills the head block too (its noindex): it keeps the layout's as well.
     write_films(publication, 1)
-    (publication.root / "templates").mkdir()
-    (publication.root / "templates" / "_page.html.j2").write_text(
+    publication.write_template(
+        "_page.html.j2",
         '{% extends "defaults/_page.html.j2" %}{% block head %}'
-        '<link rel="stylesheet" href="{{ site.url("theme.css") }}">{% endblock %}', "utf-8")
+        '<link rel="stylesheet" href="{{ site.url("theme.css") }}">{% endblock %}')
     config = publication.config
     build_site(config, now=now)
     for rel in ("index.html", "reviews/film-1/index.html", "search/index.html", "404.html"):
@@ -1504,9 +1498,9 @@ def test_an_override_written_after_a_build_is_used_by_the_next_in_the_same_proce
     issues = [Issue(number=1, subject="s", date=now, reviews=reviews)]
     config = publication.config
     build_site(config, now=now, issues=issues)
-    (publication.root / "templates").mkdir()
-    (publication.root / "templates" / "archive_index.html.j2").write_text(
-        "<!doctype html><title>{{ publication }}</title><h1>Our letters</h1>\n", "utf-8")
+    publication.write_template(
+        "archive_index.html.j2",
+        "<!doctype html><title>{{ publication }}</title><h1>Our letters</h1>\n")
     report = build_site(config, now=now, issues=issues)
     assert "issues/index.html" in report.written
     assert page(config.output_path, "issues/index.html").findtext(".//h1") == "Our letters"
@@ -1515,11 +1509,11 @@ def test_an_override_written_after_a_build_is_used_by_the_next_in_the_same_proce
 def test_static_url_of_a_file_not_in_static_is_named_at_its_line_by_check_and_the_build(
         publication, now):
     write_films(publication, 1)
-    (publication.root / "templates").mkdir()
-    override = publication.root / "templates" / "_page.html.j2"
-    override.write_text('{% extends "defaults/_page.html.j2" %}\n{% block head %}\n'
-                        '<link rel="stylesheet" href="{{ site.static_url("css/them.css") }}">\n'
-                        "{% endblock %}\n", "utf-8")
+    override = publication.write_template(
+        "_page.html.j2",
+        '{% extends "defaults/_page.html.j2" %}\n{% block head %}\n'
+        '<link rel="stylesheet" href="{{ site.static_url("css/them.css") }}">\n'
+        "{% endblock %}\n")
     config = publication.config
     expected = (f"{override}:3: static/css/them.css is not there, so static_url('css/them.css') "
                 "has nothing to fingerprint; put the file in static/, or correct the path")

@@ -403,9 +403,7 @@ def test_a_subject_template_that_fails_as_it_runs_names_the_config_key(publicati
 
 
 def test_publication_templates_override_the_defaults(publication):
-    templates = publication.root / "templates"
-    templates.mkdir()
-    (templates / "digest.txt.j2").write_text("Custom: {{ subject }}\n{{ unsubscribe_url }}\n")
+    publication.write_template("digest.txt.j2", "Custom: {{ subject }}\n{{ unsubscribe_url }}\n")
     config = publication.config
     rendered = render_digest(make_issue(config), Site.from_config(config))
     assert rendered.text == f"Custom: {rendered.subject}\n{rendered.markers['unsubscribe_url']}\n"
@@ -413,9 +411,8 @@ def test_publication_templates_override_the_defaults(publication):
 
 
 def test_an_override_can_extend_the_default_of_the_same_name(publication):
-    templates = publication.root / "templates"
-    templates.mkdir()
-    (templates / "digest.mjml.j2").write_text(
+    publication.write_template(
+        "digest.mjml.j2",
         '{% extends "defaults/digest.mjml.j2" %}\n'
         '{% block head_extra %}<mj-style inline="inline">.dm-film h2 { letter-spacing: 2px; }'
         "</mj-style>{% endblock %}\n")
@@ -436,22 +433,18 @@ def test_an_override_can_extend_the_default_of_the_same_name(publication):
 ])
 def test_a_digest_without_its_unsubscribe_link_is_a_template_error(publication, name, source,
                                                                    part):
-    templates = publication.root / "templates"
-    templates.mkdir()
-    (templates / name).write_text(source, encoding="utf-8")
+    template = publication.write_template(name, source)
     config = publication.config
     with pytest.raises(TemplateError) as refused:
         render_digest(make_issue(config), Site.from_config(config))
     assert str(refused.value) == (
-        f"{templates / name}: the digest's {part} has no unsubscribe link, which every issue "
+        f"{template}: the digest's {part} has no unsubscribe link, which every issue "
         "must carry (CAN-SPAM, PECR; Gmail and Yahoo ask it of bulk senders); write "
         "{{ unsubscribe_url }} in it, as the default does")
 
 
 def test_an_override_that_extends_itself_is_a_template_error(publication):
-    templates = publication.root / "templates"
-    templates.mkdir()
-    (templates / "_base.mjml.j2").write_text('{% extends "_base.mjml.j2" %}\n')
+    publication.write_template("_base.mjml.j2", '{% extends "_base.mjml.j2" %}\n')
     config = publication.config
     with pytest.raises(TemplateError, match=r'in a loop; .*\{% extends "defaults/<name>" %\}'):
         render_digest(make_issue(config), Site.from_config(config))
@@ -503,26 +496,24 @@ def test_the_wheel_carries_the_default_templates_and_works_outside_the_repositor
 
 
 def test_template_errors_name_the_file_and_line(publication):
-    templates = publication.root / "templates"
-    templates.mkdir()
-    (templates / "digest.txt.j2").write_text("line one\nline two\n{{ no_such_value }}\n")
+    template = publication.write_template("digest.txt.j2",
+                                          "line one\nline two\n{{ no_such_value }}\n")
     config = publication.config
     with pytest.raises(TemplateError, match=r"digest\.txt\.j2:3: 'no_such_value' is undefined"):
         render_digest(make_issue(config), Site.from_config(config))
-    (templates / "digest.txt.j2").write_text("{% if %}\n")
+    template.write_text("{% if %}\n")
     with pytest.raises(TemplateError, match=r"digest\.txt\.j2:1: "):
         render_digest(make_issue(config), Site.from_config(config))
     # A template it includes that is nowhere: the line that includes it is named too.
-    (templates / "digest.txt.j2").write_text("one\n{% include '_nope.txt.j2' %}\n")
+    template.write_text("one\n{% include '_nope.txt.j2' %}\n")
     with pytest.raises(TemplateError, match=r"digest\.txt\.j2:2: template '_nope\.txt\.j2' "
                                             r"not found in "):
         render_digest(make_issue(config), Site.from_config(config))
 
 
 def test_mj_style_inline_rules_are_inlined_after_compiling(publication):
-    templates = publication.root / "templates"
-    templates.mkdir()
-    (templates / "digest.mjml.j2").write_text(
+    publication.write_template(
+        "digest.mjml.j2",
         '{% extends "_base.mjml.j2" %}\n'
         '{% block head_extra %}<mj-style inline="inline">.dm-film h2 { letter-spacing: 3px; }'
         "</mj-style>{% endblock %}\n"
@@ -537,11 +528,10 @@ def test_mj_style_inline_rules_are_inlined_after_compiling(publication):
 
 
 def test_mjml_compile_errors_are_template_errors(publication):
-    templates = publication.root / "templates"
-    templates.mkdir()
-    (templates / "digest.mjml.j2").write_text("<mjml><mj-head><mj-html-attributes>"
-                                             "</mj-html-attributes></mj-head><mj-body>"
-                                             "</mj-body></mjml>")
+    publication.write_template(
+        "digest.mjml.j2",
+        "<mjml><mj-head><mj-html-attributes></mj-html-attributes></mj-head><mj-body>"
+        "</mj-body></mjml>")
     config = publication.config
     with pytest.raises(TemplateError, match=r"digest\.mjml\.j2: MJML did not compile"):
         render_digest(make_issue(config), Site.from_config(config))
@@ -550,17 +540,15 @@ def test_mjml_compile_errors_are_template_errors(publication):
 def test_an_mjml_error_names_the_override_the_rendered_line_and_what_came_before(publication):
     # An element left open in a block of one's own: MRML stumbles on what follows it, at a byte
     # offset into the MJML the templates render, and names no file.
-    templates = publication.root / "templates"
-    templates.mkdir()
-    (templates / "digest.mjml.j2").write_text(
+    template = publication.write_template(
+        "digest.mjml.j2",
         '{% extends "defaults/digest.mjml.j2" %}\n{% block head_extra %}\n'
-        '<mj-attributes><mj-text font-family="Georgia"></mj-attributes>\n{% endblock %}\n',
-        encoding="utf-8")
+        '<mj-attributes><mj-text font-family="Georgia"></mj-attributes>\n{% endblock %}\n')
     config = publication.config
     with pytest.raises(TemplateError) as refused:
         render_digest(make_issue(config), Site.from_config(config))
     message = str(refused.value)
-    assert message.startswith(f"{templates / 'digest.mjml.j2'}: MJML did not compile: ")
+    assert message.startswith(f"{template}: MJML did not compile: ")
     assert re.search(r"\(at 'mj-body', line \d+ of the MJML it renders, after '.*<mj-text "
                      r"font-family=\"Georgia\"></mj-attributes>.*'\); close each mj- element "
                      r"where it opens \(<mj-text …/> or <mj-text>…</mj-text>\), inside the one "
@@ -665,15 +653,14 @@ def test_lint_names_an_extends_whose_template_name_is_not_quoted(publication):
 
 
 def test_a_template_that_fails_as_it_runs_is_one_line_naming_file_and_line(publication):
-    templates = publication.root / "templates"
-    templates.mkdir()
-    (templates / "digest.txt.j2").write_text(
+    template = publication.write_template(
+        "digest.txt.j2",
         "{{ subject }}\n{% for card in cards %}{{ card.title }}: {{ 1 // (card.rating * 0) }}"
         "{% endfor %}\n")
     config = publication.config
     with pytest.raises(TemplateError) as raised:
         render_digest(make_issue(config), Site.from_config(config))
-    assert str(raised.value) == f"{templates / 'digest.txt.j2'}:2: division by zero"
+    assert str(raised.value) == f"{template}:2: division by zero"
 
 
 def test_an_error_in_publishers_own_code_called_by_a_template_stays_a_bug(publication):
