@@ -18,6 +18,7 @@ anything else is a bug and gets a traceback behind ``--debug``.
     ├── InvalidAddress         an email address (also a ValueError)
     ├── CsvError               a subscriber CSV file
     ├── LockHeld               another run holds the publication's lock
+    │   └── RunStuck           … and has made no progress for a long time
     ├── BadToken               a reader's link that does not verify (also a ValueError)
     │   └── ExpiredToken
     ├── MailboxError           the inbox cannot be read or a message cannot be moved
@@ -152,6 +153,25 @@ class LockHeld(PublisherError):
         #: What ``publisher run`` says as it steps aside: cron's next turn does what it would.
         self.stepped_aside = f"another publisher run holds the lock ({who}); nothing done"
         super().__init__(f"{self.stepped_aside}: run this command again once that one ends")
+
+
+class RunStuck(LockHeld):
+    """The run lock's holder is alive (the kernel drops a dead one's lock) but has not beaten
+    its heartbeat for longer than any step of a run waits: stopped, or blocked on a dead mount
+    or a socket. ``started`` and ``last_beat`` are times as the host's clock reads them."""
+
+    def __init__(self, path: Path, pid: int | None, *, started: str, last_beat: str,
+                 silent_for: str):
+        super().__init__(path, pid)
+        who = f"pid {pid}" if pid else "pid unknown"
+        began = f", started {started}" if started else ""
+        look = f"look at it ('ps -o pid,stat,wchan:20,args -p {pid}') and " if pid else ""
+        self.stepped_aside = (
+            f"another publisher run ({who}{began}) holds the lock and has made no progress "
+            f"since {last_beat} ({silent_for}): it is stopped or blocked (a dead mount, a mail "
+            f"server that stopped answering); {look}kill it: the next run goes on where it "
+            "stopped and sends nothing twice")
+        self.args = (self.stepped_aside,)  # a person's command says the same: it will not end
 
 
 class BadToken(PublisherError, ValueError):

@@ -10,6 +10,13 @@ its lease) and *exclusive* by what decides about deliveries in doubt (``settle-a
 ``resend-ambiguous``), so nobody settles a delivery some worker still has in flight.
 ``publisher run`` also keeps the file lock, so that cron runs on one host never pile up behind a
 long send. What runs under the lock (``send.deliver``) checks that its caller holds it.
+
+A holder that is alive but stuck (stopped, blocked on a dead NFS mount or a socket) would keep
+the lock for ever, every later run stepping aside as if all were well. So the file lock carries
+a heartbeat: its holder touches the lock file (its mtime) as it makes progress, each step of a
+run and each batch of deliveries, and a run that finds the lock held with no heartbeat for
+longer than anything a run waits on raises RunStuck. Progress, not age, since a send paced by
+``delivery.rate_limit`` may rightly take days.
 """
 
 from __future__ import annotations
@@ -18,12 +25,14 @@ import errno
 import fcntl
 import os
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, ExitStack, contextmanager
+from datetime import datetime
 from pathlib import Path
 
 from ..config import Config
-from ..errors import LockHeld, PublisherError, StoreError
+from ..errors import LockHeld, PublisherError, RunStuck, StoreError
 from ..files import describe_os_error
 
 #: The advisory lock's key on PostgreSQL ("pubr"; the ledger's writers use another).
@@ -33,6 +42,17 @@ RUN_LOCK = 0x7075_6272
 #: holding each (the database's can be held shared by several, each on its own connection).
 _held: dict[object, list[int]] = {}
 _held_guard = threading.Lock()
+
+#: A holder silent this long is stuck, unless the config lets one socket wait longer
+#: (``stuck_after``). The longest waits of a healthy run are far shorter: one message's pacing at
+#: ``rate_limit = 1`` (a minute), a full disk freeing up (five minutes).
+STUCK_AFTER = 30 * 60.0
+#: How often a holder touches its lock file at most: one utime every few seconds costs nothing.
+HEARTBEAT_EVERY = 5.0
+
+#: The run lock files this process holds (resolved path: descriptor) and its last beat.
+_beating: dict[Path, int] = {}
+_last_beat = 0.0
 
 
 @contextmanager
@@ -49,14 +69,37 @@ def _holding(key: object) -> Iterator[None]:
                 del _held[key]
 
 
+def stuck_after(config: Config) -> float:
+    """How long the run lock's holder may go without a heartbeat before it is called stuck:
+    STUCK_AFTER, or longer when ``delivery.timeout`` lets one reply take longer (twice it: a
+    connection and a reply)."""
+    return max(STUCK_AFTER, 2 * config.delivery.timeout)
+
+
+def heartbeat() -> None:
+    """Tell later runs that this process, holding the run lock, is making progress (see the
+    module's docstring); at most every HEARTBEAT_EVERY seconds, a no-op without the lock."""
+    global _last_beat
+    moment = time.monotonic()
+    with _held_guard:
+        if moment - _last_beat < HEARTBEAT_EVERY or not _beating:
+            return
+        _last_beat = moment
+        for fd in _beating.values():
+            try:
+                os.utime(fd)
+            except OSError:
+                pass  # a heartbeat missed is no reason to stop a send
+
+
 @contextmanager
-def run_lock(path: Path) -> Iterator[int]:
+def run_lock(path: Path, *, stuck_after: float = STUCK_AFTER) -> Iterator[int]:
     """Hold an exclusive flock on ``path`` (created if missing) for the block; yields our pid.
 
     The kernel drops a flock when its holder dies, so a lock file left by a killed run is simply
     taken over. Raises LockHeld (with the holder's pid when it wrote one) if another process
     holds it, or this one (a second open file description is refused like any other: the lock is
-    not re-entrant).
+    not re-entrant); RunStuck when that holder has made no progress for ``stuck_after`` seconds.
     """
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -66,18 +109,42 @@ def run_lock(path: Path) -> Iterator[int]:
     key = path.resolve()
     try:
         if not _flock_now(fd, fcntl.LOCK_EX):
-            raise LockHeld(path, _read_pid(fd))
+            _refuse(path, fd, stuck_after)
         pid = os.getpid()
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{pid}\n".encode("ascii"), 0)
+        os.ftruncate(fd, 0)  # the writes beat the heartbeat's first time
+        started = datetime.now().astimezone().isoformat(timespec="seconds")
+        os.pwrite(fd, f"{pid}\n{started}\n".encode("ascii"), 0)
         try:
             with _holding(key):
-                yield pid
+                with _held_guard:
+                    _beating[key] = fd
+                try:
+                    yield pid
+                finally:
+                    with _held_guard:
+                        del _beating[key]
         finally:
             os.ftruncate(fd, 0)
             fcntl.flock(fd, fcntl.LOCK_UN)
     finally:
         os.close(fd)
+
+
+def _refuse(path: Path, fd: int, stuck_after: float) -> None:
+    """Raise LockHeld for the lock file open at ``fd``, held by another process; RunStuck when
+    its last heartbeat is older than ``stuck_after`` seconds."""
+    pid = _read_pid(fd)
+    try:
+        beaten = os.fstat(fd).st_mtime
+    except OSError:
+        raise LockHeld(path, pid) from None
+    silent = time.time() - beaten
+    if silent <= stuck_after:
+        raise LockHeld(path, pid)
+    last = datetime.fromtimestamp(beaten).astimezone().isoformat(timespec="seconds")
+    minutes = int(silent // 60)  # 30 at least
+    raise RunStuck(path, pid, started=_read_started(fd), last_beat=last,
+                   silent_for=f"{minutes} minutes" if minutes < 120 else f"{minutes // 60} hours")
 
 
 def _database_key(config: Config) -> str | None:
@@ -148,7 +215,7 @@ def publication_lock(config: Config, *, shared: bool = False) -> AbstractContext
     for sending beside other workers, exclusive to decide about deliveries in doubt)."""
     if _database_key(config) is not None:
         return database_lock(config, shared=shared)
-    return run_lock(config.paths.lock)
+    return run_lock(config.paths.lock, stuck_after=stuck_after(config))
 
 
 @contextmanager
@@ -156,7 +223,7 @@ def run_locks(config: Config) -> Iterator[int]:
     """What ``publisher run`` holds: the file lock (one run per host: cron never piles runs up
     behind a long send), and with PostgreSQL the database's run lock, shared."""
     with ExitStack() as stack:
-        pid = stack.enter_context(run_lock(config.paths.lock))
+        pid = stack.enter_context(run_lock(config.paths.lock, stuck_after=stuck_after(config)))
         if _database_key(config) is not None:
             stack.enter_context(database_lock(config, shared=True))
         yield pid
@@ -187,11 +254,24 @@ def file_lock_holder(path: Path) -> int | None:
 
 
 def _read_pid(fd: int) -> int | None:
-    try:
-        text = os.pread(fd, 32, 0).decode("ascii", "replace").strip()
-    except OSError:
-        return None
+    """The holder's pid: the lock file's first line."""
+    text = _read_lines(fd)[0]
     return int(text) if text.isdigit() else None
+
+
+def _read_started(fd: int) -> str:
+    """When the holder took the lock: the lock file's second line ("" from an older
+    publisher, which wrote only the pid)."""
+    return _read_lines(fd)[1]
+
+
+def _read_lines(fd: int) -> tuple[str, str]:
+    try:
+        text = os.pread(fd, 80, 0).decode("ascii", "replace")
+    except OSError:
+        return "", ""
+    first, _, rest = text.partition("\n")
+    return first.strip(), rest.partition("\n")[0].strip()
 
 
 def _flock_now(fd: int, operation: int) -> bool:

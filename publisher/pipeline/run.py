@@ -25,6 +25,7 @@ from ..errors import (
     LockHeld,
     NotEnoughReviews,
     PublisherError,
+    RunStuck,
     SlotTaken,
     SourceError,
     TransportError,
@@ -45,7 +46,7 @@ from ..sources import Catalog, load_reviews
 from .build import steady
 from .inbox import process_inbox
 from .issues import compose_issue, issued_review_ids, lost_ledger
-from .lock import run_locks
+from .lock import heartbeat, run_locks
 from .preflight import sending_secret
 from .publish import publish_site
 from .send import ambiguous_line, deliver
@@ -56,13 +57,15 @@ from .slots import decide_slot
 class RunReport:
     """What one run did.
 
-    ``locked_by``: the pid holding the lock when this run stepped aside (0 if unknown), else None.
+    ``locked_by``: the pid holding the lock when this run stepped aside (0 if unknown), else None;
+    ``stuck`` when that holder has made no progress for long (its line is the ``problem``).
     ``outcome``: what was recorded for the due slot (issued / skipped / empty), if anything.
     ``delivered``: (issue number, DeliveryReport) per issue delivered. ``problem``: the one line
     a person must act on, or None.
     """
 
     locked_by: int | None = None
+    stuck: bool = False
     decision: Decision | None = None
     outcome: str | None = None
     issue: int | None = None
@@ -76,18 +79,30 @@ class RunReport:
 
     @property
     def exit_code(self) -> int:
+        if self.stuck:
+            return STUCK_EXIT
         return 1 if self.problem else 0
+
+
+#: ``publisher run``'s exit code when a stuck run holds the lock: cron's next turns cannot help,
+#: and monitoring tells it from the errors a person fixes in publisher.toml or the sources.
+STUCK_EXIT = 3
 
 
 def run_once(config: Config, *, now: datetime, catch_up: bool = False,
              echo: Callable[[str], Any] = print,
              progress: Progress | None = None) -> RunReport:
     """One cron run at ``now``. Steps aside (exit code 0, one line) when another run holds the
-    lock. Raises ConfigError for a bad schedule; every other problem is in the report."""
+    lock, and reports it as the problem (exit code STUCK_EXIT) when that run has made no progress
+    for long (``lock.stuck_after``). Raises ConfigError for a bad schedule; every other problem
+    is in the report."""
     schedule = config_schedule(config)  # a bad schedule is a config error: say so first
     with ExitStack() as stack:
         try:
             stack.enter_context(run_locks(config))
+        except RunStuck as exc:
+            return RunReport(locked_by=exc.pid or 0, stuck=True, problem=exc.stepped_aside,
+                             problems=(exc.stepped_aside,))
         except LockHeld as exc:
             echo(exc.stepped_aside)
             return RunReport(locked_by=exc.pid or 0)
@@ -148,13 +163,17 @@ class _Run:
         if lost:  # opening it would make a new one: nothing is done until it is restored
             return self._report(problems=[lost])
         with open_store(self.config) as store:
+            heartbeat()  # between steps: a later run tells a slow run from a stuck one
             self._inbox(store)  # first: a bounce or complaint that came back stops the next send
+            heartbeat()
             written = self._build(store, catalog) if catalog is not None else 0
             if catalog is not None:
                 catalog.end_meanwhile()  # none left working through a send, whatever the build did
+            heartbeat()
             decision, outcome, number = self._schedule(store, catalog)
             on_the_web = store.web_issue_numbers()
             delivered = self._deliver(store, catalog, number)
+            heartbeat()
             # An issue goes on the web archive with the first copy the relay accepts (readers
             # who have it follow its link), not when its last retry ends, days later perhaps.
             archived = tuple(sorted(store.web_issue_numbers() - on_the_web))

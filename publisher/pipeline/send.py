@@ -38,7 +38,7 @@ from ..render.sender import Sender
 from ..render.site import Site
 from ..sources import Catalog
 from ..sources.posters import PosterFacts
-from .lock import holds_lock, publication_lock
+from .lock import heartbeat, holds_lock, publication_lock
 from .preflight import refuse_documentation_settings, sending_secret
 from .publish import publish_site
 
@@ -167,7 +167,7 @@ def deliver(config: Config, store: Store, number: int, *, now: datetime, secret:
     template = _message_template(config, digest, secret=secret, now=now)
     started = time.monotonic()
     run = Run(config, store, number, now=now, transport=destination, template=template,
-              progress=progress)
+              progress=_Beating(progress))
     report = run.run()
     if run.pause_reason:
         store.pause_issue(number, run.pause_reason)
@@ -186,6 +186,32 @@ def deliver(config: Config, store: Store, number: int, *, now: datetime, secret:
         raise DeliveryError(f"issue #{number}: sending stopped by an unexpected error: "
                             f"{run.unknown}") from run.unknown
     return report
+
+
+class _Beating:
+    """A send's progress, passed on, that beats the run lock's heartbeat with each batch of
+    replies: a send paced over days is never taken for a stuck one."""
+
+    def __init__(self, shown: Progress | None):
+        self.shown = shown
+
+    def start(self, total: int) -> None:
+        heartbeat()
+        if self.shown is not None:
+            self.shown.start(total)
+
+    def advance(self, count: int) -> None:
+        heartbeat()
+        if self.shown is not None:
+            self.shown.advance(count)
+
+    def note(self, line: str) -> None:
+        if self.shown is not None:
+            self.shown.note(line)
+
+    def close(self) -> None:
+        if self.shown is not None:
+            self.shown.close()
 
 
 def _interrupted(number: int, report: DeliveryReport) -> str:

@@ -4,8 +4,11 @@ against a real ledger under tmp_path, a real Maildir and a real SMTP server on l
 from __future__ import annotations
 
 import mailbox
+import os
+import re
 import shutil
 import sqlite3
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -13,8 +16,9 @@ import feedparser
 import pytest
 
 from publisher.ledger.store import open_store
+from publisher.pipeline import lock
 from publisher.pipeline.issues import compose_issue
-from publisher.pipeline.lock import run_lock
+from publisher.pipeline.lock import heartbeat, run_lock
 from publisher.pipeline.run import run_once
 from publisher.sources import load_reviews
 from tests.fixtures import (
@@ -642,6 +646,42 @@ def test_a_run_steps_aside_while_another_holds_the_lock(publication):
     assert lines == [f"another publisher run holds the lock (pid {pid}); nothing done"]
     assert not config.output_path.exists()
     assert ledger(config) == ([], None)
+
+
+def test_a_run_says_when_the_run_holding_the_lock_is_stuck_and_exits_3(publication, cli):
+    # A run stopped (kill -STOP) or blocked on a dead mount keeps its lock for ever: cron's
+    # later runs must not step aside as if all were well, and monitoring must see it.
+    write_reviews(publication, 2)
+    config = publication.config
+    at = SLOT + timedelta(minutes=1)
+    with run_lock(config.paths.lock) as pid:
+        silent_since = time.time() - 31 * 60
+        os.utime(config.paths.lock, (silent_since, silent_since))
+        result = cli("run", now=at)
+    assert result.exit_code == 3
+    assert result.stdout == ""
+    last = datetime.fromtimestamp(silent_since).astimezone().isoformat(timespec="seconds")
+    assert re.fullmatch(
+        rf"error: another publisher run \(pid {pid}, started \S+\) holds the lock and has made "
+        rf"no progress since {re.escape(last)} \(31 minutes\): it is stopped or blocked \(a "
+        r"dead mount, a mail server that stopped answering\); look at it \('ps -o "
+        rf"pid,stat,wchan:20,args -p {pid}'\) and kill it: the next run goes on where it "
+        r"stopped and sends nothing twice\n", result.stderr)
+    assert not config.output_path.exists()
+
+
+def test_a_run_making_progress_is_not_called_stuck_however_long_it_has_held_the_lock(
+        publication, cli, monkeypatch):
+    write_reviews(publication, 2)
+    config = publication.config
+    monkeypatch.setattr(lock, "HEARTBEAT_EVERY", 0.0)
+    with run_lock(config.paths.lock) as pid:
+        taken = time.time() - 3 * 24 * 3600  # a send paced by rate_limit may take days
+        os.utime(config.paths.lock, (taken, taken))
+        heartbeat()  # it sent a batch
+        result = cli("run", now=SLOT + timedelta(minutes=1))
+    assert result.exit_code == 0
+    assert result.output == f"another publisher run holds the lock (pid {pid}); nothing done\n"
 
 
 def test_cli_run_exit_codes(publication, cli):
