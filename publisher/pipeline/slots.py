@@ -13,7 +13,14 @@ from ..ledger import Store
 from ..ledger.probe import LedgerStatus, probe_ledger, readonly_store
 from ..models import IssueState, SlotHistory
 from ..newsletter.compose import plan_issue
-from ..newsletter.schedule import Decision, before_first_run, config_schedule, decide
+from ..newsletter.schedule import (
+    Decision,
+    before_first_run,
+    config_schedule,
+    decide,
+    format_local,
+    next_times,
+)
 from ..sources import Catalog
 from .issues import issued_review_ids
 
@@ -90,3 +97,27 @@ def slot_shortfall(config: Config, catalog: Catalog, now: datetime,
     except PublisherError:
         return None  # a broken subject template or ledger: check names it on its own line
     return None
+
+
+def draft_outlook(config: Config, store: Store, number: int, now: datetime, *,
+                  dry_run: bool = False) -> str:
+    """When a run sends draft ``number``, composed by hand: runs adopt one such draft per
+    scheduled time, oldest first, from the slot due at ``now`` (decided as the run decides) or
+    else the next; the line ``issue new`` prints, which also says how to send it at once."""
+    expr, tz, _ = schedule = config_schedule(config)
+    waiting = [r.number for r in store.issues()
+               if r.state == IssueState.DRAFT and r.slot is None and r.number < number]
+    due = decide_slot(store, schedule, now)[0].slot
+    times = ([due] if due is not None else []) + next_times(expr, tz, now, len(waiting) + 1)
+    when = format_local(times[len(waiting)], tz)
+    goes = "would go out" if dry_run else "goes out"
+    if not waiting and due is not None:
+        line = f"issue #{number} {goes} with the next run, for the slot {when}, which is due"
+    elif not waiting:
+        line = f"issue #{number} {goes} with the first run after {when}, the next scheduled time"
+    else:
+        drafts = ("draft " if len(waiting) == 1 else "drafts ") + ", ".join(
+            f"#{n}" for n in waiting)
+        line = (f"issue #{number} {goes} with the first run after {when} (after {drafts}: one "
+                "draft per scheduled time)")
+    return f"{line}; 'publisher issue send {number}' sends it now"

@@ -119,6 +119,8 @@ def test_a_cancelled_first_issue_leaves_the_next_one_first(publication, cli):
         "  2. Film 03 (Sam Okafor, 2026-10-03)",
         "issue #2 is the newsletter's first: it holds the newest reviews, and the 1 older "
         "published review are the back catalogue, on the site and in the feeds but never mailed",
+        "issue #2 goes out with the next run, for the slot Fri 2026-11-20 09:00 GMT, which is "
+        "due; 'publisher issue send 2' sends it now",
     ]
 
 
@@ -188,6 +190,8 @@ def test_issue_new_dry_run_then_for_real(publication, cli):
         "would create issue #1 (draft): Test Reel #1: Film 01 and 1 more",
         "  1. Film 01 (Sam Okafor, 2026-10-01)",
         "  2. Film 02 (Sam Okafor, 2026-10-02)",
+        "issue #1 would go out with the next run, for the slot Fri 2026-11-20 09:00 GMT, which "
+        "is due; 'publisher issue send 1' sends it now",
         "(dry run: nothing written)",
     ]
     assert cli("issue", "list").stdout == (
@@ -409,8 +413,8 @@ def test_the_untouched_sample_review_is_never_mailed(tmp_path):
     _imported_review(root, "older", "2026-10-01")
     first = run_cli("issue", "new", root=root)
     assert first.exit_code == 0, first.output
-    assert first.stdout.splitlines() == ["created issue #1 (draft): Film Reviews #1: Older",
-                                         "  1. Older (Ana Ruiz, 2026-10-01)"]
+    assert first.stdout.splitlines()[:2] == ["created issue #1 (draft): Film Reviews #1: Older",
+                                             "  1. Older (Ana Ruiz, 2026-10-01)"]
 
     # Written, it is the editor's review, and the next issue's.
     _write_the_sample(root)
@@ -457,8 +461,8 @@ def test_a_new_review_published_before_it_is_written_is_never_mailed(tmp_path):
                                                "Altman's Marlowe, adrift.")
     skeleton.write_text(text.replace("# summary: One", "summary: One"), "utf-8")
     first = run_cli("issue", "new", root=root)
-    assert first.stdout.splitlines() == ["created issue #1 (draft): Film Reviews #1: Older",
-                                         "  1. Older (Ana Ruiz, 2026-11-01)"]
+    assert first.stdout.splitlines()[:2] == ["created issue #1 (draft): Film Reviews #1: Older",
+                                             "  1. Older (Ana Ruiz, 2026-11-01)"]
     assert "issues leave the review out until then" in run_cli(
         "check", "--sources", root=root).stderr
     skeleton.write_text(text.replace("# summary: One sentence that sells the film; without "
@@ -554,3 +558,38 @@ def test_a_draft_composed_with_the_sample_is_refused_until_it_is_written_or_canc
     sent = run_cli("issue", "send", "1", root=root, env=secret)
     assert sent.exit_code == 0, sent.output
     assert len(list(outbox.glob("new/*"))) == 2
+
+
+def test_issue_new_says_when_the_draft_goes_out(publication, cli):
+    # Runs send one draft composed by hand per scheduled time, oldest first: the editor is told
+    # which run that is, and how to send it at once instead.
+    publication.add_config("[newsletter]\nmax_reviews = 2\n")
+    write_reviews(publication, october([1, 2]))
+    # Friday's slot is due (within grace_hours) and no run has taken it yet.
+    assert cli("issue", "new", "--dry-run", now=NOW).stdout.splitlines()[-2] == (
+        "issue #1 would go out with the next run, for the slot Fri 2026-11-20 09:00 GMT, which "
+        "is due; 'publisher issue send 1' sends it now")
+    tuesday = datetime(2026, 11, 17, 10, 0, tzinfo=UTC)
+    first = cli("issue", "new", now=tuesday)
+    assert first.exit_code == 0, first.output
+    assert first.stdout.splitlines()[-1] == (
+        "issue #1 goes out with the first run after Fri 2026-11-20 09:00 GMT, the next "
+        "scheduled time; 'publisher issue send 1' sends it now")
+    write_reviews(publication, october(list(range(1, 9))))
+    second = cli("issue", "new", "--dry-run", now=tuesday)
+    assert second.stdout.splitlines()[-2:] == [
+        "issue #2 would go out with the first run after Fri 2026-11-27 09:00 GMT (after draft "
+        "#1: one draft per scheduled time); 'publisher issue send 2' sends it now",
+        "(dry run: nothing written)"]
+
+    assert cli("issue", "new", now=NOW).stdout.splitlines()[-1] == (
+        "issue #2 goes out with the first run after Fri 2026-11-27 09:00 GMT (after draft #1: "
+        "one draft per scheduled time); 'publisher issue send 2' sends it now")
+    assert cli("issue", "cancel", "1", now=NOW).exit_code == 0
+    assert cli("issue", "new", now=NOW).stdout.splitlines()[-1] == (
+        "issue #3 goes out with the first run after Fri 2026-11-27 09:00 GMT (after draft #2: "
+        "one draft per scheduled time); 'publisher issue send 3' sends it now")
+    assert cli("issue", "cancel", "2", now=NOW).exit_code == 0
+    # What the next run does, rehearsed: the oldest draft for the slot due now.
+    assert "would send issue #3, composed by hand, for the slot Fri 2026-11-20 09:00 GMT" in (
+        cli("run", "--dry-run", now=NOW).stdout)
