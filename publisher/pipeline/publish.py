@@ -34,7 +34,8 @@ class Published:
 def publish_site(config: Config, store: Store, catalog: Catalog, *, now: datetime,
                  echo: Callable[[str], Any], archive: tuple[int, ...] = ()) -> Published:
     """Build the site with every issue sent so far, tell the hub of the feeds that changed,
-    and say what was written (``archive``: the issues just sent, which the line names)."""
+    and say what was written (``archive``: the issues just sent, which the line names when this
+    build wrote their pages)."""
     try:
         sent, warnings = archived_issues(store.issues(), catalog, config, store.frozen_issues())
         report = build_site(config, now=now, issues=sent, catalog=catalog)
@@ -49,7 +50,10 @@ def publish_site(config: Config, store: Store, catalog: Catalog, *, now: datetim
     # editor hears of it (the other warnings stay for `publisher check`).
     for warning in (*warnings, *report.moved):
         echo(f"warning: {warning}")
-    if archive:
+    if archive and report.written:
+        # Senders sharing a ledger (PostgreSQL) each build once the first copy is accepted; on
+        # one host the first writes the issue's pages and the others find them written: the
+        # publication is said once, by the sender that made it, as the build's own line is.
         numbers = ", ".join(f"#{n}" for n in archive)
         echo(f"archive: issue {numbers} published "
              f"({len(report.written)} files written to {config.output_dir}/)")

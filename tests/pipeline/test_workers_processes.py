@@ -196,3 +196,34 @@ def test_the_rate_limit_holds_across_workers(publication: Publication, postgres_
     assert len(after) >= 250 - 2 - 4, len(after)
     span = max(after) - min(after)
     assert span >= (len(after) - 1) * 0.010 * 0.9, (span, len(after))
+
+
+def test_three_senders_of_one_issue_say_its_archive_is_published_once(
+        publication: Publication, postgres_url: str):
+    # Each sender builds the site once the first copy is accepted; on one host the first build
+    # writes the issue's pages and the others find them there: only the first publishes it.
+    write_reviews(publication, 2)
+    use_database(publication, postgres_url)
+    with SmtpServer() as server:
+        server.hold_after(0)  # no copy accepted until every sender has one on the wire
+        use_smtp(publication, server.url, connections=1, timeout=120)
+        add_subscribers(publication.config, 300, SLOT - timedelta(days=1))
+        assert run_cli("issue", "new", root=publication.root).exit_code == 0
+        senders = [subprocess.Popen(publisher(publication, "issue", "send", "1"),
+                                    env=environment(), stdout=subprocess.PIPE,
+                                    stderr=subprocess.PIPE, text=True)
+                   for _ in range(3)]
+        try:
+            wait_for(lambda: server.handler.held >= 3
+                     or any(s.poll() is not None for s in senders), what="three senders")
+            server.release()
+            outputs = [sender.communicate(timeout=120) for sender in senders]
+        finally:
+            for sender in senders:
+                if sender.poll() is None:
+                    sender.kill()
+    assert all(sender.returncode == 0 for sender in senders), outputs
+    said = [line for out, _ in outputs for line in out.splitlines() if "archive" in line]
+    assert len(said) == 1, outputs
+    assert re.fullmatch(r"archive: issue #1 published \([1-9]\d* files written to public/\)",
+                        said[0])
