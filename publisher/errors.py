@@ -165,12 +165,14 @@ class RunStuck(LockHeld):
         super().__init__(path, pid)
         who = f"pid {pid}" if pid else "pid unknown"
         began = f", started {started}" if started else ""
-        look = f"look at it ('ps -o pid,stat,wchan:20,args -p {pid}') and " if pid else ""
+        look = (f"look at it ('ps -o pid,stat,wchan:20,args -p {pid}') and stop it ('kill "
+                f"{pid}', then 'kill -9 {pid}' if it does not exit)" if pid else "stop it")
+        # SIGTERM first: a run that can still act records what it has in flight on its way out.
         self.stepped_aside = (
             f"another publisher run ({who}{began}) holds the lock and has made no progress "
             f"since {last_beat} ({silent_for}): it is stopped or blocked (a dead mount, a mail "
-            f"server that stopped answering); {look}kill it: the next run goes on where it "
-            "stopped and sends nothing twice")
+            f"server that stopped answering); {look}: the next run goes on where it stopped, "
+            "sending nothing twice and naming what it had in flight as ambiguous, if anything")
         self.args = (self.stepped_aside,)  # a person's command says the same: it will not end
 
 

@@ -131,20 +131,42 @@ def run_lock(path: Path, *, stuck_after: float = STUCK_AFTER) -> Iterator[int]:
 
 
 def _refuse(path: Path, fd: int, stuck_after: float) -> None:
-    """Raise LockHeld for the lock file open at ``fd``, held by another process; RunStuck when
-    its last heartbeat is older than ``stuck_after`` seconds."""
+    """Raise what ``held_by`` says of the lock file open at ``fd``, held by another process."""
+    raise held_by(path, fd, stuck_after)
+
+
+def held_by(path: Path, fd: int, stuck_after: float) -> LockHeld:
+    """LockHeld naming the holder of the lock file open at ``fd``; RunStuck when its last
+    heartbeat is older than ``stuck_after`` seconds."""
     pid = _read_pid(fd)
     try:
         beaten = os.fstat(fd).st_mtime
     except OSError:
-        raise LockHeld(path, pid) from None
+        return LockHeld(path, pid)
     silent = time.time() - beaten
     if silent <= stuck_after:
-        raise LockHeld(path, pid)
+        return LockHeld(path, pid)
     last = datetime.fromtimestamp(beaten).astimezone().isoformat(timespec="seconds")
     minutes = int(silent // 60)  # 30 at least
-    raise RunStuck(path, pid, started=_read_started(fd), last_beat=last,
-                   silent_for=f"{minutes} minutes" if minutes < 120 else f"{minutes // 60} hours")
+    return RunStuck(path, pid, started=_read_started(fd), last_beat=last,
+                    silent_for=f"{minutes} minutes" if minutes < 120 else f"{minutes // 60} hours")
+
+
+def stuck_holder(config: Config) -> RunStuck | None:
+    """The run holding ``config``'s run lock file when it is stuck, else None; looked at as
+    ``file_lock_holder`` does, creating and writing nothing (for rehearsals)."""
+    try:
+        fd = os.open(config.paths.lock, os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        if _flock_now(fd, fcntl.LOCK_SH):
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            return None
+        held = held_by(config.paths.lock, fd, stuck_after(config))
+        return held if isinstance(held, RunStuck) else None
+    finally:
+        os.close(fd)
 
 
 def _database_key(config: Config) -> str | None:

@@ -36,7 +36,7 @@ from ..newsletter.schedule import clock_warning, config_schedule, format_local
 from ..sources import Catalog, load_reviews
 from .build import build_site
 from .issues import issued_review_ids, lost_ledger, refuse_archived
-from .lock import file_lock_holder
+from .lock import file_lock_holder, stuck_holder
 from .preflight import (
     is_local,
     refuse_documentation_settings,
@@ -117,13 +117,16 @@ def rehearse_run(config: Config, *, now: datetime, catch_up: bool = False,
     lines: list[str] = ["dry run: nothing is written, nothing is sent"]
     problems: list[str] = []
     holder = file_lock_holder(config.paths.lock)
-    if holder is not None:
+    stuck = stuck_holder(config) if holder is not None else None
+    if stuck is not None:  # a run now would exit 3 with this line
+        problems.append(stuck.stepped_aside)
+    elif holder is not None:
         who = f"pid {holder}" if holder else "pid unknown"
         lines.append(f"another run holds the lock ({who}): a run now would step aside and do "
                      "nothing; what follows is what the next one would do")
     lost = lost_ledger(config)
     if lost:  # a run would stop there, doing nothing
-        return RunPlan(tuple(lines), (lost,))
+        return RunPlan(tuple(lines), (*problems, lost))
     catalog: Catalog | None = None
     try:
         catalog = load_reviews(config)

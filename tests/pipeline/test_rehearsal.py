@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -194,6 +195,18 @@ def test_dry_run_says_when_another_run_holds_the_lock(due, cli):
     assert "would compose issue #1" in result.stdout
     again = cli("run", "--dry-run", now=SLOT + timedelta(minutes=3), env=SECRET)
     assert "holds the lock" not in again.stdout
+
+
+def test_dry_run_says_when_the_run_holding_the_lock_is_stuck(due, cli):
+    with publication_lock(due.config):
+        silent_since = time.time() - 45 * 60
+        os.utime(due.config.paths.lock, (silent_since, silent_since))
+        result = cli("run", "--dry-run", now=SLOT + timedelta(minutes=3), env=SECRET)
+    assert result.exit_code == 1
+    assert result.stderr.startswith(f"error: another publisher run (pid {os.getpid()}, ")
+    assert "has made no progress since" in result.stderr and "(45 minutes)" in result.stderr
+    assert "step aside" not in result.stdout  # a run now would not: it would exit 3
+    assert "would compose issue #1" in result.stdout
 
 
 def test_dry_run_on_broken_sources_says_what_waits_for_them(due, cli):

@@ -665,8 +665,9 @@ def test_a_run_says_when_the_run_holding_the_lock_is_stuck_and_exits_3(publicati
         rf"error: another publisher run \(pid {pid}, started \S+\) holds the lock and has made "
         rf"no progress since {re.escape(last)} \(31 minutes\): it is stopped or blocked \(a "
         r"dead mount, a mail server that stopped answering\); look at it \('ps -o "
-        rf"pid,stat,wchan:20,args -p {pid}'\) and kill it: the next run goes on where it "
-        r"stopped and sends nothing twice\n", result.stderr)
+        rf"pid,stat,wchan:20,args -p {pid}'\) and stop it \('kill {pid}', then 'kill -9 {pid}' "
+        r"if it does not exit\): the next run goes on where it stopped, sending nothing twice "
+        r"and naming what it had in flight as ambiguous, if anything\n", result.stderr)
     assert not config.output_path.exists()
 
 
