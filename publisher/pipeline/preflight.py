@@ -52,7 +52,7 @@ from ..render.words import plural_rule
 from ..sources import Catalog
 from ..text import count
 from .issues import lost_ledger
-from .lock import file_lock_holder
+from .lock import file_lock_holder, stuck_holder
 from .slots import ledger_decision, slot_shortfall
 from .units import RUN_EVERY_MINUTES
 
@@ -523,10 +523,16 @@ def check_ledger(config: Config, now: datetime) -> tuple[Findings, LedgerStatus]
 
 def check_issues(config: Config, ledger: LedgerStatus) -> Findings:
     """The issues being sent that every run stops on until a person decides — paused (a
-    policy refusal, a restore), or with ambiguous deliveries — with the line a run gives,
+    policy refusal, a restore), or with ambiguous deliveries — and a stuck run holding the run
+    lock, which stops them all, with the line a run gives,
     read from the ledger without writing. Messages a sender at work has on the wire are its
     own, not in doubt (``issue show`` tells them apart the same way)."""
     found = Findings()
+    # Under systemd no later run says it (the timer starts none while one is active): check,
+    # which monitoring can run, gives the line a run would.
+    stuck = stuck_holder(config)
+    if stuck is not None:
+        found.errors.append(stuck.stepped_aside)
     if ledger.problem or not ledger.exists or not ledger.current or not ledger.started:
         return found
     holder = None if sqlite_path(config) is None else file_lock_holder(config.paths.lock)

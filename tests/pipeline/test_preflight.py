@@ -5,8 +5,10 @@ passes does not fail at send time for a reason it could have seen."""
 
 from __future__ import annotations
 
+import os
 import socket
 import sqlite3
+import time
 from datetime import timedelta
 
 import dkim
@@ -19,6 +21,7 @@ from publisher.ledger.readers import Owed
 from publisher.ledger.schema import SCHEMA_REVISION
 from publisher.ledger.store import open_store
 from publisher.models import Subscriber
+from publisher.pipeline.lock import run_lock
 from publisher.pipeline.preflight import check_dkim, documentation_settings
 from publisher.render.dkim import DkimSigner
 from publisher.render.message import MessageTemplate
@@ -220,6 +223,22 @@ def test_check_names_an_issue_every_run_stops_on(publication, cli):
                                 "reader0000@example.org for policy reasons; fix the cause")
     assert cli("issue", "settle-ambiguous", "1", env=ENV).exit_code == 0
     assert errors(check(cli)) == paused[:1]
+
+
+def test_check_names_a_stuck_run_holding_the_lock(publication, cli):
+    """Under systemd the timer starts no run while one is active, so no later run can say a
+    stopped one is stuck: check, run by the operator's monitoring, says it with a run's line."""
+    config = publication.config
+    with run_lock(config.paths.lock) as pid:
+        assert check(cli).exit_code == 0  # a run making progress is no problem
+        silent_since = time.time() - 3 * 3600
+        os.utime(config.paths.lock, (silent_since, silent_since))
+        result = check(cli)
+    assert result.exit_code == 1
+    assert len(errors(result)) == 1
+    assert errors(result)[0].startswith(f"another publisher run (pid {pid}, started ")
+    assert "has made no progress since" in errors(result)[0] and "(3 hours)" in errors(result)[0]
+    assert check(cli).exit_code == 0
 
 
 def test_check_says_what_the_next_run_does_about_a_slot_that_passed(publication, cli,
