@@ -109,9 +109,9 @@ def run_lock(path: Path, *, stuck_after: float = STUCK_AFTER) -> Iterator[int]:
     key = path.resolve()
     try:
         if not _flock_now(fd, fcntl.LOCK_EX):
-            _refuse(path, fd, stuck_after)
+            raise held_by(path, fd, stuck_after)
         pid = os.getpid()
-        os.ftruncate(fd, 0)  # the writes beat the heartbeat's first time
+        os.ftruncate(fd, 0)  # these writes set the first heartbeat (the mtime)
         started = datetime.now().astimezone().isoformat(timespec="seconds")
         os.pwrite(fd, f"{pid}\n{started}\n".encode("ascii"), 0)
         try:
@@ -128,11 +128,6 @@ def run_lock(path: Path, *, stuck_after: float = STUCK_AFTER) -> Iterator[int]:
             fcntl.flock(fd, fcntl.LOCK_UN)
     finally:
         os.close(fd)
-
-
-def _refuse(path: Path, fd: int, stuck_after: float) -> None:
-    """Raise what ``held_by`` says of the lock file open at ``fd``, held by another process."""
-    raise held_by(path, fd, stuck_after)
 
 
 def held_by(path: Path, fd: int, stuck_after: float) -> LockHeld:
@@ -154,7 +149,7 @@ def held_by(path: Path, fd: int, stuck_after: float) -> LockHeld:
 
 def stuck_holder(config: Config) -> RunStuck | None:
     """The run holding ``config``'s run lock file when it is stuck, else None; looked at as
-    ``file_lock_holder`` does, creating and writing nothing (for rehearsals)."""
+    ``file_lock_holder`` does, creating and writing nothing (for rehearsals and check)."""
     try:
         fd = os.open(config.paths.lock, os.O_RDONLY)
     except OSError:
