@@ -441,6 +441,9 @@ class Planner:
             self.feed_plans[spec.path] = (spec, paging, inputs)
             self.add(f"feed:{spec.path}", RANK_FEED, inputs,
                      functools.partial(self._feed, spec, paging), topic=True)
+        # Each entry is then let go after the last feed that carries it: most reviews of a
+        # publication in many tags are in one niche tag's feed and no other.
+        self.feeds.expect(spec.reviews for spec in specs)
         self.plan_archives(months)
         return specs
 

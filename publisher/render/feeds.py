@@ -33,7 +33,7 @@ import functools
 import heapq
 import html
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
@@ -55,6 +55,13 @@ FEED_FILES = ("feed.xml", "atom.xml", "feed.json")
 #: Each subscription document stays under this many bytes (the main feed must stay under 1 MB);
 #: archive documents hold their month in full, whatever its size.
 MAX_FEED_BYTES = 1_000_000
+
+#: Entries past their last feed kept for their month's archive (which a build in one process
+#: renders after the feeds), the oldest let go first: an archive shows each review in full,
+#: and one prepared again costs as much as the first time. About 15 MB; as many as the feeds
+#: of 10,000 reviews in a dozen tags show, where a publication in hundreds of tags would keep
+#: thousands (bench/README.md, "Feed entries").
+SPARE_ENTRIES = 1_000
 
 #: RSS requires an enclosure length in bytes and the W3C validator rejects 0 (which the RSS
 #: Best Practices Profile suggests for an unknown size), so a poster whose size cannot be known
@@ -455,6 +462,13 @@ class FeedRenderer:
         self._reviewer_urls: dict[str, str] = {}
         self._card = card or self._make_card
         self._entries: dict[int, tuple[Review, EntryData]] = {}
+        #: How many documents still to be rendered carry each review (``expect``), by id.
+        self._uses: dict[int, int] = {}
+        #: Entries past their last feed, oldest first, kept for their month's archive.
+        self._spare: dict[int, None] = {}
+        #: Whether an archive was rendered here already: a build shared among processes
+        #: renders the archives first (pipeline/rendering.py), and then none is kept for them.
+        self._archived = False
         # The digest's words for the same link, so that a translation covers it too.
         self._read_review = html.escape(site.words("read_review"))
         # Where the review data is documented: the site's feeds page, when it builds pages.
@@ -472,12 +486,26 @@ class FeedRenderer:
             dt = dt.astimezone(UTC)
         return dt.replace(microsecond=0) if dt.microsecond else dt
 
+    def expect(self, feeds: Iterable[Sequence[Review]]) -> None:
+        """Announce the feeds ``render`` will be given (their reviews, each to be rendered
+        whole): a review's entry is then kept until the last of them that carries it, and let
+        go after. A niche tag's feed is often the only one to carry its reviews, and an entry
+        with its serialised forms is some 15 KB: kept to the end, the entries of 3,000 reviews
+        in 673 tags held 50 MB. Counted down as each document is done; past its last feed an
+        entry may still wait for its month's archive (``SPARE_ENTRIES``)."""
+        uses = self._uses
+        for reviews in feeds:
+            for review in reviews:
+                uses[id(review)] = uses.get(id(review), 0) + 1
+
     def entry(self, review: Review, *, keep: bool = True) -> EntryData:
         """The review prepared for feeds, memoised per review object (``keep=False``: not
         kept, for an entry only its month's archive shows: 10,000 kept entries with their
         serialised forms would hold a quarter of a gigabyte)."""
         hit = self._entries.get(id(review))
         if hit is not None and hit[0] is review:
+            if not keep and id(review) in self._spare:  # its archive: the last to carry it
+                del self._spare[id(review)], self._entries[id(review)]
             return hit[1]
         data = self._prepare(self._card(review))
         if keep:
@@ -600,7 +628,34 @@ class FeedRenderer:
         logline and a link (and, if that is not enough, the oldest entries are left out).
         """
         path = _directory(path)
-        entries = [self.entry(r) for r in select(reviews, limit or self.site.feed_limit)]
+        shown = select(reviews, limit or self.site.feed_limit)
+        entries = [self.entry(r) for r in shown]
+        try:
+            return self._render(entries, path, title, description, paging)
+        finally:
+            self._release(shown)
+
+    def _release(self, shown: Sequence[Review]) -> None:
+        """One document fewer to carry each of ``shown``: an entry none still to come carries
+        is let go (one never announced by ``expect`` is kept)."""
+        uses, kept, spare = self._uses, self._entries, self._spare
+        for review in shown:
+            left = uses.get(id(review))
+            if left is None:
+                continue
+            uses[id(review)] = left - 1
+            hit = kept.get(id(review))
+            if left <= 1 and hit is not None and hit[0] is review:
+                if self._archived:
+                    del kept[id(review)]
+                    continue
+                spare[id(review)] = None
+                if len(spare) > SPARE_ENTRIES:
+                    del kept[next(iter(spare))]
+                    del spare[next(iter(spare))]
+
+    def _render(self, entries: list[EntryData], path: str, title: str, description: str,
+                paging: Paging | None) -> RenderedFeed:
         title, description = xml_safe(title), xml_safe(description) or xml_safe(title)
         short: set[int] = set()
         count = len(entries)
@@ -631,6 +686,7 @@ class FeedRenderer:
         """An RFC 5005 archive document in each format: every review given, newest first, in
         full (no size cap: an archive is complete or it is not an archive). ``begins``: when
         the period it holds began, its date while it holds no review."""
+        self._archived = True
         ordered = sorted(reviews, key=lambda r: (r.date, r.slug), reverse=True)
         chosen = [(self.entry(r, keep=False), False) for r in ordered]
         return self._documents(chosen, _directory(path), xml_safe(title),
