@@ -4,9 +4,10 @@ English ships: ``templates/strings.en.toml`` (the site's pages, the feeds, the d
 ``templates/web/strings.en.toml`` (``publisher serve``'s pages). A publication in another
 language puts ``strings.LANG.toml`` in the same place among its own templates: the primary
 language's file and then the full tag's (``pt``, then ``pt-BR``) are laid over English, each
-from the packaged defaults and then the publication's. A key left out stays English; an unknown
-key, a value of the wrong kind or an unknown placeholder is a TemplateError naming the file and
-the key, so a typo never reaches a reader as a half-filled sentence.
+from the packaged defaults and then the publication's. A key left out stays English (a key added
+since a translation was written says the older key it grew from: ``SUCCESSORS``); an unknown key,
+a value of the wrong kind or an unknown placeholder is a TemplateError naming the file and the
+key, so a typo never reaches a reader as a half-filled sentence.
 
 A value is a string, or, for words that count something, a table of CLDR plural categories
 (``one``, ``few``, ``many``, ``other``…) of which ``other`` is required. The reader's pages
@@ -147,12 +148,23 @@ def load_strings(templates: Path, language: str, *, folder: str = "",
     and key of a broken one."""
     english = DEFAULT_TEMPLATES / folder / "strings.en.toml"
     values = _read(english, english, None, allowed)
+    translated: set[str] = set()
     for tag in translation_tags(language):
         for directory in (DEFAULT_TEMPLATES, templates):
             path = directory / folder / f"strings.{tag}.toml"
             if path != english and path.is_file():
-                values.update(_read(path, english, values, allowed))
+                translation = _read(path, english, values, allowed)
+                values.update(translation)
+                translated.update(translation)
+    for key, older in SUCCESSORS.items():
+        if older in translated and key not in translated and key in values:
+            values[key] = values[older]
     return Strings(values, language or "en", plural, counted)
+
+
+#: Keys added after translations were written, each with the older key a translation that lacks
+#: it says instead: its own words, not English ones in the middle of an issue in its language.
+SUCCESSORS = {"read_review_of": "read_review"}
 
 
 #: What the reader's pages and messages fill in.

@@ -68,7 +68,7 @@ def test_issue_page_has_the_digest_design_without_personal_data(config, issues):
     assert (config.url("subscribe"), "Subscribe") in page.links
     assert (config.url("issues/"), "All issues") in page.links
     for review in issues[0].reviews:
-        assert (review.url, "Read the full review") in page.links
+        assert (review.url, f"Read the full review of {review.title}") in page.links
         assert review.title in page.visible
     assert "dm-card" in html and 'name="color-scheme" content="light dark"' in html
     assert f'<link rel="canonical" href="{config.url("issues/1/")}"' in html

@@ -128,7 +128,7 @@ def test_each_review_card_has_every_part(config):
         card_text = page.visible
         assert review.title in card_text
         assert f"Reviewed by {review.reviewer}" in card_text
-        assert (review.url, "Read the full review") in page.links
+        assert (review.url, f"Read the full review of {review.title}") in page.links
         assert (review.url, review.title) in page.links  # the title links to the permalink too
         if review.poster:
             img = images[review.poster.src]
@@ -144,6 +144,20 @@ def test_each_review_card_has_every_part(config):
     assert "Starring Aoife Byrne" in page.visible
     assert "A lighthouse keeper's last winter, told in long, patient takes." in page.visible
     assert "The first act is all surfaces & set-ups" in page.visible
+
+
+def test_no_two_links_to_different_places_say_the_same_words(config):
+    # A screen reader's list of links reads each by its words alone (WCAG 2.4.9): a "Read the
+    # full review" under every card was four links that sounded alike and led apart.
+    rendered = render_digest(make_issue(config), Site.from_config(config))
+    targets: dict[str, set[str]] = {}
+    for href, words in Page(rendered.html).links:
+        if words:  # a poster's link is named by its image's alt text
+            targets.setdefault(words, set()).add(href)
+    assert {words: hrefs for words, hrefs in targets.items() if len(hrefs) > 1} == {}
+    # The text part keeps the short label: the URL under it says where it goes.
+    assert "Read the full review:" in rendered.text
+    assert "Read the full review of" not in rendered.text
 
 
 def test_a_rating_of_zero_is_said_in_words(config):

@@ -151,6 +151,19 @@ def test_templates_say_the_words_of_the_strings_file(tmp_path):
     assert render(load_words(tmp_path, "fr"), '{{ t("email_label") }}') == "Adresse e-mail"
 
 
+def test_a_translation_written_before_a_key_was_added_says_its_older_words(tmp_path):
+    # Translated before the digest's buttons named their film: its French button stays
+    # French rather than turn English in the middle of a French issue.
+    write_strings(tmp_path, "fr", 'read_review = "Lire la critique"\n')
+    older = load_words(tmp_path, "fr")
+    assert older("read_review_of", title="Les Enfants") == "Lire la critique"
+    write_strings(tmp_path, "fr", 'read_review = "Lire la critique"\n'
+                                  'read_review_of = "Lire la critique de {title}"\n')
+    assert load_words(tmp_path, "fr")("read_review_of", title="Les Enfants") == (
+        "Lire la critique de Les Enfants")
+    assert ENGLISH("read_review_of", title="Heat") == "Read the full review of Heat"
+
+
 def test_a_translation_cannot_break_the_markup_and_a_link_placeholder_stays_whole(tmp_path):
     write_strings(tmp_path, "fr", 'byline = "<b>Critique</b> de {reviewer} & co, le {date}"\n')
     french = load_words(tmp_path, "fr")
