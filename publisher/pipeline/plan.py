@@ -22,9 +22,10 @@ from markupsafe import Markup
 
 from ..config import Config, moved_path
 from ..errors import Problem, SourceError
-from ..models import PUBLISHED_ONLY, Issue, Review, Showing
+from ..models import PUBLISHED_ONLY, ImageFacts, Issue, Review, Showing
 from ..render.engine import DEFAULT_TEMPLATES
 from ..render.feeds import FEED_FILES, XSL_PATH, FeedRenderer, Paging
+from ..render.images import image_file
 from ..render.pages import (
     SEARCH_INDEX,
     SEARCH_PATH,
@@ -318,19 +319,29 @@ class Planner:
         self.moved_writes: dict[str, frozenset[str]] = {}
 
     def review(self, review: Review) -> str:
-        """A digest of the review and its poster's facts (once per review per build): from
-        its source file's sha256 and name when the catalogue has them (a review is its file
-        read under the sources' cache key, which is in ``base``; the name gives the slug when
-        the front matter does not), else from its repr."""
+        """A digest of the review and its poster's facts, and those of the images its body
+        shows (once per review per build): from its source file's sha256 and name when the
+        catalogue has them (a review is its file read under the sources' cache key, which is
+        in ``base``; the name gives the slug when the front matter does not), else from its
+        repr."""
         found = self._reviews.get(id(review))
         if found is None:
             facts = self.posters.facts(review.poster.src) if review.poster else None
+            images = self._images(review.links)
             source = self.fingerprints.get(review.source_path)
             # repr names what a deferred body is made from without rendering it (models.py)
-            found = (_digest(source, review.source_path, facts) if source
-                     else _digest(repr(review), facts))
+            found = (_digest(source, review.source_path, facts, *images) if source
+                     else _digest(repr(review), facts, *images))
             self._reviews[id(review)] = found
         return found
+
+    def _images(self, links: Sequence[tuple[str, int]]) -> list[ImageFacts | None]:
+        """The facts of the image files among a body's links into the site (its images are
+        among them), which the pages and feeds size it with (``sized_images``): a file's new
+        size makes them again. Empty for a body without one, whose digest stays as it was."""
+        if not links:
+            return []
+        return [self.posters.facts(url) for url, _line in links if image_file(url)]
 
     def _listing(self, reviews: Sequence[Review], *parts: object) -> str:
         """The digest of a unit that lists ``reviews`` (an archive, an index page): ``parts``
@@ -571,7 +582,8 @@ class Planner:
         for page in self.site_pages:
             rel = f"{page.slug}/index.html"
             self.page_sources[f"page:{rel}"] = page.source_path
-            self.add(f"page:{rel}", RANK_LEAF, _digest(base, page), functools.partial(
+            inputs = _digest(base, page, *self._images(page.links))
+            self.add(f"page:{rel}", RANK_LEAF, inputs, functools.partial(
                 lambda rel, page: {rel: pages.site_page(page)}, rel, page))
         if site.search:
             self.add(f"page:{SEARCH_PATH}", RANK_HOME, base, lambda: {

@@ -46,6 +46,7 @@ from .. import __version__
 from ..models import ImageFacts, Review
 from ..text import xml_safe
 from .card import Card, review_card
+from .images import sized_images
 from .site import Site
 from .words import Words
 
@@ -547,7 +548,8 @@ class FeedRenderer:
                    else max(self._zoned(card.updated), published))
         published_iso = published.isoformat()
         header = _header_html(card, attr, poster, self.site.words)
-        body = _body_utf8(card.review.body_html, url)
+        review = card.review
+        body = _body_utf8(sized_images(review.body_html, review.links, self._poster_facts), url)
         footer = ""
         if card.availability:
             footer = f'\n<p class="availability">{attr.availability}</p>'

@@ -49,6 +49,7 @@ from .engine import (
     template_file,
 )
 from .feeds import REVIEW_NS
+from .images import sized_images
 from .related import Related
 from .site import Site
 from .words import InlineWords, og_locale
@@ -352,7 +353,7 @@ class PageRenderer:
         # for its last item costs Jinja a look ahead at every name.
         cast = Markup(", ").join(map(_isolated, card.cast))
         return self._page("review.html.j2", page, card=card, cast=cast,
-                          body=self._body(review.body_html),
+                          body=self._body(review.body_html, review.links),
                           reviewer_url=self.reviewer_url(review), tags=tags,
                           older=neighbour(older), newer=neighbour(newer),
                           related=[self._related_entry(r) for r in related],
@@ -526,11 +527,13 @@ class PageRenderer:
         head = {"title": f"{page.title} | {site.title}", "heading": page.title,
                 "description": page.description, "canonical": page.url}
         return self._page(page.template, head, section=f"page:{page.slug}",
-                          heading=page.title, body=self._body(page.body_html))
+                          heading=page.title, body=self._body(page.body_html, page.links))
 
-    def _body(self, body_html: str) -> Markup:
-        """A body as its page shows it: its footnotes' section named, as a section of a page
-        is (in the publication's language; the body's HTML, shared with the feeds, has none)."""
+    def _body(self, body_html: str, links: Sequence[tuple[str, int]]) -> Markup:
+        """A body as its page shows it: its images from static/ sized, and its footnotes'
+        section named, as a section of a page is (in the publication's language; the body's
+        HTML, shared with the feeds, has none)."""
+        body_html = sized_images(body_html, links, self._poster_facts)
         if _FOOTNOTES_SECTION in body_html:
             label = html.escape(self.site.words("footnotes_label"))
             body_html = body_html.replace(

@@ -4,7 +4,8 @@ Feeds give a poster's size in bytes (RSS enclosures require it) and its width an
 (media:content, the ``_review`` data); pages give width and height so that browsers reserve the
 space before the image arrives. Reading dimensions means opening the file and parsing its header
 (``imagesize``), so they are kept in ``.publisher/cache/posters.json`` keyed by the file's size and
-modification time: a build reads each poster once, and again only when it changes.
+modification time: a build reads each poster once, and again only when it changes. The images a
+body shows from static/ are read here too, for their width and height (``render.images``).
 
 Only files inside static/ that stay inside the publication are looked at (the same rule as
 copying them, ``files.escapes``); a URL elsewhere is not fetched, so a remote poster has no

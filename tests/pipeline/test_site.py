@@ -1355,6 +1355,54 @@ def test_an_issue_page_in_the_archive_shows_each_poster_at_its_size(publication,
     assert (poster.get("width"), poster.get("height")) == ("100", "100")
 
 
+def test_images_of_static_in_a_body_or_a_page_keep_their_space_before_they_load(
+        publication, now):
+    # As a poster's: a browser that knows an image's size lays the page out once, instead of
+    # pushing the text down as each image arrives (Cumulative Layout Shift).
+    write_films(publication, 1)
+    stills = publication.root / "static" / "stills"
+    stills.mkdir()
+    write_png(stills / "harbour.png", 640, 360, (20, 40, 60))
+    write_png(stills / "team.png", 300, 200, (60, 40, 20))
+    source = publication.root / "reviews" / "film-1.md"
+    source.write_text(source.read_text("utf-8") + (
+        "\n![The harbour at dusk](/stills/harbour.png)\n\n"
+        "![Elsewhere](https://images.example.com/still.jpg)\n\n"
+        '<img src="/stills/team.png" alt="Sized by hand" width="150">\n'), encoding="utf-8")
+    (publication.root / "pages").mkdir()
+    (publication.root / "pages" / "about.md").write_text(
+        "---\ntitle: About\n---\nWho we are.\n\n![The team](stills/team.png)\n",
+        encoding="utf-8")
+    config = publication.config
+    build_site(config, now=now)
+    public = config.output_path
+
+    def body_sizes(html: lxml.html.HtmlElement) -> dict[str, tuple[str | None, str | None]]:
+        return {img.get("alt"): (img.get("width"), img.get("height"))
+                for img in html.xpath("//img") if "Poster" not in img.get("alt")}
+
+    review = {"The harbour at dusk": ("640", "360"),
+              "Elsewhere": (None, None),  # a remote image is never fetched
+              "Sized by hand": ("150", None)}  # the size the editor gave is kept
+    assert body_sizes(page(public, "reviews/film-1/index.html").xpath("//main")[0]) == review
+    assert body_sizes(page(public, "about/index.html")) == {"The team": ("300", "200")}
+    [entry] = feedparser.parse((public / "feed.xml").read_bytes()).entries
+    content = lxml.html.fragment_fromstring(entry.content[0].value, create_parent="div")
+    assert body_sizes(content) == review
+    [item] = json.loads((public / "feed.json").read_bytes())["items"]
+    assert 'width="640" height="360"' in item["content_html"]
+    # A new size of the file makes again what shows it, though no source changed.
+    write_png(stills / "harbour.png", 320, 180, (20, 40, 60))
+    write_png(stills / "team.png", 30, 20, (60, 40, 20))
+    build_site(config, now=now)
+    review["The harbour at dusk"] = ("320", "180")
+    assert body_sizes(page(public, "reviews/film-1/index.html").xpath("//main")[0]) == review
+    assert body_sizes(page(public, "about/index.html")) == {"The team": ("30", "20")}
+    [entry] = feedparser.parse((public / "feed.xml").read_bytes()).entries
+    content = lxml.html.fragment_fromstring(entry.content[0].value, create_parent="div")
+    assert body_sizes(content) == review
+
+
 def test_an_svg_poster_sized_in_other_units_is_given_in_whole_pixels(publication, now):
     write_films(publication, 3)
     posters = publication.root / "static" / "posters"
