@@ -422,9 +422,12 @@ class PageRenderer:
         index_feeds = []
         path = index_path(kind, slug)
         if term is not None and feeds_enabled:
-            index_feeds = [{"label": label, "url": site.url(path + name)} for label, name in
-                           (("RSS", "feed.xml"), ("Atom", "atom.xml"),
-                            ("JSON Feed", "feed.json"))]
+            # Named with the term for a screen reader's list of links, where the footer's
+            # "RSS" (the site's feed) is also read out by its name alone.
+            index_feeds = [{"label": label, "url": site.url(path + name),
+                            "name": words("feed_of", format=label, name=term.name)}
+                           for label, name in (("RSS", "feed.xml"), ("Atom", "atom.xml"),
+                                               ("JSON Feed", "feed.json"))]
         suffix = f" ({words('page_of', number=number, pages=pages)})" if pages > 1 else ""
         page = {"title": f"{heading}{suffix} | {site.title}", "heading": heading,
                 "description": intro,

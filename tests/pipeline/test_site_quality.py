@@ -14,6 +14,7 @@ import subprocess
 from pathlib import Path
 
 import html5lib
+import lxml.html
 import pytest
 
 from publisher.ledger import open_store
@@ -108,6 +109,33 @@ def test_every_page_kind_is_there(site):
     public, _ = site
     for rel in PAGES:
         assert (public / rel).is_file(), rel
+
+
+def test_no_two_links_on_a_page_say_the_same_words_and_go_apart(site):
+    # A screen reader's list of links reads each by its name alone (WCAG 2.4.9): a tag's page
+    # said "RSS, Atom, JSON Feed" for the tag's feeds and again for the site's in the footer.
+    public, _ = site
+    clashes = {}
+    for path in site_pages(public):
+        doc = lxml.html.fromstring(path.read_bytes())
+        targets: dict[str, set[str]] = {}
+        # Not the reviews' own titles: two reviews of one film share it, their reviewers
+        # beside it.
+        for link in doc.xpath("//a[@href][not(ancestor-or-self::*[@aria-hidden='true'])]"
+                              "[not(ancestor::ul[contains(@class, 'cards')])]"):
+            name = link.get("aria-label") or link.text_content() or " ".join(
+                link.xpath(".//img/@alt"))
+            targets.setdefault(" ".join(name.split()), set()).add(link.get("href"))
+        named = {name: len(hrefs) for name, hrefs in targets.items() if len(hrefs) > 1}
+        if named:
+            clashes[path.relative_to(public).as_posix()] = named
+    assert clashes == {}
+    # The name a screen reader says starts with the words shown (WCAG 2.5.3, for voice control).
+    doc = lxml.html.fromstring((public / "tags/sci-fi/index.html").read_bytes())
+    assert [(a.text_content(), a.get("aria-label")) for a in doc.xpath(
+        "//p[@class='feeds-list']/a")] == [
+        ("RSS", "RSS for sci-fi"), ("Atom", "Atom for sci-fi"),
+        ("JSON Feed", "JSON Feed for sci-fi")]
 
 
 def _vnu() -> list[str] | None:
