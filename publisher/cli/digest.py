@@ -50,9 +50,11 @@ def _preview(state: State, last: int | None, since: datetime | None) -> Rendered
 @digest.command("preview")
 @_choose_reviews
 @click.option("--out", type=click.Path(dir_okay=False),
-              help="Write the HTML part to FILE.html (placeholder subscriber values).")
+              help="Write the HTML part to FILE, as named (digest.html, say; placeholder "
+                   "subscriber values).")
 @click.option("--eml", type=click.Path(dir_okay=False),
-              help="Write the whole message to FILE.eml (open it in a mail client).")
+              help="Write the whole message to FILE, as named (digest.eml opens in a mail "
+                   "client).")
 @click.option("--text", "show_text", is_flag=True, help="Print the plain-text part.")
 @publication_command
 def digest_preview(state: State, last: int | None, since: datetime | None, out: str | None,
