@@ -98,6 +98,24 @@ class Term:
     reviews: tuple[Review, ...]  # newest first
 
 
+class _Cards(Sequence[Card]):
+    """The cards of ``reviews``, each made when a template first reads it: the default home
+    and index templates lay out the items and never do, and in the process that renders the
+    indexes a card is mostly not made yet (its reviews' pages were another's)."""
+
+    def __init__(self, card: Callable[[Review], Card], reviews: Sequence[Review]):
+        self._card = card
+        self._reviews = reviews
+
+    def __len__(self) -> int:
+        return len(self._reviews)
+
+    def __getitem__(self, index: Any) -> Any:
+        if isinstance(index, slice):
+            return [self._card(review) for review in self._reviews[index]]
+        return self._card(self._reviews[index])
+
+
 class PageRenderer:
     """Renders the pages of one publication. ``poster_facts(url)`` gives a poster file's size
     and dimensions (or None); ``issues`` says whether the newsletter archive (issues/) exists,
@@ -402,7 +420,7 @@ class PageRenderer:
                 "canonical": site.base_url}
         return self._page("home.html.j2", page, section="home",
                           items=[self.item(r) for r in latest], count=count,
-                          cards=[self.card(r) for r in latest],
+                          cards=_Cards(self.card, latest),
                           json_ld=[script_json(website), *self._item_list(latest)])
 
     def list_page(self, *, kind: str, term: Term | None, reviews: Sequence[Review],
@@ -437,7 +455,7 @@ class PageRenderer:
             context["feeds"] = self._feeds(path, f"{site.title}: {term.name}")
         return self._page(
             "list.html.j2", page, section=kind, heading=heading, intro=intro,
-            items=[self.item(r) for r in reviews], cards=[self.card(r) for r in reviews],
+            items=[self.item(r) for r in reviews], cards=_Cards(self.card, reviews),
             number=number, pages=pages,
             newer_url=site.url(index_path(kind, slug, number - 1)) if number > 1 else "",
             older_url=site.url(index_path(kind, slug, number + 1)) if number < pages else "",

@@ -95,3 +95,18 @@ def test_a_sitemap_past_either_limit_is_split_under_an_index_dated_by_its_parts(
     assert f"<sitemap><loc>{site.url('sitemap-3.xml')}</loc></sitemap>" in index
     small = pages.render_sitemap(site, urls[:3])
     assert list(small) == ["sitemap.xml"] and b"<urlset" in small["sitemap.xml"]
+
+
+def test_the_indexes_make_no_card_that_their_templates_do_not_read(publication):
+    # The process that renders the home page and the indexes takes the items the page workers
+    # made; the default templates read only those, so no card (nor the excerpt it may derive
+    # from a body) is made again there. A template that reads cards gets them as it reads.
+    config = publication.config
+    reviews = make_issue(config, 3).reviews
+    site = Site.from_config(config)
+    elsewhere = PageRenderer(site)
+    pages = PageRenderer(site)
+    pages.take_items([(review, elsewhere.item(review)) for review in reviews])
+    pages.home(reviews, len(reviews))
+    pages.list_page(kind="reviews", term=None, reviews=reviews, number=1, pages=1)
+    assert pages.carded_items() == []
