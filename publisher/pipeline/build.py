@@ -117,6 +117,8 @@ def build_site(config: Config, *, now: datetime, issues: Sequence[Issue] = (),
         # What the last build recorded, read once under the lock: for the sweep, and for
         # the build to compare its units with (2.5 MB at 10,000 reviews).
         old, dirs_open = read_record(manifest_path(config))
+        # A site not there yet has no directory an earlier build made: each is new, 0755.
+        dirs_open = dirs_open or not out.exists()
         recorded = {rel for entry in old.values() for rel in unit_files(entry)}
         sweep(out, paths.state, recorded)
         try:
