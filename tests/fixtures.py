@@ -112,6 +112,21 @@ class Publication:
         path.write_text(path.read_text(encoding="utf-8") + "\n" + textwrap.dedent(text),
                         encoding="utf-8")
 
+    def replace_config(self, old: str, new: str) -> None:
+        """publisher.toml with ``old``, which it must hold, written as ``new``."""
+        path = self.root / "publisher.toml"
+        text = path.read_text(encoding="utf-8")
+        assert old in text, f"publisher.toml holds no {old!r}"
+        path.write_text(text.replace(old, new), encoding="utf-8")
+
+    def set_language(self, tag: str) -> None:
+        """The publication written in ``tag`` (MINIMAL_CONFIG's is "en")."""
+        self.replace_config('language = "en"', f'language = "{tag}"')
+
+    def set_base_url(self, url: str) -> None:
+        """The publication published at ``url`` (MINIMAL_CONFIG's is https://reel.test/)."""
+        self.replace_config('"https://reel.test/"', f'"{url}"')
+
     def write_review(self, name: str, text: str | bytes) -> Path:
         """reviews/<name>, exactly as given (dedented): for sources that are meant to be
         broken. For valid reviews, see ``write_reviews``."""

@@ -166,8 +166,7 @@ def test_every_link_in_the_site_the_feeds_and_the_newsletter_answers_200(publica
     shutil.copytree(SAMPLE / "static", publication.root / "static")
     shutil.copytree(SAMPLE / "pages", publication.root / "pages")  # about/, in the navigation
     write_films(publication, 3)  # posters with dimensions, the digest's footer address
-    text = (publication.root / "publisher.toml").read_text("utf-8")
-    publication.write_config(text.replace('"https://reel.test/"', f'"{base}"'))
+    publication.set_base_url(base)
     write_png(publication.root / "static" / "icon.png", 64, 64, (180, 40, 40))
     # several pages of each index; the icon every page names
     publication.add_config('[site]\nper_page = 3\nicon = "icon.png"\n')

@@ -126,8 +126,7 @@ def test_the_readers_line_names_the_server_and_what_the_newsletter_points_elsewh
 ])
 def test_a_readers_message_that_would_not_render_is_an_error(publication, cli, template, body,
                                                               says):
-    (publication.root / "templates" / "web").mkdir(parents=True)
-    (publication.root / "templates" / "web" / template).write_text(body, encoding="utf-8")
+    publication.write_template(f"web/{template}", body)
     result = check(cli)
     assert result.exit_code == 1
     (line,) = [e for e in errors(result) if e.startswith("readers' messages: ")]
@@ -135,9 +134,7 @@ def test_a_readers_message_that_would_not_render_is_an_error(publication, cli, t
 
 
 def test_no_welcome_no_welcome_template_checked(publication, cli):
-    (publication.root / "templates" / "web").mkdir(parents=True)
-    (publication.root / "templates" / "web" / "welcome.txt.j2").write_text(
-        "{{ latest.number }}", encoding="utf-8")
+    publication.write_template("web/welcome.txt.j2", "{{ latest.number }}")
     publication.add_config("[newsletter]\nwelcome = false\n")
     assert not [e for e in errors(check(cli)) if "readers' messages" in e]
 

@@ -1755,8 +1755,7 @@ def test_a_french_publication_quotes_in_guillemets_in_pages_feeds_excerpts_and_d
     (publication.root / "pages" / "about.md").write_text(
         '---\ntitle: À propos\n---\nUne revue "libre".\n', encoding="utf-8")
     build_site(publication.config, now=now)  # in English first: its bodies are cached
-    toml = publication.root / "publisher.toml"
-    toml.write_text(toml.read_text().replace('language = "en"', 'language = "fr"'))
+    publication.set_language("fr")
     config = publication.config
     build_site(config, now=now)
     quoted = "«\u202finoubliable\u202f», l’été."
@@ -1773,8 +1772,7 @@ def test_a_french_publication_quotes_in_guillemets_in_pages_feeds_excerpts_and_d
 
 def test_a_right_to_left_publication_reads_right_to_left_in_the_feeds_view_too(
         publication, now):
-    toml = publication.root / "publisher.toml"
-    toml.write_text(toml.read_text().replace('language = "en"', 'language = "he"'))
+    publication.set_language("he")
     write_reviews(publication, 1)
     config = publication.config
     build_site(config, now=now)
@@ -1788,8 +1786,7 @@ def test_a_right_to_left_publication_reads_right_to_left_in_the_feeds_view_too(
 def test_a_publication_reads_in_the_direction_its_language_is_written(publication, now,
                                                                       language, direction):
     # Hausa (Latin letters) was published right to left, Sorani (Arabic letters) left to right.
-    toml = publication.root / "publisher.toml"
-    toml.write_text(toml.read_text().replace('language = "en"', f'language = "{language}"'))
+    publication.set_language(language)
     write_reviews(publication, 1)
     config = publication.config
     build_site(config, now=now)
@@ -1802,8 +1799,7 @@ def test_a_publication_reads_in_the_direction_its_language_is_written(publicatio
 
 
 def test_in_a_right_to_left_page_the_older_review_is_to_the_right(publication, now):
-    toml = publication.root / "publisher.toml"
-    toml.write_text(toml.read_text().replace('language = "en"', 'language = "he"'))
+    publication.set_language("he")
     write_reviews(publication, 3)
     config = publication.config
     build_site(config, now=now)
@@ -1814,8 +1810,7 @@ def test_in_a_right_to_left_page_the_older_review_is_to_the_right(publication, n
 
 def test_in_a_right_to_left_index_the_pages_arrows_point_out_to_their_sides(publication, now):
     # "← Newer" stood at the right edge pointing into the page, "Older →" at the left.
-    toml = publication.root / "publisher.toml"
-    toml.write_text(toml.read_text().replace('language = "en"', 'language = "he"'))
+    publication.set_language("he")
     publication.add_config("[site]\nper_page = 1\n")
     write_reviews(publication, 3)
     config = publication.config
@@ -1899,8 +1894,7 @@ def test_the_feeds_view_of_a_months_archive_sends_readers_to_the_feed_itself(pub
 def test_the_feeds_view_writes_each_entrys_day_in_the_publications_language(publication, now):
     # RSS dates are RFC 822, in English ("Fri, 05 Mar 2026"); Atom's are ISO: the view shows
     # both as the pages do.
-    toml = publication.root / "publisher.toml"
-    toml.write_text(toml.read_text().replace('language = "en"', 'language = "fr"'))
+    publication.set_language("fr")
     write_reviews(publication, [{"date": "2026-03-05"}, {"date": "2026-10-28"}])
     config = publication.config
     build_site(config, now=now)
@@ -1913,16 +1907,11 @@ def test_the_feeds_view_writes_each_entrys_day_in_the_publications_language(publ
 
 
 def test_a_publication_in_another_language_has_its_dates_and_words_in_it(publication, now):
-    toml = publication.root / "publisher.toml"
-    toml.write_text(toml.read_text().replace('language = "en"', 'language = "fr"'))
+    publication.set_language("fr")
     film = {"director": "Ines Alvarado", "year": 2025}
     write_reviews(publication, [{"film": film}, {"film": film}])
-    templates = publication.root / "templates"
-    templates.mkdir()
-    (templates / "strings.fr.toml").write_text(FRENCH, encoding="utf-8")
-    (templates / "web").mkdir()
-    (templates / "web" / "strings.fr.toml").write_text('email_label = "Adresse e-mail"\n',
-                                                       encoding="utf-8")
+    publication.write_template("strings.fr.toml", FRENCH)
+    publication.write_template("web/strings.fr.toml", 'email_label = "Adresse e-mail"\n')
     config = publication.config
     assert not [w for w in check_publication(config, now=now).warnings if "language" in w]
     build_site(config, now=now)
@@ -1976,13 +1965,9 @@ def test_a_language_written_as_a_locale_name_reads_the_translation_of_its_langua
     # language = "de_DE" (WordPress's spelling) read no strings.de.toml, while check said
     # nothing was missing: every word stayed English, and lang="de_DE" stopped the search
     # page's script (Intl refuses it).
-    toml = publication.root / "publisher.toml"
-    toml.write_text(toml.read_text().replace('language = "en"', 'language = "de_DE"'))
+    publication.set_language("de_DE")
     write_reviews(publication, 1)
-    templates = publication.root / "templates"
-    templates.mkdir()
-    (templates / "strings.de.toml").write_text('every_review = "Alle Kritiken"\n',
-                                               encoding="utf-8")
+    german = publication.write_template("strings.de.toml", 'every_review = "Alle Kritiken"\n')
     config = publication.config
     assert not [w for w in check_publication(config, now=now).warnings if ": language:" in w]
     build_site(config, now=now)
@@ -1992,9 +1977,8 @@ def test_a_language_written_as_a_locale_name_reads_the_translation_of_its_langua
     assert index.xpath("//h1")[0].text_content() == "Alle Kritiken"
     assert feedparser.parse((public / "feed.xml").read_bytes()).feed.language == "de-DE"
     # A translation named as the language was written is still read.
-    (templates / "strings.de.toml").unlink()
-    (templates / "strings.de_DE.toml").write_text('every_review = "Sämtliche Kritiken"\n',
-                                                  encoding="utf-8")
+    german.unlink()
+    publication.write_template("strings.de_DE.toml", 'every_review = "Sämtliche Kritiken"\n')
     assert not [w for w in check_publication(config, now=now).warnings if ": language:" in w]
     build_site(config, now=now)
     assert page(public, "reviews/index.html").xpath("//h1")[0].text_content() == (
@@ -2002,8 +1986,7 @@ def test_a_language_written_as_a_locale_name_reads_the_translation_of_its_langua
 
 
 def test_check_says_when_a_language_has_no_translation_of_publishers_words(publication, now):
-    toml = publication.root / "publisher.toml"
-    toml.write_text(toml.read_text().replace('language = "en"', 'language = "de"'))
+    publication.set_language("de")
     write_reviews(publication, 1)
     warnings = check_publication(publication.config, now=now).warnings
     [said] = [w for w in warnings if "language" in w]

@@ -84,8 +84,7 @@ def site(tmp_path_factory):
     publication.write_review("harbour-again.md", SECOND_OPINION)
     port = free_port()
     base = f"http://127.0.0.1:{port}/"
-    text = (root / "publisher.toml").read_text("utf-8")
-    publication.write_config(text.replace('"https://reel.test/"', f'"{base}"'))
+    publication.set_base_url(base)
     write_png(root / "static" / "icon.png", 192, 192, (180, 40, 40))
     publication.add_config('[site]\nper_page = 4\nicon = "icon.png"\n')
     config = publication.config
@@ -389,8 +388,7 @@ def test_a_right_to_left_title_and_name_read_in_order_in_a_left_to_right_page(pu
          "film": {"year": 2011, "director": "Asghar Farhadi"}}])
     port = free_port()
     base = f"http://127.0.0.1:{port}/"
-    text = (publication.root / "publisher.toml").read_text("utf-8")
-    publication.write_config(text.replace('"https://reel.test/"', f'"{base}"'))
+    publication.set_base_url(base)
     build_publication(publication.config, now=NOW)
     page = browser.new_page(viewport={"width": 1200, "height": 900})
 
@@ -420,13 +418,11 @@ def test_a_right_to_left_page_sets_its_rules_and_links_on_the_sides_it_reads_fro
     # review, the newer one, sat on the right, where the older one sits on every other page.
     from tests.fixtures import NOW, write_reviews
 
-    toml = publication.root / "publisher.toml"
-    toml.write_text(toml.read_text().replace('language = "en"', 'language = "he"'))
+    publication.set_language("he")
     write_reviews(publication, [{"availability": "בקולנוע"}, {}])
     port = free_port()
     base = f"http://127.0.0.1:{port}/"
-    text = (publication.root / "publisher.toml").read_text("utf-8")
-    publication.write_config(text.replace('"https://reel.test/"', f'"{base}"'))
+    publication.set_base_url(base)
     build_publication(publication.config, now=NOW)
     page = browser.new_page(viewport={"width": 1200, "height": 900})
     with StaticServer(publication.config.output_path, port):

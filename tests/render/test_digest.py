@@ -212,8 +212,7 @@ def test_the_masthead_links_the_site_with_the_pages(publication):
 
 
 def test_document_is_dark_mode_ready_with_lang_and_no_external_css(publication):
-    toml = publication.root / "publisher.toml"
-    toml.write_text(toml.read_text().replace('language = "en"', 'language = "en-GB"'))
+    publication.set_language("en-GB")
     config = publication.config
     html = render_digest(make_issue(config), Site.from_config(config)).html
     page = Page(html)
@@ -227,8 +226,7 @@ def test_document_is_dark_mode_ready_with_lang_and_no_external_css(publication):
 
 
 def test_a_right_to_left_digest_reads_right_to_left_in_every_block(publication):
-    toml = publication.root / "publisher.toml"
-    toml.write_text(toml.read_text().replace('language = "en"', 'language = "he"'))
+    publication.set_language("he")
     config = publication.config
     html = render_digest(make_issue(config), Site.from_config(config)).html
     assert re.search(r'<html lang="he" dir="rtl"', html)
@@ -345,8 +343,7 @@ def test_the_subject_is_in_the_publications_language(publication):
         'issue_subject = "{publication} n°{number} : {first_title}"\n'
         'issue_subject_more = { one = "{publication} n°{number} : {first_title} et {n} autre", '
         'other = "{publication} n°{number} : {first_title} et {n} autres" }\n', "utf-8")
-    publication.write_config((publication.root / "publisher.toml").read_text()
-                             .replace('language = "en"', 'language = "fr"'))
+    publication.set_language("fr")
     config = publication.config
     reviews = make_issue(config, 3).reviews
     site = Site.from_config(config)
@@ -638,15 +635,14 @@ def test_lint_names_a_review_value_written_unescaped(publication):
 def test_lint_names_text_written_before_extends(publication):
     # Jinja writes what comes before {% extends %} ahead of the page: before <!doctype html>,
     # which browsers then ignore, laying the page out in quirks mode.
-    templates = publication.root / "templates"
-    templates.mkdir()
-    (templates / "home.html.j2").write_text(
+    home = publication.write_template(
+        "home.html.j2",
         '{# the home page #}\n<link rel="stylesheet" href="/theme.css">\n'
-        '{% extends "defaults/home.html.j2" %}\n', encoding="utf-8")
-    (templates / "list.html.j2").write_text(  # a comment and blank lines: nothing written
-        '{# the lists #}\n\n{% extends "defaults/list.html.j2" %}\n', encoding="utf-8")
+        '{% extends "defaults/home.html.j2" %}\n')
+    publication.write_template(  # a comment and blank lines: nothing written
+        "list.html.j2", '{# the lists #}\n\n{% extends "defaults/list.html.j2" %}\n')
     assert lint_templates(publication.config.templates_path) == [
-        f"{templates / 'home.html.j2'}:2: text before {{% extends %}} is written ahead of the "
+        f"{home}:2: text before {{% extends %}} is written ahead of the "
         "page it extends, before <!doctype html>, and browsers then lay the page out in quirks "
         "mode; move it into a block (head, for a <link>)"]
 
@@ -654,14 +650,12 @@ def test_lint_names_text_written_before_extends(publication):
 def test_lint_names_an_extends_whose_template_name_is_not_quoted(publication):
     # Unquoted, "defaults/review.html.j2" is defaults divided by review.html.j2: the build
     # stops on "'review' is undefined", which says nothing of the quotes.
-    templates = publication.root / "templates"
-    templates.mkdir()
-    (templates / "review.html.j2").write_text(
-        "{% extends defaults/review.html.j2 %}\n", encoding="utf-8")
-    (templates / "list.html.j2").write_text(  # a name chosen as it renders: meant
-        '{% extends "defaults/" ~ "list.html.j2" %}\n', encoding="utf-8")
+    review = publication.write_template("review.html.j2",
+                                        "{% extends defaults/review.html.j2 %}\n")
+    publication.write_template(  # a name chosen as it renders: meant
+        "list.html.j2", '{% extends "defaults/" ~ "list.html.j2" %}\n')
     assert lint_templates(publication.config.templates_path) == [
-        f"{templates / 'review.html.j2'}:1: {{% extends %}} names its template unquoted, which "
+        f"{review}:1: {{% extends %}} names its template unquoted, which "
         'Jinja reads as variables divided by each other (one then "is undefined"); quote it: '
         '{% extends "defaults/review.html.j2" %}']
 

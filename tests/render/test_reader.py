@@ -83,11 +83,8 @@ def signing(publication, source):
 
 def in_language(publication, language: str, strings: str) -> None:
     """The publication in ``language``, with ``strings`` as its templates/web/strings file."""
-    (publication.root / "templates" / "web").mkdir(parents=True)
-    (publication.root / "templates" / "web" / f"strings.{language}.toml").write_text(
-        strings, encoding="utf-8")
-    publication.write_config((publication.root / "publisher.toml").read_text()
-                             .replace('language = "en"', f'language = "{language}"'))
+    publication.write_template(f"web/strings.{language}.toml", strings)
+    publication.set_language(language)
 
 
 @pytest.mark.parametrize("kind", ["rsa", "ed25519"])

@@ -129,8 +129,7 @@ def test_a_body_is_cleaned_when_rendered_only_if_it_needed_cleaning_when_parsed(
 
 
 def test_a_summary_cut_at_more_quotes_in_the_publications_language(publication):
-    toml = publication.root / "publisher.toml"
-    toml.write_text(toml.read_text().replace('language = "en"', 'language = "fr"'))
+    publication.set_language("fr")
     write_reviews(publication, [{"summary": None,
                                  "body": 'Un "film" <em>rare</em>.\n\n<!--more-->\n\nLa suite.'}])
     [review] = load_reviews(publication.config).reviews

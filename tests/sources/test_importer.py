@@ -252,8 +252,7 @@ def test_case_title_keeps_the_small_words_of_the_publications_language_small(
 
 def test_a_french_page_cases_the_directors_films_and_a_title_from_its_file_name_in_french(
         tmp_path, publication, now):
-    toml = publication.root / "publisher.toml"
-    toml.write_text(toml.read_text().replace('language = "en"', 'language = "fr"'))
+    publication.set_language("fr")
     source = write_page(tmp_path, "les-glaneurs-et-la-glaneuse.txt", """
         Réalisateur : agnès varda (cléo de 5 à 7, le bonheur)
         Critique : claire dubois
@@ -612,8 +611,7 @@ FRENCH_PAGE = """
 
 def test_a_french_page_without_a_title_is_titled_from_its_closing_line_kept_apart(
         tmp_path, publication, now):
-    toml = publication.root / "publisher.toml"
-    toml.write_text(toml.read_text().replace('language = "en"', 'language = "fr"'))
+    publication.set_language("fr")
     source = write_page(tmp_path, "page.txt", """
         Critique : claire dubois
 
@@ -661,8 +659,7 @@ GERMAN_PAGE = """
 ])
 def test_a_page_in_the_publications_language_imports_with_its_labels_dates_and_names(
         tmp_path, publication, now, language, text, expected):
-    toml = publication.root / "publisher.toml"
-    toml.write_text(toml.read_text().replace('language = "en"', f'language = "{language}"'))
+    publication.set_language(language)
     source = write_page(tmp_path, "page.txt", text)
     result = import_page(source, publication.config, now=now)
     assert (result.missing, result.draft) == ((), False)

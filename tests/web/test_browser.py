@@ -202,8 +202,7 @@ def _wait(found, timeout: float = 10.0):
 def test_a_right_to_left_form_marks_its_error_on_the_side_it_reads_from(
         publication: Publication, browser):
     # The rule beside the error stood on the left, the far side of right-aligned words.
-    toml = publication.root / "publisher.toml"
-    toml.write_text(toml.read_text().replace('language = "en"', 'language = "he"'))
+    publication.set_language("he")
     sock, config = serve_publication(publication)
     with open_store(config) as store:
         desk = ReaderDesk(config, store, secret=SECRET, clock=MutableClock(NOW))

@@ -39,8 +39,7 @@ def sample_site(publication: Publication, hub: str = "") -> None:
     """The sample reviews and posters, published under a path of their host, with a hub."""
     shutil.copytree(SAMPLE / "reviews", publication.root / "reviews", dirs_exist_ok=True)
     shutil.copytree(SAMPLE / "static", publication.root / "static")
-    text = (publication.root / "publisher.toml").read_text("utf-8")
-    publication.write_config(text.replace('"https://reel.test/"', f'"{PUBLISHED}"'))
+    publication.set_base_url(PUBLISHED)
     if hub:
         publication.add_config(f'[feeds]\nhub = "{hub}"\n')
 

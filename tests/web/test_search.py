@@ -171,8 +171,7 @@ starring = "Avec {names}"
 
 @pytest.fixture
 def french_page(publication: Publication):
-    toml = publication.root / "publisher.toml"
-    toml.write_text(toml.read_text().replace('language = "en"', 'language = "fr"'))
+    publication.set_language("fr")
     (publication.root / "templates").mkdir()
     (publication.root / "templates" / "strings.fr.toml").write_text(FRENCH_SEARCH,
                                                                     encoding="utf-8")
@@ -201,8 +200,7 @@ def test_a_right_to_left_site_is_as_wide_as_the_window(publication: Publication)
     # right-to-left page that side scrolls, and Chromium painted the page blank, 11,200 px wide.
     from tests.web.test_browser import CHROMIUM, CHROMIUM_ARGS
 
-    toml = publication.root / "publisher.toml"
-    toml.write_text(toml.read_text().replace('language = "en"', 'language = "he"'))
+    publication.set_language("he")
     write_reviews(publication, [{"title": quoted("ואלס עם באשיר"), "reviewer": "נועה כהן"}],
                   prefix="waltz")
     with Preview(publication) as preview, sync_api.sync_playwright() as playwright:

@@ -539,9 +539,7 @@ def test_a_welcome_owed_to_a_reader_who_left_meanwhile_is_given_up(publication, 
 
 def test_a_confirmation_template_that_breaks_is_one_line_in_the_log_not_a_traceback(
         publication, caplog):
-    (publication.root / "templates" / "web").mkdir(parents=True)
-    (publication.root / "templates" / "web" / "confirmation.txt.j2").write_text(
-        "{{ nothing.here }}", encoding="utf-8")
+    publication.write_template("web/confirmation.txt.j2", "{{ nothing.here }}")
     sock, config = serve_publication(publication)
     with open_store(config) as store:
         desk = ReaderDesk(config, store, secret=SECRET, clock=MutableClock(NOW))
@@ -979,12 +977,11 @@ def test_healthz_and_a_sensible_404(reader: Reader):
 
 
 def test_pages_speak_the_publications_language_from_a_strings_file(publication):
-    publication.write_config(publication.root.joinpath("publisher.toml").read_text()
-                             .replace('language = "en"', 'language = "fr-CA"'))
-    (publication.root / "templates" / "web").mkdir(parents=True)
-    (publication.root / "templates" / "web" / "strings.fr.toml").write_text(
+    publication.set_language("fr-CA")
+    publication.write_template(
+        "web/strings.fr.toml",
         'subscribe_title = "Abonnez-vous à {publication}"\n'
-        'subscribe_button = "S’abonner"\n', encoding="utf-8")
+        'subscribe_button = "S’abonner"\n')
     sock, config = serve_publication(publication)
     with open_store(config) as store:
         desk = ReaderDesk(config, store, secret=SECRET, clock=MutableClock(NOW))
@@ -996,13 +993,12 @@ def test_pages_speak_the_publications_language_from_a_strings_file(publication):
 
 
 def test_the_hours_a_link_works_take_the_languages_plural_form_on_the_page(publication):
-    publication.write_config(publication.root.joinpath("publisher.toml").read_text()
-                             .replace('language = "en"', 'language = "pl"'))
-    (publication.root / "templates" / "web").mkdir(parents=True)
-    (publication.root / "templates" / "web" / "strings.pl.toml").write_text(
+    publication.set_language("pl")
+    publication.write_template(
+        "web/strings.pl.toml",
         'check_inbox_body = { one = "{address}: {hours} godzinę.", few = "{address}: {hours} '
         'godziny.", many = "{address}: {hours} godzin.", other = "{address}: {hours} '
-        'godziny." }\n', encoding="utf-8")
+        'godziny." }\n')
     sock, config = serve_publication(publication, server="confirm_hours = 25")
     with open_store(config) as store:
         desk = ReaderDesk(config, store, secret=SECRET, clock=MutableClock(NOW))
