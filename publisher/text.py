@@ -41,11 +41,16 @@ ILLEGAL_CHARS = re.compile(f"[{_ILLEGAL_SET}]")
 #: "\u{202e}": review sources lose them, with a warning.
 BIDI_CHARS = re.compile(f"[{_BIDI_SET}]")
 _ODD_SPACES = re.compile(f"[{_ODD_SPACE_SET}]")
-# The same, but for the no-break spaces French punctuation takes (before ":", ";", "!", "?",
-# "»" and "›", after "«" and "‹"), as Word and macOS type them: made plain, a line could break
-# there and leave "!" or "»" at the start of the next.
+# The no-break spaces French punctuation takes (after "«" and "‹", before ":", ";", "!", "?",
+# "»" and "›"), as Word and macOS type them: made plain, a line could break there and leave "!"
+# or "»" at the start of the next. The odd spaces but those, and those alone (excerpts).
+_NO_BREAK = "\u00a0\u202f"
+_FRENCH_OPENS, _FRENCH_CLOSES = "«‹", ":;!?»›"
+_OTHER_ODD_SPACES = _ODD_SPACE_SET.translate({ord(space): None for space in _NO_BREAK})
 _ODD_SPACES_BUT_FRENCH = re.compile(
-    "[\u1680\u2000-\u200a\u205f\u3000]|(?<![«‹])[\u00a0\u202f](?![:;!?»›])")
+    f"[{_OTHER_ODD_SPACES}]|(?<![{_FRENCH_OPENS}])[{_NO_BREAK}](?![{_FRENCH_CLOSES}])")
+_FRENCH_SPACE = re.compile(
+    f"(?<=[{_FRENCH_OPENS}])[{_NO_BREAK}]|[{_NO_BREAK}](?=[{_FRENCH_CLOSES}])")
 # Any of the above, or a bidi control: one scan tells a body that needs no cleaning.
 SUSPECT_CHARS = re.compile(f"[{_ILLEGAL_SET}{_ODD_SPACE_SET}{_BIDI_SET}]")
 # The bytes that begin one of SUSPECT_CHARS in UTF-8: the C0 controls and DEL themselves, and
@@ -226,7 +231,6 @@ _FOOTNOTES = re.compile(r'<sup class="footnote-ref">.*?</sup>|<section class="fo
 #: normalise_spaces), and what stands for each while an excerpt splits words at white space,
 #: which they are to str.split: the space stays, and "«" or "!" stays with its word.
 _HELD_SPACES = {"\u202f": "\ufdd0", "\u00a0": "\ufdd1"}
-_FRENCH_SPACE = re.compile("(?<=[«‹])[\u00a0\u202f]|[\u00a0\u202f](?=[:;!?»›])")
 _RELEASE = str.maketrans({held: space for space, held in _HELD_SPACES.items()})
 
 
