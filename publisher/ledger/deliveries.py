@@ -246,21 +246,20 @@ class DeliveryStore(IssueStore):
 
     def due_count(self, number: int, *, now: datetime) -> int:
         """How many deliveries of issue ``number`` are queued and due."""
-        with self._read() as conn:
-            return int(conn.execute(select(func.count()).where(
-                deliveries_t.c.issue_number == number,
-                deliveries_t.c.status == DeliveryStatus.QUEUED,
-                _due(now),
-            )).scalar() or 0)
+        return self._queued_count(number, _due(now))
 
     def retry_count(self, number: int, *, now: datetime) -> int:
         """How many deliveries of issue ``number`` are queued for a retry not due at ``now``
         (a count other senders at work do not change: they send only what is due)."""
+        return self._queued_count(number, ~_due(now))
+
+    def _queued_count(self, number: int, when: Any) -> int:
+        """How many deliveries of issue ``number`` are queued and meet ``when``."""
         with self._read() as conn:
             return int(conn.execute(select(func.count()).where(
                 deliveries_t.c.issue_number == number,
                 deliveries_t.c.status == DeliveryStatus.QUEUED,
-                ~_due(now),
+                when,
             )).scalar() or 0)
 
     def take_due(self, number: int, *, now: datetime, limit: int,
