@@ -150,18 +150,11 @@ def held_by(path: Path, fd: int, stuck_after: float) -> LockHeld:
 def stuck_holder(config: Config) -> RunStuck | None:
     """The run holding ``config``'s run lock file when it is stuck, else None; looked at as
     ``file_lock_holder`` does, creating and writing nothing (for rehearsals and check)."""
-    try:
-        fd = os.open(config.paths.lock, os.O_RDONLY)
-    except OSError:
-        return None
-    try:
-        if _flock_now(fd, fcntl.LOCK_SH):
-            fcntl.flock(fd, fcntl.LOCK_UN)
+    with _held_file(config.paths.lock) as fd:
+        if fd is None:
             return None
         held = held_by(config.paths.lock, fd, stuck_after(config))
         return held if isinstance(held, RunStuck) else None
-    finally:
-        os.close(fd)
 
 
 def _database_key(config: Config) -> str | None:
@@ -255,17 +248,27 @@ def holds_lock(config: Config) -> bool:
 
 def file_lock_holder(path: Path) -> int | None:
     """The pid of the process holding the run lock file ``path`` (0 when it wrote none), or
-    None when nobody holds it; asks the kernel with a shared flock on a read-only descriptor,
-    so the lock file is neither created nor written (a dry run changes nothing)."""
+    None when nobody holds it (``_held_file``: a dry run changes nothing)."""
+    with _held_file(path) as fd:
+        return None if fd is None else _read_pid(fd) or 0
+
+
+@contextmanager
+def _held_file(path: Path) -> Iterator[int | None]:
+    """A read-only descriptor of the run lock file ``path`` while another process holds it,
+    or None when nobody does (or there is no such file); asks the kernel with a shared flock,
+    so the lock file is neither created nor written."""
     try:
         fd = os.open(path, os.O_RDONLY)
     except OSError:
-        return None
+        yield None
+        return
     try:
-        if not _flock_now(fd, fcntl.LOCK_SH):
-            return _read_pid(fd) or 0
-        fcntl.flock(fd, fcntl.LOCK_UN)
-        return None
+        if _flock_now(fd, fcntl.LOCK_SH):
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            yield None
+        else:
+            yield fd
     finally:
         os.close(fd)
 
