@@ -2,8 +2,7 @@
 domain (subscribers, issues and slots, deliveries); subscriber CSV files and addresses beside
 it."""
 
-from .csvfile import ImportReport, subscribers_csv, subscribers_csv_lines
+from .csvfile import ImportReport, subscribers_csv_lines
 from .store import Store, database_url, open_store
 
-__all__ = ["ImportReport", "Store", "database_url", "open_store", "subscribers_csv",
-           "subscribers_csv_lines"]
+__all__ = ["ImportReport", "Store", "database_url", "open_store", "subscribers_csv_lines"]

@@ -421,11 +421,6 @@ def _other_tools_time(text: str) -> datetime | None:
     return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
 
 
-def subscribers_csv(subscribers: Iterable[Subscriber]) -> str:
-    """The whole of subscribers_csv_lines as one text."""
-    return "".join(subscribers_csv_lines(subscribers))
-
-
 def subscribers_csv_lines(subscribers: Iterable[Subscriber]) -> Iterator[str]:
     """CSV with a header (email,name,status,source,created_at,consent_at,consent_ip,
     consent_form,confirmed_at) that import reads back, a line at a time as ``subscribers``

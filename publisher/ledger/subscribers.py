@@ -161,9 +161,9 @@ class SubscriberStore(StoreBase):
     def import_subscribers_csv(self, path: Path, *, now: datetime,
                                force: bool = False) -> ImportReport:
         """Add the subscribers in a CSV file with a header row naming ``email`` and optionally
-        ``name`` (``status``, ``source`` and ``created_at``, as ``subscribers_csv`` writes them,
-        are accepted too: a non-active status is recorded as a suppression, and a new
-        subscriber keeps the file's source and created_at — when and how they joined — and
+        ``name`` (``status``, ``source`` and ``created_at``, as ``subscribers_csv_lines``
+        writes them, are accepted too: a non-active status is recorded as a suppression, and a
+        new subscriber keeps the file's source and created_at — when and how they joined — and
         the consent another tool's export records; one already on the list keeps their own).
 
         Valid rows are added in one transaction; each invalid row is reported with its line;

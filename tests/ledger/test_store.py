@@ -23,7 +23,7 @@ from publisher.errors import (
     StoreError,
     Suppressed,
 )
-from publisher.ledger.csvfile import subscribers_csv
+from publisher.ledger.csvfile import subscribers_csv_lines
 from publisher.ledger.deliveries import Attempt
 from publisher.ledger.migrate import migrate
 from publisher.ledger.schema import MIGRATIONS, SCHEMA_REVISION, metadata
@@ -542,7 +542,7 @@ def test_export_and_import_round_trip_keeps_suppressions(store: Store, tmp_path:
     store.add_subscriber("a@example.org", "Ann", now=NOW)
     store.add_subscriber("b@example.org", "Ben, Jr.", now=NOW)
     store.set_subscriber_status("b@example.org", "unsubscribed", now=NOW)
-    text = subscribers_csv(store.subscribers())
+    text = "".join(subscribers_csv_lines(store.subscribers()))
     assert text.splitlines() == [
         "email,name,status,source,created_at,consent_at,consent_ip,consent_form,confirmed_at",
         "a@example.org,Ann,active,cli,2026-11-20T12:00:00+00:00,,,,",
@@ -572,7 +572,7 @@ def test_export_and_import_move_each_persons_consent(store: Store, tmp_path: Pat
     store.add_subscriber("bo@example.org", now=NOW)
     assert consent(store, "ann@example.org") == (
         LATER.isoformat(), NOW.isoformat(), "203.0.113.7", "home-page", LATER.isoformat())
-    text = subscribers_csv(store.subscribers())
+    text = "".join(subscribers_csv_lines(store.subscribers()))
     assert text.splitlines()[0] == ("email,name,status,source,created_at,consent_at,consent_ip,"
                                     "consent_form,confirmed_at")
     other = dataclasses.replace(publication.config,
