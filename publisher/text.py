@@ -25,6 +25,7 @@ import html as html_lib
 import re
 import unicodedata
 from decimal import Decimal
+from typing import Any
 
 # XML 1.0 forbids C0 controls other than tab, LF and CR, lone surrogates and U+FFFE/U+FFFF; C1
 # controls are legal XML but never intended in text (they come from mojibake), so they go too.
@@ -479,3 +480,20 @@ def collation_key(text: str) -> str:
 #: An absolute URI (RFC 3986): a scheme, then characters a URI may hold. Atom's id and RSS's
 #: guid must be one; feed readers compare them as strings, so an id once published stays.
 ABSOLUTE_URI = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:[^\s<>\"{}|\\^`]+")
+
+
+@functools.cache
+def cldr_locale(language: str) -> tuple[Any, bool]:
+    """(Babel's Locale for the language tag ``language``, else for its primary subtag, or None
+    where CLDR has data for neither; whether it fell back from the tag as given)."""
+    tag = language.replace("_", "-")
+    try:
+        from babel import Locale, UnknownLocaleError
+    except ImportError:  # pragma: no cover - a dependency; only a broken install lacks it
+        return None, True
+    for candidate in dict.fromkeys([tag, tag.split("-")[0]]):
+        try:
+            return Locale.parse(candidate, sep="-"), candidate != tag
+        except (UnknownLocaleError, ValueError):
+            continue
+    return None, True

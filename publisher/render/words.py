@@ -29,7 +29,7 @@ import jinja2.lexer
 from jinja2.nodes import EvalContext
 from markupsafe import Markup, escape
 
-from ..text import rating_value
+from ..text import cldr_locale, rating_value
 from .engine import DEFAULT_TEMPLATES, escape_output, safe_text
 from .strings import (
     Strings,
@@ -321,19 +321,9 @@ def _no_value(key: str, missing: KeyError) -> jinja2.TemplateRuntimeError:
 def _locale(language: str) -> tuple[Any, bool]:
     """(Babel's Locale for ``language``, or None for publisher's own English; whether the
     language had to fall back)."""
-    tag = language.replace("_", "-")
-    if tag.lower() in ("en", "en-gb"):
+    if language.replace("_", "-").lower() in ("en", "en-gb"):
         return None, False  # publisher's own English: no Babel to load
-    try:
-        from babel import Locale, UnknownLocaleError
-    except ImportError:  # pragma: no cover - a dependency; only a broken install lacks it
-        return None, True
-    for candidate in dict.fromkeys([tag, tag.split("-")[0]]):
-        try:
-            return Locale.parse(candidate, sep="-"), candidate != tag
-        except (UnknownLocaleError, ValueError):
-            continue
-    return None, True
+    return cldr_locale(language)
 
 
 #: Scripts written right to left (ISO 15924), and languages CLDR has no data for that are: a

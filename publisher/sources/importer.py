@@ -49,7 +49,7 @@ import yaml
 from ..config import Config
 from ..errors import PageImportError
 from ..files import read_text, shown_from, write_atomic
-from ..text import pasted_line, title_slug
+from ..text import cldr_locale, pasted_line, title_slug
 from .catalog import review_files
 from .frontmatter import read_scalars
 from .schema import default_slug, derived_id, parse_runtime
@@ -196,16 +196,8 @@ def _split_names(value: str, language: str = "en") -> list[str]:
 @functools.cache
 def _locale(language: str) -> Any:
     """Babel's Locale for ``language`` (else for its primary subtag), or None where CLDR has
-    no data for it."""
-    from babel import Locale, UnknownLocaleError
-
-    tag = language.replace("_", "-")
-    for candidate in dict.fromkeys([tag, tag.split("-")[0]]):
-        try:
-            return Locale.parse(candidate, sep="-")
-        except (UnknownLocaleError, ValueError):
-            continue
-    return None
+    no data for it; English's too (its month names are read beside the language's)."""
+    return cldr_locale(language)[0]
 
 
 @functools.cache
