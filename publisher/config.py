@@ -206,6 +206,11 @@ class SiteSettings:
     #: every use): the browser tab's icon on every page, and the icon feed readers show beside
     #: the feeds (Atom icon, RSS image, JSON Feed icon and favicon). "" for none.
     icon: str = ""
+    #: Addresses of reviews taken down after an issue carried them (a legal takedown,
+    #: "reviews/x/"): each issue's archive page, and the archive's index and feed, leave them
+    #: out; the emails already sent are beyond reach. The ledger keeps the issue as it went
+    #: out, so that removing the line brings them back.
+    withdrawn: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -393,6 +398,11 @@ class Config:
     def permalink(self, slug: str) -> str:
         pattern = self.feeds.permalink.replace("{slug}", slug)
         return pattern if self.external_pages else self.url(pattern)
+
+    @property
+    def withdrawn_urls(self) -> frozenset[str]:
+        """The absolute URLs of ``[site] withdrawn``, as a review's ``url`` names its page."""
+        return frozenset(url for url in map(self.page_address, self.site.withdrawn) if url)
 
     def page_address(self, written: str) -> str | None:
         """The absolute URL of the page at ``written`` — a path under base_url
@@ -719,6 +729,12 @@ def _check(config: Config, where: str) -> Config:
         problems.append(f"{where}: site.icon: {config.site.icon!r} is not an image file in "
                         "static/; expected its path there, such as \"icon.png\" (PNG, SVG, ICO, "
                         "JPEG, GIF or WebP)")
+    for address in config.site.withdrawn:
+        if _split(address) is None or config.page_address(address) is None:
+            problems.append(
+                f"{where}: site.withdrawn: {address!r} is not the address of a page of this "
+                "site; write the path under base_url of the review taken down, e.g. "
+                "\"reviews/old-slug/\"")
     if config.site.per_page < 1 or config.site.home_reviews < 0:
         problems.append(f"{where}: site.per_page: must be at least 1 (and "
                         "site.home_reviews at least 0)")

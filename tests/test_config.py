@@ -328,9 +328,17 @@ def test_secrets_come_only_from_the_environment(monkeypatch):
     ('[feeds]\nhub = "https://[::1/"\n', "feeds.hub"),
     ('[server]\nurl = "https://[::1/"\n', "server.url"),
     ("[moved]\n'x://[::1' = 'tags/b/'\n", "moved"),
+    ('[site]\nwithdrawn = ["https://[::1/reviews/x/"]\n', "site.withdrawn"),
 ])
 def test_a_url_urlsplit_cannot_read_names_its_key(publication, table, key):
     """An unclosed "[" made urlsplit raise ValueError: every command ended in a traceback."""
     publication.add_config(table)
     with pytest.raises(ConfigError, match=f"publisher.toml: {key}: "):
+        load_config(directory=publication.root)
+
+
+def test_a_withdrawn_address_that_is_no_page_of_the_site_is_named(publication):
+    publication.add_config('[site]\nwithdrawn = ["https://elsewhere.test/reviews/x/"]\n')
+    with pytest.raises(ConfigError, match="site.withdrawn: 'https://elsewhere.test/reviews/x/' "
+                                          "is not the address of a page of this site"):
         load_config(directory=publication.root)

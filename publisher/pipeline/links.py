@@ -151,9 +151,12 @@ def lost_issue_links(plan: Planner, served: Collection[str], moved: Collection[s
         return {}
     linked: dict[str, tuple[Review, list[int]]] = {}
     shown: dict[str, tuple[Review, list[int]]] = {}
+    withdrawn = plan.config.withdrawn_urls  # taken down on purpose: nothing should be there
     for issue in plan.issues:
         for review in issue.reviews:
             url = review.url.partition("#")[0]
+            if url in withdrawn:
+                continue
             if plan.site.pages and url.startswith(plan.site.base_url) \
                     and not _lands(plan, url, served):
                 linked.setdefault(url, (review, []))[1].append(issue.number)

@@ -272,6 +272,14 @@ class Planner:
                         "and the sitemap will say the review was edited then. Give the day "
                         "it was edited"))
             for r in self.published if r.updated > now and PUBLISHED_ONLY.shows(r, now))
+        # A takedown half done: the address is withdrawn from the issues' archive, but the
+        # review's own page is still there.
+        self.warnings.extend(
+            Problem(r.source_path, 0, "withdrawn", (
+                f"{config.path.name} lists {r.url} under site.withdrawn, yet this review is "
+                "published there; delete the file (or make it draft: true), or take the "
+                "address off the list"))
+            for r in self.published if r.url.partition("#")[0] in config.withdrawn_urls)
         self.issues = list(issues)
         self.posters = posters
         self.groups = _groups(self.published)
@@ -895,7 +903,8 @@ class Planner:
         from ..render.digest import issue_cards
 
         facts = self.posters.facts
-        for issue in self.issues:
+        issues = [without_withdrawn(issue, self.config.withdrawn_urls) for issue in self.issues]
+        for issue in issues:
             rel = archive_page(issue.number)
             # Each poster at its size, as in the digest: its facts are part of the page's inputs.
             sizes = [facts(r.poster.src) if r.poster else None for r in issue.reviews]
@@ -903,9 +912,18 @@ class Planner:
                      functools.partial(lambda rel, issue: {
                          rel: render_issue_page(issue, site, issue_cards(issue, site, facts))},
                          rel, issue))
-        issues = self.issues
         self.add("issues", RANK_FEED, _digest(self.base, issues),
                  lambda: render_archive_index(site, issues), topic=True)
+
+
+def without_withdrawn(issue: Issue, withdrawn: Collection[str]) -> Issue:
+    """``issue`` as its archive page shows it: without the reviews whose pages are
+    ``withdrawn`` (``Config.withdrawn_urls``), its subject composed afresh from the rest when
+    one is left out (the stored one may name it)."""
+    kept = tuple(r for r in issue.reviews if r.url.partition("#")[0] not in withdrawn)
+    if len(kept) == len(issue.reviews):
+        return issue
+    return replace(issue, reviews=kept, subject="")
 
 
 def _unit_page(key: str) -> str | None:

@@ -812,6 +812,46 @@ def test_a_review_deleted_after_its_issue_went_out_stays_on_its_archive_page_and
     assert (config.output_path / "reviews" / slugs[1] / "index.html").is_file()
 
 
+def test_a_review_withdrawn_after_its_issue_went_out_leaves_the_issue_archive_too(
+        publication, cli):
+    slugs = write_reviews(publication, 3)
+    use_maildir(publication)
+    config = publication.config
+    add_subscribers(config, 2, SLOT - timedelta(days=1))
+    report, _ = run(config, SLOT + timedelta(minutes=1))
+    assert report.exit_code == 0 and report.issue == 1
+    issues = config.output_path / "issues"
+    assert b"Film 1" in (issues / "1" / "index.html").read_bytes()
+
+    # A legal takedown: the file goes and its address is listed as withdrawn. Every copy of the
+    # email is out of reach, but the issue's page on the web is ours: it shows the issue
+    # without the review, its subject and the archive's index and feed no longer name it, and
+    # no build asks for the file back.
+    publication.add_config(f"""
+        [site]
+        withdrawn = ["reviews/{slugs[0]}/"]
+        """)
+    result = cli("build", now=None)
+    assert (f"warning: reviews/{slugs[0]}.md: withdrawn: publisher.toml lists "
+            f"{config.base_url}reviews/{slugs[0]}/ under site.withdrawn, yet this review is "
+            "published there; delete the file (or make it draft: true), or take the address "
+            "off the list") in result.output
+    (publication.root / "reviews" / f"{slugs[0]}.md").unlink()
+    result = cli("build", now=None)
+    assert result.exit_code == 0, result.output
+    assert "sent readers a link" not in result.output
+    for rel in ("1/index.html", "index.html", "atom.xml"):
+        text = (issues / rel).read_text(encoding="utf-8")
+        assert "Film 1" not in text and "number 1." not in text, rel
+        assert "Film 2" in text, rel
+    assert "Film 3" in (issues / "1" / "index.html").read_text(encoding="utf-8")
+    assert "sent readers a link" not in cli("check", now=None).output
+    # The ledger keeps the issue as it went out: withdrawing is undone by taking the line away.
+    publication.replace_config(f'withdrawn = ["reviews/{slugs[0]}/"]', "")
+    assert "sent readers a link" in cli("build", now=None).output
+    assert b"Film 1" in (issues / "1" / "index.html").read_bytes()
+
+
 def test_check_names_a_body_link_to_an_issue_not_sent_once_the_ledger_has_sent_some(
         publication, cli):
     body = "See [the first issue](/issues/1/) and [the seventh](/issues/7/)."
