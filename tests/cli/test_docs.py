@@ -18,6 +18,7 @@ import pytest
 from publisher.cli import COMMANDS, main
 from publisher.render.card import Card
 from publisher.render.engine import DEFAULT_TEMPLATES, template_environment
+from publisher.sources.schema import FIELDS, FILM_FIELDS
 from tests.fixtures import REPO, run_cli
 
 
@@ -146,3 +147,13 @@ def test_readme_names_a_cards_fields_as_they_are():
     fields = re.findall(r"`([a-z_]+)`", sentence)
     assert len(fields) > 20
     assert [f for f in fields if not hasattr(Card, f) and f not in Card.__dataclass_fields__] == []
+
+
+def test_readme_example_review_names_every_front_matter_field():
+    """An editor correcting a published review looks up `updated` in the example review; a
+    field missing there is one nobody learns of."""
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    section = readme.split("### Review sources: `reviews/*.md`", 1)[1]
+    front = section.split("```markdown", 1)[1].split("```", 1)[0].split("---")[1]
+    shown = set(re.findall(r"^\s*([a-z_]+):", front, re.MULTILINE))
+    assert [f for f in (*FIELDS, *FILM_FIELDS) if f not in shown] == []
