@@ -30,7 +30,7 @@ from ..config import Config
 from ..errors import Problem
 from ..files import NOT_UTF8, escapes, not_utf8, read_file
 from ..models import SitePage
-from ..text import slugify
+from ..text import collation_key, slugify
 from .frontmatter import NEAR_MISSES, Collector, Fields, front_matter_mapping, unread_source
 from .markdown import REMOVED, prepare_markdown, removed_tags, render_prepared, site_links
 from .schema import FALSE_WORDS, TRUE_WORDS, boolean_field, decode_source
@@ -192,5 +192,6 @@ def load_pages(config: Config) -> tuple[tuple[SitePage, ...], list[Problem], lis
                                     "give one of them another slug (or rename the file)"))
             continue
         pages.append(page)
-    pages.sort(key=lambda p: (p.weight, p.title.casefold(), p.slug))
+    # As the indexes file tags and reviewers: "À propos" before "Contact", not after z.
+    pages.sort(key=lambda p: (p.weight, collation_key(p.title), p.slug))
     return tuple(pages), problems, warnings

@@ -86,6 +86,19 @@ def test_a_page_is_built_at_its_slug_in_the_sites_design_and_named_in_the_naviga
     assert f"{base}about/" not in page(public, "reviews/index.html").xpath("//main//a/@href")
 
 
+def test_pages_of_one_weight_are_named_in_the_order_of_their_titles_accents_aside(
+        publication, now):
+    # By code point, "À propos" would come after "Contact" and "Zoé", as if À were after z.
+    write_reviews(publication, 1)
+    write_page(publication, "contact.md", "---\ntitle: Contact\n---\nÉcrivez-nous.\n")
+    write_page(publication, "zoe.md", "---\ntitle: Zoé\n---\nQui est Zoé.\n")
+    write_page(publication, "a-propos.md", "---\ntitle: À propos\n---\nQui sommes-nous.\n")
+    config = publication.config
+    build_site(config, now=now)
+    labels = [label for label, _, _ in navigation(config.output_path, "index.html")]
+    assert labels[-4:] == ["À propos", "Contact", "Zoé", "Subscribe"]
+
+
 def test_a_page_changed_is_written_again_alone_unless_its_menu_label_changes(publication, now):
     write_reviews(publication, 2)
     about = write_page(publication, "about.md", ABOUT)
