@@ -466,15 +466,27 @@ def masked_url(url: str) -> str:
     return f"{scheme}://***@{host}" if sep else f"***@{host}"
 
 
+_STROKED_LETTERS = str.maketrans("łđħŧıƀƶ", "ldhtibz")
+
+
 def collation_key(text: str) -> str:
     """A sort key for names in any script, without a collation library: accents dropped and
     case folded ("Éric" with "eric"), each script in its alphabet's order as Unicode lays it
     out (Hebrew, Greek, Cyrillic, kana)."""
+    # Not locale.strxfrm, whose order is the machine's installed locales (the same sources
+    # would build other pages elsewhere), nor PyICU, a compiled dependency: this key files
+    # Latin names as the Unicode Collation Algorithm's default table does at its first level,
+    # the same everywhere, and files plain ASCII names as before (case aside).
     folded = unicodedata.normalize("NFKD", text)
     key = "".join(c for c in folded if not unicodedata.combining(c)).casefold()
     # French's œ, which NFKD keeps whole, is filed as "oe" (Œuvres between Ode and Zoo, not
     # after z); æ is a letter of its own in Danish and Norwegian, filed after z, and stays.
-    return key.replace("œ", "oe") if "œ" in key else key
+    if "œ" in key:
+        key = key.replace("œ", "oe")
+    # Letters with a stroke have no decomposition to drop; every alphabet that has them files
+    # them with their letter (Polish ł after l, Croatian đ after d), as the Unicode Collation
+    # Algorithm's default table does, never after z.
+    return key.translate(_STROKED_LETTERS)
 
 
 #: An absolute URI (RFC 3986): a scheme, then characters a URI may hold. Atom's id and RSS's

@@ -323,6 +323,22 @@ def test_tags_and_reviewers_are_listed_in_the_order_of_their_names(publication, 
     assert reviewers == ["אבי לוי", "נועה כהן"]
 
 
+def test_letters_with_a_stroke_are_filed_with_their_letter_not_after_z(publication, now):
+    # Unicode gives Ł, Đ, Ħ and ı no decomposition, so dropping accents alone left Łódź and
+    # Łukasz after Zurich and Zoé.
+    write_reviews(publication, [
+        {"tags": "[Łódź, Lyon, Zurich, Đakovo, Dublin, Ħamrun, Hull]",
+         "reviewer": "Łukasz Nowak"},
+        {"reviewer": "Zoé Martin"}, {"reviewer": "Lars Berg"}])
+    config = publication.config
+    build_site(config, now=now)
+    public = config.output_path
+    tags = page(public, "tags/index.html").xpath("//ul[@class='terms']//a/text()")
+    assert tags == ["Đakovo", "Dublin", "Ħamrun", "Hull", "Łódź", "Lyon", "Zurich"]
+    reviewers = page(public, "reviewers/index.html").xpath("//ul[@class='terms']//a/text()")
+    assert reviewers == ["Lars Berg", "Łukasz Nowak", "Zoé Martin"]
+
+
 def test_a_review_page_suggests_related_reviews_and_follows_their_changes(publication, now):
     def films(second_title: str) -> None:
         write_reviews(publication, [
