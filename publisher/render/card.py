@@ -72,6 +72,14 @@ class Card:
     published: datetime
     updated: datetime
     excerpt_words: int = field(default=60, repr=False)
+    # What tells this card from another of the same title in one issue ("1978"; "1960, Sam
+    # Okafor" for one film reviewed twice); empty when its title is alone (digest.issue_cards).
+    distinction: str = ""
+
+    @property
+    def distinct_title(self) -> str:
+        """The title, with its distinction in brackets when it has one: "Halloween (1978)"."""
+        return f"{self.title} ({self.distinction})" if self.distinction else self.title
 
     # The excerpt and the logline are made when a renderer first asks (the digest and the
     # archive do; feeds and pages mostly do not, and at 10,000 reviews the excerpts cost half

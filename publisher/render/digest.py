@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import html as html_lib
 import re
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from html.parser import HTMLParser
 from typing import Any
 
@@ -201,10 +203,28 @@ def issue_cards(issue: Issue, site: Site, poster_facts: PosterLookup | None = No
                 ) -> list[Card]:
     """The cards of an issue's reviews, in issue order; with ``poster_facts``, each knows its
     poster's dimensions."""
-    return [review_card(r, site.excerpt_words,
-                        poster_facts(r.poster.src) if poster_facts and r.poster else None,
-                        site.words)
-            for r in issue.reviews]
+    return told_apart([review_card(r, site.excerpt_words,
+                                   poster_facts(r.poster.src) if poster_facts and r.poster
+                                   else None, site.words)
+                       for r in issue.reviews])
+
+
+def told_apart(cards: Sequence[Card]) -> list[Card]:
+    """``cards``, each sharing its title with another given the year that tells them apart,
+    and the reviewer too where the year does not (one film reviewed twice): a screen reader's
+    list of links reads each link by its words alone (WCAG 2.4.9), and two "Read the full
+    review of Halloween" would sound alike and lead apart."""
+    by_title = Counter(card.title for card in cards)
+    by_film = Counter((card.title, card.year) for card in cards)
+    out = []
+    for card in cards:
+        if by_title[card.title] > 1:
+            parts = [str(card.year)] if card.year else []
+            if by_film[card.title, card.year] > 1:
+                parts.append(card.reviewer)
+            card = replace(card, distinction=", ".join(parts))
+        out.append(card)
+    return out
 
 
 def issue_context(issue: Issue, site: Site, cards: Sequence[Card] | None = None,
