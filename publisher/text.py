@@ -404,6 +404,9 @@ _NOT_SLUG = re.compile(r"[^a-z0-9]+")
 _NOT_LETTERS = re.compile(r"[\W_]+")
 
 
+_APOSTROPHES = str.maketrans("’‘ʼ", "'''")
+
+
 # Kept: a reviewer's name and a tag are slugged for every review that names them, by the
 # parse, the pages and the feeds (~7.7k instructions each time).
 @functools.lru_cache(maxsize=4096)
@@ -413,6 +416,10 @@ def slugify(text: str) -> str:
     link): 'Łukasz' -> 'lukasz', 'Ольга Петрова' -> 'olga-petrova', '王伟' -> 'wang-wei'. Text
     with letters anyascii cannot spell gets their Punycode, so that such names keep distinct
     slugs; text without letters or digits is 'untitled'."""
+    if not text.isascii():
+        # The apostrophe Word and macOS type is the one a text editor types: "d’auteur" and
+        # "d'auteur" name one tag, at one address, which stays the straight one's.
+        text = text.translate(_APOSTROPHES)
     folded = text if text.isascii() else unicodedata.normalize("NFKD", text)
     if not folded.isascii():
         folded = "".join(map(_ascii, unicodedata.normalize("NFC", text)))
@@ -424,7 +431,7 @@ def slugify(text: str) -> str:
 
 
 #: An apostrophe inside a word: "Schindler's", "O’Brien".
-_INNER_APOSTROPHE = re.compile(r"(?<=\w)['’](?=\w)")
+_INNER_APOSTROPHE = re.compile(r"(?<=\w)['’‘ʼ](?=\w)")
 
 
 def title_slug(title: str) -> str:

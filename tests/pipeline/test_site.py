@@ -323,6 +323,22 @@ def test_tags_and_reviewers_are_listed_in_the_order_of_their_names(publication, 
     assert reviewers == ["אבי לוי", "נועה כהן"]
 
 
+def test_a_name_is_one_tag_and_one_reviewer_whichever_apostrophe_typed_it(publication, now):
+    # A text editor types ', Word and macOS ’: "film d'auteur" and "film d’auteur" were two tag
+    # pages (film-d-auteur, film-dauteur), and O'Brien and O’Brien two reviewers.
+    write_reviews(publication, [
+        {"tags": "[\"film d'auteur\"]", "reviewer": "\"Zoé O'Brien\""},
+        {"tags": "[film d’auteur]", "reviewer": "Zoé O’Brien"}])
+    config = publication.config
+    build_site(config, now=now)
+    public = config.output_path
+    assert page(public, "tags/index.html").xpath("//ul[@class='terms']//a/@href") == [
+        config.url("tags/film-d-auteur/")]
+    assert page(public, "reviewers/index.html").xpath("//ul[@class='terms']//a/@href") == [
+        config.url("reviewers/zoe-o-brien/")]
+    assert len(page(public, "tags/film-d-auteur/index.html").xpath("//main//li")) == 2
+
+
 def test_letters_with_a_stroke_are_filed_with_their_letter_not_after_z(publication, now):
     # Unicode gives Ł, Đ, Ħ and ı no decomposition, so dropping accents alone left Łódź and
     # Łukasz after Zurich and Zoé.
