@@ -473,13 +473,17 @@ def masked_url(url: str) -> str:
     return f"{scheme}://***@{host}" if sep else f"***@{host}"
 
 
-_STROKED_LETTERS = str.maketrans("łđħŧıƀƶ", "ldhtibz")
+#: Letters filed as others at the first level, as the Unicode Collation Algorithm's default
+#: table files them: letters with a stroke, which have no decomposition to drop, with their
+#: letter; katakana with the hiragana of the same sound (ア with あ, in the kana's order).
+_FILED_AS = str.maketrans("łđħŧıƀƶ", "ldhtibz") | {
+    code: code - 0x60 for code in range(ord("ァ"), ord("ヶ") + 1)}
 
 
 def collation_key(text: str) -> str:
     """A sort key for names in any script, without a collation library: accents dropped and
     case folded ("Éric" with "eric"), each script in its alphabet's order as Unicode lays it
-    out (Hebrew, Greek, Cyrillic, kana)."""
+    out (Hebrew, Greek, Cyrillic, kana: katakana with hiragana)."""
     # Not locale.strxfrm, whose order is the machine's installed locales (the same sources
     # would build other pages elsewhere), nor PyICU, a compiled dependency: this key files
     # Latin names as the Unicode Collation Algorithm's default table does at its first level,
@@ -490,10 +494,9 @@ def collation_key(text: str) -> str:
     # after z); æ is a letter of its own in Danish and Norwegian, filed after z, and stays.
     if "œ" in key:
         key = key.replace("œ", "oe")
-    # Letters with a stroke have no decomposition to drop; every alphabet that has them files
-    # them with their letter (Polish ł after l, Croatian đ after d), as the Unicode Collation
-    # Algorithm's default table does, never after z.
-    return key.translate(_STROKED_LETTERS)
+    # Every alphabet with letters with a stroke files them with their letter (Polish ł after
+    # l, Croatian đ after d), never after z; Japanese files katakana and hiragana as one.
+    return key.translate(_FILED_AS)
 
 
 #: An absolute URI (RFC 3986): a scheme, then characters a URI may hold. Atom's id and RSS's

@@ -339,6 +339,16 @@ def test_a_name_is_one_tag_and_one_reviewer_whichever_apostrophe_typed_it(public
     assert len(page(public, "tags/film-d-auteur/index.html").xpath("//main//li")) == 2
 
 
+def test_katakana_and_hiragana_are_filed_together_in_the_order_of_their_sounds(publication,
+                                                                              now):
+    # Unicode lays hiragana out before katakana: アニメ (a) came after さくら (sa).
+    write_reviews(publication, [{"tags": "[ドラマ, さくら, アニメ, いぬ, ｶﾒﾗ]"}])
+    config = publication.config
+    build_site(config, now=now)
+    tags = page(config.output_path, "tags/index.html").xpath("//ul[@class='terms']//a/text()")
+    assert tags == ["アニメ", "いぬ", "ｶﾒﾗ", "さくら", "ドラマ"]
+
+
 def test_letters_with_a_stroke_are_filed_with_their_letter_not_after_z(publication, now):
     # Unicode gives Ł, Đ, Ħ and ı no decomposition, so dropping accents alone left Łódź and
     # Łukasz after Zurich and Zoé.
