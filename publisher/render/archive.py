@@ -72,7 +72,7 @@ def _entry(issue: Issue, cards: Sequence[Card], site: Site) -> dict[str, Any]:
         "updated": _atom_time(issue.date),
         "url": archive_url(site, issue.number),
         "id": f"tag:{site.id_domain},{issue.date.astimezone(UTC):%Y-%m-%d}:issues/{issue.number}",
-        "films": site.words.names([c.title for c in cards]),
+        "films": site.words.names([c.distinct_title for c in cards]),
         "content_html": _summary_html(cards, site),
     }
 

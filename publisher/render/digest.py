@@ -233,7 +233,7 @@ def issue_context(issue: Issue, site: Site, cards: Sequence[Card] | None = None,
     ``cards`` are the issue's (``issue_cards``) when the caller has built them already."""
     cards = list(cards) if cards is not None else issue_cards(issue, site, poster_facts)
     subject = issue_subject(issue, site)
-    films = site.words.names([c.title for c in cards])
+    films = site.words.names([c.distinct_title for c in cards])
     context = publication_context(site)
     context.update({
         "issue": issue,

@@ -178,8 +178,10 @@ def test_two_reviews_of_one_title_in_an_issue_are_told_apart_by_year_else_by_rev
         (config.permalink("psycho"), "Read the full review of Psycho (1960, Sam Okafor)"),
         (config.permalink("psycho-again"),
          "Read the full review of Psycho (1960, Émile Durand)")]
-    # A heading's link takes in the year that tells it apart.
+    # A heading's link takes in the year that tells it apart, and so does the inbox's preview.
     assert (config.permalink("halloween"), "Halloween (1978)") in page.links
+    assert page.visible.startswith("In this issue: Halloween (1978), Halloween (2018), Psycho "
+                                   "(1960, Sam Okafor) and Psycho (1960, Émile Durand)")
     # A title alone in its issue keeps the button's words as they were.
     lone = Page(render_digest(make_issue(config), Site.from_config(config)).html)
     assert (make_issue(config).reviews[1].url, "Read the full review of The Quiet Harbour"
