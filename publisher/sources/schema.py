@@ -453,9 +453,13 @@ def parse_source(text: str, path: str, config: Config, *,
     slug = fields.text("slug")
     if slug is not None:
         if not _SAFE_SLUG.match(slug):
+            # The slug the value makes, where it makes one: a site moved from Hugo, whose
+            # slugs may be in any script ("千と千尋"), learns what to write.
+            suggested = slugify(slug)
+            example = suggested if suggested != "untitled" else "alien-romulus"
             out.error(fields.line("slug"), "slug",
                       f"{slug!r} is not a safe slug; expected lower-case letters, digits and "
-                      "hyphens, e.g. 'alien-romulus'")
+                      f"hyphens, e.g. {example!r}")
     elif stem == "index":  # a page bundle's, named by its folder unless that is reviews/
         folder = os.path.normpath(os.path.dirname(path))
         slug = default_slug(path, top=folder in (os.path.normpath(config.reviews_dir),

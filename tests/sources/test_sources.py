@@ -629,12 +629,18 @@ def test_good_ratings(publication, value, read):
                                      "between 1900 and 2100"),
         ("updated", "2206-03-06", "'2206-03-06' is out of range; expected a date between 1900 "
                                   "and 2100"),
+        # The slug the value would make is offered: a site moved from Hugo, which kept
+        # slugs in any script, learns what to write.
         ("slug", "../etc", "'../etc' is not a safe slug; expected lower-case letters, digits "
-                           "and hyphens, e.g. 'alien-romulus'"),
+                           "and hyphens, e.g. 'etc'"),
         ("slug", "Harbour Lights", "'Harbour Lights' is not a safe slug; expected lower-case "
-                                   "letters, digits and hyphens, e.g. 'alien-romulus'"),
+                                   "letters, digits and hyphens, e.g. 'harbour-lights'"),
         ("slug", "a/b", "'a/b' is not a safe slug; expected lower-case letters, digits and "
-                        "hyphens, e.g. 'alien-romulus'"),
+                        "hyphens, e.g. 'a-b'"),
+        ("slug", "千と千尋", "'千と千尋' is not a safe slug; expected lower-case letters, digits "
+                         "and hyphens, e.g. 'qian-to-qian-xun'"),
+        ("slug", "«»", "'«»' is not a safe slug; expected lower-case letters, digits and "
+                       "hyphens, e.g. 'alien-romulus'"),
         ("draft", "maybe", "'maybe' is not true or false; expected true or false"),
         ("id", "not a uri", "'not a uri' is not a URI; expected an id such as "
                             "tag:example.org,2026-03-01:film (keep the one already published)"),
