@@ -125,6 +125,40 @@ class Poster:
     alt: str
 
 
+@quick_init
+@dataclass(frozen=True)
+class Trailer:
+    """A film's trailer on a video site: which site (``"youtube"`` or ``"vimeo"``) and the
+    video's id there. Its addresses are made from those, never kept as written, so that every
+    way of writing one link (youtu.be/ID, m.youtube.com, /shorts/, /embed/) is one trailer."""
+
+    site: str
+    video_id: str
+    key: str = ""  # an unlisted Vimeo video's hash, without which it does not play
+
+    @property
+    def site_name(self) -> str:
+        """The video site's name as readers know it."""
+        return "Vimeo" if self.site == "vimeo" else "YouTube"
+
+    @property
+    def url(self) -> str:
+        """The video's own page: what feeds, issues and their plain text link to."""
+        if self.site == "vimeo":
+            return f"https://vimeo.com/{self.video_id}" + (f"/{self.key}" if self.key else "")
+        return f"https://www.youtube.com/watch?v={self.video_id}"
+
+    @property
+    def embed_url(self) -> str:
+        """The player a page loads once the reader asks: YouTube's privacy-enhanced host (no
+        cookies until the video plays) and Vimeo's do-not-track mode, as Hugo's shortcodes
+        offer; autoplay, since the reader has just clicked play."""
+        if self.site == "vimeo":
+            key = f"h={self.key}&" if self.key else ""
+            return f"https://player.vimeo.com/video/{self.video_id}?{key}dnt=1&autoplay=1"
+        return f"https://www.youtube-nocookie.com/embed/{self.video_id}?autoplay=1"
+
+
 @dataclass(frozen=True)
 class ImageFacts:
     """What a poster's file says about it: its size in bytes, and its width and height in
@@ -154,6 +188,7 @@ class Review:
     tags: tuple[str, ...] = ()
     poster: Poster | None = None
     availability: str = ""
+    trailer: Trailer | None = None
     draft: bool = False
     source_path: str = ""  # as given to the loader, for messages
     #: Earlier addresses of the review's page on this site (absolute URLs under base_url,

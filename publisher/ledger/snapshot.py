@@ -12,7 +12,7 @@ from decimal import Decimal
 from typing import Any
 
 from ..errors import StoreError
-from ..models import Film, Issue, Poster, RenderedDigest, Review
+from ..models import Film, Issue, Poster, RenderedDigest, Review, Trailer
 
 #: Bump when the shape below changes; decode refuses a version it does not know.
 VERSION = 1
@@ -33,6 +33,9 @@ def _review(review: Review) -> dict[str, Any]:
                                                       "alt": review.poster.alt},
         "availability": review.availability, "draft": review.draft,
         "source_path": review.source_path,
+        "trailer": None if review.trailer is None else [review.trailer.site,
+                                                        review.trailer.video_id,
+                                                        review.trailer.key],
     }
 
 
@@ -50,6 +53,8 @@ def _review_from(data: dict[str, Any]) -> Review:
         poster=None if poster is None else Poster(src=poster["src"], alt=poster["alt"]),
         availability=data["availability"], draft=data["draft"],
         source_path=data["source_path"],
+        # Issues frozen before trailers were kept have none: an added key, not a new version.
+        trailer=Trailer(*data["trailer"]) if data.get("trailer") else None,
     )
 
 

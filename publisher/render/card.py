@@ -68,6 +68,8 @@ class Card:
     poster_width: int | None  # pixels, when the file is in static/ and its format says
     poster_height: int | None
     availability: str
+    trailer_url: str  # the trailer's page on its video site; empty when there is none
+    trailer_embed_url: str  # its player, for a page (feeds and mail link to trailer_url)
     tags: tuple[str, ...]
     published: datetime
     updated: datetime
@@ -176,6 +178,8 @@ def review_card(review: Review, excerpt_words: int, poster: ImageFacts | None = 
         poster_width=poster.width if image and poster else None,
         poster_height=poster.height if image and poster else None,
         availability=review.availability,
+        trailer_url=review.trailer.url if review.trailer else "",
+        trailer_embed_url=review.trailer.embed_url if review.trailer else "",
         tags=review.tags,
         published=review.date,
         updated=review.updated,
@@ -197,6 +201,8 @@ def review_json_ld(card: Card, site: Site, date_published: str = "") -> dict[str
         movie["actor"] = [{"@type": "Person", "name": name} for name in card.cast]
     if card.poster_src:
         movie["image"] = card.poster_src
+    # No "trailer": the VideoObject Google reads needs the video's uploadDate and thumbnailUrl,
+    # which only the video site knows, and one without them is reported as invalid.
     data: dict[str, Any] = {
         "@context": "https://schema.org",
         "@type": "Review",

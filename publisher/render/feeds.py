@@ -379,7 +379,7 @@ class EntryData:
         if short:
             return (_xml_escaped(self.short_html.encode("utf-8")),)
         header, body, footer = self.content_parts
-        if not footer:  # no availability: nothing to escape
+        if not footer:  # no trailer, no availability: nothing to escape
             return (_xml_escaped(header.encode("utf-8")), _xml_escaped(body))
         return (_xml_escaped(header.encode("utf-8")), _xml_escaped(body),
                 _xml_escaped(footer.encode("utf-8")))
@@ -472,6 +472,7 @@ class FeedRenderer:
         self._archived = False
         # The digest's words for the same link, so that a translation covers it too.
         self._read_review = html.escape(site.words("read_review"))
+        self._watch_trailer = html.escape(site.words("watch_trailer"))
         # Where the review data is documented: the site's feeds page, when it builds pages.
         self._about_data = site.url("feeds/#review-data") if site.pages else ""
 
@@ -551,8 +552,11 @@ class FeedRenderer:
         review = card.review
         body = _body_utf8(sized_images(review.body_html, review.links, self._poster_facts), url)
         footer = ""
+        if card.trailer_url:  # made of a video id: nothing to clean or escape
+            footer = (f'\n<p class="trailer"><a href="{card.trailer_url}">'
+                      f'{self._watch_trailer}</a></p>')
         if card.availability:
-            footer = f'\n<p class="availability">{attr.availability}</p>'
+            footer += f'\n<p class="availability">{attr.availability}</p>'
         more = f'\n<p><a href="{attr.url}">{self._read_review}</a></p>'
         short = header + (f"\n<p>{attr.summary}</p>" if summary else "") + more
         return EntryData(
@@ -613,6 +617,8 @@ class FeedRenderer:
             if poster.length is not None:
                 image["size_in_bytes"] = poster.length
             film["poster"] = image
+        if card.trailer_url:
+            film["trailer"] = card.trailer_url
         data["film"] = film
         if texts.availability:
             data["availability"] = texts.availability
@@ -951,6 +957,8 @@ def _review_lines(data: dict[str, Any], text: _Texts, poster_url: str, poster_ty
         if "size_in_bytes" in poster:
             attrs += f' length="{poster["size_in_bytes"]}"'
         out.append(f"    <review:poster {attrs}>{_text(poster['alt'])}</review:poster>\n")
+    if "trailer" in film:
+        out.append(f'    <review:trailer href="{film["trailer"]}"/>\n')
     out.append("  </review:film>\n")
     if "availability" in data:
         out.append(f"  <review:availability>{text.availability}"

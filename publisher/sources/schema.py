@@ -32,13 +32,13 @@ import re
 from datetime import date as date_type
 from datetime import datetime, time
 from decimal import Decimal, InvalidOperation
-from urllib.parse import quote, urlsplit
+from urllib.parse import parse_qs, quote, urlsplit
 
 import yaml
 
 from ..config import NOT_IN_URL, Config, feed_id
 from ..errors import Problem, SourceError
-from ..models import Deferred, Film, Poster, Review
+from ..models import Deferred, Film, Poster, Review, Trailer
 from ..text import ABSOLUTE_URI, SUSPECT_CHARS, remove_bidi_controls, slugify, surely_clean
 from .body import MORE, Excerpt, FileBody, MarkdownBody, decode
 from .frontmatter import (
@@ -59,11 +59,11 @@ from .markdown import (
 )
 
 #: Bump when parsing or rendering changes in a way the source hashes cannot see.
-CACHE_FORMAT = 5
+CACHE_FORMAT = 6
 
 FIELDS = (
     "title", "date", "reviewer", "film", "rating", "summary", "tags", "poster", "poster_alt",
-    "availability", "slug", "id", "updated", "draft", "url", "aliases",
+    "availability", "slug", "id", "updated", "draft", "url", "aliases", "trailer",
 )
 FILM_FIELDS = ("year", "director", "starring", "runtime", "classification", "credits")
 POSTER_FIELDS = ("src", "alt")
@@ -351,6 +351,60 @@ def _aliases(fields: Fields, config: Config) -> tuple[str, ...]:
     return tuple(dict.fromkeys(found))
 
 
+_YOUTUBE_ID = re.compile(r"[A-Za-z0-9_-]{11}\Z")
+_YOUTUBE_HOSTS = frozenset({"youtube.com", "www.youtube.com", "m.youtube.com",
+                            "music.youtube.com", "youtube-nocookie.com",
+                            "www.youtube-nocookie.com"})
+_YOUTUBE_PATH = re.compile(r"/(?:embed|shorts|live|v)/([^/]+)/?\Z")
+_VIMEO_PATH = re.compile(r"/(?:video/|(?:channels|groups/[^/]+/videos|album/\d+/video)/"
+                         r"(?:[^/]+/)?)?(\d+)(?:/([0-9a-f]+))?/?\Z")
+
+
+#: Where an embedded video in a body points the editor: the one embed publisher makes.
+_TRAILER_HINT = ("; for the film's trailer, write trailer: with the video's address in the "
+                 "front matter")
+
+
+def trailer_video(written: str) -> Trailer | None:
+    """The YouTube or Vimeo video a trailer's address names, however it was copied (the
+    watch page, youtu.be, the embed or Shorts address, a channel's Vimeo page, with or without
+    https://), or None when it names none."""
+    address = written if "//" in written else f"https://{written}"
+    try:
+        parts = urlsplit(address)
+    except ValueError:
+        return None
+    if parts.scheme not in ("http", "https"):
+        return None
+    host = (parts.hostname or "").lower()
+    query = parse_qs(parts.query)
+    if host in _YOUTUBE_HOSTS:
+        match = _YOUTUBE_PATH.match(parts.path)
+        video = match[1] if match else query.get("v", [""])[0] if parts.path == "/watch" else ""
+    elif host == "youtu.be":
+        video = parts.path.strip("/")
+    elif host in ("vimeo.com", "www.vimeo.com", "player.vimeo.com"):
+        match = _VIMEO_PATH.match(parts.path)
+        if match is None:
+            return None
+        return Trailer("vimeo", match[1], match[2] or query.get("h", [""])[0])
+    else:
+        return None
+    return Trailer("youtube", video) if _YOUTUBE_ID.match(video) else None
+
+
+def _trailer(fields: Fields) -> Trailer | None:
+    written = fields.text("trailer")
+    if written is None:
+        return None
+    trailer = trailer_video(written)
+    if trailer is None:
+        fields.out.error(fields.line("trailer"), "trailer",
+                         f"{written!r} is not a YouTube or Vimeo video's address; expected one "
+                         "such as https://www.youtube.com/watch?v=ID or https://vimeo.com/ID")
+    return trailer
+
+
 def _url_problem(src: str, hostname: str | None) -> str | None:
     """Why an absolute poster URL cannot go into a feed's enclosure as written, or None."""
     bad = _URL_FORBIDDEN.search(src)
@@ -509,6 +563,7 @@ def parse_source(text: str, path: str, config: Config, *,
     rating = _rating(fields)
     summary = fields.text("summary")
     availability = fields.text("availability") or ""
+    trailer = _trailer(fields)
     draft = boolean_field(fields, "draft")
     poster, needs = _poster(fields, title or stem, config)
 
@@ -560,11 +615,12 @@ def parse_source(text: str, path: str, config: Config, *,
             "readers find it on the site and in the feeds; issues leave the review out until "
             "then"))
     for line, name in removed_tags(body, body_line):
-        out.warn(line, "body", f"<{name}> {REMOVED}")
+        out.warn(line, "body", f"<{name}> {REMOVED}" + (_TRAILER_HINT if name == "iframe" else ""))
     for line, name in shortcodes(body, body_line):
         out.warn(line, "body", f"a Hugo shortcode ({name}) would be published as written: "
                                "publisher expands none; write it as Markdown or HTML (a link "
-                               "to the video, an image)")
+                               "to the video, an image)"
+                               + (_TRAILER_HINT if name in ("youtube", "vimeo") else ""))
     if out.problems or title is None or reviewer is None or published is None:
         return None, out.problems, out.warnings, ()
     links = site_links(body, config.base_url, body_line)
@@ -591,6 +647,7 @@ def parse_source(text: str, path: str, config: Config, *,
         tags=tags,
         poster=poster,
         availability=availability,
+        trailer=trailer,
         draft=draft,
         source_path=path,
         aliases=aliases,

@@ -28,9 +28,11 @@ from publisher.ledger.deliveries import Attempt
 from publisher.ledger.migrate import migrate
 from publisher.ledger.schema import MIGRATIONS, SCHEMA_REVISION, metadata
 from publisher.ledger.store import Store, database_url, open_store
-from publisher.models import SlotHistory
+from publisher.models import SlotHistory, Trailer
 from publisher.newsletter.policy import Action, Outcome
-from tests.fixtures import END_OF_TIME
+from publisher.render.digest import render_digest
+from publisher.render.site import Site
+from tests.fixtures import END_OF_TIME, make_issue
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 LATER = NOW + timedelta(hours=1)
@@ -713,6 +715,17 @@ def test_missing_issue_is_named(store: Store):
     new_issue(store, "r2")
     with pytest.raises(StoreError, match="no issue #4; issues are #1 to #2"):
         store.issue(4)
+
+
+def test_an_issue_frozen_for_sending_keeps_its_reviews_trailers(store: Store, config: Config):
+    # The web archive renders a sent issue from what was frozen: its trailer links too.
+    issue = make_issue(config, 2, number=1)
+    with_trailer = dataclasses.replace(issue.reviews[0], trailer=Trailer("vimeo", "7", "ab12"))
+    issue = dataclasses.replace(issue, reviews=(with_trailer, issue.reviews[1]))
+    new_issue(store, *(review.id for review in issue.reviews))
+    store.start_sending(render_digest(issue, Site.from_config(config)), now=NOW)
+    frozen = store.frozen_issue(1)
+    assert [review.trailer for review in frozen.reviews] == [Trailer("vimeo", "7", "ab12"), None]
 
 
 def test_only_a_draft_can_be_cancelled(store: Store):

@@ -107,6 +107,28 @@ def test_each_review_has_a_page_with_everything_a_reader_and_a_crawler_need(publ
     assert data["datePublished"] == "2026-11-11"
 
 
+def test_a_trailer_shows_as_the_sites_own_play_link_until_the_reader_asks(publication, now):
+    # Nothing on the page loads from the video site (no request, no cookie) until the reader
+    # follows the link inside the frame, which then plays the privacy-enhanced player.
+    write_reviews(publication, [{"slug": "x", "title": 'Jaws "2"',
+                                 "trailer": "https://youtu.be/dQw4w9WgXcQ"}, {"slug": "y"}])
+    config = publication.config
+    build_site(config, now=now)
+    html = (config.output_path / "reviews/x/index.html").read_text("utf-8")
+    doc = lxml.html.fromstring(html)
+    [frame] = doc.xpath("//iframe")
+    assert frame.get("src") is None and frame.get("title") == 'Trailer for Jaws "2"'
+    assert not [url for url in doc.xpath("//@src | //@href") if "youtu" in url]
+    inner = lxml.html.fromstring(frame.get("srcdoc"))
+    [play] = inner.xpath("//a[@href]")
+    assert play.get("href") == "https://www.youtube-nocookie.com/embed/dQw4w9WgXcQ?autoplay=1"
+    assert 'Watch the trailer for Jaws "2"' in play.text_content()
+    [css] = inner.xpath("//link[@rel='stylesheet']/@href")
+    assert css.startswith(f"{config.base_url}site.css")
+    assert not inner.xpath("//*[@src] | //style | //*[@style]")  # nothing a CSP would block
+    assert "<iframe" not in (config.output_path / "reviews/y/index.html").read_text("utf-8")
+
+
 def test_drafts_and_future_reviews_have_no_page(publication, now):
     write_reviews(publication, [{"slug": "out"}, {"slug": "draft", "draft": "true"},
                                 {"slug": "later", "date": "2027-01-01"}])

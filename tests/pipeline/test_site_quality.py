@@ -28,7 +28,7 @@ PAGES = ["index.html", "reviews/the-lighthouse-keepers-daughter/index.html",
          "reviews/film-2/index.html", "reviews/index.html", "reviews/page/2/index.html",
          "tags/drama/index.html", "reviewers/priya-raman/index.html", "tags/index.html",
          "reviewers/index.html", "404.html", "feeds/index.html", "reviews/wide/index.html",
-         "search/index.html", "about/index.html"]
+         "search/index.html", "about/index.html", "reviews/harbour-again/index.html"]
 #: What editors write that is wider than a phone: a table of figures, a long URL, a long word,
 #: a long tag; and footnotes.
 WIDE_REVIEW = """\
@@ -54,12 +54,14 @@ Figures as first reported[^first], and revised since[^revised].
 [^first]: By the distributor, on the Monday.
 [^revised]: Twice, the second time downwards[^first].
 """
-#: A second opinion of film-2 (write_films' The Quiet Harbour): related reviews on both pages.
+#: A second opinion of film-2 (write_films' The Quiet Harbour): related reviews on both pages;
+#: with a trailer.
 SECOND_OPINION = """\
 ---
 title: The Quiet Harbour
 date: 2026-11-15
 reviewer: Dana Whitfield
+trailer: https://www.youtube.com/watch?v=dQw4w9WgXcQ
 film:
   year: 2025
   director: Ines Alvarado
@@ -262,6 +264,28 @@ def test_the_review_poster_keeps_its_space_before_it_loads(site, browser):
     page.goto(base + "reviews/film-2/index.html")
     box = page.locator("figure.poster img").bounding_box()
     assert box is not None and box["height"] > 100  # width and height reserve it
+    page.close()
+
+
+def test_a_trailer_loads_nothing_from_the_video_site_until_the_reader_plays_it(site, browser):
+    _public, base = site
+    page = browser.new_page(viewport={"width": 375, "height": 900})
+    asked: list[str] = []
+    # No network beyond loopback: the player's request is seen, then refused.
+    page.route("**/*youtube*/**", lambda route: (asked.append(route.request.url),
+                                                 route.abort()))
+    page.goto(base + "reviews/harbour-again/")
+    frame = page.locator("figure.trailer iframe")
+    frame.scroll_into_view_if_needed()
+    box = frame.bounding_box()
+    assert box is not None and abs(box["width"] / box["height"] - 16 / 9) < 0.02
+    play = page.frame_locator("figure.trailer iframe").get_by_role(
+        "link", name="Watch the trailer for The Quiet Harbour")
+    play.wait_for()
+    assert asked == []
+    play.click()
+    page.wait_for_timeout(500)
+    assert asked == ["https://www.youtube-nocookie.com/embed/dQw4w9WgXcQ?autoplay=1"]
     page.close()
 
 

@@ -25,7 +25,7 @@ from datetime import date, timedelta
 import pytest
 
 from publisher.errors import TemplateError
-from publisher.models import Issue, personal_markers
+from publisher.models import Issue, Trailer, personal_markers
 from publisher.pipeline.check import check_digest
 from publisher.pipeline.preview import select_reviews
 from publisher.render.digest import compose_subject, personalise, preview_values, render_digest
@@ -275,6 +275,22 @@ def test_titles_and_reviewers_are_isolated_from_the_year_and_words_beside_them(c
     titles = re.findall(r'dir="auto"[^>]*>جدایی نادر از سیمین</', html)
     assert len(titles) == len(reviews)
     assert html.count('<span dir="auto">علی رضایی</span>') == len(reviews)
+
+
+def test_a_trailer_is_a_link_in_both_parts_never_a_player(config):
+    # Mail clients play no iframe (Gmail and Outlook strip it): the video's page, linked.
+    issue = make_issue(config, 2)
+    with_trailer = replace(issue.reviews[0], trailer=Trailer("vimeo", "76979871"))
+    issue = Issue(number=4, subject="", date=issue.date, reviews=(with_trailer, issue.reviews[1]))
+    rendered = render_digest(issue, Site.from_config(config))
+    watch = "https://vimeo.com/76979871"
+    page = Page(rendered.html)
+    assert [link for link in page.links if "vimeo" in link[0]] == [
+        (watch, f"Watch the trailer for {with_trailer.title}")]
+    assert "<iframe" not in rendered.html and "player.vimeo.com" not in rendered.html
+    lines = rendered.text.splitlines()
+    assert lines[lines.index(watch) - 1] == "Watch the trailer:"
+    assert rendered.text.count("vimeo") == 1
 
 
 def test_text_part_wraps_at_78_columns_and_has_no_markup(config):

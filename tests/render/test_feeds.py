@@ -23,7 +23,7 @@ import lxml.etree
 import orjson
 import pytest
 
-from publisher.models import Film, ImageFacts, Poster
+from publisher.models import Film, ImageFacts, Poster, Trailer
 from publisher.render import feeds
 from publisher.render.feeds import (
     _NEVER_ILLEGAL,
@@ -443,6 +443,27 @@ def test_rating_header_and_availability_are_in_the_content(config):
         assert fact in content
     assert "availability" not in content
     assert "out of 5" not in by_title["Film Number 2"]
+
+
+def test_a_trailer_is_a_link_in_the_content_and_in_the_review_data(config):
+    # A feed reader plays no iframe: the trailer is a link to the video's own page.
+    trailer = Trailer("youtube", "dQw4w9WgXcQ")
+    watch = "https://www.youtube.com/watch?v=dQw4w9WgXcQ"
+    files = render([make_review(1, trailer=trailer), make_review(2)], config)
+    rss, atom = check_valid(files)
+    for name, d in parse(files).items():
+        by_title = {e.title: e.content[0].value for e in d.entries}
+        assert f'<a href="{watch}">Watch the trailer</a>' in by_title["Film Number 1"], name
+        assert "trailer" not in by_title["Film Number 2"], name
+        assert "youtube-nocookie" not in by_title["Film Number 1"], name
+    films = {item["title"]: item["_review"]["film"]
+             for item in json.loads(files["feed.json"])["items"]}
+    assert films["Film Number 1"]["trailer"] == watch
+    assert "trailer" not in films["Film Number 2"]
+    namespace = "{urn:uuid:6b7bf035-3d8e-45e2-b27a-8b99b7440bce}"
+    for root in (rss, atom):
+        hrefs = [t.get("href") for t in root.iter(f"{namespace}trailer")]
+        assert hrefs == [watch]
 
 
 def test_a_zero_rating_is_shown_in_words_without_a_dangling_dash(config):

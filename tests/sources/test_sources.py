@@ -293,6 +293,62 @@ def test_poster_alt_problems(publication):
     ]
 
 
+@pytest.mark.parametrize("written", [
+    "https://www.youtube.com/watch?v=dQw4w9WgXcQ",
+    "https://youtube.com/watch?feature=share&v=dQw4w9WgXcQ&t=42s",
+    "https://m.youtube.com/watch?v=dQw4w9WgXcQ",
+    "https://youtu.be/dQw4w9WgXcQ?si=x1Y2",
+    "https://www.youtube.com/embed/dQw4w9WgXcQ",
+    "https://www.youtube-nocookie.com/embed/dQw4w9WgXcQ",
+    "https://www.youtube.com/shorts/dQw4w9WgXcQ",
+    "youtube.com/watch?v=dQw4w9WgXcQ",
+])
+def test_a_youtube_trailer_written_any_way_is_one_video(publication, written):
+    r = one(publication, BASIC + f"trailer: {written}\n")
+    assert (r.trailer.site, r.trailer.video_id) == ("youtube", "dQw4w9WgXcQ")
+    assert r.trailer.url == "https://www.youtube.com/watch?v=dQw4w9WgXcQ"
+    assert r.trailer.embed_url == "https://www.youtube-nocookie.com/embed/dQw4w9WgXcQ?autoplay=1"
+
+
+@pytest.mark.parametrize("written", [
+    "https://vimeo.com/76979871", "https://player.vimeo.com/video/76979871?dnt=1",
+    "https://vimeo.com/channels/staffpicks/76979871",
+])
+def test_a_vimeo_trailer(publication, written):
+    r = one(publication, BASIC + f"trailer: {written}\n")
+    assert (r.trailer.site, r.trailer.video_id) == ("vimeo", "76979871")
+    assert r.trailer.url == "https://vimeo.com/76979871"
+    assert r.trailer.embed_url == "https://player.vimeo.com/video/76979871?dnt=1&autoplay=1"
+
+
+def test_an_unlisted_vimeo_trailer_keeps_its_key(publication):
+    for written in ("https://vimeo.com/76979871/8272103f6e",
+                    "https://player.vimeo.com/video/76979871?h=8272103f6e"):
+        r = one(publication, BASIC + f"trailer: {written}\n")
+        assert r.trailer.url == "https://vimeo.com/76979871/8272103f6e"
+        assert r.trailer.embed_url == ("https://player.vimeo.com/video/76979871?h=8272103f6e"
+                                       "&dnt=1&autoplay=1")
+
+
+def test_a_review_without_a_trailer_has_none(publication):
+    assert one(publication, BASIC).trailer is None
+
+
+def test_a_trailer_that_is_not_a_youtube_or_vimeo_video_is_named_at_its_line(publication):
+    publication.write_review("a.md", review(BASIC + "trailer: https://www.dailymotion.com/video/x8\n"))
+    publication.write_review("b.md", review(BASIC.replace("Lights", "Nights")
+                                            + "trailer: https://www.youtube.com/@A24\n"))
+    publication.write_review("c.md", review(BASIC.replace("Lights", "Bites")
+                                            + "trailer: <iframe src=x></iframe>\n"))
+    expected = ("is not a YouTube or Vimeo video's address; expected one such as "
+                "https://www.youtube.com/watch?v=ID or https://vimeo.com/ID")
+    assert problems_of(publication) == [
+        f"reviews/a.md:5: trailer: 'https://www.dailymotion.com/video/x8' {expected}",
+        f"reviews/b.md:5: trailer: 'https://www.youtube.com/@A24' {expected}",
+        f"reviews/c.md:5: trailer: '<iframe src=x></iframe>' {expected}",
+    ]
+
+
 def test_nbsp_and_stray_spaces_are_normalised(publication):
     r = one(publication, "title: \"Harbour\u00a0Lights \"\ndate: 2026-03-06\n"
                          "reviewer: \" Sam\u202fOkafor\"\n", "A\u00a0body.\n")
@@ -571,7 +627,7 @@ colour: blue
         "runtime, classification, credits",
         "reviews/x.md:10: colour: unknown field; known fields: title, date, reviewer, film, "
         "rating, summary, tags, poster, poster_alt, availability, slug, id, updated, draft, "
-        "url, aliases",
+        "url, aliases, trailer",
     ]
 
 
@@ -1113,7 +1169,7 @@ def test_hugo_and_pelican_fields_name_publishers_own(publication):
         "review needs no line",
         "reviews/x.md:13: weight: unknown field; known fields: title, date, reviewer, film, "
         "rating, summary, tags, poster, poster_alt, availability, slug, id, updated, draft, "
-        "url, aliases",
+        "url, aliases, trailer",
     ]
 
 
@@ -1132,7 +1188,8 @@ def test_hugo_shortcodes_are_named_as_published_as_text(publication):
     catalog = load_reviews(publication.config, cache=False)
     assert [str(w) for w in catalog.warnings] == [
         "reviews/film.md:8: body: a Hugo shortcode (youtube) would be published as written: "
-        "publisher expands none; write it as Markdown or HTML (a link to the video, an image)",
+        "publisher expands none; write it as Markdown or HTML (a link to the video, an image); "
+        "for the film's trailer, write trailer: with the video's address in the front matter",
         "reviews/film.md:16: body: a Hugo shortcode (notice) would be published as written: "
         "publisher expands none; write it as Markdown or HTML (a link to the video, an image)",
     ]
@@ -1150,7 +1207,8 @@ def test_raw_html_that_publishing_removes_is_named_at_its_line(publication):
                "publisher does not know, come from a source): link to what it embeds instead (a "
                "video's page), and write words meant to show without angle brackets")
     assert [str(w) for w in catalog.warnings] == [
-        f"reviews/film.md:8: body: <iframe> {removed}",
+        f"reviews/film.md:8: body: <iframe> {removed}; for the film's trailer, write trailer: "
+        "with the video's address in the front matter",
         f"reviews/film.md:10: body: <extended> {removed}",
     ]
 
