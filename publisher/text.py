@@ -227,6 +227,18 @@ def _words(html: str, most: int = -1) -> list[str]:
 _FOOTNOTES = re.compile(r'<sup class="footnote-ref">.*?</sup>|<section class="footnotes".*?'
                         r"</section>", re.DOTALL)
 
+#: A <details> block holding no other (the innermost of nested ones).
+_DETAILS = re.compile(r"<details\b[^>]*>(?:(?!<details\b).)*?</details>", re.DOTALL)
+
+
+def _without_details(html: str) -> str:
+    """``html`` without its <details> blocks: what a review folds away (a spoiler, most
+    often) stays folded on its page, and an excerpt printing it would give it away."""
+    count = 1
+    while count:
+        html, count = _DETAILS.subn("", html)
+    return html
+
 
 #: The no-break spaces French sets inside its guillemets and before ":", "!"... (quotes.py,
 #: normalise_spaces), and what stands for each while an excerpt splits words at white space,
@@ -251,7 +263,7 @@ def _released(text: str) -> str:
 
 def excerpt(html: str, words: int) -> str:
     """The first ``words`` words of an HTML fragment as plain text, cut at a word, with "…"
-    when anything was cut; footnotes left out."""
+    when anything was cut; footnotes and <details> blocks (spoilers) left out."""
     return _released(_excerpt(html, words))
 
 
@@ -259,6 +271,8 @@ def _excerpt(html: str, words: int) -> str:
     """``excerpt``, French punctuation's no-break spaces held (``_visible``)."""
     if "footnote" in html:
         html = _FOOTNOTES.sub("", html)
+    if "<details" in html:
+        html = _without_details(html)
     # Only the opening of a long body is needed: try a generous prefix first.
     prefix = html[: max(words, 1) * 16]
     if prefix.rfind("<") > prefix.rfind(">"):

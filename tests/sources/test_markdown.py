@@ -229,6 +229,17 @@ def test_an_excerpt_leaves_out_footnote_numbers_and_notes():
         "Runs long, and the score swells.")
 
 
+def test_an_excerpt_leaves_out_what_a_details_block_folds_away():
+    # A spoiler folded into <details> on the page must not be printed in the clear in the
+    # summary that search results, link previews, feeds and the digest show.
+    body = markdown_to_html(
+        "A quiet film.\n\n<details>\n<summary>Spoiler: the ending</summary>\n\nThe keeper "
+        "was the **ghost**.\n\n<details><summary>More</summary>And the dog.</details>\n\n"
+        "Still hidden.\n\n</details>\n\nIt rewards patience.\n", BASE)
+    assert "<details>" in body and "ghost" in body  # the page keeps it, folded
+    assert excerpt(body, 30) == "A quiet film. It rewards patience."
+
+
 @pytest.mark.parametrize("extra", ["", "\n\n<b>raw</b>\n"])
 def test_links_within_the_review_land_on_its_page_not_the_home_page(extra):
     page = BASE + "reviews/alien/"
