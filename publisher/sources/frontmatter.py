@@ -167,8 +167,12 @@ def _flow_text(node: yaml.Node) -> str | None:
 
 
 def _hint(key: str, known: Sequence[str], nested: Mapping[str, Sequence[str]] | None,
-          prefix: str) -> str:
-    """What to write instead of ``key``, a field name not in ``known``."""
+          prefix: str, outer: Sequence[str] = ()) -> str:
+    """What to write instead of ``key``, a field name not in ``known``; ``outer``: the fields
+    of the mapping around this one (``prefix`` names it), where ``key`` may belong."""
+    if key in outer:  # "rating:" or "trailer:" indented under film:
+        return (f"did you mean '{key}'? (it does not belong under {prefix.rstrip('.')}: write "
+                "it without the indent)")
     close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
     home = next((group for group, members in (nested or {}).items() if key in members), None)
     foreign = FOREIGN_FIELDS.get(key.lower()) if not prefix else None
@@ -185,9 +189,12 @@ class Fields:
     """The front matter's mapping node, read field by field with line numbers."""
 
     def __init__(self, node: yaml.MappingNode, offset: int, out: Collector, prefix: str,
-                 known: Sequence[str], nested: Mapping[str, Sequence[str]] | None = None):
+                 known: Sequence[str], nested: Mapping[str, Sequence[str]] | None = None,
+                 outer: Sequence[str] = ()):
         """``known``: the field names allowed here; ``nested``: fields that belong under one of
-        them (``{"film": ("year", ...)}``), named in the hint when written at this level."""
+        them (``{"film": ("year", ...)}``), named in the hint when written at this level;
+        ``outer``: those of the mapping this one is under, named when written here."""
+        self.known = known
         self.offset = offset
         self.out = out
         self.prefix = prefix
@@ -214,7 +221,7 @@ class Fields:
                     key = key.lower()
                 else:
                     out.error(line, prefix + key,
-                              f"unknown field; {_hint(key, known, nested, prefix)}")
+                              f"unknown field; {_hint(key, known, nested, prefix, outer)}")
                     continue
             nodes[key] = value_node
             lines[key] = line
@@ -287,7 +294,8 @@ class Fields:
         node = self.nodes.get(key)
         if node is None or not isinstance(node, yaml.MappingNode):
             return None
-        return Fields(node, self.offset, self.out, self.prefix + key + ".", known)
+        return Fields(node, self.offset, self.out, self.prefix + key + ".", known,
+                      outer=self.known)
 
 
 

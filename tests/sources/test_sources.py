@@ -330,6 +330,19 @@ def test_an_unlisted_vimeo_trailer_keeps_its_key(publication):
                                        "&dnt=1&autoplay=1")
 
 
+def test_a_trailer_or_rating_indented_under_film_is_pointed_back_out(publication):
+    # The feeds' data carry the trailer as film.trailer; the front matter has it at the top.
+    publication.write_review("x.md", review(BASIC + "film:\n  year: 2020\n"
+                                            "  trailer: https://youtu.be/dQw4w9WgXcQ\n"
+                                            "  rating: 4\n"))
+    assert problems_of(publication) == [
+        "reviews/x.md:7: film.trailer: unknown field; did you mean 'trailer'? (it does not "
+        "belong under film: write it without the indent)",
+        "reviews/x.md:8: film.rating: unknown field; did you mean 'rating'? (it does not "
+        "belong under film: write it without the indent)",
+    ]
+
+
 def test_a_review_without_a_trailer_has_none(publication):
     assert one(publication, BASIC).trailer is None
 
