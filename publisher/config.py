@@ -136,7 +136,8 @@ class StateSettings:
 
 #: The pages ``publisher serve`` answers (web/app.py's routes): under base_url too when
 #: server.url is not set, so no page of the site's own may take one of these addresses.
-READER_PATHS = ("subscribe", "confirm", "unsubscribe", "resubscribe", "preferences", "healthz")
+READER_PATHS = ("subscribe", "confirm", "unsubscribe", "resubscribe", "preferences",
+                "change-address", "healthz")
 
 
 @dataclass(frozen=True)

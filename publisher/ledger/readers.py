@@ -21,8 +21,10 @@ from ..models import Subscriber, SubscriberStatus
 from ..newsletter.subscriptions import (
     OWED_RETRY,
     REQUEST_RETENTION,
+    AddressChange,
     ConfirmOutcome,
     SubscribeAction,
+    decide_address_change,
     decide_confirm,
     decide_subscribe,
     soft_bounce_suppresses,
@@ -42,6 +44,8 @@ from .subscribers import _subscriber_from, record_event, set_status
 
 #: The history's kind for a welcome sent; its detail is the welcome's Message-ID.
 WELCOMED = "welcomed"
+#: The history's kind for a subscription moved to another address; its detail names both.
+ADDRESS_CHANGED = "address-changed"
 
 
 def is_hash_suppressed(conn: Connection, email: str) -> bool:
@@ -266,6 +270,43 @@ class ReaderStore(StoreBase):
                              .values(name=name))
                 record_event(conn, row.id, "renamed", now)
             return _subscriber_from(self._row(conn, email))
+
+    def change_address(self, old: str, new: str, *, asked_at: datetime, now: datetime
+                       ) -> tuple[AddressChange, Subscriber | None]:
+        """Move the subscription of ``old`` to ``new``, whose mailbox followed the link mailed
+        to it on ``asked_at`` (``decide_address_change``): its history, consent and deliveries
+        go with it, and the history records the move (the data export shows it); a move
+        recorded after ``asked_at`` makes the link used. Issues queued
+        for it go to ``new``: a delivery holds the subscriber, not the address, so none is
+        sent twice or lost. A subscription paused because ``old`` bounced is active again: the
+        bounce was about the old mailbox, and the new one has just answered. Any suppression of
+        ``new`` (an erasure) is lifted, as a confirmation lifts it. (The outcome, the
+        subscriber as it now is — None when ``old`` is not on the list.)"""
+        address = normalise_email(new)
+        with self._write() as conn:
+            row = self._row(conn, old)
+            moved = row is not None and conn.execute(select(subscriber_events_t.c.id).where(
+                subscriber_events_t.c.subscriber_id == row.id,
+                subscriber_events_t.c.kind == ADDRESS_CHANGED,
+                subscriber_events_t.c.at > asked_at).limit(1)).first() is not None
+            taken = self._row(conn, address) is not None
+            outcome = decide_address_change(row is not None, moved, taken)
+            if outcome != AddressChange.CHANGED or row is None:
+                return outcome, None if row is None else _subscriber_from(row)
+            conn.execute(update(subscribers_t).where(subscribers_t.c.id == row.id).values(
+                email=address, email_normalised=address_key(address)))
+            # The requests that led to the subscription follow it, so that its export shows
+            # them and its erasure deletes them.
+            conn.execute(update(subscription_requests_t).where(
+                subscription_requests_t.c.email_normalised == row.email_normalised).values(
+                email_normalised=address_key(address)))
+            record_event(conn, row.id, ADDRESS_CHANGED, now, f"from {row.email} to {address}")
+            if row.status == SubscriberStatus.BOUNCED:
+                set_status(conn, row.id, SubscriberStatus.ACTIVE, now,
+                           detail="moved to an address that answered")
+            conn.execute(delete(suppressions_t).where(
+                suppressions_t.c.address_hash == address_hash(address)))
+            return outcome, _subscriber_from(self._row(conn, address))
 
     def subscriber_data(self, email: str) -> dict[str, Any] | None:
         """Everything the ledger holds about ``email`` (GDPR art. 15), ready for JSON: the

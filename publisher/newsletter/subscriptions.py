@@ -93,3 +93,31 @@ def welcome_still_owed(status: str, confirmed_at: datetime | None, now: datetime
     ``status`` who confirmed at ``confirmed_at``: not to one who left meanwhile, nor days late."""
     return (status == SubscriberStatus.ACTIVE and confirmed_at is not None
             and now - confirmed_at < WELCOME_OWED_FOR)
+
+
+class AddressChange(StrEnum):
+    """What following the link mailed to a new address does (the preferences page's "change
+    address")."""
+
+    CHANGED = "changed"
+    USED = "used"  # the old address is no longer on the list, or has moved since the link
+    TAKEN = "taken"  # the new address has a subscription record of its own
+
+
+def decide_address_change(old_found: bool, moved_since_asked: bool, new_found: bool
+                          ) -> AddressChange:
+    """Whether a subscription may move to the new address its link was mailed to.
+
+    ``old_found``: the address it moves from is still on the list; ``moved_since_asked``: the
+    subscription has moved since the link was made (a link works once, even A → B → A);
+    ``new_found``: the new address has a subscriber of its own, whatever its status. That is
+    refused, as Ghost and Buttondown refuse an address already a member's: two records would
+    have to merge — two histories, two consents, an issue queued for each — and the one left
+    unsubscribed, bounced or complained would be put back on the list by someone who may not
+    have been the one who left. The refusal is shown only to whoever opened the new mailbox,
+    so it tells the one who asked nothing about who is on the list."""
+    if not old_found or moved_since_asked:
+        return AddressChange.USED
+    if new_found:
+        return AddressChange.TAKEN
+    return AddressChange.CHANGED

@@ -41,6 +41,8 @@ from ..newsletter.subscriptions import welcome_still_owed
 from ..render.dkim import DkimSigner
 from ..render.reader import (
     LatestIssue,
+    address_changed_message,
+    address_link_message,
     confirmation_message,
     on_list_message,
     welcome_message,
@@ -612,7 +614,8 @@ def check_readers(config: Config) -> Findings:
 
 def check_reader_messages(config: Config, now: datetime) -> Findings:
     """The messages ``publisher serve`` sends, the confirmation, the note to an address
-    already on the list and the welcome (with and without a latest issue), rendered with
+    already on the list, the welcome (with and without a latest issue), and the link and the
+    notice of a change of address, rendered with
     sample values: a template or strings file of the publication's that breaks them is found
     here, not by the first reader, whose message would then go unsent with only a line in the
     server's log."""
@@ -633,6 +636,11 @@ def check_reader_messages(config: Config, now: datetime) -> Findings:
                         from_address=config.newsletter.from_address,
                         preferences_url=sender.preferences_url(None, sample), date=now,
                         signer=None)
+        address_link_message(site, sender, strings, email="new." + sample, old=sample,
+                             change_url=config.reader_url("change-address") + "?token=sample",
+                             hours=round(config.server.confirm_hours), date=now, signer=None)
+        address_changed_message(site, sender, strings, email=sample, name="Sample Reader",
+                                new="new." + sample, date=now, signer=None)
         if config.newsletter.welcome:
             for latest in (None, LatestIssue(1, "Sample issue", site.url("issues/1/"))):
                 welcome_message(site, sender, strings, email=sample, name="",

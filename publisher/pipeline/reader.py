@@ -15,7 +15,7 @@ import re
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from email.utils import make_msgid
 from enum import StrEnum
 from pathlib import PurePosixPath
@@ -33,12 +33,14 @@ from ..errors import (
 )
 from ..files import escapes, private_target, read_file
 from ..ledger import Store
+from ..ledger.addresses import lookup_key, normalise_email
 from ..ledger.readers import Owed, SubscriptionRequest
 from ..models import IssueState, Subscriber, SubscriberStatus
 from ..newsletter.schedule import next_times
 from ..newsletter.subscriptions import (
     OWED_RETRY,
     WELCOME_OWED_FOR,
+    AddressChange,
     ConfirmOutcome,
     SubscribeAction,
     decide_confirm,
@@ -49,6 +51,8 @@ from ..render.digest import archive_url
 from ..render.dkim import DkimSigner
 from ..render.reader import (
     LatestIssue,
+    address_changed_message,
+    address_link_message,
     confirmation_message,
     on_list_message,
     welcome_message,
@@ -56,10 +60,19 @@ from ..render.reader import (
 from ..render.sender import Sender
 from ..render.site import Site
 from ..render.strings import Strings, load_web_strings
-from ..render.tokens import CONFIRM, MANAGE, UNDO, make_token, read_token, verify_unsubscribe_token
+from ..render.tokens import (
+    CHANGE,
+    CONFIRM,
+    MANAGE,
+    UNDO,
+    make_token,
+    read_token,
+    verify_unsubscribe_token,
+)
 from ..render.words import Words, plural_rule
 
 log = logging.getLogger("publisher.serve")
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 T = TypeVar("T")
 R = TypeVar("R")
 
@@ -443,6 +456,65 @@ class ReaderDesk:
     def rename(self, address: str, name: str) -> Subscriber:
         with self._write_lock:
             return self.store.rename_subscriber(address, name, now=self.clock())
+
+    # --- changing address -----------------------------------------------------------------------
+
+    def ask_address_change(self, old: str, new: str) -> str | None:
+        """The address the subscription of ``old`` would move to, as stored, for
+        ``send_address_link``; None when it is ``old`` itself. InvalidAddress for one that is
+        not an address. Nothing changes until the new mailbox follows the link: otherwise
+        anyone holding a preferences link could move a subscription to a stranger."""
+        address = normalise_email(new)
+        return None if lookup_key(address) == lookup_key(old) else address
+
+    def change_url(self, old: str, new: str) -> str:
+        """The link that moves ``old``'s subscription to ``new``: it says when it was made, to
+        the microsecond (so that it works once, ``decide_address_change``: a move made the
+        same second, before it, does not count), and expires after confirm_hours."""
+        now = self.clock()
+        token = make_token(self._secret, CHANGE, self.list_id,
+                           f"{old} {new} {(now - EPOCH) // timedelta(microseconds=1)}",
+                           now + timedelta(hours=self.settings.confirm_hours))
+        return self.config.reader_url("change-address") + f"?token={token}"
+
+    def address_link(self, old: str, new: str) -> bytes:
+        return address_link_message(self.site, self.sender, self.strings, email=new, old=old,
+                                    change_url=self.change_url(old, new),
+                                    hours=self.confirm_hours, date=self.clock(),
+                                    signer=self.signer)
+
+    def send_address_link(self, old: str, new: str) -> bool:
+        """Mail the link to ``new``; False (one log line, without the address) when the relay
+        did not take it. It is not owed: the reader is on the page, and may ask again."""
+        return self._send(new, lambda: self.address_link(old, new),
+                          "link to a new address", owed=False) == Handed.SENT
+
+    def change_address(self, token: str, *, commit: bool
+                       ) -> tuple[AddressChange | None, str, str, Subscriber | None]:
+        """Read a change-address token; with ``commit`` (the POST) move the subscription.
+        (The outcome — None when not committed and the link may still be used —, the old
+        address, the new one, the subscriber.) BadToken for a token that is not one,
+        ExpiredToken for a genuine one past its time."""
+        subject = self.read(CHANGE, token)
+        old, new, asked = (subject.split(" ") + ["", "", ""])[:3]
+        if not (old and new and asked.isdigit()):
+            raise BadToken("change-address token without its addresses")
+        asked_at = EPOCH + timedelta(microseconds=int(asked))
+        if not commit:
+            return None, old, new, self.store.subscriber(old)
+        with self._write_lock:
+            outcome, subscriber = self.store.change_address(old, new, asked_at=asked_at,
+                                                            now=self.clock())
+        return outcome, old, new, subscriber
+
+    def send_address_changed(self, old: str, subscriber: Subscriber) -> bool:
+        """Tell ``old`` that its subscription moved to ``subscriber.email``; False (one log
+        line) when the relay did not take it — the old mailbox may be gone, which is often
+        why the reader moved."""
+        return self._send(old, lambda: address_changed_message(
+            self.site, self.sender, self.strings, email=old, name=subscriber.name,
+            new=subscriber.email, date=self.clock(), signer=self.signer),
+            f"notice of a new address for subscriber {subscriber.id}", owed=False) == Handed.SENT
 
     def export(self, address: str) -> dict[str, Any] | None:
         data = self.store.subscriber_data(address)

@@ -82,6 +82,34 @@ def on_list_message(site: Site, sender: Sender, strings: Strings, *, email: str,
                     date=date, signer=signer)
 
 
+def address_link_message(site: Site, sender: Sender, strings: Strings, *, email: str,
+                         old: str, change_url: str, hours: int, date: datetime,
+                         signer: DkimSigner | None) -> bytes:
+    """The message to ``email`` asking it to confirm that the subscription of ``old`` moves
+    to it (the preferences page's "change address"). Like the confirmation it is not list
+    mail: ``email`` is not on the list until it follows the link."""
+    values = {"publication": site.newsletter_name, "address": email, "old": old,
+              "hours": hours}
+    context = {**page_context(site, strings), **values, "change_url": change_url}
+    return _message(site, sender, "address_link", context,
+                    subject=strings("address_link_subject", **values), email=email, name="",
+                    date=date, signer=signer)
+
+
+def address_changed_message(site: Site, sender: Sender, strings: Strings, *, email: str,
+                            name: str, new: str, date: datetime,
+                            signer: DkimSigner | None) -> bytes:
+    """The notice to ``email``, the address a subscription just left, that it now goes to
+    ``new`` — as a bank or Ghost tells the old address — and whom to tell if that was not the
+    reader (a reply reaches the publication)."""
+    values = {"publication": site.newsletter_name, "address": email, "new": new,
+              "name": header_text(name)}
+    context = {**page_context(site, strings), **values}
+    return _message(site, sender, "address_changed", context,
+                    subject=strings("address_changed_subject", **values), email=email,
+                    name=name, date=date, signer=signer)
+
+
 @dataclass(frozen=True)
 class LatestIssue:
     """The issue a welcome message points a new subscriber to: the latest one sent."""

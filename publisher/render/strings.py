@@ -169,7 +169,7 @@ SUCCESSORS = {"read_review_of": "read_review"}
 
 #: What the reader's pages and messages fill in.
 WEB_PLACEHOLDERS = frozenset({"publication", "address", "name", "hours", "date", "number",
-                              "sender", "label", "title"})
+                              "sender", "label", "title", "old", "new"})
 
 
 def load_web_strings(templates: Path, language: str,

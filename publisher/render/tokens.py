@@ -40,7 +40,8 @@ UNSUBSCRIBE = "unsubscribe"
 MANAGE = "manage"  # the preferences page: see, rename, export, erase
 CONFIRM = "confirm"  # a subscription request's confirmation link
 UNDO = "undo"  # "resubscribe" on the page that says you are unsubscribed
-PURPOSES = (UNSUBSCRIBE, MANAGE, CONFIRM, UNDO)
+CHANGE = "change"  # the link mailed to a new address, to move a subscription to it
+PURPOSES = (UNSUBSCRIBE, MANAGE, CONFIRM, UNDO, CHANGE)
 
 _LIST_ID = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9_-]*)(?:\.[A-Za-z0-9_-]+)+")
 _BASE64URL = re.compile(r"[A-Za-z0-9_-]*")

@@ -12,8 +12,10 @@ serve them under a path):
   RFC 8058 one-click request needs no cookie, no CSRF token, no JavaScript. Nothing changes on
   GET: mail scanners and link previewers fetch every link.
 - ``POST /resubscribe?token=``: the undo button, for ``server.undo_hours`` after the reader left.
-- ``GET /preferences?token=``; ``POST`` with ``action`` = name, unsubscribe, resubscribe,
-  export (JSON download) or erase.
+- ``GET /preferences?token=``; ``POST`` with ``action`` = name, address (mail a link to a new
+  address), unsubscribe, resubscribe, export (JSON download) or erase.
+- ``GET /change-address?token=``: a button; ``POST``: move the subscription to the address the
+  link was mailed to (works once, expires), and tell the old address after answering.
 - ``GET /healthz``, ``GET /style.css``, ``GET /icon.png`` (site.icon, by its suffix); anything
   else 404.
 While it runs, a round every minute sends the confirmations and welcomes the relay did not take
@@ -61,7 +63,7 @@ from ..errors import (
     first_line,
 )
 from ..models import SubscriberStatus
-from ..newsletter.subscriptions import OWED_RETRY, ConfirmOutcome
+from ..newsletter.subscriptions import OWED_RETRY, AddressChange, ConfirmOutcome
 from ..pipeline.reader import ReaderDesk, unsubscribe_query
 from ..render.reader import render_css, render_page
 from ..render.tokens import MANAGE, UNDO
@@ -319,7 +321,8 @@ def create_app(desk: ReaderDesk, *, owed_every: float = 60.0,
             address = desk.read(MANAGE, token)
         except BadToken:
             return pages.bad_link()
-        notice = error = error_field = ""
+        notice = error = error_field = new_address = ""
+        background = None
         if request.method == "POST":
             form = await read_form(request)
             action = _form_value(form, "action", 20)
@@ -347,6 +350,29 @@ def create_app(desk: ReaderDesk, *, owed_every: float = 60.0,
                     error, error_field = pages.t("name_too_long"), "name"
                 except PublisherError:
                     pass  # erased meanwhile: the page says they are not on the list
+            elif action == "address":
+                new_address = _form_value(form, "email")
+                try:
+                    moving_to = desk.ask_address_change(address, new_address)
+                except InvalidAddress:
+                    error, error_field = pages.t("invalid_address"), "email"
+                else:
+                    if moving_to is None:
+                        error, error_field = pages.t("address_same"), "email"
+                    elif await run_in_threadpool(desk.store.subscriber, address) is None:
+                        pass  # erased meanwhile: the page says they are not on the list
+                    else:
+                        # The same limit as the subscribe form's: each press mails a stranger.
+                        ip = request.client.host if request.client else None
+                        client, now = client_key(ip), desk.clock()
+                        if not limiter.allow(client, now):
+                            refused = pages.notice(429, "too_many")
+                            refused.headers["retry-after"] = str(limiter.retry_after(client, now))
+                            return refused
+                        notice = pages.t("address_link_sent", address=moving_to, old=address,
+                                         hours=desk.confirm_hours)
+                        background = BackgroundTask(mail.send_after_answer,
+                                                    desk.send_address_link, address, moving_to)
             elif action == "unsubscribe":
                 await run_in_threadpool(desk.unsubscribe, address, via="preferences")
                 notice = pages.t("unsubscribed_body", address=address, publication=publication)
@@ -359,10 +385,42 @@ def create_app(desk: ReaderDesk, *, owed_every: float = 60.0,
         sub = await run_in_threadpool(desk.store.subscriber, address)
         if sub is None:
             return pages.notice(404, "not_on_list", (("subscribe", pages.t("subscribe_link")),))
-        return pages.page("preferences", pages.t("preferences_title", publication=publication),
-                          400 if error else 200, address=sub.email, status=str(sub.status),
-                          name=sub.name, action_url=f"preferences?token={token}",
-                          notice=notice, error=error, error_field=error_field)
+        response = pages.page("preferences",
+                              pages.t("preferences_title", publication=publication),
+                              400 if error else 200, address=sub.email, status=str(sub.status),
+                              name=sub.name, action_url=f"preferences?token={token}",
+                              notice=notice, error=error, error_field=error_field,
+                              new_address=new_address if error_field == "email" else "")
+        response.background = background
+        return response
+
+    async def change_address(request: Request) -> Response:
+        token = request.query_params.get("token", "")
+        commit = request.method == "POST"
+        try:
+            outcome, old, new, sub = await run_in_threadpool(desk.change_address, token,
+                                                             commit=commit)
+        except ExpiredToken:
+            return pages.page("change_address", pages.t("address_link_expired_title"), 410,
+                              state="expired", hours=desk.confirm_hours)
+        except BadToken:
+            return pages.bad_link()
+        if not commit:
+            outcome = None if sub is not None else AddressChange.USED
+        state = "ask" if outcome is None else str(outcome)
+        title = {"ask": "change_address_title", "changed": "address_changed_page_title",
+                 "taken": "address_taken_title", "used": "address_link_used_title"}[state]
+        if commit:
+            log.info("change-address: %s", state)
+        response = pages.page(
+            "change_address", pages.t(title), 409 if state == "taken" else 200, state=state,
+            old=old, address=new, action_url=f"change-address?token={token}",
+            preferences_url=f"preferences?token={desk.manage_token(new)}")
+        if outcome == AddressChange.CHANGED and sub is not None:
+            # After the answer, as the welcome is: the old mailbox hears of it once.
+            response.background = BackgroundTask(mail.send_after_answer,
+                                                 desk.send_address_changed, old, sub)
+        return response
 
     async def healthz(request: Request) -> Response:
         try:
@@ -403,6 +461,7 @@ def create_app(desk: ReaderDesk, *, owed_every: float = 60.0,
         Route("/unsubscribe", unsubscribe, methods=["GET", "POST"]),
         Route("/resubscribe", resubscribe, methods=["POST"]),
         Route("/preferences", preferences, methods=["GET", "POST"]),
+        Route("/change-address", change_address, methods=["GET", "POST"]),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/style.css", style, methods=["GET"]),
     ]

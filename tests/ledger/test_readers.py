@@ -16,7 +16,12 @@ from publisher.ledger.readers import Owed, ReturnKind
 from publisher.ledger.store import Store
 from publisher.models import SubscriberStatus
 from publisher.newsletter.policy import Action, Outcome
-from publisher.newsletter.subscriptions import OWED_RETRY, ConfirmOutcome, SubscribeAction
+from publisher.newsletter.subscriptions import (
+    OWED_RETRY,
+    AddressChange,
+    ConfirmOutcome,
+    SubscribeAction,
+)
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 DAY = timedelta(days=1)
@@ -126,6 +131,32 @@ def test_the_export_holds_everything_about_the_subscriber_and_nothing_else(store
     assert [(d["issue"], d["subject"], d["status"]) for d in data["deliveries"]] == [
         (1, "Issue one", "sent")]
     assert store.subscriber_data("nobody@example.org") is None
+
+
+def test_a_moved_subscription_takes_its_history_requests_and_queued_issue_along(store: Store):
+    _, request = ask(store, "ann@old.example")
+    store.confirm_subscription(request.id, "ann@old.example", now=NOW)
+    number = store.create_issue(subject="Issue one", review_ids=["tag:x,2026:a"], now=NOW).number
+    store.queue_deliveries(number, now=NOW)
+    outcome, moved = store.change_address("ann@old.example", "ann@new.example",
+                                          asked_at=NOW, now=NOW + DAY)
+    assert outcome == AddressChange.CHANGED and moved.email == "ann@new.example"
+    ((delivery,),) = [store.deliveries(number)]
+    assert (delivery.subscriber_id, delivery.email, delivery.status) == (
+        moved.id, "ann@new.example", "queued")
+    data = store.subscriber_data("ann@new.example")
+    assert data["subscriber"]["consent"]["form"] == "archive"
+    assert [r["ip"] for r in data["subscription_requests"]] == ["192.0.2.7"]
+    assert data["history"][-1]["detail"] == "from ann@old.example to ann@new.example"
+    assert store.subscriber_data("ann@old.example") is None
+    # Once only, and never onto an address with a record of its own.
+    assert store.change_address("ann@old.example", "ann@new.example", asked_at=NOW,
+                                now=NOW + 2 * DAY)[0] == AddressChange.USED
+    store.add_subscriber("bob@example.org", now=NOW)
+    assert store.change_address("ann@new.example", "Bob@Example.org", asked_at=NOW + DAY,
+                                now=NOW + DAY)[0] == AddressChange.TAKEN
+    assert store.erase_subscriber("ann@new.example", now=NOW + DAY)
+    assert store.subscriber_data("ann@new.example") is None
 
 
 def test_erasure_keeps_only_a_hash_that_keeps_the_address_off_the_list(store: Store, config):

@@ -123,6 +123,8 @@ def test_the_readers_line_names_the_server_and_what_the_newsletter_points_elsewh
     ("welcome.txt.j2", "{{ latest.number }}", "'None' has no attribute 'number'"),
     ("confirmation.html.j2", "{% if %}", "Expected an expression"),
     ("on_list.txt.j2", "{{ confirm_url.x }}", "'confirm_url' is undefined"),
+    ("address_link.html.j2", "{{ confirm_url.x }}", "'confirm_url' is undefined"),
+    ("address_changed.txt.j2", "{% if %}", "Expected an expression"),
 ])
 def test_a_readers_message_that_would_not_render_is_an_error(publication, cli, template, body,
                                                               says):

@@ -19,6 +19,8 @@ from publisher.pipeline.reader import ReaderDesk
 from publisher.render.dkim import DkimSigner
 from publisher.render.reader import (
     LatestIssue,
+    address_changed_message,
+    address_link_message,
     confirmation_message,
     on_list_message,
     welcome_message,
@@ -242,11 +244,24 @@ def on_list(config, *, name="Zoë Å", email="zoe@example.com") -> bytes:
         date=WHEN, signer=None)
 
 
+def address_messages(config) -> list[bytes]:
+    """The link to a new address and the notice to the old one."""
+    site, sender = Site.from_config(config), Sender.from_config(config)
+    strings = load_web_strings(config.templates_path, config.language)
+    return [address_link_message(site, sender, strings, email="zoe@new.example",
+                                 old="zoe@example.com", hours=48, date=WHEN, signer=None,
+                                 change_url="https://reel.test/change-address?token=x"),
+            address_changed_message(site, sender, strings, email="zoe@example.com",
+                                    name="Zoë Å", new="zoe@new.example", date=WHEN,
+                                    signer=None)]
+
+
 def readers_messages(config) -> list[bytes]:
-    """The confirmation, the welcome (with an issue to read) and the note to a subscriber who
-    asked again."""
+    """The confirmation, the welcome (with an issue to read), the note to a subscriber who
+    asked again, and the two messages of a change of address."""
     latest = LatestIssue(3, "Tar & Feathers", "https://reel.test/issues/3/")
-    return [message(config), welcome(config, latest=latest), on_list(config)]
+    return [message(config), welcome(config, latest=latest), on_list(config),
+            *address_messages(config)]
 
 
 def test_every_readers_message_turns_dark_as_the_digest_does(config):

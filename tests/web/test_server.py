@@ -11,6 +11,8 @@ import re
 import time
 from collections.abc import Iterator
 from datetime import timedelta
+from email import message_from_bytes
+from email.policy import default as default_policy
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
@@ -762,6 +764,168 @@ def test_erasure_needs_the_box_ticked_then_leaves_nothing_but_a_hash(reader: Rea
     assert reader.store.subscriber_data("ann@example.org") is None
     assert reader.store.is_suppressed("ann@example.org")
     assert reader.client.get(url).status_code == 404
+
+
+# --- changing address ------------------------------------------------------------------------
+
+
+def received_text(server, address: str, count: int = 1) -> list[str]:
+    """The text parts of the messages the SMTP server took for ``address`` (once it took
+    ``count``), each on one line."""
+    wait_for(lambda: len(server.received_by(address)) >= count, what=f"mail to {address}")
+    return [" ".join(message_from_bytes(m.data, policy=default_policy)
+                     .get_body(("plain",)).get_content().split())
+            for m in server.received_by(address)]
+
+
+def change_link(text: str) -> str:
+    return re.search(r"(http\S+/change-address\?token=\S+)", text).group(1)
+
+
+@pytest.fixture
+def served_over_smtp(publication, server) -> Iterator[tuple[Config, Store]]:
+    """publisher serve sending through a real SMTP server: (its config, the ledger)."""
+    use_smtp(publication, server.url, connections=1)
+    sock, config = serve_publication(publication)
+    clock = MutableClock(NOW)
+    with open_store(config) as store:
+        desk = ReaderDesk(config, store, secret=SECRET, clock=clock)
+        with ReaderServer(desk, sock):
+            yield config, store
+
+
+def test_a_reader_moves_their_subscription_once_the_new_address_confirms(served_over_smtp,
+                                                                          server, caplog):
+    caplog.set_level("INFO", logger="publisher.serve")
+    config, store = served_over_smtp
+    store.add_subscriber("ann@old.example", "Ann", now=NOW)
+    ann = store.subscriber("ann@old.example")
+    preferences = Sender.from_config(config).preferences_url(SECRET, "ann@old.example")
+    asked = httpx.post(preferences, data={"action": "address", "email": "Ann@New.Example"})
+    assert asked.status_code == 200
+    assert "We sent a link to Ann@new.example" in visible(asked)
+    (text,) = received_text(server, "Ann@new.example")
+    assert "move the subscription of ann@old.example" in text
+    # Nothing moves until the new mailbox answers, nor when a scanner fetches the link.
+    link = change_link(text)
+    shown = httpx.get(link)
+    assert shown.status_code == 200 and "Yes, use this address" in visible(shown)
+    assert store.subscriber("ann@old.example").status == "active"
+
+    done = httpx.post(link)
+    assert done.status_code == 200 and "now goes to Ann@new.example" in visible(done)
+    assert store.subscriber("ann@old.example") is None
+    moved = store.subscriber("ann@new.example")
+    assert (moved.id, moved.name, moved.status) == (ann.id, "Ann", "active")
+    (notice,) = received_text(server, "ann@old.example")
+    assert "now goes to Ann@new.example" in notice and "reply to this message" in notice
+    # The link works once, and pressing it again sends the old address nothing more.
+    again = httpx.post(link)
+    assert again.status_code == 200 and "already been used" in visible(again)
+    wait_for_answered(caplog, "POST /change-address", 2)
+    assert len(server.received_by("ann@old.example")) == 1
+
+    export = httpx.post(Sender.from_config(config).preferences_url(SECRET, "Ann@new.example"),
+                        data={"action": "export"}).json()
+    assert export["address"] == "Ann@new.example"
+    assert ("address-changed", "from ann@old.example to Ann@new.example") in [
+        (event["event"], event["detail"]) for event in export["history"]]
+
+
+@pytest.mark.parametrize("status", ["active", "unsubscribed"])
+def test_an_address_with_a_subscription_of_its_own_is_not_taken_over(reader: Reader, status):
+    reader.store.add_subscriber("ann@example.org", now=NOW)
+    reader.store.add_subscriber("bob@example.org", now=NOW)
+    reader.store.set_subscriber_status("bob@example.org", status, now=NOW)
+    reader.client.post(reader.preferences_url("ann@example.org"),
+                       data={"action": "address", "email": "bob@example.org"})
+    link = change_link(wait_for_messages(reader.outbox, 1)[0].get_body(("plain",)).get_content())
+    refused = reader.client.post(link)
+    assert refused.status_code == 409
+    assert "bob@example.org has a subscription of its own" in visible(refused)
+    assert reader.store.subscriber("ann@example.org").status == "active"
+    assert reader.store.subscriber("bob@example.org").status == status
+    assert len(wait_for_messages(reader.outbox, 2, timeout=0.5)) == 1  # no notice to Ann
+
+
+def test_the_new_address_must_be_one_and_another(reader: Reader):
+    reader.store.add_subscriber("ann@example.org", now=NOW)
+    url = reader.preferences_url("ann@example.org")
+    for typed, error in (("ann@", "does not look like an email address"),
+                         ("ANN@example.org", "already go to")):
+        refused = reader.client.post(url, data={"action": "address", "email": typed})
+        assert refused.status_code == 400 and error in visible(refused)
+        assert f'value="{typed}"' in refused.text and 'aria-invalid="true"' in refused.text
+    assert wait_for_messages(reader.outbox, 1, timeout=0.5) == []
+
+
+def test_a_change_address_link_expires_and_cannot_be_forged(reader: Reader):
+    reader.store.add_subscriber("ann@example.org", now=NOW)
+    reader.client.post(reader.preferences_url("ann@example.org"),
+                       data={"action": "address", "email": "ann@new.example"})
+    link = change_link(wait_for_messages(reader.outbox, 1)[0].get_body(("plain",)).get_content())
+    manage = make_token(SECRET, MANAGE, reader.desk.list_id,
+                        "ann@example.org mallory@evil.example 1")
+    assert reader.client.post(f"change-address?token={manage}").status_code == 400
+    reader.clock.now = NOW + timedelta(hours=reader.desk.confirm_hours)
+    expired = reader.client.post(link)
+    assert expired.status_code == 410 and "This link has expired" in visible(expired)
+    assert reader.store.subscriber("ann@example.org").status == "active"
+    assert reader.store.subscriber("ann@new.example") is None
+
+
+def test_a_link_works_once_even_after_moving_back(reader: Reader):
+    reader.store.add_subscriber("ann@example.org", now=NOW)
+
+    def move(old: str, new: str, count: int) -> str:
+        reader.client.post(reader.preferences_url(old), data={"action": "address", "email": new})
+        texts = [m.get_body(("plain",)).get_content()
+                 for m in wait_for_messages(reader.outbox, count) if m["To"] == new]
+        link = change_link(next(text for text in texts if "/change-address?" in text))
+        assert reader.client.post(link).status_code == 200
+        return link
+
+    there = move("ann@example.org", "ann@new.example", 1)
+    reader.clock.now = NOW + timedelta(minutes=5)
+    move("ann@new.example", "ann@example.org", 3)  # a link, and the notice of the first move
+    replayed = reader.client.post(there)
+    assert "already been used" in visible(replayed)
+    assert reader.store.subscriber("ann@example.org").status == "active"
+    assert reader.store.subscriber("ann@new.example") is None
+
+
+def test_a_bounced_subscription_moved_to_an_address_that_answers_is_active(reader: Reader):
+    reader.store.add_subscriber("ann@dead.example", now=NOW)
+    reader.store.set_subscriber_status("ann@dead.example", "bounced", now=NOW)
+    # The new address was once erased: the reader has just proved it is theirs.
+    reader.store.add_subscriber("ann@live.example", now=NOW)
+    reader.store.erase_subscriber("ann@live.example", now=NOW)
+    reader.client.post(reader.preferences_url("ann@dead.example"),
+                       data={"action": "address", "email": "ann@live.example"})
+    link = change_link(wait_for_messages(reader.outbox, 1)[0].get_body(("plain",)).get_content())
+    assert reader.client.post(link).status_code == 200
+    assert reader.store.subscriber("ann@live.example").status == "active"
+    assert not reader.store.is_suppressed("ann@live.example")
+
+
+def test_an_issue_queued_before_the_move_goes_once_to_the_new_address(reader: Reader):
+    from tests.fixtures import run_cli, write_reviews
+
+    root = reader.config.root
+    write_reviews(reader.publication, 2)
+    reader.store.add_subscriber("ann@example.org", now=NOW - timedelta(days=1))
+    assert run_cli("issue", "new", root=root).exit_code == 0
+    assert reader.store.queue_deliveries(1, now=NOW) == 1
+    reader.client.post(reader.preferences_url("ann@example.org"),
+                       data={"action": "address", "email": "ann@new.example"})
+    link = change_link(wait_for_messages(reader.outbox, 1)[0].get_body(("plain",)).get_content())
+    reader.client.post(link)
+    wait_for_messages(reader.outbox, 2)  # the notice to the old address
+    assert run_cli("issue", "send", "1", root=root, env={"PUBLISHER_SECRET": SECRET}
+                   ).exit_code == 0
+    issues = [m for m in wait_for_messages(reader.outbox, 3) if "List-Unsubscribe" in m]
+    assert [m["To"] for m in issues] == ["ann@new.example"]
+    assert "address=ann%40new.example" in issues[0]["List-Unsubscribe"]
 
 
 # --- what a public endpoint gets -------------------------------------------------------------
