@@ -164,7 +164,7 @@ def load_strings(templates: Path, language: str, *, folder: str = "",
 
 #: Keys added after translations were written, each with the older key a translation that lacks
 #: it says instead: its own words, not English ones in the middle of an issue in its language.
-SUCCESSORS = {"read_review_of": "read_review"}
+SUCCESSORS = {"read_review_of": "read_review", "forwarded_pitch": "archive_pitch"}
 
 
 #: What the reader's pages and messages fill in.

@@ -228,6 +228,20 @@ def test_header_preheader_and_footer(config):
     assert f"because {markers['email']} subscribed" in page.visible
 
 
+def test_a_forwarded_issue_shows_its_new_reader_where_to_subscribe(config):
+    # A friend who was forwarded an issue found only the forwarder's preferences and
+    # unsubscribe links in it, and no way to get their own (Substack, Buttondown and Mailchimp
+    # put "forwarded? subscribe" in every issue's footer).
+    rendered = render_digest(make_issue(config), Site.from_config(config))
+    subscribe = Site.from_config(config).subscribe_url
+    page = Page(rendered.html)
+    assert (subscribe, "Subscribe") in page.links
+    assert "Did someone forward this to you? Subscribe to get Test Reel by email." in page.visible
+    text = " ".join(rendered.text.split())
+    assert f"Did someone forward this to you? Subscribe to get Test Reel by email. {subscribe}" \
+        in text
+
+
 def test_the_masthead_links_the_site_with_the_pages(publication):
     config = publication.config
     page = Page(render_digest(make_issue(config), Site.from_config(config)).html)

@@ -162,6 +162,11 @@ def test_a_translation_written_before_a_key_was_added_says_its_older_words(tmp_p
     assert load_words(tmp_path, "fr")("read_review_of", title="Les Enfants") == (
         "Lire la critique de Les Enfants")
     assert ENGLISH("read_review_of", title="Heat") == "Read the full review of Heat"
+    # A translation from before issues asked whoever was forwarded one to subscribe says its
+    # archive's invitation in its place.
+    write_strings(tmp_path, "fr", 'archive_pitch = "{subscribe} pour recevoir {newsletter}."\n')
+    assert load_words(tmp_path, "fr")("forwarded_pitch", subscribe="Abonnez-vous",
+                                      newsletter="Le Reel") == "Abonnez-vous pour recevoir Le Reel."
 
 
 def test_a_translation_cannot_break_the_markup_and_a_link_placeholder_stays_whole(tmp_path):
