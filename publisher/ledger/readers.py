@@ -457,29 +457,49 @@ class ReaderStore(StoreBase):
                 return "seen"
             row = None
             issue = None
+            sent_at = None  # when the message the report is about went out
             ids = [mid.strip().strip("<>") for mid in message_ids if mid.strip()]
             if ids:
                 found = conn.execute(
-                    select(deliveries_t.c.subscriber_id, deliveries_t.c.issue_number)
+                    select(deliveries_t.c.subscriber_id, deliveries_t.c.issue_number,
+                           deliveries_t.c.updated_at)
                     .where(deliveries_t.c.message_id.in_([f"<{mid}>" for mid in ids] + ids))
                 ).first()
                 if found is not None:
-                    issue = found.issue_number
+                    issue, sent_at = found.issue_number, found.updated_at
                     row = conn.execute(select(subscribers_t).where(
                         subscribers_t.c.id == found.subscriber_id)).first()
                 else:  # a welcome (publisher serve's): the subscriber's history keeps its id
                     welcomed = conn.execute(
-                        select(subscriber_events_t.c.subscriber_id)
+                        select(subscriber_events_t.c.subscriber_id, subscriber_events_t.c.at)
                         .where(subscriber_events_t.c.kind == WELCOMED,
                                subscriber_events_t.c.detail.in_([f"<{mid}>" for mid in ids]))
                     ).first()
                     if welcomed is not None:
+                        sent_at = welcomed.at
                         row = conn.execute(select(subscribers_t).where(
                             subscribers_t.c.id == welcomed.subscriber_id)).first()
             if row is None and kind == ReturnKind.UNSUBSCRIBE and email:
                 row = self._row(conn, email)
             if row is None:
                 return "unmatched"
+            about = f"issue #{issue}" if issue is not None else "the welcome"
+            left = None if sent_at is None else conn.execute(
+                select(subscriber_events_t.c.detail).where(
+                    subscriber_events_t.c.subscriber_id == row.id,
+                    subscriber_events_t.c.kind == ADDRESS_CHANGED,
+                    subscriber_events_t.c.at > sent_at)
+                .order_by(subscriber_events_t.c.at).limit(1)).first()
+            if left is not None:
+                # About a mailbox the subscription has left since (often because it was
+                # closing): kept in its history, but the address it now goes to is not the
+                # one that bounced or complained.
+                old = left.detail.removeprefix("from ").partition(" to ")[0]
+                record_event(conn, row.id, f"{kind} (old address)", now,
+                             f"{about}, sent to {old} before the move: {detail}"[:1000])
+                conn.execute(insert(inbox_messages_t).values(key=key[:200], outcome="no-change",
+                                                             processed_at=now))
+                return "no-change"
             about = f"issue #{issue}: " if issue is not None else ""
             outcome = self._apply_return(conn, row, kind, f"{about}{detail}"[:1000], now,
                                          soft_limit, soft_window)

@@ -218,6 +218,23 @@ def test_returned_mail_is_matched_by_message_id_and_acted_on_once(store: Store):
     assert "issue #1: 5.1.1 no such user" in json.dumps(store.subscriber_data("hard@example.org"))
 
 
+def test_a_late_bounce_from_an_address_the_reader_left_does_not_stop_the_new_one(store: Store):
+    # A reader moves because their old mailbox is closing; the bounce of the issue sent there
+    # the day before comes back after the move. It marked the subscription, now at the new
+    # address, bounced: nothing more reached the mailbox that works.
+    ids = sent_issue(store, "ann@old.example")
+    store.change_address("ann@old.example", "ann@new.example", asked_at=NOW, now=NOW + DAY)
+    for key, kind in (("k1", ReturnKind.HARD), ("k2", ReturnKind.COMPLAINT),
+                      ("k3", ReturnKind.SOFT)):
+        assert store.record_returned(key, kind, message_ids=(ids["ann@old.example"],),
+                                     detail="5.1.1 no such user", now=NOW + 2 * DAY,
+                                     soft_limit=1) == "no-change"
+    assert store.subscriber("ann@new.example").status == "active"
+    history = store.subscriber_data("ann@new.example")["history"]
+    assert history[-1]["detail"] == ("issue #1, sent to ann@old.example before the move: "
+                                     "5.1.1 no such user")
+
+
 def test_soft_bounces_suppress_only_at_the_limit_within_the_window(store: Store):
     ids = sent_issue(store, "soft@example.org")
     mid = ids["soft@example.org"]
