@@ -132,6 +132,17 @@ def subscribers_remove(state: State, email: str) -> None:
     click.echo(f"removed {email}")
 
 
+@subscribers.command("move")
+@click.argument("old")
+@click.argument("new")
+@publication_command
+def subscribers_move(state: State, old: str, new: str) -> None:
+    """Move OLD's subscription to the address NEW, with its consent, history and queued issues
+    (readers do it themselves from their preferences page, confirming the new address)."""
+    left, sub = open_store(state).move_subscriber(old, new, now=state.now())
+    click.echo(f"moved {left} to {sub.email}")
+
+
 @subscribers.command("unsubscribe")
 @click.argument("email")
 @publication_command

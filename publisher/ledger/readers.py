@@ -308,6 +308,26 @@ class ReaderStore(StoreBase):
                 suppressions_t.c.address_hash == address_hash(address)))
             return outcome, _subscriber_from(self._row(conn, address))
 
+    def move_subscriber(self, old: str, new: str, *, now: datetime) -> tuple[str, Subscriber]:
+        """The editor's ``change_address``, on a reader's word (their email asking for it):
+        at once, with no link to follow. (The address it left, as it was stored; the
+        subscriber.) StoreError when ``old`` is not on the list or ``new`` has a subscription
+        of its own; InvalidAddress for a ``new`` that is not an address."""
+        with self._read() as conn:
+            before = self._row(conn, old)
+        outcome, subscriber = self.change_address(old, new, asked_at=now, now=now)
+        if outcome == AddressChange.TAKEN:
+            address = normalise_email(new)
+            with self._read() as conn:
+                other = self._row(conn, address)
+            status = other.status if other is not None else "on record"
+            raise StoreError(f"{address} has a subscription of its own ({status}); remove it "
+                             f"first ('publisher subscribers remove {address}') to move "
+                             f"{old.strip()} there")
+        if outcome != AddressChange.CHANGED or subscriber is None or before is None:
+            raise StoreError(f"no subscriber {old.strip()!r}")
+        return before.email, subscriber
+
     def subscriber_data(self, email: str) -> dict[str, Any] | None:
         """Everything the ledger holds about ``email`` (GDPR art. 15), ready for JSON: the
         subscriber with its consent, its history, its deliveries and its subscription requests.

@@ -56,6 +56,30 @@ def test_unsubscribed_needs_force_to_come_back(publication, cli):
     assert emails(publication) == {"ada@example.com": "active"}
 
 
+def test_the_editor_moves_a_subscriber_to_the_address_they_wrote_from(publication, cli):
+    # A reader writes "please send it to my new address": 'remove' then 'add' lost their
+    # consent, history and the issues queued for them.
+    cli("subscribers", "add", "ada@old.example", "--name", "Ada")
+    moved = cli("subscribers", "move", "Ada@old.example", "ada@new.example")
+    assert moved.exit_code == 0, moved.output
+    assert moved.stdout == "moved ada@old.example to ada@new.example\n"
+    assert emails(publication) == {"ada@new.example": "active"}
+    with open_store(publication.config) as store:
+        history = store.subscriber_data("ada@new.example")["history"]
+    assert history[-1]["detail"] == "from ada@old.example to ada@new.example"
+
+    cli("subscribers", "add", "bo@example.net")
+    taken = cli("subscribers", "move", "ada@new.example", "bo@example.net")
+    assert taken.exit_code == 1
+    assert taken.stderr == ("error: bo@example.net has a subscription of its own (active); "
+                            "remove it first ('publisher subscribers remove bo@example.net') "
+                            "to move ada@new.example there\n")
+    gone = cli("subscribers", "move", "nobody@example.net", "ada@else.example")
+    assert gone.exit_code == 1
+    assert gone.stderr == "error: no subscriber 'nobody@example.net'\n"
+    assert emails(publication) == {"ada@new.example": "active", "bo@example.net": "active"}
+
+
 def test_list_by_status_and_remove(publication, cli):
     for address in ("a@example.org", "b@example.org", "c@example.org"):
         cli("subscribers", "add", address)
