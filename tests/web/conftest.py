@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -75,12 +77,23 @@ def serve_publication(publication: Publication, extra: str = "",
     return sock, publication.config
 
 
+@contextmanager
+def serving(publication: Publication, *, extra: str = "", server: str = "",
+            reconnect: bool = False, **options: Any) -> Iterator[Reader]:
+    """``publisher serve`` over ``publication`` on a free loopback port, its ledger open, until
+    the block ends: the one set-up of every test of the reader's pages. ``extra`` goes in
+    [newsletter], ``server`` in [server]; ``reconnect`` opens the ledger as serve does on
+    PostgreSQL; ``options`` go to ReaderServer (``owed_every``, ``trusted_proxies``…)."""
+    sock, config = serve_publication(publication, extra, server)
+    clock = MutableClock(NOW)
+    with open_store(config, reconnect=reconnect) as store:
+        desk = ReaderDesk(config, store, secret=SECRET, clock=clock)
+        with ReaderServer(desk, sock, **options) as served, \
+                httpx.Client(base_url=served.url, timeout=10) as client:
+            yield Reader(publication, config, store, desk, served, client, clock)
+
+
 @pytest.fixture
 def reader(publication: Publication) -> Iterator[Reader]:
-    sock, config = serve_publication(publication)
-    clock = MutableClock(NOW)
-    with open_store(config) as store:
-        desk = ReaderDesk(config, store, secret=SECRET, clock=clock)
-        with ReaderServer(desk, sock) as server, \
-                httpx.Client(base_url=server.url, timeout=10) as client:
-            yield Reader(publication, config, store, desk, server, client, clock)
+    with serving(publication) as served:
+        yield served

@@ -5,24 +5,18 @@ follow the welcome to the latest issue, receive the next issue, unsubscribe from
 
 from __future__ import annotations
 
-import functools
-import http.server
 import re
 import shutil
-import threading
 from collections.abc import Iterator
 from datetime import date
 
 import httpx
 import pytest
 
-from publisher.ledger.store import open_store
-from publisher.pipeline.reader import ReaderDesk
-from tests.fixtures import NOW, Publication, run_cli, use_smtp, write_reviews
+from tests.fixtures import NOW, Publication, StaticServer, run_cli, use_smtp, write_reviews
 from tests.pipeline.test_site_quality import contrast
 from tests.smtpserver import SmtpServer
-from tests.web.conftest import SECRET, serve_publication
-from tests.webserver import MutableClock, ReaderServer
+from tests.web.conftest import SECRET, serving
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 pytestmark = [
@@ -49,29 +43,6 @@ def browser() -> Iterator[object]:
             launched.close()
 
 
-class StaticSite:
-    """The built site (public/) served on a free loopback port, as any web server would."""
-
-    def __init__(self, root):
-        handler = functools.partial(_QuietHandler, directory=str(root))
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-
-    def __enter__(self) -> StaticSite:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
-
-
-class _QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, *args: object) -> None:
-        pass
-
-
 def digests_for(smtp: SmtpServer, address: str) -> list:
     return [r.message for r in smtp.received_by(address)
             if r.message["Message-ID"].startswith("<issue-")]
@@ -85,20 +56,19 @@ def welcomes_for(smtp: SmtpServer, address: str) -> list:
 def test_subscribe_confirm_receive_unsubscribe_and_hear_no_more(publication: Publication,
                                                                 browser, server: SmtpServer):
     use_smtp(publication, server.url, connections=1)
-    sock, config = serve_publication(publication)
-    # A publication with one issue out, and so an archive to subscribe from.
-    write_reviews(publication, 1, first=date(2026, 11, 1), prefix="first")
-    assert run_cli("subscribers", "add", "other@example.org", root=config.root).exit_code == 0
-    assert run_cli("issue", "new", root=config.root).exit_code == 0
-    first = run_cli("issue", "send", "1", root=config.root, env=ENV)
-    assert first.exit_code == 0, first.output
-    assert run_cli("build", root=config.root).exit_code == 0
-    with open_store(config) as store:
+    with serving(publication) as reader:
+        config, store = reader.config, reader.store
+        # A publication with one issue out, and so an archive to subscribe from.
+        write_reviews(publication, 1, first=date(2026, 11, 1), prefix="first")
+        assert run_cli("subscribers", "add", "other@example.org",
+                       root=config.root).exit_code == 0
+        assert run_cli("issue", "new", root=config.root).exit_code == 0
+        first = run_cli("issue", "send", "1", root=config.root, env=ENV)
+        assert first.exit_code == 0, first.output
+        assert run_cli("build", root=config.root).exit_code == 0
         first_subject = store.issue(1).subject
 
-    with open_store(config) as store, StaticSite(config.output_path) as site:
-        desk = ReaderDesk(config, store, secret=SECRET, clock=MutableClock(NOW))
-        with ReaderServer(desk, sock):
+        with StaticServer(config.output_path) as site:
             page = browser.new_page()
 
             # Subscribe from the archive page.
@@ -144,7 +114,7 @@ def test_subscribe_confirm_receive_unsubscribe_and_hear_no_more(publication: Pub
             assert store.subscriber("rita@example.org").status == "active"  # GET changes nothing
             page.get_by_role("button", name="Unsubscribe").click()
             page.get_by_role("heading", name="You are unsubscribed").wait_for()
-            assert page.url.startswith(desk.config.server.url + "unsubscribe?")  # no redirect
+            assert page.url.startswith(config.server.url + "unsubscribe?")  # no redirect
 
             # The other reader uses the header, as Gmail does: one POST.
             other = digests_for(server, "other@example.org")[-1]
@@ -202,26 +172,23 @@ def test_a_reader_moves_their_subscription_to_a_new_address(publication: Publica
 
 def test_the_pages_work_by_keyboard_alone(publication: Publication, browser):
     """Tab reaches every field and button in order, focus is visible, Enter submits."""
-    sock, config = serve_publication(publication)
-    with open_store(config) as store:
-        desk = ReaderDesk(config, store, secret=SECRET, clock=MutableClock(NOW))
-        with ReaderServer(desk, sock) as reader:
-            page = browser.new_page()
-            page.goto(reader.url + "subscribe")
-            page.keyboard.press("Tab")
-            page.keyboard.press("Tab")  # the masthead link, then the email field
-            assert page.evaluate("document.activeElement.id") == "subscribe-email"
-            outline = page.evaluate(
-                "getComputedStyle(document.activeElement).outlineStyle")
-            assert outline == "solid"
-            page.keyboard.type("keys@example.org")
-            page.keyboard.press("Tab")
-            assert page.evaluate("document.activeElement.id") == "subscribe-name"
-            page.keyboard.press("Tab")  # the honeypot is skipped (tabindex=-1)
-            assert page.evaluate("document.activeElement.tagName") == "BUTTON"
-            page.keyboard.press("Enter")
-            page.get_by_role("heading", name="Check your inbox").wait_for()
-            assert page.evaluate("document.scripts.length") == 0
+    with serving(publication) as reader:
+        page = browser.new_page()
+        page.goto(reader.url + "subscribe")
+        page.keyboard.press("Tab")
+        page.keyboard.press("Tab")  # the masthead link, then the email field
+        assert page.evaluate("document.activeElement.id") == "subscribe-email"
+        outline = page.evaluate(
+            "getComputedStyle(document.activeElement).outlineStyle")
+        assert outline == "solid"
+        page.keyboard.type("keys@example.org")
+        page.keyboard.press("Tab")
+        assert page.evaluate("document.activeElement.id") == "subscribe-name"
+        page.keyboard.press("Tab")  # the honeypot is skipped (tabindex=-1)
+        assert page.evaluate("document.activeElement.tagName") == "BUTTON"
+        page.keyboard.press("Enter")
+        page.get_by_role("heading", name="Check your inbox").wait_for()
+        assert page.evaluate("document.scripts.length") == 0
 
 
 def _wait(found, timeout: float = 10.0):
@@ -238,20 +205,17 @@ def test_a_right_to_left_form_marks_its_error_on_the_side_it_reads_from(
         publication: Publication, browser):
     # The rule beside the error stood on the left, the far side of right-aligned words.
     publication.set_language("he")
-    sock, config = serve_publication(publication)
-    with open_store(config) as store:
-        desk = ReaderDesk(config, store, secret=SECRET, clock=MutableClock(NOW))
-        with ReaderServer(desk, sock) as reader:
-            page = browser.new_page()
-            page.goto(reader.url + "subscribe")
-            assert page.evaluate("document.documentElement.dir") == "rtl"
-            page.fill("#subscribe-email", "not an address")
-            page.evaluate("document.querySelector('#subscribe-email').type = 'text'")
-            page.click("button[type=submit]")
-            rule = page.evaluate("(() => { const s = getComputedStyle("
-                                 "document.querySelector('.error'));"
-                                 " return [s.borderRightWidth, s.borderLeftWidth]; })()")
-            assert rule == ["4px", "0px"]
+    with serving(publication) as reader:
+        page = browser.new_page()
+        page.goto(reader.url + "subscribe")
+        assert page.evaluate("document.documentElement.dir") == "rtl"
+        page.fill("#subscribe-email", "not an address")
+        page.evaluate("document.querySelector('#subscribe-email').type = 'text'")
+        page.click("button[type=submit]")
+        rule = page.evaluate("(() => { const s = getComputedStyle("
+                             "document.querySelector('.error'));"
+                             " return [s.borderRightWidth, s.borderLeftWidth]; })()")
+        assert rule == ["4px", "0px"]
 
 
 def test_a_refused_form_says_so_in_its_title_and_puts_the_reader_on_the_field_to_fix(

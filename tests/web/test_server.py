@@ -19,16 +19,15 @@ import httpx
 import lxml.html
 import pytest
 
-from publisher.config import READER_PATHS, Config
+from publisher.config import READER_PATHS
 from publisher.ledger.store import Store, open_store
 from publisher.newsletter.subscriptions import OWED_RETRY
 from publisher.pipeline.reader import ReaderDesk
-from publisher.render.sender import Sender
 from publisher.render.tokens import CONFIRM, MANAGE, UNDO, make_token, unsubscribe_token
 from tests.fixtures import NOW, Page, use_smtp, wait_for, write_png
 from tests.smtpserver import ScriptedServer
-from tests.web.conftest import SECRET, Reader, serve_publication
-from tests.webserver import MutableClock, ReaderServer, outbox_messages, wait_for_messages
+from tests.web.conftest import SECRET, Reader, serve_publication, serving
+from tests.webserver import MutableClock, outbox_messages, wait_for_messages
 
 
 def visible(response: httpx.Response) -> str:
@@ -87,37 +86,27 @@ def test_subscribing_sends_a_confirmation_and_only_its_link_activates(reader: Re
 ])
 def test_consent_records_the_readers_ip_only_as_configured(publication, settings, trusted,
                                                            recorded):
-    sock, config = serve_publication(publication, server=settings)
-    with open_store(config) as store:
-        desk = ReaderDesk(config, store, secret=SECRET, clock=MutableClock(NOW))
-        with ReaderServer(desk, sock, trusted_proxies=trusted) as server:
-            httpx.post(server.url + "subscribe", data={"email": "ann@example.org", "form": "t"},
-                       headers={"X-Forwarded-For": "203.0.113.9"})
-            (mail,) = wait_for_messages(config.root / ".publisher" / "outbox", 1)
-            link = re.search(r"(http\S+/confirm\?token=\S+)",
-                             mail.get_body(("plain",)).get_content()).group(1)
-            assert httpx.post(link).status_code == 200
-        consent = store.subscriber_data("ann@example.org")["subscriber"]["consent"]
+    with serving(publication, server=settings, trusted_proxies=trusted) as reader:
+        reader.client.post("subscribe", data={"email": "ann@example.org", "form": "t"},
+                           headers={"X-Forwarded-For": "203.0.113.9"})
+        assert reader.client.post(reader.confirmation_link()).status_code == 200
+        consent = reader.store.subscriber_data("ann@example.org")["subscriber"]["consent"]
     assert consent["ip"] == recorded
 
 
 def test_the_limit_counts_an_ipv6_client_by_its_network_and_says_when_to_come_back(
         publication):
-    sock, config = serve_publication(publication)
-    with open_store(config) as store:
-        desk = ReaderDesk(config, store, secret=SECRET, clock=MutableClock(NOW))
-        with ReaderServer(desk, sock, trusted_proxies="127.0.0.1") as server:
-            def subscribe(n: int, client: str) -> httpx.Response:
-                return httpx.post(server.url + "subscribe",
-                                  data={"email": f"r{n}@example.org"},
-                                  headers={"X-Forwarded-For": client})
+    with serving(publication, trusted_proxies="127.0.0.1") as reader:
+        def subscribe(n: int, client: str) -> httpx.Response:
+            return reader.client.post("subscribe", data={"email": f"r{n}@example.org"},
+                                      headers={"X-Forwarded-For": client})
 
-            # One line's /64 holds more addresses than anyone could count one by one.
-            codes = [subscribe(n, f"2001:db8:1:2::{n + 1:x}").status_code for n in range(11)]
-            assert codes == [200] * 10 + [429]
-            refused = subscribe(11, "2001:db8:1:2:ffff::9")
-            assert refused.status_code == 429 and refused.headers["retry-after"] == "3600"
-            assert subscribe(12, "2001:db8:1:3::1").status_code == 200  # the next network
+        # One line's /64 holds more addresses than anyone could count one by one.
+        codes = [subscribe(n, f"2001:db8:1:2::{n + 1:x}").status_code for n in range(11)]
+        assert codes == [200] * 10 + [429]
+        refused = subscribe(11, "2001:db8:1:2:ffff::9")
+        assert refused.status_code == 429 and refused.headers["retry-after"] == "3600"
+        assert subscribe(12, "2001:db8:1:3::1").status_code == 200  # the next network
 
 
 def test_the_answer_is_the_same_for_a_new_a_waiting_and_a_subscribed_address(reader: Reader):
@@ -351,41 +340,30 @@ def test_the_welcome_points_to_the_latest_issue_sent(reader: Reader):
 
 
 def test_no_welcome_when_the_publication_says_so(publication):
-    sock, config = serve_publication(publication, extra="welcome = false")
-    with open_store(config) as store:
-        desk = ReaderDesk(config, store, secret=SECRET, clock=MutableClock(NOW))
-        with ReaderServer(desk, sock) as server:
-            httpx.post(server.url + "subscribe", data={"email": "ann@example.org"})
-            outbox = config.root / ".publisher" / "outbox"
-            (mail,) = wait_for_messages(outbox, 1)
-            link = re.search(r"(http\S+/confirm\?token=\S+)",
-                             mail.get_body(("plain",)).get_content()).group(1)
-            assert "You are subscribed" in visible(httpx.post(link))
-            assert len(wait_for_messages(outbox, 2, timeout=0.5)) == 1
-        assert store.subscriber("ann@example.org").status == "active"
+    with serving(publication, extra="welcome = false") as reader:
+        reader.client.post("subscribe", data={"email": "ann@example.org"})
+        assert "You are subscribed" in visible(reader.client.post(reader.confirmation_link()))
+        assert len(wait_for_messages(reader.outbox, 2, timeout=0.5)) == 1
+        assert reader.store.subscriber("ann@example.org").status == "active"
 
 
 def test_a_welcome_the_relay_refuses_leaves_the_subscription_and_one_line(publication, server,
                                                                         caplog):
     use_smtp(publication, server.url, connections=1)
-    sock, config = serve_publication(publication)
-    with open_store(config) as store:
-        desk = ReaderDesk(config, store, secret=SECRET, clock=MutableClock(NOW))
-        with ReaderServer(desk, sock) as reader, \
-                caplog.at_level("WARNING", logger="publisher.serve"):
-            httpx.post(reader.url + "subscribe", data={"email": "ann@example.org"})
-            deadline = time.monotonic() + 10
-            while not server.received_by("ann@example.org") and time.monotonic() < deadline:
-                time.sleep(0.02)
-            (confirmation,) = server.received_by("ann@example.org")
-            link = re.search(r"(http\S+/confirm\?token=\S+)", confirmation.message.get_body(
-                ("plain",)).get_content()).group(1)
-            server.fail("ann@example.org", "550_named")  # the reply names her
-            done = httpx.post(link)
-            assert done.status_code == 200 and "You are subscribed" in visible(done)
-            while not caplog.records and time.monotonic() < deadline:
-                time.sleep(0.02)
-        subscriber = store.subscriber("ann@example.org")
+    with serving(publication) as reader, caplog.at_level("WARNING", logger="publisher.serve"):
+        reader.client.post("subscribe", data={"email": "ann@example.org"})
+        deadline = time.monotonic() + 10
+        while not server.received_by("ann@example.org") and time.monotonic() < deadline:
+            time.sleep(0.02)
+        (confirmation,) = server.received_by("ann@example.org")
+        link = re.search(r"(http\S+/confirm\?token=\S+)", confirmation.message.get_body(
+            ("plain",)).get_content()).group(1)
+        server.fail("ann@example.org", "550_named")  # the reply names her
+        done = reader.client.post(link)
+        assert done.status_code == 200 and "You are subscribed" in visible(done)
+        while not caplog.records and time.monotonic() < deadline:
+            time.sleep(0.02)
+        subscriber = reader.store.subscriber("ann@example.org")
     assert subscriber.status == "active"
     assert len(server.received_by("ann@example.org")) == 1  # the confirmation alone
     (line,) = [r.getMessage() for r in caplog.records if "welcome" in r.getMessage()]
@@ -396,49 +374,46 @@ def test_a_welcome_the_relay_refuses_leaves_the_subscription_and_one_line(public
 def test_a_confirmation_and_a_welcome_the_relay_put_off_go_out_once_it_takes_them(
         publication, server, caplog):
     use_smtp(publication, server.url, connections=1)
-    sock, config = serve_publication(publication)
-    clock = MutableClock(NOW)
 
     def logged(text: str) -> list[str]:
         return [r.getMessage() for r in caplog.records if text in r.getMessage()]
 
-    with open_store(config) as store:
-        desk = ReaderDesk(config, store, secret=SECRET, clock=clock)
-        with ReaderServer(desk, sock, owed_every=0.02) as reader, \
-                caplog.at_level("INFO", logger="publisher.serve"):
-            server.refuse_sender("451 4.3.0 Try again later")  # the relay takes nothing
-            answer = httpx.post(reader.url + "subscribe", data={"email": "ann@example.org"})
-            assert "Check your inbox" in visible(answer)
-            wait_for(lambda: logged("not sent"), what="the confirmation's try")
-            (line,) = logged("not sent")
-            assert line.startswith("confirmation for request 1 not sent: ")
-            assert line.endswith("; tried again in 5 minutes") and "ann@" not in line
+    with serving(publication, owed_every=0.02) as reader, \
+            caplog.at_level("INFO", logger="publisher.serve"):
+        clock = reader.clock
+        server.refuse_sender("451 4.3.0 Try again later")  # the relay takes nothing
+        answer = reader.client.post("subscribe", data={"email": "ann@example.org"})
+        assert "Check your inbox" in visible(answer)
+        wait_for(lambda: logged("not sent"), what="the confirmation's try")
+        (line,) = logged("not sent")
+        assert line.startswith("confirmation for request 1 not sent: ")
+        assert line.endswith("; tried again in 5 minutes") and "ann@" not in line
 
-            server.refuse_sender(None)  # the relay is back; the server waits its five minutes
-            time.sleep(0.3)
-            assert server.messages == [] and len(logged("not sent")) == 1
-            clock.now = NOW + timedelta(minutes=5)
-            wait_for(lambda: server.received_by("ann@example.org"), what="the confirmation")
-            wait_for(lambda: logged("mail owed to readers: 1 sent"), what="the round's line")
-            (confirmation,) = server.received_by("ann@example.org")
-            link = re.search(r"(http\S+/confirm\?token=\S+)", confirmation.message.get_body(
-                ("plain",)).get_content()).group(1)
+        server.refuse_sender(None)  # the relay is back; the server waits its five minutes
+        time.sleep(0.3)
+        assert server.messages == [] and len(logged("not sent")) == 1
+        clock.now = NOW + timedelta(minutes=5)
+        wait_for(lambda: server.received_by("ann@example.org"), what="the confirmation")
+        wait_for(lambda: logged("mail owed to readers: 1 sent"), what="the round's line")
+        (confirmation,) = server.received_by("ann@example.org")
+        link = re.search(r"(http\S+/confirm\?token=\S+)", confirmation.message.get_body(
+            ("plain",)).get_content()).group(1)
 
-            server.fail("ann@example.org", "451", times=1)  # "try later", for the welcome
-            assert "You are subscribed" in visible(httpx.post(link))
-            wait_for(lambda: len(logged("not sent")) == 2, what="the welcome's try")
-            assert logged("not sent")[1].startswith("welcome for subscriber 1 not sent: 451")
-            clock.now = NOW + timedelta(minutes=10)
-            wait_for(lambda: len(server.received_by("ann@example.org")) == 2,
-                     what="the welcome")
-            wait_for(lambda: len(logged("mail owed to readers: 1 sent")) == 2,
-                     what="the welcome's round ending")
-            # Rounds go on, and find nothing more owed: each message went out once.
-            rounds = len(logged("mail owed"))
-            clock.now = NOW + timedelta(hours=1)
-            time.sleep(0.3)
-            assert store.owed_welcomes(clock.now) == []
-            assert store.owed_confirmations(clock.now) == []
+        server.fail("ann@example.org", "451", times=1)  # "try later", for the welcome
+        assert "You are subscribed" in visible(reader.client.post(link))
+        wait_for(lambda: len(logged("not sent")) == 2, what="the welcome's try")
+        assert logged("not sent")[1].startswith("welcome for subscriber 1 not sent: 451")
+        clock.now = NOW + timedelta(minutes=10)
+        wait_for(lambda: len(server.received_by("ann@example.org")) == 2,
+                 what="the welcome")
+        wait_for(lambda: len(logged("mail owed to readers: 1 sent")) == 2,
+                 what="the welcome's round ending")
+        # Rounds go on, and find nothing more owed: each message went out once.
+        rounds = len(logged("mail owed"))
+        clock.now = NOW + timedelta(hours=1)
+        time.sleep(0.3)
+        assert reader.store.owed_welcomes(clock.now) == []
+        assert reader.store.owed_confirmations(clock.now) == []
     welcome = server.received_by("ann@example.org")[1].message
     assert welcome["Subject"] == "Welcome to Test Reel"
     assert len(server.received_by("ann@example.org")) == 2
@@ -457,30 +432,25 @@ def test_a_relay_that_never_answers_holds_up_no_request(publication, caplog):
     relay = ScriptedServer(greet_then_nothing)
     # Long enough that no send gives up while the test runs (which would let the next in).
     use_smtp(publication, relay.url, connections=2, timeout=20)
-    sock, config = serve_publication(publication)
-    with open_store(config) as store:
-        store.add_subscriber("ann@example.org", now=NOW)
-        desk = ReaderDesk(config, store, secret=SECRET, clock=MutableClock(NOW))
-        with ReaderServer(desk, sock) as reader, relay, \
-                caplog.at_level("INFO", logger="publisher.serve"):
-            # More than the 40 threads requests have, each from a client of its own (the
-            # per-IP limit is not what is tested), each answered well before delivery.timeout.
-            for n in range(50):
-                answer = httpx.post(reader.url + "subscribe",
-                                    data={"email": f"r{n}@example.org"},
-                                    headers={"X-Forwarded-For": f"203.0.113.{n + 1}"},
-                                    timeout=2)
-                assert answer.status_code == 200
-            wait_for(lambda: relay.connections >= 2, what="the relay's connections")
-            started = time.monotonic()
-            unsubscribed = httpx.post(Sender.from_config(config).unsubscribe_url(
-                SECRET, "ann@example.org"), timeout=10)
-            took = time.monotonic() - started
-            assert unsubscribed.status_code == 200 and took < 2
-            assert relay.connections == 2  # no more than [delivery] connections at once
-            assert store.subscriber("ann@example.org").status == "unsubscribed"
+    with serving(publication) as reader, relay, \
+            caplog.at_level("INFO", logger="publisher.serve"):
+        reader.store.add_subscriber("ann@example.org", now=NOW)
+        # More than the 40 threads requests have, each from a client of its own (the
+        # per-IP limit is not what is tested), each answered well before delivery.timeout.
+        for n in range(50):
+            answer = reader.client.post("subscribe", data={"email": f"r{n}@example.org"},
+                                        headers={"X-Forwarded-For": f"203.0.113.{n + 1}"},
+                                        timeout=2)
+            assert answer.status_code == 200
+        wait_for(lambda: relay.connections >= 2, what="the relay's connections")
+        started = time.monotonic()
+        unsubscribed = reader.client.post(reader.unsubscribe_url("ann@example.org"))
+        took = time.monotonic() - started
+        assert unsubscribed.status_code == 200 and took < 2
+        assert relay.connections == 2  # no more than [delivery] connections at once
+        assert reader.store.subscriber("ann@example.org").status == "unsubscribed"
         # What could not wait its turn is owed, as if the relay had put it off: nothing lost.
-        assert len(store.owed_confirmations(NOW + OWED_RETRY, limit=None)) == 50
+        assert len(reader.store.owed_confirmations(NOW + OWED_RETRY, limit=None)) == 50
     assert any("not sent now" in r.getMessage() for r in caplog.records)
 
 
@@ -542,15 +512,12 @@ def test_a_welcome_owed_to_a_reader_who_left_meanwhile_is_given_up(publication, 
 def test_a_confirmation_template_that_breaks_is_one_line_in_the_log_not_a_traceback(
         publication, caplog):
     publication.write_template("web/confirmation.txt.j2", "{{ nothing.here }}")
-    sock, config = serve_publication(publication)
-    with open_store(config) as store:
-        desk = ReaderDesk(config, store, secret=SECRET, clock=MutableClock(NOW))
-        with ReaderServer(desk, sock) as reader, caplog.at_level("WARNING"):
-            answer = httpx.post(reader.url + "subscribe", data={"email": "ann@example.org"})
-            assert answer.status_code == 200 and "Check your inbox" in visible(answer)
-            deadline = time.monotonic() + 10
-            while not caplog.records and time.monotonic() < deadline:
-                time.sleep(0.02)
+    with serving(publication) as reader, caplog.at_level("WARNING"):
+        answer = reader.client.post("subscribe", data={"email": "ann@example.org"})
+        assert answer.status_code == 200 and "Check your inbox" in visible(answer)
+        deadline = time.monotonic() + 10
+        while not caplog.records and time.monotonic() < deadline:
+            time.sleep(0.02)
     (record,) = caplog.records
     assert record.getMessage().startswith("confirmation for request 1 not sent: ")
     assert "web/confirmation.txt.j2" in record.getMessage() and record.exc_info is None
@@ -967,21 +934,18 @@ def test_a_ten_megabyte_body_is_refused_and_the_server_carries_on(reader: Reader
 def test_a_body_that_trickles_in_is_refused_and_the_server_carries_on(publication):
     import socket
 
-    sock, config = serve_publication(publication)
-    with open_store(config) as store:
-        desk = ReaderDesk(config, store, secret=SECRET, clock=MutableClock(NOW))
-        with ReaderServer(desk, sock, body_seconds=0.5) as server, \
-                socket.create_connection(("127.0.0.1", server.port), timeout=10) as slow:
-            started = time.monotonic()
-            slow.sendall(b"POST /subscribe HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-                         b"Content-Type: application/x-www-form-urlencoded\r\n"
-                         b"Content-Length: 100\r\n\r\nemail=ann%40exa")
-            answer = b""
-            while chunk := slow.recv(65536):  # the server closes the connection after it
-                answer += chunk
-            took = time.monotonic() - started
-            assert httpx.get(server.url + "healthz").text == "ok\n"
-        assert store.subscriber_data("ann@example.org") is None
+    with serving(publication, body_seconds=0.5) as reader, \
+            socket.create_connection(("127.0.0.1", reader.server.port), timeout=10) as slow:
+        started = time.monotonic()
+        slow.sendall(b"POST /subscribe HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                     b"Content-Type: application/x-www-form-urlencoded\r\n"
+                     b"Content-Length: 100\r\n\r\nemail=ann%40exa")
+        answer = b""
+        while chunk := slow.recv(65536):  # the server closes the connection after it
+            answer += chunk
+        took = time.monotonic() - started
+        assert reader.client.get("healthz").text == "ok\n"
+        assert reader.store.subscriber_data("ann@example.org") is None
     head, _, body = answer.partition(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 408 ") and b"connection: close" in head.lower()
     assert b"Request timed out" in body
@@ -1072,12 +1036,9 @@ def test_the_pages_carry_the_publications_icon_served_from_their_own_origin(publ
     (publication.root / "static" / "img").mkdir(parents=True)
     write_png(publication.root / "static" / "img" / "mark.png", 64, 64, (200, 40, 40))
     publication.add_config('[site]\nicon = "img/mark.png"\n')
-    sock, config = serve_publication(publication)
-    with open_store(config) as store:
-        desk = ReaderDesk(config, store, secret=SECRET, clock=MutableClock(NOW))
-        with ReaderServer(desk, sock) as server, httpx.Client(base_url=server.url) as client:
-            page = Page(client.get("subscribe").text)
-            icon = client.get("icon.png")
+    with serving(publication) as reader:
+        page = Page(reader.client.get("subscribe").text)
+        icon = reader.client.get("icon.png")
     links = [(attrs.get("rel"), attrs.get("href"), attrs.get("type"))
              for tag, attrs in page.tags if tag == "link" and "icon" in attrs.get("rel", "")]
     # Relative, as style.css is: the CSP allows images of the server's own origin only.
@@ -1146,11 +1107,8 @@ def test_pages_speak_the_publications_language_from_a_strings_file(publication):
         "web/strings.fr.toml",
         'subscribe_title = "Abonnez-vous à {publication}"\n'
         'subscribe_button = "S’abonner"\n')
-    sock, config = serve_publication(publication)
-    with open_store(config) as store:
-        desk = ReaderDesk(config, store, secret=SECRET, clock=MutableClock(NOW))
-        with ReaderServer(desk, sock) as server:
-            page = httpx.get(server.url + "subscribe")
+    with serving(publication) as reader:
+        page = reader.client.get("subscribe")
     assert '<html lang="fr-CA" dir="ltr">' in page.text
     assert "Abonnez-vous à Test Reel" in visible(page) and "S’abonner" in visible(page)
     assert "Email address" in visible(page)  # a key left out stays English
@@ -1163,11 +1121,8 @@ def test_the_hours_a_link_works_take_the_languages_plural_form_on_the_page(publi
         'check_inbox_body = { one = "{address}: {hours} godzinę.", few = "{address}: {hours} '
         'godziny.", many = "{address}: {hours} godzin.", other = "{address}: {hours} '
         'godziny." }\n')
-    sock, config = serve_publication(publication, server="confirm_hours = 25")
-    with open_store(config) as store:
-        desk = ReaderDesk(config, store, secret=SECRET, clock=MutableClock(NOW))
-        with ReaderServer(desk, sock) as server:
-            page = httpx.post(server.url + "subscribe", data={"email": "ola@example.org"})
+    with serving(publication, server="confirm_hours = 25") as reader:
+        page = reader.client.post("subscribe", data={"email": "ola@example.org"})
     assert "ola@example.org: 25 godzin." in visible(page)
 
 
@@ -1307,33 +1262,28 @@ def ledger_down(postgres, url: str) -> Iterator[None]:
 
 
 @pytest.fixture
-def served_on_postgres(publication, postgres) -> Iterator[tuple[Config, str, object]]:
-    """The publication on a PostgreSQL ledger of its own: its config, the database's URL and
-    the socket to serve it on."""
+def ledger_on_postgres(publication, postgres) -> Iterator[str]:
+    """The publication on a PostgreSQL ledger of its own: the database's URL."""
     from tests.fixtures import use_database
 
     url = postgres.database()
     use_database(publication, url)
-    sock, config = serve_publication(publication)
-    yield config, url, sock
+    yield url
     postgres.drop(url)
 
 
 def test_a_ledger_that_does_not_answer_is_a_503_and_one_log_line_per_request(
-        served_on_postgres, postgres, caplog):
+        publication, ledger_on_postgres, postgres, caplog):
     # Each request during a database outage logged two chained tracebacks (some 125 lines),
     # and a load balancer's /healthz every few seconds filled the log with them.
-    config, url, sock = served_on_postgres
+    url = ledger_on_postgres
     caplog.set_level("INFO", logger="publisher.serve")
-    with open_store(config, reconnect=True) as store:
-        store.add_subscriber("ann@example.net", now=NOW)
-        desk = ReaderDesk(config, store, secret=SECRET, clock=MutableClock(NOW))
-        with ReaderServer(desk, sock) as server, \
-                httpx.Client(base_url=server.url, timeout=10) as client, \
-                ledger_down(postgres, url):
-            health = client.get("healthz")
-            unsubscribe = client.post(
-                Sender.from_config(config).unsubscribe_url(SECRET, "ann@example.net"),
+    with serving(publication, reconnect=True) as reader:
+        reader.store.add_subscriber("ann@example.net", now=NOW)
+        with ledger_down(postgres, url):
+            health = reader.client.get("healthz")
+            unsubscribe = reader.client.post(
+                reader.unsubscribe_url("ann@example.net"),
                 content=b"List-Unsubscribe=One-Click",
                 headers={"Content-Type": "application/x-www-form-urlencoded"})
     assert health.status_code == 503
@@ -1349,15 +1299,13 @@ def test_a_ledger_that_does_not_answer_is_a_503_and_one_log_line_per_request(
 
 
 def test_a_round_of_owed_mail_is_one_log_line_while_the_ledger_does_not_answer(
-        served_on_postgres, postgres, caplog):
+        publication, ledger_on_postgres, postgres, caplog):
     # It logged a traceback of some 118 lines every minute of a database outage.
-    config, url, sock = served_on_postgres
+    url = ledger_on_postgres
     caplog.set_level("INFO", logger="publisher.serve")
-    with open_store(config, reconnect=True) as store:
-        desk = ReaderDesk(config, store, secret=SECRET, clock=MutableClock(NOW))
-        with ledger_down(postgres, url), ReaderServer(desk, sock, owed_every=0.05):
-            wait_for(lambda: sum("mail owed to readers not tried" in r.getMessage()
-                                 for r in caplog.records) >= 2, what="two rounds")
+    with serving(publication, reconnect=True, owed_every=0.05), ledger_down(postgres, url):
+        wait_for(lambda: sum("mail owed to readers not tried" in r.getMessage()
+                             for r in caplog.records) >= 2, what="two rounds")
     rounds = [r for r in caplog.records if "mail owed to readers not tried" in r.getMessage()]
     assert all(r.exc_info is None and "\n" not in r.getMessage() for r in rounds)
     assert rounds[0].getMessage().startswith("mail owed to readers not tried: the ledger does "
