@@ -1161,6 +1161,33 @@ def _link_problems(links: list[lxml.etree._Element], where: str) -> list[str]:
     return problems
 
 
+# --- a browser ---------------------------------------------------------------------------------
+
+
+#: Debian's Chromium, driven by Playwright: never a downloaded one.
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+#: What a headless Chromium needs on a machine with no network but loopback.
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync"]
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """One headless Chromium for the test module: launching it takes longer than most tests
+    that use it. Each test opens pages of its own (``browser.new_page()`` is a fresh context:
+    no cookies or storage carried over from the test before)."""
+    if not Path(CHROMIUM).exists():
+        pytest.skip("Chromium is not installed (apt-get install chromium); CI installs it")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield launched
+        finally:
+            launched.close()
+
+
 # --- the web: public/ served over HTTP, and a WebSub hub ------------------------------------
 
 

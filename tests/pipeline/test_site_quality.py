@@ -22,7 +22,6 @@ from publisher.pipeline.build import build_publication
 from publisher.sources import load_reviews
 from tests.fixtures import SAMPLE, StaticServer, free_port, write_films, write_png
 
-CHROMIUM = "/usr/bin/chromium"
 #: One page of each kind the site has.
 PAGES = ["index.html", "reviews/the-lighthouse-keepers-daughter/index.html",
          "reviews/film-2/index.html", "reviews/index.html", "reviews/page/2/index.html",
@@ -174,22 +173,6 @@ def test_html5lib_strict_mode_does_fail_on_broken_html():
 
 
 # --- in Chromium --------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not Path(CHROMIUM).exists():
-        pytest.skip("Chromium is not installed (apt-get install chromium); CI installs it")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        # Debian's Chromium, never a downloaded one; no network beyond loopback.
-        found = playwright.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync", "--no-first-run"])
-        yield found
-        found.close()
 
 
 @pytest.mark.parametrize("scheme", ["light", "dark"])

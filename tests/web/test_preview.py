@@ -351,76 +351,64 @@ chromium = pytest.mark.skipif(shutil.which("chromium") is None,
 
 @pytest.mark.slow
 @chromium
-def test_an_open_page_reloads_itself_after_an_edit_and_shows_a_broken_build(publication, preview):
-    from tests.web.test_browser import CHROMIUM, CHROMIUM_ARGS
-
-    sync_api = pytest.importorskip("playwright.sync_api")
+def test_an_open_page_reloads_itself_after_an_edit_and_shows_a_broken_build(publication, preview,
+                                                                           browser):
     source = publication.root / "reviews" / "the-quiet-orchard.md"
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page()
-            page.goto(preview.url + "reviews/the-quiet-orchard/")
-            assert page.locator("h1").inner_text().startswith("The Quiet Orchard")
-            # Computed styles: the stylesheet came from this machine, not the live site.
-            assert page.evaluate("getComputedStyle(document.body).fontFamily") != "Times New Roman"
+    page = browser.new_page()
+    page.goto(preview.url + "reviews/the-quiet-orchard/")
+    assert page.locator("h1").inner_text().startswith("The Quiet Orchard")
+    # Computed styles: the stylesheet came from this machine, not the live site.
+    assert page.evaluate("getComputedStyle(document.body).fontFamily") != "Times New Roman"
 
-            retitle(source, "The Quiet Orchard, Recut")
-            page.wait_for_function(
-                "document.querySelector('h1').innerText.includes('Recut')", timeout=30_000)
+    retitle(source, "The Quiet Orchard, Recut")
+    page.wait_for_function(
+        "document.querySelector('h1').innerText.includes('Recut')", timeout=30_000)
 
-            publication.write_review("broken.md", "---\ntitle: Broken\n---\nText.\n")
-            alert = page.locator("[role=alert]")
-            alert.wait_for(timeout=30_000)
-            assert "reviews/broken.md" in alert.inner_text()
-            assert "Recut" in page.locator("h1").inner_text()  # the last good build
+    publication.write_review("broken.md", "---\ntitle: Broken\n---\nText.\n")
+    alert = page.locator("[role=alert]")
+    alert.wait_for(timeout=30_000)
+    assert "reviews/broken.md" in alert.inner_text()
+    assert "Recut" in page.locator("h1").inner_text()  # the last good build
 
-            (publication.root / "reviews" / "broken.md").unlink()
-            alert.wait_for(state="detached", timeout=30_000)
-        finally:
-            browser.close()
+    (publication.root / "reviews" / "broken.md").unlink()
+    alert.wait_for(state="detached", timeout=30_000)
+    page.close()
     assert preview.stop() == 0
 
 
 @pytest.mark.slow
 @chromium
-def test_in_the_browser_each_link_to_a_review_not_yet_published_says_so(publication):
-    from tests.web.test_browser import CHROMIUM, CHROMIUM_ARGS
-
-    sync_api = pytest.importorskip("playwright.sync_api")
+def test_in_the_browser_each_link_to_a_review_not_yet_published_says_so(publication, browser):
     sample_site(publication)
-    with Preview(publication, "-D", "-F") as preview, sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page()
-            page.goto(preview.url)
-            page.locator("a [data-publisher-note]").first.wait_for(timeout=30_000)
-            labelled = page.eval_on_selector_all(
-                "a:has([data-publisher-note])",
-                "links => links.map(a => [new URL(a.href).pathname, a.innerText])")
-            assert sorted({path for path, _text in labelled}) == ["/film/" + DRAFT,
-                                                                  "/film/" + SCHEDULED]
-            assert all(text.endswith("Draft") == path.endswith(DRAFT)
-                       and text.endswith(("Draft", "Scheduled")) for path, text in labelled)
+    with Preview(publication, "-D", "-F") as preview:
+        page = browser.new_page()
+        page.goto(preview.url)
+        page.locator("a [data-publisher-note]").first.wait_for(timeout=30_000)
+        labelled = page.eval_on_selector_all(
+            "a:has([data-publisher-note])",
+            "links => links.map(a => [new URL(a.href).pathname, a.innerText])")
+        assert sorted({path for path, _text in labelled}) == ["/film/" + DRAFT,
+                                                              "/film/" + SCHEDULED]
+        assert all(text.endswith("Draft") == path.endswith(DRAFT)
+                   and text.endswith(("Draft", "Scheduled")) for path, text in labelled)
 
-            page.goto(preview.url + SCHEDULED)
-            note = page.locator("p[role=note]")
-            assert note.inner_text().startswith("Scheduled for 22 January 2027")
-            assert note.bounding_box()["y"] == 0  # above the page's own header
-            page.locator("a[rel=prev] [data-publisher-note]").wait_for(timeout=30_000)
-            assert page.locator("a[rel=prev]").inner_text().endswith("Draft")
-            # The page's links to itself ("Skip to the content") are not labelled.
-            assert page.locator("a.skip [data-publisher-note]").count() == 0
+        page.goto(preview.url + SCHEDULED)
+        note = page.locator("p[role=note]")
+        assert note.inner_text().startswith("Scheduled for 22 January 2027")
+        assert note.bounding_box()["y"] == 0  # above the page's own header
+        page.locator("a[rel=prev] [data-publisher-note]").wait_for(timeout=30_000)
+        assert page.locator("a[rel=prev]").inner_text().endswith("Draft")
+        # The page's links to itself ("Skip to the content") are not labelled.
+        assert page.locator("a.skip [data-publisher-note]").count() == 0
 
-            # Nor are links drawn after the page loaded left out: the search's results.
-            page.goto(preview.url + "search/")
-            page.locator("#q").fill("weekend")  # typed after the page has loaded
-            result = page.locator("#search-results a")
-            result.locator("[data-publisher-note]").wait_for(timeout=30_000)
-            assert result.inner_text() == "The Long Weekend JobDraft"
-            assert result.locator("[data-publisher-note]").count() == 1  # labelled once
-        finally:
-            browser.close()
+        # Nor are links drawn after the page loaded left out: the search's results.
+        page.goto(preview.url + "search/")
+        page.locator("#q").fill("weekend")  # typed after the page has loaded
+        result = page.locator("#search-results a")
+        result.locator("[data-publisher-note]").wait_for(timeout=30_000)
+        assert result.inner_text() == "The Long Weekend JobDraft"
+        assert result.locator("[data-publisher-note]").count() == 1  # labelled once
+        page.close()
         assert preview.stop() == 0
 
 

@@ -21,13 +21,11 @@ sync_api = pytest.importorskip("playwright.sync_api")
 
 
 @pytest.fixture
-def page(publication: Publication):
-    yield from browse(publication)
+def page(publication: Publication, browser):
+    yield from browse(publication, browser)
 
 
-def browse(publication: Publication):
-    from tests.web.test_browser import CHROMIUM, CHROMIUM_ARGS
-
+def browse(publication: Publication, browser):
     write_films(publication, 3)
     write_reviews(publication, [{"title": quoted("Zimna wojna"), "reviewer": "Łukasz Żuk",
                                  "film": {"year": 2018, "director": "Paweł Pawlikowski",
@@ -35,14 +33,11 @@ def browse(publication: Publication):
     write_reviews(publication, [{"title": quoted("Le Cœur d’Amélie"),
                                  "film": {"year": 1961, "director": "Éric Œuvray"}}],
                   prefix="coeur")
-    with Preview(publication) as preview, sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            tab = browser.new_page()
-            tab.site = preview.url  # type: ignore[attr-defined]
-            yield tab
-        finally:
-            browser.close()
+    with Preview(publication) as preview:
+        tab = browser.new_page()
+        tab.site = preview.url  # type: ignore[attr-defined]
+        yield tab
+        tab.close()
 
 
 def results(page) -> list[str]:
@@ -125,12 +120,12 @@ def test_the_page_for_a_mistyped_address_offers_to_search_for_it(page):
 
 
 @pytest.fixture
-def page_of_slugs(publication: Publication):
+def page_of_slugs(publication: Publication, browser):
     write_reviews(publication, [
         {"slug": "the-lighthouse-keepers-daughter",
          "title": quoted("The Lighthouse Keeper’s Daughter")},
         {"slug": "krylia", "title": quoted("Крылья"), "reviewer": "Ольга Петрова"}])
-    yield from browse(publication)
+    yield from browse(publication, browser)
 
 
 def test_a_search_finds_a_title_by_its_address_and_whatever_its_apostrophes(page_of_slugs):
@@ -170,12 +165,12 @@ starring = "Avec {names}"
 
 
 @pytest.fixture
-def french_page(publication: Publication):
+def french_page(publication: Publication, browser):
     publication.set_language("fr")
     (publication.root / "templates").mkdir()
     (publication.root / "templates" / "strings.fr.toml").write_text(FRENCH_SEARCH,
                                                                     encoding="utf-8")
-    yield from browse(publication)
+    yield from browse(publication, browser)
 
 
 def test_the_search_speaks_the_sites_language(french_page):
@@ -195,21 +190,16 @@ def test_the_search_speaks_the_sites_language(french_page):
         has_text="Aucune critique ne correspond à « nothing ».").wait_for()
 
 
-def test_a_right_to_left_site_is_as_wide_as_the_window(publication: Publication):
+def test_a_right_to_left_site_is_as_wide_as_the_window(publication: Publication, browser):
     # The skip link and the form's trap for bots sit 10,000 px off the page's left; in a
     # right-to-left page that side scrolls, and Chromium painted the page blank, 11,200 px wide.
-    from tests.web.test_browser import CHROMIUM, CHROMIUM_ARGS
-
     publication.set_language("he")
     write_reviews(publication, [{"title": quoted("ואלס עם באשיר"), "reviewer": "נועה כהן"}],
                   prefix="waltz")
-    with Preview(publication) as preview, sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            tab = browser.new_page(viewport={"width": 1000, "height": 800})
-            for path in ("", "reviews/waltz-1/", "search/", "atom.xml"):
-                tab.goto(preview.url + path)
-                assert tab.evaluate("document.documentElement.dir") == "rtl"
-                assert tab.evaluate("document.documentElement.scrollWidth") == 1000, path
-        finally:
-            browser.close()
+    with Preview(publication) as preview:
+        tab = browser.new_page(viewport={"width": 1000, "height": 800})
+        for path in ("", "reviews/waltz-1/", "search/", "atom.xml"):
+            tab.goto(preview.url + path)
+            assert tab.evaluate("document.documentElement.dir") == "rtl"
+            assert tab.evaluate("document.documentElement.scrollWidth") == 1000, path
+        tab.close()
