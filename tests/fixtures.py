@@ -452,6 +452,17 @@ def wait_for(predicate: Callable[[], object], timeout: float = 60.0,
         time.sleep(0.005)
 
 
+def at_once(target: Callable[..., object], calls: Sequence[tuple[Any, ...]]) -> None:
+    """``target`` called with each of ``calls``' arguments, each in a thread of its own, all
+    started before any is waited for: the races a test provokes. A thread records its own
+    failures (an exception raised in one does not reach the test)."""
+    threads = [threading.Thread(target=target, args=args) for args in calls]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+
 def alive(pid: int) -> bool:
     """Whether process ``pid`` is running (Linux's /proc): a zombie is not."""
     try:

@@ -27,7 +27,7 @@ from publisher.pipeline.send import deliver_issue, resend_ambiguous, send_test, 
 from publisher.render.digest import render_digest
 from publisher.render.site import Site
 from publisher.sources.catalog import load_reviews
-from tests.fixtures import NOW, free_port, run_cli
+from tests.fixtures import NOW, at_once, free_port, run_cli
 from tests.smtpserver import SmtpServer
 
 SECRET = "test-secret-for-unsubscribe-links"
@@ -237,11 +237,7 @@ def test_rate_limit_spaces_messages_across_connections():
             pacer.wait()
             released.append(clock())
 
-    threads = [threading.Thread(target=connection) for _ in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    at_once(connection, [()] * 4)
     gaps = [b - a for a, b in zip(sorted(released), sorted(released)[1:], strict=False)]
     assert len(released) == 20 and min(gaps) >= 0.05 - 1e-9
     assert max(released) - min(released) >= 19 * 0.05 - 1e-9

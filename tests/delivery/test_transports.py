@@ -23,7 +23,7 @@ from publisher.errors import (
     TransportError,
 )
 from publisher.newsletter.policy import classify
-from tests.fixtures import free_port
+from tests.fixtures import at_once, free_port
 from tests.smtpserver import SmtpServer, make_certificate
 
 SENDER = "bounces@reel.test"
@@ -400,10 +400,6 @@ def test_sessions_opened_at_once_on_a_new_maildir_all_deliver(tmp_path: Path):
             except Exception as exc:  # noqa: BLE001 - every failure is the finding
                 failures.append(exc)
 
-        threads = [threading.Thread(target=send, args=(n,)) for n in range(8)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
+        at_once(send, [(n,) for n in range(8)])
         assert failures == []
         assert len(mailbox.Maildir(transport.path, create=False)) == 8

@@ -32,7 +32,7 @@ from publisher.models import SlotHistory, Trailer
 from publisher.newsletter.policy import Action, Outcome
 from publisher.render.digest import render_digest
 from publisher.render.site import Site
-from tests.fixtures import END_OF_TIME, make_issue
+from tests.fixtures import END_OF_TIME, at_once, make_issue
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 LATER = NOW + timedelta(hours=1)
@@ -935,16 +935,8 @@ def test_threads_on_two_stores_racing_never_take_the_same_delivery(config: Confi
 
     # Two stores (as two processes would have), each shared by two threads.
     with open_store(config) as first, open_store(config) as second:
-        threads = [
-            threading.Thread(target=sender, args=(0, first, ids)),
-            threading.Thread(target=sender, args=(1, first, ids[::-1])),
-            threading.Thread(target=sender, args=(2, second, ids)),
-            threading.Thread(target=sender, args=(3, second, ids[::-1])),
-        ]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
+        at_once(sender, [(0, first, ids), (1, first, ids[::-1]), (2, second, ids),
+                         (3, second, ids[::-1])])
         assert errors == []
         assert first.delivery_counts(number)["sent"] == 200
     everything = [i for mine in taken.values() for i in mine]
@@ -968,11 +960,7 @@ def test_concurrent_composes_get_distinct_numbers_without_lock_errors(config: Co
             except BaseException as exc:
                 errors.append(exc)
 
-    threads = [threading.Thread(target=composer, args=(w,)) for w in range(6)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    at_once(composer, [(w,) for w in range(6)])
     assert errors == []
     with open_store(config) as store:
         assert [i.number for i in store.issues()] == list(range(1, 31))

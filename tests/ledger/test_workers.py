@@ -16,6 +16,7 @@ from publisher.ledger.base import LEASE
 from publisher.ledger.deliveries import RESERVATION, Attempt
 from publisher.ledger.store import Store, open_store
 from publisher.newsletter.policy import Action, Outcome
+from tests.fixtures import at_once
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 SLOT = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
@@ -234,12 +235,7 @@ def test_hosts_composing_for_one_slot_make_one_issue(config: Config):
         except SlotTaken as exc:
             outcomes.append(f"taken: {exc}")
 
-    threads = [threading.Thread(target=compose, args=(store, i))
-               for i, store in enumerate(stores)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    at_once(compose, [(store, i) for i, store in enumerate(stores)])
     for store in stores:
         store.close()
     assert sorted(outcomes)[0] == "issue #1"
@@ -266,11 +262,7 @@ def test_hosts_subscribing_one_address_at_once_add_it_once(config: Config):
         except Exception as exc:  # noqa: BLE001 - reported below
             outcomes.append(f"{type(exc).__name__}: {exc}")
 
-    threads = [threading.Thread(target=subscribe, args=(store,)) for store in stores]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    at_once(subscribe, [(store,) for store in stores])
     for store in stores:
         store.close()
     assert sorted(outcomes) == ["added"] + ["already"] * 5, outcomes

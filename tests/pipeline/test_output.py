@@ -15,7 +15,7 @@ import pytest
 
 from publisher.errors import PublisherError, SourceError
 from publisher.pipeline.build import build_site, manifest_path
-from tests.fixtures import built_afresh, write_films, write_png, write_reviews
+from tests.fixtures import at_once, built_afresh, write_films, write_png, write_reviews
 from tests.fixtures import snapshot as contents
 from tests.mounts import read_only, tiny_disk
 
@@ -137,7 +137,6 @@ def test_new_files_go_in_before_the_pages_that_link_to_them(publication, now):
 
 def test_two_builds_at_once_take_turns(publication, now):
     # The build lock: a second build waits; both finish with a complete site.
-    import threading
 
     write_reviews(publication, 5)
     config = publication.config
@@ -149,11 +148,7 @@ def test_two_builds_at_once_take_turns(publication, now):
         except BaseException as exc:  # noqa: BLE001 - reported below
             errors.append(exc)
 
-    threads = [threading.Thread(target=build) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    at_once(build, [()] * 2)
     assert errors == []
     assert build_site(config, now=now).written == ()
 
