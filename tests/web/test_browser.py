@@ -252,8 +252,9 @@ def test_the_pages_text_grows_with_the_readers_own_font_size(reader, browser):
         session.send("Page.enable")
         session.send("Page.setFontSizes", {"fontSizes": {"standard": standard, "fixed": 13}})
         page.goto(reader.url + "subscribe")
-        sizes[standard] = [float(page.locator(s).first.evaluate(
-            "(e) => getComputedStyle(e).fontSize").removesuffix("px")) for s in selectors]
+        sizes[standard] = [float(size.removesuffix("px")) for size in page.evaluate(
+            "(selectors) => selectors.map((s) => getComputedStyle(document.querySelector(s))"
+            ".fontSize)", list(selectors))]
         assert page.evaluate("document.documentElement.scrollWidth") <= 375
         context.close()
     assert [round(size * 1.5, 1) for size in sizes[16]] == [round(s, 1) for s in sizes[24]]
