@@ -69,6 +69,15 @@ def maildir_count(config) -> int:
 # --- a due slot, end to end -------------------------------------------------------------------
 
 
+def ready_to_send(publication, *, reviews: int, subscribers: int):
+    """The publication with ``reviews`` reviews, a Maildir outbox and ``subscribers`` readers
+    who joined the day before SLOT: its config."""
+    write_reviews(publication, reviews)
+    use_maildir(publication)
+    add_subscribers(publication.config, subscribers, SLOT - timedelta(days=1))
+    return publication.config
+
+
 def test_due_slot_composes_sends_and_archives_then_the_next_run_does_nothing(publication,
                                                                               server):
     write_reviews(publication, 3)
@@ -173,10 +182,8 @@ def test_fewer_than_min_reviews_records_the_slot_as_empty(publication):
 
 def test_a_newsletter_started_with_a_back_catalogue_mails_the_newest_and_says_so(publication,
                                                                                  cli):
-    write_reviews(publication, 14)  # imported from the old site: more than max_reviews (10)
-    use_maildir(publication)
-    config = publication.config
-    add_subscribers(config, 2, SLOT - timedelta(days=1))
+    # Imported from the old site: more than max_reviews (10).
+    config = ready_to_send(publication, reviews=14, subscribers=2)
     said = ("issue #1 is the newsletter's first: it holds the newest reviews, and the 4 older "
             "published reviews are the back catalogue, on the site and in the feeds but never "
             "mailed")
@@ -206,10 +213,8 @@ def test_an_old_review_added_after_the_first_issue_is_named_once_as_never_mailed
     """A review dated before the newsletter's start is back catalogue: the editor who adds one
     expecting the next issue to carry it hears so from check, and once from the run whose
     build publishes it; not from every run after."""
-    write_reviews(publication, 3)  # 1-3 November: issue #1 holds all three
-    use_maildir(publication)
-    config = publication.config
-    add_subscribers(config, 2, SLOT - timedelta(days=1))
+    # 1-3 November: issue #1 holds all three.
+    config = ready_to_send(publication, reviews=3, subscribers=2)
     report, _ = run(config, SLOT + timedelta(minutes=1))
     assert report.issue == 1
     write_reviews(publication, [{"slug": "old-gem", "date": "2026-10-12"}])
@@ -261,10 +266,7 @@ def test_a_review_mailed_once_is_not_mailed_again_under_its_new_feed_id(publicat
 
 
 def test_a_slot_beyond_grace_is_skipped_and_its_reviews_roll_into_the_next_issue(publication):
-    write_reviews(publication, 3)
-    use_maildir(publication)
-    config = publication.config
-    add_subscribers(config, 3, SLOT - timedelta(days=1))
+    config = ready_to_send(publication, reviews=3, subscribers=3)
 
     report, lines = run(config, SLOT + timedelta(days=2))
     assert report.exit_code == 0 and report.outcome == "skipped" and report.issue is None
@@ -283,10 +285,7 @@ def test_a_slot_beyond_grace_is_skipped_and_its_reviews_roll_into_the_next_issue
 
 
 def test_catch_up_sends_a_late_slot_on_purpose(publication):
-    write_reviews(publication, 2)
-    use_maildir(publication)
-    config = publication.config
-    add_subscribers(config, 4, SLOT - timedelta(days=1))
+    config = ready_to_send(publication, reviews=2, subscribers=4)
     report, lines = run(config, SLOT + timedelta(days=3), catch_up=True)
     assert report.exit_code == 0 and report.issue == 1
     assert "3.0 days late, caught up on request" in lines.text()
@@ -295,10 +294,7 @@ def test_catch_up_sends_a_late_slot_on_purpose(publication):
 
 
 def test_catch_up_after_a_recorded_skip_sends_once(publication):
-    write_reviews(publication, 2)
-    use_maildir(publication)
-    config = publication.config
-    add_subscribers(config, 4, SLOT - timedelta(days=1))
+    config = ready_to_send(publication, reviews=2, subscribers=4)
     later = SLOT + timedelta(days=3)
     assert run(config, later)[0].outcome == "skipped"  # cron got there first
 
@@ -326,10 +322,7 @@ def test_catch_up_after_a_recorded_skip_sends_once(publication):
 
 
 def test_a_slot_recorded_while_the_clock_was_ahead_does_not_stop_the_newsletter(publication):
-    write_reviews(publication, 2)
-    use_maildir(publication)
-    config = publication.config
-    add_subscribers(config, 2, SLOT - timedelta(days=1))
+    config = ready_to_send(publication, reviews=2, subscribers=2)
     assert run(config, SLOT + timedelta(minutes=4))[0].issue == 1
     ahead = SLOT + timedelta(weeks=8)  # one cron run while the clock was eight weeks ahead
     write_reviews(publication, 1, first=SLOT.date() + timedelta(days=1), prefix="early")
@@ -357,10 +350,7 @@ def test_a_slot_recorded_while_the_clock_was_ahead_does_not_stop_the_newsletter(
 
 def test_an_edited_schedule_does_not_send_a_time_of_its_own_that_passed_before(publication,
                                                                                cli):
-    write_reviews(publication, 3)
-    use_maildir(publication)
-    config = publication.config
-    add_subscribers(config, 2, SLOT - timedelta(days=1))
+    config = ready_to_send(publication, reviews=3, subscribers=2)
     assert run(config, SLOT + timedelta(minutes=4))[0].issue == 1
     write_reviews(publication, 1, first=SLOT.date() + timedelta(days=1), prefix="new")
     # Saturday 10:00: the editor moves the newsletter to Saturdays 08:00. Two hours ago is a
@@ -458,10 +448,7 @@ def test_an_issue_half_sent_goes_on_while_the_sources_are_broken(publication):
 def composed_without_the_secret(publication, monkeypatch):
     """Two reviews, three subscribers, and a run at the slot without PUBLISHER_SECRET: issue
     #1 composed, a draft. (config, that run's report)."""
-    write_reviews(publication, 2)
-    use_maildir(publication)
-    config = publication.config
-    add_subscribers(config, 3, SLOT - timedelta(days=1))
+    config = ready_to_send(publication, reviews=2, subscribers=3)
     monkeypatch.delenv("PUBLISHER_SECRET")
     report, _ = run(config, SLOT + timedelta(minutes=1))
     assert ledger(config)[0][0].state == "draft"
