@@ -122,36 +122,34 @@ def test_subscribe_confirm_receive_unsubscribe_and_hear_no_more(publication: Pub
 def test_a_reader_moves_their_subscription_to_a_new_address(publication: Publication, browser,
                                                             server: SmtpServer):
     use_smtp(publication, server.url, connections=1)
-    sock, config = serve_publication(publication)
-    with open_store(config) as store:
+    with serving(publication) as reader:
+        store = reader.store
         store.add_subscriber("rita@old.example", "Rita", now=NOW)
-        desk = ReaderDesk(config, store, secret=SECRET, clock=MutableClock(NOW))
-        with ReaderServer(desk, sock):
-            page = browser.new_page()
-            page.goto(desk.sender.preferences_url(SECRET, "rita@old.example"))
-            page.get_by_label("New email address").fill("rita@new.example")
-            page.get_by_role("button", name="Send the link").click()
-            page.get_by_role("status").wait_for()
-            assert "We sent a link to rita@new.example" in page.get_by_role("status").inner_text()
+        page = browser.new_page()
+        page.goto(reader.preferences_url("rita@old.example"))
+        page.get_by_label("New email address").fill("rita@new.example")
+        page.get_by_role("button", name="Send the link").click()
+        page.get_by_role("status").wait_for()
+        assert "We sent a link to rita@new.example" in page.get_by_role("status").inner_text()
 
-            # The link in the new mailbox's HTML part: a button, then the switch.
-            (link_mail,) = _wait(lambda: server.received_by("rita@new.example"))
-            page.set_content(link_mail.message.get_body(("html",)).get_content())
-            page.get_by_role("link", name="Confirm my new address").click()
-            page.get_by_role("heading", name="Confirm your new address").wait_for()
-            assert store.subscriber("rita@old.example").status == "active"
-            page.get_by_role("button", name="Yes, use this address").click()
-            page.get_by_role("heading", name="Your address is changed").wait_for()
-            assert store.subscriber("rita@old.example") is None
-            assert store.subscriber("rita@new.example").status == "active"
+        # The link in the new mailbox's HTML part: a button, then the switch.
+        (link_mail,) = _wait(lambda: server.received_by("rita@new.example"))
+        page.set_content(link_mail.message.get_body(("html",)).get_content())
+        page.get_by_role("link", name="Confirm my new address").click()
+        page.get_by_role("heading", name="Confirm your new address").wait_for()
+        assert store.subscriber("rita@old.example").status == "active"
+        page.get_by_role("button", name="Yes, use this address").click()
+        page.get_by_role("heading", name="Your address is changed").wait_for()
+        assert store.subscriber("rita@old.example") is None
+        assert store.subscriber("rita@new.example").status == "active"
 
-            # The old mailbox is told; the preferences link on the page is the new address's.
-            (notice,) = _wait(lambda: server.received_by("rita@old.example"))
-            said = " ".join(notice.message.get_body(("plain",)).get_content().split())
-            assert "now goes to rita@new.example" in said
-            page.get_by_role("link", name="Manage your subscription").click()
-            assert "Address rita@new.example" in page.locator("dl").inner_text().replace(
-                "\n", " ")
+        # The old mailbox is told; the preferences link on the page is the new address's.
+        (notice,) = _wait(lambda: server.received_by("rita@old.example"))
+        said = " ".join(notice.message.get_body(("plain",)).get_content().split())
+        assert "now goes to rita@new.example" in said
+        page.get_by_role("link", name="Manage your subscription").click()
+        assert "Address rita@new.example" in page.locator("dl").inner_text().replace(
+            "\n", " ")
 
 
 def test_the_pages_work_by_keyboard_alone(publication: Publication, browser):

@@ -19,10 +19,11 @@ import httpx
 import lxml.html
 import pytest
 
-from publisher.config import READER_PATHS
+from publisher.config import READER_PATHS, Config
 from publisher.ledger.store import Store, open_store
 from publisher.newsletter.subscriptions import OWED_RETRY
 from publisher.pipeline.reader import ReaderDesk
+from publisher.render.sender import Sender
 from publisher.render.tokens import CONFIRM, MANAGE, UNDO, make_token, unsubscribe_token
 from tests.fixtures import NOW, Page, use_smtp, wait_for, write_png
 from tests.smtpserver import ScriptedServer
@@ -753,12 +754,8 @@ def change_link(text: str) -> str:
 def served_over_smtp(publication, server) -> Iterator[tuple[Config, Store]]:
     """publisher serve sending through a real SMTP server: (its config, the ledger)."""
     use_smtp(publication, server.url, connections=1)
-    sock, config = serve_publication(publication)
-    clock = MutableClock(NOW)
-    with open_store(config) as store:
-        desk = ReaderDesk(config, store, secret=SECRET, clock=clock)
-        with ReaderServer(desk, sock):
-            yield config, store
+    with serving(publication) as reader:
+        yield reader.config, reader.store
 
 
 def test_a_reader_moves_their_subscription_once_the_new_address_confirms(served_over_smtp,
