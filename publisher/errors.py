@@ -158,15 +158,19 @@ class LockHeld(PublisherError):
 class RunStuck(LockHeld):
     """The run lock's holder is alive (the kernel drops a dead one's lock) but has not beaten
     its heartbeat for longer than any step of a run waits: stopped, or blocked on a dead mount
-    or a socket. ``started`` and ``last_beat`` are times as the host's clock reads them."""
+    or a socket. ``started`` and ``last_beat`` are times as the host's clock reads them;
+    ``host``: the holder's, when it holds the database's lock (it may be on any host)."""
 
     def __init__(self, path: Path, pid: int | None, *, started: str, last_beat: str,
-                 silent_for: str):
+                 silent_for: str, host: str = ""):
         super().__init__(path, pid)
         who = f"pid {pid}" if pid else "pid unknown"
-        began = f", started {started}" if started else ""
         look = (f"look at it ('ps -o pid,stat,wchan:20,args -p {pid}') and stop it ('kill "
                 f"{pid}', then 'kill -9 {pid}' if it does not exit)" if pid else "stop it")
+        if host:  # the database's run lock (PostgreSQL): a sender on any host
+            who = f"{who} on host {host}"
+            look = f"on {host}, {look}"
+        began = f", started {started}" if started else ""
         # SIGTERM first: a run that can still act records what it has in flight on its way out.
         self.stepped_aside = (
             f"another publisher run ({who}{began}) holds the lock and has made no progress "

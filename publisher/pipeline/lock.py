@@ -17,6 +17,12 @@ a heartbeat: its holder touches the lock file (its mtime) as it makes progress, 
 run and each batch of deliveries, and a run that finds the lock held with no heartbeat for
 longer than anything a run waits on raises RunStuck. Progress, not age, since a send paced by
 ``delivery.rate_limit`` may rightly take days.
+
+The database's lock has the same heartbeat, kept by the server: each beat runs a statement on the
+connection holding the lock, and ``pg_stat_activity.state_change`` (by the database's clock, the
+same for every host) says when its holder last made progress. A stuck sender on PostgreSQL stops
+nobody — the others take its queue when its leases lapse, and what it claimed stays in
+``sending`` for it alone to record — so the others and ``check`` name it, to be stopped.
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ from collections.abc import Iterator
 from contextlib import AbstractContextManager, ExitStack, contextmanager
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from ..config import Config
 from ..errors import LockHeld, PublisherError, RunStuck, StoreError
@@ -53,6 +60,10 @@ HEARTBEAT_EVERY = 5.0
 #: The run lock files this process holds (resolved path: descriptor) and its last beat.
 _beating: dict[Path, int] = {}
 _last_beat = 0.0
+#: The connections holding the database's run lock in this process (one per holding thread);
+#: used by the beat and by their release only, under ``_beat_guard``, never two at a time.
+_beating_connections: list[Any] = []
+_beat_guard = threading.Lock()
 
 
 @contextmanager
@@ -82,7 +93,7 @@ def heartbeat() -> None:
     global _last_beat
     moment = time.monotonic()
     with _held_guard:
-        if moment - _last_beat < HEARTBEAT_EVERY or not _beating:
+        if moment - _last_beat < HEARTBEAT_EVERY or not (_beating or _beating_connections):
             return
         _last_beat = moment
         for fd in _beating.values():
@@ -90,6 +101,15 @@ def heartbeat() -> None:
                 os.utime(fd)
             except OSError:
                 pass  # a heartbeat missed is no reason to stop a send
+    if _beating_connections:
+        from sqlalchemy.exc import SQLAlchemyError
+
+        with _beat_guard:  # not _held_guard: a slow server must not hold up holds_lock
+            for conn in _beating_connections:
+                try:
+                    conn.exec_driver_sql("SELECT 1")  # moves the session's state_change on
+                except SQLAlchemyError:
+                    pass  # as above; a connection lost takes the lock with it anyway
 
 
 @contextmanager
@@ -142,19 +162,61 @@ def held_by(path: Path, fd: int, stuck_after: float) -> LockHeld:
     if silent <= stuck_after:
         return LockHeld(path, pid)
     last = datetime.fromtimestamp(beaten).astimezone().isoformat(timespec="seconds")
-    minutes = int(silent // 60)  # 30 at least
     return RunStuck(path, pid, started=_read_started(fd), last_beat=last,
-                    silent_for=f"{minutes} minutes" if minutes < 120 else f"{minutes // 60} hours")
+                    silent_for=_silence(silent))
+
+
+def _silence(seconds: float) -> str:
+    minutes = int(seconds // 60)  # 30 at least
+    return f"{minutes} minutes" if minutes < 120 else f"{minutes // 60} hours"
 
 
 def stuck_holder(config: Config) -> RunStuck | None:
-    """The run holding ``config``'s run lock file when it is stuck, else None; looked at as
-    ``file_lock_holder`` does, creating and writing nothing (for rehearsals and check)."""
+    """The run holding ``config``'s run lock when it is stuck, else None: the lock file's
+    holder, looked at as ``file_lock_holder`` does, creating and writing nothing (for
+    rehearsals and check); with PostgreSQL, else a stuck holder of the database's lock."""
     with _held_file(config.paths.lock) as fd:
-        if fd is None:
-            return None
-        held = held_by(config.paths.lock, fd, stuck_after(config))
-        return held if isinstance(held, RunStuck) else None
+        held = None if fd is None else held_by(config.paths.lock, fd, stuck_after(config))
+    if isinstance(held, RunStuck):
+        return held
+    return stuck_database_holder(config) if _database_key(config) is not None else None
+
+
+def stuck_database_holder(config: Config) -> RunStuck | None:
+    """A holder of the database's run lock (PostgreSQL) that has made no progress for
+    ``stuck_after`` seconds, by the server's clock (see the module's docstring), else None —
+    also when the database cannot be reached, which ``check`` says on its own line."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from ..ledger.base import display_url, new_worker_id
+    from ..ledger.store import create_ledger_engine, database_url
+
+    url = database_url(config, create_dir=False)
+    engine = create_ledger_engine(config, url, worker=new_worker_id())
+    try:
+        with engine.connect() as conn:
+            row = conn.exec_driver_sql(
+                "SELECT a.application_name, a.backend_start, a.state_change, "
+                "EXTRACT(EPOCH FROM now() - a.state_change) FROM pg_locks l "
+                "JOIN pg_stat_activity a ON a.pid = l.pid "
+                "WHERE l.locktype = 'advisory' AND l.granted AND l.database = "
+                "(SELECT oid FROM pg_database WHERE datname = current_database()) "
+                f"AND l.classid = {RUN_LOCK >> 32} AND l.objid = {RUN_LOCK & 0xFFFF_FFFF} "
+                "AND l.objsubid = 1 AND a.state_change < now() - make_interval(secs => "
+                f"{float(stuck_after(config))}) ORDER BY a.state_change LIMIT 1").first()
+    except SQLAlchemyError:
+        return None
+    finally:
+        engine.dispose()
+    if row is None:
+        return None
+    worker, started, beaten, silent = row
+    host, _, rest = (worker or "").partition(":")
+    pid = rest.partition(":")[0]
+    return RunStuck(Path(display_url(url)), int(pid) if pid.isdigit() else None,
+                    started=started.astimezone().isoformat(timespec="seconds"),
+                    last_beat=beaten.astimezone().isoformat(timespec="seconds"),
+                    silent_for=_silence(float(silent)), host=host or "?")
 
 
 def _database_key(config: Config) -> str | None:
@@ -163,6 +225,11 @@ def _database_key(config: Config) -> str | None:
     layer."""
     scheme = config.state.database.partition(":")[0].partition("+")[0].strip().lower()
     return config.state.database if scheme in ("postgresql", "postgres") else None
+
+
+def is_database_locked(config: Config) -> bool:
+    """Whether ``config``'s run lock is the database's (the ledger is in PostgreSQL)."""
+    return _database_key(config) is not None
 
 
 @contextmanager
@@ -188,11 +255,17 @@ def database_lock(config: Config, *, shared: bool) -> Iterator[int]:
         except SQLAlchemyError as exc:
             raise StoreError(connect_error(url, exc)) from None
         try:
-            if not got:
-                raise LockHeld(Path(display_url(url)), None,
-                               holder=", ".join(holders) or "a worker")
+            if not got:  # a stuck holder is named as such: it will not end by itself
+                raise stuck_database_holder(config) or LockHeld(
+                    Path(display_url(url)), None, holder=", ".join(holders) or "a worker")
             with _holding(key):
-                yield os.getpid()
+                with _beat_guard:
+                    _beating_connections.append(conn)
+                try:
+                    yield os.getpid()
+                finally:
+                    with _beat_guard:
+                        _beating_connections.remove(conn)
         finally:
             if got:
                 # Closing alone frees the lock only when the server has noticed the session

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from contextlib import ExitStack
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, tzinfo
 from typing import Any
 
@@ -46,7 +46,7 @@ from ..sources import Catalog, load_reviews
 from .build import steady
 from .inbox import process_inbox
 from .issues import compose_issue, issued_review_ids, lost_ledger
-from .lock import heartbeat, run_locks
+from .lock import heartbeat, is_database_locked, run_locks, stuck_database_holder
 from .preflight import sending_secret
 from .publish import publish_site
 from .send import ambiguous_line, deliver
@@ -58,7 +58,8 @@ class RunReport:
     """What one run did.
 
     ``locked_by``: the pid holding the lock when this run stepped aside (0 if unknown), else None;
-    ``stuck`` when that holder has made no progress for long (its line is the ``problem``).
+    ``stuck`` when that holder, or another sender holding the database's lock beside this run,
+    has made no progress for long (its line is among the ``problems``).
     ``outcome``: what was recorded for the due slot (issued / skipped / empty), if anything.
     ``delivered``: (issue number, DeliveryReport) per issue delivered. ``problem``: the one line
     a person must act on, or None.
@@ -106,9 +107,15 @@ def run_once(config: Config, *, now: datetime, catch_up: bool = False,
         except LockHeld as exc:
             echo(exc.stepped_aside)
             return RunReport(locked_by=exc.pid or 0)
-        return _Run(config, schedule, now=now, catch_up=catch_up, echo=echo,
-                    progress=progress).run()
-    raise AssertionError("unreachable")  # pragma: no cover
+        report = _Run(config, schedule, now=now, catch_up=catch_up, echo=echo,
+                      progress=progress).run()
+    # On PostgreSQL a stuck sender holds the lock shared and stops nobody: this run has sent
+    # what the others may (its leases lapse), and says it for monitoring, as a stuck file lock.
+    stuck = stuck_database_holder(config) if is_database_locked(config) else None
+    if stuck is None:
+        return report
+    return replace(report, stuck=True, problem=report.problem or stuck.stepped_aside,
+                   problems=(*report.problems, stuck.stepped_aside))
 
 
 def sources_problem(exc: SourceError) -> str:

@@ -6,12 +6,14 @@ passes does not fail at send time for a reason it could have seen."""
 from __future__ import annotations
 
 import os
+import re
 import socket
 import sqlite3
 import time
 from datetime import timedelta
 
 import dkim
+import psycopg
 import pytest
 from sqlalchemy import create_engine
 
@@ -21,7 +23,8 @@ from publisher.ledger.readers import Owed
 from publisher.ledger.schema import SCHEMA_REVISION
 from publisher.ledger.store import open_store
 from publisher.models import Subscriber
-from publisher.pipeline.lock import run_lock
+from publisher.pipeline import lock
+from publisher.pipeline.lock import RUN_LOCK, run_lock
 from publisher.pipeline.preflight import check_dkim, documentation_settings
 from publisher.render.dkim import DkimSigner
 from publisher.render.message import MessageTemplate
@@ -238,6 +241,34 @@ def test_check_names_a_stuck_run_holding_the_lock(publication, cli):
     assert errors(result)[0].startswith(f"another publisher run (pid {pid}, started ")
     assert "has made no progress since" in errors(result)[0] and "(3 hours)" in errors(result)[0]
     assert check(cli).exit_code == 0
+
+
+@pytest.mark.parametrize("database", ["postgresql"], indirect=True)
+def test_check_names_a_stuck_sender_holding_the_database_run_lock(publication, database,
+                                                                  postgres_url, cli,
+                                                                  monkeypatch):
+    """On PostgreSQL a sender stopped on another host stops no other (they send beside it)
+    and no later run steps aside for it: without a heartbeat nobody would ever say it."""
+    silence = [3600.0]  # how long a holder may be silent, as the test says
+    monkeypatch.setattr(lock, "stuck_after", lambda config: silence[0])
+    with psycopg.connect(postgres_url, autocommit=True,
+                         application_name="far:4242:a1b2c3") as far:
+        far.execute(f"SELECT pg_advisory_lock_shared({RUN_LOCK})")
+        time.sleep(1.5)
+        assert check(cli).exit_code == 0  # silent for less than it may be
+        silence[0] = 1.0
+        stuck = check(cli)
+        settle = cli("issue", "settle-ambiguous", "1", env=ENV)
+    assert check(cli).exit_code == 0  # stopped: its connection closed, its lock with it
+    assert stuck.exit_code == 1
+    assert settle.exit_code == 1 and errors(settle) == [f"error: {errors(stuck)[0]}"]
+    assert re.fullmatch(
+        r"another publisher run \(pid 4242 on host far, started \S+\) holds the lock and "
+        r"has made no progress since \S+ \(0 minutes\): it is stopped or blocked \(a dead "
+        r"mount, a mail server that stopped answering\); on far, look at it \('ps -o "
+        r"pid,stat,wchan:20,args -p 4242'\) and stop it \('kill 4242', then 'kill -9 4242' if "
+        r"it does not exit\): the next run goes on where it stopped, sending nothing twice and "
+        r"naming what it had in flight as ambiguous, if anything", stuck.stderr.strip())
 
 
 def test_check_says_what_the_next_run_does_about_a_slot_that_passed(publication, cli,

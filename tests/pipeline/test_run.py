@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import feedparser
+import psycopg
 import pytest
 
 from publisher.ledger.store import open_store
@@ -670,6 +671,43 @@ def test_a_run_making_progress_is_not_called_stuck_however_long_it_has_held_the_
         result = cli("run", now=SLOT + timedelta(minutes=1))
     assert result.exit_code == 0
     assert result.output == f"another publisher run holds the lock (pid {pid}); nothing done\n"
+
+
+@pytest.mark.parametrize("database", ["postgresql"], indirect=True)
+def test_a_run_beside_a_stuck_sender_on_postgresql_sends_and_exits_3(publication, database,
+                                                                     monkeypatch):
+    # Several senders hold the database's run lock shared: one stopped on another host stops
+    # no run, which sends what it may (nothing the stuck one claimed) and says it for monitoring.
+    write_reviews(publication, 2)
+    config = publication.config
+    add_subscribers(config, 3, SLOT - timedelta(days=1))
+    monkeypatch.setattr(lock, "stuck_after", lambda config: 1.0)
+    with psycopg.connect(config.state.database, autocommit=True,
+                         application_name="far:4242:a1b2c3") as far:
+        far.execute(f"SELECT pg_advisory_lock_shared({lock.RUN_LOCK})")
+        time.sleep(1.5)
+        report, _ = run(config, SLOT + timedelta(minutes=1))
+    assert report.exit_code == 3
+    assert [n for n, _ in report.delivered] == [1] and maildir_count(config) == 3
+    assert report.problems[-1].startswith("another publisher run (pid 4242 on host far, started ")
+    report, _ = run(config, SLOT + timedelta(minutes=6))  # it was stopped
+    assert report.exit_code == 0, report.problem
+
+
+@pytest.mark.parametrize("database", ["postgresql"], indirect=True)
+def test_a_sender_on_postgresql_beats_its_heartbeat_on_the_lock_connection(publication,
+                                                                           database,
+                                                                           monkeypatch):
+    config = publication.config
+    monkeypatch.setattr(lock, "stuck_after", lambda config: 2.0)
+    monkeypatch.setattr(lock, "HEARTBEAT_EVERY", 0.0)
+    with lock.database_lock(config, shared=True):
+        time.sleep(2.5)
+        silent = lock.stuck_database_holder(config)
+        heartbeat()  # it sent a batch
+        beating = lock.stuck_database_holder(config)
+    assert silent is not None and silent.pid == os.getpid()
+    assert beating is None
 
 
 def test_cli_run_exit_codes(publication, cli):
