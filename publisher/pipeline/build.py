@@ -204,7 +204,7 @@ def plan_problems(config: Config, catalog: Catalog, now: datetime,
         return [str(exc)], []
     warnings = planner.warnings[len(catalog.warnings):]
     if issues is not None:  # what the next build will say of a new review no issue mails
-        warnings += unmailed(planner, read_manifest(manifest_path(config)))
+        warnings += unmailed(planner, catalog, read_manifest(manifest_path(config)))
     if statics is None:
         return [], [str(w) for w in warnings]
     made = planner.written()
@@ -253,7 +253,7 @@ def _build(config: Config, *, now: datetime, issues: Sequence[Issue], catalog: C
     copied = old.get("static", {}).get("files", {})
     news = {rel for rel in lost if f"page:{rel}" in old or rel in copied}
     moved += [problem for rel, problem in lost.items() if rel in news]
-    moved += unmailed(planner, old)
+    moved += unmailed(planner, catalog, old)
     planner.warnings.extend(moved)
     planner.warnings.extend(problem for rel, problem in lost.items() if rel not in news)
     manifest: dict[str, dict[str, Any]] = {}

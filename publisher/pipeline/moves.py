@@ -18,8 +18,10 @@ import orjson
 
 from ..config import Config, feed_id
 from ..errors import Problem
-from ..models import PUBLISHED_ONLY, Review
+from ..models import Review
+from ..newsletter.compose import back_catalogue, issued_ids, newsletter_start
 from ..render.pages import page_file
+from ..sources import Catalog
 from ..sources.frontmatter import field_line
 from ..sources.schema import derived_id
 from .plan import Planner
@@ -275,25 +277,26 @@ def _feed_items(path: Path) -> list[Mapping[str, Any]]:
 
 
 
-def unmailed(plan: Planner, old: Mapping[str, Mapping[str, Any]]) -> list[Problem]:
-    """Warnings for the reviews published since the build whose record is ``old`` that no
-    issue will mail: dated before the oldest review an issue sent holds, they are back
-    catalogue (``newsletter.compose``). An editor who adds an old review, or gives a new one
-    a date long past, expects the next issue to carry it; they hear otherwise from ``check``
-    and from the build that publishes it, once: the builds after know its page. Nothing
-    before the first issue (the run that composes it says how many it leaves out), nor at a
-    first build (no record to tell an old review from a new one)."""
+def unmailed(plan: Planner, catalog: Catalog, old: Mapping[str, Mapping[str, Any]]
+             ) -> list[Problem]:
+    """Warnings for the reviews of ``catalog`` published since the build whose record is
+    ``old`` that no issue will mail: the back catalogue, as composing decides it
+    (``newsletter.compose``) from the issues sent. An editor who adds an old review, or gives a
+    new one a date long past, expects the next issue to carry it; they hear otherwise from
+    ``check`` and from the build that publishes it, once: the builds after know its page.
+    Nothing before the first issue (the run that composes it says how many it leaves out), nor
+    at a first build (no record to tell an old review from a new one)."""
     built = {str(part) for key, entry in old.items() if key.startswith("page:")
              and isinstance(about := entry.get("review"), list) and len(about) == 3
              for part in about[:2]}  # its source file and its feed id
-    issued = {review.id for issue in plan.issues for review in issue.reviews}
-    published = [r for r in plan.published if PUBLISHED_ONLY.shows(r, plan.now)]
-    # As newsletter_start: the oldest review of an issue still in the sources.
-    start = min((r.date for r in published if r.id in issued), default=None)
+    mailed = [review for issue in plan.issues for review in issue.reviews]
+    issued = issued_ids(catalog, {review.id for review in mailed}, mailed)
+    start = newsletter_start(catalog, issued)
     if not built or start is None:
         return []
-    late = [r for r in published if r.date < start and r.id not in issued and not r.unwritten
-            and r.source_path not in built and r.id not in built]
+    late = sorted((r for r in back_catalogue(catalog, issued, plan.now)
+                   if r.source_path not in built and r.id not in built),
+                  key=lambda r: (r.date, r.slug))
     day = f"{start.astimezone(plan.site.tz):%Y-%m-%d}"
     found = [Problem(r.source_path,
                      field_line(str(plan.config.root / r.source_path), "date"), "date",

@@ -233,6 +233,27 @@ def test_an_old_review_added_after_the_first_issue_is_named_once_as_never_mailed
     assert "old-gem" not in cli("check", now=SLOT + timedelta(hours=3)).stderr
 
 
+def test_a_review_the_next_issue_carries_is_not_called_back_catalogue(publication, cli):
+    # The oldest reviews issue #1 mailed are made drafts: the newsletter still started on the
+    # first one's date, so a review added since, dated after it, is the next issue's.
+    write_reviews(publication, 3)  # 1-3 November: issue #1 holds all three
+    use_maildir(publication)
+    config = publication.config
+    add_subscribers(config, 2, SLOT - timedelta(days=1))
+    assert run(config, SLOT + timedelta(minutes=1))[0].issue == 1
+    for n in (1, 2):
+        mailed = publication.root / "reviews" / f"film-{n}.md"
+        mailed.write_text(mailed.read_text().replace("rating: 4", "rating: 4\ndraft: true"))
+    write_reviews(publication, [{"slug": "late-arrival", "date": "2026-11-02"}])
+    checked = cli("check", now=SLOT + timedelta(hours=2))
+    report, lines = run(config, SLOT + timedelta(hours=2))
+    assert "late-arrival" not in checked.stderr
+    assert not any("late-arrival" in line for line in lines)
+    report, _ = run(config, SLOT + timedelta(days=7, minutes=1))
+    issues, _ = ledger(config)
+    assert [rid.rsplit(":", 1)[1] for rid in issues[1].review_ids] == ["late-arrival"]
+
+
 def _rename_file(publication):
     review = publication.root / "reviews" / "film-2.md"
     review.rename(review.with_name("film-two.md"))
