@@ -49,7 +49,7 @@ from .manifest import (
     unit_files,
     write_manifest,
 )
-from .moves import moves_since, unmailed
+from .moves import moves_since, new_base_url, site_record, unmailed
 from .output import Output, build_lock, open_dirs, sweep
 from .plan import Planner, plan_build
 from .rendering import RANK_STATIC, Unit, render_units, safe_relpath
@@ -204,7 +204,8 @@ def plan_problems(config: Config, catalog: Catalog, now: datetime,
         return [str(exc)], []
     warnings = planner.warnings[len(catalog.warnings):]
     if issues is not None:  # what the next build will say of a new review no issue mails
-        warnings += unmailed(planner, catalog, read_manifest(manifest_path(config)))
+        last = read_manifest(manifest_path(config))
+        warnings += new_base_url(planner, last) + unmailed(planner, catalog, last)
     if statics is None:
         return [], [str(w) for w in warnings]
     made = planner.written()
@@ -256,7 +257,7 @@ def _build(config: Config, *, now: datetime, issues: Sequence[Issue], catalog: C
     moved += unmailed(planner, catalog, old)
     planner.warnings.extend(moved)
     planner.warnings.extend(problem for rel, problem in lost.items() if rel not in news)
-    manifest: dict[str, dict[str, Any]] = {}
+    manifest: dict[str, dict[str, Any]] = {"site": site_record(config)}
     owner: dict[str, str] = {}  # path → the unit that makes it
     stale: list[Unit] = []
     unchanged = 0

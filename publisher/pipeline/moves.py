@@ -49,10 +49,41 @@ def moves_since(plan: Planner, old: Mapping[str, Mapping[str, Any]], feed: Path)
     pages (a version that made only feeds) is made up for by the site's JSON feed as that
     build left it (``feed``): what readers saw."""
     pages: set[str] = set()
-    found = _moved_pages(plan, old, pages) + _gone_terms(plan, old)
+    found = new_base_url(plan, old) + _moved_pages(plan, old, pages) + _gone_terms(plan, old)
     if not any(key.startswith("page:") for key in old):
         found = _renamed_since_feed(plan, _feed_items(feed), pages) + found
     return Moves(tuple(found), frozenset(pages))
+
+
+def site_record(config: Config) -> dict[str, Any]:
+    """The manifest's entry for the site as a whole: where it was published."""
+    return {"base_url": config.base_url, "files": []}  # files: as every entry, none
+
+
+def new_base_url(plan: Planner, old: Mapping[str, Mapping[str, Any]]) -> list[Problem]:
+    """The warning for a site published since the build whose record is ``old`` at another
+    ``base_url`` (a new domain): the issues sent, readers' feeds and search engines keep
+    linking to the old address, which only its web server can send on. Hugo says nothing and
+    Ghost redirects by itself; publisher makes no server, so it says what to set up, once."""
+    before = old.get("site", {}).get("base_url")
+    after = plan.config.base_url
+    if not isinstance(before, str) or before == after:
+        return []
+    sent = sorted(issue.number for issue in plan.issues)
+    # Unsubscribe links go to server.url when it is set, else under base_url.
+    unsubscribe = not plan.config.server.url
+    if len(sent) > 1:
+        who = (f"the {len(sent)} issues sent (#{sent[0]}–#{sent[-1]}) link to the old address"
+               f"{', their unsubscribe links too' if unsubscribe else ''}, as do")
+    elif sent:
+        who = (f"issue #{sent[0]} (sent) links to the old address"
+               f"{', its unsubscribe link too' if unsubscribe else ''}, as do")
+    else:
+        who = "the old address is in"
+    return [Problem(plan.config.path.name, 0, "base_url", (
+        f"changed from {before} to {after}; {who} readers' feeds and search engines: keep "
+        f"{before} answering with a permanent redirect (a 308, which keeps a one-click "
+        f"unsubscribe a POST) of every path to the same path under {after}"))]
 
 
 def _gone_terms(plan: Planner, old: Mapping[str, Mapping[str, Any]]) -> list[Problem]:

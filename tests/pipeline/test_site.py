@@ -1034,6 +1034,10 @@ def test_a_new_base_url_domain_is_named_once_with_the_line_that_keeps_every_feed
 
     warnings = [str(w) for w in build_site(publication.config, now=now).warnings]
     assert warnings == [
+        "publisher.toml: base_url: changed from https://reel.test/ to https://www.reel.test/; "
+        "the old address is in readers' feeds and search engines: keep https://reel.test/ "
+        "answering with a permanent redirect (a 308, which keeps a one-click unsubscribe a "
+        "POST) of every path to the same path under https://www.reel.test/",
         "publisher.toml: feeds.id_domain: base_url's domain changed from reel.test to "
         "www.reel.test, and with it the feed id of 7 reviews without an id: line "
         "(tag:reel.test,2026-11-01:film-1 is now tag:www.reel.test,2026-11-01:film-1), so "
@@ -1049,6 +1053,29 @@ def test_a_new_base_url_domain_is_named_once_with_the_line_that_keeps_every_feed
     after = feedparser.parse((config.output_path / "atom.xml").read_bytes())
     assert [e.link for e in after.entries][0].startswith("https://www.reel.test/")
     assert [e.id for e in after.entries][1:] == [e.id for e in before.entries][1:]
+
+
+def test_a_new_base_url_is_named_once_with_the_redirect_the_issues_sent_need(publication,
+                                                                             now):
+    # Hugo says nothing and Ghost redirects by itself; publisher makes no web server, and the
+    # links of the issues sent (their unsubscribe links too) point at the old address for good.
+    write_reviews(publication, 2)
+    config = publication.config
+    reviews = load_reviews(config).published(now)
+    sent = [Issue(number=n, subject="s", date=now, reviews=reviews[n - 1:n]) for n in (1, 2)]
+    build_site(config, now=now, issues=sent)
+    toml = publication.root / "publisher.toml"
+    toml.write_text(toml.read_text().replace("https://reel.test/", "https://reel.example.net/"))
+    publication.add_config('[feeds]\nid_domain = "reel.test"\n')
+    config = publication.config
+    said = ("publisher.toml: base_url: changed from https://reel.test/ to "
+            "https://reel.example.net/; the 2 issues sent (#1–#2) link to the old address, "
+            "their unsubscribe links too, as do readers' feeds and search engines: keep "
+            "https://reel.test/ answering with a permanent redirect (a 308, which keeps a "
+            "one-click unsubscribe a POST) of every path to the same path under "
+            "https://reel.example.net/")
+    assert [str(w) for w in build_site(config, now=now, issues=sent).warnings] == [said]
+    assert build_site(config, now=now, issues=sent).warnings == ()  # said once
 
 
 def test_a_feed_id_changed_since_a_version_that_made_only_feeds_is_named(publication, now):
