@@ -191,7 +191,10 @@ def stuck_database_holder(config: Config) -> RunStuck | None:
     from ..ledger.base import display_url, new_worker_id
     from ..ledger.store import create_ledger_engine, database_url
 
-    url = database_url(config, create_dir=False)
+    try:
+        url = database_url(config, create_dir=False)
+    except PublisherError:  # a URL refused (a password in it): check says so on its own line
+        return None
     engine = create_ledger_engine(config, url, worker=new_worker_id())
     try:
         with engine.connect() as conn:
