@@ -358,6 +358,9 @@ _YOUTUBE_HOSTS = frozenset({"youtube.com", "www.youtube.com", "m.youtube.com",
 _YOUTUBE_PATH = re.compile(r"/(?:embed|shorts|live|v)/([^/]+)/?\Z")
 _VIMEO_PATH = re.compile(r"/(?:video/|(?:channels|groups/[^/]+/videos|album/\d+/video)/"
                          r"(?:[^/]+/)?)?(\d+)(?:/([0-9a-f]+))?/?\Z")
+#: An unlisted Vimeo video's key, in the path or as ?h=: the player's URL and the feeds' HTML
+#: carry it unescaped, so it is taken only in this shape.
+_VIMEO_KEY = re.compile(r"[0-9a-f]*\Z")
 
 
 #: Where an embedded video in a body points the editor: the one embed publisher makes.
@@ -385,9 +388,10 @@ def trailer_video(written: str) -> Trailer | None:
         video = parts.path.strip("/")
     elif host in ("vimeo.com", "www.vimeo.com", "player.vimeo.com"):
         match = _VIMEO_PATH.match(parts.path)
-        if match is None:
+        key = match[2] or query.get("h", [""])[0] if match else ""
+        if match is None or not _VIMEO_KEY.match(key):
             return None
-        return Trailer("vimeo", match[1], match[2] or query.get("h", [""])[0])
+        return Trailer("vimeo", match[1], key)
     else:
         return None
     return Trailer("youtube", video) if _YOUTUBE_ID.match(video) else None

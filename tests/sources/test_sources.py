@@ -353,12 +353,18 @@ def test_a_trailer_that_is_not_a_youtube_or_vimeo_video_is_named_at_its_line(pub
                                             + "trailer: https://www.youtube.com/@A24\n"))
     publication.write_review("c.md", review(BASIC.replace("Lights", "Bites")
                                             + "trailer: <iframe src=x></iframe>\n"))
+    # An unlisted video's key is hex, as in its address's path: one in the query is not
+    # taken as written, where it would reach the feeds' HTML and the page's player link.
+    hostile = "https://vimeo.com/76979871?h=%22%3E%3Cimg%20src%3Dx%20onerror%3Dalert(1)%3E"
+    publication.write_review("d.md", review(BASIC.replace("Lights", "Kites")
+                                            + f"trailer: {hostile}\n"))
     expected = ("is not a YouTube or Vimeo video's address; expected one such as "
                 "https://www.youtube.com/watch?v=ID or https://vimeo.com/ID")
     assert problems_of(publication) == [
         f"reviews/a.md:5: trailer: 'https://www.dailymotion.com/video/x8' {expected}",
         f"reviews/b.md:5: trailer: 'https://www.youtube.com/@A24' {expected}",
         f"reviews/c.md:5: trailer: '<iframe src=x></iframe>' {expected}",
+        f"reviews/d.md:5: trailer: {hostile!r} {expected}",
     ]
 
 
