@@ -156,8 +156,8 @@ class ServerSettings:
     confirm_hours: float = 48.0
     #: Subscribe requests one IP address may make per hour; beyond it the form answers 429.
     subscribe_per_ip_hour: int = 10
-    #: Messages the subscribe form sends one address per day, whoever asks: confirmation links,
-    #: and notes to an address already subscribed.
+    #: Messages the reader pages send one address per day, whoever asks: confirmation links,
+    #: notes to an address already subscribed, and links to change address to it.
     confirmations_per_day: int = 3
     #: How long the "resubscribe" (undo) button on the unsubscribe page works (hours).
     undo_hours: float = 168.0

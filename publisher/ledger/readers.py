@@ -46,6 +46,23 @@ from .subscribers import _subscriber_from, record_event, set_status
 WELCOMED = "welcomed"
 #: The history's kind for a subscription moved to another address; its detail names both.
 ADDRESS_CHANGED = "address-changed"
+#: The form of the request that counts a link mailed to a new address (count_address_link).
+ADDRESS_LINK_FORM = "change-address"
+
+
+def _forget_old_requests(conn: Connection, now: datetime) -> None:
+    # Unconfirmed requests are personal data of people who may never have asked.
+    conn.execute(delete(subscription_requests_t).where(
+        subscription_requests_t.c.expires_at < now - REQUEST_RETENTION))
+
+
+def _sent_today(conn: Connection, key: str, now: datetime) -> int:
+    """The messages the reader pages sent the address of uniqueness key ``key`` in the last 24
+    hours: one per request (a confirmation, a note, a link to change address)."""
+    return int(conn.execute(select(func.count()).where(
+        subscription_requests_t.c.email_normalised == key,
+        subscription_requests_t.c.requested_at > now - timedelta(days=1),
+    )).scalar_one())
 
 
 def is_hash_suppressed(conn: Connection, email: str) -> bool:
@@ -137,15 +154,10 @@ class ReaderStore(StoreBase):
         key = address_key(address)
         name = clean_name(name)
         with self._write() as conn:
-            # Unconfirmed requests are personal data of people who may never have asked.
-            conn.execute(delete(subscription_requests_t).where(
-                subscription_requests_t.c.expires_at < now - REQUEST_RETENTION))
+            _forget_old_requests(conn, now)
             row = self._row(conn, address)
-            sent_today = conn.execute(select(func.count()).where(
-                subscription_requests_t.c.email_normalised == key,
-                subscription_requests_t.c.requested_at > now - timedelta(days=1),
-            )).scalar_one()
-            action = decide_subscribe(None if row is None else row.status, sent_today, per_day)
+            action = decide_subscribe(None if row is None else row.status,
+                                      _sent_today(conn, key, now), per_day)
             if action == SubscribeAction.LIMITED:
                 return action, None
             if action == SubscribeAction.ALREADY_ACTIVE:
@@ -159,6 +171,24 @@ class ReaderStore(StoreBase):
             )).inserted_primary_key
             assert inserted is not None
             return action, SubscriptionRequest(int(inserted[0]), address, name, expires)
+
+    def count_address_link(self, new: str, *, ip: str | None, now: datetime, per_day: int
+                           ) -> bool:
+        """Count a link to change address, about to be mailed to ``new``, toward the cap on the
+        messages one address is sent a day (``request_subscription``'s): False, counting
+        nothing, when ``new`` had ``per_day`` already. It is kept as a request that expires as
+        it is made (form ADDRESS_LINK_FORM), as the note to an address on the list is: anyone
+        on the list could otherwise have a stranger mailed at every press of the button."""
+        address = normalise_email(new)
+        key = address_key(address)
+        with self._write() as conn:
+            _forget_old_requests(conn, now)
+            if _sent_today(conn, key, now) >= per_day:
+                return False
+            conn.execute(insert(subscription_requests_t).values(
+                email=address, email_normalised=key, form=ADDRESS_LINK_FORM, ip=ip,
+                requested_at=now, expires_at=now, mail_due=None))
+            return True
 
     def subscription_request(self, request_id: int) -> SubscriptionRequest | None:
         with self._read() as conn:

@@ -477,6 +477,15 @@ class ReaderDesk:
                            now + timedelta(hours=self.settings.confirm_hours))
         return self.config.reader_url("change-address") + f"?token={token}"
 
+    def count_address_link(self, new: str, ip: str | None) -> bool:
+        """Whether a link may be mailed to ``new`` today, counting it if so: the subscribe
+        form's cap on one address's messages a day (``server.confirmations_per_day``) holds
+        for these too."""
+        with self._write_lock:
+            return self.store.count_address_link(
+                new, ip=ip if self.settings.store_ip else None, now=self.clock(),
+                per_day=self.settings.confirmations_per_day)
+
     def address_link(self, old: str, new: str) -> bytes:
         return address_link_message(self.site, self.sender, self.strings, email=new, old=old,
                                     change_url=self.change_url(old, new),

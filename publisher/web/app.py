@@ -371,8 +371,14 @@ def create_app(desk: ReaderDesk, *, owed_every: float = 60.0,
                             return refused
                         notice = pages.t("address_link_sent", address=moving_to, old=address,
                                          hours=desk.confirm_hours)
-                        background = BackgroundTask(mail.send_after_answer,
-                                                    desk.send_address_link, address, moving_to)
+                        # Past the address's cap the page reads alike, as the subscribe
+                        # form's does: it tells nobody whether that address had mail today.
+                        if await run_in_threadpool(desk.count_address_link, moving_to, ip):
+                            background = BackgroundTask(mail.send_after_answer,
+                                                        desk.send_address_link, address,
+                                                        moving_to)
+                        else:
+                            log.info("change-address link: limited")
             elif action == "unsubscribe":
                 await run_in_threadpool(desk.unsubscribe, address, via="preferences")
                 notice = pages.t("unsubscribed_body", address=address, publication=publication)

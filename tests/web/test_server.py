@@ -858,6 +858,29 @@ def test_a_link_works_once_even_after_moving_back(reader: Reader):
     assert reader.store.subscriber("ann@new.example") is None
 
 
+def test_links_to_a_new_address_count_toward_its_daily_cap_and_answer_alike(reader: Reader,
+                                                                           caplog):
+    # Anyone on the list could otherwise have the publication mail a stranger at every press
+    # (subscribe_per_ip_hour from each address they hold): the cap the subscribe form keeps
+    # on one address's messages a day counts these links too.
+    caplog.set_level("INFO", logger="publisher.serve")
+    reader.store.add_subscriber("ann@example.org", now=NOW)
+    reader.subscribe("stranger@example.net")
+    url = reader.preferences_url("ann@example.org")
+    for _ in range(4):
+        asked = reader.client.post(url, data={"action": "address",
+                                              "email": "stranger@example.net"})
+        assert asked.status_code == 200
+        assert "We sent a link to stranger@example.net" in visible(asked)
+    wait_for_answered(caplog, "POST /preferences", 4)
+    to = [str(m["To"]) for m in outbox_messages(reader.outbox)]
+    assert to == ["stranger@example.net"] * 3  # confirmations_per_day
+    # A day later, the link goes out again.
+    reader.clock.now = NOW + timedelta(days=1, minutes=1)
+    reader.client.post(url, data={"action": "address", "email": "stranger@example.net"})
+    assert len(wait_for_messages(reader.outbox, 4)) == 4
+
+
 def test_a_bounced_subscription_moved_to_an_address_that_answers_is_active(reader: Reader):
     reader.store.add_subscriber("ann@dead.example", now=NOW)
     reader.store.set_subscriber_status("ann@dead.example", "bounced", now=NOW)
