@@ -319,7 +319,9 @@ class ReaderStore(StoreBase):
                 subscriber_events_t.c.subscriber_id == row.id,
                 subscriber_events_t.c.kind == ADDRESS_CHANGED,
                 subscriber_events_t.c.at > asked_at).limit(1)).first() is not None
-            taken = self._row(conn, address) is not None
+            other = self._row(conn, address)
+            # Its own record is no other subscription: the editor may re-case an address.
+            taken = other is not None and (row is None or other.id != row.id)
             outcome = decide_address_change(row is not None, moved, taken)
             if outcome != AddressChange.CHANGED or row is None:
                 return outcome, None if row is None else _subscriber_from(row)
@@ -345,6 +347,9 @@ class ReaderStore(StoreBase):
         of its own; InvalidAddress for a ``new`` that is not an address."""
         with self._read() as conn:
             before = self._row(conn, old)
+        if before is not None and before.email == normalise_email(new):
+            raise StoreError(f"{before.email} is already the subscription's address; "
+                             "nothing to move")
         outcome, subscriber = self.change_address(old, new, asked_at=now, now=now)
         if outcome == AddressChange.TAKEN:
             address = normalise_email(new)

@@ -80,6 +80,21 @@ def test_the_editor_moves_a_subscriber_to_the_address_they_wrote_from(publicatio
     assert emails(publication) == {"ada@new.example": "active", "bo@example.net": "active"}
 
 
+def test_moving_a_subscriber_to_their_own_address_never_says_to_remove_them(publication,
+                                                                           cli):
+    # Its own record is not "a subscription of its own" at the new address: that message told
+    # the editor to remove the very subscriber they meant to correct.
+    cli("subscribers", "add", "Ann.Smith@Example.org", "--name", "Ann")
+    recased = cli("subscribers", "move", "ann.smith@example.org", "ann.smith@example.org")
+    assert recased.exit_code == 0, recased.output
+    assert recased.stdout == "moved Ann.Smith@example.org to ann.smith@example.org\n"
+    assert emails(publication) == {"ann.smith@example.org": "active"}
+    same = cli("subscribers", "move", "ann.smith@example.org", "ann.smith@example.org")
+    assert same.exit_code == 1
+    assert same.stderr == ("error: ann.smith@example.org is already the subscription's "
+                           "address; nothing to move\n")
+
+
 def test_list_by_status_and_remove(publication, cli):
     for address in ("a@example.org", "b@example.org", "c@example.org"):
         cli("subscribers", "add", address)
