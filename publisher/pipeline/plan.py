@@ -22,10 +22,10 @@ from markupsafe import Markup
 
 from ..config import Config, moved_path
 from ..errors import Problem, SourceError
-from ..models import PUBLISHED_ONLY, ImageFacts, Issue, Review, Showing
+from ..models import PUBLISHED_ONLY, Issue, Review, Showing
 from ..render.engine import DEFAULT_TEMPLATES
 from ..render.feeds import FEED_FILES, XSL_PATH, FeedRenderer, Paging
-from ..render.images import image_file
+from ..render.images import BodyImages
 from ..render.pages import (
     SEARCH_INDEX,
     SEARCH_PATH,
@@ -295,11 +295,15 @@ class Planner:
         #: Pages not shown (drafts): a link to one is a link to nothing yet.
         self.hidden_pages = [page for page in catalog.pages if not showing.shows_page(page)]
         menu = [page for page in self.site_pages if page.menu or page.footer]
-        self.pages = PageRenderer(site, poster_facts=posters.facts, issues=bool(self.issues),
+        #: The image files of each body and their facts: what a page or feed sizes the body's
+        #: images by, and so what its digest holds (picked out once a body, for all three).
+        self.body_images = BodyImages(posters.facts)
+        self.pages = PageRenderer(site, poster_facts=posters.facts,
+                                  body_images=self.body_images, issues=bool(self.issues),
                                   menu=menu)
         reviewer_url = self.pages.reviewer_url if site.pages else None
         self.feeds = FeedRenderer(site, poster_facts=posters.facts, reviewer_url=reviewer_url,
-                                  card=self.pages.card)
+                                  card=self.pages.card, body_images=self.body_images)
         self._reviews: dict[int, str] = {}
         self._related_keys: dict[tuple[int, str], str] = {}
         #: The review each review page shows, by unit key (what the manifest records, so that
@@ -335,21 +339,13 @@ class Planner:
         found = self._reviews.get(id(review))
         if found is None:
             facts = self.posters.facts(review.poster.src) if review.poster else None
-            images = self._images(review.links)
+            images = self.body_images.of(review.links)
             source = self.fingerprints.get(review.source_path)
             # repr names what a deferred body is made from without rendering it (models.py)
             found = (_digest(source, review.source_path, facts, *images) if source
                      else _digest(repr(review), facts, *images))
             self._reviews[id(review)] = found
         return found
-
-    def _images(self, links: Sequence[tuple[str, int]]) -> list[ImageFacts | None]:
-        """The facts of the image files among a body's links into the site (its images are
-        among them), which the pages and feeds size it with (``sized_images``): a file's new
-        size makes them again. Empty for a body without one, whose digest stays as it was."""
-        if not links:
-            return []
-        return [self.posters.facts(url) for url, _line in links if image_file(url)]
 
     def _listing(self, reviews: Sequence[Review], *parts: object) -> str:
         """The digest of a unit that lists ``reviews`` (an archive, an index page): ``parts``
@@ -590,7 +586,7 @@ class Planner:
         for page in self.site_pages:
             rel = f"{page.slug}/index.html"
             self.page_sources[f"page:{rel}"] = page.source_path
-            inputs = _digest(base, page, *self._images(page.links))
+            inputs = _digest(base, page, *self.body_images.of(page.links))
             self.add(f"page:{rel}", RANK_LEAF, inputs, functools.partial(
                 lambda rel, page: {rel: pages.site_page(page)}, rel, page))
         if site.search:

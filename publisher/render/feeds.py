@@ -46,7 +46,7 @@ from .. import __version__
 from ..models import ImageFacts, Review
 from ..text import xml_safe
 from .card import Card, review_card
-from .images import sized_images
+from .images import BodyImages
 from .site import Site
 from .words import Words
 
@@ -450,15 +450,18 @@ class RenderedFeed:
 class FeedRenderer:
     """Renders feeds for one publication, preparing each review once however many documents
     carry it. ``poster_facts(url)`` gives a poster file's size and dimensions, or None (for a
-    remote URL, say); ``review_links(review)`` gives the reviewer's page URL for the review data
-    (only when the site builds such pages)."""
+    remote URL, say); ``body_images`` the image files of a body and their facts (one the build
+    shares with the pages; else one asking ``poster_facts``); ``review_links(review)`` gives
+    the reviewer's page URL for the review data (only when the site builds such pages)."""
 
     def __init__(self, site: Site,
                  poster_facts: Callable[[str], ImageFacts | None] | None = None,
                  reviewer_url: Callable[[Review], str] | None = None,
-                 card: Callable[[Review], Card] | None = None) -> None:
+                 card: Callable[[Review], Card] | None = None,
+                 body_images: BodyImages | None = None) -> None:
         self.site = site
         self._poster_facts = poster_facts or (lambda url: None)
+        self._body_images = body_images or BodyImages(self._poster_facts)
         self._reviewer_url = reviewer_url
         self._reviewer_urls: dict[str, str] = {}
         self._card = card or self._make_card
@@ -550,7 +553,7 @@ class FeedRenderer:
         published_iso = published.isoformat()
         header = _header_html(card, attr, poster, self.site.words)
         review = card.review
-        body = _body_utf8(sized_images(review.body_html, review.links, self._poster_facts), url)
+        body = _body_utf8(self._body_images.sized(review.body_html, review.links), url)
         footer = ""
         if card.trailer_url:  # made of a video id: nothing to clean or escape
             footer = (f'\n<p class="trailer"><a href="{card.trailer_url}">'

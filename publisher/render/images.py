@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import html
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 
 from ..models import ImageFacts
 
 #: The names of the files whose size is read: what a browser shows as an image and imagesize
-#: reads. The build's plan keys a body on the same ones (``image_file``), so that a file's new
-#: size makes again what shows it.
+#: reads. The build's plan keys a body on the same ones (``BodyImages.of``), so that a file's
+#: new size makes again what shows it.
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".gif", ".webp", ".svg")
 
 # After sanitising, attribute values are quoted and hold no ">" or '"' (escaped), so these
@@ -33,25 +33,62 @@ def image_file(url: str) -> bool:
     return url.lower().endswith(IMAGE_SUFFIXES)
 
 
-def sized_images(body_html: str, links: Sequence[tuple[str, int]],
-                 facts: Callable[[str], ImageFacts | None]) -> str:
-    """``body_html`` (sanitised, URLs absolute) with ``width`` and ``height`` on each image
-    whose file ``facts(url)`` knows the size of and that has neither already. ``links``: the
-    body's links into the site (``markdown.site_links``, where its images are too): a body
-    without an image file among them is returned as it is, unscanned (most are)."""
-    if not links or not any(image_file(url) for url, _line in links):
-        return body_html
+#: A body's image files with their facts, in the order its links name them: (URL, facts).
+Images = tuple[tuple[str, ImageFacts | None], ...]
 
-    def sized(match: re.Match[str]) -> str:
-        tag = match.group(0)
-        attributes = dict(_ATTRIBUTE.findall(tag))
-        src = html.unescape(attributes.get("src", ""))
-        if "width" in attributes or "height" in attributes or not image_file(src):
-            return tag
-        found = facts(src)
-        if found is None or found.width is None or found.height is None:
-            return tag
-        end = len(tag) - (2 if tag.endswith("/>") else 1)
-        return f'{tag[:end].rstrip()} width="{found.width}" height="{found.height}"{tag[end:]}'
 
-    return _IMG.sub(sized, body_html)
+class BodyImages:
+    """Which of a body's links into the site name image files, and their facts: picked out
+    once a body a build, however many ask. The build's plan asks (``of``: a file's new size
+    makes again what shows it), and so do the pages and the feeds, which size the body's
+    images by the same facts (``sized``). ``facts(url)`` gives a file's facts, or None (the
+    posters' ``PosterFacts.facts``)."""
+
+    def __init__(self, facts: Callable[[str], ImageFacts | None]) -> None:
+        self._facts = facts
+        # By the id of the links tuple (a Review's or SitePage's, alive the whole build), kept
+        # beside it so that a freed tuple's id, taken again by another, is never mistaken.
+        self._found: dict[int, tuple[tuple[tuple[str, int], ...], Images]] = {}
+
+    def of(self, links: tuple[tuple[str, int], ...]) -> Images:
+        """The image files among ``links`` (a body's links into the site,
+        ``markdown.site_links``, where its images are too) with their facts; () for a body
+        without one (most)."""
+        if not links:
+            return ()
+        found = self._found.get(id(links))
+        if found is None or found[0] is not links:
+            found = (links, tuple((url, self._facts(url)) for url, _line in links
+                                  if image_file(url)))
+            self._found[id(links)] = found
+        return found[1]
+
+    def sized(self, body_html: str, links: tuple[tuple[str, int], ...]) -> str:
+        """``body_html`` (sanitised, URLs absolute) with ``width`` and ``height`` on each
+        image whose file's size is known and that has neither already; a body without an image
+        file among its ``links`` is returned as it is, unscanned."""
+        images = self.of(links)
+        if not images:
+            return body_html
+        known = dict(images)
+
+        def sized(match: re.Match[str]) -> str:
+            tag = match.group(0)
+            attributes = dict(_ATTRIBUTE.findall(tag))
+            src = html.unescape(attributes.get("src", ""))
+            if "width" in attributes or "height" in attributes:
+                return tag
+            # A src written otherwise than its link (percent-encoded, say) is looked up itself.
+            if src in known:
+                found = known[src]
+            elif image_file(src):
+                found = self._facts(src)
+            else:
+                return tag
+            if found is None or found.width is None or found.height is None:
+                return tag
+            end = len(tag) - (2 if tag.endswith("/>") else 1)
+            return (f'{tag[:end].rstrip()} width="{found.width}" height="{found.height}"'
+                    f'{tag[end:]}')
+
+        return _IMG.sub(sized, body_html)

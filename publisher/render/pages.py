@@ -49,7 +49,7 @@ from .engine import (
     template_file,
 )
 from .feeds import REVIEW_NS
-from .images import sized_images
+from .images import BodyImages
 from .related import Related
 from .site import Site
 from .words import InlineWords, og_locale
@@ -118,16 +118,19 @@ class _Cards(Sequence[Card]):
 
 class PageRenderer:
     """Renders the pages of one publication. ``poster_facts(url)`` gives a poster file's size
-    and dimensions (or None); ``issues`` says whether the newsletter archive (issues/) exists,
-    and ``menu`` which of the site's own pages are named in the navigation (each one marked
-    ``footer`` in the footer as well)."""
+    and dimensions (or None); ``body_images`` the image files of a body and their facts (one
+    the build shares with the feeds; else one asking ``poster_facts``); ``issues`` says
+    whether the newsletter archive (issues/) exists, and ``menu`` which of the site's own pages
+    are named in the navigation (each one marked ``footer`` in the footer as well)."""
 
     def __init__(self, site: Site, *,
                  poster_facts: Callable[[str], ImageFacts | None] | None = None,
+                 body_images: BodyImages | None = None,
                  issues: bool = False, menu: Sequence[SitePage] = ()) -> None:
         self.site = site
         self.menu = tuple(menu)
         self._poster_facts = poster_facts or (lambda url: None)
+        self._body_images = body_images or BodyImages(self._poster_facts)
         # Templates do not change during a build: no file check on each render (the extends
         # of each page would stat its parent every time), and a dict for a cache (a page's
         # extends looks its parent up there: 1.1 µs, against 2.7 in Jinja's locked LRU cache).
@@ -550,11 +553,11 @@ class PageRenderer:
         return self._page(page.template, head, section=f"page:{page.slug}",
                           heading=page.title, body=self._body(page.body_html, page.links))
 
-    def _body(self, body_html: str, links: Sequence[tuple[str, int]]) -> Markup:
+    def _body(self, body_html: str, links: tuple[tuple[str, int], ...]) -> Markup:
         """A body as its page shows it: its images from static/ sized, and its footnotes'
         section named, as a section of a page is (in the publication's language; the body's
         HTML, shared with the feeds, has none)."""
-        body_html = sized_images(body_html, links, self._poster_facts)
+        body_html = self._body_images.sized(body_html, links)
         if _FOOTNOTES_SECTION in body_html:
             label = html.escape(self.site.words("footnotes_label"))
             body_html = body_html.replace(

@@ -13,10 +13,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from markupsafe import Markup
 
+from publisher.models import ImageFacts
 from publisher.render import pages
+from publisher.render.feeds import FeedRenderer
+from publisher.render.images import BodyImages
 from publisher.render.pages import PageRenderer, _utf8_join
 from publisher.render.site import Site
-from tests.fixtures import make_issue
+from tests.fixtures import make_issue, make_review
 
 
 def test_a_page_encoded_piece_by_piece_is_its_whole_text_encoded():
@@ -110,3 +113,32 @@ def test_the_indexes_make_no_card_that_their_templates_do_not_read(publication):
     pages.home(reviews, len(reviews))
     pages.list_page(kind="reviews", term=None, reviews=reviews, number=1, pages=1)
     assert pages.carded_items() == []
+
+
+def test_a_bodys_image_files_are_picked_out_once_for_its_digest_its_page_and_its_feeds(
+        publication):
+    # The build's plan digests the facts of the image files among a body's links (a file's
+    # new size makes again what shows it); the page and the feeds size the body's images by
+    # the same facts. One BodyImages picks them out of the links and looks them up, once a body
+    # however many ask: most bodies have none, and asking again finds that at once.
+    config = publication.config
+    still = f"{config.base_url}stills/harbour.png"
+    review = make_review(1, config=config, links=((still, 9), (config.permalink("film-2"), 10)),
+                         body_html=f'<p>Dusk.</p>\n<p><img src="{still}" alt="The harbour"></p>')
+    asked: list[str] = []
+
+    def facts(url: str) -> ImageFacts:
+        asked.append(url)
+        return ImageFacts(length=2048, width=640, height=360)
+
+    images = BodyImages(facts)
+    site = Site.from_config(config)
+    assert images.of(review.links) == ((still, ImageFacts(length=2048, width=640,
+                                                           height=360)),)
+    page = PageRenderer(site, body_images=images).review_page(review, None, None)
+    feed = FeedRenderer(site, body_images=images).render([review], title="t", description="d")
+    assert b'alt="The harbour" width="640" height="360"' in page
+    assert 'alt="The harbour" width="640" height="360"' in (
+        feed.files["feed.json"].decode("utf-8").replace('\\"', '"'))
+    assert asked == [still]
+    assert images.of(()) == images.of(((config.permalink("film-2"), 3),)) == ()
