@@ -4,21 +4,29 @@ sources and templates (what a commit can break), then what cron needs (``preflig
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import PurePosixPath
 
 from ..config import Config
 from ..delivery.transports import transport_from_url
-from ..errors import PublisherError, TemplateError
-from ..models import Review
+from ..errors import Problem, PublisherError, TemplateError
+from ..models import Review, SitePage
 from ..render.archive import render_archive
 from ..render.digest import render_digest
+from ..render.images import BodyImages, shown_images
 from ..render.lint import check_digest_html, lint_templates
 from ..render.site import Site
 from ..render.words import language_gaps
 from ..sources import Catalog, check_sources
-from ..sources.posters import PosterFacts, heavy_posters, unreadable_posters
+from ..sources.posters import (
+    HEAVY_POSTER,
+    RASTER_FORMATS,
+    PosterFacts,
+    heavy_posters,
+    unreadable_posters,
+)
 from ..sources.scaffold import skeleton_problems
 from ..text import count
 from .build import plan_problems, sent_issues, template_mistakes
@@ -82,6 +90,7 @@ def check_publication(config: Config, *, now: datetime, checks: Sequence[Check] 
     posters = PosterFacts(config)  # shared with planning: each poster's header read once
     warnings += [str(p) for p in unreadable_posters(config, result.reviews, posters)]
     warnings += [str(p) for p in heavy_posters(config, result.reviews, posters)]
+    warnings += [str(p) for p in body_image_problems([*result.reviews, *result.pages], posters)]
     warnings += icon_warnings(config, posters)
     warnings += [f"{config.path}: {gap}"
                  for gap in language_gaps(config.templates_path, config.language)]
@@ -128,6 +137,37 @@ def check_publication(config: Config, *, now: datetime, checks: Sequence[Check] 
                 f"{count(drafts, 'draft')}, {scheduled} scheduled; in all "
                 f"{count(len(errors), 'error')}, {count(len(warnings), 'warning')}")
     return CheckReport(tuple(errors), tuple(warnings), tuple(info))
+
+
+def body_image_problems(sources: Iterable[Review | SitePage],
+                        posters: PosterFacts) -> list[Problem]:
+    """The files of static/ that a body (a review's or a page's) links to or shows, named as
+    a poster is (``unreadable_posters``, ``heavy_posters``): one named as a JPEG, PNG, GIF or
+    WebP image that is not one, and one shown over HEAVY_POSTER bytes (a link to a still's
+    full size is the editor's choice; only a body linking to a heavy file is rendered, to tell
+    which)."""
+    images = BodyImages(posters.facts)
+    found = []
+    for source in sources:
+        lines = dict(source.links)
+        for url, facts in images.of(source.links):
+            rel = posters.relative(url)
+            if facts is None or rel is None:
+                continue
+            kind = RASTER_FORMATS.get(PurePosixPath(rel).suffix.lower())
+            if kind and facts.width is None:
+                found.append(Problem(source.source_path, lines[url], "body", (
+                    f"static/{rel} is not a {kind} image (its first bytes say otherwise), so "
+                    f"browsers show it broken; save it again as a {kind} file")))
+            elif facts.length > HEAVY_POSTER and url in shown_images(source.body_html):
+                size = (f" ({facts.width} × {facts.height} pixels)"
+                        if facts.width is not None and facts.height is not None else "")
+                # The page's column is 760 CSS pixels: twice that is sharp on any screen.
+                found.append(Problem(source.source_path, lines[url], "body", (
+                    f"static/{rel} is {facts.length / 1024 / 1024:.1f} MB{size}, and every "
+                    "reader of its page and of the feeds that carry it downloads it; save it "
+                    "smaller: 1,500 pixels wide is sharp on every screen, and well under 1 MB")))
+    return found
 
 
 def icon_warnings(config: Config, posters: PosterFacts) -> list[str]:

@@ -27,6 +27,13 @@ _IMG = re.compile(r"<img\s[^>]*>")
 _ATTRIBUTE = re.compile(r'\s([a-z-]+)="([^"]*)"')
 
 
+def shown_images(body_html: str) -> set[str]:
+    """The URLs of the images ``body_html`` (sanitised) shows: a link to an image file (a
+    still's full size, say) is not among them."""
+    return {html.unescape(dict(_ATTRIBUTE.findall(tag)).get("src", ""))
+            for tag in _IMG.findall(body_html)}
+
+
 def image_file(url: str) -> bool:
     """Whether ``url`` names an image file by its name (its size is read when it is in
     static/)."""

@@ -1551,6 +1551,42 @@ def test_check_names_a_poster_that_is_not_the_image_its_name_says(publication, n
         "first bytes say otherwise), so browsers show it broken; save it again as a PNG file")
 
 
+def test_check_names_an_image_in_a_body_that_is_broken_or_too_heavy_as_a_poster_would_be(
+        publication, now):
+    # A still in a review's body or a page is downloaded by every reader of its page and of
+    # each feed that carries it, as a poster is: a failed download saved as .png shows broken,
+    # a photograph as the camera saved it weighs megabytes.
+    write_films(publication, 1)
+    stills = publication.root / "static" / "stills"
+    stills.mkdir()
+    (stills / "broken.png").write_text("<html>404 Not Found</html>")
+    write_png(stills / "camera.png", 3000, 2000, (20, 20, 20))
+    with (stills / "camera.png").open("ab") as straight_from_the_camera:
+        straight_from_the_camera.write(bytes(3 * 1024 * 1024))
+    write_png(stills / "fine.png", 640, 360, (20, 40, 60))
+    (stills / "full.png").write_bytes((stills / "camera.png").read_bytes())
+    source = publication.root / "reviews" / "film-1.md"
+    text = source.read_text("utf-8")
+    source.write_text(text + "\n![The harbour](/stills/broken.png)\n\n"
+                      "![The crew](/stills/camera.png)\n\n![Fine](/stills/fine.png)\n\n"
+                      "[The still at full size](/stills/full.png), for those who want it.\n",
+                      encoding="utf-8")
+    lines = len(text.splitlines())
+    (publication.root / "pages").mkdir()
+    (publication.root / "pages" / "about.md").write_text(
+        "---\ntitle: About\n---\nWho we are.\n\n![The team](stills/broken.png)\n",
+        encoding="utf-8")
+    report = check_publication(publication.config, now=now, sources_only=True)
+    assert [w for w in report.warnings if "stills/" in w] == [
+        f"reviews/film-1.md:{lines + 2}: body: static/stills/broken.png is not a PNG image (its "
+        "first bytes say otherwise), so browsers show it broken; save it again as a PNG file",
+        f"reviews/film-1.md:{lines + 4}: body: static/stills/camera.png is 3.0 MB (3000 × 2000 "
+        "pixels), and every reader of its page and of the feeds that carry it downloads it; "
+        "save it smaller: 1,500 pixels wide is sharp on every screen, and well under 1 MB",
+        "pages/about.md:6: body: static/stills/broken.png is not a PNG image (its first bytes "
+        "say otherwise), so browsers show it broken; save it again as a PNG file"]
+
+
 def test_check_names_a_poster_too_heavy_for_the_pages_and_issues_that_show_it(publication, now):
     write_films(publication, 2)  # film-1.png and film-2.png, small real PNGs
     poster = publication.root / "static" / "posters" / "film-2.png"
