@@ -1,8 +1,10 @@
 """The words publisher writes in code rather than in a template, in the publication's language.
 
-English ships: ``templates/strings.en.toml`` (the site's pages, the feeds, the digest) and
-``templates/web/strings.en.toml`` (``publisher serve``'s pages). A publication in another
-language puts ``strings.LANG.toml`` in the same place among its own templates: the primary
+English is ``templates/strings.en.toml`` (the site's pages, the feeds, the digest) and
+``templates/web/strings.en.toml`` (``publisher serve``'s pages); French, German and Spanish ship
+beside them (``strings.fr.toml``…), as peers ship theirs, so that a publication in one reads it
+without translating anything. A publication in another language, or one changing a few of the
+packaged words, puts ``strings.LANG.toml`` in the same place among its own templates: the primary
 language's file and then the full tag's (``pt``, then ``pt-BR``) are laid over English, each
 from the packaged defaults and then the publication's. A key left out stays English (a key added
 since a translation was written says the older key it grew from: ``SUCCESSORS``); an unknown key,

@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import shutil
 import unicodedata
 from datetime import date
 from pathlib import Path
@@ -16,6 +17,7 @@ import lxml.etree
 import lxml.html
 import pytest
 
+from publisher.config import load_config
 from publisher.errors import ConfigError, PublisherError, SourceError
 from publisher.models import Issue
 from publisher.pipeline.build import build_site
@@ -27,6 +29,7 @@ from publisher.render.site import Site
 from publisher.sources.catalog import load_reviews
 from publisher.sources.posters import PosterFacts
 from tests.fixtures import (
+    EXAMPLE,
     atom_problems,
     quoted,
     rss_problems,
@@ -2033,6 +2036,57 @@ def test_the_feeds_view_writes_each_entrys_day_in_the_publications_language(publ
             "28 octobre 2026", "5 mars 2026"], name
 
 
+#: publisher's English words with no placeholder, as a page would show them: none may be left in
+#: a page, a feed or an issue of a publication in a language publisher ships.
+ENGLISH_WORDS = ["Skip to the content", "Every review", "Reviewed by", "Related reviews",
+                 "Get The Second Reel by email", "Email address", "Name (optional)", "Feeds",
+                 "Read the full review", "Watch the trailer", "Unsubscribe", "Starring",
+                 "out of 5", "You are receiving this", "Did someone forward this"]
+
+
+def test_a_french_publication_reads_french_without_translating_anything(tmp_path, now):
+    root = tmp_path / "second-reel"
+    shutil.copytree(EXAMPLE, root)
+    written = (root / "publisher.toml").read_text(encoding="utf-8")
+    assert 'language = "en-GB"' in written
+    (root / "publisher.toml").write_text(written.replace('language = "en-GB"', 'language = "fr"'),
+                                         encoding="utf-8")
+    config = load_config(directory=root)
+    assert not [w for w in check_publication(config, now=now).warnings if "language" in w]
+    build_site(config, now=now)
+    public = config.output_path
+
+    def shown(doc: lxml.html.HtmlElement) -> str:
+        for hidden in doc.xpath("//script | //style"):
+            hidden.drop_tree()
+        labels = doc.xpath("//@aria-label | //@alt | //@title | //@placeholder")
+        # Whitespace as a browser folds it: French's no-break spaces are kept.
+        return re.sub(r"[ \t\r\n]+", " ", " ".join([doc.text_content(), *labels]))
+
+    home = shown(page(public, "index.html"))
+    assert "Aller au contenu" in home and "Recevoir The Second Reel par e-mail" in home
+    assert "Adresse e-mail" in home and "Note\u00a0: 4 sur 5" in home
+    review = shown(page(public, "reviews/night-bus-to-tallinn/index.html"))
+    assert "Par Sam Okafor, le 27 février 2026" in review and "Autres critiques" in review
+    search = shown(page(public, "search/index.html"))
+    assert "La recherche nécessite JavaScript." in search
+    feed = feedparser.parse((public / "feed.xml").read_bytes())
+    entry = " ".join(e.content[0].value for e in feed.entries)
+    assert "Année\u00a0:" in entry and "Réalisation\u00a0:" in entry
+    issue = render_digest(Issue(number=4, subject="s", date=now,
+                                reviews=load_reviews(config).reviews), Site.from_config(config))
+    assert "Lire la critique de Night Bus to Tallinn" in issue.html
+    assert "Se désabonner\u00a0:" in issue.text
+    assert "Quelqu’un vous a transféré ce message\u202f?" in issue.text
+    pages = {name: shown(page(public, name)) for name in (
+        "index.html", "reviews/index.html", "reviews/night-bus-to-tallinn/index.html",
+        "reviewers/sam-okafor/index.html", "tags/index.html", "feeds/index.html",
+        "search/index.html", "404.html")}
+    for name, text in {**pages, "feed.xml": entry, "issue": issue.html,
+                       "issue.txt": issue.text}.items():
+        assert [w for w in ENGLISH_WORDS if w in text] == [], name
+
+
 def test_a_publication_in_another_language_has_its_dates_and_words_in_it(publication, now):
     publication.set_language("fr")
     film = {"director": "Ines Alvarado", "year": 2025}
@@ -2083,8 +2137,8 @@ def test_a_publication_in_another_language_has_its_dates_and_words_in_it(publica
     digest = render_digest(Issue(number=1, subject="s", date=now, reviews=reviews),
                            Site.from_config(config))
     assert "20 novembre 2026" in digest.text and "Réalisé par Ines Alvarado" in digest.text
-    assert "Lire la critique :\n" in digest.text and ">Lire la critique<" in digest.html
-    assert "In this issue: Film 1 et Film 2" in digest.html  # the preheader's own words: English
+    assert "Lire la critique :\n" in digest.text, digest.text
+    assert "Dans ce numéro\u00a0: Film 1 et Film 2" in digest.html  # publisher's French
 
 
 def test_a_language_written_as_a_locale_name_reads_the_translation_of_its_language(
@@ -2113,13 +2167,13 @@ def test_a_language_written_as_a_locale_name_reads_the_translation_of_its_langua
 
 
 def test_check_says_when_a_language_has_no_translation_of_publishers_words(publication, now):
-    publication.set_language("de")
+    publication.set_language("nl")  # one publisher ships no translation for
     write_reviews(publication, 1)
     warnings = check_publication(publication.config, now=now).warnings
     [said] = [w for w in warnings if "language" in w]
-    assert said.startswith(f"{publication.root / 'publisher.toml'}: language: 'de', but the "
+    assert said.startswith(f"{publication.root / 'publisher.toml'}: language: 'nl', but the "
                            "words of the pages, feeds and digest")
-    assert "strings.de.toml and translate it" in said
+    assert "strings.nl.toml and translate it" in said
 
 
 def test_a_link_or_poster_naming_a_file_with_its_accents_apart_says_to_rename_it(publication,

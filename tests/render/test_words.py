@@ -68,17 +68,35 @@ def write_strings(templates: Path, language: str, text: str) -> None:
 
 
 def test_a_translation_replaces_the_words_it_gives_and_keeps_english_for_the_rest(tmp_path):
+    # Dutch: a language publisher ships no translation for.
+    write_strings(tmp_path, "nl", 'same_director = "Ook geregisseerd door {name}"\n'
+                                  'reviews = { one = "{n} recensie", other = "{n} recensies" }\n')
+    dutch = load_words(tmp_path, "nl")
+    assert dutch("same_director", name="Justin Lin") == "Ook geregisseerd door Justin Lin"
+    assert dutch("same_film") == "Another review of this film"  # left out: English
+    # Dutch groups thousands with a dot.
+    assert [dutch.count("reviews", n) for n in (0, 1, 2, 10_000)] == [
+        "0 recensies", "1 recensie", "2 recensies", "10.000 recensies"]
+    # A half point is written with the language's decimal sign; English keeps its own.
+    assert [dutch.rating(Decimal(r)) for r in ("3.5", "4.0")] == ["3,5 out of 5", "4 out of 5"]
+    assert ENGLISH.rating(Decimal("3.5")) == "3.5 out of 5" and ENGLISH.rating(None) == ""
+
+
+def test_a_publications_translation_wins_key_by_key_over_the_packaged_one(tmp_path):
     write_strings(tmp_path, "fr", 'same_director = "Du même réalisateur, {name}"\n'
-                                  'reviews = { one = "{n} critique", other = "{n} critiques" }\n')
+                                  'reviews = { one = "{n} texte", other = "{n} textes" }\n')
     french = load_words(tmp_path, "fr")
     assert french("same_director", name="Justin Lin") == "Du même réalisateur, Justin Lin"
-    assert french("same_film") == "Another review of this film"  # left out: English
+    assert french("same_film") == "Une autre critique de ce film"  # left out: publisher's French
     # French counts 0 and 1 as singular, and groups thousands with a narrow no-break space.
     assert [french.count("reviews", n) for n in (0, 1, 2, 10_000)] == [
-        "0 critique", "1 critique", "2 critiques", "10\u202f000 critiques"]
-    # A half point is written with the language's decimal sign; English keeps its own.
-    assert [french.rating(Decimal(r)) for r in ("3.5", "4.0")] == ["3,5 out of 5", "4 out of 5"]
-    assert ENGLISH.rating(Decimal("3.5")) == "3.5 out of 5" and ENGLISH.rating(None) == ""
+        "0 texte", "1 texte", "2 textes", "10\u202f000 textes"]
+    assert [french.rating(Decimal(r)) for r in ("3.5", "4.0")] == ["3,5 sur 5", "4 sur 5"]
+    # A regional tag reads its language's packaged words, then the publication's own.
+    write_strings(tmp_path, "fr-CA", 'same_film = "Une autre critique du même film"\n')
+    quebec = load_words(tmp_path, "fr-CA")
+    assert (quebec("same_film"), quebec("same_director", name="X"), quebec("search")) == (
+        "Une autre critique du même film", "Du même réalisateur, X", "Rechercher")
 
 
 def test_a_more_precise_tag_is_laid_over_its_language(tmp_path):
@@ -111,16 +129,19 @@ def test_a_broken_translation_is_one_line_naming_the_file_and_key(tmp_path, text
 def test_check_says_what_would_not_be_in_the_language(tmp_path):
     assert language_gaps(tmp_path, "en") == []
     assert language_gaps(tmp_path, "en-US") == []
-    [untranslated] = language_gaps(tmp_path, "fr")
-    assert "'fr', but the words of the pages, feeds and digest" in untranslated
-    assert f"to {tmp_path / 'strings.fr.toml'} and translate it" in untranslated
-    write_strings(tmp_path, "fr", 'search = "Rechercher"\n')
-    assert language_gaps(tmp_path, "fr") == []
-    assert language_gaps(tmp_path, "fr-CA") == []  # the language's own file serves
+    # publisher's own translations serve without a file of the publication's.
+    for language in ("fr", "fr-CA", "de", "de-AT", "es", "es-MX"):
+        assert language_gaps(tmp_path, language) == [], language
+    [untranslated] = language_gaps(tmp_path, "nl")
+    assert "'nl', but the words of the pages, feeds and digest" in untranslated
+    assert f"to {tmp_path / 'strings.nl.toml'} and translate it" in untranslated
+    write_strings(tmp_path, "nl", 'search = "Zoeken"\n')
+    assert language_gaps(tmp_path, "nl") == []
+    assert language_gaps(tmp_path, "nl-BE") == []  # the language's own file serves
     # A tag no locale data knows: dates fall back to its language, else to English.
     [unknown, _untranslated] = language_gaps(tmp_path, "xx")
     assert "no dates or lists for 'xx'" in unknown and "written in English" in unknown
-    [fallback, _] = language_gaps(tmp_path, "de-XX")
+    [fallback] = language_gaps(tmp_path, "de-XX")  # its words are publisher's German
     assert "written in de" in fallback
     assert load_words(tmp_path, "de-XX").date(LATE, PARIS) == "21. November 2026"
 
@@ -136,37 +157,42 @@ def render(words, source: str, *, text: bool = False, **context) -> str:
 
 
 def test_templates_say_the_words_of_the_strings_file(tmp_path):
-    write_strings(tmp_path, "fr", 'read_review = "Lire la critique"\n'
-                                  'all_reviews = { one = "La critique", other = "Les {n} '
-                                  'critiques" }\n')
-    french = load_words(tmp_path, "fr")
-    assert render(french, '{{ t("read_review") }}|{{ t("related_heading") }}') == (
-        "Lire la critique|Related reviews")
-    assert [render(french, '{{ t.count("all_reviews", n) }}', n=n) for n in (1, 10_000)] == [
-        "La critique", "Les 10\u202f000 critiques"]
+    write_strings(tmp_path, "nl", 'read_review = "Lees de recensie"\n'
+                                  'all_reviews = { one = "De recensie", other = "Alle {n} '
+                                  'recensies" }\n')
+    dutch = load_words(tmp_path, "nl")
+    assert render(dutch, '{{ t("read_review") }}|{{ t("related_heading") }}') == (
+        "Lees de recensie|Related reviews")
+    assert [render(dutch, '{{ t.count("all_reviews", n) }}', n=n) for n in (1, 10_000)] == [
+        "De recensie", "Alle 10.000 recensies"]
     # The subscribe form's words are publisher serve's (web/strings.LANG.toml).
     (tmp_path / "web").mkdir()
-    (tmp_path / "web" / "strings.fr.toml").write_text('email_label = "Adresse e-mail"\n',
+    (tmp_path / "web" / "strings.nl.toml").write_text('email_label = "E-mailadres"\n',
                                                       encoding="utf-8")
+    assert render(load_words(tmp_path, "nl"), '{{ t("email_label") }}') == "E-mailadres"
     assert render(load_words(tmp_path, "fr"), '{{ t("email_label") }}') == "Adresse e-mail"
 
 
 def test_a_translation_written_before_a_key_was_added_says_its_older_words(tmp_path):
-    # Translated before the digest's buttons named their film: its French button stays
-    # French rather than turn English in the middle of a French issue.
-    write_strings(tmp_path, "fr", 'read_review = "Lire la critique"\n')
-    older = load_words(tmp_path, "fr")
-    assert older("read_review_of", title="Les Enfants") == "Lire la critique"
-    write_strings(tmp_path, "fr", 'read_review = "Lire la critique"\n'
-                                  'read_review_of = "Lire la critique de {title}"\n')
-    assert load_words(tmp_path, "fr")("read_review_of", title="Les Enfants") == (
-        "Lire la critique de Les Enfants")
+    # Translated before the digest's buttons named their film: its Dutch button stays
+    # Dutch rather than turn English in the middle of a Dutch issue.
+    write_strings(tmp_path, "nl", 'read_review = "Lees de recensie"\n')
+    older = load_words(tmp_path, "nl")
+    assert older("read_review_of", title="Turks fruit") == "Lees de recensie"
+    write_strings(tmp_path, "nl", 'read_review = "Lees de recensie"\n'
+                                  'read_review_of = "Lees de recensie van {title}"\n')
+    assert load_words(tmp_path, "nl")("read_review_of", title="Turks fruit") == (
+        "Lees de recensie van Turks fruit")
     assert ENGLISH("read_review_of", title="Heat") == "Read the full review of Heat"
     # A translation from before issues asked whoever was forwarded one to subscribe says its
     # archive's invitation in its place.
-    write_strings(tmp_path, "fr", 'archive_pitch = "{subscribe} pour recevoir {newsletter}."\n')
-    assert load_words(tmp_path, "fr")("forwarded_pitch", subscribe="Abonnez-vous",
-                                      newsletter="Le Reel") == "Abonnez-vous pour recevoir Le Reel."
+    write_strings(tmp_path, "nl", 'archive_pitch = "{subscribe} voor {newsletter}."\n')
+    assert load_words(tmp_path, "nl")("forwarded_pitch", subscribe="Abonneer",
+                                      newsletter="De Reel") == "Abonneer voor De Reel."
+    # Where publisher ships the newer key in the language, its words serve instead.
+    write_strings(tmp_path, "fr", 'read_review = "Lire la suite"\n')
+    assert load_words(tmp_path, "fr")("read_review_of", title="Les Enfants") == (
+        "Lire la critique de Les Enfants")
 
 
 def test_a_translation_cannot_break_the_markup_and_a_link_placeholder_stays_whole(tmp_path):
@@ -240,7 +266,7 @@ def test_words_without_values_are_written_into_a_publications_templates_once(tmp
     inlined = plain.overlay(extensions=[InlineWords])
     inlined.extend(words=french)
     context = {"t": french.phrases, "r": "4", "x": {"t": lambda key: key.upper()}}
-    expected = "Critiques &lt;liées&gt;|Rated 4|2 reviews|Y"
+    expected = "Critiques &lt;liées&gt;|Note\u00a0: 4|2 critiques|Y"
     assert plain.from_string(source).render(context) == expected
     compiled = inlined.compile(source, raw=True)
     assert "Critiques &lt;liées&gt;" in compiled and "'related_heading'" not in compiled
@@ -317,3 +343,86 @@ def test_open_graph_reads_a_language_with_its_territory(language, locale):
     ("arc", "rtl"), ("khw", "rtl"), ("xx", "ltr"), ("xx-Arab", "rtl"), ("xx-Latn", "ltr")])
 def test_a_language_reads_in_the_direction_of_its_script(language, direction):
     assert text_direction(language) == direction
+
+
+# --- publisher's own translations -------------------------------------------------------------
+
+#: The languages publisher ships the words of (templates/strings.LANG.toml and web/…).
+SHIPPED = ["fr", "de", "es"]
+
+
+def shipped_strings(folder: str, language: str) -> tuple[dict, dict]:
+    import tomllib
+
+    from publisher.render.engine import DEFAULT_TEMPLATES
+
+    def read(name: str) -> dict:
+        return tomllib.loads((DEFAULT_TEMPLATES / folder / name).read_text("utf-8"))
+
+    return read("strings.en.toml"), read(f"strings.{language}.toml")
+
+
+def placeholders(value) -> set[str]:
+    import string
+
+    forms = [value] if isinstance(value, str) else list(value.values())
+    return {name for form in forms for _, name, _, _ in string.Formatter().parse(form) if name}
+
+
+@pytest.mark.parametrize("folder", ["", "web"])
+@pytest.mark.parametrize("language", SHIPPED)
+def test_a_shipped_translation_says_every_english_word_with_its_placeholders(folder, language):
+    """A key added in English fails here until each shipped language says it too."""
+    from babel import Locale
+
+    english, translated = shipped_strings(folder, language)
+    assert sorted(set(english) - set(translated)) == []
+    assert sorted(set(translated) - set(english)) == []
+    categories = Locale.parse(language).plural_form.tags | {"other"}
+    for key, value in english.items():
+        assert placeholders(translated[key]) == placeholders(value), key
+        if isinstance(value, str):
+            assert isinstance(translated[key], str), key
+        else:  # each of the language's plural categories, each form keeping the placeholders
+            assert set(translated[key]) == categories, key
+            for form in translated[key].values():
+                assert placeholders(form) | {"n", "hours"} >= placeholders(value), (key, form)
+
+
+@pytest.mark.parametrize("folder", ["", "web"])
+def test_shipped_translations_are_typeset_as_their_language_is(folder):
+    import re
+
+    def values(language):
+        for value in shipped_strings(folder, language)[1].values():
+            yield from [value] if isinstance(value, str) else value.values()
+
+    for text in values("fr"):
+        # No-break space before a colon, narrow no-break space before ; ! ? and inside « »:
+        # no line ever starts with the sign.
+        assert not re.search(r"[^\u00a0]:|[^\u202f][;!?»]|«[^\u202f]", text), text
+        assert '"' not in text and "'" not in text, text
+    for text in values("de"):
+        assert '"' not in text and "«" not in text and "'" not in text, text
+        assert text.count("„") == text.count("“"), text
+    for text in values("es"):
+        assert text.count("?") == text.count("¿") and text.count("!") == text.count("¡"), text
+        assert '"' not in text and "'" not in text, text
+
+
+def test_a_french_publication_reads_french_without_a_file_of_its_own(tmp_path):
+    french = load_words(tmp_path, "fr")
+    assert french("every_review") == "Toutes les critiques"
+    assert french.count("reviews", 2) == "2 critiques"
+    assert french.count("reviews", 1_000_000) == "1\u202f000\u202f000 de critiques"
+    assert french("search_no_match", query="Heat") == (
+        "Aucune critique ne correspond à «\u202fHeat\u202f».")
+    assert french("label", label="Se désabonner") == "Se désabonner\u00a0:"
+    assert french("email_label") == "Adresse e-mail"  # the subscribe form's, from web/
+    german = load_words(tmp_path, "de")
+    assert german("tag_intro", count="3 Kritiken", name="Noir") == (
+        "3 Kritiken mit dem Schlagwort „Noir“, die neuesten zuerst.")
+    assert german.rating(Decimal("3.5")) == "3,5 von 5"
+    spanish = load_words(tmp_path, "es")
+    assert spanish("archive_pitch", subscribe="Suscríbase", newsletter="El Carrete") == (
+        "¿Le ha gustado? Suscríbase para recibir El Carrete por correo electrónico.")

@@ -1131,7 +1131,36 @@ def test_pages_speak_the_publications_language_from_a_strings_file(publication):
         page = reader.client.get("subscribe")
     assert '<html lang="fr-CA" dir="ltr">' in page.text
     assert "Abonnez-vous à Test Reel" in visible(page) and "S’abonner" in visible(page)
-    assert "Email address" in visible(page)  # a key left out stays English
+    assert "Adresse e-mail" in visible(page)  # a key left out: publisher's own French
+
+
+def test_a_french_publication_reads_french_from_the_form_to_the_welcome(publication):
+    """publisher ships its pages' and mail's words in French: nothing to translate first."""
+    publication.set_language("fr")
+    with serving(publication) as reader:
+        form = visible(reader.client.get("subscribe"))
+        asked = visible(reader.subscribe("ann@example.org", "Ann"))
+        link = reader.confirmation_link()
+        confirm = visible(reader.client.get(link))
+        done = visible(reader.client.post(link))
+        confirmation, welcome = wait_for_messages(reader.outbox, 2)
+    assert "S’abonner à Test Reel" in form and "Nom (facultatif)" in form
+    # (A page's visible text folds the no-break spaces French puts before "?" and ":".)
+    assert "Il fonctionne pendant 48 heures. Rien reçu ?" in asked
+    assert "Abonner ann@example.org à Test Reel ?" in confirm
+    assert "Votre abonnement est confirmé" in done
+    assert confirmation["Subject"] == "Confirmez votre abonnement à Test Reel"
+    assert welcome["Subject"] == "Bienvenue dans Test Reel"
+    mail = confirmation.get_body(("plain",)).get_content()
+    text = welcome.get_body(("plain",)).get_content()
+    assert mail.startswith("Bonjour,") and "ouvrez ce lien\u00a0:" in mail
+    assert text.startswith("Bonjour Ann,")
+    assert "Le prochain numéro est prévu le 27 novembre 2026." in text
+    assert "Se désabonner\u00a0:" in text
+    english = ["Subscribe", "Email address", "Check your inbox", "Yes, subscribe me",
+               "You are subscribed", "Hello", "Confirm my", "Welcome", "Unsubscribe", "issue"]
+    for shown in (form, asked, confirm, done, mail, text):
+        assert [w for w in english if w in shown] == []
 
 
 def test_the_hours_a_link_works_take_the_languages_plural_form_on_the_page(publication):
