@@ -1,15 +1,16 @@
 """The words publisher writes in code rather than in a template, in the publication's language.
 
 English is ``templates/strings.en.toml`` (the site's pages, the feeds, the digest) and
-``templates/web/strings.en.toml`` (``publisher serve``'s pages); French, German and Spanish ship
-beside them (``strings.fr.toml``…), as peers ship theirs, so that a publication in one reads it
-without translating anything. A publication in another language, or one changing a few of the
-packaged words, puts ``strings.LANG.toml`` in the same place among its own templates: the primary
-language's file and then the full tag's (``pt``, then ``pt-BR``) are laid over English, each
-from the packaged defaults and then the publication's. A key left out stays English (a key added
-since a translation was written says the older key it grew from: ``SUCCESSORS``); an unknown key,
-a value of the wrong kind or an unknown placeholder is a TemplateError naming the file and the
-key, so a typo never reaches a reader as a half-filled sentence.
+``templates/web/strings.en.toml`` (``publisher serve``'s pages); French, German, Spanish, Italian
+and Portuguese ship beside them (``strings.fr.toml``…), as peers ship theirs, so that a
+publication in one reads it without translating anything. A publication in another language,
+or one changing a few of the packaged words, puts ``strings.LANG.toml`` in the same place among
+its own templates: the primary language's file and then the full tag's (``pt``, then ``pt-BR``)
+are laid over English, each from the packaged defaults and then the publication's. A key left
+out stays English (a key added since a translation was written says the older key it grew from:
+``SUCCESSORS``); an unknown key, a value of the wrong kind or an unknown placeholder is a
+TemplateError naming the file and the key, so a typo never reaches a reader as a half-filled
+sentence.
 
 A value is a string, or, for words that count something, a table of CLDR plural categories
 (``one``, ``few``, ``many``, ``other``…) of which ``other`` is required. The reader's pages

@@ -130,7 +130,7 @@ def test_check_says_what_would_not_be_in_the_language(tmp_path):
     assert language_gaps(tmp_path, "en") == []
     assert language_gaps(tmp_path, "en-US") == []
     # publisher's own translations serve without a file of the publication's.
-    for language in ("fr", "fr-CA", "de", "de-AT", "es", "es-MX"):
+    for language in ("fr", "fr-CA", "de", "de-AT", "es", "es-MX", "it", "pt", "pt-PT"):
         assert language_gaps(tmp_path, language) == [], language
     [untranslated] = language_gaps(tmp_path, "nl")
     assert "'nl', but the words of the pages, feeds and digest" in untranslated
@@ -348,7 +348,7 @@ def test_a_language_reads_in_the_direction_of_its_script(language, direction):
 # --- publisher's own translations -------------------------------------------------------------
 
 #: The languages publisher ships the words of (templates/strings.LANG.toml and web/…).
-SHIPPED = ["fr", "de", "es"]
+SHIPPED = ["fr", "de", "es", "it", "pt"]
 
 
 def shipped_strings(folder: str, language: str) -> tuple[dict, dict]:
@@ -408,6 +408,10 @@ def test_shipped_translations_are_typeset_as_their_language_is(folder):
     for text in values("es"):
         assert text.count("?") == text.count("¿") and text.count("!") == text.count("¡"), text
         assert '"' not in text and "'" not in text, text
+    for text in values("it"):  # «virgolette» without spaces
+        assert '"' not in text and "'" not in text and "« " not in text, text
+    for text in values("pt"):  # Brazil's “aspas”
+        assert '"' not in text and "'" not in text and "«" not in text, text
 
 
 def test_a_french_publication_reads_french_without_a_file_of_its_own(tmp_path):
