@@ -422,8 +422,10 @@ def create_app(desk: ReaderDesk, *, owed_every: float = 60.0,
             "change_address", pages.t(title), 409 if state == "taken" else 200, state=state,
             old=old, address=new, action_url=f"change-address?token={token}",
             preferences_url=f"preferences?token={desk.manage_token(new)}")
-        if outcome == AddressChange.CHANGED and sub is not None:
-            # After the answer, as the welcome is: the old mailbox hears of it once.
+        if outcome == AddressChange.CHANGED and sub is not None \
+                and sub.status != SubscriberStatus.COMPLAINED:
+            # After the answer, as the welcome is: the old mailbox hears of it once — unless
+            # it reported our mail as spam, which no message may follow.
             response.background = BackgroundTask(mail.send_after_answer,
                                                  desk.send_address_changed, old, sub)
         return response

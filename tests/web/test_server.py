@@ -895,6 +895,19 @@ def test_a_bounced_subscription_moved_to_an_address_that_answers_is_active(reade
     assert not reader.store.is_suppressed("ann@live.example")
 
 
+def test_an_address_that_reported_spam_is_sent_no_notice_of_its_move(reader: Reader):
+    reader.store.add_subscriber("cx@example.org", now=NOW)
+    reader.store.set_subscriber_status("cx@example.org", "complained", now=NOW)
+    reader.client.post(reader.preferences_url("cx@example.org"),
+                       data={"action": "address", "email": "cy@example.org"})
+    link = change_link(wait_for_messages(reader.outbox, 1)[0].get_body(("plain",)).get_content())
+    assert reader.client.post(link).status_code == 200
+    # Its status moves with it: nothing goes to the new address either until it resubscribes.
+    assert reader.store.subscriber("cy@example.org").status == "complained"
+    time.sleep(0.5)  # the notice would have been sent by now, after the answer
+    assert [m["To"] for m in outbox_messages(reader.outbox)] == ["cy@example.org"]
+
+
 def test_an_issue_queued_before_the_move_goes_once_to_the_new_address(reader: Reader):
     from tests.fixtures import run_cli, write_reviews
 
