@@ -49,6 +49,24 @@ def write_atomic(path: Path, data: bytes, *, fsync: bool = True, mode: int = 0o6
     write_atomic_chunks(path, (data,), fsync=fsync, mode=mode)
 
 
+#: publisher's own directory tells git to leave all of it out, as pytest's and ruff's caches
+#: do: the ledger names every subscriber, the logs name them too, and a cache committed would be
+#: loaded as it is by the next build in a fresh clone.
+_IGNORE_ALL = b"# publisher's own files (ledger, caches, logs): never to be committed\n*\n"
+
+
+def keep_out_of_git(directory: Path) -> None:
+    """Give ``directory`` a .gitignore that leaves out everything in it, when the directory is
+    there and has none (an editor's own is kept). Never raises: a read-only publication is
+    still checked and built."""
+    ignore = directory / ".gitignore"
+    try:
+        if directory.is_dir() and not ignore.exists():
+            write_atomic(ignore, _IGNORE_ALL, fsync=False)
+    except OSError:
+        pass
+
+
 def write_atomic_chunks(path: Path, chunks: Iterable[bytes], *, fsync: bool = True,
                         mode: int = 0o644) -> None:
     """write_atomic for data made a piece at a time (a list of a million subscribers), never

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shlex
 import shutil
+import subprocess
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -248,6 +249,28 @@ def test_new_fills_a_quoted_placeholder_escaped_for_its_quotes(publication: Publ
         f"Our take on {title}, by Dane 'Red' O'Connell")
     body = (publication.root / "reviews" / "heat.md").read_text("utf-8").split("---\n")[2]
     assert body.startswith("# The \"Heat\" Isn't Over: Part \\\\ 2\n")  # \\ is Markdown's \
+
+
+def test_a_publication_put_in_git_leaves_publishers_own_files_out(tmp_path):
+    # The editor's first `git add -A` must not commit the ledger (every subscriber's address
+    # and consent), the logs, or caches that the next build in CI loads as they are.
+    pub = tmp_path / "sample"
+    shutil.copytree(EXAMPLE, pub)
+    added = run_cli("subscribers", "add", "reader@example.net", root=pub, env=SECRET)
+    assert added.exit_code == 0, added.output
+    built = run_cli("build", root=pub)
+    assert built.exit_code == 0, built.output
+    assert (pub / ".publisher" / "state.db").is_file()
+
+    def git(*args: str) -> str:
+        return subprocess.run(["git", "-C", str(pub), *args], capture_output=True, text=True,
+                              check=True).stdout
+
+    git("init", "-q")
+    git("add", "-A")
+    staged = git("diff", "--cached", "--name-only").splitlines()
+    assert "publisher.toml" in staged and "public/index.html" in staged
+    assert [name for name in staged if name.startswith(".publisher/")] == []
 
 
 def test_check_passes_on_the_sample_publication_and_writes_nothing(tmp_path):
