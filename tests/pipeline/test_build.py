@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import secrets
 import shutil
 from pathlib import Path
 
@@ -12,6 +13,7 @@ import feedparser
 import jsonschema
 import pytest
 
+from publisher.config import load_config
 from publisher.errors import PublisherError, SourceError
 from publisher.models import Issue, Showing
 from publisher.pipeline.build import BuildReport, build_publication, build_site, manifest_path
@@ -23,6 +25,7 @@ from tests.fixtures import (
     atom_problems,
     built_afresh,
     rss_problems,
+    use_database,
     write_reviews,
 )
 from tests.fixtures import snapshot as contents
@@ -501,6 +504,47 @@ def test_build_publication_takes_sent_issues_from_the_ledger(publication, now):
         assert store.finish_if_done(1, now=now).state == "sent"
     report = build_publication(config, now=now)
     assert "issues/1/index.html" in report.written
+
+
+def test_ci_reading_the_postgresql_ledger_as_a_read_only_role_builds_the_senders_site(
+        publication, postgres, postgres_url, tmp_path, monkeypatch, now):
+    # README, "From git and CI": a fresh clone in CI builds the site the sending server
+    # builds, issue archive included, with a role that may only read the ledger.
+    import psycopg
+
+    from publisher.ledger import open_store
+
+    write(publication, "only")
+    use_database(publication, postgres_url)
+    config = publication.config
+    review = load_reviews(config).reviews[0]
+    with open_store(config) as store:
+        store.create_issue(subject="Test Reel #1", review_ids=[review.id], now=now)
+        store.queue_deliveries(1, now=now)  # nobody subscribed: nothing to send
+        assert store.finish_if_done(1, now=now).state == "sent"
+    build_publication(config, now=now)
+    senders = contents(config.output_path)
+    assert "issues/1/index.html" in senders
+
+    reader, password = f"publisher_ci_{secrets.token_hex(3)}", secrets.token_hex(8)
+    postgres._admin(f"CREATE ROLE {reader} LOGIN PASSWORD '{password}'")
+    try:
+        with psycopg.connect(postgres_url, autocommit=True) as conn:
+            conn.execute(f"GRANT SELECT ON ALL TABLES IN SCHEMA public TO {reader}")
+        clone = tmp_path / "clone"
+        shutil.copytree(publication.root, clone,
+                        ignore=shutil.ignore_patterns("public", ".publisher"))
+        toml = clone / "publisher.toml"
+        as_reader = postgres_url.replace("postgresql:///", f"postgresql://{reader}@127.0.0.1/")
+        toml.write_text(toml.read_text().replace(postgres_url, as_reader))
+        monkeypatch.setenv("PGPASSWORD", password)
+        ci = load_config(directory=clone)
+        build_publication(ci, now=now, cache=False)
+        assert contents(ci.output_path) == senders
+    finally:
+        with psycopg.connect(postgres_url, autocommit=True) as conn:  # its grants are there
+            conn.execute(f"DROP OWNED BY {reader}")
+        postgres._admin(f"DROP ROLE {reader}")
 
 
 # --- the command ------------------------------------------------------------------------------
