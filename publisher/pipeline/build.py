@@ -49,7 +49,7 @@ from .manifest import (
     unit_files,
     write_manifest,
 )
-from .moves import moves_since, new_base_url, site_record, unmailed
+from .moves import moves_since, site_record, unmailed
 from .output import Output, build_lock, open_dirs, sweep
 from .plan import Planner, plan_build
 from .rendering import RANK_STATIC, Unit, render_units, safe_relpath
@@ -203,9 +203,13 @@ def plan_problems(config: Config, catalog: Catalog, now: datetime,
     except TemplateError as exc:  # the build would stop on it (the template lint only warns)
         return [str(exc)], []
     warnings = planner.warnings[len(catalog.warnings):]
+    # What the next build will say moved since the last (a feed id, a page's address, a tag
+    # gone): where CI builds a fresh clone, with no record of the last build, a pre-commit
+    # hook's check is the one place it can be said.
+    last = read_manifest(manifest_path(config))
+    warnings += moves_since(planner, last, config.output_path / "feed.json").warnings
     if issues is not None:  # what the next build will say of a new review no issue mails
-        last = read_manifest(manifest_path(config))
-        warnings += new_base_url(planner, last) + unmailed(planner, catalog, last)
+        warnings += unmailed(planner, catalog, last)
     if statics is None:
         return [], [str(w) for w in warnings]
     made = planner.written()

@@ -1024,6 +1024,22 @@ def test_a_feed_id_that_changed_with_the_date_is_named(publication, now):
         "do not show it again as new"]
 
 
+def test_check_names_what_the_next_build_will_say_moved_since_the_last(publication, now):
+    # Where CI builds a fresh clone, which has no record of the last build to tell it, the
+    # pre-commit hook (`check --sources`) on the editor's machine is the only one that can.
+    write_reviews(publication, [{"slug": "x"}])
+    config = publication.config
+    build_site(config, now=now)
+    path = publication.root / "reviews" / "x.md"
+    path.write_text(path.read_text("utf-8").replace("date: 2026-11-01", "date: 2026-11-02"))
+    said = check_publication(config, now=now, sources_only=True).warnings
+    [built] = [str(w) for w in build_site(config, now=now).warnings]
+    assert built.startswith("reviews/x.md: id: its feed id changed from tag:reel.test,"
+                            "2026-11-01:x to tag:reel.test,2026-11-02:x;")
+    assert built in said
+    assert built not in check_publication(config, now=now, sources_only=True).warnings
+
+
 def test_a_new_base_url_domain_is_named_once_with_the_line_that_keeps_every_feed_id(
         publication, now):
     write_reviews(publication, [*[{}] * 7, {"date": "2026-11-09"}])  # film-8 dated anew too
