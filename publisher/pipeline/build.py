@@ -180,7 +180,8 @@ def plan_problems(config: Config, catalog: Catalog, now: datetime,
     """For ``publisher check``: what planning a build finds in sources that each load (an
     alias that is another page's address, aliases where publisher builds no pages, every link
     in a body to an address where nothing is published, every link in an issue sent that now
-    finds nothing, a review not built yet that no issue will mail) and a template that one of
+    finds nothing, what moved since the last build (a feed id, a page's address, a tag gone),
+    a review not built yet that no issue will mail) and a template that one of
     each kind of page stops on, as (errors, warnings); nothing is written. ``issues``: the
     issues sent, as the build shows them; None when the ledger could not be read without
     changing it, and then links to the issues' pages are left to the build. A static/ that
