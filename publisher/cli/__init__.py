@@ -71,11 +71,6 @@ class State:
         return self._config
 
     @property
-    def loaded(self) -> Config | None:
-        """The config, when the command read it (None: it read none, or it did not load)."""
-        return self._config
-
-    @property
     def fixed_now(self) -> datetime | None:
         """--now / PUBLISHER_NOW as an aware time, or None when not given."""
         return self.now() if self._given_now is not None else None

@@ -15,9 +15,9 @@ from typing import TYPE_CHECKING, Concatenate, ParamSpec
 
 import click
 
-from ..config import STATE_DIR, Config
+from ..config import Config
 from ..errors import Interrupted, PublisherError
-from ..files import describe_os_error, keep_out_of_git
+from ..files import describe_os_error
 from ..signals import on_stop
 from . import State
 
@@ -90,8 +90,6 @@ def publication_command(
                                    "again")
             click.echo(f"{stop}", err=True)
             code = stop.exit_code
-        if state.loaded is not None:  # whatever made .publisher/ (a build, the ledger, a log)
-            keep_out_of_git(state.loaded.root / STATE_DIR)
         if code:
             sys.exit(code)
 

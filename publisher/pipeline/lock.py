@@ -40,7 +40,7 @@ from typing import Any
 
 from ..config import Config
 from ..errors import LockHeld, PublisherError, RunStuck, StoreError
-from ..files import describe_os_error
+from ..files import describe_os_error, keep_out_of_git
 
 #: The advisory lock's key on PostgreSQL ("pubr"; the ledger's writers use another).
 RUN_LOCK = 0x7075_6272
@@ -123,6 +123,7 @@ def run_lock(path: Path, *, stuck_after: float = STUCK_AFTER) -> Iterator[int]:
     """
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
+        keep_out_of_git(path.parent)
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     except OSError as exc:  # a read-only .publisher/, say: one line, not a traceback
         raise PublisherError(f"cannot take the run lock: {describe_os_error(exc)}") from None

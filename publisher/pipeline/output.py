@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import PublisherError
-from ..files import describe_os_error, write_all
+from ..files import describe_os_error, keep_out_of_git, write_all
 from ..signals import stops_held
 
 #: Staged files are fsync'ed one by one up to this many; a bigger build is not flushed.
@@ -540,6 +540,7 @@ def build_lock(state: Path) -> Iterator[None]:
     builds waits for it): an flock on ``.publisher/build.lock``, released with the process."""
     try:
         state.mkdir(parents=True, exist_ok=True)
+        keep_out_of_git(state)
         fd = os.open(state / "build.lock", os.O_RDWR | os.O_CREAT, 0o600)
     except OSError as exc:
         raise OutputError(f"{state}: cannot create the build lock: {_reason(exc)}; publisher "
