@@ -1,10 +1,11 @@
 """Markdown to safe HTML with absolute URLs.
 
 cmark-gfm (GitHub's C implementation, via cmarkgfm: about 3x faster than markdown-it-py) renders
-GFM tables, strikethrough, autolinks and footnotes with typographic quotes. Raw HTML in a source
-goes through nh3, which keeps only a safe allow-list (no script, style, iframe, form or event
-handlers; links only http, https and mailto). Every href/src/srcset/cite is then made absolute
-against the publication's base_url, because feed readers and mail clients need absolute URLs.
+GFM tables, strikethrough, autolinks, task lists and footnotes with typographic quotes. Raw HTML
+in a source goes through nh3, which keeps only a safe allow-list (no script, style, iframe, form
+or event handlers; links only http, https and mailto). Every href/src/srcset/cite is then made
+absolute against the publication's base_url, because feed readers and mail clients need absolute
+URLs.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ _SAFE_OPTIONS = (Options.CMARK_OPT_SMART | Options.CMARK_OPT_GITHUB_PRE_LANG
 _RAW_OPTIONS = _SAFE_OPTIONS | Options.CMARK_OPT_UNSAFE
 _FOOTNOTES = Options.CMARK_OPT_FOOTNOTES
 # GFM without "tagfilter": it escapes <script> into visible text, whereas nh3 drops it whole.
-_CMARK_EXTENSIONS = ["table", "strikethrough", "autolink"]
+_CMARK_EXTENSIONS = ["table", "strikethrough", "autolink", "tasklist"]
 
 
 class _Allocator(ctypes.Structure):
@@ -68,7 +69,7 @@ _EXTENSIONS = [_cmark.lib.cmark_find_syntax_extension(name.encode())
 # A body's bytes are searched for a byte by its value (``_LT in data``) and for longer needles
 # with find: ``b"<" in data`` first tries its needle as an integer, raising and clearing a
 # TypeError (2,600 instructions against 600 for a review's body, ten searches a body).
-_LT, _COLON, _PIPE, _TILDE, _AT = b"<:|~@"
+_LT, _COLON, _PIPE, _TILDE, _AT, _CLOSING_BRACKET = b"<:|~@]"
 
 # Each extension changes the HTML only where the text holds what it reacts to, yet costs time
 # on every text (autolink, called at every "w" and ":", a fifth of cmark's): it is attached
@@ -76,7 +77,8 @@ _LT, _COLON, _PIPE, _TILDE, _AT = b"<:|~@"
 # call. Autolink makes links only at "://" (after http, https or ftp), at "www." and around
 # "@" (an e-mail address, mailto:, xmpp:); strikethrough only at "~"; a table needs a "|" in
 # its delimiter row, or a ":" there ("a\n:-:" is a table of one column); "-" alone makes a
-# setext heading first. tests/sources/test_markdown.py renders random texts both ways.
+# setext heading first; a task list item only at "[ ]", "[x]" or "[X]".
+# tests/sources/test_markdown.py renders random texts both ways.
 def _may_autolink(data: bytes) -> bool:
     # ":" first: a one-byte search runs as memchr, and most reviews hold no ":".
     return ((_COLON in data and data.find(b"://") != -1) or data.find(b"www.") != -1
@@ -85,12 +87,39 @@ def _may_autolink(data: bytes) -> bool:
 
 def _extensions_for(data: bytes) -> list[Any]:
     """The extensions that may change the HTML of ``data`` (in _CMARK_EXTENSIONS' order)."""
-    return _EXTENSIONS_FOR[_PIPE in data or _COLON in data, _TILDE in data, _may_autolink(data)]
+    return _EXTENSIONS_FOR[_PIPE in data or _COLON in data, _TILDE in data, _may_autolink(data),
+                           _may_be_task(data)]
+
+
+def _may_be_task(data: bytes) -> bool:
+    return _CLOSING_BRACKET in data and (data.find(b"[ ]") != -1 or data.find(b"[x]") != -1
+                                         or data.find(b"[X]") != -1)
 
 
 _EXTENSIONS_FOR = {needs: [extension for extension, needed in zip(_EXTENSIONS, needs,
                                                                   strict=True) if needed]
-                   for needs in itertools.product((False, True), repeat=3)}
+                   for needs in itertools.product((False, True), repeat=4)}
+
+# cmark's task list item ("- [x] seen twice"), its box a form control. Mail clients and feed
+# readers drop those (Gmail, Outlook, most readers' sanitisers), so the one body that page,
+# feeds and digest share shows it as a character, as the plain-text digest can too: ☑ or ☐.
+# A loose item's box goes into its first paragraph, where GitHub puts it.
+_TASK = re.compile(r'<li><input type="checkbox"( checked="")? disabled="" /> (\n<p>)?')
+_TASK_BYTES = re.compile(_TASK.pattern.encode())
+
+
+_BOXES = {True: "☑", False: "☐"}
+_BOXES_BYTES = {ticked: box.encode() for ticked, box in _BOXES.items()}
+
+
+def _task_item(match: re.Match[str]) -> str:
+    ticked, paragraph = match.groups()
+    return f'<li class="task">{paragraph or ""}{_BOXES[ticked is not None]} '
+
+
+def _task_item_bytes(match: re.Match[bytes]) -> bytes:
+    ticked, paragraph = match.groups()
+    return b'<li class="task">%s%s ' % (paragraph or b"", _BOXES_BYTES[ticked is not None])
 
 
 def _address(pointer: object) -> int:
@@ -364,7 +393,8 @@ def _absolute_srcset(value: str, base_url: str) -> str:
     return ", ".join(candidates)
 
 
-_CLASSES = {"sup": {"footnote-ref"}, "a": {"footnote-backref"}, "section": {"footnotes"}}
+_CLASSES = {"sup": {"footnote-ref"}, "a": {"footnote-backref"}, "section": {"footnotes"},
+            "li": {"task"}}
 _CLEANER = nh3.Cleaner(
     tags=_TAGS,
     attributes=_ATTRIBUTES,
@@ -594,13 +624,19 @@ def _render_prepared(text: str | bytes, base_url: str, page_url: str | None) -> 
     """render_prepared's HTML, its quotes cmark's English ones."""
     data = text.encode("utf-8") if isinstance(text, str) else text
     if _LT in data:  # no byte of a multi-byte UTF-8 character is "<": as "<" in text
-        html = _clean(_cmark_html(data, _RAW_OPTIONS))
+        html = _cmark_html(data, _RAW_OPTIONS)
+        if "<input" in html:
+            html = _TASK.sub(_task_item, html)
+        html = _clean(html)
         headings = "<h" in html
     else:
         # cmark escapes ">" everywhere but in tags, so " />" only closes void tags; written
         # as nh3 writes them, both paths give the same markup. Both scans run on cmark's
         # bytes, before they are decoded: several times faster than on the text.
-        rendered = _cmark_utf8(data, _SAFE_OPTIONS).replace(b" />", b">")
+        rendered = _cmark_utf8(data, _SAFE_OPTIONS)
+        if rendered.find(b"<input") != -1:  # only a task list's, without raw HTML
+            rendered = _TASK_BYTES.sub(_task_item_bytes, rendered)
+        rendered = rendered.replace(b" />", b">")
         headings = rendered.find(b"<h") != -1
         if not headings:
             return _html_text(_absolute_cmark_urls(rendered, base_url, page_url)).strip()
@@ -612,9 +648,10 @@ def _render_prepared(text: str | bytes, base_url: str, page_url: str | None) -> 
 
 def markdown_to_html(text: str, base_url: str, page_url: str | None = None,
                      language: str = "en") -> str:
-    """Render Markdown (GFM: tables, strikethrough, autolinks, footnotes; typographic quotes in
-    ``language``'s marks: quotes.py) to sanitised HTML (no script, style, iframe or event
-    handlers; links only http, https and mailto; no ``h1``: ``_below_the_title``) whose
-    href/src/srcset are absolute against ``base_url`` (links within the document, footnotes'
-    among them, against ``page_url``, where it is given: ``absolute_url``)."""
+    """Render Markdown (GFM: tables, strikethrough, autolinks, task lists as ☑ and ☐,
+    footnotes; typographic quotes in ``language``'s marks: quotes.py) to sanitised HTML (no
+    script, style, iframe or event handlers; links only http, https and mailto; no ``h1``:
+    ``_below_the_title``) whose href/src/srcset are absolute against ``base_url`` (links
+    within the document, footnotes' among them, against ``page_url``, where it is given:
+    ``absolute_url``)."""
     return render_prepared(prepare_markdown(text)[0], base_url, page_url, language)
