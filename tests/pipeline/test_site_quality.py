@@ -447,6 +447,73 @@ def test_a_right_to_left_page_sets_its_rules_and_links_on_the_sides_it_reads_fro
     page.close()
 
 
+#: What a reviewer writes besides paragraphs: a critic quoted, a list of what was done, a table
+#: of versions and a spoiler folded away under it.
+RICH_BODY = """\
+Carpenter's film still works.
+
+> "It's Halloween. Everyone's entitled to one good scare." A line that the film then spends
+> ninety minutes earning, every one of them.
+
+- [x] seen twice
+- [ ] read the novelisation
+
+| Version | Runtime |
+|---|---|
+| Theatrical | 91 min |
+
+<details>
+<summary>Spoilers</summary>
+
+The shape leaves.
+</details>
+"""
+
+#: The box, the left and right border widths and the list marker of the element at a selector.
+BOX = """(selector) => {
+  const element = document.querySelector(selector), style = getComputedStyle(element);
+  const box = element.getBoundingClientRect();
+  return {left: box.left, right: box.right, top: box.top, bottom: box.bottom,
+          borderLeft: parseFloat(style.borderLeftWidth),
+          borderRight: parseFloat(style.borderRightWidth), marker: style.listStyleType};
+}"""
+
+
+@pytest.mark.parametrize("width", [375, 1200])
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+@pytest.mark.parametrize("language", ["en", "he"])
+def test_quotes_task_lists_tables_and_folds_are_laid_out_as_a_reader_expects(
+        publication, browser, tmp_path, width, scheme, language):
+    # A quotation had the browser's 40 px indent on both sides (a third of a phone's column
+    # gone, and nothing to tell it from the text around it); a table touched the fold that
+    # followed it; a task list showed "[x]".
+    from tests.fixtures import NOW, write_reviews
+
+    publication.set_language(language)
+    write_reviews(publication, [{"slug": "rich", "body": RICH_BODY}])
+    port = free_port()
+    base = f"http://127.0.0.1:{port}/"
+    publication.set_base_url(base)
+    build_publication(publication.config, now=NOW)
+    page = browser.new_page(viewport={"width": width, "height": 900}, color_scheme=scheme)
+    with StaticServer(publication.config.output_path, port):
+        page.goto(base + "reviews/rich/")
+        body, quote, table, details, task = (page.evaluate(BOX, selector) for selector in (
+            ".body", ".body blockquote", ".body table", ".body details", ".body li"))
+        # The quote spans the column, a rule on the side its lines start from.
+        assert (quote["left"], quote["right"]) == (body["left"], body["right"])
+        start, end = ("borderLeft", "borderRight") if language == "en" else (
+            "borderRight", "borderLeft")
+        assert quote[start] >= 3 and quote[end] == 0
+        assert details["top"] - table["bottom"] >= 12
+        assert task["marker"] == "none" and page.locator(".body li").first.inner_text() == (
+            "☑ seen twice")
+        assert page.evaluate("document.documentElement.scrollWidth") <= width
+        page.screenshot(path=str(tmp_path / f"rich-{width}-{scheme}-{language}.png"),
+                        full_page=True)
+    page.close()
+
+
 def contrast(one: str, other: str) -> float:
     """WCAG 2.1's contrast ratio of two CSS colours as Chromium computes them ("rgb(r, g, b)")."""
     def luminance(colour: str) -> float:
