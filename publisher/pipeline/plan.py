@@ -31,6 +31,7 @@ from ..render.pages import (
     SEARCH_PATH,
     PageRenderer,
     Term,
+    films_reviewed_twice,
     index_path,
     page_file,
     render_robots,
@@ -300,7 +301,8 @@ class Planner:
         self.body_images = BodyImages(posters.facts)
         self.pages = PageRenderer(site, poster_facts=posters.facts,
                                   body_images=self.body_images, issues=bool(self.issues),
-                                  menu=menu)
+                                  menu=menu,
+                                  reviewed_twice=films_reviewed_twice(self.published))
         reviewer_url = self.pages.reviewer_url if site.pages else None
         self.feeds = FeedRenderer(site, poster_facts=posters.facts, reviewer_url=reviewer_url,
                                   card=self.pages.card, body_images=self.body_images)
@@ -349,8 +351,12 @@ class Planner:
 
     def _listing(self, reviews: Sequence[Review], *parts: object) -> str:
         """The digest of a unit that lists ``reviews`` (an archive, an index page): ``parts``
-        and each review's digest. Thousands of reviews' digests: made as ``add`` says."""
-        return _digest(self.base, *parts, [self.review(r) for r in reviews])
+        and each review's digest, and which of them are of a film reviewed twice (their items
+        say so: a new review of a film changes the lists that show only its first). Thousands
+        of reviews' digests: made as ``add`` says."""
+        pages = self.pages
+        return _digest(self.base, *parts, [self.review(r) for r in reviews],
+                       [i for i, r in enumerate(reviews) if pages.is_reviewed_twice(r)])
 
     def add(self, key: str, rank: int, inputs: str | Callable[[], str],
             render: Callable[[], dict[str, bytes]], topic: bool = False,
@@ -377,8 +383,10 @@ class Planner:
     def _item_key(self, review: Review) -> str:
         # The review's digest and its file, side by side: two files alike, two items. Not
         # digested again (a key is only looked up, and a digest each was a third of what
-        # keeping the items cost after a first build).
-        return f"{self.review(review)}\0{review.source_path}"
+        # keeping the items cost after a first build). And whether its film is reviewed twice,
+        # which another review's file decides (the item then names its reviewer).
+        return (f"{self.review(review)}\0{review.source_path}"
+                f"\0{self.pages.is_reviewed_twice(review):d}")
 
     def reuse_items(self, kept: dict[str, str]) -> None:
         """Take the list items an earlier build made (``items_to_keep``; kept under ``base``:

@@ -25,6 +25,7 @@ import functools
 import hashlib
 import html
 import unicodedata
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -116,19 +117,30 @@ class _Cards(Sequence[Card]):
         return self._card(self._reviews[index])
 
 
+def films_reviewed_twice(reviews: Iterable[Review]) -> frozenset[tuple[str, int | None]]:
+    """The films, as (title, year), that more than one of ``reviews`` is of: their items in
+    the lists name the reviewer as well (review_item.html.j2). Of the whole site, not of one
+    list: an item is rendered once and shown on every list (``PageRenderer.item``)."""
+    films = Counter((review.title, review.film.year) for review in reviews)
+    return frozenset(film for film, count in films.items() if count > 1)
+
+
 class PageRenderer:
     """Renders the pages of one publication. ``poster_facts(url)`` gives a poster file's size
     and dimensions (or None); ``body_images`` the image files of a body and their facts (one
     the build shares with the feeds; else one asking ``poster_facts``); ``issues`` says
-    whether the newsletter archive (issues/) exists, and ``menu`` which of the site's own pages
-    are named in the navigation (each one marked ``footer`` in the footer as well)."""
+    whether the newsletter archive (issues/) exists, ``menu`` which of the site's own pages
+    are named in the navigation (each one marked ``footer`` in the footer as well), and
+    ``reviewed_twice`` which films more than one review is of (``films_reviewed_twice``)."""
 
     def __init__(self, site: Site, *,
                  poster_facts: Callable[[str], ImageFacts | None] | None = None,
                  body_images: BodyImages | None = None,
-                 issues: bool = False, menu: Sequence[SitePage] = ()) -> None:
+                 issues: bool = False, menu: Sequence[SitePage] = (),
+                 reviewed_twice: frozenset[tuple[str, int | None]] = frozenset()) -> None:
         self.site = site
         self.menu = tuple(menu)
+        self.reviewed_twice = reviewed_twice
         self._poster_facts = poster_facts or (lambda url: None)
         self._body_images = body_images or BodyImages(self._poster_facts)
         # Templates do not change during a build: no file check on each render (the extends
@@ -321,9 +333,13 @@ class PageRenderer:
         # raising (4 % of an item).
         found = safe_text(self._render("review_item.html.j2", {
             "card": card, "reviewer_url": self.reviewer_url(review), "t": self.site.words.phrases,
-            **self._dates(card)}))
+            "reviewed_twice": self.is_reviewed_twice(review), **self._dates(card)}))
         self._items[id(review)] = (review, found)
         return found
+
+    def is_reviewed_twice(self, review: Review) -> bool:
+        """Whether another review on the site is of ``review``'s film: its item says so."""
+        return (review.title, review.film.year) in self.reviewed_twice
 
     def carded_items(self) -> list[tuple[Review, Markup]]:
         """The item of every review whose card this renderer has made (a forked worker's

@@ -668,6 +668,34 @@ def test_a_new_review_renders_only_its_own_list_item_and_the_pages_come_out_the_
     assert len(rendered) == 13
 
 
+def test_a_second_review_of_a_film_names_the_first_reviewer_on_lists_it_is_not_on(
+        publication, tmp_path):
+    # The lists name the reviewer where the site has two reviews of a film; the first
+    # review's item, kept from the last build, and the tag page that lists it alone are made
+    # again, as a clean build makes them.
+    from publisher.config import load_config
+    from tests.fixtures import NOW
+
+    film = {"year": 1978, "director": "John Carpenter"}
+    write_reviews(publication, [{"slug": "halloween", "tags": ["slasher"], "film": film}])
+    build_site(publication.config, now=NOW)
+    tag_page = publication.root / "public" / "tags" / "slasher" / "index.html"
+    assert "Halloween (1978), Priya Raman" not in tag_page.read_text(encoding="utf-8")
+
+    write_reviews(publication, [{"slug": "halloween", "tags": ["slasher"], "film": film},
+                                {"slug": "halloween-again", "title": "Halloween",
+                                 "reviewer": "Sam Okafor", "film": film}])
+    build_site(publication.config, now=NOW)
+    assert 'aria-label="Halloween (1978), Priya Raman"' in tag_page.read_text(encoding="utf-8")
+    clean = tmp_path / "clean"
+    shutil.copytree(publication.root / "reviews", clean / "reviews")
+    shutil.copy(publication.root / "publisher.toml", clean / "publisher.toml")
+    build_site(load_config(directory=clean), now=NOW)
+    for page in ("tags/slasher/index.html", "index.html", "reviewers/priya-raman/index.html"):
+        assert (publication.root / "public" / page).read_bytes() == (
+            clean / "public" / page).read_bytes(), page
+
+
 def test_page_inputs_digest_tells_texts_apart_even_with_a_nul_in_one() -> None:
     from publisher.pipeline.plan import _digest_texts
     seen = {_digest_texts("a\0b", "c"), _digest_texts("a", "b\0c"), _digest_texts("a", "b", "c"),

@@ -41,7 +41,8 @@ def browse(publication: Publication, browser):
 
 
 def results(page) -> list[str]:
-    return page.locator("#search-results h2 a").all_inner_texts()
+    """The titles of the results shown (each link also holds the year)."""
+    return page.locator("#search-results h2 a bdi").all_inner_texts()
 
 
 def test_typing_finds_reviews_by_film_people_and_year_whatever_the_accents(page):
