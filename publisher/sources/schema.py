@@ -39,7 +39,14 @@ import yaml
 from ..config import NOT_IN_URL, Config, feed_id
 from ..errors import Problem, SourceError
 from ..models import Deferred, Film, Poster, Review, Trailer
-from ..text import ABSOLUTE_URI, SUSPECT_CHARS, remove_bidi_controls, slugify, surely_clean
+from ..text import (
+    ABSOLUTE_URI,
+    SUSPECT_CHARS,
+    html_to_text,
+    remove_bidi_controls,
+    slugify,
+    surely_clean,
+)
 from .body import MORE, Excerpt, FileBody, MarkdownBody, decode
 from .frontmatter import (
     Collector,
@@ -52,6 +59,7 @@ from .frontmatter import (
 from .markdown import (
     REMOVED,
     absolute_url,
+    markdown_to_html,
     prepare_markdown,
     removed_tags,
     shortcodes,
@@ -644,7 +652,7 @@ def parse_source(text: str, path: str, config: Config, *,
         id=review_id,
         url=url or config.permalink(slug),
         body_html=body_html,
-        summary=summary if summary is not None else Excerpt(
+        summary=_plain_summary(summary, config) if summary is not None else Excerpt(
             config.newsletter.excerpt_words, *_lead(body, config.base_url, config.language)),
         film=film,
         rating=rating,
@@ -659,6 +667,29 @@ def parse_source(text: str, path: str, config: Config, *,
         unwritten=unwritten,
     )
     return review, out.problems, out.warnings, needs
+
+
+# What Markdown and typographic quotes change in a line of text; a summary without any is
+# kept as written, unrendered (most have only letters, commas and a full stop).
+_SUMMARY_MARKUP = re.compile(r"""[*_`'"<&\[~\\]|--|\.\.\.""")
+# The start of a line that Markdown reads as a list item, a heading or a quotation.
+_BLOCK_MARKER = re.compile(r"(?:\d{1,9}(?=[.)])|(?=[#>+*-]))(?=.(?:[ \t]|\Z))")
+
+
+def _plain_summary(summary: str, config: Config) -> str:
+    """A written summary as its Markdown reads, plain text on one line, as the summary made
+    from the lead before ``<!--more-->`` is (feeds, the digest, the lists and the pages' meta
+    show it so): ``*Alien*'s heir -- "colder"`` is "Alien’s heir – “colder”", in the
+    publication's quotation marks. Always a paragraph ("1. Alien" is not a list), and never
+    raw HTML: "<Alien>" stays as typed."""
+    if not _SUMMARY_MARKUP.search(summary):
+        return summary
+    marker = _BLOCK_MARKER.match(summary)
+    markdown = summary.replace("<", "\\<")
+    if marker is not None:
+        markdown = f"{markdown[:marker.end()]}\\{markdown[marker.end():]}"
+    html = markdown_to_html(markdown, config.base_url, language=config.language)
+    return html_to_text(html) if html.startswith("<p>") else summary
 
 
 def _lead(body: str, base_url: str, language: str) -> tuple[str, str, str] | tuple[()]:

@@ -1240,6 +1240,25 @@ def test_the_summary_of_a_body_with_more_ends_there_as_in_hugo(publication):
     assert r.summary == "No marker here. The rest."
 
 
+def test_a_written_summary_reads_as_its_markdown_would_not_as_typed(publication):
+    # "*Alien*" was published with its asterisks on the site, in the feeds and in the digest,
+    # and its quotes and dashes straight, beside a body whose Markdown is rendered: a summary
+    # is plain text, as the one made from the lead before <!--more--> is.
+    front = BASIC + """summary: "*Alien*'s heir -- \\"colder\\" and **better**..."\n"""
+    assert one(publication, front).summary == "Alien’s heir – “colder” and better…"
+    publication.set_language("fr")
+    assert one(publication, BASIC + "summary: 'Un \"huis clos\" glacial'\n").summary == (
+        "Un «\u202fhuis clos\u202f» glacial")
+    # Always a paragraph, never raw HTML.
+    for written, read in [("1. *Alien*, then the rest", "1. Alien, then the rest"),
+                          ("# 1 film -- of the year", "# 1 film – of the year"),
+                          ("- or so it ~~was~~ is", "- or so it was is"),
+                          ("Better than <Alien> & <b>Aliens</b>",
+                           "Better than <Alien> & <b>Aliens</b>"),
+                          ("Plain words, unrendered", "Plain words, unrendered")]:
+        assert one(publication, BASIC + f"summary: '{written}'\n").summary == read
+
+
 def test_a_summary_before_more_drops_the_marks_of_footnotes_defined_after_it(publication):
     # The lead is rendered alone, where its footnote's definition is not: cmark wrote "[^1]".
     body = ("A debut[^1] that earns its `[^x]`.<!--more-->\n\nThe rest.\n\n"
