@@ -464,7 +464,7 @@ def test_a_right_to_left_page_sets_its_rules_and_links_on_the_sides_it_reads_fro
 
 
 #: What a reviewer writes besides paragraphs: a critic quoted, a list of what was done, a table
-#: of versions and a spoiler folded away under it.
+#: of versions and a spoiler folded away under it, a captioned still.
 RICH_BODY = """\
 Carpenter's film still works.
 
@@ -483,6 +483,9 @@ Carpenter's film still works.
 
 The shape leaves.
 </details>
+
+<figure><img src="/posters/still.png" alt="The shape at the window" width="600" height="300">
+<figcaption>The shape at the window, in the restored print.</figcaption></figure>
 """
 
 #: The box, the left and right border widths and the list marker of the element at a selector.
@@ -501,12 +504,14 @@ BOX = """(selector) => {
 def test_quotes_task_lists_tables_and_folds_are_laid_out_as_a_reader_expects(
         publication, browser, tmp_path, width, scheme, language):
     # A quotation had the browser's 40 px indent on both sides (a third of a phone's column
-    # gone, and nothing to tell it from the text around it); a table touched the fold that
-    # followed it; a task list showed "[x]".
+    # gone, and nothing to tell it from the text around it), as did a captioned still; a
+    # table touched the fold that followed it; a task list showed "[x]".
     from tests.fixtures import NOW, write_reviews
 
     publication.set_language(language)
     write_reviews(publication, [{"slug": "rich", "body": RICH_BODY}])
+    (publication.root / "static" / "posters").mkdir(parents=True)
+    write_png(publication.root / "static" / "posters" / "still.png", 600, 300, (40, 40, 60))
     port = free_port()
     base = f"http://127.0.0.1:{port}/"
     publication.set_base_url(base)
@@ -514,14 +519,17 @@ def test_quotes_task_lists_tables_and_folds_are_laid_out_as_a_reader_expects(
     page = browser.new_page(viewport={"width": width, "height": 900}, color_scheme=scheme)
     with StaticServer(publication.config.output_path, port):
         page.goto(base + "reviews/rich/")
-        body, quote, table, details, task = (page.evaluate(BOX, selector) for selector in (
-            ".body", ".body blockquote", ".body table", ".body details", ".body li"))
+        body, quote, table, details, task, figure = (page.evaluate(BOX, selector) for selector in (
+            ".body", ".body blockquote", ".body table", ".body details", ".body li",
+            ".body figure"))
         # The quote spans the column, a rule on the side its lines start from.
         assert (quote["left"], quote["right"]) == (body["left"], body["right"])
         start, end = ("borderLeft", "borderRight") if language == "en" else (
             "borderRight", "borderLeft")
         assert quote[start] >= 3 and quote[end] == 0
         assert details["top"] - table["bottom"] >= 12
+        # A captioned still spans the column as an image does.
+        assert (figure["left"], figure["right"]) == (body["left"], body["right"])
         assert task["marker"] == "none" and page.locator(".body li").first.inner_text() == (
             "☑ seen twice")
         assert page.evaluate("document.documentElement.scrollWidth") <= width
