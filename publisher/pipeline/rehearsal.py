@@ -129,7 +129,7 @@ def rehearse_run(config: Config, *, now: datetime, catch_up: bool = False,
         return RunPlan(tuple(lines), (*problems, lost))
     catalog: Catalog | None = None
     try:
-        catalog = load_reviews(config)
+        catalog = load_reviews(config, store=False)  # "nothing is written": not even the cache
     except SourceError as exc:  # as a run: what is frozen would still go out
         problems.append(sources_problem(exc))
     with readonly_store(config) as store:

@@ -347,16 +347,19 @@ class SourceCheck:
         return not self.problems
 
 
-def load_reviews(config: Config, *, cache: bool = True, bodies: bool = False) -> Catalog:
+def load_reviews(config: Config, *, cache: bool = True, store: bool | None = None,
+                 bodies: bool = False) -> Catalog:
     """Load and check every review under ``config.reviews_path``.
 
     Raises SourceError listing every problem in every file. With ``cache`` the parsed reviews
     are kept in ``.publisher/cache/`` and reused while a file's bytes are unchanged; without it
-    nothing is read from or written to the cache. With ``bodies``, children that shared the
+    nothing is read from or written to the cache. ``store=False`` reads the cache but writes
+    nothing to it (a rehearsal). With ``bodies``, children that shared the
     parsing render the bodies they parsed until ``Catalog.take_bodies`` (the caller ends them
     with ``Catalog.end_meanwhile`` in any case).
     """
-    result = check_sources(config, cache=cache, store=cache, bodies=bodies)
+    result = check_sources(config, cache=cache, store=cache if store is None else store,
+                           bodies=bodies)
     if result.problems:
         if result.meanwhile is not None:
             result.meanwhile.close()

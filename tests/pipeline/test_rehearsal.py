@@ -110,6 +110,7 @@ def test_dry_run_creates_no_ledger_and_migrates_none(publication, cli):
     assert "would compose issue #1" in result.stdout
     assert "deliver: issue #1: 0 deliveries" in result.stdout
     assert not ledger.exists()
+    ledger.parent.mkdir()  # a dry run makes not even the directory
     engine = create_engine(f"sqlite:///{ledger}")
     migrate(engine, "0003")
     engine.dispose()
@@ -118,6 +119,16 @@ def test_dry_run_creates_no_ledger_and_migrates_none(publication, cli):
     assert "would compose issue #1" in result.stdout
     with create_engine(f"sqlite:///{ledger}").connect() as conn:
         assert conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar() == "0003"
+
+
+def test_dry_run_on_a_publication_never_run_leaves_no_trace(publication, cli):
+    """"Nothing is written" holds for publisher's own directory too: not even the cache of
+    parsed sources, which a first real run makes."""
+    write_reviews(publication, 2)
+    result = cli("run", "--dry-run", now=SLOT + timedelta(minutes=3), env=SECRET)
+    assert result.exit_code == 0, result.output
+    assert "would compose issue #1" in result.stdout
+    assert not (publication.root / ".publisher").exists()
 
 
 # --- --now in the future ------------------------------------------------------------------------
