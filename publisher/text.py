@@ -240,6 +240,11 @@ def _without_details(html: str) -> str:
     return html
 
 
+#: A table: its cells read as prose run into the sentence around them ("Version Runtime
+#: Theatrical 91 min"), so an excerpt leaves it out, as Ghost's and Substack's previews do.
+_TABLE = re.compile(r"<table\b.*?</table>", re.DOTALL)
+
+
 #: The no-break spaces French sets inside its guillemets and before ":", "!"... (quotes.py,
 #: normalise_spaces), and what stands for each while an excerpt splits words at white space,
 #: which they are to str.split: the space stays, and "«" or "!" stays with its word.
@@ -263,7 +268,7 @@ def _released(text: str) -> str:
 
 def excerpt(html: str, words: int) -> str:
     """The first ``words`` words of an HTML fragment as plain text, cut at a word, with "…"
-    when anything was cut; footnotes and <details> blocks (spoilers) left out."""
+    when anything was cut; footnotes, <details> blocks (spoilers) and tables left out."""
     return _released(_excerpt(html, words))
 
 
@@ -273,6 +278,8 @@ def _excerpt(html: str, words: int) -> str:
         html = _FOOTNOTES.sub("", html)
     if "<details" in html:
         html = _without_details(html)
+    if "<table" in html:
+        html = _TABLE.sub("", html)
     # Only the opening of a long body is needed: try a generous prefix first.
     prefix = html[: max(words, 1) * 16]
     if prefix.rfind("<") > prefix.rfind(">"):

@@ -240,6 +240,14 @@ def test_an_excerpt_leaves_out_what_a_details_block_folds_away():
     assert excerpt(body, 30) == "A quiet film. It rewards patience."
 
 
+def test_an_excerpt_leaves_out_a_table_whose_cells_would_run_into_its_sentences():
+    body = markdown_to_html(
+        "Two cuts exist.\n\n| Version | Runtime |\n|---|---|\n| Theatrical | 91 min |\n\n"
+        "The longer one is better.\n", BASE)
+    assert "<table>" in body  # the page keeps it
+    assert excerpt(body, 30) == "Two cuts exist. The longer one is better."
+
+
 @pytest.mark.parametrize("extra", ["", "\n\n<b>raw</b>\n"])
 def test_links_within_the_review_land_on_its_page_not_the_home_page(extra):
     page = BASE + "reviews/alien/"
