@@ -131,10 +131,10 @@ def check_publication(config: Config, *, now: datetime, checks: Sequence[Check] 
     if result.pages:
         page_drafts = sum(1 for page in result.pages if page.draft)
         info.append(f"{count(len(result.pages), 'page')} of the site's own: "
-                    f"{len(result.pages) - page_drafts} published, "
+                    f"{len(result.pages) - page_drafts:,} published, "
                     f"{count(page_drafts, 'draft')}")
-    info.append(f"{count(result.files, 'review file')}: {len(published)} published, "
-                f"{count(drafts, 'draft')}, {scheduled} scheduled; in all "
+    info.append(f"{count(result.files, 'review file')}: {len(published):,} published, "
+                f"{count(drafts, 'draft')}, {scheduled:,} scheduled; in all "
                 f"{count(len(errors), 'error')}, {count(len(warnings), 'warning')}")
     return CheckReport(tuple(errors), tuple(warnings), tuple(info))
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import shlex
 import shutil
 import subprocess
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
@@ -13,7 +13,7 @@ import pytest
 from publisher.config import load_config
 from publisher.pipeline.check import check_publication
 from publisher.sources import load_reviews
-from tests.fixtures import EXAMPLE, SAMPLE, Publication, run_cli
+from tests.fixtures import EXAMPLE, SAMPLE, Publication, run_cli, write_reviews
 
 SECRET = {"PUBLISHER_SECRET": "a-secret-of-at-least-thirty-two-bytes"}
 
@@ -287,6 +287,13 @@ def test_check_passes_on_the_sample_publication_and_writes_nothing(tmp_path):
     assert sources.exit_code == 0, sources.output
     assert summary(sources) == (
         "8 review files: 6 published, 1 draft, 1 scheduled; in all 0 errors, 0 warnings")
+
+
+def test_checks_counts_are_written_as_its_other_counts_are(publication: Publication):
+    write_reviews(publication, 1000, first=date(2020, 1, 1))
+    report = check_publication(publication.config, now=datetime(2026, 11, 20, tzinfo=UTC),
+                               sources_only=True)
+    assert report.info[-1].startswith("1,000 review files: 1,000 published, 0 drafts, ")
 
 
 def test_check_prints_every_problem_and_fails(publication: Publication, cli):
