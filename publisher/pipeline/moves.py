@@ -320,10 +320,12 @@ def unmailed(plan: Planner, catalog: Catalog, old: Mapping[str, Mapping[str, Any
     built = {str(part) for key, entry in old.items() if key.startswith("page:")
              and isinstance(about := entry.get("review"), list) and len(about) == 3
              for part in about[:2]}  # its source file and its feed id
+    if not built or not plan.issues:  # asked before the catalogue is walked: a cold build
+        return []
     mailed = [review for issue in plan.issues for review in issue.reviews]
     issued = issued_ids(catalog, {review.id for review in mailed}, mailed)
     start = newsletter_start(catalog, issued)
-    if not built or start is None:
+    if start is None:
         return []
     late = sorted((r for r in back_catalogue(catalog, issued, plan.now)
                    if r.source_path not in built and r.id not in built),
