@@ -354,9 +354,10 @@ class Planner:
         and each review's digest, and which of them are of a film reviewed twice (their items
         say so: a new review of a film changes the lists that show only its first). Thousands
         of reviews' digests: made as ``add`` says."""
-        pages = self.pages
+        twice = self.pages.is_reviewed_twice
         return _digest(self.base, *parts, [self.review(r) for r in reviews],
-                       [i for i, r in enumerate(reviews) if pages.is_reviewed_twice(r)])
+                       [i for i, r in enumerate(reviews) if twice(r)]
+                       if self.pages.reviewed_twice else [])
 
     def add(self, key: str, rank: int, inputs: str | Callable[[], str],
             render: Callable[[], dict[str, bytes]], topic: bool = False,

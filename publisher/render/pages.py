@@ -339,7 +339,7 @@ class PageRenderer:
 
     def is_reviewed_twice(self, review: Review) -> bool:
         """Whether another review on the site is of ``review``'s film: its item says so."""
-        return (review.title, review.film.year) in self.reviewed_twice
+        return bool(self.reviewed_twice) and (review.title, review.film.year) in self.reviewed_twice
 
     def carded_items(self) -> list[tuple[Review, Markup]]:
         """The item of every review whose card this renderer has made (a forked worker's
