@@ -406,7 +406,7 @@ def test_in_the_browser_each_link_to_a_review_not_yet_published_says_so(publicat
         page.locator("#q").fill("weekend")  # typed after the page has loaded
         result = page.locator("#search-results a")
         result.locator("[data-publisher-note]").wait_for(timeout=30_000)
-        assert result.inner_text() == "The Long Weekend JobDraft"
+        assert result.inner_text() == "The Long Weekend Job (2026)Draft"  # the year in the link
         assert result.locator("[data-publisher-note]").count() == 1  # labelled once
         page.close()
         assert preview.stop() == 0
