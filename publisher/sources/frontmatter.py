@@ -561,9 +561,10 @@ def bidi_warning(count: int) -> str:
 
 
 def read_scalars(text: str) -> dict[str, str]:
-    """The top-level plain values of a source's front matter (``id``, ``slug``, ...), read as
-    the loader reads them; empty when the file has no readable front matter. For tools that need
-    one field of an existing review (the importer), not for validation."""
+    """The top-level plain values of a source's front matter (``id``, ``slug``, ...), and those
+    of its top-level mappings by dotted name (``film.year``), read as the loader reads them;
+    empty when the file has no readable front matter. For tools that need one field of an
+    existing review (the importer), not for validation."""
     out = Collector("")
     split = split_front_matter(text.removeprefix("\ufeff"), out)
     if split is None:
@@ -571,8 +572,18 @@ def read_scalars(text: str) -> dict[str, str]:
     node = compose_front_matter(normalise_spaces(split[0]), out)
     if not isinstance(node, yaml.MappingNode):
         return {}
-    return {key.value: one_line(value.value) for key, value in node.value
-            if isinstance(key, yaml.ScalarNode) and isinstance(value, yaml.ScalarNode)}
+    found: dict[str, str] = {}
+    for key, value in node.value:
+        if not isinstance(key, yaml.ScalarNode):
+            continue
+        if isinstance(value, yaml.ScalarNode):
+            found[key.value] = one_line(value.value)
+        elif isinstance(value, yaml.MappingNode):
+            found.update((f"{key.value}.{inner.value}", one_line(scalar.value))
+                         for inner, scalar in value.value
+                         if isinstance(inner, yaml.ScalarNode)
+                         and isinstance(scalar, yaml.ScalarNode))
+    return found
 
 
 #: Endings of files that an editor meant as sources (Hugo and Pelican read .markdown too) but

@@ -49,7 +49,7 @@ import yaml
 from ..config import Config
 from ..errors import PageImportError
 from ..files import read_text, shown_from, write_atomic
-from ..text import cldr_locale, pasted_line, title_slug
+from ..text import cldr_locale, one_line, pasted_line, title_slug
 from .catalog import review_files
 from .frontmatter import read_scalars
 from .schema import default_slug, derived_id, parse_runtime
@@ -784,6 +784,9 @@ class ImportResult:
     missing: tuple[str, ...]  # front matter fields to fill in before the review can publish
     draft: bool
     notes: tuple[str, ...] = field(default=())  # things worth checking, not blocking
+    #: Why the review at ``path`` was kept as it is rather than written (the page was imported
+    #: before); "" when it was written.
+    kept: str = ""
 
 
 #: What to tell the editor for each missing field.
@@ -798,6 +801,8 @@ _MISSING_HINTS = {
 def format_result(result: ImportResult, *, base: Path | None = None) -> str:
     """What the import command prints for one page (the path shown relative to ``base``)."""
     shown = result.path if base is None else shown_from(result.path, base)
+    if result.kept:
+        return f"kept {shown}: {result.kept}"
     head = f"wrote {shown}" + (" (draft)" if result.draft else "")
     lines = [head]
     if result.missing:
@@ -858,6 +863,31 @@ def slug_owner(directory: Path, target: Path, slug: str) -> Path | None:
         if (_front_matter(other).get("slug")
                 or default_slug(str(other), top=other.parent == directory)) == slug:
             return other
+    return None
+
+
+def _imported_before(page: ParsedPage, directory: Path) -> Path | None:
+    """The review under ``directory`` that an earlier import of ``page`` wrote, under any
+    name; None when there is none. It is the one with the page's logline as its summary, the
+    page's reviewer, no other year of the film, and at least half of the page's paragraphs
+    unchanged in its body: what an editor's corrections since (the date set, the draft line
+    gone, a typo, the title, the slug) leave, and what another review, even one opening with the
+    same line, does not have."""
+    summary = one_line(page.summary)
+    paragraphs = [escape_markdown(p) for p in page.paragraphs]
+    for name, _linked in review_files(directory):
+        try:
+            text = (directory / name).read_text(encoding="utf-8-sig", errors="replace")
+        except OSError:
+            continue
+        fields = read_scalars(text)
+        year = fields.get("film.year")
+        if (fields.get("summary") != summary or fields.get("reviewer") != page.reviewer
+                or (year is not None and page.year is not None and year != str(page.year))):
+            continue
+        body = {block.strip() for block in re.split(r"\n\s*\n", text.partition("\n---\n")[2])}
+        if 2 * sum(p in body for p in paragraphs) >= len(paragraphs):
+            return directory / name
     return None
 
 
@@ -967,6 +997,14 @@ def import_page(path: Path, config: Config, *, title: str | None = None,
     draft = bool(missing)
 
     target = (out_dir if out_dir is not None else config.reviews_path) / f"{slug}.md"
+    earlier = _earlier_draft(page, path, target.parent, slug)
+    if not force and earlier is None and (before := _imported_before(page, target.parent)):
+        # Importing a site's pages again, once the refused ones are fixed, must neither double
+        # a review nor undo what an editor did to it since (a date set, a paragraph added).
+        again = ("add --force to import it again over it" if before == target else
+                 "it has another name now; delete it to import the page again")
+        return ImportResult(path=before, missing=(), draft=False,
+                            kept=f"already imported from {path} ({again})")
     review_id = derived_id(config, day, slug)
     if target.exists():
         if not force:
@@ -983,7 +1021,6 @@ def import_page(path: Path, config: Config, *, title: str | None = None,
             f"{owner}: already has the slug {slug!r} (importing {path}); import with "
             f"{_another_slug(slug, page.year)}, or give that review another slug"
         )
-    earlier = _earlier_draft(page, path, target.parent, slug)
     if earlier is not None and not force:
         raise PageImportError(
             f"{earlier}: the draft an earlier import of {path} wrote, titled from the file name; "

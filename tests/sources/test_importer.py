@@ -1070,9 +1070,10 @@ def test_cli_refuses_to_overwrite_without_force(publication):
     page_path = str(PAGES / "quiet-harvest.txt")
     assert run_cli("import", page_path, "--date", "2026-03-06").exit_code == 0
     again = run_cli("import", page_path, "--date", "2026-03-07")
-    assert again.exit_code == 1
-    assert "quiet-harvest.md: already exists" in again.stderr
-    assert "add --force" in again.stderr
+    assert again.exit_code == 0, again.output  # imported already: kept, which is no error
+    assert "quiet-harvest.md: already imported from" in again.stdout
+    assert "add --force to import it again over it" in again.stdout
+    assert front_matter(publication.root / "reviews" / "quiet-harvest.md")["date"] == "2026-03-06"
     forced = run_cli("import", page_path, "--date", "2026-03-07", "--force")
     assert forced.exit_code == 0, forced.output
     assert front_matter(publication.root / "reviews" / "quiet-harvest.md")["date"] == "2026-03-07"
@@ -1151,3 +1152,88 @@ def test_a_pelican_source_is_refused_rather_than_read_as_a_page():
                                               r"Pelican's metadata, not of a page"):
         parse("Title: Aftersun\nDate: 2022-11-18 10:20\nAuthor: Ann Lee\nStatus: draft\n"
               "Slug: aftersun\n\nThe review.\n", path="aftersun.md")
+
+
+# --- importing the same pages again -------------------------------------------------------
+
+
+def test_importing_the_same_pages_again_keeps_every_review_and_is_no_error(publication, cli,
+                                                                           tmp_path):
+    """An editor imports a site's pages, fixes the few refused, and imports them all again: the
+    pages imported the first time (one since edited and published by hand) are kept as they
+    are, and are neither errors nor met with advice that would double them (--slug) or undo
+    the edits (--force)."""
+    dated = write_page(tmp_path, "a.txt", """
+        Title: Low Tide
+        Date: 2024-03-03
+        REVIEWER: ann lee
+
+        The logline.
+
+        The body.
+    """)
+    undated = write_page(tmp_path, "b.txt", """
+        Title: High Tide
+        REVIEWER: ann lee
+
+        Another logline.
+
+        Another body.
+
+        Its second paragraph.
+
+        Its third.
+    """)
+    first = cli("import", str(dated), str(undated))
+    assert first.exit_code == 0, first.output
+    reviews = publication.root / "reviews"
+    edited = reviews / "high-tide.md"
+    edited.write_text(edited.read_text(encoding="utf-8").replace("draft: true\n", "")
+                      .replace("Another body.", "Another body, edited."), encoding="utf-8")
+    before = {p.name: p.read_bytes() for p in reviews.glob("*.md")}
+
+    # Another day: the draft's placeholder date (and id) would differ.
+    again = cli("import", str(dated), str(undated), now=datetime(2026, 12, 24, 10, tzinfo=UTC))
+    assert again.exit_code == 0, again.output
+    assert again.stderr == ""
+    assert {p.name: p.read_bytes() for p in reviews.glob("*.md")} == before
+    kept = [line for line in again.stdout.splitlines() if line.startswith("kept ")]
+    assert len(kept) == 2
+    assert "low-tide.md: already imported from" in kept[0] and "a.txt" in kept[0]
+    assert "high-tide.md: already imported from" in kept[1] and "b.txt" in kept[1]
+    assert "--slug" not in again.output
+
+
+def test_a_review_renamed_since_its_import_is_not_imported_twice(publication, cli, tmp_path):
+    exported = write_page(tmp_path, "page-7.txt", MINIMAL)
+    assert cli("import", str(exported)).exit_code == 0
+    reviews = publication.root / "reviews"
+    (reviews / "page-7.md").rename(reviews / "the-real-title.md")
+    again = cli("import", str(exported))
+    assert again.exit_code == 0, again.output
+    assert sorted(p.name for p in reviews.glob("*.md")) == ["the-real-title.md"]
+    assert "the-real-title.md" in again.stdout
+
+
+def test_another_page_of_the_slug_is_still_refused(publication, cli, tmp_path):
+    """A page that is not the one the review came from (another logline) is refused as
+    before: it may be another film of the title."""
+    first = write_page(tmp_path, "one.txt", "Title: Halloween\nYear: 1978\n" + page(MINIMAL))
+    second = write_page(tmp_path, "two.txt", "Title: Halloween\nYear: 2018\nREVIEWER: ann lee"
+                        "\n\nA different logline.\n\nThe body.\n")
+    assert cli("import", str(first)).exit_code == 0
+    refused = cli("import", str(second))
+    assert refused.exit_code == 1
+    assert "halloween.md: already exists" in refused.stderr
+    assert "--slug halloween-2018" in refused.stderr
+
+
+def test_pages_opening_alike_are_each_imported(publication, cli, tmp_path):
+    """A reviewer who opened every review with one line: the pages are other reviews all the
+    same, each imported, none taken for the first one imported again."""
+    pages = [write_page(tmp_path, f"{film}.txt", f"Title: {film}\nREVIEWER: ann lee\n\n"
+                        f"Spoilers ahead.\n\nAll about {film}.\n") for film in ("Ebb", "Flow")]
+    result = cli("import", *map(str, pages))
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in (publication.root / "reviews").glob("*.md")) == [
+        "ebb.md", "flow.md"]
