@@ -71,6 +71,28 @@ __all__ = [
 
 #: Lines a website builder adds around every page.
 _CHROME = frozenset({"top of page", "bottom of page", "skip to main content"})
+#: Lines a builder puts after a post (share buttons, counters, the comment form, links to other
+#: posts), as its text export carries them: left out where they close a page, and only there
+#: (a review may say "Related" in a sentence, not as a line of its own at its very end).
+_FOOTER = frozenset({
+    # Wix
+    "share", "facebook", "twitter", "x", "linkedin", "pinterest", "whatsapp", "email", "print",
+    "copy link", "link copied", "recent posts", "see all", "write a comment",
+    "log in to leave a comment", "post not marked as liked", "post marked as liked", "like",
+    "liked", "comments", "tags", "views",
+    # WordPress and Squarespace
+    "share this:", "like this:", "like loading...", "like loading…", "loading...", "related",
+    "leave a reply", "leave a reply cancel reply", "cancel reply", "leave a comment",
+    "reddit", "tumblr", "telegram", "tweet", "reblog", "subscribe", "newer post", "older post",
+    "previous post", "next post", "previous", "next", "back to blog", "you may also like",
+})
+#: "12 views", "0 comments", "12 views0 comments" (Wix runs them together), "Comments (0)".
+_COUNTERS = re.compile(r"^(?:\d[\d,.]*k?\s*(?:views?|comments?|likes?)\s*)+$|^comments \(\d+\)$")
+
+
+def _footer_line(line: str) -> bool:
+    lower = line.casefold()
+    return lower in _FOOTER or _COUNTERS.match(lower) is not None
 
 
 # --- casing ----------------------------------------------------------------------------------
@@ -611,6 +633,11 @@ def parse_page(text: str, *, path: str, language: str = "en") -> ParsedPage:
     lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
     cleaned = [(n, pasted_line(raw)) for n, raw in enumerate(lines, start=1)]
     cleaned = [(n, s) for n, s in cleaned if s.lower() not in _CHROME]
+    end = len(cleaned)
+    while end and (not cleaned[end - 1][1] or _footer_line(cleaned[end - 1][1])):
+        end -= 1
+    footer = [s for _, s in cleaned[end:] if s]
+    cleaned = cleaned[:end]
     if not any(s for _, s in cleaned):
         raise PageImportError(f"{path}:1: the page is empty (no text besides page chrome)")
 
@@ -662,6 +689,9 @@ def parse_page(text: str, *, path: str, language: str = "en") -> ParsedPage:
         previous_blank = not s
 
     notes: list[str] = []
+    if footer:
+        shown = ", ".join(footer[:4]) + (", …" if len(footer) > 4 else "")
+        notes.append(f"left out the page's closing lines of share buttons and comments ({shown})")
     availability = ""
     if blocks and len(blocks[-1][1]) == 1:
         last = blocks[-1][1][0]

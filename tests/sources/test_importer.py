@@ -356,6 +356,31 @@ def test_page_chrome_is_dropped_and_nbsps_are_normalised():
     assert parsed.paragraphs == ("One body paragraph.",)
 
 
+#: What Wix and WordPress put after a post, as their text exports carry it.
+WIX_FOOTER = "Share\n\nFacebook\nTwitter\nLinkedIn\n\nRecent Posts\n\nSee All\n\n12 views0 comments" \
+             "\n\nWrite a comment\n\nPost not marked as liked\n"
+WORDPRESS_FOOTER = "Share this:\n\nTwitter\nFacebook\n\nLike this:\n\nLike Loading...\n\n" \
+                   "Related\n\nLeave a Reply Cancel reply\n"
+
+
+@pytest.mark.parametrize("footer", [WIX_FOOTER, WORDPRESS_FOOTER], ids=["wix", "wordpress"])
+def test_the_share_and_comment_lines_after_the_review_are_left_out(tmp_path, publication, now,
+                                                                   footer):
+    text = page(MINIMAL) + "\nLow Tide is available to rent.\n\n" + footer + "\nbottom of page\n"
+    source = write_page(tmp_path, "page-12.txt", text)
+    result = import_page(source, publication.config, date="2024-03-03", now=now)
+    assert result.path.name == "low-tide.md"  # the closing line named the film
+    assert body_of(result.path) == "The body."
+    assert front_matter(result.path)["availability"] == "Low Tide is available to rent."
+    assert any(note.startswith("left out the page's closing lines") for note in result.notes)
+
+
+def test_a_review_ending_in_a_word_of_the_footer_keeps_it():
+    parsed = parse("REVIEWER: ann lee\n\nThe logline.\n\nIts last word:\n\nShare.\n")
+    assert parsed.paragraphs == ("Its last word:", "Share.")
+    assert not parsed.notes[1:]
+
+
 def test_director_gives_name_and_earlier_credits():
     parsed = parse("""
         Director: rosa delgado-whyte (the long way down, tin roof, …)
