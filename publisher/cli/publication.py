@@ -12,7 +12,7 @@ import click
 from ..errors import PageImportError
 from ..files import shown_from
 from ..pipeline.check import check_publication
-from ..sources.importer import format_result, import_page
+from ..sources.importer import ImportResult, format_result, format_summary, import_page
 from ..sources.scaffold import init_publication, new_review
 from . import State
 from .context import publication_command, warn
@@ -108,7 +108,8 @@ def import_command(state: State, pages: tuple[str, ...], title: str | None, date
     for option, value in (("--title", title), ("--slug", slug)):
         if value is not None and len(pages) > 1:
             raise click.UsageError(f"{option} names one film: import one page at a time with it")
-    config, failed = state.config, False
+    config, refused = state.config, 0
+    results: list[ImportResult] = []
     for page in pages:
         try:
             result = import_page(Path(page), config, title=title, date=date, slug=slug,
@@ -116,7 +117,10 @@ def import_command(state: State, pages: tuple[str, ...], title: str | None, date
                                  now=state.now())
         except PageImportError as exc:  # one bad page does not stop the others
             click.echo(f"error: {exc}", err=True)
-            failed = True
+            refused += 1
             continue
+        results.append(result)
         click.echo(format_result(result, base=Path.cwd()))
-    return 1 if failed else 0
+    if len(pages) > 1:
+        click.echo(format_summary(results, refused))
+    return 1 if refused else 0

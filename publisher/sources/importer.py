@@ -61,6 +61,7 @@ __all__ = [
     "case_title",
     "escape_markdown",
     "format_result",
+    "format_summary",
     "humanise_filename",
     "import_page",
     "parse_page",
@@ -841,6 +842,21 @@ def format_result(result: ImportResult, *, base: Path | None = None) -> str:
         lines.append("  then delete the line 'draft: true'")
     lines += [f"  note: {n}" for n in result.notes]
     return "\n".join(lines)
+
+
+def format_summary(results: list[ImportResult], refused: int) -> str:
+    """The closing line of an import of several pages: how many were written (and of those,
+    drafts to finish), kept as imported before, and refused."""
+    written = [r for r in results if not r.kept]
+    drafts = sum(r.draft for r in written)
+    total = len(results) + refused
+    parts = [f"{len(written)} written" + (
+        f" ({drafts} {'a draft' if drafts == 1 else 'drafts'} to finish)" if drafts else "")]
+    if kept := len(results) - len(written):
+        parts.append(f"{kept} kept as imported before")
+    if refused:
+        parts.append(f"{refused} refused (named above)")
+    return f"{total:,} pages: " + ", ".join(parts)
 
 
 def parse_date_option(value: str) -> tuple[str, Date]:

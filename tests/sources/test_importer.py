@@ -1262,3 +1262,20 @@ def test_pages_opening_alike_are_each_imported(publication, cli, tmp_path):
     assert result.exit_code == 0, result.output
     assert sorted(p.name for p in (publication.root / "reviews").glob("*.md")) == [
         "ebb.md", "flow.md"]
+
+
+def test_importing_many_pages_ends_with_a_count_of_each_outcome(publication, cli, tmp_path):
+    """Three hundred pages print a screenful each of notes and errors: the last line says
+    how many were written, are drafts to finish, were there already and were refused."""
+    dated = write_page(tmp_path, "a.txt", "Title: Ebb\nDate: 2024-03-03\n" + page(MINIMAL))
+    undated = write_page(tmp_path, "b.txt", "Title: Flow\n" + page(MINIMAL).replace(
+        "The body.", "Another body."))
+    bad = write_page(tmp_path, "c.txt", "Just text, no reviewer.\n")
+    assert cli("import", str(dated)).exit_code == 0
+    result = cli("import", str(dated), str(undated), str(bad))
+    assert result.exit_code == 1
+    assert result.stdout.splitlines()[-1] == (
+        "3 pages: 1 written (1 a draft to finish), 1 kept as imported before, 1 refused "
+        "(named above)")
+    single = cli("import", str(dated))
+    assert single.stdout.count("\n") == 1  # one page: its line says it all
