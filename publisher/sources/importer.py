@@ -567,6 +567,10 @@ def _page_rating(value: str) -> Decimal | None:
     return rating.normalize() if rating % 1 else Decimal(int(rating))
 
 
+#: A title with the film's year after it in brackets: "Salt Harbour (2019)", "Ran [1985]".
+_TITLE_YEAR = re.compile(r"^(?P<title>.+?)\s*[(\[](?P<year>(?:18[89]|19\d|20\d)\d)[)\]]$")
+
+
 @dataclass(frozen=True)
 class _Labelled:
     """What the optional labelled lines say, each checked: ParsedPage's fields of the same
@@ -722,6 +726,17 @@ def parse_page(text: str, *, path: str, language: str = "en") -> ParsedPage:
         if not re.fullmatch(r"\d{4}", value):
             raise PageImportError(f"{path}:{n}: Year: {value!r} is not a year such as 2024")
         year = int(value)
+    labelled = _labelled(header, path, language)
+    # "Salt Harbour (2019)": the year as the site showed it beside the title, which publisher's
+    # pages show from film.year ("(2019) (2019)" were it kept in the title).
+    if titled := _TITLE_YEAR.match(labelled.title):
+        if year is not None and year != int(titled.group("year")):
+            raise PageImportError(
+                f"{path}:{header['title'][0]}: Title: the year after the title "
+                f"({titled.group('year')}) is not the Year: line's ({year}, line "
+                f"{header['year'][0]}); keep the film's")
+        year = int(titled.group("year"))
+        labelled = dataclasses.replace(labelled, title=titled.group("title"))
 
     return ParsedPage(
         reviewer=case_name(reviewer),
@@ -735,7 +750,7 @@ def parse_page(text: str, *, path: str, language: str = "en") -> ParsedPage:
         named=film_named_by(availability, language),
         notes=tuple(notes),
         language=language,
-        **dataclasses.asdict(_labelled(header, path, language)),
+        **dataclasses.asdict(labelled),
     )
 
 

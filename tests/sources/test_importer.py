@@ -568,6 +568,26 @@ def test_a_title_line_is_kept_as_written(tmp_path, publication, now, title):
     assert (front_matter(result.path)["title"], result.notes) == (title, ())
 
 
+@pytest.mark.parametrize("line", ["Title: Salt Harbour (2019)", "Title: Salt Harbour (2019)\nYear: 2019",
+                                  "Title: Salt Harbour [2019]"])
+def test_a_year_in_brackets_after_the_title_is_the_films_year(tmp_path, publication, now, line):
+    """Sites write the year after the title ("Salt Harbour (2019)"), as publisher's pages show
+    it: kept in the title it showed twice there ("Salt Harbour (2019) (2019)" once the year is
+    filled in) and was no film.year for the page's data and search."""
+    source = write_page(tmp_path, "page.txt", f"{line}\n{page(MINIMAL)}")
+    result = import_page(source, publication.config, date="2024-03-03", now=now)
+    assert result.path.name == "salt-harbour.md"
+    data = front_matter(result.path)
+    assert (data["title"], data["film"]["year"]) == ("Salt Harbour", 2019)
+
+
+def test_a_year_in_brackets_that_is_not_the_year_lines_is_an_error():
+    with pytest.raises(PageImportError) as exc:
+        parse(f"Title: Halloween (2018)\nYear: 1978\n{MINIMAL}")
+    assert str(exc.value) == ("page.txt:1: Title: the year after the title (2018) is not the "
+                              "Year: line's (1978, line 2); keep the film's")
+
+
 def test_the_title_and_date_options_win_over_the_pages_own(tmp_path, publication, now):
     source = write_page(tmp_path, "page-17.txt", RICH)
     result = import_page(source, publication.config, title="The Long Goodbye (1973)",
