@@ -674,6 +674,14 @@ def parse_page(text: str, *, path: str, language: str = "en") -> ParsedPage:
 
     if "reviewer" not in header:
         where = text_lines[0][0] if text_lines else cleaned[-1][0]
+        keys = _header_keys(language)
+        below = next((n for n, s in text_lines[:12] if (m := _header(language).match(s))
+                      and keys[m.group("key").lower()] == "reviewer"), None)
+        if below is not None and first is not None:  # "Directed by Ann Hui", its colon left out
+            raise PageImportError(
+                f"{path}:{first[0]}: {first[1][:60]!r} is not a 'Label: value' line, so the "
+                f"review text starts there, above the REVIEWER: line (line {below}); add the "
+                "label's colon, or move it below the header or delete it")
         raise PageImportError(
             f"{path}:{where}: no 'REVIEWER: name' line before the review text; add one above "
             f"the logline (the header lines are Director:, Starring: and REVIEWER:"

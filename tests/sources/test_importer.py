@@ -822,6 +822,19 @@ def test_a_page_without_a_reviewer_line_names_the_line_where_the_text_starts(tmp
     assert not list((publication.root / "reviews").iterdir())
 
 
+@pytest.mark.parametrize("line", ["Directed by Rosa Delgado", "Starring Ann Hui and Tony Leung"])
+def test_a_line_without_its_colon_above_the_reviewer_line_is_named(line):
+    """The header stops at the first line that is not 'Label: value'. The REVIEWER: line
+    below it is there all the same: the error names the line that ended the header, not a
+    missing REVIEWER: line the editor can see."""
+    with pytest.raises(PageImportError) as exc:
+        parse(f"top of page\n{line}\nREVIEWER: ann lee\n\nThe logline.\n")
+    assert str(exc.value) == (
+        f"page.txt:2: {line!r} is not a 'Label: value' line, so the review text starts there, "
+        "above the REVIEWER: line (line 3); add the label's colon, or move it below the header "
+        "or delete it")
+
+
 def test_an_empty_reviewer_is_an_error():
     with pytest.raises(PageImportError, match=r"^p\.txt:2: REVIEWER: the reviewer's name is empty"):
         parse("Director: a b\nREVIEWER:  \n\nLogline.\n", path="p.txt")
