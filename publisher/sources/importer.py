@@ -461,14 +461,37 @@ _WEEKDAY = re.compile(r"^(?:mon|tue|wed|thu|fri|sat|sun)[a-z]*\.?,?\s+", re.IGNO
 _ORDINAL = re.compile(r"\b(\d{1,2})(?:st|nd|rd|th)\b", re.IGNORECASE)
 
 
+#: The time of day after a date, as WordPress ("March 3, 2024 at 10:15 am") and others write it.
+_TIME_OF_DAY = re.compile(r"(?:,?\s+(?:at|à|um)\s+|,\s*|\s+)(?P<hour>\d{1,2})[:h](?P<minute>\d\d)"
+                          r"(?:\s*(?P<half>[ap])\.?m\.?)?(?:\s*uhr)?$", re.IGNORECASE)
+#: 03.03.2024: always the day first where dates are written with full stops.
+_DOTTED_DATE = re.compile(r"^(?P<day>\d{1,2})\.(?P<month>\d{1,2})\.(?P<year>\d{4})$")
+
+
 def _page_date(value: str, language: str = "en") -> str | None:
-    """'March 3, 2024', '3rd March 2024', 'Sun, Mar 3, 2024' or '2024-03-03' -> '2024-03-03',
-    and the month in words in ``language`` too ('3 mars 2024', '3. März 2024'); None for
+    """'March 3, 2024', '3rd March 2024', 'Sun, Mar 3, 2024', '03.03.2024' or '2024-03-03' ->
+    '2024-03-03', and the month in words in ``language`` too ('3 mars 2024', '3. März 2024');
+    with a time of day after it ('March 3, 2024 at 10:15 am'), '2024-03-03T10:15:00'; None for
     anything else (03/04/2024 is 3 April or March 4)."""
     try:
         return parse_date_option(value)[1].isoformat()
     except PageImportError:
         pass
+    if clock := _TIME_OF_DAY.search(value):
+        hour, minute = int(clock.group("hour")), int(clock.group("minute"))
+        if clock.group("half"):
+            if not 1 <= hour <= 12:
+                return None
+            hour = hour % 12 + (12 if clock.group("half").lower() == "p" else 0)
+        on = _page_date(value[:clock.start()], language)
+        if on is None or "T" in on or hour > 23 or minute > 59:
+            return None
+        return f"{on}T{hour:02d}:{minute:02d}:00"
+    if dotted := _DOTTED_DATE.match(value.strip()):
+        try:
+            return Date(*(int(dotted.group(k)) for k in ("year", "month", "day"))).isoformat()
+        except ValueError:
+            return None
     text = _ORDINAL.sub(r"\1", _WEEKDAY.sub("", value.strip()))
     text = re.sub(r"\bSept\b", "Sep", text, flags=re.IGNORECASE)
     text = re.sub(r"\s+", " ", text.replace(".", ""))
@@ -546,6 +569,8 @@ def _page_rating(value: str) -> Decimal | None:
     """Out of 5: '4/5', '4.5 out of 5', '8/10', '3 stars', '3½', '★★★½☆'; None for anything
     else, or a value off the reviews' scale of half steps from 0 to 5 ('7/9')."""
     text = value.strip().replace("1/2", "½")
+    if re.fullmatch(r"[*\s]+½?", text):  # ***½: stars as plain text writes them
+        text = text.replace("*", "★")
     if stars := _STAR_RATING.match(text.replace(" ", "")):
         if not text:
             return None

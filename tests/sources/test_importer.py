@@ -606,6 +606,30 @@ def test_a_date_line_in_words_or_iso_gives_the_day(written, day):
     assert parse(f"Date: {written}\n{MINIMAL}").date == day
 
 
+@pytest.mark.parametrize(("written", "when"), [
+    # WordPress's default date and time, and Squarespace's
+    ("March 3, 2024 at 10:15 am", "2024-03-03T10:15:00"),
+    ("March 3, 2024 at 9:05 PM", "2024-03-03T21:05:00"),
+    ("3 March 2024, 12:30 am", "2024-03-03T00:30:00"),
+    ("Mar 3, 2024 14:45", "2024-03-03T14:45:00"),
+])
+def test_a_date_line_with_its_time_gives_the_time_too(tmp_path, publication, now, written, when):
+    assert parse(f"Date: {written}\n{MINIMAL}").date == when
+    source = write_page(tmp_path, "page.txt", f"Date: {written}\n{page(MINIMAL)}")
+    result = import_page(source, publication.config, now=now)
+    assert (front_matter(result.path)["date"], result.draft) == (when, False)
+    (review,) = load_reviews(publication.config, cache=False).reviews
+    assert review.date.isoformat().startswith(when)
+
+
+@pytest.mark.parametrize(("written", "day"), [
+    ("03.03.2024", "2024-03-03"), ("3.4.2024", "2024-04-03"), ("31.12.2019", "2019-12-31")])
+def test_a_date_line_with_full_stops_is_day_month_year(written, day):
+    # Only Germany, Central and Eastern Europe write dates so, always day first; with slashes
+    # (03/04/2024) the day and the month cannot be told apart, and that stays an error.
+    assert parse(f"Date: {written}\n{MINIMAL}").date == day
+
+
 @pytest.mark.parametrize(("language", "written", "day"), [
     ("fr", "3 mars 2024", "2024-03-03"), ("fr", "1er mars 2024", "2024-03-01"),
     ("fr", "dimanche 3 mars 2024", "2024-03-03"), ("fr", "3 févr. 2024", "2024-02-03"),
@@ -714,7 +738,8 @@ def test_a_page_in_the_publications_language_imports_with_its_labels_dates_and_n
 @pytest.mark.parametrize(("written", "rating"), [
     ("4/5", "4"), ("4.5 out of 5", "4.5"), ("8/10", "4"), ("7/10", "3.5"), ("3 stars", "3"),
     ("3½", "3.5"), ("4 1/2", "4.5"), ("4½/5", "4.5"), ("★★★½☆", "3.5"), ("★★★★★", "5"),
-    ("☆☆☆☆☆", "0"), ("2.5 / 5", "2.5"),
+    ("☆☆☆☆☆", "0"), ("2.5 / 5", "2.5"), ("***1/2", "3.5"), ("****", "4"), ("**½", "2.5"),
+    ("* * *", "3"),
 ])
 def test_a_rating_line_is_read_out_of_five(written, rating):
     assert parse(f"Rating: {written}\n{MINIMAL}").rating == Decimal(rating)
