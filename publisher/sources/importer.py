@@ -43,6 +43,7 @@ from datetime import date as Date
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import yaml
 
@@ -274,7 +275,9 @@ _HEADER_KEYS = {"director": "director", "directed by": "director", "starring": "
                 "stars": "rating", "runtime": "runtime", "running time": "runtime",
                 "length": "runtime", "tags": "tags", "genre": "tags", "genres": "tags",
                 "classification": "classification", "certificate": "classification",
-                "rated": "classification"}
+                "rated": "classification", "url": "address", "link": "address",
+                "address": "address", "permalink": "address", "old url": "address",
+                "page url": "address"}
 #: The same labels in other languages, read on the pages of a publication in that language
 #: (besides the English ones, which builders in every language still write).
 _HEADER_KEYS_IN = {
@@ -285,7 +288,8 @@ _HEADER_KEYS_IN = {
            "auteur": "reviewer", "autrice": "reviewer", "année": "year", "titre": "title",
            "publié le": "date", "publié": "date", "note": "rating", "étoiles": "rating",
            "durée": "runtime", "catégorie": "tags", "mots-clés": "tags",
-           "public": "classification", "âge": "classification"},
+           "public": "classification", "âge": "classification", "adresse": "address",
+           "lien": "address"},
     "de": {"regie": "director", "regisseur": "director", "regisseurin": "director",
            "darsteller": "starring", "besetzung": "starring", "mit": "starring",
            "kritik": "reviewer", "kritik von": "reviewer", "rezension": "reviewer",
@@ -294,7 +298,8 @@ _HEADER_KEYS_IN = {
            "veröffentlicht": "date", "veröffentlicht am": "date", "bewertung": "rating",
            "wertung": "rating", "sterne": "rating", "laufzeit": "runtime", "länge": "runtime",
            "dauer": "runtime", "schlagwörter": "tags", "fsk": "classification",
-           "altersfreigabe": "classification", "freigabe": "classification"},
+           "altersfreigabe": "classification", "freigabe": "classification",
+           "adresse": "address"},
 }
 
 
@@ -403,6 +408,8 @@ class ParsedPage:
     runtime: int | None = None  # minutes, from a Runtime: line
     tags: tuple[str, ...] = ()
     classification: str = ""
+    address: str = ""  # the page's path on the old site, from a URL: line ("/post/x")
+    address_line: int = 0
 
 
 #: Around a film's name in a closing line: emphasis and quotes, in any language's marks.
@@ -607,6 +614,23 @@ class _Labelled:
     runtime: int | None = None
     tags: tuple[str, ...] = ()
     classification: str = ""
+    address: str = ""
+    address_line: int = 0
+
+
+def _old_address(value: str) -> str | None:
+    """The path of a page's address on the old site ("https://www.example.com/post/x?lang=en",
+    "www.example.com/post/x" or "/post/x" -> "/post/x"); None for one that names no page (the
+    home page, another scheme, '..')."""
+    if re.match(r"^[a-z][a-z0-9+.-]*:", value, re.IGNORECASE) and not re.match(
+            r"^https?://", value, re.IGNORECASE):
+        return None
+    if "://" not in value and not value.startswith("/") and "." in value.split("/")[0]:
+        value = "//" + value  # www.example.com/post/x, its scheme left out
+    path = urlsplit(value if "://" in value or value.startswith("/") else "/" + value).path
+    if not path.strip("/") or any(s in (".", "..") for s in path.strip("/").split("/")):
+        return None
+    return path
 
 
 def _labelled(header: dict[str, tuple[int, str]], path: str, language: str) -> _Labelled:
@@ -635,7 +659,16 @@ def _labelled(header: dict[str, tuple[int, str]], path: str, language: str) -> _
             raise PageImportError(
                 f"{path}:{header['runtime'][0]}: Runtime: {value!r} is not a running time; "
                 "write it as 112 min, 1h 52m or 1:52")
+    address = ""
+    if value := given("address"):
+        address = _old_address(value) or ""
+        if not address:
+            raise PageImportError(
+                f"{path}:{header['address'][0]}: URL: {value!r} is not the address of a page; "
+                "write the review's address on the old site, as "
+                "https://www.example.com/post/salt-harbour")
     return _Labelled(
+        address=address, address_line=header["address"][0] if address else 0,
         # As written, as --title is: an editor typed it ("THX 1138", "mother!"); only titles
         # guessed from a file name are recased.
         title=pasted_line(given("title")), date=date, rating=rating, runtime=runtime,
@@ -845,6 +878,8 @@ def render_review(page: ParsedPage, *, title: str, date: str, review_id: str,
         data["tags"] = list(page.tags)
     if page.availability:
         data["availability"] = page.availability
+    if page.address:
+        data["aliases"] = [page.address]
     if draft:
         data["draft"] = True
     front = yaml.dump(_quote(data), Dumper=_Dumper, sort_keys=False, allow_unicode=True,
@@ -1076,6 +1111,14 @@ def import_page(path: Path, config: Config, *, title: str | None = None,
         slug = review_slug(title, slug)
     except ValueError as exc:
         raise PageImportError(f"{path}: {exc}") from None
+
+    if page.address and config.page_address(page.address) is None:
+        raise PageImportError(
+            f"{path}:{page.address_line}: URL: {page.address!r} is not the address of a page "
+            "publisher can keep; leave the line out and give the review its aliases: by hand")
+
+    if page.address and config.page_address(page.address) == config.permalink(slug):
+        page = dataclasses.replace(page, address="")  # the same address here: nothing to keep
 
     missing: list[str] = []
     today = (now or datetime.now(UTC)).astimezone(config.tz).date()

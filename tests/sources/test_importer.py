@@ -1337,3 +1337,38 @@ def test_importing_many_pages_ends_with_a_count_of_each_outcome(publication, cli
         "(named above)")
     single = cli("import", str(dated))
     assert single.stdout.count("\n") == 1  # one page: its line says it all
+
+
+# --- the old site's addresses ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("line", ["URL: https://www.reeltalk.com/post/salt-harbour-review?lang=en",
+                                  "Link: /post/salt-harbour-review",
+                                  "Address: www.reeltalk.com/post/salt-harbour-review"])
+def test_a_url_line_keeps_the_old_address_working(tmp_path, publication, now, line):
+    """The old site's links (in search results, in mail, on other sites) went to its address:
+    the page's URL: line becomes the review's alias, so the built site answers there too."""
+    source = write_page(tmp_path, "page.txt", f"Title: Salt Harbour\n{line}\n{page(MINIMAL)}")
+    result = import_page(source, publication.config, date="2024-03-03", now=now)
+    assert front_matter(result.path)["aliases"] == ["/post/salt-harbour-review"]
+    build_site(publication.config, now=now)
+    moved = publication.root / "public" / "post" / "salt-harbour-review" / "index.html"
+    assert f'url={publication.config.base_url}reviews/salt-harbour/"' in moved.read_text()
+
+
+@pytest.mark.parametrize("value", ["https://www.reeltalk.com/", "mailto:ann@example.org",
+                                   "https://www.reeltalk.com/post/../x"])
+def test_a_url_line_that_names_no_page_is_an_error(tmp_path, publication, now, value):
+    source = write_page(tmp_path, "page.txt", f"URL: {value}\n{page(MINIMAL)}")
+    with pytest.raises(PageImportError) as exc:
+        import_page(source, publication.config, date="2024-03-03", now=now)
+    assert str(exc.value).startswith(f"{source}:1: URL: {value!r} is not the address of a page")
+
+
+def test_a_url_line_that_is_the_reviews_address_here_gives_no_alias(tmp_path, publication, now):
+    # The old site had the same addresses: an alias there would stop every build.
+    source = write_page(tmp_path, "page.txt", "Title: Ebb\nURL: https://old.example.org/reviews/"
+                                               f"ebb/\n{page(MINIMAL)}")
+    result = import_page(source, publication.config, date="2024-03-03", now=now)
+    assert "aliases" not in front_matter(result.path)
+    assert "reviews/ebb/index.html" in build_site(publication.config, now=now).written
