@@ -963,11 +963,29 @@ def parse_date_option(value: str) -> tuple[str, Date]:
 def _front_matter(path: Path) -> dict[str, str]:
     """The plain top-level values of an existing review's front matter, read as the loader reads
     them (empty when the file is unreadable or has none)."""
+    return _review(path)[0]
+
+
+def _review(path: Path) -> tuple[dict[str, str], frozenset[str]]:
+    """An existing review's front matter values (``_front_matter``) and its body's paragraphs
+    (empty when the file is unreadable)."""
     try:
-        text = path.read_text(encoding="utf-8-sig", errors="replace")
+        stat = path.stat()
     except OSError:
-        return {}
-    return read_scalars(text)
+        return {}, frozenset()
+    # Each page of an import reads every review there: read each version of a file once.
+    return _read_review(str(path), (stat.st_ino, stat.st_mtime_ns, stat.st_size))
+
+
+@functools.lru_cache(maxsize=4096)
+def _read_review(path: str, _version: tuple[int, int, int]
+                 ) -> tuple[dict[str, str], frozenset[str]]:
+    try:
+        text = Path(path).read_text(encoding="utf-8-sig", errors="replace")
+    except OSError:
+        return {}, frozenset()
+    body = text.partition("\n---\n")[2]
+    return read_scalars(text), frozenset(block.strip() for block in re.split(r"\n\s*\n", body))
 
 
 def _existing_id(path: Path) -> str | None:
@@ -1005,16 +1023,11 @@ def _imported_before(page: ParsedPage, directory: Path) -> Path | None:
     summary = one_line(page.summary)
     paragraphs = [escape_markdown(p) for p in page.paragraphs]
     for name, _linked in review_files(directory):
-        try:
-            text = (directory / name).read_text(encoding="utf-8-sig", errors="replace")
-        except OSError:
-            continue
-        fields = read_scalars(text)
+        fields, body = _review(directory / name)
         year = fields.get("film.year")
         if (fields.get("summary") != summary or fields.get("reviewer") != page.reviewer
                 or (year is not None and page.year is not None and year != str(page.year))):
             continue
-        body = {block.strip() for block in re.split(r"\n\s*\n", text.partition("\n---\n")[2])}
         if 2 * sum(p in body for p in paragraphs) >= len(paragraphs):
             return directory / name
     return None
