@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import errno
 import os
 import sqlite3
@@ -192,17 +193,38 @@ def read_text(path: Path, error: type[Exception], *, what: str = "a file",
               hint: str = "save it as UTF-8") -> str:
     """A text file a person gave us (UTF-8; a BOM is fine), or ``error`` with one line naming the
     file — and for bytes that are not UTF-8, the line they are on — and what to do about it."""
+    return read_text_in(path, error, what=what, hint=hint)[0]
+
+
+def read_text_in(path: Path, error: type[Exception], *, what: str = "a file",
+                 hint: str = "save it as UTF-8", fallback: str | None = None) -> tuple[str, str]:
+    """``read_text``, and for a file that is not UTF-8, its text in the encoding ``fallback``
+    names, as the person said their files were saved (Windows-1252): (the text, the encoding it
+    was read in when that was ``fallback``, else ""). ``error`` as there, for bytes that are
+    neither."""
     with open_given(path, error, what=what) as handle:
         try:
             raw = handle.read()
         except OSError as exc:
             raise error(f"{path}: cannot read: {exc.strerror}") from None
+    if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):  # Notepad's "Unicode"
+        try:
+            return raw.decode("utf-16"), ""
+        except UnicodeDecodeError:
+            pass  # a BOM on bytes that are not UTF-16 after all: as any other
     try:
-        return raw.decode("utf-8-sig")
+        return raw.decode("utf-8-sig"), ""
     except UnicodeDecodeError as exc:
         line = raw.count(b"\n", 0, exc.start) + 1
-        raise error(f"{path}:{line}: not UTF-8 text (byte 0x{raw[exc.start]:02x}); {hint}"
-                    ) from None
+        if fallback is None:
+            raise error(f"{path}:{line}: not UTF-8 text (byte 0x{raw[exc.start]:02x}); {hint}"
+                        ) from None
+    try:
+        return raw.decode(fallback), fallback
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        raise error(f"{path}:{line}: neither UTF-8 nor {fallback} text (byte "
+                    f"0x{raw[exc.start]:02x}); {hint}") from None
 
 
 def escapes(path: Path, allowed: Iterable[Path]) -> Path | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import shlex
 from datetime import UTC, tzinfo
 from pathlib import Path
@@ -101,20 +102,29 @@ def new_command(state: State, title: str, reviewer: str | None, date: str | None
 @click.option("--out", "out_dir", type=click.Path(file_okay=False),
               help="Directory to write the review to (default: the publication's reviews/).")
 @click.option("--force", is_flag=True, help="Overwrite an existing review with the same slug.")
+@click.option("--encoding", help="How pages that are not UTF-8 were saved, e.g. windows-1252 "
+                                 "(Windows' \"ANSI\"); UTF-8 pages are read as UTF-8 still.")
 @publication_command
 def import_command(state: State, pages: tuple[str, ...], title: str | None, date: str | None,
-                   slug: str | None, out_dir: str | None, force: bool) -> int:
+                   slug: str | None, out_dir: str | None, force: bool,
+                   encoding: str | None) -> int:
     """Import review pages exported from a website builder (PAGE.txt) as reviews/*.md."""
     for option, value in (("--title", title), ("--slug", slug)):
         if value is not None and len(pages) > 1:
             raise click.UsageError(f"{option} names one film: import one page at a time with it")
+    if encoding is not None:
+        try:
+            codecs.lookup(encoding)
+        except LookupError:
+            raise click.UsageError(f"--encoding: {encoding!r} is not an encoding Python knows; "
+                                   "e.g. windows-1252") from None
     config, refused = state.config, 0
     results: list[ImportResult] = []
     for page in pages:
         try:
             result = import_page(Path(page), config, title=title, date=date, slug=slug,
                                  out_dir=Path(out_dir) if out_dir else None, force=force,
-                                 now=state.now())
+                                 now=state.now(), encoding=encoding)
         except PageImportError as exc:  # one bad page does not stop the others
             click.echo(f"error: {exc}", err=True)
             refused += 1

@@ -49,7 +49,7 @@ import yaml
 
 from ..config import Config
 from ..errors import PageImportError
-from ..files import read_text, shown_from, write_atomic
+from ..files import read_text_in, shown_from, write_atomic
 from ..text import cldr_locale, one_line, pasted_line, title_slug
 from .catalog import review_files
 from .frontmatter import read_scalars
@@ -441,8 +441,13 @@ def _film_name(subject: str, says: _Availability) -> str:
     return "" if bare in says.generic or bare.endswith(" film") else film
 
 
-def _read_page(path: Path) -> str:
-    return read_text(path, PageImportError, what="a page", hint="export or save the page as UTF-8")
+def _read_page(path: Path, encoding: str | None = None) -> tuple[str, str]:
+    """The page's text, and the encoding it was read in when it is not UTF-8 but ``encoding``
+    (the one its editor says pages that are not UTF-8 were saved in), else ""."""
+    hint = ("export or save the page as UTF-8, or import it with --encoding windows-1252 if it "
+            "was saved so (Windows' \"ANSI\")") if encoding is None else (
+            "export or save the page as UTF-8")
+    return read_text_in(path, PageImportError, what="a page", hint=hint, fallback=encoding)
 
 
 def _director(value: str, language: str = "en") -> tuple[str, tuple[str, ...]]:
@@ -1094,20 +1099,25 @@ def _another_slug(slug: str, year: int | None) -> str:
 def import_page(path: Path, config: Config, *, title: str | None = None,
                 date: str | None = None, slug: str | None = None,
                 out_dir: Path | None = None, force: bool = False,
-                now: datetime | None = None) -> ImportResult:
+                now: datetime | None = None, encoding: str | None = None) -> ImportResult:
     """Turn one exported page into ``{out_dir}/{slug}.md`` (default out_dir: reviews/).
 
     The slug is ``slug``, else made from the title (``title``, else a Title: line, else the
     film the closing line names, else the humanised file name). Without ``date`` the review is
     written with ``draft: true`` and the import day (``now`` in the publication's timezone) as a
-    placeholder date; ``missing`` lists what to fill in. Raises PageImportError naming the
-    page (and line) for an unreadable or malformed page, naming the review file when it exists
-    and ``force`` is not set, and naming the other review when one already has the slug
-    (written there, the two would fail every build).
+    placeholder date; ``missing`` lists what to fill in. A page that is not UTF-8 is read in
+    ``encoding`` when given (a codec's name, checked by the caller). A page imported before
+    (``_imported_before``) is kept as it stands unless ``force``: the result's ``kept`` says
+    so. Raises PageImportError naming the page (and line) for an unreadable or malformed page,
+    naming the review file when it exists and ``force`` is not set, and naming the other review
+    when one already has the slug (written there, the two would fail every build).
     """
     path = Path(path)
-    page = parse_page(_read_page(path), path=str(path), language=config.language)
+    text, read_in = _read_page(path, encoding)
+    page = parse_page(text, path=str(path), language=config.language)
     notes = list(page.notes)
+    if read_in:
+        notes.insert(0, f"read as {read_in} (it is not UTF-8); check its accents")
 
     if title is not None:
         title = pasted_line(title)

@@ -357,8 +357,8 @@ def test_page_chrome_is_dropped_and_nbsps_are_normalised():
 
 
 #: What Wix and WordPress put after a post, as their text exports carry it.
-WIX_FOOTER = "Share\n\nFacebook\nTwitter\nLinkedIn\n\nRecent Posts\n\nSee All\n\n12 views0 comments" \
-             "\n\nWrite a comment\n\nPost not marked as liked\n"
+WIX_FOOTER = ("Share\n\nFacebook\nTwitter\nLinkedIn\n\nRecent Posts\n\nSee All\n\n"
+              "12 views0 comments\n\nWrite a comment\n\nPost not marked as liked\n")
 WORDPRESS_FOOTER = "Share this:\n\nTwitter\nFacebook\n\nLike this:\n\nLike Loading...\n\n" \
                    "Related\n\nLeave a Reply Cancel reply\n"
 
@@ -568,7 +568,8 @@ def test_a_title_line_is_kept_as_written(tmp_path, publication, now, title):
     assert (front_matter(result.path)["title"], result.notes) == (title, ())
 
 
-@pytest.mark.parametrize("line", ["Title: Salt Harbour (2019)", "Title: Salt Harbour (2019)\nYear: 2019",
+@pytest.mark.parametrize("line", ["Title: Salt Harbour (2019)",
+                                  "Title: Salt Harbour (2019)\nYear: 2019",
                                   "Title: Salt Harbour [2019]"])
 def test_a_year_in_brackets_after_the_title_is_the_films_year(tmp_path, publication, now, line):
     """Sites write the year after the title ("Salt Harbour (2019)"), as publisher's pages show
@@ -887,7 +888,46 @@ def test_a_page_that_is_not_utf8_names_the_file_and_line(tmp_path, publication):
     with pytest.raises(PageImportError) as exc:
         import_page(source, publication.config)
     assert str(exc.value) == (f"{source}:3: not UTF-8 text (byte 0xe9); export or save the "
-                              "page as UTF-8")
+                              "page as UTF-8, or import it with --encoding windows-1252 if it "
+                              "was saved so (Windows' \"ANSI\")")
+
+
+def test_pages_saved_as_windows_1252_import_with_encoding(publication, cli, tmp_path):
+    """Pages saved over the years in Notepad's "ANSI" among pages in UTF-8: --encoding reads
+    the first as such and the second as UTF-8 all the same, in one import."""
+    ansi = write_page(tmp_path, "ansi.txt", "Title: Café Society\nDirector: josé núñez\n"
+                      "REVIEWER: ann lee\n\nIt’s a “fine” film – really…\n\nThe body.\n"
+                      .encode("cp1252"))
+    utf8 = write_page(tmp_path, "utf8.txt", "Title: Amélie\nREVIEWER: ann lee\n\n"
+                      "It’s a “fine” film.\n\nThe body.\n".encode())
+    refused = cli("import", str(ansi), str(utf8))
+    assert refused.exit_code == 1
+    assert "import it with --encoding windows-1252" in refused.stderr
+    result = cli("import", "--encoding", "windows-1252", str(ansi), str(utf8))
+    assert result.exit_code == 0, result.output
+    assert "note: read as windows-1252 (it is not UTF-8); check its accents" in result.stdout
+    reviews = publication.root / "reviews"
+    data = front_matter(reviews / "cafe-society.md")
+    assert (data["title"], data["film"]["director"], data["summary"]) == (
+        "Café Society", "José Núñez", "It’s a “fine” film – really…")
+    assert front_matter(reviews / "amelie.md")["title"] == "Amélie"
+
+
+def test_a_page_saved_as_utf16_with_its_bom_imports(tmp_path, publication, now):
+    # Notepad's "Unicode" (and Word's "Unicode text"): the BOM says so, nothing is guessed.
+    text = "Title: Amélie\r\nREVIEWER: ann lee\r\n\r\nIt’s fine.\r\n\r\nThe body.\r\n"
+    for codec in ("utf-16", "utf-16-be"):
+        data = text.encode(codec) if codec == "utf-16" else b"\xfe\xff" + text.encode(codec)
+        source = write_page(tmp_path, f"{codec}.txt", data)
+        result = import_page(source, publication.config, date="2024-03-03", now=now, force=True)
+        assert (front_matter(result.path)["title"], body_of(result.path)) == ("Amélie",
+                                                                                "The body.")
+
+
+def test_an_unknown_encoding_is_a_usage_error(publication, cli):
+    result = cli("import", "--encoding", "klingon", str(PAGES / "quiet-harvest.txt"))
+    assert result.exit_code == 2
+    assert "--encoding: 'klingon' is not an encoding Python knows" in result.output
 
 
 def test_a_missing_page_is_an_error(tmp_path, publication):
