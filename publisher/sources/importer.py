@@ -858,7 +858,8 @@ _PLACEHOLDER_NOTE = "  # placeholder (the import day): set the publication date,
 def render_review(page: ParsedPage, *, title: str, date: str, review_id: str,
                   draft: bool, date_is_placeholder: bool = False) -> str:
     """The review file's text: YAML front matter with every string double-quoted (so 'No',
-    '1917' and 'Alien: Romulus' stay strings), then the body as Markdown paragraphs."""
+    '1917' and 'Alien: Romulus' stay strings), then the body as Markdown paragraphs, the
+    logline (also the summary) first."""
     film: dict[str, object] = {}
     if page.year is not None:
         film["year"] = page.year
@@ -891,8 +892,10 @@ def render_review(page: ParsedPage, *, title: str, date: str, review_id: str,
                       default_flow_style=False, width=2**16)
     if date_is_placeholder:
         front = front.replace(f'date: "{date}"\n', f'date: "{date}"{_PLACEHOLDER_NOTE}\n', 1)
-    body = "\n\n".join(escape_markdown(p) for p in page.paragraphs)
-    return f"---\n{front}---\n\n{body}\n" if body else f"---\n{front}---\n"
+    # The logline opens the body as well: the old page showed it above the review, and a
+    # summary is shown in lists, link previews and the digest, on no review page.
+    body = "\n\n".join(escape_markdown(p) for p in (page.summary, *page.paragraphs))
+    return f"---\n{front}---\n\n{body}\n"
 
 
 @dataclass(frozen=True)

@@ -144,7 +144,7 @@ def test_every_imported_sample_page_loads_through_sources(publication, now, name
     assert review.film.credits == expected["credits"]
     assert review.availability == expected["availability"]
     assert review.summary.startswith(expected["summary_start"])
-    assert review.body_html.count("<p>") == expected["paragraphs"]
+    assert review.body_html.count("<p>") == expected["paragraphs"] + 1  # the logline first
     assert review.date == datetime(2026, 3, 6, tzinfo=publication.config.tz)
     assert review.id == f"tag:reel.test,2026-03-06:{review.slug}"
     assert catalog.published(now) == (review,)
@@ -164,6 +164,23 @@ def test_all_sample_pages_together_load_and_build(publication, now):
                                                 SAMPLE_EXPECTATIONS.values()}
 
 
+def test_the_logline_the_old_page_showed_is_on_the_review_page_and_in_the_feed(publication,
+                                                                              now):
+    """The page showed its logline above the review; as the summary alone it was on no review
+    page and in no feed entry's content, only in lists, link previews and the digest."""
+    result = import_page(PAGES / "quiet-harvest.txt", publication.config, date="2026-03-06",
+                         now=now)
+    logline = front_matter(result.path)["summary"]
+    build_site(publication.config, now=now)
+    review_page = (publication.config.output_path / "reviews" / result.path.stem /
+                   "index.html").read_text(encoding="utf-8")
+    body = review_page.split('<div class="body">', 1)[1].split("</div>", 1)[0]
+    assert unsmarten(html_to_text(body)).startswith(logline + " The premise is familiar")
+    feed = feedparser.parse((publication.config.output_path / "feed.xml").read_bytes())
+    (entry,) = feed.entries
+    assert logline + " The premise is familiar" in unsmarten(html_to_text(entry.content[0].value))
+
+
 def test_the_markdown_body_renders_back_to_the_page_text(publication, now):
     result = import_page(PAGES / "night-bus-to-varna.txt", publication.config,
                          date="2026-03-06", now=now)
@@ -172,8 +189,8 @@ def test_the_markdown_body_renders_back_to_the_page_text(publication, now):
     review = parse_review(result.path.read_text(encoding="utf-8"), path="reviews/x.md",
                           config=publication.config)
     rendered = [html_to_text(p) for p in review.body_html.split("</p>") if p.strip()]
-    assert [unsmarten(r) for r in rendered] == list(parsed.paragraphs)
-    assert "<EXIT>" in rendered[1] and "[sic]" in rendered[2] and "&amp;" in rendered[3]
+    assert [unsmarten(r) for r in rendered] == [parsed.summary, *parsed.paragraphs]
+    assert "<EXIT>" in rendered[2] and "[sic]" in rendered[3] and "&amp;" in rendered[4]
     assert "<h1" not in review.body_html and "<li" not in review.body_html
     assert "<em>" not in review.body_html
 
@@ -370,7 +387,7 @@ def test_the_share_and_comment_lines_after_the_review_are_left_out(tmp_path, pub
     source = write_page(tmp_path, "page-12.txt", text)
     result = import_page(source, publication.config, date="2024-03-03", now=now)
     assert result.path.name == "low-tide.md"  # the closing line named the film
-    assert body_of(result.path) == "The body."
+    assert body_of(result.path) == "The logline.\n\nThe body."
     assert front_matter(result.path)["availability"] == "Low Tide is available to rent."
     assert any(note.startswith("left out the page's closing lines") for note in result.notes)
 
@@ -482,7 +499,7 @@ def test_windows_line_endings_and_a_bom_are_fine(tmp_path, publication, now):
                         "\ufeffREVIEWER: ann lee\r\n\r\nLogline.\r\n\r\nBody one.\r\n".encode())
     result = import_page(source, publication.config, date="2026-01-02", now=now)
     assert front_matter(result.path)["reviewer"] == "Ann Lee"
-    assert body_of(result.path) == "Body one."
+    assert body_of(result.path) == "Logline.\n\nBody one."
 
 
 def test_a_closing_is_available_line_becomes_availability_not_body():
@@ -695,7 +712,8 @@ def test_a_french_page_without_a_title_is_titled_from_its_closing_line_kept_apar
     data = front_matter(result.path)
     assert (data["title"], data["availability"]) == (
         "Sans toit ni loi", "Sans toit ni loi est disponible en VOD sur toutes les plateformes.")
-    assert body_of(result.path) == "Le film est une merveille."
+    assert body_of(result.path) == ("Une femme traverse la France à pied.\n\n"
+                                     "Le film est une merveille.")
 
 
 GERMAN_PAGE = """
@@ -920,8 +938,8 @@ def test_a_page_saved_as_utf16_with_its_bom_imports(tmp_path, publication, now):
         data = text.encode(codec) if codec == "utf-16" else b"\xfe\xff" + text.encode(codec)
         source = write_page(tmp_path, f"{codec}.txt", data)
         result = import_page(source, publication.config, date="2024-03-03", now=now, force=True)
-        assert (front_matter(result.path)["title"], body_of(result.path)) == ("Amélie",
-                                                                                "The body.")
+        assert (front_matter(result.path)["title"], body_of(result.path)) == (
+            "Amélie", "It’s fine.\n\nThe body.")
 
 
 def test_an_unknown_encoding_is_a_usage_error(publication, cli):
@@ -966,7 +984,7 @@ def test_title_and_date_give_a_publishable_review(tmp_path, publication, now):
         "reviewer": "Ann Lee",
         "summary": "The logline.",
     }
-    assert body_of(result.path) == "The body."
+    assert body_of(result.path) == "The logline.\n\nThe body."
 
 
 def test_without_a_date_the_review_is_a_draft_and_the_message_lists_what_to_fill_in(
@@ -1110,7 +1128,7 @@ def test_force_overwrites_and_keeps_the_id_already_published(tmp_path, publicati
     data = front_matter(second.path)
     assert data["id"] == published_id == "tag:reel.test,2026-03-06:film"
     assert data["date"] == "2026-04-01"
-    assert body_of(second.path) == "A revised body."
+    assert body_of(second.path) == "The logline.\n\nA revised body."
     assert not [p for p in second.path.parent.iterdir() if p.name.endswith(".tmp")]
 
 
