@@ -1174,8 +1174,10 @@ def import_page(path: Path, config: Config, *, title: str | None = None,
             raise PageImportError(
                 # It may be an editor's own review of another film of that title: the safe
                 # way out comes first.
-                f"{target}: already exists (importing {path}); import with "
-                f"{_another_slug(slug, page.year)}, or add --force to replace that file"
+                f"{target}: already exists, and is not {path}'s review (its summary, reviewer "
+                f"or most of its text differ); import the page with "
+                f"{_another_slug(slug, page.year)}, or import it alone with --force to replace "
+                "that review"
             )
         review_id = _existing_id(target) or review_id
     owner = slug_owner(target.parent, target, slug)

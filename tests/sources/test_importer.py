@@ -1065,8 +1065,13 @@ def test_an_existing_review_is_never_overwritten_without_force(tmp_path, publica
     source = write_page(tmp_path, "film.txt", MINIMAL)
     with pytest.raises(PageImportError) as exc:
         import_page(source, publication.config, date="2026-03-06", now=now)
-    assert str(exc.value) == f"{existing}: already exists (importing {source}); import with " \
-                             "another --slug, or add --force to replace that file"
+    # Pages imported before are kept without a word: this is another review, which --force
+    # would replace; it is said so, and --force is for this one page (not all three hundred,
+    # which would replace every review edited since its import).
+    assert str(exc.value) == (
+        f"{existing}: already exists, and is not {source}'s review (its summary, reviewer or "
+        "most of its text differ); import the page with another --slug, or import it alone "
+        "with --force to replace that review")
     assert existing.read_text(encoding="utf-8") == "keep me\n"
 
 
@@ -1101,7 +1106,7 @@ def test_another_film_of_the_same_title_is_imported_under_a_slug_with_its_year(
         import_page(second, publication.config, date="2026-03-07", now=now)
     # The advice keeps the film's title as it is: "another --title" gave "Halloween (2018)
     # (2018)" on its page.
-    assert "; import with --slug halloween-2018, or add --force" in str(exc.value)
+    assert "; import the page with --slug halloween-2018, or import it" in str(exc.value)
     result = import_page(second, publication.config, date="2026-03-07", slug="halloween-2018",
                          now=now)
     assert result.path.name == "halloween-2018.md"
