@@ -327,6 +327,36 @@ def _header(language: str) -> re.Pattern[str]:
         r"^(?P<key>" + "|".join(sorted(map(re.escape, _header_keys(language)), key=len,
                                        reverse=True)) +
         r")\s*:\s*(?P<value>.*)$", re.IGNORECASE)
+#: Labels of a page's header that name what a review has no field for (the film's writer,
+#: country, language): such lines are left out, and said so, rather than read as the logline or
+#: taken for the review's text. A list, not any "Word: value" line, so that a logline such as
+#: "Warning: this film contains flashing images." stays one.
+_UNREAD_LABELS = frozenset({
+    "writer", "writers", "written by", "screenplay", "screenplay by", "screenwriter", "story",
+    "story by", "based on", "producer", "producers", "produced by", "executive producer",
+    "executive producers", "music", "music by", "composer", "score", "original music",
+    "cinematography", "cinematographer", "director of photography", "photography", "editor",
+    "editing", "edited by", "film editing", "production design", "production designer",
+    "costume design", "country", "countries", "country of origin", "language", "languages",
+    "original language", "original title", "also known as", "aka", "studio",
+    "production company", "production companies", "distributor", "distributed by",
+    "release date", "released", "release", "budget", "box office", "format", "aspect ratio",
+    "sound mix", "color", "colour", "filming locations", "imdb", "letterboxd",
+    # French and German publications' pages
+    "scénario", "scénariste", "musique", "photographie", "montage", "producteur",
+    "productrice", "pays", "langue", "titre original", "date de sortie", "sortie",
+    "distributeur", "drehbuch", "musik", "kamera", "schnitt", "produktion", "produzent",
+    "produzentin", "land", "produktionsland", "sprache", "originaltitel", "kinostart", "verleih",
+})
+_LABEL = re.compile(r"^(?P<key>[^\W\d_][\w'’ -]{0,30}?)\s*:\s*\S")
+
+
+def _unread_label(line: str) -> str:
+    """The label of a header line naming what a review has no field for ("Writer"), else ""."""
+    m = _LABEL.match(line)
+    return m.group("key") if m and m.group("key").casefold() in _UNREAD_LABELS else ""
+
+
 #: Metadata lines of a Pelican source that no page header has: such a file is a source to move,
 #: not a page to import, and its lines would otherwise become the logline ("Status: draft").
 _PELICAN_LINE = re.compile(r"^(?P<key>Slug|Status|Category|Modified|Summary|Lang|Template|"
@@ -710,12 +740,16 @@ def parse_page(text: str, *, path: str, language: str = "en") -> ParsedPage:
         raise PageImportError(f"{path}:1: the page is empty (no text besides page chrome)")
 
     header: dict[str, tuple[int, str]] = {}
+    unread: list[str] = []
     index = 0
     for index, (n, s) in enumerate(cleaned):  # noqa: B007 - index is used after the loop
         if not s:
             continue
         m = _header(language).match(s)
         if not m:
+            if label := _unread_label(s):
+                unread.append(label)
+                continue
             break
         key = _header_keys(language)[m.group("key").lower()]
         if key in header:
@@ -765,6 +799,13 @@ def parse_page(text: str, *, path: str, language: str = "en") -> ParsedPage:
         previous_blank = not s
 
     notes: list[str] = []
+    if unread:
+        named = ", ".join(f"{label}:" for label in unread[:-1])
+        named = f"{named} and {unread[-1]}:" if named else f"{unread[-1]}:"
+        notes.append(f"left out the page's {named} line{'s' if len(unread) > 1 else ''} "
+                     f"(publisher has no field for {'them' if len(unread) > 1 else 'it'}; add "
+                     f"{'them' if len(unread) > 1 else 'it'} to the body if "
+                     f"{'they matter' if len(unread) > 1 else 'it matters'})")
     if footer:
         shown = ", ".join(footer[:4]) + (", …" if len(footer) > 4 else "")
         notes.append(f"left out the page's closing lines of share buttons and comments ({shown})")

@@ -1435,3 +1435,25 @@ def test_a_url_line_that_is_the_reviews_address_here_gives_no_alias(tmp_path, pu
     result = import_page(source, publication.config, date="2024-03-03", now=now)
     assert "aliases" not in front_matter(result.path)
     assert "reviews/ebb/index.html" in build_site(publication.config, now=now).written
+
+
+# --- labels publisher has no field for ----------------------------------------------------
+
+
+@pytest.mark.parametrize("where", ["above", "below"])
+def test_credit_lines_publisher_has_no_field_for_are_left_out_and_said(where):
+    """Sites' headers name the writer, the country, the language: below the REVIEWER: line
+    they were read as the logline ("Writer: tony leung Country: Hong Kong"), the summary of
+    every list, feed and digest; above it, they stopped the page."""
+    credits = "Writer: tony leung\nCountry: Hong Kong\nOriginal language: Cantonese\n"
+    head = (credits + "REVIEWER: ann lee\n") if where == "above" else (
+        "REVIEWER: ann lee\n" + credits)
+    parsed = parse(f"Director: ann hui\n{head}\nThe logline.\n\nThe body.\n")
+    assert (parsed.summary, parsed.paragraphs) == ("The logline.", ("The body.",))
+    assert ("left out the page's Writer:, Country: and Original language: lines (publisher has "
+            "no field for them; add them to the body if they matter)") in parsed.notes
+
+
+def test_a_logline_that_opens_with_a_word_and_a_colon_is_kept():
+    parsed = parse("REVIEWER: ann lee\n\nWarning: this film contains flashing images.\n\nBody.\n")
+    assert parsed.summary == "Warning: this film contains flashing images."
