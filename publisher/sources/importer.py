@@ -209,7 +209,7 @@ def _split_names(value: str, language: str = "en") -> list[str]:
         value = value[:-1]
     words = "|".join(dict.fromkeys(["and", "&", *map(re.escape, _and(language).split())]))
     names = []
-    for item in value.split(","):
+    for item in re.split(r"[,;/•·|]", value):  # however the site or the hand separated them
         for part in re.split(rf"\s+(?:{words})\s+", item.strip(), flags=re.IGNORECASE):
             part = re.sub(rf"^(?:{words})\s+", "", part.strip(), flags=re.IGNORECASE).strip()
             if part:
@@ -506,8 +506,10 @@ _ORDINAL = re.compile(r"\b(\d{1,2})(?:st|nd|rd|th)\b", re.IGNORECASE)
 #: The time of day after a date, as WordPress ("March 3, 2024 at 10:15 am") and others write it.
 _TIME_OF_DAY = re.compile(r"(?:,?\s+(?:at|à|um)\s+|,\s*|\s+)(?P<hour>\d{1,2})[:h](?P<minute>\d\d)"
                           r"(?:\s*(?P<half>[ap])\.?m\.?)?(?:\s*uhr)?$", re.IGNORECASE)
-#: 03.03.2024: always the day first where dates are written with full stops.
-_DOTTED_DATE = re.compile(r"^(?P<day>\d{1,2})\.(?P<month>\d{1,2})\.(?P<year>\d{4})$")
+#: 03.03.2024: always the day first where dates are written with full stops; and 2024/03/04,
+#: the year first, always followed by the month.
+_DOTTED_DATE = re.compile(r"^(?P<day>\d{1,2})\.(?P<month>\d{1,2})\.(?P<year>\d{4})$|"
+                          r"^(?P<y>\d{4})/(?P<m>\d{1,2})/(?P<d>\d{1,2})$")
 
 
 def _page_date(value: str, language: str = "en") -> str | None:
@@ -530,8 +532,9 @@ def _page_date(value: str, language: str = "en") -> str | None:
             return None
         return f"{on}T{hour:02d}:{minute:02d}:00"
     if dotted := _DOTTED_DATE.match(value.strip()):
+        parts = ("year", "month", "day") if dotted.group("year") else ("y", "m", "d")
         try:
-            return Date(*(int(dotted.group(k)) for k in ("year", "month", "day"))).isoformat()
+            return Date(*(int(dotted.group(k)) for k in parts)).isoformat()
         except ValueError:
             return None
     text = _ORDINAL.sub(r"\1", _WEEKDAY.sub("", value.strip()))
@@ -603,13 +606,26 @@ def _date_in_words(value: str, language: str) -> Date | None:
 
 _STAR_RATING = re.compile(r"^(?P<full>★*)(?P<half>½?)☆*$")
 _SCALED_RATING = re.compile(
-    r"^(?P<value>\d+(?:\.\d+)?)\s*(?:(?:/|out of)\s*(?P<scale>\d+))?\s*(?:stars?)?$",
-    re.IGNORECASE)
+    r"^(?P<value>\d+(?:\.\d+)?)\s*(?:stars?\s*)?(?:(?:/|out of)\s*(?P<scale>\d+(?:\.\d+)?))?"
+    r"\s*(?:stars?)?$|^(?P<percent>\d+(?:\.\d+)?)\s*%$", re.IGNORECASE)
+#: The stars of a rating that gives its figure too ("★★★★ (4/5)").
+_STARS = re.compile(r"[★☆][★☆½\s]*")
 
 
 def _page_rating(value: str) -> Decimal | None:
-    """Out of 5: '4/5', '4.5 out of 5', '8/10', '3 stars', '3½', '★★★½☆'; None for anything
-    else, or a value off the reviews' scale of half steps from 0 to 5 ('7/9')."""
+    """Out of 5: '4/5', '4.5 out of 5', '8/10', '80%', '3 stars', '3½', '★★★½☆', and the
+    stars and the figure together when they agree ('★★★★ (4/5)'); None for anything else, or a
+    value off the reviews' scale of half steps from 0 to 5 ('7/9')."""
+    rating = _one_rating(value)
+    if rating is None and (stars := _STARS.search(value)):
+        figure = f"{value[:stars.start()]} {value[stars.end():]}".strip(" ()[]-–—,:")
+        if figure and _one_rating(figure) == _one_rating(stars.group()):
+            rating = _one_rating(figure)
+    return rating
+
+
+def _one_rating(value: str) -> Decimal | None:
+    """``_page_rating`` of a rating written one way."""
     text = value.strip().replace("1/2", "½")
     if re.fullmatch(r"[*\s]+½?", text):  # ***½: stars as plain text writes them
         text = text.replace("*", "★")
@@ -624,8 +640,13 @@ def _page_rating(value: str) -> Decimal | None:
         scaled = _SCALED_RATING.match(text.strip())
         if scaled is None:
             return None
-        rating = Decimal(scaled.group("value")) + (Decimal("0.5") if half else 0)
-        scale = int(scaled.group("scale") or 5)
+        if scaled.group("percent"):
+            if half:
+                return None
+            rating, scale = Decimal(scaled.group("percent")), Decimal(100)
+        else:
+            rating = Decimal(scaled.group("value")) + (Decimal("0.5") if half else 0)
+            scale = Decimal(scaled.group("scale") or 5)
         if scale == 0:
             return None
         rating = rating * 5 / scale
@@ -785,6 +806,8 @@ def parse_page(text: str, *, path: str, language: str = "en") -> ParsedPage:
             f"{_labels_in(language)})"
         )
     reviewer_line, reviewer = header["reviewer"]
+    # "REVIEWER: By Sam Okafor", the byline's word written into the field too
+    reviewer = re.sub(r"^(?:by|par|von)\s+", "", reviewer, flags=re.IGNORECASE)
     if not reviewer:
         raise PageImportError(f"{path}:{reviewer_line}: REVIEWER: the reviewer's name is empty")
 

@@ -439,6 +439,12 @@ def test_a_page_without_a_director_says_so_in_the_notes():
         ("starring: anna lee & bo kim", ("Anna Lee", "Bo Kim")),
         ("Cast: solo artist", ("Solo Artist",)),
         ("Starring: j. k. simmons, and mo o'neill jr.", ("J. K. Simmons", "Mo O'Neill Jr.")),
+        # As other sites and other hands separated them: each name its own, not one long one
+        ("Starring: ann hui / tony leung / maggie cheung", ("Ann Hui", "Tony Leung",
+                                                            "Maggie Cheung")),
+        ("Cast: ann hui; tony leung", ("Ann Hui", "Tony Leung")),
+        ("Cast: Ann Hui • Tony Leung · Maggie Cheung | Carina Lau",
+         ("Ann Hui", "Tony Leung", "Maggie Cheung", "Carina Lau")),
     ],
 )
 def test_starring_gives_the_cast_list_properly_cased(line, cast):
@@ -448,7 +454,8 @@ def test_starring_gives_the_cast_list_properly_cased(line, cast):
 
 @pytest.mark.parametrize("line", ["REVIEWER: sam okafor", "Reviewer: sam okafor",
                                   "reviewer : SAM OKAFOR", "ReViEwEr:sam okafor",
-                                  "Reviewed by: sam okafor"])
+                                  "Reviewed by: sam okafor", "REVIEWER: by sam okafor",
+                                  "Author: By Sam Okafor"])
 def test_reviewer_line_in_any_case(line):
     assert parse(f"{line}\n\nLogline.\n").reviewer == "Sam Okafor"
 
@@ -641,7 +648,8 @@ def test_a_date_line_with_its_time_gives_the_time_too(tmp_path, publication, now
 
 
 @pytest.mark.parametrize(("written", "day"), [
-    ("03.03.2024", "2024-03-03"), ("3.4.2024", "2024-04-03"), ("31.12.2019", "2019-12-31")])
+    ("03.03.2024", "2024-03-03"), ("3.4.2024", "2024-04-03"), ("31.12.2019", "2019-12-31"),
+    ("2024/03/04", "2024-03-04")])
 def test_a_date_line_with_full_stops_is_day_month_year(written, day):
     # Only Germany, Central and Eastern Europe write dates so, always day first; with slashes
     # (03/04/2024) the day and the month cannot be told apart, and that stays an error.
@@ -758,7 +766,9 @@ def test_a_page_in_the_publications_language_imports_with_its_labels_dates_and_n
     ("4/5", "4"), ("4.5 out of 5", "4.5"), ("8/10", "4"), ("7/10", "3.5"), ("3 stars", "3"),
     ("3½", "3.5"), ("4 1/2", "4.5"), ("4½/5", "4.5"), ("★★★½☆", "3.5"), ("★★★★★", "5"),
     ("☆☆☆☆☆", "0"), ("2.5 / 5", "2.5"), ("***1/2", "3.5"), ("****", "4"), ("**½", "2.5"),
-    ("* * *", "3"),
+    ("* * *", "3"), ("4.0/5.0", "4"), ("80%", "4"), ("4 stars out of 5", "4"),
+    # the stars and the figure, as sites showed both
+    ("4/5 ★★★★", "4"), ("★★★★ (4/5)", "4"), ("★★★½☆ (7/10)", "3.5"),
 ])
 def test_a_rating_line_is_read_out_of_five(written, rating):
     assert parse(f"Rating: {written}\n{MINIMAL}").rating == Decimal(rating)
@@ -770,6 +780,8 @@ def test_a_rating_line_is_read_out_of_five(written, rating):
     ("Rating: 7/9", "Rating: '7/9' is not a rating out of 5 in half steps; write it as 3.5/5, "
                     "7/10, 3½ or ★★★½"),
     ("Rating: 6/5", "Rating: '6/5' is not a rating out of 5"),
+    ("Rating: ★★★★ (3/5)", "Rating: '★★★★ (3/5)' is not a rating out of 5"),
+    ("Rating: 75%", "Rating: '75%' is not a rating out of 5"),
     ("Runtime: long", "Runtime: 'long' is not a running time; write it as 112 min, 1h 52m or "
                       "1:52"),
 ])
