@@ -307,6 +307,35 @@ def test_the_indexes_go_newest_first_a_page_at_a_time(publication, now):
     assert f"{base}reviewers/priya-raman/" in links(page(public, "reviewers/index.html"))
 
 
+def test_a_reviewers_or_tags_page_given_to_a_feed_reader_subscribes_to_its_own_feed(
+        publication, now):
+    # A reader pastes a reviewer's page into NetNewsWire (or Reeder, or a script reading the
+    # first link): it takes the best-scored of the page's feeds, earlier links scoring higher,
+    # and with the site's three linked first it took the site's RSS, every review of every
+    # reviewer. Hugo links a term's page to its own feed alone; here the page's own come first.
+    write_reviews(publication, [{"tags": "[noir]"} for _ in range(3)])
+    publication.add_config("[site]\nper_page = 2\n")
+    config = publication.config
+    build_site(config, now=now)
+    public, base = config.output_path, config.base_url
+
+    def discovered(rel):
+        return [(ln.get("type"), ln.get("href"))
+                for ln in page(public, rel).xpath("//head/link[@rel='alternate']")]
+
+    for directory in ("reviewers/priya-raman/", "tags/noir/"):
+        own = [("application/rss+xml", f"{base}{directory}feed.xml"),
+               ("application/atom+xml", f"{base}{directory}atom.xml"),
+               ("application/feed+json", f"{base}{directory}feed.json")]
+        site = [("application/rss+xml", f"{base}feed.xml"),
+                ("application/atom+xml", f"{base}atom.xml"),
+                ("application/feed+json", f"{base}feed.json")]
+        for rel in (f"{directory}index.html", f"{directory}page/2/index.html"):
+            assert discovered(rel) == own + site, rel
+    assert discovered("index.html") == site  # elsewhere the site's alone, as before
+    assert discovered("reviews/film-1/index.html") == site
+
+
 def test_a_long_index_links_its_newest_and_oldest_pages_from_every_page(publication, now):
     # 233 pages of reviews/ at 12,000 reviews: the oldest was 232 clicks away.
     write_reviews(publication, 7)
