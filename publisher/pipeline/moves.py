@@ -143,6 +143,7 @@ def _moved_pages(plan: Planner, old: Mapping[str, Mapping[str, Any]], pages: set
     planned = {unit.key for unit in plan.units}
     by_source: dict[str, Review] = {}
     by_bytes: dict[str, Review] = {}
+    unpublished: dict[str, Review] = {}
     moved: list[Problem] = []
     renamed: list[Problem] = []
     redomained: list[tuple[Review, str, str]] = []  # (review, its old id, that id's domain)
@@ -159,7 +160,16 @@ def _moved_pages(plan: Planner, old: Mapping[str, Mapping[str, Any]], pages: set
                 by_source[r.source_path] = r
                 by_bytes[plan.fingerprints.get(r.source_path, "")[:16]] = r
         review = by_source.get(source) or (by_bytes.get(sha) if sha else None)
-        if review is None:  # gone, or a draft again: its page goes with it
+        if review is None:  # gone, a draft again or put off to a later date: no page now
+            # Readers keep its entry, though, and one it comes back under a new id (its date
+            # or slug changed) is shown as new: said now, since the next build's record has no
+            # page of it, and so no id to compare with, when it is published again.
+            if not unpublished:
+                unpublished = {r.source_path: r for r in plan.unpublished}
+            later = unpublished.get(source)
+            if later is not None:
+                _id_changed(plan.config, later, old_id, _keep_id(plan, later, old_id),
+                            renamed, redomained)
             continue
         keep_id = _keep_id(plan, review, old_id)
         if same is review:

@@ -927,7 +927,8 @@ def test_a_review_sent_then_made_a_draft_or_moved_is_named_with_its_fix(publicat
     report, _ = run(config, SLOT + timedelta(minutes=1))
     assert report.exit_code == 0 and report.issue == 1
 
-    write_reviews(publication, [{"slug": "drafted", "draft": "true"}])
+    # A draft again on the day it had: under the id readers have.
+    write_reviews(publication, [{"slug": "drafted", "draft": "true", "date": "2026-11-02"}])
     reviews = publication.root / "reviews"
     (reviews / "moved.md").rename(reviews / "moved-on.md")
     report, lines = run(config, SLOT + timedelta(minutes=6))

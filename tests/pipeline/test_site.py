@@ -9,7 +9,7 @@ import json
 import re
 import shutil
 import unicodedata
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 import feedparser
@@ -1051,6 +1051,37 @@ def test_a_feed_id_that_changed_with_the_date_is_named(publication, now):
         "reviews/x.md: id: its feed id changed from tag:reel.test,2026-11-01:x to "
         "tag:reel.test,2026-11-02:x; add `id: tag:reel.test,2026-11-01:x` so that feed readers "
         "do not show it again as new"]
+
+
+def test_a_review_put_off_to_a_later_date_is_named_while_the_id_readers_have_is_known(
+        publication, now):
+    # Published by mistake before its embargo, x is dated on the day the embargo lifts: it
+    # leaves the feeds, and came back that day under an id derived from the new date, which
+    # feed readers holding it took for a new review, with not a word: the build that put it
+    # off recorded no page of it, so the one that published it again knew no id to compare.
+    # The build that puts it off (and check before it) names the id, as for a date moved back.
+    write_reviews(publication, [{"slug": "x"}, {"slug": "y"}, {"slug": "z"}])
+    config = publication.config
+    build_site(config, now=now)
+    x, y = (publication.root / "reviews" / f"{slug}.md" for slug in ("x", "y"))
+    x.write_text(x.read_text("utf-8").replace("date: 2026-11-01", "date: 2026-11-25"))
+    y.write_text(y.read_text("utf-8").replace("date: 2026-11-02", "draft: true\ndate: 2026-11-02"))
+    said = [str(w) for w in check_publication(config, now=now, sources_only=True).warnings]
+    warnings = [str(w) for w in build_site(config, now=now).warnings]
+    named = ("reviews/x.md: id: its feed id changed from tag:reel.test,2026-11-01:x to "
+             "tag:reel.test,2026-11-25:x; add `id: tag:reel.test,2026-11-01:x` so that feed "
+             "readers do not show it again as new")
+    assert warnings == [named]  # y, a draft again under the id it had, is nothing to say
+    assert named in said
+
+    # Given the line, the day it is published readers update the entry they have.
+    x.write_text(x.read_text("utf-8").replace(
+        "date: 2026-11-25", "date: 2026-11-25\nid: tag:reel.test,2026-11-01:x"))
+    assert [str(w) for w in build_site(config, now=now).warnings] == []
+    build_site(config, now=now + timedelta(days=6))
+    feed = feedparser.parse(config.output_path / "feed.xml")
+    assert [e.id for e in feed.entries] == ["tag:reel.test,2026-11-01:x",
+                                            "tag:reel.test,2026-11-03:z"]
 
 
 def test_check_names_what_the_next_build_will_say_moved_since_the_last(publication, now):
