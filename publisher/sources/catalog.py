@@ -297,7 +297,7 @@ def _cross_checks(results: Iterable[ParseResult], config: Config) -> list[Proble
     """Problems that need every file: duplicate slugs and ids, missing poster files."""
     problems: list[Problem] = []
     slugs: dict[str, str] = {}
-    ids: dict[str, str] = {}
+    ids: dict[str, Review] = {}
     static = config.paths.static
     for review, _problems, _warnings, needs in results:
         for relative in needs:
@@ -322,12 +322,28 @@ def _cross_checks(results: Iterable[ParseResult], config: Config) -> list[Proble
                                     f"{review.slug!r} is also the slug of {other}; give one of "
                                     "them another slug (or rename the file)"))
             continue  # a derived id repeats the slug: one problem is enough
-        other = ids.setdefault(review.id, review.source_path)
-        if other != review.source_path:
-            problems.append(Problem(review.source_path, 1, "id",
-                                    f"{review.id!r} is also the id of {other}; every review "
-                                    "needs its own id"))
+        first = ids.setdefault(review.id, review)
+        if first is not review:
+            problems.append(_same_id(first, review))
+            if review.date < first.date:
+                ids[review.id] = review
     return problems
+
+
+def _same_id(first: Review, second: Review) -> Problem:
+    """The problem of two reviews with one id, named on the one to change. A review copied to
+    start another brings its id: line along, and the copy is dated later: the earlier review
+    is the one readers know by that id, and changing it instead would show it to them again
+    as new while the copy took the entry they had read. Of two of one date, ``second``."""
+    if first.date > second.date:
+        first, second = second, first
+    if first.date == second.date:
+        return Problem(second.source_path, 1, "id", f"{second.id!r} is also the id of "
+                       f"{first.source_path}; every review needs its own id")
+    return Problem(second.source_path, 1, "id", (
+        f"{second.id!r} is also the id of {first.source_path}, dated "
+        f"{first.date:%Y-%m-%d}, which feed readers know by it; give this review its own id "
+        "(copied with the file? delete the line: one is made from the date and slug)"))
 
 
 @dataclass(frozen=True)

@@ -842,6 +842,26 @@ def test_duplicate_ids_name_both_files(publication):
     ]
 
 
+def test_a_review_copied_with_its_id_line_is_the_one_named_whatever_its_files_name(publication):
+    # Last week's review copied to start this week's, its id: line with it. The error named
+    # whichever file came first by name, often the old review: its id "fixed", readers were
+    # shown it again as new, and the new review took the entry they had read, unseen. The
+    # review dated later is the copy: the one named, whatever the names of the files.
+    old = "id: tag:reel.test,2026-03-06:paper-moons\n" + BASIC
+    new = old.replace("date: 2026-03-06", "date: 2026-03-13").replace("Harbour", "Glass")
+    for name, text in (("paper-moons.md", old), ("paper-moons-2.md", new),
+                       ("a-third.md", new.replace("03-13", "03-20")), ("b.md", old)):
+        publication.write_review(name, review(text + f"slug: {name[:-3]}\n"))
+    copied = ("id: 'tag:reel.test,2026-03-06:paper-moons' is also the id of reviews/{}, dated "
+              "2026-03-06, which feed readers know by it; give this review its own id (copied "
+              "with the file? delete the line: one is made from the date and slug)")
+    assert sorted(problems_of(publication)) == [
+        "reviews/a-third.md:2: " + copied.format("b.md"),
+        "reviews/paper-moons-2.md:2: " + copied.format("b.md"),
+        "reviews/paper-moons.md:2: id: 'tag:reel.test,2026-03-06:paper-moons' is also the id "
+        "of reviews/b.md; every review needs its own id"]  # the same day: either may be
+
+
 def test_not_utf8_names_the_file_and_line(publication):
     data = review(BASIC, "Fine.\nCaf\xe9 society\n").encode("latin-1")
     publication.write_review("latin1.md", data)
