@@ -296,7 +296,7 @@ def _apart_file(static: Path, relative: str) -> str | None:
 def _cross_checks(results: Iterable[ParseResult], config: Config) -> list[Problem]:
     """Problems that need every file: duplicate slugs and ids, missing poster files."""
     problems: list[Problem] = []
-    slugs: dict[str, str] = {}
+    slugs: dict[str, Review] = {}
     ids: dict[str, Review] = {}
     static = config.paths.static
     for review, _problems, _warnings, needs in results:
@@ -316,11 +316,14 @@ def _cross_checks(results: Iterable[ParseResult], config: Config) -> list[Proble
                                         f"static/{relative} does not exist; {fix}"))
         if review is None:
             continue
-        other = slugs.setdefault(review.slug, review.source_path)
-        if other != review.source_path:
-            problems.append(Problem(review.source_path, 1, "slug",
-                                    f"{review.slug!r} is also the slug of {other}; give one of "
-                                    "them another slug (or rename the file)"))
+        first = slugs.setdefault(review.slug, review)
+        if first is not review:
+            # Named on the later-dated, as an id is (_same_id): the earlier has the page.
+            first, later = sorted((first, review), key=lambda r: r.date)
+            slugs[review.slug] = first
+            problems.append(Problem(later.source_path, 1, "slug",
+                                    f"{review.slug!r} is also the slug of {first.source_path}; "
+                                    "give one of them another slug (or rename the file)"))
             continue  # a derived id repeats the slug: one problem is enough
         first = ids.setdefault(review.id, review)
         if first is not review:

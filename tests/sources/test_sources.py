@@ -862,6 +862,17 @@ def test_a_review_copied_with_its_id_line_is_the_one_named_whatever_its_files_na
         "of reviews/b.md; every review needs its own id"]  # the same day: either may be
 
 
+def test_a_review_copied_with_its_slug_line_is_the_one_named(publication):
+    # The slug is checked first: named on the old review, its page moved, and with it the id
+    # derived from the slug.
+    old = BASIC + "slug: paper-moons\n"
+    publication.write_review("paper-moons.md", review(old))
+    publication.write_review("paper-moons-2.md", review(old.replace("03-06", "03-13")))
+    assert problems_of(publication) == [
+        "reviews/paper-moons-2.md:5: slug: 'paper-moons' is also the slug of "
+        "reviews/paper-moons.md; give one of them another slug (or rename the file)"]
+
+
 def test_not_utf8_names_the_file_and_line(publication):
     data = review(BASIC, "Fine.\nCaf\xe9 society\n").encode("latin-1")
     publication.write_review("latin1.md", data)
