@@ -20,6 +20,7 @@ from ..config import Config, feed_id
 from ..errors import Problem
 from ..models import Review
 from ..newsletter.compose import back_catalogue, issued_ids, newsletter_start
+from ..newsletter.schedule import format_local
 from ..render.pages import page_file
 from ..sources import Catalog
 from ..sources.frontmatter import field_line
@@ -136,14 +137,16 @@ def _gone_terms(plan: Planner, old: Mapping[str, Mapping[str, Any]]) -> list[Pro
 def _moved_pages(plan: Planner, old: Mapping[str, Mapping[str, Any]], pages: set[str]
                  ) -> list[Problem]:
     """Warnings for reviews whose page the last build wrote at another address that
-    nothing now answers (a slug changed, a file was renamed), and for reviews whose feed
-    id changed (so readers would see them again as new): each with the front matter that
-    keeps the old links and entries working. Matched by source file, else by its bytes.
-    The old paths of the pages named are added to ``pages``."""
+    nothing now answers (a slug changed, a file was renamed), for reviews whose feed
+    id changed (so readers would see them again as new; a review taken off the site too, whose
+    id the next build no longer knows) and for published reviews dated ahead since: each with
+    the front matter that keeps the old links and entries working. Matched by source file,
+    else by its bytes. The old paths of the pages named are added to ``pages``."""
     planned = {unit.key for unit in plan.units}
     by_source: dict[str, Review] = {}
     by_bytes: dict[str, Review] = {}
     unpublished: dict[str, Review] = {}
+    put_off: list[Problem] = []
     moved: list[Problem] = []
     renamed: list[Problem] = []
     redomained: list[tuple[Review, str, str]] = []  # (review, its old id, that id's domain)
@@ -170,6 +173,12 @@ def _moved_pages(plan: Planner, old: Mapping[str, Mapping[str, Any]], pages: set
             if later is not None:
                 _id_changed(plan.config, later, old_id, _keep_id(plan, later, old_id),
                             renamed, redomained)
+                # Dated ahead since (an embargo, or 2027 typed for 2026); a file as it was
+                # went off with the clock or the preview's --future, and says nothing.
+                if not later.draft and plan.fingerprints.get(source, "")[:16] != sha:
+                    rel = key[len("page:"):]
+                    pages.add(rel)
+                    put_off.append(_put_off(plan, later, rel))
             continue
         keep_id = _keep_id(plan, review, old_id)
         if same is review:
@@ -180,7 +189,26 @@ def _moved_pages(plan: Planner, old: Mapping[str, Mapping[str, Any]], pages: set
             continue  # something answers at the old address
         pages.add(rel)
         moved.append(_moved_page(plan, review, rel, keep_id))
-    return _new_domain(redomained, plan.config) + _counted(moved, renamed, plan.config)
+    if len(put_off) > MOVES_NAMED:
+        put_off[MOVES_NAMED:] = [Problem(plan.config.reviews_dir + "/", 0, "date", (
+            f"and {len(put_off) - MOVES_NAMED} more published reviews are dated ahead now: "
+            "their pages and feed entries are gone until their dates"))]
+    return (_new_domain(redomained, plan.config) + put_off
+            + _counted(moved, renamed, plan.config))
+
+
+def _put_off(plan: Planner, review: Review, rel: str) -> Problem:
+    """The warning for ``review``, published at ``rel`` by the last build and dated ahead of
+    the clock now. Named once, while its old page is known: nothing answers there until
+    then, and the feeds drop it, as they would a review deleted."""
+    path = rel.removesuffix("index.html")
+    return Problem(review.source_path,
+                   field_line(str(plan.config.root / review.source_path), "date"), "date",
+                   f"published until now at {plan.site.url(path)}, it is scheduled for "
+                   f"{format_local(review.date, plan.site.tz)}: its page and its feed entries "
+                   "are gone until then, and links to it (in issues sent, readers' feeds, "
+                   "search results) find nothing; if the date is a slip, give the one it was "
+                   "published on")
 
 
 def _id_changed(config: Config, review: Review, old_id: str, keep_id: str,

@@ -19,7 +19,7 @@ import pytest
 
 from publisher.config import load_config
 from publisher.errors import ConfigError, PublisherError, SourceError
-from publisher.models import Issue
+from publisher.models import Issue, Showing
 from publisher.pipeline.build import build_site
 from publisher.pipeline.check import check_publication
 from publisher.pipeline.plan import plan_build
@@ -1071,17 +1071,59 @@ def test_a_review_put_off_to_a_later_date_is_named_while_the_id_readers_have_is_
     named = ("reviews/x.md: id: its feed id changed from tag:reel.test,2026-11-01:x to "
              "tag:reel.test,2026-11-25:x; add `id: tag:reel.test,2026-11-01:x` so that feed "
              "readers do not show it again as new")
-    assert warnings == [named]  # y, a draft again under the id it had, is nothing to say
-    assert named in said
+    put_off = ("reviews/x.md:3: date: published until now at https://reel.test/reviews/x/, it "
+               "is scheduled for Wed 2026-11-25 00:00 GMT: its page and its feed entries are "
+               "gone until then, and links to it (in issues sent, readers' feeds, search "
+               "results) find nothing; if the date is a slip, give the one it was published on")
+    # y, a draft again under the id it had, is withdrawn on purpose: nothing to say.
+    assert warnings == [put_off, named]
+    assert named in said and put_off in said
 
     # Given the line, the day it is published readers update the entry they have.
     x.write_text(x.read_text("utf-8").replace(
         "date: 2026-11-25", "date: 2026-11-25\nid: tag:reel.test,2026-11-01:x"))
-    assert [str(w) for w in build_site(config, now=now).warnings] == []
+    assert [str(w) for w in build_site(config, now=now).warnings] == []  # said once
     build_site(config, now=now + timedelta(days=6))
     feed = feedparser.parse(config.output_path / "feed.xml")
     assert [e.id for e in feed.entries] == ["tag:reel.test,2026-11-01:x",
                                             "tag:reel.test,2026-11-03:z"]
+
+
+def test_a_review_whose_date_slips_a_year_ahead_is_named_as_it_leaves_the_site(publication,
+                                                                               now):
+    # 2027 typed for 2026 in a published review's date (its id written in the file, as
+    # `publisher new` writes it): its page and its entries left the site and the feeds for a
+    # year, readers' links to it found nothing, and no build said a word. As an updated:
+    # in the future is, it is named, once, with the page it had.
+    write_reviews(publication, [{"slug": "x", "id": "tag:reel.test,2026-11-01:x"},
+                                {"slug": "y"}])
+    config = publication.config
+    build_site(config, now=now)
+    x = publication.root / "reviews" / "x.md"
+    x.write_text(x.read_text("utf-8").replace("date: 2026-11-01", "date: 2027-11-01"))
+    assert [str(w) for w in build_site(config, now=now).warnings] == [
+        "reviews/x.md:3: date: published until now at https://reel.test/reviews/x/, it is "
+        "scheduled for Mon 2027-11-01 00:00 GMT: its page and its feed entries are gone until "
+        "then, and links to it (in issues sent, readers' feeds, search results) find nothing; "
+        "if the date is a slip, give the one it was published on"]
+    assert not (config.output_path / "reviews/x/index.html").exists()
+    assert [str(w) for w in build_site(config, now=now).warnings] == []
+    # A file left as it was is not a slip: the preview built with --future, then without.
+    x.write_text(x.read_text("utf-8").replace("date: 2027-11-01", "date: 2026-12-01"))
+    build_site(config, now=now, showing=Showing(future=True))
+    assert [str(w) for w in build_site(config, now=now).warnings] == []
+
+
+def test_many_reviews_dated_ahead_at_once_are_named_a_few_and_counted(publication, now):
+    write_reviews(publication, 8)
+    config = publication.config
+    build_site(config, now=now)
+    for path in sorted((publication.root / "reviews").glob("*.md"))[:7]:
+        path.write_text(path.read_text("utf-8").replace("date: 2026-", "date: 2027-"))
+    warnings = [str(w) for w in build_site(config, now=now).warnings]
+    assert len([w for w in warnings if "date: published until now" in w]) == 5
+    assert "reviews/: date: and 2 more published reviews are dated ahead now: their pages and " \
+           "feed entries are gone until their dates" in warnings
 
 
 def test_check_names_what_the_next_build_will_say_moved_since_the_last(publication, now):
