@@ -760,9 +760,10 @@ class Planner:
             kind, _, slug = new.rstrip("/").partition("/")
             term = next((t for t in self.groups.get(kind, ()) if t.slug == slug), None)
             title = self.pages.term_heading(term) if term else self.site.url(new)
+            feeds = (new, f"{self.site.title}: {term.name}") if term and feed else None
             for path in (new, *later):
                 files[f"{old}{path.removeprefix(new)}index.html"] = self.pages.moved(
-                    self.site.url(path), title)
+                    self.site.url(path), title, feeds)
         if feed is not None:
             spec, paging, _inputs = feed
             # The new feeds as they are, self links and all: a reader that follows rel=self

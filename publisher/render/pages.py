@@ -545,12 +545,14 @@ class PageRenderer:
             return self.site.words("reviewer_heading", name=term.name)
         return term.name
 
-    def moved(self, url: str, title: str) -> bytes:
+    def moved(self, url: str, title: str, feeds: tuple[str, str] | None = None) -> bytes:
         """The page at a reviewer's or tag's old address ([moved]), sending readers on to
-        ``url`` as a review's alias does."""
+        ``url`` as a review's alias does; with ``feeds`` (the new directory and the feeds'
+        name), naming its feeds as the term's page does, for a feed reader given the old
+        address, which follows no refresh."""
         return self._render("alias.html.j2", {
             **publication_context(self.site), "url": url, "review_title": title,
-            "what": "page"}).encode("utf-8")
+            "what": "page", "feeds": self._feeds(*feeds) if feeds else []}).encode("utf-8")
 
     def alias(self, review: Review) -> bytes:
         """The page at one of a review's earlier addresses: it sends the reader on to the

@@ -970,6 +970,11 @@ def test_a_renamed_tag_is_named_and_moved_keeps_its_page_and_its_readers_feeds(p
         "//meta[@http-equiv='refresh']/@content") == [f"0; url={new}page/2/"]
     assert doc.xpath("//h1/text()") == ["Science Fiction"] and meta(doc, "robots") == ["noindex"]
     assert "This page has moved to" in doc.text_content()
+    # A feed reader given the old address (a bookmark, a link elsewhere) follows no refresh:
+    # the page names the new feeds, and it subscribes to those.
+    for rel in ("tags/sci-fi/index.html", "tags/sci-fi/page/2/index.html"):
+        assert page(public, rel).xpath("//link[@rel='alternate']/@href") == [
+            f"{new}feed.xml", f"{new}atom.xml", f"{new}feed.json"]
     for name in ("feed.xml", "atom.xml", "feed.json"):  # every review, as the new feeds have it
         assert (public / "tags/sci-fi" / name).read_bytes() == (
             public / "tags/science-fiction" / name).read_bytes()
