@@ -6,6 +6,7 @@ import codecs
 import errno
 import os
 import sqlite3
+import stat
 import tempfile
 from collections.abc import Iterable
 from pathlib import Path
@@ -54,6 +55,26 @@ def write_atomic(path: Path, data: bytes, *, fsync: bool = True, mode: int = 0o6
 #: do: the ledger names every subscriber, the logs name them too, and a cache committed would be
 #: loaded as it is by the next build in a fresh clone.
 _IGNORE_ALL = b"# publisher's own files (ledger, caches, logs): never to be committed\n*\n"
+
+
+def closed_to_others(directory: Path) -> None:
+    """Take group and others' write access away from ``directory``, one of publisher's own,
+    when this user owns it. Publishers before nothing they made was writable by others made
+    ``.publisher/`` and its cache under the umask (0775 under 002, 0777 under 000), where
+    another user could swap the ledger or leave a cache file that the next build loads and
+    runs. Never raises: a directory of another owner, or none, is left as it is."""
+    try:
+        st = directory.lstat()
+        if stat.S_ISDIR(st.st_mode) and st.st_uid == os.geteuid() and st.st_mode & 0o022:
+            os.chmod(directory, stat.S_IMODE(st.st_mode) & ~0o022)
+    except OSError:
+        pass
+
+
+def ours_alone(st: os.stat_result) -> bool:
+    """Whether the file ``st`` describes can only have been written by this user: owned by
+    it and writable by no one else."""
+    return st.st_uid == os.geteuid() and not st.st_mode & 0o022
 
 
 def keep_out_of_git(directory: Path) -> None:

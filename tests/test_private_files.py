@@ -47,6 +47,18 @@ def test_a_ledger_an_older_publisher_left_readable_is_made_private_when_opened(c
         assert [s.email for s in store.subscribers()] == ["ada@example.org"]
 
 
+def test_a_state_directory_an_older_publisher_left_writable_is_closed_when_opened(config):
+    # Publishers before nothing they made was writable by others made .publisher/ under the
+    # umask (0777 under 000): another user could swap the ledger in it for one of theirs.
+    with open_store(config) as store:
+        store.add_subscriber("ada@example.org", now=NOW)
+    state = config.root / ".publisher"
+    state.chmod(0o777)
+    with open_store(config) as store:
+        assert mode(state) == 0o755
+        assert [s.email for s in store.subscribers()] == ["ada@example.org"]
+
+
 def test_messages_written_as_files_are_private(tmp_path):
     transport = FileTransport(tmp_path / "eml")
     with transport.session() as session:

@@ -41,7 +41,7 @@ from sqlalchemy.exc import (
 
 from ..config import STATE_DIR, Config
 from ..errors import StoreError
-from ..files import keep_out_of_git
+from ..files import closed_to_others, keep_out_of_git
 from .base import QUERY_SECRETS, display_url, new_worker_id, sqlite_file
 from .deliveries import DeliveryStore
 from .faults import (
@@ -104,6 +104,7 @@ def database_url(config: Config, *, create_dir: bool = True) -> URL:
                 path.parent.mkdir(parents=True, exist_ok=True)
                 if path.parent == config.root / STATE_DIR:  # never a folder of the editor's
                     keep_out_of_git(path.parent)
+                    closed_to_others(path.parent)
                 # Every subscriber's address is in it: readable by its owner only, whatever
                 # the umask (SQLite gives its -wal and -shm files the database file's
                 # permissions).

@@ -33,7 +33,7 @@ import nh3
 import yaml
 
 from ..config import Config
-from ..files import write_atomic
+from ..files import closed_to_others, ours_alone, write_atomic
 from ..models import Review
 from .schema import CACHE_FORMAT, ParseResult
 
@@ -99,6 +99,10 @@ def _unpickle(path: Path) -> Any:
     gc.disable()
     try:
         with path.open("rb") as fh:
+            # Loading a pickle runs what it names: one that another user wrote, or could
+            # have (a cache directory an older publisher made under umask 002), is rebuilt.
+            if not ours_alone(os.fstat(fh.fileno())):
+                return None
             return pickle.load(fh)
     except Exception:  # noqa: BLE001 - a corrupt or foreign cache file is simply rebuilt
         return None
@@ -134,6 +138,9 @@ class ReviewCache:
         self.chunks: list[str] = []
         self.results: dict[str, tuple[str, ParseResult]] = {}
         self.stored = 0  # entries held in the chunks, stale ones included
+        if directory is not None:
+            closed_to_others(directory.parent)  # .publisher/
+            closed_to_others(directory)
         index = _unpickle(directory / _INDEX) if directory is not None else None
         try:
             if not (isinstance(index, dict) and index.get("key") == key):

@@ -5,6 +5,7 @@ links out of the publication in static/ and reviews/ are refused by name."""
 from __future__ import annotations
 
 import os
+import pickle
 import shutil
 import stat
 import subprocess
@@ -630,3 +631,48 @@ def test_under_umask_000_nothing_publisher_makes_is_writable_by_others(publicati
              for path, mode in modes(publication.root / ".publisher").items()}
     assert ".publisher/cache" in made and "public/reviews/film-1" in made
     assert {path: oct(mode) for path, mode in made.items() if mode & 0o022} == {}
+
+
+class _Planted:
+    """What another user could leave in a cache directory they may write to: a pickle whose
+    loading runs their code (here: makes the directory ``marker``)."""
+
+    def __init__(self, marker: Path):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.mkdir, (str(self.marker),))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("planted_by", ["writable", "another user"])
+def test_a_state_directory_an_older_publisher_left_writable_is_closed_and_not_trusted(
+        publication, now, tmp_path, planted_by):
+    # Publishers before nothing they made was writable by others made .publisher/ and its
+    # cache under the umask: 0775 under 002, 0777 under 000. Another user may have put a
+    # pickle there by the time publisher is upgraded; the next build must not load it, and
+    # the directories are closed to others from then on.
+    if planted_by == "another user" and os.geteuid() != 0:
+        pytest.skip("only root can give a file to another user")
+    build_under_umask(publication, now, 0o022)
+    state = publication.root / ".publisher"
+    cache = state / "cache"
+    state.chmod(0o777)
+    cache.chmod(0o775)
+    marker = tmp_path / "their-code-ran"
+    for name in ("index.pickle", "excerpts.pickle"):
+        planted = cache / name
+        planted.unlink(missing_ok=True)
+        planted.write_bytes(pickle.dumps(_Planted(marker)))
+        if planted_by == "writable":
+            planted.chmod(0o666)
+        else:
+            os.chown(planted, 65534, 65534)
+    with (publication.root / "reviews" / "film-1.md").open("a") as review:
+        review.write("\nOne more line.\n")
+    build_under_umask(publication, now, 0o022, films=False)
+    assert not marker.exists()
+    assert stat.S_IMODE(state.stat().st_mode) == 0o755
+    assert stat.S_IMODE(cache.stat().st_mode) == 0o755
+    assert "One more line." in (publication.root / "public" / "reviews" / "film-1" /
+                                "index.html").read_text()
