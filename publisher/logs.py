@@ -24,6 +24,7 @@ import io
 import logging
 import os
 import re
+import stat
 import sys
 from datetime import datetime
 from pathlib import Path
@@ -151,6 +152,21 @@ def _writes_to(stream: TextIO, log: Path) -> bool:
     return (st.st_dev, st.st_ino) == (there.st_dev, there.st_ino)
 
 
+def _keep_private(log: Path, fd: int) -> None:
+    """Take group and others' access away from the log open at ``fd``: it names subscribers,
+    and the crontab lines of publishers before it was made private let cron's umask make it
+    0644 (an upgrade keeps the crontab). Not a link to a log kept elsewhere (whoever made the
+    link owns that file's permissions), nor a file of another owner."""
+    try:
+        st = os.fstat(fd)
+        there = os.lstat(log)
+        if ((st.st_dev, st.st_ino) == (there.st_dev, there.st_ino) and st.st_mode & 0o077
+                and st.st_uid == os.geteuid()):
+            os.fchmod(fd, stat.S_IMODE(st.st_mode) & 0o700)
+    except OSError:
+        pass  # a log left readable is no reason to stop a run
+
+
 def _rotate(log: Path, fds: list[int]) -> None:
     """Move ``log`` to ``log.1`` and give ``fds`` (this process's descriptors on it) a new,
     empty ``log``, 0600 (it names subscribers). Under an flock on the log, and only if it is
@@ -188,6 +204,7 @@ def to_cron_log(log: Path) -> None:
     for name in streams:
         getattr(sys, name).flush()
     fds = [getattr(sys, name).fileno() for name in streams]
+    _keep_private(log, fds[0])
     if os.fstat(fds[0]).st_size > ROTATE_BYTES:
         _rotate(log, fds)
     for name in streams:

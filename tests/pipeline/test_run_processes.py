@@ -207,6 +207,22 @@ def test_a_cron_log_past_a_mebibyte_is_rotated_to_one_old_copy(publication):
     assert stat.S_IMODE(log.stat().st_mode) == stat.S_IMODE(rotated.stat().st_mode) == 0o600
 
 
+def test_a_cron_log_an_older_crontab_line_made_readable_is_made_private(publication):
+    # The crontab lines of publishers before the log was private let the shell make it under
+    # cron's umask (0644), and an upgrade keeps the crontab as it is: the log names subscribers
+    # (ambiguous deliveries, bounces), so the first run that writes to it takes others' access
+    # away, as the first command to open an older ledger does; not only once it is rotated.
+    write_reviews(publication, 2)
+    log = publication.root / ".publisher" / "cron.log"
+    log.parent.mkdir()
+    log.write_text("2026-01-01T09:00:00+00:00 build: 3 files written to public/\n")
+    log.chmod(0o644)
+    assert run_into(publication, log).returncode == 0
+    assert stat.S_IMODE(log.stat().st_mode) == 0o600
+    assert re.match(STAMP + "build: ", log.read_text().splitlines()[1])
+    assert not log.with_name("cron.log.1").exists()
+
+
 def test_a_cron_log_linked_to_a_log_elsewhere_is_stamped_but_left_to_its_owner(publication,
                                                                                tmp_path):
     write_reviews(publication, 2)
