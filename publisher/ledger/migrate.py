@@ -7,6 +7,7 @@ from alembic.config import Config as AlembicConfig
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
 
 from ..errors import StoreError
 from .base import LEDGER_LOCK, display_url
@@ -53,4 +54,36 @@ def migrate(engine: Engine, revision: str = "head") -> None:
             if revision == "head" and tuple(current) == (script.get_current_head(),):
                 return
             cfg.attributes["connection"] = conn
-            command.upgrade(cfg, revision)
+            try:
+                command.upgrade(cfg, revision)
+            except SQLAlchemyError as exc:
+                if current and _insufficient_privilege(exc):
+                    raise StoreError(_not_owner(engine, current[0],
+                                                script.get_current_head(), exc)) from None
+                raise
+
+
+def _insufficient_privilege(exc: SQLAlchemyError) -> bool:
+    # PostgreSQL's SQLSTATE 42501: "must be owner of table …", "permission denied for …"
+    return getattr(getattr(exc, "orig", None), "sqlstate", None) == "42501"
+
+
+def _not_owner(engine: Engine, current: str, head: str | None, exc: SQLAlchemyError) -> str:
+    """What to do when the role may use the ledger but not upgrade it: an ALTER TABLE takes
+    the table's owner, which no GRANT gives (a CI build's read-only role with a newer
+    publisher than the sending server's, say)."""
+    why = " ".join(str(getattr(exc, "orig", exc)).split("\n")[0].split())
+    role, owner = "this role", "the role that owns them"
+    try:
+        with engine.connect() as conn:
+            role, found = conn.exec_driver_sql(
+                "SELECT current_user, (SELECT tableowner FROM pg_tables WHERE schemaname = "
+                "current_schema() AND tablename = 'alembic_version')").one()
+            owner = found or owner
+    except SQLAlchemyError:
+        pass  # the advice stands without the names
+    return (f"{display_url(engine.url)}: the ledger's schema is at revision {current} and this "
+            f"publisher needs {head}, which only the owner of its tables, {owner}, may make "
+            f"(the role {role} may not: {why}); run this publisher once as {owner} (the sending "
+            "server's next run, if it connects so), or run the version of publisher that the "
+            "ledger's owner runs")
