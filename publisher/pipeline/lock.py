@@ -155,6 +155,12 @@ def held_by(path: Path, fd: int, stuck_after: float) -> LockHeld:
     """LockHeld naming the holder of the lock file open at ``fd``; RunStuck when its last
     heartbeat is older than ``stuck_after`` seconds."""
     pid = _read_pid(fd)
+    started = _read_started(fd)
+    if pid and not started:
+        # The pid alone: a publisher from before the heartbeat holds it (still sending as
+        # this one was installed over it). It never beats, so its silence tells nothing, and
+        # calling it stuck would have the operator kill a send that is going well.
+        return LockHeld(path, pid)
     try:
         beaten = os.fstat(fd).st_mtime
     except OSError:
@@ -163,7 +169,7 @@ def held_by(path: Path, fd: int, stuck_after: float) -> LockHeld:
     if silent <= stuck_after:
         return LockHeld(path, pid)
     last = datetime.fromtimestamp(beaten).astimezone().isoformat(timespec="seconds")
-    return RunStuck(path, pid, started=_read_started(fd), last_beat=last,
+    return RunStuck(path, pid, started=started, last_beat=last,
                     silent_for=_silence(silent))
 
 

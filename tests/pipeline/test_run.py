@@ -3,6 +3,7 @@ against a real ledger under tmp_path, a real Maildir and a real SMTP server on l
 
 from __future__ import annotations
 
+import fcntl
 import mailbox
 import os
 import re
@@ -678,6 +679,30 @@ def test_a_run_says_when_the_run_holding_the_lock_is_stuck_and_exits_3(publicati
         r"if it does not exit\): the next run goes on where it stopped, sending nothing twice "
         r"and naming what it had in flight as ambiguous, if anything\n", result.stderr)
     assert not config.output_path.exists()
+
+
+def test_a_run_an_older_publisher_started_is_not_called_stuck_for_want_of_a_heartbeat(
+        publication, cli):
+    # publisher upgraded while the old one sends an issue paced by rate_limit: the old one
+    # holds the lock as it did (its pid alone in the file) and never beats a heartbeat, so its
+    # silence says nothing. Telling the operator to kill it would cut a healthy send short;
+    # later runs step aside as they did before heartbeats, until it ends.
+    write_reviews(publication, 2)
+    config = publication.config
+    config.paths.lock.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(config.paths.lock, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        os.write(fd, b"4242\n")  # what publishers before the heartbeat wrote
+        taken = time.time() - 3 * 3600
+        os.utime(config.paths.lock, (taken, taken))
+        result = cli("run", now=SLOT + timedelta(minutes=1))
+        checked = cli("check")
+    finally:
+        os.close(fd)
+    assert result.exit_code == 0, result.output
+    assert result.output == "another publisher run holds the lock (pid 4242); nothing done\n"
+    assert "no progress" not in checked.output
 
 
 def test_a_run_making_progress_is_not_called_stuck_however_long_it_has_held_the_lock(
