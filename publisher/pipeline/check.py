@@ -14,7 +14,7 @@ from ..delivery.transports import transport_from_url
 from ..errors import Problem, PublisherError, TemplateError
 from ..models import Review, SitePage
 from ..render.archive import render_archive
-from ..render.digest import render_digest
+from ..render.digest import preferences_link_warnings, render_digest
 from ..render.images import BodyImages, shown_images
 from ..render.lint import check_digest_html, lint_templates
 from ..render.site import Site
@@ -233,5 +233,6 @@ def check_digest(config: Config, published: Sequence[Review], *,
     size = len(rendered.html.encode("utf-8"))
     line = (f"digest of {len(reviews)} review{'s' if len(reviews) != 1 else ''}: "
             f"{size / 1024:.1f} KB of HTML (Gmail clips above 102 KB)")
-    return line, warnings + check_digest_html(rendered.html)
+    return line, (warnings + preferences_link_warnings(rendered, site.templates)
+                  + check_digest_html(rendered.html))
 

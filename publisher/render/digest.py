@@ -13,6 +13,7 @@ from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from html.parser import HTMLParser
+from pathlib import Path
 from typing import Any
 
 import jinja2
@@ -272,6 +273,20 @@ def render_digest(issue: Issue, site: Site, poster_facts: PosterLookup | None = 
                                       f"digest's {part}", "every issue")
     return RenderedDigest(issue=issue, subject=context["subject"], html=html, text=text,
                           markers=markers)
+
+
+def preferences_link_warnings(digest: RenderedDigest, templates: Path) -> list[str]:
+    """For ``publisher check``: the template of each part of ``digest`` without the link to the
+    reader's preferences page (an override copied from a publisher before that page keeps every
+    issue without it: no error, since the unsubscribe link is what the law asks)."""
+    marker = digest.markers.get("preferences_url", "")
+    return [f"{first_override(templates, names)}: the digest's {part} has no link to the "
+            "reader's preferences page, where readers change their name or address and "
+            "download or erase their data; write {{ preferences_url }} in it, as the default "
+            "does"
+            for part, written, names in (("HTML", digest.html, DIGEST_MJML),
+                                         ("text part", digest.text, ("digest.txt.j2",)))
+            if marker and marker not in written]
 
 
 def personalise(digest: RenderedDigest, values: Mapping[str, str]) -> tuple[str, str]:

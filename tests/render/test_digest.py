@@ -790,6 +790,46 @@ def test_check_digest_warns_without_a_postal_address(publication, now):
                         "(CAN-SPAM, PECR) want a contact address in every digest's footer"]
 
 
+#: The footer of the digest as publishers before the readers' preferences page wrote it: an
+#: override copied from one of them then stays as it was through every upgrade.
+OLD_FOOTER = """{% extends "defaults/digest.mjml.j2" %}
+{% import "_palette.j2" as c %}
+{% block footer_links -%}
+You are receiving this because {{ email }} subscribed to {{ publication }}.<br>
+<a href="{{ archive_url }}" style="color:{{ c.accent }};">Read this issue on the web</a>
+&#160;&#183;&#160;
+<a href="{{ unsubscribe_url }}" style="color:{{ c.accent }};">Unsubscribe</a>
+{%- endblock %}
+"""
+OLD_TEXT = """{{ publication }}
+{% for card in cards %}
+{{ card.title }}
+{{ card.url }}
+{% endfor %}
+Read this issue on the web:
+{{ archive_url }}
+
+Unsubscribe:
+{{ unsubscribe_url }}
+"""
+
+
+def test_check_digest_names_an_override_that_gives_readers_no_preferences_link(publication,
+                                                                              now):
+    # Each message links to the reader's preferences (name, address, their data); an override
+    # from before that page keeps every issue without the link, and the editor would not know.
+    publication.add_config('[newsletter]\npostal_address = "1 Main St, Springfield"\n')
+    mjml = publication.write_template("digest.mjml.j2", OLD_FOOTER)
+    text = publication.write_template("digest.txt.j2", OLD_TEXT)
+    config = publication.config
+    _, warnings = check_digest(config, [make_review(config=config)], now=now)
+    assert warnings == [
+        f"{template}: the digest's {part} has no link to the reader's preferences page, where "
+        "readers change their name or address and download or erase their data; write "
+        "{{ preferences_url }} in it, as the default does"
+        for template, part in ((mjml, "HTML"), (text, "text part"))]
+
+
 # --- choosing reviews and the CLI -----------------------------------------------------------
 
 
