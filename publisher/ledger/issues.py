@@ -22,7 +22,7 @@ from ..models import (
 )
 from .base import StoreBase, chunks
 from .schema import deliveries_t, issue_reviews_t, issues_t, slots_t, subscribers_t
-from .snapshot import decode_digest, decode_issue
+from .snapshot import decode_digest, decode_issue, encode_issue
 
 #: Which issues the web archive shows (``IssueStore.frozen_issues``): frozen, and sent, or still
 #: being sent once the relay has accepted a copy.
@@ -93,6 +93,22 @@ class IssueStore(StoreBase):
                                                       issues_t.c.state != IssueState.CANCELLED)
             ).scalars().all()
         return [review for text in texts for review in decode_issue(text).reviews]
+
+    def unfrozen_sent_issues(self) -> list[IssueRecord]:
+        """The issues sent before the ledger froze issues (migration 0004), which hold their
+        reviews' ids alone."""
+        with self._read() as conn:
+            return self._issue_records(conn, (issues_t.c.state == IssueState.SENT)
+                                       & issues_t.c.frozen_issue.is_(None))
+
+    def freeze_sent_issue(self, issue: Issue) -> None:
+        """Keep what a sent issue that was never frozen is (``unfrozen_sent_issues``), as the
+        sources give it now; an issue frozen meanwhile is left as it was."""
+        with self._write() as conn:
+            conn.execute(update(issues_t).where(
+                issues_t.c.number == issue.number, issues_t.c.state == IssueState.SENT,
+                issues_t.c.frozen_issue.is_(None),
+            ).values(frozen_issue=encode_issue(issue)))
 
     def web_issue_numbers(self) -> set[int]:
         """The numbers of ``frozen_issues``, without reading the issues."""

@@ -12,7 +12,7 @@ from ..files import read_text
 from ..ledger import Store
 from ..ledger.probe import LedgerStatus, probe_ledger
 from ..models import IssueRecord, IssueState
-from ..newsletter.compose import issued_ids, plan_issue
+from ..newsletter.compose import issue_from_record, issued_ids, plan_issue
 from ..render.archive import archive_page
 from ..sources import Catalog
 from ..sources.markdown import markdown_to_html
@@ -26,6 +26,17 @@ def issued_review_ids(store: Store, catalog: Catalog) -> set[str]:
     return issued_ids(catalog, store.issued_review_ids(), store.mailed_reviews())
 
 
+def freeze_sent_issues(config: Config, store: Store, catalog: Catalog) -> None:
+    """Keep what each issue sent before the ledger froze issues (migration 0004) is, while the
+    sources still hold every review it mailed under the id it holds: a file renamed, a date
+    corrected or base_url's domain moved later is then known for a review mailed
+    (``issued_review_ids``), as for the issues frozen as they were sent. One whose review
+    has left the sources already is left to the archive's warning (the file may come back)."""
+    for record in store.unfrozen_sent_issues():
+        if all(catalog.by_id(rid) is not None for rid in record.review_ids):
+            store.freeze_sent_issue(issue_from_record(record, catalog, config))
+
+
 def compose_issue(config: Config, store: Store, catalog: Catalog, *, now: datetime,
                   slot: datetime | None = None, dry_run: bool = False,
                   note_html: str = "", schedule: str | None = None) -> IssueRecord:
@@ -36,6 +47,8 @@ def compose_issue(config: Config, store: Store, catalog: Catalog, *, now: dateti
     row, StoreError if another issue took the number meanwhile, ComposeError if the web archive
     already has an issue of that number (``refuse_archived``).
     """
+    if not dry_run:
+        freeze_sent_issues(config, store, catalog)
     plan = plan_issue(config, catalog, issued=issued_review_ids(store, catalog),
                       records=store.issues(), now=now)
     refuse_archived(config, plan.number)

@@ -45,7 +45,7 @@ from ..newsletter.schedule import (
 from ..sources import Catalog, load_reviews
 from .build import steady
 from .inbox import process_inbox
-from .issues import compose_issue, issued_review_ids, lost_ledger
+from .issues import compose_issue, freeze_sent_issues, issued_review_ids, lost_ledger
 from .lock import heartbeat, is_database_locked, run_locks, stuck_database_holder
 from .preflight import sending_secret
 from .publish import publish_site
@@ -172,6 +172,8 @@ class _Run:
         with open_store(self.config) as store:
             heartbeat()  # between steps: a later run tells a slow run from a stuck one
             self._inbox(store)  # first: a bounce or complaint that came back stops the next send
+            if catalog is not None:  # once, after an upgrade from before issues were frozen
+                freeze_sent_issues(self.config, store, catalog)
             heartbeat()
             written = self._build(store, catalog) if catalog is not None else 0
             if catalog is not None:
