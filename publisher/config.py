@@ -410,7 +410,7 @@ class Config:
         ("reviews/old-slug/", "/post/old-slug", "old.html") or a URL under it — as a static
         server finds its file: percent-escapes decoded, and a path that does not end in ".html"
         a directory's index.html, as Hugo writes aliases. None when it names no page of this
-        site: another site, '..', a query or fragment, the home page."""
+        site: another site, '..', a hidden name, a query or fragment, the home page."""
         parts = urlsplit(written)
         if parts.scheme or parts.netloc:
             base = next((b for b in (self.base_url, self.published_url)
@@ -422,8 +422,10 @@ class Config:
             path = parts.path.lstrip("/")
         decoded = unquote(path)
         segments = decoded.rstrip("/").split("/")
+        # A hidden name (".htaccess", ".git", ".well-known") is never a page: a folder written
+        # there would be read by the web server as its settings, or land in a clone's files.
         if (parts.query or parts.fragment or not decoded.strip("/")
-                or any(s in ("", ".", "..") for s in segments)
+                or any(s in ("", ".", "..") or s.startswith(".") for s in segments)
                 or NOT_IN_URL.search(decoded.replace(" ", "")) or not decoded.isprintable()):
             return None
         if not decoded.endswith(("/", ".html", ".htm")):

@@ -330,6 +330,14 @@ _URL_FORBIDDEN = re.compile(r'[\s"<>\\^`{|}\x00-\x1f\x7f]')
 _PLAIN_URL = re.compile(r"https?://[a-z0-9-]+(?:\.[a-z0-9-]+)*(?:/[A-Za-z0-9._~/%?&=+-]*)?\Z")
 
 
+def in_issues_archive(url: str, config: Config) -> bool:
+    """Whether the page at ``url`` (from ``Config.page_address``) is in issues/, the web
+    archive of the newsletter: issue N's page appears at issues/N/ as it is sent, and the
+    run that composes issue N refuses to while a page is there (the ledger that sent it would
+    have been lost), so nothing else may put one there."""
+    return url.removeprefix(config.base_url).split("/")[0] == "issues"
+
+
 def _aliases(fields: Fields, config: Config) -> tuple[str, ...]:
     """``aliases``: the review's earlier addresses on this site (Hugo's name and form), each as
     an absolute URL under base_url ending in "/" or ".html" — where the build writes a page
@@ -353,7 +361,15 @@ def _aliases(fields: Fields, config: Config) -> tuple[str, ...]:
             fields.out.error(line, "aliases",
                              f"{alias!r} is not a page's address; expected a path under the "
                              "site such as reviews/old-slug/ or post/old-slug.html (no '..', "
-                             "query or fragment; not the home page)")
+                             "hidden name such as .htaccess, query or fragment; not the home "
+                             "page)")
+            continue
+        if in_issues_archive(url, config):
+            fields.out.error(line, "aliases",
+                             f"{alias!r} is in issues/, where each issue's page goes as the "
+                             "newsletter sends it (a page there would stand in the next "
+                             "issue's place, and stop it); an alias is an earlier address of "
+                             "the review, e.g. reviews/old-slug/")
             continue
         found.append(url)
     return tuple(dict.fromkeys(found))

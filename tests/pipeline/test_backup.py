@@ -65,6 +65,28 @@ def test_a_lost_ledger_restored_from_an_export_does_not_send_issue_1_again(sent,
     assert refused.exit_code == 1 and "already has an issue #1" in refused.stderr
 
 
+def test_a_review_that_puts_a_page_where_the_next_issue_goes_is_named_at_its_line(sent, cli):
+    """A review's alias at issues/2/ put a page where issue #2 goes: the next run took the
+    ledger for lost ('already has an issue #2 … restore the latest backup') and no issue went
+    out, with check calling the ledger lost. It is the review that is wrong, and it is named."""
+    write_reviews(sent, [{"slug": "later-film", "date": "2026-11-22",
+                          "aliases": ["issues/2/"]}])
+    checked = cli("check", "--sources")
+    assert checked.exit_code == 1
+    assert "reviews/later-film.md:7: aliases: 'issues/2/' is in issues/" in checked.stderr
+    result = cli("run", now=SLOT + WEEK + timedelta(minutes=1), env=SECRET)
+    assert result.exit_code == 1
+    assert "reviews/later-film.md:7: aliases: 'issues/2/' is in issues/" in result.stderr
+    assert "already has an issue" not in result.stderr
+    assert not (sent.root / "public" / "issues" / "2").exists()
+    assert len(outbox(sent)) == 3
+
+    write_reviews(sent, [{"slug": "later-film", "date": "2026-11-22"}])
+    result = cli("run", now=SLOT + WEEK + timedelta(minutes=2), env=SECRET)
+    assert result.exit_code == 0, result.output
+    assert len(outbox(sent)) == 6
+
+
 def test_backup_then_restore_keeps_the_ledger_whole(sent, cli, tmp_path):
     copy = tmp_path / "offsite" / "reel.db"
     made = cli("backup", str(copy))

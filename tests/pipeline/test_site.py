@@ -1358,6 +1358,40 @@ def test_an_alias_must_be_an_address_on_this_site(publication):
     assert all("not a page's address" in p for p in problems[1:])
 
 
+def test_an_alias_never_names_a_hidden_file_nor_a_page_of_the_issues_archive(publication,
+                                                                              now):
+    # Written by anyone who may commit a review: ".htaccess" made public/.htaccess/ a folder,
+    # which Apache cannot read as its settings (403 for every page below it); ".git/…" wrote
+    # into a public/ that is itself a clone (a Hugo-style gh-pages checkout); "issues/2/" put
+    # a page where the newsletter's next issue goes, and the next run then took the ledger
+    # for lost and sent nothing ("the web archive already has an issue #2").
+    from publisher.sources import check_sources
+
+    refused = [".htaccess", "reviews/old/.htaccess", ".git/config/", ".well-known/x/",
+               "/%2Ehtaccess", "issues/2/", "/issues/", "issues/index.html", "issues/7/x/"]
+    write_reviews(publication, [{"slug": f"r{i}", "aliases": [alias]}
+                                for i, alias in enumerate(refused)])
+    problems = sorted((str(p) for p in check_sources(publication.config).problems),
+                      key=lambda p: int(p.split(".md")[0].removeprefix("reviews/r")))
+    assert [p.split(":")[:3] for p in problems] == [
+        [f"reviews/r{i}.md", "7", " aliases"] for i in range(len(refused))]
+    for problem in problems[:5]:
+        assert "hidden" in problem, problem
+    for problem in problems[5:]:
+        assert "issues/, where each issue's page goes as the newsletter sends it" in problem
+    with pytest.raises(SourceError):
+        build_site(publication.config, now=now)
+    assert not publication.config.output_path.exists()
+
+    # Nearby names are earlier addresses like any other.
+    write_reviews(publication, [{"slug": "r0", "aliases": ["x.htaccess/", "issues-2024/"]}])
+    for i in range(1, len(refused)):
+        (publication.root / "reviews" / f"r{i}.md").unlink()
+    assert check_sources(publication.config).problems == ()
+    build_site(publication.config, now=now)
+    assert (publication.config.output_path / "issues-2024" / "index.html").is_file()
+
+
 def test_check_finds_what_the_build_would_refuse_in_aliases(publication, now):
     write_reviews(publication, [{"slug": "x", "aliases": ["reviews/y/"]}, {"slug": "y"}])
     report = check_publication(publication.config, now=now, sources_only=True)
