@@ -437,6 +437,16 @@ class Config:
         p = Path(path).expanduser()
         return p if p.is_absolute() else self.root / p
 
+    def private_files(self) -> dict[Path, str]:
+        """The files of the publication that are never published, resolved, each with what it
+        is: the ledger's (``ledger_files``), publisher.toml and the DKIM key, which
+        dkim.key_file may put anywhere (a relative path is the publication's)."""
+        private = dict.fromkeys(self.ledger_files(), "the ledger ([state] database)")
+        private[self.path.resolve()] = "publisher.toml"
+        if self.dkim.key_file:
+            private[self.resolve(self.dkim.key_file).resolve()] = "the DKIM key (dkim.key_file)"
+        return private
+
     def ledger_files(self) -> list[Path]:
         """The SQLite ledger's file and its companions (resolved), wherever [state] database
         puts it; none for another database. (Read here rather than by SQLAlchemy, which a

@@ -125,7 +125,7 @@ class ServedIcon:
             log.warning("site.icon: static/%s leads out of the publication; the pages show no "
                         "icon", config.icon_path)
             return None
-        if private_target(path, root, config.ledger_files()) is not None:  # and this
+        if private_target(path, root, config.private_files()) is not None:  # and this
             log.warning("site.icon: static/%s leads to a hidden file of the publication or its "
                         "ledger; the pages show no icon", config.icon_path)
             return None

@@ -95,7 +95,8 @@ def static_files(config: Config) -> list[tuple[str, Path]]:
     static = config.paths.static
     root = config.root.resolve()
     allowed = [root]
-    private = [*config.ledger_files(), config.path.resolve()]
+    kept = config.private_files()
+    private = list(kept)
     source_dirs = [config.paths.reviews.resolve(), config.paths.pages.resolve()]
     out = config.output_path.resolve()
     found: list[tuple[str, Path]] = []
@@ -170,9 +171,9 @@ def static_files(config: Config) -> list[tuple[str, Path]]:
     for links, why, fix in (
             (refused, "a symbolic link out of the publication; publisher never publishes a "
                       "file from outside it (it could be a secret)", copy),
-            (hidden, "a symbolic link to a hidden file of the publication, to its ledger or "
-                     "to publisher.toml; publisher never publishes those (they hold "
-                     "subscribers' addresses, secrets and settings)", copy),
+            (hidden, "a symbolic link to a hidden file of the publication, to its ledger, "
+                     "its DKIM key or to publisher.toml; publisher never publishes those (they "
+                     "hold subscribers' addresses, secrets and settings)", copy),
             (sources, "a symbolic link to a review's or page's source; publisher never "
                       "publishes those (drafts and scheduled reviews are among them)", copy),
             (whole, "a symbolic link to the whole publication or to the site publisher "
@@ -186,6 +187,17 @@ def static_files(config: Config) -> list[tuple[str, Path]]:
         if links:
             more = f" (and {len(links) - 1} more)" if len(links) > 1 else ""
             raise PublisherError(f"{links[0]}{more}: {why}: {fix}")
+    # A private file kept in static/ itself, not reached through a link (a DKIM key put
+    # there): looked for only when one lies under it, so no other build resolves every path.
+    real_static = static.resolve()
+    inside = {path: what for path, what in kept.items() if path.is_relative_to(real_static)}
+    for rel, path in found if inside else ():
+        what = inside.get(path.resolve())
+        if what is not None:
+            setting = what.partition("(")[2].rstrip(")")
+            raise PublisherError(f"static/{rel}: {what}; publisher never publishes it: keep "
+                                 "it out of static/ (in /etc/publisher/, say), and set "
+                                 f"{setting} to where it is")
     icon = config.icon_path
     if icon and not any(rel == icon for rel, _path in found):
         raise PublisherError(f"{config.path}: site.icon: static/{icon} is not there; put the "

@@ -286,7 +286,8 @@ def test_a_static_link_to_the_ledger_or_a_hidden_file_is_refused(publication, no
     assert result.exit_code == 1
     [line] = result.stderr.strip().splitlines()
     assert line.startswith(f"error: static/leak.png → {private.resolve()}: a symbolic link to a "
-                           "hidden file of the publication, to its ledger or to publisher.toml;")
+                           "hidden file of the publication, to its ledger, its DKIM key or to "
+                           "publisher.toml;")
     assert snapshot(config.output_path) == before
 
     # Nor through a linked folder, whose files are walked (hidden ones skipped, as in static/).
@@ -299,6 +300,46 @@ def test_a_static_link_to_the_ledger_or_a_hidden_file_is_refused(publication, no
         build_site(config, now=now)
     assert not any(b"not-for-the-web" in data for data, _ in snapshot(config.output_path)
                    .values())
+
+
+@pytest.mark.parametrize("key_file, link", [("dkim.key", "static/humans.txt"),
+                                             ("keys/dkim.pem", "static/k"),
+                                             ("static/keys/dkim.key", None)])
+def test_the_dkim_key_is_never_published(publication, now, cli, key_file, link):
+    # dkim.key_file may name a file in the publication (a relative path is taken from it), and
+    # neither hidden nor the ledger, it was copied to the web as any other file, 0644, from a
+    # link anyone who may commit to static/ can add: mail in the publication's name, signed.
+    write_reviews(publication, 1)
+    publication.add_config(f'[dkim]\nkey_file = "{key_file}"\nselector = "s1"\n'
+                           'domain = "reel.test"\n')
+    config = publication.config
+    build_site(config, now=now)
+    before = snapshot(config.output_path)
+    key = publication.root / key_file
+    key.parent.mkdir(parents=True, exist_ok=True)
+    key.write_bytes(b"-----BEGIN PRIVATE KEY-----\nnot-for-the-web\n-----END PRIVATE KEY-----\n")
+    key.chmod(0o600)
+    if link is not None:
+        (publication.root / link).parent.mkdir(exist_ok=True)
+        (publication.root / link).symlink_to(key.resolve())
+    result = cli("build")
+    assert result.exit_code == 1, result.output
+    [line] = result.stderr.strip().splitlines()
+    if link is not None:
+        assert line.startswith(f"error: {link} → {key.resolve()}: a symbolic link to a hidden "
+                               "file of the publication, to its ledger, its DKIM key or to "
+                               "publisher.toml;"), line
+    else:
+        assert line == (f"error: {key_file}: the DKIM key (dkim.key_file); publisher never "
+                        "publishes it: keep it out of static/ (in /etc/publisher/, say), and "
+                        "set dkim.key_file to where it is")
+    assert snapshot(config.output_path) == before
+    assert not any(b"not-for-the-web" in p.read_bytes()
+                   for p in config.output_path.rglob("*") if p.is_file())
+    # and check says so before any build
+    checked = cli("check", "--sources")
+    assert checked.exit_code == 1
+    assert line.removeprefix("error: ") in checked.stderr
 
 
 def test_a_static_link_to_a_review_source_is_refused(publication, now):
@@ -351,7 +392,8 @@ def test_a_static_link_to_the_whole_publication_its_output_or_its_settings_is_re
     (publication.root / link).symlink_to(publication.root / target)
     with pytest.raises(PublisherError) as caught:
         build_site(config, now=now)
-    reason = ("to a hidden file of the publication, to its ledger or to publisher.toml"
+    reason = ("to a hidden file of the publication, to its ledger, its DKIM key or to "
+              "publisher.toml"
               if target == "publisher.toml" else
               "to the whole publication or to the site publisher writes")
     assert str(caught.value).startswith(f"{link} → {(publication.root / target).resolve()}: "
