@@ -83,6 +83,36 @@ def address_key(address: str) -> str:
     return address.lower()
 
 
+#: Domains whose mailboxes take no notice of dots in the local part: Gmail's.
+_DOTS_IGNORED = frozenset({"gmail.com", "googlemail.com"})
+
+
+def mailbox_key(key: str) -> str:
+    """The mailbox that the address of uniqueness key ``key`` reaches, as far as can be told
+    without asking its server: a "+tag" left out (sub-addressing, as Gmail, Outlook, iCloud,
+    Fastmail and most servers take it) and, at Gmail, the dots. For counting what one inbox is
+    sent — victim+1@, victim+2@, … are one inbox to flood — never for telling subscribers
+    apart (ann+films@ is a subscription of its own)."""
+    local, _, domain = key.rpartition("@")
+    local = local.partition("+")[0] or local
+    if domain in _DOTS_IGNORED:
+        return f"{local.replace('.', '')}@gmail.com"
+    return f"{local}@{domain}"
+
+
+def mailbox_patterns(mailbox: str) -> list[str]:
+    """SQL LIKE patterns (escaped with "\\") matching every uniqueness key whose
+    ``mailbox_key`` may be ``mailbox``, and a few more: to narrow the keys looked at."""
+    local, _, domain = mailbox.rpartition("@")
+
+    def like(text: str) -> str:
+        return re.sub(r"([\\%_])", r"\\\1", text)
+
+    if domain == "gmail.com":  # dots anywhere but first: only the first letter is sure
+        return [f"{like(local[:1])}%@{d}" for d in sorted(_DOTS_IGNORED)]
+    return [f"{like(local)}%@{like(domain)}"]
+
+
 def lookup_key(email: str) -> str:
     """The uniqueness key for looking an address up; a malformed one simply finds nothing."""
     try:

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Connection, delete, func, insert, select, update
+from sqlalchemy import Connection, delete, func, insert, or_, select, update
 
 from ..errors import StoreError
 from ..models import Subscriber, SubscriberStatus
@@ -29,7 +29,15 @@ from ..newsletter.subscriptions import (
     decide_subscribe,
     soft_bounce_suppresses,
 )
-from .addresses import address_hash, address_key, clean_name, lookup_key, normalise_email
+from .addresses import (
+    address_hash,
+    address_key,
+    clean_name,
+    lookup_key,
+    mailbox_key,
+    mailbox_patterns,
+    normalise_email,
+)
 from .base import StoreBase
 from .schema import (
     deliveries_t,
@@ -57,12 +65,16 @@ def _forget_old_requests(conn: Connection, now: datetime) -> None:
 
 
 def _sent_today(conn: Connection, key: str, now: datetime) -> int:
-    """The messages the reader pages sent the address of uniqueness key ``key`` in the last 24
-    hours: one per request (a confirmation, a note, a link to change address)."""
-    return int(conn.execute(select(func.count()).where(
-        subscription_requests_t.c.email_normalised == key,
+    """The messages the reader pages sent the mailbox of the address of uniqueness key ``key``
+    in the last 24 hours, whichever of its spellings they went to (``mailbox_key``): one per
+    request (a confirmation, a note, a link to change address)."""
+    mailbox = mailbox_key(key)
+    column = subscription_requests_t.c.email_normalised
+    keys = conn.execute(select(column).where(
+        or_(*(column.like(pattern, escape="\\") for pattern in mailbox_patterns(mailbox))),
         subscription_requests_t.c.requested_at > now - timedelta(days=1),
-    )).scalar_one())
+    )).scalars()
+    return sum(mailbox_key(k) == mailbox for k in keys)
 
 
 def is_hash_suppressed(conn: Connection, email: str) -> bool:

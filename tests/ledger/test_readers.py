@@ -96,6 +96,28 @@ def test_the_forms_mails_per_address_are_capped_per_day_and_active_ones_are_told
         ask(store, "not an address")
 
 
+def test_the_cap_counts_one_mailbox_whatever_its_tag_or_gmail_dots(store: Store,
+                                                                   database: str):
+    limited = SubscribeAction.LIMITED
+    assert [ask(store, e)[0] for e in ("a_b+1@example.org", "A_B+x@example.org",
+                                       "a_b@example.org", "a_b+2@example.org")][3] == limited
+    # "_" and "%" are only letters here (the ledger's LIKE escapes them), and another name
+    # that begins alike, or the same name elsewhere, is another mailbox.
+    assert ask(store, "axb@example.org")[0] == SubscribeAction.SEND
+    assert ask(store, "a_b1@example.org")[0] == SubscribeAction.SEND
+    assert ask(store, "a_b@example.net")[0] == SubscribeAction.SEND
+    assert [ask(store, e)[0] for e in ("jo.ann@gmail.com", "joann+tv@googlemail.com",
+                                       "J.O.ANN@gmail.com", "joann@gmail.com")][3] == limited
+    assert ask(store, "jo.ann@example.org")[0] == SubscribeAction.SEND  # dots count elsewhere
+    assert ask(store, "jo.ann@example.org", now=NOW + DAY + timedelta(seconds=1))[0] \
+        == SubscribeAction.SEND
+    # Each spelling is a subscriber's own address all the same.
+    request = ask(store, "joann+films@gmail.com", now=NOW + 2 * DAY)[1]
+    store.confirm_subscription(request.id, request.email, now=NOW + 2 * DAY)
+    assert store.subscriber("joann+films@gmail.com") is not None
+    assert store.subscriber("joann@gmail.com") is None
+
+
 def test_unconfirmed_requests_are_deleted_a_week_after_they_expire(store: Store):
     ask(store, "old@example.org")
     ask(store, "new@example.org", now=NOW + 10 * DAY)

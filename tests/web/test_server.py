@@ -223,6 +223,28 @@ def test_the_honeypot_and_the_per_address_cap_send_nothing_yet_answer_alike(read
     assert to == ["ann@example.org"] * 3  # confirmations_per_day, and none for the bot
 
 
+def test_the_per_address_cap_counts_one_mailbox_however_its_address_is_written(reader: Reader,
+                                                                              caplog):
+    # Subscription bombing: a victim's inbox flooded from many sites' forms, to bury a bank's
+    # warning. The cap of three a day held for one spelling only: victim+1@, victim+2@, … (and
+    # at Gmail v.ictim@, vi.ctim@, …) reach one mailbox, and each had three of its own, from
+    # as many addresses as the attacker held.
+    caplog.set_level("INFO", logger="publisher.serve")
+    variants = ["victim+1@example.org", "victim+2@example.org", "Victim@example.org",
+                "victim+news@example.org", "v.ictim@gmail.com", "victim+a@gmail.com",
+                "VIC.TIM@googlemail.com", "vi.c.tim+b@gmail.com"]
+    for n, email in enumerate(variants):
+        answer = reader.client.post("subscribe", data={"email": email},
+                                    headers={"X-Forwarded-For": f"198.51.100.{n + 1}"})
+        assert answer.status_code == 200 and "Check your inbox" in visible(answer)
+    reader.subscribe("victim2@example.org")  # another mailbox: its own count
+    wait_for_answered(caplog, "POST /subscribe", len(variants) + 1)
+    to = sorted(str(m["To"]) for m in outbox_messages(reader.outbox))
+    assert to == sorted(["victim+1@example.org", "victim+2@example.org", "Victim@example.org",
+                         "v.ictim@gmail.com", "victim+a@gmail.com", "VIC.TIM@googlemail.com",
+                         "victim2@example.org"])
+
+
 def test_a_thousand_subscribe_posts_from_one_address_are_stopped_at_the_limit(reader: Reader):
     codes = [reader.subscribe(f"flood{i}@example.org").status_code for i in range(1000)]
     assert codes.count(200) == 10 and codes.count(429) == 990
