@@ -25,6 +25,7 @@ from ..sources.posters import (
     RASTER_FORMATS,
     PosterFacts,
     heavy_posters,
+    scripted_svgs,
     unreadable_posters,
 )
 from ..sources.scaffold import skeleton_problems
@@ -91,6 +92,7 @@ def check_publication(config: Config, *, now: datetime, checks: Sequence[Check] 
     warnings += [str(p) for p in unreadable_posters(config, result.reviews, posters)]
     warnings += [str(p) for p in heavy_posters(config, result.reviews, posters)]
     warnings += [str(p) for p in body_image_problems([*result.reviews, *result.pages], posters)]
+    errors += [str(p) for p in scripted_svgs(config, [*result.reviews, *result.pages], posters)]
     warnings += icon_warnings(config, posters)
     warnings += [f"{config.path}: {gap}"
                  for gap in language_gaps(config.templates_path, config.language)]

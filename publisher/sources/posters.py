@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 from collections.abc import Iterable
 from pathlib import PurePosixPath
 from urllib.parse import unquote, urlsplit
@@ -24,7 +25,7 @@ from urllib.parse import unquote, urlsplit
 from ..config import Config
 from ..errors import Problem
 from ..files import escapes, write_atomic
-from ..models import ImageFacts, Review
+from ..models import ImageFacts, Review, SitePage
 from .frontmatter import field_line
 
 #: 2: sizes are whole pixels (version 1 kept an SVG's fractional size as imagesize read it).
@@ -158,6 +159,67 @@ def heavy_posters(config: Config, reviews: Iterable[Review],
             f"{facts.length / 1024 / 1024:.1f} MB{size}, and every reader of its page, of the "
             "lists and issues that show it downloads it (an issue shows it 150 pixels wide); "
             "save it smaller: 600 pixels wide is sharp on every screen, and well under 1 MB")))
+    return found
+
+
+#: What makes an SVG run script when it is opened at its own address (an <img> runs none): a
+#: script element (with a namespace prefix or not), HTML brought in by foreignObject, an
+#: event attribute, a javascript: link (a browser drops tabs and line breaks inside it). Read
+#: after XML's character references are decoded, as a browser's parser decodes them.
+_SVG_SCRIPT = re.compile(
+    r"<\s*(?:[\w.-]+:)?(script|foreignobject|handler)\b"
+    r"|[\s\"'/](on[a-z]+)\s*="
+    r"|(j\s*a\s*v\s*a\s*s\s*c\s*r\s*i\s*p\s*t\s*:)", re.IGNORECASE)
+_CHAR_REF = re.compile(r"&#(?:x([0-9a-f]+)|([0-9]+));?", re.IGNORECASE)
+
+
+def _char(ref: re.Match[str]) -> str:
+    code = int(ref[1], 16) if ref[1] else int(ref[2])
+    return chr(code) if 0 < code < 0x110000 else ""
+
+
+def svg_scripts(path: str | os.PathLike[str]) -> list[str]:
+    """What in the SVG file at ``path`` would run script when the file is opened at its own
+    address ("<script>", "onload=", "javascript: link"), each once; [] for none, and for a
+    file that cannot be read."""
+    try:
+        with open(path, "rb") as fh:
+            text = fh.read().decode("utf-8", "replace")
+    except OSError:
+        return []
+    found: dict[str, None] = {}
+    for match in _SVG_SCRIPT.finditer(_CHAR_REF.sub(_char, text)):
+        element, attribute, _link = match.groups()
+        found[f"<{element.lower()}>" if element else f"{attribute.lower()}="
+              if attribute else "javascript: link"] = None
+    return sorted(found, key=lambda what: (what[0] != "<", what[-1] == "=", what))
+
+
+def scripted_svgs(config: Config, sources: Iterable[Review | SitePage],
+                  posters: PosterFacts) -> list[Problem]:
+    """For ``publisher check``: an error for each SVG in static/ that a review shows as its
+    poster, or a body (a review's or a page's) shows or links to, which holds script
+    (``svg_scripts``). An <img> runs none, but the file is published beside the pages, and
+    opened at its own address it is a page of the site's origin: whoever could commit an
+    image could put a login form or a redirect under the publication's name."""
+    found = []
+    for source in sources:
+        given: list[tuple[str, int, str]] = []
+        poster = getattr(source, "poster", None)
+        if poster is not None:
+            given.append((poster.src, field_line(str(config.root / source.source_path),
+                                                  "poster"), "poster"))
+        given += [(url, line, "body") for url, line in source.links]
+        for url, line, field in given:
+            rel = posters.relative(url.partition("#")[0])
+            if rel is None or not rel.lower().endswith((".svg", ".svgz")):
+                continue
+            scripts = svg_scripts(config.paths.static / rel)
+            if scripts:
+                found.append(Problem(source.source_path, line, field, (
+                    f"static/{rel} holds a script ({', '.join(scripts)}), which runs when the "
+                    "file is opened at its own address, as a page of the site; save the image "
+                    "without it")))
     return found
 
 

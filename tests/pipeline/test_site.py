@@ -1711,6 +1711,37 @@ def test_check_names_a_poster_that_is_not_the_image_its_name_says(publication, n
         "first bytes say otherwise), so browsers show it broken; save it again as a PNG file")
 
 
+def test_check_refuses_an_svg_poster_or_still_that_would_run_script(publication, now):
+    # An <img> runs no script, but the file is on the site too: opened at its own address, an
+    # SVG is a page of the publication's origin, and a script in it is anyone's who could
+    # commit a poster (a login form, a defaced page, a redirect, all at the site's name).
+    write_films(publication, 2)
+    posters = publication.root / "static" / "posters"
+    svg = '<svg xmlns="http://www.w3.org/2000/svg" width="120" height="180">{}</svg>'
+    (posters / "film-1.svg").write_text(svg.format("<SCRIPT>alert(document.domain)</SCRIPT>"))
+    (posters / "film-2.svg").write_text(svg.format('<rect width="120" height="180" '
+                                                   'fill="#c33"/><!-- onload is fine here -->'))
+    (posters / "still.svg").write_text(svg.format(
+        '<a xlink:href="javascript:alert(1)"><rect onmouseover ="x()"/></a>'))
+    for n in (1, 2):
+        source = publication.root / "reviews" / f"film-{n}.md"
+        source.write_text(source.read_text("utf-8").replace(f"film-{n}.png", f"film-{n}.svg"))
+    source = publication.root / "reviews" / "film-2.md"
+    text = source.read_text("utf-8")
+    source.write_text(text + "\n![A still](/posters/still.svg)\n", encoding="utf-8")
+    report = check_publication(publication.config, now=now, sources_only=True)
+    line = next(n for n, text in enumerate(
+        (publication.root / "reviews/film-1.md").read_text("utf-8").splitlines(), 1)
+        if text.startswith("poster:"))
+    assert [e for e in report.errors if ".svg" in e] == [
+        f"reviews/film-1.md:{line}: poster: static/posters/film-1.svg holds a script (<script>), "
+        "which runs when the file is opened at its own address, as a page of the site; save "
+        "the image without it",
+        f"reviews/film-2.md:{len(text.splitlines()) + 2}: body: static/posters/still.svg holds "
+        "a script (javascript: link, onmouseover=), which runs when the file is opened at its "
+        "own address, as a page of the site; save the image without it"]
+
+
 def test_check_names_an_image_in_a_body_that_is_broken_or_too_heavy_as_a_poster_would_be(
         publication, now):
     # A still in a review's body or a page is downloaded by every reader of its page and of
