@@ -45,13 +45,15 @@ class ReaderServer:
     rest of ``create_app``'s."""
 
     def __init__(self, desk, sock, *, trusted_proxies: str = "127.0.0.1",
-                 owed_every: float = 60.0, **options):
+                 owed_every: float = 60.0, head_seconds: float | None = None, **options):
         self.desk = desk
         self.sock = sock
         self.port = sock.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}/"
         app = create_app(desk, owed_every=owed_every, **options)
-        self.server = uvicorn.Server(uvicorn_config(app, trusted_proxies=trusted_proxies))
+        given = {} if head_seconds is None else {"head_seconds": head_seconds}
+        self.server = uvicorn.Server(uvicorn_config(app, trusted_proxies=trusted_proxies,
+                                                    **given))
         self.thread = threading.Thread(target=self.server.run,
                                        kwargs={"sockets": [sock]}, daemon=True)
 

@@ -1007,6 +1007,61 @@ def test_a_body_that_trickles_in_is_refused_and_the_server_carries_on(publicatio
     assert 0.5 <= took < 3
 
 
+def test_headers_past_16_kib_are_refused_and_the_server_carries_on(reader: Reader):
+    # The limit was h11's setting, and uvicorn reads requests with httptools: a header of any
+    # size was taken in whole, into memory, and the request answered.
+    import socket
+
+    for name, value in ((b"X-Big", b"a" * 20_000), (b"Cookie", b"c=" + b"b" * 5_000_000)):
+        with socket.create_connection(("127.0.0.1", reader.server.port), timeout=10) as big:
+            try:
+                big.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n" + name + b": "
+                            + value + b"\r\n\r\n")
+            except OSError:  # refused and closed while the rest was on its way
+                pass
+            answer = b""
+            with contextlib.suppress(ConnectionResetError):
+                while chunk := big.recv(65536):
+                    answer += chunk
+        assert answer.startswith(b"HTTP/1.1 431 "), answer[:80]
+        assert b"connection: close" in answer.lower()
+    many = {f"x-h{i}": "v" * 100 for i in range(200)}  # 20 KiB in many small headers
+    assert reader.client.get("healthz", headers=many).status_code == 431
+    assert reader.client.get("healthz", headers={"x-fine": "v" * 8_000}).text == "ok\n"
+
+
+def test_a_connection_that_sends_no_request_or_trickles_its_headers_is_closed(publication):
+    # Without a proxy in front, each such connection was held open for ever: a few thousand
+    # of them and the server had no file descriptors left for readers.
+    import socket
+
+    with serving(publication, head_seconds=0.5) as reader:
+        port = reader.server.port
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as idle, \
+                socket.create_connection(("127.0.0.1", port), timeout=10) as slow:
+            started = time.monotonic()
+            slow.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+            for _ in range(5):
+                time.sleep(0.1)
+                slow.sendall(b"X-A: b\r\n")
+            answers = []
+            for connection in (idle, slow):
+                answer = b""
+                while chunk := connection.recv(65536):
+                    answer += chunk
+                answers.append(answer)
+            took = time.monotonic() - started
+            assert reader.client.get("healthz").text == "ok\n"
+        assert answers[0] == b""  # nothing asked, nothing said
+        assert answers[1].startswith(b"HTTP/1.1 408 ")
+        assert 0.5 <= took < 3
+        # A request that came whole is answered, and kept alive as before.
+        with httpx.Client(base_url=reader.url) as client:
+            assert client.get("healthz").text == "ok\n"
+            time.sleep(0.8)
+            assert client.get("healthz").text == "ok\n"
+
+
 def test_a_client_gone_mid_body_is_one_access_line_not_an_error(reader: Reader, caplog):
     import socket
 
