@@ -668,14 +668,31 @@ class Planner:
         files = set(statics).union(*(self.writes(unit.key) for unit in self.units),
                                    self.writes("sitemap"))
         taken: dict[str, Review] = {}
+        # A file system that ignores case (a Mac's, Windows') takes "Reviews/Y/" for
+        # "reviews/y/": an alias in other capitals would be written over the page, or over
+        # another alias. Pages and aliases by their folded names, to name the one in the way.
+        folded = {page.casefold(): page for page in pages}
+        aliased: dict[str, str] = {}
         for review in with_aliases:
             for alias in review.aliases:
                 rel = unquote(page_file(alias, self.site) or "")
                 other = taken.setdefault(rel, review)
+                fold = rel.casefold()
+                alike = folded.get(fold) if rel not in pages else None
+                first = aliased.setdefault(fold, rel)
                 if rel in pages or other is not review:
                     what = ("is the address of a page publisher builds"
                             if other is review else
                             f"is also an alias in {other.source_path or other.slug}")
+                elif alike is not None or first != rel:
+                    if alike is None:
+                        other = taken[first]
+                    shown = (alike or first).removesuffix("index.html")
+                    what = ((f"is the address of a page publisher builds ({shown})"
+                             if alike is not None else
+                             f"is also an alias in {other.source_path or other.slug} ({shown})")
+                            + " in other capitals, which a file system that ignores case, as a "
+                              "Mac's does, takes for one")
                 elif (file := _in_the_way(rel, files)) is not None:
                     what = (f"is the address of a file publisher writes ({file})"
                             if rel == f"{file}/index.html" else

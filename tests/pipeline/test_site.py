@@ -1392,6 +1392,35 @@ def test_an_alias_never_names_a_hidden_file_nor_a_page_of_the_issues_archive(pub
     assert (publication.config.output_path / "issues-2024" / "index.html").is_file()
 
 
+def test_an_alias_that_is_another_page_in_other_capitals_is_refused(publication, now):
+    # On a file system that ignores case (a Mac's, Windows'), REVIEWS/y/index.html is
+    # reviews/y/index.html: a review's alias wrote its redirect over another review's page,
+    # or one review's alias over another's, whichever the build wrote last.
+    write_reviews(publication, [{"slug": "x", "aliases": ["Reviews/Y/"]}, {"slug": "y"}])
+    config = publication.config
+    expected = (f"reviews/x.md: aliases: {config.url('Reviews/Y/')} is the address of a page "
+                "publisher builds (reviews/y/) in other capitals, which a file system that "
+                "ignores case, as a Mac's does, takes for one; remove it from aliases")
+    report = check_publication(config, now=now, sources_only=True)
+    assert [e for e in report.errors if "aliases" in e] == [expected]
+    with pytest.raises(SourceError) as raised:
+        build_site(config, now=now)
+    assert [str(p) for p in raised.value.problems] == [expected]
+
+    write_reviews(publication, [{"slug": "x", "aliases": ["Old/Post.html"]},
+                                {"slug": "y", "aliases": ["old/post.html"]}])
+    with pytest.raises(SourceError) as raised:
+        build_site(config, now=now)
+    assert [str(p) for p in raised.value.problems] == [
+        f"reviews/y.md: aliases: {config.url('old/post.html')} is also an alias in reviews/x.md "
+        "(Old/Post.html) in other capitals, which a file system that ignores case, as a Mac's "
+        "does, takes for one; remove it from aliases"]
+    # Capitals of its own, where nothing else is, are an earlier address like any other.
+    write_reviews(publication, [{"slug": "x", "aliases": ["Old/Post.html"]}, {"slug": "y"}])
+    build_site(config, now=now)
+    assert (config.output_path / "Old" / "Post.html").is_file()
+
+
 def test_check_finds_what_the_build_would_refuse_in_aliases(publication, now):
     write_reviews(publication, [{"slug": "x", "aliases": ["reviews/y/"]}, {"slug": "y"}])
     report = check_publication(publication.config, now=now, sources_only=True)
