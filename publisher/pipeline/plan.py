@@ -25,7 +25,7 @@ from ..errors import Problem, SourceError
 from ..models import PUBLISHED_ONLY, Issue, Review, Showing
 from ..render.engine import DEFAULT_TEMPLATES
 from ..render.feeds import FEED_FILES, XSL_PATH, FeedRenderer, Paging
-from ..render.images import BodyImages
+from ..render.images import BodyImages, shown_images
 from ..render.pages import (
     SEARCH_INDEX,
     SEARCH_PATH,
@@ -929,11 +929,15 @@ class Planner:
         issues = [without_withdrawn(issue, self.config.withdrawn_urls) for issue in self.issues]
         for issue in issues:
             rel = archive_page(issue.number)
-            # Each poster at its size, as in the digest: its facts are part of the page's inputs.
+            # Each poster, and each image of the editor's note, at its size, as in the digest:
+            # their facts are part of the page's inputs.
             sizes = [facts(r.poster.src) if r.poster else None for r in issue.reviews]
+            if "<img" in issue.note_html:
+                sizes += [facts(src) for src in sorted(shown_images(issue.note_html))]
             self.add(f"issue:{issue.number}", RANK_LEAF, _digest(self.base, issue, sizes),
                      functools.partial(lambda rel, issue: {
-                         rel: render_issue_page(issue, site, issue_cards(issue, site, facts))},
+                         rel: render_issue_page(issue, site, issue_cards(issue, site, facts),
+                                                facts)},
                          rel, issue))
         self.add("issues", RANK_FEED, _digest(self.base, issues),
                  lambda: render_archive_index(site, issues), topic=True)

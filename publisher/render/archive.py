@@ -18,6 +18,7 @@ from ..models import Issue
 from .card import Card, review_json_ld, script_json
 from .digest import (
     DIGEST_MJML,
+    PosterLookup,
     archive_url,
     issue_cards,
     issue_context,
@@ -38,11 +39,13 @@ def _atom_time(when: datetime) -> str:
     return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def render_issue_page(issue: Issue, site: Site, cards: Sequence[Card] | None = None) -> bytes:
+def render_issue_page(issue: Issue, site: Site, cards: Sequence[Card] | None = None,
+                      image_facts: PosterLookup | None = None) -> bytes:
     """``issues/<n>/index.html``: the issue in the digest's design, with no personal data.
-    ``cards`` are the issue's (``digest.issue_cards``) when the caller has built them already."""
-    cards = list(cards) if cards is not None else issue_cards(issue, site)
-    context = issue_context(issue, site, cards)
+    ``cards`` are the issue's (``digest.issue_cards``) when the caller has built them already;
+    ``image_facts`` sizes the posters and the images of the editor's note, as in the digest."""
+    cards = list(cards) if cards is not None else issue_cards(issue, site, image_facts)
+    context = issue_context(issue, site, cards, image_facts)
     context["json_ld"] = [script_json(review_json_ld(c, site)) for c in cards]
     source = render_template(site.templates, "archive.html.j2", context)
     return compile_mjml(source, name=first_override(

@@ -33,6 +33,7 @@ from .engine import (
     template_fault,
     wrap_text,
 )
+from .images import fitted
 from .sender import Sender
 from .site import Site
 from .tokens import PREVIEW_SUBSCRIBER
@@ -199,6 +200,10 @@ def archive_url(site: Site, number: int) -> str:
 #: A poster's file size and dimensions by its URL, None when unknown (sources.posters).
 PosterLookup = Callable[[str], ImageFacts | None]
 
+#: The width of the editor's note in pixels: the layout's 600 less the text's 24 on each side
+#: (_base.mjml.j2, _head.mjml.j2). Its images are fitted to it.
+NOTE_COLUMN = 552
+
 
 def issue_cards(issue: Issue, site: Site, poster_facts: PosterLookup | None = None
                 ) -> list[Card]:
@@ -231,7 +236,8 @@ def told_apart(cards: Sequence[Card]) -> list[Card]:
 def issue_context(issue: Issue, site: Site, cards: Sequence[Card] | None = None,
                   poster_facts: PosterLookup | None = None) -> dict[str, Any]:
     """The template context shared by the digest and the archive page (no personal data).
-    ``cards`` are the issue's (``issue_cards``) when the caller has built them already."""
+    ``cards`` are the issue's (``issue_cards``) when the caller has built them already;
+    ``poster_facts`` also sizes the images of the editor's note (``images.fitted``)."""
     cards = list(cards) if cards is not None else issue_cards(issue, site, poster_facts)
     subject = issue_subject(issue, site)
     films = site.words.names([c.distinct_title for c in cards])
@@ -243,7 +249,9 @@ def issue_context(issue: Issue, site: Site, cards: Sequence[Card] | None = None,
         "date_text": site.words.date(issue.date, site.newsletter_tz),
         "preheader": site.words("digest_preheader", films=films) if films else subject,
         "cards": cards,
-        "note": Markup(issue.note_html) if issue.note_html else "",  # sanitised by render.py
+        # Sanitised when the issue was composed (sources.markdown).
+        "note": Markup(fitted(issue.note_html, poster_facts, NOTE_COLUMN))
+        if issue.note_html else "",
         "note_text": note_text(issue.note_html) if issue.note_html else "",
         "archive_url": archive_url(site, issue.number),
     })

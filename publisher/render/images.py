@@ -99,3 +99,45 @@ class BodyImages:
                     f'{tag[end:]}')
 
         return _IMG.sub(sized, body_html)
+
+
+#: What every image of an editor's note carries in mail: never wider than its column (a
+#: 1,600-pixel photograph widened the whole issue past a phone's screen), its height following.
+_FLUID = "max-width:100%;height:auto;"
+
+
+def fitted(note_html: str, facts: Callable[[str], ImageFacts | None] | None,
+           column: int) -> str:
+    """``note_html`` (sanitised, URLs absolute) with each image fitted to a ``column`` pixels
+    wide, for mail and the issue's archive page, which have no stylesheet of the site's: a
+    style that keeps it within the column, and ``width`` and ``height`` where its size is known
+    (given in the note, or read from its file in static/ through ``facts``), at most
+    ``column`` wide and in proportion, since Outlook on Windows draws an image at its
+    ``width`` whatever the CSS says. A small image is never enlarged."""
+    if "<img" not in note_html:
+        return note_html
+
+    def fit(match: re.Match[str]) -> str:
+        tag = match.group(0)
+        attributes = dict(_ATTRIBUTE.findall(tag))
+        width, height = attributes.get("width", ""), attributes.get("height", "")
+        size: tuple[int, int] | None = None
+        if width.isdigit() and height.isdigit() and int(width) and int(height):
+            size = int(width), int(height)
+        elif not width and not height and facts is not None:
+            found = facts(html.unescape(attributes.get("src", "")))
+            if found is not None and found.width and found.height:
+                size = found.width, found.height
+        if size is None and width.isdigit() and not height:
+            size = int(width), 0  # the width alone: the height follows the picture's own
+        sized = ("width", "height") if size is not None else ()
+        kept = _ATTRIBUTE.sub(lambda m: "" if m.group(1) in (*sized, "style") else m.group(0),
+                              tag[4:].rstrip("/> "))
+        if size is not None:
+            shown = min(column, size[0])
+            kept += f' width="{shown}"'
+            if size[1]:
+                kept += f' height="{max(1, round(size[1] * shown / size[0]))}"'
+        return f'<img{kept} style="{_FLUID}">'
+
+    return _IMG.sub(fit, note_html)

@@ -1635,6 +1635,25 @@ def test_an_issue_page_in_the_archive_shows_each_poster_at_its_size(publication,
     assert (poster.get("width"), poster.get("height")) == ("100", "100")
 
 
+def test_an_image_in_an_issues_note_fits_the_archive_pages_column(publication, now):
+    # A photograph 1,600 pixels wide in the editor's note widened the page past the screen.
+    write_films(publication, 1)
+    write_png(publication.root / "static" / "festival.png", 1600, 900, (90, 140, 200))
+    config = publication.config
+    reviews = load_reviews(config).reviews
+    note = f'<p><img src="{config.url("festival.png")}" alt="The festival"></p>'
+    issue = Issue(number=1, subject="s", date=now, reviews=reviews, note_html=note)
+    build_site(config, now=now, issues=[issue])
+    photo = page(config.output_path, "issues/1/index.html").xpath("//img[@alt='The festival']")[0]
+    assert (photo.get("width"), photo.get("height")) == ("552", "310")
+    assert "max-width:100%" in photo.get("style")
+    # The photograph's new size is a new page, though the issue itself is as it was.
+    write_png(publication.root / "static" / "festival.png", 400, 400, (90, 140, 200))
+    build_site(config, now=now, issues=[issue])
+    photo = page(config.output_path, "issues/1/index.html").xpath("//img[@alt='The festival']")[0]
+    assert (photo.get("width"), photo.get("height")) == ("400", "400")
+
+
 def test_images_of_static_in_a_body_or_a_page_keep_their_space_before_they_load(
         publication, now):
     # As a poster's: a browser that knows an image's size lays the page out once, instead of

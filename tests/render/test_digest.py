@@ -372,6 +372,50 @@ def test_the_editors_note_keeps_the_no_break_spaces_of_french_quotes_in_the_text
     assert "«\u00a0La Maman et la Putain\u00a0»\u202f!" in rendered.text.replace("\n", " ")
 
 
+@pytest.mark.parametrize("width", [375, 600])
+def test_an_image_in_the_editors_note_fits_the_column_on_a_phone_and_in_outlook(
+        publication, browser, width):
+    # A festival photo 1,600 pixels wide in the note widened the whole issue to 1,648: every
+    # paragraph ran off a phone's screen, in the mail and on its archive page alike.
+    from publisher.render.archive import render_issue_page
+    from publisher.sources.posters import PosterFacts
+
+    publication.add_config(f'[newsletter]\npostal_address = "{POSTAL}"\n')
+    config = publication.config
+    (publication.root / "static").mkdir(exist_ok=True)
+    write_png(publication.root / "static" / "festival.png", 1600, 900, (90, 140, 200))
+    write_png(publication.root / "static" / "badge.png", 80, 40, (200, 90, 60))
+    note = (f'<p><img src="{config.url("festival.png")}" alt="The festival crowd"></p>'
+            f'<p>Our badge <img src="{config.url("badge.png")}" alt="badge"> and theirs '
+            '<img src="https://images.example/wide.png" alt="elsewhere"></p>')
+    issue = make_issue(config, 1, note_html=note)
+    site = Site.from_config(config)
+    facts = PosterFacts(config).facts
+    files = {config.url("festival.png"): publication.root / "static" / "festival.png",
+             config.url("badge.png"): publication.root / "static" / "badge.png",
+             "https://images.example/wide.png": publication.root / "static" / "festival.png"}
+    for html in (render_digest(issue, site, facts).html,
+                 render_issue_page(issue, site, image_facts=facts).decode("utf-8")):
+        images = {img["alt"]: img for img in Page(html).images}
+        # Outlook (Word) draws an image at its width attribute, whatever the CSS says: the
+        # column's 552 pixels at most, the height in proportion; a small one keeps its size.
+        assert (images["The festival crowd"]["width"],
+                images["The festival crowd"]["height"]) == ("552", "310")
+        assert (images["badge"]["width"], images["badge"]["height"]) == ("80", "40")
+        page = browser.new_page(viewport={"width": width, "height": 900})
+        page.route("**/*", lambda route: route.fulfill(path=files[route.request.url])
+                   if route.request.url in files else route.abort())
+        page.set_content(html, wait_until="load")
+        assert page.evaluate("document.documentElement.scrollWidth") <= width
+        boxes = page.evaluate("""() => Object.fromEntries([...document.images].map(
+            img => [img.alt, [img.getBoundingClientRect().width, img.naturalWidth]]))""")
+        column = min(width, 600) - 48
+        assert boxes["The festival crowd"] == [column, 1600]  # loaded, and fitted
+        assert boxes["elsewhere"] == [column, 1600]  # its size unknown: fitted by its style
+        assert boxes["badge"] == [80, 80]  # never enlarged
+        page.close()
+
+
 def test_personal_values_replace_the_markers_escaped_in_html_and_raw_in_text(config):
     rendered = render_digest(make_issue(config), Site.from_config(config))
     values = {"email": "o'brien&co@example.org", "name": "Ana",
