@@ -119,13 +119,17 @@ _WHITE_BUT_NO_BREAK = re.compile(r"[^\S\u00a0\u202f]+")
 
 class _NoteText(HTMLParser):
     """Sanitised HTML as plain text that keeps what a reader needs: paragraphs apart, line
-    breaks, list items as "- ", each link's URL after its words, images by their alt text."""
+    breaks, list items as "- " (or numbered, in an ordered list, from its start), each link's
+    URL after its words, images by their alt text."""
 
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
-        self.blocks: list[tuple[str, bool]] = []  # (text, is a list item)
+        # (text, the list it is an item of, counted from 1 at the outermost; 0: not an item)
+        self.blocks: list[tuple[str, int]] = []
         self.current: list[str] = []
-        self.item = False
+        self.item = ""  # the marker of the list item being read, if any ("- ", "3. ")
+        self.lists: list[list[int]] = []  # open lists, innermost last: [ordered, next number]
+        self.outer = 0  # which outermost list the items are in: items of one are not set apart
         self.pre = 0
         self.links: list[tuple[str, int]] = []  # (href, where its words start in current)
 
@@ -136,8 +140,8 @@ class _NoteText(HTMLParser):
                        for line in raw.split("\0")])
         text = "\n".join(line.rstrip() for line in lines).strip("\n")
         if text.strip():
-            self.blocks.append((("- " if self.item else "") + text, self.item))
-            self.item = False
+            self.blocks.append((self.item + text, self.outer if self.item else 0))
+            self.item = ""
         self.current = []
         self.links = [(href, 0) for href, _ in self.links]
 
@@ -153,7 +157,17 @@ class _NoteText(HTMLParser):
             self.current.append(" ")  # cells of a row side by side
         elif tag in _NOTE_BLOCKS:
             self.flush()
-            self.item = self.item or tag == "li"
+            if tag in ("ol", "ul"):
+                if not self.lists:
+                    self.outer += 1
+                start = found.get("start") or ""
+                self.lists.append([tag == "ol", int(start) if start.isdigit() else 1])
+            elif tag == "li":
+                if self.lists and self.lists[-1][0]:
+                    self.item = f"{self.lists[-1][1]}. "
+                    self.lists[-1][1] += 1
+                else:
+                    self.item = "- "
             self.pre += tag == "pre"
 
     def handle_endtag(self, tag: str) -> None:
@@ -165,6 +179,8 @@ class _NoteText(HTMLParser):
                 self.current.append(f" ({url})")
         elif tag in _NOTE_BLOCKS:
             self.flush()
+            if tag in ("ol", "ul") and self.lists:
+                self.lists.pop()
             self.pre -= tag == "pre" and self.pre > 0
 
     def handle_data(self, data: str) -> None:
@@ -179,9 +195,9 @@ def note_text(html: str) -> str:
     parser.close()
     parser.flush()
     out = ""
-    for i, (text, item) in enumerate(parser.blocks):
+    for i, (text, outer) in enumerate(parser.blocks):
         if i:
-            out += "\n" if item and parser.blocks[i - 1][1] else "\n\n"
+            out += "\n" if outer and parser.blocks[i - 1][1] == outer else "\n\n"
         out += text
     return drop_unsafe(out)
 

@@ -363,6 +363,18 @@ def test_the_editors_note_keeps_paragraphs_lists_and_link_urls_in_the_text_part(
             in Page(rendered.html).links)
 
 
+def test_the_editors_note_keeps_the_numbers_of_an_ordered_list_in_the_text_part(config):
+    # "Our top three" read "- Paper Moons - 1987 - Winter Ferry" to a text-only reader: the
+    # order the list was numbered for was gone.
+    note = ("<p>Our top three:</p>\n<ol>\n<li>Paper Moons</li>\n<li>1987</li>\n"
+            "<li>Winter Ferry</li>\n</ol>\n"
+            '<ol start="9">\n<li>Nine</li>\n<li>Ten, with\n<ul>\n<li>a point</li>\n</ul>\n'
+            "</li>\n<li>Eleven</li>\n</ol>\n<ul>\n<li>After</li>\n</ul>")
+    rendered = render_digest(make_issue(config, 1, note_html=note), Site.from_config(config))
+    assert ("Our top three:\n\n1. Paper Moons\n2. 1987\n3. Winter Ferry\n\n"
+            "9. Nine\n10. Ten, with\n- a point\n11. Eleven\n\n- After\n\n") in rendered.text
+
+
 def test_the_editors_note_keeps_the_no_break_spaces_of_french_quotes_in_the_text_part(config):
     # Made plain, the text part's lines could break after "«" or before "»".
     note = ("<p>Nous avons revu «\u202fLe Rayon vert\u202f» et «\u00a0La Maman et la "
