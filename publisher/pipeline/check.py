@@ -38,6 +38,7 @@ from .preflight import (
     check_addresses,
     check_directories,
     check_dkim,
+    check_dmarc,
     check_inbox,
     check_issues,
     check_ledger,
@@ -192,7 +193,8 @@ def operations(config: Config, *, now: datetime, connect: bool = False,
     schedule (with ``catalog``, the sources, whether a due slot gets an issue), the
     transport (with ``connect``, a real session that sends nothing), an issue paused or with
     ambiguous deliveries, the
-    addresses, the secret, DKIM (with ``connect``, the record in DNS), the ledger and the
+    addresses, the secret, DKIM (with ``connect``, the record in DNS), the From domain's DMARC
+    (with ``connect``, its record in DNS), the ledger and the
     directories a run writes."""
     found = Findings()
     ledger_found, ledger = check_ledger(config, now)  # said below; the schedule reads it first
@@ -206,6 +208,7 @@ def operations(config: Config, *, now: datetime, connect: bool = False,
     found.extend(check_addresses(config, sends_mail=sends_mail))
     found.extend(check_secret(ledger, sends_mail=sends_mail, environ=environ))
     found.extend(check_dkim(config, connect=connect))
+    found.extend(check_dmarc(config, connect=connect))
     found.extend(ledger_found)
     found.extend(check_issues(config, ledger))
     found.extend(check_readers(config))

@@ -368,9 +368,10 @@ def sending_secret(config: Config, store: Store | None,
 
 
 def published_dkim(name: str, resolver: dns.resolver.Resolver | None = None) -> list[str]:
-    """The TXT records at ``name`` (each one's strings joined), from DNS; [] when there are
-    none. dns.exception.DNSException when the look-up itself fails."""
-    resolver = resolver or dns.resolver.Resolver()
+    """The TXT records at ``name`` (each one's strings joined), from DNS (``resolver``, the
+    system's by default); [] when there are none. dns.exception.DNSException when the look-up
+    itself fails."""
+    resolver = resolver or dns.resolver.get_default_resolver()
     try:
         answer = resolver.resolve(name, "TXT", lifetime=10)
     except (dns.resolver.NXDOMAIN, dns.resolver.NoAnswer):
@@ -446,6 +447,76 @@ def check_dkim(config: Config, *, connect: bool = False,
         _check_published(signer, name, found, resolver)
     found.info.append(f"dkim: {signer.algorithm} as {name}; publish this DNS TXT record there: "
                       f"{signer.dns_record()}")
+    return found
+
+
+# --- DMARC -----------------------------------------------------------------------------------
+
+#: Mailbox providers' own domains: nobody's relay can send mail from them that passes DMARC
+#: (neither SPF nor DKIM can align with them), and yahoo.com's and aol.com's policies have
+#: receivers reject it; Google's sender guidelines ask bulk senders never to send as gmail.com.
+#: Mailchimp, Buttondown and Substack refuse or rewrite such a From for the same reason.
+MAILBOX_PROVIDERS = frozenset({
+    "gmail.com", "googlemail.com",
+    "yahoo.com", "yahoo.co.uk", "yahoo.fr", "yahoo.de", "yahoo.es", "yahoo.it", "yahoo.ca",
+    "yahoo.com.au", "yahoo.co.jp", "ymail.com", "rocketmail.com",
+    "aol.com", "aol.co.uk", "aim.com",
+    "outlook.com", "hotmail.com", "hotmail.co.uk", "hotmail.fr", "hotmail.de", "hotmail.it",
+    "hotmail.es", "live.com", "live.co.uk", "live.fr", "msn.com",
+    "icloud.com", "me.com", "mac.com",
+    "gmx.de", "gmx.net", "gmx.com", "gmx.at", "gmx.ch", "web.de", "t-online.de",
+    "orange.fr", "free.fr", "laposte.net", "libero.it",
+    "mail.ru", "yandex.ru", "yandex.com", "proton.me", "protonmail.com", "zoho.com",
+    "fastmail.com", "comcast.net", "att.net",
+})
+
+
+def dmarc_record(domain: str, resolver: dns.resolver.Resolver | None = None
+                 ) -> tuple[str, str] | None:
+    """The DMARC record that governs mail from ``domain`` and the name it is at: looked up at
+    ``_dmarc.domain``, then at each parent short of the top-level domain (DMARCbis's tree
+    walk, which needs no public-suffix list); None when there is none.
+    dns.exception.DNSException when a look-up itself fails."""
+    labels = domain.rstrip(".").lower().split(".")
+    for start in range(len(labels) - 1):
+        name = "_dmarc." + ".".join(labels[start:])
+        records = [r for r in published_dkim(name, resolver)
+                   if r.strip().lower().startswith("v=dmarc1")]
+        if records:
+            return records[0], name
+    return None
+
+
+def check_dmarc(config: Config, *, connect: bool = False,
+                resolver: dns.resolver.Resolver | None = None) -> Findings:
+    """The From address is at a domain its mail can pass DMARC for: not a mailbox provider's
+    (``MAILBOX_PROVIDERS``). With ``connect``, the domain's DMARC record is looked up in DNS
+    (``resolver``, the system's by default): Gmail, Yahoo and Microsoft require one of bulk
+    senders."""
+    found = Findings()
+    domain = config.newsletter.from_address.rpartition("@")[2].lower().rstrip(".")
+    if not domain:
+        return found  # an address without a domain: check_addresses says so
+    if domain in MAILBOX_PROVIDERS:
+        found.warnings.append(
+            f"{config.path}: newsletter.from_address: {domain} is a mailbox provider's: mail "
+            "from it that the provider's own servers did not send fails DMARC, and receivers "
+            "reject it or file it as spam; send from an address at a domain of your own")
+        return found
+    if not connect or placeholder_domain(domain):
+        return found
+    try:
+        record = dmarc_record(domain, resolver)
+    except dns.exception.DNSException as exc:
+        found.warnings.append(f"dmarc: could not look up _dmarc.{domain} in DNS: {exc}")
+        return found
+    if record is None:
+        found.warnings.append(
+            f"dmarc: {domain} has no DMARC record (_dmarc.{domain}, nor at a parent domain): "
+            "Gmail, Yahoo and Microsoft refuse bulk mail from a domain without one; publish a "
+            "TXT record there, at least 'v=DMARC1; p=none'")
+    else:
+        found.info.append(f"dmarc: {record[0]} (at {record[1]})")
     return found
 
 

@@ -13,6 +13,7 @@ import time
 from datetime import timedelta
 
 import dkim
+import dns.resolver
 import psycopg
 import pytest
 from sqlalchemy import create_engine
@@ -25,7 +26,7 @@ from publisher.ledger.store import open_store
 from publisher.models import Subscriber
 from publisher.pipeline import lock
 from publisher.pipeline.lock import RUN_LOCK, run_lock
-from publisher.pipeline.preflight import check_dkim, documentation_settings
+from publisher.pipeline.preflight import check_dkim, check_dmarc, documentation_settings
 from publisher.render.dkim import DkimSigner
 from publisher.render.message import MessageTemplate
 from publisher.render.sender import Sender
@@ -63,6 +64,19 @@ def toml_without(publication, *keys: str) -> str:
     text = (publication.root / "publisher.toml").read_text()
     return "".join(line for line in text.splitlines(keepends=True)
                    if line.partition("=")[0].strip() not in keys)
+
+
+@pytest.fixture(autouse=True)
+def local_dns():
+    """check --connect looks up DNS records (DKIM, DMARC): here a real DNS server on loopback
+    that knows no name, never the network's."""
+    with DnsServer({}) as dns_server:
+        before = dns.resolver.default_resolver
+        dns.resolver.default_resolver = dns_server.resolver()
+        try:
+            yield dns_server
+        finally:
+            dns.resolver.default_resolver = before
 
 
 @pytest.fixture
@@ -558,6 +572,9 @@ def test_connect_logs_in_over_starttls_and_sends_nothing(publication, cli, certi
     assert srv.handler.connections >= 1  # (a session counts again after STARTTLS)
     assert srv.handler.rcpt_attempts == {} and srv.messages == []
     assert PASSWORD not in result.output
+    # The From domain's DMARC record is looked up too (the loopback DNS knows none).
+    assert [w for w in warnings(result) if w.startswith("dmarc: secondlooks.org has no DMARC")]
+    assert not [w for w in warnings(quiet) if w.startswith("dmarc: ")]
 
 
 def test_connect_reports_a_wrong_password_and_an_untrusted_certificate(publication, cli,
@@ -735,6 +752,58 @@ def test_public_as_a_file_and_read_only_directories_are_errors(publication, cli)
     assert result.exit_code == 1
     assert [e for e in errors(result) if e.startswith("public/: ")
             and "not writable (read-only file system)" in e]
+
+
+@pytest.mark.parametrize("address", ["reel.reviews@gmail.com", "Reel@Yahoo.co.uk",
+                                     "reel@hotmail.com", "reel@aol.com", "reel@icloud.com"])
+def test_a_from_address_at_a_mailbox_providers_domain_is_named(publication, cli, address):
+    # Sent through the editor's relay, mail from yahoo.com or aol.com fails their DMARC
+    # (p=reject: receivers refuse it) and from gmail.com is what Google's sender guidelines ask
+    # bulk senders never to do; check said nothing, and the first issue bounced or went to spam.
+    publication.write_config(toml_without(publication, "newsletter.from_address"))
+    root_keys(publication, f'newsletter.from_address = "{address}"\n')
+    domain = address.rpartition("@")[2].lower()
+    said = [w for w in warnings(check(cli)) if "newsletter.from_address" in w]
+    assert said == [f"{publication.root / 'publisher.toml'}: newsletter.from_address: {domain} "
+                    "is a mailbox provider's: mail from it that the provider's own servers did "
+                    "not send fails DMARC, and receivers reject it or file it as spam; send "
+                    "from an address at a domain of your own"], said
+
+
+def test_an_address_at_a_domain_of_ones_own_is_not_named(publication, cli):
+    for address in ("news@secondlooks.org", "news@mail.gmail.example.org", "news@outlook.org"):
+        publication.write_config(toml_without(publication, "newsletter.from_address"))
+        root_keys(publication, f'newsletter.from_address = "{address}"\n')
+        assert not [w for w in warnings(check(cli)) if "mailbox provider" in w], address
+
+
+def test_connect_looks_up_the_from_domains_dmarc_record(publication):
+    # Gmail and Yahoo require a DMARC record of bulk senders' From domains (2024); without one
+    # their mail is refused ("5.7.26 ... DMARC policy") once a list passes 5,000 a day.
+    config = publication.config
+    record = "v=DMARC1; p=none; rua=mailto:dmarc@secondlooks.org"
+    with DnsServer({"_dmarc.secondlooks.org.": [record, "unrelated"]}) as dns_server:
+        found = check_dmarc(config, connect=True, resolver=dns_server.resolver())
+        assert dns_server.queries == ["_dmarc.secondlooks.org."]
+    assert found.info == [f"dmarc: {record} (at _dmarc.secondlooks.org)"]
+    assert found.warnings == found.errors == []
+    # A From at a subdomain is under its parent's record (DMARC's tree walk).
+    publication.write_config(toml_without(publication, "newsletter.from_address"))
+    root_keys(publication, 'newsletter.from_address = "news@mail.secondlooks.org"\n')
+    with DnsServer({"_dmarc.secondlooks.org.": [record]}) as dns_server:
+        found = check_dmarc(publication.config, connect=True, resolver=dns_server.resolver())
+        assert dns_server.queries == ["_dmarc.mail.secondlooks.org.", "_dmarc.secondlooks.org."]
+    assert found.info == [f"dmarc: {record} (at _dmarc.secondlooks.org)"]
+    with DnsServer({}) as dns_server:
+        found = check_dmarc(publication.config, connect=True, resolver=dns_server.resolver())
+    assert found.warnings == [
+        "dmarc: mail.secondlooks.org has no DMARC record (_dmarc.mail.secondlooks.org, nor "
+        "at a parent domain): Gmail, Yahoo and Microsoft refuse bulk mail from a domain "
+        "without one; publish a TXT record there, at least 'v=DMARC1; p=none'"]
+    # Without --connect, DNS is not asked.
+    with DnsServer({}) as dns_server:
+        found = check_dmarc(config, resolver=dns_server.resolver())
+        assert dns_server.queries == [] and found.warnings == found.info == []
 
 
 def test_sources_only_is_for_a_pre_commit_hook(publication, cli):
