@@ -200,11 +200,11 @@ def operations(config: Config, *, now: datetime, connect: bool = False,
     ledger_found, ledger = check_ledger(config, now)  # said below; the schedule reads it first
     found.extend(check_schedule(config, now, ledger, catalog))
     found.extend(check_transport(config, connect=connect))
-    found.extend(check_inbox(config, connect=connect))
     try:
         sends_mail = not is_local(transport_from_url(config))
     except PublisherError:
         sends_mail = True  # the transport's own error is reported above
+    found.extend(check_inbox(config, connect=connect, sends_mail=sends_mail))
     found.extend(check_addresses(config, sends_mail=sends_mail))
     found.extend(check_secret(ledger, sends_mail=sends_mail, environ=environ))
     found.extend(check_dkim(config, connect=connect))

@@ -184,12 +184,26 @@ def check_transport(config: Config, *, connect: bool = False) -> Findings:
     return found
 
 
-def check_inbox(config: Config, *, connect: bool = False) -> Findings:
+def check_inbox(config: Config, *, connect: bool = False, sends_mail: bool = False) -> Findings:
     """[inbox] mailbox, when set, reads as every run reads it (its password in the
     environment); a Maildir is one. With ``connect``, an IMAP server is logged in to and its
-    folder selected: a run that cannot read the inbox fails before it builds or sends."""
+    folder selected: a run that cannot read the inbox fails before it builds or sends. Unset
+    while mail goes to a relay (``sends_mail``), a warning: bounces, complaints and
+    unsubscribes by mail then reach nobody."""
     found = Findings()
     if not config.inbox.mailbox:
+        if sends_mail:
+            # A hosted relay accepts nearly every message and reports a dead address only
+            # later, by mail to the envelope sender: unread, the address is mailed every issue
+            # and each bounce counts against the sender's reputation.
+            nl = config.newsletter
+            found.warnings.append(
+                "inbox: not set, so nothing reads what comes back by mail: bounces (to "
+                f"{nl.bounce_address or nl.from_address}), complaints, and unsubscribes mailed "
+                f"to {nl.unsubscribe_mailto or nl.from_address} (List-Unsubscribe's mailto); a "
+                "dead address is mailed every issue, and people who asked to leave stay on the "
+                "list. Set [inbox] mailbox to where they arrive (README: \"What comes back by "
+                "mail\")")
         return found
     imap = not config.inbox.mailbox.lower().startswith("maildir:")
     try:

@@ -369,6 +369,30 @@ def test_the_inbox_a_run_reads_is_named(publication, cli):
     assert f"inbox: maildir://{publication.root / 'bounces'}" in result.stdout.splitlines()
 
 
+def test_mail_to_a_relay_with_nothing_reading_what_comes_back_is_named(publication, cli):
+    # A hosted relay takes every message and reports a dead address later, by mail to the
+    # envelope sender; unsubscribes by mail and complaints come back the same way. Without
+    # [inbox] nobody read them, and each dead address was mailed every issue, its bounce
+    # counted against the sender's reputation every time; check said nothing.
+    publication.add_config('[delivery]\ntransport = "smtp://smtp.secondlooks.org:587"\n')
+    result = check(cli)
+    assert result.exit_code == 0, result.output
+    assert [w for w in warnings(result) if w.startswith("inbox: ")] == [
+        "inbox: not set, so nothing reads what comes back by mail: bounces (to "
+        "news@secondlooks.org), complaints, and unsubscribes mailed to news@secondlooks.org "
+        "(List-Unsubscribe's mailto); a dead address is mailed every issue, and people who "
+        "asked to leave stay on the list. Set [inbox] mailbox to where they arrive (README: "
+        "\"What comes back by mail\")"]
+    # A local outbox sends nothing anywhere, and an inbox that is read says so.
+    publication.write_config(toml_without(publication, "transport"))
+    assert not [w for w in warnings(check(cli)) if w.startswith("inbox: ")]
+    for sub in ("new", "cur", "tmp"):
+        (publication.root / "bounces" / sub).mkdir(parents=True)
+    publication.add_config('[delivery]\ntransport = "smtp://smtp.secondlooks.org:587"\n'
+                           '[inbox]\nmailbox = "maildir://bounces"\n')
+    assert not [w for w in warnings(check(cli)) if w.startswith("inbox: ")]
+
+
 def test_an_imap_inbox_is_contacted_only_with_connect(publication, cli):
     publication.add_config('[inbox]\nmailbox = "imaps://mail.secondlooks.org/Bounces"\n'
                            'user = "news"\n')
