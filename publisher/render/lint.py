@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 from html.parser import HTMLParser
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import jinja2
 
@@ -16,22 +17,34 @@ from .engine import template_environment
 HTML_SIZE_WARNING = 90 * 1024
 
 
+#: Image formats that widely used mail apps do not show, by the suffix of a URL's path, with
+#: those apps (caniemail.com): the image is a broken box there, its alt text standing in.
+_UNSHOWN_FORMATS = {".webp": ("WebP", "Outlook on Windows does"),
+                    ".svg": ("SVG", "Gmail and Outlook do")}
+
+
 class _ImageScan(HTMLParser):
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
         self.missing_alt: list[str] = []
+        self.unshown: dict[str, list[str]] = {suffix: [] for suffix in _UNSHOWN_FORMATS}
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         if tag != "img":
             return
         found = dict(attrs)
+        src = found.get("src") or ""
         if not (found.get("alt") or "").strip():
-            self.missing_alt.append(found.get("src") or "(no src)")
+            self.missing_alt.append(src or "(no src)")
+        path = urlsplit(src).path.lower()
+        for suffix, srcs in self.unshown.items():
+            if path.endswith(suffix) and src not in srcs:
+                srcs.append(src)
 
 
 def check_digest_html(html: str) -> list[str]:
-    """Warnings about compiled digest HTML: above 90 KB (Gmail clips at 102 KB), and each
-    <img> without alt text."""
+    """Warnings about compiled digest HTML: above 90 KB (Gmail clips at 102 KB), each <img>
+    without alt text, and images in a format some mail apps do not show (WebP, SVG)."""
     warnings = []
     size = len(html.encode("utf-8"))
     if size > HTML_SIZE_WARNING:
@@ -44,6 +57,21 @@ def check_digest_html(html: str) -> list[str]:
     scan.close()
     for src in scan.missing_alt:
         warnings.append(f"digest HTML: <img src=\"{src}\"> has no alt text")
+    for suffix, srcs in scan.unshown.items():
+        if not srcs:
+            continue
+        kind, apps = _UNSHOWN_FORMATS[suffix]
+        named = ", ".join(srcs[:3])
+        if len(srcs) > 3:
+            named += f" and {len(srcs) - 3} more"
+        elif len(srcs) > 1:
+            named = ", ".join(srcs[:-1]) + f" and {srcs[-1]}"
+        one = len(srcs) == 1
+        warnings.append(
+            f"digest HTML: {len(srcs)} {'image is' if one else 'images are'} {kind} ({named}), "
+            f"which {apps} not show "
+            f"({'its' if one else 'their'} alt text stands in); a JPEG or PNG shows in every "
+            "mail app")
     return warnings
 
 

@@ -827,6 +827,22 @@ def test_images_without_alt_text_are_reported():
     ]
 
 
+def test_images_in_formats_mail_apps_do_not_show_are_named():
+    # A poster saved as WebP for the site is a broken image in Outlook on Windows, and an SVG
+    # one in Gmail and Outlook; the digest went out so without a word.
+    html = ('<img src="https://x.test/posters/a.webp" alt="A"><img src="https://x.test/b.WEBP?v=2"'
+            ' alt="B"><img src="https://x.test/c.webp" alt="C"><img src="https://x.test/d.webp" '
+            'alt="D"><img src="https://x.test/e.svg" alt="E"><img src="https://x.test/f.jpg" '
+            'alt="F"><img src="https://x.test/svg/g.png" alt="G">')
+    assert check_digest_html(html) == [
+        "digest HTML: 4 images are WebP (https://x.test/posters/a.webp, https://x.test/b.WEBP?v=2,"
+        " https://x.test/c.webp and 1 more), which Outlook on Windows does not show (their alt "
+        "text stands in); a JPEG or PNG shows in every mail app",
+        "digest HTML: 1 image is SVG (https://x.test/e.svg), which Gmail and Outlook do not show "
+        "(its alt text stands in); a JPEG or PNG shows in every mail app",
+    ]
+
+
 def test_check_digest_reports_size_and_warnings(publication, now):
     write_films(publication, 3)
     from publisher.sources import load_reviews
