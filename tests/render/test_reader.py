@@ -291,6 +291,32 @@ def test_every_readers_message_wraps_its_text_at_78_columns_as_an_issue_does(con
                 and len(line) > 78] == []
 
 
+def test_every_readers_message_fits_a_phone_in_mail_apps_that_drop_overflow_wrap(config,
+                                                                                   browser):
+    # The confirmation's link, written out for a reader whose button does nothing, is one
+    # unbroken word of ~130 characters; Gmail, Outlook.com and Yahoo drop overflow-wrap
+    # (caniemail.com), and it ran 800 pixels wide on a 375-pixel phone, the whole message
+    # with it. Those apps are played here: the styles as they keep them, no <style> block.
+    token = "MyBuaWFAZXhhbXBsZS5jb20KMTc5NjQ1NjUzNQ.iQjM5i2SkbA4kwhPcbME6mqYKaVLBuTz9Ti8_zzDzXY"
+    site, sender = Site.from_config(config), Sender.from_config(config)
+    strings = load_web_strings(config.templates_path, config.language)
+    long = [confirmation_message(site, sender, strings, email="zoe@example.com", name="",
+                                 confirm_url=f"https://list.reel.test/confirm?token={token}",
+                                 hours=48, date=WHEN, signer=None),
+            address_link_message(site, sender, strings, email="zoe@new.example",
+                                 old="zoe@example.com", hours=48, date=WHEN, signer=None,
+                                 change_url=f"https://list.reel.test/change-address?token="
+                                            f"{token}{token}")]
+    page = browser.new_page(viewport={"width": 375, "height": 800})
+    for raw in [*readers_messages(config), *long]:
+        html = parse(raw).get_body(("html",)).get_content()
+        kept = re.sub(r"overflow-wrap:[^;\"]*;?", "", re.sub(r"<style>.*?</style>", "", html,
+                                                            flags=re.S))
+        page.set_content(kept)
+        assert page.evaluate("document.documentElement.scrollWidth") <= 375, html
+    page.close()
+
+
 def test_tokens_are_bound_to_their_purpose_list_and_expiry():
     secret, lid = "s3cret", "reel.test"
     token = make_token(secret, CONFIRM, lid, "7 ann@example.org", WHEN)
