@@ -428,6 +428,37 @@ def test_an_image_in_the_editors_note_fits_the_column_on_a_phone_and_in_outlook(
         page.close()
 
 
+@pytest.mark.parametrize("styles", ["kept", "stripped"])
+def test_the_editors_note_keeps_its_paragraphs_apart(config, browser, styles):
+    # The cards' rule that sets their own paragraphs and titles tight (margin 0) reached the
+    # note too: its paragraphs and headings ran together, every break between them gone, in
+    # every mail app that reads a <style> block (Gmail, Apple Mail, Outlook). A mail app that
+    # strips the block (Gmail for other providers' accounts) keeps its own margins.
+    from publisher.render.archive import render_issue_page
+
+    note = ("<p>First paragraph, long enough to wrap on a phone at least once or twice.</p>\n"
+            "<p>Second paragraph.</p>\n<h2>A heading</h2>\n<p>Third.</p>\n"
+            "<ul>\n<li>A point</li>\n</ul>\n<p>Last.</p>")
+    issue = make_issue(config, 1, note_html=note)
+    site = Site.from_config(config)
+    page = browser.new_page(viewport={"width": 375, "height": 900})
+    for html in (render_digest(issue, site).html,
+                 render_issue_page(issue, site).decode("utf-8")):
+        if styles == "stripped":
+            html = re.sub(r"<style\b.*?</style>", "", html, flags=re.S)
+        page.set_content(html)
+        boxes = page.evaluate("""() => [...[...document.querySelectorAll('td > div')].find(
+                d => d.firstElementChild?.tagName === 'P'
+                     && d.firstElementChild.textContent.startsWith('First paragraph')
+            ).children]
+            .map(e => [e.tagName, e.getBoundingClientRect().top,
+                       e.getBoundingClientRect().bottom])""")
+        assert [tag for tag, _, _ in boxes] == ["P", "P", "H2", "P", "UL", "P"]
+        gaps = [round(nxt[1] - prev[2]) for prev, nxt in zip(boxes, boxes[1:], strict=False)]
+        assert all(gap >= 8 for gap in gaps), gaps
+    page.close()
+
+
 def test_personal_values_replace_the_markers_escaped_in_html_and_raw_in_text(config):
     rendered = render_digest(make_issue(config), Site.from_config(config))
     values = {"email": "o'brien&co@example.org", "name": "Ana",
