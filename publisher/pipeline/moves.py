@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import orjson
 
@@ -81,10 +82,23 @@ def new_base_url(plan: Planner, old: Mapping[str, Mapping[str, Any]]) -> list[Pr
                f"{', its unsubscribe link too' if unsubscribe else ''}, as do")
     else:
         who = "the old address is in"
-    return [Problem(plan.config.path.name, 0, "base_url", (
+    found = [Problem(plan.config.path.name, 0, "base_url", (
         f"changed from {before} to {after}; {who} readers' feeds and search engines: keep "
         f"{before} answering with a permanent redirect (a 308, which keeps a one-click "
         f"unsubscribe a POST) of every path to the same path under {after}"))]
+    # The list's id, base_url's host unless set, signs every unsubscribe and preferences
+    # link mailed: a new host voids them all, wherever the links point (server.url too).
+    old_host = urlsplit(before).hostname or ""
+    if sent and not plan.config.newsletter.list_id and old_host \
+            and old_host != plan.config.domain:
+        issues = (f"the {len(sent)} issues sent (#{sent[0]}–#{sent[-1]})" if len(sent) > 1
+                  else f"the issue sent (#{sent[0]})")
+        found.append(Problem(plan.config.path.name, 0, "newsletter.list_id", (
+            f"base_url's domain changed from {old_host} to {plan.config.domain}, and with it "
+            f"the list's id, which signs the unsubscribe and preferences links of {issues}: "
+            "they would answer that the link is not valid, and unsubscribe nobody; add under "
+            f"[newsletter]: list_id = \"{old_host}\"")))
+    return found
 
 
 def _gone_terms(plan: Planner, old: Mapping[str, Mapping[str, Any]]) -> list[Problem]:

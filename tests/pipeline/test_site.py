@@ -11,6 +11,7 @@ import shutil
 import unicodedata
 from datetime import date, timedelta
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 import feedparser
 import lxml.etree
@@ -25,7 +26,9 @@ from publisher.pipeline.check import check_publication
 from publisher.pipeline.plan import plan_build
 from publisher.render.digest import render_digest
 from publisher.render.feeds import REVIEW_NS
+from publisher.render.sender import Sender
 from publisher.render.site import Site
+from publisher.render.tokens import verify_unsubscribe_token
 from publisher.sources.catalog import load_reviews
 from publisher.sources.posters import PosterFacts
 from tests.fixtures import (
@@ -1192,7 +1195,8 @@ def test_a_new_base_url_is_named_once_with_the_redirect_the_issues_sent_need(pub
     build_site(config, now=now, issues=sent)
     toml = publication.root / "publisher.toml"
     toml.write_text(toml.read_text().replace("https://reel.test/", "https://reel.example.net/"))
-    publication.add_config('[feeds]\nid_domain = "reel.test"\n')
+    publication.add_config('[feeds]\nid_domain = "reel.test"\n'
+                           '[newsletter]\nlist_id = "reel.test"\n')  # the other two lines
     config = publication.config
     said = ("publisher.toml: base_url: changed from https://reel.test/ to "
             "https://reel.example.net/; the 2 issues sent (#1–#2) link to the old address, "
@@ -1202,6 +1206,53 @@ def test_a_new_base_url_is_named_once_with_the_redirect_the_issues_sent_need(pub
             "https://reel.example.net/")
     assert [str(w) for w in build_site(config, now=now, issues=sent).warnings] == [said]
     assert build_site(config, now=now, issues=sent).warnings == ()  # said once
+
+
+def test_a_new_base_url_domain_names_the_list_id_that_keeps_the_links_sent_working(
+        publication, now):
+    # Every unsubscribe and preferences link an issue carries is signed with the list's id,
+    # base_url's host unless newsletter.list_id says otherwise: under a new domain they all
+    # answer "not valid", the 308 redirect notwithstanding, and so they do with server.url set,
+    # where the links themselves do not move.
+    write_reviews(publication, 1)
+    publication.add_config('[server]\nurl = "https://list.reel.test/"\n'
+                           '[feeds]\nid_domain = "reel.test"\n')
+    config = publication.config
+    sent = [Issue(number=1, subject="s", date=now, reviews=load_reviews(config).published(now))]
+    build_site(config, now=now, issues=sent)
+    link = Sender.from_config(config).unsubscribe_url("s" * 32, "ann@example.org")
+    publication.set_base_url("https://reel.example.net/")
+
+    warnings = [str(w) for w in build_site(publication.config, now=now, issues=sent).warnings]
+    assert warnings[1:] == [
+        "publisher.toml: newsletter.list_id: base_url's domain changed from reel.test to "
+        "reel.example.net, and with it the list's id, which signs the unsubscribe and "
+        "preferences links of the issue sent (#1): they would answer that the link is not "
+        "valid, and unsubscribe nobody; add under [newsletter]: list_id = \"reel.test\""]
+
+    token = parse_qs(urlsplit(link).query)["token"][0]
+    assert not verify_unsubscribe_token("s" * 32, Sender.from_config(publication.config).list_id,
+                                        "ann@example.org", token)
+    publication.add_config('[newsletter]\nlist_id = "reel.test"\n')  # the line named
+    assert verify_unsubscribe_token("s" * 32, Sender.from_config(publication.config).list_id,
+                                    "ann@example.org", token)
+
+
+def test_a_new_base_url_under_the_same_host_or_list_id_leaves_the_list_id_alone(publication,
+                                                                               now):
+    write_reviews(publication, 1)
+    config = publication.config
+    sent = [Issue(number=1, subject="s", date=now, reviews=load_reviews(config).published(now))]
+    build_site(config, now=now, issues=sent)
+    publication.set_base_url("https://reel.test/film/")  # the same host: the same list
+    fields = [w.field for w in build_site(publication.config, now=now, issues=sent).warnings]
+    assert "base_url" in fields
+    assert "newsletter.list_id" not in fields
+    publication.add_config('[newsletter]\nlist_id = "reel.test"\n')
+    publication.replace_config('"https://reel.test/film/"', '"https://reel.example.net/"')
+    fields = [w.field for w in build_site(publication.config, now=now, issues=sent).warnings]
+    assert "base_url" in fields
+    assert "newsletter.list_id" not in fields
 
 
 def test_a_feed_id_changed_since_a_version_that_made_only_feeds_is_named(publication, now):
