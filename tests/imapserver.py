@@ -23,6 +23,8 @@ from tests.smtpserver import make_certificate
 
 DOVECOT = shutil.which("dovecot") or "/usr/sbin/dovecot"
 USER, PASSWORD = "reader", "imap-test-password"
+#: A second login whose password is beyond ASCII, as people choose them ("été", "€").
+UTF8_USER, UTF8_PASSWORD = "lecteur", "mot-de-passe-été-€"
 
 
 def unavailable() -> str | None:
@@ -62,7 +64,9 @@ class Dovecot:
         owner = pwd.getpwnam("dovecot")
         for sub in ("mail", "home"):
             os.chown(d / sub, owner.pw_uid, owner.pw_gid)
-        (d / "passwd").write_text(f"{USER}:{{PLAIN}}{PASSWORD}::::::\n")
+        (d / "passwd").write_text(f"{USER}:{{PLAIN}}{PASSWORD}::::::\n"
+                                  f"{UTF8_USER}:{{PLAIN}}{UTF8_PASSWORD}::::::\n",
+                                  encoding="utf-8")
         (d / "dovecot.conf").write_text(f"""
 base_dir = {d}/run
 state_dir = {d}/state

@@ -44,6 +44,7 @@ import ssl
 import subprocess
 import threading
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 from email import message_from_bytes
 from email.message import EmailMessage
@@ -229,7 +230,8 @@ class SmtpServer:
 
     def __init__(self, *, password: str | None = None, user: str = "user",
                  tls: tuple[Path, Path] | None = None, implicit_tls: bool = False,
-                 max_connections: int | None = None) -> None:
+                 max_connections: int | None = None, exclude_auth: Sequence[str] = ()
+                 ) -> None:
         self.handler = FaultyHandler(max_connections)
         kwargs: dict[str, Any] = {"hostname": "127.0.0.1", "port": 0,
                                   "server_hostname": "sink.test", "ready_timeout": 10}
@@ -245,6 +247,7 @@ class SmtpServer:
             kwargs["authenticator"] = _authenticator(user, password)
             kwargs["auth_required"] = True
             kwargs["auth_require_tls"] = tls is not None
+            kwargs["auth_exclude_mechanism"] = list(exclude_auth)  # to try the one left
         self.scheme = "smtps" if implicit_tls else "smtp"
         self._controller = _Controller(self.handler, **kwargs)
 

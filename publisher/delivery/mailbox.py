@@ -105,7 +105,13 @@ class ImapBox:
         context = ssl.create_default_context(cafile=cafile or None)
         try:
             self._imap = imaplib.IMAP4_SSL(host, port, ssl_context=context, timeout=timeout)
-            self._imap.login(user, password)
+            if user.isascii() and password.isascii():
+                self._imap.login(user, password)
+            else:
+                # LOGIN's strings are 7-bit (RFC 3501), and imaplib raised UnicodeEncodeError;
+                # AUTHENTICATE PLAIN carries them as UTF-8 (RFC 4616), as mail apps send them.
+                self._imap.authenticate(
+                    "PLAIN", lambda _: f"\0{user}\0{password}".encode())
             status, _ = self._imap.select(self._quote(folder))
         except (OSError, ssl.SSLError, imaplib.IMAP4.error) as exc:
             raise MailboxError(f"{self.description}: {self._reason(exc)}") from None

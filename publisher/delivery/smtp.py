@@ -24,14 +24,16 @@ credentials). Certificates are always verified (a private CA through PUBLISHER_S
 
 from __future__ import annotations
 
+import base64
 import functools
+import hmac
 import ipaddress
 import math
 import smtplib
 import socket
 import ssl
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -54,6 +56,8 @@ CAFILE_ENV = "PUBLISHER_SMTP_CAFILE"
 REPLY_MAX = 64 * 1024
 
 #: What a step is called in messages, by the command that starts it.
+#: Challenges one AUTH exchange may bring (smtplib's limit): more is a server gone round.
+_AUTH_CHALLENGES = 5
 _STEPS = {"ehlo": "EHLO", "helo": "HELO", "starttls": "STARTTLS", "auth": "AUTH",
           "mail": "MAIL FROM", "rcpt": "RCPT TO", "data": "DATA", "rset": "RSET",
           "noop": "NOOP", "quit": "QUIT"}
@@ -207,6 +211,41 @@ class _Client(smtplib.SMTP):
     def close(self) -> None:
         super().close()
         self._buffer.clear()
+
+    def auth(self, mechanism: str, authobject: Callable[..., str | None], *,
+             initial_response_ok: bool = True) -> tuple[int, bytes]:
+        """smtplib's AUTH exchange, each response sent as UTF-8: smtplib encodes them as
+        ASCII, so a password beyond it raised UnicodeEncodeError (CPython gh-73936), a
+        traceback. PLAIN is UTF-8 (RFC 4616), and relays read LOGIN's bytes so too."""
+        def encoded(response: str | None) -> str:
+            return base64.b64encode((response or "").encode("utf-8")).decode("ascii")
+
+        mechanism = mechanism.upper()
+        initial = authobject() if initial_response_ok else None
+        if initial is not None:
+            code, reply = self.docmd("AUTH", f"{mechanism} {encoded(initial)}")
+            self._auth_challenge_count = 1  # auth_login answers by how many it has had
+        else:
+            code, reply = self.docmd("AUTH", mechanism)
+            self._auth_challenge_count = 0
+        while code == 334:
+            self._auth_challenge_count += 1
+            if self._auth_challenge_count > _AUTH_CHALLENGES:
+                raise smtplib.SMTPException(f"AUTH {mechanism}: the server asked again and "
+                                            f"again ({code} {reply!r})")
+            code, reply = self.docmd(encoded(authobject(base64.decodebytes(reply))))
+        if code in (235, 503):  # 503: already authenticated
+            return code, reply
+        raise smtplib.SMTPAuthenticationError(code, reply)
+
+    def auth_cram_md5(self, challenge: bytes | None = None  # type: ignore[override]
+                      ) -> str | None:
+        """The CRAM-MD5 response, keyed with the password as UTF-8 (smtplib's: as ASCII).
+        auth() passes bytes; typeshed's overloads accept any buffer, hence the ignore."""
+        if challenge is None:  # no initial response in CRAM-MD5
+            return None
+        return f"{self.user} " + hmac.HMAC(self.password.encode("utf-8"), challenge,
+                                           "md5").hexdigest()
 
 
 class _TlsClient(_Client, smtplib.SMTP_SSL):

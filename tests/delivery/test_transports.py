@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import email.policy
+import hmac
 import mailbox
 import threading
 from email import message_from_bytes
@@ -12,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from publisher.delivery.local import FileTransport, MaildirTransport, message_id_of
-from publisher.delivery.smtp import SmtpTransport
+from publisher.delivery.smtp import SmtpTransport, _Client
 from publisher.delivery.transports import transport_from_url
 from publisher.errors import (
     AmbiguousDeliveryError,
@@ -286,6 +287,29 @@ def test_auth_with_the_right_password_sends(publication, monkeypatch):
         with smtp(srv, user="user", password=PASSWORD).session() as session:
             session.send(SENDER, "a@reel.test", make_message("a@reel.test"))
     assert len(srv.messages) == 1
+
+
+@pytest.mark.parametrize("mechanism", ["PLAIN", "LOGIN"])
+def test_a_password_beyond_ascii_logs_in_as_utf8(mechanism):
+    # RFC 4616 (PLAIN) and every relay take UTF-8; smtplib encodes AUTH as ASCII and raised
+    # UnicodeEncodeError, a traceback from check --connect, run and serve alike.
+    password = "Kennwört-€-ß…"
+    excluded = [m for m in ("PLAIN", "LOGIN") if m != mechanism]
+    with SmtpServer(password=password, user="rédaction", exclude_auth=excluded) as srv:
+        with smtp(srv, user="rédaction", password=password).session() as session:
+            session.send(SENDER, "a@reel.test", make_message("a@reel.test"))
+        with pytest.raises(TransportError, match="authentication failed"):
+            with smtp(srv, user="rédaction", password="Kennwort-€-ss…").session():
+                pass
+    assert len(srv.messages) == 1
+
+
+def test_cram_md5_keys_its_digest_with_the_utf8_password():
+    client = _Client()
+    client.user, client.password = "rédaction", "Kennwört"
+    challenge = b"<1896.697170952@relay.test>"
+    digest = hmac.HMAC("Kennwört".encode(), challenge, "md5").hexdigest()
+    assert client.auth_cram_md5(challenge) == f"rédaction {digest}"
 
 
 def test_wrong_password_is_a_transport_error_without_the_password(capfd):

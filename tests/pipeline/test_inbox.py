@@ -315,6 +315,24 @@ def test_check_connect_logs_in_to_the_inbox_a_run_will_read(sent, dovecot, publi
     assert "nope" not in wrong.output
 
 
+def test_an_imap_password_beyond_ascii_logs_in(sent, dovecot, publication):
+    # IMAP's LOGIN takes 7-bit strings and imaplib raised UnicodeEncodeError, a traceback;
+    # AUTHENTICATE PLAIN carries the password as UTF-8 (RFC 4616), as mail apps send it.
+    from tests.imapserver import UTF8_PASSWORD, UTF8_USER
+
+    config, _, _ = sent
+    env = use_imap(publication, dovecot)
+    publication.replace_config('user = "reader"', f'user = "{UTF8_USER}"')
+    env["PUBLISHER_IMAP_PASSWORD"] = UTF8_PASSWORD
+    result = run_cli("check", "--connect", root=config.root, env=env)
+    assert f"inbox: {dovecot.url}: logged in" in result.stdout.splitlines(), result.output
+    assert run_cli("inbox", root=config.root, env=env).exit_code == 0
+    wrong = run_cli("inbox", root=config.root,
+                    env={**env, "PUBLISHER_IMAP_PASSWORD": UTF8_PASSWORD + "x"})
+    assert wrong.exit_code == 1 and wrong.stderr.startswith(f"error: {dovecot.url}: ")
+    assert wrong.stderr.count("\n") == 1 and UTF8_PASSWORD not in wrong.stderr
+
+
 def test_imap_failures_are_one_line_naming_the_fix(sent, dovecot, publication):
     config, _, _ = sent
     env = use_imap(publication, dovecot)
