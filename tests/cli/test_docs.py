@@ -1,7 +1,7 @@
 """The command line documents itself: every command and option has help text, `publisher --help`
 shows what ``publisher.cli.COMMANDS`` registers, and README's Commands table names every command
 (and only options that exist); README's Templates section names every template, its blocks and
-a card's fields as they are."""
+a card's fields as they are; README's publisher.toml snippets load, and name every key."""
 
 from __future__ import annotations
 
@@ -9,13 +9,16 @@ import importlib
 import re
 import subprocess
 import sys
+import typing
 from collections.abc import Iterator
+from pathlib import Path
 
 import click
 import jinja2
 import pytest
 
 from publisher.cli import COMMANDS, main
+from publisher.config import Config, _keys, parse_config
 from publisher.render.card import Card
 from publisher.render.engine import DEFAULT_TEMPLATES, template_environment
 from publisher.sources.schema import FIELDS, FILM_FIELDS
@@ -157,3 +160,42 @@ def test_readme_example_review_names_every_front_matter_field():
     front = section.split("```markdown", 1)[1].split("```", 1)[0].split("---")[1]
     shown = set(re.findall(r"^\s*([a-z_]+):", front, re.MULTILINE))
     assert [f for f in (*FIELDS, *FILM_FIELDS) if f not in shown] == []
+
+
+def readme_toml() -> list[str]:
+    """Every ```toml snippet of README, as written."""
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    return re.findall(r"^```toml\n(.*?)^```", readme, re.M | re.S)
+
+
+@pytest.mark.parametrize("snippet", readme_toml(), ids=lambda s: s.split("\n", 1)[0])
+def test_each_publisher_toml_snippet_in_the_readme_loads(snippet):
+    # Pasted into a publication as shown: a key misspelt or in the wrong table is an error.
+    text = snippet if re.search(r"^title =", snippet, re.M) else (
+        'title = "T"\nbase_url = "https://reel.test/"\n' + snippet)
+    parse_config(text, root=Path("."), path=Path("publisher.toml"))
+
+
+def test_the_readme_names_every_key_of_publisher_toml_in_a_snippet():
+    """The publisher.toml that init writes sends the editor to README "for every key": each
+    is in one of its snippets (a line commented out counts), under its own table."""
+    named: set[str] = set()
+    for snippet in readme_toml():
+        table = ""
+        for line in snippet.splitlines():
+            if header := re.match(r"\[([a-z_]+)\]", line):
+                table = header[1] + "."
+            elif key := re.match(r"#? ?([a-z_]+) += ", line):
+                named.add(table + key[1])
+            elif table == "moved." and line.startswith('"'):
+                named.add("moved")
+    keys = set()
+    for name, tp in typing.get_type_hints(Config).items():
+        if name not in _keys(Config):
+            continue
+        if isinstance(tp, type) and hasattr(tp, "__dataclass_fields__"):
+            keys |= {f"{name}.{key}" for key in _keys(tp)}
+        else:
+            keys.add(name)
+    assert sorted(keys - named) == [], "keys README's snippets leave out"
+    assert sorted(named - keys) == [], "README's snippets name no such key"
