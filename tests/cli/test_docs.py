@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import importlib
 import re
+import shlex
 import subprocess
 import sys
 import typing
@@ -199,3 +200,51 @@ def test_the_readme_names_every_key_of_publisher_toml_in_a_snippet():
             keys.add(name)
     assert sorted(keys - named) == [], "keys README's snippets leave out"
     assert sorted(named - keys) == [], "README's snippets name no such key"
+
+
+#: What README writes for a value of a type the parser checks: an issue's number, a port, a
+#: day, a subscriber's status.
+PLACEHOLDERS = {"N": "1", "P": "8001", "DATE": "2026-10-02", "S": "active"}
+
+
+def readme_command_lines() -> list[str]:
+    """Every `publisher …` command line README shows, in code spans (the Commands table's
+    synopses with every optional part given, the first of two alternatives) and sh blocks."""
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    found = re.findall(r"`(publisher [^`]*)`", readme)
+    for block in re.findall(r"^```sh\n(.*?)^```", readme, re.M | re.S):
+        found += re.findall(r"(?:^|&& |bin/)(publisher .*)$", block, re.M)
+    lines = []
+    for line in found:
+        line = re.sub(r"\[([^]]*?) \\\| [^]]*\]", r"\1", line)  # [--last N \| --since D]
+        line = re.sub(r"\[([^]]*)\]", r"\1", line).replace("-D/--drafts", "--drafts")
+        for command in re.split(r" (?:&&|\\?\|) ", line.replace("-F/--future", "--future")):
+            if command.startswith("publisher "):
+                lines.append(command)
+    return sorted(set(lines))
+
+
+def unparsed(ctx: click.Context) -> list[str]:
+    """What a group left for its subcommand: click 8.2 on keeps the subcommand's name apart."""
+    name = getattr(ctx, "_protected_args", None)
+    return [*(ctx.protected_args if name is None else name), *ctx.args]
+
+
+@pytest.mark.parametrize("line", readme_command_lines())
+def test_each_command_line_in_the_readme_parses(line):
+    # A reader types what README shows: an option that is not there, or in the wrong place
+    # (a group's -C or --now after the command), stops at "No such option".
+    words = [PLACEHOLDERS.get(w, w) for w in shlex.split(line, comments=True)[1:]]
+    try:
+        ctx = main.make_context("publisher", list(words))
+    except click.exceptions.Exit as done:  # --version
+        assert done.exit_code == 0
+        return
+    command: click.Command = main
+    while isinstance(command, click.Group) and (rest := unparsed(ctx)):
+        name, found, rest = command.resolve_command(ctx, rest)
+        assert found is not None and name is not None
+        command = found
+        if not rest and any(p.required for p in command.params):
+            return  # the command named in a sentence ("`publisher init` makes it")
+        ctx = command.make_context(name, rest, parent=ctx)
