@@ -10,6 +10,7 @@ import re
 import shlex
 import subprocess
 import sys
+import tomllib
 import typing
 from collections.abc import Iterator
 from pathlib import Path
@@ -248,3 +249,17 @@ def test_each_command_line_in_the_readme_parses(line):
         if not rest and any(p.required for p in command.params):
             return  # the command named in a sentence ("`publisher init` makes it")
         ctx = command.make_context(name, rest, parent=ctx)
+
+
+def test_each_pip_install_in_the_readme_installs_this_checkout_with_extras_it_has():
+    # PyPI's "publisher" is another project: `pip install 'publisher[postgres]'` on a fresh
+    # host installs that, not psycopg beside this one.
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    project = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    installs = re.findall(r"pip install ((?:-[a-zA-Z-]+ )*)('[^']*'|[^\s`-]\S*)", readme)
+    assert len(installs) >= 4
+    for _, target in installs:
+        name, _, extras = target.strip("'").partition("[")
+        assert name == ".", f"README: pip install {target} is not this checkout"
+        for extra in filter(None, extras.rstrip("]").split(",")):
+            assert extra in project["optional-dependencies"], f"README: no extra {extra!r}"
