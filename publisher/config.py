@@ -930,7 +930,9 @@ def secret_from_env(name: str, purpose: str) -> str:
 
 #: The signing secret for unsubscribe tokens and Message-IDs.
 SECRET_ENV = "PUBLISHER_SECRET"
-SECRET_PURPOSE = "it signs unsubscribe links; set it to a long random string"
+#: How to make one, said wherever the secret is missing or short.
+SECRET_HINT = "python3 -c 'import secrets; print(secrets.token_urlsafe(32))' makes one"
+SECRET_PURPOSE = f"it signs unsubscribe links; set it to a long random string ({SECRET_HINT})"
 #: The IMAP password of [inbox] user.
 IMAP_PASSWORD_ENV = "PUBLISHER_IMAP_PASSWORD"
 

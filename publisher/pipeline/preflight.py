@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 import dns.exception
 import dns.resolver
 
-from ..config import SECRET_ENV, SECRET_PURPOSE, Config
+from ..config import SECRET_ENV, SECRET_HINT, SECRET_PURPOSE, Config
 from ..delivery.engine import ambiguous_problem, paused_line
 from ..delivery.local import FileTransport, MaildirTransport
 from ..delivery.mailbox import MaildirBox, mailbox_description, mailbox_from_config
@@ -61,7 +61,6 @@ from .units import RUN_EVERY_MINUTES
 #: Shorter secrets are refused for a new publication (HMAC-SHA256 keys: 32 bytes is its
 #: output size, and what secrets.token_urlsafe(32) gives).
 SECRET_MIN_BYTES = 32
-SECRET_HINT = "python3 -c 'import secrets; print(secrets.token_urlsafe(32))' makes one"
 
 #: Domains reserved for examples and tests (RFC 2606, RFC 6761): mail from or links to them
 #: reach nobody. The scaffold writes example.org until the editor sets their own.

@@ -664,7 +664,8 @@ def test_dry_run_names_what_the_send_would_refuse_and_exits_as_it_would(server,
     assert result.exit_code == real.exit_code == 1
     errors = result.stderr.splitlines()
     assert errors[0] == ("error: PUBLISHER_SECRET is not set; it signs unsubscribe links; set "
-                         "it to a long random string")
+                         "it to a long random string (python3 -c 'import secrets; "
+                         "print(secrets.token_urlsafe(32))' makes one)")
     assert errors[0] in real.stderr.splitlines()  # the first thing the send stops on
     assert errors[1].startswith(f"error: {toml}: newsletter.from_address: still a domain "
                                 "reserved for examples")

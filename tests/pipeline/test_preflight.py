@@ -530,7 +530,8 @@ def test_a_missing_secret_is_an_error(publication, cli):
     result = check(cli, env={"PUBLISHER_SECRET": None})
     assert result.exit_code == 1
     assert errors(result) == ["PUBLISHER_SECRET is not set; it signs unsubscribe links; set it "
-                              "to a long random string"]
+                              "to a long random string (python3 -c 'import secrets; "
+                              "print(secrets.token_urlsafe(32))' makes one)"]
 
 
 def test_a_short_secret_is_refused_before_a_new_publication_sends_real_mail(publication, cli,

@@ -82,7 +82,9 @@ def test_dry_run_reports_what_a_run_would_stop_on(due, cli):
                  env={"PUBLISHER_SECRET": None})
     assert result.exit_code == 1
     assert result.stderr == ("error: issue #1 would not be sent: PUBLISHER_SECRET is not set; it "
-                             "signs unsubscribe links; set it to a long random string\n")
+                             "signs unsubscribe links; set it to a long random string "
+                             "(python3 -c 'import secrets; print(secrets.token_urlsafe(32))' "
+                             "makes one)\n")
 
 
 def test_dry_run_says_the_build_would_fail_where_public_cannot_be_written(due, cli, server):

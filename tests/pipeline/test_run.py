@@ -516,7 +516,8 @@ def test_without_the_secret_the_issue_waits_and_goes_out_on_the_next_run(publica
     config, report = composed_without_the_secret(publication, monkeypatch)
     assert report.exit_code == 1 and report.issue == 1
     assert report.problem == ("issue #1 not sent: PUBLISHER_SECRET is not set; it signs "
-                              "unsubscribe links; set it to a long random string")
+                              "unsubscribe links; set it to a long random string (python3 -c "
+                              "'import secrets; print(secrets.token_urlsafe(32))' makes one)")
     assert ledger(config)[0][0].state == "draft"
 
     monkeypatch.setenv("PUBLISHER_SECRET", "now-it-is-set")
