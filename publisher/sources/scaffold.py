@@ -25,8 +25,8 @@ def init_publication(directory: Path, *, title: str = "Film Reviews",
                      base_url: str = "https://reviews.example.org/", timezone: str = "UTC",
                      author: str = "Editor", now: datetime | None = None) -> list[Path]:
     """Scaffold a publication in ``directory``: publisher.toml, one sample review dated
-    today in the publication's timezone (so it is published at once) and an about page to
-    write (a draft).
+    today in the publication's timezone (so it is published at once), an about page to
+    write (a draft) and, unless there is one, a .gitignore leaving out the built site.
 
     Returns the files written. Raises ConfigError for an invalid title, URL or timezone and
     PublisherError rather than overwrite anything; in both cases nothing is written.
@@ -56,6 +56,14 @@ def init_publication(directory: Path, *, title: str = "Film Reviews",
     for name, text in texts.items():
         write_atomic(directory / name, text.encode("utf-8"))
         written.append(directory / name)
+    # The built site stays out of git: a fresh clone's build cannot tell files an earlier
+    # build made from files put there by hand (.publisher/ leaves itself out as it is made).
+    # An editor's own .gitignore, or one of the repository the publication joins, is theirs.
+    ignore = directory / ".gitignore"
+    if not ignore.exists():
+        write_atomic(ignore, f"# publisher build writes the site here\n/{config.output_dir}/\n"
+                     .encode())
+        written.append(ignore)
     config.paths.static.mkdir(exist_ok=True)
     return written
 

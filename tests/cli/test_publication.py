@@ -87,6 +87,28 @@ def test_init_names_the_next_commands_as_a_shell_can_run_them(tmp_path):
         f"next: publisher -C {quoted} check, then publisher -C {quoted} build")
 
 
+@pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")
+def test_a_publication_init_made_keeps_its_built_site_out_of_git(tmp_path):
+    # README's "From git and CI": public/ stays out of git, or a fresh clone's build cannot
+    # tell the files it made from files put there by hand (.publisher/ leaves itself out).
+    target = tmp_path / "reel"
+    assert run_cli("init", str(target)).exit_code == 0
+    assert run_cli("build", root=target).exit_code == 0
+    subprocess.run(["git", "init", "-q", str(target)], check=True)
+    subprocess.run(["git", "-C", str(target), "add", "-A"], check=True)
+    tracked = subprocess.run(["git", "-C", str(target), "ls-files"], check=True,
+                             capture_output=True, text=True).stdout.split()
+    assert sorted(tracked) == [".gitignore", "pages/about.md", "publisher.toml",
+                               "reviews/first-review.md"]
+
+    own = tmp_path / "own"
+    own.mkdir()
+    (own / ".gitignore").write_text("*.swp\n")  # the editor's own is theirs
+    result = run_cli("init", str(own))
+    assert result.exit_code == 0 and ".gitignore" not in result.stdout
+    assert (own / ".gitignore").read_text() == "*.swp\n"
+
+
 def test_init_never_overwrites(tmp_path):
     assert run_cli("init", str(tmp_path)).exit_code == 0
     before = (tmp_path / "publisher.toml").read_bytes()

@@ -1136,7 +1136,8 @@ def test_many_files_are_parsed_here_and_in_a_child_for_each_other_core(publicati
 def test_init_publication_loads_cleanly(tmp_path, now):
     written = init_publication(tmp_path / "new", title="Reel “Talk”", timezone="Europe/Paris",
                                author="Ana O'Neill", now=now)
-    assert [p.name for p in written] == ["publisher.toml", "first-review.md", "about.md"]
+    assert [p.name for p in written] == ["publisher.toml", "first-review.md", "about.md",
+                                         ".gitignore"]
     config = load_config(directory=tmp_path / "new")
     assert (config.title, config.timezone) == ("Reel “Talk”", "Europe/Paris")
     catalog = load_reviews(config, cache=False)
