@@ -63,6 +63,16 @@ _FOOTNOTES_SECTION = '<section class="footnotes" data-footnotes>'
 SITEMAP_LIMIT = 50_000
 SITEMAP_BYTES = 50 * 1024 * 1024
 
+#: The image formats a link preview shows: X documents these four ("SVG is not supported"),
+#: and Facebook, LinkedIn, Slack, Discord, iMessage, WhatsApp and Mastodon read no SVG or ICO
+#: either. An image of another is not offered (a page shared with it had no image anywhere);
+#: a remote poster whose address names no format (application/octet-stream) is left to them.
+PREVIEW_TYPES = frozenset({"image/jpeg", "image/png", "image/gif", "image/webp",
+                           "application/octet-stream"})
+#: The smallest image X shows in its large card (summary_large_image), width and height: one
+#: smaller, and the card goes without an image; the small card ("summary") shows it.
+LARGE_CARD_MINIMUM = (300, 157)
+
 #: The search page, and the index its script searches (``[site] search``).
 SEARCH_PATH = "search/"
 SEARCH_INDEX = "search.json"
@@ -163,8 +173,9 @@ class PageRenderer:
         self.css = self._render("site.css.j2", publication_context(site)).encode("utf-8")
         css_hash = hashlib.blake2b(self.css, digest_size=4).hexdigest()
         self._shared = self._shared_context(f"{site.url('site.css')}?v={css_hash}")
-        self._icon = (Fields(url=site.icon_url, alt=site.title, width=None, height=None)
-                      if site.icon_url else None)
+        self._icon = (Fields(url=site.icon_url, alt=site.title, type=site.icon_type,
+                             width=None, height=None)
+                      if site.icon_url and site.icon_type in PREVIEW_TYPES else None)
 
     # -- the pieces every page shares --------------------------------------------------------
 
@@ -280,13 +291,18 @@ class PageRenderer:
 
     def _page(self, name: str, page: dict[str, Any], **context: Any) -> bytes:
         values = dict(self._shared)
-        own = page.get("image") is not None
-        # A page without an image of its own (an index, a review without a poster) is shared
-        # with the publication's icon, in the small card a square image suits.
+        image = page.get("image")
+        own = image is not None and image.type in PREVIEW_TYPES
+        # A page without an image of its own that previews show (an index, a review without a
+        # poster, or with an SVG one) is shared with the publication's icon, in the small card
+        # a square image suits; so is one whose image is known to be too small for the large.
+        large = own and (image.width is None or image.height is None
+                         or (image.width >= LARGE_CARD_MINIMUM[0]
+                             and image.height >= LARGE_CARD_MINIMUM[1]))
         values["page"] = Fields(**{"title": page["heading"], "description": "",
                                    "canonical": "", "og_type": "website", "published": "",
-                                   **page, "image": page["image"] if own else self._icon,
-                                   "twitter_card": "summary_large_image" if own else "summary"})
+                                   **page, "image": image if own else self._icon,
+                                   "twitter_card": "summary_large_image" if large else "summary"})
         values.update(context)
         values["header"] = self._header(values["section"])
         return self._render_utf8(name, values)
@@ -364,7 +380,7 @@ class PageRenderer:
         card = self.card(review)
         image = None
         if card.poster_src:
-            image = Fields(url=card.poster_src, alt=card.poster_alt,
+            image = Fields(url=card.poster_src, alt=card.poster_alt, type=card.poster_type,
                            width=card.poster_width, height=card.poster_height)
         year = f" ({card.year})" if card.year else ""
         description = card.summary or card.excerpt
