@@ -173,9 +173,14 @@ class PageRenderer:
         self.css = self._render("site.css.j2", publication_context(site)).encode("utf-8")
         css_hash = hashlib.blake2b(self.css, digest_size=4).hexdigest()
         self._shared = self._shared_context(f"{site.url('site.css')}?v={css_hash}")
-        self._icon = (Fields(url=site.icon_url, alt=site.title, type=site.icon_type,
-                             width=None, height=None)
-                      if site.icon_url and site.icon_type in PREVIEW_TYPES else None)
+        self._icon = None
+        if site.icon_url and site.icon_type in PREVIEW_TYPES:
+            # Its size said, as a poster's is: Facebook shows an image on a link's first share
+            # only when og:image:width and height give it.
+            icon = self._poster_facts(site.icon_url)
+            self._icon = Fields(url=site.icon_url, alt=site.title, type=site.icon_type,
+                                width=icon.width if icon else None,
+                                height=icon.height if icon else None)
 
     # -- the pieces every page shares --------------------------------------------------------
 

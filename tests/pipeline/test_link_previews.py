@@ -139,3 +139,18 @@ def test_a_remote_poster_of_unknown_size_asks_for_the_large_card(publication, no
     tags = head(config.output_path, "reviews/film/index.html")
     assert x_card(tags) == ("summary_large_image", poster)
     assert "og:image:width" not in tags
+
+
+def test_the_icon_a_page_is_shared_with_says_its_size(publication, now, posters):
+    """Facebook shows an image on a link's first share only when og:image:width and height
+    say its size (it reads the image itself later, for the shares after)."""
+    write_png(publication.root / "static" / "icon.png", 512, 512, (200, 40, 40))
+    publication.add_config('[site]\nicon = "icon.png"\n')
+    write_reviews(publication, [{"slug": "bare"}])
+    config = publication.config
+    build_site(config, now=now)
+    for rel in ("index.html", "reviews/bare/index.html", "tags/index.html", "404.html"):
+        tags = head(config.output_path, rel)
+        assert one(tags, "og:image").startswith("https://reel.test/icon.png?v="), rel
+        assert (one(tags, "og:image:width"), one(tags, "og:image:height")) == ("512", "512"), rel
+        assert x_card(tags) == ("summary", one(tags, "og:image")), rel
