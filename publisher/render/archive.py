@@ -15,6 +15,7 @@ from typing import Any
 from markupsafe import Markup
 
 from ..models import Issue
+from ..text import slugify
 from .card import Card, review_json_ld, script_json
 from .digest import (
     DIGEST_MJML,
@@ -27,6 +28,7 @@ from .digest import (
 )
 from .engine import compile_mjml, first_override, render_template
 from .feeds import XSL_PATH
+from .pages import index_path
 from .site import Site
 
 
@@ -46,7 +48,10 @@ def render_issue_page(issue: Issue, site: Site, cards: Sequence[Card] | None = N
     ``image_facts`` sizes the posters and the images of the editor's note, as in the digest."""
     cards = list(cards) if cards is not None else issue_cards(issue, site, image_facts)
     context = issue_context(issue, site, cards, image_facts)
-    context["json_ld"] = [script_json(review_json_ld(c, site)) for c in cards]
+    # The author's page where the site has one (not where another site has the pages).
+    context["json_ld"] = [script_json(review_json_ld(
+        c, site, author_url=site.url(index_path("reviewers", slugify(c.reviewer)))
+        if site.pages else "")) for c in cards]
     source = render_template(site.templates, "archive.html.j2", context)
     return compile_mjml(source, name=first_override(
         site.templates, ("archive.html.j2", *DIGEST_MJML[1:]))).encode("utf-8")

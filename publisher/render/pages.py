@@ -410,12 +410,14 @@ class PageRenderer:
         # Each name kept apart (``_isolated``), joined here: a loop in the template that asks
         # for its last item costs Jinja a look ahead at every name.
         cast = Markup(", ").join(map(_isolated, card.cast))
+        reviewer_url = self.reviewer_url(review)
         return self._page("review.html.j2", page, card=card, cast=cast,
                           body=self._body(review.body_html, review.links),
-                          reviewer_url=self.reviewer_url(review), tags=tags,
+                          reviewer_url=reviewer_url, tags=tags,
                           older=neighbour(older), newer=neighbour(newer),
                           related=[self._related_entry(r) for r in related],
-                          json_ld=[script_json(review_json_ld(card, site, dates["date_iso"]))],
+                          json_ld=[script_json(review_json_ld(card, site, dates["date_iso"],
+                                                              reviewer_url))],
                           **dates)
 
     def _tag_link(self, tag: str) -> Fields:

@@ -9,14 +9,19 @@ either."""
 
 from __future__ import annotations
 
+import json
+from datetime import date
+from decimal import Decimal
 from pathlib import Path, PurePosixPath
 from urllib.parse import urlsplit
 
 import lxml.html
 import pytest
 
+from publisher.models import Issue
 from publisher.pipeline.build import build_site
-from tests.fixtures import write_png, write_reviews
+from publisher.sources.catalog import load_reviews
+from tests.fixtures import write_films, write_png, write_reviews
 
 #: The formats X documents for a card's image; Facebook, LinkedIn and the messengers read
 #: these too, and no SVG or ICO.
@@ -154,3 +159,76 @@ def test_the_icon_a_page_is_shared_with_says_its_size(publication, now, posters)
         assert one(tags, "og:image").startswith("https://reel.test/icon.png?v="), rel
         assert (one(tags, "og:image:width"), one(tags, "og:image:height")) == ("512", "512"), rel
         assert x_card(tags) == ("summary", one(tags, "og:image")), rel
+
+
+# --- what Google reads ------------------------------------------------------------------------
+
+
+def review_snippet_problems(data: dict) -> list[str]:
+    """What Google's review snippet documentation asks of a Review that ``data`` lacks: an
+    author (Person or Organization) with a name under 100 characters and, as its author
+    markup best practices ask, the url of a page about them; itemReviewed with a type and a
+    name; a reviewRating's ratingValue within worstRating and bestRating; datePublished, an ISO
+    8601 date; a publisher with a name."""
+    problems = []
+    if data.get("@type") != "Review" or data.get("@context") != "https://schema.org":
+        problems.append("not a schema.org Review")
+    author = data.get("author") or {}
+    if author.get("@type") not in ("Person", "Organization"):
+        problems.append("author: not a Person or Organization")
+    if not 0 < len(author.get("name", "")) < 100:
+        problems.append("author.name: missing or 100 characters or more")
+    if not str(author.get("url", "")).startswith("https://"):
+        problems.append("author.url: missing")
+    item = data.get("itemReviewed") or {}
+    if not item.get("@type") or not item.get("name"):
+        problems.append("itemReviewed: a type and a name")
+    rating = data.get("reviewRating")
+    if rating is not None:
+        value = Decimal(rating["ratingValue"])
+        if not Decimal(rating["worstRating"]) <= value <= Decimal(rating["bestRating"]):
+            problems.append("reviewRating: ratingValue outside worstRating..bestRating")
+    try:
+        date.fromisoformat(data.get("datePublished", ""))
+    except ValueError:
+        problems.append("datePublished: not an ISO 8601 date")
+    if not (data.get("publisher") or {}).get("name"):
+        problems.append("publisher.name: missing")
+    return problems
+
+
+def json_ld(public: Path, rel: str) -> list[dict]:
+    doc = lxml.html.fromstring((public / rel).read_bytes())
+    return [json.loads(s.text) for s in doc.xpath('//script[@type="application/ld+json"]')]
+
+
+def test_each_reviews_data_is_a_review_snippet_google_takes_on_its_page_and_issue(
+        publication, now):
+    write_films(publication, 2)
+    config = publication.config
+    reviews = load_reviews(config).reviews
+    build_site(config, now=now, issues=[Issue(number=1, subject="s", date=now, reviews=reviews)])
+    public = config.output_path
+    for rel in ("reviews/film-1/index.html", "reviews/film-2/index.html",
+                "issues/1/index.html"):
+        found = [d for d in json_ld(public, rel) if d.get("@type") == "Review"]
+        assert found, rel
+        for data in found:
+            assert review_snippet_problems(data) == [], (rel, data["name"])
+    [data] = json_ld(public, "reviews/film-1/index.html")
+    # the reviewer's page, as the review's byline links it (rel=author)
+    assert data["author"] == {"@type": "Person", "name": "Sam Okafor",
+                              "url": "https://reel.test/reviewers/sam-okafor/"}
+    doc = lxml.html.fromstring((public / "reviews/film-1/index.html").read_bytes())
+    assert doc.xpath("//a[@rel='author']/@href") == [data["author"]["url"]]
+
+
+def test_where_another_site_has_the_pages_an_issues_data_names_no_reviewer_page(publication,
+                                                                                 now):
+    write_reviews(publication, 1)
+    publication.add_config('[feeds]\npermalink = "https://www.reel.test/post/{slug}"\n')
+    config = publication.config
+    reviews = load_reviews(config).reviews
+    build_site(config, now=now, issues=[Issue(number=1, subject="s", date=now, reviews=reviews)])
+    [data] = json_ld(config.output_path, "issues/1/index.html")
+    assert data["author"] == {"@type": "Person", "name": "Priya Raman"}  # no page to name

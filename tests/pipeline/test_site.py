@@ -109,7 +109,8 @@ def test_each_review_has_a_page_with_everything_a_reader_and_a_crawler_need(publ
     assert data["itemReviewed"]["director"] == {"@type": "Person", "name": "Ines Alvarado"}
     assert data["reviewRating"] == {"@type": "Rating", "ratingValue": "4", "bestRating": "5",
                                     "worstRating": "0"}
-    assert data["author"] == {"@type": "Person", "name": "Priya Nair"}
+    assert data["author"] == {"@type": "Person", "name": "Priya Nair",
+                              "url": f"{base}reviewers/priya-nair/"}
     assert data["datePublished"] == "2026-11-11"
 
 

@@ -89,7 +89,8 @@ def test_each_review_carries_schema_org_review_data(config, issues):
     first = data[0]
     assert first["@context"] == "https://schema.org" and first["@type"] == "Review"
     assert first["url"] == "https://reel.test/reviews/film-1/"
-    assert first["author"] == {"@type": "Person", "name": "Sam Okafor"}
+    assert first["author"] == {"@type": "Person", "name": "Sam Okafor",
+                               "url": "https://reel.test/reviewers/sam-okafor/"}
     assert first["reviewRating"] == {"@type": "Rating", "ratingValue": "3.5",
                                      "bestRating": "5", "worstRating": "0"}
     movie = first["itemReviewed"]

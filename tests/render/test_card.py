@@ -19,7 +19,7 @@ from publisher.render.card import review_card, script_json
 from publisher.render.digest import render_digest
 from publisher.render.feeds import FeedRenderer
 from publisher.render.site import Site
-from publisher.text import excerpt
+from publisher.text import excerpt, slugify
 from tests.fixtures import ISSUE_DATE, Page, make_issue
 
 
@@ -110,7 +110,8 @@ def test_digest_archive_and_feeds_show_the_same_card(publication):
     archive_html = render_issue_page(issue, site).decode("utf-8")
     (data,) = [json.loads(block) for block in re.findall(
         r'<script type="application/ld\+json">(.*?)</script>', archive_html, re.S)]
-    assert data == review_json_ld(card, site)
+    assert data == review_json_ld(card, site,
+                                  author_url=f"https://reel.test/reviewers/{slugify(card.reviewer)}/")
     assert data["reviewRating"]["ratingValue"] == card.rating_value
     assert data["description"] == card.summary
     assert data["itemReviewed"]["image"] == card.poster_src
