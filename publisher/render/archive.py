@@ -28,7 +28,7 @@ from .digest import (
 )
 from .engine import compile_mjml, first_override, render_template
 from .feeds import XSL_PATH
-from .pages import index_path
+from .pages import PREVIEW_TYPES, index_path, poster_image, shared_icon, shared_image
 from .site import Site
 
 
@@ -48,6 +48,11 @@ def render_issue_page(issue: Issue, site: Site, cards: Sequence[Card] | None = N
     ``image_facts`` sizes the posters and the images of the editor's note, as in the digest."""
     cards = list(cards) if cards is not None else issue_cards(issue, site, image_facts)
     context = issue_context(issue, site, cards, image_facts)
+    # Shared with its first poster that link previews show, else with the icon, as a page is.
+    posters = (poster_image(c) for c in cards)
+    context["share_image"], context["twitter_card"] = shared_image(
+        next((p for p in posters if p is not None and p.type in PREVIEW_TYPES), None),
+        shared_icon(site, image_facts or (lambda url: None)))
     # The author's page where the site has one (not where another site has the pages).
     context["json_ld"] = [script_json(review_json_ld(
         c, site, author_url=site.url(index_path("reviewers", slugify(c.reviewer)))

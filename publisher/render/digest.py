@@ -37,7 +37,7 @@ from .images import fitted
 from .sender import Sender
 from .site import Site
 from .tokens import PREVIEW_SUBSCRIBER
-from .words import text_direction
+from .words import og_locale, text_direction
 
 #: The templates that make a digest's MJML, the publication's own first when it has them.
 DIGEST_MJML = ("digest.mjml.j2", "_base.mjml.j2", "_card.mjml.j2", "_head.mjml.j2")
@@ -97,6 +97,7 @@ def publication_context(site: Site) -> dict[str, Any]:
         "title": site.title,
         "language": language,
         "direction": text_direction(language),
+        "og_locale": og_locale(language),  # as Open Graph reads it: "en_GB"
         "site_url": site.home_url,
         "index_url": site.url("issues/"),
         "atom_url": site.url("issues/atom.xml"),

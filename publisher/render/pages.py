@@ -53,7 +53,7 @@ from .feeds import REVIEW_NS
 from .images import BodyImages
 from .related import Related
 from .site import Site
-from .words import InlineWords, og_locale
+from .words import InlineWords
 
 #: How cmark opens a body's footnotes (sources/markdown.py), once, at the body's end.
 _FOOTNOTES_SECTION = '<section class="footnotes" data-footnotes>'
@@ -90,6 +90,39 @@ def page_file(url: str, site: Site) -> str | None:
     if rel.endswith((".html", ".htm")):
         return rel
     return None
+
+
+def poster_image(card: Card) -> Fields | None:
+    """The review's poster as a page's head names it for link previews, or None."""
+    if not card.poster_src:
+        return None
+    return Fields(url=card.poster_src, alt=card.poster_alt, type=card.poster_type,
+                  width=card.poster_width, height=card.poster_height)
+
+
+def shared_icon(site: Site, facts: Callable[[str], ImageFacts | None]) -> Fields | None:
+    """The publication's icon as the image a link to a page without one of its own shows, or
+    None when it has none that previews show (an SVG or ICO). Its size is read from its file
+    (``facts``), as a poster's is: Facebook shows an image on a link's first share only when
+    og:image:width and height give it."""
+    if not site.icon_url or site.icon_type not in PREVIEW_TYPES:
+        return None
+    icon = facts(site.icon_url)
+    return Fields(url=site.icon_url, alt=site.title, type=site.icon_type,
+                  width=icon.width if icon else None, height=icon.height if icon else None)
+
+
+def shared_image(image: Fields | None, icon: Fields | None) -> tuple[Fields | None, str]:
+    """The image a link to a page shows (``image``, the page's own: url, alt, type, width,
+    height; or None) and the X card it asks for. A page without an image of its own that
+    previews show (an index, a review without a poster, or with an SVG one) is shared with
+    ``icon``, in the small card a square image suits; so is one whose image is known to be too
+    small for the large."""
+    if image is None or image.type not in PREVIEW_TYPES:
+        return icon, "summary"
+    large = (image.width is None or image.height is None
+             or (image.width >= LARGE_CARD_MINIMUM[0] and image.height >= LARGE_CARD_MINIMUM[1]))
+    return image, "summary_large_image" if large else "summary"
 
 
 def index_path(kind: str, slug: str = "", number: int = 1) -> str:
@@ -173,14 +206,7 @@ class PageRenderer:
         self.css = self._render("site.css.j2", publication_context(site)).encode("utf-8")
         css_hash = hashlib.blake2b(self.css, digest_size=4).hexdigest()
         self._shared = self._shared_context(f"{site.url('site.css')}?v={css_hash}")
-        self._icon = None
-        if site.icon_url and site.icon_type in PREVIEW_TYPES:
-            # Its size said, as a poster's is: Facebook shows an image on a link's first share
-            # only when og:image:width and height give it.
-            icon = self._poster_facts(site.icon_url)
-            self._icon = Fields(url=site.icon_url, alt=site.title, type=site.icon_type,
-                                width=icon.width if icon else None,
-                                height=icon.height if icon else None)
+        self._icon = shared_icon(site, self._poster_facts)
 
     # -- the pieces every page shares --------------------------------------------------------
 
@@ -246,7 +272,6 @@ class PageRenderer:
             "description": site.description,
             "css_url": css_url,
             "nav": nav,
-            "og_locale": og_locale(language),
             "subscribe_action": site.subscribe_action,
             "feeds_url": site.url("feeds/") if site.pages else "",
             "site_feeds": [{"label": "RSS", "url": site.url("feed.xml")},
@@ -296,18 +321,10 @@ class PageRenderer:
 
     def _page(self, name: str, page: dict[str, Any], **context: Any) -> bytes:
         values = dict(self._shared)
-        image = page.get("image")
-        own = image is not None and image.type in PREVIEW_TYPES
-        # A page without an image of its own that previews show (an index, a review without a
-        # poster, or with an SVG one) is shared with the publication's icon, in the small card
-        # a square image suits; so is one whose image is known to be too small for the large.
-        large = own and (image.width is None or image.height is None
-                         or (image.width >= LARGE_CARD_MINIMUM[0]
-                             and image.height >= LARGE_CARD_MINIMUM[1]))
+        image, twitter_card = shared_image(page.get("image"), self._icon)
         values["page"] = Fields(**{"title": page["heading"], "description": "",
                                    "canonical": "", "og_type": "website", "published": "",
-                                   **page, "image": image if own else self._icon,
-                                   "twitter_card": "summary_large_image" if large else "summary"})
+                                   **page, "image": image, "twitter_card": twitter_card})
         values.update(context)
         values["header"] = self._header(values["section"])
         return self._render_utf8(name, values)
@@ -383,10 +400,7 @@ class PageRenderer:
         ``related`` ones."""
         site = self.site
         card = self.card(review)
-        image = None
-        if card.poster_src:
-            image = Fields(url=card.poster_src, alt=card.poster_alt, type=card.poster_type,
-                           width=card.poster_width, height=card.poster_height)
+        image = poster_image(card)
         year = f" ({card.year})" if card.year else ""
         description = card.summary or card.excerpt
         published = card.published.astimezone(site.tz).isoformat()

@@ -232,3 +232,45 @@ def test_where_another_site_has_the_pages_an_issues_data_names_no_reviewer_page(
     build_site(config, now=now, issues=[Issue(number=1, subject="s", date=now, reviews=reviews)])
     [data] = json_ld(config.output_path, "issues/1/index.html")
     assert data["author"] == {"@type": "Person", "name": "Priya Raman"}  # no page to name
+
+
+# --- the newsletter's archive -------------------------------------------------------------------
+
+
+def test_an_issue_page_is_shared_with_its_first_poster_a_preview_shows(publication, now):
+    write_films(publication, 3)
+    posters = publication.root / "static" / "posters"
+    svg(posters / "film-1.svg", 400, 600)  # first in the issue, and no preview shows an SVG
+    (posters / "film-1.png").unlink()
+    review = publication.root / "reviews" / "film-1.md"
+    review.write_text(review.read_text().replace("film-1.png", "film-1.svg"))
+    write_png(posters / "film-2.png", 600, 900, (40, 60, 120))
+    config = publication.config
+    reviews = load_reviews(config).reviews
+    build_site(config, now=now, issues=[Issue(number=1, subject="s", date=now, reviews=reviews)])
+    tags = head(config.output_path, "issues/1/index.html")
+    poster = "https://reel.test/posters/film-2.png"
+    assert one(tags, "og:image") == poster
+    assert one(tags, "og:image:alt") == one(tags, "twitter:image:alt") == (
+        "Poster for The Quiet Harbour")
+    assert (one(tags, "og:image:width"), one(tags, "og:image:height")) == ("600", "900")
+    assert x_card(tags) == ("summary_large_image", poster)
+    assert one(tags, "og:locale") == "en_US"
+    assert one(head(config.output_path, "issues/index.html"), "og:locale") == "en_US"
+
+
+def test_an_issue_page_without_a_poster_a_preview_shows_is_shared_with_the_icon(publication,
+                                                                              now, posters):
+    svg(posters / "vector.svg", 400, 600)
+    write_png(publication.root / "static" / "icon.png", 512, 512, (200, 40, 40))
+    publication.add_config('[site]\nicon = "icon.png"\n')
+    write_reviews(publication, [{"slug": "vector", "poster": "posters/vector.svg"},
+                                {"slug": "bare"}])
+    config = publication.config
+    reviews = load_reviews(config).reviews
+    build_site(config, now=now, issues=[Issue(number=1, subject="s", date=now, reviews=reviews)])
+    tags = head(config.output_path, "issues/1/index.html")
+    icon = one(tags, "og:image")
+    assert icon is not None and icon.startswith("https://reel.test/icon.png?v=")
+    assert (one(tags, "og:image:width"), one(tags, "og:image:height")) == ("512", "512")
+    assert x_card(tags) == ("summary", icon)
