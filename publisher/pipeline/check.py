@@ -26,6 +26,7 @@ from ..sources.posters import (
     PosterFacts,
     heavy_posters,
     scripted_svgs,
+    small_posters,
     unreadable_posters,
 )
 from ..sources.scaffold import skeleton_problems
@@ -92,6 +93,7 @@ def check_publication(config: Config, *, now: datetime, checks: Sequence[Check] 
     posters = PosterFacts(config)  # shared with planning: each poster's header read once
     warnings += [str(p) for p in unreadable_posters(config, result.reviews, posters)]
     warnings += [str(p) for p in heavy_posters(config, result.reviews, posters)]
+    warnings += [str(p) for p in small_posters(config, result.reviews, posters)]
     warnings += [str(p) for p in body_image_problems([*result.reviews, *result.pages], posters)]
     errors += [str(p) for p in scripted_svgs(config, [*result.reviews, *result.pages], posters)]
     warnings += icon_warnings(config, posters)

@@ -162,6 +162,36 @@ def heavy_posters(config: Config, reviews: Iterable[Review],
     return found
 
 
+#: The smallest poster, width and height, that a link to its review shows: Facebook and
+#: LinkedIn show no image under 200 × 200 pixels (X none under 144 × 144).
+SMALL_POSTER = 200
+
+
+def small_posters(config: Config, reviews: Iterable[Review],
+                  posters: PosterFacts) -> list[Problem]:
+    """For ``publisher check``: a warning for each review whose poster, a file in static/, is
+    under SMALL_POSTER pixels wide or high, so that a link to its page is shared without it
+    (an SVG, drawn at any size, is not: no link preview shows one). ``posters``: the facts the
+    check plans the build with."""
+    found = []
+    for review in reviews:
+        facts = posters.facts(review.poster.src) if review.poster is not None else None
+        if (facts is None or facts.width is None or facts.height is None
+                or review.poster is None
+                or (facts.width >= SMALL_POSTER and facts.height >= SMALL_POSTER)):
+            continue
+        rel = posters.relative(review.poster.src) or ""
+        if PurePosixPath(rel).suffix.lower() not in RASTER_FORMATS:
+            continue
+        source = review.source_path or review.slug
+        found.append(Problem(source, field_line(str(config.root / source), "poster"), "poster", (
+            f"static/{rel} is {facts.width} × {facts.height} "
+            "pixels, and a link to its review shows no image on Facebook or LinkedIn (nothing "
+            f"under {SMALL_POSTER} × {SMALL_POSTER}) nor on X (under 144 × 144); save it "
+            "larger: 600 pixels wide is sharp on every screen")))
+    return found
+
+
 #: What makes an SVG run script when it is opened at its own address (an <img> runs none): a
 #: script element (with a namespace prefix or not), HTML brought in by foreignObject, an
 #: event attribute, a javascript: link (a browser drops tabs and line breaks inside it). Read

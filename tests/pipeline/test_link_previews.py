@@ -20,6 +20,7 @@ import pytest
 
 from publisher.models import Issue
 from publisher.pipeline.build import build_site
+from publisher.pipeline.check import check_publication
 from publisher.sources.catalog import load_reviews
 from tests.fixtures import write_films, write_png, write_reviews
 
@@ -274,3 +275,27 @@ def test_an_issue_page_without_a_poster_a_preview_shows_is_shared_with_the_icon(
     assert icon is not None and icon.startswith("https://reel.test/icon.png?v=")
     assert (one(tags, "og:image:width"), one(tags, "og:image:height")) == ("512", "512")
     assert x_card(tags) == ("summary", icon)
+
+
+# --- what check says -----------------------------------------------------------------------------
+
+
+def test_check_names_a_poster_too_small_for_a_link_preview(publication, now, posters):
+    write_png(posters / "thumb.png", 120, 180, (40, 60, 120))
+    write_png(posters / "wide.png", 1200, 150, (40, 60, 120))
+    write_png(posters / "fine.png", 200, 300, (40, 60, 120))
+    svg(posters / "drawn.svg", 120, 180)  # drawn at any size, and shown by no preview anyway
+    write_reviews(publication, [{"slug": "thumb", "poster": "posters/thumb.png"},
+                                {"slug": "drawn", "poster": "posters/drawn.svg"},
+                                {"slug": "wide", "poster": "posters/wide.png"},
+                                {"slug": "fine", "poster": "posters/fine.png"},
+                                {"slug": "far", "poster": "https://images.example.net/p.jpg"}])
+    report = check_publication(publication.config, now=now, sources_only=True)
+    line = next(n for n, text in enumerate(
+        (publication.root / "reviews/thumb.md").read_text("utf-8").splitlines(), 1)
+        if text.startswith("poster:"))
+    assert [w for w in report.warnings if ": poster: " in w] == [
+        f"reviews/{slug}.md:{line}: poster: static/posters/{slug}.png is {size} pixels, and "
+        "a link to its review shows no image on Facebook or LinkedIn (nothing under 200 × 200) "
+        "nor on X (under 144 × 144); save it larger: 600 pixels wide is sharp on every screen"
+        for slug, size in (("thumb", "120 × 180"), ("wide", "1200 × 150"))]
