@@ -940,7 +940,7 @@ class Planner:
                                                 facts)},
                          rel, issue))
         self.add("issues", RANK_FEED, _digest(self.base, issues),
-                 lambda: render_archive_index(site, issues), topic=True)
+                 lambda: render_archive_index(site, issues, image_facts=facts), topic=True)
 
 
 def without_withdrawn(issue: Issue, withdrawn: Collection[str]) -> Issue:

@@ -91,10 +91,11 @@ def _entry(issue: Issue, cards: Sequence[Card], site: Site) -> dict[str, Any]:
 
 
 def render_archive_index(site: Site, issues: Sequence[Issue],
-                         cards: Sequence[Sequence[Card]] | None = None) -> dict[str, bytes]:
+                         cards: Sequence[Sequence[Card]] | None = None,
+                         image_facts: PosterLookup | None = None) -> dict[str, bytes]:
     """``issues/index.html`` (every issue) and ``issues/atom.xml`` (the newest ``feed_limit``)
-    for ``issues`` (``cards``: each issue's, when the caller has built them). Raises
-    TemplateError."""
+    for ``issues`` (``cards``: each issue's, when the caller has built them; ``image_facts``
+    sizes the icon the index is shared with). Raises TemplateError."""
     if cards is None:
         cards = [issue_cards(issue, site) for issue in issues]
     carded = list(zip(issues, cards, strict=True))
@@ -115,6 +116,8 @@ def render_archive_index(site: Site, issues: Sequence[Issue],
         "hub": site.feed_hub,
         "stylesheet_url": site.rooted(XSL_PATH),
     })
+    # Shared with the icon, as the site's pages without an image of their own are.
+    shared["share_image"] = shared_icon(site, image_facts or (lambda url: None))
     return {
         "issues/atom.xml": feed.encode("utf-8"),
         "issues/index.html": render_template(site.templates, "archive_index.html.j2",

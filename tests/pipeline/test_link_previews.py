@@ -118,7 +118,7 @@ def test_without_an_image_previews_show_a_page_offers_none(publication, now, pos
 
 
 @pytest.mark.parametrize(("size", "card", "shown"), [
-    ((120, 180), "summary", False),  # the sample publication's posters: too small for either
+    ((120, 180), "summary", False),  # a thumbnail: too small for either card
     ((200, 300), "summary", True),
     ((1200, 100), "summary", False),
     ((300, 450), "summary_large_image", True),
@@ -299,3 +299,19 @@ def test_check_names_a_poster_too_small_for_a_link_preview(publication, now, pos
         "a link to its review shows no image on Facebook or LinkedIn (nothing under 200 × 200) "
         "nor on X (under 144 × 144); save it larger: 600 pixels wide is sharp on every screen"
         for slug, size in (("thumb", "120 × 180"), ("wide", "1200 × 150"))]
+
+
+def test_the_issues_index_is_shared_with_the_icon_as_the_sites_pages_are(publication, now,
+                                                                        posters):
+    write_png(publication.root / "static" / "icon.png", 512, 512, (200, 40, 40))
+    publication.add_config('[site]\nicon = "icon.png"\n')
+    write_reviews(publication, 1)
+    config = publication.config
+    reviews = load_reviews(config).reviews
+    build_site(config, now=now, issues=[Issue(number=1, subject="s", date=now, reviews=reviews)])
+    home = head(config.output_path, "index.html")
+    tags = head(config.output_path, "issues/index.html")
+    assert one(tags, "og:image") == one(home, "og:image")
+    assert one(tags, "og:image:alt") == one(tags, "twitter:image:alt") == "Test Reel"
+    assert (one(tags, "og:image:width"), one(tags, "og:image:height")) == ("512", "512")
+    assert x_card(tags) == ("summary", one(home, "og:image"))
