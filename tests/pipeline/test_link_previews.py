@@ -315,3 +315,7 @@ def test_the_issues_index_is_shared_with_the_icon_as_the_sites_pages_are(publica
     assert one(tags, "og:image:alt") == one(tags, "twitter:image:alt") == "Test Reel"
     assert (one(tags, "og:image:width"), one(tags, "og:image:height")) == ("512", "512")
     assert x_card(tags) == ("summary", one(home, "og:image"))
+    # and said in words, as every page of the site is, not by its title alone
+    said = "Every issue of the newsletter from Test Reel, newest first."
+    assert one(tags, "description") == one(tags, "og:description") == said
+    assert one(tags, "twitter:description") == said
