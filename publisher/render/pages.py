@@ -251,7 +251,6 @@ class PageRenderer:
         (head lines, header, subscribe box, footer) already rendered."""
         site = self.site
         context = publication_context(site)
-        language = context["language"]
         words = site.words
         nav = [{"label": words("nav_reviews"), "url": site.url("reviews/"), "key": "reviews"},
                {"label": words("reviewers"), "url": site.url("reviewers/"), "key": "reviewers"},
