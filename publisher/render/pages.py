@@ -63,10 +63,11 @@ _FOOTNOTES_SECTION = '<section class="footnotes" data-footnotes>'
 SITEMAP_LIMIT = 50_000
 SITEMAP_BYTES = 50 * 1024 * 1024
 
-#: The image formats a link preview shows: X documents these four ("SVG is not supported"),
-#: and Facebook, LinkedIn, Slack, Discord, iMessage, WhatsApp and Mastodon read no SVG or ICO
-#: either. An image of another is not offered (a page shared with it had no image anywhere);
-#: a remote poster whose address names no format (application/octet-stream) is left to them.
+#: The image formats a link preview shows: X documents these four ("SVG is not supported";
+#: no AVIF either), and Facebook, LinkedIn, Slack, Discord, iMessage, WhatsApp and Mastodon
+#: read no SVG or ICO. An image of another is not offered (a page shared with an SVG had no
+#: image anywhere); a remote poster whose address names no format (application/octet-stream)
+#: is left to them.
 PREVIEW_TYPES = frozenset({"image/jpeg", "image/png", "image/gif", "image/webp",
                            "application/octet-stream"})
 #: The smallest image X shows in its large card (summary_large_image), width and height: one

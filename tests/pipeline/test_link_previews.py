@@ -81,16 +81,17 @@ def test_an_svg_poster_is_not_offered_to_link_previews_the_icon_stands_in(public
     svg(posters / "vector.svg", 400, 600)
     write_png(publication.root / "static" / "icon.png", 512, 512, (200, 40, 40))
     publication.add_config('[site]\nicon = "icon.png"\n')
-    write_reviews(publication, [{"slug": "vector", "poster": "posters/vector.svg"}])
+    write_reviews(publication, [{"slug": "vector", "poster": "posters/vector.svg"},
+                                {"slug": "avif", "poster": "https://images.example.net/p.avif"}])
     config = publication.config
     build_site(config, now=now)
     public = config.output_path
-    tags = head(public, "reviews/vector/index.html")
-
-    icon = one(tags, "og:image")
-    assert icon is not None and icon.startswith("https://reel.test/icon.png?v=")
-    assert x_card(tags) == ("summary", icon)
-    assert one(tags, "og:image:alt") == one(tags, "twitter:image:alt") == "Test Reel"
+    for rel in ("reviews/vector/index.html", "reviews/avif/index.html"):
+        tags = head(public, rel)
+        icon = one(tags, "og:image")
+        assert icon is not None and icon.startswith("https://reel.test/icon.png?v="), rel
+        assert x_card(tags) == ("summary", icon), rel
+        assert one(tags, "og:image:alt") == one(tags, "twitter:image:alt") == "Test Reel", rel
     # the page itself still shows the poster, which every browser draws
     doc = lxml.html.fromstring((public / "reviews/vector/index.html").read_bytes())
     assert doc.xpath("//figure//img/@src") == ["https://reel.test/posters/vector.svg"]
