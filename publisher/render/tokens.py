@@ -50,6 +50,18 @@ _VERSION = "publisher-token-1"
 TOKEN_MAX = 600
 
 
+#: What a mail client or a copy glues onto a link that ends a sentence or sits in brackets or
+#: quotes: the full stop, the closing bracket. No token ends in one (base64url has none of
+#: them), so they are never the token's own. "=" is not among them: no client adds it.
+_GLUED = ".,;:!?)]}>'\"”’»›"
+
+
+def link_token(text: str) -> str:
+    """The token in a link's ``token`` parameter, less what a mail client glued onto its end.
+    Trimming cannot make a token of what was not one: the MAC is checked as before."""
+    return text.rstrip(_GLUED)
+
+
 def is_list_id(value: str) -> bool:
     """True for an RFC 2919 list identifier: a dotted name such as "reviews.example.org"."""
     return _LIST_ID.fullmatch(value) is not None

@@ -66,7 +66,7 @@ from ..models import SubscriberStatus
 from ..newsletter.subscriptions import OWED_RETRY, AddressChange, ConfirmOutcome
 from ..pipeline.reader import ReaderDesk, unsubscribe_query
 from ..render.reader import render_css, render_page
-from ..render.tokens import MANAGE, UNDO
+from ..render.tokens import MANAGE, UNDO, link_token
 from .limits import RateLimiter, client_key
 
 log = logging.getLogger("publisher.serve")
@@ -239,7 +239,7 @@ def create_app(desk: ReaderDesk, *, owed_every: float = 60.0,
         return response
 
     async def confirm(request: Request) -> Response:
-        token = request.query_params.get("token", "")
+        token = link_token(request.query_params.get("token", ""))
         commit = request.method == "POST"
         try:
             outcome, address, joined = await run_in_threadpool(desk.confirm, token,
@@ -271,7 +271,7 @@ def create_app(desk: ReaderDesk, *, owed_every: float = 60.0,
 
     async def unsubscribe(request: Request) -> Response:
         address = request.query_params.get("address", "")
-        token = request.query_params.get("token", "")
+        token = link_token(request.query_params.get("token", ""))
         try:
             desk.check_unsubscribe(address, token)
         except BadToken:
@@ -300,7 +300,7 @@ def create_app(desk: ReaderDesk, *, owed_every: float = 60.0,
         too_late = pages.notice(410, "undo_expired", (("subscribe", pages.t("subscribe_link")),),
                                 hours=round(settings.undo_hours))
         try:
-            address = desk.read(UNDO, request.query_params.get("token", ""))
+            address = desk.read(UNDO, link_token(request.query_params.get("token", "")))
         except ExpiredToken:
             return too_late
         except BadToken:
@@ -316,7 +316,7 @@ def create_app(desk: ReaderDesk, *, owed_every: float = 60.0,
                           preferences_url=f"preferences?token={desk.manage_token(sub.email)}")
 
     async def preferences(request: Request) -> Response:
-        token = request.query_params.get("token", "")
+        token = link_token(request.query_params.get("token", ""))
         try:
             address = desk.read(MANAGE, token)
         except BadToken:
@@ -401,7 +401,7 @@ def create_app(desk: ReaderDesk, *, owed_every: float = 60.0,
         return response
 
     async def change_address(request: Request) -> Response:
-        token = request.query_params.get("token", "")
+        token = link_token(request.query_params.get("token", ""))
         commit = request.method == "POST"
         try:
             outcome, old, new, sub = await run_in_threadpool(desk.change_address, token,

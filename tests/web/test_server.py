@@ -279,6 +279,25 @@ def test_a_confirmation_link_expires_after_confirm_hours(reader: Reader):
     assert reader.store.subscriber("ann@example.org") is None
 
 
+@pytest.mark.parametrize("tail", [".", ">", "%3E", ")", ",", "%22", "%E2%80%9D"])
+def test_a_link_a_mail_client_glued_punctuation_onto_still_works(reader: Reader, tail: str):
+    # A plain-text link at the end of a sentence, or in <angle brackets>, comes back from many
+    # mail clients and from copying with the full stop or the bracket on it. No token ends in
+    # one of these characters, so they are the client's, not the link's: the reader confirms
+    # instead of being told the link is broken.
+    reader.subscribe("ann@example.org")
+    link = reader.confirmation_link()
+    response = reader.client.post(link + tail)
+    assert response.status_code == 200 and "subscribed" in visible(response).lower()
+    assert reader.store.subscriber("ann@example.org").status == "active"
+    manage = reader.desk.manage_token("ann@example.org")
+    page = reader.client.get(f"preferences?token={manage}{tail}")
+    assert page.status_code == 200 and "ann@example.org" in page.text
+    one_click = reader.client.post(reader.unsubscribe_url("ann@example.org") + tail)
+    assert one_click.status_code == 200
+    assert reader.store.subscriber("ann@example.org").status == "unsubscribed"
+
+
 # --- the welcome -----------------------------------------------------------------------------
 
 
