@@ -41,6 +41,40 @@ def normalise_email(address: str) -> str:
     return stored
 
 
+#: The providers most readers' addresses are at. A domain one slip away from one of these (a
+#: letter wrong, missing, extra or two swapped) is most likely a typo of it; these themselves,
+#: and real providers one slip from another (mail.com, email.com, ymail.com), never are.
+PROVIDERS = frozenset((
+    "gmail.com googlemail.com yahoo.com yahoo.fr yahoo.de yahoo.co.uk ymail.com hotmail.com "
+    "hotmail.fr hotmail.de hotmail.co.uk outlook.com outlook.fr outlook.de live.com live.fr "
+    "msn.com icloud.com me.com mac.com aol.com mail.com email.com gmx.de gmx.net gmx.fr "
+    "web.de t-online.de freenet.de orange.fr free.fr laposte.net sfr.fr wanadoo.fr "
+    "protonmail.com proton.me zoho.com yandex.com fastmail.com").split())
+
+
+def _one_slip(a: str, b: str) -> bool:
+    """True when ``a`` becomes ``b`` by one letter changed, dropped, added, or two swapped."""
+    if a == b or abs(len(a) - len(b)) > 1:
+        return False
+    start = 0
+    while start < min(len(a), len(b)) and a[start] == b[start]:
+        start += 1
+    ra, rb = a[start:], b[start:]
+    return (ra[1:] == rb[1:] or ra[1:] == rb or ra == rb[1:]
+            or (len(ra) >= 2 and ra[0] == rb[1] and ra[1] == rb[0] and ra[2:] == rb[2:]))
+
+
+def suggest_address(address: str) -> str | None:
+    """``address`` at the provider its domain is one slip from (ann@gmial.com: ann@gmail.com),
+    or None when its domain is a provider's own or near none."""
+    local, at, domain = address.strip().rpartition("@")
+    domain = domain.lower()
+    if not at or domain in PROVIDERS:
+        return None
+    near = sorted(p for p in PROVIDERS if _one_slip(domain, p))
+    return f"{local}@{near[0]}" if len(near) == 1 else None
+
+
 #: A local part that email_validator accepts and leaves as it is: dot-separated atoms of letters,
 #: digits, "_", "+" and "-" (at most LOCAL_PART_MAX characters, checked apart).
 _PLAIN_LOCAL = re.compile(r"[A-Za-z0-9_+-]+(?:\.[A-Za-z0-9_+-]+)*\Z")

@@ -62,6 +62,7 @@ from ..errors import (
     StoreError,
     first_line,
 )
+from ..ledger.addresses import suggest_address
 from ..models import SubscriberStatus
 from ..newsletter.subscriptions import OWED_RETRY, AddressChange, ConfirmOutcome
 from ..pipeline.reader import ReaderDesk, unsubscribe_query
@@ -220,6 +221,12 @@ def create_app(desk: ReaderDesk, *, owed_every: float = 60.0,
             return pages.page("subscribe", pages.t("subscribe_title", publication=publication),
                               400, state="form", error=pages.t("invalid_address"))
         email, name = _form_value(form, "email"), _form_value(form, "name", 200)
+        suggestion = None if _form_value(form, "checked") else suggest_address(email)
+        if suggestion is not None and not _form_value(form, "website").strip():
+            # Before anything is sent: a confirmation to ann@gmial.com never reaches Ann.
+            return pages.page("subscribe", pages.t("subscribe_title", publication=publication),
+                              state="typo", email=email, suggestion=suggestion, name=name,
+                              form_name=_form_value(form, "form", 100))
         try:
             result = await run_in_threadpool(
                 desk.subscribe, email, name, form=_form_value(form, "form", 100) or "-",

@@ -178,6 +178,29 @@ def test_a_bad_address_shows_the_form_again_with_what_was_typed(reader: Reader):
     assert field.get("aria-describedby") == "subscribe-error"
 
 
+def test_a_misspelt_mail_provider_is_questioned_before_any_mail_goes_there(reader: Reader):
+    # ann@gmial.com gets no confirmation (or a typo-squatter gets it), and the reader waits
+    # for a mail that never comes. Mailchimp's forms ask "did you mean"; so do these, before
+    # anything is sent, and the reader picks either address with one button, no script.
+    asked = reader.subscribe("ann@gmial.com", "Ann")
+    assert asked.status_code == 200 and "Did you mean ann@gmail.com?" in visible(asked)
+    time.sleep(0.5)
+    assert outbox_messages(reader.outbox) == []
+    page = lxml.html.fromstring(asked.text)
+    choices = {b.get("value"): b for b in page.xpath("//form//button[@name='email']")}
+    assert set(choices) == {"ann@gmail.com", "ann@gmial.com"}
+    form = choices["ann@gmail.com"].xpath("ancestor::form")[0]
+    fields = {i.get("name"): i.get("value") for i in form.xpath(".//input[@type='hidden']")}
+    chosen = reader.client.post("subscribe", data={**fields, "email": "ann@gmail.com"})
+    assert "Check your inbox" in visible(chosen)
+    assert reader.confirmation_link()
+    assert [m["To"] for m in outbox_messages(reader.outbox)] == ["ann@gmail.com"]
+    kept = reader.client.post("subscribe", data={**fields, "email": "bob@gmial.com"})
+    assert "Check your inbox" in visible(kept)  # the reader said it is right: no second ask
+    for fine in ("cat@gmail.com", "dan@mail.com", "eve@email.com", "fay@example.org"):
+        assert "Did you mean" not in visible(reader.subscribe(fine))
+
+
 @pytest.mark.parametrize("body", [
     b"email=%FF%FEx1@readers.org",  # percent-escapes of bytes that are not UTF-8
     b"email=\xff\xfex1@readers.org",  # the same bytes, raw
