@@ -36,6 +36,7 @@ from ..render.pages import (
     page_file,
     render_robots,
     render_sitemap,
+    year_pages,
 )
 from ..render.related import Related, Suggestions
 from ..render.site import Site
@@ -884,14 +885,18 @@ class Planner:
         count = max(1, math.ceil(len(reviews) / per_page))
         slug = term.slug if term else ""
         name = term.name if term else ""
+        # Every page links each year to the page it starts on: a page whose reviews stay
+        # put is made again when a year's start moves on another.
+        years = year_pages(reviews, per_page, self.site.tz) if count > 1 else ()
         for number in range(1, count + 1):
             chunk = reviews[(number - 1) * per_page:number * per_page]
             rel = index_path(kind, slug, number) + "index.html"
             inputs = functools.partial(self._listing, chunk, kind, slug, name, len(reviews),
-                                       number, count)
+                                       number, count, years)
             self.add(f"page:{rel}", RANK_INDEX, inputs, functools.partial(
                 lambda rel, chunk, number: {rel: self.pages.list_page(
-                    kind=kind, term=term, reviews=chunk, number=number, pages=count)},
+                    kind=kind, term=term, reviews=chunk, number=number, pages=count,
+                    years=years)},
                 rel, chunk, number))
 
     def _sitemap(self) -> dict[str, bytes]:

@@ -21,6 +21,7 @@ Where things live (paths under the output directory):
 
 from __future__ import annotations
 
+import bisect
 import functools
 import hashlib
 import html
@@ -30,6 +31,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import jinja2
 import orjson
@@ -37,7 +39,7 @@ from markupsafe import Markup
 
 from ..errors import TemplateError
 from ..models import ImageFacts, Review, SitePage
-from ..text import slugify, stars
+from ..text import collation_key, slugify, stars
 from .card import Card, review_card, review_json_ld, script_json
 from .digest import publication_context
 from .engine import (
@@ -73,6 +75,9 @@ PREVIEW_TYPES = frozenset({"image/jpeg", "image/png", "image/gif", "image/webp",
 #: The smallest image X shows in its large card (summary_large_image), width and height: one
 #: smaller, and the card goes without an image; the small card ("summary") shows it.
 LARGE_CARD_MINIMUM = (300, 157)
+#: A list of reviewers or tags longer than this starts with links to where each letter
+#: starts: 50 names are two screens of a phone; 2,000 tags were 87.
+LETTERS_FROM = 50
 
 #: The search page, and the index its script searches (``[site] search``).
 SEARCH_PATH = "search/"
@@ -131,6 +136,30 @@ def index_path(kind: str, slug: str = "", number: int = 1) -> str:
     "reviewers/<slug>/", "tags/<slug>/page/3/"."""
     base = f"{kind}/{slug}/" if slug else f"{kind}/"
     return base if number == 1 else f"{base}page/{number}/"
+
+
+def year_pages(reviews: Sequence[Review], per_page: int,
+               tz: ZoneInfo) -> tuple[tuple[int, int], ...]:
+    """(year, page) for each year ``reviews`` (newest first, per_page to a page) have a review
+    in, newest first: the page its newest review is on. Years are the site's (``tz``), as the
+    lists date their reviews; a year with none is left out. Each year's start is looked up,
+    not each review's year: an index of 3,000 reviews costs a few dozen comparisons."""
+    if not reviews:
+        return ()
+    newest, oldest = reviews[0].date.astimezone(tz).year, reviews[-1].date.astimezone(tz).year
+
+    def start(year: int) -> int:
+        # The first review dated before ``year`` began: the dates fall as the index goes on.
+        began = datetime(year, 1, 1, tzinfo=tz).timestamp()
+        return bisect.bisect_right(reviews, -began, key=lambda r: -r.date.timestamp())
+
+    found = []
+    end = start(newest + 1)
+    for year in range(newest, oldest - 1, -1):
+        first, end = end, start(year)
+        if first < end:
+            found.append((year, first // per_page + 1))
+    return tuple(found)
 
 
 @dataclass(frozen=True)
@@ -480,9 +509,10 @@ class PageRenderer:
                           json_ld=[script_json(website), *self._item_list(latest)])
 
     def list_page(self, *, kind: str, term: Term | None, reviews: Sequence[Review],
-                  number: int, pages: int) -> bytes:
+                  number: int, pages: int, years: Sequence[tuple[int, int]] = ()) -> bytes:
         """Page ``number`` of ``pages`` of an index: every review (``term`` None) or one
-        reviewer's or tag's."""
+        reviewer's or tag's; ``years``: the index's ``year_pages``, linked where there are
+        two or more."""
         site, words = self.site, self.site.words
         slug = term.slug if term else ""
         heading = self.term_heading(term) if term else words("every_review")
@@ -519,18 +549,34 @@ class PageRenderer:
             # are otherwise a click each to its oldest reviews.
             newest_url=site.url(index_path(kind, slug, 1)) if number > 2 else "",
             oldest_url=site.url(index_path(kind, slug, pages)) if number < pages - 1 else "",
+            years=[{"year": year, "url": site.url(index_path(kind, slug, at)),
+                    "current": at == number} for year, at in years] if len(years) > 1 else [],
             index_feeds=index_feeds, json_ld=self._item_list(reviews), **context)
 
     def terms_page(self, kind: str, terms: Sequence[Term]) -> bytes:
         site, words = self.site, self.site.words
         heading = words(kind)
         intro = words(f"{kind}_intro", site=site.title)
-        entries = [{"name": t.name, "url": site.url(index_path(kind, t.slug)),
-                    "count": len(t.reviews)} for t in terms]
+        entries: list[dict[str, Any]] = [
+            {"name": t.name, "url": site.url(index_path(kind, t.slug)),
+             "count": len(t.reviews), "anchor": ""} for t in terms]
+        letters: list[dict[str, str]] = []
+        seen: set[str] = set()
+        if len(terms) > LETTERS_FROM:
+            # Each letter where its first name is, filed as the list is (by collation_key:
+            # Éclair with E, Łódź with L); names that start with no letter go under #.
+            for entry in entries:
+                initial = collation_key(entry["name"])[:1]
+                letter = initial.upper() if initial.isalpha() else "#"
+                anchor = f"letter-{initial if initial.isalpha() else 0}"
+                if anchor not in seen:
+                    seen.add(anchor)
+                    entry["anchor"] = anchor
+                    letters.append({"letter": letter, "anchor": anchor})
         page = {"title": f"{heading} | {site.title}", "heading": heading, "description": intro,
                 "canonical": site.url(f"{kind}/")}
         return self._page("terms.html.j2", page, section=kind, heading=heading, intro=intro,
-                          terms=entries)
+                          terms=entries, letters=letters if len(letters) > 1 else [])
 
     # -- search --------------------------------------------------------------------------------
 

@@ -365,6 +365,58 @@ def test_a_long_index_links_its_newest_and_oldest_pages_from_every_page(publicat
         ("« Newest", f"{base}reviews/"), ("← Newer", f"{base}reviews/page/6/")]
 
 
+def test_a_long_index_jumps_to_each_year_from_every_page(publication, now):
+    # 577 pages of reviews/ at 30,000 reviews, 73 of a tag on 3,000: a reader after the
+    # reviews of 2021 clicked Older a page at a time, or guessed page numbers in the address.
+    # Each page now links each year to the page its newest review is on. Years are the
+    # site's: 05:00 on New Year's Day in Tokyo is still the old year in UTC.
+    publication.replace_config('timezone = "Europe/London"', 'timezone = "Asia/Tokyo"')
+    publication.add_config("[site]\nper_page = 2\n")
+    dates = ["2022-02-01", "2024-04-01", "2024-05-01", "2024-06-01", "2025-12-31",
+             "2026-01-01 05:00", "2026-11-01"]
+    write_reviews(publication, [{"date": d, "tags": "[noir]"} for d in dates])
+    config = publication.config
+    build_site(config, now=now)
+    public, base = config.output_path, config.base_url
+
+    def years(rel):
+        [nav] = page(public, rel).xpath("//nav[@class='years']")
+        return [(a.text, a.get("href"), a.get("aria-current")) for a in nav.xpath(".//a")]
+
+    # Newest first, as the pages are: 2026 (two reviews) fills page 1, 2025 and 2024 begin
+    # on page 2, 2024 runs to page 3, and 2022 is alone on page 4; 2023 has none.
+    for directory in ("reviews/", "tags/noir/"):
+        assert years(f"{directory}page/2/index.html") == [
+            ("2026", f"{base}{directory}", None),
+            ("2025", f"{base}{directory}page/2/", "page"),
+            ("2024", f"{base}{directory}page/2/", "page"),
+            ("2022", f"{base}{directory}page/4/", None)]
+        assert [a[2] for a in years(f"{directory}index.html")] == ["page", None, None, None]
+    # One page, or one year, has nothing to jump to.
+    assert not page(public, "tags/index.html").xpath("//nav[@class='years']")
+
+    # A review moved from 2022 to 2023 stays on page 4: page 1 lists the same reviews, and
+    # still says where 2023 is.
+    source = publication.root / "reviews" / "film-1.md"
+    source.write_text(source.read_text().replace("2022-02-01", "2023-02-01"))
+    build_site(config, now=now)
+    assert years("reviews/index.html")[-1] == ("2023", f"{base}reviews/page/4/", None)
+
+
+def test_an_index_of_one_year_or_one_page_has_no_years_to_jump_to(publication, now):
+    publication.add_config("[site]\nper_page = 2\n")
+    write_reviews(publication, [{"date": d} for d in ("2026-01-02", "2026-03-01", "2026-05-01")]
+                  + [{"date": "2025-06-01", "reviewer": "Sam Okafor"}])
+    config = publication.config
+    build_site(config, now=now)
+    public = config.output_path
+    # Priya Raman's three reviews, all of 2026, on two pages; Sam Okafor's one.
+    for rel in ("reviewers/priya-raman/index.html", "reviewers/priya-raman/page/2/index.html",
+                "reviewers/sam-okafor/index.html"):
+        assert not page(public, rel).xpath("//nav[@class='years']"), rel
+    assert page(public, "reviews/index.html").xpath("//nav[@class='years']")
+
+
 def test_tags_and_reviewers_are_listed_in_the_order_of_their_names(publication, now):
     # Their slugs spell Hebrew in Latin letters (דרמה is drmh, אנימציה nymtsyh): sorted by
     # slug, the index would put dalet before alef.
@@ -379,6 +431,33 @@ def test_tags_and_reviewers_are_listed_in_the_order_of_their_names(publication, 
     assert tags == ["eagle", "Éclair", "Ode", "Œuvres", "Zoo", "אנימציה", "דרמה", "קומדיה"]
     reviewers = page(public, "reviewers/index.html").xpath("//ul[@class='terms']//a/text()")
     assert reviewers == ["אבי לוי", "נועה כהן"]
+
+
+def test_a_long_list_of_tags_jumps_to_each_letter(publication, now):
+    # 2,000 tags on one page are 87 screens of a phone: a reader after "western" scrolled
+    # past every tag from A on. Past 50 names the list starts with a link to where each
+    # letter does, filed as the list is (Éclair with E, łódź with L; 1970s under #).
+    names = ([f"alpha {i:02d}" for i in range(20)] + [f"beta {i:02d}" for i in range(20)]
+             + ["Éclair", "eagle", "łódź", "lynch", "1970s", "zoo"]
+             + [f"western {i:02d}" for i in range(10)])
+    write_reviews(publication, [{"tags": "[" + ", ".join(names[i::4]) + "]"}
+                                for i in range(4)])
+    config = publication.config
+    build_site(config, now=now)
+    doc = page(config.output_path, "tags/index.html")
+    [nav] = doc.xpath("//nav[@class='letters']")
+    letters = [(a.text, a.get("href")) for a in nav.xpath(".//a")]
+    assert letters == [("#", "#letter-0"), ("A", "#letter-a"), ("B", "#letter-b"),
+                       ("E", "#letter-e"), ("L", "#letter-l"), ("W", "#letter-w"),
+                       ("Z", "#letter-z")]
+    # Each lands on its letter's first name.
+    for text, href in letters:
+        [item] = doc.xpath(f"//ul[@class='terms']/li[@id='{href[1:]}']")
+        assert item.xpath("a/text()")[0] == {
+            "#": "1970s", "A": "alpha 00", "B": "beta 00", "E": "eagle", "L": "łódź",
+            "W": "western 00", "Z": "zoo"}[text]
+    # Six reviewers' names are one screen: no letters.
+    assert not page(config.output_path, "reviewers/index.html").xpath("//nav[@class='letters']")
 
 
 def test_a_name_is_one_tag_and_one_reviewer_whichever_apostrophe_typed_it(publication, now):
