@@ -703,7 +703,7 @@ class PageRenderer:
 #: The words the search page's script says (its plural tables whole: the browser picks the
 #: form with Intl.PluralRules).
 _SEARCH_SCRIPT_WORDS = ("search_loading", "search_failed", "search_no_match", "search_matches",
-                        "search_first", "rated", "directed_by", "starring")
+                        "search_first", "search_more", "rated", "directed_by", "starring")
 
 
 def _spells(name: str, slug: str) -> bool:

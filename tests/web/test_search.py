@@ -6,6 +6,7 @@ preview``, which answers a missing address with 404.html as static hosts do."""
 from __future__ import annotations
 
 import shutil
+from datetime import date
 
 import pytest
 
@@ -145,6 +146,40 @@ def test_a_search_finds_a_title_by_its_address_and_whatever_its_apostrophes(page
         page.fill("#q", query)
         page.get_by_role("status").filter(has_text="1 review matches.").wait_for()
         assert results(page) == [title], query
+
+
+@pytest.fixture
+def page_of_many(publication: Publication, browser):
+    write_reviews(publication, [{"tags": "[noir]"} for _ in range(230)], prefix="noir",
+                  first=date(2025, 1, 1))
+    yield from browse(publication, browser)
+
+
+def test_a_search_with_more_than_a_hundred_matches_shows_the_rest_when_asked(page_of_many):
+    # "noir" finds 3,396 reviews of a 30,000-review site, a film's year hundreds: the page
+    # showed the newest 100 and said so, and the rest could not be reached at all.
+    page = page_of_many
+    page.goto(page.site + "search/?q=noir")
+    page.get_by_role("status").filter(
+        has_text="230 reviews match; the first 100 are shown.").wait_for()
+    assert len(results(page)) == 100 and results(page)[0] == "Noir 230"
+    page.get_by_role("button", name="Show 100 more").click()
+    page.get_by_role("status").filter(
+        has_text="230 reviews match; the first 200 are shown.").wait_for()
+    assert results(page)[100] == "Noir 130" and len(results(page)) == 200
+    # The keyboard goes on from the first review added, not from the top of the page.
+    assert page.evaluate("document.activeElement.textContent") == "Noir 130"
+    page.get_by_role("button", name="Show 30 more").click()
+    page.get_by_role("status").filter(has_text="230 reviews match.").wait_for()
+    assert len(results(page)) == 230 and results(page)[-1] == "Noir 1"
+    assert not page.get_by_role("button", name="Show").filter(has_text="more").is_visible()
+
+    page.fill("#q", "noir 2")  # a new search starts again from its first hundred
+    page.get_by_role("status").filter(has_text="reviews match").wait_for()
+    page.fill("#q", "noir")
+    page.get_by_role("status").filter(
+        has_text="230 reviews match; the first 100 are shown.").wait_for()
+    assert len(results(page)) == 100
 
 
 def test_every_page_header_leads_to_the_search(page):
