@@ -80,6 +80,41 @@ def check_schedule(schedule: str) -> None:
         ) from None
 
 
+#: A day-of-month range that is one week of the month, and which of the month's weekdays it holds.
+_WEEKS = {"1-7": (1, "first"), "8-14": (2, "second"), "15-21": (3, "third"),
+          "22-28": (4, "fourth")}
+_DAY_NAMES = {"0": "Sunday", "1": "Monday", "2": "Tuesday", "3": "Wednesday", "4": "Thursday",
+              "5": "Friday", "6": "Saturday", "7": "Sunday", "SUN": "Sunday", "MON": "Monday",
+              "TUE": "Tuesday", "WED": "Wednesday", "THU": "Thursday", "FRI": "Friday",
+              "SAT": "Saturday"}
+
+
+def day_fields_warning(schedule: str) -> str | None:
+    """Why a schedule that restricts both the day of the month and the day of the week sends
+    more often than it reads, or None. cron (and cronsim, after Debian cron) takes such a day
+    when it matches *either* field: "0 9 1-7 * MON", written for the first Monday of the month,
+    sends on the 1st to the 7th and on every Monday — eleven issues a month, not one. A field
+    starting with '*' (``*/2`` too) makes the other field the rule, as intended."""
+    fields = schedule.split()
+    if len(fields) != 5:
+        return None
+    minute, hour, dom, month, dow = fields
+    if dom.startswith("*") or dow.startswith("*"):
+        return None
+    week = _WEEKS.get(dom)
+    day = _DAY_NAMES.get(dow.upper())
+    if week is not None and day is not None:
+        advice = (f"for the {week[1]} {day} of the month write "
+                  f"\"{minute} {hour} * {month} {dow}#{week[0]}\"")
+    else:
+        every = f"every {day}" if day is not None else f"the days of the week {dow}"
+        advice = (f"write * in one of them: \"{minute} {hour} {dom} {month} *\" for those days "
+                  f"of the month, \"{minute} {hour} * {month} {dow}\" for {every}")
+    return (f"newsletter.schedule: {' '.join(fields)!r} names a day of the month and a day of "
+            "the week, and cron sends on every day that matches either of them, not only on "
+            f"days that match both; {advice}")
+
+
 def config_schedule(config: Config) -> tuple[str, tzinfo, timedelta]:
     """The publication's (schedule, zone, grace), checked; a bad schedule names the file."""
     try:
@@ -100,8 +135,9 @@ def describe(config: Config, now: datetime, decision: Decision | None = None,
              count: int = 5, *, shortfall: str | None = None) -> list[str]:
     """Lines for ``publisher schedule``: the schedule; what the next run does about a slot
     that has passed (``shortfall``: why it would compose no issue for a due one), and a
-    recorded slot after the clock, when ``decision`` (the ledger's, at ``now``) says so; then
-    the next due times, local and UTC (once, for a zone that is UTC)."""
+    recorded slot after the clock, when ``decision`` (the ledger's, at ``now``) says so; a
+    schedule whose day fields send more often than it reads (``day_fields_warning``); then the
+    next due times, local and UTC (once, for a zone that is UTC)."""
     expr, tz, grace = config_schedule(config)
     head = (f"{expr!r} in {getattr(tz, 'key', tz)}; a missed issue still goes out up to "
             f"{_hours(grace)} late.")
@@ -112,6 +148,9 @@ def describe(config: Config, now: datetime, decision: Decision | None = None,
             said.append(f"{status[0].upper()}{status[1:]}.")
         if decision.ahead is not None:
             said.append(f"warning: {clock_warning(decision.ahead, now, tz)}")
+    days = day_fields_warning(expr)
+    if days is not None:
+        said.append(f"warning: {days}")
     lines = [head, *said, f"Next {count}:"] if said else [f"{head} Next {count}:"]
     times = [(format_local(t, tz), f"{t:%a %Y-%m-%d %H:%M} UTC")
              for t in next_times(expr, tz, now, count)]

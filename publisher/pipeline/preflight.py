@@ -36,7 +36,14 @@ from ..ledger.health import describe_server
 from ..ledger.probe import LedgerStatus, probe_ledger, readonly_store, sqlite_path
 from ..ledger.schema import SCHEMA_REVISION
 from ..models import DeliveryStatus, IssueState
-from ..newsletter.schedule import clock_warning, config_schedule, format_local, next_times, outlook
+from ..newsletter.schedule import (
+    clock_warning,
+    config_schedule,
+    day_fields_warning,
+    format_local,
+    next_times,
+    outlook,
+)
 from ..newsletter.subscriptions import welcome_still_owed
 from ..render.dkim import DkimSigner
 from ..render.reader import (
@@ -128,6 +135,9 @@ def check_schedule(config: Config, now: datetime, ledger: LedgerStatus | None = 
         found.info.append(f"{head}; next issue due {when}{f' ({status})' if status else ''}")
     if decision is not None and decision.ahead is not None:
         found.warnings.append(f"schedule: {clock_warning(decision.ahead, now, tz)}")
+    days = day_fields_warning(expr)
+    if days is not None:
+        found.warnings.append(f"{config.path}: {days}")
     if grace < timedelta(minutes=RUN_EVERY_MINUTES):
         # A run starts a moment after the slot at best, and a busy or missed one a whole
         # interval later: beyond such a grace, the slot is skipped.

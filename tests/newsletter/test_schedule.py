@@ -641,3 +641,34 @@ def test_crontab_and_systemd_name_a_config_file_not_called_publisher_toml(public
 
     units = run_cli(*args, "schedule", "systemd")
     assert f"--config {root / 'site.toml'} run\n" in units.output
+
+
+@pytest.mark.parametrize(("schedule", "advice"), [
+    ("0 9 1-7 * MON", "for the first Monday of the month write \"0 9 * * MON#1\""),
+    ("30 8 15-21 * 5", "for the third Friday of the month write \"30 8 * * 5#3\""),
+    ("0 9 1,15 * FRI", "write * in one of them: \"0 9 1,15 * *\" for those days of the month, "
+                       "\"0 9 * * FRI\" for every Friday"),
+])
+def test_a_day_of_month_with_a_day_of_week_is_warned_of(publication, cli, schedule, advice):
+    """cron sends on a day that matches either field when both are set: '0 9 1-7 * MON',
+    written for the first Monday of the month, mailed the list on every day from the 1st to the
+    7th and on every Monday besides."""
+    publication.add_config(f'[newsletter]\nschedule = "{schedule}"\n')
+    result = cli("schedule", now=datetime(2026, 11, 30, 12, 0, tzinfo=UTC))
+    assert result.exit_code == 0, result.output
+    warning = [line for line in result.output.splitlines() if line.startswith("warning: ")]
+    assert len(warning) == 1, result.output
+    assert warning[0].startswith(
+        f"warning: newsletter.schedule: {schedule!r} names a day of the month and a day of the "
+        "week, and cron sends on every day that matches either of them, not only on days that "
+        "match both; ")
+    assert warning[0].endswith(advice)
+
+
+@pytest.mark.parametrize("schedule", ["0 9 * * MON#1", "0 9 1 * *", "0 9 */2 * MON",
+                                      "0 9 1-7 * *", "0 9 * * TUE,FRI"])
+def test_one_day_field_is_no_warning(publication, cli, schedule):
+    publication.add_config(f'[newsletter]\nschedule = "{schedule}"\n')
+    result = cli("schedule", now=datetime(2026, 11, 30, 12, 0, tzinfo=UTC))
+    assert result.exit_code == 0, result.output
+    assert "warning" not in result.output

@@ -866,3 +866,21 @@ def test_connect_compares_the_dkim_record_published_in_dns(publication, tmp_path
     with DnsServer({}) as dns_server:
         found = check_dkim(config, resolver=dns_server.resolver())
         assert dns_server.queries == [] and found.errors == []
+
+
+def test_a_schedule_naming_both_day_fields_is_a_warning(publication, cli):
+    """'0 9 1-7 * MON' reads as the first Monday of the month; cron sends on the 1st to the 7th
+    and on every Monday besides."""
+    root_keys(publication, 'newsletter.schedule = "0 9 1-7 * MON"\n')
+    result = check(cli)
+    assert result.exit_code == 0, result.output
+    assert [w for w in warnings(result) if "newsletter.schedule" in w] == [
+        f"{publication.root / 'publisher.toml'}: newsletter.schedule: '0 9 1-7 * MON' names a "
+        "day of the month and a day of the week, and cron sends on every day that matches "
+        "either of them, not only on days that match both; for the first Monday of the month "
+        "write \"0 9 * * MON#1\""]
+    root_keys(publication, 'newsletter.schedule = "0 9 * * MON#1"\n')
+    (publication.root / "publisher.toml").write_text(
+        (publication.root / "publisher.toml").read_text().replace(
+            'newsletter.schedule = "0 9 1-7 * MON"\n', ""))
+    assert not [w for w in warnings(check(cli)) if "newsletter.schedule" in w]
