@@ -38,7 +38,7 @@ def issue() -> None:
 @publication_command
 def issue_new(state: State, dry_run: bool, note: str | None) -> None:
     """Compose the next issue from the published reviews that are in no issue yet."""
-    from ..newsletter.compose import first_issue_note
+    from ..newsletter.compose import first_issue_note, waiting_note
     from ..pipeline.issues import compose_issue, issued_review_ids, note_from_file
     from ..pipeline.slots import draft_outlook
     from ..sources import load_reviews
@@ -60,6 +60,9 @@ def issue_new(state: State, dry_run: bool, note: str | None) -> None:
     first = first_issue_note(catalog, issued, record.number, record.review_ids, state.now())
     if first:
         click.echo(first)
+    waiting = waiting_note(config, catalog, issued, record.review_ids, state.now())
+    if waiting:
+        click.echo(waiting)
     click.echo(draft_outlook(config, store, record.number, state.now(), dry_run=dry_run))
     if dry_run:
         click.echo("(dry run: nothing written)")

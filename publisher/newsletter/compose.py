@@ -110,6 +110,19 @@ def first_issue_note(catalog: Catalog, issued: Collection[str], number: int,
             "feeds but never mailed")
 
 
+def waiting_note(config: Config, catalog: Catalog, issued: Collection[str],
+                 review_ids: Collection[str], now: datetime) -> str | None:
+    """What an issue holding ``review_ids`` (``issued``: the ids in live issues before it) left
+    for the next: the fresh reviews beyond ``max_reviews``, which wait (a newsletter whose
+    reviews outpace its issues mails each later than the last); None when it took them all."""
+    left = len(fresh_reviews(catalog, {*issued, *review_ids}, now))
+    if not left:
+        return None
+    ones = "review waits" if left == 1 else "reviews wait"
+    return (f"{left:,} more new {ones} for the next issue: an issue holds at most "
+            f"newsletter.max_reviews = {config.newsletter.max_reviews}")
+
+
 def next_reviews(config: Config, catalog: Catalog, issued: Collection[str],
                  now: datetime) -> tuple[Review, ...]:
     """The reviews the next issue holds (``issued``: the ids in live issues): the oldest

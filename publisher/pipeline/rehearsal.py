@@ -31,6 +31,7 @@ from ..newsletter.compose import (
     first_issue_note,
     issue_from_record,
     plan_issue,
+    waiting_note,
 )
 from ..newsletter.schedule import clock_warning, config_schedule, format_local
 from ..sources import Catalog, load_reviews
@@ -238,6 +239,10 @@ class _Plan:
                                  [review.id for review in plan.reviews], self.now)
         if first:
             self.lines.append(f"  ({first})")
+        waiting = waiting_note(self.config, self.catalog, issued,
+                               [review.id for review in plan.reviews], self.now)
+        if waiting:
+            self.lines.append(f"  ({waiting})")
         return plan.number, "new"
 
     def _deliveries(self, composed: tuple[int, str] | None, environ: Mapping[str, str]) -> None:

@@ -33,7 +33,7 @@ from ..errors import (
 )
 from ..ledger import Store, open_store
 from ..models import SKIPPED, DeliveryStatus, IssueRecord, IssueState
-from ..newsletter.compose import first_issue_note
+from ..newsletter.compose import first_issue_note, waiting_note
 from ..newsletter.schedule import (
     Decision,
     clock_warning,
@@ -285,13 +285,16 @@ class _Run:
             self.problems.append(f"no issue composed for the slot {when}: {first_line(exc)}")
             return decision, None, None
         self.echo(f"composed issue #{record.number} ({decision.reason}): {record.subject}")
-        self._first_issue(catalog, issued, record)
+        self._composed_notes(catalog, issued, record)
         return decision, "issued", record.number
 
-    def _first_issue(self, catalog: Catalog, issued: set[str], record: IssueRecord) -> None:
+    def _composed_notes(self, catalog: Catalog, issued: set[str], record: IssueRecord) -> None:
         note = first_issue_note(catalog, issued, record.number, record.review_ids, self.now)
         if note:
             self.echo(note)
+        waiting = waiting_note(self.config, catalog, issued, record.review_ids, self.now)
+        if waiting:
+            self.echo(waiting)
 
     def _skipped_and_unsent(self, store: Store, last: datetime) -> bool:
         return skipped_and_unsent(store, last, self.expr, self.tz, self.now)
@@ -309,7 +312,7 @@ class _Run:
             return decision, None, None
         self.echo(f"composed issue #{record.number} for the skipped slot {when}, caught up on "
                   f"request: {record.subject}")
-        self._first_issue(catalog, issued, record)
+        self._composed_notes(catalog, issued, record)
         return decision, "issued", record.number
 
     # --- delivery ------------------------------------------------------------------------------

@@ -1073,3 +1073,28 @@ def test_an_issue_sent_before_issues_were_frozen_drops_a_deleted_review_with_a_w
     result = cli("build", now=None)
     assert result.exit_code == 0, result.output
     assert "issue #1 held review" in result.output
+
+
+def test_reviews_beyond_max_reviews_are_said_to_wait_for_the_next_issue(publication):
+    """A monthly newsletter with more reviews a month than max_reviews mailed each one later
+    than the last, months late in the end, and no run said so: the run that leaves reviews
+    over says how many wait, and why."""
+    publication.add_config("[newsletter]\nmax_reviews = 3\n")
+    config = ready_to_send(publication, reviews=2, subscribers=1)
+    report, lines = run(config, SLOT + timedelta(minutes=1))
+    assert report.issue == 1
+    assert not any("wait for the next issue" in line for line in lines)
+    write_reviews(publication, 5, first=SLOT.date() + timedelta(days=1), prefix="busy")
+    said = ("2 more new reviews wait for the next issue: an issue holds at most "
+            "newsletter.max_reviews = 3")
+    week = SLOT + timedelta(days=7, minutes=1)
+    rehearsal = run_cli("run", "--dry-run", root=publication.root, now=week)
+    assert f"  ({said})" in rehearsal.stdout.splitlines(), rehearsal.output
+    by_hand = run_cli("issue", "new", "--dry-run", root=publication.root, now=week)
+    assert said in by_hand.stdout.splitlines(), by_hand.output
+    report, lines = run(config, week)
+    assert report.issue == 2
+    assert said in lines
+    report, lines = run(config, SLOT + timedelta(days=14, minutes=1))
+    assert report.issue == 3
+    assert not any("wait for the next issue" in line for line in lines)
