@@ -154,8 +154,9 @@ def issue_cancel(state: State, number: int) -> None:
     record = open_store(state).cancel_issue(number, now=state.now())
     # "released", not "will go into the next issue": the next one is composed afresh, so a
     # review made a draft since, or not written yet (Review.unwritten), is left out of it.
-    click.echo(f"cancelled issue #{number}; its {count(len(record.review_ids), 'review')} "
-               "are released for the next issue")
+    held = len(record.review_ids)
+    click.echo(f"cancelled issue #{number}; its {count(held, 'review')} "
+               f"{'is' if held == 1 else 'are'} released for the next issue")
 
 
 @issue.command("send")

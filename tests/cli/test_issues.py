@@ -596,3 +596,11 @@ def test_issue_new_says_when_the_draft_goes_out(publication, cli):
     # What the next run does, rehearsed: the oldest draft for the slot due now.
     assert "would send issue #3, composed by hand, for the slot Fri 2026-11-20 09:00 GMT" in (
         cli("run", "--dry-run", now=NOW).stdout)
+
+
+def test_cancelling_a_draft_of_one_review_says_it_is_released(publication, cli):
+    write_reviews(publication, october([1]))
+    cli("issue", "new")
+    result = cli("issue", "cancel", "1")
+    assert result.exit_code == 0
+    assert result.stdout == "cancelled issue #1; its 1 review is released for the next issue\n"
