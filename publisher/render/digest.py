@@ -22,7 +22,7 @@ from markupsafe import Markup
 
 from ..errors import TemplateError
 from ..models import ImageFacts, Issue, RenderedDigest, Review, personal_markers
-from ..text import SUBJECT_MAX, drop_unsafe, header_text
+from ..text import SUBJECT_MAX, drop_unsafe, header_text, one_line
 from .card import Card, review_card
 from .engine import (
     compile_mjml,
@@ -250,6 +250,18 @@ def told_apart(cards: Sequence[Card]) -> list[Card]:
     return out
 
 
+def _preheader(site: Site, subject: str, cards: Sequence[Card], films: str) -> str:
+    """The inbox's preview line, shown after the subject: the films in the issue; for one
+    review whose title the subject already names, its summary, which a list of one film would
+    only repeat (the subject twice, in every single-review issue of a twice-weekly
+    newsletter)."""
+    if len(cards) == 1 and cards[0].title in subject:
+        summary = one_line(cards[0].summary)
+        if summary:
+            return summary
+    return site.words("digest_preheader", films=films) if films else subject
+
+
 def issue_context(issue: Issue, site: Site, cards: Sequence[Card] | None = None,
                   poster_facts: PosterLookup | None = None) -> dict[str, Any]:
     """The template context shared by the digest and the archive page (no personal data).
@@ -264,7 +276,7 @@ def issue_context(issue: Issue, site: Site, cards: Sequence[Card] | None = None,
         "subject": subject,
         "number": issue.number,
         "date_text": site.words.date(issue.date, site.newsletter_tz),
-        "preheader": site.words("digest_preheader", films=films) if films else subject,
+        "preheader": _preheader(site, subject, cards, films),
         "cards": cards,
         # Sanitised when the issue was composed (sources.markdown).
         "note": Markup(fitted(issue.note_html, poster_facts, NOTE_COLUMN))

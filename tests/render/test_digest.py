@@ -1140,3 +1140,18 @@ def test_attributes_keep_combining_marks_emoji_and_backslashes(config):
     assert "\\u{" not in html and "\\\\" not in html
     assert [img["alt"] for img in Page(html).images] == [f"Poster for {title}"]
     assert f'aria-label="Test Reel #4: {title}"' in html
+
+
+def test_a_one_review_issue_previews_its_summary_not_its_title_again(config):
+    """A twice-weekly newsletter's issues mostly hold one review: its inbox line read
+    'Test Reel #5: Fast & Furious <Extended Cut>' then, as the preview, 'In this issue: Fast &
+    Furious <Extended Cut>' — the subject twice. The preview line is its summary instead, as
+    the newsletters people know put a teaser there, not the subject again."""
+    rendered = render_digest(make_issue(config, count=1), Site.from_config(config))
+    preheader = Page(rendered.html).visible.split("Test Reel")[0].strip()
+    assert preheader == "Cars, family and a heist that forgets to be a heist."
+    # A subject of the editor's own that does not name the film: the preview does.
+    titled = make_issue(config, count=1, subject="This week at the Reel")
+    rendered = render_digest(titled, Site.from_config(config))
+    assert Page(rendered.html).visible.startswith(
+        "In this issue: Fast & Furious <Extended Cut>")
