@@ -8,7 +8,7 @@ import click
 from ..errors import SourceError
 from ..newsletter.schedule import describe
 from ..pipeline import units
-from ..pipeline.slots import ledger_decision, slot_shortfall
+from ..pipeline.slots import SOURCES_UNLOADED, ledger_decision, slot_shortfall
 from ..sources import load_reviews
 from . import State
 from .context import publication_command
@@ -26,8 +26,8 @@ def schedule(state: State) -> None:
         if decision is not None and decision.slot is not None:
             try:
                 shortfall = slot_shortfall(config, load_reviews(config), now)
-            except SourceError:
-                pass  # the run leaves the slot open until they load; 'publisher check' says why
+            except SourceError:  # the run leaves the slot open until they load
+                shortfall = SOURCES_UNLOADED
         for line in describe(config, now, decision, shortfall=shortfall):
             click.echo(line)
 

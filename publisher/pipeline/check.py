@@ -115,7 +115,7 @@ def check_publication(config: Config, *, now: datetime, checks: Sequence[Check] 
     info: list[str] = []
     if not sources_only:
         found = operations(config, now=now, connect=connect, environ=environ,
-                           catalog=catalog)
+                           catalog=catalog, sources_broken=bool(result.problems))
         errors += found.errors
         warnings += found.warnings
         info += found.info
@@ -190,9 +190,10 @@ def icon_warnings(config: Config, posters: PosterFacts) -> list[str]:
 
 def operations(config: Config, *, now: datetime, connect: bool = False,
                environ: Mapping[str, str] = os.environ,
-               catalog: Catalog | None = None) -> Findings:
+               catalog: Catalog | None = None, sources_broken: bool = False) -> Findings:
     """Everything ``publisher run`` will need, one check per concern (``preflight``): the
-    schedule (with ``catalog``, the sources, whether a due slot gets an issue), the
+    schedule (with ``catalog``, the sources, whether a due slot gets an issue; with
+    ``sources_broken``, that it gets none until they load), the
     transport (with ``connect``, a real session that sends nothing), an issue paused or with
     ambiguous deliveries, the
     addresses, the secret, DKIM (with ``connect``, the record in DNS), the From domain's DMARC
@@ -200,7 +201,7 @@ def operations(config: Config, *, now: datetime, connect: bool = False,
     directories a run writes."""
     found = Findings()
     ledger_found, ledger = check_ledger(config, now)  # said below; the schedule reads it first
-    found.extend(check_schedule(config, now, ledger, catalog))
+    found.extend(check_schedule(config, now, ledger, catalog, sources_broken=sources_broken))
     found.extend(check_transport(config, connect=connect))
     try:
         sends_mail = not is_local(transport_from_url(config))

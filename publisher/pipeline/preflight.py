@@ -62,7 +62,7 @@ from ..sources import Catalog
 from ..text import count
 from .issues import lost_ledger
 from .lock import file_lock_holder, stuck_holder
-from .slots import ledger_decision, slot_shortfall
+from .slots import SOURCES_UNLOADED, ledger_decision, slot_shortfall
 from .units import RUN_EVERY_MINUTES
 
 #: Shorter secrets are refused for a new publication (HMAC-SHA256 keys: 32 bytes is its
@@ -106,11 +106,12 @@ def placeholder_domain(host: str) -> bool:
 
 
 def check_schedule(config: Config, now: datetime, ledger: LedgerStatus | None = None,
-                   catalog: Catalog | None = None) -> Findings:
+                   catalog: Catalog | None = None, *, sources_broken: bool = False) -> Findings:
     """The schedule parses; what the next run does about a slot that has passed (decided as
     the run decides, on the ledger's slots, read only: ``ledger`` is what ``probe_ledger``
-    found; with ``catalog``, the sources, whether it has enough new reviews for an issue) and
-    the next time an issue is due; a slot the ledger holds after the clock; the grace
+    found; with ``catalog``, the sources, whether it has enough new reviews for an issue; with
+    ``sources_broken``, that it composes none until they load) and the next time an issue is
+    due; a slot the ledger holds after the clock; the grace
     outlasts the time between the runs that ``publisher schedule`` sets up."""
     found = Findings()
     try:
@@ -121,9 +122,10 @@ def check_schedule(config: Config, now: datetime, ledger: LedgerStatus | None = 
     upcoming = next_times(expr, tz, now, 1)
     when = format_local(upcoming[0], tz) if upcoming else "never"
     decision = ledger_decision(config, now, ledger)
-    shortfall = (slot_shortfall(config, catalog, now, ledger)
-                 if decision is not None and decision.slot is not None and catalog is not None
-                 else None)
+    due = decision is not None and decision.slot is not None
+    shortfall = (SOURCES_UNLOADED if due and sources_broken
+                 else slot_shortfall(config, catalog, now, ledger)
+                 if due and catalog is not None else None)
     status = outlook(decision, tz, now, grace, shortfall) if decision is not None else None
     head = f"schedule: {expr!r} in {getattr(tz, 'key', tz)}"
     if decision is not None and decision.slot is not None:

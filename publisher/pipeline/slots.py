@@ -76,6 +76,12 @@ def ledger_decision(config: Config, now: datetime,
         return None
 
 
+#: Why a run composes no issue for a due slot while a review does not load: the slot stays open
+#: (``run``), so the first run within its grace after the fix composes it.
+SOURCES_UNLOADED = ("the sources have problems ('publisher check' lists them); the first run "
+                    "within grace_hours after they load composes it")
+
+
 def slot_shortfall(config: Config, catalog: Catalog, now: datetime,
                    status: LedgerStatus | None = None) -> str | None:
     """Why a run at ``now`` would compose no issue for the slot due then: fewer new reviews

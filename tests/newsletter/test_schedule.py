@@ -672,3 +672,16 @@ def test_one_day_field_is_no_warning(publication, cli, schedule):
     result = cli("schedule", now=datetime(2026, 11, 30, 12, 0, tzinfo=UTC))
     assert result.exit_code == 0, result.output
     assert "warning" not in result.output
+
+
+def test_a_due_slot_is_not_promised_while_the_sources_do_not_load(publication, cli):
+    """With a half-written review in reviews/, 'publisher schedule' said the due issue was
+    'due now (the next run sends it)', while every run stopped on the sources and at last
+    skipped the slot beyond its grace."""
+    write_reviews(publication, 2)
+    publication.write_review("broken.md", "---\ntitle: Broken\n---\nNo date, no reviewer.\n")
+    lines = cli("schedule", now=SLOT + timedelta(hours=3)).output.splitlines()
+    assert lines[1] == ("The slot Fri 2026-11-20 09:00 GMT is due now (3 h late), but the next "
+                        "run composes no issue for it: the sources have problems ('publisher "
+                        "check' lists them); the first run within grace_hours after they load "
+                        "composes it.")

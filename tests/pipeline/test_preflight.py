@@ -884,3 +884,15 @@ def test_a_schedule_naming_both_day_fields_is_a_warning(publication, cli):
         (publication.root / "publisher.toml").read_text().replace(
             'newsletter.schedule = "0 9 1-7 * MON"\n', ""))
     assert not [w for w in warnings(check(cli)) if "newsletter.schedule" in w]
+
+
+def test_a_due_slot_is_not_promised_while_the_sources_do_not_load(publication, cli):
+    write_reviews(publication, 2)
+    publication.write_review("broken.md", "---\ntitle: Broken\n---\nNo date, no reviewer.\n")
+    result = check(cli, now=SLOT + timedelta(hours=3))
+    assert result.exit_code == 1
+    assert result.stdout.splitlines()[0] == (
+        "schedule: '0 9 * * FRI' in Europe/London; the slot Fri 2026-11-20 09:00 GMT is due now "
+        "(3 h late), but the next run composes no issue for it: the sources have problems "
+        "('publisher check' lists them); the first run within grace_hours after they load "
+        "composes it; the next after it is due Fri 2026-11-27 09:00 GMT")
